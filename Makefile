@@ -1,0 +1,96 @@
+# tether build. `make` builds build/tether; `make test` runs the whole suite
+# twice (plain, then ASan+UBSan); `make bench`, `make lint`, `make run`.
+# Every source file under src/ is picked up by wildcard: adding a file needs
+# no Makefile change.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+OPT   := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN := -fsanitize=address,undefined
+else
+BUILD ?= build
+OPT   := -O2 -g
+LDSAN :=
+endif
+
+CC      ?= gcc
+CXX     ?= g++
+PKGS    := libevent libevent_openssl libevent_pthreads openssl libcjson libfyaml libxxhash libcurl sqlite3 libpcre2-8 hiredis
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -pthread \
+           $(OPT) -Isrc -MMD -MP $(PKG_CFLAGS) -D_GNU_SOURCE
+CXXFLAGS += -std=gnu++17 -Wall -Wextra $(OPT) -Isrc -MMD -MP
+LDLIBS  := $(PKG_LIBS) -lhttp_parser -lcld2 -lutf8proc -lstemmer -lhs -lstdc++ -lm -lpthread
+LDFLAGS += $(LDSAN) -pthread
+
+LIB_C   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+LIB_CC  := $(shell find src -name '*.cc' | sort)
+CLI_C   := $(shell find src/cli -name '*.c' | sort)
+LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
+LIB     := $(BUILD)/libtether.a
+BIN     := $(BUILD)/tether
+
+SUPPORT_C   := $(shell find tests/support -name '*.c' 2>/dev/null | sort)
+SUPPORT_OBJ := $(SUPPORT_C:%.c=$(BUILD)/obj/%.o)
+TEST_C      := $(shell find tests/unit tests/integration -name 'test_*.c' 2>/dev/null | sort)
+TEST_BIN    := $(TEST_C:%.c=$(BUILD)/%)
+
+.PHONY: all deps test check test-plain test-asan bench lint run clean fuzz
+all: deps-quiet $(BIN)
+
+deps:
+	@./scripts/deps.sh
+deps-quiet:
+	@./scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(SUPPORT_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/support -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# Build everything a test run needs, then run the suite in one build dir.
+check: $(BIN) $(TEST_BIN)
+	@./scripts/run-tests.sh $(BUILD)
+
+test-plain: deps
+	@$(MAKE) --no-print-directory check SAN=0
+test-asan: deps
+	@$(MAKE) --no-print-directory check SAN=1
+
+test: deps
+	@$(MAKE) --no-print-directory check SAN=0 && $(MAKE) --no-print-directory check SAN=1
+
+bench: deps $(BIN)
+	@./scripts/bench.sh
+
+lint: deps
+	@clang-format --dry-run --Werror $$(find src tests -name '*.[ch]' -o -name '*.cc')
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem --inline-suppr -Isrc src
+
+run: deps $(BIN)
+	@./scripts/quickstart.sh $(BIN)
+
+fuzz: deps
+	@./scripts/fuzz.sh long
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install every Debian package tether needs to build, test and benchmark.
+# Idempotent: packages already installed are skipped, and apt is only
+# touched when something is missing.
+set -e
+PKGS="gcc g++ make pkg-config clang clang-format cppcheck libclang-rt-14-dev \
+libevent-dev libhttp-parser-dev libssl-dev libcjson-dev libfyaml-dev libxxhash-dev \
+libcurl4-openssl-dev libsqlite3-dev libpcre2-dev libhiredis-dev libcmocka-dev \
+libcld2-dev libutf8proc-dev libstemmer-dev libvectorscan-dev \
+redis-server nginx-light wrk curl openssl"
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+if [ -z "$missing" ]; then
+    exit 0
+fi
+echo "deps.sh: installing:$missing" >&2
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,192 @@
+/* config.h - the typed, immutable v0.3 configuration (see docs/configuration.md).
+ *
+ * A cfg_t is built once by cfg_load_* and never mutated afterwards; runtime
+ * state lives beside it. Every string is owned by the cfg_t (freed by
+ * cfg_free). Durations are stored in milliseconds, sizes in bytes.
+ * The loader, diagnostics, env expansion, migrate and import live in sibling
+ * files; this header is the contract the rest of tether reads. */
+#ifndef TETHER_CONFIG_CONFIG_H
+#define TETHER_CONFIG_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cfg_kv {
+    char *name;
+    char *value;
+} cfg_kv_t;
+
+typedef struct cfg_api_key {
+    char *name, *key_env, *tenant, *user;
+    char **groups;
+    size_t n_groups;
+    char *key; /* resolved from key_env at load; NULL when unset */
+} cfg_api_key_t;
+
+typedef struct cfg_listener {
+    char *name;
+    char *address;        /* default 127.0.0.1 */
+    int port;             /* default 8899 */
+    uint64_t timeout_ms;  /* default 300s */
+    cfg_api_key_t *api_keys;
+    size_t n_api_keys;
+} cfg_listener_t;
+
+typedef enum { CFG_API_OPENAI = 0, CFG_API_ANTHROPIC } cfg_api_format_t;
+
+typedef struct cfg_backend_ref {
+    char *name;          /* default backend-N (1-based) */
+    char *endpoint;      /* as written, or NULL */
+    char *base_url;      /* as written, or NULL */
+    /* derived from endpoint/base_url at load: */
+    char *host;
+    int port;
+    bool tls;            /* https */
+    char *path_prefix;   /* "" for endpoint (paths are /v1/...), the URL path for base_url */
+    int weight;          /* default 1; 0 drains */
+    char *provider;      /* openai|anthropic|vllm|generic */
+    char *auth_header;   /* default Authorization (anthropic: x-api-key) */
+    char *auth_prefix;   /* default "Bearer " (anthropic: "") */
+    char *api_key_env;
+    char *api_key;       /* resolved at load; NULL when unset (backend unavailable if api_key_env set) */
+    cfg_kv_t *extra_headers;
+    size_t n_extra_headers;
+    char *chat_path;     /* default /chat/completions (anthropic: /messages) */
+} cfg_backend_ref_t;
+
+/* Bits of reliability.retry_on */
+enum {
+    CFG_RETRY_CONNECT = 1u << 0,
+    CFG_RETRY_RESET = 1u << 1,
+    CFG_RETRY_502 = 1u << 2,
+    CFG_RETRY_503 = 1u << 3,
+    CFG_RETRY_504 = 1u << 4,
+    CFG_RETRY_429 = 1u << 5,
+    CFG_RETRY_500 = 1u << 6,
+    CFG_RETRY_529 = 1u << 7,
+    CFG_RETRY_TIMEOUT = 1u << 8,
+};
+
+typedef struct cfg_reliability {
+    int retry_count;            /* default 1, 0..5 */
+    unsigned retry_on;          /* default CONNECT|RESET|502|503|504 */
+    uint64_t connect_timeout_ms;     /* 5s */
+    uint64_t first_byte_timeout_ms;  /* 120s */
+    uint64_t stream_idle_timeout_ms; /* 300s */
+    uint64_t total_timeout_ms;       /* 0 = listener bound */
+    int consecutive_failures;        /* 5 */
+    uint64_t ejection_time_ms;       /* 30s */
+    char *lb_policy;                 /* weighted|least_request */
+} cfg_reliability_t;
+
+typedef struct cfg_pricing {
+    char *currency; /* USD */
+    double prompt_per_1m, cached_input_per_1m, cache_write_per_1m, completion_per_1m;
+    bool has_prompt, has_cached_input, has_cache_write, has_completion;
+} cfg_pricing_t;
+
+typedef struct cfg_model {
+    char *name;
+    char *provider_model_id; /* default = name */
+    cfg_api_format_t api_format;
+    bool responses_native;   /* responses_mode: native */
+    char *reasoning_family;
+    cfg_pricing_t pricing;
+    cfg_backend_ref_t *backend_refs;
+    size_t n_backend_refs;
+    cfg_reliability_t reliability;
+} cfg_model_t;
+
+typedef struct cfg_reasoning_family {
+    char *name, *type, *parameter;
+} cfg_reasoning_family_t;
+
+typedef struct cfg_providers {
+    char *default_model;
+    char *default_reasoning_effort; /* medium */
+    cfg_reasoning_family_t *reasoning_families;
+    size_t n_reasoning_families;
+    cfg_model_t *models;
+    size_t n_models;
+} cfg_providers_t;
+
+typedef struct cfg_limits {
+    uint64_t max_body_bytes;    /* 32 MiB */
+    uint64_t max_header_bytes;  /* 64 KiB */
+    uint64_t header_timeout_ms; /* 10s */
+    uint64_t body_timeout_ms;   /* 60s */
+    uint64_t max_connections;   /* 4096 */
+    uint64_t signal_timeout_ms; /* 250ms */
+    uint64_t shutdown_grace_ms; /* 30s */
+} cfg_limits_t;
+
+typedef struct cfg_router {
+    char **auto_model_names; /* [auto, MoM, tether/auto] */
+    size_t n_auto_model_names;
+    bool include_config_models_in_list; /* true */
+    bool compat_headers;                /* true */
+    bool debug_headers;                 /* false */
+    cfg_limits_t limits;
+} cfg_router_t;
+
+typedef struct cfg_logging {
+    char *level;  /* info */
+    char *format; /* json */
+} cfg_logging_t;
+
+/* Opaque parts that later stages define (routing, session, stores, services...).
+ * The loader fills them; see config/*.h for their types. */
+typedef struct cfg_routing cfg_routing_t;
+typedef struct cfg_global_ext cfg_global_ext_t;
+
+typedef struct cfg {
+    char *path;      /* file it was loaded from */
+    char *version;   /* "v0.3" */
+    cfg_listener_t *listeners;
+    size_t n_listeners;
+    cfg_providers_t providers;
+    cfg_router_t router;
+    cfg_logging_t logging;
+    cfg_routing_t *routing;     /* may be NULL until the routing section is typed */
+    cfg_global_ext_t *global_ext;
+    uint64_t generation;        /* set by the snapshot holder */
+} cfg_t;
+
+/* Diagnostics: collected, never fail-fast. */
+typedef enum { CFG_DIAG_ERROR = 0, CFG_DIAG_WARNING } cfg_diag_severity_t;
+typedef struct cfg_diag {
+    cfg_diag_severity_t severity;
+    char *file;
+    int line, col;   /* 1-based; 0 when unknown */
+    char *path;      /* e.g. routing.decisions[2].modelRefs[0].wieght */
+    char *message;
+} cfg_diag_t;
+typedef struct cfg_diags {
+    cfg_diag_t *items;
+    size_t n, cap;
+    size_t n_errors, n_warnings;
+} cfg_diags_t;
+
+void cfg_diags_init(cfg_diags_t *d);
+void cfg_diags_free(cfg_diags_t *d);
+void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, int line, int col,
+                   const char *path, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+/* Sort by file, line, col (stable). */
+void cfg_diags_sort(cfg_diags_t *d);
+
+typedef struct cfg_load_opts {
+    bool strict; /* warnings become errors */
+} cfg_load_opts_t;
+
+/* Load and validate a config file. Returns NULL when any error was found
+ * (diags has them); warnings alone do not fail the load. */
+cfg_t *cfg_load_file(const char *path, const cfg_load_opts_t *opts, cfg_diags_t *diags);
+/* Same, from a string (name is used in diagnostics). */
+cfg_t *cfg_load_string(const char *name, const char *yaml, size_t len, const cfg_load_opts_t *opts,
+                       cfg_diags_t *diags);
+void cfg_free(cfg_t *c);
+
+/* Lookups (linear scans; configs are small). NULL when absent. */
+const cfg_model_t *cfg_find_model(const cfg_t *c, const char *name, size_t len);
+bool cfg_is_auto_name(const cfg_t *c, const char *name, size_t len);
+#endif

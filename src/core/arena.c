@@ -1,0 +1,116 @@
+/* arena.c - chunked bump allocator used for everything a request owns, so
+ * the request path frees memory once, at the end, and mostly does no malloc
+ * once the first chunk is warm. */
+#include "core/arena.h"
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct arena_chunk {
+    arena_chunk_t *next;
+    size_t size, used;
+    _Alignas(16) unsigned char data[];
+};
+
+static arena_chunk_t *chunk_new(size_t size)
+{
+    arena_chunk_t *c = malloc(sizeof(*c) + size);
+    if (!c) abort();
+    c->next = NULL;
+    c->size = size;
+    c->used = 0;
+    return c;
+}
+
+void arena_init(arena_t *a, size_t chunk_size)
+{
+    a->chunk_size = chunk_size ? chunk_size : 8192;
+    a->head = NULL;
+    a->total = 0;
+}
+
+void arena_reset(arena_t *a)
+{
+    arena_chunk_t *c = a->head;
+    if (!c) return;
+    /* keep the oldest chunk (last in list) */
+    while (c->next) {
+        arena_chunk_t *n = c->next;
+        free(c);
+        c = n;
+    }
+    c->used = 0;
+    a->head = c;
+    a->total = 0;
+}
+
+void arena_deinit(arena_t *a)
+{
+    arena_chunk_t *c = a->head;
+    while (c) {
+        arena_chunk_t *n = c->next;
+        free(c);
+        c = n;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+void *arena_alloc(arena_t *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (n == 0) n = 16;
+    arena_chunk_t *c = a->head;
+    if (!c || c->size - c->used < n) {
+        size_t sz = a->chunk_size;
+        if (n > sz / 2) sz = n; /* big allocation: its own chunk */
+        arena_chunk_t *nc = chunk_new(sz);
+        if (c && sz == n && c->size - c->used >= 256) {
+            /* keep the current chunk on top; slot the big one behind it */
+            nc->next = c->next;
+            c->next = nc;
+            nc->used = n;
+            a->total += n;
+            return nc->data;
+        }
+        nc->next = c;
+        a->head = c = nc;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    a->total += n;
+    return p;
+}
+
+void *arena_calloc(arena_t *a, size_t n)
+{
+    void *p = arena_alloc(a, n);
+    memset(p, 0, n);
+    return p;
+}
+
+char *arena_strndup(arena_t *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+    if (n) memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
+char *arena_strdup(arena_t *a, const char *s) { return arena_strndup(a, s, strlen(s)); }
+
+char *arena_sprintf(arena_t *a, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) n = 0;
+    char *p = arena_alloc(a, (size_t)n + 1);
+    vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}

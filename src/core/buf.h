@@ -1,0 +1,26 @@
+/* buf.h - growable byte buffer (heap), the one string builder used everywhere.
+ * Always NUL-terminated after any append. Not thread-safe. */
+#ifndef TETHER_CORE_BUF_H
+#define TETHER_CORE_BUF_H
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct buf {
+    char *data;
+    size_t len, cap;
+} buf_t;
+
+#define BUF_INIT {0}
+void buf_reserve(buf_t *b, size_t extra);
+void buf_append(buf_t *b, const void *p, size_t n);
+void buf_puts(buf_t *b, const char *s);
+void buf_putc(buf_t *b, char c);
+void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Append s as a JSON string literal, quotes included. */
+void buf_json_str(buf_t *b, const char *s, size_t n);
+void buf_reset(buf_t *b);
+void buf_free(buf_t *b);
+/* Hand the bytes to the caller (malloc'd, NUL-terminated); b becomes empty. */
+char *buf_steal(buf_t *b);
+#endif

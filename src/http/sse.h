@@ -1,0 +1,30 @@
+/* sse.h - incremental Server-Sent Events framing: feed arbitrary byte
+ * chunks, get one callback per complete event. Used to capture usage from
+ * relayed streams and to build/inspect events. Not thread-safe per parser. */
+#ifndef TETHER_HTTP_SSE_H
+#define TETHER_HTTP_SSE_H
+#include "core/buf.h"
+#include <stddef.h>
+
+/* event: value of the "event:" field ("" when none); data: the "data:" lines
+ * joined with '\n'. Both valid only during the callback. */
+typedef void (*sse_event_fn)(void *ud, const char *event, size_t event_len, const char *data,
+                             size_t data_len);
+
+typedef struct sse_parser {
+    buf_t line;   /* partial line carried across chunks */
+    buf_t event;
+    buf_t data;
+    int has_data;
+    int last_cr;  /* previous chunk ended with '\r' */
+    size_t max_event_bytes; /* 0 = unlimited; bigger events are dropped */
+    sse_event_fn cb;
+    void *ud;
+} sse_parser_t;
+
+void sse_parser_init(sse_parser_t *p, sse_event_fn cb, void *ud);
+void sse_parser_deinit(sse_parser_t *p);
+void sse_parser_feed(sse_parser_t *p, const char *data, size_t len);
+/* Append one event ("event: x\n" when given, "data: ...\n" per line, "\n"). */
+void sse_write_event(buf_t *out, const char *event, const char *data, size_t data_len);
+#endif
