@@ -37,6 +37,8 @@ SUPPORT_C   := $(shell find tests/support -name '*.c' 2>/dev/null | sort)
 SUPPORT_OBJ := $(SUPPORT_C:%.c=$(BUILD)/obj/%.o)
 TEST_C      := $(shell find tests/unit tests/integration -name 'test_*.c' 2>/dev/null | sort)
 TEST_BIN    := $(TEST_C:%.c=$(BUILD)/%)
+BENCH_C     := $(shell find tests/bench -name 'bench_*.c' 2>/dev/null | sort)
+BENCH_BIN   := $(BENCH_C:%.c=$(BUILD)/%)
 
 .PHONY: all deps test check test-plain test-asan bench lint run clean fuzz
 all: deps-quiet $(BIN)
@@ -76,7 +78,7 @@ test-asan: deps
 test: deps
 	@$(MAKE) --no-print-directory check SAN=0 && $(MAKE) --no-print-directory check SAN=1
 
-bench: deps $(BIN)
+bench: deps $(BIN) $(BENCH_BIN)
 	@./scripts/bench.sh
 
 lint: deps

@@ -1,0 +1,11 @@
+/* cli.h - subcommands of the tether binary; one file per subcommand.
+ * Each returns the process exit code: 0 ok, 1 validation/usage error,
+ * 2 runtime failure. */
+#ifndef TETHER_CLI_CLI_H
+#define TETHER_CLI_CLI_H
+int cli_serve(int argc, char **argv);
+int cli_mock(int argc, char **argv);
+int cli_validate(int argc, char **argv); /* tether validate */
+int cli_config(int argc, char **argv);   /* tether config validate|show|migrate|import */
+int cli_bench(int argc, char **argv);    /* tether bench saar|live|overhead */
+#endif
