@@ -3,7 +3,13 @@
  *
  * Spans point into the caller's body, which must outlive the jreq_t. Strings
  * are unescaped lazily (jscan_unescape) only when a consumer needs the text.
- * Thread-safe (no globals); allocations come from the caller's arena. */
+ * Thread-safe (no globals); allocations come from the caller's arena.
+ *
+ * Validation is full RFC 8259 plus UTF-8 (no overlongs, no UTF-8-encoded
+ * surrogates, nothing above U+10FFFF), nesting at most JSCAN_MAX_DEPTH.
+ * Lone \uD800-\uDFFF escapes are ACCEPTED (the RFC grammar allows them and
+ * upstream providers accept them); jscan_unescape turns each one into U+FFFD.
+ * docs/json-scanner.md lists every error message and where its offset points. */
 #ifndef TETHER_JSON_SCAN_H
 #define TETHER_JSON_SCAN_H
 #include "core/arena.h"
@@ -34,7 +40,16 @@ typedef struct jmsg {
     jspan_t tool_calls;   /* raw array value of "tool_calls" */
     uint32_t n_tool_calls;
     jspan_t tool_call_id; /* string, for role tool */
+    /* additions */
+    jspan_t role_span;          /* raw value of "role" */
+    jspan_t name;               /* raw value of "name" */
+    jspan_t reasoning_details;  /* raw value (chat reasoning_details array) */
+    jspan_t reasoning_content;  /* raw value (chat reasoning_content) */
+    jspan_t type;               /* raw value of "type" (Responses input items) */
 } jmsg_t;
+
+/* Deepest nesting of arrays/objects accepted; deeper input is an error. */
+#define JSCAN_MAX_DEPTH 512
 
 #define JREQ_MAX_MODEL_KEYS 8
 
@@ -59,6 +74,17 @@ typedef struct jreq {
     uint32_t obj_open;      /* offset of the top-level '{' */
     uint32_t obj_close;     /* offset of the top-level '}' */
     uint32_t n_top_keys;    /* members of the top-level object */
+    /* additions: raw value spans of more top-level keys (last one wins) */
+    jspan_t stream_value;   /* raw value of "stream" */
+    jspan_t system;         /* Anthropic */
+    jspan_t instructions;   /* Responses */
+    jspan_t max_tokens;
+    jspan_t max_completion_tokens;
+    jspan_t tool_choice;
+    jspan_t reasoning;      /* Responses "reasoning" parameter */
+    jspan_t thinking;       /* Anthropic "thinking" parameter */
+    jspan_t store;
+    jspan_t user;
 } jreq_t;
 
 typedef struct jscan_err {
@@ -67,27 +93,62 @@ typedef struct jscan_err {
 } jscan_err_t;
 
 /* Scan a request body. Returns 0 on success; -1 on malformed JSON (err set),
- * -2 when the top-level value is not an object. */
+ * -2 when the top-level value is not an object (valid JSON otherwise).
+ * Also -1 ("too many \"model\" keys") when the top level has more than
+ * JREQ_MAX_MODEL_KEYS "model" members, so that a rewrite can never leave one
+ * behind. "messages" is only broken into msgs when its value is an array
+ * (has_messages true); a later duplicate "messages" replaces an earlier one.
+ * arena may be NULL: then msgs is not built (n_msgs stays 0). Bodies must be
+ * shorter than 4 GiB (offsets are 32-bit). err may be NULL. */
 int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jscan_err_t *err);
 
 /* Validate any JSON value (used by tests and the mock). 0 ok, -1 error. */
 int jscan_validate(const char *body, size_t len, jscan_err_t *err);
 
 /* Unescape a string span (quotes included) into NUL-terminated UTF-8 in the
- * arena. Returns NULL when the span is not a string. */
+ * arena. Returns NULL when the span is not a (well-formed) string. */
 char *jscan_unescape(arena_t *a, const char *body, jspan_t s, size_t *out_len);
 
 /* Span text equality against a plain C string (unescaping as needed). */
 bool jscan_str_eq(const char *body, jspan_t s, const char *lit);
 
+/* Helpers over spans of a body. They re-check what they walk (so they never
+ * read outside the span) and simply return false on malformed input. */
+
+/* First byte of the value: '"', '{', '[', 't', 'f', 'n', or '-'/digit for a
+ * number; 0 for an empty span. */
+char jscan_type(const char *body, jspan_t v);
+/* Iterate the members of an object value. *cursor starts at 0; returns
+ * false after the last member. key includes its quotes. */
+bool jscan_obj_next(const char *body, jspan_t obj, uint32_t *cursor, jspan_t *key, jspan_t *val);
+/* Iterate the elements of an array value. *cursor starts at 0. */
+bool jscan_arr_next(const char *body, jspan_t arr, uint32_t *cursor, jspan_t *elem);
+/* Value of member key (compared after unescaping; the last occurrence wins). */
+bool jscan_obj_get(const char *body, jspan_t obj, const char *key, jspan_t *val);
+/* An integer number value (no fraction or exponent) that fits in int64. */
+bool jscan_int(const char *body, jspan_t v, int64_t *out);
+
 /* Token usage found in a response document or SSE chunk. */
 typedef struct jusage {
     bool found;
     int64_t prompt_tokens, completion_tokens, cached_tokens; /* -1 when absent */
+    /* additions */
+    int64_t cache_creation_tokens; /* Anthropic cache_creation_input_tokens, -1 absent */
+    int64_t reasoning_tokens;      /* completion/output_tokens_details.reasoning_tokens */
+    bool is_anthropic;             /* cache_*_input_tokens seen: input excludes cache */
 } jusage_t;
 /* Find a top-level "usage" object and read prompt_tokens, completion_tokens
  * and prompt_tokens_details.cached_tokens (also Anthropic input_tokens /
  * output_tokens / cache_read_input_tokens). Never fails on bad JSON; just
- * reports found=false. */
+ * reports found=false.
+ * When there is no top-level "usage" (or it is null), "message.usage"
+ * (Anthropic message_start) and "response.usage" (Responses
+ * response.completed) are looked at. Responses usage (input_tokens,
+ * output_tokens, input_tokens_details.cached_tokens) maps to prompt /
+ * completion / cached. Anthropic usage maps as in SPEC §4.4:
+ * prompt_tokens = input_tokens + cache_read_input_tokens +
+ * cache_creation_input_tokens (absent parts count 0), cached_tokens =
+ * cache_read_input_tokens; a message_delta carrying only output_tokens gives
+ * prompt_tokens -1. */
 void jscan_usage(const char *doc, size_t len, jusage_t *u);
 #endif
