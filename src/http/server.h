@@ -58,8 +58,12 @@ typedef struct hsrv_req {
     void *worker_ctx;    /* from on_worker_start */
     hsrv_conn_t *conn;
     void *user;          /* handler's per-request state */
-    /* called once if the client goes away before the response finished */
+    /* Called once if the client goes away before the response finished;
+     * the server releases the request right after it returns. */
     void (*on_abort)(struct hsrv_req *req);
+    /* Called when the client's output buffer drained below the low-water
+     * mark after hsrv_pending() was high (streaming backpressure). */
+    void (*on_drain)(struct hsrv_req *req);
 } hsrv_req_t;
 
 typedef void (*hsrv_handler_fn)(hsrv_req_t *req, void *ud);
@@ -126,6 +130,8 @@ void hsrv_finish(hsrv_req_t *req);
 /* Drop the connection now (mid-stream failure, fault injection). The request
  * is released; req must not be used afterwards. */
 void hsrv_abort(hsrv_req_t *req);
+/* Response bytes queued but not yet written to the client socket. */
+size_t hsrv_pending(const hsrv_req_t *req);
 /* True once hsrv_start/hsrv_respond sent the status line. */
 bool hsrv_started(const hsrv_req_t *req);
 /* Bytes of response written to the client so far (headers included). */

@@ -1,0 +1,166 @@
+/* app.c - the router application: config reference counting and swap,
+ * per-worker state, and the path dispatcher for the inference listener.
+ * Neighbours: chat.c (POST /v1/chat/completions), models.c, errors.c. */
+#include "api/app.h"
+#include "api/errors.h"
+#include "core/log.h"
+#include <stdlib.h>
+#include <string.h>
+
+tether_app_t *app_new(cfg_t *cfg)
+{
+    tether_app_t *app = calloc(1, sizeof *app);
+    pthread_mutex_init(&app->swap_lock, NULL);
+    app_config_ref_t *ref = calloc(1, sizeof *ref);
+    ref->cfg = cfg;
+    atomic_init(&ref->refs, 1); /* the app's own reference */
+    atomic_init(&app->generation, 1);
+    cfg->generation = 1;
+    atomic_init(&app->current, ref);
+    app->ready = 1;
+    return app;
+}
+
+void app_config_release(app_config_ref_t *ref)
+{
+    if (ref && atomic_fetch_sub(&ref->refs, 1) == 1) {
+        cfg_free(ref->cfg);
+        free(ref);
+    }
+}
+
+app_config_ref_t *app_config_acquire(tether_app_t *app)
+{
+    /* The swap lock makes load+increment atomic with respect to a swap, so a
+     * reference is never taken on a config whose last reference is gone. It
+     * is held for a few instructions only. */
+    pthread_mutex_lock(&app->swap_lock);
+    app_config_ref_t *ref = atomic_load(&app->current);
+    atomic_fetch_add(&ref->refs, 1);
+    pthread_mutex_unlock(&app->swap_lock);
+    return ref;
+}
+
+void app_config_swap(tether_app_t *app, cfg_t *cfg)
+{
+    app_config_ref_t *ref = calloc(1, sizeof *ref);
+    ref->cfg = cfg;
+    atomic_init(&ref->refs, 1);
+    cfg->generation = atomic_fetch_add(&app->generation, 1) + 1;
+    pthread_mutex_lock(&app->swap_lock);
+    app_config_ref_t *old = atomic_exchange(&app->current, ref);
+    pthread_mutex_unlock(&app->swap_lock);
+    app_config_release(old);
+}
+
+void app_free(tether_app_t *app)
+{
+    if (!app) return;
+    app_config_release(atomic_load(&app->current));
+    pthread_mutex_destroy(&app->swap_lock);
+    free(app);
+}
+
+void *app_worker_start(int index, struct event_base *base, void *ud)
+{
+    tether_app_t *app = ud;
+    app_worker_t *w = calloc(1, sizeof *w);
+    w->index = index;
+    w->app = app;
+    w->base = base;
+    w->pools = hup_pools_new(base, true);
+    app_config_ref_t *ref = app_config_acquire(app);
+    app_worker_sync(w, ref->cfg, ref->cfg->generation);
+    app_config_release(ref);
+    return w;
+}
+
+void app_worker_stop(int index, void *worker_ctx, void *ud)
+{
+    app_worker_t *w = worker_ctx;
+    if (!w) return;
+    hup_pools_free(w->pools);
+    free(w->models);
+    free(w);
+}
+
+void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation)
+{
+    if (w->models && w->generation == generation) return;
+    free(w->models);
+    w->n_models = cfg->providers.n_models;
+    w->models = calloc(w->n_models ? w->n_models : 1, sizeof *w->models);
+    for (size_t i = 0; i < w->n_models; i++) {
+        const cfg_model_t *m = &cfg->providers.models[i];
+        int weights[WRR_MAX];
+        size_t n = m->n_backend_refs > WRR_MAX ? WRR_MAX : m->n_backend_refs;
+        for (size_t j = 0; j < n; j++) weights[j] = m->backend_refs[j].weight;
+        wrr_init(&w->models[i].wrr, weights, n);
+        /* start each worker at a different point of the rotation */
+        for (int k = 0; k < w->index; k++) wrr_next(&w->models[i].wrr, 0);
+    }
+    w->generation = generation;
+}
+
+static int path_is(const hsrv_req_t *req, const char *p) { return strcmp(req->path, p) == 0; }
+
+static void respond_text(hsrv_req_t *req, int status, const char *body)
+{
+    hsrv_header_t h[2] = {
+        {"content-type", 12, "application/json", 16},
+        {"x-tether-request-id", 19, req->request_id, strlen(req->request_id)},
+    };
+    hsrv_respond(req, status, h, 2, body, strlen(body));
+}
+
+static void method_not_allowed(hsrv_req_t *req, const char *allow)
+{
+    api_error_openai(req, 405, "invalid_request_error", "method_not_allowed", NULL,
+                     "method %s is not allowed on %s; use %s", req->method_str, req->path, allow);
+}
+
+void app_handle(hsrv_req_t *req, void *ud)
+{
+    tether_app_t *app = ud;
+    app_worker_t *w = req->worker_ctx;
+    atomic_fetch_add(&app->requests_total, 1);
+    if (path_is(req, "/v1/chat/completions")) {
+        if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
+        app_config_ref_t *ref = app_config_acquire(app);
+        app_worker_sync(w, ref->cfg, ref->cfg->generation);
+        api_chat_completions(req, w, ref); /* releases ref when the request ends */
+        return;
+    }
+    if (path_is(req, "/v1/models")) {
+        if (req->method != HSRV_GET && req->method != HSRV_HEAD)
+            return method_not_allowed(req, "GET");
+        app_config_ref_t *ref = app_config_acquire(app);
+        api_models_list(req, ref->cfg);
+        app_config_release(ref);
+        return;
+    }
+    if (path_is(req, "/health")) {
+        if (req->method != HSRV_GET && req->method != HSRV_HEAD)
+            return method_not_allowed(req, "GET");
+        return respond_text(req, 200, "{\"status\":\"ok\"}");
+    }
+    if (path_is(req, "/ready")) {
+        if (req->method != HSRV_GET && req->method != HSRV_HEAD)
+            return method_not_allowed(req, "GET");
+        if (!app->ready) return respond_text(req, 503, "{\"status\":\"not_ready\"}");
+        return respond_text(req, 200, "{\"status\":\"ready\"}");
+    }
+    api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                     "unknown path %s (routed endpoints: POST /v1/chat/completions; GET /v1/models, "
+                     "/health, /ready)",
+                     req->path);
+}
+
+void app_on_server_error(hsrv_req_t *req, int status, const char *code, const char *message,
+                         void *ud)
+{
+    const char *c = code;
+    if (status == 413) c = "body_too_large";
+    if (status == 408) c = strcmp(code, "header_timeout") == 0 ? "header_timeout" : "body_timeout";
+    api_error_openai(req, status, "invalid_request_error", c, NULL, "%s", message);
+}

@@ -1,0 +1,65 @@
+/* app.h - the router application behind the HTTP server: the active config,
+ * per-worker state (upstream pools, backend pickers), and the request
+ * dispatcher. One tether_app_t per process; one app_worker_t per worker.
+ * The config pointer is read on each request through app_config_acquire and
+ * released when the request ends, so a reload can swap it safely. */
+#ifndef TETHER_API_APP_H
+#define TETHER_API_APP_H
+#include "config/config.h"
+#include "http/server.h"
+#include "http/upstream.h"
+#include "http/wrr.h"
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct tether_app tether_app_t;
+
+typedef struct app_model_state {
+    wrr_t wrr; /* backend_refs picker */
+} app_model_state_t;
+
+typedef struct app_worker {
+    int index;
+    tether_app_t *app;
+    struct event_base *base;
+    hup_pools_t *pools;
+    uint64_t generation;        /* config generation the model states match */
+    app_model_state_t *models;  /* one per config model */
+    size_t n_models;
+} app_worker_t;
+
+typedef struct app_config_ref {
+    cfg_t *cfg;
+    atomic_long refs;
+} app_config_ref_t;
+
+struct tether_app {
+    _Atomic(app_config_ref_t *) current;
+    pthread_mutex_t swap_lock;
+    atomic_ulong generation;
+    hsrv_server_t *server;
+    atomic_long requests_total;
+    int ready;
+};
+
+/* Takes ownership of cfg. */
+tether_app_t *app_new(cfg_t *cfg);
+void app_free(tether_app_t *app);
+/* Swap in a new config (ownership taken); old one freed when unused. */
+void app_config_swap(tether_app_t *app, cfg_t *cfg);
+app_config_ref_t *app_config_acquire(tether_app_t *app);
+void app_config_release(app_config_ref_t *ref);
+
+/* HTTP server hooks */
+void app_handle(hsrv_req_t *req, void *ud);
+void app_on_server_error(hsrv_req_t *req, int status, const char *code, const char *message,
+                         void *ud);
+void *app_worker_start(int index, struct event_base *base, void *ud);
+void app_worker_stop(int index, void *worker_ctx, void *ud);
+/* Refresh the worker's per-model state if the config generation changed. */
+void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation);
+
+/* Endpoints */
+void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref);
+void api_models_list(hsrv_req_t *req, const cfg_t *cfg);
+#endif

@@ -1,0 +1,527 @@
+/* chat.c - POST /v1/chat/completions: scan the body once, resolve the model,
+ * splice the upstream body, pick a backend_ref (smooth weighted round robin),
+ * send, retry on the next untried backend_ref while nothing has reached the
+ * client, and relay the response chunk by chunk while capturing usage.
+ *
+ * Streams: when the client did not ask for usage, tether asks upstream for it
+ * (stream_options.include_usage) and hides the usage-only chunk from the
+ * client; otherwise upstream bytes are relayed untouched. */
+#include "api/app.h"
+#include "api/errors.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "http/sse.h"
+#include "json/scan.h"
+#include "json/splice.h"
+#include "route/resolve.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHAT_MAX_ACC (8u << 20) /* non-streamed bodies kept for usage capture */
+#define CHAT_HIGH_WATER (256 * 1024)
+
+typedef struct chat_proxy {
+    hsrv_req_t *req;
+    app_worker_t *w;
+    app_config_ref_t *ref;
+    const cfg_model_t *model;
+    size_t model_index;
+    const char *route_kind; /* "auto" | "passthrough" */
+    jreq_t jr;
+    jsplice_t splice;
+    struct iovec iov[2 * JREQ_MAX_MODEL_KEYS + 4];
+    int n_iov;
+    size_t body_len;
+    hup_call_t *call;
+    uint64_t tried;    /* bitmask of backend_refs tried */
+    int attempts;      /* made so far */
+    int max_attempts;
+    int backend;       /* current backend index */
+    int client_stream; /* client asked for a stream */
+    int hide_usage;    /* we injected include_usage: drop the usage-only chunk */
+    int started;       /* client headers sent */
+    int done;
+    int upstream_status;
+    sse_parser_t sse;
+    buf_t acc;
+    jusage_t usage;
+    struct event *deadline;
+    hup_error_t last_err;
+} chat_proxy_t;
+
+static void chat_attempt(chat_proxy_t *p);
+
+static void chat_end(chat_proxy_t *p)
+{
+    /* release everything the proxy holds; the request is already finished */
+    if (p->deadline) event_free(p->deadline);
+    p->deadline = NULL;
+    sse_parser_deinit(&p->sse);
+    buf_free(&p->acc);
+    jsplice_free(&p->splice);
+    app_config_release(p->ref);
+    p->ref = NULL;
+    p->done = 1;
+}
+
+static void log_done(chat_proxy_t *p, int status)
+{
+    const cfg_backend_ref_t *b = p->backend >= 0 ? &p->model->backend_refs[p->backend] : NULL;
+    tlog(TLOG_INFO, "request",
+         "\"request_id\":\"%s\",\"endpoint\":\"chat\",\"status\":%d,\"model\":\"%s\","
+         "\"backend\":\"%s\",\"route\":\"%s\",\"stream\":%s,\"attempts\":%d,"
+         "\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"cached_tokens\":%lld,"
+         "\"duration_us\":%llu",
+         p->req->request_id, status, p->model->name, b ? b->name : "", p->route_kind,
+         p->client_stream ? "true" : "false", p->attempts,
+         (long long)(p->usage.found ? p->usage.prompt_tokens : -1),
+         (long long)(p->usage.found ? p->usage.completion_tokens : -1),
+         (long long)(p->usage.found ? p->usage.cached_tokens : -1),
+         (unsigned long long)(clock_mono_us() - p->req->started_us));
+}
+
+/* ---------------------------------------------------------------- headers */
+
+static int add_h(hsrv_header_t *h, int n, const char *name, const char *value)
+{
+    h[n].name = name;
+    h[n].name_len = strlen(name);
+    h[n].value = value;
+    h[n].value_len = strlen(value);
+    return n + 1;
+}
+
+static int tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *path)
+{
+    const cfg_t *cfg = p->ref->cfg;
+    n = add_h(h, n, "x-tether-model", p->model->name);
+    if (p->backend >= 0) n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
+    n = add_h(h, n, "x-tether-request-id", p->req->request_id);
+    n = add_h(h, n, "x-tether-response-path", path);
+    if (cfg->router.compat_headers) n = add_h(h, n, "x-vsr-selected-model", p->model->name);
+    return n;
+}
+
+/* Error after resolution: OpenAI shape plus the routing headers. */
+static void chat_error(chat_proxy_t *p, int status, const char *type, const char *code,
+                       const char *msg)
+{
+    buf_t b = BUF_INIT;
+    api_error_openai_json(&b, type, code, NULL, msg);
+    hsrv_header_t h[8];
+    int n = add_h(h, 0, "content-type", "application/json");
+    n = tether_headers(p, h, n, "error");
+    tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
+         "\"request_id\":\"%s\",\"status\":%d,\"code\":\"%s\",\"model\":\"%s\"",
+         p->req->request_id, status, code, p->model->name);
+    log_done(p, status);
+    hsrv_req_t *req = p->req;
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    /* p lives in the request arena, which hsrv_respond releases: finish with
+     * p first, but keep the config (header strings) until the bytes are out */
+    app_config_ref_t *ref = p->ref;
+    p->ref = NULL;
+    chat_end(p);
+    hsrv_respond(req, status, h, (size_t)n, b.data, b.len);
+    app_config_release(ref);
+    buf_free(&b);
+}
+
+/* ------------------------------------------------------------ relay */
+
+static void sse_event_cb(void *ud, const char *event, size_t event_len, const char *data,
+                         size_t data_len)
+{
+    chat_proxy_t *p = ud;
+    int usage_only = 0;
+    if (data_len > 8 && memmem(data, data_len, "\"usage\"", 7)) {
+        jusage_t u;
+        jscan_usage(data, data_len, &u);
+        if (u.found) {
+            p->usage = u;
+            /* the include_usage chunk has an empty choices array */
+            if (memmem(data, data_len, "\"choices\":[]", 12)) usage_only = 1;
+        }
+    }
+    if (!p->hide_usage) return; /* raw bytes are relayed in on_body */
+    if (usage_only) return;
+    buf_t out = BUF_INIT;
+    sse_write_event(&out, event_len ? event : NULL, data, data_len);
+    hsrv_write(p->req, out.data, out.len);
+    buf_free(&out);
+}
+
+static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n, int64_t clen)
+{
+    chat_proxy_t *p = ud;
+    const cfg_reliability_t *rel = &p->model->reliability;
+    unsigned bit = status == 502   ? CFG_RETRY_502
+                   : status == 503 ? CFG_RETRY_503
+                   : status == 504 ? CFG_RETRY_504
+                   : status == 429 ? CFG_RETRY_429
+                   : status == 500 ? CFG_RETRY_500
+                   : status == 529 ? CFG_RETRY_529
+                                   : 0;
+    if (bit && (rel->retry_on & bit) && p->attempts < p->max_attempts) {
+        tlog(TLOG_WARN, "upstream_retry",
+             "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"status\":%d",
+             p->req->request_id, p->model->name, p->model->backend_refs[p->backend].name, status);
+        hup_call_cancel(p->call);
+        p->call = NULL;
+        p->upstream_status = status;
+        chat_attempt(p);
+        return;
+    }
+    p->upstream_status = status;
+    const char *ctype = "application/json";
+    size_t ctype_len = 16;
+    int is_sse = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (hdrs[i].name_len == 12 && memcmp(hdrs[i].name, "content-type", 12) == 0) {
+            ctype = hdrs[i].value;
+            ctype_len = hdrs[i].value_len;
+            is_sse = memmem(ctype, ctype_len, "event-stream", 12) != NULL;
+        }
+    }
+    if (!is_sse) p->hide_usage = 0; /* an error body: pass it through untouched */
+    hsrv_header_t h[12];
+    int k = 0;
+    h[k].name = "content-type";
+    h[k].name_len = 12;
+    h[k].value = ctype;
+    h[k].value_len = ctype_len;
+    k++;
+    if (is_sse) k = add_h(h, k, "cache-control", "no-cache");
+    k = tether_headers(p, h, k, "upstream");
+    int64_t out_len = p->hide_usage ? -1 : clen;
+    hsrv_start(p->req, status, h, (size_t)k, out_len);
+    p->started = 1;
+    if (is_sse) sse_parser_init(&p->sse, sse_event_cb, p);
+}
+
+static void up_body(void *ud, const char *data, size_t len)
+{
+    chat_proxy_t *p = ud;
+    if (p->sse.cb) {
+        sse_parser_feed(&p->sse, data, len);
+        if (!p->hide_usage) hsrv_write(p->req, data, len);
+    } else {
+        hsrv_write(p->req, data, len);
+        if (p->acc.len + len <= CHAT_MAX_ACC) buf_append(&p->acc, data, len);
+    }
+    if (hsrv_pending(p->req) > CHAT_HIGH_WATER) hup_call_pause(p->call, true);
+}
+
+static void client_drain(hsrv_req_t *req)
+{
+    chat_proxy_t *p = req->user;
+    if (p->call) hup_call_pause(p->call, false);
+}
+
+static void up_done(void *ud)
+{
+    chat_proxy_t *p = ud;
+    p->call = NULL;
+    if (!p->sse.cb && p->acc.len) jscan_usage(p->acc.data, p->acc.len, &p->usage);
+    log_done(p, p->upstream_status);
+    p->req->on_abort = NULL;
+    p->req->on_drain = NULL;
+    hsrv_req_t *req = p->req;
+    chat_end(p);
+    hsrv_finish(req);
+}
+
+static int retryable(const cfg_reliability_t *rel, hup_error_t e)
+{
+    switch (e) {
+    case HUP_ERR_CONNECT:
+    case HUP_ERR_TLS: return (rel->retry_on & CFG_RETRY_CONNECT) != 0;
+    case HUP_ERR_RESET:
+    case HUP_ERR_PROTOCOL: return (rel->retry_on & CFG_RETRY_RESET) != 0;
+    case HUP_ERR_TIMEOUT_CONNECT: return (rel->retry_on & (CFG_RETRY_CONNECT | CFG_RETRY_TIMEOUT)) != 0;
+    case HUP_ERR_TIMEOUT_FIRST_BYTE:
+    case HUP_ERR_TIMEOUT_IDLE: return (rel->retry_on & CFG_RETRY_TIMEOUT) != 0;
+    }
+    return 0;
+}
+
+static void up_error(void *ud, hup_error_t e, bool got_response)
+{
+    chat_proxy_t *p = ud;
+    p->call = NULL;
+    p->last_err = e;
+    const char *bname = p->model->backend_refs[p->backend].name;
+    tlog(TLOG_WARN, "upstream_error",
+         "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"error\":\"%s\","
+         "\"client_started\":%s",
+         p->req->request_id, p->model->name, bname, hup_error_str(e), p->started ? "true" : "false");
+    if (!p->started) {
+        if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
+            chat_attempt(p);
+            return;
+        }
+        int timeout = e == HUP_ERR_TIMEOUT_CONNECT || e == HUP_ERR_TIMEOUT_FIRST_BYTE ||
+                      e == HUP_ERR_TIMEOUT_IDLE;
+        char msg[256];
+        snprintf(msg, sizeof msg, "upstream %s for model %s (backend %s)", hup_error_str(e),
+                 p->model->name, bname);
+        if (timeout)
+            chat_error(p, 504, "server_error", "upstream_timeout", msg);
+        else
+            chat_error(p, 502, "upstream_error", "bad_upstream_response", msg);
+        return;
+    }
+    /* bytes already reached the client: never retry; end the stream */
+    log_done(p, 502);
+    p->req->on_abort = NULL;
+    p->req->on_drain = NULL;
+    hsrv_req_t *req = p->req;
+    if (p->sse.cb) {
+        buf_t ev = BUF_INIT, js = BUF_INIT;
+        char msg[256];
+        snprintf(msg, sizeof msg, "upstream %s after the stream started", hup_error_str(e));
+        api_error_openai_json(&js, "upstream_error", "stream_aborted", NULL, msg);
+        sse_write_event(&ev, NULL, js.data, js.len);
+        chat_end(p);
+        hsrv_write(req, ev.data, ev.len);
+        buf_free(&ev);
+        buf_free(&js);
+        /* a chunked stream can end cleanly after the error event */
+        hsrv_finish(req);
+        return;
+    }
+    chat_end(p);
+    hsrv_abort(req);
+}
+
+static void client_abort(hsrv_req_t *req)
+{
+    chat_proxy_t *p = req->user;
+    tlog(TLOG_INFO, "client_disconnect", "\"request_id\":\"%s\",\"status\":499", req->request_id);
+    if (p->call) hup_call_cancel(p->call);
+    p->call = NULL;
+    chat_end(p);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    chat_proxy_t *p = arg;
+    if (p->done) return;
+    if (p->call) hup_call_cancel(p->call);
+    p->call = NULL;
+    if (!p->started) {
+        chat_error(p, 504, "server_error", "upstream_timeout",
+                   "request exceeded the listener timeout");
+        return;
+    }
+    hsrv_req_t *req = p->req;
+    req->on_abort = NULL;
+    req->on_drain = NULL;
+    chat_end(p);
+    hsrv_abort(req);
+}
+
+/* --------------------------------------------------------------- attempts */
+
+static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
+{
+    const hsrv_req_t *req = p->req;
+    const char *prefix = b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
+    const char *path = b->chat_path ? b->chat_path : "/chat/completions";
+    buf_printf(h, "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
+                  "content-length: %zu\r\n",
+               prefix, path, b->host, b->port, p->body_len);
+    int own_key = b->api_key != NULL;
+    if (own_key) {
+        buf_printf(h, "%s: %s%s\r\n", b->auth_header ? b->auth_header : "authorization",
+                   b->auth_prefix ? b->auth_prefix : "", b->api_key);
+    }
+    for (size_t i = 0; i < b->n_extra_headers; i++)
+        buf_printf(h, "%s: %s\r\n", b->extra_headers[i].name, b->extra_headers[i].value);
+    buf_printf(h, "x-request-id: %s\r\n", req->request_id);
+    static const char *const skip[] = {"host", "content-length", "content-type", "connection",
+                                       "keep-alive", "proxy-connection", "proxy-authorization",
+                                       "te", "trailer", "transfer-encoding", "upgrade", "expect",
+                                       "accept-encoding", "x-request-id", NULL};
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const hsrv_header_t *x = &req->headers[i];
+        int drop = 0;
+        for (int s = 0; skip[s]; s++)
+            if (x->name_len == strlen(skip[s]) && memcmp(x->name, skip[s], x->name_len) == 0) drop = 1;
+        if (x->name_len >= 9 && memcmp(x->name, "x-tether-", 9) == 0) drop = 1;
+        if (own_key && ((x->name_len == 13 && memcmp(x->name, "authorization", 13) == 0) ||
+                        (x->name_len == 9 && memcmp(x->name, "x-api-key", 9) == 0)))
+            drop = 1;
+        for (size_t e = 0; !drop && e < b->n_extra_headers; e++)
+            if (strlen(b->extra_headers[e].name) == x->name_len &&
+                strncasecmp(b->extra_headers[e].name, x->name, x->name_len) == 0)
+                drop = 1;
+        if (drop) continue;
+        buf_append(h, x->name, x->name_len);
+        buf_append(h, ": ", 2);
+        buf_append(h, x->value, x->value_len);
+        buf_append(h, "\r\n", 2);
+    }
+    buf_append(h, "\r\n", 2);
+}
+
+static void chat_attempt(chat_proxy_t *p)
+{
+    app_worker_t *w = p->w;
+    const cfg_model_t *m = p->model;
+    int bi = -1;
+    for (;;) {
+        bi = wrr_next(&w->models[p->model_index].wrr, p->tried);
+        if (bi < 0) break;
+        const cfg_backend_ref_t *b = &m->backend_refs[bi];
+        if (b->api_key_env && !b->api_key) { /* credential missing: unavailable */
+            p->tried |= 1ull << bi;
+            continue;
+        }
+        break;
+    }
+    if (bi < 0) {
+        if (p->attempts == 0) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "no available backend for model %s", m->name);
+            chat_error(p, 503, "server_error", "no_backend_available", msg);
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "every backend of model %s failed (last: %s)", m->name,
+                     p->upstream_status ? "upstream error status" : hup_error_str(p->last_err));
+            int st = p->upstream_status >= 500 ? p->upstream_status : 502;
+            if (p->last_err == HUP_ERR_TIMEOUT_FIRST_BYTE || p->last_err == HUP_ERR_TIMEOUT_CONNECT)
+                chat_error(p, 504, "server_error", "upstream_timeout", msg);
+            else
+                chat_error(p, st == 503 ? 503 : 502, st == 503 ? "server_error" : "upstream_error",
+                           st == 503 ? "no_backend_available" : "bad_upstream_response", msg);
+        }
+        return;
+    }
+    p->tried |= 1ull << bi;
+    p->backend = bi;
+    p->attempts++;
+    const cfg_backend_ref_t *b = &m->backend_refs[bi];
+    buf_t head = BUF_INIT;
+    build_head(p, b, &head);
+    hup_request_t r = {
+        .host = b->host,
+        .port = b->port,
+        .tls = b->tls,
+        .head = head.data,
+        .head_len = head.len,
+        .body = p->iov,
+        .n_body = p->n_iov,
+        .connect_timeout_ms = m->reliability.connect_timeout_ms,
+        .first_byte_timeout_ms = m->reliability.first_byte_timeout_ms,
+        .idle_timeout_ms = m->reliability.stream_idle_timeout_ms,
+    };
+    static const hup_callbacks_t cbs = {up_headers, up_body, up_done, up_error};
+    p->upstream_status = 0;
+    p->call = hup_call_start(w->pools, &r, &cbs, p);
+    buf_free(&head);
+}
+
+/* ---------------------------------------------------------------- entry */
+
+void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
+{
+    const cfg_t *cfg = ref->cfg;
+    jreq_t jr;
+    jscan_err_t err = {0};
+    int rc = jscan_request(req->body, req->body_len, &req->arena, &jr, &err);
+    if (rc == -1) {
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_json", NULL,
+                                "malformed JSON at byte %zu: %s", err.offset, err.message);
+    }
+    if (rc != 0) {
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", NULL,
+                                "the request body must be a JSON object");
+    }
+    if (!jr.has_messages) {
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "messages",
+                                "missing required field 'messages'");
+    }
+    if (jr.n_model == 0 || !jr.model_is_string) {
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "model",
+                                jr.n_model ? "field 'model' must be a string"
+                                           : "missing required field 'model'");
+    }
+    size_t name_len = 0;
+    char *name = jscan_unescape(&req->arena, req->body, jr.model, &name_len);
+    const cfg_model_t *model = NULL;
+    route_resolve_t rr = route_resolve_model(cfg, name, name_len, &model);
+    if (rr == ROUTE_RESOLVE_UNKNOWN || rr == ROUTE_RESOLVE_NO_DEFAULT) {
+        buf_t names = BUF_INIT;
+        route_valid_names(cfg, &names);
+        if (rr == ROUTE_RESOLVE_UNKNOWN)
+            api_error_openai(req, 400, "invalid_request_error", "model_not_found", "model",
+                             "model '%.200s' is not served here; valid models: %s", name, names.data);
+        else
+            api_error_openai(req, 503, "server_error", "no_backend_available", "model",
+                             "'%.200s' routes to the default model, but none is configured", name);
+        buf_free(&names);
+        app_config_release(ref);
+        return;
+    }
+    chat_proxy_t *p = arena_calloc(&req->arena, sizeof *p);
+    p->req = req;
+    p->w = w;
+    p->ref = ref;
+    p->model = model;
+    p->model_index = (size_t)(model - cfg->providers.models);
+    p->route_kind = rr == ROUTE_RESOLVE_AUTO ? "auto" : "passthrough";
+    p->jr = jr;
+    p->backend = -1;
+    p->client_stream = jr.stream == 1;
+    int retries = model->reliability.retry_count;
+    p->max_attempts = 1 + (retries < 0 ? 0 : retries);
+    req->user = p;
+    req->on_abort = client_abort;
+    req->on_drain = client_drain;
+
+    /* upstream body: splice the provider model id over every top-level model */
+    jsplice_init(&p->splice);
+    buf_t mv = BUF_INIT;
+    buf_json_str(&mv, model->provider_model_id, strlen(model->provider_model_id));
+    char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
+    uint32_t mvl = (uint32_t)mv.len;
+    buf_free(&mv);
+    for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
+        jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
+    if (p->client_stream && jr.stream_options.len == 0) {
+        static const char inj[] = "\"stream_options\":{\"include_usage\":true},";
+        static const char inj_last[] = "\"stream_options\":{\"include_usage\":true}";
+        /* insert as the first member; the object is non-empty (it has messages) */
+        (void)inj_last;
+        jsplice_add(&p->splice, jr.obj_open + 1, 0, inj, sizeof inj - 1);
+        p->hide_usage = 1;
+    }
+    jsplice_sort(&p->splice);
+    p->body_len = jsplice_len(&p->splice, req->body_len);
+    p->n_iov = jsplice_iov(&p->splice, req->body, req->body_len, p->iov,
+                           (int)(sizeof p->iov / sizeof p->iov[0]));
+    if (p->n_iov < 0) {
+        p->backend = -1;
+        chat_error(p, 500, "server_error", "internal_error", "request rewrite failed");
+        return;
+    }
+    uint64_t total = model->reliability.total_timeout_ms;
+    if (!total && req->listener_index >= 0 && (size_t)req->listener_index < cfg->n_listeners)
+        total = cfg->listeners[req->listener_index].timeout_ms;
+    if (total) {
+        p->deadline = evtimer_new(hsrv_req_base(req), deadline_cb, p);
+        struct timeval tv = {(time_t)(total / 1000), (suseconds_t)((total % 1000) * 1000)};
+        evtimer_add(p->deadline, &tv);
+    }
+    chat_attempt(p);
+}

@@ -1,0 +1,45 @@
+/* errors.c - OpenAI-shaped error responses, with a log line each. */
+#include "api/errors.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void api_error_openai_json(buf_t *b, const char *type, const char *code, const char *param,
+                           const char *message)
+{
+    buf_puts(b, "{\"error\":{\"message\":");
+    buf_json_str(b, message, strlen(message));
+    buf_puts(b, ",\"type\":");
+    buf_json_str(b, type, strlen(type));
+    buf_puts(b, ",\"param\":");
+    if (param)
+        buf_json_str(b, param, strlen(param));
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"code\":");
+    buf_json_str(b, code, strlen(code));
+    buf_puts(b, "}}");
+}
+
+void api_error_openai(hsrv_req_t *req, int status, const char *type, const char *code,
+                      const char *param, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    buf_t b = BUF_INIT;
+    api_error_openai_json(&b, type, code, param, msg);
+    hsrv_header_t h[2] = {
+        {"content-type", 12, "application/json", 16},
+        {"x-tether-request-id", 19, req->request_id, strlen(req->request_id)},
+    };
+    tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
+         "\"request_id\":\"%s\",\"method\":\"%s\",\"status\":%d,\"code\":\"%s\"", req->request_id,
+         req->method_str ? req->method_str : "", status, code);
+    hsrv_respond(req, status, h, 2, b.data, b.len);
+    buf_free(&b);
+}

@@ -1,0 +1,16 @@
+/* errors.h - client-facing errors in each API's own shape.
+ * OpenAI: {"error":{"message","type","param","code"}}
+ * Anthropic: {"type":"error","error":{"type","message"}} (later endpoints).
+ * Every error is also logged (without prompt text). Worker-thread only. */
+#ifndef TETHER_API_ERRORS_H
+#define TETHER_API_ERRORS_H
+#include "http/server.h"
+
+/* type: e.g. invalid_request_error; code: e.g. model_not_found; param may be NULL. */
+void api_error_openai(hsrv_req_t *req, int status, const char *type, const char *code,
+                      const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Write the OpenAI error JSON into buf (used for in-band stream errors). */
+struct buf;
+void api_error_openai_json(struct buf *out, const char *type, const char *code, const char *param,
+                           const char *message);
+#endif

@@ -1,0 +1,596 @@
+/* upstream.c - the backend side of the proxy: pooled keep-alive HTTP/1.1
+ * connections (plain or TLS), request write with zero-copy body references,
+ * streaming response parsing with http-parser, and timeouts per phase
+ * (connect, first byte, idle between reads).
+ *
+ * A pooled connection that fails before any response byte is retried once,
+ * transparently, on a fresh connection: the backend may have closed it while
+ * it sat idle, which says nothing about the backend's health. */
+#include "http/upstream.h"
+#include "core/buf.h"
+#include "core/log.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <http_parser.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define HUP_MAX_IDLE_PER_POOL 256
+#define HUP_MAX_RESP_HEADERS 64
+
+typedef struct hup_pool hup_pool_t;
+typedef struct hup_conn hup_conn_t;
+
+struct hup_conn {
+    hup_pool_t *pool;
+    struct bufferevent *bev;
+    hup_call_t *call;
+    hup_conn_t *next; /* idle list */
+    int connected;
+};
+
+struct hup_pool {
+    char *host;
+    int port;
+    bool tls;
+    struct sockaddr_storage addr;
+    int addrlen;
+    hup_conn_t *idle;
+    size_t n_idle;
+    hup_pool_t *next;
+};
+
+struct hup_pools {
+    struct event_base *base;
+    SSL_CTX *ssl_ctx;
+    hup_pool_t *pools;
+};
+
+enum { PH_CONNECT = 1, PH_FIRST_BYTE, PH_BODY, PH_DONE };
+
+struct hup_call {
+    hup_pools_t *pools;
+    hup_pool_t *pool;
+    hup_conn_t *conn;
+    hup_request_t req;
+    hup_callbacks_t cb;
+    void *ud;
+    http_parser parser;
+    struct event *timer;
+    int phase;
+    int reused;
+    int retried_fresh;
+    int got_response;
+    int paused;
+    int message_done;
+    int in_read;
+    int cancelled;
+    int finished;
+    int deferred; /* a deferred failure event is pending */
+    /* response header capture */
+    buf_t hdr;
+    size_t hoff[HUP_MAX_RESP_HEADERS][4];
+    size_t n_hdr;
+    int last_was_value;
+};
+
+const char *hup_error_str(hup_error_t e)
+{
+    switch (e) {
+    case HUP_ERR_CONNECT: return "connect_failure";
+    case HUP_ERR_RESET: return "reset";
+    case HUP_ERR_TIMEOUT_CONNECT: return "connect_timeout";
+    case HUP_ERR_TIMEOUT_FIRST_BYTE: return "first_byte_timeout";
+    case HUP_ERR_TIMEOUT_IDLE: return "stream_idle_timeout";
+    case HUP_ERR_PROTOCOL: return "bad_response";
+    case HUP_ERR_TLS: return "tls_failure";
+    }
+    return "error";
+}
+
+/* ------------------------------------------------------------------ pools */
+
+hup_pools_t *hup_pools_new(struct event_base *base, bool tls_verify)
+{
+    hup_pools_t *p = calloc(1, sizeof *p);
+    p->base = base;
+    p->ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (p->ssl_ctx) {
+        SSL_CTX_set_default_verify_paths(p->ssl_ctx);
+        SSL_CTX_set_verify(p->ssl_ctx, tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_min_proto_version(p->ssl_ctx, TLS1_2_VERSION);
+    }
+    return p;
+}
+
+static void conn_destroy(hup_conn_t *c)
+{
+    if (c->bev) bufferevent_free(c->bev);
+    free(c);
+}
+
+void hup_pools_free(hup_pools_t *p)
+{
+    if (!p) return;
+    hup_pool_t *pl = p->pools;
+    while (pl) {
+        hup_pool_t *n = pl->next;
+        hup_conn_t *c = pl->idle;
+        while (c) {
+            hup_conn_t *cn = c->next;
+            conn_destroy(c);
+            c = cn;
+        }
+        free(pl->host);
+        free(pl);
+        pl = n;
+    }
+    if (p->ssl_ctx) SSL_CTX_free(p->ssl_ctx);
+    free(p);
+}
+
+size_t hup_pools_idle(const hup_pools_t *p)
+{
+    size_t n = 0;
+    for (hup_pool_t *pl = p->pools; pl; pl = pl->next) n += pl->n_idle;
+    return n;
+}
+
+static int pool_resolve(hup_pool_t *pl)
+{
+    char hp[300];
+    snprintf(hp, sizeof hp, strchr(pl->host, ':') ? "[%s]:%d" : "%s:%d", pl->host, pl->port);
+    int len = sizeof pl->addr;
+    if (evutil_parse_sockaddr_port(hp, (struct sockaddr *)&pl->addr, &len) == 0) {
+        pl->addrlen = len;
+        return 0;
+    }
+    /* hostname: resolved once per worker, then cached (documented) */
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", pl->port);
+    if (getaddrinfo(pl->host, ps, &hints, &res) != 0 || !res) return -1;
+    memcpy(&pl->addr, res->ai_addr, res->ai_addrlen);
+    pl->addrlen = (int)res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static hup_pool_t *pool_get(hup_pools_t *p, const char *host, int port, bool tls)
+{
+    for (hup_pool_t *pl = p->pools; pl; pl = pl->next)
+        if (pl->port == port && pl->tls == tls && strcmp(pl->host, host) == 0) return pl;
+    hup_pool_t *pl = calloc(1, sizeof *pl);
+    pl->host = strdup(host);
+    pl->port = port;
+    pl->tls = tls;
+    pl->next = p->pools;
+    p->pools = pl;
+    return pl;
+}
+
+static void idle_read_cb(struct bufferevent *bev, void *arg);
+static void idle_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void pool_remove_idle(hup_pool_t *pl, hup_conn_t *c)
+{
+    hup_conn_t **pp = &pl->idle;
+    while (*pp) {
+        if (*pp == c) {
+            *pp = c->next;
+            pl->n_idle--;
+            return;
+        }
+        pp = &(*pp)->next;
+    }
+}
+
+static void idle_read_cb(struct bufferevent *bev, void *arg)
+{
+    /* unsolicited bytes on an idle connection: it is unusable */
+    hup_conn_t *c = arg;
+    pool_remove_idle(c->pool, c);
+    conn_destroy(c);
+}
+
+static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    hup_conn_t *c = arg;
+    pool_remove_idle(c->pool, c);
+    conn_destroy(c);
+}
+
+static void pool_put(hup_pool_t *pl, hup_conn_t *c)
+{
+    if (pl->n_idle >= HUP_MAX_IDLE_PER_POOL) {
+        conn_destroy(c);
+        return;
+    }
+    c->call = NULL;
+    bufferevent_setcb(c->bev, idle_read_cb, NULL, idle_event_cb, c);
+    bufferevent_enable(c->bev, EV_READ);
+    c->next = pl->idle;
+    pl->idle = c;
+    pl->n_idle++;
+}
+
+/* ----------------------------------------------------------- call helpers */
+
+static void call_free(hup_call_t *k)
+{
+    if (k->timer) event_free(k->timer);
+    buf_free(&k->hdr);
+    free(k);
+}
+
+static void arm(hup_call_t *k, uint64_t ms)
+{
+    if (!ms) {
+        evtimer_del(k->timer);
+        return;
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(k->timer, &tv);
+}
+
+static void call_fail(hup_call_t *k, hup_error_t e)
+{
+    if (k->finished) return;
+    k->finished = 1;
+    if (k->conn) {
+        conn_destroy(k->conn);
+        k->conn = NULL;
+    }
+    if (!k->cancelled && k->cb.on_error) k->cb.on_error(k->ud, e, k->got_response);
+    if (!k->in_read) call_free(k);
+}
+
+static void call_done(hup_call_t *k)
+{
+    if (k->finished) return;
+    k->finished = 1;
+    hup_conn_t *c = k->conn;
+    k->conn = NULL;
+    evtimer_del(k->timer);
+    if (c) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
+        if (http_should_keep_alive(&k->parser) && evbuffer_get_length(in) == 0)
+            pool_put(c->pool, c);
+        else
+            conn_destroy(c);
+    }
+    if (!k->cancelled && k->cb.on_done) k->cb.on_done(k->ud);
+    if (!k->in_read) call_free(k);
+}
+
+/* ------------------------------------------------------- response parsing */
+
+static int r_on_header_field(http_parser *p, const char *at, size_t len)
+{
+    hup_call_t *k = p->data;
+    if (k->n_hdr == 0 || k->last_was_value) {
+        if (k->n_hdr >= HUP_MAX_RESP_HEADERS) return 0; /* ignore extra headers */
+        k->hoff[k->n_hdr][0] = k->hdr.len;
+        k->hoff[k->n_hdr][1] = 0;
+        k->hoff[k->n_hdr][2] = 0;
+        k->hoff[k->n_hdr][3] = 0;
+        k->n_hdr++;
+        k->last_was_value = 0;
+    }
+    size_t start = k->hdr.len;
+    buf_append(&k->hdr, at, len);
+    for (size_t i = start; i < k->hdr.len; i++)
+        if (k->hdr.data[i] >= 'A' && k->hdr.data[i] <= 'Z') k->hdr.data[i] += 32;
+    k->hoff[k->n_hdr - 1][1] += len;
+    return 0;
+}
+
+static int r_on_header_value(http_parser *p, const char *at, size_t len)
+{
+    hup_call_t *k = p->data;
+    if (k->n_hdr == 0) return 0;
+    if (!k->last_was_value) {
+        k->hoff[k->n_hdr - 1][2] = k->hdr.len;
+        k->last_was_value = 1;
+    }
+    buf_append(&k->hdr, at, len);
+    k->hoff[k->n_hdr - 1][3] += len;
+    return 0;
+}
+
+static int r_on_headers_complete(http_parser *p)
+{
+    hup_call_t *k = p->data;
+    if (p->status_code >= 100 && p->status_code < 200) return 0;
+    hsrv_header_t h[HUP_MAX_RESP_HEADERS];
+    for (size_t i = 0; i < k->n_hdr; i++) {
+        h[i].name = k->hdr.data + k->hoff[i][0];
+        h[i].name_len = k->hoff[i][1];
+        h[i].value = k->hdr.data + k->hoff[i][2];
+        h[i].value_len = k->hoff[i][3];
+    }
+    int64_t clen = (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : -1;
+    if (p->flags & F_CHUNKED) clen = -1;
+    k->phase = PH_BODY;
+    arm(k, k->req.idle_timeout_ms);
+    if (!k->cancelled && k->cb.on_headers)
+        k->cb.on_headers(k->ud, (int)p->status_code, h, k->n_hdr, clen);
+    return 0;
+}
+
+static int r_on_body(http_parser *p, const char *at, size_t len)
+{
+    hup_call_t *k = p->data;
+    if (!k->cancelled && k->cb.on_body) k->cb.on_body(k->ud, at, len);
+    return 0;
+}
+
+static int r_on_message_complete(http_parser *p)
+{
+    hup_call_t *k = p->data;
+    if (p->status_code >= 100 && p->status_code < 200) {
+        k->n_hdr = 0;
+        buf_reset(&k->hdr);
+        return 0;
+    }
+    k->message_done = 1;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings resp_settings = {
+    .on_header_field = r_on_header_field,
+    .on_header_value = r_on_header_value,
+    .on_headers_complete = r_on_headers_complete,
+    .on_body = r_on_body,
+    .on_message_complete = r_on_message_complete,
+};
+
+/* --------------------------------------------------------------- I/O */
+
+static void conn_send(hup_call_t *k);
+static int conn_open(hup_call_t *k);
+
+/* Feed buffered response bytes to the parser. Returns 1 when the call was
+ * released (done, failed or cancelled), 0 when it is still alive. */
+static int call_read(hup_call_t *k)
+{
+    struct evbuffer *in = bufferevent_get_input(k->conn->bev);
+    if (evbuffer_get_length(in) == 0) return 0;
+    if (k->phase == PH_FIRST_BYTE || k->phase == PH_CONNECT) k->phase = PH_BODY;
+    k->got_response = 1;
+    arm(k, k->req.idle_timeout_ms);
+    k->in_read = 1;
+    int err = 0;
+    while (!k->cancelled && evbuffer_get_length(in) > 0 && !k->paused && !k->message_done) {
+        struct evbuffer_iovec vec[8];
+        int nv = evbuffer_peek(in, -1, NULL, vec, 8);
+        if (nv > 8) nv = 8;
+        size_t consumed = 0;
+        for (int i = 0; i < nv; i++) {
+            size_t n = http_parser_execute(&k->parser, &resp_settings, vec[i].iov_base,
+                                           vec[i].iov_len);
+            consumed += n;
+            enum http_errno e = HTTP_PARSER_ERRNO(&k->parser);
+            if (e == HPE_PAUSED) break;
+            if (e != HPE_OK) {
+                err = 1;
+                break;
+            }
+            if (k->cancelled || k->paused) break;
+        }
+        evbuffer_drain(in, consumed);
+        if (err || consumed == 0) break;
+    }
+    k->in_read = 0;
+    if (k->cancelled) {
+        k->finished = 1;
+        if (k->conn) conn_destroy(k->conn);
+        k->conn = NULL;
+        call_free(k);
+        return 1;
+    }
+    if (err) {
+        call_fail(k, HUP_ERR_PROTOCOL);
+        return 1;
+    }
+    if (k->message_done) {
+        http_parser_pause(&k->parser, 0);
+        call_done(k);
+        return 1;
+    }
+    return 0;
+}
+
+static void call_read_cb(struct bufferevent *bev, void *arg) { call_read(arg); }
+
+static void call_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    hup_call_t *k = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        k->conn->connected = 1;
+        k->phase = PH_FIRST_BYTE;
+        arm(k, k->req.first_byte_timeout_ms);
+        return;
+    }
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
+    /* body delimited by close: tell the parser about EOF */
+    if (what & BEV_EVENT_EOF) {
+        /* drain what is buffered first */
+        if (call_read(k)) return;
+        if (k->got_response) {
+            http_parser_execute(&k->parser, &resp_settings, NULL, 0);
+            if (k->message_done) {
+                call_done(k);
+                return;
+            }
+        }
+    }
+    if (k->reused && !k->got_response && !k->retried_fresh) {
+        /* stale pooled connection: one fresh attempt, same backend */
+        k->retried_fresh = 1;
+        k->reused = 0;
+        conn_destroy(k->conn);
+        k->conn = NULL;
+        if (conn_open(k) == 0) {
+            conn_send(k);
+            return;
+        }
+        call_fail(k, HUP_ERR_CONNECT);
+        return;
+    }
+    hup_error_t e = HUP_ERR_RESET;
+    if (!k->conn->connected) e = HUP_ERR_CONNECT;
+    if (k->pool->tls && ERR_peek_error()) {
+        ERR_clear_error();
+        e = HUP_ERR_TLS;
+    }
+    call_fail(k, e);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    hup_call_t *k = arg;
+    hup_error_t e = k->phase == PH_CONNECT      ? HUP_ERR_TIMEOUT_CONNECT
+                    : k->phase == PH_FIRST_BYTE ? HUP_ERR_TIMEOUT_FIRST_BYTE
+                                                : HUP_ERR_TIMEOUT_IDLE;
+    call_fail(k, e);
+}
+
+static int conn_open(hup_call_t *k)
+{
+    hup_pool_t *pl = k->pool;
+    if (!pl->addrlen && pool_resolve(pl) != 0) return -1;
+    hup_conn_t *c = calloc(1, sizeof *c);
+    c->pool = pl;
+    if (pl->tls) {
+        if (!k->pools->ssl_ctx) {
+            free(c);
+            return -1;
+        }
+        SSL *ssl = SSL_new(k->pools->ssl_ctx);
+        SSL_set_tlsext_host_name(ssl, pl->host);
+        SSL_set1_host(ssl, pl->host);
+        c->bev = bufferevent_openssl_socket_new(k->pools->base, -1, ssl,
+                                                BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    } else {
+        c->bev = bufferevent_socket_new(k->pools->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!c->bev) {
+        free(c);
+        return -1;
+    }
+    k->conn = c;
+    c->call = k;
+    bufferevent_setcb(c->bev, call_read_cb, NULL, call_event_cb, k);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    k->phase = PH_CONNECT;
+    arm(k, k->req.connect_timeout_ms);
+    if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&pl->addr, pl->addrlen) != 0) {
+        k->conn = NULL;
+        conn_destroy(c);
+        return -1;
+    }
+    int fd = bufferevent_getfd(c->bev);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return 0;
+}
+
+static void conn_send(hup_call_t *k)
+{
+    struct evbuffer *out = bufferevent_get_output(k->conn->bev);
+    evbuffer_add(out, k->req.head, k->req.head_len);
+    for (int i = 0; i < k->req.n_body; i++)
+        if (k->req.body[i].iov_len)
+            evbuffer_add_reference(out, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL, NULL);
+    http_parser_init(&k->parser, HTTP_RESPONSE);
+    k->parser.data = k;
+    k->n_hdr = 0;
+    k->last_was_value = 0;
+    buf_reset(&k->hdr);
+}
+
+static void deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+    hup_call_t *k = arg;
+    k->deferred = 0;
+    if (k->cancelled) {
+        call_free(k);
+        return;
+    }
+    call_fail(k, HUP_ERR_CONNECT);
+}
+
+hup_call_t *hup_call_start(hup_pools_t *p, const hup_request_t *req, const hup_callbacks_t *cb,
+                           void *ud)
+{
+    hup_call_t *k = calloc(1, sizeof *k);
+    k->pools = p;
+    k->req = *req;
+    k->cb = *cb;
+    k->ud = ud;
+    k->timer = evtimer_new(p->base, timer_cb, k);
+    k->pool = pool_get(p, req->host, req->port, req->tls);
+    hup_conn_t *c = k->pool->idle;
+    if (c) {
+        k->pool->idle = c->next;
+        k->pool->n_idle--;
+        c->next = NULL;
+        c->call = k;
+        k->conn = c;
+        k->reused = 1;
+        bufferevent_setcb(c->bev, call_read_cb, NULL, call_event_cb, k);
+        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        k->phase = PH_FIRST_BYTE;
+        arm(k, k->req.first_byte_timeout_ms);
+        conn_send(k);
+        return k;
+    }
+    if (conn_open(k) != 0) {
+        struct timeval tv = {0, 0};
+        k->deferred = 1;
+        event_base_once(p->base, -1, EV_TIMEOUT, deferred_fail_cb, k, &tv);
+        return k;
+    }
+    conn_send(k);
+    return k;
+}
+
+void hup_call_cancel(hup_call_t *k)
+{
+    if (!k || k->finished) return;
+    k->cancelled = 1;
+    if (k->in_read || k->deferred) return; /* the read loop / deferred event releases it */
+    k->finished = 1;
+    if (k->conn) conn_destroy(k->conn);
+    k->conn = NULL;
+    call_free(k);
+}
+
+void hup_call_pause(hup_call_t *k, bool paused)
+{
+    if (!k || k->finished || !k->conn) return;
+    if (paused == (bool)k->paused) return;
+    k->paused = paused;
+    if (paused) {
+        bufferevent_disable(k->conn->bev, EV_READ);
+        evtimer_del(k->timer);
+    } else {
+        bufferevent_enable(k->conn->bev, EV_READ);
+        arm(k, k->req.idle_timeout_ms);
+        call_read(k);
+    }
+}
