@@ -1,0 +1,32 @@
+#!/bin/bash
+# `make run`: start two simulated backends and the router on the quickstart
+# config, print a curl command to try, and stop everything on Ctrl-C.
+set -u
+BIN=${1:-build/tether}
+export SMALL_PORT=${SMALL_PORT:-9101} LARGE_PORT=${LARGE_PORT:-9102}
+pids=()
+cleanup() {
+    trap - INT TERM EXIT
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    echo "stopped."
+}
+trap cleanup INT TERM EXIT
+"$BIN" mock --listen 127.0.0.1:$SMALL_PORT --models sim-small >/dev/null & pids+=($!)
+"$BIN" mock --listen 127.0.0.1:$LARGE_PORT --models sim-large >/dev/null & pids+=($!)
+sleep 0.3
+"$BIN" serve --config examples/quickstart.yaml & pids+=($!)
+sleep 0.5
+if ! kill -0 "${pids[2]}" 2>/dev/null; then echo "tether serve failed to start" >&2; exit 2; fi
+cat <<'MSG'
+
+tether is running on http://127.0.0.1:8899 with two simulated models (small, large).
+Try:
+
+  curl -s http://127.0.0.1:8899/v1/chat/completions \
+    -H 'content-type: application/json' \
+    -d '{"model":"auto","messages":[{"role":"user","content":"Hello!"}]}'
+
+Ctrl-C stops everything.
+MSG
+wait "${pids[2]}"
