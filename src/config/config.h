@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include "core/buf.h"
 
 typedef struct cfg_kv {
     char *name;
@@ -42,7 +44,10 @@ typedef struct cfg_backend_ref {
     char *host;
     int port;
     bool tls;            /* https */
-    char *path_prefix;   /* "" for endpoint (paths are /v1/...), the URL path for base_url */
+    char *path_prefix;   /* "" for endpoint (the client's /v1/... path is forwarded as is);
+                            for base_url the URL path without trailing '/' (upstream path =
+                            path_prefix + chat_path, e.g. /v1 + /messages) */
+    char *protocol;      /* "http" | "https" (from the URL, else http) */
     int weight;          /* default 1; 0 drains */
     char *provider;      /* openai|anthropic|vllm|generic */
     char *auth_header;   /* default Authorization (anthropic: x-api-key) */
@@ -77,6 +82,11 @@ typedef struct cfg_reliability {
     int consecutive_failures;        /* 5 */
     uint64_t ejection_time_ms;       /* 30s */
     char *lb_policy;                 /* weighted|least_request */
+    struct {
+        char *path;                  /* NULL: no active health checks */
+        uint64_t interval_ms;        /* 10s */
+        uint64_t timeout_ms;         /* 2s */
+    } health_check;
 } cfg_reliability_t;
 
 typedef struct cfg_pricing {
@@ -135,7 +145,7 @@ typedef struct cfg_logging {
 } cfg_logging_t;
 
 /* Opaque parts that later stages define (routing, session, stores, services...).
- * The loader fills them; see config/*.h for their types. */
+ * The loader fills them; see the config/ headers for their types. */
 typedef struct cfg_routing cfg_routing_t;
 typedef struct cfg_global_ext cfg_global_ext_t;
 
@@ -150,6 +160,9 @@ typedef struct cfg {
     cfg_routing_t *routing;     /* may be NULL until the routing section is typed */
     cfg_global_ext_t *global_ext;
     uint64_t generation;        /* set by the snapshot holder */
+    char **unsupported;         /* reserved */
+    void *mem;                  /* private: the arena that owns everything above */
+    struct cfg_node *tree;      /* private: the parsed (expanded) YAML, for `config show` */
 } cfg_t;
 
 /* Diagnostics: collected, never fail-fast. */
@@ -173,6 +186,14 @@ void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, in
                    const char *path, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 /* Sort by file, line, col (stable). */
 void cfg_diags_sort(cfg_diags_t *d);
+/* --strict: every warning becomes an error. */
+void cfg_diags_promote_warnings(cfg_diags_t *d);
+/* One diagnostic as `file:line:col: [warning: ]path: message` (no newline). */
+void cfg_diag_format(buf_t *out, const cfg_diag_t *x);
+/* Every diagnostic, one per line. */
+void cfg_diags_print(FILE *f, const cfg_diags_t *d);
+/* {"errors":N,"warnings":N,"diagnostics":[{severity,file,line,column,path,message}]} */
+void cfg_diags_json(buf_t *out, const cfg_diags_t *d);
 
 typedef struct cfg_load_opts {
     bool strict; /* warnings become errors */
@@ -185,6 +206,10 @@ cfg_t *cfg_load_file(const char *path, const cfg_load_opts_t *opts, cfg_diags_t 
 cfg_t *cfg_load_string(const char *name, const char *yaml, size_t len, const cfg_load_opts_t *opts,
                        cfg_diags_t *diags);
 void cfg_free(cfg_t *c);
+
+/* One line of counts for `tether validate` (listeners, models, signals per
+ * family, decisions, plugins). Appends to out. */
+void cfg_summary(const cfg_t *c, buf_t *out);
 
 /* Lookups (linear scans; configs are small). NULL when absent. */
 const cfg_model_t *cfg_find_model(const cfg_t *c, const char *name, size_t len);

@@ -1,0 +1,120 @@
+/* diag.c - collected configuration diagnostics: add, sort by position, and
+ * print as `file:line:col: path: message` lines or as JSON for tools. */
+#include "config/config.h"
+#include "core/buf.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cfg_diags_init(cfg_diags_t *d) { memset(d, 0, sizeof(*d)); }
+
+void cfg_diags_free(cfg_diags_t *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->items[i].file);
+        free(d->items[i].path);
+        free(d->items[i].message);
+    }
+    free(d->items);
+    memset(d, 0, sizeof(*d));
+}
+
+void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, int line, int col,
+                   const char *path, const char *fmt, ...)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 16;
+        cfg_diag_t *items = realloc(d->items, cap * sizeof(*items));
+        if (!items) abort();
+        d->items = items;
+        d->cap = cap;
+    }
+    buf_t b = BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    cfg_diag_t *x = &d->items[d->n++];
+    x->severity = sev;
+    x->file = strdup(file ? file : "");
+    x->line = line;
+    x->col = col;
+    x->path = strdup(path ? path : "");
+    x->message = buf_steal(&b);
+    if (!x->file || !x->path || !x->message) abort();
+    if (sev == CFG_DIAG_ERROR) d->n_errors++;
+    else d->n_warnings++;
+}
+
+void cfg_diags_promote_warnings(cfg_diags_t *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->items[i].severity == CFG_DIAG_WARNING) {
+            d->items[i].severity = CFG_DIAG_ERROR;
+            d->n_warnings--;
+            d->n_errors++;
+        }
+}
+
+static int cmp_diag(const cfg_diag_t *a, const cfg_diag_t *b)
+{
+    int c = strcmp(a->file, b->file);
+    if (c) return c;
+    if (a->line != b->line) return a->line < b->line ? -1 : 1;
+    if (a->col != b->col) return a->col < b->col ? -1 : 1;
+    return 0;
+}
+
+void cfg_diags_sort(cfg_diags_t *d)
+{
+    /* insertion sort: stable, and diagnostics lists are short */
+    for (size_t i = 1; i < d->n; i++) {
+        cfg_diag_t x = d->items[i];
+        size_t j = i;
+        while (j > 0 && cmp_diag(&d->items[j - 1], &x) > 0) {
+            d->items[j] = d->items[j - 1];
+            j--;
+        }
+        d->items[j] = x;
+    }
+}
+
+void cfg_diag_format(buf_t *out, const cfg_diag_t *x)
+{
+    buf_printf(out, "%s:%d:%d: ", x->file, x->line, x->col);
+    if (x->severity == CFG_DIAG_WARNING) buf_puts(out, "warning: ");
+    if (x->path[0]) buf_printf(out, "%s: ", x->path);
+    buf_puts(out, x->message);
+}
+
+void cfg_diags_print(FILE *f, const cfg_diags_t *d)
+{
+    buf_t b = BUF_INIT;
+    for (size_t i = 0; i < d->n; i++) {
+        buf_reset(&b);
+        cfg_diag_format(&b, &d->items[i]);
+        fprintf(f, "%s\n", b.data);
+    }
+    buf_free(&b);
+}
+
+void cfg_diags_json(buf_t *out, const cfg_diags_t *d)
+{
+    buf_printf(out, "{\"errors\":%zu,\"warnings\":%zu,\"diagnostics\":[", d->n_errors,
+               d->n_warnings);
+    for (size_t i = 0; i < d->n; i++) {
+        const cfg_diag_t *x = &d->items[i];
+        if (i) buf_putc(out, ',');
+        buf_puts(out, "{\"severity\":");
+        buf_puts(out, x->severity == CFG_DIAG_ERROR ? "\"error\"" : "\"warning\"");
+        buf_puts(out, ",\"file\":");
+        buf_json_str(out, x->file, strlen(x->file));
+        buf_printf(out, ",\"line\":%d,\"column\":%d,\"path\":", x->line, x->col);
+        buf_json_str(out, x->path, strlen(x->path));
+        buf_puts(out, ",\"message\":");
+        buf_json_str(out, x->message, strlen(x->message));
+        buf_putc(out, '}');
+    }
+    buf_puts(out, "]}\n");
+}

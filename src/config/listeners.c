@@ -1,0 +1,97 @@
+/* listeners.c - the `listeners[]` section: addresses, ports, timeouts and
+ * inbound API keys (resolved from key_env at load). No listeners means one
+ * default listener on 127.0.0.1:8899. */
+#include "config/load.h"
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+const cfg_schema_t cfg_schema_api_key = {
+    "listeners[].api_keys[]",
+    (const cfg_field_t[]){
+        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, name),
+         .flags = CFG_FF_REQUIRED, .doc = "key name (shown in logs and replay)"},
+        {.key = "key_env", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, key_env),
+         .flags = CFG_FF_REQUIRED, .doc = "environment variable holding the key"},
+        {.key = "tenant", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, tenant),
+         .def = NULL, .doc = "tenant of requests with this key (default: name)"},
+        {.key = "user", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, user),
+         .doc = "authz user identity"},
+        {.key = "groups", .type = CFG_F_STRLIST, .off = offsetof(cfg_api_key_t, groups),
+         .off2 = offsetof(cfg_api_key_t, n_groups), .doc = "authz groups"},
+        {0}},
+    "Inbound API keys: a request must carry one (Bearer or x-api-key) when the list is set.",
+};
+
+const cfg_schema_t cfg_schema_listener = {
+    "listeners[]",
+    (const cfg_field_t[]){
+        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_listener_t, name),
+         .doc = "listener name (default listener-N)"},
+        {.key = "address", .type = CFG_F_STR, .off = offsetof(cfg_listener_t, address),
+         .def = "127.0.0.1", .doc = "bind address"},
+        {.key = "port", .type = CFG_F_INT, .off = offsetof(cfg_listener_t, port), .def = "8899",
+         .min = 1, .max = 65535, .doc = "TCP port"},
+        {.key = "timeout", .type = CFG_F_DURATION, .off = offsetof(cfg_listener_t, timeout_ms),
+         .def = "300s", .doc = "whole-request deadline"},
+        {.key = "api_keys", .type = CFG_F_CUSTOM, .sub = &cfg_schema_api_key,
+         .doc = "inbound API keys (see listeners[].api_keys[])"},
+        {0}},
+    "HTTP listeners. No listeners means one on 127.0.0.1:8899.",
+};
+
+static void load_api_keys(ld_t *l, const cfg_node_t *n, cfg_listener_t *li)
+{
+    if (cfg_node_is_null(n) || !ld_expect_seq(l, n)) return;
+    li->api_keys = arena_calloc(l->a, (n->n + 1) * sizeof(cfg_api_key_t));
+    for (size_t i = 0; i < n->n; i++) {
+        size_t s = ld_push_item(l, n->items[i], i);
+        cfg_api_key_t *k = &li->api_keys[li->n_api_keys++];
+        ld_section(l, n->items[i], &cfg_schema_api_key, k);
+        if (!k->tenant && k->name) k->tenant = arena_strdup(l->a, k->name);
+        if (k->key_env) {
+            const char *v = getenv(k->key_env);
+            if (v && *v) k->key = arena_strdup(l->a, v);
+            else ld_warn(l, n->items[i], "environment variable %s is not set: key \"%s\" is disabled",
+                         k->key_env, k->name ? k->name : "");
+        }
+        ld_pop(l, s);
+    }
+}
+
+void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c)
+{
+    if (!n || cfg_node_is_null(n) || (n->kind == CFG_NODE_SEQ && n->n == 0)) {
+        c->listeners = arena_calloc(l->a, sizeof(cfg_listener_t));
+        c->n_listeners = 1;
+        ld_defaults(l, &cfg_schema_listener, &c->listeners[0]);
+        c->listeners[0].name = arena_strdup(l->a, "default");
+        return;
+    }
+    size_t s0 = ld_push_key(l, "listeners");
+    if (!ld_expect_seq(l, n)) {
+        ld_pop(l, s0);
+        return;
+    }
+    c->listeners = arena_calloc(l->a, n->n * sizeof(cfg_listener_t));
+    for (size_t i = 0; i < n->n; i++) {
+        size_t s = ld_push_item(l, n->items[i], i);
+        cfg_listener_t *li = &c->listeners[c->n_listeners++];
+        ld_section(l, n->items[i], &cfg_schema_listener, li);
+        if (!li->name) li->name = arena_sprintf(l->a, "listener-%zu", i + 1);
+        if (n->items[i]->kind == CFG_NODE_MAP)
+            load_api_keys(l, cfg_node_get(n->items[i], "api_keys"), li);
+        for (size_t j = 0; j < i; j++) {
+            const cfg_listener_t *o = &c->listeners[j];
+            const cfg_node_t *nn = cfg_node_get(n->items[i], "name");
+            if (o->name && li->name && !strcmp(o->name, li->name))
+                ld_err(l, nn ? nn : n->items[i], "duplicate listener name \"%s\"", li->name);
+            else if (o->port == li->port && o->address && li->address &&
+                     !strcmp(o->address, li->address))
+                ld_err(l, n->items[i], "listener \"%s\" uses the same address %s:%d as \"%s\"",
+                       li->name, li->address, li->port, o->name);
+        }
+        ld_pop(l, s);
+    }
+    ld_pop(l, s0);
+}

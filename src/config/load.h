@@ -1,0 +1,75 @@
+/* load.h - internal: the walking context and typed readers shared by the
+ * section files (listeners.c, providers.c, global.c, routing.c, ...). Not part
+ * of the public contract. A ld_t is used by one thread for one load. */
+#ifndef TETHER_CONFIG_LOAD_H
+#define TETHER_CONFIG_LOAD_H
+#include "config/config.h"
+#include "config/schema.h"
+#include "config/yaml.h"
+#include "core/arena.h"
+
+typedef struct ld {
+    arena_t *a;       /* the cfg_t's arena: everything loaded lives here */
+    const char *file; /* for diagnostics */
+    cfg_diags_t *d;
+    char path[1024];  /* current YAML path, e.g. providers.models[x].backend_refs[0] */
+    size_t plen;
+} ld_t;
+
+/* Path stack: push returns the previous length for ld_pop. */
+size_t ld_push_key(ld_t *l, const char *key);
+size_t ld_push_index(ld_t *l, size_t i);
+/* [name] when item is a map with a scalar name, else [i]. */
+size_t ld_push_item(ld_t *l, const cfg_node_t *item, size_t i);
+void ld_pop(ld_t *l, size_t saved);
+
+void ld_err(ld_t *l, const cfg_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void ld_warn(ld_t *l, const cfg_node_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Same, with an explicit path suffix appended to the current path (".key"). */
+void ld_err_key(ld_t *l, const cfg_node_t *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+const char *ld_kind_name(const cfg_node_t *n);
+/* Type checks that report "expected a mapping/list" and return false. */
+bool ld_expect_map(ld_t *l, const cfg_node_t *n);
+bool ld_expect_seq(ld_t *l, const cfg_node_t *n);
+
+/* Typed readers: n is the value node, the current path names it. On error a
+ * diagnostic is added and false returned (out untouched). */
+bool ld_str(ld_t *l, const cfg_node_t *n, char **out);
+bool ld_bool(ld_t *l, const cfg_node_t *n, bool *out);
+bool ld_int(ld_t *l, const cfg_node_t *n, int64_t min, int64_t max, int64_t *out);
+bool ld_double(ld_t *l, const cfg_node_t *n, double *out);
+bool ld_strlist(ld_t *l, const cfg_node_t *n, char ***out, size_t *count);
+
+/* Warn on keys of map not in s (with did-you-mean). */
+void ld_check_keys(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s);
+/* Apply every default of s into out (generic field types only). */
+void ld_defaults(ld_t *l, const cfg_schema_t *s, void *out);
+/* Defaults, key check, then every generic field present in map. map may be
+ * NULL (defaults only). Returns false when map is not a mapping. Required
+ * fields (CFG_FF_REQUIRED) that are missing are reported. */
+bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out);
+
+/* The per-section loaders (one file each). */
+void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c);
+void cfg_load_providers(ld_t *l, const cfg_node_t *n, cfg_t *c);
+void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c);
+void cfg_load_routing_all(ld_t *l, const cfg_node_t *root, cfg_t *c);
+void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c);
+/* "<what> "x" is not a declared model (did you mean "y"?)" at at. */
+void cfg_validate_unknown_model(ld_t *l, const cfg_t *c, const cfg_node_t *at, const char *what,
+                                const char *name);
+
+/* Expand ${VAR}, ${VAR:-default} and $$ in every scalar value (not keys) of
+ * the tree, in place. Errors name the variable and its position. */
+void cfg_env_expand_tree(ld_t *l, cfg_node_t *root);
+
+extern const cfg_schema_t cfg_schema_root, cfg_schema_listener, cfg_schema_api_key,
+    cfg_schema_providers, cfg_schema_provider_defaults, cfg_schema_reasoning_family,
+    cfg_schema_model, cfg_schema_pricing, cfg_schema_backend_ref, cfg_schema_reliability,
+    cfg_schema_timeouts, cfg_schema_health_check, cfg_schema_global, cfg_schema_router,
+    cfg_schema_limits, cfg_schema_services, cfg_schema_logging;
+#endif

@@ -1,0 +1,95 @@
+/* schema.c - the registry of field tables and the markdown reference that
+ * docs/configuration.md embeds (a unit test keeps the two identical). */
+#include "config/load.h"
+#include <string.h>
+
+static const cfg_schema_t *const all[] = {
+    &cfg_schema_root,
+    &cfg_schema_listener,
+    &cfg_schema_api_key,
+    &cfg_schema_providers,
+    &cfg_schema_provider_defaults,
+    &cfg_schema_reasoning_family,
+    &cfg_schema_model,
+    &cfg_schema_pricing,
+    &cfg_schema_backend_ref,
+    &cfg_schema_reliability,
+    &cfg_schema_timeouts,
+    &cfg_schema_health_check,
+    &cfg_schema_global,
+    &cfg_schema_router,
+    &cfg_schema_limits,
+    &cfg_schema_services,
+    &cfg_schema_logging,
+    NULL,
+};
+
+const cfg_schema_t *const *cfg_schema_all(void) { return all; }
+
+const cfg_field_t *cfg_schema_field(const cfg_schema_t *s, const char *key)
+{
+    for (const cfg_field_t *f = s->fields; f->key; f++)
+        if (!strcmp(f->key, key)) return f;
+    return NULL;
+}
+
+static const char *type_name(const cfg_field_t *f)
+{
+    switch (f->type) {
+    case CFG_F_STR: return "string";
+    case CFG_F_ENUM: return "enum";
+    case CFG_F_BOOL: return "bool";
+    case CFG_F_INT:
+    case CFG_F_U64: return "integer";
+    case CFG_F_DOUBLE: return "number";
+    case CFG_F_DURATION: return "duration";
+    case CFG_F_SIZE: return "size";
+    case CFG_F_TOKENS: return "tokens";
+    case CFG_F_STRLIST: return "list of strings";
+    case CFG_F_SECTION: return "mapping";
+    case CFG_F_NODE: return "free-form";
+    case CFG_F_CUSTOM: return f->sub ? "mapping/list" : "see text";
+    }
+    return "?";
+}
+
+static void cell(buf_t *out, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '|') buf_puts(out, "\\|");
+        else buf_putc(out, *s);
+    }
+}
+
+void cfg_schema_markdown(buf_t *out)
+{
+    for (const cfg_schema_t *const *s = all; *s; s++) {
+        buf_printf(out, "### `%s`\n\n", (*s)->path);
+        if ((*s)->doc) buf_printf(out, "%s\n\n", (*s)->doc);
+        buf_puts(out, "| key | type | default | description |\n|---|---|---|---|\n");
+        for (const cfg_field_t *f = (*s)->fields; f->key; f++) {
+            buf_printf(out, "| `%s` | %s | ", f->key, type_name(f));
+            if (f->def) {
+                buf_putc(out, '`');
+                cell(out, f->def);
+                buf_putc(out, '`');
+            } else if (f->flags & CFG_FF_REQUIRED) {
+                buf_puts(out, "required");
+            } else {
+                buf_puts(out, "-");
+            }
+            buf_puts(out, " | ");
+            cell(out, f->doc);
+            if (f->type == CFG_F_ENUM && f->choices) {
+                buf_puts(out, " (");
+                cell(out, f->choices);
+                buf_putc(out, ')');
+            }
+            if (f->min < f->max) buf_printf(out, " [%g..%g]", f->min, f->max);
+            if (f->flags & CFG_FF_UNIT) buf_puts(out, " [0..1]");
+            if (f->flags & CFG_FF_NONNEG) buf_puts(out, " (>= 0)");
+            buf_puts(out, " |\n");
+        }
+        buf_putc(out, '\n');
+    }
+}

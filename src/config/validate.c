@@ -1,0 +1,68 @@
+/* validate.c - cross-reference checks that need the whole config loaded:
+ * default_model, reasoning_family, model cards, decision references,
+ * entrypoints. Reference errors suggest the nearest declared name. */
+#include "config/load.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Position of a value inside the tree, by a dotted list of keys. */
+static const cfg_node_t *node_at(const cfg_node_t *root, const char *const *keys)
+{
+    const cfg_node_t *n = root;
+    for (; *keys && n; keys++) n = cfg_node_get(n, *keys);
+    return n;
+}
+
+static const char *nearest_model(const cfg_t *c, const char *name)
+{
+    const char **cands = calloc(c->providers.n_models + 1, sizeof(char *));
+    if (!cands) abort();
+    for (size_t i = 0; i < c->providers.n_models; i++) cands[i] = c->providers.models[i].name;
+    const char *s = cfg_suggest(name, cands, c->providers.n_models);
+    free(cands);
+    return s;
+}
+
+void cfg_validate_unknown_model(ld_t *l, const cfg_t *c, const cfg_node_t *at, const char *what,
+                                const char *name)
+{
+    const char *sug = nearest_model(c, name);
+    if (sug) ld_err(l, at, "%s \"%s\" is not a declared model (did you mean \"%s\"?)", what, name, sug);
+    else ld_err(l, at, "%s \"%s\" is not a declared model", what, name);
+}
+
+void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c)
+{
+    const char *dm = c->providers.default_model;
+    if (dm && !cfg_find_model(c, dm, strlen(dm))) {
+        static const char *const k[] = {"providers", "defaults", "default_model", NULL};
+        size_t s = ld_push_key(l, "providers.defaults.default_model");
+        cfg_validate_unknown_model(l, c, node_at(root, k), "default_model", dm);
+        ld_pop(l, s);
+    }
+    const cfg_node_t *ms = node_at(root, (const char *const[]){"providers", "models", NULL});
+    for (size_t i = 0; i < c->providers.n_models; i++) {
+        const cfg_model_t *m = &c->providers.models[i];
+        if (!m->reasoning_family) continue;
+        bool found = false;
+        const char **cands = calloc(c->providers.n_reasoning_families + 1, sizeof(char *));
+        if (!cands) abort();
+        for (size_t j = 0; j < c->providers.n_reasoning_families; j++) {
+            cands[j] = c->providers.reasoning_families[j].name;
+            if (!strcmp(cands[j], m->reasoning_family)) found = true;
+        }
+        if (!found) {
+            const cfg_node_t *mn = ms && ms->kind == CFG_NODE_SEQ && i < ms->n ? ms->items[i] : NULL;
+            size_t s = ld_push_key(l, "providers.models");
+            ld_push_item(l, mn, i);
+            ld_push_key(l, "reasoning_family");
+            const char *sug = cfg_suggest(m->reasoning_family, cands, c->providers.n_reasoning_families);
+            ld_err(l, cfg_node_get(mn, "reasoning_family"),
+                   "reasoning_family \"%s\" is not declared in providers.defaults.reasoning_families%s%s%s",
+                   m->reasoning_family, sug ? " (did you mean \"" : "", sug ? sug : "",
+                   sug ? "\"?)" : "");
+            ld_pop(l, s);
+        }
+        free(cands);
+    }
+}
