@@ -46,9 +46,9 @@ typedef struct live_policy {
 } live_policy_t;
 
 /* Replay one run's turns through one policy. */
-static int run_policy(live_policy_t *lp, const saar_scenario_t *sc, size_t sc_index, uint32_t seed,
-                      const saar_turn_t *turns, int sessions, int T, saar_request_t *req, FILE *csv,
-                      char *err, size_t errlen)
+static int run_policy(live_policy_t *lp, int is_baseline, const saar_scenario_t *sc,
+                      size_t sc_index, uint32_t seed, const saar_turn_t *turns, int sessions, int T,
+                      saar_request_t *req, FILE *csv, char *err, size_t errlen)
 {
     saar_policy_t *p = &lp->p;
     saar_run_info_t info = {sc->name,           seed, sessions, T, sc->remaining_turn_prior,
@@ -74,7 +74,7 @@ static int run_policy(live_policy_t *lp, const saar_scenario_t *sc, size_t sc_in
             saar_check_t chk;
             int bad = saar_check_turn(req->body.data, req->body.len, saar_models[served].name,
                                       saar_models[m].name, &chk);
-            saar_outcome_t o = {m, served, prev_P, chk.verdict, !strcmp(p->name, "prompt-level")};
+            saar_outcome_t o = {m, served, prev_P, chk.verdict, is_baseline};
             saar_tally_add(&run, turn, &o);
             if (bad) run.check_errors++;
             if (csv)
@@ -111,29 +111,56 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
     for (size_t i = 0; i < nsc; i++)
         if (saar_scenario_validate(&scs[i], err, errlen)) return -1;
 
-    /* Resolve the policy list. */
+    /* Resolve the policy list: the registry, with extra entries replacing
+     * same-named ones or appended. */
     size_t nreg;
     const saar_policy_entry_t *reg = saar_policy_registry(&nreg);
-    size_t np = o->policies ? o->n_policies : nreg;
-    if (np == 0) return rerr(err, errlen, "no policy to run");
+    size_t nall = nreg + o->n_extra_policies;
+    const saar_policy_entry_t **all = calloc(nall ? nall : 1, sizeof *all);
+    if (!all) abort();
+    size_t na = 0;
+    for (size_t i = 0; i < nreg; i++)
+        all[na++] = &reg[i];
+    for (size_t i = 0; i < o->n_extra_policies; i++) {
+        const saar_policy_entry_t *x = &o->extra_policies[i];
+        size_t k = 0;
+        while (k < na && strcmp(all[k]->name, x->name))
+            k++;
+        if (k == na) na++;
+        all[k] = x;
+    }
+    size_t np = o->policies ? o->n_policies : na;
+    if (np == 0) {
+        free(all);
+        return rerr(err, errlen, "no policy to run");
+    }
     const saar_policy_entry_t **entries = calloc(np, sizeof *entries);
     if (!entries) abort();
     for (size_t i = 0; i < np; i++) {
-        entries[i] = o->policies ? saar_policy_lookup(o->policies[i]) : &reg[i];
+        entries[i] = NULL;
+        if (!o->policies) entries[i] = all[i];
+        for (size_t k = 0; o->policies && k < na && !entries[i]; k++)
+            if (o->policies[i] && !strcmp(all[k]->name, o->policies[i])) entries[i] = all[k];
         if (!entries[i]) {
             char known[512] = "";
-            for (size_t k = 0; k < nreg; k++)
+            for (size_t k = 0; k < na; k++)
                 snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
-                         reg[k].name);
+                         all[k]->name);
+            rerr(err, errlen, "unknown policy '%s' (known: %s)",
+                 o->policies[i] ? o->policies[i] : "(null)", known);
             free(entries);
-            return rerr(err, errlen, "unknown policy '%s' (known: %s)", o->policies[i], known);
+            free(all);
+            return -1;
         }
         for (size_t k = 0; k < i; k++)
             if (entries[k] == entries[i]) {
+                rerr(err, errlen, "policy '%s' listed twice", entries[i]->name);
                 free(entries);
-                return rerr(err, errlen, "policy '%s' listed twice", entries[i]->name);
+                free(all);
+                return -1;
             }
     }
+    free(all);
 
     out->n_scenarios = nsc;
     out->scenario_names = calloc(nsc, sizeof *out->scenario_names);
@@ -207,8 +234,8 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
             for (size_t i = 0; i <= np && !rc; i++) {
                 if (!live[i].has_policy) continue;
                 FILE *csv = i || baseline_listed ? o->per_turn_csv : NULL;
-                rc = run_policy(&live[i], &scs[sc], sc, seeds[k], turns, sessions, T, &req, csv,
-                                err, errlen);
+                rc = run_policy(&live[i], i == 0, &scs[sc], sc, seeds[k], turns, sessions, T, &req,
+                                csv, err, errlen);
                 done += (long)sessions * T;
                 if (o->progress) o->progress(o->progress_ud, done, total);
             }

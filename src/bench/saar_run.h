@@ -93,6 +93,10 @@ typedef struct saar_options {
     int sessions, turns;         /* 0: 40, 18 */
     const char *const *policies; /* NULL: every registry entry */
     size_t n_policies;
+    /* Optional entries that replace registry entries of the same name, or add
+     * new names (appended to the default list): for tests and experiments. */
+    const saar_policy_entry_t *extra_policies;
+    size_t n_extra_policies;
     FILE *per_turn_csv;                                /* optional: one row per turn and policy */
     void (*progress)(void *ud, long done, long total); /* optional */
     void *progress_ud;
