@@ -23,7 +23,7 @@ static const char *const coding_texts[] = {
     "threads without a lock or an atomic.",
     "Rename the struct fields to snake_case across the module and update every call site "
     "and header so it still compiles.",
-    "Profile the hot loop in the tokenizer and replace the quadratic string search with a "
+    "Profile the hot loop in the tokenizer code and replace the quadratic string search with a "
     "single pass over the bytes.",
 };
 
