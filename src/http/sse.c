@@ -104,8 +104,21 @@ static void carry(sse_parser_t *p, const char *s, size_t n)
 static void end_carried_line(sse_parser_t *p)
 {
     if (p->line_dropped) {
-        /* an over-long comment is harmless; anything else spoils the event */
-        if (!(p->line.len && p->line.data[0] == ':')) p->oversize = 1;
+        /* Only an over-long data or event line spoils the event (as it would
+         * have if the line had arrived in one chunk); comments, id, retry and
+         * unknown fields are ignored anyway. The kept prefix is longer than
+         * SSE_LINE_SLACK, so the field name is in it. */
+        const char *s = p->line.data;
+        size_t n = p->line.len;
+        if (!p->started) {
+            p->started = 1;
+            if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+                s += 3;
+                n -= 3;
+            }
+        }
+        if ((n >= 5 && memcmp(s, "data:", 5) == 0) || (n >= 6 && memcmp(s, "event:", 6) == 0))
+            p->oversize = 1;
         p->line_dropped = 0;
     } else {
         process_line(p, p->line.len ? p->line.data : "", p->line.len);

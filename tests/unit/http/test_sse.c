@@ -155,6 +155,8 @@ static void test_max_event_bytes_drops_big_events_only(void **state)
     buf_puts(&s, "data: 0123456789\ndata: 0123456789\ndata: 0123456789\n\n"); /* 32 bytes joined */
     buf_puts(&s, ": ");
     for (int i = 0; i < 100; i++) buf_puts(&s, "cccccccccc"); /* long comment: harmless */
+    buf_puts(&s, "\nid: ");
+    for (int i = 0; i < 100; i++) buf_puts(&s, "iiiiiiiiii"); /* long ignored field: harmless */
     buf_puts(&s, "\ndata: after\n\n");
     sse_parser_t p;
     buf_t log = BUF_INIT;

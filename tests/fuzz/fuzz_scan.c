@@ -1,0 +1,338 @@
+/* fuzz_scan.c - libFuzzer harness for the JSON scanner, the splice writer and
+ * the SSE parser (build and run with scripts/fuzz.sh).
+ *
+ * Besides "no crash, no sanitizer report" it checks properties:
+ *  - jscan_validate agrees (accept/reject) with a small, obviously-correct
+ *    recursive reference validator written here;
+ *  - jscan_request agrees with jscan_validate, with the same error offset
+ *    and message, and every span it records lies in the body and is itself
+ *    valid JSON;
+ *  - rewriting every "model" and inserting stream_options by splicing gives
+ *    a body that scans again with the new model;
+ *  - the SSE parser yields the same events for the input in one chunk and
+ *    split at input-derived points, with and without a size limit. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/buf.h"
+#include "http/sse.h"
+#include "json/scan.h"
+#include "json/splice.h"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_scan: check failed: %s (line %d)\n", #c, __LINE__);              \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* ---- reference validator: recursive, byte by byte --------------------- */
+
+typedef struct ref {
+    const uint8_t *p;
+    size_t n, i;
+} ref_t;
+
+static void ref_ws(ref_t *r)
+{
+    while (r->i < r->n && (r->p[r->i] == ' ' || r->p[r->i] == '\t' || r->p[r->i] == '\n' || r->p[r->i] == '\r'))
+        r->i++;
+}
+
+static int ref_utf8(ref_t *r)
+{
+    /* decode one code point and check it is minimal, not a surrogate, <= 0x10FFFF */
+    uint8_t c = r->p[r->i];
+    int k;
+    uint32_t cp;
+    if (c < 0x80) return 0;
+    if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07;
+    else return -1;
+    if (r->n - r->i <= (size_t)k) return -1;
+    for (int j = 1; j <= k; j++) {
+        uint8_t d = r->p[r->i + j];
+        if ((d & 0xc0) != 0x80) return -1;
+        cp = cp << 6 | (d & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return -1;
+    r->i += (size_t)k + 1;
+    return 0;
+}
+
+static int ref_string(ref_t *r)
+{
+    r->i++; /* opening quote */
+    for (;;) {
+        if (r->i >= r->n) return -1;
+        uint8_t c = r->p[r->i];
+        if (c == '"') {
+            r->i++;
+            return 0;
+        }
+        if (c < 0x20) return -1;
+        if (c == '\\') {
+            if (++r->i >= r->n) return -1;
+            c = r->p[r->i];
+            if (c == 'u') {
+                for (int k = 1; k <= 4; k++) {
+                    if (r->i + (size_t)k >= r->n || !strchr("0123456789abcdefABCDEF", r->p[r->i + (size_t)k]) ||
+                        r->p[r->i + (size_t)k] == 0)
+                        return -1;
+                }
+                r->i += 5;
+            } else if (c && strchr("\"\\/bfnrt", c)) {
+                r->i++;
+            } else
+                return -1;
+            continue;
+        }
+        if (c >= 0x80) {
+            if (ref_utf8(r)) return -1;
+            continue;
+        }
+        r->i++;
+    }
+}
+
+static int ref_digits(ref_t *r)
+{
+    size_t s = r->i;
+    while (r->i < r->n && r->p[r->i] >= '0' && r->p[r->i] <= '9') r->i++;
+    return r->i > s ? 0 : -1;
+}
+
+static int ref_value(ref_t *r, int depth)
+{
+    ref_ws(r);
+    if (r->i >= r->n) return -1;
+    uint8_t c = r->p[r->i];
+    if (c == '{' || c == '[') {
+        if (depth >= JSCAN_MAX_DEPTH) return -1;
+        uint8_t close = c == '{' ? '}' : ']';
+        r->i++;
+        ref_ws(r);
+        if (r->i < r->n && r->p[r->i] == close) {
+            r->i++;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                ref_ws(r);
+                if (r->i >= r->n || r->p[r->i] != '"' || ref_string(r)) return -1;
+                ref_ws(r);
+                if (r->i >= r->n || r->p[r->i] != ':') return -1;
+                r->i++;
+            }
+            if (ref_value(r, depth + 1)) return -1;
+            ref_ws(r);
+            if (r->i >= r->n) return -1;
+            if (r->p[r->i] == ',') {
+                r->i++;
+                continue;
+            }
+            if (r->p[r->i] != close) return -1;
+            r->i++;
+            return 0;
+        }
+    }
+    if (c == '"') return ref_string(r);
+    static const char *lits[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++) {
+        size_t L = strlen(lits[k]);
+        if (r->n - r->i >= L && memcmp(r->p + r->i, lits[k], L) == 0) {
+            r->i += L;
+            return 0;
+        }
+    }
+    if (c == '-') r->i++;
+    if (r->i < r->n && r->p[r->i] == '0')
+        r->i++;
+    else if (r->i >= r->n || r->p[r->i] < '1' || r->p[r->i] > '9' || ref_digits(r))
+        return -1;
+    if (r->i < r->n && r->p[r->i] == '.') {
+        r->i++;
+        if (ref_digits(r)) return -1;
+    }
+    if (r->i < r->n && (r->p[r->i] == 'e' || r->p[r->i] == 'E')) {
+        r->i++;
+        if (r->i < r->n && (r->p[r->i] == '+' || r->p[r->i] == '-')) r->i++;
+        if (ref_digits(r)) return -1;
+    }
+    return 0;
+}
+
+static int ref_validate(const uint8_t *p, size_t n)
+{
+    ref_t r = {p, n, 0};
+    if (ref_value(&r, 0)) return -1;
+    ref_ws(&r);
+    return r.i == n ? 0 : -1;
+}
+
+/* ---- request scanner properties --------------------------------------- */
+
+static void check_span(const char *body, size_t len, jspan_t s)
+{
+    if (!s.len) return;
+    CHECK((size_t)s.off + s.len <= len);
+    CHECK(jscan_validate(body + s.off, s.len, NULL) == 0);
+}
+
+static void check_request(const uint8_t *data, size_t size, arena_t *a)
+{
+    const char *body = (const char *)data;
+    jscan_err_t ev = {0}, er = {0};
+    int v = jscan_validate(body, size, &ev);
+    if (v) CHECK(ev.offset <= size && ev.message);
+    /* the reference recursion is bounded by the same depth limit */
+    CHECK((ref_validate(data, size) == 0) == (v == 0));
+
+    jreq_t r;
+    int rc = jscan_request(body, size, a, &r, &er);
+    size_t i = 0;
+    while (i < size && strchr(" \t\r\n", data[i]) && data[i]) i++;
+    bool is_obj = i < size && data[i] == '{';
+    if (!is_obj) {
+        CHECK(rc == (v == 0 ? -2 : -1));
+        if (rc == -1) CHECK(er.offset == ev.offset && strcmp(er.message, ev.message) == 0);
+        return;
+    }
+    if (rc == -1 && v == 0) {
+        CHECK(strcmp(er.message, "too many \"model\" keys") == 0);
+        return;
+    }
+    CHECK((rc == 0) == (v == 0));
+    if (rc != 0) {
+        CHECK(er.offset == ev.offset && strcmp(er.message, ev.message) == 0);
+        return;
+    }
+    CHECK(data[r.obj_open] == '{' && data[r.obj_close] == '}');
+    CHECK(r.n_model <= JREQ_MAX_MODEL_KEYS);
+    for (uint32_t k = 0; k < r.n_model; k++) {
+        check_span(body, size, r.model_all[k]);
+        if (data[r.model_all[k].off] == '"') CHECK(jscan_unescape(a, body, r.model_all[k], NULL));
+    }
+    if (r.n_model) CHECK(r.model.off == r.model_all[r.n_model - 1].off);
+    jspan_t tops[] = {r.stream_options, r.messages, r.tools, r.previous_response_id, r.input,
+                      r.metadata, r.prompt_cache_key, r.stream_value, r.system, r.instructions};
+    for (size_t k = 0; k < sizeof(tops) / sizeof(tops[0]); k++) check_span(body, size, tops[k]);
+    for (uint32_t k = 0; k < r.n_msgs; k++) {
+        const jmsg_t *m = &r.msgs[k];
+        CHECK(m->value.off >= r.messages.off && m->value.off + m->value.len <= r.messages.off + r.messages.len);
+        check_span(body, size, m->value);
+        check_span(body, size, m->content);
+        check_span(body, size, m->tool_calls);
+        check_span(body, size, m->tool_call_id);
+        if (m->tool_calls.len && data[m->tool_calls.off] == '[') {
+            uint32_t cur = 0, cnt = 0;
+            jspan_t el;
+            while (jscan_arr_next(body, m->tool_calls, &cur, &el)) cnt++;
+            CHECK(cnt == m->n_tool_calls);
+        }
+    }
+    /* splice: every model -> "X", and stream_options inserted after '{' */
+    jsplice_t s;
+    jsplice_init(&s);
+    for (uint32_t k = 0; k < r.n_model; k++) jsplice_add(&s, r.model_all[k].off, r.model_all[k].len, "\"X\"", 3);
+    static const char ins[] = "\"stream_options\":{\"include_usage\":true},";
+    jsplice_add(&s, r.obj_open + 1, 0, ins, r.n_top_keys ? sizeof(ins) - 1 : sizeof(ins) - 2);
+    jsplice_sort(&s);
+    buf_t out = BUF_INIT;
+    jsplice_to_buf(&s, body, size, &out);
+    CHECK(out.len == jsplice_len(&s, size));
+    jreq_t r2;
+    jscan_err_t e2;
+    int rc2 = jscan_request(out.data, out.len, a, &r2, &e2);
+    if (rc2 == -1) { /* the insertion may add a 9th "model"-free key only, so this is a bug */
+        fprintf(stderr, "re-scan failed: %s at %zu\n", e2.message, e2.offset);
+        abort();
+    }
+    CHECK(rc2 == 0 && r2.n_model == r.n_model && r2.n_top_keys == r.n_top_keys + 1);
+    if (r.n_model) CHECK(jscan_str_eq(out.data, r2.model, "X"));
+    CHECK(r2.stream_options.len > 0);
+    buf_free(&out);
+    jsplice_free(&s);
+}
+
+/* ---- SSE: chunking must not change the events ------------------------- */
+
+static void sse_log(void *ud, const char *ev, size_t evl, const char *data, size_t dl)
+{
+    buf_t *log = ud;
+    buf_printf(log, "%zu:%zu:", evl, dl);
+    buf_append(log, ev, evl);
+    buf_append(log, data, dl);
+    /* every event's data is usually a JSON chunk: exercise usage capture too */
+    jusage_t u;
+    jscan_usage(data, dl, &u);
+}
+
+static void sse_run(const uint8_t *d, size_t n, size_t max, const size_t *cuts, int ncuts, buf_t *log)
+{
+    sse_parser_t p;
+    sse_parser_init(&p, sse_log, log);
+    p.max_event_bytes = max;
+    size_t prev = 0;
+    for (int i = 0; i <= ncuts; i++) {
+        size_t c = i < ncuts ? cuts[i] : n;
+        if (c < prev) c = prev;
+        sse_parser_feed(&p, (const char *)d + prev, c - prev);
+        prev = c;
+    }
+    sse_parser_deinit(&p);
+}
+
+static void check_sse(const uint8_t *data, size_t size)
+{
+    size_t cuts[16];
+    int nc = 0;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < size && i < 64; i++) h = (h ^ data[i]) * 1099511628211ull;
+    for (int k = 0; k < 16 && size; k++) {
+        h = h * 6364136223846793005ull + 1442695040888963407ull;
+        cuts[nc++] = (size_t)(h >> 33) % (size + 1);
+    }
+    /* sort the cut points */
+    for (int i = 1; i < nc; i++)
+        for (int j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+            size_t t = cuts[j];
+            cuts[j] = cuts[j - 1];
+            cuts[j - 1] = t;
+        }
+    size_t maxes[] = {0, 1 + (size_t)(h % 97)};
+    for (int m = 0; m < 2; m++) {
+        buf_t a = BUF_INIT, b = BUF_INIT, c = BUF_INIT;
+        sse_run(data, size, maxes[m], NULL, 0, &a);
+        sse_run(data, size, maxes[m], cuts, nc, &b);
+        size_t ones[64];
+        int no = 0;
+        for (size_t i = 1; i < size && no < 64; i++) ones[no++] = i; /* first bytes one by one */
+        sse_run(data, size, maxes[m], ones, no, &c);
+        CHECK(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0));
+        CHECK(a.len == c.len && (a.len == 0 || memcmp(a.data, c.data, a.len) == 0));
+        buf_free(&a);
+        buf_free(&b);
+        buf_free(&c);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    arena_t a;
+    arena_init(&a, 4096);
+    check_request(data, size, &a);
+    jusage_t u;
+    jscan_usage((const char *)data, size, &u);
+    if (!u.found) CHECK(u.prompt_tokens == -1 && u.completion_tokens == -1);
+    check_sse(data, size);
+    arena_deinit(&a);
+    return 0;
+}
