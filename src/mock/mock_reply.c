@@ -392,7 +392,7 @@ size_t mock_render_chat_sse(const mock_reply_t *r, const char *model, uint64_t c
         size_t pos = 0;
         while (pos < len) {
             size_t end = pos + piece;
-            if (end >= len) {
+            if (end + 8 >= len) { /* no tiny tail chunk */
                 end = len;
             } else {
                 /* cut after a space when one is near, never inside UTF-8 */

@@ -1,0 +1,155 @@
+/* proc.c - test support: spawn a child with a stdout pipe, wait for a line,
+ * signal and reap it (see proc.h). */
+#include "proc.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *tproc_tether_bin(void)
+{
+    const char *b = getenv("TETHER_BIN");
+    return b && *b ? b : "./build/tether";
+}
+
+int tproc_spawn(tproc_t *p, const char *const argv[], int flags)
+{
+    memset(p, 0, sizeof *p);
+    p->out_fd = -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) return -1;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(127);
+        dup2(fds[1], STDOUT_FILENO);
+        if (flags & TPROC_QUIET) {
+            int dn = open("/dev/null", O_WRONLY);
+            if (dn >= 0) dup2(dn, STDERR_FILENO);
+        }
+        /* a test harness may have blocked signals; the child starts clean */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "tproc: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    p->pid = pid;
+    p->out_fd = fds[0];
+    return 0;
+}
+
+static int reap(tproc_t *p, int options)
+{
+    if (p->exited || p->pid <= 0) return 1;
+    int st;
+    pid_t r = waitpid(p->pid, &st, options);
+    if (r == p->pid) {
+        p->exited = 1;
+        p->status = st;
+        return 1;
+    }
+    return 0;
+}
+
+int tproc_wait_line(tproc_t *p, const char *prefix, char *out, size_t outlen, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    size_t plen = strlen(prefix);
+    for (;;) {
+        /* complete lines already buffered */
+        char *nl;
+        while ((nl = memchr(p->buf, '\n', p->len)) != NULL) {
+            size_t ll = (size_t)(nl - p->buf);
+            int match = ll >= plen && !memcmp(p->buf, prefix, plen);
+            if (match && out && outlen) {
+                size_t n = ll < outlen - 1 ? ll : outlen - 1;
+                memcpy(out, p->buf, n);
+                out[n] = 0;
+            }
+            memmove(p->buf, nl + 1, p->len - ll - 1);
+            p->len -= ll + 1;
+            if (match) return 0;
+        }
+        if (p->out_fd < 0) return -1;
+        long long left = deadline - now_ms();
+        if (left <= 0) return -1;
+        struct pollfd pf = {p->out_fd, POLLIN, 0};
+        int pr = poll(&pf, 1, (int)left);
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr <= 0) return -1;
+        if (p->len == sizeof p->buf) p->len = 0; /* an over-long line: drop it */
+        ssize_t n = read(p->out_fd, p->buf + p->len, sizeof p->buf - p->len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) { /* EOF: the child closed stdout or exited */
+            close(p->out_fd);
+            p->out_fd = -1;
+            return -1;
+        }
+        p->len += (size_t)n;
+    }
+}
+
+int tproc_wait_listening(tproc_t *p, int timeout_ms)
+{
+    char line[512];
+    if (tproc_wait_line(p, "listening on ", line, sizeof line, timeout_ms) < 0) return -1;
+    const char *colon = strrchr(line, ':');
+    if (!colon) return -1;
+    int port = atoi(colon + 1);
+    return port > 0 && port < 65536 ? port : -1;
+}
+
+int tproc_signal(tproc_t *p, int sig)
+{
+    if (p->pid <= 0 || p->exited) return 0;
+    return kill(p->pid, sig);
+}
+
+int tproc_wait(tproc_t *p, int timeout_ms)
+{
+    long long deadline = now_ms() + timeout_ms;
+    while (!reap(p, WNOHANG)) {
+        if (now_ms() >= deadline) return -1;
+        usleep(2000);
+    }
+    return p->status;
+}
+
+int tproc_stop(tproc_t *p, int timeout_ms)
+{
+    if (p->pid > 0 && !p->exited) {
+        tproc_signal(p, SIGTERM);
+        if (tproc_wait(p, timeout_ms) < 0) {
+            tproc_signal(p, SIGKILL);
+            reap(p, 0);
+        }
+    }
+    if (p->out_fd >= 0) {
+        close(p->out_fd);
+        p->out_fd = -1;
+    }
+    return p->exited ? p->status : -1;
+}
