@@ -57,6 +57,7 @@ struct hsrv_conn {
     buf_t body;
     int headers_done;
     int message_done;
+    int parsing;       /* between message begin and message complete */
     int in_process;
     int busy;          /* a request is with the handler */
     int closing;       /* close once output is flushed */
@@ -210,6 +211,7 @@ static int on_message_begin(http_parser *p)
     c->headers_done = 0;
     c->message_done = 0;
     c->expect_continue = 0;
+    c->parsing = 1;
     conn_arm_timer(c);
     return 0;
 }
@@ -298,6 +300,8 @@ static int on_message_complete(http_parser *p)
 {
     hsrv_conn_t *c = p->data;
     c->message_done = 1;
+    c->parsing = 0;
+    c->headers_done = 0;
     http_parser_pause(p, 1);
     return 0;
 }
@@ -591,8 +595,7 @@ static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     hsrv_conn_t *c = arg;
     if (c->busy) return;
-    int mid_request = c->parser.state != 0 && (c->url.len || c->n_hdr || c->headers_done);
-    if (mid_request || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+    if (c->parsing || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         conn_error(c, 408, c->headers_done ? "body_timeout" : "header_timeout",
                    c->headers_done ? "timed out reading the request body"
                                    : "timed out reading the request headers");
@@ -606,10 +609,9 @@ static void conn_arm_timer(hsrv_conn_t *c)
     if (!c->timer) return;
     const hsrv_config_t *cfg = &c->w->srv->cfg;
     uint64_t ms;
-    int mid = c->url.len || c->n_hdr || c->headers_done;
-    if (c->headers_done)
+    if (c->parsing && c->headers_done)
         ms = cfg->limits.body_timeout_ms;
-    else if (mid)
+    else if (c->parsing)
         ms = cfg->limits.header_timeout_ms;
     else
         ms = c->w->srv->listens[c->listener_index].idle_timeout_ms;
@@ -621,8 +623,12 @@ static void conn_arm_timer(hsrv_conn_t *c)
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     hsrv_conn_t *c = arg;
-    if (!c->busy && c->timer && c->n_hdr == 0 && c->url.len == 0 && !c->headers_done)
-        conn_arm_timer(c); /* first bytes of a new request: header timeout */
+    if (!c->busy && c->timer && !c->parsing) {
+        /* first bytes of a new request: header timeout from now */
+        c->parsing = 1;
+        conn_arm_timer(c);
+        c->parsing = 0;
+    }
     conn_process(c);
 }
 
