@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 /* event: value of the "event:" field ("" when none); data: the "data:" lines
- * joined with '\n'. Both valid only during the callback.
+ * joined with '\n'. Both valid only during the callback, and both are
+ * NUL-terminated at [len] (so event can be passed to sse_write_event).
  * Framing follows the WHATWG EventSource rules: lines end in CRLF, LF or CR
  * (a CRLF split across two chunks counts once); one space after "field:" is
  * dropped; lines starting with ':' are comments; "id" and "retry" and unknown
