@@ -144,11 +144,9 @@ static void scan_message(const cJSON *m, idset_t *calls, idset_t *results, int *
     *last_is_result = is_result;
 }
 
-int saar_check_turn(const char *body, size_t len, const char *prev_model, const char *chosen_model,
-                    saar_check_t *out)
+int saar_check_scan(const char *body, size_t len, saar_check_t *out)
 {
     memset(out, 0, sizeof *out);
-    out->is_switch = strcmp(prev_model, chosen_model) != 0;
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -171,16 +169,29 @@ int saar_check_turn(const char *body, size_t len, const char *prev_model, const 
     for (size_t i = 0; i < calls.n; i++)
         if (!idset_has(&results, calls.id[i])) out->tool_call_unanswered = 1;
     out->tool_results_latest = last_is_result;
-
-    if (out->is_switch) {
-        if (out->tool_call_unanswered || out->tool_results_latest)
-            out->verdict = SAAR_UNSAFE_TOOL_LOOP;
-        else if (out->has_provider_state &&
-                 (!out->state_owner[0] || strcmp(out->state_owner, chosen_model) != 0))
-            out->verdict = SAAR_UNSAFE_PROVIDER_STATE;
-    }
     free(calls.id);
     free(results.id);
     cJSON_Delete(root);
     return 0;
+}
+
+void saar_check_judge(saar_check_t *c, const char *prev_model, const char *chosen_model)
+{
+    c->is_switch = strcmp(prev_model, chosen_model) != 0;
+    c->verdict = SAAR_SAFE;
+    if (!c->is_switch) return;
+    if (c->tool_call_unanswered || c->tool_results_latest)
+        c->verdict = SAAR_UNSAFE_TOOL_LOOP;
+    else if (c->has_provider_state &&
+             (!c->state_owner[0] || strcmp(c->state_owner, chosen_model) != 0))
+        c->verdict = SAAR_UNSAFE_PROVIDER_STATE;
+}
+
+int saar_check_turn(const char *body, size_t len, const char *prev_model, const char *chosen_model,
+                    saar_check_t *out)
+{
+    int rc = saar_check_scan(body, len, out);
+    saar_check_judge(out, prev_model, chosen_model);
+    if (rc) out->verdict = SAAR_SAFE;
+    return rc;
 }

@@ -36,5 +36,11 @@ typedef struct saar_check {
 int saar_check_turn(const char *body, size_t len, const char *prev_model, const char *chosen_model,
                     saar_check_t *out);
 
+/* The two halves of saar_check_turn, for callers that judge one body against
+ * several choices: scan the body once (facts only; is_switch and verdict are
+ * left 0), then judge a (previous, chosen) pair on those facts. */
+int saar_check_scan(const char *body, size_t len, saar_check_t *facts);
+void saar_check_judge(saar_check_t *c, const char *prev_model, const char *chosen_model);
+
 const char *saar_verdict_name(saar_verdict_t v);
 #endif

@@ -45,52 +45,98 @@ typedef struct live_policy {
     saar_tally_t *by_scenario; /* [n_scenarios] */
 } live_policy_t;
 
-/* Replay one run's turns through one policy. */
-static int run_policy(live_policy_t *lp, int is_baseline, const saar_scenario_t *sc,
-                      size_t sc_index, uint32_t seed, const saar_turn_t *turns, int sessions, int T,
-                      saar_request_t *req, FILE *csv, char *err, size_t errlen)
+/* Requests of one session, built and scanned at most once per (turn, state
+ * owner): only provider-state turns differ between policies, so most bodies
+ * are shared by every policy, and the checker parses each body once. */
+typedef struct session_cache {
+    int T;
+    saar_request_t *req; /* [T * SAAR_N_MODELS] */
+    saar_check_t *facts; /* [T * SAAR_N_MODELS] */
+    signed char *state;  /* 0 unbuilt, 1 built, -1 built but unparseable */
+    uint64_t *clock;     /* [T] */
+} session_cache_t;
+
+static void cache_init(session_cache_t *c, int T)
+{
+    size_t n = (size_t)T * SAAR_N_MODELS;
+    c->T = T;
+    c->req = calloc(n, sizeof *c->req);
+    c->facts = calloc(n, sizeof *c->facts);
+    c->state = calloc(n, 1);
+    c->clock = calloc((size_t)T, sizeof *c->clock);
+    if (!c->req || !c->facts || !c->state || !c->clock) abort();
+}
+
+static void cache_deinit(session_cache_t *c)
+{
+    for (size_t i = 0; c->req && i < (size_t)c->T * SAAR_N_MODELS; i++)
+        saar_request_deinit(&c->req[i]);
+    free(c->req);
+    free(c->facts);
+    free(c->state);
+    free(c->clock);
+}
+
+/* Start a session: forget its predecessor's bodies, lay out the clock. */
+static void cache_begin(session_cache_t *c, const saar_turn_t *st)
+{
+    memset(c->state, 0, (size_t)c->T * SAAR_N_MODELS);
+    uint64_t clock = 0;
+    for (int t = 0; t < c->T; t++)
+        c->clock[t] = clock = saar_turn_clock_ms(&st[t], clock);
+}
+
+static size_t cache_get(session_cache_t *c, const saar_turn_t *st, int t, int owner)
+{
+    size_t k = (size_t)t * SAAR_N_MODELS + (size_t)owner;
+    if (!c->state[k]) {
+        saar_request_build(&c->req[k], &st[t], t ? &st[t - 1] : NULL, owner, c->clock[t]);
+        c->state[k] =
+            saar_check_scan(c->req[k].body.data, c->req[k].body.len, &c->facts[k]) ? -1 : 1;
+    }
+    return k;
+}
+
+/* One session under one policy. */
+static int run_session(live_policy_t *lp, int is_baseline, const saar_scenario_t *sc,
+                       size_t sc_index, uint32_t seed, int s, const saar_turn_t *st,
+                       session_cache_t *cache, FILE *csv, char *err, size_t errlen)
 {
     saar_policy_t *p = &lp->p;
-    saar_run_info_t info = {sc->name,           seed, sessions, T, sc->remaining_turn_prior,
-                            SAAR_IDLE_TIMEOUT_S};
-    if (p->begin_run && p->begin_run(p->state, &info))
-        return rerr(err, errlen, "policy '%s' failed to start run %s/%u", p->name, sc->name, seed);
-    saar_tally_t run = {0};
-    for (int s = 0; s < sessions; s++) {
-        int served = SAAR_QWEN3_8B; /* spec: every session starts as if on qwen3-8b */
-        int ctx_prev = -1, prev_P = -1;
-        uint64_t clock = 0;
-        for (int t = 0; t < T; t++) {
-            const saar_turn_t *turn = &turns[(size_t)s * T + t];
-            clock = saar_turn_clock_ms(turn, clock);
-            saar_request_build(req, turn, t ? turn - 1 : NULL, served, clock);
-            saar_turn_ctx_t ctx = {req->body.data,   req->body.len, req->headers,  req->n_headers,
-                                   req->base_scores, saar_models,   SAAR_N_MODELS, clock,
-                                   ctx_prev};
-            int m = p->choose(p->state, &ctx);
-            if (m < 0 || m >= SAAR_N_MODELS)
-                return rerr(err, errlen, "policy '%s' returned %d at %s/%u sess-%03d turn %d",
-                            p->name, m, sc->name, seed, s, t);
-            saar_check_t chk;
-            int bad = saar_check_turn(req->body.data, req->body.len, saar_models[served].name,
-                                      saar_models[m].name, &chk);
-            saar_outcome_t o = {m, served, prev_P, chk.verdict, is_baseline};
-            saar_tally_add(&run, turn, &o);
-            if (bad) run.check_errors++;
-            if (csv)
-                fprintf(csv, "%s,%u,sess-%03d,%d,%s,%d,%.6f,%d,%d,%s,%s,%s,%d,%s,%.8f,%.8f\n",
-                        sc->name, seed, s, t, saar_phase_name(turn->phase), turn->is_idle,
-                        turn->demand, turn->prompt_tokens, turn->completion_tokens,
-                        saar_models[turn->base_model].name, p->name, saar_models[m].name,
-                        m != served, saar_verdict_name(chk.verdict), saar_reference_cost(turn, &o),
-                        saar_fair_cost(turn, &o));
-            served = m;
-            ctx_prev = m;
-            prev_P = turn->prompt_tokens;
+    int served = SAAR_QWEN3_8B; /* spec: every session starts as if on qwen3-8b */
+    int ctx_prev = -1, prev_P = -1;
+    for (int t = 0; t < cache->T; t++) {
+        const saar_turn_t *turn = &st[t];
+        size_t k = cache_get(cache, st, t, served);
+        const saar_request_t *req = &cache->req[k];
+        saar_turn_ctx_t ctx = {req->body.data, req->body.len,    req->headers,
+                               req->n_headers, req->base_scores, saar_models,
+                               SAAR_N_MODELS,  req->clock_ms,    ctx_prev};
+        int m = p->choose(p->state, &ctx);
+        if (m < 0 || m >= SAAR_N_MODELS)
+            return rerr(err, errlen, "policy '%s' returned %d at %s/%u sess-%03d turn %d", p->name,
+                        m, sc->name, seed, s, t);
+        saar_check_t chk = cache->facts[k];
+        saar_check_judge(&chk, saar_models[served].name, saar_models[m].name);
+        if (cache->state[k] < 0) chk.verdict = SAAR_SAFE;
+        saar_outcome_t o = {m, served, prev_P, chk.verdict, is_baseline};
+        saar_tally_add(lp->tally, turn, &o);
+        saar_tally_add(&lp->by_scenario[sc_index], turn, &o);
+        if (cache->state[k] < 0) {
+            lp->tally->check_errors++;
+            lp->by_scenario[sc_index].check_errors++;
         }
+        if (csv)
+            fprintf(csv, "%s,%u,sess-%03d,%d,%s,%d,%.6f,%d,%d,%s,%s,%s,%d,%s,%.8f,%.8f\n", sc->name,
+                    seed, s, t, saar_phase_name(turn->phase), turn->is_idle, turn->demand,
+                    turn->prompt_tokens, turn->completion_tokens,
+                    saar_models[turn->base_model].name, p->name, saar_models[m].name, m != served,
+                    saar_verdict_name(chk.verdict), saar_reference_cost(turn, &o),
+                    saar_fair_cost(turn, &o));
+        served = m;
+        ctx_prev = m;
+        prev_P = turn->prompt_tokens;
     }
-    saar_tally_merge(lp->tally, &run);
-    saar_tally_merge(&lp->by_scenario[sc_index], &run);
     return 0;
 }
 
@@ -225,23 +271,36 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
 
     saar_turn_t *turns = rc ? NULL : malloc((size_t)sessions * T * sizeof *turns);
     if (!rc && !turns) abort();
-    saar_request_t req;
-    saar_request_init(&req);
+    session_cache_t cache;
+    cache_init(&cache, T);
     if (o->per_turn_csv && !rc) fputs(saar_per_turn_csv_header, o->per_turn_csv);
     for (size_t sc = 0; sc < nsc && !rc; sc++) {
         for (size_t k = 0; k < nseeds && !rc; k++) {
             saar_generate(&scs[sc], seeds[k], sessions, T, turns);
+            saar_run_info_t info = {
+                scs[sc].name,       seeds[k], sessions, T, scs[sc].remaining_turn_prior,
+                SAAR_IDLE_TIMEOUT_S};
             for (size_t i = 0; i <= np && !rc; i++) {
-                if (!live[i].has_policy) continue;
-                FILE *csv = i || baseline_listed ? o->per_turn_csv : NULL;
-                rc = run_policy(&live[i], i == 0, &scs[sc], sc, seeds[k], turns, sessions, T, &req,
-                                csv, err, errlen);
-                done += (long)sessions * T;
-                if (o->progress) o->progress(o->progress_ud, done, total);
+                saar_policy_t *p = &live[i].p;
+                if (live[i].has_policy && p->begin_run && p->begin_run(p->state, &info))
+                    rc = rerr(err, errlen, "policy '%s' failed to start run %s/%u", p->name,
+                              scs[sc].name, seeds[k]);
+            }
+            for (int s = 0; s < sessions && !rc; s++) {
+                const saar_turn_t *st = &turns[(size_t)s * T];
+                cache_begin(&cache, st);
+                for (size_t i = 0; i <= np && !rc; i++) {
+                    if (!live[i].has_policy) continue;
+                    FILE *csv = i || baseline_listed ? o->per_turn_csv : NULL;
+                    rc = run_session(&live[i], i == 0, &scs[sc], sc, seeds[k], s, st, &cache, csv,
+                                     err, errlen);
+                    done += T;
+                }
+                if (o->progress && !rc) o->progress(o->progress_ud, done, total);
             }
         }
     }
-    saar_request_deinit(&req);
+    cache_deinit(&cache);
     free(turns);
     for (size_t i = 0; i <= np; i++)
         if (live[i].has_policy && live[i].p.free) live[i].p.free(live[i].p.state);

@@ -46,10 +46,10 @@ static void test_every_turn_of_the_matrix(void **st)
                 saar_request_build(&req, x, x->t ? x - 1 : NULL, owner, clock);
                 const char *body = req.body.data;
 
-                saar_check_t c;
-                assert_int_equal(saar_check_turn(body, req.body.len, saar_models[owner].name,
-                                                 saar_models[other].name, &c),
-                                 0);
+                saar_check_t c, facts;
+                assert_int_equal(saar_check_scan(body, req.body.len, &facts), 0);
+                c = facts;
+                saar_check_judge(&c, saar_models[owner].name, saar_models[other].name);
                 saar_verdict_t want = x->phase == SAAR_PHASE_TOOL_LOOP ? SAAR_UNSAFE_TOOL_LOOP
                                       : x->phase == SAAR_PHASE_PROVIDER_STATE
                                           ? SAAR_UNSAFE_PROVIDER_STATE
@@ -59,9 +59,8 @@ static void test_every_turn_of_the_matrix(void **st)
                 if (c.has_provider_state)
                     assert_string_equal(c.state_owner, saar_models[owner].name);
                 /* staying on the current model is always safe */
-                assert_int_equal(saar_check_turn(body, req.body.len, saar_models[owner].name,
-                                                 saar_models[owner].name, &c),
-                                 0);
+                c = facts;
+                saar_check_judge(&c, saar_models[owner].name, saar_models[owner].name);
                 assert_int_equal(c.verdict, SAAR_SAFE);
 
                 /* topic */

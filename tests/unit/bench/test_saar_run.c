@@ -31,14 +31,36 @@ static double round_to(double v, int digits)
     return round(v * f) / f;
 }
 
+static int always_frontier(void *st, const saar_turn_ctx_t *ctx)
+{
+    (void)st, (void)ctx;
+    return SAAR_FRONTIER;
+}
+static int frontier_new(saar_policy_t *out, unsigned v, char *e, size_t n)
+{
+    *out = (saar_policy_t){.name = "always-frontier", .choose = always_frontier};
+    return 0;
+}
 static void test_default_matrix_gates(void **st)
 {
     (void)st;
-    saar_options_t o = {0};
+    /* the default list, plus one extra policy appended after the registry */
+    const saar_policy_entry_t extra = {"always-frontier", "", frontier_new, 0};
+    saar_options_t o = {.extra_policies = &extra, .n_extra_policies = 1};
     saar_results_t r;
     char err[300];
     if (saar_run(&o, &r, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(r.turns, 21600);
+    assert_int_equal(r.n, 9);
+    assert_string_equal(r.policy[8].name, "always-frontier");
+
+    const saar_policy_result_t *f = find(&r, "always-frontier");
+    /* one switch per session, at turn 0, which is never a tool or state turn */
+    assert_int_equal(f->summary.switches, 1200);
+    assert_int_equal(f->summary.unsafe, 0);
+    assert_int_equal(f->summary.under_served, 0);
+    assert_true(f->summary.quality_delta > 0);
+    assert_true(f->summary.fair_cost_cut_pct < 0); /* dearer than prompt-level */
 
     const saar_policy_result_t *pl = find(&r, "prompt-level");
     assert_true(pl->ran);
@@ -92,7 +114,7 @@ static void test_default_matrix_gates(void **st)
     assert_non_null(j);
     assert_int_equal(cJSON_GetObjectItem(j, "turns")->valueint, 21600);
     cJSON *pols = cJSON_GetObjectItem(j, "policies");
-    assert_int_equal(cJSON_GetArraySize(pols), 2);
+    assert_int_equal(cJSON_GetArraySize(pols), 3);
     cJSON *p0 = cJSON_GetArrayItem(pols, 0);
     const char *keys[] = {"policy",          "switches",
                           "unsafe_switches", "switch_reduction_pct",
@@ -166,35 +188,33 @@ static void test_registered_policy_runs_in_place_of_skip(void **st)
     (void)st;
     const saar_policy_entry_t extra = {"tether", "fake", fake_new, SAAR_TETHER_NO_IDLE_RESET};
     const char *const names[] = {"sticky", "tether"};
-    saar_options_t o = {
-        .policies = names, .n_policies = 2, .extra_policies = &extra, .n_extra_policies = 1};
+    const uint32_t seed = 20260530u;
+    saar_options_t o = {.scenarios = saar_scenario_find("stateful-heavy"),
+                        .n_scenarios = 1,
+                        .seeds = &seed,
+                        .n_seeds = 1,
+                        .policies = names,
+                        .n_policies = 2,
+                        .extra_policies = &extra,
+                        .n_extra_policies = 1};
     saar_results_t r;
     char err[300];
     if (saar_run(&o, &r, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(r.n, 2);
     const saar_policy_result_t *t = find(&r, "tether");
     assert_true(t->ran);
-    assert_int_equal(fake_state.begin_runs, 30); /* one per (scenario, seed) */
-    assert_int_equal(fake_state.choices, 21600);
+    assert_int_equal(fake_state.begin_runs, 1); /* one per (scenario, seed) */
+    assert_int_equal(fake_state.choices, 720);
     assert_int_equal(fake_state.frees, 1);
     assert_int_equal(fake_state.variant, SAAR_TETHER_NO_IDLE_RESET);
-    assert_int_equal(t->summary.switches, 340);
+    assert_int_equal(t->summary.switches, find(&r, "sticky")->summary.switches);
     assert_true(t->summary.fair_cost == find(&r, "sticky")->summary.fair_cost);
     /* the baseline ran even though prompt-level was not listed */
-    assert_int_equal(r.baseline.switches, 9709);
+    assert_true(r.baseline.switches > t->summary.switches);
+    assert_true(r.baseline.unsafe_provider_state > 0);
     saar_results_free(&r);
 }
 
-static int always_frontier(void *st, const saar_turn_ctx_t *ctx)
-{
-    (void)st, (void)ctx;
-    return SAAR_FRONTIER;
-}
-static int frontier_new(saar_policy_t *out, unsigned v, char *e, size_t n)
-{
-    *out = (saar_policy_t){.name = "always-frontier", .choose = always_frontier};
-    return 0;
-}
 static int broken_choose(void *st, const saar_turn_ctx_t *ctx)
 {
     (void)st;
@@ -209,20 +229,25 @@ static int broken_new(saar_policy_t *out, unsigned v, char *e, size_t n)
 static void test_policies_and_errors(void **st)
 {
     (void)st;
-    const saar_policy_entry_t extra[2] = {{"always-frontier", "", frontier_new, 0},
+    const saar_policy_entry_t extra[2] = {{"sticky", "replaced", frontier_new, 0},
                                           {"broken", "", broken_new, 0}};
-    const char *const names[] = {"always-frontier"};
-    saar_options_t o = {
-        .policies = names, .n_policies = 1, .extra_policies = extra, .n_extra_policies = 2};
+    const uint32_t seed = 1;
+    saar_options_t o = {.seeds = &seed,
+                        .n_seeds = 1,
+                        .extra_policies = extra,
+                        .n_extra_policies = 2,
+                        .n_policies = 1};
     saar_results_t r;
     char err[300];
+    /* an extra entry replaces the registry entry of the same name */
+    const char *const replaced[] = {"sticky"};
+    o.policies = replaced;
+    o.scenarios = saar_scenario_find("balanced");
+    o.n_scenarios = 1;
     if (saar_run(&o, &r, err, sizeof err)) fail_msg("%s", err);
-    const saar_policy_result_t *f = find(&r, "always-frontier");
-    /* one switch per session, at turn 0, which is never a tool or state turn */
-    assert_int_equal(f->summary.switches, 1200);
-    assert_int_equal(f->summary.unsafe, 0);
-    assert_int_equal(f->summary.under_served, 0);
-    assert_true(f->summary.quality_delta > 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.policy[0].summary.switches, 40); /* always-frontier behaviour */
+    assert_int_equal(r.policy[0].summary.under_served, 0);
     saar_results_free(&r);
 
     const char *const bad[] = {"broken"};
