@@ -1,0 +1,130 @@
+/* test_bench_cli.c - `tether bench` as a user runs it: JSON on stdout, the
+ * --out files, scenario files and selections, exit codes. Uses the binary in
+ * $TETHER_BIN (set by the test runner), else ./build/tether. */
+#include <cjson/cJSON.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char bin[1024], src[1024];
+
+static int run(const char *args, char **out)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s 2>/dev/null", src, bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += got;
+        if (len + 1 >= cap) buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = 0;
+    int st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    const char *b = getenv("TETHER_BIN"), *s = getenv("TETHER_SRC");
+    snprintf(src, sizeof src, "%s", s ? s : ".");
+    if (b)
+        snprintf(bin, sizeof bin, "%s", b);
+    else if (!realpath("build/tether", bin))
+        return -1;
+    return access(bin, X_OK);
+}
+
+static void test_json_on_stdout(void **st)
+{
+    (void)st;
+    char *out;
+    assert_int_equal(run("bench saar --format json --policies prompt-level,sticky,tether", &out),
+                     0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItem(j, "turns")->valueint, 21600);
+    cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "policies"), 0);
+    assert_string_equal(cJSON_GetObjectItem(p, "policy")->valuestring, "prompt-level");
+    assert_int_equal(cJSON_GetObjectItem(p, "switches")->valueint, 9709);
+    assert_int_equal(cJSON_GetObjectItem(p, "unsafe_switches")->valueint, 3836);
+    cJSON *sk = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "skipped"), 0);
+    assert_string_equal(cJSON_GetObjectItem(sk, "policy")->valuestring, "tether");
+    cJSON_Delete(j);
+    free(out);
+}
+
+static void test_out_dir_and_scenario_file(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/tether-bench-cli-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char args[2048], *out;
+    snprintf(args, sizeof args,
+             "bench saar --scenario-file tests/data/bench/scenario_mixed.json --seeds 1,2,3 "
+             "--sessions 10 --turns 30 --policies prompt-level,sticky --format csv --out %s/r",
+             dir);
+    assert_int_equal(run(args, &out), 0);
+    assert_non_null(strstr(out, "prompt-level,ok,900,427,"));
+    free(out);
+    const char *files[] = {"summary.json", "turns.csv", "chart.svg"};
+    for (int i = 0; i < 3; i++) {
+        char path[2100];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/r/%s", dir, files[i]);
+        assert_int_equal(stat(path, &sb), 0);
+        assert_true(sb.st_size > 100);
+        unlink(path);
+    }
+    char path[2100];
+    snprintf(path, sizeof path, "%s/r", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
+static void test_selection_and_exit_codes(void **st)
+{
+    (void)st;
+    char *out;
+    assert_int_equal(run("bench saar --scenario tool-heavy,drift-heavy --seeds 20260530 "
+                         "--policies sticky --format csv",
+                         &out),
+                     0);
+    assert_non_null(strstr(out, "sticky,ok,1440,"));
+    free(out);
+    assert_int_equal(run("bench saar --scenario nope", NULL), 1);
+    assert_int_equal(run("bench saar --policies nope", NULL), 1);
+    assert_int_equal(run("bench saar --format xml", NULL), 1);
+    assert_int_equal(run("bench saar --turns 0", NULL), 1);
+    assert_int_equal(run("bench saar --seeds x", NULL), 1);
+    assert_int_equal(run("bench saar --bogus", NULL), 1);
+    assert_int_equal(run("bench saar --scenario-file /nonexistent.json", NULL), 1);
+    assert_int_equal(run("bench live", NULL), 2);
+    assert_int_equal(run("bench overhead", NULL), 2);
+    assert_int_equal(run("bench saar --help", NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_on_stdout),
+        cmocka_unit_test(test_out_dir_and_scenario_file),
+        cmocka_unit_test(test_selection_and_exit_codes),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}
