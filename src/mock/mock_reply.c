@@ -277,6 +277,127 @@ void mock_reply_build(mock_reply_t *r, const mock_chat_t *c, uint64_t seed, size
     }
 }
 
+void mock_reply_fixed(mock_reply_t *r, uint64_t hash, uint64_t prompt_tokens, size_t reply_bytes)
+{
+    memset(r, 0, sizeof *r);
+    r->hash = hash;
+    uint64_t st = hash;
+    snprintf(r->id, sizeof r->id, "chatcmpl-%016llx", (unsigned long long)mix(&st));
+    r->prompt_tokens = prompt_tokens;
+    r->content = fixed_text(reply_bytes);
+    r->content_len = reply_bytes;
+    r->finish_reason = "stop";
+    r->completion_tokens = mock_tokens(reply_bytes);
+}
+
+/* ---- light top-level scan (fast path) ---- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* p at the opening quote; returns past the closing quote or NULL. */
+static const char *skip_string(const char *p, const char *end, bool *escaped)
+{
+    p++;
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return NULL;
+        /* count the backslashes right before the quote */
+        const char *b = q;
+        while (b > p && b[-1] == '\\') b--;
+        if ((q - b) % 2 == 0) {
+            if (escaped && memchr(p, '\\', (size_t)(q - p))) *escaped = true;
+            return q + 1;
+        }
+        p = q + 1;
+    }
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end) return NULL;
+    if (*p == '"') return skip_string(p, end, NULL);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            char ch = *p;
+            if (ch == '"') {
+                p = skip_string(p, end, NULL);
+                if (!p) return NULL;
+                continue;
+            }
+            if (ch == '{' || ch == '[') depth++;
+            else if (ch == '}' || ch == ']') {
+                if (--depth == 0) return p + 1;
+            }
+            p++;
+        }
+        return NULL;
+    }
+    const char *s = p;
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+           *p != '\r' && *p != '\t')
+        p++;
+    return p > s ? p : NULL;
+}
+
+static bool key_is(const char *k, size_t klen, const char *lit)
+{
+    size_t n = strlen(lit);
+    return klen == n && !memcmp(k, lit, n);
+}
+
+int mock_peek(const char *body, size_t len, mock_peek_t *pk)
+{
+    memset(pk, 0, sizeof *pk);
+    const char *p = body, *end = body + len;
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{') return -1;
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}') return 0;
+    for (;;) {
+        if (p >= end || *p != '"') return -1;
+        const char *k = p + 1;
+        const char *ke = skip_string(p, end, NULL);
+        if (!ke) return -1;
+        size_t klen = (size_t)(ke - 1 - k);
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':') return -1;
+        p = skip_ws(p + 1, end);
+        const char *v = p;
+        bool esc = false;
+        const char *ve = *p == '"' ? skip_string(p, end, &esc) : skip_value(p, end);
+        if (!ve) return -1;
+        size_t vlen = (size_t)(ve - v);
+        if (key_is(k, klen, "model")) {
+            pk->model = NULL;
+            pk->model_escaped = esc;
+            if (*v == '"' && !esc) {
+                pk->model = v + 1;
+                pk->model_len = vlen - 2;
+            }
+        } else if (key_is(k, klen, "stream")) {
+            pk->stream = vlen == 4 && !memcmp(v, "true", 4);
+        } else if (key_is(k, klen, "stream_options")) {
+            pk->include_usage = memmem(v, vlen, "\"include_usage\"", 15) &&
+                                memmem(v, vlen, "true", 4);
+        } else if (key_is(k, klen, "messages")) {
+            pk->messages = v;
+            pk->messages_len = vlen;
+        }
+        p = skip_ws(ve, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == '}') return skip_ws(p + 1, end) == end ? 0 : -1;
+        return -1;
+    }
+}
+
 void mock_reply_deinit(mock_reply_t *r)
 {
     free(r->content);

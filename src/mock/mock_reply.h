@@ -80,6 +80,26 @@ typedef struct mock_reply {
 void mock_reply_build(mock_reply_t *r, const mock_chat_t *c, uint64_t seed, size_t reply_bytes);
 void mock_reply_deinit(mock_reply_t *r);
 
+/* Benchmark fast path (--reply-bytes without --strict): a light scan of the
+ * top level of a chat request, no tree. Not a validating parser: it only
+ * checks brackets and strings well enough to find the keys. */
+typedef struct mock_peek {
+    const char *model; /* NULL when missing, not a string, or escaped */
+    size_t model_len;
+    bool model_escaped;
+    bool stream;
+    bool include_usage;
+    const char *messages; /* raw JSON span of the messages value, or NULL */
+    size_t messages_len;
+} mock_peek_t;
+
+/* Returns 0, or -1 when the body is not a JSON object. */
+int mock_peek(const char *body, size_t len, mock_peek_t *p);
+
+/* A fixed text reply of reply_bytes (> 0) for the fast path: the id derives
+ * from hash, prompt tokens are given. */
+void mock_reply_fixed(mock_reply_t *r, uint64_t hash, uint64_t prompt_tokens, size_t reply_bytes);
+
 /* Full non-streaming body. */
 void mock_render_chat_json(const mock_reply_t *r, const char *model, uint64_t created,
                            uint64_t cached_tokens, buf_t *out);

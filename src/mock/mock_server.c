@@ -11,6 +11,7 @@
 #include "mock/mock.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "http/server.h"
 #include "mock/mock_reply.h"
@@ -239,19 +240,98 @@ static mreq_t *mreq_new(mock_t *m, hsrv_req_t *req, int status)
 
 /* ------------------------------------------------------------ chat completions */
 
-static void handle_chat(mock_t *m, hsrv_req_t *req)
+/* Fault decision of one API request: the script step first, else the seeded
+ * rolls (both always drawn, so a seed gives the same sequence). */
+typedef struct faults {
+    const mock_step_t *step;
+    double reset_roll;
+    uint64_t delay_ms;
+} faults_t;
+
+/* Returns true when a fault answered the request. */
+static bool faults_apply(mock_t *m, hsrv_req_t *req, faults_t *f)
+{
+    const mock_config_t *cfg = &m->cfg;
+    f->step = m->script ? mock_script_next(m->script) : NULL;
+    double fail_roll = rng_next(m);
+    f->reset_roll = rng_next(m);
+    f->delay_ms = cfg->latency_ms + (f->step ? f->step->delay_ms : 0);
+    const mock_step_t *step = f->step;
+    if (step && (step->status || step->body)) {
+        mreq_t *r = mreq_new(m, req, step->status ? step->status : 200);
+        if (step->body)
+            buf_puts(&r->body, step->body);
+        else
+            mock_render_error(&r->body, r->status >= 500 ? "server_error" : "invalid_request_error",
+                              "mock_scripted_error", "scripted failure");
+        if (r->status >= 500) mock_stats_failure(m->stats);
+        r->reset_after = step->reset_after_bytes;
+        if (r->reset_after >= 0) mock_stats_reset(m->stats);
+        mreq_run(r, f->delay_ms);
+        return true;
+    }
+    if (!step && cfg->fail_rate > 0 && fail_roll < cfg->fail_rate) {
+        mock_stats_failure(m->stats);
+        mreq_t *r = mreq_new(m, req, 503);
+        mock_render_error(&r->body, "server_error", "service_unavailable",
+                          "The server is overloaded (injected by tether mock)");
+        mreq_run(r, f->delay_ms);
+        return true;
+    }
+    return false;
+}
+
+/* Render the reply (body or SSE chunks) and send it, with the delays and the
+ * reset decided by the faults. */
+static void chat_deliver(mock_t *m, hsrv_req_t *req, const faults_t *f, const mock_reply_t *reply,
+                         const char *model, bool stream, bool include_usage, uint64_t cached)
+{
+    const mock_config_t *cfg = &m->cfg;
+    uint64_t created = clock_wall_ms() / 1000, delay = f->delay_ms;
+    mreq_t *r = mreq_new(m, req, 200);
+    r->streaming = stream;
+    r->chunk_delay_ms = cfg->chunk_delay_ms;
+    if (stream) {
+        r->n_chunks = mock_render_chat_sse(reply, model, created, cached, include_usage, &r->chunks);
+        r->ttft_ms = cfg->ttft_ms;
+    } else {
+        mock_render_chat_json(reply, model, created, cached, &r->body);
+        delay += cfg->ttft_ms;
+    }
+    if (f->step && f->step->reset_after_bytes >= 0) {
+        r->reset_after = f->step->reset_after_bytes;
+        mock_stats_reset(m->stats);
+    } else if (!f->step && cfg->reset_rate > 0 && f->reset_roll < cfg->reset_rate) {
+        /* streams: after the first chunk; bodies: half of it */
+        r->reset_after = stream ? (long long)r->chunks[0].len : (long long)r->body.len / 2;
+        mock_stats_reset(m->stats);
+    }
+    mreq_run(r, delay);
+}
+
+static void respond_bad_json(mock_t *m, hsrv_req_t *req, const char *at)
+{
+    mock_stats_request(m->stats, req->path, NULL);
+    char msg[128];
+    long off = at && at >= req->body && at <= req->body + req->body_len ? (long)(at - req->body)
+                                                                          : 0;
+    snprintf(msg, sizeof msg, "request body is not valid JSON (near byte %ld)", off);
+    respond_error(req, 400, "invalid_request_error", "invalid_json", msg);
+}
+
+static void respond_unknown_model(hsrv_req_t *req, const char *model)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "The model '%.120s' does not exist", model);
+    respond_error(req, 404, "invalid_request_error", "model_not_found", msg);
+}
+
+static void handle_chat_full(mock_t *m, hsrv_req_t *req)
 {
     const mock_config_t *cfg = &m->cfg;
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
     if (!root) {
-        mock_stats_request(m->stats, req->path, NULL);
-        char msg[128];
-        const char *at = cJSON_GetErrorPtr();
-        long off = at && at >= req->body && at <= req->body + req->body_len
-                       ? (long)(at - req->body)
-                       : 0;
-        snprintf(msg, sizeof msg, "request body is not valid JSON (near byte %ld)", off);
-        respond_error(req, 400, "invalid_request_error", "invalid_json", msg);
+        respond_bad_json(m, req, cJSON_GetErrorPtr());
         return;
     }
     mock_chat_t chat;
@@ -263,43 +343,17 @@ static void handle_chat(mock_t *m, hsrv_req_t *req)
         return;
     }
     mock_stats_request(m->stats, req->path, chat.model);
+    faults_t f;
     if (!chat.model) {
         respond_error(req, 400, "invalid_request_error", "missing_model",
                       "'model' is required and must be a string");
         goto out;
     }
     if (!model_served(m, chat.model)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "The model '%.120s' does not exist", chat.model);
-        respond_error(req, 404, "invalid_request_error", "model_not_found", msg);
+        respond_unknown_model(req, chat.model);
         goto out;
     }
-
-    /* faults: script step first, else the seeded rolls (always both drawn) */
-    const mock_step_t *step = m->script ? mock_script_next(m->script) : NULL;
-    double fail_roll = rng_next(m), reset_roll = rng_next(m);
-    uint64_t delay = cfg->latency_ms + (step ? step->delay_ms : 0);
-    if (step && (step->status || step->body)) {
-        mreq_t *r = mreq_new(m, req, step->status ? step->status : 200);
-        if (step->body)
-            buf_puts(&r->body, step->body);
-        else
-            mock_render_error(&r->body, r->status >= 500 ? "server_error" : "invalid_request_error",
-                              "mock_scripted_error", "scripted failure");
-        if (r->status >= 500) mock_stats_failure(m->stats);
-        r->reset_after = step->reset_after_bytes;
-        if (r->reset_after >= 0) mock_stats_reset(m->stats);
-        mreq_run(r, delay);
-        goto out;
-    }
-    if (!step && cfg->fail_rate > 0 && fail_roll < cfg->fail_rate) {
-        mock_stats_failure(m->stats);
-        mreq_t *r = mreq_new(m, req, 503);
-        mock_render_error(&r->body, "server_error", "service_unavailable",
-                          "The server is overloaded (injected by tether mock)");
-        mreq_run(r, delay);
-        goto out;
-    }
+    if (faults_apply(m, req, &f)) goto out;
 
     char detail[200];
     mock_violation_t v = mock_strict_check(m->reg, root, detail, sizeof detail);
@@ -327,32 +381,65 @@ static void handle_chat(mock_t *m, hsrv_req_t *req)
         mock_cache_update(m->cache, chat.model, skey, skey_len, chat.canon.data, chat.canon.len);
     if (cached > reply.prompt_tokens) cached = reply.prompt_tokens;
     mock_stats_tokens(m->stats, reply.prompt_tokens, reply.completion_tokens, cached);
-
-    uint64_t created = clock_wall_ms() / 1000;
-    mreq_t *r = mreq_new(m, req, 200);
-    r->streaming = chat.stream;
-    r->chunk_delay_ms = cfg->chunk_delay_ms;
-    if (chat.stream) {
-        r->n_chunks = mock_render_chat_sse(&reply, chat.model, created, cached,
-                                           chat.include_usage, &r->chunks);
-        r->ttft_ms = cfg->ttft_ms;
-    } else {
-        mock_render_chat_json(&reply, chat.model, created, cached, &r->body);
-        delay += cfg->ttft_ms;
-    }
-    if (step && step->reset_after_bytes >= 0) {
-        r->reset_after = step->reset_after_bytes;
-        mock_stats_reset(m->stats);
-    } else if (!step && cfg->reset_rate > 0 && reset_roll < cfg->reset_rate) {
-        /* streams: after the first chunk; bodies: half of it */
-        r->reset_after = chat.stream ? (long long)r->chunks[0].len : (long long)r->body.len / 2;
-        mock_stats_reset(m->stats);
-    }
+    chat_deliver(m, req, &f, &reply, chat.model, chat.stream, chat.include_usage, cached);
     mock_reply_deinit(&reply);
-    mreq_run(r, delay);
 out:
     mock_chat_deinit(&chat);
     cJSON_Delete(root);
+}
+
+/* Benchmark mode (--reply-bytes without --strict): no tree, no strict check,
+ * no tool calls; prompt tokens and the prefix cache work on the raw bytes of
+ * the messages value, and the cache only applies with an x-session-id. */
+static void handle_chat_fast(mock_t *m, hsrv_req_t *req)
+{
+    const mock_config_t *cfg = &m->cfg;
+    mock_peek_t pk;
+    if (mock_peek(req->body, req->body_len, &pk) < 0) {
+        respond_bad_json(m, req, NULL);
+        return;
+    }
+    if (!pk.model && pk.model_escaped) {
+        handle_chat_full(m, req); /* an escaped model name: let the full parser decode it */
+        return;
+    }
+    char *model = pk.model ? arena_strndup(&req->arena, pk.model, pk.model_len) : NULL;
+    mock_stats_request(m->stats, req->path, model);
+    if (!model) {
+        respond_error(req, 400, "invalid_request_error", "missing_model",
+                      "'model' is required and must be a string");
+        return;
+    }
+    if (!pk.messages || pk.messages[0] != '[') {
+        respond_error(req, 400, "invalid_request_error", "invalid_request",
+                      "'messages' must be an array");
+        return;
+    }
+    if (!model_served(m, model)) {
+        respond_unknown_model(req, model);
+        return;
+    }
+    faults_t f;
+    if (faults_apply(m, req, &f)) return;
+    mock_reply_t reply;
+    mock_reply_fixed(&reply, hash_xxh64(pk.messages, pk.messages_len, cfg->seed),
+                     mock_tokens(pk.messages_len), cfg->reply_bytes);
+    uint64_t cached = 0;
+    const hsrv_header_t *sh = hsrv_req_header(req, "x-session-id");
+    if (sh)
+        cached = mock_cache_update(m->cache, model, sh->value, sh->value_len, pk.messages,
+                                   pk.messages_len);
+    mock_stats_tokens(m->stats, reply.prompt_tokens, reply.completion_tokens, cached);
+    chat_deliver(m, req, &f, &reply, model, pk.stream, pk.include_usage, cached);
+    mock_reply_deinit(&reply);
+}
+
+static void handle_chat(mock_t *m, hsrv_req_t *req)
+{
+    if (m->cfg.reply_bytes > 0 && !m->cfg.strict)
+        handle_chat_fast(m, req);
+    else
+        handle_chat_full(m, req);
 }
 
 /* ------------------------------------------------------------ embeddings */
@@ -377,9 +464,7 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
         respond_error(req, 400, "invalid_request_error", "missing_model",
                       "'model' is required and must be a string");
     } else if (!model_served(m, model)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "The model '%.120s' does not exist", model);
-        respond_error(req, 404, "invalid_request_error", "model_not_found", msg);
+        respond_unknown_model(req, model);
     } else if (dims < 1 || dims > 8192) {
         respond_error(req, 400, "invalid_request_error", "invalid_dimensions",
                       "'dimensions' must be between 1 and 8192");

@@ -517,6 +517,42 @@ static void test_script_steps(void **state)
     unlink(path);
 }
 
+static void test_reply_bytes_benchmark_mode(void **state)
+{
+    tproc_t p;
+    const char *extra[] = {"--reply-bytes", "48", "--models", "m", NULL};
+    int port = start_mock(&p, extra);
+    assert_true(port > 0);
+    const char *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    int st;
+    cJSON *j = post_json(port, CHAT, "x-session-id: s\r\n", body, &st);
+    assert_int_equal(st, 200);
+    assert_int_equal(strlen(jstr(j, "choices.0.message.content")), 48);
+    assert_int_equal(jnum(j, "usage.prompt_tokens_details.cached_tokens"), 0);
+    cJSON_Delete(j);
+    j = post_json(port, CHAT, "x-session-id: s\r\n", body, &st);
+    assert_true(jnum(j, "usage.prompt_tokens_details.cached_tokens") > 0);
+    cJSON_Delete(j);
+    j = post_json(port, CHAT, NULL, "{\"model\":\"other\",\"messages\":[]}", &st);
+    assert_int_equal(st, 404);
+    cJSON_Delete(j);
+    j = post_json(port, CHAT, NULL, "{\"model\":\"m\",\"messages\":[", &st);
+    assert_int_equal(st, 400);
+    cJSON_Delete(j);
+    char **ev;
+    size_t pieces;
+    int reset;
+    size_t n = stream_events(port,
+                             "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":"
+                             "true},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                             &ev, &pieces, &reset);
+    assert_false(reset);
+    assert_string_equal(ev[n - 1], "[DONE]");
+    assert_non_null(strstr(ev[n - 2], "\"usage\""));
+    thttp_sse_free(ev, n);
+    tproc_stop(&p, 10000);
+}
+
 static void test_bad_flags_exit_1(void **state)
 {
     tproc_t p;
@@ -546,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_fail_rate_one_gives_503),
         cmocka_unit_test(test_reset_rate_one_cuts_streams_and_bodies),
         cmocka_unit_test(test_script_steps),
+        cmocka_unit_test(test_reply_bytes_benchmark_mode),
         cmocka_unit_test(test_bad_flags_exit_1),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -369,6 +369,55 @@ static void test_embeddings_deterministic_normalised_similar(void **state)
     assert_true(fabs(cosine(e, e, 8) - 1.0) < 1e-4);
 }
 
+static void test_peek_top_level(void **state)
+{
+    mock_peek_t pk;
+    const char *b = "{ \"messages\" : [{\"role\":\"user\",\"content\":\"a \\\"q\\\" ]}\"}],"
+                    "\"nested\":{\"model\":\"inner\",\"x\":[1,{\"y\":\"}\"}]},"
+                    "\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                    "\"model\":\"gpt-x\",\"n\":1.5e3,\"z\":null}";
+    assert_int_equal(mock_peek(b, strlen(b), &pk), 0);
+    assert_non_null(pk.model);
+    assert_int_equal(pk.model_len, 5);
+    assert_memory_equal(pk.model, "gpt-x", 5);
+    assert_true(pk.stream);
+    assert_true(pk.include_usage);
+    assert_non_null(pk.messages);
+    assert_int_equal(pk.messages[0], '[');
+    assert_int_equal(pk.messages[pk.messages_len - 1], ']');
+    /* the span is exactly the array */
+    cJSON *arr = cJSON_ParseWithLength(pk.messages, pk.messages_len);
+    assert_true(cJSON_IsArray(arr));
+    cJSON_Delete(arr);
+
+    const char *esc = "{\"model\":\"a\\u0062\",\"messages\":[]}";
+    assert_int_equal(mock_peek(esc, strlen(esc), &pk), 0);
+    assert_null(pk.model);
+    assert_true(pk.model_escaped);
+    const char *nostream = "{\"model\":\"m\",\"stream\":false,\"messages\":[]}";
+    assert_int_equal(mock_peek(nostream, strlen(nostream), &pk), 0);
+    assert_false(pk.stream);
+    assert_false(pk.include_usage);
+
+    const char *bad[] = {"", "[]", "{", "{\"model\":\"x\"", "{\"model\" \"x\"}", "{\"a\":\"unterminated}",
+                         "{\"a\":[1,2}", "{\"a\":1} trailing", "{\"a\":}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mock_peek(bad[i], strlen(bad[i]), &pk), -1);
+}
+
+static void test_fixed_reply_for_fast_path(void **state)
+{
+    mock_reply_t r, r2;
+    mock_reply_fixed(&r, 42, 10, 20);
+    mock_reply_fixed(&r2, 42, 10, 20);
+    assert_string_equal(r.id, r2.id);
+    assert_int_equal(r.content_len, 20);
+    assert_int_equal(r.prompt_tokens, 10);
+    assert_int_equal(r.completion_tokens, 5);
+    mock_reply_deinit(&r);
+    mock_reply_deinit(&r2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +434,8 @@ int main(void)
         cmocka_unit_test(test_sse_tool_call_deltas),
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_embeddings_deterministic_normalised_similar),
+        cmocka_unit_test(test_peek_top_level),
+        cmocka_unit_test(test_fixed_reply_for_fast_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
