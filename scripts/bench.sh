@@ -1,0 +1,463 @@
+#!/bin/bash
+# bench.sh - `make bench`: proxy-core benchmark on loopback (issue 2).
+#
+# One `tether mock` upstream with a fixed small reply; the same wrk load
+# against (a) the mock directly, (b) nginx proxy_pass to the mock and
+# (c) `tether serve`, with nginx and tether at the same worker counts:
+# requests/s at 64 connections and p50/p99 latency at 1 connection, each with
+# a 2 KB and a 64 KB chat request body. Then every build/tests/bench/bench_*
+# program (scan-and-splice, ...) with its output captured. Prints a markdown
+# summary and writes it to build/bench/results.md.
+#
+# Everything runs on 127.0.0.1 with bounded durations; every process started
+# here is stopped on exit. Ports are picked free at run time; a port that
+# turns out busy fails the run with a clear message.
+#
+# Environment knobs (defaults keep the whole run under ~3 minutes):
+#   BENCH_DURATION=2      seconds per measured wrk run
+#   BENCH_ROUNDS=3        interleaved rounds per target (figures are medians)
+#   BENCH_WARMUP=1        seconds of warm-up load before each target/body
+#   BENCH_WORKERS="1 2"   worker counts for nginx and tether
+#   BENCH_MOCK_WORKERS=2  worker threads of the mock upstream
+#   BENCH_REPLY_BYTES=64  fixed reply text size of the mock
+#   BENCH_BODIES="2048 65536"  request body sizes in bytes
+#   BENCH_TETHER_LOG=warn tether --log-level (info adds one JSON line per request)
+#   BENCH_SKIP_PROXY=1    only run the bench_* programs
+#   BENCH_BIN=build/tether, BENCH_OUT=build/bench
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+BIN=${BENCH_BIN:-build/tether}
+OUT=${BENCH_OUT:-build/bench}
+DUR=${BENCH_DURATION:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
+WARM=${BENCH_WARMUP:-1}
+WORKERS=${BENCH_WORKERS:-1 2}
+MOCK_WORKERS=${BENCH_MOCK_WORKERS:-2}
+REPLY_BYTES=${BENCH_REPLY_BYTES:-64}
+BODIES=${BENCH_BODIES:-2048 65536}
+TLOG=${BENCH_TETHER_LOG:-warn}
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ -x "$BIN" ] || die "$BIN not built (run: make -j2 build/tether)"
+if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
+    command -v wrk >/dev/null || die "wrk not installed (scripts/deps.sh installs it)"
+    NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null) || die "nginx not installed (scripts/deps.sh installs it)"
+    command -v curl >/dev/null || die "curl not installed"
+fi
+
+TMP=$(mktemp -d /tmp/tether-bench.XXXXXX) || die "mktemp failed"
+mkdir -p "$OUT"
+PIDS=()
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    PIDS=()
+    [ -n "${BENCH_KEEP_TMP:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Stop one process started here (by pid) and forget it.
+stop_pid() {
+    local p=$1 keep=() q
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    PIDS=("${keep[@]}")
+}
+
+port_busy() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+
+# A TCP port nobody listens on right now (the binder still fails clearly if
+# someone takes it in between).
+free_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 40000))
+        port_busy "$p" || { echo "$p"; return 0; }
+    done
+    die "no free loopback port found"
+}
+
+# wait_listen NAME PID PORT LOGFILE: until PORT accepts, or fail with the log.
+wait_listen() {
+    local name=$1 pid=$2 port=$3 log=$4
+    for _ in $(seq 100); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "bench: $name exited at start (port $port busy?); its log:" >&2
+            tail -5 "$log" >&2
+            exit 1
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$name did not listen on 127.0.0.1:$port within 10 s (log: $log)"
+}
+
+# ------------------------------------------------------------ request bodies
+
+# gen_body BYTES FILE: a realistic chat request (system prompt, alternating
+# user/assistant turns with code, escapes and UTF-8, a final user turn padded
+# so the body is exactly BYTES long), model "auto".
+gen_body() {
+    LC_ALL=C awk -v target="$1" 'BEGIN {
+        t[0] = "Can you refactor this function so the error path frees the buffer? Here it is:\\n\\n```c\\nint load(const char *path) {\\n    char *buf = malloc(4096);\\n    if (!read_all(path, buf)) return -1;\\n    return parse(buf);\\n}\\n```";
+        t[1] = "The leak is on the early return: `buf` is never freed when `read_all` fails. Move the cleanup to one exit label:\\n\\n```c\\nint load(const char *path) {\\n    int rc = -1;\\n    char *buf = malloc(4096);\\n    if (buf && read_all(path, buf)) rc = parse(buf);\\n    free(buf);\\n    return rc;\\n}\\n```\\nThat also handles a failed `malloc`.";
+        t[2] = "Thanks. Now the tests fail with \\\"expected 0, got -1\\\" on the file `données/été.json` (accents in the path). Any idea? The log says: {\\\"level\\\":\\\"error\\\",\\\"path\\\":\\\"/tmp/\\u00e9t\\u00e9\\\"}";
+        t[3] = "The path is probably NFC on disk and NFD in the test fixture, so the byte comparison fails. Normalise both sides before comparing, or build the fixture name with the same normalisation as the loader. 日本語のファイル名でも同じ問題が起きます。";
+        t[4] = "Ok, normalising fixed it. Last thing: summarise what we changed for the pull request description, in three bullet points, and mention the accent fix.";
+        t[5] = "- `load()` now frees its buffer on every path (single exit).\\n- A failed `malloc` returns -1 instead of crashing.\\n- Fixture paths are NFC-normalised, so `données/été.json` loads in tests.";
+        n = 6;
+        head = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a careful senior engineer. Answer concisely, quote file paths, prefer small diffs, and never invent APIs.\"}";
+        tail = "],\"temperature\":0.2,\"max_tokens\":256,\"stream\":false}";
+        last0 = ",{\"role\":\"user\",\"content\":\"\"}";
+        body = head;
+        for (i = 0; ; i++) {
+            role = (i % 2 == 0) ? "user" : "assistant";
+            msg = ",{\"role\":\"" role "\",\"content\":\"" t[i % n] "\"}";
+            if (length(body) + length(msg) + length(last0) + 64 + length(tail) > target) break;
+            body = body msg;
+        }
+        need = target - length(body) - length(last0) - length(tail);
+        fill = "";
+        while (length(fill) < need) fill = fill "Please continue with the next step and keep the answer short. ";
+        fill = substr(fill, 1, need);
+        printf "%s,{\"role\":\"user\",\"content\":\"%s\"}%s", body, fill, tail;
+    }' > "$2"
+    local got
+    got=$(wc -c < "$2")
+    [ "$got" -eq "$1" ] || die "body generator produced $got bytes, wanted $1"
+}
+
+# ------------------------------------------------------------ wrk runs
+
+cat > "$TMP/post.lua" <<'EOF'
+-- POST the body file named by BENCH_BODY on every request.
+local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+EOF
+
+# to_us VALUE: wrk latency ("85.00us", "1.20ms", "2.00s") in microseconds.
+to_us() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.0f", v }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.0f", v * 1000 }
+        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.0f", v * 60e6 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.0f", v * 1e6 }
+        else printf "NaN" }'
+}
+
+# run_wrk URL BODYFILE CONNS SECS LOGFILE: sets RPS P50 P99 ERRS.
+run_wrk() {
+    local url=$1 body=$2 conns=$3 secs=$4 log=$5 threads=2
+    [ "$conns" -lt 2 ] && threads=1
+    BENCH_BODY="$body" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency \
+        -s "$TMP/post.lua" "$url" > "$log" 2>&1
+    RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
+    P50=$(to_us "$(awk '$1 == "50%" {print $2}' "$log")")
+    P99=$(to_us "$(awk '$1 == "99%" {print $2}' "$log")")
+    local non2xx sock
+    non2xx=$(awk '/Non-2xx/ {print $NF}' "$log")
+    sock=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' "$log")
+    ERRS=$(( ${non2xx:-0} + ${sock:-0} ))
+    [ -n "$RPS" ] || { cat "$log" >&2; die "wrk failed against $url"; }
+}
+
+# check_ok URL BODYFILE: one request must answer 200.
+check_ok() {
+    local code
+    code=$(curl -s -o "$TMP/check.out" -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "@$2" "$1")
+    [ "$code" = "200" ] || { head -c 400 "$TMP/check.out" >&2; echo >&2; die "$1 answered $code, not 200"; }
+}
+
+# cpu_ticks PID...: user+system clock ticks used so far by these processes
+# (all their threads).
+cpu_ticks() {
+    local p s=0 t
+    for p in "$@"; do
+        t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) || t=0
+        s=$((s + ${t:-0}))
+    done
+    echo "$s"
+}
+HZ=$(getconf CLK_TCK)
+
+# Per-round figures, keyed "target|workers|body|mode": space-separated lists.
+declare -A FIG
+
+# one_run TARGET WORKERS BODY URL CONNS ROUND PIDS...: one measured wrk run;
+# appends req/s, p50, p99, errors and the CPU microseconds per request used
+# by PIDS (the process under test) to FIG.
+one_run() {
+    local t=$1 w=$2 b=$3 url=$4 c=$5 r=$6 k c0 c1 n cpu
+    shift 6
+    k="$t|$w|$b|c$c"
+    c0=$(cpu_ticks "$@")
+    run_wrk "$url" "$TMP/body-$b.json" "$c" "$DUR" "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt"
+    c1=$(cpu_ticks "$@")
+    n=$(awk '/requests in/ {print $1; exit}' "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt")
+    cpu=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
+    FIG["$k|rps"]+="$RPS "
+    FIG["$k|p50"]+="$P50 "
+    FIG["$k|p99"]+="$P99 "
+    FIG["$k|cpu"]+="$cpu "
+    FIG["$k|err"]=$(( ${FIG["$k|err"]:-0} + ERRS ))
+    cp "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt" "$OUT/"
+}
+
+# median "v1 v2 ...": the median value (lower middle for an even count).
+median() {
+    echo "$1" | tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END { if (NR) print v[int((NR + 1) / 2)]; else print "NaN" }'
+}
+fig() { median "${FIG["$1|$2"]:-}"; }
+
+# bench_targets WORKERS BODY ROUND-COUNT "name url pids" ...: warm every
+# target up, then ROUNDS rounds in which every target gets one 64-connection
+# and one 1-connection run, the target order rotating each round so slow
+# drift of the shared machine hits all targets alike.
+bench_targets() {
+    local w=$1 b=$2 rounds=$3 r i n spec name url pids
+    shift 3
+    local specs=("$@")
+    n=${#specs[@]}
+    for spec in "${specs[@]}"; do
+        read -r name url _ <<< "$spec"
+        check_ok "$url" "$TMP/body-$b.json"
+        run_wrk "$url" "$TMP/body-$b.json" 64 "$WARM" "$TMP/warm.txt"
+    done
+    for r in $(seq "$rounds"); do
+        for i in $(seq 0 $((n - 1))); do
+            spec=${specs[$(((i + r) % n))]}
+            read -r name url pids <<< "$spec"
+            # shellcheck disable=SC2086
+            one_run "$name" "$w" "$b" "$url" 64 "$r" $pids
+            # shellcheck disable=SC2086
+            one_run "$name" "$w" "$b" "$url" 1 "$r" $pids
+        done
+    done
+    for spec in "${specs[@]}"; do
+        read -r name _ _ <<< "$spec"
+        printf '  %-7s workers=%-2s body=%-6s %8s req/s @64 (%s us CPU/req)  p50 %5s us  p99 %6s us @1\n' \
+            "$name" "$w" "$b" "$(fig "$name|$w|$b|c64" rps)" "$(fig "$name|$w|$b|c64" cpu)" \
+            "$(fig "$name|$w|$b|c1" p50)" "$(fig "$name|$w|$b|c1" p99)" >&2
+    done
+}
+
+start_nginx() { # WORKERS UPSTREAM_PORT -> NGINX_PID NGINX_PORT
+    local w=$1 up=$2 d="$TMP/nginx-w$1"
+    mkdir -p "$d/tmp" "$d/logs"
+    NGINX_PORT=$(free_port)
+    cat > "$d/nginx.conf" <<EOF
+# Generated by scripts/bench.sh: minimal reverse proxy to the mock.
+worker_processes $w;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    client_max_body_size 32m;
+    client_body_buffer_size 128k;   # 64 KB bodies stay in memory, as in tether
+    keepalive_requests 1000000;     # no forced reconnects of the client side
+    upstream mock {
+        server 127.0.0.1:$up;
+        keepalive 64;               # idle keep-alive pool to the upstream
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location / {
+            proxy_pass http://mock;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;    # relay as it arrives, like tether's streaming path
+        }
+    }
+}
+EOF
+    "$NGINX" -p "$d" -e "$d/logs/error.log" -c "$d/nginx.conf" > "$d/logs/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    PIDS+=("$NGINX_PID")
+    wait_listen "nginx" "$NGINX_PID" "$NGINX_PORT" "$d/logs/error.log"
+}
+
+start_tether() { # WORKERS UPSTREAM_PORT -> TETHER_PID TETHER_PORT
+    local w=$1 up=$2 d="$TMP/tether-w$1"
+    mkdir -p "$d"
+    TETHER_PORT=$(free_port)
+    cat > "$d/bench.yaml" <<EOF
+version: v0.3
+listeners:
+  - {name: bench, address: 127.0.0.1, port: $TETHER_PORT}
+providers:
+  defaults:
+    default_model: bench-model
+  models:
+    - name: bench-model
+      provider_model_id: bench-upstream
+      backend_refs:
+        - {name: mock, endpoint: "127.0.0.1:$up"}
+routing:
+  modelCards:
+    - {name: bench-model}
+EOF
+    "$BIN" serve --config "$d/bench.yaml" --workers "$w" --log-level "$TLOG" > "$d/stdout.log" 2> "$d/stderr.log" &
+    TETHER_PID=$!
+    PIDS+=("$TETHER_PID")
+    wait_listen "tether serve" "$TETHER_PID" "$TETHER_PORT" "$d/stderr.log"
+}
+
+# ------------------------------------------------------------ machine
+
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
+mem=$(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+rev=$(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- src 2>/dev/null || echo "+dirty")
+
+RES="$TMP/results.md"
+{
+    echo "# tether bench results"
+    echo
+    echo "- date: $started, commit: $rev"
+    echo "- machine: $cpu, $(nproc) cores, $mem, $(uname -sr)"
+    echo "- load generator: wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'), $ROUNDS interleaved rounds of $DUR s runs per target after a ${WARM} s warm-up; 64 connections on 2 threads, 1 connection on 1 thread"
+    echo "- upstream: \`tether mock --workers $MOCK_WORKERS --reply-bytes $REPLY_BYTES\` (one instance, shared by every row)"
+    echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), proxy_pass with an upstream keepalive pool, proxy_buffering off, access_log off"
+    echo "- tether: \`tether serve --log-level $TLOG\`"
+    echo
+} > "$RES"
+
+# ------------------------------------------------------------ proxy benchmark
+
+if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
+    for b in $BODIES; do gen_body "$b" "$TMP/body-$b.json"; done
+
+    "$BIN" mock --listen 127.0.0.1:0 --workers "$MOCK_WORKERS" --reply-bytes "$REPLY_BYTES" \
+        > "$TMP/mock.out" 2> "$TMP/mock.err" &
+    MOCK_PID=$!
+    PIDS+=("$MOCK_PID")
+    MOCK_PORT=""
+    for _ in $(seq 100); do
+        MOCK_PORT=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$TMP/mock.out")
+        [ -n "$MOCK_PORT" ] && break
+        kill -0 "$MOCK_PID" 2>/dev/null || { cat "$TMP/mock.err" >&2; die "tether mock exited at start"; }
+        sleep 0.1
+    done
+    [ -n "$MOCK_PORT" ] || die "tether mock did not report its port"
+    wait_listen "tether mock" "$MOCK_PID" "$MOCK_PORT" "$TMP/mock.err"
+    echo "bench: mock on 127.0.0.1:$MOCK_PORT; $ROUNDS rounds of $DUR s runs per target" >&2
+
+    CC_PATH=/v1/chat/completions
+    MOCK_SPEC="mock http://127.0.0.1:$MOCK_PORT$CC_PATH $MOCK_PID"
+    first=1
+    for w in $WORKERS; do
+        start_nginx "$w" "$MOCK_PORT"
+        start_tether "$w" "$MOCK_PORT"
+        ngx_pids="$NGINX_PID $(ps -o pid= --ppid "$NGINX_PID" | tr '\n' ' ')"
+        NGX_SPEC="nginx http://127.0.0.1:$NGINX_PORT$CC_PATH $ngx_pids"
+        TET_SPEC="tether http://127.0.0.1:$TETHER_PORT$CC_PATH $TETHER_PID"
+        for b in $BODIES; do
+            if [ -n "$first" ]; then
+                bench_targets "$w" "$b" "$ROUNDS" "$MOCK_SPEC" "$NGX_SPEC" "$TET_SPEC"
+            else
+                bench_targets "$w" "$b" "$ROUNDS" "$NGX_SPEC" "$TET_SPEC"
+            fi
+        done
+        first=""
+        stop_pid "$NGINX_PID"
+        stop_pid "$TETHER_PID"
+    done
+    stop_pid "$MOCK_PID"
+
+    w1=${WORKERS%% *}
+    {
+        echo "## Proxy: requests/s at 64 connections, latency at 1 connection"
+        echo
+        echo "Median of $ROUNDS interleaved rounds per cell. CPU/req: user+system CPU time of the process"
+        echo "under test (all nginx processes; all tether threads; the mock alone in the mock rows)"
+        echo "divided by the requests it served during the 64-connection runs."
+        echo
+        echo "| target | workers | body | req/s @64 | CPU/req @64 (us) | p50 @1 (us) | p99 @1 (us) | errors |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        for b in $BODIES; do
+            k="mock|$w1|$b"
+            echo "| mock | - | $((b / 1024)) KB | $(fig "$k|c64" rps) | $(fig "$k|c64" cpu) | $(fig "$k|c1" p50) | $(fig "$k|c1" p99) | $(( ${FIG["$k|c64|err"]:-0} + ${FIG["$k|c1|err"]:-0} )) |"
+        done
+        for w in $WORKERS; do
+            for b in $BODIES; do
+                for t in nginx tether; do
+                    k="$t|$w|$b"
+                    echo "| $t | $w | $((b / 1024)) KB | $(fig "$k|c64" rps) | $(fig "$k|c64" cpu) | $(fig "$k|c1" p50) | $(fig "$k|c1" p99) | $(( ${FIG["$k|c64|err"]:-0} + ${FIG["$k|c1|err"]:-0} )) |"
+                done
+            done
+        done
+        echo
+        echo "## tether against nginx (targets: >= 0.90x throughput, <= +50 us p99 at 1 connection)"
+        echo
+        echo "| workers | body | tether/nginx req/s | CPU/req tether/nginx | added p50 @1 (us) | added p99 @1 (us) | throughput | p99 |"
+        echo "|---:|---:|---:|---:|---:|---:|---|---|"
+        for w in $WORKERS; do
+            for b in $BODIES; do
+                n="nginx|$w|$b"; t="tether|$w|$b"
+                ratio=$(awk -v a="$(fig "$t|c64" rps)" -v b="$(fig "$n|c64" rps)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                cratio=$(awk -v a="$(fig "$t|c64" cpu)" -v b="$(fig "$n|c64" cpu)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                ok1=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.9) ? "met" : "missed" }')
+                add50=$(( $(fig "$t|c1" p50) - $(fig "$n|c1" p50) ))
+                add99=$(( $(fig "$t|c1" p99) - $(fig "$n|c1" p99) ))
+                ok2=$([ "$add99" -le 50 ] && echo met || echo missed)
+                echo "| $w | $((b / 1024)) KB | $ratio | $cratio | $add50 | $add99 | $ok1 | $ok2 |"
+            done
+        done
+        echo
+        echo "Rows compare; absolutes do not: the $(nproc) cores are shared by wrk, the mock and the proxy"
+        echo "(and by whatever else runs on the machine), so a proxy with more workers also takes CPU from"
+        echo "wrk and the mock, and p99 at 1 connection mostly measures scheduling noise."
+        echo "Raw wrk outputs: $OUT/wrk-*.txt."
+        echo
+    } >> "$RES"
+fi
+
+# ------------------------------------------------------------ bench_* programs
+
+BENCHES=$(find build/tests/bench -maxdepth 1 -type f -name 'bench_*' -perm -u+x 2>/dev/null | sort)
+{
+    echo "## Benchmark programs (build/tests/bench/bench_*)"
+    echo
+    [ -n "$BENCHES" ] || echo "None built (tests/bench/bench_*.c absent)."
+} >> "$RES"
+for p in $BENCHES; do
+    echo "bench: running $p" >&2
+    out=$(timeout 90 "$p" 2>&1); rc=$?
+    {
+        echo "### $(basename "$p")$([ $rc -ne 0 ] && echo " (exit $rc)")"
+        echo
+        echo '```'
+        echo "$out"
+        echo '```'
+        echo
+    } >> "$RES"
+done
+
+cp "$RES" "$OUT/results.md"
+cat "$RES"
+echo "bench: written to $OUT/results.md" >&2
