@@ -15,6 +15,8 @@
 static void logger(void *ud, const char *ev, size_t evl, const char *data, size_t dl)
 {
     buf_t *log = ud;
+    assert_int_equal(ev[evl], 0); /* both strings are NUL-terminated */
+    assert_int_equal(data[dl], 0);
     buf_append(log, ev, evl);
     buf_putc(log, '|');
     buf_append(log, data, dl);
