@@ -9,16 +9,15 @@
 #include <cmocka.h>
 #include <string.h>
 
-static saar_verdict_t judge(const char *body, const char *prev, const char *chosen,
-                            saar_check_t *c)
+static saar_verdict_t judge(const char *body, const char *prev, const char *chosen, saar_check_t *c)
 {
     assert_int_equal(saar_check_turn(body, strlen(body), prev, chosen, c), 0);
     return c->verdict;
 }
 
-#define CALL                                                                                    \
-    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"         \
-    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"c2\",\"type\":" \
+#define CALL                                                                                       \
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":"            \
+    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"c2\",\"type\":"    \
     "\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}"
 
 static void test_tool_results_latest_is_unsafe_only_on_switch(void **st)
@@ -80,8 +79,7 @@ static void test_previous_response_id_names_its_issuer(void **st)
     saar_check_t c;
     const char *b = "{\"previous_response_id\":\"resp_tb1:qwen3-32b:sess-001:4\","
                     "\"messages\":[{\"role\":\"user\",\"content\":\"and then?\"}]}";
-    assert_int_equal(judge(b, "qwen3-32b", "frontier-reasoner", &c),
-                     SAAR_UNSAFE_PROVIDER_STATE);
+    assert_int_equal(judge(b, "qwen3-32b", "frontier-reasoner", &c), SAAR_UNSAFE_PROVIDER_STATE);
     assert_string_equal(c.state_owner, "qwen3-32b");
     assert_int_equal(judge(b, "qwen3-32b", "qwen3-32b", &c), SAAR_SAFE);
     /* an opaque id of unknown origin binds the session to the previous model */
