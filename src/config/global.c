@@ -5,6 +5,9 @@
 #include <stddef.h>
 #include <string.h>
 
+extern const cfg_schema_t cfg_schema_session, cfg_schema_stores, cfg_schema_replay,
+    cfg_schema_metrics, cfg_schema_mgmt, cfg_schema_authz, cfg_schema_model_catalog;
+
 const cfg_schema_t cfg_schema_limits = {
     "global.router.limits",
     (const cfg_field_t[]){
@@ -48,7 +51,8 @@ const cfg_schema_t cfg_schema_router = {
          .def = "false", .doc = "emit x-tether-debug-* headers"},
         {.key = "limits", .type = CFG_F_SECTION, .off = offsetof(cfg_router_t, limits),
          .sub = &cfg_schema_limits, .doc = "see global.router.limits"},
-        {.key = "session", .type = CFG_F_CUSTOM, .doc = "session policy (see global.router.session)"},
+        {.key = "session", .type = CFG_F_CUSTOM, .sub = &cfg_schema_session,
+         .doc = "session policy (see global.router.session)"},
         {0}},
     "Router behaviour.",
 };
@@ -67,10 +71,14 @@ const cfg_schema_t cfg_schema_logging = {
 const cfg_schema_t cfg_schema_services = {
     "global.services",
     (const cfg_field_t[]){
-        {.key = "router_replay", .type = CFG_F_CUSTOM, .doc = "replay trace store"},
-        {.key = "metrics", .type = CFG_F_CUSTOM, .doc = "Prometheus metrics"},
-        {.key = "management_api", .type = CFG_F_CUSTOM, .doc = "management API and dashboard"},
-        {.key = "authz", .type = CFG_F_CUSTOM, .doc = "identity headers"},
+        {.key = "router_replay", .type = CFG_F_CUSTOM, .sub = &cfg_schema_replay,
+         .doc = "see global.services.router_replay"},
+        {.key = "metrics", .type = CFG_F_CUSTOM, .sub = &cfg_schema_metrics,
+         .doc = "see global.services.metrics"},
+        {.key = "management_api", .type = CFG_F_CUSTOM, .sub = &cfg_schema_mgmt,
+         .doc = "see global.services.management_api"},
+        {.key = "authz", .type = CFG_F_CUSTOM, .sub = &cfg_schema_authz,
+         .doc = "see global.services.authz"},
         {.key = "logging", .type = CFG_F_CUSTOM, .sub = &cfg_schema_logging,
          .doc = "see global.services.logging"},
         {0}},
@@ -81,10 +89,11 @@ const cfg_schema_t cfg_schema_global = {
     "global",
     (const cfg_field_t[]){
         {.key = "router", .type = CFG_F_CUSTOM, .sub = &cfg_schema_router, .doc = "see global.router"},
-        {.key = "stores", .type = CFG_F_CUSTOM, .doc = "session, responses and cache stores"},
+        {.key = "stores", .type = CFG_F_CUSTOM, .sub = &cfg_schema_stores, .doc = "see global.stores"},
         {.key = "services", .type = CFG_F_CUSTOM, .sub = &cfg_schema_services,
          .doc = "see global.services"},
-        {.key = "model_catalog", .type = CFG_F_CUSTOM, .doc = "embedders, classifiers, kbs"},
+        {.key = "model_catalog", .type = CFG_F_CUSTOM, .sub = &cfg_schema_model_catalog,
+         .doc = "see global.model_catalog"},
         {0}},
     "Process-wide settings.",
 };
@@ -110,6 +119,7 @@ void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c)
         }
         ld_pop(l, s);
     }
+    cfg_load_global_ext(l, n && n->kind == CFG_NODE_MAP ? n : NULL, c);
     if (c->router.n_auto_model_names == 0)
         ld_warn(l, n, "auto_model_names is empty: clients cannot ask the router to choose");
     ld_pop(l, s0);

@@ -477,13 +477,12 @@ void ld_defaults(ld_t *l, const cfg_schema_t *s, void *out)
     }
 }
 
-bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out)
+bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out)
 {
-    ld_defaults(l, s, out);
     if (!map || cfg_node_is_null(map)) {
         for (const cfg_field_t *f = s->fields; f->key; f++)
             if (f->flags & CFG_FF_REQUIRED) ld_err(l, map, "missing required field \"%s\"", f->key);
-        return map == NULL || cfg_node_is_null(map);
+        return true;
     }
     if (!ld_expect_map(l, map)) return false;
     ld_check_keys(l, map, s);
@@ -496,9 +495,16 @@ bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out
         if (f->type == CFG_F_CUSTOM) continue;
         if (cfg_node_is_null(v) && f->type != CFG_F_STR) continue; /* explicit null: default */
         size_t saved = ld_push_key(l, f->key);
-        if (apply(l, f, v, NULL, out) && (f->flags & CFG_FF_HAS))
+        if (f->type == CFG_F_SECTION) ld_section_overlay(l, v, f->sub, (char *)out + f->off);
+        else if (apply(l, f, v, NULL, out) && (f->flags & CFG_FF_HAS))
             *(bool *)((char *)out + f->off2) = true;
         ld_pop(l, saved);
     }
     return true;
+}
+
+bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out)
+{
+    ld_defaults(l, s, out);
+    return ld_section_overlay(l, map, s, out);
 }

@@ -1,10 +1,372 @@
-/* routing.c - the `routing` section, `entrypoints` and `recipes` (typed in
- * routing.h). */
+/* routing.c - `routing` (recipe `default`), `recipes[]` and `entrypoints[]`:
+ * loads them (signals.c, decisions.c do the parts) and resolves references:
+ * leaves to signals, modelRefs to models, models to cards, classifiers,
+ * strategies, entrypoints to recipes, and the default_model/catch-all rule. */
+#include "config/global.h"
 #include "config/load.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cfg_load_cards(ld_t *l, const cfg_node_t *n, cfg_routing_t *r);
+void cfg_load_signals(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc);
+void cfg_load_projections(ld_t *l, const cfg_node_t *n, cfg_projections_t *p);
+void cfg_load_decision(ld_t *l, const cfg_node_t *n, cfg_decision_t *d, const cfg_session_t *global);
+bool cfg_signal_family_has_labels(cfg_signal_family_t f);
+
+#define NKEY(k, dc) {.key = k, .type = CFG_F_CUSTOM, .doc = dc}
+extern const cfg_schema_t cfg_schema_model_card, cfg_schema_signals, cfg_schema_decision,
+    cfg_schema_projections;
+
+const cfg_schema_t cfg_schema_routing = {
+    "routing",
+    (const cfg_field_t[]){
+        NKEY("strategy", "priority | confidence | tiers (tiers when any decision has a tier, else priority)"),
+        {.key = "modelCards", .type = CFG_F_CUSTOM, .sub = &cfg_schema_model_card, .doc = "see routing.modelCards[]"},
+        {.key = "signals", .type = CFG_F_CUSTOM, .sub = &cfg_schema_signals, .doc = "see routing.signals"},
+        {.key = "projections", .type = CFG_F_CUSTOM, .sub = &cfg_schema_projections, .doc = "see routing.projections"},
+        {.key = "decisions", .type = CFG_F_CUSTOM, .sub = &cfg_schema_decision, .doc = "see routing.decisions[]"},
+        {0}},
+    "Routing: the recipe named default.",
+};
+
+const cfg_schema_t cfg_schema_recipe_routing = {
+    "recipes[].routing",
+    (const cfg_field_t[]){
+        NKEY("strategy", "as routing.strategy"), NKEY("signals", "as routing.signals"),
+        NKEY("projections", "as routing.projections"), NKEY("decisions", "as routing.decisions"),
+        {0}},
+    "A recipe's routing; recipes share routing.modelCards.",
+};
+
+#define RC cfg_recipe_t
+const cfg_schema_t cfg_schema_recipe = {
+    "recipes[]",
+    (const cfg_field_t[]){
+        {.key = "name", .type = CFG_F_STR, .off = offsetof(RC, name), .flags = CFG_FF_REQUIRED, .doc = "recipe name"},
+        CFG_FSTR(RC, "description", description, NULL, "free text"),
+        {.key = "routing", .type = CFG_F_CUSTOM, .sub = &cfg_schema_recipe_routing, .doc = "see recipes[].routing"},
+        {0}},
+    "Alternative routing programs selected by entrypoints.",
+};
+#undef RC
+
+const cfg_schema_t cfg_schema_entrypoint = {
+    "entrypoints[]",
+    (const cfg_field_t[]){
+        CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL, "model names that select the recipe"),
+        {.key = "recipe", .type = CFG_F_STR, .off = offsetof(cfg_entrypoint_t, recipe),
+         .flags = CFG_FF_REQUIRED, .doc = "a recipes[] name (or default)"},
+        {0}},
+    "Model names bound to recipes.",
+};
+
+static void load_recipe_routing(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc, const cfg_t *c,
+                                const cfg_schema_t *sch)
+{
+    if (!n || cfg_node_is_null(n)) return;
+    if (!ld_expect_map(l, n)) return;
+    ld_check_keys(l, n, sch);
+    const cfg_node_t *st = cfg_node_get(n, "strategy");
+    if (st) {
+        size_t s = ld_push_key(l, "strategy");
+        char *v = NULL;
+        if (ld_str(l, st, &v) && v) {
+            if (strcmp(v, "priority") && strcmp(v, "confidence") && strcmp(v, "tiers"))
+                ld_err(l, st, "\"%s\" is not one of priority|confidence|tiers", v);
+            else rc->strategy = v;
+        }
+        ld_pop(l, s);
+    }
+    cfg_load_signals(l, cfg_node_get(n, "signals"), rc);
+    cfg_load_projections(l, cfg_node_get(n, "projections"), &rc->projections);
+    const cfg_node_t *ds = cfg_node_get(n, "decisions");
+    size_t s = ld_push_key(l, "decisions");
+    if (ds && !cfg_node_is_null(ds) && ld_expect_seq(l, ds)) {
+        rc->decisions = arena_calloc(l->a, (ds->n + 1) * sizeof(cfg_decision_t));
+        for (size_t i = 0; i < ds->n; i++) {
+            size_t s2 = ld_push_item(l, ds->items[i], i);
+            cfg_decision_t *d = &rc->decisions[rc->n_decisions++];
+            cfg_load_decision(l, ds->items[i], d, &c->global_ext->session);
+            for (size_t j = 0; j + 1 < rc->n_decisions && d->name; j++)
+                if (rc->decisions[j].name && !strcmp(rc->decisions[j].name, d->name))
+                    ld_err(l, cfg_node_get(ds->items[i], "name"), "duplicate decision name \"%s\"", d->name);
+            ld_pop(l, s2);
+        }
+    }
+    ld_pop(l, s);
+}
+
+/* ---- reference resolution ---- */
+
+typedef struct names {
+    const char **v;
+    size_t n;
+} names_t;
+
+static void names_add(names_t *ns, const char *s)
+{
+    const char **v = realloc(ns->v, (ns->n + 1) * sizeof(char *));
+    if (!v) abort();
+    ns->v = v;
+    ns->v[ns->n++] = s;
+}
+
+static void projection_outputs(const cfg_recipe_t *rc, names_t *out)
+{
+    const cfg_node_t *m = rc->projections.mappings;
+    if (m && m->kind == CFG_NODE_SEQ)
+        for (size_t i = 0; i < m->n; i++) {
+            const cfg_node_t *outs = cfg_node_get(m->items[i], "outputs");
+            if (outs && outs->kind == CFG_NODE_SEQ)
+                for (size_t j = 0; j < outs->n; j++) {
+                    const cfg_node_t *nm = cfg_node_get(outs->items[j], "name");
+                    if (nm && nm->kind == CFG_NODE_SCALAR) names_add(out, nm->str);
+                }
+        }
+    const cfg_node_t *p = rc->projections.partitions;
+    if (p && p->kind == CFG_NODE_SEQ)
+        for (size_t i = 0; i < p->n; i++) {
+            const cfg_node_t *nm = cfg_node_get(p->items[i], "name");
+            if (nm && nm->kind == CFG_NODE_SCALAR) names_add(out, nm->str);
+        }
+}
+
+static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t *proj)
+{
+    for (size_t i = 0; i < r->n_children; i++) resolve_rule(l, &r->children[i], rc, proj);
+    if (r->kind != CFG_RULE_LEAF || !r->type || !r->name) return;
+    cfg_node_t at = {.line = r->line, .col = r->col};
+    if (!strcmp(r->type, "projection")) {
+        for (size_t i = 0; i < proj->n; i++)
+            if (!strcmp(proj->v[i], r->name)) return;
+        const char *sug = cfg_suggest(r->name, proj->v, proj->n);
+        ld_err(l, &at, "projection output \"%s\" is not declared%s%s%s", r->name,
+               sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+        return;
+    }
+    int fam = cfg_signal_family_by_name(r->type);
+    if (fam < 0) {
+        const char *cands[CFG_SIG_N + 1];
+        for (int i = 0; i < CFG_SIG_N; i++) cands[i] = cfg_signal_family_name((cfg_signal_family_t)i);
+        cands[CFG_SIG_N] = "projection";
+        const char *sug = cfg_suggest(r->type, cands, CFG_SIG_N + 1);
+        ld_err(l, &at, "unknown signal type \"%s\"%s%s%s", r->type, sug ? " (did you mean \"" : "",
+               sug ? sug : "", sug ? "\"?)" : "");
+        return;
+    }
+    names_t same = {0};
+    for (size_t i = 0; i < rc->n_signals; i++) {
+        cfg_signal_t *sg = &rc->signals[i];
+        if ((int)sg->family != fam || !sg->name) continue;
+        /* authz leaves name the role */
+        const char *nm = fam == CFG_SIG_AUTHZ && sg->role ? sg->role : sg->name;
+        if (!strcmp(nm, r->name)) {
+            r->signal = sg;
+            sg->referenced = true;
+        }
+        names_add(&same, nm);
+    }
+    bool builtin_rules = (fam == CFG_SIG_FACT_CHECK && (!strcmp(r->name, "needs_fact_check") ||
+                                                        !strcmp(r->name, "no_fact_check_needed"))) ||
+                         (fam == CFG_SIG_USER_FEEDBACK &&
+                          (!strcmp(r->name, "satisfied") || !strcmp(r->name, "need_clarification") ||
+                           !strcmp(r->name, "wrong_answer") || !strcmp(r->name, "want_different"))) ||
+                         (fam == CFG_SIG_MODALITY && (!strcmp(r->name, "AR") ||
+                                                      !strcmp(r->name, "DIFFUSION") || !strcmp(r->name, "BOTH"))) ||
+                         fam == CFG_SIG_LANGUAGE;
+    if (!r->signal && !builtin_rules) {
+        const char *sug = cfg_suggest(r->name, same.v, same.n);
+        ld_err(l, &at, "%s signal \"%s\" is not declared in routing.signals.%s%s%s%s",
+               r->type, r->name, cfg_signal_family_key((cfg_signal_family_t)fam),
+               sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+    }
+    free(same.v);
+    if (r->label && !cfg_signal_family_has_labels((cfg_signal_family_t)fam))
+        ld_err(l, &at, "%s signals have no labels (remove label \"%s\")", r->type, r->label);
+}
+
+static const cfg_node_t *item_node(const cfg_node_t *seq, size_t i)
+{
+    return seq && seq->kind == CFG_NODE_SEQ && i < seq->n ? seq->items[i] : NULL;
+}
+
+static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_node, cfg_t *c)
+{
+    names_t proj = {0};
+    projection_outputs(rc, &proj);
+    const cfg_node_t *ds = cfg_node_get(routing_node, "decisions");
+    bool any_tier = false;
+    for (size_t i = 0; i < rc->n_decisions; i++) any_tier |= rc->decisions[i].tier > 0;
+    if (!rc->strategy) rc->strategy = arena_strdup(l->a, any_tier ? "tiers" : "priority");
+    else if (any_tier && strcmp(rc->strategy, "tiers")) {
+        size_t s = ld_push_key(l, "strategy");
+        ld_warn(l, cfg_node_get(routing_node, "strategy"),
+                "strategy %s ignores the tiers set on decisions", rc->strategy);
+        ld_pop(l, s);
+    }
+    size_t s0 = ld_push_key(l, "decisions");
+    for (size_t i = 0; i < rc->n_decisions; i++) {
+        cfg_decision_t *d = &rc->decisions[i];
+        const cfg_node_t *dn = item_node(ds, i);
+        size_t s = ld_push_item(l, dn, i);
+        resolve_rule(l, &d->rules, rc, &proj);
+        const cfg_node_t *mrs = cfg_node_get(dn, "modelRefs");
+        for (size_t j = 0; j < d->n_model_refs; j++) {
+            const char *m = d->model_refs[j].model;
+            if (!m || cfg_find_model(c, m, strlen(m))) continue;
+            size_t s2 = ld_push_key(l, "modelRefs");
+            ld_push_index(l, j);
+            ld_push_key(l, "model");
+            cfg_validate_unknown_model(l, c, cfg_node_get(item_node(mrs, j), "model"), "model", m);
+            ld_pop(l, s2);
+        }
+        ld_pop(l, s);
+    }
+    ld_pop(l, s0);
+    /* signals: classifier references and unreferenced rules */
+    const cfg_model_catalog_t *mc = &c->global_ext->model_catalog;
+    const cfg_node_t *sigs = cfg_node_get(routing_node, "signals");
+    for (size_t i = 0; i < rc->n_signals; i++) {
+        cfg_signal_t *sg = &rc->signals[i];
+        cfg_node_t at = {.line = sg->line, .col = sg->col};
+        size_t s = ld_push_key(l, "signals");
+        ld_push_key(l, cfg_signal_family_key(sg->family));
+        char idx[160];
+        snprintf(idx, sizeof idx, "[%s]", sg->name ? sg->name : "?");
+        size_t pl = strlen(idx);
+        if (l->plen + pl < sizeof l->path) {
+            memcpy(l->path + l->plen, idx, pl + 1);
+            l->plen += pl;
+        }
+        if (sg->classifier) {
+            bool found = false;
+            for (size_t k = 0; k < mc->n_classifiers; k++)
+                if (mc->classifiers[k].name && !strcmp(mc->classifiers[k].name, sg->classifier)) found = true;
+            if (!found) {
+                size_t s2 = ld_push_key(l, "classifier");
+                const cfg_node_t *fam = cfg_node_get(sigs, cfg_signal_family_key(sg->family));
+                const cfg_node_t *cn = NULL;
+                if (fam && fam->kind == CFG_NODE_SEQ)
+                    for (size_t k = 0; k < fam->n; k++)
+                        if (fam->items[k]->line == sg->line && fam->items[k]->col == sg->col)
+                            cn = cfg_node_get(fam->items[k], "classifier");
+                ld_err(l, cn ? cn : &at, "classifier \"%s\" is not declared in global.model_catalog.classifiers",
+                       sg->classifier);
+                ld_pop(l, s2);
+            }
+        }
+        if (!sg->referenced) ld_warn(l, &at, "signal \"%s\" is not used by any decision", sg->name ? sg->name : "");
+        ld_pop(l, s);
+    }
+    free(proj.v);
+}
 
 void cfg_load_routing_all(ld_t *l, const cfg_node_t *root, cfg_t *c)
 {
-    (void)l;
-    (void)root;
-    (void)c;
+    cfg_routing_t *r = arena_calloc(l->a, sizeof(*r));
+    c->routing = r;
+    const cfg_node_t *routing = cfg_node_get(root, "routing");
+    const cfg_node_t *recipes = cfg_node_get(root, "recipes");
+    size_t nrec = 1 + (recipes && recipes->kind == CFG_NODE_SEQ ? recipes->n : 0);
+    r->recipes = arena_calloc(l->a, nrec * sizeof(cfg_recipe_t));
+    r->n_recipes = 1;
+    r->recipes[0].name = arena_strdup(l->a, "default");
+    size_t s = ld_push_key(l, "routing");
+    if (routing && !cfg_node_is_null(routing) && ld_expect_map(l, routing))
+        cfg_load_cards(l, cfg_node_get(routing, "modelCards"), r);
+    load_recipe_routing(l, routing, &r->recipes[0], c, &cfg_schema_routing);
+    resolve_recipe(l, &r->recipes[0], routing, c);
+    ld_pop(l, s);
+
+    s = ld_push_key(l, "recipes");
+    if (recipes && !cfg_node_is_null(recipes) && ld_expect_seq(l, recipes))
+        for (size_t i = 0; i < recipes->n; i++) {
+            const cfg_node_t *it = recipes->items[i];
+            size_t s2 = ld_push_item(l, it, i);
+            cfg_recipe_t *rc = &r->recipes[r->n_recipes++];
+            ld_section(l, it, &cfg_schema_recipe, rc);
+            for (size_t j = 0; j + 1 < r->n_recipes && rc->name; j++)
+                if (r->recipes[j].name && !strcmp(r->recipes[j].name, rc->name))
+                    ld_err(l, cfg_node_get(it, "name"), "duplicate recipe name \"%s\"", rc->name);
+            const cfg_node_t *rr = cfg_node_get(it, "routing");
+            size_t s3 = ld_push_key(l, "routing");
+            load_recipe_routing(l, rr, rc, c, &cfg_schema_recipe_routing);
+            resolve_recipe(l, rc, rr, c);
+            ld_pop(l, s3);
+            ld_pop(l, s2);
+        }
+    ld_pop(l, s);
+
+    const cfg_node_t *eps = cfg_node_get(root, "entrypoints");
+    s = ld_push_key(l, "entrypoints");
+    if (eps && !cfg_node_is_null(eps) && ld_expect_seq(l, eps)) {
+        r->entrypoints = arena_calloc(l->a, (eps->n + 1) * sizeof(cfg_entrypoint_t));
+        for (size_t i = 0; i < eps->n; i++) {
+            const cfg_node_t *it = eps->items[i];
+            size_t s2 = ld_push_index(l, i);
+            cfg_entrypoint_t *e = &r->entrypoints[r->n_entrypoints++];
+            ld_section(l, it, &cfg_schema_entrypoint, e);
+            if (e->recipe) {
+                e->target = cfg_find_recipe(c, e->recipe);
+                if (!e->target) {
+                    const char **cands = calloc(r->n_recipes + 1, sizeof(char *));
+                    if (!cands) abort();
+                    for (size_t k = 0; k < r->n_recipes; k++) cands[k] = r->recipes[k].name;
+                    const char *sug = cfg_suggest(e->recipe, cands, r->n_recipes);
+                    size_t s3 = ld_push_key(l, "recipe");
+                    ld_err(l, cfg_node_get(it, "recipe"), "recipe \"%s\" is not declared%s%s%s", e->recipe,
+                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+                    ld_pop(l, s3);
+                    free(cands);
+                }
+            }
+            const cfg_node_t *mn = cfg_node_get(it, "model_names");
+            for (size_t k = 0; k < e->model_names.n; k++) {
+                const char *nm = e->model_names.v[k];
+                if (!nm) continue;
+                const char *clash = cfg_is_auto_name(c, nm, strlen(nm)) ? "an auto model name"
+                                    : cfg_find_model(c, nm, strlen(nm)) ? "a model name"
+                                                                        : NULL;
+                if (clash) {
+                    size_t s3 = ld_push_key(l, "model_names");
+                    ld_push_index(l, k);
+                    ld_err(l, item_node(mn, k), "entrypoint name \"%s\" collides with %s", nm, clash);
+                    ld_pop(l, s3);
+                }
+            }
+            ld_pop(l, s2);
+        }
+    }
+    ld_pop(l, s);
+}
+
+const cfg_model_card_t *cfg_find_card(const cfg_t *c, const char *name)
+{
+    if (!c->routing) return NULL;
+    for (size_t i = 0; i < c->routing->n_cards; i++)
+        if (c->routing->cards[i].name && !strcmp(c->routing->cards[i].name, name)) return &c->routing->cards[i];
+    return NULL;
+}
+
+const cfg_recipe_t *cfg_find_recipe(const cfg_t *c, const char *name)
+{
+    if (!c->routing) return NULL;
+    for (size_t i = 0; i < c->routing->n_recipes; i++)
+        if (c->routing->recipes[i].name && !strcmp(c->routing->recipes[i].name, name))
+            return &c->routing->recipes[i];
+    return NULL;
+}
+
+const cfg_recipe_t *cfg_recipe_for_model(const cfg_t *c, const char *name, size_t len)
+{
+    if (!c->routing) return NULL;
+    for (size_t i = 0; i < c->routing->n_entrypoints; i++) {
+        const cfg_entrypoint_t *e = &c->routing->entrypoints[i];
+        for (size_t k = 0; k < e->model_names.n; k++)
+            if (e->model_names.v[k] && strlen(e->model_names.v[k]) == len &&
+                !memcmp(e->model_names.v[k], name, len))
+                return e->target;
+    }
+    return NULL;
 }

@@ -3,6 +3,15 @@
 #include "config/load.h"
 #include <string.h>
 
+extern const cfg_schema_t cfg_schema_routing, cfg_schema_model_card, cfg_schema_signals,
+    cfg_schema_projections, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping,
+    cfg_schema_decision, cfg_schema_rule, cfg_schema_model_ref, cfg_schema_algorithm,
+    cfg_schema_plugin, cfg_schema_emit, cfg_schema_retention, cfg_schema_entrypoint,
+    cfg_schema_recipe, cfg_schema_recipe_routing;
+extern const cfg_schema_t cfg_signal_family_schemas[18];
+extern const cfg_schema_t alg_block_schemas[6];
+#define SIG(i) &cfg_signal_family_schemas[i]
+
 static const cfg_schema_t *const all[] = {
     &cfg_schema_root,
     &cfg_schema_listener,
@@ -16,11 +25,47 @@ static const cfg_schema_t *const all[] = {
     &cfg_schema_reliability,
     &cfg_schema_timeouts,
     &cfg_schema_health_check,
+    &cfg_schema_routing,
+    &cfg_schema_model_card,
+    &cfg_schema_signals,
+    SIG(0), SIG(1), SIG(2), SIG(3), SIG(4), SIG(5), SIG(6), SIG(7), SIG(8),
+    SIG(9), SIG(10), SIG(11), SIG(12), SIG(13), SIG(14), SIG(15), SIG(16), SIG(17),
+    &cfg_schema_projections,
+    &cfg_schema_partition,
+    &cfg_schema_score,
+    &cfg_schema_mapping,
+    &cfg_schema_decision,
+    &cfg_schema_rule,
+    &cfg_schema_model_ref,
+    &cfg_schema_algorithm,
+    &alg_block_schemas[0], &alg_block_schemas[1], &alg_block_schemas[2],
+    &alg_block_schemas[3], &alg_block_schemas[4], &alg_block_schemas[5],
+    &cfg_schema_plugin,
+    &cfg_schema_emit,
+    &cfg_schema_retention,
+    &cfg_schema_entrypoint,
+    &cfg_schema_recipe,
+    &cfg_schema_recipe_routing,
     &cfg_schema_global,
     &cfg_schema_router,
     &cfg_schema_limits,
+    &cfg_schema_session,
+    &cfg_schema_session_identity,
+    &cfg_schema_stores,
+    &cfg_schema_store_session,
+    &cfg_schema_store_responses,
+    &cfg_schema_store_cache,
+    &cfg_schema_redis,
     &cfg_schema_services,
+    &cfg_schema_replay,
+    &cfg_schema_metrics,
+    &cfg_schema_mgmt,
+    &cfg_schema_mgmt_token,
+    &cfg_schema_authz,
     &cfg_schema_logging,
+    &cfg_schema_model_catalog,
+    &cfg_schema_embeddings,
+    &cfg_schema_classifier,
     NULL,
 };
 

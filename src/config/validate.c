@@ -2,6 +2,7 @@
  * default_model, reasoning_family, model cards, decision references,
  * entrypoints. Reference errors suggest the nearest declared name. */
 #include "config/load.h"
+#include "config/routing.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,5 +65,40 @@ void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c)
             ld_pop(l, s);
         }
         free(cands);
+    }
+
+    /* model cards: every provider model needs one; a card without a model warns */
+    const cfg_node_t *cards = node_at(root, (const char *const[]){"routing", "modelCards", NULL});
+    for (size_t i = 0; i < c->providers.n_models; i++) {
+        const cfg_model_t *m = &c->providers.models[i];
+        if (!m->name || cfg_find_card(c, m->name)) continue;
+        const cfg_node_t *mn = ms && ms->kind == CFG_NODE_SEQ && i < ms->n ? ms->items[i] : NULL;
+        size_t s = ld_push_key(l, "providers.models");
+        ld_push_item(l, mn, i);
+        ld_err(l, cfg_node_get(mn, "name"),
+               "model \"%s\" has no model card (add {name: %s} to routing.modelCards)", m->name, m->name);
+        ld_pop(l, s);
+    }
+    if (c->routing)
+        for (size_t i = 0; i < c->routing->n_cards; i++) {
+            const cfg_model_card_t *k = &c->routing->cards[i];
+            if (!k->name || cfg_find_model(c, k->name, strlen(k->name))) continue;
+            const cfg_node_t *kn = cards && cards->kind == CFG_NODE_SEQ && i < cards->n ? cards->items[i] : NULL;
+            size_t s = ld_push_key(l, "routing.modelCards");
+            ld_push_item(l, kn, i);
+            ld_warn(l, cfg_node_get(kn, "name"), "model card \"%s\" has no provider model", k->name);
+            ld_pop(l, s);
+        }
+    /* something must answer when no decision matches */
+    if (c->providers.n_models > 0 && !dm && c->routing) {
+        const cfg_recipe_t *rc = &c->routing->recipes[0];
+        bool catch_all = false;
+        for (size_t i = 0; i < rc->n_decisions; i++) catch_all |= rc->decisions[i].is_catch_all;
+        if (!catch_all) {
+            size_t s = ld_push_key(l, "providers.defaults");
+            ld_err(l, node_at(root, (const char *const[]){"providers", NULL}),
+                   "no default_model and no catch-all decision: set providers.defaults.default_model");
+            ld_pop(l, s);
+        }
     }
 }

@@ -11,6 +11,8 @@
 #include "config/config.h"
 #include "config/schema.h"
 
+#define SUF_M "routing:\n  modelCards: [{name: m}]\n  decisions: [{name: all, modelRefs: [{model: m}]}]\n"
+
 static char *fixture(const char *name)
 {
     static char p[1024];
@@ -57,6 +59,8 @@ static void test_spec_example_loads_clean(void **st)
     setenv("HOSTNAME", "node-1", 1);
     setenv("VLLM_KEY", "vk", 1);
     setenv("ANTHROPIC_API_KEY", "ak", 1);
+    setenv("REDIS_PASSWORD", "rp", 1);
+    setenv("TETHER_ADMIN_TOKEN", "tok", 1);
     cfg_diags_t d;
     cfg_diags_init(&d);
     cfg_t *c = cfg_load_file(fixture("spec_example.yaml"), NULL, &d);
@@ -214,7 +218,8 @@ static void test_backend_with_port_defaults_and_base_url_port(void **st)
                     "      backend_refs:\n"
                     "        - {base_url: 'http://h:9000/api/v1/'}\n"
                     "        - {endpoint: 'https://secure.example'}\n"
-                    "        - {endpoint: 'h2:81', provider: vllm, extra_headers: {X-A: b}}\n",
+                    "        - {endpoint: 'h2:81', provider: vllm, extra_headers: {X-A: b}}\n"
+                    "routing:\n  modelCards: [{name: a}]\n  decisions: [{name: all, modelRefs: [{model: a}]}]\n",
                     &d);
     for (size_t i = 0; i < d.n; i++) fprintf(stderr, "%s\n", diag(&d, i));
     assert_non_null(c);
@@ -270,11 +275,11 @@ static void test_strict_turns_warnings_into_errors(void **st)
 static void test_diag_backend_endpoint_and_base_url(void **st)
 {
     expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs:\n"
-               "        - {name: x, endpoint: 'h:1', base_url: 'http://h'}\n",
+               "        - {name: x, endpoint: 'h:1', base_url: 'http://h'}\n" SUF_M,
                "t.yaml:6:48: providers.models[m].backend_refs[x]: backend_ref has both endpoint and "
                "base_url (use one)");
     expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs:\n"
-               "        - {name: x, weight: 2}\n",
+               "        - {name: x, weight: 2}\n" SUF_M,
                "t.yaml:6:11: providers.models[m].backend_refs[x]: backend_ref needs an endpoint or a "
                "base_url");
 }
@@ -282,7 +287,7 @@ static void test_diag_backend_endpoint_and_base_url(void **st)
 static void test_diag_ranges_and_types(void **st)
 {
     expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
-               "[{endpoint: 'h:1'}]\n      reliability: {retry_count: 6}\n",
+               "[{endpoint: 'h:1'}]\n      reliability: {retry_count: 6}\n" SUF_M,
                "t.yaml:6:34: providers.models[m].reliability.retry_count: 6 is out of range [0, 5]");
     expect_one("version: v0.3\nlisteners:\n  - {name: a, port: many}\n",
                "t.yaml:3:21: listeners[a].port: expected an integer, got \"many\"");
@@ -295,7 +300,7 @@ static void test_diag_ranges_and_types(void **st)
     expect_one("version: v0.3\nlisteners: {a: 1}\n",
                "t.yaml:2:12: listeners: expected a list, got a mapping");
     expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
-               "[{endpoint: 'h:1'}]\n      pricing: {prompt_per_1m: -1}\n",
+               "[{endpoint: 'h:1'}]\n      pricing: {prompt_per_1m: -1}\n" SUF_M,
                "t.yaml:6:32: providers.models[m].pricing.prompt_per_1m: -1 must not be negative");
 }
 
@@ -305,10 +310,11 @@ static void test_diag_duplicates_and_references(void **st)
                "t.yaml:4:12: listeners[a]: duplicate listener name \"a\"");
     expect_one("version: v0.3\nproviders:\n  models:\n"
                "    - {name: m, backend_refs: [{endpoint: 'h:1'}]}\n"
-               "    - {name: m, backend_refs: [{endpoint: 'h:2'}]}\n",
+               "    - {name: m, backend_refs: [{endpoint: 'h:2'}]}\n" SUF_M,
                "t.yaml:5:14: providers.models[m]: duplicate model name \"m\"");
     expect_one("version: v0.3\nproviders:\n  defaults: {default_model: qwen-8b}\n  models:\n"
-               "    - {name: qwen-7b, backend_refs: [{endpoint: 'h:1'}]}\n",
+               "    - {name: qwen-7b, backend_refs: [{endpoint: 'h:1'}]}\n"
+               "routing:\n  modelCards: [{name: qwen-7b}]\n",
                "t.yaml:3:29: providers.defaults.default_model: default_model \"qwen-8b\" is not a "
                "declared model (did you mean \"qwen-7b\"?)");
 }
