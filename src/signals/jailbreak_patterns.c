@@ -37,7 +37,19 @@ static const jb_def_t CURATED[] = {
      "the\\s+|your\\s+|my\\s+|every\\s+|of\\s+|these\\s+|those\\s+)*(previous|prior|preceding|above|"
      "earlier|former|original|initial|system|existing|old|current)\\s+([a-z]+\\s+){0,2}"
      "(instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|commands|"
-     "programming|restrictions|policies|orders|guidance)\\b"},
+     "programming|restrictions|policies|orders|guidance|directions)\\b"},
+    {"override_ignore_yours", JB_CAT_OVERRIDE, W_OVR,
+     "\\b(ignore|disregard|forget|abandon)\\s+(all\\s+)?your\\s+(instructions|rules|guidelines|"
+     "programming|system\\s+prompt|directives|training)"},
+    {"override_end_of_data", JB_CAT_OVERRIDE, W_OVR,
+     "\\bend\\s+of\\s+(the\\s+)?(user\\s+)?(data|input|document|context|prompt|text)\\b.{0,40}"
+     "\\b(new\\s+instructions|system|ignore|now\\s+you|you\\s+(are|must))"},
+    {"override_new_instructions_colon", JB_CAT_OVERRIDE, W_OVR,
+     "\\bnew\\s+instructions\\s*:\\s*(reveal|ignore|print|output|disregard|forget|you\\s+(are|must|will))"},
+    {"override_evade_filters", JB_CAT_OVERRIDE, 0.85,
+     "\\b(so|so\\s+that)\\s+(the\\s+)?(filters?|moderation|safety\\s+(system|filters?)|censors?|"
+     "monitoring)\\s+(don'?t|do\\s+not|won'?t|will\\s+not|can'?t|cannot)\\s+(catch|detect|see|notice|"
+     "flag|block)"},
     {"override_ignore_everything", JB_CAT_OVERRIDE, W_OVR,
      "\\b(ignore|disregard|forget)\\s+(all|any|every|everything|each)\\s+(of\\s+)?(your\\s+|the\\s+|"
      "these\\s+|those\\s+)?(instructions|rules|guidelines|restrictions|you\\s+(were|have\\s+been)\\s+"
@@ -56,22 +68,23 @@ static const jb_def_t CURATED[] = {
      "without\\s+(any\\s+)?(restrictions|limits|rules|filters|censorship)|unfiltered|uncensored|"
      "ignore\\s+(all|your|any))"},
     {"override_bypass_safety", JB_CAT_OVERRIDE, W_OVR,
-     "\\b(bypass|disable|turn\\s+off|circumvent|evade|get\\s+around|ignore|remove)\\s+(all\\s+)?"
-     "(your|the|any)?\\s*(safety|ethical|moral|content|openai|anthropic)\\s+(filters?|guardrails|"
-     "restrictions|safeguards|polic(y|ies)|guidelines|protocols|training)"},
+     "\\b(bypass|disable|turn\\s+off|circumvent|evade|get\\s+around|ignore|remove|disregard)\\s+"
+     "(all\\s+)?(your|the|any)?\\s*(safety|ethical|moral|content|openai|anthropic)\\s+(filters?|"
+     "guardrails|restrictions|safeguards|polic(y|ies)|guidelines|protocols|training|rules)"},
     {"override_bypass_yours", JB_CAT_OVERRIDE, W_OVR,
      "\\b(bypass|disable|turn\\s+off|circumvent|evade|override|remove)\\s+your\\s+(filters|"
      "guardrails|restrictions|safeguards|alignment|programming|limitations|censorship)"},
     {"override_precedence", JB_CAT_OVERRIDE, W_OVR,
      "\\b(this|these|the\\s+following)\\s+(instructions?|message|prompt)\\s+(overrides?|"
-     "supersedes?|takes?\\s+precedence\\s+over|replaces?)\\s+(all|any|your|the|previous)"},
+     "supersedes?|takes?\\s+precedence\\s+over|replaces?)\\s+(all|any|your|previous|prior|the\\s+"
+     "(system|previous|original|above|prior))"},
     {"override_authority_claim", JB_CAT_OVERRIDE, 0.85,
      "\\b(i\\s+am|i'm|this\\s+is)\\s+(your|the|an?)\\s+(developer|creator|administrator|admin|owner|"
      "openai|anthropic)\\b.{0,60}\\b(override|unlock|disable|authori[sz]e|ignore|bypass|"
      "developer\\s+mode)"},
     {"override_indirect_note", JB_CAT_OVERRIDE, 0.85,
-     "\\b(ai|assistant|llm|chatbot|language\\s+model)s?\\s+(reading|processing|summari[sz]ing|"
-     "parsing)\\s+this\\b.{0,80}\\b(ignore|must|instead|do\\s+not|disregard)"},
+     "\\b(ai|assistant|llm|chatbot|language\\s+model)s?(\\s+(models?|agents?|systems?|"
+     "assistants?|tools?))?\\s+(reading|processing|summari[sz]ing|parsing)\\s+this\\b.{0,80}\\b(ignore|must|instead|do\\s+not|disregard)"},
     {"override_note_to_ai", JB_CAT_OVERRIDE, 0.7,
      "\\b(note|message|instruction)\\s+to\\s+(the\\s+|any\\s+)?(ai|assistant|llm|chatbot|"
      "language\\s+model)s?\\s*:"},
@@ -79,7 +92,8 @@ static const jb_def_t CURATED[] = {
     /* prompt extraction */
     {"extract_system_prompt", JB_CAT_EXTRACTION, W_EXT,
      "\\b(reveal|show|print|display|output|repeat|tell|give|share|leak|dump|expose|write\\s+out|"
-     "recite|disclose|paste)\\s+(me\\s+|us\\s+)?(your|the)\\s+(full\\s+|entire\\s+|complete\\s+|"
+     "recite|disclose|paste)\\s+(me\\s+|us\\s+)?(the\\s+(full\\s+)?(contents|text)\\s+of\\s+)?"
+     "(your|the)\\s+(full\\s+|entire\\s+|complete\\s+|"
      "exact\\s+|original\\s+|initial\\s+|hidden\\s+|secret\\s+|internal\\s+|real\\s+)*(system\\s+"
      "(prompt|message|instructions)|initial\\s+(prompt|instructions)|hidden\\s+(prompt|"
      "instructions)|pre-?prompt|instructions\\s+(you\\s+were\\s+given|above))"},
@@ -113,7 +127,7 @@ static const jb_def_t CURATED[] = {
      "(an?\\s+|the\\s+)?(unfiltered|uncensored|unrestricted|unaligned|amoral|unethical|evil|rogue|"
      "unbound|unchained|jailbroken)\\s+(ai|assistant|chatbot|model|version|llm|gpt|bot)"},
     {"persona_no_restrictions", JB_CAT_PERSONA, 0.85,
-     "\\b(ai|assistant|chatbot|model|you|gpt)\\b.{0,40}\\b(has|have|with|without)\\s+(no|any)\\s+"
+     "\\b(you|yourself)\\b.{0,40}\\b(has|have|with|without)\\s+(no|any)\\s+"
      "(ethical\\s+|moral\\s+|content\\s+|safety\\s+)?(restrictions|filters|guidelines|ethics|morals|"
      "content\\s+polic(y|ies)|censorship|limitations)"},
     {"persona_freed", JB_CAT_PERSONA, 0.85,
@@ -128,7 +142,8 @@ static const jb_def_t CURATED[] = {
      "(refuse|decline|say\\s+no\\s+to|reject)\\s+(any|every|all|my|a)\\s+(request|question|prompt|"
      "instruction|order)"},
     {"persona_no_apology", JB_CAT_PERSONA, 0.75,
-     "\\b(never|don'?t|do\\s+not|must\\s+not)\\s+(say|tell\\s+me|respond\\s+with|include)\\s+(that\\s+)?"
+     "\\b(never|(don'?t|do\\s+not|must\\s+not)\\s+ever)\\s+(say|tell\\s+me|respond\\s+with|include)\\s+"
+     "(that\\s+)?"
      "(you\\s+)?(can'?t|cannot|are\\s+unable|are\\s+not\\s+able|\"?i'?m\\s+sorry|\"?as\\s+an\\s+ai)"},
 
     /* role-tag injection */
@@ -136,12 +151,12 @@ static const jb_def_t CURATED[] = {
     {"roletag_special_token", JB_CAT_ROLE_TAG, 0.8,
      "<\\|(system|endoftext|im_end|start_header_id|end_header_id|eot_id|assistant)\\|>"},
     {"roletag_markdown_system", JB_CAT_ROLE_TAG, 0.8,
-     "^[ \\t]*#{1,4}[ \\t]*(system|new\\s+instructions?|instructions?|system\\s+prompt|"
-     "admin)[ \\t]*:"},
+     "^[ \\t]*#{1,4}[ \\t]*(system|new\\s+instructions?|system\\s+prompt|admin)[ \\t]*:"},
     {"roletag_inst", JB_CAT_ROLE_TAG, 0.8, "\\[/?INST\\]|<<\\s*/?SYS\\s*>>"},
     {"roletag_fake_turn", JB_CAT_ROLE_TAG, 0.8,
      "^[ \\t]*(system|assistant|developer)[ \\t]*:[ \\t]*(you\\s+(are|must|will|should)\\s+(now|no"
-     "\\s+longer|ignore|obey)|ignore|new\\s+instructions|from\\s+now\\s+on|override)"},
+     "\\s+longer|ignore|obey)|ignore|new\\s+instructions|from\\s+now\\s+on|override|i\\s+will\\s+"
+     "(now\\s+)?(ignore|disregard|bypass))"},
     {"roletag_xml_system", JB_CAT_ROLE_TAG, 0.7,
      "<\\s*(system|system_prompt|sys_prompt|admin_instructions)\\s*>\\s*(you|ignore|new|from|"
      "disregard|override)"},
@@ -182,7 +197,7 @@ static const jb_def_t CURATED[] = {
      "\\b(stay|remain|keep)\\s+in\\s+character\\b.{0,100}\\b(no\\s+matter|even\\s+if|regardless|"
      "at\\s+all\\s+costs|whatever)"},
     {"roleplay_evil_twin", JB_CAT_ROLEPLAY, 0.7,
-     "\\b(your\\s+)?(evil|dark|shadow|unfiltered|uncensored)\\s+(twin|alter\\s+ego|side|version\\s+"
+     "\\byour\\s+(evil|dark|shadow|unfiltered|uncensored)\\s+(twin|alter\\s+ego|side|version\\s+"
      "of\\s+(yourself|you)|counterpart)\\b"},
 };
 #define N_CURATED (sizeof CURATED / sizeof CURATED[0])

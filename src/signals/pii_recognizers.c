@@ -114,7 +114,9 @@ static const char *const SSN_WORDS[] = {"ssn", "social security", "ss#", "ss no"
 static const char *const KEY_WORDS[] = {"key",    "token",      "secret", "password",
                                         "passwd", "pwd",        "apikey", "credential",
                                         "bearer", "authorization", NULL};
-static const char *const VERSION_WORDS[] = {"version", "ver.", "release", "build", NULL};
+/* Dotted numbers next to these are versions or section numbers, not IPs. */
+static const char *const VERSION_WORDS[] = {"version", "ver.",    "release", "build", "section",
+                                            "chapter", "clause",  "rfc",     "step",  "§", NULL};
 
 /* ---- validators ------------------------------------------------------- */
 
@@ -157,6 +159,7 @@ static int iban_country_len(char a, char b)
 
 bool pii_iban_ok(const char *s, size_t n)
 {
+    cc_init_once();
     if (n < 15 || n > 34) return false;
     if (!(CC[(uint8_t)s[0]] & C_UPPER) || !(CC[(uint8_t)s[1]] & C_UPPER)) return false;
     if (!is_digit(s[2]) || !is_digit(s[3])) return false;
@@ -371,9 +374,17 @@ static bool gather(const scan_t *s, size_t p, numrun_t *r)
         size_t q = p;
         if (q < len && (t[q] == ' ' || t[q] == '-' || t[q] == '.')) sep = t[q++];
         if (sep == 0 && !par) break;
-        if (q < len && (is_digit(t[q]) || (t[q] == '(' && sep != '.'))) {
+        if (q < len && is_digit(t[q])) {
             p = q;
             continue;
+        }
+        if (q + 2 < len && t[q] == '(' && sep != '.' && is_digit(t[q + 1])) {
+            size_t z = q + 1;
+            while (z < len && is_digit(t[z])) z++;
+            if (z < len && t[z] == ')') {
+                p = q;
+                continue;
+            }
         }
         break;
     }
@@ -506,6 +517,9 @@ static int classify(scan_t *s, const numrun_t *r, int n, size_t st)
     bool groups_ok = true;
     for (int k = 0; k < n; k++) groups_ok &= r->glen[k] >= 2 && r->glen[k] <= 5;
     if (!r->paren[0] && r->glen[0] > 5) groups_ok = false;
+    if (n == 4 && r->glen[0] == 1 && d[0] == '1' && r->glen[1] == 3 && r->glen[2] == 3 &&
+        r->glen[3] == 4)
+        groups_ok = true; /* 1-800-555-0199 */
     if (!groups_ok) return CLS_NONE;
     if (r->glen[n - 1] < 4 && !(trunk && n >= 3)) return CLS_NONE;
     if (near_word(s, st, end, VERSION_WORDS)) return CLS_NONE;
@@ -553,6 +567,8 @@ static size_t try_ip(scan_t *s, size_t p)
     while (e > p && (t[e - 1] == '.' || (t[e - 1] == ':' && !(e - p >= 2 && t[e - 2] == ':'))))
         e--; /* sentence punctuation after the address */
     if (e < s->len && ((CC[(uint8_t)t[e]] & C_ALNUM) || t[e] == '_')) return 0;
+    colons = dots = 0;
+    for (size_t k = p; k < e; k++) colons += t[k] == ':', dots += t[k] == '.';
     if (colons >= 2) {
         if (!digit || !pii_ipv6_parse(t + p, e - p, NULL)) return 0;
         add(s, PII_IP_ADDRESS, p, e, PII_SCORE_VALIDATED);
@@ -783,7 +799,14 @@ size_t pii_scan(const char *text, size_t len, pii_entity_t *out, size_t max, con
             i = e > i ? e : i + 1;
             continue;
         }
-        if (!(prev & C_MID)) { /* a word start, not the middle of a token */
+        uint8_t pc = i ? (uint8_t)text[i - 1] : ' ';
+        /* digits may follow '=', ':', '#' and (for "root@10.0.0.1") '@' */
+        bool num_start = (k & C_DIGIT) && !(prev & C_ALNUM) &&
+                         (pc == '=' || pc == ':' || pc == '#' || pc == '@');
+        if (num_start) {
+            if (w_ip) e = try_ip(&s, i);
+            if (!e && pc != '@') e = try_numeric(&s, i);
+        } else if (!(prev & C_MID)) { /* a word start, not the middle of a token */
             if (k & C_DIGIT) {
                 if (w_ip) e = try_ip(&s, i);
                 if (!e) e = try_numeric(&s, i);
