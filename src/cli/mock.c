@@ -11,23 +11,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tether mock --listen HOST:PORT [options]\n"
-            "  --listen HOST:PORT     address to serve (port 0: pick a free port)\n"
-            "  --models a,b           models served (default: any)\n"
-            "  --strict               reject continuity violations with 400\n"
-            "  --chunk-delay-ms N     delay between SSE chunks\n"
-            "  --latency-ms N         delay before answering\n"
-            "  --ttft-ms N            delay before the first SSE chunk\n"
-            "  --fail-rate F          answer 503 with probability F (0..1)\n"
-            "  --reset-rate F         reset the connection mid-response with probability F\n"
-            "  --seed S               seed of replies, ids and fault rolls (default 0)\n"
-            "  --workers N            worker threads (default 1)\n"
-            "  --reply-bytes N        fixed reply text of N bytes (benchmarks)\n"
-            "  --embed-dims N         default embedding dimensions (default 64)\n"
-            "  --max-sessions N       prefix-cache sessions kept (default 100000)\n"
-            "  --script FILE          JSON-lines fault script, one line per request\n"
-            "See docs/mock.md.\n");
+    fprintf(f, "usage: tether mock --listen HOST:PORT [options]\n"
+               "  --listen HOST:PORT     address to serve (port 0: pick a free port)\n"
+               "  --models a,b           models served (default: any)\n"
+               "  --strict               reject continuity violations with 400\n"
+               "  --chunk-delay-ms N     delay between SSE chunks\n"
+               "  --latency-ms N         delay before answering\n"
+               "  --ttft-ms N            delay before the first SSE chunk\n"
+               "  --fail-rate F          answer 503 with probability F (0..1)\n"
+               "  --reset-rate F         reset the connection mid-response with probability F\n"
+               "  --seed S               seed of replies, ids and fault rolls (default 0)\n"
+               "  --workers N            worker threads (default 1)\n"
+               "  --reply-bytes N        fixed reply text of N bytes (benchmarks)\n"
+               "  --embed-dims N         default embedding dimensions (default 64)\n"
+               "  --max-sessions N       prefix-cache sessions kept (default 100000)\n"
+               "  --script FILE          JSON-lines fault script, one line per request\n"
+               "See docs/mock.md.\n");
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t *out)
@@ -91,7 +90,7 @@ int cli_mock(int argc, char **argv)
 #define NEEDVAL                                                                                    \
     do {                                                                                           \
         if (!val) {                                                                                \
-            fprintf(stderr, "tether mock: %s needs a value\n", a);                                \
+            fprintf(stderr, "tether mock: %s needs a value\n", a);                                 \
             return 1;                                                                              \
         }                                                                                          \
         i++;                                                                                       \
@@ -180,7 +179,8 @@ int cli_mock(int argc, char **argv)
     size_t n = 0;
     for (char *save = NULL, *t = list ? strtok_r(list, ",", &save) : NULL; t;
          t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ') t++;
+        while (*t == ' ')
+            t++;
         if (!*t) continue;
         if (n == sizeof names / sizeof names[0]) {
             fprintf(stderr, "tether mock: at most 256 models\n");

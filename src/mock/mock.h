@@ -14,22 +14,22 @@
 #include <stdint.h>
 
 typedef struct mock_config {
-    const char *address;          /* default "127.0.0.1" */
-    int port;                     /* 0: ephemeral (see mock_port) */
-    const char *const *models;    /* served models; n_models == 0: any model */
+    const char *address;       /* default "127.0.0.1" */
+    int port;                  /* 0: ephemeral (see mock_port) */
+    const char *const *models; /* served models; n_models == 0: any model */
     size_t n_models;
-    bool strict;                  /* reject continuity violations with 400 */
-    uint64_t chunk_delay_ms;      /* between SSE chunks */
-    uint64_t latency_ms;          /* before the status line */
-    uint64_t ttft_ms;             /* before the first SSE chunk (non-stream: added to latency) */
-    double fail_rate;             /* 0..1: answer 503 */
-    double reset_rate;            /* 0..1: reset the connection mid-response */
-    uint64_t seed;                /* replies, ids and fault rolls derive from it */
-    int workers;                  /* <= 0: 1 */
-    size_t reply_bytes;           /* > 0: fixed reply text of this size (benchmarks) */
-    int embed_dims;               /* default dimensions of /v1/embeddings; <= 0: 64 */
-    size_t max_sessions;          /* prefix-cache sessions kept; 0: 100000 */
-    const char *script_path;      /* JSON-lines fault script or NULL (mock_script.h) */
+    bool strict;             /* reject continuity violations with 400 */
+    uint64_t chunk_delay_ms; /* between SSE chunks */
+    uint64_t latency_ms;     /* before the status line */
+    uint64_t ttft_ms;        /* before the first SSE chunk (non-stream: added to latency) */
+    double fail_rate;        /* 0..1: answer 503 */
+    double reset_rate;       /* 0..1: reset the connection mid-response */
+    uint64_t seed;           /* replies, ids and fault rolls derive from it */
+    int workers;             /* <= 0: 1 */
+    size_t reply_bytes;      /* > 0: fixed reply text of this size (benchmarks) */
+    int embed_dims;          /* default dimensions of /v1/embeddings; <= 0: 64 */
+    size_t max_sessions;     /* prefix-cache sessions kept; 0: 100000 */
+    const char *script_path; /* JSON-lines fault script or NULL (mock_script.h) */
 } mock_config_t;
 
 typedef struct mock mock_t;

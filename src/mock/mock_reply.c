@@ -13,6 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* First element of an array/object (NULL for anything else or NULL). */
+static const cJSON *cj_child(const cJSON *x)
+{
+    return x ? x->child : NULL;
+}
+
 static uint64_t mix(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -36,8 +42,7 @@ void mock_content_text(const cJSON *content, buf_t *out)
     if (!cJSON_IsArray(content)) return;
     const cJSON *part;
     bool first = true;
-    cJSON_ArrayForEach(part, content)
-    {
+    for (part = cj_child(content); part; part = part->next) {
         if (!first) buf_putc(out, '\n');
         first = false;
         if (cJSON_IsString(part)) {
@@ -61,13 +66,11 @@ static void canon_message(const cJSON *m, buf_t *out)
     buf_putc(out, '\n');
     const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
     const cJSON *tc;
-    cJSON_ArrayForEach(tc, (cJSON_IsArray(tcs) ? tcs : NULL))
-    {
+    for (tc = cj_child((cJSON_IsArray(tcs) ? tcs : NULL)); tc; tc = tc->next) {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
         const char *id = str_of(tc, "id"), *name = str_of(fn, "name"),
                    *args = str_of(fn, "arguments");
-        buf_printf(out, "[tool_call %s %s %s]\n", id ? id : "", name ? name : "",
-                   args ? args : "");
+        buf_printf(out, "[tool_call %s %s %s]\n", id ? id : "", name ? name : "", args ? args : "");
     }
     const char *tcid = str_of(m, "tool_call_id");
     if (tcid) buf_printf(out, "[tool_result %s]\n", tcid);
@@ -100,8 +103,7 @@ int mock_chat_init(mock_chat_t *c, const cJSON *root, char *err, size_t errlen)
     c->messages = msgs;
     const cJSON *m, *last = NULL;
     bool have_first = false;
-    cJSON_ArrayForEach(m, msgs)
-    {
+    for (m = cj_child(msgs); m; m = m->next) {
         if (!cJSON_IsObject(m)) {
             snprintf(err, errlen, "each message must be an object");
             mock_chat_deinit(c);
@@ -117,8 +119,7 @@ int mock_chat_init(mock_chat_t *c, const cJSON *root, char *err, size_t errlen)
             } else if (cJSON_IsArray(content)) {
                 /* first text part */
                 const cJSON *p;
-                cJSON_ArrayForEach(p, content)
-                {
+                for (p = cj_child(content); p; p = p->next) {
                     const char *t = str_of(p, "text");
                     if (t) {
                         c->first_user = t;
@@ -139,8 +140,7 @@ int mock_chat_init(mock_chat_t *c, const cJSON *root, char *err, size_t errlen)
             c->last_text = content->valuestring;
         } else if (cJSON_IsArray(content)) {
             const cJSON *p;
-            cJSON_ArrayForEach(p, content)
-            {
+            for (p = cj_child(content); p; p = p->next) {
                 const char *t = str_of(p, "text");
                 if (t) c->last_text = t; /* the last text part */
             }
@@ -149,7 +149,10 @@ int mock_chat_init(mock_chat_t *c, const cJSON *root, char *err, size_t errlen)
     return 0;
 }
 
-void mock_chat_deinit(mock_chat_t *c) { buf_free(&c->canon); }
+void mock_chat_deinit(mock_chat_t *c)
+{
+    buf_free(&c->canon);
+}
 
 bool mock_asks_for_tool(const char *text)
 {
@@ -161,12 +164,12 @@ bool mock_asks_for_tool(const char *text)
 }
 
 static const char *const WORDS[] = {
-    "the",     "session", "router",  "keeps",   "context", "across",  "turns",   "and",
-    "model",   "answers", "with",    "a",       "short",   "note",    "about",   "cache",
-    "prefix",  "tokens",  "stream",  "chunk",   "reply",   "is",      "simulated", "by",
-    "mock",    "backend", "for",     "tests",   "of",      "routing", "while",   "tools",
-    "run",     "in",      "order",   "to",      "check",   "state",   "that",    "each",
-    "request", "carries", "forward", "from",    "one",     "step",    "next",    "signal",
+    "the",     "session", "router",  "keeps", "context", "across",  "turns",     "and",
+    "model",   "answers", "with",    "a",     "short",   "note",    "about",     "cache",
+    "prefix",  "tokens",  "stream",  "chunk", "reply",   "is",      "simulated", "by",
+    "mock",    "backend", "for",     "tests", "of",      "routing", "while",     "tools",
+    "run",     "in",      "order",   "to",    "check",   "state",   "that",      "each",
+    "request", "carries", "forward", "from",  "one",     "step",    "next",      "signal",
 };
 #define N_WORDS (sizeof WORDS / sizeof WORDS[0])
 
@@ -193,7 +196,8 @@ static char *fixed_text(size_t n)
     static const char pat[] = "lorem ipsum dolor sit amet ";
     char *s = malloc(n + 1);
     if (!s) abort();
-    for (size_t i = 0; i < n; i++) s[i] = pat[i % (sizeof pat - 1)];
+    for (size_t i = 0; i < n; i++)
+        s[i] = pat[i % (sizeof pat - 1)];
     s[n] = 0;
     return s;
 }
@@ -209,8 +213,7 @@ static char *tool_args(const cJSON *tool, uint64_t *st)
     buf_putc(&b, '{');
     const cJSON *p;
     bool first = true;
-    cJSON_ArrayForEach(p, (cJSON_IsObject(props) ? props : NULL))
-    {
+    for (p = cj_child((cJSON_IsObject(props) ? props : NULL)); p; p = p->next) {
         if (!p->string) continue;
         if (!first) buf_putc(&b, ',');
         first = false;
@@ -294,7 +297,8 @@ void mock_reply_fixed(mock_reply_t *r, uint64_t hash, uint64_t prompt_tokens, si
 
 static const char *skip_ws(const char *p, const char *end)
 {
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
     return p;
 }
 
@@ -307,7 +311,8 @@ static const char *skip_string(const char *p, const char *end, bool *escaped)
         if (!q) return NULL;
         /* count the backslashes right before the quote */
         const char *b = q;
-        while (b > p && b[-1] == '\\') b--;
+        while (b > p && b[-1] == '\\')
+            b--;
         if ((q - b) % 2 == 0) {
             if (escaped && memchr(p, '\\', (size_t)(q - p))) *escaped = true;
             return q + 1;
@@ -329,7 +334,8 @@ static const char *skip_value(const char *p, const char *end)
                 if (!p) return NULL;
                 continue;
             }
-            if (ch == '{' || ch == '[') depth++;
+            if (ch == '{' || ch == '[')
+                depth++;
             else if (ch == '}' || ch == ']') {
                 if (--depth == 0) return p + 1;
             }
@@ -382,8 +388,8 @@ int mock_peek(const char *body, size_t len, mock_peek_t *pk)
         } else if (key_is(k, klen, "stream")) {
             pk->stream = vlen == 4 && !memcmp(v, "true", 4);
         } else if (key_is(k, klen, "stream_options")) {
-            pk->include_usage = memmem(v, vlen, "\"include_usage\"", 15) &&
-                                memmem(v, vlen, "true", 4);
+            pk->include_usage =
+                memmem(v, vlen, "\"include_usage\"", 15) && memmem(v, vlen, "true", 4);
         } else if (key_is(k, klen, "messages")) {
             pk->messages = v;
             pk->messages_len = vlen;
@@ -411,8 +417,9 @@ static void put_reasoning_details(const mock_reply_t *r, buf_t *b)
 {
     buf_puts(b, "\"reasoning_details\":[{\"type\":\"reasoning.text\",\"index\":0,\"text\":");
     buf_json_str(b, r->reasoning_text, strlen(r->reasoning_text));
-    buf_printf(b, ",\"signature\":\"%s\"},{\"type\":\"reasoning.encrypted\",\"index\":1,"
-                  "\"data\":\"%s\"}]",
+    buf_printf(b,
+               ",\"signature\":\"%s\"},{\"type\":\"reasoning.encrypted\",\"index\":1,"
+               "\"data\":\"%s\"}]",
                r->reasoning_sig, r->reasoning_enc);
 }
 
@@ -429,8 +436,9 @@ static void put_usage(const mock_reply_t *r, uint64_t cached, buf_t *b)
 void mock_render_chat_json(const mock_reply_t *r, const char *model, uint64_t created,
                            uint64_t cached_tokens, buf_t *out)
 {
-    buf_printf(out, "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%llu,\"model\":",
-               r->id, (unsigned long long)created);
+    buf_printf(out,
+               "{\"id\":\"%s\",\"object\":\"chat.completion\",\"created\":%llu,\"model\":", r->id,
+               (unsigned long long)created);
     buf_json_str(out, model, strlen(model));
     buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     if (r->is_tool_call) {
@@ -475,7 +483,8 @@ size_t mock_render_chat_sse(const mock_reply_t *r, const char *model, uint64_t c
     if (!c) abort();
     /* role (and reasoning) delta */
     chunk_head(&c[n], r, model, created);
-    buf_puts(&c[n], ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"");
+    buf_puts(&c[n],
+             ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"");
     if (r->has_reasoning) {
         buf_puts(&c[n], ",\"reasoning\":");
         buf_json_str(&c[n], r->reasoning_text, strlen(r->reasoning_text));
@@ -518,9 +527,11 @@ size_t mock_render_chat_sse(const mock_reply_t *r, const char *model, uint64_t c
             } else {
                 /* cut after a space when one is near, never inside UTF-8 */
                 size_t k = end;
-                while (k < len && k < end + 8 && r->content[k - 1] != ' ') k++;
+                while (k < len && k < end + 8 && r->content[k - 1] != ' ')
+                    k++;
                 if (k < len && r->content[k - 1] == ' ') end = k;
-                while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80) end++;
+                while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80)
+                    end++;
             }
             chunk_head(&c[n], r, model, created);
             buf_puts(&c[n], ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
@@ -551,7 +562,8 @@ size_t mock_render_chat_sse(const mock_reply_t *r, const char *model, uint64_t c
 
 void mock_chunks_free(buf_t *chunks, size_t n)
 {
-    for (size_t i = 0; i < n; i++) buf_free(&chunks[i]);
+    for (size_t i = 0; i < n; i++)
+        buf_free(&chunks[i]);
     free(chunks);
 }
 
@@ -574,7 +586,8 @@ static void embed_add(float *vec, int dims, uint64_t h, float w)
 
 void mock_embed(const char *text, size_t len, uint64_t seed, float *vec, int dims)
 {
-    for (int i = 0; i < dims; i++) vec[i] = 0;
+    for (int i = 0; i < dims; i++)
+        vec[i] = 0;
     /* lowercase alnum projection; other bytes separate words */
     char word[64];
     size_t wl = 0;
@@ -596,11 +609,13 @@ void mock_embed(const char *text, size_t len, uint64_t seed, float *vec, int dim
         }
     }
     double norm = 0;
-    for (int i = 0; i < dims; i++) norm += (double)vec[i] * vec[i];
+    for (int i = 0; i < dims; i++)
+        norm += (double)vec[i] * vec[i];
     if (norm <= 0) {
         vec[0] = 1.0f;
         return;
     }
     float inv = (float)(1.0 / sqrt(norm));
-    for (int i = 0; i < dims; i++) vec[i] *= inv;
+    for (int i = 0; i < dims; i++)
+        vec[i] *= inv;
 }

@@ -28,16 +28,16 @@
  * which the view does not own. */
 typedef struct mock_chat {
     const cJSON *root;
-    const char *model;        /* NULL when missing or not a string */
+    const char *model; /* NULL when missing or not a string */
     bool stream;
-    bool include_usage;       /* stream_options.include_usage */
-    bool wants_reasoning;     /* reasoning_effort or reasoning{} present */
-    const cJSON *tools;       /* non-empty array, else NULL */
-    const cJSON *messages;    /* array, else NULL */
-    const char *first_user;   /* text of the first user message ("" if none) */
-    const char *last_text;    /* text of the last message */
-    bool last_is_user;        /* the last message has role "user" */
-    buf_t canon;              /* canonical text (owned; mock_chat_deinit) */
+    bool include_usage;     /* stream_options.include_usage */
+    bool wants_reasoning;   /* reasoning_effort or reasoning{} present */
+    const cJSON *tools;     /* non-empty array, else NULL */
+    const cJSON *messages;  /* array, else NULL */
+    const char *first_user; /* text of the first user message ("" if none) */
+    const char *last_text;  /* text of the last message */
+    bool last_is_user;      /* the last message has role "user" */
+    buf_t canon;            /* canonical text (owned; mock_chat_deinit) */
 } mock_chat_t;
 
 /* Fill `c` from a parsed request. Returns 0, or -1 with a message in err
@@ -49,22 +49,25 @@ void mock_chat_deinit(mock_chat_t *c);
 void mock_content_text(const cJSON *content, buf_t *out);
 
 /* ceil(n / MOCK_TOKEN_BYTES) */
-static inline uint64_t mock_tokens(size_t n) { return (n + MOCK_TOKEN_BYTES - 1) / MOCK_TOKEN_BYTES; }
+static inline uint64_t mock_tokens(size_t n)
+{
+    return (n + MOCK_TOKEN_BYTES - 1) / MOCK_TOKEN_BYTES;
+}
 
 /* True when the text asks for a tool: contains "use the tool" or "call the
  * tool" (case-insensitive), or the word "run" followed by a space. */
 bool mock_asks_for_tool(const char *text);
 
 typedef struct mock_reply {
-    uint64_t hash;          /* of canonical text + seed: every choice derives from it */
-    char id[48];            /* chatcmpl-<16 hex> */
-    char *content;          /* malloc'd; NULL when the reply is a tool call */
+    uint64_t hash; /* of canonical text + seed: every choice derives from it */
+    char id[48];   /* chatcmpl-<16 hex> */
+    char *content; /* malloc'd; NULL when the reply is a tool call */
     size_t content_len;
     /* tool call (when is_tool_call) */
     bool is_tool_call;
-    char call_id[40];       /* call_<16 hex> */
-    char *tool_name;        /* malloc'd */
-    char *tool_args;        /* malloc'd JSON text */
+    char call_id[40]; /* call_<16 hex> */
+    char *tool_name;  /* malloc'd */
+    char *tool_args;  /* malloc'd JSON text */
     /* reasoning state (when has_reasoning) */
     bool has_reasoning;
     char *reasoning_text;   /* malloc'd */

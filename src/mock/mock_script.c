@@ -16,7 +16,8 @@ struct mock_script {
 void mock_script_free(mock_script_t *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->n; i++) free(s->steps[i].body);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->steps[i].body);
     free(s->steps);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -79,7 +80,8 @@ mock_script_t *mock_script_parse(const char *text, size_t len, const char *name,
         pos += ll + (nl ? 1 : 0);
         lineno++;
         size_t a = 0;
-        while (a < ll && (line[a] == ' ' || line[a] == '\t' || line[a] == '\r')) a++;
+        while (a < ll && (line[a] == ' ' || line[a] == '\t' || line[a] == '\r'))
+            a++;
         if (a == ll || line[a] == '#') continue;
         if (s->n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -137,4 +139,7 @@ void mock_script_rewind(mock_script_t *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-size_t mock_script_len(const mock_script_t *s) { return s->n; }
+size_t mock_script_len(const mock_script_t *s)
+{
+    return s->n;
+}

@@ -17,10 +17,10 @@
 #include <stdint.h>
 
 typedef struct mock_step {
-    int status;              /* 0: not set */
+    int status; /* 0: not set */
     uint64_t delay_ms;
     long long reset_after_bytes; /* < 0: no reset */
-    char *body;              /* NULL: not set */
+    char *body;                  /* NULL: not set */
 } mock_step_t;
 
 typedef struct mock_script mock_script_t;

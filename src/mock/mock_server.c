@@ -26,6 +26,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* First element of an array/object (NULL for anything else or NULL). */
+static const cJSON *cj_child(const cJSON *x)
+{
+    return x ? x->child : NULL;
+}
+
 struct mock {
     mock_config_t cfg;
     char **models; /* owned copies */
@@ -88,8 +94,8 @@ typedef struct mreq {
     phase_t phase;
     int status;
     bool streaming;
-    buf_t body;      /* non-streaming body */
-    buf_t *chunks;   /* streaming chunks */
+    buf_t body;    /* non-streaming body */
+    buf_t *chunks; /* streaming chunks */
     size_t n_chunks, next;
     long long reset_after; /* bytes of body/stream to send before a reset; < 0: none */
     long long sent;        /* body/stream bytes sent so far */
@@ -292,7 +298,8 @@ static void chat_deliver(mock_t *m, hsrv_req_t *req, const faults_t *f, const mo
     r->streaming = stream;
     r->chunk_delay_ms = cfg->chunk_delay_ms;
     if (stream) {
-        r->n_chunks = mock_render_chat_sse(reply, model, created, cached, include_usage, &r->chunks);
+        r->n_chunks =
+            mock_render_chat_sse(reply, model, created, cached, include_usage, &r->chunks);
         r->ttft_ms = cfg->ttft_ms;
     } else {
         mock_render_chat_json(reply, model, created, cached, &r->body);
@@ -313,8 +320,8 @@ static void respond_bad_json(mock_t *m, hsrv_req_t *req, const char *at)
 {
     mock_stats_request(m->stats, req->path, NULL);
     char msg[128];
-    long off = at && at >= req->body && at <= req->body + req->body_len ? (long)(at - req->body)
-                                                                          : 0;
+    long off =
+        at && at >= req->body && at <= req->body + req->body_len ? (long)(at - req->body) : 0;
     snprintf(msg, sizeof msg, "request body is not valid JSON (near byte %ld)", off);
     respond_error(req, 400, "invalid_request_error", "invalid_json", msg);
 }
@@ -485,14 +492,16 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
                 buf_puts(&text, item->valuestring);
             } else if (cJSON_IsArray(item)) { /* token ids: embed their decimal text */
                 const cJSON *t;
-                cJSON_ArrayForEach(t, item) buf_printf(&text, "%d ", (int)t->valuedouble);
+                for (t = cj_child(item); t; t = t->next)
+                    buf_printf(&text, "%d ", (int)t->valuedouble);
             }
             tokens += mock_tokens(text.len);
             mock_embed(text.data ? text.data : "", text.len, m->cfg.seed, vec, dims);
             buf_free(&text);
             buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[",
                        idx ? "," : "", idx);
-            for (int i = 0; i < dims; i++) buf_printf(&b, "%s%.6g", i ? "," : "", vec[i]);
+            for (int i = 0; i < dims; i++)
+                buf_printf(&b, "%s%.6g", i ? "," : "", vec[i]);
             buf_puts(&b, "]}");
         }
         buf_puts(&b, "],\"model\":");
@@ -581,8 +590,7 @@ static void handler(hsrv_req_t *req, void *ud)
     respond_error(req, 405, "invalid_request_error", "method_not_allowed", msg);
 }
 
-static void on_error(hsrv_req_t *req, int status, const char *code, const char *message,
-                     void *ud)
+static void on_error(hsrv_req_t *req, int status, const char *code, const char *message, void *ud)
 {
     respond_error(req, status, "invalid_request_error", code, message);
 }
@@ -591,7 +599,8 @@ static void on_error(hsrv_req_t *req, int status, const char *code, const char *
 
 static void mock_free_parts(mock_t *m)
 {
-    for (size_t i = 0; i < m->cfg.n_models; i++) free(m->models[i]);
+    for (size_t i = 0; i < m->cfg.n_models; i++)
+        free(m->models[i]);
     free(m->models);
     mock_registry_free(m->reg);
     mock_cache_free(m->cache);
@@ -652,7 +661,10 @@ mock_t *mock_start(const mock_config_t *cfg, char *err, size_t errlen)
     return m;
 }
 
-int mock_port(const mock_t *m) { return hsrv_server_port(m->srv, 0); }
+int mock_port(const mock_t *m)
+{
+    return hsrv_server_port(m->srv, 0);
+}
 
 void mock_stop(mock_t *m, uint64_t grace_ms)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef struct sess {
-    struct sess *next;             /* bucket chain */
+    struct sess *next;                /* bucket chain */
     struct sess *lru_prev, *lru_next; /* most recent at head */
     uint64_t h;
     char *key; /* model '\0' session */
@@ -34,7 +34,8 @@ mock_cache_t *mock_cache_new(size_t max_sessions)
     pthread_mutex_init(&c->mu, NULL);
     c->max = max_sessions ? max_sessions : 1;
     c->n_buckets = 64;
-    while (c->n_buckets < c->max && c->n_buckets < (1u << 18)) c->n_buckets <<= 1;
+    while (c->n_buckets < c->max && c->n_buckets < (1u << 18))
+        c->n_buckets <<= 1;
     c->buckets = calloc(c->n_buckets, sizeof *c->buckets);
     if (!c->buckets) abort();
     return c;
@@ -49,10 +50,14 @@ static void sess_free(sess_t *s)
 
 static void lru_unlink(mock_cache_t *c, sess_t *s)
 {
-    if (s->lru_prev) s->lru_prev->lru_next = s->lru_next;
-    else c->lru_head = s->lru_next;
-    if (s->lru_next) s->lru_next->lru_prev = s->lru_prev;
-    else c->lru_tail = s->lru_prev;
+    if (s->lru_prev)
+        s->lru_prev->lru_next = s->lru_next;
+    else
+        c->lru_head = s->lru_next;
+    if (s->lru_next)
+        s->lru_next->lru_prev = s->lru_prev;
+    else
+        c->lru_tail = s->lru_prev;
     s->lru_prev = s->lru_next = NULL;
 }
 
@@ -115,7 +120,8 @@ size_t mock_lcp(const char *a, size_t alen, const char *b, size_t blen)
         if (x != y) break;
         i += 8;
     }
-    while (i < n && a[i] == b[i]) i++;
+    while (i < n && a[i] == b[i])
+        i++;
     return i;
 }
 
@@ -125,7 +131,8 @@ static void evict_one(mock_cache_t *c)
     if (!victim) return;
     lru_unlink(c, victim);
     sess_t **pp = &c->buckets[victim->h & (c->n_buckets - 1)];
-    while (*pp && *pp != victim) pp = &(*pp)->next;
+    while (*pp && *pp != victim)
+        pp = &(*pp)->next;
     if (*pp) *pp = victim->next;
     c->count--;
     sess_free(victim);
@@ -151,7 +158,8 @@ uint64_t mock_cache_update(mock_cache_t *c, const char *model, const char *sessi
     uint64_t cached = 0;
     pthread_mutex_lock(&c->mu);
     sess_t **bucket = &c->buckets[h & (c->n_buckets - 1)], *s = *bucket;
-    while (s && !(s->h == h && s->key_len == klen && !memcmp(s->key, key, klen))) s = s->next;
+    while (s && !(s->h == h && s->key_len == klen && !memcmp(s->key, key, klen)))
+        s = s->next;
     if (s) {
         cached = mock_lcp(s->text, s->text_len, text, text_len) / MOCK_TOKEN_BYTES;
         free(s->text);

@@ -44,7 +44,8 @@ static void named_bump(named_list_t *l, const char *name)
 
 static void named_clear(named_list_t *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i].name);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].name);
     free(l->v);
     memset(l, 0, sizeof *l);
 }

@@ -10,6 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* First element of an array/object (NULL for anything else or NULL). */
+static const cJSON *cj_child(const cJSON *x)
+{
+    return x ? x->child : NULL;
+}
+
 struct mock_registry {
     pthread_mutex_t mu;
     uint64_t *slots; /* 0 = empty */
@@ -57,7 +63,8 @@ static uint64_t key_of(mock_id_kind_t kind, const char *id)
 static void insert_locked(mock_registry_t *r, uint64_t k)
 {
     size_t mask = r->cap - 1, i = k & mask;
-    while (r->slots[i] && r->slots[i] != k) i = (i + 1) & mask;
+    while (r->slots[i] && r->slots[i] != k)
+        i = (i + 1) & mask;
     if (!r->slots[i]) {
         r->slots[i] = k;
         r->count++;
@@ -160,15 +167,15 @@ static mock_violation_t check_item(check_t *c, const cJSON *o)
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "tool_call_id"),
                    "tool_call_id"));
     const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(o, "tool_calls"), *tc;
-    cJSON_ArrayForEach(tc, (cJSON_IsArray(tcs) ? tcs : NULL))
+    for (tc = cj_child((cJSON_IsArray(tcs) ? tcs : NULL)); tc; tc = tc->next)
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(tc, "id"), "tool call id"));
     if (type_is(o, "function_call") || type_is(o, "function_call_output"))
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "call_id"), "call_id"));
     if (type_is(o, "tool_use"))
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "id"), "tool_use id"));
     if (type_is(o, "tool_result"))
-        CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "tool_use_id"),
-                   "tool_use_id"));
+        CHECK(
+            need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "tool_use_id"), "tool_use_id"));
     CHECK(need(c, MOCK_ID_REASONING, MOCK_V_REASONING, str_of(o, "encrypted_content"),
                "encrypted_content"));
     if (type_is(o, "redacted_thinking"))
@@ -178,8 +185,7 @@ static mock_violation_t check_item(check_t *c, const cJSON *o)
         CHECK(need(c, MOCK_ID_SIGNATURE, MOCK_V_SIGNATURE, str_of(o, "signature"),
                    "thinking signature"));
     const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "reasoning_details"), *d;
-    cJSON_ArrayForEach(d, (cJSON_IsArray(rd) ? rd : NULL))
-    {
+    for (d = cj_child((cJSON_IsArray(rd) ? rd : NULL)); d; d = d->next) {
         if (type_is(d, "reasoning.encrypted"))
             CHECK(need(c, MOCK_ID_REASONING, MOCK_V_REASONING, str_of(d, "data"),
                        "reasoning.encrypted data"));
@@ -192,11 +198,11 @@ static mock_violation_t check_item(check_t *c, const cJSON *o)
 static mock_violation_t check_list(check_t *c, const cJSON *list)
 {
     const cJSON *m;
-    cJSON_ArrayForEach(m, (cJSON_IsArray(list) ? list : NULL))
-    {
+    for (m = cj_child((cJSON_IsArray(list) ? list : NULL)); m; m = m->next) {
         CHECK(check_item(c, m));
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content"), *p;
-        cJSON_ArrayForEach(p, (cJSON_IsArray(content) ? content : NULL)) CHECK(check_item(c, p));
+        for (p = cj_child((cJSON_IsArray(content) ? content : NULL)); p; p = p->next)
+            CHECK(check_item(c, p));
     }
     return MOCK_V_NONE;
 }

@@ -29,7 +29,8 @@ static int start_mock(tproc_t *p, const char *const extra[])
 {
     const char *argv[32] = {tproc_tether_bin(), "mock", "--listen", HOST ":0"};
     int n = 4;
-    for (int i = 0; extra && extra[i] && n < 30; i++) argv[n++] = extra[i];
+    for (int i = 0; extra && extra[i] && n < 30; i++)
+        argv[n++] = extra[i];
     argv[n] = NULL;
     if (tproc_spawn(p, argv, TPROC_QUIET) < 0) return -1;
     return tproc_wait_listening(p, 20000);
@@ -130,7 +131,8 @@ static void test_health_and_models(void **state)
 
 static void test_non_streaming_reply_is_deterministic(void **state)
 {
-    const char *body = "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}";
+    const char *body =
+        "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}";
     int st;
     cJSON *j1 = post_json(g_port, CHAT, "x-session-id: det\r\n", body, &st);
     assert_int_equal(st, 200);
@@ -156,9 +158,9 @@ static void test_non_streaming_reply_is_deterministic(void **state)
 static void test_unknown_model_is_404(void **state)
 {
     int st;
-    cJSON *j = post_json(g_port, CHAT, NULL,
-                         "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                         &st);
+    cJSON *j =
+        post_json(g_port, CHAT, NULL,
+                  "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &st);
     assert_int_equal(st, 404);
     assert_string_equal(jstr(j, "error.code"), "model_not_found");
     cJSON_Delete(j);
@@ -182,7 +184,8 @@ static size_t stream_events(int port, const char *body, char ***ev, size_t *piec
     uint64_t t;
     int rc;
     *pieces = 0;
-    while ((rc = thttp_read_piece(&c, &r, &piece, &t)) > 0) (*pieces)++;
+    while ((rc = thttp_read_piece(&c, &r, &piece, &t)) > 0)
+        (*pieces)++;
     *reset = rc < 0 && r.reset;
     size_t n = thttp_sse_data(r.body, r.body_len, ev);
     buf_free(&piece);
@@ -193,8 +196,9 @@ static size_t stream_events(int port, const char *body, char ***ev, size_t *piec
 
 static void test_streaming_chunks_usage_and_done(void **state)
 {
-    const char *body = "{\"model\":\"b\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                       "\"messages\":[{\"role\":\"user\",\"content\":\"stream please\"}]}";
+    const char *body =
+        "{\"model\":\"b\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"stream please\"}]}";
     char **ev;
     size_t pieces;
     int reset;
@@ -228,7 +232,7 @@ static void test_streaming_chunks_usage_and_done(void **state)
 }
 
 #define TOOLS                                                                                      \
-    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":{"        \
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"lookup\",\"parameters\":{"         \
     "\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}}}]"
 
 static long long stat_of(const char *path)
@@ -418,9 +422,9 @@ static void test_embeddings(void **state)
 static void test_reset_clears_stats(void **state)
 {
     int st;
-    cJSON *j = post_json(g_port, CHAT, NULL,
-                         "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                         &st);
+    cJSON *j =
+        post_json(g_port, CHAT, NULL,
+                  "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &st);
     cJSON_Delete(j);
     assert_true(stat_of("requests") > 0);
     reset_mock(g_port);
@@ -443,9 +447,9 @@ static void test_fail_rate_one_gives_503(void **state)
     int port = start_mock(&p, extra);
     assert_true(port > 0);
     int st;
-    cJSON *j = post_json(port, CHAT, NULL,
-                         "{\"model\":\"any\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                         &st);
+    cJSON *j =
+        post_json(port, CHAT, NULL,
+                  "{\"model\":\"any\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &st);
     assert_int_equal(st, 503);
     assert_non_null(jstr(j, "error.message"));
     cJSON_Delete(j);
@@ -471,7 +475,8 @@ static void test_reset_rate_one_cuts_streams_and_bodies(void **state)
                              &ev, &pieces, &reset);
     assert_true(reset);
     assert_true(n <= 1); /* at most the first chunk arrived */
-    for (size_t i = 0; i < n; i++) assert_string_not_equal(ev[i], "[DONE]");
+    for (size_t i = 0; i < n; i++)
+        assert_string_not_equal(ev[i], "[DONE]");
     thttp_sse_free(ev, n);
 
     thttp_resp_t r;
@@ -542,10 +547,11 @@ static void test_reply_bytes_benchmark_mode(void **state)
     char **ev;
     size_t pieces;
     int reset;
-    size_t n = stream_events(port,
-                             "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":"
-                             "true},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-                             &ev, &pieces, &reset);
+    size_t n =
+        stream_events(port,
+                      "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":"
+                      "true},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                      &ev, &pieces, &reset);
     assert_false(reset);
     assert_string_equal(ev[n - 1], "[DONE]");
     assert_non_null(strstr(ev[n - 2], "\"usage\""));
@@ -556,8 +562,8 @@ static void test_reply_bytes_benchmark_mode(void **state)
 static void test_bad_flags_exit_1(void **state)
 {
     tproc_t p;
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", HOST ":0", "--fail-rate", "2",
-                          NULL};
+    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", HOST ":0",
+                          "--fail-rate",      "2",    NULL};
     assert_int_equal(tproc_spawn(&p, argv, TPROC_QUIET), 0);
     int st = tproc_wait(&p, 10000);
     assert_true(st >= 0 && WIFEXITED(st));

@@ -67,8 +67,8 @@ int thttp_send(thttp_conn_t *c, const void *data, size_t len)
     return 0;
 }
 
-int thttp_send_request(thttp_conn_t *c, const char *method, const char *path,
-                       const char *headers, const char *body, size_t body_len)
+int thttp_send_request(thttp_conn_t *c, const char *method, const char *path, const char *headers,
+                       const char *body, size_t body_len)
 {
     buf_t b = BUF_INIT;
     buf_printf(&b, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n", method, path);
@@ -202,14 +202,18 @@ int thttp_read_head(thttp_conn_t *c, thttp_resp_t *r)
         r->headers = realloc(r->headers, (r->n_headers + 1) * sizeof *r->headers);
         if (!r->headers) abort();
         char *name = dup_range(line, (size_t)(colon - line));
-        for (char *p = name; *p; p++) *p = (char)tolower((unsigned char)*p);
+        for (char *p = name; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
         const char *v = colon + 1;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         size_t vl = strlen(v);
-        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) vl--;
+        while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+            vl--;
         r->headers[r->n_headers].name = name;
         r->headers[r->n_headers].value = dup_range(v, vl);
-        if (!strcmp(name, "transfer-encoding") && strcasestr(r->headers[r->n_headers].value, "chunked"))
+        if (!strcmp(name, "transfer-encoding") &&
+            strcasestr(r->headers[r->n_headers].value, "chunked"))
             r->chunked = 1;
         if (!strcmp(name, "content-length")) clen = atoll(r->headers[r->n_headers].value);
         r->n_headers++;
@@ -292,8 +296,7 @@ int thttp_read_response(thttp_conn_t *c, thttp_resp_t *r)
 {
     if (thttp_read_head(c, r) < 0) return -1;
     int rc;
-    while ((rc = thttp_read_piece(c, r, NULL, NULL)) > 0) {
-    }
+    while ((rc = thttp_read_piece(c, r, NULL, NULL)) > 0) {}
     return rc;
 }
 
@@ -365,6 +368,7 @@ size_t thttp_sse_data(const char *body, size_t len, char ***out)
 
 void thttp_sse_free(char **events, size_t n)
 {
-    for (size_t i = 0; i < n; i++) free(events[i]);
+    for (size_t i = 0; i < n; i++)
+        free(events[i]);
     free(events);
 }

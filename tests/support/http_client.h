@@ -37,15 +37,15 @@ typedef struct thttp_header {
 } thttp_header_t;
 
 typedef struct thttp_resp {
-    int status;          /* 0 until a status line was read */
+    int status; /* 0 until a status line was read */
     thttp_header_t *headers;
     size_t n_headers;
-    char *body;          /* de-chunked, NUL-terminated (never NULL after a read) */
+    char *body; /* de-chunked, NUL-terminated (never NULL after a read) */
     size_t body_len;
-    int complete;        /* the body ended as its framing says */
-    int reset;           /* connection reset/closed before the response was complete */
-    int timed_out;       /* a read waited longer than the timeout */
-    uint64_t head_us;    /* clock_mono_us() when the head was complete */
+    int complete;     /* the body ended as its framing says */
+    int reset;        /* connection reset/closed before the response was complete */
+    int timed_out;    /* a read waited longer than the timeout */
+    uint64_t head_us; /* clock_mono_us() when the head was complete */
     /* framing state (internal) */
     int chunked;
     long long remaining; /* Content-Length bytes left; -1: until close */
@@ -71,8 +71,8 @@ int thttp_send(thttp_conn_t *c, const void *data, size_t len);
  * "Name: value\r\n" lines, may be NULL), Content-Type: application/json
  * when there is a body and extra headers do not set one, Content-Length
  * when there is a body or the method is POST/PUT/PATCH, then the body. */
-int thttp_send_request(thttp_conn_t *c, const char *method, const char *path,
-                       const char *headers, const char *body, size_t body_len);
+int thttp_send_request(thttp_conn_t *c, const char *method, const char *path, const char *headers,
+                       const char *body, size_t body_len);
 /* Read the status line and headers into r (r is reset first). 0 or -1. */
 int thttp_read_head(thttp_conn_t *c, thttp_resp_t *r);
 /* Next piece of the body: 1 (piece filled, t_us = arrival time), 0 (body

@@ -23,8 +23,8 @@ typedef struct tproc {
     int out_fd;     /* read end of the child's stdout, -1 when closed */
     char buf[4096]; /* stdout bytes read but not yet returned as lines */
     size_t len;
-    int exited;     /* reaped */
-    int status;     /* wait status once reaped */
+    int exited; /* reaped */
+    int status; /* wait status once reaped */
 } tproc_t;
 
 enum { TPROC_QUIET = 1 /* child's stderr to /dev/null */ };

@@ -33,7 +33,7 @@ static void unparse(parsed_t *p)
 }
 
 #define SIMPLE                                                                                     \
-    "{\"model\":\"m1\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"             \
+    "{\"model\":\"m1\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"              \
     "{\"role\":\"user\",\"content\":\"hello there\"}]}"
 
 static void test_canonical_text_and_tokens(void **state)
@@ -63,8 +63,9 @@ static void test_canonical_includes_parts_tool_calls_and_results(void **state)
               "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
               "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
               "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"42\"}]}");
-    assert_string_equal(p.chat.canon.data, "user\na\n[image]\nassistant\n\n[tool_call call_1 f {}]\n"
-                                           "tool\n42\n[tool_result call_1]\n");
+    assert_string_equal(p.chat.canon.data,
+                        "user\na\n[image]\nassistant\n\n[tool_call call_1 f {}]\n"
+                        "tool\n42\n[tool_result call_1]\n");
     assert_string_equal(p.chat.first_user, "a");
     assert_false(p.chat.last_is_user);
     unparse(&p);
@@ -140,8 +141,8 @@ static void test_asks_for_tool(void **state)
 }
 
 #define TOOLS                                                                                      \
-    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":"    \
-    "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"days\":{\"type\":"     \
+    "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":"     \
+    "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"},\"days\":{\"type\":"      \
     "\"integer\"}}}}}]"
 
 static void test_tool_call_issued_when_asked(void **state)
@@ -166,8 +167,8 @@ static void test_tool_call_issued_when_asked(void **state)
     mock_render_chat_json(&r, "m", 1, 0, &b);
     cJSON *j = cJSON_Parse(b.data);
     assert_non_null(j);
-    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
-                                     "message");
+    cJSON *msg =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
     cJSON *tc = cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0);
     assert_string_equal(cJSON_GetObjectItem(tc, "id")->valuestring, r.call_id);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(msg, "content")));
@@ -212,8 +213,8 @@ static void test_reasoning_state_in_json(void **state)
     mock_render_chat_json(&r, "m", 1, 3, &b);
     cJSON *j = cJSON_Parse(b.data);
     assert_non_null(j);
-    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
-                                     "message");
+    cJSON *msg =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
     cJSON *rd = cJSON_GetObjectItem(msg, "reasoning_details");
     assert_int_equal(cJSON_GetArraySize(rd), 2);
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rd, 0), "signature")->valuestring,
@@ -223,10 +224,10 @@ static void test_reasoning_state_in_json(void **state)
     assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(rd, 1), "data")->valuestring,
                         r.reasoning_enc);
     cJSON *usage = cJSON_GetObjectItem(j, "usage");
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(usage, "prompt_tokens_details"),
-                                         "cached_tokens")
-                         ->valueint,
-                     3);
+    assert_int_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(usage, "prompt_tokens_details"), "cached_tokens")
+            ->valueint,
+        3);
     assert_int_equal(cJSON_GetObjectItem(usage, "prompt_tokens")->valueint, r.prompt_tokens);
     cJSON_Delete(j);
     buf_free(&b);
@@ -253,8 +254,7 @@ static void test_sse_chunks_shape(void **state)
         cJSON *j = cJSON_Parse(ch[i].data + 6);
         assert_non_null(j);
         assert_string_equal(cJSON_GetObjectItem(j, "id")->valuestring, r.id);
-        assert_string_equal(cJSON_GetObjectItem(j, "object")->valuestring,
-                            "chat.completion.chunk");
+        assert_string_equal(cJSON_GetObjectItem(j, "object")->valuestring, "chat.completion.chunk");
         cJSON *c0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0);
         if (i == 0)
             assert_string_equal(
@@ -284,7 +284,8 @@ static void test_sse_chunks_shape(void **state)
     mock_chunks_free(ch, n);
     /* without include_usage: no usage chunk */
     n = mock_render_chat_sse(&r, "m1", 5, 2, false, &ch);
-    for (size_t i = 0; i < n; i++) assert_null(strstr(ch[i].data, "\"usage\""));
+    for (size_t i = 0; i < n; i++)
+        assert_null(strstr(ch[i].data, "\"usage\""));
     mock_chunks_free(ch, n);
     mock_reply_deinit(&r);
     unparse(&p);
@@ -347,7 +348,8 @@ static void test_error_body(void **state)
 static double cosine(const float *a, const float *b, int n)
 {
     double s = 0;
-    for (int i = 0; i < n; i++) s += (double)a[i] * b[i];
+    for (int i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
     return s;
 }
 
@@ -399,8 +401,15 @@ static void test_peek_top_level(void **state)
     assert_false(pk.stream);
     assert_false(pk.include_usage);
 
-    const char *bad[] = {"", "[]", "{", "{\"model\":\"x\"", "{\"model\" \"x\"}", "{\"a\":\"unterminated}",
-                         "{\"a\":[1,2}", "{\"a\":1} trailing", "{\"a\":}"};
+    const char *bad[] = {"",
+                         "[]",
+                         "{",
+                         "{\"model\":\"x\"",
+                         "{\"model\" \"x\"}",
+                         "{\"a\":\"unterminated}",
+                         "{\"a\":[1,2}",
+                         "{\"a\":1} trailing",
+                         "{\"a\":}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(mock_peek(bad[i], strlen(bad[i]), &pk), -1);
 }

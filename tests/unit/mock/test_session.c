@@ -29,7 +29,7 @@ static void test_lcp(void **state)
 static void test_first_request_is_uncached_then_prefix_counts(void **state)
 {
     mock_cache_t *c = mock_cache_new(16);
-    const char *t1 = "user\nhello there, this is turn one\n";              /* 35 bytes */
+    const char *t1 = "user\nhello there, this is turn one\n";                /* 35 bytes */
     const char *t2 = "user\nhello there, this is turn one\nassistant\nok\n"; /* extends t1 */
     assert_int_equal(upd(c, "m", "s", t1), 0);
     /* the whole previous request is a prefix: floor(35/4) = 8 tokens */

@@ -48,9 +48,9 @@ static void test_clean_request_passes(void **state)
 {
     mock_registry_t *r = mock_registry_new();
     char d[200];
-    assert_int_equal(check(r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-                           d),
-                     MOCK_V_NONE);
+    assert_int_equal(
+        check(r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", d),
+        MOCK_V_NONE);
     assert_int_equal(check(r, "[1,2]", d), MOCK_V_NONE);
     mock_registry_free(r);
 }
@@ -73,14 +73,17 @@ static void test_tool_call_ids(void **state)
     mock_registry_add(r, MOCK_ID_TOOL_CALL, "call_b");
     assert_int_equal(check(r, asst, d), MOCK_V_NONE);
     /* Responses input items and Anthropic content parts */
-    assert_int_equal(check(r, "{\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"x1\"}]}", d),
-                     MOCK_V_TOOL_CALL);
-    assert_int_equal(check(r, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
-                              "\"tool_result\",\"tool_use_id\":\"toolu_9\"}]}]}",
+    assert_int_equal(
+        check(r, "{\"input\":[{\"type\":\"function_call_output\",\"call_id\":\"x1\"}]}", d),
+        MOCK_V_TOOL_CALL);
+    assert_int_equal(check(r,
+                           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                           "\"tool_result\",\"tool_use_id\":\"toolu_9\"}]}]}",
                            d),
                      MOCK_V_TOOL_CALL);
-    assert_int_equal(check(r, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
-                              "\"tool_result\",\"tool_use_id\":\"call_a\"}]}]}",
+    assert_int_equal(check(r,
+                           "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                           "\"tool_result\",\"tool_use_id\":\"call_a\"}]}]}",
                            d),
                      MOCK_V_NONE);
     mock_registry_free(r);
@@ -103,9 +106,10 @@ static void test_reasoning_items_and_signatures(void **state)
 {
     mock_registry_t *r = mock_registry_new();
     char d[200];
-    const char *rd = "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"reasoning_details\":"
-                     "[{\"type\":\"reasoning.text\",\"text\":\"t\",\"signature\":\"sig_1\"},"
-                     "{\"type\":\"reasoning.encrypted\",\"data\":\"enc_1\"}]}]}";
+    const char *rd =
+        "{\"messages\":[{\"role\":\"assistant\",\"content\":\"x\",\"reasoning_details\":"
+        "[{\"type\":\"reasoning.text\",\"text\":\"t\",\"signature\":\"sig_1\"},"
+        "{\"type\":\"reasoning.encrypted\",\"data\":\"enc_1\"}]}]}";
     assert_int_equal(check(r, rd, d), MOCK_V_SIGNATURE);
     mock_registry_add(r, MOCK_ID_SIGNATURE, "sig_1");
     assert_int_equal(check(r, rd, d), MOCK_V_REASONING);
@@ -113,13 +117,15 @@ static void test_reasoning_items_and_signatures(void **state)
     mock_registry_add(r, MOCK_ID_REASONING, "enc_1");
     assert_int_equal(check(r, rd, d), MOCK_V_NONE);
     /* Responses reasoning item, Anthropic thinking block */
-    assert_int_equal(check(r, "{\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"zz\"}]}", d),
-                     MOCK_V_REASONING);
-    assert_int_equal(check(r, "{\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"enc_1\"}]}",
-                           d),
-                     MOCK_V_NONE);
-    assert_int_equal(check(r, "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":"
-                              "\"thinking\",\"thinking\":\"t\",\"signature\":\"other\"}]}]}",
+    assert_int_equal(
+        check(r, "{\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"zz\"}]}", d),
+        MOCK_V_REASONING);
+    assert_int_equal(
+        check(r, "{\"input\":[{\"type\":\"reasoning\",\"encrypted_content\":\"enc_1\"}]}", d),
+        MOCK_V_NONE);
+    assert_int_equal(check(r,
+                           "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":"
+                           "\"thinking\",\"thinking\":\"t\",\"signature\":\"other\"}]}]}",
                            d),
                      MOCK_V_SIGNATURE);
     assert_string_equal(mock_violation_code(MOCK_V_SIGNATURE), "unknown_thinking_signature");
