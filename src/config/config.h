@@ -160,7 +160,7 @@ typedef struct cfg {
     cfg_routing_t *routing;     /* may be NULL until the routing section is typed */
     cfg_global_ext_t *global_ext;
     uint64_t generation;        /* set by the snapshot holder */
-    char **unsupported;         /* reserved */
+    void *snap_node;            /* private: snapshot.c bookkeeping */
     void *mem;                  /* private: the arena that owns everything above */
     struct cfg_node *tree;      /* private: the parsed (expanded) YAML, for `config show` */
 } cfg_t;
