@@ -94,14 +94,14 @@ static bool near_word(const scan_t *s, size_t a, size_t b, const char *const *wo
 {
     size_t lo = a > 48 ? a - 48 : 0, hi = b + 24 < s->len ? b + 24 : s->len;
     const char *t = s->t;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        for (size_t i = lo; i + wl <= hi; i++) {
-            if (lower((uint8_t)t[i]) != (*w)[0]) continue;
-            if (i > 0 && (CC[(uint8_t)t[i - 1]] & C_ALPHA)) continue;
+    for (size_t i = lo; i < hi; i++) { /* one pass; only word starts are compared */
+        int c = lower((uint8_t)t[i]);
+        if (i > 0 && (CC[(uint8_t)t[i - 1]] & C_ALPHA)) continue;
+        for (const char *const *w = words; *w; w++) {
+            if ((*w)[0] != c) continue;
             size_t j = 1;
-            while (j < wl && lower((uint8_t)t[i + j]) == (*w)[j]) j++;
-            if (j == wl) return true;
+            while ((*w)[j] && i + j < hi && lower((uint8_t)t[i + j]) == (*w)[j]) j++;
+            if (!(*w)[j]) return true;
         }
     }
     return false;
@@ -706,6 +706,7 @@ static size_t try_pem(scan_t *s, size_t p)
 static size_t try_entropy(scan_t *s, size_t p)
 {
     const char *t = s->t;
+    if (p + 31 >= s->len || !(CC[(uint8_t)t[p + 31]] & C_TOK)) return 0; /* cheap: too short */
     size_t n = run_of(s, p, C_TOK, 1025);
     if (n < 32 || n > 1024 || t[p] == '/') return 0;
     int cls = 0;
