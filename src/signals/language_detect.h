@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 /* Texts longer than this are judged on their first LANG_MAX_BYTES bytes. */
-#define LANG_MAX_BYTES 16384
+#define LANG_MAX_BYTES 2048
 /* Below this confidence the answer is "en" at LANG_FALLBACK_CONFIDENCE. */
 #define LANG_MIN_CONFIDENCE      0.3
 #define LANG_FALLBACK_CONFIDENCE 0.5
