@@ -16,11 +16,13 @@
 #include <event2/event.h>
 #include <event2/util.h>
 #include <http_parser.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,8 +483,15 @@ static int conn_open(hup_call_t *k)
             return -1;
         }
         SSL *ssl = SSL_new(k->pools->ssl_ctx);
-        SSL_set_tlsext_host_name(ssl, pl->host);
-        SSL_set1_host(ssl, pl->host);
+        unsigned char ipbuf[16];
+        int is_ip = inet_pton(AF_INET, pl->host, ipbuf) == 1 || inet_pton(AF_INET6, pl->host, ipbuf) == 1;
+        if (is_ip) {
+            /* certificates name IP addresses in IP SANs; no SNI for literals */
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), pl->host);
+        } else {
+            SSL_set_tlsext_host_name(ssl, pl->host);
+            SSL_set1_host(ssl, pl->host);
+        }
         c->bev = bufferevent_openssl_socket_new(k->pools->base, -1, ssl,
                                                 BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
     } else {
