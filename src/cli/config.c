@@ -10,6 +10,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tether config <command> [options]\n\n"
                "  validate --config FILE [--strict] [--format text|json]\n"
+               "  show --config FILE [--format yaml|json]   effective config, secrets redacted\n"
                "  schema                 print the field reference (markdown)\n");
 }
 
@@ -21,6 +22,36 @@ int cli_config(int argc, char **argv)
     }
     const char *sub = argv[1];
     if (!strcmp(sub, "validate")) return cli_validate(argc - 1, argv + 1);
+    if (!strcmp(sub, "show")) {
+        const char *path = NULL, *format = "yaml";
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--config") && i + 1 < argc) path = argv[++i];
+            else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+            else {
+                fprintf(stderr, "tether config show: unknown option '%s'\n", argv[i]);
+                return 1;
+            }
+        }
+        if (!path || (strcmp(format, "yaml") && strcmp(format, "json"))) {
+            usage(stderr);
+            return 1;
+        }
+        cfg_diags_t d;
+        cfg_diags_init(&d);
+        cfg_t *c = cfg_load_file(path, NULL, &d);
+        if (!c) {
+            cfg_diags_print(stderr, &d);
+            cfg_diags_free(&d);
+            return 1;
+        }
+        buf_t b = BUF_INIT;
+        cfg_show(c, !strcmp(format, "json"), &b);
+        fputs(b.data ? b.data : "", stdout);
+        buf_free(&b);
+        cfg_free(c);
+        cfg_diags_free(&d);
+        return 0;
+    }
     if (!strcmp(sub, "schema")) {
         buf_t b = BUF_INIT;
         cfg_schema_markdown(&b);

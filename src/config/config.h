@@ -211,6 +211,10 @@ void cfg_free(cfg_t *c);
  * family, decisions, plugins). Appends to out. */
 void cfg_summary(const cfg_t *c, buf_t *out);
 
+/* The loaded config after ${VAR} expansion as YAML (or JSON), secrets
+ * (keys ending in key/token/password/secret, auth/key headers) redacted. */
+void cfg_show(const cfg_t *c, bool json, buf_t *out);
+
 /* Lookups (linear scans; configs are small). NULL when absent. */
 const cfg_model_t *cfg_find_model(const cfg_t *c, const char *name, size_t len);
 bool cfg_is_auto_name(const cfg_t *c, const char *name, size_t len);
