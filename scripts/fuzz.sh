@@ -20,7 +20,8 @@ mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
 CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc -D_GNU_SOURCE"
 
-# harness name -> the src/ files it links
+# harness name -> the src/ files it links. To add a harness: one line here;
+# optional seeds in tests/fuzz/corpus/<name>/ and a tests/fuzz/<harness>.dict.
 declare -A SRCS
 SRCS[fuzz_scan]="src/json/scan.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
 
@@ -36,9 +37,11 @@ for h in "${!SRCS[@]}"; do
     mkdir -p "$OUT/corpus/$name"
     seeds="tests/fuzz/corpus/$name"
     log="$OUT/$h.log"
+    dict=()
+    if [ -f "tests/fuzz/$h.dict" ]; then dict=(-dict="tests/fuzz/$h.dict"); fi
     echo "fuzz: $h for ${SECS}s (log $log)"
     if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$bin" -dict="tests/fuzz/$h.dict" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+        "$bin" "${dict[@]}" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$OUT/crash-$name-" \
         "$OUT/corpus/$name" "$seeds" >"$log" 2>&1; then
         echo "fuzz: $h: clean, $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs"
