@@ -7,24 +7,77 @@
 #include <stdlib.h>
 #include <string.h>
 
-tether_app_t *app_new(cfg_t *cfg)
+struct app_runtime {
+    int placeholder; /* compiled engines land here (signals, selection state) */
+};
+
+static app_runtime_t *runtime_new(const cfg_t *cfg, cfg_diags_t *d)
 {
+    (void)cfg;
+    (void)d;
+    return calloc(1, sizeof(app_runtime_t));
+}
+
+static void runtime_free(app_runtime_t *rt) { free(rt); }
+
+/* Publish rt for the snapshot's current config. */
+static void install_current(tether_app_t *app, app_runtime_t *rt)
+{
+    app_config_ref_t *ref = calloc(1, sizeof *ref);
+    ref->app = app;
+    ref->cfg = cfg_snapshot_acquire(app->snap); /* held until the ref dies */
+    ref->rt = rt;
+    atomic_init(&ref->refs, 1);               /* the app's own reference */
+    pthread_mutex_lock(&app->swap_lock);
+    app_config_ref_t *old = atomic_exchange(&app->current, ref);
+    pthread_mutex_unlock(&app->swap_lock);
+    if (old) app_config_release(old);
+}
+
+static int hook_prepare(const cfg_t *next, cfg_diags_t *d, void **runtime, void *ud)
+{
+    app_runtime_t *rt = runtime_new(next, d);
+    *runtime = rt;
+    return rt ? 0 : -1;
+}
+
+static void hook_install(void *runtime, void *ud) { install_current(ud, runtime); }
+
+tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
+{
+    app_runtime_t *rt = runtime_new(cfg, diags);
+    if (!rt) {
+        cfg_free(cfg);
+        return NULL;
+    }
     tether_app_t *app = calloc(1, sizeof *app);
     pthread_mutex_init(&app->swap_lock, NULL);
-    app_config_ref_t *ref = calloc(1, sizeof *ref);
-    ref->cfg = cfg;
-    atomic_init(&ref->refs, 1); /* the app's own reference */
-    atomic_init(&app->generation, 1);
-    cfg->generation = 1;
-    atomic_init(&app->current, ref);
+    app->snap = cfg_snapshot_new(cfg);
+    install_current(app, rt);
     app->ready = 1;
     return app;
+}
+
+int app_reload_start(tether_app_t *app, const char *path)
+{
+    cfg_load_opts_t o = {0};
+    app->reload = cfg_reload_new(path, app->snap, &o);
+    if (!app->reload) return -1;
+    cfg_reload_hooks_t h = {hook_prepare, hook_install, app};
+    cfg_reload_set_hooks(app->reload, &h);
+    return cfg_reload_start(app->reload);
+}
+
+void app_reload_trigger(tether_app_t *app)
+{
+    if (app->reload) cfg_reload_trigger(app->reload);
 }
 
 void app_config_release(app_config_ref_t *ref)
 {
     if (ref && atomic_fetch_sub(&ref->refs, 1) == 1) {
-        cfg_free(ref->cfg);
+        runtime_free(ref->rt);
+        cfg_snapshot_release(ref->app->snap, ref->cfg);
         free(ref);
     }
 }
@@ -32,8 +85,8 @@ void app_config_release(app_config_ref_t *ref)
 app_config_ref_t *app_config_acquire(tether_app_t *app)
 {
     /* The swap lock makes load+increment atomic with respect to a swap, so a
-     * reference is never taken on a config whose last reference is gone. It
-     * is held for a few instructions only. */
+     * reference is never taken on a generation whose last reference is gone.
+     * It is held for a few instructions only. */
     pthread_mutex_lock(&app->swap_lock);
     app_config_ref_t *ref = atomic_load(&app->current);
     atomic_fetch_add(&ref->refs, 1);
@@ -41,22 +94,12 @@ app_config_ref_t *app_config_acquire(tether_app_t *app)
     return ref;
 }
 
-void app_config_swap(tether_app_t *app, cfg_t *cfg)
-{
-    app_config_ref_t *ref = calloc(1, sizeof *ref);
-    ref->cfg = cfg;
-    atomic_init(&ref->refs, 1);
-    cfg->generation = atomic_fetch_add(&app->generation, 1) + 1;
-    pthread_mutex_lock(&app->swap_lock);
-    app_config_ref_t *old = atomic_exchange(&app->current, ref);
-    pthread_mutex_unlock(&app->swap_lock);
-    app_config_release(old);
-}
-
 void app_free(tether_app_t *app)
 {
     if (!app) return;
-    app_config_release(atomic_load(&app->current));
+    if (app->reload) cfg_reload_free(app->reload);
+    app_config_release(atomic_exchange(&app->current, NULL));
+    cfg_snapshot_free(app->snap);
     pthread_mutex_destroy(&app->swap_lock);
     free(app);
 }

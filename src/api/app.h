@@ -6,6 +6,8 @@
 #ifndef TETHER_API_APP_H
 #define TETHER_API_APP_H
 #include "config/config.h"
+#include "config/reload.h"
+#include "config/snapshot.h"
 #include "http/server.h"
 #include "http/upstream.h"
 #include "http/wrr.h"
@@ -28,25 +30,37 @@ typedef struct app_worker {
     size_t n_models;
 } app_worker_t;
 
+/* Runtime state built beside one config generation (compiled engines...). */
+typedef struct app_runtime app_runtime_t;
+
+/* One config generation as requests see it: the config (one snapshot
+ * reference held) plus the runtime state built for it. */
 typedef struct app_config_ref {
-    cfg_t *cfg;
+    const cfg_t *cfg;
+    app_runtime_t *rt;
+    struct tether_app *app;
     atomic_long refs;
 } app_config_ref_t;
 
 struct tether_app {
+    cfg_snapshot_t *snap;
+    cfg_reload_t *reload;
     _Atomic(app_config_ref_t *) current;
     pthread_mutex_t swap_lock;
-    atomic_ulong generation;
     hsrv_server_t *server;
     atomic_long requests_total;
     int ready;
 };
 
-/* Takes ownership of cfg. */
-tether_app_t *app_new(cfg_t *cfg);
+/* Takes ownership of cfg. Returns NULL (diags filled) when the runtime
+ * state for cfg cannot be built. */
+tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags);
 void app_free(tether_app_t *app);
-/* Swap in a new config (ownership taken); old one freed when unused. */
-void app_config_swap(tether_app_t *app, cfg_t *cfg);
+/* Watch path for changes (inotify + app_reload_trigger) and apply valid
+ * configs atomically. 0 on success. */
+int app_reload_start(tether_app_t *app, const char *path);
+/* Async-signal-safe (SIGHUP). */
+void app_reload_trigger(tether_app_t *app);
 app_config_ref_t *app_config_acquire(tether_app_t *app);
 void app_config_release(app_config_ref_t *ref);
 

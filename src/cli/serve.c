@@ -105,7 +105,16 @@ int cli_serve(int argc, char **argv)
     }
     const cfg_limits_t *lim = &cfg->router.limits;
     uint64_t grace = lim->shutdown_grace_ms;
-    tether_app_t *app = app_new(cfg);
+    cfg_diags_t ad;
+    cfg_diags_init(&ad);
+    tether_app_t *app = app_new(cfg, &ad);
+    print_diags(&ad);
+    cfg_diags_free(&ad);
+    if (!app) {
+        fprintf(stderr, "tether serve: cannot build the routing engines for %s\n", config);
+        free(ls);
+        return 1;
+    }
     hsrv_config_t hc = {
         .listeners = ls,
         .n_listeners = nl,
@@ -130,6 +139,8 @@ int cli_serve(int argc, char **argv)
         return 2;
     }
     app->server = srv;
+    if (app_reload_start(app, config) != 0)
+        tlog(TLOG_WARN, "config_watch_unavailable", "\"path\":\"%s\"", config);
     for (size_t i = 0; i < nl; i++) {
         tlog(TLOG_INFO, "listening", "\"address\":\"%s\",\"port\":%d", ls[i].address,
              hsrv_server_port(srv, (int)i));
@@ -141,15 +152,8 @@ int cli_serve(int argc, char **argv)
         int sig = 0;
         if (sigwait(&set, &sig) != 0) continue;
         if (sig == SIGHUP) {
-            tlog(TLOG_INFO, "config_reload", "\"trigger\":\"SIGHUP\",\"path\":\"%s\"", config);
-            cfg_t *nc = load(config);
-            if (!nc) {
-                tlog(TLOG_ERROR, "config_reload_rejected", "\"path\":\"%s\"", config);
-                continue;
-            }
-            app_config_swap(app, nc);
-            tlog(TLOG_INFO, "config_reload_applied", "\"generation\":%lu",
-                 (unsigned long)atomic_load(&app->generation));
+            tlog(TLOG_INFO, "config_reload_requested", "\"trigger\":\"SIGHUP\"");
+            app_reload_trigger(app);
             continue;
         }
         tlog(TLOG_INFO, "shutdown", "\"signal\":\"%s\",\"grace_ms\":%llu",

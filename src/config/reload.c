@@ -29,7 +29,10 @@ struct cfg_reload {
     uint64_t last_hash;
     bool has_hash;
     atomic_uint_fast64_t applied, rejected, unchanged, restart_required;
+    cfg_reload_hooks_t hooks;
 };
+
+void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h) { r->hooks = *h; }
 
 static uint64_t fnv1a(const char *p, size_t n)
 {
@@ -132,6 +135,11 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
     if (!diags) cfg_diags_init(&local);
     cfg_t *next = cfg_load_file(r->path, &r->opts, d);
     cfg_reload_result_t res;
+    void *runtime = NULL;
+    if (next && r->hooks.prepare && r->hooks.prepare(next, d, &runtime, r->hooks.ud) != 0) {
+        cfg_free(next);
+        next = NULL;
+    }
     if (!next) {
         atomic_fetch_add(&r->rejected, 1);
         buf_t b = BUF_INIT;
@@ -156,6 +164,7 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
         buf_free(&ch);
         cfg_snapshot_release(r->snap, cur);
         uint64_t gen = cfg_snapshot_swap(r->snap, next);
+        if (r->hooks.install) r->hooks.install(runtime, r->hooks.ud);
         atomic_fetch_add(&r->applied, 1);
         tlog(TLOG_INFO, "config_reload_applied", "\"generation\":%llu,\"warnings\":%zu",
              (unsigned long long)gen, d->n_warnings);

@@ -36,6 +36,19 @@ typedef struct cfg_reload_stats {
 typedef enum { CFG_RELOAD_APPLIED = 0, CFG_RELOAD_REJECTED, CFG_RELOAD_UNCHANGED } cfg_reload_result_t;
 
 cfg_reload_t *cfg_reload_new(const char *path, cfg_snapshot_t *snap, const cfg_load_opts_t *opts);
+
+/* Optional hooks around a swap, for runtime state that lives beside a config
+ * (compiled signal engines, ...). prepare runs on the loaded, validated next
+ * config before it is published; returning -1 rejects the reload (with
+ * diagnostics in d). install runs right after the swap with what prepare
+ * produced. Both run on the reloading thread, serialised. */
+typedef struct cfg_reload_hooks {
+    int (*prepare)(const cfg_t *next, cfg_diags_t *d, void **runtime, void *ud);
+    void (*install)(void *runtime, void *ud);
+    void *ud;
+} cfg_reload_hooks_t;
+/* Set before cfg_reload_start. */
+void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h);
 /* Start the watcher thread. 0 on success, -1 (errno set) on failure. */
 int cfg_reload_start(cfg_reload_t *r);
 /* Ask the watcher to reload now (debounced). Async-signal-safe. */
