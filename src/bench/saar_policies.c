@@ -1,8 +1,9 @@
 /* saar_policies.c - the policy registry of `bench saar` and the two baseline
  * policies (prompt-level: the base choice every turn; sticky: hold the first
- * turn's model). tether and its ablations are listed here and filled in by the
- * session policy (issue 5) at the registration point below. */
+ * turn's model). tether and its ablations run the session policy of issue 5
+ * (src/bench/saar_tether.c). */
 #include "bench/saar_run.h"
+#include "bench/saar_tether.h"
 #include <string.h>
 
 /* ==== REGISTRATION POINT for the session policy (issue 5) ================
@@ -14,10 +15,10 @@
  * bits in `ablations`, declare it in saar_run.h, and replace NULL below with
  * saar_tether_policy_new. Every tether row then runs; until then they are
  * reported as "not registered". */
-#define SAAR_TETHER_FACTORY NULL
+#define SAAR_TETHER_FACTORY saar_tether_policy_new
 /* ========================================================================== */
 
-#define TETHER_SKIP_ABOUT "the tether session policy"
+#define TETHER_SKIP_ABOUT "the tether session policy (SPEC 9, default knobs)"
 
 static const saar_policy_entry_t registry[] = {
     {"prompt-level", "the base choice on every turn", saar_policy_prompt_level_new, 0},
