@@ -1,0 +1,123 @@
+/* trace.c - the decision trace (SPEC §6.2): every evaluated decision as a
+ * tree of nodes {kind, signal, label, matched, confidence, skipped, error,
+ * children}, printed as text with ✓/✗ marks (`eval --trace`) or as JSON
+ * (eval --format json, the management API, replay). */
+#include "decision/decision.h"
+#include <string.h>
+
+static const char *kind_name(cfg_rule_kind_t k)
+{
+    switch (k) {
+    case CFG_RULE_AND:
+        return "AND";
+    case CFG_RULE_OR:
+        return "OR";
+    case CFG_RULE_NOT:
+        return "NOT";
+    default:
+        return "leaf";
+    }
+}
+
+static void indent(buf_t *b, int depth)
+{
+    for (int i = 0; i < depth; i++) buf_puts(b, "  ");
+}
+
+static void node_text(buf_t *b, const dec_node_t *n, int depth)
+{
+    indent(b, depth);
+    buf_puts(b, n->skipped ? "\xC2\xB7 " : n->matched ? "\xE2\x9C\x93 " : "\xE2\x9C\x97 ");
+    buf_puts(b, n->kind == CFG_RULE_LEAF ? (n->signal ? n->signal : "?") : kind_name(n->kind));
+    if (n->label) buf_printf(b, " [label=%s]", n->label);
+    if (n->skipped) buf_puts(b, " (skipped)");
+    else buf_printf(b, " %.3f", n->confidence);
+    if (n->error) buf_printf(b, " (error: %s)", n->error);
+    buf_putc(b, '\n');
+    for (size_t i = 0; i < n->n_children; i++) node_text(b, &n->children[i], depth + 1);
+}
+
+void dec_trace_text(buf_t *b, const dec_trace_t *t)
+{
+    buf_printf(b, "%s decision %s %.3f%s\n", t->matched ? "\xE2\x9C\x93" : "\xE2\x9C\x97",
+               t->name ? t->name : "", t->confidence, t->is_catch_all ? " (catch-all)" : "");
+    if (!t->is_catch_all) node_text(b, &t->root, 1);
+}
+
+static void json_str_or_null(buf_t *b, const char *s)
+{
+    if (s) buf_json_str(b, s, strlen(s));
+    else buf_puts(b, "null");
+}
+
+void dec_node_json(buf_t *b, const dec_node_t *n)
+{
+    buf_printf(b, "{\"kind\":\"%s\",\"signal\":", kind_name(n->kind));
+    json_str_or_null(b, n->signal);
+    buf_puts(b, ",\"label\":");
+    json_str_or_null(b, n->label);
+    buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"skipped\":%s,\"error\":",
+               n->matched ? "true" : "false", n->confidence, n->skipped ? "true" : "false");
+    json_str_or_null(b, n->error);
+    buf_puts(b, ",\"children\":[");
+    for (size_t i = 0; i < n->n_children; i++) {
+        if (i) buf_putc(b, ',');
+        dec_node_json(b, &n->children[i]);
+    }
+    buf_puts(b, "]}");
+}
+
+void dec_trace_json(buf_t *b, const dec_trace_t *t)
+{
+    buf_puts(b, "{\"name\":");
+    json_str_or_null(b, t->name);
+    buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"catch_all\":%s,\"root\":",
+               t->matched ? "true" : "false", t->confidence, t->is_catch_all ? "true" : "false");
+    dec_node_json(b, &t->root);
+    buf_putc(b, '}');
+}
+
+void dec_result_json(buf_t *b, const dec_result_t *r)
+{
+    buf_printf(b, "{\"outcome\":\"%s\",\"decision\":", dec_outcome_name(r->outcome));
+    json_str_or_null(b, r->name);
+    buf_printf(b, ",\"confidence\":%.6g,\"algorithm\":", r->confidence);
+    json_str_or_null(b, r->algorithm);
+    buf_printf(b, ",\"strategy\":\"%s\"", dec_strategy_name(r->strategy));
+    if (r->outcome == DEC_DEFAULT) {
+        buf_puts(b, ",\"model\":");
+        json_str_or_null(b, r->default_model);
+    }
+    if (r->failed_leaf) {
+        buf_puts(b, ",\"failed_leaf\":");
+        json_str_or_null(b, r->failed_leaf);
+    }
+    buf_puts(b, ",\"ranking\":[");
+    for (size_t i = 0; i < r->n_ranking; i++) {
+        if (i) buf_putc(b, ',');
+        json_str_or_null(b, r->traces[r->ranking[i].index].name);
+    }
+    buf_puts(b, "],\"trace\":[");
+    for (size_t i = 0; i < r->n_traces; i++) {
+        if (i) buf_putc(b, ',');
+        dec_trace_json(b, &r->traces[i]);
+    }
+    buf_puts(b, "]}");
+}
+
+void dec_result_text(buf_t *b, const dec_result_t *r)
+{
+    for (size_t i = 0; i < r->n_traces; i++) dec_trace_text(b, &r->traces[i]);
+    switch (r->outcome) {
+    case DEC_FAIL:
+        buf_printf(b, "=> fail: signal_unavailable (%s)\n", r->failed_leaf ? r->failed_leaf : "?");
+        break;
+    case DEC_DEFAULT:
+        buf_printf(b, "=> no decision matched: default_model %s\n",
+                   r->default_model ? r->default_model : "(none)");
+        break;
+    default:
+        buf_printf(b, "=> %s (%s, %s, confidence %.3f)\n", r->name, dec_outcome_name(r->outcome),
+                   dec_strategy_name(r->strategy), r->confidence);
+    }
+}
