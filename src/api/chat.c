@@ -14,6 +14,7 @@
 #include "http/sse.h"
 #include "json/scan.h"
 #include "json/splice.h"
+#include "metrics/catalog.h"
 #include "route/resolve.h"
 
 #include <event2/event.h>
@@ -51,6 +52,7 @@ typedef struct chat_proxy {
     jusage_t usage;
     struct event *deadline;
     hup_error_t last_err;
+    uint64_t attempt_started_us;
 } chat_proxy_t;
 
 static void chat_attempt(chat_proxy_t *p);
@@ -70,6 +72,19 @@ static void chat_end(chat_proxy_t *p)
 
 static void log_done(chat_proxy_t *p, int status)
 {
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    met_inc(tmet.requests_total, 1, "chat", st, "openai");
+    met_observe(tmet.request_duration_seconds, (double)(clock_mono_us() - p->req->started_us) / 1e6,
+                "chat");
+    if (p->usage.found) {
+        if (p->usage.prompt_tokens > 0)
+            met_inc(tmet.tokens_total, (double)p->usage.prompt_tokens, p->model->name, "prompt");
+        if (p->usage.completion_tokens > 0)
+            met_inc(tmet.tokens_total, (double)p->usage.completion_tokens, p->model->name, "completion");
+        if (p->usage.cached_tokens > 0)
+            met_inc(tmet.tokens_total, (double)p->usage.cached_tokens, p->model->name, "cached");
+    }
     const cfg_backend_ref_t *b = p->backend >= 0 ? &p->model->backend_refs[p->backend] : NULL;
     tlog(TLOG_INFO, "request",
          "\"request_id\":\"%s\",\"endpoint\":\"chat\",\"status\":%d,\"model\":\"%s\","
@@ -115,6 +130,7 @@ static void chat_error(chat_proxy_t *p, int status, const char *type, const char
     hsrv_header_t h[8];
     int n = add_h(h, 0, "content-type", "application/json");
     n = tether_headers(p, h, n, "error");
+    met_inc(tmet.request_errors_total, 1, "chat", code);
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"status\":%d,\"code\":\"%s\",\"model\":\"%s\"",
          p->req->request_id, status, code, p->model->name);
@@ -167,7 +183,18 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
                    : status == 500 ? CFG_RETRY_500
                    : status == 529 ? CFG_RETRY_529
                                    : 0;
+    {
+        char st[8];
+        snprintf(st, sizeof st, "%d", status);
+        met_inc(tmet.upstream_requests_total, 1, p->model->name,
+                p->model->backend_refs[p->backend].name, st);
+        met_observe(tmet.upstream_ttft_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
+                    p->model->name);
+    }
     if (bit && (rel->retry_on & bit) && p->attempts < p->max_attempts) {
+        char reason[8];
+        snprintf(reason, sizeof reason, "%d", status);
+        met_inc(tmet.retries_total, 1, p->model->name, reason);
         tlog(TLOG_WARN, "upstream_retry",
              "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"status\":%d",
              p->req->request_id, p->model->name, p->model->backend_refs[p->backend].name, status);
@@ -227,6 +254,8 @@ static void up_done(void *ud)
 {
     chat_proxy_t *p = ud;
     p->call = NULL;
+    met_observe(tmet.upstream_latency_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
+                p->model->name, p->model->backend_refs[p->backend].name);
     if (!p->sse.cb && p->acc.len) jscan_usage(p->acc.data, p->acc.len, &p->usage);
     log_done(p, p->upstream_status);
     p->req->on_abort = NULL;
@@ -260,8 +289,10 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
          "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"error\":\"%s\","
          "\"client_started\":%s",
          p->req->request_id, p->model->name, bname, hup_error_str(e), p->started ? "true" : "false");
+    met_inc(tmet.upstream_requests_total, 1, p->model->name, bname, hup_error_str(e));
     if (!p->started) {
         if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
+            met_inc(tmet.retries_total, 1, p->model->name, hup_error_str(e));
             chat_attempt(p);
             return;
         }
@@ -423,6 +454,7 @@ static void chat_attempt(chat_proxy_t *p)
     };
     static const hup_callbacks_t cbs = {up_headers, up_body, up_done, up_error};
     p->upstream_status = 0;
+    p->attempt_started_us = clock_mono_us();
     p->call = hup_call_start(w->pools, &r, &cbs, p);
     buf_free(&head);
 }
@@ -498,13 +530,27 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     buf_free(&mv);
     for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
-    if (p->client_stream && jr.stream_options.len == 0) {
-        static const char inj[] = "\"stream_options\":{\"include_usage\":true},";
-        static const char inj_last[] = "\"stream_options\":{\"include_usage\":true}";
-        /* insert as the first member; the object is non-empty (it has messages) */
-        (void)inj_last;
-        jsplice_add(&p->splice, jr.obj_open + 1, 0, inj, sizeof inj - 1);
-        p->hide_usage = 1;
+    if (p->client_stream) {
+        /* ask upstream for usage; hide the usage chunk unless the client asked */
+        jspan_t iu;
+        if (jr.stream_options.len == 0) {
+            static const char inj[] = "\"stream_options\":{\"include_usage\":true},";
+            /* first member; the object is non-empty (it has messages) */
+            jsplice_add(&p->splice, jr.obj_open + 1, 0, inj, sizeof inj - 1);
+            p->hide_usage = 1;
+        } else if (jscan_type(req->body, jr.stream_options) == '{' &&
+                   !jscan_obj_get(req->body, jr.stream_options, "include_usage", &iu)) {
+            uint32_t cur = 0;
+            jspan_t k, v;
+            int empty = !jscan_obj_next(req->body, jr.stream_options, &cur, &k, &v);
+            static const char inj2[] = "\"include_usage\":true,";
+            static const char inj3[] = "\"include_usage\":true";
+            if (empty)
+                jsplice_add(&p->splice, jr.stream_options.off + 1, 0, inj3, sizeof inj3 - 1);
+            else
+                jsplice_add(&p->splice, jr.stream_options.off + 1, 0, inj2, sizeof inj2 - 1);
+            p->hide_usage = 1;
+        }
     }
     jsplice_sort(&p->splice);
     p->body_len = jsplice_len(&p->splice, req->body_len);

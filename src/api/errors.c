@@ -2,6 +2,7 @@
 #include "api/errors.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "metrics/catalog.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,11 @@ void api_error_openai(hsrv_req_t *req, int status, const char *type, const char 
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"method\":\"%s\",\"status\":%d,\"code\":\"%s\"", req->request_id,
          req->method_str ? req->method_str : "", status, code);
+    const char *ep = req->path && strstr(req->path, "/chat/completions") ? "chat" : "other";
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    met_inc(tmet.requests_total, 1, ep, st, "openai");
+    met_inc(tmet.request_errors_total, 1, ep, code);
     hsrv_respond(req, status, h, 2, b.data, b.len);
     buf_free(&b);
 }

@@ -2,12 +2,18 @@
  * load and validate the config, start the HTTP server on its listeners,
  * and wait for signals: SIGTERM/SIGINT stop gracefully (stop accepting,
  * finish in-flight requests up to limits.shutdown_grace), SIGHUP reloads. */
+#include "admin/mgmt.h"
 #include "api/app.h"
+#include "metrics/catalog.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/log.h"
 
 #include <getopt.h>
+
+#ifndef TETHER_VERSION
+#define TETHER_VERSION "0.1.0"
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,6 +145,15 @@ int cli_serve(int argc, char **argv)
         return 2;
     }
     app->server = srv;
+    metrics_catalog_init(TETHER_VERSION);
+    mgmt_t *mgmt;
+    {
+        app_config_ref_t *r0 = app_config_acquire(app);
+        mgmt = mgmt_start(app, r0->cfg);
+        int mport = mgmt_listen(mgmt, r0->cfg);
+        if (mport > 0) printf("management listening on %d\n", mport);
+        app_config_release(r0);
+    }
     if (app_reload_start(app, config) != 0)
         tlog(TLOG_WARN, "config_watch_unavailable", "\"path\":\"%s\"", config);
     for (size_t i = 0; i < nl; i++) {
@@ -161,6 +176,7 @@ int cli_serve(int argc, char **argv)
         break;
     }
     hsrv_server_stop(srv, grace);
+    mgmt_stop(mgmt);
     tlog(TLOG_INFO, "stopped", NULL);
     hsrv_server_free(srv);
     free(ls);

@@ -783,7 +783,22 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int bind_socket(const char *address, int port, char *err, size_t errlen)
+/* SO_REUSEPORT lets every worker own a listening socket, but it would also
+ * let a second tether process silently share the port. Probe with a plain
+ * bind first so an address already in use is an error, as users expect. */
+static int probe_port_free(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return 0;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
+    int e = errno;
+    close(fd);
+    return rc == 0 || e != EADDRINUSE;
+}
+
+static int bind_socket(const char *address, int port, int probe, char *err, size_t errlen)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -794,6 +809,11 @@ static int bind_socket(const char *address, int port, char *err, size_t errlen)
     int rc = getaddrinfo(address, ps, &hints, &res);
     if (rc != 0 || !res) {
         snprintf(err, errlen, "cannot resolve listen address %s: %s", address, gai_strerror(rc));
+        return -1;
+    }
+    if (probe && port != 0 && !probe_port_free(res)) {
+        snprintf(err, errlen, "cannot listen on %s:%d: address already in use", address, port);
+        freeaddrinfo(res);
         return -1;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -855,7 +875,7 @@ hsrv_server_t *hsrv_server_start(const hsrv_config_t *cfg, char *err, size_t err
         w->stop_fd = -1;
         for (size_t i = 0; i < nl; i++) {
             int port = wi == 0 ? s->listens[i].port : s->ports[i];
-            w->fds[i] = bind_socket(s->listens[i].address, port, err, errlen);
+            w->fds[i] = bind_socket(s->listens[i].address, port, wi == 0, err, errlen);
             if (w->fds[i] < 0) goto fail;
             if (wi == 0) s->ports[i] = bound_port(w->fds[i]);
         }
