@@ -116,6 +116,7 @@ cfg_node_t *cfg_node_copy(arena_t *a, const cfg_node_t *n)
     *c = *n;
     c->str = n->str ? arena_strndup(a, n->str, n->len) : NULL;
     c->comment = n->comment ? arena_strdup(a, n->comment) : NULL;
+    c->comment_top = n->comment_top ? arena_strdup(a, n->comment_top) : NULL;
     c->keys = c->items = NULL;
     c->n = c->cap = 0;
     c->weight = 1;
@@ -220,8 +221,15 @@ static void collect_fy_errors(parser_t *p, struct fy_parser *fyp)
     if (!any) err_at(p, 0, 0, "YAML syntax error");
 }
 
-cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_t len,
-                           cfg_diags_t *diags)
+static char *tok_comment(arena_t *a, struct fy_token *t, enum fy_comment_placement where)
+{
+    char tmp[4096];
+    const char *c = t ? fy_token_get_comment(t, tmp, sizeof tmp, where) : NULL;
+    return c && *c ? arena_strdup(a, c) : NULL;
+}
+
+static cfg_node_t *parse(arena_t *a, const char *file, const char *text, size_t len,
+                         cfg_diags_t *diags, bool comments)
 {
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
@@ -230,7 +238,8 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
     dcfg.level = FYET_ERROR;
     dcfg.colorize = false;
     struct fy_diag *fydiag = NULL;
-    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG};
+    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG |
+                                         (comments ? FYPCF_PARSE_COMMENTS : 0)};
     parser_t p = {.a = a, .file = file, .d = diags};
     fydiag = fy_diag_create(&dcfg);
     if (fydiag) fy_diag_set_collect_errors(fydiag, true);
@@ -266,6 +275,10 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
             /* libfyaml marks a quoted scalar at its content: point at the quote */
             if ((st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED) && n->col > 1) n->col--;
             char *anchor = ev->scalar.anchor ? tok_dup(a, ev->scalar.anchor, NULL) : NULL;
+            if (comments) {
+                n->comment_top = tok_comment(a, ev->scalar.value, fycp_top);
+                n->comment = tok_comment(a, ev->scalar.value, fycp_right);
+            }
             p.total++;
             attach(&p, n, anchor);
             break;
@@ -319,6 +332,18 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
     if (p.failed) return NULL;
     if (!p.root || cfg_node_is_null(p.root)) p.root = cfg_node_new(a, CFG_NODE_MAP, 1, 1);
     return p.root;
+}
+
+cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_t len,
+                           cfg_diags_t *diags)
+{
+    return parse(a, file, text, len, diags, false);
+}
+
+cfg_node_t *cfg_yaml_parse_comments(arena_t *a, const char *file, const char *text, size_t len,
+                                    cfg_diags_t *diags)
+{
+    return parse(a, file, text, len, diags, true);
 }
 
 /* ---- secrets ---- */
@@ -402,6 +427,29 @@ static void indent(buf_t *out, int ind)
     for (int i = 0; i < ind; i++) buf_putc(out, ' ');
 }
 
+/* "# line" for every line of a kept comment, at column ind. */
+static void emit_comment_lines(buf_t *out, const char *c, int ind)
+{
+    while (c && *c) {
+        const char *e = strchr(c, '\n');
+        size_t l = e ? (size_t)(e - c) : strlen(c);
+        indent(out, ind);
+        buf_putc(out, '#');
+        if (l) buf_putc(out, ' ');
+        buf_append(out, c, l);
+        buf_putc(out, '\n');
+        c = e ? e + 1 : NULL;
+    }
+}
+
+/* A right comment on one line only (a newline would end the comment). */
+static void emit_right_comment(buf_t *out, const char *c)
+{
+    if (!c || !*c) return;
+    buf_puts(out, "  # ");
+    for (; *c && *c != '\n'; c++) buf_putc(out, *c);
+}
+
 static bool is_secret_ctx(const char *key, const char *parent_key)
 {
     if (parent_key && !strcmp(parent_key, "extra_headers")) return cfg_key_is_secret(key, true);
@@ -459,12 +507,14 @@ static void emit_entry(buf_t *out, const cfg_node_t *k, const cfg_node_t *v,
         buf_putc(out, ' ');
         bool red = o->redact && !cfg_node_is_null(v) && is_secret_ctx(k->str, parent_key);
         emit_scalar(out, v, false, red);
-        if (v->comment) buf_printf(out, "  # %s", v->comment);
+        emit_right_comment(out, v->comment ? v->comment : k->comment);
         buf_putc(out, '\n');
     } else if (!v->n) {
-        buf_puts(out, v->kind == CFG_NODE_MAP ? " {}\n" : " []\n");
+        buf_puts(out, v->kind == CFG_NODE_MAP ? " {}" : " []");
+        emit_right_comment(out, v->comment ? v->comment : k->comment);
+        buf_putc(out, '\n');
     } else {
-        if (v->comment) buf_printf(out, "  # %s", v->comment);
+        emit_right_comment(out, v->comment ? v->comment : k->comment);
         buf_putc(out, '\n');
         emit_yaml(out, v, o, v->kind == CFG_NODE_MAP ? ind + 2 : ind, k->str, depth + 1);
     }
@@ -482,6 +532,7 @@ static void emit_yaml(buf_t *out, const cfg_node_t *n, const cfg_emit_opts_t *o,
     }
     if (n->kind == CFG_NODE_MAP) {
         for (size_t i = 0; i < n->n; i++) {
+            emit_comment_lines(out, n->keys[i]->comment_top, ind);
             indent(out, ind);
             emit_entry(out, n->keys[i], n->items[i], o, ind, parent_key, depth);
         }
@@ -489,17 +540,23 @@ static void emit_yaml(buf_t *out, const cfg_node_t *n, const cfg_emit_opts_t *o,
     }
     for (size_t i = 0; i < n->n; i++) {
         const cfg_node_t *it = n->items[i];
+        emit_comment_lines(out, it->comment_top, ind);
+        if (it->kind == CFG_NODE_MAP && it->n) emit_comment_lines(out, it->keys[0]->comment_top, ind);
         indent(out, ind);
         buf_puts(out, "- ");
         if (it->kind == CFG_NODE_SCALAR) {
             emit_scalar(out, it, false, false);
+            emit_right_comment(out, it->comment);
             buf_putc(out, '\n');
         } else if (!it->n) {
             buf_puts(out, it->kind == CFG_NODE_MAP ? "{}\n" : "[]\n");
         } else if (it->kind == CFG_NODE_MAP) {
             /* first entry on the dash line, the rest indented under it */
             for (size_t j = 0; j < it->n; j++) {
-                if (j) indent(out, ind + 2);
+                if (j) {
+                    emit_comment_lines(out, it->keys[j]->comment_top, ind + 2);
+                    indent(out, ind + 2);
+                }
                 emit_entry(out, it->keys[j], it->items[j], o, ind + 2, parent_key, depth + 1);
             }
         } else {

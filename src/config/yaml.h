@@ -28,12 +28,21 @@ struct cfg_node {
     size_t n, cap;
     size_t weight;        /* node count of the subtree, aliases expanded */
     char *comment;        /* migrate keeps the line comment when present (may be NULL) */
+    char *comment_top;    /* comment lines above the node (no '#', '\n'-joined; may be NULL) */
 };
 
 /* Parse the first document of text. Parse errors go to diags (as errors,
  * with position) and NULL is returned. An empty document yields an empty map. */
 cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_t len,
                            cfg_diags_t *diags);
+
+/* The same, keeping comments (cfg_yaml_parse_comments: libfyaml's comment
+ * parsing): a comment to the right of a scalar goes to its `comment`, lines
+ * above a key or sequence item to `comment_top`; a comment right of a key
+ * whose value is a mapping or list goes to the key's `comment`. Comments at
+ * the end of the document and inside flow collections are not kept. */
+cfg_node_t *cfg_yaml_parse_comments(arena_t *a, const char *file, const char *text, size_t len,
+                                    cfg_diags_t *diags);
 
 /* Lookups and builders (builders allocate in a). */
 cfg_node_t *cfg_node_get(const cfg_node_t *map, const char *key);
