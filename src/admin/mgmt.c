@@ -29,6 +29,7 @@ struct mgmt {
     hsrv_server_t *srv;
     mgmt_route_t routes[MGMT_MAX_ROUTES];
     size_t n_routes;
+    char metrics_path[128]; /* owned copy: configs come and go */
 };
 
 const char *mgmt_role_name(mgmt_role_t r)
@@ -266,8 +267,9 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_route_add(m, HSRV_GET, "/health", MGMT_ANONYMOUS, h_health, NULL);
     mgmt_route_add(m, HSRV_GET, "/ready", MGMT_ANONYMOUS, h_ready, NULL);
     const char *mpath = cfg->global_ext->services.metrics.path ? cfg->global_ext->services.metrics.path : "/metrics";
+    snprintf(m->metrics_path, sizeof m->metrics_path, "%s", mpath);
     if (cfg->global_ext->services.metrics.enabled)
-        mgmt_route_add(m, HSRV_GET, mpath, MGMT_VIEWER, h_metrics, NULL);
+        mgmt_route_add(m, HSRV_GET, m->metrics_path, MGMT_VIEWER, h_metrics, NULL);
     mgmt_route_add(m, HSRV_GET, "/config", MGMT_VIEWER, h_config, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/validate", MGMT_OPERATOR, h_config_validate, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/reload", MGMT_ADMIN, h_config_reload, NULL);

@@ -62,7 +62,7 @@ static int setup(void **state)
     setenv("MGMT_TEST_ADMIN", "admin-token", 1);
     setenv("MGMT_TEST_BACKEND_KEY", "sk-very-secret-backend-key", 1);
     const char *rv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, TPROC_QUIET) != 0) return -1;
+    if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
 }
 
