@@ -35,6 +35,9 @@ typedef struct cfg_import_model {
     uint64_t context_window; /* 0: unknown */
     bool reasoning;
     bool image_input;
+    bool has_cost;         /* OpenClaw cost{input, output, cacheRead, cacheWrite} per 1M tokens */
+    double cost_in, cost_out, cost_cache_read, cost_cache_write;
+    bool has_cache_read, has_cache_write;
 } cfg_import_model_t;
 
 typedef struct cfg_import_provider {
