@@ -1,0 +1,136 @@
+/* authz.c - the authz family (SPEC §5.4 authz, YAML role_bindings). The
+ * identity is sig_env_t.user / groups (the listener key's user and
+ * groups), else, when global.services.authz.trust_identity_headers is set,
+ * the configured user and groups headers (groups comma-separated). A
+ * binding matches when one of its subjects is the user (kind User) or one
+ * of the groups (kind Group). Leaves name the role, so bindings sharing a
+ * role share the outcome. Without an identity every rule errors with
+ * "no_identity". */
+#include "signals/family.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct az_subject {
+    bool group;
+    const char *name;
+} az_subject_t;
+
+typedef struct az_rule {
+    az_subject_t *subj;
+    size_t n;
+} az_rule_t;
+
+typedef struct az_state {
+    az_rule_t *rules;
+    size_t n;
+    bool trust_headers;
+    const char *user_header, *groups_header;
+} az_state_t;
+
+static int az_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
+{
+    az_state_t *s = calloc(1, sizeof *s);
+    *state = s;
+    const cfg_global_ext_t *g = b->cfg ? b->cfg->global_ext : NULL;
+    if (g) {
+        s->trust_headers = g->services.authz.trust_identity_headers;
+        s->user_header = g->services.authz.user_header;
+        s->groups_header = g->services.authz.groups_header;
+    }
+    s->n = b->n_rules;
+    s->rules = calloc(b->n_rules + 1, sizeof *s->rules);
+    int rc = 0;
+    for (size_t r = 0; r < b->n_rules; r++) {
+        const cfg_signal_t *sg = b->rules[r];
+        const cfg_node_t *sub = sg->subjects;
+        az_rule_t *ar = &s->rules[r];
+        if (!sub || sub->kind != CFG_NODE_SEQ || !sub->n) {
+            sig_rule_error(d, b->cfg, sg, "subjects must be a non-empty list of {kind: User|Group, name}");
+            rc = -1;
+            continue;
+        }
+        ar->subj = calloc(sub->n, sizeof *ar->subj);
+        for (size_t i = 0; i < sub->n; i++) {
+            const cfg_node_t *k = cfg_node_get(sub->items[i], "kind"), *nm = cfg_node_get(sub->items[i], "name");
+            if (sub->items[i]->kind != CFG_NODE_MAP || !k || !nm || k->kind != CFG_NODE_SCALAR ||
+                nm->kind != CFG_NODE_SCALAR || (strcmp(k->str, "User") && strcmp(k->str, "Group"))) {
+                sig_rule_error(d, b->cfg, sg, "subjects[%zu] must be {kind: User|Group, name}", i);
+                rc = -1;
+                continue;
+            }
+            ar->subj[ar->n++] = (az_subject_t){!strcmp(k->str, "Group"), nm->str};
+        }
+    }
+    return rc;
+}
+
+static void az_free(void *p)
+{
+    az_state_t *s = p;
+    if (!s) return;
+    for (size_t r = 0; r < s->n; r++) free(s->rules[r].subj);
+    free(s->rules);
+    free(s);
+}
+
+static bool in_csv(const char *csv, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (csv[i] == ' ' || csv[i] == ',')) i++;
+        size_t st = i;
+        while (i < n && csv[i] != ',') i++;
+        size_t en = i;
+        while (en > st && csv[en - 1] == ' ') en--;
+        if (en - st == nl && !memcmp(csv + st, name, nl)) return true;
+    }
+    return false;
+}
+
+static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const az_state_t *s = p;
+    const sig_env_t *env = cx->env;
+    const char *user = env->user;
+    const char *hgroups = NULL;
+    size_t hglen = 0;
+    if (!user && !env->n_groups && s->trust_headers && cx->rq) {
+        size_t ul = 0;
+        const char *u = s->user_header ? rq_header(cx->rq, s->user_header, &ul) : NULL;
+        if (u && ul) user = arena_strndup(cx->a, u, ul);
+        if (s->groups_header) hgroups = rq_header(cx->rq, s->groups_header, &hglen);
+    }
+    bool has_identity = (user && *user) || env->n_groups || (hgroups && hglen);
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        if (!has_identity) {
+            res->error = SIG_ERR_NO_IDENTITY;
+            continue;
+        }
+        const az_rule_t *ar = &s->rules[refs[i].id];
+        for (size_t k = 0; k < ar->n && !res->matched; k++) {
+            const az_subject_t *sj = &ar->subj[k];
+            if (!sj->group) res->matched = user && !strcmp(user, sj->name);
+            else {
+                for (size_t g = 0; g < env->n_groups && !res->matched; g++)
+                    res->matched = env->groups[g] && !strcmp(env->groups[g], sj->name);
+                if (!res->matched && hgroups) res->matched = in_csv(hgroups, hglen, sj->name);
+            }
+        }
+        res->score = res->matched ? 1.0 : 0.0;
+    }
+    /* leaves name roles: a role matches when any of its bindings does */
+    for (size_t i = 0; i < n; i++) {
+        if (!refs[i].res->matched || !refs[i].rule->role) continue;
+        for (size_t j = 0; j < n; j++)
+            if (refs[j].rule->role && !strcmp(refs[j].rule->role, refs[i].rule->role) && !refs[j].res->error) {
+                refs[j].res->matched = true;
+                refs[j].res->score = 1.0;
+            }
+    }
+}
+
+const sig_family_ops_t sig_authz_ops = {
+    .family = CFG_SIG_AUTHZ, .compile = az_compile, .free = az_free, .eval = az_eval};

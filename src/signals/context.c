@@ -1,0 +1,48 @@
+/* context.c - the context family (SPEC §5.4 context): a token estimate of
+ * the whole prompt from byte sizes the request facts already hold (no text
+ * is unescaped): ceil(bytes/4) per message text, 4 per message, the tool
+ * definitions, 765 per image; scaled by the per-model calibration factor
+ * of engine.c once that model has 10 observed usages. */
+#include "signals/family.h"
+
+#include <math.h>
+
+#define CTX_PER_MESSAGE 4.0
+#define CTX_PER_IMAGE   765.0
+
+static double bytes_tokens(size_t n) { return ceil((double)n / 4.0); }
+
+double sig_context_estimate(const rq_t *rq)
+{
+    if (!rq) return 0;
+    double t = 0;
+    for (size_t i = 0; i < rq->n_msgs; i++) {
+        const rq_msg_t *m = &rq->msgs[i];
+        /* images carry their (base64) data in the content bytes: count only text */
+        size_t b = m->text_bytes;
+        if (m->n_images) rq_msg_text((rq_t *)rq, i, &b);
+        t += bytes_tokens(b) + CTX_PER_MESSAGE;
+    }
+    t += bytes_tokens(rq->tools.len);
+    t += CTX_PER_IMAGE * (double)rq->n_images;
+    return t;
+}
+
+static void ctx_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    if (!n) return;
+    double est = sig_context_estimate(cx->rq);
+    const char *model = cx->env->calibration_model;
+    if (model) est = round(est * sig_context_factor(cx->e, model, NULL));
+    for (size_t i = 0; i < n; i++) {
+        const cfg_signal_t *sg = refs[i].rule;
+        sig_result_t *res = refs[i].res;
+        res->value = est;
+        res->has_value = true;
+        res->matched = (!sg->has_min_tokens || est >= (double)sg->min_tokens) &&
+                       (!sg->has_max_tokens || est <= (double)sg->max_tokens);
+        res->score = res->matched ? 1.0 : 0.0;
+    }
+}
+
+const sig_family_ops_t sig_context_ops = {.family = CFG_SIG_CONTEXT, .eval = ctx_eval};

@@ -1,0 +1,165 @@
+/* jailbreak.c - the jailbreak family (SPEC §5.4 jailbreak). p comes from
+ * the pattern library of jailbreak_patterns.h (the curated library, plus a
+ * rule's own jailbreak_patterns / benign_patterns compiled into a library
+ * of its own); c (contrastive) and x (classifier) come from hooks that the
+ * embedder and classifier work install on the engine (family.h
+ * sig_jb_hooks_t); until then they count as 0 in hybrid mode and the
+ * contrastive / classifier methods report errors. Texts: the query, plus
+ * the history (include_history) and tool results (include_tool_results). */
+#include "signals/family.h"
+#include "signals/jailbreak_patterns.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { JBM_HYBRID = 0, JBM_PATTERNS, JBM_CONTRASTIVE, JBM_CLASSIFIER };
+
+typedef struct jbf_rule {
+    jb_lib_t *lib; /* own library, or NULL: the shared curated one */
+    int method;
+    double threshold;
+} jbf_rule_t;
+
+typedef struct jbf_state {
+    jb_lib_t *curated;
+    jbf_rule_t *rules;
+    size_t n;
+} jbf_state_t;
+
+static int jbf_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
+{
+    jbf_state_t *s = calloc(1, sizeof *s);
+    *state = s;
+    if (!b->n_rules) return 0;
+    s->n = b->n_rules;
+    s->rules = calloc(b->n_rules, sizeof *s->rules);
+    char err[256];
+    s->curated = jb_lib_new(NULL, 0, NULL, 0, err, sizeof err);
+    if (!s->curated) {
+        sig_rule_error(d, b->cfg, b->rules[0], "jailbreak library: %s", err);
+        return -1;
+    }
+    int rc = 0;
+    for (size_t r = 0; r < b->n_rules; r++) {
+        const cfg_signal_t *sg = b->rules[r];
+        jbf_rule_t *jr = &s->rules[r];
+        jr->threshold = sg->has_threshold ? sg->threshold : 0.7;
+        const char *m = sg->method ? sg->method : "hybrid";
+        jr->method = !strcmp(m, "patterns") ? JBM_PATTERNS : !strcmp(m, "contrastive") ? JBM_CONTRASTIVE
+                   : !strcmp(m, "classifier") ? JBM_CLASSIFIER : JBM_HYBRID;
+        if (sg->jailbreak_patterns.n || sg->benign_patterns.n) {
+            jr->lib = jb_lib_new((const char *const *)sg->jailbreak_patterns.v, sg->jailbreak_patterns.n,
+                                 (const char *const *)sg->benign_patterns.v, sg->benign_patterns.n, err, sizeof err);
+            if (!jr->lib) {
+                sig_rule_error(d, b->cfg, sg, "%s", err);
+                rc = -1;
+            }
+        }
+    }
+    return rc;
+}
+
+static void jbf_free(void *p)
+{
+    jbf_state_t *s = p;
+    if (!s) return;
+    for (size_t r = 0; r < s->n; r++) jb_lib_free(s->rules[r].lib);
+    free(s->rules);
+    jb_lib_free(s->curated);
+    free(s);
+}
+
+static void *jbf_scratch_new(const void *p)
+{
+    const jbf_state_t *s = p;
+    if (!s->curated) return NULL;
+    jb_scratch_t *x = jb_scratch_new(s->curated);
+    for (size_t r = 0; x && r < s->n; r++)
+        if (s->rules[r].lib) jb_scratch_grow(x, s->rules[r].lib);
+    return x;
+}
+
+static void jbf_scratch_free(void *x) { jb_scratch_free(x); }
+
+static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *failed)
+{
+    jb_result_t r;
+    if (!t.n) return 0;
+    if (jb_lib_score(lib, x, t.s, t.n, &r) != 0) *failed = true;
+    return r.p;
+}
+
+static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const jbf_state_t *s = p;
+    jb_scratch_t *x = cx->scratch[CFG_SIG_JAILBREAK];
+    if (!n) return;
+    const sig_jb_hooks_t *hk = sig_engine_jb_hooks_const(cx->e);
+    double curated_q = -1; /* the shared library on the query, computed once */
+    for (size_t i = 0; i < n; i++) {
+        const cfg_signal_t *sg = refs[i].rule;
+        const jbf_rule_t *jr = &s->rules[refs[i].id];
+        sig_result_t *res = refs[i].res;
+        const jb_lib_t *lib = jr->lib ? jr->lib : s->curated;
+        bool failed = false;
+        double pp = 0;
+        if (jr->method != JBM_CONTRASTIVE && jr->method != JBM_CLASSIFIER) {
+            if (!jr->lib) {
+                if (curated_q < 0) curated_q = lib_p(lib, x, sig_ctx_query(cx), &failed);
+                pp = curated_q;
+            } else {
+                pp = lib_p(lib, x, sig_ctx_query(cx), &failed);
+            }
+            if (sg->include_history) {
+                const size_t *idx;
+                size_t nh = sig_ctx_history(cx, &idx);
+                for (size_t k = 0; k < nh; k++) {
+                    double v = lib_p(lib, x, sig_ctx_msg(cx, idx[k]), &failed);
+                    if (v > pp) pp = v;
+                }
+            }
+            if (sg->include_tool_results)
+                for (size_t k = 0; k < cx->rq->n_msgs; k++) {
+                    jrole_t ro = cx->rq->msgs[k].role;
+                    if (ro != JROLE_TOOL && ro != JROLE_FUNCTION) continue;
+                    double v = lib_p(lib, x, sig_ctx_msg(cx, k), &failed);
+                    if (v > pp) pp = v;
+                }
+        }
+        double c = 0, xs = 0;
+        const char *err = NULL;
+        if (jr->method == JBM_HYBRID || jr->method == JBM_CONTRASTIVE) {
+            if (hk->contrastive) {
+                const char *e2 = NULL;
+                double v = hk->contrastive(cx->e, cx, sg, &e2);
+                if (v >= 0) c = v;
+                else if (jr->method == JBM_CONTRASTIVE) err = e2 ? e2 : "embedding_unavailable";
+            } else if (jr->method == JBM_CONTRASTIVE) err = "embedding_unavailable";
+        }
+        if ((jr->method == JBM_HYBRID && sg->classifier) || jr->method == JBM_CLASSIFIER) {
+            if (hk->classifier) {
+                const char *e2 = NULL;
+                double v = hk->classifier(cx->e, cx, sg, &e2);
+                if (v >= 0) xs = v;
+                else if (jr->method == JBM_CLASSIFIER) err = e2 ? e2 : "classifier_unavailable";
+            } else if (jr->method == JBM_CLASSIFIER) err = "classifier_unavailable";
+        }
+        double score = jr->method == JBM_PATTERNS ? pp : jr->method == JBM_CONTRASTIVE ? c
+                     : jr->method == JBM_CLASSIFIER ? xs : 1.0 - (1.0 - pp) * (1.0 - c) * (1.0 - xs);
+        if (failed && !err) err = "scan_failed";
+        res->error = err;
+        res->score = score;
+        res->value = pp;
+        res->has_value = true;
+        res->matched = !err && score >= jr->threshold && score > 0;
+    }
+}
+
+const sig_family_ops_t sig_jailbreak_ops = {
+    .family = CFG_SIG_JAILBREAK,
+    .compile = jbf_compile,
+    .free = jbf_free,
+    .scratch_new = jbf_scratch_new,
+    .scratch_free = jbf_scratch_free,
+    .eval = jbf_eval,
+};

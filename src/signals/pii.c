@@ -1,0 +1,110 @@
+/* pii.c - the pii family (SPEC §5.4 pii) over the recognizers of
+ * pii_recognizers.h: the query is scanned once per request (history once
+ * more when some rule sets include_history); each rule then keeps the
+ * entities at or above its threshold whose type is not allowed. */
+#include "signals/family.h"
+#include "signals/pii_recognizers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PII_MAX_ENTITIES 256
+
+typedef struct pii_rule {
+    uint32_t allowed; /* PII_TYPE_BIT mask */
+    double threshold;
+} pii_rule_t;
+
+typedef struct pii_state {
+    pii_rule_t *rules;
+    size_t n;
+} pii_state_t;
+
+static int pii_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
+{
+    pii_state_t *s = calloc(1, sizeof *s);
+    *state = s;
+    s->n = b->n_rules;
+    s->rules = calloc(b->n_rules + 1, sizeof *s->rules);
+    int rc = 0;
+    for (size_t r = 0; r < b->n_rules; r++) {
+        const cfg_signal_t *sg = b->rules[r];
+        s->rules[r].threshold = sg->has_threshold ? sg->threshold : 0.8;
+        for (size_t i = 0; i < sg->pii_types_allowed.n; i++) {
+            const char *t = sg->pii_types_allowed.v[i];
+            int ty = pii_type_from_name(t, strlen(t));
+            if (ty < 0) {
+                sig_rule_error(d, b->cfg, sg, "unknown PII type \"%s\" in pii_types_allowed (EMAIL_ADDRESS, PHONE_NUMBER, "
+                               "CREDIT_CARD, IBAN_CODE, US_SSN, IP_ADDRESS, API_KEY)", t);
+                rc = -1;
+                continue;
+            }
+            s->rules[r].allowed |= PII_TYPE_BIT(ty);
+        }
+    }
+    return rc;
+}
+
+static void pii_free(void *p)
+{
+    pii_state_t *s = p;
+    if (!s) return;
+    free(s->rules);
+    free(s);
+}
+
+typedef struct pii_found {
+    pii_entity_t *v;
+    size_t n;
+} pii_found_t;
+
+static void scan_text(arena_t *a, sig_text_t t, pii_found_t *f)
+{
+    pii_entity_t tmp[PII_MAX_ENTITIES];
+    size_t n = pii_scan(t.s, t.n, tmp, PII_MAX_ENTITIES, NULL);
+    if (!n) return;
+    pii_entity_t *v = arena_alloc(a, (f->n + n) * sizeof *v);
+    if (f->n) memcpy(v, f->v, f->n * sizeof *v);
+    memcpy(v + f->n, tmp, n * sizeof *v);
+    f->v = v;
+    f->n += n;
+}
+
+static void rule_apply(const pii_rule_t *pr, const pii_found_t *f, sig_result_t *res)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        const pii_entity_t *en = &f->v[i];
+        if (en->score < pr->threshold || (pr->allowed & PII_TYPE_BIT(en->type))) continue;
+        res->matched = true;
+        res->value += 1;
+        if (en->score > res->score) {
+            res->score = en->score;
+            res->label = pii_type_name(en->type);
+        }
+    }
+}
+
+static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const pii_state_t *s = p;
+    if (!n) return;
+    pii_found_t q = {0}, h = {0};
+    scan_text(cx->a, sig_ctx_query(cx), &q);
+    bool need_hist = false;
+    for (size_t i = 0; i < n; i++) need_hist |= refs[i].rule->include_history;
+    if (need_hist) {
+        const size_t *idx;
+        size_t nh = sig_ctx_history(cx, &idx);
+        for (size_t i = 0; i < nh; i++) scan_text(cx->a, sig_ctx_msg(cx, idx[i]), &h);
+    }
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        const pii_rule_t *pr = &s->rules[refs[i].id];
+        res->has_value = true;
+        rule_apply(pr, &q, res);
+        if (refs[i].rule->include_history) rule_apply(pr, &h, res);
+    }
+}
+
+const sig_family_ops_t sig_pii_ops = {
+    .family = CFG_SIG_PII, .compile = pii_compile, .free = pii_free, .eval = pii_eval};
