@@ -1,0 +1,78 @@
+/* router_dc.c - the `router_dc` algorithm (SPEC §7): B = softmax(cos(q, e_m)/T)
+ * with q the query embedding and e_m the embedding of the card's description
+ * (plus its capabilities when use_capabilities, the default). T is
+ * `temperature` (0.07). Falls back to static without an embedder, without
+ * query text, or when the best cosine is below min_similarity (0.10). Card
+ * vectors are cached in sel_state_t by model and text. */
+#include "core/buf.h"
+#include "decision/cfgnode.h"
+#include "select/select.h"
+#include <math.h>
+#include <string.h>
+
+static char *card_text(arena_t *a, const cfg_model_card_t *c, bool caps)
+{
+    buf_t b = BUF_INIT;
+    if (c->description) buf_puts(&b, c->description);
+    if (caps && c->capabilities.n) {
+        if (b.len) buf_puts(&b, ". ");
+        for (size_t i = 0; i < c->capabilities.n; i++) {
+            if (i) buf_puts(&b, ", ");
+            buf_puts(&b, c->capabilities.v[i]);
+        }
+    }
+    char *s = b.len ? arena_strndup(a, b.data, b.len) : NULL;
+    buf_free(&b);
+    return s;
+}
+
+int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
+{
+    const cfg_node_t *b = in->decision->algorithm_block;
+    const sel_embedder_t *e = in->embedder;
+    if (!e || !e->embed || !e->dim) {
+        *why = "no embedder";
+        return -1;
+    }
+    if (!in->query || !in->query_len) {
+        *why = "no query text";
+        return -1;
+    }
+    double temp = dec_cfg_num(b, "temperature", 0.07);
+    if (temp <= 0) temp = 0.07;
+    double min_sim = dec_cfg_num(b, "min_similarity", 0.10);
+    bool caps = dec_cfg_bool(b, "use_capabilities", true);
+    float *q = arena_alloc(a, e->dim * sizeof(float)), *v = arena_alloc(a, e->dim * sizeof(float));
+    if (e->embed(e->ctx, in->query, in->query_len, q)) {
+        *why = "query embedding failed";
+        return -1;
+    }
+    double *cos = arena_calloc(a, r->n * sizeof(double)), best = -2;
+    for (size_t i = 0; i < r->n; i++) {
+        const cfg_model_card_t *c = in->cfg ? cfg_find_card(in->cfg, r->models[i]) : NULL;
+        char *text = c ? card_text(a, c, caps) : NULL;
+        if (!text) continue; /* nothing to compare: cosine 0 */
+        char *key = arena_sprintf(a, "dc\x1f%s\x1f%s", r->models[i], text);
+        if (!sel_state_vec_get(in->state, key, v, e->dim)) {
+            if (e->embed(e->ctx, text, strlen(text), v)) {
+                *why = "card embedding failed";
+                return -1;
+            }
+            sel_state_vec_put(in->state, key, v, e->dim);
+        }
+        double dot = 0;
+        for (size_t k = 0; k < e->dim; k++) dot += (double)q[k] * (double)v[k];
+        cos[i] = dot;
+        if (dot > best) best = dot;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        if (cos[i] > best) best = cos[i];
+    if (best < min_sim) {
+        *why = arena_sprintf(a, "best similarity %.3f is below min_similarity %.3f", best, min_sim);
+        return -1;
+    }
+    double sum = 0;
+    for (size_t i = 0; i < r->n; i++) sum += r->scores[i] = exp((cos[i] - best) / temp);
+    for (size_t i = 0; i < r->n; i++) r->scores[i] /= sum;
+    return 0;
+}
