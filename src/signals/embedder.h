@@ -1,0 +1,97 @@
+/* embedder.h - the embedder interface of the similarity signals (SPEC §5.2):
+ * text in, an L2-normalised float vector of emb_dims() components out.
+ *
+ * Backends:
+ *   builtin            weight-free hashed word / word-pair / character n-gram
+ *                      vectors (embed_builtin.c); deterministic, no I/O.
+ *   openai_compatible  POST {base_url}/embeddings over libcurl with an LRU
+ *                      query cache (embed_openai.c). BLOCKING: a call waits
+ *                      for the remote (bounded by timeout_ms × (1 +
+ *                      max_retries)); callers on an event loop must move it
+ *                      off the loop.
+ *
+ * Ownership: the caller owns the emb_t and frees it with emb_free. Vectors
+ * are written into caller memory. Thread-safety: emb_embed and
+ * emb_embed_batch are safe to call concurrently on one emb_t (the remote
+ * backend serialises only its cache). */
+#ifndef TETHER_SIGNALS_EMBEDDER_H
+#define TETHER_SIGNALS_EMBEDDER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct emb emb_t;
+
+/* Status of an embedding call. */
+typedef enum {
+    EMB_OK = 0,
+    EMB_ERR_TIMEOUT,     /* remote did not answer within timeout_ms */
+    EMB_ERR_REMOTE,      /* connection failure, non-2xx, malformed reply */
+    EMB_ERR_DIMENSIONS,  /* remote vector length differs from emb_dims() */
+} emb_status_t;
+
+/* "ok", "timeout", "embedding_unavailable", "embedding_dimensions" */
+const char *emb_status_str(emb_status_t s);
+
+typedef struct emb_ops {
+    const char *name; /* "builtin", "openai_compatible" */
+    /* Embed n texts into out (n × dims floats, row-major). */
+    emb_status_t (*embed_batch)(emb_t *e, const char *const *texts, const size_t *lens, size_t n,
+                                float *out);
+    void (*free)(emb_t *e);
+} emb_ops_t;
+
+/* Every backend starts with this header. */
+struct emb {
+    const emb_ops_t *ops;
+    int dims;
+    bool fail_closed;      /* failure_mode: closed (remote backends) */
+    char fingerprint[200]; /* identifies the vector space: bank caches key on it */
+};
+
+/* Builtin embedder with dims components (256..4096; asserts the range). */
+emb_t *emb_builtin_new(int dims);
+
+/* Remote options; strings are copied. */
+typedef struct emb_openai_opts {
+    const char *base_url;    /* required, e.g. http://127.0.0.1:8001/v1 */
+    const char *model;       /* required */
+    const char *api_key;     /* NULL: no Authorization header */
+    int dims;                /* 0: learn from the first reply, sent as "dimensions" when > 0 */
+    int timeout_ms;          /* 2000 */
+    int max_retries;         /* 1 */
+    size_t cache_entries;    /* 10000; 0 disables the cache */
+    bool fail_closed;        /* failure_mode: closed */
+} emb_openai_opts_t;
+
+/* NULL with a message in err when options are invalid. Does no I/O. */
+emb_t *emb_openai_new(const emb_openai_opts_t *o, char *err, size_t errlen);
+
+/* With dims 0, ask the remote once (blocking) and adopt the length of its
+ * vector; a no-op for other backends or when dims are known. Call before
+ * sharing the embedder between threads. */
+emb_status_t emb_openai_probe(emb_t *e);
+
+/* Counters of the remote backend (zeros for others). */
+typedef struct emb_stats {
+    uint64_t requests, failures, cache_hits, cache_misses;
+} emb_stats_t;
+void emb_openai_stats(const emb_t *e, emb_stats_t *out);
+
+static inline int emb_dims(const emb_t *e) { return e->dims; }
+emb_status_t emb_embed(emb_t *e, const char *text, size_t len, float *out);
+emb_status_t emb_embed_batch(emb_t *e, const char *const *texts, const size_t *lens, size_t n,
+                             float *out);
+void emb_free(emb_t *e);
+
+/* Dot product (= cosine of normalised vectors) and in-place L2 normalisation
+ * (a zero vector stays zero). */
+float emb_dot(const float *a, const float *b, int dims);
+void emb_normalize(float *v, int dims);
+
+/* The builtin's feature extraction, exposed for tests: calls fn once per
+ * distinct feature with its class (1 token, 2 pair, 3 char n-gram), its
+ * 64-bit hash and its term frequency. Returns the number of features. */
+size_t emb_builtin_features(const char *text, size_t len,
+                            void (*fn)(void *ud, int cls, uint64_t h, uint32_t tf), void *ud);
+#endif
