@@ -17,6 +17,7 @@ static const struct {
     {"validate", cli_validate, "check a config: validate --config FILE"},
     {"config", cli_config, "config validate|show|migrate|import"},
     {"bench", cli_bench, "benchmarks: bench saar|live|overhead"},
+    {"replay", cli_replay, "replay traces: replay list|show|session|export"},
 };
 
 static void usage(FILE *f)
