@@ -62,11 +62,29 @@ static void mark(mg_t *g, const cfg_node_t *n, const char *path, const cfg_node_
     g->orig[g->n_orig++] = (origin_t){n, path, old ? old->line : 0, old ? old->col : 0};
 }
 
+/* Remember every node of a copied subtree with its old path, so a
+ * diagnostic deep inside points at the exact old key. */
+static void mark_tree(mg_t *g, const cfg_node_t *n, const cfg_node_t *old, const char *path, int depth)
+{
+    mark(g, n, path, old);
+    if (depth > 64 || n->n != old->n || n->kind != old->kind) return;
+    for (size_t i = 0; i < n->n; i++) {
+        const char *cp;
+        if (n->kind == CFG_NODE_MAP) {
+            cp = arena_sprintf(g->a, "%s.%s", path, old->keys[i]->str);
+            mark(g, n->keys[i], cp, old->keys[i]);
+        } else {
+            cp = arena_sprintf(g->a, "%s[%zu]", path, i);
+        }
+        mark_tree(g, n->items[i], old->items[i], cp, depth + 1);
+    }
+}
+
 /* Deep copy of an old node, remembered as coming from path. */
 static cfg_node_t *take(mg_t *g, const cfg_node_t *old, const char *path)
 {
     cfg_node_t *n = cfg_node_copy(g->a, old);
-    mark(g, n, path, old);
+    mark_tree(g, n, old, path, 0);
     return n;
 }
 
