@@ -23,6 +23,7 @@
 #   BENCH_BODIES="2048 65536"  request body sizes in bytes
 #   BENCH_TETHER_LOG=warn tether --log-level (info adds one JSON line per request)
 #   BENCH_SKIP_PROXY=1    only run the bench_* programs
+#   BENCH_SKIP_PROGRAMS=1 only run the proxy benchmark
 #   BENCH_BIN=build/tether, BENCH_OUT=build/bench
 set -u -o pipefail
 
@@ -299,6 +300,12 @@ EOF
     NGINX_PID=$!
     PIDS+=("$NGINX_PID")
     wait_listen "nginx" "$NGINX_PID" "$NGINX_PORT" "$d/logs/error.log"
+    # the master listens before it forks: wait for the workers (CPU is summed over them)
+    for _ in $(seq 50); do
+        [ "$(ps -o pid= --ppid "$NGINX_PID" | wc -l)" -ge "$w" ] && return 0
+        sleep 0.1
+    done
+    die "nginx did not start $w workers (log: $d/logs/error.log)"
 }
 
 start_tether() { # WORKERS UPSTREAM_PORT -> TETHER_PID TETHER_PORT
@@ -440,7 +447,8 @@ fi
 # ------------------------------------------------------------ bench_* programs
 
 BENCHES=$(find build/tests/bench -maxdepth 1 -type f -name 'bench_*' -perm -u+x 2>/dev/null | sort)
-{
+[ -z "${BENCH_SKIP_PROGRAMS:-}" ] || BENCHES=""
+[ -n "${BENCH_SKIP_PROGRAMS:-}" ] || {
     echo "## Benchmark programs (build/tests/bench/bench_*)"
     echo
     [ -n "$BENCHES" ] || echo "None built (tests/bench/bench_*.c absent)."
