@@ -1,0 +1,980 @@
+/* store_redis.c - the Redis session store (SPEC §9.8), shared by replicas.
+ *
+ * Sessions live at {prefix}s:{key} as a small JSON document, the chain
+ * index at {prefix}c:{hex16} and openers at {prefix}o:{hex16}, all with
+ * TTLs. A commit is ONE Lua script that reads, applies the §9.8 rule (the
+ * same rule as sess_state_apply_commit in state.c) and writes back, so two
+ * replicas committing to one session never lose an update. Late usage is a
+ * second script (a commutative increment).
+ *
+ * hiredis async on the caller's libevent loop: nothing here blocks. Every
+ * call carries its own timer (timeout_ms). Failures count toward a circuit:
+ * after failures_to_open consecutive errors it opens for open_ms, then
+ * admits one probe. Any call that fails, or arrives while the circuit is
+ * open, is served by the local memory store (opts.fallback), so no request
+ * fails because of Redis; one log line is written per open/close. After
+ * recovery the local records are pushed back with a "later last_seen wins"
+ * script, and reads consult the local copy too until it has been pushed.
+ *
+ * One instance per event loop (worker); not thread-safe. The fallback
+ * memory store is thread-safe and may be shared by all instances. */
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "session/store.h"
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Lua: keep in step with state.c ---- */
+
+#define LUA_COMMON                                                                               \
+    "local MAX=4\n"                                                                              \
+    "local function touch(s,name)\n"                                                             \
+    "  local at=nil\n"                                                                           \
+    "  for i,e in ipairs(s.m) do if e.n==name then at=i break end end\n"                       \
+    "  local e\n"                                                                                \
+    "  if at then e=table.remove(s.m,at) else\n"                                                 \
+    "    e={n=name,t=0,ru=0,rc=0,pt=0,ct=0,cpt=0,lpt=0,cost=0}\n"                               \
+    "    while #s.m>=MAX do table.remove(s.m) end\n"                                             \
+    "  end\n"                                                                                    \
+    "  table.insert(s.m,1,e)\n"                                                                  \
+    "  return e\n"                                                                               \
+    "end\n"                                                                                      \
+    "local function usage(s,e,u)\n"                                                              \
+    "  s.pt=s.pt+u.pt s.ct=s.ct+u.ct s.cpt=s.cpt+u.cpt s.cost=s.cost+u.cost\n"                   \
+    "  if e then\n"                                                                              \
+    "    e.pt=e.pt+u.pt e.ct=e.ct+u.ct e.cpt=e.cpt+u.cpt e.cost=e.cost+u.cost\n"                 \
+    "    e.ru=e.ru+1 if u.ct>0 then e.rc=e.rc+1 end e.lpt=u.pt\n"                               \
+    "  end\n"                                                                                    \
+    "end\n"
+
+/* KEYS[1] session; ARGV[1] outcome JSON, ARGV[2] ttl ms.
+ * Returns {created, applied, switched, version, record}. */
+static const char LUA_COMMIT[] =
+    LUA_COMMON
+    "local raw=redis.call('GET',KEYS[1])\n"
+    "local o=cjson.decode(ARGV[1])\n"
+    "local s local created=0\n"
+    "if raw then s=cjson.decode(raw) else\n"
+    "  s={v=0,ca=o.now,ls=0,lsa=0,lm='',lb='',ld='',lr='',tc=0,sc=0,pt=0,ct=0,cpt=0,cost=0,\n"
+    "     m={},lk=0,lkb=0,lks=0,op='',tid='',rsn=''}\n"
+    "  created=1\n"
+    "end\n"
+    "if type(s.m)~='table' then s.m={} end\n"
+    "s.tc=s.tc+1\n"
+    "local switched=0\n"
+    "if s.lm~='' and o.m~='' and s.lm~=o.m then s.sc=s.sc+1 switched=1 end\n"
+    "local e=nil\n"
+    "if o.m~='' then e=touch(s,o.m) e.t=e.t+1 end\n"
+    "if o.u==1 then usage(s,e,o) end\n"
+    "if o.now>s.ls then s.ls=o.now end\n"
+    "local applied=0\n"
+    "if s.v==o.ev or o.sa>=s.lsa then\n"
+    "  s.lm=o.m s.lb=o.b s.ld=o.d s.lr=o.r s.lk=o.lk s.lkb=o.lkb s.lks=o.lks\n"
+    "  if o.op~='' then s.op=o.op end\n"
+    "  s.tid=o.tid s.rsn=o.rsn\n"
+    "  if o.sa>s.lsa then s.lsa=o.sa end\n"
+    "  s.v=s.v+1 applied=1\n"
+    "end\n"
+    "local enc=cjson.encode(s)\n"
+    "redis.call('SET',KEYS[1],enc,'PX',ARGV[2])\n"
+    "return {created,applied,switched,s.v,enc}\n";
+
+/* KEYS[1] session; ARGV[1] usage JSON {m,pt,ct,cpt,cost,now}, ARGV[2] ttl ms.
+ * Returns 1, or 0 when the record is missing. */
+static const char LUA_USAGE[] =
+    LUA_COMMON
+    "local raw=redis.call('GET',KEYS[1])\n"
+    "if not raw then return 0 end\n"
+    "local s=cjson.decode(raw)\n"
+    "if type(s.m)~='table' then s.m={} end\n"
+    "local u=cjson.decode(ARGV[1])\n"
+    "local e=nil\n"
+    "if u.m~='' then\n"
+    "  for _,x in ipairs(s.m) do if x.n==u.m then e=x break end end\n"
+    "  if not e then e=touch(s,u.m) end\n"
+    "end\n"
+    "usage(s,e,u)\n"
+    "if u.now>s.ls then s.ls=u.now end\n"
+    "redis.call('SET',KEYS[1],cjson.encode(s),'PX',ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS[1] session; ARGV[1] record JSON, ARGV[2] ttl ms, ARGV[3] its last_seen.
+ * Writes unless the stored copy was seen later. Returns 1 when written. */
+static const char LUA_PUT_NEWER[] =
+    "local raw=redis.call('GET',KEYS[1])\n"
+    "if raw then local s=cjson.decode(raw)\n"
+    "  if s.ls and s.ls>=tonumber(ARGV[3]) then return 0 end end\n"
+    "redis.call('SET',KEYS[1],ARGV[1],'PX',ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS: index keys; ARGV[1] session key, ARGV[2] ttl ms. */
+static const char LUA_INDEX_PUT[] =
+    "for _,k in ipairs(KEYS) do redis.call('SET',k,ARGV[1],'PX',ARGV[2]) end\n"
+    "return 1\n";
+
+/* ---- record <-> JSON ---- */
+
+static void rec_to_json(buf_t *b, const sess_state_t *s)
+{
+    char op[17];
+    hash_hex16(s->opener, op);
+    buf_printf(b,
+               "{\"v\":%llu,\"ca\":%llu,\"ls\":%llu,\"lsa\":%llu,\"tc\":%u,\"sc\":%u,"
+               "\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g,\"lk\":%d,\"lkb\":%u,"
+               "\"lks\":%u,\"op\":\"%s\",\"lm\":",
+               (unsigned long long)s->version, (unsigned long long)s->created_at_ms,
+               (unsigned long long)s->last_seen_ms, (unsigned long long)s->last_started_at_ms,
+               s->turn_count, s->switch_count, (unsigned long long)s->prompt_tokens,
+               (unsigned long long)s->cached_tokens, (unsigned long long)s->completion_tokens,
+               s->cost, (int)s->lock_kind, s->lock_bindings, s->lock_since_turn,
+               s->opener ? op : "");
+    buf_json_str(b, s->last_model, strlen(s->last_model));
+    buf_puts(b, ",\"lb\":");
+    buf_json_str(b, s->last_backend, strlen(s->last_backend));
+    buf_puts(b, ",\"ld\":");
+    buf_json_str(b, s->last_decision, strlen(s->last_decision));
+    buf_puts(b, ",\"lr\":");
+    buf_json_str(b, s->last_reasoning, strlen(s->last_reasoning));
+    buf_puts(b, ",\"tid\":");
+    buf_json_str(b, s->last_trace_id, strlen(s->last_trace_id));
+    buf_puts(b, ",\"rsn\":");
+    buf_json_str(b, s->last_reason, strlen(s->last_reason));
+    buf_puts(b, ",\"m\":[");
+    bool first = true;
+    for (size_t i = 0; i < SESS_MAX_MODELS; i++) {
+        const sess_model_stats_t *m = &s->models[i];
+        if (!m->model[0]) continue;
+        if (!first) buf_putc(b, ',');
+        first = false;
+        buf_puts(b, "{\"n\":");
+        buf_json_str(b, m->model, strlen(m->model));
+        buf_printf(b,
+                   ",\"t\":%u,\"ru\":%u,\"rc\":%u,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,"
+                   "\"lpt\":%llu,\"cost\":%.17g}",
+                   m->turns, m->responses_with_usage, m->responses_with_cached,
+                   (unsigned long long)m->prompt_tokens, (unsigned long long)m->cached_tokens,
+                   (unsigned long long)m->completion_tokens,
+                   (unsigned long long)m->last_prompt_tokens, m->cost);
+    }
+    buf_puts(b, "]}");
+}
+
+static uint64_t jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)(v->valuedouble + 0.5) : 0;
+}
+static double jdbl(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+static void jstr(const cJSON *o, const char *k, char *out, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    snprintf(out, cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+static bool rec_from_json(const char *p, size_t n, sess_state_t *s)
+{
+    cJSON *j = cJSON_ParseWithLength(p, n);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return false;
+    }
+    memset(s, 0, sizeof *s);
+    s->version = jnum(j, "v");
+    s->created_at_ms = jnum(j, "ca");
+    s->last_seen_ms = jnum(j, "ls");
+    s->last_started_at_ms = jnum(j, "lsa");
+    s->turn_count = (uint32_t)jnum(j, "tc");
+    s->switch_count = (uint32_t)jnum(j, "sc");
+    s->prompt_tokens = jnum(j, "pt");
+    s->cached_tokens = jnum(j, "ct");
+    s->completion_tokens = jnum(j, "cpt");
+    s->cost = jdbl(j, "cost");
+    s->lock_kind = (sess_lock_kind_t)jnum(j, "lk");
+    s->lock_bindings = (uint32_t)jnum(j, "lkb");
+    s->lock_since_turn = (uint32_t)jnum(j, "lks");
+    char op[32];
+    jstr(j, "op", op, sizeof op);
+    s->opener = op[0] ? strtoull(op, NULL, 16) : 0;
+    jstr(j, "lm", s->last_model, sizeof s->last_model);
+    jstr(j, "lb", s->last_backend, sizeof s->last_backend);
+    jstr(j, "ld", s->last_decision, sizeof s->last_decision);
+    jstr(j, "lr", s->last_reasoning, sizeof s->last_reasoning);
+    jstr(j, "tid", s->last_trace_id, sizeof s->last_trace_id);
+    jstr(j, "rsn", s->last_reason, sizeof s->last_reason);
+    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "m"), *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, ms)
+    {
+        if (i >= SESS_MAX_MODELS) break;
+        sess_model_stats_t *m = &s->models[i++];
+        jstr(e, "n", m->model, sizeof m->model);
+        m->turns = (uint32_t)jnum(e, "t");
+        m->responses_with_usage = (uint32_t)jnum(e, "ru");
+        m->responses_with_cached = (uint32_t)jnum(e, "rc");
+        m->prompt_tokens = jnum(e, "pt");
+        m->cached_tokens = jnum(e, "ct");
+        m->completion_tokens = jnum(e, "cpt");
+        m->last_prompt_tokens = jnum(e, "lpt");
+        m->cost = jdbl(e, "cost");
+    }
+    cJSON_Delete(j);
+    return true;
+}
+
+/* ---- the store ---- */
+
+typedef enum { CIRC_CLOSED = 0, CIRC_OPEN, CIRC_HALF_OPEN } circ_t;
+
+typedef enum { OP_GET, OP_COMMIT, OP_USAGE, OP_CHAIN_PUT, OP_CHAIN_FIND, OP_OPENER_PUT,
+               OP_OPENER_GET, OP_PUT_NEWER } op_kind_t;
+
+typedef struct rstore rstore_t;
+
+typedef struct rop {
+    rstore_t *rs;
+    op_kind_t kind;
+    struct event *timer;
+    bool completed; /* the caller's callback has run */
+    bool sent;      /* hiredis owns a callback for it */
+    bool is_probe;
+    struct rop *prev, *next; /* pending list */
+    /* arguments, kept for the fallback */
+    char *key;
+    char *model;
+    sess_outcome_t o;
+    char o_model[SESS_NAME_MAX], o_backend[SESS_NAME_MAX], o_decision[SESS_NAME_MAX],
+        o_reasoning[16], o_trace[28], o_reason[24];
+    sess_usage_t usage;
+    uint64_t now_ms, opener, put_last_seen;
+    uint64_t *hashes;
+    size_t n;
+    union {
+        sess_get_cb get;
+        sess_commit_cb commit;
+        sess_done_cb done;
+        sess_lookup_cb lookup;
+    } cb;
+    void *ud;
+} rop_t;
+
+struct rstore {
+    sess_store_t base;
+    struct event_base *evb;
+    bool own_base;
+    redisAsyncContext *ac;
+    char host[256];
+    int port;
+    char *unix_path, *password, *prefix;
+    int db;
+    uint64_t timeout_ms, ttl_ms, open_ms;
+    unsigned failures_to_open;
+    sess_store_t *fb;
+    circ_t circ;
+    unsigned consecutive;
+    uint64_t open_until;
+    bool probe_inflight;
+    rop_t *pending;
+    uint64_t gets, hits, commits, conflicts, usage_adds, errors, fallbacks, transitions;
+};
+
+static void rs_drop_ac(rstore_t *rs)
+{
+    redisAsyncContext *ac = rs->ac;
+    rs->ac = NULL;
+    if (ac) redisAsyncFree(ac); /* pending callbacks run with a NULL reply */
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    rstore_t *rs = ac->data;
+    if (status != REDIS_OK && rs && rs->ac == ac) rs->ac = NULL; /* hiredis frees it */
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    rstore_t *rs = ac->data;
+    if (rs && rs->ac == ac) rs->ac = NULL;
+}
+
+static bool rs_connect(rstore_t *rs)
+{
+    if (rs->ac) return true;
+    redisAsyncContext *ac = rs->unix_path ? redisAsyncConnectUnix(rs->unix_path)
+                                          : redisAsyncConnect(rs->host, rs->port);
+    if (!ac) return false;
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return false;
+    }
+    ac->data = rs;
+    if (redisLibeventAttach(ac, rs->evb) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return false;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    rs->ac = ac;
+    if (rs->password) redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rs->password);
+    if (rs->db > 0) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rs->db);
+    return true;
+}
+
+/* ---- circuit ---- */
+
+static void sweep_local(rstore_t *rs);
+
+static bool circ_admit(rstore_t *rs, rop_t *op)
+{
+    if (rs->circ == CIRC_CLOSED) return true;
+    if (rs->circ == CIRC_OPEN && clock_mono_ms() >= rs->open_until && !rs->probe_inflight) {
+        rs->circ = CIRC_HALF_OPEN;
+        rs->probe_inflight = true;
+        op->is_probe = true;
+        return true;
+    }
+    return false;
+}
+
+static void circ_success(rstore_t *rs, rop_t *op)
+{
+    rs->consecutive = 0;
+    if (op->is_probe) rs->probe_inflight = false;
+    if (rs->circ != CIRC_CLOSED && op->is_probe) {
+        rs->circ = CIRC_CLOSED;
+        rs->transitions++;
+        tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
+             (unsigned long long)rs->errors);
+        sweep_local(rs);
+    }
+}
+
+static void circ_failure(rstore_t *rs, rop_t *op)
+{
+    rs->errors++;
+    rs->consecutive++;
+    if (op->is_probe) {
+        rs->probe_inflight = false;
+        rs->circ = CIRC_OPEN;
+        rs->open_until = clock_mono_ms() + rs->open_ms;
+        rs_drop_ac(rs);
+        return;
+    }
+    if (rs->circ == CIRC_CLOSED && rs->consecutive >= rs->failures_to_open) {
+        rs->circ = CIRC_OPEN;
+        rs->open_until = clock_mono_ms() + rs->open_ms;
+        rs->transitions++;
+        tlog(TLOG_WARN, "session_store_degraded",
+             "\"backend\":\"redis\",\"fallback\":\"memory\",\"consecutive_errors\":%u,"
+             "\"open_ms\":%llu",
+             rs->consecutive, (unsigned long long)rs->open_ms);
+        rs_drop_ac(rs);
+    }
+}
+
+/* ---- ops ---- */
+
+static void op_free(rop_t *op)
+{
+    rstore_t *rs = op->rs;
+    if (op->prev) op->prev->next = op->next;
+    else if (rs->pending == op) rs->pending = op->next;
+    if (op->next) op->next->prev = op->prev;
+    if (op->timer) event_free(op->timer);
+    free(op->key);
+    free(op->model);
+    free(op->hashes);
+    free(op);
+}
+
+/* Serve op from the local store (inline) and complete it. */
+static void op_fallback(rop_t *op)
+{
+    rstore_t *rs = op->rs;
+    sess_store_t *fb = rs->fb;
+    op->completed = true;
+    if (op->kind != OP_PUT_NEWER) rs->fallbacks++;
+    switch (op->kind) {
+    case OP_GET: sess_store_get(fb, op->key, op->cb.get, op->ud); break;
+    case OP_COMMIT: sess_store_commit(fb, op->key, &op->o, op->cb.commit, op->ud); break;
+    case OP_USAGE:
+        sess_store_add_usage(fb, op->key, op->model, &op->usage, op->now_ms, op->cb.done, op->ud);
+        break;
+    case OP_CHAIN_PUT: sess_store_chain_put(fb, op->hashes, op->n, op->key, op->cb.done, op->ud); break;
+    case OP_CHAIN_FIND: sess_store_chain_find(fb, op->hashes, op->n, op->cb.lookup, op->ud); break;
+    case OP_OPENER_PUT: sess_store_opener_put(fb, op->opener, op->key, op->cb.done, op->ud); break;
+    case OP_OPENER_GET: sess_store_opener_get(fb, op->opener, op->cb.lookup, op->ud); break;
+    case OP_PUT_NEWER: break; /* the local copy stays; pushed again on the next recovery */
+    }
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    rop_t *op = arg;
+    if (op->completed) return;
+    rstore_t *rs = op->rs;
+    op_fallback(op);
+    /* may free the context: hiredis then calls on_reply(NULL), which frees
+     * op (completed); so op is not touched after this */
+    circ_failure(rs, op);
+}
+
+static rop_t *op_new(rstore_t *rs, op_kind_t kind, const char *key, void *ud)
+{
+    rop_t *op = calloc(1, sizeof *op);
+    if (!op) abort();
+    op->rs = rs;
+    op->kind = kind;
+    op->ud = ud;
+    if (key) op->key = strdup(key);
+    op->next = rs->pending;
+    if (rs->pending) rs->pending->prev = op;
+    rs->pending = op;
+    return op;
+}
+
+/* The local copy when it is newer than `remote` (NULL = none remote). */
+static bool local_newer(rstore_t *rs, const char *key, const sess_state_t *remote,
+                        sess_state_t *local)
+{
+    if (sess_store_get_wait(rs->fb, key, local) != SESS_OK) return false;
+    return !remote || local->last_seen_ms > remote->last_seen_ms;
+}
+
+static void push_local(rstore_t *rs, const char *key, const sess_state_t *st);
+
+static void reply_get(rop_t *op, redisReply *r)
+{
+    rstore_t *rs = op->rs;
+    sess_state_t st, local;
+    bool found = false;
+    if (r->type == REDIS_REPLY_STRING) found = rec_from_json(r->str, r->len, &st);
+    if (local_newer(rs, op->key, found ? &st : NULL, &local)) {
+        push_local(rs, op->key, &local);
+        st = local;
+        found = true;
+    }
+    if (found) rs->hits++;
+    if (op->cb.get) op->cb.get(op->ud, found ? SESS_OK : SESS_NOT_FOUND, found ? &st : NULL);
+}
+
+static bool reply_commit(rop_t *op, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+        r->element[4]->type != REDIS_REPLY_STRING)
+        return false;
+    sess_state_t st;
+    if (!rec_from_json(r->element[4]->str, r->element[4]->len, &st)) return false;
+    sess_commit_result_t res = {
+        .created = r->element[0]->integer == 1,
+        .applied = r->element[1]->integer == 1,
+        .switched = r->element[2]->integer == 1,
+        .version = (uint64_t)r->element[3]->integer,
+    };
+    res.conflict = !res.applied;
+    if (res.conflict) op->rs->conflicts++;
+    if (op->cb.commit) op->cb.commit(op->ud, SESS_OK, &res, &st);
+    return true;
+}
+
+static void lookup_local(rop_t *op)
+{
+    /* entries indexed while degraded live only locally */
+    if (op->kind == OP_CHAIN_FIND) sess_store_chain_find(op->rs->fb, op->hashes, op->n, op->cb.lookup, op->ud);
+    else sess_store_opener_get(op->rs->fb, op->opener, op->cb.lookup, op->ud);
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    rop_t *op = privdata;
+    rstore_t *rs = op->rs;
+    redisReply *r = reply;
+    if (op->completed) {
+        op_free(op);
+        return;
+    }
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (ok) {
+        switch (op->kind) {
+        case OP_GET:
+            circ_success(rs, op);
+            op->completed = true;
+            reply_get(op, r);
+            break;
+        case OP_COMMIT:
+            ok = reply_commit(op, r);
+            if (ok) {
+                op->completed = true;
+                circ_success(rs, op);
+            }
+            break;
+        case OP_USAGE:
+        case OP_CHAIN_PUT:
+        case OP_OPENER_PUT:
+            op->completed = true;
+            circ_success(rs, op);
+            if (op->cb.done)
+                op->cb.done(op->ud, op->kind == OP_USAGE && r->type == REDIS_REPLY_INTEGER &&
+                                            r->integer == 0
+                                        ? SESS_NOT_FOUND
+                                        : SESS_OK);
+            break;
+        case OP_PUT_NEWER:
+            op->completed = true;
+            circ_success(rs, op);
+            sess_store_memory_remove_if(rs->fb, op->key, op->put_last_seen);
+            break;
+        case OP_CHAIN_FIND: {
+            op->completed = true;
+            circ_success(rs, op);
+            int hit = -1;
+            if (r->type == REDIS_REPLY_ARRAY)
+                for (size_t i = 0; i < r->elements && hit < 0; i++)
+                    if (r->element[i]->type == REDIS_REPLY_STRING) hit = (int)i;
+            if (hit >= 0) {
+                if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, hit, r->element[hit]->str);
+            } else {
+                lookup_local(op);
+            }
+            break;
+        }
+        case OP_OPENER_GET:
+            op->completed = true;
+            circ_success(rs, op);
+            if (r->type == REDIS_REPLY_STRING) {
+                if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, 0, r->str);
+            } else {
+                lookup_local(op);
+            }
+            break;
+        }
+    }
+    if (!ok) {
+        if (r && r->type == REDIS_REPLY_ERROR)
+            tlog(TLOG_DEBUG, "session_store_redis_error", "\"error\":\"%.80s\"", r->str);
+        circ_failure(rs, op);
+        if (!op->completed) op_fallback(op);
+    }
+    op_free(op);
+}
+
+/* Send argv for op, or fall back at once. Takes care of the circuit, the
+ * connection and the timer. */
+static void op_send(rop_t *op, int argc, const char **argv, const size_t *lens)
+{
+    rstore_t *rs = op->rs;
+    if (!circ_admit(rs, op)) {
+        op_fallback(op);
+        op_free(op);
+        return;
+    }
+    if (!rs_connect(rs) ||
+        redisAsyncCommandArgv(rs->ac, on_reply, op, argc, argv, lens) != REDIS_OK) {
+        circ_failure(rs, op);
+        op_fallback(op);
+        op_free(op);
+        return;
+    }
+    op->sent = true;
+    op->timer = evtimer_new(rs->evb, on_timeout, op);
+    struct timeval tv = {(time_t)(rs->timeout_ms / 1000), (suseconds_t)(rs->timeout_ms % 1000) * 1000};
+    evtimer_add(op->timer, &tv);
+}
+
+static void key_s(rstore_t *rs, buf_t *b, const char *key)
+{
+    buf_printf(b, "%ss:%s", rs->prefix, key);
+}
+static void key_h(rstore_t *rs, buf_t *b, char kind, uint64_t h)
+{
+    char hex[17];
+    hash_hex16(h, hex);
+    buf_printf(b, "%s%c:%s", rs->prefix, kind, hex);
+}
+
+static void push_local(rstore_t *rs, const char *key, const sess_state_t *st)
+{
+    rop_t *op = op_new(rs, OP_PUT_NEWER, key, NULL);
+    op->put_last_seen = st->last_seen_ms;
+    buf_t k = BUF_INIT, rec = BUF_INIT;
+    key_s(rs, &k, key);
+    rec_to_json(&rec, st);
+    char ttl[24], ls[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
+    snprintf(ls, sizeof ls, "%llu", (unsigned long long)st->last_seen_ms);
+    const char *argv[] = {"EVAL", LUA_PUT_NEWER, "1", k.data, rec.data, ttl, ls};
+    size_t lens[] = {4, sizeof LUA_PUT_NEWER - 1, 1, k.len, rec.len, strlen(ttl), strlen(ls)};
+    op_send(op, 7, argv, lens);
+    buf_free(&k);
+    buf_free(&rec);
+}
+
+typedef struct sweep_item {
+    char *key;
+    sess_state_t st;
+} sweep_item_t;
+typedef struct sweep {
+    sweep_item_t *v;
+    size_t n, cap;
+} sweep_t;
+
+static void sweep_collect(void *ud, const char *key, const sess_state_t *st)
+{
+    sweep_t *sw = ud;
+    if (sw->n == sw->cap) {
+        sw->cap = sw->cap ? sw->cap * 2 : 64;
+        sw->v = realloc(sw->v, sw->cap * sizeof *sw->v);
+        if (!sw->v) abort();
+    }
+    sw->v[sw->n].key = strdup(key);
+    sw->v[sw->n++].st = *st;
+}
+
+/* After recovery: push every local record (later last_seen wins). */
+static void sweep_local(rstore_t *rs)
+{
+    sweep_t sw = {0};
+    sess_store_memory_foreach(rs->fb, sweep_collect, &sw);
+    for (size_t i = 0; i < sw.n; i++) {
+        if (rs->circ == CIRC_CLOSED) push_local(rs, sw.v[i].key, &sw.v[i].st);
+        free(sw.v[i].key);
+    }
+    free(sw.v);
+}
+
+/* ---- interface ---- */
+
+static void r_get(sess_store_t *s, const char *key, sess_get_cb cb, void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rs->gets++;
+    rop_t *op = op_new(rs, OP_GET, key, ud);
+    op->cb.get = cb;
+    buf_t k = BUF_INIT;
+    key_s(rs, &k, key);
+    const char *argv[] = {"GET", k.data};
+    size_t lens[] = {3, k.len};
+    op_send(op, 2, argv, lens);
+    buf_free(&k);
+}
+
+static void copy_name(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, sess_commit_cb cb,
+                     void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rs->commits++;
+    rop_t *op = op_new(rs, OP_COMMIT, key, ud);
+    op->cb.commit = cb;
+    op->o = *o;
+    copy_name(op->o_model, sizeof op->o_model, o->model);
+    copy_name(op->o_backend, sizeof op->o_backend, o->backend);
+    copy_name(op->o_decision, sizeof op->o_decision, o->decision);
+    copy_name(op->o_reasoning, sizeof op->o_reasoning, o->reasoning);
+    copy_name(op->o_trace, sizeof op->o_trace, o->trace_id);
+    copy_name(op->o_reason, sizeof op->o_reason, o->reason);
+    op->o.model = op->o_model;
+    op->o.backend = op->o_backend;
+    op->o.decision = op->o_decision;
+    op->o.reasoning = op->o_reasoning;
+    op->o.trace_id = op->o_trace;
+    op->o.reason = op->o_reason;
+
+    buf_t k = BUF_INIT, j = BUF_INIT;
+    key_s(rs, &k, key);
+    char op_hex[17];
+    hash_hex16(o->opener, op_hex);
+    buf_printf(&j,
+               "{\"ev\":%llu,\"sa\":%llu,\"now\":%llu,\"lk\":%d,\"lkb\":%u,\"lks\":%u,"
+               "\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g,\"m\":",
+               (unsigned long long)o->expected_version, (unsigned long long)o->started_at_ms,
+               (unsigned long long)o->now_ms, (int)o->lock_kind, o->lock_bindings,
+               o->lock_since_turn, o->opener ? op_hex : "", o->usage.has_usage ? 1 : 0,
+               (unsigned long long)o->usage.prompt_tokens,
+               (unsigned long long)o->usage.cached_tokens,
+               (unsigned long long)o->usage.completion_tokens, o->usage.cost);
+    buf_json_str(&j, op->o_model, strlen(op->o_model));
+    buf_puts(&j, ",\"b\":");
+    buf_json_str(&j, op->o_backend, strlen(op->o_backend));
+    buf_puts(&j, ",\"d\":");
+    buf_json_str(&j, op->o_decision, strlen(op->o_decision));
+    buf_puts(&j, ",\"r\":");
+    buf_json_str(&j, op->o_reasoning, strlen(op->o_reasoning));
+    buf_puts(&j, ",\"tid\":");
+    buf_json_str(&j, op->o_trace, strlen(op->o_trace));
+    buf_puts(&j, ",\"rsn\":");
+    buf_json_str(&j, op->o_reason, strlen(op->o_reason));
+    buf_putc(&j, '}');
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
+    const char *argv[] = {"EVAL", LUA_COMMIT, "1", k.data, j.data, ttl};
+    size_t lens[] = {4, sizeof LUA_COMMIT - 1, 1, k.len, j.len, strlen(ttl)};
+    op_send(op, 6, argv, lens);
+    buf_free(&k);
+    buf_free(&j);
+}
+
+static void r_add_usage(sess_store_t *s, const char *key, const char *model, const sess_usage_t *u,
+                        uint64_t now_ms, sess_done_cb cb, void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rs->usage_adds++;
+    rop_t *op = op_new(rs, OP_USAGE, key, ud);
+    op->cb.done = cb;
+    char name[SESS_NAME_MAX];
+    copy_name(name, sizeof name, model);
+    op->model = strdup(name);
+    op->usage = *u;
+    op->now_ms = now_ms;
+    buf_t k = BUF_INIT, j = BUF_INIT;
+    key_s(rs, &k, key);
+    buf_printf(&j, "{\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g,\"now\":%llu,\"m\":",
+               (unsigned long long)u->prompt_tokens, (unsigned long long)u->cached_tokens,
+               (unsigned long long)u->completion_tokens, u->cost, (unsigned long long)now_ms);
+    buf_json_str(&j, name, strlen(name));
+    buf_putc(&j, '}');
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
+    const char *argv[] = {"EVAL", LUA_USAGE, "1", k.data, j.data, ttl};
+    size_t lens[] = {4, sizeof LUA_USAGE - 1, 1, k.len, j.len, strlen(ttl)};
+    op_send(op, 6, argv, lens);
+    buf_free(&k);
+    buf_free(&j);
+}
+
+/* EVAL/MGET over index keys: argv = head..., keys..., tail... */
+static void send_index(rstore_t *rs, rop_t *op, char kind, const char *const *head, size_t nhead,
+                       const char *const *tail, size_t ntail)
+{
+    size_t nk = op->n; /* op may be freed by op_send */
+    size_t argc = nhead + nk + ntail;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
+    buf_t *keys = calloc(nk ? nk : 1, sizeof *keys);
+    if (!argv || !lens || !keys) abort();
+    size_t a = 0;
+    for (size_t i = 0; i < nhead; i++, a++) {
+        argv[a] = head[i];
+        lens[a] = strlen(head[i]);
+    }
+    for (size_t i = 0; i < nk; i++, a++) {
+        key_h(rs, &keys[i], kind, op->hashes[i]);
+        argv[a] = keys[i].data;
+        lens[a] = keys[i].len;
+    }
+    for (size_t i = 0; i < ntail; i++, a++) {
+        argv[a] = tail[i];
+        lens[a] = strlen(tail[i]);
+    }
+    op_send(op, (int)argc, argv, lens);
+    for (size_t i = 0; i < nk; i++) buf_free(&keys[i]);
+    free(keys);
+    free(argv);
+    free(lens);
+}
+
+static rop_t *index_op(rstore_t *rs, op_kind_t kind, const uint64_t *hashes, size_t n,
+                       const char *key, void *ud)
+{
+    rop_t *op = op_new(rs, kind, key, ud);
+    op->n = n;
+    op->hashes = malloc((n ? n : 1) * sizeof *hashes);
+    if (!op->hashes) abort();
+    if (n) memcpy(op->hashes, hashes, n * sizeof *hashes);
+    if (n) op->opener = hashes[0];
+    return op;
+}
+
+static void r_chain_put(sess_store_t *s, const uint64_t *hashes, size_t n, const char *key,
+                        sess_done_cb cb, void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    if (!n) {
+        if (cb) cb(ud, SESS_OK);
+        return;
+    }
+    rop_t *op = index_op(rs, OP_CHAIN_PUT, hashes, n, key, ud);
+    op->cb.done = cb;
+    char nk[24], ttl[24];
+    snprintf(nk, sizeof nk, "%zu", n);
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
+    const char *head[] = {"EVAL", LUA_INDEX_PUT, nk};
+    const char *tail[] = {key, ttl};
+    send_index(rs, op, 'c', head, 3, tail, 2);
+}
+
+static void r_chain_find(sess_store_t *s, const uint64_t *hashes, size_t n, sess_lookup_cb cb,
+                         void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    if (!n) {
+        if (cb) cb(ud, SESS_NOT_FOUND, -1, NULL);
+        return;
+    }
+    rop_t *op = index_op(rs, OP_CHAIN_FIND, hashes, n, NULL, ud);
+    op->cb.lookup = cb;
+    const char *head[] = {"MGET"};
+    send_index(rs, op, 'c', head, 1, NULL, 0);
+}
+
+static void r_opener_put(sess_store_t *s, uint64_t opener, const char *key, sess_done_cb cb,
+                         void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *op = index_op(rs, OP_OPENER_PUT, &opener, 1, key, ud);
+    op->cb.done = cb;
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
+    const char *head[] = {"SET"};
+    const char *tail[] = {key, "PX", ttl};
+    send_index(rs, op, 'o', head, 1, tail, 3);
+}
+
+static void r_opener_get(sess_store_t *s, uint64_t opener, sess_lookup_cb cb, void *ud)
+{
+    rstore_t *rs = (rstore_t *)s;
+    rop_t *op = index_op(rs, OP_OPENER_GET, &opener, 1, NULL, ud);
+    op->cb.lookup = cb;
+    const char *head[] = {"GET"};
+    send_index(rs, op, 'o', head, 1, NULL, 0);
+}
+
+static void r_stats(sess_store_t *s, sess_store_stats_t *o)
+{
+    rstore_t *rs = (rstore_t *)s;
+    o->gets = rs->gets;
+    o->hits = rs->hits;
+    o->commits = rs->commits;
+    o->conflicts = rs->conflicts;
+    o->usage_adds = rs->usage_adds;
+    o->errors = rs->errors;
+    o->fallbacks = rs->fallbacks;
+    o->transitions = rs->transitions;
+    o->degraded = rs->circ != CIRC_CLOSED;
+}
+
+static struct event_base *r_wait_base(sess_store_t *s)
+{
+    rstore_t *rs = (rstore_t *)s;
+    return rs->own_base ? rs->evb : NULL;
+}
+
+static void r_free(sess_store_t *s)
+{
+    rstore_t *rs = (rstore_t *)s;
+    /* operations still pending are dropped without their callbacks */
+    for (rop_t *op = rs->pending; op; op = op->next) op->completed = true;
+    rs_drop_ac(rs);
+    while (rs->pending) op_free(rs->pending); /* ones never handed to hiredis */
+    if (rs->own_base) event_base_free(rs->evb);
+    free(rs->unix_path);
+    free(rs->password);
+    free(rs->prefix);
+    free(rs);
+}
+
+bool sess_store_redis_is_degraded(sess_store_t *s)
+{
+    return ((rstore_t *)s)->circ != CIRC_CLOSED;
+}
+
+static const sess_store_ops_t redis_ops = {
+    .name = "redis",
+    .get = r_get,
+    .commit = r_commit,
+    .add_usage = r_add_usage,
+    .chain_put = r_chain_put,
+    .chain_find = r_chain_find,
+    .opener_put = r_opener_put,
+    .opener_get = r_opener_get,
+    .stats = r_stats,
+    .wait_base = r_wait_base,
+    .free = r_free,
+};
+
+static bool parse_address(rstore_t *rs, const char *addr, char *err, size_t errlen)
+{
+    if (!addr || !*addr) addr = "127.0.0.1:6379";
+    if (strncmp(addr, "redis://", 8) == 0) addr += 8;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        rs->unix_path = strdup(addr + 5);
+        return true;
+    }
+    const char *colon = strrchr(addr, ':');
+    size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (hl == 0 || hl >= sizeof rs->host) {
+        snprintf(err, errlen, "redis address '%s': expected host:port or unix:/path", addr);
+        return false;
+    }
+    memcpy(rs->host, addr, hl);
+    rs->host[hl] = 0;
+    rs->port = 6379;
+    if (colon) {
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || (*end && *end != '/') || p <= 0 || p > 65535) {
+            snprintf(err, errlen, "redis address '%s': bad port", addr);
+            return false;
+        }
+        rs->port = (int)p;
+    }
+    return true;
+}
+
+sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opts_t *opts,
+                                   char *err, size_t errlen)
+{
+    if (!opts || !opts->fallback || !base) {
+        snprintf(err, errlen, "redis session store needs an event base and a fallback store");
+        return NULL;
+    }
+    rstore_t *rs = calloc(1, sizeof *rs);
+    if (!rs) abort();
+    rs->base.ops = &redis_ops;
+    rs->evb = base;
+    if (!parse_address(rs, opts->address, err, errlen)) {
+        free(rs->unix_path);
+        free(rs);
+        return NULL;
+    }
+    rs->password = opts->password && *opts->password ? strdup(opts->password) : NULL;
+    rs->db = opts->db;
+    rs->prefix = strdup(opts->key_prefix ? opts->key_prefix : "");
+    rs->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 50;
+    rs->ttl_ms = opts->ttl_ms ? opts->ttl_ms : 86400ull * 1000;
+    rs->failures_to_open = opts->failures_to_open ? opts->failures_to_open : 3;
+    rs->open_ms = opts->open_ms ? opts->open_ms : 5000;
+    rs->fb = opts->fallback;
+    return &rs->base;
+}
+
+sess_store_t *sess_store_redis_open_sync(const sess_redis_opts_t *opts, char *err, size_t errlen)
+{
+    struct event_base *b = event_base_new();
+    if (!b) {
+        snprintf(err, errlen, "event_base_new failed");
+        return NULL;
+    }
+    sess_store_t *s = sess_store_redis_new(b, opts, err, errlen);
+    if (!s) {
+        event_base_free(b);
+        return NULL;
+    }
+    ((rstore_t *)s)->own_base = true;
+    return s;
+}

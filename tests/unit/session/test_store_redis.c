@@ -1,0 +1,448 @@
+/* test_store_redis.c - the Redis session store against a real redis-server
+ * that the test starts on a free loopback port (and stops at the end):
+ * the Lua commit gives the same records as the memory store for the same
+ * turns; indexes and TTLs; two connections committing 1000 turns each to
+ * one session lose no update; a killed server trips the circuit and every
+ * call is served by the local store; a restarted server is probed, the
+ * circuit closes and local records go back (later last_seen wins); a hung
+ * server is bounded by timeout_ms.
+ *
+ * Skips (with a message) only when redis-server is not installed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "proc.h"
+#include "session/store.h"
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *redis_bin;
+static tproc_t srv;
+static int port;
+static char addr[64];
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    socklen_t l = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &l);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static redisContext *direct(void)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int start_redis(void)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    const char *argv[] = {redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", "--protected-mode", "no", NULL};
+    if (tproc_spawn(&srv, argv, TPROC_QUIET) != 0) return -1;
+    for (int i = 0; i < 500; i++) {
+        redisContext *c = direct();
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            bool ok = r && r->type == REDIS_REPLY_STATUS;
+            freeReplyObject(r);
+            redisFree(c);
+            if (ok) return 0;
+        }
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+static void kill_redis(void)
+{
+    tproc_signal(&srv, SIGKILL);
+    tproc_wait(&srv, 5000);
+    tproc_stop(&srv, 1000);
+}
+
+static int setup(void **state)
+{
+    static const char *cands[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
+                                  "/usr/sbin/redis-server"};
+    for (size_t i = 0; i < 3 && !redis_bin; i++)
+        if (access(cands[i], X_OK) == 0) redis_bin = cands[i];
+    if (!redis_bin) return 0;
+    port = free_port();
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    return start_redis();
+}
+
+static int teardown(void **state)
+{
+    if (redis_bin) tproc_stop(&srv, 5000);
+    return 0;
+}
+
+#define NEED_REDIS()                                                                             \
+    do {                                                                                         \
+        if (!redis_bin) {                                                                        \
+            fprintf(stderr, "SKIP: redis-server is not installed (scripts/deps.sh)\n");         \
+            skip();                                                                              \
+        }                                                                                        \
+    } while (0)
+
+static sess_store_t *open_store(sess_store_t *fb, const char *prefix, uint64_t timeout_ms,
+                                uint64_t ttl_ms, uint64_t open_ms)
+{
+    sess_redis_opts_t o = {.address = addr, .key_prefix = prefix, .timeout_ms = timeout_ms,
+                           .ttl_ms = ttl_ms, .open_ms = open_ms, .fallback = fb};
+    char err[256];
+    sess_store_t *s = sess_store_redis_open_sync(&o, err, sizeof err);
+    assert_non_null(s);
+    return s;
+}
+
+static void assert_same_state(const sess_state_t *a, const sess_state_t *b)
+{
+    assert_int_equal(a->version, b->version);
+    assert_int_equal(a->created_at_ms, b->created_at_ms);
+    assert_int_equal(a->last_seen_ms, b->last_seen_ms);
+    assert_int_equal(a->last_started_at_ms, b->last_started_at_ms);
+    assert_string_equal(a->last_model, b->last_model);
+    assert_string_equal(a->last_backend, b->last_backend);
+    assert_string_equal(a->last_decision, b->last_decision);
+    assert_string_equal(a->last_reasoning, b->last_reasoning);
+    assert_int_equal(a->turn_count, b->turn_count);
+    assert_int_equal(a->switch_count, b->switch_count);
+    assert_int_equal(a->prompt_tokens, b->prompt_tokens);
+    assert_int_equal(a->cached_tokens, b->cached_tokens);
+    assert_int_equal(a->completion_tokens, b->completion_tokens);
+    assert_float_equal(a->cost, b->cost, 1e-9);
+    assert_int_equal(a->lock_kind, b->lock_kind);
+    assert_int_equal(a->lock_bindings, b->lock_bindings);
+    assert_int_equal(a->lock_since_turn, b->lock_since_turn);
+    assert_true(a->opener == b->opener);
+    assert_string_equal(a->last_trace_id, b->last_trace_id);
+    assert_string_equal(a->last_reason, b->last_reason);
+    for (int i = 0; i < SESS_MAX_MODELS; i++) {
+        const sess_model_stats_t *x = &a->models[i], *y = &b->models[i];
+        assert_string_equal(x->model, y->model);
+        assert_int_equal(x->turns, y->turns);
+        assert_int_equal(x->responses_with_usage, y->responses_with_usage);
+        assert_int_equal(x->responses_with_cached, y->responses_with_cached);
+        assert_int_equal(x->prompt_tokens, y->prompt_tokens);
+        assert_int_equal(x->cached_tokens, y->cached_tokens);
+        assert_int_equal(x->completion_tokens, y->completion_tokens);
+        assert_int_equal(x->last_prompt_tokens, y->last_prompt_tokens);
+        assert_float_equal(x->cost, y->cost, 1e-9);
+    }
+}
+
+/* The same turns through the Lua script and through state.c agree. */
+static void test_lua_commit_matches_memory_store(void **state)
+{
+    NEED_REDIS();
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_store_t *mem = sess_store_memory_new(NULL);
+    sess_store_t *rs = open_store(fb, "t1:", 1000, 0, 0);
+    uint64_t t0 = clock_wall_ms();
+    const char *models[] = {"m1", "m2", "m2", "m3", "m4", "m5", "m1", "m2"};
+    for (int i = 0; i < 8; i++) {
+        sess_outcome_t o = {
+            .model = models[i], .backend = "b", .decision = i < 4 ? "code" : "chat",
+            .reasoning = i % 2 ? "high" : "", .lock_kind = (sess_lock_kind_t)(i % 3),
+            .lock_bindings = (uint32_t)i, .lock_since_turn = (uint32_t)i,
+            .opener = i == 0 ? 0xfedcba9876543210ull : 0, .trace_id = "rr_0123456789abcdef01234567",
+            .reason = "switch_allowed", .now_ms = t0 + (uint64_t)i * 10,
+            /* turn 5 is stale and started early: a conflict */
+            .expected_version = i == 5 ? 1 : (uint64_t)i,
+            .started_at_ms = i == 5 ? t0 - 100 : t0 + (uint64_t)i * 10,
+            .usage = {i % 2 == 0, 1000u + (uint64_t)i, i > 2 ? 500u : 0u, 40, 0.001 * i}};
+        sess_commit_result_t rm, rr;
+        sess_state_t am, ar;
+        assert_int_equal(sess_store_commit_wait(mem, "sess\x1fk", &o, &rm, &am), SESS_OK);
+        assert_int_equal(sess_store_commit_wait(rs, "sess\x1fk", &o, &rr, &ar), SESS_OK);
+        assert_int_equal(rm.created, rr.created);
+        assert_int_equal(rm.applied, rr.applied);
+        assert_int_equal(rm.conflict, rr.conflict);
+        assert_int_equal(rm.switched, rr.switched);
+        assert_int_equal(rm.version, rr.version);
+        assert_same_state(&am, &ar);
+        if (i == 5) assert_true(rr.conflict);
+        sess_usage_t u = {true, 7, (uint64_t)i, 3, 0.5};
+        assert_int_equal(sess_store_add_usage_wait(mem, "sess\x1fk", models[i], &u, t0 + 5), SESS_OK);
+        assert_int_equal(sess_store_add_usage_wait(rs, "sess\x1fk", models[i], &u, t0 + 5), SESS_OK);
+    }
+    sess_state_t gm, gr;
+    assert_int_equal(sess_store_get_wait(mem, "sess\x1fk", &gm), SESS_OK);
+    assert_int_equal(sess_store_get_wait(rs, "sess\x1fk", &gr), SESS_OK);
+    assert_same_state(&gm, &gr);
+    assert_int_equal(gr.turn_count, 8);
+    assert_int_equal(sess_store_get_wait(rs, "missing", &gr), SESS_NOT_FOUND);
+    sess_usage_t u = {true, 1, 1, 1, 1};
+    assert_int_equal(sess_store_add_usage_wait(rs, "missing", "m", &u, t0), SESS_NOT_FOUND);
+
+    sess_store_stats_t st;
+    sess_store_stats(rs, &st);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.fallbacks, 0);
+    assert_false(st.degraded);
+    assert_int_equal(st.conflicts, 1);
+    sess_store_free(rs);
+    sess_store_free(mem);
+    sess_store_free(fb);
+}
+
+static void test_indexes_keys_and_ttls(void **state)
+{
+    NEED_REDIS();
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_store_t *rs = open_store(fb, "t2:", 1000, 300, 0);
+    uint64_t hs[] = {0x1111, 0x2222};
+    assert_int_equal(sess_store_chain_put_wait(rs, hs, 2, "ten\x1f" "fingerprint\x1f" "fp:1"), SESS_OK);
+    assert_int_equal(sess_store_opener_put_wait(rs, 0xabc, "ten\x1f" "fingerprint\x1f" "fp:1"), SESS_OK);
+    sess_outcome_t o = {.model = "m", .now_ms = clock_wall_ms()};
+    assert_int_equal(sess_store_commit_wait(rs, "ten\x1fx\x1fy", &o, NULL, NULL), SESS_OK);
+
+    uint64_t q[] = {0x9999, 0x2222, 0x1111};
+    int idx;
+    char key[128];
+    assert_int_equal(sess_store_chain_find_wait(rs, q, 3, &idx, key, sizeof key), SESS_OK);
+    assert_int_equal(idx, 1);
+    assert_string_equal(key, "ten\x1f" "fingerprint\x1f" "fp:1");
+    assert_int_equal(sess_store_opener_get_wait(rs, 0xabc, key, sizeof key), SESS_OK);
+    assert_string_equal(key, "ten\x1f" "fingerprint\x1f" "fp:1");
+    assert_int_equal(sess_store_opener_get_wait(rs, 0xabd, key, sizeof key), SESS_NOT_FOUND);
+
+    /* the documented key layout, each with a TTL */
+    redisContext *c = direct();
+    assert_non_null(c);
+    const char *keys[] = {"t2:c:0000000000002222", "t2:o:0000000000000abc", "t2:s:ten\x1fx\x1fy"};
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = redisCommand(c, "PTTL %s", keys[i]);
+        assert_non_null(r);
+        assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+        assert_true(r->integer > 0 && r->integer <= 300);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+
+    sleep_ms(450); /* past the 300 ms TTL */
+    sess_state_t st;
+    assert_int_equal(sess_store_get_wait(rs, "ten\x1fx\x1fy", &st), SESS_NOT_FOUND);
+    assert_int_equal(sess_store_chain_find_wait(rs, q, 3, &idx, key, sizeof key), SESS_NOT_FOUND);
+    assert_int_equal(sess_store_opener_get_wait(rs, 0xabc, key, sizeof key), SESS_NOT_FOUND);
+    sess_store_free(rs);
+    sess_store_free(fb);
+}
+
+typedef struct writer {
+    int id, n;
+    uint64_t applied, conflicts;
+    int errors;
+} writer_t;
+
+static void *run_writer(void *arg)
+{
+    writer_t *w = arg;
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_redis_opts_t o = {.address = addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
+    char err[128];
+    sess_store_t *rs = sess_store_redis_open_sync(&o, err, sizeof err);
+    for (int i = 0; i < w->n; i++) {
+        sess_state_t st;
+        int g = sess_store_get_wait(rs, "shared", &st);
+        uint64_t v = g == SESS_OK ? st.version : 0;
+        sess_outcome_t oc = {.model = w->id ? "b" : "a", .expected_version = v,
+                             .started_at_ms = (uint64_t)i, .now_ms = clock_wall_ms(),
+                             .usage = {true, 3, 0, 1, 0}};
+        sess_commit_result_t r;
+        if (sess_store_commit_wait(rs, "shared", &oc, &r, NULL) != SESS_OK) w->errors++;
+        if (r.applied) w->applied++;
+        if (r.conflict) w->conflicts++;
+        sess_usage_t u = {true, 2, 0, 0, 0};
+        sess_store_add_usage_wait(rs, "shared", oc.model, &u, clock_wall_ms());
+    }
+    sess_store_stats_t s;
+    sess_store_stats(rs, &s);
+    w->errors += (int)s.errors + (int)s.fallbacks;
+    sess_store_free(rs);
+    sess_store_free(fb);
+    return NULL;
+}
+
+static void test_concurrent_writers_lose_no_update(void **state)
+{
+    NEED_REDIS();
+    enum { N = 1000 };
+    pthread_t th[2];
+    writer_t w[2] = {{.id = 0, .n = N}, {.id = 1, .n = N}};
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, run_writer, &w[i]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    assert_int_equal(w[0].errors + w[1].errors, 0);
+    assert_int_equal(w[0].applied + w[0].conflicts + w[1].applied + w[1].conflicts, 2 * N);
+
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_store_t *rs = open_store(fb, "t3:", 1000, 0, 0);
+    sess_state_t st;
+    assert_int_equal(sess_store_get_wait(rs, "shared", &st), SESS_OK);
+    assert_int_equal(st.turn_count, 2 * N);
+    assert_int_equal(st.version, w[0].applied + w[1].applied);
+    assert_int_equal(st.prompt_tokens, 2 * N * 5);
+    assert_int_equal(sess_state_model(&st, "a")->turns, N);
+    assert_int_equal(sess_state_model(&st, "b")->turns, N);
+    assert_int_equal(sess_state_model(&st, "a")->prompt_tokens, N * 5);
+    sess_store_free(rs);
+    sess_store_free(fb);
+}
+
+static sess_commit_result_t commit_at(sess_store_t *s, const char *key, const char *model,
+                                      uint64_t now)
+{
+    sess_outcome_t o = {.model = model, .now_ms = now, .started_at_ms = now};
+    sess_commit_result_t r = {0};
+    assert_int_equal(sess_store_commit_wait(s, key, &o, &r, NULL), SESS_OK);
+    return r;
+}
+
+static void test_outage_falls_back_and_recovers(void **state)
+{
+    NEED_REDIS();
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_store_t *rs = open_store(fb, "t4:", 1000, 0, 200);
+    uint64_t t = clock_wall_ms();
+    commit_at(rs, "k1", "m1", t);
+    commit_at(rs, "k1", "m1", t + 1);
+    assert_false(sess_store_redis_is_degraded(rs));
+
+    kill_redis();
+    /* no call fails: each is served by the local store */
+    for (int i = 0; i < 5; i++) {
+        sess_commit_result_t r = commit_at(rs, "k2", "m2", t + 10 + (uint64_t)i);
+        assert_int_equal(r.version, (uint64_t)i + 1);
+    }
+    commit_at(rs, "k3", "old", t + 20);
+    sess_state_t st;
+    assert_int_equal(sess_store_get_wait(rs, "k2", &st), SESS_OK);
+    assert_int_equal(st.turn_count, 5);
+    uint64_t h = 77;
+    assert_int_equal(sess_store_chain_put_wait(rs, &h, 1, "k2"), SESS_OK);
+    sess_store_stats_t s;
+    sess_store_stats(rs, &s);
+    assert_true(s.degraded);
+    assert_true(sess_store_redis_is_degraded(rs));
+    assert_int_equal(s.transitions, 1);
+    assert_true(s.errors >= 3);
+    assert_true(s.fallbacks >= 8);
+
+    /* Redis comes back (empty). Another replica writes a newer k3 first. */
+    assert_int_equal(start_redis(), 0);
+    sess_store_t *fb2 = sess_store_memory_new(NULL);
+    sess_store_t *other = open_store(fb2, "t4:", 1000, 0, 0);
+    commit_at(other, "k3", "new", t + 1000);
+
+    sleep_ms(250); /* past open_ms: the next call is the probe */
+    int idx;
+    char key[64];
+    assert_int_equal(sess_store_chain_find_wait(rs, &h, 1, &idx, key, sizeof key), SESS_OK);
+    assert_string_equal(key, "k2"); /* indexed during the outage: found locally */
+    sess_store_stats(rs, &s);
+    assert_false(s.degraded);
+    assert_int_equal(s.transitions, 2);
+    /* one more round trip so the recovery pushes have been answered */
+    assert_int_equal(sess_store_get_wait(rs, "k2", &st), SESS_OK);
+    assert_int_equal(st.turn_count, 5);
+
+    /* the other replica now sees the outage turns; its newer k3 won */
+    assert_int_equal(sess_store_get_wait(other, "k2", &st), SESS_OK);
+    assert_int_equal(st.turn_count, 5);
+    assert_string_equal(st.last_model, "m2");
+    assert_int_equal(sess_store_get_wait(other, "k3", &st), SESS_OK);
+    assert_string_equal(st.last_model, "new");
+    /* pushed records left the local store */
+    sess_store_stats_t ls;
+    sess_store_stats(fb, &ls);
+    assert_int_equal(ls.sessions, 0); /* pushed, or older than the Redis copy */
+    /* and commits go to Redis again */
+    commit_at(rs, "k2", "m2", t + 2000);
+    assert_int_equal(sess_store_get_wait(other, "k2", &st), SESS_OK);
+    assert_int_equal(st.turn_count, 6);
+    sess_store_free(other);
+    sess_store_free(fb2);
+    sess_store_free(rs);
+    sess_store_free(fb);
+}
+
+static void test_hung_server_is_bounded_by_timeout(void **state)
+{
+    NEED_REDIS();
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_store_t *rs = open_store(fb, "t5:", 100, 0, 60000);
+    uint64_t t = clock_wall_ms();
+    commit_at(rs, "k", "m", t);
+    tproc_signal(&srv, SIGSTOP);
+    for (int i = 0; i < 4; i++) commit_at(rs, "k", "m", t + 1 + (uint64_t)i);
+    sess_store_stats_t s;
+    sess_store_stats(rs, &s);
+    tproc_signal(&srv, SIGCONT);
+    assert_true(s.degraded);
+    assert_int_equal(s.transitions, 1);
+    assert_true(s.errors >= 3);
+    assert_int_equal(s.fallbacks, 4);
+    sess_state_t st;
+    assert_int_equal(sess_store_get_wait(rs, "k", &st), SESS_OK); /* local copy, circuit open */
+    assert_int_equal(st.turn_count, 4);
+    sess_store_free(rs);
+    sess_store_free(fb);
+}
+
+static void test_bad_options(void **state)
+{
+    char err[128];
+    sess_redis_opts_t o = {.address = "127.0.0.1:6379"};
+    assert_null(sess_store_redis_open_sync(&o, err, sizeof err)); /* no fallback */
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    o.fallback = fb;
+    o.address = "127.0.0.1:notaport";
+    assert_null(sess_store_redis_open_sync(&o, err, sizeof err));
+    assert_non_null(strstr(err, "port"));
+    sess_store_free(fb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_lua_commit_matches_memory_store),
+        cmocka_unit_test(test_indexes_keys_and_ttls),
+        cmocka_unit_test(test_concurrent_writers_lose_no_update),
+        cmocka_unit_test(test_outage_falls_back_and_recovers),
+        cmocka_unit_test(test_hung_server_is_bounded_by_timeout),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
