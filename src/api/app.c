@@ -4,21 +4,56 @@
 #include "api/app.h"
 #include "api/errors.h"
 #include "core/log.h"
+#include "route/pipeline.h"
+#include "signals/embedder.h"
+#include "signals/family.h"
 #include <stdlib.h>
 #include <string.h>
 
 struct app_runtime {
-    int placeholder; /* compiled engines land here (signals, selection state) */
+    sig_engine_t *sig;       /* compiled signals of this generation */
+    sel_embedder_t embedder; /* router_dc through the engine's embedder */
+    bool has_embedder;
 };
+
+static int embed_adapter(void *ctx, const char *text, size_t len, float *out)
+{
+    return emb_embed(ctx, text, len, out) == EMB_OK ? 0 : -1;
+}
 
 static app_runtime_t *runtime_new(const cfg_t *cfg, cfg_diags_t *d)
 {
-    (void)cfg;
-    (void)d;
-    return calloc(1, sizeof(app_runtime_t));
+    app_runtime_t *rt = calloc(1, sizeof *rt);
+    rt->sig = sig_engine_new(cfg, d);
+    if (!rt->sig) {
+        free(rt);
+        return NULL;
+    }
+    emb_t *e = sig_engine_embedder(rt->sig);
+    if (e) {
+        rt->embedder.embed = embed_adapter;
+        rt->embedder.dim = (size_t)emb_dims(e);
+        rt->embedder.ctx = e;
+        rt->has_embedder = true;
+    }
+    return rt;
 }
 
-static void runtime_free(app_runtime_t *rt) { free(rt); }
+static void runtime_free(app_runtime_t *rt)
+{
+    if (!rt) return;
+    sig_engine_free(rt->sig);
+    free(rt);
+}
+
+void app_route_env(const app_config_ref_t *ref, route_env_t *env)
+{
+    memset(env, 0, sizeof *env);
+    env->sig = ref->rt ? ref->rt->sig : NULL;
+    env->embedder = ref->rt && ref->rt->has_embedder ? &ref->rt->embedder : NULL;
+    env->sel = ref->app->sel;
+    env->store = ref->app->store;
+}
 
 /* Publish rt for the snapshot's current config. */
 static void install_current(tether_app_t *app, app_runtime_t *rt)
@@ -52,6 +87,16 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
     }
     tether_app_t *app = calloc(1, sizeof *app);
     pthread_mutex_init(&app->swap_lock, NULL);
+    app->sel = sel_state_new();
+    {
+        const cfg_session_t *k = cfg->global_ext ? &cfg->global_ext->session : NULL;
+        sess_memory_opts_t mo = {0};
+        if (k) {
+            mo.ttl_ms = k->ttl_seconds > 0 ? (uint64_t)k->ttl_seconds * 1000 : 0;
+            mo.max_sessions = k->max_sessions > 0 ? (uint64_t)k->max_sessions : 0;
+        }
+        app->store = sess_store_memory_new(&mo);
+    }
     app->snap = cfg_snapshot_new(cfg);
     install_current(app, rt);
     app->ready = 1;
@@ -100,6 +145,8 @@ void app_free(tether_app_t *app)
     if (app->reload) cfg_reload_free(app->reload);
     app_config_release(atomic_exchange(&app->current, NULL));
     cfg_snapshot_free(app->snap);
+    sess_store_free(app->store);
+    sel_state_free(app->sel);
     pthread_mutex_destroy(&app->swap_lock);
     free(app);
 }

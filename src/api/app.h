@@ -32,6 +32,10 @@ typedef struct app_worker {
 
 /* Runtime state built beside one config generation (compiled engines...). */
 typedef struct app_runtime app_runtime_t;
+struct route_env;
+struct app_config_ref;
+/* Fill the pipeline's services for a request on this generation. */
+void app_route_env(const struct app_config_ref *ref, struct route_env *env);
 
 /* One config generation as requests see it: the config (one snapshot
  * reference held) plus the runtime state built for it. */
@@ -42,8 +46,13 @@ typedef struct app_config_ref {
     atomic_long refs;
 } app_config_ref_t;
 
+struct sess_store;
+struct sel_state;
+
 struct tether_app {
     cfg_snapshot_t *snap;
+    struct sess_store *store;   /* session memory (process-wide) */
+    struct sel_state *sel;      /* selection runtime state (process-wide) */
     cfg_reload_t *reload;
     _Atomic(app_config_ref_t *) current;
     pthread_mutex_t swap_lock;

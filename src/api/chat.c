@@ -15,6 +15,7 @@
 #include "json/scan.h"
 #include "json/splice.h"
 #include "metrics/catalog.h"
+#include "route/pipeline.h"
 #include "route/resolve.h"
 
 #include <event2/event.h>
@@ -53,9 +54,18 @@ typedef struct chat_proxy {
     struct event *deadline;
     hup_error_t last_err;
     uint64_t attempt_started_us;
+    /* routing */
+    rq_t *rq;
+    route_env_t env;
+    route_in_t rin;
+    route_plan_t plan;
+    char conf[16];
+    int committed;
+    buf_t reply; /* assistant text seen in the response, for the prefix chain */
 } chat_proxy_t;
 
 static void chat_attempt(chat_proxy_t *p);
+static void chat_routed(void *ud, route_plan_t *plan);
 
 static void chat_end(chat_proxy_t *p)
 {
@@ -64,6 +74,7 @@ static void chat_end(chat_proxy_t *p)
     p->deadline = NULL;
     sse_parser_deinit(&p->sse);
     buf_free(&p->acc);
+    buf_free(&p->reply);
     jsplice_free(&p->splice);
     app_config_release(p->ref);
     p->ref = NULL;
@@ -117,7 +128,26 @@ static int tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *
     if (p->backend >= 0) n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
     n = add_h(h, n, "x-tether-request-id", p->req->request_id);
     n = add_h(h, n, "x-tether-response-path", path);
-    if (cfg->router.compat_headers) n = add_h(h, n, "x-vsr-selected-model", p->model->name);
+    const route_plan_t *pl = &p->plan;
+    n = add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
+    n = add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
+    n = add_h(h, n, "x-tether-confidence", p->conf);
+    if (!pl->passthrough && pl->recipe_name) n = add_h(h, n, "x-tether-recipe", pl->recipe_name);
+    const char *phase = pl->ran_policy ? sess_phase_name(pl->pol.phase) : "none";
+    n = add_h(h, n, "x-tether-session-phase", phase);
+    if (pl->ran_policy) n = add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
+    if (pl->id.found) {
+        const char *k = strchr(pl->id.key, SESS_KEY_SEP);
+        k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
+        n = add_h(h, n, "x-tether-session", k ? k + 1 : pl->id.key);
+        n = add_h(h, n, "x-tether-session-source", pl->id.source ? pl->id.source : "");
+    }
+    if (cfg->router.compat_headers) {
+        n = add_h(h, n, "x-vsr-selected-model", p->model->name);
+        n = add_h(h, n, "x-vsr-selected-decision", pl->decision_name ? pl->decision_name : "");
+        n = add_h(h, n, "x-vsr-selected-confidence", p->conf);
+        n = add_h(h, n, "x-vsr-session-phase", phase);
+    }
     return n;
 }
 
@@ -127,7 +157,7 @@ static void chat_error(chat_proxy_t *p, int status, const char *type, const char
 {
     buf_t b = BUF_INIT;
     api_error_openai_json(&b, type, code, NULL, msg);
-    hsrv_header_t h[8];
+    hsrv_header_t h[24];
     int n = add_h(h, 0, "content-type", "application/json");
     n = tether_headers(p, h, n, "error");
     met_inc(tmet.request_errors_total, 1, "chat", code);
@@ -162,6 +192,19 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
             p->usage = u;
             /* the include_usage chunk has an empty choices array */
             if (memmem(data, data_len, "\"choices\":[]", 12)) usage_only = 1;
+        }
+    }
+    if (p->reply.len < 65536 && data_len > 10 && memmem(data, data_len, "\"content\"", 9)) {
+        /* collect delta text for the prefix chain of the next turn */
+        jspan_t doc = {0, (uint32_t)data_len}, ch, c0, delta, ct;
+        uint32_t cur = 0;
+        if (jscan_obj_get(data, doc, "choices", &ch) && jscan_arr_next(data, ch, &cur, &c0) &&
+            jscan_obj_get(data, c0, "delta", &delta) && jscan_obj_get(data, delta, "content", &ct) &&
+            jscan_type(data, ct) == '"') {
+            arena_t *a = &p->req->arena;
+            size_t n = 0;
+            char *t = jscan_unescape(a, data, ct, &n);
+            if (t) buf_append(&p->reply, t, n);
         }
     }
     if (!p->hide_usage) return; /* raw bytes are relayed in on_body */
@@ -216,7 +259,7 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         }
     }
     if (!is_sse) p->hide_usage = 0; /* an error body: pass it through untouched */
-    hsrv_header_t h[12];
+    hsrv_header_t h[28];
     int k = 0;
     h[k].name = "content-type";
     h[k].name_len = 12;
@@ -228,6 +271,12 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     int64_t out_len = p->hide_usage ? -1 : clen;
     hsrv_start(p->req, status, h, (size_t)k, out_len);
     p->started = 1;
+    if (status >= 200 && status < 300 && !p->committed) {
+        /* §9.8: memory is committed at the first 2xx headers, with the model
+         * that actually serves the turn */
+        p->committed = 1;
+        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL);
+    }
     if (is_sse) sse_parser_init(&p->sse, sse_event_cb, p);
 }
 
@@ -256,7 +305,32 @@ static void up_done(void *ud)
     p->call = NULL;
     met_observe(tmet.upstream_latency_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
                 p->model->name, p->model->backend_refs[p->backend].name);
-    if (!p->sse.cb && p->acc.len) jscan_usage(p->acc.data, p->acc.len, &p->usage);
+    if (!p->sse.cb && p->acc.len) {
+        jscan_usage(p->acc.data, p->acc.len, &p->usage);
+        jspan_t doc = {0, (uint32_t)p->acc.len}, ch, c0, msg, ct;
+        uint32_t cur = 0;
+        if (jscan_obj_get(p->acc.data, doc, "choices", &ch) && jscan_arr_next(p->acc.data, ch, &cur, &c0) &&
+            jscan_obj_get(p->acc.data, c0, "message", &msg) &&
+            jscan_obj_get(p->acc.data, msg, "content", &ct) && jscan_type(p->acc.data, ct) == '"') {
+            size_t n = 0;
+            char *t = jscan_unescape(&p->req->arena, p->acc.data, ct, &n);
+            if (t) buf_append(&p->reply, t, n);
+        }
+    }
+    if (p->committed && p->upstream_status >= 200 && p->upstream_status < 300) {
+        sess_usage_t u = {0};
+        if (p->usage.found) {
+            u.has_usage = true;
+            u.prompt_tokens = p->usage.prompt_tokens > 0 ? (uint64_t)p->usage.prompt_tokens : 0;
+            u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
+            u.completion_tokens = p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
+            const cfg_pricing_t *pr = &p->model->pricing;
+            u.cost = ((double)(u.prompt_tokens - u.cached_tokens) * pr->prompt_per_1m +
+                      (double)u.cached_tokens * pr->cached_input_per_1m +
+                      (double)u.completion_tokens * pr->completion_per_1m) / 1e6;
+        }
+        route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
+    }
     log_done(p, p->upstream_status);
     p->req->on_abort = NULL;
     p->req->on_drain = NULL;
@@ -488,33 +562,64 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
                                 jr.n_model ? "field 'model' must be a string"
                                            : "missing required field 'model'");
     }
-    size_t name_len = 0;
-    char *name = jscan_unescape(&req->arena, req->body, jr.model, &name_len);
-    const cfg_model_t *model = NULL;
-    route_resolve_t rr = route_resolve_model(cfg, name, name_len, &model);
-    if (rr == ROUTE_RESOLVE_UNKNOWN || rr == ROUTE_RESOLVE_NO_DEFAULT) {
-        buf_t names = BUF_INIT;
-        route_valid_names(cfg, &names);
-        if (rr == ROUTE_RESOLVE_UNKNOWN)
-            api_error_openai(req, 400, "invalid_request_error", "model_not_found", "model",
-                             "model '%.200s' is not served here; valid models: %s", name, names.data);
-        else
-            api_error_openai(req, 503, "server_error", "no_backend_available", "model",
-                             "'%.200s' routes to the default model, but none is configured", name);
-        buf_free(&names);
-        app_config_release(ref);
-        return;
-    }
     chat_proxy_t *p = arena_calloc(&req->arena, sizeof *p);
     p->req = req;
     p->w = w;
     p->ref = ref;
-    p->model = model;
-    p->model_index = (size_t)(model - cfg->providers.models);
-    p->route_kind = rr == ROUTE_RESOLVE_AUTO ? "auto" : "passthrough";
     p->jr = jr;
     p->backend = -1;
     p->client_stream = jr.stream == 1;
+    p->rq = rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
+    app_route_env(ref, &p->env);
+    p->rin.cfg = cfg;
+    p->rin.rq = p->rq;
+    p->rin.request_id = req->request_id;
+    p->rin.now_ms = clock_wall_ms();
+    req->user = p;
+    route_decide(&p->env, &p->rin, &req->arena, &p->plan, chat_routed, p);
+}
+
+/* The pipeline has a plan: answer its error, or proxy to its model. */
+static void chat_routed(void *ud, route_plan_t *plan)
+{
+    chat_proxy_t *p = ud;
+    hsrv_req_t *req = p->req;
+    const cfg_t *cfg = p->ref->cfg;
+    const jreq_t jr = p->jr;
+    if (plan->status != ROUTE_OK) {
+        app_config_ref_t *ref = p->ref;
+        if (plan->status == ROUTE_ERR_MODEL_NOT_FOUND) {
+            buf_t names = BUF_INIT;
+            route_valid_names(cfg, &names);
+            api_error_openai(req, 400, "invalid_request_error", "model_not_found", "model",
+                             "model '%.200s' is not served here; valid models: %s", plan->error_message,
+                             names.data);
+            buf_free(&names);
+        } else {
+            api_error_openai(req, 503, "server_error", plan->error_code, NULL, "%s", plan->error_message);
+        }
+        app_config_release(ref);
+        return;
+    }
+    const cfg_model_t *model = plan->model;
+    p->model = model;
+    p->model_index = plan->model_index;
+    p->route_kind = plan->passthrough ? "passthrough" : "auto";
+    snprintf(p->conf, sizeof p->conf, "%.3f", plan->confidence);
+    if (plan->ran_policy) {
+        const sess_policy_out_t *o = &plan->pol;
+        met_inc(tmet.session_decisions_total, 1, sess_reason_name(o->reason));
+        if (o->hard_lock != SESS_HARD_LOCK_NONE)
+            met_inc(tmet.session_locks_total, 1, sess_hard_lock_name(o->hard_lock));
+        if (o->switched && o->previous_model)
+            met_inc(tmet.session_switches_total, 1, o->previous_model, model->name);
+        if (o->idle_reset) met_inc(tmet.session_resets_total, 1, "idle");
+        if (o->drift_reset) met_inc(tmet.session_resets_total, 1, "drift");
+        if (o->has_handoff) met_inc(tmet.session_handoffs_total, 1, o->handoff.possible ? "converted" : "impossible");
+        if (plan->id.found) met_inc(tmet.session_identity_total, 1, plan->id.source ? plan->id.source : "");
+    }
+    req->on_abort = client_abort;
+    req->on_drain = client_drain;
     int retries = model->reliability.retry_count;
     p->max_attempts = 1 + (retries < 0 ? 0 : retries);
     req->user = p;

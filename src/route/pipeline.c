@@ -1,0 +1,593 @@
+/* pipeline.c - the routing pipeline: resolve -> identity -> memory ->
+ * signals -> decisions -> selection -> session policy -> plan. See
+ * pipeline.h. Every stage writes only its own part of the plan. */
+#include "route/pipeline.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include <math.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+static const cfg_session_t *global_knobs(const cfg_t *cfg)
+{
+    static cfg_session_t defaults;
+    static int init;
+    if (cfg && cfg->global_ext) return &cfg->global_ext->session;
+    if (!init) {
+        /* SPEC §9.10 defaults, for configs built without the global section */
+        defaults.enabled = true;
+        defaults.idle_timeout_seconds = 300;
+        defaults.min_turns_before_switch = 1;
+        defaults.switch_margin = 0.05;
+        defaults.stay_bias = 0.10;
+        defaults.tool_loop_hard_lock = true;
+        defaults.context_portability_hard_lock = true;
+        defaults.decision_drift_reset = true;
+        defaults.tool_loop_stay_bias = 0.35;
+        defaults.prefix_cache_weight = 0.20;
+        defaults.handoff_penalty_weight = 1.0;
+        defaults.default_handoff_penalty = 0.05;
+        defaults.max_cache_cost_multiplier = 2.5;
+        defaults.switch_history_weight = 0.04;
+        defaults.quality_gap_multiplier = 1.0;
+        defaults.reset_warmth_factor = 0.2;
+        defaults.allow_downgrade = true;
+        defaults.downgrade_savings_weight = 0.10;
+        defaults.inherit_decision_when_unmatched = true;
+        defaults.handoff_on_unavailable = true;
+        defaults.remaining_turn_prior_weight = 1.0;
+        defaults.remaining_turn_prior_horizon = 8;
+        init = 1;
+    }
+    return &defaults;
+}
+
+bool route_model_available(const cfg_model_t *m)
+{
+    if (!m) return false;
+    for (size_t i = 0; i < m->n_backend_refs; i++) {
+        const cfg_backend_ref_t *b = &m->backend_refs[i];
+        if (b->weight > 0 && !(b->api_key_env && !b->api_key)) return true;
+    }
+    return false;
+}
+
+static const cfg_decision_t *find_decision(const cfg_recipe_t *r, const char *name)
+{
+    if (!r || !name || !*name) return NULL;
+    for (size_t i = 0; i < r->n_decisions; i++)
+        if (!strcmp(r->decisions[i].name, name)) return &r->decisions[i];
+    return NULL;
+}
+
+static bool has_fast_response(const cfg_decision_t *d)
+{
+    for (size_t i = 0; d && i < d->n_plugins; i++)
+        if (d->plugins[i].type && !strcmp(d->plugins[i].type, "fast_response")) return true;
+    return false;
+}
+
+static sess_pricing_t pricing_of(const cfg_model_t *m)
+{
+    sess_pricing_t p = {0};
+    if (!m) return p;
+    p.prompt_per_1m = m->pricing.prompt_per_1m;
+    p.cached_input_per_1m = m->pricing.cached_input_per_1m;
+    p.cache_write_per_1m = m->pricing.cache_write_per_1m;
+    p.completion_per_1m = m->pricing.completion_per_1m;
+    p.has_cache_write = m->pricing.has_cache_write;
+    p.priced = m->pricing.has_prompt && m->pricing.has_completion;
+    return p;
+}
+
+static double quality_of(const cfg_t *cfg, const char *model)
+{
+    const cfg_model_card_t *c = cfg->routing ? cfg_find_card(cfg, model) : NULL;
+    return c ? c->quality_score : 0.5;
+}
+
+/* remaining_turn_priors: {decision: expected turns} */
+static double remaining_prior(const cfg_session_t *k, const char *decision)
+{
+    if (!k->remaining_turn_priors || !decision || !*decision) return -1;
+    if (k->remaining_turn_priors->kind != CFG_NODE_MAP) return -1;
+    const cfg_node_t *v = cfg_node_get(k->remaining_turn_priors, decision);
+    if (!v || v->kind != CFG_NODE_SCALAR || !v->str) return -1;
+    char *end;
+    double d = strtod(v->str, &end);
+    return end != v->str && d >= 0 ? d : -1;
+}
+
+typedef struct route_run {
+    const route_env_t *env;
+    route_in_t in;
+    arena_t *a;
+    route_plan_t *plan;
+    route_done_fn done;
+    void *ud;
+} route_run_t;
+
+static void finish(route_run_t *r)
+{
+    r->plan->routing_us = clock_mono_us() - r->plan->routing_us;
+    r->done(r->ud, r->plan);
+}
+
+static void fail(route_run_t *r, route_status_t st, const char *code, const char *fmt, const char *arg)
+{
+    r->plan->status = st;
+    r->plan->error_code = code;
+    snprintf(r->plan->error_message, sizeof r->plan->error_message, fmt, arg ? arg : "");
+    finish(r);
+}
+
+/* Everything after memory is loaded: signals, decisions, selection, policy. */
+static void stage_route(route_run_t *r)
+{
+    route_plan_t *p = r->plan;
+    const cfg_t *cfg = r->in.cfg;
+    rq_t *rq = r->in.rq;
+    const sess_state_t *st = p->has_state ? &p->state : NULL;
+    sess_facts_t *f = &p->facts;
+    sess_facts_from_rq(rq, f);
+    f->has_identity = p->id.found;
+    size_t aff_len = 0;
+    const char *aff = rq_header(rq, "x-tether-session-affinity", &aff_len);
+    f->affinity_off = aff && aff_len == 3 && !strncasecmp(aff, "off", 3);
+    f->now_ms = r->in.now_ms;
+    f->default_model = cfg->providers.default_model;
+    f->default_model_available =
+        f->default_model && route_model_available(cfg_find_model(cfg, f->default_model, strlen(f->default_model)));
+    f->remaining_turn_prior = -1;
+    if (st && st->last_model[0])
+        f->current_available =
+            route_model_available(cfg_find_model(cfg, st->last_model, strlen(st->last_model)));
+    const cfg_session_t *knobs = global_knobs(cfg);
+
+    if (p->passthrough) {
+        f->passthrough = true;
+        f->requested_model = p->model->name;
+    } else {
+        /* signals, projections, decisions */
+        sig_env_t senv = {0};
+        if (st) {
+            senv.has_session = true;
+            senv.session_turns = st->turn_count;
+            senv.session_switches = st->switch_count;
+            senv.session_idle_seconds =
+                st->last_seen_ms && r->in.now_ms > st->last_seen_ms ? (int64_t)((r->in.now_ms - st->last_seen_ms) / 1000) : 0;
+        }
+        memset(&p->sig, 0, sizeof p->sig);
+        if (r->env->sig && p->recipe && p->recipe->n_signals) {
+            sig_eval(r->env->sig, p->recipe, rq, &senv, r->a, &p->sig);
+            p->ran_signals = true;
+        }
+        if (p->recipe) {
+            dec_eval(cfg, p->recipe, &p->sig, r->a, &p->dec);
+            p->ran_decision = true;
+        } else {
+            memset(&p->dec, 0, sizeof p->dec);
+            p->dec.outcome = DEC_DEFAULT;
+            p->dec.name = "";
+            p->dec.algorithm = "static";
+        }
+        if (p->dec.outcome == DEC_FAIL)
+            return fail(r, ROUTE_ERR_SIGNAL, "signal_unavailable",
+                        "a signal this route depends on failed (%s)", p->dec.failed_leaf);
+        const cfg_decision_t *matched = p->dec.decision;
+        f->decision = p->dec.outcome == DEC_DEFAULT ? NULL : p->dec.name;
+        f->decision_is_catch_all = p->dec.outcome == DEC_CATCH_ALL;
+        const cfg_decision_t *last = st ? find_decision(p->recipe, st->last_decision) : NULL;
+        f->last_decision_inheritable = last && !has_fast_response(last);
+        if (matched && matched->session) knobs = matched->session;
+        bool inherited = false;
+        const char *eff = sess_policy_resolve_decision(knobs, st, f, &inherited);
+        const cfg_decision_t *d = find_decision(p->recipe, eff);
+        if (!d && p->dec.outcome == DEC_CATCH_ALL) d = matched;
+        p->decision = d;
+        p->decision_name = d ? d->name : "";
+        p->confidence = inherited ? 0 : p->dec.confidence;
+        if (d && d->session) knobs = d->session;
+        if (d && d->has_retention) {
+            f->keep_current_model = d->retention.keep_current_model;
+            f->prefer_prefix_retention = d->retention.prefer_prefix_retention;
+        }
+        f->decision = d ? d->name : f->decision;
+        f->remaining_turn_prior = remaining_prior(knobs, p->decision_name);
+    }
+
+    /* candidates and base scores */
+    if (p->passthrough) {
+        p->n_cands = 1;
+        p->cands = arena_calloc(r->a, sizeof *p->cands);
+        p->cands[0].model = p->model->name;
+        p->cands[0].base = 1;
+        p->algorithm = "passthrough";
+    } else if (p->decision) {
+        sel_input_t si = {.cfg = cfg,
+                          .decision = p->decision,
+                          .session_key = p->id.found ? p->id.key : r->in.request_id,
+                          .sig = p->ran_decision ? &p->dec.proj.sig : &p->sig,
+                          .state = r->env->sel,
+                          .embedder = r->env->embedder};
+        si.query = rq_query(rq, &si.query_len);
+        if (sel_run(&si, r->a, &p->sel) != 0)
+            return fail(r, ROUTE_ERR_SELECTION, "no_backend_available", "selection failed: %s",
+                        p->sel.error);
+        p->ran_selection = true;
+        p->algorithm = p->sel.used ? p->sel.used : "static";
+        p->n_cands = p->sel.n;
+        p->cands = arena_calloc(r->a, (p->n_cands ? p->n_cands : 1) * sizeof *p->cands);
+        for (size_t i = 0; i < p->n_cands; i++) {
+            p->cands[i].model = p->sel.models[i];
+            p->cands[i].base = p->sel.excluded && p->sel.excluded[i] ? 0 : p->sel.scores[i];
+        }
+    } else {
+        const char *dm = cfg->providers.default_model;
+        if (!dm) return fail(r, ROUTE_ERR_NO_DEFAULT, "no_backend_available",
+                             "no decision matched and no default_model is configured%s", NULL);
+        p->n_cands = 1;
+        p->cands = arena_calloc(r->a, sizeof *p->cands);
+        p->cands[0].model = dm;
+        p->cands[0].base = 1;
+        p->algorithm = "static";
+    }
+    const cfg_model_t *cur = st && st->last_model[0] ? cfg_find_model(cfg, st->last_model, strlen(st->last_model)) : NULL;
+    for (size_t i = 0; i < p->n_cands; i++) {
+        sess_candidate_t *c = &p->cands[i];
+        const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));
+        c->quality = quality_of(cfg, c->model);
+        c->pricing = pricing_of(m);
+        c->available = route_model_available(m);
+        c->admissible = m != NULL;
+        if (m && cur && f->bindings && m->api_format != cur->api_format) {
+            /* provider-bound state restricts candidates to c's API format */
+            c->admissible = false;
+            c->excluded_reason = "api_format";
+        }
+    }
+    size_t np = cfg->providers.n_models;
+    sess_model_price_t *prices = arena_calloc(r->a, (np ? np : 1) * sizeof *prices);
+    for (size_t i = 0; i < np; i++) {
+        prices[i].model = cfg->providers.models[i].name;
+        prices[i].quality = quality_of(cfg, prices[i].model);
+        prices[i].pricing = pricing_of(&cfg->providers.models[i]);
+    }
+    p->terms = arena_calloc(r->a, (p->n_cands ? p->n_cands : 1) * sizeof *p->terms);
+    sess_policy_in_t pin = {.knobs = knobs,
+                            .state = st,
+                            .facts = f,
+                            .cands = p->cands,
+                            .n_cands = p->n_cands,
+                            .prices = prices,
+                            .n_prices = np};
+    memset(&p->pol, 0, sizeof p->pol);
+    p->pol.terms = p->terms;
+    sess_policy_decide(&pin, &p->pol);
+    p->ran_policy = true;
+    if (p->pol.verdict == SESS_VERDICT_ERROR || !p->pol.model) {
+        p->status = ROUTE_ERR_SESSION;
+        p->error_code = p->pol.error_code ? p->pol.error_code : "session_model_unavailable";
+        snprintf(p->error_message, sizeof p->error_message, "%s",
+                 p->pol.error_message ? p->pol.error_message : "no model is available for this session");
+        return finish(r);
+    }
+    const cfg_model_t *chosen = cfg_find_model(cfg, p->pol.model, strlen(p->pol.model));
+    if (!chosen)
+        return fail(r, ROUTE_ERR_SESSION, "session_model_unavailable",
+                    "the session's model %s is not configured", p->pol.model);
+    p->model = chosen;
+    p->model_index = (size_t)(chosen - cfg->providers.models);
+    p->status = ROUTE_OK;
+    finish(r);
+}
+
+static void on_state(void *ud, int status, const sess_state_t *s)
+{
+    route_run_t *r = ud;
+    if (status == SESS_OK && s) {
+        r->plan->has_state = true;
+        r->plan->state = *s;
+    }
+    stage_route(r);
+}
+
+static void on_identity(void *ud, const sess_identity_t *id)
+{
+    route_run_t *r = ud;
+    r->plan->id = *id;
+    if (id->found && r->env->store) {
+        sess_store_get(r->env->store, id->key, on_state, r);
+        return;
+    }
+    stage_route(r);
+}
+
+void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, route_plan_t *plan,
+                  route_done_fn done, void *ud)
+{
+    memset(plan, 0, sizeof *plan);
+    plan->routing_us = clock_mono_us();
+    plan->started_ms = in->now_ms;
+    plan->decision_name = "";
+    route_run_t *r = arena_calloc(a, sizeof *r);
+    r->env = env;
+    r->in = *in;
+    r->a = a;
+    r->plan = plan;
+    r->done = done;
+    r->ud = ud;
+    const cfg_t *cfg = in->cfg;
+    const char *name = in->rq->model ? in->rq->model : "";
+    size_t nl = strlen(name);
+    const cfg_model_t *m = NULL;
+    if (cfg_is_auto_name(cfg, name, nl)) {
+        plan->recipe = cfg->routing && cfg->routing->n_recipes ? &cfg->routing->recipes[0] : NULL;
+        plan->recipe_name = "default";
+    } else if (cfg->routing && (plan->recipe = cfg_recipe_for_model(cfg, name, nl))) {
+        plan->recipe_name = plan->recipe->name;
+    } else if ((m = cfg_find_model(cfg, name, nl))) {
+        plan->passthrough = true;
+        plan->model = m;
+        plan->model_index = (size_t)(m - cfg->providers.models);
+    } else {
+        return fail(r, ROUTE_ERR_MODEL_NOT_FOUND, "model_not_found", "%s", name);
+    }
+    const cfg_session_t *knobs = global_knobs(cfg);
+    if (in->no_session || !knobs->enabled) {
+        stage_route(r);
+        return;
+    }
+    if (in->seed_state || in->seed_session_key) {
+        plan->id.found = in->seed_session_key != NULL;
+        if (in->seed_session_key) snprintf(plan->id.key, sizeof plan->id.key, "%s", in->seed_session_key);
+        plan->id.source = "seed";
+        if (in->seed_state) {
+            plan->has_state = true;
+            plan->state = *in->seed_state;
+        }
+        stage_route(r);
+        return;
+    }
+    sess_identity_in_t ii = {.cfg = knobs,
+                             .tenant = {.key_tenant = in->key_tenant,
+                                        .trust_identity_headers =
+                                            cfg->global_ext && cfg->global_ext->services.authz.trust_identity_headers},
+                             .request_id = in->request_id,
+                             .store = env->store};
+    sess_identity_resolve(&ii, in->rq, on_identity, r);
+}
+
+void route_commit(const route_env_t *env, const route_in_t *in, const route_plan_t *p,
+                  const char *backend, const char *trace_id)
+{
+    if (!env->store || !p->id.found || in->seed_state || in->seed_session_key || !p->model) return;
+    sess_outcome_t o = {0};
+    o.expected_version = p->has_state ? p->state.version : 0;
+    o.started_at_ms = p->started_ms;
+    o.now_ms = clock_wall_ms();
+    o.model = p->model->name;
+    o.backend = backend;
+    o.decision = p->decision_name;
+    o.lock_kind = p->facts.active_tool_loop ? SESS_LOCK_TOOL_LOOP
+                  : p->facts.bindings      ? SESS_LOCK_PROVIDER_STATE
+                                           : SESS_LOCK_NONE;
+    o.lock_bindings = p->facts.bindings;
+    o.lock_since_turn = p->has_state ? p->state.turn_count : 0;
+    o.opener = p->id.opener;
+    o.trace_id = trace_id;
+    o.reason = p->ran_policy ? sess_reason_name(p->pol.reason) : "no_session";
+    sess_store_commit(env->store, p->id.key, &o, NULL, NULL);
+}
+
+void route_finish(const route_env_t *env, const route_plan_t *p, const sess_usage_t *usage,
+                  const char *reply_text, size_t reply_len)
+{
+    if (!env->store || !p->id.found || !p->model) return;
+    if (usage && usage->has_usage)
+        sess_store_add_usage(env->store, p->id.key, p->model->name, usage, clock_wall_ms(), NULL, NULL);
+    sess_identity_index_turn(env->store, &p->id, reply_text, reply_len, NULL, 0, NULL, NULL);
+}
+
+/* ------------------------------------------------------------ rendering */
+
+static void json_str(buf_t *b, const char *s) { buf_json_str(b, s ? s : "", s ? strlen(s) : 0); }
+
+static void signals_json(buf_t *b, const route_plan_t *p)
+{
+    const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+    buf_putc(b, '[');
+    for (size_t i = 0; i < s->n; i++) {
+        const sig_result_t *x = &s->items[i];
+        if (i) buf_putc(b, ',');
+        buf_puts(b, "{\"family\":");
+        json_str(b, cfg_signal_family_name(x->rule->family));
+        buf_puts(b, ",\"name\":");
+        json_str(b, x->rule->name);
+        buf_printf(b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false", x->score);
+        if (x->label) {
+            buf_puts(b, ",\"label\":");
+            json_str(b, x->label);
+        }
+        if (x->has_value) buf_printf(b, ",\"value\":%.4f", x->value);
+        buf_printf(b, ",\"latency_us\":%u", x->latency_us);
+        if (x->error) {
+            buf_puts(b, ",\"error\":");
+            json_str(b, x->error);
+        }
+        buf_putc(b, '}');
+    }
+    buf_putc(b, ']');
+}
+
+static void terms_json(buf_t *b, const route_plan_t *p)
+{
+    buf_putc(b, '[');
+    for (size_t i = 0; i < p->n_cands; i++) {
+        const sess_candidate_t *c = &p->cands[i];
+        const sess_terms_t *t = &p->terms[i];
+        if (i) buf_putc(b, ',');
+        buf_puts(b, "{\"model\":");
+        json_str(b, c->model);
+        buf_printf(b, ",\"admissible\":%s,\"available\":%s", c->admissible ? "true" : "false",
+                   c->available ? "true" : "false");
+        if (c->excluded_reason) {
+            buf_puts(b, ",\"excluded_reason\":");
+            json_str(b, c->excluded_reason);
+        }
+        buf_printf(b,
+                   ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
+                   "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
+                   "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
+                   "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
+                   "\"net_switch_advantage\":%.4f}",
+                   t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty, t->prefix_benefit,
+                   t->prefix_penalty, t->history_penalty, t->switch_margin, t->stay_bias,
+                   t->tool_loop_term, t->checkout_multiplier, t->final, t->net_switch_advantage);
+    }
+    buf_putc(b, ']');
+}
+
+static void session_json(buf_t *b, const route_plan_t *p)
+{
+    const sess_policy_out_t *o = &p->pol;
+    buf_puts(b, "{\"id\":");
+    if (p->id.found) {
+        /* the key without the tenant part */
+        const char *k = strchr(p->id.key, SESS_KEY_SEP);
+        json_str(b, k ? k + 1 : p->id.key);
+    } else {
+        buf_puts(b, "null");
+    }
+    buf_puts(b, ",\"identity_source\":");
+    json_str(b, p->id.found ? p->id.source : "none");
+    buf_printf(b, ",\"identity_confidence\":\"%s\"", p->id.low_confidence ? "low" : "high");
+    buf_printf(b, ",\"turn\":%u", p->has_state ? p->state.turn_count + 1 : 1);
+    buf_puts(b, ",\"phase\":");
+    json_str(b, sess_phase_name(o->phase));
+    buf_puts(b, ",\"previous_model\":");
+    if (o->previous_model)
+        json_str(b, o->previous_model);
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"selected_model\":");
+    json_str(b, o->model);
+    buf_printf(b, ",\"switched\":%s,\"reason\":", o->switched ? "true" : "false");
+    json_str(b, sess_reason_name(o->reason));
+    buf_puts(b, ",\"hard_lock\":");
+    json_str(b, sess_hard_lock_name(o->hard_lock));
+    buf_puts(b, ",\"bindings\":[");
+    int k = 0;
+    for (unsigned bit = 1; bit <= RQ_BIND_SERVER_TOOL_STATE; bit <<= 1)
+        if (o->bindings & bit) {
+            if (k++) buf_putc(b, ',');
+            json_str(b, rq_binding_name(bit));
+        }
+    buf_printf(b,
+               "],\"idle_for_s\":%.1f,\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
+               "\"current_not_in_candidates\":%s,\"continuation_mass\":%.4f,\"cache_warmth\":%.4f,"
+               "\"switch_count\":%u,\"confidence\":%.4f,\"fallback\":%s",
+               o->idle_for_s, o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
+               o->decision_inherited ? "true" : "false", o->current_not_in_candidates ? "true" : "false",
+               o->continuation_mass, o->cache_warmth, p->has_state ? p->state.switch_count : 0,
+               o->confidence, o->fallback ? "true" : "false");
+    if (o->has_handoff) {
+        buf_puts(b, ",\"handoff\":{\"from\":");
+        json_str(b, o->handoff.from);
+        buf_puts(b, ",\"to\":");
+        json_str(b, o->handoff.to);
+        buf_puts(b, ",\"conversions\":[");
+        for (size_t i = 0; i < o->handoff.n_conversions; i++) {
+            if (i) buf_putc(b, ',');
+            json_str(b, sess_conversion_name(o->handoff.conversions[i]));
+        }
+        buf_puts(b, "]}");
+    }
+    buf_puts(b, ",\"candidates\":");
+    terms_json(b, p);
+    buf_putc(b, '}');
+}
+
+void route_plan_json(buf_t *b, const route_plan_t *p, bool with_trace)
+{
+    buf_puts(b, "{\"status\":");
+    json_str(b, p->status == ROUTE_OK ? "ok" : p->error_code);
+    if (p->status != ROUTE_OK) {
+        buf_puts(b, ",\"error\":");
+        json_str(b, p->error_message);
+    }
+    buf_puts(b, ",\"recipe\":");
+    json_str(b, p->passthrough ? "" : p->recipe_name);
+    buf_printf(b, ",\"passthrough\":%s,\"signals\":", p->passthrough ? "true" : "false");
+    signals_json(b, p);
+    buf_puts(b, ",\"decision\":{\"name\":");
+    json_str(b, p->decision_name);
+    buf_printf(b, ",\"confidence\":%.4f,\"outcome\":", p->confidence);
+    json_str(b, p->ran_decision ? dec_outcome_name(p->dec.outcome) : (p->passthrough ? "passthrough" : "default"));
+    buf_puts(b, ",\"strategy\":");
+    json_str(b, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
+    buf_puts(b, "},\"model\":");
+    if (p->model)
+        json_str(b, p->model->name);
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"algorithm\":");
+    json_str(b, p->algorithm);
+    if (p->ran_selection) {
+        buf_puts(b, ",\"selection\":");
+        sel_result_json(b, &p->sel);
+    }
+    if (p->ran_policy) {
+        buf_puts(b, ",\"session\":");
+        session_json(b, p);
+    }
+    buf_printf(b, ",\"routing_us\":%llu", (unsigned long long)p->routing_us);
+    if (with_trace && p->ran_decision) {
+        buf_puts(b, ",\"trace\":");
+        dec_result_json(b, &p->dec);
+    }
+    buf_putc(b, '}');
+}
+
+void route_plan_text(buf_t *b, const route_plan_t *p, bool with_trace)
+{
+    if (p->status != ROUTE_OK) {
+        buf_printf(b, "error: %s: %s\n", p->error_code, p->error_message);
+        return;
+    }
+    const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+    buf_printf(b, "signals (%zu):\n", s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        const sig_result_t *x = &s->items[i];
+        buf_printf(b, "  %s %s:%s score=%.3f", x->matched ? "✓" : "✗",
+                   cfg_signal_family_name(x->rule->family), x->rule->name, x->score);
+        if (x->label) buf_printf(b, " label=%s", x->label);
+        if (x->has_value) buf_printf(b, " value=%.3f", x->value);
+        if (x->error) buf_printf(b, " error=%s", x->error);
+        buf_puts(b, "\n");
+    }
+    buf_printf(b, "decision: %s (confidence %.3f%s)\n", *p->decision_name ? p->decision_name : "(none)",
+               p->confidence, p->passthrough ? ", passthrough" : "");
+    if (with_trace && p->ran_decision) dec_result_text(b, &p->dec);
+    buf_printf(b, "algorithm: %s\n", p->algorithm ? p->algorithm : "");
+    for (size_t i = 0; i < p->n_cands; i++) {
+        const sess_terms_t *t = &p->terms[i];
+        buf_printf(b, "  %-24s base=%.3f final=%.3f%s%s\n", p->cands[i].model, p->cands[i].base, t->final,
+                   p->cands[i].admissible ? "" : " (excluded)",
+                   p->model && !strcmp(p->cands[i].model, p->model->name) ? "  <- chosen" : "");
+        if (with_trace && t->scored)
+            buf_printf(b,
+                       "      quality_gap=%.3f downgrade=%.3f handoff=-%.3f prefix=+%.3f/-%.3f "
+                       "history=-%.3f margin=-%.3f stay=%.3f tool_loop=%.3f K=%.3f\n",
+                       t->quality_gap, t->downgrade_credit, t->handoff_penalty, t->prefix_benefit,
+                       t->prefix_penalty, t->history_penalty, t->switch_margin, t->stay_bias,
+                       t->tool_loop_term, t->checkout_multiplier);
+    }
+    if (p->ran_policy)
+        buf_printf(b, "session: %s reason=%s phase=%s%s\n",
+                   p->id.found ? p->id.source : "none", sess_reason_name(p->pol.reason),
+                   sess_phase_name(p->pol.phase), p->pol.switched ? " switched" : "");
+    buf_printf(b, "model: %s\n", p->model ? p->model->name : "(none)");
+}
