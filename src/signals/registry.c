@@ -14,6 +14,14 @@ extern const sig_family_ops_t sig_structure_ops;
 extern const sig_family_ops_t sig_event_ops;
 extern const sig_family_ops_t sig_modality_ops;
 extern const sig_family_ops_t sig_authz_ops;
+extern const sig_family_ops_t sig_embedding_ops;
+extern const sig_family_ops_t sig_domain_ops;
+extern const sig_family_ops_t sig_complexity_ops;
+extern const sig_family_ops_t sig_kb_ops;
+extern const sig_family_ops_t sig_preference_ops;
+extern const sig_family_ops_t sig_reask_ops;
+extern const sig_family_ops_t sig_fact_check_ops;
+extern const sig_family_ops_t sig_user_feedback_ops;
 
 static const sig_family_ops_t *const registry[] = {
     &sig_keyword_ops,
@@ -26,6 +34,14 @@ static const sig_family_ops_t *const registry[] = {
     &sig_event_ops,
     &sig_modality_ops,
     &sig_authz_ops,
+    &sig_embedding_ops,
+    &sig_domain_ops,
+    &sig_complexity_ops,
+    &sig_kb_ops,
+    &sig_preference_ops,
+    &sig_reask_ops,
+    &sig_fact_check_ops,
+    &sig_user_feedback_ops,
 };
 
 const sig_family_ops_t *sig_registry_get(cfg_signal_family_t f)

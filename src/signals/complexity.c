@@ -1,0 +1,104 @@
+/* complexity.c - the `complexity` family (SPEC §5.4): each rule has a hard
+ * and an easy candidate bank; margin = S_hard − S_easy gives the label
+ * `hard` above the threshold (0.05), `easy` below its negative, `medium`
+ * otherwise, with score min(1, |margin|/0.2) and value = margin. The result
+ * always matches with its label (leaves are written name:label); the
+ * composer tree is the decision engine's business. */
+#include "signals/similarity.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct cx_state {
+    sig_sim_t *sim;
+    sig_bank_t *hard, *easy;
+    size_t n;
+} cx_state_t;
+
+static void complexity_free(void *p)
+{
+    cx_state_t *s = p;
+    for (size_t i = 0; i < s->n; i++) {
+        sig_bank_deinit(&s->hard[i]);
+        sig_bank_deinit(&s->easy[i]);
+    }
+    free(s->hard);
+    free(s->easy);
+    free(s);
+}
+
+/* {candidates: [text...]} -> list (pointers into the config tree). */
+static size_t node_candidates(const cfg_node_t *side, const char ***out)
+{
+    const cfg_node_t *c = side ? cfg_node_get(side, "candidates") : NULL;
+    *out = NULL;
+    if (!c || c->kind != CFG_NODE_SEQ) return 0;
+    const char **v = malloc(sizeof(char *) * (c->n + 1));
+    if (!v) abort();
+    size_t n = 0;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->items[i]->kind == CFG_NODE_SCALAR && c->items[i]->str) v[n++] = c->items[i]->str;
+    *out = v;
+    return n;
+}
+
+static int complexity_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
+{
+    if (!b->n_rules) return 0;
+    sig_sim_t *sim = sig_sim_get(b, diags);
+    if (!sim) return -1;
+    cx_state_t *s = calloc(1, sizeof *s);
+    s->hard = calloc(b->n_rules, sizeof *s->hard);
+    s->easy = calloc(b->n_rules, sizeof *s->easy);
+    if (!s || !s->hard || !s->easy) abort();
+    s->sim = sim;
+    s->n = b->n_rules;
+    int rc = 0;
+    for (size_t i = 0; i < b->n_rules; i++) {
+        const cfg_signal_t *g = b->rules[i];
+        const char **h, **e;
+        size_t nh = node_candidates(g->hard, &h), ne = node_candidates(g->easy, &e);
+        if (!nh || !ne) {
+            sig_rule_error(diags, b->cfg, g, "complexity %s needs hard.candidates and easy.candidates",
+                           g->name);
+            rc = -1;
+        }
+        sig_bank_init(&s->hard[i], sim->emb, h, nh);
+        sig_bank_init(&s->easy[i], sim->emb, e, ne);
+        free(h);
+        free(e);
+    }
+    *state = s;
+    return rc;
+}
+
+static void complexity_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const cx_state_t *s = state;
+    if (!s || !n) return;
+    const char *err = NULL;
+    const float *q = sig_sim_query(s->sim, cx, &err);
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        uint32_t id = refs[i].id;
+        if (!q || !sig_sim_bank_ok(&s->hard[id], &err) || !sig_sim_bank_ok(&s->easy[id], &err)) {
+            res->error = err;
+            continue;
+        }
+        double m = sig_bank_score(&s->hard[id], q, SIG_AGG_MAX, 0) -
+                   sig_bank_score(&s->easy[id], q, SIG_AGG_MAX, 0);
+        double t = sig_rule_thr(refs[i].rule, 0.05);
+        res->label = m > t ? "hard" : m < -t ? "easy" : "medium";
+        res->score = fmin(1.0, fabs(m) / 0.2);
+        res->value = m;
+        res->has_value = true;
+        res->matched = true;
+    }
+}
+
+const sig_family_ops_t sig_complexity_ops = {
+    .family = CFG_SIG_COMPLEXITY,
+    .compile = complexity_compile,
+    .free = complexity_free,
+    .eval = complexity_eval,
+};

@@ -1,0 +1,114 @@
+/* domain.c - the `domain` family (SPEC §5.4, YAML key domains): each rule's
+ * bank holds its description, its examples and the shipped exemplars of
+ * its mmlu_categories (sim_banks.c); a rule with none of these but named
+ * after an MMLU-Pro category uses that category's bank. The best domain
+ * matches when it clears its threshold (0.30) and leads the runner-up by
+ * its margin (0.02); its result carries label = the domain's name. */
+#include "signals/similarity.h"
+
+#include <stdlib.h>
+
+typedef struct dom_state {
+    sig_sim_t *sim;
+    sig_bank_t *bank;
+    size_t n;
+} dom_state_t;
+
+static void domain_free(void *p)
+{
+    dom_state_t *s = p;
+    for (size_t i = 0; i < s->n; i++) sig_bank_deinit(&s->bank[i]);
+    free(s->bank);
+    free(s);
+}
+
+static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
+{
+    if (!b->n_rules) return 0;
+    sig_sim_t *sim = sig_sim_get(b, diags);
+    if (!sim) return -1;
+    dom_state_t *s = calloc(1, sizeof *s);
+    s->bank = calloc(b->n_rules, sizeof *s->bank);
+    if (!s || !s->bank) abort();
+    s->sim = sim;
+    s->n = b->n_rules;
+    int rc = 0;
+    for (size_t i = 0; i < b->n_rules; i++) {
+        const cfg_signal_t *g = b->rules[i];
+        size_t cap = 1 + g->examples.n, n = 0;
+        for (size_t k = 0; k < g->mmlu_categories.n; k++) {
+            size_t m;
+            if (!sig_mmlu_bank(g->mmlu_categories.v[k], &m)) {
+                sig_rule_error(diags, b->cfg, g, "unknown mmlu_categories entry %s",
+                               g->mmlu_categories.v[k]);
+                rc = -1;
+            }
+            cap += m;
+        }
+        size_t named = 0;
+        const char *const *own = NULL;
+        if (!g->examples.n && !g->mmlu_categories.n && !g->description) {
+            own = sig_mmlu_bank(g->name, &named);
+            if (!own) {
+                sig_rule_error(diags, b->cfg, g,
+                               "domain %s needs examples, a description or mmlu_categories", g->name);
+                rc = -1;
+            }
+            cap += named;
+        }
+        const char **v = malloc(sizeof(char *) * (cap + 1));
+        if (!v) abort();
+        if (g->description) v[n++] = g->description;
+        for (size_t k = 0; k < named; k++) v[n++] = own[k];
+        for (size_t k = 0; k < g->mmlu_categories.n; k++) {
+            size_t m;
+            const char *const *mb = sig_mmlu_bank(g->mmlu_categories.v[k], &m);
+            for (size_t j = 0; j < m; j++) v[n++] = mb[j];
+        }
+        sig_sim_bank_from(&s->bank[i], sim, &g->examples, v, n);
+        free(v);
+    }
+    *state = s;
+    return rc;
+}
+
+static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const dom_state_t *s = state;
+    if (!s || !n) return;
+    const char *err = NULL;
+    const float *q = sig_sim_query(s->sim, cx, &err);
+    int best = -1;
+    double b1 = -1, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        sig_bank_t *bank = &s->bank[refs[i].id];
+        if (!q || !sig_sim_bank_ok(bank, &err)) {
+            res->error = err;
+            continue;
+        }
+        res->score = sig_bank_score(bank, q, SIG_AGG_MAX, 0);
+        res->value = res->score;
+        res->has_value = true;
+        if (res->score > b1) {
+            b2 = b1 < 0 ? 0 : b1;
+            b1 = res->score;
+            best = (int)i;
+        } else if (res->score > b2) {
+            b2 = res->score;
+        }
+    }
+    if (best < 0) return;
+    const cfg_signal_t *g = refs[best].rule;
+    if (b1 >= sig_rule_thr(g, 0.30) && b1 - b2 >= g->margin) {
+        refs[best].res->matched = true;
+        refs[best].res->label = g->name;
+    }
+}
+
+const sig_family_ops_t sig_domain_ops = {
+    .family = CFG_SIG_DOMAIN,
+    .compile = domain_compile,
+    .free = domain_free,
+    .eval = domain_eval,
+};

@@ -1,0 +1,97 @@
+/* fact_check.c - the `fact_check` family (SPEC §5.4): rules
+ * needs_fact_check and no_fact_check_needed. Two banks shared by both
+ * rules: the shipped factual questions plus every rule's examples, and the
+ * shipped creative / opinion / code requests plus every counter_example.
+ * The verdict is needs_fact_check when S_fact reaches the threshold (0.35)
+ * and exceeds S_other; every result carries the verdict as its label and
+ * the rule named like the verdict matches. */
+#include "signals/similarity.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct fc_state {
+    sig_sim_t *sim;
+    sig_bank_t need, other;
+} fc_state_t;
+
+static void fact_check_free(void *p)
+{
+    fc_state_t *s = p;
+    sig_bank_deinit(&s->need);
+    sig_bank_deinit(&s->other);
+    free(s);
+}
+
+static int fact_check_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
+{
+    if (!b->n_rules) return 0;
+    sig_sim_t *sim = sig_sim_get(b, diags);
+    if (!sim) return -1;
+    int rc = 0;
+    size_t ne = 0, nc = 0;
+    for (size_t i = 0; i < b->n_rules; i++) {
+        const cfg_signal_t *g = b->rules[i];
+        if (strcmp(g->name, "needs_fact_check") && strcmp(g->name, "no_fact_check_needed")) {
+            sig_rule_error(diags, b->cfg, g,
+                           "fact_check rules are named needs_fact_check or no_fact_check_needed");
+            rc = -1;
+        }
+        ne += g->examples.n;
+        nc += g->counter_examples.n;
+    }
+    size_t sn = sig_bank_count(sig_bank_fact_needed), so = sig_bank_count(sig_bank_fact_not_needed);
+    const char **vn = malloc(sizeof(char *) * (sn + ne + 1)), **vo = malloc(sizeof(char *) * (so + nc + 1));
+    if (!vn || !vo) abort();
+    memcpy(vn, sig_bank_fact_needed, sizeof(char *) * sn);
+    memcpy(vo, sig_bank_fact_not_needed, sizeof(char *) * so);
+    for (size_t i = 0; i < b->n_rules; i++) {
+        const cfg_signal_t *g = b->rules[i];
+        for (size_t k = 0; k < g->examples.n; k++) vn[sn++] = g->examples.v[k];
+        for (size_t k = 0; k < g->counter_examples.n; k++) vo[so++] = g->counter_examples.v[k];
+    }
+    fc_state_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->sim = sim;
+    sig_bank_init(&s->need, sim->emb, vn, sn);
+    sig_bank_init(&s->other, sim->emb, vo, so);
+    free(vn);
+    free(vo);
+    *state = s;
+    return rc;
+}
+
+static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    fc_state_t *s = (fc_state_t *)state;
+    if (!s || !n) return;
+    const char *err = NULL;
+    const float *q = sig_sim_query(s->sim, cx, &err);
+    if (q && (!sig_sim_bank_ok(&s->need, &err) || !sig_sim_bank_ok(&s->other, &err))) q = NULL;
+    double thr = 0.35;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(refs[i].rule->name, "needs_fact_check")) thr = sig_rule_thr(refs[i].rule, 0.35);
+    double sf = q ? sig_bank_score(&s->need, q, SIG_AGG_MAX, 0) : 0;
+    double so = q ? sig_bank_score(&s->other, q, SIG_AGG_MAX, 0) : 0;
+    bool need = sf >= thr && sf > so;
+    const char *verdict = need ? "needs_fact_check" : "no_fact_check_needed";
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        if (!q) {
+            res->error = err;
+            continue;
+        }
+        res->label = verdict;
+        res->value = sf - so;
+        res->has_value = true;
+        res->matched = !strcmp(refs[i].rule->name, verdict);
+        res->score = !res->matched ? 0 : need ? sf : 1 - sf;
+    }
+}
+
+const sig_family_ops_t sig_fact_check_ops = {
+    .family = CFG_SIG_FACT_CHECK,
+    .compile = fact_check_compile,
+    .free = fact_check_free,
+    .eval = fact_check_eval,
+};

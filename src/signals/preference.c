@@ -1,0 +1,85 @@
+/* preference.c - the `preference` family (SPEC §5.4, YAML key
+ * preferences): each rule's examples form a bank; only the best rule can
+ * match, when it clears its threshold (0.40) and leads the runner-up by its
+ * margin (0.03). */
+#include "signals/similarity.h"
+
+#include <stdlib.h>
+
+typedef struct pref_state {
+    sig_sim_t *sim;
+    sig_bank_t *bank;
+    size_t n;
+} pref_state_t;
+
+static void preference_free(void *p)
+{
+    pref_state_t *s = p;
+    for (size_t i = 0; i < s->n; i++) sig_bank_deinit(&s->bank[i]);
+    free(s->bank);
+    free(s);
+}
+
+static int preference_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
+{
+    if (!b->n_rules) return 0;
+    sig_sim_t *sim = sig_sim_get(b, diags);
+    if (!sim) return -1;
+    pref_state_t *s = calloc(1, sizeof *s);
+    s->bank = calloc(b->n_rules, sizeof *s->bank);
+    if (!s || !s->bank) abort();
+    s->sim = sim;
+    s->n = b->n_rules;
+    int rc = 0;
+    for (size_t i = 0; i < b->n_rules; i++) {
+        const cfg_signal_t *g = b->rules[i];
+        const char *d[1] = {g->description};
+        if (!g->examples.n && !g->description) {
+            sig_rule_error(diags, b->cfg, g, "preference %s needs examples", g->name);
+            rc = -1;
+        }
+        sig_sim_bank_from(&s->bank[i], sim, &g->examples, d, g->examples.n ? 0 : 1);
+    }
+    *state = s;
+    return rc;
+}
+
+static void preference_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const pref_state_t *s = state;
+    if (!s || !n) return;
+    const char *err = NULL;
+    const float *q = sig_sim_query(s->sim, cx, &err);
+    int best = -1;
+    double b1 = -1, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        sig_bank_t *bank = &s->bank[refs[i].id];
+        if (!q || !sig_sim_bank_ok(bank, &err)) {
+            res->error = err;
+            continue;
+        }
+        res->score = res->value = sig_bank_score(bank, q, SIG_AGG_MAX, 0);
+        res->has_value = true;
+        if (res->score > b1) {
+            b2 = b1 < 0 ? 0 : b1;
+            b1 = res->score;
+            best = (int)i;
+        } else if (res->score > b2) {
+            b2 = res->score;
+        }
+    }
+    if (best < 0) return;
+    const cfg_signal_t *g = refs[best].rule;
+    if (b1 >= sig_rule_thr(g, 0.40) && b1 - b2 >= g->margin) {
+        refs[best].res->matched = true;
+        refs[best].res->label = g->name;
+    }
+}
+
+const sig_family_ops_t sig_preference_ops = {
+    .family = CFG_SIG_PREFERENCE,
+    .compile = preference_compile,
+    .free = preference_free,
+    .eval = preference_eval,
+};
