@@ -28,6 +28,8 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libevent.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,24 @@ static const char LUA_PUT_NEWER[] =
 static const char LUA_INDEX_PUT[] =
     "for _,k in ipairs(KEYS) do redis.call('SET',k,ARGV[1],'PX',ARGV[2]) end\n"
     "return 1\n";
+
+/* Scripts are loaded on every new connection (SCRIPT LOAD is pipelined
+ * ahead of any other command, so it is in place before the first EVALSHA)
+ * and called by SHA1, so a commit does not resend the script text. */
+enum { SCR_COMMIT = 0, SCR_USAGE, SCR_PUT_NEWER, SCR_INDEX_PUT, SCR_N };
+static const char *const scripts[SCR_N] = {LUA_COMMIT, LUA_USAGE, LUA_PUT_NEWER, LUA_INDEX_PUT};
+static char script_sha[SCR_N][41];
+static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
+
+static void compute_shas(void)
+{
+    for (int i = 0; i < SCR_N; i++) {
+        unsigned char d[SHA_DIGEST_LENGTH];
+        SHA1((const unsigned char *)scripts[i], strlen(scripts[i]), d);
+        for (int b = 0; b < SHA_DIGEST_LENGTH; b++)
+            snprintf(&script_sha[i][b * 2], 3, "%02x", d[b]);
+    }
+}
 
 /* ---- record <-> JSON ---- */
 
@@ -328,6 +348,7 @@ static bool rs_connect(rstore_t *rs)
     rs->ac = ac;
     if (rs->password) redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rs->password);
     if (rs->db > 0) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rs->db);
+    for (int i = 0; i < SCR_N; i++) redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", scripts[i]);
     return true;
 }
 
@@ -613,8 +634,8 @@ static void push_local(rstore_t *rs, const char *key, const sess_state_t *st)
     char ttl[24], ls[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
     snprintf(ls, sizeof ls, "%llu", (unsigned long long)st->last_seen_ms);
-    const char *argv[] = {"EVAL", LUA_PUT_NEWER, "1", k.data, rec.data, ttl, ls};
-    size_t lens[] = {4, sizeof LUA_PUT_NEWER - 1, 1, k.len, rec.len, strlen(ttl), strlen(ls)};
+    const char *argv[] = {"EVALSHA", script_sha[SCR_PUT_NEWER], "1", k.data, rec.data, ttl, ls};
+    size_t lens[] = {7, 40, 1, k.len, rec.len, strlen(ttl), strlen(ls)};
     op_send(op, 7, argv, lens);
     buf_free(&k);
     buf_free(&rec);
@@ -722,8 +743,8 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     buf_putc(&j, '}');
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *argv[] = {"EVAL", LUA_COMMIT, "1", k.data, j.data, ttl};
-    size_t lens[] = {4, sizeof LUA_COMMIT - 1, 1, k.len, j.len, strlen(ttl)};
+    const char *argv[] = {"EVALSHA", script_sha[SCR_COMMIT], "1", k.data, j.data, ttl};
+    size_t lens[] = {7, 40, 1, k.len, j.len, strlen(ttl)};
     op_send(op, 6, argv, lens);
     buf_free(&k);
     buf_free(&j);
@@ -750,8 +771,8 @@ static void r_add_usage(sess_store_t *s, const char *key, const char *model, con
     buf_putc(&j, '}');
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *argv[] = {"EVAL", LUA_USAGE, "1", k.data, j.data, ttl};
-    size_t lens[] = {4, sizeof LUA_USAGE - 1, 1, k.len, j.len, strlen(ttl)};
+    const char *argv[] = {"EVALSHA", script_sha[SCR_USAGE], "1", k.data, j.data, ttl};
+    size_t lens[] = {7, 40, 1, k.len, j.len, strlen(ttl)};
     op_send(op, 6, argv, lens);
     buf_free(&k);
     buf_free(&j);
@@ -813,7 +834,7 @@ static void r_chain_put(sess_store_t *s, const uint64_t *hashes, size_t n, const
     char nk[24], ttl[24];
     snprintf(nk, sizeof nk, "%zu", n);
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *head[] = {"EVAL", LUA_INDEX_PUT, nk};
+    const char *head[] = {"EVALSHA", script_sha[SCR_INDEX_PUT], nk};
     const char *tail[] = {key, ttl};
     send_index(rs, op, 'c', head, 3, tail, 2);
 }
@@ -943,6 +964,7 @@ sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opt
         snprintf(err, errlen, "redis session store needs an event base and a fallback store");
         return NULL;
     }
+    pthread_once(&sha_once, compute_shas);
     rstore_t *rs = calloc(1, sizeof *rs);
     if (!rs) abort();
     rs->base.ops = &redis_ops;
