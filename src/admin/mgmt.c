@@ -273,6 +273,7 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_route_add(m, HSRV_GET, "/config", MGMT_VIEWER, h_config, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/validate", MGMT_OPERATOR, h_config_validate, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/reload", MGMT_ADMIN, h_config_reload, NULL);
+    mgmt_register_eval(m, app);
     return m;
 }
 

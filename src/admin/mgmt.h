@@ -20,6 +20,8 @@ void mgmt_route_add(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role
  * (logged; the router keeps serving without a management listener). */
 int mgmt_listen(mgmt_t *m, const cfg_t *cfg);
 void mgmt_stop(mgmt_t *m);
+/* POST /api/v1/eval (eval_api.c). */
+void mgmt_register_eval(mgmt_t *m, tether_app_t *app);
 
 const char *mgmt_role_name(mgmt_role_t r);
 void mgmt_json(hsrv_req_t *req, int status, const char *body, size_t len);

@@ -17,6 +17,7 @@ static const struct {
     {"validate", cli_validate, "check a config: validate --config FILE"},
     {"config", cli_config, "config validate|show|migrate|import"},
     {"bench", cli_bench, "benchmarks: bench saar|live|overhead"},
+    {"eval", cli_eval, "route one request offline: eval --config F --prompt TEXT [--trace]"},
     {"replay", cli_replay, "replay traces: replay list|show|session|export"},
 };
 

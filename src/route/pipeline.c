@@ -455,8 +455,9 @@ static void session_json(buf_t *b, const route_plan_t *p)
     const sess_policy_out_t *o = &p->pol;
     buf_puts(b, "{\"id\":");
     if (p->id.found) {
-        /* the key without the tenant part */
+        /* the id part of tenant SEP source SEP id */
         const char *k = strchr(p->id.key, SESS_KEY_SEP);
+        k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
         json_str(b, k ? k + 1 : p->id.key);
     } else {
         buf_puts(b, "null");
