@@ -223,7 +223,7 @@ void replay_queue_pause(replay_queue_t *q, bool paused)
     pthread_mutex_unlock(&q->mu);
 }
 
-void replay_queue_free(replay_queue_t *q, uint64_t deadline_ms)
+void replay_queue_free(replay_queue_t *q, uint64_t deadline_ms, replay_stats_t *final)
 {
     if (!q) return;
     pthread_mutex_lock(&q->mu);
@@ -232,6 +232,7 @@ void replay_queue_free(replay_queue_t *q, uint64_t deadline_ms)
     pthread_cond_signal(&q->wake);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL);
+    if (final) replay_queue_stats(q, final);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->wake);
     pthread_cond_destroy(&q->drained);

@@ -10,7 +10,7 @@
  *   replay_queue_t *q = replay_queue_new(st, &rc);           // starts the writer thread
  *   ... per request: replay_queue_push(q, rec);              // any worker thread
  *   ... GET /v1/router_replay: replay_query_list(st, ...)    // query.h, any thread
- *   ... shutdown: replay_queue_free(q, 5000);                // flush with a deadline
+ *   ... shutdown: replay_queue_free(q, 5000, &last);         // flush with a deadline
  *   replay_store_close(st);
  *
  * Thread-safety: push, stats and flush are thread-safe; new and free are
@@ -50,8 +50,9 @@ void replay_queue_stats(replay_queue_t *q, replay_stats_t *out);
  * Returns true when the queue drained. For tests and `config reload`. */
 bool replay_queue_flush(replay_queue_t *q, uint64_t deadline_ms);
 /* Stop accepting, write what is queued for up to deadline_ms, count the rest
- * as dropped, join the writer and free. NULL is a no-op. */
-void replay_queue_free(replay_queue_t *q, uint64_t deadline_ms);
+ * as dropped, join the writer and free. final (may be NULL) receives the last
+ * counters, e.g. for a shutdown log line. NULL q is a no-op. */
+void replay_queue_free(replay_queue_t *q, uint64_t deadline_ms, replay_stats_t *final);
 /* Test hook: pause / resume the writer (records stay queued meanwhile). */
 void replay_queue_pause(replay_queue_t *q, bool paused);
 #endif

@@ -130,7 +130,8 @@ static bool json_ok(const char *s)
 {
     if (!s || !*s) return true;
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(s, strlen(s), &end, true);
+    /* length + 1: with require_null_terminated cJSON wants the NUL inside */
+    cJSON *j = cJSON_ParseWithLengthOpts(s, strlen(s) + 1, &end, true);
     if (!j) return false;
     cJSON_Delete(j);
     return true;
@@ -178,8 +179,10 @@ void replay_time_format(uint64_t ms, char out[32])
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+    char tmp[96]; /* wide enough for any int the compiler imagines */
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+    snprintf(out, 32, "%.31s", tmp);
 }
 
 static void key(buf_t *b, bool *first, const char *k)

@@ -238,7 +238,7 @@ static void redact_fragment(char **frag)
         return;
     }
     const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(b.data, b.len, &end, true);
+    cJSON *j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, true); /* +1: the NUL */
     free(*frag);
     if (j) {
         cJSON_Delete(j);
