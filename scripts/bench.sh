@@ -78,14 +78,19 @@ stop_pid() {
     PIDS=("${keep[@]}")
 }
 
-port_busy() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
+# Any TCP socket (listening or connected, any state) on this local port.
+port_busy() { [ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]; }
 
-# A TCP port nobody listens on right now (the binder still fails clearly if
-# someone takes it in between).
+# A TCP port nobody uses right now, outside the kernel's ephemeral range (the
+# load's own client connections take ports from there). The binder still fails
+# clearly if someone takes it in between.
 free_port() {
-    local p
+    local p lo=32768 hi=60999 base span
+    read -r lo hi < /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+    if [ "$lo" -gt 12000 ]; then base=10000; span=$((lo - 10000)); else base=$((hi + 1)); span=$((65000 - hi)); fi
+    [ "$span" -gt 100 ] || { base=20000; span=40000; }
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((base + RANDOM % span))
         port_busy "$p" || { echo "$p"; return 0; }
     done
     die "no free loopback port found"
