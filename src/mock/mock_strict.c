@@ -129,6 +129,7 @@ typedef struct {
     mock_registry_t *reg;
     char *detail;
     size_t detail_len;
+    bool check_tools; /* the item is in the open tool loop (see check_list) */
 } check_t;
 
 static const char *str_of(const cJSON *o, const char *key)
@@ -163,17 +164,17 @@ static mock_violation_t check_item(check_t *c, const cJSON *o)
 {
     if (!cJSON_IsObject(o)) return MOCK_V_NONE;
     const char *role = str_of(o, "role");
-    if (role && !strcmp(role, "tool"))
+    if (c->check_tools && role && !strcmp(role, "tool"))
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "tool_call_id"),
                    "tool_call_id"));
     const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(o, "tool_calls"), *tc;
-    for (tc = cj_child((cJSON_IsArray(tcs) ? tcs : NULL)); tc; tc = tc->next)
+    for (tc = cj_child((c->check_tools && cJSON_IsArray(tcs) ? tcs : NULL)); tc; tc = tc->next)
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(tc, "id"), "tool call id"));
-    if (type_is(o, "function_call") || type_is(o, "function_call_output"))
+    if (c->check_tools && (type_is(o, "function_call") || type_is(o, "function_call_output")))
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "call_id"), "call_id"));
-    if (type_is(o, "tool_use"))
+    if (c->check_tools && type_is(o, "tool_use"))
         CHECK(need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "id"), "tool_use id"));
-    if (type_is(o, "tool_result"))
+    if (c->check_tools && type_is(o, "tool_result"))
         CHECK(
             need(c, MOCK_ID_TOOL_CALL, MOCK_V_TOOL_CALL, str_of(o, "tool_use_id"), "tool_use_id"));
     CHECK(need(c, MOCK_ID_REASONING, MOCK_V_REASONING, str_of(o, "encrypted_content"),
@@ -195,10 +196,34 @@ static mock_violation_t check_item(check_t *c, const cJSON *o)
     return MOCK_V_NONE;
 }
 
+/* An assistant turn that answered in plain text (no tool call in it). */
+static bool is_plain_answer(const cJSON *m)
+{
+    const char *role = str_of(m, "role");
+    bool assistant = (role && !strcmp(role, "assistant")) || type_is(m, "message");
+    if (!assistant || (role && strcmp(role, "assistant"))) return false;
+    const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+    if (cJSON_IsArray(tcs) && cJSON_GetArraySize(tcs) > 0) return false;
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content"), *p;
+    for (p = cj_child((cJSON_IsArray(content) ? content : NULL)); p; p = p->next)
+        if (type_is(p, "tool_use") || type_is(p, "server_tool_use")) return false;
+    return true;
+}
+
+/* Tool-call ids are provider-bound only while the tool loop is open: once an
+ * assistant answered in plain text after the results, that exchange is
+ * ordinary history any backend can read (as real providers accept it). So
+ * tool ids are checked only after the last plain assistant answer;
+ * reasoning items and signatures are checked everywhere. */
 static mock_violation_t check_list(check_t *c, const cJSON *list)
 {
     const cJSON *m;
-    for (m = cj_child((cJSON_IsArray(list) ? list : NULL)); m; m = m->next) {
+    int last_plain = -1, i = 0;
+    for (m = cj_child((cJSON_IsArray(list) ? list : NULL)); m; m = m->next, i++)
+        if (is_plain_answer(m)) last_plain = i;
+    i = 0;
+    for (m = cj_child((cJSON_IsArray(list) ? list : NULL)); m; m = m->next, i++) {
+        c->check_tools = i > last_plain;
         CHECK(check_item(c, m));
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content"), *p;
         for (p = cj_child((cJSON_IsArray(content) ? content : NULL)); p; p = p->next)
@@ -210,7 +235,7 @@ static mock_violation_t check_list(check_t *c, const cJSON *list)
 mock_violation_t mock_strict_check(mock_registry_t *r, const cJSON *root, char *detail,
                                    size_t detail_len)
 {
-    check_t c = {r, detail, detail_len};
+    check_t c = {r, detail, detail_len, false};
     if (detail_len) detail[0] = 0;
     if (!cJSON_IsObject(root)) return MOCK_V_NONE;
     CHECK(need(&c, MOCK_ID_RESPONSE, MOCK_V_PREVIOUS_RESPONSE, str_of(root, "previous_response_id"),

@@ -89,6 +89,34 @@ static void test_tool_call_ids(void **state)
     mock_registry_free(r);
 }
 
+/* A tool exchange the model already answered in plain text is history any
+ * backend may read; only the open loop is provider-bound. Reasoning items
+ * stay provider-bound everywhere. */
+static void test_settled_tool_history_is_portable(void **state)
+{
+    mock_registry_t *r = mock_registry_new();
+    char d[200];
+    const char *settled = "{\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+                          "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_other\"}]},"
+                          "{\"role\":\"tool\",\"tool_call_id\":\"call_other\",\"content\":\"1\"},"
+                          "{\"role\":\"assistant\",\"content\":\"done\"},"
+                          "{\"role\":\"user\",\"content\":\"next\"}]}";
+    assert_int_equal(check(r, settled, d), MOCK_V_NONE);
+    const char *open_loop = "{\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+                            "{\"role\":\"assistant\",\"content\":\"ok\"},"
+                            "{\"role\":\"user\",\"content\":\"again\"},"
+                            "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"call_other\"}]},"
+                            "{\"role\":\"tool\",\"tool_call_id\":\"call_other\",\"content\":\"1\"},"
+                            "{\"role\":\"user\",\"content\":\"and?\"}]}";
+    assert_int_equal(check(r, open_loop, d), MOCK_V_TOOL_CALL);
+    const char *old_reasoning =
+        "{\"messages\":[{\"role\":\"assistant\",\"content\":\"a\",\"reasoning_details\":"
+        "[{\"type\":\"reasoning.encrypted\",\"data\":\"enc_x\"}]},"
+        "{\"role\":\"assistant\",\"content\":\"b\"},{\"role\":\"user\",\"content\":\"q\"}]}";
+    assert_int_equal(check(r, old_reasoning, d), MOCK_V_REASONING);
+    mock_registry_free(r);
+}
+
 static void test_previous_response_id(void **state)
 {
     mock_registry_t *r = mock_registry_new();
@@ -180,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_registry_add_has_clear_grow),
         cmocka_unit_test(test_clean_request_passes),
         cmocka_unit_test(test_tool_call_ids),
+        cmocka_unit_test(test_settled_tool_history_is_portable),
         cmocka_unit_test(test_previous_response_id),
         cmocka_unit_test(test_reasoning_items_and_signatures),
         cmocka_unit_test(test_stats_count_violations),
