@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "proc.h"
+#include "session/identity.h"
 #include "session/store.h"
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
@@ -421,6 +422,83 @@ static void test_hung_server_is_bounded_by_timeout(void **state)
     sess_store_free(fb);
 }
 
+typedef struct idwait {
+    bool done;
+    sess_identity_t id;
+} idwait_t;
+
+static void on_identity(void *ud, const sess_identity_t *id)
+{
+    idwait_t *w = ud;
+    w->id = *id;
+    w->done = true;
+}
+
+/* Resolve through a Redis store: the callback comes from the event loop,
+ * driven here by further blocking calls on the same connection. */
+static sess_identity_t resolve_redis(sess_store_t *rs, arena_t *a, const char *body, const char *rid)
+{
+    jreq_t *jr = arena_calloc(a, sizeof *jr);
+    jscan_err_t e;
+    char *copy = arena_strdup(a, body);
+    assert_int_equal(jscan_request(copy, strlen(copy), a, jr, &e), 0);
+    rq_t *r = rq_from_chat(a, copy, strlen(copy), jr, NULL, 0);
+    sess_identity_in_t in = {.request_id = rid, .store = rs};
+    idwait_t w = {0};
+    sess_identity_resolve(&in, r, on_identity, &w);
+    for (int i = 0; i < 10 && !w.done; i++) {
+        sess_state_t st;
+        sess_store_get_wait(rs, "drive", &st);
+    }
+    assert_true(w.done);
+    return w.id;
+}
+
+/* Two replicas: the turns of one fingerprinted conversation alternate
+ * between them and stay one session; a second conversation with the same
+ * opening stays apart. */
+static void test_fingerprint_across_replicas(void **state)
+{
+    NEED_REDIS();
+    sess_store_t *fa = sess_store_memory_new(NULL), *fb = sess_store_memory_new(NULL);
+    sess_store_t *ra = open_store(fa, "t6:", 1000, 0, 0), *rb = open_store(fb, "t6:", 1000, 0, 0);
+    arena_t a;
+    arena_init(&a, 8192);
+    const char *t1 = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"S\"},"
+                     "{\"role\":\"user\",\"content\":\"hello\"}]}";
+    sess_identity_t i1 = resolve_redis(ra, &a, t1, "r1");
+    assert_true(i1.is_new);
+    sess_outcome_t o = {.model = "m", .now_ms = clock_wall_ms()};
+    sess_store_commit_wait(ra, i1.key, &o, NULL, NULL);
+    sess_identity_index_turn(ra, &i1, "Hi there", 8, NULL, 0, NULL, NULL);
+    sess_identity_t other = resolve_redis(ra, &a, t1, "r9"); /* same opening, new conversation */
+    assert_true(other.is_new);
+    assert_string_not_equal(other.key, i1.key);
+
+    const char *t2 = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"S\"},"
+                     "{\"role\":\"user\",\"content\":\"hello\"},"
+                     "{\"role\":\"assistant\",\"content\":\"Hi there\"},"
+                     "{\"role\":\"user\",\"content\":\"more\"}]}";
+    sess_identity_t i2 = resolve_redis(rb, &a, t2, "r2"); /* the other replica */
+    assert_string_equal(i2.key, i1.key);
+    assert_false(i2.low_confidence);
+    sess_identity_index_turn(rb, &i2, "Sure", 4, NULL, 0, NULL, NULL);
+
+    /* history rewritten: the opener (also in Redis) catches it, low confidence */
+    const char *t3 = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"S\"},"
+                     "{\"role\":\"user\",\"content\":\"hello\"},"
+                     "{\"role\":\"assistant\",\"content\":\"(summary)\"},"
+                     "{\"role\":\"user\",\"content\":\"again\"}]}";
+    sess_identity_t i3 = resolve_redis(ra, &a, t3, "r3");
+    assert_true(i3.low_confidence);
+    assert_string_equal(i3.key, i1.key); /* "other" was never indexed */
+    arena_deinit(&a);
+    sess_store_free(ra);
+    sess_store_free(rb);
+    sess_store_free(fa);
+    sess_store_free(fb);
+}
+
 static void test_bad_options(void **state)
 {
     char err[128];
@@ -441,6 +519,7 @@ int main(void)
         cmocka_unit_test(test_lua_commit_matches_memory_store),
         cmocka_unit_test(test_indexes_keys_and_ttls),
         cmocka_unit_test(test_concurrent_writers_lose_no_update),
+        cmocka_unit_test(test_fingerprint_across_replicas),
         cmocka_unit_test(test_outage_falls_back_and_recovers),
         cmocka_unit_test(test_hung_server_is_bounded_by_timeout),
     };
