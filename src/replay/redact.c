@@ -122,7 +122,7 @@ static void find_header_lines(const char *s, size_t n, spans_t *out)
         while (v < n && (s[v] == ' ' || s[v] == '\t')) v++;
         if (v < n && s[v] == '"') continue; /* JSON member: find_json_members */
         size_t e = v;
-        while (e < n && s[e] != '\r' && s[e] != '\n' && s[e] != '"' && s[e] != '\\') e++;
+        while (e < n && !memchr("\r\n\"'\\", s[e], 5)) e++; /* to end of line or quote */
         add_span(out, v, e);
         i = e;
     }
