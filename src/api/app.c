@@ -7,6 +7,7 @@
 #include "route/pipeline.h"
 #include "signals/embedder.h"
 #include "signals/family.h"
+#include "signals/similarity.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +30,8 @@ static app_runtime_t *runtime_new(const cfg_t *cfg, cfg_diags_t *d)
         free(rt);
         return NULL;
     }
-    emb_t *e = sig_engine_embedder(rt->sig);
+    const sig_sim_t *sim = sig_sim_of(rt->sig);
+    emb_t *e = sim ? sim->emb : NULL;
     if (e) {
         rt->embedder.embed = embed_adapter;
         rt->embedder.dim = (size_t)emb_dims(e);

@@ -15,6 +15,7 @@
 #include "json/scan.h"
 #include "json/splice.h"
 #include "metrics/catalog.h"
+#include "plugins/plugins.h"
 #include "route/pipeline.h"
 #include "route/resolve.h"
 
@@ -62,6 +63,8 @@ typedef struct chat_proxy {
     char conf[16];
     int committed;
     buf_t reply; /* assistant text seen in the response, for the prefix chain */
+    plg_out_t plg;
+    int has_plg;
 } chat_proxy_t;
 
 static void chat_attempt(chat_proxy_t *p);
@@ -75,6 +78,8 @@ static void chat_end(chat_proxy_t *p)
     sse_parser_deinit(&p->sse);
     buf_free(&p->acc);
     buf_free(&p->reply);
+    if (p->has_plg) plg_out_deinit(&p->plg);
+    p->has_plg = 0;
     jsplice_free(&p->splice);
     app_config_release(p->ref);
     p->ref = NULL;
@@ -142,6 +147,8 @@ static int tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *
         n = add_h(h, n, "x-tether-session", k ? k + 1 : pl->id.key);
         n = add_h(h, n, "x-tether-session-source", pl->id.source ? pl->id.source : "");
     }
+    for (size_t i = 0; p->has_plg && i < p->plg.n_resp_headers && n < 26; i++)
+        n = add_h(h, n, p->plg.resp_headers[i].name, p->plg.resp_headers[i].value);
     if (cfg->router.compat_headers) {
         n = add_h(h, n, "x-vsr-selected-model", p->model->name);
         n = add_h(h, n, "x-vsr-selected-decision", pl->decision_name ? pl->decision_name : "");
@@ -157,7 +164,7 @@ static void chat_error(chat_proxy_t *p, int status, const char *type, const char
 {
     buf_t b = BUF_INIT;
     api_error_openai_json(&b, type, code, NULL, msg);
-    hsrv_header_t h[24];
+    hsrv_header_t h[40];
     int n = add_h(h, 0, "content-type", "application/json");
     n = tether_headers(p, h, n, "error");
     met_inc(tmet.request_errors_total, 1, "chat", code);
@@ -259,7 +266,7 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         }
     }
     if (!is_sse) p->hide_usage = 0; /* an error body: pass it through untouched */
-    hsrv_header_t h[28];
+    hsrv_header_t h[44];
     int k = 0;
     h[k].name = "content-type";
     h[k].name_len = 12;
@@ -466,11 +473,22 @@ static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
             if (strlen(b->extra_headers[e].name) == x->name_len &&
                 strncasecmp(b->extra_headers[e].name, x->name, x->name_len) == 0)
                 drop = 1;
+        for (size_t o = 0; !drop && p->has_plg && o < p->plg.n_hdr_ops; o++) {
+            const plg_hdr_op_t *op = &p->plg.hdr_ops[o];
+            if (op->op != PLG_HDR_ADD && strlen(op->name) == x->name_len &&
+                strncasecmp(op->name, x->name, x->name_len) == 0)
+                drop = 1;
+        }
         if (drop) continue;
         buf_append(h, x->name, x->name_len);
         buf_append(h, ": ", 2);
         buf_append(h, x->value, x->value_len);
         buf_append(h, "\r\n", 2);
+    }
+    for (size_t o = 0; p->has_plg && o < p->plg.n_hdr_ops; o++) {
+        const plg_hdr_op_t *op = &p->plg.hdr_ops[o];
+        if (op->op == PLG_HDR_DEL || !op->value) continue;
+        buf_printf(h, "%s: %s\r\n", op->name, op->value);
     }
     buf_append(h, "\r\n", 2);
 }
@@ -626,8 +644,49 @@ static void chat_routed(void *ud, route_plan_t *plan)
     req->on_abort = client_abort;
     req->on_drain = client_drain;
 
+    /* plugins of the effective decision (§8): fast_response and
+     * request_params first, then the body and header changes */
+    plg_ctx_t pc = {.cfg = cfg, .decision = plan->decision, .model = model, .proto = RQ_PROTO_CHAT,
+                    .body = req->body, .body_len = req->body_len, .jr = &p->jr,
+                    .stream = p->client_stream, .reply_model = model->name, .arena = &req->arena};
+    for (size_t i = 0; plan->decision && i < plan->decision->n_model_refs; i++)
+        if (!strcmp(plan->decision->model_refs[i].model, model->name)) pc.ref = &plan->decision->model_refs[i];
+    plg_out_init(&p->plg);
+    p->has_plg = 1;
+    if (plan->decision && plg_run_pre(&pc, &p->plg)) {
+        hsrv_header_t fh[44];
+        int fn = add_h(fh, 0, "content-type",
+                       p->plg.fast ? (p->plg.content_type ? p->plg.content_type : "application/json")
+                                   : "application/json");
+        fn = tether_headers(p, fh, fn, p->plg.fast ? "fast_response" : "error");
+        int st = p->plg.status ? p->plg.status : (p->plg.fast ? 200 : 400);
+        buf_t eb = BUF_INIT;
+        const char *body = p->plg.reply;
+        size_t blen = p->plg.reply_len;
+        if (!p->plg.fast) {
+            api_error_openai_json(&eb, "invalid_request_error", "invalid_body", NULL,
+                                  p->plg.error ? p->plg.error : "rejected by request_params");
+            body = eb.data;
+            blen = eb.len;
+        }
+        met_inc(tmet.requests_total, 1, "chat", p->plg.fast ? "fast_response" : "400", "openai");
+        app_config_ref_t *ref = p->ref;
+        p->ref = NULL;
+        chat_end(p);
+        req->on_abort = NULL;
+        req->on_drain = NULL;
+        hsrv_respond(req, st, fh, (size_t)fn, body, blen);
+        buf_free(&eb);
+        app_config_release(ref);
+        return;
+    }
+    if (plan->decision) plg_run_post(&pc, &p->plg);
+
     /* upstream body: splice the provider model id over every top-level model */
     jsplice_init(&p->splice);
+    for (size_t i = 0; i < p->plg.edits.n; i++)
+        jsplice_add(&p->splice, p->plg.edits.edits[i].off, p->plg.edits.edits[i].len,
+                    p->plg.edits.edits[i].repl, p->plg.edits.edits[i].repl_len);
     buf_t mv = BUF_INIT;
     buf_json_str(&mv, model->provider_model_id, strlen(model->provider_model_id));
     char *mvs = arena_strndup(&req->arena, mv.data, mv.len);

@@ -12,6 +12,7 @@
 #include "select/select.h"
 #include "signals/embedder.h"
 #include "signals/family.h"
+#include "signals/similarity.h"
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,8 @@ int cli_eval(int argc, char **argv)
     sel_state_t *sel = sel_state_new();
     sel_embedder_t emb = {0};
     route_env_t env = {.sig = sig, .sel = sel};
-    emb_t *e = sig_engine_embedder(sig);
+    const sig_sim_t *sim = sig_sim_of(sig);
+    emb_t *e = sim ? sim->emb : NULL;
     if (e) {
         emb.embed = embed_adapter;
         emb.dim = (size_t)emb_dims(e);
