@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "session/store.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,22 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
         met_set(tmet.config_reloads_total, (double)st.unchanged, "unchanged");
     }
     met_set(tmet.config_generation, (double)cfg->generation);
+    {
+        int degraded = 0;
+        uint64_t errors = 0, fallbacks = 0;
+        for (int i = 0; i < 64; i++) {
+            sess_store_t *st = m->app->worker_stores[i];
+            if (!st) continue;
+            sess_store_stats_t ss;
+            sess_store_stats(st, &ss);
+            degraded |= ss.degraded;
+            errors += ss.errors;
+            fallbacks += ss.fallbacks;
+        }
+        met_set(tmet.session_store_degraded, degraded ? 1 : 0);
+        met_set(tmet.session_store_errors_total, (double)errors, "redis", "call");
+        met_set(tmet.session_store_errors_total, (double)fallbacks, "redis", "fallback");
+    }
     buf_t b = BUF_INIT;
     met_expose(&b);
     hsrv_header_t h[1] = {{"content-type", 12, "text/plain; version=0.0.4; charset=utf-8", 40}};

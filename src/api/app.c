@@ -161,6 +161,27 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     w->app = app;
     w->base = base;
     w->pools = hup_pools_new(base, true);
+    app_config_ref_t *r0 = app_config_acquire(app);
+    const cfg_global_ext_t *gx = r0->cfg->global_ext;
+    if (gx && gx->stores.session.backend && !strcmp(gx->stores.session.backend, "redis")) {
+        const cfg_redis_t *rc = &gx->stores.session.redis;
+        sess_redis_opts_t ro = {.address = rc->address,
+                                .password = rc->password,
+                                .db = (int)rc->db,
+                                .key_prefix = rc->key_prefix ? rc->key_prefix : "tether:",
+                                .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 50,
+                                .ttl_ms = gx->session.ttl_seconds > 0 ? (uint64_t)gx->session.ttl_seconds * 1000 : 0,
+                                .fallback = app->store};
+        char err[256];
+        w->store = sess_store_redis_new(base, &ro, err, sizeof err);
+        if (!w->store)
+            tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"redis\",\"error\":\"%s\"", err);
+        else {
+            int i = atomic_fetch_add(&app->n_worker_stores, 1);
+            if (i < 64) app->worker_stores[i] = w->store;
+        }
+    }
+    app_config_release(r0);
     app_config_ref_t *ref = app_config_acquire(app);
     app_worker_sync(w, ref->cfg, ref->cfg->generation);
     app_config_release(ref);
@@ -172,6 +193,12 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
     app_worker_t *w = worker_ctx;
     if (!w) return;
     hup_pools_free(w->pools);
+    if (w->store) {
+        tether_app_t *app = ud;
+        for (int i = 0; i < 64; i++)
+            if (app->worker_stores[i] == w->store) app->worker_stores[i] = NULL;
+        sess_store_free(w->store);
+    }
     free(w->models);
     free(w);
 }

@@ -28,6 +28,7 @@ typedef struct app_worker {
     uint64_t generation;        /* config generation the model states match */
     app_model_state_t *models;  /* one per config model */
     size_t n_models;
+    struct sess_store *store;   /* redis session store on this worker's loop, or NULL */
 } app_worker_t;
 
 /* Runtime state built beside one config generation (compiled engines...). */
@@ -59,6 +60,8 @@ struct tether_app {
     hsrv_server_t *server;
     atomic_long requests_total;
     int ready;
+    struct sess_store *worker_stores[64]; /* redis stores, one per worker (metrics) */
+    atomic_int n_worker_stores;
 };
 
 /* Takes ownership of cfg. Returns NULL (diags filled) when the runtime

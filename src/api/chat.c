@@ -65,10 +65,12 @@ typedef struct chat_proxy {
     buf_t reply; /* assistant text seen in the response, for the prefix chain */
     plg_out_t plg;
     int has_plg;
+    int client_gone; /* disconnected while routing was pending */
 } chat_proxy_t;
 
 static void chat_attempt(chat_proxy_t *p);
 static void chat_routed(void *ud, route_plan_t *plan);
+static void routing_abort(hsrv_req_t *req);
 
 static void chat_end(chat_proxy_t *p)
 {
@@ -589,12 +591,23 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     p->client_stream = jr.stream == 1;
     p->rq = rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
     app_route_env(ref, &p->env);
+    if (w->store) p->env.store = w->store; /* the worker's Redis store */
     p->rin.cfg = cfg;
     p->rin.rq = p->rq;
     p->rin.request_id = req->request_id;
     p->rin.now_ms = clock_wall_ms();
     req->user = p;
+    /* identity and memory may complete later (Redis): keep the request if the
+     * client goes away meanwhile, and end it when routing reports */
+    req->keep_on_abort = true;
+    req->on_abort = routing_abort;
     route_decide(&p->env, &p->rin, &req->arena, &p->plan, chat_routed, p);
+}
+
+static void routing_abort(hsrv_req_t *req)
+{
+    chat_proxy_t *p = req->user;
+    p->client_gone = 1;
 }
 
 /* The pipeline has a plan: answer its error, or proxy to its model. */
@@ -602,6 +615,14 @@ static void chat_routed(void *ud, route_plan_t *plan)
 {
     chat_proxy_t *p = ud;
     hsrv_req_t *req = p->req;
+    req->keep_on_abort = false;
+    req->on_abort = NULL;
+    if (p->client_gone) {
+        app_config_release(p->ref);
+        p->ref = NULL;
+        hsrv_abort(req);
+        return;
+    }
     const cfg_t *cfg = p->ref->cfg;
     const jreq_t jr = p->jr;
     if (plan->status != ROUTE_OK) {

@@ -71,6 +71,7 @@ struct hsrv_conn {
     int64_t content_length;
     size_t bytes_sent;
     int want_drain;
+    int client_gone;   /* peer went away while a keep_on_abort request was pending */
     struct event *timer;
     hsrv_req_t req;
     hsrv_conn_t *prev, *next;
@@ -533,6 +534,7 @@ void hsrv_respond(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t
                   const char *body, size_t body_len)
 {
     hsrv_conn_t *c = req->conn;
+    if (c->client_gone) return hsrv_abort(req);
     write_head(c, status, hdrs, n_hdrs, (int64_t)body_len);
     if (body_len && !c->head_only) {
         bufferevent_write(c->bev, body, body_len);
@@ -544,13 +546,14 @@ void hsrv_respond(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t
 void hsrv_start(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t n_hdrs,
                 int64_t content_length)
 {
+    if (req->conn->client_gone) return;
     write_head(req->conn, status, hdrs, n_hdrs, content_length);
 }
 
 void hsrv_write(hsrv_req_t *req, const void *data, size_t len)
 {
     hsrv_conn_t *c = req->conn;
-    if (!len || c->head_only) return;
+    if (!len || c->head_only || c->client_gone) return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->chunked) {
         char sz[24];
@@ -569,6 +572,7 @@ void hsrv_write(hsrv_req_t *req, const void *data, size_t len)
 void hsrv_finish(hsrv_req_t *req)
 {
     hsrv_conn_t *c = req->conn;
+    if (c->client_gone) return hsrv_abort(req);
     if (c->chunked && !c->head_only) {
         bufferevent_write(c->bev, "0\r\n\r\n", 5);
         c->bytes_sent += 5;
@@ -651,6 +655,13 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     hsrv_conn_t *c = arg;
     if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))) return;
+    if (c->busy && c->req.keep_on_abort) {
+        /* the handler keeps the request until it calls hsrv_abort */
+        c->client_gone = 1;
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        if (c->req.on_abort) c->req.on_abort(&c->req);
+        return;
+    }
     if (c->busy) {
         hsrv_req_t *r = &c->req;
         c->dead = 1;

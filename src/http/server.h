@@ -64,6 +64,10 @@ typedef struct hsrv_req {
     /* Called when the client's output buffer drained below the low-water
      * mark after hsrv_pending() was high (streaming backpressure). */
     void (*on_drain)(struct hsrv_req *req);
+    /* When set, a client disconnect calls on_abort but does NOT release the
+     * request: the handler still owns it (e.g. an async lookup is pending)
+     * and must end it with hsrv_abort once its callbacks are done. */
+    bool keep_on_abort;
 } hsrv_req_t;
 
 typedef void (*hsrv_handler_fn)(hsrv_req_t *req, void *ud);
