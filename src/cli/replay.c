@@ -18,15 +18,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tether replay list   [STORE] [FILTERS] [--limit N] [--cursor C] [--format table|json]\n"
-            "       tether replay show   ID [STORE] [--no-bodies]\n"
-            "       tether replay session ID [STORE] [--format table|json]\n"
-            "       tether replay export --format jsonl|csv [--out FILE] [STORE] [FILTERS] [--bodies]\n"
-            "STORE:   --db PATH [--store sqlite|jsonl] | --config FILE   (default ./tether-replay.db)\n"
-            "FILTERS: --session S --decision D --model M --reason R --since T\n"
-            "         T: Unix seconds/ms, RFC 3339, YYYY-MM-DD, or an age like 15m, 2h, 7d\n"
-            "list is newest first (default limit 50, max 1000); export writes every match.\n");
+    fprintf(
+        f,
+        "usage: tether replay list   [STORE] [FILTERS] [--limit N] [--cursor C] [--format "
+        "table|json]\n"
+        "       tether replay show   ID [STORE] [--no-bodies]\n"
+        "       tether replay session ID [STORE] [--format table|json]\n"
+        "       tether replay export --format jsonl|csv [--out FILE] [STORE] [FILTERS] [--bodies]\n"
+        "STORE:   --db PATH [--store sqlite|jsonl] | --config FILE   (default ./tether-replay.db)\n"
+        "FILTERS: --session S --decision D --model M --reason R --since T\n"
+        "         T: Unix seconds/ms, RFC 3339, YYYY-MM-DD, or an age like 15m, 2h, 7d\n"
+        "list is newest first (default limit 50, max 1000); export writes every match.\n");
 }
 
 typedef struct {
@@ -100,7 +102,8 @@ static int parse(int argc, char **argv, opts_t *o)
     }
     if (o->q.reason && !replay_reason_valid(o->q.reason)) {
         fprintf(stderr, "tether replay: unknown reason '%s'; one of:", o->q.reason);
-        for (size_t k = 0; k < replay_n_reasons; k++) fprintf(stderr, " %s", replay_reason_names[k]);
+        for (size_t k = 0; k < replay_n_reasons; k++)
+            fprintf(stderr, " %s", replay_reason_names[k]);
         fputc('\n', stderr);
         return 1;
     }
@@ -147,7 +150,10 @@ static replay_store_t *open_store(const opts_t *o, cfg_t **cfg_out)
 
 /* ---- list --------------------------------------------------------------- */
 
-static const char *nz(const char *s) { return s && *s ? s : "-"; }
+static const char *nz(const char *s)
+{
+    return s && *s ? s : "-";
+}
 
 static bool table_row(void *ctx, const replay_row_t *r)
 {
@@ -155,7 +161,8 @@ static bool table_row(void *ctx, const replay_row_t *r)
     replay_time_format(r->created_at_ms, ts);
     char sid[20];
     snprintf(sid, sizeof sid, "%s", nz(r->session_id));
-    if (r->session_id && strlen(r->session_id) >= sizeof sid) memcpy(sid + sizeof sid - 4, "...", 4);
+    if (r->session_id && strlen(r->session_id) >= sizeof sid)
+        memcpy(sid + sizeof sid - 4, "...", 4);
     printf("%-24s  %-27s  %-19s %4lld  %-16s %-24s %-24s %s\n", ts, r->id, sid, (long long)r->turn,
            nz(r->decision), nz(r->model), nz(r->reason), r->switched ? "yes" : "no");
     (*(size_t *)ctx)++;
@@ -199,8 +206,10 @@ static int cmd_show(replay_store_t *s, const opts_t *o)
     buf_t out = BUF_INIT, err = BUF_INIT;
     /* Offline readers hold the file itself, so bodies are shown unless refused. */
     int rc = replay_query_get(s, o->id, !o->no_bodies, &out, &err);
-    if (!rc) print_pretty(out.data);
-    else fprintf(stderr, "tether replay: %s\n", err.data ? err.data : "query failed");
+    if (!rc)
+        print_pretty(out.data);
+    else
+        fprintf(stderr, "tether replay: %s\n", err.data ? err.data : "query failed");
     buf_free(&out);
     buf_free(&err);
     return rc == REPLAY_ENOTFOUND || rc == REPLAY_EINVAL ? 1 : rc ? 2 : 0;
@@ -248,13 +257,34 @@ typedef struct {
     size_t n;
 } export_ctx_t;
 
-static const char *const CSV_COLS[] = {
-    "id",          "created_at",    "request_id",     "endpoint",      "tenant",
-    "recipe",      "decision",      "decision_confidence", "model",    "session_id",
-    "turn",        "phase",         "reason",         "switched",      "previous_model",
-    "hard_lock",   "backend",       "response_path",  "status",        "usage_prompt",
-    "usage_cached", "usage_completion", "cost_currency", "cost_actual", "cost_baseline",
-    "routing_us",  "ttft_ms",       "total_ms"};
+static const char *const CSV_COLS[] = {"id",
+                                       "created_at",
+                                       "request_id",
+                                       "endpoint",
+                                       "tenant",
+                                       "recipe",
+                                       "decision",
+                                       "decision_confidence",
+                                       "model",
+                                       "session_id",
+                                       "turn",
+                                       "phase",
+                                       "reason",
+                                       "switched",
+                                       "previous_model",
+                                       "hard_lock",
+                                       "backend",
+                                       "response_path",
+                                       "status",
+                                       "usage_prompt",
+                                       "usage_cached",
+                                       "usage_completion",
+                                       "cost_currency",
+                                       "cost_actual",
+                                       "cost_baseline",
+                                       "routing_us",
+                                       "ttft_ms",
+                                       "total_ms"};
 
 static void csv_field(FILE *f, const cJSON *v, bool last)
 {
@@ -274,8 +304,10 @@ static void csv_field(FILE *f, const cJSON *v, bool last)
         fputs(cJSON_IsTrue(v) ? "true" : "false", f);
     } else if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d == (double)(long long)d) fprintf(f, "%lld", (long long)d);
-        else fprintf(f, "%.10g", d);
+        if (d == (double)(long long)d)
+            fprintf(f, "%lld", (long long)d);
+        else
+            fprintf(f, "%.10g", d);
     }
     fputc(last ? '\n' : ',', f);
 }
@@ -330,7 +362,8 @@ static bool export_row(void *p, const replay_row_t *r)
                         get2(j, "latency", "ttft_ms"),
                         get2(j, "latency", "total_ms")};
     size_t nc = sizeof v / sizeof v[0];
-    for (size_t i = 0; i < nc; i++) csv_field(c->f, v[i], i + 1 == nc);
+    for (size_t i = 0; i < nc; i++)
+        csv_field(c->f, v[i], i + 1 == nc);
     cJSON_Delete(j);
     return !ferror(c->f);
 }
@@ -350,15 +383,18 @@ static int cmd_export(replay_store_t *s, const opts_t *o)
     export_ctx_t c = {.f = f, .csv = !strcmp(fmt, "csv"), .bodies = o->bodies};
     if (c.csv)
         for (size_t i = 0; i < sizeof CSV_COLS / sizeof CSV_COLS[0]; i++)
-            fprintf(f, "%s%c", CSV_COLS[i], i + 1 == sizeof CSV_COLS / sizeof CSV_COLS[0] ? '\n' : ',');
+            fprintf(f, "%s%c", CSV_COLS[i],
+                    i + 1 == sizeof CSV_COLS / sizeof CSV_COLS[0] ? '\n' : ',');
     replay_query_t q = o->q;
     if (!q.limit) q.limit = SIZE_MAX; /* export: every match unless --limit */
     buf_t err = BUF_INIT;
     int rc = replay_query_rows(s, &q, export_row, &c, &err);
     if (rc) fprintf(stderr, "tether replay: %s\n", err.data ? err.data : "query failed");
     bool werr = ferror(f) != 0;
-    if (f != stdout) werr |= fclose(f) != 0;
-    else fflush(f);
+    if (f != stdout)
+        werr |= fclose(f) != 0;
+    else
+        fflush(f);
     if (werr) fprintf(stderr, "tether replay export: write failed\n");
     buf_free(&err);
     if (!rc && !werr) fprintf(stderr, "exported %zu records\n", c.n);
@@ -367,7 +403,8 @@ static int cmd_export(replay_store_t *s, const opts_t *o)
 
 int cli_replay(int argc, char **argv)
 {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
+    if (argc >= 2 &&
+        (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))) {
         usage(stdout);
         return 0;
     }
@@ -392,7 +429,8 @@ int cli_replay(int argc, char **argv)
         fprintf(stderr, "tether replay %s: unexpected argument '%s'\n", o.sub, o.id);
         return 1;
     }
-    if (o.format && !strcmp(o.sub, "list") && strcmp(o.format, "table") && strcmp(o.format, "json")) {
+    if (o.format && !strcmp(o.sub, "list") && strcmp(o.format, "table") &&
+        strcmp(o.format, "json")) {
         fprintf(stderr, "tether replay list: --format must be table or json\n");
         return 1;
     }
@@ -403,10 +441,14 @@ int cli_replay(int argc, char **argv)
         return 2;
     }
     int rc;
-    if (!strcmp(o.sub, "list")) rc = cmd_list(s, &o);
-    else if (!strcmp(o.sub, "show")) rc = cmd_show(s, &o);
-    else if (!strcmp(o.sub, "session")) rc = cmd_session(s, &o);
-    else rc = cmd_export(s, &o);
+    if (!strcmp(o.sub, "list"))
+        rc = cmd_list(s, &o);
+    else if (!strcmp(o.sub, "show"))
+        rc = cmd_show(s, &o);
+    else if (!strcmp(o.sub, "session"))
+        rc = cmd_session(s, &o);
+    else
+        rc = cmd_export(s, &o);
     replay_store_close(s);
     cfg_free(cfg);
     return rc;

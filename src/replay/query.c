@@ -25,7 +25,8 @@ static int parse_cursor(const char *c, replay_filter_t *f, buf_t *err)
     char *end = NULL;
     unsigned long long ms = strtoull(c, &end, 10);
     if (end == c || *end != '.' || !replay_id_valid(end + 1)) {
-        set_err(err, "malformed cursor '%s' (pass next_cursor from the previous page unchanged)", c);
+        set_err(err, "malformed cursor '%s' (pass next_cursor from the previous page unchanged)",
+                c);
         return REPLAY_EINVAL;
     }
     f->has_cursor = true;
@@ -90,8 +91,10 @@ int replay_query_list(replay_store_t *s, const replay_query_t *q, buf_t *out, bu
         return rc;
     }
     buf_printf(out, "],\"count\":%zu,\"next_cursor\":", c.n);
-    if (c.more) buf_printf(out, "\"%llu.%s\"}", (unsigned long long)c.last_ms, c.last_id);
-    else buf_puts(out, "null}");
+    if (c.more)
+        buf_printf(out, "\"%llu.%s\"}", (unsigned long long)c.last_ms, c.last_id);
+    else
+        buf_puts(out, "null}");
     return REPLAY_OK;
 }
 
@@ -115,7 +118,8 @@ int replay_query_rows(replay_store_t *s, const replay_query_t *q, replay_row_cb 
     int rc = to_filter(q, &f, err);
     if (rc) return rc;
     /* The CLI's export passes SIZE_MAX as limit: everything. */
-    rows_ctx_t c = {.limit = q->limit == SIZE_MAX ? SIZE_MAX : eff_limit(q->limit), .cb = cb, .ctx = ctx};
+    rows_ctx_t c = {
+        .limit = q->limit == SIZE_MAX ? SIZE_MAX : eff_limit(q->limit), .cb = cb, .ctx = ctx};
     f.limit = c.limit == SIZE_MAX ? 0 : c.limit;
     return replay_store_scan(s, &f, rows_cb, &c, err);
 }
@@ -193,15 +197,17 @@ static bool tl_cb(void *p, const replay_row_t *r)
         c->v = realloc(c->v, c->cap * sizeof *c->v);
         if (!c->v) abort();
     }
-    c->v[c->n++] = (tl_item_t){r->created_at_ms, r->turn,          r->switched,     dup0(r->id),
+    c->v[c->n++] = (tl_item_t){r->created_at_ms,  r->turn,        r->switched,     dup0(r->id),
                                dup0(r->decision), dup0(r->model), dup0(r->reason), dup0(r->phase)};
     return true;
 }
 
 static void jstr_or_null(buf_t *b, const char *s)
 {
-    if (s) buf_json_str(b, s, strlen(s));
-    else buf_puts(b, "null");
+    if (s)
+        buf_json_str(b, s, strlen(s));
+    else
+        buf_puts(b, "null");
 }
 
 int replay_query_timeline(replay_store_t *s, const char *session_id, const char *memory_json,
@@ -226,7 +232,8 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
             const tl_item_t *t = &c.v[k];
             char ts[32];
             replay_time_format(t->ms, ts);
-            buf_printf(out, "%s{\"turn\":%lld,\"time\":\"%s\",\"decision\":", k + 1 == c.n ? "" : ",",
+            buf_printf(out,
+                       "%s{\"turn\":%lld,\"time\":\"%s\",\"decision\":", k + 1 == c.n ? "" : ",",
                        (long long)t->turn, ts);
             jstr_or_null(out, t->decision);
             buf_puts(out, ",\"model\":");
@@ -273,10 +280,14 @@ int replay_query_parse_since(const char *s, uint64_t now_ms, uint64_t *out_ms)
     char unit = s[n - 1];
     if (n >= 2 && strchr("smhd", unit)) {
         bool all = true;
-        for (size_t i = 0; i + 1 < n; i++) all &= isdigit((unsigned char)s[i]) != 0;
+        for (size_t i = 0; i + 1 < n; i++)
+            all &= isdigit((unsigned char)s[i]) != 0;
         if (all) {
             uint64_t v = strtoull(s, NULL, 10);
-            uint64_t mul = unit == 's' ? 1000 : unit == 'm' ? 60000 : unit == 'h' ? 3600000 : 86400000;
+            uint64_t mul = unit == 's'   ? 1000
+                           : unit == 'm' ? 60000
+                           : unit == 'h' ? 3600000
+                                         : 86400000;
             uint64_t age = v * mul;
             *out_ms = age >= now_ms ? 0 : now_ms - age;
             return REPLAY_OK;
@@ -284,7 +295,8 @@ int replay_query_parse_since(const char *s, uint64_t now_ms, uint64_t *out_ms)
     }
     /* Unix seconds or milliseconds */
     bool numeric = true;
-    for (size_t i = 0; i < n; i++) numeric &= isdigit((unsigned char)s[i]) != 0;
+    for (size_t i = 0; i < n; i++)
+        numeric &= isdigit((unsigned char)s[i]) != 0;
     if (numeric) {
         uint64_t v = strtoull(s, NULL, 10);
         *out_ms = v >= 100000000000ull ? v : v * 1000; /* >= 1e11: already ms */
@@ -313,17 +325,23 @@ int replay_query_parse_since(const char *s, uint64_t now_ms, uint64_t *out_ms)
                 p++;
             }
         }
-        if (*p == 'Z' || *p == 'z') p++;
+        if (*p == 'Z' || *p == 'z')
+            p++;
         else if (*p == '+' || *p == '-') {
             int oh, om;
             if (strlen(p) != 6 || digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om))
                 goto bad;
             off_s = (oh * 3600L + om * 60L) * (*p == '+' ? 1 : -1);
             p += 6;
-        } else goto bad;
+        } else
+            goto bad;
     }
     if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) goto bad;
-    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D, .tm_hour = h, .tm_min = m,
+    struct tm tm = {.tm_year = Y - 1900,
+                    .tm_mon = M - 1,
+                    .tm_mday = D,
+                    .tm_hour = h,
+                    .tm_min = m,
                     .tm_sec = sec};
     time_t t = timegm(&tm);
     if (t < 0 || (long)t < off_s) goto bad;
@@ -345,12 +363,13 @@ static char *url_decode(arena_t *a, const char *s, size_t n)
 {
     char *o = arena_alloc(a, n + 1), *w = o;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') *w++ = ' ';
-        else if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 &&
-                 hexv(s[i + 2]) >= 0) {
+        if (s[i] == '+')
+            *w++ = ' ';
+        else if (s[i] == '%' && i + 2 < n && hexv(s[i + 1]) >= 0 && hexv(s[i + 2]) >= 0) {
             *w++ = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
             i += 2;
-        } else *w++ = s[i];
+        } else
+            *w++ = s[i];
     }
     *w = 0;
     return o;
@@ -364,14 +383,19 @@ int replay_query_from_params(const char *qs, size_t len, uint64_t now_ms, arena_
     if (len && qs[0] == '?') i = 1;
     while (i < len) {
         size_t e = i;
-        while (e < len && qs[e] != '&') e++;
+        while (e < len && qs[e] != '&')
+            e++;
         size_t eqp = i;
-        while (eqp < e && qs[eqp] != '=') eqp++;
+        while (eqp < e && qs[eqp] != '=')
+            eqp++;
         char *k = url_decode(arena, qs + i, eqp - i);
         char *v = url_decode(arena, qs + (eqp < e ? eqp + 1 : e), eqp < e ? e - eqp - 1 : 0);
-        if (!strcmp(k, "session_id")) q->session_id = v;
-        else if (!strcmp(k, "decision")) q->decision = v;
-        else if (!strcmp(k, "model")) q->model = v;
+        if (!strcmp(k, "session_id"))
+            q->session_id = v;
+        else if (!strcmp(k, "decision"))
+            q->decision = v;
+        else if (!strcmp(k, "model"))
+            q->model = v;
         else if (!strcmp(k, "reason")) {
             if (*v && !replay_reason_valid(v)) {
                 set_err(err,

@@ -9,7 +9,8 @@
  *   if (replay_query_from_params(qs, qs_len, clock_wall_ms(), arena, &q, &err)) -> 400 err
  *   replay_query_list(store, &q, &body, &err)                 -> 200 / 500
  *   replay_query_get(store, id, role >= admin, &body, &err)    -> 200 / 404 (REPLAY_ENOTFOUND)
- *   replay_query_timeline(store, sid, memory_json, &body, &err) -> 200 (empty timeline when unknown)
+ *   replay_query_timeline(store, sid, memory_json, &body, &err) -> 200 (empty timeline when
+ * unknown)
  *
  * Thread-safe (the store serialises); no global state. */
 #ifndef TETHER_REPLAY_QUERY_H
@@ -23,13 +24,13 @@
 #include "replay/store.h"
 
 #define REPLAY_LIMIT_DEFAULT 50
-#define REPLAY_LIMIT_MAX 1000
-#define REPLAY_TIMELINE_MAX 1000 /* newest turns shown in a timeline */
+#define REPLAY_LIMIT_MAX     1000
+#define REPLAY_TIMELINE_MAX  1000 /* newest turns shown in a timeline */
 
 typedef struct replay_query {
     const char *session_id, *decision, *model, *reason; /* NULL: any */
-    uint64_t since_ms; /* 0: any */
-    size_t limit;      /* 0: 50; larger than 1000 is capped at 1000 */
+    uint64_t since_ms;                                  /* 0: any */
+    size_t limit;       /* 0: 50; larger than 1000 is capped at 1000 */
     const char *cursor; /* next_cursor of the previous page, or NULL */
 } replay_query_t;
 

@@ -102,7 +102,8 @@ static void write_batch(replay_queue_t *q, replay_record_t **b, size_t n, buf_t 
             count(&q->errors, k);
         }
     }
-    for (size_t i = 0; i < k; i++) replay_record_free(ok[i]);
+    for (size_t i = 0; i < k; i++)
+        replay_record_free(ok[i]);
 }
 
 static void *writer_main(void *arg)
@@ -140,7 +141,8 @@ static void *writer_main(void *arg)
             size_t removed = 0;
             if (replay_store_sweep(q->store, clock_wall_ms(), &removed, &err) == REPLAY_OK)
                 count(&q->swept, removed);
-            else log_err(TLOG_ERROR, "replay_sweep_error", "", &err);
+            else
+                log_err(TLOG_ERROR, "replay_sweep_error", "", &err);
             next_sweep = clock_mono_ms() + q->sweep_every_ms;
         }
         pthread_mutex_lock(&q->mu);
@@ -209,7 +211,8 @@ bool replay_queue_flush(replay_queue_t *q, uint64_t deadline_ms)
     pthread_mutex_lock(&q->mu);
     pthread_cond_signal(&q->wake);
     int rc = 0;
-    while ((q->len || q->busy) && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&q->drained, &q->mu, &ts);
+    while ((q->len || q->busy) && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&q->drained, &q->mu, &ts);
     bool ok = !q->len && !q->busy;
     pthread_mutex_unlock(&q->mu);
     return ok;

@@ -13,9 +13,17 @@
 #include <time.h>
 
 const char *const replay_reason_names[] = {
-    "cold_start",       "stay_best_adjusted", "switch_allowed",         "hard_lock_tool_loop",
-    "hard_lock_provider_state", "hard_lock_min_turns", "idle_reset", "drift_reset",
-    "forced_handoff",   "passthrough",        "no_session",
+    "cold_start",
+    "stay_best_adjusted",
+    "switch_allowed",
+    "hard_lock_tool_loop",
+    "hard_lock_provider_state",
+    "hard_lock_min_turns",
+    "idle_reset",
+    "drift_reset",
+    "forced_handoff",
+    "passthrough",
+    "no_session",
 };
 const size_t replay_n_reasons = sizeof replay_reason_names / sizeof replay_reason_names[0];
 
@@ -43,9 +51,11 @@ void replay_id_new(char out[REPLAY_ID_LEN + 1])
         static unsigned long ctr;
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        unsigned long long v = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
-                               (__atomic_add_fetch(&ctr, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ull);
-        for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(v >> ((i % 8) * 8)) ^ (unsigned char)i;
+        unsigned long long v =
+            (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 30) ^
+            (__atomic_add_fetch(&ctr, 1, __ATOMIC_RELAXED) * 0x9E3779B97F4A7C15ull);
+        for (size_t i = 0; i < sizeof b; i++)
+            b[i] = (unsigned char)(v >> ((i % 8) * 8)) ^ (unsigned char)i;
     }
     memcpy(out, "rr_", 3);
     for (size_t i = 0; i < sizeof b; i++) {
@@ -98,29 +108,47 @@ void replay_record_set_body(replay_record_t *r, int which, const char *data, siz
     }
     char **f = which ? &r->response_body : &r->request_body;
     replay_record_setn(f, data, len);
-    if (which) r->response_body_len = data ? len : 0;
-    else r->request_body_len = data ? len : 0;
+    if (which)
+        r->response_body_len = data ? len : 0;
+    else
+        r->request_body_len = data ? len : 0;
 }
 
 void replay_record_free(replay_record_t *r)
 {
     if (!r) return;
-    char **all[] = {&r->request_id,          &r->endpoint,
-                    &r->client_protocol,     &r->upstream_protocol,
-                    &r->tenant,              &r->recipe,
-                    &r->decision,            &r->strategy,
-                    &r->decision_trace_json, &r->signals_json,
-                    &r->algorithm,           &r->candidates_json,
-                    &r->model,               &r->session.id,
-                    &r->session.identity_source, &r->session.phase,
-                    &r->session.previous_model,  &r->session.selected_model,
-                    &r->session.reason,      &r->session.hard_lock,
-                    &r->session.bindings_json,   &r->session.handoff_json,
-                    &r->backend,             &r->attempts_json,
-                    &r->response_path,       &r->cost.currency,
-                    &r->plugins_json,        &r->warnings_json,
-                    &r->request_body,        &r->response_body};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(*all[i]);
+    char **all[] = {&r->request_id,
+                    &r->endpoint,
+                    &r->client_protocol,
+                    &r->upstream_protocol,
+                    &r->tenant,
+                    &r->recipe,
+                    &r->decision,
+                    &r->strategy,
+                    &r->decision_trace_json,
+                    &r->signals_json,
+                    &r->algorithm,
+                    &r->candidates_json,
+                    &r->model,
+                    &r->session.id,
+                    &r->session.identity_source,
+                    &r->session.phase,
+                    &r->session.previous_model,
+                    &r->session.selected_model,
+                    &r->session.reason,
+                    &r->session.hard_lock,
+                    &r->session.bindings_json,
+                    &r->session.handoff_json,
+                    &r->backend,
+                    &r->attempts_json,
+                    &r->response_path,
+                    &r->cost.currency,
+                    &r->plugins_json,
+                    &r->warnings_json,
+                    &r->request_body,
+                    &r->response_body};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(*all[i]);
     free(r);
 }
 
@@ -147,7 +175,8 @@ static void set_err(buf_t *err, const char *fmt, const char *what)
 int replay_record_validate(const replay_record_t *r, buf_t *err)
 {
     if (!replay_id_valid(r->id)) {
-        set_err(err, "replay record id '%s' is not rr_ followed by 24 lower-case hex digits", r->id);
+        set_err(err, "replay record id '%s' is not rr_ followed by 24 lower-case hex digits",
+                r->id);
         return REPLAY_EINVAL;
     }
     if (r->has_session && !replay_reason_valid(r->session.reason)) {
@@ -160,10 +189,14 @@ int replay_record_validate(const replay_record_t *r, buf_t *err)
     }
     const struct {
         const char *name, *v;
-    } js[] = {{"decision_trace", r->decision_trace_json}, {"signals", r->signals_json},
-              {"candidates", r->candidates_json},         {"session.bindings", r->session.bindings_json},
-              {"session.handoff", r->session.handoff_json}, {"attempts", r->attempts_json},
-              {"plugins", r->plugins_json},               {"warnings", r->warnings_json}};
+    } js[] = {{"decision_trace", r->decision_trace_json},
+              {"signals", r->signals_json},
+              {"candidates", r->candidates_json},
+              {"session.bindings", r->session.bindings_json},
+              {"session.handoff", r->session.handoff_json},
+              {"attempts", r->attempts_json},
+              {"plugins", r->plugins_json},
+              {"warnings", r->warnings_json}};
     for (size_t i = 0; i < sizeof js / sizeof js[0]; i++)
         if (!json_ok(js[i].v)) {
             set_err(err, "replay record field '%s' is not valid JSON text", js[i].name);
@@ -196,16 +229,21 @@ static void key(buf_t *b, bool *first, const char *k)
 static void kstr(buf_t *b, bool *first, const char *k, const char *v)
 {
     key(b, first, k);
-    if (v) buf_json_str(b, v, strlen(v));
-    else buf_puts(b, "null");
+    if (v)
+        buf_json_str(b, v, strlen(v));
+    else
+        buf_puts(b, "null");
 }
 
 static void knum(buf_t *b, bool *first, const char *k, double v)
 {
     key(b, first, k);
-    if (!isfinite(v)) buf_puts(b, "null");
-    else if (v == (double)(int64_t)v && fabs(v) < 1e15) buf_printf(b, "%lld", (long long)v);
-    else buf_printf(b, "%.17g", v);
+    if (!isfinite(v))
+        buf_puts(b, "null");
+    else if (v == (double)(int64_t)v && fabs(v) < 1e15)
+        buf_printf(b, "%lld", (long long)v);
+    else
+        buf_printf(b, "%.17g", v);
 }
 
 static void kint(buf_t *b, bool *first, const char *k, int64_t v)
@@ -236,11 +274,15 @@ void replay_record_render_bodies(const replay_record_t *r, buf_t *out)
     bool f = true;
     buf_putc(out, '{');
     key(out, &f, "request");
-    if (r->request_body) buf_json_str(out, r->request_body, r->request_body_len);
-    else buf_puts(out, "null");
+    if (r->request_body)
+        buf_json_str(out, r->request_body, r->request_body_len);
+    else
+        buf_puts(out, "null");
     key(out, &f, "response");
-    if (r->response_body) buf_json_str(out, r->response_body, r->response_body_len);
-    else buf_puts(out, "null");
+    if (r->response_body)
+        buf_json_str(out, r->response_body, r->response_body_len);
+    else
+        buf_puts(out, "null");
     kbool(out, &f, "truncated", r->bodies_truncated);
     buf_putc(out, '}');
 }
@@ -288,8 +330,10 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
         kstr(b, &g, "reason", r->session.reason);
         kstr(b, &g, "hard_lock", r->session.hard_lock);
         kraw(b, &g, "bindings", r->session.bindings_json, "[]");
-        if (r->session.idle_for_s < 0) kraw(b, &g, "idle_for_s", NULL, "null");
-        else knum(b, &g, "idle_for_s", r->session.idle_for_s);
+        if (r->session.idle_for_s < 0)
+            kraw(b, &g, "idle_for_s", NULL, "null");
+        else
+            knum(b, &g, "idle_for_s", r->session.idle_for_s);
         kbool(b, &g, "idle_reset", r->session.idle_reset);
         kbool(b, &g, "drift_reset", r->session.drift_reset);
         kbool(b, &g, "decision_inherited", r->session.decision_inherited);

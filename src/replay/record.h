@@ -36,7 +36,7 @@
 /* Status codes shared by the replay module. */
 typedef enum {
     REPLAY_OK = 0,
-    REPLAY_EINVAL = -1,   /* invalid record or argument (diagnostic says which) */
+    REPLAY_EINVAL = -1, /* invalid record or argument (diagnostic says which) */
     REPLAY_ENOTFOUND = -2,
     REPLAY_EIO = -3,      /* store failure (file, SQLite) */
     REPLAY_EDROPPED = -4, /* queue full or closed: the record was dropped and counted */
@@ -70,8 +70,8 @@ typedef struct replay_record {
         int64_t turn;
         char *phase, *previous_model, *selected_model;
         bool switched;
-        char *reason;    /* one of replay_reason_names (validated on write) */
-        char *hard_lock; /* "none" | "tool_loop" | ... or NULL */
+        char *reason;        /* one of replay_reason_names (validated on write) */
+        char *hard_lock;     /* "none" | "tool_loop" | ... or NULL */
         char *bindings_json; /* JSON array of strings or NULL */
         double idle_for_s;   /* -1 when no previous turn */
         bool idle_reset, drift_reset, decision_inherited, current_not_in_candidates;

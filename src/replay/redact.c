@@ -46,8 +46,8 @@ static bool eq_ci(const char *s, size_t n, const char *w)
 
 bool replay_redact_is_secret_name(const char *name, size_t n)
 {
-    static const char *const exact[] = {"authorization", "proxy-authorization", "x-api-key",
-                                        "api-key", "cookie", "set-cookie"};
+    static const char *const exact[] = {
+        "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"};
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (eq_ci(name, n, exact[i])) return true;
     return ends_with_ci(name, n, "key") || ends_with_ci(name, n, "token") ||
@@ -66,15 +66,18 @@ static bool is_header_name(const char *name, size_t n)
 static size_t str_end(const char *s, size_t n, size_t i)
 {
     for (size_t k = i + 1; k < n; k++) {
-        if (s[k] == '\\') k++;
-        else if (s[k] == '"') return k;
+        if (s[k] == '\\')
+            k++;
+        else if (s[k] == '"')
+            return k;
     }
     return n;
 }
 
 static size_t skip_ws(const char *s, size_t n, size_t i)
 {
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n')) i++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+        i++;
     return i;
 }
 
@@ -116,13 +119,16 @@ static void find_header_lines(const char *s, size_t n, spans_t *out)
     for (size_t i = 0; i < n; i++) {
         if (s[i] != ':' || i == 0) continue;
         size_t a = i;
-        while (a > 0 && is_name_char(s[a - 1])) a--;
+        while (a > 0 && is_name_char(s[a - 1]))
+            a--;
         if (a == i || !is_header_name(s + a, i - a)) continue;
         size_t v = i + 1;
-        while (v < n && (s[v] == ' ' || s[v] == '\t')) v++;
+        while (v < n && (s[v] == ' ' || s[v] == '\t'))
+            v++;
         if (v < n && s[v] == '"') continue; /* JSON member: find_json_members */
         size_t e = v;
-        while (e < n && !memchr("\r\n\"'\\", s[e], 5)) e++; /* to end of line or quote */
+        while (e < n && !memchr("\r\n\"'\\", s[e], 5))
+            e++; /* to end of line or quote */
         add_span(out, v, e);
         i = e;
     }
@@ -136,9 +142,11 @@ static void find_bearer(const char *s, size_t n, spans_t *out)
         if (i > 0 && is_name_char(s[i - 1])) continue;
         size_t v = i + 6;
         if (s[v] != ' ' && s[v] != '\t') continue;
-        while (v < n && (s[v] == ' ' || s[v] == '\t')) v++;
+        while (v < n && (s[v] == ' ' || s[v] == '\t'))
+            v++;
         size_t e = v;
-        while (e < n && is_token_char(s[e])) e++;
+        while (e < n && is_token_char(s[e]))
+            e++;
         if (e - v >= 8) add_span(out, v, e);
         i = e > i ? e - 1 : i;
     }
@@ -151,7 +159,8 @@ static void find_key_shapes(const char *s, size_t n, spans_t *out)
     size_t off = 0;
     while (off < n) {
         size_t k = pii_scan(s + off, n - off, ents, 64, &o);
-        for (size_t i = 0; i < k; i++) add_span(out, off + ents[i].start, off + ents[i].start + ents[i].len);
+        for (size_t i = 0; i < k; i++)
+            add_span(out, off + ents[i].start, off + ents[i].start + ents[i].len);
         if (k < 64) break;
         off += ents[k - 1].start + ents[k - 1].len;
     }
@@ -254,8 +263,9 @@ void replay_redact_record(replay_record_t *r, bool pii)
 {
     redact_body(&r->request_body, &r->request_body_len, pii);
     redact_body(&r->response_body, &r->response_body_len, pii);
-    char **frags[] = {&r->decision_trace_json, &r->signals_json,         &r->candidates_json,
+    char **frags[] = {&r->decision_trace_json,   &r->signals_json,         &r->candidates_json,
                       &r->session.bindings_json, &r->session.handoff_json, &r->attempts_json,
                       &r->plugins_json,          &r->warnings_json};
-    for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++) redact_fragment(frags[i]);
+    for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
+        redact_fragment(frags[i]);
 }

@@ -32,9 +32,9 @@ typedef struct replay_config {
     int64_t ttl_seconds; /* 604800; 0 = keep forever */
     bool capture_bodies; /* false */
     uint64_t max_body_bytes; /* 64 KiB */
-    bool redact;         /* true: PII in bodies masked as [TYPE] (credentials always) */
-    int64_t queue_size;  /* 10000 */
-    bool read_only;      /* offline readers (the CLI): never create or change the file */
+    bool redact;             /* true: PII in bodies masked as [TYPE] (credentials always) */
+    int64_t queue_size;      /* 10000 */
+    bool read_only;          /* offline readers (the CLI): never create or change the file */
 } replay_config_t;
 
 /* The SPEC defaults. */

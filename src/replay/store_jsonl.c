@@ -113,7 +113,8 @@ static int jl_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
         emitted++;
         if (!cb(ctx, &rows.v[i].row)) break;
     }
-    for (size_t i = 0; i < rows.n; i++) replay_row_parsed_free(&rows.v[i]);
+    for (size_t i = 0; i < rows.n; i++)
+        replay_row_parsed_free(&rows.v[i]);
     free(rows.v);
     return REPLAY_OK;
 }

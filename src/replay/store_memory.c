@@ -133,7 +133,8 @@ static int mem_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t
 {
     mem_store_t *s = (mem_store_t *)bs;
     *removed = 0;
-    if (bs->cfg.ttl_seconds <= 0 || now_ms <= (uint64_t)bs->cfg.ttl_seconds * 1000) return REPLAY_OK;
+    if (bs->cfg.ttl_seconds <= 0 || now_ms <= (uint64_t)bs->cfg.ttl_seconds * 1000)
+        return REPLAY_OK;
     uint64_t cut = now_ms - (uint64_t)bs->cfg.ttl_seconds * 1000;
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < s->cap; i++)
@@ -148,7 +149,8 @@ static int mem_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t
 static void mem_close(replay_store_t *bs)
 {
     mem_store_t *s = (mem_store_t *)bs;
-    for (size_t i = 0; i < s->cap; i++) slot_clear(&s->slots[i]);
+    for (size_t i = 0; i < s->cap; i++)
+        slot_clear(&s->slots[i]);
     free(s->slots);
     pthread_mutex_destroy(&s->mu);
     replay_store_base_deinit(bs);

@@ -110,8 +110,9 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
 {
     sq_store_t *s = (sq_store_t *)bs;
     buf_t q = BUF_INIT;
-    buf_puts(&q, "SELECT id, created_at, session_id, decision, model, reason, phase, turn, switched,"
-                 " record, bodies FROM replay WHERE 1");
+    buf_puts(&q,
+             "SELECT id, created_at, session_id, decision, model, reason, phase, turn, switched,"
+             " record, bodies FROM replay WHERE 1");
     /* Parameters are numbered so each appears once whatever the filter. */
     if (f->id) buf_puts(&q, " AND id = ?1");
     if (f->session_id) buf_puts(&q, " AND session_id = ?2");

@@ -28,17 +28,18 @@ static replay_record_t *make(uint64_t i)
     replay_record_set(&r->signals_json,
                       "[{\"family\":\"keyword\",\"name\":\"code\",\"score\":1,\"us\":3},"
                       "{\"family\":\"domain\",\"name\":\"cs\",\"score\":0.82,\"us\":41}]");
-    replay_record_set(&r->candidates_json,
-                      "[{\"model\":\"big\",\"admissible\":true,\"excluded_reason\":null,\"base\":0.81,"
-                      "\"quality_gap\":0,\"downgrade_credit\":0,\"handoff_penalty\":0,"
-                      "\"prefix_benefit\":0.12,\"prefix_penalty\":0,\"history_penalty\":0,"
-                      "\"switch_margin\":0,\"stay_bias\":0.05,\"tool_loop_term\":0,"
-                      "\"checkout_multiplier\":0.1,\"final\":0.98,\"net_switch_advantage\":0},"
-                      "{\"model\":\"small\",\"admissible\":true,\"excluded_reason\":null,\"base\":0.7,"
-                      "\"quality_gap\":0.03,\"downgrade_credit\":0.02,\"handoff_penalty\":0.04,"
-                      "\"prefix_benefit\":0,\"prefix_penalty\":0.11,\"history_penalty\":0.01,"
-                      "\"switch_margin\":0.05,\"stay_bias\":0,\"tool_loop_term\":0,"
-                      "\"checkout_multiplier\":1,\"final\":0.52,\"net_switch_advantage\":-0.46}]");
+    replay_record_set(
+        &r->candidates_json,
+        "[{\"model\":\"big\",\"admissible\":true,\"excluded_reason\":null,\"base\":0.81,"
+        "\"quality_gap\":0,\"downgrade_credit\":0,\"handoff_penalty\":0,"
+        "\"prefix_benefit\":0.12,\"prefix_penalty\":0,\"history_penalty\":0,"
+        "\"switch_margin\":0,\"stay_bias\":0.05,\"tool_loop_term\":0,"
+        "\"checkout_multiplier\":0.1,\"final\":0.98,\"net_switch_advantage\":0},"
+        "{\"model\":\"small\",\"admissible\":true,\"excluded_reason\":null,\"base\":0.7,"
+        "\"quality_gap\":0.03,\"downgrade_credit\":0.02,\"handoff_penalty\":0.04,"
+        "\"prefix_benefit\":0,\"prefix_penalty\":0.11,\"history_penalty\":0.01,"
+        "\"switch_margin\":0.05,\"stay_bias\":0,\"tool_loop_term\":0,"
+        "\"checkout_multiplier\":1,\"final\":0.52,\"net_switch_advantage\":-0.46}]");
     replay_record_set(&r->model, "big");
     r->has_session = true;
     char sid[32];
@@ -74,7 +75,8 @@ static void run(const char *store, const char *path, size_t n)
     replay_queue_t *q = replay_queue_new_ex(s, &c, 0);
     replay_queue_pause(q, true);
     uint64_t t0 = clock_mono_us();
-    for (size_t i = 0; i < n; i++) replay_queue_push(q, make(i));
+    for (size_t i = 0; i < n; i++)
+        replay_queue_push(q, make(i));
     uint64_t t1 = clock_mono_us();
     replay_queue_pause(q, false);
     replay_queue_flush(q, 600000);
@@ -84,7 +86,8 @@ static void run(const char *store, const char *path, size_t n)
     printf("%-7s build+push %6.2f us/record   writer %8.0f records/s   written %llu dropped %llu "
            "errors %llu\n",
            store, (double)(t1 - t0) / (double)n, (double)n * 1e6 / (double)(t2 - t1),
-           (unsigned long long)x.written, (unsigned long long)x.dropped, (unsigned long long)x.errors);
+           (unsigned long long)x.written, (unsigned long long)x.dropped,
+           (unsigned long long)x.errors);
     replay_store_close(s);
     buf_free(&err);
 }
@@ -110,8 +113,8 @@ static void burst(size_t n)
     replay_queue_free(q, 60000, &x);
     printf("burst of %zu into queue_size 10000 (memory store): %.2f us/record, worst push %llu us, "
            "written %llu, dropped %llu\n",
-           n, (double)(t1 - t0) / (double)n, (unsigned long long)worst, (unsigned long long)x.written,
-           (unsigned long long)x.dropped);
+           n, (double)(t1 - t0) / (double)n, (unsigned long long)worst,
+           (unsigned long long)x.written, (unsigned long long)x.dropped);
     replay_store_close(s);
 }
 

@@ -111,7 +111,8 @@ static inline size_t fx_count(replay_store_t *s, const replay_filter_t *f)
 static inline int fx_write(replay_store_t *s, replay_record_t **recs, size_t n)
 {
     int rc = replay_store_write(s, recs, n, NULL);
-    for (size_t i = 0; i < n; i++) replay_record_free(recs[i]);
+    for (size_t i = 0; i < n; i++)
+        replay_record_free(recs[i]);
     return rc;
 }
 #endif
@@ -125,7 +126,7 @@ static void fx_store_conformance(replay_store_t *s)
     replay_record_t *recs[12];
     /* two sessions, two decisions, two models; created_at out of write order,
      * and two rows share a millisecond (the id breaks the tie) */
-    static const uint64_t ms[12] = {5000, 1000, 3000, 2000, 4000, 6000,
+    static const uint64_t ms[12] = {5000, 1000, 3000, 2000, 4000,  6000,
                                     7000, 7000, 9000, 8000, 10000, 11000};
     for (int i = 0; i < 12; i++) {
         bool a = i % 2 == 0;
@@ -155,9 +156,9 @@ static void fx_store_conformance(replay_store_t *s)
     assert_int_equal(fx_count(s, &(replay_filter_t){.model = "m-b"}), 6);
     assert_int_equal(fx_count(s, &(replay_filter_t){.reason = "hard_lock_tool_loop"}), 1);
     assert_int_equal(fx_count(s, &(replay_filter_t){.since_ms = 7000}), 6);
-    assert_int_equal(fx_count(s, &(replay_filter_t){.model = "m-a", .decision = "coding",
-                                                    .since_ms = 3000}),
-                     4); /* i = 2, 4, 8, 10 */
+    assert_int_equal(
+        fx_count(s, &(replay_filter_t){.model = "m-a", .decision = "coding", .since_ms = 3000}),
+        4); /* i = 2, 4, 8, 10 */
     assert_int_equal(fx_count(s, &(replay_filter_t){.limit = 5}), 5);
     assert_int_equal(fx_count(s, &(replay_filter_t){.id = id0}), 1);
 
@@ -177,6 +178,7 @@ static void fx_store_conformance(replay_store_t *s)
         pg.before_id = seen.ids[seen.n - 1];
     }
     assert_int_equal(seen.n, 12);
-    for (size_t i = 0; i < 12; i++) assert_string_equal(seen.ids[i], all.ids[i]);
+    for (size_t i = 0; i < 12; i++)
+        assert_string_equal(seen.ids[i], all.ids[i]);
 }
 #endif

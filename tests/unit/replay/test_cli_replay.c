@@ -28,16 +28,20 @@ static int run(const char *args, char **out)
     }
     buf[len] = 0;
     int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static int setup(void **st)
 {
     const char *b = getenv("TETHER_BIN");
-    if (b) snprintf(bin, sizeof bin, "%s", b);
-    else if (!realpath("build/tether", bin)) return -1;
+    if (b)
+        snprintf(bin, sizeof bin, "%s", b);
+    else if (!realpath("build/tether", bin))
+        return -1;
     if (access(bin, X_OK)) return -1;
     fx_tmpdir(dir, sizeof dir);
     snprintf(db, sizeof db, "%s/replay.db", dir);
@@ -48,13 +52,13 @@ static int setup(void **st)
     if (!s) return -1;
     /* session agent-7: cold start on small, stay, switch to big, tool-loop lock;
      * plus two records of another session */
-    static const char *reason[] = {"cold_start", "stay_best_adjusted", "switch_allowed",
-                                   "hard_lock_tool_loop", "cold_start", "no_session"};
+    static const char *reason[] = {"cold_start",          "stay_best_adjusted", "switch_allowed",
+                                   "hard_lock_tool_loop", "cold_start",         "no_session"};
     for (int i = 0; i < 6; i++) {
         bool mine = i < 4;
-        replay_record_t *r = fx_record(1714564800000ull + (uint64_t)i * 1000, mine ? "agent-7" : "other",
-                                       mine ? i + 1 : i - 3, i < 2 ? "chat" : "coding",
-                                       i < 2 ? "small" : "big", reason[i]);
+        replay_record_t *r = fx_record(
+            1714564800000ull + (uint64_t)i * 1000, mine ? "agent-7" : "other", mine ? i + 1 : i - 3,
+            i < 2 ? "chat" : "coding", i < 2 ? "small" : "big", reason[i]);
         r->session.switched = i == 2;
         replay_record_set(&r->tenant, "team, \"quoted\""); /* CSV escaping */
         if (i == 0) replay_record_set_body(r, 0, "{\"messages\":[]}", 15, 0);
@@ -91,19 +95,22 @@ static void test_list_table_and_json(void **st)
     assert_non_null(j);
     cJSON *recs = cJSON_GetObjectItem(j, "records");
     assert_int_equal(cJSON_GetArraySize(recs), 1);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(recs, 0), "id")), ids[3]);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(recs, 0), "id")), ids[3]);
     const char *cur = cJSON_GetStringValue(cJSON_GetObjectItem(j, "next_cursor"));
     assert_non_null(cur);
     char page2[1024];
-    snprintf(page2, sizeof page2,
-             "replay list --db '%s' --session agent-7 --model big --format json --limit 1 --cursor '%s'",
-             db, cur);
+    snprintf(
+        page2, sizeof page2,
+        "replay list --db '%s' --session agent-7 --model big --format json --limit 1 --cursor '%s'",
+        db, cur);
     free(out);
     cJSON_Delete(j);
     assert_int_equal(run(page2, &out), 0);
     j = cJSON_Parse(out);
     recs = cJSON_GetObjectItem(j, "records");
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(recs, 0), "id")), ids[2]);
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(recs, 0), "id")), ids[2]);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "next_cursor")));
     cJSON_Delete(j);
     free(out);
@@ -114,7 +121,8 @@ static void test_list_table_and_json(void **st)
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "count")), 1);
     cJSON_Delete(j);
     free(out);
-    snprintf(args, sizeof args, "replay list --db '%s' --since 2024-05-01T12:00:04Z --format json", db);
+    snprintf(args, sizeof args, "replay list --db '%s' --since 2024-05-01T12:00:04Z --format json",
+             db);
     assert_int_equal(run(args, &out), 0);
     j = cJSON_Parse(out);
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "count")), 2);
@@ -145,8 +153,9 @@ static void test_show_and_session(void **st)
     j = cJSON_Parse(out);
     cJSON *tl = cJSON_GetObjectItem(j, "timeline");
     assert_int_equal(cJSON_GetArraySize(tl), 4);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 0), "reason")),
-                        "cold_start");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 0), "reason")),
+        "cold_start");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 2), "switched")));
     cJSON_Delete(j);
     free(out);
@@ -175,7 +184,8 @@ static void test_export_jsonl_and_csv(void **st)
 
     char csv[400];
     snprintf(csv, sizeof csv, "%s/out.csv", dir);
-    snprintf(args, sizeof args, "replay export --format csv --out '%s' --db '%s' --session agent-7", csv, db);
+    snprintf(args, sizeof args, "replay export --format csv --out '%s' --db '%s' --session agent-7",
+             csv, db);
     assert_int_equal(run(args, NULL), 0);
     FILE *f = fopen(csv, "r");
     assert_non_null(f);
@@ -235,10 +245,8 @@ static void test_mistakes_exit_codes(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list_table_and_json),
-        cmocka_unit_test(test_show_and_session),
-        cmocka_unit_test(test_export_jsonl_and_csv),
-        cmocka_unit_test(test_config_names_the_store),
+        cmocka_unit_test(test_list_table_and_json),  cmocka_unit_test(test_show_and_session),
+        cmocka_unit_test(test_export_jsonl_and_csv), cmocka_unit_test(test_config_names_the_store),
         cmocka_unit_test(test_mistakes_exit_codes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -72,7 +72,8 @@ static void test_list_cursor_pages_to_the_end(void **st)
             assert_true(ms < last_ms);
             last_ms = ms;
             assert_string_equal(
-                cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "session"), "id")), "odd");
+                cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "session"), "id")),
+                "odd");
             total++;
         }
         pages++;
@@ -115,8 +116,9 @@ static void test_get_with_and_without_bodies(void **st)
     assert_int_equal(replay_query_get(s, id, true, &out, &err), REPLAY_OK);
     j = cJSON_Parse(out.data);
     assert_non_null(j);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "bodies"), "request")),
-                        "{\"q\":1}");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "bodies"), "request")),
+        "{\"q\":1}");
     cJSON_Delete(j);
     assert_int_equal(replay_query_get(s, "rr_000000000000000000000000", true, &out, &err),
                      REPLAY_ENOTFOUND);
@@ -131,8 +133,9 @@ static void test_timeline_is_oldest_first_whatever_the_write_order(void **st)
     replay_store_t *s = fill(0);
     /* turns written out of order, another session interleaved */
     static const int order[] = {3, 1, 4, 2, 5};
-    static const char *reasons[] = {"", "cold_start", "stay_best_adjusted", "switch_allowed",
-                                    "hard_lock_tool_loop", "idle_reset"};
+    static const char *reasons[] = {
+        "",          "cold_start", "stay_best_adjusted", "switch_allowed", "hard_lock_tool_loop",
+        "idle_reset"};
     for (int i = 0; i < 5; i++) {
         int t = order[i];
         replay_record_t *r = fx_record((uint64_t)t * 60000, "agent-1", t, t < 3 ? "chat" : "coding",
@@ -149,8 +152,9 @@ static void test_timeline_is_oldest_first_whatever_the_write_order(void **st)
     cJSON *j = cJSON_Parse(out.data);
     assert_non_null(j);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "session_id")), "agent-1");
-    assert_string_equal(
-        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "memory"), "current_model")), "big");
+    assert_string_equal(cJSON_GetStringValue(
+                            cJSON_GetObjectItem(cJSON_GetObjectItem(j, "memory"), "current_model")),
+                        "big");
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "turns")), 5);
     cJSON *tl = cJSON_GetObjectItem(j, "timeline");
     assert_int_equal(cJSON_GetArraySize(tl), 5);
@@ -166,8 +170,9 @@ static void test_timeline_is_oldest_first_whatever_the_write_order(void **st)
         assert_non_null(cJSON_GetObjectItem(e, "phase"));
     }
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 2), "switched")));
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 0), "time")),
-                        "1970-01-01T00:01:00.000Z");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 0), "time")),
+        "1970-01-01T00:01:00.000Z");
     cJSON_Delete(j);
     /* unknown session: an empty timeline, memory null */
     buf_reset(&out);
@@ -221,7 +226,8 @@ static void test_query_string(void **st)
     const char *bad[] = {"reason=sticky", "limit=0", "limit=ten", "since=soon", "cursor=x"};
     for (size_t i = 0; i < 5; i++) {
         buf_reset(&err);
-        assert_int_equal(replay_query_from_params(bad[i], strlen(bad[i]), 0, &a, &q, &err), REPLAY_EINVAL);
+        assert_int_equal(replay_query_from_params(bad[i], strlen(bad[i]), 0, &a, &q, &err),
+                         REPLAY_EINVAL);
         assert_true(err.len > 0);
     }
     buf_free(&err);

@@ -32,8 +32,10 @@ static void test_full_queue_drops_and_counts(void **st)
     int ok = 0, dropped = 0;
     for (int i = 0; i < 7; i++) {
         int rc = replay_queue_push(q, fx_record(1000 + i, "s", i + 1, "d", "m", "cold_start"));
-        if (rc == REPLAY_OK) ok++;
-        else if (rc == REPLAY_EDROPPED) dropped++;
+        if (rc == REPLAY_OK)
+            ok++;
+        else if (rc == REPLAY_EDROPPED)
+            dropped++;
     }
     assert_int_equal(ok, 4);
     assert_int_equal(dropped, 3);
@@ -51,7 +53,8 @@ static void test_full_queue_drops_and_counts(void **st)
     replay_filter_t all = {0};
     assert_int_equal(fx_count(s, &all), 4);
     /* room again after draining */
-    assert_int_equal(replay_queue_push(q, fx_record(2000, "s", 9, "d", "m", "cold_start")), REPLAY_OK);
+    assert_int_equal(replay_queue_push(q, fx_record(2000, "s", 9, "d", "m", "cold_start")),
+                     REPLAY_OK);
     replay_queue_free(q, 10000, NULL);
     assert_int_equal(fx_count(s, &all), 5);
     replay_store_close(s);
@@ -67,7 +70,8 @@ static void test_invalid_records_count_as_errors(void **st)
     replay_record_t *r = fx_record(2, "s", 2, "d", "m", "switch_allowed");
     replay_record_set(&r->signals_json, "[{");
     assert_int_equal(replay_queue_push(q, r), REPLAY_OK);
-    assert_int_equal(replay_queue_push(q, fx_record(3, "s", 3, "d", "m", "switch_allowed")), REPLAY_OK);
+    assert_int_equal(replay_queue_push(q, fx_record(3, "s", 3, "d", "m", "switch_allowed")),
+                     REPLAY_OK);
     assert_true(replay_queue_flush(q, 10000));
     replay_stats_t x;
     replay_queue_stats(q, &x);
@@ -111,7 +115,8 @@ static void test_shutdown_past_deadline_counts_the_rest_as_dropped(void **st)
     replay_queue_t *q = replay_queue_new_ex(s, &c, 0);
     replay_queue_pause(q, true);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(replay_queue_push(q, fx_record(i + 1, NULL, 0, "d", "m", NULL)), REPLAY_OK);
+        assert_int_equal(replay_queue_push(q, fx_record(i + 1, NULL, 0, "d", "m", NULL)),
+                         REPLAY_OK);
     replay_stats_t x;
     replay_queue_stats(q, &x);
     assert_int_equal(x.depth, 10);
@@ -134,8 +139,9 @@ static void test_shutdown_flushes_everything_queued(void **st)
     replay_queue_t *q = replay_queue_new_ex(s, &c, 0);
     replay_queue_pause(q, true);
     for (int i = 0; i < 600; i++) /* more than one writer batch */
-        assert_int_equal(replay_queue_push(q, fx_record(i + 1, "s", i, "d", "m", "stay_best_adjusted")),
-                         REPLAY_OK);
+        assert_int_equal(
+            replay_queue_push(q, fx_record(i + 1, "s", i, "d", "m", "stay_best_adjusted")),
+            REPLAY_OK);
     replay_stats_t x;
     replay_queue_free(q, 60000, &x);
     assert_int_equal(x.written, 600);
@@ -156,7 +162,8 @@ static void test_shutdown_flushes_everything_queued(void **st)
 static void *pusher(void *arg)
 {
     replay_queue_t *q = arg;
-    for (int i = 0; i < 500; i++) replay_queue_push(q, fx_record(i + 1, "t", i, "d", "m", "cold_start"));
+    for (int i = 0; i < 500; i++)
+        replay_queue_push(q, fx_record(i + 1, "t", i, "d", "m", "cold_start"));
     return NULL;
 }
 
@@ -168,8 +175,10 @@ static void test_pushes_from_many_threads_are_all_accounted(void **st)
     c.queue_size = 64; /* small: some pushes meet a full ring */
     replay_queue_t *q = replay_queue_new_ex(s, &c, 0);
     pthread_t th[4];
-    for (int i = 0; i < 4; i++) pthread_create(&th[i], NULL, pusher, q);
-    for (int i = 0; i < 4; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, pusher, q);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
     assert_true(replay_queue_flush(q, 30000));
     replay_stats_t x;
     replay_queue_stats(q, &x);

@@ -42,10 +42,17 @@ static void test_ids_have_the_rr_shape_and_differ(void **st)
 
 static void test_reason_enum_is_the_spec_list(void **st)
 {
-    static const char *spec[] = {"cold_start", "stay_best_adjusted", "switch_allowed",
-                                 "hard_lock_tool_loop", "hard_lock_provider_state",
-                                 "hard_lock_min_turns", "idle_reset", "drift_reset",
-                                 "forced_handoff", "passthrough", "no_session"};
+    static const char *spec[] = {"cold_start",
+                                 "stay_best_adjusted",
+                                 "switch_allowed",
+                                 "hard_lock_tool_loop",
+                                 "hard_lock_provider_state",
+                                 "hard_lock_min_turns",
+                                 "idle_reset",
+                                 "drift_reset",
+                                 "forced_handoff",
+                                 "passthrough",
+                                 "no_session"};
     assert_int_equal(replay_n_reasons, 11);
     for (size_t i = 0; i < 11; i++) {
         assert_string_equal(replay_reason_names[i], spec[i]);
@@ -59,7 +66,8 @@ static void test_reason_enum_is_the_spec_list(void **st)
 
 static void test_render_has_every_field_group(void **st)
 {
-    replay_record_t *r = fx_record(1714564800123ull, "s1", 3, "coding", "m-a", "stay_best_adjusted");
+    replay_record_t *r =
+        fx_record(1714564800123ull, "s1", 3, "coding", "m-a", "stay_best_adjusted");
     r->session.switched = true;
     r->session.idle_for_s = 12.5;
     replay_record_set(&r->session.handoff_json, "{\"from\":\"m-b\",\"to\":\"m-a\"}");
@@ -68,7 +76,8 @@ static void test_render_has_every_field_group(void **st)
     assert_int_equal(replay_record_validate(r, NULL), REPLAY_OK);
     cJSON *j = render(r, false);
     assert_string_equal(cJSON_GetStringValue(at(j, "id", NULL)), r->id);
-    assert_string_equal(cJSON_GetStringValue(at(j, "created_at", NULL)), "2024-05-01T12:00:00.123Z");
+    assert_string_equal(cJSON_GetStringValue(at(j, "created_at", NULL)),
+                        "2024-05-01T12:00:00.123Z");
     assert_string_equal(cJSON_GetStringValue(at(j, "endpoint", NULL)), "/v1/chat/completions");
     assert_string_equal(cJSON_GetStringValue(at(j, "tenant", NULL)), "team-a");
     assert_string_equal(cJSON_GetStringValue(at(j, "decision", NULL)), "coding");
@@ -84,13 +93,28 @@ static void test_render_has_every_field_group(void **st)
     assert_int_equal((int)cJSON_GetNumberValue(at(j, "session", "turn")), 3);
     assert_true(cJSON_IsTrue(at(j, "session", "switched")));
     assert_true(cJSON_GetNumberValue(at(j, "session", "idle_for_s")) == 12.5);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(at(j, "session", "handoff"), "to")),
-                        "m-a");
-    static const char *skeys[] = {"id", "identity_source", "identity_confidence", "turn", "phase",
-                                  "previous_model", "selected_model", "switched", "reason",
-                                  "hard_lock", "bindings", "idle_for_s", "idle_reset",
-                                  "drift_reset", "decision_inherited", "current_not_in_candidates",
-                                  "continuation_mass", "cache_warmth", "switch_count", "handoff",
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(at(j, "session", "handoff"), "to")), "m-a");
+    static const char *skeys[] = {"id",
+                                  "identity_source",
+                                  "identity_confidence",
+                                  "turn",
+                                  "phase",
+                                  "previous_model",
+                                  "selected_model",
+                                  "switched",
+                                  "reason",
+                                  "hard_lock",
+                                  "bindings",
+                                  "idle_for_s",
+                                  "idle_reset",
+                                  "drift_reset",
+                                  "decision_inherited",
+                                  "current_not_in_candidates",
+                                  "continuation_mass",
+                                  "cache_warmth",
+                                  "switch_count",
+                                  "handoff",
                                   "fallback"};
     for (size_t i = 0; i < sizeof skeys / sizeof skeys[0]; i++)
         assert_non_null(at(j, "session", skeys[i]));
@@ -121,7 +145,8 @@ static void test_fast_response_has_null_session_and_defaults(void **st)
     assert_true(cJSON_IsNull(at(j, "decision_confidence", NULL)));
     assert_true(cJSON_IsArray(at(j, "signals", NULL)));
     assert_true(cJSON_IsArray(at(j, "candidates", NULL)));
-    assert_string_equal(cJSON_GetStringValue(at(j, "tenant", NULL)), "quote\" and \\ and \n newline");
+    assert_string_equal(cJSON_GetStringValue(at(j, "tenant", NULL)),
+                        "quote\" and \\ and \n newline");
     assert_null(at(j, "bodies", NULL)); /* nothing captured */
     cJSON_Delete(j);
     replay_record_free(r);

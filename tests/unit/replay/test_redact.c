@@ -19,8 +19,9 @@ static char *redact(const char *s, bool pii)
 
 static void test_secret_names(void **st)
 {
-    const char *yes[] = {"Authorization", "x-api-key", "api_key", "OPENAI_API_KEY", "access_token",
-                         "password", "client_secret", "Cookie", "proxy-authorization"};
+    const char *yes[] = {"Authorization",  "x-api-key",    "api_key",
+                         "OPENAI_API_KEY", "access_token", "password",
+                         "client_secret",  "Cookie",       "proxy-authorization"};
     const char *no[] = {"max_tokens", "model", "keyword", "tokens", "messages", "role"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
         assert_true(replay_redact_is_secret_name(yes[i], strlen(yes[i])));
@@ -31,9 +32,11 @@ static void test_secret_names(void **st)
 static void test_credentials_masked_even_without_redact(void **st)
 {
     const char *in =
-        "{\"api_key\": \"hunter2-plain\", \"headers\": {\"Authorization\": \"Bearer abcdefghijkl123\","
+        "{\"api_key\": \"hunter2-plain\", \"headers\": {\"Authorization\": \"Bearer "
+        "abcdefghijkl123\","
         " \"x-api-key\":\"k-123456\"}, \"max_tokens\": 100, \"password\":\"p@ss\","
-        " \"messages\":[{\"role\":\"user\",\"content\":\"my key is sk-proj-AbCdEf0123456789XyZaBcD1 "
+        " \"messages\":[{\"role\":\"user\",\"content\":\"my key is "
+        "sk-proj-AbCdEf0123456789XyZaBcD1 "
         "and ghp_0123456789abcdefghijABCDEFGHIJ012345 and AKIAIOSFODNN7EXAMPLE ok\"}]}";
     for (int pii = 0; pii < 2; pii++) {
         char *out = redact(in, pii);
@@ -86,11 +89,13 @@ static void test_pii_only_with_redact(void **st)
 static void test_record_bodies_and_fragments(void **st)
 {
     replay_record_t *r = fx_record(1, "s", 1, "d", "m", "cold_start");
-    const char *req = "{\"api_key\":\"zzz-secret\",\"messages\":[{\"content\":\"ping bob@example.org\"}]}";
+    const char *req =
+        "{\"api_key\":\"zzz-secret\",\"messages\":[{\"content\":\"ping bob@example.org\"}]}";
     replay_record_set_body(r, 0, req, strlen(req), 0);
     replay_record_set_body(r, 1, "pong from alice@example.org", 27, 0);
-    replay_record_set(&r->attempts_json,
-                      "[{\"backend\":\"b1\",\"headers\":{\"authorization\":\"Bearer qqqqqqqqqqqq\"}}]");
+    replay_record_set(
+        &r->attempts_json,
+        "[{\"backend\":\"b1\",\"headers\":{\"authorization\":\"Bearer qqqqqqqqqqqq\"}}]");
     replay_record_set(&r->warnings_json, "[\"upstream said: Bearer wwwwwwwwwwww\"]");
     replay_record_set(&r->signals_json, "[{\"family\":\"pii\",\"matched\":\"carol@example.org\"}]");
     /* redact off: credentials still go, PII stays */

@@ -41,7 +41,8 @@ static size_t count_lines(void)
     assert_non_null(f);
     size_t n = 0;
     int ch;
-    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    while ((ch = fgetc(f)) != EOF)
+        n += ch == '\n';
     fclose(f);
     return n;
 }
@@ -69,9 +70,9 @@ static void test_lines_are_records_with_bodies_inline(void **st)
     fclose(f);
     cJSON *j = cJSON_Parse(line);
     assert_non_null(j);
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "bodies"),
-                                                                 "response")),
-                        "pong");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "bodies"), "response")),
+        "pong");
     cJSON_Delete(j);
     /* reading back separates the bodies from the record */
     s = open_jl(true);
@@ -122,8 +123,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_jsonl_store_behaviour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_are_records_with_bodies_inline, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_appends_across_reopen_and_skips_torn_lines, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_only_open_of_a_missing_file_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appends_across_reopen_and_skips_torn_lines, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_open_of_a_missing_file_fails, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

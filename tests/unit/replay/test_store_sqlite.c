@@ -105,7 +105,8 @@ static void test_max_records_sweep_keeps_the_newest(void **st)
 {
     replay_store_t *s = open_sq(3, 0, false);
     replay_record_t *recs[7];
-    for (int i = 0; i < 7; i++) recs[i] = fx_record((uint64_t)(7 - i) * 1000, "s", 7 - i, "d", "m", "cold_start");
+    for (int i = 0; i < 7; i++)
+        recs[i] = fx_record((uint64_t)(7 - i) * 1000, "s", 7 - i, "d", "m", "cold_start");
     assert_int_equal(fx_write(s, recs, 7), REPLAY_OK);
     replay_filter_t all = {0};
     assert_int_equal(fx_count(s, &all), 7); /* the cap applies at sweep time */
@@ -172,7 +173,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_mode_and_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_sweep_removes_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_records_sweep_keeps_the_newest, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_read_only_sees_rows_and_refuses_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_sees_rows_and_refuses_writes, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_open_errors_name_the_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
