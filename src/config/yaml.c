@@ -221,15 +221,8 @@ static void collect_fy_errors(parser_t *p, struct fy_parser *fyp)
     if (!any) err_at(p, 0, 0, "YAML syntax error");
 }
 
-static char *tok_comment(arena_t *a, struct fy_token *t, enum fy_comment_placement where)
-{
-    char tmp[4096];
-    const char *c = t ? fy_token_get_comment(t, tmp, sizeof tmp, where) : NULL;
-    return c && *c ? arena_strdup(a, c) : NULL;
-}
-
-static cfg_node_t *parse(arena_t *a, const char *file, const char *text, size_t len,
-                         cfg_diags_t *diags, bool comments)
+cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_t len,
+                           cfg_diags_t *diags)
 {
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
@@ -238,8 +231,7 @@ static cfg_node_t *parse(arena_t *a, const char *file, const char *text, size_t 
     dcfg.level = FYET_ERROR;
     dcfg.colorize = false;
     struct fy_diag *fydiag = NULL;
-    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG |
-                                         (comments ? FYPCF_PARSE_COMMENTS : 0)};
+    struct fy_parse_cfg pcfg = {.flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG};
     parser_t p = {.a = a, .file = file, .d = diags};
     fydiag = fy_diag_create(&dcfg);
     if (fydiag) fy_diag_set_collect_errors(fydiag, true);
@@ -248,6 +240,19 @@ static cfg_node_t *parse(arena_t *a, const char *file, const char *text, size_t 
     if (!fyp) {
         if (fydiag) fy_diag_destroy(fydiag);
         err_at(&p, 0, 0, "cannot create YAML parser");
+        return NULL;
+    }
+    /* libfyaml stops silently at a NUL byte: report it instead */
+    const char *nul = text ? memchr(text, 0, len) : NULL;
+    if (nul) {
+        int line = 1, col = 1;
+        for (const char *q = text; q < nul; q++) {
+            if (*q == '\n') line++, col = 1;
+            else col++;
+        }
+        fy_parser_destroy(fyp);
+        if (fydiag) fy_diag_destroy(fydiag);
+        err_at(&p, line, col, "YAML syntax error: NUL byte in the input");
         return NULL;
     }
     /* libfyaml keeps a pointer to the input: give it a private copy. */
@@ -275,10 +280,6 @@ static cfg_node_t *parse(arena_t *a, const char *file, const char *text, size_t 
             /* libfyaml marks a quoted scalar at its content: point at the quote */
             if ((st == FYSS_SINGLE_QUOTED || st == FYSS_DOUBLE_QUOTED) && n->col > 1) n->col--;
             char *anchor = ev->scalar.anchor ? tok_dup(a, ev->scalar.anchor, NULL) : NULL;
-            if (comments) {
-                n->comment_top = tok_comment(a, ev->scalar.value, fycp_top);
-                n->comment = tok_comment(a, ev->scalar.value, fycp_right);
-            }
             p.total++;
             attach(&p, n, anchor);
             break;
@@ -325,25 +326,152 @@ static cfg_node_t *parse(arena_t *a, const char *file, const char *text, size_t 
         }
         fy_parser_event_free(fyp, ev);
     }
-    if (!p.failed && !done && fy_parser_get_stream_error(fyp)) collect_fy_errors(&p, fyp);
+    if (!p.failed && !done && (fy_parser_get_stream_error(fyp) || in_doc)) collect_fy_errors(&p, fyp);
     fy_parser_destroy(fyp);
     if (fydiag) fy_diag_destroy(fydiag);
-    (void)in_doc;
     if (p.failed) return NULL;
     if (!p.root || cfg_node_is_null(p.root)) p.root = cfg_node_new(a, CFG_NODE_MAP, 1, 1);
     return p.root;
 }
 
-cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_t len,
-                           cfg_diags_t *diags)
+/* ---- comments ----
+ * Read from the text by line, next to the positions of the parsed nodes
+ * (libfyaml 0.7's own comment parsing leaks on trailing comments, comments
+ * after flow collections and failed streams). A comment-only line block
+ * directly above a key or list item, indented no deeper than it, is its top
+ * comment (deeper lines may be block-scalar text); a `#` after whitespace
+ * outside quotes on the line where an entry starts is its right comment. */
+
+typedef struct cscan {
+    arena_t *a;
+    const char *text;
+    size_t len;
+    size_t *off; /* start offset of line i (0-based) */
+    size_t n;
+    bool *taken; /* comment line or right comment already attached */
+} cscan_t;
+
+static const char *cs_line(const cscan_t *cs, int line, size_t *llen)
 {
-    return parse(a, file, text, len, diags, false);
+    if (line < 1 || (size_t)line > cs->n) return NULL;
+    size_t b = cs->off[line - 1];
+    size_t e = (size_t)line < cs->n ? cs->off[line] : cs->len;
+    while (e > b && (cs->text[e - 1] == '\n' || cs->text[e - 1] == '\r')) e--;
+    *llen = e - b;
+    return cs->text + b;
+}
+
+/* Comment-only line: its text after "#" (and one space), and its indent. */
+static bool cs_comment_only(const char *l, size_t n, size_t *indent, const char **body, size_t *blen)
+{
+    size_t i = 0;
+    while (i < n && (l[i] == ' ' || l[i] == '\t')) i++;
+    if (i >= n || l[i] != '#') return false;
+    *indent = i;
+    i++;
+    if (i < n && l[i] == ' ') i++;
+    size_t e = n;
+    while (e > i && (l[e - 1] == ' ' || l[e - 1] == '\t')) e--;
+    *body = l + i;
+    *blen = e - i;
+    return true;
+}
+
+/* The right comment of a line, scanning from column col (1-based). */
+static char *cs_right(cscan_t *cs, int line, int col)
+{
+    size_t n;
+    const char *l = cs_line(cs, line, &n);
+    if (!l || col < 1 || (size_t)col > n + 1 || cs->taken[line - 1]) return NULL;
+    char q = 0;
+    for (size_t i = (size_t)col - 1; i < n; i++) {
+        char c = l[i], prev = i ? l[i - 1] : ' ';
+        if (q == '"') {
+            if (c == '\\') i++;
+            else if (c == '"') q = 0;
+        } else if (q == '\'') {
+            if (c == '\'' && i + 1 < n && l[i + 1] == '\'') i++;
+            else if (c == '\'') q = 0;
+        } else if ((c == '"' || c == '\'') && strchr(" \t[{,:", prev)) {
+            q = c;
+        } else if (c == '#' && (prev == ' ' || prev == '\t')) {
+            size_t b = i + 1;
+            if (b < n && l[b] == ' ') b++;
+            size_t e = n;
+            while (e > b && (l[e - 1] == ' ' || l[e - 1] == '\t')) e--;
+            cs->taken[line - 1] = true;
+            return arena_strndup(cs->a, l + b, e - b);
+        }
+    }
+    return NULL;
+}
+
+/* Comment lines directly above line, indented at most col-1. */
+static char *cs_top(cscan_t *cs, int line, int col)
+{
+    int first = line;
+    for (int l = line - 1; l >= 1; l--) {
+        size_t n, ind, bl;
+        const char *t = cs_line(cs, l, &n), *body;
+        if (!t || cs->taken[l - 1] || !cs_comment_only(t, n, &ind, &body, &bl) || (int)ind > col - 1) break;
+        first = l;
+    }
+    if (first == line) return NULL;
+    buf_t b = BUF_INIT;
+    for (int l = first; l < line; l++) {
+        size_t n, ind, bl;
+        const char *t = cs_line(cs, l, &n), *body;
+        cs_comment_only(t, n, &ind, &body, &bl);
+        if (l > first) buf_putc(&b, '\n');
+        buf_append(&b, body, bl);
+        cs->taken[l - 1] = true;
+    }
+    char *r = arena_strndup(cs->a, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return r;
+}
+
+static void cs_walk(cscan_t *cs, cfg_node_t *n, int depth)
+{
+    if (depth > YAML_MAX_DEPTH || n->kind == CFG_NODE_SCALAR) return;
+    for (size_t i = 0; i < n->n; i++) {
+        cfg_node_t *v = n->items[i];
+        if (n->kind == CFG_NODE_MAP) {
+            cfg_node_t *k = n->keys[i];
+            if (k->line > 0 && !k->comment_top) k->comment_top = cs_top(cs, k->line, k->col);
+            char *rc = k->line > 0 ? cs_right(cs, k->line, k->col) : NULL;
+            if (rc) {
+                if (v->kind == CFG_NODE_SCALAR && v->line == k->line) v->comment = rc;
+                else k->comment = rc;
+            }
+        } else if (v->line > 0) {
+            /* a list item: the comment lines above its dash */
+            int dash = v->col > 2 ? v->col - 2 : 1;
+            if (!v->comment_top) v->comment_top = cs_top(cs, v->line, dash);
+            if (v->kind == CFG_NODE_SCALAR) {
+                char *rc = cs_right(cs, v->line, v->col);
+                if (rc) v->comment = rc;
+            }
+        }
+        cs_walk(cs, v, depth + 1);
+    }
 }
 
 cfg_node_t *cfg_yaml_parse_comments(arena_t *a, const char *file, const char *text, size_t len,
                                     cfg_diags_t *diags)
 {
-    return parse(a, file, text, len, diags, true);
+    cfg_node_t *root = cfg_yaml_parse(a, file, text, len, diags);
+    if (!root || !text || !len) return root;
+    cscan_t cs = {.a = a, .text = text, .len = len};
+    size_t lines = 1;
+    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    cs.off = arena_alloc(a, lines * sizeof(size_t));
+    cs.taken = arena_calloc(a, lines * sizeof(bool));
+    cs.off[cs.n++] = 0;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == '\n' && i + 1 < len) cs.off[cs.n++] = i + 1;
+    cs_walk(&cs, root, 0);
+    return root;
 }
 
 /* ---- secrets ---- */

@@ -17,6 +17,7 @@
 #include "config/global.h"
 #include "config/migrate.h"
 #include "config/routing.h"
+#include "config/yaml.h"
 #include "proc.h"
 
 static const char *fixture(const char *name)
@@ -256,6 +257,67 @@ static void test_not_yaml_and_not_a_map(void **st)
     cfg_migrate_deinit(&m);
 }
 
+/* Comments read back next to the nodes: above keys and list items, at line
+ * ends (also after flow collections), never from quoted text or block-scalar
+ * content, none from the end of the file; NUL bytes are a syntax error. */
+static void test_comments_kept(void **st)
+{
+    static const char in[] = "# head\n"
+                             "a: 1  # right of a\n"
+                             "# above b\n"
+                             "b:  # right of b\n"
+                             "  # above item\n"
+                             "  - x # item x\n"
+                             "  - 'y # not a comment'\n"
+                             "c: [1, 2]  # after flow\n"
+                             "d: |\n"
+                             "  text\n"
+                             "  # block text, not a comment\n"
+                             "e: \"q # no\"  # yes\n"
+                             "list:\n"
+                             "  # first\n"
+                             "  - name: n1  # named\n"
+                             "    v: 2\n"
+                             "# trailing, dropped\n";
+    arena_t a;
+    arena_init(&a, 4096);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    cfg_node_t *root = cfg_yaml_parse_comments(&a, "c.yaml", in, sizeof in - 1, &d);
+    assert_non_null(root);
+    buf_t out = BUF_INIT;
+    cfg_yaml_emit(&out, root, NULL);
+    const char *want = "# head\n"
+                       "a: 1  # right of a\n"
+                       "# above b\n"
+                       "b:  # right of b\n"
+                       "# above item\n"
+                       "- x  # item x\n"
+                       "- \"y # not a comment\"\n"
+                       "c:  # after flow\n"
+                       "- 1\n"
+                       "- 2\n"
+                       "d: \"text\\n# block text, not a comment\\n\"\n"
+                       "e: \"q # no\"  # yes\n"
+                       "list:\n"
+                       "# first\n"
+                       "- name: n1  # named\n"
+                       "  v: 2\n";
+    if (strcmp(out.data, want)) fprintf(stderr, "got:\n%s", out.data);
+    assert_string_equal(out.data, want);
+    /* and the emitted text reads back to the same tree shape */
+    cfg_node_t *again = cfg_yaml_parse(&a, "o.yaml", out.data, out.len, &d);
+    assert_non_null(again);
+    assert_int_equal(d.n, 0);
+    assert_int_equal(again->n, root->n);
+    buf_free(&out);
+    /* a NUL byte stops nothing silently */
+    assert_null(cfg_yaml_parse_comments(&a, "n.yaml", "a: 1\nb: \0x\n", 11, &d));
+    assert_true(has_diag(&d, "n.yaml:2:4: YAML syntax error: NUL byte in the input"));
+    cfg_diags_free(&d);
+    arena_deinit(&a);
+}
+
 /* ---- the CLI ---- */
 
 static char tmpdir[64];
@@ -340,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_signals_decisions_round_trip),
         cmocka_unit_test(test_invalid_output_points_at_old_key),
         cmocka_unit_test(test_not_yaml_and_not_a_map),
+        cmocka_unit_test(test_comments_kept),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
