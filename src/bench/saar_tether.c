@@ -22,12 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The benchmark router config. The session block holds the policy defaults
- * that docs/sessions.md proposes for the loader's table (see the
- * "Benchmark tuning" section there); the rest is the SPEC default. */
-#define SAAR_TETHER_SESSION_DEFAULTS                                                               \
-    "idle_timeout_seconds: 300, allow_downgrade: true, downgrade_savings_weight: 0.10, "           \
-    "inherit_decision_when_unmatched: true"
+/* The session policy keys the benchmark config sets (the SPEC defaults
+ * for the ones marked "tether" in §9.10, retuned on this benchmark: see
+ * docs/sessions.md, "Benchmark tuning"). A key given to
+ * saar_tether_policy_new_with replaces the entry of the same name. */
+static const char *const bench_session_keys[] = {
+    "idle_timeout_seconds: 300",
+    "allow_downgrade: true",
+    "downgrade_savings_weight: 0.10",
+    "inherit_decision_when_unmatched: true",
+};
 
 const char saar_tether_config_yaml[] =
     "version: v0.3\n"
@@ -67,7 +71,7 @@ const char saar_tether_config_yaml[] =
     "      modelRefs: [{model: qwen3-8b}, {model: qwen3-32b}, {model: frontier-reasoner}]\n"
     "global:\n"
     "  router:\n"
-    "    session: {" SAAR_TETHER_SESSION_DEFAULTS "%s%s}\n";
+    "    session: {%s}\n";
 
 /* Simulated completion tokens per turn: the router learns them from usage,
  * which the benchmark does not report; 300 is the policy's own prior. */
@@ -271,6 +275,21 @@ static int tb_choose(void *p, const saar_turn_ctx_t *ctx)
     f.default_model = b->cfg->providers.default_model;
     f.default_model_available = true;
     f.now_ms = ctx->clock_ms;
+    /* Provider state with no session memory behind it: a serving router asks
+     * its response store / chain index which model issued it; the benchmark
+     * provider's tokens name the issuer ("tb1:<model>:..."), standing in for
+     * that lookup. */
+    char bound[SESS_NAME_MAX] = "";
+    if (f.bindings && (!st || !st->last_model[0])) {
+        const char *tok = memmem(ctx->body, ctx->body_len, SAAR_STATE_TOKEN_PREFIX,
+                                 sizeof SAAR_STATE_TOKEN_PREFIX - 1);
+        if (tok) {
+            tok += sizeof SAAR_STATE_TOKEN_PREFIX - 1;
+            size_t n = strcspn(tok, ":\"");
+            if (n < sizeof bound) memcpy(bound, tok, n), bound[n] = 0;
+            f.bound_model = bound;
+        }
+    }
     f.remaining_turn_prior = b->prior;
 
     bool inherited;
@@ -330,11 +349,31 @@ int saar_tether_policy_new_with(saar_policy_t *out, unsigned ablations, const ch
                                 char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    size_t n = sizeof saar_tether_config_yaml + (session_yaml ? strlen(session_yaml) : 0) + 8;
+    buf_t keys = BUF_INIT;
+    for (size_t i = 0; i < sizeof bench_session_keys / sizeof bench_session_keys[0]; i++) {
+        const char *kv = bench_session_keys[i];
+        size_t klen = strcspn(kv, ":");
+        bool overridden = false; /* the same key name in session_yaml */
+        for (const char *p = session_yaml; p && *p && !overridden;) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            size_t n2 = strcspn(p, ":");
+            if (n2 == klen && !strncmp(p, kv, klen)) overridden = true;
+            p += strcspn(p, ",");
+        }
+        if (overridden) continue;
+        if (keys.len) buf_puts(&keys, ", ");
+        buf_puts(&keys, kv);
+    }
+    if (session_yaml && *session_yaml) {
+        if (keys.len) buf_puts(&keys, ", ");
+        buf_puts(&keys, session_yaml);
+    }
+    size_t n = sizeof saar_tether_config_yaml + keys.len + 8;
     char *yaml = malloc(n);
     if (!yaml) abort();
-    bool extra = session_yaml && *session_yaml;
-    snprintf(yaml, n, saar_tether_config_yaml, extra ? ", " : "", extra ? session_yaml : "");
+    snprintf(yaml, n, saar_tether_config_yaml, keys.data ? keys.data : "");
+    buf_free(&keys);
     cfg_diags_t dg;
     cfg_diags_init(&dg);
     cfg_t *cfg = cfg_load_string("bench-saar.yaml", yaml, strlen(yaml), NULL, &dg);

@@ -478,6 +478,10 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
     const sess_facts_t *f = in->facts;
     const sess_state_t *s = in->state;
     const char *c = s && s->last_model[0] ? s->last_model : NULL;
+    /* no last_model: state bound to a known model makes that model current */
+    if (!c && nonempty(f->bound_model) && locking_bindings(k, f) && f->has_identity &&
+        !f->affinity_off && !f->passthrough)
+        c = f->bound_model;
     o->previous_model = c;
     o->decision = f->decision;
     fill_unscored_terms(in, o, c);

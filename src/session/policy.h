@@ -102,6 +102,9 @@ typedef struct sess_facts {
     unsigned bindings;          /* RQ_BIND_* found in the request */
     bool previous_response_stored; /* previous_response_id is a chain in tether's store
                                       (not native, not unknown) */
+    const char *bound_model;    /* the model the request's provider state is bound to, from the
+                                   response store or chain index; used when the session has no
+                                   last_model (§9.4). NULL when unknown */
     double H;                   /* estimated tokens before the final user message / tool results */
     double C;                   /* the request's estimated tokens */
     uint32_t n_assistant;       /* assistant messages in the request */

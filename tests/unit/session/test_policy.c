@@ -202,6 +202,20 @@ static void test_cold_start_best_admissible_base(void **st)
     expect(o, "big", SESS_REASON_COLD_START);
 }
 
+static void test_state_without_memory_binds_to_its_model(void **st)
+{
+    fixture_t x;
+    setup(&x);
+    x.f.bindings = RQ_BIND_ENCRYPTED_REASONING;
+    x.f.bound_model = "cheap"; /* from the response store / chain index */
+    sess_policy_out_t *o = run(&x, false);
+    expect(o, "cheap", SESS_REASON_HARD_LOCK_PROVIDER_STATE);
+    assert_string_equal(o->previous_model, "cheap");
+    /* unknown issuer: an ordinary cold start */
+    x.f.bound_model = NULL;
+    expect(run(&x, false), "big", SESS_REASON_COLD_START);
+}
+
 /* ---- locks ---- */
 
 static void test_tool_loop_lock_holds(void **st)
@@ -852,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_no_session_skips_unavailable_top),
         cmocka_unit_test(test_passthrough_obeys_client_through_a_lock),
         cmocka_unit_test(test_cold_start_best_admissible_base),
+        cmocka_unit_test(test_state_without_memory_binds_to_its_model),
         cmocka_unit_test(test_tool_loop_lock_holds),
         cmocka_unit_test(test_tool_loop_lock_off_uses_tool_loop_bias),
         cmocka_unit_test(test_provider_state_lock_each_binding),
