@@ -66,9 +66,18 @@ typedef struct chat_proxy {
     plg_out_t plg;
     int has_plg;
     int client_gone; /* disconnected while routing was pending */
+    /* client headers wait for the session commit (read-your-writes across replicas) */
+    int awaiting_commit, done_pending;
+    int pend_status;
+    char *pend_ctype;
+    int64_t pend_clen;
+    int pend_sse;
+    buf_t pend_body;
 } chat_proxy_t;
 
 static void chat_attempt(chat_proxy_t *p);
+static void send_client_headers(chat_proxy_t *p);
+static void commit_done(void *ud);
 static void chat_routed(void *ud, route_plan_t *plan);
 static void routing_abort(hsrv_req_t *req);
 
@@ -80,6 +89,7 @@ static void chat_end(chat_proxy_t *p)
     sse_parser_deinit(&p->sse);
     buf_free(&p->acc);
     buf_free(&p->reply);
+    buf_free(&p->pend_body);
     if (p->has_plg) plg_out_deinit(&p->plg);
     p->has_plg = 0;
     jsplice_free(&p->splice);
@@ -268,30 +278,78 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         }
     }
     if (!is_sse) p->hide_usage = 0; /* an error body: pass it through untouched */
-    hsrv_header_t h[44];
-    int k = 0;
-    h[k].name = "content-type";
-    h[k].name_len = 12;
-    h[k].value = ctype;
-    h[k].value_len = ctype_len;
-    k++;
-    if (is_sse) k = add_h(h, k, "cache-control", "no-cache");
-    k = tether_headers(p, h, k, "upstream");
-    int64_t out_len = p->hide_usage ? -1 : clen;
-    hsrv_start(p->req, status, h, (size_t)k, out_len);
-    p->started = 1;
+    p->pend_status = status;
+    p->pend_ctype = arena_strndup(&p->req->arena, ctype, ctype_len);
+    p->pend_clen = clen;
+    p->pend_sse = is_sse;
     if (status >= 200 && status < 300 && !p->committed) {
         /* §9.8: memory is committed at the first 2xx headers, with the model
-         * that actually serves the turn */
+         * that actually serves the turn; the client's headers follow the
+         * store's acknowledgement (inline with the memory store) */
         p->committed = 1;
-        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL);
+        p->awaiting_commit = 1;
+        p->req->keep_on_abort = true; /* a Redis ack may come after the client left */
+        hup_call_pause(p->call, true);
+        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL,
+                     commit_done, p);
+        return;
     }
-    if (is_sse) sse_parser_init(&p->sse, sse_event_cb, p);
+    send_client_headers(p);
+}
+
+static void send_client_headers(chat_proxy_t *p)
+{
+    hsrv_header_t h[44];
+    int k = 0;
+    k = add_h(h, k, "content-type", p->pend_ctype);
+    if (p->pend_sse) k = add_h(h, k, "cache-control", "no-cache");
+    k = tether_headers(p, h, k, "upstream");
+    int64_t out_len = p->hide_usage ? -1 : p->pend_clen;
+    hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
+    p->started = 1;
+    if (p->pend_sse) sse_parser_init(&p->sse, sse_event_cb, p);
+}
+
+static void relay_body(chat_proxy_t *p, const char *data, size_t len);
+static void up_done(void *ud);
+
+static void commit_done(void *ud)
+{
+    chat_proxy_t *p = ud;
+    p->awaiting_commit = 0;
+    p->req->keep_on_abort = false;
+    if (p->client_gone) {
+        hsrv_req_t *req = p->req;
+        if (p->call) hup_call_cancel(p->call);
+        p->call = NULL;
+        req->on_abort = NULL;
+        req->on_drain = NULL;
+        chat_end(p);
+        hsrv_abort(req);
+        return;
+    }
+    send_client_headers(p);
+    if (p->pend_body.len) relay_body(p, p->pend_body.data, p->pend_body.len);
+    buf_free(&p->pend_body);
+    if (p->done_pending) {
+        up_done(p);
+        return;
+    }
+    hup_call_pause(p->call, false);
 }
 
 static void up_body(void *ud, const char *data, size_t len)
 {
     chat_proxy_t *p = ud;
+    if (p->awaiting_commit) {
+        buf_append(&p->pend_body, data, len);
+        return;
+    }
+    relay_body(p, data, len);
+}
+
+static void relay_body(chat_proxy_t *p, const char *data, size_t len)
+{
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
         if (!p->hide_usage) hsrv_write(p->req, data, len);
@@ -312,6 +370,10 @@ static void up_done(void *ud)
 {
     chat_proxy_t *p = ud;
     p->call = NULL;
+    if (p->awaiting_commit) {
+        p->done_pending = 1;
+        return;
+    }
     met_observe(tmet.upstream_latency_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
                 p->model->name, p->model->backend_refs[p->backend].name);
     if (!p->sse.cb && p->acc.len) {
@@ -416,6 +478,10 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
 static void client_abort(hsrv_req_t *req)
 {
     chat_proxy_t *p = req->user;
+    if (p->awaiting_commit) { /* commit_done ends the request */
+        p->client_gone = 1;
+        return;
+    }
     tlog(TLOG_INFO, "client_disconnect", "\"request_id\":\"%s\",\"status\":499", req->request_id);
     if (p->call) hup_call_cancel(p->call);
     p->call = NULL;

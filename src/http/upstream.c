@@ -600,6 +600,7 @@ void hup_call_pause(hup_call_t *k, bool paused)
     } else {
         bufferevent_enable(k->conn->bev, EV_READ);
         arm(k, k->req.idle_timeout_ms);
-        call_read(k);
+        /* from inside a callback of the read loop, that loop simply goes on */
+        if (!k->in_read) call_read(k);
     }
 }

@@ -360,10 +360,26 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
     sess_identity_resolve(&ii, in->rq, on_identity, r);
 }
 
-void route_commit(const route_env_t *env, const route_in_t *in, const route_plan_t *p,
-                  const char *backend, const char *trace_id)
+typedef struct commit_wait {
+    void (*done)(void *ud);
+    void *ud;
+} commit_wait_t;
+
+static void on_committed(void *ud, int status, const sess_commit_result_t *res, const sess_state_t *after)
 {
-    if (!env->store || !p->id.found || in->seed_state || in->seed_session_key || !p->model) return;
+    commit_wait_t w = *(commit_wait_t *)ud;
+    free(ud);
+    if (status != SESS_OK) tlog(TLOG_WARN, "session_commit_failed", "\"status\":%d", status);
+    if (w.done) w.done(w.ud);
+}
+
+void route_commit(const route_env_t *env, const route_in_t *in, const route_plan_t *p,
+                  const char *backend, const char *trace_id, void (*done)(void *ud), void *ud)
+{
+    if (!env->store || !p->id.found || in->seed_state || in->seed_session_key || !p->model) {
+        if (done) done(ud);
+        return;
+    }
     sess_outcome_t o = {0};
     o.expected_version = p->has_state ? p->state.version : 0;
     o.started_at_ms = p->started_ms;
@@ -379,7 +395,10 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
     o.opener = p->id.opener;
     o.trace_id = trace_id;
     o.reason = p->ran_policy ? sess_reason_name(p->pol.reason) : "no_session";
-    sess_store_commit(env->store, p->id.key, &o, NULL, NULL);
+    commit_wait_t *w = malloc(sizeof *w);
+    w->done = done;
+    w->ud = ud;
+    sess_store_commit(env->store, p->id.key, &o, on_committed, w);
 }
 
 void route_finish(const route_env_t *env, const route_plan_t *p, const sess_usage_t *usage,

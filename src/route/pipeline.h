@@ -95,9 +95,12 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
                   route_done_fn done, void *ud);
 
 /* After the first 2xx upstream headers: commit the session memory (§9.8)
- * with the model that actually served. Fire-and-forget. */
+ * with the model that actually served. done (may be NULL) runs once when the
+ * store acknowledged (inline for the memory store, or when there is nothing
+ * to commit): the proxy sends the client its headers only then, so the next
+ * turn — on any replica — reads this one's outcome. */
 void route_commit(const route_env_t *env, const route_in_t *in, const route_plan_t *plan,
-                  const char *backend, const char *trace_id);
+                  const char *backend, const char *trace_id, void (*done)(void *ud), void *ud);
 /* After the body: add usage and index the prefix chain with the reply. */
 void route_finish(const route_env_t *env, const route_plan_t *plan, const sess_usage_t *usage,
                   const char *reply_text, size_t reply_len);

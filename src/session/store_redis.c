@@ -419,6 +419,36 @@ static void op_free(rop_t *op)
     free(op);
 }
 
+/* Mirror entries: copies of what Redis acknowledged, kept in the local store
+ * under a prefixed key. They are never pushed back on recovery (Redis has
+ * them) and only serve reads and commits while the circuit is open. */
+#define MIRROR_PREFIX "\x1emirror\x1e"
+#define SESS_KEY_BYTES_MIRROR 1024
+
+static bool is_mirror_key(const char *key) { return strncmp(key, MIRROR_PREFIX, 8) == 0; }
+
+static void mirror_key(char *out, size_t cap, const char *key)
+{
+    snprintf(out, cap, "%s%s", MIRROR_PREFIX, key);
+}
+
+static void mirror_put(rstore_t *rs, const char *key, const sess_state_t *st)
+{
+    char mk[SESS_KEY_BYTES_MIRROR];
+    mirror_key(mk, sizeof mk, key);
+    sess_store_memory_put(rs->fb, mk, st);
+}
+
+/* While degraded: the outage copy, else the last acknowledged mirror. */
+static int local_get(rstore_t *rs, const char *key, sess_state_t *st)
+{
+    int rc = sess_store_get_wait(rs->fb, key, st);
+    if (rc == SESS_OK) return rc;
+    char mk[SESS_KEY_BYTES_MIRROR];
+    mirror_key(mk, sizeof mk, key);
+    return sess_store_get_wait(rs->fb, mk, st);
+}
+
 /* Serve op from the local store (inline) and complete it. */
 static void op_fallback(rop_t *op)
 {
@@ -427,8 +457,20 @@ static void op_fallback(rop_t *op)
     op->completed = true;
     if (op->kind != OP_PUT_NEWER) rs->fallbacks++;
     switch (op->kind) {
-    case OP_GET: sess_store_get(fb, op->key, op->cb.get, op->ud); break;
-    case OP_COMMIT: sess_store_commit(fb, op->key, &op->o, op->cb.commit, op->ud); break;
+    case OP_GET: {
+        sess_state_t st;
+        int rc = local_get(rs, op->key, &st);
+        if (op->cb.get) op->cb.get(op->ud, rc, rc == SESS_OK ? &st : NULL);
+        break;
+    }
+    case OP_COMMIT: {
+        /* first outage commit of a session: start from the mirror copy */
+        sess_state_t st;
+        if (sess_store_get_wait(fb, op->key, &st) != SESS_OK && local_get(rs, op->key, &st) == SESS_OK)
+            sess_store_memory_put(fb, op->key, &st);
+        sess_store_commit(fb, op->key, &op->o, op->cb.commit, op->ud);
+        break;
+    }
     case OP_USAGE:
         sess_store_add_usage(fb, op->key, op->model, &op->usage, op->now_ms, op->cb.done, op->ud);
         break;
@@ -486,7 +528,10 @@ static void reply_get(rop_t *op, redisReply *r)
         st = local;
         found = true;
     }
-    if (found) rs->hits++;
+    if (found) {
+        rs->hits++;
+        mirror_put(rs, op->key, &st); /* read-through copy for outages */
+    }
     if (op->cb.get) op->cb.get(op->ud, found ? SESS_OK : SESS_NOT_FOUND, found ? &st : NULL);
 }
 
@@ -505,6 +550,10 @@ static bool reply_commit(rop_t *op, redisReply *r)
     };
     res.conflict = !res.applied;
     if (res.conflict) op->rs->conflicts++;
+    /* write-through: keep the committed record locally too (as a mirror
+     * entry), so a Redis outage right after this turn still finds the
+     * session's model and locks on this replica */
+    mirror_put(op->rs, op->key, &st);
     if (op->cb.commit) op->cb.commit(op->ud, SESS_OK, &res, &st);
     return true;
 }
@@ -668,7 +717,7 @@ static void sweep_local(rstore_t *rs)
     sweep_t sw = {0};
     sess_store_memory_foreach(rs->fb, sweep_collect, &sw);
     for (size_t i = 0; i < sw.n; i++) {
-        if (rs->circ == CIRC_CLOSED) push_local(rs, sw.v[i].key, &sw.v[i].st);
+        if (rs->circ == CIRC_CLOSED && !is_mirror_key(sw.v[i].key)) push_local(rs, sw.v[i].key, &sw.v[i].st);
         free(sw.v[i].key);
     }
     free(sw.v);

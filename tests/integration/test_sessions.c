@@ -1,0 +1,362 @@
+/* test_sessions.c - an agent session through the real router against two
+ * `tether mock --strict` backends (one per model, so each judges continuity
+ * itself): a tool loop while the prompt would route elsewhere, a
+ * previous_response_id turn, a topic drift and an idle gap. The backends must
+ * see zero continuity violations and the router must switch where it is
+ * safe. The same script runs with no session header (prefix-chain identity),
+ * and across two replicas sharing one Redis, alternating every turn, with
+ * Redis killed mid-session. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "http_client.h"
+#include "proc.h"
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static tproc_t mock_small, mock_big;
+static int p_small, p_big;
+static char dir[128];
+
+static int pick_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t sl = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &sl)) {
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int spawn_mock(tproc_t *p)
+{
+    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict", NULL};
+    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
+    return tproc_wait_listening(p, 10000);
+}
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/tether-sessions-%d", (int)getpid());
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
+    if (system(cmd) != 0) return -1;
+    p_small = spawn_mock(&mock_small);
+    p_big = spawn_mock(&mock_big);
+    return p_small > 0 && p_big > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    tproc_stop(&mock_small, 5000);
+    tproc_stop(&mock_big, 5000);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) return -1;
+    return 0;
+}
+
+/* A router config: "reasoning" (prove/derive) goes to big, everything else
+ * to small; 1 s idle timeout so the test can cross it. */
+static void write_config(const char *path, int port, int mgmt, const char *redis_addr)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "version: v0.3\n"
+            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
+            "providers:\n  defaults: {default_model: small}\n  models:\n"
+            "    - name: small\n      pricing: {prompt_per_1m: 0.05, cached_input_per_1m: 0.01, completion_per_1m: 0.10}\n"
+            "      backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "    - name: big\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: 0.3, completion_per_1m: 15.0}\n"
+            "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, quality_score: 0.9}]\n"
+            "  signals:\n    keywords:\n      - {name: hard, keywords: [prove, derive]}\n"
+            "  decisions:\n"
+            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: [{model: big}]}\n"
+            "    - {name: chat, modelRefs: [{model: small}]}\n"
+            "global:\n  router:\n    session: {idle_timeout_seconds: 1}\n"
+            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
+            port, p_small, p_big, mgmt);
+    if (redis_addr)
+        fprintf(f, "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 100}}\n",
+                redis_addr);
+    fclose(f);
+}
+
+static int start_router(tproc_t *p, const char *cfg)
+{
+    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
+    if (tproc_spawn(p, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
+    return tproc_wait_listening(p, 10000);
+}
+
+static int violations(int port)
+{
+    thttp_resp_t r;
+    if (thttp_request("127.0.0.1", port, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
+    cJSON *j = cJSON_Parse(r.body);
+    int v = j ? cJSON_GetObjectItem(j, "violations")->valueint : -1;
+    cJSON_Delete(j);
+    thttp_resp_free(&r);
+    return v;
+}
+
+static void reset_mocks(void)
+{
+    thttp_resp_t r;
+    thttp_request("127.0.0.1", p_small, "POST", "/mock/reset", NULL, "", 0, &r);
+    thttp_resp_free(&r);
+    thttp_request("127.0.0.1", p_big, "POST", "/mock/reset", NULL, "", 0, &r);
+    thttp_resp_free(&r);
+}
+
+/* One conversation: messages accumulate as a JSON array (text). */
+typedef struct convo {
+    cJSON *messages;
+    const char *session_header; /* NULL: identity from the prefix chain */
+    char last_model[64], last_reason[64], last_phase[32], last_session[128];
+    char last_id[128];          /* chat id of the last reply (a response id the backend issued) */
+    cJSON *last_message;        /* the last assistant message */
+} convo_t;
+
+static void convo_user(convo_t *c, const char *text)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "user");
+    cJSON_AddStringToObject(m, "content", text);
+    cJSON_AddItemToArray(c->messages, m);
+}
+
+/* Send the conversation to port; append the assistant reply. extra: more
+ * top-level members, e.g. "\"previous_response_id\":\"...\"," */
+static int convo_turn(convo_t *c, int port, int tools, const char *extra)
+{
+    buf_t b = BUF_INIT;
+    char *msgs = cJSON_PrintUnformatted(c->messages);
+    buf_printf(&b, "{\"model\":\"auto\",%s%s\"messages\":%s}", extra ? extra : "",
+               tools ? "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"sh\",\"parameters\":{}}}]," : "",
+               msgs);
+    free(msgs);
+    char hdr[200] = "";
+    if (c->session_header) snprintf(hdr, sizeof hdr, "x-session-id: %s\r\n", c->session_header);
+    thttp_resp_t r;
+    int rc = thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, b.data, b.len, &r);
+    buf_free(&b);
+    if (rc != 0 || r.status != 200) {
+        fprintf(stderr, "turn failed: status %d: %s\n", r.status, r.body ? r.body : "");
+        thttp_resp_free(&r);
+        return -1;
+    }
+    snprintf(c->last_model, sizeof c->last_model, "%s", thttp_resp_header(&r, "x-tether-model"));
+    const char *rs = thttp_resp_header(&r, "x-tether-session-reason");
+    snprintf(c->last_reason, sizeof c->last_reason, "%s", rs ? rs : "");
+    const char *ph = thttp_resp_header(&r, "x-tether-session-phase");
+    snprintf(c->last_phase, sizeof c->last_phase, "%s", ph ? ph : "");
+    const char *ss = thttp_resp_header(&r, "x-tether-session");
+    snprintf(c->last_session, sizeof c->last_session, "%s", ss ? ss : "");
+    if (getenv("TETHER_TEST_VERBOSE"))
+        fprintf(stderr, "turn -> port %d model %s reason %s phase %s session %s\n", port, c->last_model,
+                c->last_reason, c->last_phase, c->last_session);
+    cJSON *j = cJSON_Parse(r.body);
+    thttp_resp_free(&r);
+    if (!j) return -1;
+    snprintf(c->last_id, sizeof c->last_id, "%s", cJSON_GetObjectItem(j, "id")->valuestring);
+    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
+    cJSON *copy = cJSON_Duplicate(msg, 1);
+    cJSON_AddItemToArray(c->messages, copy);
+    c->last_message = copy;
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* Answer every tool call of the last assistant message. */
+static void convo_tool_results(convo_t *c)
+{
+    cJSON *calls = cJSON_GetObjectItem(c->last_message, "tool_calls"), *call;
+    cJSON_ArrayForEach(call, calls)
+    {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "tool");
+        cJSON_AddStringToObject(m, "tool_call_id", cJSON_GetObjectItem(call, "id")->valuestring);
+        cJSON_AddStringToObject(m, "content", "3 passed, 1 failed");
+        cJSON_AddItemToArray(c->messages, m);
+    }
+}
+
+/* The agent script; ports[t % n] serves turn t (replicas alternate). */
+static void run_script(const int *ports, size_t n, const char *session_header, int check_idle)
+{
+    convo_t c = {.messages = cJSON_CreateArray(), .session_header = session_header};
+    size_t t = 0;
+    /* 1: a plain question: the chat route, small. Each run opens with its
+     * own words: the mock answers deterministically, so identical openers
+     * would make two runs one conversation for the prefix chain. */
+    char opener[160];
+    snprintf(opener, sizeof opener, "hello, can you help me with my code (%s)",
+             session_header ? session_header : "no header");
+    static int runs;
+    if (!session_header) snprintf(opener, sizeof opener, "hello, can you help with code, attempt %d", ++runs);
+    convo_user(&c, opener);
+    assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
+    assert_string_equal(c.last_model, "small");
+    assert_string_equal(c.last_reason, "cold_start");
+    char first_session[128];
+    snprintf(first_session, sizeof first_session, "%s", c.last_session);
+    /* 2: the model calls a tool */
+    convo_user(&c, "use the tool to run the tests");
+    assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
+    assert_string_equal(c.last_model, "small");
+    assert_non_null(cJSON_GetObjectItem(c.last_message, "tool_calls"));
+    assert_string_equal(c.last_session, first_session);
+    /* 3: tool results plus a prompt that would route to big: the tool loop
+     * keeps small (only small issued that tool call) */
+    convo_tool_results(&c);
+    convo_user(&c, "prove the fix is correct");
+    assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
+    assert_string_equal(c.last_model, "small");
+    assert_string_equal(c.last_reason, "hard_lock_tool_loop");
+    assert_string_equal(c.last_phase, "tool_loop");
+    /* 4: the loop is over; the reasoning route (matched since turn 3) may
+     * now move to big: a safe switch */
+    convo_user(&c, "now derive the complexity of the algorithm");
+    assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
+    assert_string_equal(c.last_model, "big");
+    assert_string_equal(c.last_reason, "switch_allowed");
+    /* 5: a previous_response_id that only big issued, with a chat-route
+     * prompt: provider-state lock keeps big */
+    char extra[200];
+    snprintf(extra, sizeof extra, "\"previous_response_id\":\"%s\",", c.last_id);
+    convo_user(&c, "thanks, that helps");
+    assert_int_equal(convo_turn(&c, ports[t++ % n], 1, extra), 0);
+    assert_string_equal(c.last_model, "big");
+    assert_string_equal(c.last_reason, "hard_lock_provider_state");
+    assert_string_equal(c.last_phase, "provider_state");
+    if (check_idle) {
+        /* 6: after the idle timeout a chat-route turn may leave big */
+        usleep(1300000);
+        convo_user(&c, "hello again, a small question");
+        assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
+        assert_string_equal(c.last_model, "small");
+        assert_string_equal(c.last_reason, "idle_reset");
+    }
+    assert_string_equal(c.last_session, first_session);
+    cJSON_Delete(c.messages);
+    /* the backends judged every turn themselves */
+    assert_int_equal(violations(p_small), 0);
+    assert_int_equal(violations(p_big), 0);
+}
+
+static void test_agent_session_with_header_has_no_violations(void **state)
+{
+    reset_mocks();
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/single.yaml", dir);
+    int port = pick_port();
+    write_config(cfg, port, pick_port(), NULL);
+    tproc_t r;
+    assert_true(start_router(&r, cfg) > 0);
+    run_script(&port, 1, "agent-1", 1);
+    int st = tproc_stop(&r, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_agent_session_without_header_uses_prefix_chain(void **state)
+{
+    reset_mocks();
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/fp.yaml", dir);
+    int port = pick_port();
+    write_config(cfg, port, pick_port(), NULL);
+    tproc_t r;
+    assert_true(start_router(&r, cfg) > 0);
+    run_script(&port, 1, NULL, 0);
+    int st = tproc_stop(&r, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static int start_redis(tproc_t *p, int port)
+{
+    if (access("/usr/bin/redis-server", X_OK) != 0) return -1;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    const char *argv[] = {"/usr/bin/redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no", NULL};
+    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
+    for (int i = 0; i < 100; i++) {
+        thttp_conn_t c;
+        if (thttp_open(&c, "127.0.0.1", port, 200) == 0) {
+            thttp_close(&c);
+            return 0;
+        }
+        usleep(20000);
+    }
+    return -1;
+}
+
+static void test_two_replicas_share_sessions_through_redis(void **state)
+{
+    reset_mocks();
+    tproc_t redis;
+    int rp = pick_port();
+    if (start_redis(&redis, rp) != 0) fail_msg("redis-server is not installed (scripts/deps.sh installs it)");
+    char addr[64], c1[256], c2[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", rp);
+    snprintf(c1, sizeof c1, "%s/r1.yaml", dir);
+    snprintf(c2, sizeof c2, "%s/r2.yaml", dir);
+    int ports[2] = {pick_port(), 0};
+    write_config(c1, ports[0], pick_port(), addr);
+    tproc_t r1, r2;
+    assert_true(start_router(&r1, c1) > 0);
+    ports[1] = pick_port();
+    write_config(c2, ports[1], pick_port(), addr);
+    assert_true(start_router(&r2, c2) > 0);
+    /* alternate replicas every turn, both with a header and without */
+    run_script(ports, 2, "agent-redis", 1);
+    run_script(ports, 2, NULL, 0);
+    /* Redis dies mid-session: every request still succeeds (degraded to the
+     * local store), and locks still hold on the replica that served the loop */
+    convo_t c = {.messages = cJSON_CreateArray(), .session_header = "agent-outage"};
+    convo_user(&c, "use the tool to run the tests");
+    assert_int_equal(convo_turn(&c, ports[0], 1, NULL), 0);
+    tproc_stop(&redis, 5000);
+    convo_tool_results(&c);
+    convo_user(&c, "prove it works");
+    assert_int_equal(convo_turn(&c, ports[0], 1, NULL), 0);
+    assert_string_equal(c.last_model, "small");
+    convo_user(&c, "hello");
+    assert_int_equal(convo_turn(&c, ports[1], 1, NULL), 0);
+    cJSON_Delete(c.messages);
+    assert_int_equal(violations(p_small), 0);
+    assert_int_equal(violations(p_big), 0);
+    int s1 = tproc_stop(&r1, 10000), s2 = tproc_stop(&r2, 10000);
+    assert_true(WIFEXITED(s1) && WEXITSTATUS(s1) == 0);
+    assert_true(WIFEXITED(s2) && WEXITSTATUS(s2) == 0);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_session_with_header_has_no_violations),
+        cmocka_unit_test(test_agent_session_without_header_uses_prefix_chain),
+        cmocka_unit_test(test_two_replicas_share_sessions_through_redis),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
