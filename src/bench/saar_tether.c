@@ -99,14 +99,14 @@ typedef struct tether_bench {
     cfg_t *cfg;
     unsigned ablations;
     const cfg_recipe_t *recipe;
-    cfg_session_t *knobs;   /* [n_decisions]: effective per decision, ablations applied */
-    cfg_session_t global;   /* global knobs, ablations applied */
+    cfg_session_t *knobs; /* [n_decisions]: effective per decision, ablations applied */
+    cfg_session_t global; /* global knobs, ablations applied */
     sess_model_price_t prices[SAAR_N_MODELS];
     int model_of_price[SAAR_N_MODELS]; /* config model -> saar model index */
-    double prior;           /* remaining-turn prior of the run, < 0 none */
-    int cache_ttl_s;        /* the simulated provider's prompt-cache lifetime */
+    double prior;                      /* remaining-turn prior of the run, < 0 none */
+    int cache_ttl_s;                   /* the simulated provider's prompt-cache lifetime */
     sim_session_t *sess;
-    size_t cap;             /* power of two */
+    size_t cap; /* power of two */
     arena_t arena;
 } tether_bench_t;
 
@@ -260,7 +260,8 @@ static int tb_choose(void *p, const saar_turn_ctx_t *ctx)
     jreq_t jr;
     if (jscan_request(ctx->body, ctx->body_len, &b->arena, &jr, NULL)) return -1;
     hsrv_header_t hs[8];
-    size_t nh = ctx->n_headers < 8 ? ctx->n_headers : 8;
+    size_t nh = ctx->n_headers;
+    if (nh > sizeof hs / sizeof hs[0]) nh = sizeof hs / sizeof hs[0];
     for (size_t i = 0; i < nh; i++)
         hs[i] = (hsrv_header_t){ctx->headers[i].name, strlen(ctx->headers[i].name),
                                 ctx->headers[i].value, strlen(ctx->headers[i].value)};
@@ -336,7 +337,8 @@ static int tb_choose(void *p, const saar_turn_ctx_t *ctx)
     sess_policy_out_t o = {0};
     if (sess_policy_decide(&in, &o) || o.verdict != SESS_VERDICT_OK) return -1;
     int chosen = -1;
-    if (o.chosen >= 0) chosen = cand_model[o.chosen];
+    if (o.chosen >= 0)
+        chosen = cand_model[o.chosen];
     else
         for (int k = 0; k < SAAR_N_MODELS; k++)
             if (!strcmp(b->prices[k].model, o.model)) chosen = b->model_of_price[k];

@@ -11,9 +11,17 @@
 #include <string.h>
 
 static const char *const reason_names[SESS_REASON__N] = {
-    "cold_start",         "stay_best_adjusted", "switch_allowed", "hard_lock_tool_loop",
-    "hard_lock_provider_state", "hard_lock_min_turns", "idle_reset", "drift_reset",
-    "forced_handoff",     "passthrough",        "no_session",
+    "cold_start",
+    "stay_best_adjusted",
+    "switch_allowed",
+    "hard_lock_tool_loop",
+    "hard_lock_provider_state",
+    "hard_lock_min_turns",
+    "idle_reset",
+    "drift_reset",
+    "forced_handoff",
+    "passthrough",
+    "no_session",
 };
 
 const char *sess_reason_name(sess_reason_t r)
@@ -36,8 +44,8 @@ const char *sess_hard_lock_name(sess_hard_lock_t k)
 const char *sess_conversion_name(sess_conversion_t c)
 {
     static const char *const n[] = {
-        "expand_response_chain",      "drop_encrypted_reasoning", "drop_signed_thinking",
-        "drop_thought_signatures",    "keep_reasoning_summaries", "rewrite_tool_call_ids",
+        "expand_response_chain",   "drop_encrypted_reasoning", "drop_signed_thinking",
+        "drop_thought_signatures", "keep_reasoning_summaries", "rewrite_tool_call_ids",
         "tool_loop_as_history",
     };
     return (unsigned)c < sizeof n / sizeof n[0] ? n[c] : "unknown";
@@ -193,7 +201,6 @@ static double price_level(const sess_pricing_t *p, double quality, bool has_qual
 }
 
 typedef struct model_view {
-    const char *name;
     const sess_pricing_t *pricing; /* NULL when unknown */
     double quality;
     bool has_quality;
@@ -202,7 +209,7 @@ typedef struct model_view {
 
 static model_view_t view_model(const sess_policy_in_t *in, const char *name, double mx)
 {
-    model_view_t v = {.name = name};
+    model_view_t v = {0};
     int ci = cand_index(in, name);
     const sess_model_price_t *pt = price_of(in, name);
     if (ci >= 0) {
@@ -412,8 +419,8 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
         Cbar = (double)s->completion_tokens / s->turn_count;
     }
     bool c_priced = cv.pricing && cv.pricing->priced;
-    double Ec = c_priced ? Pbar * cv.pricing->prompt_per_1m + Cbar * cv.pricing->completion_per_1m
-                         : 0;
+    double Ec =
+        c_priced ? Pbar * cv.pricing->prompt_per_1m + Cbar * cv.pricing->completion_per_1m : 0;
     double hist = k->switch_history_weight * fmin((s ? s->switch_count : 0) / 8.0, 1.0);
 
     int best = -1;
@@ -460,8 +467,7 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     }
     if (o->terms && c_scored)
         for (size_t i = 0; i < in->n_cands; i++)
-            if ((int)i != ci && o->terms[i].scored)
-                o->terms[i].net_switch_advantage = S[i] - S[ci];
+            if ((int)i != ci && o->terms[i].scored) o->terms[i].net_switch_advantage = S[i] - S[ci];
     return best;
 }
 
@@ -565,17 +571,21 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
 
     /* 6. locks: tool loop, provider state, min turns. */
     sess_hard_lock_t lock = SESS_HARD_LOCK_NONE;
-    if (k->tool_loop_hard_lock && f->active_tool_loop) lock = SESS_HARD_LOCK_TOOL_LOOP;
-    else if (k->context_portability_hard_lock && lockb) lock = SESS_HARD_LOCK_PROVIDER_STATE;
-    else if (!reset && (int64_t)o->T < k->min_turns_before_switch) lock = SESS_HARD_LOCK_MIN_TURNS;
+    if (k->tool_loop_hard_lock && f->active_tool_loop)
+        lock = SESS_HARD_LOCK_TOOL_LOOP;
+    else if (k->context_portability_hard_lock && lockb)
+        lock = SESS_HARD_LOCK_PROVIDER_STATE;
+    else if (!reset && (int64_t)o->T < k->min_turns_before_switch)
+        lock = SESS_HARD_LOCK_MIN_TURNS;
     if (lock != SESS_HARD_LOCK_NONE) {
         o->hard_lock = lock;
         if (lock == SESS_HARD_LOCK_PROVIDER_STATE) o->bindings = lockb;
         if (lock == SESS_HARD_LOCK_TOOL_LOOP) o->bindings = lockb; /* recorded too */
         if (c_available) {
-            o->reason = lock == SESS_HARD_LOCK_TOOL_LOOP       ? SESS_REASON_HARD_LOCK_TOOL_LOOP
-                        : lock == SESS_HARD_LOCK_PROVIDER_STATE ? SESS_REASON_HARD_LOCK_PROVIDER_STATE
-                                                                : SESS_REASON_HARD_LOCK_MIN_TURNS;
+            o->reason = lock == SESS_HARD_LOCK_TOOL_LOOP ? SESS_REASON_HARD_LOCK_TOOL_LOOP
+                        : lock == SESS_HARD_LOCK_PROVIDER_STATE
+                            ? SESS_REASON_HARD_LOCK_PROVIDER_STATE
+                            : SESS_REASON_HARD_LOCK_MIN_TURNS;
             choose(o, in, ci, c);
             return 0;
         }
@@ -611,10 +621,10 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
     for (size_t i = 0; i < in->n_cands; i++)
         if ((int)i != win && S[i] > second) second = S[i];
     o->confidence = 0.5 + (isinf(second) ? 0.5 : fmin(0.5, S[win] - second));
-    o->reason = idle                ? SESS_REASON_IDLE_RESET
-                : drift             ? SESS_REASON_DRIFT_RESET
-                : win == ci         ? SESS_REASON_STAY_BEST_ADJUSTED
-                                    : SESS_REASON_SWITCH_ALLOWED;
+    o->reason = idle        ? SESS_REASON_IDLE_RESET
+                : drift     ? SESS_REASON_DRIFT_RESET
+                : win == ci ? SESS_REASON_STAY_BEST_ADJUSTED
+                            : SESS_REASON_SWITCH_ALLOWED;
     /* 9. no available backend for the winner: next by S */
     if (!in->cands[win].available) {
         int next = -1;
@@ -630,8 +640,10 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
             return 0;
         }
         win = next;
-        if (win == ci && !reset) o->reason = SESS_REASON_STAY_BEST_ADJUSTED;
-        else if (!reset) o->reason = SESS_REASON_SWITCH_ALLOWED;
+        if (win == ci && !reset)
+            o->reason = SESS_REASON_STAY_BEST_ADJUSTED;
+        else if (!reset)
+            o->reason = SESS_REASON_SWITCH_ALLOWED;
     }
     if (S != Sbuf) free(S);
     choose(o, in, win, NULL);

@@ -87,38 +87,38 @@ typedef struct sess_candidate {
     double base;    /* B: the selector's score */
     double quality; /* card quality_score */
     sess_pricing_t pricing;
-    bool available;             /* has a healthy backend */
-    bool admissible;            /* survived §9.4 exclusions */
+    bool available;              /* has a healthy backend */
+    bool admissible;             /* survived §9.4 exclusions */
     const char *excluded_reason; /* "tool_call_id_format" | "api_format" when !admissible */
 } sess_candidate_t;
 
 /* Request facts the policy needs (§9.3), plus the routing context. */
 typedef struct sess_facts {
     bool has_identity;
-    bool affinity_off;          /* x-tether-session-affinity: off */
-    bool passthrough;           /* the client named a concrete model */
+    bool affinity_off;           /* x-tether-session-affinity: off */
+    bool passthrough;            /* the client named a concrete model */
     const char *requested_model; /* for passthrough */
     bool active_tool_loop;
-    unsigned bindings;          /* RQ_BIND_* found in the request */
+    unsigned bindings;             /* RQ_BIND_* found in the request */
     bool previous_response_stored; /* previous_response_id is a chain in tether's store
                                       (not native, not unknown) */
-    const char *bound_model;    /* the model the request's provider state is bound to, from the
-                                   response store or chain index; used when the session has no
-                                   last_model (§9.4). NULL when unknown */
-    double H;                   /* estimated tokens before the final user message / tool results */
-    double C;                   /* the request's estimated tokens */
-    uint32_t n_assistant;       /* assistant messages in the request */
+    const char *bound_model;       /* the model the request's provider state is bound to, from the
+                                      response store or chain index; used when the session has no
+                                      last_model (§9.4). NULL when unknown */
+    double H;             /* estimated tokens before the final user message / tool results */
+    double C;             /* the request's estimated tokens */
+    uint32_t n_assistant; /* assistant messages in the request */
     /* the matched decision (§9.6 step 4) */
-    const char *decision;       /* matched decision name; NULL/"" when nothing matched */
+    const char *decision; /* matched decision name; NULL/"" when nothing matched */
     bool decision_is_catch_all;
     bool last_decision_inheritable; /* last_decision exists in the config and has no
                                        fast_response (the caller checks the config) */
     /* EMIT retention of the effective decision */
     bool keep_current_model;
     bool prefer_prefix_retention;
-    bool current_available;     /* the session's current model has a healthy backend */
-    const char *default_model;  /* providers.defaults.default_model (handoff target of last
-                                   resort), may be NULL */
+    bool current_available;    /* the session's current model has a healthy backend */
+    const char *default_model; /* providers.defaults.default_model (handoff target of last
+                                  resort), may be NULL */
     bool default_model_available;
     uint64_t now_ms;
     double remaining_turn_prior; /* r; < 0 when there is none */
@@ -127,20 +127,20 @@ typedef struct sess_facts {
 /* Per-candidate terms (§9.5 "Trace terms"). Penalties are stored as the
  * positive amount subtracted; bonuses as the amount added. */
 typedef struct sess_terms {
-    bool scored;           /* false: not admissible (see excluded_reason) */
+    bool scored; /* false: not admissible (see excluded_reason) */
     bool is_current;
-    double base;           /* B */
-    double quality_gap;    /* g·QG(c→m) */
-    double downgrade_credit; /* D(c→m) */
-    double handoff_penalty;  /* N·w_h·HP(c→m) */
-    double prefix_benefit;   /* c: N·w_p·M·W·K(c,c) */
-    double prefix_penalty;   /* m: N·w_p·M·W·K(c,m) */
-    double history_penalty;  /* N·w_s·min(n_sw/8,1) */
-    double switch_margin;    /* N·μ */
-    double stay_bias;        /* c: +N·σ; m: −N·[B(m)≤B(c) ∧ QG≤0]·σ (signed) */
-    double tool_loop_term;   /* c: +L·λ; m: −L·λ (signed) */
-    double checkout_multiplier; /* K(c,c) for c, K(c,m) for m */
-    double final;            /* S */
+    double base;                 /* B */
+    double quality_gap;          /* g·QG(c→m) */
+    double downgrade_credit;     /* D(c→m) */
+    double handoff_penalty;      /* N·w_h·HP(c→m) */
+    double prefix_benefit;       /* c: N·w_p·M·W·K(c,c) */
+    double prefix_penalty;       /* m: N·w_p·M·W·K(c,m) */
+    double history_penalty;      /* N·w_s·min(n_sw/8,1) */
+    double switch_margin;        /* N·μ */
+    double stay_bias;            /* c: +N·σ; m: −N·[B(m)≤B(c) ∧ QG≤0]·σ (signed) */
+    double tool_loop_term;       /* c: +L·λ; m: −L·λ (signed) */
+    double checkout_multiplier;  /* K(c,c) for c, K(c,m) for m */
+    double final;                /* S */
     double net_switch_advantage; /* S(m) − S(c); 0 for c or when c is not scored */
 } sess_terms_t;
 
@@ -150,9 +150,9 @@ typedef enum {
     SESS_CONV_DROP_ENCRYPTED_REASONING,
     SESS_CONV_DROP_SIGNED_THINKING,
     SESS_CONV_DROP_THOUGHT_SIGNATURES,
-    SESS_CONV_KEEP_REASONING_SUMMARIES,  /* visible summaries kept as text */
+    SESS_CONV_KEEP_REASONING_SUMMARIES, /* visible summaries kept as text */
     SESS_CONV_REWRITE_TOOL_CALL_IDS,
-    SESS_CONV_TOOL_LOOP_AS_HISTORY,      /* pending tool loop kept as plain history */
+    SESS_CONV_TOOL_LOOP_AS_HISTORY, /* pending tool loop kept as plain history */
 } sess_conversion_t;
 const char *sess_conversion_name(sess_conversion_t c);
 
@@ -162,8 +162,8 @@ typedef struct sess_handoff {
     sess_conversion_t conversions[SESS_MAX_CONVERSIONS];
     size_t n_conversions;
     bool possible;
-    unsigned blocking_binding; /* RQ_BIND_* bit that makes it impossible; 0 = handoff disabled
-                                  or no target */
+    unsigned blocking_binding;  /* RQ_BIND_* bit that makes it impossible; 0 = handoff disabled
+                                   or no target */
     const char *impossible_why; /* sentence for the 503, NULL when possible */
 } sess_handoff_t;
 
@@ -175,10 +175,10 @@ void sess_handoff_plan(const cfg_session_t *knobs, const sess_facts_t *f, const 
                        const char *to, sess_handoff_t *out);
 
 typedef struct sess_policy_in {
-    const cfg_session_t *knobs;     /* global policy with per-decision overrides merged */
-    const sess_state_t *state;      /* NULL: no memory (cold) */
+    const cfg_session_t *knobs; /* global policy with per-decision overrides merged */
+    const sess_state_t *state;  /* NULL: no memory (cold) */
     const sess_facts_t *facts;
-    const sess_candidate_t *cands;  /* [n_cands], modelRefs order */
+    const sess_candidate_t *cands; /* [n_cands], modelRefs order */
     size_t n_cands;
     const sess_model_price_t *prices; /* [n_prices]: every configured model */
     size_t n_prices;
@@ -186,28 +186,28 @@ typedef struct sess_policy_in {
 
 typedef struct sess_policy_out {
     sess_verdict_t verdict;
-    int chosen;           /* index into cands, -1 when the model is not a candidate
-                             (lock on c outside the decision, passthrough, default model) */
-    const char *model;    /* the model to call (borrowed); NULL on error */
+    int chosen;        /* index into cands, -1 when the model is not a candidate
+                          (lock on c outside the decision, passthrough, default model) */
+    const char *model; /* the model to call (borrowed); NULL on error */
     sess_reason_t reason;
     sess_phase_t phase;
     const char *error_code;    /* "session_model_unavailable" | "no_available_model" */
     const char *error_message; /* one sentence naming the binding */
     unsigned error_binding;    /* RQ_BIND_* bit or 0 */
     /* trace */
-    const char *decision;      /* effective decision (inherited or matched) */
+    const char *decision;       /* effective decision (inherited or matched) */
     const char *previous_model; /* c, NULL when cold */
     bool switched;
     sess_hard_lock_t hard_lock;
-    unsigned bindings;         /* bindings that locked (RQ_BIND_*) */
+    unsigned bindings; /* bindings that locked (RQ_BIND_*) */
     bool idle_reset, drift_reset, decision_inherited, current_not_in_candidates;
     bool retention_keep_current_model, lock_overridden_by_client;
-    double idle_for_s;         /* −1 when no previous turn */
+    double idle_for_s; /* −1 when no previous turn */
     uint32_t T;
-    double continuation_mass;  /* M */
-    double cache_warmth;       /* W (after the reset factor) */
+    double continuation_mass; /* M */
+    double cache_warmth;      /* W (after the reset factor) */
     double confidence;
-    bool fallback;             /* step 9: the winner had no available backend */
+    bool fallback; /* step 9: the winner had no available backend */
     bool has_handoff;
     sess_handoff_t handoff;
     /* Per-candidate terms: caller-provided storage of n_cands entries, or

@@ -243,7 +243,8 @@ static void test_tool_loop_lock_off_uses_tool_loop_bias(void **st)
     assert_int_equal(o->hard_lock, SESS_HARD_LOCK_NONE);
     assert_true(fabs(x.terms[0].tool_loop_term - 0.35) < EPS);
     assert_true(fabs(x.terms[1].tool_loop_term + 0.35) < EPS);
-    assert_true(fabs(x.terms[1].net_switch_advantage - (x.terms[1].final - x.terms[0].final)) < EPS);
+    assert_true(fabs(x.terms[1].net_switch_advantage - (x.terms[1].final - x.terms[0].final)) <
+                EPS);
     expect(o, "big", SESS_REASON_SWITCH_ALLOWED);
 }
 
@@ -344,10 +345,14 @@ static void test_resets_never_lift_hard_locks(void **st)
             fixture_t x;
             setup(&x);
             x.c[1].base = 5;
-            if (lock == 0) x.f.active_tool_loop = true;
-            else x.f.bindings = RQ_BIND_ENCRYPTED_REASONING;
-            if (reset == 0) x.f.now_ms = x.st.last_seen_ms + 301000; /* idle */
-            else x.f.decision = "writing";                            /* drift */
+            if (lock == 0)
+                x.f.active_tool_loop = true;
+            else
+                x.f.bindings = RQ_BIND_ENCRYPTED_REASONING;
+            if (reset == 0)
+                x.f.now_ms = x.st.last_seen_ms + 301000; /* idle */
+            else
+                x.f.decision = "writing"; /* drift */
             sess_policy_out_t *o = run(&x, true);
             expect(o, "cheap",
                    lock == 0 ? SESS_REASON_HARD_LOCK_TOOL_LOOP
@@ -397,10 +402,9 @@ static void test_locked_c_unavailable_forced_handoff(void **st)
     assert_true(o->handoff.possible);
     assert_string_equal(o->handoff.from, "cheap");
     assert_string_equal(o->handoff.to, "big");
-    const sess_conversion_t want[] = {SESS_CONV_DROP_ENCRYPTED_REASONING,
-                                      SESS_CONV_DROP_THOUGHT_SIGNATURES,
-                                      SESS_CONV_REWRITE_TOOL_CALL_IDS,
-                                      SESS_CONV_TOOL_LOOP_AS_HISTORY};
+    const sess_conversion_t want[] = {
+        SESS_CONV_DROP_ENCRYPTED_REASONING, SESS_CONV_DROP_THOUGHT_SIGNATURES,
+        SESS_CONV_REWRITE_TOOL_CALL_IDS, SESS_CONV_TOOL_LOOP_AS_HISTORY};
     assert_int_equal(o->handoff.n_conversions, 4);
     for (size_t i = 0; i < 4; i++)
         assert_string_equal(sess_conversion_name(o->handoff.conversions[i]),
@@ -600,7 +604,7 @@ static void test_economics_terms_by_hand(void **st)
     assert_true(fabs(m->prefix_penalty - 0.2 * M * W * Kcm) < EPS);
     assert_true(fabs(m->history_penalty - 0.04 * (2.0 / 8.0)) < EPS);
     assert_true(fabs(m->switch_margin - 0.05) < EPS);
-    assert_true(fabs(m->stay_bias) < EPS);      /* B(big) > B(cheap) */
+    assert_true(fabs(m->stay_bias) < EPS);        /* B(big) > B(cheap) */
     assert_true(fabs(m->downgrade_credit) < EPS); /* an upgrade */
     double Sm = 0.9 - 0.05 - 0.2 * M * W * Kcm - 0.01 - 0.05;
     assert_true(fabs(m->final - Sm) < EPS);
@@ -783,7 +787,7 @@ static void test_ties_go_to_current_then_model_refs(void **st)
     fixture_t x;
     setup(&x);
     x.f.now_ms = x.st.last_seen_ms + 400000; /* idle: S = B */
-    x.c[1].base = 0.6;                        /* tie with c */
+    x.c[1].base = 0.6;                       /* tie with c */
     expect(run(&x, true), "cheap", SESS_REASON_IDLE_RESET);
     /* c listed second still wins the tie */
     sess_candidate_t t = x.c[0];
