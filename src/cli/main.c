@@ -19,6 +19,7 @@ static const struct {
     {"bench", cli_bench, "benchmarks: bench saar|live|overhead"},
     {"eval", cli_eval, "route one request offline: eval --config F --prompt TEXT [--trace]"},
     {"replay", cli_replay, "replay traces: replay list|show|session|export"},
+    {"dsl", cli_dsl, "routing DSL: dsl compile|decompile|validate|test|fmt|generate"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,82 @@
+/* diag.c - DSL diagnostics: collected (never fail-fast), sorted by position,
+ * printed as `file:line:col: error|warning: message` with an optional
+ * suggested fix on the next line. Used by every DSL stage. */
+#include "dsl/ast.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void dsl_diags_init(dsl_diags_t *d, const char *file)
+{
+    memset(d, 0, sizeof *d);
+    d->file = strdup(file ? file : "<input>");
+}
+
+void dsl_diags_free(dsl_diags_t *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->v[i].msg);
+        free(d->v[i].fix);
+    }
+    free(d->v);
+    free(d->file);
+    memset(d, 0, sizeof *d);
+}
+
+void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix, const char *fmt, ...)
+{
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        d->v = realloc(d->v, d->cap * sizeof *d->v);
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    va_end(ap);
+    d->v[d->n++] = (dsl_diag_t){sev, line, col, msg ? msg : strdup("?"), fix ? strdup(fix) : NULL};
+    if (sev == DSL_ERROR)
+        d->n_errors++;
+    else
+        d->n_warnings++;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    const dsl_diag_t *x = a, *y = b;
+    if (x->line != y->line) return x->line < y->line ? -1 : 1;
+    if (x->col != y->col) return x->col < y->col ? -1 : 1;
+    return 0;
+}
+
+void dsl_diags_sort(dsl_diags_t *d)
+{
+    /* stable: insertion sort (lists are short) */
+    for (size_t i = 1; i < d->n; i++) {
+        dsl_diag_t t = d->v[i];
+        size_t j = i;
+        while (j > 0 && cmp(&d->v[j - 1], &t) > 0) {
+            d->v[j] = d->v[j - 1];
+            j--;
+        }
+        d->v[j] = t;
+    }
+}
+
+void dsl_diags_format(buf_t *out, const dsl_diags_t *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const dsl_diag_t *x = &d->v[i];
+        buf_printf(out, "%s:%d:%d: %s: %s\n", d->file, x->line, x->col,
+                   x->sev == DSL_ERROR ? "error" : "warning", x->msg);
+        if (x->fix) buf_printf(out, "  fix: %s\n", x->fix);
+    }
+}
+
+void dsl_diags_print(FILE *f, const dsl_diags_t *d)
+{
+    buf_t b = BUF_INIT;
+    dsl_diags_format(&b, d);
+    if (b.len) fwrite(b.data, 1, b.len, f);
+    buf_free(&b);
+}

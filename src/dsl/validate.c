@@ -1,0 +1,1005 @@
+/* validate.c - semantic checks of a parsed program (SPEC §10.3): references
+ * (signals, models, plugins, LoRAs, tests' routes) with did-you-mean, field
+ * names checked against the config loader's own schema tables, ranges, a
+ * route without MODEL, EMIT rules, projection cycles, impossible ANDs, and
+ * conflict detection over the disjunctive normal form of every WHEN:
+ * overlap without a mutual-exclusion guard, shadowing and rank problems. */
+#include "config/global.h"
+#include "config/routing.h"
+#include "config/schema.h"
+#include "dsl/compile.h"
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the loader's tables (src/config) */
+const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
+extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
+    cfg_schema_model_card, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping, cfg_schema_plugin,
+    cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
+bool cfg_signal_family_has_labels(cfg_signal_family_t f);
+
+#define MAXC 64  /* DNF clauses per route analysed */
+#define MAXL 32  /* literals per clause */
+
+const char *const *dsl_family_names(size_t *n)
+{
+    static const char *names[CFG_SIG_N + 1];
+    for (int i = 0; i < CFG_SIG_N; i++) names[i] = cfg_signal_family_name((cfg_signal_family_t)i);
+    names[CFG_SIG_N] = NULL;
+    *n = CFG_SIG_N;
+    return names;
+}
+
+/* Words of a "a | b | c" doc string or a "a|b|c" choices string. */
+static size_t split_choices(const char *s, char out[][32], size_t max)
+{
+    size_t n = 0;
+    while (s && *s && n < max) {
+        while (*s == ' ' || *s == '|') s++;
+        size_t l = 0;
+        while (s[l] && s[l] != '|' && s[l] != ' ' && s[l] != ';' && s[l] != '(') l++;
+        if (!l) break;
+        if (l < 32) {
+            memcpy(out[n], s, l);
+            out[n][l] = 0;
+            n++;
+        }
+        s += l;
+        while (*s == ' ') s++;
+        if (*s != '|') break;
+    }
+    return n;
+}
+
+typedef struct vx {
+    arena_t a;
+    dsl_diags_t *d;
+    const dsl_program_t *p;
+    const cfg_t *base;
+    char plugin_types[16][32];
+    size_t n_plugin_types;
+    char alg_types[8][32];
+    size_t n_alg_types;
+    char efforts[12][32];
+    size_t n_efforts;
+} vx_t;
+
+static void did_you_mean(char *fix, size_t fl, const char *word, const char *const *c, size_t n, const char *lead)
+{
+    const char *s = cfg_suggest(word, c, n);
+    if (s)
+        snprintf(fix, fl, "%s\"%s\"", lead ? lead : "did you mean ", s);
+    else
+        fix[0] = 0;
+}
+
+static void check_fields(vx_t *v, const dsl_value_t *block, const cfg_schema_t *s, const char *what)
+{
+    if (!block || block->kind != DSL_V_BLOCK) return;
+    const char *keys[96];
+    size_t nk = 0;
+    for (const cfg_field_t *f = s->fields; f->key && nk < 96; f++) keys[nk++] = f->key;
+    for (size_t i = 0; i < block->nf; i++) {
+        const dsl_field_t *f = &block->fields[i];
+        if (cfg_schema_field(s, f->key)) continue;
+        char fix[160];
+        did_you_mean(fix, sizeof fix, f->key, keys, nk, NULL);
+        dsl_diag_add(v->d, DSL_ERROR, f->line, f->col, fix[0] ? fix : NULL, "unknown field \"%s\" in %s", f->key,
+                     what);
+    }
+}
+
+/* ---- scope of names ---- */
+
+typedef struct rt {
+    const char *name;
+    int line, col;
+    int64_t tier, prio; /* tier 0 = none */
+    const dsl_expr_t *when;
+    bool has_model;
+    int nc;             /* clauses; -1 when too many to analyse */
+    struct lit *cl[MAXC];
+    int cn[MAXC];
+} rt_t;
+
+typedef struct lit {
+    const char *key; /* family:name[:label[:pred]] */
+    const dsl_expr_t *ref;
+    bool neg;
+} lit_t;
+
+typedef struct sc {
+    dsl_decl_t *const *decls;
+    size_t n;
+    dsl_decl_t *const *outer;
+    size_t n_outer;
+    const char *strategy;
+    rt_t *routes;
+    size_t n_routes;
+} sc_t;
+
+static const dsl_decl_t *find_signal(const sc_t *s, const char *fam, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const dsl_decl_t *d = s->decls[i];
+        if (d->kind == DSL_D_SIGNAL && !strcmp(d->name, name) && (!fam || !strcmp(d->kw, fam))) return d;
+    }
+    return NULL;
+}
+
+static const dsl_decl_t *find_decl(const sc_t *s, dsl_dkind_t k, const char *name, bool outer)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->decls[i]->kind == k && !strcmp(s->decls[i]->name, name)) return s->decls[i];
+    if (outer)
+        for (size_t i = 0; i < s->n_outer; i++)
+            if (s->outer[i]->kind == k && !strcmp(s->outer[i]->name, name)) return s->outer[i];
+    return NULL;
+}
+
+/* mapping output name -> mapping decl */
+static const dsl_decl_t *mapping_of_output(const sc_t *s, const char *out)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const dsl_decl_t *d = s->decls[i];
+        if (d->kind != DSL_D_PROJECTION || strcmp(d->kw, "mapping")) continue;
+        const dsl_value_t *o = dsl_block_get(d->block, "outputs");
+        for (size_t k = 0; o && o->kind == DSL_V_LIST && k < o->n; k++) {
+            const dsl_value_t *nm = dsl_block_get(o->items[k], "name");
+            if (nm && nm->s && !strcmp(nm->s, out)) return d;
+        }
+    }
+    return NULL;
+}
+
+static const dsl_decl_t *partition_of(const sc_t *s, const char *fam, const char *name)
+{
+    if (strcmp(fam, "domain") && strcmp(fam, "embedding")) return NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        const dsl_decl_t *d = s->decls[i];
+        if (d->kind != DSL_D_PROJECTION || strcmp(d->kw, "partition")) continue;
+        const dsl_value_t *m = dsl_block_get(d->block, "members");
+        for (size_t k = 0; m && m->kind == DSL_V_LIST && k < m->n; k++)
+            if (m->items[k]->s && !strcmp(m->items[k]->s, name)) return d;
+    }
+    return NULL;
+}
+
+/* ---- references in conditions ---- */
+
+static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
+{
+    if (e->kind != DSL_E_REF) {
+        for (size_t i = 0; i < e->n; i++) check_ref(v, s, e->kids[i]);
+        return;
+    }
+    for (size_t i = 0; i < e->nf; i++) {
+        const char *k = e->fields[i].key;
+        if (strcmp(k, "label") && strcmp(k, "predicate") && strcmp(k, "on_error")) {
+            const char *c[] = {"label", "predicate", "on_error"};
+            char fix[128];
+            did_you_mean(fix, sizeof fix, k, c, 3, NULL);
+            dsl_diag_add(v->d, DSL_ERROR, e->fields[i].line, e->fields[i].col, fix[0] ? fix : NULL,
+                         "unknown condition field \"%s\" (label, predicate or on_error)", k);
+        }
+    }
+    if (!strcmp(e->family, "projection")) {
+        if (mapping_of_output(s, e->name)) return;
+        /* a partition member or a score may also be referenced by name */
+        for (size_t i = 0; i < s->n; i++)
+            if (s->decls[i]->kind == DSL_D_PROJECTION && !strcmp(s->decls[i]->name, e->name)) return;
+        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, "declare a PROJECTION mapping with this output",
+                     "projection(\"%s\") is not an output of any PROJECTION mapping", e->name);
+        return;
+    }
+    int fam = cfg_signal_family_by_name(e->family);
+    if (fam < 0) {
+        size_t n;
+        const char *const *names = dsl_family_names(&n);
+        const char *c[CFG_SIG_N + 1];
+        memcpy(c, names, n * sizeof *c);
+        c[n] = "projection";
+        char fix[128];
+        did_you_mean(fix, sizeof fix, e->family, c, n + 1, NULL);
+        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix[0] ? fix : NULL, "unknown signal family \"%s\"",
+                     e->family);
+        return;
+    }
+    if (find_signal(s, e->family, e->name)) return;
+    const dsl_decl_t *other = find_signal(s, NULL, e->name);
+    char fix[256];
+    if (other) {
+        snprintf(fix, sizeof fix, "write %s(\"%s\")", other->kw, e->name);
+        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix, "%s(\"%s\"): \"%s\" is a %s signal, not %s",
+                     e->family, e->name, e->name, other->kw, e->family);
+        return;
+    }
+    const char *c[256];
+    size_t n = 0;
+    for (size_t i = 0; i < s->n && n < 256; i++)
+        if (s->decls[i]->kind == DSL_D_SIGNAL && !strcmp(s->decls[i]->kw, e->family)) c[n++] = s->decls[i]->name;
+    did_you_mean(fix, sizeof fix, e->name, c, n, NULL);
+    if (!fix[0]) snprintf(fix, sizeof fix, "declare it: SIGNAL %s %s { ... }", e->family, e->name);
+    dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix, "undefined signal %s(\"%s\")", e->family, e->name);
+}
+
+/* ---- DNF ---- */
+
+typedef struct dnf {
+    lit_t *cl[MAXC];
+    int cn[MAXC];
+    int n;
+    bool overflow;
+} dnf_t;
+
+static const char *lit_key(arena_t *a, const dsl_expr_t *e)
+{
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "%s(\"%s\"", e->family, e->name);
+    for (size_t i = 0; i < e->nf; i++) {
+        buf_printf(&b, ", %s: ", e->fields[i].key);
+        dsl_fmt_value(&b, e->fields[i].val, 1000);
+    }
+    buf_putc(&b, ')');
+    char *s = arena_strndup(a, b.data, b.len);
+    buf_free(&b);
+    return s;
+}
+
+static void dnf_of(arena_t *a, const dsl_expr_t *e, bool neg, dnf_t *out)
+{
+    out->n = 0;
+    out->overflow = false;
+    if (e->kind == DSL_E_REF) {
+        lit_t *l = arena_alloc(a, sizeof *l);
+        *l = (lit_t){lit_key(a, e), e, neg};
+        out->cl[0] = l;
+        out->cn[0] = 1;
+        out->n = 1;
+        return;
+    }
+    if (e->kind == DSL_E_NOT) {
+        dnf_of(a, e->kids[0], !neg, out);
+        return;
+    }
+    bool is_or = (e->kind == DSL_E_OR) != neg;
+    dnf_t *sub = arena_alloc(a, sizeof *sub);
+    if (is_or) {
+        for (size_t i = 0; i < e->n; i++) {
+            dnf_of(a, e->kids[i], neg, sub);
+            if (sub->overflow || out->n + sub->n > MAXC) {
+                out->overflow = true;
+                return;
+            }
+            for (int k = 0; k < sub->n; k++) {
+                out->cl[out->n] = sub->cl[k];
+                out->cn[out->n++] = sub->cn[k];
+            }
+        }
+        return;
+    }
+    /* AND: cross product */
+    out->n = 1;
+    out->cl[0] = NULL;
+    out->cn[0] = 0;
+    dnf_t *acc = arena_alloc(a, sizeof *acc);
+    for (size_t i = 0; i < e->n; i++) {
+        dnf_of(a, e->kids[i], neg, sub);
+        if (sub->overflow || (long)out->n * sub->n > MAXC) {
+            out->overflow = true;
+            return;
+        }
+        acc->n = 0;
+        for (int x = 0; x < out->n; x++)
+            for (int y = 0; y < sub->n; y++) {
+                int n = out->cn[x] + sub->cn[y];
+                if (n > MAXL) {
+                    out->overflow = true;
+                    return;
+                }
+                lit_t *c = arena_alloc(a, (size_t)(n ? n : 1) * sizeof *c);
+                if (out->cn[x]) memcpy(c, out->cl[x], (size_t)out->cn[x] * sizeof *c);
+                if (sub->cn[y]) memcpy(c + out->cn[x], sub->cl[y], (size_t)sub->cn[y] * sizeof *c);
+                acc->cl[acc->n] = c;
+                acc->cn[acc->n++] = n;
+            }
+        *out = *acc;
+    }
+}
+
+/* context range of a positive context literal: [lo, hi] */
+static void ctx_range(const sc_t *s, const dsl_expr_t *e, double *lo, double *hi)
+{
+    *lo = 0;
+    *hi = INFINITY;
+    const dsl_decl_t *d = find_signal(s, "context", e->name);
+    if (!d) return;
+    const dsl_value_t *mn = dsl_block_get(d->block, "min_tokens"), *mx = dsl_block_get(d->block, "max_tokens");
+    uint64_t t;
+    if (mn && mn->s && cfg_parse_tokens(mn->s, &t)) *lo = (double)t;
+    if (mx && mx->s && cfg_parse_tokens(mx->s, &t)) *hi = (double)t;
+}
+
+/* Why the literals of one or two clauses cannot hold together, or NULL. */
+static const char *incompatible(arena_t *a, const sc_t *s, const lit_t *x, int nx, const lit_t *y, int ny)
+{
+    int n = nx + ny;
+    const lit_t *all[2 * MAXL];
+    for (int i = 0; i < nx; i++) all[i] = &x[i];
+    for (int i = 0; i < ny; i++) all[nx + i] = &y[i];
+    double lo = 0, hi = INFINITY;
+    for (int i = 0; i < n; i++) {
+        const lit_t *p = all[i];
+        for (int j = i + 1; j < n; j++) {
+            const lit_t *q = all[j];
+            if (!strcmp(p->key, q->key) && p->neg != q->neg)
+                return arena_sprintf(a, "one requires NOT %s", p->key);
+            if (p->neg || q->neg) continue;
+            const dsl_expr_t *pe = p->ref, *qe = q->ref;
+            if (!strcmp(pe->family, qe->family) && strcmp(pe->name, qe->name)) {
+                if (!strcmp(pe->family, "language")) return "they require different languages";
+                const dsl_decl_t *pp = partition_of(s, pe->family, pe->name);
+                if (pp && pp == partition_of(s, qe->family, qe->name))
+                    return arena_sprintf(a, "\"%s\" and \"%s\" are members of partition \"%s\"", pe->name,
+                                         qe->name, pp->name);
+                if (!strcmp(pe->family, "projection")) {
+                    const dsl_decl_t *mp = mapping_of_output(s, pe->name);
+                    if (mp && mp == mapping_of_output(s, qe->name))
+                        return arena_sprintf(a, "\"%s\" and \"%s\" are outputs of mapping \"%s\"", pe->name,
+                                             qe->name, mp->name);
+                }
+            }
+        }
+        if (!p->neg && !strcmp(p->ref->family, "context")) {
+            double l, h;
+            ctx_range(s, p->ref, &l, &h);
+            if (l > lo) lo = l;
+            if (h < hi) hi = h;
+        }
+    }
+    if (lo > hi) return "their context ranges are disjoint";
+    return NULL;
+}
+
+static bool shares_positive(const lit_t *x, int nx, const lit_t *y, int ny, const char **which)
+{
+    for (int i = 0; i < nx; i++)
+        for (int j = 0; j < ny; j++)
+            if (!x[i].neg && !y[j].neg && !strcmp(x[i].key, y[j].key)) {
+                *which = x[i].key;
+                return true;
+            }
+    return false;
+}
+
+static bool subset(const lit_t *x, int nx, const lit_t *y, int ny)
+{
+    for (int i = 0; i < nx; i++) {
+        bool f = false;
+        for (int j = 0; j < ny && !f; j++) f = !strcmp(x[i].key, y[j].key) && x[i].neg == y[j].neg;
+        if (!f) return false;
+    }
+    return true;
+}
+
+/* impossible ANDs: an AND node whose direct positive children are two members of one partition */
+static void check_and(vx_t *v, const sc_t *s, const dsl_expr_t *e)
+{
+    if (e->kind == DSL_E_REF) return;
+    if (e->kind == DSL_E_AND) {
+        for (size_t i = 0; i < e->n; i++)
+            for (size_t j = i + 1; j < e->n; j++) {
+                const dsl_expr_t *x = e->kids[i], *y = e->kids[j];
+                if (x->kind != DSL_E_REF || y->kind != DSL_E_REF || strcmp(x->family, y->family) ||
+                    !strcmp(x->name, y->name))
+                    continue;
+                const dsl_decl_t *px = partition_of(s, x->family, x->name);
+                if (px && px == partition_of(s, y->family, y->name))
+                    dsl_diag_add(v->d, DSL_ERROR, y->line, y->col, "use OR, or drop one of them",
+                                 "impossible AND: %s(\"%s\") and %s(\"%s\") are members of partition \"%s\" "
+                                 "(at most one matches)",
+                                 x->family, x->name, y->family, y->name, px->name);
+            }
+    }
+    for (size_t i = 0; i < e->n; i++) check_and(v, s, e->kids[i]);
+}
+
+/* rank: >0 when a strictly outranks b on the primary key */
+static int outranks(const char *strategy, const rt_t *a, const rt_t *b)
+{
+    if (!strcmp(strategy, "confidence")) return 0;
+    if (!strcmp(strategy, "tiers")) {
+        int64_t ta = a->tier ? a->tier : INT64_MAX, tb = b->tier ? b->tier : INT64_MAX;
+        return ta < tb;
+    }
+    return a->prio > b->prio;
+}
+
+static bool ties(const char *strategy, const rt_t *a, const rt_t *b)
+{
+    if (!strcmp(strategy, "confidence")) return true;
+    if (!strcmp(strategy, "tiers")) return a->tier == b->tier && a->prio == b->prio;
+    return a->prio == b->prio;
+}
+
+static void conflicts(vx_t *v, sc_t *s)
+{
+    arena_t *a = &v->a;
+    bool any_tier = false, any_untiered = false;
+    for (size_t i = 0; i < s->n_routes; i++) {
+        rt_t *r = &s->routes[i];
+        if (r->tier) any_tier = true;
+        else any_untiered = true;
+        if (!r->when) {
+            r->nc = 1;
+            r->cl[0] = NULL;
+            r->cn[0] = 0;
+            continue;
+        }
+        dnf_t *d = arena_alloc(a, sizeof *d);
+        dnf_of(a, r->when, false, d);
+        if (d->overflow) {
+            r->nc = -1;
+            continue;
+        }
+        /* drop self-contradictory clauses; all gone = never matches */
+        r->nc = 0;
+        const char *why = NULL;
+        for (int k = 0; k < d->n; k++) {
+            const char *w = incompatible(a, s, d->cl[k], d->cn[k], NULL, 0);
+            if (w) {
+                why = w;
+                continue;
+            }
+            r->cl[r->nc] = d->cl[k];
+            r->cn[r->nc++] = d->cn[k];
+        }
+        if (!r->nc)
+            dsl_diag_add(v->d, DSL_ERROR, r->when->line, r->when->col, "rewrite the condition",
+                         "route \"%s\" can never match: %s", r->name, why);
+    }
+    const char *strategy = s->strategy ? s->strategy : any_tier ? "tiers" : "priority";
+    if (any_tier && any_untiered && strcmp(strategy, "tiers") == 0)
+        for (size_t i = 0; i < s->n_routes; i++)
+            if (!s->routes[i].tier)
+                dsl_diag_add(v->d, DSL_WARNING, s->routes[i].line, s->routes[i].col, "give it a TIER",
+                             "route \"%s\" has no TIER while others do: it sorts after every tier",
+                             s->routes[i].name);
+    for (size_t j = 0; j < s->n_routes; j++) {
+        rt_t *rj = &s->routes[j];
+        if (rj->nc <= 0) continue;
+        bool catch_j = !rj->when;
+        /* catch-all above other routes */
+        if (catch_j)
+            for (size_t i = 0; i < s->n_routes; i++)
+                if (i != j && s->routes[i].when && outranks(strategy, rj, &s->routes[i])) {
+                    dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col,
+                                 "rank the catch-all below every other route",
+                                 "catch-all route \"%s\" ranks above \"%s\", which can never be chosen", rj->name,
+                                 s->routes[i].name);
+                    break;
+                }
+        /* overlap with an earlier route */
+        for (size_t i = 0; i < j; i++) {
+            rt_t *ri = &s->routes[i];
+            if (ri->nc <= 0 || !ties(strategy, ri, rj)) continue;
+            bool reported = false;
+            for (int x = 0; x < ri->nc && !reported; x++)
+                for (int y = 0; y < rj->nc && !reported; y++) {
+                    const char *which;
+                    if (!shares_positive(ri->cl[x], ri->cn[x], rj->cl[y], rj->cn[y], &which)) continue;
+                    if (incompatible(a, s, ri->cl[x], ri->cn[x], rj->cl[y], rj->cn[y])) continue;
+                    char fix[512];
+                    snprintf(fix, sizeof fix,
+                             "give one a different %s, or add AND NOT %s-exclusive guard to one of them",
+                             !strcmp(strategy, "tiers") ? "TIER or PRIORITY" : "PRIORITY", which);
+                    snprintf(fix, sizeof fix, "give one a different %s, or guard one with a condition the other excludes",
+                             !strcmp(strategy, "tiers") ? "TIER or PRIORITY" : "PRIORITY");
+                    dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col, fix,
+                                 "routes \"%s\" and \"%s\" can both fire on the same input (both on %s) with no "
+                                 "mutual-exclusion guard, and they tie on rank",
+                                 ri->name, rj->name, which);
+                    reported = true;
+                }
+        }
+        /* shadowing */
+        if (catch_j || !strcmp(strategy, "confidence")) continue;
+        int shadowed = 0;
+        const char *by = NULL;
+        for (int y = 0; y < rj->nc; y++) {
+            bool sh = false;
+            for (size_t i = 0; i < s->n_routes && !sh; i++) {
+                rt_t *ri = &s->routes[i];
+                if (i == j || ri->nc <= 0 || !ri->when || !outranks(strategy, ri, rj)) continue;
+                for (int x = 0; x < ri->nc && !sh; x++)
+                    if (ri->cn[x] && subset(ri->cl[x], ri->cn[x], rj->cl[y], rj->cn[y])) {
+                        sh = true;
+                        by = ri->name;
+                    }
+            }
+            shadowed += sh;
+        }
+        if (shadowed && shadowed == rj->nc)
+            dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col, "rank it above the shadowing route or narrow that one",
+                         "route \"%s\" is unreachable: every way it can match is shadowed by higher-ranked \"%s\"",
+                         rj->name, by);
+        else if (shadowed)
+            dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col, NULL,
+                         "route \"%s\": %d of its %d condition clauses are shadowed by higher-ranked \"%s\"",
+                         rj->name, shadowed, rj->nc, by);
+    }
+}
+
+/* ---- routes ---- */
+
+static bool parse_i64(const char *s, int64_t *out) { return s && cfg_parse_int64(s, out); }
+
+static const char *const *model_names(vx_t *v, const sc_t *top, size_t *n)
+{
+    /* MODEL cards when declared, else the base's models; NULL: cannot check */
+    static __thread const char *names[1024];
+    *n = 0;
+    for (size_t i = 0; i < top->n && *n < 1024; i++)
+        if (top->decls[i]->kind == DSL_D_MODEL) names[(*n)++] = top->decls[i]->name;
+    if (*n) return names;
+    if (!v->base) return NULL;
+    for (size_t i = 0; i < v->base->providers.n_models && *n < 1024; i++)
+        names[(*n)++] = v->base->providers.models[i].name;
+    return names;
+}
+
+static void check_model_ref(vx_t *v, const sc_t *top, const dsl_model_ref_t *r)
+{
+    size_t n;
+    const char *const *names = model_names(v, top, &n);
+    if (names) {
+        bool ok = false;
+        for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(names[i], r->name);
+        if (!ok) {
+            char fix[256];
+            did_you_mean(fix, sizeof fix, r->name, names, n, NULL);
+            dsl_diag_add(v->d, DSL_ERROR, r->line, r->col, fix[0] ? fix : "declare it with MODEL name { ... }",
+                         "undefined model \"%s\"", r->name);
+        }
+    }
+    for (size_t o = 0; o < r->n_opts; o++) {
+        const dsl_opt_t *op = &r->opts[o];
+        const char *k = op->key;
+        if (!strcmp(k, "reasoning")) {
+            if (op->val->kind != DSL_V_BOOL)
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "reasoning must be true or false");
+        } else if (!strcmp(k, "effort")) {
+            bool ok = false;
+            for (size_t i = 0; i < v->n_efforts && op->val->s; i++) ok |= !strcmp(v->efforts[i], op->val->s);
+            if (!ok) {
+                buf_t b = BUF_INIT;
+                for (size_t i = 0; i < v->n_efforts; i++) buf_printf(&b, "%s%s", i ? ", " : "", v->efforts[i]);
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "effort must be one of %s", b.data);
+                buf_free(&b);
+            }
+        } else if (!strcmp(k, "weight")) {
+            double w;
+            if (op->val->kind != DSL_V_NUM || !cfg_parse_double(op->val->s, &w) || w < 0)
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "weight must be a number >= 0");
+        } else if (!strcmp(k, "lora")) {
+            const dsl_decl_t *card = find_decl(top, DSL_D_MODEL, r->name, false);
+            bool ok = false;
+            const dsl_value_t *l = card ? dsl_block_get(card->block, "loras") : NULL;
+            for (size_t i = 0; l && l->kind == DSL_V_LIST && i < l->n; i++)
+                ok |= l->items[i]->s && op->val->s && !strcmp(l->items[i]->s, op->val->s);
+            if (!ok && (card || !v->base))
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, "list it in the MODEL's loras",
+                             "undefined LoRA \"%s\" for model \"%s\"", op->val->s ? op->val->s : "?", r->name);
+        } else {
+            const char *c[] = {"reasoning", "effort", "weight", "lora"};
+            char fix[128];
+            did_you_mean(fix, sizeof fix, k, c, 4, NULL);
+            dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, fix[0] ? fix : NULL,
+                         "unknown model option \"%s\" (reasoning, effort, weight, lora)", k);
+        }
+    }
+}
+
+static void check_emit(vx_t *v, const dsl_item_t *it)
+{
+    if (strcmp(it->str, "retention")) {
+        dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "EMIT retention { ... }",
+                     "invalid EMIT kind \"%s\" (retention is the only kind)", it->str);
+        return;
+    }
+    check_fields(v, it->block, &cfg_schema_retention, "EMIT retention");
+    const dsl_value_t *drop = dsl_block_get(it->block, "drop"), *ttl = dsl_block_get(it->block, "ttl_turns");
+    int64_t t = 0;
+    if (ttl && (ttl->kind != DSL_V_NUM || !parse_i64(ttl->s, &t) || t < 0))
+        dsl_diag_add(v->d, DSL_ERROR, ttl->line, ttl->col, NULL, "invalid EMIT: ttl_turns must be an integer >= 0");
+    if (drop && drop->kind == DSL_V_BOOL && drop->b && t > 0)
+        dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "remove ttl_turns or drop",
+                     "invalid EMIT: drop with ttl_turns > 0");
+    if (!it->block->nf)
+        dsl_diag_add(v->d, DSL_WARNING, it->line, it->col, NULL, "empty EMIT retention block has no effect");
+}
+
+static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, const dsl_item_t *items, size_t n,
+                        rt_t *r)
+{
+    int n_when = 0, n_emit = 0;
+    for (size_t i = 0; i < n; i++) {
+        const dsl_item_t *it = &items[i];
+        int64_t x;
+        switch (it->kind) {
+        case DSL_I_PRIORITY:
+            if (!parse_i64(it->num, &x) || x < 0)
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "PRIORITY 0 or more", "PRIORITY must be >= 0");
+            else
+                r->prio = x;
+            break;
+        case DSL_I_TIER:
+            if (!parse_i64(it->num, &x) || x < 1)
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "TIER 1 is the first tier", "TIER must be >= 1");
+            else
+                r->tier = x;
+            break;
+        case DSL_I_WHEN:
+            if (++n_when > 1)
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "join the conditions with AND or OR",
+                             "route \"%s\" has more than one WHEN", rname);
+            check_ref(v, s, it->expr);
+            check_and(v, s, it->expr);
+            r->when = it->expr;
+            break;
+        case DSL_I_MODEL:
+            r->has_model = true;
+            for (size_t k = 0; k < it->n_refs; k++) check_model_ref(v, top, &it->refs[k]);
+            break;
+        case DSL_I_ALGORITHM: {
+            size_t k;
+            for (k = 0; k < v->n_alg_types; k++)
+                if (!strcmp(v->alg_types[k], it->str)) break;
+            if (k == v->n_alg_types) {
+                const char *c[8];
+                for (size_t j = 0; j < v->n_alg_types; j++) c[j] = v->alg_types[j];
+                char fix[128];
+                did_you_mean(fix, sizeof fix, it->str, c, v->n_alg_types, NULL);
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL, "unknown algorithm \"%s\"",
+                             it->str);
+            } else if (it->block) {
+                char what[64];
+                snprintf(what, sizeof what, "ALGORITHM %s", it->str);
+                check_fields(v, it->block, &alg_block_schemas[k], what);
+            }
+            break;
+        }
+        case DSL_I_SESSION: check_fields(v, it->block, &cfg_schema_session, "SESSION"); break;
+        case DSL_I_PLUGIN: {
+            if (find_decl(s, DSL_D_PLUGIN, it->str, true)) break;
+            size_t k;
+            for (k = 0; k < v->n_plugin_types; k++)
+                if (!strcmp(v->plugin_types[k], it->str)) break;
+            if (k < v->n_plugin_types) break;
+            const char *c[64];
+            size_t nc = 0;
+            for (size_t j = 0; j < v->n_plugin_types; j++) c[nc++] = v->plugin_types[j];
+            for (size_t j = 0; j < s->n && nc < 64; j++)
+                if (s->decls[j]->kind == DSL_D_PLUGIN) c[nc++] = s->decls[j]->name;
+            for (size_t j = 0; j < s->n_outer && nc < 64; j++)
+                if (s->outer[j]->kind == DSL_D_PLUGIN) c[nc++] = s->outer[j]->name;
+            char fix[128];
+            did_you_mean(fix, sizeof fix, it->str, c, nc, NULL);
+            dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
+                         "undefined plugin \"%s\" (neither a PLUGIN template nor a plugin type)", it->str);
+            break;
+        }
+        case DSL_I_EMIT:
+            if (++n_emit > 1)
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "merge the EMIT blocks",
+                             "invalid EMIT: retention is allowed once per route");
+            check_emit(v, it);
+            break;
+        default: break;
+        }
+    }
+}
+
+static void add_route(vx_t *v, sc_t *s, const sc_t *top, const char *name, int line, int col,
+                      const dsl_item_t *items, size_t n, const dsl_expr_t *when, int64_t prio, const dsl_opt_t *opts,
+                      size_t n_opts)
+{
+    s->routes = realloc(s->routes, (s->n_routes + 1) * sizeof *s->routes);
+    rt_t *r = &s->routes[s->n_routes++];
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    r->line = line;
+    r->col = col;
+    r->prio = prio;
+    for (size_t i = 0; i < n_opts; i++) {
+        int64_t x;
+        if (!strcmp(opts[i].key, "tier") && opts[i].val->s && parse_i64(opts[i].val->s, &x)) r->tier = x;
+        if (!strcmp(opts[i].key, "priority") && opts[i].val->s && parse_i64(opts[i].val->s, &x)) r->prio = x;
+    }
+    check_items(v, s, top, name, items, n, r);
+    if (when) {
+        r->when = when;
+        check_ref(v, s, when);
+    }
+    for (size_t i = 0; i + 1 < s->n_routes; i++)
+        if (!strcmp(s->routes[i].name, name))
+            dsl_diag_add(v->d, DSL_ERROR, line, col, "rename one of them", "duplicate route name \"%s\"", name);
+    if (!r->has_model)
+        dsl_diag_add(v->d, DSL_ERROR, line, col, "add MODEL <name> to the route", "route \"%s\" has no MODEL", name);
+}
+
+dsl_expr_t *dsl_tree_condition(arena_t *a, const dsl_decl_t *t, size_t i);
+const char *dsl_tree_branch_name(arena_t *a, const dsl_decl_t *t, size_t i);
+
+/* ---- projections ---- */
+
+static void check_projections(vx_t *v, const sc_t *s)
+{
+    size_t n = s->n;
+    for (size_t i = 0; i < n; i++) {
+        const dsl_decl_t *d = s->decls[i];
+        if (d->kind != DSL_D_PROJECTION) continue;
+        const cfg_schema_t *sch = !strcmp(d->kw, "partition") ? &cfg_schema_partition
+                                  : !strcmp(d->kw, "score")   ? &cfg_schema_score
+                                                              : &cfg_schema_mapping;
+        char what[96];
+        snprintf(what, sizeof what, "PROJECTION %s %s", d->kw, d->name);
+        check_fields(v, d->block, sch, what);
+        if (!strcmp(d->kw, "partition")) {
+            const dsl_value_t *m = dsl_block_get(d->block, "members");
+            for (size_t k = 0; m && m->kind == DSL_V_LIST && k < m->n; k++) {
+                const char *nm = m->items[k]->s;
+                if (nm && !find_signal(s, "domain", nm) && !find_signal(s, "embedding", nm))
+                    dsl_diag_add(v->d, DSL_ERROR, m->items[k]->line, m->items[k]->col,
+                                 "declare it as SIGNAL domain or SIGNAL embedding",
+                                 "partition member \"%s\" is not a declared domain or embedding signal", nm);
+            }
+        } else if (!strcmp(d->kw, "mapping")) {
+            const dsl_value_t *src = dsl_block_get(d->block, "source");
+            if (src && src->s && !find_decl(s, DSL_D_PROJECTION, src->s, false))
+                dsl_diag_add(v->d, DSL_ERROR, src->line, src->col, "declare a PROJECTION score with that name",
+                             "mapping source \"%s\" is not a declared score", src->s);
+        }
+    }
+    /* cycles: mapping -> its source score; score -> mappings whose outputs it reads */
+    for (size_t i = 0; i < n; i++) {
+        const dsl_decl_t *start = s->decls[i];
+        if (start->kind != DSL_D_PROJECTION || !strcmp(start->kw, "partition")) continue;
+        const dsl_decl_t *path[64];
+        size_t depth = 0;
+        const dsl_decl_t *cur = start;
+        /* follow edges depth-first along the first path (graphs here are tiny) */
+        bool cyc = false;
+        const dsl_decl_t *stack[64];
+        size_t sp = 0;
+        stack[sp++] = cur;
+        while (sp && !cyc && depth < 64) {
+            cur = stack[--sp];
+            path[depth++] = cur;
+            if (!strcmp(cur->kw, "mapping")) {
+                const dsl_value_t *src = dsl_block_get(cur->block, "source");
+                const dsl_decl_t *nx = src && src->s ? find_decl(s, DSL_D_PROJECTION, src->s, false) : NULL;
+                if (nx == start) cyc = true;
+                else if (nx && sp < 64) stack[sp++] = nx;
+            } else {
+                const dsl_value_t *in = dsl_block_get(cur->block, "inputs");
+                for (size_t k = 0; in && in->kind == DSL_V_LIST && k < in->n; k++) {
+                    const dsl_value_t *ty = dsl_block_get(in->items[k], "type"),
+                                      *nm = dsl_block_get(in->items[k], "name");
+                    if (!ty || !ty->s || strcmp(ty->s, "projection") || !nm || !nm->s) continue;
+                    const dsl_decl_t *nx = mapping_of_output(s, nm->s);
+                    if (!nx) nx = find_decl(s, DSL_D_PROJECTION, nm->s, false);
+                    if (nx == start) cyc = true;
+                    else if (nx && sp < 64) stack[sp++] = nx;
+                }
+            }
+        }
+        if (cyc) {
+            buf_t b = BUF_INIT;
+            for (size_t k = 0; k < depth; k++) buf_printf(&b, "%s -> ", path[k]->name);
+            buf_puts(&b, start->name);
+            dsl_diag_add(v->d, DSL_ERROR, start->line, start->col, "break the cycle", "projection cycle: %s", b.data);
+            buf_free(&b);
+        }
+    }
+}
+
+/* ---- scopes ---- */
+
+static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
+{
+    bool has_tree = false, has_route = false;
+    for (size_t i = 0; i < s->n; i++) {
+        const dsl_decl_t *d = s->decls[i];
+        switch (d->kind) {
+        case DSL_D_ROUTING: {
+            check_fields(v, d->block, &cfg_schema_routing, "ROUTING");
+            const dsl_value_t *st = dsl_block_get(d->block, "strategy");
+            if (st && st->s) {
+                if (strcmp(st->s, "priority") && strcmp(st->s, "confidence") && strcmp(st->s, "tiers"))
+                    dsl_diag_add(v->d, DSL_ERROR, st->line, st->col, NULL,
+                                 "strategy must be priority, confidence or tiers");
+                else
+                    s->strategy = st->s;
+            }
+            for (size_t k = 0; k < d->block->nf; k++)
+                if (strcmp(d->block->fields[k].key, "strategy") && cfg_schema_field(&cfg_schema_routing, d->block->fields[k].key))
+                    dsl_diag_add(v->d, DSL_ERROR, d->block->fields[k].line, d->block->fields[k].col,
+                                 "use SIGNAL, PROJECTION, MODEL and ROUTE declarations",
+                                 "ROUTING takes only strategy; \"%s\" is written with declarations",
+                                 d->block->fields[k].key);
+            break;
+        }
+        case DSL_D_SIGNAL: {
+            int fam = cfg_signal_family_by_name(d->kw);
+            if (fam < 0) {
+                size_t n;
+                const char *const *names = dsl_family_names(&n);
+                char fix[128];
+                did_you_mean(fix, sizeof fix, d->kw, names, n, NULL);
+                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL, "unknown signal family \"%s\"",
+                             d->kw);
+                break;
+            }
+            char what[96];
+            snprintf(what, sizeof what, "SIGNAL %s %s", d->kw, d->name);
+            check_fields(v, d->block, cfg_signal_schema((cfg_signal_family_t)fam), what);
+            for (size_t k = 0; k < i; k++)
+                if (s->decls[k]->kind == DSL_D_SIGNAL && !strcmp(s->decls[k]->kw, d->kw) &&
+                    !strcmp(s->decls[k]->name, d->name))
+                    dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, NULL, "duplicate signal %s %s", d->kw, d->name);
+            break;
+        }
+        case DSL_D_MODEL: {
+            char what[96];
+            snprintf(what, sizeof what, "MODEL %s", d->name);
+            check_fields(v, d->block, &cfg_schema_model_card, what);
+            if (v->base && !cfg_find_model(v->base, d->name, strlen(d->name)))
+                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, "add it to providers.models in the base",
+                             "MODEL \"%s\" is not a model of the base config", d->name);
+            break;
+        }
+        case DSL_D_PLUGIN: {
+            size_t k;
+            for (k = 0; k < v->n_plugin_types; k++)
+                if (!strcmp(v->plugin_types[k], d->kw)) break;
+            if (k == v->n_plugin_types) {
+                const char *c[16];
+                for (size_t j = 0; j < v->n_plugin_types; j++) c[j] = v->plugin_types[j];
+                char fix[128];
+                did_you_mean(fix, sizeof fix, d->kw, c, v->n_plugin_types, NULL);
+                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL, "unknown plugin type \"%s\"",
+                             d->kw);
+            }
+            break;
+        }
+        case DSL_D_ROUTE:
+            has_route = true;
+            add_route(v, s, top, d->name, d->line, d->col, d->items, d->n_items, NULL, 0, d->opts, d->n_opts);
+            for (size_t k = 0; k < d->n_opts; k++)
+                if (strcmp(d->opts[k].key, "tier") && strcmp(d->opts[k].key, "priority") &&
+                    strcmp(d->opts[k].key, "description"))
+                    dsl_diag_add(v->d, DSL_ERROR, d->opts[k].line, d->opts[k].col,
+                                 "use description=, tier= or priority=", "unknown route option \"%s\"",
+                                 d->opts[k].key);
+            break;
+        case DSL_D_TREE:
+            has_tree = true;
+            for (size_t b = 0; b < d->n_branches; b++)
+                add_route(v, s, top, dsl_tree_branch_name(&v->a, d, b), d->branches[b].line, d->branches[b].col,
+                          d->branches[b].items, d->branches[b].n_items, dsl_tree_condition(&v->a, d, b),
+                          b < 10000 ? 10000 - (int64_t)b : 0, NULL, 0);
+            break;
+        default: break;
+        }
+    }
+    if (has_tree && has_route)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->decls[i]->kind == DSL_D_TREE)
+                dsl_diag_add(v->d, DSL_ERROR, s->decls[i]->line, s->decls[i]->col,
+                             "write the branches as ROUTEs, or the ROUTEs as branches",
+                             "a program may not mix DECISION_TREE and ROUTE");
+    check_projections(v, s);
+    conflicts(v, s);
+    /* TESTs name routes of this scope */
+    for (size_t i = 0; i < s->n; i++) {
+        const dsl_decl_t *d = s->decls[i];
+        if (d->kind != DSL_D_TEST) continue;
+        for (size_t k = 0; k < d->n_cases; k++) {
+            const dsl_case_t *c = &d->cases[k];
+            bool ok = false;
+            const char *names[512];
+            size_t nn = 0;
+            for (size_t r = 0; r < s->n_routes; r++) {
+                ok |= !strcmp(s->routes[r].name, c->route);
+                if (nn < 512) names[nn++] = s->routes[r].name;
+            }
+            if (!ok) {
+                char fix[160];
+                did_you_mean(fix, sizeof fix, c->route, names, nn, NULL);
+                dsl_diag_add(v->d, DSL_ERROR, c->line, c->col, fix[0] ? fix : NULL,
+                             "TEST %s: \"%s\" is not a route", d->name, c->route);
+            }
+            static const char *const wk[] = {"headers", "history", "end_with_tool_result", "provider_state",
+                                             "session"};
+            static const char *const ek[] = {"model", "reason", "phase"};
+            const dsl_value_t *blocks[2] = {c->with, c->expect};
+            for (int bi = 0; bi < 2; bi++) {
+                const dsl_value_t *b = blocks[bi];
+                const char *const *keys = bi ? ek : wk;
+                size_t nk = bi ? 3 : 5;
+                for (size_t f = 0; b && f < b->nf; f++) {
+                    bool known = false;
+                    for (size_t q = 0; q < nk; q++) known |= !strcmp(keys[q], b->fields[f].key);
+                    if (known) continue;
+                    char fix[128];
+                    did_you_mean(fix, sizeof fix, b->fields[f].key, keys, nk, NULL);
+                    dsl_diag_add(v->d, DSL_ERROR, b->fields[f].line, b->fields[f].col, fix[0] ? fix : NULL,
+                                 "unknown %s key \"%s\"", bi ? "EXPECT" : "WITH", b->fields[f].key);
+                }
+            }
+        }
+    }
+    free(s->routes);
+    s->routes = NULL;
+    s->n_routes = 0;
+}
+
+void dsl_validate(const dsl_program_t *p, const cfg_t *base, dsl_diags_t *d)
+{
+    vx_t v = {.d = d, .p = p, .base = base};
+    arena_init(&v.a, 65536);
+    const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");
+    v.n_plugin_types = split_choices(pt ? pt->doc : NULL, v.plugin_types, 16);
+    for (size_t i = 0; i < 6; i++) {
+        const char *dot = strrchr(alg_block_schemas[i].path, '.');
+        snprintf(v.alg_types[v.n_alg_types++], 32, "%s", dot ? dot + 1 : alg_block_schemas[i].path);
+    }
+    const cfg_field_t *ef = cfg_schema_field(&cfg_schema_model_ref, "reasoning_effort");
+    v.n_efforts = split_choices(ef ? ef->choices : NULL, v.efforts, 12);
+    sc_t top = {.decls = p->decls, .n = p->n};
+    check_scope(&v, &top, &top);
+    for (size_t i = 0; i < p->n; i++) {
+        const dsl_decl_t *dc = p->decls[i];
+        if (dc->kind == DSL_D_RECIPE) {
+            sc_t rs = {.decls = dc->decls, .n = dc->n_decls, .outer = p->decls, .n_outer = p->n};
+            check_scope(&v, &rs, &top);
+            for (size_t k = 0; k < dc->n_decls; k++)
+                if (dc->decls[k]->kind == DSL_D_MODEL)
+                    dsl_diag_add(d, DSL_ERROR, dc->decls[k]->line, dc->decls[k]->col,
+                                 "declare MODEL at the top level", "recipes share the model cards");
+        } else if (dc->kind == DSL_D_ENTRYPOINT) {
+            check_fields(&v, dc->block, &cfg_schema_entrypoint, "ENTRYPOINT");
+            const dsl_value_t *r = dsl_block_get(dc->block, "recipe");
+            if (!r || !r->s) {
+                dsl_diag_add(d, DSL_ERROR, dc->line, dc->col, NULL, "ENTRYPOINT needs recipe:");
+                continue;
+            }
+            bool ok = !strcmp(r->s, "default");
+            for (size_t k = 0; k < p->n && !ok; k++)
+                ok = p->decls[k]->kind == DSL_D_RECIPE && !strcmp(p->decls[k]->name, r->s);
+            if (!ok)
+                dsl_diag_add(d, DSL_ERROR, r->line, r->col, "declare RECIPE with that name",
+                             "ENTRYPOINT recipe \"%s\" is not declared", r->s);
+        }
+    }
+    if (base) {
+        /* classifiers are checked only against a base (SPEC §10.3) */
+        const cfg_global_ext_t *g = base->global_ext;
+        for (size_t i = 0; i < p->n; i++) {
+            const dsl_decl_t *dc = p->decls[i];
+            if (dc->kind != DSL_D_SIGNAL) continue;
+            const dsl_value_t *c = dsl_block_get(dc->block, "classifier");
+            if (!c || !c->s || !g) continue;
+            bool ok = false;
+            for (size_t k = 0; k < g->model_catalog.n_classifiers && !ok; k++)
+                ok = !strcmp(g->model_catalog.classifiers[k].name, c->s);
+            if (!ok)
+                dsl_diag_add(d, DSL_ERROR, c->line, c->col, "declare it in global.model_catalog.classifiers",
+                             "classifier \"%s\" is not in the base's model catalog", c->s);
+        }
+    }
+    arena_deinit(&v.a);
+}
