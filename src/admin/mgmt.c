@@ -92,6 +92,8 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
     return best;
 }
 
+bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg) { return caller_role(cfg, req) >= MGMT_ADMIN; }
+
 static void h_health(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     mgmt_json(req, 200, "{\"status\":\"ok\"}", 15);
@@ -291,6 +293,8 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_route_add(m, HSRV_POST, "/config/validate", MGMT_OPERATOR, h_config_validate, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/reload", MGMT_ADMIN, h_config_reload, NULL);
     mgmt_register_eval(m, app);
+    mgmt_register_replay(m, app);
+    mgmt_register_feedback(m, app);
     return m;
 }
 

@@ -22,6 +22,11 @@ int mgmt_listen(mgmt_t *m, const cfg_t *cfg);
 void mgmt_stop(mgmt_t *m);
 /* POST /api/v1/eval (eval_api.c). */
 void mgmt_register_eval(mgmt_t *m, tether_app_t *app);
+/* GET /v1/router_replay[/…] and POST /v1/router/feedback (replay_api.c). */
+void mgmt_register_replay(mgmt_t *m, tether_app_t *app);
+void mgmt_register_feedback(mgmt_t *m, tether_app_t *app);
+/* Whether the caller's token has the admin role (bodies in replay). */
+bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg);
 
 const char *mgmt_role_name(mgmt_role_t r);
 void mgmt_json(hsrv_req_t *req, int status, const char *body, size_t len);

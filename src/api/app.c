@@ -2,8 +2,12 @@
  * per-worker state, and the path dispatcher for the inference listener.
  * Neighbours: chat.c (POST /v1/chat/completions), models.c, errors.c. */
 #include "api/app.h"
+#include "api/agent.h"
 #include "api/errors.h"
 #include "core/log.h"
+#include "core/clock.h"
+#include "replay/queue.h"
+#include "replay/store.h"
 #include "route/pipeline.h"
 #include "signals/embedder.h"
 #include "signals/family.h"
@@ -99,6 +103,19 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
         }
         app->store = sess_store_memory_new(&mo);
     }
+    {
+        replay_config_t rc;
+        replay_config_from_cfg(cfg, &rc);
+        if (rc.enabled) {
+            buf_t err = BUF_INIT;
+            app->replay_store = replay_store_open(&rc, &err);
+            if (app->replay_store)
+                app->replay = replay_queue_new(app->replay_store, &rc);
+            else
+                tlog(TLOG_ERROR, "replay_store_unavailable", "\"error\":\"%s\"", err.data ? err.data : "");
+            buf_free(&err);
+        }
+    }
     app->snap = cfg_snapshot_new(cfg);
     install_current(app, rt);
     app->ready = 1;
@@ -149,6 +166,11 @@ void app_free(tether_app_t *app)
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
     sel_state_free(app->sel);
+    if (app->replay) {
+        replay_stats_t fin;
+        replay_queue_free(app->replay, clock_wall_ms() + 5000, &fin);
+    }
+    if (app->replay_store) replay_store_close(app->replay_store);
     pthread_mutex_destroy(&app->swap_lock);
     free(app);
 }
@@ -250,6 +272,21 @@ void app_handle(hsrv_req_t *req, void *ud)
         api_chat_completions(req, w, ref); /* releases ref when the request ends */
         return;
     }
+    if (path_is(req, "/v1/messages") || path_is(req, "/v1/messages/count_tokens") ||
+        path_is(req, "/v1/responses") || strncmp(req->path, "/v1/responses/", 14) == 0) {
+        bool msgs = strncmp(req->path, "/v1/messages", 12) == 0;
+        bool item = strncmp(req->path, "/v1/responses/", 14) == 0;
+        if (msgs && req->method != HSRV_POST)
+            return api_error_anthropic(req, 405, "method %s is not allowed on %s; use POST",
+                                       req->method_str, req->path);
+        if (!msgs && !item && req->method != HSRV_POST) return method_not_allowed(req, "POST");
+        app_config_ref_t *ref = app_config_acquire(app);
+        app_worker_sync(w, ref->cfg, ref->cfg->generation);
+        if (item) return api_responses_item(req, w, ref); /* each releases ref */
+        if (!msgs) return api_responses(req, w, ref);
+        if (req->path[12] == '/') return api_messages_count_tokens(req, w, ref);
+        return api_messages(req, w, ref);
+    }
     if (path_is(req, "/v1/models")) {
         if (req->method != HSRV_GET && req->method != HSRV_HEAD)
             return method_not_allowed(req, "GET");
@@ -270,7 +307,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         return respond_text(req, 200, "{\"status\":\"ready\"}");
     }
     api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
-                     "unknown path %s (routed endpoints: POST /v1/chat/completions; GET /v1/models, "
+                     "unknown path %s (routed endpoints: POST /v1/chat/completions, /v1/messages, /v1/responses; GET /v1/models, "
                      "/health, /ready)",
                      req->path);
 }
@@ -281,5 +318,7 @@ void app_on_server_error(hsrv_req_t *req, int status, const char *code, const ch
     const char *c = code;
     if (status == 413) c = "body_too_large";
     if (status == 408) c = strcmp(code, "header_timeout") == 0 ? "header_timeout" : "body_timeout";
+    if (req->path && strncmp(req->path, "/v1/messages", 12) == 0)
+        return api_error_anthropic(req, status, "%s", message);
     api_error_openai(req, status, "invalid_request_error", c, NULL, "%s", message);
 }

@@ -49,11 +49,15 @@ typedef struct app_config_ref {
 
 struct sess_store;
 struct sel_state;
+struct replay_store;
+struct replay_queue;
 
 struct tether_app {
     cfg_snapshot_t *snap;
     struct sess_store *store;   /* session memory (process-wide) */
     struct sel_state *sel;      /* selection runtime state (process-wide) */
+    struct replay_store *replay_store; /* router_replay store (restart to change) */
+    struct replay_queue *replay;       /* its bounded writer queue, NULL when disabled */
     cfg_reload_t *reload;
     _Atomic(app_config_ref_t *) current;
     pthread_mutex_t swap_lock;

@@ -15,6 +15,7 @@
 #include "json/scan.h"
 #include "json/splice.h"
 #include "metrics/catalog.h"
+#include "api/trace.h"
 #include "plugins/plugins.h"
 #include "route/pipeline.h"
 #include "route/resolve.h"
@@ -73,9 +74,12 @@ typedef struct chat_proxy {
     int64_t pend_clen;
     int pend_sse;
     buf_t pend_body;
+    replay_record_t *rec; /* this turn's replay record (id in x-tether-replay-id) */
+    uint64_t ttft_us;
 } chat_proxy_t;
 
 static void chat_attempt(chat_proxy_t *p);
+static void trace_done(chat_proxy_t *p, int status, const char *path);
 static void send_client_headers(chat_proxy_t *p);
 static void commit_done(void *ud);
 static void chat_routed(void *ud, route_plan_t *plan);
@@ -90,12 +94,48 @@ static void chat_end(chat_proxy_t *p)
     buf_free(&p->acc);
     buf_free(&p->reply);
     buf_free(&p->pend_body);
+    if (p->rec) {
+        /* the client went away: still record the turn */
+        trace_done(p, 499, "client_closed");
+    }
     if (p->has_plg) plg_out_deinit(&p->plg);
     p->has_plg = 0;
     jsplice_free(&p->splice);
     app_config_release(p->ref);
     p->ref = NULL;
     p->done = 1;
+}
+
+static void trace_done(chat_proxy_t *p, int status, const char *path)
+{
+    if (!p->rec) return;
+    api_trace_outcome_t o = {0};
+    o.backend = p->backend >= 0 ? p->model->backend_refs[p->backend].name : "";
+    o.response_path = path;
+    o.status = status;
+    o.attempts = p->attempts;
+    o.prompt_tokens = p->usage.found ? p->usage.prompt_tokens : -1;
+    o.cached_tokens = p->usage.found ? p->usage.cached_tokens : -1;
+    o.completion_tokens = p->usage.found ? p->usage.completion_tokens : -1;
+    const cfg_pricing_t *pr = &p->model->pricing;
+    o.currency = pr->currency ? pr->currency : "USD";
+    if (p->usage.found) {
+        double pt = p->usage.prompt_tokens > 0 ? (double)p->usage.prompt_tokens : 0;
+        double ct = p->usage.cached_tokens > 0 ? (double)p->usage.cached_tokens : 0;
+        double comp = p->usage.completion_tokens > 0 ? (double)p->usage.completion_tokens : 0;
+        o.cost = ((pt - ct) * pr->prompt_per_1m + ct * pr->cached_input_per_1m + comp * pr->completion_per_1m) / 1e6;
+        /* baseline: the base top choice's price, no cache credit */
+        const cfg_model_t *base = p->model;
+        if (p->plan.ran_selection && p->plan.sel.n)
+            base = cfg_find_model(p->ref->cfg, p->plan.sel.models[p->plan.sel.best],
+                                  strlen(p->plan.sel.models[p->plan.sel.best]));
+        if (!base) base = p->model;
+        o.baseline_cost = (pt * base->pricing.prompt_per_1m + comp * base->pricing.completion_per_1m) / 1e6;
+    }
+    o.ttft_ms = p->ttft_us ? (double)(p->ttft_us - p->req->started_us) / 1000.0 : 0;
+    o.total_ms = (double)(clock_mono_us() - p->req->started_us) / 1000.0;
+    api_trace_finish(p->rec, &o, p->w->app->replay);
+    p->rec = NULL;
 }
 
 static void log_done(chat_proxy_t *p, int status)
@@ -145,6 +185,10 @@ static int tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *
     if (p->backend >= 0) n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
     n = add_h(h, n, "x-tether-request-id", p->req->request_id);
     n = add_h(h, n, "x-tether-response-path", path);
+    if (p->rec) {
+        n = add_h(h, n, "x-tether-replay-id", p->rec->id);
+        if (cfg->router.compat_headers) n = add_h(h, n, "x-vsr-replay-id", p->rec->id);
+    }
     const route_plan_t *pl = &p->plan;
     n = add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
     n = add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
@@ -180,6 +224,7 @@ static void chat_error(chat_proxy_t *p, int status, const char *type, const char
     int n = add_h(h, 0, "content-type", "application/json");
     n = tether_headers(p, h, n, "error");
     met_inc(tmet.request_errors_total, 1, "chat", code);
+    trace_done(p, status, "error");
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"status\":%d,\"code\":\"%s\",\"model\":\"%s\"",
          p->req->request_id, status, code, p->model->name);
@@ -350,6 +395,7 @@ static void up_body(void *ud, const char *data, size_t len)
 
 static void relay_body(chat_proxy_t *p, const char *data, size_t len)
 {
+    if (!p->ttft_us) p->ttft_us = clock_mono_us();
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
         if (!p->hide_usage) hsrv_write(p->req, data, len);
@@ -402,6 +448,7 @@ static void up_done(void *ud)
         }
         route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
     }
+    trace_done(p, p->upstream_status, "upstream");
     log_done(p, p->upstream_status);
     p->req->on_abort = NULL;
     p->req->on_drain = NULL;
@@ -453,6 +500,7 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
         return;
     }
     /* bytes already reached the client: never retry; end the stream */
+    trace_done(p, 502, "stream_aborted");
     log_done(p, 502);
     p->req->on_abort = NULL;
     p->req->on_drain = NULL;
@@ -711,6 +759,8 @@ static void chat_routed(void *ud, route_plan_t *plan)
     p->model_index = plan->model_index;
     p->route_kind = plan->passthrough ? "passthrough" : "auto";
     snprintf(p->conf, sizeof p->conf, "%.3f", plan->confidence);
+    if (p->w->app->replay)
+        p->rec = api_trace_begin(plan, req->request_id, "chat", "openai", "openai");
     if (plan->ran_policy) {
         const sess_policy_out_t *o = &plan->pol;
         met_inc(tmet.session_decisions_total, 1, sess_reason_name(o->reason));
@@ -757,6 +807,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
             blen = eb.len;
         }
         met_inc(tmet.requests_total, 1, "chat", p->plg.fast ? "fast_response" : "400", "openai");
+        trace_done(p, st, p->plg.fast ? "fast_response" : "error");
         app_config_ref_t *ref = p->ref;
         p->ref = NULL;
         chat_end(p);

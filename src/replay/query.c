@@ -202,6 +202,16 @@ static bool tl_cb(void *p, const replay_row_t *r)
     return true;
 }
 
+/* Newest first by time, and by turn within one millisecond (two turns of a
+ * fast session can share a timestamp). */
+static int tl_cmp_newest_first(const void *a, const void *b)
+{
+    const tl_item_t *x = a, *y = b;
+    if (x->ms != y->ms) return x->ms < y->ms ? 1 : -1;
+    if (x->turn != y->turn) return x->turn < y->turn ? 1 : -1;
+    return 0;
+}
+
 static void jstr_or_null(buf_t *b, const char *s)
 {
     if (s)
@@ -220,6 +230,7 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
     replay_filter_t f = {.session_id = session_id, .limit = REPLAY_TIMELINE_MAX + 1};
     tl_ctx_t c = {0};
     int rc = replay_store_scan(s, &f, tl_cb, &c, err);
+    if (rc == REPLAY_OK && c.n > 1) qsort(c.v, c.n, sizeof *c.v, tl_cmp_newest_first);
     if (rc == REPLAY_OK) {
         buf_puts(out, "{\"session_id\":");
         buf_json_str(out, session_id, strlen(session_id));

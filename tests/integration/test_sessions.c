@@ -92,8 +92,9 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: [{model: big}]}\n"
             "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n  router:\n    session: {idle_timeout_seconds: 1}\n"
-            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
-            port, p_small, p_big, mgmt);
+            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+            "    router_replay: {path: \"%s/replay-%d.db\"}\n",
+            port, p_small, p_big, mgmt, dir, port);
     if (redis_addr)
         fprintf(f, "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 100}}\n",
                 redis_addr);
@@ -263,16 +264,54 @@ static void run_script(const int *ports, size_t n, const char *session_header, i
     assert_int_equal(violations(p_big), 0);
 }
 
+/* The replay timeline of a session, once the writer has caught up. */
+static cJSON *timeline(int mport, const char *session, int want_turns)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/v1/router_replay/sessions/%s", session);
+    for (int i = 0; i < 100; i++) {
+        thttp_resp_t r;
+        if (thttp_request("127.0.0.1", mport, "GET", path, NULL, NULL, 0, &r) == 0 && r.status == 200) {
+            cJSON *j = cJSON_Parse(r.body);
+            thttp_resp_free(&r);
+            cJSON *tl = j ? cJSON_GetObjectItem(j, "timeline") : NULL;
+            if (tl && cJSON_GetArraySize(tl) >= want_turns) return j;
+            cJSON_Delete(j);
+        } else {
+            thttp_resp_free(&r);
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
 static void test_agent_session_with_header_has_no_violations(void **state)
 {
     reset_mocks();
     char cfg[256];
     snprintf(cfg, sizeof cfg, "%s/single.yaml", dir);
-    int port = pick_port();
-    write_config(cfg, port, pick_port(), NULL);
+    int port = pick_port(), mport = pick_port();
+    write_config(cfg, port, mport, NULL);
     tproc_t r;
     assert_true(start_router(&r, cfg) > 0);
     run_script(&port, 1, "agent-1", 1);
+    /* the replay timeline tells why it stayed, switched or was locked */
+    cJSON *j = timeline(mport, "agent-1", 6);
+    assert_non_null(j);
+    cJSON *tl = cJSON_GetObjectItem(j, "timeline");
+    const char *want[] = {"cold_start", "stay_best_adjusted", "hard_lock_tool_loop", "switch_allowed",
+                          "hard_lock_provider_state", "idle_reset"};
+    if (getenv("TETHER_TEST_VERBOSE")) {
+        char *dump = cJSON_Print(tl);
+        fprintf(stderr, "%s\n", dump);
+        free(dump);
+    }
+    assert_int_equal(cJSON_GetArraySize(tl), 6);
+    for (int i = 0; i < 6; i++)
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, i), "reason")->valuestring, want[i]);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 3), "switched")));
+    assert_non_null(cJSON_GetObjectItem(j, "memory"));
+    cJSON_Delete(j);
     int st = tproc_stop(&r, 10000);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }

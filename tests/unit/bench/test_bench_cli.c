@@ -63,8 +63,9 @@ static void test_json_on_stdout(void **st)
     assert_string_equal(cJSON_GetObjectItem(p, "policy")->valuestring, "prompt-level");
     assert_int_equal(cJSON_GetObjectItem(p, "switches")->valueint, 9709);
     assert_int_equal(cJSON_GetObjectItem(p, "unsafe_switches")->valueint, 3836);
-    cJSON *sk = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "skipped"), 0);
-    assert_string_equal(cJSON_GetObjectItem(sk, "policy")->valuestring, "tether");
+    cJSON *t = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "policies"), 2);
+    assert_string_equal(cJSON_GetObjectItem(t, "policy")->valuestring, "tether");
+    assert_int_equal(cJSON_GetObjectItem(t, "unsafe_switches")->valueint, 0);
     cJSON_Delete(j);
     free(out);
 }

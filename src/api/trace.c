@@ -1,0 +1,171 @@
+/* trace.c - turn a routed request into its replay record (SPEC §9.9): the
+ * routing part from the pipeline's plan when routing is done, the outcome
+ * part when the response ends. The record is pushed to the replay queue,
+ * which never blocks (a full queue drops and counts). */
+#include "api/trace.h"
+#include "core/buf.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *json_of_plan_part(const route_plan_t *p, int which)
+{
+    buf_t b = BUF_INIT;
+    if (which == 0 && p->ran_decision) {
+        dec_result_json(&b, &p->dec);
+    } else if (which == 1) {
+        /* signals */
+        const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+        buf_putc(&b, '[');
+        for (size_t i = 0; i < s->n; i++) {
+            const sig_result_t *x = &s->items[i];
+            if (i) buf_putc(&b, ',');
+            buf_printf(&b, "{\"family\":\"%s\",\"name\":", cfg_signal_family_name(x->rule->family));
+            buf_json_str(&b, x->rule->name, strlen(x->rule->name));
+            buf_printf(&b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false", x->score);
+            if (x->label) {
+                buf_puts(&b, ",\"label\":");
+                buf_json_str(&b, x->label, strlen(x->label));
+            }
+            if (x->error) {
+                buf_puts(&b, ",\"error\":");
+                buf_json_str(&b, x->error, strlen(x->error));
+            }
+            buf_putc(&b, '}');
+        }
+        buf_putc(&b, ']');
+    } else if (which == 2) {
+        /* candidates with the §9.5 terms */
+        buf_putc(&b, '[');
+        for (size_t i = 0; i < p->n_cands; i++) {
+            const sess_candidate_t *c = &p->cands[i];
+            const sess_terms_t *t = p->terms ? &p->terms[i] : NULL;
+            if (i) buf_putc(&b, ',');
+            buf_puts(&b, "{\"model\":");
+            buf_json_str(&b, c->model, strlen(c->model));
+            buf_printf(&b, ",\"admissible\":%s", c->admissible ? "true" : "false");
+            if (c->excluded_reason) buf_printf(&b, ",\"excluded_reason\":\"%s\"", c->excluded_reason);
+            if (t)
+                buf_printf(&b,
+                           ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
+                           "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
+                           "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
+                           "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
+                           "\"net_switch_advantage\":%.4f",
+                           t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
+                           t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
+                           t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
+                           t->net_switch_advantage);
+            else
+                buf_printf(&b, ",\"base\":%.4f", c->base);
+            buf_putc(&b, '}');
+        }
+        buf_putc(&b, ']');
+    }
+    if (!b.len) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b);
+}
+
+static void set_owned(char **field, char *s)
+{
+    replay_record_set(field, s);
+    free(s);
+}
+
+replay_record_t *api_trace_begin(const route_plan_t *p, const char *request_id, const char *endpoint,
+                                 const char *client_protocol, const char *upstream_protocol)
+{
+    replay_record_t *r = replay_record_new(clock_wall_ms());
+    replay_record_set(&r->request_id, request_id);
+    replay_record_set(&r->endpoint, endpoint);
+    replay_record_set(&r->client_protocol, client_protocol);
+    replay_record_set(&r->upstream_protocol, upstream_protocol);
+    if (p->id.found) replay_record_set(&r->tenant, p->id.tenant);
+    replay_record_set(&r->recipe, p->passthrough ? "" : p->recipe_name);
+    replay_record_set(&r->decision, p->decision_name);
+    r->decision_confidence = p->confidence;
+    replay_record_set(&r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
+    set_owned(&r->decision_trace_json, json_of_plan_part(p, 0));
+    set_owned(&r->signals_json, json_of_plan_part(p, 1));
+    set_owned(&r->candidates_json, json_of_plan_part(p, 2));
+    replay_record_set(&r->algorithm, p->algorithm ? p->algorithm : "static");
+    replay_record_set(&r->model, p->model ? p->model->name : "");
+    if (p->ran_policy) {
+        const sess_policy_out_t *o = &p->pol;
+        r->has_session = true;
+        const char *k = strchr(p->id.key, SESS_KEY_SEP);
+        k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
+        replay_record_set(&r->session.id, p->id.found ? (k ? k + 1 : p->id.key) : "");
+        replay_record_set(&r->session.identity_source, p->id.found ? p->id.source : "none");
+        r->session.identity_confidence = p->id.low_confidence ? 0.5 : 1.0;
+        r->session.turn = p->has_state ? (int64_t)p->state.turn_count + 1 : 1;
+        replay_record_set(&r->session.phase, sess_phase_name(o->phase));
+        replay_record_set(&r->session.previous_model, o->previous_model ? o->previous_model : "");
+        replay_record_set(&r->session.selected_model, o->model ? o->model : "");
+        r->session.switched = o->switched;
+        replay_record_set(&r->session.reason, sess_reason_name(o->reason));
+        replay_record_set(&r->session.hard_lock, sess_hard_lock_name(o->hard_lock));
+        buf_t b = BUF_INIT;
+        buf_putc(&b, '[');
+        int n = 0;
+        for (unsigned bit = 1; bit <= RQ_BIND_SERVER_TOOL_STATE; bit <<= 1)
+            if (o->bindings & bit) buf_printf(&b, "%s\"%s\"", n++ ? "," : "", rq_binding_name(bit));
+        buf_putc(&b, ']');
+        replay_record_set(&r->session.bindings_json, b.data);
+        buf_free(&b);
+        r->session.idle_for_s = o->idle_for_s;
+        r->session.idle_reset = o->idle_reset;
+        r->session.drift_reset = o->drift_reset;
+        r->session.decision_inherited = o->decision_inherited;
+        r->session.current_not_in_candidates = o->current_not_in_candidates;
+        r->session.continuation_mass = o->continuation_mass;
+        r->session.cache_warmth = o->cache_warmth;
+        r->session.switch_count = p->has_state ? p->state.switch_count + (o->switched ? 1 : 0) : 0;
+        r->session.fallback = o->fallback;
+        if (o->has_handoff) {
+            buf_t h = BUF_INIT;
+            buf_puts(&h, "{\"from\":");
+            buf_json_str(&h, o->handoff.from ? o->handoff.from : "", o->handoff.from ? strlen(o->handoff.from) : 0);
+            buf_puts(&h, ",\"to\":");
+            buf_json_str(&h, o->handoff.to ? o->handoff.to : "", o->handoff.to ? strlen(o->handoff.to) : 0);
+            buf_puts(&h, ",\"conversions\":[");
+            for (size_t i = 0; i < o->handoff.n_conversions; i++)
+                buf_printf(&h, "%s\"%s\"", i ? "," : "", sess_conversion_name(o->handoff.conversions[i]));
+            buf_puts(&h, "]}");
+            replay_record_set(&r->session.handoff_json, h.data);
+            buf_free(&h);
+        }
+    }
+    r->latency.routing_us = (int64_t)p->routing_us;
+    return r;
+}
+
+void api_trace_finish(replay_record_t *r, const api_trace_outcome_t *o, replay_queue_t *q)
+{
+    if (!r) return;
+    replay_record_set(&r->backend, o->backend ? o->backend : "");
+    replay_record_set(&r->response_path, o->response_path ? o->response_path : "upstream");
+    r->status = o->status;
+    r->usage.prompt = o->prompt_tokens;
+    r->usage.cached = o->cached_tokens;
+    r->usage.completion = o->completion_tokens;
+    replay_record_set(&r->cost.currency, o->currency ? o->currency : "USD");
+    r->cost.actual = o->cost;
+    r->cost.baseline = o->baseline_cost;
+    r->latency.ttft_ms = o->ttft_ms;
+    r->latency.total_ms = o->total_ms;
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "[{\"backend\":");
+    buf_json_str(&b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
+    buf_printf(&b, ",\"attempts\":%d}]", o->attempts);
+    replay_record_set(&r->attempts_json, b.data);
+    buf_free(&b);
+    if (o->plugins_json) replay_record_set(&r->plugins_json, o->plugins_json);
+    if (q)
+        replay_queue_push(q, r);
+    else
+        replay_record_free(r);
+}
