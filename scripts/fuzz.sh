@@ -24,11 +24,12 @@ CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 # optional seeds in tests/fuzz/corpus/<name>/ and a tests/fuzz/<harness>.dict.
 declare -A SRCS
 SRCS[fuzz_scan]="src/json/scan.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
+SRCS[fuzz_config]="$(echo src/config/*.c) src/core/arena.c src/core/buf.c src/core/log.c"
 
 status=0
 for h in "${!SRCS[@]}"; do
     bin="$OUT/$h"
-    if ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" ${SRCS[$h]}; then
+    if ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" ${SRCS[$h]} -lfyaml -lcurl -lcjson -lpthread; then
         echo "fuzz: $h: build failed" >&2
         status=1
         continue

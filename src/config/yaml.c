@@ -221,6 +221,32 @@ static void collect_fy_errors(parser_t *p, struct fy_parser *fyp)
     if (!any) err_at(p, 0, 0, "YAML syntax error");
 }
 
+/* Offset of the first byte that is not strict UTF-8 (overlongs, surrogates
+ * and code points above U+10FFFF are invalid), or n. */
+static size_t utf8_invalid_at(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i], cp, min;
+        size_t k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) k = 1, min = 0x80, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0) k = 2, min = 0x800, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0) k = 3, min = 0x10000, cp = c & 0x07;
+        else return i;
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xc0) != 0x80) return i;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+        i += k + 1;
+    }
+    return n;
+}
+
 cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_t len,
                            cfg_diags_t *diags)
 {
@@ -242,8 +268,21 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
         err_at(&p, 0, 0, "cannot create YAML parser");
         return NULL;
     }
-    /* libfyaml stops silently at a NUL byte: report it instead */
+    /* libfyaml stops silently at a NUL byte, and loops forever on malformed
+     * UTF-8 inside a directive: report both before it reads anything */
     const char *nul = text ? memchr(text, 0, len) : NULL;
+    size_t bad = text ? utf8_invalid_at((const unsigned char *)text, len) : 0;
+    if (!nul && bad < len) {
+        int line = 1, col = 1;
+        for (size_t q = 0; q < bad; q++) {
+            if (text[q] == '\n') line++, col = 1;
+            else col++;
+        }
+        fy_parser_destroy(fyp);
+        if (fydiag) fy_diag_destroy(fydiag);
+        err_at(&p, line, col, "YAML syntax error: invalid UTF-8");
+        return NULL;
+    }
     if (nul) {
         int line = 1, col = 1;
         for (const char *q = text; q < nul; q++) {

@@ -1,11 +1,22 @@
 /* fuzz_config.c - libFuzzer harness for the config loader: YAML parsing with
  * positions, env expansion, every section loader, reference checks, the
- * YAML/JSON emitter (config show) and a re-load of what it emitted.
- * Build: compiled with src/config/*.c, src/core/{arena,buf,log}.c, -lfyaml. */
+ * YAML/JSON emitter (config show) and a re-load of what it emitted; every
+ * input also goes through `config migrate` (comment-keeping parse, flat-layout
+ * conversion, emit, validation with old-path hints).
+ * Build: compiled with src/config/*.c, src/core/{arena,buf,log}.c,
+ * -lfyaml -lcurl -lcjson -lpthread (scripts/fuzz.sh). */
 #include "config/config.h"
+#include "config/migrate.h"
 #include "config/yaml.h"
 #include <stdint.h>
 #include <stdlib.h>
+
+/* libfyaml 0.7.12 leaks a scalar's materialised text (fy_token_get_text)
+ * when the stream fails after it (512 bytes per failed parse; reproduced with
+ * libfyaml alone). Not ours to fix here: suppress leaks whose stack is inside
+ * libfyaml so the harness keeps finding leaks in tether's own code. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libfyaml.so\n"; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,5 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     buf_free(&b);
     cfg_diags_free(&d);
+    cfg_migrate_t m;
+    cfg_migrate_init(&m);
+    cfg_migrate_run(&m, "old.yaml", (const char *)data, size, "new.yaml");
+    cfg_migrate_deinit(&m);
     return 0;
 }

@@ -314,6 +314,14 @@ static void test_comments_kept(void **st)
     /* a NUL byte stops nothing silently */
     assert_null(cfg_yaml_parse_comments(&a, "n.yaml", "a: 1\nb: \0x\n", 11, &d));
     assert_true(has_diag(&d, "n.yaml:2:4: YAML syntax error: NUL byte in the input"));
+    /* malformed UTF-8 is refused up front (libfyaml 0.7 loops forever on it
+     * inside a directive: this input used to hang the loader) */
+    static const char hang[] = "# x\n%sio\xe4ns:\n  - a: 1\n";
+    assert_null(cfg_yaml_parse(&a, "u.yaml", hang, sizeof hang - 1, &d));
+    assert_true(has_diag(&d, "u.yaml:2:5: YAML syntax error: invalid UTF-8"));
+    assert_null(cfg_yaml_parse(&a, "o.yaml", "a: \xc0\xaf\n", 6, &d)); /* overlong '/' */
+    assert_true(has_diag(&d, "o.yaml:1:4: YAML syntax error: invalid UTF-8"));
+    assert_non_null(cfg_yaml_parse(&a, "ok.yaml", "a: \xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80\n", 13, &d));
     cfg_diags_free(&d);
     arena_deinit(&a);
 }
