@@ -49,7 +49,10 @@ static int cmd_migrate(int argc, char **argv)
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) outp = argv[++i];
         else if (!strcmp(argv[i], "--force")) force = true;
         else if (!strcmp(argv[i], "--allow-invalid")) allow_invalid = true;
-        else {
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else {
             fprintf(stderr, "tether config migrate: unknown option '%s'\n", argv[i]);
             usage(stderr);
             return 1;

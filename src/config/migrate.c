@@ -309,7 +309,12 @@ static cfg_node_t *backend_from_endpoint(mg_t *g, const endpoint_t *e, bool *ant
     set_str(g, br, "name", e->name);
     const char *ppath = NULL;
     const cfg_node_t *prof = e->profile ? profile_get(g, e->profile, &ppath) : NULL;
-    if (e->endpoint) cfg_node_set(g->a, br, "endpoint", take(g, mk_str(g, e->endpoint), pkey(g, ep, "address")));
+    if (e->endpoint) {
+        cfg_node_t *en = take(g, mk_str(g, e->endpoint), pkey(g, ep, "address"));
+        const cfg_node_t *addr = cfg_node_get(e->node, "address"), *port = cfg_node_get(e->node, "port");
+        en->comment = addr && addr->comment ? addr->comment : port ? port->comment : NULL;
+        cfg_node_set(g->a, br, "endpoint", en);
+    }
     else if (e->base_url) set_str(g, br, "base_url", e->base_url);
     else if (prof && sval(cfg_node_get(prof, "base_url")))
         cfg_node_set(g->a, br, "base_url", take(g, cfg_node_get(prof, "base_url"), pkey(g, ppath, "base_url")));

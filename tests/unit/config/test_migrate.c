@@ -97,6 +97,7 @@ static void test_vsr_flat_round_trip(void **st)
     /* comments survive: the file header and a line comment */
     assert_non_null(strstr(m.out.data, "# Semantic router configuration (pre-v0.3 flat layout).\n"));
     assert_non_null(strstr(m.out.data, "default_model: qwen3-8b  # cheapest\n"));
+    assert_non_null(strstr(m.out.data, "endpoint: 10.0.0.11:8000  # first box\n"));
 
     /* load the output and check its structure */
     setenv("ANTHROPIC_PROD_API_KEY", "test-key", 1);
