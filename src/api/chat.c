@@ -6,6 +6,7 @@
  * Streams: when the client did not ask for usage, tether asks upstream for it
  * (stream_options.include_usage) and hides the usage-only chunk from the
  * client; otherwise upstream bytes are relayed untouched. */
+#include "api/agent.h"
 #include "api/app.h"
 #include "api/errors.h"
 #include "core/buf.h"
@@ -755,6 +756,12 @@ static void chat_routed(void *ud, route_plan_t *plan)
         return;
     }
     const cfg_model_t *model = plan->model;
+    if (model->api_format == CFG_API_ANTHROPIC) { /* translated path: agent.c */
+        app_config_ref_t *ref = p->ref;
+        p->ref = NULL;
+        api_agent_chat_to_anthropic(req, p->w, ref, &p->env, &p->rin, plan);
+        return;
+    }
     p->model = model;
     p->model_index = plan->model_index;
     p->route_kind = plan->passthrough ? "passthrough" : "auto";

@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "mock/mock_agent.h"
 #include "mock/mock_reply.h"
 #include "mock/mock_script.h"
 #include "mock/mock_session.h"
@@ -289,8 +290,22 @@ static bool faults_apply(mock_t *m, hsrv_req_t *req, faults_t *f)
 
 /* Render the reply (body or SSE chunks) and send it, with the delays and the
  * reset decided by the faults. */
+static void chat_deliver_shape(mock_t *m, hsrv_req_t *req, const faults_t *f,
+                               const mock_reply_t *reply, const char *model, bool stream,
+                               bool include_usage, uint64_t cached, mock_shape_t shape,
+                               const char *resp_id, const char *prev);
+
 static void chat_deliver(mock_t *m, hsrv_req_t *req, const faults_t *f, const mock_reply_t *reply,
                          const char *model, bool stream, bool include_usage, uint64_t cached)
+{
+    chat_deliver_shape(m, req, f, reply, model, stream, include_usage, cached, MOCK_SHAPE_CHAT,
+                       NULL, NULL);
+}
+
+static void chat_deliver_shape(mock_t *m, hsrv_req_t *req, const faults_t *f,
+                               const mock_reply_t *reply, const char *model, bool stream,
+                               bool include_usage, uint64_t cached, mock_shape_t shape,
+                               const char *resp_id, const char *prev)
 {
     const mock_config_t *cfg = &m->cfg;
     uint64_t created = clock_wall_ms() / 1000, delay = f->delay_ms;
@@ -298,11 +313,22 @@ static void chat_deliver(mock_t *m, hsrv_req_t *req, const faults_t *f, const mo
     r->streaming = stream;
     r->chunk_delay_ms = cfg->chunk_delay_ms;
     if (stream) {
-        r->n_chunks =
-            mock_render_chat_sse(reply, model, created, cached, include_usage, &r->chunks);
+        if (shape == MOCK_SHAPE_ANTHROPIC)
+            r->n_chunks = mock_render_anthropic_sse(reply, model, cached, &r->chunks);
+        else if (shape == MOCK_SHAPE_RESPONSES)
+            r->n_chunks = mock_render_responses_sse(reply, model, created, cached, resp_id, prev,
+                                                    &r->chunks);
+        else
+            r->n_chunks =
+                mock_render_chat_sse(reply, model, created, cached, include_usage, &r->chunks);
         r->ttft_ms = cfg->ttft_ms;
     } else {
-        mock_render_chat_json(reply, model, created, cached, &r->body);
+        if (shape == MOCK_SHAPE_ANTHROPIC)
+            mock_render_anthropic_json(reply, model, cached, &r->body);
+        else if (shape == MOCK_SHAPE_RESPONSES)
+            mock_render_responses_json(reply, model, created, cached, resp_id, prev, &r->body);
+        else
+            mock_render_chat_json(reply, model, created, cached, &r->body);
         delay += cfg->ttft_ms;
     }
     if (f->step && f->step->reset_after_bytes >= 0) {
@@ -333,7 +359,7 @@ static void respond_unknown_model(hsrv_req_t *req, const char *model)
     respond_error(req, 404, "invalid_request_error", "model_not_found", msg);
 }
 
-static void handle_chat_full(mock_t *m, hsrv_req_t *req)
+static void handle_api(mock_t *m, hsrv_req_t *req, mock_shape_t shape)
 {
     const mock_config_t *cfg = &m->cfg;
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
@@ -343,9 +369,20 @@ static void handle_chat_full(mock_t *m, hsrv_req_t *req)
     }
     mock_chat_t chat;
     char err[160];
-    if (mock_chat_init(&chat, root, err, sizeof err) < 0) {
+    cJSON *croot = root;
+    if (shape != MOCK_SHAPE_CHAT) {
+        croot = mock_agent_to_chat(root, shape, err, sizeof err);
+        if (!croot) {
+            mock_stats_request(m->stats, req->path, NULL);
+            respond_error(req, 400, "invalid_request_error", "invalid_request", err);
+            cJSON_Delete(root);
+            return;
+        }
+    }
+    if (mock_chat_init(&chat, croot, err, sizeof err) < 0) {
         mock_stats_request(m->stats, req->path, NULL);
         respond_error(req, 400, "invalid_request_error", "invalid_request", err);
+        if (croot != root) cJSON_Delete(croot);
         cJSON_Delete(root);
         return;
     }
@@ -376,6 +413,10 @@ static void handle_chat_full(mock_t *m, hsrv_req_t *req)
     mock_reply_t reply;
     mock_reply_build(&reply, &chat, cfg->seed, cfg->reply_bytes);
     mock_registry_add(m->reg, MOCK_ID_RESPONSE, reply.id);
+    char resp_id[40];
+    snprintf(resp_id, sizeof resp_id, "resp_%016llx", (unsigned long long)reply.hash);
+    if (shape == MOCK_SHAPE_RESPONSES) mock_registry_add(m->reg, MOCK_ID_RESPONSE, resp_id);
+    const cJSON *jprev = cJSON_GetObjectItemCaseSensitive(root, "previous_response_id");
     if (reply.is_tool_call) mock_registry_add(m->reg, MOCK_ID_TOOL_CALL, reply.call_id);
     if (reply.has_reasoning) {
         mock_registry_add(m->reg, MOCK_ID_REASONING, reply.reasoning_enc);
@@ -388,12 +429,16 @@ static void handle_chat_full(mock_t *m, hsrv_req_t *req)
         mock_cache_update(m->cache, chat.model, skey, skey_len, chat.canon.data, chat.canon.len);
     if (cached > reply.prompt_tokens) cached = reply.prompt_tokens;
     mock_stats_tokens(m->stats, reply.prompt_tokens, reply.completion_tokens, cached);
-    chat_deliver(m, req, &f, &reply, chat.model, chat.stream, chat.include_usage, cached);
+    chat_deliver_shape(m, req, &f, &reply, chat.model, chat.stream, chat.include_usage, cached,
+                       shape, resp_id, cJSON_IsString(jprev) ? jprev->valuestring : NULL);
     mock_reply_deinit(&reply);
 out:
     mock_chat_deinit(&chat);
+    if (croot != root) cJSON_Delete(croot);
     cJSON_Delete(root);
 }
+
+static void handle_chat_full(mock_t *m, hsrv_req_t *req) { handle_api(m, req, MOCK_SHAPE_CHAT); }
 
 /* Benchmark mode (--reply-bytes without --strict): no tree, no strict check,
  * no tool calls; prompt tokens and the prefix cache work on the raw bytes of
@@ -557,6 +602,10 @@ static void handler(hsrv_req_t *req, void *ud)
     bool post = req->method == HSRV_POST;
     if (!strcmp(p, "/v1/chat/completions") || !strcmp(p, "/chat/completions")) {
         if (post) return handle_chat(m, req);
+    } else if (!strcmp(p, "/v1/messages") || !strcmp(p, "/messages")) {
+        if (post) return handle_api(m, req, MOCK_SHAPE_ANTHROPIC);
+    } else if (!strcmp(p, "/v1/responses") || !strcmp(p, "/responses")) {
+        if (post) return handle_api(m, req, MOCK_SHAPE_RESPONSES);
     } else if (!strcmp(p, "/v1/embeddings") || !strcmp(p, "/embeddings")) {
         if (post) return handle_embeddings(m, req);
     } else if (!strcmp(p, "/v1/models") || !strcmp(p, "/models")) {
