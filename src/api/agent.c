@@ -1201,6 +1201,8 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         int n = rstore_chain(api_response_store(ref->cfg), pr->valuestring, clock_wall_ms(), history,
                              NULL, &inh, &p->chain_native, NULL, &p->warn);
         if (n < 0) {
+            char idc[128];
+            snprintf(idc, sizeof idc, "%s", pr->valuestring);
             cJSON_Delete(history);
             free(inh);
             p->ref = NULL;
@@ -1208,7 +1210,7 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
             app_config_release(ref);
             return api_error_openai(req, 400, "invalid_request_error", "previous_response_not_found",
                                     "previous_response_id", "Previous response with id '%.100s' not found.",
-                                    pr->valuestring);
+                                    idc);
         }
         p->instructions = inh;
     }

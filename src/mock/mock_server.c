@@ -440,6 +440,29 @@ out:
 
 static void handle_chat_full(mock_t *m, hsrv_req_t *req) { handle_api(m, req, MOCK_SHAPE_CHAT); }
 
+/* Anthropic count_tokens: the prompt tokens the mock would bill. */
+static void handle_count_tokens(mock_t *m, hsrv_req_t *req)
+{
+    mock_stats_request(m->stats, req->path, NULL);
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    char err[160] = "invalid request";
+    if (cJSON_IsObject(root) && !cJSON_GetObjectItemCaseSensitive(root, "max_tokens"))
+        cJSON_AddNumberToObject(root, "max_tokens", 1);
+    cJSON *croot = root ? mock_agent_to_chat(root, MOCK_SHAPE_ANTHROPIC, err, sizeof err) : NULL;
+    mock_chat_t chat;
+    if (croot && mock_chat_init(&chat, croot, err, sizeof err) == 0) {
+        buf_t b = BUF_INIT;
+        buf_printf(&b, "{\"input_tokens\":%llu}", (unsigned long long)mock_tokens(chat.canon.len));
+        respond_json(req, 200, &b);
+        buf_free(&b);
+        mock_chat_deinit(&chat);
+    } else {
+        respond_error(req, 400, "invalid_request_error", "invalid_request", err);
+    }
+    cJSON_Delete(croot);
+    cJSON_Delete(root);
+}
+
 /* Benchmark mode (--reply-bytes without --strict): no tree, no strict check,
  * no tool calls; prompt tokens and the prefix cache work on the raw bytes of
  * the messages value, and the cache only applies with an x-session-id. */
@@ -602,6 +625,8 @@ static void handler(hsrv_req_t *req, void *ud)
     bool post = req->method == HSRV_POST;
     if (!strcmp(p, "/v1/chat/completions") || !strcmp(p, "/chat/completions")) {
         if (post) return handle_chat(m, req);
+    } else if (!strcmp(p, "/v1/messages/count_tokens") || !strcmp(p, "/messages/count_tokens")) {
+        if (post) return handle_count_tokens(m, req);
     } else if (!strcmp(p, "/v1/messages") || !strcmp(p, "/messages")) {
         if (post) return handle_api(m, req, MOCK_SHAPE_ANTHROPIC);
     } else if (!strcmp(p, "/v1/responses") || !strcmp(p, "/responses")) {
