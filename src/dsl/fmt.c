@@ -87,7 +87,9 @@ void dsl_fmt_value(buf_t *out, const dsl_value_t *v, int indent)
 {
     buf_t t = BUF_INIT;
     value_inline(&t, v);
-    bool fits = t.len + (size_t)indent <= INLINE_MAX;
+    size_t col = 0; /* the current column: what is already on this line counts */
+    while (col < out->len && out->data[out->len - 1 - col] != '\n') col++;
+    bool fits = t.len + col <= INLINE_MAX;
     if (fits || (v->kind != DSL_V_LIST && v->kind != DSL_V_BLOCK) ||
         (v->kind == DSL_V_LIST && !v->n) || (v->kind == DSL_V_BLOCK && !v->nf)) {
         buf_append(out, t.data, t.len);
