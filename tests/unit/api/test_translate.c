@@ -1,0 +1,399 @@
+/* test_translate.c - protocol translation fixtures, both directions: request
+ * bodies (system, tools, tool calls/results with paired ids, images, stop,
+ * max_tokens default, thinking), whole replies (stop reasons, usage with
+ * cache read/creation), the three stream translators event by event, the
+ * tool-call id rewrite, warnings, and the response store (chain expansion,
+ * unknown ids, TTL, eviction). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/response_store.h"
+#include "api/translate.h"
+
+static cJSON *parse(const buf_t *b)
+{
+    cJSON *r = cJSON_ParseWithLength(b->data, b->len);
+    assert_non_null(r);
+    return r;
+}
+
+static const char *S(const cJSON *o, const char *path)
+{
+    /* dotted path with numeric indexes: "messages.0.content" */
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    const cJSON *cur = o;
+    for (char *save = NULL, *t = strtok_r(tmp, ".", &save); t && cur; t = strtok_r(NULL, ".", &save)) {
+        if (t[0] >= '0' && t[0] <= '9')
+            cur = cJSON_GetArrayItem(cur, atoi(t));
+        else
+            cur = cJSON_GetObjectItemCaseSensitive(cur, t);
+    }
+    if (!cur) return NULL;
+    if (cJSON_IsString(cur)) return cur->valuestring;
+    static char num[64];
+    if (cJSON_IsNumber(cur)) {
+        snprintf(num, sizeof num, "%g", cur->valuedouble);
+        return num;
+    }
+    if (cJSON_IsBool(cur)) return cJSON_IsTrue(cur) ? "true" : "false";
+    return "<obj>";
+}
+
+static void test_tool_id_rewrite(void **st)
+{
+    (void)st;
+    char out[128], out2[128];
+    tr_tool_id_anthropic("call_abc-1", out, sizeof out);
+    assert_string_equal(out, "call_abc-1");
+    tr_tool_id_anthropic("call:abc/1", out, sizeof out);
+    assert_true(tr_tool_id_ok_anthropic(out));
+    assert_int_equal(strncmp(out, "call_abc_1_", 11), 0);
+    assert_int_equal(strlen(out), strlen("call_abc_1_") + 8);
+    tr_tool_id_anthropic("call:abc/1", out2, sizeof out2);
+    assert_string_equal(out, out2); /* deterministic */
+    tr_tool_id_anthropic("call/abc:1", out2, sizeof out2);
+    assert_string_not_equal(out, out2); /* same sanitised text, different hash */
+}
+
+static void test_chat_to_anthropic_request(void **st)
+{
+    (void)st;
+    const char *body =
+        "{\"model\":\"x\",\"messages\":["
+        "{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call:1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"ls\",\"arguments\":\"{\\\"p\\\":1}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call:1\",\"content\":\"a b\"},"
+        "{\"role\":\"user\",\"content\":\"next\"}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"ls\",\"parameters\":{\"type\":\"object\"}}}],"
+        "\"stop\":\"END\",\"temperature\":1.5,\"tool_choice\":\"required\",\"seed\":3}";
+    buf_t out = BUF_INIT;
+    tr_warn_t w = {0};
+    char err[128];
+    assert_int_equal(tr_req_chat_to_anthropic(body, strlen(body), "claude-x", &out, &w, err, sizeof err), 0);
+    cJSON *r = parse(&out);
+    assert_string_equal(S(r, "model"), "claude-x");
+    assert_string_equal(S(r, "system"), "be brief");
+    assert_string_equal(S(r, "max_tokens"), "4096");
+    assert_string_equal(S(r, "stop_sequences.0"), "END");
+    assert_string_equal(S(r, "temperature"), "1");
+    assert_string_equal(S(r, "messages.0.role"), "user");
+    assert_string_equal(S(r, "messages.0.content.1.type"), "image");
+    assert_string_equal(S(r, "messages.0.content.1.source.media_type"), "image/png");
+    assert_string_equal(S(r, "messages.0.content.1.source.data"), "AAAA");
+    assert_string_equal(S(r, "messages.1.content.0.type"), "tool_use");
+    assert_string_equal(S(r, "messages.1.content.0.input.p"), "1");
+    /* the result joins the next user turn, first, with the same rewritten id */
+    assert_string_equal(S(r, "messages.2.role"), "user");
+    assert_string_equal(S(r, "messages.2.content.0.type"), "tool_result");
+    assert_string_equal(S(r, "messages.2.content.0.tool_use_id"), S(r, "messages.1.content.0.id"));
+    assert_true(tr_tool_id_ok_anthropic(S(r, "messages.1.content.0.id")));
+    assert_string_equal(S(r, "messages.2.content.1.text"), "next");
+    assert_string_equal(S(r, "tools.0.input_schema.type"), "object");
+    assert_string_equal(S(r, "tool_choice.type"), "any");
+    assert_true(tr_warn_has(&w, "temperature_clamped"));
+    assert_true(tr_warn_has(&w, "seed_dropped"));
+    assert_true(tr_warn_has(&w, "tool_call_id_rewritten"));
+    cJSON_Delete(r);
+    buf_free(&out);
+}
+
+static void test_anthropic_to_chat_request(void **st)
+{
+    (void)st;
+    const char *body =
+        "{\"model\":\"m\",\"max_tokens\":50,\"stream\":true,"
+        "\"system\":[{\"type\":\"text\",\"text\":\"sys\",\"cache_control\":{\"type\":\"ephemeral\"}}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\",\"signature\":\"s\"},"
+        "{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"ls\",\"input\":{\"a\":2}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":[{\"type\":\"text\",\"text\":\"r\"}]},"
+        "{\"type\":\"text\",\"text\":\"go\"},{\"type\":\"server_tool_use\",\"id\":\"x\"}]}],"
+        "\"tools\":[{\"name\":\"ls\",\"description\":\"d\",\"input_schema\":{\"type\":\"object\"}}],"
+        "\"tool_choice\":{\"type\":\"tool\",\"name\":\"ls\"},\"stop_sequences\":[\"X\"],"
+        "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024},\"metadata\":{\"user_id\":\"u1\"}}";
+    buf_t out = BUF_INIT;
+    tr_warn_t w = {0};
+    char err[128];
+    assert_int_equal(tr_req_anthropic_to_chat(body, strlen(body), NULL, &out, &w, err, sizeof err), 0);
+    cJSON *r = parse(&out);
+    assert_string_equal(S(r, "messages.0.role"), "system");
+    assert_string_equal(S(r, "messages.0.content"), "sys");
+    assert_string_equal(S(r, "messages.2.content"), "ok");
+    assert_string_equal(S(r, "messages.2.tool_calls.0.id"), "toolu_1");
+    assert_string_equal(S(r, "messages.2.tool_calls.0.function.arguments"), "{\"a\":2}");
+    assert_string_equal(S(r, "messages.3.role"), "tool");
+    assert_string_equal(S(r, "messages.3.tool_call_id"), "toolu_1");
+    assert_string_equal(S(r, "messages.3.content"), "r");
+    assert_string_equal(S(r, "messages.4.content"), "go");
+    assert_string_equal(S(r, "tools.0.function.parameters.type"), "object");
+    assert_string_equal(S(r, "tool_choice.function.name"), "ls");
+    assert_string_equal(S(r, "stop.0"), "X");
+    assert_string_equal(S(r, "max_tokens"), "50");
+    assert_string_equal(S(r, "reasoning_effort"), "low");
+    assert_string_equal(S(r, "user"), "u1");
+    assert_string_equal(S(r, "stream_options.include_usage"), "true");
+    assert_true(tr_warn_has(&w, "thinking_dropped"));
+    assert_true(tr_warn_has(&w, "cache_control_dropped"));
+    assert_true(tr_warn_has(&w, "unknown_block:server_tool_use"));
+    cJSON_Delete(r);
+    buf_free(&out);
+    /* no messages: an error, not a crash */
+    assert_int_equal(tr_req_anthropic_to_chat("{}", 2, NULL, &out, &w, err, sizeof err), -1);
+    buf_free(&out);
+}
+
+static void test_whole_replies(void **st)
+{
+    (void)st;
+    const char *a = "{\"id\":\"msg_1\",\"type\":\"message\",\"model\":\"c\",\"content\":["
+                    "{\"type\":\"thinking\",\"thinking\":\"t\",\"signature\":\"s\"},"
+                    "{\"type\":\"text\",\"text\":\"hello\"},"
+                    "{\"type\":\"tool_use\",\"id\":\"toolu_9\",\"name\":\"f\",\"input\":{\"k\":\"v\"}}],"
+                    "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":10,\"output_tokens\":5,"
+                    "\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":7}}";
+    buf_t out = BUF_INIT;
+    tr_warn_t w = {0};
+    assert_int_equal(tr_resp_anthropic_to_chat(a, strlen(a), &out, &w), 0);
+    cJSON *r = parse(&out);
+    assert_string_equal(S(r, "choices.0.finish_reason"), "tool_calls");
+    assert_string_equal(S(r, "choices.0.message.content"), "hello");
+    assert_string_equal(S(r, "choices.0.message.reasoning_content"), "t");
+    assert_string_equal(S(r, "choices.0.message.tool_calls.0.function.arguments"), "{\"k\":\"v\"}");
+    assert_string_equal(S(r, "usage.prompt_tokens"), "117");
+    assert_string_equal(S(r, "usage.prompt_tokens_details.cached_tokens"), "100");
+    assert_string_equal(S(r, "usage.completion_tokens"), "5");
+    assert_true(tr_warn_has(&w, "thinking_signature_dropped"));
+    cJSON_Delete(r);
+    buf_reset(&out);
+
+    const char *c = "{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                    "\"content\":\"hi\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+                    "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"length\"}],"
+                    "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":20}}}";
+    assert_int_equal(tr_resp_chat_to_anthropic(c, strlen(c), "claude", &out, &w), 0);
+    r = parse(&out);
+    assert_string_equal(S(r, "type"), "message");
+    assert_string_equal(S(r, "stop_reason"), "max_tokens");
+    assert_string_equal(S(r, "content.0.text"), "hi");
+    assert_string_equal(S(r, "content.1.type"), "tool_use");
+    assert_string_equal(S(r, "content.1.id"), "call_1");
+    assert_string_equal(S(r, "usage.input_tokens"), "10");
+    assert_string_equal(S(r, "usage.cache_read_input_tokens"), "20");
+    cJSON_Delete(r);
+    buf_reset(&out);
+
+    tr_resp_meta_t m = {.id = "resp_abc", .model = "gpt", .previous_response_id = "resp_prev",
+                        .instructions = "ins", .created_at = 5};
+    cJSON *items = NULL;
+    assert_int_equal(tr_resp_chat_to_responses(c, strlen(c), &m, &out, &items, &w), 0);
+    r = parse(&out);
+    assert_string_equal(S(r, "object"), "response");
+    assert_string_equal(S(r, "status"), "incomplete");
+    assert_string_equal(S(r, "output.0.content.0.text"), "hi");
+    assert_string_equal(S(r, "output.1.type"), "function_call");
+    assert_string_equal(S(r, "output.1.call_id"), "call_1");
+    assert_string_equal(S(r, "previous_response_id"), "resp_prev");
+    assert_string_equal(S(r, "usage.input_tokens_details.cached_tokens"), "20");
+    assert_int_equal(cJSON_GetArraySize(items), 2);
+    cJSON_Delete(items);
+    cJSON_Delete(r);
+    buf_free(&out);
+    assert_string_equal(tr_stop_to_finish("end_turn"), "stop");
+    assert_string_equal(tr_finish_to_stop("stop"), "end_turn");
+}
+
+/* collected stream output: "event|data\n" lines */
+static void collect(void *ud, const char *event, const char *data, size_t len)
+{
+    buf_t *b = ud;
+    buf_printf(b, "%s|%.*s\n", event ? event : "-", (int)len, data);
+}
+
+static void test_stream_a2c(void **st)
+{
+    (void)st;
+    buf_t got = BUF_INIT;
+    tr_warn_t w = {0};
+    tr_stream_t s;
+    tr_stream_init(&s, TR_S_A2C, "claude", collect, &got, &w);
+    s.include_usage = true;
+    static const char *const ev[] = {
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_7\",\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":4,\"cache_creation_input_tokens\":1}}}",
+        "{\"type\":\"ping\"}",
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"sg\"}}",
+        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}",
+        "{\"type\":\"content_block_stop\",\"index\":1}",
+        "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"ls\",\"input\":{}}}",
+        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\":1}\"}}",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}",
+        "{\"type\":\"message_stop\"}",
+        NULL};
+    for (int i = 0; ev[i]; i++) tr_stream_event(&s, NULL, ev[i], strlen(ev[i]));
+    tr_stream_end(&s);
+    const char *g = got.data;
+    assert_non_null(strstr(g, "\"role\":\"assistant\""));
+    assert_non_null(strstr(g, "\"reasoning_content\":\"hmm\""));
+    assert_non_null(strstr(g, "\"content\":\"Hi\""));
+    assert_non_null(strstr(g, "\"id\":\"toolu_1\""));
+    assert_non_null(strstr(g, "\"arguments\":\"{\\\"a\\\"\""));
+    assert_non_null(strstr(g, "\"finish_reason\":\"tool_calls\""));
+    assert_non_null(strstr(g, "\"prompt_tokens\":8"));
+    assert_non_null(strstr(g, "\"cached_tokens\":4"));
+    assert_non_null(strstr(g, "\"completion_tokens\":9"));
+    assert_non_null(strstr(g, "-|[DONE]\n"));
+    /* [DONE] exactly once, and last */
+    assert_null(strstr(strstr(g, "[DONE]") + 1, "[DONE]"));
+    assert_true(tr_warn_has(&w, "thinking_signature_dropped"));
+    tr_stream_deinit(&s);
+    buf_free(&got);
+}
+
+static void test_stream_c2a_and_c2r(void **st)
+{
+    (void)st;
+    static const char *const ch[] = {
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"He\"}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"llo\"}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_5\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
+        "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":2}}}",
+        "[DONE]",
+        NULL};
+    buf_t got = BUF_INIT;
+    tr_warn_t w = {0};
+    tr_stream_t s;
+    tr_stream_init(&s, TR_S_C2A, "gpt", collect, &got, &w);
+    for (int i = 0; ch[i]; i++) tr_stream_event(&s, NULL, ch[i], strlen(ch[i]));
+    tr_stream_end(&s);
+    const char *g = got.data;
+    const char *order[] = {"message_start|", "content_block_start|{\"index\":0,\"content_block\":{\"type\":\"text\"",
+                           "text_delta", "content_block_stop|{\"index\":0",
+                           "content_block_start|{\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"call_5\"",
+                           "input_json_delta", "content_block_stop|{\"index\":1", "message_delta|", "message_stop|", NULL};
+    const char *at = g;
+    for (int i = 0; order[i]; i++) {
+        const char *f = strstr(at, order[i]);
+        if (!f) fail_msg("missing %s after offset %ld in:\n%s", order[i], (long)(at - g), g);
+        at = f + 1;
+    }
+    assert_non_null(strstr(g, "\"stop_reason\":\"tool_use\""));
+    assert_non_null(strstr(g, "\"input_tokens\":10"));
+    assert_non_null(strstr(g, "\"cache_read_input_tokens\":2"));
+    tr_stream_deinit(&s);
+    buf_reset(&got);
+
+    tr_resp_meta_t m = {.id = "resp_x", .model = "gpt", .created_at = 1};
+    tr_stream_init(&s, TR_S_C2R, "gpt", collect, &got, &w);
+    s.meta = &m;
+    for (int i = 0; ch[i]; i++) tr_stream_event(&s, NULL, ch[i], strlen(ch[i]));
+    tr_stream_end(&s);
+    g = got.data;
+    const char *order2[] = {"response.created|", "response.in_progress|", "response.output_item.added|",
+                            "response.content_part.added|", "response.output_text.delta|",
+                            "response.output_item.added|", "response.function_call_arguments.delta|",
+                            "response.output_text.done|", "response.content_part.done|",
+                            "response.output_item.done|", "response.function_call_arguments.done|",
+                            "response.output_item.done|", "response.completed|", NULL};
+    at = g;
+    for (int i = 0; order2[i]; i++) {
+        const char *f = strstr(at, order2[i]);
+        if (!f) fail_msg("missing %s in:\n%s", order2[i], g);
+        at = f + 1;
+    }
+    assert_non_null(strstr(g, "\"text\":\"Hello\""));
+    assert_non_null(strstr(g, "\"input_tokens\":12"));
+    assert_non_null(s.output);
+    assert_int_equal(cJSON_GetArraySize(s.output), 2);
+    tr_stream_deinit(&s);
+    buf_free(&got);
+}
+
+static void put(rstore_t *s, const char *id, const char *prev, const char *in, const char *out,
+                const char *ins, uint64_t now)
+{
+    rstore_entry_t e = {0};
+    snprintf(e.id, sizeof e.id, "%s", id);
+    e.model = "gpt";
+    e.previous_response_id = (char *)prev;
+    e.input = (char *)in;
+    e.output = (char *)out;
+    e.instructions = (char *)ins;
+    rstore_put(s, &e, now);
+}
+
+static void test_response_store(void **st)
+{
+    (void)st;
+    rstore_t *s = rstore_new(1000, 3);
+    put(s, "r1", NULL, "[{\"role\":\"user\",\"content\":\"a\"}]",
+        "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"b\"}]},"
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"}]",
+        "ins1", 0);
+    put(s, "r2", "r1", "[{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"res\"}]",
+        "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"d\"}]}]",
+        NULL, 10);
+    cJSON *msgs = cJSON_CreateArray();
+    char *ins = NULL, *model = NULL;
+    bool native = true;
+    assert_int_equal(rstore_chain(s, "r2", 20, msgs, NULL, &ins, &native, &model, NULL), 2);
+    assert_false(native);
+    assert_null(ins); /* the newest entry had none */
+    assert_string_equal(model, "gpt");
+    assert_int_equal(cJSON_GetArraySize(msgs), 4);
+    assert_string_equal(S(msgs, "0.content"), "a");
+    assert_string_equal(S(msgs, "1.content"), "b");
+    assert_string_equal(S(msgs, "1.tool_calls.0.id"), "c1");
+    assert_string_equal(S(msgs, "2.role"), "tool");
+    assert_string_equal(S(msgs, "2.tool_call_id"), "c1");
+    assert_string_equal(S(msgs, "3.content"), "d");
+    cJSON_Delete(msgs);
+    free(model);
+    /* unknown id */
+    assert_int_equal(rstore_chain(s, "nope", 20, NULL, NULL, NULL, NULL, NULL, NULL), -1);
+    /* TTL: r1 expires at 1000 */
+    rstore_entry_t *e = rstore_get(s, "r1", 999);
+    assert_non_null(e);
+    rstore_entry_free(e);
+    assert_null(rstore_get(s, "r1", 1000));
+    assert_int_equal(rstore_chain(s, "r2", 1005, NULL, NULL, NULL, NULL, NULL, NULL), -1);
+    /* eviction: max 3 */
+    put(s, "r3", NULL, "[]", "[]", NULL, 20);
+    put(s, "r4", NULL, "[]", "[]", NULL, 20);
+    put(s, "r5", NULL, "[]", "[]", NULL, 20);
+    assert_int_equal(rstore_count(s), 3);
+    assert_null(rstore_get(s, "r2", 21));
+    assert_true(rstore_delete(s, "r5"));
+    assert_false(rstore_delete(s, "r5"));
+    char id[32];
+    rstore_new_id(id);
+    assert_int_equal(strlen(id), 29);
+    assert_int_equal(strncmp(id, "resp_", 5), 0);
+    rstore_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tool_id_rewrite),      cmocka_unit_test(test_chat_to_anthropic_request),
+        cmocka_unit_test(test_anthropic_to_chat_request), cmocka_unit_test(test_whole_replies),
+        cmocka_unit_test(test_stream_a2c),           cmocka_unit_test(test_stream_c2a_and_c2r),
+        cmocka_unit_test(test_response_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
