@@ -23,7 +23,6 @@ typedef struct ps {
 } ps_t;
 
 static dsl_token_t *peek(ps_t *p) { return &p->t->v[p->i < p->t->n ? p->i : p->t->n]; }
-static dsl_token_t *peek2(ps_t *p) { return &p->t->v[p->i + 1 < p->t->n ? p->i + 1 : p->t->n]; }
 
 static void carry_add(ps_t *p, char **c, int n)
 {
@@ -472,9 +471,9 @@ static bool parse_item(ps_t *p, dsl_item_t *it, bool in_tree)
 
 /* Skip to the next item of the body opened at depth `body` (items sit at
  * depth body+1), its closing brace, or a top-level keyword. */
-static void sync_item(ps_t *p, int body)
+static void sync_item(ps_t *p, int body, size_t start)
 {
-    if (peek(p)->kind != DSL_T_EOF && !is_top_only(peek(p))) next(p);
+    if (p->i == start && peek(p)->kind != DSL_T_EOF && !is_top_only(peek(p))) next(p);
     for (;;) {
         dsl_token_t *t = peek(p);
         if (t->kind == DSL_T_EOF || is_top_only(t)) return;
@@ -504,10 +503,13 @@ static bool parse_items(ps_t *p, dsl_item_t **out, size_t *n, bool in_tree)
             return false;
         }
         *out = grow(p->a, *out, *n, &cap, sizeof **out);
-        if (parse_item(p, &(*out)[*n], in_tree))
+        size_t start = p->i;
+        if (parse_item(p, &(*out)[*n], in_tree)) {
             (*n)++;
-        else
-            sync_item(p, body);
+            if (peek(p)->kind == DSL_T_COMMA) next(p); /* commas between items are optional */
+        } else {
+            sync_item(p, body, start);
+        }
     }
 }
 
