@@ -20,6 +20,9 @@
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define SEED_MSG 0x6d7367ull
 #define SEED_CHAIN 0x636861ull
@@ -98,14 +101,24 @@ static void make_key(sess_identity_t *id, const char *source, const char *val, s
 
 /* ---- normalisation and chain hashes ---- */
 
+/* The hashed byte stream is built from pieces: short ones are copied into
+ * buf, long ones (and whatever is buffered before them) go to XXH3 in bulk.
+ * The digest depends only on the concatenated bytes, never on how they were
+ * split. */
 typedef struct hstream {
     XXH3_state_t st;
-    char buf[512];
     size_t n;
+    char buf[1024];
 } hstream_t;
+
+#define HS_DIRECT 256 /* pieces at least this long bypass buf */
 
 static void hs_init(hstream_t *h, uint64_t seed)
 {
+    /* a state on the stack must be XXH3_INITSTATE'd: reset_withSeed keeps
+     * the derived secret when the (garbage) seed field already equals seed,
+     * which made digests over 240 bytes depend on stack contents */
+    XXH3_INITSTATE(&h->st);
     XXH3_64bits_reset_withSeed(&h->st, seed);
     h->n = 0;
 }
@@ -114,15 +127,21 @@ static void hs_flush(hstream_t *h)
     if (h->n) XXH3_64bits_update(&h->st, h->buf, h->n);
     h->n = 0;
 }
-static void hs_putc(hstream_t *h, char c)
+static inline void hs_putc(hstream_t *h, char c)
 {
     if (h->n == sizeof h->buf) hs_flush(h);
     h->buf[h->n++] = c;
 }
-static void hs_put(hstream_t *h, const void *p, size_t n)
+static inline void hs_put(hstream_t *h, const void *p, size_t n)
 {
-    hs_flush(h);
-    XXH3_64bits_update(&h->st, p, n);
+    if (n >= HS_DIRECT) {
+        hs_flush(h);
+        XXH3_64bits_update(&h->st, p, n);
+        return;
+    }
+    if (h->n + n > sizeof h->buf) hs_flush(h);
+    memcpy(h->buf + h->n, p, n);
+    h->n += n;
 }
 static uint64_t hs_final(hstream_t *h)
 {
@@ -132,42 +151,170 @@ static uint64_t hs_final(hstream_t *h)
 
 static bool is_ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
-/* Text with every whitespace run collapsed to one space, trimmed. */
+/* Whitespace (bit i: p[i] is ' ' or \t..\r) and space masks of 64 bytes. */
+static inline void ws_masks64(const unsigned char *p, uint64_t *w, uint64_t *sp)
+{
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), four = _mm_set1_epi8(4);
+    uint64_t W = 0, S = 0;
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * k));
+        __m128i s = _mm_cmpeq_epi8(x, space);
+        __m128i t = _mm_sub_epi8(x, tab); /* \t..\r -> 0..4 (unsigned) */
+        __m128i c = _mm_cmpeq_epi8(_mm_min_epu8(t, four), t);
+        W |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_or_si128(s, c)) << (16 * k);
+        S |= (uint64_t)(uint16_t)_mm_movemask_epi8(s) << (16 * k);
+    }
+    *w = W;
+    *sp = S;
+#else
+    uint64_t W = 0, S = 0;
+    for (int i = 0; i < 64; i++) {
+        W |= (uint64_t)is_ws(p[i]) << i;
+        S |= (uint64_t)(p[i] == ' ') << i;
+    }
+    *w = W;
+    *sp = S;
+#endif
+}
+
+/* Masks of the 64-byte chunk at base of s[0..n), where position n counts as
+ * whitespace (so trailing whitespace is trimmed) and later positions as
+ * neither. base <= n. */
+static inline void chunk_masks(const char *s, size_t n, size_t base, uint64_t *w, uint64_t *sp)
+{
+    if (base + 64 <= n) {
+        ws_masks64((const unsigned char *)s + base, w, sp);
+        return;
+    }
+    unsigned char tmp[64];
+    memset(tmp, 'x', sizeof tmp);
+    memcpy(tmp, s + base, n - base);
+    ws_masks64(tmp, w, sp);
+    *w |= 1ull << (n - base);
+}
+
+/* Text with every whitespace run collapsed to one space, trimmed: the same
+ * bytes as emitting word after word with one space between them. A space
+ * with a non-space on both sides is already its own collapse, so only the
+ * other whitespace runs ("breaks": longer runs, single \t..\r, leading or
+ * trailing ones) cut the text; the clean spans between breaks are hashed
+ * in bulk, joined by one space. Breaks are found 64 bytes at a time from
+ * whitespace bitmasks. */
 static void hs_collapsed(hstream_t *h, const char *s, size_t n)
 {
-    bool pending = false, any = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (is_ws(c)) {
-            pending = any;
-            continue;
+    uint64_t W, S, Wn = 0, Sn = 0;
+    uint64_t wcarry = 1; /* position -1 counts as whitespace: leading runs are breaks */
+    uint64_t bcarry = 0; /* position -1 is inside a break */
+    size_t span = 0;     /* start of the current clean span */
+    bool any = false;
+    chunk_masks(s, n, 0, &W, &S);
+    for (size_t base = 0; base <= n; base += 64) {
+        bool more = base + 64 <= n;
+        if (more) chunk_masks(s, n, base + 64, &Wn, &Sn);
+        uint64_t prev = (W << 1) | wcarry;
+        uint64_t next = (W >> 1) | ((more ? Wn & 1 : 0) << 63);
+        uint64_t brk = W & ~(S & ~prev & ~next);
+        if (!more) brk &= n - base == 63 ? ~0ull : (2ull << (n - base)) - 1;
+        uint64_t before = (brk << 1) | bcarry;
+        uint64_t tr = (brk & ~before) | (~brk & before);
+        if (!more) tr &= n - base == 63 ? ~0ull : (2ull << (n - base)) - 1;
+        while (tr) {
+            unsigned i = (unsigned)__builtin_ctzll(tr);
+            tr &= tr - 1;
+            size_t at = base + i;
+            if (brk >> i & 1) { /* a break starts: the span before it is complete */
+                size_t len = at - span;
+                if (!len) continue;
+                if (len <= 32 && span + 32 <= n && h->n + 33 <= sizeof h->buf) {
+                    /* short span (a line of code): one fixed-size copy */
+                    h->buf[h->n] = ' ';
+                    h->n += any;
+                    memcpy(h->buf + h->n, s + span, 32);
+                    h->n += len;
+                } else {
+                    if (any) hs_putc(h, ' ');
+                    hs_put(h, s + span, len);
+                }
+                any = true;
+            } else {
+                span = at; /* a break ended */
+            }
         }
-        if (pending) hs_putc(h, ' ');
-        pending = false;
-        any = true;
-        hs_putc(h, (char)c);
+        wcarry = W >> 63;
+        bcarry = brk >> 63;
+        W = Wn;
+        S = Sn;
     }
 }
 
+/* First index >= i in s[0..n) whose byte is a or b, or n. */
+static inline size_t find2(const char *s, size_t i, size_t n, char a, char b)
+{
+#ifdef __SSE2__
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++)
+        if (s[i] == a || s[i] == b) return i;
+    return n;
+}
+
+/* First index >= i in s[0..n) that is '"' or whitespace, or n. */
+static inline size_t find_quote_or_ws(const char *s, size_t i, size_t n)
+{
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), space = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'),
+                  four = _mm_set1_epi8(4);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i t = _mm_sub_epi8(x, tab);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, space)),
+                                 _mm_cmpeq_epi8(_mm_min_epu8(t, four), t));
+        unsigned b = (unsigned)_mm_movemask_epi8(m);
+        if (b) return i + (size_t)__builtin_ctz(b);
+    }
+#endif
+    for (; i < n; i++)
+        if (s[i] == '"' || is_ws((unsigned char)s[i])) return i;
+    return n;
+}
+
 /* JSON with whitespace outside strings removed: the same tools array sent
- * pretty-printed or compact hashes alike. */
+ * pretty-printed or compact hashes alike. Strings are copied verbatim (an
+ * escaped quote does not end one); only whitespace outside them cuts the
+ * text into spans hashed in bulk. */
 static void hs_minified_json(hstream_t *h, const char *s, size_t n)
 {
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            hs_putc(h, c);
-            if (esc) esc = false;
-            else if (c == '\\') esc = true;
-            else if (c == '"') in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-            hs_putc(h, c);
-        } else if (!is_ws((unsigned char)c)) {
-            hs_putc(h, c);
+    size_t span = 0, i = 0;
+    while (i < n) {
+        i = find_quote_or_ws(s, i, n);
+        if (i == n) break;
+        if (s[i] == '"') { /* skip the string */
+            i++;
+            for (;;) {
+                i = find2(s, i, n, '"', '\\');
+                if (i >= n) break;
+                if (s[i] == '"') {
+                    i++;
+                    break;
+                }
+                i += 2; /* backslash and the byte it escapes */
+            }
+            if (i > n) i = n;
+            continue;
         }
+        if (i > span) hs_put(h, s + span, i - span);
+        while (i < n && is_ws((unsigned char)s[i])) i++;
+        span = i;
     }
+    if (n > span) hs_put(h, s + span, n - span);
 }
 
 uint64_t sess_identity_msg_hash(jrole_t role, const char *text, size_t len,
@@ -445,11 +592,15 @@ void sess_identity_resolve(const sess_identity_in_t *in, rq_t *r, sess_identity_
     x->ud = ud;
     sess_identity_tenant(&in->tenant, r, x->id.tenant);
     const cfg_session_t *c = in->cfg;
-    if (!c || c->identity.fingerprint) x->nh = chain_facts(r, x->id.tenant, &x->id, x->hashes);
+    bool fp = !c || c->identity.fingerprint;
     if (explicit_source(x)) {
+        /* the chain is still wanted for sess_identity_index_turn (and the
+         * session record's opener), which only ever writes to a store */
+        if (fp && in->store) chain_facts(r, x->id.tenant, &x->id, NULL);
         finish(x);
         return;
     }
+    if (fp) x->nh = chain_facts(r, x->id.tenant, &x->id, x->hashes);
     if (in->prev_lookup && r->previous_response_id && *r->previous_response_id) {
         in->prev_lookup(in->prev_ud, r->previous_response_id, on_prev, x);
         return;

@@ -41,8 +41,10 @@ typedef struct sess_identity {
     const char *source;
     bool low_confidence;      /* opener fallback (identity_confidence: low) */
     bool is_new;              /* fingerprint: a new session was started */
-    /* prefix-chain facts, filled whenever fingerprinting is enabled, for
-     * sess_identity_index_turn and for the session record's `opener` */
+    /* prefix-chain facts, for sess_identity_index_turn and for the session
+     * record's `opener`: filled when fingerprinting is enabled, except when
+     * an explicit source gave the key and there is no store (nothing to
+     * index into); has_chain tells */
     bool has_chain;
     uint64_t p0, opener, pn;  /* pn: chain hash over all non-system messages */
     size_t n;                 /* non-system messages hashed */

@@ -506,6 +506,113 @@ static void test_normalisation(void **state)
     arena_deinit(&ar);
 }
 
+/* The reference normalisation, byte by byte: whitespace runs to one space,
+ * trimmed. */
+static size_t ref_collapse(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    bool pending = false, any = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            pending = any;
+            continue;
+        }
+        if (pending) out[o++] = ' ';
+        pending = false;
+        any = true;
+        out[o++] = (char)c;
+    }
+    return o;
+}
+
+static void test_collapse_matches_reference(void **state)
+{
+    /* random texts over a small alphabet heavy in whitespace, every length
+     * around the 64-byte block edges, and long runs */
+    static const char alpha[] = "ab  \t\n\r\v\f x\x0e\x1f\x08!";
+    static char t[4096], want[4096];
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = round < 300 ? (size_t)round : (size_t)(seed >> 40) % sizeof t;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            int mode = round % 3; /* 0: mixed, 1: mostly words, 2: mostly spaces */
+            unsigned k = (unsigned)(seed >> 33);
+            t[i] = mode == 1 ? (k % 7 ? 'w' : alpha[k % (sizeof alpha - 1)])
+                   : mode == 2 ? (k % 5 ? ' ' : alpha[k % (sizeof alpha - 1)])
+                               : alpha[k % (sizeof alpha - 1)];
+        }
+        size_t wn = ref_collapse(t, n, want);
+        uint64_t got = sess_identity_msg_hash(JROLE_USER, t, n, NULL, 0, NULL);
+        uint64_t exp = sess_identity_msg_hash(JROLE_USER, want, wn, NULL, 0, NULL);
+        if (got != exp) fail_msg("round %d, length %zu: collapsed hash differs", round, n);
+        /* and the collapsed text is what gets hashed: one byte changed differs */
+        if (wn) {
+            want[wn / 2] = want[wn / 2] == 'a' ? 'b' : 'a';
+            assert_true(exp != sess_identity_msg_hash(JROLE_USER, want, wn, NULL, 0, NULL));
+        }
+    }
+    /* a single space never disappears, a run of them is one */
+    assert_true(sess_identity_msg_hash(JROLE_USER, "a b", 3, NULL, 0, NULL) !=
+                sess_identity_msg_hash(JROLE_USER, "ab", 2, NULL, 0, NULL));
+    assert_true(sess_identity_msg_hash(JROLE_USER, "a     b", 7, NULL, 0, NULL) ==
+                sess_identity_msg_hash(JROLE_USER, "a\tb", 3, NULL, 0, NULL));
+}
+
+static void test_tools_json_whitespace_only_outside_strings(void **state)
+{
+    arena_t ar;
+    arena_init(&ar, 8192);
+    const char *bodies[] = {
+        "{\"model\":\"a\",\"tools\":[{\"d\":\"two  words \\\" q \\\\\",\"n\":[1,2]}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+        "{\"model\":\"a\",\"tools\":\n[ {\n\t\"d\" : \"two  words \\\" q \\\\\" ,\r\n  \"n\": [ 1 , 2 ] } ]  ,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+        /* whitespace inside the string is kept */
+        "{\"model\":\"a\",\"tools\":[{\"d\":\"two words \\\" q \\\\\",\"n\":[1,2]}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+        "{\"model\":\"a\",\"tools\":[{\"d\":\"two  words \\\" q \\\\\",\"n\":[12]}],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+    };
+    sess_identity_t id[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&id[i], 0, sizeof id[i]);
+        sess_identity_chain(facts(&ar, bodies[i], NULL), &id[i]);
+    }
+    assert_true(id[0].p0 == id[1].p0);
+    assert_true(id[0].p0 != id[2].p0);
+    assert_true(id[0].p0 != id[3].p0);
+    arena_deinit(&ar);
+}
+
+static void test_chain_only_when_it_can_be_used(void **state)
+{
+    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}";
+    hdrs_t hs = {0};
+    hdr(&hs, "x-session-id", "s1");
+    /* a header won and there is no store to index into: no chain */
+    sess_identity_t id = resolve_full(NULL, b, &hs, "r", NULL, NULL);
+    assert_true(id.found);
+    assert_false(id.has_chain);
+    /* with a store the chain is there for sess_identity_index_turn */
+    sess_store_t *st = sess_store_memory_new(NULL);
+    id = resolve_full(st, b, &hs, "r", NULL, NULL);
+    assert_true(id.has_chain);
+    assert_true(id.n == 1);
+    sess_identity_t plain = {0};
+    arena_t ar;
+    arena_init(&ar, 8192);
+    sess_identity_chain(facts(&ar, b, NULL), &plain);
+    assert_true(plain.pn == id.pn);
+    assert_true(plain.opener == id.opener);
+    arena_deinit(&ar);
+    /* fingerprinting without a store still resolves (a new session) */
+    id = resolve_full(NULL, b, NULL, "r", NULL, NULL);
+    assert_true(id.found && id.is_new && id.has_chain);
+    sess_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +626,9 @@ int main(void)
         cmocka_unit_test(test_tenants_do_not_share_chains),
         cmocka_unit_test(test_fingerprint_disabled_gives_no_identity),
         cmocka_unit_test(test_normalisation),
+        cmocka_unit_test(test_collapse_matches_reference),
+        cmocka_unit_test(test_tools_json_whitespace_only_outside_strings),
+        cmocka_unit_test(test_chain_only_when_it_can_be_used),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
