@@ -265,7 +265,7 @@ static void dnf_of(arena_t *a, const dsl_expr_t *e, bool neg, dnf_t *out)
         return;
     }
     bool is_or = (e->kind == DSL_E_OR) != neg;
-    dnf_t *sub = arena_alloc(a, sizeof *sub);
+    dnf_t *sub = arena_calloc(a, sizeof *sub);
     if (is_or) {
         for (size_t i = 0; i < e->n; i++) {
             dnf_of(a, e->kids[i], neg, sub);
@@ -284,7 +284,7 @@ static void dnf_of(arena_t *a, const dsl_expr_t *e, bool neg, dnf_t *out)
     out->n = 1;
     out->cl[0] = NULL;
     out->cn[0] = 0;
-    dnf_t *acc = arena_alloc(a, sizeof *acc);
+    dnf_t *acc = arena_calloc(a, sizeof *acc);
     for (size_t i = 0; i < e->n; i++) {
         dnf_of(a, e->kids[i], neg, sub);
         if (sub->overflow || (long)out->n * sub->n > MAXC) {
@@ -438,7 +438,7 @@ static void conflicts(vx_t *v, sc_t *s)
             r->cn[0] = 0;
             continue;
         }
-        dnf_t *d = arena_alloc(a, sizeof *d);
+        dnf_t *d = arena_calloc(a, sizeof *d);
         dnf_of(a, r->when, false, d);
         if (d->overflow) {
             r->nc = -1;
@@ -796,6 +796,10 @@ static void check_projections(vx_t *v, const sc_t *s)
                 }
             }
         }
+        /* report each cycle once: at its first declaration */
+        for (size_t k = 0; cyc && k < depth; k++)
+            for (size_t q = 0; q < i; q++)
+                if (s->decls[q] == path[k]) cyc = false;
         if (cyc) {
             buf_t b = BUF_INIT;
             for (size_t k = 0; k < depth; k++) buf_printf(&b, "%s -> ", path[k]->name);
