@@ -457,7 +457,7 @@ static void conflicts(vx_t *v, sc_t *s)
             r->cn[r->nc++] = d->cn[k];
         }
         if (!r->nc)
-            dsl_diag_add(v->d, DSL_ERROR, r->when->line, r->when->col, "rewrite the condition",
+            dsl_diag_add(v->d, DSL_WARNING, r->when->line, r->when->col, "rewrite the condition",
                          "route \"%s\" can never match: %s", r->name, why);
     }
     const char *strategy = s->strategy ? s->strategy : any_tier ? "tiers" : "priority";
