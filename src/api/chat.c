@@ -75,7 +75,8 @@ typedef struct chat_proxy {
     int64_t pend_clen;
     int pend_sse;
     buf_t pend_body;
-    replay_record_t *rec; /* this turn's replay record (id in x-tether-replay-id) */
+    replay_record_t *rec; /* this turn's replay record, until pushed */
+    char replay_id[40];   /* its id (x-tether-replay-id); outlives the push */
     uint64_t ttft_us;
 } chat_proxy_t;
 
@@ -186,9 +187,9 @@ static int tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *
     if (p->backend >= 0) n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
     n = add_h(h, n, "x-tether-request-id", p->req->request_id);
     n = add_h(h, n, "x-tether-response-path", path);
-    if (p->rec) {
-        n = add_h(h, n, "x-tether-replay-id", p->rec->id);
-        if (cfg->router.compat_headers) n = add_h(h, n, "x-vsr-replay-id", p->rec->id);
+    if (p->replay_id[0]) {
+        n = add_h(h, n, "x-tether-replay-id", p->replay_id);
+        if (cfg->router.compat_headers) n = add_h(h, n, "x-vsr-replay-id", p->replay_id);
     }
     const route_plan_t *pl = &p->plan;
     n = add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
@@ -766,8 +767,10 @@ static void chat_routed(void *ud, route_plan_t *plan)
     p->model_index = plan->model_index;
     p->route_kind = plan->passthrough ? "passthrough" : "auto";
     snprintf(p->conf, sizeof p->conf, "%.3f", plan->confidence);
-    if (p->w->app->replay)
+    if (p->w->app->replay) {
         p->rec = api_trace_begin(plan, req->request_id, "chat", "openai", "openai");
+        snprintf(p->replay_id, sizeof p->replay_id, "%s", p->rec->id);
+    }
     if (plan->ran_policy) {
         const sess_policy_out_t *o = &plan->pol;
         met_inc(tmet.session_decisions_total, 1, sess_reason_name(o->reason));

@@ -11,7 +11,10 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +46,21 @@ static int spawn_mock(int i, const char *const extra[])
     return mport[i] > 0 ? 0 : -1;
 }
 
+/* A port that stays closed for the whole run: bound (so nothing else gets
+ * it) but never listening, so connecting to it is refused. */
+static int closed_fd = -1;
+static int reserve_closed_port(void)
+{
+    closed_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t sl = sizeof a;
+    if (bind(closed_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(closed_fd, (struct sockaddr *)&a, &sl) != 0)
+        return -1;
+    return ntohs(a.sin_port);
+}
+
 static int free_port(void)
 {
     /* a port nobody listens on: start a mock, note its port, stop it */
@@ -72,7 +90,7 @@ static int setup(void **state)
     if (spawn_mock(M_A, NULL) || spawn_mock(M_B, NULL) || spawn_mock(M_SLOW_STREAM, slow) ||
         spawn_mock(M_FAIL, fail) || spawn_mock(M_RESET, reset) || spawn_mock(M_LATE, late))
         return -1;
-    closed_port = free_port();
+    closed_port = reserve_closed_port();
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-router-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg_path, "w");
     if (!f) return -1;
@@ -127,6 +145,7 @@ static int teardown(void **state)
         }
     }
     unlink(cfg_path);
+    if (closed_fd >= 0) close(closed_fd);
     return bad ? -1 : 0;
 }
 
