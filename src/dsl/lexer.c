@@ -64,7 +64,13 @@ static int col_of(lx_t *x, size_t at) { return (int)(at - x->line_start) + 1; }
 
 static void add_comment(lx_t *x, const char *p, size_t n)
 {
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r')) n--;
+    /* a comment is one line of text: control characters become spaces, so
+     * printing it back (fmt) and lexing that again gives the same comment */
+    char *c = arena_strndup(x->a, p, n);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f) c[i] = ' ';
+    p = c;
+    while (n && p[n - 1] == ' ') n--;
     if (x->n_pend == x->cap_pend) {
         int nc = x->cap_pend ? x->cap_pend * 2 : 4;
         char **v = arena_alloc(x->a, (size_t)nc * sizeof *v);
