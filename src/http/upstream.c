@@ -501,6 +501,7 @@ static int conn_open(hup_call_t *k)
         free(c);
         return -1;
     }
+    bufferevent_set_max_single_write(c->bev, 1 << 20); /* big bodies in one writev */
     k->conn = c;
     c->call = k;
     bufferevent_setcb(c->bev, call_read_cb, NULL, call_event_cb, k);
@@ -521,10 +522,25 @@ static int conn_open(hup_call_t *k)
 static void conn_send(hup_call_t *k)
 {
     struct evbuffer *out = bufferevent_get_output(k->conn->bev);
-    evbuffer_add(out, k->req.head, k->req.head_len);
-    for (int i = 0; i < k->req.n_body; i++)
-        if (k->req.body[i].iov_len)
-            evbuffer_add_reference(out, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL, NULL);
+    if (k->conn->connected && !k->pool->tls && evbuffer_get_length(out) == 0) {
+        /* a pooled plain connection: one writev straight to the socket, and
+         * only what it does not take goes through the bufferevent */
+        struct evbuffer *tmp = evbuffer_new();
+        evbuffer_add(tmp, k->req.head, k->req.head_len);
+        for (int i = 0; i < k->req.n_body; i++)
+            if (k->req.body[i].iov_len)
+                evbuffer_add_reference(tmp, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL, NULL);
+        evutil_socket_t fd = bufferevent_getfd(k->conn->bev);
+        while (evbuffer_get_length(tmp) > 0)
+            if (evbuffer_write(tmp, fd) <= 0) break;
+        if (evbuffer_get_length(tmp) > 0) evbuffer_add_buffer(out, tmp);
+        evbuffer_free(tmp);
+    } else {
+        evbuffer_add(out, k->req.head, k->req.head_len);
+        for (int i = 0; i < k->req.n_body; i++)
+            if (k->req.body[i].iov_len)
+                evbuffer_add_reference(out, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL, NULL);
+    }
     http_parser_init(&k->parser, HTTP_RESPONSE);
     k->parser.data = k;
     k->n_hdr = 0;

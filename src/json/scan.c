@@ -420,7 +420,7 @@ bool jscan_str_eq(const char *body, jspan_t s, const char *lit)
 enum {
     K_NONE = 0,
     K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_MESSAGES, K_TOOLS, K_PREV_ID, K_INPUT, K_METADATA,
-    K_PROMPT_CACHE_KEY, K_SYSTEM, K_INSTRUCTIONS, K_MAX_TOKENS, K_MAX_COMPLETION_TOKENS,
+    K_PROMPT_CACHE_KEY, K_CONVERSATION, K_SYSTEM, K_INSTRUCTIONS, K_MAX_TOKENS, K_MAX_COMPLETION_TOKENS,
     K_TOOL_CHOICE, K_REASONING, K_THINKING, K_STORE, K_USER,
     /* message members */
     K_ROLE, K_CONTENT, K_TOOL_CALLS, K_TOOL_CALL_ID, K_NAME, K_REASONING_DETAILS,
@@ -440,7 +440,7 @@ static const keyname_t top_keys[] = {
     KN("system", K_SYSTEM), KN("instructions", K_INSTRUCTIONS), KN("max_tokens", K_MAX_TOKENS),
     KN("max_completion_tokens", K_MAX_COMPLETION_TOKENS), KN("tool_choice", K_TOOL_CHOICE),
     KN("reasoning", K_REASONING), KN("thinking", K_THINKING), KN("store", K_STORE),
-    KN("user", K_USER), {NULL, 0, 0},
+    KN("user", K_USER), KN("conversation", K_CONVERSATION), {NULL, 0, 0},
 };
 static const keyname_t msg_keys[] = {
     KN("role", K_ROLE), KN("content", K_CONTENT), KN("tool_calls", K_TOOL_CALLS),
@@ -706,6 +706,7 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
         case K_THINKING: out->thinking = v; break;
         case K_STORE: out->store = v; break;
         case K_USER: out->user = v; break;
+        case K_CONVERSATION: out->conversation = v; break;
         default: break;
         }
         int r = scan_sep(&s, &i, '}');

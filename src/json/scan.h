@@ -85,6 +85,7 @@ typedef struct jreq {
     jspan_t thinking;       /* Anthropic "thinking" parameter */
     jspan_t store;
     jspan_t user;
+    jspan_t conversation;   /* Responses: a string or {id} */
 } jreq_t;
 
 typedef struct jscan_err {

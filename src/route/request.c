@@ -56,7 +56,7 @@ static void scan_parts(rq_msg_t *m, const char *body, jspan_t content)
     }
 }
 
-static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
+static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm, bool any_sig)
 {
     const char *body = r->body;
     if (!jm->tool_calls.len || jscan_type(body, jm->tool_calls) != '[') return;
@@ -77,8 +77,8 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
         if (!tc->id) tc->id = "";
         if (!tc->name) tc->name = "";
     }
-    if (span_has(body, jm->tool_calls, "thought_signature") ||
-        span_has(body, jm->tool_calls, "thoughtSignature"))
+    if (any_sig && (span_has(body, jm->tool_calls, "thought_signature") ||
+                    span_has(body, jm->tool_calls, "thoughtSignature")))
         m->bindings |= RQ_BIND_THOUGHT_SIGNATURE;
 }
 
@@ -123,6 +123,10 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     r->msgs = arena_calloc(a, (r->n_msgs ? r->n_msgs : 1) * sizeof *r->msgs);
     r->query_msg = -1;
     r->last_user_msg = -1;
+    /* one look over the whole list first, so per-message searches run only
+     * when the marker occurs at all (big agent bodies rarely carry it) */
+    bool any_enc = span_has(body, jr->messages, "\"encrypted_content\"");
+    bool any_sig = span_has(body, jr->messages, "hought"); /* thought_signature, thoughtSignature */
     for (size_t i = 0; i < r->n_msgs; i++) {
         const jmsg_t *jm = &jr->msgs[i];
         rq_msg_t *m = &r->msgs[i];
@@ -134,7 +138,7 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
         m->tool_call_id = "";
         char ct = jscan_type(body, jm->content);
         if (ct == '[') scan_parts(m, body, jm->content);
-        if (m->role == JROLE_ASSISTANT) scan_tool_calls(r, m, jm);
+        if (m->role == JROLE_ASSISTANT) scan_tool_calls(r, m, jm, any_sig);
         if (m->role == JROLE_TOOL && jm->tool_call_id.len) {
             const char *id = str_or_null(a, body, jm->tool_call_id);
             m->tool_call_id = id ? id : "";
@@ -143,7 +147,7 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
             (span_has(body, jm->reasoning_details, "encrypted") ||
              span_has(body, jm->reasoning_details, "\"signature\"")))
             m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
-        if (span_has(body, jm->value, "\"encrypted_content\""))
+        if (any_enc && span_has(body, jm->value, "\"encrypted_content\""))
             m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
         switch (m->role) {
         case JROLE_USER: r->n_user++; r->last_user_msg = (int)i; break;
@@ -191,8 +195,8 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
         if (jscan_obj_get(body, jr->metadata, "user_id", &v))
             r->metadata_user_id = str_or_null(a, body, v);
     }
-    jspan_t top = {jr->obj_open, jr->obj_close - jr->obj_open + 1}, conv;
-    if (jscan_obj_get(body, top, "conversation", &conv)) {
+    jspan_t conv = jr->conversation;
+    if (conv.len) {
         jspan_t id;
         if (jscan_type(body, conv) == '"')
             r->conversation = str_or_null(a, body, conv);
