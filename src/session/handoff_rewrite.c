@@ -335,6 +335,13 @@ static void flatten(hctx_t *h, size_t mi)
     buf_free(&o);
     h->res->messages_flattened++;
     did(h, SESS_CONV_TOOL_LOOP_AS_HISTORY);
+    /* the state the message carried went with its old shape */
+    if ((m->bindings & RQ_BIND_ENCRYPTED_REASONING) && want(h, SESS_CONV_DROP_ENCRYPTED_REASONING))
+        did(h, SESS_CONV_DROP_ENCRYPTED_REASONING);
+    if ((m->bindings & RQ_BIND_SIGNED_THINKING) && want(h, SESS_CONV_DROP_SIGNED_THINKING))
+        did(h, SESS_CONV_DROP_SIGNED_THINKING);
+    if ((m->bindings & RQ_BIND_THOUGHT_SIGNATURE) && want(h, SESS_CONV_DROP_THOUGHT_SIGNATURES))
+        did(h, SESS_CONV_DROP_THOUGHT_SIGNATURES);
 }
 
 /* ---- one message ------------------------------------------------------------ */

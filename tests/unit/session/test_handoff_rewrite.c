@@ -422,6 +422,10 @@ static void test_tool_loop_unanswered_call(void **st)
                         "[tool call run id=call_9] {}");
     assert_null(strstr(o.body.data, "reasoning_details"));
     assert_null(strstr(o.body.data, "thought_signature"));
+    /* state dropped with the message's old shape counts as converted */
+    assert_true(applied(&o, SESS_CONV_TOOL_LOOP_AS_HISTORY));
+    assert_true(applied(&o, SESS_CONV_DROP_ENCRYPTED_REASONING));
+    assert_true(applied(&o, SESS_CONV_DROP_THOUGHT_SIGNATURES));
     done(&o);
     assert_idempotent(body);
 }
