@@ -1,12 +1,16 @@
 /* bench.c - `tether bench saar|live|overhead`. `saar` is the deterministic
  * session-routing benchmark (src/bench/, BENCH_SAAR.md): option parsing,
- * progress bar, output files. `live` and `overhead` are not built yet. */
+ * progress bar, output files. `live` and `overhead` drive real HTTP through
+ * `tether serve` to `tether mock --strict` backends (src/bench/live_run.h):
+ * option parsing, SIGINT, output. */
+#include "bench/live_run.h"
 #include "bench/saar_report.h"
 #include "bench/saar_run.h"
 #include "cli/cli.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +20,8 @@
 static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: tether bench saar [options]\n"
-               "       tether bench live|overhead      (not implemented yet)\n\n"
+               "       tether bench live [options]\n"
+               "       tether bench overhead [options]\n\n"
                "bench saar: the deterministic session-routing benchmark (BENCH_SAAR.md)\n"
                "  --scenario NAME|all      scenario(s) to run, comma-separated (default all)\n"
                "  --scenario-file F.json   scenarios from a file instead of the built-in six\n"
@@ -26,7 +31,28 @@ static void bench_usage(FILE *f)
                "  --policies a,b           policies to run (default all registered names)\n"
                "  --format table|json|csv  output on stdout (default table)\n"
                "  --out DIR                also write DIR/summary.json, DIR/turns.csv, "
-               "DIR/chart.svg\n");
+               "DIR/chart.svg\n\n"
+               "bench live: sessions through `tether serve` to strict `tether mock` backends\n"
+               "  --sessions N             concurrent multi-turn sessions (default 32)\n"
+               "  --turns T                turns per session (default 12)\n"
+               "  --concurrency C          client threads (default 32)\n"
+               "  --idle-pause-ms MS       pause before idle turns (default 1500; idle timeout\n"
+               "                           MS*300/420 s, at least 1 s)\n"
+               "  --replicas 1|2|1,2       router replicas; two share a Redis (default 1)\n"
+               "  --redis HOST:PORT        use this Redis as the session store\n"
+               "  --redis-server           start a redis-server on a free port (implied by 2\n"
+               "                           replicas without --redis)\n"
+               "  --seed S                 workload seed (default 20260530)\n"
+               "  --router-workers N       `tether serve --workers N` (default: its own)\n"
+               "  --no-direct              skip the direct replay (no overhead figures)\n"
+               "  --format table|json      output on stdout (default table)\n"
+               "  --out DIR                also write DIR/live.json and DIR/live.txt\n"
+               "  --verbose                children's stderr and setup notes on stderr\n\n"
+               "bench overhead: router latency over a direct backend, identical requests\n"
+               "  --requests N             request pairs measured (default 20000)\n"
+               "  --body-bytes B           request body size (default 2048)\n"
+               "  --concurrency C          client threads (default 32)\n"
+               "  --router-workers N, --format table|json, --verbose\n");
 }
 
 /* Split a comma list into a malloc'd array of pointers into a malloc'd copy. */
@@ -301,6 +327,231 @@ done:
     return rc;
 }
 
+static volatile sig_atomic_t live_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    live_stop = 1;
+}
+
+/* SIGINT/SIGTERM set live_stop: the clients finish their request, every
+ * child is stopped, then the command exits 130. */
+static void install_stop(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *self_exe(char *buf, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, len - 1);
+    if (n <= 0) return "/proc/self/exe";
+    buf[n] = 0;
+    return buf;
+}
+
+static int bench_live(int argc, char **argv)
+{
+    live_options_t o;
+    live_options_default(&o);
+    const char *format = "table", *outdir = NULL, *replicas = "1";
+    char exe[4096];
+    o.tether_bin = self_exe(exe, sizeof exe);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bench_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--redis-server")) {
+            o.redis_server = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-direct")) {
+            o.no_direct = 1;
+            continue;
+        }
+        if (!strcmp(a, "--verbose")) {
+            o.verbose = 1;
+            continue;
+        }
+        int takes = !strcmp(a, "--sessions") || !strcmp(a, "--turns") ||
+                    !strcmp(a, "--concurrency") || !strcmp(a, "--idle-pause-ms") ||
+                    !strcmp(a, "--replicas") || !strcmp(a, "--redis") || !strcmp(a, "--seed") ||
+                    !strcmp(a, "--format") || !strcmp(a, "--out") ||
+                    !strcmp(a, "--router-workers");
+        if (!takes) {
+            fprintf(stderr, "tether bench live: unknown option '%s'\n", a);
+            bench_usage(stderr);
+            return 1;
+        }
+        if (!v) {
+            fprintf(stderr, "tether bench live: option '%s' needs a value\n", a);
+            return 1;
+        }
+        i++;
+        if (!strcmp(a, "--replicas")) {
+            replicas = v;
+            if (strcmp(v, "1") && strcmp(v, "2") && strcmp(v, "1,2")) {
+                fprintf(stderr, "tether bench live: --replicas must be 1, 2 or 1,2, got '%s'\n",
+                        v);
+                return 1;
+            }
+        } else if (!strcmp(a, "--redis"))
+            o.redis_addr = v;
+        else if (!strcmp(a, "--format"))
+            format = v;
+        else if (!strcmp(a, "--out"))
+            outdir = v;
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || *end || end == v || v[0] == '-' || s > UINT32_MAX) {
+                fprintf(stderr, "tether bench live: --seed wants an integer in 0..%u\n",
+                        UINT32_MAX);
+                return 1;
+            }
+            o.seed = (uint32_t)s;
+        } else {
+            long lo = 1, hi = 100000;
+            if (!strcmp(a, "--idle-pause-ms")) lo = 0, hi = 600000;
+            if (!strcmp(a, "--concurrency")) hi = 4096;
+            if (!strcmp(a, "--router-workers")) hi = 256;
+            if (!strcmp(a, "--turns")) hi = 1000;
+            if (parse_int(v, lo, hi, &n)) {
+                fprintf(stderr, "tether bench live: %s wants an integer in %ld..%ld, got '%s'\n",
+                        a, lo, hi, v);
+                return 1;
+            }
+            if (!strcmp(a, "--sessions")) o.sessions = (int)n;
+            if (!strcmp(a, "--turns")) o.turns = (int)n;
+            if (!strcmp(a, "--concurrency")) o.concurrency = (int)n;
+            if (!strcmp(a, "--idle-pause-ms")) o.idle_pause_ms = (int)n;
+            if (!strcmp(a, "--router-workers")) o.router_workers = (int)n;
+        }
+    }
+    if (strcmp(format, "table") && strcmp(format, "json")) {
+        fprintf(stderr, "tether bench live: --format must be table or json, got '%s'\n", format);
+        return 1;
+    }
+    if (outdir && mkdir(outdir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "tether bench live: cannot create %s: %s\n", outdir, strerror(errno));
+        return 2;
+    }
+    install_stop();
+    o.stop = &live_stop;
+    live_results_t res[2];
+    size_t nres = 0;
+    int reps[2] = {replicas[0] - '0', 0}, nreps = 1;
+    if (!strcmp(replicas, "1,2")) reps[1] = 2, nreps = 2;
+    for (int k = 0; k < nreps; k++) {
+        char err[512];
+        o.replicas = reps[k];
+        if (isatty(2)) fprintf(stderr, "tether bench live: %d replica%s...\n", reps[k], reps[k] > 1 ? "s" : "");
+        if (live_run(&o, &res[nres], err, sizeof err)) {
+            fprintf(stderr, "tether bench live: %s\n", err);
+            return live_stop ? 130 : 2;
+        }
+        nres++;
+    }
+    buf_t out = BUF_INIT;
+    if (!strcmp(format, "json"))
+        live_report_json(res, nres, &out);
+    else
+        live_report_table(res, nres, &out);
+    fwrite(out.data, 1, out.len, stdout);
+    int rc = 0;
+    if (outdir) {
+        buf_t j = BUF_INIT, t = BUF_INIT;
+        live_report_json(res, nres, &j);
+        live_report_table(res, nres, &t);
+        if (write_file(outdir, "live.json", &j) || write_file(outdir, "live.txt", &t)) rc = 2;
+        buf_free(&j);
+        buf_free(&t);
+    }
+    buf_free(&out);
+    return rc;
+}
+
+static int bench_overhead(int argc, char **argv)
+{
+    live_overhead_options_t o;
+    live_overhead_options_default(&o);
+    const char *format = "table";
+    char exe[4096];
+    o.tether_bin = self_exe(exe, sizeof exe);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bench_usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--verbose")) {
+            o.verbose = 1;
+            continue;
+        }
+        int takes = !strcmp(a, "--requests") || !strcmp(a, "--body-bytes") ||
+                    !strcmp(a, "--concurrency") || !strcmp(a, "--format") ||
+                    !strcmp(a, "--router-workers");
+        if (!takes) {
+            fprintf(stderr, "tether bench overhead: unknown option '%s'\n", a);
+            bench_usage(stderr);
+            return 1;
+        }
+        if (!v) {
+            fprintf(stderr, "tether bench overhead: option '%s' needs a value\n", a);
+            return 1;
+        }
+        i++;
+        if (!strcmp(a, "--format")) {
+            format = v;
+            continue;
+        }
+        long lo = 1, hi = 100000000;
+        if (!strcmp(a, "--body-bytes")) lo = 64, hi = 64 * 1024 * 1024;
+        if (!strcmp(a, "--concurrency")) hi = 4096;
+        if (!strcmp(a, "--router-workers")) hi = 256;
+        if (parse_int(v, lo, hi, &n)) {
+            fprintf(stderr, "tether bench overhead: %s wants an integer in %ld..%ld, got '%s'\n",
+                    a, lo, hi, v);
+            return 1;
+        }
+        if (!strcmp(a, "--requests")) o.requests = n;
+        if (!strcmp(a, "--body-bytes")) o.body_bytes = (int)n;
+        if (!strcmp(a, "--concurrency")) o.concurrency = (int)n;
+        if (!strcmp(a, "--router-workers")) o.router_workers = (int)n;
+    }
+    if (strcmp(format, "table") && strcmp(format, "json")) {
+        fprintf(stderr, "tether bench overhead: --format must be table or json, got '%s'\n",
+                format);
+        return 1;
+    }
+    install_stop();
+    o.stop = &live_stop;
+    live_overhead_results_t res;
+    char err[512];
+    if (live_overhead(&o, &res, err, sizeof err)) {
+        fprintf(stderr, "tether bench overhead: %s\n", err);
+        return live_stop ? 130 : 2;
+    }
+    buf_t out = BUF_INIT;
+    if (!strcmp(format, "json"))
+        live_overhead_report_json(&res, &out);
+    else
+        live_overhead_report_table(&res, &out);
+    fwrite(out.data, 1, out.len, stdout);
+    buf_free(&out);
+    return 0;
+}
+
 int cli_bench(int argc, char **argv)
 {
     if (argc < 2) {
@@ -312,10 +563,8 @@ int cli_bench(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "saar")) return bench_saar(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "live") || !strcmp(argv[1], "overhead")) {
-        fprintf(stderr, "tether bench %s: not implemented yet\n", argv[1]);
-        return 2;
-    }
+    if (!strcmp(argv[1], "live")) return bench_live(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "overhead")) return bench_overhead(argc - 1, argv + 1);
     fprintf(stderr, "tether bench: unknown benchmark '%s'\n", argv[1]);
     bench_usage(stderr);
     return 1;
