@@ -923,7 +923,8 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
             "      pricing: {currency: USD, prompt_per_1m: 0.05, cached_input_per_1m: 0.01, "
             "completion_per_1m: 0.10}\n"
             "      backend_refs: [{name: b0, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  decisions:\n    - {name: chat, modelRefs: [{model: qwen3-8b}]}\n"
+            "routing:\n  modelCards: [{name: qwen3-8b, quality_score: 0.64}]\n"
+            "  decisions:\n    - {name: chat, modelRefs: [{model: qwen3-8b}]}\n"
             "global:\n  services:\n    router_replay: {enabled: true, store: memory}\n",
             live_http_free_port(), pr.mock_port[0]);
     if (fclose(f)) {
