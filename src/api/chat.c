@@ -1,7 +1,9 @@
-/* chat.c - POST /v1/chat/completions: scan the body once, resolve the model,
- * splice the upstream body, pick a backend_ref (smooth weighted round robin),
- * send, retry on the next untried backend_ref while nothing has reached the
- * client, and relay the response chunk by chunk while capturing usage.
+/* chat.c - POST /v1/chat/completions, the client side: scan the body once,
+ * build the request facts, run the routing pipeline (route_decide), apply the
+ * plan (errors, forced-handoff conversion, plugins), and build the upstream
+ * body by splicing (provider model id, plugin edits, stream_options for
+ * usage); also the response headers, error answers, logs and replay records
+ * shared with chat_relay.c, which does the upstream attempts and the relay.
  *
  * Streams: when the client did not ask for usage, tether asks upstream for it
  * (stream_options.include_usage) and hides the usage-only chunk from the
@@ -26,68 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHAT_MAX_ACC (8u << 20) /* non-streamed bodies kept for usage capture */
-#define CHAT_HIGH_WATER (256 * 1024)
+#include "api/chat_proxy.h"
+#include "session/handoff_rewrite.h"
 
-typedef struct chat_proxy {
-    hsrv_req_t *req;
-    app_worker_t *w;
-    app_config_ref_t *ref;
-    const cfg_model_t *model;
-    size_t model_index;
-    const char *route_kind; /* "auto" | "passthrough" */
-    jreq_t jr;
-    jsplice_t splice;
-    struct iovec iov[2 * JREQ_MAX_MODEL_KEYS + 4];
-    int n_iov;
-    size_t body_len;
-    hup_call_t *call;
-    uint64_t tried;    /* bitmask of backend_refs tried */
-    int attempts;      /* made so far */
-    int max_attempts;
-    int backend;       /* current backend index */
-    int client_stream; /* client asked for a stream */
-    int hide_usage;    /* we injected include_usage: drop the usage-only chunk */
-    int started;       /* client headers sent */
-    int done;
-    int upstream_status;
-    sse_parser_t sse;
-    buf_t acc;
-    jusage_t usage;
-    struct event *deadline;
-    hup_error_t last_err;
-    uint64_t attempt_started_us;
-    /* routing */
-    rq_t *rq;
-    route_env_t env;
-    route_in_t rin;
-    route_plan_t plan;
-    char conf[16];
-    int committed;
-    buf_t reply; /* assistant text seen in the response, for the prefix chain */
-    plg_out_t plg;
-    int has_plg;
-    int client_gone; /* disconnected while routing was pending */
-    /* client headers wait for the session commit (read-your-writes across replicas) */
-    int awaiting_commit, done_pending;
-    int pend_status;
-    char *pend_ctype;
-    int64_t pend_clen;
-    int pend_sse;
-    buf_t pend_body;
-    replay_record_t *rec; /* this turn's replay record, until pushed */
-    char replay_id[40];   /* its id (x-tether-replay-id); outlives the push */
-    uint64_t ttft_us;
-} chat_proxy_t;
-
-static void chat_attempt(chat_proxy_t *p);
-static void trace_done(chat_proxy_t *p, int status, const char *path);
-static void send_client_headers(chat_proxy_t *p);
-static void commit_done(void *ud);
 static void chat_routed(void *ud, route_plan_t *plan);
 static void routing_abort(hsrv_req_t *req);
 
-static void chat_end(chat_proxy_t *p)
+void chat_end(chat_proxy_t *p)
 {
     /* release everything the proxy holds; the request is already finished */
     if (p->deadline) event_free(p->deadline);
@@ -98,7 +45,7 @@ static void chat_end(chat_proxy_t *p)
     buf_free(&p->pend_body);
     if (p->rec) {
         /* the client went away: still record the turn */
-        trace_done(p, 499, "client_closed");
+        chat_trace_done(p, 499, "client_closed");
     }
     if (p->has_plg) plg_out_deinit(&p->plg);
     p->has_plg = 0;
@@ -108,7 +55,7 @@ static void chat_end(chat_proxy_t *p)
     p->done = 1;
 }
 
-static void trace_done(chat_proxy_t *p, int status, const char *path)
+void chat_trace_done(chat_proxy_t *p, int status, const char *path)
 {
     if (!p->rec) return;
     api_trace_outcome_t o = {0};
@@ -140,7 +87,7 @@ static void trace_done(chat_proxy_t *p, int status, const char *path)
     p->rec = NULL;
 }
 
-static void log_done(chat_proxy_t *p, int status)
+void chat_log_done(chat_proxy_t *p, int status)
 {
     char st[8];
     snprintf(st, sizeof st, "%d", status);
@@ -171,7 +118,7 @@ static void log_done(chat_proxy_t *p, int status)
 
 /* ---------------------------------------------------------------- headers */
 
-static int add_h(hsrv_header_t *h, int n, const char *name, const char *value)
+int chat_add_h(hsrv_header_t *h, int n, const char *name, const char *value)
 {
     h[n].name = name;
     h[n].name_len = strlen(name);
@@ -180,57 +127,57 @@ static int add_h(hsrv_header_t *h, int n, const char *name, const char *value)
     return n + 1;
 }
 
-static int tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *path)
+int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *path)
 {
     const cfg_t *cfg = p->ref->cfg;
-    n = add_h(h, n, "x-tether-model", p->model->name);
-    if (p->backend >= 0) n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
-    n = add_h(h, n, "x-tether-request-id", p->req->request_id);
-    n = add_h(h, n, "x-tether-response-path", path);
+    n = chat_add_h(h, n, "x-tether-model", p->model->name);
+    if (p->backend >= 0) n = chat_add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
+    n = chat_add_h(h, n, "x-tether-request-id", p->req->request_id);
+    n = chat_add_h(h, n, "x-tether-response-path", path);
     if (p->replay_id[0]) {
-        n = add_h(h, n, "x-tether-replay-id", p->replay_id);
-        if (cfg->router.compat_headers) n = add_h(h, n, "x-vsr-replay-id", p->replay_id);
+        n = chat_add_h(h, n, "x-tether-replay-id", p->replay_id);
+        if (cfg->router.compat_headers) n = chat_add_h(h, n, "x-vsr-replay-id", p->replay_id);
     }
     const route_plan_t *pl = &p->plan;
-    n = add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
-    n = add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
-    n = add_h(h, n, "x-tether-confidence", p->conf);
-    if (!pl->passthrough && pl->recipe_name) n = add_h(h, n, "x-tether-recipe", pl->recipe_name);
+    n = chat_add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
+    n = chat_add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
+    n = chat_add_h(h, n, "x-tether-confidence", p->conf);
+    if (!pl->passthrough && pl->recipe_name) n = chat_add_h(h, n, "x-tether-recipe", pl->recipe_name);
     const char *phase = pl->ran_policy ? sess_phase_name(pl->pol.phase) : "none";
-    n = add_h(h, n, "x-tether-session-phase", phase);
-    if (pl->ran_policy) n = add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
+    n = chat_add_h(h, n, "x-tether-session-phase", phase);
+    if (pl->ran_policy) n = chat_add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
     if (pl->id.found) {
         const char *k = strchr(pl->id.key, SESS_KEY_SEP);
         k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
-        n = add_h(h, n, "x-tether-session", k ? k + 1 : pl->id.key);
-        n = add_h(h, n, "x-tether-session-source", pl->id.source ? pl->id.source : "");
+        n = chat_add_h(h, n, "x-tether-session", k ? k + 1 : pl->id.key);
+        n = chat_add_h(h, n, "x-tether-session-source", pl->id.source ? pl->id.source : "");
     }
     for (size_t i = 0; p->has_plg && i < p->plg.n_resp_headers && n < 26; i++)
-        n = add_h(h, n, p->plg.resp_headers[i].name, p->plg.resp_headers[i].value);
+        n = chat_add_h(h, n, p->plg.resp_headers[i].name, p->plg.resp_headers[i].value);
     if (cfg->router.compat_headers) {
-        n = add_h(h, n, "x-vsr-selected-model", p->model->name);
-        n = add_h(h, n, "x-vsr-selected-decision", pl->decision_name ? pl->decision_name : "");
-        n = add_h(h, n, "x-vsr-selected-confidence", p->conf);
-        n = add_h(h, n, "x-vsr-session-phase", phase);
+        n = chat_add_h(h, n, "x-vsr-selected-model", p->model->name);
+        n = chat_add_h(h, n, "x-vsr-selected-decision", pl->decision_name ? pl->decision_name : "");
+        n = chat_add_h(h, n, "x-vsr-selected-confidence", p->conf);
+        n = chat_add_h(h, n, "x-vsr-session-phase", phase);
     }
     return n;
 }
 
 /* Error after resolution: OpenAI shape plus the routing headers. */
-static void chat_error(chat_proxy_t *p, int status, const char *type, const char *code,
+void chat_error(chat_proxy_t *p, int status, const char *type, const char *code,
                        const char *msg)
 {
     buf_t b = BUF_INIT;
     api_error_openai_json(&b, type, code, NULL, msg);
     hsrv_header_t h[40];
-    int n = add_h(h, 0, "content-type", "application/json");
-    n = tether_headers(p, h, n, "error");
+    int n = chat_add_h(h, 0, "content-type", "application/json");
+    n = chat_tether_headers(p, h, n, "error");
     met_inc(tmet.request_errors_total, 1, "chat", code);
-    trace_done(p, status, "error");
+    chat_trace_done(p, status, "error");
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"status\":%d,\"code\":\"%s\",\"model\":\"%s\"",
          p->req->request_id, status, code, p->model->name);
-    log_done(p, status);
+    chat_log_done(p, status);
     hsrv_req_t *req = p->req;
     req->on_abort = NULL;
     req->on_drain = NULL;
@@ -245,431 +192,6 @@ static void chat_error(chat_proxy_t *p, int status, const char *type, const char
 }
 
 /* ------------------------------------------------------------ relay */
-
-static void sse_event_cb(void *ud, const char *event, size_t event_len, const char *data,
-                         size_t data_len)
-{
-    chat_proxy_t *p = ud;
-    int usage_only = 0;
-    if (data_len > 8 && memmem(data, data_len, "\"usage\"", 7)) {
-        jusage_t u;
-        jscan_usage(data, data_len, &u);
-        if (u.found) {
-            p->usage = u;
-            /* the include_usage chunk has an empty choices array */
-            if (memmem(data, data_len, "\"choices\":[]", 12)) usage_only = 1;
-        }
-    }
-    if (p->reply.len < 65536 && data_len > 10 && memmem(data, data_len, "\"content\"", 9)) {
-        /* collect delta text for the prefix chain of the next turn */
-        jspan_t doc = {0, (uint32_t)data_len}, ch, c0, delta, ct;
-        uint32_t cur = 0;
-        if (jscan_obj_get(data, doc, "choices", &ch) && jscan_arr_next(data, ch, &cur, &c0) &&
-            jscan_obj_get(data, c0, "delta", &delta) && jscan_obj_get(data, delta, "content", &ct) &&
-            jscan_type(data, ct) == '"') {
-            arena_t *a = &p->req->arena;
-            size_t n = 0;
-            char *t = jscan_unescape(a, data, ct, &n);
-            if (t) buf_append(&p->reply, t, n);
-        }
-    }
-    if (!p->hide_usage) return; /* raw bytes are relayed in on_body */
-    if (usage_only) return;
-    buf_t out = BUF_INIT;
-    sse_write_event(&out, event_len ? event : NULL, data, data_len);
-    hsrv_write(p->req, out.data, out.len);
-    buf_free(&out);
-}
-
-static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n, int64_t clen)
-{
-    chat_proxy_t *p = ud;
-    const cfg_reliability_t *rel = &p->model->reliability;
-    unsigned bit = status == 502   ? CFG_RETRY_502
-                   : status == 503 ? CFG_RETRY_503
-                   : status == 504 ? CFG_RETRY_504
-                   : status == 429 ? CFG_RETRY_429
-                   : status == 500 ? CFG_RETRY_500
-                   : status == 529 ? CFG_RETRY_529
-                                   : 0;
-    {
-        char st[8];
-        snprintf(st, sizeof st, "%d", status);
-        met_inc(tmet.upstream_requests_total, 1, p->model->name,
-                p->model->backend_refs[p->backend].name, st);
-        met_observe(tmet.upstream_ttft_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
-                    p->model->name);
-    }
-    if (bit && (rel->retry_on & bit) && p->attempts < p->max_attempts) {
-        char reason[8];
-        snprintf(reason, sizeof reason, "%d", status);
-        met_inc(tmet.retries_total, 1, p->model->name, reason);
-        tlog(TLOG_WARN, "upstream_retry",
-             "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"status\":%d",
-             p->req->request_id, p->model->name, p->model->backend_refs[p->backend].name, status);
-        hup_call_cancel(p->call);
-        p->call = NULL;
-        p->upstream_status = status;
-        chat_attempt(p);
-        return;
-    }
-    p->upstream_status = status;
-    const char *ctype = "application/json";
-    size_t ctype_len = 16;
-    int is_sse = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (hdrs[i].name_len == 12 && memcmp(hdrs[i].name, "content-type", 12) == 0) {
-            ctype = hdrs[i].value;
-            ctype_len = hdrs[i].value_len;
-            is_sse = memmem(ctype, ctype_len, "event-stream", 12) != NULL;
-        }
-    }
-    if (!is_sse) p->hide_usage = 0; /* an error body: pass it through untouched */
-    p->pend_status = status;
-    p->pend_ctype = arena_strndup(&p->req->arena, ctype, ctype_len);
-    p->pend_clen = clen;
-    p->pend_sse = is_sse;
-    if (status >= 200 && status < 300 && !p->committed) {
-        /* §9.8: memory is committed at the first 2xx headers, with the model
-         * that actually serves the turn; the client's headers follow the
-         * store's acknowledgement (inline with the memory store) */
-        p->committed = 1;
-        p->awaiting_commit = 1;
-        p->req->keep_on_abort = true; /* a Redis ack may come after the client left */
-        hup_call_pause(p->call, true);
-        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL,
-                     commit_done, p);
-        return;
-    }
-    send_client_headers(p);
-}
-
-static void send_client_headers(chat_proxy_t *p)
-{
-    hsrv_header_t h[44];
-    int k = 0;
-    k = add_h(h, k, "content-type", p->pend_ctype);
-    if (p->pend_sse) k = add_h(h, k, "cache-control", "no-cache");
-    k = tether_headers(p, h, k, "upstream");
-    int64_t out_len = p->hide_usage ? -1 : p->pend_clen;
-    hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
-    p->started = 1;
-    if (p->pend_sse) sse_parser_init(&p->sse, sse_event_cb, p);
-}
-
-static void relay_body(chat_proxy_t *p, const char *data, size_t len);
-static void up_done(void *ud);
-
-static void commit_done(void *ud)
-{
-    chat_proxy_t *p = ud;
-    p->awaiting_commit = 0;
-    p->req->keep_on_abort = false;
-    if (p->client_gone) {
-        hsrv_req_t *req = p->req;
-        if (p->call) hup_call_cancel(p->call);
-        p->call = NULL;
-        req->on_abort = NULL;
-        req->on_drain = NULL;
-        chat_end(p);
-        hsrv_abort(req);
-        return;
-    }
-    send_client_headers(p);
-    if (p->pend_body.len) relay_body(p, p->pend_body.data, p->pend_body.len);
-    buf_free(&p->pend_body);
-    if (p->done_pending) {
-        up_done(p);
-        return;
-    }
-    hup_call_pause(p->call, false);
-}
-
-static void up_body(void *ud, const char *data, size_t len)
-{
-    chat_proxy_t *p = ud;
-    if (p->awaiting_commit) {
-        buf_append(&p->pend_body, data, len);
-        return;
-    }
-    relay_body(p, data, len);
-}
-
-static void relay_body(chat_proxy_t *p, const char *data, size_t len)
-{
-    if (!p->ttft_us) p->ttft_us = clock_mono_us();
-    if (p->sse.cb) {
-        sse_parser_feed(&p->sse, data, len);
-        if (!p->hide_usage) hsrv_write(p->req, data, len);
-    } else {
-        hsrv_write(p->req, data, len);
-        if (p->acc.len + len <= CHAT_MAX_ACC) buf_append(&p->acc, data, len);
-    }
-    if (hsrv_pending(p->req) > CHAT_HIGH_WATER) hup_call_pause(p->call, true);
-}
-
-static void client_drain(hsrv_req_t *req)
-{
-    chat_proxy_t *p = req->user;
-    if (p->call) hup_call_pause(p->call, false);
-}
-
-static void up_done(void *ud)
-{
-    chat_proxy_t *p = ud;
-    p->call = NULL;
-    if (p->awaiting_commit) {
-        p->done_pending = 1;
-        return;
-    }
-    met_observe(tmet.upstream_latency_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
-                p->model->name, p->model->backend_refs[p->backend].name);
-    if (!p->sse.cb && p->acc.len) {
-        jscan_usage(p->acc.data, p->acc.len, &p->usage);
-        jspan_t doc = {0, (uint32_t)p->acc.len}, ch, c0, msg, ct;
-        uint32_t cur = 0;
-        if (jscan_obj_get(p->acc.data, doc, "choices", &ch) && jscan_arr_next(p->acc.data, ch, &cur, &c0) &&
-            jscan_obj_get(p->acc.data, c0, "message", &msg) &&
-            jscan_obj_get(p->acc.data, msg, "content", &ct) && jscan_type(p->acc.data, ct) == '"') {
-            size_t n = 0;
-            char *t = jscan_unescape(&p->req->arena, p->acc.data, ct, &n);
-            if (t) buf_append(&p->reply, t, n);
-        }
-    }
-    if (p->committed && p->upstream_status >= 200 && p->upstream_status < 300) {
-        sess_usage_t u = {0};
-        if (p->usage.found) {
-            u.has_usage = true;
-            u.prompt_tokens = p->usage.prompt_tokens > 0 ? (uint64_t)p->usage.prompt_tokens : 0;
-            u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
-            u.completion_tokens = p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
-            const cfg_pricing_t *pr = &p->model->pricing;
-            u.cost = ((double)(u.prompt_tokens - u.cached_tokens) * pr->prompt_per_1m +
-                      (double)u.cached_tokens * pr->cached_input_per_1m +
-                      (double)u.completion_tokens * pr->completion_per_1m) / 1e6;
-        }
-        route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
-    }
-    trace_done(p, p->upstream_status, "upstream");
-    log_done(p, p->upstream_status);
-    p->req->on_abort = NULL;
-    p->req->on_drain = NULL;
-    hsrv_req_t *req = p->req;
-    chat_end(p);
-    hsrv_finish(req);
-}
-
-static int retryable(const cfg_reliability_t *rel, hup_error_t e)
-{
-    switch (e) {
-    case HUP_ERR_CONNECT:
-    case HUP_ERR_TLS: return (rel->retry_on & CFG_RETRY_CONNECT) != 0;
-    case HUP_ERR_RESET:
-    case HUP_ERR_PROTOCOL: return (rel->retry_on & CFG_RETRY_RESET) != 0;
-    case HUP_ERR_TIMEOUT_CONNECT: return (rel->retry_on & (CFG_RETRY_CONNECT | CFG_RETRY_TIMEOUT)) != 0;
-    case HUP_ERR_TIMEOUT_FIRST_BYTE:
-    case HUP_ERR_TIMEOUT_IDLE: return (rel->retry_on & CFG_RETRY_TIMEOUT) != 0;
-    }
-    return 0;
-}
-
-static void up_error(void *ud, hup_error_t e, bool got_response)
-{
-    chat_proxy_t *p = ud;
-    p->call = NULL;
-    p->last_err = e;
-    const char *bname = p->model->backend_refs[p->backend].name;
-    tlog(TLOG_WARN, "upstream_error",
-         "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"error\":\"%s\","
-         "\"client_started\":%s",
-         p->req->request_id, p->model->name, bname, hup_error_str(e), p->started ? "true" : "false");
-    met_inc(tmet.upstream_requests_total, 1, p->model->name, bname, hup_error_str(e));
-    if (!p->started) {
-        if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
-            met_inc(tmet.retries_total, 1, p->model->name, hup_error_str(e));
-            chat_attempt(p);
-            return;
-        }
-        int timeout = e == HUP_ERR_TIMEOUT_CONNECT || e == HUP_ERR_TIMEOUT_FIRST_BYTE ||
-                      e == HUP_ERR_TIMEOUT_IDLE;
-        char msg[256];
-        snprintf(msg, sizeof msg, "upstream %s for model %s (backend %s)", hup_error_str(e),
-                 p->model->name, bname);
-        if (timeout)
-            chat_error(p, 504, "server_error", "upstream_timeout", msg);
-        else
-            chat_error(p, 502, "upstream_error", "bad_upstream_response", msg);
-        return;
-    }
-    /* bytes already reached the client: never retry; end the stream */
-    trace_done(p, 502, "stream_aborted");
-    log_done(p, 502);
-    p->req->on_abort = NULL;
-    p->req->on_drain = NULL;
-    hsrv_req_t *req = p->req;
-    if (p->sse.cb) {
-        buf_t ev = BUF_INIT, js = BUF_INIT;
-        char msg[256];
-        snprintf(msg, sizeof msg, "upstream %s after the stream started", hup_error_str(e));
-        api_error_openai_json(&js, "upstream_error", "stream_aborted", NULL, msg);
-        sse_write_event(&ev, NULL, js.data, js.len);
-        chat_end(p);
-        hsrv_write(req, ev.data, ev.len);
-        buf_free(&ev);
-        buf_free(&js);
-        /* a chunked stream can end cleanly after the error event */
-        hsrv_finish(req);
-        return;
-    }
-    chat_end(p);
-    hsrv_abort(req);
-}
-
-static void client_abort(hsrv_req_t *req)
-{
-    chat_proxy_t *p = req->user;
-    if (p->awaiting_commit) { /* commit_done ends the request */
-        p->client_gone = 1;
-        return;
-    }
-    tlog(TLOG_INFO, "client_disconnect", "\"request_id\":\"%s\",\"status\":499", req->request_id);
-    if (p->call) hup_call_cancel(p->call);
-    p->call = NULL;
-    chat_end(p);
-}
-
-static void deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-    chat_proxy_t *p = arg;
-    if (p->done) return;
-    if (p->call) hup_call_cancel(p->call);
-    p->call = NULL;
-    if (!p->started) {
-        chat_error(p, 504, "server_error", "upstream_timeout",
-                   "request exceeded the listener timeout");
-        return;
-    }
-    hsrv_req_t *req = p->req;
-    req->on_abort = NULL;
-    req->on_drain = NULL;
-    chat_end(p);
-    hsrv_abort(req);
-}
-
-/* --------------------------------------------------------------- attempts */
-
-static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
-{
-    const hsrv_req_t *req = p->req;
-    const char *prefix = b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
-    const char *path = b->chat_path ? b->chat_path : "/chat/completions";
-    buf_printf(h, "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-                  "content-length: %zu\r\n",
-               prefix, path, b->host, b->port, p->body_len);
-    int own_key = b->api_key != NULL;
-    if (own_key) {
-        buf_printf(h, "%s: %s%s\r\n", b->auth_header ? b->auth_header : "authorization",
-                   b->auth_prefix ? b->auth_prefix : "", b->api_key);
-    }
-    for (size_t i = 0; i < b->n_extra_headers; i++)
-        buf_printf(h, "%s: %s\r\n", b->extra_headers[i].name, b->extra_headers[i].value);
-    buf_printf(h, "x-request-id: %s\r\n", req->request_id);
-    static const char *const skip[] = {"host", "content-length", "content-type", "connection",
-                                       "keep-alive", "proxy-connection", "proxy-authorization",
-                                       "te", "trailer", "transfer-encoding", "upgrade", "expect",
-                                       "accept-encoding", "x-request-id", NULL};
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const hsrv_header_t *x = &req->headers[i];
-        int drop = 0;
-        for (int s = 0; skip[s]; s++)
-            if (x->name_len == strlen(skip[s]) && memcmp(x->name, skip[s], x->name_len) == 0) drop = 1;
-        if (x->name_len >= 9 && memcmp(x->name, "x-tether-", 9) == 0) drop = 1;
-        if (own_key && ((x->name_len == 13 && memcmp(x->name, "authorization", 13) == 0) ||
-                        (x->name_len == 9 && memcmp(x->name, "x-api-key", 9) == 0)))
-            drop = 1;
-        for (size_t e = 0; !drop && e < b->n_extra_headers; e++)
-            if (strlen(b->extra_headers[e].name) == x->name_len &&
-                strncasecmp(b->extra_headers[e].name, x->name, x->name_len) == 0)
-                drop = 1;
-        for (size_t o = 0; !drop && p->has_plg && o < p->plg.n_hdr_ops; o++) {
-            const plg_hdr_op_t *op = &p->plg.hdr_ops[o];
-            if (op->op != PLG_HDR_ADD && strlen(op->name) == x->name_len &&
-                strncasecmp(op->name, x->name, x->name_len) == 0)
-                drop = 1;
-        }
-        if (drop) continue;
-        buf_append(h, x->name, x->name_len);
-        buf_append(h, ": ", 2);
-        buf_append(h, x->value, x->value_len);
-        buf_append(h, "\r\n", 2);
-    }
-    for (size_t o = 0; p->has_plg && o < p->plg.n_hdr_ops; o++) {
-        const plg_hdr_op_t *op = &p->plg.hdr_ops[o];
-        if (op->op == PLG_HDR_DEL || !op->value) continue;
-        buf_printf(h, "%s: %s\r\n", op->name, op->value);
-    }
-    buf_append(h, "\r\n", 2);
-}
-
-static void chat_attempt(chat_proxy_t *p)
-{
-    app_worker_t *w = p->w;
-    const cfg_model_t *m = p->model;
-    int bi = -1;
-    for (;;) {
-        bi = wrr_next(&w->models[p->model_index].wrr, p->tried);
-        if (bi < 0) break;
-        const cfg_backend_ref_t *b = &m->backend_refs[bi];
-        if (b->api_key_env && !b->api_key) { /* credential missing: unavailable */
-            p->tried |= 1ull << bi;
-            continue;
-        }
-        break;
-    }
-    if (bi < 0) {
-        if (p->attempts == 0) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "no available backend for model %s", m->name);
-            chat_error(p, 503, "server_error", "no_backend_available", msg);
-        } else {
-            char msg[256];
-            snprintf(msg, sizeof msg, "every backend of model %s failed (last: %s)", m->name,
-                     p->upstream_status ? "upstream error status" : hup_error_str(p->last_err));
-            int st = p->upstream_status >= 500 ? p->upstream_status : 502;
-            if (p->last_err == HUP_ERR_TIMEOUT_FIRST_BYTE || p->last_err == HUP_ERR_TIMEOUT_CONNECT)
-                chat_error(p, 504, "server_error", "upstream_timeout", msg);
-            else
-                chat_error(p, st == 503 ? 503 : 502, st == 503 ? "server_error" : "upstream_error",
-                           st == 503 ? "no_backend_available" : "bad_upstream_response", msg);
-        }
-        return;
-    }
-    p->tried |= 1ull << bi;
-    p->backend = bi;
-    p->attempts++;
-    const cfg_backend_ref_t *b = &m->backend_refs[bi];
-    buf_t head = BUF_INIT;
-    build_head(p, b, &head);
-    hup_request_t r = {
-        .host = b->host,
-        .port = b->port,
-        .tls = b->tls,
-        .head = head.data,
-        .head_len = head.len,
-        .body = p->iov,
-        .n_body = p->n_iov,
-        .connect_timeout_ms = m->reliability.connect_timeout_ms,
-        .first_byte_timeout_ms = m->reliability.first_byte_timeout_ms,
-        .idle_timeout_ms = m->reliability.stream_idle_timeout_ms,
-    };
-    static const hup_callbacks_t cbs = {up_headers, up_body, up_done, up_error};
-    p->upstream_status = 0;
-    p->attempt_started_us = clock_mono_us();
-    p->call = hup_call_start(w->pools, &r, &cbs, p);
-    buf_free(&head);
-}
-
-/* ---------------------------------------------------------------- entry */
 
 void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
 {
@@ -726,6 +248,55 @@ static void routing_abort(hsrv_req_t *req)
     p->client_gone = 1;
 }
 
+/* The upstream body: the client body (p->cbody) with the plugins' edits,
+ * the provider model id spliced over every top-level "model", and
+ * stream_options.include_usage for streams. Zero-copy iovecs in p->iov. */
+int chat_build_body(chat_proxy_t *p)
+{
+    hsrv_req_t *req = p->req;
+    const jreq_t jr = p->jr;
+    const cfg_model_t *model = p->model;
+    /* upstream body: splice the provider model id over every top-level model */
+    jsplice_init(&p->splice);
+    for (size_t i = 0; i < p->plg.edits.n; i++)
+        jsplice_add(&p->splice, p->plg.edits.edits[i].off, p->plg.edits.edits[i].len,
+                    p->plg.edits.edits[i].repl, p->plg.edits.edits[i].repl_len);
+    buf_t mv = BUF_INIT;
+    buf_json_str(&mv, model->provider_model_id, strlen(model->provider_model_id));
+    char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
+    uint32_t mvl = (uint32_t)mv.len;
+    buf_free(&mv);
+    for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
+        jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
+    if (p->client_stream) {
+        /* ask upstream for usage; hide the usage chunk unless the client asked */
+        jspan_t iu;
+        if (jr.stream_options.len == 0) {
+            static const char inj[] = "\"stream_options\":{\"include_usage\":true},";
+            /* first member; the object is non-empty (it has messages) */
+            jsplice_add(&p->splice, jr.obj_open + 1, 0, inj, sizeof inj - 1);
+            p->hide_usage = 1;
+        } else if (jscan_type(p->cbody, jr.stream_options) == '{' &&
+                   !jscan_obj_get(p->cbody, jr.stream_options, "include_usage", &iu)) {
+            uint32_t cur = 0;
+            jspan_t k, v;
+            int empty = !jscan_obj_next(p->cbody, jr.stream_options, &cur, &k, &v);
+            static const char inj2[] = "\"include_usage\":true,";
+            static const char inj3[] = "\"include_usage\":true";
+            if (empty)
+                jsplice_add(&p->splice, jr.stream_options.off + 1, 0, inj3, sizeof inj3 - 1);
+            else
+                jsplice_add(&p->splice, jr.stream_options.off + 1, 0, inj2, sizeof inj2 - 1);
+            p->hide_usage = 1;
+        }
+    }
+    jsplice_sort(&p->splice);
+    p->body_len = jsplice_len(&p->splice, p->cbody_len);
+    p->n_iov = jsplice_iov(&p->splice, p->cbody, p->cbody_len, p->iov,
+                           (int)(sizeof p->iov / sizeof p->iov[0]));
+    return p->n_iov < 0 ? -1 : 0;
+}
+
 /* The pipeline has a plan: answer its error, or proxy to its model. */
 static void chat_routed(void *ud, route_plan_t *plan)
 {
@@ -740,7 +311,8 @@ static void chat_routed(void *ud, route_plan_t *plan)
         return;
     }
     const cfg_t *cfg = p->ref->cfg;
-    const jreq_t jr = p->jr;
+    p->cbody = req->body;
+    p->cbody_len = req->body_len;
     if (plan->status != ROUTE_OK) {
         app_config_ref_t *ref = p->ref;
         if (plan->status == ROUTE_ERR_MODEL_NOT_FOUND) {
@@ -755,6 +327,28 @@ static void chat_routed(void *ud, route_plan_t *plan)
         }
         app_config_release(ref);
         return;
+    }
+    if (plan->ran_policy && plan->pol.reason == SESS_REASON_FORCED_HANDOFF && plan->pol.has_handoff &&
+        plan->pol.handoff.possible) {
+        /* §9.7: the locked model is gone; convert what only it could read
+         * so the new model can (the converted body replaces the client's) */
+        sess_handoff_result_t hr;
+        const char *nb;
+        size_t nl;
+        jscan_err_t je;
+        if (sess_handoff_apply(p->rq, &plan->pol.handoff, NULL, &req->arena, &nb, &nl, &hr) != 0 ||
+            jscan_request(nb, nl, &req->arena, &p->jr, &je) != 0) {
+            api_error_openai(req, 503, "server_error", "session_model_unavailable", NULL, "%s",
+                             hr.error ? hr.error : "the session's state cannot be converted");
+            app_config_release(p->ref);
+            return;
+        }
+        p->cbody = nb;
+        p->cbody_len = nl;
+        p->rq = rq_from_chat(&req->arena, nb, nl, &p->jr, req->headers, req->n_headers);
+        tlog(TLOG_INFO, "forced_handoff", "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"",
+             req->request_id, plan->pol.handoff.from ? plan->pol.handoff.from : "",
+             plan->pol.handoff.to ? plan->pol.handoff.to : "");
     }
     const cfg_model_t *model = plan->model;
     if (model->api_format == CFG_API_ANTHROPIC) { /* translated path: agent.c */
@@ -783,18 +377,18 @@ static void chat_routed(void *ud, route_plan_t *plan)
         if (o->has_handoff) met_inc(tmet.session_handoffs_total, 1, o->handoff.possible ? "converted" : "impossible");
         if (plan->id.found) met_inc(tmet.session_identity_total, 1, plan->id.source ? plan->id.source : "");
     }
-    req->on_abort = client_abort;
-    req->on_drain = client_drain;
+    req->on_abort = chat_client_abort;
+    req->on_drain = chat_client_drain;
     int retries = model->reliability.retry_count;
     p->max_attempts = 1 + (retries < 0 ? 0 : retries);
     req->user = p;
-    req->on_abort = client_abort;
-    req->on_drain = client_drain;
+    req->on_abort = chat_client_abort;
+    req->on_drain = chat_client_drain;
 
     /* plugins of the effective decision (§8): fast_response and
      * request_params first, then the body and header changes */
     plg_ctx_t pc = {.cfg = cfg, .decision = plan->decision, .model = model, .proto = RQ_PROTO_CHAT,
-                    .body = req->body, .body_len = req->body_len, .jr = &p->jr,
+                    .body = p->cbody, .body_len = p->cbody_len, .jr = &p->jr,
                     .stream = p->client_stream, .reply_model = model->name, .arena = &req->arena};
     for (size_t i = 0; plan->decision && i < plan->decision->n_model_refs; i++)
         if (!strcmp(plan->decision->model_refs[i].model, model->name)) pc.ref = &plan->decision->model_refs[i];
@@ -802,10 +396,10 @@ static void chat_routed(void *ud, route_plan_t *plan)
     p->has_plg = 1;
     if (plan->decision && plg_run_pre(&pc, &p->plg)) {
         hsrv_header_t fh[44];
-        int fn = add_h(fh, 0, "content-type",
+        int fn = chat_add_h(fh, 0, "content-type",
                        p->plg.fast ? (p->plg.content_type ? p->plg.content_type : "application/json")
                                    : "application/json");
-        fn = tether_headers(p, fh, fn, p->plg.fast ? "fast_response" : "error");
+        fn = chat_tether_headers(p, fh, fn, p->plg.fast ? "fast_response" : "error");
         int st = p->plg.status ? p->plg.status : (p->plg.fast ? 200 : 400);
         buf_t eb = BUF_INIT;
         const char *body = p->plg.reply;
@@ -817,7 +411,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
             blen = eb.len;
         }
         met_inc(tmet.requests_total, 1, "chat", p->plg.fast ? "fast_response" : "400", "openai");
-        trace_done(p, st, p->plg.fast ? "fast_response" : "error");
+        chat_trace_done(p, st, p->plg.fast ? "fast_response" : "error");
         app_config_ref_t *ref = p->ref;
         p->ref = NULL;
         chat_end(p);
@@ -830,45 +424,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
     }
     if (plan->decision) plg_run_post(&pc, &p->plg);
 
-    /* upstream body: splice the provider model id over every top-level model */
-    jsplice_init(&p->splice);
-    for (size_t i = 0; i < p->plg.edits.n; i++)
-        jsplice_add(&p->splice, p->plg.edits.edits[i].off, p->plg.edits.edits[i].len,
-                    p->plg.edits.edits[i].repl, p->plg.edits.edits[i].repl_len);
-    buf_t mv = BUF_INIT;
-    buf_json_str(&mv, model->provider_model_id, strlen(model->provider_model_id));
-    char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
-    uint32_t mvl = (uint32_t)mv.len;
-    buf_free(&mv);
-    for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
-        jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
-    if (p->client_stream) {
-        /* ask upstream for usage; hide the usage chunk unless the client asked */
-        jspan_t iu;
-        if (jr.stream_options.len == 0) {
-            static const char inj[] = "\"stream_options\":{\"include_usage\":true},";
-            /* first member; the object is non-empty (it has messages) */
-            jsplice_add(&p->splice, jr.obj_open + 1, 0, inj, sizeof inj - 1);
-            p->hide_usage = 1;
-        } else if (jscan_type(req->body, jr.stream_options) == '{' &&
-                   !jscan_obj_get(req->body, jr.stream_options, "include_usage", &iu)) {
-            uint32_t cur = 0;
-            jspan_t k, v;
-            int empty = !jscan_obj_next(req->body, jr.stream_options, &cur, &k, &v);
-            static const char inj2[] = "\"include_usage\":true,";
-            static const char inj3[] = "\"include_usage\":true";
-            if (empty)
-                jsplice_add(&p->splice, jr.stream_options.off + 1, 0, inj3, sizeof inj3 - 1);
-            else
-                jsplice_add(&p->splice, jr.stream_options.off + 1, 0, inj2, sizeof inj2 - 1);
-            p->hide_usage = 1;
-        }
-    }
-    jsplice_sort(&p->splice);
-    p->body_len = jsplice_len(&p->splice, req->body_len);
-    p->n_iov = jsplice_iov(&p->splice, req->body, req->body_len, p->iov,
-                           (int)(sizeof p->iov / sizeof p->iov[0]));
-    if (p->n_iov < 0) {
+    if (chat_build_body(p) != 0) {
         p->backend = -1;
         chat_error(p, 500, "server_error", "internal_error", "request rewrite failed");
         return;
@@ -877,7 +433,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
     if (!total && req->listener_index >= 0 && (size_t)req->listener_index < cfg->n_listeners)
         total = cfg->listeners[req->listener_index].timeout_ms;
     if (total) {
-        p->deadline = evtimer_new(hsrv_req_base(req), deadline_cb, p);
+        p->deadline = evtimer_new(hsrv_req_base(req), chat_deadline_cb, p);
         struct timeval tv = {(time_t)(total / 1000), (suseconds_t)((total % 1000) * 1000)};
         evtimer_add(p->deadline, &tv);
     }

@@ -265,6 +265,9 @@ static void stage_route(route_run_t *r)
                             .n_prices = np};
     memset(&p->pol, 0, sizeof p->pol);
     p->pol.terms = p->terms;
+    p->knobs = knobs;
+    p->prices = prices;
+    p->n_prices = np;
     sess_policy_decide(&pin, &p->pol);
     p->ran_policy = true;
     if (p->pol.verdict == SESS_VERDICT_ERROR || !p->pol.model) {

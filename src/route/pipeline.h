@@ -83,6 +83,11 @@ typedef struct route_plan {
     sess_terms_t *terms;
     sess_policy_out_t pol;
     bool ran_policy;
+    /* the policy's input, kept to re-decide the same turn (forced handoff
+     * after every backend of the current model failed) */
+    const cfg_session_t *knobs;
+    sess_model_price_t *prices;
+    size_t n_prices;
     uint64_t started_ms;
     uint64_t routing_us;
 } route_plan_t;
