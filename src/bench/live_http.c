@@ -133,8 +133,8 @@ static long read_line(live_http_conn_t *c, const char **line)
     }
 }
 
-static int read_response(live_http_conn_t *c, const char *method, live_http_resp_t *r,
-                         int *got_any, int *must_close, char *err, size_t errlen)
+static int read_response(live_http_conn_t *c, const char *method, live_http_resp_t *r, int *got_any,
+                         int *must_close, char *err, size_t errlen)
 {
     const char *line;
     long n = read_line(c, &line);
@@ -241,7 +241,8 @@ int live_http_request(live_http_conn_t *c, const char *method, const char *path,
     buf_t head = BUF_INIT;
     buf_printf(&head, "%s %s HTTP/1.1\r\nHost: %s:%d\r\n%s", method, path, c->host, c->port,
                extra_headers ? extra_headers : "");
-    if (body) buf_printf(&head, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+    if (body)
+        buf_printf(&head, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
     buf_puts(&head, "\r\n");
     if (body) buf_append(&head, body, body_len); /* one write: no small-segment stalls */
     int rc = -1;

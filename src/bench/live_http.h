@@ -14,15 +14,15 @@ typedef struct live_http_conn {
     char host[64];
     int port;
     int timeout_ms;
-    buf_t in;      /* bytes received and not yet consumed from in_off */
+    buf_t in; /* bytes received and not yet consumed from in_off */
     size_t in_off;
 } live_http_conn_t;
 
 typedef struct live_http_resp {
     int status;
-    char model[64];   /* x-tether-model, "" when absent */
-    char reason[48];  /* x-tether-session-reason, "" when absent */
-    buf_t body;       /* de-chunked, NUL-terminated */
+    char model[64];  /* x-tether-model, "" when absent */
+    char reason[48]; /* x-tether-session-reason, "" when absent */
+    buf_t body;      /* de-chunked, NUL-terminated */
 } live_http_resp_t;
 
 /* Set up a connection to host:port (connects lazily on the first request). */

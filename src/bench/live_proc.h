@@ -10,8 +10,8 @@
 #include <sys/types.h>
 
 typedef struct live_proc {
-    pid_t pid;   /* 0 when not running */
-    int out_fd;  /* read end of the child's stdout, -1 when closed */
+    pid_t pid;  /* 0 when not running */
+    int out_fd; /* read end of the child's stdout, -1 when closed */
     char buf[2048];
     size_t len;
 } live_proc_t;

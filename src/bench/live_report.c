@@ -110,7 +110,8 @@ void live_report_table(const live_results_t *r, size_t n, buf_t *out)
             size_t j = 0;
             while (j < nseen && strcmp(seen[j], r[i].reasons[k].reason))
                 j++;
-            if (j == nseen && nseen < sizeof seen / sizeof *seen) seen[nseen++] = r[i].reasons[k].reason;
+            if (j == nseen && nseen < sizeof seen / sizeof *seen)
+                seen[nseen++] = r[i].reasons[k].reason;
         }
     for (size_t j = 0; j < nseen; j++) {
         char label[80], cells[8][32];
@@ -202,8 +203,7 @@ void live_overhead_report_table(const live_overhead_results_t *r, buf_t *out)
                r->requests, r->body_bytes, r->concurrency, r->wall_s);
     buf_printf(out, "%-28s%12s%12s%12s%12s%12s\n", "ms", "p50", "p95", "p99", "mean", "max");
     const live_lat_t *l[3] = {&r->direct, &r->routed, &r->diff};
-    const char *name[3] = {"direct to the backend", "through the router",
-                           "overhead (same pair)"};
+    const char *name[3] = {"direct to the backend", "through the router", "overhead (same pair)"};
     for (int i = 0; i < 3; i++)
         buf_printf(out, "%-28s%12.3f%12.3f%12.3f%12.3f%12.3f\n", name[i], l[i]->p50 / 1000,
                    l[i]->p95 / 1000, l[i]->p99 / 1000, l[i]->mean / 1000, l[i]->max / 1000);

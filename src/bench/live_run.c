@@ -124,11 +124,18 @@ static void procs_stop(procs_t *p)
     live_proc_stop(&p->redis, 5000);
 }
 
-static int start_mock(live_proc_t *p, const char *bin, const char *model, int strict,
-                      int verbose, char *err, size_t errlen)
+static int start_mock(live_proc_t *p, const char *bin, const char *model, int strict, int verbose,
+                      char *err, size_t errlen)
 {
-    const char *argv[] = {bin,      "mock",      "--listen", "127.0.0.1:0", "--models", model,
-                          strict ? "--strict" : "--reply-bytes", strict ? NULL : "256", NULL};
+    const char *argv[] = {bin,
+                          "mock",
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--models",
+                          model,
+                          strict ? "--strict" : "--reply-bytes",
+                          strict ? NULL : "256",
+                          NULL};
     if (live_proc_spawn(p, argv, verbose, err, errlen)) return -1;
     int port = live_proc_wait_listening(p, START_TIMEOUT_MS);
     if (port < 0) snprintf(err, errlen, "tether mock for %s did not start", model);
@@ -144,8 +151,8 @@ static int start_router(live_proc_t *p, const char *bin, const char *cfg, int wo
     if (live_proc_spawn(p, argv, verbose, err, errlen)) return -1;
     int port = live_proc_wait_listening(p, START_TIMEOUT_MS);
     if (port < 0)
-        snprintf(err, errlen, "tether serve --config %s did not start (run with --verbose to see why)",
-                 cfg);
+        snprintf(err, errlen,
+                 "tether serve --config %s did not start (run with --verbose to see why)", cfg);
     return port;
 }
 
@@ -158,9 +165,8 @@ static int start_redis(procs_t *p, const char *bin, int verbose, char *err, size
     int port = live_http_free_port();
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
-    const char *argv[] = {bin,          "--port", ps,          "--bind",
-                          "127.0.0.1",  "--save",                "",          "--appendonly",
-                          "no",         "--loglevel",            "warning",   NULL};
+    const char *argv[] = {bin, "--port",       ps,   "--bind",     "127.0.0.1", "--save",
+                          "",  "--appendonly", "no", "--loglevel", "warning",   NULL};
     if (live_proc_spawn(&p->redis, argv, verbose, err, errlen)) return -1;
     if (live_http_wait_connect("127.0.0.1", port, START_TIMEOUT_MS)) {
         snprintf(err, errlen, "redis-server on port %d did not start", port);
@@ -233,8 +239,8 @@ static int write_config(const char *path, int listen_port, const int mock_port[L
 /* ---- one session's client ---- */
 
 typedef struct rec {
-    char *rest;       /* the body after {"model":"auto" (starts with ',') */
-    int model;        /* backend that served it */
+    char *rest; /* the body after {"model":"auto" (starts with ',') */
+    int model;  /* backend that served it */
     double routed_us, direct_us;
     int direct_ok;
 } rec_t;
@@ -325,14 +331,14 @@ static cJSON *session_send(sess_t *s, live_http_conn_t *conn, const char *extra,
                 snprintf(s->err, sizeof s->err, "%s turn: %s", s->sid, e);
             else
                 snprintf(s->err, sizeof s->err, "%s: status %d (model %s, reason %s): %.140s",
-                         s->sid, r.status, r.model[0] ? r.model : "-",
-                         r.reason[0] ? r.reason : "-", r.body.data ? r.body.data : "");
+                         s->sid, r.status, r.model[0] ? r.model : "-", r.reason[0] ? r.reason : "-",
+                         r.body.data ? r.body.data : "");
         }
         goto fail;
     }
     j = cJSON_Parse(r.body.data);
-    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
-                                     "message");
+    cJSON *msg =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
     cJSON *id = cJSON_GetObjectItem(j, "id");
     int m = model_index(r.model);
     if (!cJSON_IsObject(msg) || !cJSON_IsString(id) || m < 0) {
@@ -523,9 +529,9 @@ static void *direct_thread(void *arg)
             buf_printf(&body, "{\"model\":\"%s\"%s", saar_models[rc->model].name, rc->rest);
             char e[200];
             uint64_t t0 = clock_mono_us();
-            int st = live_http_request(&conns[rc->model], "POST", "/v1/chat/completions",
-                                       s->header ? hdr : NULL, body.data, body.len, &r, e,
-                                       sizeof e);
+            int st =
+                live_http_request(&conns[rc->model], "POST", "/v1/chat/completions",
+                                  s->header ? hdr : NULL, body.data, body.len, &r, e, sizeof e);
             uint64_t t1 = clock_mono_us();
             rc->direct_us = (double)(t1 - t0);
             rc->direct_ok = st == 0 && r.status == 200;
@@ -907,8 +913,8 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
     memset(&sh, 0, sizeof sh);
     pthread_mutex_init(&sh.mu, NULL);
     /* one backend serves every model name; the router sees one decision */
-    if ((pr.mock_port[0] = start_mock(&pr.mock[0], o->tether_bin, "qwen3-8b", 0, o->verbose, err,
-                                      errlen)) < 0)
+    if ((pr.mock_port[0] =
+             start_mock(&pr.mock[0], o->tether_bin, "qwen3-8b", 0, o->verbose, err, errlen)) < 0)
         goto done;
     FILE *f = fopen(cfg, "w");
     if (!f) {
@@ -939,7 +945,8 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
     buf_puts(&text, "Summarise the build log below in one line.");
     while ((int)text.len + 80 < o->body_bytes)
         buf_puts(&text, " log: compiled module ok;");
-    buf_printf(&db, "{\"model\":\"qwen3-8b\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+    buf_printf(&db,
+               "{\"model\":\"qwen3-8b\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
                text.data);
     buf_printf(&rb, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
                text.data);

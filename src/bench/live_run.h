@@ -24,25 +24,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LIVE_N_BACKENDS 3
+#define LIVE_N_BACKENDS  3
 #define LIVE_MAX_REASONS 16
 
 typedef struct live_options {
-    const char *tether_bin; /* the binary to spawn (mock, serve) */
-    int sessions;           /* default 32 */
-    int turns;              /* default 12 */
-    int concurrency;        /* client threads, default 32 */
-    int idle_pause_ms;      /* pause before an idle turn, default 1500 (idle timeout 1 s) */
-    int replicas;           /* 1 or 2 */
-    const char *redis_addr; /* HOST:PORT of a running Redis, or NULL */
-    int redis_server;       /* start a redis-server on a free port (implied by 2 replicas
-                               without redis_addr) */
-    const char *redis_bin;  /* default /usr/bin/redis-server */
-    uint32_t seed;          /* workload seed */
-    int router_workers;     /* `tether serve --workers`, 0 = its default */
-    int no_direct;          /* skip the direct replay (no overhead figures) */
-    const char *workdir;    /* where configs go; NULL: a fresh /tmp directory, removed after */
-    int verbose;            /* children's stderr and per-run notes on stderr */
+    const char *tether_bin;      /* the binary to spawn (mock, serve) */
+    int sessions;                /* default 32 */
+    int turns;                   /* default 12 */
+    int concurrency;             /* client threads, default 32 */
+    int idle_pause_ms;           /* pause before an idle turn, default 1500 (idle timeout 1 s) */
+    int replicas;                /* 1 or 2 */
+    const char *redis_addr;      /* HOST:PORT of a running Redis, or NULL */
+    int redis_server;            /* start a redis-server on a free port (implied by 2 replicas
+                                    without redis_addr) */
+    const char *redis_bin;       /* default /usr/bin/redis-server */
+    uint32_t seed;               /* workload seed */
+    int router_workers;          /* `tether serve --workers`, 0 = its default */
+    int no_direct;               /* skip the direct replay (no overhead figures) */
+    const char *workdir;         /* where configs go; NULL: a fresh /tmp directory, removed after */
+    int verbose;                 /* children's stderr and per-run notes on stderr */
     volatile sig_atomic_t *stop; /* optional: stop early when it becomes non-zero */
 } live_options_t;
 
@@ -68,17 +68,17 @@ typedef struct live_backend_stats {
 typedef struct live_results {
     int sessions, turns, concurrency, replicas, idle_pause_ms;
     uint32_t seed;
-    char store[16];               /* "local" or "redis" */
+    char store[16]; /* "local" or "redis" */
     long sessions_with_header, sessions_prefix_chain;
     long turns_done, requests, errors, sessions_aborted;
     long tool_calls, state_turns, drift_turns, idle_turns;
-    long switches;                /* x-tether-model changes within a session */
-    long violations, rejected;    /* summed over the strict backends' /mock/stats */
+    long switches;                     /* x-tether-model changes within a session */
+    long violations, rejected;         /* summed over the strict backends' /mock/stats */
     long cached_tokens, prompt_tokens; /* summed over the backends' /mock/stats */
     live_backend_stats_t backend[LIVE_N_BACKENDS];
     live_reason_count_t reasons[LIVE_MAX_REASONS]; /* x-tether-session-reason counts */
     size_t n_reasons;
-    double wall_s;                /* the routed phase, idle pauses included */
+    double wall_s; /* the routed phase, idle pauses included */
     /* overhead: the routed requests, the same requests sent directly, the
      * per-request difference (routed - direct, same request) */
     int have_direct;
@@ -94,9 +94,9 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
 
 typedef struct live_overhead_options {
     const char *tether_bin;
-    long requests;    /* pairs measured, default 20000 */
-    int body_bytes;   /* request body size, default 2048 */
-    int concurrency;  /* client threads, default 32 */
+    long requests;   /* pairs measured, default 20000 */
+    int body_bytes;  /* request body size, default 2048 */
+    int concurrency; /* client threads, default 32 */
     int router_workers;
     int verbose;
     volatile sig_atomic_t *stop;

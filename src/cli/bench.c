@@ -384,8 +384,7 @@ static int bench_live(int argc, char **argv)
         int takes = !strcmp(a, "--sessions") || !strcmp(a, "--turns") ||
                     !strcmp(a, "--concurrency") || !strcmp(a, "--idle-pause-ms") ||
                     !strcmp(a, "--replicas") || !strcmp(a, "--redis") || !strcmp(a, "--seed") ||
-                    !strcmp(a, "--format") || !strcmp(a, "--out") ||
-                    !strcmp(a, "--router-workers");
+                    !strcmp(a, "--format") || !strcmp(a, "--out") || !strcmp(a, "--router-workers");
         if (!takes) {
             fprintf(stderr, "tether bench live: unknown option '%s'\n", a);
             bench_usage(stderr);
@@ -399,8 +398,7 @@ static int bench_live(int argc, char **argv)
         if (!strcmp(a, "--replicas")) {
             replicas = v;
             if (strcmp(v, "1") && strcmp(v, "2") && strcmp(v, "1,2")) {
-                fprintf(stderr, "tether bench live: --replicas must be 1, 2 or 1,2, got '%s'\n",
-                        v);
+                fprintf(stderr, "tether bench live: --replicas must be 1, 2 or 1,2, got '%s'\n", v);
                 return 1;
             }
         } else if (!strcmp(a, "--redis"))
@@ -426,8 +424,8 @@ static int bench_live(int argc, char **argv)
             if (!strcmp(a, "--router-workers")) hi = 256;
             if (!strcmp(a, "--turns")) hi = 1000;
             if (parse_int(v, lo, hi, &n)) {
-                fprintf(stderr, "tether bench live: %s wants an integer in %ld..%ld, got '%s'\n",
-                        a, lo, hi, v);
+                fprintf(stderr, "tether bench live: %s wants an integer in %ld..%ld, got '%s'\n", a,
+                        lo, hi, v);
                 return 1;
             }
             if (!strcmp(a, "--sessions")) o.sessions = (int)n;
@@ -454,7 +452,9 @@ static int bench_live(int argc, char **argv)
     for (int k = 0; k < nreps; k++) {
         char err[512];
         o.replicas = reps[k];
-        if (isatty(2)) fprintf(stderr, "tether bench live: %d replica%s...\n", reps[k], reps[k] > 1 ? "s" : "");
+        if (isatty(2))
+            fprintf(stderr, "tether bench live: %d replica%s...\n", reps[k],
+                    reps[k] > 1 ? "s" : "");
         if (live_run(&o, &res[nres], err, sizeof err)) {
             fprintf(stderr, "tether bench live: %s\n", err);
             return live_stop ? 130 : 2;
@@ -520,8 +520,8 @@ static int bench_overhead(int argc, char **argv)
         if (!strcmp(a, "--concurrency")) hi = 4096;
         if (!strcmp(a, "--router-workers")) hi = 256;
         if (parse_int(v, lo, hi, &n)) {
-            fprintf(stderr, "tether bench overhead: %s wants an integer in %ld..%ld, got '%s'\n",
-                    a, lo, hi, v);
+            fprintf(stderr, "tether bench overhead: %s wants an integer in %ld..%ld, got '%s'\n", a,
+                    lo, hi, v);
             return 1;
         }
         if (!strcmp(a, "--requests")) o.requests = n;
