@@ -6,6 +6,7 @@
 #include "api/errors.h"
 #include "core/log.h"
 #include "core/clock.h"
+#include "plugins/response_cache.h"
 #include "replay/queue.h"
 #include "replay/store.h"
 #include "route/pipeline.h"
@@ -118,6 +119,11 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
     }
     app->snap = cfg_snapshot_new(cfg);
     install_current(app, rt);
+    /* the response cache's semantic lookups embed with the first generation's
+     * embedder, kept alive for the process (restart to change embedders) */
+    app->rcache = rc_cache_new(cfg);
+    app->first = app_config_acquire(app);
+    if (app->first->rt && app->first->rt->has_embedder) rc_cache_set_embedder(app->rcache, &app->first->rt->embedder);
     app->ready = 1;
     return app;
 }
@@ -163,6 +169,8 @@ void app_free(tether_app_t *app)
     if (!app) return;
     if (app->reload) cfg_reload_free(app->reload);
     app_config_release(atomic_exchange(&app->current, NULL));
+    rc_cache_free(app->rcache);
+    app_config_release(app->first);
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
     sel_state_free(app->sel);

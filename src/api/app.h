@@ -51,6 +51,7 @@ struct sess_store;
 struct sel_state;
 struct replay_store;
 struct replay_queue;
+struct rc_cache;
 
 struct tether_app {
     cfg_snapshot_t *snap;
@@ -58,6 +59,8 @@ struct tether_app {
     struct sel_state *sel;      /* selection runtime state (process-wide) */
     struct replay_store *replay_store; /* router_replay store (restart to change) */
     struct replay_queue *replay;       /* its bounded writer queue, NULL when disabled */
+    struct rc_cache *rcache;           /* response cache (process-wide) */
+    struct app_config_ref *first;      /* the first generation, kept for the cache's embedder */
     cfg_reload_t *reload;
     _Atomic(app_config_ref_t *) current;
     pthread_mutex_t swap_lock;

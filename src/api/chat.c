@@ -43,6 +43,9 @@ void chat_end(chat_proxy_t *p)
     buf_free(&p->acc);
     buf_free(&p->reply);
     buf_free(&p->pend_body);
+    if (p->rc_on) rc_key_deinit(&p->rck);
+    p->rc_on = 0;
+    buf_free(&p->rc_sse);
     if (p->rec) {
         /* the client went away: still record the turn */
         chat_trace_done(p, 499, "client_closed");
@@ -421,6 +424,54 @@ static void chat_routed(void *ud, route_plan_t *plan)
         buf_free(&eb);
         app_config_release(ref);
         return;
+    }
+    if (plan->decision && p->w->app->rcache && plg_find(plan->decision, "response_cache")) {
+        /* §8 response cache: after fast_response/request_params, before the upstream */
+        size_t ccl = 0;
+        const char *cc = rq_header(p->rq, "x-tether-cache-control", &ccl);
+        rc_key_in_t ci = {.decision = plan->decision,
+                          .recipe = plan->recipe_name,
+                          .proto = RQ_PROTO_CHAT,
+                          .body = p->cbody,
+                          .body_len = p->cbody_len,
+                          .jr = &p->jr,
+                          .tenant = plan->id.found ? plan->id.tenant : NULL,
+                          .session_key = plan->id.found ? plan->id.key : NULL,
+                          .cache_control = cc ? arena_strndup(&req->arena, cc, ccl) : NULL,
+                          .drop = plan->decision->has_retention && plan->decision->retention.drop,
+                          .stream = p->client_stream};
+        if (rc_key_init(&p->rck, p->w->app->rcache, &ci) == 0) {
+            p->rc_on = 1;
+            rc_hit_t hit;
+            if (rc_lookup(p->w->app->rcache, &p->rck, &hit) > 0) {
+                buf_t out = BUF_INIT;
+                const char *ct = "application/json";
+                jspan_t iu;
+                bool usage = p->jr.stream_options.len &&
+                              jscan_obj_get(p->cbody, p->jr.stream_options, "include_usage", &iu) &&
+                              jscan_type(p->cbody, iu) == 't';
+                if (rc_render_hit(&hit, p->client_stream, usage, &out, &ct) == 0) {
+                    hsrv_header_t fh[44];
+                    int fn = chat_add_h(fh, 0, "content-type", ct);
+                    fn = chat_add_h(fh, fn, "x-tether-cache-hit", rc_hit_name(hit.kind));
+                    fn = chat_tether_headers(p, fh, fn, "cache");
+                    met_inc(tmet.requests_total, 1, "chat", "200", "openai");
+                    chat_trace_done(p, 200, "cache");
+                    app_config_ref_t *ref = p->ref;
+                    p->ref = NULL;
+                    chat_end(p);
+                    req->on_abort = NULL;
+                    req->on_drain = NULL;
+                    hsrv_respond(req, 200, fh, (size_t)fn, out.data, out.len);
+                    buf_free(&out);
+                    rc_hit_free(&hit);
+                    app_config_release(ref);
+                    return;
+                }
+                buf_free(&out);
+                rc_hit_free(&hit);
+            }
+        }
     }
     if (plan->decision) plg_run_post(&pc, &p->plg);
 

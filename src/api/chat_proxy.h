@@ -12,6 +12,7 @@
 #include "json/scan.h"
 #include "json/splice.h"
 #include "plugins/plugins.h"
+#include "plugins/response_cache.h"
 #include "route/pipeline.h"
 #include <event2/event.h>
 
@@ -72,6 +73,10 @@ typedef struct chat_proxy {
     replay_record_t *rec; /* this turn's replay record, until pushed */
     char replay_id[40];   /* its id (x-tether-replay-id); outlives the push */
     uint64_t ttft_us;
+    /* response cache */
+    int rc_on;      /* a key was prepared (rc_key_deinit at the end) */
+    rc_key_t rck;
+    buf_t rc_sse;   /* relayed SSE bytes of a streamed reply, for storing */
 } chat_proxy_t;
 
 /* chat.c */

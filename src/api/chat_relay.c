@@ -172,6 +172,7 @@ static void up_body(void *ud, const char *data, size_t len)
 static void relay_body(chat_proxy_t *p, const char *data, size_t len)
 {
     if (!p->ttft_us) p->ttft_us = clock_mono_us();
+    if (p->rc_on && p->sse.cb && p->rc_sse.len + len <= CHAT_MAX_ACC) buf_append(&p->rc_sse, data, len);
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
         if (!p->hide_usage) hsrv_write(p->req, data, len);
@@ -223,6 +224,15 @@ static void up_done(void *ud)
                       (double)u.completion_tokens * pr->completion_per_1m) / 1e6;
         }
         route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
+    }
+    if (p->rc_on && p->upstream_status >= 200 && p->upstream_status < 300) {
+        rc_response_t rr = {.status = p->upstream_status,
+                            .body = p->sse.cb ? p->rc_sse.data : p->acc.data,
+                            .len = p->sse.cb ? p->rc_sse.len : p->acc.len,
+                            .content_type = p->pend_ctype,
+                            .streamed = p->sse.cb != NULL,
+                            .complete = true};
+        if (rr.body) rc_store(p->w->app->rcache, &p->rck, &rr);
     }
     chat_trace_done(p, p->upstream_status, "upstream");
     chat_log_done(p, p->upstream_status);

@@ -115,8 +115,10 @@ static void test_selection_and_exit_codes(void **st)
     assert_int_equal(run("bench saar --seeds x", NULL), 1);
     assert_int_equal(run("bench saar --bogus", NULL), 1);
     assert_int_equal(run("bench saar --scenario-file /nonexistent.json", NULL), 1);
-    assert_int_equal(run("bench live", NULL), 2);
-    assert_int_equal(run("bench overhead", NULL), 2);
+    /* live and overhead are implemented (tests/integration/test_bench_live.c
+     * runs them); here only their usage errors */
+    assert_int_equal(run("bench live --sessions 0", NULL), 1);
+    assert_int_equal(run("bench overhead --requests 0", NULL), 1);
     assert_int_equal(run("bench saar --help", NULL), 0);
 }
 
