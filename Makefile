@@ -76,7 +76,7 @@ test-asan: deps
 	@$(MAKE) --no-print-directory check SAN=1
 
 test: deps
-	@$(MAKE) --no-print-directory check SAN=0 && $(MAKE) --no-print-directory check SAN=1
+	@./scripts/test-all.sh
 
 bench: deps $(BIN) $(BENCH_BIN)
 	@./scripts/bench.sh
