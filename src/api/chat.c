@@ -155,6 +155,23 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
         n = chat_add_h(h, n, "x-tether-session", k ? k + 1 : pl->id.key);
         n = chat_add_h(h, n, "x-tether-session-source", pl->id.source ? pl->id.source : "");
     }
+    if (cfg->router.debug_headers && p->rq) {
+        size_t dl = 0;
+        const char *dv = rq_header(p->rq, "x-tether-debug", &dl);
+        if (dv && dl == 4 && !strncasecmp(dv, "true", 4)) {
+            /* the matched signals per family, and the context estimate */
+            buf_t m = BUF_INIT;
+            const sig_results_t *sr = pl->ran_decision ? &pl->dec.proj.sig : &pl->sig;
+            for (size_t i = 0; i < sr->n; i++)
+                if (sr->items[i].matched)
+                    buf_printf(&m, "%s%s:%s", m.len ? "," : "", cfg_signal_family_name(sr->items[i].rule->family),
+                               sr->items[i].rule->name);
+            n = chat_add_h(h, n, "x-tether-matched-signals", arena_strdup(&p->req->arena, m.data ? m.data : ""));
+            buf_free(&m);
+            n = chat_add_h(h, n, "x-tether-context-tokens",
+                           arena_sprintf(&p->req->arena, "%.0f", sig_context_estimate(p->rq)));
+        }
+    }
     for (size_t i = 0; p->has_plg && i < p->plg.n_resp_headers && n < 26; i++)
         n = chat_add_h(h, n, p->plg.resp_headers[i].name, p->plg.resp_headers[i].value);
     if (cfg->router.compat_headers) {

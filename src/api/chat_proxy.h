@@ -73,6 +73,7 @@ typedef struct chat_proxy {
     replay_record_t *rec; /* this turn's replay record, until pushed */
     char replay_id[40];   /* its id (x-tether-replay-id); outlives the push */
     uint64_t ttft_us;
+    int inflight;   /* counted in the selector's in-flight table */
     /* response cache */
     int rc_on;      /* a key was prepared (rc_key_deinit at the end) */
     rc_key_t rck;

@@ -20,6 +20,15 @@ static int chat_fallback(chat_proxy_t *p);
 static void chat_send_client_headers(chat_proxy_t *p);
 static void chat_commit_done(void *ud);
 
+/* The selector's runtime data (latency_aware, multi_factor): in-flight
+ * counts per model, TTFT at the first body byte, TPOT at the end. */
+static void inflight_end(chat_proxy_t *p)
+{
+    if (!p->inflight) return;
+    p->inflight = 0;
+    sel_inflight_add(p->env.sel, p->model->name, -1);
+}
+
 static void sse_event_cb(void *ud, const char *event, size_t event_len, const char *data,
                          size_t data_len)
 {
@@ -171,7 +180,12 @@ static void up_body(void *ud, const char *data, size_t len)
 
 static void relay_body(chat_proxy_t *p, const char *data, size_t len)
 {
-    if (!p->ttft_us) p->ttft_us = clock_mono_us();
+    if (!p->ttft_us) {
+        p->ttft_us = clock_mono_us();
+        if (p->env.sel)
+            sel_observe_ttft(p->env.sel, p->model->name, (double)(p->ttft_us - p->attempt_started_us) / 1000.0,
+                             clock_mono_ms());
+    }
     if (p->rc_on && p->sse.cb && p->rc_sse.len + len <= CHAT_MAX_ACC) buf_append(&p->rc_sse, data, len);
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
@@ -193,6 +207,7 @@ static void up_done(void *ud)
 {
     chat_proxy_t *p = ud;
     p->call = NULL;
+    inflight_end(p);
     if (p->awaiting_commit) {
         p->done_pending = 1;
         return;
@@ -210,6 +225,16 @@ static void up_done(void *ud)
             char *t = jscan_unescape(&p->req->arena, p->acc.data, ct, &n);
             if (t) buf_append(&p->reply, t, n);
         }
+    }
+    if (p->usage.found && p->upstream_status >= 200 && p->upstream_status < 300) {
+        if (p->env.sel && p->ttft_us && p->usage.completion_tokens > 1)
+            sel_observe_tpot(p->env.sel, p->model->name,
+                             (double)(clock_mono_us() - p->ttft_us) / 1000.0 / (double)(p->usage.completion_tokens - 1),
+                             clock_mono_ms());
+        if (p->env.sig && p->usage.prompt_tokens > 0 && p->rq)
+            /* the calibration table is internally locked; the engine is shared */
+            sig_context_observe((sig_engine_t *)p->env.sig, p->model->name, sig_context_estimate(p->rq),
+                                (double)p->usage.prompt_tokens);
     }
     if (p->committed && p->upstream_status >= 200 && p->upstream_status < 300) {
         sess_usage_t u = {0};
@@ -259,6 +284,7 @@ static int retryable(const cfg_reliability_t *rel, hup_error_t e)
 
 static void up_error(void *ud, hup_error_t e, bool got_response)
 {
+    inflight_end(ud);
     chat_proxy_t *p = ud;
     p->call = NULL;
     p->last_err = e;
@@ -312,6 +338,7 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
 void chat_client_abort(hsrv_req_t *req)
 {
     chat_proxy_t *p = req->user;
+    inflight_end(p);
     if (p->awaiting_commit) { /* chat_commit_done ends the request */
         p->client_gone = 1;
         return;
@@ -324,6 +351,7 @@ void chat_client_abort(hsrv_req_t *req)
 
 void chat_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
+    inflight_end(arg);
     chat_proxy_t *p = arg;
     if (p->done) return;
     if (p->call) hup_call_cancel(p->call);
@@ -589,6 +617,10 @@ void chat_attempt(chat_proxy_t *p)
     static const hup_callbacks_t cbs = {up_headers, up_body, up_done, up_error};
     p->upstream_status = 0;
     p->attempt_started_us = clock_mono_us();
+    if (p->env.sel && !p->inflight) {
+        sel_inflight_add(p->env.sel, m->name, +1);
+        p->inflight = 1;
+    }
     p->call = hup_call_start(w->pools, &r, &cbs, p);
     buf_free(&head);
 }

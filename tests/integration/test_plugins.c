@@ -65,7 +65,8 @@ static int setup(void **state)
             "      modelRefs: [{model: m}]\n"
             "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
             "    - {name: chat, modelRefs: [{model: m}]}\n"
-            "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+            "global:\n  router: {debug_headers: true}\n"
+            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n",
             rport, mport, pick_port());
     fclose(f);
@@ -158,6 +159,21 @@ static void test_no_store_and_other_decisions_are_not_cached(void **state)
     assert_int_equal(backend_requests() - before, 4);
 }
 
+static void test_debug_headers_list_matched_signals(void **state)
+{
+    thttp_resp_t r;
+    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"opening hours please\"}]}";
+    post(b, "x-tether-debug: true\r\nx-tether-cache-control: no-store\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(thttp_resp_header(&r, "x-tether-matched-signals"), "keyword:faq");
+    assert_non_null(thttp_resp_header(&r, "x-tether-context-tokens"));
+    thttp_resp_free(&r);
+    /* without the request header: nothing */
+    post(b, "x-tether-cache-control: no-store\r\n", &r);
+    assert_null(thttp_resp_header(&r, "x-tether-matched-signals"));
+    thttp_resp_free(&r);
+}
+
 static void test_fast_response_answers_without_the_backend(void **state)
 {
     int before = backend_requests();
@@ -178,6 +194,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identical_request_is_served_from_the_cache),
         cmocka_unit_test(test_no_store_and_other_decisions_are_not_cached),
+        cmocka_unit_test(test_debug_headers_list_matched_signals),
         cmocka_unit_test(test_fast_response_answers_without_the_backend),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
