@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# run.sh - interop tests: the official OpenAI and Anthropic JavaScript SDKs
+# talking to `tether serve`, which routes to strict `tether mock` backends.
+#
+# Installs the pinned SDKs into tests/interop/node_modules when missing or
+# out of date, starts two mocks (one reached as an OpenAI-format backend, one
+# as an api_format: anthropic backend) and a router on free loopback ports,
+# runs chat.mjs, responses.mjs and anthropic.mjs, and stops everything it started.
+#
+# Environment: TETHER_BIN (default ./build/tether, relative to the repo
+# root), INTEROP_VERBOSE=1 to show the processes' stderr on the terminal.
+# Exit status: 0 when every script passed, 1 otherwise, 2 on a setup error.
+set -u
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+bin="${TETHER_BIN:-./build/tether}"
+case "$bin" in /*) ;; *) bin="$root/$bin" ;; esac
+
+die() { echo "interop: $*" >&2; exit 2; }
+
+command -v node >/dev/null 2>&1 || die "node not found in PATH (Node.js >= 18 is required)"
+command -v npm >/dev/null 2>&1 || die "npm not found in PATH"
+[ -x "$bin" ] || die "tether binary not found at $bin (build it with: make build/tether)"
+
+# --- dependencies: npm ci only when node_modules is missing or older than the lock
+stamp="$here/node_modules/.tether-interop-stamp"
+lock="$here/package-lock.json"
+need_install=0
+if [ ! -f "$stamp" ]; then
+    need_install=1
+elif [ -f "$lock" ] && [ "$lock" -nt "$stamp" ]; then
+    need_install=1
+elif [ "$here/package.json" -nt "$stamp" ]; then
+    need_install=1
+fi
+if [ "$need_install" = 1 ]; then
+    if [ -f "$lock" ]; then
+        cmd=(npm ci)
+    else
+        cmd=(npm install)
+    fi
+    if ! (cd "$here" && "${cmd[@]}" --no-audit --no-fund --loglevel=error >"$here/.npm-install.log" 2>&1); then
+        cat "$here/.npm-install.log" >&2
+        die "'${cmd[*]}' failed in $here"
+    fi
+    rm -f "$here/.npm-install.log"
+    touch "$stamp"
+fi
+
+# --- processes
+work="$(mktemp -d "${TMPDIR:-/tmp}/tether-interop.XXXXXX")" || die "mktemp failed"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    if [ "${INTEROP_KEEP:-0}" = 1 ]; then echo "interop: logs kept in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME ARGS...: run in the background, stdout to $work/NAME.out
+start() {
+    local name="$1"
+    shift
+    if [ "${INTEROP_VERBOSE:-0}" = 1 ]; then
+        "$@" >"$work/$name.out" &
+    else
+        "$@" >"$work/$name.out" 2>"$work/$name.err" &
+    fi
+    pids+=($!)
+}
+
+# wait_port NAME: the port of the "listening on HOST:PORT" line, within 10 s
+wait_port() {
+    local name="$1" i line
+    for ((i = 0; i < 200; i++)); do
+        line="$(grep -m1 '^listening on ' "$work/$name.out" 2>/dev/null)"
+        if [ -n "$line" ]; then
+            echo "${line##*:}"
+            return 0
+        fi
+        sleep 0.05
+    done
+    cat "$work/$name.err" >&2 2>/dev/null
+    return 1
+}
+
+free_port() {
+    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
+}
+
+start mock_openai "$bin" mock --listen 127.0.0.1:0 --strict
+start mock_anthropic "$bin" mock --listen 127.0.0.1:0 --strict
+oport="$(wait_port mock_openai)" || die "the OpenAI-format mock did not start"
+aport="$(wait_port mock_anthropic)" || die "the Anthropic mock did not start"
+rport="$(free_port)" || die "no free port"
+
+cat >"$work/tether.yaml" <<YAML
+version: v0.3
+listeners:
+  - {name: main, address: 127.0.0.1, port: $rport, timeout: 30s}
+providers:
+  defaults:
+    default_model: gpt
+  models:
+    - name: gpt
+      provider_model_id: up-gpt
+      backend_refs: [{name: o1, endpoint: "127.0.0.1:$oport"}]
+    - name: claude
+      provider_model_id: up-claude
+      api_format: anthropic
+      backend_refs: [{name: c1, base_url: "http://127.0.0.1:$aport/v1", provider: anthropic}]
+routing:
+  modelCards:
+    - {name: gpt}
+    - {name: claude}
+YAML
+
+start router "$bin" serve --config "$work/tether.yaml" --workers 1
+port="$(wait_port router)" || die "tether serve did not start"
+
+export TETHER_URL="http://127.0.0.1:$port"
+fail=0
+for name in chat.mjs responses.mjs anthropic.mjs; do
+    script="$here/$name"
+    if (cd "$here" && node "$script"); then
+        echo "interop: PASS $name"
+    else
+        echo "interop: FAIL $name" >&2
+        fail=1
+    fi
+done
+exit "$fail"
