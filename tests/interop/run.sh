@@ -3,8 +3,8 @@
 # talking to `tether serve`, which routes to strict `tether mock` backends.
 #
 # Installs the pinned SDKs into tests/interop/node_modules when missing or
-# out of date, starts two mocks (one reached as an OpenAI-format backend, one
-# as an api_format: anthropic backend) and a router on free loopback ports,
+# out of date, starts a strict mock (reached both as an OpenAI-format backend
+# and as an api_format: anthropic backend) and a router on free loopback ports,
 # runs chat.mjs, responses.mjs and anthropic.mjs, and stops everything it started.
 #
 # Environment: TETHER_BIN (default ./build/tether, relative to the repo
@@ -91,10 +91,13 @@ free_port() {
     node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
 }
 
-start mock_openai "$bin" mock --listen 127.0.0.1:0 --strict
-start mock_anthropic "$bin" mock --listen 127.0.0.1:0 --strict
-oport="$(wait_port mock_openai)" || die "the OpenAI-format mock did not start"
-aport="$(wait_port mock_anthropic)" || die "the Anthropic mock did not start"
+# One strict mock plays both providers: it serves /v1/chat/completions,
+# /v1/responses and /v1/messages, and it must recognise the tool call ids it
+# issued on one API when a conversation continues on the other (a Responses
+# chain that moves between the two models), which two separate strict mocks
+# would reject although real providers accept any well-formed id.
+start mock "$bin" mock --listen 127.0.0.1:0 --strict
+mport="$(wait_port mock)" || die "tether mock did not start"
 rport="$(free_port)" || die "no free port"
 
 cat >"$work/tether.yaml" <<YAML
@@ -107,11 +110,11 @@ providers:
   models:
     - name: gpt
       provider_model_id: up-gpt
-      backend_refs: [{name: o1, endpoint: "127.0.0.1:$oport"}]
+      backend_refs: [{name: o1, endpoint: "127.0.0.1:$mport"}]
     - name: claude
       provider_model_id: up-claude
       api_format: anthropic
-      backend_refs: [{name: c1, base_url: "http://127.0.0.1:$aport/v1", provider: anthropic}]
+      backend_refs: [{name: c1, base_url: "http://127.0.0.1:$mport/v1", provider: anthropic}]
 routing:
   modelCards:
     - {name: gpt}
