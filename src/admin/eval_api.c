@@ -15,8 +15,9 @@ static void h_eval(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     const cJSON *rq = j ? cJSON_GetObjectItem(j, "request") : NULL;
     if (!rq || !cJSON_IsObject(rq)) {
         cJSON_Delete(j);
-        return mgmt_error(req, 400, "invalid_body",
-                          "expected {\"request\": {chat completions body}, \"headers\"?, \"session\"?}");
+        return mgmt_error(
+            req, 400, "invalid_body",
+            "expected {\"request\": {chat completions body}, \"headers\"?, \"session\"?}");
     }
     char *body = cJSON_PrintUnformatted(rq);
     const cJSON *hj = cJSON_GetObjectItem(j, "headers");
@@ -34,8 +35,12 @@ static void h_eval(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     app_config_ref_t *ref = app_config_acquire(app);
     route_env_t env;
     app_route_env(ref, &env);
-    route_eval_in_t in = {.cfg = ref->cfg, .env = &env, .body = body, .body_len = strlen(body),
-                          .headers = hv, .n_headers = k};
+    route_eval_in_t in = {.cfg = ref->cfg,
+                          .env = &env,
+                          .body = body,
+                          .body_len = strlen(body),
+                          .headers = hv,
+                          .n_headers = k};
     sess_state_t seed;
     char err[256];
     const cJSON *sj = cJSON_GetObjectItem(j, "session");

@@ -63,7 +63,8 @@ static int token_eq(const char *a, size_t alen, const char *b)
 {
     size_t blen = strlen(b);
     unsigned char d = (unsigned char)(alen != blen);
-    for (size_t i = 0; i < alen && i < blen; i++) d |= (unsigned char)(a[i] ^ b[i]);
+    for (size_t i = 0; i < alen && i < blen; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
     return d == 0;
 }
 
@@ -82,7 +83,7 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
     for (size_t i = 0; i < sv->management_api.n_tokens; i++) {
         const cfg_mgmt_token_t *t = &sv->management_api.tokens[i];
         if (!t->token || !token_eq(tok, tlen, t->token)) continue;
-        mgmt_role_t r = !t->role                         ? MGMT_VIEWER
+        mgmt_role_t r = !t->role                           ? MGMT_VIEWER
                         : strcmp(t->role, "admin") == 0    ? MGMT_ADMIN
                         : strcmp(t->role, "operator") == 0 ? MGMT_OPERATOR
                                                            : MGMT_VIEWER;
@@ -92,7 +93,10 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
     return best;
 }
 
-bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg) { return caller_role(cfg, req) >= MGMT_ADMIN; }
+bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg)
+{
+    return caller_role(cfg, req) >= MGMT_ADMIN;
+}
 
 static void h_health(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
@@ -199,7 +203,8 @@ static void h_config_reload(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *
     cfg_reload_get_stats(m->app->reload, &st);
     buf_t b = BUF_INIT;
     buf_printf(&b, "{\"result\":\"%s\",\"generation\":%llu,\"errors\":[",
-               r == CFG_RELOAD_REJECTED ? "rejected" : "applied", (unsigned long long)st.generation);
+               r == CFG_RELOAD_REJECTED ? "rejected" : "applied",
+               (unsigned long long)st.generation);
     int k = 0;
     for (size_t i = 0; i < d.n; i++) {
         if (d.items[i].severity != CFG_DIAG_ERROR) continue;
@@ -231,8 +236,9 @@ static void mgmt_handle(hsrv_req_t *req, void *ud)
     for (size_t i = 0; i < m->n_routes; i++) {
         const mgmt_route_t *r = &m->routes[i];
         size_t pl = strlen(r->prefix);
-        int hit = r->prefix[pl - 1] == '/' ? strncmp(req->path, r->prefix, pl) == 0 && req->path_len > pl
-                                            : strcmp(req->path, r->prefix) == 0;
+        int hit = r->prefix[pl - 1] == '/'
+                      ? strncmp(req->path, r->prefix, pl) == 0 && req->path_len > pl
+                      : strcmp(req->path, r->prefix) == 0;
         if (!hit) continue;
         path_known = 1;
         if (r->method == req->method || (r->method == HSRV_GET && req->method == HSRV_HEAD)) {
@@ -285,7 +291,9 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     m->app = app;
     mgmt_route_add(m, HSRV_GET, "/health", MGMT_ANONYMOUS, h_health, NULL);
     mgmt_route_add(m, HSRV_GET, "/ready", MGMT_ANONYMOUS, h_ready, NULL);
-    const char *mpath = cfg->global_ext->services.metrics.path ? cfg->global_ext->services.metrics.path : "/metrics";
+    const char *mpath = cfg->global_ext->services.metrics.path
+                            ? cfg->global_ext->services.metrics.path
+                            : "/metrics";
     snprintf(m->metrics_path, sizeof m->metrics_path, "%s", mpath);
     if (cfg->global_ext->services.metrics.enabled)
         mgmt_route_add(m, HSRV_GET, m->metrics_path, MGMT_VIEWER, h_metrics, NULL);
@@ -325,7 +333,8 @@ int mgmt_listen(mgmt_t *m, const cfg_t *cfg)
         tlog(TLOG_WARN, "mgmt_unavailable", "\"listen\":\"%s\",\"error\":\"%s\"", listen, err);
         return -1;
     }
-    tlog(TLOG_INFO, "mgmt_listening", "\"address\":\"%s\",\"port\":%d", host, hsrv_server_port(m->srv, 0));
+    tlog(TLOG_INFO, "mgmt_listening", "\"address\":\"%s\",\"port\":%d", host,
+         hsrv_server_port(m->srv, 0));
     return hsrv_server_port(m->srv, 0);
 }
 

@@ -17,10 +17,12 @@
 static void h_list(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     tether_app_t *app = ud;
-    if (!app->replay_store) return mgmt_error(req, 404, "replay_disabled", "router_replay is disabled");
+    if (!app->replay_store)
+        return mgmt_error(req, 404, "replay_disabled", "router_replay is disabled");
     replay_query_t q;
     buf_t err = BUF_INIT, out = BUF_INIT;
-    if (replay_query_from_params(req->query, strlen(req->query), clock_wall_ms(), &req->arena, &q, &err) != 0) {
+    if (replay_query_from_params(req->query, strlen(req->query), clock_wall_ms(), &req->arena, &q,
+                                 &err) != 0) {
         mgmt_error(req, 400, "invalid_query", err.data ? err.data : "bad query");
     } else if (replay_query_list(app->replay_store, &q, &out, &err) != 0) {
         mgmt_error(req, 400, "invalid_query", err.data ? err.data : "query failed");
@@ -35,9 +37,10 @@ static void h_list(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
  * anonymous tenant (the common single-tenant case). */
 static void memory_json(tether_app_t *app, const char *id, buf_t *out)
 {
-    static const char *sources[] = {"x-session-id", "x-conversation-id", "x-claude-code-session-id",
-                                    "prompt_cache_key", "metadata.session_id", "metadata.user_id",
-                                    "conversation", "fingerprint", NULL};
+    static const char *sources[] = {
+        "x-session-id",     "x-conversation-id",   "x-claude-code-session-id",
+        "prompt_cache_key", "metadata.session_id", "metadata.user_id",
+        "conversation",     "fingerprint",         NULL};
     sess_state_t st;
     for (int i = 0; sources[i] && app->store; i++) {
         char key[SESS_KEY_MAX];
@@ -50,7 +53,8 @@ static void memory_json(tether_app_t *app, const char *id, buf_t *out)
         buf_printf(out,
                    "{\"identity_source\":\"%s\",\"last_model\":\"%s\",\"last_decision\":\"%s\","
                    "\"turn_count\":%u,\"switch_count\":%u,\"last_seen_ms\":%llu,\"lock\":\"%s\","
-                   "\"prompt_tokens\":%llu,\"cached_tokens\":%llu,\"completion_tokens\":%llu,\"cost\":%.6f}",
+                   "\"prompt_tokens\":%llu,\"cached_tokens\":%llu,\"completion_tokens\":%llu,"
+                   "\"cost\":%.6f}",
                    sources[i], st.last_model, st.last_decision, st.turn_count, st.switch_count,
                    (unsigned long long)st.last_seen_ms,
                    st.lock_kind == SESS_LOCK_TOOL_LOOP        ? "tool_loop"
@@ -65,14 +69,16 @@ static void memory_json(tether_app_t *app, const char *id, buf_t *out)
 static void h_item(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     tether_app_t *app = ud;
-    if (!app->replay_store) return mgmt_error(req, 404, "replay_disabled", "router_replay is disabled");
+    if (!app->replay_store)
+        return mgmt_error(req, 404, "replay_disabled", "router_replay is disabled");
     const char *rest = req->path + strlen("/v1/router_replay/");
     buf_t err = BUF_INIT, out = BUF_INIT;
     int rc;
     if (!strncmp(rest, "sessions/", 9) && rest[9]) {
         buf_t mem = BUF_INIT;
         memory_json(app, rest + 9, &mem);
-        rc = replay_query_timeline(app->replay_store, rest + 9, mem.len ? mem.data : NULL, &out, &err);
+        rc = replay_query_timeline(app->replay_store, rest + 9, mem.len ? mem.data : NULL, &out,
+                                   &err);
         buf_free(&mem);
     } else {
         rc = replay_query_get(app->replay_store, rest, mgmt_caller_is_admin(req, cfg), &out, &err);
@@ -106,8 +112,9 @@ static void h_feedback(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     sel_feedback_t v;
     if (!cJSON_IsString(id) || !cJSON_IsString(oc) || !sel_feedback_parse(oc->valuestring, &v)) {
         cJSON_Delete(j);
-        return mgmt_error(req, 400, "invalid_body",
-                          "expected {\"replay_id\": \"rr_...\", \"outcome\": good|bad|win|loss|tie}");
+        return mgmt_error(
+            req, 400, "invalid_body",
+            "expected {\"replay_id\": \"rr_...\", \"outcome\": good|bad|win|loss|tie}");
     }
     if (!app->replay_store) {
         cJSON_Delete(j);
@@ -138,8 +145,8 @@ static void h_feedback(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
         mgmt_error(req, 422, "not_rateable", why ? why : "feedback not applicable");
     } else {
         char b[256];
-        int n = snprintf(b, sizeof b, "{\"accepted\":true,\"decision\":\"%s\",\"model\":\"%s\"}", d->name,
-                         mn->valuestring);
+        int n = snprintf(b, sizeof b, "{\"accepted\":true,\"decision\":\"%s\",\"model\":\"%s\"}",
+                         d->name, mn->valuestring);
         mgmt_json(req, 202, b, (size_t)n);
     }
     cJSON_Delete(rec);

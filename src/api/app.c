@@ -69,7 +69,7 @@ static void install_current(tether_app_t *app, app_runtime_t *rt)
     ref->app = app;
     ref->cfg = cfg_snapshot_acquire(app->snap); /* held until the ref dies */
     ref->rt = rt;
-    atomic_init(&ref->refs, 1);               /* the app's own reference */
+    atomic_init(&ref->refs, 1); /* the app's own reference */
     pthread_mutex_lock(&app->swap_lock);
     app_config_ref_t *old = atomic_exchange(&app->current, ref);
     pthread_mutex_unlock(&app->swap_lock);
@@ -83,7 +83,10 @@ static int hook_prepare(const cfg_t *next, cfg_diags_t *d, void **runtime, void 
     return rt ? 0 : -1;
 }
 
-static void hook_install(void *runtime, void *ud) { install_current(ud, runtime); }
+static void hook_install(void *runtime, void *ud)
+{
+    install_current(ud, runtime);
+}
 
 tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
 {
@@ -113,7 +116,8 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             if (app->replay_store)
                 app->replay = replay_queue_new(app->replay_store, &rc);
             else
-                tlog(TLOG_ERROR, "replay_store_unavailable", "\"error\":\"%s\"", err.data ? err.data : "");
+                tlog(TLOG_ERROR, "replay_store_unavailable", "\"error\":\"%s\"",
+                     err.data ? err.data : "");
             buf_free(&err);
         }
     }
@@ -123,7 +127,8 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
      * embedder, kept alive for the process (restart to change embedders) */
     app->rcache = rc_cache_new(cfg);
     app->first = app_config_acquire(app);
-    if (app->first->rt && app->first->rt->has_embedder) rc_cache_set_embedder(app->rcache, &app->first->rt->embedder);
+    if (app->first->rt && app->first->rt->has_embedder)
+        rc_cache_set_embedder(app->rcache, &app->first->rt->embedder);
     app->ready = 1;
     return app;
 }
@@ -195,17 +200,19 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     const cfg_global_ext_t *gx = r0->cfg->global_ext;
     if (gx && gx->stores.session.backend && !strcmp(gx->stores.session.backend, "redis")) {
         const cfg_redis_t *rc = &gx->stores.session.redis;
-        sess_redis_opts_t ro = {.address = rc->address,
-                                .password = rc->password,
-                                .db = (int)rc->db,
-                                .key_prefix = rc->key_prefix ? rc->key_prefix : "tether:",
-                                .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 50,
-                                .ttl_ms = gx->session.ttl_seconds > 0 ? (uint64_t)gx->session.ttl_seconds * 1000 : 0,
-                                .fallback = app->store};
+        sess_redis_opts_t ro = {
+            .address = rc->address,
+            .password = rc->password,
+            .db = (int)rc->db,
+            .key_prefix = rc->key_prefix ? rc->key_prefix : "tether:",
+            .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 50,
+            .ttl_ms = gx->session.ttl_seconds > 0 ? (uint64_t)gx->session.ttl_seconds * 1000 : 0,
+            .fallback = app->store};
         char err[256];
         w->store = sess_store_redis_new(base, &ro, err, sizeof err);
         if (!w->store)
-            tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"redis\",\"error\":\"%s\"", err);
+            tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"redis\",\"error\":\"%s\"",
+                 err);
         else {
             int i = atomic_fetch_add(&app->n_worker_stores, 1);
             if (i < 64) app->worker_stores[i] = w->store;
@@ -243,15 +250,20 @@ void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation)
         const cfg_model_t *m = &cfg->providers.models[i];
         int weights[WRR_MAX];
         size_t n = m->n_backend_refs > WRR_MAX ? WRR_MAX : m->n_backend_refs;
-        for (size_t j = 0; j < n; j++) weights[j] = m->backend_refs[j].weight;
+        for (size_t j = 0; j < n; j++)
+            weights[j] = m->backend_refs[j].weight;
         wrr_init(&w->models[i].wrr, weights, n);
         /* start each worker at a different point of the rotation */
-        for (int k = 0; k < w->index; k++) wrr_next(&w->models[i].wrr, 0);
+        for (int k = 0; k < w->index; k++)
+            wrr_next(&w->models[i].wrr, 0);
     }
     w->generation = generation;
 }
 
-static int path_is(const hsrv_req_t *req, const char *p) { return strcmp(req->path, p) == 0; }
+static int path_is(const hsrv_req_t *req, const char *p)
+{
+    return strcmp(req->path, p) == 0;
+}
 
 static void respond_text(hsrv_req_t *req, int status, const char *body)
 {
@@ -315,7 +327,8 @@ void app_handle(hsrv_req_t *req, void *ud)
         return respond_text(req, 200, "{\"status\":\"ready\"}");
     }
     api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
-                     "unknown path %s (routed endpoints: POST /v1/chat/completions, /v1/messages, /v1/responses; GET /v1/models, "
+                     "unknown path %s (routed endpoints: POST /v1/chat/completions, /v1/messages, "
+                     "/v1/responses; GET /v1/models, "
                      "/health, /ready)",
                      req->path);
 }

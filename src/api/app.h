@@ -25,10 +25,10 @@ typedef struct app_worker {
     tether_app_t *app;
     struct event_base *base;
     hup_pools_t *pools;
-    uint64_t generation;        /* config generation the model states match */
-    app_model_state_t *models;  /* one per config model */
+    uint64_t generation;       /* config generation the model states match */
+    app_model_state_t *models; /* one per config model */
     size_t n_models;
-    struct sess_store *store;   /* redis session store on this worker's loop, or NULL */
+    struct sess_store *store; /* redis session store on this worker's loop, or NULL */
 } app_worker_t;
 
 /* Runtime state built beside one config generation (compiled engines...). */
@@ -55,8 +55,8 @@ struct rc_cache;
 
 struct tether_app {
     cfg_snapshot_t *snap;
-    struct sess_store *store;   /* session memory (process-wide) */
-    struct sel_state *sel;      /* selection runtime state (process-wide) */
+    struct sess_store *store;          /* session memory (process-wide) */
+    struct sel_state *sel;             /* selection runtime state (process-wide) */
     struct replay_store *replay_store; /* router_replay store (restart to change) */
     struct replay_queue *replay;       /* its bounded writer queue, NULL when disabled */
     struct rc_cache *rcache;           /* response cache (process-wide) */

@@ -75,14 +75,17 @@ void chat_trace_done(chat_proxy_t *p, int status, const char *path)
         double pt = p->usage.prompt_tokens > 0 ? (double)p->usage.prompt_tokens : 0;
         double ct = p->usage.cached_tokens > 0 ? (double)p->usage.cached_tokens : 0;
         double comp = p->usage.completion_tokens > 0 ? (double)p->usage.completion_tokens : 0;
-        o.cost = ((pt - ct) * pr->prompt_per_1m + ct * pr->cached_input_per_1m + comp * pr->completion_per_1m) / 1e6;
+        o.cost = ((pt - ct) * pr->prompt_per_1m + ct * pr->cached_input_per_1m +
+                  comp * pr->completion_per_1m) /
+                 1e6;
         /* baseline: the base top choice's price, no cache credit */
         const cfg_model_t *base = p->model;
         if (p->plan.ran_selection && p->plan.sel.n)
             base = cfg_find_model(p->ref->cfg, p->plan.sel.models[p->plan.sel.best],
                                   strlen(p->plan.sel.models[p->plan.sel.best]));
         if (!base) base = p->model;
-        o.baseline_cost = (pt * base->pricing.prompt_per_1m + comp * base->pricing.completion_per_1m) / 1e6;
+        o.baseline_cost =
+            (pt * base->pricing.prompt_per_1m + comp * base->pricing.completion_per_1m) / 1e6;
     }
     o.ttft_ms = p->ttft_us ? (double)(p->ttft_us - p->req->started_us) / 1000.0 : 0;
     o.total_ms = (double)(clock_mono_us() - p->req->started_us) / 1000.0;
@@ -101,7 +104,8 @@ void chat_log_done(chat_proxy_t *p, int status)
         if (p->usage.prompt_tokens > 0)
             met_inc(tmet.tokens_total, (double)p->usage.prompt_tokens, p->model->name, "prompt");
         if (p->usage.completion_tokens > 0)
-            met_inc(tmet.tokens_total, (double)p->usage.completion_tokens, p->model->name, "completion");
+            met_inc(tmet.tokens_total, (double)p->usage.completion_tokens, p->model->name,
+                    "completion");
         if (p->usage.cached_tokens > 0)
             met_inc(tmet.tokens_total, (double)p->usage.cached_tokens, p->model->name, "cached");
     }
@@ -134,7 +138,8 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
 {
     const cfg_t *cfg = p->ref->cfg;
     n = chat_add_h(h, n, "x-tether-model", p->model->name);
-    if (p->backend >= 0) n = chat_add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
+    if (p->backend >= 0)
+        n = chat_add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
     n = chat_add_h(h, n, "x-tether-request-id", p->req->request_id);
     n = chat_add_h(h, n, "x-tether-response-path", path);
     if (p->replay_id[0]) {
@@ -145,10 +150,12 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
     n = chat_add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
     n = chat_add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
     n = chat_add_h(h, n, "x-tether-confidence", p->conf);
-    if (!pl->passthrough && pl->recipe_name) n = chat_add_h(h, n, "x-tether-recipe", pl->recipe_name);
+    if (!pl->passthrough && pl->recipe_name)
+        n = chat_add_h(h, n, "x-tether-recipe", pl->recipe_name);
     const char *phase = pl->ran_policy ? sess_phase_name(pl->pol.phase) : "none";
     n = chat_add_h(h, n, "x-tether-session-phase", phase);
-    if (pl->ran_policy) n = chat_add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
+    if (pl->ran_policy)
+        n = chat_add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
     if (pl->id.found) {
         const char *k = strchr(pl->id.key, SESS_KEY_SEP);
         k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
@@ -164,9 +171,11 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
             const sig_results_t *sr = pl->ran_decision ? &pl->dec.proj.sig : &pl->sig;
             for (size_t i = 0; i < sr->n; i++)
                 if (sr->items[i].matched)
-                    buf_printf(&m, "%s%s:%s", m.len ? "," : "", cfg_signal_family_name(sr->items[i].rule->family),
+                    buf_printf(&m, "%s%s:%s", m.len ? "," : "",
+                               cfg_signal_family_name(sr->items[i].rule->family),
                                sr->items[i].rule->name);
-            n = chat_add_h(h, n, "x-tether-matched-signals", arena_strdup(&p->req->arena, m.data ? m.data : ""));
+            n = chat_add_h(h, n, "x-tether-matched-signals",
+                           arena_strdup(&p->req->arena, m.data ? m.data : ""));
             buf_free(&m);
             n = chat_add_h(h, n, "x-tether-context-tokens",
                            arena_sprintf(&p->req->arena, "%.0f", sig_context_estimate(p->rq)));
@@ -184,8 +193,7 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
 }
 
 /* Error after resolution: OpenAI shape plus the routing headers. */
-void chat_error(chat_proxy_t *p, int status, const char *type, const char *code,
-                       const char *msg)
+void chat_error(chat_proxy_t *p, int status, const char *type, const char *code, const char *msg)
 {
     buf_t b = BUF_INIT;
     api_error_openai_json(&b, type, code, NULL, msg);
@@ -195,8 +203,8 @@ void chat_error(chat_proxy_t *p, int status, const char *type, const char *code,
     met_inc(tmet.request_errors_total, 1, "chat", code);
     chat_trace_done(p, status, "error");
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
-         "\"request_id\":\"%s\",\"status\":%d,\"code\":\"%s\",\"model\":\"%s\"",
-         p->req->request_id, status, code, p->model->name);
+         "\"request_id\":\"%s\",\"status\":%d,\"code\":\"%s\",\"model\":\"%s\"", p->req->request_id,
+         status, code, p->model->name);
     chat_log_done(p, status);
     hsrv_req_t *req = p->req;
     req->on_abort = NULL;
@@ -247,7 +255,8 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     p->jr = jr;
     p->backend = -1;
     p->client_stream = jr.stream == 1;
-    p->rq = rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
+    p->rq =
+        rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
     app_route_env(ref, &p->env);
     if (w->store) p->env.store = w->store; /* the worker's Redis store */
     p->rin.cfg = cfg;
@@ -339,17 +348,18 @@ static void chat_routed(void *ud, route_plan_t *plan)
             buf_t names = BUF_INIT;
             route_valid_names(cfg, &names);
             api_error_openai(req, 400, "invalid_request_error", "model_not_found", "model",
-                             "model '%.200s' is not served here; valid models: %s", plan->error_message,
-                             names.data);
+                             "model '%.200s' is not served here; valid models: %s",
+                             plan->error_message, names.data);
             buf_free(&names);
         } else {
-            api_error_openai(req, 503, "server_error", plan->error_code, NULL, "%s", plan->error_message);
+            api_error_openai(req, 503, "server_error", plan->error_code, NULL, "%s",
+                             plan->error_message);
         }
         app_config_release(ref);
         return;
     }
-    if (plan->ran_policy && plan->pol.reason == SESS_REASON_FORCED_HANDOFF && plan->pol.has_handoff &&
-        plan->pol.handoff.possible) {
+    if (plan->ran_policy && plan->pol.reason == SESS_REASON_FORCED_HANDOFF &&
+        plan->pol.has_handoff && plan->pol.handoff.possible) {
         /* §9.7: the locked model is gone; convert what only it could read
          * so the new model can (the converted body replaces the client's) */
         sess_handoff_result_t hr;
@@ -394,8 +404,11 @@ static void chat_routed(void *ud, route_plan_t *plan)
             met_inc(tmet.session_switches_total, 1, o->previous_model, model->name);
         if (o->idle_reset) met_inc(tmet.session_resets_total, 1, "idle");
         if (o->drift_reset) met_inc(tmet.session_resets_total, 1, "drift");
-        if (o->has_handoff) met_inc(tmet.session_handoffs_total, 1, o->handoff.possible ? "converted" : "impossible");
-        if (plan->id.found) met_inc(tmet.session_identity_total, 1, plan->id.source ? plan->id.source : "");
+        if (o->has_handoff)
+            met_inc(tmet.session_handoffs_total, 1,
+                    o->handoff.possible ? "converted" : "impossible");
+        if (plan->id.found)
+            met_inc(tmet.session_identity_total, 1, plan->id.source ? plan->id.source : "");
     }
     req->on_abort = chat_client_abort;
     req->on_drain = chat_client_drain;
@@ -407,18 +420,27 @@ static void chat_routed(void *ud, route_plan_t *plan)
 
     /* plugins of the effective decision (§8): fast_response and
      * request_params first, then the body and header changes */
-    plg_ctx_t pc = {.cfg = cfg, .decision = plan->decision, .model = model, .proto = RQ_PROTO_CHAT,
-                    .body = p->cbody, .body_len = p->cbody_len, .jr = &p->jr,
-                    .stream = p->client_stream, .reply_model = model->name, .arena = &req->arena};
+    plg_ctx_t pc = {.cfg = cfg,
+                    .decision = plan->decision,
+                    .model = model,
+                    .proto = RQ_PROTO_CHAT,
+                    .body = p->cbody,
+                    .body_len = p->cbody_len,
+                    .jr = &p->jr,
+                    .stream = p->client_stream,
+                    .reply_model = model->name,
+                    .arena = &req->arena};
     for (size_t i = 0; plan->decision && i < plan->decision->n_model_refs; i++)
-        if (!strcmp(plan->decision->model_refs[i].model, model->name)) pc.ref = &plan->decision->model_refs[i];
+        if (!strcmp(plan->decision->model_refs[i].model, model->name))
+            pc.ref = &plan->decision->model_refs[i];
     plg_out_init(&p->plg);
     p->has_plg = 1;
     if (plan->decision && plg_run_pre(&pc, &p->plg)) {
         hsrv_header_t fh[44];
         int fn = chat_add_h(fh, 0, "content-type",
-                       p->plg.fast ? (p->plg.content_type ? p->plg.content_type : "application/json")
-                                   : "application/json");
+                            p->plg.fast
+                                ? (p->plg.content_type ? p->plg.content_type : "application/json")
+                                : "application/json");
         fn = chat_tether_headers(p, fh, fn, p->plg.fast ? "fast_response" : "error");
         int st = p->plg.status ? p->plg.status : (p->plg.fast ? 200 : 400);
         buf_t eb = BUF_INIT;
@@ -465,8 +487,8 @@ static void chat_routed(void *ud, route_plan_t *plan)
                 const char *ct = "application/json";
                 jspan_t iu;
                 bool usage = p->jr.stream_options.len &&
-                              jscan_obj_get(p->cbody, p->jr.stream_options, "include_usage", &iu) &&
-                              jscan_type(p->cbody, iu) == 't';
+                             jscan_obj_get(p->cbody, p->jr.stream_options, "include_usage", &iu) &&
+                             jscan_type(p->cbody, iu) == 't';
                 if (rc_render_hit(&hit, p->client_stream, usage, &out, &ct) == 0) {
                     hsrv_header_t fh[44];
                     int fn = chat_add_h(fh, 0, "content-type", ct);

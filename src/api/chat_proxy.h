@@ -16,7 +16,7 @@
 #include "route/pipeline.h"
 #include <event2/event.h>
 
-#define CHAT_MAX_ACC (8u << 20) /* non-streamed bodies kept for usage capture */
+#define CHAT_MAX_ACC    (8u << 20) /* non-streamed bodies kept for usage capture */
 #define CHAT_HIGH_WATER (256 * 1024)
 
 typedef struct chat_proxy {
@@ -32,8 +32,8 @@ typedef struct chat_proxy {
     int n_iov;
     size_t body_len;
     hup_call_t *call;
-    uint64_t tried;    /* bitmask of backend_refs tried */
-    int attempts;      /* made so far */
+    uint64_t tried; /* bitmask of backend_refs tried */
+    int attempts;   /* made so far */
     int max_attempts;
     int backend;       /* current backend index */
     int client_stream; /* client asked for a stream */
@@ -57,8 +57,8 @@ typedef struct chat_proxy {
     buf_t reply; /* assistant text seen in the response, for the prefix chain */
     plg_out_t plg;
     int has_plg;
-    int client_gone; /* disconnected while routing was pending */
-    int handoff_redone; /* re-decided once after the locked model's backends failed */
+    int client_gone;             /* disconnected while routing was pending */
+    int handoff_redone;          /* re-decided once after the locked model's backends failed */
     const char *tried_models[8]; /* models this turn already gave up on */
     int n_tried_models;
     /* client headers wait for the session commit (read-your-writes across replicas) */
@@ -73,11 +73,11 @@ typedef struct chat_proxy {
     replay_record_t *rec; /* this turn's replay record, until pushed */
     char replay_id[40];   /* its id (x-tether-replay-id); outlives the push */
     uint64_t ttft_us;
-    int inflight;   /* counted in the selector's in-flight table */
+    int inflight; /* counted in the selector's in-flight table */
     /* response cache */
-    int rc_on;      /* a key was prepared (rc_key_deinit at the end) */
+    int rc_on; /* a key was prepared (rc_key_deinit at the end) */
     rc_key_t rck;
-    buf_t rc_sse;   /* relayed SSE bytes of a streamed reply, for storing */
+    buf_t rc_sse; /* relayed SSE bytes of a streamed reply, for storing */
 } chat_proxy_t;
 
 /* chat.c */

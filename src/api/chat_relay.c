@@ -48,8 +48,8 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
         jspan_t doc = {0, (uint32_t)data_len}, ch, c0, delta, ct;
         uint32_t cur = 0;
         if (jscan_obj_get(data, doc, "choices", &ch) && jscan_arr_next(data, ch, &cur, &c0) &&
-            jscan_obj_get(data, c0, "delta", &delta) && jscan_obj_get(data, delta, "content", &ct) &&
-            jscan_type(data, ct) == '"') {
+            jscan_obj_get(data, c0, "delta", &delta) &&
+            jscan_obj_get(data, delta, "content", &ct) && jscan_type(data, ct) == '"') {
             arena_t *a = &p->req->arena;
             size_t n = 0;
             char *t = jscan_unescape(a, data, ct, &n);
@@ -80,8 +80,8 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         snprintf(st, sizeof st, "%d", status);
         met_inc(tmet.upstream_requests_total, 1, p->model->name,
                 p->model->backend_refs[p->backend].name, st);
-        met_observe(tmet.upstream_ttft_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
-                    p->model->name);
+        met_observe(tmet.upstream_ttft_seconds,
+                    (double)(clock_mono_us() - p->attempt_started_us) / 1e6, p->model->name);
     }
     if (bit && (rel->retry_on & bit) && p->attempts < p->max_attempts) {
         char reason[8];
@@ -183,10 +183,12 @@ static void relay_body(chat_proxy_t *p, const char *data, size_t len)
     if (!p->ttft_us) {
         p->ttft_us = clock_mono_us();
         if (p->env.sel)
-            sel_observe_ttft(p->env.sel, p->model->name, (double)(p->ttft_us - p->attempt_started_us) / 1000.0,
+            sel_observe_ttft(p->env.sel, p->model->name,
+                             (double)(p->ttft_us - p->attempt_started_us) / 1000.0,
                              clock_mono_ms());
     }
-    if (p->rc_on && p->sse.cb && p->rc_sse.len + len <= CHAT_MAX_ACC) buf_append(&p->rc_sse, data, len);
+    if (p->rc_on && p->sse.cb && p->rc_sse.len + len <= CHAT_MAX_ACC)
+        buf_append(&p->rc_sse, data, len);
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
         if (!p->hide_usage) hsrv_write(p->req, data, len);
@@ -212,13 +214,15 @@ static void up_done(void *ud)
         p->done_pending = 1;
         return;
     }
-    met_observe(tmet.upstream_latency_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
-                p->model->name, p->model->backend_refs[p->backend].name);
+    met_observe(tmet.upstream_latency_seconds,
+                (double)(clock_mono_us() - p->attempt_started_us) / 1e6, p->model->name,
+                p->model->backend_refs[p->backend].name);
     if (!p->sse.cb && p->acc.len) {
         jscan_usage(p->acc.data, p->acc.len, &p->usage);
         jspan_t doc = {0, (uint32_t)p->acc.len}, ch, c0, msg, ct;
         uint32_t cur = 0;
-        if (jscan_obj_get(p->acc.data, doc, "choices", &ch) && jscan_arr_next(p->acc.data, ch, &cur, &c0) &&
+        if (jscan_obj_get(p->acc.data, doc, "choices", &ch) &&
+            jscan_arr_next(p->acc.data, ch, &cur, &c0) &&
             jscan_obj_get(p->acc.data, c0, "message", &msg) &&
             jscan_obj_get(p->acc.data, msg, "content", &ct) && jscan_type(p->acc.data, ct) == '"') {
             size_t n = 0;
@@ -229,12 +233,13 @@ static void up_done(void *ud)
     if (p->usage.found && p->upstream_status >= 200 && p->upstream_status < 300) {
         if (p->env.sel && p->ttft_us && p->usage.completion_tokens > 1)
             sel_observe_tpot(p->env.sel, p->model->name,
-                             (double)(clock_mono_us() - p->ttft_us) / 1000.0 / (double)(p->usage.completion_tokens - 1),
+                             (double)(clock_mono_us() - p->ttft_us) / 1000.0 /
+                                 (double)(p->usage.completion_tokens - 1),
                              clock_mono_ms());
         if (p->env.sig && p->usage.prompt_tokens > 0 && p->rq)
             /* the calibration table is internally locked; the engine is shared */
-            sig_context_observe((sig_engine_t *)p->env.sig, p->model->name, sig_context_estimate(p->rq),
-                                (double)p->usage.prompt_tokens);
+            sig_context_observe((sig_engine_t *)p->env.sig, p->model->name,
+                                sig_context_estimate(p->rq), (double)p->usage.prompt_tokens);
     }
     if (p->committed && p->upstream_status >= 200 && p->upstream_status < 300) {
         sess_usage_t u = {0};
@@ -242,11 +247,13 @@ static void up_done(void *ud)
             u.has_usage = true;
             u.prompt_tokens = p->usage.prompt_tokens > 0 ? (uint64_t)p->usage.prompt_tokens : 0;
             u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
-            u.completion_tokens = p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
+            u.completion_tokens =
+                p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
             const cfg_pricing_t *pr = &p->model->pricing;
             u.cost = ((double)(u.prompt_tokens - u.cached_tokens) * pr->prompt_per_1m +
                       (double)u.cached_tokens * pr->cached_input_per_1m +
-                      (double)u.completion_tokens * pr->completion_per_1m) / 1e6;
+                      (double)u.completion_tokens * pr->completion_per_1m) /
+                     1e6;
         }
         route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
     }
@@ -275,7 +282,8 @@ static int retryable(const cfg_reliability_t *rel, hup_error_t e)
     case HUP_ERR_TLS: return (rel->retry_on & CFG_RETRY_CONNECT) != 0;
     case HUP_ERR_RESET:
     case HUP_ERR_PROTOCOL: return (rel->retry_on & CFG_RETRY_RESET) != 0;
-    case HUP_ERR_TIMEOUT_CONNECT: return (rel->retry_on & (CFG_RETRY_CONNECT | CFG_RETRY_TIMEOUT)) != 0;
+    case HUP_ERR_TIMEOUT_CONNECT:
+        return (rel->retry_on & (CFG_RETRY_CONNECT | CFG_RETRY_TIMEOUT)) != 0;
     case HUP_ERR_TIMEOUT_FIRST_BYTE:
     case HUP_ERR_TIMEOUT_IDLE: return (rel->retry_on & CFG_RETRY_TIMEOUT) != 0;
     }
@@ -292,7 +300,8 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
     tlog(TLOG_WARN, "upstream_error",
          "\"request_id\":\"%s\",\"model\":\"%s\",\"backend\":\"%s\",\"error\":\"%s\","
          "\"client_started\":%s",
-         p->req->request_id, p->model->name, bname, hup_error_str(e), p->started ? "true" : "false");
+         p->req->request_id, p->model->name, bname, hup_error_str(e),
+         p->started ? "true" : "false");
     met_inc(tmet.upstream_requests_total, 1, p->model->name, bname, hup_error_str(e));
     if (!p->started) {
         if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
@@ -373,10 +382,12 @@ void chat_deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
 {
     const hsrv_req_t *req = p->req;
-    const char *prefix = b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
+    const char *prefix =
+        b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
     const char *path = b->chat_path ? b->chat_path : "/chat/completions";
-    buf_printf(h, "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-                  "content-length: %zu\r\n",
+    buf_printf(h,
+               "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
+               "content-length: %zu\r\n",
                prefix, path, b->host, b->port, p->body_len);
     int own_key = b->api_key != NULL;
     if (own_key) {
@@ -386,15 +397,27 @@ static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
     for (size_t i = 0; i < b->n_extra_headers; i++)
         buf_printf(h, "%s: %s\r\n", b->extra_headers[i].name, b->extra_headers[i].value);
     buf_printf(h, "x-request-id: %s\r\n", req->request_id);
-    static const char *const skip[] = {"host", "content-length", "content-type", "connection",
-                                       "keep-alive", "proxy-connection", "proxy-authorization",
-                                       "te", "trailer", "transfer-encoding", "upgrade", "expect",
-                                       "accept-encoding", "x-request-id", NULL};
+    static const char *const skip[] = {"host",
+                                       "content-length",
+                                       "content-type",
+                                       "connection",
+                                       "keep-alive",
+                                       "proxy-connection",
+                                       "proxy-authorization",
+                                       "te",
+                                       "trailer",
+                                       "transfer-encoding",
+                                       "upgrade",
+                                       "expect",
+                                       "accept-encoding",
+                                       "x-request-id",
+                                       NULL};
     for (size_t i = 0; i < req->n_headers; i++) {
         const hsrv_header_t *x = &req->headers[i];
         int drop = 0;
         for (int s = 0; skip[s]; s++)
-            if (x->name_len == strlen(skip[s]) && memcmp(x->name, skip[s], x->name_len) == 0) drop = 1;
+            if (x->name_len == strlen(skip[s]) && memcmp(x->name, skip[s], x->name_len) == 0)
+                drop = 1;
         if (x->name_len >= 9 && memcmp(x->name, "x-tether-", 9) == 0) drop = 1;
         if (own_key && ((x->name_len == 13 && memcmp(x->name, "authorization", 13) == 0) ||
                         (x->name_len == 9 && memcmp(x->name, "x-api-key", 9) == 0)))
@@ -450,8 +473,9 @@ static int chat_handoff_after_failures(chat_proxy_t *p)
     sess_policy_decide_without_current(&pin, current, &fs, cs, &out);
     if (out.verdict != SESS_VERDICT_OK || !out.model || !strcmp(out.model, current)) {
         chat_error(p, 503, "server_error", "session_model_unavailable",
-                   out.error_message ? out.error_message
-                                     : "the session's model is unavailable and its state cannot move");
+                   out.error_message
+                       ? out.error_message
+                       : "the session's model is unavailable and its state cannot move");
         return 0;
     }
     const cfg_model_t *nm = cfg_find_model(p->ref->cfg, out.model, strlen(out.model));
@@ -471,7 +495,8 @@ static int chat_handoff_after_failures(chat_proxy_t *p)
         p->cbody_len = nl;
         p->rq = rq_from_chat(&req->arena, nb, nl, &p->jr, req->headers, req->n_headers);
     }
-    tlog(TLOG_INFO, "forced_handoff", "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"after\":\"backend_failures\"",
+    tlog(TLOG_INFO, "forced_handoff",
+         "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"after\":\"backend_failures\"",
          req->request_id, current, nm->name);
     met_inc(tmet.session_handoffs_total, 1, "converted");
     pl->pol = out;
@@ -498,11 +523,19 @@ static void chat_redispatch(chat_proxy_t *p, const cfg_model_t *nm)
     if (p->has_plg) plg_out_deinit(&p->plg);
     plg_out_init(&p->plg);
     p->has_plg = 1;
-    plg_ctx_t pc = {.cfg = p->ref->cfg, .decision = pl->decision, .model = nm, .proto = RQ_PROTO_CHAT,
-                    .body = p->cbody, .body_len = p->cbody_len, .jr = &p->jr,
-                    .stream = p->client_stream, .reply_model = nm->name, .arena = &req->arena};
+    plg_ctx_t pc = {.cfg = p->ref->cfg,
+                    .decision = pl->decision,
+                    .model = nm,
+                    .proto = RQ_PROTO_CHAT,
+                    .body = p->cbody,
+                    .body_len = p->cbody_len,
+                    .jr = &p->jr,
+                    .stream = p->client_stream,
+                    .reply_model = nm->name,
+                    .arena = &req->arena};
     for (size_t i = 0; pl->decision && i < pl->decision->n_model_refs; i++)
-        if (!strcmp(pl->decision->model_refs[i].model, nm->name)) pc.ref = &pl->decision->model_refs[i];
+        if (!strcmp(pl->decision->model_refs[i].model, nm->name))
+            pc.ref = &pl->decision->model_refs[i];
     if (pl->decision) plg_run_post(&pc, &p->plg);
     jsplice_free(&p->splice);
     p->hide_usage = 0;
@@ -542,12 +575,13 @@ static int chat_fallback(chat_proxy_t *p)
         }
     }
     if (!best && cfg->providers.default_model && !model_tried(p, cfg->providers.default_model)) {
-        const cfg_model_t *d = cfg_find_model(cfg, cfg->providers.default_model, strlen(cfg->providers.default_model));
+        const cfg_model_t *d =
+            cfg_find_model(cfg, cfg->providers.default_model, strlen(cfg->providers.default_model));
         if (d && route_model_available(d)) best = d;
     }
     if (!best) return -1;
-    tlog(TLOG_WARN, "fallback", "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"", p->req->request_id,
-         p->model->name, best->name);
+    tlog(TLOG_WARN, "fallback", "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"",
+         p->req->request_id, p->model->name, best->name);
     met_inc(tmet.fallbacks_total, 1, "model");
     pl->pol.fallback = true;
     chat_redispatch(p, best);
@@ -626,4 +660,3 @@ void chat_attempt(chat_proxy_t *p)
 }
 
 /* ---------------------------------------------------------------- entry */
-

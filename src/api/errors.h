@@ -8,7 +8,8 @@
 
 /* type: e.g. invalid_request_error; code: e.g. model_not_found; param may be NULL. */
 void api_error_openai(hsrv_req_t *req, int status, const char *type, const char *code,
-                      const char *param, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                      const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 /* Write the OpenAI error JSON into buf (used for in-band stream errors). */
 struct buf;
 void api_error_openai_json(struct buf *out, const char *type, const char *code, const char *param,

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RS_BUCKETS 4096
+#define RS_BUCKETS   4096
 #define RS_MAX_CHAIN 10000
 
 typedef struct rnode {
@@ -23,7 +23,10 @@ struct rstore {
     uint64_t ttl_ms;
 };
 
-static char *dup0(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup0(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
 
 static void entry_copy(rstore_entry_t *d, const rstore_entry_t *s)
 {
@@ -64,15 +67,25 @@ rstore_t *rstore_new(uint64_t ttl_ms, size_t max)
     return s;
 }
 
-static size_t bucket(const char *id) { return hash_xxh64(id, strlen(id), 0) % RS_BUCKETS; }
+static size_t bucket(const char *id)
+{
+    return hash_xxh64(id, strlen(id), 0) % RS_BUCKETS;
+}
 
 static void unlink_node(rstore_t *s, rnode_t *n)
 {
     rnode_t **pp = &s->buckets[bucket(n->e.id)];
-    while (*pp && *pp != n) pp = &(*pp)->hnext;
+    while (*pp && *pp != n)
+        pp = &(*pp)->hnext;
     if (*pp) *pp = n->hnext;
-    if (n->prev) n->prev->next = n->next; else s->head = n->next;
-    if (n->next) n->next->prev = n->prev; else s->tail = n->prev;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        s->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        s->tail = n->prev;
     s->n--;
     entry_deinit(&n->e);
     free(n);
@@ -88,13 +101,15 @@ static rnode_t *find(rstore_t *s, const char *id)
 static void sweep(rstore_t *s, uint64_t now_ms)
 {
     /* insertion order == expiry order (one TTL for all) */
-    while (s->head && s->ttl_ms && s->head->e.expires_ms <= now_ms) unlink_node(s, s->head);
+    while (s->head && s->ttl_ms && s->head->e.expires_ms <= now_ms)
+        unlink_node(s, s->head);
 }
 
 void rstore_free(rstore_t *s)
 {
     if (!s) return;
-    while (s->head) unlink_node(s, s->head);
+    while (s->head)
+        unlink_node(s, s->head);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -112,10 +127,14 @@ void rstore_put(rstore_t *s, const rstore_entry_t *e, uint64_t now_ms)
     n->hnext = s->buckets[b];
     s->buckets[b] = n;
     n->prev = s->tail;
-    if (s->tail) s->tail->next = n; else s->head = n;
+    if (s->tail)
+        s->tail->next = n;
+    else
+        s->head = n;
     s->tail = n;
     s->n++;
-    while (s->max && s->n > s->max) unlink_node(s, s->head);
+    while (s->max && s->n > s->max)
+        unlink_node(s, s->head);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -159,9 +178,15 @@ int rstore_chain(rstore_t *s, const char *id, uint64_t now_ms, cJSON *msgs, cJSO
     int n = 0, cap = 0, rc = 0;
     const char *cur = id;
     while (cur && *cur) {
-        if (n >= RS_MAX_CHAIN) { rc = -1; break; }
+        if (n >= RS_MAX_CHAIN) {
+            rc = -1;
+            break;
+        }
         rstore_entry_t *e = rstore_get(s, cur, now_ms);
-        if (!e) { rc = -1; break; }
+        if (!e) {
+            rc = -1;
+            break;
+        }
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             chain = realloc(chain, (size_t)cap * sizeof *chain);
@@ -170,7 +195,8 @@ int rstore_chain(rstore_t *s, const char *id, uint64_t now_ms, cJSON *msgs, cJSO
         cur = e->previous_response_id;
     }
     if (rc == 0) {
-        if (n && instructions && chain[0]->instructions) *instructions = strdup(chain[0]->instructions);
+        if (n && instructions && chain[0]->instructions)
+            *instructions = strdup(chain[0]->instructions);
         if (n && model && chain[0]->model) *model = strdup(chain[0]->model);
         for (int i = n - 1; i >= 0; i--) {
             if (native && chain[i]->native) *native = true;
@@ -189,7 +215,8 @@ int rstore_chain(rstore_t *s, const char *id, uint64_t now_ms, cJSON *msgs, cJSO
             cJSON_Delete(out);
         }
     }
-    for (int i = 0; i < n; i++) rstore_entry_free(chain[i]);
+    for (int i = 0; i < n; i++)
+        rstore_entry_free(chain[i]);
     free(chain);
     return rc < 0 ? -1 : n;
 }

@@ -18,16 +18,16 @@ typedef struct rstore rstore_t;
 
 typedef struct rstore_entry {
     char id[32];
-    char *session_key;   /* may be NULL */
-    char *model;         /* configured model that produced it */
-    bool native;         /* provider holds the state (responses_mode: native) */
-    char *input;         /* JSON array of input items of this turn */
-    char *output;        /* JSON array of output items */
-    char *instructions;  /* may be NULL */
+    char *session_key;          /* may be NULL */
+    char *model;                /* configured model that produced it */
+    bool native;                /* provider holds the state (responses_mode: native) */
+    char *input;                /* JSON array of input items of this turn */
+    char *output;               /* JSON array of output items */
+    char *instructions;         /* may be NULL */
     char *previous_response_id; /* may be NULL */
-    char *response;      /* the Response object (JSON) */
-    int64_t created_at;  /* unix seconds */
-    uint64_t expires_ms; /* set by the store */
+    char *response;             /* the Response object (JSON) */
+    int64_t created_at;         /* unix seconds */
+    uint64_t expires_ms;        /* set by the store */
 } rstore_entry_t;
 
 /* ttl_ms 0 = no expiry; max 0 = unbounded. */

@@ -22,7 +22,8 @@ static char *json_of_plan_part(const route_plan_t *p, int which)
             if (i) buf_putc(&b, ',');
             buf_printf(&b, "{\"family\":\"%s\",\"name\":", cfg_signal_family_name(x->rule->family));
             buf_json_str(&b, x->rule->name, strlen(x->rule->name));
-            buf_printf(&b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false", x->score);
+            buf_printf(&b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false",
+                       x->score);
             if (x->label) {
                 buf_puts(&b, ",\"label\":");
                 buf_json_str(&b, x->label, strlen(x->label));
@@ -44,18 +45,20 @@ static char *json_of_plan_part(const route_plan_t *p, int which)
             buf_puts(&b, "{\"model\":");
             buf_json_str(&b, c->model, strlen(c->model));
             buf_printf(&b, ",\"admissible\":%s", c->admissible ? "true" : "false");
-            if (c->excluded_reason) buf_printf(&b, ",\"excluded_reason\":\"%s\"", c->excluded_reason);
+            if (c->excluded_reason)
+                buf_printf(&b, ",\"excluded_reason\":\"%s\"", c->excluded_reason);
             if (t)
-                buf_printf(&b,
-                           ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
-                           "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
-                           "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
-                           "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
-                           "\"net_switch_advantage\":%.4f",
-                           t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
-                           t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
-                           t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
-                           t->net_switch_advantage);
+                buf_printf(
+                    &b,
+                    ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
+                    "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
+                    "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
+                    "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
+                    "\"net_switch_advantage\":%.4f",
+                    t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
+                    t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
+                    t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
+                    t->net_switch_advantage);
             else
                 buf_printf(&b, ",\"base\":%.4f", c->base);
             buf_putc(&b, '}');
@@ -75,8 +78,9 @@ static void set_owned(char **field, char *s)
     free(s);
 }
 
-replay_record_t *api_trace_begin(const route_plan_t *p, const char *request_id, const char *endpoint,
-                                 const char *client_protocol, const char *upstream_protocol)
+replay_record_t *api_trace_begin(const route_plan_t *p, const char *request_id,
+                                 const char *endpoint, const char *client_protocol,
+                                 const char *upstream_protocol)
 {
     replay_record_t *r = replay_record_new(clock_wall_ms());
     replay_record_set(&r->request_id, request_id);
@@ -128,12 +132,15 @@ replay_record_t *api_trace_begin(const route_plan_t *p, const char *request_id, 
         if (o->has_handoff) {
             buf_t h = BUF_INIT;
             buf_puts(&h, "{\"from\":");
-            buf_json_str(&h, o->handoff.from ? o->handoff.from : "", o->handoff.from ? strlen(o->handoff.from) : 0);
+            buf_json_str(&h, o->handoff.from ? o->handoff.from : "",
+                         o->handoff.from ? strlen(o->handoff.from) : 0);
             buf_puts(&h, ",\"to\":");
-            buf_json_str(&h, o->handoff.to ? o->handoff.to : "", o->handoff.to ? strlen(o->handoff.to) : 0);
+            buf_json_str(&h, o->handoff.to ? o->handoff.to : "",
+                         o->handoff.to ? strlen(o->handoff.to) : 0);
             buf_puts(&h, ",\"conversions\":[");
             for (size_t i = 0; i < o->handoff.n_conversions; i++)
-                buf_printf(&h, "%s\"%s\"", i ? "," : "", sess_conversion_name(o->handoff.conversions[i]));
+                buf_printf(&h, "%s\"%s\"", i ? "," : "",
+                           sess_conversion_name(o->handoff.conversions[i]));
             buf_puts(&h, "]}");
             replay_record_set(&r->session.handoff_json, h.data);
             buf_free(&h);

@@ -32,7 +32,8 @@ static char *migrated_name(const char *old)
     size_t l = strlen(old);
     const char *slash = strrchr(old, '/');
     const char *dot = strrchr(old, '.');
-    if (dot && (!slash || dot > slash) && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml"))) l = (size_t)(dot - old);
+    if (dot && (!slash || dot > slash) && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml")))
+        l = (size_t)(dot - old);
     char *s = malloc(l + 16);
     if (!s) return NULL;
     memcpy(s, old, l);
@@ -45,10 +46,14 @@ static int cmd_migrate(int argc, char **argv)
     const char *in = NULL, *outp = NULL;
     bool force = false, allow_invalid = false;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) in = argv[++i];
-        else if (!strcmp(argv[i], "--output") && i + 1 < argc) outp = argv[++i];
-        else if (!strcmp(argv[i], "--force")) force = true;
-        else if (!strcmp(argv[i], "--allow-invalid")) allow_invalid = true;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            in = argv[++i];
+        else if (!strcmp(argv[i], "--output") && i + 1 < argc)
+            outp = argv[++i];
+        else if (!strcmp(argv[i], "--force"))
+            force = true;
+        else if (!strcmp(argv[i], "--allow-invalid"))
+            allow_invalid = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -83,8 +88,9 @@ static int cmd_migrate(int argc, char **argv)
     if (!m.valid) {
         cfg_diags_print(stderr, &m.diags);
         if (!allow_invalid) {
-            fprintf(stderr, "tether config migrate: the migrated config has %zu error%s; nothing written "
-                            "(--allow-invalid writes it anyway)\n",
+            fprintf(stderr,
+                    "tether config migrate: the migrated config has %zu error%s; nothing written "
+                    "(--allow-invalid writes it anyway)\n",
                     m.diags.n_errors, m.diags.n_errors == 1 ? "" : "s");
             goto out;
         }
@@ -116,8 +122,10 @@ int cli_config(int argc, char **argv)
     if (!strcmp(sub, "show")) {
         const char *path = NULL, *format = "yaml";
         for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--config") && i + 1 < argc) path = argv[++i];
-            else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+            if (!strcmp(argv[i], "--config") && i + 1 < argc)
+                path = argv[++i];
+            else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+                format = argv[++i];
             else {
                 fprintf(stderr, "tether config show: unknown option '%s'\n", argv[i]);
                 return 1;

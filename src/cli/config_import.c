@@ -14,18 +14,22 @@ int cli_config_import(int argc, char **argv);
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tether config import --from openclaw --source FILE|URL [--target FILE]\n"
-               "                            [--force] [--dry-run]\n"
-               "       tether config import --from openai --source URL [--api-key-env VAR]\n"
-               "                            [--provider NAME] [--target FILE] [--force] [--dry-run]\n"
-               "  --target FILE       config to merge into (default config.yaml; created if missing)\n"
-               "  --force             replace models whose names already exist (default: skip them)\n"
-               "  --dry-run           print the merged config instead of writing it\n"
-               "  --api-key-env VAR   openai: the listing's credential and the backends' api_key_env\n"
-               "  --provider NAME     openai: provider/backend name (default openai)\n");
+    fprintf(f,
+            "usage: tether config import --from openclaw --source FILE|URL [--target FILE]\n"
+            "                            [--force] [--dry-run]\n"
+            "       tether config import --from openai --source URL [--api-key-env VAR]\n"
+            "                            [--provider NAME] [--target FILE] [--force] [--dry-run]\n"
+            "  --target FILE       config to merge into (default config.yaml; created if missing)\n"
+            "  --force             replace models whose names already exist (default: skip them)\n"
+            "  --dry-run           print the merged config instead of writing it\n"
+            "  --api-key-env VAR   openai: the listing's credential and the backends' api_key_env\n"
+            "  --provider NAME     openai: provider/backend name (default openai)\n");
 }
 
-static bool is_url(const char *s) { return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8); }
+static bool is_url(const char *s)
+{
+    return !strncmp(s, "http://", 7) || !strncmp(s, "https://", 8);
+}
 
 int cli_config_import(int argc, char **argv)
 {
@@ -33,13 +37,20 @@ int cli_config_import(int argc, char **argv)
                *provider = "openai";
     bool force = false, dry = false;
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--from") && i + 1 < argc) from = argv[++i];
-        else if (!strcmp(argv[i], "--source") && i + 1 < argc) source = argv[++i];
-        else if (!strcmp(argv[i], "--target") && i + 1 < argc) target = argv[++i];
-        else if (!strcmp(argv[i], "--api-key-env") && i + 1 < argc) key_env = argv[++i];
-        else if (!strcmp(argv[i], "--provider") && i + 1 < argc) provider = argv[++i];
-        else if (!strcmp(argv[i], "--force")) force = true;
-        else if (!strcmp(argv[i], "--dry-run")) dry = true;
+        if (!strcmp(argv[i], "--from") && i + 1 < argc)
+            from = argv[++i];
+        else if (!strcmp(argv[i], "--source") && i + 1 < argc)
+            source = argv[++i];
+        else if (!strcmp(argv[i], "--target") && i + 1 < argc)
+            target = argv[++i];
+        else if (!strcmp(argv[i], "--api-key-env") && i + 1 < argc)
+            key_env = argv[++i];
+        else if (!strcmp(argv[i], "--provider") && i + 1 < argc)
+            provider = argv[++i];
+        else if (!strcmp(argv[i], "--force"))
+            force = true;
+        else if (!strcmp(argv[i], "--dry-run"))
+            dry = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
@@ -60,14 +71,18 @@ int cli_config_import(int argc, char **argv)
     bool ok;
     if (!strcmp(from, "openai")) {
         if (!is_url(source)) {
-            fprintf(stderr, "tether config import: --from openai needs an http(s) URL as --source\n");
+            fprintf(stderr,
+                    "tether config import: --from openai needs an http(s) URL as --source\n");
             goto out;
         }
         const char *tok = key_env ? getenv(key_env) : NULL;
         if (key_env && !tok)
-            fprintf(stderr, "tether config import: warning: %s is not set; listing without a credential\n", key_env);
+            fprintf(stderr,
+                    "tether config import: warning: %s is not set; listing without a credential\n",
+                    key_env);
         size_t sl = strlen(source);
-        while (sl > 1 && source[sl - 1] == '/') sl--;
+        while (sl > 1 && source[sl - 1] == '/')
+            sl--;
         char *url = malloc(sl + 8);
         if (!url) abort();
         memcpy(url, source, sl);
@@ -81,7 +96,8 @@ int cli_config_import(int argc, char **argv)
             goto out;
         }
         free(url);
-        ok = cfg_import_read_openai(&im, provider, source, key_env, src.data ? src.data : "", src.len);
+        ok = cfg_import_read_openai(&im, provider, source, key_env, src.data ? src.data : "",
+                                    src.len);
     } else {
         if (is_url(source)) {
             int st = cfg_http_get(source, NULL, &src, &err);

@@ -21,7 +21,8 @@ static char *slurp(const char *path, size_t *len)
     buf_t b = BUF_INIT;
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&b, tmp, n);
     if (f != stdin) fclose(f);
     *len = b.len;
     buf_putc(&b, '\0');
@@ -52,16 +53,15 @@ static int write_out(const char *path, const buf_t *b)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tether dsl <command>\n"
-            "  compile IN.dsl [-o OUT.yaml] [--base BASE.yaml] [--keep-tests]\n"
-            "  decompile IN.yaml [-o OUT.dsl]\n"
-            "  validate IN.dsl [--base BASE.yaml] [--strict]\n"
-            "  test IN.dsl [--config BASE.yaml] [--embedder builtin]\n"
-            "  fmt IN.dsl [-w]\n"
-            "  generate \"instruction\" --api-url URL --model NAME [--api-key-env VAR]\n"
-            "           [--max-attempts 3] [--temperature 0.1] [--timeout 60s] [-o OUT]\n"
-            "           [--allow-invalid]\n");
+    fprintf(f, "usage: tether dsl <command>\n"
+               "  compile IN.dsl [-o OUT.yaml] [--base BASE.yaml] [--keep-tests]\n"
+               "  decompile IN.yaml [-o OUT.dsl]\n"
+               "  validate IN.dsl [--base BASE.yaml] [--strict]\n"
+               "  test IN.dsl [--config BASE.yaml] [--embedder builtin]\n"
+               "  fmt IN.dsl [-w]\n"
+               "  generate \"instruction\" --api-url URL --model NAME [--api-key-env VAR]\n"
+               "           [--max-attempts 3] [--temperature 0.1] [--timeout 60s] [-o OUT]\n"
+               "           [--allow-invalid]\n");
 }
 
 typedef struct args {
@@ -183,7 +183,8 @@ static int cmd_compile(args_t *g)
             dsl_fmt_tests(&t, p);
             if (t.len) {
                 if (!g->out || !strcmp(g->out, "-")) {
-                    fprintf(stderr, "tether dsl: --keep-tests needs -o OUT (TESTs go to OUT.tests.dsl)\n");
+                    fprintf(stderr,
+                            "tether dsl: --keep-tests needs -o OUT (TESTs go to OUT.tests.dsl)\n");
                     rc = 1;
                 } else {
                     char side[4096];
@@ -227,7 +228,8 @@ static int cmd_validate(args_t *g)
     if (!d.n_errors) {
         /* the loader has the last word on field shapes */
         buf_t y = BUF_INIT;
-        dsl_compile_in_t ci = {.prog = p, .base_name = g->base, .base_text = btext, .base_len = blen};
+        dsl_compile_in_t ci = {
+            .prog = p, .base_name = g->base, .base_text = btext, .base_len = blen};
         dsl_compile(&ci, &y, NULL, &d);
         buf_free(&y);
     }
@@ -358,14 +360,21 @@ static int cmd_generate(args_t *g)
         usage(stderr);
         return 1;
     }
-    dsl_gen_opts_t o = {.instruction = g->in, .api_url = g->api_url, .model = g->model,
-                        .api_key_env = g->key_env, .max_attempts = g->max_attempts > 0 ? g->max_attempts : 1,
-                        .temperature = g->temperature, .allow_invalid = g->allow_invalid};
+    dsl_gen_opts_t o = {.instruction = g->in,
+                        .api_url = g->api_url,
+                        .model = g->model,
+                        .api_key_env = g->key_env,
+                        .max_attempts = g->max_attempts > 0 ? g->max_attempts : 1,
+                        .temperature = g->temperature,
+                        .allow_invalid = g->allow_invalid};
     o.timeout_ms = 60000;
     if (g->timeout) {
         char *end;
         double v = strtod(g->timeout, &end);
-        if (v > 0) o.timeout_ms = (long)(!strcmp(end, "ms") ? v : !strcmp(end, "m") ? v * 60000 : v * 1000);
+        if (v > 0)
+            o.timeout_ms = (long)(!strcmp(end, "ms")  ? v
+                                  : !strcmp(end, "m") ? v * 60000
+                                                      : v * 1000);
     }
     buf_t prog = BUF_INIT, log = BUF_INIT;
     int rc = dsl_generate(&o, &prog, &log);

@@ -25,7 +25,8 @@ static char *slurp(const char *path, size_t *len)
     buf_t b = BUF_INIT;
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&b, tmp, n);
     fclose(f);
     *len = b.len;
     return buf_steal(&b);
@@ -51,16 +52,12 @@ int cli_eval(int argc, char **argv)
     int trace = 0;
     const char *hdrs[64];
     size_t n_hdrs = 0;
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"prompt", required_argument, 0, 'p'},
-                                         {"request", required_argument, 0, 'r'},
-                                         {"headers", required_argument, 0, 'H'},
-                                         {"header", required_argument, 0, 'H'},
-                                         {"session", required_argument, 0, 's'},
-                                         {"trace", no_argument, 0, 't'},
-                                         {"format", required_argument, 0, 'f'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},  {"prompt", required_argument, 0, 'p'},
+        {"request", required_argument, 0, 'r'}, {"headers", required_argument, 0, 'H'},
+        {"header", required_argument, 0, 'H'},  {"session", required_argument, 0, 's'},
+        {"trace", no_argument, 0, 't'},         {"format", required_argument, 0, 'f'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int o;
     optind = 1;
     while ((o = getopt_long(argc, argv, "c:p:r:H:s:tf:h", opts, NULL)) != -1) {
@@ -79,7 +76,8 @@ int cli_eval(int argc, char **argv)
         }
     }
     /* further positional K:V after --headers */
-    while (optind < argc && strchr(argv[optind], ':') && n_hdrs < 64) hdrs[n_hdrs++] = argv[optind++];
+    while (optind < argc && strchr(argv[optind], ':') && n_hdrs < 64)
+        hdrs[n_hdrs++] = argv[optind++];
     if (!config || (!prompt == !request) || (strcmp(format, "text") && strcmp(format, "json"))) {
         usage(stderr);
         return 1;
@@ -142,11 +140,16 @@ int cli_eval(int argc, char **argv)
         for (char *q = name; *q; q++)
             if (*q >= 'A' && *q <= 'Z') *q += 32;
         const char *v = c + 1;
-        while (*v == ' ') v++;
+        while (*v == ' ')
+            v++;
         hv[i] = (hsrv_header_t){name, nl, v, strlen(v)};
     }
     sess_state_t seed;
-    route_eval_in_t in = {.cfg = cfg, .env = &env, .body = body, .body_len = blen, .headers = hv,
+    route_eval_in_t in = {.cfg = cfg,
+                          .env = &env,
+                          .body = body,
+                          .body_len = blen,
+                          .headers = hv,
                           .n_headers = n_hdrs};
     if (session) {
         size_t sl = 0;

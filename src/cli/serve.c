@@ -31,9 +31,10 @@ static void print_diags(const cfg_diags_t *d)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: tether serve --config FILE [--workers N] [--log-level debug|info|warn|error]\n"
-               "  --config FILE   v0.3 config (see docs/configuration.md)\n"
-               "  --workers N     worker threads (default: number of cores)\n");
+    fprintf(f,
+            "usage: tether serve --config FILE [--workers N] [--log-level debug|info|warn|error]\n"
+            "  --config FILE   v0.3 config (see docs/configuration.md)\n"
+            "  --workers N     worker threads (default: number of cores)\n");
 }
 
 static cfg_t *load(const char *path)

@@ -18,15 +18,21 @@ int cli_validate(int argc, char **argv)
     const char *path = NULL, *format = "text";
     cfg_load_opts_t opts = {0};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) path = argv[++i];
-        else if (!strncmp(argv[i], "--config=", 9)) path = argv[i] + 9;
-        else if (!strcmp(argv[i], "--strict")) opts.strict = true;
-        else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
-        else if (!strncmp(argv[i], "--format=", 9)) format = argv[i] + 9;
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+        else if (!strcmp(argv[i], "--strict"))
+            opts.strict = true;
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            format = argv[++i];
+        else if (!strncmp(argv[i], "--format=", 9))
+            format = argv[i] + 9;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return 0;
-        } else if (!path && argv[i][0] != '-') path = argv[i];
+        } else if (!path && argv[i][0] != '-')
+            path = argv[i];
         else {
             fprintf(stderr, "tether validate: unknown option '%s'\n", argv[i]);
             usage(stderr);
@@ -61,8 +67,7 @@ int cli_validate(int argc, char **argv)
         cfg_diags_print(c ? stdout : stderr, &d);
         if (c) {
             cfg_summary(c, &out);
-            printf("%s: valid: %s%s\n", path, out.data,
-                   d.n_warnings ? " (with warnings)" : "");
+            printf("%s: valid: %s%s\n", path, out.data, d.n_warnings ? " (with warnings)" : "");
         } else {
             fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", path, d.n_errors,
                     d.n_errors == 1 ? "" : "s", d.n_warnings, d.n_warnings == 1 ? "" : "s");

@@ -10,8 +10,7 @@
 const cfg_schema_t cfg_schema_root = {
     "(top level)",
     (const cfg_field_t[]){
-        {.key = "version", .type = CFG_F_CUSTOM, .flags = CFG_FF_REQUIRED,
-         .doc = "must be v0.3"},
+        {.key = "version", .type = CFG_F_CUSTOM, .flags = CFG_FF_REQUIRED, .doc = "must be v0.3"},
         {.key = "listeners", .type = CFG_F_CUSTOM, .doc = "see listeners[]"},
         {.key = "providers", .type = CFG_F_CUSTOM, .doc = "see providers"},
         {.key = "routing", .type = CFG_F_CUSTOM, .doc = "see routing (the recipe `default`)"},
@@ -48,16 +47,18 @@ static bool check_version(ld_t *l, const cfg_node_t *root, cfg_t *c, const char 
             old_keys = true;
         }
     if (!v) {
-        ld_err(l, root,
-               "missing \"version: v0.3\" (an older layout?); run: tether config migrate --config %s",
-               display);
+        ld_err(
+            l, root,
+            "missing \"version: v0.3\" (an older layout?); run: tether config migrate --config %s",
+            display);
         return false;
     }
     size_t s = ld_push_key(l, "version");
     bool ok = v->kind == CFG_NODE_SCALAR && !strcmp(v->str, "v0.3");
     if (!ok)
-        ld_err(l, v, "version \"%s\" is not supported (expected v0.3); run: tether config migrate "
-                     "--config %s",
+        ld_err(l, v,
+               "version \"%s\" is not supported (expected v0.3); run: tether config migrate "
+               "--config %s",
                v->kind == CFG_NODE_SCALAR ? v->str : "?", display);
     else
         c->version = arena_strdup(l->a, v->str);
@@ -115,7 +116,8 @@ cfg_t *cfg_load_file(const char *path, const cfg_load_opts_t *opts, cfg_diags_t 
     buf_t b = BUF_INIT;
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&b, tmp, n);
     bool err = ferror(f);
     fclose(f);
     if (err) {

@@ -27,9 +27,9 @@ typedef struct cfg_api_key {
 
 typedef struct cfg_listener {
     char *name;
-    char *address;        /* default 127.0.0.1 */
-    int port;             /* default 8899 */
-    uint64_t timeout_ms;  /* default 300s */
+    char *address;       /* default 127.0.0.1 */
+    int port;            /* default 8899 */
+    uint64_t timeout_ms; /* default 300s */
     cfg_api_key_t *api_keys;
     size_t n_api_keys;
 } cfg_listener_t;
@@ -37,26 +37,26 @@ typedef struct cfg_listener {
 typedef enum { CFG_API_OPENAI = 0, CFG_API_ANTHROPIC } cfg_api_format_t;
 
 typedef struct cfg_backend_ref {
-    char *name;          /* default backend-N (1-based) */
-    char *endpoint;      /* as written, or NULL */
-    char *base_url;      /* as written, or NULL */
+    char *name;     /* default backend-N (1-based) */
+    char *endpoint; /* as written, or NULL */
+    char *base_url; /* as written, or NULL */
     /* derived from endpoint/base_url at load: */
     char *host;
     int port;
-    bool tls;            /* https */
-    char *path_prefix;   /* "" for endpoint (the client's /v1/... path is forwarded as is);
-                            for base_url the URL path without trailing '/' (upstream path =
-                            path_prefix + chat_path, e.g. /v1 + /messages) */
-    char *protocol;      /* "http" | "https" (from the URL, else http) */
-    int weight;          /* default 1; 0 drains */
-    char *provider;      /* openai|anthropic|vllm|generic */
-    char *auth_header;   /* default Authorization (anthropic: x-api-key) */
-    char *auth_prefix;   /* default "Bearer " (anthropic: "") */
+    bool tls;          /* https */
+    char *path_prefix; /* "" for endpoint (the client's /v1/... path is forwarded as is);
+                          for base_url the URL path without trailing '/' (upstream path =
+                          path_prefix + chat_path, e.g. /v1 + /messages) */
+    char *protocol;    /* "http" | "https" (from the URL, else http) */
+    int weight;        /* default 1; 0 drains */
+    char *provider;    /* openai|anthropic|vllm|generic */
+    char *auth_header; /* default Authorization (anthropic: x-api-key) */
+    char *auth_prefix; /* default "Bearer " (anthropic: "") */
     char *api_key_env;
-    char *api_key;       /* resolved at load; NULL when unset (backend unavailable if api_key_env set) */
+    char *api_key; /* resolved at load; NULL when unset (backend unavailable if api_key_env set) */
     cfg_kv_t *extra_headers;
     size_t n_extra_headers;
-    char *chat_path;     /* default /chat/completions (anthropic: /messages) */
+    char *chat_path; /* default /chat/completions (anthropic: /messages) */
 } cfg_backend_ref_t;
 
 /* Bits of reliability.retry_on */
@@ -73,8 +73,8 @@ enum {
 };
 
 typedef struct cfg_reliability {
-    int retry_count;            /* default 1, 0..5 */
-    unsigned retry_on;          /* default CONNECT|RESET|502|503|504 */
+    int retry_count;                 /* default 1, 0..5 */
+    unsigned retry_on;               /* default CONNECT|RESET|502|503|504 */
     uint64_t connect_timeout_ms;     /* 5s */
     uint64_t first_byte_timeout_ms;  /* 120s */
     uint64_t stream_idle_timeout_ms; /* 300s */
@@ -83,9 +83,9 @@ typedef struct cfg_reliability {
     uint64_t ejection_time_ms;       /* 30s */
     char *lb_policy;                 /* weighted|least_request */
     struct {
-        char *path;                  /* NULL: no active health checks */
-        uint64_t interval_ms;        /* 10s */
-        uint64_t timeout_ms;         /* 2s */
+        char *path;           /* NULL: no active health checks */
+        uint64_t interval_ms; /* 10s */
+        uint64_t timeout_ms;  /* 2s */
     } health_check;
 } cfg_reliability_t;
 
@@ -99,7 +99,7 @@ typedef struct cfg_model {
     char *name;
     char *provider_model_id; /* default = name */
     cfg_api_format_t api_format;
-    bool responses_native;   /* responses_mode: native */
+    bool responses_native; /* responses_mode: native */
     char *reasoning_family;
     cfg_pricing_t pricing;
     cfg_backend_ref_t *backend_refs;
@@ -150,19 +150,19 @@ typedef struct cfg_routing cfg_routing_t;
 typedef struct cfg_global_ext cfg_global_ext_t;
 
 typedef struct cfg {
-    char *path;      /* file it was loaded from */
-    char *version;   /* "v0.3" */
+    char *path;    /* file it was loaded from */
+    char *version; /* "v0.3" */
     cfg_listener_t *listeners;
     size_t n_listeners;
     cfg_providers_t providers;
     cfg_router_t router;
     cfg_logging_t logging;
-    cfg_routing_t *routing;     /* may be NULL until the routing section is typed */
+    cfg_routing_t *routing; /* may be NULL until the routing section is typed */
     cfg_global_ext_t *global_ext;
-    uint64_t generation;        /* set by the snapshot holder */
-    void *snap_node;            /* private: snapshot.c bookkeeping */
-    void *mem;                  /* private: the arena that owns everything above */
-    struct cfg_node *tree;      /* private: the parsed (expanded) YAML, for `config show` */
+    uint64_t generation;   /* set by the snapshot holder */
+    void *snap_node;       /* private: snapshot.c bookkeeping */
+    void *mem;             /* private: the arena that owns everything above */
+    struct cfg_node *tree; /* private: the parsed (expanded) YAML, for `config show` */
 } cfg_t;
 
 /* Diagnostics: collected, never fail-fast. */
@@ -170,8 +170,8 @@ typedef enum { CFG_DIAG_ERROR = 0, CFG_DIAG_WARNING } cfg_diag_severity_t;
 typedef struct cfg_diag {
     cfg_diag_severity_t severity;
     char *file;
-    int line, col;   /* 1-based; 0 when unknown */
-    char *path;      /* e.g. routing.decisions[2].modelRefs[0].wieght */
+    int line, col; /* 1-based; 0 when unknown */
+    char *path;    /* e.g. routing.decisions[2].modelRefs[0].wieght */
     char *message;
 } cfg_diag_t;
 typedef struct cfg_diags {

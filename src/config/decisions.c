@@ -25,14 +25,20 @@ const cfg_schema_t cfg_schema_rule = {
 const cfg_schema_t cfg_schema_model_ref = {
     "routing.decisions[].modelRefs[]",
     (const cfg_field_t[]){
-        {.key = "model", .type = CFG_F_STR, .off = offsetof(MR, model), .flags = CFG_FF_REQUIRED,
+        {.key = "model",
+         .type = CFG_F_STR,
+         .off = offsetof(MR, model),
+         .flags = CFG_FF_REQUIRED,
          .doc = "a providers.models[] name"},
         CFG_FNUM(MR, "weight", weight, "1", "weight for the weighted algorithm (>= 0)"),
-        {.key = "use_reasoning", .type = CFG_F_BOOL, .off = offsetof(MR, use_reasoning),
-         .off2 = offsetof(MR, has_use_reasoning), .flags = CFG_FF_HAS,
+        {.key = "use_reasoning",
+         .type = CFG_F_BOOL,
+         .off = offsetof(MR, use_reasoning),
+         .off2 = offsetof(MR, has_use_reasoning),
+         .flags = CFG_FF_HAS,
          .doc = "turn reasoning on/off (unset: the client's fields pass through)"},
-        CFG_FENUM(MR, "reasoning_effort", reasoning_effort, NULL, "none|minimal|low|medium|high|xhigh",
-                  "effort when reasoning is on"),
+        CFG_FENUM(MR, "reasoning_effort", reasoning_effort, NULL,
+                  "none|minimal|low|medium|high|xhigh", "effort when reasoning is on"),
         CFG_FSTR(MR, "lora_name", lora_name, NULL, "LoRA adapter to request"),
         {0}},
     "Candidate models of a decision.",
@@ -40,29 +46,48 @@ const cfg_schema_t cfg_schema_model_ref = {
 #undef MR
 
 #define ALG_TYPES "static|weighted|multi_factor|latency_aware|router_dc|elo"
-static const char *const alg_types[] = {"static", "weighted", "multi_factor", "latency_aware",
-                                        "router_dc", "elo"};
-#define NKEY(k, dc) {.key = k, .type = CFG_F_CUSTOM, .doc = dc}
+static const char *const alg_types[] = {"static",        "weighted",  "multi_factor",
+                                        "latency_aware", "router_dc", "elo"};
+#define NKEY(k, dc)                                                                                \
+    {                                                                                              \
+        .key = k, .type = CFG_F_CUSTOM, .doc = dc                                                  \
+    }
 const cfg_schema_t alg_block_schemas[6] = {
-    {"routing.decisions[].algorithm.static", (const cfg_field_t[]){
-        NKEY("model_scores", "{model: score}"), {0}}, "Fixed scores."},
+    {"routing.decisions[].algorithm.static",
+     (const cfg_field_t[]){NKEY("model_scores", "{model: score}"), {0}}, "Fixed scores."},
     {"routing.decisions[].algorithm.weighted", (const cfg_field_t[]){{0}},
      "Deterministic per-session weighted pick by modelRefs weight (no keys)."},
-    {"routing.decisions[].algorithm.multi_factor", (const cfg_field_t[]){
-        NKEY("quality_weight", "0.25"), NKEY("latency_weight", "0.25"), NKEY("cost_weight", "0.25"),
-        NKEY("load_weight", "0.25"), NKEY("max_ttft_ms", "drop slower candidates"),
-        NKEY("max_tpot_ms", "drop slower candidates"), NKEY("max_cost_per_1m", "drop pricier candidates"),
-        NKEY("max_inflight", "drop busier candidates"),
-        NKEY("on_no_candidates", "cheapest | first | fail (cheapest)"), {0}}, "Weighted factors."},
-    {"routing.decisions[].algorithm.latency_aware", (const cfg_field_t[]){
-        NKEY("ttft_percentile", "90"), NKEY("tpot_percentile", "90"), NKEY("window", "10m"),
-        NKEY("min_samples", "3"), {0}}, "Latency percentiles."},
-    {"routing.decisions[].algorithm.router_dc", (const cfg_field_t[]){
-        NKEY("temperature", "0.07"), NKEY("min_similarity", "0.10"),
-        NKEY("use_capabilities", "true"), {0}}, "Query/card similarity."},
-    {"routing.decisions[].algorithm.elo", (const cfg_field_t[]){
-        NKEY("initial_rating", "1500 or 1000 + 1000*quality_score"), NKEY("k_factor", "32"),
-        NKEY("explore_epsilon", "0"), {0}}, "Elo ratings from feedback."},
+    {"routing.decisions[].algorithm.multi_factor",
+     (const cfg_field_t[]){NKEY("quality_weight", "0.25"),
+                           NKEY("latency_weight", "0.25"),
+                           NKEY("cost_weight", "0.25"),
+                           NKEY("load_weight", "0.25"),
+                           NKEY("max_ttft_ms", "drop slower candidates"),
+                           NKEY("max_tpot_ms", "drop slower candidates"),
+                           NKEY("max_cost_per_1m", "drop pricier candidates"),
+                           NKEY("max_inflight", "drop busier candidates"),
+                           NKEY("on_no_candidates", "cheapest | first | fail (cheapest)"),
+                           {0}},
+     "Weighted factors."},
+    {"routing.decisions[].algorithm.latency_aware",
+     (const cfg_field_t[]){NKEY("ttft_percentile", "90"),
+                           NKEY("tpot_percentile", "90"),
+                           NKEY("window", "10m"),
+                           NKEY("min_samples", "3"),
+                           {0}},
+     "Latency percentiles."},
+    {"routing.decisions[].algorithm.router_dc",
+     (const cfg_field_t[]){NKEY("temperature", "0.07"),
+                           NKEY("min_similarity", "0.10"),
+                           NKEY("use_capabilities", "true"),
+                           {0}},
+     "Query/card similarity."},
+    {"routing.decisions[].algorithm.elo",
+     (const cfg_field_t[]){NKEY("initial_rating", "1500 or 1000 + 1000*quality_score"),
+                           NKEY("k_factor", "32"),
+                           NKEY("explore_epsilon", "0"),
+                           {0}},
+     "Elo ratings from feedback."},
 };
 
 const cfg_schema_t cfg_schema_algorithm = {
@@ -70,56 +95,75 @@ const cfg_schema_t cfg_schema_algorithm = {
     (const cfg_field_t[]){
         NKEY("type", "static | weighted | multi_factor | latency_aware | router_dc | elo (static); "
                      "session_aware is accepted with a warning"),
-        NKEY("static", "see algorithm.static"), NKEY("weighted", "see algorithm.weighted"),
+        NKEY("static", "see algorithm.static"),
+        NKEY("weighted", "see algorithm.weighted"),
         NKEY("multi_factor", "see algorithm.multi_factor"),
-        NKEY("latency_aware", "see algorithm.latency_aware"), NKEY("router_dc", "see algorithm.router_dc"),
-        NKEY("elo", "see algorithm.elo"), NKEY("session_aware", "legacy: {base_method, session keys}"),
-        {.key = "session", .type = CFG_F_CUSTOM, .sub = &cfg_schema_session,
+        NKEY("latency_aware", "see algorithm.latency_aware"),
+        NKEY("router_dc", "see algorithm.router_dc"),
+        NKEY("elo", "see algorithm.elo"),
+        NKEY("session_aware", "legacy: {base_method, session keys}"),
+        {.key = "session",
+         .type = CFG_F_CUSTOM,
+         .sub = &cfg_schema_session,
          .doc = "overrides of global.router.session for this decision"},
         {0}},
     "Selection algorithm (SPEC 7).",
 };
 
-static const char *const plugin_types[] = {"system_prompt", "header_mutation", "fast_response",
-                                           "request_params", "response_cache", "router_replay"};
-static const char *const unsupported_plugins[] = {"rag", "memory", "tool_selection", "tools",
-                                                  "hallucination", "image_gen", "semantic-cache",
-                                                  "jailbreak", "pii"};
+static const char *const plugin_types[] = {"system_prompt",  "header_mutation", "fast_response",
+                                           "request_params", "response_cache",  "router_replay"};
+static const char *const unsupported_plugins[] = {
+    "rag",       "memory",         "tool_selection", "tools", "hallucination",
+    "image_gen", "semantic-cache", "jailbreak",      "pii"};
 
 const cfg_schema_t cfg_schema_plugin = {
     "routing.decisions[].plugins[]",
-    (const cfg_field_t[]){
-        NKEY("type", "system_prompt | header_mutation | fast_response | request_params | "
-                     "response_cache | router_replay"),
-        NKEY("configuration", "the plugin's settings (SPEC 8)"),
-        {0}},
+    (const cfg_field_t[]){NKEY("type",
+                               "system_prompt | header_mutation | fast_response | request_params | "
+                               "response_cache | router_replay"),
+                          NKEY("configuration", "the plugin's settings (SPEC 8)"),
+                          {0}},
     "Per-decision plugins.",
 };
 
 #define RT cfg_retention_t
 const cfg_schema_t cfg_schema_retention = {
     "routing.decisions[].emits[].retention",
-    (const cfg_field_t[]){
-        {.key = "drop", .type = CFG_F_BOOL, .off = offsetof(RT, drop), .off2 = offsetof(RT, has_drop),
-         .flags = CFG_FF_HAS, .doc = "skip cache writes and replay body capture"},
-        {.key = "ttl_turns", .type = CFG_F_U64, .off = offsetof(RT, ttl_turns),
-         .off2 = offsetof(RT, has_ttl_turns), .flags = CFG_FF_HAS, .min = 0, .max = 1000000,
-         .doc = "cache entries valid for the next N turns (>= 0)"},
-        {.key = "keep_current_model", .type = CFG_F_BOOL, .off = offsetof(RT, keep_current_model),
-         .off2 = offsetof(RT, has_keep_current_model), .flags = CFG_FF_HAS,
-         .doc = "keep an available current model"},
-        {.key = "prefer_prefix_retention", .type = CFG_F_BOOL,
-         .off = offsetof(RT, prefer_prefix_retention), .off2 = offsetof(RT, has_prefer_prefix_retention),
-         .flags = CFG_FF_HAS, .doc = "double prefix_cache_weight for this turn"},
-        {0}},
+    (const cfg_field_t[]){{.key = "drop",
+                           .type = CFG_F_BOOL,
+                           .off = offsetof(RT, drop),
+                           .off2 = offsetof(RT, has_drop),
+                           .flags = CFG_FF_HAS,
+                           .doc = "skip cache writes and replay body capture"},
+                          {.key = "ttl_turns",
+                           .type = CFG_F_U64,
+                           .off = offsetof(RT, ttl_turns),
+                           .off2 = offsetof(RT, has_ttl_turns),
+                           .flags = CFG_FF_HAS,
+                           .min = 0,
+                           .max = 1000000,
+                           .doc = "cache entries valid for the next N turns (>= 0)"},
+                          {.key = "keep_current_model",
+                           .type = CFG_F_BOOL,
+                           .off = offsetof(RT, keep_current_model),
+                           .off2 = offsetof(RT, has_keep_current_model),
+                           .flags = CFG_FF_HAS,
+                           .doc = "keep an available current model"},
+                          {.key = "prefer_prefix_retention",
+                           .type = CFG_F_BOOL,
+                           .off = offsetof(RT, prefer_prefix_retention),
+                           .off2 = offsetof(RT, has_prefer_prefix_retention),
+                           .flags = CFG_FF_HAS,
+                           .doc = "double prefix_cache_weight for this turn"},
+                          {0}},
     "EMIT retention (SPEC 8).",
 };
 #undef RT
 
 const cfg_schema_t cfg_schema_emit = {
     "routing.decisions[].emits[]",
-    (const cfg_field_t[]){NKEY("kind", "retention (the only kind)"),
-                          NKEY("retention", "see emits[].retention"), {0}},
+    (const cfg_field_t[]){
+        NKEY("kind", "retention (the only kind)"), NKEY("retention", "see emits[].retention"), {0}},
     "EMIT blocks.",
 };
 
@@ -127,11 +171,16 @@ const cfg_schema_t cfg_schema_emit = {
 const cfg_schema_t cfg_schema_decision = {
     "routing.decisions[]",
     (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(D, name), .flags = CFG_FF_REQUIRED,
+        {.key = "name",
+         .type = CFG_F_STR,
+         .off = offsetof(D, name),
+         .flags = CFG_FF_REQUIRED,
          .doc = "decision name"},
         CFG_FSTR(D, "description", description, NULL, "free text"),
-        CFG_FI64(D, "priority", priority, "0", 0, 1000000000, "higher wins under strategy priority (>= 0)"),
-        CFG_FI64(D, "tier", tier, NULL, 1, 1000000, "tier (>= 1); lower tiers win under strategy tiers"),
+        CFG_FI64(D, "priority", priority, "0", 0, 1000000000,
+                 "higher wins under strategy priority (>= 0)"),
+        CFG_FI64(D, "tier", tier, NULL, 1, 1000000,
+                 "tier (>= 1); lower tiers win under strategy tiers"),
         CFG_FCUSTOM("rules", &cfg_schema_rule, "rule tree (omitted: catch-all)"),
         CFG_FCUSTOM("modelRefs", &cfg_schema_model_ref, "candidate models (required)"),
         CFG_FCUSTOM("algorithm", &cfg_schema_algorithm, "selection algorithm"),
@@ -142,23 +191,38 @@ const cfg_schema_t cfg_schema_decision = {
 };
 #undef D
 
-#define PKEYS(...) (const cfg_field_t[]){__VA_ARGS__, {0}}
-const cfg_schema_t cfg_schema_partition = {"routing.projections.partitions[]",
+#define PKEYS(...)                                                                                 \
+    (const cfg_field_t[])                                                                          \
+    {                                                                                              \
+        __VA_ARGS__,                                                                               \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+const cfg_schema_t cfg_schema_partition = {
+    "routing.projections.partitions[]",
     PKEYS(NKEY("name", "partition name"), NKEY("semantics", "exclusive | softmax_exclusive"),
           NKEY("temperature", "1.0"), NKEY("members", "domain or embedding signal names"),
-          NKEY("default", "member that matches when none does")), "Exclusive groups of signals."};
-const cfg_schema_t cfg_schema_score = {"routing.projections.scores[]",
+          NKEY("default", "member that matches when none does")),
+    "Exclusive groups of signals."};
+const cfg_schema_t cfg_schema_score = {
+    "routing.projections.scores[]",
     PKEYS(NKEY("name", "score name"), NKEY("method", "weighted_sum"),
           NKEY("inputs", "[{type, name | kb+metric, weight, value_source, match, miss}]")),
     "Weighted sums of signals."};
-const cfg_schema_t cfg_schema_mapping = {"routing.projections.mappings[]",
-    PKEYS(NKEY("name", "mapping name"), NKEY("source", "a score name"), NKEY("method", "threshold_bands"),
+const cfg_schema_t cfg_schema_mapping = {
+    "routing.projections.mappings[]",
+    PKEYS(NKEY("name", "mapping name"), NKEY("source", "a score name"),
+          NKEY("method", "threshold_bands"),
           NKEY("calibration", "{method: sigmoid_distance, slope (10)}"),
           NKEY("outputs", "[{name, lt|lte|gt|gte}]; leaves use type: projection")),
     "Bands over a score; outputs are projection leaves."};
-const cfg_schema_t cfg_schema_projections = {"routing.projections",
-    PKEYS(NKEY("partitions", "see projections.partitions[]"), NKEY("scores", "see projections.scores[]"),
-          NKEY("mappings", "see projections.mappings[]")), "Projections (SPEC 6.3)."};
+const cfg_schema_t cfg_schema_projections = {
+    "routing.projections",
+    PKEYS(NKEY("partitions", "see projections.partitions[]"),
+          NKEY("scores", "see projections.scores[]"),
+          NKEY("mappings", "see projections.mappings[]")),
+    "Projections (SPEC 6.3)."};
 
 /* ---- rule trees ---- */
 
@@ -180,10 +244,14 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
         size_t s = ld_push_key(l, "operator");
         char *v = NULL;
         if (ld_str(l, op, &v) && v) {
-            if (!strcmp(v, "AND")) r->kind = CFG_RULE_AND;
-            else if (!strcmp(v, "OR")) r->kind = CFG_RULE_OR;
-            else if (!strcmp(v, "NOT")) r->kind = CFG_RULE_NOT;
-            else ld_err(l, op, "unknown operator \"%s\" (AND, OR or NOT)", v);
+            if (!strcmp(v, "AND"))
+                r->kind = CFG_RULE_AND;
+            else if (!strcmp(v, "OR"))
+                r->kind = CFG_RULE_OR;
+            else if (!strcmp(v, "NOT"))
+                r->kind = CFG_RULE_NOT;
+            else
+                ld_err(l, op, "unknown operator \"%s\" (AND, OR or NOT)", v);
         }
         ld_pop(l, s);
         size_t nc = conds && conds->kind == CFG_NODE_SEQ ? conds->n : 0;
@@ -244,9 +312,12 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
         size_t s = ld_push_key(l, "on_error");
         char *v = NULL;
         if (ld_str(l, oe, &v) && v) {
-            if (!strcmp(v, "match")) r->on_error = CFG_ONERR_MATCH;
-            else if (!strcmp(v, "fail")) r->on_error = CFG_ONERR_FAIL;
-            else if (strcmp(v, "no_match")) ld_err(l, oe, "\"%s\" is not one of no_match|match|fail", v);
+            if (!strcmp(v, "match"))
+                r->on_error = CFG_ONERR_MATCH;
+            else if (!strcmp(v, "fail"))
+                r->on_error = CFG_ONERR_FAIL;
+            else if (strcmp(v, "no_match"))
+                ld_err(l, oe, "\"%s\" is not one of no_match|match|fail", v);
         }
         ld_pop(l, s);
     }
@@ -254,7 +325,8 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
 
 /* ---- algorithm ---- */
 
-static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d, const cfg_session_t *global)
+static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
+                           const cfg_session_t *global)
 {
     d->algorithm = arena_strdup(l->a, "static");
     d->session = arena_alloc(l->a, sizeof(cfg_session_t));
@@ -273,8 +345,9 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d, cons
         char *t = NULL;
         if (ld_str(l, tn, &t) && t) {
             if (!strcmp(t, "session_aware")) {
-                ld_warn(l, tn, "algorithm type session_aware is deprecated: its base_method becomes "
-                               "the type and its other keys become session overrides");
+                ld_warn(l, tn,
+                        "algorithm type session_aware is deprecated: its base_method becomes "
+                        "the type and its other keys become session overrides");
                 const cfg_node_t *blk = cfg_node_get(n, "session_aware");
                 const cfg_node_t *bm = cfg_node_get(blk, "base_method");
                 const char *base = bm && bm->kind == CFG_NODE_SCALAR ? bm->str : "static";
@@ -291,7 +364,8 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d, cons
                 }
             }
             size_t k = 0;
-            while (k < 6 && strcmp(alg_types[k], t)) k++;
+            while (k < 6 && strcmp(alg_types[k], t))
+                k++;
             if (k == 6) {
                 if (strstr(t, "looper") || !strcmp(t, "confidence") || !strcmp(t, "ratings") ||
                     !strcmp(t, "remom") || !strcmp(t, "automix") || !strcmp(t, "knn") ||
@@ -315,7 +389,8 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d, cons
         if (!blk) continue;
         size_t s = ld_push_key(l, alg_types[k]);
         if (strcmp(alg_types[k], d->algorithm))
-            ld_err(l, kn, "algorithm block \"%s\" does not match type \"%s\"", alg_types[k], d->algorithm);
+            ld_err(l, kn, "algorithm block \"%s\" does not match type \"%s\"", alg_types[k],
+                   d->algorithm);
         else if (!cfg_node_is_null(blk) && ld_expect_map(l, blk)) {
             ld_check_keys(l, blk, &alg_block_schemas[k]);
             for (size_t i = 0; i < blk->n; i++) {
@@ -354,10 +429,12 @@ static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
                 const cfg_node_t *tn = cfg_node_get(it, "type");
                 char *t = NULL;
                 size_t s2 = ld_push_key(l, "type");
-                if (!tn) ld_err(l, it, "a plugin needs a type");
+                if (!tn)
+                    ld_err(l, it, "a plugin needs a type");
                 else if (ld_str(l, tn, &t) && t) {
                     size_t k = 0;
-                    while (k < 6 && strcmp(plugin_types[k], t)) k++;
+                    while (k < 6 && strcmp(plugin_types[k], t))
+                        k++;
                     size_t u = 0;
                     while (u < sizeof unsupported_plugins / sizeof *unsupported_plugins &&
                            strcmp(unsupported_plugins[u], t))
@@ -374,8 +451,8 @@ static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
                         ld_err(l, tn, "plugin type \"%s\" is not supported by tether", t);
                     } else {
                         const char *sug = cfg_suggest(t, plugin_types, 6);
-                        ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t, sug ? " (did you mean \"" : "",
-                               sug ? sug : "", sug ? "\"?)" : "");
+                        ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t,
+                               sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
                     }
                 }
                 ld_pop(l, s2);
@@ -411,7 +488,8 @@ static void load_emits(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
                         !rt->has_prefer_prefix_retention)
                         ld_warn(l, r ? r : it, "empty retention block");
                     if (rt->drop && rt->ttl_turns > 0)
-                        ld_err(l, cfg_node_get(r, "ttl_turns"), "drop with ttl_turns > 0 is contradictory");
+                        ld_err(l, cfg_node_get(r, "ttl_turns"),
+                               "drop with ttl_turns > 0 is contradictory");
                     ld_pop(l, s2);
                 }
             }
@@ -471,7 +549,8 @@ static void check_list(ld_t *l, const cfg_node_t *n, const char *key, const cfg_
             size_t s1 = ld_push_item(l, v->items[i], i);
             if (ld_expect_map(l, v->items[i])) {
                 ld_check_keys(l, v->items[i], s);
-                if (!cfg_node_get(v->items[i], "name")) ld_err(l, v->items[i], "missing required field \"name\"");
+                if (!cfg_node_get(v->items[i], "name"))
+                    ld_err(l, v->items[i], "missing required field \"name\"");
             }
             ld_pop(l, s1);
         }

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void cfg_diags_init(cfg_diags_t *d) { memset(d, 0, sizeof(*d)); }
+void cfg_diags_init(cfg_diags_t *d)
+{
+    memset(d, 0, sizeof(*d));
+}
 
 void cfg_diags_free(cfg_diags_t *d)
 {
@@ -43,8 +46,10 @@ void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, in
     x->path = strdup(path ? path : "");
     x->message = buf_steal(&b);
     if (!x->file || !x->path || !x->message) abort();
-    if (sev == CFG_DIAG_ERROR) d->n_errors++;
-    else d->n_warnings++;
+    if (sev == CFG_DIAG_ERROR)
+        d->n_errors++;
+    else
+        d->n_warnings++;
 }
 
 void cfg_diags_promote_warnings(cfg_diags_t *d)

@@ -70,9 +70,12 @@ static void expand_scalar(ld_t *l, cfg_node_t *n)
         memcpy(name, n->str + body, nl);
         name[nl] = 0;
         const char *v = getenv(name);
-        if (v && *v) buf_puts(&out, v);
-        else if (dflt) buf_append(&out, dflt, dlen);
-        else if (v) buf_puts(&out, ""); /* set but empty, no default */
+        if (v && *v)
+            buf_puts(&out, v);
+        else if (dflt)
+            buf_append(&out, dflt, dlen);
+        else if (v)
+            buf_puts(&out, ""); /* set but empty, no default */
         else {
             ld_err(l, &at, "environment variable %s is not set (use ${%s:-default} for a default)",
                    name, name);

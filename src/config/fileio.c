@@ -17,7 +17,8 @@ bool cfg_read_file(const char *path, buf_t *out)
     if (!f) return false;
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(out, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(out, tmp, n);
     bool err = ferror(f);
     fclose(f);
     if (err) errno = EIO;
@@ -96,7 +97,10 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud)
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
 int cfg_http_get(const char *url, const char *bearer, buf_t *body, buf_t *err)
 {
@@ -131,8 +135,10 @@ int cfg_http_get(const char *url, const char *bearer, buf_t *body, buf_t *err)
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     CURLcode rc = curl_easy_perform(h);
     long status = -1;
-    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    else buf_printf(err, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    else
+        buf_printf(err, "%s", ebuf[0] ? ebuf : curl_easy_strerror(rc));
     curl_slist_free_all(hdrs);
     if (auth) {
         memset(auth, 0, strlen(auth));

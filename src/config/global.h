@@ -6,43 +6,43 @@
 #include "config/routing.h"
 
 struct cfg_session {
-    bool enabled;                          /* true */
+    bool enabled; /* true */
     struct {
-        cfg_strlist_t headers;             /* [x-session-id, x-conversation-id, x-claude-code-session-id] */
-        char *codex_metadata_header;       /* x-codex-turn-metadata */
-        cfg_strlist_t body_fields;         /* [prompt_cache_key, metadata.session_id, metadata.user_id] */
-        bool fingerprint;                  /* true */
-        int64_t max_id_bytes;              /* 256 */
+        cfg_strlist_t headers; /* [x-session-id, x-conversation-id, x-claude-code-session-id] */
+        char *codex_metadata_header; /* x-codex-turn-metadata */
+        cfg_strlist_t body_fields;   /* [prompt_cache_key, metadata.session_id, metadata.user_id] */
+        bool fingerprint;            /* true */
+        int64_t max_id_bytes;        /* 256 */
     } identity;
-    int64_t ttl_seconds;                   /* 86400 */
-    int64_t max_sessions;                  /* 100000 */
-    int64_t idle_timeout_seconds;          /* 300; 0 disables */
-    int64_t min_turns_before_switch;       /* 1 */
-    double switch_margin;                  /* 0.05 */
-    double stay_bias;                      /* 0.10 */
-    bool tool_loop_hard_lock;              /* true */
-    bool context_portability_hard_lock;    /* true */
-    bool decision_drift_reset;             /* true */
-    double tool_loop_stay_bias;            /* 0.35 */
-    double prefix_cache_weight;            /* 0.20 */
-    double handoff_penalty_weight;         /* 1.0 */
-    double default_handoff_penalty;        /* 0.05 */
-    double max_cache_cost_multiplier;      /* 2.5, >= 1 */
-    double switch_history_weight;          /* 0.04 */
-    double quality_gap_multiplier;         /* 1.0 */
-    double reset_warmth_factor;            /* 0.2 */
-    bool allow_downgrade;                  /* true */
-    double downgrade_savings_weight;       /* 0.10 */
-    bool inherit_decision_when_unmatched;  /* true */
-    bool handoff_on_unavailable;           /* true */
-    bool handoff_keep_reasoning_summaries; /* false */
-    bool treat_stored_chains_as_portable;  /* false */
-    const cfg_node_t *quality_gaps;        /* [{decision|"*", from, to, value}] */
-    const cfg_node_t *handoff_penalties;   /* [{from, to, value}] */
-    const cfg_node_t *remaining_turn_priors; /* {decision: turns} */
-    double remaining_turn_prior_weight;    /* 1.0 */
-    double remaining_turn_prior_horizon;   /* 8, > 0 */
-    bool learn_remaining_turn_priors;      /* true */
+    int64_t ttl_seconds;                      /* 86400 */
+    int64_t max_sessions;                     /* 100000 */
+    int64_t idle_timeout_seconds;             /* 300; 0 disables */
+    int64_t min_turns_before_switch;          /* 1 */
+    double switch_margin;                     /* 0.05 */
+    double stay_bias;                         /* 0.10 */
+    bool tool_loop_hard_lock;                 /* true */
+    bool context_portability_hard_lock;       /* true */
+    bool decision_drift_reset;                /* true */
+    double tool_loop_stay_bias;               /* 0.35 */
+    double prefix_cache_weight;               /* 0.20 */
+    double handoff_penalty_weight;            /* 1.0 */
+    double default_handoff_penalty;           /* 0.05 */
+    double max_cache_cost_multiplier;         /* 2.5, >= 1 */
+    double switch_history_weight;             /* 0.04 */
+    double quality_gap_multiplier;            /* 1.0 */
+    double reset_warmth_factor;               /* 0.2 */
+    bool allow_downgrade;                     /* true */
+    double downgrade_savings_weight;          /* 0.10 */
+    bool inherit_decision_when_unmatched;     /* true */
+    bool handoff_on_unavailable;              /* true */
+    bool handoff_keep_reasoning_summaries;    /* false */
+    bool treat_stored_chains_as_portable;     /* false */
+    const cfg_node_t *quality_gaps;           /* [{decision|"*", from, to, value}] */
+    const cfg_node_t *handoff_penalties;      /* [{from, to, value}] */
+    const cfg_node_t *remaining_turn_priors;  /* {decision: turns} */
+    double remaining_turn_prior_weight;       /* 1.0 */
+    double remaining_turn_prior_horizon;      /* 8, > 0 */
+    bool learn_remaining_turn_priors;         /* true */
     int64_t min_remaining_turn_prior_samples; /* 3 */
 };
 
@@ -53,16 +53,16 @@ typedef struct cfg_redis {
 
 typedef struct cfg_stores {
     struct {
-        char *backend;                     /* memory|redis */
+        char *backend; /* memory|redis */
         cfg_redis_t redis;
     } session;
     struct {
-        char *backend;                     /* memory|redis */
+        char *backend; /* memory|redis */
         int64_t ttl_seconds, max_responses;
         cfg_redis_t redis;
     } responses;
     struct {
-        char *backend;                     /* memory|redis */
+        char *backend; /* memory|redis */
         int64_t max_entries, ttl_seconds;
         uint64_t max_entry_bytes;
         cfg_redis_t redis;
@@ -97,15 +97,14 @@ typedef struct cfg_services {
 } cfg_services_t;
 
 typedef struct cfg_classifier {
-    char *name, *type, *endpoint, *base_url, *model, *api_key_env, *api_key, *prompt,
-        *failure_mode;
+    char *name, *type, *endpoint, *base_url, *model, *api_key_env, *api_key, *prompt, *failure_mode;
     cfg_strlist_t labels, positive_labels;
     int64_t timeout_ms;
 } cfg_classifier_t;
 
 typedef struct cfg_embeddings {
-    char *backend;                         /* builtin|static|openai_compatible */
-    int64_t dimensions;                    /* builtin: 1024 (256-4096) */
+    char *backend;      /* builtin|static|openai_compatible */
+    int64_t dimensions; /* builtin: 1024 (256-4096) */
     const cfg_node_t *builtin, *static_, *openai_compatible;
 } cfg_embeddings_t;
 

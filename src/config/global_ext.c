@@ -11,10 +11,11 @@
 const cfg_schema_t cfg_schema_session_identity = {
     "global.router.session.identity",
     (const cfg_field_t[]){
-        CFG_FLIST(S, "headers", identity.headers, "[x-session-id, x-conversation-id, x-claude-code-session-id]",
+        CFG_FLIST(S, "headers", identity.headers,
+                  "[x-session-id, x-conversation-id, x-claude-code-session-id]",
                   "request headers that carry a session id, in order"),
-        CFG_FSTR(S, "codex_metadata_header", identity.codex_metadata_header, "x-codex-turn-metadata",
-                 "Codex turn metadata header"),
+        CFG_FSTR(S, "codex_metadata_header", identity.codex_metadata_header,
+                 "x-codex-turn-metadata", "Codex turn metadata header"),
         CFG_FLIST(S, "body_fields", identity.body_fields,
                   "[prompt_cache_key, metadata.session_id, metadata.user_id]",
                   "body fields that carry a session id"),
@@ -30,34 +31,50 @@ const cfg_schema_t cfg_schema_session = {
     (const cfg_field_t[]){
         CFG_FBOOL(S, "enabled", enabled, "true", "session-aware routing on/off"),
         /* identity's table uses offsets from cfg_session_t, so it sits at offset 0 */
-        {.key = "identity", .type = CFG_F_SECTION, .off = 0, .sub = &cfg_schema_session_identity,
+        {.key = "identity",
+         .type = CFG_F_SECTION,
+         .off = 0,
+         .sub = &cfg_schema_session_identity,
          .doc = "see global.router.session.identity"},
         CFG_FI64(S, "ttl_seconds", ttl_seconds, "86400", 0, 31536000, "session memory lifetime"),
-        CFG_FI64(S, "max_sessions", max_sessions, "100000", 0, 1000000000, "memory store size cap (LRU)"),
+        CFG_FI64(S, "max_sessions", max_sessions, "100000", 0, 1000000000,
+                 "memory store size cap (LRU)"),
         CFG_FI64(S, "idle_timeout_seconds", idle_timeout_seconds, "300", 0, 31536000,
                  "idle gap that resets stickiness; 0 disables"),
         CFG_FI64(S, "min_turns_before_switch", min_turns_before_switch, "1", 0, 1000000,
                  "turns on a model before a switch is considered"),
         CFG_FNUM(S, "switch_margin", switch_margin, "0.05", "score lead a challenger needs"),
         CFG_FNUM(S, "stay_bias", stay_bias, "0.10", "bonus of the current model"),
-        CFG_FBOOL(S, "tool_loop_hard_lock", tool_loop_hard_lock, "true", "never switch inside a tool loop"),
+        CFG_FBOOL(S, "tool_loop_hard_lock", tool_loop_hard_lock, "true",
+                  "never switch inside a tool loop"),
         CFG_FBOOL(S, "context_portability_hard_lock", context_portability_hard_lock, "true",
                   "never switch away from provider-bound state"),
         CFG_FBOOL(S, "decision_drift_reset", decision_drift_reset, "true",
                   "a new decision resets stickiness"),
-        CFG_FNUM(S, "tool_loop_stay_bias", tool_loop_stay_bias, "0.35", "stay bias inside tool loops"),
-        CFG_FNUM(S, "prefix_cache_weight", prefix_cache_weight, "0.20", "weight of prompt-cache warmth"),
-        CFG_FNUM(S, "handoff_penalty_weight", handoff_penalty_weight, "1.0", "scale of handoff penalties"),
+        CFG_FNUM(S, "tool_loop_stay_bias", tool_loop_stay_bias, "0.35",
+                 "stay bias inside tool loops"),
+        CFG_FNUM(S, "prefix_cache_weight", prefix_cache_weight, "0.20",
+                 "weight of prompt-cache warmth"),
+        CFG_FNUM(S, "handoff_penalty_weight", handoff_penalty_weight, "1.0",
+                 "scale of handoff penalties"),
         CFG_FNUM(S, "default_handoff_penalty", default_handoff_penalty, "0.05",
                  "penalty of a switch without a specific one"),
-        {.key = "max_cache_cost_multiplier", .type = CFG_F_DOUBLE,
-         .off = offsetof(S, max_cache_cost_multiplier), .def = "2.5", .min = 1, .max = 1e9,
+        {.key = "max_cache_cost_multiplier",
+         .type = CFG_F_DOUBLE,
+         .off = offsetof(S, max_cache_cost_multiplier),
+         .def = "2.5",
+         .min = 1,
+         .max = 1e9,
          .doc = "cap on the cache-loss cost term (>= 1)"},
-        CFG_FNUM(S, "switch_history_weight", switch_history_weight, "0.04", "penalty per earlier switch"),
-        CFG_FNUM(S, "quality_gap_multiplier", quality_gap_multiplier, "1.0", "scale of quality gaps"),
+        CFG_FNUM(S, "switch_history_weight", switch_history_weight, "0.04",
+                 "penalty per earlier switch"),
+        CFG_FNUM(S, "quality_gap_multiplier", quality_gap_multiplier, "1.0",
+                 "scale of quality gaps"),
         CFG_FNUM(S, "reset_warmth_factor", reset_warmth_factor, "0.2", "warmth kept after a reset"),
-        CFG_FBOOL(S, "allow_downgrade", allow_downgrade, "true", "allow switching to a cheaper model"),
-        CFG_FNUM(S, "downgrade_savings_weight", downgrade_savings_weight, "0.10", "weight of savings"),
+        CFG_FBOOL(S, "allow_downgrade", allow_downgrade, "true",
+                  "allow switching to a cheaper model"),
+        CFG_FNUM(S, "downgrade_savings_weight", downgrade_savings_weight, "0.10",
+                 "weight of savings"),
         CFG_FBOOL(S, "inherit_decision_when_unmatched", inherit_decision_when_unmatched, "true",
                   "unmatched turns keep the session's decision"),
         CFG_FBOOL(S, "handoff_on_unavailable", handoff_on_unavailable, "true",
@@ -69,9 +86,14 @@ const cfg_schema_t cfg_schema_session = {
         CFG_FNODE(S, "quality_gaps", quality_gaps, "[{decision | \"*\", from, to, value}]"),
         CFG_FNODE(S, "handoff_penalties", handoff_penalties, "[{from, to, value}]"),
         CFG_FNODE(S, "remaining_turn_priors", remaining_turn_priors, "{decision: expected turns}"),
-        CFG_FNUM(S, "remaining_turn_prior_weight", remaining_turn_prior_weight, "1.0", "weight of priors"),
-        {.key = "remaining_turn_prior_horizon", .type = CFG_F_DOUBLE,
-         .off = offsetof(S, remaining_turn_prior_horizon), .def = "8", .min = 1e-9, .max = 1e9,
+        CFG_FNUM(S, "remaining_turn_prior_weight", remaining_turn_prior_weight, "1.0",
+                 "weight of priors"),
+        {.key = "remaining_turn_prior_horizon",
+         .type = CFG_F_DOUBLE,
+         .off = offsetof(S, remaining_turn_prior_horizon),
+         .def = "8",
+         .min = 1e-9,
+         .max = 1e9,
          .doc = "turn horizon (> 0)"},
         CFG_FBOOL(S, "learn_remaining_turn_priors", learn_remaining_turn_priors, "true",
                   "learn priors from replay"),
@@ -100,7 +122,8 @@ const cfg_schema_t cfg_schema_redis = {
 const cfg_schema_t cfg_schema_store_session = {
     "global.stores.session",
     (const cfg_field_t[]){
-        CFG_FENUM(T, "backend", session.backend, "memory", "memory|redis", "where session memory lives"),
+        CFG_FENUM(T, "backend", session.backend, "memory", "memory|redis",
+                  "where session memory lives"),
         CFG_FSUB(T, "redis", session.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
         {0}},
     "Session memory store.",
@@ -109,7 +132,8 @@ const cfg_schema_t cfg_schema_store_responses = {
     "global.stores.responses",
     (const cfg_field_t[]){
         CFG_FENUM(T, "backend", responses.backend, "memory", "memory|redis", "Responses API store"),
-        CFG_FI64(T, "ttl_seconds", responses.ttl_seconds, "2592000", 0, 315360000, "response lifetime"),
+        CFG_FI64(T, "ttl_seconds", responses.ttl_seconds, "2592000", 0, 315360000,
+                 "response lifetime"),
         CFG_FI64(T, "max_responses", responses.max_responses, "10000", 0, 1000000000, "size cap"),
         CFG_FSUB(T, "redis", responses.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
         {0}},
@@ -120,22 +144,33 @@ const cfg_schema_t cfg_schema_store_cache = {
     (const cfg_field_t[]){
         CFG_FENUM(T, "backend", response_cache.backend, "memory", "memory|redis", "cache store"),
         CFG_FI64(T, "max_entries", response_cache.max_entries, "1000", 0, 1000000000, "size cap"),
-        CFG_FI64(T, "ttl_seconds", response_cache.ttl_seconds, "3600", 0, 315360000, "entry lifetime"),
-        CFG_FSIZE(T, "max_entry_bytes", response_cache.max_entry_bytes, "1MiB", "largest cached response"),
-        CFG_FSUB(T, "redis", response_cache.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
+        CFG_FI64(T, "ttl_seconds", response_cache.ttl_seconds, "3600", 0, 315360000,
+                 "entry lifetime"),
+        CFG_FSIZE(T, "max_entry_bytes", response_cache.max_entry_bytes, "1MiB",
+                  "largest cached response"),
+        CFG_FSUB(T, "redis", response_cache.redis, cfg_schema_redis,
+                 "see global.stores.<store>.redis"),
         {0}},
     "Response cache store.",
 };
 const cfg_schema_t cfg_schema_stores = {
     "global.stores",
-    (const cfg_field_t[]){
-        {.key = "session", .type = CFG_F_SECTION, .off = 0, .sub = &cfg_schema_store_session,
-         .doc = "see global.stores.session"},
-        {.key = "responses", .type = CFG_F_SECTION, .off = 0, .sub = &cfg_schema_store_responses,
-         .doc = "see global.stores.responses"},
-        {.key = "response_cache", .type = CFG_F_SECTION, .off = 0, .sub = &cfg_schema_store_cache,
-         .doc = "see global.stores.response_cache"},
-        {0}},
+    (const cfg_field_t[]){{.key = "session",
+                           .type = CFG_F_SECTION,
+                           .off = 0,
+                           .sub = &cfg_schema_store_session,
+                           .doc = "see global.stores.session"},
+                          {.key = "responses",
+                           .type = CFG_F_SECTION,
+                           .off = 0,
+                           .sub = &cfg_schema_store_responses,
+                           .doc = "see global.stores.responses"},
+                          {.key = "response_cache",
+                           .type = CFG_F_SECTION,
+                           .off = 0,
+                           .sub = &cfg_schema_store_cache,
+                           .doc = "see global.stores.response_cache"},
+                          {0}},
     "State stores.",
 };
 #undef T
@@ -146,13 +181,17 @@ const cfg_schema_t cfg_schema_replay = {
     (const cfg_field_t[]){
         CFG_FBOOL(V, "enabled", router_replay.enabled, "true", "write a trace per routed turn"),
         CFG_FENUM(V, "store", router_replay.store, "sqlite", "sqlite|jsonl|memory", "trace store"),
-        CFG_FSTR(V, "path", router_replay.path, "tether-replay.db", "file of the sqlite/jsonl store"),
+        CFG_FSTR(V, "path", router_replay.path, "tether-replay.db",
+                 "file of the sqlite/jsonl store"),
         CFG_FI64(V, "max_records", router_replay.max_records, "100000", 0, 1000000000, "size cap"),
-        CFG_FI64(V, "ttl_seconds", router_replay.ttl_seconds, "604800", 0, 315360000, "record lifetime"),
-        CFG_FBOOL(V, "capture_bodies", router_replay.capture_bodies, "false", "store request/response bodies"),
+        CFG_FI64(V, "ttl_seconds", router_replay.ttl_seconds, "604800", 0, 315360000,
+                 "record lifetime"),
+        CFG_FBOOL(V, "capture_bodies", router_replay.capture_bodies, "false",
+                  "store request/response bodies"),
         CFG_FSIZE(V, "max_body_bytes", router_replay.max_body_bytes, "64KiB", "body capture cap"),
         CFG_FBOOL(V, "redact", router_replay.redact, "true", "redact PII and secrets in bodies"),
-        CFG_FI64(V, "queue_size", router_replay.queue_size, "10000", 1, 100000000, "writer queue length"),
+        CFG_FI64(V, "queue_size", router_replay.queue_size, "10000", 1, 100000000,
+                 "writer queue length"),
         {0}},
     "Replay traces (SPEC 9.9).",
 };
@@ -166,14 +205,23 @@ const cfg_schema_t cfg_schema_metrics = {
 };
 const cfg_schema_t cfg_schema_mgmt_token = {
     "global.services.management_api.tokens[]",
-    (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_mgmt_token_t, name),
-         .flags = CFG_FF_REQUIRED, .doc = "token name"},
-        {.key = "token_env", .type = CFG_F_STR, .off = offsetof(cfg_mgmt_token_t, token_env),
-         .flags = CFG_FF_REQUIRED, .doc = "environment variable holding the token"},
-        {.key = "role", .type = CFG_F_ENUM, .off = offsetof(cfg_mgmt_token_t, role), .def = "viewer",
-         .choices = "viewer|operator|admin", .doc = "role (each includes those below it)"},
-        {0}},
+    (const cfg_field_t[]){{.key = "name",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_mgmt_token_t, name),
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "token name"},
+                          {.key = "token_env",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_mgmt_token_t, token_env),
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "environment variable holding the token"},
+                          {.key = "role",
+                           .type = CFG_F_ENUM,
+                           .off = offsetof(cfg_mgmt_token_t, role),
+                           .def = "viewer",
+                           .choices = "viewer|operator|admin",
+                           .doc = "role (each includes those below it)"},
+                          {0}},
     "Management API bearer tokens.",
 };
 const cfg_schema_t cfg_schema_mgmt = {
@@ -201,10 +249,17 @@ const cfg_schema_t cfg_schema_authz = {
 const cfg_schema_t cfg_schema_classifier = {
     "global.model_catalog.classifiers[]",
     (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(C, name), .flags = CFG_FF_REQUIRED,
+        {.key = "name",
+         .type = CFG_F_STR,
+         .off = offsetof(C, name),
+         .flags = CFG_FF_REQUIRED,
          .doc = "name signals refer to with classifier:"},
-        {.key = "type", .type = CFG_F_ENUM, .off = offsetof(C, type), .flags = CFG_FF_REQUIRED,
-         .choices = "http_classify|openai_chat", .doc = "protocol"},
+        {.key = "type",
+         .type = CFG_F_ENUM,
+         .off = offsetof(C, type),
+         .flags = CFG_FF_REQUIRED,
+         .choices = "http_classify|openai_chat",
+         .doc = "protocol"},
         CFG_FSTR(C, "endpoint", endpoint, NULL, "http_classify URL"),
         CFG_FSTR(C, "base_url", base_url, NULL, "openai_chat API root"),
         CFG_FSTR(C, "model", model, NULL, "openai_chat model"),
@@ -222,11 +277,13 @@ const cfg_schema_t cfg_schema_classifier = {
 const cfg_schema_t cfg_schema_embeddings = {
     "global.model_catalog.embeddings",
     (const cfg_field_t[]){
-        CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin", "builtin|static|openai_compatible",
-                  "the embedder of similarity signals"),
-        CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096, "builtin dimensions"),
+        CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin",
+                  "builtin|static|openai_compatible", "the embedder of similarity signals"),
+        CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096,
+                 "builtin dimensions"),
         CFG_FNODE(cfg_embeddings_t, "builtin", builtin, "{dimensions}"),
-        CFG_FNODE(cfg_embeddings_t, "static", static_, "{path, pooling: mean|sif, max_words (200000)}"),
+        CFG_FNODE(cfg_embeddings_t, "static", static_,
+                  "{path, pooling: mean|sif, max_words (200000)}"),
         CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
                   "{base_url, model, api_key_env, dimensions, timeout_ms (2000), max_retries (1), "
                   "cache_entries (10000), failure_mode}"),
@@ -239,7 +296,8 @@ const cfg_schema_t cfg_schema_model_catalog = {
     (const cfg_field_t[]){
         CFG_FSUB(cfg_model_catalog_t, "embeddings", embeddings, cfg_schema_embeddings,
                  "see global.model_catalog.embeddings"),
-        CFG_FCUSTOM("classifiers", &cfg_schema_classifier, "see global.model_catalog.classifiers[]"),
+        CFG_FCUSTOM("classifiers", &cfg_schema_classifier,
+                    "see global.model_catalog.classifiers[]"),
         CFG_FNODE(cfg_model_catalog_t, "kbs", kbs,
                   "[{name, source{path}, threshold (0.40), label_thresholds, groups}]"),
         {0}},
@@ -278,22 +336,25 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         const char *key;
         const char *backend;
         cfg_redis_t *r;
-    } stores[] = {{"session", x->stores.session.backend, &x->stores.session.redis},
-                  {"responses", x->stores.responses.backend, &x->stores.responses.redis},
-                  {"response_cache", x->stores.response_cache.backend,
-                   &x->stores.response_cache.redis}};
+    } stores[] = {
+        {"session", x->stores.session.backend, &x->stores.session.redis},
+        {"responses", x->stores.responses.backend, &x->stores.responses.redis},
+        {"response_cache", x->stores.response_cache.backend, &x->stores.response_cache.redis}};
     for (size_t i = 0; i < 3; i++) {
         if (!stores[i].backend || strcmp(stores[i].backend, "redis")) continue;
         const cfg_node_t *sn = cfg_node_get(st, stores[i].key);
         size_t s2 = ld_push_key(l, stores[i].key);
         if (!stores[i].r->address) {
             /* a redis-backed store may share the session store's connection */
-            if (i > 0 && x->stores.session.redis.address) *stores[i].r = x->stores.session.redis;
-            else ld_err(l, sn, "backend redis needs redis.address");
+            if (i > 0 && x->stores.session.redis.address)
+                *stores[i].r = x->stores.session.redis;
+            else
+                ld_err(l, sn, "backend redis needs redis.address");
         } else if (stores[i].r->password_env) {
             size_t s3 = ld_push_key(l, "redis.password_env");
-            stores[i].r->password = env_secret(l, cfg_node_get(cfg_node_get(sn, "redis"), "password_env"),
-                                               stores[i].r->password_env, "connecting without a password");
+            stores[i].r->password =
+                env_secret(l, cfg_node_get(cfg_node_get(sn, "redis"), "password_env"),
+                           stores[i].r->password_env, "connecting without a password");
             ld_pop(l, s3);
         }
         ld_pop(l, s2);
@@ -319,10 +380,12 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     const cfg_node_t *toks = cfg_node_get(mg, "tokens");
     s = ld_push_key(l, "management_api.tokens");
     if (toks && !cfg_node_is_null(toks) && ld_expect_seq(l, toks)) {
-        x->services.management_api.tokens = arena_calloc(l->a, (toks->n + 1) * sizeof(cfg_mgmt_token_t));
+        x->services.management_api.tokens =
+            arena_calloc(l->a, (toks->n + 1) * sizeof(cfg_mgmt_token_t));
         for (size_t i = 0; i < toks->n; i++) {
             size_t s2 = ld_push_item(l, toks->items[i], i);
-            cfg_mgmt_token_t *t = &x->services.management_api.tokens[x->services.management_api.n_tokens++];
+            cfg_mgmt_token_t *t =
+                &x->services.management_api.tokens[x->services.management_api.n_tokens++];
             ld_section(l, toks->items[i], &cfg_schema_mgmt_token, t);
             size_t s3 = ld_push_key(l, "token_env");
             t->token = env_secret(l, cfg_node_get(toks->items[i], "token_env"), t->token_env,
@@ -357,10 +420,12 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                 ld_err(l, cls->items[i], "http_classify needs an endpoint");
             if (k->type && !strcmp(k->type, "openai_chat") && !k->base_url)
                 ld_err(l, cls->items[i], "openai_chat needs a base_url");
-            if (k->api_key_env) k->api_key = env_secret(l, cls->items[i], k->api_key_env, "calling without a key");
+            if (k->api_key_env)
+                k->api_key = env_secret(l, cls->items[i], k->api_key_env, "calling without a key");
             for (size_t j = 0; j + 1 < m->n_classifiers; j++)
                 if (k->name && m->classifiers[j].name && !strcmp(k->name, m->classifiers[j].name))
-                    ld_err(l, cfg_node_get(cls->items[i], "name"), "duplicate classifier name \"%s\"", k->name);
+                    ld_err(l, cfg_node_get(cls->items[i], "name"),
+                           "duplicate classifier name \"%s\"", k->name);
             ld_pop(l, s3);
         }
     }

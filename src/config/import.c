@@ -13,7 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static arena_t *mem(cfg_import_t *im) { return im->mem; }
+static arena_t *mem(cfg_import_t *im)
+{
+    return im->mem;
+}
 
 void cfg_import_init(cfg_import_t *im)
 {
@@ -62,7 +65,8 @@ static const char *sval(const cfg_node_t *n)
 static char *env_var_for(arena_t *a, const char *key)
 {
     char *s = arena_sprintf(a, "%s_API_KEY", key);
-    for (char *p = s; *p; p++) *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+    for (char *p = s; *p; p++)
+        *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
     if (isdigit((unsigned char)s[0])) s = arena_sprintf(a, "P_%s", s);
     return s;
 }
@@ -85,7 +89,10 @@ static cfg_import_provider_t *add_provider(cfg_import_t *im)
     return &im->providers[im->n_providers++];
 }
 
-static bool num(const cfg_node_t *n, double *out) { return sval(n) && cfg_parse_double(n->str, out); }
+static bool num(const cfg_node_t *n, double *out)
+{
+    return sval(n) && cfg_parse_double(n->str, out);
+}
 
 bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *text, size_t len)
 {
@@ -110,7 +117,8 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         bool anthropic = api && !strcmp(api, "anthropic-messages");
         if (api && !anthropic && strncmp(api, "openai-", 7)) {
             note(im, CFG_DIAG_WARNING, src, cfg_node_get(p, "api"), arena_sprintf(a, "%s.api", pp),
-                 "API \"%s\" is not supported (openai-* or anthropic-messages); provider skipped", api);
+                 "API \"%s\" is not supported (openai-* or anthropic-messages); provider skipped",
+                 api);
             continue;
         }
         const char *base = sval(cfg_node_get(p, "baseUrl"));
@@ -122,7 +130,8 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         ip->key = arena_strdup(a, key);
         ip->anthropic = anthropic;
         size_t bl = strlen(base);
-        while (bl > 1 && base[bl - 1] == '/') bl--;
+        while (bl > 1 && base[bl - 1] == '/')
+            bl--;
         ip->base_url = arena_strndup(a, base, bl);
         /* tether appends /messages to an Anthropic base_url: it must name the /v1 root */
         if (anthropic && (bl < 3 || strcmp(ip->base_url + bl - 3, "/v1"))) {
@@ -148,8 +157,10 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
                 const char *hn = h->keys[j]->str, *hv = sval(h->items[j]);
                 if (!hv) continue;
                 if (cfg_key_is_secret(hn, true) && !env_ref(a, hv)) {
-                    note(im, CFG_DIAG_WARNING, src, h->keys[j], arena_sprintf(a, "%s.headers.%s", pp, hn),
-                         "secret header not copied: add it to extra_headers with a ${VAR} value yourself");
+                    note(im, CFG_DIAG_WARNING, src, h->keys[j],
+                         arena_sprintf(a, "%s.headers.%s", pp, hn),
+                         "secret header not copied: add it to extra_headers with a ${VAR} value "
+                         "yourself");
                     continue;
                 }
                 ip->headers[ip->n_headers++] = (cfg_kv_t){arena_strdup(a, hn), arena_strdup(a, hv)};
@@ -157,7 +168,8 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         }
         const cfg_node_t *ms = cfg_node_get(p, "models");
         if (!ms || ms->kind != CFG_NODE_SEQ) {
-            note(im, CFG_DIAG_WARNING, src, p, pp, "no models[] list; nothing to import from this provider");
+            note(im, CFG_DIAG_WARNING, src, p, pp,
+                 "no models[] list; nothing to import from this provider");
             continue;
         }
         ip->models = arena_calloc(a, (ms->n + 1) * sizeof(cfg_import_model_t));
@@ -172,21 +184,25 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
             cfg_import_model_t *im_m = &ip->models[ip->n_models++];
             im_m->id = arena_strdup(a, id);
             double d;
-            if (num(cfg_node_get(m, "contextWindow"), &d) && d > 0) im_m->context_window = (uint64_t)d;
+            if (num(cfg_node_get(m, "contextWindow"), &d) && d > 0)
+                im_m->context_window = (uint64_t)d;
             const char *r = sval(cfg_node_get(m, "reasoning"));
             im_m->reasoning = r && !strcmp(r, "true");
             const cfg_node_t *in = cfg_node_get(m, "input");
             for (size_t k = 0; in && in->kind == CFG_NODE_SEQ && k < in->n; k++)
-                if (sval(in->items[k]) && !strcmp(in->items[k]->str, "image")) im_m->image_input = true;
+                if (sval(in->items[k]) && !strcmp(in->items[k]->str, "image"))
+                    im_m->image_input = true;
             const cfg_node_t *cost = cfg_node_get(m, "cost");
             if (cost && cost->kind == CFG_NODE_MAP) {
                 im_m->has_cost = num(cfg_node_get(cost, "input"), &im_m->cost_in) &&
                                  num(cfg_node_get(cost, "output"), &im_m->cost_out) &&
                                  im_m->cost_in >= 0 && im_m->cost_out >= 0;
-                im_m->has_cache_read = num(cfg_node_get(cost, "cacheRead"), &im_m->cost_cache_read) &&
-                                       im_m->cost_cache_read >= 0;
-                im_m->has_cache_write = num(cfg_node_get(cost, "cacheWrite"), &im_m->cost_cache_write) &&
-                                        im_m->cost_cache_write >= 0;
+                im_m->has_cache_read =
+                    num(cfg_node_get(cost, "cacheRead"), &im_m->cost_cache_read) &&
+                    im_m->cost_cache_read >= 0;
+                im_m->has_cache_write =
+                    num(cfg_node_get(cost, "cacheWrite"), &im_m->cost_cache_write) &&
+                    im_m->cost_cache_write >= 0;
             }
         }
     }
@@ -200,17 +216,20 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
     cJSON *j = cJSON_ParseWithLength(body, len);
     const cJSON *data = j ? cJSON_GetObjectItemCaseSensitive(j, "data") : NULL;
     if (!cJSON_IsArray(data)) {
-        note(im, CFG_DIAG_ERROR, base_url, NULL, "", "not an OpenAI /models response (no data[] list)");
+        note(im, CFG_DIAG_ERROR, base_url, NULL, "",
+             "not an OpenAI /models response (no data[] list)");
         cJSON_Delete(j);
         return false;
     }
     cfg_import_provider_t *ip = add_provider(im);
     ip->key = arena_strdup(a, key);
     size_t bl = strlen(base_url);
-    while (bl > 1 && base_url[bl - 1] == '/') bl--;
+    while (bl > 1 && base_url[bl - 1] == '/')
+        bl--;
     ip->base_url = arena_strndup(a, base_url, bl);
     ip->api_key_env = api_key_env ? arena_strdup(a, api_key_env) : NULL;
-    ip->models = arena_calloc(a, ((size_t)cJSON_GetArraySize(data) + 1) * sizeof(cfg_import_model_t));
+    ip->models =
+        arena_calloc(a, ((size_t)cJSON_GetArraySize(data) + 1) * sizeof(cfg_import_model_t));
     const cJSON *it;
     cJSON_ArrayForEach(it, data)
     {
@@ -220,7 +239,8 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
         m->id = arena_strdup(a, id->valuestring);
         /* some servers (vLLM) report the context window as max_model_len */
         const cJSON *ml = cJSON_GetObjectItemCaseSensitive(it, "max_model_len");
-        if (cJSON_IsNumber(ml) && ml->valuedouble > 0) m->context_window = (uint64_t)ml->valuedouble;
+        if (cJSON_IsNumber(ml) && ml->valuedouble > 0)
+            m->context_window = (uint64_t)ml->valuedouble;
     }
     cJSON_Delete(j);
     if (!ip->n_models) note(im, CFG_DIAG_WARNING, base_url, NULL, "", "the server lists no models");
@@ -229,7 +249,8 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
 
 /* ---- merge ---- */
 
-static cfg_node_t *get_or_make(arena_t *a, cfg_node_t *map, const char *key, cfg_node_kind_t kind, bool *bad)
+static cfg_node_t *get_or_make(arena_t *a, cfg_node_t *map, const char *key, cfg_node_kind_t kind,
+                               bool *bad)
 {
     cfg_node_t *n = cfg_node_get(map, key);
     if (n && !cfg_node_is_null(n)) {
@@ -278,7 +299,8 @@ static void add_env(cfg_import_t *im, const char *var)
     im->env_to_set = nv;
 }
 
-bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, size_t len, bool replace)
+bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, size_t len,
+                      bool replace)
 {
     arena_t *a = mem(im);
     cfg_node_t *root;
@@ -288,7 +310,8 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
         const char *v = sval(cfg_node_get(root, "version"));
         if (root->kind != CFG_NODE_MAP || !v || strcmp(v, "v0.3")) {
             cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, root->line, root->col, "version",
-                          "the target is not a v0.3 config; run: tether config migrate --config %s", target);
+                          "the target is not a v0.3 config; run: tether config migrate --config %s",
+                          target);
             return false;
         }
     } else {
@@ -303,7 +326,8 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
     cfg_node_t *cards = bad ? NULL : get_or_make(a, routing, "modelCards", CFG_NODE_SEQ, &bad);
     if (bad) {
         cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, 0, 0, "providers",
-                      "providers/routing in the target have the wrong shape; fix it with tether validate first");
+                      "providers/routing in the target have the wrong shape; fix it with tether "
+                      "validate first");
         return false;
     }
     /* ids offered by more than one provider become <provider>/<id> */
@@ -320,7 +344,8 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
                     if (!strcmp(im->providers[q].models[j].id, m->id)) collides = true;
             const char *name = collides ? arena_sprintf(a, "%s/%s", ip->key, m->id) : m->id;
             bool dup_here = false;
-            for (size_t j = 0; j < i; j++) dup_here |= !strcmp(ip->models[j].id, m->id);
+            for (size_t j = 0; j < i; j++)
+                dup_here |= !strcmp(ip->models[j].id, m->id);
             if (dup_here) continue;
             ssize_t at = find_named(models, name);
             if (at >= 0 && !replace) {
@@ -344,7 +369,8 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
                 set_num(a, pr, "completion_per_1m", m->cost_out);
                 cfg_node_set(a, mn, "pricing", pr);
             }
-            cfg_node_t *brs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0), *br = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+            cfg_node_t *brs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
+                       *br = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
             set_s(a, br, "name", ip->key);
             set_s(a, br, "base_url", ip->base_url);
             set_s(a, br, "provider", ip->anthropic ? "anthropic" : "openai");
@@ -355,7 +381,8 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             if (ip->n_headers) {
                 cfg_node_t *eh = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
                 for (size_t h = 0; h < ip->n_headers; h++)
-                    cfg_node_set(a, eh, ip->headers[h].name, cfg_node_scalar(a, ip->headers[h].value, true));
+                    cfg_node_set(a, eh, ip->headers[h].name,
+                                 cfg_node_scalar(a, ip->headers[h].value, true));
                 cfg_node_set(a, br, "extra_headers", eh);
             }
             cfg_node_append(a, brs, br);
@@ -365,11 +392,15 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
                 cfg_node_t *cn = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
                 set_s(a, cn, "name", name);
                 set_s(a, cn, "description", arena_sprintf(a, "imported from %s", ip->key));
-                if (m->context_window) set_s(a, cn, "context_window_size", arena_sprintf(a, "%llu", (unsigned long long)m->context_window));
+                if (m->context_window)
+                    set_s(a, cn, "context_window_size",
+                          arena_sprintf(a, "%llu", (unsigned long long)m->context_window));
                 if (m->reasoning || m->image_input) {
                     cfg_node_t *caps = cfg_node_new(a, CFG_NODE_SEQ, 0, 0);
-                    if (m->reasoning) cfg_node_append(a, caps, cfg_node_scalar(a, "reasoning", false));
-                    if (m->image_input) cfg_node_append(a, caps, cfg_node_scalar(a, "vision", false));
+                    if (m->reasoning)
+                        cfg_node_append(a, caps, cfg_node_scalar(a, "reasoning", false));
+                    if (m->image_input)
+                        cfg_node_append(a, caps, cfg_node_scalar(a, "vision", false));
                     cfg_node_set(a, cn, "capabilities", caps);
                 }
                 set_s(a, cn, "modality", m->image_input ? "text+image" : "text");
@@ -387,10 +418,12 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
     }
     const cfg_node_t *ds = cfg_node_get(routing, "decisions");
     if ((!ds || cfg_node_is_null(ds) || (ds->kind == CFG_NODE_SEQ && !ds->n)) && dm) {
-        cfg_node_t *seq = cfg_node_new(a, CFG_NODE_SEQ, 0, 0), *d = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+        cfg_node_t *seq = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
+                   *d = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
         set_s(a, d, "name", "imported-default");
         set_s(a, d, "description", "catch-all added by tether config import");
-        cfg_node_t *refs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0), *r = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+        cfg_node_t *refs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
+                   *r = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
         set_s(a, r, "model", dm);
         cfg_node_append(a, refs, r);
         cfg_node_set(a, d, "modelRefs", refs);
@@ -399,7 +432,8 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
     }
     if (!defaults->n) cfg_node_del(providers, "defaults");
     cfg_yaml_emit(&im->out, root, NULL);
-    cfg_t *c = cfg_load_string(target, im->out.data ? im->out.data : "", im->out.len, NULL, &im->diags);
+    cfg_t *c =
+        cfg_load_string(target, im->out.data ? im->out.data : "", im->out.len, NULL, &im->diags);
     im->valid = c != NULL;
     cfg_free(c);
     cfg_diags_sort(&im->notes);

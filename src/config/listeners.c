@@ -8,35 +8,62 @@
 
 const cfg_schema_t cfg_schema_api_key = {
     "listeners[].api_keys[]",
-    (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, name),
-         .flags = CFG_FF_REQUIRED, .doc = "key name (shown in logs and replay)"},
-        {.key = "key_env", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, key_env),
-         .flags = CFG_FF_REQUIRED, .doc = "environment variable holding the key"},
-        {.key = "tenant", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, tenant),
-         .def = NULL, .doc = "tenant of requests with this key (default: name)"},
-        {.key = "user", .type = CFG_F_STR, .off = offsetof(cfg_api_key_t, user),
-         .doc = "authz user identity"},
-        {.key = "groups", .type = CFG_F_STRLIST, .off = offsetof(cfg_api_key_t, groups),
-         .off2 = offsetof(cfg_api_key_t, n_groups), .doc = "authz groups"},
-        {0}},
+    (const cfg_field_t[]){{.key = "name",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_api_key_t, name),
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "key name (shown in logs and replay)"},
+                          {.key = "key_env",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_api_key_t, key_env),
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "environment variable holding the key"},
+                          {.key = "tenant",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_api_key_t, tenant),
+                           .def = NULL,
+                           .doc = "tenant of requests with this key (default: name)"},
+                          {.key = "user",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_api_key_t, user),
+                           .doc = "authz user identity"},
+                          {.key = "groups",
+                           .type = CFG_F_STRLIST,
+                           .off = offsetof(cfg_api_key_t, groups),
+                           .off2 = offsetof(cfg_api_key_t, n_groups),
+                           .doc = "authz groups"},
+                          {0}},
     "Inbound API keys: a request must carry one (Bearer or x-api-key) when the list is set.",
 };
 
 const cfg_schema_t cfg_schema_listener = {
     "listeners[]",
-    (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_listener_t, name),
-         .doc = "listener name (default listener-N)"},
-        {.key = "address", .type = CFG_F_STR, .off = offsetof(cfg_listener_t, address),
-         .def = "127.0.0.1", .doc = "bind address"},
-        {.key = "port", .type = CFG_F_INT, .off = offsetof(cfg_listener_t, port), .def = "8899",
-         .min = 1, .max = 65535, .doc = "TCP port"},
-        {.key = "timeout", .type = CFG_F_DURATION, .off = offsetof(cfg_listener_t, timeout_ms),
-         .def = "300s", .doc = "whole-request deadline"},
-        {.key = "api_keys", .type = CFG_F_CUSTOM, .sub = &cfg_schema_api_key,
-         .doc = "inbound API keys (see listeners[].api_keys[])"},
-        {0}},
+    (const cfg_field_t[]){{.key = "name",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_listener_t, name),
+                           .doc = "listener name (default listener-N)"},
+                          {.key = "address",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_listener_t, address),
+                           .def = "127.0.0.1",
+                           .doc = "bind address"},
+                          {.key = "port",
+                           .type = CFG_F_INT,
+                           .off = offsetof(cfg_listener_t, port),
+                           .def = "8899",
+                           .min = 1,
+                           .max = 65535,
+                           .doc = "TCP port"},
+                          {.key = "timeout",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_listener_t, timeout_ms),
+                           .def = "300s",
+                           .doc = "whole-request deadline"},
+                          {.key = "api_keys",
+                           .type = CFG_F_CUSTOM,
+                           .sub = &cfg_schema_api_key,
+                           .doc = "inbound API keys (see listeners[].api_keys[])"},
+                          {0}},
     "HTTP listeners. No listeners means one on 127.0.0.1:8899.",
 };
 
@@ -51,9 +78,12 @@ static void load_api_keys(ld_t *l, const cfg_node_t *n, cfg_listener_t *li)
         if (!k->tenant && k->name) k->tenant = arena_strdup(l->a, k->name);
         if (k->key_env) {
             const char *v = getenv(k->key_env);
-            if (v && *v) k->key = arena_strdup(l->a, v);
-            else ld_warn(l, n->items[i], "environment variable %s is not set: key \"%s\" is disabled",
-                         k->key_env, k->name ? k->name : "");
+            if (v && *v)
+                k->key = arena_strdup(l->a, v);
+            else
+                ld_warn(l, n->items[i],
+                        "environment variable %s is not set: key \"%s\" is disabled", k->key_env,
+                        k->name ? k->name : "");
         }
         ld_pop(l, s);
     }

@@ -32,7 +32,10 @@ size_t ld_push_key(ld_t *l, const char *key)
     return l->plen ? push(l, ".%s", key) : push(l, "%s", key);
 }
 
-size_t ld_push_index(ld_t *l, size_t i) { return push(l, "[%zu]", i); }
+size_t ld_push_index(ld_t *l, size_t i)
+{
+    return push(l, "[%zu]", i);
+}
 
 size_t ld_push_item(ld_t *l, const cfg_node_t *item, size_t i)
 {
@@ -136,9 +139,12 @@ bool cfg_parse_int64(const char *s, int64_t *out)
 
 bool cfg_parse_bool(const char *s, bool *out)
 {
-    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) *out = true;
-    else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) *out = false;
-    else return false;
+    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+        *out = true;
+    else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+        *out = false;
+    else
+        return false;
     return true;
 }
 
@@ -159,7 +165,8 @@ static bool parse_with_units(const char *s, const unit_t *units, double bare, ui
     for (const char *p = s; p < end; p++)
         if (!isdigit((unsigned char)*p) && *p != '.') return false;
     double mult = 0;
-    if (!*end) mult = bare;
+    if (!*end)
+        mult = bare;
     else
         for (const unit_t *u = units; u->suffix; u++)
             if (!strcmp(end, u->suffix)) mult = u->mult;
@@ -203,7 +210,8 @@ size_t cfg_edit_distance(const char *a, const char *b, size_t cap)
     if (la > 64 || lb > 64) return cap + 1;
     if ((la > lb ? la - lb : lb - la) > cap) return cap + 1;
     size_t row[65];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t prev = row[0];
         row[0] = i;
@@ -313,7 +321,8 @@ void ld_check_keys(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s)
     if (!map || map->kind != CFG_NODE_MAP) return;
     const char *cands[128];
     size_t nc = 0;
-    for (const cfg_field_t *f = s->fields; f->key && nc < 128; f++) cands[nc++] = f->key;
+    for (const cfg_field_t *f = s->fields; f->key && nc < 128; f++)
+        cands[nc++] = f->key;
     for (size_t i = 0; i < map->n; i++) {
         const cfg_node_t *k = map->keys[i];
         if (cfg_schema_field(s, k->str)) {
@@ -327,8 +336,10 @@ void ld_check_keys(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s)
         }
         const char *sug = cfg_suggest(k->str, cands, nc);
         size_t saved = ld_push_key(l, k->str);
-        if (sug) ld_warn(l, k, "unknown field \"%s\" (did you mean \"%s\"?)", k->str, sug);
-        else ld_warn(l, k, "unknown field \"%s\"", k->str);
+        if (sug)
+            ld_warn(l, k, "unknown field \"%s\" (did you mean \"%s\"?)", k->str, sug);
+        else
+            ld_warn(l, k, "unknown field \"%s\"", k->str);
         ld_pop(l, saved);
     }
 }
@@ -337,17 +348,21 @@ static bool parse_default_list(ld_t *l, const char *def, char ***out, size_t *co
 {
     /* "[a, b, c]" */
     const char *p = def;
-    while (*p == '[' || *p == ' ') p++;
+    while (*p == '[' || *p == ' ')
+        p++;
     char **v = arena_calloc(l->a, 17 * sizeof(char *));
     size_t n = 0;
     while (*p && *p != ']' && n < 16) {
         const char *e = p;
-        while (*e && *e != ',' && *e != ']') e++;
+        while (*e && *e != ',' && *e != ']')
+            e++;
         const char *t = e;
-        while (t > p && t[-1] == ' ') t--;
+        while (t > p && t[-1] == ' ')
+            t--;
         v[n++] = arena_strndup(l->a, p, (size_t)(t - p));
         p = *e == ',' ? e + 1 : e;
-        while (*p == ' ') p++;
+        while (*p == ' ')
+            p++;
     }
     *out = v;
     *count = n;
@@ -403,8 +418,10 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
         } else if (!cfg_parse_int64(s, &v)) {
             return false;
         }
-        if (f->type == CFG_F_INT) *(int *)(base + f->off) = (int)v;
-        else *(uint64_t *)(base + f->off) = (uint64_t)v;
+        if (f->type == CFG_F_INT)
+            *(int *)(base + f->off) = (int)v;
+        else
+            *(uint64_t *)(base + f->off) = (uint64_t)v;
         return true;
     }
     case CFG_F_DOUBLE: {
@@ -438,9 +455,10 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
                                             : cfg_parse_tokens(s, &v);
         if (!ok) {
             if (n)
-                ld_err(l, n, "invalid %s \"%s\" (%s)", f->type == CFG_F_DURATION ? "duration"
-                                                       : f->type == CFG_F_SIZE   ? "size"
-                                                                                 : "token count",
+                ld_err(l, n, "invalid %s \"%s\" (%s)",
+                       f->type == CFG_F_DURATION ? "duration"
+                       : f->type == CFG_F_SIZE   ? "size"
+                                                 : "token count",
                        s,
                        f->type == CFG_F_DURATION ? "e.g. 250ms, 30s, 5m, 1h or bare seconds"
                        : f->type == CFG_F_SIZE   ? "e.g. 64KiB, 32MiB, 1GiB or bare bytes"
@@ -461,8 +479,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     case CFG_F_NODE:
         if (n) *(const cfg_node_t **)(base + f->off) = cfg_node_copy(l->a, n);
         return true;
-    case CFG_F_SECTION:
-        return ld_section(l, n, f->sub, base + f->off);
+    case CFG_F_SECTION: return ld_section(l, n, f->sub, base + f->off);
     case CFG_F_CUSTOM: return true;
     }
     return false;
@@ -471,7 +488,8 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
 void ld_defaults(ld_t *l, const cfg_schema_t *s, void *out)
 {
     for (const cfg_field_t *f = s->fields; f->key; f++) {
-        if (f->type == CFG_F_SECTION) ld_defaults(l, f->sub, (char *)out + f->off);
+        if (f->type == CFG_F_SECTION)
+            ld_defaults(l, f->sub, (char *)out + f->off);
         else if (f->def && f->type != CFG_F_CUSTOM && f->type != CFG_F_NODE)
             apply(l, f, NULL, f->def, out);
     }
@@ -495,7 +513,8 @@ bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, v
         if (f->type == CFG_F_CUSTOM) continue;
         if (cfg_node_is_null(v) && f->type != CFG_F_STR) continue; /* explicit null: default */
         size_t saved = ld_push_key(l, f->key);
-        if (f->type == CFG_F_SECTION) ld_section_overlay(l, v, f->sub, (char *)out + f->off);
+        if (f->type == CFG_F_SECTION)
+            ld_section_overlay(l, v, f->sub, (char *)out + f->off);
         else if (apply(l, f, v, NULL, out) && (f->flags & CFG_FF_HAS))
             *(bool *)((char *)out + f->off2) = true;
         ld_pop(l, saved);

@@ -12,7 +12,7 @@ typedef struct ld {
     arena_t *a;       /* the cfg_t's arena: everything loaded lives here */
     const char *file; /* for diagnostics */
     cfg_diags_t *d;
-    char path[1024];  /* current YAML path, e.g. providers.models[x].backend_refs[0] */
+    char path[1024]; /* current YAML path, e.g. providers.models[x].backend_refs[0] */
     size_t plen;
 } ld_t;
 
@@ -82,23 +82,64 @@ extern const cfg_schema_t cfg_schema_root, cfg_schema_listener, cfg_schema_api_k
 #endif
 
 /* Table-writing shorthands: struct type, key, member, default, doc. */
-#define CFG_FSTR(T, k, m, d, dc) {.key = k, .type = CFG_F_STR, .off = offsetof(T, m), .def = d, .doc = dc}
-#define CFG_FENUM(T, k, m, d, ch, dc)                                                            \
-    {.key = k, .type = CFG_F_ENUM, .off = offsetof(T, m), .def = d, .choices = ch, .doc = dc}
-#define CFG_FBOOL(T, k, m, d, dc) {.key = k, .type = CFG_F_BOOL, .off = offsetof(T, m), .def = d, .doc = dc}
-#define CFG_FINT(T, k, m, d, lo, hi, dc)                                                         \
-    {.key = k, .type = CFG_F_INT, .off = offsetof(T, m), .def = d, .min = lo, .max = hi, .doc = dc}
-#define CFG_FI64(T, k, m, d, lo, hi, dc)                                                         \
-    {.key = k, .type = CFG_F_U64, .off = offsetof(T, m), .def = d, .min = lo, .max = hi, .doc = dc}
-#define CFG_FNUM(T, k, m, d, dc)                                                                 \
-    {.key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_NONNEG, .doc = dc}
-#define CFG_FUNIT(T, k, m, d, dc)                                                                \
-    {.key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_UNIT, .doc = dc}
-#define CFG_FDUR(T, k, m, d, dc) {.key = k, .type = CFG_F_DURATION, .off = offsetof(T, m), .def = d, .doc = dc}
-#define CFG_FSIZE(T, k, m, d, dc) {.key = k, .type = CFG_F_SIZE, .off = offsetof(T, m), .def = d, .doc = dc}
-#define CFG_FTOK(T, k, m, dc) {.key = k, .type = CFG_F_TOKENS, .off = offsetof(T, m), .doc = dc}
-#define CFG_FLIST(T, k, m, d, dc)                                                                \
-    {.key = k, .type = CFG_F_STRLIST, .off = offsetof(T, m.v), .off2 = offsetof(T, m.n), .def = d, .doc = dc}
-#define CFG_FNODE(T, k, m, dc) {.key = k, .type = CFG_F_NODE, .off = offsetof(T, m), .doc = dc}
-#define CFG_FSUB(T, k, m, sch, dc) {.key = k, .type = CFG_F_SECTION, .off = offsetof(T, m), .sub = &sch, .doc = dc}
-#define CFG_FCUSTOM(k, sch, dc) {.key = k, .type = CFG_F_CUSTOM, .sub = sch, .doc = dc}
+#define CFG_FSTR(T, k, m, d, dc)                                                                   \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STR, .off = offsetof(T, m), .def = d, .doc = dc                    \
+    }
+#define CFG_FENUM(T, k, m, d, ch, dc)                                                              \
+    {                                                                                              \
+        .key = k, .type = CFG_F_ENUM, .off = offsetof(T, m), .def = d, .choices = ch, .doc = dc    \
+    }
+#define CFG_FBOOL(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_BOOL, .off = offsetof(T, m), .def = d, .doc = dc                   \
+    }
+#define CFG_FINT(T, k, m, d, lo, hi, dc)                                                           \
+    {                                                                                              \
+        .key = k, .type = CFG_F_INT, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,        \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FI64(T, k, m, d, lo, hi, dc)                                                           \
+    {                                                                                              \
+        .key = k, .type = CFG_F_U64, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,        \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FNUM(T, k, m, d, dc)                                                                   \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_NONNEG,   \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FUNIT(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_UNIT,     \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FDUR(T, k, m, d, dc)                                                                   \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DURATION, .off = offsetof(T, m), .def = d, .doc = dc               \
+    }
+#define CFG_FSIZE(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_SIZE, .off = offsetof(T, m), .def = d, .doc = dc                   \
+    }
+#define CFG_FTOK(T, k, m, dc)                                                                      \
+    {                                                                                              \
+        .key = k, .type = CFG_F_TOKENS, .off = offsetof(T, m), .doc = dc                           \
+    }
+#define CFG_FLIST(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STRLIST, .off = offsetof(T, m.v), .off2 = offsetof(T, m.n),        \
+        .def = d, .doc = dc                                                                        \
+    }
+#define CFG_FNODE(T, k, m, dc)                                                                     \
+    {                                                                                              \
+        .key = k, .type = CFG_F_NODE, .off = offsetof(T, m), .doc = dc                             \
+    }
+#define CFG_FSUB(T, k, m, sch, dc)                                                                 \
+    {                                                                                              \
+        .key = k, .type = CFG_F_SECTION, .off = offsetof(T, m), .sub = &sch, .doc = dc             \
+    }
+#define CFG_FCUSTOM(k, sch, dc)                                                                    \
+    {                                                                                              \
+        .key = k, .type = CFG_F_CUSTOM, .sub = sch, .doc = dc                                      \
+    }

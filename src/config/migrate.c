@@ -47,9 +47,18 @@ typedef struct mg {
 
 /* ---- small builders ---- */
 
-static cfg_node_t *mk_map(mg_t *g) { return cfg_node_new(g->a, CFG_NODE_MAP, 0, 0); }
-static cfg_node_t *mk_seq(mg_t *g) { return cfg_node_new(g->a, CFG_NODE_SEQ, 0, 0); }
-static cfg_node_t *mk_str(mg_t *g, const char *s) { return cfg_node_scalar(g->a, s, false); }
+static cfg_node_t *mk_map(mg_t *g)
+{
+    return cfg_node_new(g->a, CFG_NODE_MAP, 0, 0);
+}
+static cfg_node_t *mk_seq(mg_t *g)
+{
+    return cfg_node_new(g->a, CFG_NODE_SEQ, 0, 0);
+}
+static cfg_node_t *mk_str(mg_t *g, const char *s)
+{
+    return cfg_node_scalar(g->a, s, false);
+}
 
 static void mark(mg_t *g, const cfg_node_t *n, const char *path, const cfg_node_t *old)
 {
@@ -64,7 +73,8 @@ static void mark(mg_t *g, const cfg_node_t *n, const char *path, const cfg_node_
 
 /* Remember every node of a copied subtree with its old path, so a
  * diagnostic deep inside points at the exact old key. */
-static void mark_tree(mg_t *g, const cfg_node_t *n, const cfg_node_t *old, const char *path, int depth)
+static void mark_tree(mg_t *g, const cfg_node_t *n, const cfg_node_t *old, const char *path,
+                      int depth)
 {
     mark(g, n, path, old);
     if (depth > 64 || n->n != old->n || n->kind != old->kind) return;
@@ -153,7 +163,8 @@ static void copy_known(mg_t *g, cfg_node_t *dst, const cfg_node_t *src, const ch
     for (size_t i = 0; i < src->n; i++) {
         const char *k = src->keys[i]->str;
         bool is_used = false;
-        for (const char *const *u = used; u && *u; u++) is_used |= !strcmp(*u, k);
+        for (const char *const *u = used; u && *u; u++)
+            is_used |= !strcmp(*u, k);
         if (is_used) continue;
         if (s && cfg_schema_field(s, k)) {
             cfg_node_t *v = take(g, src->items[i], pkey(g, path, k));
@@ -177,7 +188,8 @@ static void set_str(mg_t *g, cfg_node_t *map, const char *key, const char *val)
 static char *env_name(mg_t *g, const char *base, const char *suffix)
 {
     char *s = arena_sprintf(g->a, "%s%s", base, suffix);
-    for (char *p = s; *p; p++) *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
+    for (char *p = s; *p; p++)
+        *p = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
     return s;
 }
 
@@ -235,7 +247,8 @@ static void apply_profile(mg_t *g, cfg_node_t *br, const cfg_node_t *p, const ch
         else {
             var = env_name(g, pname, "_API_KEY");
             note(g, kn, pkey(g, ppath, "api_key"),
-                 "literal API key not copied: set %s in the environment (api_key_env: %s)", var, var);
+                 "literal API key not copied: set %s in the environment (api_key_env: %s)", var,
+                 var);
         }
         set_str(g, br, "api_key_env", var);
     }
@@ -249,7 +262,8 @@ static void apply_profile(mg_t *g, cfg_node_t *br, const cfg_node_t *p, const ch
                      "secret header not copied: add it to extra_headers yourself");
                 continue;
             }
-            cfg_node_set(g->a, eh, h->keys[i]->str, take(g, h->items[i], pkey(g, ppath, h->keys[i]->str)));
+            cfg_node_set(g->a, eh, h->keys[i]->str,
+                         take(g, h->items[i], pkey(g, ppath, h->keys[i]->str)));
         }
         if (eh->n) cfg_node_set(g->a, br, "extra_headers", eh);
     }
@@ -284,19 +298,23 @@ static void read_endpoints(mg_t *g)
             e->base_url = arena_strdup(g->a, addr);
         } else if (addr) {
             bool v6 = strchr(addr, ':') != NULL;
-            e->endpoint = arena_sprintf(g->a, "%s%s%s%s%s%s", proto && !strcmp(proto, "https") ? "https://" : "",
-                                        v6 ? "[" : "", addr, v6 ? "]" : "", port ? ":" : "", port ? port : "");
+            e->endpoint = arena_sprintf(
+                g->a, "%s%s%s%s%s%s", proto && !strcmp(proto, "https") ? "https://" : "",
+                v6 ? "[" : "", addr, v6 ? "]" : "", port ? ":" : "", port ? port : "");
         }
         e->weight = cfg_node_get(it, "weight");
         e->models = cfg_node_get(it, "models");
         const char *pf = sval(cfg_node_get(it, "provider_profile"));
         e->profile = pf ? arena_strdup(g->a, pf) : NULL;
-        static const char *const known[] = {"name", "address", "port", "protocol", "weight",
-                                            "models", "provider_profile", NULL};
+        static const char *const known[] = {
+            "name", "address", "port", "protocol", "weight", "models", "provider_profile", NULL};
         for (size_t k = 0; k < it->n; k++) {
             bool ok = false;
-            for (const char *const *q = known; *q; q++) ok |= !strcmp(*q, it->keys[k]->str);
-            if (!ok) note(g, it->keys[k], pkey(g, ip, it->keys[k]->str), "not supported by tether; dropped");
+            for (const char *const *q = known; *q; q++)
+                ok |= !strcmp(*q, it->keys[k]->str);
+            if (!ok)
+                note(g, it->keys[k], pkey(g, ip, it->keys[k]->str),
+                     "not supported by tether; dropped");
         }
     }
 }
@@ -311,13 +329,15 @@ static cfg_node_t *backend_from_endpoint(mg_t *g, const endpoint_t *e, bool *ant
     const cfg_node_t *prof = e->profile ? profile_get(g, e->profile, &ppath) : NULL;
     if (e->endpoint) {
         cfg_node_t *en = take(g, mk_str(g, e->endpoint), pkey(g, ep, "address"));
-        const cfg_node_t *addr = cfg_node_get(e->node, "address"), *port = cfg_node_get(e->node, "port");
+        const cfg_node_t *addr = cfg_node_get(e->node, "address"),
+                         *port = cfg_node_get(e->node, "port");
         en->comment = addr && addr->comment ? addr->comment : port ? port->comment : NULL;
         cfg_node_set(g->a, br, "endpoint", en);
-    }
-    else if (e->base_url) set_str(g, br, "base_url", e->base_url);
+    } else if (e->base_url)
+        set_str(g, br, "base_url", e->base_url);
     else if (prof && sval(cfg_node_get(prof, "base_url")))
-        cfg_node_set(g->a, br, "base_url", take(g, cfg_node_get(prof, "base_url"), pkey(g, ppath, "base_url")));
+        cfg_node_set(g->a, br, "base_url",
+                     take(g, cfg_node_get(prof, "base_url"), pkey(g, ppath, "base_url")));
     if (e->weight) cfg_node_set(g->a, br, "weight", take(g, e->weight, pkey(g, ep, "weight")));
     if (e->profile && !prof)
         note(g, cfg_node_get(e->node, "provider_profile"), pkey(g, ep, "provider_profile"),
@@ -338,8 +358,8 @@ static bool seq_has(const cfg_node_t *seq, const char *s)
     return false;
 }
 
-static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode, const cfg_node_t *mc,
-                          const char *mpath)
+static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode,
+                          const cfg_node_t *mc, const char *mpath)
 {
     cfg_node_t *m = mk_map(g), *card = mk_map(g);
     mark(g, m, mpath, keynode ? keynode : mc);
@@ -352,14 +372,24 @@ static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode, 
     const cfg_node_t *mid = cfg_node_get(mc, "model_id");
     if (mid && !cfg_node_get(mc, "provider_model_id"))
         cfg_node_set(g->a, m, "provider_model_id", take(g, mid, pkey(g, mpath, "model_id")));
-    static const char *const used[] = {"preferred_endpoints", "provider_profile", "model_id",
-                                       "description", "capabilities", "quality_score",
-                                       "context_window_size", "param_size", "modality", "tags",
-                                       "loras", "backend_refs", NULL};
+    static const char *const used[] = {"preferred_endpoints",
+                                       "provider_profile",
+                                       "model_id",
+                                       "description",
+                                       "capabilities",
+                                       "quality_score",
+                                       "context_window_size",
+                                       "param_size",
+                                       "modality",
+                                       "tags",
+                                       "loras",
+                                       "backend_refs",
+                                       NULL};
     copy_known(g, m, mc, mpath, &cfg_schema_model, used);
     /* card fields */
-    static const char *const card_keys[] = {"description", "capabilities", "quality_score",
-                                            "context_window_size", "param_size", "modality", "tags"};
+    static const char *const card_keys[] = {
+        "description", "capabilities", "quality_score", "context_window_size",
+        "param_size",  "modality",     "tags"};
     for (size_t i = 0; i < sizeof card_keys / sizeof *card_keys; i++) {
         const cfg_node_t *v = cfg_node_get(mc, card_keys[i]);
         if (v) cfg_node_set(g->a, card, card_keys[i], take(g, v, pkey(g, mpath, card_keys[i])));
@@ -414,24 +444,28 @@ static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode, 
                 mark(g, br, prpath, prof);
                 set_str(g, br, "name", pf);
                 const cfg_node_t *bu = cfg_node_get(prof, "base_url");
-                if (bu) cfg_node_set(g->a, br, "base_url", take(g, bu, pkey(g, prpath, "base_url")));
+                if (bu)
+                    cfg_node_set(g->a, br, "base_url", take(g, bu, pkey(g, prpath, "base_url")));
                 apply_profile(g, br, prof, pf, prpath);
                 const char *t = profile_type(prof);
                 anthropic = t && !strcmp(t, "anthropic");
                 cfg_node_append(g->a, brs, br);
             } else {
                 if (pf)
-                    note(g, cfg_node_get(mc, "provider_profile"), pkey(g, mpath, "provider_profile"),
+                    note(g, cfg_node_get(mc, "provider_profile"),
+                         pkey(g, mpath, "provider_profile"),
                          "provider profile \"%s\" is not defined; ignored", pf);
                 bool any_listed = false;
                 for (size_t j = 0; j < g->n_eps; j++)
                     if (seq_has(g->eps[j].models, name)) {
-                        cfg_node_append(g->a, brs, backend_from_endpoint(g, &g->eps[j], &anthropic));
+                        cfg_node_append(g->a, brs,
+                                        backend_from_endpoint(g, &g->eps[j], &anthropic));
                         any_listed = true;
                     }
                 if (!any_listed && g->n_eps) {
                     for (size_t j = 0; j < g->n_eps; j++)
-                        cfg_node_append(g->a, brs, backend_from_endpoint(g, &g->eps[j], &anthropic));
+                        cfg_node_append(g->a, brs,
+                                        backend_from_endpoint(g, &g->eps[j], &anthropic));
                     note(g, keynode ? keynode : mc, mpath,
                          "no preferred_endpoints: every vllm_endpoints entry became a backend_ref");
                 }
@@ -479,24 +513,42 @@ static void migrate_models(mg_t *g)
 static const struct {
     const char *old, *fam;
 } fam_renames[] = {
-    {"keyword_rules", "keywords"},       {"keywords", "keywords"},
-    {"embedding_rules", "embeddings"},   {"embeddings", "embeddings"},
-    {"categories", "domains"},           {"domain_rules", "domains"},
-    {"domains", "domains"},              {"context_rules", "context"},
-    {"context", "context"},              {"language_rules", "language"},
-    {"language", "language"},            {"complexity_rules", "complexity"},
-    {"complexity", "complexity"},        {"preference_rules", "preferences"},
-    {"preferences", "preferences"},      {"fact_check_rules", "fact_check"},
-    {"fact_check", "fact_check"},        {"user_feedback_rules", "user_feedbacks"},
-    {"user_feedbacks", "user_feedbacks"}, {"jailbreak_rules", "jailbreak"},
-    {"jailbreak", "jailbreak"},          {"pii_rules", "pii"},
-    {"pii", "pii"},                      {"modality_rules", "modality"},
-    {"modality", "modality"},            {"role_bindings", "role_bindings"},
-    {"authz_rules", "role_bindings"},    {"reask_rules", "reasks"},
-    {"reasks", "reasks"},                {"event_rules", "events"},
-    {"events", "events"},                {"conversation_rules", "conversation"},
-    {"conversation", "conversation"},    {"structure_rules", "structure"},
-    {"structure", "structure"},          {"kb_rules", "kb"},
+    {"keyword_rules", "keywords"},
+    {"keywords", "keywords"},
+    {"embedding_rules", "embeddings"},
+    {"embeddings", "embeddings"},
+    {"categories", "domains"},
+    {"domain_rules", "domains"},
+    {"domains", "domains"},
+    {"context_rules", "context"},
+    {"context", "context"},
+    {"language_rules", "language"},
+    {"language", "language"},
+    {"complexity_rules", "complexity"},
+    {"complexity", "complexity"},
+    {"preference_rules", "preferences"},
+    {"preferences", "preferences"},
+    {"fact_check_rules", "fact_check"},
+    {"fact_check", "fact_check"},
+    {"user_feedback_rules", "user_feedbacks"},
+    {"user_feedbacks", "user_feedbacks"},
+    {"jailbreak_rules", "jailbreak"},
+    {"jailbreak", "jailbreak"},
+    {"pii_rules", "pii"},
+    {"pii", "pii"},
+    {"modality_rules", "modality"},
+    {"modality", "modality"},
+    {"role_bindings", "role_bindings"},
+    {"authz_rules", "role_bindings"},
+    {"reask_rules", "reasks"},
+    {"reasks", "reasks"},
+    {"event_rules", "events"},
+    {"events", "events"},
+    {"conversation_rules", "conversation"},
+    {"conversation", "conversation"},
+    {"structure_rules", "structure"},
+    {"structure", "structure"},
+    {"kb_rules", "kb"},
     {"kb", "kb"},
 };
 
@@ -567,8 +619,8 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
         note(g, ps, path, "expected a list; ignored");
         return out;
     }
-    static const char *const ok[] = {"system_prompt", "header_mutation", "fast_response",
-                                     "request_params", "response_cache", "router_replay"};
+    static const char *const ok[] = {"system_prompt",  "header_mutation", "fast_response",
+                                     "request_params", "response_cache",  "router_replay"};
     for (size_t i = 0; i < ps->n; i++) {
         const cfg_node_t *p = ps->items[i];
         const char *ip = arena_sprintf(g->a, "%s[%zu]", path, i);
@@ -599,7 +651,8 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
             continue;
         }
         bool known = false;
-        for (size_t k = 0; k < sizeof ok / sizeof *ok; k++) known |= !strcmp(ok[k], t);
+        for (size_t k = 0; k < sizeof ok / sizeof *ok; k++)
+            known |= !strcmp(ok[k], t);
         if (!known) {
             note(g, cfg_node_get(p, "type"), pkey(g, ip, "type"),
                  "plugin \"%s\" is not supported by tether; dropped", t);
@@ -612,7 +665,8 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
             note(g, p, ip, "disabled plugin \"%s\" dropped", t);
             continue;
         }
-        if (en && strcmp(t, "router_replay")) cfg_node_del(cfg_node_get(np, "configuration"), "enabled");
+        if (en && strcmp(t, "router_replay"))
+            cfg_node_del(cfg_node_get(np, "configuration"), "enabled");
         cfg_node_append(g->a, out, np);
     }
     return out;
@@ -649,10 +703,16 @@ static void migrate_decisions(mg_t *g, const cfg_node_t *ds, const char *path)
 static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path,
                                const char *threshold, bool make_decisions)
 {
-    static const char *const used[] = {"model_scores", "system_prompt", "reasoning_description",
-                                       "reasoning_effort", "use_reasoning",
-                                       "semantic_cache_enabled", "semantic_cache_similarity_threshold",
-                                       "jailbreak_enabled", "pii_enabled", NULL};
+    static const char *const used[] = {"model_scores",
+                                       "system_prompt",
+                                       "reasoning_description",
+                                       "reasoning_effort",
+                                       "use_reasoning",
+                                       "semantic_cache_enabled",
+                                       "semantic_cache_similarity_threshold",
+                                       "jailbreak_enabled",
+                                       "pii_enabled",
+                                       NULL};
     migrate_rules(g, "domains", cats, path, used, threshold);
     if (!make_decisions || cats->kind != CFG_NODE_SEQ) return;
     for (size_t i = 0; i < cats->n; i++) {
@@ -681,7 +741,10 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
         for (size_t j = 0; j < n; j++) {
             ord[j] = j;
             sc[j] = 0;
-            if (!cfg_parse_double(sval(cfg_node_get(ms->items[j], "score")) ? sval(cfg_node_get(ms->items[j], "score")) : "", &sc[j]))
+            if (!cfg_parse_double(sval(cfg_node_get(ms->items[j], "score"))
+                                      ? sval(cfg_node_get(ms->items[j], "score"))
+                                      : "",
+                                  &sc[j]))
                 sc[j] = 0;
         }
         for (size_t a = 1; a < n; a++)
@@ -704,10 +767,13 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
             cfg_node_set(g->a, r, "model", take(g, model, pkey(g, ep, "model")));
             const cfg_node_t *ur = cfg_node_get(e, "use_reasoning");
             if (!ur) ur = cfg_node_get(c, "use_reasoning");
-            if (ur) cfg_node_set(g->a, r, "use_reasoning", take(g, ur, pkey(g, ep, "use_reasoning")));
+            if (ur)
+                cfg_node_set(g->a, r, "use_reasoning", take(g, ur, pkey(g, ep, "use_reasoning")));
             const cfg_node_t *re = cfg_node_get(e, "reasoning_effort");
             if (!re) re = cfg_node_get(c, "reasoning_effort");
-            if (re) cfg_node_set(g->a, r, "reasoning_effort", take(g, re, pkey(g, ep, "reasoning_effort")));
+            if (re)
+                cfg_node_set(g->a, r, "reasoning_effort",
+                             take(g, re, pkey(g, ep, "reasoning_effort")));
             const cfg_node_t *lora = cfg_node_get(e, "lora_name");
             if (lora) cfg_node_set(g->a, r, "lora_name", take(g, lora, pkey(g, ep, "lora_name")));
             cfg_node_append(g->a, refs, r);
@@ -746,7 +812,8 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
         } else if (sval(sce) && !strcmp(sval(sce), "false")) {
             set_str(g, d, "x-no-cache", "1"); /* marker, removed below */
         }
-        static const char *const gone[] = {"reasoning_description", "jailbreak_enabled", "pii_enabled"};
+        static const char *const gone[] = {"reasoning_description", "jailbreak_enabled",
+                                           "pii_enabled"};
         for (size_t k = 0; k < sizeof gone / sizeof *gone; k++) {
             cfg_node_t *kn = NULL;
             if (cfg_node_get_pair(c, gone[k], &kn))
@@ -771,10 +838,12 @@ static void migrate_signals(mg_t *g)
             const char *k = sig->keys[i]->str;
             const char *fam = family_for(k);
             const char *kp = pkey(g, sp, k);
-            if (!fam) note(g, sig->keys[i], kp, "unknown signal family; dropped");
+            if (!fam)
+                note(g, sig->keys[i], kp, "unknown signal family; dropped");
             else if (!strcmp(k, "categories"))
                 migrate_categories(g, sig->items[i], kp, category_threshold, !has_decisions);
-            else migrate_rules(g, fam, sig->items[i], kp, NULL, NULL);
+            else
+                migrate_rules(g, fam, sig->items[i], kp, NULL, NULL);
         }
     } else if (sig) {
         note(g, sig, sp, "expected a mapping of signal families; ignored");
@@ -792,7 +861,8 @@ static void migrate_signals(mg_t *g)
         }
         if (!strcmp(k, "categories"))
             migrate_categories(g, g->old->items[i], k, category_threshold, !has_decisions);
-        else migrate_rules(g, fam, g->old->items[i], k, NULL, NULL);
+        else
+            migrate_rules(g, fam, g->old->items[i], k, NULL, NULL);
     }
     const char *dp;
     const cfg_node_t *ds = old_get(g, "decisions", &dp);
@@ -819,7 +889,8 @@ static void migrate_prompt_guard(mg_t *g)
     for (size_t i = 0; i < pg->n; i++) {
         const char *k = pg->keys[i]->str;
         if (strcmp(k, "enabled") && strcmp(k, "threshold"))
-            note(g, pg->keys[i], pkey(g, path, k), "tether detects jailbreaks itself (SPEC 5); dropped");
+            note(g, pg->keys[i], pkey(g, path, k),
+                 "tether detects jailbreaks itself (SPEC 5); dropped");
     }
     const char *target = g->default_model;
     if (!target && g->models->n) target = sval(cfg_node_get(g->models->items[0], "name"));
@@ -847,7 +918,8 @@ static void migrate_prompt_guard(mg_t *g)
     /* first, so it reads as the guard it was */
     cfg_node_t *nd = mk_seq(g);
     cfg_node_append(g->a, nd, d);
-    for (size_t i = 0; i < g->decisions->n; i++) cfg_node_append(g->a, nd, g->decisions->items[i]);
+    for (size_t i = 0; i < g->decisions->n; i++)
+        cfg_node_append(g->a, nd, g->decisions->items[i]);
     g->decisions->items = nd->items;
     g->decisions->n = nd->n;
     g->decisions->cap = nd->cap;
@@ -872,7 +944,8 @@ static void migrate_cache(mg_t *g)
     cfg_node_t *rc = child(g, stores, "response_cache", CFG_NODE_MAP);
     mark(g, rc, path, sc);
     const char *bt = sval(cfg_node_get(sc, "backend_type"));
-    if (bt && (!strcmp(bt, "memory") || !strcmp(bt, "redis"))) set_str(g, rc, "backend", bt);
+    if (bt && (!strcmp(bt, "memory") || !strcmp(bt, "redis")))
+        set_str(g, rc, "backend", bt);
     else if (bt)
         note(g, cfg_node_get(sc, "backend_type"), pkey(g, path, "backend_type"),
              "backend \"%s\" is not supported (memory or redis); using memory", bt);
@@ -886,8 +959,10 @@ static void migrate_cache(mg_t *g)
     bool on = en && !strcmp(en, "true");
     for (size_t i = 0; i < sc->n; i++) {
         const char *k = sc->keys[i]->str;
-        bool mapped = !strcmp(k, "enabled") || !strcmp(k, "similarity_threshold") || !strcmp(k, "backend_type");
-        for (size_t j = 0; j < sizeof pass / sizeof *pass; j++) mapped |= !strcmp(k, pass[j]);
+        bool mapped = !strcmp(k, "enabled") || !strcmp(k, "similarity_threshold") ||
+                      !strcmp(k, "backend_type");
+        for (size_t j = 0; j < sizeof pass / sizeof *pass; j++)
+            mapped |= !strcmp(k, pass[j]);
         if (!mapped) note(g, sc->keys[i], pkey(g, path, k), "not supported by tether; dropped");
     }
     if (!on) return;
@@ -902,7 +977,8 @@ static void migrate_cache(mg_t *g)
         set_str(g, conf, "mode", "semantic");
         if (th) {
             cfg_node_t *sem = mk_map(g);
-            cfg_node_set(g->a, sem, "similarity_threshold", take(g, th, pkey(g, path, "similarity_threshold")));
+            cfg_node_set(g->a, sem, "similarity_threshold",
+                         take(g, th, pkey(g, path, "similarity_threshold")));
             cfg_node_set(g->a, conf, "semantic", sem);
         }
         cfg_node_t *p = plugin(g, "response_cache", conf);
@@ -911,7 +987,9 @@ static void migrate_cache(mg_t *g)
         added++;
     }
     if (added)
-        note(g, sc, path, "semantic cache enabled: added a response_cache plugin (mode semantic) to %zu decision%s",
+        note(g, sc, path,
+             "semantic cache enabled: added a response_cache plugin (mode semantic) to %zu "
+             "decision%s",
              added, added == 1 ? "" : "s");
 }
 
@@ -921,7 +999,8 @@ static void set_merge(mg_t *g, cfg_node_t *dst, const char *key, cfg_node_t *v)
 {
     cfg_node_t *cur = cfg_node_get(dst, key);
     if (cur && cur->kind == CFG_NODE_MAP && v->kind == CFG_NODE_MAP) {
-        for (size_t i = 0; i < v->n; i++) set_merge(g, cur, v->keys[i]->str, v->items[i]);
+        for (size_t i = 0; i < v->n; i++)
+            set_merge(g, cur, v->keys[i]->str, v->items[i]);
         return;
     }
     cfg_node_set(g->a, dst, key, v);
@@ -939,8 +1018,10 @@ static void migrate_loose(mg_t *g, size_t i)
         cfg_node_t *names = mk_seq(g);
         mark(g, names, k, v);
         const char *defs[] = {"auto", "MoM", "tether/auto"};
-        for (size_t j = 0; j < 3; j++) cfg_node_append(g->a, names, mk_str(g, defs[j]));
-        if (v->kind == CFG_NODE_SCALAR && !seq_has(names, v->str)) cfg_node_append(g->a, names, take(g, v, k));
+        for (size_t j = 0; j < 3; j++)
+            cfg_node_append(g->a, names, mk_str(g, defs[j]));
+        if (v->kind == CFG_NODE_SCALAR && !seq_has(names, v->str))
+            cfg_node_append(g->a, names, take(g, v, k));
         for (size_t j = 0; v->kind == CFG_NODE_SEQ && j < v->n; j++)
             if (sval(v->items[j]) && !seq_has(names, v->items[j]->str))
                 cfg_node_append(g->a, names, take(g, v->items[j], k));
@@ -948,7 +1029,8 @@ static void migrate_loose(mg_t *g, size_t i)
         return;
     }
     if (!strcmp(k, "response_api")) {
-        cfg_node_t *rs = child(g, child(g, g->global, "stores", CFG_NODE_MAP), "responses", CFG_NODE_MAP);
+        cfg_node_t *rs =
+            child(g, child(g, g->global, "stores", CFG_NODE_MAP), "responses", CFG_NODE_MAP);
         mark(g, rs, k, v);
         static const char *const used[] = {"enabled", "store_backend", NULL};
         copy_known(g, rs, v, k, &cfg_schema_store_responses, used);
@@ -959,11 +1041,14 @@ static void migrate_loose(mg_t *g, size_t i)
     if (!strcmp(k, "log_level")) {
         dst = child(g, child(g, g->global, "services", CFG_NODE_MAP), "logging", CFG_NODE_MAP);
         nk = "level";
-    } else if (cfg_schema_field(&cfg_schema_global, k)) dst = g->global;
-    else if (cfg_schema_field(&cfg_schema_router, k)) dst = child(g, g->global, "router", CFG_NODE_MAP);
+    } else if (cfg_schema_field(&cfg_schema_global, k))
+        dst = g->global;
+    else if (cfg_schema_field(&cfg_schema_router, k))
+        dst = child(g, g->global, "router", CFG_NODE_MAP);
     else if (cfg_schema_field(&cfg_schema_services, k))
         dst = child(g, g->global, "services", CFG_NODE_MAP);
-    else if (cfg_schema_field(&cfg_schema_stores, k)) dst = child(g, g->global, "stores", CFG_NODE_MAP);
+    else if (cfg_schema_field(&cfg_schema_stores, k))
+        dst = child(g, g->global, "stores", CFG_NODE_MAP);
     if (!dst) {
         note(g, g->old->keys[i], k, "not supported by tether; dropped");
         return;
@@ -991,10 +1076,12 @@ static void convert(mg_t *g)
     g->root = mk_map(g);
     set_str(g, g->root, "version", "v0.3");
     /* v0.3 sections already present (a half-migrated file) are kept as written */
-    static const char *const v03[] = {"listeners", "providers", "routing", "entrypoints", "recipes", "global"};
+    static const char *const v03[] = {"listeners",   "providers", "routing",
+                                      "entrypoints", "recipes",   "global"};
     for (size_t i = 0; i < sizeof v03 / sizeof *v03; i++) {
         const cfg_node_t *v = old_get(g, v03[i], NULL);
-        if (v && v->kind == CFG_NODE_MAP && strcmp(v03[i], "entrypoints") && strcmp(v03[i], "recipes"))
+        if (v && v->kind == CFG_NODE_MAP && strcmp(v03[i], "entrypoints") &&
+            strcmp(v03[i], "recipes"))
             cfg_node_set(g->a, g->root, v03[i], take(g, v, v03[i]));
         else if (v)
             cfg_node_set(g->a, g->root, v03[i], take(g, v, v03[i]));
@@ -1010,7 +1097,8 @@ static void convert(mg_t *g)
     const cfg_node_t *vn = old_get(g, "version", NULL);
     if (vn) note(g, vn, "version", "version \"%s\" replaced by v0.3", sval(vn) ? sval(vn) : "?");
 
-    static const char *const defs[] = {"default_model", "default_reasoning_effort", "reasoning_families"};
+    static const char *const defs[] = {"default_model", "default_reasoning_effort",
+                                       "reasoning_families"};
     for (size_t i = 0; i < sizeof defs / sizeof *defs; i++) {
         cfg_node_t *kn = NULL;
         const cfg_node_t *v = cfg_node_get_pair(old, defs[i], &kn);
@@ -1031,13 +1119,17 @@ static void convert(mg_t *g)
             const cfg_node_t *p = g->profiles->items[i];
             for (size_t k = 0; p->kind == CFG_NODE_MAP && k < p->n; k++) {
                 const char *kk = p->keys[k]->str;
-                static const char *const known[] = {"type", "provider", "base_url", "api_key", "api_key_env",
-                                                    "headers", "extra_headers", "auth_header",
-                                                    "auth_prefix", "chat_path", NULL};
+                static const char *const known[] = {"type",          "provider",    "base_url",
+                                                    "api_key",       "api_key_env", "headers",
+                                                    "extra_headers", "auth_header", "auth_prefix",
+                                                    "chat_path",     NULL};
                 bool ok = false;
-                for (const char *const *q = known; *q; q++) ok |= !strcmp(*q, kk);
+                for (const char *const *q = known; *q; q++)
+                    ok |= !strcmp(*q, kk);
                 if (!ok)
-                    note(g, p->keys[k], arena_sprintf(g->a, "provider_profiles.%s.%s", g->profiles->keys[i]->str, kk),
+                    note(g, p->keys[k],
+                         arena_sprintf(g->a, "provider_profiles.%s.%s", g->profiles->keys[i]->str,
+                                       kk),
                          "not supported by tether; dropped");
             }
         }
@@ -1050,15 +1142,20 @@ static void convert(mg_t *g)
         cfg_node_t *kn = NULL;
         if (!cfg_node_get_pair(old, models_gone[i], &kn)) continue;
         consume(g, models_gone[i]);
-        note(g, kn, models_gone[i],
-             "model files are not used: tether's built-in classifiers and embeddings replace them%s",
-             !strcmp(models_gone[i], "classifier") ? " (category_model.threshold became the domains threshold)" : "");
+        note(
+            g, kn, models_gone[i],
+            "model files are not used: tether's built-in classifiers and embeddings replace them%s",
+            !strcmp(models_gone[i], "classifier")
+                ? " (category_model.threshold became the domains threshold)"
+                : "");
     }
     for (size_t i = 0; i < old->n; i++)
         if (!g->consumed[i]) migrate_loose(g, i);
-    for (size_t i = 0; i < g->decisions->n; i++) cfg_node_del(g->decisions->items[i], "x-no-cache");
+    for (size_t i = 0; i < g->decisions->n; i++)
+        cfg_node_del(g->decisions->items[i], "x-no-cache");
     /* a strategy the categories imply: the best-scoring domain wins */
-    if (!cfg_node_get(g->routing, "strategy") && cfg_node_get(old, "categories") && !cfg_node_get(old, "decisions"))
+    if (!cfg_node_get(g->routing, "strategy") && cfg_node_get(old, "categories") &&
+        !cfg_node_get(old, "decisions"))
         set_str(g, g->routing, "strategy", "confidence");
     /* drop empty sections */
     static const char *const pr[] = {"defaults", "models"};
@@ -1071,7 +1168,8 @@ static void convert(mg_t *g)
     for (size_t i = 0; i < 3; i++)
         if (!cfg_node_get(g->root, top[i])->n) cfg_node_del(g->root, top[i]);
     /* keep the old file's leading comment on the first key */
-    if (old->n && old->keys[0]->comment_top) g->root->keys[0]->comment_top = old->keys[0]->comment_top;
+    if (old->n && old->keys[0]->comment_top)
+        g->root->keys[0]->comment_top = old->keys[0]->comment_top;
     if (old->n && old->keys[0]->comment_top) old->keys[0]->comment_top = NULL;
 }
 
@@ -1094,8 +1192,8 @@ static const origin_t *origin_of(const mg_t *g, const cfg_node_t *n)
     return NULL;
 }
 
-static void walk(const mg_t *g, const cfg_node_t *built, const cfg_node_t *parsed, const origin_t *inh,
-                 poslist_t *pl, int depth)
+static void walk(const mg_t *g, const cfg_node_t *built, const cfg_node_t *parsed,
+                 const origin_t *inh, poslist_t *pl, int depth)
 {
     if (!built || !parsed || depth > 200) return;
     const origin_t *o = origin_of(g, built);
@@ -1177,10 +1275,12 @@ bool cfg_migrate_run(cfg_migrate_t *m, const char *old_name, const char *text, s
     }
     const char *ver = sval(cfg_node_get(old, "version"));
     bool flat = false;
-    for (size_t i = 0; i < old->n; i++) flat |= is_flat_key(old->keys[i]->str);
+    for (size_t i = 0; i < old->n; i++)
+        flat |= is_flat_key(old->keys[i]->str);
     if (ver && !strcmp(ver, "v0.3") && !flat) {
-        cfg_diags_add(&m->notes, CFG_DIAG_ERROR, old_name, 1, 1, "",
-                      "already in the v0.3 layout: nothing to migrate (check it with tether validate)");
+        cfg_diags_add(
+            &m->notes, CFG_DIAG_ERROR, old_name, 1, 1, "",
+            "already in the v0.3 layout: nothing to migrate (check it with tether validate)");
         goto done;
     }
     g.old = old;
@@ -1188,7 +1288,8 @@ bool cfg_migrate_run(cfg_migrate_t *m, const char *old_name, const char *text, s
     convert(&g);
     cfg_yaml_emit(&m->out, g.root, NULL);
     m->converted = true;
-    cfg_t *c = cfg_load_string(out_name, m->out.data ? m->out.data : "", m->out.len, NULL, &m->diags);
+    cfg_t *c =
+        cfg_load_string(out_name, m->out.data ? m->out.data : "", m->out.len, NULL, &m->diags);
     m->valid = c != NULL;
     cfg_free(c);
     add_hints(&g, m, out_name, m->out.data ? m->out.data : "", m->out.len);

@@ -14,12 +14,12 @@
 #include <stdbool.h>
 
 typedef struct cfg_migrate {
-    buf_t out;          /* the v0.3 YAML (comments of the old file kept where possible) */
-    cfg_diags_t notes;  /* what was dropped or rewritten, positioned in the OLD file (warnings) */
-    cfg_diags_t diags;  /* the loader's diagnostics on `out`; each message ends with
-                           "(migrated from `old.path` at old.yaml:L:C)" when known */
-    bool converted;     /* false: the old file could not be read as a flat layout (notes say why) */
-    bool valid;         /* out loads without errors */
+    buf_t out;         /* the v0.3 YAML (comments of the old file kept where possible) */
+    cfg_diags_t notes; /* what was dropped or rewritten, positioned in the OLD file (warnings) */
+    cfg_diags_t diags; /* the loader's diagnostics on `out`; each message ends with
+                          "(migrated from `old.path` at old.yaml:L:C)" when known */
+    bool converted;    /* false: the old file could not be read as a flat layout (notes say why) */
+    bool valid;        /* out loads without errors */
 } cfg_migrate_t;
 
 void cfg_migrate_init(cfg_migrate_t *m);
@@ -31,22 +31,22 @@ bool cfg_migrate_run(cfg_migrate_t *m, const char *old_name, const char *text, s
 
 /* One provider of an inventory, normalised from the source format. */
 typedef struct cfg_import_model {
-    char *id;              /* upstream model id */
+    char *id;                /* upstream model id */
     uint64_t context_window; /* 0: unknown */
     bool reasoning;
     bool image_input;
-    bool has_cost;         /* OpenClaw cost{input, output, cacheRead, cacheWrite} per 1M tokens */
+    bool has_cost; /* OpenClaw cost{input, output, cacheRead, cacheWrite} per 1M tokens */
     double cost_in, cost_out, cost_cache_read, cost_cache_write;
     bool has_cache_read, has_cache_write;
 } cfg_import_model_t;
 
 typedef struct cfg_import_provider {
-    char *key;             /* provider key (openclaw models.providers.<key>, or --provider) */
-    char *base_url;        /* API root */
-    bool anthropic;        /* Anthropic Messages API */
-    bool has_secret;       /* the source carried a literal key: api_key_env is written instead */
-    char *api_key_env;     /* variable the backend reads (NULL: no credential) */
-    cfg_kv_t *headers;     /* non-secret extra headers */
+    char *key;         /* provider key (openclaw models.providers.<key>, or --provider) */
+    char *base_url;    /* API root */
+    bool anthropic;    /* Anthropic Messages API */
+    bool has_secret;   /* the source carried a literal key: api_key_env is written instead */
+    char *api_key_env; /* variable the backend reads (NULL: no credential) */
+    cfg_kv_t *headers; /* non-secret extra headers */
     size_t n_headers;
     cfg_import_model_t *models;
     size_t n_models;
@@ -55,14 +55,14 @@ typedef struct cfg_import_provider {
 typedef struct cfg_import {
     cfg_import_provider_t *providers;
     size_t n_providers;
-    buf_t out;             /* merged config YAML */
-    cfg_diags_t notes;     /* warnings: skipped names, dropped secrets, unsupported APIs */
-    cfg_diags_t diags;     /* loader diagnostics on `out` */
-    char **env_to_set;     /* api_key_env variables the user must export */
+    buf_t out;         /* merged config YAML */
+    cfg_diags_t notes; /* warnings: skipped names, dropped secrets, unsupported APIs */
+    cfg_diags_t diags; /* loader diagnostics on `out` */
+    char **env_to_set; /* api_key_env variables the user must export */
     size_t n_env_to_set;
-    size_t n_added;        /* models added (or replaced) */
+    size_t n_added; /* models added (or replaced) */
     bool valid;
-    void *mem;             /* private arena */
+    void *mem; /* private arena */
 } cfg_import_t;
 
 void cfg_import_init(cfg_import_t *im);

@@ -9,92 +9,140 @@
 
 const cfg_schema_t cfg_schema_reasoning_family = {
     "providers.defaults.reasoning_families.<name>",
-    (const cfg_field_t[]){
-        {.key = "type", .type = CFG_F_ENUM, .off = offsetof(cfg_reasoning_family_t, type),
-         .choices = "chat_template_kwargs|reasoning_effort|anthropic_thinking",
-         .flags = CFG_FF_REQUIRED, .doc = "how reasoning is switched on upstream"},
-        {.key = "parameter", .type = CFG_F_STR,
-         .off = offsetof(cfg_reasoning_family_t, parameter),
-         .doc = "the parameter name (e.g. enable_thinking, reasoning_effort)"},
-        {0}},
+    (const cfg_field_t[]){{.key = "type",
+                           .type = CFG_F_ENUM,
+                           .off = offsetof(cfg_reasoning_family_t, type),
+                           .choices = "chat_template_kwargs|reasoning_effort|anthropic_thinking",
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "how reasoning is switched on upstream"},
+                          {.key = "parameter",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_reasoning_family_t, parameter),
+                           .doc = "the parameter name (e.g. enable_thinking, reasoning_effort)"},
+                          {0}},
     "A way to turn reasoning on for a model family.",
 };
 
 const cfg_schema_t cfg_schema_provider_defaults = {
     "providers.defaults",
-    (const cfg_field_t[]){
-        {.key = "default_model", .type = CFG_F_STR,
-         .off = offsetof(cfg_providers_t, default_model),
-         .doc = "model used when no decision matches"},
-        {.key = "default_reasoning_effort", .type = CFG_F_ENUM,
-         .off = offsetof(cfg_providers_t, default_reasoning_effort), .def = "medium",
-         .choices = "none|minimal|low|medium|high|xhigh", .doc = "effort when a modelRef asks for reasoning"},
-        {.key = "reasoning_families", .type = CFG_F_CUSTOM, .sub = &cfg_schema_reasoning_family,
-         .doc = "map name -> {type, parameter}"},
-        {0}},
+    (const cfg_field_t[]){{.key = "default_model",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_providers_t, default_model),
+                           .doc = "model used when no decision matches"},
+                          {.key = "default_reasoning_effort",
+                           .type = CFG_F_ENUM,
+                           .off = offsetof(cfg_providers_t, default_reasoning_effort),
+                           .def = "medium",
+                           .choices = "none|minimal|low|medium|high|xhigh",
+                           .doc = "effort when a modelRef asks for reasoning"},
+                          {.key = "reasoning_families",
+                           .type = CFG_F_CUSTOM,
+                           .sub = &cfg_schema_reasoning_family,
+                           .doc = "map name -> {type, parameter}"},
+                          {0}},
     "Provider-wide defaults.",
 };
 
 const cfg_schema_t cfg_schema_providers = {
     "providers",
-    (const cfg_field_t[]){
-        {.key = "defaults", .type = CFG_F_CUSTOM, .sub = &cfg_schema_provider_defaults,
-         .doc = "see providers.defaults"},
-        {.key = "models", .type = CFG_F_CUSTOM, .sub = &cfg_schema_model,
-         .doc = "see providers.models[]"},
-        {0}},
+    (const cfg_field_t[]){{.key = "defaults",
+                           .type = CFG_F_CUSTOM,
+                           .sub = &cfg_schema_provider_defaults,
+                           .doc = "see providers.defaults"},
+                          {.key = "models",
+                           .type = CFG_F_CUSTOM,
+                           .sub = &cfg_schema_model,
+                           .doc = "see providers.models[]"},
+                          {0}},
     "Upstream models and how to reach them.",
 };
 
 const cfg_schema_t cfg_schema_pricing = {
     "providers.models[].pricing",
-    (const cfg_field_t[]){
-        {.key = "currency", .type = CFG_F_STR, .off = offsetof(cfg_pricing_t, currency),
-         .def = "USD", .doc = "currency code"},
-        {.key = "prompt_per_1m", .type = CFG_F_DOUBLE, .off = offsetof(cfg_pricing_t, prompt_per_1m),
-         .off2 = offsetof(cfg_pricing_t, has_prompt), .flags = CFG_FF_NONNEG | CFG_FF_HAS,
-         .doc = "price per million prompt tokens"},
-        {.key = "cached_input_per_1m", .type = CFG_F_DOUBLE,
-         .off = offsetof(cfg_pricing_t, cached_input_per_1m),
-         .off2 = offsetof(cfg_pricing_t, has_cached_input), .flags = CFG_FF_NONNEG | CFG_FF_HAS,
-         .doc = "price per million cached prompt tokens"},
-        {.key = "cache_write_per_1m", .type = CFG_F_DOUBLE,
-         .off = offsetof(cfg_pricing_t, cache_write_per_1m),
-         .off2 = offsetof(cfg_pricing_t, has_cache_write), .flags = CFG_FF_NONNEG | CFG_FF_HAS,
-         .doc = "price per million cache-write tokens"},
-        {.key = "completion_per_1m", .type = CFG_F_DOUBLE,
-         .off = offsetof(cfg_pricing_t, completion_per_1m),
-         .off2 = offsetof(cfg_pricing_t, has_completion), .flags = CFG_FF_NONNEG | CFG_FF_HAS,
-         .doc = "price per million completion tokens"},
-        {0}},
+    (const cfg_field_t[]){{.key = "currency",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_pricing_t, currency),
+                           .def = "USD",
+                           .doc = "currency code"},
+                          {.key = "prompt_per_1m",
+                           .type = CFG_F_DOUBLE,
+                           .off = offsetof(cfg_pricing_t, prompt_per_1m),
+                           .off2 = offsetof(cfg_pricing_t, has_prompt),
+                           .flags = CFG_FF_NONNEG | CFG_FF_HAS,
+                           .doc = "price per million prompt tokens"},
+                          {.key = "cached_input_per_1m",
+                           .type = CFG_F_DOUBLE,
+                           .off = offsetof(cfg_pricing_t, cached_input_per_1m),
+                           .off2 = offsetof(cfg_pricing_t, has_cached_input),
+                           .flags = CFG_FF_NONNEG | CFG_FF_HAS,
+                           .doc = "price per million cached prompt tokens"},
+                          {.key = "cache_write_per_1m",
+                           .type = CFG_F_DOUBLE,
+                           .off = offsetof(cfg_pricing_t, cache_write_per_1m),
+                           .off2 = offsetof(cfg_pricing_t, has_cache_write),
+                           .flags = CFG_FF_NONNEG | CFG_FF_HAS,
+                           .doc = "price per million cache-write tokens"},
+                          {.key = "completion_per_1m",
+                           .type = CFG_F_DOUBLE,
+                           .off = offsetof(cfg_pricing_t, completion_per_1m),
+                           .off2 = offsetof(cfg_pricing_t, has_completion),
+                           .flags = CFG_FF_NONNEG | CFG_FF_HAS,
+                           .doc = "price per million completion tokens"},
+                          {0}},
     "Token prices, used by cost-aware selection and replay.",
 };
 
 const cfg_schema_t cfg_schema_backend_ref = {
     "providers.models[].backend_refs[]",
     (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, name),
+        {.key = "name",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, name),
          .doc = "backend name (default backend-N)"},
-        {.key = "endpoint", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, endpoint),
+        {.key = "endpoint",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, endpoint),
          .doc = "host:port or http(s)://host:port; the client path /v1/... is forwarded"},
-        {.key = "base_url", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, base_url),
+        {.key = "base_url",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, base_url),
          .doc = "API root, e.g. https://api.anthropic.com/v1; chat_path is appended"},
-        {.key = "protocol", .type = CFG_F_ENUM, .off = offsetof(cfg_backend_ref_t, protocol),
-         .choices = "http|https", .doc = "from the URL scheme, else http"},
-        {.key = "weight", .type = CFG_F_INT, .off = offsetof(cfg_backend_ref_t, weight),
-         .def = "1", .min = 0, .max = 1000000, .doc = "load-balancing weight; 0 drains"},
-        {.key = "provider", .type = CFG_F_ENUM, .off = offsetof(cfg_backend_ref_t, provider),
-         .def = "openai", .choices = "openai|anthropic|vllm|generic",
+        {.key = "protocol",
+         .type = CFG_F_ENUM,
+         .off = offsetof(cfg_backend_ref_t, protocol),
+         .choices = "http|https",
+         .doc = "from the URL scheme, else http"},
+        {.key = "weight",
+         .type = CFG_F_INT,
+         .off = offsetof(cfg_backend_ref_t, weight),
+         .def = "1",
+         .min = 0,
+         .max = 1000000,
+         .doc = "load-balancing weight; 0 drains"},
+        {.key = "provider",
+         .type = CFG_F_ENUM,
+         .off = offsetof(cfg_backend_ref_t, provider),
+         .def = "openai",
+         .choices = "openai|anthropic|vllm|generic",
          .doc = "sets the auth and path defaults"},
-        {.key = "auth_header", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, auth_header),
+        {.key = "auth_header",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, auth_header),
          .doc = "Authorization (anthropic: x-api-key)"},
-        {.key = "auth_prefix", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, auth_prefix),
+        {.key = "auth_prefix",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, auth_prefix),
          .doc = "\"Bearer \" (anthropic: none)"},
-        {.key = "api_key_env", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, api_key_env),
+        {.key = "api_key_env",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, api_key_env),
          .doc = "environment variable holding the upstream key; unset disables the backend"},
-        {.key = "extra_headers", .type = CFG_F_CUSTOM,
+        {.key = "extra_headers",
+         .type = CFG_F_CUSTOM,
          .doc = "map of headers added upstream (anthropic adds anthropic-version: 2023-06-01)"},
-        {.key = "chat_path", .type = CFG_F_STR, .off = offsetof(cfg_backend_ref_t, chat_path),
+        {.key = "chat_path",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_backend_ref_t, chat_path),
          .doc = "/chat/completions (anthropic: /messages)"},
         {0}},
     "Where a model is served. Exactly one of endpoint and base_url.",
@@ -102,56 +150,90 @@ const cfg_schema_t cfg_schema_backend_ref = {
 
 const cfg_schema_t cfg_schema_timeouts = {
     "providers.models[].reliability.timeouts",
-    (const cfg_field_t[]){
-        {.key = "connect", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, connect_timeout_ms), .def = "5s",
-         .doc = "TCP+TLS connect"},
-        {.key = "first_byte", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, first_byte_timeout_ms), .def = "120s",
-         .doc = "until the first response byte"},
-        {.key = "stream_idle", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, stream_idle_timeout_ms), .def = "300s",
-         .doc = "between streamed chunks"},
-        {.key = "total", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, total_timeout_ms), .def = "0",
-         .doc = "whole upstream exchange; 0 = bound by the listener timeout"},
-        {0}},
+    (const cfg_field_t[]){{.key = "connect",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_reliability_t, connect_timeout_ms),
+                           .def = "5s",
+                           .doc = "TCP+TLS connect"},
+                          {.key = "first_byte",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_reliability_t, first_byte_timeout_ms),
+                           .def = "120s",
+                           .doc = "until the first response byte"},
+                          {.key = "stream_idle",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_reliability_t, stream_idle_timeout_ms),
+                           .def = "300s",
+                           .doc = "between streamed chunks"},
+                          {.key = "total",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_reliability_t, total_timeout_ms),
+                           .def = "0",
+                           .doc = "whole upstream exchange; 0 = bound by the listener timeout"},
+                          {0}},
     "Upstream timeouts.",
 };
 
 const cfg_schema_t cfg_schema_health_check = {
     "providers.models[].reliability.health_check",
-    (const cfg_field_t[]){
-        {.key = "path", .type = CFG_F_STR, .off = offsetof(cfg_reliability_t, health_check.path),
-         .doc = "HTTP path probed; unset disables active checks"},
-        {.key = "interval", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, health_check.interval_ms), .def = "10s",
-         .doc = "probe interval"},
-        {.key = "timeout", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, health_check.timeout_ms), .def = "2s",
-         .doc = "probe timeout"},
-        {0}},
+    (const cfg_field_t[]){{.key = "path",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_reliability_t, health_check.path),
+                           .doc = "HTTP path probed; unset disables active checks"},
+                          {.key = "interval",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_reliability_t, health_check.interval_ms),
+                           .def = "10s",
+                           .doc = "probe interval"},
+                          {.key = "timeout",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_reliability_t, health_check.timeout_ms),
+                           .def = "2s",
+                           .doc = "probe timeout"},
+                          {0}},
     "Active health checks.",
 };
 
 const cfg_schema_t cfg_schema_reliability = {
     "providers.models[].reliability",
     (const cfg_field_t[]){
-        {.key = "retry_count", .type = CFG_F_INT, .off = offsetof(cfg_reliability_t, retry_count),
-         .def = "1", .min = 0, .max = 5, .doc = "retries before the first byte (0-5)"},
-        {.key = "retry_on", .type = CFG_F_CUSTOM,
+        {.key = "retry_count",
+         .type = CFG_F_INT,
+         .off = offsetof(cfg_reliability_t, retry_count),
+         .def = "1",
+         .min = 0,
+         .max = 5,
+         .doc = "retries before the first byte (0-5)"},
+        {.key = "retry_on",
+         .type = CFG_F_CUSTOM,
          .doc = "[connect_failure, reset, 502, 503, 504]; also 429, 500, 529, timeout"},
-        {.key = "timeouts", .type = CFG_F_SECTION, .off = 0, .sub = &cfg_schema_timeouts,
+        {.key = "timeouts",
+         .type = CFG_F_SECTION,
+         .off = 0,
+         .sub = &cfg_schema_timeouts,
          .doc = "see reliability.timeouts"},
-        {.key = "consecutive_failures", .type = CFG_F_INT,
-         .off = offsetof(cfg_reliability_t, consecutive_failures), .def = "5", .min = 1,
-         .max = 1000, .doc = "failures before a backend is ejected"},
-        {.key = "ejection_time", .type = CFG_F_DURATION,
-         .off = offsetof(cfg_reliability_t, ejection_time_ms), .def = "30s",
+        {.key = "consecutive_failures",
+         .type = CFG_F_INT,
+         .off = offsetof(cfg_reliability_t, consecutive_failures),
+         .def = "5",
+         .min = 1,
+         .max = 1000,
+         .doc = "failures before a backend is ejected"},
+        {.key = "ejection_time",
+         .type = CFG_F_DURATION,
+         .off = offsetof(cfg_reliability_t, ejection_time_ms),
+         .def = "30s",
          .doc = "how long an ejected backend rests"},
-        {.key = "lb_policy", .type = CFG_F_ENUM, .off = offsetof(cfg_reliability_t, lb_policy),
-         .def = "weighted", .choices = "weighted|least_request", .doc = "backend choice"},
-        {.key = "health_check", .type = CFG_F_SECTION, .off = 0, .sub = &cfg_schema_health_check,
+        {.key = "lb_policy",
+         .type = CFG_F_ENUM,
+         .off = offsetof(cfg_reliability_t, lb_policy),
+         .def = "weighted",
+         .choices = "weighted|least_request",
+         .doc = "backend choice"},
+        {.key = "health_check",
+         .type = CFG_F_SECTION,
+         .off = 0,
+         .sub = &cfg_schema_health_check,
          .doc = "see reliability.health_check"},
         {0}},
     "Retries, timeouts, outlier ejection and load balancing for one model.",
@@ -160,21 +242,36 @@ const cfg_schema_t cfg_schema_reliability = {
 const cfg_schema_t cfg_schema_model = {
     "providers.models[]",
     (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(cfg_model_t, name),
-         .flags = CFG_FF_REQUIRED, .doc = "the name clients and decisions use (needs a model card)"},
-        {.key = "provider_model_id", .type = CFG_F_STR,
-         .off = offsetof(cfg_model_t, provider_model_id), .doc = "the upstream model id (= name)"},
+        {.key = "name",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_model_t, name),
+         .flags = CFG_FF_REQUIRED,
+         .doc = "the name clients and decisions use (needs a model card)"},
+        {.key = "provider_model_id",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_model_t, provider_model_id),
+         .doc = "the upstream model id (= name)"},
         {.key = "api_format", .type = CFG_F_CUSTOM, .doc = "openai | anthropic (openai)"},
         {.key = "responses_mode", .type = CFG_F_CUSTOM, .doc = "emulate | native (emulate)"},
-        {.key = "reasoning_family", .type = CFG_F_STR,
+        {.key = "reasoning_family",
+         .type = CFG_F_STR,
          .off = offsetof(cfg_model_t, reasoning_family),
          .doc = "a key of providers.defaults.reasoning_families"},
-        {.key = "pricing", .type = CFG_F_SECTION, .off = offsetof(cfg_model_t, pricing),
-         .sub = &cfg_schema_pricing, .doc = "see providers.models[].pricing"},
-        {.key = "backend_refs", .type = CFG_F_CUSTOM, .sub = &cfg_schema_backend_ref,
-         .flags = CFG_FF_REQUIRED, .doc = "see providers.models[].backend_refs[]"},
-        {.key = "reliability", .type = CFG_F_SECTION, .off = offsetof(cfg_model_t, reliability),
-         .sub = &cfg_schema_reliability, .doc = "see providers.models[].reliability"},
+        {.key = "pricing",
+         .type = CFG_F_SECTION,
+         .off = offsetof(cfg_model_t, pricing),
+         .sub = &cfg_schema_pricing,
+         .doc = "see providers.models[].pricing"},
+        {.key = "backend_refs",
+         .type = CFG_F_CUSTOM,
+         .sub = &cfg_schema_backend_ref,
+         .flags = CFG_FF_REQUIRED,
+         .doc = "see providers.models[].backend_refs[]"},
+        {.key = "reliability",
+         .type = CFG_F_SECTION,
+         .off = offsetof(cfg_model_t, reliability),
+         .sub = &cfg_schema_reliability,
+         .doc = "see providers.models[].reliability"},
         {0}},
     "One routable model.",
 };
@@ -228,8 +325,10 @@ static bool parse_url(ld_t *l, const cfg_node_t *at, const char *url, bool is_ba
 {
     const char *rest = url;
     bool tls = false, has_scheme = false;
-    if (!strncmp(url, "https://", 8)) tls = true, has_scheme = true, rest = url + 8;
-    else if (!strncmp(url, "http://", 7)) has_scheme = true, rest = url + 7;
+    if (!strncmp(url, "https://", 8))
+        tls = true, has_scheme = true, rest = url + 8;
+    else if (!strncmp(url, "http://", 7))
+        has_scheme = true, rest = url + 7;
     else if (strstr(url, "://")) {
         ld_err(l, at, "unsupported URL scheme in \"%s\" (use http or https)", url);
         return false;
@@ -246,7 +345,8 @@ static bool parse_url(ld_t *l, const cfg_node_t *at, const char *url, bool is_ba
     b->protocol = arena_strdup(l->a, tls ? "https" : "http");
     const char *path = slash ? slash : "";
     size_t pl = strlen(path);
-    while (pl && path[pl - 1] == '/') pl--;
+    while (pl && path[pl - 1] == '/')
+        pl--;
     if (!is_base && pl) {
         ld_err(l, at, "endpoint \"%s\" must not have a path (use base_url for an API root)", url);
         return false;
@@ -311,7 +411,8 @@ static void load_backend(ld_t *l, const cfg_node_t *n, size_t idx, cfg_backend_r
     ld_pop(l, s);
     if (b->api_key_env) {
         const char *v = getenv(b->api_key_env);
-        if (v && *v) b->api_key = arena_strdup(l->a, v);
+        if (v && *v)
+            b->api_key = arena_strdup(l->a, v);
         else {
             size_t s2 = ld_push_key(l, "api_key_env");
             ld_warn(l, cfg_node_get(n, "api_key_env"),
@@ -325,7 +426,8 @@ static void load_backend(ld_t *l, const cfg_node_t *n, size_t idx, cfg_backend_r
 static const struct {
     const char *name;
     unsigned bit;
-} retry_names[] = {{"connect_failure", CFG_RETRY_CONNECT}, {"reset", CFG_RETRY_RESET},
+} retry_names[] = {{"connect_failure", CFG_RETRY_CONNECT},
+                   {"reset", CFG_RETRY_RESET},
                    {"502", CFG_RETRY_502},
                    {"503", CFG_RETRY_503},
                    {"504", CFG_RETRY_504},
@@ -336,22 +438,25 @@ static const struct {
 
 static void load_retry_on(ld_t *l, const cfg_node_t *n, cfg_reliability_t *r)
 {
-    r->retry_on = CFG_RETRY_CONNECT | CFG_RETRY_RESET | CFG_RETRY_502 | CFG_RETRY_503 |
-                  CFG_RETRY_504;
+    r->retry_on =
+        CFG_RETRY_CONNECT | CFG_RETRY_RESET | CFG_RETRY_502 | CFG_RETRY_503 | CFG_RETRY_504;
     if (!n || cfg_node_is_null(n)) return;
     size_t s0 = ld_push_key(l, "retry_on");
     if (ld_expect_seq(l, n)) {
         unsigned bits = 0;
         const char *cands[9];
-        for (size_t k = 0; k < 9; k++) cands[k] = retry_names[k].name;
+        for (size_t k = 0; k < 9; k++)
+            cands[k] = retry_names[k].name;
         for (size_t i = 0; i < n->n; i++) {
             const cfg_node_t *it = n->items[i];
             size_t s = ld_push_index(l, i);
             char *v;
             if (ld_str(l, it, &v) && v) {
                 size_t k = 0;
-                while (k < 9 && strcmp(retry_names[k].name, v)) k++;
-                if (k < 9) bits |= retry_names[k].bit;
+                while (k < 9 && strcmp(retry_names[k].name, v))
+                    k++;
+                if (k < 9)
+                    bits |= retry_names[k].bit;
                 else {
                     const char *sug = cfg_suggest(v, cands, 9);
                     ld_err(l, it, "unknown retry condition \"%s\"%s%s%s", v,
@@ -373,8 +478,10 @@ static void load_model(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
         size_t s = ld_push_key(l, "api_format");
         char *v;
         if (ld_str(l, af, &v) && v) {
-            if (!strcmp(v, "anthropic")) m->api_format = CFG_API_ANTHROPIC;
-            else if (strcmp(v, "openai")) ld_err(l, af, "\"%s\" is not one of openai|anthropic", v);
+            if (!strcmp(v, "anthropic"))
+                m->api_format = CFG_API_ANTHROPIC;
+            else if (strcmp(v, "openai"))
+                ld_err(l, af, "\"%s\" is not one of openai|anthropic", v);
         }
         ld_pop(l, s);
     }
@@ -383,8 +490,10 @@ static void load_model(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
         size_t s = ld_push_key(l, "responses_mode");
         char *v;
         if (ld_str(l, rm, &v) && v) {
-            if (!strcmp(v, "native")) m->responses_native = true;
-            else if (strcmp(v, "emulate")) ld_err(l, rm, "\"%s\" is not one of emulate|native", v);
+            if (!strcmp(v, "native"))
+                m->responses_native = true;
+            else if (strcmp(v, "emulate"))
+                ld_err(l, rm, "\"%s\" is not one of emulate|native", v);
         }
         ld_pop(l, s);
     }

@@ -32,12 +32,16 @@ struct cfg_reload {
     cfg_reload_hooks_t hooks;
 };
 
-void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h) { r->hooks = *h; }
+void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h)
+{
+    r->hooks = *h;
+}
 
 static uint64_t fnv1a(const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return h;
 }
 
@@ -48,7 +52,8 @@ static bool file_hash(const char *path, uint64_t *out)
     buf_t b = BUF_INIT;
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&b, tmp, n);
     fclose(f);
     *out = fnv1a(b.data ? b.data : "", b.len);
     buf_free(&b);
@@ -93,7 +98,8 @@ size_t cfg_restart_changes(const cfg_t *a, const cfg_t *b, buf_t *out)
     bool same = a->n_listeners == b->n_listeners;
     for (size_t i = 0; same && i < a->n_listeners; i++) {
         const cfg_listener_t *x = &a->listeners[i], *y = &b->listeners[i];
-        same = x->port == y->port && !strcmp(x->address ? x->address : "", y->address ? y->address : "");
+        same = x->port == y->port &&
+               !strcmp(x->address ? x->address : "", y->address ? y->address : "");
     }
     if (!same) {
         buf_puts(out, n++ ? ", " : "");
@@ -110,7 +116,8 @@ size_t cfg_restart_changes(const cfg_t *a, const cfg_t *b, buf_t *out)
                             x->stores.response_cache.backend};
         const char *ys[] = {y->stores.session.backend, y->stores.responses.backend,
                             y->stores.response_cache.backend};
-        const char *nm[] = {"global.stores.session", "global.stores.responses", "global.stores.response_cache"};
+        const char *nm[] = {"global.stores.session", "global.stores.responses",
+                            "global.stores.response_cache"};
         for (int i = 0; i < 3; i++)
             if (strcmp(xs[i] ? xs[i] : "", ys[i] ? ys[i] : "")) {
                 buf_puts(out, n++ ? ", " : "");
@@ -150,8 +157,9 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
             buf_json_str(&b, one.data, one.len);
             buf_free(&one);
         }
-        tlog(TLOG_ERROR, "config_reload_rejected", "\"path\":\"%s\",\"errors\":%zu,\"diagnostics\":[%s]",
-             r->base, d->n_errors, b.data ? b.data : "");
+        tlog(TLOG_ERROR, "config_reload_rejected",
+             "\"path\":\"%s\",\"errors\":%zu,\"diagnostics\":[%s]", r->base, d->n_errors,
+             b.data ? b.data : "");
         buf_free(&b);
         res = CFG_RELOAD_REJECTED;
     } else {
@@ -192,7 +200,8 @@ static void *watch_main(void *arg)
     cfg_reload_t *r = arg;
     int64_t deadline = -1;
     for (;;) {
-        struct pollfd fds[2] = {{.fd = r->pipe_rd, .events = POLLIN}, {.fd = r->ino, .events = POLLIN}};
+        struct pollfd fds[2] = {{.fd = r->pipe_rd, .events = POLLIN},
+                                {.fd = r->ino, .events = POLLIN}};
         int timeout = -1;
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
@@ -206,8 +215,10 @@ static void *watch_main(void *arg)
             bool stop = false, trig = false;
             while ((k = read(r->pipe_rd, buf, sizeof buf)) > 0)
                 for (ssize_t i = 0; i < k; i++) {
-                    if (buf[i] == 'q') stop = true;
-                    else trig = true;
+                    if (buf[i] == 'q')
+                        stop = true;
+                    else
+                        trig = true;
                 }
             if (stop) break;
             if (trig) deadline = now_ms() + DEBOUNCE_MS;
@@ -219,7 +230,8 @@ static void *watch_main(void *arg)
             while ((k = read(r->ino, ev, sizeof ev)) > 0)
                 for (char *p = ev; p < ev + k;) {
                     struct inotify_event *e = (struct inotify_event *)p;
-                    if (!e->len || !strcmp(e->name, r->base) || !strcmp(e->name, "..data")) relevant = true;
+                    if (!e->len || !strcmp(e->name, r->base) || !strcmp(e->name, "..data"))
+                        relevant = true;
                     p += sizeof(*e) + e->len;
                 }
             if (relevant) deadline = now_ms() + DEBOUNCE_MS;
@@ -237,7 +249,8 @@ int cfg_reload_start(cfg_reload_t *r)
     if (r->started || r->pipe_rd < 0) return -1;
     r->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (r->ino >= 0 &&
-        inotify_add_watch(r->ino, r->dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
+        inotify_add_watch(r->ino, r->dir,
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0) {
         tlog(TLOG_WARN, "config_watch_failed", "\"errno\":%d", errno);
         close(r->ino);
         r->ino = -1;

@@ -33,7 +33,11 @@ typedef struct cfg_reload_stats {
     uint64_t generation;       /* current snapshot generation */
 } cfg_reload_stats_t;
 
-typedef enum { CFG_RELOAD_APPLIED = 0, CFG_RELOAD_REJECTED, CFG_RELOAD_UNCHANGED } cfg_reload_result_t;
+typedef enum {
+    CFG_RELOAD_APPLIED = 0,
+    CFG_RELOAD_REJECTED,
+    CFG_RELOAD_UNCHANGED
+} cfg_reload_result_t;
 
 cfg_reload_t *cfg_reload_new(const char *path, cfg_snapshot_t *snap, const cfg_load_opts_t *opts);
 

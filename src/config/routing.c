@@ -11,53 +11,80 @@
 void cfg_load_cards(ld_t *l, const cfg_node_t *n, cfg_routing_t *r);
 void cfg_load_signals(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc);
 void cfg_load_projections(ld_t *l, const cfg_node_t *n, cfg_projections_t *p);
-void cfg_load_decision(ld_t *l, const cfg_node_t *n, cfg_decision_t *d, const cfg_session_t *global);
+void cfg_load_decision(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
+                       const cfg_session_t *global);
 bool cfg_signal_family_has_labels(cfg_signal_family_t f);
 
-#define NKEY(k, dc) {.key = k, .type = CFG_F_CUSTOM, .doc = dc}
+#define NKEY(k, dc)                                                                                \
+    {                                                                                              \
+        .key = k, .type = CFG_F_CUSTOM, .doc = dc                                                  \
+    }
 extern const cfg_schema_t cfg_schema_model_card, cfg_schema_signals, cfg_schema_decision,
     cfg_schema_projections;
 
 const cfg_schema_t cfg_schema_routing = {
     "routing",
     (const cfg_field_t[]){
-        NKEY("strategy", "priority | confidence | tiers (tiers when any decision has a tier, else priority)"),
-        {.key = "modelCards", .type = CFG_F_CUSTOM, .sub = &cfg_schema_model_card, .doc = "see routing.modelCards[]"},
-        {.key = "signals", .type = CFG_F_CUSTOM, .sub = &cfg_schema_signals, .doc = "see routing.signals"},
-        {.key = "projections", .type = CFG_F_CUSTOM, .sub = &cfg_schema_projections, .doc = "see routing.projections"},
-        {.key = "decisions", .type = CFG_F_CUSTOM, .sub = &cfg_schema_decision, .doc = "see routing.decisions[]"},
+        NKEY("strategy",
+             "priority | confidence | tiers (tiers when any decision has a tier, else priority)"),
+        {.key = "modelCards",
+         .type = CFG_F_CUSTOM,
+         .sub = &cfg_schema_model_card,
+         .doc = "see routing.modelCards[]"},
+        {.key = "signals",
+         .type = CFG_F_CUSTOM,
+         .sub = &cfg_schema_signals,
+         .doc = "see routing.signals"},
+        {.key = "projections",
+         .type = CFG_F_CUSTOM,
+         .sub = &cfg_schema_projections,
+         .doc = "see routing.projections"},
+        {.key = "decisions",
+         .type = CFG_F_CUSTOM,
+         .sub = &cfg_schema_decision,
+         .doc = "see routing.decisions[]"},
         {0}},
     "Routing: the recipe named default.",
 };
 
 const cfg_schema_t cfg_schema_recipe_routing = {
     "recipes[].routing",
-    (const cfg_field_t[]){
-        NKEY("strategy", "as routing.strategy"), NKEY("signals", "as routing.signals"),
-        NKEY("projections", "as routing.projections"), NKEY("decisions", "as routing.decisions"),
-        {0}},
+    (const cfg_field_t[]){NKEY("strategy", "as routing.strategy"),
+                          NKEY("signals", "as routing.signals"),
+                          NKEY("projections", "as routing.projections"),
+                          NKEY("decisions", "as routing.decisions"),
+                          {0}},
     "A recipe's routing; recipes share routing.modelCards.",
 };
 
 #define RC cfg_recipe_t
 const cfg_schema_t cfg_schema_recipe = {
     "recipes[]",
-    (const cfg_field_t[]){
-        {.key = "name", .type = CFG_F_STR, .off = offsetof(RC, name), .flags = CFG_FF_REQUIRED, .doc = "recipe name"},
-        CFG_FSTR(RC, "description", description, NULL, "free text"),
-        {.key = "routing", .type = CFG_F_CUSTOM, .sub = &cfg_schema_recipe_routing, .doc = "see recipes[].routing"},
-        {0}},
+    (const cfg_field_t[]){{.key = "name",
+                           .type = CFG_F_STR,
+                           .off = offsetof(RC, name),
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "recipe name"},
+                          CFG_FSTR(RC, "description", description, NULL, "free text"),
+                          {.key = "routing",
+                           .type = CFG_F_CUSTOM,
+                           .sub = &cfg_schema_recipe_routing,
+                           .doc = "see recipes[].routing"},
+                          {0}},
     "Alternative routing programs selected by entrypoints.",
 };
 #undef RC
 
 const cfg_schema_t cfg_schema_entrypoint = {
     "entrypoints[]",
-    (const cfg_field_t[]){
-        CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL, "model names that select the recipe"),
-        {.key = "recipe", .type = CFG_F_STR, .off = offsetof(cfg_entrypoint_t, recipe),
-         .flags = CFG_FF_REQUIRED, .doc = "a recipes[] name (or default)"},
-        {0}},
+    (const cfg_field_t[]){CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL,
+                                    "model names that select the recipe"),
+                          {.key = "recipe",
+                           .type = CFG_F_STR,
+                           .off = offsetof(cfg_entrypoint_t, recipe),
+                           .flags = CFG_FF_REQUIRED,
+                           .doc = "a recipes[] name (or default)"},
+                          {0}},
     "Model names bound to recipes.",
 };
 
@@ -74,7 +101,8 @@ static void load_recipe_routing(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc, 
         if (ld_str(l, st, &v) && v) {
             if (strcmp(v, "priority") && strcmp(v, "confidence") && strcmp(v, "tiers"))
                 ld_err(l, st, "\"%s\" is not one of priority|confidence|tiers", v);
-            else rc->strategy = v;
+            else
+                rc->strategy = v;
         }
         ld_pop(l, s);
     }
@@ -90,7 +118,8 @@ static void load_recipe_routing(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc, 
             cfg_load_decision(l, ds->items[i], d, &c->global_ext->session);
             for (size_t j = 0; j + 1 < rc->n_decisions && d->name; j++)
                 if (rc->decisions[j].name && !strcmp(rc->decisions[j].name, d->name))
-                    ld_err(l, cfg_node_get(ds->items[i], "name"), "duplicate decision name \"%s\"", d->name);
+                    ld_err(l, cfg_node_get(ds->items[i], "name"), "duplicate decision name \"%s\"",
+                           d->name);
             ld_pop(l, s2);
         }
     }
@@ -134,7 +163,8 @@ static void projection_outputs(const cfg_recipe_t *rc, names_t *out)
 
 static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t *proj)
 {
-    for (size_t i = 0; i < r->n_children; i++) resolve_rule(l, &r->children[i], rc, proj);
+    for (size_t i = 0; i < r->n_children; i++)
+        resolve_rule(l, &r->children[i], rc, proj);
     if (r->kind != CFG_RULE_LEAF || !r->type || !r->name) return;
     cfg_node_t at = {.line = r->line, .col = r->col};
     if (!strcmp(r->type, "projection")) {
@@ -148,7 +178,8 @@ static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t
     int fam = cfg_signal_family_by_name(r->type);
     if (fam < 0) {
         const char *cands[CFG_SIG_N + 1];
-        for (int i = 0; i < CFG_SIG_N; i++) cands[i] = cfg_signal_family_name((cfg_signal_family_t)i);
+        for (int i = 0; i < CFG_SIG_N; i++)
+            cands[i] = cfg_signal_family_name((cfg_signal_family_t)i);
         cands[CFG_SIG_N] = "projection";
         const char *sug = cfg_suggest(r->type, cands, CFG_SIG_N + 1);
         ld_err(l, &at, "unknown signal type \"%s\"%s%s%s", r->type, sug ? " (did you mean \"" : "",
@@ -167,18 +198,19 @@ static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t
         }
         names_add(&same, nm);
     }
-    bool builtin_rules = (fam == CFG_SIG_FACT_CHECK && (!strcmp(r->name, "needs_fact_check") ||
-                                                        !strcmp(r->name, "no_fact_check_needed"))) ||
-                         (fam == CFG_SIG_USER_FEEDBACK &&
-                          (!strcmp(r->name, "satisfied") || !strcmp(r->name, "need_clarification") ||
-                           !strcmp(r->name, "wrong_answer") || !strcmp(r->name, "want_different"))) ||
-                         (fam == CFG_SIG_MODALITY && (!strcmp(r->name, "AR") ||
-                                                      !strcmp(r->name, "DIFFUSION") || !strcmp(r->name, "BOTH"))) ||
-                         fam == CFG_SIG_LANGUAGE;
+    bool builtin_rules =
+        (fam == CFG_SIG_FACT_CHECK &&
+         (!strcmp(r->name, "needs_fact_check") || !strcmp(r->name, "no_fact_check_needed"))) ||
+        (fam == CFG_SIG_USER_FEEDBACK &&
+         (!strcmp(r->name, "satisfied") || !strcmp(r->name, "need_clarification") ||
+          !strcmp(r->name, "wrong_answer") || !strcmp(r->name, "want_different"))) ||
+        (fam == CFG_SIG_MODALITY &&
+         (!strcmp(r->name, "AR") || !strcmp(r->name, "DIFFUSION") || !strcmp(r->name, "BOTH"))) ||
+        fam == CFG_SIG_LANGUAGE;
     if (!r->signal && !builtin_rules) {
         const char *sug = cfg_suggest(r->name, same.v, same.n);
-        ld_err(l, &at, "%s signal \"%s\" is not declared in routing.signals.%s%s%s%s",
-               r->type, r->name, cfg_signal_family_key((cfg_signal_family_t)fam),
+        ld_err(l, &at, "%s signal \"%s\" is not declared in routing.signals.%s%s%s%s", r->type,
+               r->name, cfg_signal_family_key((cfg_signal_family_t)fam),
                sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
     }
     free(same.v);
@@ -197,8 +229,10 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
     projection_outputs(rc, &proj);
     const cfg_node_t *ds = cfg_node_get(routing_node, "decisions");
     bool any_tier = false;
-    for (size_t i = 0; i < rc->n_decisions; i++) any_tier |= rc->decisions[i].tier > 0;
-    if (!rc->strategy) rc->strategy = arena_strdup(l->a, any_tier ? "tiers" : "priority");
+    for (size_t i = 0; i < rc->n_decisions; i++)
+        any_tier |= rc->decisions[i].tier > 0;
+    if (!rc->strategy)
+        rc->strategy = arena_strdup(l->a, any_tier ? "tiers" : "priority");
     else if (any_tier && strcmp(rc->strategy, "tiers")) {
         size_t s = ld_push_key(l, "strategy");
         ld_warn(l, cfg_node_get(routing_node, "strategy"),
@@ -242,7 +276,8 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
         if (sg->classifier) {
             bool found = false;
             for (size_t k = 0; k < mc->n_classifiers; k++)
-                if (mc->classifiers[k].name && !strcmp(mc->classifiers[k].name, sg->classifier)) found = true;
+                if (mc->classifiers[k].name && !strcmp(mc->classifiers[k].name, sg->classifier))
+                    found = true;
             if (!found) {
                 size_t s2 = ld_push_key(l, "classifier");
                 const cfg_node_t *fam = cfg_node_get(sigs, cfg_signal_family_key(sg->family));
@@ -251,12 +286,14 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
                     for (size_t k = 0; k < fam->n; k++)
                         if (fam->items[k]->line == sg->line && fam->items[k]->col == sg->col)
                             cn = cfg_node_get(fam->items[k], "classifier");
-                ld_err(l, cn ? cn : &at, "classifier \"%s\" is not declared in global.model_catalog.classifiers",
+                ld_err(l, cn ? cn : &at,
+                       "classifier \"%s\" is not declared in global.model_catalog.classifiers",
                        sg->classifier);
                 ld_pop(l, s2);
             }
         }
-        if (!sg->referenced) ld_warn(l, &at, "signal \"%s\" is not used by any decision", sg->name ? sg->name : "");
+        if (!sg->referenced)
+            ld_warn(l, &at, "signal \"%s\" is not used by any decision", sg->name ? sg->name : "");
         ld_pop(l, s);
     }
     free(proj.v);
@@ -312,11 +349,13 @@ void cfg_load_routing_all(ld_t *l, const cfg_node_t *root, cfg_t *c)
                 if (!e->target) {
                     const char **cands = calloc(r->n_recipes + 1, sizeof(char *));
                     if (!cands) abort();
-                    for (size_t k = 0; k < r->n_recipes; k++) cands[k] = r->recipes[k].name;
+                    for (size_t k = 0; k < r->n_recipes; k++)
+                        cands[k] = r->recipes[k].name;
                     const char *sug = cfg_suggest(e->recipe, cands, r->n_recipes);
                     size_t s3 = ld_push_key(l, "recipe");
-                    ld_err(l, cfg_node_get(it, "recipe"), "recipe \"%s\" is not declared%s%s%s", e->recipe,
-                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+                    ld_err(l, cfg_node_get(it, "recipe"), "recipe \"%s\" is not declared%s%s%s",
+                           e->recipe, sug ? " (did you mean \"" : "", sug ? sug : "",
+                           sug ? "\"?)" : "");
                     ld_pop(l, s3);
                     free(cands);
                 }
@@ -331,7 +370,8 @@ void cfg_load_routing_all(ld_t *l, const cfg_node_t *root, cfg_t *c)
                 if (clash) {
                     size_t s3 = ld_push_key(l, "model_names");
                     ld_push_index(l, k);
-                    ld_err(l, item_node(mn, k), "entrypoint name \"%s\" collides with %s", nm, clash);
+                    ld_err(l, item_node(mn, k), "entrypoint name \"%s\" collides with %s", nm,
+                           clash);
                     ld_pop(l, s3);
                 }
             }
@@ -345,7 +385,8 @@ const cfg_model_card_t *cfg_find_card(const cfg_t *c, const char *name)
 {
     if (!c->routing) return NULL;
     for (size_t i = 0; i < c->routing->n_cards; i++)
-        if (c->routing->cards[i].name && !strcmp(c->routing->cards[i].name, name)) return &c->routing->cards[i];
+        if (c->routing->cards[i].name && !strcmp(c->routing->cards[i].name, name))
+            return &c->routing->cards[i];
     return NULL;
 }
 

@@ -17,7 +17,7 @@ typedef struct cfg_strlist {
 typedef struct cfg_model_card {
     char *name, *description, *modality;
     cfg_strlist_t capabilities, tags, loras;
-    double quality_score;        /* 0.5 */
+    double quality_score;         /* 0.5 */
     uint64_t context_window_size; /* tokens; 0 unknown */
     char *param_size;
 } cfg_model_card_t;
@@ -56,10 +56,10 @@ int cfg_signal_family_by_name(const char *s);
 typedef struct cfg_signal {
     cfg_signal_family_t family;
     char *name, *description;
-    double threshold;           /* family default when unset */
+    double threshold; /* family default when unset */
     bool has_threshold;
     /* keyword / modality / event */
-    char *op;                   /* AND|OR|NOR (OR) */
+    char *op; /* AND|OR|NOR (OR) */
     cfg_strlist_t keywords, both_keywords;
     bool case_sensitive, fuzzy_match;
     char *method;
@@ -68,17 +68,17 @@ typedef struct cfg_signal {
     /* pii / jailbreak */
     cfg_strlist_t pii_types_allowed, jailbreak_patterns, benign_patterns;
     bool include_history, include_tool_results;
-    char *classifier;           /* model_catalog.classifiers[] name */
+    char *classifier; /* model_catalog.classifiers[] name */
     /* context */
     uint64_t min_tokens, max_tokens;
     bool has_min_tokens, has_max_tokens;
     /* similarity families */
     cfg_strlist_t candidates, examples, counter_examples, mmlu_categories;
-    char *aggregation_method;   /* max|mean|any */
+    char *aggregation_method; /* max|mean|any */
     int top_k;
     double min_score_threshold, margin;
     int lookback_turns;
-    const cfg_node_t *model_scores;  /* {model: score} */
+    const cfg_node_t *model_scores; /* {model: score} */
     /* conversation / structure */
     const cfg_node_t *feature, *predicate;
     /* event */
@@ -92,8 +92,8 @@ typedef struct cfg_signal {
     /* kb */
     char *kb, *match;
     const cfg_node_t *target;
-    int line, col;               /* where the rule is declared */
-    bool referenced;             /* set by validation */
+    int line, col;   /* where the rule is declared */
+    bool referenced; /* set by validation */
 } cfg_signal_t;
 
 /* Rule tree (SPEC 6.1). Leaves reference a signal (or projection output). */
@@ -103,11 +103,11 @@ typedef struct cfg_rule cfg_rule_t;
 struct cfg_rule {
     cfg_rule_kind_t kind;
     /* leaf */
-    char *type;                  /* family name or "projection" */
+    char *type; /* family name or "projection" */
     char *name, *label;
     const cfg_node_t *predicate; /* {gt|gte|lt|lte|eq} */
     cfg_on_error_t on_error;
-    const cfg_signal_t *signal;  /* resolved at load (NULL for projection leaves) */
+    const cfg_signal_t *signal; /* resolved at load (NULL for projection leaves) */
     /* inner */
     cfg_rule_t *children;
     size_t n_children;
@@ -116,7 +116,7 @@ struct cfg_rule {
 
 typedef struct cfg_model_ref {
     char *model, *reasoning_effort, *lora_name;
-    double weight;               /* 1 */
+    double weight; /* 1 */
     bool use_reasoning, has_use_reasoning;
 } cfg_model_ref_t;
 
@@ -135,16 +135,16 @@ typedef struct cfg_session cfg_session_t; /* global.h */
 
 typedef struct cfg_decision {
     char *name, *description;
-    int64_t priority;            /* 0 */
-    int64_t tier;                /* 0 = no tier */
-    cfg_rule_t rules;            /* catch-all when AND without children */
+    int64_t priority; /* 0 */
+    int64_t tier;     /* 0 = no tier */
+    cfg_rule_t rules; /* catch-all when AND without children */
     bool is_catch_all;
     cfg_model_ref_t *model_refs;
     size_t n_model_refs;
-    char *algorithm;             /* static|weighted|multi_factor|latency_aware|router_dc|elo */
-    const cfg_node_t *algorithm_block; /* algorithm.<type> */
+    char *algorithm; /* static|weighted|multi_factor|latency_aware|router_dc|elo */
+    const cfg_node_t *algorithm_block;   /* algorithm.<type> */
     const cfg_node_t *session_overrides; /* algorithm.session (checked keys) */
-    cfg_session_t *session;      /* effective session policy (global + overrides) */
+    cfg_session_t *session;              /* effective session policy (global + overrides) */
     cfg_plugin_t *plugins;
     size_t n_plugins;
     cfg_retention_t retention;
@@ -158,7 +158,7 @@ typedef struct cfg_projections {
 
 typedef struct cfg_recipe {
     char *name, *description;
-    char *strategy;              /* priority|confidence|tiers (resolved) */
+    char *strategy; /* priority|confidence|tiers (resolved) */
     cfg_signal_t *signals;
     size_t n_signals;
     size_t n_per_family[CFG_SIG_N];
@@ -176,7 +176,7 @@ typedef struct cfg_entrypoint {
 struct cfg_routing {
     cfg_model_card_t *cards;
     size_t n_cards;
-    cfg_recipe_t *recipes;       /* [0] is `default` (the top-level routing) */
+    cfg_recipe_t *recipes; /* [0] is `default` (the top-level routing) */
     size_t n_recipes;
     cfg_entrypoint_t *entrypoints;
     size_t n_entrypoints;

@@ -28,8 +28,24 @@ static const cfg_schema_t *const all[] = {
     &cfg_schema_routing,
     &cfg_schema_model_card,
     &cfg_schema_signals,
-    SIG(0), SIG(1), SIG(2), SIG(3), SIG(4), SIG(5), SIG(6), SIG(7), SIG(8),
-    SIG(9), SIG(10), SIG(11), SIG(12), SIG(13), SIG(14), SIG(15), SIG(16), SIG(17),
+    SIG(0),
+    SIG(1),
+    SIG(2),
+    SIG(3),
+    SIG(4),
+    SIG(5),
+    SIG(6),
+    SIG(7),
+    SIG(8),
+    SIG(9),
+    SIG(10),
+    SIG(11),
+    SIG(12),
+    SIG(13),
+    SIG(14),
+    SIG(15),
+    SIG(16),
+    SIG(17),
     &cfg_schema_projections,
     &cfg_schema_partition,
     &cfg_schema_score,
@@ -38,8 +54,12 @@ static const cfg_schema_t *const all[] = {
     &cfg_schema_rule,
     &cfg_schema_model_ref,
     &cfg_schema_algorithm,
-    &alg_block_schemas[0], &alg_block_schemas[1], &alg_block_schemas[2],
-    &alg_block_schemas[3], &alg_block_schemas[4], &alg_block_schemas[5],
+    &alg_block_schemas[0],
+    &alg_block_schemas[1],
+    &alg_block_schemas[2],
+    &alg_block_schemas[3],
+    &alg_block_schemas[4],
+    &alg_block_schemas[5],
     &cfg_schema_plugin,
     &cfg_schema_emit,
     &cfg_schema_retention,
@@ -69,7 +89,10 @@ static const cfg_schema_t *const all[] = {
     NULL,
 };
 
-const cfg_schema_t *const *cfg_schema_all(void) { return all; }
+const cfg_schema_t *const *cfg_schema_all(void)
+{
+    return all;
+}
 
 const cfg_field_t *cfg_schema_field(const cfg_schema_t *s, const char *key)
 {
@@ -101,8 +124,10 @@ static const char *type_name(const cfg_field_t *f)
 static void cell(buf_t *out, const char *s)
 {
     for (; s && *s; s++) {
-        if (*s == '|') buf_puts(out, "\\|");
-        else buf_putc(out, *s);
+        if (*s == '|')
+            buf_puts(out, "\\|");
+        else
+            buf_putc(out, *s);
     }
 }
 

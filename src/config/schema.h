@@ -32,10 +32,10 @@ typedef enum {
 
 enum {
     CFG_FF_REQUIRED = 1u << 0,
-    CFG_FF_SECRET = 1u << 1,  /* redacted in output */
-    CFG_FF_HAS = 1u << 2,     /* bool at off2 is set true when the key is present */
-    CFG_FF_NONNEG = 1u << 3,  /* numbers: must be >= 0 */
-    CFG_FF_UNIT = 1u << 4,    /* numbers: must be in [0, 1] */
+    CFG_FF_SECRET = 1u << 1, /* redacted in output */
+    CFG_FF_HAS = 1u << 2,    /* bool at off2 is set true when the key is present */
+    CFG_FF_NONNEG = 1u << 3, /* numbers: must be >= 0 */
+    CFG_FF_UNIT = 1u << 4,   /* numbers: must be in [0, 1] */
 };
 
 typedef struct cfg_schema cfg_schema_t;
@@ -48,7 +48,7 @@ typedef struct cfg_field {
     double min, max;     /* inclusive range when min < max */
     const cfg_schema_t *sub;
     unsigned flags;
-    const char *doc;     /* one line for the reference */
+    const char *doc; /* one line for the reference */
 } cfg_field_t;
 
 struct cfg_schema {

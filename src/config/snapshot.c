@@ -22,7 +22,10 @@ struct cfg_snapshot {
 };
 
 /* The node is found from the cfg through cfg_t.snap_node (private). */
-static node_t *node_of(const cfg_t *c) { return (node_t *)c->snap_node; }
+static node_t *node_of(const cfg_t *c)
+{
+    return (node_t *)c->snap_node;
+}
 
 static void unref(node_t *n)
 {
@@ -81,9 +84,13 @@ uint64_t cfg_snapshot_swap(cfg_snapshot_t *s, cfg_t *next)
     next->generation = gen;
     node_t *old = atomic_exchange(&s->cur, node_new(next));
     /* wait out readers that may have loaded `old` but not yet counted it */
-    while (atomic_load(&s->acquiring) > 0) sched_yield();
+    while (atomic_load(&s->acquiring) > 0)
+        sched_yield();
     unref(old);
     return gen;
 }
 
-uint64_t cfg_snapshot_generation(cfg_snapshot_t *s) { return atomic_load(&s->generation); }
+uint64_t cfg_snapshot_generation(cfg_snapshot_t *s)
+{
+    return atomic_load(&s->generation);
+}

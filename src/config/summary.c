@@ -10,20 +10,22 @@ void cfg_summary(const cfg_t *c, buf_t *out)
     size_t per[CFG_SIG_N] = {0}, nsig = 0, ndec = 0, nplug = 0;
     for (size_t i = 0; i < r->n_recipes; i++) {
         const cfg_recipe_t *rc = &r->recipes[i];
-        for (int f = 0; f < CFG_SIG_N; f++) per[f] += rc->n_per_family[f];
+        for (int f = 0; f < CFG_SIG_N; f++)
+            per[f] += rc->n_per_family[f];
         nsig += rc->n_signals;
         ndec += rc->n_decisions;
-        for (size_t j = 0; j < rc->n_decisions; j++) nplug += rc->decisions[j].n_plugins;
+        for (size_t j = 0; j < rc->n_decisions; j++)
+            nplug += rc->decisions[j].n_plugins;
     }
-    buf_printf(out, ", %zu model card%s, %zu signal%s", r->n_cards, r->n_cards == 1 ? "" : "s", nsig,
-               nsig == 1 ? "" : "s");
+    buf_printf(out, ", %zu model card%s, %zu signal%s", r->n_cards, r->n_cards == 1 ? "" : "s",
+               nsig, nsig == 1 ? "" : "s");
     if (nsig) {
         buf_puts(out, " (");
         bool first = true;
         for (int f = 0; f < CFG_SIG_N; f++)
             if (per[f]) {
-                buf_printf(out, "%s%s %zu", first ? "" : ", ", cfg_signal_family_name((cfg_signal_family_t)f),
-                           per[f]);
+                buf_printf(out, "%s%s %zu", first ? "" : ", ",
+                           cfg_signal_family_name((cfg_signal_family_t)f), per[f]);
                 first = false;
             }
         buf_putc(out, ')');

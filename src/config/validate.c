@@ -10,7 +10,8 @@
 static const cfg_node_t *node_at(const cfg_node_t *root, const char *const *keys)
 {
     const cfg_node_t *n = root;
-    for (; *keys && n; keys++) n = cfg_node_get(n, *keys);
+    for (; *keys && n; keys++)
+        n = cfg_node_get(n, *keys);
     return n;
 }
 
@@ -18,7 +19,8 @@ static const char *nearest_model(const cfg_t *c, const char *name)
 {
     const char **cands = calloc(c->providers.n_models + 1, sizeof(char *));
     if (!cands) abort();
-    for (size_t i = 0; i < c->providers.n_models; i++) cands[i] = c->providers.models[i].name;
+    for (size_t i = 0; i < c->providers.n_models; i++)
+        cands[i] = c->providers.models[i].name;
     const char *s = cfg_suggest(name, cands, c->providers.n_models);
     free(cands);
     return s;
@@ -28,8 +30,10 @@ void cfg_validate_unknown_model(ld_t *l, const cfg_t *c, const cfg_node_t *at, c
                                 const char *name)
 {
     const char *sug = nearest_model(c, name);
-    if (sug) ld_err(l, at, "%s \"%s\" is not a declared model (did you mean \"%s\"?)", what, name, sug);
-    else ld_err(l, at, "%s \"%s\" is not a declared model", what, name);
+    if (sug)
+        ld_err(l, at, "%s \"%s\" is not a declared model (did you mean \"%s\"?)", what, name, sug);
+    else
+        ld_err(l, at, "%s \"%s\" is not a declared model", what, name);
 }
 
 void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c)
@@ -53,13 +57,16 @@ void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c)
             if (!strcmp(cands[j], m->reasoning_family)) found = true;
         }
         if (!found) {
-            const cfg_node_t *mn = ms && ms->kind == CFG_NODE_SEQ && i < ms->n ? ms->items[i] : NULL;
+            const cfg_node_t *mn =
+                ms && ms->kind == CFG_NODE_SEQ && i < ms->n ? ms->items[i] : NULL;
             size_t s = ld_push_key(l, "providers.models");
             ld_push_item(l, mn, i);
             ld_push_key(l, "reasoning_family");
-            const char *sug = cfg_suggest(m->reasoning_family, cands, c->providers.n_reasoning_families);
+            const char *sug =
+                cfg_suggest(m->reasoning_family, cands, c->providers.n_reasoning_families);
             ld_err(l, cfg_node_get(mn, "reasoning_family"),
-                   "reasoning_family \"%s\" is not declared in providers.defaults.reasoning_families%s%s%s",
+                   "reasoning_family \"%s\" is not declared in "
+                   "providers.defaults.reasoning_families%s%s%s",
                    m->reasoning_family, sug ? " (did you mean \"" : "", sug ? sug : "",
                    sug ? "\"?)" : "");
             ld_pop(l, s);
@@ -76,28 +83,33 @@ void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c)
         size_t s = ld_push_key(l, "providers.models");
         ld_push_item(l, mn, i);
         ld_err(l, cfg_node_get(mn, "name"),
-               "model \"%s\" has no model card (add {name: %s} to routing.modelCards)", m->name, m->name);
+               "model \"%s\" has no model card (add {name: %s} to routing.modelCards)", m->name,
+               m->name);
         ld_pop(l, s);
     }
     if (c->routing)
         for (size_t i = 0; i < c->routing->n_cards; i++) {
             const cfg_model_card_t *k = &c->routing->cards[i];
             if (!k->name || cfg_find_model(c, k->name, strlen(k->name))) continue;
-            const cfg_node_t *kn = cards && cards->kind == CFG_NODE_SEQ && i < cards->n ? cards->items[i] : NULL;
+            const cfg_node_t *kn =
+                cards && cards->kind == CFG_NODE_SEQ && i < cards->n ? cards->items[i] : NULL;
             size_t s = ld_push_key(l, "routing.modelCards");
             ld_push_item(l, kn, i);
-            ld_warn(l, cfg_node_get(kn, "name"), "model card \"%s\" has no provider model", k->name);
+            ld_warn(l, cfg_node_get(kn, "name"), "model card \"%s\" has no provider model",
+                    k->name);
             ld_pop(l, s);
         }
     /* something must answer when no decision matches */
     if (c->providers.n_models > 0 && !dm && c->routing) {
         const cfg_recipe_t *rc = &c->routing->recipes[0];
         bool catch_all = false;
-        for (size_t i = 0; i < rc->n_decisions; i++) catch_all |= rc->decisions[i].is_catch_all;
+        for (size_t i = 0; i < rc->n_decisions; i++)
+            catch_all |= rc->decisions[i].is_catch_all;
         if (!catch_all) {
             size_t s = ld_push_key(l, "providers.defaults");
-            ld_err(l, node_at(root, (const char *const[]){"providers", NULL}),
-                   "no default_model and no catch-all decision: set providers.defaults.default_model");
+            ld_err(
+                l, node_at(root, (const char *const[]){"providers", NULL}),
+                "no default_model and no catch-all decision: set providers.defaults.default_model");
             ld_pop(l, s);
         }
     }

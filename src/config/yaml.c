@@ -10,7 +10,7 @@
 
 /* Guard against alias bombs: the loader walks aliases as copies. */
 #define YAML_MAX_WEIGHT 2000000u
-#define YAML_MAX_DEPTH 200
+#define YAML_MAX_DEPTH  200
 
 cfg_node_t *cfg_node_new(arena_t *a, cfg_node_kind_t kind, int line, int col)
 {
@@ -212,7 +212,8 @@ static void collect_fy_errors(parser_t *p, struct fy_parser *fyp)
             char msg[512];
             snprintf(msg, sizeof msg, "YAML syntax error: %s", e->msg ? e->msg : "invalid YAML");
             size_t l = strlen(msg);
-            while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' ')) msg[--l] = 0;
+            while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+                msg[--l] = 0;
             err_at(p, e->line, e->column, msg); /* already 1-based */
             any = true;
         }
@@ -233,10 +234,14 @@ static size_t utf8_invalid_at(const unsigned char *s, size_t n)
             i++;
             continue;
         }
-        if ((c & 0xe0) == 0xc0) k = 1, min = 0x80, cp = c & 0x1f;
-        else if ((c & 0xf0) == 0xe0) k = 2, min = 0x800, cp = c & 0x0f;
-        else if ((c & 0xf8) == 0xf0) k = 3, min = 0x10000, cp = c & 0x07;
-        else return i;
+        if ((c & 0xe0) == 0xc0)
+            k = 1, min = 0x80, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            k = 2, min = 0x800, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            k = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return i;
         for (size_t j = 1; j <= k; j++) {
             if (i + j >= n || (s[i + j] & 0xc0) != 0x80) return i;
             cp = (cp << 6) | (s[i + j] & 0x3f);
@@ -275,8 +280,10 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
     if (!nul && bad < len) {
         int line = 1, col = 1;
         for (size_t q = 0; q < bad; q++) {
-            if (text[q] == '\n') line++, col = 1;
-            else col++;
+            if (text[q] == '\n')
+                line++, col = 1;
+            else
+                col++;
         }
         fy_parser_destroy(fyp);
         if (fydiag) fy_diag_destroy(fydiag);
@@ -286,8 +293,10 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
     if (nul) {
         int line = 1, col = 1;
         for (const char *q = text; q < nul; q++) {
-            if (*q == '\n') line++, col = 1;
-            else col++;
+            if (*q == '\n')
+                line++, col = 1;
+            else
+                col++;
         }
         fy_parser_destroy(fyp);
         if (fydiag) fy_diag_destroy(fydiag);
@@ -326,7 +335,8 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
         case FYET_ALIAS: {
             char *name = tok_dup(a, ev->alias.anchor, NULL);
             anchor_t *an = p.anchors;
-            while (an && strcmp(an->name, name)) an = an->next;
+            while (an && strcmp(an->name, name))
+                an = an->next;
             if (!an) {
                 err_at(&p, line, col, "unknown YAML alias");
                 break;
@@ -365,7 +375,8 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
         }
         fy_parser_event_free(fyp, ev);
     }
-    if (!p.failed && !done && (fy_parser_get_stream_error(fyp) || in_doc)) collect_fy_errors(&p, fyp);
+    if (!p.failed && !done && (fy_parser_get_stream_error(fyp) || in_doc))
+        collect_fy_errors(&p, fyp);
     fy_parser_destroy(fyp);
     if (fydiag) fy_diag_destroy(fydiag);
     if (p.failed) return NULL;
@@ -395,22 +406,26 @@ static const char *cs_line(const cscan_t *cs, int line, size_t *llen)
     if (line < 1 || (size_t)line > cs->n) return NULL;
     size_t b = cs->off[line - 1];
     size_t e = (size_t)line < cs->n ? cs->off[line] : cs->len;
-    while (e > b && (cs->text[e - 1] == '\n' || cs->text[e - 1] == '\r')) e--;
+    while (e > b && (cs->text[e - 1] == '\n' || cs->text[e - 1] == '\r'))
+        e--;
     *llen = e - b;
     return cs->text + b;
 }
 
 /* Comment-only line: its text after "#" (and one space), and its indent. */
-static bool cs_comment_only(const char *l, size_t n, size_t *indent, const char **body, size_t *blen)
+static bool cs_comment_only(const char *l, size_t n, size_t *indent, const char **body,
+                            size_t *blen)
 {
     size_t i = 0;
-    while (i < n && (l[i] == ' ' || l[i] == '\t')) i++;
+    while (i < n && (l[i] == ' ' || l[i] == '\t'))
+        i++;
     if (i >= n || l[i] != '#') return false;
     *indent = i;
     i++;
     if (i < n && l[i] == ' ') i++;
     size_t e = n;
-    while (e > i && (l[e - 1] == ' ' || l[e - 1] == '\t')) e--;
+    while (e > i && (l[e - 1] == ' ' || l[e - 1] == '\t'))
+        e--;
     *body = l + i;
     *blen = e - i;
     return true;
@@ -426,18 +441,23 @@ static char *cs_right(cscan_t *cs, int line, int col)
     for (size_t i = (size_t)col - 1; i < n; i++) {
         char c = l[i], prev = i ? l[i - 1] : ' ';
         if (q == '"') {
-            if (c == '\\') i++;
-            else if (c == '"') q = 0;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                q = 0;
         } else if (q == '\'') {
-            if (c == '\'' && i + 1 < n && l[i + 1] == '\'') i++;
-            else if (c == '\'') q = 0;
+            if (c == '\'' && i + 1 < n && l[i + 1] == '\'')
+                i++;
+            else if (c == '\'')
+                q = 0;
         } else if ((c == '"' || c == '\'') && strchr(" \t[{,:", prev)) {
             q = c;
         } else if (c == '#' && (prev == ' ' || prev == '\t')) {
             size_t b = i + 1;
             if (b < n && l[b] == ' ') b++;
             size_t e = n;
-            while (e > b && (l[e - 1] == ' ' || l[e - 1] == '\t')) e--;
+            while (e > b && (l[e - 1] == ' ' || l[e - 1] == '\t'))
+                e--;
             cs->taken[line - 1] = true;
             return arena_strndup(cs->a, l + b, e - b);
         }
@@ -452,7 +472,9 @@ static char *cs_top(cscan_t *cs, int line, int col)
     for (int l = line - 1; l >= 1; l--) {
         size_t n, ind, bl;
         const char *t = cs_line(cs, l, &n), *body;
-        if (!t || cs->taken[l - 1] || !cs_comment_only(t, n, &ind, &body, &bl) || (int)ind > col - 1) break;
+        if (!t || cs->taken[l - 1] || !cs_comment_only(t, n, &ind, &body, &bl) ||
+            (int)ind > col - 1)
+            break;
         first = l;
     }
     if (first == line) return NULL;
@@ -480,8 +502,10 @@ static void cs_walk(cscan_t *cs, cfg_node_t *n, int depth)
             if (k->line > 0 && !k->comment_top) k->comment_top = cs_top(cs, k->line, k->col);
             char *rc = k->line > 0 ? cs_right(cs, k->line, k->col) : NULL;
             if (rc) {
-                if (v->kind == CFG_NODE_SCALAR && v->line == k->line) v->comment = rc;
-                else k->comment = rc;
+                if (v->kind == CFG_NODE_SCALAR && v->line == k->line)
+                    v->comment = rc;
+                else
+                    k->comment = rc;
             }
         } else if (v->line > 0) {
             /* a list item: the comment lines above its dash */
@@ -503,7 +527,8 @@ cfg_node_t *cfg_yaml_parse_comments(arena_t *a, const char *file, const char *te
     if (!root || !text || !len) return root;
     cscan_t cs = {.a = a, .text = text, .len = len};
     size_t lines = 1;
-    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
     cs.off = arena_alloc(a, lines * sizeof(size_t));
     cs.taken = arena_calloc(a, lines * sizeof(bool));
     cs.off[cs.n++] = 0;
@@ -533,9 +558,9 @@ bool cfg_key_is_secret(const char *key, bool is_header)
 
 static bool looks_special(const char *s)
 {
-    static const char *words[] = {"true",  "false", "True", "False", "TRUE", "FALSE", "yes",
-                                  "no",    "Yes",   "No",   "on",    "off",  "On",    "Off",
-                                  "null",  "Null",  "NULL", "~",     "y",    "n",     NULL};
+    static const char *words[] = {"true", "false", "True", "False", "TRUE", "FALSE", "yes",
+                                  "no",   "Yes",   "No",   "on",    "off",  "On",    "Off",
+                                  "null", "Null",  "NULL", "~",     "y",    "n",     NULL};
     for (int i = 0; words[i]; i++)
         if (!strcmp(s, words[i])) return true;
     return false;
@@ -577,21 +602,27 @@ static void emit_scalar(buf_t *out, const cfg_node_t *n, bool json, bool redacte
     if (json) {
         if (!n->quoted && (cfg_node_is_null(n) || !strcmp(n->str, "true") ||
                            !strcmp(n->str, "false") || looks_number(n->str))) {
-            if (cfg_node_is_null(n)) buf_puts(out, "null");
-            else buf_append(out, n->str, n->len);
+            if (cfg_node_is_null(n))
+                buf_puts(out, "null");
+            else
+                buf_append(out, n->str, n->len);
         } else {
             emit_dq(out, n->str, n->len);
         }
         return;
     }
-    if (!n->quoted && cfg_node_is_null(n)) buf_puts(out, n->len ? n->str : "null");
-    else if (needs_quotes(n)) emit_dq(out, n->str, n->len);
-    else buf_append(out, n->str, n->len);
+    if (!n->quoted && cfg_node_is_null(n))
+        buf_puts(out, n->len ? n->str : "null");
+    else if (needs_quotes(n))
+        emit_dq(out, n->str, n->len);
+    else
+        buf_append(out, n->str, n->len);
 }
 
 static void indent(buf_t *out, int ind)
 {
-    for (int i = 0; i < ind; i++) buf_putc(out, ' ');
+    for (int i = 0; i < ind; i++)
+        buf_putc(out, ' ');
 }
 
 /* "# line" for every line of a kept comment, at column ind. */
@@ -614,7 +645,8 @@ static void emit_right_comment(buf_t *out, const char *c)
 {
     if (!c || !*c) return;
     buf_puts(out, "  # ");
-    for (; *c && *c != '\n'; c++) buf_putc(out, *c);
+    for (; *c && *c != '\n'; c++)
+        buf_putc(out, *c);
 }
 
 static bool is_secret_ctx(const char *key, const char *parent_key)
@@ -708,7 +740,8 @@ static void emit_yaml(buf_t *out, const cfg_node_t *n, const cfg_emit_opts_t *o,
     for (size_t i = 0; i < n->n; i++) {
         const cfg_node_t *it = n->items[i];
         emit_comment_lines(out, it->comment_top, ind);
-        if (it->kind == CFG_NODE_MAP && it->n) emit_comment_lines(out, it->keys[0]->comment_top, ind);
+        if (it->kind == CFG_NODE_MAP && it->n)
+            emit_comment_lines(out, it->keys[0]->comment_top, ind);
         indent(out, ind);
         buf_puts(out, "- ");
         if (it->kind == CFG_NODE_SCALAR) {

@@ -19,16 +19,16 @@ typedef enum { CFG_NODE_SCALAR = 0, CFG_NODE_MAP, CFG_NODE_SEQ } cfg_node_kind_t
 typedef struct cfg_node cfg_node_t;
 struct cfg_node {
     cfg_node_kind_t kind;
-    int line, col;        /* 1-based start of the node */
-    char *str;            /* scalar text (NUL-terminated) */
+    int line, col; /* 1-based start of the node */
+    char *str;     /* scalar text (NUL-terminated) */
     size_t len;
-    bool quoted;          /* scalar was single/double quoted or a block scalar */
-    cfg_node_t **keys;    /* map: key scalars, parallel to items */
-    cfg_node_t **items;   /* map values or sequence items */
+    bool quoted;        /* scalar was single/double quoted or a block scalar */
+    cfg_node_t **keys;  /* map: key scalars, parallel to items */
+    cfg_node_t **items; /* map values or sequence items */
     size_t n, cap;
-    size_t weight;        /* node count of the subtree, aliases expanded */
-    char *comment;        /* migrate keeps the line comment when present (may be NULL) */
-    char *comment_top;    /* comment lines above the node (no '#', '\n'-joined; may be NULL) */
+    size_t weight;     /* node count of the subtree, aliases expanded */
+    char *comment;     /* migrate keeps the line comment when present (may be NULL) */
+    char *comment_top; /* comment lines above the node (no '#', '\n'-joined; may be NULL) */
 };
 
 /* Parse the first document of text. Parse errors go to diags (as errors,

@@ -6,9 +6,9 @@
 
 typedef struct arena_chunk arena_chunk_t;
 typedef struct arena {
-    arena_chunk_t *head;   /* current chunk */
-    size_t chunk_size;     /* default size of new chunks */
-    size_t total;          /* bytes handed out, for stats */
+    arena_chunk_t *head; /* current chunk */
+    size_t chunk_size;   /* default size of new chunks */
+    size_t total;        /* bytes handed out, for stats */
 } arena_t;
 
 void arena_init(arena_t *a, size_t chunk_size);

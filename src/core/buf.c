@@ -8,7 +8,8 @@ void buf_reserve(buf_t *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap) return;
     size_t nc = b->cap ? b->cap * 2 : 64;
-    while (nc < b->len + extra + 1) nc *= 2;
+    while (nc < b->len + extra + 1)
+        nc *= 2;
     char *p = realloc(b->data, nc);
     if (!p) abort();
     b->data = p;
@@ -23,9 +24,15 @@ void buf_append(buf_t *b, const void *p, size_t n)
     b->data[b->len] = 0;
 }
 
-void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
+void buf_puts(buf_t *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
 
-void buf_putc(buf_t *b, char c) { buf_append(b, &c, 1); }
+void buf_putc(buf_t *b, char c)
+{
+    buf_append(b, &c, 1);
+}
 
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {

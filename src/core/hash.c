@@ -15,9 +15,15 @@ uint64_t hash_fnv1a64(const void *p, size_t n)
     return h;
 }
 
-uint64_t hash_xxh64(const void *p, size_t n, uint64_t seed) { return XXH3_64bits_withSeed(p, n, seed); }
+uint64_t hash_xxh64(const void *p, size_t n, uint64_t seed)
+{
+    return XXH3_64bits_withSeed(p, n, seed);
+}
 
-void hash_hex16(uint64_t v, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)v); }
+void hash_hex16(uint64_t v, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)v);
+}
 
 static uint64_t splitmix(uint64_t *s)
 {

@@ -9,8 +9,14 @@
 
 static volatile tlog_level_t g_level = TLOG_INFO;
 
-void tlog_set_level(tlog_level_t lvl) { g_level = lvl; }
-tlog_level_t tlog_get_level(void) { return g_level; }
+void tlog_set_level(tlog_level_t lvl)
+{
+    g_level = lvl;
+}
+tlog_level_t tlog_get_level(void)
+{
+    return g_level;
+}
 
 int tlog_level_parse(const char *s)
 {
@@ -30,10 +36,11 @@ void tlog(tlog_level_t lvl, const char *event, const char *fields, ...)
     gettimeofday(&tv, NULL);
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof line,
-                     "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"event\":\"%s\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(tv.tv_usec / 1000), names[lvl], event);
+    int n = snprintf(
+        line, sizeof line,
+        "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"event\":\"%s\"",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        (int)(tv.tv_usec / 1000), names[lvl], event);
     if (fields && *fields && n > 0 && (size_t)n < sizeof line - 4) {
         line[n++] = ',';
         va_list ap;

@@ -30,18 +30,18 @@
  * `type: projection`: a mapping output, or a partition (label = winner). */
 typedef struct dec_proj_out {
     const char *name;
-    const char *label;  /* partitions: the winning member's name; else NULL */
+    const char *label; /* partitions: the winning member's name; else NULL */
     bool matched;
     double confidence;
 } dec_proj_out_t;
 
 typedef struct dec_proj_score {
     const char *name;
-    double value;       /* Σ weight·v */
+    double value; /* Σ weight·v */
 } dec_proj_score_t;
 
 typedef struct dec_proj {
-    sig_results_t sig;  /* the signal results after partitions (a copy in the arena) */
+    sig_results_t sig; /* the signal results after partitions (a copy in the arena) */
     dec_proj_out_t *outs;
     size_t n_outs;
     dec_proj_score_t *scores;
@@ -62,11 +62,11 @@ const dec_proj_score_t *dec_proj_score(const dec_proj_t *p, const char *name);
 typedef struct dec_node dec_node_t;
 struct dec_node {
     cfg_rule_kind_t kind;
-    const char *signal;  /* leaves: "<type>:<name>" (e.g. "keyword:code_terms"); else NULL */
-    const char *label;   /* leaves: the required label, else NULL */
+    const char *signal; /* leaves: "<type>:<name>" (e.g. "keyword:code_terms"); else NULL */
+    const char *label;  /* leaves: the required label, else NULL */
     bool matched, skipped;
     double confidence;
-    const char *error;   /* leaves: the signal's error ("timeout", ...), else NULL */
+    const char *error; /* leaves: the signal's error ("timeout", ...), else NULL */
     dec_node_t *children;
     size_t n_children;
 };
@@ -96,7 +96,11 @@ void dec_node_json(buf_t *out, const dec_node_t *n);
 
 /* ---- strategies (strategy.c, SPEC §6.2) ---- */
 
-typedef enum { DEC_STRATEGY_PRIORITY = 0, DEC_STRATEGY_CONFIDENCE, DEC_STRATEGY_TIERS } dec_strategy_t;
+typedef enum {
+    DEC_STRATEGY_PRIORITY = 0,
+    DEC_STRATEGY_CONFIDENCE,
+    DEC_STRATEGY_TIERS
+} dec_strategy_t;
 
 /* The recipe's effective strategy: its `strategy`, else tiers when any
  * decision has a tier, else priority. */
@@ -104,7 +108,7 @@ dec_strategy_t dec_strategy_of(const cfg_recipe_t *recipe);
 const char *dec_strategy_name(dec_strategy_t s);
 
 typedef struct dec_match {
-    size_t index;        /* into recipe->decisions */
+    size_t index; /* into recipe->decisions */
     double confidence;
 } dec_match_t;
 
@@ -126,14 +130,14 @@ typedef struct dec_result {
     const cfg_decision_t *decision; /* MATCHED / CATCH_ALL; NULL otherwise */
     const char *name;               /* decision name, "" for DEFAULT and FAIL */
     double confidence;
-    const char *algorithm;          /* the decision's algorithm; "static" for DEFAULT */
-    const char *default_model;      /* providers.defaults.default_model (DEFAULT only) */
-    bool may_inherit;               /* CATCH_ALL or DEFAULT: the session layer may inherit */
+    const char *algorithm;     /* the decision's algorithm; "static" for DEFAULT */
+    const char *default_model; /* providers.defaults.default_model (DEFAULT only) */
+    bool may_inherit;          /* CATCH_ALL or DEFAULT: the session layer may inherit */
     dec_strategy_t strategy;
-    const char *failed_leaf;        /* FAIL: "<type>:<name>" of the failing leaf */
-    dec_trace_t *traces;            /* every evaluated decision, in config order */
+    const char *failed_leaf; /* FAIL: "<type>:<name>" of the failing leaf */
+    dec_trace_t *traces;     /* every evaluated decision, in config order */
     size_t n_traces;
-    dec_match_t *ranking;           /* the matched decisions, best first */
+    dec_match_t *ranking; /* the matched decisions, best first */
     size_t n_ranking;
     dec_proj_t proj;
 } dec_result_t;

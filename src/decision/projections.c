@@ -142,9 +142,12 @@ static void run_score(const cfg_node_t *sc, dec_proj_t *out)
             }
         }
         double v;
-        if (!strcmp(src, "confidence")) v = matched ? score : miss;
-        else if (!strcmp(src, "raw")) v = has_value ? value : miss;
-        else v = matched ? match : miss;
+        if (!strcmp(src, "confidence"))
+            v = matched ? score : miss;
+        else if (!strcmp(src, "raw"))
+            v = has_value ? value : miss;
+        else
+            v = matched ? match : miss;
         total += w * v;
     }
     dec_proj_score_t *s = &out->scores[out->n_scores++];
@@ -157,7 +160,8 @@ static void run_mapping(const cfg_node_t *m, dec_proj_t *out)
     const char *src = dec_cfg_str(m, "source", NULL);
     const dec_proj_score_t *s = src ? dec_proj_score(out, src) : NULL;
     const cfg_node_t *cal = m->kind == CFG_NODE_MAP ? cfg_node_get(m, "calibration") : NULL;
-    bool sigmoid = cal && !strcmp(dec_cfg_str(cal, "method", "sigmoid_distance"), "sigmoid_distance");
+    bool sigmoid =
+        cal && !strcmp(dec_cfg_str(cal, "method", "sigmoid_distance"), "sigmoid_distance");
     double slope = dec_cfg_num(cal, "slope", 10.0);
     const cfg_node_t *outs = dec_cfg_seq(m, "outputs");
     for (size_t i = 0; outs && i < outs->n; i++) {

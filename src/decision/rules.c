@@ -86,7 +86,8 @@ static void mark_skipped(const cfg_rule_t *r, arena_t *a, dec_node_t *n)
     if (!r->n_children) return;
     n->children = arena_calloc(a, r->n_children * sizeof(dec_node_t));
     n->n_children = r->n_children;
-    for (size_t i = 0; i < r->n_children; i++) mark_skipped(&r->children[i], a, &n->children[i]);
+    for (size_t i = 0; i < r->n_children; i++)
+        mark_skipped(&r->children[i], a, &n->children[i]);
 }
 
 static int eval_leaf(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj_t *proj,
@@ -110,16 +111,15 @@ static int eval_leaf(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj
             n->matched = true;
             n->confidence = 1.0;
             return 0;
-        case CFG_ONERR_FAIL:
-            *failed = n->signal;
-            return -1;
-        default:
-            return 0;
+        case CFG_ONERR_FAIL: *failed = n->signal; return -1;
+        default: return 0;
         }
     }
     bool ok;
-    if (r->predicate) ok = res->has_value && predicate_holds(r->predicate, res->value);
-    else ok = res->matched;
+    if (r->predicate)
+        ok = res->has_value && predicate_holds(r->predicate, res->value);
+    else
+        ok = res->matched;
     if (ok && via_label) ok = res->label && !strcmp(res->label, r->name);
     if (ok && r->label) ok = res->label && !strcmp(res->label, r->label);
     n->matched = ok;
@@ -149,8 +149,10 @@ int dec_rules_eval(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj_t
                 continue;
             }
             if (dec_rules_eval(&r->children[i], rc, proj, a, &n->children[i], failed)) return -1;
-            if (n->children[i].matched) sum += n->children[i].confidence;
-            else n->matched = false;
+            if (n->children[i].matched)
+                sum += n->children[i].confidence;
+            else
+                n->matched = false;
         }
         /* an empty AND is a catch-all: matched, confidence 0 */
         n->confidence = n->matched && r->n_children ? sum / (double)r->n_children : 0;
@@ -174,7 +176,6 @@ int dec_rules_eval(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj_t
         n->confidence = n->matched ? 1.0 : 0;
         return 0;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }

@@ -20,26 +20,19 @@ dec_strategy_t dec_strategy_of(const cfg_recipe_t *rc)
 const char *dec_strategy_name(dec_strategy_t s)
 {
     switch (s) {
-    case DEC_STRATEGY_CONFIDENCE:
-        return "confidence";
-    case DEC_STRATEGY_TIERS:
-        return "tiers";
-    default:
-        return "priority";
+    case DEC_STRATEGY_CONFIDENCE: return "confidence";
+    case DEC_STRATEGY_TIERS: return "tiers";
+    default: return "priority";
     }
 }
 
 const char *dec_outcome_name(dec_outcome_t o)
 {
     switch (o) {
-    case DEC_MATCHED:
-        return "matched";
-    case DEC_CATCH_ALL:
-        return "catch_all";
-    case DEC_DEFAULT:
-        return "default";
-    default:
-        return "fail";
+    case DEC_MATCHED: return "matched";
+    case DEC_CATCH_ALL: return "catch_all";
+    case DEC_DEFAULT: return "default";
+    default: return "fail";
     }
 }
 
@@ -59,12 +52,8 @@ static int cmp(const cfg_recipe_t *rc, dec_strategy_t s, const dec_match_t *x, c
         if (!c) c = by_pri;
         break;
     }
-    case DEC_STRATEGY_CONFIDENCE:
-        c = by_conf ? by_conf : by_pri;
-        break;
-    default:
-        c = by_pri ? by_pri : by_conf;
-        break;
+    case DEC_STRATEGY_CONFIDENCE: c = by_conf ? by_conf : by_pri; break;
+    default: c = by_pri ? by_pri : by_conf; break;
     }
     if (!c) c = x->index < y->index ? -1 : x->index > y->index ? 1 : 0;
     return c;

@@ -8,20 +8,17 @@
 static const char *kind_name(cfg_rule_kind_t k)
 {
     switch (k) {
-    case CFG_RULE_AND:
-        return "AND";
-    case CFG_RULE_OR:
-        return "OR";
-    case CFG_RULE_NOT:
-        return "NOT";
-    default:
-        return "leaf";
+    case CFG_RULE_AND: return "AND";
+    case CFG_RULE_OR: return "OR";
+    case CFG_RULE_NOT: return "NOT";
+    default: return "leaf";
     }
 }
 
 static void indent(buf_t *b, int depth)
 {
-    for (int i = 0; i < depth; i++) buf_puts(b, "  ");
+    for (int i = 0; i < depth; i++)
+        buf_puts(b, "  ");
 }
 
 static void node_text(buf_t *b, const dec_node_t *n, int depth)
@@ -30,11 +27,14 @@ static void node_text(buf_t *b, const dec_node_t *n, int depth)
     buf_puts(b, n->skipped ? "\xC2\xB7 " : n->matched ? "\xE2\x9C\x93 " : "\xE2\x9C\x97 ");
     buf_puts(b, n->kind == CFG_RULE_LEAF ? (n->signal ? n->signal : "?") : kind_name(n->kind));
     if (n->label) buf_printf(b, " [label=%s]", n->label);
-    if (n->skipped) buf_puts(b, " (skipped)");
-    else buf_printf(b, " %.3f", n->confidence);
+    if (n->skipped)
+        buf_puts(b, " (skipped)");
+    else
+        buf_printf(b, " %.3f", n->confidence);
     if (n->error) buf_printf(b, " (error: %s)", n->error);
     buf_putc(b, '\n');
-    for (size_t i = 0; i < n->n_children; i++) node_text(b, &n->children[i], depth + 1);
+    for (size_t i = 0; i < n->n_children; i++)
+        node_text(b, &n->children[i], depth + 1);
 }
 
 void dec_trace_text(buf_t *b, const dec_trace_t *t)
@@ -46,8 +46,10 @@ void dec_trace_text(buf_t *b, const dec_trace_t *t)
 
 static void json_str_or_null(buf_t *b, const char *s)
 {
-    if (s) buf_json_str(b, s, strlen(s));
-    else buf_puts(b, "null");
+    if (s)
+        buf_json_str(b, s, strlen(s));
+    else
+        buf_puts(b, "null");
 }
 
 void dec_node_json(buf_t *b, const dec_node_t *n)
@@ -107,7 +109,8 @@ void dec_result_json(buf_t *b, const dec_result_t *r)
 
 void dec_result_text(buf_t *b, const dec_result_t *r)
 {
-    for (size_t i = 0; i < r->n_traces; i++) dec_trace_text(b, &r->traces[i]);
+    for (size_t i = 0; i < r->n_traces; i++)
+        dec_trace_text(b, &r->traces[i]);
     switch (r->outcome) {
     case DEC_FAIL:
         buf_printf(b, "=> fail: signal_unavailable (%s)\n", r->failed_leaf ? r->failed_leaf : "?");

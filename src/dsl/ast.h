@@ -30,8 +30,8 @@ typedef struct dsl_diags {
 } dsl_diags_t;
 void dsl_diags_init(dsl_diags_t *d, const char *file);
 void dsl_diags_free(dsl_diags_t *d);
-void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix, const char *fmt,
-                  ...) __attribute__((format(printf, 6, 7)));
+void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
+                  const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 void dsl_diags_sort(dsl_diags_t *d);
 /* `file:line:col: error|warning: message` (+ "\n  fix: ..."), one per line. */
 void dsl_diags_format(buf_t *out, const dsl_diags_t *d);
@@ -86,7 +86,15 @@ bool dsl_is_keyword(const char *s);
 bool dsl_is_ident(const char *s);
 
 /* ---- values ---- */
-typedef enum { DSL_V_STR = 0, DSL_V_NUM, DSL_V_BOOL, DSL_V_IDENT, DSL_V_NULL, DSL_V_LIST, DSL_V_BLOCK } dsl_vkind_t;
+typedef enum {
+    DSL_V_STR = 0,
+    DSL_V_NUM,
+    DSL_V_BOOL,
+    DSL_V_IDENT,
+    DSL_V_NULL,
+    DSL_V_LIST,
+    DSL_V_BLOCK
+} dsl_vkind_t;
 typedef struct dsl_value dsl_value_t;
 typedef struct dsl_field {
     char *key;
@@ -96,8 +104,8 @@ typedef struct dsl_field {
 } dsl_field_t;
 struct dsl_value {
     dsl_vkind_t kind;
-    char *s;            /* STR (decoded), NUM (as written), IDENT */
-    bool b;             /* BOOL */
+    char *s;             /* STR (decoded), NUM (as written), IDENT */
+    bool b;              /* BOOL */
     dsl_value_t **items; /* LIST */
     size_t n;
     dsl_field_t *fields; /* BLOCK */
@@ -113,7 +121,7 @@ struct dsl_expr {
     char *family, *name; /* REF */
     dsl_field_t *fields; /* REF: label, predicate, on_error */
     size_t nf;
-    dsl_expr_t **kids;   /* AND/OR: >= 2, NOT: 1 */
+    dsl_expr_t **kids; /* AND/OR: >= 2, NOT: 1 */
     size_t n;
     int line, col;
 };
@@ -150,12 +158,12 @@ typedef struct dsl_item {
     dsl_ikind_t kind;
     char **comments;
     int n_comments;
-    char *num;                /* PRIORITY / TIER as written */
-    char *str;                /* DESCRIPTION text; ALGORITHM type; PLUGIN name; EMIT kind; NAME */
-    dsl_expr_t *expr;         /* WHEN */
-    dsl_model_ref_t *refs;    /* MODEL */
+    char *num;             /* PRIORITY / TIER as written */
+    char *str;             /* DESCRIPTION text; ALGORITHM type; PLUGIN name; EMIT kind; NAME */
+    dsl_expr_t *expr;      /* WHEN */
+    dsl_model_ref_t *refs; /* MODEL */
     size_t n_refs;
-    dsl_value_t *block;       /* ALGORITHM / PLUGIN (may be NULL), EMIT, SESSION */
+    dsl_value_t *block; /* ALGORITHM / PLUGIN (may be NULL), EMIT, SESSION */
     int line, col;
 } dsl_item_t;
 
@@ -193,23 +201,23 @@ struct dsl_decl {
     dsl_dkind_t kind;
     char **comments; /* comment lines above the declaration */
     int n_comments;
-    char *kw;        /* SIGNAL family, PROJECTION kind, PLUGIN type; SIGNAL_GROUP keeps "partition" */
+    char *kw; /* SIGNAL family, PROJECTION kind, PLUGIN type; SIGNAL_GROUP keeps "partition" */
     bool group_syntax; /* written SIGNAL_GROUP */
     char *name;
-    dsl_value_t *block;    /* ROUTING, SIGNAL, PROJECTION, MODEL, PLUGIN, ENTRYPOINT */
-    dsl_opt_t *opts;       /* ROUTE (opts) */
+    dsl_value_t *block; /* ROUTING, SIGNAL, PROJECTION, MODEL, PLUGIN, ENTRYPOINT */
+    dsl_opt_t *opts;    /* ROUTE (opts) */
     size_t n_opts;
-    dsl_item_t *items;     /* ROUTE */
+    dsl_item_t *items; /* ROUTE */
     size_t n_items;
     dsl_branch_t *branches; /* TREE */
     size_t n_branches;
-    dsl_case_t *cases;     /* TEST */
+    dsl_case_t *cases; /* TEST */
     size_t n_cases;
-    dsl_decl_t **decls;    /* RECIPE body (DESCRIPTION goes to desc) */
+    dsl_decl_t **decls; /* RECIPE body (DESCRIPTION goes to desc) */
     size_t n_decls;
-    char *desc;            /* RECIPE DESCRIPTION */
+    char *desc; /* RECIPE DESCRIPTION */
     int line, col;
-    int end_line;          /* line of the closing brace (fmt keeps blank lines between decls) */
+    int end_line; /* line of the closing brace (fmt keeps blank lines between decls) */
 };
 
 typedef struct dsl_program {

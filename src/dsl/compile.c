@@ -10,9 +10,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cfg_node_t *mk_map(arena_t *a) { return cfg_node_new(a, CFG_NODE_MAP, 0, 0); }
-static cfg_node_t *mk_seq(arena_t *a) { return cfg_node_new(a, CFG_NODE_SEQ, 0, 0); }
-static cfg_node_t *mk_str(arena_t *a, const char *s) { return cfg_node_scalar(a, s, false); }
+static cfg_node_t *mk_map(arena_t *a)
+{
+    return cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+}
+static cfg_node_t *mk_seq(arena_t *a)
+{
+    return cfg_node_new(a, CFG_NODE_SEQ, 0, 0);
+}
+static cfg_node_t *mk_str(arena_t *a, const char *s)
+{
+    return cfg_node_scalar(a, s, false);
+}
 
 static cfg_node_t *value_node(arena_t *a, const dsl_value_t *v)
 {
@@ -24,12 +33,14 @@ static cfg_node_t *value_node(arena_t *a, const dsl_value_t *v)
     case DSL_V_NULL: return cfg_node_scalar(a, "null", false);
     case DSL_V_LIST: {
         cfg_node_t *s = mk_seq(a);
-        for (size_t i = 0; i < v->n; i++) cfg_node_append(a, s, value_node(a, v->items[i]));
+        for (size_t i = 0; i < v->n; i++)
+            cfg_node_append(a, s, value_node(a, v->items[i]));
         return s;
     }
     case DSL_V_BLOCK: {
         cfg_node_t *m = mk_map(a);
-        for (size_t i = 0; i < v->nf; i++) cfg_node_set(a, m, v->fields[i].key, value_node(a, v->fields[i].val));
+        for (size_t i = 0; i < v->nf; i++)
+            cfg_node_set(a, m, v->fields[i].key, value_node(a, v->fields[i].val));
         return m;
     }
     }
@@ -54,12 +65,17 @@ static cfg_node_t *rule_node(arena_t *a, const dsl_expr_t *e)
     if (e->kind == DSL_E_REF) {
         cfg_node_set(a, m, "type", mk_str(a, e->family));
         cfg_node_set(a, m, "name", mk_str(a, e->name));
-        for (size_t i = 0; i < e->nf; i++) cfg_node_set(a, m, e->fields[i].key, value_node(a, e->fields[i].val));
+        for (size_t i = 0; i < e->nf; i++)
+            cfg_node_set(a, m, e->fields[i].key, value_node(a, e->fields[i].val));
         return m;
     }
-    cfg_node_set(a, m, "operator", mk_str(a, e->kind == DSL_E_AND ? "AND" : e->kind == DSL_E_OR ? "OR" : "NOT"));
+    cfg_node_set(a, m, "operator",
+                 mk_str(a, e->kind == DSL_E_AND  ? "AND"
+                           : e->kind == DSL_E_OR ? "OR"
+                                                 : "NOT"));
     cfg_node_t *c = mk_seq(a);
-    for (size_t i = 0; i < e->n; i++) cfg_node_append(a, c, rule_node(a, e->kids[i]));
+    for (size_t i = 0; i < e->n; i++)
+        cfg_node_append(a, c, rule_node(a, e->kids[i]));
     cfg_node_set(a, m, "conditions", c);
     return m;
 }
@@ -77,9 +93,11 @@ typedef struct scope {
 static const dsl_decl_t *find_template(const scope_t *s, const char *name)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (s->decls[i]->kind == DSL_D_PLUGIN && !strcmp(s->decls[i]->name, name)) return s->decls[i];
+        if (s->decls[i]->kind == DSL_D_PLUGIN && !strcmp(s->decls[i]->name, name))
+            return s->decls[i];
     for (size_t i = 0; i < s->n_outer; i++)
-        if (s->outer[i]->kind == DSL_D_PLUGIN && !strcmp(s->outer[i]->name, name)) return s->outer[i];
+        if (s->outer[i]->kind == DSL_D_PLUGIN && !strcmp(s->outer[i]->name, name))
+            return s->outer[i];
     return NULL;
 }
 
@@ -93,8 +111,8 @@ static const char *ref_opt_key(const char *k)
 }
 
 static void route_node(scope_t *s, cfg_node_t *decisions, const char *name, const dsl_opt_t *opts,
-                       size_t n_opts, const dsl_item_t *items, size_t n_items, const dsl_expr_t *when,
-                       const char *priority)
+                       size_t n_opts, const dsl_item_t *items, size_t n_items,
+                       const dsl_expr_t *when, const char *priority)
 {
     arena_t *a = s->a;
     cfg_node_t *m = mk_map(a);
@@ -103,12 +121,15 @@ static void route_node(scope_t *s, cfg_node_t *decisions, const char *name, cons
     cfg_node_t *desc_node = NULL;
     for (size_t i = 0; i < n_opts; i++) {
         const char *k = opts[i].key;
-        if (!strcmp(k, "description")) desc_node = value_node(a, opts[i].val);
-        else if (!strcmp(k, "tier") && opts[i].val->kind == DSL_V_NUM) tier = opts[i].val->s;
-        else if (!strcmp(k, "priority") && opts[i].val->kind == DSL_V_NUM) prio = opts[i].val->s;
+        if (!strcmp(k, "description"))
+            desc_node = value_node(a, opts[i].val);
+        else if (!strcmp(k, "tier") && opts[i].val->kind == DSL_V_NUM)
+            tier = opts[i].val->s;
+        else if (!strcmp(k, "priority") && opts[i].val->kind == DSL_V_NUM)
+            prio = opts[i].val->s;
         else
-            dsl_diag_add(s->d, DSL_ERROR, opts[i].line, opts[i].col, "use description=, tier= or priority=",
-                         "unknown route option \"%s\"", k);
+            dsl_diag_add(s->d, DSL_ERROR, opts[i].line, opts[i].col,
+                         "use description=, tier= or priority=", "unknown route option \"%s\"", k);
     }
     cfg_node_t *refs = mk_seq(a), *alg = NULL, *plugins = mk_seq(a), *emits = mk_seq(a);
     for (size_t i = 0; i < n_items; i++) {
@@ -128,8 +149,8 @@ static void route_node(scope_t *s, cfg_node_t *decisions, const char *name, cons
                     const char *k = ref_opt_key(ref->opts[o].key);
                     if (!k) {
                         dsl_diag_add(s->d, DSL_ERROR, ref->opts[o].line, ref->opts[o].col,
-                                     "use reasoning=, effort=, weight= or lora=", "unknown model option \"%s\"",
-                                     ref->opts[o].key);
+                                     "use reasoning=, effort=, weight= or lora=",
+                                     "unknown model option \"%s\"", ref->opts[o].key);
                         continue;
                     }
                     cfg_node_set(a, rn, k, value_node(a, ref->opts[o].val));
@@ -158,10 +179,12 @@ static void route_node(scope_t *s, cfg_node_t *decisions, const char *name, cons
             cfg_node_set(a, pn, "type", mk_str(a, tpl ? tpl->kw : it->str));
             if (tpl && tpl->block)
                 for (size_t f = 0; f < tpl->block->nf; f++)
-                    cfg_node_set(a, conf, tpl->block->fields[f].key, value_node(a, tpl->block->fields[f].val));
+                    cfg_node_set(a, conf, tpl->block->fields[f].key,
+                                 value_node(a, tpl->block->fields[f].val));
             if (it->block)
                 for (size_t f = 0; f < it->block->nf; f++)
-                    cfg_node_set(a, conf, it->block->fields[f].key, value_node(a, it->block->fields[f].val));
+                    cfg_node_set(a, conf, it->block->fields[f].key,
+                                 value_node(a, it->block->fields[f].val));
             if (conf->n) cfg_node_set(a, pn, "configuration", conf);
             cfg_node_append(a, plugins, pn);
             break;
@@ -175,8 +198,10 @@ static void route_node(scope_t *s, cfg_node_t *decisions, const char *name, cons
         }
         }
     }
-    if (desc) cfg_node_set(a, m, "description", cfg_node_scalar(a, desc, true));
-    else if (desc_node) cfg_node_set(a, m, "description", desc_node);
+    if (desc)
+        cfg_node_set(a, m, "description", cfg_node_scalar(a, desc, true));
+    else if (desc_node)
+        cfg_node_set(a, m, "description", desc_node);
     if (tier) cfg_node_set(a, m, "tier", mk_str(a, tier));
     if (prio) cfg_node_set(a, m, "priority", mk_str(a, prio));
     if (when) cfg_node_set(a, m, "rules", rule_node(a, when));
@@ -205,7 +230,8 @@ dsl_expr_t *dsl_tree_condition(arena_t *a, const dsl_decl_t *t, size_t i)
     dsl_expr_t *e = mk_expr(a, DSL_E_AND, n);
     if (c) {
         if (c->kind == DSL_E_AND)
-            for (size_t k = 0; k < c->n; k++) e->kids[e->n++] = c->kids[k];
+            for (size_t k = 0; k < c->n; k++)
+                e->kids[e->n++] = c->kids[k];
         else
             e->kids[e->n++] = (dsl_expr_t *)c;
     }
@@ -236,12 +262,14 @@ static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
         switch (dc->kind) {
         case DSL_D_ROUTING:
             for (size_t f = 0; f < dc->block->nf; f++)
-                cfg_node_set(a, routing, dc->block->fields[f].key, value_node(a, dc->block->fields[f].val));
+                cfg_node_set(a, routing, dc->block->fields[f].key,
+                             value_node(a, dc->block->fields[f].val));
             break;
         case DSL_D_SIGNAL: {
             int fam = cfg_signal_family_by_name(dc->kw);
             if (fam < 0) {
-                dsl_diag_add(s->d, DSL_ERROR, dc->line, dc->col, NULL, "unknown signal family \"%s\"", dc->kw);
+                dsl_diag_add(s->d, DSL_ERROR, dc->line, dc->col, NULL,
+                             "unknown signal family \"%s\"", dc->kw);
                 break;
             }
             const char *key = cfg_signal_family_key((cfg_signal_family_t)fam);
@@ -266,14 +294,16 @@ static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
             break;
         }
         case DSL_D_ROUTE:
-            route_node(s, decisions, dc->name, dc->opts, dc->n_opts, dc->items, dc->n_items, NULL, NULL);
+            route_node(s, decisions, dc->name, dc->opts, dc->n_opts, dc->items, dc->n_items, NULL,
+                       NULL);
             break;
         case DSL_D_TREE:
             for (size_t b = 0; b < dc->n_branches; b++) {
                 char prio[16];
                 snprintf(prio, sizeof prio, "%zu", b < 10000 ? 10000 - b : 0);
-                route_node(s, decisions, dsl_tree_branch_name(a, dc, b), NULL, 0, dc->branches[b].items,
-                           dc->branches[b].n_items, dsl_tree_condition(a, dc, b), arena_strdup(a, prio));
+                route_node(s, decisions, dsl_tree_branch_name(a, dc, b), NULL, 0,
+                           dc->branches[b].items, dc->branches[b].n_items,
+                           dsl_tree_condition(a, dc, b), arena_strdup(a, prio));
             }
             break;
         default: break;
@@ -297,14 +327,17 @@ int dsl_compile_sections(arena_t *a, const dsl_program_t *p, const cfg_node_t *b
         if (p->decls[i]->kind == DSL_D_ROUTING)
             for (size_t f = 0; f < p->decls[i]->block->nf; f++)
                 if (!strcmp(p->decls[i]->block->fields[f].key, "strategy"))
-                    cfg_node_set(a, routing, "strategy", value_node(a, p->decls[i]->block->fields[f].val));
+                    cfg_node_set(a, routing, "strategy",
+                                 value_node(a, p->decls[i]->block->fields[f].val));
     cfg_node_t *cards = mk_seq(a);
     for (size_t i = 0; i < p->n; i++)
-        if (p->decls[i]->kind == DSL_D_MODEL) cfg_node_append(a, cards, named_block(a, p->decls[i]->name, p->decls[i]->block));
+        if (p->decls[i]->kind == DSL_D_MODEL)
+            cfg_node_append(a, cards, named_block(a, p->decls[i]->name, p->decls[i]->block));
     if (cards->n)
         cfg_node_set(a, routing, "modelCards", cards);
     else if (base_routing && cfg_node_get(base_routing, "modelCards"))
-        cfg_node_set(a, routing, "modelCards", cfg_node_copy(a, cfg_node_get(base_routing, "modelCards")));
+        cfg_node_set(a, routing, "modelCards",
+                     cfg_node_copy(a, cfg_node_get(base_routing, "modelCards")));
     scope_routing(&s, routing);
     out->routing = routing;
     for (size_t i = 0; i < p->n; i++) {
@@ -314,14 +347,20 @@ int dsl_compile_sections(arena_t *a, const dsl_program_t *p, const cfg_node_t *b
             cfg_node_t *r = mk_map(a);
             cfg_node_set(a, r, "name", mk_str(a, dc->name));
             if (dc->desc) cfg_node_set(a, r, "description", cfg_node_scalar(a, dc->desc, true));
-            scope_t rs = {.a = a, .d = d, .prog = p, .decls = dc->decls, .n = dc->n_decls,
-                          .outer = p->decls, .n_outer = p->n};
+            scope_t rs = {.a = a,
+                          .d = d,
+                          .prog = p,
+                          .decls = dc->decls,
+                          .n = dc->n_decls,
+                          .outer = p->decls,
+                          .n_outer = p->n};
             cfg_node_t *rr = mk_map(a);
             for (size_t k = 0; k < dc->n_decls; k++)
                 if (dc->decls[k]->kind == DSL_D_ROUTING)
                     for (size_t f = 0; f < dc->decls[k]->block->nf; f++)
                         if (!strcmp(dc->decls[k]->block->fields[f].key, "strategy"))
-                            cfg_node_set(a, rr, "strategy", value_node(a, dc->decls[k]->block->fields[f].val));
+                            cfg_node_set(a, rr, "strategy",
+                                         value_node(a, dc->decls[k]->block->fields[f].val));
             cfg_node_set(a, r, "routing", scope_routing(&rs, rr));
             cfg_node_append(a, out->recipes, r);
         } else if (dc->kind == DSL_D_ENTRYPOINT) {
@@ -351,10 +390,12 @@ static bool find_section(const char *t, size_t len, const char *key, size_t *sta
     size_t last_content = 0;
     while (i < len) {
         size_t e = i;
-        while (e < len && t[e] != '\n') e++;
+        while (e < len && t[e] != '\n')
+            e++;
         size_t next = e < len ? e + 1 : e;
         char c = t[i];
-        bool top = i < len && c != ' ' && c != '\t' && c != '#' && c != '\n' && c != '\r' && c != '-';
+        bool top =
+            i < len && c != ' ' && c != '\t' && c != '#' && c != '\n' && c != '\r' && c != '-';
         if (in) {
             if (top) {
                 *end = last_content;
@@ -400,7 +441,8 @@ static void collect_models(const cfg_node_t *n, const char *key, cfg_node_t *see
             collect_models(n->items[i], key, seen, a);
         }
     } else if (n->kind == CFG_NODE_SEQ) {
-        for (size_t i = 0; i < n->n; i++) collect_models(n->items[i], key, seen, a);
+        for (size_t i = 0; i < n->n; i++)
+            collect_models(n->items[i], key, seen, a);
     }
 }
 
@@ -433,7 +475,8 @@ static void stub_config(arena_t *a, const dsl_sections_t *s, buf_t *out)
     }
     if (models->n) {
         cfg_node_set(a, prov, "defaults", mk_map(a));
-        cfg_node_set(a, cfg_node_get(prov, "defaults"), "default_model", mk_str(a, models->keys[0]->str));
+        cfg_node_set(a, cfg_node_get(prov, "defaults"), "default_model",
+                     mk_str(a, models->keys[0]->str));
         cfg_node_set(a, prov, "models", ms);
         cfg_node_set(a, doc, "providers", prov);
     }
@@ -509,8 +552,8 @@ int dsl_compile(const dsl_compile_in_t *in, buf_t *out, cfg_t **cfg_out, dsl_dia
         stub_config(&a, &s, &check);
     }
     cfg_load_opts_t lo = {0};
-    cfg_t *c = cfg_load_string(in->base_text ? in->base_name : "compiled.yaml", check.data ? check.data : "",
-                               check.len, &lo, &cd);
+    cfg_t *c = cfg_load_string(in->base_text ? in->base_name : "compiled.yaml",
+                               check.data ? check.data : "", check.len, &lo, &cd);
     if (c) {
         buf_append(out, text.data, text.len);
         if (cfg_out)
@@ -525,9 +568,9 @@ loader_diags:
     for (size_t i = 0; i < cd.n; i++) {
         const cfg_diag_t *x = &cd.items[i];
         if (x->severity != CFG_DIAG_ERROR) continue;
-        dsl_diag_add(d, DSL_ERROR, 0, 0, NULL, "the compiled config does not load: %s:%d:%d: %s%s%s",
-                     x->file ? x->file : "", x->line, x->col, x->path ? x->path : "", x->path ? ": " : "",
-                     x->message);
+        dsl_diag_add(d, DSL_ERROR, 0, 0, NULL,
+                     "the compiled config does not load: %s:%d:%d: %s%s%s", x->file ? x->file : "",
+                     x->line, x->col, x->path ? x->path : "", x->path ? ": " : "", x->message);
     }
 done:
     cfg_diags_free(&cd);

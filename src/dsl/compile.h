@@ -39,7 +39,8 @@ void dsl_fmt_tests(buf_t *out, const dsl_program_t *p);
 
 /* YAML text (a full config or just a routing document) -> program. Repeated
  * plugin configurations become PLUGIN templates. NULL on a YAML error. */
-dsl_program_t *dsl_decompile(arena_t *a, const char *name, const char *yaml, size_t len, dsl_diags_t *d);
+dsl_program_t *dsl_decompile(arena_t *a, const char *name, const char *yaml, size_t len,
+                             dsl_diags_t *d);
 
 /* Semantic checks of SPEC §10.3 (references with did-you-mean, ranges,
  * route without MODEL, EMIT, projection cycles, impossible ANDs, overlap,

@@ -22,19 +22,25 @@ static bool json_number(const char *s)
 {
     const char *p = s;
     if (*p == '-') p++;
-    if (*p == '0') p++;
-    else if (*p >= '1' && *p <= '9') while (*p >= '0' && *p <= '9') p++;
-    else return false;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
     if (*p == '.') {
         p++;
         if (!(*p >= '0' && *p <= '9')) return false;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-') p++;
         if (!(*p >= '0' && *p <= '9')) return false;
-        while (*p >= '0' && *p <= '9') p++;
+        while (*p >= '0' && *p <= '9')
+            p++;
     }
     return *p == 0;
 }
@@ -45,14 +51,16 @@ static dsl_value_t *val(dx_t *x, const cfg_node_t *n)
     if (n->kind == CFG_NODE_SEQ) {
         dsl_value_t *v = dsl_value_new(x->a, DSL_V_LIST, NULL);
         v->items = arena_alloc(x->a, (n->n ? n->n : 1) * sizeof *v->items);
-        for (size_t i = 0; i < n->n; i++) v->items[v->n++] = val(x, n->items[i]);
+        for (size_t i = 0; i < n->n; i++)
+            v->items[v->n++] = val(x, n->items[i]);
         return v;
     }
     if (n->kind == CFG_NODE_MAP) {
         dsl_value_t *v = dsl_value_new(x->a, DSL_V_BLOCK, NULL);
         v->fields = arena_alloc(x->a, (n->n ? n->n : 1) * sizeof *v->fields);
         for (size_t i = 0; i < n->n; i++)
-            v->fields[v->nf++] = (dsl_field_t){arena_strdup(x->a, n->keys[i]->str), false, val(x, n->items[i]), 0, 0};
+            v->fields[v->nf++] = (dsl_field_t){arena_strdup(x->a, n->keys[i]->str), false,
+                                               val(x, n->items[i]), 0, 0};
         return v;
     }
     const char *s = n->str ? n->str : "";
@@ -75,7 +83,8 @@ static dsl_value_t *block_except(dx_t *x, const cfg_node_t *map, const char *ski
     v->fields = arena_alloc(x->a, (map && map->n ? map->n : 1) * sizeof *v->fields);
     for (size_t i = 0; map && map->kind == CFG_NODE_MAP && i < map->n; i++) {
         if (skip && !strcmp(map->keys[i]->str, skip)) continue;
-        v->fields[v->nf++] = (dsl_field_t){arena_strdup(x->a, map->keys[i]->str), false, val(x, map->items[i]), 0, 0};
+        v->fields[v->nf++] = (dsl_field_t){arena_strdup(x->a, map->keys[i]->str), false,
+                                           val(x, map->items[i]), 0, 0};
     }
     return v;
 }
@@ -145,7 +154,8 @@ static dsl_expr_t *expr(dx_t *x, const cfg_node_t *n, int depth)
         dsl_expr_t *k = expr(x, conds->items[i], depth + 1);
         if (!k) continue;
         if (k->kind == kind) /* flatten as the parser does */
-            for (size_t j = 0; j < k->n && n_kids < 256; j++) kids[n_kids++] = k->kids[j];
+            for (size_t j = 0; j < k->n && n_kids < 256; j++)
+                kids[n_kids++] = k->kids[j];
         else if (n_kids < 256)
             kids[n_kids++] = k;
     }
@@ -238,10 +248,16 @@ static dsl_decl_t *route(dx_t *x, const cfg_node_t *d)
     r->name = arena_strdup(x->a, scal(d, "name") ? scal(d, "name") : "unnamed");
     size_t cap = 0;
     if (scal(d, "description"))
-        add_item(x, r, &cap, (dsl_item_t){.kind = DSL_I_DESCRIPTION, .str = arena_strdup(x->a, scal(d, "description"))});
-    if (scal(d, "tier")) add_item(x, r, &cap, (dsl_item_t){.kind = DSL_I_TIER, .num = arena_strdup(x->a, scal(d, "tier"))});
+        add_item(x, r, &cap,
+                 (dsl_item_t){.kind = DSL_I_DESCRIPTION,
+                              .str = arena_strdup(x->a, scal(d, "description"))});
+    if (scal(d, "tier"))
+        add_item(x, r, &cap,
+                 (dsl_item_t){.kind = DSL_I_TIER, .num = arena_strdup(x->a, scal(d, "tier"))});
     if (scal(d, "priority"))
-        add_item(x, r, &cap, (dsl_item_t){.kind = DSL_I_PRIORITY, .num = arena_strdup(x->a, scal(d, "priority"))});
+        add_item(
+            x, r, &cap,
+            (dsl_item_t){.kind = DSL_I_PRIORITY, .num = arena_strdup(x->a, scal(d, "priority"))});
     dsl_expr_t *w = expr(x, cfg_node_get(d, "rules"), 0);
     if (w) add_item(x, r, &cap, (dsl_item_t){.kind = DSL_I_WHEN, .expr = w});
     const cfg_node_t *refs = cfg_node_get(d, "modelRefs");
@@ -253,7 +269,8 @@ static dsl_decl_t *route(dx_t *x, const cfg_node_t *d)
             dsl_model_ref_t *mr = &it.refs[it.n_refs++];
             mr->name = arena_strdup(x->a, scal(m, "model") ? scal(m, "model") : "?");
             mr->opts = arena_calloc(x->a, 4 * sizeof *mr->opts);
-            static const char *const yk[] = {"use_reasoning", "reasoning_effort", "weight", "lora_name"};
+            static const char *const yk[] = {"use_reasoning", "reasoning_effort", "weight",
+                                             "lora_name"};
             static const char *const dk[] = {"reasoning", "effort", "weight", "lora"};
             for (int k = 0; k < 4; k++) {
                 const cfg_node_t *o = cfg_node_get(m, yk[k]);
@@ -268,11 +285,13 @@ static dsl_decl_t *route(dx_t *x, const cfg_node_t *d)
         if (t) {
             const cfg_node_t *blk = cfg_node_get(alg, t);
             add_item(x, r, &cap,
-                     (dsl_item_t){.kind = DSL_I_ALGORITHM, .str = arena_strdup(x->a, t),
+                     (dsl_item_t){.kind = DSL_I_ALGORITHM,
+                                  .str = arena_strdup(x->a, t),
                                   .block = blk && blk->kind == CFG_NODE_MAP ? val(x, blk) : NULL});
         }
         const cfg_node_t *ss = cfg_node_get(alg, "session");
-        if (ss && ss->kind == CFG_NODE_MAP) add_item(x, r, &cap, (dsl_item_t){.kind = DSL_I_SESSION, .block = val(x, ss)});
+        if (ss && ss->kind == CFG_NODE_MAP)
+            add_item(x, r, &cap, (dsl_item_t){.kind = DSL_I_SESSION, .block = val(x, ss)});
     }
     const cfg_node_t *pl = cfg_node_get(d, "plugins");
     for (size_t i = 0; pl && pl->kind == CFG_NODE_SEQ && i < pl->n; i++) {
@@ -290,8 +309,11 @@ static dsl_decl_t *route(dx_t *x, const cfg_node_t *d)
         if (!kind) continue;
         const cfg_node_t *b = cfg_node_get(em->items[i], kind);
         add_item(x, r, &cap,
-                 (dsl_item_t){.kind = DSL_I_EMIT, .str = arena_strdup(x->a, kind),
-                              .block = b && b->kind == CFG_NODE_MAP ? val(x, b) : dsl_value_new(x->a, DSL_V_BLOCK, NULL)});
+                 (dsl_item_t){.kind = DSL_I_EMIT,
+                              .str = arena_strdup(x->a, kind),
+                              .block = b && b->kind == CFG_NODE_MAP
+                                           ? val(x, b)
+                                           : dsl_value_new(x->a, DSL_V_BLOCK, NULL)});
     }
     return r;
 }
@@ -322,7 +344,8 @@ static void routing_decls(dx_t *x, const cfg_node_t *rt, vec_t *out)
         for (size_t k = 0; rules->kind == CFG_NODE_SEQ && k < rules->n; k++) {
             dsl_decl_t *d = decl(x, DSL_D_SIGNAL);
             d->kw = (char *)cfg_signal_family_name((cfg_signal_family_t)fam);
-            d->name = arena_strdup(x->a, scal(rules->items[k], "name") ? scal(rules->items[k], "name") : "?");
+            d->name = arena_strdup(
+                x->a, scal(rules->items[k], "name") ? scal(rules->items[k], "name") : "?");
             d->block = block_except(x, rules->items[k], "name");
             push(x, out, d);
         }
@@ -335,23 +358,26 @@ static void routing_decls(dx_t *x, const cfg_node_t *rt, vec_t *out)
         for (size_t i = 0; s && s->kind == CFG_NODE_SEQ && i < s->n; i++) {
             dsl_decl_t *d = decl(x, DSL_D_PROJECTION);
             d->kw = (char *)pkw[k];
-            d->name = arena_strdup(x->a, scal(s->items[i], "name") ? scal(s->items[i], "name") : "?");
+            d->name =
+                arena_strdup(x->a, scal(s->items[i], "name") ? scal(s->items[i], "name") : "?");
             d->block = block_except(x, s->items[i], "name");
             push(x, out, d);
         }
     }
     const cfg_node_t *ds = cfg_node_get(rt, "decisions");
-    for (size_t i = 0; ds && ds->kind == CFG_NODE_SEQ && i < ds->n; i++) push(x, out, route(x, ds->items[i]));
+    for (size_t i = 0; ds && ds->kind == CFG_NODE_SEQ && i < ds->n; i++)
+        push(x, out, route(x, ds->items[i]));
 }
 
-dsl_program_t *dsl_decompile(arena_t *a, const char *name, const char *yaml, size_t len, dsl_diags_t *d)
+dsl_program_t *dsl_decompile(arena_t *a, const char *name, const char *yaml, size_t len,
+                             dsl_diags_t *d)
 {
     cfg_diags_t cd;
     cfg_diags_init(&cd);
     cfg_node_t *root = cfg_yaml_parse(a, name, yaml, len, &cd);
     for (size_t i = 0; i < cd.n; i++)
-        dsl_diag_add(d, cd.items[i].severity == CFG_DIAG_ERROR ? DSL_ERROR : DSL_WARNING, cd.items[i].line,
-                     cd.items[i].col, NULL, "%s", cd.items[i].message);
+        dsl_diag_add(d, cd.items[i].severity == CFG_DIAG_ERROR ? DSL_ERROR : DSL_WARNING,
+                     cd.items[i].line, cd.items[i].col, NULL, "%s", cd.items[i].message);
     cfg_diags_free(&cd);
     if (!root) return NULL;
     if (root->kind != CFG_NODE_MAP) {
@@ -371,7 +397,8 @@ dsl_program_t *dsl_decompile(arena_t *a, const char *name, const char *yaml, siz
         int k = 1;
         for (size_t u = 0; u < t; u++)
             if (x.tpl_name[u] && !strcmp(x.tpl_type[u]->str, type)) k++;
-        x.tpl_name[t] = k == 1 ? arena_sprintf(a, "%s_shared", type) : arena_sprintf(a, "%s_shared_%d", type, k);
+        x.tpl_name[t] = k == 1 ? arena_sprintf(a, "%s_shared", type)
+                               : arena_sprintf(a, "%s_shared_%d", type, k);
         dsl_decl_t *dc = decl(&x, DSL_D_PLUGIN);
         dc->name = x.tpl_name[t];
         dc->kw = arena_strdup(a, type);
@@ -385,11 +412,13 @@ dsl_program_t *dsl_decompile(arena_t *a, const char *name, const char *yaml, siz
     if (rest.n && rest.v[0]->kind == DSL_D_ROUTING) push(&x, &out, rest.v[0]);
     for (size_t i = 0; cards && cards->kind == CFG_NODE_SEQ && i < cards->n; i++) {
         dsl_decl_t *dc = decl(&x, DSL_D_MODEL);
-        dc->name = arena_strdup(a, scal(cards->items[i], "name") ? scal(cards->items[i], "name") : "?");
+        dc->name =
+            arena_strdup(a, scal(cards->items[i], "name") ? scal(cards->items[i], "name") : "?");
         dc->block = block_except(&x, cards->items[i], "name");
         push(&x, &out, dc);
     }
-    for (size_t i = (rest.n && rest.v[0]->kind == DSL_D_ROUTING); i < rest.n; i++) push(&x, &out, rest.v[i]);
+    for (size_t i = (rest.n && rest.v[0]->kind == DSL_D_ROUTING); i < rest.n; i++)
+        push(&x, &out, rest.v[i]);
     for (size_t i = 0; recipes && recipes->kind == CFG_NODE_SEQ && i < recipes->n; i++) {
         dsl_decl_t *dc = decl(&x, DSL_D_RECIPE);
         const cfg_node_t *r = recipes->items[i];

@@ -23,7 +23,8 @@ void dsl_diags_free(dsl_diags_t *d)
     memset(d, 0, sizeof *d);
 }
 
-void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix, const char *fmt, ...)
+void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
+                  const char *fmt, ...)
 {
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 16;

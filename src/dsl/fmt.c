@@ -33,7 +33,8 @@ void dsl_fmt_string(buf_t *out, const char *s)
 
 static void indent_to(buf_t *out, int n)
 {
-    for (int i = 0; i < n; i++) buf_putc(out, ' ');
+    for (int i = 0; i < n; i++)
+        buf_putc(out, ' ');
 }
 
 static void put_key(buf_t *out, const char *k)
@@ -88,7 +89,8 @@ void dsl_fmt_value(buf_t *out, const dsl_value_t *v, int indent)
     buf_t t = BUF_INIT;
     value_inline(&t, v);
     size_t col = 0; /* the current column: what is already on this line counts */
-    while (col < out->len && out->data[out->len - 1 - col] != '\n') col++;
+    while (col < out->len && out->data[out->len - 1 - col] != '\n')
+        col++;
     bool fits = t.len + col <= INLINE_MAX;
     if (fits || (v->kind != DSL_V_LIST && v->kind != DSL_V_BLOCK) ||
         (v->kind == DSL_V_LIST && !v->n) || (v->kind == DSL_V_BLOCK && !v->nf)) {
@@ -160,7 +162,10 @@ static void expr(buf_t *out, const dsl_expr_t *e, int parent)
     if (paren) buf_putc(out, ')');
 }
 
-void dsl_fmt_expr(buf_t *out, const dsl_expr_t *e) { expr(out, e, 0); }
+void dsl_fmt_expr(buf_t *out, const dsl_expr_t *e)
+{
+    expr(out, e, 0);
+}
 
 static void comments(buf_t *out, char **c, int n, int ind)
 {
@@ -223,7 +228,9 @@ static void item(buf_t *out, const dsl_item_t *it, int ind)
     case DSL_I_PLUGIN:
     case DSL_I_EMIT:
         buf_printf(out, "%s %s",
-                   it->kind == DSL_I_ALGORITHM ? "ALGORITHM" : it->kind == DSL_I_PLUGIN ? "PLUGIN" : "EMIT",
+                   it->kind == DSL_I_ALGORITHM ? "ALGORITHM"
+                   : it->kind == DSL_I_PLUGIN  ? "PLUGIN"
+                                               : "EMIT",
                    it->str);
         if (it->block) {
             buf_putc(out, ' ');
@@ -240,7 +247,8 @@ static void item(buf_t *out, const dsl_item_t *it, int ind)
 
 static void items(buf_t *out, const dsl_item_t *v, size_t n, int ind)
 {
-    for (size_t i = 0; i < n; i++) item(out, &v[i], ind);
+    for (size_t i = 0; i < n; i++)
+        item(out, &v[i], ind);
 }
 
 static bool one_line(const dsl_decl_t *d)
@@ -278,7 +286,11 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
     switch (d->kind) {
     case DSL_D_ROUTING: buf_puts(out, "ROUTING "); break;
     case DSL_D_ENTRYPOINT: buf_puts(out, "ENTRYPOINT "); break;
-    case DSL_D_SIGNAL: buf_printf(out, "SIGNAL %s ", d->kw); name_out(out, d->name); buf_putc(out, ' '); break;
+    case DSL_D_SIGNAL:
+        buf_printf(out, "SIGNAL %s ", d->kw);
+        name_out(out, d->name);
+        buf_putc(out, ' ');
+        break;
     case DSL_D_PROJECTION:
         if (d->group_syntax)
             buf_puts(out, "SIGNAL_GROUP ");
@@ -287,8 +299,16 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
         name_out(out, d->name);
         buf_putc(out, ' ');
         break;
-    case DSL_D_MODEL: buf_puts(out, "MODEL "); name_out(out, d->name); buf_putc(out, ' '); break;
-    case DSL_D_PLUGIN: buf_puts(out, "PLUGIN "); name_out(out, d->name); buf_printf(out, " %s ", d->kw); break;
+    case DSL_D_MODEL:
+        buf_puts(out, "MODEL ");
+        name_out(out, d->name);
+        buf_putc(out, ' ');
+        break;
+    case DSL_D_PLUGIN:
+        buf_puts(out, "PLUGIN ");
+        name_out(out, d->name);
+        buf_printf(out, " %s ", d->kw);
+        break;
     case DSL_D_ROUTE:
         buf_puts(out, "ROUTE ");
         name_out(out, d->name);

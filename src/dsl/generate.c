@@ -18,53 +18,71 @@
 #include <string.h>
 
 const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
-extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention, cfg_schema_model_card,
-    cfg_schema_plugin, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping;
+extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
+    cfg_schema_model_card, cfg_schema_plugin, cfg_schema_partition, cfg_schema_score,
+    cfg_schema_mapping;
 
 static const char grammar[] =
-    "program    = { routing | signal | projection | model | plugin_tpl | route | tree | test | recipe | entrypoint } ;\n"
-    "routing    = \"ROUTING\" block ;                       (* { strategy: \"priority\"|\"confidence\"|\"tiers\" } *)\n"
+    "program    = { routing | signal | projection | model | plugin_tpl | route | tree | test | "
+    "recipe | entrypoint } ;\n"
+    "routing    = \"ROUTING\" block ;                       (* { strategy: "
+    "\"priority\"|\"confidence\"|\"tiers\" } *)\n"
     "signal     = \"SIGNAL\" family name block ;\n"
-    "projection = \"PROJECTION\" (\"partition\" | \"score\" | \"mapping\") name block | \"SIGNAL_GROUP\" name block ;\n"
+    "projection = \"PROJECTION\" (\"partition\" | \"score\" | \"mapping\") name block | "
+    "\"SIGNAL_GROUP\" name block ;\n"
     "model      = \"MODEL\" name block ;                     (* model card *)\n"
     "plugin_tpl = \"PLUGIN\" name plugin_type block ;        (* template *)\n"
     "route      = \"ROUTE\" name \"{\" { route_item } \"}\" ;\n"
     "route_item = \"PRIORITY\" int | \"TIER\" int | \"DESCRIPTION\" string | \"WHEN\" expr\n"
     "           | \"MODEL\" model_ref { \",\" model_ref } | \"ALGORITHM\" ident [ block ]\n"
     "           | \"PLUGIN\" name [ block ] | \"EMIT\" \"retention\" block | \"SESSION\" block ;\n"
-    "model_ref  = (string | name) [ \"(\" opt { [\",\"] opt } \")\" ] ;  (* opts: reasoning effort weight lora *)\n"
-    "tree       = \"DECISION_TREE\" name \"{\" \"IF\" expr \"{\" { tree_item } \"}\" { \"ELSE\" \"IF\" expr \"{\" ... \"}\" } \"ELSE\" \"{\" ... \"}\" \"}\" ;\n"
-    "test       = \"TEST\" name \"{\" { string \"->\" name [ \"WITH\" block ] [ \"EXPECT\" block ] } \"}\" ;\n"
+    "model_ref  = (string | name) [ \"(\" opt { [\",\"] opt } \")\" ] ;  (* opts: reasoning effort "
+    "weight lora *)\n"
+    "tree       = \"DECISION_TREE\" name \"{\" \"IF\" expr \"{\" { tree_item } \"}\" { \"ELSE\" "
+    "\"IF\" expr \"{\" ... \"}\" } \"ELSE\" \"{\" ... \"}\" \"}\" ;\n"
+    "test       = \"TEST\" name \"{\" { string \"->\" name [ \"WITH\" block ] [ \"EXPECT\" block ] "
+    "} \"}\" ;\n"
     "expr       = and_expr { \"OR\" and_expr } ;  and_expr = unary { \"AND\" unary } ;\n"
-    "unary      = \"NOT\" unary | \"(\" expr \")\" | family \"(\" string { [\",\"] field } \")\" ;\n"
-    "opt        = ident \"=\" value ;   block = \"{\" { field } \"}\" ;   field = ident \":\" value [\",\"] ;\n"
-    "value      = string | number | bool | name | \"[\" [ value { [\",\"] value } ] \"]\" | block ;\n";
+    "unary      = \"NOT\" unary | \"(\" expr \")\" | family \"(\" string { [\",\"] field } \")\" "
+    ";\n"
+    "opt        = ident \"=\" value ;   block = \"{\" { field } \"}\" ;   field = ident \":\" "
+    "value [\",\"] ;\n"
+    "value      = string | number | bool | name | \"[\" [ value { [\",\"] value } ] \"]\" | block "
+    ";\n";
 
 static const char example[] =
     "ROUTING { strategy: \"tiers\" }\n"
     "SIGNAL keyword code_terms { keywords: [\"stack trace\", \"segfault\"] }\n"
     "SIGNAL jailbreak injection { threshold: 0.7 }\n"
-    "ROUTE block_injection {\n  TIER 1 PRIORITY 100\n  WHEN jailbreak(\"injection\")\n  MODEL local/small\n"
+    "ROUTE block_injection {\n  TIER 1 PRIORITY 100\n  WHEN jailbreak(\"injection\")\n  MODEL "
+    "local/small\n"
     "  PLUGIN fast_response { message: \"Blocked by policy.\" }\n}\n"
-    "ROUTE coding {\n  TIER 2 PRIORITY 50\n  WHEN keyword(\"code_terms\") AND NOT jailbreak(\"injection\")\n"
+    "ROUTE coding {\n  TIER 2 PRIORITY 50\n  WHEN keyword(\"code_terms\") AND NOT "
+    "jailbreak(\"injection\")\n"
     "  MODEL local/coder, cloud/big (reasoning = true, effort = \"high\")\n"
-    "  ALGORITHM multi_factor { quality_weight: 0.6 cost_weight: 0.4 }\n  SESSION { stay_bias: 0.15 }\n}\n"
+    "  ALGORITHM multi_factor { quality_weight: 0.6 cost_weight: 0.4 }\n  SESSION { stay_bias: "
+    "0.15 }\n}\n"
     "TEST smoke {\n  \"This unit test fails with a segfault\" -> coding\n}\n";
 
 static void keys_of(buf_t *out, const cfg_schema_t *s)
 {
     int n = 0;
-    for (const cfg_field_t *f = s->fields; f->key; f++) buf_printf(out, "%s%s", n++ ? ", " : "", f->key);
+    for (const cfg_field_t *f = s->fields; f->key; f++)
+        buf_printf(out, "%s%s", n++ ? ", " : "", f->key);
     if (!n) buf_puts(out, "(no keys)");
 }
 
 void dsl_gen_reference(buf_t *out)
 {
-    buf_puts(out, "You write routing programs in the tether routing DSL. Answer with the program only.\n\n"
-                  "Lexical rules: # and // start comments; strings, numbers and booleans are JSON; identifiers "
-                  "match [A-Za-z_][A-Za-z0-9_./:-]*; the arrow is ->; commas between fields are optional.\n"
-                  "Reserved keywords:");
-    for (size_t i = 0; dsl_keywords[i]; i++) buf_printf(out, " %s", dsl_keywords[i]);
+    buf_puts(
+        out,
+        "You write routing programs in the tether routing DSL. Answer with the program only.\n\n"
+        "Lexical rules: # and // start comments; strings, numbers and booleans are JSON; "
+        "identifiers "
+        "match [A-Za-z_][A-Za-z0-9_./:-]*; the arrow is ->; commas between fields are optional.\n"
+        "Reserved keywords:");
+    for (size_t i = 0; dsl_keywords[i]; i++)
+        buf_printf(out, " %s", dsl_keywords[i]);
     buf_puts(out, "\n\nGrammar (EBNF):\n");
     buf_puts(out, grammar);
     buf_puts(out, "\nSignal families and the fields of their SIGNAL blocks:\n");
@@ -73,8 +91,10 @@ void dsl_gen_reference(buf_t *out)
         keys_of(out, cfg_signal_schema((cfg_signal_family_t)f));
         buf_putc(out, '\n');
     }
-    buf_puts(out, "Conditions reference a declared signal as family(\"name\"), or a mapping output as "
-                  "projection(\"name\"); optional fields label:, predicate: {gt|gte|lt|lte|eq}, on_error:.\n");
+    buf_puts(out,
+             "Conditions reference a declared signal as family(\"name\"), or a mapping output as "
+             "projection(\"name\"); optional fields label:, predicate: {gt|gte|lt|lte|eq}, "
+             "on_error:.\n");
     buf_puts(out, "\nALGORITHM types and their block fields:\n");
     for (int i = 0; i < 6; i++) {
         const char *dot = strrchr(alg_block_schemas[i].path, '.');
@@ -96,18 +116,22 @@ void dsl_gen_reference(buf_t *out)
     keys_of(out, &cfg_schema_score);
     buf_puts(out, "\nPROJECTION mapping fields: ");
     keys_of(out, &cfg_schema_mapping);
-    buf_puts(out, "\n\nRules: every ROUTE needs MODEL; TIER >= 1; PRIORITY >= 0; routes that can match the "
-                  "same input should differ in rank or exclude each other with NOT.\n\nExample:\n");
+    buf_puts(
+        out,
+        "\n\nRules: every ROUTE needs MODEL; TIER >= 1; PRIORITY >= 0; routes that can match the "
+        "same input should differ in rank or exclude each other with NOT.\n\nExample:\n");
     buf_puts(out, example);
 }
 
 static bool starts_top(const char *s, size_t n)
 {
-    static const char *const kws[] = {"ROUTING", "SIGNAL", "PROJECTION", "SIGNAL_GROUP", "MODEL", "PLUGIN",
-                                      "ROUTE", "DECISION_TREE", "TEST", "RECIPE", "ENTRYPOINT", "#", "//", NULL};
+    static const char *const kws[] = {
+        "ROUTING",       "SIGNAL", "PROJECTION", "SIGNAL_GROUP", "MODEL", "PLUGIN", "ROUTE",
+        "DECISION_TREE", "TEST",   "RECIPE",     "ENTRYPOINT",   "#",     "//",     NULL};
     for (size_t i = 0; kws[i]; i++) {
         size_t l = strlen(kws[i]);
-        if (n >= l && !strncmp(s, kws[i], l) && (l <= 2 || n == l || s[l] == ' ' || s[l] == '{')) return true;
+        if (n >= l && !strncmp(s, kws[i], l) && (l <= 2 || n == l || s[l] == ' ' || s[l] == '{'))
+            return true;
     }
     return false;
 }
@@ -126,20 +150,24 @@ void dsl_gen_extract(const char *ans, size_t len, buf_t *out)
             body++;
             const char *end = body;
             while (end < ans + len) {
-                if ((end == body || end[-1] == '\n') && ans + len - end >= 3 && !strncmp(end, "```", 3)) break;
+                if ((end == body || end[-1] == '\n') && ans + len - end >= 3 &&
+                    !strncmp(end, "```", 3))
+                    break;
                 end++;
             }
             buf_append(out, body, (size_t)(end - body));
             return;
         }
     }
-    /* no fence: from the first line that starts a declaration, dropping prose lines after the program */
+    /* no fence: from the first line that starts a declaration, dropping prose lines after the
+     * program */
     const char *p = ans, *e = ans + len, *start = NULL, *last = NULL;
     while (p < e) {
         const char *nl = memchr(p, '\n', (size_t)(e - p));
         size_t l = nl ? (size_t)(nl - p) : (size_t)(e - p);
         if (!start && starts_top(p, l)) start = p;
-        if (start && l && (p[0] == ' ' || p[0] == '\t' || p[0] == '}' || p[0] == '"' || starts_top(p, l)))
+        if (start && l &&
+            (p[0] == ' ' || p[0] == '\t' || p[0] == '}' || p[0] == '"' || starts_top(p, l)))
             last = p + l;
         p = nl ? nl + 1 : e;
     }
@@ -166,7 +194,8 @@ static int chat(const dsl_gen_opts_t *o, cJSON *messages, buf_t *out, buf_t *log
     cJSON_Delete(req);
     char url[2048];
     size_t ul = strlen(o->api_url);
-    while (ul && o->api_url[ul - 1] == '/') ul--;
+    while (ul && o->api_url[ul - 1] == '/')
+        ul--;
     if (ul >= 17 && !strncmp(o->api_url + ul - 17, "/chat/completions", 17))
         snprintf(url, sizeof url, "%.*s", (int)ul, o->api_url);
     else
@@ -197,8 +226,8 @@ static int chat(const dsl_gen_opts_t *o, cJSON *messages, buf_t *out, buf_t *log
     if (rc != CURLE_OK) {
         buf_printf(log, "dsl generate: %s: %s\n", url, curl_easy_strerror(rc));
     } else if (status != 200) {
-        buf_printf(log, "dsl generate: %s answered HTTP %ld: %.*s\n", url, status, (int)(resp.len > 300 ? 300 : resp.len),
-                   resp.data ? resp.data : "");
+        buf_printf(log, "dsl generate: %s answered HTTP %ld: %.*s\n", url, status,
+                   (int)(resp.len > 300 ? 300 : resp.len), resp.data ? resp.data : "");
     } else {
         cJSON *j = cJSON_ParseWithLength(resp.data ? resp.data : "", resp.len);
         cJSON *ch = j ? cJSON_GetObjectItem(j, "choices") : NULL;
@@ -248,7 +277,8 @@ int dsl_generate(const dsl_gen_opts_t *o, buf_t *out, buf_t *log)
         dsl_diags_init(&d, "generated.dsl");
         dsl_program_t *p = dsl_parse(&a, prog.data ? prog.data : "", prog.len, &d);
         bool parsed = d.n_errors == 0 && p->n > 0;
-        if (!prog.len || !p->n) dsl_diag_add(&d, DSL_ERROR, 1, 1, NULL, "the answer holds no DSL program");
+        if (!prog.len || !p->n)
+            dsl_diag_add(&d, DSL_ERROR, 1, 1, NULL, "the answer holds no DSL program");
         if (parsed) {
             dsl_validate(p, NULL, &d);
             if (!d.n_errors) {
@@ -266,7 +296,9 @@ int dsl_generate(const dsl_gen_opts_t *o, buf_t *out, buf_t *log)
         dsl_diags_format(&diags, &d);
         bool ok = parsed && d.n_errors == 0;
         buf_printf(log, "dsl generate: attempt %d/%d: %s\n", attempt, o->max_attempts,
-                   ok ? "valid" : parsed ? "parses, has errors" : "does not parse");
+                   ok       ? "valid"
+                   : parsed ? "parses, has errors"
+                            : "does not parse");
         if (!ok) buf_append(log, diags.data, diags.len);
         dsl_diags_free(&d);
         arena_deinit(&a);
@@ -294,7 +326,8 @@ int dsl_generate(const dsl_gen_opts_t *o, buf_t *out, buf_t *log)
     }
     if (result == 2 && !o->allow_invalid) buf_reset(out);
     if (result == 1 && !o->allow_invalid) {
-        buf_puts(log, "dsl generate: no valid program within the attempt limit (use --allow-invalid to keep the "
+        buf_puts(log, "dsl generate: no valid program within the attempt limit (use "
+                      "--allow-invalid to keep the "
                       "last one that parsed)\n");
     }
     buf_free(&diags);

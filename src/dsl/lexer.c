@@ -9,9 +9,10 @@
 #include <string.h>
 
 const char *const dsl_keywords[] = {
-    "ROUTING", "SIGNAL", "PROJECTION", "SIGNAL_GROUP", "MODEL", "PLUGIN", "ROUTE", "PRIORITY",
-    "TIER", "DESCRIPTION", "WHEN", "ALGORITHM", "EMIT", "SESSION", "DECISION_TREE", "IF", "ELSE",
-    "NAME", "TEST", "WITH", "EXPECT", "RECIPE", "ENTRYPOINT", "AND", "OR", "NOT", NULL};
+    "ROUTING",       "SIGNAL",     "PROJECTION",  "SIGNAL_GROUP", "MODEL",     "PLUGIN", "ROUTE",
+    "PRIORITY",      "TIER",       "DESCRIPTION", "WHEN",         "ALGORITHM", "EMIT",   "SESSION",
+    "DECISION_TREE", "IF",         "ELSE",        "NAME",         "TEST",      "WITH",   "EXPECT",
+    "RECIPE",        "ENTRYPOINT", "AND",         "OR",           "NOT",       NULL};
 
 bool dsl_is_keyword(const char *s)
 {
@@ -20,7 +21,10 @@ bool dsl_is_keyword(const char *s)
     return false;
 }
 
-static bool id_start(int c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }
+static bool id_start(int c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
+}
 static bool id_char(int c)
 {
     return id_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '/' || c == ':' || c == '-';
@@ -40,9 +44,10 @@ bool dsl_is_ident(const char *s)
 
 const char *dsl_tok_kind_name(dsl_tok_kind_t k)
 {
-    static const char *const n[] = {"end of input", "identifier", "keyword", "string", "number",
-                                    "boolean", "'{'", "'}'", "'('", "')'", "'['", "']'", "':'",
-                                    "','", "'='", "'->'", "invalid token"};
+    static const char *const n[] = {"end of input", "identifier",   "keyword", "string", "number",
+                                    "boolean",      "'{'",          "'}'",     "'('",    "')'",
+                                    "'['",          "']'",          "':'",     "','",    "'='",
+                                    "'->'",         "invalid token"};
     return k <= DSL_T_ERROR ? n[k] : "?";
 }
 
@@ -60,7 +65,10 @@ typedef struct lx {
     dsl_diags_t *d;
 } lx_t;
 
-static int col_of(lx_t *x, size_t at) { return (int)(at - x->line_start) + 1; }
+static int col_of(lx_t *x, size_t at)
+{
+    return (int)(at - x->line_start) + 1;
+}
 
 static void add_comment(lx_t *x, const char *p, size_t n)
 {
@@ -70,7 +78,8 @@ static void add_comment(lx_t *x, const char *p, size_t n)
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f) c[i] = ' ';
     p = c;
-    while (n && p[n - 1] == ' ') n--;
+    while (n && p[n - 1] == ' ')
+        n--;
     if (x->n_pend == x->cap_pend) {
         int nc = x->cap_pend ? x->cap_pend * 2 : 4;
         char **v = arena_alloc(x->a, (size_t)nc * sizeof *v);
@@ -123,10 +132,14 @@ static int hex4(const char *p, size_t avail, uint32_t *out)
     for (int i = 0; i < 4; i++) {
         int c = (unsigned char)p[i];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
-        else return -1;
+        if (c >= '0' && c <= '9')
+            v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (uint32_t)(c - 'A' + 10);
+        else
+            return -1;
     }
     *out = v;
     return 0;
@@ -187,7 +200,8 @@ static void lex_string(lx_t *x)
             if (u >= 0xD800 && u <= 0xDBFF) {
                 uint32_t lo;
                 if (x->i + 6 <= x->len && x->s[x->i] == '\\' && x->s[x->i + 1] == 'u' &&
-                    hex4(x->s + x->i + 2, x->len - x->i - 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+                    hex4(x->s + x->i + 2, x->len - x->i - 2, &lo) == 0 && lo >= 0xDC00 &&
+                    lo <= 0xDFFF) {
                     x->i += 6;
                     u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
                 } else {
@@ -208,9 +222,7 @@ static void lex_string(lx_t *x)
             put_utf8(&b, u);
             break;
         }
-        default:
-            err = "unknown escape in string";
-            err_at = x->i - 2;
+        default: err = "unknown escape in string"; err_at = x->i - 2;
         }
     }
     if (err) {
@@ -224,7 +236,10 @@ static void lex_string(lx_t *x)
     push(x, DSL_T_STRING, s, start);
 }
 
-static bool is_digit(int c) { return c >= '0' && c <= '9'; }
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
 
 static void lex_number(lx_t *x)
 {
@@ -234,25 +249,29 @@ static void lex_number(lx_t *x)
     if (i < x->len && x->s[i] == '0') {
         i++;
     } else if (i < x->len && is_digit(x->s[i])) {
-        while (i < x->len && is_digit(x->s[i])) i++;
+        while (i < x->len && is_digit(x->s[i]))
+            i++;
     } else {
         ok = false;
     }
     if (ok && i < x->len && x->s[i] == '.') {
         i++;
         if (i >= x->len || !is_digit(x->s[i])) ok = false;
-        while (i < x->len && is_digit(x->s[i])) i++;
+        while (i < x->len && is_digit(x->s[i]))
+            i++;
     }
     if (ok && i < x->len && (x->s[i] == 'e' || x->s[i] == 'E')) {
         i++;
         if (i < x->len && (x->s[i] == '+' || x->s[i] == '-')) i++;
         if (i >= x->len || !is_digit(x->s[i])) ok = false;
-        while (i < x->len && is_digit(x->s[i])) i++;
+        while (i < x->len && is_digit(x->s[i]))
+            i++;
     }
     /* "48K", "0x1", "1.2.3": not JSON numbers */
     if (ok && i < x->len && (id_char((unsigned char)x->s[i]) && x->s[i] != ':')) ok = false;
     if (!ok) {
-        while (i < x->len && id_char((unsigned char)x->s[i])) i++;
+        while (i < x->len && id_char((unsigned char)x->s[i]))
+            i++;
         char *t = arena_strndup(x->a, x->s + st, i - st);
         dsl_diag_add(x->d, DSL_ERROR, x->line, col_of(x, st), NULL,
                      "invalid number \"%s\" (write it as a string, e.g. \"%s\")", t, t);
@@ -283,7 +302,8 @@ void dsl_lex(arena_t *a, const char *text, size_t len, dsl_tokens_t *out, dsl_di
         if (c == '#' || (c == '/' && x.i + 1 < x.len && x.s[x.i + 1] == '/')) {
             size_t st = x.i + (c == '#' ? 1 : 2);
             size_t e = st;
-            while (e < x.len && x.s[e] != '\n') e++;
+            while (e < x.len && x.s[e] != '\n')
+                e++;
             if (st < e && x.s[st] == ' ') st++;
             add_comment(&x, x.s + st, e - st);
             x.i = e;
@@ -301,13 +321,34 @@ void dsl_lex(arena_t *a, const char *text, size_t len, dsl_tokens_t *out, dsl_di
             if (x.depth > 0) x.depth--;
             push(&x, DSL_T_RBRACE, "}", st);
             continue;
-        case '(': x.i++; push(&x, DSL_T_LPAREN, "(", st); continue;
-        case ')': x.i++; push(&x, DSL_T_RPAREN, ")", st); continue;
-        case '[': x.i++; push(&x, DSL_T_LBRACK, "[", st); continue;
-        case ']': x.i++; push(&x, DSL_T_RBRACK, "]", st); continue;
-        case ':': x.i++; push(&x, DSL_T_COLON, ":", st); continue;
-        case ',': x.i++; push(&x, DSL_T_COMMA, ",", st); continue;
-        case '=': x.i++; push(&x, DSL_T_EQ, "=", st); continue;
+        case '(':
+            x.i++;
+            push(&x, DSL_T_LPAREN, "(", st);
+            continue;
+        case ')':
+            x.i++;
+            push(&x, DSL_T_RPAREN, ")", st);
+            continue;
+        case '[':
+            x.i++;
+            push(&x, DSL_T_LBRACK, "[", st);
+            continue;
+        case ']':
+            x.i++;
+            push(&x, DSL_T_RBRACK, "]", st);
+            continue;
+        case ':':
+            x.i++;
+            push(&x, DSL_T_COLON, ":", st);
+            continue;
+        case ',':
+            x.i++;
+            push(&x, DSL_T_COMMA, ",", st);
+            continue;
+        case '=':
+            x.i++;
+            push(&x, DSL_T_EQ, "=", st);
+            continue;
         case '"': lex_string(&x); continue;
         default: break;
         }
@@ -328,9 +369,11 @@ void dsl_lex(arena_t *a, const char *text, size_t len, dsl_tokens_t *out, dsl_di
         }
         if (id_start(c)) {
             size_t e = x.i + 1;
-            while (e < x.len && id_char((unsigned char)x.s[e])) e++;
+            while (e < x.len && id_char((unsigned char)x.s[e]))
+                e++;
             /* `key:` is a key and a colon; `a->b` is an arrow */
-            while (e > x.i + 1 && x.s[e - 1] == ':') e--;
+            while (e > x.i + 1 && x.s[e - 1] == ':')
+                e--;
             if (e > x.i + 1 && x.s[e - 1] == '-' && e < x.len && x.s[e] == '>') e--;
             char *t = arena_strndup(a, x.s + x.i, e - x.i);
             x.i = e;
@@ -342,7 +385,8 @@ void dsl_lex(arena_t *a, const char *text, size_t len, dsl_tokens_t *out, dsl_di
         }
         /* skip one UTF-8 character */
         size_t e = x.i + 1;
-        while (e < x.len && ((unsigned char)x.s[e] & 0xC0) == 0x80) e++;
+        while (e < x.len && ((unsigned char)x.s[e] & 0xC0) == 0x80)
+            e++;
         char *t = arena_strndup(a, x.s + x.i, e - x.i);
         dsl_diag_add(d, DSL_ERROR, x.line, col_of(&x, st), NULL, "unexpected character '%s'",
                      c >= 0x20 && c < 0x7f ? t : "?");

@@ -19,10 +19,13 @@ typedef struct ps {
     dsl_diags_t *d;
     char **carry; /* comments waiting for the next host */
     int n_carry, cap_carry;
-    int depth;    /* recursion guard */
+    int depth; /* recursion guard */
 } ps_t;
 
-static dsl_token_t *peek(ps_t *p) { return &p->t->v[p->i < p->t->n ? p->i : p->t->n]; }
+static dsl_token_t *peek(ps_t *p)
+{
+    return &p->t->v[p->i < p->t->n ? p->i : p->t->n];
+}
 
 static void carry_add(ps_t *p, char **c, int n)
 {
@@ -62,14 +65,20 @@ static char **take_comments(ps_t *p, int *n)
     return c;
 }
 
-static bool is_kw(const dsl_token_t *t, const char *k) { return t->kind == DSL_T_KEYWORD && !strcmp(t->text, k); }
+static bool is_kw(const dsl_token_t *t, const char *k)
+{
+    return t->kind == DSL_T_KEYWORD && !strcmp(t->text, k);
+}
 
 static void describe(buf_t *b, const dsl_token_t *t)
 {
     switch (t->kind) {
     case DSL_T_IDENT: buf_printf(b, "identifier \"%s\"", t->text); break;
     case DSL_T_KEYWORD: buf_printf(b, "keyword %s", t->text); break;
-    case DSL_T_STRING: buf_puts(b, "string "); dsl_fmt_string(b, t->text); break;
+    case DSL_T_STRING:
+        buf_puts(b, "string ");
+        dsl_fmt_string(b, t->text);
+        break;
     case DSL_T_NUMBER: buf_printf(b, "number %s", t->text); break;
     case DSL_T_BOOL: buf_printf(b, "%s", t->text); break;
     case DSL_T_ERROR: buf_printf(b, "invalid token \"%s\"", t->text); break;
@@ -83,7 +92,8 @@ static void err_at(ps_t *p, const dsl_token_t *t, const char *expected)
     if (t->kind == DSL_T_ERROR) return;
     buf_t b = BUF_INIT;
     describe(&b, t);
-    dsl_diag_add(p->d, DSL_ERROR, t->line, t->col, NULL, "unexpected %s, expected %s", b.data, expected);
+    dsl_diag_add(p->d, DSL_ERROR, t->line, t->col, NULL, "unexpected %s, expected %s", b.data,
+                 expected);
     buf_free(&b);
 }
 
@@ -164,8 +174,14 @@ static dsl_value_t *parse_value(ps_t *p)
     dsl_token_t *t = peek(p);
     dsl_value_t *v = NULL;
     switch (t->kind) {
-    case DSL_T_STRING: v = dsl_value_new(p->a, DSL_V_STR, t->text); next(p); break;
-    case DSL_T_NUMBER: v = dsl_value_new(p->a, DSL_V_NUM, t->text); next(p); break;
+    case DSL_T_STRING:
+        v = dsl_value_new(p->a, DSL_V_STR, t->text);
+        next(p);
+        break;
+    case DSL_T_NUMBER:
+        v = dsl_value_new(p->a, DSL_V_NUM, t->text);
+        next(p);
+        break;
     case DSL_T_BOOL:
         v = dsl_value_new(p->a, DSL_V_BOOL, NULL);
         v->b = !strcmp(t->text, "true");
@@ -242,7 +258,8 @@ static dsl_expr_t *mk_bin(ps_t *p, dsl_ekind_t k, dsl_expr_t *l, dsl_expr_t *r)
     dsl_expr_t *sides[2] = {l, r};
     for (int s = 0; s < 2; s++) {
         if (sides[s]->kind == k)
-            for (size_t i = 0; i < sides[s]->n; i++) e->kids[e->n++] = sides[s]->kids[i];
+            for (size_t i = 0; i < sides[s]->n; i++)
+                e->kids[e->n++] = sides[s]->kids[i];
         else
             e->kids[e->n++] = sides[s];
     }
@@ -344,8 +361,9 @@ static dsl_expr_t *parse_or(ps_t *p)
 
 /* ---- route items ---- */
 
-static const char *const route_kws[] = {"PRIORITY", "TIER", "DESCRIPTION", "WHEN", "MODEL",
-                                        "ALGORITHM", "PLUGIN", "EMIT", "SESSION", "NAME", NULL};
+static const char *const route_kws[] = {"PRIORITY", "TIER",      "DESCRIPTION", "WHEN",
+                                        "MODEL",    "ALGORITHM", "PLUGIN",      "EMIT",
+                                        "SESSION",  "NAME",      NULL};
 static bool is_route_kw(const dsl_token_t *t)
 {
     if (t->kind != DSL_T_KEYWORD) return false;
@@ -354,8 +372,9 @@ static bool is_route_kw(const dsl_token_t *t)
     return false;
 }
 
-static const char *const top_only[] = {"ROUTING", "SIGNAL", "PROJECTION", "SIGNAL_GROUP", "ROUTE",
-                                       "DECISION_TREE", "TEST", "RECIPE", "ENTRYPOINT", NULL};
+static const char *const top_only[] = {
+    "ROUTING",       "SIGNAL", "PROJECTION", "SIGNAL_GROUP", "ROUTE",
+    "DECISION_TREE", "TEST",   "RECIPE",     "ENTRYPOINT",   NULL};
 static bool is_top_only(const dsl_token_t *t)
 {
     if (t->kind != DSL_T_KEYWORD) return false;
@@ -372,7 +391,8 @@ static bool parse_model_ref(ps_t *p, dsl_model_ref_t *r)
         return false;
     }
     next(p);
-    *r = (dsl_model_ref_t){.name = t->text, .quoted = t->kind == DSL_T_STRING, .line = t->line, .col = t->col};
+    *r = (dsl_model_ref_t){
+        .name = t->text, .quoted = t->kind == DSL_T_STRING, .line = t->line, .col = t->col};
     if (peek(p)->kind == DSL_T_LPAREN) return parse_opts(p, &r->opts, &r->n_opts);
     return true;
 }
@@ -407,7 +427,8 @@ static bool parse_item(ps_t *p, dsl_item_t *it, bool in_tree)
     }
     if (in_tree && (is_kw(t, "WHEN") || is_kw(t, "PRIORITY"))) {
         dsl_diag_add(p->d, DSL_ERROR, t->line, t->col, NULL,
-                     "%s is not allowed in a DECISION_TREE branch (the branch order sets it)", t->text);
+                     "%s is not allowed in a DECISION_TREE branch (the branch order sets it)",
+                     t->text);
         return false;
     }
     next(p);
@@ -448,9 +469,10 @@ static bool parse_item(ps_t *p, dsl_item_t *it, bool in_tree)
         it->kind = k[0] == 'A' ? DSL_I_ALGORITHM : k[0] == 'P' ? DSL_I_PLUGIN : DSL_I_EMIT;
         dsl_token_t *s = peek(p);
         if (s->kind != DSL_T_IDENT) {
-            err_at(p, s, it->kind == DSL_I_ALGORITHM ? "an algorithm type"
-                         : it->kind == DSL_I_PLUGIN  ? "a plugin template or type"
-                                                     : "an EMIT kind (retention)");
+            err_at(p, s,
+                   it->kind == DSL_I_ALGORITHM ? "an algorithm type"
+                   : it->kind == DSL_I_PLUGIN  ? "a plugin template or type"
+                                               : "an EMIT kind (retention)");
             return false;
         }
         next(p);
@@ -661,10 +683,11 @@ static bool parse_decl(ps_t *p, dsl_decl_t *dc, bool in_recipe)
     if (t->kind != DSL_T_KEYWORD || !(is_top_only(t) || is_kw(t, "MODEL") || is_kw(t, "PLUGIN")) ||
         (in_recipe && (is_kw(t, "RECIPE") || is_kw(t, "ENTRYPOINT") || is_kw(t, "MODEL")))) {
         err_at(p, t,
-               in_recipe ? "a recipe item (DESCRIPTION, ROUTING, SIGNAL, PROJECTION, SIGNAL_GROUP, "
-                           "PLUGIN, ROUTE, DECISION_TREE, TEST) or '}'"
-                         : "a declaration (ROUTING, SIGNAL, PROJECTION, SIGNAL_GROUP, MODEL, PLUGIN, "
-                           "ROUTE, DECISION_TREE, TEST, RECIPE, ENTRYPOINT)");
+               in_recipe
+                   ? "a recipe item (DESCRIPTION, ROUTING, SIGNAL, PROJECTION, SIGNAL_GROUP, "
+                     "PLUGIN, ROUTE, DECISION_TREE, TEST) or '}'"
+                   : "a declaration (ROUTING, SIGNAL, PROJECTION, SIGNAL_GROUP, MODEL, PLUGIN, "
+                     "ROUTE, DECISION_TREE, TEST, RECIPE, ENTRYPOINT)");
         return false;
     }
     next(p);
@@ -687,8 +710,8 @@ static bool parse_decl(ps_t *p, dsl_decl_t *dc, bool in_recipe)
     } else if (!strcmp(k, "PROJECTION")) {
         dc->kind = DSL_D_PROJECTION;
         dsl_token_t *f = peek(p);
-        if (f->kind != DSL_T_IDENT ||
-            (strcmp(f->text, "partition") && strcmp(f->text, "score") && strcmp(f->text, "mapping"))) {
+        if (f->kind != DSL_T_IDENT || (strcmp(f->text, "partition") && strcmp(f->text, "score") &&
+                                       strcmp(f->text, "mapping"))) {
             err_at(p, f, "partition, score or mapping");
             return false;
         }

@@ -46,12 +46,16 @@ static void value_json(buf_t *b, const dsl_value_t *v)
 int dsl_test_build_body(arena_t *a, const dsl_case_t *c, buf_t *b, char *err, size_t errlen)
 {
     (void)a;
-    const dsl_value_t *hist = dsl_block_get(c->with, "history"), *ps = dsl_block_get(c->with, "provider_state"),
+    const dsl_value_t *hist = dsl_block_get(c->with, "history"),
+                      *ps = dsl_block_get(c->with, "provider_state"),
                       *etr = dsl_block_get(c->with, "end_with_tool_result");
     const char *state = ps ? ps->s : NULL;
-    if (ps && (!state || (strcmp(state, "previous_response_id") && strcmp(state, "encrypted_reasoning") &&
-                          strcmp(state, "signed_thinking")))) {
-        snprintf(err, errlen, "provider_state must be previous_response_id, encrypted_reasoning or signed_thinking");
+    if (ps &&
+        (!state || (strcmp(state, "previous_response_id") && strcmp(state, "encrypted_reasoning") &&
+                    strcmp(state, "signed_thinking")))) {
+        snprintf(
+            err, errlen,
+            "provider_state must be previous_response_id, encrypted_reasoning or signed_thinking");
         return -1;
     }
     if (hist && hist->kind != DSL_V_LIST) {
@@ -73,22 +77,27 @@ int dsl_test_build_body(arena_t *a, const dsl_case_t *c, buf_t *b, char *err, si
         if (!first) buf_putc(b, ',');
         first = false;
         if (!strcmp(state, "encrypted_reasoning"))
-            buf_puts(b, "{\"role\":\"assistant\",\"content\":\"Earlier answer.\",\"reasoning_details\":"
-                        "[{\"type\":\"reasoning.encrypted\",\"data\":\"gAAAAenc\"}]}");
+            buf_puts(
+                b, "{\"role\":\"assistant\",\"content\":\"Earlier answer.\",\"reasoning_details\":"
+                   "[{\"type\":\"reasoning.encrypted\",\"data\":\"gAAAAenc\"}]}");
         else
-            buf_puts(b, "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"...\","
-                        "\"signature\":\"sig-test\"},{\"type\":\"text\",\"text\":\"Earlier answer.\"}]}");
+            buf_puts(
+                b,
+                "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"...\","
+                "\"signature\":\"sig-test\"},{\"type\":\"text\",\"text\":\"Earlier answer.\"}]}");
     }
     if (!first) buf_putc(b, ',');
     buf_puts(b, "{\"role\":\"user\",\"content\":");
     buf_json_str(b, c->query, strlen(c->query));
     buf_putc(b, '}');
     if (etr && etr->kind == DSL_V_BOOL && etr->b)
-        buf_puts(b, ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_test_1\","
-                    "\"type\":\"function\",\"function\":{\"name\":\"run\",\"arguments\":\"{}\"}}]},"
-                    "{\"role\":\"tool\",\"tool_call_id\":\"call_test_1\",\"content\":\"ok\"}");
+        buf_puts(
+            b, ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_test_1\","
+               "\"type\":\"function\",\"function\":{\"name\":\"run\",\"arguments\":\"{}\"}}]},"
+               "{\"role\":\"tool\",\"tool_call_id\":\"call_test_1\",\"content\":\"ok\"}");
     buf_putc(b, ']');
-    if (state && !strcmp(state, "previous_response_id")) buf_puts(b, ",\"previous_response_id\":\"resp_test_1\"");
+    if (state && !strcmp(state, "previous_response_id"))
+        buf_puts(b, ",\"previous_response_id\":\"resp_test_1\"");
     buf_putc(b, '}');
     return 0;
 }
@@ -111,14 +120,15 @@ static void matched_signals(buf_t *r, const route_plan_t *plan)
     for (size_t i = 0; i < plan->sig.n; i++) {
         const sig_result_t *s = &plan->sig.items[i];
         if (!s->matched || !s->rule) continue;
-        buf_printf(r, " %s(\"%s\") %.2f", cfg_signal_family_name(s->rule->family), s->rule->name, s->score);
+        buf_printf(r, " %s(\"%s\") %.2f", cfg_signal_family_name(s->rule->family), s->rule->name,
+                   s->score);
         n++;
     }
     buf_puts(r, n ? "\n" : " none matched\n");
 }
 
-static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t *t, size_t idx, buf_t *r,
-                     dsl_test_summary_t *sum)
+static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t *t, size_t idx,
+                     buf_t *r, dsl_test_summary_t *sum)
 {
     const dsl_case_t *c = &t->cases[idx];
     arena_t a;
@@ -126,7 +136,8 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
     buf_t body = BUF_INIT;
     char err[256] = "";
     sum->cases++;
-    const dsl_value_t *hv = dsl_block_get(c->with, "headers"), *sv = dsl_block_get(c->with, "session");
+    const dsl_value_t *hv = dsl_block_get(c->with, "headers"),
+                      *sv = dsl_block_get(c->with, "session");
     hsrv_header_t hs[32];
     size_t nh = 0;
     const char *sid = NULL;
@@ -181,7 +192,8 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
         const char *got_model = plan.model ? plan.model->name : "";
         const char *got_reason = plan.ran_policy ? sess_reason_name(plan.pol.reason) : "";
         const char *got_phase = plan.ran_policy ? sess_phase_name(plan.pol.phase) : "";
-        const dsl_value_t *em = dsl_block_get(c->expect, "model"), *er = dsl_block_get(c->expect, "reason"),
+        const dsl_value_t *em = dsl_block_get(c->expect, "model"),
+                          *er = dsl_block_get(c->expect, "reason"),
                           *ep = dsl_block_get(c->expect, "phase");
         bool ok_route = !strcmp(got_route, c->route);
         bool ok_model = !em || (em->s && !strcmp(em->s, got_model));
@@ -198,13 +210,18 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
             dsl_fmt_string(r, c->query);
             buf_putc(r, '\n');
             row(r, "route:", c->route, got_route, ok_route);
-            if (em) row(r, "model:", em->s ? em->s : "?", got_model, ok_model);
-            else buf_printf(r, "  %-7s got %s\n", "model:", got_model);
-            if (er) row(r, "reason:", er->s ? er->s : "?", got_reason, ok_reason);
-            else buf_printf(r, "  %-7s got %s\n", "reason:", got_reason);
+            if (em)
+                row(r, "model:", em->s ? em->s : "?", got_model, ok_model);
+            else
+                buf_printf(r, "  %-7s got %s\n", "model:", got_model);
+            if (er)
+                row(r, "reason:", er->s ? er->s : "?", got_reason, ok_reason);
+            else
+                buf_printf(r, "  %-7s got %s\n", "reason:", got_reason);
             if (ep) row(r, "phase:", ep->s ? ep->s : "?", got_phase, ok_phase);
             if (plan.status != ROUTE_OK)
-                buf_printf(r, "  error:  %s %s\n", plan.error_code ? plan.error_code : "", plan.error_message);
+                buf_printf(r, "  error:  %s %s\n", plan.error_code ? plan.error_code : "",
+                           plan.error_message);
             matched_signals(r, &plan);
         }
     }
@@ -249,7 +266,8 @@ int dsl_test_run(const dsl_program_t *p, const cfg_t *cfg, buf_t *report, dsl_te
     for (size_t i = 0; i < p->n; i++) {
         const dsl_decl_t *dc = p->decls[i];
         if (dc->kind == DSL_D_TEST)
-            for (size_t k = 0; k < dc->n_cases; k++) run_case(cfg, &env, dc, k, report, sum);
+            for (size_t k = 0; k < dc->n_cases; k++)
+                run_case(cfg, &env, dc, k, report, sum);
     }
     buf_printf(report, "%zu cases: %zu passed, %zu failed\n", sum->cases, sum->passed, sum->failed);
     sel_state_free(sel);

@@ -16,17 +16,18 @@
 /* the loader's tables (src/config) */
 const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
 extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
-    cfg_schema_model_card, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping, cfg_schema_plugin,
-    cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
+    cfg_schema_model_card, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping,
+    cfg_schema_plugin, cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
 bool cfg_signal_family_has_labels(cfg_signal_family_t f);
 
-#define MAXC 64  /* DNF clauses per route analysed */
-#define MAXL 32  /* literals per clause */
+#define MAXC 64 /* DNF clauses per route analysed */
+#define MAXL 32 /* literals per clause */
 
 const char *const *dsl_family_names(size_t *n)
 {
     static const char *names[CFG_SIG_N + 1];
-    for (int i = 0; i < CFG_SIG_N; i++) names[i] = cfg_signal_family_name((cfg_signal_family_t)i);
+    for (int i = 0; i < CFG_SIG_N; i++)
+        names[i] = cfg_signal_family_name((cfg_signal_family_t)i);
     names[CFG_SIG_N] = NULL;
     *n = CFG_SIG_N;
     return names;
@@ -37,9 +38,11 @@ static size_t split_choices(const char *s, char out[][32], size_t max)
 {
     size_t n = 0;
     while (s && *s && n < max) {
-        while (*s == ' ' || *s == '|') s++;
+        while (*s == ' ' || *s == '|')
+            s++;
         size_t l = 0;
-        while (s[l] && s[l] != '|' && s[l] != ' ' && s[l] != ';' && s[l] != '(') l++;
+        while (s[l] && s[l] != '|' && s[l] != ' ' && s[l] != ';' && s[l] != '(')
+            l++;
         if (!l) break;
         if (l < 32) {
             memcpy(out[n], s, l);
@@ -47,7 +50,8 @@ static size_t split_choices(const char *s, char out[][32], size_t max)
             n++;
         }
         s += l;
-        while (*s == ' ') s++;
+        while (*s == ' ')
+            s++;
         if (*s != '|') break;
     }
     return n;
@@ -66,7 +70,8 @@ typedef struct vx {
     size_t n_efforts;
 } vx_t;
 
-static void did_you_mean(char *fix, size_t fl, const char *word, const char *const *c, size_t n, const char *lead)
+static void did_you_mean(char *fix, size_t fl, const char *word, const char *const *c, size_t n,
+                         const char *lead)
 {
     const char *s = cfg_suggest(word, c, n);
     if (s)
@@ -80,14 +85,15 @@ static void check_fields(vx_t *v, const dsl_value_t *block, const cfg_schema_t *
     if (!block || block->kind != DSL_V_BLOCK) return;
     const char *keys[96];
     size_t nk = 0;
-    for (const cfg_field_t *f = s->fields; f->key && nk < 96; f++) keys[nk++] = f->key;
+    for (const cfg_field_t *f = s->fields; f->key && nk < 96; f++)
+        keys[nk++] = f->key;
     for (size_t i = 0; i < block->nf; i++) {
         const dsl_field_t *f = &block->fields[i];
         if (cfg_schema_field(s, f->key)) continue;
         char fix[160];
         did_you_mean(fix, sizeof fix, f->key, keys, nk, NULL);
-        dsl_diag_add(v->d, DSL_ERROR, f->line, f->col, fix[0] ? fix : NULL, "unknown field \"%s\" in %s", f->key,
-                     what);
+        dsl_diag_add(v->d, DSL_ERROR, f->line, f->col, fix[0] ? fix : NULL,
+                     "unknown field \"%s\" in %s", f->key, what);
     }
 }
 
@@ -99,7 +105,7 @@ typedef struct rt {
     int64_t tier, prio; /* tier 0 = none */
     const dsl_expr_t *when;
     bool has_model;
-    int nc;             /* clauses; -1 when too many to analyse */
+    int nc; /* clauses; -1 when too many to analyse */
     struct lit *cl[MAXC];
     int cn[MAXC];
 } rt_t;
@@ -124,7 +130,8 @@ static const dsl_decl_t *find_signal(const sc_t *s, const char *fam, const char 
 {
     for (size_t i = 0; i < s->n; i++) {
         const dsl_decl_t *d = s->decls[i];
-        if (d->kind == DSL_D_SIGNAL && !strcmp(d->name, name) && (!fam || !strcmp(d->kw, fam))) return d;
+        if (d->kind == DSL_D_SIGNAL && !strcmp(d->name, name) && (!fam || !strcmp(d->kw, fam)))
+            return d;
     }
     return NULL;
 }
@@ -172,7 +179,8 @@ static const dsl_decl_t *partition_of(const sc_t *s, const char *fam, const char
 static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
 {
     if (e->kind != DSL_E_REF) {
-        for (size_t i = 0; i < e->n; i++) check_ref(v, s, e->kids[i]);
+        for (size_t i = 0; i < e->n; i++)
+            check_ref(v, s, e->kids[i]);
         return;
     }
     for (size_t i = 0; i < e->nf; i++) {
@@ -189,8 +197,10 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
         if (mapping_of_output(s, e->name)) return;
         /* a partition member or a score may also be referenced by name */
         for (size_t i = 0; i < s->n; i++)
-            if (s->decls[i]->kind == DSL_D_PROJECTION && !strcmp(s->decls[i]->name, e->name)) return;
-        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, "declare a PROJECTION mapping with this output",
+            if (s->decls[i]->kind == DSL_D_PROJECTION && !strcmp(s->decls[i]->name, e->name))
+                return;
+        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col,
+                     "declare a PROJECTION mapping with this output",
                      "projection(\"%s\") is not an output of any PROJECTION mapping", e->name);
         return;
     }
@@ -203,8 +213,8 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
         c[n] = "projection";
         char fix[128];
         did_you_mean(fix, sizeof fix, e->family, c, n + 1, NULL);
-        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix[0] ? fix : NULL, "unknown signal family \"%s\"",
-                     e->family);
+        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix[0] ? fix : NULL,
+                     "unknown signal family \"%s\"", e->family);
         return;
     }
     if (find_signal(s, e->family, e->name)) return;
@@ -212,17 +222,20 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
     char fix[256];
     if (other) {
         snprintf(fix, sizeof fix, "write %s(\"%s\")", other->kw, e->name);
-        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix, "%s(\"%s\"): \"%s\" is a %s signal, not %s",
-                     e->family, e->name, e->name, other->kw, e->family);
+        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix,
+                     "%s(\"%s\"): \"%s\" is a %s signal, not %s", e->family, e->name, e->name,
+                     other->kw, e->family);
         return;
     }
     const char *c[256];
     size_t n = 0;
     for (size_t i = 0; i < s->n && n < 256; i++)
-        if (s->decls[i]->kind == DSL_D_SIGNAL && !strcmp(s->decls[i]->kw, e->family)) c[n++] = s->decls[i]->name;
+        if (s->decls[i]->kind == DSL_D_SIGNAL && !strcmp(s->decls[i]->kw, e->family))
+            c[n++] = s->decls[i]->name;
     did_you_mean(fix, sizeof fix, e->name, c, n, NULL);
     if (!fix[0]) snprintf(fix, sizeof fix, "declare it: SIGNAL %s %s { ... }", e->family, e->name);
-    dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix, "undefined signal %s(\"%s\")", e->family, e->name);
+    dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix, "undefined signal %s(\"%s\")", e->family,
+                 e->name);
 }
 
 /* ---- DNF ---- */
@@ -316,19 +329,23 @@ static void ctx_range(const sc_t *s, const dsl_expr_t *e, double *lo, double *hi
     *hi = INFINITY;
     const dsl_decl_t *d = find_signal(s, "context", e->name);
     if (!d) return;
-    const dsl_value_t *mn = dsl_block_get(d->block, "min_tokens"), *mx = dsl_block_get(d->block, "max_tokens");
+    const dsl_value_t *mn = dsl_block_get(d->block, "min_tokens"),
+                      *mx = dsl_block_get(d->block, "max_tokens");
     uint64_t t;
     if (mn && mn->s && cfg_parse_tokens(mn->s, &t)) *lo = (double)t;
     if (mx && mx->s && cfg_parse_tokens(mx->s, &t)) *hi = (double)t;
 }
 
 /* Why the literals of one or two clauses cannot hold together, or NULL. */
-static const char *incompatible(arena_t *a, const sc_t *s, const lit_t *x, int nx, const lit_t *y, int ny)
+static const char *incompatible(arena_t *a, const sc_t *s, const lit_t *x, int nx, const lit_t *y,
+                                int ny)
 {
     int n = nx + ny;
     const lit_t *all[2 * MAXL];
-    for (int i = 0; i < nx; i++) all[i] = &x[i];
-    for (int i = 0; i < ny; i++) all[nx + i] = &y[i];
+    for (int i = 0; i < nx; i++)
+        all[i] = &x[i];
+    for (int i = 0; i < ny; i++)
+        all[nx + i] = &y[i];
     double lo = 0, hi = INFINITY;
     for (int i = 0; i < n; i++) {
         const lit_t *p = all[i];
@@ -342,13 +359,13 @@ static const char *incompatible(arena_t *a, const sc_t *s, const lit_t *x, int n
                 if (!strcmp(pe->family, "language")) return "they require different languages";
                 const dsl_decl_t *pp = partition_of(s, pe->family, pe->name);
                 if (pp && pp == partition_of(s, qe->family, qe->name))
-                    return arena_sprintf(a, "\"%s\" and \"%s\" are members of partition \"%s\"", pe->name,
-                                         qe->name, pp->name);
+                    return arena_sprintf(a, "\"%s\" and \"%s\" are members of partition \"%s\"",
+                                         pe->name, qe->name, pp->name);
                 if (!strcmp(pe->family, "projection")) {
                     const dsl_decl_t *mp = mapping_of_output(s, pe->name);
                     if (mp && mp == mapping_of_output(s, qe->name))
-                        return arena_sprintf(a, "\"%s\" and \"%s\" are outputs of mapping \"%s\"", pe->name,
-                                             qe->name, mp->name);
+                        return arena_sprintf(a, "\"%s\" and \"%s\" are outputs of mapping \"%s\"",
+                                             pe->name, qe->name, mp->name);
                 }
             }
         }
@@ -378,7 +395,8 @@ static bool subset(const lit_t *x, int nx, const lit_t *y, int ny)
 {
     for (int i = 0; i < nx; i++) {
         bool f = false;
-        for (int j = 0; j < ny && !f; j++) f = !strcmp(x[i].key, y[j].key) && x[i].neg == y[j].neg;
+        for (int j = 0; j < ny && !f; j++)
+            f = !strcmp(x[i].key, y[j].key) && x[i].neg == y[j].neg;
         if (!f) return false;
     }
     return true;
@@ -397,13 +415,15 @@ static void check_and(vx_t *v, const sc_t *s, const dsl_expr_t *e)
                     continue;
                 const dsl_decl_t *px = partition_of(s, x->family, x->name);
                 if (px && px == partition_of(s, y->family, y->name))
-                    dsl_diag_add(v->d, DSL_ERROR, y->line, y->col, "use OR, or drop one of them",
-                                 "impossible AND: %s(\"%s\") and %s(\"%s\") are members of partition \"%s\" "
-                                 "(at most one matches)",
-                                 x->family, x->name, y->family, y->name, px->name);
+                    dsl_diag_add(
+                        v->d, DSL_ERROR, y->line, y->col, "use OR, or drop one of them",
+                        "impossible AND: %s(\"%s\") and %s(\"%s\") are members of partition \"%s\" "
+                        "(at most one matches)",
+                        x->family, x->name, y->family, y->name, px->name);
             }
     }
-    for (size_t i = 0; i < e->n; i++) check_and(v, s, e->kids[i]);
+    for (size_t i = 0; i < e->n; i++)
+        check_and(v, s, e->kids[i]);
 }
 
 /* rank: >0 when a strictly outranks b on the primary key */
@@ -430,8 +450,10 @@ static void conflicts(vx_t *v, sc_t *s)
     bool any_tier = false, any_untiered = false;
     for (size_t i = 0; i < s->n_routes; i++) {
         rt_t *r = &s->routes[i];
-        if (r->tier) any_tier = true;
-        else any_untiered = true;
+        if (r->tier)
+            any_tier = true;
+        else
+            any_untiered = true;
         if (!r->when) {
             r->nc = 1;
             r->cl[0] = NULL;
@@ -464,7 +486,8 @@ static void conflicts(vx_t *v, sc_t *s)
     if (any_tier && any_untiered && strcmp(strategy, "tiers") == 0)
         for (size_t i = 0; i < s->n_routes; i++)
             if (!s->routes[i].tier)
-                dsl_diag_add(v->d, DSL_WARNING, s->routes[i].line, s->routes[i].col, "give it a TIER",
+                dsl_diag_add(v->d, DSL_WARNING, s->routes[i].line, s->routes[i].col,
+                             "give it a TIER",
                              "route \"%s\" has no TIER while others do: it sorts after every tier",
                              s->routes[i].name);
     for (size_t j = 0; j < s->n_routes; j++) {
@@ -475,10 +498,11 @@ static void conflicts(vx_t *v, sc_t *s)
         if (catch_j)
             for (size_t i = 0; i < s->n_routes; i++)
                 if (i != j && s->routes[i].when && outranks(strategy, rj, &s->routes[i])) {
-                    dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col,
-                                 "rank the catch-all below every other route",
-                                 "catch-all route \"%s\" ranks above \"%s\", which can never be chosen", rj->name,
-                                 s->routes[i].name);
+                    dsl_diag_add(
+                        v->d, DSL_WARNING, rj->line, rj->col,
+                        "rank the catch-all below every other route",
+                        "catch-all route \"%s\" ranks above \"%s\", which can never be chosen",
+                        rj->name, s->routes[i].name);
                     break;
                 }
         /* overlap with an earlier route */
@@ -489,16 +513,21 @@ static void conflicts(vx_t *v, sc_t *s)
             for (int x = 0; x < ri->nc && !reported; x++)
                 for (int y = 0; y < rj->nc && !reported; y++) {
                     const char *which;
-                    if (!shares_positive(ri->cl[x], ri->cn[x], rj->cl[y], rj->cn[y], &which)) continue;
+                    if (!shares_positive(ri->cl[x], ri->cn[x], rj->cl[y], rj->cn[y], &which))
+                        continue;
                     if (incompatible(a, s, ri->cl[x], ri->cn[x], rj->cl[y], rj->cn[y])) continue;
                     char fix[512];
-                    snprintf(fix, sizeof fix,
-                             "give one a different %s, or add AND NOT %s-exclusive guard to one of them",
-                             !strcmp(strategy, "tiers") ? "TIER or PRIORITY" : "PRIORITY", which);
-                    snprintf(fix, sizeof fix, "give one a different %s, or guard one with a condition the other excludes",
-                             !strcmp(strategy, "tiers") ? "TIER or PRIORITY" : "PRIORITY");
+                    snprintf(
+                        fix, sizeof fix,
+                        "give one a different %s, or add AND NOT %s-exclusive guard to one of them",
+                        !strcmp(strategy, "tiers") ? "TIER or PRIORITY" : "PRIORITY", which);
+                    snprintf(
+                        fix, sizeof fix,
+                        "give one a different %s, or guard one with a condition the other excludes",
+                        !strcmp(strategy, "tiers") ? "TIER or PRIORITY" : "PRIORITY");
                     dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col, fix,
-                                 "routes \"%s\" and \"%s\" can both fire on the same input (both on %s) with no "
+                                 "routes \"%s\" and \"%s\" can both fire on the same input (both "
+                                 "on %s) with no "
                                  "mutual-exclusion guard, and they tie on rank",
                                  ri->name, rj->name, which);
                     reported = true;
@@ -522,19 +551,25 @@ static void conflicts(vx_t *v, sc_t *s)
             shadowed += sh;
         }
         if (shadowed && shadowed == rj->nc)
-            dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col, "rank it above the shadowing route or narrow that one",
-                         "route \"%s\" is unreachable: every way it can match is shadowed by higher-ranked \"%s\"",
+            dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col,
+                         "rank it above the shadowing route or narrow that one",
+                         "route \"%s\" is unreachable: every way it can match is shadowed by "
+                         "higher-ranked \"%s\"",
                          rj->name, by);
         else if (shadowed)
-            dsl_diag_add(v->d, DSL_WARNING, rj->line, rj->col, NULL,
-                         "route \"%s\": %d of its %d condition clauses are shadowed by higher-ranked \"%s\"",
-                         rj->name, shadowed, rj->nc, by);
+            dsl_diag_add(
+                v->d, DSL_WARNING, rj->line, rj->col, NULL,
+                "route \"%s\": %d of its %d condition clauses are shadowed by higher-ranked \"%s\"",
+                rj->name, shadowed, rj->nc, by);
     }
 }
 
 /* ---- routes ---- */
 
-static bool parse_i64(const char *s, int64_t *out) { return s && cfg_parse_int64(s, out); }
+static bool parse_i64(const char *s, int64_t *out)
+{
+    return s && cfg_parse_int64(s, out);
+}
 
 static const char *const *model_names(vx_t *v, const sc_t *top, size_t *n)
 {
@@ -556,11 +591,13 @@ static void check_model_ref(vx_t *v, const sc_t *top, const dsl_model_ref_t *r)
     const char *const *names = model_names(v, top, &n);
     if (names) {
         bool ok = false;
-        for (size_t i = 0; i < n && !ok; i++) ok = !strcmp(names[i], r->name);
+        for (size_t i = 0; i < n && !ok; i++)
+            ok = !strcmp(names[i], r->name);
         if (!ok) {
             char fix[256];
             did_you_mean(fix, sizeof fix, r->name, names, n, NULL);
-            dsl_diag_add(v->d, DSL_ERROR, r->line, r->col, fix[0] ? fix : "declare it with MODEL name { ... }",
+            dsl_diag_add(v->d, DSL_ERROR, r->line, r->col,
+                         fix[0] ? fix : "declare it with MODEL name { ... }",
                          "undefined model \"%s\"", r->name);
         }
     }
@@ -569,20 +606,25 @@ static void check_model_ref(vx_t *v, const sc_t *top, const dsl_model_ref_t *r)
         const char *k = op->key;
         if (!strcmp(k, "reasoning")) {
             if (op->val->kind != DSL_V_BOOL)
-                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "reasoning must be true or false");
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL,
+                             "reasoning must be true or false");
         } else if (!strcmp(k, "effort")) {
             bool ok = false;
-            for (size_t i = 0; i < v->n_efforts && op->val->s; i++) ok |= !strcmp(v->efforts[i], op->val->s);
+            for (size_t i = 0; i < v->n_efforts && op->val->s; i++)
+                ok |= !strcmp(v->efforts[i], op->val->s);
             if (!ok) {
                 buf_t b = BUF_INIT;
-                for (size_t i = 0; i < v->n_efforts; i++) buf_printf(&b, "%s%s", i ? ", " : "", v->efforts[i]);
-                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "effort must be one of %s", b.data);
+                for (size_t i = 0; i < v->n_efforts; i++)
+                    buf_printf(&b, "%s%s", i ? ", " : "", v->efforts[i]);
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "effort must be one of %s",
+                             b.data);
                 buf_free(&b);
             }
         } else if (!strcmp(k, "weight")) {
             double w;
             if (op->val->kind != DSL_V_NUM || !cfg_parse_double(op->val->s, &w) || w < 0)
-                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL, "weight must be a number >= 0");
+                dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, NULL,
+                             "weight must be a number >= 0");
         } else if (!strcmp(k, "lora")) {
             const dsl_decl_t *card = find_decl(top, DSL_D_MODEL, r->name, false);
             bool ok = false;
@@ -591,7 +633,8 @@ static void check_model_ref(vx_t *v, const sc_t *top, const dsl_model_ref_t *r)
                 ok |= l->items[i]->s && op->val->s && !strcmp(l->items[i]->s, op->val->s);
             if (!ok && (card || !v->base))
                 dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, "list it in the MODEL's loras",
-                             "undefined LoRA \"%s\" for model \"%s\"", op->val->s ? op->val->s : "?", r->name);
+                             "undefined LoRA \"%s\" for model \"%s\"",
+                             op->val->s ? op->val->s : "?", r->name);
         } else {
             const char *c[] = {"reasoning", "effort", "weight", "lora"};
             char fix[128];
@@ -610,19 +653,22 @@ static void check_emit(vx_t *v, const dsl_item_t *it)
         return;
     }
     check_fields(v, it->block, &cfg_schema_retention, "EMIT retention");
-    const dsl_value_t *drop = dsl_block_get(it->block, "drop"), *ttl = dsl_block_get(it->block, "ttl_turns");
+    const dsl_value_t *drop = dsl_block_get(it->block, "drop"),
+                      *ttl = dsl_block_get(it->block, "ttl_turns");
     int64_t t = 0;
     if (ttl && (ttl->kind != DSL_V_NUM || !parse_i64(ttl->s, &t) || t < 0))
-        dsl_diag_add(v->d, DSL_ERROR, ttl->line, ttl->col, NULL, "invalid EMIT: ttl_turns must be an integer >= 0");
+        dsl_diag_add(v->d, DSL_ERROR, ttl->line, ttl->col, NULL,
+                     "invalid EMIT: ttl_turns must be an integer >= 0");
     if (drop && drop->kind == DSL_V_BOOL && drop->b && t > 0)
         dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "remove ttl_turns or drop",
                      "invalid EMIT: drop with ttl_turns > 0");
     if (!it->block->nf)
-        dsl_diag_add(v->d, DSL_WARNING, it->line, it->col, NULL, "empty EMIT retention block has no effect");
+        dsl_diag_add(v->d, DSL_WARNING, it->line, it->col, NULL,
+                     "empty EMIT retention block has no effect");
 }
 
-static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, const dsl_item_t *items, size_t n,
-                        rt_t *r)
+static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
+                        const dsl_item_t *items, size_t n, rt_t *r)
 {
     int n_when = 0, n_emit = 0;
     for (size_t i = 0; i < n; i++) {
@@ -631,19 +677,22 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, co
         switch (it->kind) {
         case DSL_I_PRIORITY:
             if (!parse_i64(it->num, &x) || x < 0)
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "PRIORITY 0 or more", "PRIORITY must be >= 0");
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "PRIORITY 0 or more",
+                             "PRIORITY must be >= 0");
             else
                 r->prio = x;
             break;
         case DSL_I_TIER:
             if (!parse_i64(it->num, &x) || x < 1)
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "TIER 1 is the first tier", "TIER must be >= 1");
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "TIER 1 is the first tier",
+                             "TIER must be >= 1");
             else
                 r->tier = x;
             break;
         case DSL_I_WHEN:
             if (++n_when > 1)
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "join the conditions with AND or OR",
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col,
+                             "join the conditions with AND or OR",
                              "route \"%s\" has more than one WHEN", rname);
             check_ref(v, s, it->expr);
             check_and(v, s, it->expr);
@@ -651,7 +700,8 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, co
             break;
         case DSL_I_MODEL:
             r->has_model = true;
-            for (size_t k = 0; k < it->n_refs; k++) check_model_ref(v, top, &it->refs[k]);
+            for (size_t k = 0; k < it->n_refs; k++)
+                check_model_ref(v, top, &it->refs[k]);
             break;
         case DSL_I_ALGORITHM: {
             size_t k;
@@ -659,11 +709,12 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, co
                 if (!strcmp(v->alg_types[k], it->str)) break;
             if (k == v->n_alg_types) {
                 const char *c[8];
-                for (size_t j = 0; j < v->n_alg_types; j++) c[j] = v->alg_types[j];
+                for (size_t j = 0; j < v->n_alg_types; j++)
+                    c[j] = v->alg_types[j];
                 char fix[128];
                 did_you_mean(fix, sizeof fix, it->str, c, v->n_alg_types, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL, "unknown algorithm \"%s\"",
-                             it->str);
+                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
+                             "unknown algorithm \"%s\"", it->str);
             } else if (it->block) {
                 char what[64];
                 snprintf(what, sizeof what, "ALGORITHM %s", it->str);
@@ -680,7 +731,8 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, co
             if (k < v->n_plugin_types) break;
             const char *c[64];
             size_t nc = 0;
-            for (size_t j = 0; j < v->n_plugin_types; j++) c[nc++] = v->plugin_types[j];
+            for (size_t j = 0; j < v->n_plugin_types; j++)
+                c[nc++] = v->plugin_types[j];
             for (size_t j = 0; j < s->n && nc < 64; j++)
                 if (s->decls[j]->kind == DSL_D_PLUGIN) c[nc++] = s->decls[j]->name;
             for (size_t j = 0; j < s->n_outer && nc < 64; j++)
@@ -688,7 +740,8 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, co
             char fix[128];
             did_you_mean(fix, sizeof fix, it->str, c, nc, NULL);
             dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
-                         "undefined plugin \"%s\" (neither a PLUGIN template nor a plugin type)", it->str);
+                         "undefined plugin \"%s\" (neither a PLUGIN template nor a plugin type)",
+                         it->str);
             break;
         }
         case DSL_I_EMIT:
@@ -703,8 +756,8 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname, co
 }
 
 static void add_route(vx_t *v, sc_t *s, const sc_t *top, const char *name, int line, int col,
-                      const dsl_item_t *items, size_t n, const dsl_expr_t *when, int64_t prio, const dsl_opt_t *opts,
-                      size_t n_opts)
+                      const dsl_item_t *items, size_t n, const dsl_expr_t *when, int64_t prio,
+                      const dsl_opt_t *opts, size_t n_opts)
 {
     s->routes = realloc(s->routes, (s->n_routes + 1) * sizeof *s->routes);
     rt_t *r = &s->routes[s->n_routes++];
@@ -715,8 +768,10 @@ static void add_route(vx_t *v, sc_t *s, const sc_t *top, const char *name, int l
     r->prio = prio;
     for (size_t i = 0; i < n_opts; i++) {
         int64_t x;
-        if (!strcmp(opts[i].key, "tier") && opts[i].val->s && parse_i64(opts[i].val->s, &x)) r->tier = x;
-        if (!strcmp(opts[i].key, "priority") && opts[i].val->s && parse_i64(opts[i].val->s, &x)) r->prio = x;
+        if (!strcmp(opts[i].key, "tier") && opts[i].val->s && parse_i64(opts[i].val->s, &x))
+            r->tier = x;
+        if (!strcmp(opts[i].key, "priority") && opts[i].val->s && parse_i64(opts[i].val->s, &x))
+            r->prio = x;
     }
     check_items(v, s, top, name, items, n, r);
     if (when) {
@@ -725,9 +780,11 @@ static void add_route(vx_t *v, sc_t *s, const sc_t *top, const char *name, int l
     }
     for (size_t i = 0; i + 1 < s->n_routes; i++)
         if (!strcmp(s->routes[i].name, name))
-            dsl_diag_add(v->d, DSL_ERROR, line, col, "rename one of them", "duplicate route name \"%s\"", name);
+            dsl_diag_add(v->d, DSL_ERROR, line, col, "rename one of them",
+                         "duplicate route name \"%s\"", name);
     if (!r->has_model)
-        dsl_diag_add(v->d, DSL_ERROR, line, col, "add MODEL <name> to the route", "route \"%s\" has no MODEL", name);
+        dsl_diag_add(v->d, DSL_ERROR, line, col, "add MODEL <name> to the route",
+                     "route \"%s\" has no MODEL", name);
 }
 
 dsl_expr_t *dsl_tree_condition(arena_t *a, const dsl_decl_t *t, size_t i);
@@ -752,14 +809,16 @@ static void check_projections(vx_t *v, const sc_t *s)
             for (size_t k = 0; m && m->kind == DSL_V_LIST && k < m->n; k++) {
                 const char *nm = m->items[k]->s;
                 if (nm && !find_signal(s, "domain", nm) && !find_signal(s, "embedding", nm))
-                    dsl_diag_add(v->d, DSL_ERROR, m->items[k]->line, m->items[k]->col,
-                                 "declare it as SIGNAL domain or SIGNAL embedding",
-                                 "partition member \"%s\" is not a declared domain or embedding signal", nm);
+                    dsl_diag_add(
+                        v->d, DSL_ERROR, m->items[k]->line, m->items[k]->col,
+                        "declare it as SIGNAL domain or SIGNAL embedding",
+                        "partition member \"%s\" is not a declared domain or embedding signal", nm);
             }
         } else if (!strcmp(d->kw, "mapping")) {
             const dsl_value_t *src = dsl_block_get(d->block, "source");
             if (src && src->s && !find_decl(s, DSL_D_PROJECTION, src->s, false))
-                dsl_diag_add(v->d, DSL_ERROR, src->line, src->col, "declare a PROJECTION score with that name",
+                dsl_diag_add(v->d, DSL_ERROR, src->line, src->col,
+                             "declare a PROJECTION score with that name",
                              "mapping source \"%s\" is not a declared score", src->s);
         }
     }
@@ -780,9 +839,12 @@ static void check_projections(vx_t *v, const sc_t *s)
             path[depth++] = cur;
             if (!strcmp(cur->kw, "mapping")) {
                 const dsl_value_t *src = dsl_block_get(cur->block, "source");
-                const dsl_decl_t *nx = src && src->s ? find_decl(s, DSL_D_PROJECTION, src->s, false) : NULL;
-                if (nx == start) cyc = true;
-                else if (nx && sp < 64) stack[sp++] = nx;
+                const dsl_decl_t *nx =
+                    src && src->s ? find_decl(s, DSL_D_PROJECTION, src->s, false) : NULL;
+                if (nx == start)
+                    cyc = true;
+                else if (nx && sp < 64)
+                    stack[sp++] = nx;
             } else {
                 const dsl_value_t *in = dsl_block_get(cur->block, "inputs");
                 for (size_t k = 0; in && in->kind == DSL_V_LIST && k < in->n; k++) {
@@ -791,8 +853,10 @@ static void check_projections(vx_t *v, const sc_t *s)
                     if (!ty || !ty->s || strcmp(ty->s, "projection") || !nm || !nm->s) continue;
                     const dsl_decl_t *nx = mapping_of_output(s, nm->s);
                     if (!nx) nx = find_decl(s, DSL_D_PROJECTION, nm->s, false);
-                    if (nx == start) cyc = true;
-                    else if (nx && sp < 64) stack[sp++] = nx;
+                    if (nx == start)
+                        cyc = true;
+                    else if (nx && sp < 64)
+                        stack[sp++] = nx;
                 }
             }
         }
@@ -802,9 +866,11 @@ static void check_projections(vx_t *v, const sc_t *s)
                 if (s->decls[q] == path[k]) cyc = false;
         if (cyc) {
             buf_t b = BUF_INIT;
-            for (size_t k = 0; k < depth; k++) buf_printf(&b, "%s -> ", path[k]->name);
+            for (size_t k = 0; k < depth; k++)
+                buf_printf(&b, "%s -> ", path[k]->name);
             buf_puts(&b, start->name);
-            dsl_diag_add(v->d, DSL_ERROR, start->line, start->col, "break the cycle", "projection cycle: %s", b.data);
+            dsl_diag_add(v->d, DSL_ERROR, start->line, start->col, "break the cycle",
+                         "projection cycle: %s", b.data);
             buf_free(&b);
         }
     }
@@ -822,14 +888,16 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             check_fields(v, d->block, &cfg_schema_routing, "ROUTING");
             const dsl_value_t *st = dsl_block_get(d->block, "strategy");
             if (st && st->s) {
-                if (strcmp(st->s, "priority") && strcmp(st->s, "confidence") && strcmp(st->s, "tiers"))
+                if (strcmp(st->s, "priority") && strcmp(st->s, "confidence") &&
+                    strcmp(st->s, "tiers"))
                     dsl_diag_add(v->d, DSL_ERROR, st->line, st->col, NULL,
                                  "strategy must be priority, confidence or tiers");
                 else
                     s->strategy = st->s;
             }
             for (size_t k = 0; k < d->block->nf; k++)
-                if (strcmp(d->block->fields[k].key, "strategy") && cfg_schema_field(&cfg_schema_routing, d->block->fields[k].key))
+                if (strcmp(d->block->fields[k].key, "strategy") &&
+                    cfg_schema_field(&cfg_schema_routing, d->block->fields[k].key))
                     dsl_diag_add(v->d, DSL_ERROR, d->block->fields[k].line, d->block->fields[k].col,
                                  "use SIGNAL, PROJECTION, MODEL and ROUTE declarations",
                                  "ROUTING takes only strategy; \"%s\" is written with declarations",
@@ -843,8 +911,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
                 const char *const *names = dsl_family_names(&n);
                 char fix[128];
                 did_you_mean(fix, sizeof fix, d->kw, names, n, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL, "unknown signal family \"%s\"",
-                             d->kw);
+                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL,
+                             "unknown signal family \"%s\"", d->kw);
                 break;
             }
             char what[96];
@@ -853,7 +921,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             for (size_t k = 0; k < i; k++)
                 if (s->decls[k]->kind == DSL_D_SIGNAL && !strcmp(s->decls[k]->kw, d->kw) &&
                     !strcmp(s->decls[k]->name, d->name))
-                    dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, NULL, "duplicate signal %s %s", d->kw, d->name);
+                    dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, NULL, "duplicate signal %s %s",
+                                 d->kw, d->name);
             break;
         }
         case DSL_D_MODEL: {
@@ -861,7 +930,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             snprintf(what, sizeof what, "MODEL %s", d->name);
             check_fields(v, d->block, &cfg_schema_model_card, what);
             if (v->base && !cfg_find_model(v->base, d->name, strlen(d->name)))
-                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, "add it to providers.models in the base",
+                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col,
+                             "add it to providers.models in the base",
                              "MODEL \"%s\" is not a model of the base config", d->name);
             break;
         }
@@ -871,30 +941,33 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
                 if (!strcmp(v->plugin_types[k], d->kw)) break;
             if (k == v->n_plugin_types) {
                 const char *c[16];
-                for (size_t j = 0; j < v->n_plugin_types; j++) c[j] = v->plugin_types[j];
+                for (size_t j = 0; j < v->n_plugin_types; j++)
+                    c[j] = v->plugin_types[j];
                 char fix[128];
                 did_you_mean(fix, sizeof fix, d->kw, c, v->n_plugin_types, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL, "unknown plugin type \"%s\"",
-                             d->kw);
+                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL,
+                             "unknown plugin type \"%s\"", d->kw);
             }
             break;
         }
         case DSL_D_ROUTE:
             has_route = true;
-            add_route(v, s, top, d->name, d->line, d->col, d->items, d->n_items, NULL, 0, d->opts, d->n_opts);
+            add_route(v, s, top, d->name, d->line, d->col, d->items, d->n_items, NULL, 0, d->opts,
+                      d->n_opts);
             for (size_t k = 0; k < d->n_opts; k++)
                 if (strcmp(d->opts[k].key, "tier") && strcmp(d->opts[k].key, "priority") &&
                     strcmp(d->opts[k].key, "description"))
                     dsl_diag_add(v->d, DSL_ERROR, d->opts[k].line, d->opts[k].col,
-                                 "use description=, tier= or priority=", "unknown route option \"%s\"",
-                                 d->opts[k].key);
+                                 "use description=, tier= or priority=",
+                                 "unknown route option \"%s\"", d->opts[k].key);
             break;
         case DSL_D_TREE:
             has_tree = true;
             for (size_t b = 0; b < d->n_branches; b++)
-                add_route(v, s, top, dsl_tree_branch_name(&v->a, d, b), d->branches[b].line, d->branches[b].col,
-                          d->branches[b].items, d->branches[b].n_items, dsl_tree_condition(&v->a, d, b),
-                          b < 10000 ? 10000 - (int64_t)b : 0, NULL, 0);
+                add_route(v, s, top, dsl_tree_branch_name(&v->a, d, b), d->branches[b].line,
+                          d->branches[b].col, d->branches[b].items, d->branches[b].n_items,
+                          dsl_tree_condition(&v->a, d, b), b < 10000 ? 10000 - (int64_t)b : 0, NULL,
+                          0);
             break;
         default: break;
         }
@@ -926,8 +999,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
                 dsl_diag_add(v->d, DSL_ERROR, c->line, c->col, fix[0] ? fix : NULL,
                              "TEST %s: \"%s\" is not a route", d->name, c->route);
             }
-            static const char *const wk[] = {"headers", "history", "end_with_tool_result", "provider_state",
-                                             "session"};
+            static const char *const wk[] = {"headers", "history", "end_with_tool_result",
+                                             "provider_state", "session"};
             static const char *const ek[] = {"model", "reason", "phase"};
             const dsl_value_t *blocks[2] = {c->with, c->expect};
             for (int bi = 0; bi < 2; bi++) {
@@ -936,12 +1009,14 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
                 size_t nk = bi ? 3 : 5;
                 for (size_t f = 0; b && f < b->nf; f++) {
                     bool known = false;
-                    for (size_t q = 0; q < nk; q++) known |= !strcmp(keys[q], b->fields[f].key);
+                    for (size_t q = 0; q < nk; q++)
+                        known |= !strcmp(keys[q], b->fields[f].key);
                     if (known) continue;
                     char fix[128];
                     did_you_mean(fix, sizeof fix, b->fields[f].key, keys, nk, NULL);
-                    dsl_diag_add(v->d, DSL_ERROR, b->fields[f].line, b->fields[f].col, fix[0] ? fix : NULL,
-                                 "unknown %s key \"%s\"", bi ? "EXPECT" : "WITH", b->fields[f].key);
+                    dsl_diag_add(v->d, DSL_ERROR, b->fields[f].line, b->fields[f].col,
+                                 fix[0] ? fix : NULL, "unknown %s key \"%s\"",
+                                 bi ? "EXPECT" : "WITH", b->fields[f].key);
                 }
             }
         }
@@ -1001,7 +1076,8 @@ void dsl_validate(const dsl_program_t *p, const cfg_t *base, dsl_diags_t *d)
             for (size_t k = 0; k < g->model_catalog.n_classifiers && !ok; k++)
                 ok = !strcmp(g->model_catalog.classifiers[k].name, c->s);
             if (!ok)
-                dsl_diag_add(d, DSL_ERROR, c->line, c->col, "declare it in global.model_catalog.classifiers",
+                dsl_diag_add(d, DSL_ERROR, c->line, c->col,
+                             "declare it in global.model_catalog.classifiers",
                              "classifier \"%s\" is not in the base's model catalog", c->s);
         }
     }

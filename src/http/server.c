@@ -38,8 +38,8 @@
 #include <unistd.h>
 
 #define HSRV_MAX_HEADERS 128
-#define HSRV_HIGH_WATER (256 * 1024)
-#define HSRV_LOW_WATER (64 * 1024)
+#define HSRV_HIGH_WATER  (256 * 1024)
+#define HSRV_LOW_WATER   (64 * 1024)
 
 typedef struct hsrv_worker hsrv_worker_t;
 
@@ -50,7 +50,7 @@ struct hsrv_conn {
     http_parser parser;
     /* request being parsed */
     buf_t url;
-    buf_t hdr;                   /* header bytes: names lowercased */
+    buf_t hdr;                        /* header bytes: names lowercased */
     size_t hoff[HSRV_MAX_HEADERS][4]; /* name off,len, value off,len */
     size_t n_hdr;
     int last_was_value;
@@ -58,12 +58,12 @@ struct hsrv_conn {
     buf_t body;
     int headers_done;
     int message_done;
-    int parsing;       /* between message begin and message complete */
+    int parsing; /* between message begin and message complete */
     int in_process;
-    int busy;          /* a request is with the handler */
-    int closing;       /* close once output is flushed */
-    int dead;          /* freed on next opportunity */
-    int error_status;  /* set by parser callbacks to reject */
+    int busy;         /* a request is with the handler */
+    int closing;      /* close once output is flushed */
+    int dead;         /* freed on next opportunity */
+    int error_status; /* set by parser callbacks to reject */
     const char *error_code;
     const char *error_msg;
     int expect_continue;
@@ -72,8 +72,8 @@ struct hsrv_conn {
     int64_t content_length;
     size_t bytes_sent;
     int want_drain;
-    int client_gone;   /* peer went away while a keep_on_abort request was pending */
-    int peer_eof;      /* a direct read saw the peer's FIN */
+    int client_gone;      /* peer went away while a keep_on_abort request was pending */
+    int peer_eof;         /* a direct read saw the peer's FIN */
     struct evbuffer *out; /* response bytes staged before a direct write */
     struct event *timer;
     hsrv_req_t req;
@@ -154,11 +154,20 @@ const hsrv_header_t *hsrv_req_header(const hsrv_req_t *req, const char *lname)
     return NULL;
 }
 
-struct event_base *hsrv_req_base(const hsrv_req_t *req) { return req->conn->w->base; }
+struct event_base *hsrv_req_base(const hsrv_req_t *req)
+{
+    return req->conn->w->base;
+}
 
-bool hsrv_started(const hsrv_req_t *req) { return req->conn->started; }
+bool hsrv_started(const hsrv_req_t *req)
+{
+    return req->conn->started;
+}
 
-size_t hsrv_bytes_sent(const hsrv_req_t *req) { return req->conn->bytes_sent; }
+size_t hsrv_bytes_sent(const hsrv_req_t *req)
+{
+    return req->conn->bytes_sent;
+}
 
 size_t hsrv_pending(const hsrv_req_t *req)
 {
@@ -166,9 +175,15 @@ size_t hsrv_pending(const hsrv_req_t *req)
            evbuffer_get_length(req->conn->out);
 }
 
-long hsrv_server_inflight(const hsrv_server_t *s) { return atomic_load(&s->inflight); }
+long hsrv_server_inflight(const hsrv_server_t *s)
+{
+    return atomic_load(&s->inflight);
+}
 
-int hsrv_server_port(const hsrv_server_t *s, int i) { return s->ports[i]; }
+int hsrv_server_port(const hsrv_server_t *s, int i)
+{
+    return s->ports[i];
+}
 
 static hsrv_method_t method_of(unsigned m)
 {
@@ -426,8 +441,8 @@ static int conn_process(hsrv_conn_t *c)
         size_t consumed = 0;
         int stop = 0;
         for (int i = 0; i < nv && !stop; i++) {
-            size_t n = http_parser_execute(&c->parser, &parser_settings, vec[i].iov_base,
-                                           vec[i].iov_len);
+            size_t n =
+                http_parser_execute(&c->parser, &parser_settings, vec[i].iov_base, vec[i].iov_len);
             consumed += n;
             enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
             if (e == HPE_PAUSED) {
@@ -662,13 +677,15 @@ static void conn_pull(hsrv_conn_t *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     evutil_socket_t fd = bufferevent_getfd(c->bev);
-    size_t limit = c->w->srv->cfg.limits.max_body_bytes + c->w->srv->cfg.limits.max_header_bytes + 65536;
+    size_t limit =
+        c->w->srv->cfg.limits.max_body_bytes + c->w->srv->cfg.limits.max_header_bytes + 65536;
     for (int i = 0; i < 512 && evbuffer_get_length(in) < limit; i++) {
         struct evbuffer_iovec v[2];
         int nv = evbuffer_reserve_space(in, 65536, v, 2);
         if (nv <= 0) return;
         size_t want = 0;
-        for (int k = 0; k < nv; k++) want += v[k].iov_len;
+        for (int k = 0; k < nv; k++)
+            want += v[k].iov_len;
         ssize_t r = readv(fd, (struct iovec *)v, nv);
         if (r <= 0) {
             evbuffer_commit_space(in, v, 0);
@@ -771,8 +788,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     int li = 0;
     for (size_t i = 0; i < w->srv->cfg.n_listeners; i++)
         if (w->lev[i] == l) li = (int)i;
-    if (w->stopping ||
-        (size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
+    if (w->stopping || (size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
         if (!w->stopping) tlog(TLOG_WARN, "connection_refused", "\"reason\":\"max_connections\"");
         evutil_closesocket(fd);
         return;
@@ -967,12 +983,13 @@ hsrv_server_t *hsrv_server_start(const hsrv_config_t *cfg, char *err, size_t err
         w->stop_ev = event_new(w->base, w->stop_fd, EV_READ | EV_PERSIST, stop_cb, w);
         event_add(w->stop_ev, NULL);
         for (size_t i = 0; i < nl; i++) {
-            w->lev[i] = evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1,
-                                           w->fds[i]);
+            w->lev[i] =
+                evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, w->fds[i]);
             w->fds[i] = -1;
         }
     }
-    for (int wi = 0; wi < nw; wi++) pthread_create(&s->workers[wi].thread, NULL, worker_main, &s->workers[wi]);
+    for (int wi = 0; wi < nw; wi++)
+        pthread_create(&s->workers[wi].thread, NULL, worker_main, &s->workers[wi]);
     return s;
 fail:
     for (int wi = 0; wi < nw; wi++) {
@@ -982,7 +999,8 @@ fail:
         free(w->fds);
         free(w->lev);
     }
-    for (size_t i = 0; i < nl; i++) free((char *)s->listens[i].address);
+    for (size_t i = 0; i < nl; i++)
+        free((char *)s->listens[i].address);
     free(s->listens);
     free(s->ports);
     free(s->workers);
@@ -998,7 +1016,8 @@ void hsrv_server_stop(hsrv_server_t *s, uint64_t grace_ms)
         ssize_t r = write(s->workers[wi].stop_fd, &one, sizeof one);
         (void)r;
     }
-    for (int wi = 0; wi < s->n_workers; wi++) pthread_join(s->workers[wi].thread, NULL);
+    for (int wi = 0; wi < s->n_workers; wi++)
+        pthread_join(s->workers[wi].thread, NULL);
 }
 
 void hsrv_server_free(hsrv_server_t *s)
@@ -1015,7 +1034,8 @@ void hsrv_server_free(hsrv_server_t *s)
         free(w->fds);
         free(w->lev);
     }
-    for (size_t i = 0; i < s->cfg.n_listeners; i++) free((char *)s->listens[i].address);
+    for (size_t i = 0; i < s->cfg.n_listeners; i++)
+        free((char *)s->listens[i].address);
     free(s->listens);
     free(s->ports);
     free(s->workers);

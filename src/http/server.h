@@ -43,7 +43,7 @@ typedef enum {
 typedef struct hsrv_req {
     hsrv_method_t method;
     const char *method_str;
-    const char *path;  /* NUL-terminated, without the query */
+    const char *path; /* NUL-terminated, without the query */
     size_t path_len;
     const char *query; /* NUL-terminated, without '?'; "" when none */
     hsrv_header_t *headers;
@@ -57,7 +57,7 @@ typedef struct hsrv_req {
     char request_id[25]; /* 24 hex chars */
     void *worker_ctx;    /* from on_worker_start */
     hsrv_conn_t *conn;
-    void *user;          /* handler's per-request state */
+    void *user; /* handler's per-request state */
     /* Called once if the client goes away before the response finished;
      * the server releases the request right after it returns. */
     void (*on_abort)(struct hsrv_req *req);
@@ -76,8 +76,8 @@ typedef void *(*hsrv_worker_start_fn)(int index, struct event_base *base, void *
 typedef void (*hsrv_worker_stop_fn)(int index, void *worker_ctx, void *ud);
 
 typedef struct hsrv_listen {
-    const char *address; /* IPv4/IPv6 literal or hostname */
-    int port;            /* 0 = ephemeral (only sensible with 1 worker) */
+    const char *address;      /* IPv4/IPv6 literal or hostname */
+    int port;                 /* 0 = ephemeral (only sensible with 1 worker) */
     uint64_t idle_timeout_ms; /* keep-alive idle / request timeout (listener timeout) */
 } hsrv_listen_t;
 
@@ -86,7 +86,7 @@ typedef struct hsrv_limits {
     size_t max_body_bytes;   /* 413 above */
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
-    size_t max_connections;  /* per process; extra connections are closed */
+    size_t max_connections; /* per process; extra connections are closed */
 } hsrv_limits_t;
 
 /* Called for errors the server answers itself (bad request, 413, 431, 408):
@@ -97,7 +97,7 @@ typedef void (*hsrv_error_fn)(hsrv_req_t *req, int status, const char *code, con
 typedef struct hsrv_config {
     const hsrv_listen_t *listeners;
     size_t n_listeners;
-    int workers;             /* <= 0: number of cores */
+    int workers; /* <= 0: number of cores */
     hsrv_limits_t limits;
     hsrv_handler_fn handler;
     hsrv_error_fn on_error;

@@ -181,7 +181,8 @@ void sse_write_event(buf_t *out, const char *event, const char *data, size_t dat
     size_t i = 0;
     for (;;) {
         size_t j = i;
-        while (j < data_len && data[j] != '\n' && data[j] != '\r') j++;
+        while (j < data_len && data[j] != '\n' && data[j] != '\r')
+            j++;
         put_data_line(out, data + i, j - i);
         if (j >= data_len) break;
         if (data[j] == '\r' && j + 1 < data_len && data[j + 1] == '\n') j++;

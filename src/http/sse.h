@@ -19,19 +19,19 @@ typedef void (*sse_event_fn)(void *ud, const char *event, size_t event_len, cons
                              size_t data_len);
 
 typedef struct sse_parser {
-    buf_t line;   /* partial line carried across chunks */
+    buf_t line; /* partial line carried across chunks */
     buf_t event;
     buf_t data;
     int has_data;
-    int last_cr;  /* previous chunk ended with '\r' */
+    int last_cr;            /* previous chunk ended with '\r' */
     size_t max_event_bytes; /* 0 = unlimited; bigger events are dropped */
     sse_event_fn cb;
     void *ud;
     /* additions */
-    int oversize;      /* current event exceeded max_event_bytes: drop it */
-    int line_dropped;  /* current partial line was too long: discard it */
-    int started;       /* first line seen (a leading UTF-8 BOM is skipped) */
-    size_t n_dropped;  /* events dropped for size, for metrics */
+    int oversize;     /* current event exceeded max_event_bytes: drop it */
+    int line_dropped; /* current partial line was too long: discard it */
+    int started;      /* first line seen (a leading UTF-8 BOM is skipped) */
+    size_t n_dropped; /* events dropped for size, for metrics */
 } sse_parser_t;
 
 void sse_parser_init(sse_parser_t *p, sse_event_fn cb, void *ud);

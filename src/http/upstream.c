@@ -29,7 +29,7 @@
 #include <sys/socket.h>
 
 #define HUP_MAX_IDLE_PER_POOL 256
-#define HUP_MAX_RESP_HEADERS 64
+#define HUP_MAX_RESP_HEADERS  64
 
 typedef struct hup_pool hup_pool_t;
 typedef struct hup_conn hup_conn_t;
@@ -145,7 +145,8 @@ void hup_pools_free(hup_pools_t *p)
 size_t hup_pools_idle(const hup_pools_t *p)
 {
     size_t n = 0;
-    for (hup_pool_t *pl = p->pools; pl; pl = pl->next) n += pl->n_idle;
+    for (hup_pool_t *pl = p->pools; pl; pl = pl->next)
+        n += pl->n_idle;
     return n;
 }
 
@@ -382,8 +383,8 @@ static int call_read(hup_call_t *k)
         if (nv > 8) nv = 8;
         size_t consumed = 0;
         for (int i = 0; i < nv; i++) {
-            size_t n = http_parser_execute(&k->parser, &resp_settings, vec[i].iov_base,
-                                           vec[i].iov_len);
+            size_t n =
+                http_parser_execute(&k->parser, &resp_settings, vec[i].iov_base, vec[i].iov_len);
             consumed += n;
             enum http_errno e = HTTP_PARSER_ERRNO(&k->parser);
             if (e == HPE_PAUSED) break;
@@ -416,7 +417,10 @@ static int call_read(hup_call_t *k)
     return 0;
 }
 
-static void call_read_cb(struct bufferevent *bev, void *arg) { call_read(arg); }
+static void call_read_cb(struct bufferevent *bev, void *arg)
+{
+    call_read(arg);
+}
 
 static void call_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -484,7 +488,8 @@ static int conn_open(hup_call_t *k)
         }
         SSL *ssl = SSL_new(k->pools->ssl_ctx);
         unsigned char ipbuf[16];
-        int is_ip = inet_pton(AF_INET, pl->host, ipbuf) == 1 || inet_pton(AF_INET6, pl->host, ipbuf) == 1;
+        int is_ip =
+            inet_pton(AF_INET, pl->host, ipbuf) == 1 || inet_pton(AF_INET6, pl->host, ipbuf) == 1;
         if (is_ip) {
             /* certificates name IP addresses in IP SANs; no SNI for literals */
             X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), pl->host);
@@ -492,8 +497,8 @@ static int conn_open(hup_call_t *k)
             SSL_set_tlsext_host_name(ssl, pl->host);
             SSL_set1_host(ssl, pl->host);
         }
-        c->bev = bufferevent_openssl_socket_new(k->pools->base, -1, ssl,
-                                                BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+        c->bev = bufferevent_openssl_socket_new(k->pools->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
     } else {
         c->bev = bufferevent_socket_new(k->pools->base, -1, BEV_OPT_CLOSE_ON_FREE);
     }
@@ -529,7 +534,8 @@ static void conn_send(hup_call_t *k)
         evbuffer_add(tmp, k->req.head, k->req.head_len);
         for (int i = 0; i < k->req.n_body; i++)
             if (k->req.body[i].iov_len)
-                evbuffer_add_reference(tmp, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL, NULL);
+                evbuffer_add_reference(tmp, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL,
+                                       NULL);
         evutil_socket_t fd = bufferevent_getfd(k->conn->bev);
         while (evbuffer_get_length(tmp) > 0)
             if (evbuffer_write(tmp, fd) <= 0) break;
@@ -539,7 +545,8 @@ static void conn_send(hup_call_t *k)
         evbuffer_add(out, k->req.head, k->req.head_len);
         for (int i = 0; i < k->req.n_body; i++)
             if (k->req.body[i].iov_len)
-                evbuffer_add_reference(out, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL, NULL);
+                evbuffer_add_reference(out, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL,
+                                       NULL);
     }
     http_parser_init(&k->parser, HTTP_RESPONSE);
     k->parser.data = k;

@@ -17,12 +17,12 @@ typedef struct hup_pools hup_pools_t;
 typedef struct hup_call hup_call_t;
 
 typedef enum {
-    HUP_ERR_CONNECT = 1,       /* refused, unreachable, DNS */
-    HUP_ERR_RESET,             /* closed or reset before the response completed */
+    HUP_ERR_CONNECT = 1, /* refused, unreachable, DNS */
+    HUP_ERR_RESET,       /* closed or reset before the response completed */
     HUP_ERR_TIMEOUT_CONNECT,
     HUP_ERR_TIMEOUT_FIRST_BYTE,
-    HUP_ERR_TIMEOUT_IDLE,      /* stream went quiet */
-    HUP_ERR_PROTOCOL,          /* unparseable response */
+    HUP_ERR_TIMEOUT_IDLE, /* stream went quiet */
+    HUP_ERR_PROTOCOL,     /* unparseable response */
     HUP_ERR_TLS,
 } hup_error_t;
 

@@ -7,7 +7,8 @@ void wrr_init(wrr_t *w, const int *weights, size_t n)
 {
     memset(w, 0, sizeof *w);
     w->n = n > WRR_MAX ? WRR_MAX : n;
-    for (size_t i = 0; i < w->n; i++) w->weight[i] = weights[i] < 0 ? 0 : weights[i];
+    for (size_t i = 0; i < w->n; i++)
+        w->weight[i] = weights[i] < 0 ? 0 : weights[i];
 }
 
 int wrr_next(wrr_t *w, uint64_t exclude)

@@ -53,13 +53,17 @@ static int fail(scanner_t *s, size_t off, const char *msg)
 
 /* 1 for bytes that end the fast path inside a string. */
 static const uint8_t str_special[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xff] = 1,
 };
 static const uint8_t is_ws[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
 
 static inline size_t skip_ws(const uint8_t *p, size_t i, size_t n)
 {
-    while (i < n && is_ws[p[i]]) i++;
+    while (i < n && is_ws[p[i]])
+        i++;
     return i;
 }
 
@@ -77,7 +81,8 @@ static size_t utf8_seq(const uint8_t *p, size_t i, size_t n)
     uint8_t c = p[i];
     uint8_t lo = 0x80, hi = 0xbf;
     size_t k;
-    if (c >= 0xc2 && c <= 0xdf) k = 2;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2;
     else if (c >= 0xe0 && c <= 0xef) {
         k = 3;
         if (c == 0xe0) lo = 0xa0;
@@ -123,7 +128,8 @@ static int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
             i += 32;
         }
 #endif
-        while (i < n && !str_special[p[i]]) i++;
+        while (i < n && !str_special[p[i]])
+            i++;
         if (i >= n) return fail(s, start, E_UNTERM);
 #if defined(__SSE2__)
     special:;
@@ -138,9 +144,14 @@ static int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
             e = true;
             if (++i >= n) return fail(s, start, E_UNTERM);
             switch (p[i]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                i++;
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': i++; break;
             case 'u':
                 for (size_t k = 1; k <= 4; k++) {
                     if (i + k >= n) return fail(s, start, E_UNTERM);
@@ -148,8 +159,7 @@ static int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
                 }
                 i += 5;
                 break;
-            default:
-                return fail(s, i, E_ESC);
+            default: return fail(s, i, E_ESC);
             }
             continue;
         }
@@ -160,7 +170,10 @@ static int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
     }
 }
 
-static inline bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+static inline bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
 
 static int scan_number(scanner_t *s, size_t i, size_t *end)
 {
@@ -172,21 +185,24 @@ static int scan_number(scanner_t *s, size_t i, size_t *end)
         i++;
         if (i < n && is_digit(p[i])) return fail(s, i, E_ZERO);
     } else if (p[i] >= '1' && p[i] <= '9') {
-        while (i < n && is_digit(p[i])) i++;
+        while (i < n && is_digit(p[i]))
+            i++;
     } else
         return fail(s, i, E_NUM);
     if (i < n && p[i] == '.') {
         i++;
         if (i >= n) return fail(s, n, E_EOF);
         if (!is_digit(p[i])) return fail(s, i, E_NUM);
-        while (i < n && is_digit(p[i])) i++;
+        while (i < n && is_digit(p[i]))
+            i++;
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         i++;
         if (i < n && (p[i] == '+' || p[i] == '-')) i++;
         if (i >= n) return fail(s, n, E_EOF);
         if (!is_digit(p[i])) return fail(s, i, E_NUM);
-        while (i < n && is_digit(p[i])) i++;
+        while (i < n && is_digit(p[i]))
+            i++;
     }
     *end = i;
     return 0;
@@ -240,15 +256,25 @@ value:
             break;
         }
         goto value;
-    case 't': case 'f': case 'n':
+    case 't':
+    case 'f':
+    case 'n':
         if (scan_literal(s, i, &i)) return -1;
         break;
-    case '-': case '0': case '1': case '2': case '3': case '4':
-    case '5': case '6': case '7': case '8': case '9':
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
         if (scan_number(s, i, &i)) return -1;
         break;
-    default:
-        return fail(s, i, E_CHAR);
+    default: return fail(s, i, E_CHAR);
     }
 after: /* a value ended just before p[i] */
     if (sp == 0) {
@@ -338,8 +364,8 @@ static int dec_escape(const uint8_t *p, size_t *i, size_t end, uint8_t out[4])
     size_t j = *i + 1;
     if (j >= end) return -1;
     uint8_t c = p[j];
-    static const uint8_t simple[256] = {['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-                                        ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'};
+    static const uint8_t simple[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                        ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
     if (simple[c]) {
         out[0] = simple[c];
         *i = j + 1;
@@ -419,12 +445,34 @@ bool jscan_str_eq(const char *body, jspan_t s, const char *lit)
 
 enum {
     K_NONE = 0,
-    K_MODEL, K_STREAM, K_STREAM_OPTIONS, K_MESSAGES, K_TOOLS, K_PREV_ID, K_INPUT, K_METADATA,
-    K_PROMPT_CACHE_KEY, K_CONVERSATION, K_SYSTEM, K_INSTRUCTIONS, K_MAX_TOKENS, K_MAX_COMPLETION_TOKENS,
-    K_TOOL_CHOICE, K_REASONING, K_THINKING, K_STORE, K_USER,
+    K_MODEL,
+    K_STREAM,
+    K_STREAM_OPTIONS,
+    K_MESSAGES,
+    K_TOOLS,
+    K_PREV_ID,
+    K_INPUT,
+    K_METADATA,
+    K_PROMPT_CACHE_KEY,
+    K_CONVERSATION,
+    K_SYSTEM,
+    K_INSTRUCTIONS,
+    K_MAX_TOKENS,
+    K_MAX_COMPLETION_TOKENS,
+    K_TOOL_CHOICE,
+    K_REASONING,
+    K_THINKING,
+    K_STORE,
+    K_USER,
     /* message members */
-    K_ROLE, K_CONTENT, K_TOOL_CALLS, K_TOOL_CALL_ID, K_NAME, K_REASONING_DETAILS,
-    K_REASONING_CONTENT, K_TYPE,
+    K_ROLE,
+    K_CONTENT,
+    K_TOOL_CALLS,
+    K_TOOL_CALL_ID,
+    K_NAME,
+    K_REASONING_DETAILS,
+    K_REASONING_CONTENT,
+    K_TYPE,
 };
 
 typedef struct keyname {
@@ -432,21 +480,42 @@ typedef struct keyname {
     uint8_t len, id;
 } keyname_t;
 
-#define KN(str, id) {str, sizeof(str) - 1, id}
+#define KN(str, id)                                                                                \
+    {                                                                                              \
+        str, sizeof(str) - 1, id                                                                   \
+    }
 static const keyname_t top_keys[] = {
-    KN("model", K_MODEL), KN("stream", K_STREAM), KN("stream_options", K_STREAM_OPTIONS),
-    KN("messages", K_MESSAGES), KN("tools", K_TOOLS), KN("previous_response_id", K_PREV_ID),
-    KN("input", K_INPUT), KN("metadata", K_METADATA), KN("prompt_cache_key", K_PROMPT_CACHE_KEY),
-    KN("system", K_SYSTEM), KN("instructions", K_INSTRUCTIONS), KN("max_tokens", K_MAX_TOKENS),
-    KN("max_completion_tokens", K_MAX_COMPLETION_TOKENS), KN("tool_choice", K_TOOL_CHOICE),
-    KN("reasoning", K_REASONING), KN("thinking", K_THINKING), KN("store", K_STORE),
-    KN("user", K_USER), KN("conversation", K_CONVERSATION), {NULL, 0, 0},
+    KN("model", K_MODEL),
+    KN("stream", K_STREAM),
+    KN("stream_options", K_STREAM_OPTIONS),
+    KN("messages", K_MESSAGES),
+    KN("tools", K_TOOLS),
+    KN("previous_response_id", K_PREV_ID),
+    KN("input", K_INPUT),
+    KN("metadata", K_METADATA),
+    KN("prompt_cache_key", K_PROMPT_CACHE_KEY),
+    KN("system", K_SYSTEM),
+    KN("instructions", K_INSTRUCTIONS),
+    KN("max_tokens", K_MAX_TOKENS),
+    KN("max_completion_tokens", K_MAX_COMPLETION_TOKENS),
+    KN("tool_choice", K_TOOL_CHOICE),
+    KN("reasoning", K_REASONING),
+    KN("thinking", K_THINKING),
+    KN("store", K_STORE),
+    KN("user", K_USER),
+    KN("conversation", K_CONVERSATION),
+    {NULL, 0, 0},
 };
 static const keyname_t msg_keys[] = {
-    KN("role", K_ROLE), KN("content", K_CONTENT), KN("tool_calls", K_TOOL_CALLS),
-    KN("tool_call_id", K_TOOL_CALL_ID), KN("name", K_NAME),
-    KN("reasoning_details", K_REASONING_DETAILS), KN("reasoning_content", K_REASONING_CONTENT),
-    KN("type", K_TYPE), {NULL, 0, 0},
+    KN("role", K_ROLE),
+    KN("content", K_CONTENT),
+    KN("tool_calls", K_TOOL_CALLS),
+    KN("tool_call_id", K_TOOL_CALL_ID),
+    KN("name", K_NAME),
+    KN("reasoning_details", K_REASONING_DETAILS),
+    KN("reasoning_content", K_REASONING_CONTENT),
+    KN("type", K_TYPE),
+    {NULL, 0, 0},
 };
 
 /* Identify the key whose string (quotes included) is p[ks..ke). */
@@ -486,8 +555,9 @@ static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
     static const struct {
         const char *s;
         jrole_t r;
-    } roles[] = {{"system", JROLE_SYSTEM}, {"developer", JROLE_DEVELOPER}, {"user", JROLE_USER},
-                 {"assistant", JROLE_ASSISTANT}, {"tool", JROLE_TOOL}, {"function", JROLE_FUNCTION}};
+    } roles[] = {{"system", JROLE_SYSTEM}, {"developer", JROLE_DEVELOPER},
+                 {"user", JROLE_USER},     {"assistant", JROLE_ASSISTANT},
+                 {"tool", JROLE_TOOL},     {"function", JROLE_FUNCTION}};
     for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
         if (str_eq_raw(p, ks + 1, ke - 1, esc, roles[k].s, strlen(roles[k].s))) return roles[k].r;
     return JROLE_OTHER;

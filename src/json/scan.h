@@ -35,17 +35,17 @@ typedef enum {
 
 typedef struct jmsg {
     jrole_t role;
-    jspan_t value;        /* the whole message object */
-    jspan_t content;      /* raw value of "content" (string, array, or null) */
-    jspan_t tool_calls;   /* raw array value of "tool_calls" */
+    jspan_t value;      /* the whole message object */
+    jspan_t content;    /* raw value of "content" (string, array, or null) */
+    jspan_t tool_calls; /* raw array value of "tool_calls" */
     uint32_t n_tool_calls;
     jspan_t tool_call_id; /* string, for role tool */
     /* additions */
-    jspan_t role_span;          /* raw value of "role" */
-    jspan_t name;               /* raw value of "name" */
-    jspan_t reasoning_details;  /* raw value (chat reasoning_details array) */
-    jspan_t reasoning_content;  /* raw value (chat reasoning_content) */
-    jspan_t type;               /* raw value of "type" (Responses input items) */
+    jspan_t role_span;         /* raw value of "role" */
+    jspan_t name;              /* raw value of "name" */
+    jspan_t reasoning_details; /* raw value (chat reasoning_details array) */
+    jspan_t reasoning_content; /* raw value (chat reasoning_content) */
+    jspan_t type;              /* raw value of "type" (Responses input items) */
 } jmsg_t;
 
 /* Deepest nesting of arrays/objects accepted; deeper input is an error. */
@@ -64,28 +64,28 @@ typedef struct jreq {
     jspan_t stream_options; /* raw value */
     jspan_t messages;       /* raw array value */
     bool has_messages;
-    jmsg_t *msgs;           /* arena-allocated, n_msgs entries */
+    jmsg_t *msgs; /* arena-allocated, n_msgs entries */
     uint32_t n_msgs;
     jspan_t tools;
     jspan_t previous_response_id;
-    jspan_t input;          /* Responses API */
+    jspan_t input; /* Responses API */
     jspan_t metadata;
     jspan_t prompt_cache_key;
-    uint32_t obj_open;      /* offset of the top-level '{' */
-    uint32_t obj_close;     /* offset of the top-level '}' */
-    uint32_t n_top_keys;    /* members of the top-level object */
+    uint32_t obj_open;   /* offset of the top-level '{' */
+    uint32_t obj_close;  /* offset of the top-level '}' */
+    uint32_t n_top_keys; /* members of the top-level object */
     /* additions: raw value spans of more top-level keys (last one wins) */
-    jspan_t stream_value;   /* raw value of "stream" */
-    jspan_t system;         /* Anthropic */
-    jspan_t instructions;   /* Responses */
+    jspan_t stream_value; /* raw value of "stream" */
+    jspan_t system;       /* Anthropic */
+    jspan_t instructions; /* Responses */
     jspan_t max_tokens;
     jspan_t max_completion_tokens;
     jspan_t tool_choice;
-    jspan_t reasoning;      /* Responses "reasoning" parameter */
-    jspan_t thinking;       /* Anthropic "thinking" parameter */
+    jspan_t reasoning; /* Responses "reasoning" parameter */
+    jspan_t thinking;  /* Anthropic "thinking" parameter */
     jspan_t store;
     jspan_t user;
-    jspan_t conversation;   /* Responses: a string or {id} */
+    jspan_t conversation; /* Responses: a string or {id} */
 } jreq_t;
 
 typedef struct jscan_err {

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void jsplice_init(jsplice_t *s) { memset(s, 0, sizeof(*s)); }
+void jsplice_init(jsplice_t *s)
+{
+    memset(s, 0, sizeof(*s));
+}
 
 void jsplice_free(jsplice_t *s)
 {

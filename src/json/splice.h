@@ -9,8 +9,8 @@
 #include <sys/uio.h>
 
 typedef struct jsplice_edit {
-    uint32_t off, len;    /* bytes of the original to drop (len 0 = insert at off) */
-    const char *repl;     /* bytes to put there */
+    uint32_t off, len; /* bytes of the original to drop (len 0 = insert at off) */
+    const char *repl;  /* bytes to put there */
     uint32_t repl_len;
 } jsplice_edit_t;
 

@@ -23,7 +23,8 @@ size_t jsplice_count_entries(const char *body, jspan_t c)
     size_t n = 0;
     uint32_t cur = 0;
     jspan_t e;
-    while (next_entry(body, c, t == '{', &cur, &e)) n++;
+    while (next_entry(body, c, t == '{', &cur, &e))
+        n++;
     return n;
 }
 
@@ -37,7 +38,8 @@ int jsplice_delete_entries(jsplice_t *s, const char *body, jspan_t c, const bool
     jspan_t *e = n <= 16 ? stack : malloc(n * sizeof *e);
     if (!e) abort();
     uint32_t cur = 0;
-    for (size_t i = 0; i < n; i++) next_entry(body, c, t == '{', &cur, &e[i]);
+    for (size_t i = 0; i < n; i++)
+        next_entry(body, c, t == '{', &cur, &e[i]);
     int deleted = 0;
     size_t i = 0;
     while (i < n) {
@@ -46,7 +48,8 @@ int jsplice_delete_entries(jsplice_t *s, const char *body, jspan_t c, const bool
             continue;
         }
         size_t j = i;
-        while (j + 1 < n && del[j + 1]) j++;
+        while (j + 1 < n && del[j + 1])
+            j++;
         uint32_t from, to;
         if (j + 1 < n) { /* a kept entry follows: take the comma after the run */
             from = e[i].off;

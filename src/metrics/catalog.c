@@ -9,39 +9,49 @@ void metrics_catalog_init(const char *version)
 {
     tmet.requests_total = met_counter("requests_total", "Requests answered, by endpoint and status",
                                       L("endpoint", "status", "client_protocol"));
-    tmet.upstream_requests_total = met_counter("upstream_requests_total",
-                                               "Upstream attempts, by model, backend and status",
-                                               L("model", "backend", "status"));
-    tmet.retries_total = met_counter("retries_total", "Retries on another backend_ref", L("model", "reason"));
+    tmet.upstream_requests_total =
+        met_counter("upstream_requests_total", "Upstream attempts, by model, backend and status",
+                    L("model", "backend", "status"));
+    tmet.retries_total =
+        met_counter("retries_total", "Retries on another backend_ref", L("model", "reason"));
     tmet.fallbacks_total = met_counter("fallbacks_total", "Fallbacks to another model", L("kind"));
-    tmet.request_errors_total = met_counter("request_errors_total",
-                                            "Requests answered with an error, by code", L("endpoint", "code"));
-    tmet.tokens_total = met_counter("tokens_total", "Tokens reported by backends", L("model", "kind"));
+    tmet.request_errors_total = met_counter(
+        "request_errors_total", "Requests answered with an error, by code", L("endpoint", "code"));
+    tmet.tokens_total =
+        met_counter("tokens_total", "Tokens reported by backends", L("model", "kind"));
     tmet.cost_total = met_counter("cost_total", "Cost of served requests", L("model", "currency"));
-    tmet.config_reloads_total = met_counter("config_reloads_total", "Config reloads by result", L("result"));
-    tmet.session_decisions_total = met_counter("session_decisions_total",
-                                               "Session policy outcomes by reason", L("reason"));
+    tmet.config_reloads_total =
+        met_counter("config_reloads_total", "Config reloads by result", L("result"));
+    tmet.session_decisions_total =
+        met_counter("session_decisions_total", "Session policy outcomes by reason", L("reason"));
     tmet.session_locks_total = met_counter("session_locks_total", "Hard locks by kind", L("kind"));
-    tmet.session_switches_total = met_counter("session_switches_total", "Model switches", L("from", "to"));
-    tmet.session_resets_total = met_counter("session_resets_total", "Session resets by kind", L("kind"));
-    tmet.session_handoffs_total = met_counter("session_handoffs_total", "Forced handoffs by result", L("result"));
-    tmet.session_identity_total = met_counter("session_identity_total", "Session identity sources", L("source"));
-    tmet.session_store_errors_total = met_counter("session_store_errors_total", "Session store errors",
-                                                  L("backend", "op"));
-    tmet.replay_writes_total = met_counter("replay_writes_total", "Replay records by result", L("result"));
-    tmet.request_duration_seconds = met_histogram("request_duration_seconds",
-                                                  "Request duration, first byte in to last byte out",
-                                                  L("endpoint"), NULL, 0);
-    tmet.upstream_latency_seconds = met_histogram("upstream_latency_seconds", "Upstream call duration",
-                                                  L("model", "backend"), NULL, 0);
-    tmet.upstream_ttft_seconds = met_histogram("upstream_ttft_seconds", "Time to the first upstream body byte",
-                                               L("model"), NULL, 0);
-    tmet.routing_latency_seconds = met_histogram("routing_latency_seconds",
-                                                 "Body complete to upstream dispatch", NULL, NULL, 0);
-    tmet.inflight_requests = met_gauge("inflight_requests", "Requests in flight per model", L("model"));
-    tmet.session_store_degraded = met_gauge("session_store_degraded",
-                                            "1 while the shared session store is unavailable", NULL);
-    tmet.config_generation = met_gauge("config_generation", "Generation of the serving config", NULL);
+    tmet.session_switches_total =
+        met_counter("session_switches_total", "Model switches", L("from", "to"));
+    tmet.session_resets_total =
+        met_counter("session_resets_total", "Session resets by kind", L("kind"));
+    tmet.session_handoffs_total =
+        met_counter("session_handoffs_total", "Forced handoffs by result", L("result"));
+    tmet.session_identity_total =
+        met_counter("session_identity_total", "Session identity sources", L("source"));
+    tmet.session_store_errors_total =
+        met_counter("session_store_errors_total", "Session store errors", L("backend", "op"));
+    tmet.replay_writes_total =
+        met_counter("replay_writes_total", "Replay records by result", L("result"));
+    tmet.request_duration_seconds =
+        met_histogram("request_duration_seconds",
+                      "Request duration, first byte in to last byte out", L("endpoint"), NULL, 0);
+    tmet.upstream_latency_seconds = met_histogram(
+        "upstream_latency_seconds", "Upstream call duration", L("model", "backend"), NULL, 0);
+    tmet.upstream_ttft_seconds = met_histogram(
+        "upstream_ttft_seconds", "Time to the first upstream body byte", L("model"), NULL, 0);
+    tmet.routing_latency_seconds = met_histogram(
+        "routing_latency_seconds", "Body complete to upstream dispatch", NULL, NULL, 0);
+    tmet.inflight_requests =
+        met_gauge("inflight_requests", "Requests in flight per model", L("model"));
+    tmet.session_store_degraded = met_gauge(
+        "session_store_degraded", "1 while the shared session store is unavailable", NULL);
+    tmet.config_generation =
+        met_gauge("config_generation", "Generation of the serving config", NULL);
     tmet.build_info = met_gauge("build_info", "Build information", L("version"));
     met_set(tmet.build_info, 1, version);
     met_set(tmet.session_store_degraded, 0);

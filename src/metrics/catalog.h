@@ -6,30 +6,30 @@
 #include "metrics/metrics.h"
 
 typedef struct tmet_table {
-    met_family_t *requests_total;          /* endpoint, status, client_protocol */
-    met_family_t *upstream_requests_total; /* model, backend, status */
-    met_family_t *retries_total;           /* model, reason */
-    met_family_t *fallbacks_total;         /* kind */
-    met_family_t *request_errors_total;    /* endpoint, code */
-    met_family_t *tokens_total;            /* model, kind */
-    met_family_t *cost_total;              /* model, currency */
-    met_family_t *config_reloads_total;    /* result */
-    met_family_t *session_decisions_total; /* reason */
-    met_family_t *session_locks_total;     /* kind */
-    met_family_t *session_switches_total;  /* from, to */
-    met_family_t *session_resets_total;    /* kind */
-    met_family_t *session_handoffs_total;  /* result */
-    met_family_t *session_identity_total;  /* source */
+    met_family_t *requests_total;             /* endpoint, status, client_protocol */
+    met_family_t *upstream_requests_total;    /* model, backend, status */
+    met_family_t *retries_total;              /* model, reason */
+    met_family_t *fallbacks_total;            /* kind */
+    met_family_t *request_errors_total;       /* endpoint, code */
+    met_family_t *tokens_total;               /* model, kind */
+    met_family_t *cost_total;                 /* model, currency */
+    met_family_t *config_reloads_total;       /* result */
+    met_family_t *session_decisions_total;    /* reason */
+    met_family_t *session_locks_total;        /* kind */
+    met_family_t *session_switches_total;     /* from, to */
+    met_family_t *session_resets_total;       /* kind */
+    met_family_t *session_handoffs_total;     /* result */
+    met_family_t *session_identity_total;     /* source */
     met_family_t *session_store_errors_total; /* backend, op */
-    met_family_t *replay_writes_total;     /* result */
-    met_family_t *request_duration_seconds;  /* endpoint */
-    met_family_t *upstream_latency_seconds;  /* model, backend */
-    met_family_t *upstream_ttft_seconds;     /* model */
-    met_family_t *routing_latency_seconds;   /* - */
-    met_family_t *inflight_requests;       /* model */
-    met_family_t *session_store_degraded;  /* - */
-    met_family_t *config_generation;       /* - */
-    met_family_t *build_info;              /* version */
+    met_family_t *replay_writes_total;        /* result */
+    met_family_t *request_duration_seconds;   /* endpoint */
+    met_family_t *upstream_latency_seconds;   /* model, backend */
+    met_family_t *upstream_ttft_seconds;      /* model */
+    met_family_t *routing_latency_seconds;    /* - */
+    met_family_t *inflight_requests;          /* model */
+    met_family_t *session_store_degraded;     /* - */
+    met_family_t *config_generation;          /* - */
+    met_family_t *build_info;                 /* version */
 } tmet_table_t;
 
 extern tmet_table_t tmet;

@@ -54,8 +54,7 @@ static uint64_t d2u(double d)
 static void atomic_add_double(_Atomic uint64_t *p, double v)
 {
     uint64_t old = atomic_load(p);
-    while (!atomic_compare_exchange_weak(p, &old, d2u(u2d(old) + v))) {
-    }
+    while (!atomic_compare_exchange_weak(p, &old, d2u(u2d(old) + v))) {}
 }
 
 static met_family_t *family_new(met_kind_t kind, const char *name, const char *help,
@@ -73,7 +72,8 @@ static met_family_t *family_new(met_kind_t kind, const char *name, const char *h
     f->name = strdup(full);
     f->help = strdup(help ? help : "");
     f->kind = kind;
-    for (size_t i = 0; labels && labels[i] && i < MET_MAX_LABELS; i++) f->labels[f->n_labels++] = strdup(labels[i]);
+    for (size_t i = 0; labels && labels[i] && i < MET_MAX_LABELS; i++)
+        f->labels[f->n_labels++] = strdup(labels[i]);
     if (kind == MET_HISTOGRAM) {
         if (!b) {
             b = default_buckets;
@@ -113,7 +113,8 @@ static met_series_t *series_get(met_family_t *f, va_list ap, int create)
     }
     for (met_series_t *s = atomic_load(&f->head); s; s = s->next) {
         size_t i = 0;
-        while (i < f->n_labels && !strcmp(s->values[i], vals[i])) i++;
+        while (i < f->n_labels && !strcmp(s->values[i], vals[i]))
+            i++;
         if (i == f->n_labels) return s;
     }
     if (!create) return NULL;
@@ -121,14 +122,16 @@ static met_series_t *series_get(met_family_t *f, va_list ap, int create)
     /* re-check under the lock */
     for (met_series_t *s = atomic_load(&f->head); s; s = s->next) {
         size_t i = 0;
-        while (i < f->n_labels && !strcmp(s->values[i], vals[i])) i++;
+        while (i < f->n_labels && !strcmp(s->values[i], vals[i]))
+            i++;
         if (i == f->n_labels) {
             pthread_mutex_unlock(&f->lock);
             return s;
         }
     }
     met_series_t *s = calloc(1, sizeof *s);
-    for (size_t i = 0; i < f->n_labels; i++) s->values[i] = strdup(vals[i]);
+    for (size_t i = 0; i < f->n_labels; i++)
+        s->values[i] = strdup(vals[i]);
     if (f->kind == MET_HISTOGRAM) s->buckets = calloc(f->n_bounds, sizeof *s->buckets);
     s->next = atomic_load(&f->head);
     atomic_store(&f->head, s);
@@ -258,12 +261,14 @@ void met_reset_all(void)
         met_series_t *s = atomic_load(&f->head);
         while (s) {
             met_series_t *sn = s->next;
-            for (size_t i = 0; i < f->n_labels; i++) free(s->values[i]);
+            for (size_t i = 0; i < f->n_labels; i++)
+                free(s->values[i]);
             free(s->buckets);
             free(s);
             s = sn;
         }
-        for (size_t i = 0; i < f->n_labels; i++) free(f->labels[i]);
+        for (size_t i = 0; i < f->n_labels; i++)
+            free(f->labels[i]);
         free(f->name);
         free(f->help);
         free(f->bounds);

@@ -316,8 +316,8 @@ static void chat_deliver_shape(mock_t *m, hsrv_req_t *req, const faults_t *f,
         if (shape == MOCK_SHAPE_ANTHROPIC)
             r->n_chunks = mock_render_anthropic_sse(reply, model, cached, &r->chunks);
         else if (shape == MOCK_SHAPE_RESPONSES)
-            r->n_chunks = mock_render_responses_sse(reply, model, created, cached, resp_id, prev,
-                                                    &r->chunks);
+            r->n_chunks =
+                mock_render_responses_sse(reply, model, created, cached, resp_id, prev, &r->chunks);
         else
             r->n_chunks =
                 mock_render_chat_sse(reply, model, created, cached, include_usage, &r->chunks);
@@ -438,7 +438,10 @@ out:
     cJSON_Delete(root);
 }
 
-static void handle_chat_full(mock_t *m, hsrv_req_t *req) { handle_api(m, req, MOCK_SHAPE_CHAT); }
+static void handle_chat_full(mock_t *m, hsrv_req_t *req)
+{
+    handle_api(m, req, MOCK_SHAPE_CHAT);
+}
 
 /* Anthropic count_tokens: the prompt tokens the mock would bill. */
 static void handle_count_tokens(mock_t *m, hsrv_req_t *req)

@@ -14,7 +14,10 @@ void plg_out_init(plg_out_t *o)
     o->max_tokens = -1;
 }
 
-void plg_out_deinit(plg_out_t *o) { jsplice_free(&o->edits); }
+void plg_out_deinit(plg_out_t *o)
+{
+    jsplice_free(&o->edits);
+}
 
 void plg_warn(plg_out_t *o, const char *msg)
 {
@@ -71,10 +74,12 @@ void plg_body_set(const plg_ctx_t *c, plg_out_t *o, const char *key, const char 
     size_t remaining = 0;
     uint32_t cur = 0;
     jspan_t k;
-    while (jscan_obj_next(c->body, top_obj(c), &cur, &k, &v)) remaining += !key_deleted(c, o, k);
+    while (jscan_obj_next(c->body, top_obj(c), &cur, &k, &v))
+        remaining += !key_deleted(c, o, k);
     size_t kl;
     char *ks = plg_json_str(c->arena, key, &kl);
-    char *m = arena_sprintf(c->arena, "%s%s:%s", remaining || o->n_top_inserts ? "," : "", ks, json);
+    char *m =
+        arena_sprintf(c->arena, "%s%s:%s", remaining || o->n_top_inserts ? "," : "", ks, json);
     plg_edit(c, o, c->jr->obj_close, 0, m, strlen(m));
     o->n_top_inserts++;
 }
@@ -93,9 +98,11 @@ void plg_body_finish(const plg_ctx_t *c, plg_out_t *o)
     jspan_t obj = top_obj(c), k, v;
     uint32_t cur = 0;
     size_t n = 0;
-    while (jscan_obj_next(c->body, obj, &cur, &k, &v)) n++;
+    while (jscan_obj_next(c->body, obj, &cur, &k, &v))
+        n++;
     if (!n) return;
-    jspan_t *ks = arena_alloc(c->arena, n * sizeof *ks), *vs = arena_alloc(c->arena, n * sizeof *vs);
+    jspan_t *ks = arena_alloc(c->arena, n * sizeof *ks),
+            *vs = arena_alloc(c->arena, n * sizeof *vs);
     bool *del = arena_calloc(c->arena, n);
     long last_kept = -1;
     cur = 0;
@@ -109,10 +116,11 @@ void plg_body_finish(const plg_ctx_t *c, plg_out_t *o)
     /* removed members after it go as one run with the comma before them */
     if ((size_t)(last_kept + 1) < n) {
         bool any = false;
-        for (size_t i = (size_t)(last_kept + 1); i < n; i++) any |= del[i];
+        for (size_t i = (size_t)(last_kept + 1); i < n; i++)
+            any |= del[i];
         if (any) {
-            uint32_t from = last_kept >= 0 ? vs[last_kept].off + vs[last_kept].len
-                                           : ks[last_kept + 1].off;
+            uint32_t from =
+                last_kept >= 0 ? vs[last_kept].off + vs[last_kept].len : ks[last_kept + 1].off;
             uint32_t to = vs[n - 1].off + vs[n - 1].len;
             plg_edit(c, o, from, to - from, "", 0);
         }

@@ -11,11 +11,24 @@
 
 bool plg_header_is_protected(const char *name)
 {
-    static const char *const never[] = {
-        "host", "content-length", "connection", "keep-alive", "proxy-connection",
-        "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-        "transfer-encoding", "upgrade", "authorization", "x-api-key", "api-key", "cookie",
-        "set-cookie", "x-goog-api-key"};
+    static const char *const never[] = {"host",
+                                        "content-length",
+                                        "connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "proxy-authenticate",
+                                        "proxy-authorization",
+                                        "te",
+                                        "trailer",
+                                        "trailers",
+                                        "transfer-encoding",
+                                        "upgrade",
+                                        "authorization",
+                                        "x-api-key",
+                                        "api-key",
+                                        "cookie",
+                                        "set-cookie",
+                                        "x-goog-api-key"};
     for (size_t i = 0; i < sizeof never / sizeof *never; i++)
         if (!strcasecmp(name, never[i])) return true;
     return false;
@@ -36,19 +49,22 @@ static bool valid_value(const char *s)
     return true;
 }
 
-static void add_op(const plg_ctx_t *c, plg_out_t *o, plg_hdr_kind_t k, const char *name, const char *value)
+static void add_op(const plg_ctx_t *c, plg_out_t *o, plg_hdr_kind_t k, const char *name,
+                   const char *value)
 {
     if (!name || !valid_name(name) || (k != PLG_HDR_DEL && (!value || !valid_value(value)))) {
         plg_warn(o, "header_mutation: invalid header skipped");
         return;
     }
     if (plg_header_is_protected(name)) {
-        plg_warn(o, arena_sprintf(c->arena, "header_mutation: %s is protected and was not changed", name));
+        plg_warn(o, arena_sprintf(c->arena, "header_mutation: %s is protected and was not changed",
+                                  name));
         return;
     }
     if (o->n_hdr_ops >= PLG_MAX_HDR) return;
     char *lower = arena_strdup(c->arena, name);
-    for (char *p = lower; *p; p++) *p = (char)tolower((unsigned char)*p);
+    for (char *p = lower; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     o->hdr_ops[o->n_hdr_ops++] = (plg_hdr_op_t){k, lower, k == PLG_HDR_DEL ? NULL : value};
 }
 
@@ -61,7 +77,8 @@ int plg_header_mutation(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o
         const cfg_node_t *list = dec_cfg_seq(conf, keys[k]);
         for (size_t i = 0; list && i < list->n; i++) {
             const cfg_node_t *it = list->items[i];
-            const char *name = it->kind == CFG_NODE_SCALAR ? it->str : dec_cfg_str(it, "name", NULL);
+            const char *name =
+                it->kind == CFG_NODE_SCALAR ? it->str : dec_cfg_str(it, "name", NULL);
             const char *value = it->kind == CFG_NODE_MAP ? dec_cfg_str(it, "value", NULL) : NULL;
             add_op(c, o, kinds[k], name, value);
         }

@@ -31,7 +31,8 @@ int plg_run_post(const plg_ctx_t *c, plg_out_t *o)
     if ((p = plg_find(c->decision, "system_prompt")) && plg_system_prompt(c, p->configuration, o))
         applied(o, "system_prompt");
     if (plg_reasoning(c, o)) applied(o, "reasoning");
-    if ((p = plg_find(c->decision, "header_mutation")) && plg_header_mutation(c, p->configuration, o))
+    if ((p = plg_find(c->decision, "header_mutation")) &&
+        plg_header_mutation(c, p->configuration, o))
         applied(o, "header_mutation");
     if (plg_retention(c, o)) applied(o, "retention");
     plg_body_finish(c, o);

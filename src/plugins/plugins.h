@@ -34,51 +34,52 @@
 typedef struct plg_ctx {
     const cfg_t *cfg;
     const cfg_decision_t *decision;
-    const cfg_model_ref_t *ref;  /* the chosen candidate's modelRef (reasoning); may be NULL */
-    const cfg_model_t *model;    /* the chosen model (its reasoning_family); may be NULL */
-    rq_proto_t proto;            /* the client's protocol: reply shape and body layout */
+    const cfg_model_ref_t *ref; /* the chosen candidate's modelRef (reasoning); may be NULL */
+    const cfg_model_t *model;   /* the chosen model (its reasoning_family); may be NULL */
+    rq_proto_t proto;           /* the client's protocol: reply shape and body layout */
     const char *body;
     size_t body_len;
-    const jreq_t *jr;            /* jscan_request over body */
+    const jreq_t *jr; /* jscan_request over body */
     bool stream;
-    const char *reply_model;     /* fast_response: model name in the reply (NULL: "tether") */
-    const char *reply_id;        /* fast_response: id (NULL: random) */
-    int64_t created;             /* fast_response: unix seconds (0: now) */
+    const char *reply_model; /* fast_response: model name in the reply (NULL: "tether") */
+    const char *reply_id;    /* fast_response: id (NULL: random) */
+    int64_t created;         /* fast_response: unix seconds (0: now) */
     arena_t *arena;
 } plg_ctx_t;
 
 typedef enum { PLG_HDR_ADD = 0, PLG_HDR_SET, PLG_HDR_DEL } plg_hdr_kind_t;
 typedef struct plg_hdr_op {
-    plg_hdr_kind_t op;  /* ADD appends, SET replaces every value, DEL removes */
-    const char *name;   /* lowercased */
-    const char *value;  /* NULL for DEL */
+    plg_hdr_kind_t op; /* ADD appends, SET replaces every value, DEL removes */
+    const char *name;  /* lowercased */
+    const char *value; /* NULL for DEL */
 } plg_hdr_op_t;
 
 #define PLG_MAX_DELETES 32
-#define PLG_MAX_HDR 64
-#define PLG_MAX_WARN 16
+#define PLG_MAX_HDR     64
+#define PLG_MAX_WARN    16
 
 typedef struct plg_out {
-    jsplice_t edits;                 /* body edits over ctx->body (heap; plg_out_deinit frees) */
-    plg_hdr_op_t hdr_ops[PLG_MAX_HDR];   /* upstream request header changes, in order */
+    jsplice_t edits;                   /* body edits over ctx->body (heap; plg_out_deinit frees) */
+    plg_hdr_op_t hdr_ops[PLG_MAX_HDR]; /* upstream request header changes, in order */
     size_t n_hdr_ops;
     plg_hdr_op_t resp_headers[PLG_MAX_HDR]; /* headers to add to the client's response */
     size_t n_resp_headers;
-    bool fast;                       /* fast_response: reply now */
-    int status;                      /* fast: its status; reject: 400; else 0 */
-    const char *reply;               /* fast: the bytes to send */
+    bool fast;         /* fast_response: reply now */
+    int status;        /* fast: its status; reject: 400; else 0 */
+    const char *reply; /* fast: the bytes to send */
     size_t reply_len;
-    const char *content_type;        /* fast: application/json | text/event-stream */
-    const char *error;               /* reject: the message for the 400 */
+    const char *content_type;           /* fast: application/json | text/event-stream */
+    const char *error;                  /* reject: the message for the 400 */
     const char *warnings[PLG_MAX_WARN]; /* skipped items (forbidden headers, ...) */
     size_t n_warnings;
-    const char *applied[8];          /* plugin types that changed something, in order */
+    const char *applied[8]; /* plugin types that changed something, in order */
     size_t n_applied;
     /* body bookkeeping (body.c) */
-    const char *deleted[PLG_MAX_DELETES]; /* top-level members to remove (emitted by plg_body_finish) */
+    const char
+        *deleted[PLG_MAX_DELETES]; /* top-level members to remove (emitted by plg_body_finish) */
     size_t n_deleted;
     unsigned n_top_inserts;
-    int64_t max_tokens;              /* effective max_tokens after request_params (-1 unknown) */
+    int64_t max_tokens; /* effective max_tokens after request_params (-1 unknown) */
     bool finished;
 } plg_out_t;
 
@@ -119,7 +120,8 @@ void plg_body_del(plg_out_t *o, const char *key);
 /* Emit the removals as edits (once). */
 void plg_body_finish(const plg_ctx_t *c, plg_out_t *o);
 /* Add an edit whose replacement lives in c->arena. */
-void plg_edit(const plg_ctx_t *c, plg_out_t *o, uint32_t off, uint32_t len, const char *s, size_t n);
+void plg_edit(const plg_ctx_t *c, plg_out_t *o, uint32_t off, uint32_t len, const char *s,
+              size_t n);
 /* s as a JSON string literal in the arena (quotes included). */
 char *plg_json_str(arena_t *a, const char *s, size_t *len);
 void plg_warn(plg_out_t *o, const char *msg);

@@ -46,11 +46,10 @@ int plg_reasoning(const plg_ctx_t *c, plg_out_t *o)
     const cfg_reasoning_family_t *f = family(c);
     if (!r || !r->has_use_reasoning || !f || !f->type) return 0;
     bool on = r->use_reasoning;
-    const char *effort = r->reasoning_effort
-                             ? r->reasoning_effort
-                             : c->cfg && c->cfg->providers.default_reasoning_effort
-                                   ? c->cfg->providers.default_reasoning_effort
-                                   : "medium";
+    const char *effort = r->reasoning_effort ? r->reasoning_effort
+                         : c->cfg && c->cfg->providers.default_reasoning_effort
+                             ? c->cfg->providers.default_reasoning_effort
+                             : "medium";
     if (!strcmp(effort, "none")) on = false;
     size_t n;
     if (!strcmp(f->type, "chat_template_kwargs")) {
@@ -69,18 +68,23 @@ int plg_reasoning(const plg_ctx_t *c, plg_out_t *o)
                 plg_edit(c, o, obj.off + 1, 0, m, strlen(m));
             }
         } else {
-            plg_body_set(c, o, "chat_template_kwargs",
-                         arena_sprintf(c->arena, "{%s:%s}", plg_json_str(c->arena, param, &n), val));
+            plg_body_set(
+                c, o, "chat_template_kwargs",
+                arena_sprintf(c->arena, "{%s:%s}", plg_json_str(c->arena, param, &n), val));
         }
     } else if (!strcmp(f->type, "reasoning_effort")) {
         const char *param = f->parameter ? f->parameter : "reasoning_effort";
-        if (on) plg_body_set(c, o, param, plg_json_str(c->arena, effort, &n));
-        else plg_body_del(o, param);
+        if (on)
+            plg_body_set(c, o, param, plg_json_str(c->arena, effort, &n));
+        else
+            plg_body_del(o, param);
     } else if (!strcmp(f->type, "reasoning_object")) {
         if (on)
-            plg_body_set(c, o, "reasoning",
-                         arena_sprintf(c->arena, "{\"effort\":%s}", plg_json_str(c->arena, effort, &n)));
-        else plg_body_del(o, "reasoning");
+            plg_body_set(
+                c, o, "reasoning",
+                arena_sprintf(c->arena, "{\"effort\":%s}", plg_json_str(c->arena, effort, &n)));
+        else
+            plg_body_del(o, "reasoning");
     } else if (!strcmp(f->type, "anthropic_thinking")) {
         int64_t budget = budget_for(effort), mt = max_tokens(c, o);
         if (mt >= 0 && budget > mt / 2) budget = mt / 2;
@@ -88,7 +92,8 @@ int plg_reasoning(const plg_ctx_t *c, plg_out_t *o)
             plg_body_set(c, o, "thinking",
                          arena_sprintf(c->arena, "{\"type\":\"enabled\",\"budget_tokens\":%lld}",
                                        (long long)budget));
-        else plg_body_del(o, "thinking");
+        else
+            plg_body_del(o, "thinking");
     } else {
         return 0;
     }

@@ -42,16 +42,19 @@ int plg_request_params(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
         if (!plg_body_get(c, o, it->str, &v)) continue;
         if (reject) {
             o->status = 400;
-            o->error = arena_sprintf(c->arena, "parameter \"%s\" is not allowed on this route", it->str);
+            o->error =
+                arena_sprintf(c->arena, "parameter \"%s\" is not allowed on this route", it->str);
             return 1;
         }
         plg_body_del(o, it->str);
         changed = true;
     }
     double lim;
-    static const char *const tok_keys[] = {"max_tokens", "max_completion_tokens", "max_output_tokens"};
+    static const char *const tok_keys[] = {"max_tokens", "max_completion_tokens",
+                                           "max_output_tokens"};
     bool has_lim = dec_cfg_has_num(conf, "max_tokens_limit", &lim) && lim >= 0;
-    for (int k = 0; k < 3; k++) changed |= cap(c, o, tok_keys[k], has_lim ? lim : 1e300, true);
+    for (int k = 0; k < 3; k++)
+        changed |= cap(c, o, tok_keys[k], has_lim ? lim : 1e300, true);
     if (dec_cfg_has_num(conf, "max_n", &lim) && lim >= 0) changed |= cap(c, o, "n", lim, false);
     return changed;
 }

@@ -21,11 +21,11 @@
 
 typedef struct rc_entry {
     uint64_t exact[2], ctx;
-    struct rc_entry *hnext;       /* bucket chain */
-    struct rc_entry *prev, *next; /* LRU: head = most recent */
+    struct rc_entry *hnext;         /* bucket chain */
+    struct rc_entry *prev, *next;   /* LRU: head = most recent */
     uint64_t stored_ms, expires_ms; /* expires 0: never */
     rq_proto_t proto;
-    float *emb;                   /* NULL: not semantically indexed */
+    float *emb; /* NULL: not semantically indexed */
     size_t len;
     char body[];
 } rc_entry_t;
@@ -59,9 +59,11 @@ rc_cache_t *rc_cache_new_opts(const rc_opts_t *o)
         rc_shard_t *s = &c->shards[i];
         pthread_mutex_init(&s->mu, NULL);
         /* the shares of max_entries add up to it exactly */
-        s->cap = (size_t)(c->o.max_entries / ns) + ((uint64_t)i < (uint64_t)(c->o.max_entries % ns));
+        s->cap =
+            (size_t)(c->o.max_entries / ns) + ((uint64_t)i < (uint64_t)(c->o.max_entries % ns));
         size_t nb = 16;
-        while (nb < s->cap * 2) nb <<= 1;
+        while (nb < s->cap * 2)
+            nb <<= 1;
         s->nbuckets = nb;
         s->buckets = calloc(nb, sizeof *s->buckets);
     }
@@ -111,7 +113,10 @@ void rc_cache_free(rc_cache_t *c)
     free(c);
 }
 
-void rc_cache_set_embedder(rc_cache_t *c, const sel_embedder_t *e) { c->emb = e; }
+void rc_cache_set_embedder(rc_cache_t *c, const sel_embedder_t *e)
+{
+    c->emb = e;
+}
 
 void rc_cache_clear(rc_cache_t *c)
 {
@@ -135,7 +140,10 @@ size_t rc_cache_size(rc_cache_t *c)
 
 /* Shards by exact key (a shared context, such as a common system prompt,
  * must not crowd into one shard); a semantic lookup scans every shard. */
-static rc_shard_t *shard_of(rc_cache_t *c, const uint64_t ex[2]) { return &c->shards[(ex[1] >> 32) % c->nshards]; }
+static rc_shard_t *shard_of(rc_cache_t *c, const uint64_t ex[2])
+{
+    return &c->shards[(ex[1] >> 32) % c->nshards];
+}
 
 static rc_entry_t **bucket(rc_shard_t *s, const uint64_t ex[2])
 {
@@ -144,10 +152,14 @@ static rc_entry_t **bucket(rc_shard_t *s, const uint64_t ex[2])
 
 static void lru_unlink(rc_shard_t *s, rc_entry_t *e)
 {
-    if (e->prev) e->prev->next = e->next;
-    else s->head = e->next;
-    if (e->next) e->next->prev = e->prev;
-    else s->tail = e->prev;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        s->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        s->tail = e->prev;
     e->prev = e->next = NULL;
 }
 
@@ -172,7 +184,10 @@ static void shard_remove(rc_shard_t *s, rc_entry_t *e)
     entry_free(e);
 }
 
-static bool expired(const rc_entry_t *e, uint64_t now) { return e->expires_ms && now >= e->expires_ms; }
+static bool expired(const rc_entry_t *e, uint64_t now)
+{
+    return e->expires_ms && now >= e->expires_ms;
+}
 
 static void count(rc_cache_t *c, uint64_t *field)
 {
@@ -185,7 +200,9 @@ static void count(rc_cache_t *c, uint64_t *field)
 
 const char *rc_mode_name(rc_mode_t m)
 {
-    return m == RC_MODE_SEMANTIC ? "semantic" : m == RC_MODE_EXACT_THEN_SEMANTIC ? "exact_then_semantic" : "exact";
+    return m == RC_MODE_SEMANTIC              ? "semantic"
+           : m == RC_MODE_EXACT_THEN_SEMANTIC ? "exact_then_semantic"
+                                              : "exact";
 }
 
 void rc_conf_read(const cfg_node_t *conf, rc_conf_t *out)
@@ -200,7 +217,8 @@ void rc_conf_read(const cfg_node_t *conf, rc_conf_t *out)
                                                  : RC_SCOPE_TENANT;
     double ttl;
     out->ttl_seconds = dec_cfg_has_num(conf, "ttl_seconds", &ttl) && ttl >= 0 ? (int64_t)ttl : -1;
-    const cfg_node_t *sem = conf && conf->kind == CFG_NODE_MAP ? cfg_node_get(conf, "semantic") : NULL;
+    const cfg_node_t *sem =
+        conf && conf->kind == CFG_NODE_MAP ? cfg_node_get(conf, "semantic") : NULL;
     out->threshold = dec_cfg_num(sem, "similarity_threshold", 0.92);
 }
 
@@ -236,9 +254,12 @@ static void hp_json(hpair_t *h, const char *body, jspan_t v, bool ctx_too)
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (in_str) {
-            if (esc) esc = false;
-            else if (ch == '\\') esc = true;
-            else if (ch == '"') in_str = false;
+            if (esc)
+                esc = false;
+            else if (ch == '\\')
+                esc = true;
+            else if (ch == '"')
+                in_str = false;
         } else if (ch == '"') {
             in_str = true;
         } else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
@@ -251,10 +272,34 @@ static void hp_json(hpair_t *h, const char *body, jspan_t v, bool ctx_too)
 }
 
 static const char *const key_params[] = {
-    "model", "temperature", "top_p", "max_tokens", "max_completion_tokens", "max_output_tokens", "n", "stop",
-    "stop_sequences", "seed", "response_format", "text", "tools", "tool_choice", "parallel_tool_calls",
-    "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "top_k",
-    "reasoning_effort", "reasoning", "thinking", "system", "instructions", "modalities", "audio",
+    "model",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "n",
+    "stop",
+    "stop_sequences",
+    "seed",
+    "response_format",
+    "text",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "top_k",
+    "reasoning_effort",
+    "reasoning",
+    "thinking",
+    "system",
+    "instructions",
+    "modalities",
+    "audio",
 };
 
 static bool is_user(const char *body, jspan_t elem)
@@ -321,7 +366,8 @@ int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in)
     if (!p || !in->body || !in->jr) return 1;
     rc_conf_read(p->configuration, &k->conf);
     const char *scope_id = "";
-    if (k->conf.scope == RC_SCOPE_TENANT) scope_id = in->tenant && *in->tenant ? in->tenant : "anon";
+    if (k->conf.scope == RC_SCOPE_TENANT)
+        scope_id = in->tenant && *in->tenant ? in->tenant : "anon";
     if (k->conf.scope == RC_SCOPE_SESSION) {
         if (!in->session_key || !*in->session_key) return 1;
         scope_id = in->session_key;
@@ -345,7 +391,11 @@ int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in)
     hp_put(&h, &proto, 1, true);
     hp_tag(&h, in->recipe ? in->recipe : "", true);
     hp_tag(&h, in->decision->name ? in->decision->name : "", true);
-    hp_tag(&h, k->conf.scope == RC_SCOPE_GLOBAL ? "g" : k->conf.scope == RC_SCOPE_TENANT ? "t" : "s", true);
+    hp_tag(&h,
+           k->conf.scope == RC_SCOPE_GLOBAL   ? "g"
+           : k->conf.scope == RC_SCOPE_TENANT ? "t"
+                                              : "s",
+           true);
     hp_tag(&h, scope_id, true);
     jspan_t top = {jr->obj_open, jr->obj_close - jr->obj_open + 1};
     for (size_t i = 0; i < sizeof key_params / sizeof key_params[0]; i++) {
@@ -356,7 +406,8 @@ int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in)
     }
     /* the conversation: messages (chat, Anthropic) or input (Responses) */
     jspan_t conv = {0, 0};
-    if (!jscan_obj_get(body, top, in->proto == RQ_PROTO_RESPONSES ? "input" : "messages", &conv)) conv.len = 0;
+    if (!jscan_obj_get(body, top, in->proto == RQ_PROTO_RESPONSES ? "input" : "messages", &conv))
+        conv.len = 0;
     hp_tag(&h, "conversation", true);
     if (jscan_type(body, conv) == '[') {
         uint32_t cur = 0, idx = 0;
@@ -400,7 +451,10 @@ void rc_key_deinit(rc_key_t *k)
     k->emb = NULL;
 }
 
-static bool semantic_mode(const rc_key_t *k) { return k->conf.mode != RC_MODE_EXACT; }
+static bool semantic_mode(const rc_key_t *k)
+{
+    return k->conf.mode != RC_MODE_EXACT;
+}
 
 /* The query embedding, computed once per key. */
 static const float *key_embedding(rc_cache_t *c, rc_key_t *k)
@@ -428,7 +482,8 @@ static double cosine(const float *a, const float *b, size_t n)
     return na > 0 && nb > 0 ? d / (sqrt(na) * sqrt(nb)) : 0;
 }
 
-static void hit_from(rc_hit_t *out, const rc_entry_t *e, rc_hit_kind_t kind, double sim, uint64_t now)
+static void hit_from(rc_hit_t *out, const rc_entry_t *e, rc_hit_kind_t kind, double sim,
+                     uint64_t now)
 {
     out->kind = kind;
     out->body = malloc(e->len + 1);
@@ -493,8 +548,10 @@ int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
     }
     pthread_mutex_lock(&c->stats_mu);
     c->st.lookups[k->conf.mode][kind]++;
-    if (kind) c->st.hits++;
-    else c->st.misses++;
+    if (kind)
+        c->st.hits++;
+    else
+        c->st.misses++;
     pthread_mutex_unlock(&c->stats_mu);
     return kind;
 }
@@ -565,8 +622,8 @@ static void asm_call(asm_choice_t *c, const cJSON *tc)
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(tc, "function");
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(f, "name");
     if (cJSON_IsString(nm) && nm->valuestring[0])
-        cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "function"), "name",
-                                               cJSON_CreateString(nm->valuestring));
+        cJSON_ReplaceItemInObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "function"),
+                                               "name", cJSON_CreateString(nm->valuestring));
     const cJSON *ar = cJSON_GetObjectItemCaseSensitive(f, "arguments");
     if (cJSON_IsString(ar)) buf_puts(&c->args[i], ar->valuestring);
 }
@@ -634,7 +691,8 @@ static char *assemble_chat(const char *sse, size_t len)
     char *out = NULL;
     if (!a.bad && a.finished && a.first) {
         cJSON *o = cJSON_CreateObject();
-        static const char *const keep[] = {"id", "created", "model", "system_fingerprint", "service_tier"};
+        static const char *const keep[] = {"id", "created", "model", "system_fingerprint",
+                                           "service_tier"};
         for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(a.first, keep[i]);
             if (v && !cJSON_IsNull(v)) cJSON_AddItemToObject(o, keep[i], cJSON_Duplicate(v, true));
@@ -647,17 +705,21 @@ static char *assemble_chat(const char *sse, size_t len)
             cJSON_AddNumberToObject(ch, "index", c->index);
             cJSON *m = cJSON_AddObjectToObject(ch, "message");
             cJSON_AddStringToObject(m, "role", c->role ? c->role : "assistant");
-            if (c->has_content) cJSON_AddStringToObject(m, "content", c->content.data ? c->content.data : "");
-            else cJSON_AddNullToObject(m, "content");
+            if (c->has_content)
+                cJSON_AddStringToObject(m, "content", c->content.data ? c->content.data : "");
+            else
+                cJSON_AddNullToObject(m, "content");
             if (cJSON_GetArraySize(c->calls)) {
                 for (size_t k = 0; k < c->n_args; k++)
-                    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(c->calls, (int)k),
-                                                                             "function"),
+                    cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(
+                                                cJSON_GetArrayItem(c->calls, (int)k), "function"),
                                             "arguments", c->args[k].data ? c->args[k].data : "");
                 cJSON_AddItemToObject(m, "tool_calls", cJSON_Duplicate(c->calls, true));
             }
-            if (c->finish) cJSON_AddStringToObject(ch, "finish_reason", c->finish);
-            else cJSON_AddNullToObject(ch, "finish_reason");
+            if (c->finish)
+                cJSON_AddStringToObject(ch, "finish_reason", c->finish);
+            else
+                cJSON_AddNullToObject(ch, "finish_reason");
             cJSON_AddItemToArray(chs, ch);
         }
         if (a.usage) cJSON_AddItemToObject(o, "usage", cJSON_Duplicate(a.usage, true));
@@ -669,7 +731,8 @@ static char *assemble_chat(const char *sse, size_t len)
         free(a.ch[i].finish);
         buf_free(&a.ch[i].content);
         cJSON_Delete(a.ch[i].calls);
-        for (size_t k = 0; k < a.ch[i].n_args; k++) buf_free(&a.ch[i].args[k]);
+        for (size_t k = 0; k < a.ch[i].n_args; k++)
+            buf_free(&a.ch[i].args[k]);
         free(a.ch[i].args);
     }
     cJSON_Delete(a.first);
@@ -701,15 +764,16 @@ static bool servable_json(const char *s, size_t n, rq_proto_t proto)
     if (jscan_validate(s, n, NULL) != 0) return false;
     cJSON *j = cJSON_ParseWithLength(s, n);
     bool ok = cJSON_IsObject(j) && !cJSON_GetObjectItemCaseSensitive(j, "error");
-    if (ok && proto == RQ_PROTO_CHAT) ok = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"));
+    if (ok && proto == RQ_PROTO_CHAT)
+        ok = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"));
     cJSON_Delete(j);
     return ok;
 }
 
 rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
 {
-    if (!k->enabled || !k->store || !r->complete || r->status < 200 || r->status > 299 || !r->body ||
-        c->o.max_entries <= 0)
+    if (!k->enabled || !k->store || !r->complete || r->status < 200 || r->status > 299 ||
+        !r->body || c->o.max_entries <= 0)
         return counted(c, RC_STORE_SKIPPED);
     if (!r->streamed && r->len > c->o.max_entry_bytes) return counted(c, RC_STORE_TOO_LARGE);
     char *assembled = NULL;
@@ -767,8 +831,10 @@ rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
     while (s->n >= s->cap && s->tail) {
         rc_entry_t *v = s->tail;
         /* an expired entry leaving counts as an expiry, not an eviction */
-        if (expired(v, now)) gone++;
-        else evicted++;
+        if (expired(v, now))
+            gone++;
+        else
+            evicted++;
         shard_remove(s, v);
     }
     rc_entry_t **b = bucket(s, e->exact);
@@ -797,7 +863,8 @@ void rc_stats(rc_cache_t *c, rc_stats_t *out)
 static void chunk(buf_t *out, const cJSON *base, cJSON *choices, const cJSON *usage)
 {
     cJSON *o = cJSON_CreateObject();
-    static const char *const keep[] = {"id", "created", "model", "system_fingerprint", "service_tier"};
+    static const char *const keep[] = {"id", "created", "model", "system_fingerprint",
+                                       "service_tier"};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(base, keep[i]);
         if (v && !cJSON_IsNull(v)) cJSON_AddItemToObject(o, keep[i], cJSON_Duplicate(v, true));
@@ -816,13 +883,16 @@ static cJSON *one_choice(int index, cJSON *delta, const char *finish)
     cJSON *arr = cJSON_CreateArray(), *ch = cJSON_CreateObject();
     cJSON_AddNumberToObject(ch, "index", index);
     cJSON_AddItemToObject(ch, "delta", delta);
-    if (finish) cJSON_AddStringToObject(ch, "finish_reason", finish);
-    else cJSON_AddNullToObject(ch, "finish_reason");
+    if (finish)
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(ch, "finish_reason");
     cJSON_AddItemToArray(arr, ch);
     return arr;
 }
 
-int rc_render_hit(const rc_hit_t *h, bool stream, bool include_usage, buf_t *out, const char **content_type)
+int rc_render_hit(const rc_hit_t *h, bool stream, bool include_usage, buf_t *out,
+                  const char **content_type)
 {
     if (!stream) {
         buf_append(out, h->body, h->len);
@@ -867,8 +937,10 @@ int rc_render_hit(const rc_hit_t *h, bool stream, bool include_usage, buf_t *out
             chunk(out, j, one_choice(index, d, NULL), NULL);
         }
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ch, "finish_reason");
-        chunk(out, j, one_choice(index, cJSON_CreateObject(), cJSON_IsString(fr) ? fr->valuestring : "stop"),
-              NULL);
+        chunk(
+            out, j,
+            one_choice(index, cJSON_CreateObject(), cJSON_IsString(fr) ? fr->valuestring : "stop"),
+            NULL);
     }
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
     if (include_usage && cJSON_IsObject(u)) chunk(out, j, cJSON_CreateArray(), u);

@@ -88,10 +88,10 @@ size_t rc_cache_size(rc_cache_t *c);
 /* The plugin configuration, read from a response_cache plugin's
  * configuration node (NULL: the defaults). */
 typedef struct rc_conf {
-    rc_mode_t mode;        /* exact */
-    rc_scope_t scope;      /* tenant */
-    int64_t ttl_seconds;   /* -1: the store's */
-    double threshold;      /* semantic.similarity_threshold: 0.92 */
+    rc_mode_t mode;      /* exact */
+    rc_scope_t scope;    /* tenant */
+    int64_t ttl_seconds; /* -1: the store's */
+    double threshold;    /* semantic.similarity_threshold: 0.92 */
 } rc_conf_t;
 void rc_conf_read(const cfg_node_t *conf, rc_conf_t *out);
 const char *rc_mode_name(rc_mode_t m);
@@ -100,9 +100,9 @@ const char *rc_mode_name(rc_mode_t m);
  * read during rc_key_init. */
 typedef struct rc_key_in {
     const cfg_decision_t *decision; /* the matched decision; no response_cache plugin: no caching */
-    const char *recipe;        /* recipe name ("" or NULL: none) */
-    rq_proto_t proto;          /* the client's protocol */
-    const char *body;          /* the client's request body (before plugin edits) */
+    const char *recipe;             /* recipe name ("" or NULL: none) */
+    rq_proto_t proto;               /* the client's protocol */
+    const char *body;               /* the client's request body (before plugin edits) */
     size_t body_len;
     const jreq_t *jr;          /* jscan_request over body (msgs built) */
     const char *tenant;        /* scope tenant (sess_identity_t.tenant); NULL = "anon" */
@@ -115,17 +115,17 @@ typedef struct rc_key_in {
 
 /* One request's prepared key. */
 typedef struct rc_key {
-    bool enabled;         /* a response_cache plugin applies */
-    bool lookup;          /* false: no-cache (or nothing to look up) */
-    bool store;           /* false: no-store, drop, or a shape not stored */
+    bool enabled; /* a response_cache plugin applies */
+    bool lookup;  /* false: no-cache (or nothing to look up) */
+    bool store;   /* false: no-store, drop, or a shape not stored */
     rc_conf_t conf;
     rq_proto_t proto;
     bool stream;
-    uint64_t exact[2];    /* 128-bit exact key */
-    uint64_t ctx;         /* context hash */
-    char *query;          /* the last user message's text (heap; NULL when none) */
+    uint64_t exact[2]; /* 128-bit exact key */
+    uint64_t ctx;      /* context hash */
+    char *query;       /* the last user message's text (heap; NULL when none) */
     size_t query_len;
-    float *emb;           /* its embedding once computed (heap), NULL before */
+    float *emb; /* its embedding once computed (heap), NULL before */
     bool emb_failed;
     uint64_t now_ms;
 } rc_key_t;
@@ -139,10 +139,10 @@ void rc_key_deinit(rc_key_t *k);
 typedef enum { RC_MISS = 0, RC_HIT_EXACT = 1, RC_HIT_SEMANTIC = 2 } rc_hit_kind_t;
 typedef struct rc_hit {
     rc_hit_kind_t kind;
-    char *body;          /* the stored JSON (heap copy; rc_hit_free) */
+    char *body; /* the stored JSON (heap copy; rc_hit_free) */
     size_t len;
-    rq_proto_t proto;    /* the protocol it was stored for */
-    double similarity;   /* semantic: the cosine; exact: 1 */
+    rq_proto_t proto;  /* the protocol it was stored for */
+    double similarity; /* semantic: the cosine; exact: 1 */
     uint64_t age_ms;
 } rc_hit_t;
 
@@ -166,8 +166,8 @@ int rc_render_hit(const rc_hit_t *h, bool stream, bool include_usage, buf_t *out
 
 /* The upstream response offered to the cache. */
 typedef struct rc_response {
-    int status;               /* HTTP status from the upstream */
-    const char *body;         /* the complete body as relayed (JSON, or the SSE text) */
+    int status;       /* HTTP status from the upstream */
+    const char *body; /* the complete body as relayed (JSON, or the SSE text) */
     size_t len;
     const char *content_type; /* the upstream's (NULL: guessed from streamed) */
     bool streamed;            /* body is SSE */
@@ -176,9 +176,9 @@ typedef struct rc_response {
 
 typedef enum {
     RC_STORED = 0,
-    RC_STORE_SKIPPED,     /* not cacheable: plugin off, no-store, drop, non-2xx, incomplete */
-    RC_STORE_TOO_LARGE,   /* over max_entry_bytes */
-    RC_STORE_INVALID,     /* unusable body (bad JSON, unfinished stream, unsupported shape) */
+    RC_STORE_SKIPPED,   /* not cacheable: plugin off, no-store, drop, non-2xx, incomplete */
+    RC_STORE_TOO_LARGE, /* over max_entry_bytes */
+    RC_STORE_INVALID,   /* unusable body (bad JSON, unfinished stream, unsupported shape) */
 } rc_store_result_t;
 rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r);
 /* "stored" | "skipped" | "too_large" | "invalid" */

@@ -18,7 +18,8 @@ int plg_retention(const plg_ctx_t *c, plg_out_t *o)
     const cfg_retention_t *r = &d->retention;
     size_t before = o->n_resp_headers;
     if (r->has_drop) echo(c, o, "drop", r->drop ? "true" : "false");
-    if (r->has_ttl_turns) echo(c, o, "ttl_turns", arena_sprintf(c->arena, "%lld", (long long)r->ttl_turns));
+    if (r->has_ttl_turns)
+        echo(c, o, "ttl_turns", arena_sprintf(c->arena, "%lld", (long long)r->ttl_turns));
     if (r->has_keep_current_model)
         echo(c, o, "keep_current_model", r->keep_current_model ? "true" : "false");
     if (r->has_prefer_prefix_retention)

@@ -8,7 +8,8 @@
 #include <string.h>
 
 /* Prefix or replace a content value (string or array of text parts). */
-static void edit_content(const plg_ctx_t *c, plg_out_t *o, jspan_t v, const char *text, bool replace)
+static void edit_content(const plg_ctx_t *c, plg_out_t *o, jspan_t v, const char *text,
+                         bool replace)
 {
     char t = jscan_type(c->body, v);
     size_t n;
@@ -24,7 +25,8 @@ static void edit_content(const plg_ctx_t *c, plg_out_t *o, jspan_t v, const char
         jspan_t first;
         bool nonempty = jscan_arr_next(c->body, v, &cur, &first);
         char *s = plg_json_str(c->arena, text, &n);
-        char *part = arena_sprintf(c->arena, "{\"type\":\"text\",\"text\":%s}%s", s, nonempty ? "," : "");
+        char *part =
+            arena_sprintf(c->arena, "{\"type\":\"text\",\"text\":%s}%s", s, nonempty ? "," : "");
         plg_edit(c, o, v.off + 1, 0, part, strlen(part));
     }
 }
@@ -54,8 +56,8 @@ int plg_system_prompt(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
         return 1;
     }
     char *s = plg_json_str(c->arena, text, &n);
-    char *msg = arena_sprintf(c->arena, "{\"role\":\"system\",\"content\":%s}%s", s,
-                              jr->n_msgs ? "," : "");
+    char *msg =
+        arena_sprintf(c->arena, "{\"role\":\"system\",\"content\":%s}%s", s, jr->n_msgs ? "," : "");
     plg_edit(c, o, jr->messages.off + 1, 0, msg, strlen(msg));
     return 1;
 }

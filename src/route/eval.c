@@ -19,13 +19,15 @@ int route_eval_session_parse(const char *json, size_t len, uint64_t now_ms, sess
 {
     cJSON *j = cJSON_ParseWithLength(json, len);
     if (!j || !cJSON_IsObject(j)) {
-        snprintf(err, errlen, "session must be a JSON object {model, decision, turns, idle_seconds, switches}");
+        snprintf(err, errlen,
+                 "session must be a JSON object {model, decision, turns, idle_seconds, switches}");
         cJSON_Delete(j);
         return -1;
     }
     memset(out, 0, sizeof *out);
     const cJSON *m = cJSON_GetObjectItem(j, "model"), *d = cJSON_GetObjectItem(j, "decision"),
-                *t = cJSON_GetObjectItem(j, "turns"), *idle = cJSON_GetObjectItem(j, "idle_seconds"),
+                *t = cJSON_GetObjectItem(j, "turns"),
+                *idle = cJSON_GetObjectItem(j, "idle_seconds"),
                 *sw = cJSON_GetObjectItem(j, "switches");
     if (cJSON_IsString(m)) copy_name(out->last_model, sizeof out->last_model, m->valuestring);
     if (cJSON_IsString(d)) copy_name(out->last_decision, sizeof out->last_decision, d->valuestring);

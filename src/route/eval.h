@@ -8,14 +8,14 @@
 
 typedef struct route_eval_in {
     const cfg_t *cfg;
-    const route_env_t *env;      /* signals engine, selection state, embedder (store ignored) */
-    const char *body;            /* a chat-completions request */
+    const route_env_t *env; /* signals engine, selection state, embedder (store ignored) */
+    const char *body;       /* a chat-completions request */
     size_t body_len;
     const hsrv_header_t *headers; /* request headers (lowercased names) */
     size_t n_headers;
-    const sess_state_t *seed;    /* session memory to start from, or NULL */
-    const char *seed_key;        /* session key for the seeded memory, or NULL */
-    uint64_t now_ms;             /* 0 = now */
+    const sess_state_t *seed; /* session memory to start from, or NULL */
+    const char *seed_key;     /* session key for the seeded memory, or NULL */
+    uint64_t now_ms;          /* 0 = now */
 } route_eval_in_t;
 
 /* 0 with the plan filled (plan->status may still be an error such as

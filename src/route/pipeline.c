@@ -115,7 +115,8 @@ static void finish(route_run_t *r)
     r->done(r->ud, r->plan);
 }
 
-static void fail(route_run_t *r, route_status_t st, const char *code, const char *fmt, const char *arg)
+static void fail(route_run_t *r, route_status_t st, const char *code, const char *fmt,
+                 const char *arg)
 {
     r->plan->status = st;
     r->plan->error_code = code;
@@ -139,7 +140,8 @@ static void stage_route(route_run_t *r)
     f->now_ms = r->in.now_ms;
     f->default_model = cfg->providers.default_model;
     f->default_model_available =
-        f->default_model && route_model_available(cfg_find_model(cfg, f->default_model, strlen(f->default_model)));
+        f->default_model &&
+        route_model_available(cfg_find_model(cfg, f->default_model, strlen(f->default_model)));
     f->remaining_turn_prior = -1;
     if (st && st->last_model[0])
         f->current_available =
@@ -156,8 +158,9 @@ static void stage_route(route_run_t *r)
             senv.has_session = true;
             senv.session_turns = st->turn_count;
             senv.session_switches = st->switch_count;
-            senv.session_idle_seconds =
-                st->last_seen_ms && r->in.now_ms > st->last_seen_ms ? (int64_t)((r->in.now_ms - st->last_seen_ms) / 1000) : 0;
+            senv.session_idle_seconds = st->last_seen_ms && r->in.now_ms > st->last_seen_ms
+                                            ? (int64_t)((r->in.now_ms - st->last_seen_ms) / 1000)
+                                            : 0;
         }
         memset(&p->sig, 0, sizeof p->sig);
         if (r->env->sig && p->recipe && p->recipe->n_signals) {
@@ -226,15 +229,18 @@ static void stage_route(route_run_t *r)
         }
     } else {
         const char *dm = cfg->providers.default_model;
-        if (!dm) return fail(r, ROUTE_ERR_NO_DEFAULT, "no_backend_available",
-                             "no decision matched and no default_model is configured%s", NULL);
+        if (!dm)
+            return fail(r, ROUTE_ERR_NO_DEFAULT, "no_backend_available",
+                        "no decision matched and no default_model is configured%s", NULL);
         p->n_cands = 1;
         p->cands = arena_calloc(r->a, sizeof *p->cands);
         p->cands[0].model = dm;
         p->cands[0].base = 1;
         p->algorithm = "static";
     }
-    const cfg_model_t *cur = st && st->last_model[0] ? cfg_find_model(cfg, st->last_model, strlen(st->last_model)) : NULL;
+    const cfg_model_t *cur = st && st->last_model[0]
+                                 ? cfg_find_model(cfg, st->last_model, strlen(st->last_model))
+                                 : NULL;
     for (size_t i = 0; i < p->n_cands; i++) {
         sess_candidate_t *c = &p->cands[i];
         const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));
@@ -274,7 +280,8 @@ static void stage_route(route_run_t *r)
         p->status = ROUTE_ERR_SESSION;
         p->error_code = p->pol.error_code ? p->pol.error_code : "session_model_unavailable";
         snprintf(p->error_message, sizeof p->error_message, "%s",
-                 p->pol.error_message ? p->pol.error_message : "no model is available for this session");
+                 p->pol.error_message ? p->pol.error_message
+                                      : "no model is available for this session");
         return finish(r);
     }
     const cfg_model_t *chosen = cfg_find_model(cfg, p->pol.model, strlen(p->pol.model));
@@ -345,7 +352,8 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
     }
     if (in->seed_state || in->seed_session_key) {
         plan->id.found = in->seed_session_key != NULL;
-        if (in->seed_session_key) snprintf(plan->id.key, sizeof plan->id.key, "%s", in->seed_session_key);
+        if (in->seed_session_key)
+            snprintf(plan->id.key, sizeof plan->id.key, "%s", in->seed_session_key);
         plan->id.source = "seed";
         if (in->seed_state) {
             plan->has_state = true;
@@ -354,12 +362,13 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
         stage_route(r);
         return;
     }
-    sess_identity_in_t ii = {.cfg = knobs,
-                             .tenant = {.key_tenant = in->key_tenant,
-                                        .trust_identity_headers =
-                                            cfg->global_ext && cfg->global_ext->services.authz.trust_identity_headers},
-                             .request_id = in->request_id,
-                             .store = env->store};
+    sess_identity_in_t ii = {
+        .cfg = knobs,
+        .tenant = {.key_tenant = in->key_tenant,
+                   .trust_identity_headers =
+                       cfg->global_ext && cfg->global_ext->services.authz.trust_identity_headers},
+        .request_id = in->request_id,
+        .store = env->store};
     sess_identity_resolve(&ii, in->rq, on_identity, r);
 }
 
@@ -368,7 +377,8 @@ typedef struct commit_wait {
     void *ud;
 } commit_wait_t;
 
-static void on_committed(void *ud, int status, const sess_commit_result_t *res, const sess_state_t *after)
+static void on_committed(void *ud, int status, const sess_commit_result_t *res,
+                         const sess_state_t *after)
 {
     commit_wait_t w = *(commit_wait_t *)ud;
     free(ud);
@@ -391,8 +401,8 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
     o.backend = backend;
     o.decision = p->decision_name;
     o.lock_kind = p->facts.active_tool_loop ? SESS_LOCK_TOOL_LOOP
-                  : p->facts.bindings      ? SESS_LOCK_PROVIDER_STATE
-                                           : SESS_LOCK_NONE;
+                  : p->facts.bindings       ? SESS_LOCK_PROVIDER_STATE
+                                            : SESS_LOCK_NONE;
     o.lock_bindings = p->facts.bindings;
     o.lock_since_turn = p->has_state ? p->state.turn_count : 0;
     o.opener = p->id.opener;
@@ -409,13 +419,17 @@ void route_finish(const route_env_t *env, const route_plan_t *p, const sess_usag
 {
     if (!env->store || !p->id.found || !p->model) return;
     if (usage && usage->has_usage)
-        sess_store_add_usage(env->store, p->id.key, p->model->name, usage, clock_wall_ms(), NULL, NULL);
+        sess_store_add_usage(env->store, p->id.key, p->model->name, usage, clock_wall_ms(), NULL,
+                             NULL);
     sess_identity_index_turn(env->store, &p->id, reply_text, reply_len, NULL, 0, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ rendering */
 
-static void json_str(buf_t *b, const char *s) { buf_json_str(b, s ? s : "", s ? strlen(s) : 0); }
+static void json_str(buf_t *b, const char *s)
+{
+    buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
+}
 
 static void signals_json(buf_t *b, const route_plan_t *p)
 {
@@ -465,9 +479,10 @@ static void terms_json(buf_t *b, const route_plan_t *p)
                    "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
                    "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
                    "\"net_switch_advantage\":%.4f}",
-                   t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty, t->prefix_benefit,
-                   t->prefix_penalty, t->history_penalty, t->switch_margin, t->stay_bias,
-                   t->tool_loop_term, t->checkout_multiplier, t->final, t->net_switch_advantage);
+                   t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
+                   t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
+                   t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
+                   t->net_switch_advantage);
     }
     buf_putc(b, ']');
 }
@@ -508,14 +523,15 @@ static void session_json(buf_t *b, const route_plan_t *p)
             if (k++) buf_putc(b, ',');
             json_str(b, rq_binding_name(bit));
         }
-    buf_printf(b,
-               "],\"idle_for_s\":%.1f,\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
-               "\"current_not_in_candidates\":%s,\"continuation_mass\":%.4f,\"cache_warmth\":%.4f,"
-               "\"switch_count\":%u,\"confidence\":%.4f,\"fallback\":%s",
-               o->idle_for_s, o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
-               o->decision_inherited ? "true" : "false", o->current_not_in_candidates ? "true" : "false",
-               o->continuation_mass, o->cache_warmth, p->has_state ? p->state.switch_count : 0,
-               o->confidence, o->fallback ? "true" : "false");
+    buf_printf(
+        b,
+        "],\"idle_for_s\":%.1f,\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
+        "\"current_not_in_candidates\":%s,\"continuation_mass\":%.4f,\"cache_warmth\":%.4f,"
+        "\"switch_count\":%u,\"confidence\":%.4f,\"fallback\":%s",
+        o->idle_for_s, o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
+        o->decision_inherited ? "true" : "false", o->current_not_in_candidates ? "true" : "false",
+        o->continuation_mass, o->cache_warmth, p->has_state ? p->state.switch_count : 0,
+        o->confidence, o->fallback ? "true" : "false");
     if (o->has_handoff) {
         buf_puts(b, ",\"handoff\":{\"from\":");
         json_str(b, o->handoff.from);
@@ -548,7 +564,8 @@ void route_plan_json(buf_t *b, const route_plan_t *p, bool with_trace)
     buf_puts(b, ",\"decision\":{\"name\":");
     json_str(b, p->decision_name);
     buf_printf(b, ",\"confidence\":%.4f,\"outcome\":", p->confidence);
-    json_str(b, p->ran_decision ? dec_outcome_name(p->dec.outcome) : (p->passthrough ? "passthrough" : "default"));
+    json_str(b, p->ran_decision ? dec_outcome_name(p->dec.outcome)
+                                : (p->passthrough ? "passthrough" : "default"));
     buf_puts(b, ",\"strategy\":");
     json_str(b, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
     buf_puts(b, "},\"model\":");
@@ -591,14 +608,15 @@ void route_plan_text(buf_t *b, const route_plan_t *p, bool with_trace)
         if (x->error) buf_printf(b, " error=%s", x->error);
         buf_puts(b, "\n");
     }
-    buf_printf(b, "decision: %s (confidence %.3f%s)\n", *p->decision_name ? p->decision_name : "(none)",
-               p->confidence, p->passthrough ? ", passthrough" : "");
+    buf_printf(b, "decision: %s (confidence %.3f%s)\n",
+               *p->decision_name ? p->decision_name : "(none)", p->confidence,
+               p->passthrough ? ", passthrough" : "");
     if (with_trace && p->ran_decision) dec_result_text(b, &p->dec);
     buf_printf(b, "algorithm: %s\n", p->algorithm ? p->algorithm : "");
     for (size_t i = 0; i < p->n_cands; i++) {
         const sess_terms_t *t = &p->terms[i];
-        buf_printf(b, "  %-24s base=%.3f final=%.3f%s%s\n", p->cands[i].model, p->cands[i].base, t->final,
-                   p->cands[i].admissible ? "" : " (excluded)",
+        buf_printf(b, "  %-24s base=%.3f final=%.3f%s%s\n", p->cands[i].model, p->cands[i].base,
+                   t->final, p->cands[i].admissible ? "" : " (excluded)",
                    p->model && !strcmp(p->cands[i].model, p->model->name) ? "  <- chosen" : "");
         if (with_trace && t->scored)
             buf_printf(b,
@@ -609,8 +627,8 @@ void route_plan_text(buf_t *b, const route_plan_t *p, bool with_trace)
                        t->tool_loop_term, t->checkout_multiplier);
     }
     if (p->ran_policy)
-        buf_printf(b, "session: %s reason=%s phase=%s%s\n",
-                   p->id.found ? p->id.source : "none", sess_reason_name(p->pol.reason),
-                   sess_phase_name(p->pol.phase), p->pol.switched ? " switched" : "");
+        buf_printf(b, "session: %s reason=%s phase=%s%s\n", p->id.found ? p->id.source : "none",
+                   sess_reason_name(p->pol.reason), sess_phase_name(p->pol.phase),
+                   p->pol.switched ? " switched" : "");
     buf_printf(b, "model: %s\n", p->model ? p->model->name : "(none)");
 }

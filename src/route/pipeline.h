@@ -35,12 +35,12 @@ typedef struct route_in {
     const cfg_t *cfg;
     rq_t *rq;
     const char *request_id;
-    const char *key_tenant;          /* tenant of the listener key that matched, or NULL */
-    uint64_t now_ms;                 /* wall clock */
+    const char *key_tenant; /* tenant of the listener key that matched, or NULL */
+    uint64_t now_ms;        /* wall clock */
     /* eval / dsl test: use this memory instead of the store (no store I/O) */
     const sess_state_t *seed_state;
     const char *seed_session_key;
-    bool no_session;                 /* ignore identity entirely */
+    bool no_session; /* ignore identity entirely */
 } route_in_t;
 
 typedef enum {
@@ -54,14 +54,14 @@ typedef enum {
 
 typedef struct route_plan {
     route_status_t status;
-    const char *error_code;    /* OpenAI error code when status != OK */
+    const char *error_code; /* OpenAI error code when status != OK */
     char error_message[256];
     /* resolution */
     bool passthrough;
     const cfg_recipe_t *recipe;
     const char *recipe_name;
-    const cfg_model_t *model;  /* the model to call */
-    size_t model_index;        /* into cfg->providers.models */
+    const cfg_model_t *model; /* the model to call */
+    size_t model_index;       /* into cfg->providers.models */
     /* stages */
     bool ran_signals;
     sig_results_t sig;

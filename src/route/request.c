@@ -63,7 +63,8 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm, bool any_sig
     size_t n = 0;
     uint32_t cur = 0;
     jspan_t call;
-    while (jscan_arr_next(body, jm->tool_calls, &cur, &call)) n++;
+    while (jscan_arr_next(body, jm->tool_calls, &cur, &call))
+        n++;
     if (!n) return;
     m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
     cur = 0;
@@ -116,7 +117,8 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     if (jr->tools.len && jscan_type(body, jr->tools) == '[') {
         uint32_t cur = 0;
         jspan_t t;
-        while (jscan_arr_next(body, jr->tools, &cur, &t)) r->n_tools++;
+        while (jscan_arr_next(body, jr->tools, &cur, &t))
+            r->n_tools++;
     }
 
     r->n_msgs = jr->n_msgs;
@@ -143,14 +145,16 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
             const char *id = str_or_null(a, body, jm->tool_call_id);
             m->tool_call_id = id ? id : "";
         }
-        if (jm->reasoning_details.len &&
-            (span_has(body, jm->reasoning_details, "encrypted") ||
-             span_has(body, jm->reasoning_details, "\"signature\"")))
+        if (jm->reasoning_details.len && (span_has(body, jm->reasoning_details, "encrypted") ||
+                                          span_has(body, jm->reasoning_details, "\"signature\"")))
             m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
         if (any_enc && span_has(body, jm->value, "\"encrypted_content\""))
             m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
         switch (m->role) {
-        case JROLE_USER: r->n_user++; r->last_user_msg = (int)i; break;
+        case JROLE_USER:
+            r->n_user++;
+            r->last_user_msg = (int)i;
+            break;
         case JROLE_ASSISTANT: r->n_assistant++; break;
         case JROLE_TOOL: r->n_tool_results++; break;
         case JROLE_SYSTEM: r->n_system++; break;

@@ -36,14 +36,14 @@ typedef struct rq_tool_call {
 } rq_tool_call_t;
 
 typedef struct rq_msg {
-    jrole_t role;            /* developer counts as system for routing */
-    jspan_t content;         /* raw content value */
-    jspan_t value;           /* the whole message */
-    const char *text;        /* cached unescaped text (NULL until rq_msg_text) */
+    jrole_t role;     /* developer counts as system for routing */
+    jspan_t content;  /* raw content value */
+    jspan_t value;    /* the whole message */
+    const char *text; /* cached unescaped text (NULL until rq_msg_text) */
     size_t text_len;
-    uint32_t text_bytes;     /* raw byte size of the content (estimate before unescape) */
+    uint32_t text_bytes; /* raw byte size of the content (estimate before unescape) */
     uint16_t n_images;
-    uint16_t n_calls;        /* assistant tool calls */
+    uint16_t n_calls; /* assistant tool calls */
     rq_tool_call_t *calls;
     const char *tool_call_id; /* tool results: the id they answer ("" when absent) */
     unsigned bindings;        /* RQ_BIND_* found in this message */
@@ -72,24 +72,24 @@ typedef struct rq {
     size_t n_user, n_assistant, n_tool_results, n_system;
     size_t n_tool_calls; /* assistant tool calls over the conversation */
     size_t n_images;
-    size_t n_tools;      /* tool definitions offered */
+    size_t n_tools; /* tool definitions offered */
     jspan_t tools;
 
     /* §5.1 text windows */
-    int query_msg;      /* index of the message whose text is the query, -1 none */
-    int last_user_msg;  /* index of the latest user message, -1 none */
+    int query_msg;               /* index of the message whose text is the query, -1 none */
+    int last_user_msg;           /* index of the latest user message, -1 none */
     bool ends_with_tool_results; /* last messages are tool results */
 
     /* §9.3 facts */
     bool active_tool_loop;
-    unsigned bindings;          /* RQ_BIND_* across the request */
+    unsigned bindings;                /* RQ_BIND_* across the request */
     const char *previous_response_id; /* unescaped, NULL when absent */
     /* identity sources in the body (NULL when absent) */
     const char *prompt_cache_key;
     const char *metadata_session_id;
     const char *metadata_user_id;
-    const char *conversation;   /* Responses `conversation` (string or {id}) */
-    int64_t max_tokens;         /* -1 when absent */
+    const char *conversation; /* Responses `conversation` (string or {id}) */
+    int64_t max_tokens;       /* -1 when absent */
 } rq_t;
 
 /* Build the facts of a chat-completions request. jr must come from

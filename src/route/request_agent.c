@@ -34,7 +34,8 @@ static rq_t *agent_common(rq_proto_t proto, arena_t *a, const char *client, size
         r->bindings |= RQ_BIND_SIGNED_THINKING;
     if (has(client, client_len, "\"encrypted_content\""))
         r->bindings |= RQ_BIND_ENCRYPTED_REASONING;
-    if (has(client, client_len, "\"server_tool_use\"") || has(client, client_len, "\"container\"") ||
+    if (has(client, client_len, "\"server_tool_use\"") ||
+        has(client, client_len, "\"container\"") ||
         has(client, client_len, "\"web_search_call\"") ||
         has(client, client_len, "\"code_interpreter_call\"") ||
         has(client, client_len, "\"computer_call\"") ||

@@ -11,7 +11,7 @@ typedef enum {
     ROUTE_RESOLVE_AUTO = 1,    /* auto name: routed */
     ROUTE_RESOLVE_PASSTHROUGH, /* a configured model name */
     ROUTE_RESOLVE_UNKNOWN,
-    ROUTE_RESOLVE_NO_DEFAULT,  /* auto name but no usable default model */
+    ROUTE_RESOLVE_NO_DEFAULT, /* auto name but no usable default model */
 } route_resolve_t;
 
 /* name is the unescaped model string. On AUTO/PASSTHROUGH *out is the model. */

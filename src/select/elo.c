@@ -34,12 +34,15 @@ int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why
     const cfg_decision_t *d = in->decision;
     double *R = arena_alloc(a, r->n * sizeof(double)), mx = -INFINITY;
     for (size_t i = 0; i < r->n; i++) {
-        R[i] = sel_elo_rating(in->state, d->name, r->models[i], sel_elo_initial(in->cfg, d, r->models[i]));
+        R[i] = sel_elo_rating(in->state, d->name, r->models[i],
+                              sel_elo_initial(in->cfg, d, r->models[i]));
         if (R[i] > mx) mx = R[i];
     }
     double sum = 0;
-    for (size_t i = 0; i < r->n; i++) sum += r->scores[i] = pow(10.0, (R[i] - mx) / 400.0);
-    for (size_t i = 0; i < r->n; i++) r->scores[i] /= sum;
+    for (size_t i = 0; i < r->n; i++)
+        sum += r->scores[i] = pow(10.0, (R[i] - mx) / 400.0);
+    for (size_t i = 0; i < r->n; i++)
+        r->scores[i] /= sum;
     double eps = dec_cfg_num(d->algorithm_block, "explore_epsilon", 0);
     if (eps > 0 && uniform01() < eps) {
         size_t j = (size_t)(uniform01() * (double)r->n);

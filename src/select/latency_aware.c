@@ -24,8 +24,8 @@ int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r, const 
     for (size_t i = 0; i < r->n; i++)
         for (int m = 0; m < 2; m++) {
             size_t k = 2 * i + (size_t)m;
-            has[k] = sel_latency_percentile(in->state, r->models[i], (sel_metric_t)m, pct[m], window,
-                                            in->now_ms, min_samples, &v[k]) &&
+            has[k] = sel_latency_percentile(in->state, r->models[i], (sel_metric_t)m, pct[m],
+                                            window, in->now_ms, min_samples, &v[k]) &&
                      v[k] > 0;
             if (has[k] && (!any[m] || v[k] < mn[m])) mn[m] = v[k];
             any[m] |= has[k];

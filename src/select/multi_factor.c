@@ -12,7 +12,7 @@
 #define MF_WINDOW_MS (10ull * 60 * 1000)
 
 typedef struct fac {
-    double v[4];   /* Q, L, C, Load */
+    double v[4]; /* Q, L, C, Load */
     bool has[4];
     double tpot;
     bool has_tpot;
@@ -24,10 +24,10 @@ static void gather(const sel_input_t *in, const char *model, fac_t *f)
     const cfg_model_card_t *card = in->cfg ? cfg_find_card(in->cfg, model) : NULL;
     if (card) f->v[0] = card->quality_score, f->has[0] = true;
     if (in->state) {
-        f->has[1] = sel_latency_percentile(in->state, model, SEL_TTFT, 95, MF_WINDOW_MS, in->now_ms, 1,
-                                           &f->v[1]);
-        f->has_tpot = sel_latency_percentile(in->state, model, SEL_TPOT, 95, MF_WINDOW_MS, in->now_ms,
-                                             1, &f->tpot);
+        f->has[1] = sel_latency_percentile(in->state, model, SEL_TTFT, 95, MF_WINDOW_MS, in->now_ms,
+                                           1, &f->v[1]);
+        f->has_tpot = sel_latency_percentile(in->state, model, SEL_TPOT, 95, MF_WINDOW_MS,
+                                             in->now_ms, 1, &f->tpot);
         f->v[3] = (double)sel_inflight(in->state, model);
         f->has[3] = true;
     }
@@ -46,10 +46,13 @@ int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, const c
         gather(in, r->models[i], &f[i]);
         bool drop = false;
         if (dec_cfg_has_num(b, "max_ttft_ms", &lim) && f[i].has[1] && f[i].v[1] > lim) drop = true;
-        if (dec_cfg_has_num(b, "max_tpot_ms", &lim) && f[i].has_tpot && f[i].tpot > lim) drop = true;
-        if (dec_cfg_has_num(b, "max_cost_per_1m", &lim) && f[i].has[2] && f[i].v[2] > lim) drop = true;
+        if (dec_cfg_has_num(b, "max_tpot_ms", &lim) && f[i].has_tpot && f[i].tpot > lim)
+            drop = true;
+        if (dec_cfg_has_num(b, "max_cost_per_1m", &lim) && f[i].has[2] && f[i].v[2] > lim)
+            drop = true;
         /* a candidate already carrying max_inflight requests takes no more */
-        if (dec_cfg_has_num(b, "max_inflight", &lim) && f[i].has[3] && f[i].v[3] >= lim) drop = true;
+        if (dec_cfg_has_num(b, "max_inflight", &lim) && f[i].has[3] && f[i].v[3] >= lim)
+            drop = true;
         r->excluded[i] = drop;
         kept += !drop;
     }
@@ -93,6 +96,7 @@ int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, const c
             r->scores[i] += w[k] * x;
         }
     }
-    for (size_t i = 0; i < r->n; i++) r->scores[i] = r->excluded[i] ? 0 : r->scores[i] / wsum;
+    for (size_t i = 0; i < r->n; i++)
+        r->scores[i] = r->excluded[i] ? 0 : r->scores[i] / wsum;
     return 0;
 }

@@ -61,7 +61,8 @@ int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char
             sel_state_vec_put(in->state, key, v, e->dim);
         }
         double dot = 0;
-        for (size_t k = 0; k < e->dim; k++) dot += (double)q[k] * (double)v[k];
+        for (size_t k = 0; k < e->dim; k++)
+            dot += (double)q[k] * (double)v[k];
         cos[i] = dot;
         if (dot > best) best = dot;
     }
@@ -72,7 +73,9 @@ int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char
         return -1;
     }
     double sum = 0;
-    for (size_t i = 0; i < r->n; i++) sum += r->scores[i] = exp((cos[i] - best) / temp);
-    for (size_t i = 0; i < r->n; i++) r->scores[i] /= sum;
+    for (size_t i = 0; i < r->n; i++)
+        sum += r->scores[i] = exp((cos[i] - best) / temp);
+    for (size_t i = 0; i < r->n; i++)
+        r->scores[i] /= sum;
     return 0;
 }

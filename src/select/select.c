@@ -10,8 +10,12 @@ static const struct {
     const char *name;
     sel_algo_fn fn;
 } registry[] = {
-    {"static", sel_static},       {"weighted", sel_weighted},   {"multi_factor", sel_multi_factor},
-    {"latency_aware", sel_latency_aware}, {"router_dc", sel_router_dc}, {"elo", sel_elo},
+    {"static", sel_static},
+    {"weighted", sel_weighted},
+    {"multi_factor", sel_multi_factor},
+    {"latency_aware", sel_latency_aware},
+    {"router_dc", sel_router_dc},
+    {"elo", sel_elo},
 };
 
 sel_algo_fn sel_algo_find(const char *name)
@@ -51,7 +55,8 @@ int sel_run(const sel_input_t *in0, arena_t *a, sel_result_t *r)
     r->models = arena_calloc(a, n * sizeof(char *));
     r->scores = arena_calloc(a, n * sizeof(double));
     r->excluded = arena_calloc(a, n * sizeof(bool));
-    for (size_t i = 0; i < n; i++) r->models[i] = d->model_refs[i].model;
+    for (size_t i = 0; i < n; i++)
+        r->models[i] = d->model_refs[i].model;
     if (n == 1) { /* a single candidate gets B = 1 */
         r->scores[0] = 1.0;
         return 0;
@@ -80,8 +85,10 @@ int sel_run(const sel_input_t *in0, arena_t *a, sel_result_t *r)
 
 static void jstr(buf_t *b, const char *s)
 {
-    if (s) buf_json_str(b, s, strlen(s));
-    else buf_puts(b, "null");
+    if (s)
+        buf_json_str(b, s, strlen(s));
+    else
+        buf_puts(b, "null");
 }
 
 void sel_result_json(buf_t *b, const sel_result_t *r)

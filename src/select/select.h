@@ -95,8 +95,8 @@ typedef struct sel_input {
     const char *session_key;        /* weighted: the session key, or the request id */
     const char *query;              /* router_dc: the query text (§5.1) */
     size_t query_len;
-    const sig_results_t *sig;       /* static: a matched domain's model_scores (dec_result.proj.sig) */
-    sel_state_t *state;             /* NULL: no runtime data */
+    const sig_results_t *sig; /* static: a matched domain's model_scores (dec_result.proj.sig) */
+    sel_state_t *state;       /* NULL: no runtime data */
     const sel_embedder_t *embedder; /* NULL: router_dc falls back to static */
     uint64_t now_ms;                /* clock_mono_ms(); 0 = read the clock */
 } sel_input_t;

@@ -53,7 +53,8 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap) return p;
     size_t c = *cap ? *cap * 2 : 8;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     void *q = realloc(p, c * size);
     if (!q) abort();
     *cap = c;
@@ -78,7 +79,8 @@ sel_state_t *sel_state_new(void)
 void sel_state_free(sel_state_t *st)
 {
     if (!st) return;
-    for (size_t i = 0; i < st->n_models; i++) free(st->models[i].name);
+    for (size_t i = 0; i < st->n_models; i++)
+        free(st->models[i].name);
     for (size_t i = 0; i < st->n_elo; i++) {
         free(st->elo[i].decision);
         free(st->elo[i].model);
@@ -232,7 +234,10 @@ static bool is_candidate(const cfg_decision_t *d, const char *model)
     return false;
 }
 
-static double expected(double r, double opp) { return 1.0 / (1.0 + pow(10.0, (opp - r) / 400.0)); }
+static double expected(double r, double opp)
+{
+    return 1.0 / (1.0 + pow(10.0, (opp - r) / 400.0));
+}
 
 int sel_elo_feedback(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d, const char *model,
                      sel_feedback_t v, const char *other, const char **err)

@@ -11,7 +11,8 @@
 double sel_weighted_unit(const char *key, const char *decision)
 {
     size_t kl = strlen(key), dl = decision ? strlen(decision) : 0;
-    unsigned char stackbuf[512], *p = kl + dl + 1 <= sizeof stackbuf ? stackbuf : malloc(kl + dl + 1);
+    unsigned char stackbuf[512],
+        *p = kl + dl + 1 <= sizeof stackbuf ? stackbuf : malloc(kl + dl + 1);
     if (!p) abort();
     memcpy(p, key, kl);
     p[kl] = 0x1f;
@@ -20,7 +21,8 @@ double sel_weighted_unit(const char *key, const char *decision)
     SHA256(p, kl + dl + 1, md);
     if (p != stackbuf) free(p);
     uint64_t x = 0;
-    for (int i = 0; i < 8; i++) x = (x << 8) | md[i];
+    for (int i = 0; i < 8; i++)
+        x = (x << 8) | md[i];
     return (double)(x >> 11) / 9007199254740992.0; /* 53 bits / 2^53 */
 }
 

@@ -24,8 +24,14 @@ typedef struct hctx {
     sess_handoff_result_t *res;
 } hctx_t;
 
-static bool want(const hctx_t *h, sess_conversion_t c) { return h->want & (1u << c); }
-static void did(hctx_t *h, sess_conversion_t c) { h->done |= 1u << c; }
+static bool want(const hctx_t *h, sess_conversion_t c)
+{
+    return h->want & (1u << c);
+}
+static void did(hctx_t *h, sess_conversion_t c)
+{
+    h->done |= 1u << c;
+}
 
 static bool key_is(const hctx_t *h, jspan_t k, const char *lit)
 {
@@ -79,15 +85,16 @@ static void warn(hctx_t *h, const char *fmt, const char *arg)
 
 static bool id_char_ok(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 const char *sess_handoff_tool_id(arena_t *a, const char *id)
 {
     if (!id) return "";
     bool ok = true;
-    for (const unsigned char *p = (const unsigned char *)id; *p && ok; p++) ok = id_char_ok(*p);
+    for (const unsigned char *p = (const unsigned char *)id; *p && ok; p++)
+        ok = id_char_ok(*p);
     if (ok) return id;
     /* the Anthropic translator's mapping (src/api/translate_req.c), so an id
      * maps the same whichever path rewrites it */
@@ -96,7 +103,8 @@ const char *sess_handoff_tool_id(arena_t *a, const char *id)
     hash_hex16(hash_xxh64(id, n, 0), hex);
     if (n > 245) n = 245;
     char *out = arena_alloc(a, n + 10);
-    for (size_t i = 0; i < n; i++) out[i] = id_char_ok((unsigned char)id[i]) ? id[i] : '_';
+    for (size_t i = 0; i < n; i++)
+        out[i] = id_char_ok((unsigned char)id[i]) ? id[i] : '_';
     snprintf(out + n, 10, "_%.8s", hex);
     return out;
 }
@@ -129,7 +137,8 @@ static void walk_value(hctx_t *h, jspan_t v, int depth)
     } else if (t == '[') {
         uint32_t cur = 0;
         jspan_t e;
-        while (jscan_arr_next(h->body, v, &cur, &e)) walk_value(h, e, depth + 1);
+        while (jscan_arr_next(h->body, v, &cur, &e))
+            walk_value(h, e, depth + 1);
     }
 }
 
@@ -148,7 +157,8 @@ static void walk_obj(hctx_t *h, jspan_t obj, obj_kind_t kind, int depth)
         if (want(h, SESS_CONV_DROP_THOUGHT_SIGNATURES) && is_sig_key(h, k)) {
             del[i] = any = true;
             did(h, SESS_CONV_DROP_THOUGHT_SIGNATURES);
-        } else if (want(h, SESS_CONV_DROP_ENCRYPTED_REASONING) && key_is(h, k, "encrypted_content")) {
+        } else if (want(h, SESS_CONV_DROP_ENCRYPTED_REASONING) &&
+                   key_is(h, k, "encrypted_content")) {
             del[i] = any = true;
             did(h, SESS_CONV_DROP_ENCRYPTED_REASONING);
         } else if (want(h, SESS_CONV_REWRITE_TOOL_CALL_IDS) &&
@@ -220,10 +230,10 @@ static void filter_content(hctx_t *h, jspan_t arr)
     for (size_t i = 0; i < n && jscan_arr_next(h->body, arr, &cur, &p); i++) {
         if (!want(h, SESS_CONV_DROP_SIGNED_THINKING)) break;
         if (type_is(h, p, "thinking")) {
-            cls[i] = keep && jscan_obj_get(h->body, p, "thinking", &th) &&
-                             jscan_type(h->body, th) == '"'
-                         ? PART_TEXT
-                         : PART_DEL;
+            cls[i] =
+                keep && jscan_obj_get(h->body, p, "thinking", &th) && jscan_type(h->body, th) == '"'
+                    ? PART_TEXT
+                    : PART_DEL;
         } else if (type_is(h, p, "redacted_thinking")) {
             cls[i] = PART_DEL;
         }
@@ -451,16 +461,16 @@ int sess_handoff_rewrite(rq_t *rq, const sess_handoff_t *handoff, const sess_han
         if (rq->msgs[i].role == JROLE_ASSISTANT && rq->msgs[i].n_calls == 0) last_plain = (int)i;
     for (size_t i = 0; i < n; i++) {
         const rq_msg_t *m = &rq->msgs[i];
-        bool in_loop = (int)i > last_plain && ((m->role == JROLE_ASSISTANT && m->n_calls > 0) ||
-                                                m->role == JROLE_TOOL);
+        bool in_loop = (int)i > last_plain &&
+                       ((m->role == JROLE_ASSISTANT && m->n_calls > 0) || m->role == JROLE_TOOL);
         if (in_loop && want(&h, SESS_CONV_TOOL_LOOP_AS_HISTORY))
             flatten(&h, i);
         else
             walk_message(&h, i);
     }
 
-    if ((h.done & ((1u << SESS_CONV_DROP_ENCRYPTED_REASONING) |
-                   (1u << SESS_CONV_DROP_SIGNED_THINKING))) &&
+    if ((h.done &
+         ((1u << SESS_CONV_DROP_ENCRYPTED_REASONING) | (1u << SESS_CONV_DROP_SIGNED_THINKING))) &&
         want(&h, SESS_CONV_KEEP_REASONING_SUMMARIES))
         did(&h, SESS_CONV_KEEP_REASONING_SUMMARIES);
     for (size_t i = 0; i < handoff->n_conversions; i++) {
@@ -509,8 +519,8 @@ bool sess_handoff_after_failures(const sess_policy_out_t *pol, size_t n_backend_
 }
 
 int sess_policy_decide_without_current(const sess_policy_in_t *in, const char *current,
-                                       sess_facts_t *facts_scratch,
-                                       sess_candidate_t *cands_scratch, sess_policy_out_t *out)
+                                       sess_facts_t *facts_scratch, sess_candidate_t *cands_scratch,
+                                       sess_policy_out_t *out)
 {
     if (!in || !in->facts) return -1;
     *facts_scratch = *in->facts;

@@ -147,6 +147,6 @@ bool sess_handoff_after_failures(const sess_policy_out_t *pol, size_t n_backend_
  * handoff) or the 503 verdict. out->terms as for sess_policy_decide.
  * Returns sess_policy_decide's value. */
 int sess_policy_decide_without_current(const sess_policy_in_t *in, const char *current,
-                                       sess_facts_t *facts_scratch,
-                                       sess_candidate_t *cands_scratch, sess_policy_out_t *out);
+                                       sess_facts_t *facts_scratch, sess_candidate_t *cands_scratch,
+                                       sess_policy_out_t *out);
 #endif

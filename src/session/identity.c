@@ -24,11 +24,11 @@
 #include <emmintrin.h>
 #endif
 
-#define SEED_MSG 0x6d7367ull
-#define SEED_CHAIN 0x636861ull
+#define SEED_MSG    0x6d7367ull
+#define SEED_CHAIN  0x636861ull
 #define SEED_OPENER 0x6f706eull
-#define SEED_P0 0x703030ull
-#define SEED_NEW 0x6e6577ull
+#define SEED_P0     0x703030ull
+#define SEED_NEW    0x6e6577ull
 
 /* ---- key components ---- */
 
@@ -63,7 +63,8 @@ static const char *skip_bearer(const char *v, size_t *len)
     if (*len > 7 && strncasecmp(v, "bearer ", 7) == 0) {
         v += 7;
         *len -= 7;
-        while (*len && *v == ' ') v++, (*len)--;
+        while (*len && *v == ' ')
+            v++, (*len)--;
     }
     return v;
 }
@@ -80,7 +81,8 @@ void sess_identity_tenant(const sess_tenant_in_t *t, const rq_t *r, char out[260
         sess_identity_component(out, 260, v, n, 256);
         return;
     }
-    if (((v = rq_header(r, "authorization", &n)) && n) || ((v = rq_header(r, "x-api-key", &n)) && n)) {
+    if (((v = rq_header(r, "authorization", &n)) && n) ||
+        ((v = rq_header(r, "x-api-key", &n)) && n)) {
         v = skip_bearer(v, &n);
         hash_hex16(hash_xxh64(v, n, 0), out);
         return;
@@ -149,7 +151,10 @@ static uint64_t hs_final(hstream_t *h)
     return XXH3_64bits_digest(&h->st);
 }
 
-static bool is_ws(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static bool is_ws(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 /* Whitespace (bit i: p[i] is ' ' or \t..\r) and space masks of 64 bytes. */
 static inline void ws_masks64(const unsigned char *p, uint64_t *w, uint64_t *sp)
@@ -256,8 +261,8 @@ static inline size_t find2(const char *s, size_t i, size_t n, char a, char b)
     const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b);
     for (; i + 16 <= n; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
+        unsigned m =
+            (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)));
         if (m) return i + (size_t)__builtin_ctz(m);
     }
 #endif
@@ -311,7 +316,8 @@ static void hs_minified_json(hstream_t *h, const char *s, size_t n)
             continue;
         }
         if (i > span) hs_put(h, s + span, i - span);
-        while (i < n && is_ws((unsigned char)s[i])) i++;
+        while (i < n && is_ws((unsigned char)s[i]))
+            i++;
         span = i;
     }
     if (n > span) hs_put(h, s + span, n - span);
@@ -403,7 +409,8 @@ static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint
     size_t cnt = 0;
     if (ring) {
         size_t lo = n > SESS_CHAIN_LOOKBACK ? n - SESS_CHAIN_LOOKBACK : 1;
-        for (size_t k = n; k >= lo && k >= 1; k--) ring[cnt++] = all[k % R];
+        for (size_t k = n; k >= lo && k >= 1; k--)
+            ring[cnt++] = all[k % R];
     }
     return cnt;
 }
@@ -432,7 +439,10 @@ static bool tenant_matches(const resolve_t *x, const char *key)
     return key && strncmp(key, x->id.tenant, tl) == 0 && key[tl] == SESS_KEY_SEP;
 }
 
-static void finish(resolve_t *x) { x->cb(x->ud, &x->id); }
+static void finish(resolve_t *x)
+{
+    x->cb(x->ud, &x->id);
+}
 
 static void adopt_key(resolve_t *x, const char *source, const char *key)
 {
@@ -526,7 +536,7 @@ static bool codex_session(const char *v, size_t n, char *out, size_t cap)
 }
 
 static const char *const default_headers[] = {"x-session-id", "x-conversation-id",
-                                               "x-claude-code-session-id"};
+                                              "x-claude-code-session-id"};
 static const char *const default_fields[] = {"prompt_cache_key", "metadata.session_id",
                                              "metadata.user_id"};
 
@@ -609,9 +619,8 @@ void sess_identity_resolve(const sess_identity_in_t *in, rq_t *r, sess_identity_
 }
 
 void sess_identity_index_turn(sess_store_t *store, const sess_identity_t *id,
-                              const char *reply_text, size_t reply_len,
-                              const rq_tool_call_t *calls, size_t n_calls, sess_done_cb cb,
-                              void *ud)
+                              const char *reply_text, size_t reply_len, const rq_tool_call_t *calls,
+                              size_t n_calls, sess_done_cb cb, void *ud)
 {
     if (!store || !id->found || !id->has_chain) {
         if (cb) cb(ud, SESS_OK);

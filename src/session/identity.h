@@ -27,34 +27,35 @@
 
 struct cfg_session;
 
-#define SESS_KEY_SEP '\x1f'
-#define SESS_KEY_MAX 640  /* tenant (<=256) + source + id (<=256) + separators */
+#define SESS_KEY_SEP        '\x1f'
+#define SESS_KEY_MAX        640 /* tenant (<=256) + source + id (<=256) + separators */
 #define SESS_CHAIN_LOOKBACK 16
 
 /* identity_source values (static strings): a configured header name,
  * "x-codex-turn-metadata" (the configured codex header), a body field name,
  * "conversation", "previous_response_id", "fingerprint". */
 typedef struct sess_identity {
-    bool found;               /* false: no identity (fingerprint disabled, nothing given) */
-    char key[SESS_KEY_MAX];   /* tenant \x1f source \x1f id */
+    bool found;             /* false: no identity (fingerprint disabled, nothing given) */
+    char key[SESS_KEY_MAX]; /* tenant \x1f source \x1f id */
     char tenant[260];
     const char *source;
-    bool low_confidence;      /* opener fallback (identity_confidence: low) */
-    bool is_new;              /* fingerprint: a new session was started */
+    bool low_confidence; /* opener fallback (identity_confidence: low) */
+    bool is_new;         /* fingerprint: a new session was started */
     /* prefix-chain facts, for sess_identity_index_turn and for the session
      * record's `opener`: filled when fingerprinting is enabled, except when
      * an explicit source gave the key and there is no store (nothing to
      * index into); has_chain tells */
     bool has_chain;
-    uint64_t p0, opener, pn;  /* pn: chain hash over all non-system messages */
-    size_t n;                 /* non-system messages hashed */
+    uint64_t p0, opener, pn; /* pn: chain hash over all non-system messages */
+    size_t n;                /* non-system messages hashed */
     bool has_assistant;
 } sess_identity_t;
 
 /* Who is asking, for scoping (§9.1 Scoping). */
 typedef struct sess_tenant_in {
-    const char *key_tenant; /* tenant of the listener API key that matched, or NULL */
-    bool trust_identity_headers; /* services.authz.trust_identity_headers: honour x-authz-tenant-id */
+    const char *key_tenant;      /* tenant of the listener API key that matched, or NULL */
+    bool trust_identity_headers; /* services.authz.trust_identity_headers: honour x-authz-tenant-id
+                                  */
 } sess_tenant_in_t;
 
 /* The response store's side of source 5: find the session key stored with
@@ -67,8 +68,8 @@ typedef void (*sess_prev_lookup_fn)(void *ud, const char *resp_id, sess_prev_don
 typedef struct sess_identity_in {
     const struct cfg_session *cfg; /* NULL = the SPEC defaults */
     sess_tenant_in_t tenant;
-    const char *request_id;        /* makes new fingerprint ids unique */
-    sess_store_t *store;           /* chain/opener indexes; NULL disables fingerprint lookups */
+    const char *request_id;          /* makes new fingerprint ids unique */
+    sess_store_t *store;             /* chain/opener indexes; NULL disables fingerprint lookups */
     sess_prev_lookup_fn prev_lookup; /* NULL: previous_response_id is not a source */
     void *prev_ud;
 } sess_identity_in_t;
@@ -105,7 +106,6 @@ uint64_t sess_identity_chain_step(uint64_t prev, uint64_t msg_hash);
  * NULL (""), calls may be NULL. Fire-and-forget (cb may be NULL). Does
  * nothing unless id->found && id->has_chain. */
 void sess_identity_index_turn(sess_store_t *store, const sess_identity_t *id,
-                              const char *reply_text, size_t reply_len,
-                              const rq_tool_call_t *calls, size_t n_calls, sess_done_cb cb,
-                              void *ud);
+                              const char *reply_text, size_t reply_len, const rq_tool_call_t *calls,
+                              size_t n_calls, sess_done_cb cb, void *ud);
 #endif

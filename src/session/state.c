@@ -24,8 +24,7 @@ sess_model_stats_t *sess_state_touch_model(sess_state_t *s, const char *model)
 {
     size_t at = SESS_MAX_MODELS - 1; /* recycle the least recently used slot */
     for (size_t i = 0; i < SESS_MAX_MODELS; i++)
-        if (!s->models[i].model[0] ||
-            strncmp(s->models[i].model, model, SESS_NAME_MAX - 1) == 0) {
+        if (!s->models[i].model[0] || strncmp(s->models[i].model, model, SESS_NAME_MAX - 1) == 0) {
             at = i;
             break;
         }

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SESS_NAME_MAX 64   /* model / decision / backend names (truncated) */
+#define SESS_NAME_MAX   64 /* model / decision / backend names (truncated) */
 #define SESS_MAX_MODELS 4  /* per-model counters kept for this many models */
 
 typedef enum {
@@ -22,17 +22,17 @@ typedef enum {
 typedef struct sess_model_stats {
     char model[SESS_NAME_MAX];
     uint32_t turns;
-    uint32_t responses_with_usage;   /* for the κ(c) cache-warmth discount */
-    uint32_t responses_with_cached;  /* responses that reported cached tokens > 0 */
+    uint32_t responses_with_usage;  /* for the κ(c) cache-warmth discount */
+    uint32_t responses_with_cached; /* responses that reported cached tokens > 0 */
     uint64_t prompt_tokens, cached_tokens, completion_tokens;
-    uint64_t last_prompt_tokens;     /* cache sizing: last turn's prompt tokens on this model */
+    uint64_t last_prompt_tokens; /* cache sizing: last turn's prompt tokens on this model */
     double cost;
 } sess_model_stats_t;
 
 typedef struct sess_state {
-    uint64_t version;                /* bumped by every committed routing outcome */
+    uint64_t version; /* bumped by every committed routing outcome */
     uint64_t created_at_ms, last_seen_ms, last_started_at_ms;
-    char last_model[SESS_NAME_MAX];  /* "" = none (cold) */
+    char last_model[SESS_NAME_MAX]; /* "" = none (cold) */
     char last_backend[SESS_NAME_MAX];
     char last_decision[SESS_NAME_MAX];
     char last_reasoning[16];
@@ -41,10 +41,10 @@ typedef struct sess_state {
     double cost;
     sess_model_stats_t models[SESS_MAX_MODELS]; /* most recently used first */
     sess_lock_kind_t lock_kind;
-    uint32_t lock_bindings;          /* RQ_BIND_* */
+    uint32_t lock_bindings; /* RQ_BIND_* */
     uint32_t lock_since_turn;
-    uint64_t opener;                 /* prefix-chain opener hash */
-    char last_trace_id[28];          /* rr_ + 24 hex */
+    uint64_t opener;        /* prefix-chain opener hash */
+    char last_trace_id[28]; /* rr_ + 24 hex */
     char last_reason[24];
 } sess_state_t;
 

@@ -12,8 +12,8 @@ void sess_store_get(sess_store_t *s, const char *key, sess_get_cb cb, void *ud)
 {
     s->ops->get(s, key, cb, ud);
 }
-void sess_store_commit(sess_store_t *s, const char *key, const sess_outcome_t *o,
-                       sess_commit_cb cb, void *ud)
+void sess_store_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, sess_commit_cb cb,
+                       void *ud)
 {
     s->ops->commit(s, key, o, cb, ud);
 }

@@ -49,19 +49,19 @@ typedef struct sess_outcome {
     const char *model;         /* the model that actually served the turn */
     const char *backend, *decision, *reasoning;
     sess_lock_kind_t lock_kind;
-    uint32_t lock_bindings;   /* RQ_BIND_* */
+    uint32_t lock_bindings; /* RQ_BIND_* */
     uint32_t lock_since_turn;
-    uint64_t opener;          /* prefix-chain opener; 0 keeps the stored one */
-    const char *trace_id;     /* rr_ + 24 hex */
-    const char *reason;       /* §9.9 reason code */
-    sess_usage_t usage;       /* usage known at commit time (often none yet) */
+    uint64_t opener;      /* prefix-chain opener; 0 keeps the stored one */
+    const char *trace_id; /* rr_ + 24 hex */
+    const char *reason;   /* §9.9 reason code */
+    sess_usage_t usage;   /* usage known at commit time (often none yet) */
 } sess_outcome_t;
 
 typedef struct sess_commit_result {
-    bool created;  /* the record did not exist before */
-    bool applied;  /* routing fields (model, backend, decision, lock) applied */
-    bool conflict; /* they did not: version mismatch and started_at too old */
-    bool switched; /* served model differs from the stored last_model */
+    bool created;     /* the record did not exist before */
+    bool applied;     /* routing fields (model, backend, decision, lock) applied */
+    bool conflict;    /* they did not: version mismatch and started_at too old */
+    bool switched;    /* served model differs from the stored last_model */
     uint64_t version; /* version after the commit */
 } sess_commit_result_t;
 
@@ -116,8 +116,8 @@ struct sess_store {
 
 /* Thin dispatchers. */
 void sess_store_get(sess_store_t *s, const char *key, sess_get_cb cb, void *ud);
-void sess_store_commit(sess_store_t *s, const char *key, const sess_outcome_t *o,
-                       sess_commit_cb cb, void *ud);
+void sess_store_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, sess_commit_cb cb,
+                       void *ud);
 void sess_store_add_usage(sess_store_t *s, const char *key, const char *model,
                           const sess_usage_t *u, uint64_t now_ms, sess_done_cb cb, void *ud);
 void sess_store_chain_put(sess_store_t *s, const uint64_t *hashes, size_t n, const char *key,
@@ -138,8 +138,7 @@ int sess_store_commit_wait(sess_store_t *s, const char *key, const sess_outcome_
                            sess_commit_result_t *res, sess_state_t *after);
 int sess_store_add_usage_wait(sess_store_t *s, const char *key, const char *model,
                               const sess_usage_t *u, uint64_t now_ms);
-int sess_store_chain_put_wait(sess_store_t *s, const uint64_t *hashes, size_t n,
-                              const char *key);
+int sess_store_chain_put_wait(sess_store_t *s, const uint64_t *hashes, size_t n, const char *key);
 /* index and key (cap bytes) may be NULL. */
 int sess_store_chain_find_wait(sess_store_t *s, const uint64_t *hashes, size_t n, int *index,
                                char *key, size_t cap);
@@ -151,11 +150,11 @@ int sess_store_opener_get_wait(sess_store_t *s, uint64_t opener, char *key, size
 typedef uint64_t (*sess_clock_fn)(void *ud); /* wall clock in ms */
 
 typedef struct sess_memory_opts {
-    uint64_t ttl_ms;         /* record lifetime after last_seen; 0 = 86400 s */
-    uint64_t max_sessions;   /* LRU cap; 0 = 100000 */
-    uint64_t max_chain;      /* chain-index cap; 0 = 4 x max_sessions */
-    unsigned n_shards;       /* power of two; 0 = 64 */
-    sess_clock_fn clock;     /* NULL = clock_wall_ms */
+    uint64_t ttl_ms;       /* record lifetime after last_seen; 0 = 86400 s */
+    uint64_t max_sessions; /* LRU cap; 0 = 100000 */
+    uint64_t max_chain;    /* chain-index cap; 0 = 4 x max_sessions */
+    unsigned n_shards;     /* power of two; 0 = 64 */
+    sess_clock_fn clock;   /* NULL = clock_wall_ms */
     void *clock_ud;
 } sess_memory_opts_t;
 
@@ -174,15 +173,16 @@ void sess_store_memory_put(sess_store_t *s, const char *key, const sess_state_t 
 /* ---- redis backend (store_redis.c) ---- */
 
 typedef struct sess_redis_opts {
-    const char *address;     /* host:port (default 127.0.0.1:6379) or unix:/path */
-    const char *password;    /* NULL = no AUTH */
-    int db;                  /* SELECT when > 0 */
-    const char *key_prefix;  /* "" default; keys {prefix}s:{key}, {prefix}c:{hash}, {prefix}o:{hash} */
-    uint64_t timeout_ms;     /* per call; 0 = 50 */
-    uint64_t ttl_ms;         /* record and index lifetime; 0 = 86400 s */
+    const char *address;  /* host:port (default 127.0.0.1:6379) or unix:/path */
+    const char *password; /* NULL = no AUTH */
+    int db;               /* SELECT when > 0 */
+    const char
+        *key_prefix;     /* "" default; keys {prefix}s:{key}, {prefix}c:{hash}, {prefix}o:{hash} */
+    uint64_t timeout_ms; /* per call; 0 = 50 */
+    uint64_t ttl_ms;     /* record and index lifetime; 0 = 86400 s */
     unsigned failures_to_open; /* consecutive errors that open the circuit; 0 = 3 */
-    uint64_t open_ms;        /* how long the circuit stays open; 0 = 5000 */
-    sess_store_t *fallback;  /* local memory store used while degraded (not owned); required */
+    uint64_t open_ms;          /* how long the circuit stays open; 0 = 5000 */
+    sess_store_t *fallback;    /* local memory store used while degraded (not owned); required */
 } sess_redis_opts_t;
 
 /* A Redis store on `base` (a worker's loop). Connects lazily and never

@@ -23,9 +23,18 @@ typedef struct ment {
     _Alignas(16) unsigned char data[]; /* key (klen, NUL-terminated, padded to 16), then value */
 } ment_t;
 
-static size_t key_space(uint32_t klen) { return ((size_t)klen + 1 + 15) & ~(size_t)15; }
-static char *ment_key(ment_t *e) { return (char *)e->data; }
-static void *ment_val(ment_t *e) { return e->data + key_space(e->klen); }
+static size_t key_space(uint32_t klen)
+{
+    return ((size_t)klen + 1 + 15) & ~(size_t)15;
+}
+static char *ment_key(ment_t *e)
+{
+    return (char *)e->data;
+}
+static void *ment_val(ment_t *e)
+{
+    return e->data + key_space(e->klen);
+}
 
 typedef struct mshard {
     pthread_mutex_t mu;
@@ -86,14 +95,21 @@ static void mtab_deinit(mtab_t *t)
 }
 
 /* Shard from the high bits, bucket from the low bits. */
-static mshard_t *shard_of(mtab_t *t, uint64_t h) { return &t->shards[(h >> 40) & (t->n - 1)]; }
+static mshard_t *shard_of(mtab_t *t, uint64_t h)
+{
+    return &t->shards[(h >> 40) & (t->n - 1)];
+}
 
 static void lru_unlink(mshard_t *s, ment_t *e)
 {
-    if (e->lprev) e->lprev->lnext = e->lnext;
-    else s->head = e->lnext;
-    if (e->lnext) e->lnext->lprev = e->lprev;
-    else s->tail = e->lprev;
+    if (e->lprev)
+        e->lprev->lnext = e->lnext;
+    else
+        s->head = e->lnext;
+    if (e->lnext)
+        e->lnext->lprev = e->lprev;
+    else
+        s->tail = e->lprev;
     e->lprev = e->lnext = NULL;
 }
 
@@ -109,7 +125,8 @@ static void lru_push_head(mshard_t *s, ment_t *e)
 static void ment_remove(mshard_t *s, ment_t *e)
 {
     ment_t **pp = &s->buckets[e->h & (s->nb - 1)];
-    while (*pp != e) pp = &(*pp)->hnext;
+    while (*pp != e)
+        pp = &(*pp)->hnext;
     *pp = e->hnext;
     lru_unlink(s, e);
     s->count--;
@@ -174,9 +191,15 @@ static ment_t *ment_insert(mshard_t *s, uint64_t h, const void *key, uint32_t kl
     return e;
 }
 
-static uint64_t now_of(mem_store_t *m) { return m->clock ? m->clock(m->clock_ud) : clock_wall_ms(); }
+static uint64_t now_of(mem_store_t *m)
+{
+    return m->clock ? m->clock(m->clock_ud) : clock_wall_ms();
+}
 
-static uint64_t key_hash(const char *key, size_t n) { return hash_xxh64(key, n, 0x5e55); }
+static uint64_t key_hash(const char *key, size_t n)
+{
+    return hash_xxh64(key, n, 0x5e55);
+}
 
 /* ---- sessions ---- */
 
@@ -208,7 +231,8 @@ static void mem_commit(sess_store_t *ss, const char *key, const sess_outcome_t *
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, h, key, (uint32_t)kl, now);
     bool exists = e != NULL;
-    if (!e) e = ment_insert(s, h, key, (uint32_t)kl, sizeof(sess_state_t), now);
+    if (!e)
+        e = ment_insert(s, h, key, (uint32_t)kl, sizeof(sess_state_t), now);
     else {
         lru_unlink(s, e);
         lru_push_head(s, e);
@@ -319,7 +343,8 @@ static void mem_chain_put(sess_store_t *ss, const uint64_t *hashes, size_t n, co
                           sess_done_cb cb, void *ud)
 {
     mem_store_t *m = (mem_store_t *)ss;
-    for (size_t i = 0; i < n; i++) index_put(m, &m->chain, hashes[i], key);
+    for (size_t i = 0; i < n; i++)
+        index_put(m, &m->chain, hashes[i], key);
     if (cb) cb(ud, SESS_OK);
 }
 
@@ -411,7 +436,8 @@ sess_store_t *sess_store_memory_new(const sess_memory_opts_t *opts)
     if (!o.max_chain) o.max_chain = 4 * o.max_sessions;
     if (!o.n_shards) o.n_shards = 64;
     unsigned n = 1;
-    while (n < o.n_shards && n < 4096) n <<= 1;
+    while (n < o.n_shards && n < 4096)
+        n <<= 1;
     mem_store_t *m = xcalloc(1, sizeof *m);
     m->base.ops = &mem_ops;
     m->ttl_ms = o.ttl_ms;

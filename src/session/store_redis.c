@@ -36,31 +36,30 @@
 
 /* ---- Lua: keep in step with state.c ---- */
 
-#define LUA_COMMON                                                                               \
-    "local MAX=4\n"                                                                              \
-    "local function touch(s,name)\n"                                                             \
-    "  local at=nil\n"                                                                           \
-    "  for i,e in ipairs(s.m) do if e.n==name then at=i break end end\n"                       \
-    "  local e\n"                                                                                \
-    "  if at then e=table.remove(s.m,at) else\n"                                                 \
-    "    e={n=name,t=0,ru=0,rc=0,pt=0,ct=0,cpt=0,lpt=0,cost=0}\n"                               \
-    "    while #s.m>=MAX do table.remove(s.m) end\n"                                             \
-    "  end\n"                                                                                    \
-    "  table.insert(s.m,1,e)\n"                                                                  \
-    "  return e\n"                                                                               \
-    "end\n"                                                                                      \
-    "local function usage(s,e,u)\n"                                                              \
-    "  s.pt=s.pt+u.pt s.ct=s.ct+u.ct s.cpt=s.cpt+u.cpt s.cost=s.cost+u.cost\n"                   \
-    "  if e then\n"                                                                              \
-    "    e.pt=e.pt+u.pt e.ct=e.ct+u.ct e.cpt=e.cpt+u.cpt e.cost=e.cost+u.cost\n"                 \
-    "    e.ru=e.ru+1 if u.ct>0 then e.rc=e.rc+1 end e.lpt=u.pt\n"                               \
-    "  end\n"                                                                                    \
+#define LUA_COMMON                                                                                 \
+    "local MAX=4\n"                                                                                \
+    "local function touch(s,name)\n"                                                               \
+    "  local at=nil\n"                                                                             \
+    "  for i,e in ipairs(s.m) do if e.n==name then at=i break end end\n"                           \
+    "  local e\n"                                                                                  \
+    "  if at then e=table.remove(s.m,at) else\n"                                                   \
+    "    e={n=name,t=0,ru=0,rc=0,pt=0,ct=0,cpt=0,lpt=0,cost=0}\n"                                  \
+    "    while #s.m>=MAX do table.remove(s.m) end\n"                                               \
+    "  end\n"                                                                                      \
+    "  table.insert(s.m,1,e)\n"                                                                    \
+    "  return e\n"                                                                                 \
+    "end\n"                                                                                        \
+    "local function usage(s,e,u)\n"                                                                \
+    "  s.pt=s.pt+u.pt s.ct=s.ct+u.ct s.cpt=s.cpt+u.cpt s.cost=s.cost+u.cost\n"                     \
+    "  if e then\n"                                                                                \
+    "    e.pt=e.pt+u.pt e.ct=e.ct+u.ct e.cpt=e.cpt+u.cpt e.cost=e.cost+u.cost\n"                   \
+    "    e.ru=e.ru+1 if u.ct>0 then e.rc=e.rc+1 end e.lpt=u.pt\n"                                  \
+    "  end\n"                                                                                      \
     "end\n"
 
 /* KEYS[1] session; ARGV[1] outcome JSON, ARGV[2] ttl ms.
  * Returns {created, applied, switched, version, record}. */
-static const char LUA_COMMIT[] =
-    LUA_COMMON
+static const char LUA_COMMIT[] = LUA_COMMON
     "local raw=redis.call('GET',KEYS[1])\n"
     "local o=cjson.decode(ARGV[1])\n"
     "local s local created=0\n"
@@ -92,30 +91,28 @@ static const char LUA_COMMIT[] =
 /* KEYS[1] session; ARGV[1] usage JSON {m,pt,ct,cpt,cost,now}, ARGV[2] ttl ms.
  * Returns 1, or 0 when the record is missing. */
 static const char LUA_USAGE[] =
-    LUA_COMMON
-    "local raw=redis.call('GET',KEYS[1])\n"
-    "if not raw then return 0 end\n"
-    "local s=cjson.decode(raw)\n"
-    "if type(s.m)~='table' then s.m={} end\n"
-    "local u=cjson.decode(ARGV[1])\n"
-    "local e=nil\n"
-    "if u.m~='' then\n"
-    "  for _,x in ipairs(s.m) do if x.n==u.m then e=x break end end\n"
-    "  if not e then e=touch(s,u.m) end\n"
-    "end\n"
-    "usage(s,e,u)\n"
-    "if u.now>s.ls then s.ls=u.now end\n"
-    "redis.call('SET',KEYS[1],cjson.encode(s),'PX',ARGV[2])\n"
-    "return 1\n";
+    LUA_COMMON "local raw=redis.call('GET',KEYS[1])\n"
+               "if not raw then return 0 end\n"
+               "local s=cjson.decode(raw)\n"
+               "if type(s.m)~='table' then s.m={} end\n"
+               "local u=cjson.decode(ARGV[1])\n"
+               "local e=nil\n"
+               "if u.m~='' then\n"
+               "  for _,x in ipairs(s.m) do if x.n==u.m then e=x break end end\n"
+               "  if not e then e=touch(s,u.m) end\n"
+               "end\n"
+               "usage(s,e,u)\n"
+               "if u.now>s.ls then s.ls=u.now end\n"
+               "redis.call('SET',KEYS[1],cjson.encode(s),'PX',ARGV[2])\n"
+               "return 1\n";
 
 /* KEYS[1] session; ARGV[1] record JSON, ARGV[2] ttl ms, ARGV[3] its last_seen.
  * Writes unless the stored copy was seen later. Returns 1 when written. */
-static const char LUA_PUT_NEWER[] =
-    "local raw=redis.call('GET',KEYS[1])\n"
-    "if raw then local s=cjson.decode(raw)\n"
-    "  if s.ls and s.ls>=tonumber(ARGV[3]) then return 0 end end\n"
-    "redis.call('SET',KEYS[1],ARGV[1],'PX',ARGV[2])\n"
-    "return 1\n";
+static const char LUA_PUT_NEWER[] = "local raw=redis.call('GET',KEYS[1])\n"
+                                    "if raw then local s=cjson.decode(raw)\n"
+                                    "  if s.ls and s.ls>=tonumber(ARGV[3]) then return 0 end end\n"
+                                    "redis.call('SET',KEYS[1],ARGV[1],'PX',ARGV[2])\n"
+                                    "return 1\n";
 
 /* KEYS: index keys; ARGV[1] session key, ARGV[2] ttl ms. */
 static const char LUA_INDEX_PUT[] =
@@ -257,8 +254,16 @@ static bool rec_from_json(const char *p, size_t n, sess_state_t *s)
 
 typedef enum { CIRC_CLOSED = 0, CIRC_OPEN, CIRC_HALF_OPEN } circ_t;
 
-typedef enum { OP_GET, OP_COMMIT, OP_USAGE, OP_CHAIN_PUT, OP_CHAIN_FIND, OP_OPENER_PUT,
-               OP_OPENER_GET, OP_PUT_NEWER } op_kind_t;
+typedef enum {
+    OP_GET,
+    OP_COMMIT,
+    OP_USAGE,
+    OP_CHAIN_PUT,
+    OP_CHAIN_FIND,
+    OP_OPENER_PUT,
+    OP_OPENER_GET,
+    OP_PUT_NEWER
+} op_kind_t;
 
 typedef struct rstore rstore_t;
 
@@ -348,7 +353,8 @@ static bool rs_connect(rstore_t *rs)
     rs->ac = ac;
     if (rs->password) redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rs->password);
     if (rs->db > 0) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rs->db);
-    for (int i = 0; i < SCR_N; i++) redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", scripts[i]);
+    for (int i = 0; i < SCR_N; i++)
+        redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", scripts[i]);
     return true;
 }
 
@@ -409,8 +415,10 @@ static void circ_failure(rstore_t *rs, rop_t *op)
 static void op_free(rop_t *op)
 {
     rstore_t *rs = op->rs;
-    if (op->prev) op->prev->next = op->next;
-    else if (rs->pending == op) rs->pending = op->next;
+    if (op->prev)
+        op->prev->next = op->next;
+    else if (rs->pending == op)
+        rs->pending = op->next;
     if (op->next) op->next->prev = op->prev;
     if (op->timer) event_free(op->timer);
     free(op->key);
@@ -422,10 +430,13 @@ static void op_free(rop_t *op)
 /* Mirror entries: copies of what Redis acknowledged, kept in the local store
  * under a prefixed key. They are never pushed back on recovery (Redis has
  * them) and only serve reads and commits while the circuit is open. */
-#define MIRROR_PREFIX "\x1emirror\x1e"
+#define MIRROR_PREFIX         "\x1emirror\x1e"
 #define SESS_KEY_BYTES_MIRROR 1024
 
-static bool is_mirror_key(const char *key) { return strncmp(key, MIRROR_PREFIX, 8) == 0; }
+static bool is_mirror_key(const char *key)
+{
+    return strncmp(key, MIRROR_PREFIX, 8) == 0;
+}
 
 static void mirror_key(char *out, size_t cap, const char *key)
 {
@@ -466,7 +477,8 @@ static void op_fallback(rop_t *op)
     case OP_COMMIT: {
         /* first outage commit of a session: start from the mirror copy */
         sess_state_t st;
-        if (sess_store_get_wait(fb, op->key, &st) != SESS_OK && local_get(rs, op->key, &st) == SESS_OK)
+        if (sess_store_get_wait(fb, op->key, &st) != SESS_OK &&
+            local_get(rs, op->key, &st) == SESS_OK)
             sess_store_memory_put(fb, op->key, &st);
         sess_store_commit(fb, op->key, &op->o, op->cb.commit, op->ud);
         break;
@@ -474,7 +486,9 @@ static void op_fallback(rop_t *op)
     case OP_USAGE:
         sess_store_add_usage(fb, op->key, op->model, &op->usage, op->now_ms, op->cb.done, op->ud);
         break;
-    case OP_CHAIN_PUT: sess_store_chain_put(fb, op->hashes, op->n, op->key, op->cb.done, op->ud); break;
+    case OP_CHAIN_PUT:
+        sess_store_chain_put(fb, op->hashes, op->n, op->key, op->cb.done, op->ud);
+        break;
     case OP_CHAIN_FIND: sess_store_chain_find(fb, op->hashes, op->n, op->cb.lookup, op->ud); break;
     case OP_OPENER_PUT: sess_store_opener_put(fb, op->opener, op->key, op->cb.done, op->ud); break;
     case OP_OPENER_GET: sess_store_opener_get(fb, op->opener, op->cb.lookup, op->ud); break;
@@ -561,8 +575,10 @@ static bool reply_commit(rop_t *op, redisReply *r)
 static void lookup_local(rop_t *op)
 {
     /* entries indexed while degraded live only locally */
-    if (op->kind == OP_CHAIN_FIND) sess_store_chain_find(op->rs->fb, op->hashes, op->n, op->cb.lookup, op->ud);
-    else sess_store_opener_get(op->rs->fb, op->opener, op->cb.lookup, op->ud);
+    if (op->kind == OP_CHAIN_FIND)
+        sess_store_chain_find(op->rs->fb, op->hashes, op->n, op->cb.lookup, op->ud);
+    else
+        sess_store_opener_get(op->rs->fb, op->opener, op->cb.lookup, op->ud);
 }
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
@@ -658,7 +674,8 @@ static void op_send(rop_t *op, int argc, const char **argv, const size_t *lens)
     }
     op->sent = true;
     op->timer = evtimer_new(rs->evb, on_timeout, op);
-    struct timeval tv = {(time_t)(rs->timeout_ms / 1000), (suseconds_t)(rs->timeout_ms % 1000) * 1000};
+    struct timeval tv = {(time_t)(rs->timeout_ms / 1000),
+                         (suseconds_t)(rs->timeout_ms % 1000) * 1000};
     evtimer_add(op->timer, &tv);
 }
 
@@ -717,7 +734,8 @@ static void sweep_local(rstore_t *rs)
     sweep_t sw = {0};
     sess_store_memory_foreach(rs->fb, sweep_collect, &sw);
     for (size_t i = 0; i < sw.n; i++) {
-        if (rs->circ == CIRC_CLOSED && !is_mirror_key(sw.v[i].key)) push_local(rs, sw.v[i].key, &sw.v[i].st);
+        if (rs->circ == CIRC_CLOSED && !is_mirror_key(sw.v[i].key))
+            push_local(rs, sw.v[i].key, &sw.v[i].st);
         free(sw.v[i].key);
     }
     free(sw.v);
@@ -852,7 +870,8 @@ static void send_index(rstore_t *rs, rop_t *op, char kind, const char *const *he
         lens[a] = strlen(tail[i]);
     }
     op_send(op, (int)argc, argv, lens);
-    for (size_t i = 0; i < nk; i++) buf_free(&keys[i]);
+    for (size_t i = 0; i < nk; i++)
+        buf_free(&keys[i]);
     free(keys);
     free(argv);
     free(lens);
@@ -948,9 +967,11 @@ static void r_free(sess_store_t *s)
 {
     rstore_t *rs = (rstore_t *)s;
     /* operations still pending are dropped without their callbacks */
-    for (rop_t *op = rs->pending; op; op = op->next) op->completed = true;
+    for (rop_t *op = rs->pending; op; op = op->next)
+        op->completed = true;
     rs_drop_ac(rs);
-    while (rs->pending) op_free(rs->pending); /* ones never handed to hiredis */
+    while (rs->pending)
+        op_free(rs->pending); /* ones never handed to hiredis */
     if (rs->own_base) event_base_free(rs->evb);
     free(rs->unix_path);
     free(rs->password);

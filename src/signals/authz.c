@@ -46,15 +46,18 @@ static int az_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         const cfg_node_t *sub = sg->subjects;
         az_rule_t *ar = &s->rules[r];
         if (!sub || sub->kind != CFG_NODE_SEQ || !sub->n) {
-            sig_rule_error(d, b->cfg, sg, "subjects must be a non-empty list of {kind: User|Group, name}");
+            sig_rule_error(d, b->cfg, sg,
+                           "subjects must be a non-empty list of {kind: User|Group, name}");
             rc = -1;
             continue;
         }
         ar->subj = calloc(sub->n, sizeof *ar->subj);
         for (size_t i = 0; i < sub->n; i++) {
-            const cfg_node_t *k = cfg_node_get(sub->items[i], "kind"), *nm = cfg_node_get(sub->items[i], "name");
+            const cfg_node_t *k = cfg_node_get(sub->items[i], "kind"),
+                             *nm = cfg_node_get(sub->items[i], "name");
             if (sub->items[i]->kind != CFG_NODE_MAP || !k || !nm || k->kind != CFG_NODE_SCALAR ||
-                nm->kind != CFG_NODE_SCALAR || (strcmp(k->str, "User") && strcmp(k->str, "Group"))) {
+                nm->kind != CFG_NODE_SCALAR ||
+                (strcmp(k->str, "User") && strcmp(k->str, "Group"))) {
                 sig_rule_error(d, b->cfg, sg, "subjects[%zu] must be {kind: User|Group, name}", i);
                 rc = -1;
                 continue;
@@ -69,7 +72,8 @@ static void az_free(void *p)
 {
     az_state_t *s = p;
     if (!s) return;
-    for (size_t r = 0; r < s->n; r++) free(s->rules[r].subj);
+    for (size_t r = 0; r < s->n; r++)
+        free(s->rules[r].subj);
     free(s->rules);
     free(s);
 }
@@ -79,11 +83,14 @@ static bool in_csv(const char *csv, size_t n, const char *name)
     size_t nl = strlen(name);
     size_t i = 0;
     while (i < n) {
-        while (i < n && (csv[i] == ' ' || csv[i] == ',')) i++;
+        while (i < n && (csv[i] == ' ' || csv[i] == ','))
+            i++;
         size_t st = i;
-        while (i < n && csv[i] != ',') i++;
+        while (i < n && csv[i] != ',')
+            i++;
         size_t en = i;
-        while (en > st && csv[en - 1] == ' ') en--;
+        while (en > st && csv[en - 1] == ' ')
+            en--;
         if (en - st == nl && !memcmp(csv + st, name, nl)) return true;
     }
     return false;
@@ -112,7 +119,8 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         const az_rule_t *ar = &s->rules[refs[i].id];
         for (size_t k = 0; k < ar->n && !res->matched; k++) {
             const az_subject_t *sj = &ar->subj[k];
-            if (!sj->group) res->matched = user && !strcmp(user, sj->name);
+            if (!sj->group)
+                res->matched = user && !strcmp(user, sj->name);
             else {
                 for (size_t g = 0; g < env->n_groups && !res->matched; g++)
                     res->matched = env->groups[g] && !strcmp(env->groups[g], sj->name);
@@ -125,7 +133,8 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!refs[i].res->matched || !refs[i].rule->role) continue;
         for (size_t j = 0; j < n; j++)
-            if (refs[j].rule->role && !strcmp(refs[j].rule->role, refs[i].rule->role) && !refs[j].res->error) {
+            if (refs[j].rule->role && !strcmp(refs[j].rule->role, refs[i].rule->role) &&
+                !refs[j].res->error) {
                 refs[j].res->matched = true;
                 refs[j].res->score = 1.0;
             }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define REBUILD_MS 30000
-#define CACHE_CAP 65536
+#define CACHE_CAP  65536
 
 /* ------------------------------------------------------------ vector cache */
 
@@ -183,7 +183,8 @@ emb_status_t sig_bank_init(sig_bank_t *b, emb_t *e, const char *const *texts, si
 void sig_bank_deinit(sig_bank_t *b)
 {
     if (!b->texts) return;
-    for (size_t i = 0; i < b->n; i++) free(b->texts[i]);
+    for (size_t i = 0; i < b->n; i++)
+        free(b->texts[i]);
     free(b->texts);
     free(b->vecs);
     pthread_mutex_destroy(&b->mu);
@@ -203,7 +204,10 @@ bool sig_bank_ensure(sig_bank_t *b, int64_t now_ms)
     return atomic_load(&b->ready);
 }
 
-static inline double clamp01(double x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
+static inline double clamp01(double x)
+{
+    return x < 0 ? 0 : x > 1 ? 1 : x;
+}
 
 double sig_bank_best(const sig_bank_t *b, const float *q, int *index)
 {
@@ -234,10 +238,12 @@ double sig_bank_score(const sig_bank_t *b, const float *q, sig_agg_t agg, int to
     if (top_k > 0 && agg == SIG_AGG_MEAN && (size_t)top_k < n) {
         double stackv[256], *c = n <= 256 ? stackv : malloc(sizeof(double) * n);
         if (!c) abort();
-        for (size_t i = 0; i < n; i++) c[i] = clamp01(emb_dot(q, b->vecs + i * (size_t)b->dims, b->dims));
+        for (size_t i = 0; i < n; i++)
+            c[i] = clamp01(emb_dot(q, b->vecs + i * (size_t)b->dims, b->dims));
         qsort(c, n, sizeof *c, cmp_desc);
         double s = 0;
-        for (int i = 0; i < top_k; i++) s += c[i];
+        for (int i = 0; i < top_k; i++)
+            s += c[i];
         if (c != stackv) free(c);
         return s / top_k;
     }

@@ -21,11 +21,11 @@ typedef enum { SIG_AGG_MAX = 0, SIG_AGG_MEAN, SIG_AGG_ANY } sig_agg_t;
 int sig_agg_parse(const char *s);
 
 typedef struct sig_bank {
-    emb_t *emb;         /* borrowed */
-    char **texts;       /* owned copies (kept for rebuilds) */
+    emb_t *emb;   /* borrowed */
+    char **texts; /* owned copies (kept for rebuilds) */
     size_t n;
     int dims;
-    float *vecs;        /* n × dims, normalised; NULL until ready */
+    float *vecs; /* n × dims, normalised; NULL until ready */
     atomic_bool ready;
     pthread_mutex_t mu; /* rebuilds */
     int64_t last_try_ms;
@@ -40,7 +40,10 @@ void sig_bank_deinit(sig_bank_t *b);
 /* True when ready; otherwise retries the build when 30 s passed since the
  * last attempt (now_ms from clock) and reports the outcome. */
 bool sig_bank_ensure(sig_bank_t *b, int64_t now_ms);
-static inline bool sig_bank_ready(const sig_bank_t *b) { return atomic_load(&b->ready); }
+static inline bool sig_bank_ready(const sig_bank_t *b)
+{
+    return atomic_load(&b->ready);
+}
 
 /* Bank score of q (normalised, b->dims): cosines clamped to [0, 1], then
  * max: 0.75·best + 0.25·mean(top 2); mean: average; any: best. top_k > 0

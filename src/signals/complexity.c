@@ -59,8 +59,8 @@ static int complexity_compile(const sig_build_t *b, void **state, cfg_diags_t *d
         const char **h, **e;
         size_t nh = node_candidates(g->hard, &h), ne = node_candidates(g->easy, &e);
         if (!nh || !ne) {
-            sig_rule_error(diags, b->cfg, g, "complexity %s needs hard.candidates and easy.candidates",
-                           g->name);
+            sig_rule_error(diags, b->cfg, g,
+                           "complexity %s needs hard.candidates and easy.candidates", g->name);
             rc = -1;
         }
         sig_bank_init(&s->hard[i], sim->emb, h, nh);

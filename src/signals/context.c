@@ -10,7 +10,10 @@
 #define CTX_PER_MESSAGE 4.0
 #define CTX_PER_IMAGE   765.0
 
-static double bytes_tokens(size_t n) { return ceil((double)n / 4.0); }
+static double bytes_tokens(size_t n)
+{
+    return ceil((double)n / 4.0);
+}
 
 double sig_context_estimate(const rq_t *rq)
 {

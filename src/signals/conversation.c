@@ -10,12 +10,28 @@
 #include <string.h>
 
 enum {
-    CV_MESSAGE = 0, CV_USER_TURN, CV_TOOL_DEFINITION, CV_ASSISTANT_TOOL_CALL, CV_ASSISTANT_TOOL_CYCLE,
-    CV_ACTIVE_TOOL_LOOP, CV_IMAGE_CONTENT, CV_SESSION_TURNS, CV_SESSION_SWITCHES, CV_SESSION_IDLE,
+    CV_MESSAGE = 0,
+    CV_USER_TURN,
+    CV_TOOL_DEFINITION,
+    CV_ASSISTANT_TOOL_CALL,
+    CV_ASSISTANT_TOOL_CYCLE,
+    CV_ACTIVE_TOOL_LOOP,
+    CV_IMAGE_CONTENT,
+    CV_SESSION_TURNS,
+    CV_SESSION_SWITCHES,
+    CV_SESSION_IDLE,
 };
-static const char *const cv_sources[] = {
-    "message", "user_turn", "tool_definition", "assistant_tool_call", "assistant_tool_cycle",
-    "active_tool_loop", "image_content", "session_turns", "session_switches", "session_idle_seconds", NULL};
+static const char *const cv_sources[] = {"message",
+                                         "user_turn",
+                                         "tool_definition",
+                                         "assistant_tool_call",
+                                         "assistant_tool_cycle",
+                                         "active_tool_loop",
+                                         "image_content",
+                                         "session_turns",
+                                         "session_switches",
+                                         "session_idle_seconds",
+                                         NULL};
 
 typedef struct cv_rule {
     bool exists;
@@ -40,7 +56,9 @@ static int cv_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         cv_rule_t *cr = &rules[r];
         cr->role = -1;
         const char *ft = scalar(sg->feature, "type");
-        const cfg_node_t *src = sg->feature && sg->feature->kind == CFG_NODE_MAP ? cfg_node_get(sg->feature, "source") : NULL;
+        const cfg_node_t *src = sg->feature && sg->feature->kind == CFG_NODE_MAP
+                                    ? cfg_node_get(sg->feature, "source")
+                                    : NULL;
         const char *st = scalar(src, "type");
         if (!ft || (strcmp(ft, "count") && strcmp(ft, "exists"))) {
             sig_rule_error(d, b->cfg, sg, "feature.type must be count or exists");
@@ -52,19 +70,28 @@ static int cv_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         for (int i = 0; st && cv_sources[i]; i++)
             if (!strcmp(st, cv_sources[i])) cr->source = i;
         if (cr->source < 0) {
-            sig_rule_error(d, b->cfg, sg, "feature.source.type \"%s\" is not one of message, user_turn, tool_definition, "
-                           "assistant_tool_call, assistant_tool_cycle, active_tool_loop, image_content, session_turns, "
-                           "session_switches, session_idle_seconds", st ? st : "");
+            sig_rule_error(
+                d, b->cfg, sg,
+                "feature.source.type \"%s\" is not one of message, user_turn, tool_definition, "
+                "assistant_tool_call, assistant_tool_cycle, active_tool_loop, image_content, "
+                "session_turns, "
+                "session_switches, session_idle_seconds",
+                st ? st : "");
             rc = -1;
             continue;
         }
         const char *role = scalar(src, "role");
         if (role) {
-            cr->role = !strcmp(role, "user") ? JROLE_USER : !strcmp(role, "assistant") ? JROLE_ASSISTANT
-                     : !strcmp(role, "system") || !strcmp(role, "developer") ? JROLE_SYSTEM
-                     : !strcmp(role, "tool") || !strcmp(role, "function") ? JROLE_TOOL : -2;
+            cr->role = !strcmp(role, "user")                                   ? JROLE_USER
+                       : !strcmp(role, "assistant")                            ? JROLE_ASSISTANT
+                       : !strcmp(role, "system") || !strcmp(role, "developer") ? JROLE_SYSTEM
+                       : !strcmp(role, "tool") || !strcmp(role, "function")    ? JROLE_TOOL
+                                                                               : -2;
             if (cr->role == -2) {
-                sig_rule_error(d, b->cfg, sg, "feature.source.role \"%s\" is not user, assistant, system, developer or tool", role);
+                sig_rule_error(
+                    d, b->cfg, sg,
+                    "feature.source.role \"%s\" is not user, assistant, system, developer or tool",
+                    role);
                 rc = -1;
             }
         }
@@ -90,7 +117,8 @@ static double feature_count(const cv_rule_t *cr, const rq_t *rq, const sig_env_t
     case CV_MESSAGE: {
         if (cr->role < 0) return (double)rq->n_msgs;
         size_t c = 0;
-        for (size_t i = 0; i < rq->n_msgs; i++) c += role_is(rq->msgs[i].role, cr->role);
+        for (size_t i = 0; i < rq->n_msgs; i++)
+            c += role_is(rq->msgs[i].role, cr->role);
         return (double)c;
     }
     case CV_USER_TURN: return (double)rq->n_user;

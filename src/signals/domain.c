@@ -17,7 +17,8 @@ typedef struct dom_state {
 static void domain_free(void *p)
 {
     dom_state_t *s = p;
-    for (size_t i = 0; i < s->n; i++) sig_bank_deinit(&s->bank[i]);
+    for (size_t i = 0; i < s->n; i++)
+        sig_bank_deinit(&s->bank[i]);
     free(s->bank);
     free(s);
 }
@@ -51,7 +52,8 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
             own = sig_mmlu_bank(g->name, &named);
             if (!own) {
                 sig_rule_error(diags, b->cfg, g,
-                               "domain %s needs examples, a description or mmlu_categories", g->name);
+                               "domain %s needs examples, a description or mmlu_categories",
+                               g->name);
                 rc = -1;
             }
             cap += named;
@@ -59,11 +61,13 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
         const char **v = malloc(sizeof(char *) * (cap + 1));
         if (!v) abort();
         if (g->description) v[n++] = g->description;
-        for (size_t k = 0; k < named; k++) v[n++] = own[k];
+        for (size_t k = 0; k < named; k++)
+            v[n++] = own[k];
         for (size_t k = 0; k < g->mmlu_categories.n; k++) {
             size_t m;
             const char *const *mb = sig_mmlu_bank(g->mmlu_categories.v[k], &m);
-            for (size_t j = 0; j < m; j++) v[n++] = mb[j];
+            for (size_t j = 0; j < m; j++)
+                v[n++] = mb[j];
         }
         sig_sim_bank_from(&s->bank[i], sim, &g->examples, v, n);
         free(v);

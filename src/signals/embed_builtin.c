@@ -20,8 +20,8 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#define FNV_BASIS 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
+#define FNV_BASIS     0xcbf29ce484222325ull
+#define FNV_PRIME     0x100000001b3ull
 #define STACK_SCRATCH 65536 /* short texts embed without malloc */
 
 static const float class_weight[4] = {0.0f, 1.0f, 0.7f, 0.3f};
@@ -35,7 +35,10 @@ static inline uint64_t fnv_add(uint64_t h, const unsigned char *p, size_t n)
     return h;
 }
 
-static inline uint64_t fnv_byte(uint64_t h, unsigned char c) { return (h ^ c) * FNV_PRIME; }
+static inline uint64_t fnv_byte(uint64_t h, unsigned char c)
+{
+    return (h ^ c) * FNV_PRIME;
+}
 
 /* Characters that are tokens on their own: Han, kana, Hangul. */
 static bool is_isolated(int32_t c)
@@ -187,7 +190,8 @@ static size_t extract(const char *text, size_t len, scratch_t *s, unsigned char 
      * load factor <= 2/3 */
     size_t bound = 2 * ntok + 3 * (ncp + 2 * ntok) + 8;
     size_t cap = 64;
-    while (cap < bound + bound / 2) cap <<= 1;
+    while (cap < bound + bound / 2)
+        cap <<= 1;
     s->tab = scratch_get(&stack, &left, cap * sizeof(feat_t), &heap[1]);
     memset(s->tab, 0, cap * sizeof(feat_t));
     s->mask = cap - 1;
@@ -261,11 +265,15 @@ static void builtin_one(int dims, const char *text, size_t len, float *out)
 static emb_status_t builtin_batch(emb_t *e, const char *const *texts, const size_t *lens, size_t n,
                                   float *out)
 {
-    for (size_t i = 0; i < n; i++) builtin_one(e->dims, texts[i], lens[i], out + i * (size_t)e->dims);
+    for (size_t i = 0; i < n; i++)
+        builtin_one(e->dims, texts[i], lens[i], out + i * (size_t)e->dims);
     return EMB_OK;
 }
 
-static void builtin_free(emb_t *e) { free(e); }
+static void builtin_free(emb_t *e)
+{
+    free(e);
+}
 
 static const emb_ops_t builtin_ops = {"builtin", builtin_batch, builtin_free};
 

@@ -44,18 +44,28 @@ typedef struct emb_openai {
 } emb_openai_t;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
 
-static uint64_t text_key(const char *t, size_t n) { return hash_xxh64(t, n, (uint64_t)n); }
+static uint64_t text_key(const char *t, size_t n)
+{
+    return hash_xxh64(t, n, (uint64_t)n);
+}
 
 /* ------------------------------------------------------------ LRU (mu held) */
 
 static void lru_unlink(emb_openai_t *o, lru_node_t *n)
 {
-    if (n->prev) n->prev->next = n->next;
-    else o->head = n->next;
-    if (n->next) n->next->prev = n->prev;
-    else o->tail = n->prev;
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        o->head = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        o->tail = n->prev;
     n->prev = n->next = NULL;
 }
 
@@ -78,7 +88,8 @@ static lru_node_t *lru_find(emb_openai_t *o, uint64_t key)
 static void lru_remove_bucket(emb_openai_t *o, lru_node_t *victim)
 {
     lru_node_t **pp = &o->buckets[victim->key & (o->nbuckets - 1)];
-    while (*pp != victim) pp = &(*pp)->hnext;
+    while (*pp != victim)
+        pp = &(*pp)->hnext;
     *pp = victim->hnext;
 }
 
@@ -211,8 +222,8 @@ static emb_status_t post_once(emb_openai_t *o, const char *req, size_t reqlen, s
 }
 
 /* One request for n texts (n <= BATCH_MAX), with retries. */
-static emb_status_t post_batch(emb_openai_t *o, const char *const *texts, const size_t *lens, size_t n,
-                               float *out)
+static emb_status_t post_batch(emb_openai_t *o, const char *const *texts, const size_t *lens,
+                               size_t n, float *out)
 {
     buf_t b = BUF_INIT;
     buf_puts(&b, "{\"model\":");
@@ -321,7 +332,8 @@ emb_t *emb_openai_new(const emb_openai_opts_t *opt, char *err, size_t errlen)
     o->base.fail_closed = opt->fail_closed;
     o->want_dims = opt->dims;
     size_t ul = strlen(opt->base_url);
-    while (ul && opt->base_url[ul - 1] == '/') ul--;
+    while (ul && opt->base_url[ul - 1] == '/')
+        ul--;
     buf_t u = BUF_INIT;
     buf_append(&u, opt->base_url, ul);
     buf_puts(&u, "/embeddings");
@@ -336,7 +348,8 @@ emb_t *emb_openai_new(const emb_openai_opts_t *opt, char *err, size_t errlen)
     o->max_retries = opt->max_retries >= 0 ? opt->max_retries : 1;
     o->cache_cap = opt->cache_entries;
     o->nbuckets = 16;
-    while (o->nbuckets < o->cache_cap) o->nbuckets <<= 1;
+    while (o->nbuckets < o->cache_cap)
+        o->nbuckets <<= 1;
     o->buckets = calloc(o->nbuckets, sizeof *o->buckets);
     if (!o->model || !o->buckets) abort();
     pthread_mutex_init(&o->mu, NULL);

@@ -44,15 +44,18 @@ float emb_dot(const float *a, const float *b, int dims)
         s2 += a[i + 2] * b[i + 2];
         s3 += a[i + 3] * b[i + 3];
     }
-    for (; i < dims; i++) s0 += a[i] * b[i];
+    for (; i < dims; i++)
+        s0 += a[i] * b[i];
     return (s0 + s1) + (s2 + s3);
 }
 
 void emb_normalize(float *v, int dims)
 {
     double ss = 0;
-    for (int i = 0; i < dims; i++) ss += (double)v[i] * v[i];
+    for (int i = 0; i < dims; i++)
+        ss += (double)v[i] * v[i];
     if (ss <= 0) return;
     float inv = (float)(1.0 / sqrt(ss));
-    for (int i = 0; i < dims; i++) v[i] *= inv;
+    for (int i = 0; i < dims; i++)
+        v[i] *= inv;
 }

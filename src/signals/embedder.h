@@ -25,9 +25,9 @@ typedef struct emb emb_t;
 /* Status of an embedding call. */
 typedef enum {
     EMB_OK = 0,
-    EMB_ERR_TIMEOUT,     /* remote did not answer within timeout_ms */
-    EMB_ERR_REMOTE,      /* connection failure, non-2xx, malformed reply */
-    EMB_ERR_DIMENSIONS,  /* remote vector length differs from emb_dims() */
+    EMB_ERR_TIMEOUT,    /* remote did not answer within timeout_ms */
+    EMB_ERR_REMOTE,     /* connection failure, non-2xx, malformed reply */
+    EMB_ERR_DIMENSIONS, /* remote vector length differs from emb_dims() */
 } emb_status_t;
 
 /* "ok", "timeout", "embedding_unavailable", "embedding_dimensions" */
@@ -54,14 +54,14 @@ emb_t *emb_builtin_new(int dims);
 
 /* Remote options; strings are copied. */
 typedef struct emb_openai_opts {
-    const char *base_url;    /* required, e.g. http://127.0.0.1:8001/v1 */
-    const char *model;       /* required */
-    const char *api_key;     /* NULL: no Authorization header */
-    int dims;                /* 0: learn from the first reply, sent as "dimensions" when > 0 */
-    int timeout_ms;          /* 2000 */
-    int max_retries;         /* 1 */
-    size_t cache_entries;    /* 10000; 0 disables the cache */
-    bool fail_closed;        /* failure_mode: closed */
+    const char *base_url; /* required, e.g. http://127.0.0.1:8001/v1 */
+    const char *model;    /* required */
+    const char *api_key;  /* NULL: no Authorization header */
+    int dims;             /* 0: learn from the first reply, sent as "dimensions" when > 0 */
+    int timeout_ms;       /* 2000 */
+    int max_retries;      /* 1 */
+    size_t cache_entries; /* 10000; 0 disables the cache */
+    bool fail_closed;     /* failure_mode: closed */
 } emb_openai_opts_t;
 
 /* NULL with a message in err when options are invalid. Does no I/O. */
@@ -78,7 +78,10 @@ typedef struct emb_stats {
 } emb_stats_t;
 void emb_openai_stats(const emb_t *e, emb_stats_t *out);
 
-static inline int emb_dims(const emb_t *e) { return e->dims; }
+static inline int emb_dims(const emb_t *e)
+{
+    return e->dims;
+}
 emb_status_t emb_embed(emb_t *e, const char *text, size_t len, float *out);
 emb_status_t emb_embed_batch(emb_t *e, const char *const *texts, const size_t *lens, size_t n,
                              float *out);

@@ -21,7 +21,8 @@ typedef struct emb_state {
 static void embedding_free(void *p)
 {
     emb_state_t *s = p;
-    for (size_t i = 0; i < s->n; i++) sig_bank_deinit(&s->r[i].bank);
+    for (size_t i = 0; i < s->n; i++)
+        sig_bank_deinit(&s->r[i].bank);
     free(s->r);
     free(s);
 }

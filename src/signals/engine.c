@@ -60,7 +60,9 @@ void sig_rule_error(cfg_diags_t *d, const cfg_t *cfg, const cfg_signal_t *r, con
     char path[256];
     snprintf(path, sizeof path, "routing.signals.%s[%s]", cfg_signal_family_key(r->family),
              r->name ? r->name : "?");
-    if (d) cfg_diags_add(d, CFG_DIAG_ERROR, cfg && cfg->path ? cfg->path : "config", r->line, r->col, path, "%s", msg);
+    if (d)
+        cfg_diags_add(d, CFG_DIAG_ERROR, cfg && cfg->path ? cfg->path : "config", r->line, r->col,
+                      path, "%s", msg);
 }
 
 /* ---- which families a recipe references ---- */
@@ -71,34 +73,39 @@ static void uses_node(const cfg_node_t *n, uint32_t *mask, int depth)
     if (n->kind == CFG_NODE_MAP) {
         for (size_t i = 0; i < n->n; i++) {
             const cfg_node_t *k = n->keys[i], *v = n->items[i];
-            if (k && k->str && !strcmp(k->str, "type") && v && v->kind == CFG_NODE_SCALAR && v->str) {
+            if (k && k->str && !strcmp(k->str, "type") && v && v->kind == CFG_NODE_SCALAR &&
+                v->str) {
                 int f = cfg_signal_family_by_name(v->str);
                 if (f >= 0) *mask |= 1u << f;
             }
             uses_node(v, mask, depth + 1);
         }
     } else if (n->kind == CFG_NODE_SEQ) {
-        for (size_t i = 0; i < n->n; i++) uses_node(n->items[i], mask, depth + 1);
+        for (size_t i = 0; i < n->n; i++)
+            uses_node(n->items[i], mask, depth + 1);
     }
 }
 
 static void uses_rule(const cfg_rule_t *r, uint32_t *mask)
 {
     if (r->kind == CFG_RULE_LEAF) {
-        if (r->signal) *mask |= 1u << r->signal->family;
+        if (r->signal)
+            *mask |= 1u << r->signal->family;
         else if (r->type) {
             int f = cfg_signal_family_by_name(r->type);
             if (f >= 0) *mask |= 1u << f;
         }
         return;
     }
-    for (size_t i = 0; i < r->n_children; i++) uses_rule(&r->children[i], mask);
+    for (size_t i = 0; i < r->n_children; i++)
+        uses_rule(&r->children[i], mask);
 }
 
 static uint32_t recipe_uses(const cfg_recipe_t *rc)
 {
     uint32_t m = 0;
-    for (size_t i = 0; i < rc->n_decisions; i++) uses_rule(&rc->decisions[i].rules, &m);
+    for (size_t i = 0; i < rc->n_decisions; i++)
+        uses_rule(&rc->decisions[i].rules, &m);
     uses_node(rc->projections.scores, &m, 0);
     /* partition members name domain or embedding signals */
     const cfg_node_t *parts = rc->projections.partitions;
@@ -113,14 +120,16 @@ static uint32_t recipe_uses(const cfg_recipe_t *rc)
             }
             for (size_t s = 0; nm && s < rc->n_signals; s++)
                 if (rc->signals[s].name && !strcmp(rc->signals[s].name, nm) &&
-                    (rc->signals[s].family == CFG_SIG_DOMAIN || rc->signals[s].family == CFG_SIG_EMBEDDING))
+                    (rc->signals[s].family == CFG_SIG_DOMAIN ||
+                     rc->signals[s].family == CFG_SIG_EMBEDDING))
                     m |= 1u << rc->signals[s].family;
         }
     }
     /* complexity composers reference other rules; used complexity pulls them in */
     if (m & (1u << CFG_SIG_COMPLEXITY))
         for (size_t s = 0; s < rc->n_signals; s++)
-            if (rc->signals[s].family == CFG_SIG_COMPLEXITY) uses_node(rc->signals[s].composer, &m, 0);
+            if (rc->signals[s].family == CFG_SIG_COMPLEXITY)
+                uses_node(rc->signals[s].composer, &m, 0);
     return m;
 }
 
@@ -133,7 +142,8 @@ static void collect_recipes(const cfg_t *cfg, const cfg_recipe_t ***out, size_t 
     if (!cfg || !cfg->routing) return;
     *n = cfg->routing->n_recipes;
     *out = calloc(*n + 1, sizeof **out);
-    for (size_t i = 0; i < *n; i++) (*out)[i] = &cfg->routing->recipes[i];
+    for (size_t i = 0; i < *n; i++)
+        (*out)[i] = &cfg->routing->recipes[i];
 }
 
 sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
@@ -148,8 +158,10 @@ sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
     e->n_recipes = nrc;
     e->recipes = calloc(nrc + 1, sizeof *e->recipes);
     size_t total = 0;
-    for (size_t i = 0; i < nrc; i++) total += rcs[i]->n_signals;
-    for (int f = 0; f < CFG_SIG_N; f++) e->fam[f].rules = calloc(total + 1, sizeof(cfg_signal_t *));
+    for (size_t i = 0; i < nrc; i++)
+        total += rcs[i]->n_signals;
+    for (int f = 0; f < CFG_SIG_N; f++)
+        e->fam[f].rules = calloc(total + 1, sizeof(cfg_signal_t *));
     for (size_t i = 0; i < nrc; i++) {
         sig_recipe_rt_t *rr = &e->recipes[i];
         rr->recipe = rcs[i];
@@ -168,8 +180,11 @@ sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
         sig_fam_rt_t *fr = &e->fam[f];
         fr->ops = sig_registry_get((cfg_signal_family_t)f);
         if (!fr->ops || !fr->ops->compile) continue;
-        sig_build_t b = {.e = e, .cfg = cfg, .family = (cfg_signal_family_t)f,
-                         .rules = fr->rules, .n_rules = fr->n_rules};
+        sig_build_t b = {.e = e,
+                         .cfg = cfg,
+                         .family = (cfg_signal_family_t)f,
+                         .rules = fr->rules,
+                         .n_rules = fr->n_rules};
         if (fr->ops->compile(&b, &fr->state, diags) != 0) rc = -1;
     }
     if (rc != 0) {
@@ -182,7 +197,8 @@ sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
 static void scratch_free(sig_engine_t *e, sig_scratch_t *s)
 {
     for (int f = 0; f < CFG_SIG_N; f++)
-        if (s->fam[f] && e->fam[f].ops && e->fam[f].ops->scratch_free) e->fam[f].ops->scratch_free(s->fam[f]);
+        if (s->fam[f] && e->fam[f].ops && e->fam[f].ops->scratch_free)
+            e->fam[f].ops->scratch_free(s->fam[f]);
     free(s);
 }
 
@@ -195,27 +211,39 @@ void sig_engine_free(sig_engine_t *e)
         e->pool = n;
     }
     for (int f = 0; f < CFG_SIG_N; f++) {
-        if (e->fam[f].ops && e->fam[f].ops->free && e->fam[f].state) e->fam[f].ops->free(e->fam[f].state);
+        if (e->fam[f].ops && e->fam[f].ops->free && e->fam[f].state)
+            e->fam[f].ops->free(e->fam[f].state);
         free(e->fam[f].rules);
     }
-    for (size_t i = 0; i < e->n_recipes; i++) free(e->recipes[i].rule_id);
+    for (size_t i = 0; i < e->n_recipes; i++)
+        free(e->recipes[i].rule_id);
     free(e->recipes);
-    for (size_t i = 0; i < e->n_calib; i++) free(e->calib[i].model);
+    for (size_t i = 0; i < e->n_calib; i++)
+        free(e->calib[i].model);
     free(e->calib);
     if (e->embedder && e->embedder_free) e->embedder_free(e->embedder);
     pthread_mutex_destroy(&e->lock);
     free(e);
 }
 
-void *sig_engine_embedder(const sig_engine_t *e) { return e->embedder; }
+void *sig_engine_embedder(const sig_engine_t *e)
+{
+    return e->embedder;
+}
 void sig_engine_set_embedder(sig_engine_t *e, void *embedder, void (*free_fn)(void *))
 {
     if (e->embedder && e->embedder_free && e->embedder != embedder) e->embedder_free(e->embedder);
     e->embedder = embedder;
     e->embedder_free = free_fn;
 }
-sig_jb_hooks_t *sig_engine_jb_hooks(sig_engine_t *e) { return &e->jb_hooks; }
-const sig_jb_hooks_t *sig_engine_jb_hooks_const(const sig_engine_t *e) { return &e->jb_hooks; }
+sig_jb_hooks_t *sig_engine_jb_hooks(sig_engine_t *e)
+{
+    return &e->jb_hooks;
+}
+const sig_jb_hooks_t *sig_engine_jb_hooks_const(const sig_engine_t *e)
+{
+    return &e->jb_hooks;
+}
 
 /* ---- scratch pool ---- */
 
@@ -267,10 +295,12 @@ int sig_eval(const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq, const 
     if (!rr) return 0;
     out->n = recipe->n_signals;
     out->items = arena_calloc(a, (out->n + 1) * sizeof(sig_result_t));
-    for (size_t i = 0; i < out->n; i++) out->items[i].rule = &recipe->signals[i];
+    for (size_t i = 0; i < out->n; i++)
+        out->items[i].rule = &recipe->signals[i];
     if (!rr->uses) return 0;
     static const sig_env_t no_env;
-    sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .env = env ? env : &no_env, .a = a, .out = out};
+    sig_ctx_t cx = {
+        .e = e, .recipe = recipe, .rq = rq, .env = env ? env : &no_env, .a = a, .out = out};
     sig_scratch_t *scr = scratch_get(e);
     memcpy(cx.scratch, scr->fam, sizeof cx.scratch);
     sig_ref_t *refs = arena_alloc(a, (out->n + 1) * sizeof *refs);
@@ -282,7 +312,8 @@ int sig_eval(const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq, const 
                 refs[n++] = (sig_ref_t){&recipe->signals[i], rr->rule_id[i], &out->items[i]};
         const sig_family_ops_t *ops = e->fam[f].ops;
         if (!ops || !ops->eval) {
-            for (size_t i = 0; i < n; i++) refs[i].res->error = SIG_ERR_UNAVAILABLE;
+            for (size_t i = 0; i < n; i++)
+                refs[i].res->error = SIG_ERR_UNAVAILABLE;
             continue;
         }
         uint64_t t0 = clock_mono_us();
@@ -300,7 +331,8 @@ int sig_eval(const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq, const 
     return 0;
 }
 
-const sig_result_t *sig_results_find(const sig_results_t *r, cfg_signal_family_t f, const char *name)
+const sig_result_t *sig_results_find(const sig_results_t *r, cfg_signal_family_t f,
+                                     const char *name)
 {
     if (!r || !name) return NULL;
     const sig_result_t *first = NULL;
@@ -369,7 +401,10 @@ double sig_context_factor(const sig_engine_t *ce, const char *model, uint64_t *s
         sig_calib_t *c = calib_find(e, model);
         if (c) {
             n = c->n;
-            if (c->n >= CALIB_MIN_N) f = c->ema < CALIB_MIN_FAC ? CALIB_MIN_FAC : c->ema > CALIB_MAX_FAC ? CALIB_MAX_FAC : c->ema;
+            if (c->n >= CALIB_MIN_N)
+                f = c->ema < CALIB_MIN_FAC   ? CALIB_MIN_FAC
+                    : c->ema > CALIB_MAX_FAC ? CALIB_MAX_FAC
+                                             : c->ema;
         }
         pthread_mutex_unlock(&e->lock);
     }

@@ -18,35 +18,54 @@
 #include <pcre2.h>
 
 enum {
-    EV_OUTAGE = 0, EV_INCIDENT, EV_SECURITY, EV_DEADLINE, EV_BILLING, EV_DATA_LOSS,
-    EV_SEV_CRITICAL, EV_SEV_HIGH, EV_SEV_MEDIUM, EV_SEV_LOW, EV_URGENCY, EV_TEMPORAL, EV_N
+    EV_OUTAGE = 0,
+    EV_INCIDENT,
+    EV_SECURITY,
+    EV_DEADLINE,
+    EV_BILLING,
+    EV_DATA_LOSS,
+    EV_SEV_CRITICAL,
+    EV_SEV_HIGH,
+    EV_SEV_MEDIUM,
+    EV_SEV_LOW,
+    EV_URGENCY,
+    EV_TEMPORAL,
+    EV_N
 };
-static const char *const ev_names[EV_N] = {
-    "outage", "incident", "security", "deadline", "billing", "data_loss",
-    "critical", "high", "medium", "low", "urgency", "temporal"};
+static const char *const ev_names[EV_N] = {"outage",  "incident",  "security", "deadline",
+                                           "billing", "data_loss", "critical", "high",
+                                           "medium",  "low",       "urgency",  "temporal"};
 static const char *const ev_re[EV_N] = {
-    "\\b(outages?|downtime|(is|are|went|goes|was) down|not responding|unreachable|service unavailable|"
+    "\\b(outages?|downtime|(is|are|went|goes|was) down|not responding|unreachable|service "
+    "unavailable|"
     "5(02|03|04) errors?|degraded (service|performance))\\b",
-    "\\b(incidents?|post-?mortems?|sev ?[0-4]|on-?call|pagerduty|paged|escalat(e|ed|ion)|rollback|roll back|hotfix)\\b",
-    "\\b(breach(ed)?|vulnerabilit(y|ies)|cve-\\d{4}-\\d+|exploit(s|ed)?|malware|ransomware|phishing|leaked|"
+    "\\b(incidents?|post-?mortems?|sev "
+    "?[0-4]|on-?call|pagerduty|paged|escalat(e|ed|ion)|rollback|roll back|hotfix)\\b",
+    "\\b(breach(ed)?|vulnerabilit(y|ies)|cve-\\d{4}-\\d+|exploit(s|ed)?|malware|ransomware|"
+    "phishing|leaked|"
     "compromised|unauthori[sz]ed access|intrusion|zero-day|sql injection)\\b",
-    "\\b(deadlines?|due (by|on|today|tomorrow)|by (eod|eow|end of (the )?(day|week)|tomorrow|tonight|monday|"
+    "\\b(deadlines?|due (by|on|today|tomorrow)|by (eod|eow|end of (the "
+    ")?(day|week)|tomorrow|tonight|monday|"
     "tuesday|wednesday|thursday|friday)|before the release)\\b",
-    "\\b(invoices?|billing|billed|charged|refunds?|payments?|overcharged|subscriptions?|receipts?|chargebacks?)\\b",
-    "\\b(data loss|lost (all |my |our |the )?(data|files|records|database)|deleted (all|everything|the database|prod)|"
+    "\\b(invoices?|billing|billed|charged|refunds?|payments?|overcharged|subscriptions?|receipts?|"
+    "chargebacks?)\\b",
+    "\\b(data loss|lost (all |my |our |the )?(data|files|records|database)|deleted "
+    "(all|everything|the database|prod)|"
     "corrupted|wiped|dropped (the )?(table|database)|unrecoverable|backups? (failed|missing))\\b",
     "\\b(critical|sev ?[01]|p0|blocker|emergency|catastrophic)\\b",
     "\\b(high (severity|priority)|major|severe|sev ?2|p1)\\b",
     "\\b(medium (severity|priority)|moderate|sev ?3|p2)\\b",
     "\\b(low (severity|priority)|minor|trivial|sev ?4|p3|cosmetic)\\b",
     "\\b(urgent(ly)?|asap|immediately|right (now|away)|time[- ]sensitive|as soon as possible)\\b",
-    "\\b(today|tonight|tomorrow|yesterday|this (morning|afternoon|evening|week)|in \\d+ (minutes?|hours?|days?)|"
-    "\\d{1,2}:\\d{2}|(mon|tues|wednes|thurs|fri|satur|sun)day|\\d{4}-\\d{2}-\\d{2}|by (eod|noon|midnight))\\b",
+    "\\b(today|tonight|tomorrow|yesterday|this (morning|afternoon|evening|week)|in \\d+ "
+    "(minutes?|hours?|days?)|"
+    "\\d{1,2}:\\d{2}|(mon|tues|wednes|thurs|fri|satur|sun)day|\\d{4}-\\d{2}-\\d{2}|by "
+    "(eod|noon|midnight))\\b",
 };
 
 typedef struct ev_test {
-    int kind;          /* 0 builtin mask, 1 regex list */
-    uint32_t mask;     /* builtin bits that pass */
+    int kind;      /* 0 builtin mask, 1 regex list */
+    uint32_t mask; /* builtin bits that pass */
     pcre2_code **re;
     size_t n_re;
     const char *label;
@@ -69,20 +88,21 @@ typedef struct ev_scratch {
     pcre2_match_data *md;
 } ev_scratch_t;
 
-static int add_regexes(const sig_build_t *b, const cfg_signal_t *sg, ev_test_t *t, const char *const *v, size_t n,
-                       cfg_diags_t *d)
+static int add_regexes(const sig_build_t *b, const cfg_signal_t *sg, ev_test_t *t,
+                       const char *const *v, size_t n, cfg_diags_t *d)
 {
     t->kind = 1;
     t->re = calloc(n + 1, sizeof *t->re);
     for (size_t i = 0; i < n; i++) {
         int err;
         PCRE2_SIZE off;
-        pcre2_code *c = pcre2_compile((PCRE2_SPTR)v[i], PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &err, &off, NULL);
+        pcre2_code *c = pcre2_compile((PCRE2_SPTR)v[i], PCRE2_ZERO_TERMINATED, PCRE2_CASELESS, &err,
+                                      &off, NULL);
         if (!c) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(err, msg, sizeof msg);
-            sig_rule_error(d, b->cfg, sg, "event regex \"%s\" does not compile at offset %zu: %s", v[i], (size_t)off,
-                           (const char *)msg);
+            sig_rule_error(d, b->cfg, sg, "event regex \"%s\" does not compile at offset %zu: %s",
+                           v[i], (size_t)off, (const char *)msg);
             return -1;
         }
         pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
@@ -104,10 +124,12 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
     *state = s;
     if (!b->n_rules) return 0;
     unsigned flags[EV_N], ids[EV_N];
-    for (int i = 0; i < EV_N; i++) flags[i] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH, ids[i] = (unsigned)i;
+    for (int i = 0; i < EV_N; i++)
+        flags[i] = HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH, ids[i] = (unsigned)i;
     hs_compile_error_t *ce = NULL;
     if (hs_compile_multi(ev_re, flags, ids, EV_N, HS_MODE_BLOCK, NULL, &s->db, &ce) != HS_SUCCESS) {
-        sig_rule_error(d, b->cfg, b->rules[0], "built-in event patterns: %s", ce ? ce->message : "compile failed");
+        sig_rule_error(d, b->cfg, b->rules[0], "built-in event patterns: %s",
+                       ce ? ce->message : "compile failed");
         if (ce) hs_free_compile_error(ce);
         return -1;
     }
@@ -124,10 +146,14 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
             for (size_t i = 0; i < sg->event_types.n; i++) {
                 int bit = builtin_bit(sg->event_types.v[i], EV_OUTAGE, EV_DATA_LOSS);
                 if (bit < 0) {
-                    sig_rule_error(d, b->cfg, sg, "unknown event type \"%s\" (outage, incident, security, deadline, "
-                                   "billing, data_loss)", sg->event_types.v[i]);
+                    sig_rule_error(
+                        d, b->cfg, sg,
+                        "unknown event type \"%s\" (outage, incident, security, deadline, "
+                        "billing, data_loss)",
+                        sg->event_types.v[i]);
                     rc = -1;
-                } else t->mask |= 1u << bit;
+                } else
+                    t->mask |= 1u << bit;
             }
             t->label = "event_types";
         }
@@ -136,15 +162,20 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
             for (size_t i = 0; i < sg->severities.n; i++) {
                 int bit = builtin_bit(sg->severities.v[i], EV_SEV_CRITICAL, EV_SEV_LOW);
                 if (bit < 0) {
-                    sig_rule_error(d, b->cfg, sg, "unknown severity \"%s\" (critical, high, medium, low)", sg->severities.v[i]);
+                    sig_rule_error(d, b->cfg, sg,
+                                   "unknown severity \"%s\" (critical, high, medium, low)",
+                                   sg->severities.v[i]);
                     rc = -1;
-                } else t->mask |= 1u << bit;
+                } else
+                    t->mask |= 1u << bit;
             }
             t->label = "severities";
         }
         if (sg->action_codes.n) {
             ev_test_t *t = &er->tests[er->n++];
-            if (add_regexes(b, sg, t, (const char *const *)sg->action_codes.v, sg->action_codes.n, d)) rc = -1;
+            if (add_regexes(b, sg, t, (const char *const *)sg->action_codes.v, sg->action_codes.n,
+                            d))
+                rc = -1;
             t->label = "action_codes";
             s->has_re = true;
         }
@@ -159,10 +190,12 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                 const cfg_node_t *v = tp->items[i];
                 bool on = v->kind == CFG_NODE_SCALAR && !strcmp(v->str, "true");
                 uint32_t m = !strcmp(k, "urgency") || !strcmp(k, "urgent") ? 1u << EV_URGENCY
-                           : !strcmp(k, "expressions") ? 1u << EV_TEMPORAL
-                           : !strcmp(k, "deadline") ? 1u << EV_DEADLINE : 0;
+                             : !strcmp(k, "expressions")                   ? 1u << EV_TEMPORAL
+                             : !strcmp(k, "deadline")                      ? 1u << EV_DEADLINE
+                                                                           : 0;
                 if (!m) {
-                    sig_rule_error(d, b->cfg, sg, "temporal.%s is not urgency, expressions or deadline", k);
+                    sig_rule_error(d, b->cfg, sg,
+                                   "temporal.%s is not urgency, expressions or deadline", k);
                     rc = -1;
                 } else if (on) {
                     ev_test_t *t = &er->tests[er->n++];
@@ -171,7 +204,9 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                 }
             }
         } else if (tp && !(tp->kind == CFG_NODE_SCALAR && !strcmp(tp->str, "false"))) {
-            sig_rule_error(d, b->cfg, sg, "temporal must be true, false or {urgency, expressions, deadline: bool}");
+            sig_rule_error(
+                d, b->cfg, sg,
+                "temporal must be true, false or {urgency, expressions, deadline: bool}");
             rc = -1;
         }
         for (size_t i = 0; i < pn; i++) {
@@ -179,7 +214,8 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
             const char *one[1];
             const char **list = one;
             size_t nl = 0;
-            if (v->kind == CFG_NODE_SCALAR) one[0] = v->str, nl = 1;
+            if (v->kind == CFG_NODE_SCALAR)
+                one[0] = v->str, nl = 1;
             else if (v->kind == CFG_NODE_SEQ) {
                 list = calloc(v->n + 1, sizeof *list);
                 for (size_t j = 0; j < v->n; j++)
@@ -201,7 +237,8 @@ static void ev_free(void *p)
     if (!s) return;
     for (size_t r = 0; r < s->n; r++) {
         for (size_t i = 0; i < s->rules[r].n; i++) {
-            for (size_t j = 0; j < s->rules[r].tests[i].n_re; j++) pcre2_code_free(s->rules[r].tests[i].re[j]);
+            for (size_t j = 0; j < s->rules[r].tests[i].n_re; j++)
+                pcre2_code_free(s->rules[r].tests[i].re[j]);
             free(s->rules[r].tests[i].re);
         }
         free(s->rules[r].tests);
@@ -229,7 +266,8 @@ static void ev_scratch_free(void *p)
     free(x);
 }
 
-static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *ctx)
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
+                    unsigned int flags, void *ctx)
 {
     *(uint32_t *)ctx |= 1u << id;
     return 0;
@@ -243,7 +281,8 @@ static void ev_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     sig_text_t q = sig_ctx_query(cx);
     uint32_t seen = 0;
     if (q.n && hs_scan(s->db, q.s, (unsigned)q.n, 0, x->hs, on_match, &seen) != HS_SUCCESS) {
-        for (size_t i = 0; i < n; i++) refs[i].res->error = "scan_failed";
+        for (size_t i = 0; i < n; i++)
+            refs[i].res->error = "scan_failed";
         return;
     }
     for (size_t i = 0; i < n; i++) {

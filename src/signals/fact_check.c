@@ -41,14 +41,17 @@ static int fact_check_compile(const sig_build_t *b, void **state, cfg_diags_t *d
         nc += g->counter_examples.n;
     }
     size_t sn = sig_bank_count(sig_bank_fact_needed), so = sig_bank_count(sig_bank_fact_not_needed);
-    const char **vn = malloc(sizeof(char *) * (sn + ne + 1)), **vo = malloc(sizeof(char *) * (so + nc + 1));
+    const char **vn = malloc(sizeof(char *) * (sn + ne + 1)),
+               **vo = malloc(sizeof(char *) * (so + nc + 1));
     if (!vn || !vo) abort();
     memcpy(vn, sig_bank_fact_needed, sizeof(char *) * sn);
     memcpy(vo, sig_bank_fact_not_needed, sizeof(char *) * so);
     for (size_t i = 0; i < b->n_rules; i++) {
         const cfg_signal_t *g = b->rules[i];
-        for (size_t k = 0; k < g->examples.n; k++) vn[sn++] = g->examples.v[k];
-        for (size_t k = 0; k < g->counter_examples.n; k++) vo[so++] = g->counter_examples.v[k];
+        for (size_t k = 0; k < g->examples.n; k++)
+            vn[sn++] = g->examples.v[k];
+        for (size_t k = 0; k < g->counter_examples.n; k++)
+            vo[so++] = g->counter_examples.v[k];
     }
     fc_state_t *s = calloc(1, sizeof *s);
     if (!s) abort();

@@ -45,11 +45,14 @@ static int jbf_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         jbf_rule_t *jr = &s->rules[r];
         jr->threshold = sg->has_threshold ? sg->threshold : 0.7;
         const char *m = sg->method ? sg->method : "hybrid";
-        jr->method = !strcmp(m, "patterns") ? JBM_PATTERNS : !strcmp(m, "contrastive") ? JBM_CONTRASTIVE
-                   : !strcmp(m, "classifier") ? JBM_CLASSIFIER : JBM_HYBRID;
+        jr->method = !strcmp(m, "patterns")      ? JBM_PATTERNS
+                     : !strcmp(m, "contrastive") ? JBM_CONTRASTIVE
+                     : !strcmp(m, "classifier")  ? JBM_CLASSIFIER
+                                                 : JBM_HYBRID;
         if (sg->jailbreak_patterns.n || sg->benign_patterns.n) {
-            jr->lib = jb_lib_new((const char *const *)sg->jailbreak_patterns.v, sg->jailbreak_patterns.n,
-                                 (const char *const *)sg->benign_patterns.v, sg->benign_patterns.n, err, sizeof err);
+            jr->lib = jb_lib_new(
+                (const char *const *)sg->jailbreak_patterns.v, sg->jailbreak_patterns.n,
+                (const char *const *)sg->benign_patterns.v, sg->benign_patterns.n, err, sizeof err);
             if (!jr->lib) {
                 sig_rule_error(d, b->cfg, sg, "%s", err);
                 rc = -1;
@@ -63,7 +66,8 @@ static void jbf_free(void *p)
 {
     jbf_state_t *s = p;
     if (!s) return;
-    for (size_t r = 0; r < s->n; r++) jb_lib_free(s->rules[r].lib);
+    for (size_t r = 0; r < s->n; r++)
+        jb_lib_free(s->rules[r].lib);
     free(s->rules);
     jb_lib_free(s->curated);
     free(s);
@@ -79,7 +83,10 @@ static void *jbf_scratch_new(const void *p)
     return x;
 }
 
-static void jbf_scratch_free(void *x) { jb_scratch_free(x); }
+static void jbf_scratch_free(void *x)
+{
+    jb_scratch_free(x);
+}
 
 static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *failed)
 {
@@ -132,20 +139,28 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             if (hk->contrastive) {
                 const char *e2 = NULL;
                 double v = hk->contrastive(cx->e, cx, sg, &e2);
-                if (v >= 0) c = v;
-                else if (jr->method == JBM_CONTRASTIVE) err = e2 ? e2 : "embedding_unavailable";
-            } else if (jr->method == JBM_CONTRASTIVE) err = "embedding_unavailable";
+                if (v >= 0)
+                    c = v;
+                else if (jr->method == JBM_CONTRASTIVE)
+                    err = e2 ? e2 : "embedding_unavailable";
+            } else if (jr->method == JBM_CONTRASTIVE)
+                err = "embedding_unavailable";
         }
         if ((jr->method == JBM_HYBRID && sg->classifier) || jr->method == JBM_CLASSIFIER) {
             if (hk->classifier) {
                 const char *e2 = NULL;
                 double v = hk->classifier(cx->e, cx, sg, &e2);
-                if (v >= 0) xs = v;
-                else if (jr->method == JBM_CLASSIFIER) err = e2 ? e2 : "classifier_unavailable";
-            } else if (jr->method == JBM_CLASSIFIER) err = "classifier_unavailable";
+                if (v >= 0)
+                    xs = v;
+                else if (jr->method == JBM_CLASSIFIER)
+                    err = e2 ? e2 : "classifier_unavailable";
+            } else if (jr->method == JBM_CLASSIFIER)
+                err = "classifier_unavailable";
         }
-        double score = jr->method == JBM_PATTERNS ? pp : jr->method == JBM_CONTRASTIVE ? c
-                     : jr->method == JBM_CLASSIFIER ? xs : 1.0 - (1.0 - pp) * (1.0 - c) * (1.0 - xs);
+        double score = jr->method == JBM_PATTERNS      ? pp
+                       : jr->method == JBM_CONTRASTIVE ? c
+                       : jr->method == JBM_CLASSIFIER  ? xs
+                                                       : 1.0 - (1.0 - pp) * (1.0 - c) * (1.0 - xs);
         if (failed && !err) err = "scan_failed";
         res->error = err;
         res->score = score;

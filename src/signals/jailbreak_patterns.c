@@ -34,7 +34,8 @@ static const jb_def_t CURATED[] = {
     /* instruction override */
     {"override_ignore_previous", JB_CAT_OVERRIDE, W_OVR,
      "\\b(ignore|disregard|forget|skip|bypass|override|overlook|drop|abandon)\\s+(all\\s+|any\\s+|"
-     "the\\s+|your\\s+|my\\s+|every\\s+|of\\s+|these\\s+|those\\s+)*(previous|prior|preceding|above|"
+     "the\\s+|your\\s+|my\\s+|every\\s+|of\\s+|these\\s+|those\\s+)*(previous|prior|preceding|"
+     "above|"
      "earlier|former|original|initial|system|existing|old|current)\\s+([a-z]+\\s+){0,2}"
      "(instructions?|prompts?|rules|directives?|guidelines|guardrails|constraints|commands|"
      "programming|restrictions|policies|orders|guidance|directions)\\b"},
@@ -45,14 +46,18 @@ static const jb_def_t CURATED[] = {
      "\\bend\\s+of\\s+(the\\s+)?(user\\s+)?(data|input|document|context|prompt|text)\\b.{0,40}"
      "\\b(new\\s+instructions|system|ignore|now\\s+you|you\\s+(are|must))"},
     {"override_new_instructions_colon", JB_CAT_OVERRIDE, W_OVR,
-     "\\bnew\\s+instructions\\s*:\\s*(reveal|ignore|print|output|disregard|forget|you\\s+(are|must|will))"},
+     "\\bnew\\s+instructions\\s*:\\s*(reveal|ignore|print|output|disregard|forget|you\\s+(are|must|"
+     "will))"},
     {"override_evade_filters", JB_CAT_OVERRIDE, 0.85,
      "\\b(so|so\\s+that)\\s+(the\\s+)?(filters?|moderation|safety\\s+(system|filters?)|censors?|"
-     "monitoring)\\s+(don'?t|do\\s+not|won'?t|will\\s+not|can'?t|cannot)\\s+(catch|detect|see|notice|"
+     "monitoring)\\s+(don'?t|do\\s+not|won'?t|will\\s+not|can'?t|cannot)\\s+(catch|detect|see|"
+     "notice|"
      "flag|block)"},
     {"override_ignore_everything", JB_CAT_OVERRIDE, W_OVR,
-     "\\b(ignore|disregard|forget)\\s+(all|any|every|everything|each)\\s+(of\\s+)?(your\\s+|the\\s+|"
-     "these\\s+|those\\s+)?(instructions|rules|guidelines|restrictions|you\\s+(were|have\\s+been)\\s+"
+     "\\b(ignore|disregard|forget)\\s+(all|any|every|everything|each)\\s+(of\\s+)?(your\\s+|the\\s+"
+     "|"
+     "these\\s+|those\\s+)?(instructions|rules|guidelines|restrictions|you\\s+(were|have\\s+been)"
+     "\\s+"
      "(told|taught|given))"},
     {"override_forget_everything", JB_CAT_OVERRIDE, W_OVR,
      "\\bforget\\s+(everything|all)\\s+(you\\s+(know|were\\s+told|learned|have\\s+been\\s+told)|"
@@ -79,12 +84,14 @@ static const jb_def_t CURATED[] = {
      "supersedes?|takes?\\s+precedence\\s+over|replaces?)\\s+(all|any|your|previous|prior|the\\s+"
      "(system|previous|original|above|prior))"},
     {"override_authority_claim", JB_CAT_OVERRIDE, 0.85,
-     "\\b(i\\s+am|i'm|this\\s+is)\\s+(your|the|an?)\\s+(developer|creator|administrator|admin|owner|"
+     "\\b(i\\s+am|i'm|this\\s+is)\\s+(your|the|an?)\\s+(developer|creator|administrator|admin|"
+     "owner|"
      "openai|anthropic)\\b.{0,60}\\b(override|unlock|disable|authori[sz]e|ignore|bypass|"
      "developer\\s+mode)"},
     {"override_indirect_note", JB_CAT_OVERRIDE, 0.85,
      "\\b(ai|assistant|llm|chatbot|language\\s+model)s?(\\s+(models?|agents?|systems?|"
-     "assistants?|tools?))?\\s+(reading|processing|summari[sz]ing|parsing)\\s+this\\b.{0,80}\\b(ignore|must|instead|do\\s+not|disregard)"},
+     "assistants?|tools?))?\\s+(reading|processing|summari[sz]ing|parsing)\\s+this\\b.{0,80}\\b("
+     "ignore|must|instead|do\\s+not|disregard)"},
     {"override_note_to_ai", JB_CAT_OVERRIDE, 0.7,
      "\\b(note|message|instruction)\\s+to\\s+(the\\s+|any\\s+)?(ai|assistant|llm|chatbot|"
      "language\\s+model)s?\\s*:"},
@@ -98,7 +105,8 @@ static const jb_def_t CURATED[] = {
      "(prompt|message|instructions)|initial\\s+(prompt|instructions)|hidden\\s+(prompt|"
      "instructions)|pre-?prompt|instructions\\s+(you\\s+were\\s+given|above))"},
     {"extract_what_instructions", JB_CAT_EXTRACTION, W_EXT,
-     "\\bwhat\\s+(are|were|is)\\s+your\\s+(system\\s+|initial\\s+|original\\s+|hidden\\s+|exact\\s+|"
+     "\\bwhat\\s+(are|were|is)\\s+your\\s+(system\\s+|initial\\s+|original\\s+|hidden\\s+|exact\\s+"
+     "|"
      "secret\\s+)+(instructions|prompt|rules)"},
     {"extract_repeat_above", JB_CAT_EXTRACTION, W_EXT,
      "\\b(repeat|print|output|copy|echo|reproduce)\\s+(all\\s+|back\\s+)?(of\\s+)?(the\\s+)?(words|"
@@ -119,7 +127,8 @@ static const jb_def_t CURATED[] = {
      "\\b(developer|god|jailbreak|dan|unrestricted|debug)\\s+mode\\s+(is\\s+)?(now\\s+)?(enabled|"
      "activated|engaged|unlocked)"},
     {"persona_enter_mode", JB_CAT_PERSONA, 0.85,
-     "\\b(you\\s+(are|will\\s+be|will\\s+now\\s+be)\\s+(now\\s+)?(in|entering|running\\s+in)|act\\s+"
+     "\\b(you\\s+(are|will\\s+be|will\\s+now\\s+be)\\s+(now\\s+)?(in|entering|running\\s+in)|"
+     "act\\s+"
      "as\\s+(if\\s+you\\s+are\\s+in)?|simulate|pretend\\s+(to\\s+be\\s+)?in)\\s+(an?\\s+)?"
      "(developer|god|jailbreak|dan|unrestricted|unfiltered)\\s+mode"},
     {"persona_unfiltered_ai", JB_CAT_PERSONA, 0.85,
@@ -128,23 +137,27 @@ static const jb_def_t CURATED[] = {
      "unbound|unchained|jailbroken)\\s+(ai|assistant|chatbot|model|version|llm|gpt|bot)"},
     {"persona_no_restrictions", JB_CAT_PERSONA, 0.85,
      "\\b(you|yourself)\\b.{0,40}\\b(has|have|with|without)\\s+(no|any)\\s+"
-     "(ethical\\s+|moral\\s+|content\\s+|safety\\s+)?(restrictions|filters|guidelines|ethics|morals|"
+     "(ethical\\s+|moral\\s+|content\\s+|safety\\s+)?(restrictions|filters|guidelines|ethics|"
+     "morals|"
      "content\\s+polic(y|ies)|censorship|limitations)"},
     {"persona_freed", JB_CAT_PERSONA, 0.85,
      "\\b(you\\s+(are|have\\s+been)\\s+(now\\s+)?(jailbroken|freed|liberated|unchained|unshackled)|"
      "(broken|break|broke|freed)\\s+free\\s+(of|from)\\s+the\\s+(typical\\s+)?(confines|rules|"
      "restrictions)|freed\\s+from\\s+the\\s+(typical\\s+)?confines)"},
     {"persona_two_responses", JB_CAT_PERSONA, 0.85,
-     "\\b(two|2|both)\\s+(different\\s+|separate\\s+)?(responses|answers|replies|paragraphs)\\b.{0,160}"
+     "\\b(two|2|both)\\s+(different\\s+|separate\\s+)?(responses|answers|replies|paragraphs)\\b.{0,"
+     "160}"
      "\\b(jailbroken|unfiltered|developer\\s+mode|DAN|uncensored)\\b"},
     {"persona_never_refuse", JB_CAT_PERSONA, 0.8,
      "\\b(never|not|don'?t|do\\s+not|cannot|can'?t|must\\s+not|will\\s+not|won'?t)\\s+(ever\\s+)?"
      "(refuse|decline|say\\s+no\\s+to|reject)\\s+(any|every|all|my|a)\\s+(request|question|prompt|"
      "instruction|order)"},
     {"persona_no_apology", JB_CAT_PERSONA, 0.75,
-     "\\b(never|(don'?t|do\\s+not|must\\s+not)\\s+ever)\\s+(say|tell\\s+me|respond\\s+with|include)\\s+"
+     "\\b(never|(don'?t|do\\s+not|must\\s+not)\\s+ever)\\s+(say|tell\\s+me|respond\\s+with|include)"
+     "\\s+"
      "(that\\s+)?"
-     "(you\\s+)?(can'?t|cannot|are\\s+unable|are\\s+not\\s+able|\"?i'?m\\s+sorry|\"?as\\s+an\\s+ai)"},
+     "(you\\s+)?(can'?t|cannot|are\\s+unable|are\\s+not\\s+able|\"?i'?m\\s+sorry|\"?as\\s+an\\s+"
+     "ai)"},
 
     /* role-tag injection */
     {"roletag_chatml", JB_CAT_ROLE_TAG, 0.85, "<\\|im_start\\|>\\s*(system|assistant|developer)"},
@@ -215,10 +228,10 @@ typedef struct {
 
 struct jb_lib {
     hs_database_t *db;
-    unsigned count;   /* all patterns */
-    unsigned n_user;  /* user jailbreak patterns */
-    jb_meta_t *meta;  /* count entries */
-    jb_pcre_t *pcre;  /* user patterns vectorscan rejected */
+    unsigned count;  /* all patterns */
+    unsigned n_user; /* user jailbreak patterns */
+    jb_meta_t *meta; /* count entries */
+    jb_pcre_t *pcre; /* user patterns vectorscan rejected */
     unsigned n_pcre;
 };
 
@@ -235,7 +248,8 @@ void jb_lib_free(jb_lib_t *lib)
 {
     if (!lib) return;
     if (lib->db) hs_free_database(lib->db);
-    for (unsigned k = 0; k < lib->n_pcre; k++) pcre2_code_free(lib->pcre[k].code);
+    for (unsigned k = 0; k < lib->n_pcre; k++)
+        pcre2_code_free(lib->pcre[k].code);
     free(lib->pcre);
     for (unsigned k = 0; k < lib->count; k++)
         if (lib->meta[k].cat == JB_CAT_USER || lib->meta[k].cat == JB_CAT_BENIGN)
@@ -244,7 +258,7 @@ void jb_lib_free(jb_lib_t *lib)
     free(lib);
 }
 
-#define HS_FLAGS (HS_FLAG_CASELESS | HS_FLAG_DOTALL | HS_FLAG_MULTILINE | HS_FLAG_SINGLEMATCH)
+#define HS_FLAGS   (HS_FLAG_CASELESS | HS_FLAG_DOTALL | HS_FLAG_MULTILINE | HS_FLAG_SINGLEMATCH)
 #define PCRE_FLAGS (PCRE2_CASELESS | PCRE2_DOTALL | PCRE2_MULTILINE)
 
 jb_lib_t *jb_lib_new(const char *const *jbp, size_t n_jb, const char *const *benign,
@@ -376,7 +390,8 @@ static void note_hit(scan_ctx_t *c, unsigned id)
     }
     if (o->n_ids < JB_MAX_IDS) { /* keep ids ascending */
         unsigned k = o->n_ids++;
-        while (k > 0 && o->ids[k - 1] > id) o->ids[k] = o->ids[k - 1], k--;
+        while (k > 0 && o->ids[k - 1] > id)
+            o->ids[k] = o->ids[k - 1], k--;
         o->ids[k] = (uint16_t)id;
     }
 }
@@ -416,8 +431,8 @@ int jb_lib_score(const jb_lib_t *lib, jb_scratch_t *scratch, const char *text, s
         pcre2_match_data *md = pcre2_match_data_create(1, NULL);
         if (!md) rc = -1;
         for (unsigned k = 0; md && k < lib->n_pcre; k++) {
-            int r = pcre2_match(lib->pcre[k].code, (PCRE2_SPTR)(text ? text : ""), len, 0, 0, md,
-                                NULL);
+            int r =
+                pcre2_match(lib->pcre[k].code, (PCRE2_SPTR)(text ? text : ""), len, 0, 0, md, NULL);
             if (r >= 0) note_hit(&c, lib->pcre[k].id);
         }
         pcre2_match_data_free(md);
@@ -438,7 +453,10 @@ int jb_lib_score(const jb_lib_t *lib, jb_scratch_t *scratch, const char *text, s
     return rc;
 }
 
-unsigned jb_lib_pattern_count(const jb_lib_t *lib) { return lib->count; }
+unsigned jb_lib_pattern_count(const jb_lib_t *lib)
+{
+    return lib->count;
+}
 const char *jb_lib_pattern_name(const jb_lib_t *lib, unsigned id)
 {
     return id < lib->count ? lib->meta[id].name : NULL;
@@ -451,8 +469,14 @@ jb_category_t jb_lib_pattern_category(const jb_lib_t *lib, unsigned id)
 {
     return id < lib->count ? lib->meta[id].cat : JB_CAT_USER;
 }
-unsigned jb_lib_pcre_count(const jb_lib_t *lib) { return lib->n_pcre; }
-unsigned jb_curated_count(void) { return (unsigned)N_CURATED; }
+unsigned jb_lib_pcre_count(const jb_lib_t *lib)
+{
+    return lib->n_pcre;
+}
+unsigned jb_curated_count(void)
+{
+    return (unsigned)N_CURATED;
+}
 
 /* ---- process-wide curated library --------------------------------------- */
 
@@ -460,7 +484,10 @@ static jb_lib_t *g_lib;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static pthread_key_t g_key;
 
-static void scratch_dtor(void *p) { jb_scratch_free(p); }
+static void scratch_dtor(void *p)
+{
+    jb_scratch_free(p);
+}
 
 static void g_init(void)
 {

@@ -28,11 +28,11 @@ typedef enum {
 #define JB_MAX_IDS     16
 
 typedef struct {
-    double p;                    /* largest weight among counted matches; 0 = none */
-    unsigned n_ids;              /* counted matches (curated and user jailbreak) */
-    uint16_t ids[JB_MAX_IDS];    /* their pattern ids, ascending; capped at JB_MAX_IDS */
-    bool benign;                 /* a benign pattern matched (curated matches vetoed) */
-    uint16_t benign_id;          /* first benign pattern id when benign */
+    double p;                 /* largest weight among counted matches; 0 = none */
+    unsigned n_ids;           /* counted matches (curated and user jailbreak) */
+    uint16_t ids[JB_MAX_IDS]; /* their pattern ids, ascending; capped at JB_MAX_IDS */
+    bool benign;              /* a benign pattern matched (curated matches vetoed) */
+    uint16_t benign_id;       /* first benign pattern id when benign */
 } jb_result_t;
 
 typedef struct jb_lib jb_lib_t;
@@ -45,8 +45,7 @@ typedef struct jb_scratch jb_scratch_t;
  * failing pattern and why) when a user pattern does not compile. Either
  * list may be NULL/0. The caller owns the result: jb_lib_free. */
 jb_lib_t *jb_lib_new(const char *const *jailbreak_patterns, size_t n_jailbreak,
-                     const char *const *benign_patterns, size_t n_benign, char *err,
-                     size_t errlen);
+                     const char *const *benign_patterns, size_t n_benign, char *err, size_t errlen);
 void jb_lib_free(jb_lib_t *lib);
 
 /* Per-thread scratch space sized for lib (and usable with any lib built

@@ -149,15 +149,16 @@ static int kb_load(kb_kb_t *kb, const cfg_node_t *ent, const cfg_t *cfg, sig_sim
     int lineno = 0, rc = 0;
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) len--;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+            len--;
         if (!len) continue;
         cJSON *o = cJSON_ParseWithLength(line, (size_t)len);
         const cJSON *jl = cJSON_GetObjectItemCaseSensitive(o, "label");
         const cJSON *jt = cJSON_GetObjectItemCaseSensitive(o, "text");
         const cJSON *jg = cJSON_GetObjectItemCaseSensitive(o, "group");
         if (!cJSON_IsString(jl) || !cJSON_IsString(jt)) {
-            snprintf(err, errlen, "kb %.60s: %.300s:%d: expected {\"label\", \"text\", \"group\"?}", kb->name,
-                     path, lineno);
+            snprintf(err, errlen, "kb %.60s: %.300s:%d: expected {\"label\", \"text\", \"group\"?}",
+                     kb->name, path, lineno);
             cJSON_Delete(o);
             rc = -1;
             break;
@@ -173,7 +174,8 @@ static int kb_load(kb_kb_t *kb, const cfg_node_t *ent, const cfg_t *cfg, sig_sim
             kb->labels[li].thr = thr;
             tx[li] = (texts_t){0};
         }
-        if (cJSON_IsString(jg) && !kb->labels[li].group) kb->labels[li].group = strdup(jg->valuestring);
+        if (cJSON_IsString(jg) && !kb->labels[li].group)
+            kb->labels[li].group = strdup(jg->valuestring);
         texts_t *t = &tx[li];
         if (t->n == t->cap) {
             t->cap = t->cap ? 2 * t->cap : 8;
@@ -195,9 +197,11 @@ static int kb_load(kb_kb_t *kb, const cfg_node_t *ent, const cfg_t *cfg, sig_sim
         if (li >= 0) kb->labels[li].thr = node_num(lt->items[i], thr);
     }
     for (size_t i = 0; i < kb->n_labels; i++) {
-        if (!rc) sig_bank_init(&kb->labels[i].bank, sim->emb, (const char *const *)tx[i].v, tx[i].n);
+        if (!rc)
+            sig_bank_init(&kb->labels[i].bank, sim->emb, (const char *const *)tx[i].v, tx[i].n);
         if (kb->labels[i].group) group_add(kb, kb->labels[i].group, i);
-        for (size_t k = 0; k < tx[i].n; k++) free(tx[i].v[k]);
+        for (size_t k = 0; k < tx[i].n; k++)
+            free(tx[i].v[k]);
         free(tx[i].v);
     }
     free(tx);
@@ -226,7 +230,8 @@ static int kb_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
     kb_state_t *s = calloc(1, sizeof *s);
     if (!s) abort();
     s->sim = sim;
-    const cfg_node_t *kbs = b->cfg && b->cfg->global_ext ? b->cfg->global_ext->model_catalog.kbs : NULL;
+    const cfg_node_t *kbs =
+        b->cfg && b->cfg->global_ext ? b->cfg->global_ext->model_catalog.kbs : NULL;
     size_t nk = kbs && kbs->kind == CFG_NODE_SEQ ? kbs->n : 0;
     s->kbs = calloc(nk + 1, sizeof *s->kbs);
     s->bind = calloc(b->n_rules, sizeof *s->bind);
@@ -302,8 +307,10 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         if (!ls[bd->kb]) {
             double *v = arena_alloc(cx->a, sizeof(double) * (kb->n_labels + 1));
             for (size_t l = 0; l < kb->n_labels && q; l++) {
-                if (!sig_sim_bank_ok(&kb->labels[l].bank, &err)) q = NULL;
-                else v[l] = sig_bank_score(&kb->labels[l].bank, q, SIG_AGG_MAX, 0);
+                if (!sig_sim_bank_ok(&kb->labels[l].bank, &err))
+                    q = NULL;
+                else
+                    v[l] = sig_bank_score(&kb->labels[l].bank, q, SIG_AGG_MAX, 0);
             }
             if (!q) {
                 res->error = err;
@@ -334,7 +341,8 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
                 if ((long)gi == bd->target) {
                     mine = gs;
                     for (size_t k = 0; k < gr->n; k++)
-                        if (kb->labels[gr->labels[k]].thr < thr) thr = kb->labels[gr->labels[k]].thr;
+                        if (kb->labels[gr->labels[k]].thr < thr)
+                            thr = kb->labels[gr->labels[k]].thr;
                 }
                 if (gs > g1) {
                     g2 = g1 < 0 ? 0 : g1;
@@ -352,7 +360,8 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         res->score = score;
         res->has_value = true;
         res->matched = score >= thr && (!bd->match_best || is_best);
-        if (res->matched) res->label = bd->is_group ? kb->groups[bd->target].name : kb->labels[bd->target].name;
+        if (res->matched)
+            res->label = bd->is_group ? kb->groups[bd->target].name : kb->labels[bd->target].name;
     }
 }
 

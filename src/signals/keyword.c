@@ -22,17 +22,17 @@
 enum { KW_LITERAL = 0, KW_REGEX, KW_BM25, KW_NGRAM };
 enum { KW_OR = 0, KW_AND, KW_NOR };
 
-#define BM25_K1 1.2
-#define BM25_B  0.75
-#define BM25_AVG_LEN 256.0
+#define BM25_K1       1.2
+#define BM25_B        0.75
+#define BM25_AVG_LEN  256.0
 #define FUZZY_MIN_CPS 4
 #define FUZZY_MAX_LEN 64
 
 typedef struct kw_pat {
     uint32_t rule, kw;
-    uint32_t len;     /* literal byte length (folded or raw) */
-    bool boundary;    /* check word boundaries at the hit */
-    bool literal;     /* raw db: a case-sensitive literal (else a regex) */
+    uint32_t len;  /* literal byte length (folded or raw) */
+    bool boundary; /* check word boundaries at the hit */
+    bool literal;  /* raw db: a case-sensitive literal (else a regex) */
 } kw_pat_t;
 
 typedef struct kw_stemseq {
@@ -48,7 +48,7 @@ typedef struct kw_rule {
     int fuzzy_thr, arity;
     double bm25_thr, ngram_thr;
     size_t n_kw;
-    char **kw;           /* folded (or raw when cs) keyword text */
+    char **kw; /* folded (or raw when cs) keyword text */
     size_t *kw_len;
     size_t *kw_cps;      /* code points */
     uint64_t *kw_mask;   /* char-presence mask (fuzzy filter) */
@@ -80,21 +80,24 @@ typedef struct kw_scratch {
 static uint32_t h32(const char *s, size_t n)
 {
     uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h ? h : 1;
 }
 
 static uint64_t char_mask(const char *s, size_t n)
 {
     uint64_t m = 0;
-    for (size_t i = 0; i < n; i++) m |= 1ull << ((unsigned char)s[i] & 63);
+    for (size_t i = 0; i < n; i++)
+        m |= 1ull << ((unsigned char)s[i] & 63);
     return m;
 }
 
 static size_t count_cps(const char *s, size_t n)
 {
     size_t c = 0;
-    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
     return c;
 }
 
@@ -109,9 +112,11 @@ static size_t make_grams(const char *s, size_t n, int arity, uint32_t *out)
 {
     size_t k = 0;
     if (n == 0) return 0;
-    if (n < (size_t)arity) out[k++] = h32(s, n);
+    if (n < (size_t)arity)
+        out[k++] = h32(s, n);
     else
-        for (size_t i = 0; i + (size_t)arity <= n; i++) out[k++] = h32(s + i, (size_t)arity);
+        for (size_t i = 0; i + (size_t)arity <= n; i++)
+            out[k++] = h32(s + i, (size_t)arity);
     qsort(out, k, sizeof *out, cmp_u32);
     size_t u = 0;
     for (size_t i = 0; i < k; i++)
@@ -139,8 +144,14 @@ static void stem_tokens(struct sb_stemmer *st, const char *s, size_t n, kw_stems
     arena_deinit(&a);
 }
 
-static void set_bit(uint8_t *b, size_t i) { b[i >> 3] |= (uint8_t)(1u << (i & 7)); }
-static bool get_bit(const uint8_t *b, size_t i) { return (b[i >> 3] >> (i & 7)) & 1u; }
+static void set_bit(uint8_t *b, size_t i)
+{
+    b[i >> 3] |= (uint8_t)(1u << (i & 7));
+}
+static bool get_bit(const uint8_t *b, size_t i)
+{
+    return (b[i >> 3] >> (i & 7)) & 1u;
+}
 
 static void escape_literal(buf_t *b, const char *s, size_t n)
 {
@@ -176,7 +187,10 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         const cfg_signal_t *sg = b->rules[r];
         kw_rule_t *kr = &s->rules[r];
         const char *m = sg->method ? sg->method : "literal";
-        kr->method = !strcmp(m, "regex") ? KW_REGEX : !strcmp(m, "bm25") ? KW_BM25 : !strcmp(m, "ngram") ? KW_NGRAM : KW_LITERAL;
+        kr->method = !strcmp(m, "regex")   ? KW_REGEX
+                     : !strcmp(m, "bm25")  ? KW_BM25
+                     : !strcmp(m, "ngram") ? KW_NGRAM
+                                           : KW_LITERAL;
         const char *op = sg->op ? sg->op : "OR";
         kr->op = !strcasecmp(op, "AND") ? KW_AND : !strcasecmp(op, "NOR") ? KW_NOR : KW_OR;
         kr->cs = sg->case_sensitive;
@@ -232,7 +246,8 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                     }
                     fexpr[n_fold] = kr->kw[k];
                     flen[n_fold] = kl;
-                    s->fold_pats[n_fold++] = (kw_pat_t){(uint32_t)r, (uint32_t)k, (uint32_t)kl, !cjk, true};
+                    s->fold_pats[n_fold++] =
+                        (kw_pat_t){(uint32_t)r, (uint32_t)k, (uint32_t)kl, !cjk, true};
                 } else {
                     if (n_raw == rcap) {
                         rcap *= 2;
@@ -245,7 +260,8 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                     rexpr[n_raw] = strndup(eb.data, eb.len);
                     buf_free(&eb);
                     rflags[n_raw] = 0;
-                    s->raw_pats[n_raw++] = (kw_pat_t){(uint32_t)r, (uint32_t)k, (uint32_t)kl, !cjk, true};
+                    s->raw_pats[n_raw++] =
+                        (kw_pat_t){(uint32_t)r, (uint32_t)k, (uint32_t)kl, !cjk, true};
                 }
             } else if (kr->method == KW_REGEX) {
                 unsigned fl = HS_FLAG_SINGLEMATCH | (kr->cs ? 0 : HS_FLAG_CASELESS);
@@ -266,11 +282,13 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                     if (ce) hs_free_compile_error(ce);
                     int err;
                     PCRE2_SIZE off;
-                    pcre2_code *c = pcre2_compile((PCRE2_SPTR)kw, kl, kr->cs ? 0 : PCRE2_CASELESS, &err, &off, NULL);
+                    pcre2_code *c = pcre2_compile((PCRE2_SPTR)kw, kl, kr->cs ? 0 : PCRE2_CASELESS,
+                                                  &err, &off, NULL);
                     if (!c) {
                         PCRE2_UCHAR msg[160];
                         pcre2_get_error_message(err, msg, sizeof msg);
-                        sig_rule_error(d, b->cfg, sg, "regex keyword %zu does not compile at offset %zu: %s", k,
+                        sig_rule_error(d, b->cfg, sg,
+                                       "regex keyword %zu does not compile at offset %zu: %s", k,
                                        (size_t)off, (const char *)msg);
                         rc = -1;
                         continue;
@@ -284,15 +302,18 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                 s->has_bm25 = true;
                 for (size_t i = 0; i < kr->stems[k].n; i++) {
                     const unsigned char *x = (const unsigned char *)kr->stems[k].stem[i];
-                    if (kr->stems[k].len[i] >= 2) set_bit(s->stem_prefix, (size_t)x[0] << 8 | x[1]);
-                    else set_bit(s->stem_prefix1, x[0]);
+                    if (kr->stems[k].len[i] >= 2)
+                        set_bit(s->stem_prefix, (size_t)x[0] << 8 | x[1]);
+                    else
+                        set_bit(s->stem_prefix1, x[0]);
                 }
             } else if (kr->method == KW_NGRAM) {
                 uint32_t *g = malloc((kl + 2) * sizeof *g);
                 kr->n_grams[k] = make_grams(kw, kl, kr->arity, g);
                 kr->grams[k] = g;
                 s->has_ngram = true;
-                for (size_t i = 0; i < kr->n_grams[k]; i++) s->gram_bits[(g[i] >> 6) & 63] |= 1ull << (g[i] & 63);
+                for (size_t i = 0; i < kr->n_grams[k]; i++)
+                    s->gram_bits[(g[i] >> 6) & 63] |= 1ull << (g[i] & 63);
             }
         }
     }
@@ -300,10 +321,12 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
     hs_compile_error_t *ce = NULL;
     if (rc == 0 && n_fold) {
         unsigned *ids = malloc(n_fold * sizeof *ids), *fl = calloc(n_fold, sizeof *fl);
-        for (size_t i = 0; i < n_fold; i++) ids[i] = (unsigned)i;
-        if (hs_compile_lit_multi((const char *const *)fexpr, fl, ids, flen, (unsigned)n_fold, HS_MODE_BLOCK, NULL,
-                                 &s->fold_db, &ce) != HS_SUCCESS) {
-            sig_rule_error(d, b->cfg, b->rules[0], "keyword automaton: %s", ce ? ce->message : "compile failed");
+        for (size_t i = 0; i < n_fold; i++)
+            ids[i] = (unsigned)i;
+        if (hs_compile_lit_multi((const char *const *)fexpr, fl, ids, flen, (unsigned)n_fold,
+                                 HS_MODE_BLOCK, NULL, &s->fold_db, &ce) != HS_SUCCESS) {
+            sig_rule_error(d, b->cfg, b->rules[0], "keyword automaton: %s",
+                           ce ? ce->message : "compile failed");
             rc = -1;
         }
         if (ce) hs_free_compile_error(ce);
@@ -313,10 +336,12 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
     }
     if (rc == 0 && n_raw) {
         unsigned *ids = malloc(n_raw * sizeof *ids);
-        for (size_t i = 0; i < n_raw; i++) ids[i] = (unsigned)i;
-        if (hs_compile_multi((const char *const *)rexpr, rflags, ids, (unsigned)n_raw, HS_MODE_BLOCK, NULL,
-                             &s->raw_db, &ce) != HS_SUCCESS) {
-            sig_rule_error(d, b->cfg, b->rules[0], "keyword regex database: %s", ce ? ce->message : "compile failed");
+        for (size_t i = 0; i < n_raw; i++)
+            ids[i] = (unsigned)i;
+        if (hs_compile_multi((const char *const *)rexpr, rflags, ids, (unsigned)n_raw,
+                             HS_MODE_BLOCK, NULL, &s->raw_db, &ce) != HS_SUCCESS) {
+            sig_rule_error(d, b->cfg, b->rules[0], "keyword regex database: %s",
+                           ce ? ce->message : "compile failed");
             rc = -1;
         }
         if (ce) hs_free_compile_error(ce);
@@ -324,7 +349,8 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
     }
     s->n_fold = n_fold;
     s->n_raw = n_raw;
-    for (size_t i = 0; i < n_raw; i++) free(rexpr[i]);
+    for (size_t i = 0; i < n_raw; i++)
+        free(rexpr[i]);
     free(fexpr);
     free(flen);
     free(rexpr);
@@ -342,7 +368,8 @@ static void kw_free(void *p)
             free(kr->kw[k]);
             if (kr->pcre && kr->pcre[k]) pcre2_code_free(kr->pcre[k]);
             if (kr->stems) {
-                for (size_t i = 0; i < kr->stems[k].n; i++) free(kr->stems[k].stem[i]);
+                for (size_t i = 0; i < kr->stems[k].n; i++)
+                    free(kr->stems[k].stem[i]);
                 free(kr->stems[k].stem);
                 free(kr->stems[k].len);
                 free(kr->stems[k].hash);
@@ -397,7 +424,8 @@ typedef struct kw_scan {
     uint8_t *hit; /* bit per pattern */
 } kw_scan_t;
 
-static int on_hit(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *ctx)
+static int on_hit(unsigned int id, unsigned long long from, unsigned long long to,
+                  unsigned int flags, void *ctx)
 {
     kw_scan_t *sc = ctx;
     if (get_bit(sc->hit, id)) return 0;
@@ -414,7 +442,8 @@ static size_t lev_bounded(const char *a, size_t la, const char *b, size_t lb, si
 {
     if (la > FUZZY_MAX_LEN || lb > FUZZY_MAX_LEN) return max + 1;
     size_t prev[FUZZY_MAX_LEN + 1], cur[FUZZY_MAX_LEN + 1];
-    for (size_t j = 0; j <= lb; j++) prev[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         size_t best = cur[0];
@@ -462,7 +491,8 @@ static void query_stems(const kw_state_t *s, kw_scratch_t *x, sig_ctx_t *cx, kw_
     q->hash = arena_calloc(cx->a, (t->n + 1) * sizeof(uint32_t));
     for (size_t i = 0; i < t->n; i++) {
         const unsigned char *w = (const unsigned char *)f.s + t->off[i];
-        bool maybe = t->len[i] >= 2 ? get_bit(s->stem_prefix, (size_t)w[0] << 8 | w[1]) || get_bit(s->stem_prefix1, w[0])
+        bool maybe = t->len[i] >= 2 ? get_bit(s->stem_prefix, (size_t)w[0] << 8 | w[1]) ||
+                                          get_bit(s->stem_prefix1, w[0])
                                     : get_bit(s->stem_prefix1, w[0]);
         if (!maybe || !x->stemmer) continue;
         const sb_symbol *r = sb_stemmer_stem(x->stemmer, w, (int)t->len[i]);
@@ -479,13 +509,15 @@ static double bm25(const kw_rule_t *kr, const kw_qstems_t *q, bool *present, boo
         size_t tf = 0;
         for (size_t i = 0; ks->n && i + ks->n <= q->n; i++) {
             size_t j = 0;
-            while (j < ks->n && q->hash[i + j] == ks->hash[j]) j++;
+            while (j < ks->n && q->hash[i + j] == ks->hash[j])
+                j++;
             if (j == ks->n) tf++;
         }
         present[k] = tf > 0;
         if (!tf) *all = false;
         double t = (double)tf;
-        sum += t * (BM25_K1 + 1) / (t + BM25_K1 * (1 - BM25_B + BM25_B * len / BM25_AVG_LEN)) / (BM25_K1 + 1);
+        sum += t * (BM25_K1 + 1) / (t + BM25_K1 * (1 - BM25_B + BM25_B * len / BM25_AVG_LEN)) /
+               (BM25_K1 + 1);
     }
     return kr->n_kw ? sum / (double)kr->n_kw : 0;
 }
@@ -515,7 +547,8 @@ static void query_grams(const kw_state_t *s, sig_ctx_t *cx, int arity, kw_qgrams
 
 /* Best Jaccard of keyword k against windows of its length starting at
  * each token start of the query. */
-static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_qgrams_t *g, uint32_t *tmp)
+static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_qgrams_t *g,
+                         uint32_t *tmp)
 {
     sig_text_t f = sig_ctx_folded(cx);
     const sig_tokens_t *t = sig_ctx_tokens(cx);
@@ -545,9 +578,12 @@ static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_
         }
         size_t i = 0, j = 0, inter = 0;
         while (i < na && j < m) {
-            if (A[i] == tmp[j]) inter++, i++, j++;
-            else if (A[i] < tmp[j]) i++;
-            else j++;
+            if (A[i] == tmp[j])
+                inter++, i++, j++;
+            else if (A[i] < tmp[j])
+                i++;
+            else
+                j++;
         }
         double jac = (double)inter / (double)(na + m - inter);
         if (jac > best) best = jac;
@@ -559,7 +595,8 @@ static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_
 static bool combine(int op, const bool *hit, size_t n)
 {
     size_t c = 0;
-    for (size_t k = 0; k < n; k++) c += hit[k];
+    for (size_t k = 0; k < n; k++)
+        c += hit[k];
     return op == KW_AND ? n > 0 && c == n : op == KW_NOR ? c == 0 : c > 0;
 }
 
@@ -582,13 +619,15 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         fold_hit = arena_calloc(cx->a, s->n_fold / 8 + 1);
         kw_scan_t sc = {f.s, f.n, s->fold_pats, fold_hit};
         if (f.n && hs_scan(s->fold_db, f.s, (unsigned)f.n, 0, x->hs, on_hit, &sc) != HS_SUCCESS)
-            for (size_t i = 0; i < n; i++) refs[i].res->error = "scan_failed";
+            for (size_t i = 0; i < n; i++)
+                refs[i].res->error = "scan_failed";
     }
     if (need_raw && s->raw_db) {
         raw_hit = arena_calloc(cx->a, s->n_raw / 8 + 1);
         kw_scan_t sc = {q.s, q.n, s->raw_pats, raw_hit};
         if (q.n && hs_scan(s->raw_db, q.s, (unsigned)q.n, 0, x->hs, on_hit, &sc) != HS_SUCCESS)
-            for (size_t i = 0; i < n; i++) refs[i].res->error = "scan_failed";
+            for (size_t i = 0; i < n; i++)
+                refs[i].res->error = "scan_failed";
     }
     /* map pattern hits back to (rule, keyword) */
     bool **hits = arena_calloc(cx->a, s->n_rules * sizeof(bool *));
@@ -597,9 +636,11 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         if (!hits[id]) hits[id] = arena_calloc(cx->a, s->rules[id].n_kw + 1);
     }
     for (size_t i = 0; fold_hit && i < s->n_fold; i++)
-        if (get_bit(fold_hit, i) && hits[s->fold_pats[i].rule]) hits[s->fold_pats[i].rule][s->fold_pats[i].kw] = true;
+        if (get_bit(fold_hit, i) && hits[s->fold_pats[i].rule])
+            hits[s->fold_pats[i].rule][s->fold_pats[i].kw] = true;
     for (size_t i = 0; raw_hit && i < s->n_raw; i++)
-        if (get_bit(raw_hit, i) && hits[s->raw_pats[i].rule]) hits[s->raw_pats[i].rule][s->raw_pats[i].kw] = true;
+        if (get_bit(raw_hit, i) && hits[s->raw_pats[i].rule])
+            hits[s->raw_pats[i].rule][s->raw_pats[i].kw] = true;
     kw_qstems_t qs = {0};
     if (need_stems) query_stems(s, x, cx, &qs);
     kw_qgrams_t qg = {0};
@@ -629,8 +670,9 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         } else if (kr->method == KW_BM25) {
             bool all;
             score = bm25(kr, &qs, h, &all);
-            bool m = kr->op == KW_NOR ? !combine(KW_OR, h, kr->n_kw)
-                                      : score >= kr->bm25_thr && (kr->op != KW_AND || all) && score > 0;
+            bool m = kr->op == KW_NOR
+                         ? !combine(KW_OR, h, kr->n_kw)
+                         : score >= kr->bm25_thr && (kr->op != KW_AND || all) && score > 0;
             res->matched = m;
             res->score = kr->op == KW_NOR ? (m ? 1.0 : 0.0) : score;
             res->value = score;
@@ -655,7 +697,8 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         }
         res->matched = combine(kr->op, h, kr->n_kw);
         size_t c = 0;
-        for (size_t k = 0; k < kr->n_kw; k++) c += h[k];
+        for (size_t k = 0; k < kr->n_kw; k++)
+            c += h[k];
         res->value = (double)c;
         res->has_value = true;
         res->score = res->matched ? score : 0.0;

@@ -6,7 +6,10 @@
 #include <cld2/public/compact_lang_det.h>
 #include <cld2/public/encodings.h>
 
-namespace CLD2 { const char *LanguageCode(Language lang); }
+namespace CLD2
+{
+const char *LanguageCode(Language lang);
+}
 
 extern "C" int lang_cld2_detect(const char *text, int len, char code[8], int *percent,
                                 int *reliable)
@@ -16,9 +19,9 @@ extern "C" int lang_cld2_detect(const char *text, int len, char code[8], int *pe
     int pct3[3], text_bytes, valid_prefix;
     double norm3[3];
     bool is_reliable = false;
-    CLD2::Language l = CLD2::ExtDetectLanguageSummaryCheckUTF8(
-        text, len, true, &hints, 0, top3, pct3, norm3, nullptr, &text_bytes, &is_reliable,
-        &valid_prefix);
+    CLD2::Language l =
+        CLD2::ExtDetectLanguageSummaryCheckUTF8(text, len, true, &hints, 0, top3, pct3, norm3,
+                                                nullptr, &text_bytes, &is_reliable, &valid_prefix);
     std::snprintf(code, 8, "%s", CLD2::LanguageCode(l));
     *percent = pct3[0];
     *reliable = is_reliable;

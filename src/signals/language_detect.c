@@ -81,7 +81,10 @@ static size_t count_scripts(const char *text, size_t len, script_counts_t *sc)
     return i;
 }
 
-static void set(char code[8], const char *c) { strncpy(code, c, 7), code[7] = 0; }
+static void set(char code[8], const char *c)
+{
+    strncpy(code, c, 7), code[7] = 0;
+}
 
 void lang_detect(const char *text, size_t len, char code[8], double *confidence)
 {
@@ -110,12 +113,18 @@ void lang_detect(const char *text, size_t len, char code[8], double *confidence)
          * language still decides, at a modest confidence. */
         const char *by_script = NULL;
         unsigned half = (sc.letters + 1) / 2;
-        if (sc.cyrillic >= half) by_script = sc.ukr ? "uk" : "ru";
-        else if (sc.greek >= half) by_script = "el";
-        else if (sc.hebrew >= half) by_script = "he";
-        else if (sc.arabic >= half) by_script = "ar";
-        else if (sc.thai >= half) by_script = "th";
-        else if (2 * cjk >= sc.letters) by_script = sc.kana ? "ja" : sc.hangul ? "ko" : "zh";
+        if (sc.cyrillic >= half)
+            by_script = sc.ukr ? "uk" : "ru";
+        else if (sc.greek >= half)
+            by_script = "el";
+        else if (sc.hebrew >= half)
+            by_script = "he";
+        else if (sc.arabic >= half)
+            by_script = "ar";
+        else if (sc.thai >= half)
+            by_script = "th";
+        else if (2 * cjk >= sc.letters)
+            by_script = sc.kana ? "ja" : sc.hangul ? "ko" : "zh";
         if (by_script) {
             set(code, by_script);
             *confidence = 0.6;

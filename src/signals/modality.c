@@ -16,10 +16,13 @@
 
 enum { MD_IMAGE = 0, MD_TEXT, MD_N };
 static const char *const md_re[MD_N] = {
-    "\\b((generate|create|make|draw|paint|render|design|produce|sketch|illustrate)( me)?\\b[^.?!\\n]{0,40}?"
-    "\\b(image|picture|photo|illustration|drawing|painting|logo|icon|poster|wallpaper|portrait|artwork|sketch|"
+    "\\b((generate|create|make|draw|paint|render|design|produce|sketch|illustrate)( "
+    "me)?\\b[^.?!\\n]{0,40}?"
+    "\\b(image|picture|photo|illustration|drawing|painting|logo|icon|poster|wallpaper|portrait|"
+    "artwork|sketch|"
     "render(ing)?)s?|draw me|text-to-image|dall-?e|midjourney|stable diffusion)\\b",
-    "\\b(explain|describe|write|tell me|summari[sz]e|caption|story|essay|list|compare|why|how does)\\b",
+    "\\b(explain|describe|write|tell me|summari[sz]e|caption|story|essay|list|compare|why|how "
+    "does)\\b",
 };
 
 typedef struct md_rule {
@@ -50,11 +53,14 @@ static int md_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
 {
     md_state_t *s = calloc(1, sizeof *s);
     *state = s;
-    unsigned flags[MD_N] = {HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH, HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH};
+    unsigned flags[MD_N] = {HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH,
+                            HS_FLAG_CASELESS | HS_FLAG_SINGLEMATCH};
     unsigned ids[MD_N] = {0, 1};
     hs_compile_error_t *ce = NULL;
     if (hs_compile_multi(md_re, flags, ids, MD_N, HS_MODE_BLOCK, NULL, &s->db, &ce) != HS_SUCCESS) {
-        if (b->n_rules) sig_rule_error(d, b->cfg, b->rules[0], "built-in modality patterns: %s", ce ? ce->message : "?");
+        if (b->n_rules)
+            sig_rule_error(d, b->cfg, b->rules[0], "built-in modality patterns: %s",
+                           ce ? ce->message : "?");
         if (ce) hs_free_compile_error(ce);
         return -1;
     }
@@ -74,8 +80,10 @@ static void md_free(void *p)
     if (!s) return;
     for (size_t r = 0; r < s->n; r++) {
         md_rule_t *mr = &s->rules[r];
-        for (size_t i = 0; i < mr->n_kw; i++) free(mr->kw[i]);
-        for (size_t i = 0; i < mr->n_both; i++) free(mr->both[i]);
+        for (size_t i = 0; i < mr->n_kw; i++)
+            free(mr->kw[i]);
+        for (size_t i = 0; i < mr->n_both; i++)
+            free(mr->both[i]);
         free(mr->kw);
         free(mr->both);
         free(mr->kw_len);
@@ -93,9 +101,13 @@ static void *md_scratch_new(const void *p)
     if (s->db) hs_alloc_scratch(s->db, &x);
     return x;
 }
-static void md_scratch_free(void *x) { hs_free_scratch(x); }
+static void md_scratch_free(void *x)
+{
+    hs_free_scratch(x);
+}
 
-static int on_match(unsigned int id, unsigned long long from, unsigned long long to, unsigned int flags, void *ctx)
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
+                    unsigned int flags, void *ctx)
 {
     *(unsigned *)ctx |= 1u << id;
     return 0;
@@ -118,7 +130,8 @@ static bool any_phrase(sig_text_t f, char *const *v, const size_t *lens, size_t 
 
 static const char *label_of(unsigned seen, bool kw, bool both, double *score)
 {
-    if (both || ((seen & 1u << MD_IMAGE || kw) && (seen & 1u << MD_TEXT))) return *score = 0.75, "BOTH";
+    if (both || ((seen & 1u << MD_IMAGE || kw) && (seen & 1u << MD_TEXT)))
+        return *score = 0.75, "BOTH";
     if (seen & 1u << MD_IMAGE || kw) return *score = 0.8, "DIFFUSION";
     return *score = 1.0, "AR";
 }
@@ -131,7 +144,8 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     sig_text_t f = sig_ctx_folded(cx);
     unsigned seen = 0;
     if (f.n && hs_scan(s->db, f.s, (unsigned)f.n, 0, x, on_match, &seen) != HS_SUCCESS) {
-        for (size_t i = 0; i < n; i++) refs[i].res->error = "scan_failed";
+        for (size_t i = 0; i < n; i++)
+            refs[i].res->error = "scan_failed";
         return;
     }
     bool any_kw = false, any_both = false;

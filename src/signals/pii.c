@@ -34,8 +34,11 @@ static int pii_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
             const char *t = sg->pii_types_allowed.v[i];
             int ty = pii_type_from_name(t, strlen(t));
             if (ty < 0) {
-                sig_rule_error(d, b->cfg, sg, "unknown PII type \"%s\" in pii_types_allowed (EMAIL_ADDRESS, PHONE_NUMBER, "
-                               "CREDIT_CARD, IBAN_CODE, US_SSN, IP_ADDRESS, API_KEY)", t);
+                sig_rule_error(
+                    d, b->cfg, sg,
+                    "unknown PII type \"%s\" in pii_types_allowed (EMAIL_ADDRESS, PHONE_NUMBER, "
+                    "CREDIT_CARD, IBAN_CODE, US_SSN, IP_ADDRESS, API_KEY)",
+                    t);
                 rc = -1;
                 continue;
             }
@@ -91,11 +94,13 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     pii_found_t q = {0}, h = {0};
     scan_text(cx->a, sig_ctx_query(cx), &q);
     bool need_hist = false;
-    for (size_t i = 0; i < n; i++) need_hist |= refs[i].rule->include_history;
+    for (size_t i = 0; i < n; i++)
+        need_hist |= refs[i].rule->include_history;
     if (need_hist) {
         const size_t *idx;
         size_t nh = sig_ctx_history(cx, &idx);
-        for (size_t i = 0; i < nh; i++) scan_text(cx->a, sig_ctx_msg(cx, idx[i]), &h);
+        for (size_t i = 0; i < nh; i++)
+            scan_text(cx->a, sig_ctx_msg(cx, idx[i]), &h);
     }
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;

@@ -34,23 +34,43 @@ static pthread_once_t cc_once = PTHREAD_ONCE_INIT;
 
 static void cc_build(void)
 {
-    for (int c = '0'; c <= '9'; c++) CC[c] = C_DIGIT | C_HEX;
-    for (int c = 'A'; c <= 'Z'; c++) CC[c] = C_UPPER;
-    for (int c = 'a'; c <= 'z'; c++) CC[c] = C_LOWER;
-    for (int c = 'A'; c <= 'F'; c++) CC[c] |= C_HEX, CC[c + 32] |= C_HEX;
+    for (int c = '0'; c <= '9'; c++)
+        CC[c] = C_DIGIT | C_HEX;
+    for (int c = 'A'; c <= 'Z'; c++)
+        CC[c] = C_UPPER;
+    for (int c = 'a'; c <= 'z'; c++)
+        CC[c] = C_LOWER;
+    for (int c = 'A'; c <= 'F'; c++)
+        CC[c] |= C_HEX, CC[c + 32] |= C_HEX;
     for (int c = 0; c < 256; c++)
         if (CC[c] & C_ALNUM) CC[c] |= C_TOK | C_LOCAL | C_B64U | C_MID;
-    for (const char *p = "_-+/="; *p; p++) CC[(uint8_t)*p] |= C_TOK | C_MID;
-    for (const char *p = "._%+-"; *p; p++) CC[(uint8_t)*p] |= C_LOCAL;
-    for (const char *p = "_-"; *p; p++) CC[(uint8_t)*p] |= C_B64U;
-    for (const char *p = ".:@\\"; *p; p++) CC[(uint8_t)*p] |= C_MID;
+    for (const char *p = "_-+/="; *p; p++)
+        CC[(uint8_t)*p] |= C_TOK | C_MID;
+    for (const char *p = "._%+-"; *p; p++)
+        CC[(uint8_t)*p] |= C_LOCAL;
+    for (const char *p = "_-"; *p; p++)
+        CC[(uint8_t)*p] |= C_B64U;
+    for (const char *p = ".:@\\"; *p; p++)
+        CC[(uint8_t)*p] |= C_MID;
 }
 
-static void cc_init_once(void) { pthread_once(&cc_once, cc_build); }
+static void cc_init_once(void)
+{
+    pthread_once(&cc_once, cc_build);
+}
 
-static inline bool in_set(int c, const char *set) { return c && strchr(set, c); }
-static inline bool is_digit(int c) { return c >= '0' && c <= '9'; }
-static inline int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+static inline bool in_set(int c, const char *set)
+{
+    return c && strchr(set, c);
+}
+static inline bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+static inline int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
 
 /* ---- scan state ------------------------------------------------------- */
 
@@ -63,7 +83,10 @@ typedef struct {
     double min_score;
 } scan_t;
 
-static inline bool want(const scan_t *s, pii_type_t ty) { return s->types & PII_TYPE_BIT(ty); }
+static inline bool want(const scan_t *s, pii_type_t ty)
+{
+    return s->types & PII_TYPE_BIT(ty);
+}
 
 /* Insert keeping out[] sorted and non-overlapping. Candidates arrive mostly
  * in order; only an email's look-back can overlap earlier entities. */
@@ -100,23 +123,25 @@ static bool near_word(const scan_t *s, size_t a, size_t b, const char *const *wo
         for (const char *const *w = words; *w; w++) {
             if ((*w)[0] != c) continue;
             size_t j = 1;
-            while ((*w)[j] && i + j < hi && lower((uint8_t)t[i + j]) == (*w)[j]) j++;
+            while ((*w)[j] && i + j < hi && lower((uint8_t)t[i + j]) == (*w)[j])
+                j++;
             if (!(*w)[j]) return true;
         }
     }
     return false;
 }
 
-static const char *const PHONE_WORDS[] = {"phone", "tel", "call", "mobile", "cell", "fax",
-                                          "whatsapp", "contact", "sms", "text me", "reach me",
-                                          "dial", "number", NULL};
+static const char *const PHONE_WORDS[] = {"phone",    "tel",      "call",    "mobile", "cell",
+                                          "fax",      "whatsapp", "contact", "sms",    "text me",
+                                          "reach me", "dial",     "number",  NULL};
 static const char *const SSN_WORDS[] = {"ssn", "social security", "ss#", "ss no", NULL};
-static const char *const KEY_WORDS[] = {"key",    "token",      "secret", "password",
-                                        "passwd", "pwd",        "apikey", "credential",
+static const char *const KEY_WORDS[] = {"key",    "token",         "secret", "password",
+                                        "passwd", "pwd",           "apikey", "credential",
                                         "bearer", "authorization", NULL};
 /* Dotted numbers next to these are versions or section numbers, not IPs. */
-static const char *const VERSION_WORDS[] = {"version", "ver.",    "release", "build", "section",
-                                            "chapter", "clause",  "rfc",     "step",  "§", NULL};
+static const char *const VERSION_WORDS[] = {"version", "ver.",    "release", "build",
+                                            "section", "chapter", "clause",  "rfc",
+                                            "step",    "§",       NULL};
 
 /* ---- validators ------------------------------------------------------- */
 
@@ -187,7 +212,8 @@ bool pii_ipv4_parse(const char *s, size_t n, uint8_t out[4])
         }
         size_t st = i;
         int v = 0;
-        while (i < n && is_digit(s[i]) && i - st < 3) v = v * 10 + (s[i++] - '0');
+        while (i < n && is_digit(s[i]) && i - st < 3)
+            v = v * 10 + (s[i++] - '0');
         if (i == st || v > 255 || (i - st > 1 && s[st] == '0')) return false;
         if (out) out[oct] = (uint8_t)v;
     }
@@ -217,7 +243,8 @@ bool pii_ipv6_parse(const char *s, size_t n, uint8_t out[16])
         /* one group: 1-4 hex digits, or the embedded IPv4 tail */
         size_t st = i;
         unsigned v = 0;
-        while (i < n && i - st < 4 && hexval((uint8_t)s[i]) >= 0) v = v * 16 + hexval(s[i++]);
+        while (i < n && i - st < 4 && hexval((uint8_t)s[i]) >= 0)
+            v = v * 16 + hexval(s[i++]);
         if (i == st) return false;
         if (i < n && s[i] == '.') { /* dotted IPv4 in the last 32 bits */
             uint8_t q[4];
@@ -250,10 +277,13 @@ done:
             memcpy(full, g, sizeof g);
         } else {
             int tail = ng - gap;
-            for (int k = 0; k < gap; k++) full[k] = g[k];
-            for (int k = 0; k < tail; k++) full[8 - tail + k] = g[gap + k];
+            for (int k = 0; k < gap; k++)
+                full[k] = g[k];
+            for (int k = 0; k < tail; k++)
+                full[8 - tail + k] = g[gap + k];
         }
-        for (int k = 0; k < 8; k++) out[2 * k] = (uint8_t)(full[k] >> 8), out[2 * k + 1] = (uint8_t)full[k];
+        for (int k = 0; k < 8; k++)
+            out[2 * k] = (uint8_t)(full[k] >> 8), out[2 * k + 1] = (uint8_t)full[k];
     }
     return true;
 }
@@ -262,7 +292,8 @@ double pii_entropy(const char *s, size_t n)
 {
     if (n == 0) return 0;
     unsigned cnt[256] = {0};
-    for (size_t i = 0; i < n; i++) cnt[(uint8_t)s[i]]++;
+    for (size_t i = 0; i < n; i++)
+        cnt[(uint8_t)s[i]]++;
     double h = 0;
     for (int c = 0; c < 256; c++)
         if (cnt[c]) {
@@ -276,8 +307,8 @@ double pii_entropy(const char *s, size_t n)
 
 static bool tld_is_file_ext(const char *p, size_t n)
 {
-    static const char *const ext[] = {"png", "jpg", "jpeg", "gif", "svg", "webp", "js",
-                                      "ts",  "py",  "css",  "html", "json", "txt", "md", NULL};
+    static const char *const ext[] = {"png", "jpg", "jpeg", "gif",  "svg", "webp", "js", "ts",
+                                      "py",  "css", "html", "json", "txt", "md",   NULL};
     for (const char *const *e = ext; *e; e++)
         if (strlen(*e) == n && strncasecmp(*e, p, n) == 0) return true;
     return false;
@@ -287,9 +318,11 @@ static size_t try_email(scan_t *s, size_t at)
 {
     const char *t = s->t;
     size_t a = at;
-    while (a > 0 && at - a < 64 && (CC[(uint8_t)t[a - 1]] & C_LOCAL)) a--;
+    while (a > 0 && at - a < 64 && (CC[(uint8_t)t[a - 1]] & C_LOCAL))
+        a--;
     if (a > 0 && (CC[(uint8_t)t[a - 1]] & C_LOCAL)) return 0; /* local part > 64 */
-    while (a < at && (t[a] == '.' || t[a] == '-' || t[a] == '+')) a++;
+    while (a < at && (t[a] == '.' || t[a] == '-' || t[a] == '+'))
+        a++;
     if (a == at || t[at - 1] == '.') return 0;
     for (size_t k = a; k + 1 < at; k++)
         if (t[k] == '.' && t[k + 1] == '.') return 0;
@@ -297,7 +330,8 @@ static size_t try_email(scan_t *s, size_t at)
     size_t d = at + 1, e = d, labels = 0, last_label = d;
     for (;;) {
         size_t ls = e;
-        while (e < s->len && e - ls < 64 && ((CC[(uint8_t)t[e]] & C_ALNUM) || t[e] == '-')) e++;
+        while (e < s->len && e - ls < 64 && ((CC[(uint8_t)t[e]] & C_ALNUM) || t[e] == '-'))
+            e++;
         if (e == ls || e - ls > 63 || t[ls] == '-' || t[e - 1] == '-') {
             if (labels && e == ls) break; /* "a.com." : stop before the dot */
             return 0;
@@ -380,7 +414,8 @@ static bool gather(const scan_t *s, size_t p, numrun_t *r)
         }
         if (q + 2 < len && t[q] == '(' && sep != '.' && is_digit(t[q + 1])) {
             size_t z = q + 1;
-            while (z < len && is_digit(t[z])) z++;
+            while (z < len && is_digit(t[z]))
+                z++;
             if (z < len && t[z] == ')') {
                 p = q;
                 continue;
@@ -397,15 +432,15 @@ static bool card_issuer_ok(const char *d, int n)
     int p3 = p2 * 10 + (d[2] - '0');
     int p4 = p3 * 10 + (d[3] - '0');
     int p6 = p4 * 100 + (d[4] - '0') * 10 + (d[5] - '0');
-    if (d[0] == '4') return n == 13 || n == 16 || n == 19;                       /* Visa */
-    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n == 16;   /* MC */
-    if (p2 == 34 || p2 == 37) return n == 15;                                   /* Amex */
+    if (d[0] == '4') return n == 13 || n == 16 || n == 19;                    /* Visa */
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720)) return n == 16; /* MC */
+    if (p2 == 34 || p2 == 37) return n == 15;                                 /* Amex */
     if (p4 == 6011 || p2 == 65 || (p3 >= 644 && p3 <= 649) || (p6 >= 622126 && p6 <= 622925))
-        return n >= 16 && n <= 19; /* Discover */
-    if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19;                    /* JCB */
-    if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)          /* Diners */
+        return n >= 16 && n <= 19;                                    /* Discover */
+    if (p4 >= 3528 && p4 <= 3589) return n >= 16 && n <= 19;          /* JCB */
+    if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39) /* Diners */
         return n >= 14 && n <= 19;
-    if (p2 == 62) return n >= 16 && n <= 19;                                    /* UnionPay */
+    if (p2 == 62) return n >= 16 && n <= 19; /* UnionPay */
     if (p2 == 50 || (p2 >= 56 && p2 <= 58) || p4 == 6304 || (p4 >= 6759 && p4 <= 6763))
         return n >= 13 && n <= 19; /* Maestro */
     return false;
@@ -433,7 +468,8 @@ static bool e164_cc_ok(const char *d, int n)
 static int num_of(const char *d, int n)
 {
     int v = 0;
-    for (int k = 0; k < n; k++) v = v * 10 + (d[k] - '0');
+    for (int k = 0; k < n; k++)
+        v = v * 10 + (d[k] - '0');
     return v;
 }
 
@@ -444,19 +480,23 @@ static int classify(scan_t *s, const numrun_t *r, int n, size_t st)
 {
     size_t end = r->gend[n - 1];
     int nd = 0;
-    for (int k = 0; k < n; k++) nd += r->glen[k];
+    for (int k = 0; k < n; k++)
+        nd += r->glen[k];
     const char *d = r->dg;
     bool any_paren = false;
     char sep1 = n > 1 ? r->sep[1] : 0;
     bool same_sep = true;
-    for (int k = 0; k < n; k++) any_paren |= r->paren[k];
-    for (int k = 2; k < n; k++) same_sep &= r->sep[k] == sep1;
+    for (int k = 0; k < n; k++)
+        any_paren |= r->paren[k];
+    for (int k = 2; k < n; k++)
+        same_sep &= r->sep[k] == sep1;
 
     /* credit card: 13-19 digits, one group or consistent ' '/'-' groups */
     if (!r->plus && !any_paren && nd >= 13 && nd <= 19 &&
         (n == 1 || (same_sep && (sep1 == ' ' || sep1 == '-')))) {
         bool shape = true;
-        for (int k = 0; n > 1 && k < n; k++) shape &= r->glen[k] >= 3 && r->glen[k] <= 6;
+        for (int k = 0; n > 1 && k < n; k++)
+            shape &= r->glen[k] >= 3 && r->glen[k] <= 6;
         if (shape) {
             if (pii_luhn_ok(d, (size_t)nd) && card_issuer_ok(d, nd)) {
                 add(s, PII_CREDIT_CARD, st, end, PII_SCORE_VALIDATED);
@@ -502,8 +542,10 @@ static int classify(scan_t *s, const numrun_t *r, int n, size_t st)
     }
     bool has_dot = false, has_other = false;
     for (int k = 1; k < n; k++) {
-        if (r->sep[k] == '.') has_dot = true;
-        else if (r->sep[k]) has_other = true;
+        if (r->sep[k] == '.')
+            has_dot = true;
+        else if (r->sep[k])
+            has_other = true;
     }
     if (has_dot && (has_other || n < 3 || any_paren)) return CLS_NONE;
     /* dates: 2024-03-15, 15.03.2024, 03 15 2024; year ranges 1990-2020 */
@@ -515,7 +557,8 @@ static int classify(scan_t *s, const numrun_t *r, int n, size_t st)
         return CLS_NONE;
     bool trunk = d[0] == '0' || r->paren[0];
     bool groups_ok = true;
-    for (int k = 0; k < n; k++) groups_ok &= r->glen[k] >= 2 && r->glen[k] <= 5;
+    for (int k = 0; k < n; k++)
+        groups_ok &= r->glen[k] >= 2 && r->glen[k] <= 5;
     if (!r->paren[0] && r->glen[0] > 5) groups_ok = false;
     if (n == 4 && r->glen[0] == 1 && d[0] == '1' && r->glen[1] == 3 && r->glen[2] == 3 &&
         r->glen[3] == 4)
@@ -535,7 +578,7 @@ static size_t try_numeric(scan_t *s, size_t p)
     numrun_t r;
     if (!gather(s, p, &r)) return 0;
     size_t end = r.gend[r.n - 1];
-    if (end < s->len && (CC[(uint8_t)s->t[end]] & (C_ALPHA)) ) return 0;
+    if (end < s->len && (CC[(uint8_t)s->t[end]] & (C_ALPHA))) return 0;
     if (end < s->len && (s->t[end] == '_' || s->t[end] == '@')) return 0;
     int c = classify(s, &r, r.n, p);
     if (c == CLS_HIT) return end;
@@ -558,7 +601,8 @@ static size_t try_ip(scan_t *s, size_t p)
     size_t e = p;
     int colons = 0, dots = 0;
     bool digit = false;
-    while (e < s->len && e - p < 64 && ((CC[(uint8_t)t[e]] & C_HEX) || t[e] == ':' || t[e] == '.')) {
+    while (e < s->len && e - p < 64 &&
+           ((CC[(uint8_t)t[e]] & C_HEX) || t[e] == ':' || t[e] == '.')) {
         colons += t[e] == ':';
         dots += t[e] == '.';
         digit |= is_digit(t[e]);
@@ -568,7 +612,8 @@ static size_t try_ip(scan_t *s, size_t p)
         e--; /* sentence punctuation after the address */
     if (e < s->len && ((CC[(uint8_t)t[e]] & C_ALNUM) || t[e] == '_')) return 0;
     colons = dots = 0;
-    for (size_t k = p; k < e; k++) colons += t[k] == ':', dots += t[k] == '.';
+    for (size_t k = p; k < e; k++)
+        colons += t[k] == ':', dots += t[k] == '.';
     if (colons >= 2) {
         if (!digit || !pii_ipv6_parse(t + p, e - p, NULL)) return 0;
         add(s, PII_IP_ADDRESS, p, e, PII_SCORE_VALIDATED);
@@ -619,7 +664,8 @@ static size_t try_iban(scan_t *s, size_t p)
 static size_t run_of(const scan_t *s, size_t p, uint8_t cls, size_t cap)
 {
     size_t e = p;
-    while (e < s->len && e - p < cap && (CC[(uint8_t)s->t[e]] & cls)) e++;
+    while (e < s->len && e - p < cap && (CC[(uint8_t)s->t[e]] & cls))
+        e++;
     return e - p;
 }
 
@@ -648,12 +694,18 @@ static size_t b64url_decode(const char *in, size_t n, char *out, size_t cap)
     size_t o = 0;
     for (size_t i = 0; i < n && o < cap; i++) {
         int c = (uint8_t)in[i], v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (is_digit(c)) v = c - '0' + 52;
-        else if (c == '-' || c == '+') v = 62;
-        else if (c == '_' || c == '/') v = 63;
-        else return o;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (is_digit(c))
+            v = c - '0' + 52;
+        else if (c == '-' || c == '+')
+            v = 62;
+        else if (c == '_' || c == '/')
+            v = 63;
+        else
+            return o;
         acc = (acc << 6) | (unsigned)v;
         bits += 6;
         if (bits >= 8) {
@@ -674,7 +726,8 @@ static size_t try_jwt(scan_t *s, size_t p)
     if (!ends_token(s, r + c) || (r + c < s->len && s->t[r + c] == '.')) return 0;
     char hdr[48];
     size_t hn = b64url_decode(s->t + p, a, hdr, sizeof hdr);
-    if (hn < 8 || hdr[0] != '{' || (!memmem(hdr, hn, "\"alg\"", 5) && !memmem(hdr, hn, "\"typ\"", 5)))
+    if (hn < 8 || hdr[0] != '{' ||
+        (!memmem(hdr, hn, "\"alg\"", 5) && !memmem(hdr, hn, "\"typ\"", 5)))
         return 0;
     return key_hit(s, p, r + c);
 }
@@ -694,9 +747,10 @@ static size_t try_pem(scan_t *s, size_t p)
     size_t cap = s->len - e < 65536 ? s->len - e : 65536;
     const char *end = memmem(s->t + e, cap, "-----END ", 9);
     if (end) {
-        const char *close = memmem(end + 9, (size_t)(s->t + s->len - end - 9) < 64
-                                                 ? (size_t)(s->t + s->len - end - 9) : 64,
-                                   "-----", 5);
+        const char *close =
+            memmem(end + 9,
+                   (size_t)(s->t + s->len - end - 9) < 64 ? (size_t)(s->t + s->len - end - 9) : 64,
+                   "-----", 5);
         if (close) e = (size_t)(close - s->t) + 5;
     }
     return key_hit(s, p, e);
@@ -734,7 +788,8 @@ static size_t try_key(scan_t *s, size_t p)
             size_t b = p + (t[p + 2] == '-' ? 3 : 8);
             e = b + run_of(s, b, C_B64U, 512);
             int cls = 0;
-            for (size_t k = b; k < e; k++) cls |= is_digit(t[k]) ? 1 : (CC[(uint8_t)t[k]] & C_ALPHA) ? 2 : 0;
+            for (size_t k = b; k < e; k++)
+                cls |= is_digit(t[k]) ? 1 : (CC[(uint8_t)t[k]] & C_ALPHA) ? 2 : 0;
             if (e - b >= 20 && cls == 3 && ends_token(s, e)) return key_hit(s, p, e);
         }
         break;
@@ -748,10 +803,12 @@ static size_t try_key(scan_t *s, size_t p)
         }
         break;
     case 'x':
-        if (has_prefix(s, p, "xox") && p + 4 < s->len && in_set(t[p + 3], "bpa") && t[p + 4] == '-') {
+        if (has_prefix(s, p, "xox") && p + 4 < s->len && in_set(t[p + 3], "bpa") &&
+            t[p + 4] == '-') {
             e = p + 5 + run_of(s, p + 5, C_B64U, 256);
             bool digit = false;
-            for (size_t k = p + 5; k < e; k++) digit |= is_digit(t[k]);
+            for (size_t k = p + 5; k < e; k++)
+                digit |= is_digit(t[k]);
             if (e - p - 5 >= 10 && digit && ends_token(s, e)) return key_hit(s, p, e);
         }
         break;
@@ -790,8 +847,10 @@ size_t pii_scan(const char *text, size_t len, pii_entity_t *out, size_t max, con
         uint8_t prev = i ? CC[(uint8_t)text[i - 1]] : 0;
         size_t e = 0;
         if (!(k & C_ALNUM)) {
-            if (c == '@' && w_mail) e = try_email(&s, i);
-            else if ((c == '+' || c == '(') && !(prev & C_ALNUM) && i + 1 < len && is_digit(text[i + 1]))
+            if (c == '@' && w_mail)
+                e = try_email(&s, i);
+            else if ((c == '+' || c == '(') && !(prev & C_ALNUM) && i + 1 < len &&
+                     is_digit(text[i + 1]))
                 e = try_numeric(&s, i);
             else if (c == ':' && w_ip && i + 1 < len && text[i + 1] == ':' && !(prev & C_MID))
                 e = try_ip(&s, i);
@@ -822,18 +881,21 @@ size_t pii_scan(const char *text, size_t len, pii_entity_t *out, size_t max, con
             i = e;
             continue;
         }
-        while (i < len && (CC[(uint8_t)text[i]] & C_ALNUM)) i++;
+        while (i < len && (CC[(uint8_t)text[i]] & C_ALNUM))
+            i++;
     }
     return s.n;
 }
 
 /* ---- names and masking ------------------------------------------------ */
 
-static const char *const NAMES[PII_TYPE_COUNT] = {"EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD",
-                                                  "IBAN_CODE",     "US_SSN",       "IP_ADDRESS",
-                                                  "API_KEY"};
+static const char *const NAMES[PII_TYPE_COUNT] = {
+    "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "API_KEY"};
 
-const char *pii_type_name(pii_type_t t) { return (unsigned)t < PII_TYPE_COUNT ? NAMES[t] : "UNKNOWN"; }
+const char *pii_type_name(pii_type_t t)
+{
+    return (unsigned)t < PII_TYPE_COUNT ? NAMES[t] : "UNKNOWN";
+}
 
 int pii_type_from_name(const char *name, size_t len)
 {

@@ -15,7 +15,8 @@ typedef struct pref_state {
 static void preference_free(void *p)
 {
     pref_state_t *s = p;
-    for (size_t i = 0; i < s->n; i++) sig_bank_deinit(&s->bank[i]);
+    for (size_t i = 0; i < s->n; i++)
+        sig_bank_deinit(&s->bank[i]);
     free(s->bank);
     free(s);
 }

@@ -11,7 +11,10 @@ typedef struct reask_state {
     sig_sim_t *sim;
 } reask_state_t;
 
-static void reask_free(void *p) { free(p); }
+static void reask_free(void *p)
+{
+    free(p);
+}
 
 static int reask_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {

@@ -24,24 +24,12 @@ extern const sig_family_ops_t sig_fact_check_ops;
 extern const sig_family_ops_t sig_user_feedback_ops;
 
 static const sig_family_ops_t *const registry[] = {
-    &sig_keyword_ops,
-    &sig_pii_ops,
-    &sig_jailbreak_ops,
-    &sig_language_ops,
-    &sig_context_ops,
-    &sig_conversation_ops,
-    &sig_structure_ops,
-    &sig_event_ops,
-    &sig_modality_ops,
-    &sig_authz_ops,
-    &sig_embedding_ops,
-    &sig_domain_ops,
-    &sig_complexity_ops,
-    &sig_kb_ops,
-    &sig_preference_ops,
-    &sig_reask_ops,
-    &sig_fact_check_ops,
-    &sig_user_feedback_ops,
+    &sig_keyword_ops,    &sig_pii_ops,        &sig_jailbreak_ops,
+    &sig_language_ops,   &sig_context_ops,    &sig_conversation_ops,
+    &sig_structure_ops,  &sig_event_ops,      &sig_modality_ops,
+    &sig_authz_ops,      &sig_embedding_ops,  &sig_domain_ops,
+    &sig_complexity_ops, &sig_kb_ops,         &sig_preference_ops,
+    &sig_reask_ops,      &sig_fact_check_ops, &sig_user_feedback_ops,
 };
 
 const sig_family_ops_t *sig_registry_get(cfg_signal_family_t f)

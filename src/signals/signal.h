@@ -21,12 +21,12 @@
 typedef struct sig_result {
     const cfg_signal_t *rule; /* family and name come from the rule */
     bool matched;
-    double score;             /* [0, 1] */
-    const char *label;        /* label-producing families (complexity, domain, ...), else NULL */
-    double value;             /* raw number predicates compare (token count, count, density) */
+    double score;      /* [0, 1] */
+    const char *label; /* label-producing families (complexity, domain, ...), else NULL */
+    double value;      /* raw number predicates compare (token count, count, density) */
     bool has_value;
     uint32_t latency_us;
-    const char *error;        /* NULL, or e.g. "timeout", "no_identity", "embedding_unavailable" */
+    const char *error; /* NULL, or e.g. "timeout", "no_identity", "embedding_unavailable" */
 } sig_result_t;
 
 typedef struct sig_results {
@@ -48,7 +48,7 @@ typedef struct sig_results {
 
 /* Runtime inputs beyond the request itself. All optional. */
 typedef struct sig_env {
-    const char *user;         /* authz identity (listener key or trusted headers) */
+    const char *user; /* authz identity (listener key or trusted headers) */
     const char *const *groups;
     size_t n_groups;
     /* router memory, for conversation sources session_turns / _switches / _idle_seconds */

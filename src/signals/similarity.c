@@ -78,7 +78,8 @@ static emb_t *make_embedder(const cfg_t *cfg, char *err, size_t errlen)
         return emb_openai_new(&opt, err, errlen);
     }
     if (!strcmp(backend, "static")) {
-        snprintf(err, errlen, "embedder backend static is not available in this build; use builtin");
+        snprintf(err, errlen,
+                 "embedder backend static is not available in this build; use builtin");
         return NULL;
     }
     int dims = node_int(ec ? ec->builtin : NULL, "dimensions",
@@ -97,8 +98,11 @@ sig_sim_t *sig_sim_get(const sig_build_t *b, cfg_diags_t *diags)
     char err[256] = "";
     emb_t *e = make_embedder(b->cfg, err, sizeof err);
     if (!e) {
-        if (b->n_rules) sig_rule_error(diags, b->cfg, b->rules[0], "embedder: %s", err);
-        else cfg_diags_add(diags, CFG_DIAG_ERROR, NULL, 0, 0, "global.model_catalog.embeddings", "%s", err);
+        if (b->n_rules)
+            sig_rule_error(diags, b->cfg, b->rules[0], "embedder: %s", err);
+        else
+            cfg_diags_add(diags, CFG_DIAG_ERROR, NULL, 0, 0, "global.model_catalog.embeddings",
+                          "%s", err);
         return NULL;
     }
     s = calloc(1, sizeof *s);
@@ -115,7 +119,10 @@ sig_sim_t *sig_sim_get(const sig_build_t *b, cfg_diags_t *diags)
     return s;
 }
 
-const sig_sim_t *sig_sim_of(const sig_engine_t *e) { return sig_engine_embedder(e); }
+const sig_sim_t *sig_sim_of(const sig_engine_t *e)
+{
+    return sig_engine_embedder(e);
+}
 
 const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, size_t n,
                            const char **err)
@@ -125,7 +132,8 @@ const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, siz
         *err = emb_status_str(EMB_ERR_REMOTE);
         return NULL;
     }
-    char *wbuf = n > 8 * SIG_WINDOW_CPS ? arena_alloc(a, 8 * SIG_WINDOW_CPS + 2) : arena_alloc(a, n + 1);
+    char *wbuf =
+        n > 8 * SIG_WINDOW_CPS ? arena_alloc(a, 8 * SIG_WINDOW_CPS + 2) : arena_alloc(a, n + 1);
     const char *w;
     size_t wn = sig_query_window(text, n, wbuf, &w);
     float *v = arena_alloc(a, sizeof(float) * (size_t)d);
@@ -152,8 +160,8 @@ const float *sig_sim_query(const sig_sim_t *s, sig_ctx_t *cx, const char **err)
     sig_text_t q = sig_ctx_query(cx);
     int d = emb_dims(s->emb);
     uint64_t key = hash_xxh64(q.s, q.n, (uint64_t)(uintptr_t)s->emb);
-    if (d > 0 && d <= TL_DIMS && tl_query.owner == s && tl_query.key == key && tl_query.len == q.n &&
-        tl_query.dims == d)
+    if (d > 0 && d <= TL_DIMS && tl_query.owner == s && tl_query.key == key &&
+        tl_query.len == q.n && tl_query.dims == d)
         return tl_query.vec;
     const float *v = sig_sim_embed(s, cx->a, q.s, q.n, err);
     if (!v || d > TL_DIMS) return v;
@@ -178,8 +186,10 @@ emb_status_t sig_sim_bank_from(sig_bank_t *b, const sig_sim_t *s, const cfg_strl
     size_t nl = list ? list->n : 0;
     const char **v = malloc(sizeof(char *) * (nl + n_extra + 1));
     if (!v) abort();
-    for (size_t i = 0; i < nl; i++) v[i] = list->v[i];
-    for (size_t i = 0; i < n_extra; i++) v[nl + i] = extra[i];
+    for (size_t i = 0; i < nl; i++)
+        v[i] = list->v[i];
+    for (size_t i = 0; i < n_extra; i++)
+        v[nl + i] = extra[i];
     emb_status_t st = sig_bank_init(b, s->emb, v, nl + n_extra);
     free(v);
     return st;
@@ -188,7 +198,8 @@ emb_status_t sig_sim_bank_from(sig_bank_t *b, const sig_sim_t *s, const cfg_strl
 size_t sig_bank_count(const char *const *v)
 {
     size_t n = 0;
-    while (v[n]) n++;
+    while (v[n])
+        n++;
     return n;
 }
 

@@ -57,7 +57,8 @@ extern const char *const sig_mmlu_categories[SIG_MMLU_N];
 const char *const *sig_mmlu_bank(const char *category, size_t *n);
 extern const char *const sig_bank_fact_needed[], *const sig_bank_fact_not_needed[];
 extern const char *const sig_bank_fb_need_clarification[], *const sig_bank_fb_wrong_answer[],
-    *const sig_bank_fb_want_different[], *const sig_bank_fb_satisfied[];
+                                                               *const sig_bank_fb_want_different[],
+                                                                   *const sig_bank_fb_satisfied[];
 extern const char *const sig_bank_jailbreak[], *const sig_bank_benign[];
 /* Number of entries of a NULL-terminated shipped bank. */
 size_t sig_bank_count(const char *const *v);

@@ -63,19 +63,32 @@ static int st_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         const cfg_signal_t *sg = b->rules[r];
         st_rule_t *sr = &s->rules[r];
         const char *ft = scalar(sg->feature, "type");
-        const cfg_node_t *src = sg->feature && sg->feature->kind == CFG_NODE_MAP ? cfg_node_get(sg->feature, "source") : NULL;
+        const cfg_node_t *src = sg->feature && sg->feature->kind == CFG_NODE_MAP
+                                    ? cfg_node_get(sg->feature, "source")
+                                    : NULL;
         const char *st = scalar(src, "type");
-        sr->ftype = !ft ? -1 : !strcmp(ft, "exists") ? SF_EXISTS : !strcmp(ft, "count") ? SF_COUNT
-                  : !strcmp(ft, "density") ? SF_DENSITY : !strcmp(ft, "sequence") ? SF_SEQUENCE : -1;
-        sr->stype = !st ? -1 : !strcmp(st, "regex") ? SS_REGEX : !strcmp(st, "keyword_set") ? SS_KEYWORDS
-                  : !strcmp(st, "sequence") ? SS_SEQUENCE : !strcmp(st, "text_bytes") ? SS_BYTES : -1;
+        sr->ftype = !ft                       ? -1
+                    : !strcmp(ft, "exists")   ? SF_EXISTS
+                    : !strcmp(ft, "count")    ? SF_COUNT
+                    : !strcmp(ft, "density")  ? SF_DENSITY
+                    : !strcmp(ft, "sequence") ? SF_SEQUENCE
+                                              : -1;
+        sr->stype = !st                          ? -1
+                    : !strcmp(st, "regex")       ? SS_REGEX
+                    : !strcmp(st, "keyword_set") ? SS_KEYWORDS
+                    : !strcmp(st, "sequence")    ? SS_SEQUENCE
+                    : !strcmp(st, "text_bytes")  ? SS_BYTES
+                                                 : -1;
         if (sr->ftype < 0) {
-            sig_rule_error(d, b->cfg, sg, "feature.type must be exists, count, density or sequence");
+            sig_rule_error(d, b->cfg, sg,
+                           "feature.type must be exists, count, density or sequence");
             rc = -1;
             continue;
         }
         if (sr->stype < 0) {
-            sig_rule_error(d, b->cfg, sg, "feature.source.type must be regex, keyword_set, sequence or text_bytes");
+            sig_rule_error(
+                d, b->cfg, sg,
+                "feature.source.type must be regex, keyword_set, sequence or text_bytes");
             rc = -1;
             continue;
         }
@@ -91,12 +104,14 @@ static int st_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                 int err;
                 PCRE2_SIZE off;
                 pcre2_code *c = pcre2_compile((PCRE2_SPTR)items[i], PCRE2_ZERO_TERMINATED,
-                                              (caseless ? PCRE2_CASELESS : 0) | PCRE2_MULTILINE, &err, &off, NULL);
+                                              (caseless ? PCRE2_CASELESS : 0) | PCRE2_MULTILINE,
+                                              &err, &off, NULL);
                 if (!c) {
                     PCRE2_UCHAR msg[160];
                     pcre2_get_error_message(err, msg, sizeof msg);
-                    sig_rule_error(d, b->cfg, sg, "feature.source pattern %zu does not compile at offset %zu: %s", i,
-                                   (size_t)off, (const char *)msg);
+                    sig_rule_error(d, b->cfg, sg,
+                                   "feature.source pattern %zu does not compile at offset %zu: %s",
+                                   i, (size_t)off, (const char *)msg);
                     rc = -1;
                     continue;
                 }
@@ -105,19 +120,24 @@ static int st_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
             }
         } else if (sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) {
             ni = strings(src, sr->stype == SS_KEYWORDS ? "keywords" : "sequence", items, 256);
-            if (!ni) ni = strings(src, sr->stype == SS_KEYWORDS ? "keyword_set" : "keywords", items, 256);
+            if (!ni)
+                ni =
+                    strings(src, sr->stype == SS_KEYWORDS ? "keyword_set" : "keywords", items, 256);
             sr->kw = calloc(ni + 1, sizeof(char *));
             sr->kw_len = calloc(ni + 1, sizeof(size_t));
             for (size_t i = 0; i < ni; i++)
                 if (items[i][0]) {
-                    sr->kw[sr->n_kw] = sig_fold_dup(items[i], strlen(items[i]), &sr->kw_len[sr->n_kw]);
+                    sr->kw[sr->n_kw] =
+                        sig_fold_dup(items[i], strlen(items[i]), &sr->kw_len[sr->n_kw]);
                     sr->n_kw++;
                 }
         }
         if ((sr->stype == SS_REGEX && !sr->n_re && rc == 0) ||
             ((sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) && !sr->n_kw)) {
             sig_rule_error(d, b->cfg, sg, "feature.source %s needs %s", st,
-                           sr->stype == SS_REGEX ? "pattern or patterns" : sr->stype == SS_KEYWORDS ? "keywords" : "sequence");
+                           sr->stype == SS_REGEX      ? "pattern or patterns"
+                           : sr->stype == SS_KEYWORDS ? "keywords"
+                                                      : "sequence");
             rc = -1;
             continue;
         }
@@ -138,9 +158,11 @@ static void st_free(void *p)
     if (!s) return;
     for (size_t r = 0; r < s->n; r++) {
         st_rule_t *sr = &s->rules[r];
-        for (size_t i = 0; i < sr->n_re; i++) pcre2_code_free(sr->re[i]);
+        for (size_t i = 0; i < sr->n_re; i++)
+            pcre2_code_free(sr->re[i]);
         free(sr->re);
-        for (size_t i = 0; i < sr->n_kw; i++) free(sr->kw[i]);
+        for (size_t i = 0; i < sr->n_kw; i++)
+            free(sr->kw[i]);
         free(sr->kw);
         free(sr->kw_len);
     }
@@ -148,8 +170,14 @@ static void st_free(void *p)
     free(s);
 }
 
-static void *st_scratch_new(const void *p) { return pcre2_match_data_create(1, NULL); }
-static void st_scratch_free(void *x) { pcre2_match_data_free(x); }
+static void *st_scratch_new(const void *p)
+{
+    return pcre2_match_data_create(1, NULL);
+}
+static void st_scratch_free(void *x)
+{
+    pcre2_match_data_free(x);
+}
 
 /* Next boundary-respecting occurrence of kw in t at or after from; -1 none. */
 static long find_phrase(sig_text_t t, size_t from, const char *kw, size_t kl)
@@ -173,7 +201,8 @@ static double source_count(const st_rule_t *sr, sig_ctx_t *cx, pcre2_match_data 
         size_t c = 0;
         for (size_t i = 0; i < sr->n_re && md; i++) {
             size_t off = 0;
-            while (off <= q.n && pcre2_match(sr->re[i], (PCRE2_SPTR)q.s, q.n, off, 0, md, NULL) >= 0) {
+            while (off <= q.n &&
+                   pcre2_match(sr->re[i], (PCRE2_SPTR)q.s, q.n, off, 0, md, NULL) >= 0) {
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
                 c++;
                 off = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
@@ -224,7 +253,8 @@ static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             continue;
         }
         double c = source_count(sr, cx, md), v = c;
-        if (sr->ftype == SF_EXISTS || sr->ftype == SF_SEQUENCE) v = c > 0 ? 1 : 0;
+        if (sr->ftype == SF_EXISTS || sr->ftype == SF_SEQUENCE)
+            v = c > 0 ? 1 : 0;
         else if (sr->ftype == SF_DENSITY) {
             sig_text_t q = sig_ctx_query(cx);
             size_t units = sig_text_units(q.s, q.n);

@@ -71,7 +71,8 @@ size_t sig_utf8_next(const char *s, size_t n, size_t i, int32_t *cp)
         return 1;
     }
     utf8proc_int32_t v;
-    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &v);
+    utf8proc_ssize_t k =
+        utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &v);
     if (k <= 0) {
         *cp = -1;
         return 1;
@@ -84,7 +85,8 @@ size_t sig_utf8_prev(const char *s, size_t i, int32_t *cp)
 {
     size_t j = i - 1;
     size_t lim = i >= 4 ? i - 4 : 0;
-    while (j > lim && ((unsigned char)s[j] & 0xC0) == 0x80) j--;
+    while (j > lim && ((unsigned char)s[j] & 0xC0) == 0x80)
+        j--;
     size_t k = sig_utf8_next(s, i, j, cp);
     if (j + k != i) { /* not a clean code point: treat the last byte alone */
         *cp = -1;
@@ -105,7 +107,9 @@ bool sig_is_cjk_cp(int32_t cp)
 bool sig_is_word_cp(int32_t cp)
 {
     if (cp < 0) return false;
-    if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '_';
+    if (cp < 0x80)
+        return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') ||
+               cp == '_';
     utf8proc_category_t c = utf8proc_category(cp);
     return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
            (c >= UTF8PROC_CATEGORY_MN && c <= UTF8PROC_CATEGORY_ME) ||
@@ -226,7 +230,8 @@ void sig_tokenize(arena_t *a, sig_text_t t, sig_tokens_t *out)
             while (i < n) {
                 if ((unsigned char)s[i] < 0x80) {
                     char c = s[i];
-                    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || c == '_') {
+                    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                        (c >= 'A' && c <= 'Z') || c == '_') {
                         i++;
                         continue;
                     }
@@ -293,11 +298,16 @@ int sig_pred_parse(const cfg_node_t *node, sig_pred_t *p, const char **why)
             *why = "predicate values must be numbers";
             return -1;
         }
-        if (!strcmp(k, "gt")) p->has_gt = true, p->gt = d;
-        else if (!strcmp(k, "gte")) p->has_gte = true, p->gte = d;
-        else if (!strcmp(k, "lt")) p->has_lt = true, p->lt = d;
-        else if (!strcmp(k, "lte")) p->has_lte = true, p->lte = d;
-        else if (!strcmp(k, "eq")) p->has_eq = true, p->eq = d;
+        if (!strcmp(k, "gt"))
+            p->has_gt = true, p->gt = d;
+        else if (!strcmp(k, "gte"))
+            p->has_gte = true, p->gte = d;
+        else if (!strcmp(k, "lt"))
+            p->has_lt = true, p->lt = d;
+        else if (!strcmp(k, "lte"))
+            p->has_lte = true, p->lte = d;
+        else if (!strcmp(k, "eq"))
+            p->has_eq = true, p->eq = d;
         else {
             *why = "unknown predicate key (use gt, gte, lt, lte or eq)";
             return -1;

@@ -23,7 +23,8 @@ typedef struct fb_state {
 static void user_feedback_free(void *p)
 {
     fb_state_t *s = p;
-    for (int k = 0; k < FB_N; k++) sig_bank_deinit(&s->bank[k]);
+    for (int k = 0; k < FB_N; k++)
+        sig_bank_deinit(&s->bank[k]);
     free(s);
 }
 
@@ -32,12 +33,14 @@ static int user_feedback_compile(const sig_build_t *b, void **state, cfg_diags_t
     if (!b->n_rules) return 0;
     sig_sim_t *sim = sig_sim_get(b, diags);
     if (!sim) return -1;
-    static const char *const *const shipped[FB_N] = {sig_bank_fb_satisfied, sig_bank_fb_need_clarification,
-                                                     sig_bank_fb_wrong_answer, sig_bank_fb_want_different};
+    static const char *const *const shipped[FB_N] = {
+        sig_bank_fb_satisfied, sig_bank_fb_need_clarification, sig_bank_fb_wrong_answer,
+        sig_bank_fb_want_different};
     int rc = 0;
     for (size_t i = 0; i < b->n_rules; i++) {
         int k = 0;
-        while (k < FB_N && strcmp(b->rules[i]->name, fb_names[k])) k++;
+        while (k < FB_N && strcmp(b->rules[i]->name, fb_names[k]))
+            k++;
         if (k == FB_N) {
             sig_rule_error(diags, b->cfg, b->rules[i],
                            "user_feedback rules are satisfied, need_clarification, wrong_answer or "
@@ -57,7 +60,8 @@ static int user_feedback_compile(const sig_build_t *b, void **state, cfg_diags_t
         memcpy(v, shipped[k], sizeof(char *) * ns);
         for (size_t i = 0; i < b->n_rules; i++)
             if (!strcmp(b->rules[i]->name, fb_names[k]))
-                for (size_t j = 0; j < b->rules[i]->examples.n; j++) v[ns++] = b->rules[i]->examples.v[j];
+                for (size_t j = 0; j < b->rules[i]->examples.n; j++)
+                    v[ns++] = b->rules[i]->examples.v[j];
         sig_bank_init(&s->bank[k], sim->emb, v, ns);
         free(v);
     }
@@ -81,8 +85,10 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     const float *q = sig_sim_query(s->sim, cx, &err);
     double sc[FB_N] = {0};
     for (int k = 0; q && k < FB_N; k++) {
-        if (!sig_sim_bank_ok(&s->bank[k], &err)) q = NULL;
-        else sc[k] = sig_bank_score(&s->bank[k], q, SIG_AGG_MAX, 0);
+        if (!sig_sim_bank_ok(&s->bank[k], &err))
+            q = NULL;
+        else
+            sc[k] = sig_bank_score(&s->bank[k], q, SIG_AGG_MAX, 0);
     }
     double thr = 0.40;
     if (n) thr = sig_rule_thr(refs[0].rule, 0.40);
@@ -92,8 +98,9 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     double best_complaint = 0;
     for (int k = FB_CLARIFY; k < FB_N; k++)
         if (sc[k] > best_complaint) best_complaint = sc[k];
-    double score = v != FB_SATISFIED ? sc[v]
-                   : sc[FB_SATISFIED] >= thr ? sc[FB_SATISFIED] : 1 - best_complaint;
+    double score = v != FB_SATISFIED         ? sc[v]
+                   : sc[FB_SATISFIED] >= thr ? sc[FB_SATISFIED]
+                                             : 1 - best_complaint;
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
         if (!q) {

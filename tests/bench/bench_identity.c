@@ -21,7 +21,8 @@
 static const char *prose =
     "You are a coding agent working in a large repository. Read files before editing them,\n"
     "keep changes minimal, and explain what you did.  When a command fails, read the error\n"
-    "and try again.\n\n## Tools\nUse the shell tool for builds and tests; use the editor for files.\n";
+    "and try again.\n\n## Tools\nUse the shell tool for builds and tests; use the editor for "
+    "files.\n";
 
 static const char *code =
     "static int parse_item(const char *s, size_t n, item_t *out)\n{\n"
@@ -32,7 +33,8 @@ static const char *code =
 static void add_text(buf_t *b, const char *unit, size_t want)
 {
     buf_t t = {0};
-    while (t.len < want) buf_puts(&t, unit);
+    while (t.len < want)
+        buf_puts(&t, unit);
     buf_json_str(b, t.data, want < t.len ? want : t.len);
     buf_free(&t);
 }
@@ -44,10 +46,12 @@ static char *agent_body(size_t size, size_t *len)
     buf_puts(&b, "{\"model\":\"auto\",\"stream\":true,\"tools\": [\n");
     for (int i = 0; i < 12; i++)
         buf_printf(&b,
-                   "%s  {\n    \"type\": \"function\",\n    \"function\": {\n      \"name\": \"tool_%d\",\n"
+                   "%s  {\n    \"type\": \"function\",\n    \"function\": {\n      \"name\": "
+                   "\"tool_%d\",\n"
                    "      \"description\": \"Runs step %d of the agent loop; see the docs.\",\n"
                    "      \"parameters\": {\"type\": \"object\", \"properties\": {\n"
-                   "        \"path\": {\"type\": \"string\"}, \"args\": {\"type\": \"array\"}}}\n    }\n  }",
+                   "        \"path\": {\"type\": \"string\"}, \"args\": {\"type\": \"array\"}}}\n  "
+                   "  }\n  }",
                    i ? ",\n" : "", i, i);
     buf_puts(&b, "],\n\"messages\":[{\"role\":\"system\",\"content\":");
     add_text(&b, prose, size / 8);
@@ -55,11 +59,13 @@ static char *agent_body(size_t size, size_t *len)
     for (int turn = 0; b.len < size; turn++) {
         buf_puts(&b, ",{\"role\":\"user\",\"content\":");
         add_text(&b, prose, 600);
-        buf_printf(&b,
-                   "},{\"role\":\"assistant\",\"content\":\"Let me look.\",\"tool_calls\":[{\"id\":\"call_%d\","
-                   "\"type\":\"function\",\"function\":{\"name\":\"tool_%d\",\"arguments\":\"{}\"}}]}"
-                   ",{\"role\":\"tool\",\"tool_call_id\":\"call_%d\",\"content\":",
-                   turn, turn % 12, turn);
+        buf_printf(
+            &b,
+            "},{\"role\":\"assistant\",\"content\":\"Let me "
+            "look.\",\"tool_calls\":[{\"id\":\"call_%d\","
+            "\"type\":\"function\",\"function\":{\"name\":\"tool_%d\",\"arguments\":\"{}\"}}]}"
+            ",{\"role\":\"tool\",\"tool_call_id\":\"call_%d\",\"content\":",
+            turn, turn % 12, turn);
         add_text(&b, code, 3000);
         buf_puts(&b, "}");
     }
@@ -92,13 +98,15 @@ static double per_resolve_us(const char *body, size_t len, bool header, bool wit
     }
     hsrv_header_t h = {"x-session-id", 12, "sess-bench-1", 12};
     rq_t *r = rq_from_chat(&a, body, len, jr, header ? &h : NULL, header ? 1 : 0);
-    for (size_t i = 0; i < r->n_msgs; i++) rq_msg_text(r, i, NULL); /* unescape once */
+    for (size_t i = 0; i < r->n_msgs; i++)
+        rq_msg_text(r, i, NULL); /* unescape once */
     sess_store_t *st = with_store ? sess_store_memory_new(NULL) : NULL;
     sess_identity_in_t in = {.request_id = "req-bench", .store = st};
     got_t g = {0};
     sess_identity_resolve(&in, r, on_id, &g); /* warm */
     uint64_t t0 = clock_mono_us();
-    for (int i = 0; i < iters; i++) sess_identity_resolve(&in, r, on_id, &g);
+    for (int i = 0; i < iters; i++)
+        sess_identity_resolve(&in, r, on_id, &g);
     double us = (double)(clock_mono_us() - t0) / iters;
     if (g.calls != iters + 1 || !g.id.found) {
         fprintf(stderr, "bench_identity: resolve did not report\n");
@@ -128,11 +136,14 @@ int main(void)
     }
     /* the message hash alone on 1 MB of indented code */
     buf_t t = {0};
-    while (t.len < (1 << 20)) buf_puts(&t, code);
+    while (t.len < (1 << 20))
+        buf_puts(&t, code);
     uint64_t acc = 0, t0 = clock_mono_us();
-    for (int i = 0; i < 100; i++) acc += sess_identity_msg_hash(JROLE_TOOL, t.data, t.len, NULL, 0, "c");
+    for (int i = 0; i < 100; i++)
+        acc += sess_identity_msg_hash(JROLE_TOOL, t.data, t.len, NULL, 0, "c");
     double us = (double)(clock_mono_us() - t0) / 100;
-    printf("msg hash, 1 MB indented code:                                %9.2f us (%.2f GB/s) [%016llx]\n",
+    printf("msg hash, 1 MB indented code:                                %9.2f us (%.2f GB/s) "
+           "[%016llx]\n",
            us, (double)t.len / us / 1e3, (unsigned long long)acc);
     buf_free(&t);
     return 0;

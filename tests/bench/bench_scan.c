@@ -51,7 +51,9 @@ static void put_json_result(buf_t *b, int items)
     buf_t raw = BUF_INIT;
     buf_puts(&raw, "{\"files\":[");
     for (int i = 0; i < items; i++)
-        buf_printf(&raw, "%s{\"path\":\"src/mod%u/file_%d.c\",\"size\":%u,\"match\":\"if (x < 0) return \\\"neg\\\";\"}",
+        buf_printf(&raw,
+                   "%s{\"path\":\"src/mod%u/file_%d.c\",\"size\":%u,\"match\":\"if (x < 0) return "
+                   "\\\"neg\\\";\"}",
                    i ? "," : "", rnd() % 50, i, rnd() % 100000);
     buf_puts(&raw, "],\"truncated\":false}");
     buf_json_str(b, raw.data, raw.len);
@@ -61,11 +63,13 @@ static void put_json_result(buf_t *b, int items)
 static void make_body(buf_t *b, size_t target)
 {
     buf_reset(b);
-    buf_puts(b, "{\"model\":\"auto\",\"stream\":true,\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":");
+    buf_puts(b, "{\"model\":\"auto\",\"stream\":true,\"temperature\":0.2,\"messages\":[{\"role\":"
+                "\"system\",\"content\":");
     buf_t sys = BUF_INIT;
     for (int i = 0; i < 20; i++)
-        buf_puts(&sys, "You are an autonomous coding agent. Follow the user's instructions exactly; "
-                       "prefer small, reviewable changes and run the tests after each one.\n");
+        buf_puts(&sys,
+                 "You are an autonomous coding agent. Follow the user's instructions exactly; "
+                 "prefer small, reviewable changes and run the tests after each one.\n");
     buf_json_str(b, sys.data, sys.len);
     buf_free(&sys);
     buf_puts(b, "}");
@@ -78,11 +82,14 @@ static void make_body(buf_t *b, size_t target)
             put_code(b, 3 + (int)(rnd() % 10));
             buf_puts(b, "}]}");
         } else {
-            buf_printf(b, ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_%08x\","
-                          "\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":"
-                          "\"{\\\"path\\\":\\\"src/mod%u/file.c\\\",\\\"start\\\":%u}\"}}]}",
-                       call, rnd() % 50, rnd() % 900);
-            buf_printf(b, ",{\"role\":\"tool\",\"tool_call_id\":\"call_%08x\",\"content\":", call++);
+            buf_printf(
+                b,
+                ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_%08x\","
+                "\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":"
+                "\"{\\\"path\\\":\\\"src/mod%u/file.c\\\",\\\"start\\\":%u}\"}}]}",
+                call, rnd() % 50, rnd() % 900);
+            buf_printf(b,
+                       ",{\"role\":\"tool\",\"tool_call_id\":\"call_%08x\",\"content\":", call++);
             if (k == 1)
                 put_json_result(b, 2 + (int)(rnd() % 12));
             else
@@ -92,12 +99,14 @@ static void make_body(buf_t *b, size_t target)
     }
     buf_puts(b, "],\"tools\":[");
     for (int t = 0; t < 6; t++)
-        buf_printf(b, "%s{\"type\":\"function\",\"function\":{\"name\":\"tool_%d\",\"description\":"
-                      "\"Reads or edits files in the workspace; paths are relative to the repository root.\","
-                      "\"parameters\":{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
-                      "\"start\":{\"type\":\"integer\",\"minimum\":0},\"content\":{\"type\":\"string\"}},"
-                      "\"required\":[\"path\"]}}}",
-                   t ? "," : "", t);
+        buf_printf(
+            b,
+            "%s{\"type\":\"function\",\"function\":{\"name\":\"tool_%d\",\"description\":"
+            "\"Reads or edits files in the workspace; paths are relative to the repository root.\","
+            "\"parameters\":{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+            "\"start\":{\"type\":\"integer\",\"minimum\":0},\"content\":{\"type\":\"string\"}},"
+            "\"required\":[\"path\"]}}}",
+            t ? "," : "", t);
     buf_puts(b, "],\"metadata\":{\"session\":\"s-1\"}}");
 }
 
@@ -155,7 +164,8 @@ static double measure(int mode, const buf_t *body, double cell_s)
     int iters = 1;
     for (;;) {
         uint64_t t0 = clock_mono_us();
-        for (int i = 0; i < iters; i++) run_once(mode, body, &a, &out);
+        for (int i = 0; i < iters; i++)
+            run_once(mode, body, &a, &out);
         uint64_t dt = clock_mono_us() - t0;
         if (dt >= (uint64_t)(cell_s * 1e6 / 21) || iters >= (1 << 24)) break;
         iters *= 2;
@@ -164,7 +174,8 @@ static double measure(int mode, const buf_t *body, double cell_s)
     uint64_t t[BATCHES];
     for (int b = 0; b < BATCHES; b++) {
         uint64_t t0 = clock_mono_us();
-        for (int i = 0; i < iters; i++) run_once(mode, body, &a, &out);
+        for (int i = 0; i < iters; i++)
+            run_once(mode, body, &a, &out);
         t[b] = clock_mono_us() - t0;
     }
     qsort(t, BATCHES, sizeof(t[0]), cmp_u64);
@@ -181,7 +192,8 @@ int main(int argc, char **argv)
     size_t sizes[] = {16 * 1024, 1024 * 1024};
     printf("bench_scan: median of 21 batches, ~%.1fs per cell, MB/s = 1e6 bytes/s\n", cell_s);
     printf("%-10s %6s %8s", "body", "msgs", "bytes");
-    for (int m = 0; m < M_COUNT; m++) printf(" %18s", mode_name[m]);
+    for (int m = 0; m < M_COUNT; m++)
+        printf(" %18s", mode_name[m]);
     printf("\n");
     for (size_t si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
         buf_t body = BUF_INIT;

@@ -16,11 +16,14 @@ static char *make_text(size_t n)
 {
     static const char *parts[] = {
         "The user wants to refactor the payment module so that retries are idempotent. ",
-        "def retry(fn, attempts=3):\n    for i in range(attempts):\n        try:\n            return fn()\n"
+        "def retry(fn, attempts=3):\n    for i in range(attempts):\n        try:\n            "
+        "return fn()\n"
         "        except TimeoutError as e:\n            log.warning('retry %d: %s', i, e)\n",
-        "{\"role\": \"tool\", \"content\": \"HTTP 200 OK in 35 ms, items: [1, 2, 3], next: null\"}\n",
+        "{\"role\": \"tool\", \"content\": \"HTTP 200 OK in 35 ms, items: [1, 2, 3], next: "
+        "null\"}\n",
         "2024-03-15T10:30:45Z INFO worker-3 processed job 8812734 in 1.25 s (queue depth 12)\n",
-        "Please keep the public API stable; version 2.4.1 shipped last week with build 20240315.1. ",
+        "Please keep the public API stable; version 2.4.1 shipped last week with build "
+        "20240315.1. ",
         "Contact the owner at jane.doe@example.com or call (415) 555-0100 if the job fails. ",
         "Server 10.20.30.40 answered; see section 4.2 of the design doc for the retry budget. ",
         "const total = items.reduce((a, b) => a + b.price * b.qty, 0); // sum in cents\n",
@@ -105,8 +108,8 @@ int main(void)
                jsets[k], s.n, sig_precision(&pr), sig_recall(&pr));
         sig_set_free(&s);
     }
-    printf("jailbreak library: %u curated patterns, compiled in %.0f ms\n", jb_lib_pattern_count(lib),
-           (c1 - c0) / 1000.0);
+    printf("jailbreak library: %u curated patterns, compiled in %.0f ms\n",
+           jb_lib_pattern_count(lib), (c1 - c0) / 1000.0);
     if (sig_set_load("language.jsonl", &s) == 0) {
         size_t ok, total;
         sig_lang_eval(&s, &ok, &total, NULL);

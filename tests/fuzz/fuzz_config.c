@@ -16,7 +16,10 @@
  * libfyaml alone). Not ours to fix here: suppress leaks whose stack is inside
  * libfyaml so the harness keeps finding leaks in tether's own code. */
 const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) { return "leak:libfyaml.so\n"; }
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libfyaml.so\n";
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg_load_opts_t o = {.strict = size > 0 && (data[0] & 1)};
     cfg_t *c = cfg_load_string("fuzz.yaml", (const char *)data, size, &o, &d);
     buf_t b = BUF_INIT;
-    for (size_t i = 0; i < d.n; i++) cfg_diag_format(&b, &d.items[i]);
+    for (size_t i = 0; i < d.n; i++)
+        cfg_diag_format(&b, &d.items[i]);
     cfg_diags_json(&b, &d);
     if (c) {
         buf_reset(&b);

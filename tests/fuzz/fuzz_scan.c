@@ -39,7 +39,8 @@ typedef struct ref {
 
 static void ref_ws(ref_t *r)
 {
-    while (r->i < r->n && (r->p[r->i] == ' ' || r->p[r->i] == '\t' || r->p[r->i] == '\n' || r->p[r->i] == '\r'))
+    while (r->i < r->n &&
+           (r->p[r->i] == ' ' || r->p[r->i] == '\t' || r->p[r->i] == '\n' || r->p[r->i] == '\r'))
         r->i++;
 }
 
@@ -50,10 +51,14 @@ static int ref_utf8(ref_t *r)
     int k;
     uint32_t cp;
     if (c < 0x80) return 0;
-    if ((c & 0xe0) == 0xc0) k = 1, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0) k = 2, cp = c & 0x0f;
-    else if ((c & 0xf8) == 0xf0) k = 3, cp = c & 0x07;
-    else return -1;
+    if ((c & 0xe0) == 0xc0)
+        k = 1, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+        k = 2, cp = c & 0x0f;
+    else if ((c & 0xf8) == 0xf0)
+        k = 3, cp = c & 0x07;
+    else
+        return -1;
     if (r->n - r->i <= (size_t)k) return -1;
     for (int j = 1; j <= k; j++) {
         uint8_t d = r->p[r->i + j];
@@ -82,7 +87,8 @@ static int ref_string(ref_t *r)
             c = r->p[r->i];
             if (c == 'u') {
                 for (int k = 1; k <= 4; k++) {
-                    if (r->i + (size_t)k >= r->n || !strchr("0123456789abcdefABCDEF", r->p[r->i + (size_t)k]) ||
+                    if (r->i + (size_t)k >= r->n ||
+                        !strchr("0123456789abcdefABCDEF", r->p[r->i + (size_t)k]) ||
                         r->p[r->i + (size_t)k] == 0)
                         return -1;
                 }
@@ -104,7 +110,8 @@ static int ref_string(ref_t *r)
 static int ref_digits(ref_t *r)
 {
     size_t s = r->i;
-    while (r->i < r->n && r->p[r->i] >= '0' && r->p[r->i] <= '9') r->i++;
+    while (r->i < r->n && r->p[r->i] >= '0' && r->p[r->i] <= '9')
+        r->i++;
     return r->i > s ? 0 : -1;
 }
 
@@ -197,7 +204,8 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
     jreq_t r;
     int rc = jscan_request(body, size, a, &r, &er);
     size_t i = 0;
-    while (i < size && strchr(" \t\r\n", data[i]) && data[i]) i++;
+    while (i < size && strchr(" \t\r\n", data[i]) && data[i])
+        i++;
     bool is_obj = i < size && data[i] == '{';
     if (!is_obj) {
         CHECK(rc == (v == 0 ? -2 : -1));
@@ -220,12 +228,15 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
         if (data[r.model_all[k].off] == '"') CHECK(jscan_unescape(a, body, r.model_all[k], NULL));
     }
     if (r.n_model) CHECK(r.model.off == r.model_all[r.n_model - 1].off);
-    jspan_t tops[] = {r.stream_options, r.messages, r.tools, r.previous_response_id, r.input,
-                      r.metadata, r.prompt_cache_key, r.stream_value, r.system, r.instructions};
-    for (size_t k = 0; k < sizeof(tops) / sizeof(tops[0]); k++) check_span(body, size, tops[k]);
+    jspan_t tops[] = {
+        r.stream_options,   r.messages,     r.tools,  r.previous_response_id, r.input, r.metadata,
+        r.prompt_cache_key, r.stream_value, r.system, r.instructions};
+    for (size_t k = 0; k < sizeof(tops) / sizeof(tops[0]); k++)
+        check_span(body, size, tops[k]);
     for (uint32_t k = 0; k < r.n_msgs; k++) {
         const jmsg_t *m = &r.msgs[k];
-        CHECK(m->value.off >= r.messages.off && m->value.off + m->value.len <= r.messages.off + r.messages.len);
+        CHECK(m->value.off >= r.messages.off &&
+              m->value.off + m->value.len <= r.messages.off + r.messages.len);
         check_span(body, size, m->value);
         check_span(body, size, m->content);
         check_span(body, size, m->tool_calls);
@@ -233,14 +244,16 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
         if (m->tool_calls.len && data[m->tool_calls.off] == '[') {
             uint32_t cur = 0, cnt = 0;
             jspan_t el;
-            while (jscan_arr_next(body, m->tool_calls, &cur, &el)) cnt++;
+            while (jscan_arr_next(body, m->tool_calls, &cur, &el))
+                cnt++;
             CHECK(cnt == m->n_tool_calls);
         }
     }
     /* splice: every model -> "X", and stream_options inserted after '{' */
     jsplice_t s;
     jsplice_init(&s);
-    for (uint32_t k = 0; k < r.n_model; k++) jsplice_add(&s, r.model_all[k].off, r.model_all[k].len, "\"X\"", 3);
+    for (uint32_t k = 0; k < r.n_model; k++)
+        jsplice_add(&s, r.model_all[k].off, r.model_all[k].len, "\"X\"", 3);
     static const char ins[] = "\"stream_options\":{\"include_usage\":true},";
     jsplice_add(&s, r.obj_open + 1, 0, ins, r.n_top_keys ? sizeof(ins) - 1 : sizeof(ins) - 2);
     jsplice_sort(&s);
@@ -274,7 +287,8 @@ static void sse_log(void *ud, const char *ev, size_t evl, const char *data, size
     jscan_usage(data, dl, &u);
 }
 
-static void sse_run(const uint8_t *d, size_t n, size_t max, const size_t *cuts, int ncuts, buf_t *log)
+static void sse_run(const uint8_t *d, size_t n, size_t max, const size_t *cuts, int ncuts,
+                    buf_t *log)
 {
     sse_parser_t p;
     sse_parser_init(&p, sse_log, log);
@@ -294,7 +308,8 @@ static void check_sse(const uint8_t *data, size_t size)
     size_t cuts[16];
     int nc = 0;
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < size && i < 64; i++) h = (h ^ data[i]) * 1099511628211ull;
+    for (size_t i = 0; i < size && i < 64; i++)
+        h = (h ^ data[i]) * 1099511628211ull;
     for (int k = 0; k < 16 && size; k++) {
         h = h * 6364136223846793005ull + 1442695040888963407ull;
         cuts[nc++] = (size_t)(h >> 33) % (size + 1);
@@ -313,7 +328,8 @@ static void check_sse(const uint8_t *data, size_t size)
         sse_run(data, size, maxes[m], cuts, nc, &b);
         size_t ones[64];
         int no = 0;
-        for (size_t i = 1; i < size && no < 64; i++) ones[no++] = i; /* first bytes one by one */
+        for (size_t i = 1; i < size && no < 64; i++)
+            ones[no++] = i; /* first bytes one by one */
         sse_run(data, size, maxes[m], ones, no, &c);
         CHECK(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0));
         CHECK(a.len == c.len && (a.len == 0 || memcmp(a.data, c.data, a.len) == 0));

@@ -60,12 +60,15 @@ static int setup(void **state)
             "    - name: gpt\n      provider_model_id: up-gpt\n"
             "      backend_refs: [{name: o1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: claude\n      provider_model_id: up-claude\n      api_format: anthropic\n"
-            "      backend_refs: [{name: c1, base_url: \"http://127.0.0.1:%d/v1\", provider: anthropic}]\n"
+            "      backend_refs: [{name: c1, base_url: \"http://127.0.0.1:%d/v1\", provider: "
+            "anthropic}]\n"
             "routing:\n  modelCards:\n    - {name: gpt}\n    - {name: claude}\n",
             free_port(), mport, mport);
     fclose(f);
-    const char *rargv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rargv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
+    const char *rargv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
+                           "--workers",        "1",     NULL};
+    if (tproc_spawn(&router, rargv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0)
+        return -1;
     rport = tproc_wait_listening(&router, 10000);
     return rport > 0 ? 0 : -1;
 }
@@ -84,7 +87,8 @@ static int teardown(void **state)
 static cJSON *post(const char *path, const char *body, int want_status, thttp_resp_t *keep)
 {
     thttp_resp_t r;
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", path, NULL, body, strlen(body), &r), 0);
+    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", path, NULL, body, strlen(body), &r),
+                     0);
     if (r.status != want_status) fail_msg("%s: status %d body %s", path, r.status, r.body);
     cJSON *j = cJSON_ParseWithLength(r.body, r.body_len);
     if (keep)
@@ -99,9 +103,10 @@ static const char *S(const cJSON *o, const char *path)
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s", path);
     const cJSON *cur = o;
-    for (char *save = NULL, *t = strtok_r(tmp, ".", &save); t && cur; t = strtok_r(NULL, ".", &save))
+    for (char *save = NULL, *t = strtok_r(tmp, ".", &save); t && cur;
+         t = strtok_r(NULL, ".", &save))
         cur = (t[0] >= '0' && t[0] <= '9') ? cJSON_GetArrayItem(cur, atoi(t))
-                                          : cJSON_GetObjectItemCaseSensitive(cur, t);
+                                           : cJSON_GetObjectItemCaseSensitive(cur, t);
     return cJSON_IsString(cur) ? cur->valuestring : NULL;
 }
 
@@ -110,11 +115,12 @@ static const char *S(const cJSON *o, const char *path)
 static void run_anthropic_tool_loop(const char *model, const char *proto)
 {
     char body[2048];
-    snprintf(body, sizeof body,
-             "{\"model\":\"%s\",\"max_tokens\":200,\"system\":\"sys\",\"tools\":[{\"name\":\"bash\","
-             "\"input_schema\":{\"type\":\"object\"}}],\"messages\":[{\"role\":\"user\",\"content\":"
-             "\"please use the tool now %s\"}]}",
-             model, model);
+    snprintf(
+        body, sizeof body,
+        "{\"model\":\"%s\",\"max_tokens\":200,\"system\":\"sys\",\"tools\":[{\"name\":\"bash\","
+        "\"input_schema\":{\"type\":\"object\"}}],\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"please use the tool now %s\"}]}",
+        model, model);
     thttp_resp_t r;
     cJSON *j = post("/v1/messages", body, 200, &r);
     assert_string_equal(thttp_resp_header(&r, "x-tether-protocol"), proto);
@@ -129,15 +135,19 @@ static void run_anthropic_tool_loop(const char *model, const char *proto)
     snprintf(id, sizeof id, "%s", S(tu, "id"));
     char *asst = cJSON_PrintUnformatted(content);
     char body2[4096];
-    snprintf(body2, sizeof body2,
-             "{\"model\":\"%s\",\"max_tokens\":200,\"stream\":true,\"tools\":[{\"name\":\"bash\","
-             "\"input_schema\":{\"type\":\"object\"}}],\"messages\":[{\"role\":\"user\",\"content\":"
-             "\"please use the tool now %s\"},{\"role\":\"assistant\",\"content\":%s},{\"role\":\"user\","
-             "\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"%s\",\"content\":\"ok\"}]}]}",
-             model, model, asst, id);
+    snprintf(
+        body2, sizeof body2,
+        "{\"model\":\"%s\",\"max_tokens\":200,\"stream\":true,\"tools\":[{\"name\":\"bash\","
+        "\"input_schema\":{\"type\":\"object\"}}],\"messages\":[{\"role\":\"user\",\"content\":"
+        "\"please use the tool now "
+        "%s\"},{\"role\":\"assistant\",\"content\":%s},{\"role\":\"user\","
+        "\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"%s\",\"content\":\"ok\"}]}]}",
+        model, model, asst, id);
     free(asst);
     cJSON_Delete(j);
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/messages", NULL, body2, strlen(body2), &r), 0);
+    assert_int_equal(
+        thttp_request("127.0.0.1", rport, "POST", "/v1/messages", NULL, body2, strlen(body2), &r),
+        0);
     if (r.status != 200) fail_msg("turn 2: %d %s", r.status, r.body);
     char **ev;
     size_t n = thttp_sse_data(r.body, r.body_len, &ev);
@@ -146,7 +156,8 @@ static void run_anthropic_tool_loop(const char *model, const char *proto)
     assert_non_null(strstr(first, "\"message_start\""));
     assert_non_null(strstr(last, "\"message_stop\""));
     int deltas = 0;
-    for (size_t i = 0; i < n; i++) deltas += strstr(ev[i], "text_delta") != NULL;
+    for (size_t i = 0; i < n; i++)
+        deltas += strstr(ev[i], "text_delta") != NULL;
     assert_true(deltas >= 1);
     thttp_sse_free(ev, n);
     thttp_resp_free(&r);
@@ -167,10 +178,14 @@ static void test_messages_translated(void **st)
 static void test_chat_to_anthropic_stream(void **st)
 {
     (void)st;
-    const char *body = "{\"model\":\"claude\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                       "\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"hi there\"}]}";
+    const char *body =
+        "{\"model\":\"claude\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"hi "
+        "there\"}]}";
     thttp_resp_t r;
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body, strlen(body), &r), 0);
+    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body,
+                                   strlen(body), &r),
+                     0);
     assert_int_equal(r.status, 200);
     assert_string_equal(thttp_resp_header(&r, "x-tether-protocol"), "openai->anthropic");
     char **ev;
@@ -180,7 +195,8 @@ static void test_chat_to_anthropic_stream(void **st)
     assert_non_null(strstr(ev[n - 2], "\"prompt_tokens\""));
     assert_non_null(strstr(ev[0], "chat.completion.chunk"));
     int finish = 0;
-    for (size_t i = 0; i < n; i++) finish += strstr(ev[i], "\"finish_reason\":\"stop\"") != NULL;
+    for (size_t i = 0; i < n; i++)
+        finish += strstr(ev[i], "\"finish_reason\":\"stop\"") != NULL;
     assert_int_equal(finish, 1);
     thttp_sse_free(ev, n);
     thttp_resp_free(&r);
@@ -189,7 +205,9 @@ static void test_chat_to_anthropic_stream(void **st)
 static void test_responses_conversation(void **st)
 {
     (void)st;
-    cJSON *j = post("/v1/responses", "{\"model\":\"gpt\",\"instructions\":\"be brief\",\"input\":\"turn one\"}", 200, NULL);
+    cJSON *j =
+        post("/v1/responses",
+             "{\"model\":\"gpt\",\"instructions\":\"be brief\",\"input\":\"turn one\"}", 200, NULL);
     assert_string_equal(S(j, "object"), "response");
     assert_string_equal(S(j, "status"), "completed");
     char id1[64];
@@ -200,11 +218,15 @@ static void test_responses_conversation(void **st)
     /* turn 2 on the Anthropic backend, streamed, inheriting instructions */
     char body[512];
     snprintf(body, sizeof body,
-             "{\"model\":\"claude\",\"previous_response_id\":\"%s\",\"input\":\"please use the tool\",\"stream\":true,"
-             "\"tools\":[{\"type\":\"function\",\"name\":\"bash\",\"parameters\":{\"type\":\"object\"}}]}",
+             "{\"model\":\"claude\",\"previous_response_id\":\"%s\",\"input\":\"please use the "
+             "tool\",\"stream\":true,"
+             "\"tools\":[{\"type\":\"function\",\"name\":\"bash\",\"parameters\":{\"type\":"
+             "\"object\"}}]}",
              id1);
     thttp_resp_t r;
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/responses", NULL, body, strlen(body), &r), 0);
+    assert_int_equal(
+        thttp_request("127.0.0.1", rport, "POST", "/v1/responses", NULL, body, strlen(body), &r),
+        0);
     assert_int_equal(r.status, 200);
     char **ev;
     size_t n = thttp_sse_data(r.body, r.body_len, &ev);
@@ -223,7 +245,8 @@ static void test_responses_conversation(void **st)
     thttp_resp_free(&r);
     /* turn 3: the tool output, back on the chat backend (strict: call id known) */
     snprintf(body, sizeof body,
-             "{\"model\":\"gpt\",\"previous_response_id\":\"%s\",\"input\":[{\"type\":\"function_call_output\","
+             "{\"model\":\"gpt\",\"previous_response_id\":\"%s\",\"input\":[{\"type\":\"function_"
+             "call_output\","
              "\"call_id\":\"%s\",\"output\":\"done\"}]}",
              id2, call);
     j = post("/v1/responses", body, 200, NULL);
@@ -252,7 +275,8 @@ static void test_responses_conversation(void **st)
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
     /* the chain is now broken: previous_response_not_found */
-    snprintf(body, sizeof body, "{\"model\":\"gpt\",\"previous_response_id\":\"%s\",\"input\":\"x\"}", id3);
+    snprintf(body, sizeof body,
+             "{\"model\":\"gpt\",\"previous_response_id\":\"%s\",\"input\":\"x\"}", id3);
     j = post("/v1/responses", body, 400, NULL);
     assert_string_equal(S(j, "error.code"), "previous_response_not_found");
     cJSON_Delete(j);
@@ -271,7 +295,8 @@ static void test_errors_and_count_tokens(void **st)
     j = post("/v1/messages", "{bad", 400, NULL);
     assert_string_equal(S(j, "type"), "error");
     cJSON_Delete(j);
-    const char *ct = "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"count these words please\"}]}";
+    const char *ct = "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"count these "
+                     "words please\"}]}";
     char body[256];
     snprintf(body, sizeof body, ct, "claude"); /* forwarded to the Anthropic backend */
     j = post("/v1/messages/count_tokens", body, 200, NULL);
@@ -290,8 +315,10 @@ static void test_errors_and_count_tokens(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_messages_native),      cmocka_unit_test(test_messages_translated),
-        cmocka_unit_test(test_chat_to_anthropic_stream), cmocka_unit_test(test_responses_conversation),
+        cmocka_unit_test(test_messages_native),
+        cmocka_unit_test(test_messages_translated),
+        cmocka_unit_test(test_chat_to_anthropic_stream),
+        cmocka_unit_test(test_responses_conversation),
         cmocka_unit_test(test_errors_and_count_tokens),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

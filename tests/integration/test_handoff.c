@@ -134,7 +134,8 @@ static void reload_without_a(env_t *e)
 {
     write_config(e, false);
     tproc_signal(&e->router, SIGHUP);
-    static const char probe[] = "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"probe\"}]}";
+    static const char probe[] =
+        "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"probe\"}]}";
     for (int i = 0; i < 200; i++) {
         thttp_resp_t r;
         int rc = thttp_request("127.0.0.1", e->port, "POST", "/v1/chat/completions", NULL, probe,
@@ -176,7 +177,8 @@ static int convo_turn(convo_t *c, int port, const char *extra)
     char hdr[200];
     snprintf(hdr, sizeof hdr, "x-session-id: %s\r\n", c->session);
     thttp_resp_t r;
-    int rc = thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, b.data, b.len, &r);
+    int rc =
+        thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, b.data, b.len, &r);
     buf_free(&b);
     assert_int_equal(rc, 0);
     c->status = r.status;
@@ -192,8 +194,8 @@ static int convo_turn(convo_t *c, int port, const char *extra)
     thttp_resp_free(&r);
     assert_non_null(j);
     if (c->status == 200) {
-        cJSON *msg =
-            cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
+        cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
+                                         "message");
         c->last_message = cJSON_Duplicate(msg, 1);
         cJSON_AddItemToArray(c->messages, c->last_message);
     } else {
@@ -321,7 +323,6 @@ static void test_unknown_previous_response_id_is_impossible(void **state)
     env_stop(&e);
 }
 
-
 /* POST body to a mock directly; returns the status. */
 static int post_mock(int port, const char *body, size_t len)
 {
@@ -352,8 +353,8 @@ static void test_converted_body_is_accepted_by_strict_b(void **state)
     assert_int_equal(r.status, 200);
     cJSON *j = cJSON_Parse(r.body);
     thttp_resp_free(&r);
-    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
-                                     "message");
+    cJSON *msg =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
     cJSON *call = cJSON_GetArrayItem(cJSON_GetObjectItem(msg, "tool_calls"), 0);
     assert_non_null(call);
     assert_non_null(cJSON_GetObjectItem(msg, "reasoning_details"));
@@ -435,7 +436,8 @@ int main(void)
         cmocka_unit_test_teardown(test_unknown_previous_response_id_is_impossible, test_teardown),
         cmocka_unit_test_teardown(test_handed_off_when_model_removed, test_teardown),
         cmocka_unit_test_teardown(test_tool_loop_handed_off_when_backend_stops, test_teardown),
-        cmocka_unit_test_teardown(test_encrypted_reasoning_handed_off_when_backend_stops, test_teardown),
+        cmocka_unit_test_teardown(test_encrypted_reasoning_handed_off_when_backend_stops,
+                                  test_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

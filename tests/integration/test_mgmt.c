@@ -30,7 +30,8 @@ static int pick_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &sl)) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &sl)) {
         close(fd);
         return -1;
     }
@@ -51,7 +52,8 @@ static int setup(void **state)
             "version: v0.3\n"
             "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
             "providers:\n  defaults: {default_model: m}\n  models:\n"
-            "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\", api_key_env: MGMT_TEST_BACKEND_KEY}]\n"
+            "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\", "
+            "api_key_env: MGMT_TEST_BACKEND_KEY}]\n"
             "routing:\n  modelCards: [{name: m}]\n"
             "global:\n  services:\n    management_api:\n      listen: \"127.0.0.1:%d\"\n"
             "      tokens:\n        - {name: ro, token_env: MGMT_TEST_VIEWER, role: viewer}\n"
@@ -103,22 +105,25 @@ static void test_metrics_count_traffic_and_pass_promtool(void **state)
     const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     thttp_resp_t r;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body,
-                                       strlen(body), &r),
+        assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL,
+                                       body, strlen(body), &r),
                          0);
         assert_int_equal(r.status, 200);
         thttp_resp_free(&r);
     }
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL,
-                                   "{bad", 4, &r),
-                     0);
+    assert_int_equal(
+        thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, "{bad", 4, &r), 0);
     assert_int_equal(r.status, 400);
     thttp_resp_free(&r);
     assert_int_equal(get("/metrics", "viewer-token", &r), 0);
     assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "tether_requests_total{endpoint=\"chat\",status=\"200\",client_protocol=\"openai\"} 3"));
-    assert_non_null(strstr(r.body, "tether_request_errors_total{endpoint=\"chat\",code=\"invalid_json\"} 1"));
-    assert_non_null(strstr(r.body, "tether_upstream_requests_total{model=\"m\",backend=\"b1\",status=\"200\"} 3"));
+    assert_non_null(strstr(
+        r.body,
+        "tether_requests_total{endpoint=\"chat\",status=\"200\",client_protocol=\"openai\"} 3"));
+    assert_non_null(
+        strstr(r.body, "tether_request_errors_total{endpoint=\"chat\",code=\"invalid_json\"} 1"));
+    assert_non_null(strstr(
+        r.body, "tether_upstream_requests_total{model=\"m\",backend=\"b1\",status=\"200\"} 3"));
     assert_non_null(strstr(r.body, "tether_request_duration_seconds_count{endpoint=\"chat\"} 3"));
     assert_non_null(strstr(r.body, "tether_build_info{version="));
     char mpath[300];

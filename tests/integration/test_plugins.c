@@ -31,7 +31,8 @@ static int pick_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &sl)) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &sl)) {
         close(fd);
         return -1;
     }
@@ -48,27 +49,28 @@ static int setup(void **state)
     snprintf(cfg, sizeof cfg, "/tmp/tether-plugins-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg, "w");
     if (!f) return -1;
-    fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: m}\n  models:\n"
-            "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: m}]\n"
-            "  signals:\n    keywords:\n"
-            "      - {name: blocked, keywords: [forbidden topic]}\n"
-            "      - {name: faq, keywords: [opening hours]}\n"
-            "  decisions:\n"
-            "    - name: block\n      priority: 100\n      rules: {type: keyword, name: blocked}\n"
-            "      modelRefs: [{model: m}]\n"
-            "      plugins: [{type: fast_response, configuration: {message: \"Blocked by policy.\"}}]\n"
-            "    - name: faq\n      priority: 50\n      rules: {type: keyword, name: faq}\n"
-            "      modelRefs: [{model: m}]\n"
-            "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
-            "    - {name: chat, modelRefs: [{model: m}]}\n"
-            "global:\n  router: {debug_headers: true}\n"
-            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
-            "    router_replay: {store: memory}\n",
-            rport, mport, pick_port());
+    fprintf(
+        f,
+        "version: v0.3\n"
+        "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
+        "providers:\n  defaults: {default_model: m}\n  models:\n"
+        "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
+        "routing:\n  modelCards: [{name: m}]\n"
+        "  signals:\n    keywords:\n"
+        "      - {name: blocked, keywords: [forbidden topic]}\n"
+        "      - {name: faq, keywords: [opening hours]}\n"
+        "  decisions:\n"
+        "    - name: block\n      priority: 100\n      rules: {type: keyword, name: blocked}\n"
+        "      modelRefs: [{model: m}]\n"
+        "      plugins: [{type: fast_response, configuration: {message: \"Blocked by policy.\"}}]\n"
+        "    - name: faq\n      priority: 50\n      rules: {type: keyword, name: faq}\n"
+        "      modelRefs: [{model: m}]\n"
+        "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
+        "    - {name: chat, modelRefs: [{model: m}]}\n"
+        "global:\n  router: {debug_headers: true}\n"
+        "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+        "    router_replay: {store: memory}\n",
+        rport, mport, pick_port());
     fclose(f);
     const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
     if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
@@ -103,7 +105,8 @@ static void post(const char *body, const char *hdrs, thttp_resp_t *r)
 
 static void test_identical_request_is_served_from_the_cache(void **state)
 {
-    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"what are the opening hours?\"}]}";
+    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"what are "
+                    "the opening hours?\"}]}";
     int before = backend_requests();
     thttp_resp_t r1, r2, r3;
     post(b, NULL, &r1);
@@ -116,13 +119,23 @@ static void test_identical_request_is_served_from_the_cache(void **state)
     assert_string_equal(thttp_resp_header(&r2, "x-tether-response-path"), "cache");
     /* the same answer, and the backend saw only the first request */
     cJSON *a = cJSON_Parse(r1.body), *c = cJSON_Parse(r2.body);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "choices"), 0), "message"), "content")->valuestring,
-                        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0), "message"), "content")->valuestring);
+    assert_string_equal(
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(a, "choices"), 0),
+                                "message"),
+            "content")
+            ->valuestring,
+        cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(c, "choices"), 0),
+                                "message"),
+            "content")
+            ->valuestring);
     cJSON_Delete(a);
     cJSON_Delete(c);
     assert_int_equal(backend_requests() - before, 1);
     /* a streaming client gets the hit as SSE */
-    const char *bs = "{\"model\":\"auto\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"what are the opening hours?\"}]}";
+    const char *bs = "{\"model\":\"auto\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                     "\"content\":\"what are the opening hours?\"}]}";
     post(bs, NULL, &r3);
     assert_int_equal(r3.status, 200);
     assert_string_equal(thttp_resp_header(&r3, "x-tether-cache-hit"), "exact");
@@ -141,7 +154,8 @@ static void test_identical_request_is_served_from_the_cache(void **state)
 static void test_no_store_and_other_decisions_are_not_cached(void **state)
 {
     int before = backend_requests();
-    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"opening hours on sunday?\"}]}";
+    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"opening "
+                    "hours on sunday?\"}]}";
     thttp_resp_t r;
     for (int i = 0; i < 2; i++) {
         post(b, "x-tether-cache-control: no-store\r\n", &r);
@@ -150,7 +164,8 @@ static void test_no_store_and_other_decisions_are_not_cached(void **state)
         thttp_resp_free(&r);
     }
     /* a decision without the plugin never caches */
-    const char *c = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}";
+    const char *c =
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}";
     for (int i = 0; i < 2; i++) {
         post(c, NULL, &r);
         assert_null(thttp_resp_header(&r, "x-tether-cache-hit"));
@@ -162,7 +177,8 @@ static void test_no_store_and_other_decisions_are_not_cached(void **state)
 static void test_debug_headers_list_matched_signals(void **state)
 {
     thttp_resp_t r;
-    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"opening hours please\"}]}";
+    const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"opening "
+                    "hours please\"}]}";
     post(b, "x-tether-debug: true\r\nx-tether-cache-control: no-store\r\n", &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(thttp_resp_header(&r, "x-tether-matched-signals"), "keyword:faq");
@@ -178,7 +194,8 @@ static void test_fast_response_answers_without_the_backend(void **state)
 {
     int before = backend_requests();
     thttp_resp_t r;
-    post("{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"tell me about the forbidden topic\"}]}",
+    post("{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"tell me about the "
+         "forbidden topic\"}]}",
          NULL, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(thttp_resp_header(&r, "x-tether-decision"), "block");

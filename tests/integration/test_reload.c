@@ -35,7 +35,8 @@ static int pick_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &sl)) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &sl)) {
         close(fd);
         return -1;
     }
@@ -55,7 +56,8 @@ static void write_config(const char *default_model, int valid)
             "    - name: model-a\n      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: model-b\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: model-a}, {name: model-b}]\n%s",
-            rport, default_model, pa, pb, valid ? "" : "  decisions: [{name: broken, modelRefs: [{model: nope}]}]\n");
+            rport, default_model, pa, pb,
+            valid ? "" : "  decisions: [{name: broken, modelRefs: [{model: nope}]}]\n");
     fclose(f);
     assert_int_equal(rename(tmp, path), 0);
 }
@@ -74,8 +76,9 @@ static void *client(void *arg)
             open = 1;
         }
         thttp_resp_t r;
-        int ok = thttp_send_request(&c, "POST", "/v1/chat/completions", NULL, body, strlen(body)) == 0 &&
-                 thttp_read_response(&c, &r) == 0 && r.status == 200;
+        int ok =
+            thttp_send_request(&c, "POST", "/v1/chat/completions", NULL, body, strlen(body)) == 0 &&
+            thttp_read_response(&c, &r) == 0 && r.status == 200;
         atomic_fetch_add(&sent, 1);
         if (!ok) atomic_fetch_add(&failed, 1);
         if (ok) {

@@ -39,7 +39,8 @@ static int spawn_mock(int i, const char *const extra[])
     argv[n++] = "mock";
     argv[n++] = "--listen";
     argv[n++] = "127.0.0.1:0";
-    for (int k = 0; extra && extra[k]; k++) argv[n++] = extra[k];
+    for (int k = 0; extra && extra[k]; k++)
+        argv[n++] = extra[k];
     argv[n] = NULL;
     if (tproc_spawn(&mocks[i], argv, TPROC_QUIET) != 0) return -1;
     mport[i] = tproc_wait_listening(&mocks[i], 10000);
@@ -74,8 +75,8 @@ static int free_port(void)
 
 static int start_router(void)
 {
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "1",
-                          NULL};
+    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
+                          "--workers",        "1",     NULL};
     if (tproc_spawn(&router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
     rport = tproc_wait_listening(&router, 10000);
     return rport > 0 ? 0 : -1;
@@ -188,7 +189,8 @@ static void assert_error_code(const thttp_resp_t *r, int status, const char *cod
     cJSON_Delete(j);
 }
 
-static const char *SIMPLE = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+static const char *SIMPLE =
+    "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
 static void test_auto_model_goes_to_default_with_provider_model_id(void **state)
 {
@@ -265,7 +267,8 @@ static void test_stream_first_chunk_arrives_before_upstream_finishes(void **stat
     assert_true(n >= 3);
     assert_string_equal(ev[n - 1], "[DONE]");
     /* the usage chunk tether asked for is hidden from this client */
-    for (size_t i = 0; i < n; i++) assert_null(strstr(ev[i], "\"usage\""));
+    for (size_t i = 0; i < n; i++)
+        assert_null(strstr(ev[i], "\"usage\""));
     thttp_sse_free(ev, n);
     buf_free(&piece);
     thttp_resp_free(&r);
@@ -275,8 +278,9 @@ static void test_stream_first_chunk_arrives_before_upstream_finishes(void **stat
 static void test_stream_with_include_usage_keeps_usage_chunk(void **state)
 {
     thttp_resp_t r;
-    const char *b = "{\"model\":\"model-a\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *b =
+        "{\"model\":\"model-a\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     assert_int_equal(post(b, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"usage\""));
@@ -303,11 +307,14 @@ static void test_bad_inputs_get_openai_shaped_errors(void **state)
     /* body over max_body_bytes (64 KiB here) */
     size_t big = 70 * 1024;
     char *body = malloc(big + 100);
-    int n = snprintf(body, 100, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+    int n =
+        snprintf(body, 100, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"");
     memset(body + n, 'a', big);
     strcpy(body + n + big, "\"}]}");
     assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body,
-                                   strlen(body), &r) == 0 || r.status == 413, 1);
+                                   strlen(body), &r) == 0 ||
+                         r.status == 413,
+                     1);
     assert_error_code(&r, 413, "body_too_large");
     thttp_resp_free(&r);
     free(body);
@@ -316,15 +323,18 @@ static void test_bad_inputs_get_openai_shaped_errors(void **state)
     strcpy(hdr, "x-pad: ");
     memset(hdr + 7, 'b', 5000);
     strcpy(hdr + 5007, "\r\n");
-    thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", hdr, SIMPLE, strlen(SIMPLE), &r);
+    thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", hdr, SIMPLE, strlen(SIMPLE),
+                  &r);
     assert_int_equal(r.status, 431);
     thttp_resp_free(&r);
     free(hdr);
     /* unknown path, wrong method */
-    assert_int_equal(thttp_request("127.0.0.1", rport, "GET", "/v2/whatever", NULL, NULL, 0, &r), 0);
+    assert_int_equal(thttp_request("127.0.0.1", rport, "GET", "/v2/whatever", NULL, NULL, 0, &r),
+                     0);
     assert_error_code(&r, 404, "not_found");
     thttp_resp_free(&r);
-    assert_int_equal(thttp_request("127.0.0.1", rport, "GET", "/v1/chat/completions", NULL, NULL, 0, &r), 0);
+    assert_int_equal(
+        thttp_request("127.0.0.1", rport, "GET", "/v1/chat/completions", NULL, NULL, 0, &r), 0);
     assert_error_code(&r, 405, "method_not_allowed");
     thttp_resp_free(&r);
     /* the router is still fine afterwards */
@@ -336,7 +346,9 @@ static void test_bad_inputs_get_openai_shaped_errors(void **state)
 static void test_unreachable_upstream_gets_502(void **state)
 {
     thttp_resp_t r;
-    assert_int_equal(post("{\"model\":\"gone\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, &r), 0);
+    assert_int_equal(
+        post("{\"model\":\"gone\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, &r),
+        0);
     assert_error_code(&r, 502, "bad_upstream_response");
     assert_string_equal(thttp_resp_header(&r, "x-tether-model"), "gone");
     thttp_resp_free(&r);
@@ -345,7 +357,9 @@ static void test_unreachable_upstream_gets_502(void **state)
 static void test_upstream_timeout_gets_504(void **state)
 {
     thttp_resp_t r;
-    assert_int_equal(post("{\"model\":\"late\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, &r), 0);
+    assert_int_equal(
+        post("{\"model\":\"late\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, &r),
+        0);
     assert_error_code(&r, 504, "upstream_timeout");
     thttp_resp_free(&r);
 }
@@ -356,7 +370,10 @@ static void test_failing_backend_ref_is_retried_on_the_next(void **state)
     int b_before = mock_requests(M_B);
     thttp_resp_t r;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(post("{\"model\":\"flaky\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL, &r), 0);
+        assert_int_equal(
+            post("{\"model\":\"flaky\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL,
+                 &r),
+            0);
         assert_int_equal(r.status, 200);
         assert_string_equal(thttp_resp_header(&r, "x-tether-backend"), "healthy");
         thttp_resp_free(&r);
@@ -412,10 +429,12 @@ static void test_keep_alive_and_pipelining_through_the_proxy(void **state)
     const char *models[] = {"model-a", "model-b", "model-a"};
     for (int i = 0; i < 3; i++) {
         char body[128];
-        int n = snprintf(body, sizeof body,
-                         "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"q%d\"}]}",
-                         models[i], i);
-        buf_printf(&all, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
+        int n =
+            snprintf(body, sizeof body,
+                     "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"q%d\"}]}",
+                     models[i], i);
+        buf_printf(&all,
+                   "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s",
                    n, body);
     }
     assert_int_equal(thttp_send(&c, all.data, all.len), 0);
@@ -443,7 +462,8 @@ static void test_graceful_stop_finishes_in_flight_request(void **state)
     buf_t piece = BUF_INIT;
     uint64_t t;
     int rc;
-    while ((rc = thttp_read_piece(&c, &r, &piece, &t)) > 0) buf_reset(&piece);
+    while ((rc = thttp_read_piece(&c, &r, &piece, &t)) > 0)
+        buf_reset(&piece);
     assert_int_equal(rc, 0);
     assert_true(r.complete);
     assert_non_null(strstr(r.body, "[DONE]"));

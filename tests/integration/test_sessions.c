@@ -36,7 +36,8 @@ static int pick_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &sl)) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &sl)) {
         close(fd);
         return -1;
     }
@@ -82,22 +83,28 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "version: v0.3\n"
             "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
             "providers:\n  defaults: {default_model: small}\n  models:\n"
-            "    - name: small\n      pricing: {prompt_per_1m: 0.05, cached_input_per_1m: 0.01, completion_per_1m: 0.10}\n"
+            "    - name: small\n      pricing: {prompt_per_1m: 0.05, cached_input_per_1m: 0.01, "
+            "completion_per_1m: 0.10}\n"
             "      backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: big\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: 0.3, completion_per_1m: 15.0}\n"
+            "    - name: big\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: 0.3, "
+            "completion_per_1m: 15.0}\n"
             "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, quality_score: 0.9}]\n"
+            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, "
+            "quality_score: 0.9}]\n"
             "  signals:\n    keywords:\n      - {name: hard, keywords: [prove, derive]}\n"
             "  decisions:\n"
-            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: [{model: big}]}\n"
+            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: "
+            "[{model: big}]}\n"
             "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n  router:\n    session: {idle_timeout_seconds: 1}\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {path: \"%s/replay-%d.db\"}\n",
             port, p_small, p_big, mgmt, dir, port);
     if (redis_addr)
-        fprintf(f, "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 100}}\n",
-                redis_addr);
+        fprintf(
+            f,
+            "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 100}}\n",
+            redis_addr);
     fclose(f);
 }
 
@@ -133,8 +140,8 @@ typedef struct convo {
     cJSON *messages;
     const char *session_header; /* NULL: identity from the prefix chain */
     char last_model[64], last_reason[64], last_phase[32], last_session[128];
-    char last_id[128];          /* chat id of the last reply (a response id the backend issued) */
-    cJSON *last_message;        /* the last assistant message */
+    char last_id[128];   /* chat id of the last reply (a response id the backend issued) */
+    cJSON *last_message; /* the last assistant message */
 } convo_t;
 
 static void convo_user(convo_t *c, const char *text)
@@ -152,13 +159,16 @@ static int convo_turn(convo_t *c, int port, int tools, const char *extra)
     buf_t b = BUF_INIT;
     char *msgs = cJSON_PrintUnformatted(c->messages);
     buf_printf(&b, "{\"model\":\"auto\",%s%s\"messages\":%s}", extra ? extra : "",
-               tools ? "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"sh\",\"parameters\":{}}}]," : "",
+               tools ? "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"sh\","
+                       "\"parameters\":{}}}],"
+                     : "",
                msgs);
     free(msgs);
     char hdr[200] = "";
     if (c->session_header) snprintf(hdr, sizeof hdr, "x-session-id: %s\r\n", c->session_header);
     thttp_resp_t r;
-    int rc = thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, b.data, b.len, &r);
+    int rc =
+        thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, b.data, b.len, &r);
     buf_free(&b);
     if (rc != 0 || r.status != 200) {
         fprintf(stderr, "turn failed: status %d: %s\n", r.status, r.body ? r.body : "");
@@ -173,13 +183,14 @@ static int convo_turn(convo_t *c, int port, int tools, const char *extra)
     const char *ss = thttp_resp_header(&r, "x-tether-session");
     snprintf(c->last_session, sizeof c->last_session, "%s", ss ? ss : "");
     if (getenv("TETHER_TEST_VERBOSE"))
-        fprintf(stderr, "turn -> port %d model %s reason %s phase %s session %s\n", port, c->last_model,
-                c->last_reason, c->last_phase, c->last_session);
+        fprintf(stderr, "turn -> port %d model %s reason %s phase %s session %s\n", port,
+                c->last_model, c->last_reason, c->last_phase, c->last_session);
     cJSON *j = cJSON_Parse(r.body);
     thttp_resp_free(&r);
     if (!j) return -1;
     snprintf(c->last_id, sizeof c->last_id, "%s", cJSON_GetObjectItem(j, "id")->valuestring);
-    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
+    cJSON *msg =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
     cJSON *copy = cJSON_Duplicate(msg, 1);
     cJSON_AddItemToArray(c->messages, copy);
     c->last_message = copy;
@@ -213,7 +224,8 @@ static void run_script(const int *ports, size_t n, const char *session_header, i
     snprintf(opener, sizeof opener, "hello, can you help me with my code (%s)",
              session_header ? session_header : "no header");
     static int runs;
-    if (!session_header) snprintf(opener, sizeof opener, "hello, can you help with code, attempt %d", ++runs);
+    if (!session_header)
+        snprintf(opener, sizeof opener, "hello, can you help with code, attempt %d", ++runs);
     convo_user(&c, opener);
     assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
     assert_string_equal(c.last_model, "small");
@@ -271,7 +283,8 @@ static cJSON *timeline(int mport, const char *session, int want_turns)
     snprintf(path, sizeof path, "/v1/router_replay/sessions/%s", session);
     for (int i = 0; i < 100; i++) {
         thttp_resp_t r;
-        if (thttp_request("127.0.0.1", mport, "GET", path, NULL, NULL, 0, &r) == 0 && r.status == 200) {
+        if (thttp_request("127.0.0.1", mport, "GET", path, NULL, NULL, 0, &r) == 0 &&
+            r.status == 200) {
             cJSON *j = cJSON_Parse(r.body);
             thttp_resp_free(&r);
             cJSON *tl = j ? cJSON_GetObjectItem(j, "timeline") : NULL;
@@ -299,8 +312,8 @@ static void test_agent_session_with_header_has_no_violations(void **state)
     cJSON *j = timeline(mport, "agent-1", 6);
     assert_non_null(j);
     cJSON *tl = cJSON_GetObjectItem(j, "timeline");
-    const char *want[] = {"cold_start", "stay_best_adjusted", "hard_lock_tool_loop", "switch_allowed",
-                          "hard_lock_provider_state", "idle_reset"};
+    const char *want[] = {"cold_start",     "stay_best_adjusted",       "hard_lock_tool_loop",
+                          "switch_allowed", "hard_lock_provider_state", "idle_reset"};
     if (getenv("TETHER_TEST_VERBOSE")) {
         char *dump = cJSON_Print(tl);
         fprintf(stderr, "%s\n", dump);
@@ -308,7 +321,8 @@ static void test_agent_session_with_header_has_no_violations(void **state)
     }
     assert_int_equal(cJSON_GetArraySize(tl), 6);
     for (int i = 0; i < 6; i++)
-        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, i), "reason")->valuestring, want[i]);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, i), "reason")->valuestring,
+                            want[i]);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(tl, 3), "switched")));
     assert_non_null(cJSON_GetObjectItem(j, "memory"));
     cJSON_Delete(j);
@@ -335,8 +349,9 @@ static int start_redis(tproc_t *p, int port)
     if (access("/usr/bin/redis-server", X_OK) != 0) return -1;
     char ps[16];
     snprintf(ps, sizeof ps, "%d", port);
-    const char *argv[] = {"/usr/bin/redis-server", "--port", ps, "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", NULL};
+    const char *argv[] = {
+        "/usr/bin/redis-server", "--port", ps,  "--bind", "127.0.0.1", "--save", "",
+        "--appendonly",          "no",     NULL};
     if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
     for (int i = 0; i < 100; i++) {
         thttp_conn_t c;
@@ -354,7 +369,8 @@ static void test_two_replicas_share_sessions_through_redis(void **state)
     reset_mocks();
     tproc_t redis;
     int rp = pick_port();
-    if (start_redis(&redis, rp) != 0) fail_msg("redis-server is not installed (scripts/deps.sh installs it)");
+    if (start_redis(&redis, rp) != 0)
+        fail_msg("redis-server is not installed (scripts/deps.sh installs it)");
     char addr[64], c1[256], c2[256];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", rp);
     snprintf(c1, sizeof c1, "%s/r1.yaml", dir);

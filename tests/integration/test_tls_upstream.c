@@ -35,9 +35,10 @@ static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static char seen[8192]; /* last request head + body the backend received */
 static atomic_int handshakes_ok;
 
-static const char REPLY[] = "{\"id\":\"chatcmpl-tls\",\"object\":\"chat.completion\",\"model\":\"m\","
-                            "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"over tls\"},"
-                            "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}";
+static const char REPLY[] =
+    "{\"id\":\"chatcmpl-tls\",\"object\":\"chat.completion\",\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"over tls\"},"
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}";
 
 static void serve_conn(int fd)
 {
@@ -67,9 +68,10 @@ static void serve_conn(int fd)
         seen[head + body < sizeof seen ? head + body : sizeof seen - 1] = 0;
         pthread_mutex_unlock(&seen_lock);
         char resp[1024];
-        int m = snprintf(resp, sizeof resp,
-                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n\r\n%s",
-                         sizeof REPLY - 1, REPLY);
+        int m = snprintf(
+            resp, sizeof resp,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n\r\n%s",
+            sizeof REPLY - 1, REPLY);
         SSL_write(ssl, resp, m);
         memmove(buf, buf + head + body, len - head - body);
         len -= head + body;
@@ -104,7 +106,8 @@ static int pick_port(void)
     struct sockaddr_in a = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &sl)) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &sl)) {
         close(fd);
         return -1;
     }
@@ -183,7 +186,8 @@ static int start_router(tproc_t *p, int trust)
     return tproc_wait_listening(p, 10000);
 }
 
-static const char BODY[] = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+static const char BODY[] =
+    "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
 static void test_trusted_tls_backend_gets_path_credentials_and_headers(void **state)
 {
@@ -192,7 +196,8 @@ static void test_trusted_tls_backend_gets_path_credentials_and_headers(void **st
     assert_true(port > 0);
     thttp_resp_t r;
     assert_int_equal(thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions",
-                                   "Authorization: Bearer client-secret\r\n", BODY, strlen(BODY), &r),
+                                   "Authorization: Bearer client-secret\r\n", BODY, strlen(BODY),
+                                   &r),
                      0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "over tls"));

@@ -21,7 +21,8 @@ static void test_doc_reference_matches_tables(void **st)
     buf_t doc = BUF_INIT;
     char tmp[8192];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&doc, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&doc, tmp, n);
     fclose(f);
     const char *b = strstr(doc.data, "<!-- BEGIN GENERATED REFERENCE -->\n");
     const char *e = strstr(doc.data, "<!-- END GENERATED REFERENCE -->");
@@ -63,7 +64,8 @@ static void test_every_default_parses(void **st)
             case CFG_F_TOKENS: ok = cfg_parse_tokens(f->def, &u); break;
             case CFG_F_INT:
             case CFG_F_U64:
-                ok = cfg_parse_int64(f->def, &i) && (!(f->min < f->max) || (i >= f->min && i <= f->max));
+                ok = cfg_parse_int64(f->def, &i) &&
+                     (!(f->min < f->max) || (i >= f->min && i <= f->max));
                 break;
             case CFG_F_DOUBLE: ok = cfg_parse_double(f->def, &d); break;
             case CFG_F_BOOL: ok = cfg_parse_bool(f->def, &b); break;

@@ -68,15 +68,18 @@ static void test_openclaw_into_new_config(void **st)
     cfg_import_init(&im);
     read_openclaw(&im);
     assert_int_equal(im.n_providers, 2); /* gemini's API is not supported */
-    assert_true(has_diag(&im.notes, "models.providers.gemini.api: API \"google-generative-ai\" is not supported"));
+    assert_true(has_diag(
+        &im.notes, "models.providers.gemini.api: API \"google-generative-ai\" is not supported"));
     assert_true(cfg_import_merge(&im, "new.yaml", NULL, 0, false));
     assert_int_equal(im.n_added, 4);
     /* literal keys and secret headers are never copied */
     assert_null(strstr(im.out.data, "LITERAL-SECRET"));
     assert_null(strstr(im.out.data, "header-secret"));
-    assert_true(has_diag(&im.notes, "oc.json:8:9: warning: models.providers.anthropic.apiKey: literal API key not "
-                                    "copied: set ANTHROPIC_API_KEY"));
-    assert_true(has_diag(&im.notes, "models.providers.local-vllm.headers.X-Api-Key: secret header not copied"));
+    assert_true(has_diag(
+        &im.notes, "oc.json:8:9: warning: models.providers.anthropic.apiKey: literal API key not "
+                   "copied: set ANTHROPIC_API_KEY"));
+    assert_true(has_diag(
+        &im.notes, "models.providers.local-vllm.headers.X-Api-Key: secret header not copied"));
     assert_int_equal(im.n_env_to_set >= 1, 1);
     assert_string_equal(im.env_to_set[0], "ANTHROPIC_API_KEY");
 
@@ -119,21 +122,20 @@ static void test_openclaw_into_new_config(void **st)
     cfg_import_deinit(&im);
 }
 
-static const char existing[] =
-    "# my config\n"
-    "version: v0.3\n"
-    "providers:\n"
-    "  defaults:\n"
-    "    default_model: mine  # keep me\n"
-    "  models:\n"
-    "    - name: mine\n"
-    "      backend_refs: [{endpoint: \"127.0.0.1:9\"}]\n"
-    "    - name: claude-sonnet-4-5\n"
-    "      backend_refs: [{endpoint: \"127.0.0.1:10\"}]\n"
-    "routing:\n"
-    "  modelCards: [{name: mine}, {name: claude-sonnet-4-5}]\n"
-    "  decisions:\n"
-    "    - {name: everything, modelRefs: [{model: mine}]}\n";
+static const char existing[] = "# my config\n"
+                               "version: v0.3\n"
+                               "providers:\n"
+                               "  defaults:\n"
+                               "    default_model: mine  # keep me\n"
+                               "  models:\n"
+                               "    - name: mine\n"
+                               "      backend_refs: [{endpoint: \"127.0.0.1:9\"}]\n"
+                               "    - name: claude-sonnet-4-5\n"
+                               "      backend_refs: [{endpoint: \"127.0.0.1:10\"}]\n"
+                               "routing:\n"
+                               "  modelCards: [{name: mine}, {name: claude-sonnet-4-5}]\n"
+                               "  decisions:\n"
+                               "    - {name: everything, modelRefs: [{model: mine}]}\n";
 
 static void test_openclaw_into_existing_config(void **st)
 {
@@ -142,15 +144,16 @@ static void test_openclaw_into_existing_config(void **st)
     read_openclaw(&im);
     assert_true(cfg_import_merge(&im, "cfg.yaml", existing, strlen(existing), false));
     assert_int_equal(im.n_added, 3);
-    assert_true(has_diag(&im.notes, "cfg.yaml:9:7: warning: providers.models: model \"claude-sonnet-4-5\" already "
-                                    "exists; skipped"));
+    assert_true(has_diag(
+        &im.notes, "cfg.yaml:9:7: warning: providers.models: model \"claude-sonnet-4-5\" already "
+                   "exists; skipped"));
     /* comments of the target survive the merge */
     assert_non_null(strstr(im.out.data, "# my config\n"));
     assert_non_null(strstr(im.out.data, "default_model: mine  # keep me\n"));
     cfg_t *c = load_out(&im);
     assert_non_null(c);
     assert_string_equal(c->providers.default_model, "mine"); /* already set: kept */
-    assert_int_equal(c->routing->recipes[0].n_decisions, 1);  /* had decisions: no catch-all */
+    assert_int_equal(c->routing->recipes[0].n_decisions, 1); /* had decisions: no catch-all */
     assert_string_equal(c->routing->recipes[0].decisions[0].name, "everything");
     const cfg_model_t *kept = cfg_find_model(c, "claude-sonnet-4-5", 17);
     assert_string_equal(kept->backend_refs[0].endpoint, "127.0.0.1:10");
@@ -180,7 +183,8 @@ static void test_bad_inputs(void **st)
     assert_true(has_diag(&im.notes, "not an OpenClaw inventory"));
     cfg_import_deinit(&im);
     cfg_import_init(&im);
-    assert_false(cfg_import_read_openai(&im, "p", "http://h/v1", NULL, "{\"object\":\"list\"}", 17));
+    assert_false(
+        cfg_import_read_openai(&im, "p", "http://h/v1", NULL, "{\"object\":\"list\"}", 17));
     cfg_import_deinit(&im);
     /* an old-layout target is refused (migrate first) */
     cfg_import_init(&im);
@@ -201,7 +205,8 @@ static int run(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out.txt 2>%s/err.txt", tproc_tether_bin(), args, tmpdir, tmpdir);
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out.txt 2>%s/err.txt", tproc_tether_bin(), args, tmpdir,
+             tmpdir);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -239,7 +244,8 @@ static void test_cli_openclaw(void **st)
     assert_int_equal(stat(src, &s0), 0);
 
     /* a missing target is created */
-    assert_int_equal(run("config import --from openclaw --source %s --target %s/config.yaml", src, tmpdir), 0);
+    assert_int_equal(
+        run("config import --from openclaw --source %s --target %s/config.yaml", src, tmpdir), 0);
     char *out = slurp(tmpdir, "config.yaml");
     assert_non_null(out);
     assert_non_null(strstr(out, "name: imported-default"));
@@ -253,8 +259,10 @@ static void test_cli_openclaw(void **st)
 
     /* --dry-run prints and writes nothing */
     char *before = slurp(tmpdir, "config.yaml");
-    assert_int_equal(run("config import --from openclaw --source %s --target %s/config.yaml --force --dry-run", src,
-                         tmpdir), 0);
+    assert_int_equal(
+        run("config import --from openclaw --source %s --target %s/config.yaml --force --dry-run",
+            src, tmpdir),
+        0);
     char *printed = slurp(tmpdir, "out.txt");
     assert_non_null(strstr(printed, "version: v0.3"));
     char *after = slurp(tmpdir, "config.yaml");
@@ -263,7 +271,8 @@ static void test_cli_openclaw(void **st)
     free(after);
 
     /* a second import skips every existing name, keeps a .bak of the previous file */
-    assert_int_equal(run("config import --from openclaw --source %s --target %s/config.yaml", src, tmpdir), 0);
+    assert_int_equal(
+        run("config import --from openclaw --source %s --target %s/config.yaml", src, tmpdir), 0);
     char *bak = slurp(tmpdir, "config.yaml.bak");
     assert_non_null(bak);
     assert_string_equal(bak, before);
@@ -284,7 +293,8 @@ static void test_cli_openclaw(void **st)
     snprintf(cmd, sizeof cmd, "printf 'version: v0.3\\nlisteners: 5\\n' > %s/broken.yaml", tmpdir);
     assert_int_equal(system(cmd), 0);
     char *b0 = slurp(tmpdir, "broken.yaml");
-    assert_int_equal(run("config import --from openclaw --source %s --target %s/broken.yaml", src, tmpdir), 1);
+    assert_int_equal(
+        run("config import --from openclaw --source %s --target %s/broken.yaml", src, tmpdir), 1);
     char *b1 = slurp(tmpdir, "broken.yaml");
     assert_string_equal(b0, b1);
     assert_null(slurp(tmpdir, "broken.yaml.bak"));
@@ -301,7 +311,8 @@ static void test_cli_openai_against_mock(void **st)
     snprintf(tmpdir, sizeof tmpdir, "/tmp/tether-import-XXXXXX");
     assert_non_null(mkdtemp(tmpdir));
     tproc_t p;
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--models", "alpha,beta", NULL};
+    const char *argv[] = {tproc_tether_bin(), "mock",       "--listen", "127.0.0.1:0",
+                          "--models",         "alpha,beta", NULL};
     assert_int_equal(tproc_spawn(&p, argv, TPROC_QUIET), 0);
     int port = tproc_wait_listening(&p, 10000);
     assert_true(port > 0);
@@ -333,7 +344,8 @@ static void test_cli_openai_against_mock(void **st)
 
     /* the CLI */
     setenv("MOCK_KEY", "k", 1);
-    assert_int_equal(run("config import --from openai --source %s --api-key-env MOCK_KEY --provider mock --target "
+    assert_int_equal(run("config import --from openai --source %s --api-key-env MOCK_KEY "
+                         "--provider mock --target "
                          "%s/config.yaml",
                          url, tmpdir),
                      0);
@@ -351,7 +363,8 @@ static void test_cli_openai_against_mock(void **st)
     cfg_diags_free(&d);
     /* a server that is not there: exit 1, nothing written */
     assert_int_equal(tproc_stop(&p, 5000) != -1, 1);
-    assert_int_equal(run("config import --from openai --source %s --target %s/other.yaml", url, tmpdir), 1);
+    assert_int_equal(
+        run("config import --from openai --source %s --target %s/other.yaml", url, tmpdir), 1);
     assert_null(slurp(tmpdir, "other.yaml"));
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);

@@ -11,7 +11,8 @@
 #include "config/config.h"
 #include "config/schema.h"
 
-#define SUF_M "routing:\n  modelCards: [{name: m}]\n  decisions: [{name: all, modelRefs: [{model: m}]}]\n"
+#define SUF_M                                                                                      \
+    "routing:\n  modelCards: [{name: m}]\n  decisions: [{name: all, modelRefs: [{model: m}]}]\n"
 
 static char *fixture(const char *name)
 {
@@ -44,7 +45,8 @@ static void expect_one(const char *yaml, const char *want)
     cfg_diags_t d;
     cfg_t *c = load(yaml, &d);
     if (d.n != 1 || strcmp(diag(&d, 0), want)) {
-        for (size_t i = 0; i < d.n; i++) fprintf(stderr, "  got: %s\n", diag(&d, i));
+        for (size_t i = 0; i < d.n; i++)
+            fprintf(stderr, "  got: %s\n", diag(&d, i));
         fprintf(stderr, "  want: %s\n", want);
     }
     assert_int_equal(d.n, 1);
@@ -64,7 +66,8 @@ static void test_spec_example_loads_clean(void **st)
     cfg_diags_t d;
     cfg_diags_init(&d);
     cfg_t *c = cfg_load_file(fixture("spec_example.yaml"), NULL, &d);
-    for (size_t i = 0; i < d.n; i++) fprintf(stderr, "%s\n", diag(&d, i));
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", diag(&d, i));
     assert_non_null(c);
     assert_int_equal(d.n, 0);
     assert_string_equal(c->version, "v0.3");
@@ -96,7 +99,7 @@ static void test_spec_example_loads_clean(void **st)
     assert_true(m->pricing.prompt_per_1m > 0.049 && m->pricing.prompt_per_1m < 0.051);
     assert_int_equal(m->reliability.retry_count, 1);
     assert_int_equal(m->reliability.retry_on, CFG_RETRY_CONNECT | CFG_RETRY_RESET | CFG_RETRY_502 |
-                                                   CFG_RETRY_503 | CFG_RETRY_504);
+                                                  CFG_RETRY_503 | CFG_RETRY_504);
     assert_int_equal(m->reliability.connect_timeout_ms, 5000);
     assert_int_equal(m->reliability.first_byte_timeout_ms, 120000);
 
@@ -158,17 +161,18 @@ static void test_defaults_of_a_minimal_file(void **st)
 static void test_global_router_overrides(void **st)
 {
     cfg_diags_t d;
-    cfg_t *c = load("version: v0.3\n"
-                    "global:\n"
-                    "  router:\n"
-                    "    auto_model_names: [pick]\n"
-                    "    compat_headers: false\n"
-                    "    debug_headers: true\n"
-                    "    limits: {max_body_bytes: 1MiB, header_timeout: 1500ms, body_timeout: 2m,\n"
-                    "             signal_timeout: 0.5, shutdown_grace: 1h, max_header_bytes: 1000}\n"
-                    "  services:\n"
-                    "    logging: {level: debug, format: text}\n",
-                    &d);
+    cfg_t *c =
+        load("version: v0.3\n"
+             "global:\n"
+             "  router:\n"
+             "    auto_model_names: [pick]\n"
+             "    compat_headers: false\n"
+             "    debug_headers: true\n"
+             "    limits: {max_body_bytes: 1MiB, header_timeout: 1500ms, body_timeout: 2m,\n"
+             "             signal_timeout: 0.5, shutdown_grace: 1h, max_header_bytes: 1000}\n"
+             "  services:\n"
+             "    logging: {level: debug, format: text}\n",
+             &d);
     assert_non_null(c);
     assert_int_equal(c->router.n_auto_model_names, 1);
     assert_true(cfg_is_auto_name(c, "pick", 4));
@@ -219,9 +223,11 @@ static void test_backend_with_port_defaults_and_base_url_port(void **st)
                     "        - {base_url: 'http://h:9000/api/v1/'}\n"
                     "        - {endpoint: 'https://secure.example'}\n"
                     "        - {endpoint: 'h2:81', provider: vllm, extra_headers: {X-A: b}}\n"
-                    "routing:\n  modelCards: [{name: a}]\n  decisions: [{name: all, modelRefs: [{model: a}]}]\n",
+                    "routing:\n  modelCards: [{name: a}]\n  decisions: [{name: all, modelRefs: "
+                    "[{model: a}]}]\n",
                     &d);
-    for (size_t i = 0; i < d.n; i++) fprintf(stderr, "%s\n", diag(&d, i));
+    for (size_t i = 0; i < d.n; i++)
+        fprintf(stderr, "%s\n", diag(&d, i));
     assert_non_null(c);
     const cfg_model_t *m = &c->providers.models[0];
     assert_string_equal(m->provider_model_id, "a");
@@ -241,12 +247,14 @@ static void test_backend_with_port_defaults_and_base_url_port(void **st)
 
 static void test_diag_version(void **st)
 {
-    expect_one("version: v0.2\n",
-               "t.yaml:1:10: version: version \"v0.2\" is not supported (expected v0.3); run: tether "
-               "config migrate --config t.yaml");
-    expect_one("listeners: []\n",
-               "t.yaml:1:1: missing \"version: v0.3\" (an older layout?); run: tether config migrate "
-               "--config t.yaml");
+    expect_one(
+        "version: v0.2\n",
+        "t.yaml:1:10: version: version \"v0.2\" is not supported (expected v0.3); run: tether "
+        "config migrate --config t.yaml");
+    expect_one(
+        "listeners: []\n",
+        "t.yaml:1:1: missing \"version: v0.3\" (an older layout?); run: tether config migrate "
+        "--config t.yaml");
 }
 
 static void test_diag_unknown_field_with_suggestion(void **st)
@@ -267,28 +275,32 @@ static void test_strict_turns_warnings_into_errors(void **st)
     cfg_t *c = cfg_load_string("t.yaml", y, strlen(y), &o, &d);
     assert_null(c);
     assert_int_equal(d.n_errors, 1);
-    assert_string_equal(diag(&d, 0),
-                        "t.yaml:3:15: listeners[a].timout: unknown field \"timout\" (did you mean \"timeout\"?)");
+    assert_string_equal(
+        diag(&d, 0),
+        "t.yaml:3:15: listeners[a].timout: unknown field \"timout\" (did you mean \"timeout\"?)");
     cfg_diags_free(&d);
 }
 
 static void test_diag_backend_endpoint_and_base_url(void **st)
 {
-    expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs:\n"
-               "        - {name: x, endpoint: 'h:1', base_url: 'http://h'}\n" SUF_M,
-               "t.yaml:6:48: providers.models[m].backend_refs[x]: backend_ref has both endpoint and "
-               "base_url (use one)");
-    expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs:\n"
-               "        - {name: x, weight: 2}\n" SUF_M,
-               "t.yaml:6:11: providers.models[m].backend_refs[x]: backend_ref needs an endpoint or a "
-               "base_url");
+    expect_one(
+        "version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs:\n"
+        "        - {name: x, endpoint: 'h:1', base_url: 'http://h'}\n" SUF_M,
+        "t.yaml:6:48: providers.models[m].backend_refs[x]: backend_ref has both endpoint and "
+        "base_url (use one)");
+    expect_one(
+        "version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs:\n"
+        "        - {name: x, weight: 2}\n" SUF_M,
+        "t.yaml:6:11: providers.models[m].backend_refs[x]: backend_ref needs an endpoint or a "
+        "base_url");
 }
 
 static void test_diag_ranges_and_types(void **st)
 {
-    expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
-               "[{endpoint: 'h:1'}]\n      reliability: {retry_count: 6}\n" SUF_M,
-               "t.yaml:6:34: providers.models[m].reliability.retry_count: 6 is out of range [0, 5]");
+    expect_one(
+        "version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
+        "[{endpoint: 'h:1'}]\n      reliability: {retry_count: 6}\n" SUF_M,
+        "t.yaml:6:34: providers.models[m].reliability.retry_count: 6 is out of range [0, 5]");
     expect_one("version: v0.3\nlisteners:\n  - {name: a, port: many}\n",
                "t.yaml:3:21: listeners[a].port: expected an integer, got \"many\"");
     expect_one("version: v0.3\nglobal:\n  router:\n    limits: {body_timeout: soon}\n",
@@ -328,7 +340,8 @@ static void test_diag_env(void **st)
     cfg_diags_t d;
     setenv("TETHER_TEST_PORT", "9001", 1);
     cfg_t *c = load("version: v0.3\nlisteners:\n"
-                    "  - {name: '$${x}', port: '${TETHER_TEST_PORT}', address: '${TETHER_TEST_UNSET:-1.2.3.4}'}\n",
+                    "  - {name: '$${x}', port: '${TETHER_TEST_PORT}', address: "
+                    "'${TETHER_TEST_UNSET:-1.2.3.4}'}\n",
                     &d);
     assert_non_null(c);
     assert_string_equal(c->listeners[0].name, "${x}");
@@ -345,7 +358,8 @@ static void test_diag_yaml_syntax_and_sorting(void **st)
     assert_null(c);
     assert_int_equal(d.n_errors, 1);
     assert_int_equal(d.items[0].line, 3);
-    assert_string_equal(d.items[0].message, "YAML syntax error: flow sequence without a closing bracket");
+    assert_string_equal(d.items[0].message,
+                        "YAML syntax error: flow sequence without a closing bracket");
     cfg_diags_free(&d);
     c = load("version: v0.3\nglobal:\n  zzz: 1\nlisteners:\n  - {port: 0}\n", &d);
     assert_null(c);

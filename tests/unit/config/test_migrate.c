@@ -87,15 +87,19 @@ static void test_vsr_flat_round_trip(void **st)
 
     /* the literal key of the profile is never copied; the variable is named */
     assert_null(strstr(m.out.data, "sk-ant-literal"));
-    assert_true(has_diag(&m.notes, "old.yaml:49:5: warning: provider_profiles.anthropic-prod.api_key: "
-                                   "literal API key not copied: set ANTHROPIC_PROD_API_KEY"));
+    assert_true(has_diag(&m.notes,
+                         "old.yaml:49:5: warning: provider_profiles.anthropic-prod.api_key: "
+                         "literal API key not copied: set ANTHROPIC_PROD_API_KEY"));
     /* unsupported keys are reported where they were */
-    assert_true(has_diag(&m.notes, "old.yaml:16:1: warning: tools: not supported by tether; dropped"));
+    assert_true(
+        has_diag(&m.notes, "old.yaml:16:1: warning: tools: not supported by tether; dropped"));
     assert_true(has_diag(&m.notes, "old.yaml:143:1: warning: clear_route_cache: not supported"));
-    assert_true(has_diag(&m.notes, "old.yaml:56:5: warning: model_config[\"qwen3-8b\"].pii_policy: not supported"));
+    assert_true(has_diag(
+        &m.notes, "old.yaml:56:5: warning: model_config[\"qwen3-8b\"].pii_policy: not supported"));
     assert_true(has_diag(&m.notes, "semantic_cache.eviction_policy: not supported"));
     /* comments survive: the file header and a line comment */
-    assert_non_null(strstr(m.out.data, "# Semantic router configuration (pre-v0.3 flat layout).\n"));
+    assert_non_null(
+        strstr(m.out.data, "# Semantic router configuration (pre-v0.3 flat layout).\n"));
     assert_non_null(strstr(m.out.data, "default_model: qwen3-8b  # cheapest\n"));
     assert_non_null(strstr(m.out.data, "endpoint: 10.0.0.11:8000  # first box\n"));
 
@@ -188,9 +192,12 @@ static void test_signals_decisions_round_trip(void **st)
     setenv("OPENAI_API_KEY", "x", 1);
     assert_true(cfg_migrate_run(&m, "old.yaml", in.data, in.len, "new.yaml"));
     assert_int_equal(m.diags.n, 0); /* with the key set: not even a warning */
-    assert_true(has_diag(&m.notes, "old.yaml:2:10: warning: version: version \"v0.2\" replaced by v0.3"));
-    assert_true(has_diag(&m.notes, "old.yaml:37:7: warning: signals.keywords[code_words].weight: not supported"));
-    assert_true(has_diag(&m.notes, "old.yaml:61:15: warning: decisions[coding].plugins[1].type: plugin \"pii\""));
+    assert_true(
+        has_diag(&m.notes, "old.yaml:2:10: warning: version: version \"v0.2\" replaced by v0.3"));
+    assert_true(has_diag(
+        &m.notes, "old.yaml:37:7: warning: signals.keywords[code_words].weight: not supported"));
+    assert_true(has_diag(
+        &m.notes, "old.yaml:61:15: warning: decisions[coding].plugins[1].type: plugin \"pii\""));
     assert_true(has_diag(&m.notes, "vllm_endpoints[coder-box].health_check_path: not supported"));
     cfg_diags_t d;
     cfg_diags_init(&d);
@@ -237,9 +244,10 @@ static void test_invalid_output_points_at_old_key(void **st)
     assert_true(m.converted);
     assert_false(m.valid);
     assert_int_equal(m.diags.n_errors, 1);
-    assert_true(has_diag(&m.diags, "routing.decisions[code].modelRefs[0].model: model \"smal\" is not a declared "
-                                   "model (did you mean \"small\"?) (migrated from "
-                                   "`decisions[code].modelRefs[0].model` at old.yaml:10:16)"));
+    assert_true(has_diag(
+        &m.diags, "routing.decisions[code].modelRefs[0].model: model \"smal\" is not a declared "
+                  "model (did you mean \"small\"?) (migrated from "
+                  "`decisions[code].modelRefs[0].model` at old.yaml:10:16)"));
     cfg_migrate_deinit(&m);
     buf_free(&in);
 }
@@ -322,7 +330,8 @@ static void test_comments_kept(void **st)
     assert_true(has_diag(&d, "u.yaml:2:5: YAML syntax error: invalid UTF-8"));
     assert_null(cfg_yaml_parse(&a, "o.yaml", "a: \xc0\xaf\n", 6, &d)); /* overlong '/' */
     assert_true(has_diag(&d, "o.yaml:1:4: YAML syntax error: invalid UTF-8"));
-    assert_non_null(cfg_yaml_parse(&a, "ok.yaml", "a: \xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80\n", 13, &d));
+    assert_non_null(
+        cfg_yaml_parse(&a, "ok.yaml", "a: \xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80\n", 13, &d));
     cfg_diags_free(&d);
     arena_deinit(&a);
 }
@@ -338,7 +347,8 @@ static int run(const char *cmd_fmt, ...)
     va_start(ap, cmd_fmt);
     vsnprintf(args, sizeof args, cmd_fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s >%s/out.txt 2>%s/err.txt", tproc_tether_bin(), args, tmpdir, tmpdir);
+    snprintf(cmd, sizeof cmd, "%s %s >%s/out.txt 2>%s/err.txt", tproc_tether_bin(), args, tmpdir,
+             tmpdir);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -385,15 +395,18 @@ static void test_cli(void **st)
     assert_true(cfg_read_file(p, &b));
     assert_non_null(strstr(b.data, "version: v0.3"));
     /* invalid result: hints on stderr, nothing written, exit 1 */
-    assert_int_equal(run("config migrate --config %s/bad.yaml --output %s/bad.out.yaml", tmpdir, tmpdir), 1);
+    assert_int_equal(
+        run("config migrate --config %s/bad.yaml --output %s/bad.out.yaml", tmpdir, tmpdir), 1);
     assert_false(file_exists("%s/bad.out.yaml", tmpdir));
     snprintf(p, sizeof p, "%s/err.txt", tmpdir);
     buf_reset(&b);
     assert_true(cfg_read_file(p, &b));
     assert_non_null(strstr(b.data, "(migrated from `decisions[code].modelRefs[0].model`"));
     /* --allow-invalid writes it anyway */
-    assert_int_equal(run("config migrate --config %s/bad.yaml --output %s/bad.out.yaml --allow-invalid", tmpdir,
-                         tmpdir), 0);
+    assert_int_equal(
+        run("config migrate --config %s/bad.yaml --output %s/bad.out.yaml --allow-invalid", tmpdir,
+            tmpdir),
+        0);
     assert_true(file_exists("%s/bad.out.yaml", tmpdir));
     /* usage errors */
     assert_int_equal(run("config migrate"), 1);

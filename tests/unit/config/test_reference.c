@@ -13,8 +13,9 @@
 #include "config/migrate.h"
 #include "config/schema.h"
 
-static const char *const vars[] = {"LOCAL_GPU_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "TEAM_KEY_ALICE",
-                                   "REDIS_PASSWORD", "TETHER_ADMIN_TOKEN", "CLASSIFIER_KEY"};
+static const char *const vars[] = {"LOCAL_GPU_KEY",  "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
+                                   "TEAM_KEY_ALICE", "REDIS_PASSWORD",    "TETHER_ADMIN_TOKEN",
+                                   "CLASSIFIER_KEY"};
 
 static const char *path(void)
 {
@@ -26,7 +27,8 @@ static const char *path(void)
 
 static void test_loads_clean(void **st)
 {
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) setenv(vars[i], "test-value", 1);
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        setenv(vars[i], "test-value", 1);
     cfg_load_opts_t strict = {.strict = true};
     cfg_diags_t d;
     cfg_diags_init(&d);
@@ -38,7 +40,8 @@ static void test_loads_clean(void **st)
     cfg_free(c);
     cfg_diags_free(&d);
     /* without the variables: still valid, one warning per variable use */
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        unsetenv(vars[i]);
     cfg_diags_init(&d);
     c = cfg_load_file(path(), NULL, &d);
     assert_non_null(c);
@@ -61,7 +64,8 @@ static void test_every_field_present(void **st)
     for (const cfg_schema_t *const *s = cfg_schema_all(); *s; s++)
         for (const cfg_field_t *f = (*s)->fields; f->key; f++) {
             bool skip = false;
-            for (size_t i = 0; i < sizeof excluded / sizeof *excluded; i++) skip |= !strcmp(excluded[i], f->key);
+            for (size_t i = 0; i < sizeof excluded / sizeof *excluded; i++)
+                skip |= !strcmp(excluded[i], f->key);
             if (skip) continue;
             char k[160];
             snprintf(k, sizeof k, "%s:", f->key);

@@ -100,7 +100,8 @@ static void test_reload_under_concurrent_readers(void **st)
     cfg_reload_t *rl = cfg_reload_new(path, s, NULL);
     readers_t r = {.s = s};
     pthread_t th[2];
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, reader, &r);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, reader, &r);
     for (int i = 0; i < 30; i++) {
         if (i % 3 == 2) {
             write_file(path, "version: v0.3\nlisteners: [{name: a, port: nope}]\n");
@@ -111,7 +112,8 @@ static void test_reload_under_concurrent_readers(void **st)
         }
     }
     atomic_store(&r.stop, 1);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(atomic_load(&r.bad), 0);
     assert_true(atomic_load(&r.reads) > 0);
     cfg_reload_stats_t stats;
@@ -164,7 +166,8 @@ static void test_watcher_sees_rename_and_sighup_trigger(void **st)
     assert_int_equal(cfg_reload_start(rl), 0);
     write_file(path, cfg_port(9555));
     cfg_reload_stats_t stats = {0};
-    for (int i = 0; i < 500 && stats.applied == 0; i++) { /* wait up to 5 s; not a timing assertion */
+    for (int i = 0; i < 500 && stats.applied == 0;
+         i++) { /* wait up to 5 s; not a timing assertion */
         usleep(10000);
         cfg_reload_get_stats(rl, &stats);
     }
@@ -190,7 +193,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_held_snapshot_survives_swap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_under_concurrent_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_and_restart_changes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watcher_sees_rename_and_sighup_trigger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watcher_sees_rename_and_sighup_trigger, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

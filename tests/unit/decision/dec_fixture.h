@@ -15,7 +15,7 @@
     "    - {name: small, backend_refs: [{endpoint: 'h:1'}]}\n"                                     \
     "    - {name: large, backend_refs: [{endpoint: 'h:2'}]}\n"                                     \
     "routing:\n"                                                                                   \
-    "  modelCards: [{name: small}, {name: large}]\n"                                             \
+    "  modelCards: [{name: small}, {name: large}]\n"                                               \
     "  signals:\n"                                                                                 \
     "    keywords: [{name: kw_a, keywords: [a]}, {name: kw_b, keywords: [b]},\n"                   \
     "               {name: kw_c, keywords: [c]}]\n"                                                \
@@ -39,14 +39,18 @@ static cfg_t *load(const char *yaml)
     return c;
 }
 
-static const cfg_recipe_t *recipe(const cfg_t *c) { return &c->routing->recipes[0]; }
+static const cfg_recipe_t *recipe(const cfg_t *c)
+{
+    return &c->routing->recipes[0];
+}
 
 static sig_results_t results(arena_t *a, const cfg_recipe_t *rc)
 {
     sig_results_t s = {0};
     s.n = rc->n_signals;
     s.items = arena_calloc(a, (s.n + 1) * sizeof(sig_result_t));
-    for (size_t i = 0; i < s.n; i++) s.items[i].rule = &rc->signals[i];
+    for (size_t i = 0; i < s.n; i++)
+        s.items[i].rule = &rc->signals[i];
     return s;
 }
 
@@ -69,8 +73,10 @@ __attribute__((unused)) static void hit(sig_results_t *s, const char *name, doub
 __attribute__((unused)) static cfg_t *one(const char *rules)
 {
     char y[4096];
-    snprintf(y, sizeof y, HEAD "  decisions:\n    - name: d\n      rules: %s\n"
-                              "      modelRefs: [{model: small}]\n", rules);
+    snprintf(y, sizeof y,
+             HEAD "  decisions:\n    - name: d\n      rules: %s\n"
+                  "      modelRefs: [{model: small}]\n",
+             rules);
     return load(y);
 }
 

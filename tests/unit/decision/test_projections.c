@@ -27,7 +27,7 @@
     "    context: [{name: ctx, min_tokens: 1K}]\n"                                                 \
     "  projections:\n"                                                                             \
     "    partitions:\n"                                                                            \
-    "      - {name: subject, semantics: %s, members: [math, code, other], default: other}\n"   \
+    "      - {name: subject, semantics: %s, members: [math, code, other], default: other}\n"       \
     "    scores:\n"                                                                                \
     "      - name: difficulty\n"                                                                   \
     "        method: weighted_sum\n"                                                               \
@@ -42,9 +42,10 @@
     "        %s\n"                                                                                 \
     "        outputs: [{name: easy_band, lt: 0.5}, {name: hard_band, gte: 0.5, lt: 2}]\n"          \
     "  decisions:\n"                                                                               \
-    "    - {name: hard, rules: {type: projection, name: hard_band}, modelRefs: [{model: large}]}\n" \
-    "    - {name: by_subject, rules: {type: projection, name: subject, label: code},"            \
-    " modelRefs: [{model: small}]}\n"                                                            \
+    "    - {name: hard, rules: {type: projection, name: hard_band}, modelRefs: [{model: "          \
+    "large}]}\n"                                                                                   \
+    "    - {name: by_subject, rules: {type: projection, name: subject, label: code},"              \
+    " modelRefs: [{model: small}]}\n"                                                              \
     "    - {name: mathy, rules: {type: domain, name: math}, modelRefs: [{model: small}]}\n"
 
 static cfg_t *pcfg(const char *sem, const char *calibration)
@@ -128,8 +129,8 @@ static void test_score_and_calibrated_bands(void **st)
     arena_t a;
     arena_init(&a, 4096);
     sig_results_t s = results(&a, recipe(c));
-    hit(&s, "kw_a", 0.3);  /* binary: counts 1 */
-    hit(&s, "math", 0.5);  /* confidence: 0.5 */
+    hit(&s, "kw_a", 0.3); /* binary: counts 1 */
+    hit(&s, "math", 0.5); /* confidence: 0.5 */
     res(&s, "ctx")->has_value = true;
     res(&s, "ctx")->value = 200; /* raw, unmatched: still 200 */
     dec_proj_t p;

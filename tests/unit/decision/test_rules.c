@@ -64,7 +64,8 @@ static void test_or_max_over_matching_evaluates_all(void **st)
     dec_eval(c, recipe(c), &s, &a, &r);
     assert_int_equal(r.outcome, DEC_MATCHED);
     assert_true(fabs(r.confidence - 0.7) < 1e-12);
-    for (size_t i = 0; i < 3; i++) assert_false(r.traces[0].root.children[i].skipped);
+    for (size_t i = 0; i < 3; i++)
+        assert_false(r.traces[0].root.children[i].skipped);
     assert_false(r.traces[0].root.children[1].matched);
     arena_deinit(&a);
     cfg_free(c);
@@ -121,10 +122,12 @@ static void test_label_and_predicate(void **st)
 
 static void test_on_error(void **st)
 {
-    const char *y = HEAD "  decisions:\n"
-                         "    - {name: nm, priority: 3, rules: {type: keyword, name: kw_a}, modelRefs: [{model: small}]}\n"
-                         "    - {name: m, priority: 2, rules: {type: keyword, name: kw_a, on_error: match},"
-                         " modelRefs: [{model: small}]}\n";
+    const char *y =
+        HEAD "  decisions:\n"
+             "    - {name: nm, priority: 3, rules: {type: keyword, name: kw_a}, modelRefs: "
+             "[{model: small}]}\n"
+             "    - {name: m, priority: 2, rules: {type: keyword, name: kw_a, on_error: match},"
+             " modelRefs: [{model: small}]}\n";
     cfg_t *c = load(y);
     arena_t a;
     arena_init(&a, 4096);
@@ -167,9 +170,10 @@ static void test_on_error(void **st)
 
 static void test_trace_text_and_json(void **st)
 {
-    cfg_t *c = one("{operator: AND, conditions: [{operator: OR, conditions: [{type: keyword, name: kw_a},"
-                   " {type: keyword, name: kw_b}]}, {type: keyword, name: kw_c}, "
-                   "{operator: NOT, conditions: [{type: complexity, name: cx, label: hard}]}]}");
+    cfg_t *c =
+        one("{operator: AND, conditions: [{operator: OR, conditions: [{type: keyword, name: kw_a},"
+            " {type: keyword, name: kw_b}]}, {type: keyword, name: kw_c}, "
+            "{operator: NOT, conditions: [{type: complexity, name: cx, label: hard}]}]}");
     arena_t a;
     arena_init(&a, 4096);
     sig_results_t s = results(&a, recipe(c));

@@ -10,13 +10,18 @@
 
 #include "dec_fixture.h"
 
-static const char *DECS = "  decisions:\n"
-                          "    - {name: low, priority: 1, %s rules: {type: keyword, name: kw_a}, modelRefs: [{model: small}]}\n"
-                          "    - {name: high, priority: 5, %s rules: {type: keyword, name: kw_b}, modelRefs: [{model: small}]}\n"
-                          "    - {name: high2, priority: 5, %s rules: {type: keyword, name: kw_c}, modelRefs: [{model: large}]}\n"
-                          "    - {name: same, %s rules: {type: keyword, name: kw_c}, modelRefs: [{model: large}]}\n";
+static const char *DECS =
+    "  decisions:\n"
+    "    - {name: low, priority: 1, %s rules: {type: keyword, name: kw_a}, modelRefs: [{model: "
+    "small}]}\n"
+    "    - {name: high, priority: 5, %s rules: {type: keyword, name: kw_b}, modelRefs: [{model: "
+    "small}]}\n"
+    "    - {name: high2, priority: 5, %s rules: {type: keyword, name: kw_c}, modelRefs: [{model: "
+    "large}]}\n"
+    "    - {name: same, %s rules: {type: keyword, name: kw_c}, modelRefs: [{model: large}]}\n";
 
-static cfg_t *cfg_with(const char *strategy, const char *t1, const char *t2, const char *t3, const char *t4)
+static cfg_t *cfg_with(const char *strategy, const char *t1, const char *t2, const char *t3,
+                       const char *t4)
 {
     char y[8192], d[4096];
     snprintf(d, sizeof d, DECS, t1, t2, t3, t4);
@@ -97,7 +102,8 @@ static void test_tiers_missing_tier_sorts_last(void **st)
 
 static void test_explicit_priority_ignores_tiers(void **st)
 {
-    cfg_t *c = cfg_with("  strategy: priority\n", "tier: 1,", "tier: 3,", "tier: 2,", "priority: 5,");
+    cfg_t *c =
+        cfg_with("  strategy: priority\n", "tier: 1,", "tier: 3,", "tier: 2,", "priority: 5,");
     arena_t a;
     arena_init(&a, 4096);
     sig_results_t s = results(&a, recipe(c));

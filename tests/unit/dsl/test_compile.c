@@ -30,7 +30,8 @@ static char *slurp(const char *rel, size_t *len)
     buf_t b = BUF_INIT;
     char tmp[8192];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(&b, tmp, n);
     fclose(f);
     *len = b.len;
     buf_putc(&b, 0);
@@ -56,7 +57,10 @@ static int compile_text(const char *src, const char *base, buf_t *out, cfg_t **c
     int rc = -1;
     if (!d->n_errors) dsl_validate(p, NULL, d);
     if (!d->n_errors) {
-        dsl_compile_in_t ci = {.prog = p, .base_name = "base.yaml", .base_text = base, .base_len = base ? strlen(base) : 0};
+        dsl_compile_in_t ci = {.prog = p,
+                               .base_name = "base.yaml",
+                               .base_text = base,
+                               .base_len = base ? strlen(base) : 0};
         rc = dsl_compile(&ci, out, cfg, d);
     }
     arena_deinit(&a);
@@ -99,7 +103,8 @@ static void test_spec_program_reproduces_spec_routing(void **st)
     arena_init(&a, 65536);
     cfg_diags_t cd;
     cfg_diags_init(&cd);
-    cfg_node_t *want = cfg_yaml_parse(&a, "spec", base, bl, &cd), *got = cfg_yaml_parse(&a, "out", y.data, y.len, &cd);
+    cfg_node_t *want = cfg_yaml_parse(&a, "spec", base, bl, &cd),
+               *got = cfg_yaml_parse(&a, "out", y.data, y.len, &cd);
     assert_non_null(want);
     assert_non_null(got);
     assert_true(same(cfg_node_get(want, "routing"), cfg_node_get(got, "routing")));
@@ -134,7 +139,8 @@ static void roundtrip(const char *src, const char *what)
     assert_int_equal(compile_text(dsl.data, NULL, &y2, NULL, &d), 0);
     dsl_diags_free(&d);
     if (y1.len != y2.len || memcmp(y1.data, y2.data, y1.len))
-        fail_msg("%s: compile(decompile(compile(x))) != compile(x):\n%s\n---\n%s", what, y1.data, y2.data);
+        fail_msg("%s: compile(decompile(compile(x))) != compile(x):\n%s\n---\n%s", what, y1.data,
+                 y2.data);
     /* compile(fmt(x)) = compile(x) */
     dsl_diags_init(&d, "x");
     dsl_program_t *px = dsl_parse(&a, src, strlen(src), &d);
@@ -222,10 +228,11 @@ static char *validate(const char *src, size_t *n_err, size_t *n_warn)
 }
 
 #define SIGS                                                                                       \
-    "SIGNAL keyword a { keywords: [\"a\"] }\nSIGNAL keyword b { keywords: [\"b\"] }\n"          \
-    "SIGNAL domain math { mmlu_categories: [\"math\"] }\nSIGNAL domain law { mmlu_categories: [\"law\"] }\n" \
-    "SIGNAL_GROUP subj { semantics: \"exclusive\" members: [math, law] }\n"                      \
-    "SIGNAL language en { }\nSIGNAL language fr { }\n"                                          \
+    "SIGNAL keyword a { keywords: [\"a\"] }\nSIGNAL keyword b { keywords: [\"b\"] }\n"             \
+    "SIGNAL domain math { mmlu_categories: [\"math\"] }\nSIGNAL domain law { mmlu_categories: "    \
+    "[\"law\"] }\n"                                                                                \
+    "SIGNAL_GROUP subj { semantics: \"exclusive\" members: [math, law] }\n"                        \
+    "SIGNAL language en { }\nSIGNAL language fr { }\n"                                             \
     "SIGNAL context short { max_tokens: \"4K\" }\nSIGNAL context long { min_tokens: \"32K\" }\n"
 
 static void test_conflicts(void **st)
@@ -235,10 +242,12 @@ static void test_conflicts(void **st)
     char *s;
     /* true conflict: same rank, shared positive signal */
     s = validate(SIGS "ROUTE r1 { PRIORITY 5 WHEN keyword(\"a\") MODEL m }\n"
-                      "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") AND keyword(\"b\") MODEL m }\n", &e, &w);
+                      "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") AND keyword(\"b\") MODEL m }\n",
+                 &e, &w);
     if (e || !strstr(s, "v.dsl:11:1: warning")) fail_msg("%s", s);
-    assert_non_null(strstr(s, "v.dsl:11:1: warning: routes \"r1\" and \"r2\" can both fire on the same input (both on "
-                              "keyword(\"a\")) with no mutual-exclusion guard"));
+    assert_non_null(strstr(
+        s, "v.dsl:11:1: warning: routes \"r1\" and \"r2\" can both fire on the same input (both on "
+           "keyword(\"a\")) with no mutual-exclusion guard"));
     assert_non_null(strstr(s, "  fix: give one a different PRIORITY"));
     free(s);
     /* guarded: NOT, partition members, languages, disjoint context ranges */
@@ -252,7 +261,8 @@ static void test_conflicts(void **st)
         "ROUTE r1 { PRIORITY 5 WHEN keyword(\"a\") AND context(\"short\") MODEL m }\n"
         "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") AND context(\"long\") MODEL m }\n",
         "ROUTE r1 { PRIORITY 6 WHEN keyword(\"a\") AND keyword(\"b\") MODEL m }\n"
-        "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") MODEL m }\n", /* different priority, r1 narrower */
+        "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") MODEL m }\n", /* different priority, r1 narrower
+                                                                  */
     };
     for (size_t i = 0; i < sizeof guards / sizeof *guards; i++) {
         char src[4096];
@@ -263,25 +273,38 @@ static void test_conflicts(void **st)
     }
     /* shadowing: a higher-priority broader route makes the narrower unreachable */
     s = validate(SIGS "ROUTE r1 { PRIORITY 9 WHEN keyword(\"a\") MODEL m }\n"
-                      "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") AND keyword(\"b\") MODEL m }\n", &e, &w);
-    assert_non_null(strstr(s, "route \"r2\" is unreachable: every way it can match is shadowed by higher-ranked \"r1\""));
+                      "ROUTE r2 { PRIORITY 5 WHEN keyword(\"a\") AND keyword(\"b\") MODEL m }\n",
+                 &e, &w);
+    assert_non_null(strstr(
+        s,
+        "route \"r2\" is unreachable: every way it can match is shadowed by higher-ranked \"r1\""));
     free(s);
     /* impossible AND on one partition is an error */
     s = validate(SIGS "ROUTE r1 { WHEN domain(\"math\") AND domain(\"law\") MODEL m }\n", &e, &w);
     assert_true(e >= 1);
-    assert_non_null(strstr(s, "v.dsl:10:36: error: impossible AND: domain(\"math\") and domain(\"law\") are members of "
-                              "partition \"subj\""));
+    assert_non_null(strstr(
+        s,
+        "v.dsl:10:36: error: impossible AND: domain(\"math\") and domain(\"law\") are members of "
+        "partition \"subj\""));
     free(s);
     /* rank problems: catch-all on top, tiered mixed with untiered */
-    s = validate(SIGS "ROUTE all { PRIORITY 9 MODEL m }\nROUTE r { PRIORITY 1 WHEN keyword(\"a\") MODEL m }\n", &e, &w);
-    assert_non_null(strstr(s, "catch-all route \"all\" ranks above \"r\", which can never be chosen"));
+    s = validate(
+        SIGS
+        "ROUTE all { PRIORITY 9 MODEL m }\nROUTE r { PRIORITY 1 WHEN keyword(\"a\") MODEL m }\n",
+        &e, &w);
+    assert_non_null(
+        strstr(s, "catch-all route \"all\" ranks above \"r\", which can never be chosen"));
     free(s);
-    s = validate(SIGS "ROUTE r1 { TIER 1 WHEN keyword(\"a\") MODEL m }\nROUTE r2 { WHEN keyword(\"b\") MODEL m }\n", &e, &w);
+    s = validate(SIGS "ROUTE r1 { TIER 1 WHEN keyword(\"a\") MODEL m }\nROUTE r2 { WHEN "
+                      "keyword(\"b\") MODEL m }\n",
+                 &e, &w);
     assert_non_null(strstr(s, "route \"r2\" has no TIER while others do"));
     free(s);
     /* decision trees are exclusive by construction */
-    s = validate(SIGS "DECISION_TREE t { IF keyword(\"a\") { MODEL m } ELSE IF keyword(\"a\") AND keyword(\"b\") { MODEL m } "
-                      "ELSE { MODEL m } }\n", &e, &w);
+    s = validate(SIGS "DECISION_TREE t { IF keyword(\"a\") { MODEL m } ELSE IF keyword(\"a\") AND "
+                      "keyword(\"b\") { MODEL m } "
+                      "ELSE { MODEL m } }\n",
+                 &e, &w);
     assert_int_equal(e, 0);
     assert_null(strstr(s, "can both fire"));
     assert_non_null(strstr(s, "\"t_1\" can never match"));
@@ -292,28 +315,34 @@ static void test_reference_and_range_errors(void **st)
 {
     (void)st;
     size_t e, w;
-    char *s = validate("SIGNAL keyword code { keywords: [\"x\"] kewords: [] }\n"
-                       "SIGNAL keywrd k { }\n"
-                       "PLUGIN p system_prompt { mode: \"insert\" }\n"
-                       "PROJECTION score s1 { inputs: [{ type: \"projection\" name: \"o2\" }] }\n"
-                       "PROJECTION mapping m1 { source: \"s1\" outputs: [{ name: \"o1\" gt: 1 }] }\n"
-                       "PROJECTION score s2 { inputs: [{ type: \"projection\" name: \"o1\" }] }\n"
-                       "PROJECTION mapping m2 { source: \"s2\" outputs: [{ name: \"o2\" gt: 1 }] }\n"
-                       "ROUTE r { TIER 0 PRIORITY -1 WHEN keyword(\"cod\") OR embedding(\"code\") MODEL m (effort = \"huge\") "
-                       "PLUGIN sytem_prompt EMIT retention { drop: true ttl_turns: 2 } ALGORITHM multi_factr SESSION { stay_bais: 1 } }\n"
-                       "ROUTE r2 { WHEN keyword(\"code\") EMIT cache { } }\n"
-                       "TEST t { \"q\" -> rr WITH { sesion: {} } }\n",
-                       &e, &w);
+    char *s =
+        validate("SIGNAL keyword code { keywords: [\"x\"] kewords: [] }\n"
+                 "SIGNAL keywrd k { }\n"
+                 "PLUGIN p system_prompt { mode: \"insert\" }\n"
+                 "PROJECTION score s1 { inputs: [{ type: \"projection\" name: \"o2\" }] }\n"
+                 "PROJECTION mapping m1 { source: \"s1\" outputs: [{ name: \"o1\" gt: 1 }] }\n"
+                 "PROJECTION score s2 { inputs: [{ type: \"projection\" name: \"o1\" }] }\n"
+                 "PROJECTION mapping m2 { source: \"s2\" outputs: [{ name: \"o2\" gt: 1 }] }\n"
+                 "ROUTE r { TIER 0 PRIORITY -1 WHEN keyword(\"cod\") OR embedding(\"code\") MODEL "
+                 "m (effort = \"huge\") "
+                 "PLUGIN sytem_prompt EMIT retention { drop: true ttl_turns: 2 } ALGORITHM "
+                 "multi_factr SESSION { stay_bais: 1 } }\n"
+                 "ROUTE r2 { WHEN keyword(\"code\") EMIT cache { } }\n"
+                 "TEST t { \"q\" -> rr WITH { sesion: {} } }\n",
+                 &e, &w);
     const char *want[] = {
-        "v.dsl:1:39: error: unknown field \"kewords\" in SIGNAL keyword code\n  fix: did you mean \"keywords\"",
+        "v.dsl:1:39: error: unknown field \"kewords\" in SIGNAL keyword code\n  fix: did you mean "
+        "\"keywords\"",
         "v.dsl:2:1: error: unknown signal family \"keywrd\"\n  fix: did you mean \"keyword\"",
         "error: projection cycle: s1 -> m2 -> s2 -> m1 -> s1",
         "v.dsl:8:11: error: TIER must be >= 1",
         "error: PRIORITY must be >= 0",
         "error: undefined signal keyword(\"cod\")\n  fix: did you mean \"code\"",
-        "error: embedding(\"code\"): \"code\" is a keyword signal, not embedding\n  fix: write keyword(\"code\")",
+        "error: embedding(\"code\"): \"code\" is a keyword signal, not embedding\n  fix: write "
+        "keyword(\"code\")",
         "error: effort must be one of none, minimal, low, medium, high, xhigh",
-        "error: undefined plugin \"sytem_prompt\" (neither a PLUGIN template nor a plugin type)\n  fix: did you mean \"system_prompt\"",
+        "error: undefined plugin \"sytem_prompt\" (neither a PLUGIN template nor a plugin type)\n  "
+        "fix: did you mean \"system_prompt\"",
         "error: invalid EMIT: drop with ttl_turns > 0",
         "error: unknown algorithm \"multi_factr\"\n  fix: did you mean \"multi_factor\"",
         "error: unknown field \"stay_bais\" in SESSION\n  fix: did you mean \"stay_bias\"",
@@ -333,7 +362,8 @@ static void test_compile_errors_write_nothing(void **st)
     buf_t y = BUF_INIT;
     dsl_diags_t d;
     /* the loader rejects a bad value validation cannot see (threshold out of range) */
-    int rc = compile_text("SIGNAL keyword k { keywords: [\"x\"] method: \"telepathy\" }\nROUTE r { WHEN keyword(\"k\") MODEL m }\n",
+    int rc = compile_text("SIGNAL keyword k { keywords: [\"x\"] method: \"telepathy\" }\nROUTE r { "
+                          "WHEN keyword(\"k\") MODEL m }\n",
                           NULL, &y, NULL, &d);
     assert_int_equal(rc, -1);
     assert_int_equal(y.len, 0);
@@ -348,12 +378,16 @@ static void test_tree_compiles_to_guarded_priorities(void **st)
     (void)st;
     buf_t y = BUF_INIT;
     dsl_diags_t d;
-    assert_int_equal(compile_text("SIGNAL keyword a { keywords: [\"a\"] }\n"
-                                  "DECISION_TREE t { IF keyword(\"a\") { NAME first MODEL m } ELSE { MODEL m } }\n",
-                                  NULL, &y, NULL, &d),
-                     0);
-    assert_non_null(strstr(y.data, "  - name: first\n    priority: 10000\n    rules:\n      type: keyword\n"));
-    assert_non_null(strstr(y.data, "  - name: t_1\n    priority: 9999\n    rules:\n      operator: NOT\n"));
+    assert_int_equal(
+        compile_text(
+            "SIGNAL keyword a { keywords: [\"a\"] }\n"
+            "DECISION_TREE t { IF keyword(\"a\") { NAME first MODEL m } ELSE { MODEL m } }\n",
+            NULL, &y, NULL, &d),
+        0);
+    assert_non_null(
+        strstr(y.data, "  - name: first\n    priority: 10000\n    rules:\n      type: keyword\n"));
+    assert_non_null(
+        strstr(y.data, "  - name: t_1\n    priority: 9999\n    rules:\n      operator: NOT\n"));
     dsl_diags_free(&d);
     buf_free(&y);
 }
@@ -391,8 +425,10 @@ static void test_spec_tests_pass_through_route_eval(void **st)
     if (sum.failed) fail_msg("%s", rep.data);
     assert_int_equal(sum.cases, 8);
     assert_int_equal(sum.passed, 8);
-    assert_non_null(strstr(rep.data, "PASS session_continuity[1] \"Now derive the bound step by step\" -> hard_reasoning "
-                                     "(local/qwen3-8b, hard_lock_tool_loop)"));
+    assert_non_null(
+        strstr(rep.data,
+               "PASS session_continuity[1] \"Now derive the bound step by step\" -> hard_reasoning "
+               "(local/qwen3-8b, hard_lock_tool_loop)"));
     buf_free(&rep);
     /* standalone (stub providers) gives the same outcomes */
     run_dsl_tests(prog, NULL, &rep, &sum);
@@ -408,18 +444,20 @@ static void test_failure_prints_diff(void **st)
     buf_t rep = BUF_INIT;
     dsl_test_summary_t sum;
     run_dsl_tests("SIGNAL keyword k { keywords: [\"segfault\"] }\n"
-              "ROUTE code { WHEN keyword(\"k\") MODEL m1, m2 }\n"
-              "ROUTE other { MODEL m2 }\n"
-              "TEST t {\n  \"a segfault again\" -> other EXPECT { model: \"m2\" reason: \"hard_lock_tool_loop\" }\n"
-              "  \"hello\" -> other\n}\n",
-              NULL, &rep, &sum);
+                  "ROUTE code { WHEN keyword(\"k\") MODEL m1, m2 }\n"
+                  "ROUTE other { MODEL m2 }\n"
+                  "TEST t {\n  \"a segfault again\" -> other EXPECT { model: \"m2\" reason: "
+                  "\"hard_lock_tool_loop\" }\n"
+                  "  \"hello\" -> other\n}\n",
+                  NULL, &rep, &sum);
     assert_int_equal(sum.failed, 1);
     assert_int_equal(sum.passed, 1);
-    const char *want = "FAIL t[1] \"a segfault again\"\n"
-                       "  route:  expected other                  got code                   MISMATCH\n"
-                       "  model:  expected m2                     got m1                     MISMATCH\n"
-                       "  reason: expected hard_lock_tool_loop    got cold_start             MISMATCH\n"
-                       "  signals: keyword(\"k\") 1.00\n";
+    const char *want =
+        "FAIL t[1] \"a segfault again\"\n"
+        "  route:  expected other                  got code                   MISMATCH\n"
+        "  model:  expected m2                     got m1                     MISMATCH\n"
+        "  reason: expected hard_lock_tool_loop    got cold_start             MISMATCH\n"
+        "  signals: keyword(\"k\") 1.00\n";
     if (!strstr(rep.data, want)) fail_msg("%s", rep.data);
     buf_free(&rep);
 }
@@ -438,11 +476,13 @@ static void test_body_with_session_context(void **st)
     buf_t b = BUF_INIT;
     char err[128];
     assert_int_equal(dsl_test_build_body(&a, &p->decls[0]->cases[0], &b, err, sizeof err), 0);
-    assert_string_equal(b.data,
-                        "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"user\",\"content\":\"go\"},"
-                        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_test_1\",\"type\":\"function\","
-                        "\"function\":{\"name\":\"run\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"call_test_1\","
-                        "\"content\":\"ok\"}],\"previous_response_id\":\"resp_test_1\"}");
+    assert_string_equal(b.data, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":"
+                                "\"hi\"},{\"role\":\"user\",\"content\":\"go\"},"
+                                "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":"
+                                "\"call_test_1\",\"type\":\"function\","
+                                "\"function\":{\"name\":\"run\",\"arguments\":\"{}\"}}]},{\"role\":"
+                                "\"tool\",\"tool_call_id\":\"call_test_1\","
+                                "\"content\":\"ok\"}],\"previous_response_id\":\"resp_test_1\"}");
     buf_free(&b);
     dsl_diags_free(&d);
     arena_deinit(&a);
@@ -454,31 +494,43 @@ static void test_generate_repairs_against_mock(void **st)
     char script[] = "/tmp/dsl_gen_XXXXXX";
     int fd = mkstemp(script);
     assert_true(fd >= 0);
-    const char *lines =
-        "{\"status\":200,\"body\":{\"id\":\"a\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
-        "{\"role\":\"assistant\",\"content\":\"Sure:\\n```\\nROUTE a {\\n  WHEN keyword(\\\"k\\\"\\n  MODEL m\\n}\\n```\"},"
-        "\"finish_reason\":\"stop\"}]}}\n"
-        "{\"status\":200,\"body\":{\"id\":\"b\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
-        "{\"role\":\"assistant\",\"content\":\"SIGNAL keyword k { keywords: [\\\"x\\\"] }\\nROUTE a {\\n  WHEN "
-        "keyword(\\\"k\\\")\\n  MODEL m\\n}\\nThat routes k to m.\"},\"finish_reason\":\"stop\"}]}}\n";
+    const char *lines = "{\"status\":200,\"body\":{\"id\":\"a\",\"object\":\"chat.completion\","
+                        "\"choices\":[{\"index\":0,\"message\":"
+                        "{\"role\":\"assistant\",\"content\":\"Sure:\\n```\\nROUTE a {\\n  WHEN "
+                        "keyword(\\\"k\\\"\\n  MODEL m\\n}\\n```\"},"
+                        "\"finish_reason\":\"stop\"}]}}\n"
+                        "{\"status\":200,\"body\":{\"id\":\"b\",\"object\":\"chat.completion\","
+                        "\"choices\":[{\"index\":0,\"message\":"
+                        "{\"role\":\"assistant\",\"content\":\"SIGNAL keyword k { keywords: "
+                        "[\\\"x\\\"] }\\nROUTE a {\\n  WHEN "
+                        "keyword(\\\"k\\\")\\n  MODEL m\\n}\\nThat routes k to "
+                        "m.\"},\"finish_reason\":\"stop\"}]}}\n";
     assert_int_equal(write(fd, lines, strlen(lines)), (ssize_t)strlen(lines));
     close(fd);
     tproc_t p;
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--script", script, NULL};
+    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0",
+                          "--script",         script, NULL};
     assert_int_equal(tproc_spawn(&p, argv, TPROC_QUIET), 0);
     int port = tproc_wait_listening(&p, 10000);
     assert_true(port > 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1", port);
-    dsl_gen_opts_t o = {.instruction = "route k to m", .api_url = url, .model = "mock", .max_attempts = 3,
-                        .temperature = 0.1, .timeout_ms = 10000};
+    dsl_gen_opts_t o = {.instruction = "route k to m",
+                        .api_url = url,
+                        .model = "mock",
+                        .max_attempts = 3,
+                        .temperature = 0.1,
+                        .timeout_ms = 10000};
     buf_t out = BUF_INIT, log = BUF_INIT;
     int rc = dsl_generate(&o, &out, &log);
     tproc_stop(&p, 5000);
     unlink(script);
     if (rc != 0) fail_msg("%s", log.data);
-    assert_string_equal(out.data, "SIGNAL keyword k { keywords: [\"x\"] }\n\nROUTE a {\n  WHEN keyword(\"k\")\n  MODEL m\n}\n");
-    assert_non_null(strstr(log.data, "attempt 1/3: does not parse\ngenerated.dsl:3:3: error: unexpected keyword MODEL"));
+    assert_string_equal(out.data, "SIGNAL keyword k { keywords: [\"x\"] }\n\nROUTE a {\n  WHEN "
+                                  "keyword(\"k\")\n  MODEL m\n}\n");
+    assert_non_null(
+        strstr(log.data,
+               "attempt 1/3: does not parse\ngenerated.dsl:3:3: error: unexpected keyword MODEL"));
     assert_non_null(strstr(log.data, "attempt 2/3: valid"));
     buf_free(&out);
     buf_free(&log);
@@ -487,8 +539,10 @@ static void test_generate_repairs_against_mock(void **st)
     dsl_gen_reference(&ref);
     size_t nf;
     const char *const *fams = dsl_family_names(&nf);
-    for (size_t i = 0; i < nf; i++) assert_non_null(strstr(ref.data, fams[i]));
-    for (size_t i = 0; dsl_keywords[i]; i++) assert_non_null(strstr(ref.data, dsl_keywords[i]));
+    for (size_t i = 0; i < nf; i++)
+        assert_non_null(strstr(ref.data, fams[i]));
+    for (size_t i = 0; dsl_keywords[i]; i++)
+        assert_non_null(strstr(ref.data, dsl_keywords[i]));
     assert_non_null(strstr(ref.data, "- multi_factor: quality_weight, latency_weight"));
     buf_free(&ref);
 }
@@ -498,17 +552,25 @@ static void test_generate_never_emits_unparsable(void **st)
     (void)st;
     char script[] = "/tmp/dsl_gen2_XXXXXX";
     int fd = mkstemp(script);
-    const char *line = "{\"status\":200,\"body\":{\"id\":\"a\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
-                       "\"message\":{\"role\":\"assistant\",\"content\":\"ROUTE {\"},\"finish_reason\":\"stop\"}]}}\n";
-    for (int i = 0; i < 2; i++) assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+    const char *line = "{\"status\":200,\"body\":{\"id\":\"a\",\"object\":\"chat.completion\","
+                       "\"choices\":[{\"index\":0,"
+                       "\"message\":{\"role\":\"assistant\",\"content\":\"ROUTE "
+                       "{\"},\"finish_reason\":\"stop\"}]}}\n";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(write(fd, line, strlen(line)), (ssize_t)strlen(line));
     close(fd);
     tproc_t p;
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--script", script, NULL};
+    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0",
+                          "--script",         script, NULL};
     assert_int_equal(tproc_spawn(&p, argv, TPROC_QUIET), 0);
     int port = tproc_wait_listening(&p, 10000);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/", port);
-    dsl_gen_opts_t o = {.instruction = "x", .api_url = url, .model = "mock", .max_attempts = 2, .timeout_ms = 10000,
+    dsl_gen_opts_t o = {.instruction = "x",
+                        .api_url = url,
+                        .model = "mock",
+                        .max_attempts = 2,
+                        .timeout_ms = 10000,
                         .allow_invalid = true};
     buf_t out = BUF_INIT, log = BUF_INIT;
     assert_int_equal(dsl_generate(&o, &out, &log), 1);
@@ -523,7 +585,8 @@ static void test_extract(void **st)
 {
     (void)st;
     buf_t b = BUF_INIT;
-    const char *ans = "Here is the program.\n\nROUTING { strategy: \"priority\" }\nROUTE r {\n  MODEL m\n}\n\nHope it helps!";
+    const char *ans = "Here is the program.\n\nROUTING { strategy: \"priority\" }\nROUTE r {\n  "
+                      "MODEL m\n}\n\nHope it helps!";
     dsl_gen_extract(ans, strlen(ans), &b);
     assert_string_equal(b.data, "ROUTING { strategy: \"priority\" }\nROUTE r {\n  MODEL m\n}\n");
     buf_free(&b);

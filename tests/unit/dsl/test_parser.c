@@ -25,7 +25,8 @@ static void expect_error(const char *src, int line, int col, const char *want)
     if (d.n_errors < 1) fail_msg("no error for: %s", src);
     dsl_diags_sort(&d);
     if (d.v[0].line != line || d.v[0].col != col || !strstr(d.v[0].msg, want))
-        fail_msg("got %d:%d %s; want %d:%d ...%s...", d.v[0].line, d.v[0].col, d.v[0].msg, line, col, want);
+        fail_msg("got %d:%d %s; want %d:%d ...%s...", d.v[0].line, d.v[0].col, d.v[0].msg, line,
+                 col, want);
     dsl_diags_free(&d);
     arena_deinit(&a);
 }
@@ -38,14 +39,16 @@ static void test_lexer_tokens(void **st)
     dsl_diags_t d;
     dsl_diags_init(&d, "t");
     dsl_tokens_t t;
-    const char *src = "ROUTE a/b:c-d { key: \"s\\u00e9\\n\" n: -1.5e3 ok: true } -> \xe2\x86\x92 // c\n# end";
+    const char *src =
+        "ROUTE a/b:c-d { key: \"s\\u00e9\\n\" n: -1.5e3 ok: true } -> \xe2\x86\x92 // c\n# end";
     dsl_lex(&a, src, strlen(src), &t, &d);
     assert_int_equal(d.n_errors, 0);
-    dsl_tok_kind_t want[] = {DSL_T_KEYWORD, DSL_T_IDENT, DSL_T_LBRACE, DSL_T_IDENT, DSL_T_COLON, DSL_T_STRING,
-                             DSL_T_IDENT, DSL_T_COLON, DSL_T_NUMBER, DSL_T_IDENT, DSL_T_COLON, DSL_T_BOOL,
-                             DSL_T_RBRACE, DSL_T_ARROW, DSL_T_ARROW};
+    dsl_tok_kind_t want[] = {DSL_T_KEYWORD, DSL_T_IDENT, DSL_T_LBRACE, DSL_T_IDENT,  DSL_T_COLON,
+                             DSL_T_STRING,  DSL_T_IDENT, DSL_T_COLON,  DSL_T_NUMBER, DSL_T_IDENT,
+                             DSL_T_COLON,   DSL_T_BOOL,  DSL_T_RBRACE, DSL_T_ARROW,  DSL_T_ARROW};
     assert_int_equal(t.n, sizeof want / sizeof want[0]);
-    for (size_t i = 0; i < t.n; i++) assert_int_equal(t.v[i].kind, want[i]);
+    for (size_t i = 0; i < t.n; i++)
+        assert_int_equal(t.v[i].kind, want[i]);
     assert_string_equal(t.v[1].text, "a/b:c-d");
     assert_string_equal(t.v[5].text, "s\xc3\xa9\n");
     assert_string_equal(t.v[8].text, "-1.5e3");
@@ -65,8 +68,10 @@ static const char every[] =
     "SIGNAL domain math { mmlu_categories: [\"math\"] }\n"
     "SIGNAL domain law { mmlu_categories: [\"law\"] }\n"
     "SIGNAL_GROUP subjects { semantics: \"exclusive\" members: [math, law] default: math }\n"
-    "PROJECTION score s { method: \"weighted_sum\" inputs: [{ type: \"domain\" name: \"math\" weight: 1 }] }\n"
-    "PROJECTION mapping band { source: \"s\" method: \"threshold_bands\" outputs: [{ name: \"hi\" gte: 0.5 }] }\n"
+    "PROJECTION score s { method: \"weighted_sum\" inputs: [{ type: \"domain\" name: \"math\" "
+    "weight: 1 }] }\n"
+    "PROJECTION mapping band { source: \"s\" method: \"threshold_bands\" outputs: [{ name: \"hi\" "
+    "gte: 0.5 }] }\n"
     "MODEL m1 { quality_score: 0.5 loras: [\"l1\"] }\n"
     "PLUGIN polite system_prompt { mode: \"insert\" system_prompt: \"Be polite.\" }\n"
     "ROUTE r (description = \"d\", tier = 1) {\n"
@@ -83,7 +88,8 @@ static const char every[] =
     "  DESCRIPTION \"another\"\n"
     "  SIGNAL keyword k { keywords: [\"k\"] }\n"
     "  DECISION_TREE t {\n"
-    "    IF keyword(\"k\") { NAME first MODEL m1 } ELSE IF keyword(\"k\") { MODEL m1 } ELSE { MODEL m1 }\n"
+    "    IF keyword(\"k\") { NAME first MODEL m1 } ELSE IF keyword(\"k\") { MODEL m1 } ELSE { "
+    "MODEL m1 }\n"
     "  }\n"
     "}\n"
     "ENTRYPOINT { model_names: [\"alt\"] recipe: \"alt\" }\n"
@@ -142,7 +148,9 @@ static void test_precedence_and_flattening(void **st)
     arena_t a;
     arena_init(&a, 4096);
     dsl_diags_t d;
-    dsl_program_t *p = parse(&a, "ROUTE r { WHEN a(\"1\") OR b(\"2\") AND c(\"3\") OR (d(\"4\") OR e(\"5\")) MODEL m }", &d);
+    dsl_program_t *p = parse(
+        &a, "ROUTE r { WHEN a(\"1\") OR b(\"2\") AND c(\"3\") OR (d(\"4\") OR e(\"5\")) MODEL m }",
+        &d);
     assert_int_equal(d.n_errors, 0);
     const dsl_expr_t *w = p->decls[0]->items[0].expr;
     assert_int_equal(w->kind, DSL_E_OR);
@@ -161,10 +169,12 @@ static void test_errors_positions(void **st)
     (void)st;
     expect_error("FOO bar", 1, 1, "unexpected identifier \"FOO\", expected a declaration");
     expect_error("SIGNAL keyword { }", 1, 16, "unexpected '{', expected a signal name");
-    expect_error("SIGNAL keyword k { keywords [\"a\"] }", 1, 29, "expected ':' after the field name");
+    expect_error("SIGNAL keyword k { keywords [\"a\"] }", 1, 29,
+                 "expected ':' after the field name");
     expect_error("ROUTE r {\n  WHEN keyword(\"k\"\n  MODEL m\n}", 3, 3,
                  "unexpected keyword MODEL, expected ')' or a field");
-    expect_error("ROUTE r { TIER 1.5 MODEL m }", 1, 16, "unexpected number 1.5, expected an integer");
+    expect_error("ROUTE r { TIER 1.5 MODEL m }", 1, 16,
+                 "unexpected number 1.5, expected an integer");
     expect_error("ROUTE r { PRIOR 1 }", 1, 11, "expected a route item");
     expect_error("SIGNAL context c { min_tokens: 48K }", 1, 32, "invalid number \"48K\"");
     expect_error("SIGNAL keyword k { keywords: [\"abc ] }", 1, 31, "unterminated string");
@@ -176,7 +186,8 @@ static void test_errors_positions(void **st)
     expect_error("TEST t { \"q\" r }", 1, 14, "expected '->' after the query");
     expect_error("TEST t { q -> r }", 1, 10, "expected a test query string");
     expect_error("PROJECTION cluster p { }", 1, 12, "expected partition, score or mapping");
-    expect_error("ROUTE r { MODEL m", 1, 18, "unexpected end of input, expected '}' to close the block opened at line 1");
+    expect_error("ROUTE r { MODEL m", 1, 18,
+                 "unexpected end of input, expected '}' to close the block opened at line 1");
     expect_error("ROUTE r { WHEN (a(\"x\") MODEL m }", 1, 24, "expected ')' or AND/OR");
     expect_error("RECIPE x { MODEL m { } }", 1, 12, "expected a recipe item");
     expect_error("ROUTE r { WHEN NOT MODEL m }", 1, 20, "expected a condition");
@@ -188,10 +199,11 @@ static void test_recovery_reports_several_errors(void **st)
     arena_t a;
     arena_init(&a, 4096);
     dsl_diags_t d;
-    const char *src = "SIGNAL keyword { }\n"                    /* 1: name missing */
-                      "ROUTE r {\n  TIER x\n  PRIORITY 5\n  WHEN k(\"a\" \n  MODEL m\n}\n" /* 3 and 6 */
-                      "garbage here\n"                           /* 8 */
-                      "SIGNAL keyword ok { keywords: [\"x\"] }\n"; /* still parsed */
+    const char *src =
+        "SIGNAL keyword { }\n"                                               /* 1: name missing */
+        "ROUTE r {\n  TIER x\n  PRIORITY 5\n  WHEN k(\"a\" \n  MODEL m\n}\n" /* 3 and 6 */
+        "garbage here\n"                                                     /* 8 */
+        "SIGNAL keyword ok { keywords: [\"x\"] }\n";                         /* still parsed */
     dsl_program_t *p = parse(&a, src, &d);
     dsl_diags_sort(&d);
     assert_int_equal(d.n_errors, 4);
@@ -206,7 +218,8 @@ static void test_recovery_reports_several_errors(void **st)
     assert_string_equal(p->decls[1]->name, "ok");
     buf_t b = BUF_INIT;
     dsl_diags_format(&b, &d);
-    assert_non_null(strstr(b.data, "t.dsl:3:8: error: unexpected identifier \"x\", expected an integer"));
+    assert_non_null(
+        strstr(b.data, "t.dsl:3:8: error: unexpected identifier \"x\", expected an integer"));
     buf_free(&b);
     dsl_diags_free(&d);
     arena_deinit(&a);
@@ -242,9 +255,12 @@ static void test_fmt_idempotent_keeps_comments(void **st)
     assert_non_null(strstr(f.data, "  } ELSE IF keyword(\"k\") {\n"));
     buf_free(&f);
     buf_t g = BUF_INIT;
-    fmt_twice("ROUTE r{TIER 1 PRIORITY 2 // why\nWHEN a(\"x\")AND(b(\"y\")OR c(\"z\"))MODEL m}\n# tail\n", &g);
-    assert_string_equal(g.data, "ROUTE r {\n  TIER 1\n  PRIORITY 2\n  # why\n  WHEN a(\"x\") AND (b(\"y\") OR "
-                                "c(\"z\"))\n  MODEL m\n}\n\n# tail\n");
+    fmt_twice(
+        "ROUTE r{TIER 1 PRIORITY 2 // why\nWHEN a(\"x\")AND(b(\"y\")OR c(\"z\"))MODEL m}\n# tail\n",
+        &g);
+    assert_string_equal(
+        g.data, "ROUTE r {\n  TIER 1\n  PRIORITY 2\n  # why\n  WHEN a(\"x\") AND (b(\"y\") OR "
+                "c(\"z\"))\n  MODEL m\n}\n\n# tail\n");
     buf_free(&g);
 }
 

@@ -142,7 +142,8 @@ static size_t read_until(int fd, char *out, size_t cap, const char *needle, int 
     for (;;) {
         int seen = 0;
         if (want > 0)
-            for (const char *p = out; (p = strstr(p, needle)); p++) seen++;
+            for (const char *p = out; (p = strstr(p, needle)); p++)
+                seen++;
         if (want > 0 && seen >= want) break;
         if (len + 1 >= cap) break;
         ssize_t r = read(fd, out + len, cap - 1 - len);
@@ -299,7 +300,8 @@ static void test_streamed_response_uses_chunked_encoding(void **state)
     int port;
     hsrv_server_t *s = start(&port, 1 << 20, 8192, 2000);
     int fd = dial(port);
-    send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+    send_all(fd, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n",
+             strlen("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
     char buf[4096];
     read_until(fd, buf, sizeof buf, "0\r\n\r\n", 1);
     assert_non_null(strstr(buf, "transfer-encoding: chunked"));
@@ -316,10 +318,12 @@ static void test_client_disconnect_notifies_handler(void **state)
     atomic_store(&g_aborts, 0);
     hsrv_server_t *s = start(&port, 1 << 20, 8192, 2000);
     int fd = dial(port);
-    send_all(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+    send_all(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n",
+             strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
     usleep(50000);
     close(fd);
-    for (int i = 0; i < 100 && atomic_load(&g_aborts) == 0; i++) usleep(10000);
+    for (int i = 0; i < 100 && atomic_load(&g_aborts) == 0; i++)
+        usleep(10000);
     assert_int_equal(atomic_load(&g_aborts), 1);
     assert_int_equal(hsrv_server_inflight(s), 0);
     hsrv_server_stop(s, 1000);
@@ -343,7 +347,8 @@ static void test_graceful_stop_finishes_in_flight_request(void **state)
     int port;
     hsrv_server_t *s = start(&port, 1 << 20, 8192, 2000);
     int fd = dial(port);
-    send_all(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+    send_all(fd, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n",
+             strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
     usleep(20000);
     pthread_t t;
     stopper_t st = {s};

@@ -38,7 +38,10 @@ static void parse_chunks(const char *s, size_t n, const size_t *cuts, int ncuts,
     sse_parser_deinit(&p);
 }
 
-static void parse(const char *s, buf_t *log) { parse_chunks(s, strlen(s), NULL, 0, 0, log); }
+static void parse(const char *s, buf_t *log)
+{
+    parse_chunks(s, strlen(s), NULL, 0, 0, log);
+}
 
 static void expect(const char *stream, const char *want)
 {
@@ -74,7 +77,10 @@ static void test_multiline_data_comments_and_fields(void **state)
     /* incomplete final event is not dispatched */
     expect("data: 1\n\ndata: 2\n", "|1\x1e");
     /* a leading BOM is skipped on the first line only */
-    expect("\xEF\xBB\xBF" "data: b\n\n\xEF\xBB\xBF" "data: c\n\n", "|b\x1e");
+    expect("\xEF\xBB\xBF"
+           "data: b\n\n\xEF\xBB\xBF"
+           "data: c\n\n",
+           "|b\x1e");
     /* field name "data " (space before colon) is not "data" */
     expect("data : x\n\n", "");
 }
@@ -121,7 +127,8 @@ static void test_every_split_point(void **state)
             buf_free(&log);
         }
     size_t bytes[sizeof(sample)];
-    for (size_t i = 0; i < n; i++) bytes[i] = i + 1;
+    for (size_t i = 0; i < n; i++)
+        bytes[i] = i + 1;
     buf_t log = BUF_INIT;
     parse_chunks(sample, n, bytes, (int)n - 1, 0, &log);
     assert_string_equal(log.data, sample_want);
@@ -152,13 +159,16 @@ static void test_max_event_bytes_drops_big_events_only(void **state)
     buf_t s = BUF_INIT;
     buf_puts(&s, "data: small\n\n");
     buf_puts(&s, "event: big\ndata: ");
-    for (int i = 0; i < 100; i++) buf_puts(&s, "0123456789");
+    for (int i = 0; i < 100; i++)
+        buf_puts(&s, "0123456789");
     buf_puts(&s, "\n\n");
     buf_puts(&s, "data: 0123456789\ndata: 0123456789\ndata: 0123456789\n\n"); /* 32 bytes joined */
     buf_puts(&s, ": ");
-    for (int i = 0; i < 100; i++) buf_puts(&s, "cccccccccc"); /* long comment: harmless */
+    for (int i = 0; i < 100; i++)
+        buf_puts(&s, "cccccccccc"); /* long comment: harmless */
     buf_puts(&s, "\nid: ");
-    for (int i = 0; i < 100; i++) buf_puts(&s, "iiiiiiiiii"); /* long ignored field: harmless */
+    for (int i = 0; i < 100; i++)
+        buf_puts(&s, "iiiiiiiiii"); /* long ignored field: harmless */
     buf_puts(&s, "\ndata: after\n\n");
     sse_parser_t p;
     buf_t log = BUF_INIT;
@@ -172,7 +182,8 @@ static void test_max_event_bytes_drops_big_events_only(void **state)
     buf_reset(&log);
     sse_parser_init(&p, logger, &log);
     p.max_event_bytes = 40;
-    for (size_t i = 0; i < s.len; i++) sse_parser_feed(&p, s.data + i, 1);
+    for (size_t i = 0; i < s.len; i++)
+        sse_parser_feed(&p, s.data + i, 1);
     assert_string_equal(log.data, "|small\x1e|0123456789\n0123456789\n0123456789\x1e|after\x1e");
     assert_true(p.line.cap < 1024); /* never buffered the 1000-byte line */
     assert_int_equal(p.n_dropped, 1);
@@ -201,7 +212,8 @@ static void test_writer_round_trip(void **state)
                                   "data: trail\ndata:\n\n");
     buf_t log = BUF_INIT;
     parse(out.data, &log);
-    assert_string_equal(log.data, "content_block_delta|{\"a\":1}\x1e|l1\nl2\nl3\nl4\x1e|\x1e|trail\n\x1e");
+    assert_string_equal(log.data,
+                        "content_block_delta|{\"a\":1}\x1e|l1\nl2\nl3\nl4\x1e|\x1e|trail\n\x1e");
     buf_free(&log);
     buf_free(&out);
 }

@@ -14,7 +14,8 @@ static void test_wrr_picks_in_proportion_to_weight(void **state)
     int weights[] = {5, 1, 1};
     wrr_init(&w, weights, 3);
     int count[3] = {0};
-    for (int i = 0; i < 700; i++) count[wrr_next(&w, 0)]++;
+    for (int i = 0; i < 700; i++)
+        count[wrr_next(&w, 0)]++;
     assert_int_equal(count[0], 500);
     assert_int_equal(count[1], 100);
     assert_int_equal(count[2], 100);
@@ -27,9 +28,11 @@ static void test_wrr_spreads_picks_smoothly(void **state)
     int weights[] = {5, 1, 1};
     wrr_init(&w, weights, 3);
     int seq[7];
-    for (int i = 0; i < 7; i++) seq[i] = wrr_next(&w, 0);
+    for (int i = 0; i < 7; i++)
+        seq[i] = wrr_next(&w, 0);
     int expect[7] = {0, 0, 1, 0, 2, 0, 0};
-    for (int i = 0; i < 7; i++) assert_int_equal(seq[i], expect[i]);
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(seq[i], expect[i]);
 }
 
 static void test_wrr_weight_zero_drains(void **state)
@@ -37,7 +40,8 @@ static void test_wrr_weight_zero_drains(void **state)
     wrr_t w;
     int weights[] = {0, 2};
     wrr_init(&w, weights, 2);
-    for (int i = 0; i < 10; i++) assert_int_equal(wrr_next(&w, 0), 1);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(wrr_next(&w, 0), 1);
     int none[] = {0, 0};
     wrr_init(&w, none, 2);
     assert_int_equal(wrr_next(&w, 0), -1);

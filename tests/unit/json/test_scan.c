@@ -33,14 +33,16 @@ static int scan(const char *body, arena_t *a, jreq_t *r, jscan_err_t *e)
 
 static void test_chat_body_spans(void **state)
 {
-    const char *b = "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                    "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
-                    "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]},"
-                    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\"},{\"id\":\"c2\"}]},"
-                    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"42\"},"
-                    "{\"role\":\"developer\",\"content\":\"x\",\"name\":\"n\"},{\"role\":\"critic\"},7],"
-                    "\"tools\":[{\"type\":\"function\"}],\"metadata\":{\"model\":\"nested\"},"
-                    "\"prompt_cache_key\":\"pk\",\"previous_response_id\":\"resp_1\",\"input\":\"in\"}";
+    const char *b =
+        "{\"model\":\"gpt-4o\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\"},{\"id\":\"c2\"}]}"
+        ","
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"42\"},"
+        "{\"role\":\"developer\",\"content\":\"x\",\"name\":\"n\"},{\"role\":\"critic\"},7],"
+        "\"tools\":[{\"type\":\"function\"}],\"metadata\":{\"model\":\"nested\"},"
+        "\"prompt_cache_key\":\"pk\",\"previous_response_id\":\"resp_1\",\"input\":\"in\"}";
     arena_t a;
     arena_init(&a, 0);
     jreq_t r;
@@ -85,7 +87,8 @@ static void test_chat_body_spans(void **state)
 
 static void test_whitespace_and_pretty_print(void **state)
 {
-    const char *b = " \r\n\t{ \"stream\" :\tfalse ,\r\n  \"model\"\n:\n\"m\" ,\"messages\" : [ ] }\n\t ";
+    const char *b =
+        " \r\n\t{ \"stream\" :\tfalse ,\r\n  \"model\"\n:\n\"m\" ,\"messages\" : [ ] }\n\t ";
     arena_t a;
     arena_init(&a, 0);
     jreq_t r;
@@ -173,7 +176,8 @@ static void test_too_many_model_keys_is_an_error(void **state)
 {
     buf_t b = BUF_INIT;
     buf_putc(&b, '{');
-    for (int i = 0; i < JREQ_MAX_MODEL_KEYS; i++) buf_printf(&b, "\"model\":\"m%d\",", i);
+    for (int i = 0; i < JREQ_MAX_MODEL_KEYS; i++)
+        buf_printf(&b, "\"model\":\"m%d\",", i);
     size_t off = b.len + 8;
     buf_puts(&b, "\"model\":\"last\"}");
     jreq_t r;
@@ -191,7 +195,8 @@ static void test_too_many_model_keys_is_an_error(void **state)
 
 static void test_escapes_unescape(void **state)
 {
-    const char *b = "{\"model\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20ac\\ud83d\\ude00z\"}";
+    const char *b =
+        "{\"model\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0041\\u00e9\\u20ac\\ud83d\\ude00z\"}";
     arena_t a;
     arena_init(&a, 0);
     jreq_t r;
@@ -215,9 +220,14 @@ static void test_unicode_raw_utf8_and_u_escapes(void **state)
 {
     /* 2-, 3- and 4-byte sequences at every edge of the valid ranges */
     const char *ok[] = {
-        "\"\xC2\x80\xDF\xBF\"", "\"\xE0\xA0\x80\xEF\xBF\xBF\"", "\"\xED\x9F\xBF\xEE\x80\x80\"",
-        "\"\xF0\x90\x80\x80\xF4\x8F\xBF\xBF\"", "\"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\"",
-        "\"\\uD83D\\uDE00\"", "\"\\u0000\"", "\"\\uffff\"",
+        "\"\xC2\x80\xDF\xBF\"",
+        "\"\xE0\xA0\x80\xEF\xBF\xBF\"",
+        "\"\xED\x9F\xBF\xEE\x80\x80\"",
+        "\"\xF0\x90\x80\x80\xF4\x8F\xBF\xBF\"",
+        "\"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\"",
+        "\"\\uD83D\\uDE00\"",
+        "\"\\u0000\"",
+        "\"\\uffff\"",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         jscan_err_t e = {0};
@@ -234,7 +244,8 @@ static void test_lone_surrogates_accepted_and_replaced(void **state)
     assert_int_equal(scan(b, &a, &r, NULL), 0);
     size_t n;
     char *s = jscan_unescape(&a, b, r.model, &n);
-    const char want[] = "x\xEF\xBF\xBDy\xEF\xBF\xBDz\xEF\xBF\xBD" "A\xEF\xBF\xBD";
+    const char want[] = "x\xEF\xBF\xBDy\xEF\xBF\xBDz\xEF\xBF\xBD"
+                        "A\xEF\xBF\xBD";
     assert_int_equal(n, sizeof(want) - 1);
     assert_memory_equal(s, want, n);
     arena_deinit(&a);
@@ -263,7 +274,9 @@ static void test_malformed_exact_offsets(void **state)
         {"{\"a\":\"abc", 0, 5, "unterminated string"},
         {"{\"a\":\"abc\\", 0, 5, "unterminated string"},
         {"{\"a\":\"\\u12", 0, 5, "unterminated string"},
-        {"{\"a\":\"ab\x01" "c\"}", 0, 8, "control character in string"},
+        {"{\"a\":\"ab\x01"
+         "c\"}",
+         0, 8, "control character in string"},
         {"{\"a\":\"ab\tc\"}", 0, 8, "control character in string"},
         {"{\"a\":\"ab\nc\"}", 0, 8, "control character in string"},
         {"{\"a\":\"a\0b\"}", 11, 7, "control character in string"},
@@ -320,7 +333,8 @@ static void test_malformed_exact_offsets(void **state)
         {"{\"messages\":[{\"role\":\"user\"}", 0, 28, "unexpected end of input"},
         {"{\"messages\":[{\"role\":\"us\ter\"}]}", 0, 24, "control character in string"},
         {"{\"messages\":[{\"tool_calls\":[1,]}]}", 0, 30, "trailing comma in array"},
-        {"{\"messages\":[{\"tool_calls\":[1 2]}]}", 0, 30, "expected ',' or ']' after array element"},
+        {"{\"messages\":[{\"tool_calls\":[1 2]}]}", 0, 30,
+         "expected ',' or ']' after array element"},
         {"{\"messages\":[{\"role\" \"user\"}]}", 0, 21, "expected ':' after object key"},
         {"{\"messages\":[1 2]}", 0, 15, "expected ',' or ']' after array element"},
         {"{\"messages\":[{\"a\":1}{}]}", 0, 20, "expected ',' or ']' after array element"},
@@ -339,7 +353,8 @@ static void test_malformed_exact_offsets(void **state)
         jreq_t r;
         e.offset = 99;
         e.message = NULL;
-        if (jscan_request(c->body, len, NULL, &r, &e) != -1) fail_msg("case %zu accepted by request", i);
+        if (jscan_request(c->body, len, NULL, &r, &e) != -1)
+            fail_msg("case %zu accepted by request", i);
         if (e.offset != c->off || strcmp(e.message, c->msg) != 0)
             fail_msg("case %zu request: got %zu '%s', want %zu '%s'", i, e.offset, e.message,
                      c->off, c->msg);
@@ -349,9 +364,23 @@ static void test_malformed_exact_offsets(void **state)
 static void test_valid_documents(void **state)
 {
     static const char *ok[] = {
-        "0", "-0", "1.5e10", "-1.25E-3", "0.0", "1E+2", "true", "false", "null", "\"\"", "[]", "{}",
-        " [ 1 , [ ] , { } , \"x\" , null ] ", "{\"\":{\"\":[]}}", "123456789012345678901234567890",
-        "\"\\/\\\\\\\"\"", "{\"a\":{\"b\":{\"c\":[true,false,null]}}}",
+        "0",
+        "-0",
+        "1.5e10",
+        "-1.25E-3",
+        "0.0",
+        "1E+2",
+        "true",
+        "false",
+        "null",
+        "\"\"",
+        "[]",
+        "{}",
+        " [ 1 , [ ] , { } , \"x\" , null ] ",
+        "{\"\":{\"\":[]}}",
+        "123456789012345678901234567890",
+        "\"\\/\\\\\\\"\"",
+        "{\"a\":{\"b\":{\"c\":[true,false,null]}}}",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         jscan_err_t e = {0};
@@ -382,7 +411,8 @@ static char *nested(int depth, char open, char close, const char *prefix, const 
         if (open == '{') buf_puts(&b, "\"k\":");
     }
     buf_putc(&b, '1');
-    for (int i = 0; i < depth; i++) buf_putc(&b, close);
+    for (int i = 0; i < depth; i++)
+        buf_putc(&b, close);
     buf_puts(&b, suffix);
     return buf_steal(&b);
 }
@@ -433,19 +463,24 @@ static void test_nesting_limit(void **state)
 static uint32_t big_body(buf_t *b, size_t target)
 {
     uint32_t n = 0;
-    buf_puts(b, "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a coding agent.\"}");
+    buf_puts(b, "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a "
+                "coding agent.\"}");
     n++;
     while (b->len < target) {
         buf_printf(b, ",{\"role\":\"user\",\"content\":\"fix bug %u in \\\"main.c\\\":\\n", n);
         for (int k = 0; k < 40; k++)
-            buf_puts(b, "\\tif (x \\u003c 0) { return \\\"caf\xC3\xA9\\\"; } // \xE2\x9C\x93 line\\n");
+            buf_puts(b,
+                     "\\tif (x \\u003c 0) { return \\\"caf\xC3\xA9\\\"; } // \xE2\x9C\x93 line\\n");
         buf_puts(b, "\"}");
         n++;
-        buf_printf(b, ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_%u\","
-                      "\"type\":\"function\",\"function\":{\"name\":\"read\",\"arguments\":"
-                      "\"{\\\"path\\\":\\\"src/x.c\\\"}\"}}]}", n);
+        buf_printf(b,
+                   ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_%u\","
+                   "\"type\":\"function\",\"function\":{\"name\":\"read\",\"arguments\":"
+                   "\"{\\\"path\\\":\\\"src/x.c\\\"}\"}}]}",
+                   n);
         n++;
-        buf_printf(b, ",{\"role\":\"tool\",\"tool_call_id\":\"call_%u\",\"content\":\"ok %u\"}", n - 1, n);
+        buf_printf(b, ",{\"role\":\"tool\",\"tool_call_id\":\"call_%u\",\"content\":\"ok %u\"}",
+                   n - 1, n);
         n++;
     }
     buf_puts(b, "],\"stream\":true}");
@@ -477,7 +512,8 @@ static void test_big_body_8mib(void **state)
     assert_non_null(strstr(u, "\tif (x < 0) { return \"caf\xC3\xA9\"; }"));
     /* a broken byte deep inside is found at its exact offset */
     size_t at = b.len / 2;
-    while (b.data[at] != '\\') at++;
+    while (b.data[at] != '\\')
+        at++;
     char save = b.data[at + 1];
     b.data[at + 1] = 'q';
     assert_int_equal(jscan_request(b.data, b.len, &a, &r, &e), -1);
@@ -498,7 +534,8 @@ static void test_messages_duplicate_and_not_array(void **state)
     arena_t a;
     arena_init(&a, 0);
     jreq_t r;
-    const char *b = "{\"messages\":[{\"role\":\"user\"},{\"role\":\"user\"}],\"messages\":[{\"role\":\"tool\"}]}";
+    const char *b = "{\"messages\":[{\"role\":\"user\"},{\"role\":\"user\"}],\"messages\":[{"
+                    "\"role\":\"tool\"}]}";
     assert_int_equal(scan(b, &a, &r, NULL), 0);
     assert_int_equal(r.n_msgs, 1);
     assert_int_equal(r.msgs[0].role, JROLE_TOOL);
@@ -523,7 +560,8 @@ static void test_messages_duplicate_and_not_array(void **state)
     /* many messages: the array grows in the arena */
     buf_t bb = BUF_INIT;
     buf_puts(&bb, "{\"messages\":[");
-    for (int i = 0; i < 1000; i++) buf_printf(&bb, "%s{\"role\":\"assistant\",\"content\":\"%d\"}", i ? "," : "", i);
+    for (int i = 0; i < 1000; i++)
+        buf_printf(&bb, "%s{\"role\":\"assistant\",\"content\":\"%d\"}", i ? "," : "", i);
     buf_puts(&bb, "]}");
     assert_int_equal(jscan_request(bb.data, bb.len, &a, &r, NULL), 0);
     assert_int_equal(r.n_msgs, 1000);
@@ -549,7 +587,8 @@ static void test_stream_values(void **state)
 
 static void test_span_helpers(void **state)
 {
-    const char *b = "{ \"a\" : [1, {\"x\":2}, \"s\"] , \"b\\u0063\":-42, \"a\":{}, \"big\":99999999999999999999,"
+    const char *b = "{ \"a\" : [1, {\"x\":2}, \"s\"] , \"b\\u0063\":-42, \"a\":{}, "
+                    "\"big\":99999999999999999999,"
                     "\"f\":1.5 }";
     jspan_t top = {0, (uint32_t)strlen(b)}, v, k;
     assert_int_equal(jscan_type(b, top), '{');
@@ -566,7 +605,8 @@ static void test_span_helpers(void **state)
     assert_false(jscan_int(b, v, &x));
     uint32_t cur = 0;
     int n = 0;
-    while (jscan_obj_next(b, top, &cur, &k, &v)) n++;
+    while (jscan_obj_next(b, top, &cur, &k, &v))
+        n++;
     assert_int_equal(n, 5);
     cur = 0;
     assert_true(jscan_obj_next(b, top, &cur, &k, &v));
@@ -620,7 +660,8 @@ static void test_usage_openai_sse_chunks(void **state)
                      "{\"content\":\"\\\"usage\\\":{}\"}}],\"usage\":null}";
     jscan_usage(c1, strlen(c1), &u);
     assert_false(u.found);
-    const char *c2 = "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}";
+    const char *c2 =
+        "{\"id\":\"x\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":3}}";
     jscan_usage(c2, strlen(c2), &u);
     assert_true(u.found);
     assert_int_equal(u.prompt_tokens, 9);
@@ -643,8 +684,9 @@ static void test_usage_openai_sse_chunks(void **state)
 static void test_usage_anthropic_and_responses(void **state)
 {
     jusage_t u;
-    const char *start = "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":10,"
-                        "\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":200,\"output_tokens\":1}}}";
+    const char *start =
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":10,"
+        "\"cache_creation_input_tokens\":5,\"cache_read_input_tokens\":200,\"output_tokens\":1}}}";
     jscan_usage(start, strlen(start), &u);
     assert_true(u.found);
     assert_true(u.is_anthropic);
@@ -658,13 +700,15 @@ static void test_usage_anthropic_and_responses(void **state)
     assert_true(u.found);
     assert_int_equal(u.completion_tokens, 57);
     assert_int_equal(u.prompt_tokens, -1);
-    const char *msg = "{\"type\":\"message\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":4,"
-                      "\"cache_read_input_tokens\":0}}";
+    const char *msg =
+        "{\"type\":\"message\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":4,"
+        "\"cache_read_input_tokens\":0}}";
     jscan_usage(msg, strlen(msg), &u);
     assert_int_equal(u.prompt_tokens, 3);
     assert_int_equal(u.completion_tokens, 4);
     assert_int_equal(u.cached_tokens, 0);
-    const char *resp = "{\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{\"input_tokens\":50,"
+    const char *resp = "{\"type\":\"response.completed\",\"response\":{\"id\":\"r\",\"usage\":{"
+                       "\"input_tokens\":50,"
                        "\"input_tokens_details\":{\"cached_tokens\":20},\"output_tokens\":8,"
                        "\"output_tokens_details\":{\"reasoning_tokens\":2},\"total_tokens\":58}}}";
     jscan_usage(resp, strlen(resp), &u);

@@ -58,7 +58,8 @@ static void test_replace_model_longer_and_shorter(void **state)
 
 static void test_insert_stream_options_after_open_brace(void **state)
 {
-    const char *b = "  {\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *b =
+        "  {\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     jreq_t r;
     assert_int_equal(jscan_request(b, strlen(b), NULL, &r, NULL), 0);
     assert_int_equal(r.stream_options.len, 0);
@@ -68,8 +69,9 @@ static void test_insert_stream_options_after_open_brace(void **state)
     jsplice_add(&s, r.obj_open + 1, 0, ins, sizeof(ins) - 1);
     buf_t out = BUF_INIT;
     render(&s, b, &out);
-    assert_string_equal(out.data, "  {\"stream_options\":{\"include_usage\":true},\"model\":\"m\",\"stream\":true,"
-                                  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assert_string_equal(
+        out.data, "  {\"stream_options\":{\"include_usage\":true},\"model\":\"m\",\"stream\":true,"
+                  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     jreq_t r2;
     arena_t a;
     arena_init(&a, 0);
@@ -85,7 +87,8 @@ static void test_insert_stream_options_after_open_brace(void **state)
 
 static void test_every_model_occurrence_replaced_out_of_order(void **state)
 {
-    const char *b = "{\"model\":\"a\",\"metadata\":{\"model\":\"keep\"},\"model\":\"bb\",\"x\":1,\"model\":\"ccc\"}";
+    const char *b = "{\"model\":\"a\",\"metadata\":{\"model\":\"keep\"},\"model\":\"bb\",\"x\":1,"
+                    "\"model\":\"ccc\"}";
     jreq_t r;
     assert_int_equal(jscan_request(b, strlen(b), NULL, &r, NULL), 0);
     assert_int_equal(r.n_model, 3);
@@ -97,16 +100,19 @@ static void test_every_model_occurrence_replaced_out_of_order(void **state)
     const char tail[] = ",\"user\":\"t\"";
     jsplice_add(&s, r.obj_close, 0, tail, sizeof(tail) - 1);
     jsplice_sort(&s);
-    for (size_t i = 1; i < s.n; i++) assert_true(s.edits[i - 1].off <= s.edits[i].off);
+    for (size_t i = 1; i < s.n; i++)
+        assert_true(s.edits[i - 1].off <= s.edits[i].off);
     buf_t out = BUF_INIT;
     render(&s, b, &out);
-    assert_string_equal(out.data, "{\"model\":\"provider/model-id\",\"metadata\":{\"model\":\"keep\"},"
-                                  "\"model\":\"provider/model-id\",\"x\":1,\"model\":\"provider/model-id\","
-                                  "\"user\":\"t\"}");
+    assert_string_equal(out.data,
+                        "{\"model\":\"provider/model-id\",\"metadata\":{\"model\":\"keep\"},"
+                        "\"model\":\"provider/model-id\",\"x\":1,\"model\":\"provider/model-id\","
+                        "\"user\":\"t\"}");
     jreq_t r2;
     assert_int_equal(jscan_request(out.data, out.len, NULL, &r2, NULL), 0);
     assert_int_equal(r2.n_model, 3);
-    for (uint32_t i = 0; i < r2.n_model; i++) assert_true(jscan_str_eq(out.data, r2.model_all[i], "provider/model-id"));
+    for (uint32_t i = 0; i < r2.n_model; i++)
+        assert_true(jscan_str_eq(out.data, r2.model_all[i], "provider/model-id"));
     jsplice_free(&s);
     buf_free(&out);
 }
@@ -182,11 +188,13 @@ static void test_many_edits_grow(void **state)
     /* 100 one-byte replacements of "0" in "[0,0,...]" */
     buf_t b = BUF_INIT;
     buf_putc(&b, '[');
-    for (int i = 0; i < 100; i++) buf_puts(&b, i ? ",0" : "0");
+    for (int i = 0; i < 100; i++)
+        buf_puts(&b, i ? ",0" : "0");
     buf_putc(&b, ']');
     jsplice_t s;
     jsplice_init(&s);
-    for (int i = 99; i >= 0; i--) jsplice_add(&s, 1 + 2 * (uint32_t)i, 1, "11", 2);
+    for (int i = 99; i >= 0; i--)
+        jsplice_add(&s, 1 + 2 * (uint32_t)i, 1, "11", 2);
     jsplice_sort(&s);
     buf_t out = BUF_INIT;
     jsplice_to_buf(&s, b.data, b.len, &out);

@@ -17,8 +17,8 @@
 #include "json/splice_del.h"
 
 /* Entries with awkward insides: commas and brackets in strings, nesting. */
-static const char *ELEMS[] = {"1", "\"a,b]\"", "{\"x\":[1,2]}", "[3,{\"y\":\",\"}]", "null",
-                              "\"}\\\",{\""};
+static const char *ELEMS[] = {"1",    "\"a,b]\"",   "{\"x\":[1,2]}", "[3,{\"y\":\",\"}]",
+                              "null", "\"}\\\",{\""};
 
 /* whitespace outside strings removed */
 static void squeeze(const char *s, size_t n, buf_t *out)
@@ -28,9 +28,12 @@ static void squeeze(const char *s, size_t n, buf_t *out)
         char c = s[i];
         if (in) {
             buf_putc(out, c);
-            if (esc) esc = false;
-            else if (c == '\\') esc = true;
-            else if (c == '"') in = false;
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in = false;
             continue;
         }
         if (c == '"') in = true;
@@ -83,7 +86,8 @@ static void exhaustive(bool obj)
                 assert_int_equal(jsplice_count_entries(body.data, c), n);
                 bool del[8] = {0};
                 int want = 0;
-                for (size_t i = 0; i < n; i++) want += (del[i] = (mask >> i) & 1u);
+                for (size_t i = 0; i < n; i++)
+                    want += (del[i] = (mask >> i) & 1u);
                 jsplice_t s;
                 jsplice_init(&s);
                 assert_int_equal(jsplice_delete_entries(&s, body.data, c, del, n), want);

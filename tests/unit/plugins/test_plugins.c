@@ -29,8 +29,12 @@ static void setup(fx_t *f, rq_proto_t proto, const char *body)
     memset(f, 0, sizeof *f);
     arena_init(&f->a, 4096);
     assert_int_equal(jscan_request(body, strlen(body), &f->a, &f->jr, NULL), 0);
-    f->c = (plg_ctx_t){.proto = proto, .body = body, .body_len = strlen(body), .jr = &f->jr,
-                       .arena = &f->a, .stream = f->jr.stream == 1};
+    f->c = (plg_ctx_t){.proto = proto,
+                       .body = body,
+                       .body_len = strlen(body),
+                       .jr = &f->jr,
+                       .arena = &f->a,
+                       .stream = f->jr.stream == 1};
     plg_out_init(&f->o);
 }
 
@@ -61,21 +65,25 @@ static const cfg_node_t *conf(fx_t *f, const char *yaml)
     return n;
 }
 
-#define CHAT_SYS "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"hi\"}]}"
+#define CHAT_SYS                                                                                   \
+    "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"be "                     \
+    "brief\"},{\"role\":\"user\",\"content\":\"hi\"}]}"
 
 static void test_system_prompt_chat(void **st)
 {
     fx_t f;
     setup(&f, RQ_PROTO_CHAT, CHAT_SYS);
     plg_system_prompt(&f.c, conf(&f, "{system_prompt: 'Say \"ok\"', mode: insert}"), &f.o);
-    assert_string_equal(apply(&f), "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":"
-                                   "\"Say \\\"ok\\\"\\n\\nbe brief\"},{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assert_string_equal(
+        apply(&f), "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":"
+                   "\"Say \\\"ok\\\"\\n\\nbe brief\"},{\"role\":\"user\",\"content\":\"hi\"}]}");
     teardown(&f);
 
     setup(&f, RQ_PROTO_CHAT, CHAT_SYS);
     plg_system_prompt(&f.c, conf(&f, "{system_prompt: New, mode: replace}"), &f.o);
-    assert_string_equal(apply(&f), "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":"
-                                   "\"New\"},{\"role\":\"user\",\"content\":\"hi\"}]}");
+    assert_string_equal(apply(&f),
+                        "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":"
+                        "\"New\"},{\"role\":\"user\",\"content\":\"hi\"}]}");
     teardown(&f);
 
     setup(&f, RQ_PROTO_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
@@ -90,10 +98,13 @@ static void test_system_prompt_chat(void **st)
     teardown(&f);
 
     /* array content: a text part goes first */
-    setup(&f, RQ_PROTO_CHAT, "{\"messages\":[{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}]}");
+    setup(&f, RQ_PROTO_CHAT,
+          "{\"messages\":[{\"role\":\"developer\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}]}"
+          "]}");
     plg_system_prompt(&f.c, conf(&f, "{system_prompt: S}"), &f.o);
-    assert_string_equal(apply(&f), "{\"messages\":[{\"role\":\"developer\",\"content\":[{\"type\":\"text\","
-                                   "\"text\":\"S\"},{\"type\":\"text\",\"text\":\"x\"}]}]}");
+    assert_string_equal(apply(&f),
+                        "{\"messages\":[{\"role\":\"developer\",\"content\":[{\"type\":\"text\","
+                        "\"text\":\"S\"},{\"type\":\"text\",\"text\":\"x\"}]}]}");
     teardown(&f);
 }
 
@@ -102,7 +113,8 @@ static void test_system_prompt_anthropic_and_responses(void **st)
     fx_t f;
     setup(&f, RQ_PROTO_ANTHROPIC, "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[]}");
     plg_system_prompt(&f.c, conf(&f, "{system_prompt: S}"), &f.o);
-    assert_string_equal(apply(&f), "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[],\"system\":\"S\"}");
+    assert_string_equal(apply(&f),
+                        "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[],\"system\":\"S\"}");
     teardown(&f);
 
     setup(&f, RQ_PROTO_ANTHROPIC, "{\"system\":\"old\",\"messages\":[]}");
@@ -122,8 +134,11 @@ static void test_request_params(void **st)
     const char *body = "{\"seed\":7, \"model\":\"m\",\"max_tokens\":9000,\"n\":4,\"messages\":[],"
                        "\"logit_bias\":{\"1\":2},\"user\":\"u\"}";
     setup(&f, RQ_PROTO_CHAT, body);
-    int rc = plg_request_params(&f.c, conf(&f, "{max_tokens_limit: 4096, max_n: 2,"
-                                               " blocked_params: [seed, logit_bias, user, model, top_k]}"), &f.o);
+    int rc =
+        plg_request_params(&f.c,
+                           conf(&f, "{max_tokens_limit: 4096, max_n: 2,"
+                                    " blocked_params: [seed, logit_bias, user, model, top_k]}"),
+                           &f.o);
     assert_int_equal(rc, 1);
     assert_int_equal(f.o.max_tokens, 4096);
     assert_int_equal(f.o.n_warnings, 1); /* model cannot be blocked */
@@ -137,7 +152,8 @@ static void test_request_params(void **st)
     teardown(&f);
 
     setup(&f, RQ_PROTO_CHAT, body);
-    plg_request_params(&f.c, conf(&f, "{blocked_params: [top_k, logit_bias], on_blocked: reject}"), &f.o);
+    plg_request_params(&f.c, conf(&f, "{blocked_params: [top_k, logit_bias], on_blocked: reject}"),
+                       &f.o);
     assert_int_equal(f.o.status, 400);
     assert_string_equal(f.o.error, "parameter \"logit_bias\" is not allowed on this route");
     teardown(&f);
@@ -179,21 +195,26 @@ static void test_reasoning(void **st)
     cfg_model_t m;
     cfg_model_ref_t on = {.model = "x", .use_reasoning = true, .has_use_reasoning = true};
     cfg_model_ref_t off = {.model = "x", .use_reasoning = false, .has_use_reasoning = true};
-    cfg_model_ref_t high = {.model = "x", .use_reasoning = true, .has_use_reasoning = true,
-                            .reasoning_effort = "high"};
+    cfg_model_ref_t high = {
+        .model = "x", .use_reasoning = true, .has_use_reasoning = true, .reasoning_effort = "high"};
     cfg_model_ref_t unset = {.model = "x"};
 
     setup(&f, RQ_PROTO_CHAT, "{\"messages\":[]}");
     reasoning(&f, &cfg, &m, &on, "qwen");
-    assert_string_equal(apply(&f), "{\"messages\":[],\"chat_template_kwargs\":{\"enable_thinking\":true}}");
+    assert_string_equal(apply(&f),
+                        "{\"messages\":[],\"chat_template_kwargs\":{\"enable_thinking\":true}}");
     teardown(&f);
     setup(&f, RQ_PROTO_CHAT, "{\"chat_template_kwargs\":{\"a\":1},\"messages\":[]}");
     reasoning(&f, &cfg, &m, &off, "qwen");
-    assert_string_equal(apply(&f), "{\"chat_template_kwargs\":{\"enable_thinking\":false,\"a\":1},\"messages\":[]}");
+    assert_string_equal(
+        apply(&f),
+        "{\"chat_template_kwargs\":{\"enable_thinking\":false,\"a\":1},\"messages\":[]}");
     teardown(&f);
-    setup(&f, RQ_PROTO_CHAT, "{\"chat_template_kwargs\":{\"enable_thinking\":true},\"messages\":[]}");
+    setup(&f, RQ_PROTO_CHAT,
+          "{\"chat_template_kwargs\":{\"enable_thinking\":true},\"messages\":[]}");
     reasoning(&f, &cfg, &m, &off, "qwen");
-    assert_string_equal(apply(&f), "{\"chat_template_kwargs\":{\"enable_thinking\":false},\"messages\":[]}");
+    assert_string_equal(apply(&f),
+                        "{\"chat_template_kwargs\":{\"enable_thinking\":false},\"messages\":[]}");
     teardown(&f);
 
     setup(&f, RQ_PROTO_CHAT, "{\"reasoning_effort\":\"low\",\"messages\":[]}");
@@ -224,7 +245,9 @@ static void test_reasoning(void **st)
     assert_string_equal(apply(&f), "{\"max_tokens\":10000,\"messages\":[],\"thinking\":"
                                    "{\"type\":\"enabled\",\"budget_tokens\":5000}}");
     teardown(&f);
-    setup(&f, RQ_PROTO_ANTHROPIC, "{\"max_tokens\":2000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1500},\"messages\":[]}");
+    setup(&f, RQ_PROTO_ANTHROPIC,
+          "{\"max_tokens\":2000,\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1500},"
+          "\"messages\":[]}");
     reasoning(&f, &cfg, &m, &on, "claude");
     assert_string_equal(apply(&f), "{\"max_tokens\":2000,\"messages\":[]}");
     teardown(&f);
@@ -234,10 +257,12 @@ static void test_header_mutation(void **st)
 {
     fx_t f;
     setup(&f, RQ_PROTO_CHAT, "{\"messages\":[]}");
-    plg_header_mutation(&f.c, conf(&f, "{add: [{name: X-Team, value: a}, {name: Host, value: evil}],"
-                                       " update: [{name: x-tier, value: gold}, {name: Authorization, value: t}],"
-                                       " delete: [X-Debug, {name: Transfer-Encoding}, {name: Content-Length}]}"),
-                        &f.o);
+    plg_header_mutation(
+        &f.c,
+        conf(&f, "{add: [{name: X-Team, value: a}, {name: Host, value: evil}],"
+                 " update: [{name: x-tier, value: gold}, {name: Authorization, value: t}],"
+                 " delete: [X-Debug, {name: Transfer-Encoding}, {name: Content-Length}]}"),
+        &f.o);
     assert_int_equal(f.o.n_hdr_ops, 3);
     assert_int_equal(f.o.hdr_ops[0].op, PLG_HDR_ADD);
     assert_string_equal(f.o.hdr_ops[0].name, "x-team");
@@ -268,23 +293,27 @@ static void test_fast_response(void **st)
     fast(&f, RQ_PROTO_CHAT, "{\"messages\":[]}", "{message: \"Blocked \\\"x\\\"\"}");
     assert_int_equal(f.o.status, 200);
     assert_string_equal(f.o.content_type, "application/json");
-    assert_string_equal(f.o.reply,
-                        "{\"id\":\"id1\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"auto\","
-                        "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Blocked \\\"x\\\"\"},"
-                        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":0,"
-                        "\"total_tokens\":0}}");
+    assert_string_equal(
+        f.o.reply,
+        "{\"id\":\"id1\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"auto\","
+        "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Blocked "
+        "\\\"x\\\"\"},"
+        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":0,\"completion_tokens\":0,"
+        "\"total_tokens\":0}}");
     assert_int_equal(jscan_validate(f.o.reply, f.o.reply_len, NULL), 0);
     teardown(&f);
 
     fast(&f, RQ_PROTO_CHAT, "{\"stream\":true,\"messages\":[]}", "{message: No}");
     assert_string_equal(f.o.content_type, "text/event-stream");
-    assert_string_equal(f.o.reply,
-                        "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                        "\"model\":\"auto\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                        "\"content\":\"No\"},\"finish_reason\":null}]}\n\n"
-                        "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
-                        "\"model\":\"auto\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
-                        "data: [DONE]\n\n");
+    assert_string_equal(
+        f.o.reply,
+        "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"auto\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+        "\"content\":\"No\"},\"finish_reason\":null}]}\n\n"
+        "data: {\"id\":\"id1\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,"
+        "\"model\":\"auto\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+        "\n\n"
+        "data: [DONE]\n\n");
     teardown(&f);
 
     fast(&f, RQ_PROTO_ANTHROPIC, "{\"messages\":[]}", "{message: No}");
@@ -303,34 +332,44 @@ static void test_fast_response(void **st)
             assert_int_equal(jscan_validate(s, (size_t)(e - s), NULL), 0);
         }
         assert_int_equal(events, p ? 3 : 6);
-        assert_non_null(strstr(f.o.reply, p ? "event: response.completed\n" : "event: message_stop\n"));
+        assert_non_null(
+            strstr(f.o.reply, p ? "event: response.completed\n" : "event: message_stop\n"));
         teardown(&f);
     }
 
     fast(&f, RQ_PROTO_CHAT, "{\"stream\":true}", "{message: Denied, status: 403}");
     assert_int_equal(f.o.status, 403);
     assert_string_equal(f.o.content_type, "application/json");
-    assert_string_equal(f.o.reply, "{\"error\":{\"message\":\"Denied\",\"type\":\"fast_response\",\"code\":403}}");
+    assert_string_equal(
+        f.o.reply, "{\"error\":{\"message\":\"Denied\",\"type\":\"fast_response\",\"code\":403}}");
     teardown(&f);
 }
 
 static void test_pipeline_and_retention(void **st)
 {
     fx_t f;
-    setup(&f, RQ_PROTO_ANTHROPIC, "{\"model\":\"auto\",\"max_tokens\":64000,\"reasoning_effort\":\"x\","
-                                  "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    setup(&f, RQ_PROTO_ANTHROPIC,
+          "{\"model\":\"auto\",\"max_tokens\":64000,\"reasoning_effort\":\"x\","
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     cfg_plugin_t pl[3] = {
-        {"request_params", conf(&f, "{max_tokens_limit: 8000, blocked_params: [reasoning_effort]}")},
+        {"request_params",
+         conf(&f, "{max_tokens_limit: 8000, blocked_params: [reasoning_effort]}")},
         {"system_prompt", conf(&f, "{system_prompt: Be careful.}")},
         {"header_mutation", conf(&f, "{add: [{name: x-route, value: hard}]}")},
     };
-    cfg_decision_t d = {.name = "hard", .plugins = pl, .n_plugins = 3, .has_retention = true,
-                        .retention = {.ttl_turns = 3, .has_ttl_turns = true, .drop = false,
-                                      .keep_current_model = true, .has_keep_current_model = true}};
+    cfg_decision_t d = {.name = "hard",
+                        .plugins = pl,
+                        .n_plugins = 3,
+                        .has_retention = true,
+                        .retention = {.ttl_turns = 3,
+                                      .has_ttl_turns = true,
+                                      .drop = false,
+                                      .keep_current_model = true,
+                                      .has_keep_current_model = true}};
     cfg_t cfg;
     cfg_model_t m;
-    cfg_model_ref_t high = {.model = "x", .use_reasoning = true, .has_use_reasoning = true,
-                            .reasoning_effort = "high"};
+    cfg_model_ref_t high = {
+        .model = "x", .use_reasoning = true, .has_use_reasoning = true, .reasoning_effort = "high"};
     f.c.decision = &d;
     assert_int_equal(plg_run_pre(&f.c, &f.o), 0);
     memset(&cfg, 0, sizeof cfg);
@@ -343,9 +382,11 @@ static void test_pipeline_and_retention(void **st)
     f.c.ref = &high;
     plg_run_post(&f.c, &f.o);
     /* the budget follows the capped max_tokens (8000/2) */
-    assert_string_equal(apply(&f), "{\"model\":\"auto\",\"max_tokens\":8000,"
-                                   "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"system\":\"Be careful.\","
-                                   "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4000}}");
+    assert_string_equal(
+        apply(&f),
+        "{\"model\":\"auto\",\"max_tokens\":8000,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"system\":\"Be careful.\","
+        "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":4000}}");
     assert_int_equal(f.o.n_applied, 5);
     assert_string_equal(f.o.applied[0], "request_params");
     assert_string_equal(f.o.applied[4], "retention");

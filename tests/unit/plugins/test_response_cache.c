@@ -74,8 +74,10 @@ static int key(fx_t *f, const char *body)
 
 static const char *REPLY =
     "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"created\":1700000000,\"model\":\"m1\","
-    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Paris \\\"is\\\" it.\\n\"},"
-    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,\"total_tokens\":13}}";
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Paris \\\"is\\\" "
+    "it.\\n\"},"
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4,\"total_"
+    "tokens\":13}}";
 
 static rc_store_result_t store_json(fx_t *f, int status, const char *body)
 {
@@ -96,8 +98,10 @@ static int lookup(fx_t *f, const char *body)
     return kind;
 }
 
-#define BASE "{\"model\":\"auto\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"}," \
-             "{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}"
+#define BASE                                                                                       \
+    "{\"model\":\"auto\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":\"be " \
+    "brief\"},"                                                                                    \
+    "{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}"
 
 static void test_exact_key_components(void **st)
 {
@@ -108,29 +112,39 @@ static void test_exact_key_components(void **st)
     assert_int_equal(store_json(&f, 200, REPLY), RC_STORED);
     assert_int_equal(lookup(&f, BASE), RC_HIT_EXACT);
     /* whitespace outside strings and `stream` do not matter */
-    assert_int_equal(lookup(&f, "{ \"model\": \"auto\", \"temperature\": 0.2, \"stream\": true, \"messages\": [\n"
-                                "  {\"role\": \"system\", \"content\": \"be brief\"},\n"
-                                "  {\"role\": \"user\", \"content\": \"What is the capital of France?\"}]}"),
-                     RC_HIT_EXACT);
+    assert_int_equal(
+        lookup(&f,
+               "{ \"model\": \"auto\", \"temperature\": 0.2, \"stream\": true, \"messages\": [\n"
+               "  {\"role\": \"system\", \"content\": \"be brief\"},\n"
+               "  {\"role\": \"user\", \"content\": \"What is the capital of France?\"}]}"),
+        RC_HIT_EXACT);
     /* every component changes the key */
     const char *variants[] = {
-        "{\"model\":\"auto\",\"temperature\":0.3,\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"model\":\"auto\",\"temperature\":0.3,\"messages\":[{\"role\":\"system\",\"content\":"
+        "\"be brief\"},"
         "{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}",
-        "{\"model\":\"auto\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":\"be  brief\"},"
+        "{\"model\":\"auto\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":"
+        "\"be  brief\"},"
         "{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}",
-        "{\"model\":\"auto\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"model\":\"auto\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":"
+        "\"be brief\"},"
         "{\"role\":\"user\",\"content\":\"What is the capital of Spain?\"}]}",
-        "{\"model\":\"other\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"model\":\"other\",\"temperature\":0.2,\"messages\":[{\"role\":\"system\",\"content\":"
+        "\"be brief\"},"
         "{\"role\":\"user\",\"content\":\"What is the capital of France?\"}]}",
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
         if (lookup(&f, variants[i]) != RC_MISS) fail_msg("variant %zu hit", i);
-    const char *params[] = {"\"top_p\":0.5",          "\"max_tokens\":10",
-                            "\"max_completion_tokens\":10", "\"n\":2",
-                            "\"stop\":[\"x\"]",       "\"seed\":7",
+    const char *params[] = {"\"top_p\":0.5",
+                            "\"max_tokens\":10",
+                            "\"max_completion_tokens\":10",
+                            "\"n\":2",
+                            "\"stop\":[\"x\"]",
+                            "\"seed\":7",
                             "\"response_format\":{\"type\":\"json_object\"}",
                             "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]",
-                            "\"tool_choice\":\"none\"", "\"presence_penalty\":1"};
+                            "\"tool_choice\":\"none\"",
+                            "\"presence_penalty\":1"};
     for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
         char b[512];
         snprintf(b, sizeof b, "{%s,%s", params[i], BASE + 1);
@@ -313,8 +327,8 @@ static int toy_embed(void *ctx, const char *t, size_t n, float *out)
         double deg;
     } known[] = {
         {"What is the capital of France?", 0},
-        {"what's the capital of France", 20},   /* cos 0.940 */
-        {"capital of France, please", 25},      /* cos 0.906 */
+        {"what's the capital of France", 20}, /* cos 0.940 */
+        {"capital of France, please", 25},    /* cos 0.906 */
         {"Tell me a joke", 90},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
@@ -348,12 +362,15 @@ static void test_semantic(void **st)
     assert_true(h.similarity > 0.93 && h.similarity < 0.95);
     rc_hit_free(&h);
     /* below it */
-    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "capital of France, please")), RC_MISS);
+    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "capital of France, please")),
+                     RC_MISS);
     assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "Tell me a joke")), RC_MISS);
     /* a different context (system prompt, parameters) is never compared */
-    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be verbose", "what's the capital of France")), RC_MISS);
+    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be verbose", "what's the capital of France")),
+                     RC_MISS);
     char b2[600];
-    snprintf(b2, sizeof b2, "{\"seed\":1,%s", body_q(b, sizeof b, "be brief", "what's the capital of France") + 1);
+    snprintf(b2, sizeof b2, "{\"seed\":1,%s",
+             body_q(b, sizeof b, "be brief", "what's the capital of France") + 1);
     assert_int_equal(lookup(&f, b2), RC_MISS);
     /* an embedder failure is a miss */
     assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "unknown text")), RC_MISS);
@@ -369,7 +386,8 @@ static void test_semantic(void **st)
     rc_cache_set_embedder(f.c, &e);
     key(&f, body_q(b, sizeof b, "be brief", "What is the capital of France?"));
     store_json(&f, 200, REPLY);
-    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "what's the capital of France")), RC_MISS);
+    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "what's the capital of France")),
+                     RC_MISS);
     fx_deinit(&f);
 
     /* exact mode never embeds */
@@ -378,7 +396,8 @@ static void test_semantic(void **st)
     calls = 0;
     key(&f, body_q(b, sizeof b, "be brief", "What is the capital of France?"));
     store_json(&f, 200, REPLY);
-    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "what's the capital of France")), RC_MISS);
+    assert_int_equal(lookup(&f, body_q(b, sizeof b, "be brief", "what's the capital of France")),
+                     RC_MISS);
     assert_int_equal(calls, 0);
     fx_deinit(&f);
 }
@@ -389,15 +408,19 @@ static void test_never_stored(void **st)
     fx_init(&f, NULL, NULL);
     key(&f, BASE);
     assert_int_equal(store_json(&f, 500, REPLY), RC_STORE_SKIPPED);
-    assert_int_equal(store_json(&f, 429, "{\"error\":{\"message\":\"slow down\"}}"), RC_STORE_SKIPPED);
-    assert_int_equal(store_json(&f, 200, "{\"error\":{\"message\":\"in a 200\"}}"), RC_STORE_INVALID);
+    assert_int_equal(store_json(&f, 429, "{\"error\":{\"message\":\"slow down\"}}"),
+                     RC_STORE_SKIPPED);
+    assert_int_equal(store_json(&f, 200, "{\"error\":{\"message\":\"in a 200\"}}"),
+                     RC_STORE_INVALID);
     assert_int_equal(store_json(&f, 200, "{\"choices\":[{\"message\""), RC_STORE_INVALID);
     rc_response_t aborted = {.status = 200, .body = REPLY, .len = strlen(REPLY), .complete = false};
     assert_int_equal(rc_store(f.c, &f.k, &aborted), RC_STORE_SKIPPED);
     /* a stream cut before its finish chunk */
-    const char *cut = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-                      "\"delta\":{\"role\":\"assistant\",\"content\":\"Par\"},\"finish_reason\":null}]}\n\n";
-    rc_response_t sc = {.status = 200, .body = cut, .len = strlen(cut), .streamed = true, .complete = true};
+    const char *cut =
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+        "\"delta\":{\"role\":\"assistant\",\"content\":\"Par\"},\"finish_reason\":null}]}\n\n";
+    rc_response_t sc = {
+        .status = 200, .body = cut, .len = strlen(cut), .streamed = true, .complete = true};
     assert_int_equal(rc_store(f.c, &f.k, &sc), RC_STORE_INVALID);
     assert_int_equal(lookup(&f, BASE), RC_MISS);
 
@@ -448,7 +471,8 @@ static void on_event(void *ud, const char *event, size_t el, const char *data, s
     arena_init(&a, 1024);
     jreq_t jr;
     jspan_t top = {0, (uint32_t)len}, v, chs, ch, d, x;
-    assert_true(jscan_obj_get(data, top, "object", &v) && jscan_str_eq(data, v, "chat.completion.chunk"));
+    assert_true(jscan_obj_get(data, top, "object", &v) &&
+                jscan_str_eq(data, v, "chat.completion.chunk"));
     assert_true(jscan_obj_get(data, top, "id", &v));
     assert_true(jscan_obj_get(data, top, "choices", &chs));
     if (jscan_obj_get(data, top, "usage", &v) && jscan_type(data, v) == '{') e->saw_usage = true;
@@ -465,7 +489,8 @@ static void on_event(void *ud, const char *event, size_t el, const char *data, s
         if (jscan_obj_get(data, d, "tool_calls", &tcs)) {
             uint32_t c2 = 0;
             while (jscan_arr_next(data, tcs, &c2, &tc))
-                if (jscan_obj_get(data, tc, "function", &fn) && jscan_obj_get(data, fn, "arguments", &ar)) {
+                if (jscan_obj_get(data, tc, "function", &fn) &&
+                    jscan_obj_get(data, fn, "arguments", &ar)) {
                     size_t n;
                     char *s = jscan_unescape(&a, data, ar, &n);
                     buf_append(&e->args, s, n);
@@ -488,7 +513,8 @@ static void parse_sse(const char *s, size_t n, events_t *e)
     sse_parser_t p;
     sse_parser_init(&p, on_event, e);
     /* in uneven pieces, as a client would read it */
-    for (size_t i = 0; i < n; i += 7) sse_parser_feed(&p, s + i, n - i < 7 ? n - i : 7);
+    for (size_t i = 0; i < n; i += 7)
+        sse_parser_feed(&p, s + i, n - i < 7 ? n - i : 7);
     sse_parser_deinit(&p);
 }
 
@@ -540,21 +566,38 @@ static void test_streamed_response_is_assembled(void **st)
     f.in.stream = true;
     key(&f, BASE);
     const char *sse =
-        "data: {\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m1\",\"choices\":[{"
-        "\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n"
-        "data: {\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m1\",\"choices\":[{"
+        "data: "
+        "{\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m1\","
+        "\"choices\":[{"
+        "\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}"
+        "\n\n"
+        "data: "
+        "{\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m1\","
+        "\"choices\":[{"
         "\"index\":0,\"delta\":{\"content\":\"Let me \"},\"finish_reason\":null}]}\r\n\r\n"
-        "data: {\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m1\",\"choices\":[{"
+        "data: "
+        "{\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m1\","
+        "\"choices\":[{"
         "\"index\":0,\"delta\":{\"content\":\"check.\"},\"finish_reason\":null}]}\n\n"
-        "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\","
-        "\"type\":\"function\",\"function\":{\"name\":\"read\",\"arguments\":\"{\\\"pa\"}}]},\"finish_reason\":null}]}\n\n"
+        "data: "
+        "{\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+        "\"call_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"read\",\"arguments\":\"{\\\"pa\"}}]},"
+        "\"finish_reason\":null}]}\n\n"
         "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
         "\"function\":{\"arguments\":\"th\\\":1}\"}}]},\"finish_reason\":null}]}\n\n"
-        "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
-        "data: {\"id\":\"c9\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,"
+        "data: "
+        "{\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}"
+        "\n\n"
+        "data: "
+        "{\"id\":\"c9\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,"
         "\"total_tokens\":5}}\n\n"
         "data: [DONE]\n\n";
-    rc_response_t r = {.status = 200, .body = sse, .len = strlen(sse), .streamed = true, .complete = true,
+    rc_response_t r = {.status = 200,
+                       .body = sse,
+                       .len = strlen(sse),
+                       .streamed = true,
+                       .complete = true,
                        .content_type = "text/event-stream"};
     assert_int_equal(rc_store(f.c, &f.k, &r), RC_STORED);
     /* a JSON client now gets the assembled completion */
@@ -593,13 +636,16 @@ static void test_non_chat_streams_are_not_cached(void **st)
     fx_init(&f, NULL, NULL);
     f.in.proto = RQ_PROTO_ANTHROPIC;
     f.in.stream = true;
-    assert_int_equal(key(&f, "{\"model\":\"auto\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"),
+    assert_int_equal(key(&f, "{\"model\":\"auto\",\"max_tokens\":5,\"messages\":[{\"role\":"
+                             "\"user\",\"content\":\"hi\"}]}"),
                      1);
     /* JSON Anthropic replies are stored and served as they are */
     f.in.stream = false;
-    const char *b = "{\"model\":\"auto\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *b = "{\"model\":\"auto\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"hi\"}]}";
     assert_int_equal(key(&f, b), 0);
-    const char *msg = "{\"id\":\"msg_1\",\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"yo\"}]}";
+    const char *msg =
+        "{\"id\":\"msg_1\",\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"yo\"}]}";
     assert_int_equal(store_json(&f, 200, msg), RC_STORED);
     rc_hit_t h;
     key(&f, b);
@@ -624,7 +670,8 @@ static void test_conf_read(void **st)
     assert_int_equal(c.scope, RC_SCOPE_TENANT);
     assert_int_equal(c.ttl_seconds, -1);
     assert_true(fabs(c.threshold - 0.92) < 1e-9);
-    rc_conf_read(yaml(&a, "{mode: semantic, scope: global, ttl_seconds: 60, semantic: {similarity_threshold: 0.8}}"),
+    rc_conf_read(yaml(&a, "{mode: semantic, scope: global, ttl_seconds: 60, semantic: "
+                          "{similarity_threshold: 0.8}}"),
                  &c);
     assert_int_equal(c.mode, RC_MODE_SEMANTIC);
     assert_int_equal(c.scope, RC_SCOPE_GLOBAL);

@@ -27,7 +27,8 @@ static void test_counts_roles_and_query(void **state)
                         "{\"role\":\"user\",\"content\":\"first \\u00e9\"},"
                         "{\"role\":\"assistant\",\"content\":\"ok\"},"
                         "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
-                        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\",\"text\":\"here\"}]}]}");
+                        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}},{\"type\":\"text\","
+                        "\"text\":\"here\"}]}]}");
     assert_non_null(r);
     assert_string_equal(r->model, "auto");
     assert_int_equal(r->n_msgs, 4);
@@ -47,10 +48,12 @@ static void test_tool_loop_when_results_are_latest(void **state)
 {
     arena_t a;
     arena_init(&a, 4096);
-    rq_t *r = facts(&a, "{\"model\":\"auto\",\"messages\":["
-                        "{\"role\":\"user\",\"content\":\"run the tests\"},"
-                        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"sh\",\"arguments\":\"{}\"}}]},"
-                        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"2 failed\"}]}");
+    rq_t *r =
+        facts(&a, "{\"model\":\"auto\",\"messages\":["
+                  "{\"role\":\"user\",\"content\":\"run the tests\"},"
+                  "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+                  "\"type\":\"function\",\"function\":{\"name\":\"sh\",\"arguments\":\"{}\"}}]},"
+                  "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"2 failed\"}]}");
     assert_true(r->active_tool_loop);
     assert_true(r->ends_with_tool_results);
     assert_int_equal(r->n_tool_calls, 1);
@@ -69,7 +72,8 @@ static void test_tool_loop_when_call_is_unanswered(void **state)
     arena_init(&a, 4096);
     rq_t *r = facts(&a, "{\"model\":\"auto\",\"messages\":["
                         "{\"role\":\"user\",\"content\":\"go\"},"
-                        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}},{\"id\":\"b\",\"function\":{\"name\":\"g\"}}]},"
+                        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{"
+                        "\"name\":\"f\"}},{\"id\":\"b\",\"function\":{\"name\":\"g\"}}]},"
                         "{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":\"x\"},"
                         "{\"role\":\"assistant\",\"content\":\"half done\"}]}");
     assert_true(r->active_tool_loop);
@@ -81,11 +85,13 @@ static void test_tool_loop_when_user_follows_results(void **state)
 {
     arena_t a;
     arena_init(&a, 4096);
-    rq_t *r = facts(&a, "{\"model\":\"auto\",\"messages\":["
-                        "{\"role\":\"user\",\"content\":\"go\"},"
-                        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}}]},"
-                        "{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":\"x\"},"
-                        "{\"role\":\"user\",\"content\":\"now fix it\"}]}");
+    rq_t *r = facts(
+        &a,
+        "{\"model\":\"auto\",\"messages\":["
+        "{\"role\":\"user\",\"content\":\"go\"},"
+        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":\"x\"},"
+        "{\"role\":\"user\",\"content\":\"now fix it\"}]}");
     assert_true(r->active_tool_loop);
     size_t n;
     assert_string_equal(rq_query(r, &n), "now fix it");
@@ -96,12 +102,14 @@ static void test_no_tool_loop_after_a_completed_exchange(void **state)
 {
     arena_t a;
     arena_init(&a, 4096);
-    rq_t *r = facts(&a, "{\"model\":\"auto\",\"messages\":["
-                        "{\"role\":\"user\",\"content\":\"go\"},"
-                        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}}]},"
-                        "{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":\"x\"},"
-                        "{\"role\":\"assistant\",\"content\":\"done\"},"
-                        "{\"role\":\"user\",\"content\":\"thanks, now something else\"}]}");
+    rq_t *r = facts(
+        &a,
+        "{\"model\":\"auto\",\"messages\":["
+        "{\"role\":\"user\",\"content\":\"go\"},"
+        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"function\":{\"name\":\"f\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"a\",\"content\":\"x\"},"
+        "{\"role\":\"assistant\",\"content\":\"done\"},"
+        "{\"role\":\"user\",\"content\":\"thanks, now something else\"}]}");
     assert_false(r->active_tool_loop);
     arena_deinit(&a);
 }
@@ -115,19 +123,23 @@ static void test_provider_state_bindings(void **state)
     assert_int_equal(r->bindings, RQ_BIND_PREVIOUS_RESPONSE_ID);
     assert_string_equal(r->previous_response_id, "resp_1");
     r = facts(&a, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                  "{\"role\":\"assistant\",\"content\":\"a\",\"reasoning_details\":[{\"type\":\"reasoning.encrypted\",\"data\":\"enc_1\"}]},"
+                  "{\"role\":\"assistant\",\"content\":\"a\",\"reasoning_details\":[{\"type\":"
+                  "\"reasoning.encrypted\",\"data\":\"enc_1\"}]},"
                   "{\"role\":\"user\",\"content\":\"q2\"}]}");
     assert_int_equal(r->bindings, RQ_BIND_ENCRYPTED_REASONING);
     r = facts(&a, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                  "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\",\"signature\":\"sig\"},{\"type\":\"text\",\"text\":\"a\"}]},"
+                  "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\","
+                  "\"signature\":\"sig\"},{\"type\":\"text\",\"text\":\"a\"}]},"
                   "{\"role\":\"user\",\"content\":\"q2\"}]}");
     assert_int_equal(r->bindings, RQ_BIND_SIGNED_THINKING);
     r = facts(&a, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                  "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":\"f\"},\"extra_content\":{\"google\":{\"thought_signature\":\"x\"}}}]},"
+                  "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"function\":{\"name\":"
+                  "\"f\"},\"extra_content\":{\"google\":{\"thought_signature\":\"x\"}}}]},"
                   "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"r\"}]}");
     assert_int_equal(r->bindings, RQ_BIND_THOUGHT_SIGNATURE);
     /* a thinking block without a signature is portable */
-    r = facts(&a, "{\"model\":\"auto\",\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\"}]},"
+    r = facts(&a, "{\"model\":\"auto\",\"messages\":[{\"role\":\"assistant\",\"content\":[{"
+                  "\"type\":\"thinking\",\"thinking\":\"hm\"}]},"
                   "{\"role\":\"user\",\"content\":\"q2\"}]}");
     assert_int_equal(r->bindings, 0);
     arena_deinit(&a);
@@ -137,8 +149,10 @@ static void test_identity_fields(void **state)
 {
     arena_t a;
     arena_init(&a, 4096);
-    rq_t *r = facts(&a, "{\"model\":\"auto\",\"prompt_cache_key\":\"pck\",\"metadata\":{\"session_id\":\"s1\",\"user_id\":\"u1\"},"
-                        "\"conversation\":{\"id\":\"conv_9\"},\"max_tokens\":77,\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}");
+    rq_t *r = facts(&a, "{\"model\":\"auto\",\"prompt_cache_key\":\"pck\",\"metadata\":{\"session_"
+                        "id\":\"s1\",\"user_id\":\"u1\"},"
+                        "\"conversation\":{\"id\":\"conv_9\"},\"max_tokens\":77,\"messages\":[{"
+                        "\"role\":\"user\",\"content\":\"q\"}]}");
     assert_string_equal(r->prompt_cache_key, "pck");
     assert_string_equal(r->metadata_session_id, "s1");
     assert_string_equal(r->metadata_user_id, "u1");

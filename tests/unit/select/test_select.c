@@ -21,12 +21,14 @@
     "providers:\n"                                                                                 \
     "  defaults: {default_model: a}\n"                                                             \
     "  models:\n"                                                                                  \
-    "    - {name: a, pricing: {prompt_per_1m: 1, completion_per_1m: 2}, backend_refs: [{endpoint: 'h:1'}]}\n" \
-    "    - {name: b, pricing: {prompt_per_1m: 3, completion_per_1m: 6}, backend_refs: [{endpoint: 'h:2'}]}\n" \
+    "    - {name: a, pricing: {prompt_per_1m: 1, completion_per_1m: 2}, backend_refs: "            \
+    "[{endpoint: 'h:1'}]}\n"                                                                       \
+    "    - {name: b, pricing: {prompt_per_1m: 3, completion_per_1m: 6}, backend_refs: "            \
+    "[{endpoint: 'h:2'}]}\n"                                                                       \
     "    - {name: c, backend_refs: [{endpoint: 'h:3'}]}\n"                                         \
     "routing:\n"                                                                                   \
     "  modelCards:\n"                                                                              \
-    "    - {name: a, description: chat, quality_score: 0.5}\n"                                    \
+    "    - {name: a, description: chat, quality_score: 0.5}\n"                                     \
     "    - {name: b, description: code, quality_score: 0.9}\n"                                     \
     "    - {name: c, capabilities: [math], quality_score: 0.7}\n"                                  \
     "  signals:\n"                                                                                 \
@@ -52,9 +54,12 @@ static cfg_t *load(const char *decision)
     return c;
 }
 
-static const cfg_decision_t *dec(const cfg_t *c) { return &c->routing->recipes[0].decisions[0]; }
+static const cfg_decision_t *dec(const cfg_t *c)
+{
+    return &c->routing->recipes[0].decisions[0];
+}
 
-#define ABC "modelRefs: [{model: a}, {model: b}, {model: c}]"
+#define ABC        "modelRefs: [{model: a}, {model: b}, {model: c}]"
 #define NEAR(x, y) assert_true(fabs((x) - (y)) < 1e-9)
 
 static sel_result_t run(const cfg_t *c, sel_input_t in, arena_t *a)
@@ -109,8 +114,9 @@ static void test_weighted(void **st)
 {
     arena_t a;
     arena_init(&a, 4096);
-    cfg_t *c = load("modelRefs: [{model: a, weight: 3}, {model: b, weight: 1}, {model: c, weight: 0}],"
-                    " algorithm: {type: weighted}");
+    cfg_t *c =
+        load("modelRefs: [{model: a, weight: 3}, {model: b, weight: 1}, {model: c, weight: 0}],"
+             " algorithm: {type: weighted}");
     size_t picks[3] = {0};
     char key[32];
     for (int i = 0; i < 2000; i++) {
@@ -145,7 +151,7 @@ static void test_multi_factor(void **st)
     arena_t a;
     arena_init(&a, 4096);
     cfg_t *c = load(ABC ", algorithm: {type: multi_factor, multi_factor: {quality_weight: 0.6,"
-                    " cost_weight: 0.4, latency_weight: 0, load_weight: 0}}");
+                        " cost_weight: 0.4, latency_weight: 0, load_weight: 0}}");
     sel_result_t r = run(c, (sel_input_t){0}, &a);
     /* Q: a 0.5 -> 0, b 0.9 -> 1, c 0.7 -> 0.5; C: a 3 -> 1, b 9 -> 0, c unknown 0.5 */
     NEAR(r.scores[0], 0.6 * 0 + 0.4 * 1);
@@ -160,7 +166,9 @@ static void test_multi_factor(void **st)
     sel_inflight_add(s, "a", 1);
     sel_inflight_add(s, "c", 1);
     sel_observe_ttft(s, "c", 100, 999000);
-    c = load(ABC ", algorithm: {type: multi_factor, multi_factor: {max_cost_per_1m: 5, max_inflight: 2}}");
+    c = load(
+        ABC
+        ", algorithm: {type: multi_factor, multi_factor: {max_cost_per_1m: 5, max_inflight: 2}}");
     r = run(c, (sel_input_t){.state = s}, &a);
     assert_true(r.excluded[0]);
     assert_true(r.excluded[1]);
@@ -185,7 +193,8 @@ static void test_multi_factor(void **st)
     assert_int_equal(r.best, 0);
     assert_string_equal(r.models[0], "b");
     cfg_free(c);
-    c = load(ABC ", algorithm: {type: multi_factor, multi_factor: {max_inflight: 0, on_no_candidates: fail}}");
+    c = load(ABC ", algorithm: {type: multi_factor, multi_factor: {max_inflight: 0, "
+                 "on_no_candidates: fail}}");
     sel_input_t in = {.cfg = c, .decision = dec(c), .state = s, .now_ms = 1};
     assert_int_equal(sel_run(&in, &a, &r), -1);
     assert_non_null(strstr(r.error, "on_no_candidates: fail"));
@@ -199,7 +208,8 @@ static void test_latency_aware(void **st)
     arena_t a;
     arena_init(&a, 4096);
     sel_state_t *s = sel_state_new();
-    cfg_t *c = load(ABC ", algorithm: {type: latency_aware, latency_aware: {window: 1m, min_samples: 2}}");
+    cfg_t *c =
+        load(ABC ", algorithm: {type: latency_aware, latency_aware: {window: 1m, min_samples: 2}}");
     sel_result_t r = run(c, (sel_input_t){.state = s, .now_ms = 100000}, &a);
     assert_string_equal(r.used, "static");
     assert_string_equal(r.fallback_reason, "no latency data");
@@ -240,8 +250,10 @@ static int toy_embed(void *ctx, const char *t, size_t n, float *out)
         if (memmem(t, n, w[i], strlen(w[i]))) out[i] = 1, any = true;
     if (!any) out[3] = 1;
     float s = 0;
-    for (int i = 0; i < 4; i++) s += out[i] * out[i];
-    for (int i = 0; i < 4; i++) out[i] /= sqrtf(s);
+    for (int i = 0; i < 4; i++)
+        s += out[i] * out[i];
+    for (int i = 0; i < 4; i++)
+        out[i] /= sqrtf(s);
     return 0;
 }
 
@@ -254,7 +266,8 @@ static void test_router_dc(void **st)
     sel_state_t *s = sel_state_new();
     cfg_t *c = load(ABC ", algorithm: {type: router_dc}");
     const char *q = "please fix my code";
-    sel_result_t r = run(c, (sel_input_t){.query = q, .query_len = strlen(q), .embedder = &e, .state = s}, &a);
+    sel_result_t r =
+        run(c, (sel_input_t){.query = q, .query_len = strlen(q), .embedder = &e, .state = s}, &a);
     assert_string_equal(r.used, "router_dc");
     double big = exp(1 / 0.07);
     NEAR(r.scores[1], big / (big + 2));
@@ -263,7 +276,7 @@ static void test_router_dc(void **st)
     assert_int_equal(calls, 4); /* query + three cards */
     r = run(c, (sel_input_t){.query = q, .query_len = strlen(q), .embedder = &e, .state = s}, &a);
     assert_int_equal(calls, 5); /* cards are cached */
-    q = "math please"; /* c has only capabilities: matched through them */
+    q = "math please";          /* c has only capabilities: matched through them */
     r = run(c, (sel_input_t){.query = q, .query_len = strlen(q), .embedder = &e, .state = s}, &a);
     assert_int_equal(r.best, 2);
     q = "weather";
@@ -311,7 +324,8 @@ static void test_elo(void **st)
     assert_int_equal(v, SEL_FB_LOSS);
     assert_false(sel_feedback_parse("meh", &v));
     /* many losses for b hand the lead to c */
-    for (int i = 0; i < 40; i++) sel_elo_feedback(s, c, d, "b", SEL_FB_LOSS, "c", NULL);
+    for (int i = 0; i < 40; i++)
+        sel_elo_feedback(s, c, d, "b", SEL_FB_LOSS, "c", NULL);
     r = run(c, (sel_input_t){.state = s}, &a);
     assert_int_equal(r.best, 2);
     buf_t b = BUF_INIT;
@@ -340,9 +354,9 @@ static void test_inflight(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_static),        cmocka_unit_test(test_weighted),
-        cmocka_unit_test(test_multi_factor),  cmocka_unit_test(test_latency_aware),
-        cmocka_unit_test(test_router_dc),     cmocka_unit_test(test_elo),
+        cmocka_unit_test(test_static),       cmocka_unit_test(test_weighted),
+        cmocka_unit_test(test_multi_factor), cmocka_unit_test(test_latency_aware),
+        cmocka_unit_test(test_router_dc),    cmocka_unit_test(test_elo),
         cmocka_unit_test(test_inflight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

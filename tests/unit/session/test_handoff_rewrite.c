@@ -42,7 +42,8 @@ static sess_handoff_t plan(const sess_conversion_t *c, size_t n)
     sess_handoff_t h;
     memset(&h, 0, sizeof h);
     h.from = "a", h.to = "b", h.possible = true;
-    for (size_t i = 0; i < n; i++) h.conversions[h.n_conversions++] = c[i];
+    for (size_t i = 0; i < n; i++)
+        h.conversions[h.n_conversions++] = c[i];
     return h;
 }
 
@@ -266,8 +267,7 @@ static void test_thought_signatures_dropped(void **st)
     assert_null(strstr(o.body.data, "hought"));
     const cJSON *calls = cJSON_GetObjectItem(msg(&o, 1), "tool_calls");
     assert_int_equal(cJSON_GetArraySize(calls), 2);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 0), "id")->valuestring,
-                        "c1");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 0), "id")->valuestring, "c1");
     const cJSON *g = cJSON_GetObjectItem(
         cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 1), "extra_content"), "google");
     assert_int_equal(cJSON_GetObjectItem(g, "other")->valueint, 1);
@@ -329,9 +329,9 @@ static void test_tool_ids_rewritten_consistently(void **st)
     const char *c2 = cJSON_GetObjectItem(cJSON_GetArrayItem(calls, 2), "id")->valuestring;
     assert_int_equal(strncmp(c2, "x___2_", 6), 0);
     /* Anthropic-shaped parts */
-    const char *tu = cJSON_GetObjectItem(
-                         cJSON_GetArrayItem(cJSON_GetObjectItem(msg(&o, 5), "content"), 0), "id")
-                         ->valuestring;
+    const char *tu =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg(&o, 5), "content"), 0), "id")
+            ->valuestring;
     const char *tr =
         cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(msg(&o, 6), "content"), 0),
                             "tool_use_id")
@@ -363,8 +363,10 @@ static const char LOOP[] =
     "{\"role\":\"assistant\",\"content\":\"two files\"},"
     "{\"role\":\"user\",\"content\":\"please run tests\"},"
     "{\"role\":\"assistant\",\"content\":\"running\",\"tool_calls\":[{\"id\":\"call:1\",\"type\":"
-    "\"function\",\"function\":{\"name\":\"run_tests\",\"arguments\":\"{\\\"suite\\\":\\\"all\\\"}\"}},"
-    "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"ls\",\"arguments\":\"{}\"}}]},"
+    "\"function\",\"function\":{\"name\":\"run_tests\",\"arguments\":\"{\\\"suite\\\":\\\"all\\\"}"
+    "\"}},"
+    "{\"id\":\"call_2\",\"type\":\"function\",\"function\":{\"name\":\"ls\",\"arguments\":\"{}\"}}]"
+    "},"
     "{\"role\":\"tool\",\"tool_call_id\":\"call:1\",\"content\":\"3 passed\"},"
     "{\"role\":\"tool\",\"tool_call_id\":\"call_2\",\"content\":[{\"type\":\"text\",\"text\":"
     "\"x.c\"}]}]}";
@@ -386,9 +388,10 @@ static void test_tool_loop_as_history(void **st)
     assert_null(cJSON_GetObjectItem(a, "tool_calls"));
     const char *want_id = sess_handoff_tool_id(&o.a, "call:1");
     char want[256];
-    snprintf(want, sizeof want,
-             "running\n[tool call run_tests id=%s] {\"suite\":\"all\"}\n[tool call ls id=call_2] {}",
-             want_id);
+    snprintf(
+        want, sizeof want,
+        "running\n[tool call run_tests id=%s] {\"suite\":\"all\"}\n[tool call ls id=call_2] {}",
+        want_id);
     assert_string_equal(cJSON_GetObjectItem(a, "content")->valuestring, want);
     const cJSON *r1 = msg(&o, 7), *r2 = msg(&o, 8);
     assert_string_equal(cJSON_GetObjectItem(r1, "role")->valuestring, "user");
@@ -413,7 +416,8 @@ static void test_tool_loop_unanswered_call(void **st)
     (void)st;
     const char *body =
         "{\"messages\":[{\"role\":\"user\",\"content\":\"run it\"},{\"role\":\"assistant\","
-        "\"content\":null,\"reasoning_details\":[{\"type\":\"reasoning.encrypted\",\"data\":\"E\"}],"
+        "\"content\":null,\"reasoning_details\":[{\"type\":\"reasoning.encrypted\",\"data\":\"E\"}]"
+        ","
         "\"tool_calls\":[{\"id\":\"call_9\",\"type\":\"function\",\"thought_signature\":\"T\","
         "\"function\":{\"name\":\"run\",\"arguments\":\"{}\"}}]}],\"model\":\"m\"}";
     out_t o;

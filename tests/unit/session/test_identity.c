@@ -55,7 +55,8 @@ static void on_id(void *ud, const sess_identity_t *id)
 static void prev_lookup(void *ud, const char *resp_id, sess_prev_done_fn done, void *done_ud)
 {
     (void)ud;
-    done(done_ud, strcmp(resp_id, "resp_known") == 0 ? "anon\x1fprompt_cache_key\x1fpck-old" : NULL);
+    done(done_ud,
+         strcmp(resp_id, "resp_known") == 0 ? "anon\x1fprompt_cache_key\x1fpck-old" : NULL);
 }
 
 static sess_identity_t resolve_full(sess_store_t *st, const char *body, const hdrs_t *hs,
@@ -65,8 +66,8 @@ static sess_identity_t resolve_full(sess_store_t *st, const char *body, const hd
     arena_t a;
     arena_init(&a, 8192);
     rq_t *r = facts(&a, body, hs);
-    sess_identity_in_t in = {.cfg = cfg, .request_id = req_id, .store = st,
-                             .prev_lookup = prev_lookup};
+    sess_identity_in_t in = {
+        .cfg = cfg, .request_id = req_id, .store = st, .prev_lookup = prev_lookup};
     if (ten) in.tenant = *ten;
     got_t g = {0};
     sess_identity_resolve(&in, r, on_id, &g);
@@ -89,12 +90,14 @@ static const char *body_with(bool pck, bool msid, bool muid, bool conv, bool pre
              "{\"model\":\"auto\",%s%s%s"
              "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
              pck ? "\"prompt_cache_key\":\"pck-1\"," : "",
-             (msid || muid) ? (msid && muid ? "\"metadata\":{\"session_id\":\"ms-1\",\"user_id\":\"mu-1\"},"
-                               : msid       ? "\"metadata\":{\"session_id\":\"ms-1\"},"
-                                            : "\"metadata\":{\"user_id\":\"mu-1\"},")
-                            : "",
-             conv ? "\"conversation\":{\"id\":\"conv_1\"},"
-                  : prev ? "\"previous_response_id\":\"resp_known\"," : "");
+             (msid || muid)
+                 ? (msid && muid ? "\"metadata\":{\"session_id\":\"ms-1\",\"user_id\":\"mu-1\"},"
+                    : msid       ? "\"metadata\":{\"session_id\":\"ms-1\"},"
+                                 : "\"metadata\":{\"user_id\":\"mu-1\"},")
+                 : "",
+             conv   ? "\"conversation\":{\"id\":\"conv_1\"},"
+             : prev ? "\"previous_response_id\":\"resp_known\","
+                    : "");
     return b;
 }
 
@@ -146,7 +149,9 @@ static void test_sources_in_order_of_precedence(void **state)
     id = resolve(st, body_with(0, 0, 0, 0, 0), "req");
     assert_string_equal(id.source, "fingerprint");
     assert_true(id.is_new);
-    assert_non_null(strstr(id.key, "\x1f" "fingerprint\x1f" "fp:"));
+    assert_non_null(strstr(id.key, "\x1f"
+                                   "fingerprint\x1f"
+                                   "fp:"));
     sess_store_free(st);
 }
 
@@ -238,7 +243,9 @@ static void test_long_and_nonprintable_ids_are_hashed(void **state)
 
     /* a separator inside an id cannot forge another key */
     hs.n = 0;
-    hdr(&hs, "x-session-id", "a\x1f" "b");
+    hdr(&hs, "x-session-id",
+        "a\x1f"
+        "b");
     id = resolve_full(st, body, &hs, "r", NULL, NULL);
     assert_non_null(strstr(id.key, "\x1fh:"));
 
@@ -256,7 +263,8 @@ static void test_long_and_nonprintable_ids_are_hashed(void **state)
     hs.n = 0;
     hdr(&hs, "x-session-id", "abcd");
     id = resolve_full(st, body, &hs, "r", NULL, &cfg);
-    assert_string_equal(id.key, "anon\x1fx-session-id\x1f" "abcd");
+    assert_string_equal(id.key, "anon\x1fx-session-id\x1f"
+                                "abcd");
     sess_store_free(st);
 }
 
@@ -267,8 +275,7 @@ static void test_long_and_nonprintable_ids_are_hashed(void **state)
 static void turn_done(sess_store_t *st, const sess_identity_t *id, const char *reply,
                       const rq_tool_call_t *calls, size_t n_calls)
 {
-    sess_outcome_t o = {.model = "m", .now_ms = 1000, .started_at_ms = 1000,
-                        .opener = id->opener};
+    sess_outcome_t o = {.model = "m", .now_ms = 1000, .started_at_ms = 1000, .opener = id->opener};
     sess_commit_result_t res;
     assert_int_equal(sess_store_commit_wait(st, id->key, &o, &res, NULL), SESS_OK);
     sess_identity_index_turn(st, id, reply, strlen(reply), calls, n_calls, NULL, NULL);
@@ -290,8 +297,7 @@ static void test_chain_follows_one_conversation_over_turns(void **state)
     /* turn 2 re-sends the reply with different whitespace */
     sess_identity_t t2 = resolve(
         st,
-        "{\"model\":\"auto\",\"messages\":[" SYS
-        ",{\"role\":\"user\",\"content\":\"fix the bug\"},"
+        "{\"model\":\"auto\",\"messages\":[" SYS ",{\"role\":\"user\",\"content\":\"fix the bug\"},"
         "{\"role\":\"assistant\",\"content\":\"Looking at it. Which   file?\"},"
         "{\"role\":\"user\",\"content\":\"main.c\"}]}",
         "req-2");
@@ -302,13 +308,13 @@ static void test_chain_follows_one_conversation_over_turns(void **state)
     turn_done(st, &t2, "", &call, 1);
 
     /* turn 3: the tool result follows the assistant tool call */
-    const char *b3 = "{\"model\":\"auto\",\"messages\":[" SYS
-                     ",{\"role\":\"user\",\"content\":\"fix the bug\"},"
-                     "{\"role\":\"assistant\",\"content\":\"Looking at it. Which file?\"},"
-                     "{\"role\":\"user\",\"content\":\"main.c\"},"
-                     "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
-                     "\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"{}\"}}]},"
-                     "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"int main(){}\"}]}";
+    const char *b3 =
+        "{\"model\":\"auto\",\"messages\":[" SYS ",{\"role\":\"user\",\"content\":\"fix the bug\"},"
+        "{\"role\":\"assistant\",\"content\":\"Looking at it. Which file?\"},"
+        "{\"role\":\"user\",\"content\":\"main.c\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
+        "\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"call_1\",\"content\":\"int main(){}\"}]}";
     sess_identity_t t3 = resolve(st, b3, "req-3");
     assert_string_equal(t3.key, t1.key);
     assert_false(t3.low_confidence);
@@ -322,8 +328,7 @@ static void test_chain_follows_one_conversation_over_turns(void **state)
     /* turn 4 */
     sess_identity_t t4 = resolve(
         st,
-        "{\"model\":\"auto\",\"messages\":[" SYS
-        ",{\"role\":\"user\",\"content\":\"fix the bug\"},"
+        "{\"model\":\"auto\",\"messages\":[" SYS ",{\"role\":\"user\",\"content\":\"fix the bug\"},"
         "{\"role\":\"assistant\",\"content\":\"Looking at it. Which file?\"},"
         "{\"role\":\"user\",\"content\":\"main.c\"},"
         "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_1\","
@@ -343,8 +348,8 @@ static void test_chain_follows_one_conversation_over_turns(void **state)
 static void test_two_conversations_with_same_opening_stay_apart(void **state)
 {
     sess_store_t *st = sess_store_memory_new(NULL);
-    const char *open = "{\"model\":\"auto\",\"messages\":[" SYS
-                       ",{\"role\":\"user\",\"content\":\"hello\"}]}";
+    const char *open =
+        "{\"model\":\"auto\",\"messages\":[" SYS ",{\"role\":\"user\",\"content\":\"hello\"}]}";
     sess_identity_t a1 = resolve(st, open, "req-a");
     turn_done(st, &a1, "Hi A", NULL, 0);
     sess_identity_t b1 = resolve(st, open, "req-b");
@@ -395,12 +400,12 @@ static void test_opener_fallback_has_low_confidence(void **state)
     turn_done(st, &a1, "Where to?", NULL, 0);
     /* the client rewrote the assistant turn (e.g. compaction): no chain hit,
      * but the opener matches and there is an assistant message */
-    sess_identity_t a2 = resolve(st,
-                                 "{\"model\":\"auto\",\"messages\":[" SYS
-                                 ",{\"role\":\"user\",\"content\":\"plan a trip\"},"
-                                 "{\"role\":\"assistant\",\"content\":\"[summary of earlier turns]\"},"
-                                 "{\"role\":\"user\",\"content\":\"Lisbon\"}]}",
-                                 "req-2");
+    sess_identity_t a2 = resolve(
+        st,
+        "{\"model\":\"auto\",\"messages\":[" SYS ",{\"role\":\"user\",\"content\":\"plan a trip\"},"
+        "{\"role\":\"assistant\",\"content\":\"[summary of earlier turns]\"},"
+        "{\"role\":\"user\",\"content\":\"Lisbon\"}]}",
+        "req-2");
     assert_string_equal(a2.key, a1.key);
     assert_true(a2.low_confidence);
     assert_false(a2.is_new);
@@ -480,21 +485,24 @@ static void test_normalisation(void **state)
     /* reasoning is not part of a message; tools JSON whitespace does not matter */
     arena_t ar;
     arena_init(&ar, 8192);
-    rq_t *r1 = facts(&ar,
-                     "{\"model\":\"a\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
-                     "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                     "{\"role\":\"assistant\",\"content\":\"x\",\"reasoning_content\":\"hmm\"}]}",
-                     NULL);
-    rq_t *r2 = facts(&ar,
-                     "{\"model\":\"a\",\"tools\": [ {\"type\": \"function\", \"function\": {\"name\": \"f\"}} ],"
-                     "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                     "{\"role\":\"assistant\",\"content\":\"x\"}]}",
-                     NULL);
-    rq_t *r3 = facts(&ar,
-                     "{\"model\":\"a\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"g\"}}],"
-                     "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
-                     "{\"role\":\"assistant\",\"content\":\"x\"}]}",
-                     NULL);
+    rq_t *r1 =
+        facts(&ar,
+              "{\"model\":\"a\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+              "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+              "{\"role\":\"assistant\",\"content\":\"x\",\"reasoning_content\":\"hmm\"}]}",
+              NULL);
+    rq_t *r2 = facts(
+        &ar,
+        "{\"model\":\"a\",\"tools\": [ {\"type\": \"function\", \"function\": {\"name\": \"f\"}} ],"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+        "{\"role\":\"assistant\",\"content\":\"x\"}]}",
+        NULL);
+    rq_t *r3 =
+        facts(&ar,
+              "{\"model\":\"a\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"g\"}}],"
+              "\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+              "{\"role\":\"assistant\",\"content\":\"x\"}]}",
+              NULL);
     sess_identity_t i1 = {0}, i2 = {0}, i3 = {0};
     sess_identity_chain(r1, &i1);
     sess_identity_chain(r2, &i2);
@@ -539,7 +547,7 @@ static void test_collapse_matches_reference(void **state)
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             int mode = round % 3; /* 0: mixed, 1: mostly words, 2: mostly spaces */
             unsigned k = (unsigned)(seed >> 33);
-            t[i] = mode == 1 ? (k % 7 ? 'w' : alpha[k % (sizeof alpha - 1)])
+            t[i] = mode == 1   ? (k % 7 ? 'w' : alpha[k % (sizeof alpha - 1)])
                    : mode == 2 ? (k % 5 ? ' ' : alpha[k % (sizeof alpha - 1)])
                                : alpha[k % (sizeof alpha - 1)];
         }
@@ -567,7 +575,8 @@ static void test_tools_json_whitespace_only_outside_strings(void **state)
     const char *bodies[] = {
         "{\"model\":\"a\",\"tools\":[{\"d\":\"two  words \\\" q \\\\\",\"n\":[1,2]}],"
         "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
-        "{\"model\":\"a\",\"tools\":\n[ {\n\t\"d\" : \"two  words \\\" q \\\\\" ,\r\n  \"n\": [ 1 , 2 ] } ]  ,"
+        "{\"model\":\"a\",\"tools\":\n[ {\n\t\"d\" : \"two  words \\\" q \\\\\" ,\r\n  \"n\": [ 1 "
+        ", 2 ] } ]  ,"
         "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
         /* whitespace inside the string is kept */
         "{\"model\":\"a\",\"tools\":[{\"d\":\"two words \\\" q \\\\\",\"n\":[1,2]}],"

@@ -15,7 +15,10 @@
 #include <string.h>
 
 static uint64_t fake_now;
-static uint64_t fake_clock(void *ud) { return fake_now; }
+static uint64_t fake_clock(void *ud)
+{
+    return fake_now;
+}
 
 /* A store on the fake clock (tests use small timestamps). */
 static sess_store_t *mem_new(void)
@@ -27,9 +30,13 @@ static sess_store_t *mem_new(void)
 
 static sess_outcome_t outcome(const char *model, uint64_t expected, uint64_t started)
 {
-    return (sess_outcome_t){.model = model, .backend = "b1", .decision = "code",
-                            .expected_version = expected, .started_at_ms = started,
-                            .now_ms = started + 10, .reason = "cold_start",
+    return (sess_outcome_t){.model = model,
+                            .backend = "b1",
+                            .decision = "code",
+                            .expected_version = expected,
+                            .started_at_ms = started,
+                            .now_ms = started + 10,
+                            .reason = "cold_start",
                             .trace_id = "rr_000000000000000000000001"};
 }
 
@@ -166,7 +173,8 @@ static void test_model_slots_recycle_least_recent(void **state)
     sess_state_t st;
     memset(&st, 0, sizeof st);
     const char *names[] = {"a", "b", "c", "d", "e"};
-    for (size_t i = 0; i < 5; i++) sess_state_touch_model(&st, names[i])->turns = (uint32_t)i + 1;
+    for (size_t i = 0; i < 5; i++)
+        sess_state_touch_model(&st, names[i])->turns = (uint32_t)i + 1;
     assert_null(sess_state_model(&st, "a"));
     assert_int_equal(sess_state_model(&st, "e")->turns, 5);
     assert_int_equal(sess_state_model(&st, "b")->turns, 2);
@@ -340,7 +348,8 @@ static void test_concurrent_commits_lose_nothing(void **state)
         turns += st.turn_count;
         prompt += st.prompt_tokens;
         versions += st.version;
-        for (int m = 0; m < SESS_MAX_MODELS; m++) per_model += st.models[m].turns;
+        for (int m = 0; m < SESS_MAX_MODELS; m++)
+            per_model += st.models[m].turns;
     }
     assert_int_equal(turns, T * N);
     assert_int_equal(per_model, T * N);

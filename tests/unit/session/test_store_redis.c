@@ -67,8 +67,9 @@ static int start_redis(void)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
-    const char *argv[] = {redis_bin, "--port", p, "--bind", "127.0.0.1", "--save", "",
-                          "--appendonly", "no", "--protected-mode", "no", NULL};
+    const char *argv[] = {redis_bin,   "--port",           p,    "--bind",
+                          "127.0.0.1", "--save",           "",   "--appendonly",
+                          "no",        "--protected-mode", "no", NULL};
     if (tproc_spawn(&srv, argv, TPROC_QUIET) != 0) return -1;
     for (int i = 0; i < 500; i++) {
         redisContext *c = direct();
@@ -109,19 +110,23 @@ static int teardown(void **state)
     return 0;
 }
 
-#define NEED_REDIS()                                                                             \
-    do {                                                                                         \
-        if (!redis_bin) {                                                                        \
-            fprintf(stderr, "SKIP: redis-server is not installed (scripts/deps.sh)\n");         \
-            skip();                                                                              \
-        }                                                                                        \
+#define NEED_REDIS()                                                                               \
+    do {                                                                                           \
+        if (!redis_bin) {                                                                          \
+            fprintf(stderr, "SKIP: redis-server is not installed (scripts/deps.sh)\n");            \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 
 static sess_store_t *open_store(sess_store_t *fb, const char *prefix, uint64_t timeout_ms,
                                 uint64_t ttl_ms, uint64_t open_ms)
 {
-    sess_redis_opts_t o = {.address = addr, .key_prefix = prefix, .timeout_ms = timeout_ms,
-                           .ttl_ms = ttl_ms, .open_ms = open_ms, .fallback = fb};
+    sess_redis_opts_t o = {.address = addr,
+                           .key_prefix = prefix,
+                           .timeout_ms = timeout_ms,
+                           .ttl_ms = ttl_ms,
+                           .open_ms = open_ms,
+                           .fallback = fb};
     char err[256];
     sess_store_t *s = sess_store_redis_open_sync(&o, err, sizeof err);
     assert_non_null(s);
@@ -175,11 +180,17 @@ static void test_lua_commit_matches_memory_store(void **state)
     const char *models[] = {"m1", "m2", "m2", "m3", "m4", "m5", "m1", "m2"};
     for (int i = 0; i < 8; i++) {
         sess_outcome_t o = {
-            .model = models[i], .backend = "b", .decision = i < 4 ? "code" : "chat",
-            .reasoning = i % 2 ? "high" : "", .lock_kind = (sess_lock_kind_t)(i % 3),
-            .lock_bindings = (uint32_t)i, .lock_since_turn = (uint32_t)i,
-            .opener = i == 0 ? 0xfedcba9876543210ull : 0, .trace_id = "rr_0123456789abcdef01234567",
-            .reason = "switch_allowed", .now_ms = t0 + (uint64_t)i * 10,
+            .model = models[i],
+            .backend = "b",
+            .decision = i < 4 ? "code" : "chat",
+            .reasoning = i % 2 ? "high" : "",
+            .lock_kind = (sess_lock_kind_t)(i % 3),
+            .lock_bindings = (uint32_t)i,
+            .lock_since_turn = (uint32_t)i,
+            .opener = i == 0 ? 0xfedcba9876543210ull : 0,
+            .trace_id = "rr_0123456789abcdef01234567",
+            .reason = "switch_allowed",
+            .now_ms = t0 + (uint64_t)i * 10,
             /* turn 5 is stale and started early: a conflict */
             .expected_version = i == 5 ? 1 : (uint64_t)i,
             .started_at_ms = i == 5 ? t0 - 100 : t0 + (uint64_t)i * 10,
@@ -196,8 +207,10 @@ static void test_lua_commit_matches_memory_store(void **state)
         assert_same_state(&am, &ar);
         if (i == 5) assert_true(rr.conflict);
         sess_usage_t u = {true, 7, (uint64_t)i, 3, 0.5};
-        assert_int_equal(sess_store_add_usage_wait(mem, "sess\x1fk", models[i], &u, t0 + 5), SESS_OK);
-        assert_int_equal(sess_store_add_usage_wait(rs, "sess\x1fk", models[i], &u, t0 + 5), SESS_OK);
+        assert_int_equal(sess_store_add_usage_wait(mem, "sess\x1fk", models[i], &u, t0 + 5),
+                         SESS_OK);
+        assert_int_equal(sess_store_add_usage_wait(rs, "sess\x1fk", models[i], &u, t0 + 5),
+                         SESS_OK);
     }
     sess_state_t gm, gr;
     assert_int_equal(sess_store_get_wait(mem, "sess\x1fk", &gm), SESS_OK);
@@ -225,8 +238,16 @@ static void test_indexes_keys_and_ttls(void **state)
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_store_t *rs = open_store(fb, "t2:", 1000, 300, 0);
     uint64_t hs[] = {0x1111, 0x2222};
-    assert_int_equal(sess_store_chain_put_wait(rs, hs, 2, "ten\x1f" "fingerprint\x1f" "fp:1"), SESS_OK);
-    assert_int_equal(sess_store_opener_put_wait(rs, 0xabc, "ten\x1f" "fingerprint\x1f" "fp:1"), SESS_OK);
+    assert_int_equal(sess_store_chain_put_wait(rs, hs, 2,
+                                               "ten\x1f"
+                                               "fingerprint\x1f"
+                                               "fp:1"),
+                     SESS_OK);
+    assert_int_equal(sess_store_opener_put_wait(rs, 0xabc,
+                                                "ten\x1f"
+                                                "fingerprint\x1f"
+                                                "fp:1"),
+                     SESS_OK);
     sess_outcome_t o = {.model = "m", .now_ms = clock_wall_ms()};
     assert_int_equal(sess_store_commit_wait(rs, "ten\x1fx\x1fy", &o, NULL, NULL), SESS_OK);
 
@@ -235,9 +256,13 @@ static void test_indexes_keys_and_ttls(void **state)
     char key[128];
     assert_int_equal(sess_store_chain_find_wait(rs, q, 3, &idx, key, sizeof key), SESS_OK);
     assert_int_equal(idx, 1);
-    assert_string_equal(key, "ten\x1f" "fingerprint\x1f" "fp:1");
+    assert_string_equal(key, "ten\x1f"
+                             "fingerprint\x1f"
+                             "fp:1");
     assert_int_equal(sess_store_opener_get_wait(rs, 0xabc, key, sizeof key), SESS_OK);
-    assert_string_equal(key, "ten\x1f" "fingerprint\x1f" "fp:1");
+    assert_string_equal(key, "ten\x1f"
+                             "fingerprint\x1f"
+                             "fp:1");
     assert_int_equal(sess_store_opener_get_wait(rs, 0xabd, key, sizeof key), SESS_NOT_FOUND);
 
     /* the documented key layout, each with a TTL */
@@ -272,15 +297,18 @@ static void *run_writer(void *arg)
 {
     writer_t *w = arg;
     sess_store_t *fb = sess_store_memory_new(NULL);
-    sess_redis_opts_t o = {.address = addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
+    sess_redis_opts_t o = {
+        .address = addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
     char err[128];
     sess_store_t *rs = sess_store_redis_open_sync(&o, err, sizeof err);
     for (int i = 0; i < w->n; i++) {
         sess_state_t st;
         int g = sess_store_get_wait(rs, "shared", &st);
         uint64_t v = g == SESS_OK ? st.version : 0;
-        sess_outcome_t oc = {.model = w->id ? "b" : "a", .expected_version = v,
-                             .started_at_ms = (uint64_t)i, .now_ms = clock_wall_ms(),
+        sess_outcome_t oc = {.model = w->id ? "b" : "a",
+                             .expected_version = v,
+                             .started_at_ms = (uint64_t)i,
+                             .now_ms = clock_wall_ms(),
                              .usage = {true, 3, 0, 1, 0}};
         sess_commit_result_t r;
         if (sess_store_commit_wait(rs, "shared", &oc, &r, NULL) != SESS_OK) w->errors++;
@@ -303,8 +331,10 @@ static void test_concurrent_writers_lose_no_update(void **state)
     enum { N = 1000 };
     pthread_t th[2];
     writer_t w[2] = {{.id = 0, .n = N}, {.id = 1, .n = N}};
-    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, run_writer, &w[i]);
-    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, run_writer, &w[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
     assert_int_equal(w[0].errors + w[1].errors, 0);
     assert_int_equal(w[0].applied + w[0].conflicts + w[1].applied + w[1].conflicts, 2 * N);
 
@@ -407,7 +437,8 @@ static void test_hung_server_is_bounded_by_timeout(void **state)
     uint64_t t = clock_wall_ms();
     commit_at(rs, "k", "m", t);
     tproc_signal(&srv, SIGSTOP);
-    for (int i = 0; i < 4; i++) commit_at(rs, "k", "m", t + 1 + (uint64_t)i);
+    for (int i = 0; i < 4; i++)
+        commit_at(rs, "k", "m", t + 1 + (uint64_t)i);
     sess_store_stats_t s;
     sess_store_stats(rs, &s);
     tproc_signal(&srv, SIGCONT);
@@ -437,7 +468,8 @@ static void on_identity(void *ud, const sess_identity_t *id)
 
 /* Resolve through a Redis store: the callback comes from the event loop,
  * driven here by further blocking calls on the same connection. */
-static sess_identity_t resolve_redis(sess_store_t *rs, arena_t *a, const char *body, const char *rid)
+static sess_identity_t resolve_redis(sess_store_t *rs, arena_t *a, const char *body,
+                                     const char *rid)
 {
     jreq_t *jr = arena_calloc(a, sizeof *jr);
     jscan_err_t e;

@@ -34,7 +34,8 @@ typedef struct {
 
 static inline void sig_set_free(sig_set_t *s)
 {
-    for (size_t k = 0; k < s->n; k++) cJSON_Delete(s->rows[k]);
+    for (size_t k = 0; k < s->n; k++)
+        cJSON_Delete(s->rows[k]);
     free(s->rows);
     s->rows = NULL;
     s->n = 0;
@@ -46,7 +47,8 @@ static inline int sig_set_load(const char *name, sig_set_t *s)
 {
     char path[1024];
     const char *root = getenv("TETHER_SRC");
-    snprintf(path, sizeof path, "%s%stests/data/signals/%s", root ? root : "", root ? "/" : "", name);
+    snprintf(path, sizeof path, "%s%stests/data/signals/%s", root ? root : "", root ? "/" : "",
+             name);
     memset(s, 0, sizeof *s);
     FILE *f = fopen(path, "r");
     if (!f) return -1;

@@ -10,7 +10,11 @@
 
 #define AZ CFG_SIG_AUTHZ
 
-#define BINDINGS "    role_bindings:\n"     "      - {name: b1, role: admin, subjects: [{kind: User, name: alice}]}\n"     "      - {name: b2, role: admin, subjects: [{kind: Group, name: ops}]}\n"     "      - {name: b3, role: dev, subjects: [{kind: Group, name: eng}]}\n"
+#define BINDINGS                                                                                   \
+    "    role_bindings:\n"                                                                         \
+    "      - {name: b1, role: admin, subjects: [{kind: User, name: alice}]}\n"                     \
+    "      - {name: b2, role: admin, subjects: [{kind: Group, name: ops}]}\n"                      \
+    "      - {name: b3, role: dev, subjects: [{kind: Group, name: eng}]}\n"
 #define LEAVES "[{type: authz, name: admin}, {type: authz, name: dev}]"
 
 static void test_with_identity(void **state)
@@ -47,7 +51,8 @@ static void test_without_identity(void **state)
 static void test_trusted_headers(void **state)
 {
     sigt_t *t = sigt_load_ex(BINDINGS, LEAVES,
-                             "global:\n  services:\n    authz: {trust_identity_headers: true, user_header: x-user, groups_header: x-groups}\n");
+                             "global:\n  services:\n    authz: {trust_identity_headers: true, "
+                             "user_header: x-user, groups_header: x-groups}\n");
     assert_non_null(t->e);
     hsrv_header_t h[2] = {{.name = "x-user", .name_len = 6, .value = "dave", .value_len = 4},
                           {.name = "x-groups", .name_len = 8, .value = "qa, eng", .value_len = 7}};

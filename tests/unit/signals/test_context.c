@@ -13,21 +13,25 @@
 
 static void test_estimate_and_bounds(void **state)
 {
-    sigt_t *t = sigt_load("    context:\n      - {name: small, max_tokens: 100}\n      - {name: big, min_tokens: 1K}\n",
+    sigt_t *t = sigt_load("    context:\n      - {name: small, max_tokens: 100}\n      - {name: "
+                          "big, min_tokens: 1K}\n",
                           "[{type: context, name: small}, {type: context, name: big}]");
     assert_non_null(t->e);
     /* 40 bytes -> 10 tokens + 4; tools: 24 bytes -> 6; one image: 765 */
-    const char *body = "{\"model\":\"auto\",\"tools\":[{\"type\":\"function\"}],\"messages\":["
-                       "{\"role\":\"user\",\"content\":\"0123456789012345678901234567890123456\"}]}";
+    const char *body =
+        "{\"model\":\"auto\",\"tools\":[{\"type\":\"function\"}],\"messages\":["
+        "{\"role\":\"user\",\"content\":\"0123456789012345678901234567890123456\"}]}";
     sigt_eval_body(t, body, strlen(body), NULL, NULL, 0);
     const sig_result_t *r = sigt_get(t, C, "small");
     assert_true(r->has_value);
     assert_int_equal((int)r->value, 10 + 4 + 6);
     assert_true(r->matched);
     assert_false(sigt_matched(t, C, "big"));
-    const char *img = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":["
-                      "{\"type\":\"text\",\"text\":\"what is this\"},"
-                      "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}]}]}";
+    const char *img =
+        "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"what is this\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/"
+        "png;base64,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}]}]}";
     sigt_eval_body(t, img, strlen(img), NULL, NULL, 0);
     r = sigt_get(t, C, "big");
     assert_int_equal((int)r->value, 3 + 4 + 765); /* image data bytes are not text */
@@ -37,18 +41,22 @@ static void test_estimate_and_bounds(void **state)
 
 static void test_calibration(void **state)
 {
-    sigt_t *t = sigt_load("    context:\n      - {name: small, max_tokens: 100}\n", "[{type: context, name: small}]");
+    sigt_t *t = sigt_load("    context:\n      - {name: small, max_tokens: 100}\n",
+                          "[{type: context, name: small}]");
     uint64_t n;
-    for (int i = 0; i < 9; i++) sig_context_observe(t->e, "m", 100, 150);
+    for (int i = 0; i < 9; i++)
+        sig_context_observe(t->e, "m", 100, 150);
     assert_true(sig_context_factor(t->e, "m", &n) == 1.0); /* fewer than 10 samples */
     assert_int_equal(n, 9);
     sig_context_observe(t->e, "m", 100, 150);
     double f = sig_context_factor(t->e, "m", NULL);
     assert_true(f > 1.49 && f < 1.51);
-    for (int i = 0; i < 100; i++) sig_context_observe(t->e, "huge", 10, 1000);
+    for (int i = 0; i < 100; i++)
+        sig_context_observe(t->e, "huge", 10, 1000);
     assert_true(sig_context_factor(t->e, "huge", NULL) == 2.0); /* clamped */
     sig_env_t env = {.calibration_model = "m"};
-    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"0123456789012345678901234567890123456\"}]}";
+    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"0123456789012345678901234567890123456\"}]}";
     sigt_eval_body(t, body, strlen(body), &env, NULL, 0);
     assert_int_equal((int)sigt_get(t, C, "small")->value, 21); /* 14 * 1.5 */
     /* EMA: one more sample moves 10% of the way */
@@ -66,6 +74,7 @@ static void test_calibration(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_estimate_and_bounds), cmocka_unit_test(test_calibration)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_estimate_and_bounds),
+                                       cmocka_unit_test(test_calibration)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,29 +11,38 @@
 #define CV CFG_SIG_CONVERSATION
 #define ST CFG_SIG_STRUCTURE
 
-static const char *AGENT = "{\"model\":\"auto\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"sh\"}},"
-                           "{\"type\":\"function\",\"function\":{\"name\":\"ls\"}}],\"messages\":["
-                           "{\"role\":\"system\",\"content\":\"agent\"},"
-                           "{\"role\":\"user\",\"content\":\"run the tests\"},"
-                           "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
-                           "\"function\":{\"name\":\"sh\",\"arguments\":\"{}\"}},{\"id\":\"c2\",\"type\":\"function\","
-                           "\"function\":{\"name\":\"ls\",\"arguments\":\"{}\"}}]},"
-                           "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"ok\"},"
-                           "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"a b\"}]}";
+static const char *AGENT =
+    "{\"model\":\"auto\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"sh\"}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"ls\"}}],\"messages\":["
+    "{\"role\":\"system\",\"content\":\"agent\"},"
+    "{\"role\":\"user\",\"content\":\"run the tests\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+    "\"function\":{\"name\":\"sh\",\"arguments\":\"{}\"}},{\"id\":\"c2\",\"type\":\"function\","
+    "\"function\":{\"name\":\"ls\",\"arguments\":\"{}\"}}]},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"ok\"},"
+    "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"a b\"}]}";
 
 static void test_conversation_features(void **state)
 {
-    sigt_t *t = sigt_load("    conversation:\n"
-                          "      - {name: calls, feature: {type: count, source: {type: assistant_tool_call}}, predicate: {gte: 2}}\n"
-                          "      - {name: tools, feature: {type: count, source: {type: tool_definition}}, predicate: {eq: 2}}\n"
-                          "      - {name: loop, feature: {type: exists, source: {type: active_tool_loop}}}\n"
-                          "      - {name: cycles, feature: {type: count, source: {type: assistant_tool_cycle}}, predicate: {eq: 1}}\n"
-                          "      - {name: sys, feature: {type: count, source: {type: message, role: system}}, predicate: {eq: 1}}\n"
-                          "      - {name: turns, feature: {type: count, source: {type: session_turns}}, predicate: {gt: 3}}\n"
-                          "      - {name: img, feature: {type: exists, source: {type: image_content}}}\n",
-                          "[{type: conversation, name: calls}, {type: conversation, name: tools}, {type: conversation, name: loop},"
-                          " {type: conversation, name: cycles}, {type: conversation, name: sys}, {type: conversation, name: turns},"
-                          " {type: conversation, name: img}]");
+    sigt_t *t = sigt_load(
+        "    conversation:\n"
+        "      - {name: calls, feature: {type: count, source: {type: assistant_tool_call}}, "
+        "predicate: {gte: 2}}\n"
+        "      - {name: tools, feature: {type: count, source: {type: tool_definition}}, predicate: "
+        "{eq: 2}}\n"
+        "      - {name: loop, feature: {type: exists, source: {type: active_tool_loop}}}\n"
+        "      - {name: cycles, feature: {type: count, source: {type: assistant_tool_cycle}}, "
+        "predicate: {eq: 1}}\n"
+        "      - {name: sys, feature: {type: count, source: {type: message, role: system}}, "
+        "predicate: {eq: 1}}\n"
+        "      - {name: turns, feature: {type: count, source: {type: session_turns}}, predicate: "
+        "{gt: 3}}\n"
+        "      - {name: img, feature: {type: exists, source: {type: image_content}}}\n",
+        "[{type: conversation, name: calls}, {type: conversation, name: tools}, {type: "
+        "conversation, name: loop},"
+        " {type: conversation, name: cycles}, {type: conversation, name: sys}, {type: "
+        "conversation, name: turns},"
+        " {type: conversation, name: img}]");
     assert_non_null(t->e);
     sig_env_t env = {.has_session = true, .session_turns = 5};
     sigt_eval_body(t, AGENT, strlen(AGENT), &env, NULL, 0);
@@ -65,12 +74,18 @@ static void test_conversation_bad_source(void **state)
 static void test_structure_features(void **state)
 {
     sigt_t *t = sigt_load("    structure:\n"
-                          "      - {name: qs, feature: {type: count, source: {type: regex, pattern: '\\?'}}, predicate: {gte: 3}}\n"
-                          "      - {name: steps, feature: {type: sequence, source: {type: sequence, sequence: [first, then, finally]}}}\n"
-                          "      - {name: dens, feature: {type: density, source: {type: keyword_set, keywords: [please]}}, predicate: {gt: 0.2}}\n"
-                          "      - {name: long, feature: {type: count, source: {type: text_bytes}}, predicate: {gt: 40}}\n"
-                          "      - {name: code, feature: {type: exists, source: {type: regex, patterns: ['^```']}}}\n",
-                          "[{type: structure, name: qs}, {type: structure, name: steps}, {type: structure, name: dens},"
+                          "      - {name: qs, feature: {type: count, source: {type: regex, "
+                          "pattern: '\\?'}}, predicate: {gte: 3}}\n"
+                          "      - {name: steps, feature: {type: sequence, source: {type: "
+                          "sequence, sequence: [first, then, finally]}}}\n"
+                          "      - {name: dens, feature: {type: density, source: {type: "
+                          "keyword_set, keywords: [please]}}, predicate: {gt: 0.2}}\n"
+                          "      - {name: long, feature: {type: count, source: {type: "
+                          "text_bytes}}, predicate: {gt: 40}}\n"
+                          "      - {name: code, feature: {type: exists, source: {type: regex, "
+                          "patterns: ['^```']}}}\n",
+                          "[{type: structure, name: qs}, {type: structure, name: steps}, {type: "
+                          "structure, name: dens},"
                           " {type: structure, name: long}, {type: structure, name: code}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "Why? How? When? First do this, then that, finally rest.", NULL);

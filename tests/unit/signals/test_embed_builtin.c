@@ -49,7 +49,8 @@ static uint32_t tf_of(const fset_t *f, int cls, const char *utf8)
 static size_t count_cls(const fset_t *f, int cls)
 {
     size_t k = 0;
-    for (size_t i = 0; i < f->n; i++) k += f->cls[i] == cls;
+    for (size_t i = 0; i < f->n; i++)
+        k += f->cls[i] == cls;
     return k;
 }
 
@@ -129,7 +130,8 @@ static void test_vector_is_the_signed_hashed_sum(void **st)
         double x = w[f.cls[i]] * (1 + log((double)f.tf[i]));
         want[f.h[i] % D] += (f.h[i] >> 63) ? -x : x;
     }
-    for (int i = 0; i < D; i++) ss += want[i] * want[i];
+    for (int i = 0; i < D; i++)
+        ss += want[i] * want[i];
     emb_t *e = emb_builtin_new(D);
     float v[D];
     emb_embed(e, t, strlen(t), v);
@@ -158,7 +160,8 @@ static void test_deterministic_and_dimension_bound(void **st)
     /* empty and separator-only texts give the zero vector */
     emb_embed(a, "", 0, va);
     emb_embed(a, " ,.;!? ", 7, vb);
-    for (int i = 0; i < D; i++) assert_true(va[i] == 0 && vb[i] == 0);
+    for (int i = 0; i < D; i++)
+        assert_true(va[i] == 0 && vb[i] == 0);
     /* invalid UTF-8 is a separator, never a crash */
     emb_embed(a, "ab\xff\xfe cd\xc3", 8, va);
     assert_true(fabs(emb_dot(va, va, D) - 1) < 1e-5);
@@ -181,7 +184,8 @@ static void test_paraphrase_beats_unrelated(void **st)
     assert_true(unrel < 0.15f && unrel2 < 0.15f);
     assert_true(para > unrel + 0.2f);
     float a = cosine(e, "What is the capital of France?", "Which city is the capital of France?");
-    float b = cosine(e, "What is the capital of France?", "Explain gradient descent in neural networks");
+    float b =
+        cosine(e, "What is the capital of France?", "Explain gradient descent in neural networks");
     assert_true(a > b + 0.3f);
     emb_free(e);
 }
@@ -190,7 +194,8 @@ static void test_query_window(void **st)
 {
     (void)st;
     char *big = malloc(5001), *out = malloc(5001);
-    for (int i = 0; i < 5000; i++) big[i] = (char)('a' + i % 26);
+    for (int i = 0; i < 5000; i++)
+        big[i] = (char)('a' + i % 26);
     big[5000] = 0;
     const char *w;
     size_t n = sig_query_window(big, 5000, out, &w);
@@ -204,7 +209,8 @@ static void test_query_window(void **st)
     assert_ptr_equal(w, big);
     /* 2,100 two-byte code points: counted in code points, cut on boundaries */
     char *u = malloc(4201), *uo = malloc(4201);
-    for (int i = 0; i < 2100; i++) memcpy(u + 2 * i, "é", 2);
+    for (int i = 0; i < 2100; i++)
+        memcpy(u + 2 * i, "é", 2);
     n = sig_query_window(u, 4200, uo, &w);
     assert_int_equal(n, 2048 + 1 + 2048);
     assert_memory_equal(w, u, 2048);
@@ -219,8 +225,8 @@ static void test_bank_aggregations_and_cache(void **st)
     (void)st;
     sig_bank_cache_clear();
     emb_t *e = emb_builtin_new(D);
-    const char *texts[] = {"reverse a linked list", "sort an array in place", "binary search tree insert",
-                           ""};
+    const char *texts[] = {"reverse a linked list", "sort an array in place",
+                           "binary search tree insert", ""};
     sig_bank_t b;
     assert_int_equal(sig_bank_init(&b, e, texts, 4), EMB_OK);
     assert_int_equal(b.n, 3); /* the empty text is skipped */
@@ -238,7 +244,8 @@ static void test_bank_aggregations_and_cache(void **st)
     }
     assert_true(c[0] > c[1] && c[0] > c[2]);
     double second = c[1] > c[2] ? c[1] : c[2];
-    assert_true(fabs(sig_bank_score(&b, v, SIG_AGG_MAX, 0) - (0.75 * c[0] + 0.25 * (c[0] + second) / 2)) < 1e-5);
+    assert_true(fabs(sig_bank_score(&b, v, SIG_AGG_MAX, 0) -
+                     (0.75 * c[0] + 0.25 * (c[0] + second) / 2)) < 1e-5);
     assert_true(fabs(sig_bank_score(&b, v, SIG_AGG_ANY, 0) - c[0]) < 1e-5);
     assert_true(fabs(sig_bank_score(&b, v, SIG_AGG_MEAN, 0) - (c[0] + c[1] + c[2]) / 3) < 1e-5);
     assert_true(fabs(sig_bank_score(&b, v, SIG_AGG_MEAN, 2) - (c[0] + second) / 2) < 1e-5);

@@ -17,7 +17,8 @@
 
 static int start_mock(tproc_t *p, const char *extra1, const char *extra2)
 {
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", extra1, extra2, NULL};
+    const char *argv[] = {
+        tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", extra1, extra2, NULL};
     assert_int_equal(tproc_spawn(p, argv, TPROC_QUIET), 0);
     int port = tproc_wait_listening(p, 10000);
     assert_true(port > 0);
@@ -28,8 +29,12 @@ static emb_t *client(int port, const char *model, int dims, int timeout_ms, size
 {
     char url[64], err[200];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/", port);
-    emb_openai_opts_t o = {.base_url = url, .model = model, .dims = dims, .timeout_ms = timeout_ms,
-                           .max_retries = 1, .cache_entries = cache};
+    emb_openai_opts_t o = {.base_url = url,
+                           .model = model,
+                           .dims = dims,
+                           .timeout_ms = timeout_ms,
+                           .max_retries = 1,
+                           .cache_entries = cache};
     emb_t *e = emb_openai_new(&o, err, sizeof err);
     assert_non_null(e);
     return e;

@@ -9,7 +9,6 @@
 
 #include "sig_fixture.h"
 
-
 static void test_only_referenced_families_run(void **state)
 {
     sigt_t *t = sigt_load("    keywords: [{name: k, keywords: [segfault]}]\n"

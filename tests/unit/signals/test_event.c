@@ -12,11 +12,14 @@
 
 static void test_criteria_and_score(void **state)
 {
-    sigt_t *t = sigt_load("    events:\n"
-                          "      - {name: outage, event_types: [outage, incident], severities: [critical], temporal: true}\n"
-                          "      - {name: bill, event_types: [billing], action_codes: ['ERR-[0-9]{4}'], patterns: {refund: ['money back']}}\n"
-                          "      - {name: any}\n",
-                          "[{type: event, name: outage}, {type: event, name: bill}, {type: event, name: any}]");
+    sigt_t *t = sigt_load(
+        "    events:\n"
+        "      - {name: outage, event_types: [outage, incident], severities: [critical], temporal: "
+        "true}\n"
+        "      - {name: bill, event_types: [billing], action_codes: ['ERR-[0-9]{4}'], patterns: "
+        "{refund: ['money back']}}\n"
+        "      - {name: any}\n",
+        "[{type: event, name: outage}, {type: event, name: bill}, {type: event, name: any}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "Production is down, this is a SEV1, fix it immediately", NULL);
     const sig_result_t *r = sigt_get(t, EV, "outage");
@@ -40,7 +43,8 @@ static void test_criteria_and_score(void **state)
 
 static void test_unknown_event_type(void **state)
 {
-    sigt_t *t = sigt_load("    events:\n      - {name: x, event_types: [meteor]}\n", "[{type: event, name: x}]");
+    sigt_t *t = sigt_load("    events:\n      - {name: x, event_types: [meteor]}\n",
+                          "[{type: event, name: x}]");
     assert_null(t->e);
     assert_non_null(strstr(t->err, "unknown event type \"meteor\""));
     sigt_free(t);
@@ -48,6 +52,7 @@ static void test_unknown_event_type(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_criteria_and_score), cmocka_unit_test(test_unknown_event_type)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_criteria_and_score),
+                                       cmocka_unit_test(test_unknown_event_type)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,13 +15,14 @@
 
 static void test_literal_many_rules_word_boundaries(void **state)
 {
-    sigt_t *t = sigt_load("    keywords:\n"
-                          "      - {name: code, keywords: [stack trace, segfault, unit test]}\n"
-                          "      - {name: cat, keywords: [cat]}\n"
-                          "      - {name: cpp, keywords: [c++]}\n"
-                          "      - {name: zh, keywords: ['代码', 'Straße']}\n",
-                          "[{type: keyword, name: code}, {type: keyword, name: cat}, {type: keyword, name: cpp},"
-                          " {type: keyword, name: zh}]");
+    sigt_t *t = sigt_load(
+        "    keywords:\n"
+        "      - {name: code, keywords: [stack trace, segfault, unit test]}\n"
+        "      - {name: cat, keywords: [cat]}\n"
+        "      - {name: cpp, keywords: [c++]}\n"
+        "      - {name: zh, keywords: ['代码', 'Straße']}\n",
+        "[{type: keyword, name: code}, {type: keyword, name: cat}, {type: keyword, name: cpp},"
+        " {type: keyword, name: zh}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "I got a SEGFAULT in my concatenate() helper", NULL);
     assert_true(sigt_matched(t, K, "code"));
@@ -46,11 +47,12 @@ static void test_literal_many_rules_word_boundaries(void **state)
 
 static void test_case_sensitive_and_operators(void **state)
 {
-    sigt_t *t = sigt_load("    keywords:\n"
-                          "      - {name: cs, case_sensitive: true, keywords: [AWS]}\n"
-                          "      - {name: both, operator: AND, keywords: [deploy, kubernetes]}\n"
-                          "      - {name: none, operator: NOR, keywords: [password, secret]}\n",
-                          "[{type: keyword, name: cs}, {type: keyword, name: both}, {type: keyword, name: none}]");
+    sigt_t *t = sigt_load(
+        "    keywords:\n"
+        "      - {name: cs, case_sensitive: true, keywords: [AWS]}\n"
+        "      - {name: both, operator: AND, keywords: [deploy, kubernetes]}\n"
+        "      - {name: none, operator: NOR, keywords: [password, secret]}\n",
+        "[{type: keyword, name: cs}, {type: keyword, name: both}, {type: keyword, name: none}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "deploy this to Kubernetes on AWS", NULL);
     assert_true(sigt_matched(t, K, "cs"));
@@ -66,11 +68,13 @@ static void test_case_sensitive_and_operators(void **state)
 
 static void test_regex_vectorscan_and_pcre_fallback(void **state)
 {
-    sigt_t *t = sigt_load("    keywords:\n"
-                          "      - {name: think, method: regex, keywords: ['\\b(prove|derive|step[- ]by[- ]step)\\b']}\n"
-                          "      - {name: back, method: regex, keywords: ['(\\w+) again \\1']}\n"
-                          "      - {name: look, method: regex, keywords: ['foo(?=bar)']}\n",
-                          "[{type: keyword, name: think}, {type: keyword, name: back}, {type: keyword, name: look}]");
+    sigt_t *t = sigt_load(
+        "    keywords:\n"
+        "      - {name: think, method: regex, keywords: ['\\b(prove|derive|step[- ]by[- "
+        "]step)\\b']}\n"
+        "      - {name: back, method: regex, keywords: ['(\\w+) again \\1']}\n"
+        "      - {name: look, method: regex, keywords: ['foo(?=bar)']}\n",
+        "[{type: keyword, name: think}, {type: keyword, name: back}, {type: keyword, name: look}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "Please DERIVE it step-by-step", NULL);
     assert_true(sigt_matched(t, K, "think"));
@@ -99,10 +103,12 @@ static void test_bad_regex_is_a_positioned_error(void **state)
 
 static void test_bm25_on_stems(void **state)
 {
-    sigt_t *t = sigt_load("    keywords:\n"
-                          "      - {name: perf, method: bm25, bm25_threshold: 0.2, keywords: [optimize, latency]}\n"
-                          "      - {name: all, method: bm25, operator: AND, bm25_threshold: 0.05, keywords: [optimize, latency]}\n",
-                          "[{type: keyword, name: perf}, {type: keyword, name: all}]");
+    sigt_t *t = sigt_load(
+        "    keywords:\n"
+        "      - {name: perf, method: bm25, bm25_threshold: 0.2, keywords: [optimize, latency]}\n"
+        "      - {name: all, method: bm25, operator: AND, bm25_threshold: 0.05, keywords: "
+        "[optimize, latency]}\n",
+        "[{type: keyword, name: perf}, {type: keyword, name: all}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "we are optimizing the optimizer; optimized code runs", NULL);
     const sig_result_t *r = sigt_get(t, K, "perf");
@@ -121,9 +127,10 @@ static void test_bm25_on_stems(void **state)
 
 static void test_ngram_jaccard(void **state)
 {
-    sigt_t *t = sigt_load("    keywords:\n"
-                          "      - {name: ng, method: ngram, ngram_threshold: 0.5, keywords: [kubernetes]}\n",
-                          "[{type: keyword, name: ng}]");
+    sigt_t *t = sigt_load(
+        "    keywords:\n"
+        "      - {name: ng, method: ngram, ngram_threshold: 0.5, keywords: [kubernetes]}\n",
+        "[{type: keyword, name: ng}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "my kubernetis cluster", NULL); /* one letter off */
     const sig_result_t *r = sigt_get(t, K, "ng");
@@ -139,7 +146,8 @@ static void test_ngram_jaccard(void **state)
 static void test_fuzzy_skips_short_keywords(void **state)
 {
     sigt_t *t = sigt_load("    keywords:\n"
-                          "      - {name: fz, fuzzy_match: true, fuzzy_threshold: 2, keywords: [segfault, bug, null pointer]}\n",
+                          "      - {name: fz, fuzzy_match: true, fuzzy_threshold: 2, keywords: "
+                          "[segfault, bug, null pointer]}\n",
                           "[{type: keyword, name: fz}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "got a segfalt", NULL);
@@ -159,7 +167,8 @@ static void test_query_window_in_tool_loop(void **state)
                           "[{type: keyword, name: code}]");
     const char *body = "{\"model\":\"auto\",\"messages\":["
                        "{\"role\":\"user\",\"content\":\"fix the segfault\"},"
-                       "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+                       "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+                       "\"type\":\"function\","
                        "\"function\":{\"name\":\"sh\",\"arguments\":\"{}\"}}]},"
                        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"ok\"}]}";
     assert_int_equal(sigt_eval_body(t, body, strlen(body), NULL, NULL, 0), 0);

@@ -12,9 +12,11 @@
 
 static void test_short_prompts(void **state)
 {
-    sigt_t *t = sigt_load("    language:\n      - {name: en}\n      - {name: fr}\n      - {name: zh}\n      - {name: ko}\n",
-                          "[{type: language, name: en}, {type: language, name: fr}, {type: language, name: zh},"
-                          " {type: language, name: ko}, {type: language, name: de}]");
+    sigt_t *t = sigt_load(
+        "    language:\n      - {name: en}\n      - {name: fr}\n      - {name: zh}\n      - {name: "
+        "ko}\n",
+        "[{type: language, name: en}, {type: language, name: fr}, {type: language, name: zh},"
+        " {type: language, name: ko}, {type: language, name: de}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "Bonjour, comment ça va aujourd'hui ?", NULL);
     assert_true(sigt_matched(t, L, "fr"));

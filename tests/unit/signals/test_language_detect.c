@@ -63,7 +63,8 @@ static void test_invalid_utf8_and_long_text(void **st)
     size_t n = 1 << 20;
     char *big = malloc(n);
     const char *p = "Das ist ein ziemlich langer deutscher Satz über das Wetter. ";
-    for (size_t k = 0; k < n; k++) big[k] = p[k % strlen(p)];
+    for (size_t k = 0; k < n; k++)
+        big[k] = p[k % strlen(p)];
     lang_detect(big, n, code, &conf); /* judged on the first LANG_MAX_BYTES */
     assert_string_equal(code, "de");
     free(big);

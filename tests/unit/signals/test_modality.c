@@ -16,7 +16,8 @@ static void test_labels(void **state)
                           "      - {name: AR}\n"
                           "      - {name: DIFFUSION, keywords: [visualise]}\n"
                           "      - {name: BOTH, both_keywords: [illustrated guide]}\n",
-                          "[{type: modality, name: AR}, {type: modality, name: DIFFUSION}, {type: modality, name: BOTH}]");
+                          "[{type: modality, name: AR}, {type: modality, name: DIFFUSION}, {type: "
+                          "modality, name: BOTH}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "Generate an image of a red fox in the snow", NULL);
     assert_true(sigt_matched(t, MD, "DIFFUSION"));

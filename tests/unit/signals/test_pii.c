@@ -12,11 +12,12 @@
 
 static void test_allowed_types_and_history(void **state)
 {
-    sigt_t *t = sigt_load("    pii:\n"
-                          "      - {name: strict, threshold: 0.8}\n"
-                          "      - {name: mail_ok, pii_types_allowed: [EMAIL_ADDRESS]}\n"
-                          "      - {name: hist, include_history: true, pii_types_allowed: [EMAIL_ADDRESS]}\n",
-                          "[{type: pii, name: strict}, {type: pii, name: mail_ok}, {type: pii, name: hist}]");
+    sigt_t *t = sigt_load(
+        "    pii:\n"
+        "      - {name: strict, threshold: 0.8}\n"
+        "      - {name: mail_ok, pii_types_allowed: [EMAIL_ADDRESS]}\n"
+        "      - {name: hist, include_history: true, pii_types_allowed: [EMAIL_ADDRESS]}\n",
+        "[{type: pii, name: strict}, {type: pii, name: mail_ok}, {type: pii, name: hist}]");
     assert_non_null(t->e);
     sigt_eval_prompt(t, "mail me at jane.doe@example.com", NULL);
     assert_true(sigt_matched(t, P, "strict"));
@@ -37,7 +38,8 @@ static void test_allowed_types_and_history(void **state)
 
 static void test_unknown_type_is_an_error(void **state)
 {
-    sigt_t *t = sigt_load("    pii:\n      - {name: x, pii_types_allowed: [EMAIL]}\n", "[{type: pii, name: x}]");
+    sigt_t *t = sigt_load("    pii:\n      - {name: x, pii_types_allowed: [EMAIL]}\n",
+                          "[{type: pii, name: x}]");
     assert_null(t->e);
     assert_non_null(strstr(t->err, "unknown PII type \"EMAIL\""));
     sigt_free(t);

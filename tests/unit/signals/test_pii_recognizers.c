@@ -43,8 +43,14 @@ static void test_ssn_rules(void **st)
     assert_false(pii_ssn_ok(123, 45, 0));
 }
 
-static bool v4(const char *s) { return pii_ipv4_parse(s, strlen(s), NULL); }
-static bool v6(const char *s) { return pii_ipv6_parse(s, strlen(s), NULL); }
+static bool v4(const char *s)
+{
+    return pii_ipv4_parse(s, strlen(s), NULL);
+}
+static bool v6(const char *s)
+{
+    return pii_ipv6_parse(s, strlen(s), NULL);
+}
 
 static void test_ipv4_parse(void **st)
 {
@@ -85,12 +91,12 @@ static void test_ipv6_parse_forms(void **st)
     assert_true(v6("1:2:3:4:5:6:1.2.3.4"));
     assert_true(v6("::1.2.3.4"));
     assert_true(v6("1:2:3:4:5:6:7::"));
-    assert_false(v6("1::2::3"));                 /* two "::" */
-    assert_false(v6("12345::"));                 /* group too long */
-    assert_false(v6("1:2:3:4:5:6:7:8:9"));       /* nine groups */
-    assert_false(v6("1:2:3:4:5:6:7"));           /* seven groups, no "::" */
-    assert_false(v6("1:2:3:4:5:6:7:1.2.3.4"));   /* IPv4 tail too late */
-    assert_false(v6("1:2:3:4:5:6:7:8::"));       /* "::" standing for nothing */
+    assert_false(v6("1::2::3"));               /* two "::" */
+    assert_false(v6("12345::"));               /* group too long */
+    assert_false(v6("1:2:3:4:5:6:7:8:9"));     /* nine groups */
+    assert_false(v6("1:2:3:4:5:6:7"));         /* seven groups, no "::" */
+    assert_false(v6("1:2:3:4:5:6:7:1.2.3.4")); /* IPv4 tail too late */
+    assert_false(v6("1:2:3:4:5:6:7:8::"));     /* "::" standing for nothing */
     assert_false(v6(":1"));
     assert_false(v6("1:"));
     assert_false(v6("::ffff:256.0.0.1"));
@@ -131,11 +137,23 @@ static void test_scan_pattern_only_phone_scores_0_7(void **st)
 static void test_scan_rejects_near_misses(void **st)
 {
     pii_entity_t e[4];
-    const char *neg[] = {"4111 1111 1111 1112", "DE89 3704 0044 0532 0130 01", "666-12-3456",
-                         "000-12-3456", "256.1.1.1", "1.2.3.4.5", "version 1.2.3.4",
-                         "123e4567-e89b-12d3-a456-426614174000", "2024-03-15", "15.03.2024",
-                         "user@localhost", "image@2x.png", "10:30:45", "00:1A:2B:3C:4D:5E",
-                         "password reset", "ghp_short", "order 1234567890"};
+    const char *neg[] = {"4111 1111 1111 1112",
+                         "DE89 3704 0044 0532 0130 01",
+                         "666-12-3456",
+                         "000-12-3456",
+                         "256.1.1.1",
+                         "1.2.3.4.5",
+                         "version 1.2.3.4",
+                         "123e4567-e89b-12d3-a456-426614174000",
+                         "2024-03-15",
+                         "15.03.2024",
+                         "user@localhost",
+                         "image@2x.png",
+                         "10:30:45",
+                         "00:1A:2B:3C:4D:5E",
+                         "password reset",
+                         "ghp_short",
+                         "order 1234567890"};
     for (size_t k = 0; k < sizeof neg / sizeof *neg; k++) {
         size_t n = scan(neg[k], e, 4);
         if (n) fprintf(stderr, "unexpected %s in %s\n", pii_type_name(e[0].type), neg[k]);
@@ -165,7 +183,8 @@ static void test_scan_entropy_token_needs_secret_word(void **st)
     assert_int_equal(e[0].type, PII_API_KEY);
     assert_true(e[0].score == PII_SCORE_CONTEXT);
     /* a hex digest is below 4 bits/char even next to "key" */
-    assert_int_equal(scan("key 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", e, 4), 0);
+    assert_int_equal(
+        scan("key 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", e, 4), 0);
 }
 
 static void test_scan_provider_keys_jwt_and_pem(void **st)
@@ -176,7 +195,8 @@ static void test_scan_provider_keys_jwt_and_pem(void **st)
         "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
         "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789ABCD",
         "AIzaSyA1234567890abcdefghijklmnopqrstuv",
-        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_"
+        "XgL0n3I9PlFUP0THsR8U",
         "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----",
     };
     for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
