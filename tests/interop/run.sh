@@ -99,9 +99,13 @@ free_port() {
 start mock "$bin" mock --listen 127.0.0.1:0 --strict
 mport="$(wait_port mock)" || die "tether mock did not start"
 rport="$(free_port)" || die "no free port"
+gport="$(free_port)" || die "no free port"
 
 cat >"$work/tether.yaml" <<YAML
 version: v0.3
+global:
+  services:
+    management_api: {listen: "127.0.0.1:$gport"}
 listeners:
   - {name: main, address: 127.0.0.1, port: $rport, timeout: 30s}
 providers:
