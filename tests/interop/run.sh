@@ -23,42 +23,50 @@ command -v node >/dev/null 2>&1 || die "node not found in PATH (Node.js >= 18 is
 command -v npm >/dev/null 2>&1 || die "npm not found in PATH"
 [ -x "$bin" ] || die "tether binary not found at $bin (build it with: make build/tether)"
 
-# --- dependencies: npm ci only when node_modules is missing or older than the lock
-stamp="$here/node_modules/.tether-interop-stamp"
-lock="$here/package-lock.json"
-need_install=0
-if [ ! -f "$stamp" ]; then
-    need_install=1
-elif [ -f "$lock" ] && [ "$lock" -nt "$stamp" ]; then
-    need_install=1
-elif [ "$here/package.json" -nt "$stamp" ]; then
-    need_install=1
-fi
-if [ "$need_install" = 1 ]; then
-    if [ -f "$lock" ]; then
-        cmd=(npm ci)
-    else
-        cmd=(npm install)
-    fi
-    if ! (cd "$here" && "${cmd[@]}" --no-audit --no-fund --loglevel=error >"$here/.npm-install.log" 2>&1); then
-        cat "$here/.npm-install.log" >&2
-        die "'${cmd[*]}' failed in $here"
-    fi
-    rm -f "$here/.npm-install.log"
-    touch "$stamp"
-fi
-
-# --- processes
+# --- scratch directory; every process started below is stopped on exit
+installlock="${TMPDIR:-/tmp}/tether-interop-npm.lock"
 work="$(mktemp -d "${TMPDIR:-/tmp}/tether-interop.XXXXXX")" || die "mktemp failed"
 pids=()
+names=()
+# Stop every started process with SIGTERM; each must exit 0 (a sanitizer
+# report or a crash on shutdown fails the run).
 cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    local rc=$? i st
+    for i in "${!pids[@]}"; do kill -TERM "${pids[$i]}" 2>/dev/null; done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" 2>/dev/null
+        st=$?
+        if [ "$st" -ne 0 ]; then
+            echo "interop: ${names[$i]} exited with status $st on SIGTERM" >&2
+            tail -n 40 "$work/${names[$i]}.err" >&2 2>/dev/null
+            [ "$rc" -eq 0 ] && rc=1
+        fi
+    done
     if [ "${INTEROP_KEEP:-0}" = 1 ]; then echo "interop: logs kept in $work" >&2; else rm -rf "$work"; fi
+    exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# --- dependencies: npm ci only when node_modules is missing or older than the
+# lock; serialised by a lock file so two concurrent runs do not both install
+install_deps() {
+    local stamp="$here/node_modules/.tether-interop-stamp" lock="$here/package-lock.json" cmd
+    if [ -f "$stamp" ] && [ ! "$lock" -nt "$stamp" ] && [ ! "$here/package.json" -nt "$stamp" ]; then
+        return 0
+    fi
+    if [ -f "$lock" ]; then cmd=(npm ci); else cmd=(npm install); fi
+    if ! (cd "$here" && "${cmd[@]}" --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1); then
+        cat "$work/npm.log" >&2
+        echo "interop: '${cmd[*]}' failed in $here" >&2
+        return 1
+    fi
+    touch "$stamp"
+}
+(
+    flock -w 600 9 || { echo "interop: timed out waiting for $installlock" >&2; exit 1; }
+    install_deps
+) 9>"$installlock" || die "installing the SDKs failed"
 
 # start NAME ARGS...: run in the background, stdout to $work/NAME.out
 start() {
@@ -70,6 +78,7 @@ start() {
         "$@" >"$work/$name.out" 2>"$work/$name.err" &
     fi
     pids+=($!)
+    names+=("$name")
 }
 
 # wait_port NAME: the port of the "listening on HOST:PORT" line, within 10 s
