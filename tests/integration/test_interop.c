@@ -42,14 +42,18 @@ static int on_path(const char *name)
 static void test_sdks_through_tether(void **st)
 {
     (void)st;
-    if (!on_path("node")) fail_msg("node is not on PATH: the interop tests need Node.js (>= 18) and npm");
-    if (!on_path("npm")) fail_msg("npm is not on PATH: the interop tests need Node.js (>= 18) and npm");
+    if (!on_path("node"))
+        fail_msg("node is not on PATH: the interop tests need Node.js (>= 18) and npm");
+    if (!on_path("npm"))
+        fail_msg("npm is not on PATH: the interop tests need Node.js (>= 18) and npm");
 
     const char *src = getenv("TETHER_SRC");
     char script[PATH_MAX], bin[PATH_MAX];
     snprintf(script, sizeof script, "%s/tests/interop/run.sh", src && *src ? src : ".");
-    if (access(script, X_OK) != 0) fail_msg("%s is missing or not executable (run from the repository root)", script);
-    if (!realpath(tproc_tether_bin(), bin)) fail_msg("tether binary %s not found", tproc_tether_bin());
+    if (access(script, X_OK) != 0)
+        fail_msg("%s is missing or not executable (run from the repository root)", script);
+    if (!realpath(tproc_tether_bin(), bin))
+        fail_msg("tether binary %s not found", tproc_tether_bin());
 
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -59,10 +63,12 @@ static void test_sdks_through_tether(void **st)
         _exit(127);
     }
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0) continue;
+    while (waitpid(pid, &status, 0) < 0)
+        continue;
     if (!WIFEXITED(status)) fail_msg("run.sh killed by signal %d", WTERMSIG(status));
     if (WEXITSTATUS(status) != 0)
-        fail_msg("tests/interop/run.sh exited %d (2: setup error, 1: an SDK script failed; output above)",
+        fail_msg("tests/interop/run.sh exited %d (2: setup error, 1: an SDK script failed; output "
+                 "above)",
                  WEXITSTATUS(status));
 }
 
