@@ -84,7 +84,7 @@ bench: deps $(BIN) $(BENCH_BIN)
 lint: deps
 	@clang-format --dry-run --Werror $$(find src tests -name '*.[ch]' -o -name '*.cc')
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	  --suppress=missingIncludeSystem --inline-suppr -Isrc src
+	  --suppress=missingIncludeSystem --inline-suppr --library=scripts/cppcheck-cjson.cfg -Isrc src
 
 run: deps $(BIN)
 	@./scripts/quickstart.sh $(BIN)

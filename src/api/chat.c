@@ -365,7 +365,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
         sess_handoff_result_t hr;
         const char *nb;
         size_t nl;
-        jscan_err_t je;
+        jscan_err_t je = {0};
         if (sess_handoff_apply(p->rq, &plan->pol.handoff, NULL, &req->arena, &nb, &nl, &hr) != 0 ||
             jscan_request(nb, nl, &req->arena, &p->jr, &je) != 0) {
             api_error_openai(req, 503, "server_error", "session_model_unavailable", NULL, "%s",

@@ -484,7 +484,7 @@ static int chat_handoff_after_failures(chat_proxy_t *p)
         sess_handoff_result_t hr;
         const char *nb;
         size_t nl;
-        jscan_err_t je;
+        jscan_err_t je = {0};
         if (sess_handoff_apply(p->rq, &out.handoff, NULL, &req->arena, &nb, &nl, &hr) != 0 ||
             jscan_request(nb, nl, &req->arena, &p->jr, &je) != 0) {
             chat_error(p, 503, "server_error", "session_model_unavailable",

@@ -189,7 +189,9 @@ int rstore_chain(rstore_t *s, const char *id, uint64_t now_ms, cJSON *msgs, cJSO
         }
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
-            chain = realloc(chain, (size_t)cap * sizeof *chain);
+            rstore_entry_t **nc = realloc(chain, (size_t)cap * sizeof *chain);
+            if (!nc) abort();
+            chain = nc;
         }
         chain[n++] = e;
         cur = e->previous_response_id;

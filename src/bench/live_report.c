@@ -103,7 +103,7 @@ void live_report_table(const live_results_t *r, size_t n, buf_t *out)
     row_fn(out, "overhead per request p50/p95/p99", r, n, c_diff);
     row_fn(out, "overhead routed-direct pXX", r, n, c_pdiff);
     /* session reasons, union over the runs */
-    const char *seen[LIVE_MAX_REASONS * 8];
+    const char *seen[LIVE_MAX_REASONS * 8] = {0};
     size_t nseen = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < r[i].n_reasons; k++) {

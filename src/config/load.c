@@ -443,7 +443,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
             ld_err(l, n, "%g is out of range [%g, %g]", v, f->min, f->max);
             return false;
         }
-        *(double *)(base + f->off) = v;
+        memcpy(base + f->off, &v, sizeof v);
         return true;
     }
     case CFG_F_DURATION:

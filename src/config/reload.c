@@ -137,7 +137,7 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
         pthread_mutex_unlock(&r->mu);
         return CFG_RELOAD_UNCHANGED;
     }
-    cfg_diags_t local;
+    cfg_diags_t local = {0};
     cfg_diags_t *d = diags ? diags : &local;
     if (!diags) cfg_diags_init(&local);
     cfg_t *next = cfg_load_file(r->path, &r->opts, d);

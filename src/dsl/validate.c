@@ -37,7 +37,8 @@ const char *const *dsl_family_names(size_t *n)
 static size_t split_choices(const char *s, char out[][32], size_t max)
 {
     size_t n = 0;
-    while (s && *s && n < max) {
+    if (!s) return 0;
+    while (*s && n < max) {
         while (*s == ' ' || *s == '|')
             s++;
         size_t l = 0;

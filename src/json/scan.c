@@ -527,7 +527,7 @@ static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keynam
             if (k->len == raw && memcmp(p + i, k->s, raw) == 0) return k->id;
         return K_NONE;
     }
-    uint8_t buf[32];
+    uint8_t buf[32] = {0};
     size_t w = 0;
     while (i < end) {
         if (w + 4 > sizeof(buf)) return K_NONE; /* longer than any key we look for */

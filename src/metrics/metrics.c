@@ -106,7 +106,7 @@ met_family_t *met_histogram(const char *name, const char *help, const char *cons
 
 static met_series_t *series_get(met_family_t *f, va_list ap, int create)
 {
-    const char *vals[MET_MAX_LABELS];
+    const char *vals[MET_MAX_LABELS] = {0};
     for (size_t i = 0; i < f->n_labels; i++) {
         vals[i] = va_arg(ap, const char *);
         if (!vals[i]) vals[i] = "";

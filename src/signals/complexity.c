@@ -48,9 +48,10 @@ static int complexity_compile(const sig_build_t *b, void **state, cfg_diags_t *d
     sig_sim_t *sim = sig_sim_get(b, diags);
     if (!sim) return -1;
     cx_state_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
     s->hard = calloc(b->n_rules, sizeof *s->hard);
     s->easy = calloc(b->n_rules, sizeof *s->easy);
-    if (!s || !s->hard || !s->easy) abort();
+    if (!s->hard || !s->easy) abort();
     s->sim = sim;
     s->n = b->n_rules;
     int rc = 0;

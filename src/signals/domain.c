@@ -29,8 +29,9 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
     sig_sim_t *sim = sig_sim_get(b, diags);
     if (!sim) return -1;
     dom_state_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
     s->bank = calloc(b->n_rules, sizeof *s->bank);
-    if (!s || !s->bank) abort();
+    if (!s->bank) abort();
     s->sim = sim;
     s->n = b->n_rules;
     int rc = 0;

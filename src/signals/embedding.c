@@ -33,8 +33,9 @@ static int embedding_compile(const sig_build_t *b, void **state, cfg_diags_t *di
     if (!b->n_rules) return 0;
     if (!sim) return -1;
     emb_state_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
     s->r = calloc(b->n_rules, sizeof *s->r);
-    if (!s || !s->r) abort();
+    if (!s->r) abort();
     s->sim = sim;
     s->n = b->n_rules;
     int rc = 0;

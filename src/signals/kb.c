@@ -166,8 +166,10 @@ static int kb_load(kb_kb_t *kb, const cfg_node_t *ent, const cfg_t *cfg, sig_sim
         long li = label_index(kb, jl->valuestring);
         if (li < 0) {
             kb->labels = realloc(kb->labels, sizeof *kb->labels * (kb->n_labels + 1));
-            tx = realloc(tx, sizeof *tx * (kb->n_labels + 1));
-            if (!kb->labels || !tx) abort();
+            if (!kb->labels) abort();
+            texts_t *ntx = realloc(tx, sizeof *tx * (kb->n_labels + 1));
+            if (!ntx) abort();
+            tx = ntx;
             li = (long)kb->n_labels++;
             memset(&kb->labels[li], 0, sizeof kb->labels[li]);
             kb->labels[li].name = strdup(jl->valuestring);

@@ -59,6 +59,14 @@ typedef struct kw_rule {
     size_t *n_grams;
 } kw_rule_t;
 
+/* realloc that aborts on OOM (as the rest of the compile path does). */
+static void *kw_grow(void *p, size_t n, size_t size)
+{
+    void *q = realloc(p, n * size);
+    if (!q) abort();
+    return q;
+}
+
 typedef struct kw_state {
     kw_rule_t *rules;
     size_t n_rules;
@@ -240,9 +248,9 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                 if (!kr->cs) {
                     if (n_fold == fcap) {
                         fcap *= 2;
-                        fexpr = realloc(fexpr, fcap * sizeof *fexpr);
-                        flen = realloc(flen, fcap * sizeof *flen);
-                        s->fold_pats = realloc(s->fold_pats, fcap * sizeof *s->fold_pats);
+                        fexpr = kw_grow(fexpr, fcap, sizeof *fexpr);
+                        flen = kw_grow(flen, fcap, sizeof *flen);
+                        s->fold_pats = kw_grow(s->fold_pats, fcap, sizeof *s->fold_pats);
                     }
                     fexpr[n_fold] = kr->kw[k];
                     flen[n_fold] = kl;
@@ -251,9 +259,9 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                 } else {
                     if (n_raw == rcap) {
                         rcap *= 2;
-                        rexpr = realloc(rexpr, rcap * sizeof *rexpr);
-                        rflags = realloc(rflags, rcap * sizeof *rflags);
-                        s->raw_pats = realloc(s->raw_pats, rcap * sizeof *s->raw_pats);
+                        rexpr = kw_grow(rexpr, rcap, sizeof *rexpr);
+                        rflags = kw_grow(rflags, rcap, sizeof *rflags);
+                        s->raw_pats = kw_grow(s->raw_pats, rcap, sizeof *s->raw_pats);
                     }
                     buf_t eb = {0};
                     escape_literal(&eb, kw, kl);
@@ -271,9 +279,9 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                     hs_free_database(probe);
                     if (n_raw == rcap) {
                         rcap *= 2;
-                        rexpr = realloc(rexpr, rcap * sizeof *rexpr);
-                        rflags = realloc(rflags, rcap * sizeof *rflags);
-                        s->raw_pats = realloc(s->raw_pats, rcap * sizeof *s->raw_pats);
+                        rexpr = kw_grow(rexpr, rcap, sizeof *rexpr);
+                        rflags = kw_grow(rflags, rcap, sizeof *rflags);
+                        s->raw_pats = kw_grow(s->raw_pats, rcap, sizeof *s->raw_pats);
                     }
                     rexpr[n_raw] = strdup(kw);
                     rflags[n_raw] = fl;
