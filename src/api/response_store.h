@@ -2,10 +2,19 @@
  * its id (resp_ + 24 hex), session key, model, native flag, input and output
  * items (JSON arrays), instructions, previous_response_id, creation time and
  * the Response object served by GET. Memory backend: TTL and max_responses
- * (oldest evicted first). Redis is not implemented yet.
+ * (oldest evicted first). Redis backend (rstore_new_redis): one key
+ * "{prefix}r:{id}" per response holding the entry as JSON, with the TTL as
+ * PX; max_responses is not enforced in Redis (the TTL and Redis' own
+ * maxmemory bound it). Redis calls are SYNCHRONOUS hiredis calls bounded by
+ * timeout_ms (connect and each command): they block the calling worker
+ * thread for at most that long. When Redis fails, the store backs off for
+ * 1 s and serves from its local memory table (writes land there and reads
+ * look there after a Redis miss), so one replica keeps working alone.
  *
- * Thread-safety: every function locks the store's mutex; entries returned
- * are copies owned by the caller (rstore_entry_free). */
+ * Thread-safety: every function may be called from any thread (the memory
+ * table has a mutex; Redis connections come from a mutex-guarded pool, one
+ * connection per call in flight); entries returned are copies owned by the
+ * caller (rstore_entry_free). */
 #ifndef TETHER_API_RESPONSE_STORE_H
 #define TETHER_API_RESPONSE_STORE_H
 #include "api/translate.h"
@@ -33,11 +42,28 @@ typedef struct rstore_entry {
 /* ttl_ms 0 = no expiry; max 0 = unbounded. */
 rstore_t *rstore_new(uint64_t ttl_ms, size_t max);
 void rstore_free(rstore_t *s);
+
+typedef struct rstore_redis_opts {
+    const char *address;    /* host:port, redis://host:port or unix:/path */
+    const char *password;   /* NULL: no AUTH */
+    int db;                 /* SELECT when > 0 */
+    const char *key_prefix; /* NULL: "tether:" */
+    uint64_t timeout_ms;    /* connect and per command; 0: 50 */
+} rstore_redis_opts_t;
+/* The Redis backend (the memory table with ttl_ms/max as local fallback).
+ * NULL with err set only for a malformed address; an unreachable server is
+ * not an error (calls fall back until it answers). */
+rstore_t *rstore_new_redis(uint64_t ttl_ms, size_t max, const rstore_redis_opts_t *o, char *err,
+                           size_t errlen);
+bool rstore_is_redis(const rstore_t *s);
+/* Redis connection or command failures so far (0 for memory). */
+uint64_t rstore_redis_failures(rstore_t *s);
 /* Copy e in (replacing an entry with the same id). now_ms: wall clock. */
 void rstore_put(rstore_t *s, const rstore_entry_t *e, uint64_t now_ms);
 /* A copy of the entry, or NULL when absent or expired. */
 rstore_entry_t *rstore_get(rstore_t *s, const char *id, uint64_t now_ms);
 bool rstore_delete(rstore_t *s, const char *id);
+/* Entries in the memory table (for Redis: those held by the fallback). */
 size_t rstore_count(rstore_t *s);
 void rstore_entry_free(rstore_entry_t *e);
 
