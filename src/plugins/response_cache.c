@@ -9,6 +9,8 @@
 #include "decision/cfgnode.h"
 #include "http/sse.h"
 #include "plugins/plugins.h"
+#include "plugins/response_cache_redis.h"
+#include "core/log.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
@@ -43,6 +45,7 @@ struct rc_cache {
     rc_shard_t *shards;
     unsigned nshards;
     const sel_embedder_t *emb;
+    rc_redis_t *remote; /* backend redis: the shared store behind the near cache */
     pthread_mutex_t stats_mu;
     rc_stats_t st;
 };
@@ -79,8 +82,29 @@ rc_cache_t *rc_cache_new(const cfg_t *cfg)
         o.max_entries = s->response_cache.max_entries;
         o.ttl_seconds = s->response_cache.ttl_seconds;
         o.max_entry_bytes = s->response_cache.max_entry_bytes;
+        if (s->response_cache.backend && !strcmp(s->response_cache.backend, "redis")) {
+            rc_redis_opts_t ro;
+            rc_redis_opts_from_cfg(&s->response_cache.redis, &ro);
+            char err[256];
+            rc_cache_t *c = rc_cache_new_redis(&o, &ro, err, sizeof err);
+            if (c) return c;
+            for (char *q = err; *q; q++)
+                if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20) *q = '?';
+            /* the config loader validated the address; never fail start-up */
+            tlog(TLOG_ERROR, "response_cache_redis_config", "\"error\":\"%s\"", err);
+        }
     }
     return rc_cache_new_opts(&o);
+}
+
+rc_cache_t *rc_cache_new_redis(const rc_opts_t *o, const rc_redis_opts_t *ro, char *err,
+                               size_t errlen)
+{
+    rc_redis_t *r = rc_redis_new(ro, err, errlen);
+    if (!r) return NULL;
+    rc_cache_t *c = rc_cache_new_opts(o);
+    c->remote = r;
+    return c;
 }
 
 static void entry_free(rc_entry_t *e)
@@ -109,6 +133,7 @@ void rc_cache_free(rc_cache_t *c)
         pthread_mutex_destroy(&c->shards[i].mu);
     }
     free(c->shards);
+    rc_redis_free(c->remote);
     pthread_mutex_destroy(&c->stats_mu);
     free(c);
 }
@@ -495,6 +520,62 @@ static void hit_from(rc_hit_t *out, const rc_entry_t *e, rc_hit_kind_t kind, dou
     out->age_ms = now > e->stored_ms ? now - e->stored_ms : 0;
 }
 
+/* After a near-cache miss: the shared store, exact then (semantic modes)
+ * nearest. A hit is copied into the near cache with its remaining TTL. A
+ * Redis failure is a counted miss. */
+static rc_store_result_t local_insert(rc_cache_t *c, rc_entry_t *e, uint64_t now);
+
+static rc_hit_kind_t remote_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, uint64_t now)
+{
+    rc_redis_entry_t re;
+    rc_hit_kind_t kind = RC_MISS;
+    double sim = 1;
+    uint64_t ex[2] = {k->exact[0], k->exact[1]};
+    int rc = rc_redis_get(c->remote, k->exact, &re);
+    if (rc == 1) kind = k->conf.mode == RC_MODE_SEMANTIC ? RC_HIT_SEMANTIC : RC_HIT_EXACT;
+    if (rc == 0 && semantic_mode(k)) {
+        const float *q = key_embedding(c, k);
+        if (q) {
+            rc = rc_redis_nearest(c->remote, k->ctx, q, c->emb->dim, k->conf.threshold, &re, &sim,
+                                  ex);
+            if (rc == 1) kind = RC_HIT_SEMANTIC;
+        }
+    }
+    if (rc < 0) {
+        count(c, &c->st.remote_errors);
+        return RC_MISS;
+    }
+    if (kind == RC_MISS) return RC_MISS;
+    count(c, &c->st.remote_hits);
+    uint64_t wall = clock_wall_ms();
+    uint64_t age = wall > re.stored_wall_ms ? wall - re.stored_wall_ms : 0;
+    if (c->o.max_entries > 0 && re.len <= c->o.max_entry_bytes) {
+        rc_entry_t *e = malloc(sizeof *e + re.len + 1);
+        memset(e, 0, sizeof *e);
+        e->exact[0] = ex[0];
+        e->exact[1] = ex[1];
+        e->ctx = k->ctx;
+        e->proto = re.proto;
+        e->emb = re.emb;
+        re.emb = NULL;
+        e->len = re.len;
+        memcpy(e->body, re.body, re.len + 1);
+        e->stored_ms = now > age ? now - age : 0;
+        e->expires_ms = re.ttl_left_ms >= 0 ? now + (uint64_t)re.ttl_left_ms : 0;
+        if (e->expires_ms == 0 && re.ttl_left_ms == 0) e->expires_ms = 1; /* already gone */
+        local_insert(c, e, now);
+    }
+    out->kind = kind;
+    out->body = re.body; /* moved */
+    out->len = re.len;
+    out->proto = re.proto;
+    out->similarity = sim;
+    out->age_ms = age;
+    re.body = NULL;
+    rc_redis_entry_free(&re);
+    return kind;
+}
+
 int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -546,6 +627,7 @@ int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
             pthread_mutex_unlock(&s->mu);
         }
     }
+    if (kind == RC_MISS && c->remote) kind = remote_lookup(c, k, out, now);
     pthread_mutex_lock(&c->stats_mu);
     c->st.lookups[k->conf.mode][kind]++;
     if (kind)
@@ -748,6 +830,8 @@ const char *rc_store_result_name(rc_store_result_t r)
     return (unsigned)r < 4 ? n[r] : "invalid";
 }
 
+static rc_store_result_t local_insert(rc_cache_t *c, rc_entry_t *e, uint64_t now);
+
 static rc_store_result_t counted(rc_cache_t *c, rc_store_result_t r)
 {
     pthread_mutex_lock(&c->stats_mu);
@@ -814,14 +898,29 @@ rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
     int64_t ttl = k->conf.ttl_seconds >= 0 ? k->conf.ttl_seconds : c->o.ttl_seconds;
     e->stored_ms = now;
     e->expires_ms = ttl > 0 ? now + (uint64_t)ttl * 1000 : 0;
+    if (c->remote) {
+        /* shared first: a failed write is counted and skipped, the local
+         * near cache still keeps the entry */
+        if (rc_redis_put(c->remote, e->exact, e->ctx, e->proto, e->body, e->len, e->emb,
+                         e->emb ? c->emb->dim : 0, ttl, clock_wall_ms()) != 0)
+            count(c, &c->st.remote_errors);
+        else
+            count(c, &c->st.remote_writes);
+    }
+    return counted(c, local_insert(c, e, now));
+}
 
+/* Put e (owned) into its shard, replacing an equal key and evicting past the
+ * shard's capacity. */
+static rc_store_result_t local_insert(rc_cache_t *c, rc_entry_t *e, uint64_t now)
+{
     rc_shard_t *s = shard_of(c, e->exact);
     uint64_t evicted = 0, gone = 0;
     pthread_mutex_lock(&s->mu);
     if (!s->cap) { /* this shard's share of max_entries is 0 */
         pthread_mutex_unlock(&s->mu);
         entry_free(e);
-        return counted(c, RC_STORE_SKIPPED);
+        return RC_STORE_SKIPPED;
     }
     for (rc_entry_t *o = *bucket(s, e->exact); o; o = o->hnext)
         if (o->exact[0] == e->exact[0] && o->exact[1] == e->exact[1]) {
@@ -847,7 +946,7 @@ rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
     c->st.evictions += evicted;
     c->st.expirations += gone;
     pthread_mutex_unlock(&c->stats_mu);
-    return counted(c, RC_STORED);
+    return RC_STORED;
 }
 
 void rc_stats(rc_cache_t *c, rc_stats_t *out)

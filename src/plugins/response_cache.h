@@ -45,6 +45,15 @@
  *     }
  *     rc_key_deinit(&k);
  *
+ * Backend redis (global.stores.response_cache.backend: redis): every
+ * entry is also written to Redis (response_cache_redis.h has the layout),
+ * and a near-cache miss asks Redis (exact, then nearest embedding of the
+ * same context), so replicas sharing one Redis share hits. The Redis calls
+ * block the calling worker thread for at most redis.timeout_ms (50 ms by
+ * default); a Redis failure is a miss or a skipped write (counted in
+ * rc_stats remote_errors), never a failed request. rc_cache_clear and
+ * max_entries apply to the near cache only; Redis entries leave by TTL.
+ *
  * Thread-safety: rc_cache_t is safe to share between threads (one mutex per
  * shard; the embedder must be thread-safe); rc_key_t and rc_hit_t belong to
  * one request. */
@@ -77,6 +86,13 @@ typedef struct rc_opts {
  * global_ext is NULL). Never NULL. */
 rc_cache_t *rc_cache_new(const cfg_t *cfg);
 rc_cache_t *rc_cache_new_opts(const rc_opts_t *o);
+/* A cache whose shared store is Redis (response_cache_redis.h), with the
+ * in-memory LRU of o in front of it as a near cache. rc_cache_new does this
+ * for backend: redis. NULL with a diagnostic when the address is malformed
+ * (no connection is made here). */
+struct rc_redis_opts;
+rc_cache_t *rc_cache_new_redis(const rc_opts_t *o, const struct rc_redis_opts *ro, char *err,
+                               size_t errlen);
 void rc_cache_free(rc_cache_t *c);
 /* The embedder for semantic lookups (may be NULL: semantic lookups miss).
  * Borrowed: it must outlive the cache. Set before sharing the cache. */
@@ -189,6 +205,9 @@ typedef struct rc_stats {
     uint64_t lookups[3][3]; /* [rc_mode_t][rc_hit_kind_t] */
     uint64_t writes[4];     /* [rc_store_result_t] */
     uint64_t hits, misses, stores, evictions, expirations, entries;
+    /* backend redis: hits served from Redis (near-cache misses), entries
+     * written to it, and failed calls (each one a miss or a skipped write) */
+    uint64_t remote_hits, remote_writes, remote_errors;
 } rc_stats_t;
 void rc_stats(rc_cache_t *c, rc_stats_t *out);
 #endif
