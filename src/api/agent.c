@@ -19,6 +19,7 @@
 #include "metrics/catalog.h"
 #include "route/request_agent.h"
 #include "route/resolve.h"
+#include "session/handoff_rewrite.h"
 #include "signals/signal.h"
 
 #include <event2/event.h>
@@ -28,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AG_MAX_ACC (16u << 20)
+#define AG_MAX_ACC    (16u << 20)
 #define AG_HIGH_WATER (256 * 1024)
 
 typedef enum { AG_UP_CHAT = 0, AG_UP_ANTHROPIC, AG_UP_RESPONSES } ag_up_t;
@@ -50,6 +51,7 @@ typedef struct ag_proxy {
     uint64_t tried;
     int attempts, max_attempts, backend;
     bool client_stream, client_usage, started, done, committed, raw, err_buffer;
+    bool handoff_redone; /* re-decided once after the locked model's backends failed */
     int upstream_status;
     bool upstream_sse;
     sse_parser_t sse;
@@ -69,10 +71,10 @@ typedef struct ag_proxy {
     char conf[16];
     buf_t reply;
     /* Responses */
-    cJSON *rreq;          /* the client's Responses request */
+    cJSON *rreq; /* the client's Responses request */
     char resp_id[32];
-    char *instructions;   /* effective (own or inherited), malloc'd */
-    char *prev_id;        /* malloc'd */
+    char *instructions; /* effective (own or inherited), malloc'd */
+    char *prev_id;      /* malloc'd */
     bool store;
     bool chain_native;
     tr_resp_meta_t meta;
@@ -89,11 +91,29 @@ static met_family_t *g_warn_met;
 static void store_init(void)
 {
     int64_t ttl = 0, max = 0;
+    const char *backend = NULL;
+    const cfg_redis_t *rc = NULL;
     if (g_store_cfg && g_store_cfg->global_ext) {
         ttl = g_store_cfg->global_ext->stores.responses.ttl_seconds;
         max = g_store_cfg->global_ext->stores.responses.max_responses;
+        backend = g_store_cfg->global_ext->stores.responses.backend;
+        rc = &g_store_cfg->global_ext->stores.responses.redis;
     }
-    g_store = rstore_new(ttl > 0 ? (uint64_t)ttl * 1000 : 0, max > 0 ? (size_t)max : 100000);
+    uint64_t ttl_ms = ttl > 0 ? (uint64_t)ttl * 1000 : 0;
+    size_t cap = max > 0 ? (size_t)max : 100000;
+    if (backend && !strcmp(backend, "redis") && rc) {
+        rstore_redis_opts_t o = {.address = rc->address,
+                                 .password = rc->password,
+                                 .db = (int)rc->db,
+                                 .key_prefix = rc->key_prefix,
+                                 .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 0};
+        char err[256] = "";
+        g_store = rstore_new_redis(ttl_ms, cap, &o, err, sizeof err);
+        if (!g_store)
+            tlog(TLOG_ERROR, "response_store_redis_config",
+                 "\"error\":\"%s\",\"fallback\":\"memory\"", err);
+    }
+    if (!g_store) g_store = rstore_new(ttl_ms, cap);
     static const char *const labels[] = {"code", NULL};
     g_warn_met = met_counter("tether_translation_warnings_total",
                              "Items that could not be translated between protocols", labels);
@@ -169,7 +189,8 @@ static void ag_end(ag_proxy_t *p)
     buf_free(&p->ir);
     buf_free(&p->upbody);
     buf_free(&p->final_response);
-    for (int i = 0; i < p->n_ts; i++) tr_stream_deinit(&p->ts[i]);
+    for (int i = 0; i < p->n_ts; i++)
+        tr_stream_deinit(&p->ts[i]);
     p->n_ts = 0;
     cJSON_Delete(p->rreq);
     p->rreq = NULL;
@@ -208,17 +229,20 @@ static int tether_headers(ag_proxy_t *p, hsrv_header_t *h, int n, const char *pa
 {
     const route_plan_t *pl = &p->plan;
     if (p->model) n = add_h(h, n, "x-tether-model", p->model->name);
-    if (p->model && p->backend >= 0) n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
+    if (p->model && p->backend >= 0)
+        n = add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
     n = add_h(h, n, "x-tether-request-id", p->req->request_id);
     n = add_h(h, n, "x-tether-response-path", path);
     if (p->routed) {
         n = add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
         n = add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
         n = add_h(h, n, "x-tether-confidence", p->conf);
-        if (!pl->passthrough && pl->recipe_name) n = add_h(h, n, "x-tether-recipe", pl->recipe_name);
+        if (!pl->passthrough && pl->recipe_name)
+            n = add_h(h, n, "x-tether-recipe", pl->recipe_name);
         const char *phase = pl->ran_policy ? sess_phase_name(pl->pol.phase) : "none";
         n = add_h(h, n, "x-tether-session-phase", phase);
-        if (pl->ran_policy) n = add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
+        if (pl->ran_policy)
+            n = add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
         if (pl->id.found) {
             const char *k = strchr(pl->id.key, SESS_KEY_SEP);
             k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
@@ -243,7 +267,8 @@ static void count_warnings(ag_proxy_t *p)
     char tmp[sizeof p->warn.list];
     memcpy(tmp, p->warn.list, sizeof tmp);
     char *save = NULL;
-    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) met_inc(g_warn_met, 1, t);
+    for (char *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        met_inc(g_warn_met, 1, t);
 }
 
 static void log_done(ag_proxy_t *p, int status)
@@ -251,19 +276,23 @@ static void log_done(ag_proxy_t *p, int status)
     char st[8];
     snprintf(st, sizeof st, "%d", status);
     const char *ep = ep_name(p->client);
-    met_inc(tmet.requests_total, 1, ep, st, p->client == RQ_PROTO_ANTHROPIC ? "anthropic" : "openai");
-    met_observe(tmet.request_duration_seconds, (double)(clock_mono_us() - p->req->started_us) / 1e6, ep);
+    met_inc(tmet.requests_total, 1, ep, st,
+            p->client == RQ_PROTO_ANTHROPIC ? "anthropic" : "openai");
+    met_observe(tmet.request_duration_seconds, (double)(clock_mono_us() - p->req->started_us) / 1e6,
+                ep);
     if (p->usage.found && p->model) {
         if (p->usage.prompt_tokens > 0)
             met_inc(tmet.tokens_total, (double)p->usage.prompt_tokens, p->model->name, "prompt");
         if (p->usage.completion_tokens > 0)
-            met_inc(tmet.tokens_total, (double)p->usage.completion_tokens, p->model->name, "completion");
+            met_inc(tmet.tokens_total, (double)p->usage.completion_tokens, p->model->name,
+                    "completion");
         if (p->usage.cached_tokens > 0)
             met_inc(tmet.tokens_total, (double)p->usage.cached_tokens, p->model->name, "cached");
     }
     count_warnings(p);
     tlog(TLOG_INFO, "request",
-         "\"request_id\":\"%s\",\"endpoint\":\"%s\",\"status\":%d,\"model\":\"%s\",\"protocol\":\"%s\","
+         "\"request_id\":\"%s\",\"endpoint\":\"%s\",\"status\":%d,\"model\":\"%s\",\"protocol\":\"%"
+         "s\","
          "\"stream\":%s,\"attempts\":%d,\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
          "\"cached_tokens\":%lld,\"warnings\":\"%s\",\"duration_us\":%llu",
          p->req->request_id, ep, status, p->model ? p->model->name : "", proto_label(p),
@@ -441,7 +470,8 @@ static void stream_usage_from_translator(ag_proxy_t *p)
     if (s->out_tok < 0 && s->in_tok < 0) return;
     p->usage.found = true;
     if (p->up == AG_UP_ANTHROPIC) {
-        int64_t cr = s->cache_read > 0 ? s->cache_read : 0, cc = s->cache_write > 0 ? s->cache_write : 0;
+        int64_t cr = s->cache_read > 0 ? s->cache_read : 0,
+                cc = s->cache_write > 0 ? s->cache_write : 0;
         p->usage.prompt_tokens = (s->in_tok > 0 ? s->in_tok : 0) + cr + cc;
         p->usage.cached_tokens = cr;
     } else {
@@ -452,6 +482,7 @@ static void stream_usage_from_translator(ag_proxy_t *p)
 }
 
 static void ag_attempt(ag_proxy_t *p);
+static int ag_handoff_after_failures(ag_proxy_t *p);
 
 static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n, int64_t clen)
 {
@@ -466,7 +497,8 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
                                    : 0;
     char st[8];
     snprintf(st, sizeof st, "%d", status);
-    met_inc(tmet.upstream_requests_total, 1, p->model->name, p->model->backend_refs[p->backend].name, st);
+    met_inc(tmet.upstream_requests_total, 1, p->model->name,
+            p->model->backend_refs[p->backend].name, st);
     if (bit && (rel->retry_on & bit) && p->attempts < p->max_attempts) {
         met_inc(tmet.retries_total, 1, p->model->name, st);
         hup_call_cancel(p->call);
@@ -507,7 +539,8 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     p->started = true;
     if (ok && !p->committed && p->routed) {
         p->committed = true;
-        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL, NULL, NULL);
+        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL,
+                     NULL, NULL);
     }
     if (p->upstream_sse) sse_parser_init(&p->sse, sse_event_cb, p);
 }
@@ -539,7 +572,9 @@ static void finish_error(ag_proxy_t *p)
     char msg[600];
     tr_error_message(p->acc.data, p->acc.len, msg, sizeof msg);
     int st = p->upstream_status;
-    const char *type = st == 429 ? "rate_limit_error" : st >= 500 ? "upstream_error" : "invalid_request_error";
+    const char *type = st == 429   ? "rate_limit_error"
+                       : st >= 500 ? "upstream_error"
+                                   : "invalid_request_error";
     const char *code = st >= 500 ? "bad_upstream_response" : "upstream_error";
     ag_error(p, st, type, code, msg);
 }
@@ -580,7 +615,8 @@ static void finish_translated_json(ag_proxy_t *p)
     buf_free(&chat);
     if (rc != 0) {
         buf_free(&out);
-        ag_error(p, 502, "upstream_error", "bad_upstream_response", "the upstream reply could not be translated");
+        ag_error(p, 502, "upstream_error", "bad_upstream_response",
+                 "the upstream reply could not be translated");
         return;
     }
     if (p->client == RQ_PROTO_RESPONSES) store_turn(p, p->resp_id, false, out.data);
@@ -589,7 +625,8 @@ static void finish_translated_json(ag_proxy_t *p)
     k = tether_headers(p, h, k, "upstream");
     if (!p->committed && p->routed) {
         p->committed = true;
-        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL, NULL, NULL);
+        route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL,
+                     NULL, NULL);
     }
     buf_t body = out;
     out = (buf_t)BUF_INIT;
@@ -604,7 +641,8 @@ static void finish_translated_json(ag_proxy_t *p)
             u.has_usage = true;
             u.prompt_tokens = p->usage.prompt_tokens > 0 ? (uint64_t)p->usage.prompt_tokens : 0;
             u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
-            u.completion_tokens = p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
+            u.completion_tokens =
+                p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
         }
         route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
     }
@@ -623,8 +661,9 @@ static void up_done(void *ud)
 {
     ag_proxy_t *p = ud;
     p->call = NULL;
-    met_observe(tmet.upstream_latency_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
-                p->model->name, p->model->backend_refs[p->backend].name);
+    met_observe(tmet.upstream_latency_seconds,
+                (double)(clock_mono_us() - p->attempt_started_us) / 1e6, p->model->name,
+                p->model->backend_refs[p->backend].name);
     if (p->err_buffer) return finish_error(p);
     if (!p->started) return finish_translated_json(p);
     if (p->raw && !p->sse.cb && p->acc.len) {
@@ -640,7 +679,8 @@ static void up_done(void *ud)
         }
     }
     if (!p->raw && p->n_ts) {
-        for (int i = 0; i < p->n_ts; i++) tr_stream_end(&p->ts[i]);
+        for (int i = 0; i < p->n_ts; i++)
+            tr_stream_end(&p->ts[i]);
         stream_usage_from_translator(p);
         if (p->client == RQ_PROTO_RESPONSES && p->upstream_status < 300) {
             tr_stream_t *last = &p->ts[p->n_ts - 1];
@@ -659,7 +699,8 @@ static void up_done(void *ud)
             u.has_usage = true;
             u.prompt_tokens = p->usage.prompt_tokens > 0 ? (uint64_t)p->usage.prompt_tokens : 0;
             u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
-            u.completion_tokens = p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
+            u.completion_tokens =
+                p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
         }
         route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
     }
@@ -678,7 +719,8 @@ static int retryable(const cfg_reliability_t *rel, hup_error_t e)
     case HUP_ERR_TLS: return (rel->retry_on & CFG_RETRY_CONNECT) != 0;
     case HUP_ERR_RESET:
     case HUP_ERR_PROTOCOL: return (rel->retry_on & CFG_RETRY_RESET) != 0;
-    case HUP_ERR_TIMEOUT_CONNECT: return (rel->retry_on & (CFG_RETRY_CONNECT | CFG_RETRY_TIMEOUT)) != 0;
+    case HUP_ERR_TIMEOUT_CONNECT:
+        return (rel->retry_on & (CFG_RETRY_CONNECT | CFG_RETRY_TIMEOUT)) != 0;
     case HUP_ERR_TIMEOUT_FIRST_BYTE:
     case HUP_ERR_TIMEOUT_IDLE: return (rel->retry_on & CFG_RETRY_TIMEOUT) != 0;
     }
@@ -726,7 +768,8 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
         char msg[256];
         snprintf(msg, sizeof msg, "upstream %s for model %s (backend %s)", hup_error_str(e),
                  p->model->name, bname);
-        if (e == HUP_ERR_TIMEOUT_CONNECT || e == HUP_ERR_TIMEOUT_FIRST_BYTE || e == HUP_ERR_TIMEOUT_IDLE)
+        if (e == HUP_ERR_TIMEOUT_CONNECT || e == HUP_ERR_TIMEOUT_FIRST_BYTE ||
+            e == HUP_ERR_TIMEOUT_IDLE)
             ag_error(p, 504, "server_error", "upstream_timeout", msg);
         else
             ag_error(p, 502, "upstream_error", "bad_upstream_response", msg);
@@ -766,7 +809,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     if (p->call) hup_call_cancel(p->call);
     p->call = NULL;
     if (!p->started) {
-        ag_error(p, 504, "server_error", "upstream_timeout", "request exceeded the listener timeout");
+        ag_error(p, 504, "server_error", "upstream_timeout",
+                 "request exceeded the listener timeout");
         return;
     }
     hsrv_req_t *req = p->req;
@@ -786,7 +830,8 @@ static bool hname_is(const hsrv_header_t *x, const char *n)
 static void build_head(ag_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
 {
     const hsrv_req_t *req = p->req;
-    const char *prefix = b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
+    const char *prefix =
+        b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
     const char *path;
     if (p->up == AG_UP_ANTHROPIC) {
         path = b->chat_path && strstr(b->chat_path, "messages") ? b->chat_path : "/messages";
@@ -794,28 +839,43 @@ static void build_head(ag_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
     } else if (p->up == AG_UP_RESPONSES) {
         path = "/responses";
     } else {
-        path = b->chat_path && !strstr(b->chat_path, "messages") ? b->chat_path : "/chat/completions";
+        path =
+            b->chat_path && !strstr(b->chat_path, "messages") ? b->chat_path : "/chat/completions";
     }
-    buf_printf(h, "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-                  "content-length: %zu\r\n",
+    buf_printf(h,
+               "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
+               "content-length: %zu\r\n",
                prefix, path, b->host, b->port, p->upbody.len);
     bool own_key = b->api_key != NULL;
     const char *auth = b->auth_header ? b->auth_header : "authorization";
-    if (own_key) buf_printf(h, "%s: %s%s\r\n", auth, b->auth_prefix ? b->auth_prefix : "", b->api_key);
+    if (own_key)
+        buf_printf(h, "%s: %s%s\r\n", auth, b->auth_prefix ? b->auth_prefix : "", b->api_key);
     bool has_version = false;
     for (size_t i = 0; i < b->n_extra_headers; i++) {
         buf_printf(h, "%s: %s\r\n", b->extra_headers[i].name, b->extra_headers[i].value);
         if (!strcasecmp(b->extra_headers[i].name, "anthropic-version")) has_version = true;
     }
     buf_printf(h, "x-request-id: %s\r\n", req->request_id);
-    static const char *const skip[] = {"host", "content-length", "content-type", "connection",
-                                       "keep-alive", "proxy-connection", "proxy-authorization",
-                                       "te", "trailer", "transfer-encoding", "upgrade", "expect",
-                                       "accept-encoding", "x-request-id", NULL};
+    static const char *const skip[] = {"host",
+                                       "content-length",
+                                       "content-type",
+                                       "connection",
+                                       "keep-alive",
+                                       "proxy-connection",
+                                       "proxy-authorization",
+                                       "te",
+                                       "trailer",
+                                       "transfer-encoding",
+                                       "upgrade",
+                                       "expect",
+                                       "accept-encoding",
+                                       "x-request-id",
+                                       NULL};
     for (size_t i = 0; i < req->n_headers; i++) {
         const hsrv_header_t *x = &req->headers[i];
         bool drop = false;
-        for (int s = 0; skip[s] && !drop; s++) drop = hname_is(x, skip[s]);
+        for (int s = 0; skip[s] && !drop; s++)
+            drop = hname_is(x, skip[s]);
         if (x->name_len >= 9 && !strncasecmp(x->name, "x-tether-", 9)) drop = true;
         if (own_key && (hname_is(x, "authorization") || hname_is(x, "x-api-key"))) drop = true;
         bool anth = x->name_len >= 10 && !strncasecmp(x->name, "anthropic-", 10);
@@ -849,6 +909,10 @@ static void ag_attempt(ag_proxy_t *p)
             continue;
         }
         break;
+    }
+    if (bi < 0 && p->attempts > 0 && !p->started && !p->handoff_redone && p->plan.ran_policy &&
+        sess_handoff_after_failures(&p->plan.pol, m->n_backend_refs, (size_t)p->attempts, false)) {
+        if (ag_handoff_after_failures(p) == 0) return; /* re-dispatched, or answered */
     }
     if (bi < 0) {
         char msg[256];
@@ -953,7 +1017,8 @@ static bool build_upstream(ag_proxy_t *p, char *err, size_t errlen)
     const char *ir = p->client == RQ_PROTO_CHAT ? req->body : p->ir.data;
     size_t irlen = p->client == RQ_PROTO_CHAT ? req->body_len : p->ir.len;
     if (p->up == AG_UP_ANTHROPIC) {
-        if (tr_req_chat_to_anthropic(ir, irlen, pm, &p->upbody, &p->warn, err, errlen) != 0) return false;
+        if (tr_req_chat_to_anthropic(ir, irlen, pm, &p->upbody, &p->warn, err, errlen) != 0)
+            return false;
     } else {
         jreq_t jr;
         if (jscan_request(ir, irlen, NULL, &jr, NULL) != 0) return false;
@@ -983,6 +1048,113 @@ static bool build_upstream(ag_proxy_t *p, char *err, size_t errlen)
     return true;
 }
 
+static ag_up_t up_kind(const ag_proxy_t *p, const cfg_model_t *m)
+{
+    if (m->api_format == CFG_API_ANTHROPIC) return AG_UP_ANTHROPIC;
+    if (p->client == RQ_PROTO_RESPONSES && m->responses_native) return AG_UP_RESPONSES;
+    return AG_UP_CHAT;
+}
+
+/* SPEC §9.4/§9.7 after failures: the policy held the session on a model
+ * (tool loop or provider state, e.g. a stored Responses chain) whose every
+ * backend failed before the first byte; re-decide without it. The pattern
+ * (and the policy input it rebuilds) is copied from chat_relay.c
+ * chat_handoff_after_failures. For a Responses client the stored chain is
+ * already expanded: into the chat IR (p->ir) for a chat or Anthropic
+ * upstream, and by build_upstream for a native Responses upstream (an
+ * emulated chain is sent as explicit input items). The other conversions of
+ * the handoff (dropping signed thinking, encrypted reasoning, ...) apply to
+ * the IR. Returns 0 when re-dispatched or answered, -1 to fall through to
+ * the plain error. */
+static int ag_handoff_after_failures(ag_proxy_t *p)
+{
+    route_plan_t *pl = &p->plan;
+    hsrv_req_t *req = p->req;
+    p->handoff_redone = true;
+    if (!pl->knobs || !pl->pol.model) return -1;
+    sess_facts_t facts = pl->facts;
+    /* a chain in tether's store can be expanded for any model */
+    if (p->prev_id && !p->chain_native) facts.previous_response_stored = true;
+    sess_policy_in_t pin = {.knobs = pl->knobs,
+                            .state = pl->has_state ? &pl->state : NULL,
+                            .facts = &facts,
+                            .cands = pl->cands,
+                            .n_cands = pl->n_cands,
+                            .prices = pl->prices,
+                            .n_prices = pl->n_prices};
+    sess_facts_t fs;
+    sess_candidate_t *cs = arena_calloc(&req->arena, (pl->n_cands ? pl->n_cands : 1) * sizeof *cs);
+    sess_policy_out_t out;
+    memset(&out, 0, sizeof out);
+    out.terms = pl->terms;
+    const char *current = arena_strdup(&req->arena, pl->pol.model);
+    sess_policy_decide_without_current(&pin, current, &fs, cs, &out);
+    if (out.verdict != SESS_VERDICT_OK || !out.model || !strcmp(out.model, current)) {
+        ag_error(p, 503, "server_error", "session_model_unavailable",
+                 out.error_message
+                     ? out.error_message
+                     : "the session's model is unavailable and its state cannot move");
+        return 0;
+    }
+    const cfg_model_t *nm = cfg_find_model(p->ref->cfg, out.model, strlen(out.model));
+    if (!nm) return -1;
+    if (p->chain_native && up_kind(p, nm) != AG_UP_RESPONSES) {
+        ag_error(p, 503, "server_error", "session_model_unavailable",
+                 "previous_response_id is provider-bound state (native chain) that no "
+                 "available model can read");
+        return 0;
+    }
+    if (out.has_handoff && out.handoff.possible && p->client != RQ_PROTO_CHAT) {
+        sess_handoff_result_t hr;
+        memset(&hr, 0, sizeof hr);
+        const char *nb;
+        size_t nl;
+        if (sess_handoff_apply(p->rq, &out.handoff, NULL, &req->arena, &nb, &nl, &hr) != 0) {
+            ag_error(p, 503, "server_error", "session_model_unavailable",
+                     hr.error ? hr.error : "the session's state cannot be converted");
+            return 0;
+        }
+        if (nb != p->ir.data) {
+            buf_t nir = BUF_INIT;
+            buf_append(&nir, nb, nl);
+            buf_free(&p->ir);
+            p->ir = nir;
+        }
+    }
+    tlog(TLOG_INFO, "forced_handoff",
+         "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\",\"after\":\"backend_failures\","
+         "\"endpoint\":\"%s\"",
+         req->request_id, current, nm->name, ep_name(p->client));
+    met_inc(tmet.session_handoffs_total, 1, "converted");
+    pl->pol = out;
+    pl->model = nm;
+    pl->model_index = (size_t)(nm - p->ref->cfg->providers.models);
+    p->model = nm;
+    p->model_index = pl->model_index;
+    p->meta.model = nm->name;
+    p->up = up_kind(p, nm);
+    p->tried = 0;
+    p->attempts = 0;
+    p->backend = -1;
+    p->upstream_status = 0;
+    p->err_buffer = false;
+    p->acc.len = 0;
+    p->raw = false;
+    for (int i = 0; i < p->n_ts; i++)
+        tr_stream_deinit(&p->ts[i]);
+    p->n_ts = 0;
+    int retries = nm->reliability.retry_count;
+    p->max_attempts = 1 + (retries < 0 ? 0 : retries);
+    char err[256] = "";
+    if (!build_upstream(p, err, sizeof err)) {
+        ag_error(p, 400, "invalid_request_error", "invalid_body",
+                 err[0] ? err : "the request could not be translated");
+        return 0;
+    }
+    ag_attempt(p);
+    return 0;
+}
+
 /* ------------------------------------------------------- after routing */
 
 static void ag_routed(void *ud, route_plan_t *plan)
@@ -1004,7 +1176,8 @@ static void ag_routed(void *ud, route_plan_t *plan)
             early_error(req, client, 400, "invalid_request_error", "model_not_found", "model", msg);
             buf_free(&names);
         } else {
-            early_error(req, client, 503, "server_error", plan->error_code, NULL, plan->error_message);
+            early_error(req, client, 503, "server_error", plan->error_code, NULL,
+                        plan->error_message);
         }
         app_config_release(ref);
         return;
@@ -1015,12 +1188,7 @@ static void ag_routed(void *ud, route_plan_t *plan)
     p->meta.model = plan->model->name;
     snprintf(p->conf, sizeof p->conf, "%.3f", plan->confidence);
     const cfg_model_t *m = p->model;
-    if (m->api_format == CFG_API_ANTHROPIC)
-        p->up = AG_UP_ANTHROPIC;
-    else if (p->client == RQ_PROTO_RESPONSES && m->responses_native)
-        p->up = AG_UP_RESPONSES;
-    else
-        p->up = AG_UP_CHAT;
+    p->up = up_kind(p, m);
     if (p->chain_native && p->up != AG_UP_RESPONSES) {
         char msg[256];
         snprintf(msg, sizeof msg,
@@ -1033,8 +1201,10 @@ static void ag_routed(void *ud, route_plan_t *plan)
     if (plan->ran_policy) {
         const sess_policy_out_t *o = &plan->pol;
         met_inc(tmet.session_decisions_total, 1, sess_reason_name(o->reason));
-        if (o->hard_lock != SESS_HARD_LOCK_NONE) met_inc(tmet.session_locks_total, 1, sess_hard_lock_name(o->hard_lock));
-        if (o->switched && o->previous_model) met_inc(tmet.session_switches_total, 1, o->previous_model, m->name);
+        if (o->hard_lock != SESS_HARD_LOCK_NONE)
+            met_inc(tmet.session_locks_total, 1, sess_hard_lock_name(o->hard_lock));
+        if (o->switched && o->previous_model)
+            met_inc(tmet.session_switches_total, 1, o->previous_model, m->name);
     }
     int retries = m->reliability.retry_count;
     p->max_attempts = 1 + (retries < 0 ? 0 : retries);
@@ -1043,7 +1213,8 @@ static void ag_routed(void *ud, route_plan_t *plan)
     req->on_drain = client_drain;
     char err[256] = "";
     if (!build_upstream(p, err, sizeof err)) {
-        ag_error(p, 400, "invalid_request_error", "invalid_body", err[0] ? err : "the request could not be translated");
+        ag_error(p, 400, "invalid_request_error", "invalid_body",
+                 err[0] ? err : "the request could not be translated");
         return;
     }
     uint64_t total = m->reliability.total_timeout_ms;
@@ -1119,7 +1290,8 @@ static bool ir_facts(ag_proxy_t *p)
         rq_proto_t c = p->client;
         ag_end(p);
         app_config_release(ref);
-        early_error(req, c, 500, "server_error", "internal_error", NULL, "request normalisation failed");
+        early_error(req, c, 500, "server_error", "internal_error", NULL,
+                    "request normalisation failed");
         return false;
     }
     if (p->client == RQ_PROTO_ANTHROPIC)
@@ -1146,7 +1318,8 @@ void api_messages(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_ANTHROPIC);
     p->client_stream = jr.stream == 1;
     char err[256];
-    if (tr_req_anthropic_to_chat(req->body, req->body_len, NULL, &p->ir, &p->warn, err, sizeof err) != 0) {
+    if (tr_req_anthropic_to_chat(req->body, req->body_len, NULL, &p->ir, &p->warn, err,
+                                 sizeof err) != 0) {
         p->ref = NULL;
         ag_end(p);
         app_config_release(ref);
@@ -1165,9 +1338,11 @@ void api_agent_chat_to_anthropic(hsrv_req_t *req, app_worker_t *w, app_config_re
     if (jscan_request(req->body, req->body_len, NULL, &jr, NULL) == 0) {
         p->client_stream = jr.stream == 1;
         jspan_t iu;
-        p->client_usage = jr.stream_options.len && jscan_obj_get(req->body, jr.stream_options, "include_usage", &iu) &&
+        p->client_usage = jr.stream_options.len &&
+                          jscan_obj_get(req->body, jr.stream_options, "include_usage", &iu) &&
                           jscan_type(req->body, iu) == 't';
-        if (jr.thinking.len || jr.reasoning.len) tr_warn_add(&p->warn, "thinking_signature_dropped");
+        if (jr.thinking.len || jr.reasoning.len)
+            tr_warn_add(&p->warn, "thinking_signature_dropped");
     }
     p->env = *env;
     p->rin = *rin;
@@ -1198,8 +1373,8 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     if (cJSON_IsString(pr)) {
         p->prev_id = strdup(pr->valuestring);
         char *inh = NULL;
-        int n = rstore_chain(api_response_store(ref->cfg), pr->valuestring, clock_wall_ms(), history,
-                             NULL, &inh, &p->chain_native, NULL, &p->warn);
+        int n = rstore_chain(api_response_store(ref->cfg), pr->valuestring, clock_wall_ms(),
+                             history, NULL, &inh, &p->chain_native, NULL, &p->warn);
         if (n < 0) {
             char idc[128];
             snprintf(idc, sizeof idc, "%s", pr->valuestring);
@@ -1208,9 +1383,9 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
             p->ref = NULL;
             ag_end(p);
             app_config_release(ref);
-            return api_error_openai(req, 400, "invalid_request_error", "previous_response_not_found",
-                                    "previous_response_id", "Previous response with id '%.100s' not found.",
-                                    idc);
+            return api_error_openai(req, 400, "invalid_request_error",
+                                    "previous_response_not_found", "previous_response_id",
+                                    "Previous response with id '%.100s' not found.", idc);
         }
         p->instructions = inh;
     }
@@ -1219,14 +1394,15 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         p->instructions = strdup(ins->valuestring);
     }
     char err[256];
-    int rc = tr_req_responses_to_chat(p->rreq, history, p->instructions, NULL, &p->ir, &p->warn, err,
-                                      sizeof err);
+    int rc = tr_req_responses_to_chat(p->rreq, history, p->instructions, NULL, &p->ir, &p->warn,
+                                      err, sizeof err);
     cJSON_Delete(history);
     if (rc != 0) {
         p->ref = NULL;
         ag_end(p);
         app_config_release(ref);
-        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s", err);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s",
+                                err);
     }
     rstore_new_id(p->resp_id);
     p->meta.id = p->resp_id;
@@ -1235,6 +1411,9 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     p->meta.instructions = p->instructions;
     if (!ir_facts(p)) return;
     if (p->chain_native) p->rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
+    /* SPEC §9.4: an emulated chain is in tether's store (portable when
+     * treat_stored_chains_as_portable); a native one is provider state */
+    if (p->prev_id) p->rq->previous_response_stored = !p->chain_native;
     ag_route(p);
 }
 
@@ -1257,8 +1436,8 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     bool items = slash && !strcmp(slash, "/input_items");
     if (idlen == 0 || idlen >= sizeof id || (slash && !items)) {
         app_config_release(ref);
-        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL, "unknown path %s",
-                                req->path);
+        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                                "unknown path %s", req->path);
     }
     memcpy(id, rest, idlen);
     id[idlen] = 0;
@@ -1302,11 +1481,21 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
             k++;
         }
         int n = cJSON_GetArraySize(in);
-        const char *first = n ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(in, 0), "id")) : NULL;
-        const char *last = n ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(in, n - 1), "id")) : NULL;
+        const char *first = n ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetArrayItem(in, 0), "id"))
+                              : NULL;
+        const char *last = n ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                   cJSON_GetArrayItem(in, n - 1), "id"))
+                             : NULL;
         cJSON_AddItemToObject(o, "data", in);
-        if (first) cJSON_AddStringToObject(o, "first_id", first); else cJSON_AddNullToObject(o, "first_id");
-        if (last) cJSON_AddStringToObject(o, "last_id", last); else cJSON_AddNullToObject(o, "last_id");
+        if (first)
+            cJSON_AddStringToObject(o, "first_id", first);
+        else
+            cJSON_AddNullToObject(o, "first_id");
+        if (last)
+            cJSON_AddStringToObject(o, "last_id", last);
+        else
+            cJSON_AddNullToObject(o, "last_id");
         cJSON_AddFalseToObject(o, "has_more");
         char *t = cJSON_PrintUnformatted(o);
         respond_json(req, 200, t, strlen(t));

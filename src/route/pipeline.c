@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "session/priors.h"
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ static const cfg_session_t *global_knobs(const cfg_t *cfg)
         defaults.handoff_on_unavailable = true;
         defaults.remaining_turn_prior_weight = 1.0;
         defaults.remaining_turn_prior_horizon = 8;
+        defaults.learn_remaining_turn_priors = true;
+        defaults.min_remaining_turn_prior_samples = 3;
         init = 1;
     }
     return &defaults;
@@ -100,6 +103,15 @@ static double remaining_prior(const cfg_session_t *k, const char *decision)
     return end != v->str && d >= 0 ? d : -1;
 }
 
+/* A configured prior wins; else the learned one (session/priors.h). */
+static double effective_prior(const cfg_session_t *k, const char *decision)
+{
+    double r = remaining_prior(k, decision);
+    if (r < 0 && k->learn_remaining_turn_priors)
+        r = sess_priors_get(sess_priors_shared(), decision, k->min_remaining_turn_prior_samples);
+    return r;
+}
+
 typedef struct route_run {
     const route_env_t *env;
     route_in_t in;
@@ -133,6 +145,7 @@ static void stage_route(route_run_t *r)
     const sess_state_t *st = p->has_state ? &p->state : NULL;
     sess_facts_t *f = &p->facts;
     sess_facts_from_rq(rq, f);
+    f->previous_response_stored = rq->previous_response_stored;
     f->has_identity = p->id.found;
     size_t aff_len = 0;
     const char *aff = rq_header(rq, "x-tether-session-affinity", &aff_len);
@@ -198,7 +211,7 @@ static void stage_route(route_run_t *r)
             f->prefer_prefix_retention = d->retention.prefer_prefix_retention;
         }
         f->decision = d ? d->name : f->decision;
-        f->remaining_turn_prior = remaining_prior(knobs, p->decision_name);
+        f->remaining_turn_prior = effective_prior(knobs, p->decision_name);
     }
 
     /* candidates and base scores */
@@ -408,6 +421,10 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
     o.opener = p->id.opener;
     o.trace_id = trace_id;
     o.reason = p->ran_policy ? sess_reason_name(p->pol.reason) : "no_session";
+    /* learned remaining-turn priors: the length this session reached in
+     * this decision (after this turn) */
+    sess_priors_observe(sess_priors_shared(), p->decision_name, p->id.key,
+                        (p->has_state ? p->state.turn_count : 0) + 1);
     commit_wait_t *w = malloc(sizeof *w);
     w->done = done;
     w->ud = ud;

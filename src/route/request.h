@@ -84,6 +84,9 @@ typedef struct rq {
     bool active_tool_loop;
     unsigned bindings;                /* RQ_BIND_* across the request */
     const char *previous_response_id; /* unescaped, NULL when absent */
+    /* previous_response_id names a chain in tether's Responses store (set
+     * by the Responses endpoint; false elsewhere) */
+    bool previous_response_stored;
     /* identity sources in the body (NULL when absent) */
     const char *prompt_cache_key;
     const char *metadata_session_id;
