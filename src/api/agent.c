@@ -51,7 +51,9 @@ typedef struct ag_proxy {
     uint64_t tried;
     int attempts, max_attempts, backend;
     bool client_stream, client_usage, started, done, committed, raw, err_buffer;
-    bool handoff_redone; /* re-decided once after the locked model's backends failed */
+    bool handoff_redone;         /* re-decided once after the locked model's backends failed */
+    const char *tried_models[8]; /* models given up on for this turn (fallback) */
+    int n_tried_models;
     int upstream_status;
     bool upstream_sse;
     sse_parser_t sse;
@@ -483,6 +485,7 @@ static void stream_usage_from_translator(ag_proxy_t *p)
 
 static void ag_attempt(ag_proxy_t *p);
 static int ag_handoff_after_failures(ag_proxy_t *p);
+static int ag_fallback(ag_proxy_t *p);
 
 static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n, int64_t clen)
 {
@@ -914,6 +917,11 @@ static void ag_attempt(ag_proxy_t *p)
         sess_handoff_after_failures(&p->plan.pol, m->n_backend_refs, (size_t)p->attempts, false)) {
         if (ag_handoff_after_failures(p) == 0) return; /* re-dispatched, or answered */
     }
+    if (bi < 0 && p->attempts > 0 && !p->started && p->plan.ran_policy &&
+        p->plan.pol.hard_lock != SESS_HARD_LOCK_TOOL_LOOP &&
+        p->plan.pol.hard_lock != SESS_HARD_LOCK_PROVIDER_STATE && !p->plan.passthrough) {
+        if (ag_fallback(p) == 0) return;
+    }
     if (bi < 0) {
         char msg[256];
         if (p->attempts == 0) {
@@ -1055,6 +1063,83 @@ static ag_up_t up_kind(const ag_proxy_t *p, const cfg_model_t *m)
     return AG_UP_CHAT;
 }
 
+/* Send this turn to another model: reset the attempts, rebuild the
+ * upstream body for it and attempt again (answers an error itself when the
+ * body cannot be built). Mirrors chat_relay.c chat_redispatch. */
+static void ag_redispatch(ag_proxy_t *p, const cfg_model_t *nm)
+{
+    route_plan_t *pl = &p->plan;
+    if (p->n_tried_models < 8) p->tried_models[p->n_tried_models++] = p->model->name;
+    pl->model = nm;
+    pl->model_index = (size_t)(nm - p->ref->cfg->providers.models);
+    p->model = nm;
+    p->model_index = pl->model_index;
+    p->meta.model = nm->name;
+    p->up = up_kind(p, nm);
+    p->tried = 0;
+    p->attempts = 0;
+    p->backend = -1;
+    p->upstream_status = 0;
+    p->err_buffer = false;
+    p->acc.len = 0;
+    p->raw = false;
+    for (int i = 0; i < p->n_ts; i++)
+        tr_stream_deinit(&p->ts[i]);
+    p->n_ts = 0;
+    int retries = nm->reliability.retry_count;
+    p->max_attempts = 1 + (retries < 0 ? 0 : retries);
+    char err[256] = "";
+    if (!build_upstream(p, err, sizeof err)) {
+        ag_error(p, 400, "invalid_request_error", "invalid_body",
+                 err[0] ? err : "the request could not be translated");
+        return;
+    }
+    ag_attempt(p);
+}
+
+static bool model_tried(const ag_proxy_t *p, const char *name)
+{
+    for (int i = 0; i < p->n_tried_models; i++)
+        if (!strcmp(p->tried_models[i], name)) return true;
+    return !strcmp(p->model->name, name);
+}
+
+/* §4.6 / §9.6 step 9 (copied from chat_relay.c chat_fallback): the model
+ * failed for this request and nothing locks the session: the next candidate
+ * by session score, then the default model. A native Responses chain never
+ * falls back (it is provider state). Returns 0 when re-dispatched. */
+static int ag_fallback(ag_proxy_t *p)
+{
+    route_plan_t *pl = &p->plan;
+    const cfg_t *cfg = p->ref->cfg;
+    if (p->chain_native) return -1;
+    const cfg_model_t *best = NULL;
+    double best_s = -1e9;
+    for (size_t i = 0; i < pl->n_cands; i++) {
+        const sess_candidate_t *c = &pl->cands[i];
+        if (!c->admissible || model_tried(p, c->model)) continue;
+        const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));
+        if (!m || !route_model_available(m)) continue;
+        double sc = pl->terms && pl->terms[i].scored ? pl->terms[i].final : c->base;
+        if (!best || sc > best_s) {
+            best = m;
+            best_s = sc;
+        }
+    }
+    if (!best && cfg->providers.default_model && !model_tried(p, cfg->providers.default_model)) {
+        const cfg_model_t *d =
+            cfg_find_model(cfg, cfg->providers.default_model, strlen(cfg->providers.default_model));
+        if (d && route_model_available(d)) best = d;
+    }
+    if (!best) return -1;
+    tlog(TLOG_WARN, "fallback", "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"",
+         p->req->request_id, p->model->name, best->name);
+    met_inc(tmet.fallbacks_total, 1, "model");
+    pl->pol.fallback = true;
+    ag_redispatch(p, best);
+    return 0;
+}
+
 /* SPEC §9.4/§9.7 after failures: the policy held the session on a model
  * (tool loop or provider state, e.g. a stored Responses chain) whose every
  * backend failed before the first byte; re-decide without it. The pattern
@@ -1127,31 +1212,7 @@ static int ag_handoff_after_failures(ag_proxy_t *p)
          req->request_id, current, nm->name, ep_name(p->client));
     met_inc(tmet.session_handoffs_total, 1, "converted");
     pl->pol = out;
-    pl->model = nm;
-    pl->model_index = (size_t)(nm - p->ref->cfg->providers.models);
-    p->model = nm;
-    p->model_index = pl->model_index;
-    p->meta.model = nm->name;
-    p->up = up_kind(p, nm);
-    p->tried = 0;
-    p->attempts = 0;
-    p->backend = -1;
-    p->upstream_status = 0;
-    p->err_buffer = false;
-    p->acc.len = 0;
-    p->raw = false;
-    for (int i = 0; i < p->n_ts; i++)
-        tr_stream_deinit(&p->ts[i]);
-    p->n_ts = 0;
-    int retries = nm->reliability.retry_count;
-    p->max_attempts = 1 + (retries < 0 ? 0 : retries);
-    char err[256] = "";
-    if (!build_upstream(p, err, sizeof err)) {
-        ag_error(p, 400, "invalid_request_error", "invalid_body",
-                 err[0] ? err : "the request could not be translated");
-        return 0;
-    }
-    ag_attempt(p);
+    ag_redispatch(p, nm);
     return 0;
 }
 

@@ -6,7 +6,8 @@
  * by b with x-tether-session-reason: forced_handoff, the stored chain
  * expanded into explicit messages, and b's strict stats showing zero
  * violations - also when the chain ends in a tool call of a (the tool loop
- * goes to b as plain history). With responses_mode: native on a, the chain
+ * goes to b as plain history). With treat_stored_chains_as_portable the
+ * chain does not lock the session at all. With responses_mode: native on a, the chain
  * is a's provider state: a gone means 503 session_model_unavailable and
  * nothing sent to b. */
 #include <setjmp.h>
@@ -63,7 +64,7 @@ static int spawn_mock(tproc_t *p)
 
 /* The decision routes everything to a; default_model b is the handoff
  * target. a_mode: "emulate" or "native" (responses_mode of a). */
-static void env_start(env_t *e, const char *name, const char *a_mode)
+static void env_start_g(env_t *e, const char *name, const char *a_mode, const char *global)
 {
     memset(e, 0, sizeof *e);
     live = e;
@@ -84,11 +85,17 @@ static void env_start(env_t *e, const char *name, const char *a_mode)
             "routing:\n  modelCards: [{name: a}, {name: b}]\n"
             "  decisions:\n    - {name: chat, modelRefs: [{model: a}]}\n",
             e->port, a_mode, e->pa, e->pb);
+    if (global) fprintf(f, "global:\n%s", global);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", e->cfg, "--workers", "1", NULL};
     assert_int_equal(tproc_spawn(&e->router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET),
                      0);
     assert_true(tproc_wait_listening(&e->router, 10000) > 0);
+}
+
+static void env_start(env_t *e, const char *name, const char *a_mode)
+{
+    env_start_g(e, name, a_mode, NULL);
 }
 
 static void env_stop(env_t *e)
@@ -221,6 +228,31 @@ static void test_stored_tool_loop_handed_off(void **state)
     env_stop(&e);
 }
 
+/* treat_stored_chains_as_portable: the stored chain does not lock; with a
+ * gone the turn still reaches b (by the fallback) with the chain expanded. */
+static void test_portable_stored_chain_does_not_lock(void **state)
+{
+    (void)state;
+    env_t e;
+    env_start_g(&e, "portable", "emulate",
+                "  router:\n    session: {treat_stored_chains_as_portable: true}\n");
+    turn_t t1, t2, t3;
+    rturn(e.port, "rh-portable", NULL, "\"hello there\"", &t1);
+    assert_int_equal(t1.status, 200);
+    rturn(e.port, "rh-portable", t1.id, "\"tell me more\"", &t2);
+    assert_int_equal(t2.status, 200);
+    assert_string_equal(t2.model, "a");
+    assert_string_not_equal(t2.reason, "hard_lock_provider_state");
+    tproc_stop(&e.mock_a, 5000);
+    rturn(e.port, "rh-portable", t2.id, "\"and the rest\"", &t3);
+    assert_int_equal(t3.status, 200);
+    assert_string_equal(t3.model, "b");
+    assert_string_not_equal(t3.reason, "forced_handoff");
+    assert_int_equal(stat_of(e.pb, "requests"), 1);
+    assert_int_equal(stat_of(e.pb, "violations"), 0);
+    env_stop(&e);
+}
+
 /* responses_mode: native - the chain is a's state: 503, b untouched. */
 static void test_native_chain_unavailable(void **state)
 {
@@ -274,6 +306,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_stored_chain_handed_off_when_backend_stops, test_teardown),
         cmocka_unit_test_teardown(test_stored_tool_loop_handed_off, test_teardown),
+        cmocka_unit_test_teardown(test_portable_stored_chain_does_not_lock, test_teardown),
         cmocka_unit_test_teardown(test_native_chain_unavailable, test_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
