@@ -61,8 +61,7 @@ void tr_items_to_messages(const cJSON *items, cJSON *msgs, tr_warn_t *w);
  * the request's input. tools/tool_choice/max_output_tokens/temperature/top_p
  * /stream map across. Returns 0 or -1 with err. */
 int tr_req_responses_to_chat(const cJSON *req, const cJSON *history, const char *instructions,
-                             const char *model, buf_t *out, tr_warn_t *w, char *err,
-                             size_t errlen);
+                             const char *model, buf_t *out, tr_warn_t *w, char *err, size_t errlen);
 
 /* ----------------------------------------------------- whole responses */
 
@@ -74,7 +73,7 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
 /* chat.completion -> Response object. Fills *output (a new cJSON array of
  * the output items, caller frees) and the usage when given. */
 typedef struct tr_resp_meta {
-    const char *id;         /* resp_... */
+    const char *id; /* resp_... */
     const char *model;
     const char *previous_response_id; /* NULL when none */
     const char *instructions;         /* NULL when none */
@@ -99,8 +98,8 @@ typedef enum {
 typedef void (*tr_emit_fn)(void *ud, const char *event, const char *data, size_t len);
 
 typedef struct tr_tool_slot {
-    int block;        /* Anthropic block index / Responses output index */
-    char *id, *name;  /* malloc'd */
+    int block;       /* Anthropic block index / Responses output index */
+    char *id, *name; /* malloc'd */
     buf_t args;
 } tr_tool_slot_t;
 
@@ -109,7 +108,7 @@ typedef struct tr_stream {
     tr_emit_fn emit;
     void *ud;
     tr_warn_t *warn;
-    char *model;     /* malloc'd */
+    char *model; /* malloc'd */
     char id[64];
     int64_t created;
     bool include_usage; /* A2C: emit the usage chunk */
@@ -118,20 +117,20 @@ typedef struct tr_stream {
     int64_t in_tok, out_tok, cache_read, cache_write, reasoning_tok;
     char finish[32];
     /* A2C: block index -> kind / tool slot */
-    int blk_kind[64];  /* 0 none, 1 text, 2 tool, 3 thinking, 4 other */
+    int blk_kind[64]; /* 0 none, 1 text, 2 tool, 3 thinking, 4 other */
     int blk_tool[64];
     int n_tools;
     /* C2A / C2R */
-    int open_block;    /* -1 none */
-    int open_kind;     /* 1 text, 2 tool */
+    int open_block; /* -1 none */
+    int open_kind;  /* 1 text, 2 tool */
     int next_block;
     tr_tool_slot_t tools[32];
-    buf_t text;        /* C2R: accumulated text */
-    int text_index;    /* C2R: output index of the message item, -1 none */
+    buf_t text;     /* C2R: accumulated text */
+    int text_index; /* C2R: output index of the message item, -1 none */
     char msg_id[40];
-    int seq;           /* C2R sequence_number */
+    int seq;                    /* C2R sequence_number */
     const tr_resp_meta_t *meta; /* C2R */
-    cJSON *output;     /* C2R: final output items (owned until taken) */
+    cJSON *output;              /* C2R: final output items (owned until taken) */
 } tr_stream_t;
 
 void tr_stream_init(tr_stream_t *s, tr_stream_kind_t kind, const char *model, tr_emit_fn emit,

@@ -58,7 +58,8 @@ void tr_tool_id_anthropic(const char *id, char *out, size_t outlen)
     hash_hex16(hash_xxh64(id, strlen(id), 0), hex);
     size_t n = strlen(id), k = 0;
     if (n > outlen - 11) n = outlen > 11 ? outlen - 11 : 0;
-    for (size_t i = 0; i < n; i++) out[k++] = id_char_ok((unsigned char)id[i]) ? id[i] : '_';
+    for (size_t i = 0; i < n; i++)
+        out[k++] = id_char_ok((unsigned char)id[i]) ? id[i] : '_';
     snprintf(out + k, outlen - k, "_%.8s", hex);
 }
 
@@ -116,7 +117,8 @@ static void a_text(const cJSON *c, buf_t *b, tr_warn_t *w)
     cJSON_ArrayForEach(blk, c)
     {
         const char *t = str_of(blk, "type");
-        if (cJSON_GetObjectItemCaseSensitive(blk, "cache_control")) tr_warn_add(w, "cache_control_dropped");
+        if (cJSON_GetObjectItemCaseSensitive(blk, "cache_control"))
+            tr_warn_add(w, "cache_control_dropped");
         if (t && !strcmp(t, "text") && str_of(blk, "text")) {
             if (b->len) buf_putc(b, '\n');
             buf_puts(b, str_of(blk, "text"));
@@ -134,7 +136,8 @@ static cJSON *image_part_from_anthropic(const cJSON *blk, tr_warn_t *w)
     const char *st = str_of(src, "type");
     buf_t url = BUF_INIT;
     if (st && !strcmp(st, "base64")) {
-        buf_printf(&url, "data:%s;base64,%s", str_of(src, "media_type") ? str_of(src, "media_type") : "image/png",
+        buf_printf(&url, "data:%s;base64,%s",
+                   str_of(src, "media_type") ? str_of(src, "media_type") : "image/png",
                    str_of(src, "data") ? str_of(src, "data") : "");
     } else if (st && !strcmp(st, "url") && str_of(src, "url")) {
         buf_puts(&url, str_of(src, "url"));
@@ -208,7 +211,8 @@ int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, bu
         {
             const char *t = str_of(blk, "type");
             if (!t) continue;
-            if (cJSON_GetObjectItemCaseSensitive(blk, "cache_control")) tr_warn_add(w, "cache_control_dropped");
+            if (cJSON_GetObjectItemCaseSensitive(blk, "cache_control"))
+                tr_warn_add(w, "cache_control_dropped");
             if (!strcmp(t, "text")) {
                 const char *s = str_of(blk, "text");
                 cJSON *p = cJSON_CreateObject();
@@ -298,12 +302,14 @@ int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, bu
                 tr_warn_add(w, code);
                 continue;
             }
-            if (cJSON_GetObjectItemCaseSensitive(t, "cache_control")) tr_warn_add(w, "cache_control_dropped");
+            if (cJSON_GetObjectItemCaseSensitive(t, "cache_control"))
+                tr_warn_add(w, "cache_control_dropped");
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "type", "function");
             cJSON *fn = cJSON_AddObjectToObject(x, "function");
             cJSON_AddStringToObject(fn, "name", str_of(t, "name") ? str_of(t, "name") : "");
-            if (str_of(t, "description")) cJSON_AddStringToObject(fn, "description", str_of(t, "description"));
+            if (str_of(t, "description"))
+                cJSON_AddStringToObject(fn, "description", str_of(t, "description"));
             const cJSON *sc = cJSON_GetObjectItemCaseSensitive(t, "input_schema");
             if (sc)
                 add_dup(fn, "parameters", sc);
@@ -315,9 +321,12 @@ int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, bu
     const cJSON *tc = cJSON_GetObjectItemCaseSensitive(in, "tool_choice");
     if (cJSON_IsObject(tc)) {
         const char *ty = str_of(tc, "type");
-        if (ty && !strcmp(ty, "auto")) cJSON_AddStringToObject(o, "tool_choice", "auto");
-        else if (ty && !strcmp(ty, "any")) cJSON_AddStringToObject(o, "tool_choice", "required");
-        else if (ty && !strcmp(ty, "none")) cJSON_AddStringToObject(o, "tool_choice", "none");
+        if (ty && !strcmp(ty, "auto"))
+            cJSON_AddStringToObject(o, "tool_choice", "auto");
+        else if (ty && !strcmp(ty, "any"))
+            cJSON_AddStringToObject(o, "tool_choice", "required");
+        else if (ty && !strcmp(ty, "none"))
+            cJSON_AddStringToObject(o, "tool_choice", "none");
         else if (ty && !strcmp(ty, "tool")) {
             cJSON *x = cJSON_AddObjectToObject(o, "tool_choice");
             cJSON_AddStringToObject(x, "type", "function");
@@ -451,7 +460,8 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
                 {
                     const char *t = str_of(p, "type");
                     if (t && !strcmp(t, "text")) {
-                        cJSON_AddItemToArray(tc, a_text_block(str_of(p, "text") ? str_of(p, "text") : ""));
+                        cJSON_AddItemToArray(
+                            tc, a_text_block(str_of(p, "text") ? str_of(p, "text") : ""));
                     } else if (t && !strcmp(t, "image_url")) {
                         const cJSON *iu = cJSON_GetObjectItemCaseSensitive(p, "image_url");
                         const char *url = cJSON_IsString(iu) ? iu->valuestring : str_of(iu, "url");
@@ -559,7 +569,8 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
             }
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
-            if (str_of(fn, "description")) cJSON_AddStringToObject(x, "description", str_of(fn, "description"));
+            if (str_of(fn, "description"))
+                cJSON_AddStringToObject(x, "description", str_of(fn, "description"));
             const cJSON *pa = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
             if (pa)
                 add_dup(x, "input_schema", pa);
@@ -573,7 +584,10 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
     if (cJSON_IsString(tc)) {
         otc = cJSON_CreateObject();
         const char *s = tc->valuestring;
-        cJSON_AddStringToObject(otc, "type", !strcmp(s, "required") ? "any" : !strcmp(s, "none") ? "none" : "auto");
+        cJSON_AddStringToObject(otc, "type",
+                                !strcmp(s, "required") ? "any"
+                                : !strcmp(s, "none")   ? "none"
+                                                       : "auto");
     } else if (cJSON_IsObject(tc)) {
         otc = cJSON_CreateObject();
         cJSON_AddStringToObject(otc, "type", "tool");
@@ -597,10 +611,12 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
         cJSON *md = cJSON_AddObjectToObject(o, "metadata");
         cJSON_AddStringToObject(md, "user_id", str_of(in, "user"));
     }
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "stream"))) cJSON_AddTrueToObject(o, "stream");
-    static const char *const lossy[] = {"response_format", "logprobs", "top_logprobs", "seed",
-                                        "frequency_penalty", "presence_penalty", "logit_bias",
-                                        "reasoning_effort", "n", "audio", "modalities", NULL};
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "stream")))
+        cJSON_AddTrueToObject(o, "stream");
+    static const char *const lossy[] = {
+        "response_format",  "logprobs",   "top_logprobs",     "seed", "frequency_penalty",
+        "presence_penalty", "logit_bias", "reasoning_effort", "n",    "audio",
+        "modalities",       NULL};
     for (int i = 0; lossy[i]; i++)
         if (cJSON_GetObjectItemCaseSensitive(in, lossy[i])) {
             char code[80];
@@ -702,12 +718,14 @@ void tr_items_to_messages(const cJSON *items, cJSON *msgs, tr_warn_t *w)
             cJSON_AddStringToObject(tc, "type", "function");
             cJSON *fn = cJSON_AddObjectToObject(tc, "function");
             cJSON_AddStringToObject(fn, "name", str_of(it, "name") ? str_of(it, "name") : "");
-            cJSON_AddStringToObject(fn, "arguments", str_of(it, "arguments") ? str_of(it, "arguments") : "{}");
+            cJSON_AddStringToObject(fn, "arguments",
+                                    str_of(it, "arguments") ? str_of(it, "arguments") : "{}");
             cJSON_AddItemToArray(calls, tc);
         } else if (!strcmp(t, "function_call_output")) {
             cJSON *m = cJSON_CreateObject();
             cJSON_AddStringToObject(m, "role", "tool");
-            cJSON_AddStringToObject(m, "tool_call_id", str_of(it, "call_id") ? str_of(it, "call_id") : "");
+            cJSON_AddStringToObject(m, "tool_call_id",
+                                    str_of(it, "call_id") ? str_of(it, "call_id") : "");
             const cJSON *o = cJSON_GetObjectItemCaseSensitive(it, "output");
             if (cJSON_IsString(o)) {
                 cJSON_AddStringToObject(m, "content", o->valuestring);
@@ -729,8 +747,7 @@ void tr_items_to_messages(const cJSON *items, cJSON *msgs, tr_warn_t *w)
 }
 
 int tr_req_responses_to_chat(const cJSON *req, const cJSON *history, const char *instructions,
-                             const char *model, buf_t *out, tr_warn_t *w, char *err,
-                             size_t errlen)
+                             const char *model, buf_t *out, tr_warn_t *w, char *err, size_t errlen)
 {
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(req, "input");
     if (input && !cJSON_IsString(input) && !cJSON_IsArray(input)) {
@@ -766,7 +783,8 @@ int tr_req_responses_to_chat(const cJSON *req, const cJSON *history, const char 
             cJSON_AddStringToObject(x, "type", "function");
             cJSON *fn = cJSON_AddObjectToObject(x, "function");
             cJSON_AddStringToObject(fn, "name", str_of(t, "name") ? str_of(t, "name") : "");
-            if (str_of(t, "description")) cJSON_AddStringToObject(fn, "description", str_of(t, "description"));
+            if (str_of(t, "description"))
+                cJSON_AddStringToObject(fn, "description", str_of(t, "description"));
             add_dup(fn, "parameters", cJSON_GetObjectItemCaseSensitive(t, "parameters"));
             add_dup(fn, "strict", cJSON_GetObjectItemCaseSensitive(t, "strict"));
             cJSON_AddItemToArray(ot, x);

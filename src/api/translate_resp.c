@@ -22,7 +22,10 @@ static int64_t num_of(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
 }
 
-static int64_t nz(int64_t v) { return v < 0 ? 0 : v; }
+static int64_t nz(int64_t v)
+{
+    return v < 0 ? 0 : v;
+}
 
 static void print_to(cJSON *root, buf_t *out)
 {
@@ -36,12 +39,16 @@ static void print_to(cJSON *root, buf_t *out)
 const char *tr_anthropic_error_type(int status)
 {
     switch (status) {
-    case 400: case 408: case 404: case 405: return "invalid_request_error";
+    case 400:
+    case 408:
+    case 404:
+    case 405: return "invalid_request_error";
     case 413: return "request_too_large";
     case 401: return "authentication_error";
     case 403: return "permission_error";
     case 429: return "rate_limit_error";
-    case 503: case 529: return "overloaded_error";
+    case 503:
+    case 529: return "overloaded_error";
     default: return "api_error";
     }
 }
@@ -55,7 +62,8 @@ void tr_error_message(const char *body, size_t len, char *msg, size_t msglen)
     if (m)
         snprintf(msg, msglen, "%s", m);
     else
-        snprintf(msg, msglen, "upstream error: %.*s", (int)(len > 200 ? 200 : len), body ? body : "");
+        snprintf(msg, msglen, "upstream error: %.*s", (int)(len > 200 ? 200 : len),
+                 body ? body : "");
     cJSON_Delete(r);
 }
 
@@ -70,7 +78,8 @@ static void chat_usage(cJSON *o, int64_t prompt, int64_t completion, int64_t cac
     cJSON_AddNumberToObject(u, "total_tokens", (double)(nz(prompt) + nz(completion)));
     cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
     cJSON_AddNumberToObject(d, "cached_tokens", (double)nz(cached));
-    if (cache_write > 0) cJSON_AddNumberToObject(u, "cache_creation_input_tokens", (double)cache_write);
+    if (cache_write > 0)
+        cJSON_AddNumberToObject(u, "cache_creation_input_tokens", (double)cache_write);
 }
 
 int tr_resp_anthropic_to_chat(const char *body, size_t len, buf_t *out, tr_warn_t *w)
@@ -156,7 +165,9 @@ static void chat_usage_of(const cJSON *root, int64_t *p, int64_t *c, int64_t *ca
     *p = num_of(u, "prompt_tokens");
     *c = num_of(u, "completion_tokens");
     *cached = num_of(cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details"), "cached_tokens");
-    if (rt) *rt = num_of(cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details"), "reasoning_tokens");
+    if (rt)
+        *rt = num_of(cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details"),
+                     "reasoning_tokens");
 }
 
 static void msg_id_from(const char *chat_id, char *out, size_t n)
@@ -182,9 +193,13 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
     cJSON_AddStringToObject(o, "id", mid);
     cJSON_AddStringToObject(o, "type", "message");
     cJSON_AddStringToObject(o, "role", "assistant");
-    cJSON_AddStringToObject(o, "model", model ? model : str_of(in, "model") ? str_of(in, "model") : "");
+    cJSON_AddStringToObject(o, "model",
+                            model                 ? model
+                            : str_of(in, "model") ? str_of(in, "model")
+                                                  : "");
     cJSON *content = cJSON_AddArrayToObject(o, "content");
-    if (str_of(msg, "reasoning_content") || cJSON_GetObjectItemCaseSensitive(msg, "reasoning_details"))
+    if (str_of(msg, "reasoning_content") ||
+        cJSON_GetObjectItemCaseSensitive(msg, "reasoning_details"))
         tr_warn_add(w, "reasoning_dropped");
     const char *text = str_of(msg, "content");
     if (text && *text) {
@@ -346,7 +361,8 @@ int tr_resp_chat_to_responses(const char *body, size_t len, const tr_resp_meta_t
     chat_usage_of(in, &p, &c, &cached, &rt);
     const char *fr = str_of(ch, "finish_reason");
     const char *status = fr && !strcmp(fr, "length") ? "incomplete" : "completed";
-    cJSON *o = response_object(m, status, cJSON_Duplicate(items, 1), responses_usage(p, c, cached, rt));
+    cJSON *o =
+        response_object(m, status, cJSON_Duplicate(items, 1), responses_usage(p, c, cached, rt));
     print_to(o, out);
     cJSON_Delete(o);
     cJSON_Delete(in);
@@ -489,7 +505,8 @@ static void a2c_event(tr_stream_t *s, const char *data, size_t len)
         } else if (!strcmp(bt, "tool_use")) {
             s->blk_kind[i] = 2;
             s->blk_tool[i] = s->n_tools++;
-            a2c_tool_delta(s, s->blk_tool[i], str_of(b, "id") ? str_of(b, "id") : "", str_of(b, "name"), "");
+            a2c_tool_delta(s, s->blk_tool[i], str_of(b, "id") ? str_of(b, "id") : "",
+                           str_of(b, "name"), "");
         } else if (!strcmp(bt, "thinking")) {
             s->blk_kind[i] = 3;
         } else {
@@ -516,7 +533,8 @@ static void a2c_event(tr_stream_t *s, const char *data, size_t len)
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "usage");
         if (num_of(u, "output_tokens") >= 0) s->out_tok = num_of(u, "output_tokens");
         if (num_of(u, "input_tokens") >= 0) s->in_tok = num_of(u, "input_tokens");
-        if (num_of(u, "cache_read_input_tokens") >= 0) s->cache_read = num_of(u, "cache_read_input_tokens");
+        if (num_of(u, "cache_read_input_tokens") >= 0)
+            s->cache_read = num_of(u, "cache_read_input_tokens");
         if (num_of(u, "cache_creation_input_tokens") >= 0)
             s->cache_write = num_of(u, "cache_creation_input_tokens");
         const char *fr = tr_stop_to_finish(str_of(d, "stop_reason"));
@@ -531,7 +549,8 @@ static void a2c_event(tr_stream_t *s, const char *data, size_t len)
         const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
         cJSON *o = cJSON_CreateObject();
         cJSON *x = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(x, "message", str_of(er, "message") ? str_of(er, "message") : "upstream error");
+        cJSON_AddStringToObject(x, "message",
+                                str_of(er, "message") ? str_of(er, "message") : "upstream error");
         cJSON_AddStringToObject(x, "type", "upstream_error");
         cJSON_AddNullToObject(x, "param");
         cJSON_AddStringToObject(x, "code", str_of(er, "type") ? str_of(er, "type") : "api_error");
@@ -653,7 +672,8 @@ static void c2a_event(tr_stream_t *s, const char *data, size_t len)
         cJSON *o = cJSON_CreateObject();
         cJSON *x = cJSON_AddObjectToObject(o, "error");
         cJSON_AddStringToObject(x, "type", "api_error");
-        cJSON_AddStringToObject(x, "message", str_of(er, "message") ? str_of(er, "message") : "upstream error");
+        cJSON_AddStringToObject(x, "message",
+                                str_of(er, "message") ? str_of(er, "message") : "upstream error");
         c2a_emit(s, "error", o);
         goto out;
     }
@@ -662,7 +682,8 @@ static void c2a_event(tr_stream_t *s, const char *data, size_t len)
     const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
     const char *ct = str_of(d, "content");
-    if (str_of(d, "reasoning_content") && *str_of(d, "reasoning_content")) tr_warn_add(s->warn, "reasoning_dropped");
+    if (str_of(d, "reasoning_content") && *str_of(d, "reasoning_content"))
+        tr_warn_add(s->warn, "reasoning_dropped");
     if (ct && *ct) {
         if (s->open_block < 0 || s->open_kind != 1) c2a_open(s, 1, NULL, NULL);
         c2a_delta(s, s->open_block, "text_delta", "text", ct);
@@ -735,8 +756,10 @@ static void c2r_event(tr_stream_t *s, const char *data, size_t len)
     const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
     if (er) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "code", str_of(er, "code") ? str_of(er, "code") : "upstream_error");
-        cJSON_AddStringToObject(o, "message", str_of(er, "message") ? str_of(er, "message") : "upstream error");
+        cJSON_AddStringToObject(o, "code",
+                                str_of(er, "code") ? str_of(er, "code") : "upstream_error");
+        cJSON_AddStringToObject(o, "message",
+                                str_of(er, "message") ? str_of(er, "message") : "upstream error");
         cJSON_AddNullToObject(o, "param");
         c2r_emit(s, "error", o);
         goto out;
@@ -746,7 +769,8 @@ static void c2r_event(tr_stream_t *s, const char *data, size_t len)
     const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
     const char *ct = str_of(d, "content");
-    if (str_of(d, "reasoning_content") && *str_of(d, "reasoning_content")) tr_warn_add(s->warn, "reasoning_dropped");
+    if (str_of(d, "reasoning_content") && *str_of(d, "reasoning_content"))
+        tr_warn_add(s->warn, "reasoning_dropped");
     if (ct && *ct) {
         if (s->text_index < 0) {
             s->text_index = s->next_block++;
@@ -800,7 +824,8 @@ static void c2r_event(tr_stream_t *s, const char *data, size_t len)
             c2r_emit(s, "response.function_call_arguments.delta", o);
         }
     }
-    if (str_of(ch, "finish_reason")) snprintf(s->finish, sizeof s->finish, "%s", str_of(ch, "finish_reason"));
+    if (str_of(ch, "finish_reason"))
+        snprintf(s->finish, sizeof s->finish, "%s", str_of(ch, "finish_reason"));
 out:
     cJSON_Delete(e);
 }
@@ -854,11 +879,10 @@ static void c2r_end(tr_stream_t *s)
     }
     bool inc = !strcmp(s->finish, "length");
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "response",
-                          response_object(s->meta, inc ? "incomplete" : "completed",
-                                          cJSON_Duplicate(items, 1),
-                                          responses_usage(s->in_tok, s->out_tok, s->cache_read,
-                                                          s->reasoning_tok)));
+    cJSON_AddItemToObject(
+        o, "response",
+        response_object(s->meta, inc ? "incomplete" : "completed", cJSON_Duplicate(items, 1),
+                        responses_usage(s->in_tok, s->out_tok, s->cache_read, s->reasoning_tok)));
     c2r_emit(s, inc ? "response.incomplete" : "response.completed", o);
     cJSON_Delete(s->output);
     s->output = items;

@@ -97,7 +97,8 @@ static cJSON *anthropic_to_chat(const cJSON *root, cJSON *out, char *err, size_t
                 text_of(cJSON_GetObjectItemCaseSensitive(b, "content"), &rt);
                 cJSON_ReplaceItemInObject(x, "content", cJSON_CreateString(rt.data ? rt.data : ""));
                 buf_free(&rt);
-                cJSON_AddStringToObject(x, "tool_call_id", sget(b, "tool_use_id") ? sget(b, "tool_use_id") : "");
+                cJSON_AddStringToObject(x, "tool_call_id",
+                                        sget(b, "tool_use_id") ? sget(b, "tool_use_id") : "");
                 cJSON_AddItemToArray(om, x);
             } else if (!strcmp(ty, "image")) {
                 buf_puts(&t, "[image]");
@@ -134,7 +135,8 @@ static cJSON *responses_to_chat(const cJSON *root, cJSON *out, char *err, size_t
 {
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
     cJSON *om = cJSON_AddArrayToObject(out, "messages");
-    if (sget(root, "instructions")) cJSON_AddItemToArray(om, msg("system", sget(root, "instructions")));
+    if (sget(root, "instructions"))
+        cJSON_AddItemToArray(om, msg("system", sget(root, "instructions")));
     if (cJSON_IsString(input)) {
         cJSON_AddItemToArray(om, msg("user", input->valuestring));
     } else if (cJSON_IsArray(input)) {
@@ -157,7 +159,8 @@ static cJSON *responses_to_chat(const cJSON *root, cJSON *out, char *err, size_t
                 add_call(last, sget(it, "call_id"), sget(it, "name"), sget(it, "arguments"));
             } else if (!strcmp(ty, "function_call_output")) {
                 cJSON *x = msg("tool", sget(it, "output"));
-                cJSON_AddStringToObject(x, "tool_call_id", sget(it, "call_id") ? sget(it, "call_id") : "");
+                cJSON_AddStringToObject(x, "tool_call_id",
+                                        sget(it, "call_id") ? sget(it, "call_id") : "");
                 cJSON_AddItemToArray(om, x);
             }
         }
@@ -189,7 +192,8 @@ cJSON *mock_agent_to_chat(const cJSON *root, mock_shape_t shape, char *err, size
     cJSON *out = cJSON_CreateObject();
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model) cJSON_AddItemToObject(out, "model", cJSON_Duplicate(model, 1));
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"))) cJSON_AddTrueToObject(out, "stream");
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream")))
+        cJSON_AddTrueToObject(out, "stream");
     cJSON *ok = shape == MOCK_SHAPE_ANTHROPIC ? anthropic_to_chat(root, out, err, errlen)
                                               : responses_to_chat(root, out, err, errlen);
     if (!ok) {
@@ -232,7 +236,8 @@ void mock_render_anthropic_json(const mock_reply_t *r, const char *model, uint64
         first = false;
     }
     if (r->is_tool_call) {
-        buf_printf(out, "%s{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", first ? "" : ",", r->call_id);
+        buf_printf(out, "%s{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", first ? "" : ",",
+                   r->call_id);
         buf_json_str(out, r->tool_name, strlen(r->tool_name));
         buf_printf(out, ",\"input\":%s}", r->tool_args);
     } else {
@@ -253,7 +258,10 @@ static buf_t *ev(buf_t *c, size_t *n, const char *event)
     return b;
 }
 
-static void ev_end(buf_t *b) { buf_puts(b, "\n\n"); }
+static void ev_end(buf_t *b)
+{
+    buf_puts(b, "\n\n");
+}
 
 size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint64_t cached,
                                  buf_t **chunks)
@@ -264,8 +272,10 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
     char id[40];
     a_msg_id(r, id, sizeof id);
     buf_t *b = ev(c, &n, "message_start");
-    buf_printf(b, "{\"type\":\"message_start\",\"message\":{\"id\":\"%s\",\"type\":\"message\","
-                  "\"role\":\"assistant\",\"model\":", id);
+    buf_printf(b,
+               "{\"type\":\"message_start\",\"message\":{\"id\":\"%s\",\"type\":\"message\","
+               "\"role\":\"assistant\",\"model\":",
+               id);
     buf_json_str(b, model, strlen(model));
     buf_puts(b, ",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":");
     a_usage(b, r, cached, false);
@@ -277,16 +287,23 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
     int idx = 0;
     if (r->has_reasoning) {
         b = ev(c, &n, "content_block_start");
-        buf_printf(b, "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
-                      "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}", idx);
+        buf_printf(b,
+                   "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                   "{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"\"}}",
+                   idx);
         ev_end(b);
         b = ev(c, &n, "content_block_delta");
-        buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":", idx);
+        buf_printf(b,
+                   "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"thinking_"
+                   "delta\",\"thinking\":",
+                   idx);
         buf_json_str(b, r->reasoning_text, strlen(r->reasoning_text));
         buf_puts(b, "}}");
         ev_end(b);
         b = ev(c, &n, "content_block_delta");
-        buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"%s\"}}",
+        buf_printf(b,
+                   "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"signature_"
+                   "delta\",\"signature\":\"%s\"}}",
                    idx, r->reasoning_sig);
         ev_end(b);
         b = ev(c, &n, "content_block_stop");
@@ -296,8 +313,10 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
     }
     if (r->is_tool_call) {
         b = ev(c, &n, "content_block_start");
-        buf_printf(b, "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
-                      "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":", idx, r->call_id);
+        buf_printf(b,
+                   "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":"
+                   "{\"type\":\"tool_use\",\"id\":\"%s\",\"name\":",
+                   idx, r->call_id);
         buf_json_str(b, r->tool_name, strlen(r->tool_name));
         buf_puts(b, ",\"input\":{}}}");
         ev_end(b);
@@ -306,22 +325,32 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
         for (int i = 0; i < 2; i++) {
             if (cuts[i + 1] == cuts[i]) continue;
             b = ev(c, &n, "content_block_delta");
-            buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":", idx);
+            buf_printf(b,
+                       "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"input_"
+                       "json_delta\",\"partial_json\":",
+                       idx);
             buf_json_str(b, r->tool_args + cuts[i], cuts[i + 1] - cuts[i]);
             buf_puts(b, "}}");
             ev_end(b);
         }
     } else {
         b = ev(c, &n, "content_block_start");
-        buf_printf(b, "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}", idx);
+        buf_printf(b,
+                   "{\"type\":\"content_block_start\",\"index\":%d,\"content_block\":{\"type\":"
+                   "\"text\",\"text\":\"\"}}",
+                   idx);
         ev_end(b);
         size_t len = r->content_len, piece = len / 48 + 1, pos = 0;
         if (piece < 16) piece = 16;
         while (pos < len) {
             size_t end = pos + piece >= len ? len : pos + piece;
-            while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80) end++;
+            while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80)
+                end++;
             b = ev(c, &n, "content_block_delta");
-            buf_printf(b, "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_delta\",\"text\":", idx);
+            buf_printf(b,
+                       "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_"
+                       "delta\",\"text\":",
+                       idx);
             buf_json_str(b, r->content + pos, end - pos);
             buf_puts(b, "}}");
             ev_end(b);
@@ -332,9 +361,11 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
     buf_printf(b, "{\"type\":\"content_block_stop\",\"index\":%d}", idx);
     ev_end(b);
     b = ev(c, &n, "message_delta");
-    buf_printf(b, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":null},"
-                  "\"usage\":{\"output_tokens\":%llu}}",
-               r->is_tool_call ? "tool_use" : "end_turn", (unsigned long long)r->completion_tokens);
+    buf_printf(
+        b,
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"%s\",\"stop_sequence\":null},"
+        "\"usage\":{\"output_tokens\":%llu}}",
+        r->is_tool_call ? "tool_use" : "end_turn", (unsigned long long)r->completion_tokens);
     ev_end(b);
     b = ev(c, &n, "message_stop");
     buf_puts(b, "{\"type\":\"message_stop\"}");
@@ -359,8 +390,10 @@ static void r_output(buf_t *b, const mock_reply_t *r, const char *resp_id)
     buf_putc(b, '[');
     bool first = true;
     if (r->has_reasoning) {
-        buf_printf(b, "{\"type\":\"reasoning\",\"id\":\"rs_%s\",\"summary\":[],\"encrypted_content\":\"%s\"}",
-                   resp_id + 5, r->reasoning_enc);
+        buf_printf(
+            b,
+            "{\"type\":\"reasoning\",\"id\":\"rs_%s\",\"summary\":[],\"encrypted_content\":\"%s\"}",
+            resp_id + 5, r->reasoning_enc);
         first = false;
     }
     if (r->is_tool_call) {
@@ -371,8 +404,10 @@ static void r_output(buf_t *b, const mock_reply_t *r, const char *resp_id)
         buf_json_str(b, r->tool_args, strlen(r->tool_args));
         buf_puts(b, ",\"status\":\"completed\"}");
     } else {
-        buf_printf(b, "%s{\"type\":\"message\",\"id\":\"msg_%s\",\"status\":\"completed\",\"role\":\"assistant\","
-                      "\"content\":[{\"type\":\"output_text\",\"text\":",
+        buf_printf(b,
+                   "%s{\"type\":\"message\",\"id\":\"msg_%s\",\"status\":\"completed\",\"role\":"
+                   "\"assistant\","
+                   "\"content\":[{\"type\":\"output_text\",\"text\":",
                    first ? "" : ",", resp_id + 5);
         buf_json_str(b, r->content, r->content_len);
         buf_puts(b, ",\"annotations\":[]}]}");
@@ -383,8 +418,9 @@ static void r_output(buf_t *b, const mock_reply_t *r, const char *resp_id)
 static void r_object(buf_t *b, const mock_reply_t *r, const char *model, uint64_t created,
                      uint64_t cached, const char *resp_id, const char *prev, bool done)
 {
-    buf_printf(b, "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":%llu,\"status\":\"%s\","
-                  "\"error\":null,\"incomplete_details\":null,\"model\":",
+    buf_printf(b,
+               "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":%llu,\"status\":\"%s\","
+               "\"error\":null,\"incomplete_details\":null,\"model\":",
                resp_id, (unsigned long long)created, done ? "completed" : "in_progress");
     buf_json_str(b, model, strlen(model));
     buf_puts(b, ",\"output\":");
@@ -399,9 +435,10 @@ static void r_object(buf_t *b, const mock_reply_t *r, const char *model, uint64_
         buf_puts(b, "null");
     buf_puts(b, ",\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":");
     if (done)
-        buf_printf(b, "{\"input_tokens\":%llu,\"input_tokens_details\":{\"cached_tokens\":%llu},"
-                      "\"output_tokens\":%llu,\"output_tokens_details\":{\"reasoning_tokens\":0},"
-                      "\"total_tokens\":%llu}",
+        buf_printf(b,
+                   "{\"input_tokens\":%llu,\"input_tokens_details\":{\"cached_tokens\":%llu},"
+                   "\"output_tokens\":%llu,\"output_tokens_details\":{\"reasoning_tokens\":0},"
+                   "\"total_tokens\":%llu}",
                    (unsigned long long)r->prompt_tokens, (unsigned long long)cached,
                    (unsigned long long)r->completion_tokens,
                    (unsigned long long)(r->prompt_tokens + r->completion_tokens));
@@ -411,8 +448,7 @@ static void r_object(buf_t *b, const mock_reply_t *r, const char *model, uint64_
 }
 
 void mock_render_responses_json(const mock_reply_t *r, const char *model, uint64_t created,
-                                uint64_t cached, const char *resp_id, const char *prev,
-                                buf_t *out)
+                                uint64_t cached, const char *resp_id, const char *prev, buf_t *out)
 {
     r_object(out, r, model, created, cached, resp_id, prev, true);
 }
@@ -433,59 +469,81 @@ size_t mock_render_responses_sse(const mock_reply_t *r, const char *model, uint6
     int oi = 0;
     if (r->has_reasoning) {
         b = ev(c, &n, "response.output_item.done");
-        buf_printf(b, "{\"type\":\"response.output_item.done\",\"sequence_number\":%d,\"output_index\":0,"
-                      "\"item\":{\"type\":\"reasoning\",\"id\":\"rs_%s\",\"summary\":[],\"encrypted_content\":\"%s\"}}",
-                   seq++, resp_id + 5, r->reasoning_enc);
+        buf_printf(
+            b,
+            "{\"type\":\"response.output_item.done\",\"sequence_number\":%d,\"output_index\":0,"
+            "\"item\":{\"type\":\"reasoning\",\"id\":\"rs_%s\",\"summary\":[],\"encrypted_"
+            "content\":\"%s\"}}",
+            seq++, resp_id + 5, r->reasoning_enc);
         ev_end(b);
         oi = 1;
     }
     if (r->is_tool_call) {
         b = ev(c, &n, "response.output_item.added");
-        buf_printf(b, "{\"type\":\"response.output_item.added\",\"sequence_number\":%d,\"output_index\":%d,"
-                      "\"item\":{\"type\":\"function_call\",\"id\":\"fc_%s\",\"call_id\":\"%s\",\"name\":",
-                   seq++, oi, resp_id + 5, r->call_id);
+        buf_printf(
+            b,
+            "{\"type\":\"response.output_item.added\",\"sequence_number\":%d,\"output_index\":%d,"
+            "\"item\":{\"type\":\"function_call\",\"id\":\"fc_%s\",\"call_id\":\"%s\",\"name\":",
+            seq++, oi, resp_id + 5, r->call_id);
         buf_json_str(b, r->tool_name, strlen(r->tool_name));
         buf_puts(b, ",\"arguments\":\"\",\"status\":\"in_progress\"}}");
         ev_end(b);
         b = ev(c, &n, "response.function_call_arguments.delta");
-        buf_printf(b, "{\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":%d,"
-                      "\"item_id\":\"fc_%s\",\"output_index\":%d,\"delta\":", seq++, resp_id + 5, oi);
+        buf_printf(b,
+                   "{\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":%d,"
+                   "\"item_id\":\"fc_%s\",\"output_index\":%d,\"delta\":",
+                   seq++, resp_id + 5, oi);
         buf_json_str(b, r->tool_args, strlen(r->tool_args));
         buf_putc(b, '}');
         ev_end(b);
         b = ev(c, &n, "response.function_call_arguments.done");
-        buf_printf(b, "{\"type\":\"response.function_call_arguments.done\",\"sequence_number\":%d,"
-                      "\"item_id\":\"fc_%s\",\"output_index\":%d,\"arguments\":", seq++, resp_id + 5, oi);
+        buf_printf(b,
+                   "{\"type\":\"response.function_call_arguments.done\",\"sequence_number\":%d,"
+                   "\"item_id\":\"fc_%s\",\"output_index\":%d,\"arguments\":",
+                   seq++, resp_id + 5, oi);
         buf_json_str(b, r->tool_args, strlen(r->tool_args));
         buf_putc(b, '}');
         ev_end(b);
     } else {
         b = ev(c, &n, "response.output_item.added");
-        buf_printf(b, "{\"type\":\"response.output_item.added\",\"sequence_number\":%d,\"output_index\":%d,"
-                      "\"item\":{\"type\":\"message\",\"id\":\"msg_%s\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}",
-                   seq++, oi, resp_id + 5);
+        buf_printf(
+            b,
+            "{\"type\":\"response.output_item.added\",\"sequence_number\":%d,\"output_index\":%d,"
+            "\"item\":{\"type\":\"message\",\"id\":\"msg_%s\",\"status\":\"in_progress\",\"role\":"
+            "\"assistant\",\"content\":[]}}",
+            seq++, oi, resp_id + 5);
         ev_end(b);
         b = ev(c, &n, "response.content_part.added");
-        buf_printf(b, "{\"type\":\"response.content_part.added\",\"sequence_number\":%d,\"item_id\":\"msg_%s\","
-                      "\"output_index\":%d,\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}",
+        buf_printf(b,
+                   "{\"type\":\"response.content_part.added\",\"sequence_number\":%d,\"item_id\":"
+                   "\"msg_%s\","
+                   "\"output_index\":%d,\"content_index\":0,\"part\":{\"type\":\"output_text\","
+                   "\"text\":\"\",\"annotations\":[]}}",
                    seq++, resp_id + 5, oi);
         ev_end(b);
         size_t len = r->content_len, piece = len / 48 + 1, pos = 0;
         if (piece < 16) piece = 16;
         while (pos < len) {
             size_t end = pos + piece >= len ? len : pos + piece;
-            while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80) end++;
+            while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80)
+                end++;
             b = ev(c, &n, "response.output_text.delta");
-            buf_printf(b, "{\"type\":\"response.output_text.delta\",\"sequence_number\":%d,\"item_id\":\"msg_%s\","
-                          "\"output_index\":%d,\"content_index\":0,\"delta\":", seq++, resp_id + 5, oi);
+            buf_printf(b,
+                       "{\"type\":\"response.output_text.delta\",\"sequence_number\":%d,\"item_"
+                       "id\":\"msg_%s\","
+                       "\"output_index\":%d,\"content_index\":0,\"delta\":",
+                       seq++, resp_id + 5, oi);
             buf_json_str(b, r->content + pos, end - pos);
             buf_puts(b, ",\"logprobs\":[]}");
             ev_end(b);
             pos = end;
         }
         b = ev(c, &n, "response.output_text.done");
-        buf_printf(b, "{\"type\":\"response.output_text.done\",\"sequence_number\":%d,\"item_id\":\"msg_%s\","
-                      "\"output_index\":%d,\"content_index\":0,\"text\":", seq++, resp_id + 5, oi);
+        buf_printf(
+            b,
+            "{\"type\":\"response.output_text.done\",\"sequence_number\":%d,\"item_id\":\"msg_%s\","
+            "\"output_index\":%d,\"content_index\":0,\"text\":",
+            seq++, resp_id + 5, oi);
         buf_json_str(b, r->content, r->content_len);
         buf_puts(b, ",\"logprobs\":[]}");
         ev_end(b);

@@ -21,8 +21,7 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
                                  buf_t **chunks);
 /* resp_id: "resp_<16 hex>"; prev may be NULL. */
 void mock_render_responses_json(const mock_reply_t *r, const char *model, uint64_t created,
-                                uint64_t cached, const char *resp_id, const char *prev,
-                                buf_t *out);
+                                uint64_t cached, const char *resp_id, const char *prev, buf_t *out);
 size_t mock_render_responses_sse(const mock_reply_t *r, const char *model, uint64_t created,
                                  uint64_t cached, const char *resp_id, const char *prev,
                                  buf_t **chunks);

@@ -29,7 +29,8 @@ static const char *S(const cJSON *o, const char *path)
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s", path);
     const cJSON *cur = o;
-    for (char *save = NULL, *t = strtok_r(tmp, ".", &save); t && cur; t = strtok_r(NULL, ".", &save)) {
+    for (char *save = NULL, *t = strtok_r(tmp, ".", &save); t && cur;
+         t = strtok_r(NULL, ".", &save)) {
         if (t[0] >= '0' && t[0] <= '9')
             cur = cJSON_GetArrayItem(cur, atoi(t));
         else
@@ -70,16 +71,19 @@ static void test_chat_to_anthropic_request(void **st)
         "{\"role\":\"system\",\"content\":\"be brief\"},"
         "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
         "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]},"
-        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call:1\",\"type\":\"function\","
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call:1\",\"type\":"
+        "\"function\","
         "\"function\":{\"name\":\"ls\",\"arguments\":\"{\\\"p\\\":1}\"}}]},"
         "{\"role\":\"tool\",\"tool_call_id\":\"call:1\",\"content\":\"a b\"},"
         "{\"role\":\"user\",\"content\":\"next\"}],"
-        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"ls\",\"parameters\":{\"type\":\"object\"}}}],"
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"ls\",\"parameters\":{\"type\":"
+        "\"object\"}}}],"
         "\"stop\":\"END\",\"temperature\":1.5,\"tool_choice\":\"required\",\"seed\":3}";
     buf_t out = BUF_INIT;
     tr_warn_t w = {0};
     char err[128];
-    assert_int_equal(tr_req_chat_to_anthropic(body, strlen(body), "claude-x", &out, &w, err, sizeof err), 0);
+    assert_int_equal(
+        tr_req_chat_to_anthropic(body, strlen(body), "claude-x", &out, &w, err, sizeof err), 0);
     cJSON *r = parse(&out);
     assert_string_equal(S(r, "model"), "claude-x");
     assert_string_equal(S(r, "system"), "be brief");
@@ -112,19 +116,26 @@ static void test_anthropic_to_chat_request(void **st)
     (void)st;
     const char *body =
         "{\"model\":\"m\",\"max_tokens\":50,\"stream\":true,"
-        "\"system\":[{\"type\":\"text\",\"text\":\"sys\",\"cache_control\":{\"type\":\"ephemeral\"}}],"
+        "\"system\":[{\"type\":\"text\",\"text\":\"sys\",\"cache_control\":{\"type\":\"ephemeral\"}"
+        "}],"
         "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},"
-        "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\",\"signature\":\"s\"},"
-        "{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"ls\",\"input\":{\"a\":2}}]},"
-        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":[{\"type\":\"text\",\"text\":\"r\"}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"hm\","
+        "\"signature\":\"s\"},"
+        "{\"type\":\"text\",\"text\":\"ok\"},{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":"
+        "\"ls\",\"input\":{\"a\":2}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"r\"}]},"
         "{\"type\":\"text\",\"text\":\"go\"},{\"type\":\"server_tool_use\",\"id\":\"x\"}]}],"
-        "\"tools\":[{\"name\":\"ls\",\"description\":\"d\",\"input_schema\":{\"type\":\"object\"}}],"
+        "\"tools\":[{\"name\":\"ls\",\"description\":\"d\",\"input_schema\":{\"type\":\"object\"}}]"
+        ","
         "\"tool_choice\":{\"type\":\"tool\",\"name\":\"ls\"},\"stop_sequences\":[\"X\"],"
-        "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024},\"metadata\":{\"user_id\":\"u1\"}}";
+        "\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024},\"metadata\":{\"user_id\":"
+        "\"u1\"}}";
     buf_t out = BUF_INIT;
     tr_warn_t w = {0};
     char err[128];
-    assert_int_equal(tr_req_anthropic_to_chat(body, strlen(body), NULL, &out, &w, err, sizeof err), 0);
+    assert_int_equal(tr_req_anthropic_to_chat(body, strlen(body), NULL, &out, &w, err, sizeof err),
+                     0);
     cJSON *r = parse(&out);
     assert_string_equal(S(r, "messages.0.role"), "system");
     assert_string_equal(S(r, "messages.0.content"), "sys");
@@ -155,12 +166,13 @@ static void test_anthropic_to_chat_request(void **st)
 static void test_whole_replies(void **st)
 {
     (void)st;
-    const char *a = "{\"id\":\"msg_1\",\"type\":\"message\",\"model\":\"c\",\"content\":["
-                    "{\"type\":\"thinking\",\"thinking\":\"t\",\"signature\":\"s\"},"
-                    "{\"type\":\"text\",\"text\":\"hello\"},"
-                    "{\"type\":\"tool_use\",\"id\":\"toolu_9\",\"name\":\"f\",\"input\":{\"k\":\"v\"}}],"
-                    "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":10,\"output_tokens\":5,"
-                    "\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":7}}";
+    const char *a =
+        "{\"id\":\"msg_1\",\"type\":\"message\",\"model\":\"c\",\"content\":["
+        "{\"type\":\"thinking\",\"thinking\":\"t\",\"signature\":\"s\"},"
+        "{\"type\":\"text\",\"text\":\"hello\"},"
+        "{\"type\":\"tool_use\",\"id\":\"toolu_9\",\"name\":\"f\",\"input\":{\"k\":\"v\"}}],"
+        "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":10,\"output_tokens\":5,"
+        "\"cache_read_input_tokens\":100,\"cache_creation_input_tokens\":7}}";
     buf_t out = BUF_INIT;
     tr_warn_t w = {0};
     assert_int_equal(tr_resp_anthropic_to_chat(a, strlen(a), &out, &w), 0);
@@ -176,10 +188,12 @@ static void test_whole_replies(void **st)
     cJSON_Delete(r);
     buf_reset(&out);
 
-    const char *c = "{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                    "\"content\":\"hi\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
-                    "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"length\"}],"
-                    "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":20}}}";
+    const char *c =
+        "{\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+        "\"content\":\"hi\",\"tool_calls\":[{\"id\":\"call_1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"length\"}],"
+        "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":4,\"prompt_tokens_details\":{"
+        "\"cached_tokens\":20}}}";
     assert_int_equal(tr_resp_chat_to_anthropic(c, strlen(c), "claude", &out, &w), 0);
     r = parse(&out);
     assert_string_equal(S(r, "type"), "message");
@@ -192,8 +206,11 @@ static void test_whole_replies(void **st)
     cJSON_Delete(r);
     buf_reset(&out);
 
-    tr_resp_meta_t m = {.id = "resp_abc", .model = "gpt", .previous_response_id = "resp_prev",
-                        .instructions = "ins", .created_at = 5};
+    tr_resp_meta_t m = {.id = "resp_abc",
+                        .model = "gpt",
+                        .previous_response_id = "resp_prev",
+                        .instructions = "ins",
+                        .created_at = 5};
     cJSON *items = NULL;
     assert_int_equal(tr_resp_chat_to_responses(c, strlen(c), &m, &out, &items, &w), 0);
     r = parse(&out);
@@ -228,21 +245,32 @@ static void test_stream_a2c(void **st)
     tr_stream_init(&s, TR_S_A2C, "claude", collect, &got, &w);
     s.include_usage = true;
     static const char *const ev[] = {
-        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_7\",\"usage\":{\"input_tokens\":3,\"cache_read_input_tokens\":4,\"cache_creation_input_tokens\":1}}}",
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_7\",\"usage\":{\"input_tokens\":3,"
+        "\"cache_read_input_tokens\":4,\"cache_creation_input_tokens\":1}}}",
         "{\"type\":\"ping\"}",
-        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}",
-        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}",
-        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"sg\"}}",
-        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
-        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}",
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\","
+        "\"thinking\":\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+        "\"thinking\":\"hmm\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\","
+        "\"signature\":\"sg\"}}",
+        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\","
+        "\"text\":\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":"
+        "\"Hi\"}}",
         "{\"type\":\"content_block_stop\",\"index\":1}",
-        "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"ls\",\"input\":{}}}",
-        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\"\"}}",
-        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\":1}\"}}",
-        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}",
+        "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\","
+        "\"id\":\"toolu_1\",\"name\":\"ls\",\"input\":{}}}",
+        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+        "\"partial_json\":\"{\\\"a\\\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\","
+        "\"partial_json\":\":1}\"}}",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_"
+        "tokens\":9}}",
         "{\"type\":\"message_stop\"}",
         NULL};
-    for (int i = 0; ev[i]; i++) tr_stream_event(&s, NULL, ev[i], strlen(ev[i]));
+    for (int i = 0; ev[i]; i++)
+        tr_stream_event(&s, NULL, ev[i], strlen(ev[i]));
     tr_stream_end(&s);
     const char *g = got.data;
     assert_non_null(strstr(g, "\"role\":\"assistant\""));
@@ -266,26 +294,38 @@ static void test_stream_c2a_and_c2r(void **st)
 {
     (void)st;
     static const char *const ch[] = {
-        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":"
+        "\"\"}}]}",
         "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"He\"}}]}",
         "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"llo\"}}]}",
-        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_5\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
-        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+        "\"call_5\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}",
+        "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\"{}\"}}]}}]}",
         "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}",
-        "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":2}}}",
+        "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":3,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":2}}}",
         "[DONE]",
         NULL};
     buf_t got = BUF_INIT;
     tr_warn_t w = {0};
     tr_stream_t s;
     tr_stream_init(&s, TR_S_C2A, "gpt", collect, &got, &w);
-    for (int i = 0; ch[i]; i++) tr_stream_event(&s, NULL, ch[i], strlen(ch[i]));
+    for (int i = 0; ch[i]; i++)
+        tr_stream_event(&s, NULL, ch[i], strlen(ch[i]));
     tr_stream_end(&s);
     const char *g = got.data;
-    const char *order[] = {"message_start|", "content_block_start|{\"index\":0,\"content_block\":{\"type\":\"text\"",
-                           "text_delta", "content_block_stop|{\"index\":0",
-                           "content_block_start|{\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"call_5\"",
-                           "input_json_delta", "content_block_stop|{\"index\":1", "message_delta|", "message_stop|", NULL};
+    const char *order[] = {"message_start|",
+                           "content_block_start|{\"index\":0,\"content_block\":{\"type\":\"text\"",
+                           "text_delta",
+                           "content_block_stop|{\"index\":0",
+                           "content_block_start|{\"index\":1,\"content_block\":{\"type\":\"tool_"
+                           "use\",\"id\":\"call_5\"",
+                           "input_json_delta",
+                           "content_block_stop|{\"index\":1",
+                           "message_delta|",
+                           "message_stop|",
+                           NULL};
     const char *at = g;
     for (int i = 0; order[i]; i++) {
         const char *f = strstr(at, order[i]);
@@ -301,15 +341,24 @@ static void test_stream_c2a_and_c2r(void **st)
     tr_resp_meta_t m = {.id = "resp_x", .model = "gpt", .created_at = 1};
     tr_stream_init(&s, TR_S_C2R, "gpt", collect, &got, &w);
     s.meta = &m;
-    for (int i = 0; ch[i]; i++) tr_stream_event(&s, NULL, ch[i], strlen(ch[i]));
+    for (int i = 0; ch[i]; i++)
+        tr_stream_event(&s, NULL, ch[i], strlen(ch[i]));
     tr_stream_end(&s);
     g = got.data;
-    const char *order2[] = {"response.created|", "response.in_progress|", "response.output_item.added|",
-                            "response.content_part.added|", "response.output_text.delta|",
-                            "response.output_item.added|", "response.function_call_arguments.delta|",
-                            "response.output_text.done|", "response.content_part.done|",
-                            "response.output_item.done|", "response.function_call_arguments.done|",
-                            "response.output_item.done|", "response.completed|", NULL};
+    const char *order2[] = {"response.created|",
+                            "response.in_progress|",
+                            "response.output_item.added|",
+                            "response.content_part.added|",
+                            "response.output_text.delta|",
+                            "response.output_item.added|",
+                            "response.function_call_arguments.delta|",
+                            "response.output_text.done|",
+                            "response.content_part.done|",
+                            "response.output_item.done|",
+                            "response.function_call_arguments.done|",
+                            "response.output_item.done|",
+                            "response.completed|",
+                            NULL};
     at = g;
     for (int i = 0; order2[i]; i++) {
         const char *f = strstr(at, order2[i]);
@@ -342,11 +391,14 @@ static void test_response_store(void **st)
     (void)st;
     rstore_t *s = rstore_new(1000, 3);
     put(s, "r1", NULL, "[{\"role\":\"user\",\"content\":\"a\"}]",
-        "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"b\"}]},"
+        "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+        "\"text\":\"b\"}]},"
         "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"}]",
         "ins1", 0);
-    put(s, "r2", "r1", "[{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"res\"}]",
-        "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"d\"}]}]",
+    put(s, "r2", "r1",
+        "[{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"res\"}]",
+        "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\","
+        "\"text\":\"d\"}]}]",
         NULL, 10);
     cJSON *msgs = cJSON_CreateArray();
     char *ins = NULL, *model = NULL;
@@ -390,9 +442,12 @@ static void test_response_store(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tool_id_rewrite),      cmocka_unit_test(test_chat_to_anthropic_request),
-        cmocka_unit_test(test_anthropic_to_chat_request), cmocka_unit_test(test_whole_replies),
-        cmocka_unit_test(test_stream_a2c),           cmocka_unit_test(test_stream_c2a_and_c2r),
+        cmocka_unit_test(test_tool_id_rewrite),
+        cmocka_unit_test(test_chat_to_anthropic_request),
+        cmocka_unit_test(test_anthropic_to_chat_request),
+        cmocka_unit_test(test_whole_replies),
+        cmocka_unit_test(test_stream_a2c),
+        cmocka_unit_test(test_stream_c2a_and_c2r),
         cmocka_unit_test(test_response_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
