@@ -15,7 +15,8 @@
 #include "core/log.h"
 #include "replay/redact.h"
 
-#define BATCH 256
+#define BATCH     256
+#define LINGER_MS 20 /* the longest a record waits for companions */
 
 struct replay_queue {
     replay_store_t *store;
@@ -127,6 +128,14 @@ static void *writer_main(void *arg)
             }
         }
         if (q->closing && (q->len == 0 || clock_mono_ms() >= q->deadline_ms)) break;
+        if (!q->closing && !q->paused && q->len < BATCH / 4) {
+            /* group commit: under load records arrive one by one, and one
+             * store transaction per record costs more than the request that
+             * produced it; linger briefly so a batch accumulates */
+            struct timespec ts;
+            abs_time_in(&ts, LINGER_MS);
+            pthread_cond_timedwait(&q->wake, &q->mu, &ts);
+        }
         size_t n = 0;
         if (!q->paused || q->closing)
             while (n < BATCH && q->len) {

@@ -236,11 +236,27 @@ static void redact_body(char **body, size_t *len, bool pii)
     if (!*body) abort();
 }
 
+/* The routing fragments are rendered by tether from config names, enum names
+ * and numbers; a credential can only reach them through a misconfigured name.
+ * Run the full scanner only when a fragment holds one of the shapes a secret
+ * needs (a keyword, a bearer scheme or a provider key prefix): the common
+ * case costs one pass of memmem instead of the whole credential scan. */
+static bool maybe_secret(const char *s, size_t n)
+{
+    static const char *const marks[] = {
+        "key",   "Key", "KEY",  "token", "Token", "secret",      "Secret", "pass", "Pass",
+        "earer", "sk-", "AKIA", "AIza",  "ghp_",  "github_pat_", "xox",    "eyJ",  "PRIVATE"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (memmem(s, n, marks[i], strlen(marks[i]))) return true;
+    return false;
+}
+
 static void redact_fragment(char **frag)
 {
     if (!*frag || !**frag) return;
-    buf_t b = BUF_INIT;
     size_t n = strlen(*frag);
+    if (!maybe_secret(*frag, n)) return;
+    buf_t b = BUF_INIT;
     mask_credentials(*frag, n, &b);
     if (b.len == n && !memcmp(b.data, *frag, n)) { /* nothing found: keep as is */
         buf_free(&b);
