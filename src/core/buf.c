@@ -36,18 +36,62 @@ void buf_putc(buf_t *b, char c)
 
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
+    /* format into the spare capacity first; measure and retry only when it
+     * does not fit (one vsnprintf in the common case instead of two) */
+    buf_reserve(b, 64);
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    size_t room = b->cap - b->len;
+    int n = vsnprintf(b->data + b->len, room, fmt, ap2);
     va_end(ap2);
-    if (n <= 0) {
-        buf_reserve(b, 0);
+    if (n < 0) {
         b->data[b->len] = 0;
         return;
     }
-    buf_reserve(b, (size_t)n);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    if ((size_t)n >= room) {
+        buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    }
     b->len += (size_t)n;
+}
+
+void buf_num(buf_t *b, double v)
+{
+    if (v != v || v > 1e300 || v < -1e300) {
+        buf_puts(b, "null");
+        return;
+    }
+    double a = v < 0 ? -v : v;
+    if (a >= 1e12 || (a != 0 && a < 1e-6)) {
+        buf_printf(b, "%.17g", v);
+        return;
+    }
+    /* fixed point with 6 decimals, trailing zeros trimmed: exact enough for
+     * scores, costs and latencies, and far cheaper than %g */
+    long long scaled = (long long)(a * 1e6 + 0.5);
+    long long ip = scaled / 1000000, fp = scaled % 1000000;
+    char tmp[48];
+    int k = 0;
+    if (v < 0 && scaled) tmp[k++] = '-';
+    char digits[24];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    while (nd) tmp[k++] = digits[--nd];
+    if (fp) {
+        tmp[k++] = '.';
+        char f[6];
+        for (int i = 5; i >= 0; i--) {
+            f[i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        int last = 5;
+        while (last > 0 && f[last] == '0') last--;
+        for (int i = 0; i <= last; i++) tmp[k++] = f[i];
+    }
+    buf_append(b, tmp, (size_t)k);
 }
 
 void buf_printf(buf_t *b, const char *fmt, ...)

@@ -20,6 +20,9 @@ void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Append a JSON number: integers as such, others with up to 6 decimals
+ * (trailing zeros trimmed); "null" for NaN and infinities. */
+void buf_num(buf_t *b, double v);
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_str(buf_t *b, const char *s, size_t n);
 void buf_reset(buf_t *b);

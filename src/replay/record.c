@@ -240,10 +240,8 @@ static void knum(buf_t *b, bool *first, const char *k, double v)
     key(b, first, k);
     if (!isfinite(v))
         buf_puts(b, "null");
-    else if (v == (double)(int64_t)v && fabs(v) < 1e15)
-        buf_printf(b, "%lld", (long long)v);
     else
-        buf_printf(b, "%.17g", v);
+        buf_num(b, v);
 }
 
 static void kint(buf_t *b, bool *first, const char *k, int64_t v)
