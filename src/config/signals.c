@@ -113,18 +113,21 @@ const cfg_schema_t cfg_signal_family_schemas[CFG_SIG_N] = {
                                                           "phrases asking for text and image"),
                                                 F_CLS, END},
                           "Output modality (rules AR, DIFFUSION, BOTH)."},
-    [CFG_SIG_AUTHZ] = {"routing.signals.role_bindings[]",
-                       (const cfg_field_t[]){
-                           F_NAME,
-                           F_DESC,
-                           {.key = "role",
-                            .type = CFG_F_STR,
-                            .off = offsetof(G, role),
-                            .flags = CFG_FF_REQUIRED,
-                            .doc = "the role leaves name"},
-                           CFG_FNODE(G, "subjects", subjects, "[{kind: User|Group, name}]"),
-                           END},
-                       "Role bindings (YAML key role_bindings, leaf type authz)."},
+    [CFG_SIG_AUTHZ] =
+        {"routing.signals.role_bindings[]",
+         (const cfg_field_t[]){
+             F_NAME,
+             F_DESC,
+             {.key = "role",
+              .type = CFG_F_STR,
+              .off = offsetof(G, role),
+              .flags = CFG_FF_REQUIRED,
+              .doc = "the role leaves name"},
+             CFG_FNODE(G, "subjects", subjects, "[{kind: User|Group, name}]"),
+             CFG_FBOOL(G, "fail_open", fail_open, "false",
+                       "without an identity the rule does not match (instead of an error)"),
+             END},
+         "Role bindings (YAML key role_bindings, leaf type authz)."},
     [CFG_SIG_EMBEDDING] =
         {"routing.signals.embeddings[]",
          (const cfg_field_t[]){

@@ -113,7 +113,8 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
         if (!has_identity) {
-            res->error = SIG_ERR_NO_IDENTITY;
+            /* an error (the leaf's on_error decides) unless the binding is fail_open */
+            if (!res->rule || !res->rule->fail_open) res->error = SIG_ERR_NO_IDENTITY;
             continue;
         }
         const az_rule_t *ar = &s->rules[refs[i].id];

@@ -48,6 +48,22 @@ static void test_without_identity(void **state)
     sigt_free(t);
 }
 
+static void test_fail_open_without_identity_is_no_match(void **state)
+{
+    sigt_t *t = sigt_load("    role_bindings:\n"
+                          "      - {name: b1, role: admin, subjects: [{kind: User, name: alice}], "
+                          "fail_open: true}\n"
+                          "      - {name: b3, role: dev, subjects: [{kind: Group, name: eng}]}\n",
+                          LEAVES);
+    assert_non_null(t->e);
+    sigt_eval_prompt(t, "hi", NULL);
+    const sig_result_t *r = sigt_get(t, AZ, "admin");
+    assert_false(r->matched);
+    assert_null(r->error); /* fail_open: no match, no error */
+    assert_string_equal(sigt_get(t, AZ, "dev")->error, SIG_ERR_NO_IDENTITY);
+    sigt_free(t);
+}
+
 static void test_trusted_headers(void **state)
 {
     sigt_t *t = sigt_load_ex(BINDINGS, LEAVES,
@@ -68,6 +84,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_with_identity),
         cmocka_unit_test(test_without_identity),
+        cmocka_unit_test(test_fail_open_without_identity_is_no_match),
         cmocka_unit_test(test_trusted_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
