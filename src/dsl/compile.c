@@ -418,7 +418,7 @@ static bool find_section(const char *t, size_t len, const char *key, size_t *sta
 
 static void splice(buf_t *out, const char *text, size_t len, const char *key, const buf_t *repl)
 {
-    size_t s, e;
+    size_t s = 0, e = 0;
     if (find_section(text, len, key, &s, &e)) {
         buf_append(out, text, s);
         buf_append(out, repl->data, repl->len);
