@@ -68,7 +68,7 @@ typedef struct cfg_signal {
     /* pii / jailbreak */
     cfg_strlist_t pii_types_allowed, jailbreak_patterns, benign_patterns;
     bool include_history, include_tool_results;
-    bool fail_open;             /* authz: no identity is "no match", not an error */
+    bool fail_open;   /* authz: no identity is "no match", not an error */
     char *classifier; /* model_catalog.classifiers[] name */
     /* context */
     uint64_t min_tokens, max_tokens;

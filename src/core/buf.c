@@ -79,7 +79,8 @@ void buf_num(buf_t *b, double v)
         digits[nd++] = (char)('0' + ip % 10);
         ip /= 10;
     } while (ip);
-    while (nd) tmp[k++] = digits[--nd];
+    while (nd)
+        tmp[k++] = digits[--nd];
     if (fp) {
         tmp[k++] = '.';
         char f[6];
@@ -88,8 +89,10 @@ void buf_num(buf_t *b, double v)
             fp /= 10;
         }
         int last = 5;
-        while (last > 0 && f[last] == '0') last--;
-        for (int i = 0; i <= last; i++) tmp[k++] = f[i];
+        while (last > 0 && f[last] == '0')
+            last--;
+        for (int i = 0; i <= last; i++)
+            tmp[k++] = f[i];
     }
     buf_append(b, tmp, (size_t)k);
 }
