@@ -425,6 +425,12 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
      * this decision (after this turn) */
     sess_priors_observe(sess_priors_shared(), p->decision_name, p->id.key,
                         (p->has_state ? p->state.turn_count : 0) + 1);
+    /* the opener goes in with the commit (ordered on the same connection, so
+     * it is stored when the commit is acknowledged): the next turn on another
+     * replica finds the session through it even if the end-of-turn chain
+     * index, which needs the reply, is still on its way */
+    if (p->id.has_chain && p->id.opener)
+        sess_store_opener_put(env->store, p->id.opener, p->id.key, NULL, NULL);
     commit_wait_t *w = malloc(sizeof *w);
     w->done = done;
     w->ud = ud;
