@@ -1,4 +1,6 @@
-/* server.c - tether's HTTP/1.1 server: libevent bufferevents + http-parser.
+/* server.c - tether's HTTP/1.1 server, the connection side: parsing with
+ * http-parser, requests, responding, direct socket I/O, timeouts and
+ * accepting. Worker threads, binding and start/stop: server_workers.c.
  *
  * Why not evhttp: measured at a third of nginx's proxy throughput here
  * (ARCHITECTURE.md section 5). This layer does only what the router needs:
@@ -11,12 +13,12 @@
  * embedded in the connection and reused, so steady-state requests do not
  * malloc here. Neighbours: upstream.c (client side), api/ (handlers). */
 #include "http/server.h"
+#include "http/server_internal.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <event2/buffer.h>
@@ -24,7 +26,6 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <http_parser.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -32,85 +33,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define HSRV_MAX_HEADERS 128
-#define HSRV_HIGH_WATER  (256 * 1024)
-#define HSRV_LOW_WATER   (64 * 1024)
-
-typedef struct hsrv_worker hsrv_worker_t;
-
-struct hsrv_conn {
-    hsrv_worker_t *w;
-    struct bufferevent *bev;
-    int listener_index;
-    http_parser parser;
-    /* request being parsed */
-    buf_t url;
-    buf_t hdr;                        /* header bytes: names lowercased */
-    size_t hoff[HSRV_MAX_HEADERS][4]; /* name off,len, value off,len */
-    size_t n_hdr;
-    int last_was_value;
-    size_t header_bytes;
-    buf_t body;
-    int headers_done;
-    int message_done;
-    int parsing; /* between message begin and message complete */
-    int in_process;
-    int busy;         /* a request is with the handler */
-    int closing;      /* close once output is flushed */
-    int dead;         /* freed on next opportunity */
-    int error_status; /* set by parser callbacks to reject */
-    const char *error_code;
-    const char *error_msg;
-    int expect_continue;
-    /* response state */
-    int started, chunked, finished, head_only, http10;
-    int64_t content_length;
-    size_t bytes_sent;
-    int want_drain;
-    int client_gone;      /* peer went away while a keep_on_abort request was pending */
-    int peer_eof;         /* a direct read saw the peer's FIN */
-    struct evbuffer *out; /* response bytes staged before a direct write */
-    struct event *timer;
-    hsrv_req_t req;
-    hsrv_conn_t *prev, *next;
-};
-
-struct hsrv_worker {
-    hsrv_server_t *srv;
-    int index;
-    struct event_base *base;
-    struct evconnlistener **lev;
-    int *fds;
-    int stop_fd;
-    struct event *stop_ev;
-    struct event *deadline_ev;
-    pthread_t thread;
-    void *ctx;
-    hsrv_conn_t *conns;
-    int stopping;
-    long inflight;
-};
-
-struct hsrv_server {
-    hsrv_config_t cfg;
-    hsrv_listen_t *listens;
-    int *ports;
-    int n_workers;
-    hsrv_worker_t *workers;
-    atomic_long inflight;
-    atomic_long conns;
-    uint64_t grace_ms;
-};
-
 static int conn_process(hsrv_conn_t *c);
-static void conn_free(hsrv_conn_t *c);
 static void conn_arm_timer(hsrv_conn_t *c);
-static void worker_maybe_exit(hsrv_worker_t *w);
 
 /* ---------------------------------------------------------------- utils */
 
@@ -173,16 +101,6 @@ size_t hsrv_pending(const hsrv_req_t *req)
 {
     return evbuffer_get_length(bufferevent_get_output(req->conn->bev)) +
            evbuffer_get_length(req->conn->out);
-}
-
-long hsrv_server_inflight(const hsrv_server_t *s)
-{
-    return atomic_load(&s->inflight);
-}
-
-int hsrv_server_port(const hsrv_server_t *s, int i)
-{
-    return s->ports[i];
 }
 
 static hsrv_method_t method_of(unsigned m)
@@ -480,7 +398,7 @@ static int conn_process(hsrv_conn_t *c)
 out:
     c->in_process = 0;
     if (c->dead) {
-        conn_free(c);
+        srv_conn_free(c);
         return 1;
     }
     return 0;
@@ -555,7 +473,7 @@ static void finish_common(hsrv_conn_t *c)
         bufferevent_disable(c->bev, EV_READ);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
             c->dead = 1;
-            if (!c->in_process) conn_free(c);
+            if (!c->in_process) srv_conn_free(c);
         }
         return;
     }
@@ -564,7 +482,7 @@ static void finish_common(hsrv_conn_t *c)
     if (c->w->stopping && !c->busy && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
         c->closing = 1;
         c->dead = 1;
-        if (!c->in_process) conn_free(c);
+        if (!c->in_process) srv_conn_free(c);
         return;
     }
     if (!c->in_process) conn_process(c);
@@ -634,7 +552,7 @@ void hsrv_abort(hsrv_req_t *req)
     /* RST rather than FIN, so the peer sees a reset */
     struct linger lg = {1, 0};
     setsockopt(bufferevent_getfd(c->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    if (!c->in_process) conn_free(c);
+    if (!c->in_process) srv_conn_free(c);
 }
 
 /* ------------------------------------------------------------ connections */
@@ -651,7 +569,7 @@ static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
                                    : "timed out reading the request headers");
         return;
     }
-    conn_free(c); /* idle keep-alive connection */
+    srv_conn_free(c); /* idle keep-alive connection */
 }
 
 static void conn_arm_timer(hsrv_conn_t *c)
@@ -725,7 +643,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     hsrv_conn_t *c = arg;
     if (c->closing && !c->busy) {
         c->dead = 1;
-        if (!c->in_process) conn_free(c);
+        if (!c->in_process) srv_conn_free(c);
         return;
     }
     if (c->busy && c->want_drain &&
@@ -753,10 +671,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         req_release(c);
     }
     c->dead = 1;
-    if (!c->in_process) conn_free(c);
+    if (!c->in_process) srv_conn_free(c);
 }
 
-static void conn_free(hsrv_conn_t *c)
+void srv_conn_free(hsrv_conn_t *c)
 {
     hsrv_worker_t *w = c->w;
     if (c->busy) {
@@ -778,11 +696,11 @@ static void conn_free(hsrv_conn_t *c)
     arena_deinit(&c->req.arena);
     free(c);
     atomic_fetch_sub(&w->srv->conns, 1);
-    if (w->stopping) worker_maybe_exit(w);
+    if (w->stopping) srv_worker_maybe_exit(w);
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
-                      void *arg)
+void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                   void *arg)
 {
     hsrv_worker_t *w = arg;
     int li = 0;
@@ -815,229 +733,4 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     conn_arm_timer(c);
-}
-
-/* ---------------------------------------------------------------- workers */
-
-static void worker_maybe_exit(hsrv_worker_t *w)
-{
-    if (w->inflight == 0 && w->conns == NULL) event_base_loopexit(w->base, NULL);
-}
-
-static void deadline_cb(evutil_socket_t fd, short what, void *arg)
-{
-    hsrv_worker_t *w = arg;
-    tlog(TLOG_WARN, "shutdown_deadline", "\"worker\":%d,\"inflight\":%ld", w->index, w->inflight);
-    event_base_loopbreak(w->base);
-}
-
-static void stop_cb(evutil_socket_t fd, short what, void *arg)
-{
-    hsrv_worker_t *w = arg;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof v);
-    (void)r;
-    if (w->stopping) return;
-    w->stopping = 1;
-    for (size_t i = 0; i < w->srv->cfg.n_listeners; i++) {
-        if (w->lev[i]) evconnlistener_free(w->lev[i]);
-        w->lev[i] = NULL;
-    }
-    /* close idle connections now; busy ones close after their response */
-    hsrv_conn_t *c = w->conns;
-    while (c) {
-        hsrv_conn_t *n = c->next;
-        if (!c->busy) {
-            c->dead = 1;
-            if (!c->in_process) conn_free(c);
-        } else {
-            c->req.keep_alive = false;
-        }
-        c = n;
-    }
-    uint64_t g = w->srv->grace_ms;
-    struct timeval tv = {(time_t)(g / 1000), (suseconds_t)((g % 1000) * 1000)};
-    w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
-    evtimer_add(w->deadline_ev, &tv);
-    worker_maybe_exit(w);
-}
-
-static void *worker_main(void *arg)
-{
-    hsrv_worker_t *w = arg;
-    hsrv_server_t *s = w->srv;
-    if (s->cfg.on_worker_start) w->ctx = s->cfg.on_worker_start(w->index, w->base, s->cfg.ud);
-    event_base_dispatch(w->base);
-    /* forced stop: release whatever is left */
-    while (w->conns) {
-        hsrv_conn_t *c = w->conns;
-        c->dead = 1;
-        c->in_process = 0;
-        conn_free(c);
-    }
-    if (s->cfg.on_worker_stop) s->cfg.on_worker_stop(w->index, w->ctx, s->cfg.ud);
-    return NULL;
-}
-
-/* SO_REUSEPORT lets every worker own a listening socket, but it would also
- * let a second tether process silently share the port. Probe with a plain
- * bind first so an address already in use is an error, as users expect. */
-static int probe_port_free(const struct addrinfo *ai)
-{
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return 0;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    int rc = bind(fd, ai->ai_addr, ai->ai_addrlen);
-    int e = errno;
-    close(fd);
-    return rc == 0 || e != EADDRINUSE;
-}
-
-static int bind_socket(const char *address, int port, int probe, char *err, size_t errlen)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int rc = getaddrinfo(address, ps, &hints, &res);
-    if (rc != 0 || !res) {
-        snprintf(err, errlen, "cannot resolve listen address %s: %s", address, gai_strerror(rc));
-        return -1;
-    }
-    if (probe && port != 0 && !probe_port_free(res)) {
-        snprintf(err, errlen, "cannot listen on %s:%d: address already in use", address, port);
-        freeaddrinfo(res);
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        freeaddrinfo(res);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", address, port, strerror(errno));
-        close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
-    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-hsrv_server_t *hsrv_server_start(const hsrv_config_t *cfg, char *err, size_t errlen)
-{
-    hsrv_server_t *s = calloc(1, sizeof *s);
-    s->cfg = *cfg;
-    if (!s->cfg.limits.max_header_bytes) s->cfg.limits.max_header_bytes = 64 * 1024;
-    if (!s->cfg.limits.max_body_bytes) s->cfg.limits.max_body_bytes = 32u << 20;
-    if (!s->cfg.limits.header_timeout_ms) s->cfg.limits.header_timeout_ms = 10000;
-    if (!s->cfg.limits.body_timeout_ms) s->cfg.limits.body_timeout_ms = 60000;
-    if (!s->cfg.limits.max_connections) s->cfg.limits.max_connections = 4096;
-    int nw = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (nw < 1) nw = 1;
-    s->n_workers = nw;
-    size_t nl = cfg->n_listeners;
-    s->listens = calloc(nl ? nl : 1, sizeof *s->listens);
-    s->ports = calloc(nl ? nl : 1, sizeof *s->ports);
-    for (size_t i = 0; i < nl; i++) {
-        s->listens[i] = cfg->listeners[i];
-        s->listens[i].address = strdup(cfg->listeners[i].address);
-    }
-    s->cfg.listeners = s->listens;
-    s->workers = calloc((size_t)nw, sizeof *s->workers);
-    /* bind everything first, so errors come before any thread starts */
-    for (int wi = 0; wi < nw; wi++) {
-        hsrv_worker_t *w = &s->workers[wi];
-        w->srv = s;
-        w->index = wi;
-        w->fds = calloc(nl ? nl : 1, sizeof(int));
-        w->lev = calloc(nl ? nl : 1, sizeof(*w->lev));
-        w->stop_fd = -1;
-        for (size_t i = 0; i < nl; i++) {
-            int port = wi == 0 ? s->listens[i].port : s->ports[i];
-            w->fds[i] = bind_socket(s->listens[i].address, port, wi == 0, err, errlen);
-            if (w->fds[i] < 0) goto fail;
-            if (wi == 0) s->ports[i] = bound_port(w->fds[i]);
-        }
-    }
-    for (int wi = 0; wi < nw; wi++) {
-        hsrv_worker_t *w = &s->workers[wi];
-        w->base = event_base_new();
-        w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        w->stop_ev = event_new(w->base, w->stop_fd, EV_READ | EV_PERSIST, stop_cb, w);
-        event_add(w->stop_ev, NULL);
-        for (size_t i = 0; i < nl; i++) {
-            w->lev[i] =
-                evconnlistener_new(w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE, -1, w->fds[i]);
-            w->fds[i] = -1;
-        }
-    }
-    for (int wi = 0; wi < nw; wi++)
-        pthread_create(&s->workers[wi].thread, NULL, worker_main, &s->workers[wi]);
-    return s;
-fail:
-    for (int wi = 0; wi < nw; wi++) {
-        hsrv_worker_t *w = &s->workers[wi];
-        for (size_t i = 0; w->fds && i < nl; i++)
-            if (w->fds[i] > 0) close(w->fds[i]);
-        free(w->fds);
-        free(w->lev);
-    }
-    for (size_t i = 0; i < nl; i++)
-        free((char *)s->listens[i].address);
-    free(s->listens);
-    free(s->ports);
-    free(s->workers);
-    free(s);
-    return NULL;
-}
-
-void hsrv_server_stop(hsrv_server_t *s, uint64_t grace_ms)
-{
-    s->grace_ms = grace_ms;
-    for (int wi = 0; wi < s->n_workers; wi++) {
-        uint64_t one = 1;
-        ssize_t r = write(s->workers[wi].stop_fd, &one, sizeof one);
-        (void)r;
-    }
-    for (int wi = 0; wi < s->n_workers; wi++)
-        pthread_join(s->workers[wi].thread, NULL);
-}
-
-void hsrv_server_free(hsrv_server_t *s)
-{
-    if (!s) return;
-    for (int wi = 0; wi < s->n_workers; wi++) {
-        hsrv_worker_t *w = &s->workers[wi];
-        for (size_t i = 0; i < s->cfg.n_listeners; i++)
-            if (w->lev[i]) evconnlistener_free(w->lev[i]);
-        if (w->stop_ev) event_free(w->stop_ev);
-        if (w->deadline_ev) event_free(w->deadline_ev);
-        if (w->stop_fd >= 0) close(w->stop_fd);
-        if (w->base) event_base_free(w->base);
-        free(w->fds);
-        free(w->lev);
-    }
-    for (size_t i = 0; i < s->cfg.n_listeners; i++)
-        free((char *)s->listens[i].address);
-    free(s->listens);
-    free(s->ports);
-    free(s->workers);
-    free(s);
 }

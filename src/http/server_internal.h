@@ -1,0 +1,93 @@
+/* server_internal.h - private to the HTTP server: the connection, worker and
+ * server structs shared by server.c (connections: parsing, requests,
+ * responding, socket I/O) and server_workers.c (binding, worker threads,
+ * accepting, start and graceful stop). Not for use outside src/http/. */
+#ifndef TETHER_HTTP_SERVER_INTERNAL_H
+#define TETHER_HTTP_SERVER_INTERNAL_H
+#include "core/buf.h"
+#include "http/server.h"
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#define HSRV_MAX_HEADERS 128
+#define HSRV_HIGH_WATER  (256 * 1024)
+#define HSRV_LOW_WATER   (64 * 1024)
+
+typedef struct hsrv_worker hsrv_worker_t;
+
+struct hsrv_conn {
+    hsrv_worker_t *w;
+    struct bufferevent *bev;
+    int listener_index;
+    http_parser parser;
+    /* request being parsed */
+    buf_t url;
+    buf_t hdr;                        /* header bytes: names lowercased */
+    size_t hoff[HSRV_MAX_HEADERS][4]; /* name off,len, value off,len */
+    size_t n_hdr;
+    int last_was_value;
+    size_t header_bytes;
+    buf_t body;
+    int headers_done;
+    int message_done;
+    int parsing; /* between message begin and message complete */
+    int in_process;
+    int busy;         /* a request is with the handler */
+    int closing;      /* close once output is flushed */
+    int dead;         /* freed on next opportunity */
+    int error_status; /* set by parser callbacks to reject */
+    const char *error_code;
+    const char *error_msg;
+    int expect_continue;
+    /* response state */
+    int started, chunked, finished, head_only, http10;
+    int64_t content_length;
+    size_t bytes_sent;
+    int want_drain;
+    int client_gone;      /* peer went away while a keep_on_abort request was pending */
+    int peer_eof;         /* a direct read saw the peer's FIN */
+    struct evbuffer *out; /* response bytes staged before a direct write */
+    struct event *timer;
+    hsrv_req_t req;
+    hsrv_conn_t *prev, *next;
+};
+
+struct hsrv_worker {
+    hsrv_server_t *srv;
+    int index;
+    struct event_base *base;
+    struct evconnlistener **lev;
+    int *fds;
+    int stop_fd;
+    struct event *stop_ev;
+    struct event *deadline_ev;
+    pthread_t thread;
+    void *ctx;
+    hsrv_conn_t *conns;
+    int stopping;
+    long inflight;
+};
+
+struct hsrv_server {
+    hsrv_config_t cfg;
+    hsrv_listen_t *listens;
+    int *ports;
+    int n_workers;
+    hsrv_worker_t *workers;
+    atomic_long inflight;
+    atomic_long conns;
+    uint64_t grace_ms;
+};
+
+/* server.c */
+void srv_conn_free(hsrv_conn_t *c);
+void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                   void *arg);
+/* server_workers.c */
+void srv_worker_maybe_exit(hsrv_worker_t *w);
+#endif
