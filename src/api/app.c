@@ -10,9 +10,6 @@
 #include "replay/queue.h"
 #include "replay/store.h"
 #include "route/pipeline.h"
-#include "signals/embedder.h"
-#include "signals/family.h"
-#include "signals/similarity.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +19,6 @@ struct app_runtime {
     bool has_embedder;
 };
 
-static int embed_adapter(void *ctx, const char *text, size_t len, float *out)
-{
-    return emb_embed(ctx, text, len, out) == EMB_OK ? 0 : -1;
-}
-
 static app_runtime_t *runtime_new(const cfg_t *cfg, cfg_diags_t *d)
 {
     app_runtime_t *rt = calloc(1, sizeof *rt);
@@ -35,14 +27,7 @@ static app_runtime_t *runtime_new(const cfg_t *cfg, cfg_diags_t *d)
         free(rt);
         return NULL;
     }
-    const sig_sim_t *sim = sig_sim_of(rt->sig);
-    emb_t *e = sim ? sim->emb : NULL;
-    if (e) {
-        rt->embedder.embed = embed_adapter;
-        rt->embedder.dim = (size_t)emb_dims(e);
-        rt->embedder.ctx = e;
-        rt->has_embedder = true;
-    }
+    rt->has_embedder = route_embedder_of(rt->sig, &rt->embedder);
     return rt;
 }
 

@@ -10,9 +10,6 @@
 #include "core/log.h"
 #include "route/eval.h"
 #include "select/select.h"
-#include "signals/embedder.h"
-#include "signals/family.h"
-#include "signals/similarity.h"
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,11 +36,6 @@ static void usage(FILE *f)
                "                   [--format text|json]\n"
                "  --session FILE  seed session memory: {\"model\":..,\"decision\":..,\"turns\":N,\n"
                "                  \"idle_seconds\":S,\"switches\":N}\n");
-}
-
-static int embed_adapter(void *ctx, const char *text, size_t len, float *out)
-{
-    return emb_embed(ctx, text, len, out) == EMB_OK ? 0 : -1;
 }
 
 int cli_eval(int argc, char **argv)
@@ -106,14 +98,7 @@ int cli_eval(int argc, char **argv)
     sel_state_t *sel = sel_state_new();
     sel_embedder_t emb = {0};
     route_env_t env = {.sig = sig, .sel = sel};
-    const sig_sim_t *sim = sig_sim_of(sig);
-    emb_t *e = sim ? sim->emb : NULL;
-    if (e) {
-        emb.embed = embed_adapter;
-        emb.dim = (size_t)emb_dims(e);
-        emb.ctx = e;
-        env.embedder = &emb;
-    }
+    if (route_embedder_of(sig, &emb)) env.embedder = &emb;
     arena_t a;
     arena_init(&a, 65536);
     int rc = 0;

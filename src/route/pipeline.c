@@ -5,46 +5,35 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "signals/embedder.h"
+#include "signals/similarity.h"
 #include "session/priors.h"
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
+/* The loader always fills global.router.session with the SPEC §9.10
+ * defaults (config/global_ext.c), so there is one source of defaults. */
 static const cfg_session_t *global_knobs(const cfg_t *cfg)
 {
-    static cfg_session_t defaults;
-    static int init;
-    if (cfg && cfg->global_ext) return &cfg->global_ext->session;
-    if (!init) {
-        /* SPEC §9.10 defaults, for configs built without the global section */
-        defaults.enabled = true;
-        defaults.idle_timeout_seconds = 300;
-        defaults.min_turns_before_switch = 1;
-        defaults.switch_margin = 0.05;
-        defaults.stay_bias = 0.10;
-        defaults.tool_loop_hard_lock = true;
-        defaults.context_portability_hard_lock = true;
-        defaults.decision_drift_reset = true;
-        defaults.tool_loop_stay_bias = 0.35;
-        defaults.prefix_cache_weight = 0.20;
-        defaults.handoff_penalty_weight = 1.0;
-        defaults.default_handoff_penalty = 0.05;
-        defaults.max_cache_cost_multiplier = 2.5;
-        defaults.switch_history_weight = 0.04;
-        defaults.quality_gap_multiplier = 1.0;
-        defaults.reset_warmth_factor = 0.2;
-        defaults.allow_downgrade = true;
-        defaults.downgrade_savings_weight = 0.10;
-        defaults.inherit_decision_when_unmatched = true;
-        defaults.handoff_on_unavailable = true;
-        defaults.remaining_turn_prior_weight = 1.0;
-        defaults.remaining_turn_prior_horizon = 8;
-        defaults.learn_remaining_turn_priors = true;
-        defaults.min_remaining_turn_prior_samples = 3;
-        init = 1;
-    }
-    return &defaults;
+    return &cfg->global_ext->session;
+}
+
+static int embed_adapter(void *ctx, const char *text, size_t len, float *out)
+{
+    return emb_embed(ctx, text, len, out) == EMB_OK ? 0 : -1;
+}
+
+bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out)
+{
+    const sig_sim_t *sim = sig ? sig_sim_of(sig) : NULL;
+    emb_t *e = sim ? sim->emb : NULL;
+    if (!e) return false;
+    out->embed = embed_adapter;
+    out->dim = (size_t)emb_dims(e);
+    out->ctx = e;
+    return true;
 }
 
 bool route_model_available(const cfg_model_t *m)

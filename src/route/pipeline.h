@@ -115,6 +115,9 @@ void route_finish(const route_env_t *env, const route_plan_t *plan, const sess_u
 void route_plan_json(buf_t *out, const route_plan_t *plan, bool with_trace);
 /* Text form for `tether eval` (signals, decision trace, selection, session). */
 void route_plan_text(buf_t *out, const route_plan_t *plan, bool with_trace);
+/* The selectors' embedder (router_dc, semantic cache) over the signal
+ * engine's embedder; false when the config has none. */
+bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out);
 /* Whether the model has a usable backend (weight > 0 and its credential). */
 bool route_model_available(const cfg_model_t *m);
 #endif
