@@ -157,6 +157,20 @@ static void h_config(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     buf_free(&b);
 }
 
+/* The diagnostics of one severity as JSON strings, comma-separated. */
+static void diag_list_json(buf_t *b, const cfg_diags_t *d, cfg_diag_severity_t sev)
+{
+    int k = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->items[i].severity != sev) continue;
+        buf_t one = BUF_INIT;
+        cfg_diag_format(&one, &d->items[i]);
+        if (k++) buf_putc(b, ',');
+        buf_json_str(b, one.data, one.len);
+        buf_free(&one);
+    }
+}
+
 static void h_config_validate(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     cfg_diags_t d;
@@ -166,25 +180,9 @@ static void h_config_validate(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void
     cfg_diags_sort(&d);
     buf_t b = BUF_INIT;
     buf_printf(&b, "{\"valid\":%s,\"errors\":[", c ? "true" : "false");
-    int k = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (d.items[i].severity != CFG_DIAG_ERROR) continue;
-        buf_t one = BUF_INIT;
-        cfg_diag_format(&one, &d.items[i]);
-        if (k++) buf_putc(&b, ',');
-        buf_json_str(&b, one.data, one.len);
-        buf_free(&one);
-    }
+    diag_list_json(&b, &d, CFG_DIAG_ERROR);
     buf_puts(&b, "],\"warnings\":[");
-    k = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (d.items[i].severity != CFG_DIAG_WARNING) continue;
-        buf_t one = BUF_INIT;
-        cfg_diag_format(&one, &d.items[i]);
-        if (k++) buf_putc(&b, ',');
-        buf_json_str(&b, one.data, one.len);
-        buf_free(&one);
-    }
+    diag_list_json(&b, &d, CFG_DIAG_WARNING);
     buf_puts(&b, "]}");
     mgmt_json(req, 200, b.data, b.len);
     buf_free(&b);
@@ -205,15 +203,7 @@ static void h_config_reload(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *
     buf_printf(&b, "{\"result\":\"%s\",\"generation\":%llu,\"errors\":[",
                r == CFG_RELOAD_REJECTED ? "rejected" : "applied",
                (unsigned long long)st.generation);
-    int k = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (d.items[i].severity != CFG_DIAG_ERROR) continue;
-        buf_t one = BUF_INIT;
-        cfg_diag_format(&one, &d.items[i]);
-        if (k++) buf_putc(&b, ',');
-        buf_json_str(&b, one.data, one.len);
-        buf_free(&one);
-    }
+    diag_list_json(&b, &d, CFG_DIAG_ERROR);
     buf_puts(&b, "]}");
     mgmt_json(req, r == CFG_RELOAD_REJECTED ? 422 : 200, b.data, b.len);
     buf_free(&b);

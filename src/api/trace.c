@@ -8,67 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One routing part of the plan as JSON (the same rendering as eval). */
 static char *json_of_plan_part(const route_plan_t *p, int which)
 {
+    if (which == 0 && !p->ran_decision) return NULL;
     buf_t b = BUF_INIT;
-    if (which == 0 && p->ran_decision) {
+    if (which == 0)
         dec_result_json(&b, &p->dec);
-    } else if (which == 1) {
-        /* signals */
-        const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
-        buf_putc(&b, '[');
-        for (size_t i = 0; i < s->n; i++) {
-            const sig_result_t *x = &s->items[i];
-            if (i) buf_putc(&b, ',');
-            buf_printf(&b, "{\"family\":\"%s\",\"name\":", cfg_signal_family_name(x->rule->family));
-            buf_json_str(&b, x->rule->name, strlen(x->rule->name));
-            buf_printf(&b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false",
-                       x->score);
-            if (x->label) {
-                buf_puts(&b, ",\"label\":");
-                buf_json_str(&b, x->label, strlen(x->label));
-            }
-            if (x->error) {
-                buf_puts(&b, ",\"error\":");
-                buf_json_str(&b, x->error, strlen(x->error));
-            }
-            buf_putc(&b, '}');
-        }
-        buf_putc(&b, ']');
-    } else if (which == 2) {
-        /* candidates with the §9.5 terms */
-        buf_putc(&b, '[');
-        for (size_t i = 0; i < p->n_cands; i++) {
-            const sess_candidate_t *c = &p->cands[i];
-            const sess_terms_t *t = p->terms ? &p->terms[i] : NULL;
-            if (i) buf_putc(&b, ',');
-            buf_puts(&b, "{\"model\":");
-            buf_json_str(&b, c->model, strlen(c->model));
-            buf_printf(&b, ",\"admissible\":%s", c->admissible ? "true" : "false");
-            if (c->excluded_reason)
-                buf_printf(&b, ",\"excluded_reason\":\"%s\"", c->excluded_reason);
-            if (t)
-                buf_printf(
-                    &b,
-                    ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
-                    "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
-                    "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
-                    "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
-                    "\"net_switch_advantage\":%.4f",
-                    t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
-                    t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
-                    t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
-                    t->net_switch_advantage);
-            else
-                buf_printf(&b, ",\"base\":%.4f", c->base);
-            buf_putc(&b, '}');
-        }
-        buf_putc(&b, ']');
-    }
-    if (!b.len) {
-        buf_free(&b);
-        return NULL;
-    }
+    else if (which == 1)
+        route_signals_json(&b, p);
+    else
+        route_candidates_json(&b, p);
     return buf_steal(&b);
 }
 

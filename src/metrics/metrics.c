@@ -104,6 +104,17 @@ met_family_t *met_histogram(const char *name, const char *help, const char *cons
     return family_new(MET_HISTOGRAM, name, help, labels, buckets, n_buckets);
 }
 
+static met_series_t *series_find(met_family_t *f, const char *const *vals)
+{
+    for (met_series_t *s = atomic_load(&f->head); s; s = s->next) {
+        size_t i = 0;
+        while (i < f->n_labels && !strcmp(s->values[i], vals[i]))
+            i++;
+        if (i == f->n_labels) return s;
+    }
+    return NULL;
+}
+
 static met_series_t *series_get(met_family_t *f, va_list ap, int create)
 {
     const char *vals[MET_MAX_LABELS] = {0};
@@ -111,23 +122,13 @@ static met_series_t *series_get(met_family_t *f, va_list ap, int create)
         vals[i] = va_arg(ap, const char *);
         if (!vals[i]) vals[i] = "";
     }
-    for (met_series_t *s = atomic_load(&f->head); s; s = s->next) {
-        size_t i = 0;
-        while (i < f->n_labels && !strcmp(s->values[i], vals[i]))
-            i++;
-        if (i == f->n_labels) return s;
-    }
-    if (!create) return NULL;
+    met_series_t *found = series_find(f, vals);
+    if (found || !create) return found;
     pthread_mutex_lock(&f->lock);
-    /* re-check under the lock */
-    for (met_series_t *s = atomic_load(&f->head); s; s = s->next) {
-        size_t i = 0;
-        while (i < f->n_labels && !strcmp(s->values[i], vals[i]))
-            i++;
-        if (i == f->n_labels) {
-            pthread_mutex_unlock(&f->lock);
-            return s;
-        }
+    found = series_find(f, vals); /* re-check under the lock */
+    if (found) {
+        pthread_mutex_unlock(&f->lock);
+        return found;
     }
     met_series_t *s = calloc(1, sizeof *s);
     for (size_t i = 0; i < f->n_labels; i++)

@@ -443,7 +443,7 @@ static void json_str(buf_t *b, const char *s)
     buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-static void signals_json(buf_t *b, const route_plan_t *p)
+void route_signals_json(buf_t *b, const route_plan_t *p)
 {
     const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
     buf_putc(b, '[');
@@ -470,7 +470,7 @@ static void signals_json(buf_t *b, const route_plan_t *p)
     buf_putc(b, ']');
 }
 
-static void terms_json(buf_t *b, const route_plan_t *p)
+void route_candidates_json(buf_t *b, const route_plan_t *p)
 {
     buf_putc(b, '[');
     for (size_t i = 0; i < p->n_cands; i++) {
@@ -557,7 +557,7 @@ static void session_json(buf_t *b, const route_plan_t *p)
         buf_puts(b, "]}");
     }
     buf_puts(b, ",\"candidates\":");
-    terms_json(b, p);
+    route_candidates_json(b, p);
     buf_putc(b, '}');
 }
 
@@ -572,7 +572,7 @@ void route_plan_json(buf_t *b, const route_plan_t *p, bool with_trace)
     buf_puts(b, ",\"recipe\":");
     json_str(b, p->passthrough ? "" : p->recipe_name);
     buf_printf(b, ",\"passthrough\":%s,\"signals\":", p->passthrough ? "true" : "false");
-    signals_json(b, p);
+    route_signals_json(b, p);
     buf_puts(b, ",\"decision\":{\"name\":");
     json_str(b, p->decision_name);
     buf_printf(b, ",\"confidence\":%.4f,\"outcome\":", p->confidence);
