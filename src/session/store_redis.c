@@ -1,33 +1,27 @@
-/* store_redis.c - the Redis session store (SPEC §9.8), shared by replicas.
+/* store_redis.c - the Redis session store (SPEC §9.8), shared by replicas:
+ * the sess_store_t operations, their Lua scripts, the local mirror that
+ * serves them while Redis is away, and the recovery sweep.
  *
- * Sessions live at {prefix}s:{key} as a small JSON document, the chain
- * index at {prefix}c:{hex16} and openers at {prefix}o:{hex16}, all with
- * TTLs. A commit is ONE Lua script that reads, applies the §9.8 rule (the
- * same rule as sess_state_apply_commit in state.c) and writes back, so two
- * replicas committing to one session never lose an update. Late usage is a
- * second script (a commutative increment).
+ * Sessions live at {prefix}s:{key} as a small JSON document (encoded by
+ * store_redis_record.c), the chain index at {prefix}c:{hex16} and openers
+ * at {prefix}o:{hex16}, all with TTLs. A commit is ONE Lua script that
+ * reads, applies the §9.8 rule (the same rule as sess_state_apply_commit in
+ * state.c) and writes back, so two replicas committing to one session never
+ * lose an update. Late usage is a second script (a commutative increment).
  *
- * hiredis async on the caller's libevent loop: nothing here blocks. Every
- * call carries its own timer (timeout_ms). Failures count toward a circuit:
- * after failures_to_open consecutive errors it opens for open_ms, then
- * admits one probe. Any call that fails, or arrives while the circuit is
- * open, is served by the local memory store (opts.fallback), so no request
- * fails because of Redis; one log line is written per open/close. After
- * recovery the local records are pushed back with a "later last_seen wins"
- * script, and reads consult the local copy too until it has been pushed.
+ * The connection, per-call timers and the circuit breaker live in
+ * store_redis_transport.c. Any call that fails, or arrives while the
+ * circuit is open, is served here by the local memory store
+ * (opts.fallback), so no request fails because of Redis. After recovery the
+ * local records are pushed back with a "later last_seen wins" script, and
+ * reads consult the local copy too until it has been pushed.
  *
  * One instance per event loop (worker); not thread-safe. The fallback
  * memory store is thread-safe and may be shared by all instances. */
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/hash.h"
-#include "core/log.h"
-#include "session/store.h"
-#include <cjson/cJSON.h>
+#include "session/store_redis_internal.h"
 #include <event2/event.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-#include <hiredis/adapters/libevent.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -137,295 +131,13 @@ static void compute_shas(void)
     }
 }
 
-/* ---- record <-> JSON ---- */
-
-static void rec_to_json(buf_t *b, const sess_state_t *s)
+void sess_redis_load_scripts(redisAsyncContext *ac)
 {
-    char op[17];
-    hash_hex16(s->opener, op);
-    buf_printf(b,
-               "{\"v\":%llu,\"ca\":%llu,\"ls\":%llu,\"lsa\":%llu,\"tc\":%u,\"sc\":%u,"
-               "\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g,\"lk\":%d,\"lkb\":%u,"
-               "\"lks\":%u,\"op\":\"%s\",\"lm\":",
-               (unsigned long long)s->version, (unsigned long long)s->created_at_ms,
-               (unsigned long long)s->last_seen_ms, (unsigned long long)s->last_started_at_ms,
-               s->turn_count, s->switch_count, (unsigned long long)s->prompt_tokens,
-               (unsigned long long)s->cached_tokens, (unsigned long long)s->completion_tokens,
-               s->cost, (int)s->lock_kind, s->lock_bindings, s->lock_since_turn,
-               s->opener ? op : "");
-    buf_json_str(b, s->last_model, strlen(s->last_model));
-    buf_puts(b, ",\"lb\":");
-    buf_json_str(b, s->last_backend, strlen(s->last_backend));
-    buf_puts(b, ",\"ld\":");
-    buf_json_str(b, s->last_decision, strlen(s->last_decision));
-    buf_puts(b, ",\"lr\":");
-    buf_json_str(b, s->last_reasoning, strlen(s->last_reasoning));
-    buf_puts(b, ",\"tid\":");
-    buf_json_str(b, s->last_trace_id, strlen(s->last_trace_id));
-    buf_puts(b, ",\"rsn\":");
-    buf_json_str(b, s->last_reason, strlen(s->last_reason));
-    buf_puts(b, ",\"m\":[");
-    bool first = true;
-    for (size_t i = 0; i < SESS_MAX_MODELS; i++) {
-        const sess_model_stats_t *m = &s->models[i];
-        if (!m->model[0]) continue;
-        if (!first) buf_putc(b, ',');
-        first = false;
-        buf_puts(b, "{\"n\":");
-        buf_json_str(b, m->model, strlen(m->model));
-        buf_printf(b,
-                   ",\"t\":%u,\"ru\":%u,\"rc\":%u,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,"
-                   "\"lpt\":%llu,\"cost\":%.17g}",
-                   m->turns, m->responses_with_usage, m->responses_with_cached,
-                   (unsigned long long)m->prompt_tokens, (unsigned long long)m->cached_tokens,
-                   (unsigned long long)m->completion_tokens,
-                   (unsigned long long)m->last_prompt_tokens, m->cost);
-    }
-    buf_puts(b, "]}");
-}
-
-static uint64_t jnum(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)(v->valuedouble + 0.5) : 0;
-}
-static double jdbl(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
-static void jstr(const cJSON *o, const char *k, char *out, size_t cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    snprintf(out, cap, "%s", cJSON_IsString(v) ? v->valuestring : "");
-}
-
-static bool rec_from_json(const char *p, size_t n, sess_state_t *s)
-{
-    cJSON *j = cJSON_ParseWithLength(p, n);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return false;
-    }
-    memset(s, 0, sizeof *s);
-    s->version = jnum(j, "v");
-    s->created_at_ms = jnum(j, "ca");
-    s->last_seen_ms = jnum(j, "ls");
-    s->last_started_at_ms = jnum(j, "lsa");
-    s->turn_count = (uint32_t)jnum(j, "tc");
-    s->switch_count = (uint32_t)jnum(j, "sc");
-    s->prompt_tokens = jnum(j, "pt");
-    s->cached_tokens = jnum(j, "ct");
-    s->completion_tokens = jnum(j, "cpt");
-    s->cost = jdbl(j, "cost");
-    s->lock_kind = (sess_lock_kind_t)jnum(j, "lk");
-    s->lock_bindings = (uint32_t)jnum(j, "lkb");
-    s->lock_since_turn = (uint32_t)jnum(j, "lks");
-    char op[32];
-    jstr(j, "op", op, sizeof op);
-    s->opener = op[0] ? strtoull(op, NULL, 16) : 0;
-    jstr(j, "lm", s->last_model, sizeof s->last_model);
-    jstr(j, "lb", s->last_backend, sizeof s->last_backend);
-    jstr(j, "ld", s->last_decision, sizeof s->last_decision);
-    jstr(j, "lr", s->last_reasoning, sizeof s->last_reasoning);
-    jstr(j, "tid", s->last_trace_id, sizeof s->last_trace_id);
-    jstr(j, "rsn", s->last_reason, sizeof s->last_reason);
-    const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "m"), *e;
-    size_t i = 0;
-    cJSON_ArrayForEach(e, ms)
-    {
-        if (i >= SESS_MAX_MODELS) break;
-        sess_model_stats_t *m = &s->models[i++];
-        jstr(e, "n", m->model, sizeof m->model);
-        m->turns = (uint32_t)jnum(e, "t");
-        m->responses_with_usage = (uint32_t)jnum(e, "ru");
-        m->responses_with_cached = (uint32_t)jnum(e, "rc");
-        m->prompt_tokens = jnum(e, "pt");
-        m->cached_tokens = jnum(e, "ct");
-        m->completion_tokens = jnum(e, "cpt");
-        m->last_prompt_tokens = jnum(e, "lpt");
-        m->cost = jdbl(e, "cost");
-    }
-    cJSON_Delete(j);
-    return true;
-}
-
-/* ---- the store ---- */
-
-typedef enum { CIRC_CLOSED = 0, CIRC_OPEN, CIRC_HALF_OPEN } circ_t;
-
-typedef enum {
-    OP_GET,
-    OP_COMMIT,
-    OP_USAGE,
-    OP_CHAIN_PUT,
-    OP_CHAIN_FIND,
-    OP_OPENER_PUT,
-    OP_OPENER_GET,
-    OP_PUT_NEWER
-} op_kind_t;
-
-typedef struct rstore rstore_t;
-
-typedef struct rop {
-    rstore_t *rs;
-    op_kind_t kind;
-    struct event *timer;
-    bool completed; /* the caller's callback has run */
-    bool sent;      /* hiredis owns a callback for it */
-    bool is_probe;
-    struct rop *prev, *next; /* pending list */
-    /* arguments, kept for the fallback */
-    char *key;
-    char *model;
-    sess_outcome_t o;
-    char o_model[SESS_NAME_MAX], o_backend[SESS_NAME_MAX], o_decision[SESS_NAME_MAX],
-        o_reasoning[16], o_trace[28], o_reason[24];
-    sess_usage_t usage;
-    uint64_t now_ms, opener, put_last_seen;
-    uint64_t *hashes;
-    size_t n;
-    union {
-        sess_get_cb get;
-        sess_commit_cb commit;
-        sess_done_cb done;
-        sess_lookup_cb lookup;
-    } cb;
-    void *ud;
-} rop_t;
-
-struct rstore {
-    sess_store_t base;
-    struct event_base *evb;
-    bool own_base;
-    redisAsyncContext *ac;
-    char host[256];
-    int port;
-    char *unix_path, *password, *prefix;
-    int db;
-    uint64_t timeout_ms, ttl_ms, open_ms;
-    unsigned failures_to_open;
-    sess_store_t *fb;
-    circ_t circ;
-    unsigned consecutive;
-    uint64_t open_until;
-    bool probe_inflight;
-    rop_t *pending;
-    uint64_t gets, hits, commits, conflicts, usage_adds, errors, fallbacks, transitions;
-};
-
-static void rs_drop_ac(rstore_t *rs)
-{
-    redisAsyncContext *ac = rs->ac;
-    rs->ac = NULL;
-    if (ac) redisAsyncFree(ac); /* pending callbacks run with a NULL reply */
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-    rstore_t *rs = ac->data;
-    if (status != REDIS_OK && rs && rs->ac == ac) rs->ac = NULL; /* hiredis frees it */
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    rstore_t *rs = ac->data;
-    if (rs && rs->ac == ac) rs->ac = NULL;
-}
-
-static bool rs_connect(rstore_t *rs)
-{
-    if (rs->ac) return true;
-    redisAsyncContext *ac = rs->unix_path ? redisAsyncConnectUnix(rs->unix_path)
-                                          : redisAsyncConnect(rs->host, rs->port);
-    if (!ac) return false;
-    if (ac->err) {
-        redisAsyncFree(ac);
-        return false;
-    }
-    ac->data = rs;
-    if (redisLibeventAttach(ac, rs->evb) != REDIS_OK) {
-        redisAsyncFree(ac);
-        return false;
-    }
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    rs->ac = ac;
-    if (rs->password) redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rs->password);
-    if (rs->db > 0) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rs->db);
     for (int i = 0; i < SCR_N; i++)
         redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", scripts[i]);
-    return true;
 }
 
-/* ---- circuit ---- */
-
-static void sweep_local(rstore_t *rs);
-
-static bool circ_admit(rstore_t *rs, rop_t *op)
-{
-    if (rs->circ == CIRC_CLOSED) return true;
-    if (rs->circ == CIRC_OPEN && clock_mono_ms() >= rs->open_until && !rs->probe_inflight) {
-        rs->circ = CIRC_HALF_OPEN;
-        rs->probe_inflight = true;
-        op->is_probe = true;
-        return true;
-    }
-    return false;
-}
-
-static void circ_success(rstore_t *rs, rop_t *op)
-{
-    rs->consecutive = 0;
-    if (op->is_probe) rs->probe_inflight = false;
-    if (rs->circ != CIRC_CLOSED && op->is_probe) {
-        rs->circ = CIRC_CLOSED;
-        rs->transitions++;
-        tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
-             (unsigned long long)rs->errors);
-        sweep_local(rs);
-    }
-}
-
-static void circ_failure(rstore_t *rs, rop_t *op)
-{
-    rs->errors++;
-    rs->consecutive++;
-    if (op->is_probe) {
-        rs->probe_inflight = false;
-        rs->circ = CIRC_OPEN;
-        rs->open_until = clock_mono_ms() + rs->open_ms;
-        rs_drop_ac(rs);
-        return;
-    }
-    if (rs->circ == CIRC_CLOSED && rs->consecutive >= rs->failures_to_open) {
-        rs->circ = CIRC_OPEN;
-        rs->open_until = clock_mono_ms() + rs->open_ms;
-        rs->transitions++;
-        tlog(TLOG_WARN, "session_store_degraded",
-             "\"backend\":\"redis\",\"fallback\":\"memory\",\"consecutive_errors\":%u,"
-             "\"open_ms\":%llu",
-             rs->consecutive, (unsigned long long)rs->open_ms);
-        rs_drop_ac(rs);
-    }
-}
-
-/* ---- ops ---- */
-
-static void op_free(rop_t *op)
-{
-    rstore_t *rs = op->rs;
-    if (op->prev)
-        op->prev->next = op->next;
-    else if (rs->pending == op)
-        rs->pending = op->next;
-    if (op->next) op->next->prev = op->prev;
-    if (op->timer) event_free(op->timer);
-    free(op->key);
-    free(op->model);
-    free(op->hashes);
-    free(op);
-}
+/* ---- local mirror and fallback ---- */
 
 /* Mirror entries: copies of what Redis acknowledged, kept in the local store
  * under a prefixed key. They are never pushed back on recovery (Redis has
@@ -443,7 +155,7 @@ static void mirror_key(char *out, size_t cap, const char *key)
     snprintf(out, cap, "%s%s", MIRROR_PREFIX, key);
 }
 
-static void mirror_put(rstore_t *rs, const char *key, const sess_state_t *st)
+static void mirror_put(sess_redis_t *rs, const char *key, const sess_state_t *st)
 {
     char mk[SESS_KEY_BYTES_MIRROR];
     mirror_key(mk, sizeof mk, key);
@@ -451,7 +163,7 @@ static void mirror_put(rstore_t *rs, const char *key, const sess_state_t *st)
 }
 
 /* While degraded: the outage copy, else the last acknowledged mirror. */
-static int local_get(rstore_t *rs, const char *key, sess_state_t *st)
+static int local_get(sess_redis_t *rs, const char *key, sess_state_t *st)
 {
     int rc = sess_store_get_wait(rs->fb, key, st);
     if (rc == SESS_OK) return rc;
@@ -461,9 +173,9 @@ static int local_get(rstore_t *rs, const char *key, sess_state_t *st)
 }
 
 /* Serve op from the local store (inline) and complete it. */
-static void op_fallback(rop_t *op)
+void sess_redis_op_fallback(sess_redis_op_t *op)
 {
-    rstore_t *rs = op->rs;
+    sess_redis_t *rs = op->rs;
     sess_store_t *fb = rs->fb;
     op->completed = true;
     if (op->kind != OP_PUT_NEWER) rs->fallbacks++;
@@ -496,47 +208,22 @@ static void op_fallback(rop_t *op)
     }
 }
 
-static void on_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    rop_t *op = arg;
-    if (op->completed) return;
-    rstore_t *rs = op->rs;
-    op_fallback(op);
-    /* may free the context: hiredis then calls on_reply(NULL), which frees
-     * op (completed); so op is not touched after this */
-    circ_failure(rs, op);
-}
-
-static rop_t *op_new(rstore_t *rs, op_kind_t kind, const char *key, void *ud)
-{
-    rop_t *op = calloc(1, sizeof *op);
-    if (!op) abort();
-    op->rs = rs;
-    op->kind = kind;
-    op->ud = ud;
-    if (key) op->key = strdup(key);
-    op->next = rs->pending;
-    if (rs->pending) rs->pending->prev = op;
-    rs->pending = op;
-    return op;
-}
-
 /* The local copy when it is newer than `remote` (NULL = none remote). */
-static bool local_newer(rstore_t *rs, const char *key, const sess_state_t *remote,
+static bool local_newer(sess_redis_t *rs, const char *key, const sess_state_t *remote,
                         sess_state_t *local)
 {
     if (sess_store_get_wait(rs->fb, key, local) != SESS_OK) return false;
     return !remote || local->last_seen_ms > remote->last_seen_ms;
 }
 
-static void push_local(rstore_t *rs, const char *key, const sess_state_t *st);
+static void push_local(sess_redis_t *rs, const char *key, const sess_state_t *st);
 
-static void reply_get(rop_t *op, redisReply *r)
+static void reply_get(sess_redis_op_t *op, redisReply *r)
 {
-    rstore_t *rs = op->rs;
+    sess_redis_t *rs = op->rs;
     sess_state_t st, local;
     bool found = false;
-    if (r->type == REDIS_REPLY_STRING) found = rec_from_json(r->str, r->len, &st);
+    if (r->type == REDIS_REPLY_STRING) found = sess_redis_rec_from_json(r->str, r->len, &st);
     if (local_newer(rs, op->key, found ? &st : NULL, &local)) {
         push_local(rs, op->key, &local);
         st = local;
@@ -549,13 +236,13 @@ static void reply_get(rop_t *op, redisReply *r)
     if (op->cb.get) op->cb.get(op->ud, found ? SESS_OK : SESS_NOT_FOUND, found ? &st : NULL);
 }
 
-static bool reply_commit(rop_t *op, redisReply *r)
+static bool reply_commit(sess_redis_op_t *op, redisReply *r)
 {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
         r->element[4]->type != REDIS_REPLY_STRING)
         return false;
     sess_state_t st;
-    if (!rec_from_json(r->element[4]->str, r->element[4]->len, &st)) return false;
+    if (!sess_redis_rec_from_json(r->element[4]->str, r->element[4]->len, &st)) return false;
     sess_commit_result_t res = {
         .created = r->element[0]->integer == 1,
         .applied = r->element[1]->integer == 1,
@@ -572,7 +259,7 @@ static bool reply_commit(rop_t *op, redisReply *r)
     return true;
 }
 
-static void lookup_local(rop_t *op)
+static void lookup_local(sess_redis_op_t *op)
 {
     /* entries indexed while degraded live only locally */
     if (op->kind == OP_CHAIN_FIND)
@@ -581,128 +268,92 @@ static void lookup_local(rop_t *op)
         sess_store_opener_get(op->rs->fb, op->opener, op->cb.lookup, op->ud);
 }
 
-static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* A reply that is not an error: complete op. False when the reply is
+ * malformed (the caller counts a failure and falls back). */
+bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
 {
-    rop_t *op = privdata;
-    rstore_t *rs = op->rs;
-    redisReply *r = reply;
-    if (op->completed) {
-        op_free(op);
-        return;
-    }
-    bool ok = r && r->type != REDIS_REPLY_ERROR;
-    if (ok) {
-        switch (op->kind) {
-        case OP_GET:
-            circ_success(rs, op);
+    sess_redis_t *rs = op->rs;
+    bool ok = true;
+    switch (op->kind) {
+    case OP_GET:
+        sess_redis_circ_success(rs, op);
+        op->completed = true;
+        reply_get(op, r);
+        break;
+    case OP_COMMIT:
+        ok = reply_commit(op, r);
+        if (ok) {
             op->completed = true;
-            reply_get(op, r);
-            break;
-        case OP_COMMIT:
-            ok = reply_commit(op, r);
-            if (ok) {
-                op->completed = true;
-                circ_success(rs, op);
-            }
-            break;
-        case OP_USAGE:
-        case OP_CHAIN_PUT:
-        case OP_OPENER_PUT:
-            op->completed = true;
-            circ_success(rs, op);
-            if (op->cb.done)
-                op->cb.done(op->ud, op->kind == OP_USAGE && r->type == REDIS_REPLY_INTEGER &&
-                                            r->integer == 0
-                                        ? SESS_NOT_FOUND
-                                        : SESS_OK);
-            break;
-        case OP_PUT_NEWER:
-            op->completed = true;
-            circ_success(rs, op);
-            sess_store_memory_remove_if(rs->fb, op->key, op->put_last_seen);
-            break;
-        case OP_CHAIN_FIND: {
-            op->completed = true;
-            circ_success(rs, op);
-            int hit = -1;
-            if (r->type == REDIS_REPLY_ARRAY)
-                for (size_t i = 0; i < r->elements && hit < 0; i++)
-                    if (r->element[i]->type == REDIS_REPLY_STRING) hit = (int)i;
-            if (hit >= 0) {
-                if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, hit, r->element[hit]->str);
-            } else {
-                lookup_local(op);
-            }
-            break;
+            sess_redis_circ_success(rs, op);
         }
-        case OP_OPENER_GET:
-            op->completed = true;
-            circ_success(rs, op);
-            if (r->type == REDIS_REPLY_STRING) {
-                if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, 0, r->str);
-            } else {
-                lookup_local(op);
-            }
-            break;
+        break;
+    case OP_USAGE:
+    case OP_CHAIN_PUT:
+    case OP_OPENER_PUT:
+        op->completed = true;
+        sess_redis_circ_success(rs, op);
+        if (op->cb.done)
+            op->cb.done(op->ud,
+                        op->kind == OP_USAGE && r->type == REDIS_REPLY_INTEGER && r->integer == 0
+                            ? SESS_NOT_FOUND
+                            : SESS_OK);
+        break;
+    case OP_PUT_NEWER:
+        op->completed = true;
+        sess_redis_circ_success(rs, op);
+        sess_store_memory_remove_if(rs->fb, op->key, op->put_last_seen);
+        break;
+    case OP_CHAIN_FIND: {
+        op->completed = true;
+        sess_redis_circ_success(rs, op);
+        int hit = -1;
+        if (r->type == REDIS_REPLY_ARRAY)
+            for (size_t i = 0; i < r->elements && hit < 0; i++)
+                if (r->element[i]->type == REDIS_REPLY_STRING) hit = (int)i;
+        if (hit >= 0) {
+            if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, hit, r->element[hit]->str);
+        } else {
+            lookup_local(op);
         }
+        break;
     }
-    if (!ok) {
-        if (r && r->type == REDIS_REPLY_ERROR)
-            tlog(TLOG_DEBUG, "session_store_redis_error", "\"error\":\"%.80s\"", r->str);
-        circ_failure(rs, op);
-        if (!op->completed) op_fallback(op);
+    case OP_OPENER_GET:
+        op->completed = true;
+        sess_redis_circ_success(rs, op);
+        if (r->type == REDIS_REPLY_STRING) {
+            if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, 0, r->str);
+        } else {
+            lookup_local(op);
+        }
+        break;
     }
-    op_free(op);
+    return ok;
 }
 
-/* Send argv for op, or fall back at once. Takes care of the circuit, the
- * connection and the timer. */
-static void op_send(rop_t *op, int argc, const char **argv, const size_t *lens)
-{
-    rstore_t *rs = op->rs;
-    if (!circ_admit(rs, op)) {
-        op_fallback(op);
-        op_free(op);
-        return;
-    }
-    if (!rs_connect(rs) ||
-        redisAsyncCommandArgv(rs->ac, on_reply, op, argc, argv, lens) != REDIS_OK) {
-        circ_failure(rs, op);
-        op_fallback(op);
-        op_free(op);
-        return;
-    }
-    op->sent = true;
-    op->timer = evtimer_new(rs->evb, on_timeout, op);
-    struct timeval tv = {(time_t)(rs->timeout_ms / 1000),
-                         (suseconds_t)(rs->timeout_ms % 1000) * 1000};
-    evtimer_add(op->timer, &tv);
-}
-
-static void key_s(rstore_t *rs, buf_t *b, const char *key)
+static void key_s(sess_redis_t *rs, buf_t *b, const char *key)
 {
     buf_printf(b, "%ss:%s", rs->prefix, key);
 }
-static void key_h(rstore_t *rs, buf_t *b, char kind, uint64_t h)
+static void key_h(sess_redis_t *rs, buf_t *b, char kind, uint64_t h)
 {
     char hex[17];
     hash_hex16(h, hex);
     buf_printf(b, "%s%c:%s", rs->prefix, kind, hex);
 }
 
-static void push_local(rstore_t *rs, const char *key, const sess_state_t *st)
+static void push_local(sess_redis_t *rs, const char *key, const sess_state_t *st)
 {
-    rop_t *op = op_new(rs, OP_PUT_NEWER, key, NULL);
+    sess_redis_op_t *op = sess_redis_op_new(rs, OP_PUT_NEWER, key, NULL);
     op->put_last_seen = st->last_seen_ms;
     buf_t k = BUF_INIT, rec = BUF_INIT;
     key_s(rs, &k, key);
-    rec_to_json(&rec, st);
+    sess_redis_rec_to_json(&rec, st);
     char ttl[24], ls[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
     snprintf(ls, sizeof ls, "%llu", (unsigned long long)st->last_seen_ms);
     const char *argv[] = {"EVALSHA", script_sha[SCR_PUT_NEWER], "1", k.data, rec.data, ttl, ls};
     size_t lens[] = {7, 40, 1, k.len, rec.len, strlen(ttl), strlen(ls)};
-    op_send(op, 7, argv, lens);
+    sess_redis_op_send(op, 7, argv, lens);
     buf_free(&k);
     buf_free(&rec);
 }
@@ -729,7 +380,7 @@ static void sweep_collect(void *ud, const char *key, const sess_state_t *st)
 }
 
 /* After recovery: push every local record (later last_seen wins). */
-static void sweep_local(rstore_t *rs)
+void sess_redis_sweep_local(sess_redis_t *rs)
 {
     sweep_t sw = {0};
     sess_store_memory_foreach(rs->fb, sweep_collect, &sw);
@@ -745,15 +396,15 @@ static void sweep_local(rstore_t *rs)
 
 static void r_get(sess_store_t *s, const char *key, sess_get_cb cb, void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     rs->gets++;
-    rop_t *op = op_new(rs, OP_GET, key, ud);
+    sess_redis_op_t *op = sess_redis_op_new(rs, OP_GET, key, ud);
     op->cb.get = cb;
     buf_t k = BUF_INIT;
     key_s(rs, &k, key);
     const char *argv[] = {"GET", k.data};
     size_t lens[] = {3, k.len};
-    op_send(op, 2, argv, lens);
+    sess_redis_op_send(op, 2, argv, lens);
     buf_free(&k);
 }
 
@@ -765,9 +416,9 @@ static void copy_name(char *dst, size_t cap, const char *src)
 static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, sess_commit_cb cb,
                      void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     rs->commits++;
-    rop_t *op = op_new(rs, OP_COMMIT, key, ud);
+    sess_redis_op_t *op = sess_redis_op_new(rs, OP_COMMIT, key, ud);
     op->cb.commit = cb;
     op->o = *o;
     copy_name(op->o_model, sizeof op->o_model, o->model);
@@ -812,7 +463,7 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
     const char *argv[] = {"EVALSHA", script_sha[SCR_COMMIT], "1", k.data, j.data, ttl};
     size_t lens[] = {7, 40, 1, k.len, j.len, strlen(ttl)};
-    op_send(op, 6, argv, lens);
+    sess_redis_op_send(op, 6, argv, lens);
     buf_free(&k);
     buf_free(&j);
 }
@@ -820,9 +471,9 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
 static void r_add_usage(sess_store_t *s, const char *key, const char *model, const sess_usage_t *u,
                         uint64_t now_ms, sess_done_cb cb, void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     rs->usage_adds++;
-    rop_t *op = op_new(rs, OP_USAGE, key, ud);
+    sess_redis_op_t *op = sess_redis_op_new(rs, OP_USAGE, key, ud);
     op->cb.done = cb;
     char name[SESS_NAME_MAX];
     copy_name(name, sizeof name, model);
@@ -840,16 +491,16 @@ static void r_add_usage(sess_store_t *s, const char *key, const char *model, con
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
     const char *argv[] = {"EVALSHA", script_sha[SCR_USAGE], "1", k.data, j.data, ttl};
     size_t lens[] = {7, 40, 1, k.len, j.len, strlen(ttl)};
-    op_send(op, 6, argv, lens);
+    sess_redis_op_send(op, 6, argv, lens);
     buf_free(&k);
     buf_free(&j);
 }
 
 /* EVAL/MGET over index keys: argv = head..., keys..., tail... */
-static void send_index(rstore_t *rs, rop_t *op, char kind, const char *const *head, size_t nhead,
-                       const char *const *tail, size_t ntail)
+static void send_index(sess_redis_t *rs, sess_redis_op_t *op, char kind, const char *const *head,
+                       size_t nhead, const char *const *tail, size_t ntail)
 {
-    size_t nk = op->n; /* op may be freed by op_send */
+    size_t nk = op->n; /* op may be freed by sess_redis_op_send */
     size_t argc = nhead + nk + ntail;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
@@ -869,7 +520,7 @@ static void send_index(rstore_t *rs, rop_t *op, char kind, const char *const *he
         argv[a] = tail[i];
         lens[a] = strlen(tail[i]);
     }
-    op_send(op, (int)argc, argv, lens);
+    sess_redis_op_send(op, (int)argc, argv, lens);
     for (size_t i = 0; i < nk; i++)
         buf_free(&keys[i]);
     free(keys);
@@ -877,10 +528,10 @@ static void send_index(rstore_t *rs, rop_t *op, char kind, const char *const *he
     free(lens);
 }
 
-static rop_t *index_op(rstore_t *rs, op_kind_t kind, const uint64_t *hashes, size_t n,
-                       const char *key, void *ud)
+static sess_redis_op_t *index_op(sess_redis_t *rs, sess_redis_op_kind_t kind,
+                                 const uint64_t *hashes, size_t n, const char *key, void *ud)
 {
-    rop_t *op = op_new(rs, kind, key, ud);
+    sess_redis_op_t *op = sess_redis_op_new(rs, kind, key, ud);
     op->n = n;
     op->hashes = malloc((n ? n : 1) * sizeof *hashes);
     if (!op->hashes) abort();
@@ -892,12 +543,12 @@ static rop_t *index_op(rstore_t *rs, op_kind_t kind, const uint64_t *hashes, siz
 static void r_chain_put(sess_store_t *s, const uint64_t *hashes, size_t n, const char *key,
                         sess_done_cb cb, void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     if (!n) {
         if (cb) cb(ud, SESS_OK);
         return;
     }
-    rop_t *op = index_op(rs, OP_CHAIN_PUT, hashes, n, key, ud);
+    sess_redis_op_t *op = index_op(rs, OP_CHAIN_PUT, hashes, n, key, ud);
     op->cb.done = cb;
     char nk[24], ttl[24];
     snprintf(nk, sizeof nk, "%zu", n);
@@ -910,12 +561,12 @@ static void r_chain_put(sess_store_t *s, const uint64_t *hashes, size_t n, const
 static void r_chain_find(sess_store_t *s, const uint64_t *hashes, size_t n, sess_lookup_cb cb,
                          void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     if (!n) {
         if (cb) cb(ud, SESS_NOT_FOUND, -1, NULL);
         return;
     }
-    rop_t *op = index_op(rs, OP_CHAIN_FIND, hashes, n, NULL, ud);
+    sess_redis_op_t *op = index_op(rs, OP_CHAIN_FIND, hashes, n, NULL, ud);
     op->cb.lookup = cb;
     const char *head[] = {"MGET"};
     send_index(rs, op, 'c', head, 1, NULL, 0);
@@ -924,8 +575,8 @@ static void r_chain_find(sess_store_t *s, const uint64_t *hashes, size_t n, sess
 static void r_opener_put(sess_store_t *s, uint64_t opener, const char *key, sess_done_cb cb,
                          void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
-    rop_t *op = index_op(rs, OP_OPENER_PUT, &opener, 1, key, ud);
+    sess_redis_t *rs = (sess_redis_t *)s;
+    sess_redis_op_t *op = index_op(rs, OP_OPENER_PUT, &opener, 1, key, ud);
     op->cb.done = cb;
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
@@ -936,8 +587,8 @@ static void r_opener_put(sess_store_t *s, uint64_t opener, const char *key, sess
 
 static void r_opener_get(sess_store_t *s, uint64_t opener, sess_lookup_cb cb, void *ud)
 {
-    rstore_t *rs = (rstore_t *)s;
-    rop_t *op = index_op(rs, OP_OPENER_GET, &opener, 1, NULL, ud);
+    sess_redis_t *rs = (sess_redis_t *)s;
+    sess_redis_op_t *op = index_op(rs, OP_OPENER_GET, &opener, 1, NULL, ud);
     op->cb.lookup = cb;
     const char *head[] = {"GET"};
     send_index(rs, op, 'o', head, 1, NULL, 0);
@@ -945,7 +596,7 @@ static void r_opener_get(sess_store_t *s, uint64_t opener, sess_lookup_cb cb, vo
 
 static void r_stats(sess_store_t *s, sess_store_stats_t *o)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     o->gets = rs->gets;
     o->hits = rs->hits;
     o->commits = rs->commits;
@@ -959,19 +610,19 @@ static void r_stats(sess_store_t *s, sess_store_stats_t *o)
 
 static struct event_base *r_wait_base(sess_store_t *s)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     return rs->own_base ? rs->evb : NULL;
 }
 
 static void r_free(sess_store_t *s)
 {
-    rstore_t *rs = (rstore_t *)s;
+    sess_redis_t *rs = (sess_redis_t *)s;
     /* operations still pending are dropped without their callbacks */
-    for (rop_t *op = rs->pending; op; op = op->next)
+    for (sess_redis_op_t *op = rs->pending; op; op = op->next)
         op->completed = true;
-    rs_drop_ac(rs);
+    sess_redis_drop_conn(rs);
     while (rs->pending)
-        op_free(rs->pending); /* ones never handed to hiredis */
+        sess_redis_op_free(rs->pending); /* ones never handed to hiredis */
     if (rs->own_base) event_base_free(rs->evb);
     free(rs->unix_path);
     free(rs->password);
@@ -981,7 +632,7 @@ static void r_free(sess_store_t *s)
 
 bool sess_store_redis_is_degraded(sess_store_t *s)
 {
-    return ((rstore_t *)s)->circ != CIRC_CLOSED;
+    return ((sess_redis_t *)s)->circ != CIRC_CLOSED;
 }
 
 static const sess_store_ops_t redis_ops = {
@@ -998,35 +649,6 @@ static const sess_store_ops_t redis_ops = {
     .free = r_free,
 };
 
-static bool parse_address(rstore_t *rs, const char *addr, char *err, size_t errlen)
-{
-    if (!addr || !*addr) addr = "127.0.0.1:6379";
-    if (strncmp(addr, "redis://", 8) == 0) addr += 8;
-    if (strncmp(addr, "unix:", 5) == 0) {
-        rs->unix_path = strdup(addr + 5);
-        return true;
-    }
-    const char *colon = strrchr(addr, ':');
-    size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
-    if (hl == 0 || hl >= sizeof rs->host) {
-        snprintf(err, errlen, "redis address '%s': expected host:port or unix:/path", addr);
-        return false;
-    }
-    memcpy(rs->host, addr, hl);
-    rs->host[hl] = 0;
-    rs->port = 6379;
-    if (colon) {
-        char *end;
-        long p = strtol(colon + 1, &end, 10);
-        if (end == colon + 1 || (*end && *end != '/') || p <= 0 || p > 65535) {
-            snprintf(err, errlen, "redis address '%s': bad port", addr);
-            return false;
-        }
-        rs->port = (int)p;
-    }
-    return true;
-}
-
 sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opts_t *opts,
                                    char *err, size_t errlen)
 {
@@ -1035,11 +657,11 @@ sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opt
         return NULL;
     }
     pthread_once(&sha_once, compute_shas);
-    rstore_t *rs = calloc(1, sizeof *rs);
+    sess_redis_t *rs = calloc(1, sizeof *rs);
     if (!rs) abort();
     rs->base.ops = &redis_ops;
     rs->evb = base;
-    if (!parse_address(rs, opts->address, err, errlen)) {
+    if (!sess_redis_parse_address(rs, opts->address, err, errlen)) {
         free(rs->unix_path);
         free(rs);
         return NULL;
@@ -1067,6 +689,6 @@ sess_store_t *sess_store_redis_open_sync(const sess_redis_opts_t *opts, char *er
         event_base_free(b);
         return NULL;
     }
-    ((rstore_t *)s)->own_base = true;
+    ((sess_redis_t *)s)->own_base = true;
     return s;
 }

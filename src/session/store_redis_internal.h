@@ -1,0 +1,112 @@
+/* store_redis_internal.h - private to the Redis session store: its state,
+ * one in-flight operation, and the calls its three files make on each
+ * other. store_redis.c (operations, scripts, mirror, recovery),
+ * store_redis_transport.c (connection, timers, circuit) and
+ * store_redis_record.c (record JSON). Not for other modules: use
+ * session/store.h. */
+#ifndef TETHER_SESSION_STORE_REDIS_INTERNAL_H
+#define TETHER_SESSION_STORE_REDIS_INTERNAL_H
+#include "core/buf.h"
+#include "session/store.h"
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { CIRC_CLOSED = 0, CIRC_OPEN, CIRC_HALF_OPEN } sess_redis_circ_t;
+
+typedef enum {
+    OP_GET,
+    OP_COMMIT,
+    OP_USAGE,
+    OP_CHAIN_PUT,
+    OP_CHAIN_FIND,
+    OP_OPENER_PUT,
+    OP_OPENER_GET,
+    OP_PUT_NEWER
+} sess_redis_op_kind_t;
+
+typedef struct sess_redis sess_redis_t;
+
+typedef struct sess_redis_op {
+    sess_redis_t *rs;
+    sess_redis_op_kind_t kind;
+    struct event *timer;
+    bool completed; /* the caller's callback has run */
+    bool sent;      /* hiredis owns a callback for it */
+    bool is_probe;
+    struct sess_redis_op *prev, *next; /* pending list */
+    /* arguments, kept for the fallback */
+    char *key;
+    char *model;
+    sess_outcome_t o;
+    char o_model[SESS_NAME_MAX], o_backend[SESS_NAME_MAX], o_decision[SESS_NAME_MAX],
+        o_reasoning[16], o_trace[28], o_reason[24];
+    sess_usage_t usage;
+    uint64_t now_ms, opener, put_last_seen;
+    uint64_t *hashes;
+    size_t n;
+    union {
+        sess_get_cb get;
+        sess_commit_cb commit;
+        sess_done_cb done;
+        sess_lookup_cb lookup;
+    } cb;
+    void *ud;
+} sess_redis_op_t;
+
+struct sess_redis {
+    sess_store_t base;
+    struct event_base *evb;
+    bool own_base;
+    redisAsyncContext *ac;
+    char host[256];
+    int port;
+    char *unix_path, *password, *prefix;
+    int db;
+    uint64_t timeout_ms, ttl_ms, open_ms;
+    unsigned failures_to_open;
+    sess_store_t *fb;
+    sess_redis_circ_t circ;
+    unsigned consecutive;
+    uint64_t open_until;
+    bool probe_inflight;
+    sess_redis_op_t *pending;
+    uint64_t gets, hits, commits, conflicts, usage_adds, errors, fallbacks, transitions;
+};
+
+/* ---- store_redis_transport.c ---- */
+
+/* Connect (once) and pipeline AUTH/SELECT/SCRIPT LOAD. False on failure. */
+bool sess_redis_connect(sess_redis_t *rs);
+/* Free the connection; pending hiredis callbacks run with a NULL reply. */
+void sess_redis_drop_conn(sess_redis_t *rs);
+void sess_redis_circ_success(sess_redis_t *rs, sess_redis_op_t *op);
+void sess_redis_circ_failure(sess_redis_t *rs, sess_redis_op_t *op);
+/* A new operation on rs's pending list; key is copied (may be NULL). */
+sess_redis_op_t *sess_redis_op_new(sess_redis_t *rs, sess_redis_op_kind_t kind, const char *key,
+                                   void *ud);
+void sess_redis_op_free(sess_redis_op_t *op);
+/* Send argv for op, or fall back at once; op may be freed on return. */
+void sess_redis_op_send(sess_redis_op_t *op, int argc, const char **argv, const size_t *lens);
+/* "host:port", "redis://host:port" or "unix:/path" into rs. */
+bool sess_redis_parse_address(sess_redis_t *rs, const char *addr, char *err, size_t errlen);
+
+/* ---- store_redis.c ---- */
+
+/* SCRIPT LOAD every script on a new connection. */
+void sess_redis_load_scripts(redisAsyncContext *ac);
+/* Complete op from a non-error reply; false when the reply is malformed. */
+bool sess_redis_reply(sess_redis_op_t *op, redisReply *r);
+/* Serve op from the local store (inline) and complete it. */
+void sess_redis_op_fallback(sess_redis_op_t *op);
+/* After recovery: push every local record (later last_seen wins). */
+void sess_redis_sweep_local(sess_redis_t *rs);
+
+/* ---- store_redis_record.c ---- */
+
+void sess_redis_rec_to_json(buf_t *b, const sess_state_t *s);
+bool sess_redis_rec_from_json(const char *p, size_t n, sess_state_t *s);
+
+#endif

@@ -1,0 +1,226 @@
+/* store_redis_transport.c - the Redis session store's plumbing: the hiredis
+ * async connection on the caller's libevent loop, one operation's life
+ * (pending list, per-call timer of timeout_ms, send, reply or timeout) and
+ * the circuit breaker. After failures_to_open consecutive errors the circuit
+ * opens for open_ms, then admits one probe; one log line is written per
+ * open/close. An operation that fails, times out or arrives while the
+ * circuit is open is handed to sess_redis_op_fallback (store_redis.c), and
+ * a reply is handed to sess_redis_reply there. Nothing here blocks; one
+ * instance per event loop, not thread-safe. */
+#include "core/clock.h"
+#include "core/log.h"
+#include "session/store_redis_internal.h"
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sess_redis_drop_conn(sess_redis_t *rs)
+{
+    redisAsyncContext *ac = rs->ac;
+    rs->ac = NULL;
+    if (ac) redisAsyncFree(ac); /* pending callbacks run with a NULL reply */
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    sess_redis_t *rs = ac->data;
+    if (status != REDIS_OK && rs && rs->ac == ac) rs->ac = NULL; /* hiredis frees it */
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    sess_redis_t *rs = ac->data;
+    if (rs && rs->ac == ac) rs->ac = NULL;
+}
+
+bool sess_redis_connect(sess_redis_t *rs)
+{
+    if (rs->ac) return true;
+    redisAsyncContext *ac = rs->unix_path ? redisAsyncConnectUnix(rs->unix_path)
+                                          : redisAsyncConnect(rs->host, rs->port);
+    if (!ac) return false;
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return false;
+    }
+    ac->data = rs;
+    if (redisLibeventAttach(ac, rs->evb) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return false;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    rs->ac = ac;
+    if (rs->password) redisAsyncCommand(ac, NULL, NULL, "AUTH %s", rs->password);
+    if (rs->db > 0) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", rs->db);
+    sess_redis_load_scripts(ac);
+    return true;
+}
+
+/* ---- circuit ---- */
+
+static bool circ_admit(sess_redis_t *rs, sess_redis_op_t *op)
+{
+    if (rs->circ == CIRC_CLOSED) return true;
+    if (rs->circ == CIRC_OPEN && clock_mono_ms() >= rs->open_until && !rs->probe_inflight) {
+        rs->circ = CIRC_HALF_OPEN;
+        rs->probe_inflight = true;
+        op->is_probe = true;
+        return true;
+    }
+    return false;
+}
+
+void sess_redis_circ_success(sess_redis_t *rs, sess_redis_op_t *op)
+{
+    rs->consecutive = 0;
+    if (op->is_probe) rs->probe_inflight = false;
+    if (rs->circ != CIRC_CLOSED && op->is_probe) {
+        rs->circ = CIRC_CLOSED;
+        rs->transitions++;
+        tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
+             (unsigned long long)rs->errors);
+        sess_redis_sweep_local(rs);
+    }
+}
+
+void sess_redis_circ_failure(sess_redis_t *rs, sess_redis_op_t *op)
+{
+    rs->errors++;
+    rs->consecutive++;
+    if (op->is_probe) {
+        rs->probe_inflight = false;
+        rs->circ = CIRC_OPEN;
+        rs->open_until = clock_mono_ms() + rs->open_ms;
+        sess_redis_drop_conn(rs);
+        return;
+    }
+    if (rs->circ == CIRC_CLOSED && rs->consecutive >= rs->failures_to_open) {
+        rs->circ = CIRC_OPEN;
+        rs->open_until = clock_mono_ms() + rs->open_ms;
+        rs->transitions++;
+        tlog(TLOG_WARN, "session_store_degraded",
+             "\"backend\":\"redis\",\"fallback\":\"memory\",\"consecutive_errors\":%u,"
+             "\"open_ms\":%llu",
+             rs->consecutive, (unsigned long long)rs->open_ms);
+        sess_redis_drop_conn(rs);
+    }
+}
+
+/* ---- ops ---- */
+
+void sess_redis_op_free(sess_redis_op_t *op)
+{
+    sess_redis_t *rs = op->rs;
+    if (op->prev)
+        op->prev->next = op->next;
+    else if (rs->pending == op)
+        rs->pending = op->next;
+    if (op->next) op->next->prev = op->prev;
+    if (op->timer) event_free(op->timer);
+    free(op->key);
+    free(op->model);
+    free(op->hashes);
+    free(op);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    sess_redis_op_t *op = arg;
+    if (op->completed) return;
+    sess_redis_t *rs = op->rs;
+    sess_redis_op_fallback(op);
+    /* may free the context: hiredis then calls on_reply(NULL), which frees
+     * op (completed); so op is not touched after this */
+    sess_redis_circ_failure(rs, op);
+}
+
+sess_redis_op_t *sess_redis_op_new(sess_redis_t *rs, sess_redis_op_kind_t kind, const char *key,
+                                   void *ud)
+{
+    sess_redis_op_t *op = calloc(1, sizeof *op);
+    if (!op) abort();
+    op->rs = rs;
+    op->kind = kind;
+    op->ud = ud;
+    if (key) op->key = strdup(key);
+    op->next = rs->pending;
+    if (rs->pending) rs->pending->prev = op;
+    rs->pending = op;
+    return op;
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    sess_redis_op_t *op = privdata;
+    sess_redis_t *rs = op->rs;
+    redisReply *r = reply;
+    if (op->completed) {
+        sess_redis_op_free(op);
+        return;
+    }
+    bool ok = r && r->type != REDIS_REPLY_ERROR;
+    if (ok) ok = sess_redis_reply(op, r);
+    if (!ok) {
+        if (r && r->type == REDIS_REPLY_ERROR)
+            tlog(TLOG_DEBUG, "session_store_redis_error", "\"error\":\"%.80s\"", r->str);
+        sess_redis_circ_failure(rs, op);
+        if (!op->completed) sess_redis_op_fallback(op);
+    }
+    sess_redis_op_free(op);
+}
+
+/* Send argv for op, or fall back at once. Takes care of the circuit, the
+ * connection and the timer. */
+void sess_redis_op_send(sess_redis_op_t *op, int argc, const char **argv, const size_t *lens)
+{
+    sess_redis_t *rs = op->rs;
+    if (!circ_admit(rs, op)) {
+        sess_redis_op_fallback(op);
+        sess_redis_op_free(op);
+        return;
+    }
+    if (!sess_redis_connect(rs) ||
+        redisAsyncCommandArgv(rs->ac, on_reply, op, argc, argv, lens) != REDIS_OK) {
+        sess_redis_circ_failure(rs, op);
+        sess_redis_op_fallback(op);
+        sess_redis_op_free(op);
+        return;
+    }
+    op->sent = true;
+    op->timer = evtimer_new(rs->evb, on_timeout, op);
+    struct timeval tv = {(time_t)(rs->timeout_ms / 1000),
+                         (suseconds_t)(rs->timeout_ms % 1000) * 1000};
+    evtimer_add(op->timer, &tv);
+}
+
+bool sess_redis_parse_address(sess_redis_t *rs, const char *addr, char *err, size_t errlen)
+{
+    if (!addr || !*addr) addr = "127.0.0.1:6379";
+    if (strncmp(addr, "redis://", 8) == 0) addr += 8;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        rs->unix_path = strdup(addr + 5);
+        return true;
+    }
+    const char *colon = strrchr(addr, ':');
+    size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (hl == 0 || hl >= sizeof rs->host) {
+        snprintf(err, errlen, "redis address '%s': expected host:port or unix:/path", addr);
+        return false;
+    }
+    memcpy(rs->host, addr, hl);
+    rs->host[hl] = 0;
+    rs->port = 6379;
+    if (colon) {
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || (*end && *end != '/') || p <= 0 || p > 65535) {
+            snprintf(err, errlen, "redis address '%s': bad port", addr);
+            return false;
+        }
+        rs->port = (int)p;
+    }
+    return true;
+}
