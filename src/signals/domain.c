@@ -8,32 +8,12 @@
 
 #include <stdlib.h>
 
-typedef struct dom_state {
-    sig_sim_t *sim;
-    sig_bank_t *bank;
-    size_t n;
-} dom_state_t;
-
-static void domain_free(void *p)
-{
-    dom_state_t *s = p;
-    for (size_t i = 0; i < s->n; i++)
-        sig_bank_deinit(&s->bank[i]);
-    free(s->bank);
-    free(s);
-}
-
 static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
-    dom_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->bank = calloc(b->n_rules, sizeof *s->bank);
-    if (!s->bank) abort();
-    s->sim = sim;
-    s->n = b->n_rules;
+    sig_sim_rules_t *s = sig_sim_rules_new(b, diags);
+    if (!s) return -1;
+    const sig_sim_t *sim = s->sim;
     int rc = 0;
     for (size_t i = 0; i < b->n_rules; i++) {
         const cfg_signal_t *g = b->rules[i];
@@ -79,7 +59,7 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
 
 static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    const dom_state_t *s = state;
+    const sig_sim_rules_t *s = state;
     if (!s || !n) return;
     const char *err = NULL;
     const float *q = sig_sim_query(s->sim, cx, &err);
@@ -114,6 +94,6 @@ static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_
 const sig_family_ops_t sig_domain_ops = {
     .family = CFG_SIG_DOMAIN,
     .compile = domain_compile,
-    .free = domain_free,
+    .free = sig_sim_rules_free,
     .eval = domain_eval,
 };

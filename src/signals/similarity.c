@@ -195,6 +195,28 @@ emb_status_t sig_sim_bank_from(sig_bank_t *b, const sig_sim_t *s, const cfg_strl
     return st;
 }
 
+sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags)
+{
+    sig_sim_t *sim = sig_sim_get(b, diags);
+    if (!sim) return NULL;
+    sig_sim_rules_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    s->bank = calloc(b->n_rules, sizeof *s->bank);
+    if (!s->bank) abort();
+    s->sim = sim;
+    s->n = b->n_rules;
+    return s;
+}
+
+void sig_sim_rules_free(void *p)
+{
+    sig_sim_rules_t *s = p;
+    for (size_t i = 0; i < s->n; i++)
+        sig_bank_deinit(&s->bank[i]);
+    free(s->bank);
+    free(s);
+}
+
 size_t sig_bank_count(const char *const *v)
 {
     size_t n = 0;

@@ -40,6 +40,19 @@ bool sig_sim_bank_ok(sig_bank_t *b, const char **err);
 emb_status_t sig_sim_bank_from(sig_bank_t *b, const sig_sim_t *s, const cfg_strlist_t *list,
                                const char *const *extra, size_t n_extra);
 
+/* One bank per rule, indexed like sig_build_t.rules: the compiled state of
+ * the best-of-rules families (domain, preference). */
+typedef struct sig_sim_rules {
+    sig_sim_t *sim;
+    sig_bank_t *bank; /* n empty banks until the family fills them */
+    size_t n;
+} sig_sim_rules_t;
+/* State for b's rules (b->n_rules > 0) with the engine's sig_sim_t; NULL
+ * after adding a diag when the embedder config is unusable. */
+sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags);
+/* Frees the banks and the state; usable as a family's .free. */
+void sig_sim_rules_free(void *p);
+
 /* Jailbreak contrastive mode (SPEC §5.4 jailbreak c): clamp01((max cos to
  * jailbreak exemplars − max cos to benign exemplars)/0.15) of text.
  * Returns c in [0, 1], or -1 with *err set. */
