@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "api/chat_proxy.h"
+#include "api/relay_common.h"
 #include "session/handoff_rewrite.h"
 
 static void chat_routed(void *ud, route_plan_t *plan);
@@ -127,11 +128,7 @@ void chat_log_done(chat_proxy_t *p, int status)
 
 int chat_add_h(hsrv_header_t *h, int n, const char *name, const char *value)
 {
-    h[n].name = name;
-    h[n].name_len = strlen(name);
-    h[n].value = value;
-    h[n].value_len = strlen(value);
-    return n + 1;
+    return relay_add_h(h, n, name, value);
 }
 
 int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *path)
@@ -147,21 +144,8 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
         if (cfg->router.compat_headers) n = chat_add_h(h, n, "x-vsr-replay-id", p->replay_id);
     }
     const route_plan_t *pl = &p->plan;
-    n = chat_add_h(h, n, "x-tether-decision", pl->decision_name ? pl->decision_name : "");
-    n = chat_add_h(h, n, "x-tether-algorithm", pl->algorithm ? pl->algorithm : "static");
-    n = chat_add_h(h, n, "x-tether-confidence", p->conf);
-    if (!pl->passthrough && pl->recipe_name)
-        n = chat_add_h(h, n, "x-tether-recipe", pl->recipe_name);
-    const char *phase = pl->ran_policy ? sess_phase_name(pl->pol.phase) : "none";
-    n = chat_add_h(h, n, "x-tether-session-phase", phase);
-    if (pl->ran_policy)
-        n = chat_add_h(h, n, "x-tether-session-reason", sess_reason_name(pl->pol.reason));
-    if (pl->id.found) {
-        const char *k = strchr(pl->id.key, SESS_KEY_SEP);
-        k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
-        n = chat_add_h(h, n, "x-tether-session", k ? k + 1 : pl->id.key);
-        n = chat_add_h(h, n, "x-tether-session-source", pl->id.source ? pl->id.source : "");
-    }
+    n = relay_plan_headers(h, n, pl, p->conf);
+    const char *phase = relay_phase_label(pl);
     if (cfg->router.debug_headers && p->rq) {
         size_t dl = 0;
         const char *dv = rq_header(p->rq, "x-tether-debug", &dl);

@@ -6,6 +6,7 @@
  * 2xx headers (the client's headers wait for it), and the relay of the
  * response chunk by chunk with usage capture. See chat.c for the entry. */
 #include "api/chat_proxy.h"
+#include "api/relay_common.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
@@ -457,21 +458,9 @@ static int chat_handoff_after_failures(chat_proxy_t *p)
     hsrv_req_t *req = p->req;
     p->handoff_redone = 1;
     if (!pl->knobs || !pl->pol.model) return -1;
-    sess_policy_in_t pin = {.knobs = pl->knobs,
-                            .state = pl->has_state ? &pl->state : NULL,
-                            .facts = &pl->facts,
-                            .cands = pl->cands,
-                            .n_cands = pl->n_cands,
-                            .prices = pl->prices,
-                            .n_prices = pl->n_prices};
-    sess_facts_t fs;
-    sess_candidate_t *cs = arena_calloc(&req->arena, (pl->n_cands ? pl->n_cands : 1) * sizeof *cs);
     sess_policy_out_t out;
-    memset(&out, 0, sizeof out);
-    out.terms = pl->terms;
-    const char *current = arena_strdup(&req->arena, pl->pol.model);
-    sess_policy_decide_without_current(&pin, current, &fs, cs, &out);
-    if (out.verdict != SESS_VERDICT_OK || !out.model || !strcmp(out.model, current)) {
+    const char *current = NULL;
+    if (!relay_redecide_without_current(pl, &pl->facts, &req->arena, &current, &out)) {
         chat_error(p, 503, "server_error", "session_model_unavailable",
                    out.error_message
                        ? out.error_message
@@ -547,43 +536,15 @@ static void chat_redispatch(chat_proxy_t *p, const cfg_model_t *nm)
     chat_attempt(p);
 }
 
-static bool model_tried(const chat_proxy_t *p, const char *name)
-{
-    for (int i = 0; i < p->n_tried_models; i++)
-        if (!strcmp(p->tried_models[i], name)) return true;
-    return !strcmp(p->model->name, name);
-}
-
 /* §4.6 / §9.6 step 9: the model is unavailable for this request and nothing
  * locks the session: the next candidate by session score, then the default
  * model (traced as fallback). Returns 0 when re-dispatched. */
 static int chat_fallback(chat_proxy_t *p)
 {
-    route_plan_t *pl = &p->plan;
-    const cfg_t *cfg = p->ref->cfg;
-    const cfg_model_t *best = NULL;
-    double best_s = -1e9;
-    for (size_t i = 0; i < pl->n_cands; i++) {
-        const sess_candidate_t *c = &pl->cands[i];
-        if (!c->admissible || model_tried(p, c->model)) continue;
-        const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));
-        if (!m || !route_model_available(m)) continue;
-        double sc = pl->terms && pl->terms[i].scored ? pl->terms[i].final : c->base;
-        if (!best || sc > best_s) {
-            best = m;
-            best_s = sc;
-        }
-    }
-    if (!best && cfg->providers.default_model && !model_tried(p, cfg->providers.default_model)) {
-        const cfg_model_t *d =
-            cfg_find_model(cfg, cfg->providers.default_model, strlen(cfg->providers.default_model));
-        if (d && route_model_available(d)) best = d;
-    }
+    const cfg_model_t *best =
+        relay_fallback_model(p->ref->cfg, &p->plan, p->req->request_id, p->model->name,
+                             p->tried_models, p->n_tried_models);
     if (!best) return -1;
-    tlog(TLOG_WARN, "fallback", "\"request_id\":\"%s\",\"from\":\"%s\",\"to\":\"%s\"",
-         p->req->request_id, p->model->name, best->name);
-    met_inc(tmet.fallbacks_total, 1, "model");
-    pl->pol.fallback = true;
     chat_redispatch(p, best);
     return 0;
 }

@@ -1,0 +1,257 @@
+/* responses.c - the Responses API (SPEC §4.4, §4.5): POST /v1/responses
+ * (the stored chain expanded into the chat IR, then routed and relayed by
+ * the agent proxy, agent.c / agent_relay.c), GET/DELETE /v1/responses/{id},
+ * GET /v1/responses/{id}/input_items, and the process-wide response store
+ * the turns are written to. */
+#include "api/agent_proxy.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static rstore_t *g_store;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static const cfg_t *g_store_cfg;
+static met_family_t *g_warn_met; /* registered with the store (see store_init) */
+
+static void store_init(void)
+{
+    int64_t ttl = 0, max = 0;
+    const char *backend = NULL;
+    const cfg_redis_t *rc = NULL;
+    if (g_store_cfg && g_store_cfg->global_ext) {
+        ttl = g_store_cfg->global_ext->stores.responses.ttl_seconds;
+        max = g_store_cfg->global_ext->stores.responses.max_responses;
+        backend = g_store_cfg->global_ext->stores.responses.backend;
+        rc = &g_store_cfg->global_ext->stores.responses.redis;
+    }
+    uint64_t ttl_ms = ttl > 0 ? (uint64_t)ttl * 1000 : 0;
+    size_t cap = max > 0 ? (size_t)max : 100000;
+    if (backend && !strcmp(backend, "redis") && rc) {
+        rstore_redis_opts_t o = {.address = rc->address,
+                                 .password = rc->password,
+                                 .db = (int)rc->db,
+                                 .key_prefix = rc->key_prefix,
+                                 .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 0};
+        char err[256] = "";
+        g_store = rstore_new_redis(ttl_ms, cap, &o, err, sizeof err);
+        if (!g_store)
+            tlog(TLOG_ERROR, "response_store_redis_config",
+                 "\"error\":\"%s\",\"fallback\":\"memory\"", err);
+    }
+    if (!g_store) g_store = rstore_new(ttl_ms, cap);
+    static const char *const labels[] = {"code", NULL};
+    g_warn_met = met_counter("tether_translation_warnings_total",
+                             "Items that could not be translated between protocols", labels);
+}
+
+rstore_t *api_response_store(const cfg_t *cfg)
+{
+    if (!g_store_cfg) g_store_cfg = cfg;
+    pthread_once(&g_once, store_init);
+    return g_store;
+}
+
+met_family_t *ag_warn_metric(void)
+{
+    return g_warn_met;
+}
+
+/* ---------------------------------------------------------- the store */
+
+void ag_items_of_input(const cJSON *input, cJSON *out)
+{
+    if (cJSON_IsString(input)) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "type", "message");
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON *c = cJSON_AddArrayToObject(m, "content");
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "type", "input_text");
+        cJSON_AddStringToObject(t, "text", input->valuestring);
+        cJSON_AddItemToArray(c, t);
+        cJSON_AddItemToArray(out, m);
+        return;
+    }
+    const cJSON *x;
+    cJSON_ArrayForEach(x, input) cJSON_AddItemToArray(out, cJSON_Duplicate(x, 1));
+}
+
+void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *response_json)
+{
+    if (!p->store || !id || !*id) return;
+    rstore_t *s = api_response_store(p->ref->cfg);
+    rstore_entry_t e = {0};
+    snprintf(e.id, sizeof e.id, "%s", id);
+    e.session_key = p->plan.id.found ? p->plan.id.key : NULL;
+    e.model = p->model->name;
+    e.native = native;
+    cJSON *in = cJSON_CreateArray();
+    ag_items_of_input(cJSON_GetObjectItemCaseSensitive(p->rreq, "input"), in);
+    e.input = cJSON_PrintUnformatted(in);
+    cJSON_Delete(in);
+    e.output = p->output ? cJSON_PrintUnformatted(p->output) : strdup("[]");
+    e.instructions = p->instructions;
+    e.previous_response_id = p->prev_id;
+    e.response = (char *)response_json;
+    e.created_at = p->meta.created_at;
+    rstore_put(s, &e, clock_wall_ms());
+    free(e.input);
+    free(e.output);
+}
+
+/* ------------------------------------------------------------ Responses */
+
+void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
+{
+    jreq_t jr;
+    if (!ag_scan_client(req, ref, RQ_PROTO_RESPONSES, &jr)) return;
+    if (!jr.input.len && !jr.previous_response_id.len) {
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input",
+                                "missing required field 'input' (or 'previous_response_id')");
+    }
+    ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_RESPONSES);
+    p->client_stream = jr.stream == 1;
+    p->rreq = cJSON_ParseWithLength(req->body, req->body_len);
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p->rreq, "store"))) p->store = false;
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(p->rreq, "previous_response_id");
+    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(p->rreq, "instructions");
+    cJSON *history = cJSON_CreateArray();
+    if (cJSON_IsString(pr)) {
+        p->prev_id = strdup(pr->valuestring);
+        char *inh = NULL;
+        int n = rstore_chain(api_response_store(ref->cfg), pr->valuestring, clock_wall_ms(),
+                             history, NULL, &inh, &p->chain_native, NULL, &p->warn);
+        if (n < 0) {
+            char idc[128];
+            snprintf(idc, sizeof idc, "%s", pr->valuestring);
+            cJSON_Delete(history);
+            free(inh);
+            p->ref = NULL;
+            ag_end(p);
+            app_config_release(ref);
+            return api_error_openai(req, 400, "invalid_request_error",
+                                    "previous_response_not_found", "previous_response_id",
+                                    "Previous response with id '%.100s' not found.", idc);
+        }
+        p->instructions = inh;
+    }
+    if (cJSON_IsString(ins)) {
+        free(p->instructions);
+        p->instructions = strdup(ins->valuestring);
+    }
+    char err[256];
+    int rc = tr_req_responses_to_chat(p->rreq, history, p->instructions, NULL, &p->ir, &p->warn,
+                                      err, sizeof err);
+    cJSON_Delete(history);
+    if (rc != 0) {
+        p->ref = NULL;
+        ag_end(p);
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s",
+                                err);
+    }
+    rstore_new_id(p->resp_id);
+    p->meta.id = p->resp_id;
+    p->meta.created_at = (int64_t)(clock_wall_ms() / 1000);
+    p->meta.previous_response_id = p->prev_id;
+    p->meta.instructions = p->instructions;
+    if (!ag_ir_facts(p)) return;
+    if (p->chain_native) p->rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
+    /* SPEC §9.4: an emulated chain is in tether's store (portable when
+     * treat_stored_chains_as_portable); a native one is provider state */
+    if (p->prev_id) p->rq->previous_response_stored = !p->chain_native;
+    ag_route(p);
+}
+
+void ag_respond_json(hsrv_req_t *req, int status, const char *body, size_t len)
+{
+    hsrv_header_t h[2] = {
+        {"content-type", 12, "application/json", 16},
+        {"x-tether-request-id", 19, req->request_id, strlen(req->request_id)},
+    };
+    hsrv_respond(req, status, h, 2, body, len);
+}
+
+void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
+{
+    (void)w;
+    const char *rest = req->path + strlen("/v1/responses/");
+    char id[64];
+    const char *slash = strchr(rest, '/');
+    size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    bool items = slash && !strcmp(slash, "/input_items");
+    if (idlen == 0 || idlen >= sizeof id || (slash && !items)) {
+        app_config_release(ref);
+        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                                "unknown path %s", req->path);
+    }
+    memcpy(id, rest, idlen);
+    id[idlen] = 0;
+    rstore_t *s = api_response_store(ref->cfg);
+    app_config_release(ref);
+    if (req->method == HSRV_DELETE && !items) {
+        if (!rstore_delete(s, id))
+            return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                                    "Response with id '%s' not found.", id);
+        buf_t b = BUF_INIT;
+        buf_puts(&b, "{\"id\":");
+        buf_json_str(&b, id, strlen(id));
+        buf_puts(&b, ",\"object\":\"response\",\"deleted\":true}");
+        ag_respond_json(req, 200, b.data, b.len);
+        buf_free(&b);
+        return;
+    }
+    if (req->method != HSRV_GET && req->method != HSRV_HEAD)
+        return api_error_openai(req, 405, "invalid_request_error", "method_not_allowed", NULL,
+                                "method %s is not allowed on %s", req->method_str, req->path);
+    rstore_entry_t *e = rstore_get(s, id, clock_wall_ms());
+    if (!e)
+        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                                "Response with id '%s' not found.", id);
+    if (!items) {
+        const char *r = e->response ? e->response : "{}";
+        ag_respond_json(req, 200, r, strlen(r));
+    } else {
+        cJSON *in = e->input ? cJSON_Parse(e->input) : cJSON_CreateArray();
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "object", "list");
+        int k = 0;
+        cJSON *x;
+        cJSON_ArrayForEach(x, in)
+        {
+            if (!cJSON_GetObjectItemCaseSensitive(x, "id")) {
+                char iid[64];
+                snprintf(iid, sizeof iid, "in_%s_%d", e->id + 5, k);
+                cJSON_AddStringToObject(x, "id", iid);
+            }
+            k++;
+        }
+        int n = cJSON_GetArraySize(in);
+        const char *first = n ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetArrayItem(in, 0), "id"))
+                              : NULL;
+        const char *last = n ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                   cJSON_GetArrayItem(in, n - 1), "id"))
+                             : NULL;
+        cJSON_AddItemToObject(o, "data", in);
+        if (first)
+            cJSON_AddStringToObject(o, "first_id", first);
+        else
+            cJSON_AddNullToObject(o, "first_id");
+        if (last)
+            cJSON_AddStringToObject(o, "last_id", last);
+        else
+            cJSON_AddNullToObject(o, "last_id");
+        cJSON_AddFalseToObject(o, "has_more");
+        char *t = cJSON_PrintUnformatted(o);
+        ag_respond_json(req, 200, t, strlen(t));
+        free(t);
+        cJSON_Delete(o);
+    }
+    rstore_entry_free(e);
+}
