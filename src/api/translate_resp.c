@@ -1,31 +1,12 @@
-/* translate_resp.c - replies across protocols (SPEC §4.4, §4.5): whole
- * bodies (Anthropic message <-> chat.completion, chat.completion -> Response)
- * and streams (Anthropic events -> chat chunks, chat chunks -> Anthropic
- * events, chat chunks -> Responses events), event by event, never buffered
- * whole. */
-#include "api/translate.h"
-#include "core/hash.h"
+/* translate_resp.c - whole replies across protocols (SPEC §4.4, §4.5):
+ * Anthropic message <-> chat.completion and chat.completion -> Response,
+ * plus the error helpers. Streams are translated event by event in
+ * translate_stream.c; objects both build are in translate_build.c. */
+#include "api/translate_build.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t num_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
-}
-
-static int64_t nz(int64_t v)
-{
-    return v < 0 ? 0 : v;
-}
 
 static void print_to(cJSON *root, buf_t *out)
 {
@@ -57,8 +38,8 @@ void tr_error_message(const char *body, size_t len, char *msg, size_t msglen)
 {
     cJSON *r = cJSON_ParseWithLength(body, len);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
-    const char *m = cJSON_IsString(e) ? e->valuestring : str_of(e, "message");
-    if (!m) m = str_of(r, "message");
+    const char *m = cJSON_IsString(e) ? e->valuestring : tr_str_of(e, "message");
+    if (!m) m = tr_str_of(r, "message");
     if (m)
         snprintf(msg, msglen, "%s", m);
     else
@@ -69,19 +50,6 @@ void tr_error_message(const char *body, size_t len, char *msg, size_t msglen)
 
 /* ------------------------------------------------------- whole bodies */
 
-static void chat_usage(cJSON *o, int64_t prompt, int64_t completion, int64_t cached,
-                       int64_t cache_write)
-{
-    cJSON *u = cJSON_AddObjectToObject(o, "usage");
-    cJSON_AddNumberToObject(u, "prompt_tokens", (double)nz(prompt));
-    cJSON_AddNumberToObject(u, "completion_tokens", (double)nz(completion));
-    cJSON_AddNumberToObject(u, "total_tokens", (double)(nz(prompt) + nz(completion)));
-    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
-    cJSON_AddNumberToObject(d, "cached_tokens", (double)nz(cached));
-    if (cache_write > 0)
-        cJSON_AddNumberToObject(u, "cache_creation_input_tokens", (double)cache_write);
-}
-
 int tr_resp_anthropic_to_chat(const char *body, size_t len, buf_t *out, tr_warn_t *w)
 {
     cJSON *in = cJSON_ParseWithLength(body, len);
@@ -90,10 +58,10 @@ int tr_resp_anthropic_to_chat(const char *body, size_t len, buf_t *out, tr_warn_
         return -1;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", str_of(in, "id") ? str_of(in, "id") : "msg");
+    cJSON_AddStringToObject(o, "id", tr_str_of(in, "id") ? tr_str_of(in, "id") : "msg");
     cJSON_AddStringToObject(o, "object", "chat.completion");
     cJSON_AddNumberToObject(o, "created", (double)time(NULL));
-    cJSON_AddStringToObject(o, "model", str_of(in, "model") ? str_of(in, "model") : "");
+    cJSON_AddStringToObject(o, "model", tr_str_of(in, "model") ? tr_str_of(in, "model") : "");
     cJSON *chs = cJSON_AddArrayToObject(o, "choices");
     cJSON *ch = cJSON_CreateObject();
     cJSON_AddItemToArray(chs, ch);
@@ -105,23 +73,24 @@ int tr_resp_anthropic_to_chat(const char *body, size_t len, buf_t *out, tr_warn_
     const cJSON *blk, *content = cJSON_GetObjectItemCaseSensitive(in, "content");
     cJSON_ArrayForEach(blk, content)
     {
-        const char *t = str_of(blk, "type");
+        const char *t = tr_str_of(blk, "type");
         if (!t) continue;
         if (!strcmp(t, "text")) {
-            buf_puts(&text, str_of(blk, "text") ? str_of(blk, "text") : "");
+            buf_puts(&text, tr_str_of(blk, "text") ? tr_str_of(blk, "text") : "");
         } else if (!strcmp(t, "tool_use")) {
             if (!calls) calls = cJSON_CreateArray();
             cJSON *tc = cJSON_CreateObject();
-            cJSON_AddStringToObject(tc, "id", str_of(blk, "id") ? str_of(blk, "id") : "");
+            cJSON_AddStringToObject(tc, "id", tr_str_of(blk, "id") ? tr_str_of(blk, "id") : "");
             cJSON_AddStringToObject(tc, "type", "function");
             cJSON *fn = cJSON_AddObjectToObject(tc, "function");
-            cJSON_AddStringToObject(fn, "name", str_of(blk, "name") ? str_of(blk, "name") : "");
+            cJSON_AddStringToObject(fn, "name",
+                                    tr_str_of(blk, "name") ? tr_str_of(blk, "name") : "");
             char *args = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(blk, "input"));
             cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
             free(args);
             cJSON_AddItemToArray(calls, tc);
         } else if (!strcmp(t, "thinking")) {
-            buf_puts(&think, str_of(blk, "thinking") ? str_of(blk, "thinking") : "");
+            buf_puts(&think, tr_str_of(blk, "thinking") ? tr_str_of(blk, "thinking") : "");
             tr_warn_add(w, "thinking_signature_dropped");
         } else if (!strcmp(t, "redacted_thinking")) {
             tr_warn_add(w, "thinking_dropped");
@@ -137,11 +106,12 @@ int tr_resp_anthropic_to_chat(const char *body, size_t len, buf_t *out, tr_warn_
         cJSON_AddNullToObject(msg, "content");
     if (think.len) cJSON_AddStringToObject(msg, "reasoning_content", think.data);
     if (calls) cJSON_AddItemToObject(msg, "tool_calls", calls);
-    cJSON_AddStringToObject(ch, "finish_reason", tr_stop_to_finish(str_of(in, "stop_reason")));
+    cJSON_AddStringToObject(ch, "finish_reason", tr_stop_to_finish(tr_str_of(in, "stop_reason")));
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(in, "usage");
-    int64_t it = nz(num_of(u, "input_tokens")), cr = nz(num_of(u, "cache_read_input_tokens")),
-            cc = nz(num_of(u, "cache_creation_input_tokens"));
-    chat_usage(o, it + cr + cc, num_of(u, "output_tokens"), cr, cc);
+    int64_t it = tr_nz(tr_num_of(u, "input_tokens")),
+            cr = tr_nz(tr_num_of(u, "cache_read_input_tokens")),
+            cc = tr_nz(tr_num_of(u, "cache_creation_input_tokens"));
+    tr_chat_usage(o, it + cr + cc, tr_num_of(u, "output_tokens"), cr, cc);
     print_to(o, out);
     buf_free(&text);
     buf_free(&think);
@@ -153,28 +123,10 @@ int tr_resp_anthropic_to_chat(const char *body, size_t len, buf_t *out, tr_warn_
 static void anthropic_usage(cJSON *o, int64_t prompt, int64_t completion, int64_t cached)
 {
     cJSON *u = cJSON_AddObjectToObject(o, "usage");
-    cJSON_AddNumberToObject(u, "input_tokens", (double)nz(nz(prompt) - nz(cached)));
-    cJSON_AddNumberToObject(u, "output_tokens", (double)nz(completion));
-    cJSON_AddNumberToObject(u, "cache_read_input_tokens", (double)nz(cached));
+    cJSON_AddNumberToObject(u, "input_tokens", (double)tr_nz(tr_nz(prompt) - tr_nz(cached)));
+    cJSON_AddNumberToObject(u, "output_tokens", (double)tr_nz(completion));
+    cJSON_AddNumberToObject(u, "cache_read_input_tokens", (double)tr_nz(cached));
     cJSON_AddNumberToObject(u, "cache_creation_input_tokens", 0);
-}
-
-static void chat_usage_of(const cJSON *root, int64_t *p, int64_t *c, int64_t *cached, int64_t *rt)
-{
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
-    *p = num_of(u, "prompt_tokens");
-    *c = num_of(u, "completion_tokens");
-    *cached = num_of(cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details"), "cached_tokens");
-    if (rt)
-        *rt = num_of(cJSON_GetObjectItemCaseSensitive(u, "completion_tokens_details"),
-                     "reasoning_tokens");
-}
-
-static void msg_id_from(const char *chat_id, char *out, size_t n)
-{
-    char hex[17];
-    hash_hex16(hash_xxh64(chat_id ? chat_id : "", chat_id ? strlen(chat_id) : 0, 7), hex);
-    snprintf(out, n, "msg_%s", hex);
 }
 
 int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, buf_t *out,
@@ -189,19 +141,19 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch, "message");
     cJSON *o = cJSON_CreateObject();
     char mid[40];
-    msg_id_from(str_of(in, "id"), mid, sizeof mid);
+    tr_msg_id_from(tr_str_of(in, "id"), mid, sizeof mid);
     cJSON_AddStringToObject(o, "id", mid);
     cJSON_AddStringToObject(o, "type", "message");
     cJSON_AddStringToObject(o, "role", "assistant");
     cJSON_AddStringToObject(o, "model",
-                            model                 ? model
-                            : str_of(in, "model") ? str_of(in, "model")
-                                                  : "");
+                            model                    ? model
+                            : tr_str_of(in, "model") ? tr_str_of(in, "model")
+                                                     : "");
     cJSON *content = cJSON_AddArrayToObject(o, "content");
-    if (str_of(msg, "reasoning_content") ||
+    if (tr_str_of(msg, "reasoning_content") ||
         cJSON_GetObjectItemCaseSensitive(msg, "reasoning_details"))
         tr_warn_add(w, "reasoning_dropped");
-    const char *text = str_of(msg, "content");
+    const char *text = tr_str_of(msg, "content");
     if (text && *text) {
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "type", "text");
@@ -215,10 +167,10 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "type", "tool_use");
-        tr_tool_id_anthropic(str_of(tc, "id"), idb, sizeof idb);
+        tr_tool_id_anthropic(tr_str_of(tc, "id"), idb, sizeof idb);
         cJSON_AddStringToObject(b, "id", idb);
-        cJSON_AddStringToObject(b, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
-        const char *args = str_of(fn, "arguments");
+        cJSON_AddStringToObject(b, "name", tr_str_of(fn, "name") ? tr_str_of(fn, "name") : "");
+        const char *args = tr_str_of(fn, "arguments");
         cJSON *inp = args && *args ? cJSON_Parse(args) : cJSON_CreateObject();
         if (!cJSON_IsObject(inp)) {
             cJSON_Delete(inp);
@@ -228,106 +180,15 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
         cJSON_AddItemToObject(b, "input", inp);
         cJSON_AddItemToArray(content, b);
     }
-    cJSON_AddStringToObject(o, "stop_reason", tr_finish_to_stop(str_of(ch, "finish_reason")));
+    cJSON_AddStringToObject(o, "stop_reason", tr_finish_to_stop(tr_str_of(ch, "finish_reason")));
     cJSON_AddNullToObject(o, "stop_sequence");
     int64_t p, c, cached;
-    chat_usage_of(in, &p, &c, &cached, NULL);
+    tr_chat_usage_of(in, &p, &c, &cached, NULL);
     anthropic_usage(o, p, c, cached);
     print_to(o, out);
     cJSON_Delete(o);
     cJSON_Delete(in);
     return 0;
-}
-
-static cJSON *responses_usage(int64_t p, int64_t c, int64_t cached, int64_t rt)
-{
-    cJSON *u = cJSON_CreateObject();
-    cJSON_AddNumberToObject(u, "input_tokens", (double)nz(p));
-    cJSON *d = cJSON_AddObjectToObject(u, "input_tokens_details");
-    cJSON_AddNumberToObject(d, "cached_tokens", (double)nz(cached));
-    cJSON_AddNumberToObject(u, "output_tokens", (double)nz(c));
-    cJSON *od = cJSON_AddObjectToObject(u, "output_tokens_details");
-    cJSON_AddNumberToObject(od, "reasoning_tokens", (double)nz(rt));
-    cJSON_AddNumberToObject(u, "total_tokens", (double)(nz(p) + nz(c)));
-    return u;
-}
-
-/* A Response object; output is adopted (may be NULL: empty), usage too. */
-static cJSON *response_object(const tr_resp_meta_t *m, const char *status, cJSON *output,
-                              cJSON *usage)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", m->id);
-    cJSON_AddStringToObject(o, "object", "response");
-    cJSON_AddNumberToObject(o, "created_at", (double)m->created_at);
-    cJSON_AddStringToObject(o, "status", status);
-    cJSON_AddNullToObject(o, "error");
-    if (!strcmp(status, "incomplete")) {
-        cJSON *d = cJSON_AddObjectToObject(o, "incomplete_details");
-        cJSON_AddStringToObject(d, "reason", "max_output_tokens");
-    } else {
-        cJSON_AddNullToObject(o, "incomplete_details");
-    }
-    if (m->instructions)
-        cJSON_AddStringToObject(o, "instructions", m->instructions);
-    else
-        cJSON_AddNullToObject(o, "instructions");
-    cJSON_AddStringToObject(o, "model", m->model ? m->model : "");
-    cJSON_AddItemToObject(o, "output", output ? output : cJSON_CreateArray());
-    cJSON_AddTrueToObject(o, "parallel_tool_calls");
-    if (m->previous_response_id)
-        cJSON_AddStringToObject(o, "previous_response_id", m->previous_response_id);
-    else
-        cJSON_AddNullToObject(o, "previous_response_id");
-    cJSON_AddStringToObject(o, "tool_choice", "auto");
-    cJSON_AddArrayToObject(o, "tools");
-    cJSON *tx = cJSON_AddObjectToObject(o, "text");
-    cJSON *f = cJSON_AddObjectToObject(tx, "format");
-    cJSON_AddStringToObject(f, "type", "text");
-    cJSON_AddObjectToObject(o, "metadata");
-    if (usage)
-        cJSON_AddItemToObject(o, "usage", usage);
-    else
-        cJSON_AddNullToObject(o, "usage");
-    return o;
-}
-
-static cJSON *msg_item(const char *id, const char *text, const char *status)
-{
-    cJSON *it = cJSON_CreateObject();
-    cJSON_AddStringToObject(it, "type", "message");
-    cJSON_AddStringToObject(it, "id", id);
-    cJSON_AddStringToObject(it, "status", status);
-    cJSON_AddStringToObject(it, "role", "assistant");
-    cJSON *c = cJSON_AddArrayToObject(it, "content");
-    if (text) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "type", "output_text");
-        cJSON_AddStringToObject(p, "text", text);
-        cJSON_AddArrayToObject(p, "annotations");
-        cJSON_AddItemToArray(c, p);
-    }
-    return it;
-}
-
-static cJSON *fc_item(const char *id, const char *call_id, const char *name, const char *args,
-                      const char *status)
-{
-    cJSON *it = cJSON_CreateObject();
-    cJSON_AddStringToObject(it, "type", "function_call");
-    cJSON_AddStringToObject(it, "id", id);
-    cJSON_AddStringToObject(it, "call_id", call_id ? call_id : "");
-    cJSON_AddStringToObject(it, "name", name ? name : "");
-    cJSON_AddStringToObject(it, "arguments", args ? args : "");
-    cJSON_AddStringToObject(it, "status", status);
-    return it;
-}
-
-static void item_id(const char *prefix, const char *seed, int k, char *out, size_t n)
-{
-    char hex[17];
-    hash_hex16(hash_xxh64(seed, strlen(seed), (uint64_t)k + 11), hex);
-    snprintf(out, n, "%s_%s", prefix, hex);
 }
 
 int tr_resp_chat_to_responses(const char *body, size_t len, const tr_resp_meta_t *m, buf_t *out,
@@ -342,27 +203,27 @@ int tr_resp_chat_to_responses(const char *body, size_t len, const tr_resp_meta_t
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch, "message");
     cJSON *items = cJSON_CreateArray();
     char id[48];
-    if (str_of(msg, "reasoning_content")) tr_warn_add(w, "reasoning_dropped");
-    const char *text = str_of(msg, "content");
+    if (tr_str_of(msg, "reasoning_content")) tr_warn_add(w, "reasoning_dropped");
+    const char *text = tr_str_of(msg, "content");
     if (text && *text) {
-        item_id("msg", m->id, 0, id, sizeof id);
-        cJSON_AddItemToArray(items, msg_item(id, text, "completed"));
+        tr_item_id("msg", m->id, 0, id, sizeof id);
+        cJSON_AddItemToArray(items, tr_msg_item(id, text, "completed"));
     }
     const cJSON *tc;
     int k = 1;
     cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
     {
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        item_id("fc", m->id, k++, id, sizeof id);
-        cJSON_AddItemToArray(items, fc_item(id, str_of(tc, "id"), str_of(fn, "name"),
-                                            str_of(fn, "arguments"), "completed"));
+        tr_item_id("fc", m->id, k++, id, sizeof id);
+        cJSON_AddItemToArray(items, tr_fc_item(id, tr_str_of(tc, "id"), tr_str_of(fn, "name"),
+                                               tr_str_of(fn, "arguments"), "completed"));
     }
     int64_t p, c, cached, rt;
-    chat_usage_of(in, &p, &c, &cached, &rt);
-    const char *fr = str_of(ch, "finish_reason");
+    tr_chat_usage_of(in, &p, &c, &cached, &rt);
+    const char *fr = tr_str_of(ch, "finish_reason");
     const char *status = fr && !strcmp(fr, "length") ? "incomplete" : "completed";
-    cJSON *o =
-        response_object(m, status, cJSON_Duplicate(items, 1), responses_usage(p, c, cached, rt));
+    cJSON *o = tr_response_object(m, status, cJSON_Duplicate(items, 1),
+                                  tr_responses_usage(p, c, cached, rt));
     print_to(o, out);
     cJSON_Delete(o);
     cJSON_Delete(in);
@@ -371,544 +232,4 @@ int tr_resp_chat_to_responses(const char *body, size_t len, const tr_resp_meta_t
     else
         cJSON_Delete(items);
     return 0;
-}
-
-/* --------------------------------------------------------------- streams */
-
-void tr_stream_init(tr_stream_t *s, tr_stream_kind_t kind, const char *model, tr_emit_fn emit,
-                    void *ud, tr_warn_t *w)
-{
-    memset(s, 0, sizeof *s);
-    s->kind = kind;
-    s->emit = emit;
-    s->ud = ud;
-    s->warn = w;
-    s->model = strdup(model ? model : "");
-    s->created = (int64_t)time(NULL);
-    s->open_block = -1;
-    s->text_index = -1;
-    s->in_tok = s->out_tok = s->cache_read = s->cache_write = s->reasoning_tok = -1;
-    snprintf(s->id, sizeof s->id, "chatcmpl-tether");
-}
-
-void tr_stream_deinit(tr_stream_t *s)
-{
-    free(s->model);
-    s->model = NULL;
-    for (int i = 0; i < 32; i++) {
-        free(s->tools[i].id);
-        free(s->tools[i].name);
-        buf_free(&s->tools[i].args);
-    }
-    memset(s->tools, 0, sizeof s->tools);
-    buf_free(&s->text);
-    cJSON_Delete(s->output);
-    s->output = NULL;
-}
-
-static void emit_json(tr_stream_t *s, const char *event, cJSON *o)
-{
-    char *d = cJSON_PrintUnformatted(o);
-    if (d) {
-        s->emit(s->ud, event, d, strlen(d));
-        free(d);
-    }
-    cJSON_Delete(o);
-}
-
-/* ---- A2C */
-
-static cJSON *chunk_new(tr_stream_t *s, cJSON **delta)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", s->id);
-    cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
-    cJSON_AddNumberToObject(o, "created", (double)s->created);
-    cJSON_AddStringToObject(o, "model", s->model);
-    cJSON *chs = cJSON_AddArrayToObject(o, "choices");
-    cJSON *ch = cJSON_CreateObject();
-    cJSON_AddItemToArray(chs, ch);
-    cJSON_AddNumberToObject(ch, "index", 0);
-    *delta = cJSON_AddObjectToObject(ch, "delta");
-    cJSON_AddNullToObject(ch, "finish_reason");
-    return o;
-}
-
-static void a2c_tool_delta(tr_stream_t *s, int tool, const char *id, const char *name,
-                           const char *args)
-{
-    cJSON *d, *o = chunk_new(s, &d);
-    cJSON *tcs = cJSON_AddArrayToObject(d, "tool_calls");
-    cJSON *tc = cJSON_CreateObject();
-    cJSON_AddItemToArray(tcs, tc);
-    cJSON_AddNumberToObject(tc, "index", tool);
-    if (id) {
-        cJSON_AddStringToObject(tc, "id", id);
-        cJSON_AddStringToObject(tc, "type", "function");
-    }
-    cJSON *fn = cJSON_AddObjectToObject(tc, "function");
-    if (name) cJSON_AddStringToObject(fn, "name", name);
-    cJSON_AddStringToObject(fn, "arguments", args ? args : "");
-    emit_json(s, NULL, o);
-}
-
-static void a2c_text(tr_stream_t *s, const char *key, const char *text)
-{
-    cJSON *d, *o = chunk_new(s, &d);
-    cJSON_AddStringToObject(d, key, text);
-    emit_json(s, NULL, o);
-}
-
-static void a2c_finish_usage(tr_stream_t *s)
-{
-    if (s->include_usage) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "id", s->id);
-        cJSON_AddStringToObject(o, "object", "chat.completion.chunk");
-        cJSON_AddNumberToObject(o, "created", (double)s->created);
-        cJSON_AddStringToObject(o, "model", s->model);
-        cJSON_AddArrayToObject(o, "choices");
-        int64_t cr = nz(s->cache_read), cc = nz(s->cache_write);
-        chat_usage(o, nz(s->in_tok) + cr + cc, s->out_tok, cr, cc);
-        emit_json(s, NULL, o);
-    }
-    s->emit(s->ud, NULL, "[DONE]", 6);
-    s->finished = true;
-}
-
-static void a2c_event(tr_stream_t *s, const char *data, size_t len)
-{
-    cJSON *e = cJSON_ParseWithLength(data, len);
-    const char *t = str_of(e, "type");
-    if (!t) goto out;
-    if (!strcmp(t, "message_start")) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-        if (str_of(m, "id")) snprintf(s->id, sizeof s->id, "%s", str_of(m, "id"));
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(m, "usage");
-        s->in_tok = num_of(u, "input_tokens");
-        s->cache_read = num_of(u, "cache_read_input_tokens");
-        s->cache_write = num_of(u, "cache_creation_input_tokens");
-        if (num_of(u, "output_tokens") > 0) s->out_tok = num_of(u, "output_tokens");
-        s->started = true;
-        cJSON *d, *o = chunk_new(s, &d);
-        cJSON_AddStringToObject(d, "role", "assistant");
-        cJSON_AddStringToObject(d, "content", "");
-        emit_json(s, NULL, o);
-    } else if (!strcmp(t, "content_block_start")) {
-        int i = (int)num_of(e, "index");
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(e, "content_block");
-        const char *bt = str_of(b, "type");
-        if (i < 0 || i >= 64 || !bt) goto out;
-        if (!strcmp(bt, "text")) {
-            s->blk_kind[i] = 1;
-            if (str_of(b, "text") && *str_of(b, "text")) a2c_text(s, "content", str_of(b, "text"));
-        } else if (!strcmp(bt, "tool_use")) {
-            s->blk_kind[i] = 2;
-            s->blk_tool[i] = s->n_tools++;
-            a2c_tool_delta(s, s->blk_tool[i], str_of(b, "id") ? str_of(b, "id") : "",
-                           str_of(b, "name"), "");
-        } else if (!strcmp(bt, "thinking")) {
-            s->blk_kind[i] = 3;
-        } else {
-            s->blk_kind[i] = 4;
-            char code[80];
-            snprintf(code, sizeof code, "unknown_block:%.60s", bt);
-            tr_warn_add(s->warn, code);
-        }
-    } else if (!strcmp(t, "content_block_delta")) {
-        int i = (int)num_of(e, "index");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "delta");
-        const char *dt = str_of(d, "type");
-        if (i < 0 || i >= 64 || !dt) goto out;
-        if (!strcmp(dt, "text_delta") && str_of(d, "text"))
-            a2c_text(s, "content", str_of(d, "text"));
-        else if (!strcmp(dt, "input_json_delta") && s->blk_kind[i] == 2)
-            a2c_tool_delta(s, s->blk_tool[i], NULL, NULL, str_of(d, "partial_json"));
-        else if (!strcmp(dt, "thinking_delta") && str_of(d, "thinking"))
-            a2c_text(s, "reasoning_content", str_of(d, "thinking"));
-        else if (!strcmp(dt, "signature_delta"))
-            tr_warn_add(s->warn, "thinking_signature_dropped");
-    } else if (!strcmp(t, "message_delta")) {
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "delta");
-        const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "usage");
-        if (num_of(u, "output_tokens") >= 0) s->out_tok = num_of(u, "output_tokens");
-        if (num_of(u, "input_tokens") >= 0) s->in_tok = num_of(u, "input_tokens");
-        if (num_of(u, "cache_read_input_tokens") >= 0)
-            s->cache_read = num_of(u, "cache_read_input_tokens");
-        if (num_of(u, "cache_creation_input_tokens") >= 0)
-            s->cache_write = num_of(u, "cache_creation_input_tokens");
-        const char *fr = tr_stop_to_finish(str_of(d, "stop_reason"));
-        snprintf(s->finish, sizeof s->finish, "%s", fr);
-        cJSON *dd, *o = chunk_new(s, &dd);
-        cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
-        cJSON_ReplaceItemInObject(ch, "finish_reason", cJSON_CreateString(fr));
-        emit_json(s, NULL, o);
-    } else if (!strcmp(t, "message_stop")) {
-        if (!s->finished) a2c_finish_usage(s);
-    } else if (!strcmp(t, "error")) {
-        const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
-        cJSON *o = cJSON_CreateObject();
-        cJSON *x = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(x, "message",
-                                str_of(er, "message") ? str_of(er, "message") : "upstream error");
-        cJSON_AddStringToObject(x, "type", "upstream_error");
-        cJSON_AddNullToObject(x, "param");
-        cJSON_AddStringToObject(x, "code", str_of(er, "type") ? str_of(er, "type") : "api_error");
-        emit_json(s, NULL, o);
-    }
-out:
-    cJSON_Delete(e);
-}
-
-/* ---- C2A */
-
-static void c2a_emit(tr_stream_t *s, const char *type, cJSON *o)
-{
-    cJSON_AddStringToObject(o, "type", type);
-    /* "type" first reads better, but order is not significant */
-    emit_json(s, type, o);
-}
-
-static void c2a_start(tr_stream_t *s)
-{
-    if (s->started) return;
-    s->started = true;
-    char mid[40];
-    msg_id_from(s->id, mid, sizeof mid);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *m = cJSON_AddObjectToObject(o, "message");
-    cJSON_AddStringToObject(m, "id", mid);
-    cJSON_AddStringToObject(m, "type", "message");
-    cJSON_AddStringToObject(m, "role", "assistant");
-    cJSON_AddStringToObject(m, "model", s->model);
-    cJSON_AddArrayToObject(m, "content");
-    cJSON_AddNullToObject(m, "stop_reason");
-    cJSON_AddNullToObject(m, "stop_sequence");
-    cJSON *u = cJSON_AddObjectToObject(m, "usage");
-    cJSON_AddNumberToObject(u, "input_tokens", 0);
-    cJSON_AddNumberToObject(u, "output_tokens", 0);
-    c2a_emit(s, "message_start", o);
-}
-
-static void c2a_close(tr_stream_t *s)
-{
-    if (s->open_block < 0) return;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "index", s->open_block);
-    c2a_emit(s, "content_block_stop", o);
-    s->open_block = -1;
-}
-
-static void c2a_open(tr_stream_t *s, int kind, const char *id, const char *name)
-{
-    c2a_close(s);
-    s->open_block = s->next_block++;
-    s->open_kind = kind;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "index", s->open_block);
-    cJSON *b = cJSON_AddObjectToObject(o, "content_block");
-    if (kind == 1) {
-        cJSON_AddStringToObject(b, "type", "text");
-        cJSON_AddStringToObject(b, "text", "");
-    } else {
-        char idb[256];
-        tr_tool_id_anthropic(id, idb, sizeof idb);
-        cJSON_AddStringToObject(b, "type", "tool_use");
-        cJSON_AddStringToObject(b, "id", idb);
-        cJSON_AddStringToObject(b, "name", name ? name : "");
-        cJSON_AddObjectToObject(b, "input");
-    }
-    c2a_emit(s, "content_block_start", o);
-}
-
-static void c2a_delta(tr_stream_t *s, int block, const char *dtype, const char *key,
-                      const char *val)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "index", block);
-    cJSON *d = cJSON_AddObjectToObject(o, "delta");
-    cJSON_AddStringToObject(d, "type", dtype);
-    cJSON_AddStringToObject(d, key, val);
-    c2a_emit(s, "content_block_delta", o);
-}
-
-static void c2a_end(tr_stream_t *s)
-{
-    c2a_start(s);
-    c2a_close(s);
-    cJSON *o = cJSON_CreateObject();
-    cJSON *d = cJSON_AddObjectToObject(o, "delta");
-    cJSON_AddStringToObject(d, "stop_reason", tr_finish_to_stop(s->finish[0] ? s->finish : NULL));
-    cJSON_AddNullToObject(d, "stop_sequence");
-    cJSON *u = cJSON_AddObjectToObject(o, "usage");
-    cJSON_AddNumberToObject(u, "input_tokens", (double)nz(nz(s->in_tok) - nz(s->cache_read)));
-    cJSON_AddNumberToObject(u, "output_tokens", (double)nz(s->out_tok));
-    cJSON_AddNumberToObject(u, "cache_read_input_tokens", (double)nz(s->cache_read));
-    c2a_emit(s, "message_delta", o);
-    c2a_emit(s, "message_stop", cJSON_CreateObject());
-    s->finished = true;
-}
-
-/* Fields of a chat chunk common to C2A and C2R. */
-static void chunk_common(tr_stream_t *s, const cJSON *e)
-{
-    if (str_of(e, "id") && !s->started) snprintf(s->id, sizeof s->id, "%s", str_of(e, "id"));
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(e, "usage");
-    if (cJSON_IsObject(u)) {
-        chat_usage_of(e, &s->in_tok, &s->out_tok, &s->cache_read, &s->reasoning_tok);
-    }
-}
-
-static void c2a_event(tr_stream_t *s, const char *data, size_t len)
-{
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) {
-        if (!s->finished) c2a_end(s);
-        return;
-    }
-    cJSON *e = cJSON_ParseWithLength(data, len);
-    if (!cJSON_IsObject(e)) goto out;
-    const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
-    if (er) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON *x = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(x, "type", "api_error");
-        cJSON_AddStringToObject(x, "message",
-                                str_of(er, "message") ? str_of(er, "message") : "upstream error");
-        c2a_emit(s, "error", o);
-        goto out;
-    }
-    chunk_common(s, e);
-    c2a_start(s);
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
-    const char *ct = str_of(d, "content");
-    if (str_of(d, "reasoning_content") && *str_of(d, "reasoning_content"))
-        tr_warn_add(s->warn, "reasoning_dropped");
-    if (ct && *ct) {
-        if (s->open_block < 0 || s->open_kind != 1) c2a_open(s, 1, NULL, NULL);
-        c2a_delta(s, s->open_block, "text_delta", "text", ct);
-    }
-    const cJSON *tc;
-    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(d, "tool_calls"))
-    {
-        int ix = (int)num_of(tc, "index");
-        if (ix < 0 || ix >= 32) continue;
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        tr_tool_slot_t *sl = &s->tools[ix];
-        if (str_of(tc, "id") && !sl->id) {
-            sl->id = strdup(str_of(tc, "id"));
-            c2a_open(s, 2, sl->id, str_of(fn, "name"));
-            sl->block = s->open_block;
-        }
-        const char *a = str_of(fn, "arguments");
-        if (a && *a && sl->id) {
-            if (s->open_block != sl->block) {
-                tr_warn_add(s->warn, "interleaved_tool_arguments");
-                continue;
-            }
-            c2a_delta(s, sl->block, "input_json_delta", "partial_json", a);
-        }
-    }
-    const char *fr = str_of(ch, "finish_reason");
-    if (fr) {
-        snprintf(s->finish, sizeof s->finish, "%s", fr);
-        c2a_close(s);
-    }
-out:
-    cJSON_Delete(e);
-}
-
-/* ---- C2R */
-
-static void c2r_emit(tr_stream_t *s, const char *type, cJSON *o)
-{
-    cJSON_AddStringToObject(o, "type", type);
-    cJSON_AddNumberToObject(o, "sequence_number", s->seq++);
-    emit_json(s, type, o);
-}
-
-static void c2r_start(tr_stream_t *s)
-{
-    if (s->started) return;
-    s->started = true;
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "response", response_object(s->meta, "in_progress", NULL, NULL));
-    c2r_emit(s, "response.created", o);
-    o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "response", response_object(s->meta, "in_progress", NULL, NULL));
-    c2r_emit(s, "response.in_progress", o);
-}
-
-static cJSON *part_obj(const char *text)
-{
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "type", "output_text");
-    cJSON_AddStringToObject(p, "text", text);
-    cJSON_AddArrayToObject(p, "annotations");
-    return p;
-}
-
-static void c2r_event(tr_stream_t *s, const char *data, size_t len)
-{
-    if (len == 6 && !memcmp(data, "[DONE]", 6)) return; /* closed at the end */
-    cJSON *e = cJSON_ParseWithLength(data, len);
-    if (!cJSON_IsObject(e)) goto out;
-    const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
-    if (er) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "code",
-                                str_of(er, "code") ? str_of(er, "code") : "upstream_error");
-        cJSON_AddStringToObject(o, "message",
-                                str_of(er, "message") ? str_of(er, "message") : "upstream error");
-        cJSON_AddNullToObject(o, "param");
-        c2r_emit(s, "error", o);
-        goto out;
-    }
-    chunk_common(s, e);
-    c2r_start(s);
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
-    const char *ct = str_of(d, "content");
-    if (str_of(d, "reasoning_content") && *str_of(d, "reasoning_content"))
-        tr_warn_add(s->warn, "reasoning_dropped");
-    if (ct && *ct) {
-        if (s->text_index < 0) {
-            s->text_index = s->next_block++;
-            item_id("msg", s->meta->id, 0, s->msg_id, sizeof s->msg_id);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "output_index", s->text_index);
-            cJSON_AddItemToObject(o, "item", msg_item(s->msg_id, NULL, "in_progress"));
-            c2r_emit(s, "response.output_item.added", o);
-            o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "item_id", s->msg_id);
-            cJSON_AddNumberToObject(o, "output_index", s->text_index);
-            cJSON_AddNumberToObject(o, "content_index", 0);
-            cJSON_AddItemToObject(o, "part", part_obj(""));
-            c2r_emit(s, "response.content_part.added", o);
-        }
-        buf_puts(&s->text, ct);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "item_id", s->msg_id);
-        cJSON_AddNumberToObject(o, "output_index", s->text_index);
-        cJSON_AddNumberToObject(o, "content_index", 0);
-        cJSON_AddStringToObject(o, "delta", ct);
-        cJSON_AddArrayToObject(o, "logprobs");
-        c2r_emit(s, "response.output_text.delta", o);
-    }
-    const cJSON *tc;
-    cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(d, "tool_calls"))
-    {
-        int ix = (int)num_of(tc, "index");
-        if (ix < 0 || ix >= 32) continue;
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        tr_tool_slot_t *sl = &s->tools[ix];
-        char fid[48];
-        if (str_of(tc, "id") && !sl->id) {
-            sl->id = strdup(str_of(tc, "id"));
-            sl->name = strdup(str_of(fn, "name") ? str_of(fn, "name") : "");
-            sl->block = s->next_block++;
-            item_id("fc", s->meta->id, sl->block + 1, fid, sizeof fid);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "output_index", sl->block);
-            cJSON_AddItemToObject(o, "item", fc_item(fid, sl->id, sl->name, "", "in_progress"));
-            c2r_emit(s, "response.output_item.added", o);
-        }
-        const char *a = str_of(fn, "arguments");
-        if (a && *a && sl->id) {
-            buf_puts(&sl->args, a);
-            item_id("fc", s->meta->id, sl->block + 1, fid, sizeof fid);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "item_id", fid);
-            cJSON_AddNumberToObject(o, "output_index", sl->block);
-            cJSON_AddStringToObject(o, "delta", a);
-            c2r_emit(s, "response.function_call_arguments.delta", o);
-        }
-    }
-    if (str_of(ch, "finish_reason"))
-        snprintf(s->finish, sizeof s->finish, "%s", str_of(ch, "finish_reason"));
-out:
-    cJSON_Delete(e);
-}
-
-static void c2r_end(tr_stream_t *s)
-{
-    c2r_start(s);
-    cJSON *items = cJSON_CreateArray();
-    for (int idx = 0; idx < s->next_block; idx++) {
-        if (idx == s->text_index) {
-            const char *text = s->text.data ? s->text.data : "";
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "item_id", s->msg_id);
-            cJSON_AddNumberToObject(o, "output_index", idx);
-            cJSON_AddNumberToObject(o, "content_index", 0);
-            cJSON_AddStringToObject(o, "text", text);
-            cJSON_AddArrayToObject(o, "logprobs");
-            c2r_emit(s, "response.output_text.done", o);
-            o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "item_id", s->msg_id);
-            cJSON_AddNumberToObject(o, "output_index", idx);
-            cJSON_AddNumberToObject(o, "content_index", 0);
-            cJSON_AddItemToObject(o, "part", part_obj(text));
-            c2r_emit(s, "response.content_part.done", o);
-            cJSON *it = msg_item(s->msg_id, text, "completed");
-            cJSON_AddItemToArray(items, cJSON_Duplicate(it, 1));
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "output_index", idx);
-            cJSON_AddItemToObject(o, "item", it);
-            c2r_emit(s, "response.output_item.done", o);
-            continue;
-        }
-        for (int k = 0; k < 32; k++) {
-            tr_tool_slot_t *sl = &s->tools[k];
-            if (!sl->id || sl->block != idx) continue;
-            char fid[48];
-            item_id("fc", s->meta->id, idx + 1, fid, sizeof fid);
-            const char *args = sl->args.data ? sl->args.data : "";
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "item_id", fid);
-            cJSON_AddNumberToObject(o, "output_index", idx);
-            cJSON_AddStringToObject(o, "arguments", args);
-            c2r_emit(s, "response.function_call_arguments.done", o);
-            cJSON *it = fc_item(fid, sl->id, sl->name, args, "completed");
-            cJSON_AddItemToArray(items, cJSON_Duplicate(it, 1));
-            o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "output_index", idx);
-            cJSON_AddItemToObject(o, "item", it);
-            c2r_emit(s, "response.output_item.done", o);
-        }
-    }
-    bool inc = !strcmp(s->finish, "length");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(
-        o, "response",
-        response_object(s->meta, inc ? "incomplete" : "completed", cJSON_Duplicate(items, 1),
-                        responses_usage(s->in_tok, s->out_tok, s->cache_read, s->reasoning_tok)));
-    c2r_emit(s, inc ? "response.incomplete" : "response.completed", o);
-    cJSON_Delete(s->output);
-    s->output = items;
-    s->finished = true;
-}
-
-void tr_stream_event(tr_stream_t *s, const char *event, const char *data, size_t len)
-{
-    (void)event;
-    if (s->finished) return;
-    switch (s->kind) {
-    case TR_S_A2C: a2c_event(s, data, len); break;
-    case TR_S_C2A: c2a_event(s, data, len); break;
-    case TR_S_C2R: c2r_event(s, data, len); break;
-    }
-}
-
-void tr_stream_end(tr_stream_t *s)
-{
-    if (s->finished) return;
-    switch (s->kind) {
-    case TR_S_A2C:
-        if (!s->finish[0]) snprintf(s->finish, sizeof s->finish, "stop");
-        a2c_finish_usage(s);
-        break;
-    case TR_S_C2A: c2a_end(s); break;
-    case TR_S_C2R: c2r_end(s); break;
-    }
 }
