@@ -446,10 +446,11 @@ static void collect_models(const cfg_node_t *n, const char *key, cfg_node_t *see
     }
 }
 
-/* A config around standalone sections, for the loader check and `dsl test`:
- * providers (and cards when none) for every referenced model, classifiers
- * for every referenced classifier. */
-static void stub_config(arena_t *a, const dsl_sections_t *s, buf_t *out)
+/* A scaffold config around standalone sections, so the real loader can
+ * check the routing section (and `dsl test` can run it): placeholder
+ * providers (and cards when none) for every referenced model, placeholder
+ * classifiers for every referenced classifier. Never part of the output. */
+static void scaffold_config(arena_t *a, const dsl_sections_t *s, buf_t *out)
 {
     cfg_node_t *models = mk_map(a), *cls = mk_map(a);
     collect_models(s->routing, "model", models, a);
@@ -549,7 +550,7 @@ int dsl_compile(const dsl_compile_in_t *in, buf_t *out, cfg_t **cfg_out, dsl_dia
         emit_section(&text, &a, "routing", s.routing);
         if (s.recipes) emit_section(&text, &a, "recipes", s.recipes);
         if (s.entrypoints) emit_section(&text, &a, "entrypoints", s.entrypoints);
-        stub_config(&a, &s, &check);
+        scaffold_config(&a, &s, &check);
     }
     cfg_load_opts_t lo = {0};
     cfg_t *c = cfg_load_string(in->base_text ? in->base_name : "compiled.yaml",

@@ -21,8 +21,9 @@ int dsl_compile_sections(arena_t *a, const dsl_program_t *p, const cfg_node_t *b
 /* The output file: with base_text, the base with its routing sections
  * replaced (other sections' text and comments untouched); otherwise a
  * document holding the routing sections. The result is loaded with the real
- * loader (standalone output gets stub providers, cards and classifiers for
- * the check only); when it does not load, the loader's diagnostics are added
+ * loader (standalone output is wrapped, for the check only, in a scaffold
+ * config: placeholder providers, cards and classifiers so the real loader can
+ * check the routing section); when it does not load, the loader's diagnostics are added
  * to d and -1 returned with out untouched. When cfg_out is non-NULL the
  * loaded config is handed over (caller frees with cfg_free). */
 typedef struct dsl_compile_in {
