@@ -128,25 +128,27 @@ static int parse_args(int argc, char **argv, args_t *a)
     return 0;
 }
 
+/* Read a whole input; says so on stderr when it cannot. */
+static char *read_input(const char *path, size_t *len)
+{
+    char *text = slurp(path, len);
+    if (!text) fprintf(stderr, "tether dsl: cannot read %s\n", path);
+    return text;
+}
+
 /* Parse a file; prints diagnostics. NULL when it cannot be read. */
 static dsl_program_t *load_program(arena_t *a, const char *path, char **text, dsl_diags_t *d)
 {
     size_t len = 0;
-    *text = slurp(path, &len);
-    if (!*text) {
-        fprintf(stderr, "tether dsl: cannot read %s\n", path);
-        return NULL;
-    }
+    *text = read_input(path, &len);
+    if (!*text) return NULL;
     return dsl_parse(a, *text, len, d);
 }
 
 static cfg_t *load_base(const char *path, char **text, size_t *len)
 {
-    *text = slurp(path, len);
-    if (!*text) {
-        fprintf(stderr, "tether dsl: cannot read %s\n", path);
-        return NULL;
-    }
+    *text = read_input(path, len);
+    if (!*text) return NULL;
     cfg_diags_t cd;
     cfg_diags_init(&cd);
     cfg_load_opts_t lo = {0};
@@ -156,31 +158,77 @@ static cfg_t *load_base(const char *path, char **text, size_t *len)
     return c;
 }
 
+/* Where `compile --keep-tests` puts the TESTs of yaml_path. */
+static void tests_path(char *out, size_t n, const char *yaml_path)
+{
+    snprintf(out, n, "%s.tests.dsl", yaml_path);
+}
+
+/* One command's working state: the input and its diagnostics, the --base
+ * config, and (for `test`) the compiled config. */
+typedef struct job {
+    arena_t a;
+    dsl_diags_t d;
+    char *text, *btext;
+    size_t blen;
+    dsl_program_t *p;
+    cfg_t *cfg, *base;
+} job_t;
+
+static void job_init(job_t *j, const char *in)
+{
+    memset(j, 0, sizeof *j);
+    arena_init(&j->a, 65536);
+    dsl_diags_init(&j->d, in);
+}
+
+/* Parse IN, load --base and validate against it. Returns 0 when the program
+ * is in j->p (diagnostics may hold errors), 2 when IN cannot be read, 1 when
+ * the base does not load. */
+static int job_load(job_t *j, const args_t *g)
+{
+    j->p = load_program(&j->a, g->in, &j->text, &j->d);
+    if (!j->p) return 2;
+    if (g->base && !(j->base = load_base(g->base, &j->btext, &j->blen))) return 1;
+    if (!j->d.n_errors) dsl_validate(j->p, j->base, &j->d);
+    return 0;
+}
+
+/* Compile j->p (onto the base when given) into y through the real loader. */
+static int job_compile(job_t *j, const args_t *g, buf_t *y, cfg_t **cfg_out)
+{
+    dsl_compile_in_t ci = {
+        .prog = j->p, .base_name = g->base, .base_text = j->btext, .base_len = j->blen};
+    return dsl_compile(&ci, y, cfg_out, &j->d);
+}
+
+/* Print the diagnostics (sorted when asked) and release everything. */
+static void job_finish(job_t *j, bool sort)
+{
+    if (sort) dsl_diags_sort(&j->d);
+    dsl_diags_print(stderr, &j->d);
+    dsl_diags_free(&j->d);
+    free(j->text);
+    free(j->btext);
+    cfg_free(j->cfg);
+    cfg_free(j->base);
+    arena_deinit(&j->a);
+}
+
 static int cmd_compile(args_t *g)
 {
-    arena_t a;
-    arena_init(&a, 65536);
-    dsl_diags_t d;
-    dsl_diags_init(&d, g->in);
-    char *text = NULL, *btext = NULL;
-    size_t blen = 0;
-    int rc = 1;
-    cfg_t *base = NULL;
-    dsl_program_t *p = load_program(&a, g->in, &text, &d);
-    if (!p) {
-        rc = 2;
-        goto out;
-    }
-    if (g->base && !(base = load_base(g->base, &btext, &blen))) goto out;
-    if (!d.n_errors) dsl_validate(p, base, &d);
-    if (d.n_errors) goto out;
+    job_t j;
+    job_init(&j, g->in);
+    int rc = job_load(&j, g);
+    if (rc) goto out;
+    rc = 1;
+    if (j.d.n_errors) goto out;
     buf_t y = BUF_INIT;
-    dsl_compile_in_t ci = {.prog = p, .base_name = g->base, .base_text = btext, .base_len = blen};
-    if (dsl_compile(&ci, &y, NULL, &d) == 0) {
+    if (job_compile(&j, g, &y, NULL) == 0) {
         rc = write_out(g->out, &y);
         if (!rc && g->keep_tests) {
             buf_t t = BUF_INIT;
-            dsl_fmt_tests(&t, p);
+            dsl_fmt_tests(&t, j.p);
             if (t.len) {
                 if (!g->out || !strcmp(g->out, "-")) {
                     fprintf(stderr,
@@ -188,7 +236,7 @@ static int cmd_compile(args_t *g)
                     rc = 1;
                 } else {
                     char side[4096];
-                    snprintf(side, sizeof side, "%s.tests.dsl", g->out);
+                    tests_path(side, sizeof side, g->out);
                     rc = write_out(side, &t);
                 }
             }
@@ -197,100 +245,66 @@ static int cmd_compile(args_t *g)
     }
     buf_free(&y);
 out:
-    dsl_diags_sort(&d);
-    dsl_diags_print(stderr, &d);
-    if (d.n_errors && rc == 0) rc = 1;
-    dsl_diags_free(&d);
-    free(text);
-    free(btext);
-    cfg_free(base);
-    arena_deinit(&a);
+    if (j.d.n_errors && rc == 0) rc = 1;
+    job_finish(&j, true);
     return rc;
 }
 
 static int cmd_validate(args_t *g)
 {
-    arena_t a;
-    arena_init(&a, 65536);
-    dsl_diags_t d;
-    dsl_diags_init(&d, g->in);
-    char *text = NULL, *btext = NULL;
-    size_t blen = 0;
-    int rc = 1;
-    cfg_t *base = NULL;
-    dsl_program_t *p = load_program(&a, g->in, &text, &d);
-    if (!p) {
-        rc = 2;
-        goto out;
-    }
-    if (g->base && !(base = load_base(g->base, &btext, &blen))) goto out;
-    if (!d.n_errors) dsl_validate(p, base, &d);
-    if (!d.n_errors) {
+    job_t j;
+    job_init(&j, g->in);
+    int rc = job_load(&j, g);
+    if (rc) goto out;
+    if (!j.d.n_errors) {
         /* the loader has the last word on field shapes */
         buf_t y = BUF_INIT;
-        dsl_compile_in_t ci = {
-            .prog = p, .base_name = g->base, .base_text = btext, .base_len = blen};
-        dsl_compile(&ci, &y, NULL, &d);
+        job_compile(&j, g, &y, NULL);
         buf_free(&y);
     }
-    rc = d.n_errors || (g->strict && d.n_warnings) ? 1 : 0;
-    if (!rc) fprintf(stderr, "%s: ok (%zu warnings)\n", g->in, d.n_warnings);
+    rc = j.d.n_errors || (g->strict && j.d.n_warnings) ? 1 : 0;
+    if (!rc) fprintf(stderr, "%s: ok (%zu warnings)\n", g->in, j.d.n_warnings);
 out:
-    dsl_diags_sort(&d);
-    dsl_diags_print(stderr, &d);
-    dsl_diags_free(&d);
-    free(text);
-    free(btext);
-    cfg_free(base);
-    arena_deinit(&a);
+    job_finish(&j, true);
     return rc;
 }
 
 static int cmd_fmt(args_t *g)
 {
-    arena_t a;
-    arena_init(&a, 65536);
-    dsl_diags_t d;
-    dsl_diags_init(&d, g->in);
-    char *text = NULL;
+    job_t j;
+    job_init(&j, g->in);
     int rc = 1;
-    dsl_program_t *p = load_program(&a, g->in, &text, &d);
-    if (!p) {
+    j.p = load_program(&j.a, g->in, &j.text, &j.d);
+    if (!j.p) {
         rc = 2;
-    } else if (!d.n_errors) {
+    } else if (!j.d.n_errors) {
         buf_t b = BUF_INIT;
-        dsl_fmt(&b, p);
+        dsl_fmt(&b, j.p);
         rc = write_out(g->write ? g->in : NULL, &b);
         buf_free(&b);
     }
-    dsl_diags_print(stderr, &d);
-    dsl_diags_free(&d);
-    free(text);
-    arena_deinit(&a);
+    job_finish(&j, false);
     return rc;
 }
 
 static int cmd_decompile(args_t *g)
 {
-    arena_t a;
-    arena_init(&a, 65536);
-    dsl_diags_t d;
-    dsl_diags_init(&d, g->in);
+    job_t j;
+    job_init(&j, g->in);
     size_t len = 0;
-    char *text = slurp(g->in, &len);
-    int rc = 1;
-    if (!text) {
-        fprintf(stderr, "tether dsl: cannot read %s\n", g->in);
-        rc = 2;
-        goto out;
+    j.text = read_input(g->in, &len);
+    if (!j.text) {
+        job_finish(&j, false);
+        return 2;
     }
-    dsl_program_t *p = dsl_decompile(&a, g->in, text, len, &d);
-    if (p && !d.n_errors) {
+    int rc = 1;
+    dsl_program_t *p = dsl_decompile(&j.a, g->in, j.text, len, &j.d);
+    if (p && !j.d.n_errors) {
         buf_t b = BUF_INIT;
         dsl_fmt(&b, p);
         /* TESTs kept by `compile --keep-tests` live beside the YAML */
         char side[4096];
-        snprintf(side, sizeof side, "%s.tests.dsl", g->in);
+        tests_path(side, sizeof side, g->in);
         size_t sl = 0;
         char *st = slurp(side, &sl);
         if (st) {
@@ -301,40 +315,25 @@ static int cmd_decompile(args_t *g)
         rc = write_out(g->out, &b);
         buf_free(&b);
     }
-out:
-    dsl_diags_print(stderr, &d);
-    dsl_diags_free(&d);
-    free(text);
-    arena_deinit(&a);
+    job_finish(&j, false);
     return rc;
 }
 
 static int cmd_test(args_t *g)
 {
-    arena_t a;
-    arena_init(&a, 65536);
-    dsl_diags_t d;
-    dsl_diags_init(&d, g->in);
-    char *text = NULL, *btext = NULL;
-    size_t blen = 0;
-    int rc = 1;
-    cfg_t *cfg = NULL, *base = NULL;
-    dsl_program_t *p = load_program(&a, g->in, &text, &d);
-    if (!p) {
-        rc = 2;
-        goto out;
-    }
-    if (g->base && !(base = load_base(g->base, &btext, &blen))) goto out;
-    if (!d.n_errors) dsl_validate(p, base, &d);
-    if (d.n_errors) goto out;
+    job_t j;
+    job_init(&j, g->in);
+    int rc = job_load(&j, g);
+    if (rc) goto out;
+    rc = 1;
+    if (j.d.n_errors) goto out;
     buf_t y = BUF_INIT;
-    dsl_compile_in_t ci = {.prog = p, .base_name = g->base, .base_text = btext, .base_len = blen};
-    int crc = dsl_compile(&ci, &y, &cfg, &d);
+    int crc = job_compile(&j, g, &y, &j.cfg);
     buf_free(&y);
     if (crc != 0) goto out;
     buf_t rep = BUF_INIT;
     dsl_test_summary_t sum;
-    if (dsl_test_run(p, cfg, &rep, &sum) != 0) {
+    if (dsl_test_run(j.p, j.cfg, &rep, &sum) != 0) {
         fwrite(rep.data, 1, rep.len, stderr);
         rc = 2;
     } else {
@@ -343,14 +342,7 @@ static int cmd_test(args_t *g)
     }
     buf_free(&rep);
 out:
-    dsl_diags_sort(&d);
-    dsl_diags_print(stderr, &d);
-    dsl_diags_free(&d);
-    free(text);
-    free(btext);
-    cfg_free(cfg);
-    cfg_free(base);
-    arena_deinit(&a);
+    job_finish(&j, true);
     return rc;
 }
 
