@@ -1,9 +1,10 @@
 /* validate.c - semantic checks of a parsed program (SPEC §10.3): references
  * (signals, models, plugins, LoRAs, tests' routes) with did-you-mean, field
  * names checked against the config loader's own schema tables, ranges, a
- * route without MODEL, EMIT rules, projection cycles, impossible ANDs, and
- * conflict detection over the disjunctive normal form of every WHEN:
- * overlap without a mutual-exclusion guard, shadowing and rank problems. */
+ * route without MODEL, EMIT rules and projection cycles, walking every
+ * scope. The condition analysis (impossible ANDs, and conflicts over the
+ * disjunctive normal form of every WHEN: overlap without a mutual-exclusion
+ * guard, shadowing and rank problems) is in validate_conflicts.c. */
 #include "dsl/validate_internal.h"
 #include "config/global.h"
 #include "config/routing.h"
