@@ -21,27 +21,10 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 static tproc_t mock, router;
 static int mport, rport;
 static char cfg_path[256];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) != 0) {
-        if (fd >= 0) close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int setup(void **state)
 {
@@ -63,7 +46,7 @@ static int setup(void **state)
             "      backend_refs: [{name: c1, base_url: \"http://127.0.0.1:%d/v1\", provider: "
             "anthropic}]\n"
             "routing:\n  modelCards:\n    - {name: gpt}\n    - {name: claude}\n",
-            free_port(), mport, mport);
+            tsupport_free_port(), mport, mport);
     fclose(f);
     const char *rargv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
                            "--workers",        "1",     NULL};

@@ -25,15 +25,12 @@
 #include "session/handoff_rewrite.h"
 #include "session/policy.h"
 #include "proc.h"
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,21 +42,6 @@ typedef struct env {
 
 static char dir[128];
 static env_t *live; /* stopped by test_teardown when an assertion failed */
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int spawn_mock(tproc_t *p)
 {
@@ -97,7 +79,7 @@ static void env_start(env_t *e, const char *name)
     e->pa = spawn_mock(&e->mock_a);
     e->pb = spawn_mock(&e->mock_b);
     assert_true(e->pa > 0 && e->pb > 0);
-    e->port = pick_port();
+    e->port = tsupport_free_port();
     snprintf(e->cfg, sizeof e->cfg, "%s/%s.yaml", dir, name);
     write_config(e, true);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", e->cfg, "--workers", "1", NULL};

@@ -10,13 +10,10 @@
 
 #include "http_client.h"
 #include "proc.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,28 +21,13 @@ static tproc_t mock, router;
 static int mport, rport, gport;
 static char path[256];
 
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static int setup(void **state)
 {
     const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
     if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
     mport = tproc_wait_listening(&mock, 10000);
-    rport = pick_port();
-    gport = pick_port();
+    rport = tsupport_free_port();
+    gport = tsupport_free_port();
     snprintf(path, sizeof path, "/tmp/tether-mgmt-%d.yaml", (int)getpid());
     FILE *f = fopen(path, "w");
     fprintf(f,

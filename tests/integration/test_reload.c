@@ -10,15 +10,12 @@
 
 #include "http_client.h"
 #include "proc.h"
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,21 +25,6 @@ static char path[256], tmp[300];
 static atomic_int stop_flag, sent, failed;
 static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_model[64];
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 /* Write the config atomically (rename over), as editors and ConfigMaps do. */
 static void write_config(const char *default_model, int valid)
@@ -116,7 +98,7 @@ static void test_reload_under_load_never_fails_a_request(void **state)
     pa = tproc_wait_listening(&mock_a, 10000);
     pb = tproc_wait_listening(&mock_b, 10000);
     assert_true(pa > 0 && pb > 0);
-    rport = pick_port();
+    rport = tsupport_free_port();
     snprintf(path, sizeof path, "/tmp/tether-reload-%d.yaml", (int)getpid());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     write_config("model-a", 1);

@@ -11,55 +11,19 @@
 
 #include "http_client.h"
 #include "proc.h"
-#include <arpa/inet.h>
+#include "redis_server.h"
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tproc_t mock, redis, r1, r2;
-static int mport, redis_port, p1, p2;
+static tproc_t mock, r1, r2;
+static tredis_t redis;
+static int mport, p1, p2;
 static char cfg1[256], cfg2[256];
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int start_redis(void)
-{
-    if (access("/usr/bin/redis-server", X_OK) != 0) return -1;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", redis_port);
-    const char *argv[] = {
-        "/usr/bin/redis-server", "--port", ps,  "--bind", "127.0.0.1", "--save", "",
-        "--appendonly",          "no",     NULL};
-    if (tproc_spawn(&redis, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 100; i++) {
-        thttp_conn_t c;
-        if (thttp_open(&c, "127.0.0.1", redis_port, 200) == 0) {
-            thttp_close(&c);
-            return 0;
-        }
-        usleep(20000);
-    }
-    return -1;
-}
 
 static int write_config(const char *path, int port)
 {
@@ -79,7 +43,7 @@ static int write_config(const char *path, int port)
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "  stores:\n    response_cache:\n      backend: redis\n"
             "      redis: {address: \"127.0.0.1:%d\", key_prefix: \"it:\", timeout_ms: 100}\n",
-            port, mport, pick_port(), redis_port);
+            port, mport, tsupport_free_port(), redis.port);
     fclose(f);
     return 0;
 }
@@ -96,13 +60,12 @@ static int setup(void **state)
     const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
     if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
     mport = tproc_wait_listening(&mock, 10000);
-    redis_port = pick_port();
-    if (start_redis() != 0) {
+    if (tredis_start(&redis, tsupport_free_port()) != 0) {
         fprintf(stderr, "redis-server is not installed (scripts/deps.sh installs it)\n");
         return -1;
     }
-    p1 = pick_port();
-    p2 = pick_port();
+    p1 = tsupport_free_port();
+    p2 = tsupport_free_port();
     snprintf(cfg1, sizeof cfg1, "/tmp/tether-rcredis-%d-1.yaml", (int)getpid());
     snprintf(cfg2, sizeof cfg2, "/tmp/tether-rcredis-%d-2.yaml", (int)getpid());
     if (write_config(cfg1, p1) || write_config(cfg2, p2)) return -1;
@@ -113,7 +76,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     int s1 = tproc_stop(&r1, 10000), s2 = tproc_stop(&r2, 10000);
-    tproc_stop(&redis, 5000);
+    tredis_stop(&redis, 5000);
     tproc_stop(&mock, 5000);
     unlink(cfg1);
     unlink(cfg2);
@@ -173,7 +136,7 @@ static void test_second_replica_serves_the_first_ones_answer(void **state)
 
 static void test_redis_down_is_a_miss_never_an_error(void **state)
 {
-    tproc_stop(&redis, 5000);
+    tredis_stop(&redis, 5000);
     const char *b = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"a "
                     "question asked while redis is down\"}]}";
     int before = backend_requests();

@@ -19,15 +19,12 @@
 #include "core/buf.h"
 #include "http_client.h"
 #include "proc.h"
-#include <arpa/inet.h>
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,21 +36,6 @@ typedef struct env {
 
 static char dir[128];
 static env_t *live; /* stopped by test_teardown when an assertion failed */
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int spawn_mock(tproc_t *p)
 {
@@ -71,7 +53,7 @@ static void env_start_g(env_t *e, const char *name, const char *a_mode, const ch
     e->pa = spawn_mock(&e->mock_a);
     e->pb = spawn_mock(&e->mock_b);
     assert_true(e->pa > 0 && e->pb > 0);
-    e->port = pick_port();
+    e->port = tsupport_free_port();
     snprintf(e->cfg, sizeof e->cfg, "%s/%s.yaml", dir, name);
     FILE *f = fopen(e->cfg, "w");
     assert_non_null(f);

@@ -15,61 +15,24 @@
 #include "core/buf.h"
 #include "http_client.h"
 #include "proc.h"
-#include <arpa/inet.h>
+#include "redis_server.h"
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tproc_t redis, mock, rep[2];
-static int redis_port, mport, ports[2];
+static tproc_t mock, rep[2];
+static tredis_t redis;
+static int mport, ports[2];
 static char dir[128];
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int start_redis(void)
-{
-    if (access("/usr/bin/redis-server", X_OK) != 0) return -1;
-    redis_port = pick_port();
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", redis_port);
-    const char *argv[] = {
-        "/usr/bin/redis-server", "--port", ps,  "--bind", "127.0.0.1", "--save", "",
-        "--appendonly",          "no",     NULL};
-    if (tproc_spawn(&redis, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 100; i++) {
-        thttp_conn_t c;
-        if (thttp_open(&c, "127.0.0.1", redis_port, 200) == 0) {
-            thttp_close(&c);
-            return 0;
-        }
-        usleep(20000);
-    }
-    return -1;
-}
 
 static int start_replica(int i)
 {
-    ports[i] = pick_port();
+    ports[i] = tsupport_free_port();
     char path[256];
     snprintf(path, sizeof path, "%s/r%d.yaml", dir, i);
     FILE *f = fopen(path, "w");
@@ -84,7 +47,7 @@ static int start_replica(int i)
             "    session: {backend: redis, redis: {address: \"127.0.0.1:%d\", timeout_ms: 200}}\n"
             "    responses: {backend: redis, ttl_seconds: 600, redis: {address: \"127.0.0.1:%d\", "
             "key_prefix: \"rt:\", timeout_ms: 200}}\n",
-            ports[i], mport, redis_port, redis_port);
+            ports[i], mport, redis.port, redis.port);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
     if (tproc_spawn(&rep[i], argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
@@ -98,7 +61,7 @@ static int setup(void **state)
     char cmd[200];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     if (system(cmd) != 0) return -1;
-    if (start_redis() != 0) {
+    if (tredis_start(&redis, tsupport_free_port()) != 0) {
         fprintf(stderr, "redis-server is not installed or did not start (scripts/deps.sh)\n");
         return -1;
     }
@@ -119,7 +82,7 @@ static int teardown(void **state)
         if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) bad = 1;
     }
     tproc_stop(&mock, 5000);
-    tproc_stop(&redis, 5000);
+    tredis_stop(&redis, 5000);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) bad = 1;
@@ -224,7 +187,7 @@ static void test_turns_alternate_between_replicas(void **state)
 
     /* keys in Redis */
     struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
     assert_true(c && !c->err);
     for (int i = 0; i < 4; i++) {
         redisReply *r = redisCommand(c, "PTTL rt:r:%s", ids[i]);

@@ -15,35 +15,18 @@
 #include "core/buf.h"
 #include "http_client.h"
 #include "proc.h"
-#include <arpa/inet.h>
+#include "redis_server.h"
 #include <cjson/cJSON.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static tproc_t mock_small, mock_big;
 static int p_small, p_big;
 static char dir[128];
-
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static int spawn_mock(tproc_t *p)
 {
@@ -303,7 +286,7 @@ static void test_agent_session_with_header_has_no_violations(void **state)
     reset_mocks();
     char cfg[256];
     snprintf(cfg, sizeof cfg, "%s/single.yaml", dir);
-    int port = pick_port(), mport = pick_port();
+    int port = tsupport_free_port(), mport = tsupport_free_port();
     write_config(cfg, port, mport, NULL);
     tproc_t r;
     assert_true(start_router(&r, cfg) > 0);
@@ -335,8 +318,8 @@ static void test_agent_session_without_header_uses_prefix_chain(void **state)
     reset_mocks();
     char cfg[256];
     snprintf(cfg, sizeof cfg, "%s/fp.yaml", dir);
-    int port = pick_port();
-    write_config(cfg, port, pick_port(), NULL);
+    int port = tsupport_free_port();
+    write_config(cfg, port, tsupport_free_port(), NULL);
     tproc_t r;
     assert_true(start_router(&r, cfg) > 0);
     run_script(&port, 1, NULL, 0);
@@ -344,43 +327,23 @@ static void test_agent_session_without_header_uses_prefix_chain(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
-static int start_redis(tproc_t *p, int port)
-{
-    if (access("/usr/bin/redis-server", X_OK) != 0) return -1;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    const char *argv[] = {
-        "/usr/bin/redis-server", "--port", ps,  "--bind", "127.0.0.1", "--save", "",
-        "--appendonly",          "no",     NULL};
-    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 100; i++) {
-        thttp_conn_t c;
-        if (thttp_open(&c, "127.0.0.1", port, 200) == 0) {
-            thttp_close(&c);
-            return 0;
-        }
-        usleep(20000);
-    }
-    return -1;
-}
-
 static void test_two_replicas_share_sessions_through_redis(void **state)
 {
     reset_mocks();
-    tproc_t redis;
-    int rp = pick_port();
-    if (start_redis(&redis, rp) != 0)
+    tredis_t redis;
+    if (tredis_start(&redis, tsupport_free_port()) != 0)
         fail_msg("redis-server is not installed (scripts/deps.sh installs it)");
+    int rp = redis.port;
     char addr[64], c1[256], c2[256];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", rp);
     snprintf(c1, sizeof c1, "%s/r1.yaml", dir);
     snprintf(c2, sizeof c2, "%s/r2.yaml", dir);
-    int ports[2] = {pick_port(), 0};
-    write_config(c1, ports[0], pick_port(), addr);
+    int ports[2] = {tsupport_free_port(), 0};
+    write_config(c1, ports[0], tsupport_free_port(), addr);
     tproc_t r1, r2;
     assert_true(start_router(&r1, c1) > 0);
-    ports[1] = pick_port();
-    write_config(c2, ports[1], pick_port(), addr);
+    ports[1] = tsupport_free_port();
+    write_config(c2, ports[1], tsupport_free_port(), addr);
     assert_true(start_router(&r2, c2) > 0);
     /* alternate replicas every turn, both with a header and without */
     run_script(ports, 2, "agent-redis", 1);
@@ -390,7 +353,7 @@ static void test_two_replicas_share_sessions_through_redis(void **state)
     convo_t c = {.messages = cJSON_CreateArray(), .session_header = "agent-outage"};
     convo_user(&c, "use the tool to run the tests");
     assert_int_equal(convo_turn(&c, ports[0], 1, NULL), 0);
-    tproc_stop(&redis, 5000);
+    tredis_stop(&redis, 5000);
     convo_tool_results(&c);
     convo_user(&c, "prove it works");
     assert_int_equal(convo_turn(&c, ports[0], 1, NULL), 0);

@@ -100,21 +100,6 @@ static int run(const char *cmd)
 }
 
 /* A loopback port that was free a moment ago. */
-static int pick_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static int setup(void **state)
 {
     snprintf(dir, sizeof dir, "/tmp/tether-tls-%d", (int)getpid());
@@ -155,7 +140,7 @@ static int setup(void **state)
             "          api_key_env: TETHER_TLS_TEST_KEY\n"
             "          extra_headers: {x-org: acme}\n"
             "routing:\n  modelCards: [{name: secure}]\n",
-            pick_port(), tls_port);
+            tsupport_free_port(), tls_port);
     fclose(f);
     setenv("TETHER_TLS_TEST_KEY", "sk-test-123", 1);
     return 0;

@@ -46,4 +46,8 @@ int tproc_wait(tproc_t *p, int timeout_ms);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL; close the pipe. Returns the
  * wait status (WIFEXITED etc. apply). Safe to call twice. */
 int tproc_stop(tproc_t *p, int timeout_ms);
+
+/* A loopback TCP port that was free a moment ago (bound to port 0 and
+ * released), for a child to listen on. -1 on failure. */
+int tsupport_free_port(void);
 #endif

@@ -15,32 +15,16 @@
 #include "api/response_store.h"
 #include "core/clock.h"
 #include "proc.h"
-#include <arpa/inet.h>
+#include "redis_server.h"
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-static const char *redis_bin;
-static tproc_t srv;
-static int port;
-static char addr[64];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t l = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
+static tredis_t srv; /* srv.addr: "127.0.0.1:PORT" */
 
 static void sleep_ms(int ms)
 {
@@ -48,70 +32,23 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static redisContext *direct(void)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int start_redis(void)
-{
-    char p[16];
-    snprintf(p, sizeof p, "%d", port);
-    const char *argv[] = {redis_bin,   "--port",           p,    "--bind",
-                          "127.0.0.1", "--save",           "",   "--appendonly",
-                          "no",        "--protected-mode", "no", NULL};
-    if (tproc_spawn(&srv, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 500; i++) {
-        redisContext *c = direct();
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            freeReplyObject(r);
-            redisFree(c);
-            if (ok) return 0;
-        }
-        sleep_ms(10);
-    }
-    return -1;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    static const char *cands[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
-                                  "/usr/sbin/redis-server"};
-    for (size_t i = 0; i < 3 && !redis_bin; i++)
-        if (access(cands[i], X_OK) == 0) redis_bin = cands[i];
-    if (!redis_bin) return 0;
-    port = free_port();
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    return start_redis();
+    if (!tredis_bin()) return 0;
+    return tredis_start(&srv, tsupport_free_port());
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (redis_bin) tproc_stop(&srv, 5000);
+    tredis_stop(&srv, 5000);
     return 0;
 }
 
-#define NEED_REDIS()                                                                               \
-    do {                                                                                           \
-        if (!redis_bin) {                                                                          \
-            fprintf(stderr, "SKIP: redis-server is not installed (scripts/deps.sh)\n");            \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
-
 static rstore_t *open_store(const char *prefix, uint64_t ttl_ms)
 {
-    rstore_redis_opts_t o = {.address = addr, .key_prefix = prefix, .timeout_ms = 200};
+    rstore_redis_opts_t o = {.address = srv.addr, .key_prefix = prefix, .timeout_ms = 200};
     char err[256] = "";
     rstore_t *s = rstore_new_redis(ttl_ms, 100, &o, err, sizeof err);
     assert_non_null(s);
@@ -145,7 +82,7 @@ static void put_turn(rstore_t *s, const char *id, const char *prev, const char *
 static void test_roundtrip_and_key_layout(void **state)
 {
     (void)state;
-    NEED_REDIS();
+    TREDIS_NEED();
     rstore_t *s = open_store("t1:", 60000);
     put_turn(s, "resp_a1", NULL, "hello \"quoted\"", "hi");
     rstore_entry_t *e = rstore_get(s, "resp_a1", clock_wall_ms());
@@ -164,7 +101,7 @@ static void test_roundtrip_and_key_layout(void **state)
     assert_int_equal(rstore_count(s), 0);
     assert_int_equal(rstore_redis_failures(s), 0);
 
-    redisContext *c = direct();
+    redisContext *c = tredis_connect(&srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "GET t1:r:resp_a1");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -185,7 +122,7 @@ static void test_roundtrip_and_key_layout(void **state)
 static void test_two_replicas_share_a_chain(void **state)
 {
     (void)state;
-    NEED_REDIS();
+    TREDIS_NEED();
     rstore_t *a = open_store("t2:", 0), *b = open_store("t2:", 0);
     put_turn(a, "resp_c1", NULL, "one", "first answer");
     put_turn(b, "resp_c2", "resp_c1", "two", "second answer");
@@ -224,13 +161,13 @@ static void test_two_replicas_share_a_chain(void **state)
 static void test_ttl_expires_in_redis(void **state)
 {
     (void)state;
-    NEED_REDIS();
+    TREDIS_NEED();
     rstore_t *s = open_store("t3:", 100);
     put_turn(s, "resp_t1", NULL, "x", "y");
     rstore_entry_t *e = rstore_get(s, "resp_t1", clock_wall_ms());
     assert_non_null(e);
     rstore_entry_free(e);
-    redisContext *c = direct();
+    redisContext *c = tredis_connect(&srv);
     for (int i = 0; i < 200; i++) {
         redisReply *r = redisCommand(c, "EXISTS t3:r:resp_t1");
         long long x = r->integer;
@@ -246,12 +183,10 @@ static void test_ttl_expires_in_redis(void **state)
 static void test_killed_server_falls_back(void **state)
 {
     (void)state;
-    NEED_REDIS();
+    TREDIS_NEED();
     rstore_t *s = open_store("t4:", 0);
     put_turn(s, "resp_k1", NULL, "before", "ok");
-    tproc_signal(&srv, SIGKILL);
-    tproc_wait(&srv, 5000);
-    tproc_stop(&srv, 1000);
+    tredis_kill(&srv);
     /* Redis gone: the write lands in the local table and reads find it */
     put_turn(s, "resp_k2", "resp_k1", "during", "ok");
     assert_int_equal(rstore_count(s), 1);
@@ -263,12 +198,12 @@ static void test_killed_server_falls_back(void **state)
     /* resp_k1 lived only in Redis: unreachable now */
     assert_null(rstore_get(s, "resp_k1", clock_wall_ms()));
     /* restarted (empty) server: used again after the back-off */
-    assert_int_equal(start_redis(), 0);
+    assert_int_equal(tredis_start(&srv, srv.port), 0);
     uint64_t t0 = clock_mono_ms();
     bool stored = false;
     while (!stored && clock_mono_ms() - t0 < 10000) {
         put_turn(s, "resp_k3", NULL, "after", "ok");
-        redisContext *c = direct();
+        redisContext *c = tredis_connect(&srv);
         redisReply *r = redisCommand(c, "EXISTS t4:r:resp_k3");
         stored = r->integer == 1;
         freeReplyObject(r);

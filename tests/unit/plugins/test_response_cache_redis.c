@@ -17,33 +17,17 @@
 #include "plugins/response_cache.h"
 #include "plugins/response_cache_redis.h"
 #include "proc.h"
-#include <arpa/inet.h>
+#include "redis_server.h"
 #include <hiredis/hiredis.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-static const char *redis_bin;
-static tproc_t srv;
-static int port;
-static char addr[64];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t l = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
+static tredis_t srv; /* srv.addr: "127.0.0.1:PORT" */
 
 static void sleep_ms(int ms)
 {
@@ -51,20 +35,9 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static redisContext *direct(void)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
 static long long cmd_int(const char *fmt, const char *arg)
 {
-    redisContext *c = direct();
+    redisContext *c = tredis_connect(&srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, fmt, arg);
     assert_non_null(r);
@@ -76,60 +49,26 @@ static long long cmd_int(const char *fmt, const char *arg)
 
 static void flushall(void)
 {
-    redisContext *c = direct();
+    redisContext *c = tredis_connect(&srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "FLUSHALL");
     freeReplyObject(r);
     redisFree(c);
 }
 
-static int start_redis(void)
-{
-    char p[16];
-    snprintf(p, sizeof p, "%d", port);
-    const char *argv[] = {redis_bin,   "--port",           p,    "--bind",
-                          "127.0.0.1", "--save",           "",   "--appendonly",
-                          "no",        "--protected-mode", "no", NULL};
-    if (tproc_spawn(&srv, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 500; i++) {
-        redisContext *c = direct();
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            freeReplyObject(r);
-            redisFree(c);
-            if (ok) return 0;
-        }
-        sleep_ms(10);
-    }
-    return -1;
-}
-
 static int setup(void **state)
 {
-    static const char *cands[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
-                                  "/usr/sbin/redis-server"};
-    for (size_t i = 0; i < 3 && !redis_bin; i++)
-        if (access(cands[i], X_OK) == 0) redis_bin = cands[i];
-    if (!redis_bin) return 0;
-    port = free_port();
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    return start_redis();
+    (void)state;
+    if (!tredis_bin()) return 0;
+    return tredis_start(&srv, tsupport_free_port());
 }
 
 static int teardown(void **state)
 {
-    if (redis_bin) tproc_stop(&srv, 5000);
+    (void)state;
+    tredis_stop(&srv, 5000);
     return 0;
 }
-
-#define NEED_REDIS()                                                                               \
-    do {                                                                                           \
-        if (!redis_bin) {                                                                          \
-            fprintf(stderr, "SKIP: redis-server is not installed (scripts/deps.sh)\n");            \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
 
 /* ---- one "replica": a cache and one request's key ---- */
 
@@ -169,7 +108,7 @@ static void fx_init_at(fx_t *f, const char *conf, const char *address, int64_t t
 
 static void fx_init(fx_t *f, const char *conf)
 {
-    fx_init_at(f, conf, addr, 3600);
+    fx_init_at(f, conf, srv.addr, 3600);
 }
 
 static void fx_deinit(fx_t *f)
@@ -259,7 +198,7 @@ static void redis_key(const fx_t *f, char *out, size_t cap)
 
 static void test_replicas_share_exact_hits(void **st)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     flushall();
     fx_t a, b;
     fx_init(&a, NULL);
@@ -295,10 +234,10 @@ static void test_replicas_share_exact_hits(void **st)
 
 static void test_no_ttl_means_no_expiry(void **st)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     flushall();
     fx_t a;
-    fx_init_at(&a, NULL, addr, 0);
+    fx_init_at(&a, NULL, srv.addr, 0);
     char q[512];
     assert_int_equal(store(&a, body_q(q, sizeof q, "s", "hello")), RC_STORED);
     char k[128];
@@ -316,7 +255,7 @@ static void test_no_ttl_means_no_expiry(void **st)
 
 static void test_replicas_share_semantic_hits(void **st)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     flushall();
     const char *conf = "{mode: exact_then_semantic, semantic: {similarity_threshold: 0.92}}";
     sel_embedder_t e = {toy_embed, 2, NULL};
@@ -369,10 +308,10 @@ static void test_replicas_share_semantic_hits(void **st)
 
 static void test_redis_down_is_a_miss(void **st)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     /* nothing listens on this port */
     char dead[64];
-    snprintf(dead, sizeof dead, "127.0.0.1:%d", free_port());
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", tsupport_free_port());
     fx_t a, b;
     fx_init_at(&a, NULL, dead, 3600);
     fx_init_at(&b, NULL, dead, 3600);
@@ -396,7 +335,7 @@ static void test_redis_down_is_a_miss(void **st)
 
 static void test_killed_redis_then_restart(void **st)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     flushall();
     fx_t a, b;
     fx_init(&a, NULL);
@@ -404,9 +343,7 @@ static void test_killed_redis_then_restart(void **st)
     char q[512];
     body_q(q, sizeof q, "s", "first question");
     assert_int_equal(store(&a, q), RC_STORED); /* a pooled connection now exists */
-    tproc_signal(&srv, SIGKILL);
-    tproc_wait(&srv, 5000);
-    tproc_stop(&srv, 1000);
+    tredis_kill(&srv);
     /* the pooled connection fails, then connects fail: misses, no errors */
     assert_int_equal(lookup(&b, q, NULL), RC_MISS);
     body_q(q, sizeof q, "s", "second question");
@@ -416,7 +353,7 @@ static void test_killed_redis_then_restart(void **st)
     rc_stats(b.c, &s);
     assert_int_equal(s.remote_errors, 2);
     /* back up: after the down interval the caches use it again */
-    assert_int_equal(start_redis(), 0);
+    assert_int_equal(tredis_start(&srv, srv.port), 0);
     sleep_ms(600);
     body_q(q, sizeof q, "s", "third question");
     assert_int_equal(store(&a, q), RC_STORED);

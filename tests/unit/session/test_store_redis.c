@@ -16,35 +16,19 @@
 
 #include "core/clock.h"
 #include "proc.h"
+#include "redis_server.h"
 #include "session/identity.h"
 #include "session/store.h"
-#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-static const char *redis_bin;
-static tproc_t srv;
-static int port;
-static char addr[64];
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    socklen_t l = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
+static tredis_t srv; /* srv.addr: "127.0.0.1:PORT" */
 
 static void sleep_ms(int ms)
 {
@@ -52,76 +36,24 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static redisContext *direct(void)
-{
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (c && c->err) {
-        redisFree(c);
-        return NULL;
-    }
-    return c;
-}
-
-static int start_redis(void)
-{
-    char p[16];
-    snprintf(p, sizeof p, "%d", port);
-    const char *argv[] = {redis_bin,   "--port",           p,    "--bind",
-                          "127.0.0.1", "--save",           "",   "--appendonly",
-                          "no",        "--protected-mode", "no", NULL};
-    if (tproc_spawn(&srv, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 500; i++) {
-        redisContext *c = direct();
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            bool ok = r && r->type == REDIS_REPLY_STATUS;
-            freeReplyObject(r);
-            redisFree(c);
-            if (ok) return 0;
-        }
-        sleep_ms(10);
-    }
-    return -1;
-}
-
-static void kill_redis(void)
-{
-    tproc_signal(&srv, SIGKILL);
-    tproc_wait(&srv, 5000);
-    tproc_stop(&srv, 1000);
-}
-
 static int setup(void **state)
 {
-    static const char *cands[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
-                                  "/usr/sbin/redis-server"};
-    for (size_t i = 0; i < 3 && !redis_bin; i++)
-        if (access(cands[i], X_OK) == 0) redis_bin = cands[i];
-    if (!redis_bin) return 0;
-    port = free_port();
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    return start_redis();
+    (void)state;
+    if (!tredis_bin()) return 0;
+    return tredis_start(&srv, tsupport_free_port());
 }
 
 static int teardown(void **state)
 {
-    if (redis_bin) tproc_stop(&srv, 5000);
+    (void)state;
+    tredis_stop(&srv, 5000);
     return 0;
 }
-
-#define NEED_REDIS()                                                                               \
-    do {                                                                                           \
-        if (!redis_bin) {                                                                          \
-            fprintf(stderr, "SKIP: redis-server is not installed (scripts/deps.sh)\n");            \
-            skip();                                                                                \
-        }                                                                                          \
-    } while (0)
 
 static sess_store_t *open_store(sess_store_t *fb, const char *prefix, uint64_t timeout_ms,
                                 uint64_t ttl_ms, uint64_t open_ms)
 {
-    sess_redis_opts_t o = {.address = addr,
+    sess_redis_opts_t o = {.address = srv.addr,
                            .key_prefix = prefix,
                            .timeout_ms = timeout_ms,
                            .ttl_ms = ttl_ms,
@@ -172,7 +104,7 @@ static void assert_same_state(const sess_state_t *a, const sess_state_t *b)
 /* The same turns through the Lua script and through state.c agree. */
 static void test_lua_commit_matches_memory_store(void **state)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_store_t *mem = sess_store_memory_new(NULL);
     sess_store_t *rs = open_store(fb, "t1:", 1000, 0, 0);
@@ -234,7 +166,7 @@ static void test_lua_commit_matches_memory_store(void **state)
 
 static void test_indexes_keys_and_ttls(void **state)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_store_t *rs = open_store(fb, "t2:", 1000, 300, 0);
     uint64_t hs[] = {0x1111, 0x2222};
@@ -266,7 +198,7 @@ static void test_indexes_keys_and_ttls(void **state)
     assert_int_equal(sess_store_opener_get_wait(rs, 0xabd, key, sizeof key), SESS_NOT_FOUND);
 
     /* the documented key layout, each with a TTL */
-    redisContext *c = direct();
+    redisContext *c = tredis_connect(&srv);
     assert_non_null(c);
     const char *keys[] = {"t2:c:0000000000002222", "t2:o:0000000000000abc", "t2:s:ten\x1fx\x1fy"};
     for (int i = 0; i < 3; i++) {
@@ -298,7 +230,7 @@ static void *run_writer(void *arg)
     writer_t *w = arg;
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_redis_opts_t o = {
-        .address = addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
+        .address = srv.addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
     char err[128];
     sess_store_t *rs = sess_store_redis_open_sync(&o, err, sizeof err);
     for (int i = 0; i < w->n; i++) {
@@ -327,7 +259,7 @@ static void *run_writer(void *arg)
 
 static void test_concurrent_writers_lose_no_update(void **state)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     enum { N = 1000 };
     pthread_t th[2];
     writer_t w[2] = {{.id = 0, .n = N}, {.id = 1, .n = N}};
@@ -363,7 +295,7 @@ static sess_commit_result_t commit_at(sess_store_t *s, const char *key, const ch
 
 static void test_outage_falls_back_and_recovers(void **state)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_store_t *rs = open_store(fb, "t4:", 1000, 0, 200);
     uint64_t t = clock_wall_ms();
@@ -371,7 +303,7 @@ static void test_outage_falls_back_and_recovers(void **state)
     commit_at(rs, "k1", "m1", t + 1);
     assert_false(sess_store_redis_is_degraded(rs));
 
-    kill_redis();
+    tredis_kill(&srv);
     /* no call fails: each is served by the local store */
     for (int i = 0; i < 5; i++) {
         sess_commit_result_t r = commit_at(rs, "k2", "m2", t + 10 + (uint64_t)i);
@@ -392,7 +324,7 @@ static void test_outage_falls_back_and_recovers(void **state)
     assert_true(s.fallbacks >= 8);
 
     /* Redis comes back (empty). Another replica writes a newer k3 first. */
-    assert_int_equal(start_redis(), 0);
+    assert_int_equal(tredis_start(&srv, srv.port), 0);
     sess_store_t *fb2 = sess_store_memory_new(NULL);
     sess_store_t *other = open_store(fb2, "t4:", 1000, 0, 0);
     commit_at(other, "k3", "new", t + 1000);
@@ -431,17 +363,17 @@ static void test_outage_falls_back_and_recovers(void **state)
 
 static void test_hung_server_is_bounded_by_timeout(void **state)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_store_t *rs = open_store(fb, "t5:", 100, 0, 60000);
     uint64_t t = clock_wall_ms();
     commit_at(rs, "k", "m", t);
-    tproc_signal(&srv, SIGSTOP);
+    tproc_signal(&srv.proc, SIGSTOP);
     for (int i = 0; i < 4; i++)
         commit_at(rs, "k", "m", t + 1 + (uint64_t)i);
     sess_store_stats_t s;
     sess_store_stats(rs, &s);
-    tproc_signal(&srv, SIGCONT);
+    tproc_signal(&srv.proc, SIGCONT);
     assert_true(s.degraded);
     assert_int_equal(s.transitions, 1);
     assert_true(s.errors >= 3);
@@ -492,7 +424,7 @@ static sess_identity_t resolve_redis(sess_store_t *rs, arena_t *a, const char *b
  * opening stays apart. */
 static void test_fingerprint_across_replicas(void **state)
 {
-    NEED_REDIS();
+    TREDIS_NEED();
     sess_store_t *fa = sess_store_memory_new(NULL), *fb = sess_store_memory_new(NULL);
     sess_store_t *ra = open_store(fa, "t6:", 1000, 0, 0), *rb = open_store(fb, "t6:", 1000, 0, 0);
     arena_t a;
