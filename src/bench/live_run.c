@@ -1,7 +1,10 @@
-/* live_run.c - `tether bench live` and `tether bench overhead` (see
- * live_run.h): child processes, the router config, the session clients, the
- * direct replay and the latency summaries. Reports are in live_report.c. */
+/* live_run.c - `tether bench live` (live_run.h): the session benchmark
+ * driver: the workload, the router config, the session clients against one
+ * or two router replicas, the direct replay of the same requests to the
+ * backends and the backends' stats. The process stack is live_stack.c,
+ * `bench overhead` is live_overhead.c, reports are in live_report.c. */
 #include "bench/live_run.h"
+#include "bench/live_stack.h"
 #include "bench/live_http.h"
 #include "bench/live_proc.h"
 #include "bench/saar_request.h"
@@ -9,7 +12,6 @@
 #include "core/clock.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,9 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HTTP_TIMEOUT_MS  30000
-#define START_TIMEOUT_MS 15000
-#define MAX_TOOL_ROUNDS  3
+#define MAX_TOOL_ROUNDS 3
 
 /* The live workload: every phase of the session benchmark within a dozen
  * turns (tool loops, provider state, topic drift, idle turns). */
@@ -58,105 +58,7 @@ void live_options_default(live_options_t *o)
     o->seed = 20260530;
 }
 
-void live_overhead_options_default(live_overhead_options_t *o)
-{
-    memset(o, 0, sizeof *o);
-    o->requests = 20000;
-    o->body_bytes = 2048;
-    o->concurrency = 32;
-}
-
-static int stopped(volatile sig_atomic_t *stop)
-{
-    return stop && *stop;
-}
-
-/* ---- latency summaries ---- */
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double rank(const double *v, long n, double p)
-{
-    long k = (long)ceil(p * (double)n) - 1;
-    if (k < 0) k = 0;
-    if (k >= n) k = n - 1;
-    return v[k];
-}
-
-void live_lat_summarize(double *us, long n, live_lat_t *out)
-{
-    memset(out, 0, sizeof *out);
-    out->n = n;
-    if (n <= 0) return;
-    qsort(us, (size_t)n, sizeof *us, cmp_double);
-    double sum = 0;
-    for (long i = 0; i < n; i++)
-        sum += us[i];
-    out->mean = sum / (double)n;
-    out->p50 = rank(us, n, 0.50);
-    out->p95 = rank(us, n, 0.95);
-    out->p99 = rank(us, n, 0.99);
-    out->max = us[n - 1];
-}
-
-/* ---- processes ---- */
-
-typedef struct procs {
-    live_proc_t mock[LIVE_N_BACKENDS];
-    int mock_port[LIVE_N_BACKENDS];
-    live_proc_t router[2];
-    int router_port[2];
-    int n_routers;
-    live_proc_t redis;
-    char redis_addr[64];
-} procs_t;
-
-static void procs_stop(procs_t *p)
-{
-    for (int i = 0; i < p->n_routers; i++)
-        live_proc_stop(&p->router[i], 10000);
-    for (int i = 0; i < LIVE_N_BACKENDS; i++)
-        live_proc_stop(&p->mock[i], 5000);
-    live_proc_stop(&p->redis, 5000);
-}
-
-static int start_mock(live_proc_t *p, const char *bin, const char *model, int strict, int verbose,
-                      char *err, size_t errlen)
-{
-    const char *argv[] = {bin,
-                          "mock",
-                          "--listen",
-                          "127.0.0.1:0",
-                          "--models",
-                          model,
-                          strict ? "--strict" : "--reply-bytes",
-                          strict ? NULL : "256",
-                          NULL};
-    if (live_proc_spawn(p, argv, verbose, err, errlen)) return -1;
-    int port = live_proc_wait_listening(p, START_TIMEOUT_MS);
-    if (port < 0) snprintf(err, errlen, "tether mock for %s did not start", model);
-    return port;
-}
-
-static int start_router(live_proc_t *p, const char *bin, const char *cfg, int workers, int verbose,
-                        char *err, size_t errlen)
-{
-    char w[16];
-    snprintf(w, sizeof w, "%d", workers);
-    const char *argv[] = {bin, "serve", "--config", cfg, workers > 0 ? "--workers" : NULL, w, NULL};
-    if (live_proc_spawn(p, argv, verbose, err, errlen)) return -1;
-    int port = live_proc_wait_listening(p, START_TIMEOUT_MS);
-    if (port < 0)
-        snprintf(err, errlen,
-                 "tether serve --config %s did not start (run with --verbose to see why)", cfg);
-    return port;
-}
-
-static int start_redis(procs_t *p, const char *bin, int verbose, char *err, size_t errlen)
+static int start_redis(live_procs_t *p, const char *bin, int verbose, char *err, size_t errlen)
 {
     if (access(bin, X_OK) != 0) {
         snprintf(err, errlen, "%s is not installed (needed for a shared session store)", bin);
@@ -168,7 +70,7 @@ static int start_redis(procs_t *p, const char *bin, int verbose, char *err, size
     const char *argv[] = {bin, "--port",       ps,   "--bind",     "127.0.0.1", "--save",
                           "",  "--appendonly", "no", "--loglevel", "warning",   NULL};
     if (live_proc_spawn(&p->redis, argv, verbose, err, errlen)) return -1;
-    if (live_http_wait_connect("127.0.0.1", port, START_TIMEOUT_MS)) {
+    if (live_http_wait_connect("127.0.0.1", port, LIVE_START_TIMEOUT_MS)) {
         snprintf(err, errlen, "redis-server on port %d did not start", port);
         return -1;
     }
@@ -266,7 +168,7 @@ typedef struct sess {
 
 typedef struct shared {
     const live_options_t *o;
-    procs_t *procs;
+    live_procs_t *procs;
     sess_t *sess;
     int nsess;
     atomic_int next;
@@ -401,7 +303,7 @@ static int has_tool_calls(const cJSON *reply)
 
 static void pause_ms(int ms, volatile sig_atomic_t *stop)
 {
-    while (ms > 0 && !stopped(stop)) {
+    while (ms > 0 && !live_stopped(stop)) {
         int step = ms < 50 ? ms : 50;
         usleep((useconds_t)step * 1000);
         ms -= step;
@@ -413,7 +315,7 @@ static void run_session(shared_t *sh, sess_t *s, live_http_conn_t *conns, uint32
     const live_options_t *o = sh->o;
     int nrep = o->replicas;
     for (int t = 0; t < sh->turns && !s->aborted; t++) {
-        if (stopped(o->stop)) {
+        if (live_stopped(o->stop)) {
             s->aborted = 1;
             break;
         }
@@ -495,7 +397,7 @@ static void *routed_thread(void *arg)
     shared_t *sh = arg;
     live_http_conn_t conns[2];
     for (int i = 0; i < sh->o->replicas; i++)
-        live_http_init(&conns[i], "127.0.0.1", sh->procs->router_port[i], HTTP_TIMEOUT_MS);
+        live_http_init(&conns[i], "127.0.0.1", sh->procs->router_port[i], LIVE_HTTP_TIMEOUT_MS);
     uint32_t nonce = (uint32_t)(clock_wall_ms() ^ ((uint64_t)getpid() << 16));
     for (;;) {
         int i = atomic_fetch_add(&sh->next, 1);
@@ -514,7 +416,7 @@ static void *direct_thread(void *arg)
     shared_t *sh = arg;
     live_http_conn_t conns[LIVE_N_BACKENDS];
     for (int m = 0; m < LIVE_N_BACKENDS; m++)
-        live_http_init(&conns[m], "127.0.0.1", sh->procs->mock_port[m], HTTP_TIMEOUT_MS);
+        live_http_init(&conns[m], "127.0.0.1", sh->procs->mock_port[m], LIVE_HTTP_TIMEOUT_MS);
     buf_t body = BUF_INIT;
     live_http_resp_t r = {0};
     for (;;) {
@@ -523,7 +425,7 @@ static void *direct_thread(void *arg)
         sess_t *s = &sh->sess[i];
         char hdr[96];
         snprintf(hdr, sizeof hdr, "x-session-id: %s\r\n", s->sid);
-        for (size_t k = 0; k < s->n_recs && !stopped(sh->o->stop); k++) {
+        for (size_t k = 0; k < s->n_recs && !live_stopped(sh->o->stop); k++) {
             rec_t *rc = &s->recs[k];
             buf_reset(&body);
             buf_printf(&body, "{\"model\":\"%s\"%s", saar_models[rc->model].name, rc->rest);
@@ -558,7 +460,7 @@ static void *warmup_thread(void *arg)
     buf_t body = BUF_INIT;
     for (int i = 0; i < sh->o->replicas; i++) {
         live_http_conn_t c;
-        live_http_init(&c, "127.0.0.1", sh->procs->router_port[i], HTTP_TIMEOUT_MS);
+        live_http_init(&c, "127.0.0.1", sh->procs->router_port[i], LIVE_HTTP_TIMEOUT_MS);
         for (int k = 0; k < 3; k++) {
             buf_reset(&body);
             buf_printf(&body,
@@ -572,7 +474,7 @@ static void *warmup_thread(void *arg)
     }
     for (int m = 0; m < LIVE_N_BACKENDS; m++) {
         live_http_conn_t c;
-        live_http_init(&c, "127.0.0.1", sh->procs->mock_port[m], HTTP_TIMEOUT_MS);
+        live_http_init(&c, "127.0.0.1", sh->procs->mock_port[m], LIVE_HTTP_TIMEOUT_MS);
         buf_reset(&body);
         buf_printf(&body,
                    "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
@@ -607,7 +509,7 @@ static int run_threads(shared_t *sh, int n, void *(*fn)(void *), char *err, size
 static int read_stats(int port, live_backend_stats_t *b, char *err, size_t errlen)
 {
     live_http_conn_t c;
-    live_http_init(&c, "127.0.0.1", port, HTTP_TIMEOUT_MS);
+    live_http_init(&c, "127.0.0.1", port, LIVE_HTTP_TIMEOUT_MS);
     live_http_resp_t r = {0};
     int rc = live_http_request(&c, "GET", "/mock/stats", NULL, NULL, 0, &r, err, errlen);
     live_http_close(&c);
@@ -647,7 +549,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     int idle_timeout_s = o->idle_pause_ms * 300 / 420 / 1000;
     if (idle_timeout_s < 1) idle_timeout_s = 1;
 
-    procs_t pr;
+    live_procs_t pr;
     memset(&pr, 0, sizeof pr);
     pr.redis.out_fd = -1;
     for (int i = 0; i < LIVE_N_BACKENDS; i++)
@@ -676,8 +578,8 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     saar_generate(&live_scenario, o->seed, o->sessions, o->turns, turns);
 
     for (int m = 0; m < LIVE_N_BACKENDS; m++)
-        if ((pr.mock_port[m] = start_mock(&pr.mock[m], o->tether_bin, saar_models[m].name, 1,
-                                          o->verbose, err, errlen)) < 0)
+        if ((pr.mock_port[m] = live_start_mock(&pr.mock[m], o->tether_bin, saar_models[m].name, 1,
+                                               o->verbose, err, errlen)) < 0)
             goto done;
     const char *redis = o->redis_addr;
     if (!redis && (o->redis_server || o->replicas == 2)) {
@@ -691,8 +593,8 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
                          errlen))
             goto done;
         pr.n_routers = i + 1;
-        if ((pr.router_port[i] = start_router(&pr.router[i], o->tether_bin, cfg, o->router_workers,
-                                              o->verbose, err, errlen)) < 0)
+        if ((pr.router_port[i] = live_start_router(&pr.router[i], o->tether_bin, cfg,
+                                                   o->router_workers, o->verbose, err, errlen)) < 0)
             goto done;
     }
     if (o->verbose)
@@ -722,7 +624,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
         for (int m = 0; m < LIVE_N_BACKENDS; m++) {
             live_http_conn_t c;
             live_http_resp_t r = {0};
-            live_http_init(&c, "127.0.0.1", pr.mock_port[m], HTTP_TIMEOUT_MS);
+            live_http_init(&c, "127.0.0.1", pr.mock_port[m], LIVE_HTTP_TIMEOUT_MS);
             int rc = live_http_request(&c, "POST", "/mock/reset", NULL, "{}", 2, &r, err, errlen);
             live_http_close(&c);
             buf_free(&r.body);
@@ -735,7 +637,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     uint64_t t0 = clock_mono_us();
     if (run_threads(&sh, ncon, routed_thread, err, errlen)) goto done;
     res->wall_s = (double)(clock_mono_us() - t0) / 1e6;
-    if (stopped(o->stop)) {
+    if (live_stopped(o->stop)) {
         snprintf(err, errlen, "interrupted");
         goto done;
     }
@@ -773,7 +675,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     }
     if (!o->no_direct) {
         if (run_threads(&sh, ncon, direct_thread, err, errlen)) goto done;
-        if (stopped(o->stop)) {
+        if (live_stopped(o->stop)) {
             snprintf(err, errlen, "interrupted");
             goto done;
         }
@@ -801,7 +703,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     }
     ok = 0;
 done:
-    procs_stop(&pr);
+    live_procs_stop(&pr);
     for (int i = 0; i < o->sessions; i++) {
         cJSON_Delete(sess[i].messages);
         cJSON_Delete(sess[i].last_reasoning);
@@ -821,181 +723,5 @@ done:
         }
         rmdir(dir);
     }
-    return ok;
-}
-
-/* ---- the overhead benchmark ---- */
-
-typedef struct ovh_shared {
-    const live_overhead_options_t *o;
-    int mock_port, router_port;
-    const char *direct_body, *routed_body;
-    size_t direct_len, routed_len;
-    atomic_long next;
-    long warmup, total;
-    double *routed, *direct;
-    atomic_long errors;
-    pthread_mutex_t mu;
-    char first_error[256];
-} ovh_shared_t;
-
-static void ovh_error(ovh_shared_t *sh, const char *what, const char *e, int status)
-{
-    atomic_fetch_add(&sh->errors, 1);
-    pthread_mutex_lock(&sh->mu);
-    if (!sh->first_error[0])
-        snprintf(sh->first_error, sizeof sh->first_error, "%s: %s (status %d)", what, e, status);
-    pthread_mutex_unlock(&sh->mu);
-}
-
-static void *ovh_thread(void *arg)
-{
-    ovh_shared_t *sh = arg;
-    live_http_conn_t dc, rc;
-    live_http_init(&dc, "127.0.0.1", sh->mock_port, HTTP_TIMEOUT_MS);
-    live_http_init(&rc, "127.0.0.1", sh->router_port, HTTP_TIMEOUT_MS);
-    live_http_resp_t r = {0};
-    char e[200];
-    for (;;) {
-        long i = atomic_fetch_add(&sh->next, 1);
-        if (i >= sh->warmup + sh->total || stopped(sh->o->stop)) break;
-        double us[2] = {0, 0};
-        /* alternate which goes first so neither side always meets a warmer
-         * cache or a quieter moment */
-        for (int k = 0; k < 2; k++) {
-            int routed = (k + (int)(i & 1)) % 2;
-            uint64_t t0 = clock_mono_us();
-            int st = routed ? live_http_request(&rc, "POST", "/v1/chat/completions", NULL,
-                                                sh->routed_body, sh->routed_len, &r, e, sizeof e)
-                            : live_http_request(&dc, "POST", "/v1/chat/completions", NULL,
-                                                sh->direct_body, sh->direct_len, &r, e, sizeof e);
-            us[routed] = (double)(clock_mono_us() - t0);
-            if (st || r.status != 200)
-                ovh_error(sh, routed ? "routed" : "direct", st ? e : "bad status", r.status);
-        }
-        if (i >= sh->warmup) {
-            sh->direct[i - sh->warmup] = us[0];
-            sh->routed[i - sh->warmup] = us[1];
-        }
-    }
-    buf_free(&r.body);
-    live_http_close(&dc);
-    live_http_close(&rc);
-    return NULL;
-}
-
-int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res, char *err,
-                  size_t errlen)
-{
-    memset(res, 0, sizeof *res);
-    if (o->requests < 1 || o->body_bytes < 64 || o->concurrency < 1) {
-        snprintf(err, errlen, "bad options (requests >= 1, body bytes >= 64, concurrency >= 1)");
-        return -1;
-    }
-    res->requests = o->requests;
-    res->body_bytes = o->body_bytes;
-    res->concurrency = o->concurrency;
-    procs_t pr;
-    memset(&pr, 0, sizeof pr);
-    pr.redis.out_fd = -1;
-    for (int i = 0; i < LIVE_N_BACKENDS; i++)
-        pr.mock[i].out_fd = -1;
-    pr.router[0].out_fd = pr.router[1].out_fd = -1;
-    char dir[] = "/tmp/tether-bench-overhead-XXXXXX", cfg[64];
-    if (!mkdtemp(dir)) {
-        snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
-        return -1;
-    }
-    snprintf(cfg, sizeof cfg, "%s/router.yaml", dir);
-    int ok = -1;
-    buf_t db = BUF_INIT, rb = BUF_INIT, text = BUF_INIT;
-    ovh_shared_t sh;
-    memset(&sh, 0, sizeof sh);
-    pthread_mutex_init(&sh.mu, NULL);
-    /* one backend serves every model name; the router sees one decision */
-    if ((pr.mock_port[0] =
-             start_mock(&pr.mock[0], o->tether_bin, "qwen3-8b", 0, o->verbose, err, errlen)) < 0)
-        goto done;
-    FILE *f = fopen(cfg, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write %s", cfg);
-        goto done;
-    }
-    fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: qwen3-8b}\n  models:\n"
-            "    - name: qwen3-8b\n"
-            "      pricing: {currency: USD, prompt_per_1m: 0.05, cached_input_per_1m: 0.01, "
-            "completion_per_1m: 0.10}\n"
-            "      backend_refs: [{name: b0, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: qwen3-8b, quality_score: 0.64}]\n"
-            "  decisions:\n    - {name: chat, modelRefs: [{model: qwen3-8b}]}\n"
-            "global:\n  services:\n    router_replay: {enabled: true, store: memory}\n",
-            live_http_free_port(), pr.mock_port[0]);
-    if (fclose(f)) {
-        snprintf(err, errlen, "write error on %s", cfg);
-        goto done;
-    }
-    pr.n_routers = 1;
-    if ((pr.router_port[0] = start_router(&pr.router[0], o->tether_bin, cfg, o->router_workers,
-                                          o->verbose, err, errlen)) < 0)
-        goto done;
-    /* identical bodies but for the model field; padded to body_bytes */
-    buf_puts(&text, "Summarise the build log below in one line.");
-    while ((int)text.len + 80 < o->body_bytes)
-        buf_puts(&text, " log: compiled module ok;");
-    buf_printf(&db,
-               "{\"model\":\"qwen3-8b\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
-               text.data);
-    buf_printf(&rb, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
-               text.data);
-    sh.o = o;
-    sh.mock_port = pr.mock_port[0];
-    sh.router_port = pr.router_port[0];
-    sh.direct_body = db.data;
-    sh.direct_len = db.len;
-    sh.routed_body = rb.data;
-    sh.routed_len = rb.len;
-    sh.total = o->requests;
-    sh.warmup = o->requests / 10 < 200 ? o->requests / 10 : 200;
-    sh.routed = calloc((size_t)o->requests, sizeof *sh.routed);
-    sh.direct = calloc((size_t)o->requests, sizeof *sh.direct);
-    if (!sh.routed || !sh.direct) abort();
-    pthread_t *th = calloc((size_t)o->concurrency, sizeof *th);
-    if (!th) abort();
-    int started = 0;
-    uint64_t t0 = clock_mono_us();
-    for (; started < o->concurrency; started++)
-        if (pthread_create(&th[started], NULL, ovh_thread, &sh)) break;
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
-    free(th);
-    res->wall_s = (double)(clock_mono_us() - t0) / 1e6;
-    if (stopped(o->stop)) {
-        snprintf(err, errlen, "interrupted");
-        goto done;
-    }
-    res->errors = atomic_load(&sh.errors);
-    snprintf(res->first_error, sizeof res->first_error, "%s", sh.first_error);
-    double *d = calloc((size_t)o->requests, sizeof *d);
-    if (!d) abort();
-    for (long i = 0; i < o->requests; i++)
-        d[i] = sh.routed[i] - sh.direct[i];
-    live_lat_summarize(sh.routed, o->requests, &res->routed);
-    live_lat_summarize(sh.direct, o->requests, &res->direct);
-    live_lat_summarize(d, o->requests, &res->diff);
-    free(d);
-    ok = 0;
-done:
-    procs_stop(&pr);
-    free(sh.routed);
-    free(sh.direct);
-    pthread_mutex_destroy(&sh.mu);
-    buf_free(&db);
-    buf_free(&rb);
-    buf_free(&text);
-    unlink(cfg);
-    rmdir(dir);
     return ok;
 }
