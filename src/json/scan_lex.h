@@ -1,0 +1,422 @@
+/* scan_lex.h - the byte-level lexers behind json/scan.h, private to
+ * src/json/: strings (16 bytes at a time with SSE2), numbers, literals, the
+ * iterative value skipper with its explicit container stack, separators and
+ * escape decoding. Shared by the request scanner (scan.c) and the span
+ * helpers (scan_span.c); static inline so that the scanner's hot loops
+ * inline them exactly as when they lived in one file. Every error goes
+ * through fail(), so both users report the same offsets and messages. */
+#ifndef TETHER_JSON_SCAN_LEX_H
+#define TETHER_JSON_SCAN_LEX_H
+#include "json/scan.h"
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+typedef struct scanner {
+    const uint8_t *p;
+    size_t n;
+    jscan_err_t *err;
+} scanner_t;
+
+static const char E_EOF[] = "unexpected end of input";
+static const char E_CHAR[] = "unexpected character";
+static const char E_TRAIL[] = "unexpected data after the JSON value";
+static const char E_UNTERM[] = "unterminated string";
+static const char E_CTRL[] = "control character in string";
+static const char E_ESC[] = "invalid escape in string";
+static const char E_UESC[] = "invalid \\u escape in string";
+static const char E_UTF8[] = "invalid UTF-8 in string";
+static const char E_NUM[] = "invalid number";
+static const char E_ZERO[] = "invalid number (leading zero)";
+static const char E_LIT[] = "invalid literal";
+static const char E_DEEP[] = "nesting too deep";
+static const char E_KEY[] = "expected string key";
+static const char E_OCOMMA[] = "trailing comma in object";
+static const char E_ACOMMA[] = "trailing comma in array";
+static const char E_COLON[] = "expected ':' after object key";
+static const char E_OSEP[] = "expected ',' or '}' after object member";
+static const char E_ASEP[] = "expected ',' or ']' after array element";
+static const char E_MODELS[] = "too many \"model\" keys";
+static const char E_BIG[] = "body too large (4 GiB or more)";
+
+static inline int fail(scanner_t *s, size_t off, const char *msg)
+{
+    if (s->err) {
+        s->err->offset = off;
+        s->err->message = msg;
+    }
+    return -1;
+}
+
+/* 1 for bytes that end the fast path inside a string. */
+static const uint8_t str_special[256] = {
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xff] = 1,
+};
+static const uint8_t is_ws[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
+static inline size_t skip_ws(const uint8_t *p, size_t i, size_t n)
+{
+    while (i < n && is_ws[p[i]])
+        i++;
+    return i;
+}
+
+static inline int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* Length of the well-formed UTF-8 sequence at p[i] (lead byte >= 0x80), or 0. */
+static inline size_t utf8_seq(const uint8_t *p, size_t i, size_t n)
+{
+    uint8_t c = p[i];
+    uint8_t lo = 0x80, hi = 0xbf;
+    size_t k;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        k = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f; /* no encoded surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        k = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else
+        return 0;
+    if (n - i < k) return 0;
+    if (p[i + 1] < lo || p[i + 1] > hi) return 0;
+    for (size_t j = 2; j < k; j++)
+        if ((p[i + j] & 0xc0) != 0x80) return 0;
+    return k;
+}
+
+/* p[i] is the opening quote. On success *end is the offset after the closing
+ * quote and *esc tells whether any backslash escape occurred. */
+static inline int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
+{
+    const uint8_t *p = s->p;
+    const size_t n = s->n;
+    const size_t start = i;
+    bool e = false;
+    i++;
+    for (;;) {
+#if defined(__SSE2__)
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        while (i + 32 <= n) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(p + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(p + i + 16));
+            /* signed compare: < 0x20 also catches every byte >= 0x80 */
+            __m128i ma = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
+                                      _mm_cmplt_epi8(a, sp));
+            __m128i mb = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
+                                      _mm_cmplt_epi8(b, sp));
+            uint32_t m = (uint32_t)_mm_movemask_epi8(ma) | ((uint32_t)_mm_movemask_epi8(mb) << 16);
+            if (m) {
+                i += (size_t)__builtin_ctz(m);
+                goto special;
+            }
+            i += 32;
+        }
+#endif
+        while (i < n && !str_special[p[i]])
+            i++;
+        if (i >= n) return fail(s, start, E_UNTERM);
+#if defined(__SSE2__)
+    special:;
+#endif
+        uint8_t c = p[i];
+        if (c == '"') {
+            *end = i + 1;
+            *esc = e;
+            return 0;
+        }
+        if (c == '\\') {
+            e = true;
+            if (++i >= n) return fail(s, start, E_UNTERM);
+            switch (p[i]) {
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': i++; break;
+            case 'u':
+                for (size_t k = 1; k <= 4; k++) {
+                    if (i + k >= n) return fail(s, start, E_UNTERM);
+                    if (hexval(p[i + k]) < 0) return fail(s, i + k, E_UESC);
+                }
+                i += 5;
+                break;
+            default: return fail(s, i, E_ESC);
+            }
+            continue;
+        }
+        if (c < 0x20) return fail(s, i, E_CTRL);
+        size_t k = utf8_seq(p, i, n);
+        if (!k) return fail(s, i, E_UTF8);
+        i += k;
+    }
+}
+
+static inline bool is_digit(uint8_t c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static inline int scan_number(scanner_t *s, size_t i, size_t *end)
+{
+    const uint8_t *p = s->p;
+    const size_t n = s->n;
+    if (p[i] == '-') i++;
+    if (i >= n) return fail(s, n, E_EOF);
+    if (p[i] == '0') {
+        i++;
+        if (i < n && is_digit(p[i])) return fail(s, i, E_ZERO);
+    } else if (p[i] >= '1' && p[i] <= '9') {
+        while (i < n && is_digit(p[i]))
+            i++;
+    } else
+        return fail(s, i, E_NUM);
+    if (i < n && p[i] == '.') {
+        i++;
+        if (i >= n) return fail(s, n, E_EOF);
+        if (!is_digit(p[i])) return fail(s, i, E_NUM);
+        while (i < n && is_digit(p[i]))
+            i++;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+        if (i >= n) return fail(s, n, E_EOF);
+        if (!is_digit(p[i])) return fail(s, i, E_NUM);
+        while (i < n && is_digit(p[i]))
+            i++;
+    }
+    *end = i;
+    return 0;
+}
+
+static inline int scan_literal(scanner_t *s, size_t i, size_t *end)
+{
+    const char *lit = s->p[i] == 't' ? "true" : s->p[i] == 'f' ? "false" : "null";
+    size_t L = strlen(lit);
+    for (size_t k = 0; k < L; k++) {
+        if (i + k >= s->n) return fail(s, s->n, E_EOF);
+        if (s->p[i + k] != (uint8_t)lit[k]) return fail(s, i + k, E_LIT);
+    }
+    *end = i + L;
+    return 0;
+}
+
+/* Skip one value starting at p[i] (whitespace already skipped). depth is the
+ * number of containers enclosing it. Iterative, with its own stack. */
+static inline int skip_value(scanner_t *s, size_t i, int depth, size_t *end)
+{
+    uint8_t stack[JSCAN_MAX_DEPTH];
+    int sp = 0;
+    const uint8_t *p = s->p;
+    const size_t n = s->n;
+    bool esc;
+
+value:
+    if (i >= n) return fail(s, n, E_EOF);
+    switch (p[i]) {
+    case '"':
+        if (scan_string(s, i, &i, &esc)) return -1;
+        break;
+    case '{':
+        if (depth + sp >= JSCAN_MAX_DEPTH) return fail(s, i, E_DEEP);
+        stack[sp++] = '{';
+        i = skip_ws(p, i + 1, n);
+        if (i < n && p[i] == '}') {
+            i++;
+            sp--;
+            break;
+        }
+        goto key;
+    case '[':
+        if (depth + sp >= JSCAN_MAX_DEPTH) return fail(s, i, E_DEEP);
+        stack[sp++] = '[';
+        i = skip_ws(p, i + 1, n);
+        if (i < n && p[i] == ']') {
+            i++;
+            sp--;
+            break;
+        }
+        goto value;
+    case 't':
+    case 'f':
+    case 'n':
+        if (scan_literal(s, i, &i)) return -1;
+        break;
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9':
+        if (scan_number(s, i, &i)) return -1;
+        break;
+    default: return fail(s, i, E_CHAR);
+    }
+after: /* a value ended just before p[i] */
+    if (sp == 0) {
+        *end = i;
+        return 0;
+    }
+    i = skip_ws(p, i, n);
+    if (i >= n) return fail(s, n, E_EOF);
+    if (p[i] == ',') {
+        i = skip_ws(p, i + 1, n);
+        if (stack[sp - 1] == '{') goto key;
+        if (i < n && p[i] == ']') return fail(s, i, E_ACOMMA);
+        goto value;
+    }
+    if (stack[sp - 1] == '{') {
+        if (p[i] != '}') return fail(s, i, E_OSEP);
+    } else if (p[i] != ']')
+        return fail(s, i, E_ASEP);
+    i++;
+    sp--;
+    goto after;
+key:
+    if (i >= n) return fail(s, n, E_EOF);
+    if (p[i] != '"') return fail(s, i, p[i] == '}' ? E_OCOMMA : E_KEY);
+    if (scan_string(s, i, &i, &esc)) return -1;
+    i = skip_ws(p, i, n);
+    if (i >= n) return fail(s, n, E_EOF);
+    if (p[i] != ':') return fail(s, i, E_COLON);
+    i = skip_ws(p, i + 1, n);
+    goto value;
+}
+
+static inline size_t put_utf8(uint8_t *o, uint32_t cp)
+{
+    if (cp < 0x80) {
+        o[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (uint8_t)(0xc0 | (cp >> 6));
+        o[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xe0 | (cp >> 12));
+        o[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xf0 | (cp >> 18));
+    o[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+static inline int hex4(const uint8_t *p, size_t i, size_t end, uint32_t *v)
+{
+    if (end - i < 4) return -1;
+    uint32_t x = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[i + k]);
+        if (h < 0) return -1;
+        x = x << 4 | (uint32_t)h;
+    }
+    *v = x;
+    return 0;
+}
+
+/* Decode the escape whose backslash is at p[*i] (end = offset of the closing
+ * quote). Writes up to 4 bytes; returns their count or -1. */
+static inline int dec_escape(const uint8_t *p, size_t *i, size_t end, uint8_t out[4])
+{
+    size_t j = *i + 1;
+    if (j >= end) return -1;
+    uint8_t c = p[j];
+    static const uint8_t simple[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                        ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+    if (simple[c]) {
+        out[0] = simple[c];
+        *i = j + 1;
+        return 1;
+    }
+    if (c != 'u') return -1;
+    uint32_t cp;
+    if (hex4(p, j + 1, end, &cp)) return -1;
+    j += 5;
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        uint32_t lo;
+        if (end - j >= 6 && p[j] == '\\' && p[j + 1] == 'u' && !hex4(p, j + 2, end, &lo) &&
+            lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            j += 6;
+        } else
+            cp = 0xfffd;
+    } else if (cp >= 0xdc00 && cp <= 0xdfff)
+        cp = 0xfffd;
+    *i = j;
+    return (int)put_utf8(out, cp);
+}
+
+/* Compare the string content p[i..end) (escapes allowed) with lit[0..L). */
+static inline bool str_eq_raw(const uint8_t *p, size_t i, size_t end, bool esc, const char *lit,
+                              size_t L)
+{
+    if (!esc) return end - i == L && memcmp(p + i, lit, L) == 0;
+    size_t k = 0;
+    while (i < end) {
+        if (p[i] != '\\') {
+            if (k >= L || (uint8_t)lit[k] != p[i]) return false;
+            k++;
+            i++;
+            continue;
+        }
+        uint8_t tmp[4];
+        int m = dec_escape(p, &i, end, tmp);
+        if (m < 0 || k + (size_t)m > L || memcmp(lit + k, tmp, (size_t)m) != 0) return false;
+        k += (size_t)m;
+    }
+    return k == L;
+}
+
+static inline jspan_t span(size_t a, size_t b)
+{
+    jspan_t s = {(uint32_t)a, (uint32_t)(b - a)};
+    return s;
+}
+
+/* After a member or element: p[*i] must be ',' (then *i moves past it and
+ * its whitespace, returns 1) or close (then *i moves past it, returns 0). */
+static inline int scan_sep(scanner_t *s, size_t *i, uint8_t close)
+{
+    const uint8_t *p = s->p;
+    size_t j = skip_ws(p, *i, s->n);
+    if (j >= s->n) return fail(s, s->n, E_EOF);
+    if (p[j] == ',') {
+        j = skip_ws(p, j + 1, s->n);
+        if (close == ']' && j < s->n && p[j] == ']') return fail(s, j, E_ACOMMA);
+        *i = j;
+        return 1;
+    }
+    if (p[j] != close) return fail(s, j, close == '}' ? E_OSEP : E_ASEP);
+    *i = j + 1;
+    return 0;
+}
+
+#endif
