@@ -23,7 +23,7 @@ CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 # harness name -> the src/ files it links. To add a harness: one line here;
 # optional seeds in tests/fuzz/corpus/<name>/ and a tests/fuzz/<harness>.dict.
 declare -A SRCS
-SRCS[fuzz_scan]="src/json/scan.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
+SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/buf.c"
 SRCS[fuzz_config]="$(echo src/config/*.c) src/core/arena.c src/core/buf.c src/core/log.c"
 
