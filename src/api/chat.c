@@ -126,22 +126,17 @@ void chat_log_done(chat_proxy_t *p, int status)
 
 /* ---------------------------------------------------------------- headers */
 
-int chat_add_h(hsrv_header_t *h, int n, const char *name, const char *value)
-{
-    return relay_add_h(h, n, name, value);
-}
-
 int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *path)
 {
     const cfg_t *cfg = p->ref->cfg;
-    n = chat_add_h(h, n, "x-tether-model", p->model->name);
+    n = relay_add_h(h, n, "x-tether-model", p->model->name);
     if (p->backend >= 0)
-        n = chat_add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
-    n = chat_add_h(h, n, "x-tether-request-id", p->req->request_id);
-    n = chat_add_h(h, n, "x-tether-response-path", path);
+        n = relay_add_h(h, n, "x-tether-backend", p->model->backend_refs[p->backend].name);
+    n = relay_add_h(h, n, "x-tether-request-id", p->req->request_id);
+    n = relay_add_h(h, n, "x-tether-response-path", path);
     if (p->replay_id[0]) {
-        n = chat_add_h(h, n, "x-tether-replay-id", p->replay_id);
-        if (cfg->router.compat_headers) n = chat_add_h(h, n, "x-vsr-replay-id", p->replay_id);
+        n = relay_add_h(h, n, "x-tether-replay-id", p->replay_id);
+        if (cfg->router.compat_headers) n = relay_add_h(h, n, "x-vsr-replay-id", p->replay_id);
     }
     const route_plan_t *pl = &p->plan;
     n = relay_plan_headers(h, n, pl, p->conf);
@@ -158,20 +153,21 @@ int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *pa
                     buf_printf(&m, "%s%s:%s", m.len ? "," : "",
                                cfg_signal_family_name(sr->items[i].rule->family),
                                sr->items[i].rule->name);
-            n = chat_add_h(h, n, "x-tether-matched-signals",
-                           arena_strdup(&p->req->arena, m.data ? m.data : ""));
+            n = relay_add_h(h, n, "x-tether-matched-signals",
+                            arena_strdup(&p->req->arena, m.data ? m.data : ""));
             buf_free(&m);
-            n = chat_add_h(h, n, "x-tether-context-tokens",
-                           arena_sprintf(&p->req->arena, "%.0f", sig_context_estimate(p->rq)));
+            n = relay_add_h(h, n, "x-tether-context-tokens",
+                            arena_sprintf(&p->req->arena, "%.0f", sig_context_estimate(p->rq)));
         }
     }
     for (size_t i = 0; p->has_plg && i < p->plg.n_resp_headers && n < 26; i++)
-        n = chat_add_h(h, n, p->plg.resp_headers[i].name, p->plg.resp_headers[i].value);
+        n = relay_add_h(h, n, p->plg.resp_headers[i].name, p->plg.resp_headers[i].value);
     if (cfg->router.compat_headers) {
-        n = chat_add_h(h, n, "x-vsr-selected-model", p->model->name);
-        n = chat_add_h(h, n, "x-vsr-selected-decision", pl->decision_name ? pl->decision_name : "");
-        n = chat_add_h(h, n, "x-vsr-selected-confidence", p->conf);
-        n = chat_add_h(h, n, "x-vsr-session-phase", phase);
+        n = relay_add_h(h, n, "x-vsr-selected-model", p->model->name);
+        n = relay_add_h(h, n, "x-vsr-selected-decision",
+                        pl->decision_name ? pl->decision_name : "");
+        n = relay_add_h(h, n, "x-vsr-selected-confidence", p->conf);
+        n = relay_add_h(h, n, "x-vsr-session-phase", phase);
     }
     return n;
 }
@@ -182,7 +178,7 @@ void chat_error(chat_proxy_t *p, int status, const char *type, const char *code,
     buf_t b = BUF_INIT;
     api_error_openai_json(&b, type, code, NULL, msg);
     hsrv_header_t h[40];
-    int n = chat_add_h(h, 0, "content-type", "application/json");
+    int n = relay_add_h(h, 0, "content-type", "application/json");
     n = chat_tether_headers(p, h, n, "error");
     met_inc(tmet.request_errors_total, 1, "chat", code);
     chat_trace_done(p, status, "error");
@@ -421,10 +417,10 @@ static void chat_routed(void *ud, route_plan_t *plan)
     p->has_plg = 1;
     if (plan->decision && plg_run_pre(&pc, &p->plg)) {
         hsrv_header_t fh[44];
-        int fn = chat_add_h(fh, 0, "content-type",
-                            p->plg.fast
-                                ? (p->plg.content_type ? p->plg.content_type : "application/json")
-                                : "application/json");
+        int fn = relay_add_h(fh, 0, "content-type",
+                             p->plg.fast
+                                 ? (p->plg.content_type ? p->plg.content_type : "application/json")
+                                 : "application/json");
         fn = chat_tether_headers(p, fh, fn, p->plg.fast ? "fast_response" : "error");
         int st = p->plg.status ? p->plg.status : (p->plg.fast ? 200 : 400);
         buf_t eb = BUF_INIT;
@@ -475,8 +471,8 @@ static void chat_routed(void *ud, route_plan_t *plan)
                              jscan_type(p->cbody, iu) == 't';
                 if (rc_render_hit(&hit, p->client_stream, usage, &out, &ct) == 0) {
                     hsrv_header_t fh[44];
-                    int fn = chat_add_h(fh, 0, "content-type", ct);
-                    fn = chat_add_h(fh, fn, "x-tether-cache-hit", rc_hit_name(hit.kind));
+                    int fn = relay_add_h(fh, 0, "content-type", ct);
+                    fn = relay_add_h(fh, fn, "x-tether-cache-hit", rc_hit_name(hit.kind));
                     fn = chat_tether_headers(p, fh, fn, "cache");
                     met_inc(tmet.requests_total, 1, "chat", "200", "openai");
                     chat_trace_done(p, 200, "cache");

@@ -6,6 +6,7 @@
 #define TETHER_API_CHAT_PROXY_H
 #include "api/app.h"
 #include "api/errors.h"
+#include "api/relay_common.h"
 #include "api/trace.h"
 #include "core/buf.h"
 #include "http/sse.h"
@@ -84,7 +85,6 @@ typedef struct chat_proxy {
 void chat_end(chat_proxy_t *p);
 void chat_trace_done(chat_proxy_t *p, int status, const char *path);
 void chat_log_done(chat_proxy_t *p, int status);
-int chat_add_h(hsrv_header_t *h, int n, const char *name, const char *value);
 int chat_tether_headers(chat_proxy_t *p, hsrv_header_t *h, int n, const char *path);
 void chat_error(chat_proxy_t *p, int status, const char *type, const char *code, const char *msg);
 int chat_build_body(chat_proxy_t *p);

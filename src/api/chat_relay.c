@@ -132,8 +132,8 @@ static void chat_send_client_headers(chat_proxy_t *p)
 {
     hsrv_header_t h[44];
     int k = 0;
-    k = chat_add_h(h, k, "content-type", p->pend_ctype);
-    if (p->pend_sse) k = chat_add_h(h, k, "cache-control", "no-cache");
+    k = relay_add_h(h, k, "content-type", p->pend_ctype);
+    if (p->pend_sse) k = relay_add_h(h, k, "cache-control", "no-cache");
     k = chat_tether_headers(p, h, k, "upstream");
     int64_t out_len = p->hide_usage ? -1 : p->pend_clen;
     hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
