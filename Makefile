@@ -47,6 +47,8 @@ deps:
 	@./scripts/deps.sh
 deps-quiet:
 	@./scripts/deps.sh
+# Nothing compiles before the packages are there (also under make -j).
+$(LIB_OBJ) $(CLI_OBJ) $(SUPPORT_OBJ): | deps-quiet
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -83,6 +85,7 @@ bench: deps $(BIN) $(BENCH_BIN)
 
 lint: deps
 	@clang-format --dry-run --Werror $$(find src tests -name '*.[ch]' -o -name '*.cc')
+	@./scripts/layers.sh
 	@cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem --inline-suppr --library=scripts/cppcheck-cjson.cfg -Isrc src
 

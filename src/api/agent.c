@@ -10,7 +10,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
-#include "route/request_agent.h"
+#include "request/request_agent.h"
 #include "route/resolve.h"
 
 #include <stdarg.h>

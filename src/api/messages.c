@@ -4,7 +4,7 @@
  * /v1/messages/count_tokens (forwarded to an Anthropic-format backend, or
  * estimated from the IR's facts). */
 #include "api/agent_proxy.h"
-#include "route/request_agent.h"
+#include "request/request_agent.h"
 #include "route/resolve.h"
 #include "signals/signal.h"
 

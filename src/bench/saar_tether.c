@@ -15,7 +15,7 @@
 #include "core/buf.h"
 #include "core/hash.h"
 #include "json/scan.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "session/policy.h"
 #include <ctype.h>
 #include <stdio.h>
@@ -259,12 +259,12 @@ static int tb_choose(void *p, const saar_turn_ctx_t *ctx)
     arena_reset(&b->arena);
     jreq_t jr;
     if (jscan_request(ctx->body, ctx->body_len, &b->arena, &jr, NULL)) return -1;
-    hsrv_header_t hs[8];
+    rq_header_t hs[8];
     size_t nh = ctx->n_headers;
     if (nh > sizeof hs / sizeof hs[0]) nh = sizeof hs / sizeof hs[0];
     for (size_t i = 0; i < nh; i++)
-        hs[i] = (hsrv_header_t){ctx->headers[i].name, strlen(ctx->headers[i].name),
-                                ctx->headers[i].value, strlen(ctx->headers[i].value)};
+        hs[i] = (rq_header_t){ctx->headers[i].name, strlen(ctx->headers[i].name),
+                              ctx->headers[i].value, strlen(ctx->headers[i].value)};
     rq_t *rq = rq_from_chat(&b->arena, ctx->body, ctx->body_len, &jr, hs, nh);
     if (!rq) return -1;
 

@@ -117,7 +117,7 @@ int cli_eval(int argc, char **argv)
         }
         body = owned;
     }
-    hsrv_header_t *hv = arena_calloc(&a, sizeof(hsrv_header_t) * (n_hdrs ? n_hdrs : 1));
+    rq_header_t *hv = arena_calloc(&a, sizeof(rq_header_t) * (n_hdrs ? n_hdrs : 1));
     for (size_t i = 0; i < n_hdrs; i++) {
         const char *c = strchr(hdrs[i], ':');
         size_t nl = (size_t)(c - hdrs[i]);
@@ -127,7 +127,7 @@ int cli_eval(int argc, char **argv)
         const char *v = c + 1;
         while (*v == ' ')
             v++;
-        hv[i] = (hsrv_header_t){name, nl, v, strlen(v)};
+        hv[i] = (rq_header_t){name, nl, v, strlen(v)};
     }
     sess_state_t seed;
     route_eval_in_t in = {.cfg = cfg,

@@ -138,7 +138,7 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
     sum->cases++;
     const dsl_value_t *hv = dsl_block_get(c->with, "headers"),
                       *sv = dsl_block_get(c->with, "session");
-    hsrv_header_t hs[32];
+    rq_header_t hs[32];
     size_t nh = 0;
     const char *sid = NULL;
     sess_state_t seed;
@@ -159,7 +159,7 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
         for (char *q = name; *q; q++)
             if (*q >= 'A' && *q <= 'Z') *q += 32;
         if (!strcmp(name, "x-session-id")) sid = v->s;
-        hs[nh++] = (hsrv_header_t){name, strlen(name), v->s, strlen(v->s)};
+        hs[nh++] = (rq_header_t){name, strlen(name), v->s, strlen(v->s)};
     }
     in.headers = hs;
     in.n_headers = nh;

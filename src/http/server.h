@@ -13,18 +13,14 @@
 #ifndef TETHER_HTTP_SERVER_H
 #define TETHER_HTTP_SERVER_H
 #include "core/arena.h"
+#include "core/header.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
 
-typedef struct hsrv_header {
-    const char *name; /* lowercased for requests */
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} hsrv_header_t;
+typedef hdr_field_t hsrv_header_t;
 
 typedef struct hsrv_server hsrv_server_t;
 typedef struct hsrv_conn hsrv_conn_t;

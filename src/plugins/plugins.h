@@ -27,7 +27,7 @@
 #include "core/arena.h"
 #include "json/scan.h"
 #include "json/splice.h"
-#include "route/request.h"
+#include "request/request.h"
 #include <stdbool.h>
 #include <stdint.h>
 

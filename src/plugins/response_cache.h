@@ -63,7 +63,7 @@
 #include "config/routing.h"
 #include "core/buf.h"
 #include "json/scan.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "select/select.h"
 #include <stdbool.h>
 #include <stddef.h>

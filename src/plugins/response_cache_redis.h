@@ -23,7 +23,7 @@
 #ifndef TETHER_PLUGINS_RESPONSE_CACHE_REDIS_H
 #define TETHER_PLUGINS_RESPONSE_CACHE_REDIS_H
 #include "config/global.h"
-#include "route/request.h"
+#include "request/request.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

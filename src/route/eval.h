@@ -11,7 +11,7 @@ typedef struct route_eval_in {
     const route_env_t *env; /* signals engine, selection state, embedder (store ignored) */
     const char *body;       /* a chat-completions request */
     size_t body_len;
-    const hsrv_header_t *headers; /* request headers (lowercased names) */
+    const rq_header_t *headers; /* request headers (lowercased names) */
     size_t n_headers;
     const sess_state_t *seed; /* session memory to start from, or NULL */
     const char *seed_key;     /* session key for the seeded memory, or NULL */

@@ -16,7 +16,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "decision/decision.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "select/select.h"
 #include "session/identity.h"
 #include "session/policy.h"

@@ -82,7 +82,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "json/splice.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "session/policy.h"
 #include <stdbool.h>
 #include <stddef.h>

@@ -19,7 +19,7 @@
  * runs on the request's thread; the store does its own locking. */
 #ifndef TETHER_SESSION_IDENTITY_H
 #define TETHER_SESSION_IDENTITY_H
-#include "route/request.h"
+#include "request/request.h"
 #include "session/store.h"
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
  * and `bench saar` call it the same way. See policy.h for the contract and
  * docs/sessions.md for how to read the trace. */
 #include "session/policy.h"
-#include "route/request.h"
+#include "request/request.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

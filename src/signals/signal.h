@@ -14,7 +14,7 @@
 #include "config/global.h"
 #include "config/routing.h"
 #include "core/arena.h"
-#include "route/request.h"
+#include "request/request.h"
 #include <stdbool.h>
 #include <stdint.h>
 

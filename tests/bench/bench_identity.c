@@ -14,7 +14,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/clock.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "session/identity.h"
 #include "session/store.h"
 
@@ -96,7 +96,7 @@ static double per_resolve_us(const char *body, size_t len, bool header, bool wit
         fprintf(stderr, "bench_identity: body does not parse\n");
         exit(1);
     }
-    hsrv_header_t h = {"x-session-id", 12, "sess-bench-1", 12};
+    rq_header_t h = {"x-session-id", 12, "sess-bench-1", 12};
     rq_t *r = rq_from_chat(&a, body, len, jr, header ? &h : NULL, header ? 1 : 0);
     for (size_t i = 0; i < r->n_msgs; i++)
         rq_msg_text(r, i, NULL); /* unescape once */

@@ -21,7 +21,7 @@
 #include "core/buf.h"
 #include "http_client.h"
 #include "json/scan.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "session/handoff_rewrite.h"
 #include "session/policy.h"
 #include "proc.h"

@@ -18,7 +18,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "json/scan.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "session/handoff_rewrite.h"
 #include "session/policy.h"
 

@@ -19,13 +19,13 @@
 #include <string.h>
 
 typedef struct hdrs {
-    hsrv_header_t h[8];
+    rq_header_t h[8];
     size_t n;
 } hdrs_t;
 
 static void hdr(hdrs_t *hs, const char *name, const char *value)
 {
-    hs->h[hs->n++] = (hsrv_header_t){name, strlen(name), value, strlen(value)};
+    hs->h[hs->n++] = (rq_header_t){name, strlen(name), value, strlen(value)};
 }
 
 static rq_t *facts(arena_t *a, const char *body, const hdrs_t *hs)

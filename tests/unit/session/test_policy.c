@@ -16,7 +16,7 @@
 #include "config/yaml.h"
 #include "core/arena.h"
 #include "json/scan.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "session/policy.h"
 
 #define EPS 1e-9

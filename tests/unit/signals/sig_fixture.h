@@ -12,7 +12,7 @@
 #include "config/routing.h"
 #include "core/buf.h"
 #include "json/scan.h"
-#include "route/request.h"
+#include "request/request.h"
 #include "signals/signal.h"
 
 typedef struct sigt {
@@ -76,7 +76,7 @@ static inline void sigt_free(sigt_t *t)
 
 /* Evaluate a chat body (JSON) with env (may be NULL). Returns 0. */
 static inline int sigt_eval_body(sigt_t *t, const char *body, size_t len, const sig_env_t *env,
-                                 const hsrv_header_t *h, size_t nh)
+                                 const rq_header_t *h, size_t nh)
 {
     arena_reset(&t->a);
     jreq_t *jr = arena_calloc(&t->a, sizeof *jr);

@@ -70,8 +70,8 @@ static void test_trusted_headers(void **state)
                              "global:\n  services:\n    authz: {trust_identity_headers: true, "
                              "user_header: x-user, groups_header: x-groups}\n");
     assert_non_null(t->e);
-    hsrv_header_t h[2] = {{.name = "x-user", .name_len = 6, .value = "dave", .value_len = 4},
-                          {.name = "x-groups", .name_len = 8, .value = "qa, eng", .value_len = 7}};
+    rq_header_t h[2] = {{.name = "x-user", .name_len = 6, .value = "dave", .value_len = 4},
+                        {.name = "x-groups", .name_len = 8, .value = "qa, eng", .value_len = 7}};
     const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     sigt_eval_body(t, body, strlen(body), NULL, h, 2);
     assert_true(sigt_matched(t, AZ, "dev"));

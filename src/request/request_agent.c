@@ -1,6 +1,6 @@
 /* request_agent.c - rq_t for Anthropic Messages and Responses requests:
  * chat facts from the IR, protocol facts and bindings from the client body. */
-#include "route/request_agent.h"
+#include "request/request_agent.h"
 #include <string.h>
 
 static bool has(const char *b, size_t n, const char *lit)
@@ -23,7 +23,7 @@ static const char *top_str(arena_t *a, const char *body, size_t len, const char 
 
 static rq_t *agent_common(rq_proto_t proto, arena_t *a, const char *client, size_t client_len,
                           const char *ir, size_t ir_len, const jreq_t *jr_ir,
-                          const hsrv_header_t *headers, size_t n_headers)
+                          const rq_header_t *headers, size_t n_headers)
 {
     rq_t *r = rq_from_chat(a, ir, ir_len, jr_ir, headers, n_headers);
     if (!r) return NULL;
@@ -45,7 +45,7 @@ static rq_t *agent_common(rq_proto_t proto, arena_t *a, const char *client, size
 }
 
 rq_t *rq_from_anthropic(arena_t *a, const char *client, size_t client_len, const char *ir,
-                        size_t ir_len, const jreq_t *jr_ir, const hsrv_header_t *headers,
+                        size_t ir_len, const jreq_t *jr_ir, const rq_header_t *headers,
                         size_t n_headers)
 {
     rq_t *r = agent_common(RQ_PROTO_ANTHROPIC, a, client, client_len, ir, ir_len, jr_ir, headers,
@@ -57,7 +57,7 @@ rq_t *rq_from_anthropic(arena_t *a, const char *client, size_t client_len, const
 }
 
 rq_t *rq_from_responses(arena_t *a, const char *client, size_t client_len, const char *ir,
-                        size_t ir_len, const jreq_t *jr_ir, const hsrv_header_t *headers,
+                        size_t ir_len, const jreq_t *jr_ir, const rq_header_t *headers,
                         size_t n_headers)
 {
     rq_t *r = agent_common(RQ_PROTO_RESPONSES, a, client, client_len, ir, ir_len, jr_ir, headers,

@@ -7,10 +7,10 @@
  * Built for chat completions today (rq_from_chat); the Responses and
  * Anthropic front-ends fill the same struct. Everything lives in the
  * request's arena. Not thread-safe (one request, one thread). */
-#ifndef TETHER_ROUTE_REQUEST_H
-#define TETHER_ROUTE_REQUEST_H
+#ifndef TETHER_REQUEST_REQUEST_H
+#define TETHER_REQUEST_REQUEST_H
 #include "core/arena.h"
-#include "http/server.h"
+#include "core/header.h"
 #include "json/scan.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,12 +49,9 @@ typedef struct rq_msg {
     unsigned bindings;        /* RQ_BIND_* found in this message */
 } rq_msg_t;
 
-typedef struct rq_header {
-    const char *name; /* lowercased */
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-} rq_header_t;
+/* The request view's header type (names lowercased); the server's
+ * hsrv_header_t is the same core type. */
+typedef hdr_field_t rq_header_t;
 
 typedef struct rq {
     rq_proto_t proto;
@@ -62,7 +59,7 @@ typedef struct rq {
     const char *body;
     size_t body_len;
     const jreq_t *jr;
-    const hsrv_header_t *headers;
+    const rq_header_t *headers;
     size_t n_headers;
     const char *model; /* requested model name, unescaped */
     bool stream;
@@ -99,7 +96,7 @@ typedef struct rq {
  * jscan_request on body with an arena. Never fails on odd shapes: unknown
  * parts are skipped. Returns NULL only when jr has no messages. */
 rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
-                   const hsrv_header_t *headers, size_t n_headers);
+                   const rq_header_t *headers, size_t n_headers);
 
 /* Lazily unescaped text of message i (text parts of array content joined
  * with '\n'). Never NULL; "" when there is no text. */

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "route/request.h"
+#include "request/request.h"
 #include <string.h>
 
 static rq_t *facts(arena_t *a, const char *body)

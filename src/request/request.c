@@ -2,7 +2,7 @@
  * tool calls and results, images, provider-bound state, identity fields,
  * the active-tool-loop fact and the query window. One walk over the message
  * spans; texts are unescaped only when asked for. */
-#include "route/request.h"
+#include "request/request.h"
 #include <string.h>
 
 const char *rq_binding_name(unsigned bit)
@@ -95,7 +95,7 @@ const char *rq_header(const rq_t *r, const char *lname, size_t *len)
 }
 
 rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
-                   const hsrv_header_t *headers, size_t n_headers)
+                   const rq_header_t *headers, size_t n_headers)
 {
     if (!jr->has_messages) return NULL;
     rq_t *r = arena_calloc(a, sizeof *r);

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Folder layering check for src/ (run by `make lint`): every folder may only
+# include folders below it in the order of docs/ARCHITECTURE.md ("Layers").
+# Prints each offending include and exits 1 when one is found.
+cd "$(dirname "$0")/.." || exit 2
+# Lowest first. A folder may include itself and any folder listed before it.
+ORDER="core json metrics config request http signals decision select session plugins replay route api admin mock dsl bench cli"
+rank() { local i=0; for f in $ORDER; do [ "$f" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo -1; }
+bad=0
+while IFS=: read -r file line inc; do
+    from=${file#src/}; from=${from%%/*}
+    to=$(echo "$inc" | sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([a-z_]*\)\/.*/\1/p')
+    [ -z "$to" ] || [ "$to" = "$from" ] && continue
+    [ -d "src/$to" ] || continue
+    rf=$(rank "$from"); rt=$(rank "$to")
+    if [ "$rf" -lt 0 ] || [ "$rt" -lt 0 ]; then
+        echo "layers: $file:$line: folder '$from' or '$to' has no place in the layer order" >&2; bad=1
+    elif [ "$rt" -gt "$rf" ]; then
+        echo "layers: $file:$line: $from includes $to (a higher layer)" >&2; bad=1
+    fi
+done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' src --include='*.c' --include='*.h' --include='*.cc')
+[ "$bad" -eq 0 ] && echo "layers: ok"
+exit $bad
