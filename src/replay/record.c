@@ -3,6 +3,7 @@
  * (queue.c) moves records to the writer thread; the stores keep the rendered
  * text; query.c reads it back. */
 #include "replay/record.h"
+#include "session/policy.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -12,20 +13,8 @@
 #include <sys/random.h>
 #include <time.h>
 
-const char *const replay_reason_names[] = {
-    "cold_start",
-    "stay_best_adjusted",
-    "switch_allowed",
-    "hard_lock_tool_loop",
-    "hard_lock_provider_state",
-    "hard_lock_min_turns",
-    "idle_reset",
-    "drift_reset",
-    "forced_handoff",
-    "passthrough",
-    "no_session",
-};
-const size_t replay_n_reasons = sizeof replay_reason_names / sizeof replay_reason_names[0];
+const char *const *const replay_reason_names = sess_reason_names;
+const size_t replay_n_reasons = SESS_REASON__N;
 
 bool replay_reason_valid(const char *s)
 {

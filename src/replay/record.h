@@ -42,8 +42,8 @@ typedef enum {
     REPLAY_EDROPPED = -4, /* queue full or closed: the record was dropped and counted */
 } replay_status_t;
 
-/* §9.9 reason codes, in enum order. */
-extern const char *const replay_reason_names[];
+/* §9.9 reason codes, in enum order: the session policy's own table. */
+extern const char *const *const replay_reason_names;
 extern const size_t replay_n_reasons;
 /* True when s is one of the §9.9 reason names. */
 bool replay_reason_valid(const char *s);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const reason_names[SESS_REASON__N] = {
+const char *const sess_reason_names[SESS_REASON__N] = {
     "cold_start",
     "stay_best_adjusted",
     "switch_allowed",
@@ -26,7 +26,7 @@ static const char *const reason_names[SESS_REASON__N] = {
 
 const char *sess_reason_name(sess_reason_t r)
 {
-    return (unsigned)r < SESS_REASON__N ? reason_names[r] : "unknown";
+    return (unsigned)r < SESS_REASON__N ? sess_reason_names[r] : "unknown";
 }
 
 const char *sess_phase_name(sess_phase_t p)

@@ -43,6 +43,8 @@ typedef enum {
     SESS_REASON__N
 } sess_reason_t;
 const char *sess_reason_name(sess_reason_t r); /* "cold_start", ... */
+/* The names in enum order (the one table; replay validates against it). */
+extern const char *const sess_reason_names[SESS_REASON__N];
 
 typedef enum {
     SESS_PHASE_NONE = 0,

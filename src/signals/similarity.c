@@ -208,6 +208,40 @@ sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags)
     return s;
 }
 
+void sig_sim_rules_eval_best(const sig_sim_rules_t *s, sig_ctx_t *cx, sig_ref_t *refs, size_t n,
+                             double def_thr, bool with_label)
+{
+    if (!s || !n) return;
+    const char *err = NULL;
+    const float *q = sig_sim_query(s->sim, cx, &err);
+    int best = -1;
+    double b1 = -1, b2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sig_result_t *res = refs[i].res;
+        sig_bank_t *bank = &s->bank[refs[i].id];
+        if (!q || !sig_sim_bank_ok(bank, &err)) {
+            res->error = err;
+            continue;
+        }
+        res->score = sig_bank_score(bank, q, SIG_AGG_MAX, 0);
+        res->value = res->score;
+        res->has_value = true;
+        if (res->score > b1) {
+            b2 = b1 < 0 ? 0 : b1;
+            b1 = res->score;
+            best = (int)i;
+        } else if (res->score > b2) {
+            b2 = res->score;
+        }
+    }
+    if (best < 0) return;
+    const cfg_signal_t *g = refs[best].rule;
+    if (b1 >= sig_rule_thr(g, def_thr) && b1 - b2 >= g->margin) {
+        refs[best].res->matched = true;
+        if (with_label) refs[best].res->label = g->name;
+    }
+}
+
 void sig_sim_rules_free(void *p)
 {
     sig_sim_rules_t *s = p;

@@ -52,6 +52,13 @@ typedef struct sig_sim_rules {
 sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags);
 /* Frees the banks and the state; usable as a family's .free. */
 void sig_sim_rules_free(void *p);
+/* The best-of-rules evaluation (domain, preference): every rule gets the
+ * max cosine of the query to its bank as score and value; only the best
+ * rule can match, when it clears its threshold (def_thr when unset) and
+ * leads the runner-up by its margin; with_label names the match's label
+ * after the rule (domain does, preference does not). */
+void sig_sim_rules_eval_best(const sig_sim_rules_t *s, sig_ctx_t *cx, sig_ref_t *refs, size_t n,
+                             double def_thr, bool with_label);
 
 /* Jailbreak contrastive mode (SPEC §5.4 jailbreak c): clamp01((max cos to
  * jailbreak exemplars − max cos to benign exemplars)/0.15) of text.
