@@ -6,6 +6,7 @@
  * chosen backend's protocol (spliced when it matches the client's,
  * translated otherwise). The attempts and the relay are in agent_relay.c. */
 #include "api/agent_proxy.h"
+#include "api/client_auth.h"
 #include "api/forward_headers.h"
 #include "api/relay_common.h"
 #include "core/clock.h"
@@ -226,6 +227,7 @@ void ag_build_head(ag_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
         .client = p->req->headers,
         .n_client = p->req->n_headers,
         .anthropic_upstream = p->up == AG_UP_ANTHROPIC,
+        .listener_keyed = p->req->principal != NULL,
     };
     fwd_build_head(&in, h);
 }
@@ -422,6 +424,7 @@ void ag_route(ag_proxy_t *p)
     p->rin.rq = p->rq;
     p->rin.request_id = req->request_id;
     p->rin.now_ms = clock_wall_ms();
+    client_auth_route_in(req, &p->rin);
     req->user = p;
     route_decide(&p->env, &p->rin, &req->arena, &p->plan, ag_routed, p);
 }

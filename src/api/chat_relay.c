@@ -391,6 +391,7 @@ static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
         .request_id = p->req->request_id,
         .client = p->req->headers,
         .n_client = p->req->n_headers,
+        .listener_keyed = p->req->principal != NULL,
         .ops = p->has_plg ? p->plg.hdr_ops : NULL,
         .n_ops = p->has_plg ? p->plg.n_hdr_ops : 0,
     };
