@@ -71,6 +71,13 @@ static int setup(void **state)
             "    - name: claude\n      api_format: anthropic\n"
             "      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: plain}, {name: fwd}, {name: keyed}, {name: claude}]\n"
+            "  signals:\n    role_bindings:\n"
+            "      - {name: ml-team, role: ml, subjects: [{kind: Group, name: ml}], "
+            "fail_open: true}\n"
+            "  decisions:\n"
+            "    - {name: ml, priority: 100, rules: {type: authz, name: ml}, "
+            "modelRefs: [{model: fwd}]}\n"
+            "    - {name: everyone, modelRefs: [{model: plain}]}\n"
             "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
             kport, oport, mport, mport, mport, mport, gport);
     fclose(f);
@@ -484,6 +491,24 @@ static void test_credentials_reach_only_a_backend_configured_for_them(void **sta
     assert_mock_never_saw_value("client-");
 }
 
+/* The matched key's groups are the authz identity: the "ml" decision
+ * (authz role bound to group ml) routes only requests with alice's key. */
+static void test_matched_key_groups_feed_authz(void **state)
+{
+    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    thttp_resp_t r;
+    assert_int_equal(req(kport, "POST", "/v1/chat/completions", "x-api-key: " KEY "\r\n", body, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(thttp_resp_header(&r, "x-tether-decision"), "ml");
+    assert_string_equal(thttp_resp_header(&r, "x-tether-model"), "fwd");
+    thttp_resp_free(&r);
+    assert_int_equal(req(oport, "POST", "/v1/chat/completions", NULL, body, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(thttp_resp_header(&r, "x-tether-decision"), "everyone");
+    thttp_resp_free(&r);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -496,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_failures_are_counted_and_logged_without_the_key),
         cmocka_unit_test(test_mixed_case_hop_and_credential_headers_are_dropped),
         cmocka_unit_test(test_chunked_client_body_reaches_backend_with_one_content_length),
+        cmocka_unit_test(test_matched_key_groups_feed_authz),
         cmocka_unit_test(test_names_with_space_before_colon_never_reach_the_backend),
         cmocka_unit_test(test_credentials_reach_only_a_backend_configured_for_them),
     };
