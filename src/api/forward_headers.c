@@ -8,47 +8,89 @@
 #include <string.h>
 #include <strings.h>
 
-static bool name_is(const char *name, size_t len, const char *lit)
+typedef struct lit {
+    const char *s;
+    size_t len;
+} lit_t;
+#define LIT(x)                                                                                     \
+    {                                                                                              \
+        x, sizeof x - 1                                                                            \
+    }
+
+/* ASCII case-insensitive equality of n bytes (header names are ASCII;
+ * cheaper than the locale-aware strncasecmp on this per-header path). */
+static bool ascii_ieq(const char *a, const char *b, size_t n)
 {
-    size_t n = strlen(lit);
-    return len == n && strncasecmp(name, lit, n) == 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y) return false;
+    }
+    return true;
 }
 
-static bool name_has_prefix(const char *name, size_t len, const char *lit)
+/* Length first: most names differ in length, so few reach the compare. */
+static bool name_is_lit(const char *name, size_t len, const lit_t *l)
 {
-    size_t n = strlen(lit);
-    return len >= n && strncasecmp(name, lit, n) == 0;
+    return len == l->len && ascii_ieq(name, l->s, len);
 }
+
+static bool name_is(const char *name, size_t len, const char *s)
+{
+    size_t n = strlen(s);
+    return len == n && ascii_ieq(name, s, n);
+}
+
+static bool name_has_prefix(const char *name, size_t len, const lit_t *l)
+{
+    return len >= l->len && ascii_ieq(name, l->s, l->len);
+}
+
+static bool in_list(const char *name, size_t len, const lit_t *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name_is_lit(name, len, &list[i])) return true;
+    return false;
+}
+
+static const lit_t PROXY_ = LIT("proxy-"), TETHER_ = LIT("x-tether-"),
+                   ANTHROPIC_ = LIT("anthropic-"), CONNECTION = LIT("connection"),
+                   AUTHORIZATION = LIT("authorization"), X_API_KEY = LIT("x-api-key"),
+                   ANTHROPIC_VERSION = LIT("anthropic-version");
 
 bool fwd_is_hop_by_hop(const char *name, size_t len)
 {
-    static const char *const hop[] = {
-        "host",       "content-length",    "content-type", "content-encoding", "connection",
-        "keep-alive", "transfer-encoding", "te",           "trailer",          "upgrade",
-        "expect",     "accept-encoding",   "x-request-id",
+    static const lit_t hop[] = {
+        LIT("host"),         LIT("content-length"),    LIT("content-type"), LIT("content-encoding"),
+        LIT("connection"),   LIT("keep-alive"),        LIT("te"),           LIT("trailer"),
+        LIT("upgrade"),      LIT("transfer-encoding"), LIT("expect"),       LIT("accept-encoding"),
+        LIT("x-request-id"),
     };
-    for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
-        if (name_is(name, len, hop[i])) return true;
-    return name_has_prefix(name, len, "proxy-") || name_has_prefix(name, len, "x-tether-");
+    return in_list(name, len, hop, sizeof hop / sizeof *hop) ||
+           name_has_prefix(name, len, &PROXY_) || name_has_prefix(name, len, &TETHER_);
 }
 
 bool fwd_is_credential(const char *name, size_t len)
 {
-    static const char *const cred[] = {"authorization", "x-api-key",      "cookie",
-                                       "api-key",       "x-goog-api-key", "proxy-authorization"};
-    for (size_t i = 0; i < sizeof cred / sizeof *cred; i++)
-        if (name_is(name, len, cred[i])) return true;
-    return false;
+    static const lit_t cred[] = {LIT("authorization"),  LIT("x-api-key"),
+                                 LIT("cookie"),         LIT("api-key"),
+                                 LIT("x-goog-api-key"), LIT("proxy-authorization")};
+    return in_list(name, len, cred, sizeof cred / sizeof *cred);
 }
+
+/* RFC 9110 tchar: ALPHA / DIGIT / "!#$%&'*+-.^_`|~" */
+static const unsigned char TCHAR[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1,         ['&'] = 1,         ['\''] = 1,
+    ['*'] = 1, ['+'] = 1, ['-'] = 1, ['.'] = 1,         ['^'] = 1,         ['_'] = 1,
+    ['`'] = 1, ['|'] = 1, ['~'] = 1, ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+};
 
 bool fwd_valid_name(const char *name, size_t len)
 {
     if (!name || !len) return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!alnum && (!c || !strchr("!#$%&'*+-.^_`|~", c))) return false;
-    }
+    for (size_t i = 0; i < len; i++)
+        if (!TCHAR[(unsigned char)name[i]]) return false;
     return true;
 }
 
@@ -74,7 +116,7 @@ static bool listed_in_connection(const fwd_head_in_t *in, const char *name, size
 {
     for (size_t i = 0; i < in->n_client; i++) {
         const hsrv_header_t *c = &in->client[i];
-        if (!name_is(c->name, c->name_len, "connection") || !c->value) continue;
+        if (!name_is_lit(c->name, c->name_len, &CONNECTION) || !c->value) continue;
         const char *v = c->value, *end = c->value + c->value_len;
         while (v < end) {
             while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
@@ -85,7 +127,7 @@ static bool listed_in_connection(const fwd_head_in_t *in, const char *name, size
             const char *e = v;
             while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
                 e--;
-            if ((size_t)(e - s) == len && strncasecmp(s, name, len) == 0) return true;
+            if ((size_t)(e - s) == len && ascii_ieq(s, name, len)) return true;
         }
     }
     return false;
@@ -122,11 +164,11 @@ fwd_verdict_t fwd_client_header(const fwd_head_in_t *in, const hsrv_header_t *h)
     bool own_auth = b->api_key && b->auth_header && name_is(h->name, h->name_len, b->auth_header);
     if (own_auth || fwd_is_credential(h->name, h->name_len)) {
         if (!fwd_credentials_allowed(in)) return FWD_DROP_CREDENTIAL;
-        if (in->listener_keyed && (name_is(h->name, h->name_len, "authorization") ||
-                                   name_is(h->name, h->name_len, "x-api-key")))
+        if (in->listener_keyed && (name_is_lit(h->name, h->name_len, &AUTHORIZATION) ||
+                                   name_is_lit(h->name, h->name_len, &X_API_KEY)))
             return FWD_DROP_CREDENTIAL;
     }
-    if (!in->anthropic_upstream && name_has_prefix(h->name, h->name_len, "anthropic-"))
+    if (!in->anthropic_upstream && name_has_prefix(h->name, h->name_len, &ANTHROPIC_))
         return FWD_DROP_PROTOCOL;
     if (extra_names(b, h->name, h->name_len) || op_names(in, 0, OPS_REPLACE, h->name, h->name_len))
         return FWD_DROP_OVERRIDDEN;
@@ -181,7 +223,7 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
         if (op_names(in, 0, OPS_REPLACE, x->name, nl)) continue;
         /* the backend's own key header is not doubled by a config entry */
         if (b->api_key && name_is(x->name, nl, auth)) continue;
-        if (emit_str(out, x->name, x->value) && name_is(x->name, nl, "anthropic-version"))
+        if (emit_str(out, x->name, x->value) && name_is_lit(x->name, nl, &ANTHROPIC_VERSION))
             has_version = true;
     }
     if (in->request_id && fwd_valid_value(in->request_id, strlen(in->request_id)))
@@ -193,7 +235,7 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
         buf_append(out, ": ", 2);
         buf_append(out, h->value, h->value_len);
         buf_append(out, "\r\n", 2);
-        if (name_is(h->name, h->name_len, "anthropic-version")) has_version = true;
+        if (name_is_lit(h->name, h->name_len, &ANTHROPIC_VERSION)) has_version = true;
     }
     for (size_t o = 0; o < in->n_ops; o++) {
         const plg_hdr_op_t *op = &in->ops[o];
@@ -202,8 +244,8 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
         /* a later set or delete of the same name supersedes this one */
         if (op_names(in, o + 1, OPS_REPLACE, op->name, nl)) continue;
         if (fwd_is_credential(op->name, nl)) continue;
-        if (!in->anthropic_upstream && name_has_prefix(op->name, nl, "anthropic-")) continue;
-        if (emit_str(out, op->name, op->value) && name_is(op->name, nl, "anthropic-version"))
+        if (!in->anthropic_upstream && name_has_prefix(op->name, nl, &ANTHROPIC_)) continue;
+        if (emit_str(out, op->name, op->value) && name_is_lit(op->name, nl, &ANTHROPIC_VERSION))
             has_version = true;
     }
     if (in->anthropic_upstream && !has_version) buf_puts(out, "anthropic-version: 2023-06-01\r\n");
