@@ -6,6 +6,8 @@
  * chosen backend's protocol (spliced when it matches the client's,
  * translated otherwise). The attempts and the relay are in agent_relay.c. */
 #include "api/agent_proxy.h"
+#include "api/client_auth.h"
+#include "api/forward_headers.h"
 #include "api/relay_common.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -204,16 +206,8 @@ void ag_error(ag_proxy_t *p, int status, const char *type, const char *code, con
 
 /* ------------------------------------------------------------ attempts */
 
-static bool hname_is(const hsrv_header_t *x, const char *n)
-{
-    return x->name_len == strlen(n) && !strncasecmp(x->name, n, x->name_len);
-}
-
 void ag_build_head(ag_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
 {
-    const hsrv_req_t *req = p->req;
-    const char *prefix =
-        b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
     const char *path;
     if (p->up == AG_UP_ANTHROPIC) {
         path = b->chat_path && strstr(b->chat_path, "messages") ? b->chat_path : "/messages";
@@ -224,57 +218,18 @@ void ag_build_head(ag_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
         path =
             b->chat_path && !strstr(b->chat_path, "messages") ? b->chat_path : "/chat/completions";
     }
-    buf_printf(h,
-               "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-               "content-length: %zu\r\n",
-               prefix, path, b->host, b->port, p->upbody.len);
-    bool own_key = b->api_key != NULL;
-    const char *auth = b->auth_header ? b->auth_header : "authorization";
-    if (own_key)
-        buf_printf(h, "%s: %s%s\r\n", auth, b->auth_prefix ? b->auth_prefix : "", b->api_key);
-    bool has_version = false;
-    for (size_t i = 0; i < b->n_extra_headers; i++) {
-        buf_printf(h, "%s: %s\r\n", b->extra_headers[i].name, b->extra_headers[i].value);
-        if (!strcasecmp(b->extra_headers[i].name, "anthropic-version")) has_version = true;
-    }
-    buf_printf(h, "x-request-id: %s\r\n", req->request_id);
-    static const char *const skip[] = {"host",
-                                       "content-length",
-                                       "content-type",
-                                       "connection",
-                                       "keep-alive",
-                                       "proxy-connection",
-                                       "proxy-authorization",
-                                       "te",
-                                       "trailer",
-                                       "transfer-encoding",
-                                       "upgrade",
-                                       "expect",
-                                       "accept-encoding",
-                                       "x-request-id",
-                                       NULL};
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const hsrv_header_t *x = &req->headers[i];
-        bool drop = false;
-        for (int s = 0; skip[s] && !drop; s++)
-            drop = hname_is(x, skip[s]);
-        if (x->name_len >= 9 && !strncasecmp(x->name, "x-tether-", 9)) drop = true;
-        if (own_key && (hname_is(x, "authorization") || hname_is(x, "x-api-key"))) drop = true;
-        bool anth = x->name_len >= 10 && !strncasecmp(x->name, "anthropic-", 10);
-        if (anth && p->up != AG_UP_ANTHROPIC) drop = true;
-        /* a client key for one protocol means nothing to the other */
-        if (!own_key && p->up != AG_UP_ANTHROPIC && hname_is(x, "x-api-key")) drop = true;
-        for (size_t e = 0; !drop && e < b->n_extra_headers; e++)
-            drop = hname_is(x, b->extra_headers[e].name);
-        if (drop) continue;
-        if (hname_is(x, "anthropic-version")) has_version = true;
-        buf_append(h, x->name, x->name_len);
-        buf_append(h, ": ", 2);
-        buf_append(h, x->value, x->value_len);
-        buf_append(h, "\r\n", 2);
-    }
-    if (p->up == AG_UP_ANTHROPIC && !has_version) buf_puts(h, "anthropic-version: 2023-06-01\r\n");
-    buf_append(h, "\r\n", 2);
+    fwd_head_in_t in = {
+        .backend = b,
+        .path_prefix = b->endpoint && !b->base_url ? "/v1" : b->path_prefix,
+        .path = path,
+        .body_len = p->upbody.len,
+        .request_id = p->req->request_id,
+        .client = p->req->headers,
+        .n_client = p->req->n_headers,
+        .anthropic_upstream = p->up == AG_UP_ANTHROPIC,
+        .listener_keyed = p->req->principal != NULL,
+    };
+    fwd_build_head(&in, h);
 }
 
 /* ------------------------------------------------------ upstream bodies */
@@ -469,6 +424,7 @@ void ag_route(ag_proxy_t *p)
     p->rin.rq = p->rq;
     p->rin.request_id = req->request_id;
     p->rin.now_ms = clock_wall_ms();
+    client_auth_route_in(req, &p->rin);
     req->user = p;
     route_decide(&p->env, &p->rin, &req->arena, &p->plan, ag_routed, p);
 }

@@ -3,6 +3,7 @@
  * Neighbours: chat.c (POST /v1/chat/completions), models.c, errors.c. */
 #include "api/app.h"
 #include "api/agent.h"
+#include "api/client_auth.h"
 #include "api/errors.h"
 #include "core/log.h"
 #include "core/clock.h"
@@ -270,6 +271,13 @@ void app_handle(hsrv_req_t *req, void *ud)
     tether_app_t *app = ud;
     app_worker_t *w = req->worker_ctx;
     atomic_fetch_add(&app->requests_total, 1);
+    if (!path_is(req, "/health") && !path_is(req, "/ready")) {
+        /* the listener's api_keys guard every other path, known or not */
+        app_config_ref_t *aref = app_config_acquire(app);
+        bool allowed = client_auth_check(aref->cfg, req);
+        app_config_release(aref);
+        if (!allowed) return; /* answered 401 */
+    }
     if (path_is(req, "/v1/chat/completions")) {
         if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
         app_config_ref_t *ref = app_config_acquire(app);

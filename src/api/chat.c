@@ -10,6 +10,7 @@
  * client; otherwise upstream bytes are relayed untouched. */
 #include "api/agent.h"
 #include "api/app.h"
+#include "api/client_auth.h"
 #include "api/errors.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -243,6 +244,7 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     p->rin.rq = p->rq;
     p->rin.request_id = req->request_id;
     p->rin.now_ms = clock_wall_ms();
+    client_auth_route_in(req, &p->rin);
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if the
      * client goes away meanwhile, and end it when routing reports */

@@ -6,6 +6,7 @@
  * 2xx headers (the client's headers wait for it), and the relay of the
  * response chunk by chunk with usage capture. See chat.c for the entry. */
 #include "api/chat_proxy.h"
+#include "api/forward_headers.h"
 #include "api/relay_common.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -382,69 +383,19 @@ void chat_deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 static void build_head(chat_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
 {
-    const hsrv_req_t *req = p->req;
-    const char *prefix =
-        b->endpoint && !b->base_url ? "/v1" : (b->path_prefix ? b->path_prefix : "");
-    const char *path = b->chat_path ? b->chat_path : "/chat/completions";
-    buf_printf(h,
-               "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-               "content-length: %zu\r\n",
-               prefix, path, b->host, b->port, p->body_len);
-    int own_key = b->api_key != NULL;
-    if (own_key) {
-        buf_printf(h, "%s: %s%s\r\n", b->auth_header ? b->auth_header : "authorization",
-                   b->auth_prefix ? b->auth_prefix : "", b->api_key);
-    }
-    for (size_t i = 0; i < b->n_extra_headers; i++)
-        buf_printf(h, "%s: %s\r\n", b->extra_headers[i].name, b->extra_headers[i].value);
-    buf_printf(h, "x-request-id: %s\r\n", req->request_id);
-    static const char *const skip[] = {"host",
-                                       "content-length",
-                                       "content-type",
-                                       "connection",
-                                       "keep-alive",
-                                       "proxy-connection",
-                                       "proxy-authorization",
-                                       "te",
-                                       "trailer",
-                                       "transfer-encoding",
-                                       "upgrade",
-                                       "expect",
-                                       "accept-encoding",
-                                       "x-request-id",
-                                       NULL};
-    for (size_t i = 0; i < req->n_headers; i++) {
-        const hsrv_header_t *x = &req->headers[i];
-        int drop = 0;
-        for (int s = 0; skip[s]; s++)
-            if (x->name_len == strlen(skip[s]) && memcmp(x->name, skip[s], x->name_len) == 0)
-                drop = 1;
-        if (x->name_len >= 9 && memcmp(x->name, "x-tether-", 9) == 0) drop = 1;
-        if (own_key && ((x->name_len == 13 && memcmp(x->name, "authorization", 13) == 0) ||
-                        (x->name_len == 9 && memcmp(x->name, "x-api-key", 9) == 0)))
-            drop = 1;
-        for (size_t e = 0; !drop && e < b->n_extra_headers; e++)
-            if (strlen(b->extra_headers[e].name) == x->name_len &&
-                strncasecmp(b->extra_headers[e].name, x->name, x->name_len) == 0)
-                drop = 1;
-        for (size_t o = 0; !drop && p->has_plg && o < p->plg.n_hdr_ops; o++) {
-            const plg_hdr_op_t *op = &p->plg.hdr_ops[o];
-            if (op->op != PLG_HDR_ADD && strlen(op->name) == x->name_len &&
-                strncasecmp(op->name, x->name, x->name_len) == 0)
-                drop = 1;
-        }
-        if (drop) continue;
-        buf_append(h, x->name, x->name_len);
-        buf_append(h, ": ", 2);
-        buf_append(h, x->value, x->value_len);
-        buf_append(h, "\r\n", 2);
-    }
-    for (size_t o = 0; p->has_plg && o < p->plg.n_hdr_ops; o++) {
-        const plg_hdr_op_t *op = &p->plg.hdr_ops[o];
-        if (op->op == PLG_HDR_DEL || !op->value) continue;
-        buf_printf(h, "%s: %s\r\n", op->name, op->value);
-    }
-    buf_append(h, "\r\n", 2);
+    fwd_head_in_t in = {
+        .backend = b,
+        .path_prefix = b->endpoint && !b->base_url ? "/v1" : b->path_prefix,
+        .path = b->chat_path ? b->chat_path : "/chat/completions",
+        .body_len = p->body_len,
+        .request_id = p->req->request_id,
+        .client = p->req->headers,
+        .n_client = p->req->n_headers,
+        .listener_keyed = p->req->principal != NULL,
+        .ops = p->has_plg ? p->plg.hdr_ops : NULL,
+        .n_ops = p->has_plg ? p->plg.n_hdr_ops : 0,
+    };
+    fwd_build_head(&in, h);
 }
 
 /* Every backend of the locked model failed before the first byte: the model

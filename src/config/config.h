@@ -56,7 +56,8 @@ typedef struct cfg_backend_ref {
     char *api_key; /* resolved at load; NULL when unset (backend unavailable if api_key_env set) */
     cfg_kv_t *extra_headers;
     size_t n_extra_headers;
-    char *chat_path; /* default /chat/completions (anthropic: /messages) */
+    char *chat_path;                 /* default /chat/completions (anthropic: /messages) */
+    bool forward_client_credentials; /* default false; never with an api_key of its own */
 } cfg_backend_ref_t;
 
 /* Bits of reliability.retry_on */

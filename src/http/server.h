@@ -54,6 +54,9 @@ typedef struct hsrv_req {
     void *worker_ctx;    /* from on_worker_start */
     hsrv_conn_t *conn;
     void *user; /* handler's per-request state */
+    /* The client the application authenticated (api/client_auth.c), NULL
+     * when none; opaque here, owned by the request arena. */
+    const void *principal;
     /* Called once if the client goes away before the response finished;
      * the server releases the request right after it returns. */
     void (*on_abort)(struct hsrv_req *req);

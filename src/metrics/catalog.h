@@ -11,6 +11,7 @@ typedef struct tmet_table {
     met_family_t *retries_total;              /* model, reason */
     met_family_t *fallbacks_total;            /* kind */
     met_family_t *request_errors_total;       /* endpoint, code */
+    met_family_t *auth_failures_total;        /* listener, reason */
     met_family_t *tokens_total;               /* model, kind */
     met_family_t *cost_total;                 /* model, currency */
     met_family_t *config_reloads_total;       /* result */

@@ -626,6 +626,8 @@ static void handler(hsrv_req_t *req, void *ud)
     const char *p = req->path;
     bool get = req->method == HSRV_GET || req->method == HSRV_HEAD;
     bool post = req->method == HSRV_POST;
+    if (post && strncmp(p, "/mock/", 6) != 0)
+        mock_stats_headers(m->stats, req->headers, req->n_headers);
     if (!strcmp(p, "/v1/chat/completions") || !strcmp(p, "/chat/completions")) {
         if (post) return handle_chat(m, req);
     } else if (!strcmp(p, "/v1/messages/count_tokens") || !strcmp(p, "/messages/count_tokens")) {

@@ -155,7 +155,8 @@ static void stage_route(route_run_t *r)
         f->requested_model = p->model->name;
     } else {
         /* signals, projections, decisions */
-        sig_env_t senv = {0};
+        sig_env_t senv = {
+            .user = r->in.key_user, .groups = r->in.key_groups, .n_groups = r->in.n_key_groups};
         if (st) {
             senv.has_session = true;
             senv.session_turns = st->turn_count;
