@@ -34,8 +34,12 @@ static int reject(srv_parse_t *p, int status, const char *code, const char *msg)
 /* ------------------------------------------------------------ head scan */
 
 /* Look at the head bytes before http-parser does. Stops at the end of the
- * head (the body is not scanned); returns -1 after a reject. */
-static int scan_head(srv_parse_t *p, const char *data, size_t len)
+ * head (the body is not scanned). Returns the offset of the first byte to
+ * reject, with *code and *msg set, or len. The rejection is the parser's to
+ * make only if that byte belongs to the current request: http-parser may end
+ * a request before the scanner saw its head end (an HTTP/0.9 request line). */
+static size_t scan_head(srv_parse_t *p, const char *data, size_t len, const char **code,
+                        const char **msg)
 {
     for (size_t i = 0; i < len && p->scan != SCAN_DONE; i++) {
         unsigned char ch = (unsigned char)data[i];
@@ -43,9 +47,11 @@ static int scan_head(srv_parse_t *p, const char *data, size_t len)
         case SCAN_START:
             if (ch == '\r' || ch == '\n') {
                 /* RFC 7230 3.5: ignore a few empty lines, not an endless stream */
-                if (++p->blank_bytes > 2 * p->max_empty_lines)
-                    return reject(p, 400, "too_many_empty_lines",
-                                  "too many empty lines before the request line");
+                if (++p->blank_bytes > 2 * p->max_empty_lines) {
+                    *code = "too_many_empty_lines";
+                    *msg = "too many empty lines before the request line";
+                    return i;
+                }
                 break;
             }
             p->scan = SCAN_LINE;
@@ -61,9 +67,10 @@ static int scan_head(srv_parse_t *p, const char *data, size_t len)
             } else if (ch == '\n') {
                 p->scan = SCAN_DONE;
             } else if (ch == ' ' || ch == '\t') {
-                return reject(p, 400, "obs_fold",
-                              "header line folding or whitespace at the start of a header line is "
-                              "not accepted (RFC 7230 section 3.2.4)");
+                *code = "obs_fold";
+                *msg = "header line folding or whitespace at the start of a header line is not "
+                       "accepted (RFC 7230 section 3.2.4)";
+                return i;
             } else {
                 p->scan = SCAN_LINE;
             }
@@ -74,7 +81,7 @@ static int scan_head(srv_parse_t *p, const char *data, size_t len)
             break;
         }
     }
-    return 0;
+    return len;
 }
 
 /* ------------------------------------------------------- parser callbacks */
@@ -252,16 +259,22 @@ static void reject_errno(srv_parse_t *p, enum http_errno e)
 size_t srv_parse_feed(srv_parse_t *p, const char *data, size_t len, srv_parse_ev_t *ev)
 {
     *ev = SRV_PARSE_MORE;
-    if (p->error_status || scan_head(p, data, len) != 0) {
+    if (p->error_status) {
         *ev = SRV_PARSE_ERROR;
         return 0;
     }
-    size_t n = http_parser_execute(&p->parser, &parser_settings, data, len);
+    const char *code = NULL, *msg = NULL;
+    size_t ok = scan_head(p, data, len, &code, &msg);
+    /* http-parser never sees a byte the scanner rejects */
+    size_t n = ok ? http_parser_execute(&p->parser, &parser_settings, data, ok) : 0;
     enum http_errno e = HTTP_PARSER_ERRNO(&p->parser);
     if (e == HPE_PAUSED && p->message_done) {
-        *ev = SRV_PARSE_MESSAGE;
+        *ev = SRV_PARSE_MESSAGE; /* ended before any rejected byte */
     } else if (e != HPE_OK || p->error_status) {
         if (!p->error_status) reject_errno(p, e);
+        *ev = SRV_PARSE_ERROR;
+    } else if (code) {
+        reject(p, 400, code, msg);
         *ev = SRV_PARSE_ERROR;
     }
     return n;
