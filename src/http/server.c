@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -636,6 +637,20 @@ void srv_conn_free(hsrv_conn_t *c)
     if (w->stopping) srv_worker_maybe_exit(w);
 }
 
+/* The longest-idle connection whose socket holds no unread bytes (a request
+ * may have arrived that this loop has not read yet); a few are looked at. */
+static hsrv_conn_t *idle_victim(hsrv_worker_t *w)
+{
+    int n = 0;
+    for (hsrv_conn_t *c = w->idle_head; c && n < 16; c = c->idle_next, n++) {
+        int pending = 0;
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) continue;
+        if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 && pending > 0) continue;
+        return c;
+    }
+    return NULL;
+}
+
 void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                    void *arg)
 {
@@ -650,7 +665,7 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     if ((size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
         /* a flood of idle sockets must not lock real clients out: make room
          * by closing this worker's longest-idle connection, if it has one */
-        hsrv_conn_t *old = w->idle_head;
+        hsrv_conn_t *old = idle_victim(w);
         if (!old) {
             count_closed_w(w, "max_connections");
             tlog(TLOG_WARN, "connection_refused", "\"reason\":\"max_connections\"");
