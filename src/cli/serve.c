@@ -130,6 +130,8 @@ int cli_serve(int argc, char **argv)
                    .max_body_bytes = lim->max_body_bytes,
                    .header_timeout_ms = lim->header_timeout_ms,
                    .body_timeout_ms = lim->body_timeout_ms,
+                   .keepalive_timeout_ms = lim->keepalive_ms,
+                   .max_empty_lines = lim->max_empty_lines,
                    .max_connections = lim->max_connections},
         .handler = app_handle,
         .on_error = app_on_server_error,

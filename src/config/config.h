@@ -127,6 +127,8 @@ typedef struct cfg_limits {
     uint64_t header_timeout_ms; /* 10s */
     uint64_t body_timeout_ms;   /* 60s */
     uint64_t max_connections;   /* 4096 */
+    uint64_t keepalive_ms;      /* 60s, keepalive_timeout */
+    uint64_t max_empty_lines;   /* 4 */
     uint64_t signal_timeout_ms; /* 250ms */
     uint64_t shutdown_grace_ms; /* 30s */
 } cfg_limits_t;
