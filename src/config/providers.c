@@ -410,10 +410,10 @@ static void load_backend(ld_t *l, const cfg_node_t *n, size_t idx, cfg_backend_r
     load_headers(l, cfg_node_get(n, "extra_headers"), b, anth);
     ld_pop(l, s);
     if (b->api_key_env) {
-        const char *v = getenv(b->api_key_env);
-        if (v && *v)
+        const char *v = ld_env_secret(l, b->api_key_env);
+        if (v)
             b->api_key = arena_strdup(l->a, v);
-        else {
+        else if (!l->seal_env) {
             size_t s2 = ld_push_key(l, "api_key_env");
             ld_warn(l, cfg_node_get(n, "api_key_env"),
                     "environment variable %s is not set: backend \"%s\" is unavailable",
