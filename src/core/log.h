@@ -22,7 +22,7 @@ int tlog_level_parse(const char *s);
  *    and values longer than TLOG_VALUE_MAX bytes are cut;
  *  - a conversion outside a string ("\"stream\":%s", "\"n\":%d") is written
  *    as is only when it is one complete JSON value (a number, true, false,
- *    null, or JSON the caller rendered, such as an array), else as a JSON
+ *    null, or JSON the caller rendered, such as an array) on one line, else as a JSON
  *    string; a NULL %s there is null, NaN and infinities are null;
  *  - %n writes nothing. */
 void tlog(tlog_level_t lvl, const char *event, const char *fields, ...)

@@ -10,7 +10,8 @@
  *   outside a string ("\"n\":%d", "%s")   the value is written as is only when
  *                                         it is one complete JSON value (a
  *                                         number, true/false/null, or JSON the
- *                                         caller rendered), else as a string
+ *                                         caller rendered) on one line, else
+ *                                         as a string
  *
  * Numeric conversions are rendered by snprintf from a rebuilt directive. */
 #include "core/log.h"
@@ -138,6 +139,23 @@ static bool jv_number(jv_t *v)
     return true;
 }
 
+/* Four hex digits as a number, or -1. */
+static int jv_hex4(jv_t *v)
+{
+    int u = 0;
+    for (int i = 0; i < 4; i++, v->p++) {
+        if (v->p >= v->end) return -1;
+        unsigned char c = *v->p;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) return -1;
+        u = u * 16 + d;
+    }
+    return u;
+}
+
 static bool jv_string(jv_t *v)
 {
     v->p++; /* opening quote */
@@ -152,9 +170,16 @@ static bool jv_string(jv_t *v)
             if (++v->p >= v->end) return false;
             c = *v->p++;
             if (c == 'u') {
-                for (int i = 0; i < 4; i++, v->p++)
-                    if (v->p >= v->end || !strchr("0123456789abcdefABCDEF", *v->p) || !*v->p)
-                        return false;
+                /* a surrogate escape must be a high one followed by a low one:
+                 * many parsers refuse a lone one */
+                int u = jv_hex4(v);
+                if (u < 0 || (u >= 0xdc00 && u <= 0xdfff)) return false;
+                if (u >= 0xd800 && u <= 0xdbff) {
+                    if (v->end - v->p < 2 || v->p[0] != '\\' || v->p[1] != 'u') return false;
+                    v->p += 2;
+                    int lo = jv_hex4(v);
+                    if (lo < 0xdc00 || lo > 0xdfff) return false;
+                }
             } else if (!strchr("\"\\/bfnrt", c) || !c) {
                 return false;
             }
@@ -225,9 +250,18 @@ bool tlog_is_json_value(const char *s, size_t n)
 /* Write one rendered value: escaped inside a string, else raw when it is a
  * JSON value (and allowed), else as a JSON string. cap bounds the bytes of
  * an escaped value; raw JSON longer than raw_cap is written as a string. */
+/* No byte below 0x20: JSON allows whitespace such as '\n' between tokens,
+ * but a log line must stay one line. */
+static bool one_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20) return false;
+    return true;
+}
+
 static void put_value(buf_t *out, const char *s, size_t n, bool in_str, size_t cap, size_t raw_cap)
 {
-    if (!in_str && n <= raw_cap && tlog_is_json_value(s, n)) {
+    if (!in_str && n <= raw_cap && one_line(s, n) && tlog_is_json_value(s, n)) {
         buf_append(out, s, n);
         return;
     }

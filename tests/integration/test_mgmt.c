@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +101,14 @@ static int teardown(void **state)
 {
     int st = tproc_stop(&router, 10000);
     tproc_stop(&mock, 5000);
-    if (getenv("TETHER_TEST_VERBOSE")) {
-        char *log = router_log();
-        fputs(log, stderr);
-        free(log);
-    }
+    char *log = router_log();
+    /* the log replaces the inherited stderr: show what a sanitizer said */
+    bool sanitizer = strstr(log, "Sanitizer") || strstr(log, "runtime error:");
+    if (sanitizer || getenv("TETHER_TEST_VERBOSE")) fputs(log, stderr);
+    free(log);
     unlink(path);
     unlink(errpath);
+    if (sanitizer) return -1;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 

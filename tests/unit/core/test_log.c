@@ -161,6 +161,8 @@ static void test_values_outside_strings_are_raw_only_when_json(void **state)
     assert_string_equal(fmt("\"a\":%s", "\"x\" \"y\""), "\"a\":\"\\\"x\\\" \\\"y\\\"\"");
     assert_string_equal(fmt("\"a\":%s", ""), "\"a\":\"\"");
     assert_string_equal(fmt("\"a\":%s", "01"), "\"a\":\"01\"");
+    /* valid JSON, but a raw newline would split the line */
+    assert_string_equal(fmt("\"a\":%s", "[1,\n2]"), "\"a\":\"[1,\\n2]\"");
     assert_string_equal(fmt("\"a\":%s", "\"\xff\""), "\"a\":\"\\\"\\ufffd\\\"\"");
     {
         const char *v = " {\"a\":[true,null,-0.5E-2]} ";
@@ -169,6 +171,11 @@ static void test_values_outside_strings_are_raw_only_when_json(void **state)
     assert_false(tlog_is_json_value("{\"a\":}", 6));
     assert_false(tlog_is_json_value("nul", 3));
     assert_false(tlog_is_json_value("\"a\x01\"", 4));
+    /* surrogate escapes only as a pair */
+    assert_true(tlog_is_json_value("\"\\ud83d\\ude00\"", 14));
+    assert_false(tlog_is_json_value("\"\\ud800\"", 8));
+    assert_false(tlog_is_json_value("\"\\udc00x\"", 9));
+    assert_false(tlog_is_json_value("\"\\ud83dx\"", 9));
     /* deep nesting is refused, not recursed into */
     char deep[200];
     memset(deep, '[', 100);
