@@ -42,6 +42,7 @@ void tlog(tlog_level_t lvl, const char *event, const char *fields, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     buf_t line = BUF_INIT;
+    buf_reserve(&line, 1024); /* most lines: one allocation */
     buf_printf(&line,
                "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"event\":\"",
                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,

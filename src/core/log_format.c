@@ -285,18 +285,60 @@ static void pad(buf_t *out, int width, size_t have)
 
 typedef enum { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_Z, LEN_J, LEN_T, LEN_BIGL } len_mod_t;
 
-void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, size_t raw_cap)
+/* A plain %d/%i/%u argument of length lm, in decimal (tmp: 24 bytes). */
+static void put_int(buf_t *out, char *tmp, bool is_signed, len_mod_t lm, va_list *ap)
+{
+    unsigned long long u;
+    bool neg = false;
+    if (is_signed) {
+        long long v;
+        switch (lm) {
+        case LEN_HH: v = (signed char)va_arg(*ap, int); break;
+        case LEN_H: v = (short)va_arg(*ap, int); break;
+        case LEN_L: v = va_arg(*ap, long); break;
+        case LEN_LL: v = va_arg(*ap, long long); break;
+        case LEN_Z: v = va_arg(*ap, ssize_t); break;
+        case LEN_J: v = va_arg(*ap, intmax_t); break;
+        case LEN_T: v = va_arg(*ap, ptrdiff_t); break;
+        default: v = va_arg(*ap, int); break;
+        }
+        neg = v < 0;
+        u = neg ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    } else {
+        switch (lm) {
+        case LEN_HH: u = (unsigned char)va_arg(*ap, unsigned); break;
+        case LEN_H: u = (unsigned short)va_arg(*ap, unsigned); break;
+        case LEN_L: u = va_arg(*ap, unsigned long); break;
+        case LEN_LL: u = va_arg(*ap, unsigned long long); break;
+        case LEN_Z: u = va_arg(*ap, size_t); break;
+        case LEN_J: u = va_arg(*ap, uintmax_t); break;
+        case LEN_T: u = (unsigned long long)va_arg(*ap, ptrdiff_t); break;
+        default: u = va_arg(*ap, unsigned); break;
+        }
+    }
+    char *e = tmp + 24, *d = e;
+    do
+        *--d = (char)('0' + u % 10);
+    while (u /= 10);
+    if (neg) *--d = '-';
+    buf_append(out, d, (size_t)(e - d));
+}
+
+/* ap is a pointer so that helpers can take arguments from the same list. */
+static void format_fields(buf_t *out, const char *fmt, va_list *ap, size_t cap, size_t raw_cap)
 {
     bool in_str = false;
     for (const char *p = fmt; p && *p;) {
-        if (*p != '%') {
-            if (in_str && *p == '\\' && p[1]) {
-                buf_append(out, p, 2);
-                p += 2;
-                continue;
+        if (*p != '%') { /* a run of literal text, tracking JSON strings */
+            const char *q = p;
+            for (; *q && *q != '%'; q++) {
+                if (in_str && *q == '\\' && q[1])
+                    q++;
+                else if (*q == '"')
+                    in_str = !in_str;
             }
-            if (*p == '"') in_str = !in_str;
-            buf_putc(out, *p++);
+            buf_append(out, p, (size_t)(q - p));
+            p = q;
             continue;
         }
         if (p[1] == '%') {
@@ -317,7 +359,7 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
         flags[nf] = 0;
         int width = -1, prec = -1;
         if (*q == '*') {
-            width = va_arg(ap, int);
+            width = va_arg(*ap, int);
             if (width < 0) left = true, width = -width;
             q++;
         } else if (*q >= '0' && *q <= '9') {
@@ -326,7 +368,7 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
         if (*q == '.') {
             q++;
             if (*q == '*') {
-                prec = va_arg(ap, int);
+                prec = va_arg(*ap, int);
                 q++;
             } else {
                 prec = (int)strtol(q, (char **)&q, 10);
@@ -357,11 +399,11 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
             const char *s;
             size_t n;
             if (conv == 'c') {
-                ch = (char)va_arg(ap, int);
+                ch = (char)va_arg(*ap, int);
                 s = &ch;
                 n = 1;
             } else {
-                s = va_arg(ap, const char *);
+                s = va_arg(*ap, const char *);
                 n = !s ? 0 : prec >= 0 ? strnlen(s, (size_t)prec) : strlen(s);
             }
             if (!s && !in_str) {
@@ -374,7 +416,14 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
             continue;
         }
         if (conv == 'n') { /* never write through a caller's pointer */
-            (void)va_arg(ap, void *);
+            (void)va_arg(*ap, void *);
+            continue;
+        }
+        if ((conv == 'd' || conv == 'i' || conv == 'u') && !nf && width < 0 && prec < 0 &&
+            lm != LEN_BIGL) {
+            /* the common case, plain integers: always a JSON number */
+            char tmp[24];
+            put_int(out, tmp, conv != 'u', lm, ap);
             continue;
         }
         /* numbers and pointers: snprintf with an explicit directive */
@@ -393,12 +442,12 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
         case 'd':
         case 'i':
             switch (lm) {
-            case LEN_L: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, long)); break;
-            case LEN_LL: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, long long)); break;
-            case LEN_Z: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, ssize_t)); break;
-            case LEN_J: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, intmax_t)); break;
-            case LEN_T: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, ptrdiff_t)); break;
-            default: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, int)); break;
+            case LEN_L: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, long)); break;
+            case LEN_LL: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, long long)); break;
+            case LEN_Z: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, ssize_t)); break;
+            case LEN_J: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, intmax_t)); break;
+            case LEN_T: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, ptrdiff_t)); break;
+            default: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, int)); break;
             }
             break;
         case 'u':
@@ -406,12 +455,12 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
         case 'x':
         case 'X':
             switch (lm) {
-            case LEN_L: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, unsigned long)); break;
-            case LEN_LL: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, unsigned long long)); break;
-            case LEN_Z: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, size_t)); break;
-            case LEN_J: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, uintmax_t)); break;
-            case LEN_T: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, ptrdiff_t)); break;
-            default: tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, unsigned)); break;
+            case LEN_L: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, unsigned long)); break;
+            case LEN_LL: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, unsigned long long)); break;
+            case LEN_Z: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, size_t)); break;
+            case LEN_J: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, uintmax_t)); break;
+            case LEN_T: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, ptrdiff_t)); break;
+            default: tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, unsigned)); break;
             }
             break;
         case 'f':
@@ -422,7 +471,7 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
         case 'G':
         case 'a':
         case 'A': {
-            long double v = lm == LEN_BIGL ? va_arg(ap, long double) : va_arg(ap, double);
+            long double v = lm == LEN_BIGL ? va_arg(*ap, long double) : va_arg(*ap, double);
             if (!in_str && !isfinite(v)) {
                 buf_puts(out, "null"); /* JSON has no NaN or infinity */
                 continue;
@@ -431,7 +480,7 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
                                 : snprintf(tmp, sizeof tmp, d, (double)v);
             break;
         }
-        case 'p': tn = snprintf(tmp, sizeof tmp, d, va_arg(ap, void *)); break;
+        case 'p': tn = snprintf(tmp, sizeof tmp, d, va_arg(*ap, void *)); break;
         default:
             /* unknown conversion: its argument type is unknown, so stop here
              * rather than read the wrong one; the line stays valid JSON */
@@ -443,6 +492,14 @@ void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, si
         if ((size_t)tn >= sizeof tmp) tn = (int)sizeof tmp - 1;
         put_value(out, tmp, (size_t)tn, in_str, cap, raw_cap);
     }
+}
+
+void tlog_vformat_capped(buf_t *out, const char *fmt, va_list ap, size_t cap, size_t raw_cap)
+{
+    va_list args;
+    va_copy(args, ap);
+    format_fields(out, fmt, &args, cap, raw_cap);
+    va_end(args);
 }
 
 void tlog_vformat(buf_t *out, const char *fmt, va_list ap)
