@@ -171,11 +171,14 @@ static void diag_list_json(buf_t *b, const cfg_diags_t *d, cfg_diag_severity_t s
     }
 }
 
+/* The caller may be an operator, who must not read the router's environment
+ * (the admin token lives there): the load is sealed, so no byte of the
+ * response depends on an environment variable (cfg_load_opts_t.seal_env). */
 static void h_config_validate(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     cfg_diags_t d;
     cfg_diags_init(&d);
-    cfg_load_opts_t o = {0};
+    cfg_load_opts_t o = {.seal_env = true};
     cfg_t *c = cfg_load_string("request", req->body, req->body_len, &o, &d);
     cfg_diags_sort(&d);
     buf_t b = BUF_INIT;

@@ -181,6 +181,8 @@ typedef struct cfg_diags {
     cfg_diag_t *items;
     size_t n, cap;
     size_t n_errors, n_warnings;
+    char **secrets; /* private: values no diagnostic may show (longest first) */
+    size_t n_secrets, cap_secrets;
 } cfg_diags_t;
 
 void cfg_diags_init(cfg_diags_t *d);
@@ -189,6 +191,13 @@ void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, in
                    const char *path, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 /* Sort by file, line, col (stable). */
 void cfg_diags_sort(cfg_diags_t *d);
+/* Register a value no diagnostic may show (an expanded ${VAR}, the value of
+ * a *_env setting, a secret key's value): it is replaced by <redacted> in the
+ * message and path of every diagnostic already in d or added later, whatever
+ * prints them. Values shorter than CFG_SECRET_MIN bytes are not registered
+ * (they would blank out ordinary words and numbers). Copied; wiped on free. */
+#define CFG_SECRET_MIN 4
+void cfg_diags_add_secret(cfg_diags_t *d, const char *value, size_t len);
 /* --strict: every warning becomes an error. */
 void cfg_diags_promote_warnings(cfg_diags_t *d);
 /* One diagnostic as `file:line:col: [warning: ]path: message` (no newline). */
@@ -200,6 +209,10 @@ void cfg_diags_json(buf_t *out, const cfg_diags_t *d);
 
 typedef struct cfg_load_opts {
     bool strict; /* warnings become errors */
+    /* Never read the environment (validation through the management API):
+     * ${VAR} takes its :-default, else stays as written and is not checked
+     * (a diagnostic about it is a warning); *_env settings are not looked up. */
+    bool seal_env;
 } cfg_load_opts_t;
 
 /* Load and validate a config file. Returns NULL when any error was found
@@ -214,8 +227,9 @@ void cfg_free(cfg_t *c);
  * family, decisions, plugins). Appends to out. */
 void cfg_summary(const cfg_t *c, buf_t *out);
 
-/* The loaded config after ${VAR} expansion as YAML (or JSON), secrets
- * (keys ending in key/token/password/secret, auth/key headers) redacted. */
+/* The loaded config as YAML (or JSON), secrets (keys ending in
+ * key/token/password/secret, auth/key headers) redacted, and values that
+ * come from the environment shown as written (${VAR}), not expanded. */
 void cfg_show(const cfg_t *c, bool json, buf_t *out);
 
 /* Lookups (linear scans; configs are small). NULL when absent. */

@@ -307,9 +307,9 @@ const cfg_schema_t cfg_schema_model_catalog = {
 static char *env_secret(ld_t *l, const cfg_node_t *at, const char *var, const char *what)
 {
     if (!var) return NULL;
-    const char *v = getenv(var);
-    if (v && *v) return arena_strdup(l->a, v);
-    ld_warn(l, at, "environment variable %s is not set: %s", var, what);
+    const char *v = ld_env_secret(l, var);
+    if (v) return arena_strdup(l->a, v);
+    if (!l->seal_env) ld_warn(l, at, "environment variable %s is not set: %s", var, what);
     return NULL;
 }
 

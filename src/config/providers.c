@@ -447,20 +447,20 @@ static void load_backend(ld_t *l, const cfg_node_t *n, size_t idx, cfg_backend_r
     load_headers(l, cfg_node_get(n, "extra_headers"), b, anth);
     ld_pop(l, s);
     if (b->api_key_env) {
-        const char *v = getenv(b->api_key_env);
+        const char *v = ld_env_secret(l, b->api_key_env);
         bool clean = true;
         for (const char *c = v ? v : ""; *c; c++)
             if ((unsigned char)*c < 0x20 || *c == 0x7f) clean = false;
-        if (v && *v && !clean) {
+        if (v && !clean) {
             size_t s2 = ld_push_key(l, "api_key_env");
             ld_warn(l, cfg_node_get(n, "api_key_env"),
                     "environment variable %s holds a control character: backend \"%s\" is "
                     "unavailable",
                     b->api_key_env, b->name);
             ld_pop(l, s2);
-        } else if (v && *v)
+        } else if (v)
             b->api_key = arena_strdup(l->a, v);
-        else {
+        else if (!l->seal_env) {
             size_t s2 = ld_push_key(l, "api_key_env");
             ld_warn(l, cfg_node_get(n, "api_key_env"),
                     "environment variable %s is not set: backend \"%s\" is unavailable",

@@ -3,7 +3,8 @@
  * YAML/JSON emitter (config show) and a re-load of what it emitted; every
  * input also goes through `config migrate` (comment-keeping parse, flat-layout
  * conversion, emit, validation with old-path hints).
- * Build: compiled with src/config/*.c, src/core/{arena,buf,log}.c,
+ * Half the inputs load sealed (the management API's validation).
+ * Build: compiled with src/config/*.c, src/core/{arena,buf,log,log_format}.c,
  * -lfyaml -lcurl -lcjson -lpthread (scripts/fuzz.sh). */
 #include "config/config.h"
 #include "config/migrate.h"
@@ -25,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cfg_diags_t d;
     cfg_diags_init(&d);
-    cfg_load_opts_t o = {.strict = size > 0 && (data[0] & 1)};
+    cfg_load_opts_t o = {.strict = size > 0 && (data[0] & 1),
+                         .seal_env = size > 0 && (data[0] & 2)};
     cfg_t *c = cfg_load_string("fuzz.yaml", (const char *)data, size, &o, &d);
     buf_t b = BUF_INIT;
     for (size_t i = 0; i < d.n; i++)
