@@ -84,8 +84,6 @@ void ag_end(ag_proxy_t *p)
     for (int i = 0; i < p->n_ts; i++)
         tr_stream_deinit(&p->ts[i]);
     p->n_ts = 0;
-    cJSON_Delete(p->rreq);
-    p->rreq = NULL;
     cJSON_Delete(p->output);
     p->output = NULL;
     free(p->instructions);
@@ -310,7 +308,8 @@ bool ag_build_upstream(ag_proxy_t *p, char *err, size_t errlen)
         const char *prev = p->prev_id;
         if (prev && !p->chain_native) {
             /* an emulated chain reaching a native backend: send it explicitly */
-            cJSON *r = cJSON_Duplicate(p->rreq, 1);
+            cJSON *r = cJSON_ParseWithLength(req->body, req->body_len);
+            if (!r) return false;
             cJSON *items = cJSON_CreateArray();
             rstore_chain(api_response_store(p->ref->cfg), prev, clock_wall_ms(), NULL, items, NULL,
                          NULL, NULL, &p->warn);

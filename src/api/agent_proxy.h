@@ -61,7 +61,6 @@ typedef struct ag_proxy {
     char conf[16];
     buf_t reply;
     /* Responses */
-    cJSON *rreq; /* the client's Responses request */
     char resp_id[32];
     char *instructions; /* effective (own or inherited), malloc'd */
     char *prev_id;      /* malloc'd */
