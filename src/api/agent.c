@@ -84,6 +84,8 @@ void ag_end(ag_proxy_t *p)
     for (int i = 0; i < p->n_ts; i++)
         tr_stream_deinit(&p->ts[i]);
     p->n_ts = 0;
+    tr_asm_deinit(&p->asm_reply);
+    p->assemble = false;
     cJSON_Delete(p->output);
     p->output = NULL;
     free(p->instructions);

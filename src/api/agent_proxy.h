@@ -48,6 +48,10 @@ typedef struct ag_proxy {
     buf_t acc;
     tr_stream_t ts[2];
     int n_ts;
+    /* a non-stream client whose upstream streams: the chat chunks are
+     * assembled into one reply, answered whole at the end */
+    bool assemble;
+    tr_asm_t asm_reply;
     tr_warn_t warn;
     jusage_t usage;
     struct event *deadline;

@@ -138,6 +138,26 @@ typedef struct tr_stream {
     cJSON *output;              /* C2R: final output items (owned until taken) */
 } tr_stream_t;
 
+/* A chat stream assembled into one chat.completion (translate_assemble.c),
+ * for a non-stream client whose upstream streamed anyway. */
+typedef struct tr_asm {
+    char *id, *model; /* malloc'd, from the first chunk */
+    int64_t created;
+    buf_t text;
+    bool has_text;
+    tr_tool_slot_t tools[32]; /* by the chunks' tool-call index (block) */
+    int n_tools;
+    char finish[32];
+    cJSON *usage; /* the last usage object seen */
+    int chunks;   /* chunks that were JSON objects */
+} tr_asm_t;
+void tr_asm_init(tr_asm_t *a);
+/* Feed one chat.completion.chunk (data of an SSE event; "[DONE]" ignored). */
+void tr_asm_chunk(tr_asm_t *a, const char *data, size_t len);
+/* Append the assembled chat.completion JSON to out. */
+void tr_asm_finish(tr_asm_t *a, buf_t *out);
+void tr_asm_deinit(tr_asm_t *a);
+
 void tr_stream_init(tr_stream_t *s, tr_stream_kind_t kind, const char *model, tr_emit_fn emit,
                     void *ud, tr_warn_t *w);
 /* Feed one upstream event (event name may be NULL/""). */
