@@ -14,6 +14,7 @@
 #include "route/request.h"
 #include "route/request_agent.h"
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,22 +24,22 @@
 #define K_IR    2
 #define N_MSGS  100000
 
-/* cJSON bytes live at the peak (translation must not build a tree). */
+/* cJSON bytes live at the peak (translation must not build a tree). The
+ * size comes from malloc_usable_size, so memory cJSON hands out may still be
+ * released with free() (as callers of cJSON_Print do). */
 static size_t cj_live, cj_peak;
 static void *cj_malloc(size_t n)
 {
-    size_t *p = malloc(n + sizeof(size_t));
+    void *p = malloc(n);
     if (!p) return NULL;
-    *p = n;
-    cj_live += n;
+    cj_live += malloc_usable_size(p);
     if (cj_live > cj_peak) cj_peak = cj_live;
-    return p + 1;
+    return p;
 }
-static void cj_free(void *q)
+static void cj_free(void *p)
 {
-    if (!q) return;
-    size_t *p = (size_t *)q - 1;
-    cj_live -= *p;
+    size_t n = p ? malloc_usable_size(p) : 0;
+    cj_live = n > cj_live ? 0 : cj_live - n;
     free(p);
 }
 
