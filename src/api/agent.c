@@ -480,6 +480,7 @@ bool api_scan_client(hsrv_req_t *req, app_config_ref_t *ref, rq_proto_t c, arena
                      jreq_t *jr)
 {
     jscan_err_t err = {0};
+    api_mem_note_body(req->body_len);
     uint64_t max = ref->cfg->router.limits.max_messages;
     uint32_t cap = max && max < UINT32_MAX ? (uint32_t)max : UINT32_MAX - 1;
     int rc = jscan_request_max(req->body, req->body_len, arena, cap, jr, &err);
