@@ -52,6 +52,10 @@ typedef struct ag_proxy {
      * assembled into one reply, answered whole at the end */
     bool assemble;
     tr_asm_t asm_reply;
+    /* a whole reply relayed as is (raw, not SSE) is held until complete */
+    bool hold;
+    const char *hold_ctype; /* its content-type (request arena) */
+    bool too_large;         /* a held or translated reply outgrew AG_MAX_ACC: 502 */
     tr_warn_t warn;
     jusage_t usage;
     struct event *deadline;

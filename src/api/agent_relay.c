@@ -191,6 +191,18 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         sse_parser_init(&p->sse, sse_event_cb, p);
         return;
     }
+    if (p->raw && !p->upstream_sse) {
+        /* a whole reply relayed as is: held until complete, so an upstream
+         * that fails mid-body is a clean 502, never a truncated 200 */
+        p->hold = true;
+        p->hold_ctype = arena_strndup(&p->req->arena, ctype, ctype_len);
+        if (ok && !p->committed && p->routed) {
+            p->committed = true;
+            route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL,
+                         NULL, NULL);
+        }
+        return;
+    }
     hsrv_header_t h[48];
     int k = 0;
     if (p->raw) {
@@ -225,6 +237,8 @@ static void up_body(void *ud, const char *data, size_t len)
         if (p->acc.len + len <= AG_MAX_ACC) buf_append(&p->acc, data, len);
     } else if (p->acc.len + len <= AG_MAX_ACC) {
         buf_append(&p->acc, data, len);
+    } else {
+        p->too_large = true; /* the rest is read and dropped; up_done answers 502 */
     }
     if (p->started && hsrv_pending(p->req) > AG_HIGH_WATER) hup_call_pause(p->call, true);
 }
@@ -340,6 +354,21 @@ static void up_done(void *ud)
         buf_reset(&p->acc);
         tr_asm_finish(&p->asm_reply, &p->acc);
     }
+    if (p->too_large && !p->started) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the upstream reply of model %s is larger than %u MiB",
+                 p->model->name, (unsigned)(AG_MAX_ACC >> 20));
+        ag_error(p, 502, "upstream_error", "upstream_response_too_large", msg);
+        return;
+    }
+    if (p->hold) { /* the whole reply arrived: now the client gets it */
+        hsrv_header_t h[48];
+        int k = relay_add_h(h, 0, "content-type", p->hold_ctype);
+        k = ag_tether_headers(p, h, k, "upstream");
+        hsrv_start(p->req, p->upstream_status, h, (size_t)k, (int64_t)p->acc.len);
+        if (p->acc.len) hsrv_write(p->req, p->acc.data, p->acc.len);
+        p->started = true;
+    }
     if (!p->started) return finish_translated_json(p);
     if (p->raw && !p->sse.cb && p->acc.len) {
         jscan_usage(p->acc.data, p->acc.len, &p->usage);
@@ -436,6 +465,8 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
         if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
             met_inc(tmet.retries_total, 1, p->model->name, hup_error_str(e));
             p->err_buffer = false;
+            p->hold = false;
+            p->too_large = false;
             p->acc.len = 0;
             if (p->assemble) { /* start the assembly over with the next attempt */
                 for (int i = 0; i < p->n_ts; i++)

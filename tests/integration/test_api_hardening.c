@@ -1,6 +1,6 @@
 /* test_api_hardening.c - the real tether binary against a scripted `tether
- * mock` (issue 20 items 6, 9, 11): a non-streamed chat reply reset mid-body
- * is a clean 502; a stream answered to a non-stream Responses, Messages or
+ * mock` (issue 20 items 6, 9, 11): a non-streamed chat (or native Messages)
+ * reply reset mid-body is a clean 502; a stream answered to a non-stream Responses, Messages or
  * chat-to-Anthropic request is assembled into one whole reply; a lone
  * surrogate escape, duplicated top-level keys and badly shaped messages or
  * input items are 400 in each endpoint's own shape; more messages than
@@ -34,10 +34,11 @@ static int setup(void **state)
     snprintf(script_path, sizeof script_path, "/tmp/tether-test-hard-%d.jsonl", (int)getpid());
     FILE *f = fopen(script_path, "w");
     if (!f) return -1;
-    fputs("{\"reset_after_bytes\": 40}\n" /* chat, non-stream: reset mid-body */
-          "{\"stream\": true}\n"          /* Responses -> chat backend */
-          "{\"stream\": true}\n"          /* Messages -> chat backend */
-          "{\"stream\": true}\n",         /* chat -> Anthropic backend */
+    fputs("{\"reset_after_bytes\": 40}\n"  /* chat, non-stream: reset mid-body */
+          "{\"stream\": true}\n"           /* Responses -> chat backend */
+          "{\"stream\": true}\n"           /* Messages -> chat backend */
+          "{\"stream\": true}\n"           /* chat -> Anthropic backend */
+          "{\"reset_after_bytes\": 40}\n", /* Messages -> Anthropic, relayed as is */
           f);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "mock",      "--listen", "127.0.0.1:0",
@@ -175,6 +176,15 @@ static void test_chat_to_anthropic_stream_answer_assembled(void **st)
     cJSON_Delete(j);
 }
 
+static void test_messages_native_reset_mid_body_is_502(void **st)
+{
+    (void)st;
+    expect_error("/v1/messages",
+                 "{\"model\":\"claude\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"hello\"}]}",
+                 502, "api_error", "reset");
+}
+
 /* ---- rejected before any upstream */
 
 static void test_lone_surrogate_is_invalid_json_everywhere(void **st)
@@ -249,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_responses_stream_answer_assembled),
         cmocka_unit_test(test_messages_stream_answer_assembled),
         cmocka_unit_test(test_chat_to_anthropic_stream_answer_assembled),
+        cmocka_unit_test(test_messages_native_reset_mid_body_is_502),
         cmocka_unit_test(test_lone_surrogate_is_invalid_json_everywhere),
         cmocka_unit_test(test_duplicate_model_rejected_everywhere),
         cmocka_unit_test(test_bad_message_shapes_rejected),
