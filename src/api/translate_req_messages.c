@@ -167,12 +167,12 @@ static int blocks(msg_out_t *mo, const char *b, jspan_t c, bool asst, uint32_t m
     return rc;
 }
 
-static int messages(buf_t *out, const char *b, jspan_t doc, jspan_t msgs, tr_warn_t *w, char *err,
+static int messages(buf_t *out, const char *b, jspan_t v, jspan_t msgs, tr_warn_t *w, char *err,
                     size_t errlen)
 {
     msg_out_t mo = {out, true};
-    jspan_t v, m, role, c;
-    if (trs_get(b, doc, "system", &v) && jscan_type(b, v) != 'n') {
+    jspan_t m, role, c;
+    if (v.len && jscan_type(b, v) != 'n') {
         if (jscan_type(b, v) != '"' && jscan_type(b, v) != '[')
             return trs_fail(err, errlen, "system: must be a string or an array of text blocks");
         buf_t t = BUF_INIT;
@@ -209,10 +209,10 @@ static int messages(buf_t *out, const char *b, jspan_t doc, jspan_t msgs, tr_war
     return 0;
 }
 
-static void tools(buf_t *out, const char *b, jspan_t doc, tr_warn_t *w)
+static void tools(buf_t *out, const char *b, jspan_t tl, tr_warn_t *w)
 {
-    jspan_t tl, t, ty, v;
-    if (!trs_get(b, doc, "tools", &tl) || jscan_type(b, tl) != '[') return;
+    jspan_t t, ty, v;
+    if (jscan_type(b, tl) != '[') return;
     uint32_t cur = 0;
     int n = 0;
     while (jscan_arr_next(b, tl, &cur, &t)) {
@@ -238,10 +238,9 @@ static void tools(buf_t *out, const char *b, jspan_t doc, tr_warn_t *w)
     if (n) buf_putc(out, ']');
 }
 
-static void tool_choice(buf_t *out, const char *b, jspan_t doc)
+static void tool_choice(buf_t *out, const char *b, jspan_t tc)
 {
-    jspan_t tc;
-    if (!trs_get(b, doc, "tool_choice", &tc) || jscan_type(b, tc) != '{') return;
+    if (jscan_type(b, tc) != '{') return;
     if (trs_str_is(b, tc, "type", "auto"))
         buf_puts(out, ",\"tool_choice\":\"auto\"");
     else if (trs_str_is(b, tc, "type", "any"))
@@ -260,45 +259,66 @@ static void tool_choice(buf_t *out, const char *b, jspan_t doc)
 int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, buf_t *out,
                              tr_warn_t *w, char *err, size_t errlen)
 {
+    static const char *const keys[] = {"model",       "messages",   "system",         "tools",
+                                       "tool_choice", "max_tokens", "stop_sequences", "temperature",
+                                       "top_p",       "top_k",      "thinking",       "metadata",
+                                       "stream",      NULL};
+    enum {
+        MODEL,
+        MESSAGES,
+        SYSTEM,
+        TOOLS,
+        TOOL_CHOICE,
+        MAX_TOKENS,
+        STOP,
+        TEMP,
+        TOP_P,
+        TOP_K,
+        THINKING,
+        METADATA,
+        STREAM,
+        N_KEYS
+    };
     const char *b = body;
-    jspan_t doc, msgs, v;
+    jspan_t doc, k[N_KEYS], v;
     if (!trs_doc(b, len, &doc))
         return trs_fail(err, errlen, "the request body must be a JSON object");
-    if (!trs_get(b, doc, "messages", &msgs) || jscan_type(b, msgs) != '[')
+    trs_collect(b, doc, keys, k);
+    if (jscan_type(b, k[MESSAGES]) != '[')
         return trs_fail(err, errlen, "messages: field required (an array)");
     size_t mark = out->len;
     buf_puts(out, "{\"model\":");
     if (model)
         buf_json_str(out, model, strlen(model));
+    else if (jscan_type(b, k[MODEL]) == '"')
+        trs_raw(out, b, k[MODEL]);
     else
-        trs_str_or(out, b, doc, "model", "");
+        buf_puts(out, "\"\"");
     buf_puts(out, ",\"messages\":[");
-    if (messages(out, b, doc, msgs, w, err, errlen) != 0) {
+    if (messages(out, b, k[SYSTEM], k[MESSAGES], w, err, errlen) != 0) {
         out->len = mark;
         if (out->data) out->data[mark] = 0;
         return -1;
     }
     buf_putc(out, ']');
-    tools(out, b, doc, w);
-    tool_choice(out, b, doc);
-    trs_copy(out, b, doc, "max_tokens", "max_tokens");
-    trs_copy(out, b, doc, "stop_sequences", "stop");
-    trs_copy(out, b, doc, "temperature", "temperature");
-    trs_copy(out, b, doc, "top_p", "top_p");
-    if (trs_has(b, doc, "top_k")) tr_warn_add(w, "top_k_dropped");
-    jspan_t th;
-    if (trs_get(b, doc, "thinking", &th) && trs_str_is(b, th, "type", "enabled")) {
+    tools(out, b, k[TOOLS], w);
+    tool_choice(out, b, k[TOOL_CHOICE]);
+    trs_copy_v(out, b, k[MAX_TOKENS], "max_tokens");
+    trs_copy_v(out, b, k[STOP], "stop");
+    trs_copy_v(out, b, k[TEMP], "temperature");
+    trs_copy_v(out, b, k[TOP_P], "top_p");
+    if (k[TOP_K].len) tr_warn_add(w, "top_k_dropped");
+    if (trs_str_is(b, k[THINKING], "type", "enabled")) {
         int64_t bt = 4096;
-        if (trs_get(b, th, "budget_tokens", &v) && !jscan_int(b, v, &bt)) bt = 4096;
+        if (trs_get(b, k[THINKING], "budget_tokens", &v) && !jscan_int(b, v, &bt)) bt = 4096;
         buf_printf(out, ",\"reasoning_effort\":\"%s\"", effort_of_budget((double)bt));
         tr_warn_add(w, "thinking_budget_as_reasoning_effort");
     }
-    jspan_t md;
-    if (trs_get(b, doc, "metadata", &md) && trs_str(b, md, "user_id", &v)) {
+    if (trs_str(b, k[METADATA], "user_id", &v)) {
         buf_puts(out, ",\"user\":");
         trs_raw(out, b, v);
     }
-    if (trs_is_true(b, doc, "stream"))
+    if (jscan_type(b, k[STREAM]) == 't')
         buf_puts(out, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     buf_putc(out, '}');
     return 0;

@@ -229,10 +229,10 @@ void tr_items_to_messages(const cJSON *items, cJSON *msgs, tr_warn_t *w)
     free(txt);
 }
 
-static void r_tools(buf_t *out, const char *b, jspan_t doc, tr_warn_t *w)
+static void r_tools(buf_t *out, const char *b, jspan_t tl, tr_warn_t *w)
 {
-    jspan_t tl, t, ty, v;
-    if (!trs_get(b, doc, "tools", &tl) || jscan_type(b, tl) != '[') return;
+    jspan_t t, ty, v;
+    if (jscan_type(b, tl) != '[') return;
     uint32_t cur = 0;
     int n = 0;
     while (jscan_arr_next(b, tl, &cur, &t)) {
@@ -261,19 +261,52 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
                              const char *instructions, const char *model, buf_t *out, tr_warn_t *w,
                              char *err, size_t errlen)
 {
+    static const char *const keys[] = {"model",
+                                       "input",
+                                       "tools",
+                                       "tool_choice",
+                                       "max_output_tokens",
+                                       "temperature",
+                                       "top_p",
+                                       "parallel_tool_calls",
+                                       "user",
+                                       "prompt_cache_key",
+                                       "reasoning",
+                                       "text",
+                                       "stream",
+                                       NULL};
+    enum {
+        MODEL,
+        INPUT,
+        TOOLS,
+        TOOL_CHOICE,
+        MAX_OUT,
+        TEMP,
+        TOP_P,
+        PARALLEL,
+        USER,
+        PCK,
+        REASONING,
+        TEXT,
+        STREAM,
+        N_KEYS
+    };
     const char *b = body;
-    jspan_t doc, input, v;
+    jspan_t doc, k[N_KEYS], v;
     if (!trs_doc(b, len, &doc))
         return trs_fail(err, errlen, "the request body must be a JSON object");
-    bool has_input = trs_get(b, doc, "input", &input);
-    if (has_input && jscan_type(b, input) != '"' && jscan_type(b, input) != '[')
+    trs_collect(b, doc, keys, k);
+    jspan_t input = k[INPUT];
+    if (input.len && jscan_type(b, input) != '"' && jscan_type(b, input) != '[')
         return trs_fail(err, errlen, "input must be a string or an array of items");
     size_t mark = out->len;
     buf_puts(out, "{\"model\":");
     if (model)
         buf_json_str(out, model, strlen(model));
+    else if (jscan_type(b, k[MODEL]) == '"')
+        trs_raw(out, b, k[MODEL]);
     else
-        trs_str_or(out, b, doc, "model", "");
+        buf_puts(out, "\"\"");
     buf_puts(out, ",\"messages\":[");
     r_out_t o = {.out = out, .first = true};
     if (instructions && *instructions) {
@@ -291,7 +324,7 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
         buf_puts(out, s);
         free(s);
     }
-    if (has_input && r_items(&o, b, input, w, err, errlen) != 0) {
+    if (input.len && r_items(&o, b, input, w, err, errlen) != 0) {
         r_out_free(&o);
         out->len = mark;
         if (out->data) out->data[mark] = 0;
@@ -300,8 +333,9 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
     r_flush(&o);
     r_out_free(&o);
     buf_putc(out, ']');
-    r_tools(out, b, doc, w);
-    if (trs_get(b, doc, "tool_choice", &v)) {
+    r_tools(out, b, k[TOOLS], w);
+    v = k[TOOL_CHOICE];
+    if (v.len) {
         jspan_t name;
         if (jscan_type(b, v) == '"') {
             buf_puts(out, ",\"tool_choice\":");
@@ -312,20 +346,18 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
             buf_puts(out, "}}");
         }
     }
-    trs_copy(out, b, doc, "max_output_tokens", "max_tokens");
-    trs_copy(out, b, doc, "temperature", "temperature");
-    trs_copy(out, b, doc, "top_p", "top_p");
-    trs_copy(out, b, doc, "parallel_tool_calls", "parallel_tool_calls");
-    trs_copy(out, b, doc, "user", "user");
-    trs_copy(out, b, doc, "prompt_cache_key", "prompt_cache_key");
-    jspan_t rs, tx;
-    if (trs_get(b, doc, "reasoning", &rs) && trs_str(b, rs, "effort", &v)) {
+    trs_copy_v(out, b, k[MAX_OUT], "max_tokens");
+    trs_copy_v(out, b, k[TEMP], "temperature");
+    trs_copy_v(out, b, k[TOP_P], "top_p");
+    trs_copy_v(out, b, k[PARALLEL], "parallel_tool_calls");
+    trs_copy_v(out, b, k[USER], "user");
+    trs_copy_v(out, b, k[PCK], "prompt_cache_key");
+    if (trs_str(b, k[REASONING], "effort", &v)) {
         buf_puts(out, ",\"reasoning_effort\":");
         trs_raw(out, b, v);
     }
-    if (trs_get(b, doc, "text", &tx) && trs_has(b, tx, "format"))
-        tr_warn_add(w, "text_format_dropped");
-    if (trs_is_true(b, doc, "stream"))
+    if (trs_has(b, k[TEXT], "format")) tr_warn_add(w, "text_format_dropped");
+    if (jscan_type(b, k[STREAM]) == 't')
         buf_puts(out, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
     buf_putc(out, '}');
     return 0;

@@ -13,6 +13,40 @@
 #include <stdio.h>
 #include <string.h>
 
+static inline void trs_raw(buf_t *out, const char *b, jspan_t v)
+{
+    buf_append(out, b + v.off, v.len);
+}
+
+/* The members keys[] (NULL-terminated) of object o in one walk: vals[i] is
+ * the value of keys[i] (the last occurrence wins), len 0 when absent. For
+ * the top level of a body, where a lookup per key would walk the whole
+ * messages array again each time. */
+static inline void trs_collect(const char *b, jspan_t o, const char *const *keys, jspan_t *vals)
+{
+    size_t n = 0;
+    while (keys[n])
+        n++;
+    memset(vals, 0, n * sizeof *vals);
+    if (jscan_type(b, o) != '{') return;
+    uint32_t cur = 0;
+    jspan_t k, v;
+    while (jscan_obj_next(b, o, &cur, &k, &v))
+        for (size_t i = 0; i < n; i++)
+            if (jscan_str_eq(b, k, keys[i])) {
+                vals[i] = v;
+                break;
+            }
+}
+
+/* ,"dst_k":<raw value v> when v is present. */
+static inline void trs_copy_v(buf_t *out, const char *b, jspan_t v, const char *dst_k)
+{
+    if (!v.len) return;
+    buf_printf(out, ",\"%s\":", dst_k);
+    trs_raw(out, b, v);
+}
+
 /* Member k of object o (the last one wins, as everywhere in tether). */
 static inline bool trs_get(const char *b, jspan_t o, const char *k, jspan_t *v)
 {
@@ -42,11 +76,6 @@ static inline bool trs_str_is(const char *b, jspan_t o, const char *k, const cha
 {
     jspan_t v;
     return trs_str(b, o, k, &v) && jscan_str_eq(b, v, lit);
-}
-
-static inline void trs_raw(buf_t *out, const char *b, jspan_t v)
-{
-    buf_append(out, b + v.off, v.len);
 }
 
 /* ,"k":<raw value of member k> when o has it. */
