@@ -86,8 +86,8 @@ void ag_end(ag_proxy_t *p)
     for (int i = 0; i < p->n_ts; i++)
         tr_stream_deinit(&p->ts[i]);
     p->n_ts = 0;
-    cJSON_Delete(p->rreq);
-    p->rreq = NULL;
+    tr_asm_deinit(&p->asm_reply);
+    p->assemble = false;
     cJSON_Delete(p->output);
     p->output = NULL;
     free(p->instructions);
@@ -265,7 +265,8 @@ bool ag_build_upstream(ag_proxy_t *p, char *err, size_t errlen)
         const char *prev = p->prev_id;
         if (prev && !p->chain_native) {
             /* an emulated chain reaching a native backend: send it explicitly */
-            cJSON *r = cJSON_Duplicate(p->rreq, 1);
+            cJSON *r = cJSON_ParseWithLength(req->body, req->body_len);
+            if (!r) return false;
             cJSON *items = cJSON_CreateArray();
             rstore_chain(api_response_store(p->ref->cfg), prev, clock_wall_ms(), NULL, items, NULL,
                          NULL, NULL, &p->warn);
@@ -431,11 +432,29 @@ void ag_route(ag_proxy_t *p)
 
 /* ------------------------------------------------------------ entries */
 
-bool ag_scan_client(hsrv_req_t *req, app_config_ref_t *ref, rq_proto_t c, jreq_t *jr)
+bool api_scan_client(hsrv_req_t *req, app_config_ref_t *ref, rq_proto_t c, arena_t *arena,
+                     jreq_t *jr)
 {
     jscan_err_t err = {0};
-    int rc = jscan_request(req->body, req->body_len, NULL, jr, &err);
+    api_mem_note_body(req->body_len);
+    uint64_t max = ref->cfg->router.limits.max_messages;
+    uint32_t cap = max && max < UINT32_MAX ? (uint32_t)max : UINT32_MAX - 1;
+    int rc = jscan_request_max(req->body, req->body_len, arena, cap, jr, &err);
     char msg[256];
+    if (rc == JSCAN_ETOO_MANY) {
+        /* before any per-message structure grows: the cost stays bounded */
+        const char *what = c == RQ_PROTO_RESPONSES ? "input items" : "messages";
+        snprintf(msg, sizeof msg,
+                 "too many %s: more than %u in one request (global.router.limits.max_messages)",
+                 what, cap);
+        tlog(TLOG_WARN, "too_many_messages",
+             "\"request_id\":\"%s\",\"endpoint\":\"%s\",\"limit\":%u,\"at_byte\":%zu",
+             req->request_id, ag_ep_name(c), cap, err.offset);
+        app_config_release(ref);
+        ag_early_error(req, c, 413, "invalid_request_error", "too_many_messages",
+                       c == RQ_PROTO_RESPONSES ? "input" : "messages", msg);
+        return false;
+    }
     if (rc == -1) {
         snprintf(msg, sizeof msg, "malformed JSON at byte %zu: %s", err.offset, err.message);
         app_config_release(ref);
@@ -448,6 +467,21 @@ bool ag_scan_client(hsrv_req_t *req, app_config_ref_t *ref, rq_proto_t c, jreq_t
                        "the request body must be a JSON object");
         return false;
     }
+    if (jr->dup_key) {
+        /* parsers disagree on which duplicate wins: never guess (docs/api.md) */
+        snprintf(msg, sizeof msg,
+                 "duplicate key \"%s\" at byte %u: each top-level key may appear only once",
+                 jr->dup_key, jr->dup_off);
+        app_config_release(ref);
+        ag_early_error(req, c, 400, "invalid_request_error", "duplicate_key", jr->dup_key, msg);
+        return false;
+    }
+    return true;
+}
+
+bool ag_scan_client(hsrv_req_t *req, app_config_ref_t *ref, rq_proto_t c, jreq_t *jr)
+{
+    if (!api_scan_client(req, ref, c, NULL, jr)) return false;
     if (jr->n_model == 0 || !jr->model_is_string) {
         app_config_release(ref);
         ag_early_error(req, c, 400, "invalid_request_error", "invalid_body", "model",

@@ -48,6 +48,14 @@ typedef struct ag_proxy {
     buf_t acc;
     tr_stream_t ts[2];
     int n_ts;
+    /* a non-stream client whose upstream streams: the chat chunks are
+     * assembled into one reply, answered whole at the end */
+    bool assemble;
+    tr_asm_t asm_reply;
+    /* a whole reply relayed as is (raw, not SSE) is held until complete */
+    bool hold;
+    const char *hold_ctype; /* its content-type (request arena) */
+    bool too_large;         /* a held or translated reply outgrew AG_MAX_ACC: 502 */
     tr_warn_t warn;
     jusage_t usage;
     struct event *deadline;
@@ -61,7 +69,6 @@ typedef struct ag_proxy {
     char conf[16];
     buf_t reply;
     /* Responses */
-    cJSON *rreq; /* the client's Responses request */
     char resp_id[32];
     char *instructions; /* effective (own or inherited), malloc'd */
     char *prev_id;      /* malloc'd */

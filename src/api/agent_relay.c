@@ -46,6 +46,14 @@ void ag_emit_client(void *ud, const char *event, const char *data, size_t len)
     client_write_event(p, event, data, len);
 }
 
+/* Last stage of an assembled reply (A2C feeding the assembler). */
+static void ag_emit_asm(void *ud, const char *event, const char *data, size_t len)
+{
+    ag_proxy_t *p = ud;
+    (void)event;
+    tr_asm_chunk(&p->asm_reply, data, len);
+}
+
 /* Middle stage (A2C feeding C2R). */
 void ag_emit_next(void *ud, const char *event, const char *data, size_t len)
 {
@@ -107,6 +115,10 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
         }
         return; /* bytes relayed in up_body */
     }
+    if (p->assemble && p->up == AG_UP_CHAT) {
+        tr_asm_chunk(&p->asm_reply, data, data_len);
+        return;
+    }
     if (p->up == AG_UP_CHAT) capture_reply_text(p, data, data_len);
     tr_stream_event(&p->ts[0], event_len ? event : NULL, data, data_len);
 }
@@ -166,6 +178,31 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         return;
     }
     if (!p->raw && !p->upstream_sse) return; /* whole body translated at the end */
+    if (!p->raw && !p->client_stream) {
+        /* a stream the client did not ask for: assemble it into one reply,
+         * answered whole at the end (issue 20 item 11) */
+        p->assemble = true;
+        tr_asm_init(&p->asm_reply);
+        if (p->up == AG_UP_ANTHROPIC) {
+            tr_stream_init(&p->ts[0], TR_S_A2C, p->model->name, ag_emit_asm, p, &p->warn);
+            p->ts[0].include_usage = true;
+            p->n_ts = 1;
+        }
+        sse_parser_init(&p->sse, sse_event_cb, p);
+        return;
+    }
+    if (p->raw && !p->upstream_sse) {
+        /* a whole reply relayed as is: held until complete, so an upstream
+         * that fails mid-body is a clean 502, never a truncated 200 */
+        p->hold = true;
+        p->hold_ctype = arena_strndup(&p->req->arena, ctype, ctype_len);
+        if (ok && !p->committed && p->routed) {
+            p->committed = true;
+            route_commit(&p->env, &p->rin, &p->plan, p->model->backend_refs[p->backend].name, NULL,
+                         NULL, NULL);
+        }
+        return;
+    }
     hsrv_header_t h[48];
     int k = 0;
     if (p->raw) {
@@ -200,6 +237,8 @@ static void up_body(void *ud, const char *data, size_t len)
         if (p->acc.len + len <= AG_MAX_ACC) buf_append(&p->acc, data, len);
     } else if (p->acc.len + len <= AG_MAX_ACC) {
         buf_append(&p->acc, data, len);
+    } else {
+        p->too_large = true; /* the rest is read and dropped; up_done answers 502 */
     }
     if (p->started && hsrv_pending(p->req) > AG_HIGH_WATER) hup_call_pause(p->call, true);
 }
@@ -231,7 +270,7 @@ static void finish_translated_json(ag_proxy_t *p)
     const char *src = p->acc.data ? p->acc.data : "";
     size_t srclen = p->acc.len;
     int rc = 0;
-    if (p->up == AG_UP_ANTHROPIC) {
+    if (p->up == AG_UP_ANTHROPIC && !p->assemble) {
         rc = tr_resp_anthropic_to_chat(src, srclen, &chat, &p->warn);
         src = chat.data;
         srclen = chat.len;
@@ -309,6 +348,27 @@ static void up_done(void *ud)
                 (double)(clock_mono_us() - p->attempt_started_us) / 1e6, p->model->name,
                 p->model->backend_refs[p->backend].name);
     if (p->err_buffer) return finish_error(p);
+    if (p->assemble) {
+        for (int i = 0; i < p->n_ts; i++)
+            tr_stream_end(&p->ts[i]);
+        buf_reset(&p->acc);
+        tr_asm_finish(&p->asm_reply, &p->acc);
+    }
+    if (p->too_large && !p->started) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the upstream reply of model %s is larger than %u MiB",
+                 p->model->name, (unsigned)(AG_MAX_ACC >> 20));
+        ag_error(p, 502, "upstream_error", "upstream_response_too_large", msg);
+        return;
+    }
+    if (p->hold) { /* the whole reply arrived: now the client gets it */
+        hsrv_header_t h[48];
+        int k = relay_add_h(h, 0, "content-type", p->hold_ctype);
+        k = ag_tether_headers(p, h, k, "upstream");
+        hsrv_start(p->req, p->upstream_status, h, (size_t)k, (int64_t)p->acc.len);
+        if (p->acc.len) hsrv_write(p->req, p->acc.data, p->acc.len);
+        p->started = true;
+    }
     if (!p->started) return finish_translated_json(p);
     if (p->raw && !p->sse.cb && p->acc.len) {
         jscan_usage(p->acc.data, p->acc.len, &p->usage);
@@ -405,7 +465,18 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
         if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
             met_inc(tmet.retries_total, 1, p->model->name, hup_error_str(e));
             p->err_buffer = false;
+            p->hold = false;
+            p->too_large = false;
             p->acc.len = 0;
+            if (p->assemble) { /* start the assembly over with the next attempt */
+                for (int i = 0; i < p->n_ts; i++)
+                    tr_stream_deinit(&p->ts[i]);
+                p->n_ts = 0;
+                tr_asm_deinit(&p->asm_reply);
+                p->assemble = false;
+                sse_parser_deinit(&p->sse);
+                memset(&p->sse, 0, sizeof p->sse);
+            }
             ag_attempt(p);
             return;
         }

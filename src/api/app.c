@@ -208,6 +208,7 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     app_config_ref_t *ref = app_config_acquire(app);
     app_worker_sync(w, ref->cfg, ref->cfg->generation);
     app_config_release(ref);
+    if (index == 0) w->mem_trim = api_mem_trim_start(base);
     return w;
 }
 
@@ -216,6 +217,7 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
     app_worker_t *w = worker_ctx;
     if (!w) return;
     hup_pools_free(w->pools);
+    api_mem_trim_stop(w->mem_trim);
     if (w->store) {
         tether_app_t *app = ud;
         for (int i = 0; i < 64; i++)

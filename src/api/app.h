@@ -29,7 +29,14 @@ typedef struct app_worker {
     app_model_state_t *models; /* one per config model */
     size_t n_models;
     struct sess_store *store; /* redis session store on this worker's loop, or NULL */
+    void *mem_trim;           /* worker 0: the malloc_trim ticker (mem_trim.c) */
 } app_worker_t;
+
+/* mem_trim.c: note a request body (large ones ask for a trim), and the
+ * ticker that returns freed memory to the system (one per process). */
+void api_mem_note_body(size_t body_len);
+void *api_mem_trim_start(struct event_base *base);
+void api_mem_trim_stop(void *state);
 
 /* Runtime state built beside one config generation (compiled engines...). */
 typedef struct app_runtime app_runtime_t;

@@ -206,18 +206,7 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
 {
     const cfg_t *cfg = ref->cfg;
     jreq_t jr;
-    jscan_err_t err = {0};
-    int rc = jscan_request(req->body, req->body_len, &req->arena, &jr, &err);
-    if (rc == -1) {
-        app_config_release(ref);
-        return api_error_openai(req, 400, "invalid_request_error", "invalid_json", NULL,
-                                "malformed JSON at byte %zu: %s", err.offset, err.message);
-    }
-    if (rc != 0) {
-        app_config_release(ref);
-        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", NULL,
-                                "the request body must be a JSON object");
-    }
+    if (!api_scan_client(req, ref, RQ_PROTO_CHAT, &req->arena, &jr)) return;
     if (!jr.has_messages) {
         app_config_release(ref);
         return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "messages",

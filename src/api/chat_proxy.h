@@ -17,7 +17,8 @@
 #include "route/pipeline.h"
 #include <event2/event.h>
 
-#define CHAT_MAX_ACC    (8u << 20) /* non-streamed bodies kept for usage capture */
+#define CHAT_MAX_ACC    (8u << 20)  /* streamed replies kept for the response cache */
+#define CHAT_MAX_BODY   (16u << 20) /* a whole (non-stream) reply held until complete */
 #define CHAT_HIGH_WATER (256 * 1024)
 
 typedef struct chat_proxy {
@@ -40,6 +41,8 @@ typedef struct chat_proxy {
     int client_stream; /* client asked for a stream */
     int hide_usage;    /* we injected include_usage: drop the usage-only chunk */
     int started;       /* client headers sent */
+    int buffering;     /* a whole (non-SSE) reply is held in acc until it is complete */
+    int too_large;     /* ... and it outgrew CHAT_MAX_BODY: 502 at the end */
     int done;
     int upstream_status;
     sse_parser_t sse;

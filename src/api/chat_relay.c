@@ -129,17 +129,29 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     chat_send_client_headers(p);
 }
 
-static void chat_send_client_headers(chat_proxy_t *p)
+/* The client's status line and headers; out_len as for hsrv_start. */
+static void chat_start_client(chat_proxy_t *p, int64_t out_len)
 {
     hsrv_header_t h[44];
     int k = 0;
     k = relay_add_h(h, k, "content-type", p->pend_ctype);
     if (p->pend_sse) k = relay_add_h(h, k, "cache-control", "no-cache");
     k = chat_tether_headers(p, h, k, "upstream");
-    int64_t out_len = p->hide_usage ? -1 : p->pend_clen;
     hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
     p->started = 1;
-    if (p->pend_sse) sse_parser_init(&p->sse, sse_event_cb, p);
+}
+
+/* A stream is relayed as it comes; a whole body is held until it is complete
+ * (up to CHAT_MAX_BODY), so an upstream that fails mid-body is a clean 502
+ * (or a retry), never a 200 with a truncated body (issue 20 item 9). */
+static void chat_send_client_headers(chat_proxy_t *p)
+{
+    if (!p->pend_sse) {
+        p->buffering = 1;
+        return;
+    }
+    chat_start_client(p, p->hide_usage ? -1 : p->pend_clen);
+    sse_parser_init(&p->sse, sse_event_cb, p);
 }
 
 static void relay_body(chat_proxy_t *p, const char *data, size_t len);
@@ -191,6 +203,12 @@ static void relay_body(chat_proxy_t *p, const char *data, size_t len)
     }
     if (p->rc_on && p->sse.cb && p->rc_sse.len + len <= CHAT_MAX_ACC)
         buf_append(&p->rc_sse, data, len);
+    if (p->buffering) {
+        /* past the cap the rest is read and dropped; up_done answers 502 */
+        if (p->acc.len + len > CHAT_MAX_BODY) p->too_large = 1;
+        if (!p->too_large) buf_append(&p->acc, data, len);
+        return;
+    }
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
         if (!p->hide_usage) hsrv_write(p->req, data, len);
@@ -219,6 +237,13 @@ static void up_done(void *ud)
     met_observe(tmet.upstream_latency_seconds,
                 (double)(clock_mono_us() - p->attempt_started_us) / 1e6, p->model->name,
                 p->model->backend_refs[p->backend].name);
+    if (p->too_large) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the upstream reply of model %s is larger than %u MiB",
+                 p->model->name, (unsigned)(CHAT_MAX_BODY >> 20));
+        chat_error(p, 502, "upstream_error", "upstream_response_too_large", msg);
+        return;
+    }
     if (!p->sse.cb && p->acc.len) {
         jscan_usage(p->acc.data, p->acc.len, &p->usage);
         jspan_t doc = {0, (uint32_t)p->acc.len}, ch, c0, msg, ct;
@@ -268,6 +293,10 @@ static void up_done(void *ud)
                             .complete = true};
         if (rr.body) rc_store(p->w->app->rcache, &p->rck, &rr);
     }
+    if (p->buffering) { /* the whole body arrived: now the client gets it */
+        chat_start_client(p, (int64_t)p->acc.len);
+        if (p->acc.len) hsrv_write(p->req, p->acc.data, p->acc.len);
+    }
     chat_trace_done(p, p->upstream_status, "upstream");
     chat_log_done(p, p->upstream_status);
     p->req->on_abort = NULL;
@@ -306,6 +335,10 @@ static void up_error(void *ud, hup_error_t e, bool got_response)
          p->started ? "true" : "false");
     met_inc(tmet.upstream_requests_total, 1, p->model->name, bname, hup_error_str(e));
     if (!p->started) {
+        /* a body held back (buffering) never reached the client */
+        p->buffering = 0;
+        buf_reset(&p->acc);
+        buf_reset(&p->reply);
         if (retryable(&p->model->reliability, e) && p->attempts < p->max_attempts) {
             met_inc(tmet.retries_total, 1, p->model->name, hup_error_str(e));
             chat_attempt(p);

@@ -89,10 +89,22 @@ void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *respo
     e.session_key = p->plan.id.found ? p->plan.id.key : NULL;
     e.model = p->model->name;
     e.native = native;
-    cJSON *in = cJSON_CreateArray();
-    ag_items_of_input(cJSON_GetObjectItemCaseSensitive(p->rreq, "input"), in);
-    e.input = cJSON_PrintUnformatted(in);
-    cJSON_Delete(in);
+    /* the input items as sent (a string becomes one user message item) */
+    const char *body = p->req->body;
+    jspan_t doc = {0, (uint32_t)p->req->body_len}, in;
+    buf_t ib = BUF_INIT;
+    if (!jscan_obj_get(body, doc, "input", &in)) in.len = 0;
+    if (jscan_type(body, in) == '[') {
+        buf_append(&ib, body + in.off, in.len);
+    } else if (jscan_type(body, in) == '"') {
+        buf_puts(&ib, "[{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+                      "\"input_text\",\"text\":");
+        buf_append(&ib, body + in.off, in.len);
+        buf_puts(&ib, "}]}]");
+    } else {
+        buf_puts(&ib, "[]");
+    }
+    e.input = buf_steal(&ib);
     e.output = p->output ? cJSON_PrintUnformatted(p->output) : strdup("[]");
     e.instructions = p->instructions;
     e.previous_response_id = p->prev_id;
@@ -116,19 +128,23 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     }
     ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_RESPONSES);
     p->client_stream = jr.stream == 1;
-    p->rreq = cJSON_ParseWithLength(req->body, req->body_len);
-    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p->rreq, "store"))) p->store = false;
-    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(p->rreq, "previous_response_id");
-    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(p->rreq, "instructions");
+    if (jscan_type(req->body, jr.store) == 'f') p->store = false;
+    /* spans of the scanned body: no tree of the request is ever built */
+    char *pr = jscan_type(req->body, jr.previous_response_id) == '"'
+                   ? jscan_unescape(&req->arena, req->body, jr.previous_response_id, NULL)
+                   : NULL;
+    char *ins = jscan_type(req->body, jr.instructions) == '"'
+                    ? jscan_unescape(&req->arena, req->body, jr.instructions, NULL)
+                    : NULL;
     cJSON *history = cJSON_CreateArray();
-    if (cJSON_IsString(pr)) {
-        p->prev_id = strdup(pr->valuestring);
+    if (pr) {
+        p->prev_id = strdup(pr);
         char *inh = NULL;
-        int n = rstore_chain(api_response_store(ref->cfg), pr->valuestring, clock_wall_ms(),
-                             history, NULL, &inh, &p->chain_native, NULL, &p->warn);
+        int n = rstore_chain(api_response_store(ref->cfg), pr, clock_wall_ms(), history, NULL, &inh,
+                             &p->chain_native, NULL, &p->warn);
         if (n < 0) {
             char idc[128];
-            snprintf(idc, sizeof idc, "%s", pr->valuestring);
+            snprintf(idc, sizeof idc, "%s", pr);
             cJSON_Delete(history);
             free(inh);
             p->ref = NULL;
@@ -140,13 +156,13 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         }
         p->instructions = inh;
     }
-    if (cJSON_IsString(ins)) {
+    if (ins) {
         free(p->instructions);
-        p->instructions = strdup(ins->valuestring);
+        p->instructions = strdup(ins);
     }
     char err[256];
-    int rc = tr_req_responses_to_chat(p->rreq, history, p->instructions, NULL, &p->ir, &p->warn,
-                                      err, sizeof err);
+    int rc = tr_req_responses_to_chat(req->body, req->body_len, history, p->instructions, NULL,
+                                      &p->ir, &p->warn, err, sizeof err);
     cJSON_Delete(history);
     if (rc != 0) {
         p->ref = NULL;

@@ -131,6 +131,7 @@ typedef struct cfg_limits {
     uint64_t max_empty_lines;   /* 4 */
     uint64_t signal_timeout_ms; /* 250ms */
     uint64_t shutdown_grace_ms; /* 30s */
+    uint64_t max_messages;      /* 10000: messages / input items per request (413 above) */
 } cfg_limits_t;
 
 typedef struct cfg_router {

@@ -62,6 +62,14 @@ const cfg_schema_t cfg_schema_limits = {
                            .off = offsetof(cfg_limits_t, shutdown_grace_ms),
                            .def = "30s",
                            .doc = "drain time on SIGTERM"},
+                          {.key = "max_messages",
+                           .type = CFG_F_U64,
+                           .off = offsetof(cfg_limits_t, max_messages),
+                           .def = "10000",
+                           .min = 1,
+                           .max = 100000000,
+                           .doc = "most messages (or Responses input items) in one request "
+                                  "(413 above)"},
                           {0}},
     "Request limits and server timeouts.",
 };

@@ -429,8 +429,9 @@ static void handle_api(mock_t *m, hsrv_req_t *req, mock_shape_t shape)
         mock_cache_update(m->cache, chat.model, skey, skey_len, chat.canon.data, chat.canon.len);
     if (cached > reply.prompt_tokens) cached = reply.prompt_tokens;
     mock_stats_tokens(m->stats, reply.prompt_tokens, reply.completion_tokens, cached);
-    chat_deliver_shape(m, req, &f, &reply, chat.model, chat.stream, chat.include_usage, cached,
-                       shape, resp_id, cJSON_IsString(jprev) ? jprev->valuestring : NULL);
+    bool stream = chat.stream || (f.step && f.step->force_stream);
+    chat_deliver_shape(m, req, &f, &reply, chat.model, stream, chat.include_usage, cached, shape,
+                       resp_id, cJSON_IsString(jprev) ? jprev->valuestring : NULL);
     mock_reply_deinit(&reply);
 out:
     mock_chat_deinit(&chat);

@@ -94,7 +94,8 @@ typedef struct rq {
 
 /* Build the facts of a chat-completions request. jr must come from
  * jscan_request on body with an arena. Never fails on odd shapes: unknown
- * parts are skipped. Returns NULL only when jr has no messages. */
+ * parts are skipped. Returns NULL only when jr has no messages (or they were
+ * counted without an arena, so not built). */
 rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
                    const rq_header_t *headers, size_t n_headers);
 
