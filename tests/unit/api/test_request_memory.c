@@ -11,8 +11,8 @@
 #include <cmocka.h>
 
 #include "api/translate.h"
-#include "route/request.h"
-#include "route/request_agent.h"
+#include "request/request.h"
+#include "request/request_agent.h"
 #include <cjson/cJSON.h>
 #include <malloc.h>
 #include <stdlib.h>
