@@ -57,10 +57,15 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
             if (t) buf_append(&p->reply, t, n);
         }
     }
-    if (!p->hide_usage) return; /* raw bytes are relayed in on_body */
-    if (usage_only) return;
-    buf_t out = BUF_INIT;
+    if (!p->hide_usage && !p->rid) return; /* raw bytes are relayed in on_body */
+    if (usage_only && p->hide_usage) return;
+    buf_t out = BUF_INIT, wrapped = BUF_INIT;
+    if (p->rid && rid_wrap_top_id(p->rid, data, data_len, &wrapped)) {
+        data = wrapped.data;
+        data_len = wrapped.len;
+    }
     sse_write_event(&out, event_len ? event : NULL, data, data_len);
+    buf_free(&wrapped);
     hsrv_write(p->req, out.data, out.len);
     buf_free(&out);
 }
@@ -135,7 +140,12 @@ static void chat_send_client_headers(chat_proxy_t *p)
     k = relay_add_h(h, k, "content-type", p->pend_ctype);
     if (p->pend_sse) k = relay_add_h(h, k, "cache-control", "no-cache");
     k = chat_tether_headers(p, h, k, "upstream");
-    int64_t out_len = p->hide_usage ? -1 : p->pend_clen;
+    if (p->pend_status >= 200 && p->pend_status < 300) {
+        p->rid = arena_alloc(&p->req->arena, sizeof *p->rid);
+        rid_wrapper_init(p->rid, p->ref->cfg, SESS_BINDING_CHAT, p->model->name,
+                         p->model->backend_refs[p->backend].name);
+    }
+    int64_t out_len = p->hide_usage || p->rid ? -1 : p->pend_clen;
     hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
     p->started = 1;
     if (p->pend_sse) sse_parser_init(&p->sse, sse_event_cb, p);
@@ -192,9 +202,15 @@ static void relay_body(chat_proxy_t *p, const char *data, size_t len)
         buf_append(&p->rc_sse, data, len);
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
-        if (!p->hide_usage) hsrv_write(p->req, data, len);
-    } else {
+        if (!p->hide_usage && !p->rid) hsrv_write(p->req, data, len);
+    } else if (p->rid && p->acc.len + len > CHAT_MAX_ACC) {
+        /* too big to hold for the id: relay it as it is */
+        hsrv_write(p->req, p->acc.data, p->acc.len);
         hsrv_write(p->req, data, len);
+        p->rid = NULL;
+        p->acc.len = 0;
+    } else {
+        if (!p->rid) hsrv_write(p->req, data, len);
         if (p->acc.len + len <= CHAT_MAX_ACC) buf_append(&p->acc, data, len);
     }
     if (hsrv_pending(p->req) > CHAT_HIGH_WATER) hup_call_pause(p->call, true);
@@ -218,6 +234,15 @@ static void up_done(void *ud)
     met_observe(tmet.upstream_latency_seconds,
                 (double)(clock_mono_us() - p->attempt_started_us) / 1e6, p->model->name,
                 p->model->backend_refs[p->backend].name);
+    if (p->rid && !p->sse.cb) {
+        /* the held body, with the bound id */
+        buf_t out = BUF_INIT;
+        if (rid_wrap_top_id(p->rid, p->acc.data, p->acc.len, &out))
+            hsrv_write(p->req, out.data, out.len);
+        else if (p->acc.len)
+            hsrv_write(p->req, p->acc.data, p->acc.len);
+        buf_free(&out);
+    }
     if (!p->sse.cb && p->acc.len) {
         jscan_usage(p->acc.data, p->acc.len, &p->usage);
         jspan_t doc = {0, (uint32_t)p->acc.len}, ch, c0, msg, ct;
