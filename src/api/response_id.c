@@ -58,8 +58,7 @@ void rid_chat_unwrap(const rq_t *rq, const jreq_t *jr, jsplice_t *sp, arena_t *a
     buf_t v = BUF_INIT;
     buf_json_str(&v, rq->previous_response_upstream, strlen(rq->previous_response_upstream));
     char *s = arena_strndup(a, v.data, v.len);
-    jsplice_add(sp, jr->previous_response_id.off, jr->previous_response_id.len, s,
-                (uint32_t)v.len);
+    jsplice_add(sp, jr->previous_response_id.off, jr->previous_response_id.len, s, (uint32_t)v.len);
     buf_free(&v);
 }
 
@@ -76,8 +75,7 @@ void rid_wrapper_init(rid_wrapper_t *w, const cfg_t *cfg, sess_binding_kind_t ki
 const char *rid_wrap(rid_wrapper_t *w, const char *id, size_t id_len)
 {
     if (id_len > SESS_BINDING_ID_MAX) return NULL;
-    if (w->wrapped_len && id_len == w->orig_len && !memcmp(id, w->orig, id_len))
-        return w->wrapped;
+    if (w->wrapped_len && id_len == w->orig_len && !memcmp(id, w->orig, id_len)) return w->wrapped;
     size_t n = sess_binding_wrap(w->key, w->key_len, w->kind, id, id_len, w->model, w->backend,
                                  w->wrapped, sizeof w->wrapped);
     if (!n) {

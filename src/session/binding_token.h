@@ -28,7 +28,8 @@
 #define SESS_BINDING_MARK     ".tb1."
 #define SESS_BINDING_MARK_LEN 5
 /* Bytes a wrap adds at most: mark, payload of two names, '.', MAC. */
-#define SESS_BINDING_SUFFIX_MAX (SESS_BINDING_MARK_LEN + 4 * ((2 * SESS_NAME_MAX + 4) / 3 + 1) + 1 + 22)
+#define SESS_BINDING_SUFFIX_MAX                                                                    \
+    (SESS_BINDING_MARK_LEN + 4 * ((2 * SESS_NAME_MAX + 4) / 3 + 1) + 1 + 22)
 /* The longest wrapped id tether issues or accepts. */
 #define SESS_BINDING_ID_MAX 512
 

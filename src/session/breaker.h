@@ -23,9 +23,9 @@ typedef enum { SESS_BRK_CLOSED = 0, SESS_BRK_OPEN, SESS_BRK_HALF_OPEN } sess_brk
 typedef enum { SESS_BRK_DENY = 0, SESS_BRK_ALLOW, SESS_BRK_PROBE } sess_brk_admit_t;
 /* What a result did to the circuit (for log lines and recovery work). */
 typedef enum {
-    SESS_BRK_SAME = 0, /* no transition */
-    SESS_BRK_OPENED,   /* closed -> open */
-    SESS_BRK_REOPENED, /* half-open -> open (the probe failed) */
+    SESS_BRK_SAME = 0,  /* no transition */
+    SESS_BRK_OPENED,    /* closed -> open */
+    SESS_BRK_REOPENED,  /* half-open -> open (the probe failed) */
     SESS_BRK_CLOSED_NOW /* half-open -> closed (the probe succeeded) */
 } sess_brk_event_t;
 
@@ -37,7 +37,7 @@ typedef struct sess_breaker {
     unsigned jitter_pct;       /* 0..100 */
     uint64_t open_until;       /* while open: when the next probe may go */
     bool probe_inflight;
-    uint64_t rng; /* xorshift64 state */
+    uint64_t rng;         /* xorshift64 state */
     uint64_t transitions; /* closed->open and ->closed (not reopenings) */
 } sess_breaker_t;
 

@@ -490,8 +490,8 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
     const char *c = s && s->last_model[0] ? s->last_model : NULL;
     /* no last_model: state bound to a known model makes that model current;
      * a signed binding names the issuer and wins over a (stale) last_model */
-    if ((!c || f->bound_model_signed) && nonempty(f->bound_model) && locking_bindings(k, f) && f->has_identity &&
-        !f->affinity_off && !f->passthrough)
+    if ((!c || f->bound_model_signed) && nonempty(f->bound_model) && locking_bindings(k, f) &&
+        f->has_identity && !f->affinity_off && !f->passthrough)
         c = f->bound_model;
     o->previous_model = c;
     o->decision = f->decision;

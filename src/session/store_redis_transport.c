@@ -1,12 +1,12 @@
 /* store_redis_transport.c - the Redis session store's plumbing: the hiredis
  * async connection on the caller's libevent loop, one operation's life
  * (pending list, per-call timer of timeout_ms, send, reply or timeout) and
- * the circuit breaker. After failures_to_open consecutive errors the circuit
- * opens for open_ms, then admits one probe; one log line is written per
- * open/close. An operation that fails, times out or arrives while the
- * circuit is open is handed to sess_redis_op_fallback (store_redis.c), and
- * a reply is handed to sess_redis_reply there. Nothing here blocks; one
- * instance per event loop, not thread-safe. */
+ * the circuit breaker (breaker.c: after failures_to_open consecutive errors
+ * the circuit opens for a jittered open_ms, then admits one probe at a
+ * time); one log line is written per open/close, and a close starts the
+ * paced write-back (store_redis_writeback.c). An operation that fails, times out or arrives while
+ * the circuit is open is handed to sess_redis_op_fallback (store_redis.c), and a reply is handed to
+ * sess_redis_reply there. Nothing here blocks; one instance per event loop, not thread-safe. */
 #include "core/clock.h"
 #include "core/log.h"
 #include "session/store_redis_internal.h"
@@ -59,54 +59,36 @@ bool sess_redis_connect(sess_redis_t *rs)
     return true;
 }
 
-/* ---- circuit ---- */
+/* ---- circuit (the state machine is breaker.c) ---- */
 
 static bool circ_admit(sess_redis_t *rs, sess_redis_op_t *op)
 {
-    if (rs->circ == CIRC_CLOSED) return true;
-    if (rs->circ == CIRC_OPEN && clock_mono_ms() >= rs->open_until && !rs->probe_inflight) {
-        rs->circ = CIRC_HALF_OPEN;
-        rs->probe_inflight = true;
-        op->is_probe = true;
-        return true;
-    }
-    return false;
+    sess_brk_admit_t a = sess_breaker_admit(&rs->brk, clock_mono_ms());
+    if (a == SESS_BRK_PROBE) op->is_probe = true;
+    return a != SESS_BRK_DENY;
 }
 
 void sess_redis_circ_success(sess_redis_t *rs, sess_redis_op_t *op)
 {
-    rs->consecutive = 0;
-    if (op->is_probe) rs->probe_inflight = false;
-    if (rs->circ != CIRC_CLOSED && op->is_probe) {
-        rs->circ = CIRC_CLOSED;
-        rs->transitions++;
-        tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
-             (unsigned long long)rs->errors);
-        sess_redis_sweep_local(rs);
-    }
+    if (sess_breaker_success(&rs->brk, op->is_probe, clock_mono_ms()) != SESS_BRK_CLOSED_NOW)
+        return;
+    tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
+         (unsigned long long)rs->errors);
+    sess_redis_wb_start(rs);
 }
 
 void sess_redis_circ_failure(sess_redis_t *rs, sess_redis_op_t *op)
 {
     rs->errors++;
-    rs->consecutive++;
-    if (op->is_probe) {
-        rs->probe_inflight = false;
-        rs->circ = CIRC_OPEN;
-        rs->open_until = clock_mono_ms() + rs->open_ms;
-        sess_redis_drop_conn(rs);
-        return;
-    }
-    if (rs->circ == CIRC_CLOSED && rs->consecutive >= rs->failures_to_open) {
-        rs->circ = CIRC_OPEN;
-        rs->open_until = clock_mono_ms() + rs->open_ms;
-        rs->transitions++;
+    sess_brk_event_t ev = sess_breaker_failure(&rs->brk, op->is_probe, clock_mono_ms());
+    if (ev == SESS_BRK_SAME) return;
+    if (ev == SESS_BRK_OPENED)
         tlog(TLOG_WARN, "session_store_degraded",
              "\"backend\":\"redis\",\"fallback\":\"memory\",\"consecutive_errors\":%u,"
              "\"open_ms\":%llu",
-             rs->consecutive, (unsigned long long)rs->open_ms);
-        sess_redis_drop_conn(rs);
-    }
+             rs->brk.failures_to_open, (unsigned long long)rs->brk.open_ms);
+    sess_redis_wb_stop(rs);
+    sess_redis_drop_conn(rs);
 }
 
 /* ---- ops ---- */
@@ -119,6 +101,7 @@ void sess_redis_op_free(sess_redis_op_t *op)
     else if (rs->pending == op)
         rs->pending = op->next;
     if (op->next) op->next->prev = op->prev;
+    if (op->is_writeback && rs->wb_inflight) rs->wb_inflight--;
     if (op->timer) event_free(op->timer);
     free(op->key);
     free(op->model);

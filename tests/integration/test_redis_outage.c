@@ -44,8 +44,8 @@ static char dir[128];
 
 static int spawn_mock(tproc_t *p, const char *seed)
 {
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict",
-                          "--seed", seed, NULL};
+    const char *argv[] = {tproc_tether_bin(), "mock",   "--listen", "127.0.0.1:0",
+                          "--strict",         "--seed", seed,       NULL};
     if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
     return tproc_wait_listening(p, 10000);
 }
@@ -335,8 +335,7 @@ static void test_sessions_survive_a_redis_outage(void **state)
     }
     uint64_t recovery_ms = clock_mono_ms() - t0;
     drive(ss, ports, 3000, &after);
-    int v_after =
-        mock_violations(p_small) + mock_violations(p_big) - v_before - v_during;
+    int v_after = mock_violations(p_small) + mock_violations(p_big) - v_before - v_during;
     int still_degraded = degraded(mports[0]) != 0 || degraded(mports[1]) != 0;
     fprintf(stderr,
             "outage %d ms: before %d requests %d failed %d violations; during %d/%d/%d; after "

@@ -21,15 +21,15 @@ static void test_wrapped_id_round_trips_its_binding(void **st)
 {
     char out[SESS_BINDING_ID_MAX + 1];
     const char *id = "chatcmpl-abc123";
-    size_t n = sess_binding_wrap(KEY, KL, SESS_BINDING_CHAT, id, strlen(id), "big", "b1", out,
-                                 sizeof out);
+    size_t n =
+        sess_binding_wrap(KEY, KL, SESS_BINDING_CHAT, id, strlen(id), "big", "b1", out, sizeof out);
     assert_true(n > strlen(id));
     assert_int_equal(n, strlen(out));
     assert_memory_equal(out, id, strlen(id));
     assert_non_null(strstr(out, ".tb1."));
     for (size_t i = 0; i < n; i++) /* URL- and JSON-safe */
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.",
-                               out[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.", out[i]));
     sess_binding_t b;
     sess_binding_parse(KEY, KL, out, n, &b);
     assert_true(b.wrapped);
@@ -129,9 +129,8 @@ static void test_process_key_when_none_is_configured(void **st)
 static void test_limits_and_in_place_wrap(void **st)
 {
     char small[16];
-    assert_int_equal(sess_binding_wrap(KEY, KL, SESS_BINDING_CHAT, "id", 2, "big", "b", small,
-                                       sizeof small),
-                     0);
+    assert_int_equal(
+        sess_binding_wrap(KEY, KL, SESS_BINDING_CHAT, "id", 2, "big", "b", small, sizeof small), 0);
     char longid[SESS_BINDING_ID_MAX + 64];
     memset(longid, 'x', SESS_BINDING_ID_MAX);
     assert_int_equal(sess_binding_wrap(KEY, KL, SESS_BINDING_CHAT, longid, SESS_BINDING_ID_MAX - 10,
