@@ -318,8 +318,7 @@ static char *env_secret(ld_t *l, const cfg_node_t *at, const char *var, const ch
 
 /* The key that signs bindings in ids (session/binding_token.h): from
  * binding_key_env, at least 16 bytes. Without it each process signs with its
- * own random key, which only works while one replica serves a session: with
- * a shared Redis that is worth a warning. */
+ * own random key (serve warns at start when Redis is shared). */
 static void load_binding_key(ld_t *l, const cfg_node_t *sn, cfg_stores_t *st)
 {
     size_t s = ld_push_key(l, "session.binding_key_env");
@@ -331,11 +330,6 @@ static void load_binding_key(ld_t *l, const cfg_node_t *sn, cfg_stores_t *st)
             ld_err(l, at, "the key in %s is shorter than 16 bytes", st->session.binding_key_env);
             st->session.binding_key = NULL;
         }
-    } else if (st->session.backend && !strcmp(st->session.backend, "redis")) {
-        ld_warn(l, sn,
-                "binding_key_env is not set: response ids are signed with a per-process key, so "
-                "another replica cannot verify them during a Redis outage; set one key on every "
-                "replica");
     }
     ld_pop(l, s);
 }
