@@ -357,10 +357,113 @@ static void test_sessions_survive_a_redis_outage(void **state)
     tredis_stop(&redis, 5000);
 }
 
+/* One chat turn; returns the reply's id in id (cap bytes) and the serving
+ * model and reason headers. */
+static int chat_turn(int port, const char *sid, const char *prev, const char *text, char *id,
+                     size_t cap, char *model, char *reason)
+{
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"model\":\"auto\",");
+    if (prev) {
+        buf_puts(&b, "\"previous_response_id\":");
+        buf_json_str(&b, prev, strlen(prev));
+        buf_putc(&b, ',');
+    }
+    buf_puts(&b, "\"messages\":[{\"role\":\"user\",\"content\":");
+    buf_json_str(&b, text, strlen(text));
+    buf_puts(&b, "}]}");
+    char hdr[160];
+    snprintf(hdr, sizeof hdr, "x-session-id: %s\r\n", sid);
+    thttp_resp_t r;
+    int rc =
+        thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, b.data, b.len, &r);
+    buf_free(&b);
+    int status = rc == 0 ? r.status : -1;
+    const char *m = thttp_resp_header(&r, "x-tether-model"),
+               *rs = thttp_resp_header(&r, "x-tether-session-reason");
+    snprintf(model, 32, "%s", m ? m : "");
+    snprintf(reason, 64, "%s", rs ? rs : "");
+    cJSON *j = status == 200 ? cJSON_Parse(r.body) : NULL;
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(j, "id"));
+    snprintf(id, cap, "%s", v ? v : "");
+    cJSON_Delete(j);
+    thttp_resp_free(&r);
+    return status;
+}
+
+/* Without any store lookup: a valid binding routes a continuation to its
+ * issuer even for a session the router has no memory of; a forged one is
+ * treated as unbound (session memory decides) and counted. */
+static void test_signed_binding_routes_and_forged_is_unbound(void **state)
+{
+    setenv("TETHER_TEST_BINDING_KEY", "0123456789abcdef0123456789abcdef", 1);
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/single.yaml", dir);
+    int port = tsupport_free_port(), mport = tsupport_free_port();
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "version: v0.3\n"
+            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
+            "providers:\n  defaults: {default_model: small}\n  models:\n"
+            "    - {name: small, backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]}\n"
+            "    - {name: big, backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]}\n"
+            "routing:\n  modelCards: [{name: small}, {name: big}]\n"
+            "  signals:\n    keywords:\n      - {name: hard, keywords: [prove]}\n"
+            "  decisions:\n"
+            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: "
+            "[{model: big}]}\n"
+            "    - {name: chat, modelRefs: [{model: small}]}\n"
+            "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+            "    router_replay: {store: memory}\n"
+            "  stores:\n    session: {binding_key_env: TETHER_TEST_BINDING_KEY}\n",
+            port, p_small, p_big, mport);
+    fclose(f);
+    tproc_t r;
+    assert_true(start_router(&r, cfg) > 0);
+    int v0 = mock_violations(p_small) + mock_violations(p_big);
+    char id_big[600], id_small[600], id[600], model[32], reason[64];
+    assert_int_equal(
+        chat_turn(port, "bind-a", NULL, "prove it", id_big, sizeof id_big, model, reason), 200);
+    assert_string_equal(model, "big");
+    assert_non_null(strstr(id_big, ".tb1."));
+    /* a session the router never saw continues big's response: big */
+    assert_int_equal(chat_turn(port, "bind-b", id_big, "thanks", id, sizeof id, model, reason),
+                     200);
+    assert_string_equal(model, "big");
+    assert_string_equal(reason, "hard_lock_provider_state");
+    /* forged: big's id relabelled with small's payload keeps big's tag */
+    assert_int_equal(
+        chat_turn(port, "bind-c", NULL, "hello", id_small, sizeof id_small, model, reason), 200);
+    assert_string_equal(model, "small");
+    char forged[1200];
+    const char *mb = strstr(id_big, ".tb1."), *ms = strstr(id_small, ".tb1.");
+    const char *tb = strrchr(id_big, '.'), *ts = strrchr(id_small, '.');
+    snprintf(forged, sizeof forged, "%.*s%.*s%s", (int)(mb - id_big), id_big, (int)(ts - ms), ms,
+             tb);
+    /* session bind-a is on big: memory, not the forged label, decides */
+    assert_int_equal(chat_turn(port, "bind-a", forged, "hello again", id, sizeof id, model, reason),
+                     200);
+    assert_string_equal(model, "big");
+    /* a fresh session with the forged id: unbound, routed on its text */
+    assert_int_equal(chat_turn(port, "bind-d", forged, "prove more", id, sizeof id, model, reason),
+                     200);
+    assert_string_equal(model, "big");
+    assert_int_equal(mock_violations(p_small) + mock_violations(p_big), v0);
+    thttp_resp_t m;
+    assert_int_equal(thttp_request("127.0.0.1", mport, "GET", "/metrics", NULL, NULL, 0, &m), 0);
+    assert_non_null(strstr(m.body, "tether_session_bindings_total{result=\"invalid\"} 2"));
+    assert_non_null(strstr(m.body, "tether_session_bindings_total{result=\"valid\"} 1"));
+    thttp_resp_free(&m);
+    int st = tproc_stop(&r, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signed_binding_routes_and_forged_is_unbound),
         cmocka_unit_test(test_sessions_survive_a_redis_outage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
