@@ -26,11 +26,12 @@ declare -A SRCS
 SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/buf.c"
 SRCS[fuzz_config]="$(echo src/config/*.c) src/core/arena.c src/core/buf.c src/core/log.c"
+SRCS[fuzz_binding]="src/session/binding_token.c"
 
 status=0
 for h in "${!SRCS[@]}"; do
     bin="$OUT/$h"
-    if ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" ${SRCS[$h]} -lfyaml -lcurl -lcjson -lpthread; then
+    if ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" ${SRCS[$h]} -lfyaml -lcurl -lcjson -lcrypto -lpthread; then
         echo "fuzz: $h: build failed" >&2
         status=1
         continue
