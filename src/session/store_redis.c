@@ -196,7 +196,7 @@ void sess_redis_op_fallback(sess_redis_op_t *op)
     sess_redis_t *rs = op->rs;
     sess_store_t *fb = rs->fb;
     op->completed = true;
-    if (op->kind != OP_PUT_NEWER) rs->fallbacks++;
+    if (op->kind != OP_PUT_NEWER && op->kind != OP_PING) rs->fallbacks++;
     switch (op->kind) {
     case OP_GET: {
         sess_state_t st;
@@ -223,6 +223,7 @@ void sess_redis_op_fallback(sess_redis_op_t *op)
     case OP_OPENER_PUT: sess_store_opener_put(fb, op->opener, op->key, op->cb.done, op->ud); break;
     case OP_OPENER_GET: sess_store_opener_get(fb, op->opener, op->cb.lookup, op->ud); break;
     case OP_PUT_NEWER: break; /* the local copy stays; pushed again on the next recovery */
+    case OP_PING: break;
     }
 }
 
@@ -324,6 +325,10 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
                         op->kind == OP_USAGE && r->type == REDIS_REPLY_INTEGER && r->integer == 0
                             ? SESS_NOT_FOUND
                             : SESS_OK);
+        break;
+    case OP_PING:
+        op->completed = true;
+        sess_redis_circ_success(rs, op);
         break;
     case OP_PUT_NEWER: {
         op->completed = true;

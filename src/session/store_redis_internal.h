@@ -23,7 +23,8 @@ typedef enum {
     OP_CHAIN_FIND,
     OP_OPENER_PUT,
     OP_OPENER_GET,
-    OP_PUT_NEWER
+    OP_PUT_NEWER,
+    OP_PING /* the breaker's probe (no caller waits for it) */
 } sess_redis_op_kind_t;
 
 typedef struct sess_redis sess_redis_t;

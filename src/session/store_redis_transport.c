@@ -61,11 +61,41 @@ bool sess_redis_connect(sess_redis_t *rs)
 
 /* ---- circuit (the state machine is breaker.c) ---- */
 
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void on_timeout(evutil_socket_t fd, short what, void *arg);
+
+/* The half-open probe: a PING of the store's own, so no request waits on
+ * it. It has a longer timeout than calls (a new connection's AUTH, SELECT
+ * and SCRIPT LOAD go first, and a loaded host must not keep the circuit
+ * open forever): 4 x timeout_ms, at least 500 ms. */
+static void send_probe(sess_redis_t *rs)
+{
+    sess_redis_op_t *op = sess_redis_op_new(rs, OP_PING, NULL, NULL);
+    op->is_probe = true;
+    static const char *const argv[] = {"PING"};
+    static const size_t lens[] = {4};
+    if (!sess_redis_connect(rs) ||
+        redisAsyncCommandArgv(rs->ac, on_reply, op, 1, (const char **)argv, lens) != REDIS_OK) {
+        op->completed = true;
+        sess_redis_circ_failure(rs, op);
+        sess_redis_op_free(op);
+        return;
+    }
+    op->sent = true;
+    op->timer = evtimer_new(rs->evb, on_timeout, op);
+    uint64_t ms = rs->timeout_ms * 4 < 500 ? 500 : rs->timeout_ms * 4;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(op->timer, &tv);
+}
+
+/* Calls go to Redis only while the circuit is closed; the call that finds
+ * the open interval elapsed starts the probe and is served locally. */
 static bool circ_admit(sess_redis_t *rs, sess_redis_op_t *op)
 {
+    (void)op;
     sess_brk_admit_t a = sess_breaker_admit(&rs->brk, clock_mono_ms());
-    if (a == SESS_BRK_PROBE) op->is_probe = true;
-    return a != SESS_BRK_DENY;
+    if (a == SESS_BRK_PROBE) send_probe(rs);
+    return a == SESS_BRK_ALLOW;
 }
 
 void sess_redis_circ_success(sess_redis_t *rs, sess_redis_op_t *op)
