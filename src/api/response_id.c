@@ -119,12 +119,3 @@ bool rid_wrap_top_id(rid_wrapper_t *w, const char *doc, size_t len, buf_t *out)
     if (!jscan_obj_get(doc, all, "id", &id)) return false;
     return rid_wrap_span(w, doc, len, id, out);
 }
-
-bool rid_wrap_response_id(rid_wrapper_t *w, const char *doc, size_t len, buf_t *out)
-{
-    jspan_t all = {0, (uint32_t)len}, r, id;
-    if (len >= UINT32_MAX || !jscan_obj_get(doc, all, "response", &r) ||
-        !jscan_obj_get(doc, r, "id", &id))
-        return false;
-    return rid_wrap_span(w, doc, len, id, out);
-}

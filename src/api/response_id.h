@@ -1,9 +1,7 @@
 /* response_id.h - the session binding in the ids tether hands to clients
- * (codec: session/binding_token.h). Which ids carry one:
- *   chat completions   the provider's "id" (body and every stream chunk)
- *   Responses native   the provider's response id ("id", "response.id")
- *   Responses emulate  the id tether mints
- * and where they are unwrapped: a previous_response_id that comes back is
+ * (codec: session/binding_token.h). Today chat completion ids carry one
+ * (the provider's "id", in a 2xx body and every stream chunk; chat_relay.c);
+ * Responses ids do not yet. And where they are unwrapped: a previous_response_id that comes back is
  * parsed once per request (rid_bind_request), its tag verified under the
  * shared key (global.stores.session.binding_key_env), the suffix stripped
  * before the id goes upstream, and a verified model becomes the policy's
@@ -55,6 +53,4 @@ const char *rid_wrap(rid_wrapper_t *w, const char *id, size_t id_len);
 bool rid_wrap_span(rid_wrapper_t *w, const char *doc, size_t len, jspan_t id, buf_t *out);
 /* The same for the top-level "id" of a JSON object. */
 bool rid_wrap_top_id(rid_wrapper_t *w, const char *doc, size_t len, buf_t *out);
-/* The same for "response"."id" (Responses stream events). */
-bool rid_wrap_response_id(rid_wrapper_t *w, const char *doc, size_t len, buf_t *out);
 #endif
