@@ -30,11 +30,12 @@ SRCS[fuzz_forward]="src/api/forward_headers.c src/core/buf.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c"
 SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/buf.c"
 SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
+SRCS[fuzz_binding]="src/session/binding_token.c"
 
 status=0
 for h in "${!SRCS[@]}"; do
     bin="$OUT/$h"
-    if ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" ${SRCS[$h]} -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lpthread; then
+    if ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" ${SRCS[$h]} -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto -lpthread; then
         echo "fuzz: $h: build failed" >&2
         status=1
         continue

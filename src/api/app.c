@@ -196,6 +196,11 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
             .fallback = app->store};
         char err[256];
         w->store = sess_store_redis_new(base, &ro, err, sizeof err);
+        if (index == 0 && !gx->stores.session.binding_key)
+            tlog(TLOG_WARN, "session_binding_key_unset",
+                 "\"detail\":\"global.stores.session.binding_key_env is not set: response ids "
+                 "are signed with a per-process key that other replicas cannot verify, so during a "
+                 "Redis outage they route continuations from session memory only\"");
         if (!w->store)
             tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"redis\",\"error\":\"%s\"",
                  err);

@@ -227,6 +227,7 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     p->client_stream = jr.stream == 1;
     p->rq =
         rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
+    if (p->rq) rid_bind_request(cfg, p->rq, &req->arena, req->request_id);
     app_route_env(ref, &p->env);
     if (w->store) p->env.store = w->store; /* the worker's Redis store */
     p->rin.cfg = cfg;
@@ -268,6 +269,7 @@ int chat_build_body(chat_proxy_t *p)
     buf_free(&mv);
     for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
+    if (p->cbody == req->body) rid_chat_unwrap(p->rq, &jr, &p->splice, &req->arena);
     if (p->client_stream) {
         /* ask upstream for usage; hide the usage chunk unless the client asked */
         jspan_t iu;

@@ -7,6 +7,7 @@
 #include "api/app.h"
 #include "api/errors.h"
 #include "api/relay_common.h"
+#include "api/response_id.h"
 #include "api/trace.h"
 #include "core/buf.h"
 #include "http/sse.h"
@@ -82,6 +83,9 @@ typedef struct chat_proxy {
     int rc_on; /* a key was prepared (rc_key_deinit at the end) */
     rc_key_t rck;
     buf_t rc_sse; /* relayed SSE bytes of a streamed reply, for storing */
+    /* 2xx: the response id gets the session binding (response_id.h); a
+     * non-streamed body is held until complete, stream events re-framed */
+    rid_wrapper_t *rid;
 } chat_proxy_t;
 
 /* chat.c */

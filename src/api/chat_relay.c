@@ -58,10 +58,15 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
             if (t) buf_append(&p->reply, t, n);
         }
     }
-    if (!p->hide_usage) return; /* raw bytes are relayed in on_body */
-    if (usage_only) return;
-    buf_t out = BUF_INIT;
+    if (!p->hide_usage && !p->rid) return; /* raw bytes are relayed in on_body */
+    if (usage_only && p->hide_usage) return;
+    buf_t out = BUF_INIT, wrapped = BUF_INIT;
+    if (p->rid && rid_wrap_top_id(p->rid, data, data_len, &wrapped)) {
+        data = wrapped.data;
+        data_len = wrapped.len;
+    }
     sse_write_event(&out, event_len ? event : NULL, data, data_len);
+    buf_free(&wrapped);
     hsrv_write(p->req, out.data, out.len);
     buf_free(&out);
 }
@@ -146,11 +151,17 @@ static void chat_start_client(chat_proxy_t *p, int64_t out_len)
  * (or a retry), never a 200 with a truncated body (issue 20 item 9). */
 static void chat_send_client_headers(chat_proxy_t *p)
 {
+    if (p->pend_status >= 200 && p->pend_status < 300 && !p->rid) {
+        /* a 2xx reply's id carries the signed model binding */
+        p->rid = arena_alloc(&p->req->arena, sizeof *p->rid);
+        rid_wrapper_init(p->rid, p->ref->cfg, SESS_BINDING_CHAT, p->model->name,
+                         p->model->backend_refs[p->backend].name);
+    }
     if (!p->pend_sse) {
         p->buffering = 1;
         return;
     }
-    chat_start_client(p, p->hide_usage ? -1 : p->pend_clen);
+    chat_start_client(p, p->hide_usage || p->rid ? -1 : p->pend_clen);
     sse_parser_init(&p->sse, sse_event_cb, p);
 }
 
@@ -211,7 +222,7 @@ static void relay_body(chat_proxy_t *p, const char *data, size_t len)
     }
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
-        if (!p->hide_usage) hsrv_write(p->req, data, len);
+        if (!p->hide_usage && !p->rid) hsrv_write(p->req, data, len);
     } else {
         hsrv_write(p->req, data, len);
         if (p->acc.len + len <= CHAT_MAX_ACC) buf_append(&p->acc, data, len);
@@ -294,8 +305,16 @@ static void up_done(void *ud)
         if (rr.body) rc_store(p->w->app->rcache, &p->rck, &rr);
     }
     if (p->buffering) { /* the whole body arrived: now the client gets it */
-        chat_start_client(p, (int64_t)p->acc.len);
-        if (p->acc.len) hsrv_write(p->req, p->acc.data, p->acc.len);
+        buf_t out = BUF_INIT;
+        const char *b = p->acc.data;
+        size_t bl = p->acc.len;
+        if (p->rid && bl <= CHAT_MAX_ACC && rid_wrap_top_id(p->rid, b, bl, &out)) {
+            b = out.data; /* with the bound id */
+            bl = out.len;
+        }
+        chat_start_client(p, (int64_t)bl);
+        if (bl) hsrv_write(p->req, b, bl);
+        buf_free(&out);
     }
     chat_trace_done(p, p->upstream_status, "upstream");
     chat_log_done(p, p->upstream_status);

@@ -55,6 +55,8 @@ typedef struct cfg_stores {
     struct {
         char *backend; /* memory|redis */
         cfg_redis_t redis;
+        char *binding_key_env; /* variable holding the key that signs bindings in ids */
+        char *binding_key;     /* its value; NULL: a per-process key */
     } session;
     struct {
         char *backend; /* memory|redis */

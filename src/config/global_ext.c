@@ -125,6 +125,9 @@ const cfg_schema_t cfg_schema_store_session = {
         CFG_FENUM(T, "backend", session.backend, "memory", "memory|redis",
                   "where session memory lives"),
         CFG_FSUB(T, "redis", session.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
+        CFG_FSTR(T, "binding_key_env", session.binding_key_env, NULL,
+                 "environment variable with the key (16+ bytes, the same on every replica) that "
+                 "signs the model binding in response ids; unset: a per-process key"),
         {0}},
     "Session memory store.",
 };
@@ -313,6 +316,24 @@ static char *env_secret(ld_t *l, const cfg_node_t *at, const char *var, const ch
     return NULL;
 }
 
+/* The key that signs bindings in ids (session/binding_token.h): from
+ * binding_key_env, at least 16 bytes. Without it each process signs with its
+ * own random key (serve warns at start when Redis is shared). */
+static void load_binding_key(ld_t *l, const cfg_node_t *sn, cfg_stores_t *st)
+{
+    size_t s = ld_push_key(l, "session.binding_key_env");
+    const cfg_node_t *at = cfg_node_get(sn, "binding_key_env");
+    if (st->session.binding_key_env) {
+        st->session.binding_key = env_secret(l, at, st->session.binding_key_env,
+                                             "response ids are signed with a per-process key");
+        if (st->session.binding_key && strlen(st->session.binding_key) < 16) {
+            ld_err(l, at, "the key in %s is shorter than 16 bytes", st->session.binding_key_env);
+            st->session.binding_key = NULL;
+        }
+    }
+    ld_pop(l, s);
+}
+
 static bool is_loopback(const char *hostport)
 {
     return !strncmp(hostport, "127.", 4) || !strncmp(hostport, "localhost:", 10) ||
@@ -359,6 +380,7 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         }
         ld_pop(l, s2);
     }
+    load_binding_key(l, cfg_node_get(st, "session"), &x->stores);
     ld_pop(l, s);
 
     const cfg_node_t *sv = cfg_node_get(g, "services");

@@ -84,6 +84,11 @@ typedef struct rq {
     /* previous_response_id names a chain in tether's Responses store (set
      * by the Responses endpoint; false elsewhere) */
     bool previous_response_stored;
+    /* previous_response_id carried a session binding (session/binding_token.h,
+     * set by api/response_id.c): the id to send upstream (suffix stripped;
+     * NULL when not wrapped), and the model/backend when its tag verified */
+    const char *previous_response_upstream;
+    const char *bound_model, *bound_backend;
     /* identity sources in the body (NULL when absent) */
     const char *prompt_cache_key;
     const char *metadata_session_id;

@@ -145,9 +145,14 @@ static void stage_route(route_run_t *r)
         f->default_model &&
         route_model_available(cfg_find_model(cfg, f->default_model, strlen(f->default_model)));
     f->remaining_turn_prior = -1;
-    if (st && st->last_model[0])
+    /* the current model: the signed issuer of the request's provider state,
+     * else the session's last model (as the policy decides it) */
+    const char *cur_name = st && st->last_model[0] ? st->last_model : NULL;
+    if (f->bound_model_signed && (f->bindings & RQ_BIND_PREVIOUS_RESPONSE_ID))
+        cur_name = f->bound_model;
+    if (cur_name)
         f->current_available =
-            route_model_available(cfg_find_model(cfg, st->last_model, strlen(st->last_model)));
+            route_model_available(cfg_find_model(cfg, cur_name, strlen(cur_name)));
     const cfg_session_t *knobs = global_knobs(cfg);
 
     if (p->passthrough) {
@@ -241,9 +246,7 @@ static void stage_route(route_run_t *r)
         p->cands[0].base = 1;
         p->algorithm = "static";
     }
-    const cfg_model_t *cur = st && st->last_model[0]
-                                 ? cfg_find_model(cfg, st->last_model, strlen(st->last_model))
-                                 : NULL;
+    const cfg_model_t *cur = cur_name ? cfg_find_model(cfg, cur_name, strlen(cur_name)) : NULL;
     for (size_t i = 0; i < p->n_cands; i++) {
         sess_candidate_t *c = &p->cands[i];
         const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));

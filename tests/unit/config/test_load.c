@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/global.h"
 #include "config/schema.h"
 
 #define SUF_M                                                                                      \
@@ -331,6 +332,32 @@ static void test_diag_duplicates_and_references(void **st)
                "declared model (did you mean \"qwen-7b\"?)");
 }
 
+static void test_binding_key_env(void **st)
+{
+    const char *y = "version: v0.3\nglobal:\n  stores:\n    session: {binding_key_env: "
+                    "TETHER_TEST_BKEY}\n";
+    setenv("TETHER_TEST_BKEY", "0123456789abcdef-shared", 1);
+    cfg_diags_t d;
+    cfg_t *c = load(y, &d);
+    assert_non_null(c);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(c->global_ext->stores.session.binding_key, "0123456789abcdef-shared");
+    cfg_free(c);
+    cfg_diags_free(&d);
+    /* too short to be a key */
+    setenv("TETHER_TEST_BKEY", "short", 1);
+    expect_one(y, "t.yaml:4:32: global.stores.session.binding_key_env: the key in "
+                  "TETHER_TEST_BKEY is shorter than 16 bytes");
+    /* unset: a warning, and each process signs with its own key */
+    unsetenv("TETHER_TEST_BKEY");
+    c = load(y, &d);
+    assert_non_null(c);
+    assert_int_equal(d.n, 1);
+    assert_null(c->global_ext->stores.session.binding_key);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+
 static void test_diag_env(void **st)
 {
     unsetenv("TETHER_TEST_UNSET");
@@ -391,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_diag_ranges_and_types),
         cmocka_unit_test(test_diag_duplicates_and_references),
         cmocka_unit_test(test_diag_env),
+        cmocka_unit_test(test_binding_key_env),
         cmocka_unit_test(test_diag_yaml_syntax_and_sorting),
         cmocka_unit_test(test_old_layout_is_rejected),
     };

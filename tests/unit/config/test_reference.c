@@ -29,6 +29,7 @@ static void test_loads_clean(void **st)
 {
     for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
         setenv(vars[i], "test-value", 1);
+    setenv("TETHER_BINDING_KEY", "a binding key of at least 16 bytes", 1);
     cfg_load_opts_t strict = {.strict = true};
     cfg_diags_t d;
     cfg_diags_init(&d);
