@@ -2,6 +2,7 @@
  * per-worker state, and the path dispatcher for the inference listener.
  * Neighbours: chat.c (POST /v1/chat/completions), models.c, errors.c. */
 #include "api/app.h"
+#include "upstream/proxy.h"
 #include "api/agent.h"
 #include "api/client_auth.h"
 #include "api/errors.h"
@@ -231,6 +232,32 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
     }
     free(w->models);
     free(w);
+}
+
+static wrr_t *worker_picker(void *worker, size_t model_index)
+{
+    return &((app_worker_t *)worker)->models[model_index].wrr;
+}
+
+static void worker_sync(void *worker, const cfg_t *cfg, uint64_t generation)
+{
+    app_worker_sync(worker, cfg, generation);
+}
+
+static void ref_release(void *ref)
+{
+    app_config_release(ref);
+}
+
+void app_upstream_host(app_worker_t *w, up_host_t *h)
+{
+    *h = (up_host_t){.pools = w->pools,
+                     .worker = w,
+                     .picker = worker_picker,
+                     .sync = worker_sync,
+                     .release = ref_release,
+                     .rcache = w->app->rcache,
+                     .replay = w->app->replay};
 }
 
 void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation)

@@ -98,6 +98,11 @@ void *app_worker_start(int index, struct event_base *base, void *ud);
 void app_worker_stop(int index, void *worker_ctx, void *ud);
 /* Refresh the worker's per-model state if the config generation changed. */
 void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation);
+/* The worker's services for the upstream proxy (upstream/proxy.h): pools,
+ * backend pickers, the response cache and replay queue, and the release of
+ * an app_config_ref_t. */
+struct up_host;
+void app_upstream_host(app_worker_t *w, struct up_host *h);
 
 /* Endpoints */
 void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref);

@@ -1,6 +1,6 @@
 /* responses.c - the Responses API (SPEC §4.4, §4.5): POST /v1/responses
- * (the stored chain expanded into the chat IR, then routed and relayed by
- * the agent proxy, agent.c / agent_relay.c), GET/DELETE /v1/responses/{id},
+ * (the stored chain expanded into the chat IR, then routed by agent.c and
+ * served by the upstream proxy with the agent adapter), GET/DELETE /v1/responses/{id},
  * GET /v1/responses/{id}/input_items, and the process-wide response store
  * the turns are written to. */
 #include "api/agent_proxy.h"
@@ -83,15 +83,15 @@ void ag_items_of_input(const cJSON *input, cJSON *out)
 void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *response_json)
 {
     if (!p->store || !id || !*id) return;
-    rstore_t *s = api_response_store(p->ref->cfg);
+    rstore_t *s = api_response_store(p->up.cfg);
     rstore_entry_t e = {0};
     snprintf(e.id, sizeof e.id, "%s", id);
-    e.session_key = p->plan.id.found ? p->plan.id.key : NULL;
-    e.model = p->model->name;
+    e.session_key = p->up.plan.id.found ? p->up.plan.id.key : NULL;
+    e.model = p->up.model->name;
     e.native = native;
     /* the input items as sent (a string becomes one user message item) */
-    const char *body = p->req->body;
-    jspan_t doc = {0, (uint32_t)p->req->body_len}, in;
+    const char *body = p->up.req->body;
+    jspan_t doc = {0, (uint32_t)p->up.req->body_len}, in;
     buf_t ib = BUF_INIT;
     if (!jscan_obj_get(body, doc, "input", &in)) in.len = 0;
     if (jscan_type(body, in) == '[') {
@@ -127,7 +127,8 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
                                 "missing required field 'input' (or 'previous_response_id')");
     }
     ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_RESPONSES);
-    p->client_stream = jr.stream == 1;
+    p->up.client_stream = jr.stream == 1;
+    p->jr_client = jr;
     if (jscan_type(req->body, jr.store) == 'f') p->store = false;
     /* spans of the scanned body: no tree of the request is ever built */
     char *pr = jscan_type(req->body, jr.previous_response_id) == '"'
@@ -147,8 +148,8 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
             snprintf(idc, sizeof idc, "%s", pr);
             cJSON_Delete(history);
             free(inh);
-            p->ref = NULL;
-            ag_end(p);
+            p->up.ref = NULL;
+            ag_drop(p);
             app_config_release(ref);
             return api_error_openai(req, 400, "invalid_request_error",
                                     "previous_response_not_found", "previous_response_id",
@@ -165,8 +166,8 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
                                       &p->ir, &p->warn, err, sizeof err);
     cJSON_Delete(history);
     if (rc != 0) {
-        p->ref = NULL;
-        ag_end(p);
+        p->up.ref = NULL;
+        ag_drop(p);
         app_config_release(ref);
         return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s",
                                 err);
@@ -177,10 +178,10 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     p->meta.previous_response_id = p->prev_id;
     p->meta.instructions = p->instructions;
     if (!ag_ir_facts(p)) return;
-    if (p->chain_native) p->rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
+    if (p->chain_native) p->up.rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
     /* SPEC §9.4: an emulated chain is in tether's store (portable when
      * treat_stored_chains_as_portable); a native one is provider state */
-    if (p->prev_id) p->rq->previous_response_stored = !p->chain_native;
+    if (p->prev_id) p->up.rq->previous_response_stored = !p->chain_native;
     ag_route(p);
 }
 

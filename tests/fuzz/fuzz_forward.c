@@ -1,5 +1,5 @@
 /* fuzz_forward.c - libFuzzer harness for header forwarding
- * (src/api/forward_headers.c; build and run with scripts/fuzz.sh).
+ * (src/upstream/forward_headers.c; build and run with scripts/fuzz.sh).
  *
  * Input: byte 0 = flags (bit 0 forward_client_credentials, bit 1 the backend
  * has its own key, bit 2 keyed listener, bit 3 Anthropic upstream), byte 1
@@ -29,7 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/forward_headers.h"
+#include "upstream/forward_headers.h"
 #include "core/buf.h"
 
 #define CHECK(c)                                                                                   \

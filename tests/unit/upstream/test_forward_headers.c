@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "api/forward_headers.h"
+#include "upstream/forward_headers.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>

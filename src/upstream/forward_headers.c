@@ -1,10 +1,10 @@
 /* forward_headers.c - the upstream request head and the choice of the
  * client's headers that reach a backend (rules in forward_headers.h).
- * Callers: build_head in chat_relay.c, ag_build_head in agent.c. Every
+ * Caller: build_head in attempt.c (the adapter fills path and protocol). Every
  * line this file writes goes through emit(), which refuses a name that is
  * not a token and a value with a control byte, so neither the client, the
  * config nor a plugin can split the head or smuggle a second body length. */
-#include "api/forward_headers.h"
+#include "upstream/forward_headers.h"
 #include <string.h>
 #include <strings.h>
 

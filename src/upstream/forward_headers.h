@@ -1,7 +1,7 @@
 /* forward_headers.h - which of the client's request headers reach a backend,
- * and the upstream request head built from them. One module for both
- * proxies (chat_relay.c for chat completions, agent.c for Messages and
- * Responses), so the drop lists cannot drift apart.
+ * and the upstream request head built from them, for every attempt of the
+ * upstream proxy (attempt.c; the adapter names the path and protocol), so
+ * the drop lists cannot drift apart between endpoints.
  *
  * Rules, matched case-insensitively on the parsed name:
  * - hop-by-hop and framing headers never pass (host, content-length,
@@ -20,8 +20,8 @@
  *   (CR, LF, NUL...), is dropped, whatever its origin (client, config,
  *   plugin), so no input can add a line to the head.
  * Pure functions over the inputs; thread-safe. */
-#ifndef TETHER_API_FORWARD_HEADERS_H
-#define TETHER_API_FORWARD_HEADERS_H
+#ifndef TETHER_UPSTREAM_FORWARD_HEADERS_H
+#define TETHER_UPSTREAM_FORWARD_HEADERS_H
 #include "config/config.h"
 #include "core/buf.h"
 #include "http/server.h"
