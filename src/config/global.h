@@ -80,7 +80,7 @@ typedef struct cfg_services {
         bool enabled, capture_bodies, redact;
         char *store, *path;
         int64_t max_records, ttl_seconds, queue_size;
-        uint64_t max_body_bytes;
+        uint64_t max_body_bytes, max_bytes;
     } router_replay;
     struct {
         bool enabled;
