@@ -82,20 +82,8 @@ static bool chat_plugins(chat_proxy_t *p)
 {
     up_proxy_t *up = &p->up;
     const route_plan_t *plan = &up->plan;
-    const cfg_model_t *model = up->model;
-    plg_ctx_t pc = {.cfg = up->cfg,
-                    .decision = plan->decision,
-                    .model = model,
-                    .proto = RQ_PROTO_CHAT,
-                    .body = p->cbody,
-                    .body_len = p->cbody_len,
-                    .jr = &p->jr,
-                    .stream = up->client_stream,
-                    .reply_model = model->name,
-                    .arena = &up->req->arena};
-    for (size_t i = 0; plan->decision && i < plan->decision->n_model_refs; i++)
-        if (!strcmp(plan->decision->model_refs[i].model, model->name))
-            pc.ref = &plan->decision->model_refs[i];
+    plg_ctx_t pc;
+    chat_plugin_ctx(p, &pc);
     plg_out_init(&up->plg);
     up->has_plg = true;
     if (plan->decision && plg_run_pre(&pc, &up->plg)) {

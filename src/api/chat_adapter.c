@@ -261,28 +261,36 @@ static bool ad_handoff_convert(up_proxy_t *up, const sess_policy_out_t *out, con
     return true;
 }
 
+void chat_plugin_ctx(chat_proxy_t *p, plg_ctx_t *pc)
+{
+    up_proxy_t *up = &p->up;
+    const route_plan_t *pl = &up->plan;
+    const cfg_model_t *m = up->model;
+    *pc = (plg_ctx_t){.cfg = up->cfg,
+                      .decision = pl->decision,
+                      .model = m,
+                      .proto = RQ_PROTO_CHAT,
+                      .body = p->cbody,
+                      .body_len = p->cbody_len,
+                      .jr = &p->jr,
+                      .stream = up->client_stream,
+                      .reply_model = m->name,
+                      .arena = &up->req->arena};
+    for (size_t i = 0; pl->decision && i < pl->decision->n_model_refs; i++)
+        if (!strcmp(pl->decision->model_refs[i].model, m->name))
+            pc->ref = &pl->decision->model_refs[i];
+}
+
 /* Another model takes the turn: the plugins' model-dependent edits again. */
 static void ad_redispatch(up_proxy_t *up)
 {
     chat_proxy_t *p = chat_of(up);
     const route_plan_t *pl = &up->plan;
-    const cfg_model_t *nm = up->model;
     if (up->has_plg) plg_out_deinit(&up->plg);
     plg_out_init(&up->plg);
     up->has_plg = true;
-    plg_ctx_t pc = {.cfg = up->cfg,
-                    .decision = pl->decision,
-                    .model = nm,
-                    .proto = RQ_PROTO_CHAT,
-                    .body = p->cbody,
-                    .body_len = p->cbody_len,
-                    .jr = &p->jr,
-                    .stream = up->client_stream,
-                    .reply_model = nm->name,
-                    .arena = &up->req->arena};
-    for (size_t i = 0; pl->decision && i < pl->decision->n_model_refs; i++)
-        if (!strcmp(pl->decision->model_refs[i].model, nm->name))
-            pc.ref = &pl->decision->model_refs[i];
+    plg_ctx_t pc;
+    chat_plugin_ctx(p, &pc);
     if (pl->decision) plg_run_post(&pc, &up->plg);
     jsplice_free(&p->splice);
     p->hide_usage = false;

@@ -30,4 +30,6 @@ extern const up_adapter_t chat_adapter;
 /* The upstream body for p->up.model (plugins' edits, model id, usage). */
 int chat_build_body(chat_proxy_t *p);
 int chat_tether_headers(up_proxy_t *up, hsrv_header_t *h, int n, const char *path);
+/* The plugins' context for the serving model (p->up.model). */
+void chat_plugin_ctx(chat_proxy_t *p, plg_ctx_t *pc);
 #endif
