@@ -234,7 +234,8 @@ void ag_build_head(ag_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
 
 /* ------------------------------------------------------ upstream bodies */
 
-/* The client's body with every top-level "model" replaced. */
+/* The client's body with every top-level "model" replaced (and a wrapped
+ * previous_response_id unwrapped). */
 void ag_splice_model(ag_proxy_t *p, const char *body, size_t len, const jreq_t *jr)
 {
     jsplice_t sp;
@@ -243,6 +244,7 @@ void ag_splice_model(ag_proxy_t *p, const char *body, size_t len, const jreq_t *
     buf_json_str(&mv, p->model->provider_model_id, strlen(p->model->provider_model_id));
     for (uint32_t i = 0; i < jr->n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&sp, jr->model_all[i].off, jr->model_all[i].len, mv.data, (uint32_t)mv.len);
+    rid_unwrap_prev(p->rq, jr, &sp, &p->req->arena);
     jsplice_sort(&sp);
     jsplice_to_buf(&sp, body, len, &p->upbody);
     jsplice_free(&sp);

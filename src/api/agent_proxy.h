@@ -6,6 +6,7 @@
 #define TETHER_API_AGENT_PROXY_H
 #include "api/agent.h"
 #include "api/errors.h"
+#include "api/response_id.h"
 #include "api/response_store.h"
 #include "api/translate.h"
 #include "core/buf.h"
@@ -71,13 +72,14 @@ typedef struct ag_proxy {
     /* Responses */
     char resp_id[32];
     char *instructions; /* effective (own or inherited), malloc'd */
-    char *prev_id;      /* malloc'd */
+    char *prev_id;      /* malloc'd; without its binding suffix (store key, upstream) */
     bool store;
     bool chain_native;
     tr_resp_meta_t meta;
-    cJSON *output;        /* output items (emulate) */
-    buf_t final_response; /* the Response object (for the store) */
-    char native_id[64];
+    cJSON *output;                           /* output items (emulate) */
+    buf_t final_response;                    /* the Response object (for the store) */
+    char native_id[SESS_BINDING_ID_MAX + 1]; /* the provider's id (store key) */
+    rid_resp_t rid;                          /* the reply's ids, bound (response_id.h) */
 } ag_proxy_t;
 
 /* agent.c */

@@ -106,6 +106,12 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
                 if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
             }
         }
+        /* the provider's id as clients see it: with its binding */
+        buf_t wrapped = BUF_INIT;
+        if (rid_resp_wrap_event(&p->rid, data, data_len, &wrapped)) {
+            data = wrapped.data;
+            data_len = wrapped.len;
+        }
         if (p->up == AG_UP_RESPONSES && event_len && !strcmp(event, "response.completed")) {
             jspan_t doc = {0, (uint32_t)data_len}, r;
             if (jscan_obj_get(data, doc, "response", &r)) {
@@ -113,7 +119,9 @@ static void sse_event_cb(void *ud, const char *event, size_t event_len, const ch
                 buf_append(&p->final_response, data + r.off, r.len);
             }
         }
-        return; /* bytes relayed in up_body */
+        if (p->rid.on) client_write_event(p, event_len ? event : NULL, data, data_len);
+        buf_free(&wrapped);
+        return; /* otherwise the bytes are relayed in up_body */
     }
     if (p->assemble && p->up == AG_UP_CHAT) {
         tr_asm_chunk(&p->asm_reply, data, data_len);
@@ -173,6 +181,14 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
             p->upstream_sse = memmem(ctype, ctype_len, "event-stream", 12) != NULL;
         }
     bool ok = status >= 200 && status < 300;
+    p->rid.on = false;
+    if (ok && p->client == RQ_PROTO_RESPONSES) {
+        /* the serving model is known: bind the reply's ids to it */
+        const char *minted =
+            rid_resp_bind(&p->rid, p->ref->cfg, p->raw && p->up == AG_UP_RESPONSES, p->resp_id,
+                          p->model->name, p->model->backend_refs[p->backend].name);
+        if (minted) p->meta.id = minted;
+    }
     if (!p->raw && !ok) {
         p->err_buffer = true; /* translated into the client's shape at the end */
         return;
@@ -216,7 +232,7 @@ static void up_headers(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     }
     if (p->upstream_sse) k = relay_add_h(h, k, "cache-control", "no-cache");
     k = ag_tether_headers(p, h, k, "upstream");
-    hsrv_start(p->req, status, h, (size_t)k, p->raw ? clen : -1);
+    hsrv_start(p->req, status, h, (size_t)k, p->raw && !p->rid.on ? clen : -1);
     p->started = true;
     if (ok && !p->committed && p->routed) {
         p->committed = true;
@@ -231,7 +247,7 @@ static void up_body(void *ud, const char *data, size_t len)
     ag_proxy_t *p = ud;
     if (p->sse.cb) {
         sse_parser_feed(&p->sse, data, len);
-        if (p->raw) hsrv_write(p->req, data, len);
+        if (p->raw && !p->rid.on) hsrv_write(p->req, data, len); /* else re-framed */
     } else if (p->started) {
         hsrv_write(p->req, data, len);
         if (p->acc.len + len <= AG_MAX_ACC) buf_append(&p->acc, data, len);
@@ -361,12 +377,19 @@ static void up_done(void *ud)
         ag_error(p, 502, "upstream_error", "upstream_response_too_large", msg);
         return;
     }
-    if (p->hold) { /* the whole reply arrived: now the client gets it */
+    buf_t wrapped = BUF_INIT; /* a native reply with its bound id */
+    if (p->hold) {            /* the whole reply arrived: now the client gets it */
         hsrv_header_t h[48];
         int k = relay_add_h(h, 0, "content-type", p->hold_ctype);
         k = ag_tether_headers(p, h, k, "upstream");
-        hsrv_start(p->req, p->upstream_status, h, (size_t)k, (int64_t)p->acc.len);
-        if (p->acc.len) hsrv_write(p->req, p->acc.data, p->acc.len);
+        const char *b = p->acc.data;
+        size_t bl = p->acc.len;
+        if (rid_resp_wrap_body(&p->rid, b, bl, &wrapped)) {
+            b = wrapped.data;
+            bl = wrapped.len;
+        }
+        hsrv_start(p->req, p->upstream_status, h, (size_t)k, (int64_t)bl);
+        if (bl) hsrv_write(p->req, b, bl);
         p->started = true;
     }
     if (!p->started) return finish_translated_json(p);
@@ -379,9 +402,13 @@ static void up_done(void *ud)
                 if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
             }
             buf_reset(&p->final_response);
-            buf_append(&p->final_response, p->acc.data, p->acc.len);
+            if (wrapped.len)
+                buf_append(&p->final_response, wrapped.data, wrapped.len);
+            else
+                buf_append(&p->final_response, p->acc.data, p->acc.len);
         }
     }
+    buf_free(&wrapped);
     if (!p->raw && p->n_ts) {
         for (int i = 0; i < p->n_ts; i++)
             tr_stream_end(&p->ts[i]);
