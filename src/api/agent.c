@@ -339,6 +339,13 @@ static void ag_routed(void *ud, route_plan_t *plan)
 {
     ag_proxy_t *p = ud;
     hsrv_req_t *req = p->req;
+    req->keep_on_abort = false;
+    req->on_abort = NULL;
+    if (p->client_gone) { /* left while identity and memory were read */
+        ag_end(p);
+        hsrv_abort(req);
+        return;
+    }
     const cfg_t *cfg = p->ref->cfg;
     if (plan->status != ROUTE_OK) {
         app_config_ref_t *ref = p->ref;
@@ -419,16 +426,29 @@ ag_proxy_t *ag_new(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref, rq_p
     return p;
 }
 
+static void ag_routing_abort(hsrv_req_t *req)
+{
+    ag_proxy_t *p = req->user;
+    p->client_gone = true;
+}
+
 void ag_route(ag_proxy_t *p)
 {
     hsrv_req_t *req = p->req;
     app_route_env(p->ref, &p->env);
+    /* the worker's Redis store, as for chat: session memory is shared by
+     * the replicas (without it, every replica kept its own) */
+    if (p->w && p->w->store) p->env.store = p->w->store;
     p->rin.cfg = p->ref->cfg;
     p->rin.rq = p->rq;
     p->rin.request_id = req->request_id;
     p->rin.now_ms = clock_wall_ms();
     client_auth_route_in(req, &p->rin);
     req->user = p;
+    /* identity and memory may complete later (Redis): keep the request if
+     * the client goes away meanwhile, and end it when routing reports */
+    req->keep_on_abort = true;
+    req->on_abort = ag_routing_abort;
     route_decide(&p->env, &p->rin, &req->arena, &p->plan, ag_routed, p);
 }
 

@@ -40,6 +40,7 @@ typedef struct ag_proxy {
     uint64_t tried;
     int attempts, max_attempts, backend;
     bool client_stream, client_usage, started, done, committed, raw, err_buffer;
+    bool client_gone;            /* the client left while routing was in flight */
     bool handoff_redone;         /* re-decided once after the locked model's backends failed */
     const char *tried_models[8]; /* models given up on for this turn (fallback) */
     int n_tried_models;
