@@ -259,7 +259,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         cJSON_ArrayForEach(x, in)
         {
             if (!cJSON_GetObjectItemCaseSensitive(x, "id")) {
-                char iid[64];
+                char iid[RSTORE_ID_MAX + 32];
                 snprintf(iid, sizeof iid, "in_%s_%d", e->id + 5, k);
                 cJSON_AddStringToObject(x, "id", iid);
             }

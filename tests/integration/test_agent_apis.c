@@ -200,7 +200,7 @@ static void test_responses_conversation(void **st)
     assert_int_equal(strncmp(id1 + 29, ".tb1.", 5), 0);
     cJSON_Delete(j);
     /* turn 2 on the Anthropic backend, streamed, inheriting instructions */
-    char body[512];
+    char body[1400];
     snprintf(body, sizeof body,
              "{\"model\":\"claude\",\"previous_response_id\":\"%s\",\"input\":\"please use the "
              "tool\",\"stream\":true,"
@@ -239,7 +239,7 @@ static void test_responses_conversation(void **st)
     snprintf(id3, sizeof id3, "%s", S(j, "id"));
     cJSON_Delete(j);
     /* store endpoints */
-    char path[128];
+    char path[700];
     snprintf(path, sizeof path, "/v1/responses/%s", id3);
     assert_int_equal(thttp_request("127.0.0.1", rport, "GET", path, NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
