@@ -121,7 +121,7 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     met_set(tmet.config_generation, (double)cfg->generation);
     {
         int degraded = 0;
-        uint64_t errors = 0, fallbacks = 0;
+        uint64_t errors = 0, fallbacks = 0, wb_pushed = 0, wb_pending = 0;
         for (int i = 0; i < 64; i++) {
             sess_store_t *st = m->app->worker_stores[i];
             if (!st) continue;
@@ -130,10 +130,14 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
             degraded |= ss.degraded;
             errors += ss.errors;
             fallbacks += ss.fallbacks;
+            wb_pushed += ss.writeback_pushed;
+            wb_pending += ss.writeback_pending;
         }
         met_set(tmet.session_store_degraded, degraded ? 1 : 0);
         met_set(tmet.session_store_errors_total, (double)errors, "redis", "call");
         met_set(tmet.session_store_errors_total, (double)fallbacks, "redis", "fallback");
+        met_set(tmet.session_writeback_pending, (double)wb_pending);
+        met_set(tmet.session_writeback_total, (double)wb_pushed);
     }
     buf_t b = BUF_INIT;
     met_expose(&b);

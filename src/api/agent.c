@@ -77,6 +77,13 @@ static void ag_routed(void *ud, route_plan_t *plan)
     up_proxy_t *up = &p->up;
     hsrv_req_t *req = up->req;
     const cfg_t *cfg = up->cfg;
+    req->keep_on_abort = false;
+    req->on_abort = NULL;
+    if (up->client_gone) { /* left while identity and memory were read */
+        ag_drop(p);
+        hsrv_abort(req);
+        return;
+    }
     if (plan->status != ROUTE_OK) {
         app_config_ref_t *ref = up->ref;
         up->ref = NULL;
@@ -135,17 +142,30 @@ ag_proxy_t *ag_new(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref, rq_p
     return p;
 }
 
+static void ag_routing_abort(hsrv_req_t *req)
+{
+    ag_proxy_t *p = req->user;
+    p->up.client_gone = true;
+}
+
 void ag_route(ag_proxy_t *p)
 {
     up_proxy_t *up = &p->up;
     hsrv_req_t *req = up->req;
     app_route_env(up->ref, &up->env);
+    /* the worker's Redis store, as for chat: session memory is shared by
+     * the replicas (without it, every replica kept its own) */
+    if (p->w && p->w->store) up->env.store = p->w->store;
     up->rin.cfg = up->cfg;
     up->rin.rq = up->rq;
     up->rin.request_id = req->request_id;
     up->rin.now_ms = clock_wall_ms();
     client_auth_route_in(req, &up->rin);
     req->user = p;
+    /* identity and memory may complete later (Redis): keep the request if
+     * the client goes away meanwhile, and end it when routing reports */
+    req->keep_on_abort = true;
+    req->on_abort = ag_routing_abort;
     route_decide(&up->env, &up->rin, &req->arena, &up->plan, ag_routed, p);
 }
 

@@ -163,7 +163,8 @@ static void ad_head(up_proxy_t *up, const cfg_backend_ref_t *b, fwd_head_in_t *i
 
 /* ------------------------------------------------------ upstream bodies */
 
-/* The client's body with every top-level "model" replaced. */
+/* The client's body with every top-level "model" replaced (and a wrapped
+ * previous_response_id unwrapped). */
 void ag_splice_model(ag_proxy_t *p, const char *body, size_t len, const jreq_t *jr)
 {
     jsplice_t sp;
@@ -172,6 +173,7 @@ void ag_splice_model(ag_proxy_t *p, const char *body, size_t len, const jreq_t *
     buf_json_str(&mv, p->up.model->provider_model_id, strlen(p->up.model->provider_model_id));
     for (uint32_t i = 0; i < jr->n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&sp, jr->model_all[i].off, jr->model_all[i].len, mv.data, (uint32_t)mv.len);
+    rid_unwrap_prev(p->up.rq, jr, &sp, &p->up.req->arena);
     jsplice_sort(&sp);
     jsplice_to_buf(&sp, body, len, &p->upbody);
     jsplice_free(&sp);
@@ -348,7 +350,10 @@ const up_adapter_t ag_adapter = {
     .stream_error = ag_stream_error,
     .log_done = ad_log_done,
     .end = ad_end,
+    .on_ok = ag_on_ok,
     .sse_event = ag_sse_event,
+    .relays_raw = ag_relays_raw,
+    .whole = ag_whole,
     .assemble_start = ag_assemble_start,
     .assemble_end = ag_assemble_end,
     .assemble_abort = ag_assemble_abort,

@@ -8,6 +8,7 @@
 #define TETHER_API_AGENT_PROXY_H
 #include "api/agent.h"
 #include "api/errors.h"
+#include "api/response_id.h"
 #include "api/response_store.h"
 #include "api/translate.h"
 #include "core/buf.h"
@@ -39,13 +40,14 @@ typedef struct ag_proxy {
     /* Responses */
     char resp_id[32];
     char *instructions; /* effective (own or inherited), malloc'd */
-    char *prev_id;      /* malloc'd */
+    char *prev_id;      /* malloc'd; without its binding suffix (store key, upstream) */
     bool store;
     bool chain_native;
     tr_resp_meta_t meta;
-    cJSON *output;        /* output items (emulate) */
-    buf_t final_response; /* the Response object (for the store) */
-    char native_id[64];
+    cJSON *output;                           /* output items (emulate) */
+    buf_t final_response;                    /* the Response object (for the store) */
+    char native_id[SESS_BINDING_ID_MAX + 1]; /* the provider's id (store key) */
+    rid_resp_t rid;                          /* the reply's ids, bound (response_id.h) */
 } ag_proxy_t;
 
 /* agent.c */
@@ -76,9 +78,11 @@ void ag_assemble_start(up_proxy_t *up);
 void ag_assemble_end(up_proxy_t *up);
 void ag_assemble_abort(up_proxy_t *up);
 bool ag_translate_whole(up_proxy_t *up, buf_t *out);
+void ag_on_ok(up_proxy_t *up);
+bool ag_relays_raw(const up_proxy_t *up);
+bool ag_whole(up_proxy_t *up, buf_t *out);
 void ag_translate_error(up_proxy_t *up);
 void ag_stream_done(up_proxy_t *up);
-/* responses.c */
 /* responses.c */
 void ag_items_of_input(const cJSON *input, cJSON *out);
 void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *response_json);

@@ -1,6 +1,7 @@
 /* agent_relay.c - the relay side of the agent adapter (agent_adapter.c,
  * upstream/proxy.h): the SSE events of the upstream (raw: usage and the
- * native Responses id and object; translated: event by event into the
+ * native Responses id and object, the id bound to the serving model
+ * (response_id.h) in the events and the whole reply; translated: event by event into the
  * client's protocol, or assembled into one reply for a client that did not
  * ask for a stream), a whole reply translated into the client's protocol,
  * an upstream error in the client's shape, the in-band stream error, and
@@ -87,6 +88,12 @@ void ag_sse_event(up_proxy_t *up, const char *event, size_t event_len, const cha
                 if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
             }
         }
+        /* the provider's id as clients see it: with its binding */
+        buf_t wrapped = BUF_INIT;
+        if (rid_resp_wrap_event(&p->rid, data, data_len, &wrapped)) {
+            data = wrapped.data;
+            data_len = wrapped.len;
+        }
         if (p->kind == AG_UP_RESPONSES && event_len && !strcmp(event, "response.completed")) {
             jspan_t doc = {0, (uint32_t)data_len}, r;
             if (jscan_obj_get(data, doc, "response", &r)) {
@@ -94,7 +101,9 @@ void ag_sse_event(up_proxy_t *up, const char *event, size_t event_len, const cha
                 buf_append(&p->final_response, data + r.off, r.len);
             }
         }
-        return; /* the proxy relays the bytes */
+        if (!ag_relays_raw(up)) client_write_event(p, event_len ? event : NULL, data, data_len);
+        buf_free(&wrapped);
+        return; /* otherwise the proxy relays the bytes */
     }
     if (p->up.assemble && p->kind == AG_UP_CHAT) {
         tr_asm_chunk(&p->asm_reply, data, data_len);
@@ -197,21 +206,53 @@ void ag_assemble_abort(up_proxy_t *up)
     tr_asm_deinit(&p->asm_reply);
 }
 
+/* A 2xx reply is about to reach the client: the serving model is known,
+ * the reply's Responses ids are bound to it (native: the provider's ids as
+ * relayed; emulate: the id tether minted, in every translated event). */
+void ag_on_ok(up_proxy_t *up)
+{
+    ag_proxy_t *p = ag_of(up);
+    p->rid.on = false;
+    if (up->client != RQ_PROTO_RESPONSES) return;
+    const char *minted =
+        rid_resp_bind(&p->rid, up->cfg, up->raw && p->kind == AG_UP_RESPONSES, p->resp_id,
+                      up->model->name, up->model->backend_refs[up->backend].name);
+    if (minted) p->meta.id = minted;
+}
+
+/* Raw events are re-framed while their ids are wrapped. */
+bool ag_relays_raw(const up_proxy_t *up)
+{
+    return !((const ag_proxy_t *)up)->rid.on;
+}
+
+/* A whole raw reply: the native Responses id kept (the store key) and the
+ * Response object the client gets, with its bound id. */
+bool ag_whole(up_proxy_t *up, buf_t *out)
+{
+    ag_proxy_t *p = ag_of(up);
+    if (p->kind != AG_UP_RESPONSES || !up->acc.len) return false;
+    jspan_t doc = {0, (uint32_t)up->acc.len}, id;
+    if (jscan_obj_get(up->acc.data, doc, "id", &id) && jscan_type(up->acc.data, id) == '"') {
+        char *s = jscan_unescape(&up->req->arena, up->acc.data, id, NULL);
+        if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
+    }
+    bool ok = up->upstream_status >= 200 && up->upstream_status < 300;
+    bool wrapped = ok && rid_resp_wrap_body(&p->rid, up->acc.data, up->acc.len, out);
+    buf_reset(&p->final_response);
+    if (wrapped)
+        buf_append(&p->final_response, out->data, out->len);
+    else
+        buf_append(&p->final_response, up->acc.data, up->acc.len);
+    return wrapped;
+}
+
 /* The relayed reply ended: the translators flushed (usage, the Responses
  * output) and the turn written to the Responses store. */
 void ag_stream_done(up_proxy_t *up)
 {
     ag_proxy_t *p = ag_of(up);
     bool ok = up->upstream_status < 300;
-    if (up->raw && p->kind == AG_UP_RESPONSES && up->hold && up->acc.len) {
-        jspan_t doc = {0, (uint32_t)up->acc.len}, id;
-        if (jscan_obj_get(up->acc.data, doc, "id", &id) && jscan_type(up->acc.data, id) == '"') {
-            char *s = jscan_unescape(&up->req->arena, up->acc.data, id, NULL);
-            if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
-        }
-        buf_reset(&p->final_response);
-        buf_append(&p->final_response, up->acc.data, up->acc.len);
-    }
     if (!up->raw && p->n_ts) {
         for (int i = 0; i < p->n_ts; i++)
             tr_stream_end(&p->ts[i]);

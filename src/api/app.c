@@ -194,7 +194,8 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
             .key_prefix = rc->key_prefix ? rc->key_prefix : "tether:",
             .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 50,
             .ttl_ms = gx->session.ttl_seconds > 0 ? (uint64_t)gx->session.ttl_seconds * 1000 : 0,
-            .fallback = app->store};
+            .fallback = app->store,
+            .writeback = &app->writeback};
         char err[256];
         w->store = sess_store_redis_new(base, &ro, err, sizeof err);
         if (index == 0 && !gx->stores.session.binding_key)

@@ -11,6 +11,7 @@
 #include "http/server.h"
 #include "http/upstream.h"
 #include "http/wrr.h"
+#include "session/store.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -76,6 +77,7 @@ struct tether_app {
     int ready;
     struct sess_store *worker_stores[64]; /* redis stores, one per worker (metrics) */
     atomic_int n_worker_stores;
+    sess_writeback_token_t writeback; /* one worker writes outage records back */
 };
 
 /* Takes ownership of cfg. Returns NULL (diags filled) when the runtime

@@ -42,7 +42,7 @@ int chat_build_body(chat_proxy_t *p)
     buf_free(&mv);
     for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
-    if (p->cbody == req->body) rid_chat_unwrap(up->rq, &jr, &p->splice, &req->arena);
+    if (p->cbody == req->body) rid_unwrap_prev(up->rq, &jr, &p->splice, &req->arena);
     if (up->client_stream) {
         /* ask upstream for usage; hide the usage chunk unless the client asked */
         jspan_t iu;

@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 static met_family_t *g_met;
@@ -29,17 +30,20 @@ void rid_key(const cfg_t *cfg, const char **key, size_t *len)
     *len = k ? strlen(k) : 0;
 }
 
-void rid_bind_request(const cfg_t *cfg, rq_t *rq, arena_t *a, const char *request_id)
+void rid_parse_prev(const cfg_t *cfg, const char *id, arena_t *a, const char *request_id,
+                    rid_prev_t *out)
 {
-    const char *id = rq->previous_response_id;
+    memset(out, 0, sizeof *out);
     if (!id || !*id) return;
     const char *key;
     size_t kl;
     rid_key(cfg, &key, &kl);
     sess_binding_t b;
     sess_binding_parse(key, kl, id, strlen(id), &b);
+    out->upstream = b.wrapped ? arena_strndup(a, id, b.orig_len) : id;
     if (!b.wrapped) return;
-    rq->previous_response_upstream = arena_strndup(a, id, b.orig_len);
+    out->wrapped = true;
+    out->kind = b.kind;
     pthread_once(&g_met_once, met_init);
     met_inc(g_met, 1, b.valid ? "valid" : "invalid");
     if (!b.valid) {
@@ -48,11 +52,41 @@ void rid_bind_request(const cfg_t *cfg, rq_t *rq, arena_t *a, const char *reques
              request_id ? request_id : "");
         return;
     }
-    rq->bound_model = arena_strdup(a, b.model);
-    rq->bound_backend = arena_strdup(a, b.backend);
+    out->valid = true;
+    out->model = arena_strdup(a, b.model);
+    out->backend = arena_strdup(a, b.backend);
 }
 
-void rid_chat_unwrap(const rq_t *rq, const jreq_t *jr, jsplice_t *sp, arena_t *a)
+void rid_apply_prev(rq_t *rq, const rid_prev_t *p)
+{
+    if (!rq || !p->wrapped) return;
+    rq->previous_response_upstream = p->upstream;
+    if (!p->valid) return;
+    rq->bound_model = p->model;
+    rq->bound_backend = p->backend;
+}
+
+bool rid_prev_is_native(const rid_prev_t *p)
+{
+    return p->valid && p->kind == SESS_BINDING_NATIVE;
+}
+
+size_t rid_store_key(const char *id, size_t len)
+{
+    sess_binding_t b;
+    /* the tag is not needed to find the original: any key will do */
+    sess_binding_parse(NULL, 0, id, len, &b);
+    return b.orig_len;
+}
+
+void rid_bind_request(const cfg_t *cfg, rq_t *rq, arena_t *a, const char *request_id)
+{
+    rid_prev_t p;
+    rid_parse_prev(cfg, rq->previous_response_id, a, request_id, &p);
+    rid_apply_prev(rq, &p);
+}
+
+void rid_unwrap_prev(const rq_t *rq, const jreq_t *jr, jsplice_t *sp, arena_t *a)
 {
     if (!rq || !rq->previous_response_upstream || !jr->previous_response_id.len) return;
     buf_t v = BUF_INIT;
@@ -118,4 +152,35 @@ bool rid_wrap_top_id(rid_wrapper_t *w, const char *doc, size_t len, buf_t *out)
     }
     if (!jscan_obj_get(doc, all, "id", &id)) return false;
     return rid_wrap_span(w, doc, len, id, out);
+}
+
+/* ------------------------------------------------------------ Responses */
+
+const char *rid_resp_bind(rid_resp_t *r, const cfg_t *cfg, bool native, const char *minted,
+                          const char *model, const char *backend)
+{
+    rid_wrapper_init(&r->w, cfg, native ? SESS_BINDING_NATIVE : SESS_BINDING_EMULATED, model,
+                     backend);
+    r->on = true;
+    r->native = native;
+    if (native || !minted) return NULL;
+    const char *w = rid_wrap(&r->w, minted, strlen(minted));
+    snprintf(r->minted, sizeof r->minted, "%s", w ? w : minted);
+    return r->minted;
+}
+
+bool rid_resp_wrap_event(rid_resp_t *r, const char *data, size_t len, buf_t *out)
+{
+    if (!r->on || !r->native || len >= UINT32_MAX) return false;
+    jspan_t doc = {0, (uint32_t)len}, resp, id;
+    if (jscan_type(data, doc) != '{' || !jscan_obj_get(data, doc, "response", &resp) ||
+        jscan_type(data, resp) != '{' || !jscan_obj_get(data, resp, "id", &id))
+        return false;
+    return rid_wrap_span(&r->w, data, len, id, out);
+}
+
+bool rid_resp_wrap_body(rid_resp_t *r, const char *data, size_t len, buf_t *out)
+{
+    if (!r->on || !r->native) return false;
+    return rid_wrap_top_id(&r->w, data, len, out);
 }

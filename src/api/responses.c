@@ -85,6 +85,12 @@ void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *respo
     if (!p->store || !id || !*id) return;
     rstore_t *s = api_response_store(p->up.cfg);
     rstore_entry_t e = {0};
+    if (strlen(id) >= sizeof e.id) {
+        tlog(TLOG_WARN, "response_not_stored",
+             "\"request_id\":\"%s\",\"reason\":\"id longer than %zu bytes\"", p->up.req->request_id,
+             sizeof e.id - 1);
+        return;
+    }
     snprintf(e.id, sizeof e.id, "%s", id);
     e.session_key = p->up.plan.id.found ? p->up.plan.id.key : NULL;
     e.model = p->up.model->name;
@@ -138,13 +144,21 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
                     ? jscan_unescape(&req->arena, req->body, jr.instructions, NULL)
                     : NULL;
     cJSON *history = cJSON_CreateArray();
-    if (pr) {
-        p->prev_id = strdup(pr);
+    /* a wrapped id: the store and the upstream know it without its suffix;
+     * a valid native binding needs no store lookup (the provider holds the
+     * chain; the bound model is routed to) */
+    rid_prev_t prev;
+    rid_parse_prev(ref->cfg, pr, &req->arena, req->request_id, &prev);
+    if (pr && rid_prev_is_native(&prev)) {
+        p->prev_id = strdup(prev.upstream);
+        p->chain_native = true;
+    } else if (pr) {
+        p->prev_id = strdup(prev.upstream);
         char *inh = NULL;
-        int n = rstore_chain(api_response_store(ref->cfg), pr, clock_wall_ms(), history, NULL, &inh,
-                             &p->chain_native, NULL, &p->warn);
+        int n = rstore_chain(api_response_store(ref->cfg), p->prev_id, clock_wall_ms(), history,
+                             NULL, &inh, &p->chain_native, NULL, &p->warn);
         if (n < 0) {
-            char idc[128];
+            char idc[SESS_BINDING_ID_MAX + 1];
             snprintf(idc, sizeof idc, "%s", pr);
             cJSON_Delete(history);
             free(inh);
@@ -153,7 +167,7 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
             app_config_release(ref);
             return api_error_openai(req, 400, "invalid_request_error",
                                     "previous_response_not_found", "previous_response_id",
-                                    "Previous response with id '%.100s' not found.", idc);
+                                    "Previous response with id '%s' not found.", idc);
         }
         p->instructions = inh;
     }
@@ -175,9 +189,10 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     rstore_new_id(p->resp_id);
     p->meta.id = p->resp_id;
     p->meta.created_at = (int64_t)(clock_wall_ms() / 1000);
-    p->meta.previous_response_id = p->prev_id;
+    p->meta.previous_response_id = pr; /* as the client sent it */
     p->meta.instructions = p->instructions;
     if (!ag_ir_facts(p)) return;
+    rid_apply_prev(p->up.rq, &prev);
     if (p->chain_native) p->up.rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
     /* SPEC §9.4: an emulated chain is in tether's store (portable when
      * treat_stored_chains_as_portable); a native one is provider state */
@@ -198,7 +213,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
 {
     (void)w;
     const char *rest = req->path + strlen("/v1/responses/");
-    char id[64];
+    char id[SESS_BINDING_ID_MAX + 1];
     const char *slash = strchr(rest, '/');
     size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
     bool items = slash && !strcmp(slash, "/input_items");
@@ -209,10 +224,13 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     }
     memcpy(id, rest, idlen);
     id[idlen] = 0;
+    /* the id as the client has it (wrapped) or bare: the store key is bare */
+    char key[SESS_BINDING_ID_MAX + 1];
+    snprintf(key, sizeof key, "%.*s", (int)rid_store_key(id, idlen), id);
     rstore_t *s = api_response_store(ref->cfg);
     app_config_release(ref);
     if (req->method == HSRV_DELETE && !items) {
-        if (!rstore_delete(s, id))
+        if (!rstore_delete(s, key))
             return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
                                     "Response with id '%s' not found.", id);
         buf_t b = BUF_INIT;
@@ -226,7 +244,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     if (req->method != HSRV_GET && req->method != HSRV_HEAD)
         return api_error_openai(req, 405, "invalid_request_error", "method_not_allowed", NULL,
                                 "method %s is not allowed on %s", req->method_str, req->path);
-    rstore_entry_t *e = rstore_get(s, id, clock_wall_ms());
+    rstore_entry_t *e = rstore_get(s, key, clock_wall_ms());
     if (!e)
         return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
                                 "Response with id '%s' not found.", id);
@@ -242,7 +260,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         cJSON_ArrayForEach(x, in)
         {
             if (!cJSON_GetObjectItemCaseSensitive(x, "id")) {
-                char iid[64];
+                char iid[RSTORE_ID_MAX + 32];
                 snprintf(iid, sizeof iid, "in_%s_%d", e->id + 5, k);
                 cJSON_AddStringToObject(x, "id", iid);
             }

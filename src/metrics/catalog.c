@@ -38,6 +38,13 @@ void metrics_catalog_init(const char *version)
         met_counter("session_identity_total", "Session identity sources", L("source"));
     tmet.session_store_errors_total =
         met_counter("session_store_errors_total", "Session store errors", L("backend", "op"));
+    tmet.session_writeback_pending =
+        met_gauge("session_writeback_pending",
+                  "Session records written locally during a Redis outage, waiting to be written "
+                  "back",
+                  NULL);
+    tmet.session_writeback_total = met_counter(
+        "session_writeback_total", "Session records written back to Redis after an outage", NULL);
     tmet.replay_writes_total =
         met_counter("replay_writes_total", "Replay records by result", L("result"));
     tmet.request_duration_seconds =

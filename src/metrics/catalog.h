@@ -22,6 +22,8 @@ typedef struct tmet_table {
     met_family_t *session_handoffs_total;     /* result */
     met_family_t *session_identity_total;     /* source */
     met_family_t *session_store_errors_total; /* backend, op */
+    met_family_t *session_writeback_pending;  /* - */
+    met_family_t *session_writeback_total;    /* - */
     met_family_t *replay_writes_total;        /* result */
     met_family_t *request_duration_seconds;   /* endpoint */
     met_family_t *upstream_latency_seconds;   /* model, backend */

@@ -618,6 +618,8 @@ static void r_stats(sess_store_t *s, sess_store_stats_t *o)
     o->fallbacks = rs->fallbacks;
     o->transitions = rs->brk.transitions;
     o->degraded = rs->brk.state != SESS_BRK_CLOSED;
+    o->writeback_pushed = rs->wb_pushed;
+    o->writeback_pending = sess_redis_wb_pending(rs);
 }
 
 static struct event_base *r_wait_base(sess_store_t *s)
@@ -688,6 +690,7 @@ sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opt
     uint64_t seed = (uint64_t)(uintptr_t)rs ^ clock_mono_us() ^ ((uint64_t)getpid() << 32);
     sess_breaker_init(&rs->brk, opts->failures_to_open, opts->open_ms, SESS_REDIS_JITTER_PCT, seed);
     rs->fb = opts->fallback;
+    rs->wb_token = opts->writeback;
     return &rs->base;
 }
 

@@ -77,6 +77,8 @@ struct sess_redis {
     size_t wb_n, wb_next;
     unsigned wb_inflight;
     uint64_t wb_pushed;
+    sess_writeback_token_t *wb_token; /* shared with the process's other workers, or NULL */
+    bool wb_owner;                    /* this store holds wb_token */
 };
 
 /* ---- store_redis_transport.c ---- */

@@ -7,9 +7,14 @@
  * before anything was pushed (and again after each probe), so recovery
  * never converged. If the circuit opens meanwhile the write-back stops;
  * what was not pushed stays local (reads still consult it) and goes after
- * the next recovery. One per store instance (event loop); not thread-safe. */
+ * the next recovery. The workers of a process share one fallback table:
+ * one of them (the holder of the shared token, sess_writeback_token_t)
+ * writes it back, not each of them (a push per record per worker, the
+ * duplicates refused by Redis). One per store instance (event loop); the
+ * token is the only state shared between threads. */
 #include "session/store_redis_internal.h"
 #include <event2/event.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +51,31 @@ static void free_keys(sess_redis_t *rs)
     rs->wb_n = rs->wb_next = 0;
 }
 
+/* Claim the process's write-back; false when another worker holds it (it
+ * then runs one more round when it ends, for this worker's records). */
+static bool claim(sess_redis_t *rs)
+{
+    if (!rs->wb_token || rs->wb_owner) return true;
+    bool free_ = false;
+    if (!atomic_compare_exchange_strong(&rs->wb_token->busy, &free_, true)) {
+        atomic_store(&rs->wb_token->missed, true);
+        return false;
+    }
+    rs->wb_owner = true;
+    return true;
+}
+
+/* Give the token back; true when a worker recovered meanwhile and skipped
+ * (its records may have come after this round's collection). */
+static bool release(sess_redis_t *rs)
+{
+    if (!rs->wb_token || !rs->wb_owner) return false;
+    rs->wb_owner = false;
+    bool missed = atomic_exchange(&rs->wb_token->missed, false);
+    atomic_store(&rs->wb_token->busy, false);
+    return missed;
+}
+
 static void arm(sess_redis_t *rs)
 {
     struct timeval tv = {0, WB_TICK_MS * 1000};
@@ -71,6 +101,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     }
     if (rs->wb_next >= rs->wb_n) {
         free_keys(rs); /* the last pushes complete on their own */
+        if (release(rs)) sess_redis_wb_start(rs);
         return;
     }
     arm(rs);
@@ -79,10 +110,12 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 void sess_redis_wb_start(sess_redis_t *rs)
 {
     free_keys(rs);
+    if (!claim(rs)) return;
     wb_collect_t c = {0};
     sess_store_memory_foreach(rs->fb, collect, &c);
     if (!c.n) {
         free(c.keys);
+        release(rs); /* nothing left: whoever missed found nothing either */
         return;
     }
     rs->wb_keys = c.keys;
@@ -95,6 +128,7 @@ void sess_redis_wb_start(sess_redis_t *rs)
 void sess_redis_wb_stop(sess_redis_t *rs)
 {
     free_keys(rs);
+    release(rs); /* the rest goes with the next recovery (of any worker) */
     if (rs->wb_timer) {
         event_free(rs->wb_timer);
         rs->wb_timer = NULL;

@@ -543,6 +543,84 @@ static void test_write_back_of_many_records_converges(void **state)
     sess_store_free(fb);
 }
 
+/* The workers of a process share one fallback table: one of them writes it
+ * back (the holder of the shared token), not each of them; the others
+ * skip, and the write-back's progress is in the stats
+ * (tether_session_writeback_pending / _total). On main every worker pushed
+ * every record (twice the work here, the duplicates refused by Redis). */
+static void test_one_worker_writes_back_the_shared_records(void **state)
+{
+    TREDIS_NEED();
+    enum { N = 3000 };
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_writeback_token_t tok = {0};
+    sess_store_t *w[2];
+    for (int i = 0; i < 2; i++) {
+        sess_redis_opts_t o = {.address = srv.addr,
+                               .key_prefix = "t8:",
+                               .timeout_ms = 50,
+                               .open_ms = 100,
+                               .fallback = fb,
+                               .writeback = &tok};
+        char err[256];
+        w[i] = sess_store_redis_open_sync(&o, err, sizeof err);
+        assert_non_null(w[i]);
+    }
+    tredis_kill(&srv);
+    uint64_t t = clock_wall_ms();
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 3; k++)
+            commit_at(w[i], "wb2-open", "m", t + (uint64_t)k);
+    assert_true(sess_store_redis_is_degraded(w[0]) && sess_store_redis_is_degraded(w[1]));
+    sess_state_t st = {0};
+    snprintf(st.last_model, sizeof st.last_model, "m");
+    for (int i = 0; i < N; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "wb2-%d", i);
+        st.created_at_ms = st.last_seen_ms = t + 10 + (uint64_t)i;
+        sess_store_memory_put(fb, key, &st);
+    }
+    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    sleep_ms(150);
+    sess_store_stats_t s0, s1;
+    uint64_t max_pending = 0;
+    int left = N;
+    for (int round = 0; round < 20000 && left > 0; round++) {
+        sess_store_get_wait(w[round % 2], "wb2-probe", &st);
+        sleep_ms(1);
+        sess_store_stats(w[0], &s0);
+        sess_store_stats(w[1], &s1);
+        if (s0.writeback_pending + s1.writeback_pending > max_pending)
+            max_pending = s0.writeback_pending + s1.writeback_pending;
+        if (round % 50 == 0) {
+            left = 0;
+            for (int i = 0; i < N; i += 7) {
+                char key[64];
+                snprintf(key, sizeof key, "wb2-%d", i);
+                if (sess_store_get_wait(fb, key, &st) == SESS_OK) left++;
+            }
+        }
+    }
+    assert_int_equal(left, 0);
+    /* drain the last acknowledgements */
+    for (int round = 0; round < 200; round++)
+        sess_store_get_wait(w[round % 2], "wb2-probe", &st);
+    sess_store_stats(w[0], &s0);
+    sess_store_stats(w[1], &s1);
+    assert_false(s0.degraded || s1.degraded);
+    assert_true(max_pending > 0);
+    assert_int_equal(s0.writeback_pending + s1.writeback_pending, 0);
+    uint64_t pushed = s0.writeback_pushed + s1.writeback_pushed;
+    /* every record once (+ the one committed locally, + at most a batch
+     * still in flight when a second round collected), not once per worker */
+    assert_true(pushed >= N);
+    assert_true(pushed <= N + 1 + 64);
+    assert_false(atomic_load(&tok.busy));
+    for (int i = 0; i < 2; i++)
+        sess_store_free(w[i]);
+    sess_store_free(fb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_outage_falls_back_and_recovers),
         cmocka_unit_test(test_hung_server_is_bounded_by_timeout),
         cmocka_unit_test(test_write_back_of_many_records_converges),
+        cmocka_unit_test(test_one_worker_writes_back_the_shared_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
