@@ -80,6 +80,7 @@ void up_end(up_proxy_t *p)
     /* release everything the proxy holds; the request is already finished */
     if (p->deadline) event_free(p->deadline);
     p->deadline = NULL;
+    up_backend_release(p);
     sse_parser_deinit(&p->sse);
     buf_free(&p->acc);
     buf_free(&p->reply);

@@ -139,7 +139,9 @@ struct up_proxy {
     bool handoff_redone;         /* re-decided once after the locked model's backends failed */
     const char *tried_models[8]; /* models this turn already gave up on */
     int n_tried_models;
-    bool inflight; /* counted in the selector's in-flight table */
+    bool inflight;          /* counted in the selector's in-flight table */
+    struct sel_health *bh;  /* the current backend's health entry, counted in flight */
+    bool skipped_unhealthy; /* a backend was skipped as ejected or failing checks */
     struct event *deadline;
     /* the reply */
     bool client_stream, client_usage;
@@ -209,6 +211,8 @@ void up_capture_chat_text(up_proxy_t *p, const char *body, size_t len, bool delt
 
 /* attempt.c */
 void up_attempt(up_proxy_t *p);
+/* The current backend's request ended: no longer counted in flight. */
+void up_backend_release(up_proxy_t *p);
 /* Send the turn to model nm (fallback or forced handoff). */
 void up_redispatch(up_proxy_t *p, const cfg_model_t *nm);
 void up_client_abort(hsrv_req_t *req);
