@@ -91,6 +91,8 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "tether serve: %s has errors; not starting\n", config);
         return 1;
     }
+    if (cfg->logging.format)
+        tlog_set_format(tlog_format_parse(cfg->logging.format) > 0 ? TLOG_FMT_TEXT : TLOG_FMT_JSON);
     if (!level) level = cfg->logging.level;
     if (level) {
         int l = tlog_level_parse(level);

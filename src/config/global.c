@@ -123,9 +123,11 @@ const cfg_schema_t cfg_schema_logging = {
                            .off = offsetof(cfg_logging_t, format),
                            .def = "json",
                            .choices = "json|text",
-                           .doc = "log line format"},
+                           .doc = "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
+                                  "key=value ...` (values with spaces, quotes or = as JSON "
+                                  "strings)"},
                           {0}},
-    "Logs (JSON lines on stderr).",
+    "Logs on stderr (serve reads them at start).",
 };
 
 const cfg_schema_t cfg_schema_services = {
