@@ -115,6 +115,7 @@ static void ad_log_done(up_proxy_t *up, int status)
             met_inc(tmet.tokens_total, (double)p->up.usage.cached_tokens, p->up.model->name,
                     "cached");
     }
+    up_count_cost(&p->up);
     count_warnings(p);
     tlog(TLOG_INFO, "request",
          "\"request_id\":\"%s\",\"endpoint\":\"%s\",\"status\":%d,\"model\":\"%s\",\"protocol\":\"%"

@@ -166,6 +166,7 @@ static void ad_log_done(up_proxy_t *up, int status)
         if (u->cached_tokens > 0)
             met_inc(tmet.tokens_total, (double)u->cached_tokens, up->model->name, "cached");
     }
+    up_count_cost(up);
     const cfg_backend_ref_t *b = up->backend >= 0 ? &up->model->backend_refs[up->backend] : NULL;
     tlog(TLOG_INFO, "request",
          "\"request_id\":\"%s\",\"endpoint\":\"chat\",\"status\":%d,\"model\":\"%s\","

@@ -204,6 +204,11 @@ int up_add_h(hsrv_header_t *h, int n, const char *name, const char *value);
 int up_plan_headers(hsrv_header_t *h, int n, const route_plan_t *pl, const char *conf);
 /* "none" when the policy did not run. */
 const char *up_phase_label(const route_plan_t *pl);
+/* The cost of a reply's usage from the model's pricing. */
+double up_usage_cost(const cfg_model_t *m, const jusage_t *u);
+/* Add the request's cost to tether_cost_total{model,currency} (once, from
+ * the adapter's log_done). */
+void up_count_cost(const up_proxy_t *p);
 /* Session metrics of an applied plan. */
 void up_count_plan(const route_plan_t *plan, const cfg_model_t *m, bool all);
 /* The chat-shaped reply text of a whole chat.completion (prefix chain). */

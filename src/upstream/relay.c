@@ -215,11 +215,7 @@ static void usage_done(up_proxy_t *p)
         u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
         u.completion_tokens =
             p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
-        const cfg_pricing_t *pr = &p->model->pricing;
-        u.cost = ((double)(u.prompt_tokens - u.cached_tokens) * pr->prompt_per_1m +
-                  (double)u.cached_tokens * pr->cached_input_per_1m +
-                  (double)u.completion_tokens * pr->completion_per_1m) /
-                 1e6;
+        u.cost = up_usage_cost(p->model, &p->usage);
     }
     route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
 }

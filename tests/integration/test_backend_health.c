@@ -58,10 +58,14 @@ static int setup(void **state)
             "      reliability: {lb_policy: least_request}\n"
             "      backend_refs: [{name: l1, endpoint: \"127.0.0.1:%d\"}, "
             "{name: l2, endpoint: \"127.0.0.1:%d\"}]\n"
+            "    - name: priced\n"
+            "      pricing: {currency: EUR, prompt_per_1m: 1000000, cached_input_per_1m: 500000, "
+            "completion_per_1m: 2000000}\n"
+            "      backend_refs: [{name: pb, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: flaky}, {name: checked}, {name: healthy}, "
-            "{name: lr}]\n"
+            "{name: lr}, {name: priced}]\n"
             "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
-            rport, dead, mport, mport, mport, mport, mport, gport);
+            rport, dead, mport, mport, mport, mport, mport, mport, gport);
     fclose(f);
     const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "2", NULL};
     if (tproc_spawn(&router, rv, TPROC_QUIET) != 0) return -1;
@@ -186,12 +190,28 @@ static void test_least_request_serves_every_backend(void **state)
     assert_true(metric("tether_upstream_requests_total{model=\"lr\",backend=\"l1\"") >= 4);
 }
 
+/* tether_cost_total counts what the backend reported, at the model's prices
+ * (1 EUR a prompt token, 0.5 a cached one, 2 a completion token here). */
+static void test_cost_metric_counts_real_usage(void **state)
+{
+    assert_int_equal(chat("priced"), 200);
+    assert_int_equal(chat("priced"), 200);
+    double pt = metric("tether_tokens_total{model=\"priced\",kind=\"prompt\"}");
+    double ct = metric("tether_tokens_total{model=\"priced\",kind=\"cached\"}");
+    double comp = metric("tether_tokens_total{model=\"priced\",kind=\"completion\"}");
+    assert_true(pt > 0 && comp > 0);
+    if (ct < 0) ct = 0;
+    double want = (pt - ct) * 1 + ct * 0.5 + comp * 2;
+    assert_true(metric("tether_cost_total{model=\"priced\",currency=\"EUR\"}") == want);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
         cmocka_unit_test(test_failing_backend_is_ejected_and_skipped),
         cmocka_unit_test(test_failing_health_check_takes_the_backend_out),
         cmocka_unit_test(test_least_request_serves_every_backend),
+        cmocka_unit_test(test_cost_metric_counts_real_usage),
     };
     return cmocka_run_group_tests(t, setup, teardown);
 }
