@@ -36,7 +36,7 @@ int chat_build_body(chat_proxy_t *p)
         jsplice_add(&p->splice, up->plg.edits.edits[i].off, up->plg.edits.edits[i].len,
                     up->plg.edits.edits[i].repl, up->plg.edits.edits[i].repl_len);
     buf_t mv = BUF_INIT;
-    buf_json_str(&mv, up->model->provider_model_id, strlen(up->model->provider_model_id));
+    buf_json_str(&mv, up_upstream_model(up), strlen(up_upstream_model(up)));
     char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
     uint32_t mvl = (uint32_t)mv.len;
     buf_free(&mv);

@@ -129,6 +129,17 @@ void up_trace_done(up_proxy_t *p, int status, const char *path)
     p->rec = NULL;
 }
 
+const char *up_upstream_model(const up_proxy_t *p)
+{
+    const cfg_decision_t *d = p->plan.decision;
+    for (size_t i = 0; d && i < d->n_model_refs; i++) {
+        const cfg_model_ref_t *r = &d->model_refs[i];
+        if (r->lora_name && *r->lora_name && r->model && !strcmp(r->model, p->model->name))
+            return r->lora_name;
+    }
+    return p->model->provider_model_id;
+}
+
 /* Prompt tokens not read from the cache at the prompt price, cached ones at
  * the cached price, completion at the completion price (per million). */
 double up_usage_cost(const cfg_model_t *m, const jusage_t *u)

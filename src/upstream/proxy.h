@@ -204,6 +204,10 @@ int up_add_h(hsrv_header_t *h, int n, const char *name, const char *value);
 int up_plan_headers(hsrv_header_t *h, int n, const route_plan_t *pl, const char *conf);
 /* "none" when the policy did not run. */
 const char *up_phase_label(const route_plan_t *pl);
+/* The model name written into the upstream body: the winning decision's
+ * modelRef lora_name for this model when set (a LoRA adapter is served
+ * under its own name), else the model's provider_model_id. */
+const char *up_upstream_model(const up_proxy_t *p);
 /* The cost of a reply's usage from the model's pricing. */
 double up_usage_cost(const cfg_model_t *m, const jusage_t *u);
 /* Add the request's cost to tether_cost_total{model,currency} (once, from

@@ -63,7 +63,9 @@ static int setup(void **state)
             "completion_per_1m: 2000000}\n"
             "      backend_refs: [{name: pb, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: flaky}, {name: checked}, {name: healthy}, "
-            "{name: lr}, {name: priced}]\n"
+            "{name: lr}, {name: priced, context_window_size: 128K, param_size: 8B, "
+            "modality: text, tags: [cheap], loras: [sql-lora]}]\n"
+            "  decisions: [{name: all, modelRefs: [{model: priced, lora_name: sql-lora}]}]\n"
             "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
             rport, dead, mport, mport, mport, mport, mport, mport, gport);
     fclose(f);
@@ -205,6 +207,53 @@ static void test_cost_metric_counts_real_usage(void **state)
     assert_true(metric("tether_cost_total{model=\"priced\",currency=\"EUR\"}") == want);
 }
 
+static cJSON *mock_by_model(void)
+{
+    char *b = get(mport, "/mock/stats");
+    assert_non_null(b);
+    cJSON *j = cJSON_Parse(b);
+    free(b);
+    assert_non_null(j);
+    return j;
+}
+
+/* A modelRef's lora_name is the model the backend is asked for; the card's
+ * facts are listed by GET /v1/models. */
+static void test_lora_name_and_model_card_facts(void **state)
+{
+    cJSON *j = mock_by_model();
+    cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "by_model"), "sql-lora");
+    int before = n ? n->valueint : 0;
+    cJSON_Delete(j);
+    assert_int_equal(chat("auto"), 200);
+    j = mock_by_model();
+    n = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "by_model"), "sql-lora");
+    assert_non_null(n);
+    assert_int_equal(n->valueint, before + 1);
+    cJSON_Delete(j);
+
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", rport, "GET", "/v1/models", NULL, NULL, 0, &r), 0);
+    j = cJSON_Parse(r.body);
+    thttp_resp_free(&r);
+    assert_non_null(j);
+    cJSON *it, *card = NULL;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(j, "data"))
+    {
+        if (!strcmp(cJSON_GetObjectItem(it, "id")->valuestring, "priced"))
+            card = cJSON_GetObjectItem(it, "tether");
+    }
+    assert_non_null(card);
+    assert_int_equal(cJSON_GetObjectItem(card, "context_window_size")->valueint, 128000);
+    assert_string_equal(cJSON_GetObjectItem(card, "param_size")->valuestring, "8B");
+    assert_string_equal(cJSON_GetObjectItem(card, "modality")->valuestring, "text");
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(card, "tags"), 0)->valuestring,
+                        "cheap");
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(card, "loras"), 0)->valuestring,
+                        "sql-lora");
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest t[] = {
@@ -212,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_failing_health_check_takes_the_backend_out),
         cmocka_unit_test(test_least_request_serves_every_backend),
         cmocka_unit_test(test_cost_metric_counts_real_usage),
+        cmocka_unit_test(test_lora_name_and_model_card_facts),
     };
     return cmocka_run_group_tests(t, setup, teardown);
 }
