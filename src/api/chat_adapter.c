@@ -95,6 +95,7 @@ int chat_tether_headers(up_proxy_t *up, hsrv_header_t *h, int n, const char *pat
         n = up_add_h(h, n, "x-tether-backend", up->model->backend_refs[up->backend].name);
     n = up_add_h(h, n, "x-tether-request-id", up->req->request_id);
     n = up_add_h(h, n, "x-tether-response-path", path);
+    n = up_add_h(h, n, "x-tether-protocol", "openai->openai"); /* as every endpoint (api.md) */
     if (up->replay_id[0]) {
         n = up_add_h(h, n, "x-tether-replay-id", up->replay_id);
         if (cfg->router.compat_headers) n = up_add_h(h, n, "x-vsr-replay-id", up->replay_id);

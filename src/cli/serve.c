@@ -22,12 +22,7 @@
 
 static void print_diags(const cfg_diags_t *d)
 {
-    for (size_t i = 0; i < d->n; i++) {
-        const cfg_diag_t *x = &d->items[i];
-        fprintf(stderr, "%s:%d:%d: %s: %s%s\n", x->file ? x->file : "?", x->line, x->col,
-                x->path ? x->path : "", x->severity == CFG_DIAG_WARNING ? "warning: " : "",
-                x->message);
-    }
+    cfg_diags_print(stderr, d);
 }
 
 static void usage(FILE *f)

@@ -196,6 +196,17 @@ static void test_least_request_serves_every_backend(void **state)
  * (1 EUR a prompt token, 0.5 a cached one, 2 a completion token here). */
 static void test_cost_metric_counts_real_usage(void **state)
 {
+    /* chat replies name their protocol like every other endpoint (docs/api.md) */
+    static const char body[] = "{\"model\":\"priced\",\"messages\":[{\"role\":\"user\","
+                               "\"content\":\"hi\"}]}";
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body,
+                                   strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(thttp_resp_header(&r, "x-tether-protocol"));
+    assert_string_equal(thttp_resp_header(&r, "x-tether-protocol"), "openai->openai");
+    thttp_resp_free(&r);
     assert_int_equal(chat("priced"), 200);
     assert_int_equal(chat("priced"), 200);
     double pt = metric("tether_tokens_total{model=\"priced\",kind=\"prompt\"}");
