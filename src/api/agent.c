@@ -95,7 +95,7 @@ static void ag_routed(void *ud, route_plan_t *plan)
             char msg[768];
             snprintf(msg, sizeof msg, "model '%.200s' is not served here; valid models: %s",
                      plan->error_message, names.data ? names.data : "");
-            ag_early_error(req, client, 400, "invalid_request_error", "model_not_found", "model",
+            ag_early_error(req, client, 404, "invalid_request_error", "model_not_found", "model",
                            msg);
             buf_free(&names);
         } else {

@@ -135,7 +135,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
         if (plan->status == ROUTE_ERR_MODEL_NOT_FOUND) {
             buf_t names = BUF_INIT;
             route_valid_names(cfg, &names);
-            api_error_openai(req, 400, "invalid_request_error", "model_not_found", "model",
+            api_error_openai(req, 404, "invalid_request_error", "model_not_found", "model",
                              "model '%.200s' is not served here; valid models: %s",
                              plan->error_message, names.data);
             buf_free(&names);

@@ -36,7 +36,7 @@ int chat_build_body(chat_proxy_t *p)
         jsplice_add(&p->splice, up->plg.edits.edits[i].off, up->plg.edits.edits[i].len,
                     up->plg.edits.edits[i].repl, up->plg.edits.edits[i].repl_len);
     buf_t mv = BUF_INIT;
-    buf_json_str(&mv, up->model->provider_model_id, strlen(up->model->provider_model_id));
+    buf_json_str(&mv, up_upstream_model(up), strlen(up_upstream_model(up)));
     char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
     uint32_t mvl = (uint32_t)mv.len;
     buf_free(&mv);
@@ -95,6 +95,7 @@ int chat_tether_headers(up_proxy_t *up, hsrv_header_t *h, int n, const char *pat
         n = up_add_h(h, n, "x-tether-backend", up->model->backend_refs[up->backend].name);
     n = up_add_h(h, n, "x-tether-request-id", up->req->request_id);
     n = up_add_h(h, n, "x-tether-response-path", path);
+    n = up_add_h(h, n, "x-tether-protocol", "openai->openai"); /* as every endpoint (api.md) */
     if (up->replay_id[0]) {
         n = up_add_h(h, n, "x-tether-replay-id", up->replay_id);
         if (cfg->router.compat_headers) n = up_add_h(h, n, "x-vsr-replay-id", up->replay_id);
@@ -166,6 +167,7 @@ static void ad_log_done(up_proxy_t *up, int status)
         if (u->cached_tokens > 0)
             met_inc(tmet.tokens_total, (double)u->cached_tokens, up->model->name, "cached");
     }
+    up_count_cost(up);
     const cfg_backend_ref_t *b = up->backend >= 0 ? &up->model->backend_refs[up->backend] : NULL;
     tlog(TLOG_INFO, "request",
          "\"request_id\":\"%s\",\"endpoint\":\"chat\",\"status\":%d,\"model\":\"%s\","

@@ -273,7 +273,7 @@ static void test_errors_and_count_tokens(void **st)
     assert_string_equal(S(j, "type"), "error");
     assert_string_equal(S(j, "error.type"), "invalid_request_error");
     cJSON_Delete(j);
-    j = post("/v1/messages", "{\"model\":\"nope\",\"max_tokens\":1,\"messages\":[]}", 400, NULL);
+    j = post("/v1/messages", "{\"model\":\"nope\",\"max_tokens\":1,\"messages\":[]}", 404, NULL);
     assert_string_equal(S(j, "type"), "error");
     cJSON_Delete(j);
     j = post("/v1/messages", "{bad", 400, NULL);
