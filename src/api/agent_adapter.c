@@ -274,6 +274,11 @@ static bool ad_build(up_proxy_t *up)
                 err[0] ? err : "the request could not be translated");
         return false;
     }
+    /* the tool call ids as the provider issued them (response_id.h) */
+    rid_unwrap_tool_ids_buf(p->kind == AG_UP_ANTHROPIC   ? RQ_PROTO_ANTHROPIC
+                            : p->kind == AG_UP_RESPONSES ? RQ_PROTO_RESPONSES
+                                                         : RQ_PROTO_CHAT,
+                            &p->upbody);
     p->iov[0].iov_base = p->upbody.data;
     p->iov[0].iov_len = p->upbody.len;
     up->iov = p->iov;

@@ -53,7 +53,10 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
                        jscan_type(req->body, iu) == 't';
     up->rq =
         rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
-    if (up->rq) rid_bind_request(cfg, up->rq, &req->arena, req->request_id);
+    if (up->rq) {
+        rid_bind_request(cfg, up->rq, &req->arena, req->request_id);
+        rid_bind_tool_calls(cfg, up->rq, &req->arena, req->request_id);
+    }
     app_route_env(ref, &up->env);
     if (w->store) up->env.store = w->store; /* the worker's Redis store */
     up->rin.cfg = cfg;

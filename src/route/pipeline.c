@@ -146,7 +146,8 @@ static void stage_route(route_run_t *r)
     /* the current model: the signed issuer of the request's provider state,
      * else the session's last model (as the policy decides it) */
     const char *cur_name = st && st->last_model[0] ? st->last_model : NULL;
-    if (f->bound_model_signed && (f->bindings & RQ_BIND_PREVIOUS_RESPONSE_ID))
+    if (f->bound_model_signed && ((f->bindings & RQ_BIND_PREVIOUS_RESPONSE_ID) ||
+                                  (f->active_tool_loop && f->bound_by_tool_calls)))
         cur_name = f->bound_model;
     if (cur_name)
         f->current_available =

@@ -221,7 +221,7 @@ static void test_responses_conversation(void **st)
     assert_string_equal(S(done, "response.instructions"), "be brief");
     assert_string_equal(S(done, "response.previous_response_id"), id1);
     assert_string_equal(S(done, "response.output.0.type"), "function_call");
-    char id2[600], call[64];
+    char id2[600], call[256];
     snprintf(id2, sizeof id2, "%s", S(done, "response.id"));
     snprintf(call, sizeof call, "%s", S(done, "response.output.0.call_id"));
     cJSON_Delete(done);
