@@ -5,7 +5,7 @@ SIGNAL keyword think_hard { method: "regex" keywords: ["\\b(prove|derive|step[- 
 SIGNAL embedding code_work { threshold: 0.45 candidates: ["fix this failing test", "why does this function crash"] }
 SIGNAL conversation tool_use { feature: { type: "count" source: { type: "assistant_tool_call" } } predicate: { gte: 1 } }
 SIGNAL context long_context { min_tokens: "48K" }
-SIGNAL jailbreak injection { threshold: 0.7 include_tool_results: true classifier: "prompt-guard" }
+SIGNAL jailbreak injection { threshold: 0.7 include_tool_results: true }
 SIGNAL pii sensitive { threshold: 0.8 pii_types_allowed: ["EMAIL_ADDRESS"] }
 
 ROUTE block_injection {
