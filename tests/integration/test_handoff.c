@@ -111,7 +111,7 @@ static int stat_of(int port, const char *key)
 }
 
 /* Remove a from the config and wait until the router serves the new one
- * (a request naming a is then refused). */
+ * (a request naming a is then refused: 404 model_not_found). */
 static void reload_without_a(env_t *e)
 {
     write_config(e, false);
@@ -124,7 +124,7 @@ static void reload_without_a(env_t *e)
                                sizeof probe - 1, &r);
         int st = r.status;
         thttp_resp_free(&r);
-        if (rc == 0 && st == 400) return;
+        if (rc == 0 && st == 404) return; /* model_not_found */
         usleep(25000);
     }
     fail_msg("the reload without model a never took effect");
