@@ -6,8 +6,8 @@
  * disjunctive normal form of every WHEN: overlap without a mutual-exclusion
  * guard, shadowing and rank problems) is in validate_conflicts.c. */
 #include "dsl/validate_internal.h"
+#include "config/family.h"
 #include "config/global.h"
-#include "config/routing.h"
 #include "config/schema.h"
 #include "dsl/compile.h"
 #include <stdint.h>
@@ -15,20 +15,13 @@
 #include <string.h>
 
 /* the loader's tables (src/config) */
-const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
 extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
     cfg_schema_model_card, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping,
     cfg_schema_plugin, cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
-bool cfg_signal_family_has_labels(cfg_signal_family_t f);
 
 const char *const *dsl_family_names(size_t *n)
 {
-    static const char *names[CFG_SIG_N + 1];
-    for (int i = 0; i < CFG_SIG_N; i++)
-        names[i] = cfg_signal_family_name((cfg_signal_family_t)i);
-    names[CFG_SIG_N] = NULL;
-    *n = CFG_SIG_N;
-    return names;
+    return cfg_signal_family_names(n);
 }
 
 /* Words of a "a | b | c" doc string or a "a|b|c" choices string. */
@@ -154,7 +147,7 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
     if (fam < 0) {
         size_t n;
         const char *const *names = dsl_family_names(&n);
-        const char *c[CFG_SIG_N + 1];
+        const char *c[CFG_SIG_MAX + 1];
         memcpy(c, names, n * sizeof *c);
         c[n] = "projection";
         char fix[128];

@@ -3,6 +3,7 @@
  * is unescaped): ceil(bytes/4) per message text, 4 per message, the tool
  * definitions, 765 per image; scaled by the per-model calibration factor
  * of engine.c once that model has 10 observed usages. */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <math.h>
@@ -48,4 +49,27 @@ static void ctx_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_context_ops = {.family = CFG_SIG_CONTEXT, .eval = ctx_eval};
+static const sig_family_ops_t context_ops = {.eval = ctx_eval};
+
+const cfg_sig_family_t sig_context_family = {
+    .name = "context",
+    .key = "context",
+    .list_doc = "context-size rules",
+    .doc = "Estimated prompt size.",
+    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
+                                    CFG_SIGF_DESC,
+                                    {.key = "min_tokens",
+                                     .type = CFG_F_TOKENS,
+                                     .off = offsetof(cfg_signal_t, min_tokens),
+                                     .off2 = offsetof(cfg_signal_t, has_min_tokens),
+                                     .flags = CFG_FF_HAS,
+                                     .doc = "at least this many tokens (48K, 1M)"},
+                                    {.key = "max_tokens",
+                                     .type = CFG_F_TOKENS,
+                                     .off = offsetof(cfg_signal_t, max_tokens),
+                                     .off2 = offsetof(cfg_signal_t, has_max_tokens),
+                                     .flags = CFG_FF_HAS,
+                                     .doc = "at most this many tokens"},
+                                    {0}},
+    .ops = &context_ops,
+};

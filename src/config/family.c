@@ -1,0 +1,118 @@
+/* family.c - the config's view of the three member registries (family.h):
+ * lookups by id, name and key, and the tables derived from the members
+ * (routing.signals and each family's rule table, routing.decisions[].
+ * algorithm and each algorithm block, the plugin type list), built once
+ * before main so that the loader, the DSL and the reference can treat them
+ * as ordinary static tables. Read-only afterwards: thread-safe. */
+#include "config/family.h"
+#include "config/load.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALG_MAX 16
+#define PLG_MAX 16
+
+static struct {
+    size_t n;
+    const char *names[CFG_SIG_MAX + 1]; /* flat, so lookups cost what a static table did */
+    char paths[CFG_SIG_MAX][64];
+    cfg_schema_t schemas[CFG_SIG_MAX];
+    cfg_field_t list[CFG_SIG_MAX + 1]; /* routing.signals */
+} sig;
+
+const cfg_schema_t cfg_schema_signals = {"routing.signals", sig.list,
+                                         "Signal rules by family (SPEC 5.4)."};
+
+static void too_many(const char *what)
+{
+    fprintf(stderr, "tether: too many %s in the registry\n", what);
+    abort();
+}
+
+static void build_signals(void)
+{
+    for (const cfg_sig_family_t *const *r = cfg_sig_registry; *r; r++) {
+        size_t i = sig.n++;
+        if (i >= CFG_SIG_MAX) too_many("signal families");
+        const cfg_sig_family_t *f = *r;
+        sig.names[i] = f->name;
+        snprintf(sig.paths[i], sizeof sig.paths[i], "routing.signals.%s[]", f->key);
+        sig.schemas[i] = (cfg_schema_t){sig.paths[i], f->fields, f->doc};
+        sig.list[i] = (cfg_field_t)CFG_FCUSTOM(f->key, &sig.schemas[i], f->list_doc);
+    }
+}
+
+/* Before main: every table above is complete before anything reads it. */
+__attribute__((constructor)) static void family_init(void)
+{
+    build_signals();
+}
+
+/* ---- signal families ---- */
+
+size_t cfg_signal_family_count(void)
+{
+    return sig.n;
+}
+
+const cfg_sig_family_t *cfg_signal_family(cfg_signal_family_t f)
+{
+    return (size_t)f < sig.n ? cfg_sig_registry[f] : NULL;
+}
+
+const char *cfg_signal_family_name(cfg_signal_family_t f)
+{
+    return (size_t)f < sig.n ? sig.names[f] : "?";
+}
+
+const char *cfg_signal_family_key(cfg_signal_family_t f)
+{
+    return (size_t)f < sig.n ? cfg_sig_registry[f]->key : "?";
+}
+
+int cfg_signal_family_by_name(const char *s)
+{
+    for (size_t i = 0; i < sig.n; i++)
+        if (!strcmp(sig.names[i], s)) return (int)i;
+    return -1;
+}
+
+int cfg_signal_family_by_key(const char *key)
+{
+    for (size_t i = 0; i < sig.n; i++)
+        if (!strcmp(cfg_sig_registry[i]->key, key)) return (int)i;
+    return -1;
+}
+
+const char *const *cfg_signal_family_names(size_t *n)
+{
+    *n = sig.n;
+    return sig.names;
+}
+
+const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f)
+{
+    return (size_t)f < sig.n ? &sig.schemas[f] : NULL;
+}
+
+bool cfg_signal_family_has_labels(cfg_signal_family_t f)
+{
+    return (size_t)f < sig.n && (cfg_sig_registry[f]->flags & CFG_SIGFAM_LABELS);
+}
+
+bool cfg_signal_leaf_is_builtin(cfg_signal_family_t f, const char *name)
+{
+    const cfg_sig_family_t *d = cfg_signal_family(f);
+    if (!d) return false;
+    if (d->flags & CFG_SIGFAM_ANY_LEAF) return true;
+    for (const char *const *b = d->builtin_leaves; b && *b; b++)
+        if (!strcmp(*b, name)) return true;
+    return false;
+}
+
+const char *cfg_signal_leaf_name(const cfg_signal_t *r)
+{
+    const cfg_sig_family_t *d = cfg_signal_family(r->family);
+    return d && (d->flags & CFG_SIGFAM_ROLE_LEAVES) && r->role ? r->role : r->name;
+}

@@ -1,0 +1,103 @@
+/* family.h - what a member of a family (a signal family, a selection
+ * algorithm, a plugin) declares about itself for the config: its name, its
+ * YAML key, its field table and docs, its flags, its migrate hints, and a
+ * pointer to its operations, whose type belongs to the member's own folder.
+ *
+ * Each member is one file in its folder (signals/, select/, plugins/) that
+ * defines one descriptor next to its operations; each folder lists its
+ * members, one line each, in one registry (signals/registry.h,
+ * select/registry.h, plugins/registry.h). Those folders sit above config/ in
+ * the layer order, so config/ never includes them: it reads the registries
+ * through the extern arrays declared here, which the registry files define
+ * (a link-time dependency). Loading, unknown-key checks with did-you-mean,
+ * migrate, the DSL and the generated reference all read the registries.
+ *
+ * A member's own options may live in its own struct: set opts_size and mark
+ * its fields CFG_FF_OPT; their offsets are then relative to a block of that
+ * size that the loader allocates per rule (cfg_signal_t.opts). Fields common
+ * to every family (name, description, threshold, examples, ...) stay in
+ * cfg_signal_t and have ready-made entries below.
+ *
+ * Descriptors and registries are static and immutable; the derived tables
+ * (routing.signals, algorithm, plugin types) are built once before main. */
+#ifndef TETHER_CONFIG_FAMILY_H
+#define TETHER_CONFIG_FAMILY_H
+#include "config/routing.h"
+#include "config/schema.h"
+#include <stddef.h>
+
+/* Tables derived from the registries: routing.signals (one key per
+ * family). */
+extern const cfg_schema_t cfg_schema_signals;
+
+/* ---- signal families ---- */
+
+enum {
+    CFG_SIGFAM_LABELS = 1u << 0,      /* leaves may carry `label:` */
+    CFG_SIGFAM_ROLE_LEAVES = 1u << 1, /* leaves name the rule's `role`, not its name (authz) */
+    CFG_SIGFAM_ANY_LEAF = 1u << 2,    /* leaves may name rules that are not declared (language) */
+};
+
+struct sig_family_ops; /* signals/family.h */
+
+typedef struct cfg_sig_family {
+    const char *name;          /* leaf `type`: keyword */
+    const char *key;           /* YAML key under routing.signals: keywords */
+    const char *list_doc;      /* the key's line in routing.signals: "keyword rules" */
+    const char *doc;           /* the rule table's paragraph in the reference */
+    const cfg_field_t *fields; /* one rule (routing.signals.<key>[]), terminated by {0} */
+    size_t opts_size;          /* the member's options struct (CFG_FF_OPT fields); 0: none */
+    unsigned flags;            /* CFG_SIGFAM_* */
+    const char *const *builtin_leaves; /* rule names leaves may use undeclared; NULL-terminated */
+    const char *const *migrate_keys;   /* old flat-layout keys besides <key> and <name>_rules */
+    /* Extra check of one loaded rule: NULL, or the error to report at it. */
+    const char *(*check)(const cfg_signal_t *rule);
+    const struct sig_family_ops *ops; /* the implementation */
+} cfg_sig_family_t;
+
+/* signals/registry.c: every family, NULL-terminated. A family's id
+ * (cfg_signal_family_t) is its position; the built-in ids of routing.h are
+ * the first positions. */
+extern const cfg_sig_family_t *const cfg_sig_registry[];
+
+/* Number of registered families (<= CFG_SIG_MAX). */
+size_t cfg_signal_family_count(void);
+/* The family with id f, or NULL. */
+const cfg_sig_family_t *cfg_signal_family(cfg_signal_family_t f);
+/* -1 when unknown. */
+int cfg_signal_family_by_key(const char *key);
+/* routing.signals.<key>[]: the table of family f (NULL when unknown). */
+const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
+bool cfg_signal_family_has_labels(cfg_signal_family_t f);
+/* Does a leaf of family f naming `name` need a declared rule? */
+bool cfg_signal_leaf_is_builtin(cfg_signal_family_t f, const char *name);
+/* The name leaves use for rule r (its role for CFG_SIGFAM_ROLE_LEAVES). */
+const char *cfg_signal_leaf_name(const cfg_signal_t *r);
+/* Family names, in id order, NULL-terminated (for did-you-mean). */
+const char *const *cfg_signal_family_names(size_t *n);
+
+/* Fields every family shares (their storage is cfg_signal_t). */
+#define CFG_SIGF_NAME                                                                              \
+    {                                                                                              \
+        .key = "name", .type = CFG_F_STR, .off = offsetof(cfg_signal_t, name),                     \
+        .flags = CFG_FF_REQUIRED, .doc = "rule name (leaves refer to it)"                          \
+    }
+#define CFG_SIGF_DESC CFG_FSTR(cfg_signal_t, "description", description, NULL, "free text")
+#define CFG_SIGF_THRESHOLD(d)                                                                      \
+    {                                                                                              \
+        .key = "threshold", .type = CFG_F_DOUBLE, .off = offsetof(cfg_signal_t, threshold),        \
+        .off2 = offsetof(cfg_signal_t, has_threshold), .def = d,                                   \
+        .flags = CFG_FF_UNIT | CFG_FF_HAS, .doc = "match threshold in [0, 1]"                      \
+    }
+#define CFG_SIGF_HISTORY                                                                           \
+    CFG_FBOOL(cfg_signal_t, "include_history", include_history, "false",                           \
+              "also read earlier user messages")
+#define CFG_SIGF_CLASSIFIER                                                                        \
+    CFG_FSTR(cfg_signal_t, "classifier", classifier, NULL, "a model_catalog.classifiers[] name")
+#define CFG_SIGF_EXAMPLES  CFG_FLIST(cfg_signal_t, "examples", examples, NULL, "prototype texts")
+#define CFG_SIGF_MARGIN(d) CFG_FNUM(cfg_signal_t, "margin", margin, d, "lead over the runner-up")
+#define CFG_SIGF_FEATURE   CFG_FNODE(cfg_signal_t, "feature", feature, "{type, source{type, ...}}")
+#define CFG_SIGF_PREDICATE                                                                         \
+    CFG_FNODE(cfg_signal_t, "predicate", predicate, "{gt|gte|lt|lte|eq: number}")
+
+#endif
