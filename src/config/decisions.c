@@ -2,6 +2,7 @@
  * algorithm blocks (SPEC 7) with per-decision session overrides, plugins
  * (SPEC 8) and EMIT retention; plus projections (SPEC 6.3). References are
  * resolved later, in routing.c, once every signal is known. */
+#include "config/family.h"
 #include "config/global.h"
 #include "config/load.h"
 #include <stddef.h>
@@ -45,70 +46,10 @@ const cfg_schema_t cfg_schema_model_ref = {
 };
 #undef MR
 
-#define ALG_TYPES "static|weighted|multi_factor|latency_aware|router_dc|elo"
-static const char *const alg_types[] = {"static",        "weighted",  "multi_factor",
-                                        "latency_aware", "router_dc", "elo"};
 #define NKEY(k, dc)                                                                                \
     {                                                                                              \
         .key = k, .type = CFG_F_CUSTOM, .doc = dc                                                  \
     }
-const cfg_schema_t alg_block_schemas[6] = {
-    {"routing.decisions[].algorithm.static",
-     (const cfg_field_t[]){NKEY("model_scores", "{model: score}"), {0}}, "Fixed scores."},
-    {"routing.decisions[].algorithm.weighted", (const cfg_field_t[]){{0}},
-     "Deterministic per-session weighted pick by modelRefs weight (no keys)."},
-    {"routing.decisions[].algorithm.multi_factor",
-     (const cfg_field_t[]){NKEY("quality_weight", "0.25"),
-                           NKEY("latency_weight", "0.25"),
-                           NKEY("cost_weight", "0.25"),
-                           NKEY("load_weight", "0.25"),
-                           NKEY("max_ttft_ms", "drop slower candidates"),
-                           NKEY("max_tpot_ms", "drop slower candidates"),
-                           NKEY("max_cost_per_1m", "drop pricier candidates"),
-                           NKEY("max_inflight", "drop busier candidates"),
-                           NKEY("on_no_candidates", "cheapest | first | fail (cheapest)"),
-                           {0}},
-     "Weighted factors."},
-    {"routing.decisions[].algorithm.latency_aware",
-     (const cfg_field_t[]){NKEY("ttft_percentile", "90"),
-                           NKEY("tpot_percentile", "90"),
-                           NKEY("window", "10m"),
-                           NKEY("min_samples", "3"),
-                           {0}},
-     "Latency percentiles."},
-    {"routing.decisions[].algorithm.router_dc",
-     (const cfg_field_t[]){NKEY("temperature", "0.07"),
-                           NKEY("min_similarity", "0.10"),
-                           NKEY("use_capabilities", "true"),
-                           {0}},
-     "Query/card similarity."},
-    {"routing.decisions[].algorithm.elo",
-     (const cfg_field_t[]){NKEY("initial_rating", "1500 or 1000 + 1000*quality_score"),
-                           NKEY("k_factor", "32"),
-                           NKEY("explore_epsilon", "0"),
-                           {0}},
-     "Elo ratings from feedback."},
-};
-
-const cfg_schema_t cfg_schema_algorithm = {
-    "routing.decisions[].algorithm",
-    (const cfg_field_t[]){
-        NKEY("type", "static | weighted | multi_factor | latency_aware | router_dc | elo (static); "
-                     "session_aware is accepted with a warning"),
-        NKEY("static", "see algorithm.static"),
-        NKEY("weighted", "see algorithm.weighted"),
-        NKEY("multi_factor", "see algorithm.multi_factor"),
-        NKEY("latency_aware", "see algorithm.latency_aware"),
-        NKEY("router_dc", "see algorithm.router_dc"),
-        NKEY("elo", "see algorithm.elo"),
-        NKEY("session_aware", "legacy: {base_method, session keys}"),
-        {.key = "session",
-         .type = CFG_F_CUSTOM,
-         .sub = &cfg_schema_session,
-         .doc = "overrides of global.router.session for this decision"},
-        {0}},
-    "Selection algorithm (SPEC 7).",
-};
 
 static const char *const plugin_types[] = {"system_prompt",  "header_mutation", "fast_response",
                                            "request_params", "response_cache",  "router_replay"};
@@ -363,19 +304,19 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                     s = ld_push_key(l, "type");
                 }
             }
-            size_t k = 0;
-            while (k < 6 && strcmp(alg_types[k], t))
-                k++;
-            if (k == 6) {
+            size_t n_alg;
+            const char *const *alg_types = cfg_selector_names(&n_alg);
+            if (!cfg_selector_find(t)) {
                 if (strstr(t, "looper") || !strcmp(t, "confidence") || !strcmp(t, "ratings") ||
                     !strcmp(t, "remom") || !strcmp(t, "automix") || !strcmp(t, "knn") ||
                     !strcmp(t, "mlp") || !strcmp(t, "svm") || !strcmp(t, "kmeans") ||
                     !strcmp(t, "rl_driven") || !strcmp(t, "gmtrouter") || !strcmp(t, "hybrid"))
                     ld_err(l, tn, "algorithm type \"%s\" is not supported by tether", t);
                 else {
-                    const char *sug = cfg_suggest(t, alg_types, 6);
-                    ld_err(l, tn, "unknown algorithm type \"%s\"%s%s%s (one of " ALG_TYPES ")", t,
-                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+                    const char *sug = cfg_suggest(t, alg_types, n_alg);
+                    ld_err(l, tn, "unknown algorithm type \"%s\"%s%s%s (one of %s)", t,
+                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "",
+                           cfg_selector_choices());
                 }
             } else {
                 d->algorithm = t;
@@ -383,16 +324,16 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
         }
         ld_pop(l, s);
     }
-    for (size_t k = 0; k < 6; k++) {
+    for (size_t k = 0; k < cfg_selector_count(); k++) {
+        const char *name = cfg_selector_at(k)->name;
         cfg_node_t *kn = NULL;
-        const cfg_node_t *blk = cfg_node_get_pair(n, alg_types[k], &kn);
+        const cfg_node_t *blk = cfg_node_get_pair(n, name, &kn);
         if (!blk) continue;
-        size_t s = ld_push_key(l, alg_types[k]);
-        if (strcmp(alg_types[k], d->algorithm))
-            ld_err(l, kn, "algorithm block \"%s\" does not match type \"%s\"", alg_types[k],
-                   d->algorithm);
+        size_t s = ld_push_key(l, name);
+        if (strcmp(name, d->algorithm))
+            ld_err(l, kn, "algorithm block \"%s\" does not match type \"%s\"", name, d->algorithm);
         else if (!cfg_node_is_null(blk) && ld_expect_map(l, blk)) {
-            ld_check_keys(l, blk, &alg_block_schemas[k]);
+            ld_check_keys(l, blk, cfg_selector_schema(k));
             for (size_t i = 0; i < blk->n; i++) {
                 const cfg_node_t *v = blk->items[i];
                 double x;

@@ -21,13 +21,33 @@ static struct {
     cfg_field_t list[CFG_SIG_MAX + 1]; /* routing.signals */
 } sig;
 
+static struct {
+    size_t n;
+    char paths[ALG_MAX][80], see[ALG_MAX][64];
+    const char *names[ALG_MAX + 1];
+    cfg_schema_t schemas[ALG_MAX];
+    char choices[256], type_doc[512];
+    cfg_field_t fields[ALG_MAX + 4]; /* routing.decisions[].algorithm */
+} alg;
+
 const cfg_schema_t cfg_schema_signals = {"routing.signals", sig.list,
                                          "Signal rules by family (SPEC 5.4)."};
+const cfg_schema_t cfg_schema_algorithm = {"routing.decisions[].algorithm", alg.fields,
+                                           "Selection algorithm (SPEC 7)."};
 
 static void too_many(const char *what)
 {
     fprintf(stderr, "tether: too many %s in the registry\n", what);
     abort();
+}
+
+/* "a<sep>b<sep>c" of names into out. */
+static void join(char *out, size_t cap, const char *const *names, size_t n, const char *sep)
+{
+    size_t at = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < n && at < cap; i++)
+        at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? sep : "", names[i]);
 }
 
 static void build_signals(void)
@@ -43,10 +63,37 @@ static void build_signals(void)
     }
 }
 
+static void build_algorithms(void)
+{
+    size_t k = 0;
+    alg.fields[k++] = (cfg_field_t){.key = "type", .type = CFG_F_CUSTOM, .doc = alg.type_doc};
+    for (const cfg_selector_t *const *r = cfg_sel_registry; *r; r++) {
+        size_t i = alg.n++;
+        if (i >= ALG_MAX) too_many("selection algorithms");
+        alg.names[i] = (*r)->name;
+        snprintf(alg.paths[i], sizeof alg.paths[i], "routing.decisions[].algorithm.%s", (*r)->name);
+        alg.schemas[i] = (cfg_schema_t){alg.paths[i], (*r)->fields, (*r)->doc};
+        snprintf(alg.see[i], sizeof alg.see[i], "see algorithm.%s", (*r)->name);
+        alg.fields[k++] = (cfg_field_t){.key = (*r)->name, .type = CFG_F_CUSTOM, .doc = alg.see[i]};
+    }
+    join(alg.choices, sizeof alg.choices, alg.names, alg.n, "|");
+    char list[256];
+    join(list, sizeof list, alg.names, alg.n, " | ");
+    snprintf(alg.type_doc, sizeof alg.type_doc,
+             "%s (static); session_aware is accepted with a warning", list);
+    alg.fields[k++] = (cfg_field_t){
+        .key = "session_aware", .type = CFG_F_CUSTOM, .doc = "legacy: {base_method, session keys}"};
+    alg.fields[k++] = (cfg_field_t){.key = "session",
+                                    .type = CFG_F_CUSTOM,
+                                    .sub = &cfg_schema_session,
+                                    .doc = "overrides of global.router.session for this decision"};
+}
+
 /* Before main: every table above is complete before anything reads it. */
 __attribute__((constructor)) static void family_init(void)
 {
     build_signals();
+    build_algorithms();
 }
 
 /* ---- signal families ---- */
@@ -115,4 +162,39 @@ const char *cfg_signal_leaf_name(const cfg_signal_t *r)
 {
     const cfg_sig_family_t *d = cfg_signal_family(r->family);
     return d && (d->flags & CFG_SIGFAM_ROLE_LEAVES) && r->role ? r->role : r->name;
+}
+
+/* ---- selection algorithms ---- */
+
+size_t cfg_selector_count(void)
+{
+    return alg.n;
+}
+
+const cfg_selector_t *cfg_selector_at(size_t i)
+{
+    return i < alg.n ? cfg_sel_registry[i] : NULL;
+}
+
+const char *const *cfg_selector_names(size_t *n)
+{
+    *n = alg.n;
+    return alg.names;
+}
+
+const cfg_selector_t *cfg_selector_find(const char *name)
+{
+    for (size_t i = 0; name && i < alg.n; i++)
+        if (!strcmp(alg.names[i], name)) return cfg_sel_registry[i];
+    return NULL;
+}
+
+const cfg_schema_t *cfg_selector_schema(size_t i)
+{
+    return i < alg.n ? &alg.schemas[i] : NULL;
+}
+
+const char *cfg_selector_choices(void)
+{
+    return alg.choices;
 }

@@ -27,8 +27,8 @@
 #include <stddef.h>
 
 /* Tables derived from the registries: routing.signals (one key per
- * family). */
-extern const cfg_schema_t cfg_schema_signals;
+ * family), routing.decisions[].algorithm (one key per algorithm). */
+extern const cfg_schema_t cfg_schema_signals, cfg_schema_algorithm;
 
 /* ---- signal families ---- */
 
@@ -99,5 +99,30 @@ const char *const *cfg_signal_family_names(size_t *n);
 #define CFG_SIGF_FEATURE   CFG_FNODE(cfg_signal_t, "feature", feature, "{type, source{type, ...}}")
 #define CFG_SIGF_PREDICATE                                                                         \
     CFG_FNODE(cfg_signal_t, "predicate", predicate, "{gt|gte|lt|lte|eq: number}")
+
+/* ---- selection algorithms ---- */
+
+struct sel_algo_ops; /* select/select.h */
+
+typedef struct cfg_selector {
+    const char *name;          /* algorithm.type, and the key of its block */
+    const char *doc;           /* the block table's paragraph in the reference */
+    const cfg_field_t *fields; /* keys of algorithm.<name>, terminated by {0} */
+    const struct sel_algo_ops *ops;
+} cfg_selector_t;
+
+/* select/registry.c: every algorithm, NULL-terminated. */
+extern const cfg_selector_t *const cfg_sel_registry[];
+
+size_t cfg_selector_count(void);
+const cfg_selector_t *cfg_selector_at(size_t i);
+/* Algorithm names, registry order, NULL-terminated. */
+const char *const *cfg_selector_names(size_t *n);
+/* The algorithm named name, or NULL. */
+const cfg_selector_t *cfg_selector_find(const char *name);
+/* routing.decisions[].algorithm.<name>: the block table of algorithm i. */
+const cfg_schema_t *cfg_selector_schema(size_t i);
+/* "static|weighted|..." (the registry order). */
+const char *cfg_selector_choices(void);
 
 #endif

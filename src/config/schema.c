@@ -13,8 +13,9 @@ extern const cfg_schema_t cfg_schema_routing, cfg_schema_model_card, cfg_schema_
 
 /* Markers: where the members' tables go, each after the table that lists
  * them (replaced by build_all). */
-static const cfg_schema_t signal_families = {"signal families", NULL, NULL};
-extern const cfg_schema_t alg_block_schemas[6], cfg_schema_algorithm, cfg_schema_plugin;
+static const cfg_schema_t signal_families = {"signal families", NULL, NULL},
+                          algorithms = {"algorithms", NULL, NULL};
+extern const cfg_schema_t cfg_schema_plugin;
 
 static const cfg_schema_t *const order[] = {
     &cfg_schema_root,
@@ -41,12 +42,7 @@ static const cfg_schema_t *const order[] = {
     &cfg_schema_rule,
     &cfg_schema_model_ref,
     &cfg_schema_algorithm,
-    &alg_block_schemas[0],
-    &alg_block_schemas[1],
-    &alg_block_schemas[2],
-    &alg_block_schemas[3],
-    &alg_block_schemas[4],
-    &alg_block_schemas[5],
+    &algorithms,
     &cfg_schema_plugin,
     &cfg_schema_emit,
     &cfg_schema_retention,
@@ -86,6 +82,9 @@ static void build_all(void)
         if (*s == &signal_families)
             for (size_t k = 0; k < cfg_signal_family_count(); k++)
                 all[n++] = cfg_signal_schema((cfg_signal_family_t)k);
+        else if (*s == &algorithms)
+            for (size_t k = 0; k < cfg_selector_count(); k++)
+                all[n++] = cfg_selector_schema(k);
         else
             all[n++] = *s;
     }

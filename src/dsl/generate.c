@@ -16,9 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
-    cfg_schema_model_card, cfg_schema_plugin, cfg_schema_partition, cfg_schema_score,
-    cfg_schema_mapping;
+extern const cfg_schema_t cfg_schema_session, cfg_schema_retention, cfg_schema_model_card,
+    cfg_schema_plugin, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping;
 
 static const char grammar[] =
     "program    = { routing | signal | projection | model | plugin_tpl | route | tree | test | "
@@ -94,10 +93,9 @@ void dsl_gen_reference(buf_t *out)
              "projection(\"name\"); optional fields label:, predicate: {gt|gte|lt|lte|eq}, "
              "on_error:.\n");
     buf_puts(out, "\nALGORITHM types and their block fields:\n");
-    for (int i = 0; i < 6; i++) {
-        const char *dot = strrchr(alg_block_schemas[i].path, '.');
-        buf_printf(out, "- %s: ", dot ? dot + 1 : alg_block_schemas[i].path);
-        keys_of(out, &alg_block_schemas[i]);
+    for (size_t i = 0; i < cfg_selector_count(); i++) {
+        buf_printf(out, "- %s: ", cfg_selector_at(i)->name);
+        keys_of(out, cfg_selector_schema(i));
         buf_putc(out, '\n');
     }
     const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");

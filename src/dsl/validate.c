@@ -15,9 +15,9 @@
 #include <string.h>
 
 /* the loader's tables (src/config) */
-extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
-    cfg_schema_model_card, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping,
-    cfg_schema_plugin, cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
+extern const cfg_schema_t cfg_schema_session, cfg_schema_retention, cfg_schema_model_card,
+    cfg_schema_partition, cfg_schema_score, cfg_schema_mapping, cfg_schema_plugin,
+    cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
 
 const char *const *dsl_family_names(size_t *n)
 {
@@ -317,21 +317,19 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
                 check_model_ref(v, top, &it->refs[k]);
             break;
         case DSL_I_ALGORITHM: {
-            size_t k;
-            for (k = 0; k < v->n_alg_types; k++)
-                if (!strcmp(v->alg_types[k], it->str)) break;
-            if (k == v->n_alg_types) {
-                const char *c[8];
-                for (size_t j = 0; j < v->n_alg_types; j++)
-                    c[j] = v->alg_types[j];
+            size_t k, n_alg;
+            const char *const *algs = cfg_selector_names(&n_alg);
+            for (k = 0; k < n_alg; k++)
+                if (!strcmp(algs[k], it->str)) break;
+            if (k == n_alg) {
                 char fix[128];
-                did_you_mean(fix, sizeof fix, it->str, c, v->n_alg_types, NULL);
+                did_you_mean(fix, sizeof fix, it->str, algs, n_alg, NULL);
                 dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
                              "unknown algorithm \"%s\"", it->str);
             } else if (it->block) {
                 char what[64];
                 snprintf(what, sizeof what, "ALGORITHM %s", it->str);
-                check_fields(v, it->block, &alg_block_schemas[k], what);
+                check_fields(v, it->block, cfg_selector_schema(k), what);
             }
             break;
         }
@@ -645,10 +643,6 @@ void dsl_validate(const dsl_program_t *p, const cfg_t *base, dsl_diags_t *d)
     arena_init(&v.a, 65536);
     const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");
     v.n_plugin_types = split_choices(pt ? pt->doc : NULL, v.plugin_types, 16);
-    for (size_t i = 0; i < 6; i++) {
-        const char *dot = strrchr(alg_block_schemas[i].path, '.');
-        snprintf(v.alg_types[v.n_alg_types++], 32, "%s", dot ? dot + 1 : alg_block_schemas[i].path);
-    }
     const cfg_field_t *ef = cfg_schema_field(&cfg_schema_model_ref, "reasoning_effort");
     v.n_efforts = split_choices(ef ? ef->choices : NULL, v.efforts, 12);
     sc_t top = {.decls = p->decls, .n = p->n};
