@@ -51,21 +51,9 @@ const cfg_schema_t cfg_schema_model_ref = {
         .key = k, .type = CFG_F_CUSTOM, .doc = dc                                                  \
     }
 
-static const char *const plugin_types[] = {"system_prompt",  "header_mutation", "fast_response",
-                                           "request_params", "response_cache",  "router_replay"};
 static const char *const unsupported_plugins[] = {
     "rag",       "memory",         "tool_selection", "tools", "hallucination",
     "image_gen", "semantic-cache", "jailbreak",      "pii"};
-
-const cfg_schema_t cfg_schema_plugin = {
-    "routing.decisions[].plugins[]",
-    (const cfg_field_t[]){NKEY("type",
-                               "system_prompt | header_mutation | fast_response | request_params | "
-                               "response_cache | router_replay"),
-                          NKEY("configuration", "the plugin's settings (SPEC 8)"),
-                          {0}},
-    "Per-decision plugins.",
-};
 
 #define RT cfg_retention_t
 const cfg_schema_t cfg_schema_retention = {
@@ -356,6 +344,15 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
     ld_pop(l, s0);
 }
 
+/* A plugin that declares its configuration keys gets them checked. */
+static void check_plugin_conf(ld_t *l, const cfg_node_t *conf, const char *type)
+{
+    size_t s = ld_push_key(l, "configuration");
+    if (!cfg_node_is_null(conf) && ld_expect_map(l, conf))
+        ld_check_keys(l, conf, cfg_plugin_schema(type));
+    ld_pop(l, s);
+}
+
 static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
 {
     if (!n || cfg_node_is_null(n)) return;
@@ -373,25 +370,26 @@ static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
                 if (!tn)
                     ld_err(l, it, "a plugin needs a type");
                 else if (ld_str(l, tn, &t) && t) {
-                    size_t k = 0;
-                    while (k < 6 && strcmp(plugin_types[k], t))
-                        k++;
+                    const cfg_plugin_kind_t *kind = cfg_plugin_kind_find(t);
                     size_t u = 0;
                     while (u < sizeof unsupported_plugins / sizeof *unsupported_plugins &&
                            strcmp(unsupported_plugins[u], t))
                         u++;
-                    if (k < 6) {
+                    if (kind) {
                         cfg_plugin_t *p = &d->plugins[d->n_plugins++];
                         p->type = t;
                         const cfg_node_t *cf = cfg_node_get(it, "configuration");
                         if (cf) p->configuration = cfg_node_copy(l->a, cf);
+                        if (cf && kind->fields) check_plugin_conf(l, cf, t);
                         for (size_t j = 0; j + 1 < d->n_plugins; j++)
                             if (!strcmp(d->plugins[j].type, t))
                                 ld_err(l, tn, "plugin \"%s\" is listed twice", t);
                     } else if (u < sizeof unsupported_plugins / sizeof *unsupported_plugins) {
                         ld_err(l, tn, "plugin type \"%s\" is not supported by tether", t);
                     } else {
-                        const char *sug = cfg_suggest(t, plugin_types, 6);
+                        size_t nt;
+                        const char *const *types = cfg_plugin_types(&nt);
+                        const char *sug = cfg_suggest(t, types, nt);
                         ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t,
                                sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
                     }

@@ -30,10 +30,21 @@ static struct {
     cfg_field_t fields[ALG_MAX + 4]; /* routing.decisions[].algorithm */
 } alg;
 
+static struct {
+    size_t n_types;
+    const char *types[PLG_MAX + 1];
+    char type_doc[512];
+    char paths[PLG_MAX][96];
+    cfg_schema_t schemas[PLG_MAX];
+    cfg_field_t fields[3]; /* routing.decisions[].plugins[] */
+} plg;
+
 const cfg_schema_t cfg_schema_signals = {"routing.signals", sig.list,
                                          "Signal rules by family (SPEC 5.4)."};
 const cfg_schema_t cfg_schema_algorithm = {"routing.decisions[].algorithm", alg.fields,
                                            "Selection algorithm (SPEC 7)."};
+const cfg_schema_t cfg_schema_plugin = {"routing.decisions[].plugins[]", plg.fields,
+                                        "Per-decision plugins."};
 
 static void too_many(const char *what)
 {
@@ -89,11 +100,30 @@ static void build_algorithms(void)
                                     .doc = "overrides of global.router.session for this decision"};
 }
 
+static void build_plugins(void)
+{
+    size_t i = 0;
+    for (const cfg_plugin_kind_t *const *r = cfg_plg_registry; *r; r++, i++) {
+        if (i >= PLG_MAX) too_many("plugins");
+        if ((*r)->flags & CFG_PLG_IMPLICIT) continue;
+        plg.types[plg.n_types++] = (*r)->name;
+        if (!(*r)->fields) continue;
+        snprintf(plg.paths[i], sizeof plg.paths[i],
+                 "routing.decisions[].plugins[].configuration (%s)", (*r)->name);
+        plg.schemas[i] = (cfg_schema_t){plg.paths[i], (*r)->fields, (*r)->doc};
+    }
+    join(plg.type_doc, sizeof plg.type_doc, plg.types, plg.n_types, " | ");
+    plg.fields[0] = (cfg_field_t){.key = "type", .type = CFG_F_CUSTOM, .doc = plg.type_doc};
+    plg.fields[1] = (cfg_field_t){
+        .key = "configuration", .type = CFG_F_CUSTOM, .doc = "the plugin's settings (SPEC 8)"};
+}
+
 /* Before main: every table above is complete before anything reads it. */
 __attribute__((constructor)) static void family_init(void)
 {
     build_signals();
     build_algorithms();
+    build_plugins();
 }
 
 /* ---- signal families ---- */
@@ -197,4 +227,28 @@ const cfg_schema_t *cfg_selector_schema(size_t i)
 const char *cfg_selector_choices(void)
 {
     return alg.choices;
+}
+
+/* ---- plugins ---- */
+
+const cfg_plugin_kind_t *cfg_plugin_kind_find(const char *type)
+{
+    for (const cfg_plugin_kind_t *const *r = cfg_plg_registry; type && *r; r++)
+        if (!((*r)->flags & CFG_PLG_IMPLICIT) && !strcmp((*r)->name, type)) return *r;
+    return NULL;
+}
+
+const char *const *cfg_plugin_types(size_t *n)
+{
+    *n = plg.n_types;
+    return plg.types;
+}
+
+const cfg_schema_t *cfg_plugin_schema(const char *type)
+{
+    size_t i = 0;
+    for (const cfg_plugin_kind_t *const *r = cfg_plg_registry; type && *r; r++, i++)
+        if (!((*r)->flags & CFG_PLG_IMPLICIT) && !strcmp((*r)->name, type))
+            return (*r)->fields ? &plg.schemas[i] : NULL;
+    return NULL;
 }

@@ -27,8 +27,9 @@
 #include <stddef.h>
 
 /* Tables derived from the registries: routing.signals (one key per
- * family), routing.decisions[].algorithm (one key per algorithm). */
-extern const cfg_schema_t cfg_schema_signals, cfg_schema_algorithm;
+ * family), routing.decisions[].algorithm (one key per algorithm),
+ * routing.decisions[].plugins[] (the type list). */
+extern const cfg_schema_t cfg_schema_signals, cfg_schema_algorithm, cfg_schema_plugin;
 
 /* ---- signal families ---- */
 
@@ -125,4 +126,31 @@ const cfg_schema_t *cfg_selector_schema(size_t i);
 /* "static|weighted|..." (the registry order). */
 const char *cfg_selector_choices(void);
 
+/* ---- plugins ---- */
+
+enum {
+    CFG_PLG_IMPLICIT = 1u << 0, /* a step of every decision, not a `type` users write */
+};
+
+struct plg_ops; /* plugins/plugins.h */
+
+typedef struct cfg_plugin_kind {
+    const char *name; /* plugins[].type */
+    unsigned flags;   /* CFG_PLG_* */
+    /* Keys of its configuration: checked (unknown-key warnings) and
+     * documented when set; NULL leaves the configuration to the plugin. */
+    const cfg_field_t *fields;
+    const char *doc;           /* the configuration table's paragraph (with fields) */
+    const struct plg_ops *ops; /* NULL: run by its own caller (response_cache, router_replay) */
+} cfg_plugin_kind_t;
+
+/* plugins/registry.c: every plugin, NULL-terminated, in pipeline order. */
+extern const cfg_plugin_kind_t *const cfg_plg_registry[];
+
+/* The plugin users may name as `type` (not CFG_PLG_IMPLICIT), or NULL. */
+const cfg_plugin_kind_t *cfg_plugin_kind_find(const char *type);
+/* The types users may write, registry order, NULL-terminated. */
+const char *const *cfg_plugin_types(size_t *n);
+/* routing.decisions[].plugins[].configuration table of type, or NULL. */
+const cfg_schema_t *cfg_plugin_schema(const char *type);
 #endif

@@ -66,8 +66,6 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
         mg_note(g, ps, path, "expected a list; ignored");
         return out;
     }
-    static const char *const ok[] = {"system_prompt",  "header_mutation", "fast_response",
-                                     "request_params", "response_cache",  "router_replay"};
     for (size_t i = 0; i < ps->n; i++) {
         const cfg_node_t *p = ps->items[i];
         const char *ip = arena_sprintf(g->a, "%s[%zu]", path, i);
@@ -97,10 +95,7 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
             cfg_node_append(g->a, out, np);
             continue;
         }
-        bool known = false;
-        for (size_t k = 0; k < sizeof ok / sizeof *ok; k++)
-            known |= !strcmp(ok[k], t);
-        if (!known) {
+        if (!cfg_plugin_kind_find(t)) {
             mg_note(g, cfg_node_get(p, "type"), mg_pkey(g, ip, "type"),
                     "plugin \"%s\" is not supported by tether; dropped", t);
             continue;

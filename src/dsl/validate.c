@@ -336,14 +336,13 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
         case DSL_I_SESSION: check_fields(v, it->block, &cfg_schema_session, "SESSION"); break;
         case DSL_I_PLUGIN: {
             if (find_decl(s, DSL_D_PLUGIN, it->str, true)) break;
-            size_t k;
-            for (k = 0; k < v->n_plugin_types; k++)
-                if (!strcmp(v->plugin_types[k], it->str)) break;
-            if (k < v->n_plugin_types) break;
+            if (cfg_plugin_kind_find(it->str)) break;
+            size_t n_types;
+            const char *const *types = cfg_plugin_types(&n_types);
             const char *c[64];
             size_t nc = 0;
-            for (size_t j = 0; j < v->n_plugin_types; j++)
-                c[nc++] = v->plugin_types[j];
+            for (size_t j = 0; j < n_types && nc < 64; j++)
+                c[nc++] = types[j];
             for (size_t j = 0; j < s->n && nc < 64; j++)
                 if (s->decls[j]->kind == DSL_D_PLUGIN) c[nc++] = s->decls[j]->name;
             for (size_t j = 0; j < s->n_outer && nc < 64; j++)
@@ -547,17 +546,17 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             break;
         }
         case DSL_D_PLUGIN: {
-            size_t k;
-            for (k = 0; k < v->n_plugin_types; k++)
-                if (!strcmp(v->plugin_types[k], d->kw)) break;
-            if (k == v->n_plugin_types) {
-                const char *c[16];
-                for (size_t j = 0; j < v->n_plugin_types; j++)
-                    c[j] = v->plugin_types[j];
+            if (!cfg_plugin_kind_find(d->kw)) {
+                size_t n_types;
+                const char *const *types = cfg_plugin_types(&n_types);
                 char fix[128];
-                did_you_mean(fix, sizeof fix, d->kw, c, v->n_plugin_types, NULL);
+                did_you_mean(fix, sizeof fix, d->kw, types, n_types, NULL);
                 dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL,
                              "unknown plugin type \"%s\"", d->kw);
+            } else if (cfg_plugin_schema(d->kw)) {
+                char what[96];
+                snprintf(what, sizeof what, "PLUGIN %s %s", d->name, d->kw);
+                check_fields(v, d->block, cfg_plugin_schema(d->kw), what);
             }
             break;
         }
@@ -641,8 +640,6 @@ void dsl_validate(const dsl_program_t *p, const cfg_t *base, dsl_diags_t *d)
 {
     vx_t v = {.d = d, .p = p, .base = base};
     arena_init(&v.a, 65536);
-    const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");
-    v.n_plugin_types = split_choices(pt ? pt->doc : NULL, v.plugin_types, 16);
     const cfg_field_t *ef = cfg_schema_field(&cfg_schema_model_ref, "reasoning_effort");
     v.n_efforts = split_choices(ef ? ef->choices : NULL, v.efforts, 12);
     sc_t top = {.decls = p->decls, .n = p->n};
