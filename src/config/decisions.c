@@ -347,10 +347,48 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
 /* A plugin that declares its configuration keys gets them checked. */
 static void check_plugin_conf(ld_t *l, const cfg_node_t *conf, const char *type)
 {
+    if (!conf) return;
     size_t s = ld_push_key(l, "configuration");
     if (!cfg_node_is_null(conf) && ld_expect_map(l, conf))
         ld_check_keys(l, conf, cfg_plugin_schema(type));
     ld_pop(l, s);
+}
+
+static void load_plugin(ld_t *l, const cfg_node_t *it, cfg_decision_t *d)
+{
+    ld_check_keys(l, it, &cfg_schema_plugin);
+    const cfg_node_t *tn = cfg_node_get(it, "type");
+    char *t = NULL;
+    const cfg_plugin_kind_t *kind = NULL;
+    size_t s = ld_push_key(l, "type");
+    if (!tn)
+        ld_err(l, it, "a plugin needs a type");
+    else if (ld_str(l, tn, &t) && t) {
+        kind = cfg_plugin_kind_find(t);
+        size_t u = 0;
+        while (u < sizeof unsupported_plugins / sizeof *unsupported_plugins &&
+               strcmp(unsupported_plugins[u], t))
+            u++;
+        if (kind) {
+            cfg_plugin_t *p = &d->plugins[d->n_plugins++];
+            p->type = t;
+            const cfg_node_t *cf = cfg_node_get(it, "configuration");
+            if (cf) p->configuration = cfg_node_copy(l->a, cf);
+            for (size_t j = 0; j + 1 < d->n_plugins; j++)
+                if (!strcmp(d->plugins[j].type, t))
+                    ld_err(l, tn, "plugin \"%s\" is listed twice", t);
+        } else if (u < sizeof unsupported_plugins / sizeof *unsupported_plugins) {
+            ld_err(l, tn, "plugin type \"%s\" is not supported by tether", t);
+        } else {
+            size_t nt;
+            const char *const *types = cfg_plugin_types(&nt);
+            const char *sug = cfg_suggest(t, types, nt);
+            ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t, sug ? " (did you mean \"" : "",
+                   sug ? sug : "", sug ? "\"?)" : "");
+        }
+    }
+    ld_pop(l, s);
+    if (kind && kind->fields) check_plugin_conf(l, cfg_node_get(it, "configuration"), t);
 }
 
 static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
@@ -360,42 +398,8 @@ static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
     if (ld_expect_seq(l, n)) {
         d->plugins = arena_calloc(l->a, (n->n + 1) * sizeof(cfg_plugin_t));
         for (size_t i = 0; i < n->n; i++) {
-            const cfg_node_t *it = n->items[i];
             size_t s = ld_push_index(l, i);
-            if (ld_expect_map(l, it)) {
-                ld_check_keys(l, it, &cfg_schema_plugin);
-                const cfg_node_t *tn = cfg_node_get(it, "type");
-                char *t = NULL;
-                size_t s2 = ld_push_key(l, "type");
-                if (!tn)
-                    ld_err(l, it, "a plugin needs a type");
-                else if (ld_str(l, tn, &t) && t) {
-                    const cfg_plugin_kind_t *kind = cfg_plugin_kind_find(t);
-                    size_t u = 0;
-                    while (u < sizeof unsupported_plugins / sizeof *unsupported_plugins &&
-                           strcmp(unsupported_plugins[u], t))
-                        u++;
-                    if (kind) {
-                        cfg_plugin_t *p = &d->plugins[d->n_plugins++];
-                        p->type = t;
-                        const cfg_node_t *cf = cfg_node_get(it, "configuration");
-                        if (cf) p->configuration = cfg_node_copy(l->a, cf);
-                        if (cf && kind->fields) check_plugin_conf(l, cf, t);
-                        for (size_t j = 0; j + 1 < d->n_plugins; j++)
-                            if (!strcmp(d->plugins[j].type, t))
-                                ld_err(l, tn, "plugin \"%s\" is listed twice", t);
-                    } else if (u < sizeof unsupported_plugins / sizeof *unsupported_plugins) {
-                        ld_err(l, tn, "plugin type \"%s\" is not supported by tether", t);
-                    } else {
-                        size_t nt;
-                        const char *const *types = cfg_plugin_types(&nt);
-                        const char *sug = cfg_suggest(t, types, nt);
-                        ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t,
-                               sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
-                    }
-                }
-                ld_pop(l, s2);
-            }
+            if (ld_expect_map(l, n->items[i])) load_plugin(l, n->items[i], d);
             ld_pop(l, s);
         }
     }

@@ -14,8 +14,8 @@ extern const cfg_schema_t cfg_schema_routing, cfg_schema_model_card, cfg_schema_
 /* Markers: where the members' tables go, each after the table that lists
  * them (replaced by build_all). */
 static const cfg_schema_t signal_families = {"signal families", NULL, NULL},
-                          algorithms = {"algorithms", NULL, NULL};
-extern const cfg_schema_t cfg_schema_plugin;
+                          algorithms = {"algorithms", NULL, NULL},
+                          plugin_kinds = {"plugin kinds", NULL, NULL};
 
 static const cfg_schema_t *const order[] = {
     &cfg_schema_root,
@@ -44,6 +44,7 @@ static const cfg_schema_t *const order[] = {
     &cfg_schema_algorithm,
     &algorithms,
     &cfg_schema_plugin,
+    &plugin_kinds,
     &cfg_schema_emit,
     &cfg_schema_retention,
     &cfg_schema_entrypoint,
@@ -77,7 +78,8 @@ static pthread_once_t all_once = PTHREAD_ONCE_INIT;
 
 static void build_all(void)
 {
-    size_t n = 0;
+    size_t n = 0, n_types;
+    const char *const *types = cfg_plugin_types(&n_types);
     for (const cfg_schema_t *const *s = order; *s; s++) {
         if (*s == &signal_families)
             for (size_t k = 0; k < cfg_signal_family_count(); k++)
@@ -85,6 +87,11 @@ static void build_all(void)
         else if (*s == &algorithms)
             for (size_t k = 0; k < cfg_selector_count(); k++)
                 all[n++] = cfg_selector_schema(k);
+        else if (*s == &plugin_kinds)
+            for (size_t k = 0; k < n_types; k++) {
+                const cfg_schema_t *p = cfg_plugin_schema(types[k]);
+                if (p) all[n++] = p; /* only plugins that declare their keys */
+            }
         else
             all[n++] = *s;
     }
