@@ -46,9 +46,10 @@ const cfg_schema_t cfg_schema_algorithm = {"routing.decisions[].algorithm", alg.
 const cfg_schema_t cfg_schema_plugin = {"routing.decisions[].plugins[]", plg.fields,
                                         "Per-decision plugins."};
 
-static void too_many(const char *what)
+/* A registry that cannot work is a programmer error: say so and stop. */
+static void bad_registry(const char *what, const char *name)
 {
-    fprintf(stderr, "tether: too many %s in the registry\n", what);
+    fprintf(stderr, "tether: member registry: %s%s%s\n", what, name ? ": " : "", name ? name : "");
     abort();
 }
 
@@ -65,8 +66,14 @@ static void build_signals(void)
 {
     for (const cfg_sig_family_t *const *r = cfg_sig_registry; *r; r++) {
         size_t i = sig.n++;
-        if (i >= CFG_SIG_MAX) too_many("signal families");
         const cfg_sig_family_t *f = *r;
+        if (i >= CFG_SIG_MAX) bad_registry("more than CFG_SIG_MAX signal families", f->name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(sig.names[j], f->name) || !strcmp(cfg_sig_registry[j]->key, f->key))
+                bad_registry("two signal families share a name or key", f->name);
+        for (const cfg_field_t *x = f->fields; x->key; x++)
+            if ((x->flags & CFG_FF_OPT) && !f->opts_size)
+                bad_registry("CFG_FF_OPT fields without opts_size", f->name);
         sig.names[i] = f->name;
         snprintf(sig.paths[i], sizeof sig.paths[i], "routing.signals.%s[]", f->key);
         sig.schemas[i] = (cfg_schema_t){sig.paths[i], f->fields, f->doc};
@@ -80,7 +87,7 @@ static void build_algorithms(void)
     alg.fields[k++] = (cfg_field_t){.key = "type", .type = CFG_F_CUSTOM, .doc = alg.type_doc};
     for (const cfg_selector_t *const *r = cfg_sel_registry; *r; r++) {
         size_t i = alg.n++;
-        if (i >= ALG_MAX) too_many("selection algorithms");
+        if (i >= ALG_MAX) bad_registry("too many selection algorithms", (*r)->name);
         alg.names[i] = (*r)->name;
         snprintf(alg.paths[i], sizeof alg.paths[i], "routing.decisions[].algorithm.%s", (*r)->name);
         alg.schemas[i] = (cfg_schema_t){alg.paths[i], (*r)->fields, (*r)->doc};
@@ -104,7 +111,7 @@ static void build_plugins(void)
 {
     size_t i = 0;
     for (const cfg_plugin_kind_t *const *r = cfg_plg_registry; *r; r++, i++) {
-        if (i >= PLG_MAX) too_many("plugins");
+        if (i >= PLG_MAX) bad_registry("too many plugins", (*r)->name);
         if ((*r)->flags & CFG_PLG_IMPLICIT) continue;
         plg.types[plg.n_types++] = (*r)->name;
         if (!(*r)->fields) continue;
