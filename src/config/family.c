@@ -15,7 +15,8 @@
 
 static struct {
     size_t n;
-    const char *names[CFG_SIG_MAX + 1]; /* flat, so lookups cost what a static table did */
+    const char *names[CFG_SIG_MAX + 1];      /* flat, so lookups cost what a static table did */
+    const char *leaf_types[CFG_SIG_MAX + 2]; /* names, then "projection" */
     char paths[CFG_SIG_MAX][64];
     cfg_schema_t schemas[CFG_SIG_MAX];
     cfg_field_t list[CFG_SIG_MAX + 1]; /* routing.signals */
@@ -62,6 +63,36 @@ static void join(char *out, size_t cap, const char *const *names, size_t n, cons
         at += (size_t)snprintf(out + at, cap - at, "%s%s", i ? sep : "", names[i]);
 }
 
+#define R cfg_signal_t
+static const cfg_field_t rule_name =
+                             CFG_FSTR_REQ(R, "name", name, "rule name (leaves refer to it)"),
+                         rule_desc = CFG_FSTR(R, "description", description, NULL, "free text"),
+                         rule_threshold = {.key = "threshold",
+                                           .type = CFG_F_DOUBLE,
+                                           .off = offsetof(R, threshold),
+                                           .off2 = offsetof(R, has_threshold),
+                                           .flags = CFG_FF_UNIT | CFG_FF_HAS,
+                                           .doc = "match threshold in [0, 1]"};
+#undef R
+
+/* A family's rule table: the fields every rule has, then the family's. */
+static const cfg_field_t *rule_fields(const cfg_sig_family_t *f)
+{
+    size_t n = 0, k = 0;
+    while (f->fields && f->fields[n].key)
+        n++;
+    cfg_field_t *v = calloc(n + 4, sizeof *v); /* once per family, for the process */
+    if (!v) abort();
+    v[k++] = rule_name;
+    v[k++] = rule_desc;
+    if (f->threshold) {
+        v[k] = rule_threshold;
+        v[k++].def = *f->threshold ? f->threshold : NULL;
+    }
+    if (n) memcpy(v + k, f->fields, n * sizeof *v);
+    return v;
+}
+
 static void build_signals(void)
 {
     for (const cfg_sig_family_t *const *r = cfg_sig_registry; *r; r++) {
@@ -71,14 +102,16 @@ static void build_signals(void)
         for (size_t j = 0; j < i; j++)
             if (!strcmp(sig.names[j], f->name) || !strcmp(cfg_sig_registry[j]->key, f->key))
                 bad_registry("two signal families share a name or key", f->name);
-        for (const cfg_field_t *x = f->fields; x->key; x++)
+        for (const cfg_field_t *x = f->fields; x && x->key; x++)
             if ((x->flags & CFG_FF_OPT) && !f->opts_size)
                 bad_registry("CFG_FF_OPT fields without opts_size", f->name);
         sig.names[i] = f->name;
         snprintf(sig.paths[i], sizeof sig.paths[i], "routing.signals.%s[]", f->key);
-        sig.schemas[i] = (cfg_schema_t){sig.paths[i], f->fields, f->doc};
+        sig.schemas[i] = (cfg_schema_t){sig.paths[i], rule_fields(f), f->doc};
         sig.list[i] = (cfg_field_t)CFG_FCUSTOM(f->key, &sig.schemas[i], f->list_doc);
     }
+    memcpy(sig.leaf_types, sig.names, sig.n * sizeof *sig.names);
+    sig.leaf_types[sig.n] = "projection";
 }
 
 static void build_algorithms(void)
@@ -173,6 +206,12 @@ const char *const *cfg_signal_family_names(size_t *n)
 {
     *n = sig.n;
     return sig.names;
+}
+
+const char *const *cfg_signal_leaf_types(size_t *n)
+{
+    *n = sig.n + 1;
+    return sig.leaf_types;
 }
 
 const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f)

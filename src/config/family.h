@@ -12,11 +12,13 @@
  * (a link-time dependency). Loading, unknown-key checks with did-you-mean,
  * migrate, the DSL and the generated reference all read the registries.
  *
- * A member's own options may live in its own struct: set opts_size and mark
- * its fields CFG_FF_OPT; their offsets are then relative to a block of that
- * size that the loader allocates per rule (cfg_signal_t.opts). Fields common
- * to every family (name, description, threshold, examples, ...) stay in
- * cfg_signal_t and have ready-made entries below.
+ * Every rule table starts with `name`, `description` and, when the family
+ * sets `threshold`, `threshold` (fields of cfg_signal_t the config adds
+ * itself). A family's other options may live in its own struct: set
+ * opts_size and mark their fields CFG_FF_OPT; their offsets are then
+ * relative to a block of that size the loader allocates per rule
+ * (cfg_signal_t.opts). Options several families share (examples, margin,
+ * classifier, ...) stay in cfg_signal_t and have ready-made entries below.
  *
  * Descriptors and registries are static and immutable; the derived tables
  * (routing.signals, algorithm, plugin types) are built once before main. */
@@ -42,11 +44,14 @@ enum {
 struct sig_family_ops; /* signals/family.h */
 
 typedef struct cfg_sig_family {
-    const char *name;          /* leaf `type`: keyword */
-    const char *key;           /* YAML key under routing.signals: keywords */
-    const char *list_doc;      /* the key's line in routing.signals: "keyword rules" */
-    const char *doc;           /* the rule table's paragraph in the reference */
-    const cfg_field_t *fields; /* one rule (routing.signals.<key>[]), terminated by {0} */
+    const char *name;     /* leaf `type`: keyword */
+    const char *key;      /* YAML key under routing.signals: keywords */
+    const char *list_doc; /* the key's line in routing.signals: "keyword rules" */
+    const char *doc;      /* the rule table's paragraph in the reference */
+    /* Default of the rules' `threshold` ("0.8"); CFG_SIG_THRESHOLD_UNSET: the
+     * key without a default; NULL: the family takes no threshold. */
+    const char *threshold;
+    const cfg_field_t *fields; /* a rule's other keys, terminated by {0} */
     size_t opts_size;          /* the member's options struct (CFG_FF_OPT fields); 0: none */
     unsigned flags;            /* CFG_SIGFAM_* */
     const char *const *builtin_leaves; /* rule names leaves may use undeclared; NULL-terminated */
@@ -76,20 +81,12 @@ bool cfg_signal_leaf_is_builtin(cfg_signal_family_t f, const char *name);
 const char *cfg_signal_leaf_name(const cfg_signal_t *r);
 /* Family names, in id order, NULL-terminated (for did-you-mean). */
 const char *const *cfg_signal_family_names(size_t *n);
+/* What a rule leaf's `type` may be: the family names, then "projection". */
+const char *const *cfg_signal_leaf_types(size_t *n);
 
-/* Fields every family shares (their storage is cfg_signal_t). */
-#define CFG_SIGF_NAME                                                                              \
-    {                                                                                              \
-        .key = "name", .type = CFG_F_STR, .off = offsetof(cfg_signal_t, name),                     \
-        .flags = CFG_FF_REQUIRED, .doc = "rule name (leaves refer to it)"                          \
-    }
-#define CFG_SIGF_DESC CFG_FSTR(cfg_signal_t, "description", description, NULL, "free text")
-#define CFG_SIGF_THRESHOLD(d)                                                                      \
-    {                                                                                              \
-        .key = "threshold", .type = CFG_F_DOUBLE, .off = offsetof(cfg_signal_t, threshold),        \
-        .off2 = offsetof(cfg_signal_t, has_threshold), .def = d,                                   \
-        .flags = CFG_FF_UNIT | CFG_FF_HAS, .doc = "match threshold in [0, 1]"                      \
-    }
+#define CFG_SIG_THRESHOLD_UNSET ""
+
+/* Options several families share (their storage is cfg_signal_t). */
 #define CFG_SIGF_HISTORY                                                                           \
     CFG_FBOOL(cfg_signal_t, "include_history", include_history, "false",                           \
               "also read earlier user messages")

@@ -176,12 +176,9 @@ static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t
     }
     int fam = cfg_signal_family_by_name(r->type);
     if (fam < 0) {
-        size_t nf;
-        const char *const *names = cfg_signal_family_names(&nf);
-        const char *cands[CFG_SIG_MAX + 1];
-        memcpy(cands, names, nf * sizeof *cands);
-        cands[nf] = "projection";
-        const char *sug = cfg_suggest(r->type, cands, nf + 1);
+        size_t nt;
+        const char *const *types = cfg_signal_leaf_types(&nt);
+        const char *sug = cfg_suggest(r->type, types, nt);
         ld_err(l, &at, "unknown signal type \"%s\"%s%s%s", r->type, sug ? " (did you mean \"" : "",
                sug ? sug : "", sug ? "\"?)" : "");
         return;

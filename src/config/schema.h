@@ -82,6 +82,16 @@ const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
     {                                                                                              \
         .key = k, .type = CFG_F_STR, .off = offsetof(T, m), .def = d, .doc = dc                    \
     }
+#define CFG_FSTR_REQ(T, k, m, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STR, .off = offsetof(T, m), .flags = CFG_FF_REQUIRED, .doc = dc    \
+    }
+/* A field of type ty with a bool `has` member set when the key is present. */
+#define CFG_FHAS(T, k, ty, m, has, dc)                                                             \
+    {                                                                                              \
+        .key = k, .type = ty, .off = offsetof(T, m), .off2 = offsetof(T, has),                     \
+        .flags = CFG_FF_HAS, .doc = dc                                                             \
+    }
 #define CFG_FENUM(T, k, m, d, ch, dc)                                                              \
     {                                                                                              \
         .key = k, .type = CFG_F_ENUM, .off = offsetof(T, m), .def = d, .choices = ch, .doc = dc    \

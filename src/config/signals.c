@@ -10,11 +10,7 @@
 const cfg_schema_t cfg_schema_model_card = {
     "routing.modelCards[]",
     (const cfg_field_t[]){
-        {.key = "name",
-         .type = CFG_F_STR,
-         .off = offsetof(M, name),
-         .flags = CFG_FF_REQUIRED,
-         .doc = "a providers.models[] name"},
+        CFG_FSTR_REQ(M, "name", name, "a providers.models[] name"),
         CFG_FSTR(M, "description", description, NULL,
                  "what the model is good at (router_dc embeds it)"),
         CFG_FLIST(M, "capabilities", capabilities, NULL, "capability words"),

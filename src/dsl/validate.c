@@ -146,12 +146,9 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
     int fam = cfg_signal_family_by_name(e->family);
     if (fam < 0) {
         size_t n;
-        const char *const *names = dsl_family_names(&n);
-        const char *c[CFG_SIG_MAX + 1];
-        memcpy(c, names, n * sizeof *c);
-        c[n] = "projection";
+        const char *const *types = cfg_signal_leaf_types(&n);
         char fix[128];
-        did_you_mean(fix, sizeof fix, e->family, c, n + 1, NULL);
+        did_you_mean(fix, sizeof fix, e->family, types, n, NULL);
         dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix[0] ? fix : NULL,
                      "unknown signal family \"%s\"", e->family);
         return;

@@ -144,7 +144,5 @@ int plg_fast_response(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     return 1;
 }
 
-static const plg_ops_t fast_response_ops = {.phase = PLG_PRE, .run = plg_fast_response};
-
-const cfg_plugin_kind_t plg_fast_response_plugin = {.name = "fast_response",
-                                                    .ops = &fast_response_ops};
+const cfg_plugin_kind_t plg_fast_response_plugin = {
+    .name = "fast_response", .ops = &(const plg_ops_t){.phase = PLG_PRE, .run = plg_fast_response}};

@@ -87,7 +87,6 @@ int plg_header_mutation(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o
     return o->n_hdr_ops > before;
 }
 
-static const plg_ops_t header_mutation_ops = {.phase = PLG_POST, .run = plg_header_mutation};
-
-const cfg_plugin_kind_t plg_header_mutation_plugin = {.name = "header_mutation",
-                                                      .ops = &header_mutation_ops};
+const cfg_plugin_kind_t plg_header_mutation_plugin = {
+    .name = "header_mutation",
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = plg_header_mutation}};

@@ -106,7 +106,7 @@ static int reasoning_run(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *
     return plg_reasoning(c, o);
 }
 
-static const plg_ops_t reasoning_ops = {.phase = PLG_POST, .run = reasoning_run};
-
 const cfg_plugin_kind_t plg_reasoning_plugin = {
-    .name = "reasoning", .flags = CFG_PLG_IMPLICIT, .ops = &reasoning_ops};
+    .name = "reasoning",
+    .flags = CFG_PLG_IMPLICIT,
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = reasoning_run}};

@@ -60,7 +60,6 @@ int plg_request_params(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     return changed;
 }
 
-static const plg_ops_t request_params_ops = {.phase = PLG_PRE, .run = plg_request_params};
-
-const cfg_plugin_kind_t plg_request_params_plugin = {.name = "request_params",
-                                                     .ops = &request_params_ops};
+const cfg_plugin_kind_t plg_request_params_plugin = {
+    .name = "request_params",
+    .ops = &(const plg_ops_t){.phase = PLG_PRE, .run = plg_request_params}};

@@ -33,7 +33,7 @@ static int retention_run(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *
     return plg_retention(c, o);
 }
 
-static const plg_ops_t retention_ops = {.phase = PLG_POST, .run = retention_run};
-
 const cfg_plugin_kind_t plg_retention_plugin = {
-    .name = "retention", .flags = CFG_PLG_IMPLICIT, .ops = &retention_ops};
+    .name = "retention",
+    .flags = CFG_PLG_IMPLICIT,
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = retention_run}};

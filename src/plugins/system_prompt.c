@@ -63,7 +63,6 @@ int plg_system_prompt(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     return 1;
 }
 
-static const plg_ops_t system_prompt_ops = {.phase = PLG_POST, .run = plg_system_prompt};
-
-const cfg_plugin_kind_t plg_system_prompt_plugin = {.name = "system_prompt",
-                                                    .ops = &system_prompt_ops};
+const cfg_plugin_kind_t plg_system_prompt_plugin = {
+    .name = "system_prompt",
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = plg_system_prompt}};

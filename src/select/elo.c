@@ -54,8 +54,6 @@ static int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const cha
     return 0;
 }
 
-static const sel_algo_ops_t elo_ops = {.run = sel_elo};
-
 const cfg_selector_t sel_elo_algo = {
     .name = "elo",
     .doc = "Elo ratings from feedback.",
@@ -64,5 +62,5 @@ const cfg_selector_t sel_elo_algo = {
                                     CFG_FCUSTOM("k_factor", NULL, "32"),
                                     CFG_FCUSTOM("explore_epsilon", NULL, "0"),
                                     {0}},
-    .ops = &elo_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_elo},
 };

@@ -45,8 +45,6 @@ static int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r,
     return 0;
 }
 
-static const sel_algo_ops_t latency_aware_ops = {.run = sel_latency_aware};
-
 const cfg_selector_t sel_latency_aware_algo = {
     .name = "latency_aware",
     .doc = "Latency percentiles.",
@@ -55,5 +53,5 @@ const cfg_selector_t sel_latency_aware_algo = {
                                     CFG_FCUSTOM("window", NULL, "10m"),
                                     CFG_FCUSTOM("min_samples", NULL, "3"),
                                     {0}},
-    .ops = &latency_aware_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_latency_aware},
 };

@@ -102,8 +102,6 @@ static int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, 
     return 0;
 }
 
-static const sel_algo_ops_t multi_factor_ops = {.run = sel_multi_factor};
-
 const cfg_selector_t sel_multi_factor_algo = {
     .name = "multi_factor",
     .doc = "Weighted factors.",
@@ -118,5 +116,5 @@ const cfg_selector_t sel_multi_factor_algo = {
                                     CFG_FCUSTOM("on_no_candidates", NULL,
                                                 "cheapest | first | fail (cheapest)"),
                                     {0}},
-    .ops = &multi_factor_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_multi_factor},
 };

@@ -81,8 +81,6 @@ static int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, con
     return 0;
 }
 
-static const sel_algo_ops_t router_dc_ops = {.run = sel_router_dc};
-
 const cfg_selector_t sel_router_dc_algo = {
     .name = "router_dc",
     .doc = "Query/card similarity.",
@@ -90,5 +88,5 @@ const cfg_selector_t sel_router_dc_algo = {
                                     CFG_FCUSTOM("min_similarity", NULL, "0.10"),
                                     CFG_FCUSTOM("use_capabilities", NULL, "true"),
                                     {0}},
-    .ops = &router_dc_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_router_dc},
 };

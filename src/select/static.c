@@ -34,11 +34,9 @@ int sel_static(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **
     return 0;
 }
 
-static const sel_algo_ops_t static_ops = {.run = sel_static};
-
 const cfg_selector_t sel_static_algo = {
     .name = "static",
     .doc = "Fixed scores.",
     .fields = (const cfg_field_t[]){CFG_FCUSTOM("model_scores", NULL, "{model: score}"), {0}},
-    .ops = &static_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_static},
 };

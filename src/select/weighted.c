@@ -64,11 +64,9 @@ static int sel_weighted(const sel_input_t *in, arena_t *a, sel_result_t *r, cons
     return 0;
 }
 
-static const sel_algo_ops_t weighted_ops = {.run = sel_weighted};
-
 const cfg_selector_t sel_weighted_algo = {
     .name = "weighted",
     .doc = "Deterministic per-session weighted pick by modelRefs weight (no keys).",
     .fields = (const cfg_field_t[]){{0}},
-    .ops = &weighted_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_weighted},
 };

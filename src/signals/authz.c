@@ -143,8 +143,6 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t authz_ops = {.compile = az_compile, .free = az_free, .eval = az_eval};
-
 const cfg_sig_family_t sig_authz_family = {
     .name = "authz",
     .key = "role_bindings",
@@ -152,17 +150,10 @@ const cfg_sig_family_t sig_authz_family = {
     .doc = "Role bindings (YAML key role_bindings, leaf type authz).",
     .fields =
         (const cfg_field_t[]){
-            CFG_SIGF_NAME,
-            CFG_SIGF_DESC,
-            {.key = "role",
-             .type = CFG_F_STR,
-             .off = offsetof(cfg_signal_t, role),
-             .flags = CFG_FF_REQUIRED,
-             .doc = "the role leaves name"},
+            CFG_FSTR_REQ(cfg_signal_t, "role", role, "the role leaves name"),
             CFG_FNODE(cfg_signal_t, "subjects", subjects, "[{kind: User|Group, name}]"),
             CFG_FBOOL(cfg_signal_t, "fail_open", fail_open, "false",
                       "without an identity the rule does not match (instead of an error)"),
             {0}},
     .flags = CFG_SIGFAM_ROLE_LEAVES,
-    .ops = &authz_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = az_compile, .free = az_free, .eval = az_eval}};

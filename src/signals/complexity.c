@@ -98,26 +98,18 @@ static void complexity_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-static const sig_family_ops_t complexity_ops = {
-    .compile = complexity_compile,
-    .free = complexity_free,
-    .eval = complexity_eval,
-};
-
 const cfg_sig_family_t sig_complexity_family = {
     .name = "complexity",
     .key = "complexity",
     .list_doc = "complexity rules",
     .doc = "Task difficulty (labels easy, medium, hard).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.05"),
-                                    CFG_FNODE(cfg_signal_t, "hard", hard, "{candidates[]}"),
+    .threshold = "0.05",
+    .fields = (const cfg_field_t[]){CFG_FNODE(cfg_signal_t, "hard", hard, "{candidates[]}"),
                                     CFG_FNODE(cfg_signal_t, "easy", easy, "{candidates[]}"),
                                     CFG_FNODE(cfg_signal_t, "composer", composer,
                                               "rule tree that must also match"),
                                     CFG_SIGF_CLASSIFIER,
                                     {0}},
     .flags = CFG_SIGFAM_LABELS,
-    .ops = &complexity_ops,
-};
+    .ops = &(const sig_family_ops_t){
+        .compile = complexity_compile, .free = complexity_free, .eval = complexity_eval}};

@@ -49,27 +49,14 @@ static void ctx_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t context_ops = {.eval = ctx_eval};
-
 const cfg_sig_family_t sig_context_family = {
     .name = "context",
     .key = "context",
     .list_doc = "context-size rules",
     .doc = "Estimated prompt size.",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    {.key = "min_tokens",
-                                     .type = CFG_F_TOKENS,
-                                     .off = offsetof(cfg_signal_t, min_tokens),
-                                     .off2 = offsetof(cfg_signal_t, has_min_tokens),
-                                     .flags = CFG_FF_HAS,
-                                     .doc = "at least this many tokens (48K, 1M)"},
-                                    {.key = "max_tokens",
-                                     .type = CFG_F_TOKENS,
-                                     .off = offsetof(cfg_signal_t, max_tokens),
-                                     .off2 = offsetof(cfg_signal_t, has_max_tokens),
-                                     .flags = CFG_FF_HAS,
-                                     .doc = "at most this many tokens"},
+    .fields = (const cfg_field_t[]){CFG_FHAS(cfg_signal_t, "min_tokens", CFG_F_TOKENS, min_tokens,
+                                             has_min_tokens, "at least this many tokens (48K, 1M)"),
+                                    CFG_FHAS(cfg_signal_t, "max_tokens", CFG_F_TOKENS, max_tokens,
+                                             has_max_tokens, "at most this many tokens"),
                                     {0}},
-    .ops = &context_ops,
-};
+    .ops = &(const sig_family_ops_t){.eval = ctx_eval}};

@@ -162,16 +162,10 @@ static void cv_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t conversation_ops = {
-    .compile = cv_compile, .free = free, .eval = cv_eval};
-
 const cfg_sig_family_t sig_conversation_family = {
     .name = "conversation",
     .key = "conversation",
     .list_doc = "conversation rules",
     .doc = "Conversation shape (counts of messages, tools, ...).",
-    .fields =
-        (const cfg_field_t[]){
-            CFG_SIGF_NAME, CFG_SIGF_DESC, CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
-    .ops = &conversation_ops,
-};
+    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+    .ops = &(const sig_family_ops_t){.compile = cv_compile, .free = free, .eval = cv_eval}};

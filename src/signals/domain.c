@@ -63,21 +63,13 @@ static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_
     sig_sim_rules_eval_best(state, cx, refs, n, 0.30, true);
 }
 
-static const sig_family_ops_t domain_ops = {
-    .compile = domain_compile,
-    .free = sig_sim_rules_free,
-    .eval = domain_eval,
-};
-
 const cfg_sig_family_t sig_domain_family = {
     .name = "domain",
     .key = "domains",
     .list_doc = "domain rules",
     .doc = "Subject domain (YAML key domains, leaf type domain).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.30"),
-                                    CFG_SIGF_EXAMPLES,
+    .threshold = "0.30",
+    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
                                     CFG_FLIST(cfg_signal_t, "mmlu_categories", mmlu_categories,
                                               NULL, "shipped MMLU-Pro banks to use"),
                                     CFG_FNODE(cfg_signal_t, "model_scores", model_scores,
@@ -87,5 +79,5 @@ const cfg_sig_family_t sig_domain_family = {
                                     {0}},
     .flags = CFG_SIGFAM_LABELS,
     .migrate_keys = (const char *const[]){"categories", NULL},
-    .ops = &domain_ops,
-};
+    .ops = &(const sig_family_ops_t){
+        .compile = domain_compile, .free = sig_sim_rules_free, .eval = domain_eval}};

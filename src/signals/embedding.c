@@ -89,22 +89,14 @@ static void embedding_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, si
     if (!any && soft >= 0) refs[soft].res->matched = true;
 }
 
-static const sig_family_ops_t embedding_ops = {
-    .compile = embedding_compile,
-    .free = embedding_free,
-    .eval = embedding_eval,
-};
-
 const cfg_sig_family_t sig_embedding_family = {
     .name = "embedding",
     .key = "embeddings",
     .list_doc = "embedding rules",
     .doc = "Similarity to prototype texts (YAML key embeddings, leaf type embedding).",
+    .threshold = "0.45",
     .fields =
         (const cfg_field_t[]){
-            CFG_SIGF_NAME,
-            CFG_SIGF_DESC,
-            CFG_SIGF_THRESHOLD("0.45"),
             CFG_FLIST(cfg_signal_t, "candidates", candidates, NULL, "prototype texts"),
             CFG_FENUM(cfg_signal_t, "aggregation_method", aggregation_method, "max", "max|mean|any",
                       "bank aggregation"),
@@ -112,5 +104,5 @@ const cfg_sig_family_t sig_embedding_family = {
             CFG_FUNIT(cfg_signal_t, "min_score_threshold", min_score_threshold, NULL,
                       "soft matching floor"),
             {0}},
-    .ops = &embedding_ops,
-};
+    .ops = &(const sig_family_ops_t){
+        .compile = embedding_compile, .free = embedding_free, .eval = embedding_eval}};

@@ -317,14 +317,6 @@ static void ev_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t event_ops = {
-    .compile = ev_compile,
-    .free = ev_free,
-    .scratch_new = ev_scratch_new,
-    .scratch_free = ev_scratch_free,
-    .eval = ev_eval,
-};
-
 const cfg_sig_family_t sig_event_family = {
     .name = "event",
     .key = "events",
@@ -332,8 +324,6 @@ const cfg_sig_family_t sig_event_family = {
     .doc = "Operational events (YAML key events, leaf type event).",
     .fields =
         (const cfg_field_t[]){
-            CFG_SIGF_NAME,
-            CFG_SIGF_DESC,
             CFG_FLIST(cfg_signal_t, "event_types", event_types, NULL,
                       "outage|incident|security|deadline|billing|data_loss"),
             CFG_FLIST(cfg_signal_t, "severities", severities, NULL, "severity words"),
@@ -341,5 +331,8 @@ const cfg_sig_family_t sig_event_family = {
             CFG_FNODE(cfg_signal_t, "temporal", temporal, "temporal criteria"),
             CFG_FNODE(cfg_signal_t, "patterns", patterns, "{type: [regex]}"),
             {0}},
-    .ops = &event_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = ev_compile,
+                                     .free = ev_free,
+                                     .scratch_new = ev_scratch_new,
+                                     .scratch_free = ev_scratch_free,
+                                     .eval = ev_eval}};

@@ -93,25 +93,17 @@ static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-static const sig_family_ops_t fact_check_ops = {
-    .compile = fact_check_compile,
-    .free = fact_check_free,
-    .eval = fact_check_eval,
-};
-
 const cfg_sig_family_t sig_fact_check_family = {
     .name = "fact_check",
     .key = "fact_check",
     .list_doc = "fact-check rules",
     .doc = "Needs a fact check (rules needs_fact_check, no_fact_check_needed).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.35"),
-                                    CFG_SIGF_EXAMPLES,
+    .threshold = "0.35",
+    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
                                     CFG_FLIST(cfg_signal_t, "counter_examples", counter_examples,
                                               NULL, "texts that need no fact check"),
                                     CFG_SIGF_CLASSIFIER,
                                     {0}},
     .builtin_leaves = (const char *const[]){"needs_fact_check", "no_fact_check_needed", NULL},
-    .ops = &fact_check_ops,
-};
+    .ops = &(const sig_family_ops_t){
+        .compile = fact_check_compile, .free = fact_check_free, .eval = fact_check_eval}};

@@ -171,24 +171,14 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t jailbreak_ops = {
-    .compile = jbf_compile,
-    .free = jbf_free,
-    .scratch_new = jbf_scratch_new,
-    .scratch_free = jbf_scratch_free,
-    .eval = jbf_eval,
-};
-
 const cfg_sig_family_t sig_jailbreak_family = {
     .name = "jailbreak",
     .key = "jailbreak",
     .list_doc = "jailbreak rules",
     .doc = "Prompt injection and jailbreak.",
+    .threshold = "0.7",
     .fields =
-        (const cfg_field_t[]){CFG_SIGF_NAME,
-                              CFG_SIGF_DESC,
-                              CFG_SIGF_THRESHOLD("0.7"),
-                              CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
+        (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
                                         "patterns|contrastive|classifier|hybrid", "scoring method"),
                               CFG_FLIST(cfg_signal_t, "jailbreak_patterns", jailbreak_patterns,
                                         NULL, "extra regexes (weight 0.9)"),
@@ -199,5 +189,8 @@ const cfg_sig_family_t sig_jailbreak_family = {
                                         "false", "scan tool results too"),
                               CFG_SIGF_CLASSIFIER,
                               {0}},
-    .ops = &jailbreak_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = jbf_compile,
+                                     .free = jbf_free,
+                                     .scratch_new = jbf_scratch_new,
+                                     .scratch_free = jbf_scratch_free,
+                                     .eval = jbf_eval}};

@@ -368,30 +368,18 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t kb_ops = {
-    .compile = kb_compile,
-    .free = kb_free,
-    .eval = kb_eval,
-};
-
 const cfg_sig_family_t sig_kb_family = {
     .name = "kb",
     .key = "kb",
     .list_doc = "knowledge-base bindings",
     .doc = "Knowledge-base bindings.",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD(NULL),
-                                    {.key = "kb",
-                                     .type = CFG_F_STR,
-                                     .off = offsetof(cfg_signal_t, kb),
-                                     .flags = CFG_FF_REQUIRED,
-                                     .doc = "a model_catalog.kbs[] name"},
-                                    CFG_FNODE(cfg_signal_t, "target", target,
-                                              "{kind: label|group, value}"),
-                                    CFG_FENUM(cfg_signal_t, "match", match, "best",
-                                              "best|threshold", "how the target must match"),
-                                    {0}},
+    .threshold = CFG_SIG_THRESHOLD_UNSET,
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FSTR_REQ(cfg_signal_t, "kb", kb, "a model_catalog.kbs[] name"),
+            CFG_FNODE(cfg_signal_t, "target", target, "{kind: label|group, value}"),
+            CFG_FENUM(cfg_signal_t, "match", match, "best", "best|threshold",
+                      "how the target must match"),
+            {0}},
     .flags = CFG_SIGFAM_LABELS,
-    .ops = &kb_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = kb_compile, .free = kb_free, .eval = kb_eval}};

@@ -719,14 +719,6 @@ static const char *keyword_check(const cfg_signal_t *r)
     return r->keywords.n ? NULL : "a keyword rule needs keywords";
 }
 
-static const sig_family_ops_t keyword_ops = {
-    .compile = kw_compile,
-    .free = kw_free,
-    .scratch_new = kw_scratch_new,
-    .scratch_free = kw_scratch_free,
-    .eval = kw_eval,
-};
-
 const cfg_sig_family_t sig_keyword_family = {
     .name = "keyword",
     .key = "keywords",
@@ -734,8 +726,6 @@ const cfg_sig_family_t sig_keyword_family = {
     .doc = "Keyword rules (YAML key keywords, leaf type keyword).",
     .fields =
         (const cfg_field_t[]){
-            CFG_SIGF_NAME,
-            CFG_SIGF_DESC,
             CFG_FENUM(cfg_signal_t, "operator", op, "OR", "AND|OR|NOR", "how keywords combine"),
             CFG_FLIST(cfg_signal_t, "keywords", keywords, NULL, "keywords or patterns"),
             CFG_FBOOL(cfg_signal_t, "case_sensitive", case_sensitive, "false", "match case"),
@@ -751,5 +741,8 @@ const cfg_sig_family_t sig_keyword_family = {
             CFG_FINT(cfg_signal_t, "ngram_arity", ngram_arity, "3", 1, 10, "n of the n-grams"),
             {0}},
     .check = keyword_check,
-    .ops = &keyword_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = kw_compile,
+                                     .free = kw_free,
+                                     .scratch_new = kw_scratch_new,
+                                     .scratch_free = kw_scratch_free,
+                                     .eval = kw_eval}};

@@ -30,14 +30,11 @@ static void lang_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t language_ops = {.eval = lang_eval};
-
 const cfg_sig_family_t sig_language_family = {
     .name = "language",
     .key = "language",
     .list_doc = "language rules",
     .doc = "Language of the query (name is the ISO 639-1 code).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME, CFG_SIGF_DESC, CFG_SIGF_THRESHOLD("0.3"), {0}},
+    .threshold = "0.3",
     .flags = CFG_SIGFAM_LABELS | CFG_SIGFAM_ANY_LEAF,
-    .ops = &language_ops,
-};
+    .ops = &(const sig_family_ops_t){.eval = lang_eval}};

@@ -171,23 +171,13 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     cx->out->family_score[CFG_SIG_MODALITY] = score;
 }
 
-static const sig_family_ops_t modality_ops = {
-    .compile = md_compile,
-    .free = md_free,
-    .scratch_new = md_scratch_new,
-    .scratch_free = md_scratch_free,
-    .eval = md_eval,
-};
-
 const cfg_sig_family_t sig_modality_family = {
     .name = "modality",
     .key = "modality",
     .list_doc = "modality rules",
     .doc = "Output modality (rules AR, DIFFUSION, BOTH).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD(NULL),
-                                    CFG_FENUM(cfg_signal_t, "method", method, "keyword",
+    .threshold = CFG_SIG_THRESHOLD_UNSET,
+    .fields = (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "keyword",
                                               "keyword|hybrid", "detection method"),
                                     CFG_FLIST(cfg_signal_t, "keywords", keywords, NULL,
                                               "image-generation phrases"),
@@ -197,5 +187,8 @@ const cfg_sig_family_t sig_modality_family = {
                                     {0}},
     .flags = CFG_SIGFAM_LABELS,
     .builtin_leaves = (const char *const[]){"AR", "DIFFUSION", "BOTH", NULL},
-    .ops = &modality_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = md_compile,
+                                     .free = md_free,
+                                     .scratch_new = md_scratch_new,
+                                     .scratch_free = md_scratch_free,
+                                     .eval = md_eval}};

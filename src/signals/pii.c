@@ -112,20 +112,14 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t pii_ops = {
-    .compile = pii_compile, .free = pii_free, .eval = pii_eval};
-
 const cfg_sig_family_t sig_pii_family = {
     .name = "pii",
     .key = "pii",
     .list_doc = "PII rules",
     .doc = "PII detection.",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.8"),
-                                    CFG_FLIST(cfg_signal_t, "pii_types_allowed", pii_types_allowed,
+    .threshold = "0.8",
+    .fields = (const cfg_field_t[]){CFG_FLIST(cfg_signal_t, "pii_types_allowed", pii_types_allowed,
                                               NULL, "entity types that do not match"),
                                     CFG_SIGF_HISTORY,
                                     {0}},
-    .ops = &pii_ops,
-};
+    .ops = &(const sig_family_ops_t){.compile = pii_compile, .free = pii_free, .eval = pii_eval}};

@@ -30,23 +30,13 @@ static void preference_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     sig_sim_rules_eval_best(state, cx, refs, n, 0.40, false);
 }
 
-static const sig_family_ops_t preference_ops = {
-    .compile = preference_compile,
-    .free = sig_sim_rules_free,
-    .eval = preference_eval,
-};
-
 const cfg_sig_family_t sig_preference_family = {
     .name = "preference",
     .key = "preferences",
     .list_doc = "preference rules",
     .doc = "User preference (YAML key preferences, leaf type preference).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.40"),
-                                    CFG_SIGF_EXAMPLES,
-                                    CFG_SIGF_MARGIN("0.03"),
-                                    CFG_SIGF_CLASSIFIER,
-                                    {0}},
-    .ops = &preference_ops,
-};
+    .threshold = "0.40",
+    .fields =
+        (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_MARGIN("0.03"), CFG_SIGF_CLASSIFIER, {0}},
+    .ops = &(const sig_family_ops_t){
+        .compile = preference_compile, .free = sig_sim_rules_free, .eval = preference_eval}};

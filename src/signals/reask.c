@@ -71,22 +71,14 @@ static void reask_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t
     }
 }
 
-static const sig_family_ops_t reask_ops = {
-    .compile = reask_compile,
-    .free = reask_free,
-    .eval = reask_eval,
-};
-
 const cfg_sig_family_t sig_reask_family = {
     .name = "reask",
     .key = "reasks",
     .list_doc = "re-ask rules",
     .doc = "Repeated questions (YAML key reasks, leaf type reask).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.80"),
-                                    CFG_FINT(cfg_signal_t, "lookback_turns", lookback_turns, "1", 1,
+    .threshold = "0.80",
+    .fields = (const cfg_field_t[]){CFG_FINT(cfg_signal_t, "lookback_turns", lookback_turns, "1", 1,
                                              100, "earlier user turns compared"),
                                     {0}},
-    .ops = &reask_ops,
-};
+    .ops = &(const sig_family_ops_t){
+        .compile = reask_compile, .free = reask_free, .eval = reask_eval}};

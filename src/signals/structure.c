@@ -268,21 +268,14 @@ static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-static const sig_family_ops_t structure_ops = {
-    .compile = st_compile,
-    .free = st_free,
-    .scratch_new = st_scratch_new,
-    .scratch_free = st_scratch_free,
-    .eval = st_eval,
-};
-
 const cfg_sig_family_t sig_structure_family = {
     .name = "structure",
     .key = "structure",
     .list_doc = "structure rules",
     .doc = "Text structure features.",
-    .fields =
-        (const cfg_field_t[]){
-            CFG_SIGF_NAME, CFG_SIGF_DESC, CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
-    .ops = &structure_ops,
-};
+    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+    .ops = &(const sig_family_ops_t){.compile = st_compile,
+                                     .free = st_free,
+                                     .scratch_new = st_scratch_new,
+                                     .scratch_free = st_scratch_free,
+                                     .eval = st_eval}};

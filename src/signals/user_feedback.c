@@ -116,24 +116,14 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     }
 }
 
-static const sig_family_ops_t user_feedback_ops = {
-    .compile = user_feedback_compile,
-    .free = user_feedback_free,
-    .eval = user_feedback_eval,
-};
-
 const cfg_sig_family_t sig_user_feedback_family = {
     .name = "user_feedback",
     .key = "user_feedbacks",
     .list_doc = "user-feedback rules",
     .doc = "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    CFG_SIGF_THRESHOLD("0.40"),
-                                    CFG_SIGF_EXAMPLES,
-                                    CFG_SIGF_CLASSIFIER,
-                                    {0}},
+    .threshold = "0.40",
+    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
     .builtin_leaves = (const char *const[]){"satisfied", "need_clarification", "wrong_answer",
                                             "want_different", NULL},
-    .ops = &user_feedback_ops,
-};
+    .ops = &(const sig_family_ops_t){
+        .compile = user_feedback_compile, .free = user_feedback_free, .eval = user_feedback_eval}};

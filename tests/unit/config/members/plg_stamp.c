@@ -14,11 +14,9 @@ static int stamp_run(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     return 1;
 }
 
-static const plg_ops_t stamp_ops = {.phase = PLG_POST, .run = stamp_run};
-
 const cfg_plugin_kind_t plg_stamp_plugin = {
     .name = "stamp",
     .fields = (const cfg_field_t[]){CFG_FCUSTOM("value", NULL, "the header's value"), {0}},
     .doc = "Test-only: a response header.",
-    .ops = &stamp_ops,
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = stamp_run},
 };

@@ -14,11 +14,9 @@ static int sel_last(const sel_input_t *in, arena_t *a, sel_result_t *r, const ch
     return 0;
 }
 
-static const sel_algo_ops_t last_ops = {.run = sel_last};
-
 const cfg_selector_t sel_last_algo = {
     .name = "last",
     .doc = "Test-only: the last candidate first.",
     .fields = (const cfg_field_t[]){CFG_FCUSTOM("step", NULL, "0.1"), {0}},
-    .ops = &last_ops,
+    .ops = &(const sel_algo_ops_t){.run = sel_last},
 };

@@ -23,16 +23,12 @@ static void echo_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t 
     }
 }
 
-static const sig_family_ops_t echo_ops = {.eval = echo_eval};
-
 const cfg_sig_family_t sig_echo_family = {
     .name = "echo",
     .key = "echoes",
     .list_doc = "echo rules",
     .doc = "Test-only: the query contains a word.",
-    .fields = (const cfg_field_t[]){CFG_SIGF_NAME,
-                                    CFG_SIGF_DESC,
-                                    {.key = "word",
+    .fields = (const cfg_field_t[]){{.key = "word",
                                      .type = CFG_F_STR,
                                      .off = offsetof(echo_opts_t, word),
                                      .flags = CFG_FF_REQUIRED | CFG_FF_OPT,
@@ -45,5 +41,5 @@ const cfg_sig_family_t sig_echo_family = {
                                      .doc = "score of a match"},
                                     {0}},
     .opts_size = sizeof(echo_opts_t),
-    .ops = &echo_ops,
+    .ops = &(const sig_family_ops_t){.eval = echo_eval},
 };
