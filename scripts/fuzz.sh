@@ -31,6 +31,11 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 declare -A SRCS LIBS
 SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/buf.c"
+SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c"
+SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c"
+SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c"
+SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
+SRCS[fuzz_binding]="src/session/binding_token.c"
 # The loader reads the member registries of signals/, select/ and plugins/
 # (config/family.h), so the config harness links those folders too.
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
@@ -56,7 +61,7 @@ status=0
 for h in "${!SRCS[@]}"; do
     bin="$OUT/$h"
     if ! build_archive "$h" ||
-        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$h/lib.a" -lfyaml -lcurl -lcjson \
+        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$h/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
             -lpthread ${LIBS[$h]:-}; then
         echo "fuzz: $h: build failed" >&2
         status=1

@@ -31,5 +31,21 @@ if command -v clang >/dev/null; then
     if [ "$frc" -eq 0 ]; then total_p=$((total_p + n)); else total_f=$((total_f + 1)); status=1; fi
     rm -f "$flog"
 fi
+# deployment: the Helm chart (rendered, schema-checked) and the image layout
+dlog=$(mktemp)
+./tests/deploy/run.sh > "$dlog" 2>&1
+drc=$?
+grep -E '^(chart|image): (FAIL|[0-9])|^deploy: ' "$dlog"
+dline=$(grep -E '^deploy: [0-9]+ passed, [0-9]+ failed' "$dlog" | tail -1)
+if [ "$drc" -eq 2 ]; then
+    echo "deploy: skipped: $(grep -m1 '^deploy: ' "$dlog")"
+else
+    dp=$(echo "$dline" | sed -n 's/.* \([0-9]*\) passed.*/\1/p'); dp=${dp:-0}
+    df=$(echo "$dline" | sed -n 's/.* \([0-9]*\) failed.*/\1/p'); df=${df:-1}
+    if [ "$drc" -ne 0 ] && [ "$df" -eq 0 ]; then df=1; fi
+    total_p=$((total_p + dp)); total_f=$((total_f + df))
+    [ "$drc" -ne 0 ] && status=1
+fi
+rm -f "$dlog"
 echo "tether: $total_p passed, $total_f failed"
 exit $status

@@ -8,8 +8,10 @@
 #include "admin/mgmt.h"
 #include "config/global.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "select/health.h"
 #include "session/store.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +123,7 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     met_set(tmet.config_generation, (double)cfg->generation);
     {
         int degraded = 0;
-        uint64_t errors = 0, fallbacks = 0;
+        uint64_t errors = 0, fallbacks = 0, wb_pushed = 0, wb_pending = 0;
         for (int i = 0; i < 64; i++) {
             sess_store_t *st = m->app->worker_stores[i];
             if (!st) continue;
@@ -130,15 +132,30 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
             degraded |= ss.degraded;
             errors += ss.errors;
             fallbacks += ss.fallbacks;
+            wb_pushed += ss.writeback_pushed;
+            wb_pending += ss.writeback_pending;
         }
         met_set(tmet.session_store_degraded, degraded ? 1 : 0);
         met_set(tmet.session_store_errors_total, (double)errors, "redis", "call");
         met_set(tmet.session_store_errors_total, (double)fallbacks, "redis", "fallback");
+        met_set(tmet.session_writeback_pending, (double)wb_pending);
+        met_set(tmet.session_writeback_total, (double)wb_pushed);
     }
     buf_t b = BUF_INIT;
     met_expose(&b);
     hsrv_header_t h[1] = {{"content-type", 12, "text/plain; version=0.0.4; charset=utf-8", 40}};
     hsrv_respond(req, 200, h, 1, b.data, b.len);
+    buf_free(&b);
+}
+
+/* GET /backends: every backend's health (select/health.h). */
+static void h_backends(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
+{
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"backends\":");
+    sel_health_json(&b, clock_mono_ms());
+    buf_puts(&b, "}");
+    mgmt_json(req, 200, b.data, b.len);
     buf_free(&b);
 }
 
@@ -171,11 +188,14 @@ static void diag_list_json(buf_t *b, const cfg_diags_t *d, cfg_diag_severity_t s
     }
 }
 
+/* The caller may be an operator, who must not read the router's environment
+ * (the admin token lives there): the load is sealed, so no byte of the
+ * response depends on an environment variable (cfg_load_opts_t.seal_env). */
 static void h_config_validate(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     cfg_diags_t d;
     cfg_diags_init(&d);
-    cfg_load_opts_t o = {0};
+    cfg_load_opts_t o = {.seal_env = true};
     cfg_t *c = cfg_load_string("request", req->body, req->body_len, &o, &d);
     cfg_diags_sort(&d);
     buf_t b = BUF_INIT;
@@ -288,6 +308,7 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     if (cfg->global_ext->services.metrics.enabled)
         mgmt_route_add(m, HSRV_GET, m->metrics_path, MGMT_VIEWER, h_metrics, NULL);
     mgmt_route_add(m, HSRV_GET, "/config", MGMT_VIEWER, h_config, NULL);
+    mgmt_route_add(m, HSRV_GET, "/backends", MGMT_VIEWER, h_backends, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/validate", MGMT_OPERATOR, h_config_validate, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/reload", MGMT_ADMIN, h_config_reload, NULL);
     mgmt_register_eval(m, app);

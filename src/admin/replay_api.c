@@ -50,13 +50,18 @@ static void memory_json(tether_app_t *app, const char *id, buf_t *out)
         if (sess_store_get_wait(app->store, key, &st) != SESS_OK &&
             sess_store_get_wait(app->store, mk, &st) != SESS_OK)
             continue;
+        /* names come from the session store: escaped, like every string here */
+        buf_puts(out, "{\"identity_source\":");
+        buf_json_str(out, sources[i], strlen(sources[i]));
+        buf_puts(out, ",\"last_model\":");
+        buf_json_str(out, st.last_model, strnlen(st.last_model, sizeof st.last_model));
+        buf_puts(out, ",\"last_decision\":");
+        buf_json_str(out, st.last_decision, strnlen(st.last_decision, sizeof st.last_decision));
         buf_printf(out,
-                   "{\"identity_source\":\"%s\",\"last_model\":\"%s\",\"last_decision\":\"%s\","
-                   "\"turn_count\":%u,\"switch_count\":%u,\"last_seen_ms\":%llu,\"lock\":\"%s\","
+                   ",\"turn_count\":%u,\"switch_count\":%u,\"last_seen_ms\":%llu,\"lock\":\"%s\","
                    "\"prompt_tokens\":%llu,\"cached_tokens\":%llu,\"completion_tokens\":%llu,"
                    "\"cost\":%.6f}",
-                   sources[i], st.last_model, st.last_decision, st.turn_count, st.switch_count,
-                   (unsigned long long)st.last_seen_ms,
+                   st.turn_count, st.switch_count, (unsigned long long)st.last_seen_ms,
                    st.lock_kind == SESS_LOCK_TOOL_LOOP        ? "tool_loop"
                    : st.lock_kind == SESS_LOCK_PROVIDER_STATE ? "provider_state"
                                                               : "none",
@@ -144,10 +149,14 @@ static void h_feedback(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
                                 cJSON_IsString(cw) ? cw->valuestring : NULL, &why) != 0) {
         mgmt_error(req, 422, "not_rateable", why ? why : "feedback not applicable");
     } else {
-        char b[256];
-        int n = snprintf(b, sizeof b, "{\"accepted\":true,\"decision\":\"%s\",\"model\":\"%s\"}",
-                         d->name, mn->valuestring);
-        mgmt_json(req, 202, b, (size_t)n);
+        buf_t b = BUF_INIT;
+        buf_puts(&b, "{\"accepted\":true,\"decision\":");
+        buf_json_str(&b, d->name, strlen(d->name));
+        buf_puts(&b, ",\"model\":");
+        buf_json_str(&b, mn->valuestring, strlen(mn->valuestring));
+        buf_putc(&b, '}');
+        mgmt_json(req, 202, b.data, b.len);
+        buf_free(&b);
     }
     cJSON_Delete(rec);
     cJSON_Delete(j);

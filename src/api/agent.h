@@ -25,6 +25,15 @@ void api_agent_chat_to_anthropic(hsrv_req_t *req, app_worker_t *w, app_config_re
                                  const route_env_t *env, const route_in_t *rin,
                                  const route_plan_t *plan);
 
+/* Scan a client's body (arena: build msgs, or NULL) with the configured
+ * message cap and answer in the client's shape when it cannot be routed:
+ * malformed JSON (400 invalid_json), not an object (400), too many messages
+ * or input items (413 too_many_messages, logged and counted), a duplicated
+ * top-level key tether reads (400 duplicate_key). Returns false after
+ * answering (ref released). */
+bool api_scan_client(hsrv_req_t *req, app_config_ref_t *ref, rq_proto_t c, arena_t *arena,
+                     jreq_t *jr);
+
 /* Anthropic-shaped error {"type":"error","error":{"type","message"}}. */
 void api_error_anthropic(hsrv_req_t *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -2,7 +2,9 @@
  * per-worker state, and the path dispatcher for the inference listener.
  * Neighbours: chat.c (POST /v1/chat/completions), models.c, errors.c. */
 #include "api/app.h"
+#include "upstream/proxy.h"
 #include "api/agent.h"
+#include "api/client_auth.h"
 #include "api/errors.h"
 #include "core/log.h"
 #include "core/clock.h"
@@ -192,9 +194,15 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
             .key_prefix = rc->key_prefix ? rc->key_prefix : "tether:",
             .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 50,
             .ttl_ms = gx->session.ttl_seconds > 0 ? (uint64_t)gx->session.ttl_seconds * 1000 : 0,
-            .fallback = app->store};
+            .fallback = app->store,
+            .writeback = &app->writeback};
         char err[256];
         w->store = sess_store_redis_new(base, &ro, err, sizeof err);
+        if (index == 0 && !gx->stores.session.binding_key)
+            tlog(TLOG_WARN, "session_binding_key_unset",
+                 "\"detail\":\"global.stores.session.binding_key_env is not set: response ids "
+                 "are signed with a per-process key that other replicas cannot verify, so during a "
+                 "Redis outage they route continuations from session memory only\"");
         if (!w->store)
             tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"redis\",\"error\":\"%s\"",
                  err);
@@ -207,6 +215,7 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     app_config_ref_t *ref = app_config_acquire(app);
     app_worker_sync(w, ref->cfg, ref->cfg->generation);
     app_config_release(ref);
+    if (index == 0) w->mem_trim = api_mem_trim_start(base);
     return w;
 }
 
@@ -215,6 +224,7 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
     app_worker_t *w = worker_ctx;
     if (!w) return;
     hup_pools_free(w->pools);
+    api_mem_trim_stop(w->mem_trim);
     if (w->store) {
         tether_app_t *app = ud;
         for (int i = 0; i < 64; i++)
@@ -223,6 +233,32 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
     }
     free(w->models);
     free(w);
+}
+
+static wrr_t *worker_picker(void *worker, size_t model_index)
+{
+    return &((app_worker_t *)worker)->models[model_index].wrr;
+}
+
+static void worker_sync(void *worker, const cfg_t *cfg, uint64_t generation)
+{
+    app_worker_sync(worker, cfg, generation);
+}
+
+static void ref_release(void *ref)
+{
+    app_config_release(ref);
+}
+
+void app_upstream_host(app_worker_t *w, up_host_t *h)
+{
+    *h = (up_host_t){.pools = w->pools,
+                     .worker = w,
+                     .picker = worker_picker,
+                     .sync = worker_sync,
+                     .release = ref_release,
+                     .rcache = w->app->rcache,
+                     .replay = w->app->replay};
 }
 
 void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation)
@@ -270,6 +306,13 @@ void app_handle(hsrv_req_t *req, void *ud)
     tether_app_t *app = ud;
     app_worker_t *w = req->worker_ctx;
     atomic_fetch_add(&app->requests_total, 1);
+    if (!path_is(req, "/health") && !path_is(req, "/ready")) {
+        /* the listener's api_keys guard every other path, known or not */
+        app_config_ref_t *aref = app_config_acquire(app);
+        bool allowed = client_auth_check(aref->cfg, req);
+        app_config_release(aref);
+        if (!allowed) return; /* answered 401 */
+    }
     if (path_is(req, "/v1/chat/completions")) {
         if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
         app_config_ref_t *ref = app_config_acquire(app);

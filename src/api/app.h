@@ -11,6 +11,7 @@
 #include "http/server.h"
 #include "http/upstream.h"
 #include "http/wrr.h"
+#include "session/store.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -29,7 +30,14 @@ typedef struct app_worker {
     app_model_state_t *models; /* one per config model */
     size_t n_models;
     struct sess_store *store; /* redis session store on this worker's loop, or NULL */
+    void *mem_trim;           /* worker 0: the malloc_trim ticker (mem_trim.c) */
 } app_worker_t;
+
+/* mem_trim.c: note a request body (large ones ask for a trim), and the
+ * ticker that returns freed memory to the system (one per process). */
+void api_mem_note_body(size_t body_len);
+void *api_mem_trim_start(struct event_base *base);
+void api_mem_trim_stop(void *state);
 
 /* Runtime state built beside one config generation (compiled engines...). */
 typedef struct app_runtime app_runtime_t;
@@ -69,6 +77,7 @@ struct tether_app {
     int ready;
     struct sess_store *worker_stores[64]; /* redis stores, one per worker (metrics) */
     atomic_int n_worker_stores;
+    sess_writeback_token_t writeback; /* one worker writes outage records back */
 };
 
 /* Takes ownership of cfg. Returns NULL (diags filled) when the runtime
@@ -91,6 +100,11 @@ void *app_worker_start(int index, struct event_base *base, void *ud);
 void app_worker_stop(int index, void *worker_ctx, void *ud);
 /* Refresh the worker's per-model state if the config generation changed. */
 void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation);
+/* The worker's services for the upstream proxy (upstream/proxy.h): pools,
+ * backend pickers, the response cache and replay queue, and the release of
+ * an app_config_ref_t. */
+struct up_host;
+void app_upstream_host(app_worker_t *w, struct up_host *h);
 
 /* Endpoints */
 void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref);

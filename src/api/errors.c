@@ -41,7 +41,10 @@ void api_error_openai(hsrv_req_t *req, int status, const char *type, const char 
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"method\":\"%s\",\"status\":%d,\"code\":\"%s\"", req->request_id,
          req->method_str ? req->method_str : "", status, code);
-    const char *ep = req->path && strstr(req->path, "/chat/completions") ? "chat" : "other";
+    const char *ep = !req->path                               ? "other"
+                     : strstr(req->path, "/chat/completions") ? "chat"
+                     : strstr(req->path, "/v1/responses")     ? "responses"
+                                                              : "other";
     char st[8];
     snprintf(st, sizeof st, "%d", status);
     met_inc(tmet.requests_total, 1, ep, st, "openai");

@@ -1,6 +1,6 @@
 /* messages.c - the Anthropic Messages endpoints (SPEC §4.1): POST
- * /v1/messages (translated into the chat IR, then routed and relayed by the
- * agent proxy, agent.c / agent_relay.c) and POST
+ * /v1/messages (translated into the chat IR, then routed by agent.c and
+ * served by the upstream proxy with the agent adapter) and POST
  * /v1/messages/count_tokens (forwarded to an Anthropic-format backend, or
  * estimated from the IR's facts). */
 #include "api/agent_proxy.h"
@@ -23,12 +23,13 @@ void api_messages(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         return api_error_anthropic(req, 400, "max_tokens: field required");
     }
     ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_ANTHROPIC);
-    p->client_stream = jr.stream == 1;
+    p->up.client_stream = jr.stream == 1;
+    p->jr_client = jr;
     char err[256];
     if (tr_req_anthropic_to_chat(req->body, req->body_len, NULL, &p->ir, &p->warn, err,
                                  sizeof err) != 0) {
-        p->ref = NULL;
-        ag_end(p);
+        p->up.ref = NULL;
+        ag_drop(p);
         app_config_release(ref);
         return api_error_anthropic(req, 400, "%s", err);
     }
@@ -58,17 +59,22 @@ void api_messages_count_tokens(hsrv_req_t *req, app_worker_t *w, app_config_ref_
     if (m && m->api_format == CFG_API_ANTHROPIC && route_model_available(m)) {
         ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_ANTHROPIC);
         p->count_tokens = true;
-        p->model = m;
+        size_t mi = 0;
         for (size_t i = 0; i < cfg->providers.n_models; i++)
-            if (&cfg->providers.models[i] == m) p->model_index = i;
-        p->up = AG_UP_ANTHROPIC;
-        p->raw = true;
-        p->max_attempts = 1 + (m->reliability.retry_count < 0 ? 0 : m->reliability.retry_count);
+            if (&cfg->providers.models[i] == m) mi = i;
+        up_set_model(&p->up, m, mi);
+        p->kind = AG_UP_ANTHROPIC;
+        p->up.raw = true;
         ag_splice_model(p, req->body, req->body_len, &jr);
+        p->iov[0].iov_base = p->upbody.data;
+        p->iov[0].iov_len = p->upbody.len;
+        p->up.iov = p->iov;
+        p->up.n_iov = 1;
+        p->up.body_len = p->upbody.len;
         req->user = p;
-        req->on_abort = ag_client_abort;
-        req->on_drain = ag_client_drain;
-        ag_attempt(p);
+        req->on_abort = up_client_abort;
+        req->on_drain = up_client_drain;
+        up_attempt(&p->up);
         return;
     }
     /* estimate: the chat IR's facts through the context estimator */

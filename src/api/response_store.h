@@ -25,8 +25,12 @@
 
 typedef struct rstore rstore_t;
 
+/* The longest id the store keys (a provider's native id, or a minted one;
+ * never the wrapped form a client sees). */
+#define RSTORE_ID_MAX 128
+
 typedef struct rstore_entry {
-    char id[32];
+    char id[RSTORE_ID_MAX];
     char *session_key;          /* may be NULL */
     char *model;                /* configured model that produced it */
     bool native;                /* provider holds the state (responses_mode: native) */

@@ -1,6 +1,6 @@
 /* responses.c - the Responses API (SPEC §4.4, §4.5): POST /v1/responses
- * (the stored chain expanded into the chat IR, then routed and relayed by
- * the agent proxy, agent.c / agent_relay.c), GET/DELETE /v1/responses/{id},
+ * (the stored chain expanded into the chat IR, then routed by agent.c and
+ * served by the upstream proxy with the agent adapter), GET/DELETE /v1/responses/{id},
  * GET /v1/responses/{id}/input_items, and the process-wide response store
  * the turns are written to. */
 #include "api/agent_proxy.h"
@@ -83,16 +83,34 @@ void ag_items_of_input(const cJSON *input, cJSON *out)
 void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *response_json)
 {
     if (!p->store || !id || !*id) return;
-    rstore_t *s = api_response_store(p->ref->cfg);
+    rstore_t *s = api_response_store(p->up.cfg);
     rstore_entry_t e = {0};
+    if (strlen(id) >= sizeof e.id) {
+        tlog(TLOG_WARN, "response_not_stored",
+             "\"request_id\":\"%s\",\"reason\":\"id longer than %zu bytes\"", p->up.req->request_id,
+             sizeof e.id - 1);
+        return;
+    }
     snprintf(e.id, sizeof e.id, "%s", id);
-    e.session_key = p->plan.id.found ? p->plan.id.key : NULL;
-    e.model = p->model->name;
+    e.session_key = p->up.plan.id.found ? p->up.plan.id.key : NULL;
+    e.model = p->up.model->name;
     e.native = native;
-    cJSON *in = cJSON_CreateArray();
-    ag_items_of_input(cJSON_GetObjectItemCaseSensitive(p->rreq, "input"), in);
-    e.input = cJSON_PrintUnformatted(in);
-    cJSON_Delete(in);
+    /* the input items as sent (a string becomes one user message item) */
+    const char *body = p->up.req->body;
+    jspan_t doc = {0, (uint32_t)p->up.req->body_len}, in;
+    buf_t ib = BUF_INIT;
+    if (!jscan_obj_get(body, doc, "input", &in)) in.len = 0;
+    if (jscan_type(body, in) == '[') {
+        buf_append(&ib, body + in.off, in.len);
+    } else if (jscan_type(body, in) == '"') {
+        buf_puts(&ib, "[{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":"
+                      "\"input_text\",\"text\":");
+        buf_append(&ib, body + in.off, in.len);
+        buf_puts(&ib, "}]}]");
+    } else {
+        buf_puts(&ib, "[]");
+    }
+    e.input = buf_steal(&ib);
     e.output = p->output ? cJSON_PrintUnformatted(p->output) : strdup("[]");
     e.instructions = p->instructions;
     e.previous_response_id = p->prev_id;
@@ -115,42 +133,55 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
                                 "missing required field 'input' (or 'previous_response_id')");
     }
     ag_proxy_t *p = ag_new(req, w, ref, RQ_PROTO_RESPONSES);
-    p->client_stream = jr.stream == 1;
-    p->rreq = cJSON_ParseWithLength(req->body, req->body_len);
-    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(p->rreq, "store"))) p->store = false;
-    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(p->rreq, "previous_response_id");
-    const cJSON *ins = cJSON_GetObjectItemCaseSensitive(p->rreq, "instructions");
+    p->up.client_stream = jr.stream == 1;
+    p->jr_client = jr;
+    if (jscan_type(req->body, jr.store) == 'f') p->store = false;
+    /* spans of the scanned body: no tree of the request is ever built */
+    char *pr = jscan_type(req->body, jr.previous_response_id) == '"'
+                   ? jscan_unescape(&req->arena, req->body, jr.previous_response_id, NULL)
+                   : NULL;
+    char *ins = jscan_type(req->body, jr.instructions) == '"'
+                    ? jscan_unescape(&req->arena, req->body, jr.instructions, NULL)
+                    : NULL;
     cJSON *history = cJSON_CreateArray();
-    if (cJSON_IsString(pr)) {
-        p->prev_id = strdup(pr->valuestring);
+    /* a wrapped id: the store and the upstream know it without its suffix;
+     * a valid native binding needs no store lookup (the provider holds the
+     * chain; the bound model is routed to) */
+    rid_prev_t prev;
+    rid_parse_prev(ref->cfg, pr, &req->arena, req->request_id, &prev);
+    if (pr && rid_prev_is_native(&prev)) {
+        p->prev_id = strdup(prev.upstream);
+        p->chain_native = true;
+    } else if (pr) {
+        p->prev_id = strdup(prev.upstream);
         char *inh = NULL;
-        int n = rstore_chain(api_response_store(ref->cfg), pr->valuestring, clock_wall_ms(),
-                             history, NULL, &inh, &p->chain_native, NULL, &p->warn);
+        int n = rstore_chain(api_response_store(ref->cfg), p->prev_id, clock_wall_ms(), history,
+                             NULL, &inh, &p->chain_native, NULL, &p->warn);
         if (n < 0) {
-            char idc[128];
-            snprintf(idc, sizeof idc, "%s", pr->valuestring);
+            char idc[SESS_BINDING_ID_MAX + 1];
+            snprintf(idc, sizeof idc, "%s", pr);
             cJSON_Delete(history);
             free(inh);
-            p->ref = NULL;
-            ag_end(p);
+            p->up.ref = NULL;
+            ag_drop(p);
             app_config_release(ref);
             return api_error_openai(req, 400, "invalid_request_error",
                                     "previous_response_not_found", "previous_response_id",
-                                    "Previous response with id '%.100s' not found.", idc);
+                                    "Previous response with id '%s' not found.", idc);
         }
         p->instructions = inh;
     }
-    if (cJSON_IsString(ins)) {
+    if (ins) {
         free(p->instructions);
-        p->instructions = strdup(ins->valuestring);
+        p->instructions = strdup(ins);
     }
     char err[256];
-    int rc = tr_req_responses_to_chat(p->rreq, history, p->instructions, NULL, &p->ir, &p->warn,
-                                      err, sizeof err);
+    int rc = tr_req_responses_to_chat(req->body, req->body_len, history, p->instructions, NULL,
+                                      &p->ir, &p->warn, err, sizeof err);
     cJSON_Delete(history);
     if (rc != 0) {
-        p->ref = NULL;
-        ag_end(p);
+        p->up.ref = NULL;
+        ag_drop(p);
         app_config_release(ref);
         return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s",
                                 err);
@@ -158,13 +189,14 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     rstore_new_id(p->resp_id);
     p->meta.id = p->resp_id;
     p->meta.created_at = (int64_t)(clock_wall_ms() / 1000);
-    p->meta.previous_response_id = p->prev_id;
+    p->meta.previous_response_id = pr; /* as the client sent it */
     p->meta.instructions = p->instructions;
     if (!ag_ir_facts(p)) return;
-    if (p->chain_native) p->rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
+    rid_apply_prev(p->up.rq, &prev);
+    if (p->chain_native) p->up.rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
     /* SPEC §9.4: an emulated chain is in tether's store (portable when
      * treat_stored_chains_as_portable); a native one is provider state */
-    if (p->prev_id) p->rq->previous_response_stored = !p->chain_native;
+    if (p->prev_id) p->up.rq->previous_response_stored = !p->chain_native;
     ag_route(p);
 }
 
@@ -181,7 +213,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
 {
     (void)w;
     const char *rest = req->path + strlen("/v1/responses/");
-    char id[64];
+    char id[SESS_BINDING_ID_MAX + 1];
     const char *slash = strchr(rest, '/');
     size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
     bool items = slash && !strcmp(slash, "/input_items");
@@ -192,10 +224,13 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     }
     memcpy(id, rest, idlen);
     id[idlen] = 0;
+    /* the id as the client has it (wrapped) or bare: the store key is bare */
+    char key[SESS_BINDING_ID_MAX + 1];
+    snprintf(key, sizeof key, "%.*s", (int)rid_store_key(id, idlen), id);
     rstore_t *s = api_response_store(ref->cfg);
     app_config_release(ref);
     if (req->method == HSRV_DELETE && !items) {
-        if (!rstore_delete(s, id))
+        if (!rstore_delete(s, key))
             return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
                                     "Response with id '%s' not found.", id);
         buf_t b = BUF_INIT;
@@ -209,7 +244,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     if (req->method != HSRV_GET && req->method != HSRV_HEAD)
         return api_error_openai(req, 405, "invalid_request_error", "method_not_allowed", NULL,
                                 "method %s is not allowed on %s", req->method_str, req->path);
-    rstore_entry_t *e = rstore_get(s, id, clock_wall_ms());
+    rstore_entry_t *e = rstore_get(s, key, clock_wall_ms());
     if (!e)
         return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
                                 "Response with id '%s' not found.", id);
@@ -225,7 +260,7 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         cJSON_ArrayForEach(x, in)
         {
             if (!cJSON_GetObjectItemCaseSensitive(x, "id")) {
-                char iid[64];
+                char iid[RSTORE_ID_MAX + 32];
                 snprintf(iid, sizeof iid, "in_%s_%d", e->id + 5, k);
                 cJSON_AddStringToObject(x, "id", iid);
             }

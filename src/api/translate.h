@@ -46,7 +46,9 @@ const char *tr_finish_to_stop(const char *finish_reason);
 
 /* Anthropic Messages request -> chat IR. model: the model to write (NULL =
  * keep the client's). When the request streams, stream_options.include_usage
- * is set. Returns 0, or -1 with err filled (invalid shape). */
+ * is set. Returns 0, or -1 with err filled (invalid shape: every message an
+ * object with role user or assistant and content a string or an array of
+ * objects with a string "type"). Built from spans: no tree. */
 int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, buf_t *out,
                              tr_warn_t *w, char *err, size_t errlen);
 /* Chat request (the IR, or a client's chat body) -> Anthropic Messages
@@ -56,12 +58,15 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
 /* Append the chat messages for Responses input (a string or an items array)
  * or output items to msgs (a cJSON array). */
 void tr_items_to_messages(const cJSON *items, cJSON *msgs, tr_warn_t *w);
-/* Responses request -> chat IR: history (chat messages of the expanded
+/* Responses request body -> chat IR: history (chat messages of the expanded
  * chain, may be NULL), instructions (already inherited; may be NULL), then
- * the request's input. tools/tool_choice/max_output_tokens/temperature/top_p
- * /stream map across. Returns 0 or -1 with err. */
-int tr_req_responses_to_chat(const cJSON *req, const cJSON *history, const char *instructions,
-                             const char *model, buf_t *out, tr_warn_t *w, char *err, size_t errlen);
+ * the request's input (items checked: objects; message roles user,
+ * assistant, system or developer; content a string or an array).
+ * tools/tool_choice/max_output_tokens/temperature/top_p /stream map across. Returns 0 or -1 with
+ * err. */
+int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
+                             const char *instructions, const char *model, buf_t *out, tr_warn_t *w,
+                             char *err, size_t errlen);
 
 /* ----------------------------------------------------- whole responses */
 
@@ -132,6 +137,26 @@ typedef struct tr_stream {
     const tr_resp_meta_t *meta; /* C2R */
     cJSON *output;              /* C2R: final output items (owned until taken) */
 } tr_stream_t;
+
+/* A chat stream assembled into one chat.completion (translate_assemble.c),
+ * for a non-stream client whose upstream streamed anyway. */
+typedef struct tr_asm {
+    char *id, *model; /* malloc'd, from the first chunk */
+    int64_t created;
+    buf_t text;
+    bool has_text;
+    tr_tool_slot_t tools[32]; /* by the chunks' tool-call index (block) */
+    int n_tools;
+    char finish[32];
+    cJSON *usage; /* the last usage object seen */
+    int chunks;   /* chunks that were JSON objects */
+} tr_asm_t;
+void tr_asm_init(tr_asm_t *a);
+/* Feed one chat.completion.chunk (data of an SSE event; "[DONE]" ignored). */
+void tr_asm_chunk(tr_asm_t *a, const char *data, size_t len);
+/* Append the assembled chat.completion JSON to out. */
+void tr_asm_finish(tr_asm_t *a, buf_t *out);
+void tr_asm_deinit(tr_asm_t *a);
 
 void tr_stream_init(tr_stream_t *s, tr_stream_kind_t kind, const char *model, tr_emit_fn emit,
                     void *ud, tr_warn_t *w);

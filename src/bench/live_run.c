@@ -4,12 +4,14 @@
  * backends and the backends' stats. The process stack is live_stack.c,
  * `bench overhead` is live_overhead.c, reports are in live_report.c. */
 #include "bench/live_run.h"
+#include "api/response_id.h"
 #include "bench/live_stack.h"
 #include "bench/live_http.h"
 #include "bench/live_proc.h"
 #include "bench/saar_request.h"
 #include "bench/saar_workload.h"
 #include "core/clock.h"
+#include "session/binding_token.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
@@ -154,8 +156,9 @@ typedef struct sess {
     int trace;  /* TETHER_BENCH_LIVE_TRACE set: one stderr line per routed request */
     char sid[48];
     cJSON *messages;
-    cJSON *last_reasoning; /* reasoning_details of the last reply, kept aside */
-    char last_id[128];
+    cJSON *last_reasoning;                    /* reasoning_details of the last reply, kept aside */
+    char last_id[SESS_BINDING_ID_MAX + 1];    /* as the router issued it (with its binding) */
+    char last_id_up[SESS_BINDING_ID_MAX + 1]; /* as the backend issued it */
     char last_model[64];
     rec_t *recs;
     size_t n_recs, cap_recs;
@@ -254,10 +257,35 @@ static cJSON *session_send(sess_t *s, live_http_conn_t *conn, const char *extra,
         s->recs = realloc(s->recs, s->cap_recs * sizeof *s->recs);
         if (!s->recs) abort();
     }
+    /* the direct replay sends the backend's own id, not the router's wrap */
+    const char *at = s->last_id[0] && strcmp(s->last_id, s->last_id_up) && rest.data
+                         ? strstr(rest.data, s->last_id)
+                         : NULL;
+    if (at) {
+        buf_t direct = BUF_INIT;
+        buf_append(&direct, rest.data, (size_t)(at - rest.data));
+        buf_puts(&direct, s->last_id_up);
+        buf_puts(&direct, at + strlen(s->last_id));
+        buf_free(&rest);
+        rest = direct;
+    }
+    /* ... and the backend's own tool call ids (api/response_id.h; rest is
+     * the object's tail: completed for the scan, then cut again) */
+    buf_t whole = BUF_INIT;
+    buf_puts(&whole, "{\"m\":0");
+    buf_append(&whole, rest.data, rest.len);
+    if (rid_unwrap_tool_ids_buf(RQ_PROTO_CHAT, &whole)) {
+        buf_reset(&rest);
+        buf_append(&rest, whole.data + 6, whole.len - 6);
+    }
+    buf_free(&whole);
     s->recs[s->n_recs++] = (rec_t){buf_steal(&rest), m, (double)(t1 - t0), 0, 0};
     if (s->last_model[0] && strcmp(s->last_model, r.model)) s->switches++;
     snprintf(s->last_model, sizeof s->last_model, "%s", r.model);
     snprintf(s->last_id, sizeof s->last_id, "%s", id->valuestring);
+    sess_binding_t bd;
+    sess_binding_parse(NULL, 0, s->last_id, strlen(s->last_id), &bd);
+    snprintf(s->last_id_up, sizeof s->last_id_up, "%.*s", (int)bd.orig_len, s->last_id);
     /* the router's reason header, when it sends one */
     reply = cJSON_Duplicate(msg, 1);
     cJSON *rd = cJSON_DetachItemFromObject(reply, "reasoning_details");
@@ -346,7 +374,7 @@ static void run_session(shared_t *sh, sess_t *s, live_http_conn_t *conns, uint32
         add_message(s->messages, "user", text.data);
         buf_free(&text);
 
-        char extra[200] = "";
+        char extra[SESS_BINDING_ID_MAX + 64] = "";
         cJSON *with_state = NULL;
         if (ph == SAAR_PHASE_PROVIDER_STATE) {
             s->state_turns++;

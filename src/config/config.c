@@ -93,7 +93,7 @@ cfg_t *cfg_load_string(const char *name, const char *yaml, size_t len, const cfg
     arena_init(a, 16384);
     c->mem = a;
     c->path = arena_strdup(a, name ? name : "<string>");
-    ld_t l = {.a = a, .file = c->path, .d = diags};
+    ld_t l = {.a = a, .file = c->path, .d = diags, .seal_env = opts && opts->seal_env};
     size_t before = diags->n_errors;
     cfg_node_t *root = cfg_yaml_parse(a, c->path, yaml, len, diags);
     if (root) load_tree(&l, c, root, c->path);

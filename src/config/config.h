@@ -56,7 +56,8 @@ typedef struct cfg_backend_ref {
     char *api_key; /* resolved at load; NULL when unset (backend unavailable if api_key_env set) */
     cfg_kv_t *extra_headers;
     size_t n_extra_headers;
-    char *chat_path; /* default /chat/completions (anthropic: /messages) */
+    char *chat_path;                 /* default /chat/completions (anthropic: /messages) */
+    bool forward_client_credentials; /* default false; never with an api_key of its own */
 } cfg_backend_ref_t;
 
 /* Bits of reliability.retry_on */
@@ -126,8 +127,11 @@ typedef struct cfg_limits {
     uint64_t header_timeout_ms; /* 10s */
     uint64_t body_timeout_ms;   /* 60s */
     uint64_t max_connections;   /* 4096 */
+    uint64_t keepalive_ms;      /* 60s, keepalive_timeout */
+    uint64_t max_empty_lines;   /* 4 */
     uint64_t signal_timeout_ms; /* 250ms */
     uint64_t shutdown_grace_ms; /* 30s */
+    uint64_t max_messages;      /* 10000: messages / input items per request (413 above) */
 } cfg_limits_t;
 
 typedef struct cfg_router {
@@ -178,6 +182,8 @@ typedef struct cfg_diags {
     cfg_diag_t *items;
     size_t n, cap;
     size_t n_errors, n_warnings;
+    char **secrets; /* private: values no diagnostic may show (longest first) */
+    size_t n_secrets, cap_secrets;
 } cfg_diags_t;
 
 void cfg_diags_init(cfg_diags_t *d);
@@ -186,6 +192,13 @@ void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, in
                    const char *path, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 /* Sort by file, line, col (stable). */
 void cfg_diags_sort(cfg_diags_t *d);
+/* Register a value no diagnostic may show (an expanded ${VAR}, the value of
+ * a *_env setting, a secret key's value): it is replaced by <redacted> in the
+ * message and path of every diagnostic already in d or added later, whatever
+ * prints them. Values shorter than CFG_SECRET_MIN bytes are not registered
+ * (they would blank out ordinary words and numbers). Copied; wiped on free. */
+#define CFG_SECRET_MIN 4
+void cfg_diags_add_secret(cfg_diags_t *d, const char *value, size_t len);
 /* --strict: every warning becomes an error. */
 void cfg_diags_promote_warnings(cfg_diags_t *d);
 /* One diagnostic as `file:line:col: [warning: ]path: message` (no newline). */
@@ -197,6 +210,10 @@ void cfg_diags_json(buf_t *out, const cfg_diags_t *d);
 
 typedef struct cfg_load_opts {
     bool strict; /* warnings become errors */
+    /* Never read the environment (validation through the management API):
+     * ${VAR} takes its :-default, else stays as written and is not checked
+     * (a diagnostic about it is a warning); *_env settings are not looked up. */
+    bool seal_env;
 } cfg_load_opts_t;
 
 /* Load and validate a config file. Returns NULL when any error was found
@@ -211,8 +228,9 @@ void cfg_free(cfg_t *c);
  * family, decisions, plugins). Appends to out. */
 void cfg_summary(const cfg_t *c, buf_t *out);
 
-/* The loaded config after ${VAR} expansion as YAML (or JSON), secrets
- * (keys ending in key/token/password/secret, auth/key headers) redacted. */
+/* The loaded config as YAML (or JSON), secrets (keys ending in
+ * key/token/password/secret, auth/key headers) redacted, and values that
+ * come from the environment shown as written (${VAR}), not expanded. */
 void cfg_show(const cfg_t *c, bool json, buf_t *out);
 
 /* Lookups (linear scans; configs are small). NULL when absent. */

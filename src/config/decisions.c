@@ -304,7 +304,7 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                 double x;
                 if (v->kind == CFG_NODE_SCALAR && cfg_parse_double(v->str, &x) && x < 0) {
                     size_t s2 = ld_push_key(l, blk->keys[i]->str);
-                    ld_err(l, v, "%g must not be negative", x);
+                    ld_err(l, v, "%s must not be negative", v->str);
                     ld_pop(l, s2);
                 }
             }

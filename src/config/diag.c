@@ -1,5 +1,8 @@
 /* diag.c - collected configuration diagnostics: add, sort by position, and
- * print as `file:line:col: path: message` lines or as JSON for tools. */
+ * print as `file:line:col: path: message` lines or as JSON for tools. The
+ * list also holds the secrets of its load (expanded ${VAR} values, *_env
+ * values): they are redacted from every diagnostic as it is added, so no
+ * printer, log line or API response can show one. */
 #include "config/config.h"
 #include "core/buf.h"
 #include <stdarg.h>
@@ -20,7 +23,61 @@ void cfg_diags_free(cfg_diags_t *d)
         free(d->items[i].message);
     }
     free(d->items);
+    for (size_t i = 0; i < d->n_secrets; i++) {
+        explicit_bzero(d->secrets[i], strlen(d->secrets[i]));
+        free(d->secrets[i]);
+    }
+    free(d->secrets);
     memset(d, 0, sizeof(*d));
+}
+
+/* s (malloc'd) with every registered secret replaced; may return a new string. */
+static char *redact(const cfg_diags_t *d, char *s)
+{
+    for (size_t k = 0; k < d->n_secrets; k++) {
+        const char *sec = d->secrets[k];
+        const char *hit = strstr(s, sec);
+        if (!hit) continue;
+        size_t sl = strlen(sec);
+        buf_t b = BUF_INIT;
+        const char *p = s;
+        for (; hit; hit = strstr(p, sec)) {
+            buf_append(&b, p, (size_t)(hit - p));
+            buf_puts(&b, "<redacted>");
+            p = hit + sl;
+        }
+        buf_puts(&b, p);
+        explicit_bzero(s, strlen(s));
+        free(s);
+        s = buf_steal(&b);
+    }
+    return s;
+}
+
+void cfg_diags_add_secret(cfg_diags_t *d, const char *value, size_t len)
+{
+    if (!value || len < CFG_SECRET_MIN || memchr(value, 0, len)) return;
+    for (size_t i = 0; i < d->n_secrets; i++)
+        if (strlen(d->secrets[i]) == len && !memcmp(d->secrets[i], value, len)) return;
+    if (d->n_secrets == d->cap_secrets) {
+        size_t cap = d->cap_secrets ? d->cap_secrets * 2 : 8;
+        char **v = realloc(d->secrets, cap * sizeof(*v));
+        if (!v) abort();
+        d->secrets = v;
+        d->cap_secrets = cap;
+    }
+    /* longest first, so a secret that contains another is replaced whole */
+    size_t at = 0;
+    while (at < d->n_secrets && strlen(d->secrets[at]) >= len)
+        at++;
+    memmove(d->secrets + at + 1, d->secrets + at, (d->n_secrets - at) * sizeof(*d->secrets));
+    d->secrets[at] = strndup(value, len);
+    if (!d->secrets[at]) abort();
+    d->n_secrets++;
+    for (size_t i = 0; i < d->n; i++) {
+        d->items[i].message = redact(d, d->items[i].message);
+        d->items[i].path = redact(d, d->items[i].path);
+    }
 }
 
 void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, int line, int col,
@@ -46,6 +103,8 @@ void cfg_diags_add(cfg_diags_t *d, cfg_diag_severity_t sev, const char *file, in
     x->path = strdup(path ? path : "");
     x->message = buf_steal(&b);
     if (!x->file || !x->path || !x->message) abort();
+    x->path = redact(d, x->path);
+    x->message = redact(d, x->message);
     if (sev == CFG_DIAG_ERROR)
         d->n_errors++;
     else
@@ -87,7 +146,10 @@ void cfg_diags_sort(cfg_diags_t *d)
 
 void cfg_diag_format(buf_t *out, const cfg_diag_t *x)
 {
-    buf_printf(out, "%s:%d:%d: ", x->file, x->line, x->col);
+    if (x->line > 0)
+        buf_printf(out, "%s:%d:%d: ", x->file, x->line, x->col);
+    else /* no position (the file itself): no :0:0 */
+        buf_printf(out, "%s: ", x->file);
     if (x->severity == CFG_DIAG_WARNING) buf_puts(out, "warning: ");
     if (x->path[0]) buf_printf(out, "%s: ", x->path);
     buf_puts(out, x->message);

@@ -1,7 +1,16 @@
 /* env.c - ${VAR}, ${VAR:-default} and $$ expansion in scalar values, run
  * over the whole tree before any section is read (SPEC 3.1 step 3). The
  * default applies when the variable is unset or empty. Errors name the
- * variable and the position of its `$`. */
+ * variable and the position of its `$`.
+ *
+ * Values from the environment may be credentials, so none may reach a
+ * diagnostic: each one is registered as a secret of the diagnostics list
+ * (redacted from every message, diag.c), the node keeps its text as written
+ * for `config show` (env_raw), and values of secret keys (api_key, token,
+ * Authorization headers...) are registered too. Sealed, for validation
+ * through the management API, nothing is read at all: a reference takes its
+ * default or stays as written, marked opaque (its checks become warnings,
+ * load.c), so no response can depend on the environment. */
 #include "config/load.h"
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +22,20 @@ static int col_of(const cfg_node_t *n, size_t off)
     return n->col + (n->quoted ? 1 : 0) + (int)off;
 }
 
+const char *ld_env_secret(ld_t *l, const char *var)
+{
+    if (l->seal_env || !var) return NULL;
+    const char *v = getenv(var);
+    if (!v || !*v) return NULL;
+    cfg_diags_add_secret(l->d, v, strlen(v));
+    return v;
+}
+
 static void expand_scalar(ld_t *l, cfg_node_t *n)
 {
     if (!memchr(n->str, '$', n->len)) return;
     buf_t out = BUF_INIT;
-    bool ok = true;
+    bool ok = true, from_env = false, opaque = false;
     for (size_t i = 0; i < n->len;) {
         char c = n->str[i];
         if (c != '$') {
@@ -69,13 +87,17 @@ static void expand_scalar(ld_t *l, cfg_node_t *n)
         }
         memcpy(name, n->str + body, nl);
         name[nl] = 0;
-        const char *v = getenv(name);
-        if (v && *v)
+        const char *v = l->seal_env ? NULL : getenv(name);
+        if (v && *v) {
             buf_puts(&out, v);
-        else if (dflt)
+            cfg_diags_add_secret(l->d, v, strlen(v));
+            from_env = true;
+        } else if (dflt)
             buf_append(&out, dflt, dlen);
         else if (v)
             buf_puts(&out, ""); /* set but empty, no default */
+        else if (l->seal_env)
+            opaque = true; /* unknown here: keep the text as written */
         else {
             ld_err(l, &at, "environment variable %s is not set (use ${%s:-default} for a default)",
                    name, name);
@@ -83,10 +105,15 @@ static void expand_scalar(ld_t *l, cfg_node_t *n)
         }
         i = end + 1;
     }
-    if (ok) {
+    if (ok && opaque) {
+        n->env_raw = arena_strndup(l->a, n->str, n->len);
+        n->env_opaque = true;
+    } else if (ok) {
+        if (from_env) n->env_raw = arena_strndup(l->a, n->str, n->len);
         n->str = arena_strndup(l->a, out.data ? out.data : "", out.len);
         n->len = out.len;
     }
+    if (out.data) explicit_bzero(out.data, out.len);
     buf_free(&out);
 }
 
@@ -110,17 +137,25 @@ static bool seen_add(seen_t *s, const cfg_node_t *n)
     return true;
 }
 
-static void walk(ld_t *l, cfg_node_t *n, seen_t *s, int depth)
+static void walk(ld_t *l, cfg_node_t *n, const char *parent_key, seen_t *s, int depth)
 {
     if (depth > 256) return;
     if (n->kind == CFG_NODE_SCALAR) {
         if (memchr(n->str, '$', n->len) && seen_add(s, n)) expand_scalar(l, n);
         return;
     }
+    bool headers =
+        parent_key && (!strcmp(parent_key, "extra_headers") || !strcmp(parent_key, "headers"));
     for (size_t i = 0; i < n->n; i++) {
-        size_t saved = n->kind == CFG_NODE_MAP ? ld_push_key(l, n->keys[i]->str)
-                                               : ld_push_item(l, n->items[i], i);
-        walk(l, n->items[i], s, depth + 1);
+        cfg_node_t *it = n->items[i];
+        const char *key = n->kind == CFG_NODE_MAP ? n->keys[i]->str : parent_key;
+        size_t saved = n->kind == CFG_NODE_MAP ? ld_push_key(l, key) : ld_push_item(l, it, i);
+        walk(l, it, key, s, depth + 1);
+        /* a secret written in the file is no more printable than one from the
+         * environment (show.c redacts the same keys) */
+        if (n->kind == CFG_NODE_MAP && it->kind == CFG_NODE_SCALAR && !it->env_opaque &&
+            cfg_key_is_secret(key, headers))
+            cfg_diags_add_secret(l->d, it->str, it->len);
         ld_pop(l, saved);
     }
 }
@@ -128,6 +163,6 @@ static void walk(ld_t *l, cfg_node_t *n, seen_t *s, int depth)
 void cfg_env_expand_tree(ld_t *l, cfg_node_t *root)
 {
     seen_t s = {0};
-    walk(l, root, &s, 0);
+    walk(l, root, NULL, &s, 0);
     free(s.v);
 }

@@ -24,7 +24,8 @@ const cfg_schema_t cfg_schema_limits = {
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_limits_t, header_timeout_ms),
                            .def = "10s",
-                           .doc = "time to receive the request head"},
+                           .doc = "time to receive a request head, from accept or from the "
+                                  "first byte of a request on a kept-alive connection"},
                           {.key = "body_timeout",
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_limits_t, body_timeout_ms),
@@ -36,17 +37,40 @@ const cfg_schema_t cfg_schema_limits = {
                            .def = "4096",
                            .min = 1,
                            .max = 10000000,
-                           .doc = "open client connections per process"},
+                           .doc = "open client connections per process; at the limit the "
+                                  "oldest idle one is closed to admit a new one"},
+                          {.key = "keepalive_timeout",
+                           .type = CFG_F_DURATION,
+                           .off = offsetof(cfg_limits_t, keepalive_ms),
+                           .def = "60s",
+                           .doc = "idle time allowed between requests on a kept-alive "
+                                  "connection (at most the listener's timeout)"},
+                          {.key = "max_empty_lines",
+                           .type = CFG_F_U64,
+                           .off = offsetof(cfg_limits_t, max_empty_lines),
+                           .def = "4",
+                           .min = 1,
+                           .max = 1000,
+                           .doc = "empty lines tolerated before a request line (400 above)"},
                           {.key = "signal_timeout",
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_limits_t, signal_timeout_ms),
                            .def = "250ms",
-                           .doc = "budget for evaluating signals of one request"},
+                           .doc = "not supported yet (setting it warns): signals run to "
+                                  "completion"},
                           {.key = "shutdown_grace",
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_limits_t, shutdown_grace_ms),
                            .def = "30s",
                            .doc = "drain time on SIGTERM"},
+                          {.key = "max_messages",
+                           .type = CFG_F_U64,
+                           .off = offsetof(cfg_limits_t, max_messages),
+                           .def = "10000",
+                           .min = 1,
+                           .max = 100000000,
+                           .doc = "most messages (or Responses input items) in one request "
+                                  "(413 above)"},
                           {0}},
     "Request limits and server timeouts.",
 };
@@ -100,9 +124,11 @@ const cfg_schema_t cfg_schema_logging = {
                            .off = offsetof(cfg_logging_t, format),
                            .def = "json",
                            .choices = "json|text",
-                           .doc = "log line format"},
+                           .doc = "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
+                                  "key=value ...` (values with spaces, quotes or = as JSON "
+                                  "strings)"},
                           {0}},
-    "Logs (JSON lines on stderr).",
+    "Logs on stderr (serve reads them at start).",
 };
 
 const cfg_schema_t cfg_schema_services = {
@@ -163,6 +189,14 @@ void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c)
         const cfg_node_t *r = cfg_node_get(n, "router");
         size_t s = ld_push_key(l, "router");
         ld_section(l, r, &cfg_schema_router, &c->router);
+        const cfg_node_t *st = cfg_node_get(cfg_node_get(r, "limits"), "signal_timeout");
+        if (st) {
+            size_t s2 = ld_push_key(l, "limits.signal_timeout");
+            ld_warn(l, st,
+                    "not supported yet: signals run to completion (the value is kept, not "
+                    "enforced)");
+            ld_pop(l, s2);
+        }
         ld_pop(l, s);
         const cfg_node_t *sv = cfg_node_get(n, "services");
         s = ld_push_key(l, "services");

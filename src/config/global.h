@@ -55,6 +55,8 @@ typedef struct cfg_stores {
     struct {
         char *backend; /* memory|redis */
         cfg_redis_t redis;
+        char *binding_key_env; /* variable holding the key that signs bindings in ids */
+        char *binding_key;     /* its value; NULL: a per-process key */
     } session;
     struct {
         char *backend; /* memory|redis */
@@ -78,7 +80,7 @@ typedef struct cfg_services {
         bool enabled, capture_bodies, redact;
         char *store, *path;
         int64_t max_records, ttl_seconds, queue_size;
-        uint64_t max_body_bytes;
+        uint64_t max_body_bytes, max_bytes;
     } router_replay;
     struct {
         bool enabled;

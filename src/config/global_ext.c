@@ -125,6 +125,9 @@ const cfg_schema_t cfg_schema_store_session = {
         CFG_FENUM(T, "backend", session.backend, "memory", "memory|redis",
                   "where session memory lives"),
         CFG_FSUB(T, "redis", session.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
+        CFG_FSTR(T, "binding_key_env", session.binding_key_env, NULL,
+                 "environment variable with the key (16+ bytes, the same on every replica) that "
+                 "signs the model binding in response ids; unset: a per-process key"),
         {0}},
     "Session memory store.",
 };
@@ -183,7 +186,10 @@ const cfg_schema_t cfg_schema_replay = {
         CFG_FENUM(V, "store", router_replay.store, "sqlite", "sqlite|jsonl|memory", "trace store"),
         CFG_FSTR(V, "path", router_replay.path, "tether-replay.db",
                  "file of the sqlite/jsonl store"),
-        CFG_FI64(V, "max_records", router_replay.max_records, "100000", 0, 1000000000, "size cap"),
+        CFG_FI64(V, "max_records", router_replay.max_records, "100000", 0, 1000000000,
+                 "record cap, oldest removed first"),
+        CFG_FSIZE(V, "max_bytes", router_replay.max_bytes, "1GiB",
+                  "sqlite: database file cap, oldest removed first; 0 = none, at least 1MiB"),
         CFG_FI64(V, "ttl_seconds", router_replay.ttl_seconds, "604800", 0, 315360000,
                  "record lifetime"),
         CFG_FBOOL(V, "capture_bodies", router_replay.capture_bodies, "false",
@@ -229,7 +235,8 @@ const cfg_schema_t cfg_schema_mgmt = {
     (const cfg_field_t[]){
         CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),
         CFG_FCUSTOM("tokens", &cfg_schema_mgmt_token, "see management_api.tokens[]"),
-        CFG_FBOOL(V, "dashboard", management_api.dashboard, "true", "serve the dashboard"),
+        CFG_FBOOL(V, "dashboard", management_api.dashboard, "false",
+                  "not built yet: true is rejected (the management API serves JSON only)"),
         {0}},
     "Management API and dashboard (SPEC 11).",
 };
@@ -307,10 +314,28 @@ const cfg_schema_t cfg_schema_model_catalog = {
 static char *env_secret(ld_t *l, const cfg_node_t *at, const char *var, const char *what)
 {
     if (!var) return NULL;
-    const char *v = getenv(var);
-    if (v && *v) return arena_strdup(l->a, v);
-    ld_warn(l, at, "environment variable %s is not set: %s", var, what);
+    const char *v = ld_env_secret(l, var);
+    if (v) return arena_strdup(l->a, v);
+    if (!l->seal_env) ld_warn(l, at, "environment variable %s is not set: %s", var, what);
     return NULL;
+}
+
+/* The key that signs bindings in ids (session/binding_token.h): from
+ * binding_key_env, at least 16 bytes. Without it each process signs with its
+ * own random key (serve warns at start when Redis is shared). */
+static void load_binding_key(ld_t *l, const cfg_node_t *sn, cfg_stores_t *st)
+{
+    size_t s = ld_push_key(l, "session.binding_key_env");
+    const cfg_node_t *at = cfg_node_get(sn, "binding_key_env");
+    if (st->session.binding_key_env) {
+        st->session.binding_key = env_secret(l, at, st->session.binding_key_env,
+                                             "response ids are signed with a per-process key");
+        if (st->session.binding_key && strlen(st->session.binding_key) < 16) {
+            ld_err(l, at, "the key in %s is shorter than 16 bytes", st->session.binding_key_env);
+            st->session.binding_key = NULL;
+        }
+    }
+    ld_pop(l, s);
 }
 
 static bool is_loopback(const char *hostport)
@@ -359,10 +384,11 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         }
         ld_pop(l, s2);
     }
+    load_binding_key(l, cfg_node_get(st, "session"), &x->stores);
     ld_pop(l, s);
 
     const cfg_node_t *sv = cfg_node_get(g, "services");
-    s = ld_push_key(l, "services");
+    size_t s_sv = ld_push_key(l, "services");
     const struct {
         const char *key;
         const cfg_schema_t *sch;
@@ -402,7 +428,14 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                "management API on non-loopback address %s needs tokens", listen);
         ld_pop(l, s2);
     }
-    ld_pop(l, s); /* services */
+    if (x->services.management_api.dashboard) {
+        size_t s2 = ld_push_key(l, "management_api.dashboard");
+        ld_err(l, cfg_node_get(mg, "dashboard"),
+               "the dashboard is not supported yet (not built): remove dashboard or set it to "
+               "false; the management API serves JSON");
+        ld_pop(l, s2);
+    }
+    ld_pop(l, s_sv);
 
     const cfg_node_t *mc = cfg_node_get(g, "model_catalog");
     s = ld_push_key(l, "model_catalog");
@@ -422,6 +455,10 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                 ld_err(l, cls->items[i], "openai_chat needs a base_url");
             if (k->api_key_env)
                 k->api_key = env_secret(l, cls->items[i], k->api_key_env, "calling without a key");
+            ld_warn(l, cls->items[i],
+                    "external classifiers are not supported yet: a signal that names \"%s\" "
+                    "reports an error and does not match",
+                    k->name ? k->name : "?");
             for (size_t j = 0; j + 1 < m->n_classifiers; j++)
                 if (k->name && m->classifiers[j].name && !strcmp(k->name, m->classifiers[j].name))
                     ld_err(l, cfg_node_get(cls->items[i], "name"),

@@ -17,7 +17,7 @@ const cfg_schema_t cfg_schema_api_key = {
                            .type = CFG_F_STR,
                            .off = offsetof(cfg_api_key_t, key_env),
                            .flags = CFG_FF_REQUIRED,
-                           .doc = "environment variable holding the key"},
+                           .doc = "environment variable holding the key; unset: never matches"},
                           {.key = "tenant",
                            .type = CFG_F_STR,
                            .off = offsetof(cfg_api_key_t, tenant),
@@ -58,7 +58,7 @@ const cfg_schema_t cfg_schema_listener = {
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_listener_t, timeout_ms),
                            .def = "300s",
-                           .doc = "whole-request deadline"},
+                           .doc = "whole-request deadline; also caps the keep-alive idle time"},
                           {.key = "api_keys",
                            .type = CFG_F_CUSTOM,
                            .sub = &cfg_schema_api_key,
@@ -77,16 +77,23 @@ static void load_api_keys(ld_t *l, const cfg_node_t *n, cfg_listener_t *li)
         ld_section(l, n->items[i], &cfg_schema_api_key, k);
         if (!k->tenant && k->name) k->tenant = arena_strdup(l->a, k->name);
         if (k->key_env) {
-            const char *v = getenv(k->key_env);
-            if (v && *v)
+            const char *v = ld_env_secret(l, k->key_env);
+            if (v)
                 k->key = arena_strdup(l->a, v);
-            else
+            else if (!l->seal_env)
                 ld_warn(l, n->items[i],
                         "environment variable %s is not set: key \"%s\" is disabled", k->key_env,
                         k->name ? k->name : "");
         }
         ld_pop(l, s);
     }
+}
+
+/* Whether a listener's address is unknown (a sealed load, env.c). */
+static bool address_unknown(const cfg_node_t *item)
+{
+    const cfg_node_t *a = cfg_node_get(item, "address"), *p = cfg_node_get(item, "port");
+    return (a && a->env_opaque) || (p && p->env_opaque);
 }
 
 void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c)
@@ -117,7 +124,8 @@ void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c)
             if (o->name && li->name && !strcmp(o->name, li->name))
                 ld_err(l, nn ? nn : n->items[i], "duplicate listener name \"%s\"", li->name);
             else if (o->port == li->port && o->address && li->address &&
-                     !strcmp(o->address, li->address))
+                     !strcmp(o->address, li->address) && !address_unknown(n->items[i]) &&
+                     !address_unknown(n->items[j]))
                 ld_err(l, n->items[i], "listener \"%s\" uses the same address %s:%d as \"%s\"",
                        li->name, li->address, li->port, o->name);
         }

@@ -59,6 +59,12 @@ static void vdiag(ld_t *l, cfg_diag_severity_t sev, const cfg_node_t *at, const 
 {
     buf_t msg = BUF_INIT;
     buf_vprintf(&msg, fmt, ap);
+    if (at && at->env_opaque && sev == CFG_DIAG_ERROR) {
+        /* sealed load: the value is the text as written, not the real one */
+        sev = CFG_DIAG_WARNING;
+        buf_puts(&msg, " (not checked: the value comes from the environment, which validation "
+                       "through the management API does not read)");
+    }
     size_t saved = key ? ld_push_key(l, key) : l->plen;
     cfg_diags_add(l->d, sev, l->file, at ? at->line : 0, at ? at->col : 0, l->path, "%s",
                   msg.data ? msg.data : "");
@@ -277,8 +283,9 @@ bool ld_int(ld_t *l, const cfg_node_t *n, int64_t min, int64_t max, int64_t *out
         return false;
     }
     if (min < max && (v < min || v > max)) {
-        ld_err(l, n, "%lld is out of range [%lld, %lld]", (long long)v, (long long)min,
-               (long long)max);
+        /* the text as written, not the parsed number: diagnostics redact
+         * environment values by their text (diag.c) */
+        ld_err(l, n, "%s is out of range [%lld, %lld]", n->str, (long long)min, (long long)max);
         return false;
     }
     *out = v;
@@ -432,15 +439,15 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
             return false;
         }
         if (n && (f->flags & CFG_FF_UNIT) && (v < 0 || v > 1)) {
-            ld_err(l, n, "%g is outside [0, 1]", v);
+            ld_err(l, n, "%s is outside [0, 1]", n->str);
             return false;
         }
         if (n && (f->flags & CFG_FF_NONNEG) && v < 0) {
-            ld_err(l, n, "%g must not be negative", v);
+            ld_err(l, n, "%s must not be negative", n->str);
             return false;
         }
         if (n && f->min < f->max && (v < f->min || v > f->max)) {
-            ld_err(l, n, "%g is out of range [%g, %g]", v, f->min, f->max);
+            ld_err(l, n, "%s is out of range [%g, %g]", n->str, f->min, f->max);
             return false;
         }
         memcpy(base + f->off, &v, sizeof v);

@@ -14,6 +14,7 @@ typedef struct ld {
     cfg_diags_t *d;
     char path[1024]; /* current YAML path, e.g. providers.models[x].backend_refs[0] */
     size_t plen;
+    bool seal_env; /* cfg_load_opts_t.seal_env: never read the environment */
 } ld_t;
 
 /* Path stack: push returns the previous length for ld_pop. */
@@ -70,8 +71,15 @@ void cfg_validate_unknown_model(ld_t *l, const cfg_t *c, const cfg_node_t *at, c
                                 const char *name);
 
 /* Expand ${VAR}, ${VAR:-default} and $$ in every scalar value (not keys) of
- * the tree, in place. Errors name the variable and its position. */
+ * the tree, in place. Errors name the variable and its position. Every value
+ * taken from the environment, and the value of every secret key, becomes a
+ * secret of l->d (cfg_diags_add_secret). Sealed (l->seal_env): the
+ * environment is not read; see cfg_load_opts_t. */
 void cfg_env_expand_tree(ld_t *l, cfg_node_t *root);
+/* The value of environment variable var for a *_env setting (a credential),
+ * registered as a secret of l->d; NULL when unset or empty, and always NULL
+ * when the environment is sealed (check l->seal_env before warning). */
+const char *ld_env_secret(ld_t *l, const char *var);
 
 extern const cfg_schema_t cfg_schema_root, cfg_schema_listener, cfg_schema_api_key,
     cfg_schema_providers, cfg_schema_provider_defaults, cfg_schema_reasoning_family,

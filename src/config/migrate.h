@@ -62,7 +62,10 @@ typedef struct cfg_import {
     size_t n_env_to_set;
     size_t n_added; /* models added (or replaced) */
     bool valid;
-    void *mem; /* private arena */
+    void *mem;                    /* private arena */
+    struct cfg_node **crd_docs;   /* --from crd: IntelligentPool/IntelligentRoute objects */
+    const char **crd_srcs;        /* the file each one came from */
+    size_t n_crd_docs, n_crd_cap; /* (in mem) */
 } cfg_import_t;
 
 void cfg_import_init(cfg_import_t *im);
@@ -79,6 +82,16 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
  * skipped. Returns im->valid. */
 bool cfg_import_merge(cfg_import_t *im, const char *target_name, const char *target_text,
                       size_t target_len, bool replace);
+
+/* Read Kubernetes manifests (one or more YAML documents, List objects
+ * included) and keep the IntelligentPool and IntelligentRoute objects of
+ * vllm.ai/v1alpha1; other kinds are skipped with a note (import_crd.c).
+ * false when the text does not parse. */
+bool cfg_import_read_crd(cfg_import_t *im, const char *src_name, const char *text, size_t len);
+/* Merge the CRD objects read so far into target and validate, like
+ * cfg_import_merge. Returns im->valid. */
+bool cfg_import_merge_crd(cfg_import_t *im, const char *target_name, const char *target_text,
+                          size_t target_len, bool replace);
 
 /* GET url with an optional bearer token into body (libcurl; http/https).
  * Returns the HTTP status, or -1 with err set. */

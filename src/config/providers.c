@@ -3,9 +3,11 @@
  * TLS and path prefix; provider-based auth defaults; API keys from *_env),
  * pricing and reliability. */
 #include "config/load.h"
+#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const cfg_schema_t cfg_schema_reasoning_family = {
     "providers.defaults.reasoning_families.<name>",
@@ -144,6 +146,12 @@ const cfg_schema_t cfg_schema_backend_ref = {
          .type = CFG_F_STR,
          .off = offsetof(cfg_backend_ref_t, chat_path),
          .doc = "/chat/completions (anthropic: /messages)"},
+        {.key = "forward_client_credentials",
+         .type = CFG_F_BOOL,
+         .off = offsetof(cfg_backend_ref_t, forward_client_credentials),
+         .def = "false",
+         .doc = "pass the client's authorization, x-api-key, cookie and api-key headers "
+                "(ignored with api_key_env; never the listener's own key)"},
         {0}},
     "Where a model is served. Exactly one of endpoint and base_url.",
 };
@@ -176,21 +184,24 @@ const cfg_schema_t cfg_schema_timeouts = {
 
 const cfg_schema_t cfg_schema_health_check = {
     "providers.models[].reliability.health_check",
-    (const cfg_field_t[]){{.key = "path",
-                           .type = CFG_F_STR,
-                           .off = offsetof(cfg_reliability_t, health_check.path),
-                           .doc = "HTTP path probed; unset disables active checks"},
-                          {.key = "interval",
-                           .type = CFG_F_DURATION,
-                           .off = offsetof(cfg_reliability_t, health_check.interval_ms),
-                           .def = "10s",
-                           .doc = "probe interval"},
-                          {.key = "timeout",
-                           .type = CFG_F_DURATION,
-                           .off = offsetof(cfg_reliability_t, health_check.timeout_ms),
-                           .def = "2s",
-                           .doc = "probe timeout"},
-                          {0}},
+    (const cfg_field_t[]){
+        {.key = "path",
+         .type = CFG_F_STR,
+         .off = offsetof(cfg_reliability_t, health_check.path),
+         .doc = "HTTP path probed with GET on each backend (2xx = healthy; a failing "
+                "backend takes no requests until a probe passes); unset "
+                "disables active checks"},
+        {.key = "interval",
+         .type = CFG_F_DURATION,
+         .off = offsetof(cfg_reliability_t, health_check.interval_ms),
+         .def = "10s",
+         .doc = "probe interval"},
+        {.key = "timeout",
+         .type = CFG_F_DURATION,
+         .off = offsetof(cfg_reliability_t, health_check.timeout_ms),
+         .def = "2s",
+         .doc = "probe timeout"},
+        {0}},
     "Active health checks.",
 };
 
@@ -218,18 +229,20 @@ const cfg_schema_t cfg_schema_reliability = {
          .def = "5",
          .min = 1,
          .max = 1000,
-         .doc = "failures before a backend is ejected"},
+         .doc = "failures in a row (connect, reset, timeout, 5xx) that eject a backend"},
         {.key = "ejection_time",
          .type = CFG_F_DURATION,
          .off = offsetof(cfg_reliability_t, ejection_time_ms),
          .def = "30s",
-         .doc = "how long an ejected backend rests"},
+         .doc = "how long an ejected backend rests (times the ejections in a row, at "
+                "most 8x); the round robin and the fallback skip it"},
         {.key = "lb_policy",
          .type = CFG_F_ENUM,
          .off = offsetof(cfg_reliability_t, lb_policy),
          .def = "weighted",
          .choices = "weighted|least_request",
-         .doc = "backend choice"},
+         .doc = "backend choice: smooth weighted round robin, or the fewest requests in "
+                "flight per unit of weight"},
         {.key = "health_check",
          .type = CFG_F_SECTION,
          .off = 0,
@@ -355,6 +368,35 @@ static bool parse_url(ld_t *l, const cfg_node_t *at, const char *url, bool is_ba
     return true;
 }
 
+/* An extra header must be a token name with a value free of control bytes
+ * (a CR or LF would add lines to the upstream request); framing and
+ * hop-by-hop headers belong to tether and are refused. */
+static bool header_ok(ld_t *l, const cfg_node_t *at, const char *name, const char *v)
+{
+    static const char *const owned[] = {
+        "host", "content-length", "content-type", "connection", "keep-alive",   "transfer-encoding",
+        "te",   "trailer",        "upgrade",      "expect",     "x-request-id", "content-encoding"};
+    bool token = *name != 0;
+    for (const char *c = name; *c; c++)
+        if (!isalnum((unsigned char)*c) && !strchr("!#$%&'*+-.^_`|~", *c)) token = false;
+    if (!token) {
+        ld_err(l, at, "header name \"%s\" is not a valid HTTP token", name);
+        return false;
+    }
+    for (const char *c = v ? v : ""; *c; c++)
+        if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f) {
+            ld_err(l, at, "header %s: the value contains a control character", name);
+            return false;
+        }
+    for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
+        if (!strcasecmp(name, owned[i]) || !strncasecmp(name, "proxy-", 6) ||
+            !strncasecmp(name, "x-tether-", 9)) {
+            ld_err(l, at, "header %s is set by tether and cannot be configured", name);
+            return false;
+        }
+    return true;
+}
+
 static void load_headers(ld_t *l, const cfg_node_t *n, cfg_backend_ref_t *b, bool anthropic)
 {
     size_t cnt = (n && n->kind == CFG_NODE_MAP) ? n->n : 0;
@@ -363,7 +405,7 @@ static void load_headers(ld_t *l, const cfg_node_t *n, cfg_backend_ref_t *b, boo
         for (size_t i = 0; i < n->n; i++) {
             size_t s = ld_push_key(l, n->keys[i]->str);
             char *v;
-            if (ld_str(l, n->items[i], &v)) {
+            if (ld_str(l, n->items[i], &v) && header_ok(l, n->items[i], n->keys[i]->str, v)) {
                 b->extra_headers[b->n_extra_headers].name = arena_strdup(l->a, n->keys[i]->str);
                 b->extra_headers[b->n_extra_headers++].value = v ? v : arena_strdup(l->a, "");
             }
@@ -410,16 +452,33 @@ static void load_backend(ld_t *l, const cfg_node_t *n, size_t idx, cfg_backend_r
     load_headers(l, cfg_node_get(n, "extra_headers"), b, anth);
     ld_pop(l, s);
     if (b->api_key_env) {
-        const char *v = getenv(b->api_key_env);
-        if (v && *v)
+        const char *v = ld_env_secret(l, b->api_key_env);
+        bool clean = true;
+        for (const char *c = v ? v : ""; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) clean = false;
+        if (v && !clean) {
+            size_t s2 = ld_push_key(l, "api_key_env");
+            ld_warn(l, cfg_node_get(n, "api_key_env"),
+                    "environment variable %s holds a control character: backend \"%s\" is "
+                    "unavailable",
+                    b->api_key_env, b->name);
+            ld_pop(l, s2);
+        } else if (v)
             b->api_key = arena_strdup(l->a, v);
-        else {
+        else if (!l->seal_env) {
             size_t s2 = ld_push_key(l, "api_key_env");
             ld_warn(l, cfg_node_get(n, "api_key_env"),
                     "environment variable %s is not set: backend \"%s\" is unavailable",
                     b->api_key_env, b->name);
             ld_pop(l, s2);
         }
+    }
+    if (b->forward_client_credentials && b->api_key_env) {
+        size_t s3 = ld_push_key(l, "forward_client_credentials");
+        ld_warn(l, cfg_node_get(n, "forward_client_credentials"),
+                "no effect: backend \"%s\" sends its own key (api_key_env), never the client's",
+                b->name);
+        ld_pop(l, s3);
     }
 }
 

@@ -149,17 +149,22 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
     }
     if (!next) {
         atomic_fetch_add(&r->rejected, 1);
+        /* the first diagnostics, as a JSON array that keeps the line under
+         * PIPE_BUF (log.c); they were redacted when added (diag.c) */
         buf_t b = BUF_INIT;
-        for (size_t i = 0; i < d->n && i < 20; i++) {
+        buf_putc(&b, '[');
+        for (size_t i = 0; i < d->n && i < 20 && b.len < 2400; i++) {
             buf_t one = BUF_INIT;
             cfg_diag_format(&one, &d->items[i]);
+            while (one.len > 400 || (one.len && (one.data[one.len] & 0xc0) == 0x80))
+                one.len--; /* cut long ones, never inside a character */
             buf_puts(&b, i ? "," : "");
             buf_json_str(&b, one.data, one.len);
             buf_free(&one);
         }
+        buf_putc(&b, ']');
         tlog(TLOG_ERROR, "config_reload_rejected",
-             "\"path\":\"%s\",\"errors\":%zu,\"diagnostics\":[%s]", r->base, d->n_errors,
-             b.data ? b.data : "");
+             "\"path\":\"%s\",\"errors\":%zu,\"diagnostics\":%s", r->base, d->n_errors, b.data);
         buf_free(&b);
         res = CFG_RELOAD_REJECTED;
     } else {

@@ -117,6 +117,7 @@ cfg_node_t *cfg_node_copy(arena_t *a, const cfg_node_t *n)
     c->str = n->str ? arena_strndup(a, n->str, n->len) : NULL;
     c->comment = n->comment ? arena_strdup(a, n->comment) : NULL;
     c->comment_top = n->comment_top ? arena_strdup(a, n->comment_top) : NULL;
+    c->env_raw = n->env_raw ? arena_strdup(a, n->env_raw) : NULL;
     c->keys = c->items = NULL;
     c->n = c->cap = 0;
     c->weight = 1;
@@ -597,6 +598,17 @@ static void emit_scalar(buf_t *out, const cfg_node_t *n, bool json, bool redacte
 {
     if (redacted) {
         buf_puts(out, json ? "\"<redacted>\"" : "<redacted>");
+        return;
+    }
+    if (n->env_raw) {
+        /* a value from the environment is written as in the file, always:
+         * emitted trees are shown to people or written back as config */
+        cfg_node_t raw = *n;
+        raw.str = n->env_raw;
+        raw.len = strlen(n->env_raw);
+        raw.env_raw = NULL;
+        raw.quoted = true; /* ${VAR} stands for a string, even when it looks like a number */
+        emit_scalar(out, &raw, json, false);
         return;
     }
     if (json) {

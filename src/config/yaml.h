@@ -29,6 +29,12 @@ struct cfg_node {
     size_t weight;     /* node count of the subtree, aliases expanded */
     char *comment;     /* migrate keeps the line comment when present (may be NULL) */
     char *comment_top; /* comment lines above the node (no '#', '\n'-joined; may be NULL) */
+    /* ${VAR} expansion (env.c): the scalar as written when its value took text
+     * from the environment (else NULL); `config show` prints this instead. */
+    char *env_raw;
+    /* The environment was sealed (validation through the management API) and
+     * the value depends on it: str is the text as written, not a real value. */
+    bool env_opaque;
 };
 
 /* Parse the first document of text. Parse errors go to diags (as errors,
@@ -59,7 +65,8 @@ cfg_node_t *cfg_node_copy(arena_t *a, const cfg_node_t *n);
 /* Emit as block YAML (indent 2) or JSON. Scalars that YAML would read as
  * another type, or that need escaping, are quoted. json: plain scalars that
  * look like numbers/booleans/null are written bare. redact: values of secret
- * keys (see cfg_key_is_secret) become "<redacted>". */
+ * keys (see cfg_key_is_secret) become "<redacted>". Values that took text from
+ * the environment are always written as in the file (${VAR}), never expanded. */
 typedef struct cfg_emit_opts {
     bool json;
     bool redact;

@@ -84,6 +84,31 @@ void *arena_alloc(arena_t *a, size_t n)
     return p;
 }
 
+void *arena_grow(arena_t *a, void *p, size_t old, size_t n)
+{
+    if (!p || n <= old) {
+        void *q = n ? arena_alloc(a, n) : NULL;
+        if (p && q && old) memcpy(q, p, old < n ? old : n);
+        return q ? q : p;
+    }
+    /* a dedicated chunk: its data is p and it holds exactly one block */
+    for (arena_chunk_t **pc = &a->head; *pc; pc = &(*pc)->next) {
+        arena_chunk_t *c = *pc;
+        if ((void *)c->data != p || c->used != c->size || c->size != ((old + 15) & ~(size_t)15))
+            continue;
+        size_t sz = (n + 15) & ~(size_t)15;
+        arena_chunk_t *nc = realloc(c, sizeof(*nc) + sz);
+        if (!nc) abort();
+        a->total += sz - nc->used;
+        nc->size = nc->used = sz;
+        *pc = nc;
+        return nc->data;
+    }
+    void *q = arena_alloc(a, n);
+    memcpy(q, p, old);
+    return q;
+}
+
 void *arena_calloc(arena_t *a, size_t n)
 {
     void *p = arena_alloc(a, n);

@@ -18,6 +18,11 @@ void arena_deinit(arena_t *a);
 /* 16-byte aligned; never returns NULL (aborts on OOM). */
 void *arena_alloc(arena_t *a, size_t n);
 void *arena_calloc(arena_t *a, size_t n);
+/* Grow the block p (old bytes, NULL/0 for none) from arena_alloc to n bytes
+ * and return it (contents kept). A block big enough to have its own chunk is
+ * grown in place with realloc, so growing by doubling costs the final size,
+ * not the sum of the copies; a small one is copied into a new block. */
+void *arena_grow(arena_t *a, void *p, size_t old, size_t n);
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 char *arena_strdup(arena_t *a, const char *s);
 char *arena_sprintf(arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

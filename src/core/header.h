@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 typedef struct hdr_field {
-    const char *name; /* lowercased for requests */
+    const char *name; /* requests: lowercased, always an RFC 7230 token (no whitespace) */
     size_t name_len;
     const char *value;
     size_t value_len;

@@ -1,6 +1,7 @@
-/* server.c - tether's HTTP/1.1 server, the connection side: parsing with
- * http-parser, requests, responding, direct socket I/O, timeouts and
- * accepting. Worker threads, binding and start/stop: server_workers.c.
+/* server.c - tether's HTTP/1.1 server, the connection side: feeding the
+ * request parser (server_parse.c), requests, responding, direct socket I/O,
+ * timeouts, the idle list and accepting. Worker threads, binding and
+ * start/stop: server_workers.c.
  *
  * Why not evhttp: measured at a third of nginx's proxy throughput here
  * (ARCHITECTURE.md section 5). This layer does only what the router needs:
@@ -18,6 +19,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -73,11 +77,11 @@ const char *hsrv_reason(int status)
     }
 }
 
-const hsrv_header_t *hsrv_req_header(const hsrv_req_t *req, const char *lname)
+const hsrv_header_t *hsrv_req_header(const hsrv_req_t *req, const char *name)
 {
-    size_t n = strlen(lname);
+    size_t n = strlen(name);
     for (size_t i = 0; i < req->n_headers; i++)
-        if (req->headers[i].name_len == n && memcmp(req->headers[i].name, lname, n) == 0)
+        if (req->headers[i].name_len == n && strncasecmp(req->headers[i].name, name, n) == 0)
             return &req->headers[i];
     return NULL;
 }
@@ -117,142 +121,73 @@ static hsrv_method_t method_of(unsigned m)
     }
 }
 
-/* ------------------------------------------------------- parser callbacks */
+/* ------------------------------------------------------------ idle list */
 
-static int reject(hsrv_conn_t *c, int status, const char *code, const char *msg)
+/* A connection is idle from accept, and again after each response, until a
+ * byte of a request (other than the empty lines before it) arrives. At the
+ * connection limit the oldest idle one is closed to admit a new one. */
+static void idle_add(hsrv_conn_t *c)
 {
-    if (!c->error_status) {
-        c->error_status = status;
-        c->error_code = code;
-        c->error_msg = msg;
-    }
-    return -1;
+    hsrv_worker_t *w = c->w;
+    if (c->is_idle) return;
+    c->is_idle = 1;
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_tail;
+    if (w->idle_tail)
+        w->idle_tail->idle_next = c;
+    else
+        w->idle_head = c;
+    w->idle_tail = c;
 }
 
-static int header_budget(hsrv_conn_t *c, size_t len)
+static void idle_del(hsrv_conn_t *c)
 {
-    c->header_bytes += len;
-    if (c->header_bytes > c->w->srv->cfg.limits.max_header_bytes)
-        return reject(c, 431, "headers_too_large", "request headers exceed the configured limit");
-    return 0;
+    hsrv_worker_t *w = c->w;
+    if (!c->is_idle) return;
+    c->is_idle = 0;
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        w->idle_head = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        w->idle_tail = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
 }
 
-static int on_message_begin(http_parser *p)
+static void count_closed_w(hsrv_worker_t *w, const char *reason)
 {
-    hsrv_conn_t *c = p->data;
-    buf_reset(&c->url);
-    buf_reset(&c->hdr);
-    buf_reset(&c->body);
-    c->n_hdr = 0;
-    c->last_was_value = 0;
-    c->header_bytes = 0;
-    c->headers_done = 0;
-    c->message_done = 0;
-    c->expect_continue = 0;
-    c->parsing = 1;
-    conn_arm_timer(c);
-    return 0;
+    if (w->srv->met_closed) met_inc(w->srv->met_closed, 1, reason);
 }
 
-static int on_url(http_parser *p, const char *at, size_t len)
+static void count_closed(hsrv_conn_t *c, const char *reason)
 {
-    hsrv_conn_t *c = p->data;
-    if (header_budget(c, len)) return -1;
-    buf_append(&c->url, at, len);
-    return 0;
+    count_closed_w(c->w, reason);
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t len)
+/* ------------------------------------------------------------ parser hooks */
+
+static void on_request_start(void *ud)
 {
-    hsrv_conn_t *c = p->data;
-    if (header_budget(c, len)) return -1;
-    if (c->n_hdr == 0 || c->last_was_value) {
-        if (c->n_hdr >= HSRV_MAX_HEADERS)
-            return reject(c, 431, "too_many_headers", "too many request headers");
-        c->hoff[c->n_hdr][0] = c->hdr.len;
-        c->hoff[c->n_hdr][1] = 0;
-        c->hoff[c->n_hdr][2] = 0;
-        c->hoff[c->n_hdr][3] = 0;
-        c->n_hdr++;
-        c->last_was_value = 0;
-    }
-    size_t start = c->hdr.len;
-    buf_append(&c->hdr, at, len);
-    for (size_t i = start; i < c->hdr.len; i++)
-        if (c->hdr.data[i] >= 'A' && c->hdr.data[i] <= 'Z') c->hdr.data[i] += 32;
-    c->hoff[c->n_hdr - 1][1] += len;
-    return 0;
+    hsrv_conn_t *c = ud;
+    idle_del(c);
+    /* a new connection's header timer runs from accept; on a kept-alive
+     * one it starts with the request's first byte */
+    if (c->served) conn_arm_timer(c);
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t len)
+static void on_headers(void *ud)
 {
-    hsrv_conn_t *c = p->data;
-    if (header_budget(c, len)) return -1;
-    if (c->n_hdr == 0) return 0;
-    if (!c->last_was_value) {
-        c->hoff[c->n_hdr - 1][2] = c->hdr.len;
-        c->last_was_value = 1;
-    }
-    buf_append(&c->hdr, at, len);
-    c->hoff[c->n_hdr - 1][3] += len;
-    return 0;
-}
-
-static int hdr_is(hsrv_conn_t *c, size_t i, const char *name)
-{
-    size_t n = strlen(name);
-    return c->hoff[i][1] == n && memcmp(c->hdr.data + c->hoff[i][0], name, n) == 0;
-}
-
-static int on_headers_complete(http_parser *p)
-{
-    hsrv_conn_t *c = p->data;
-    c->headers_done = 1;
-    const hsrv_limits_t *lim = &c->w->srv->cfg.limits;
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length != ULLONG_MAX &&
-        p->content_length > lim->max_body_bytes)
-        return reject(c, 413, "body_too_large", "request body exceeds the configured limit");
-    for (size_t i = 0; i < c->n_hdr; i++) {
-        if (hdr_is(c, i, "expect") && c->hoff[i][3] >= 12 &&
-            strncasecmp(c->hdr.data + c->hoff[i][2], "100-continue", 12) == 0)
-            c->expect_continue = 1;
-    }
-    if (c->expect_continue) {
+    hsrv_conn_t *c = ud;
+    if (c->rp.expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         bufferevent_write(c->bev, cont, sizeof cont - 1);
     }
     conn_arm_timer(c);
-    return 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t len)
-{
-    hsrv_conn_t *c = p->data;
-    if (c->body.len + len > c->w->srv->cfg.limits.max_body_bytes)
-        return reject(c, 413, "body_too_large", "request body exceeds the configured limit");
-    buf_append(&c->body, at, len);
-    return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-    hsrv_conn_t *c = p->data;
-    c->message_done = 1;
-    c->parsing = 0;
-    c->headers_done = 0;
-    http_parser_pause(p, 1);
-    return 0;
-}
-
-static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
-    .on_url = on_url,
-    .on_header_field = on_header_field,
-    .on_header_value = on_header_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
+static const srv_parse_hooks_t parse_hooks = {on_request_start, on_headers};
 
 /* --------------------------------------------------------------- requests */
 
@@ -267,10 +202,11 @@ static void req_prepare(hsrv_conn_t *c)
     r->listener_index = c->listener_index;
     r->started_us = clock_mono_us();
     hash_random_hex(r->request_id, 24);
-    r->method = method_of(c->parser.method);
-    r->method_str = http_method_str((enum http_method)c->parser.method);
+    srv_parse_t *p = &c->rp;
+    r->method = method_of(p->parser.method);
+    r->method_str = http_method_str((enum http_method)p->parser.method);
     /* split path and query; url is NUL-terminated by buf */
-    char *url = arena_strndup(&r->arena, c->url.data ? c->url.data : "", c->url.len);
+    char *url = arena_strndup(&r->arena, p->url.data ? p->url.data : "", p->url.len);
     char *q = strchr(url, '?');
     if (q) {
         *q = 0;
@@ -280,19 +216,19 @@ static void req_prepare(hsrv_conn_t *c)
     }
     r->path = url;
     r->path_len = strlen(url);
-    r->n_headers = c->n_hdr;
-    r->headers = arena_alloc(&r->arena, sizeof(hsrv_header_t) * (c->n_hdr ? c->n_hdr : 1));
-    for (size_t i = 0; i < c->n_hdr; i++) {
-        r->headers[i].name = c->hdr.data + c->hoff[i][0];
-        r->headers[i].name_len = c->hoff[i][1];
-        r->headers[i].value = c->hdr.data + c->hoff[i][2];
-        r->headers[i].value_len = c->hoff[i][3];
+    r->n_headers = p->n_hdr;
+    r->headers = arena_alloc(&r->arena, sizeof(hsrv_header_t) * (p->n_hdr ? p->n_hdr : 1));
+    for (size_t i = 0; i < p->n_hdr; i++) {
+        r->headers[i].name = p->hdr.data + p->hoff[i][0];
+        r->headers[i].name_len = p->hoff[i][1];
+        r->headers[i].value = p->hdr.data + p->hoff[i][2];
+        r->headers[i].value_len = p->hoff[i][3];
     }
-    if (!c->body.data) buf_reserve(&c->body, 0);
-    r->body = c->body.data;
-    r->body_len = c->body.len;
-    r->keep_alive = http_should_keep_alive(&c->parser) && !c->w->stopping;
-    c->http10 = c->parser.http_major == 1 && c->parser.http_minor == 0;
+    if (!p->body.data) buf_reserve(&p->body, 0);
+    r->body = p->body.data;
+    r->body_len = p->body.len;
+    r->keep_alive = http_should_keep_alive(&p->parser) && !c->w->stopping;
+    c->http10 = p->parser.http_major == 1 && p->parser.http_minor == 0;
     c->started = c->chunked = c->finished = 0;
     c->head_only = r->method == HSRV_HEAD;
     c->content_length = -1;
@@ -308,8 +244,7 @@ static void req_release(hsrv_conn_t *c)
     atomic_fetch_sub(&w->srv->inflight, 1);
     arena_reset(&c->req.arena);
     /* do not keep huge bodies around between requests */
-    if (c->body.cap > (1u << 20)) buf_free(&c->body);
-    if (c->hdr.cap > (64u << 10)) buf_free(&c->hdr);
+    srv_parse_trim(&c->rp);
 }
 
 static void default_error(hsrv_req_t *req, int status, const char *code, const char *message)
@@ -330,6 +265,7 @@ static void conn_error(hsrv_conn_t *c, int status, const char *code, const char 
 {
     hsrv_worker_t *w = c->w;
     tlog(TLOG_WARN, "http_rejected", "\"status\":%d,\"code\":\"%s\"", status, code);
+    idle_del(c);
     if (!c->busy) {
         c->busy = 1;
         w->inflight++;
@@ -359,29 +295,23 @@ static int conn_process(hsrv_conn_t *c)
         size_t consumed = 0;
         int stop = 0;
         for (int i = 0; i < nv && !stop; i++) {
-            size_t n =
-                http_parser_execute(&c->parser, &parser_settings, vec[i].iov_base, vec[i].iov_len);
+            srv_parse_ev_t ev;
+            size_t n = srv_parse_feed(&c->rp, vec[i].iov_base, vec[i].iov_len, &ev);
             consumed += n;
-            enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-            if (e == HPE_PAUSED) {
+            if (ev == SRV_PARSE_MESSAGE) {
                 stop = 1;
-            } else if (e != HPE_OK) {
+            } else if (ev == SRV_PARSE_ERROR) {
                 evbuffer_drain(in, consumed);
-                if (c->error_status)
-                    conn_error(c, c->error_status, c->error_code, c->error_msg);
-                else if (e == HPE_HEADER_OVERFLOW)
-                    conn_error(c, 431, "headers_too_large", "request headers too large");
-                else
-                    conn_error(c, 400, "bad_request", http_errno_description(e));
+                conn_error(c, c->rp.error_status, c->rp.error_code, c->rp.error_msg);
                 goto out;
             } else if (n != vec[i].iov_len) {
                 stop = 1;
             }
         }
         evbuffer_drain(in, consumed);
-        if (c->message_done) {
-            c->message_done = 0;
-            http_parser_pause(&c->parser, 0);
+        if (c->rp.message_done) {
+            srv_parse_next(&c->rp);
+            idle_del(c);
             c->busy = 1;
             c->w->inflight++;
             atomic_fetch_add(&c->w->srv->inflight, 1);
@@ -478,7 +408,9 @@ static void finish_common(hsrv_conn_t *c)
         return;
     }
     bufferevent_enable(c->bev, EV_READ);
-    conn_arm_timer(c);
+    c->served++;
+    idle_add(c);
+    conn_arm_timer(c); /* keep-alive idle */
     if (c->w->stopping && !c->busy && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
         c->closing = 1;
         c->dead = 1;
@@ -563,26 +495,39 @@ static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     hsrv_conn_t *c = arg;
     if (c->busy) return;
-    if (c->parsing || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-        conn_error(c, 408, c->headers_done ? "body_timeout" : "header_timeout",
-                   c->headers_done ? "timed out reading the request body"
-                                   : "timed out reading the request headers");
+    if (c->closing) {
+        srv_conn_free(c); /* the peer does not read our last response */
         return;
     }
-    srv_conn_free(c); /* idle keep-alive connection */
+    if (c->rp.started || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        conn_error(c, 408, c->rp.headers_done ? "body_timeout" : "header_timeout",
+                   c->rp.headers_done ? "timed out reading the request body"
+                                      : "timed out reading the request headers");
+        return;
+    }
+    /* no byte of a request: close without an answer */
+    count_closed(c, c->served ? "keepalive_timeout" : "header_timeout");
+    tlog(TLOG_DEBUG, "connection_idle_closed", "\"reason\":\"%s\"",
+         c->served ? "keepalive_timeout" : "header_timeout");
+    srv_conn_free(c);
 }
 
+/* Which clock runs: the body's after the head, the head's from accept (a new
+ * connection) or from a request's first byte, else the keep-alive idle one. */
 static void conn_arm_timer(hsrv_conn_t *c)
 {
     if (!c->timer) return;
     const hsrv_config_t *cfg = &c->w->srv->cfg;
     uint64_t ms;
-    if (c->parsing && c->headers_done)
+    if (c->rp.headers_done) {
         ms = cfg->limits.body_timeout_ms;
-    else if (c->parsing)
+    } else if (c->rp.started || !c->served) {
         ms = cfg->limits.header_timeout_ms;
-    else
-        ms = c->w->srv->listens[c->listener_index].idle_timeout_ms;
+    } else {
+        ms = cfg->limits.keepalive_timeout_ms;
+        uint64_t li = c->w->srv->listens[c->listener_index].idle_timeout_ms;
+        if (li && li < ms) ms = li;
+    }
     if (!ms) ms = 300000;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     evtimer_add(c->timer, &tv);
@@ -624,12 +569,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     hsrv_conn_t *c = arg;
     if (!c->busy) conn_pull(c);
-    if (!c->busy && c->timer && !c->parsing) {
-        /* first bytes of a new request: header timeout from now */
-        c->parsing = 1;
-        conn_arm_timer(c);
-        c->parsing = 0;
-    }
     if (conn_process(c)) return;
     if (c->peer_eof && !c->dead) {
         /* the FIN we consumed ourselves: same handling as the bufferevent's */
@@ -687,16 +626,29 @@ void srv_conn_free(hsrv_conn_t *c)
     else
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    idle_del(c);
     if (c->timer) event_free(c->timer);
     evbuffer_free(c->out);
     bufferevent_free(c->bev);
-    buf_free(&c->url);
-    buf_free(&c->hdr);
-    buf_free(&c->body);
+    srv_parse_deinit(&c->rp);
     arena_deinit(&c->req.arena);
     free(c);
     atomic_fetch_sub(&w->srv->conns, 1);
     if (w->stopping) srv_worker_maybe_exit(w);
+}
+
+/* The longest-idle connection whose socket holds no unread bytes (a request
+ * may have arrived that this loop has not read yet); a few are looked at. */
+static hsrv_conn_t *idle_victim(hsrv_worker_t *w)
+{
+    int n = 0;
+    for (hsrv_conn_t *c = w->idle_head; c && n < 16; c = c->idle_next, n++) {
+        int pending = 0;
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) continue;
+        if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 && pending > 0) continue;
+        return c;
+    }
+    return NULL;
 }
 
 void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -706,10 +658,24 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     int li = 0;
     for (size_t i = 0; i < w->srv->cfg.n_listeners; i++)
         if (w->lev[i] == l) li = (int)i;
-    if (w->stopping || (size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
-        if (!w->stopping) tlog(TLOG_WARN, "connection_refused", "\"reason\":\"max_connections\"");
+    if (w->stopping) {
         evutil_closesocket(fd);
         return;
+    }
+    if ((size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
+        /* a flood of idle sockets must not lock real clients out: make room
+         * by closing this worker's longest-idle connection, if it has one */
+        hsrv_conn_t *old = idle_victim(w);
+        if (!old) {
+            count_closed_w(w, "max_connections");
+            tlog(TLOG_WARN, "connection_refused", "\"reason\":\"max_connections\"");
+            evutil_closesocket(fd);
+            return;
+        }
+        count_closed(old, "idle_evicted");
+        tlog(TLOG_DEBUG, "connection_idle_closed", "\"reason\":\"idle_evicted\"");
+        old->dead = 1;
+        srv_conn_free(old);
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -723,8 +689,9 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     c->listener_index = li;
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->out = evbuffer_new();
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
+    const hsrv_limits_t *lim = &w->srv->cfg.limits;
+    srv_parse_init(&c->rp, lim->max_header_bytes, lim->max_body_bytes, lim->max_empty_lines,
+                   &parse_hooks, c);
     arena_init(&c->req.arena, 16384);
     c->timer = evtimer_new(w->base, conn_timeout_cb, c);
     c->next = w->conns;
@@ -732,5 +699,6 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     w->conns = c;
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    conn_arm_timer(c);
+    idle_add(c);
+    conn_arm_timer(c); /* the header timer starts at accept */
 }

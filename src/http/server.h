@@ -54,6 +54,9 @@ typedef struct hsrv_req {
     void *worker_ctx;    /* from on_worker_start */
     hsrv_conn_t *conn;
     void *user; /* handler's per-request state */
+    /* The client the application authenticated (api/client_auth.c), NULL
+     * when none; opaque here, owned by the request arena. */
+    const void *principal;
     /* Called once if the client goes away before the response finished;
      * the server releases the request right after it returns. */
     void (*on_abort)(struct hsrv_req *req);
@@ -77,12 +80,18 @@ typedef struct hsrv_listen {
     uint64_t idle_timeout_ms; /* keep-alive idle / request timeout (listener timeout) */
 } hsrv_listen_t;
 
+/* Zero means the default given in brackets. */
 typedef struct hsrv_limits {
-    size_t max_header_bytes; /* 431 above */
-    size_t max_body_bytes;   /* 413 above */
-    uint64_t header_timeout_ms;
-    uint64_t body_timeout_ms;
-    size_t max_connections; /* per process; extra connections are closed */
+    size_t max_header_bytes;       /* 431 above [64 KiB] */
+    size_t max_body_bytes;         /* 413 above [32 MiB] */
+    uint64_t header_timeout_ms;    /* from accept, or from a request's first byte on a kept-alive
+                                      connection, to the end of its head [10 s] */
+    uint64_t body_timeout_ms;      /* end of head to end of body [60 s] */
+    uint64_t keepalive_timeout_ms; /* idle time between requests (at most the listener's
+                                      idle_timeout_ms) [60 s] */
+    size_t max_empty_lines;        /* tolerated before a request line; 400 above [4] */
+    size_t max_connections;        /* per process [4096]; at the limit a worker closes its
+                                      oldest idle connection to admit a new one, or refuses it */
 } hsrv_limits_t;
 
 /* Called for errors the server answers itself (bad request, 413, 431, 408):
@@ -115,7 +124,8 @@ void hsrv_server_free(hsrv_server_t *s);
 long hsrv_server_inflight(const hsrv_server_t *s);
 
 /* Request helpers */
-const hsrv_header_t *hsrv_req_header(const hsrv_req_t *req, const char *lname);
+/* First header with this name, compared case-insensitively. */
+const hsrv_header_t *hsrv_req_header(const hsrv_req_t *req, const char *name);
 struct event_base *hsrv_req_base(const hsrv_req_t *req);
 
 /* Respond in one go. Headers are copied; Content-Length is added. */

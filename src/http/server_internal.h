@@ -6,17 +6,16 @@
 #define TETHER_HTTP_SERVER_INTERNAL_H
 #include "core/buf.h"
 #include "http/server.h"
+#include "http/server_parse.h"
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <http_parser.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 
-#define HSRV_MAX_HEADERS 128
-#define HSRV_HIGH_WATER  (256 * 1024)
-#define HSRV_LOW_WATER   (64 * 1024)
+#define HSRV_HIGH_WATER (256 * 1024)
+#define HSRV_LOW_WATER  (64 * 1024)
 
 typedef struct hsrv_worker hsrv_worker_t;
 
@@ -24,26 +23,13 @@ struct hsrv_conn {
     hsrv_worker_t *w;
     struct bufferevent *bev;
     int listener_index;
-    http_parser parser;
-    /* request being parsed */
-    buf_t url;
-    buf_t hdr;                        /* header bytes: names lowercased */
-    size_t hoff[HSRV_MAX_HEADERS][4]; /* name off,len, value off,len */
-    size_t n_hdr;
-    int last_was_value;
-    size_t header_bytes;
-    buf_t body;
-    int headers_done;
-    int message_done;
-    int parsing; /* between message begin and message complete */
+    srv_parse_t rp; /* the request being parsed */
     int in_process;
-    int busy;         /* a request is with the handler */
-    int closing;      /* close once output is flushed */
-    int dead;         /* freed on next opportunity */
-    int error_status; /* set by parser callbacks to reject */
-    const char *error_code;
-    const char *error_msg;
-    int expect_continue;
+    int busy;        /* a request is with the handler */
+    int closing;     /* close once output is flushed */
+    int dead;        /* freed on next opportunity */
+    int is_idle;     /* no byte of a request arrived: on the worker's idle list */
+    unsigned served; /* requests answered on this connection */
     /* response state */
     int started, chunked, finished, head_only, http10;
     int64_t content_length;
@@ -55,6 +41,7 @@ struct hsrv_conn {
     struct event *timer;
     hsrv_req_t req;
     hsrv_conn_t *prev, *next;
+    hsrv_conn_t *idle_prev, *idle_next; /* idle list, oldest first */
 };
 
 struct hsrv_worker {
@@ -69,6 +56,7 @@ struct hsrv_worker {
     pthread_t thread;
     void *ctx;
     hsrv_conn_t *conns;
+    hsrv_conn_t *idle_head, *idle_tail; /* idle connections, oldest first */
     int stopping;
     long inflight;
 };
@@ -81,6 +69,7 @@ struct hsrv_server {
     hsrv_worker_t *workers;
     atomic_long inflight;
     atomic_long conns;
+    struct met_family *met_closed; /* connections_closed_total{reason} */
     uint64_t grace_ms;
 };
 

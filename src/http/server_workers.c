@@ -4,6 +4,7 @@
  * The connection side (parsing, responding, socket I/O) is server.c. */
 #include "http/server_internal.h"
 #include "core/log.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -155,7 +156,12 @@ hsrv_server_t *hsrv_server_start(const hsrv_config_t *cfg, char *err, size_t err
     if (!s->cfg.limits.max_body_bytes) s->cfg.limits.max_body_bytes = 32u << 20;
     if (!s->cfg.limits.header_timeout_ms) s->cfg.limits.header_timeout_ms = 10000;
     if (!s->cfg.limits.body_timeout_ms) s->cfg.limits.body_timeout_ms = 60000;
+    if (!s->cfg.limits.keepalive_timeout_ms) s->cfg.limits.keepalive_timeout_ms = 60000;
+    if (!s->cfg.limits.max_empty_lines) s->cfg.limits.max_empty_lines = 4;
     if (!s->cfg.limits.max_connections) s->cfg.limits.max_connections = 4096;
+    s->met_closed = met_counter("connections_closed_total",
+                                "Client connections the server closed on its own, by reason",
+                                (const char *const[]){"reason", NULL});
     int nw = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nw < 1) nw = 1;
     s->n_workers = nw;

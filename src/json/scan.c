@@ -14,7 +14,7 @@
 
 int jscan_validate(const char *body, size_t len, jscan_err_t *err)
 {
-    scanner_t s = {(const uint8_t *)body, len, err};
+    scanner_t s = {(const uint8_t *)body, len, err, true};
     size_t i = skip_ws(s.p, 0, len);
     if (i >= len) return fail(&s, len, E_EOF);
     if (skip_value(&s, i, 0, &i)) return -1;
@@ -126,6 +126,13 @@ static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keynam
     return K_NONE;
 }
 
+static const char *key_name(int kid)
+{
+    for (const keyname_t *k = top_keys; k->s; k++)
+        if (k->id == kid) return k->s;
+    return "?";
+}
+
 static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
 {
     static const struct {
@@ -231,7 +238,8 @@ done:
 }
 
 /* The "messages" array at p[i] (inside the top-level object). */
-static int scan_messages(scanner_t *s, size_t i, arena_t *arena, jreq_t *out, size_t *end)
+static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_items, jreq_t *out,
+                         size_t *end)
 {
     const uint8_t *p = s->p;
     uint32_t cap = 0, nm = 0;
@@ -245,6 +253,10 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, jreq_t *out, si
         jmsg_t m;
         memset(&m, 0, sizeof(m));
         if (i >= s->n) return fail(s, s->n, E_EOF);
+        if (nm >= max_items) {
+            fail(s, i, E_MANY);
+            return JSCAN_ETOO_MANY;
+        }
         if (p[i] == '{') {
             if (scan_message(s, i, 2, &m, &i)) return -1;
         } else {
@@ -254,14 +266,16 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, jreq_t *out, si
         }
         if (arena) {
             if (nm == cap) {
+                /* grown in place when the array has a chunk of its own, so
+                 * a long list costs its final size, not the sum of copies */
                 uint32_t nc = cap ? cap * 2 : 16;
-                jmsg_t *nmsgs = arena_alloc(arena, (size_t)nc * sizeof(*nmsgs));
-                if (nm) memcpy(nmsgs, msgs, (size_t)nm * sizeof(*nmsgs));
-                msgs = nmsgs;
+                msgs = arena_grow(arena, msgs, (size_t)cap * sizeof(*msgs),
+                                  (size_t)nc * sizeof(*msgs));
                 cap = nc;
             }
-            msgs[nm++] = m;
+            msgs[nm] = m;
         }
+        nm++;
         int r = scan_sep(s, &i, ']');
         if (r < 0) return -1;
         if (r == 0) break;
@@ -269,13 +283,20 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, jreq_t *out, si
 done:
     out->msgs = msgs;
     out->n_msgs = nm;
+    out->msgs_built = arena != NULL;
     *end = i;
     return 0;
 }
 
 int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jscan_err_t *err)
 {
-    scanner_t s = {(const uint8_t *)body, len, err};
+    return jscan_request_max(body, len, arena, UINT32_MAX, out, err);
+}
+
+int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max_items, jreq_t *out,
+                      jscan_err_t *err)
+{
+    scanner_t s = {(const uint8_t *)body, len, err, true};
     const uint8_t *p = s.p;
     memset(out, 0, sizeof(*out));
     out->stream = -1;
@@ -284,6 +305,7 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
     if (i >= len) return fail(&s, len, E_EOF);
     if (p[i] != '{') return jscan_validate(body, len, err) ? -1 : -2;
     out->obj_open = (uint32_t)i;
+    uint32_t seen = 0; /* top_keys ids met so far (duplicates) */
     i = skip_ws(p, i + 1, len);
     if (i < len && p[i] == '}') {
         out->obj_close = (uint32_t)i;
@@ -294,8 +316,22 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
         int kid;
         if (scan_member_key(&s, &i, top_keys, &kid)) return -1;
         size_t vs = i;
+        if (kid != K_NONE && (seen & (1u << kid)) && !out->dup_key) {
+            out->dup_key = key_name(kid);
+            out->dup_off = (uint32_t)vs;
+        }
+        seen |= 1u << kid;
         if (kid == K_MESSAGES && p[i] == '[') {
-            if (scan_messages(&s, i, arena, out, &i)) return -1;
+            int rc = scan_messages(&s, i, arena, max_items, out, &i);
+            if (rc) return rc;
+        } else if (kid == K_INPUT && p[i] == '[') {
+            uint32_t cnt;
+            if (scan_array_count(&s, i, 1, &i, &cnt)) return -1;
+            if (cnt > max_items) {
+                fail(&s, vs, E_MANY);
+                return JSCAN_ETOO_MANY;
+            }
+            out->n_input = cnt;
         } else if (skip_value(&s, i, 1, &i))
             return -1;
         jspan_t v = span(vs, i);
@@ -318,11 +354,15 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
             if (!out->has_messages) {
                 out->msgs = NULL;
                 out->n_msgs = 0;
+                out->msgs_built = false;
             }
             break;
         case K_TOOLS: out->tools = v; break;
         case K_PREV_ID: out->previous_response_id = v; break;
-        case K_INPUT: out->input = v; break;
+        case K_INPUT:
+            out->input = v;
+            if (p[vs] != '[') out->n_input = 0;
+            break;
         case K_METADATA: out->metadata = v; break;
         case K_PROMPT_CACHE_KEY: out->prompt_cache_key = v; break;
         case K_SYSTEM: out->system = v; break;

@@ -7,8 +7,11 @@
  *
  * Validation is full RFC 8259 plus UTF-8 (no overlongs, no UTF-8-encoded
  * surrogates, nothing above U+10FFFF), nesting at most JSCAN_MAX_DEPTH.
- * Lone \uD800-\uDFFF escapes are ACCEPTED (the RFC grammar allows them and
- * upstream providers accept them); jscan_unescape turns each one into U+FFFD.
+ * A lone \uD800-\uDFFF escape (a high surrogate not followed by a low one,
+ * or a low one alone) is REJECTED ("lone surrogate in \u escape", I-JSON,
+ * RFC 7493 §2.1), so every endpoint and cJSON downstream agree; the span
+ * helpers, which also read upstream replies, tolerate them, and
+ * jscan_unescape turns each one into U+FFFD.
  * docs/json-scanner.md lists every error message and where its offset points. */
 #ifndef TETHER_JSON_SCAN_H
 #define TETHER_JSON_SCAN_H
@@ -64,8 +67,15 @@ typedef struct jreq {
     jspan_t stream_options; /* raw value */
     jspan_t messages;       /* raw array value */
     bool has_messages;
-    jmsg_t *msgs; /* arena-allocated, n_msgs entries */
-    uint32_t n_msgs;
+    jmsg_t *msgs;     /* arena-allocated, n_msgs entries (only when msgs_built) */
+    uint32_t n_msgs;  /* elements of the messages array (counted with or without arena) */
+    bool msgs_built;  /* msgs was built (an arena was given) */
+    uint32_t n_input; /* elements of "input" when it is an array */
+    /* the first top-level key tether reads (any key of the list above and
+     * below) that occurs twice: its name (static) and the offset of the
+     * second value; NULL when none. Endpoints reject such bodies. */
+    const char *dup_key;
+    uint32_t dup_off;
     jspan_t tools;
     jspan_t previous_response_id;
     jspan_t input; /* Responses API */
@@ -102,6 +112,12 @@ typedef struct jscan_err {
  * arena may be NULL: then msgs is not built (n_msgs stays 0). Bodies must be
  * shorter than 4 GiB (offsets are 32-bit). err may be NULL. */
 int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jscan_err_t *err);
+/* jscan_request with a cap on the elements of "messages" and of an "input"
+ * array: one more is JSCAN_ETOO_MANY (err points at it), found before the
+ * msgs array grows past the cap. */
+#define JSCAN_ETOO_MANY (-4)
+int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max_items, jreq_t *out,
+                      jscan_err_t *err);
 
 /* Validate any JSON value (used by tests and the mock). 0 ok, -1 error. */
 int jscan_validate(const char *body, size_t len, jscan_err_t *err);

@@ -17,6 +17,9 @@ typedef struct scanner {
     const uint8_t *p;
     size_t n;
     jscan_err_t *err;
+    /* reject lone \uD800-\uDFFF escapes (client requests, jscan_validate);
+     * the span helpers over upstream replies leave it false */
+    bool strict_surrogates;
 } scanner_t;
 
 static const char E_EOF[] = "unexpected end of input";
@@ -26,6 +29,7 @@ static const char E_UNTERM[] = "unterminated string";
 static const char E_CTRL[] = "control character in string";
 static const char E_ESC[] = "invalid escape in string";
 static const char E_UESC[] = "invalid \\u escape in string";
+static const char E_SURR[] = "lone surrogate in \\u escape";
 static const char E_UTF8[] = "invalid UTF-8 in string";
 static const char E_NUM[] = "invalid number";
 static const char E_ZERO[] = "invalid number (leading zero)";
@@ -39,6 +43,7 @@ static const char E_OSEP[] = "expected ',' or '}' after object member";
 static const char E_ASEP[] = "expected ',' or ']' after array element";
 static const char E_MODELS[] = "too many \"model\" keys";
 static const char E_BIG[] = "body too large (4 GiB or more)";
+static const char E_MANY[] = "too many messages or input items";
 
 static inline int fail(scanner_t *s, size_t off, const char *msg)
 {
@@ -150,13 +155,29 @@ static inline int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
             case 'n':
             case 'r':
             case 't': i++; break;
-            case 'u':
+            case 'u': {
+                uint32_t cp = 0;
                 for (size_t k = 1; k <= 4; k++) {
                     if (i + k >= n) return fail(s, start, E_UNTERM);
-                    if (hexval(p[i + k]) < 0) return fail(s, i + k, E_UESC);
+                    int h = hexval(p[i + k]);
+                    if (h < 0) return fail(s, i + k, E_UESC);
+                    cp = cp << 4 | (uint32_t)h;
+                }
+                if (s->strict_surrogates && cp >= 0xd800 && cp <= 0xdfff) {
+                    /* a high surrogate must be followed by a low one */
+                    uint32_t lo = 0;
+                    bool ok = cp <= 0xdbff && i + 10 < n && p[i + 5] == '\\' && p[i + 6] == 'u';
+                    for (size_t k = 7; ok && k <= 10; k++) {
+                        int h = hexval(p[i + k]);
+                        ok = h >= 0;
+                        lo = lo << 4 | (uint32_t)(h < 0 ? 0 : h);
+                    }
+                    if (!ok || lo < 0xdc00 || lo > 0xdfff) return fail(s, i - 1, E_SURR);
+                    i += 6;
                 }
                 i += 5;
                 break;
+            }
             default: return fail(s, i, E_ESC);
             }
             continue;

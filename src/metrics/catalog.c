@@ -17,6 +17,9 @@ void metrics_catalog_init(const char *version)
     tmet.fallbacks_total = met_counter("fallbacks_total", "Fallbacks to another model", L("kind"));
     tmet.request_errors_total = met_counter(
         "request_errors_total", "Requests answered with an error, by code", L("endpoint", "code"));
+    tmet.auth_failures_total =
+        met_counter("auth_failures_total", "Requests refused for a missing or wrong listener key",
+                    L("listener", "reason"));
     tmet.tokens_total =
         met_counter("tokens_total", "Tokens reported by backends", L("model", "kind"));
     tmet.cost_total = met_counter("cost_total", "Cost of served requests", L("model", "currency"));
@@ -35,6 +38,13 @@ void metrics_catalog_init(const char *version)
         met_counter("session_identity_total", "Session identity sources", L("source"));
     tmet.session_store_errors_total =
         met_counter("session_store_errors_total", "Session store errors", L("backend", "op"));
+    tmet.session_writeback_pending =
+        met_gauge("session_writeback_pending",
+                  "Session records written locally during a Redis outage, waiting to be written "
+                  "back",
+                  NULL);
+    tmet.session_writeback_total = met_counter(
+        "session_writeback_total", "Session records written back to Redis after an outage", NULL);
     tmet.replay_writes_total =
         met_counter("replay_writes_total", "Replay records by result", L("result"));
     tmet.request_duration_seconds =

@@ -11,6 +11,7 @@ typedef struct tmet_table {
     met_family_t *retries_total;              /* model, reason */
     met_family_t *fallbacks_total;            /* kind */
     met_family_t *request_errors_total;       /* endpoint, code */
+    met_family_t *auth_failures_total;        /* listener, reason */
     met_family_t *tokens_total;               /* model, kind */
     met_family_t *cost_total;                 /* model, currency */
     met_family_t *config_reloads_total;       /* result */
@@ -21,6 +22,8 @@ typedef struct tmet_table {
     met_family_t *session_handoffs_total;     /* result */
     met_family_t *session_identity_total;     /* source */
     met_family_t *session_store_errors_total; /* backend, op */
+    met_family_t *session_writeback_pending;  /* - */
+    met_family_t *session_writeback_total;    /* - */
     met_family_t *replay_writes_total;        /* result */
     met_family_t *request_duration_seconds;   /* endpoint */
     met_family_t *upstream_latency_seconds;   /* model, backend */

@@ -56,6 +56,13 @@ static int parse_line(mock_step_t *st, const char *line, size_t len, char *why, 
         }
         st->reset_after_bytes = (long long)v->valuedouble;
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "stream"))) {
+        if (!cJSON_IsBool(v)) {
+            snprintf(why, whylen, "\"stream\" must be true or false");
+            goto out;
+        }
+        st->force_stream = cJSON_IsTrue(v);
+    }
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "body"))) {
         st->body = cJSON_IsString(v) ? strdup(v->valuestring) : cJSON_PrintUnformatted(v);
         if (!st->body) abort();

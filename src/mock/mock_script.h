@@ -7,7 +7,9 @@
  * string sent verbatim, or any JSON value sent serialised). status alone:
  * an OpenAI error body for that status. delay_ms: wait before answering.
  * reset_after_bytes: send that many bytes of the response body (for
- * streams: of the SSE bytes) and reset the connection. An empty object {}
+ * streams: of the SSE bytes) and reset the connection. stream: true answers
+ * with a stream (SSE) even when the request did not ask for one (a backend
+ * that ignores "stream": false). An empty object {}
  * means "behave normally". Requests after the last line behave normally.
  *
  * Thread-safety: mock_script_next locks; load/free are not thread-safe. */
@@ -21,6 +23,7 @@ typedef struct mock_step {
     uint64_t delay_ms;
     long long reset_after_bytes; /* < 0: no reset */
     char *body;                  /* NULL: not set */
+    int force_stream;            /* answer with SSE whatever the request asked */
 } mock_step_t;
 
 typedef struct mock_script mock_script_t;

@@ -429,8 +429,9 @@ static void handle_api(mock_t *m, hsrv_req_t *req, mock_shape_t shape)
         mock_cache_update(m->cache, chat.model, skey, skey_len, chat.canon.data, chat.canon.len);
     if (cached > reply.prompt_tokens) cached = reply.prompt_tokens;
     mock_stats_tokens(m->stats, reply.prompt_tokens, reply.completion_tokens, cached);
-    chat_deliver_shape(m, req, &f, &reply, chat.model, chat.stream, chat.include_usage, cached,
-                       shape, resp_id, cJSON_IsString(jprev) ? jprev->valuestring : NULL);
+    bool stream = chat.stream || (f.step && f.step->force_stream);
+    chat_deliver_shape(m, req, &f, &reply, chat.model, stream, chat.include_usage, cached, shape,
+                       resp_id, cJSON_IsString(jprev) ? jprev->valuestring : NULL);
     mock_reply_deinit(&reply);
 out:
     mock_chat_deinit(&chat);
@@ -626,6 +627,8 @@ static void handler(hsrv_req_t *req, void *ud)
     const char *p = req->path;
     bool get = req->method == HSRV_GET || req->method == HSRV_HEAD;
     bool post = req->method == HSRV_POST;
+    if (post && strncmp(p, "/mock/", 6) != 0)
+        mock_stats_headers(m->stats, req->headers, req->n_headers);
     if (!strcmp(p, "/v1/chat/completions") || !strcmp(p, "/chat/completions")) {
         if (post) return handle_chat(m, req);
     } else if (!strcmp(p, "/v1/messages/count_tokens") || !strcmp(p, "/messages/count_tokens")) {

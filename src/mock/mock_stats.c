@@ -1,7 +1,7 @@
 /* mock_stats.c - counters of `tether mock` (requests by model and path,
- * continuity violations by code, injected faults, token totals) and their
- * JSON rendering for GET /mock/stats. A handful of distinct models and paths
- * is expected, so the per-name counters are small linear lists. */
+ * continuity violations by code, injected faults, token totals, the last
+ * API request's headers) and their JSON rendering for GET /mock/stats. A handful of distinct models
+ * and paths is expected, so the per-name counters are small linear lists. */
 #include "mock/mock_stats.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@ struct mock_stats {
     uint64_t by_code[MOCK_V__COUNT];
     uint64_t prompt_tokens, completion_tokens, cached_tokens;
     named_list_t by_model, by_path;
+    buf_t last_headers; /* JSON array of [name, value] pairs */
 };
 
 static void named_bump(named_list_t *l, const char *name)
@@ -74,6 +75,7 @@ void mock_stats_free(mock_stats_t *s)
     if (!s) return;
     named_clear(&s->by_model);
     named_clear(&s->by_path);
+    buf_free(&s->last_headers);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -86,6 +88,7 @@ void mock_stats_clear(mock_stats_t *s)
     s->requests = s->violations = s->rejected = s->failures = s->resets = 0;
     s->prompt_tokens = s->completion_tokens = s->cached_tokens = 0;
     memset(s->by_code, 0, sizeof s->by_code);
+    buf_reset(&s->last_headers);
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -95,6 +98,24 @@ void mock_stats_request(mock_stats_t *s, const char *path, const char *model)
     s->requests++;
     named_bump(&s->by_path, path);
     if (model) named_bump(&s->by_model, model);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void mock_stats_headers(mock_stats_t *s, const hsrv_header_t *h, size_t n)
+{
+    buf_t b = BUF_INIT;
+    buf_putc(&b, '[');
+    for (size_t i = 0; i < n; i++) {
+        buf_puts(&b, i ? ",[" : "[");
+        buf_json_str(&b, h[i].name, h[i].name_len);
+        buf_putc(&b, ',');
+        buf_json_str(&b, h[i].value ? h[i].value : "", h[i].value_len);
+        buf_putc(&b, ']');
+    }
+    buf_putc(&b, ']');
+    pthread_mutex_lock(&s->mu);
+    buf_free(&s->last_headers);
+    s->last_headers = b;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -146,9 +167,10 @@ void mock_stats_json(mock_stats_t *s, buf_t *out)
     buf_printf(out,
                "},\"rejected\":%llu,\"failures_injected\":%llu,\"resets_injected\":%llu,"
                "\"cached_tokens_total\":%llu,\"prompt_tokens_total\":%llu,"
-               "\"completion_tokens_total\":%llu}",
+               "\"completion_tokens_total\":%llu,\"last_headers\":%s}",
                (unsigned long long)s->rejected, (unsigned long long)s->failures,
                (unsigned long long)s->resets, (unsigned long long)s->cached_tokens,
-               (unsigned long long)s->prompt_tokens, (unsigned long long)s->completion_tokens);
+               (unsigned long long)s->prompt_tokens, (unsigned long long)s->completion_tokens,
+               s->last_headers.len ? s->last_headers.data : "[]");
     pthread_mutex_unlock(&s->mu);
 }

@@ -390,13 +390,14 @@ static rc_store_result_t counted(rc_cache_t *c, rc_store_result_t r)
     return r;
 }
 
-/* A JSON response fit to serve: an object without "error"; chat needs
- * choices. */
+/* A JSON response fit to serve: an object without an "error" (a Response
+ * object carries "error": null); chat needs choices. */
 static bool servable_json(const char *s, size_t n, rq_proto_t proto)
 {
     if (jscan_validate(s, n, NULL) != 0) return false;
     cJSON *j = cJSON_ParseWithLength(s, n);
-    bool ok = cJSON_IsObject(j) && !cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    bool ok = cJSON_IsObject(j) && (!err || cJSON_IsNull(err));
     if (ok && proto == RQ_PROTO_CHAT)
         ok = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "choices"));
     cJSON_Delete(j);

@@ -226,6 +226,13 @@ int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in)
         if (!jscan_obj_get(body, top, key_params[i], &v)) v.len = 0;
         hp_json(&h, body, v, true);
     }
+    if (in->proto == RQ_PROTO_RESPONSES) {
+        /* a continuation depends on the stored chain it continues */
+        jspan_t prev = {0, 0};
+        hp_tag(&h, "previous_response_id", true);
+        if (!jscan_obj_get(body, top, "previous_response_id", &prev)) prev.len = 0;
+        hp_json(&h, body, prev, true);
+    }
     /* the conversation: messages (chat, Anthropic) or input (Responses) */
     jspan_t conv = {0, 0};
     if (!jscan_obj_get(body, top, in->proto == RQ_PROTO_RESPONSES ? "input" : "messages", &conv))

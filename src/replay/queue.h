@@ -30,7 +30,8 @@ typedef struct replay_stats {
     uint64_t written; /* records stored */
     uint64_t dropped; /* queue full, queue closed, or left at the shutdown deadline */
     uint64_t errors;  /* invalid records and store failures (records lost) */
-    uint64_t swept;   /* rows removed by the TTL / max_records sweeps */
+    uint64_t swept;   /* rows removed by the TTL sweep and the caps (sqlite: trims on write
+                       * are reported by the next sweep) */
     size_t depth;     /* records waiting now */
 } replay_stats_t;
 

@@ -17,6 +17,7 @@ void replay_config_defaults(replay_config_t *c)
     c->store = "sqlite";
     c->path = "tether-replay.db";
     c->max_records = 100000;
+    c->max_bytes = 1024ull * 1024 * 1024;
     c->ttl_seconds = 604800;
     c->capture_bodies = false;
     c->max_body_bytes = 64 * 1024;
@@ -33,6 +34,7 @@ void replay_config_from_cfg(const struct cfg *cfg, replay_config_t *c)
     if (sv->router_replay.store && *sv->router_replay.store) c->store = sv->router_replay.store;
     if (sv->router_replay.path && *sv->router_replay.path) c->path = sv->router_replay.path;
     c->max_records = sv->router_replay.max_records;
+    c->max_bytes = sv->router_replay.max_bytes;
     c->ttl_seconds = sv->router_replay.ttl_seconds;
     c->capture_bodies = sv->router_replay.capture_bodies;
     c->max_body_bytes = sv->router_replay.max_body_bytes;

@@ -29,6 +29,7 @@ typedef struct replay_config {
     const char *store;   /* "sqlite" | "jsonl" | "memory" */
     const char *path;    /* tether-replay.db; ${HOSTNAME} already expanded by the config loader */
     int64_t max_records; /* 100000; 0 = no cap */
+    uint64_t max_bytes;  /* sqlite: 1 GiB; 0 = no cap (below 1 MiB counts as 1 MiB) */
     int64_t ttl_seconds; /* 604800; 0 = keep forever */
     bool capture_bodies; /* false */
     uint64_t max_body_bytes; /* 64 KiB */
@@ -77,7 +78,8 @@ typedef struct replay_store_ops {
     /* Matching rows, newest first. */
     int (*scan)(replay_store_t *s, const replay_filter_t *f, replay_row_cb cb, void *ctx,
                 buf_t *err);
-    /* Delete rows older than ttl and beyond max_records; *removed gets the count. */
+    /* Delete rows older than ttl and beyond the caps; *removed gets the count
+     * (sqlite: plus what the caps removed on write since the last sweep). */
     int (*sweep)(replay_store_t *s, uint64_t now_ms, size_t *removed, buf_t *err);
     void (*close)(replay_store_t *s);
 } replay_store_ops_t;

@@ -1,22 +1,23 @@
 /* store_sqlite.c - the default replay store (SPEC §9.9): one SQLite file in
- * WAL mode, one row per record (the rendered JSON plus the columns queries
- * filter on), indexes on session_id, created_at, decision, model and reason,
- * and a sweep for ttl_seconds and max_records that the writer thread runs
- * every 60 s. Writes arrive in batches, one transaction each. Offline readers
+ * WAL mode with incremental auto-vacuum, one row per record (the rendered
+ * JSON plus the columns queries filter on), indexes on session_id,
+ * created_at, decision, model and reason. Writes arrive in batches, one
+ * transaction each, which also enforces max_records and max_bytes
+ * (store_sqlite_space.c); the writer thread's 60 s sweep removes rows past
+ * ttl_seconds, returns free pages and truncates the WAL. Offline readers
  * (the CLI) open the file read-only. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "replay/store.h"
+#include "core/clock.h"
+#include "replay/store_sqlite.h"
 
-typedef struct {
-    replay_store_t base;
-    sqlite3 *db;
-    sqlite3_stmt *ins;
-    pthread_mutex_t mu;
-} sq_store_t;
+#define CHECKPOINT_EVERY_MS 10000              /* TRUNCATE checkpoint while writing */
+#define WRITE_VACUUM_BYTES  (4 * 1024 * 1024)  /* pages returned per write batch, at most */
+#define SWEEP_VACUUM_BYTES  (64 * 1024 * 1024) /* ... and per sweep */
+#define TTL_CHUNK           5000               /* rows per TTL delete transaction */
 
 static const char SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS replay ("
@@ -31,7 +32,7 @@ static const char SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS replay_model ON replay(model, created_at);"
     "CREATE INDEX IF NOT EXISTS replay_reason ON replay(reason, created_at);";
 
-static int fail(sq_store_t *s, buf_t *err, const char *what)
+int replay_sq_fail(sq_store_t *s, buf_t *err, const char *what)
 {
     if (err) {
         buf_reset(err);
@@ -54,8 +55,10 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
     int rc = REPLAY_OK;
     buf_t js = BUF_INIT, bod = BUF_INIT;
     pthread_mutex_lock(&s->mu);
+    int64_t rows0 = s->rows;
+    uint64_t trimmed0 = s->trimmed;
     if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = fail(s, err, "begin");
+        rc = replay_sq_fail(s, err, "begin");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -81,18 +84,35 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         sqlite3_bind_text(st, 5, r->model, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, js.data, (int)js.len, SQLITE_STATIC);
         if (has_bodies) sqlite3_bind_text(st, 11, bod.data, (int)bod.len, SQLITE_STATIC);
+        /* an upsert leaves the last rowid alone: 0 after the step means the
+         * id was already there, so the row count did not grow */
+        sqlite3_set_last_insert_rowid(s->db, 0);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = fail(s, err, "insert");
+            rc = replay_sq_fail(s, err, "insert");
             sqlite3_reset(st);
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            goto out;
+            goto rollback;
         }
+        if (sqlite3_last_insert_rowid(s->db)) s->rows++;
     }
     sqlite3_reset(s->ins);
-    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = fail(s, err, "commit");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (replay_sq_space_enforce(s, WRITE_VACUUM_BYTES / s->page_size) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "trim");
+        goto rollback;
     }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "commit");
+        goto rollback;
+    }
+    uint64_t now = clock_mono_ms();
+    if (now >= s->next_ckpt_ms) {
+        replay_sq_checkpoint(s);
+        s->next_ckpt_ms = now + CHECKPOINT_EVERY_MS;
+    }
+    goto out;
+rollback:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->rows = rows0;
+    s->trimmed = trimmed0;
 out:
     pthread_mutex_unlock(&s->mu);
     buf_free(&js);
@@ -127,7 +147,7 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
     pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, q.data, (int)q.len, &st, NULL) != SQLITE_OK) {
-        rc = fail(s, err, "query");
+        rc = replay_sq_fail(s, err, "query");
         goto out;
     }
     if (f->id) sqlite3_bind_text(st, 1, f->id, -1, SQLITE_STATIC);
@@ -157,7 +177,7 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
         };
         if (!cb(ctx, &row)) break;
     }
-    if (step != SQLITE_ROW && step != SQLITE_DONE) rc = fail(s, err, "read");
+    if (step != SQLITE_ROW && step != SQLITE_DONE) rc = replay_sq_fail(s, err, "read");
 out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
@@ -165,46 +185,63 @@ out:
     return rc;
 }
 
+/* TTL first, in chunks with the lock released between them so queries
+ * interleave; then the row count is recounted (another writer on the same
+ * file would make ours drift), the caps enforced, free pages returned (a
+ * bounded amount) and the WAL truncated. Rows the caps removed on write
+ * since the last sweep are reported here too. */
 static int sq_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t *err)
 {
     sq_store_t *s = (sq_store_t *)bs;
     *removed = 0;
     if (!s->ins) return REPLAY_OK; /* read-only */
     int rc = REPLAY_OK;
-    pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&s->mu);
     if (bs->cfg.ttl_seconds > 0 && now_ms > (uint64_t)bs->cfg.ttl_seconds * 1000) {
-        if (sqlite3_prepare_v2(s->db, "DELETE FROM replay WHERE created_at < ?1", -1, &st, NULL) !=
-            SQLITE_OK) {
-            rc = fail(s, err, "sweep");
+        if (sqlite3_prepare_v2(s->db,
+                               "DELETE FROM replay WHERE rowid IN (SELECT rowid FROM replay"
+                               " WHERE created_at < ?1 ORDER BY created_at, id LIMIT ?2)",
+                               -1, &st, NULL) != SQLITE_OK) {
+            rc = replay_sq_fail(s, err, "sweep");
             goto out;
         }
         sqlite3_bind_int64(st, 1, (sqlite3_int64)(now_ms - (uint64_t)bs->cfg.ttl_seconds * 1000));
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = fail(s, err, "sweep");
-            goto out;
+        sqlite3_bind_int64(st, 2, TTL_CHUNK);
+        for (;;) {
+            int step = sqlite3_step(st);
+            sqlite3_reset(st);
+            if (step != SQLITE_DONE) {
+                rc = replay_sq_fail(s, err, "sweep");
+                goto out;
+            }
+            int64_t k = sqlite3_changes(s->db);
+            *removed += (size_t)k;
+            s->rows = s->rows > k ? s->rows - k : 0;
+            if (k < TTL_CHUNK) break;
+            pthread_mutex_unlock(&s->mu);
+            pthread_mutex_lock(&s->mu);
         }
-        *removed += (size_t)sqlite3_changes(s->db);
-        sqlite3_finalize(st);
-        st = NULL;
     }
-    if (bs->cfg.max_records > 0) {
-        /* Keep the newest max_records in the scan order. */
-        if (sqlite3_prepare_v2(s->db,
-                               "DELETE FROM replay WHERE rowid IN (SELECT rowid FROM replay"
-                               " ORDER BY created_at DESC, id DESC LIMIT -1 OFFSET ?1)",
-                               -1, &st, NULL) != SQLITE_OK) {
-            rc = fail(s, err, "sweep");
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, bs->cfg.max_records);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            rc = fail(s, err, "sweep");
-            goto out;
-        }
-        *removed += (size_t)sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM replay", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = replay_sq_fail(s, err, "sweep");
+        goto out;
     }
+    s->rows = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st); /* an unfinished read would hold the checkpoint back */
+    st = NULL;
+    if (replay_sq_space_txn(s, SWEEP_VACUUM_BYTES / s->page_size) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "sweep");
+        goto out;
+    }
+    replay_sq_checkpoint(s);
+    s->next_ckpt_ms = clock_mono_ms() + CHECKPOINT_EVERY_MS;
 out:
+    *removed += (size_t)s->trimmed;
+    s->trimmed = 0;
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     return rc;
@@ -214,6 +251,8 @@ static void sq_close(replay_store_t *bs)
 {
     sq_store_t *s = (sq_store_t *)bs;
     sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->trim);
+    sqlite3_finalize(s->pages);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     replay_store_base_deinit(bs);
@@ -232,34 +271,53 @@ replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err)
     int flags = c->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     flags |= SQLITE_OPEN_NOMUTEX; /* our own mutex serialises */
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        fail(s, err, "open");
+        replay_sq_fail(s, err, "open");
         goto bad;
     }
-    sqlite3_busy_timeout(s->db, 2000);
+    sqlite3_busy_timeout(s->db, REPLAY_SQ_BUSY_MS);
     if (c->read_only) {
         /* Check that it is a replay database at all. */
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM replay LIMIT 0", -1, &st, NULL) != SQLITE_OK) {
-            fail(s, err, "open (not a replay database?)");
+            replay_sq_fail(s, err, "open (not a replay database?)");
             goto bad;
         }
         sqlite3_finalize(st);
         return &s->base;
     }
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-                     NULL) != SQLITE_OK ||
+    /* auto_vacuum first: it only takes effect on a file with no tables yet
+     * (replay_sq_space_open converts an older file) */
+    if (sqlite3_exec(s->db,
+                     "PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"
+                     " PRAGMA synchronous=NORMAL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
-        fail(s, err, "schema");
+        replay_sq_fail(s, err, "schema");
         goto bad;
     }
+    /* An upsert rather than INSERT OR REPLACE: the write path tells a new
+     * row from a rewritten one by the last insert rowid (see sq_write). */
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT OR REPLACE INTO replay(id, created_at, session_id, decision,"
+                           "INSERT INTO replay(id, created_at, session_id, decision,"
                            " model, reason, phase, turn, switched, record, bodies)"
-                           " VALUES(?1,?2,?3,?4,?5,?6,?7,COALESCE(?8,0),COALESCE(?9,0),?10,?11)",
-                           -1, &s->ins, NULL) != SQLITE_OK) {
-        fail(s, err, "prepare");
+                           " VALUES(?1,?2,?3,?4,?5,?6,?7,COALESCE(?8,0),COALESCE(?9,0),?10,?11)"
+                           " ON CONFLICT(id) DO UPDATE SET created_at=excluded.created_at,"
+                           " session_id=excluded.session_id, decision=excluded.decision,"
+                           " model=excluded.model, reason=excluded.reason, phase=excluded.phase,"
+                           " turn=excluded.turn, switched=excluded.switched,"
+                           " record=excluded.record, bodies=excluded.bodies",
+                           -1, &s->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db,
+                           "DELETE FROM replay WHERE rowid IN (SELECT rowid FROM replay"
+                           " ORDER BY created_at, id LIMIT ?1)",
+                           -1, &s->trim, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, "SELECT * FROM pragma_page_count(), pragma_freelist_count()", -1,
+                           &s->pages, NULL) != SQLITE_OK) {
+        replay_sq_fail(s, err, "prepare");
         goto bad;
     }
+    if (replay_sq_space_open(s, err) != REPLAY_OK) goto bad;
+    s->next_ckpt_ms = clock_mono_ms() + CHECKPOINT_EVERY_MS;
     return &s->base;
 bad:
     sq_close(&s->base);

@@ -97,7 +97,7 @@ const char *rq_header(const rq_t *r, const char *lname, size_t *len)
 rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
                    const rq_header_t *headers, size_t n_headers)
 {
-    if (!jr->has_messages) return NULL;
+    if (!jr->has_messages || (jr->n_msgs && !jr->msgs_built)) return NULL; /* needs an arena scan */
     rq_t *r = arena_calloc(a, sizeof *r);
     r->proto = RQ_PROTO_CHAT;
     r->arena = a;

@@ -84,6 +84,14 @@ typedef struct rq {
     /* previous_response_id names a chain in tether's Responses store (set
      * by the Responses endpoint; false elsewhere) */
     bool previous_response_stored;
+    /* previous_response_id carried a session binding (session/binding_token.h,
+     * set by api/response_id.c): the id to send upstream (suffix stripped;
+     * NULL when not wrapped), and the model/backend when its tag verified */
+    const char *previous_response_upstream;
+    const char *bound_model, *bound_backend;
+    /* the open tool calls' ids carried a valid binding naming bound_model
+     * (api/response_id.c): the tool loop's issuer */
+    bool tool_calls_bound;
     /* identity sources in the body (NULL when absent) */
     const char *prompt_cache_key;
     const char *metadata_session_id;
@@ -94,7 +102,8 @@ typedef struct rq {
 
 /* Build the facts of a chat-completions request. jr must come from
  * jscan_request on body with an arena. Never fails on odd shapes: unknown
- * parts are skipped. Returns NULL only when jr has no messages. */
+ * parts are skipped. Returns NULL only when jr has no messages (or they were
+ * counted without an arena, so not built). */
 rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
                    const rq_header_t *headers, size_t n_headers);
 

@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "select/health.h"
 #include "signals/embedder.h"
 #include "signals/similarity.h"
 #include "session/priors.h"
@@ -36,14 +37,11 @@ bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out)
     return true;
 }
 
+/* A backend with weight, its credential, and not ejected nor failing its
+ * health check (select/health.h). */
 bool route_model_available(const cfg_model_t *m)
 {
-    if (!m) return false;
-    for (size_t i = 0; i < m->n_backend_refs; i++) {
-        const cfg_backend_ref_t *b = &m->backend_refs[i];
-        if (b->weight > 0 && !(b->api_key_env && !b->api_key)) return true;
-    }
-    return false;
+    return m && sel_health_model_up(m, clock_mono_ms());
 }
 
 static const cfg_decision_t *find_decision(const cfg_recipe_t *r, const char *name)
@@ -145,9 +143,15 @@ static void stage_route(route_run_t *r)
         f->default_model &&
         route_model_available(cfg_find_model(cfg, f->default_model, strlen(f->default_model)));
     f->remaining_turn_prior = -1;
-    if (st && st->last_model[0])
+    /* the current model: the signed issuer of the request's provider state,
+     * else the session's last model (as the policy decides it) */
+    const char *cur_name = st && st->last_model[0] ? st->last_model : NULL;
+    if (f->bound_model_signed && ((f->bindings & RQ_BIND_PREVIOUS_RESPONSE_ID) ||
+                                  (f->active_tool_loop && f->bound_by_tool_calls)))
+        cur_name = f->bound_model;
+    if (cur_name)
         f->current_available =
-            route_model_available(cfg_find_model(cfg, st->last_model, strlen(st->last_model)));
+            route_model_available(cfg_find_model(cfg, cur_name, strlen(cur_name)));
     const cfg_session_t *knobs = global_knobs(cfg);
 
     if (p->passthrough) {
@@ -155,7 +159,8 @@ static void stage_route(route_run_t *r)
         f->requested_model = p->model->name;
     } else {
         /* signals, projections, decisions */
-        sig_env_t senv = {0};
+        sig_env_t senv = {
+            .user = r->in.key_user, .groups = r->in.key_groups, .n_groups = r->in.n_key_groups};
         if (st) {
             senv.has_session = true;
             senv.session_turns = st->turn_count;
@@ -240,9 +245,7 @@ static void stage_route(route_run_t *r)
         p->cands[0].base = 1;
         p->algorithm = "static";
     }
-    const cfg_model_t *cur = st && st->last_model[0]
-                                 ? cfg_find_model(cfg, st->last_model, strlen(st->last_model))
-                                 : NULL;
+    const cfg_model_t *cur = cur_name ? cfg_find_model(cfg, cur_name, strlen(cur_name)) : NULL;
     for (size_t i = 0; i < p->n_cands; i++) {
         sess_candidate_t *c = &p->cands[i];
         const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));

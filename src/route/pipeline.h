@@ -36,7 +36,10 @@ typedef struct route_in {
     rq_t *rq;
     const char *request_id;
     const char *key_tenant; /* tenant of the listener key that matched, or NULL */
-    uint64_t now_ms;        /* wall clock */
+    const char *key_user;   /* that key's authz user and groups (NULL / 0 when none) */
+    const char *const *key_groups;
+    size_t n_key_groups;
+    uint64_t now_ms; /* wall clock */
     /* eval / dsl test: use this memory instead of the store (no store I/O) */
     const sess_state_t *seed_state;
     const char *seed_session_key;

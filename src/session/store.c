@@ -66,6 +66,9 @@ typedef struct waiter {
 static void wait_for(sess_store_t *s, waiter_t *w)
 {
     struct event_base *b = s->ops->wait_base ? s->ops->wait_base(s) : NULL;
+    /* events already due (a probe's reply, a write-back tick) run even when
+     * the operation itself completed inline */
+    if (b) event_base_loop(b, EVLOOP_NONBLOCK);
     while (!w->done) {
         assert(b && "operation did not complete inline and the store has no wait base");
         if (!b) return;

@@ -25,6 +25,7 @@
 #ifndef TETHER_SESSION_STORE_H
 #define TETHER_SESSION_STORE_H
 #include "session/state.h"
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,11 +71,13 @@ typedef struct sess_store_stats {
     uint64_t gets, hits, commits, conflicts, usage_adds;
     uint64_t evictions, expirations;
     /* redis backend */
-    uint64_t errors;      /* failed or timed-out calls */
-    uint64_t fallbacks;   /* calls served by the local store instead */
-    uint64_t transitions; /* circuit state changes */
-    bool degraded;        /* circuit open: serving from the local store */
-    size_t record_bytes;  /* bytes per session record held in memory */
+    uint64_t errors;            /* failed or timed-out calls */
+    uint64_t fallbacks;         /* calls served by the local store instead */
+    uint64_t transitions;       /* circuit state changes */
+    bool degraded;              /* circuit open: serving from the local store */
+    uint64_t writeback_pushed;  /* outage records written back to Redis (acknowledged) */
+    uint64_t writeback_pending; /* outage records waiting in the current write-back */
+    size_t record_bytes;        /* bytes per session record held in memory */
 } sess_store_stats_t;
 
 typedef void (*sess_get_cb)(void *ud, int status, const sess_state_t *st);
@@ -172,6 +175,16 @@ void sess_store_memory_put(sess_store_t *s, const char *key, const sess_state_t 
 
 /* ---- redis backend (store_redis.c) ---- */
 
+/* Shared by the Redis stores of one process that share a fallback (one
+ * per worker): at most one of them writes the local outage records back at
+ * a time (the first whose circuit closes); one that closes meanwhile marks
+ * the write-back as missed and the owner runs one more round when it ends.
+ * Zero-initialise; outlives the stores. */
+typedef struct sess_writeback_token {
+    atomic_bool busy;
+    atomic_bool missed;
+} sess_writeback_token_t;
+
 typedef struct sess_redis_opts {
     const char *address;  /* host:port (default 127.0.0.1:6379) or unix:/path */
     const char *password; /* NULL = no AUTH */
@@ -183,6 +196,7 @@ typedef struct sess_redis_opts {
     unsigned failures_to_open; /* consecutive errors that open the circuit; 0 = 3 */
     uint64_t open_ms;          /* how long the circuit stays open; 0 = 5000 */
     sess_store_t *fallback;    /* local memory store used while degraded (not owned); required */
+    sess_writeback_token_t *writeback; /* shared by the stores on fallback; NULL: own write-back */
 } sess_redis_opts_t;
 
 /* A Redis store on `base` (a worker's loop). Connects lazily and never

@@ -1,6 +1,7 @@
 /* store_redis.c - the Redis session store (SPEC §9.8), shared by replicas:
  * the sess_store_t operations, their Lua scripts, the local mirror that
- * serves them while Redis is away, and the recovery sweep.
+ * serves them while Redis is away, and the write-back push of one record
+ * (store_redis_writeback.c paces the recovery).
  *
  * Sessions live at {prefix}s:{key} as a small JSON document (encoded by
  * store_redis_record.c), the chain index at {prefix}c:{hex16} and openers
@@ -14,11 +15,14 @@
  * circuit is open, is served here by the local memory store
  * (opts.fallback), so no request fails because of Redis. After recovery the
  * local records are pushed back with a "later last_seen wins" script, and
- * reads consult the local copy too until it has been pushed.
+ * reads consult the local copy too until it has been pushed. What Redis
+ * acknowledged (records and index entries) is mirrored locally, so an
+ * outage, or a Redis that comes back empty, still finds the session.
  *
  * One instance per event loop (worker); not thread-safe. The fallback
  * memory store is thread-safe and may be shared by all instances. */
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/hash.h"
 #include "session/store_redis_internal.h"
 #include <event2/event.h>
@@ -27,6 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define SESS_REDIS_JITTER_PCT 20 /* the open interval varies by +-20 % */
 
 /* ---- Lua: keep in step with state.c ---- */
 
@@ -101,12 +108,14 @@ static const char LUA_USAGE[] =
                "return 1\n";
 
 /* KEYS[1] session; ARGV[1] record JSON, ARGV[2] ttl ms, ARGV[3] its last_seen.
- * Writes unless the stored copy was seen later. Returns 1 when written. */
-static const char LUA_PUT_NEWER[] = "local raw=redis.call('GET',KEYS[1])\n"
-                                    "if raw then local s=cjson.decode(raw)\n"
-                                    "  if s.ls and s.ls>=tonumber(ARGV[3]) then return 0 end end\n"
-                                    "redis.call('SET',KEYS[1],ARGV[1],'PX',ARGV[2])\n"
-                                    "return 1\n";
+ * Writes unless the stored copy was seen later. Returns 1 when written, else
+ * the stored record (which the local mirror then takes). */
+static const char LUA_PUT_NEWER[] =
+    "local raw=redis.call('GET',KEYS[1])\n"
+    "if raw then local s=cjson.decode(raw)\n"
+    "  if s.ls and s.ls>=tonumber(ARGV[3]) then return raw end end\n"
+    "redis.call('SET',KEYS[1],ARGV[1],'PX',ARGV[2])\n"
+    "return 1\n";
 
 /* KEYS: index keys; ARGV[1] session key, ARGV[2] ttl ms. */
 static const char LUA_INDEX_PUT[] =
@@ -145,7 +154,7 @@ void sess_redis_load_scripts(redisAsyncContext *ac)
 #define MIRROR_PREFIX         "\x1emirror\x1e"
 #define SESS_KEY_BYTES_MIRROR 1024
 
-static bool is_mirror_key(const char *key)
+bool sess_redis_is_mirror_key(const char *key)
 {
     return strncmp(key, MIRROR_PREFIX, 8) == 0;
 }
@@ -162,14 +171,23 @@ static void mirror_put(sess_redis_t *rs, const char *key, const sess_state_t *st
     sess_store_memory_put(rs->fb, mk, st);
 }
 
-/* While degraded: the outage copy, else the last acknowledged mirror. */
-static int local_get(sess_redis_t *rs, const char *key, sess_state_t *st)
+/* While degraded: the outage copy or the last acknowledged mirror copy,
+ * whichever was seen later (a sibling worker that recovered first may have
+ * committed newer turns to Redis, mirrored here, while an older outage copy
+ * waits for its write-back). *outage tells which one won. */
+static int local_get(sess_redis_t *rs, const char *key, sess_state_t *st, bool *outage)
 {
-    int rc = sess_store_get_wait(rs->fb, key, st);
-    if (rc == SESS_OK) return rc;
+    sess_state_t m;
     char mk[SESS_KEY_BYTES_MIRROR];
     mirror_key(mk, sizeof mk, key);
-    return sess_store_get_wait(rs->fb, mk, st);
+    bool has_o = sess_store_get_wait(rs->fb, key, st) == SESS_OK;
+    bool has_m = sess_store_get_wait(rs->fb, mk, &m) == SESS_OK;
+    if (has_m && (!has_o || m.last_seen_ms > st->last_seen_ms)) {
+        *st = m;
+        has_o = false;
+    }
+    if (outage) *outage = has_o;
+    return has_o || has_m ? SESS_OK : SESS_NOT_FOUND;
 }
 
 /* Serve op from the local store (inline) and complete it. */
@@ -178,19 +196,19 @@ void sess_redis_op_fallback(sess_redis_op_t *op)
     sess_redis_t *rs = op->rs;
     sess_store_t *fb = rs->fb;
     op->completed = true;
-    if (op->kind != OP_PUT_NEWER) rs->fallbacks++;
+    if (op->kind != OP_PUT_NEWER && op->kind != OP_PING) rs->fallbacks++;
     switch (op->kind) {
     case OP_GET: {
         sess_state_t st;
-        int rc = local_get(rs, op->key, &st);
+        int rc = local_get(rs, op->key, &st, NULL);
         if (op->cb.get) op->cb.get(op->ud, rc, rc == SESS_OK ? &st : NULL);
         break;
     }
     case OP_COMMIT: {
-        /* first outage commit of a session: start from the mirror copy */
+        /* the outage copy starts from the mirror copy when that is newer */
         sess_state_t st;
-        if (sess_store_get_wait(fb, op->key, &st) != SESS_OK &&
-            local_get(rs, op->key, &st) == SESS_OK)
+        bool outage = false;
+        if (local_get(rs, op->key, &st, &outage) == SESS_OK && !outage)
             sess_store_memory_put(fb, op->key, &st);
         sess_store_commit(fb, op->key, &op->o, op->cb.commit, op->ud);
         break;
@@ -205,18 +223,22 @@ void sess_redis_op_fallback(sess_redis_op_t *op)
     case OP_OPENER_PUT: sess_store_opener_put(fb, op->opener, op->key, op->cb.done, op->ud); break;
     case OP_OPENER_GET: sess_store_opener_get(fb, op->opener, op->cb.lookup, op->ud); break;
     case OP_PUT_NEWER: break; /* the local copy stays; pushed again on the next recovery */
+    case OP_PING: break;
     }
 }
 
-/* The local copy when it is newer than `remote` (NULL = none remote). */
+/* The local copy when it is newer than `remote`. With nothing in Redis
+ * (NULL: it restarted empty, or lost the key), the last acknowledged mirror
+ * copy counts too, so a session survives a Redis that lost its data. */
 static bool local_newer(sess_redis_t *rs, const char *key, const sess_state_t *remote,
                         sess_state_t *local)
 {
-    if (sess_store_get_wait(rs->fb, key, local) != SESS_OK) return false;
-    return !remote || local->last_seen_ms > remote->last_seen_ms;
+    if (sess_store_get_wait(rs->fb, key, local) == SESS_OK)
+        return !remote || local->last_seen_ms > remote->last_seen_ms;
+    /* a mirror copy older than Redis' TTL: Redis expired it, not lost it */
+    return !remote && local_get(rs, key, local, NULL) == SESS_OK &&
+           local->last_seen_ms + rs->ttl_ms > clock_wall_ms();
 }
-
-static void push_local(sess_redis_t *rs, const char *key, const sess_state_t *st);
 
 static void reply_get(sess_redis_op_t *op, redisReply *r)
 {
@@ -225,7 +247,7 @@ static void reply_get(sess_redis_op_t *op, redisReply *r)
     bool found = false;
     if (r->type == REDIS_REPLY_STRING) found = sess_redis_rec_from_json(r->str, r->len, &st);
     if (local_newer(rs, op->key, found ? &st : NULL, &local)) {
-        push_local(rs, op->key, &local);
+        sess_redis_push_local(rs, op->key, &local, false);
         st = local;
         found = true;
     }
@@ -287,9 +309,15 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
             sess_redis_circ_success(rs, op);
         }
         break;
-    case OP_USAGE:
     case OP_CHAIN_PUT:
     case OP_OPENER_PUT:
+        /* write-through: the local index answers while Redis is away */
+        if (op->kind == OP_CHAIN_PUT)
+            sess_store_chain_put(rs->fb, op->hashes, op->n, op->key, NULL, NULL);
+        else
+            sess_store_opener_put(rs->fb, op->opener, op->key, NULL, NULL);
+        /* fall through */
+    case OP_USAGE:
         op->completed = true;
         sess_redis_circ_success(rs, op);
         if (op->cb.done)
@@ -298,11 +326,26 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
                             ? SESS_NOT_FOUND
                             : SESS_OK);
         break;
-    case OP_PUT_NEWER:
+    case OP_PING:
         op->completed = true;
         sess_redis_circ_success(rs, op);
-        sess_store_memory_remove_if(rs->fb, op->key, op->put_last_seen);
         break;
+    case OP_PUT_NEWER: {
+        op->completed = true;
+        sess_redis_circ_success(rs, op);
+        /* Redis holds this record now (ours, or a later one): it becomes the
+         * mirror copy before the outage copy goes, so a worker of this
+         * process that is still degraded reads it rather than a stale one */
+        sess_state_t st;
+        bool have = r->type == REDIS_REPLY_STRING
+                        ? sess_redis_rec_from_json(r->str, r->len, &st)
+                        : sess_store_get_wait(rs->fb, op->key, &st) == SESS_OK &&
+                              st.last_seen_ms == op->put_last_seen;
+        if (have) mirror_put(rs, op->key, &st);
+        sess_store_memory_remove_if(rs->fb, op->key, op->put_last_seen);
+        rs->wb_pushed++;
+        break;
+    }
     case OP_CHAIN_FIND: {
         op->completed = true;
         sess_redis_circ_success(rs, op);
@@ -341,10 +384,13 @@ static void key_h(sess_redis_t *rs, buf_t *b, char kind, uint64_t h)
     buf_printf(b, "%s%c:%s", rs->prefix, kind, hex);
 }
 
-static void push_local(sess_redis_t *rs, const char *key, const sess_state_t *st)
+void sess_redis_push_local(sess_redis_t *rs, const char *key, const sess_state_t *st,
+                           bool writeback)
 {
     sess_redis_op_t *op = sess_redis_op_new(rs, OP_PUT_NEWER, key, NULL);
     op->put_last_seen = st->last_seen_ms;
+    op->is_writeback = writeback;
+    if (writeback) rs->wb_inflight++;
     buf_t k = BUF_INIT, rec = BUF_INIT;
     key_s(rs, &k, key);
     sess_redis_rec_to_json(&rec, st);
@@ -356,40 +402,6 @@ static void push_local(sess_redis_t *rs, const char *key, const sess_state_t *st
     sess_redis_op_send(op, 7, argv, lens);
     buf_free(&k);
     buf_free(&rec);
-}
-
-typedef struct sweep_item {
-    char *key;
-    sess_state_t st;
-} sweep_item_t;
-typedef struct sweep {
-    sweep_item_t *v;
-    size_t n, cap;
-} sweep_t;
-
-static void sweep_collect(void *ud, const char *key, const sess_state_t *st)
-{
-    sweep_t *sw = ud;
-    if (sw->n == sw->cap) {
-        sw->cap = sw->cap ? sw->cap * 2 : 64;
-        sw->v = realloc(sw->v, sw->cap * sizeof *sw->v);
-        if (!sw->v) abort();
-    }
-    sw->v[sw->n].key = strdup(key);
-    sw->v[sw->n++].st = *st;
-}
-
-/* After recovery: push every local record (later last_seen wins). */
-void sess_redis_sweep_local(sess_redis_t *rs)
-{
-    sweep_t sw = {0};
-    sess_store_memory_foreach(rs->fb, sweep_collect, &sw);
-    for (size_t i = 0; i < sw.n; i++) {
-        if (rs->circ == CIRC_CLOSED && !is_mirror_key(sw.v[i].key))
-            push_local(rs, sw.v[i].key, &sw.v[i].st);
-        free(sw.v[i].key);
-    }
-    free(sw.v);
 }
 
 /* ---- interface ---- */
@@ -604,8 +616,10 @@ static void r_stats(sess_store_t *s, sess_store_stats_t *o)
     o->usage_adds = rs->usage_adds;
     o->errors = rs->errors;
     o->fallbacks = rs->fallbacks;
-    o->transitions = rs->transitions;
-    o->degraded = rs->circ != CIRC_CLOSED;
+    o->transitions = rs->brk.transitions;
+    o->degraded = rs->brk.state != SESS_BRK_CLOSED;
+    o->writeback_pushed = rs->wb_pushed;
+    o->writeback_pending = sess_redis_wb_pending(rs);
 }
 
 static struct event_base *r_wait_base(sess_store_t *s)
@@ -620,6 +634,7 @@ static void r_free(sess_store_t *s)
     /* operations still pending are dropped without their callbacks */
     for (sess_redis_op_t *op = rs->pending; op; op = op->next)
         op->completed = true;
+    sess_redis_wb_stop(rs);
     sess_redis_drop_conn(rs);
     while (rs->pending)
         sess_redis_op_free(rs->pending); /* ones never handed to hiredis */
@@ -632,7 +647,7 @@ static void r_free(sess_store_t *s)
 
 bool sess_store_redis_is_degraded(sess_store_t *s)
 {
-    return ((sess_redis_t *)s)->circ != CIRC_CLOSED;
+    return ((sess_redis_t *)s)->brk.state != SESS_BRK_CLOSED;
 }
 
 static const sess_store_ops_t redis_ops = {
@@ -671,9 +686,11 @@ sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opt
     rs->prefix = strdup(opts->key_prefix ? opts->key_prefix : "");
     rs->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 50;
     rs->ttl_ms = opts->ttl_ms ? opts->ttl_ms : 86400ull * 1000;
-    rs->failures_to_open = opts->failures_to_open ? opts->failures_to_open : 3;
-    rs->open_ms = opts->open_ms ? opts->open_ms : 5000;
+    /* the seed spreads the jittered reopen intervals of workers and replicas */
+    uint64_t seed = (uint64_t)(uintptr_t)rs ^ clock_mono_us() ^ ((uint64_t)getpid() << 32);
+    sess_breaker_init(&rs->brk, opts->failures_to_open, opts->open_ms, SESS_REDIS_JITTER_PCT, seed);
     rs->fb = opts->fallback;
+    rs->wb_token = opts->writeback;
     return &rs->base;
 }
 

@@ -1,5 +1,5 @@
 /* store_redis_internal.h - private to the Redis session store: its state,
- * one in-flight operation, and the calls its three files make on each
+ * one in-flight operation, and the calls its four files make on each
  * other. store_redis.c (operations, scripts, mirror, recovery),
  * store_redis_transport.c (connection, timers, circuit) and
  * store_redis_record.c (record JSON). Not for other modules: use
@@ -7,14 +7,13 @@
 #ifndef TETHER_SESSION_STORE_REDIS_INTERNAL_H
 #define TETHER_SESSION_STORE_REDIS_INTERNAL_H
 #include "core/buf.h"
+#include "session/breaker.h"
 #include "session/store.h"
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-typedef enum { CIRC_CLOSED = 0, CIRC_OPEN, CIRC_HALF_OPEN } sess_redis_circ_t;
 
 typedef enum {
     OP_GET,
@@ -24,7 +23,8 @@ typedef enum {
     OP_CHAIN_FIND,
     OP_OPENER_PUT,
     OP_OPENER_GET,
-    OP_PUT_NEWER
+    OP_PUT_NEWER,
+    OP_PING /* the breaker's probe (no caller waits for it) */
 } sess_redis_op_kind_t;
 
 typedef struct sess_redis sess_redis_t;
@@ -36,6 +36,7 @@ typedef struct sess_redis_op {
     bool completed; /* the caller's callback has run */
     bool sent;      /* hiredis owns a callback for it */
     bool is_probe;
+    bool is_writeback;                 /* a paced write-back push (counted in wb_inflight) */
     struct sess_redis_op *prev, *next; /* pending list */
     /* arguments, kept for the fallback */
     char *key;
@@ -65,15 +66,19 @@ struct sess_redis {
     int port;
     char *unix_path, *password, *prefix;
     int db;
-    uint64_t timeout_ms, ttl_ms, open_ms;
-    unsigned failures_to_open;
+    uint64_t timeout_ms, ttl_ms;
     sess_store_t *fb;
-    sess_redis_circ_t circ;
-    unsigned consecutive;
-    uint64_t open_until;
-    bool probe_inflight;
+    sess_breaker_t brk;
     sess_redis_op_t *pending;
-    uint64_t gets, hits, commits, conflicts, usage_adds, errors, fallbacks, transitions;
+    uint64_t gets, hits, commits, conflicts, usage_adds, errors, fallbacks;
+    /* paced write-back of local records after recovery (store_redis_writeback.c) */
+    struct event *wb_timer;
+    char **wb_keys;
+    size_t wb_n, wb_next;
+    unsigned wb_inflight;
+    uint64_t wb_pushed;
+    sess_writeback_token_t *wb_token; /* shared with the process's other workers, or NULL */
+    bool wb_owner;                    /* this store holds wb_token */
 };
 
 /* ---- store_redis_transport.c ---- */
@@ -101,8 +106,23 @@ void sess_redis_load_scripts(redisAsyncContext *ac);
 bool sess_redis_reply(sess_redis_op_t *op, redisReply *r);
 /* Serve op from the local store (inline) and complete it. */
 void sess_redis_op_fallback(sess_redis_op_t *op);
-/* After recovery: push every local record (later last_seen wins). */
-void sess_redis_sweep_local(sess_redis_t *rs);
+/* Push one local record (later last_seen wins); writeback: counted in
+ * rs->wb_inflight until it completes. */
+void sess_redis_push_local(sess_redis_t *rs, const char *key, const sess_state_t *st,
+                           bool writeback);
+/* Mirror keys hold copies of what Redis acknowledged (never pushed back). */
+bool sess_redis_is_mirror_key(const char *key);
+
+/* ---- store_redis_writeback.c ---- */
+
+/* After recovery: push every local outage record back, a bounded batch per
+ * tick, while the circuit stays closed. */
+void sess_redis_wb_start(sess_redis_t *rs);
+/* Stop (circuit opened again, or the store closes); records not yet pushed
+ * stay local and are pushed after the next recovery. */
+void sess_redis_wb_stop(sess_redis_t *rs);
+/* Local records still waiting to be pushed in the current write-back. */
+size_t sess_redis_wb_pending(const sess_redis_t *rs);
 
 /* ---- store_redis_record.c ---- */
 

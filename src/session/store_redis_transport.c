@@ -1,12 +1,12 @@
 /* store_redis_transport.c - the Redis session store's plumbing: the hiredis
  * async connection on the caller's libevent loop, one operation's life
  * (pending list, per-call timer of timeout_ms, send, reply or timeout) and
- * the circuit breaker. After failures_to_open consecutive errors the circuit
- * opens for open_ms, then admits one probe; one log line is written per
- * open/close. An operation that fails, times out or arrives while the
- * circuit is open is handed to sess_redis_op_fallback (store_redis.c), and
- * a reply is handed to sess_redis_reply there. Nothing here blocks; one
- * instance per event loop, not thread-safe. */
+ * the circuit breaker (breaker.c: after failures_to_open consecutive errors
+ * the circuit opens for a jittered open_ms, then admits one probe at a
+ * time); one log line is written per open/close, and a close starts the
+ * paced write-back (store_redis_writeback.c). An operation that fails, times out or arrives while
+ * the circuit is open is handed to sess_redis_op_fallback (store_redis.c), and a reply is handed to
+ * sess_redis_reply there. Nothing here blocks; one instance per event loop, not thread-safe. */
 #include "core/clock.h"
 #include "core/log.h"
 #include "session/store_redis_internal.h"
@@ -59,54 +59,66 @@ bool sess_redis_connect(sess_redis_t *rs)
     return true;
 }
 
-/* ---- circuit ---- */
+/* ---- circuit (the state machine is breaker.c) ---- */
 
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void on_timeout(evutil_socket_t fd, short what, void *arg);
+
+/* The half-open probe: a PING of the store's own, so no request waits on
+ * it. It has a longer timeout than calls (a new connection's AUTH, SELECT
+ * and SCRIPT LOAD go first, and a loaded host must not keep the circuit
+ * open forever): 4 x timeout_ms, at least 500 ms. */
+static void send_probe(sess_redis_t *rs)
+{
+    sess_redis_op_t *op = sess_redis_op_new(rs, OP_PING, NULL, NULL);
+    op->is_probe = true;
+    static const char *const argv[] = {"PING"};
+    static const size_t lens[] = {4};
+    if (!sess_redis_connect(rs) ||
+        redisAsyncCommandArgv(rs->ac, on_reply, op, 1, (const char **)argv, lens) != REDIS_OK) {
+        op->completed = true;
+        sess_redis_circ_failure(rs, op);
+        sess_redis_op_free(op);
+        return;
+    }
+    op->sent = true;
+    op->timer = evtimer_new(rs->evb, on_timeout, op);
+    uint64_t ms = rs->timeout_ms * 4 < 500 ? 500 : rs->timeout_ms * 4;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(op->timer, &tv);
+}
+
+/* Calls go to Redis only while the circuit is closed; the call that finds
+ * the open interval elapsed starts the probe and is served locally. */
 static bool circ_admit(sess_redis_t *rs, sess_redis_op_t *op)
 {
-    if (rs->circ == CIRC_CLOSED) return true;
-    if (rs->circ == CIRC_OPEN && clock_mono_ms() >= rs->open_until && !rs->probe_inflight) {
-        rs->circ = CIRC_HALF_OPEN;
-        rs->probe_inflight = true;
-        op->is_probe = true;
-        return true;
-    }
-    return false;
+    (void)op;
+    sess_brk_admit_t a = sess_breaker_admit(&rs->brk, clock_mono_ms());
+    if (a == SESS_BRK_PROBE) send_probe(rs);
+    return a == SESS_BRK_ALLOW;
 }
 
 void sess_redis_circ_success(sess_redis_t *rs, sess_redis_op_t *op)
 {
-    rs->consecutive = 0;
-    if (op->is_probe) rs->probe_inflight = false;
-    if (rs->circ != CIRC_CLOSED && op->is_probe) {
-        rs->circ = CIRC_CLOSED;
-        rs->transitions++;
-        tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
-             (unsigned long long)rs->errors);
-        sess_redis_sweep_local(rs);
-    }
+    if (sess_breaker_success(&rs->brk, op->is_probe, clock_mono_ms()) != SESS_BRK_CLOSED_NOW)
+        return;
+    tlog(TLOG_WARN, "session_store_recovered", "\"backend\":\"redis\",\"errors\":%llu",
+         (unsigned long long)rs->errors);
+    sess_redis_wb_start(rs);
 }
 
 void sess_redis_circ_failure(sess_redis_t *rs, sess_redis_op_t *op)
 {
     rs->errors++;
-    rs->consecutive++;
-    if (op->is_probe) {
-        rs->probe_inflight = false;
-        rs->circ = CIRC_OPEN;
-        rs->open_until = clock_mono_ms() + rs->open_ms;
-        sess_redis_drop_conn(rs);
-        return;
-    }
-    if (rs->circ == CIRC_CLOSED && rs->consecutive >= rs->failures_to_open) {
-        rs->circ = CIRC_OPEN;
-        rs->open_until = clock_mono_ms() + rs->open_ms;
-        rs->transitions++;
+    sess_brk_event_t ev = sess_breaker_failure(&rs->brk, op->is_probe, clock_mono_ms());
+    if (ev == SESS_BRK_SAME) return;
+    if (ev == SESS_BRK_OPENED)
         tlog(TLOG_WARN, "session_store_degraded",
              "\"backend\":\"redis\",\"fallback\":\"memory\",\"consecutive_errors\":%u,"
              "\"open_ms\":%llu",
-             rs->consecutive, (unsigned long long)rs->open_ms);
-        sess_redis_drop_conn(rs);
-    }
+             rs->brk.failures_to_open, (unsigned long long)rs->brk.open_ms);
+    sess_redis_wb_stop(rs);
+    sess_redis_drop_conn(rs);
 }
 
 /* ---- ops ---- */
@@ -119,6 +131,7 @@ void sess_redis_op_free(sess_redis_op_t *op)
     else if (rs->pending == op)
         rs->pending = op->next;
     if (op->next) op->next->prev = op->prev;
+    if (op->is_writeback && rs->wb_inflight) rs->wb_inflight--;
     if (op->timer) event_free(op->timer);
     free(op->key);
     free(op->model);

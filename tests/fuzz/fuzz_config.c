@@ -3,6 +3,7 @@
  * YAML/JSON emitter (config show) and a re-load of what it emitted; every
  * input also goes through `config migrate` (comment-keeping parse, flat-layout
  * conversion, emit, validation with old-path hints).
+ * Half the inputs load sealed (the management API's validation).
  * Build: scripts/fuzz.sh links it with src/config/ and the folders whose
  * member registries the loader reads (signals, select, plugins; config/
  * family.h) and what they need. */
@@ -26,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     cfg_diags_t d;
     cfg_diags_init(&d);
-    cfg_load_opts_t o = {.strict = size > 0 && (data[0] & 1)};
+    cfg_load_opts_t o = {.strict = size > 0 && (data[0] & 1),
+                         .seal_env = size > 0 && (data[0] & 2)};
     cfg_t *c = cfg_load_string("fuzz.yaml", (const char *)data, size, &o, &d);
     buf_t b = BUF_INIT;
     for (size_t i = 0; i < d.n; i++)

@@ -71,6 +71,11 @@ static int ref_utf8(ref_t *r)
     return 0;
 }
 
+static unsigned ref_hex(uint8_t c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10u;
+}
+
 static int ref_string(ref_t *r)
 {
     r->i++; /* opening quote */
@@ -86,13 +91,28 @@ static int ref_string(ref_t *r)
             if (++r->i >= r->n) return -1;
             c = r->p[r->i];
             if (c == 'u') {
+                unsigned cp = 0;
                 for (int k = 1; k <= 4; k++) {
                     if (r->i + (size_t)k >= r->n ||
                         !strchr("0123456789abcdefABCDEF", r->p[r->i + (size_t)k]) ||
                         r->p[r->i + (size_t)k] == 0)
                         return -1;
+                    cp = cp * 16 + ref_hex(r->p[r->i + (size_t)k]);
                 }
                 r->i += 5;
+                /* I-JSON: a high surrogate needs a low one right after; a low alone is bad */
+                if (cp >= 0xdc00 && cp <= 0xdfff) return -1;
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    unsigned lo = 0;
+                    if (r->n - r->i < 6 || r->p[r->i] != '\\' || r->p[r->i + 1] != 'u') return -1;
+                    for (int k = 2; k <= 5; k++) {
+                        char h = (char)r->p[r->i + (size_t)k];
+                        if (!h || !strchr("0123456789abcdefABCDEF", h)) return -1;
+                        lo = lo * 16 + ref_hex((uint8_t)h);
+                    }
+                    if (lo < 0xdc00 || lo > 0xdfff) return -1;
+                    r->i += 6;
+                }
             } else if (c && strchr("\"\\/bfnrt", c)) {
                 r->i++;
             } else

@@ -104,7 +104,7 @@ static int stat_of(int port, const char *key)
 
 typedef struct turn {
     int status;
-    char id[64], model[64], reason[64], code[64], message[512];
+    char id[600], model[64], reason[64], code[64], message[512];
     char out_type[64], call_id[128];
 } turn_t;
 

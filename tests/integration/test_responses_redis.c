@@ -143,7 +143,7 @@ static int get_status(int i, const char *path, cJSON **body)
 static void test_turns_alternate_between_replicas(void **state)
 {
     (void)state;
-    char ids[4][64];
+    char ids[4][600]; /* wrapped ids (response_id.h) */
     /* turn 1 on replica 0: the tool call */
     cJSON *j = turn(0, NULL, "\"use the tool to run the tests\"");
     snprintf(ids[0], sizeof ids[0], "%s", S(j, "id"));
@@ -172,7 +172,7 @@ static void test_turns_alternate_between_replicas(void **state)
     assert_int_equal(stat_of("violations"), 0);
 
     /* the store endpoints on either replica */
-    char path[128];
+    char path[700];
     snprintf(path, sizeof path, "/v1/responses/%s", ids[1]);
     cJSON *g = NULL;
     assert_int_equal(get_status(0, path, &g), 200);
@@ -190,7 +190,10 @@ static void test_turns_alternate_between_replicas(void **state)
     redisContext *c = redisConnectWithTimeout("127.0.0.1", redis.port, tv);
     assert_true(c && !c->err);
     for (int i = 0; i < 4; i++) {
-        redisReply *r = redisCommand(c, "PTTL rt:r:%s", ids[i]);
+        /* keyed by the bare id: without the binding suffix the client sees */
+        const char *mark = strstr(ids[i], ".tb1.");
+        assert_non_null(mark);
+        redisReply *r = redisCommand(c, "PTTL rt:r:%b", ids[i], (size_t)(mark - ids[i]));
         assert_int_equal(r->type, REDIS_REPLY_INTEGER);
         assert_true(r->integer > 0 && r->integer <= 600000);
         freeReplyObject(r);

@@ -163,6 +163,136 @@ static void test_anthropic_to_chat_request(void **st)
     buf_free(&out);
 }
 
+/* issue 20 item 11: a body Anthropic or OpenAI would refuse is refused,
+ * with the JSON path of the bad value (was: skipped, then 200) */
+static void test_bad_shapes_rejected(void **st)
+{
+    (void)st;
+    static const struct {
+        int responses;
+        const char *body, *err;
+    } bad[] = {
+        {0, "{\"model\":\"m\",\"messages\":[1,2]}", "messages.0: must be an object"},
+        {0,
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"content\":\"b\"}]"
+         "}",
+         "messages.1.role: must be \"user\" or \"assistant\""},
+        {0, "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"a\"}]}",
+         "messages.0.role: must be \"user\" or \"assistant\""},
+        {0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+         "messages.0.content: must be a string or an array of content blocks"},
+        {0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}",
+         "messages.0.content: must be a string or an array of content blocks"},
+        {0, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[\"x\"]}]}",
+         "messages.0.content.0: must be an object with a string \"type\""},
+        {0, "{\"model\":\"m\",\"system\":5,\"messages\":[]}",
+         "system: must be a string or an array of text blocks"},
+        {1, "{\"model\":\"m\",\"input\":[1]}", "input.0: must be an object"},
+        {1, "{\"model\":\"m\",\"input\":5}", "input must be a string or an array of items"},
+        {1, "{\"model\":\"m\",\"input\":[{\"role\":\"boss\",\"content\":\"x\"}]}",
+         "input.0.role: must be \"user\", \"assistant\", \"system\" or \"developer\""},
+        {1, "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":{}}]}",
+         "input.0.content: must be a string or an array of parts"},
+        {1, "{\"model\":\"m\",\"input\":[{\"role\":\"user\",\"content\":[7]}]}",
+         "input.0.content.0: must be an object"},
+        {1, "{\"model\":\"m\",\"input\":[{\"type\":3}]}", "input.0.type: must be a string"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        buf_t out = BUF_INIT;
+        tr_warn_t w = {0};
+        char err[160] = "";
+        const char *b = bad[i].body;
+        int rc = bad[i].responses
+                     ? tr_req_responses_to_chat(b, strlen(b), NULL, NULL, NULL, &out, &w, err,
+                                                sizeof err)
+                     : tr_req_anthropic_to_chat(b, strlen(b), NULL, &out, &w, err, sizeof err);
+        if (rc != -1) fail_msg("case %zu accepted: %s", i, out.data ? out.data : "");
+        assert_string_equal(err, bad[i].err);
+        assert_int_equal(out.len, 0);
+        buf_free(&out);
+    }
+}
+
+static void test_responses_to_chat_request(void **st)
+{
+    (void)st;
+    const char *body =
+        "{\"model\":\"m\",\"stream\":true,\"max_output_tokens\":7,\"reasoning\":{\"effort\":"
+        "\"low\"},\"text\":{\"format\":{\"type\":\"json_object\"}},"
+        "\"input\":[{\"role\":\"developer\",\"content\":\"dev\"},"
+        "{\"type\":\"message\",\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":"
+        "\"a\"},{\"type\":\"input_text\",\"text\":\"b\\u00e9\"}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"thinking\"}]},"
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"ls\",\"arguments\":\"{}\"},"
+        "{\"type\":\"function_call\",\"call_id\":\"c2\",\"name\":\"cat\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"r1\"},"
+        "{\"type\":\"function_call_output\",\"call_id\":\"c2\",\"output\":[{\"type\":"
+        "\"input_text\",\"text\":\"r2\"}]},"
+        "{\"type\":\"function_call\",\"call_id\":\"c3\",\"name\":\"x\",\"arguments\":\"1\"},"
+        "{\"type\":\"reasoning\",\"summary\":[]},{\"type\":\"web_search_call\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"input_image\",\"image_url\":\"u\"},"
+        "{\"type\":\"input_text\",\"text\":\"see\"},{\"type\":\"input_file\"}]}],"
+        "\"tools\":[{\"type\":\"function\",\"name\":\"ls\",\"parameters\":{\"type\":\"object\"}},"
+        "{\"type\":\"web_search\"}],\"tool_choice\":{\"type\":\"function\",\"name\":\"ls\"}}";
+    cJSON *hist = cJSON_Parse("[{\"role\":\"user\",\"content\":\"earlier\"}]");
+    buf_t out = BUF_INIT;
+    tr_warn_t w = {0};
+    char err[128];
+    assert_int_equal(
+        tr_req_responses_to_chat(body, strlen(body), hist, "inst", "up", &out, &w, err, sizeof err),
+        0);
+    cJSON_Delete(hist);
+    cJSON *r = parse(&out);
+    assert_string_equal(S(r, "model"), "up");
+    assert_string_equal(S(r, "messages.0.role"), "system");
+    assert_string_equal(S(r, "messages.0.content"), "inst");
+    assert_string_equal(S(r, "messages.1.content"), "earlier");
+    assert_string_equal(S(r, "messages.2.role"), "system");
+    assert_string_equal(S(r, "messages.2.content"), "dev");
+    assert_string_equal(S(r, "messages.3.content"), "a\nb\xc3\xa9");
+    /* the function calls join the assistant message before them */
+    assert_string_equal(S(r, "messages.4.role"), "assistant");
+    assert_string_equal(S(r, "messages.4.content"), "thinking");
+    assert_string_equal(S(r, "messages.4.tool_calls.0.id"), "c1");
+    assert_string_equal(S(r, "messages.4.tool_calls.1.function.name"), "cat");
+    assert_string_equal(S(r, "messages.4.tool_calls.1.function.arguments"), "{}");
+    assert_string_equal(S(r, "messages.5.role"), "tool");
+    assert_string_equal(S(r, "messages.5.content"), "r1");
+    assert_string_equal(S(r, "messages.6.content"), "r2");
+    /* a call after a tool result opens a new assistant message */
+    assert_string_equal(S(r, "messages.7.role"), "assistant");
+    assert_string_equal(S(r, "messages.7.content"), "<obj>"); /* null */
+    assert_string_equal(S(r, "messages.7.tool_calls.0.id"), "c3");
+    assert_string_equal(S(r, "messages.8.content.0.type"), "image_url");
+    assert_string_equal(S(r, "messages.8.content.0.image_url.url"), "u");
+    assert_string_equal(S(r, "messages.8.content.1.text"), "see");
+    assert_null(S(r, "messages.9.role"));
+    assert_string_equal(S(r, "tools.0.function.name"), "ls");
+    assert_null(S(r, "tools.1"));
+    assert_string_equal(S(r, "tool_choice.function.name"), "ls");
+    assert_string_equal(S(r, "max_tokens"), "7");
+    assert_string_equal(S(r, "reasoning_effort"), "low");
+    assert_string_equal(S(r, "stream_options.include_usage"), "true");
+    assert_true(tr_warn_has(&w, "reasoning_dropped"));
+    assert_true(tr_warn_has(&w, "unknown_item:web_search_call"));
+    assert_true(tr_warn_has(&w, "unknown_part:input_file"));
+    assert_true(tr_warn_has(&w, "unknown_tool:web_search"));
+    assert_true(tr_warn_has(&w, "text_format_dropped"));
+    cJSON_Delete(r);
+    buf_free(&out);
+    /* stored items (cJSON) go through the same translation */
+    cJSON *items = cJSON_Parse("[{\"type\":\"function_call\",\"call_id\":\"k\",\"name\":\"n\"},"
+                               "{\"type\":\"function_call_output\",\"call_id\":\"k\",\"output\":"
+                               "\"o\"}]");
+    cJSON *msgs = cJSON_CreateArray();
+    tr_items_to_messages(items, msgs, &w);
+    assert_int_equal(cJSON_GetArraySize(msgs), 2);
+    assert_string_equal(S(msgs, "0.tool_calls.0.id"), "k");
+    assert_string_equal(S(msgs, "1.tool_call_id"), "k");
+    cJSON_Delete(items);
+    cJSON_Delete(msgs);
+}
+
 static void test_whole_replies(void **st)
 {
     (void)st;
@@ -445,6 +575,8 @@ int main(void)
         cmocka_unit_test(test_tool_id_rewrite),
         cmocka_unit_test(test_chat_to_anthropic_request),
         cmocka_unit_test(test_anthropic_to_chat_request),
+        cmocka_unit_test(test_bad_shapes_rejected),
+        cmocka_unit_test(test_responses_to_chat_request),
         cmocka_unit_test(test_whole_replies),
         cmocka_unit_test(test_stream_a2c),
         cmocka_unit_test(test_stream_c2a_and_c2r),

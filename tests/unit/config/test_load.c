@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/global.h"
 #include "config/schema.h"
 
 #define SUF_M                                                                                      \
@@ -191,6 +192,31 @@ static void test_global_router_overrides(void **st)
     cfg_diags_free(&d);
 }
 
+/* Settings that do nothing yet say so: the dashboard is rejected, external
+ * classifiers and signal_timeout warn that they are not supported. */
+static void test_unsupported_settings_say_so(void **st)
+{
+    static const char base[] = "version: v0.3\n"
+                               "providers:\n  defaults: {default_model: m}\n"
+                               "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+                               "routing: {modelCards: [{name: m}]}\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%sglobal: {services: {management_api: {dashboard: true}}}\n", base);
+    expect_one(y, "t.yaml:6:49: global.services.management_api.dashboard: the dashboard is "
+                  "not supported yet (not built): remove dashboard or set it to false; the "
+                  "management API serves JSON");
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {signal_timeout: 1s}}}\n", base);
+    expect_one(y, "t.yaml:6:44: warning: global.router.limits.signal_timeout: not supported yet: "
+                  "signals run to completion (the value is kept, not enforced)");
+    snprintf(y, sizeof y,
+             "%sglobal: {model_catalog: {classifiers: [{name: g, type: http_classify, "
+             "endpoint: \"http://h:1/c\"}]}}\n",
+             base);
+    expect_one(y, "t.yaml:6:40: warning: global.model_catalog.classifiers[g]: external "
+                  "classifiers are not supported yet: a signal that names \"g\" reports an "
+                  "error and does not match");
+}
+
 static void test_value_units(void **st)
 {
     uint64_t v;
@@ -331,6 +357,32 @@ static void test_diag_duplicates_and_references(void **st)
                "declared model (did you mean \"qwen-7b\"?)");
 }
 
+static void test_binding_key_env(void **st)
+{
+    const char *y = "version: v0.3\nglobal:\n  stores:\n    session: {binding_key_env: "
+                    "TETHER_TEST_BKEY}\n";
+    setenv("TETHER_TEST_BKEY", "0123456789abcdef-shared", 1);
+    cfg_diags_t d;
+    cfg_t *c = load(y, &d);
+    assert_non_null(c);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(c->global_ext->stores.session.binding_key, "0123456789abcdef-shared");
+    cfg_free(c);
+    cfg_diags_free(&d);
+    /* too short to be a key */
+    setenv("TETHER_TEST_BKEY", "tiny-key-9", 1);
+    expect_one(y, "t.yaml:4:32: global.stores.session.binding_key_env: the key in "
+                  "TETHER_TEST_BKEY is shorter than 16 bytes");
+    /* unset: a warning, and each process signs with its own key */
+    unsetenv("TETHER_TEST_BKEY");
+    c = load(y, &d);
+    assert_non_null(c);
+    assert_int_equal(d.n, 1);
+    assert_null(c->global_ext->stores.session.binding_key);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+
 static void test_diag_env(void **st)
 {
     unsetenv("TETHER_TEST_UNSET");
@@ -380,6 +432,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_example_loads_clean),
+        cmocka_unit_test(test_unsupported_settings_say_so),
         cmocka_unit_test(test_defaults_of_a_minimal_file),
         cmocka_unit_test(test_global_router_overrides),
         cmocka_unit_test(test_value_units),
@@ -391,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_diag_ranges_and_types),
         cmocka_unit_test(test_diag_duplicates_and_references),
         cmocka_unit_test(test_diag_env),
+        cmocka_unit_test(test_binding_key_env),
         cmocka_unit_test(test_diag_yaml_syntax_and_sorting),
         cmocka_unit_test(test_old_layout_is_rejected),
     };

@@ -1,6 +1,7 @@
 /* test_reload.c - snapshots survive swaps while held; reloads apply valid
  * files, reject invalid ones (old config keeps serving), skip unchanged
- * bytes, report restart-only changes; the inotify watcher sees a rename. */
+ * bytes, report restart-only changes; the inotify watcher sees a rename; a
+ * rejection's log line shows no environment value. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,6 +188,50 @@ static void test_watcher_sees_rename_and_sighup_trigger(void **st)
     cfg_snapshot_free(s);
 }
 
+/* A rejected reload logs its diagnostics: one valid JSON line, and neither it
+ * nor the diagnostics handed back hold the value of a ${VAR} or *_env. */
+static void test_rejected_reload_never_logs_environment_values(void **st)
+{
+    setenv("TETHER_T_RELOAD", "zq-reload-marker-1", 1);
+    setenv("TETHER_T_RELOAD_KEY", "zq-reload-key-2", 1);
+    cfg_snapshot_t *s = cfg_snapshot_new(load());
+    cfg_reload_t *rl = cfg_reload_new(path, s, NULL);
+    write_file(path, "version: v0.3\n"
+                     "listeners: [{name: a, port: \"${TETHER_T_RELOAD}\"}]\n"
+                     "global: {services: {management_api: {tokens: [{name: t, token_env: "
+                     "TETHER_T_RELOAD_KEY, role: \"${TETHER_T_RELOAD_KEY}\"}]}}}\n");
+    char tmpl[] = "/tmp/tether-reload-log-XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    unlink(tmpl);
+    int saved = dup(2);
+    dup2(fd, 2);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    cfg_reload_result_t res = cfg_reload_now(rl, false, &d);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(res, CFG_RELOAD_REJECTED);
+    char log[8192] = "";
+    ssize_t n = pread(fd, log, sizeof log - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    assert_null(strstr(log, "zq-reload"));
+    assert_non_null(strstr(log, "\"event\":\"config_reload_rejected\""));
+    assert_non_null(strstr(log, "expected an integer, got \\\"<redacted>\\\""));
+    assert_non_null(strstr(log, "\"diagnostics\":[\""));
+    assert_int_equal(log[n - 1], '\n');
+    assert_ptr_equal(strchr(log, '\n'), log + n - 1); /* one line */
+    buf_t b = BUF_INIT;
+    cfg_diags_json(&b, &d);
+    assert_null(strstr(b.data, "zq-reload"));
+    assert_non_null(strstr(b.data, "<redacted>"));
+    buf_free(&b);
+    cfg_diags_free(&d);
+    cfg_reload_free(rl);
+    cfg_snapshot_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +239,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_under_concurrent_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_and_restart_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watcher_sees_rename_and_sighup_trigger, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rejected_reload_never_logs_environment_values, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -235,19 +235,87 @@ static void test_unicode_raw_utf8_and_u_escapes(void **state)
     }
 }
 
-static void test_lone_surrogates_accepted_and_replaced(void **state)
+static void test_lone_surrogates_rejected_everywhere(void **state)
 {
+    static const struct {
+        const char *body;
+        size_t off;
+    } bad[] = {
+        {"{\"model\":\"x\\ud800y\"}", 11},             /* high, then a letter */
+        {"{\"model\":\"x\\udc00\"}", 11},              /* low alone */
+        {"{\"input\":[\"\\ud83d\\u0041\"]}", 11},      /* high, then not a low */
+        {"{\"input\":\"\\ud83d\\ud83d\\ude00\"}", 10}, /* high, high */
+        {"{\"a\":\"\\uD800\"}", 6},                    /* at the end of the string */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        jscan_err_t e = {0}, e2 = {0};
+        jreq_t r;
+        assert_int_equal(scan(bad[i].body, NULL, &r, &e), -1);
+        assert_string_equal(e.message, "lone surrogate in \\u escape");
+        assert_int_equal(e.offset, bad[i].off);
+        assert_int_equal(jscan_validate(bad[i].body, strlen(bad[i].body), &e2), -1);
+        assert_int_equal(e2.offset, e.offset);
+    }
+    /* pairs are fine, in any case of hex digits */
+    const char *ok = "{\"model\":\"\\ud83d\\ude00 \\uD83D\\uDE00\"}";
+    jreq_t r;
+    assert_int_equal(scan(ok, NULL, &r, NULL), 0);
+}
+
+static void test_lone_surrogates_replaced_by_span_helpers(void **state)
+{
+    /* upstream replies are read leniently: jscan_unescape maps them to U+FFFD */
     const char *b = "{\"model\":\"x\\ud800y\\udc00z\\ud83d\\u0041\\ud83d\"}";
     arena_t a;
     arena_init(&a, 0);
+    jspan_t doc = {0, (uint32_t)strlen(b)}, m;
+    assert_true(jscan_obj_get(b, doc, "model", &m));
     jreq_t r;
-    assert_int_equal(scan(b, &a, &r, NULL), 0);
+    r.model = m;
     size_t n;
     char *s = jscan_unescape(&a, b, r.model, &n);
     const char want[] = "x\xEF\xBF\xBDy\xEF\xBF\xBDz\xEF\xBF\xBD"
                         "A\xEF\xBF\xBD";
     assert_int_equal(n, sizeof(want) - 1);
     assert_memory_equal(s, want, n);
+    arena_deinit(&a);
+}
+
+static void test_duplicate_keys_recorded(void **state)
+{
+    jreq_t r;
+    const char *b = "{\"model\":\"a\",\"x\":1,\"x\":2,\"stream\":true,\"model\":\"b\"}";
+    assert_int_equal(scan(b, NULL, &r, NULL), 0);
+    assert_string_equal(r.dup_key, "model");
+    assert_int_equal(r.dup_off, strstr(b, "\"b\"") - b);
+    b = "{\"x\":1,\"x\":2,\"model\":\"m\"}"; /* keys tether does not read: no matter */
+    assert_int_equal(scan(b, NULL, &r, NULL), 0);
+    assert_null(r.dup_key);
+    b = "{\"stream\":false,\"str\\u0065am\":true}"; /* compared after unescaping */
+    assert_int_equal(scan(b, NULL, &r, NULL), 0);
+    assert_string_equal(r.dup_key, "stream");
+    b = "{\"input\":[1],\"input\":\"x\"}";
+    assert_int_equal(scan(b, NULL, &r, NULL), 0);
+    assert_string_equal(r.dup_key, "input");
+}
+
+static void test_item_cap(void **state)
+{
+    arena_t a;
+    arena_init(&a, 0);
+    jreq_t r;
+    jscan_err_t e = {0};
+    const char *b = "{\"messages\":[{},{},{}]}";
+    assert_int_equal(jscan_request_max(b, strlen(b), &a, 3, &r, &e), 0);
+    assert_int_equal(r.n_msgs, 3);
+    assert_int_equal(jscan_request_max(b, strlen(b), &a, 2, &r, &e), JSCAN_ETOO_MANY);
+    assert_int_equal(e.offset, 19); /* the third message */
+    assert_int_equal(jscan_request_max(b, strlen(b), NULL, 2, &r, &e), JSCAN_ETOO_MANY);
+    b = "{\"input\":[1,2,3]}";
+    assert_int_equal(jscan_request_max(b, strlen(b), NULL, 3, &r, &e), 0);
+    assert_int_equal(r.n_input, 3);
+    assert_int_equal(jscan_request_max(b, strlen(b), NULL, 2, &r, &e), JSCAN_ETOO_MANY);
+    assert_int_equal(e.offset, 9);
     arena_deinit(&a);
 }
 
@@ -539,6 +607,7 @@ static void test_messages_duplicate_and_not_array(void **state)
     assert_int_equal(scan(b, &a, &r, NULL), 0);
     assert_int_equal(r.n_msgs, 1);
     assert_int_equal(r.msgs[0].role, JROLE_TOOL);
+    assert_string_equal(r.dup_key, "messages"); /* recorded: endpoints reject it */
     b = "{\"messages\":[{\"role\":\"user\"}],\"messages\":\"nope\"}";
     assert_int_equal(scan(b, &a, &r, NULL), 0);
     assert_false(r.has_messages);
@@ -548,7 +617,9 @@ static void test_messages_duplicate_and_not_array(void **state)
     b = "{\"messages\":[{\"role\":\"user\"}]}";
     assert_int_equal(scan(b, NULL, &r, NULL), 0);
     assert_true(r.has_messages);
-    assert_int_equal(r.n_msgs, 0);
+    assert_int_equal(r.n_msgs, 1); /* counted */
+    assert_false(r.msgs_built);
+    assert_null(r.msgs);
     /* role not a string, tool_calls not an array, duplicated keys in a message */
     b = "{\"messages\":[{\"role\":1,\"tool_calls\":[1,2,3],\"tool_calls\":null,"
         "\"content\":\"a\",\"content\":\"b\"}]}";
@@ -732,7 +803,10 @@ int main(void)
         cmocka_unit_test(test_too_many_model_keys_is_an_error),
         cmocka_unit_test(test_escapes_unescape),
         cmocka_unit_test(test_unicode_raw_utf8_and_u_escapes),
-        cmocka_unit_test(test_lone_surrogates_accepted_and_replaced),
+        cmocka_unit_test(test_lone_surrogates_rejected_everywhere),
+        cmocka_unit_test(test_lone_surrogates_replaced_by_span_helpers),
+        cmocka_unit_test(test_duplicate_keys_recorded),
+        cmocka_unit_test(test_item_cap),
         cmocka_unit_test(test_malformed_exact_offsets),
         cmocka_unit_test(test_valid_documents),
         cmocka_unit_test(test_top_level_not_object),

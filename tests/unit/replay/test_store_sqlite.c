@@ -1,13 +1,16 @@
 /* test_store_sqlite.c - the default replay store in a temp dir: the shared
- * store behaviour (write, filters, cursor paging), WAL mode and the five
- * indexes, the TTL and max_records sweeps, read-only reopening, and errors
- * for files that are not replay databases. */
+ * store behaviour (write, filters, cursor paging), WAL mode, incremental
+ * auto-vacuum and the five indexes, the TTL sweep, the max_records and
+ * max_bytes caps after every write, WAL truncation, the one-time conversion
+ * of a file made without auto-vacuum, read-only reopening, and errors for
+ * files that are not replay databases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #define FX_CONFORMANCE
 #include "replay_fixture.h"
@@ -27,12 +30,13 @@ static int teardown(void **st)
     return 0;
 }
 
-static replay_store_t *open_sq(int64_t max_records, int64_t ttl, bool ro)
+static replay_store_t *open_sq_bytes(int64_t max_records, uint64_t max_bytes, int64_t ttl, bool ro)
 {
     replay_config_t c;
     replay_config_defaults(&c);
     c.path = path;
     c.max_records = max_records;
+    c.max_bytes = max_bytes;
     c.ttl_seconds = ttl;
     c.read_only = ro;
     buf_t err = BUF_INIT;
@@ -40,6 +44,78 @@ static replay_store_t *open_sq(int64_t max_records, int64_t ttl, bool ro)
     if (!s) fprintf(stderr, "%s\n", err.data);
     buf_free(&err);
     return s;
+}
+
+static replay_store_t *open_sq(int64_t max_records, int64_t ttl, bool ro)
+{
+    return open_sq_bytes(max_records, 0, ttl, ro);
+}
+
+/* One integer from the file through a connection of our own (a second
+ * reader, as the CLI would be), closed again so it never holds up a
+ * checkpoint. */
+static int64_t db_int(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return v;
+}
+
+static int64_t file_size(const char *suffix)
+{
+    char p[320];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s%s", path, suffix);
+    return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+/* Turn `turn` of session sess-<sid> at time ms, with a body of body_len
+ * bytes when body_len > 0. */
+static replay_record_t *turn_record(uint64_t ms, int sid, int64_t turn, size_t body_len)
+{
+    char name[32];
+    snprintf(name, sizeof name, "sess-%d", sid);
+    replay_record_t *r = fx_record(ms, name, turn, "coding", "m-a", "stay_best_adjusted");
+    if (body_len) {
+        char *body = malloc(body_len + 1);
+        for (size_t i = 0; i < body_len; i++)
+            body[i] = (char)('a' + (i * 7 + ms) % 26);
+        body[body_len] = 0;
+        replay_record_set_body(r, 0, body, body_len, 0);
+        free(body);
+    }
+    return r;
+}
+
+/* Sessions of 20 turns, one record per ms from 1000 on; record i is turn
+ * i % 20 + 1 of sess-(i / 20). Writes [from, from + n) in one batch. */
+static int write_turns(replay_store_t *s, int from, int n, size_t body_len)
+{
+    replay_record_t *recs[64];
+    assert_true(n <= 64);
+    for (int i = 0; i < n; i++)
+        recs[i] = turn_record(1000 + (uint64_t)(from + i), (from + i) / 20, (from + i) % 20 + 1,
+                              body_len);
+    return fx_write(s, recs, (size_t)n);
+}
+
+/* "turns":N of a session's timeline. */
+static int timeline_turns(replay_store_t *s, const char *sid)
+{
+    buf_t out = BUF_INIT, err = BUF_INIT;
+    assert_int_equal(replay_query_timeline(s, sid, NULL, &out, &err), REPLAY_OK);
+    const char *t = strstr(out.data, "\"turns\":");
+    assert_non_null(t);
+    int n = atoi(t + 8);
+    buf_free(&out);
+    buf_free(&err);
+    return n;
 }
 
 static void test_sqlite_store_behaviour(void **st)
@@ -62,6 +138,11 @@ static void test_wal_mode_and_indexes(void **st)
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    /* incremental auto-vacuum, so freed pages can be returned */
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 2);
     sqlite3_finalize(q);
     /* indexes whose first column is each filter column */
     static const char *cols[] = {"session_id", "created_at", "decision", "model", "reason"};
@@ -101,22 +182,131 @@ static void test_ttl_sweep_removes_old_rows(void **st)
     replay_store_close(s);
 }
 
-static void test_max_records_sweep_keeps_the_newest(void **st)
+static void test_max_records_holds_after_the_write(void **st)
 {
     replay_store_t *s = open_sq(3, 0, false);
     replay_record_t *recs[7];
     for (int i = 0; i < 7; i++)
         recs[i] = fx_record((uint64_t)(7 - i) * 1000, "s", 7 - i, "d", "m", "cold_start");
     assert_int_equal(fx_write(s, recs, 7), REPLAY_OK);
+    /* the cap holds as soon as the batch is stored, newest kept */
     replay_filter_t all = {0};
-    assert_int_equal(fx_count(s, &all), 7); /* the cap applies at sweep time */
-    size_t removed = 0;
-    assert_int_equal(replay_store_sweep(s, 8000, &removed, NULL), REPLAY_OK);
-    assert_int_equal(removed, 4);
     fx_rows_t rows = {0};
     replay_store_scan(s, &all, fx_collect, &rows, NULL);
     assert_int_equal(rows.n, 3);
     assert_true(rows.ms[0] == 7000 && rows.ms[1] == 6000 && rows.ms[2] == 5000);
+    /* the next sweep reports what the write removed, once */
+    size_t removed = 0;
+    assert_int_equal(replay_store_sweep(s, 8000, &removed, NULL), REPLAY_OK);
+    assert_int_equal(removed, 4);
+    assert_int_equal(replay_store_sweep(s, 8000, &removed, NULL), REPLAY_OK);
+    assert_int_equal(removed, 0);
+    replay_store_close(s);
+}
+
+static void test_row_cap_holds_across_batches_and_queries_work(void **st)
+{
+    replay_store_t *s = open_sq(50, 0, false);
+    /* 240 records (12 sessions of 20 turns) in batches of 16 */
+    for (int from = 0; from < 240; from += 16) {
+        assert_int_equal(write_turns(s, from, 16, 0), REPLAY_OK);
+        int64_t want = from + 16 < 50 ? from + 16 : 50;
+        assert_int_equal(db_int("SELECT count(*) FROM replay"), want);
+    }
+    /* rewriting a stored record is not a new row */
+    replay_record_t *again = fx_record(5000, "sess-x", 1, "d", "m", "cold_start");
+    replay_record_t *copy = fx_record(5000, "sess-x", 1, "d", "m", "cold_start");
+    memcpy(copy->id, again->id, sizeof again->id);
+    assert_int_equal(fx_write(s, &again, 1), REPLAY_OK);
+    assert_int_equal(fx_write(s, &copy, 1), REPLAY_OK);
+    assert_int_equal(db_int("SELECT count(*) FROM replay"), 50);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.session_id = "sess-x"}), 1);
+    /* the newest 49 turns plus sess-x: sess-11 and sess-10 whole, sess-9 turns 12..20 */
+    assert_int_equal(timeline_turns(s, "sess-11"), 20);
+    assert_int_equal(timeline_turns(s, "sess-10"), 20);
+    assert_int_equal(timeline_turns(s, "sess-9"), 9);
+    assert_int_equal(timeline_turns(s, "sess-0"), 0);
+    buf_t out = BUF_INIT, err = BUF_INIT;
+    replay_query_t q = {.limit = 1000};
+    assert_int_equal(replay_query_list(s, &q, &out, &err), REPLAY_OK);
+    assert_non_null(strstr(out.data, "\"count\":50"));
+    buf_free(&out);
+    buf_free(&err);
+    replay_store_close(s);
+}
+
+static void test_byte_cap_bounds_the_files(void **st)
+{
+    const int64_t cap = 1024 * 1024;
+    replay_store_t *s = open_sq_bytes(0, (uint64_t)cap, 0, false);
+    int64_t page = db_int("PRAGMA page_size");
+    /* ~6 MB of records with 4 KiB bodies, 6x the cap */
+    for (int from = 0; from < 1200; from += 24) {
+        assert_int_equal(write_turns(s, from, 24, 4096), REPLAY_OK);
+        /* the database holds at most the cap after every batch */
+        assert_true(db_int("PRAGMA page_count") * page <= cap);
+        /* and what is on disk, WAL included, stays near it between sweeps */
+        assert_true(file_size("") + file_size("-wal") <= 2 * cap);
+    }
+    size_t removed = 0;
+    assert_int_equal(replay_store_sweep(s, 0, &removed, NULL), REPLAY_OK);
+    assert_true(removed > 900);
+    /* after the sweep's checkpoint the WAL is empty and the file under the cap */
+    assert_int_equal(file_size("-wal"), 0);
+    assert_true(file_size("") <= cap);
+    /* the newest records are the ones kept, and still readable */
+    int64_t kept = db_int("SELECT count(*) FROM replay");
+    assert_true(kept >= 100 && kept < 300);
+    assert_int_equal(db_int("SELECT max(created_at) FROM replay"), 1000 + 1199);
+    assert_int_equal(timeline_turns(s, "sess-59"), 20);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.session_id = "sess-0"}), 0);
+    replay_store_close(s);
+    assert_true(file_size("") <= cap);
+}
+
+static void test_sweep_truncates_the_wal(void **st)
+{
+    replay_store_t *s = open_sq(0, 0, false);
+    for (int from = 0; from < 1280; from += 64)
+        assert_int_equal(write_turns(s, from, 64, 2048), REPLAY_OK);
+    assert_true(file_size("-wal") > 0);
+    size_t removed = 0;
+    assert_int_equal(replay_store_sweep(s, 0, &removed, NULL), REPLAY_OK);
+    assert_int_equal(removed, 0);
+    assert_int_equal(file_size("-wal"), 0);
+    assert_int_equal(db_int("SELECT count(*) FROM replay"), 1280);
+    replay_store_close(s);
+}
+
+static void test_old_file_is_converted_and_trimmed_at_open(void **st)
+{
+    /* a file as the store made it before auto-vacuum: same schema, WAL,
+     * auto_vacuum NONE */
+    replay_store_t *s = open_sq(0, 0, false);
+    for (int from = 0; from < 400; from += 40)
+        assert_int_equal(write_turns(s, from, 40, 4096), REPLAY_OK);
+    replay_store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA auto_vacuum=NONE; VACUUM", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(db_int("PRAGMA auto_vacuum"), 0);
+    int64_t before = file_size("");
+    /* reopened with a cap of 100: converted, trimmed to the newest 100,
+     * and the space returned */
+    s = open_sq(100, 0, false);
+    assert_non_null(s);
+    assert_int_equal(db_int("PRAGMA auto_vacuum"), 2);
+    assert_int_equal(db_int("SELECT count(*) FROM replay"), 100);
+    assert_int_equal(db_int("SELECT min(created_at) FROM replay"), 1000 + 300);
+    assert_int_equal(db_int("PRAGMA freelist_count"), 0);
+    assert_true(file_size("") + file_size("-wal") < before / 2);
+    /* and it keeps working: more writes stay at the cap, queries answer */
+    assert_int_equal(write_turns(s, 400, 40, 4096), REPLAY_OK);
+    assert_int_equal(db_int("SELECT count(*) FROM replay"), 100);
+    assert_int_equal(timeline_turns(s, "sess-21"), 20);
+    assert_int_equal(timeline_turns(s, "sess-15"), 0);
     replay_store_close(s);
 }
 
@@ -172,7 +362,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sqlite_store_behaviour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_mode_and_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_sweep_removes_old_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_records_sweep_keeps_the_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_records_holds_after_the_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_cap_holds_across_batches_and_queries_work, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_byte_cap_bounds_the_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_truncates_the_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_file_is_converted_and_trimmed_at_open, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_read_only_sees_rows_and_refuses_writes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_open_errors_name_the_file, setup, teardown),

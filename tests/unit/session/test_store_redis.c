@@ -167,7 +167,10 @@ static void test_lua_commit_matches_memory_store(void **state)
 static void test_indexes_keys_and_ttls(void **state)
 {
     TREDIS_NEED();
-    sess_store_t *fb = sess_store_memory_new(NULL);
+    /* the local store lives as long as Redis keeps things (as app.c builds
+     * it): it mirrors what Redis acknowledged, index entries included */
+    sess_memory_opts_t mo = {.ttl_ms = 300};
+    sess_store_t *fb = sess_store_memory_new(&mo);
     sess_store_t *rs = open_store(fb, "t2:", 1000, 300, 0);
     uint64_t hs[] = {0x1111, 0x2222};
     assert_int_equal(sess_store_chain_put_wait(rs, hs, 2,
@@ -329,12 +332,16 @@ static void test_outage_falls_back_and_recovers(void **state)
     sess_store_t *other = open_store(fb2, "t4:", 1000, 0, 0);
     commit_at(other, "k3", "new", t + 1000);
 
-    sleep_ms(250); /* past open_ms: the next call is the probe */
+    sleep_ms(250); /* past open_ms: the next call starts the probe (a PING) */
     int idx;
     char key[64];
-    assert_int_equal(sess_store_chain_find_wait(rs, &h, 1, &idx, key, sizeof key), SESS_OK);
-    assert_string_equal(key, "k2"); /* indexed during the outage: found locally */
-    sess_store_stats(rs, &s);
+    for (int i = 0; i < 400; i++) {
+        assert_int_equal(sess_store_chain_find_wait(rs, &h, 1, &idx, key, sizeof key), SESS_OK);
+        assert_string_equal(key, "k2"); /* indexed during the outage: found locally */
+        sess_store_stats(rs, &s);
+        if (!s.degraded) break;
+        sleep_ms(5);
+    }
     assert_false(s.degraded);
     assert_int_equal(s.transitions, 2);
     /* one more round trip so the recovery pushes have been answered */
@@ -477,6 +484,143 @@ static void test_bad_options(void **state)
     sess_store_free(fb);
 }
 
+/* Recovery converges with many local records (issue 20): pushing every
+ * outage record at once queued the pushes behind each other past the
+ * per-call timeout, the failures reopened the circuit, and the next probe
+ * started the same burst again. Paced, the write-back drains: the circuit
+ * ends closed and every record reaches Redis. */
+static void test_write_back_of_many_records_converges(void **state)
+{
+    TREDIS_NEED();
+    enum { N = 20000 };
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_store_t *rs = open_store(fb, "t7:", 50, 0, 100);
+    tredis_kill(&srv);
+    uint64_t t = clock_wall_ms();
+    for (int i = 0; i < 3; i++)
+        commit_at(rs, "wb-open", "m", t + (uint64_t)i);
+    assert_true(sess_store_redis_is_degraded(rs));
+    /* the outage's turns, as the local store holds them */
+    sess_state_t st = {0};
+    snprintf(st.last_model, sizeof st.last_model, "model-with-a-longer-name");
+    snprintf(st.last_decision, sizeof st.last_decision, "a-decision");
+    st.turn_count = 7;
+    for (int i = 0; i < N; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "wb-%d", i);
+        st.created_at_ms = st.last_seen_ms = t + (uint64_t)i;
+        sess_store_memory_put(fb, key, &st);
+    }
+    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    sleep_ms(150); /* past open_ms (+-20 %): the next call is the probe */
+    /* drive the loop (each wait runs it; the write-back ticks meanwhile)
+     * until no outage record is left locally, boundedly */
+    int left = N;
+    for (int round = 0; round < 20000 && left > 0; round++) {
+        sess_store_get_wait(rs, "wb-probe", &st);
+        sleep_ms(1);
+        if (round % 50 == 0) {
+            left = 0;
+            for (int i = 0; i < N; i += 97) {
+                char key[64];
+                snprintf(key, sizeof key, "wb-%d", i);
+                if (sess_store_get_wait(fb, key, &st) == SESS_OK) left++;
+            }
+        }
+    }
+    assert_int_equal(left, 0);
+    sess_store_stats_t s;
+    sess_store_stats(rs, &s);
+    assert_false(s.degraded);
+    redisContext *c = tredis_connect(&srv);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "DBSIZE");
+    assert_non_null(r);
+    assert_true(r->integer >= N);
+    freeReplyObject(r);
+    redisFree(c);
+    sess_store_free(rs);
+    sess_store_free(fb);
+}
+
+/* The workers of a process share one fallback table: one of them writes it
+ * back (the holder of the shared token), not each of them; the others
+ * skip, and the write-back's progress is in the stats
+ * (tether_session_writeback_pending / _total). On main every worker pushed
+ * every record (twice the work here, the duplicates refused by Redis). */
+static void test_one_worker_writes_back_the_shared_records(void **state)
+{
+    TREDIS_NEED();
+    enum { N = 3000 };
+    sess_store_t *fb = sess_store_memory_new(NULL);
+    sess_writeback_token_t tok = {0};
+    sess_store_t *w[2];
+    for (int i = 0; i < 2; i++) {
+        sess_redis_opts_t o = {.address = srv.addr,
+                               .key_prefix = "t8:",
+                               .timeout_ms = 50,
+                               .open_ms = 100,
+                               .fallback = fb,
+                               .writeback = &tok};
+        char err[256];
+        w[i] = sess_store_redis_open_sync(&o, err, sizeof err);
+        assert_non_null(w[i]);
+    }
+    tredis_kill(&srv);
+    uint64_t t = clock_wall_ms();
+    for (int i = 0; i < 2; i++)
+        for (int k = 0; k < 3; k++)
+            commit_at(w[i], "wb2-open", "m", t + (uint64_t)k);
+    assert_true(sess_store_redis_is_degraded(w[0]) && sess_store_redis_is_degraded(w[1]));
+    sess_state_t st = {0};
+    snprintf(st.last_model, sizeof st.last_model, "m");
+    for (int i = 0; i < N; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "wb2-%d", i);
+        st.created_at_ms = st.last_seen_ms = t + 10 + (uint64_t)i;
+        sess_store_memory_put(fb, key, &st);
+    }
+    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    sleep_ms(150);
+    sess_store_stats_t s0, s1;
+    uint64_t max_pending = 0;
+    int left = N;
+    for (int round = 0; round < 20000 && left > 0; round++) {
+        sess_store_get_wait(w[round % 2], "wb2-probe", &st);
+        sleep_ms(1);
+        sess_store_stats(w[0], &s0);
+        sess_store_stats(w[1], &s1);
+        if (s0.writeback_pending + s1.writeback_pending > max_pending)
+            max_pending = s0.writeback_pending + s1.writeback_pending;
+        if (round % 50 == 0) {
+            left = 0;
+            for (int i = 0; i < N; i += 7) {
+                char key[64];
+                snprintf(key, sizeof key, "wb2-%d", i);
+                if (sess_store_get_wait(fb, key, &st) == SESS_OK) left++;
+            }
+        }
+    }
+    assert_int_equal(left, 0);
+    /* drain the last acknowledgements */
+    for (int round = 0; round < 200; round++)
+        sess_store_get_wait(w[round % 2], "wb2-probe", &st);
+    sess_store_stats(w[0], &s0);
+    sess_store_stats(w[1], &s1);
+    assert_false(s0.degraded || s1.degraded);
+    assert_true(max_pending > 0);
+    assert_int_equal(s0.writeback_pending + s1.writeback_pending, 0);
+    uint64_t pushed = s0.writeback_pushed + s1.writeback_pushed;
+    /* every record once (+ the one committed locally, + at most a batch
+     * still in flight when a second round collected), not once per worker */
+    assert_true(pushed >= N);
+    assert_true(pushed <= N + 1 + 64);
+    assert_false(atomic_load(&tok.busy));
+    for (int i = 0; i < 2; i++)
+        sess_store_free(w[i]);
+    sess_store_free(fb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +631,8 @@ int main(void)
         cmocka_unit_test(test_fingerprint_across_replicas),
         cmocka_unit_test(test_outage_falls_back_and_recovers),
         cmocka_unit_test(test_hung_server_is_bounded_by_timeout),
+        cmocka_unit_test(test_write_back_of_many_records_converges),
+        cmocka_unit_test(test_one_worker_writes_back_the_shared_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

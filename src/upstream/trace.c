@@ -2,7 +2,7 @@
  * routing part from the pipeline's plan when routing is done, the outcome
  * part when the response ends. The record is pushed to the replay queue,
  * which never blocks (a full queue drops and counts). */
-#include "api/trace.h"
+#include "upstream/trace.h"
 #include "core/buf.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +28,9 @@ static void set_owned(char **field, char *s)
     free(s);
 }
 
-replay_record_t *api_trace_begin(const route_plan_t *p, const char *request_id,
-                                 const char *endpoint, const char *client_protocol,
-                                 const char *upstream_protocol)
+replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_id,
+                                    const char *endpoint, const char *client_protocol,
+                                    const char *upstream_protocol)
 {
     replay_record_t *r = replay_record_new(clock_wall_ms());
     replay_record_set(&r->request_id, request_id);
@@ -100,7 +100,7 @@ replay_record_t *api_trace_begin(const route_plan_t *p, const char *request_id,
     return r;
 }
 
-void api_trace_finish(replay_record_t *r, const api_trace_outcome_t *o, replay_queue_t *q)
+void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, replay_queue_t *q)
 {
     if (!r) return;
     replay_record_set(&r->backend, o->backend ? o->backend : "");

@@ -1,13 +1,13 @@
 /* trace.h - replay records for routed requests (see trace.c). Worker-thread
  * only; the queue push is thread-safe and never blocks. */
-#ifndef TETHER_API_TRACE_H
-#define TETHER_API_TRACE_H
+#ifndef TETHER_UPSTREAM_TRACE_H
+#define TETHER_UPSTREAM_TRACE_H
 #include "core/clock.h"
 #include "replay/queue.h"
 #include "replay/record.h"
 #include "route/pipeline.h"
 
-typedef struct api_trace_outcome {
+typedef struct up_trace_rec_outcome {
     const char *backend;
     const char *response_path; /* upstream | fast_response | error */
     int status;
@@ -17,12 +17,12 @@ typedef struct api_trace_outcome {
     double cost, baseline_cost;
     double ttft_ms, total_ms;
     const char *plugins_json;
-} api_trace_outcome_t;
+} up_trace_rec_outcome_t;
 
 /* A record with the routing part filled; its id goes in x-tether-replay-id. */
-replay_record_t *api_trace_begin(const route_plan_t *plan, const char *request_id,
-                                 const char *endpoint, const char *client_protocol,
-                                 const char *upstream_protocol);
+replay_record_t *up_trace_rec_begin(const route_plan_t *plan, const char *request_id,
+                                    const char *endpoint, const char *client_protocol,
+                                    const char *upstream_protocol);
 /* Fill the outcome and push (or free when q is NULL). Takes ownership of r. */
-void api_trace_finish(replay_record_t *r, const api_trace_outcome_t *o, replay_queue_t *q);
+void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, replay_queue_t *q);
 #endif
