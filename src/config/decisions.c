@@ -2,6 +2,7 @@
  * algorithm blocks (SPEC 7) with per-decision session overrides, plugins
  * (SPEC 8) and EMIT retention; plus projections (SPEC 6.3). References are
  * resolved later, in routing.c, once every signal is known. */
+#include "config/family.h"
 #include "config/global.h"
 #include "config/load.h"
 #include <stddef.h>
@@ -25,18 +26,10 @@ const cfg_schema_t cfg_schema_rule = {
 const cfg_schema_t cfg_schema_model_ref = {
     "routing.decisions[].modelRefs[]",
     (const cfg_field_t[]){
-        {.key = "model",
-         .type = CFG_F_STR,
-         .off = offsetof(MR, model),
-         .flags = CFG_FF_REQUIRED,
-         .doc = "a providers.models[] name"},
+        CFG_FSTR_REQ(MR, "model", model, "a providers.models[] name"),
         CFG_FNUM(MR, "weight", weight, "1", "weight for the weighted algorithm (>= 0)"),
-        {.key = "use_reasoning",
-         .type = CFG_F_BOOL,
-         .off = offsetof(MR, use_reasoning),
-         .off2 = offsetof(MR, has_use_reasoning),
-         .flags = CFG_FF_HAS,
-         .doc = "turn reasoning on/off (unset: the client's fields pass through)"},
+        CFG_FHAS(MR, "use_reasoning", CFG_F_BOOL, use_reasoning, has_use_reasoning,
+                 "turn reasoning on/off (unset: the client's fields pass through)"),
         CFG_FENUM(MR, "reasoning_effort", reasoning_effort, NULL,
                   "none|minimal|low|medium|high|xhigh", "effort when reasoning is on"),
         CFG_FSTR(MR, "lora_name", lora_name, NULL, "LoRA adapter to request"),
@@ -45,96 +38,20 @@ const cfg_schema_t cfg_schema_model_ref = {
 };
 #undef MR
 
-#define ALG_TYPES "static|weighted|multi_factor|latency_aware|router_dc|elo"
-static const char *const alg_types[] = {"static",        "weighted",  "multi_factor",
-                                        "latency_aware", "router_dc", "elo"};
 #define NKEY(k, dc)                                                                                \
     {                                                                                              \
         .key = k, .type = CFG_F_CUSTOM, .doc = dc                                                  \
     }
-const cfg_schema_t alg_block_schemas[6] = {
-    {"routing.decisions[].algorithm.static",
-     (const cfg_field_t[]){NKEY("model_scores", "{model: score}"), {0}}, "Fixed scores."},
-    {"routing.decisions[].algorithm.weighted", (const cfg_field_t[]){{0}},
-     "Deterministic per-session weighted pick by modelRefs weight (no keys)."},
-    {"routing.decisions[].algorithm.multi_factor",
-     (const cfg_field_t[]){NKEY("quality_weight", "0.25"),
-                           NKEY("latency_weight", "0.25"),
-                           NKEY("cost_weight", "0.25"),
-                           NKEY("load_weight", "0.25"),
-                           NKEY("max_ttft_ms", "drop slower candidates"),
-                           NKEY("max_tpot_ms", "drop slower candidates"),
-                           NKEY("max_cost_per_1m", "drop pricier candidates"),
-                           NKEY("max_inflight", "drop busier candidates"),
-                           NKEY("on_no_candidates", "cheapest | first | fail (cheapest)"),
-                           {0}},
-     "Weighted factors."},
-    {"routing.decisions[].algorithm.latency_aware",
-     (const cfg_field_t[]){NKEY("ttft_percentile", "90"),
-                           NKEY("tpot_percentile", "90"),
-                           NKEY("window", "10m"),
-                           NKEY("min_samples", "3"),
-                           {0}},
-     "Latency percentiles."},
-    {"routing.decisions[].algorithm.router_dc",
-     (const cfg_field_t[]){NKEY("temperature", "0.07"),
-                           NKEY("min_similarity", "0.10"),
-                           NKEY("use_capabilities", "true"),
-                           {0}},
-     "Query/card similarity."},
-    {"routing.decisions[].algorithm.elo",
-     (const cfg_field_t[]){NKEY("initial_rating", "1500 or 1000 + 1000*quality_score"),
-                           NKEY("k_factor", "32"),
-                           NKEY("explore_epsilon", "0"),
-                           {0}},
-     "Elo ratings from feedback."},
-};
 
-const cfg_schema_t cfg_schema_algorithm = {
-    "routing.decisions[].algorithm",
-    (const cfg_field_t[]){
-        NKEY("type", "static | weighted | multi_factor | latency_aware | router_dc | elo (static); "
-                     "session_aware is accepted with a warning"),
-        NKEY("static", "see algorithm.static"),
-        NKEY("weighted", "see algorithm.weighted"),
-        NKEY("multi_factor", "see algorithm.multi_factor"),
-        NKEY("latency_aware", "see algorithm.latency_aware"),
-        NKEY("router_dc", "see algorithm.router_dc"),
-        NKEY("elo", "see algorithm.elo"),
-        NKEY("session_aware", "legacy: {base_method, session keys}"),
-        {.key = "session",
-         .type = CFG_F_CUSTOM,
-         .sub = &cfg_schema_session,
-         .doc = "overrides of global.router.session for this decision"},
-        {0}},
-    "Selection algorithm (SPEC 7).",
-};
-
-static const char *const plugin_types[] = {"system_prompt",  "header_mutation", "fast_response",
-                                           "request_params", "response_cache",  "router_replay"};
 static const char *const unsupported_plugins[] = {
     "rag",       "memory",         "tool_selection", "tools", "hallucination",
     "image_gen", "semantic-cache", "jailbreak",      "pii"};
 
-const cfg_schema_t cfg_schema_plugin = {
-    "routing.decisions[].plugins[]",
-    (const cfg_field_t[]){NKEY("type",
-                               "system_prompt | header_mutation | fast_response | request_params | "
-                               "response_cache | router_replay"),
-                          NKEY("configuration", "the plugin's settings (SPEC 8)"),
-                          {0}},
-    "Per-decision plugins.",
-};
-
 #define RT cfg_retention_t
 const cfg_schema_t cfg_schema_retention = {
     "routing.decisions[].emits[].retention",
-    (const cfg_field_t[]){{.key = "drop",
-                           .type = CFG_F_BOOL,
-                           .off = offsetof(RT, drop),
-                           .off2 = offsetof(RT, has_drop),
-                           .flags = CFG_FF_HAS,
-                           .doc = "skip cache writes and replay body capture"},
+    (const cfg_field_t[]){CFG_FHAS(RT, "drop", CFG_F_BOOL, drop, has_drop,
+                                   "skip cache writes and replay body capture"),
                           {.key = "ttl_turns",
                            .type = CFG_F_U64,
                            .off = offsetof(RT, ttl_turns),
@@ -143,18 +60,11 @@ const cfg_schema_t cfg_schema_retention = {
                            .min = 0,
                            .max = 1000000,
                            .doc = "cache entries valid for the next N turns (>= 0)"},
-                          {.key = "keep_current_model",
-                           .type = CFG_F_BOOL,
-                           .off = offsetof(RT, keep_current_model),
-                           .off2 = offsetof(RT, has_keep_current_model),
-                           .flags = CFG_FF_HAS,
-                           .doc = "keep an available current model"},
-                          {.key = "prefer_prefix_retention",
-                           .type = CFG_F_BOOL,
-                           .off = offsetof(RT, prefer_prefix_retention),
-                           .off2 = offsetof(RT, has_prefer_prefix_retention),
-                           .flags = CFG_FF_HAS,
-                           .doc = "double prefix_cache_weight for this turn"},
+                          CFG_FHAS(RT, "keep_current_model", CFG_F_BOOL, keep_current_model,
+                                   has_keep_current_model, "keep an available current model"),
+                          CFG_FHAS(RT, "prefer_prefix_retention", CFG_F_BOOL,
+                                   prefer_prefix_retention, has_prefer_prefix_retention,
+                                   "double prefix_cache_weight for this turn"),
                           {0}},
     "EMIT retention (SPEC 8).",
 };
@@ -171,11 +81,7 @@ const cfg_schema_t cfg_schema_emit = {
 const cfg_schema_t cfg_schema_decision = {
     "routing.decisions[]",
     (const cfg_field_t[]){
-        {.key = "name",
-         .type = CFG_F_STR,
-         .off = offsetof(D, name),
-         .flags = CFG_FF_REQUIRED,
-         .doc = "decision name"},
+        CFG_FSTR_REQ(D, "name", name, "decision name"),
         CFG_FSTR(D, "description", description, NULL, "free text"),
         CFG_FI64(D, "priority", priority, "0", 0, 1000000000,
                  "higher wins under strategy priority (>= 0)"),
@@ -363,19 +269,19 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                     s = ld_push_key(l, "type");
                 }
             }
-            size_t k = 0;
-            while (k < 6 && strcmp(alg_types[k], t))
-                k++;
-            if (k == 6) {
+            size_t n_alg;
+            const char *const *alg_types = cfg_selector_names(&n_alg);
+            if (!cfg_selector_find(t)) {
                 if (strstr(t, "looper") || !strcmp(t, "confidence") || !strcmp(t, "ratings") ||
                     !strcmp(t, "remom") || !strcmp(t, "automix") || !strcmp(t, "knn") ||
                     !strcmp(t, "mlp") || !strcmp(t, "svm") || !strcmp(t, "kmeans") ||
                     !strcmp(t, "rl_driven") || !strcmp(t, "gmtrouter") || !strcmp(t, "hybrid"))
                     ld_err(l, tn, "algorithm type \"%s\" is not supported by tether", t);
                 else {
-                    const char *sug = cfg_suggest(t, alg_types, 6);
-                    ld_err(l, tn, "unknown algorithm type \"%s\"%s%s%s (one of " ALG_TYPES ")", t,
-                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+                    const char *sug = cfg_suggest(t, alg_types, n_alg);
+                    ld_err(l, tn, "unknown algorithm type \"%s\"%s%s%s (one of %s)", t,
+                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "",
+                           cfg_selector_choices());
                 }
             } else {
                 d->algorithm = t;
@@ -383,16 +289,16 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
         }
         ld_pop(l, s);
     }
-    for (size_t k = 0; k < 6; k++) {
+    for (size_t k = 0; k < cfg_selector_count(); k++) {
+        const char *name = cfg_selector_at(k)->name;
         cfg_node_t *kn = NULL;
-        const cfg_node_t *blk = cfg_node_get_pair(n, alg_types[k], &kn);
+        const cfg_node_t *blk = cfg_node_get_pair(n, name, &kn);
         if (!blk) continue;
-        size_t s = ld_push_key(l, alg_types[k]);
-        if (strcmp(alg_types[k], d->algorithm))
-            ld_err(l, kn, "algorithm block \"%s\" does not match type \"%s\"", alg_types[k],
-                   d->algorithm);
+        size_t s = ld_push_key(l, name);
+        if (strcmp(name, d->algorithm))
+            ld_err(l, kn, "algorithm block \"%s\" does not match type \"%s\"", name, d->algorithm);
         else if (!cfg_node_is_null(blk) && ld_expect_map(l, blk)) {
-            ld_check_keys(l, blk, &alg_block_schemas[k]);
+            ld_check_keys(l, blk, cfg_selector_schema(k));
             for (size_t i = 0; i < blk->n; i++) {
                 const cfg_node_t *v = blk->items[i];
                 double x;
@@ -415,6 +321,53 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
     ld_pop(l, s0);
 }
 
+/* A plugin that declares its configuration keys gets them checked. */
+static void check_plugin_conf(ld_t *l, const cfg_node_t *conf, const char *type)
+{
+    if (!conf) return;
+    size_t s = ld_push_key(l, "configuration");
+    if (!cfg_node_is_null(conf) && ld_expect_map(l, conf))
+        ld_check_keys(l, conf, cfg_plugin_schema(type));
+    ld_pop(l, s);
+}
+
+static void load_plugin(ld_t *l, const cfg_node_t *it, cfg_decision_t *d)
+{
+    ld_check_keys(l, it, &cfg_schema_plugin);
+    const cfg_node_t *tn = cfg_node_get(it, "type");
+    char *t = NULL;
+    const cfg_plugin_kind_t *kind = NULL;
+    size_t s = ld_push_key(l, "type");
+    if (!tn)
+        ld_err(l, it, "a plugin needs a type");
+    else if (ld_str(l, tn, &t) && t) {
+        kind = cfg_plugin_kind_find(t);
+        size_t u = 0;
+        while (u < sizeof unsupported_plugins / sizeof *unsupported_plugins &&
+               strcmp(unsupported_plugins[u], t))
+            u++;
+        if (kind) {
+            cfg_plugin_t *p = &d->plugins[d->n_plugins++];
+            p->type = t;
+            const cfg_node_t *cf = cfg_node_get(it, "configuration");
+            if (cf) p->configuration = cfg_node_copy(l->a, cf);
+            for (size_t j = 0; j + 1 < d->n_plugins; j++)
+                if (!strcmp(d->plugins[j].type, t))
+                    ld_err(l, tn, "plugin \"%s\" is listed twice", t);
+        } else if (u < sizeof unsupported_plugins / sizeof *unsupported_plugins) {
+            ld_err(l, tn, "plugin type \"%s\" is not supported by tether", t);
+        } else {
+            size_t nt;
+            const char *const *types = cfg_plugin_types(&nt);
+            const char *sug = cfg_suggest(t, types, nt);
+            ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t, sug ? " (did you mean \"" : "",
+                   sug ? sug : "", sug ? "\"?)" : "");
+        }
+    }
+    ld_pop(l, s);
+    if (kind && kind->fields) check_plugin_conf(l, cfg_node_get(it, "configuration"), t);
+}
+
 static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
 {
     if (!n || cfg_node_is_null(n)) return;
@@ -422,41 +375,8 @@ static void load_plugins(ld_t *l, const cfg_node_t *n, cfg_decision_t *d)
     if (ld_expect_seq(l, n)) {
         d->plugins = arena_calloc(l->a, (n->n + 1) * sizeof(cfg_plugin_t));
         for (size_t i = 0; i < n->n; i++) {
-            const cfg_node_t *it = n->items[i];
             size_t s = ld_push_index(l, i);
-            if (ld_expect_map(l, it)) {
-                ld_check_keys(l, it, &cfg_schema_plugin);
-                const cfg_node_t *tn = cfg_node_get(it, "type");
-                char *t = NULL;
-                size_t s2 = ld_push_key(l, "type");
-                if (!tn)
-                    ld_err(l, it, "a plugin needs a type");
-                else if (ld_str(l, tn, &t) && t) {
-                    size_t k = 0;
-                    while (k < 6 && strcmp(plugin_types[k], t))
-                        k++;
-                    size_t u = 0;
-                    while (u < sizeof unsupported_plugins / sizeof *unsupported_plugins &&
-                           strcmp(unsupported_plugins[u], t))
-                        u++;
-                    if (k < 6) {
-                        cfg_plugin_t *p = &d->plugins[d->n_plugins++];
-                        p->type = t;
-                        const cfg_node_t *cf = cfg_node_get(it, "configuration");
-                        if (cf) p->configuration = cfg_node_copy(l->a, cf);
-                        for (size_t j = 0; j + 1 < d->n_plugins; j++)
-                            if (!strcmp(d->plugins[j].type, t))
-                                ld_err(l, tn, "plugin \"%s\" is listed twice", t);
-                    } else if (u < sizeof unsupported_plugins / sizeof *unsupported_plugins) {
-                        ld_err(l, tn, "plugin type \"%s\" is not supported by tether", t);
-                    } else {
-                        const char *sug = cfg_suggest(t, plugin_types, 6);
-                        ld_err(l, tn, "unknown plugin type \"%s\"%s%s%s", t,
-                               sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
-                    }
-                }
-                ld_pop(l, s2);
-            }
+            if (ld_expect_map(l, n->items[i])) load_plugin(l, n->items[i], d);
             ld_pop(l, s);
         }
     }

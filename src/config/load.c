@@ -492,17 +492,31 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     return false;
 }
 
-void ld_defaults(ld_t *l, const cfg_schema_t *s, void *out)
+/* The struct a field is stored in: the section's, or the member's options
+ * block for CFG_FF_OPT fields (config/family.h). */
+static void *field_base(const cfg_field_t *f, void *out, void *opts)
+{
+    return (f->flags & CFG_FF_OPT) ? opts : out;
+}
+
+static void defaults(ld_t *l, const cfg_schema_t *s, void *out, void *opts)
 {
     for (const cfg_field_t *f = s->fields; f->key; f++) {
+        void *base = field_base(f, out, opts);
+        if (!base) continue;
         if (f->type == CFG_F_SECTION)
-            ld_defaults(l, f->sub, (char *)out + f->off);
+            defaults(l, f->sub, (char *)base + f->off, NULL);
         else if (f->def && f->type != CFG_F_CUSTOM && f->type != CFG_F_NODE)
-            apply(l, f, NULL, f->def, out);
+            apply(l, f, NULL, f->def, base);
     }
 }
 
-bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out)
+void ld_defaults(ld_t *l, const cfg_schema_t *s, void *out)
+{
+    defaults(l, s, out, NULL);
+}
+
+static bool overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out, void *opts)
 {
     if (!map || cfg_node_is_null(map)) {
         for (const cfg_field_t *f = s->fields; f->key; f++)
@@ -517,20 +531,31 @@ bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, v
             if (f->flags & CFG_FF_REQUIRED) ld_err(l, map, "missing required field \"%s\"", f->key);
             continue;
         }
-        if (f->type == CFG_F_CUSTOM) continue;
+        char *base = field_base(f, out, opts);
+        if (f->type == CFG_F_CUSTOM || !base) continue;
         if (cfg_node_is_null(v) && f->type != CFG_F_STR) continue; /* explicit null: default */
         size_t saved = ld_push_key(l, f->key);
         if (f->type == CFG_F_SECTION)
-            ld_section_overlay(l, v, f->sub, (char *)out + f->off);
-        else if (apply(l, f, v, NULL, out) && (f->flags & CFG_FF_HAS))
-            *(bool *)((char *)out + f->off2) = true;
+            overlay(l, v, f->sub, base + f->off, NULL);
+        else if (apply(l, f, v, NULL, base) && (f->flags & CFG_FF_HAS))
+            *(bool *)(base + f->off2) = true;
         ld_pop(l, saved);
     }
     return true;
 }
 
+bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out)
+{
+    return overlay(l, map, s, out, NULL);
+}
+
 bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out)
 {
-    ld_defaults(l, s, out);
-    return ld_section_overlay(l, map, s, out);
+    return ld_section_opts(l, map, s, out, NULL);
+}
+
+bool ld_section_opts(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out, void *opts)
+{
+    defaults(l, s, out, opts);
+    return overlay(l, map, s, out, opts);
 }

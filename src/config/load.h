@@ -53,6 +53,9 @@ void ld_defaults(ld_t *l, const cfg_schema_t *s, void *out);
  * NULL (defaults only). Returns false when map is not a mapping. Required
  * fields (CFG_FF_REQUIRED) that are missing are reported. */
 bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out);
+/* The same with CFG_FF_OPT fields stored in opts (a family member's own
+ * options block; such fields are skipped when opts is NULL). */
+bool ld_section_opts(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out, void *opts);
 /* The same without applying defaults first (per-decision overrides). */
 bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out);
 
@@ -88,66 +91,3 @@ extern const cfg_schema_t cfg_schema_root, cfg_schema_listener, cfg_schema_api_k
     cfg_schema_mgmt, cfg_schema_mgmt_token, cfg_schema_authz, cfg_schema_classifier,
     cfg_schema_embeddings, cfg_schema_model_catalog;
 #endif
-
-/* Table-writing shorthands: struct type, key, member, default, doc. */
-#define CFG_FSTR(T, k, m, d, dc)                                                                   \
-    {                                                                                              \
-        .key = k, .type = CFG_F_STR, .off = offsetof(T, m), .def = d, .doc = dc                    \
-    }
-#define CFG_FENUM(T, k, m, d, ch, dc)                                                              \
-    {                                                                                              \
-        .key = k, .type = CFG_F_ENUM, .off = offsetof(T, m), .def = d, .choices = ch, .doc = dc    \
-    }
-#define CFG_FBOOL(T, k, m, d, dc)                                                                  \
-    {                                                                                              \
-        .key = k, .type = CFG_F_BOOL, .off = offsetof(T, m), .def = d, .doc = dc                   \
-    }
-#define CFG_FINT(T, k, m, d, lo, hi, dc)                                                           \
-    {                                                                                              \
-        .key = k, .type = CFG_F_INT, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,        \
-        .doc = dc                                                                                  \
-    }
-#define CFG_FI64(T, k, m, d, lo, hi, dc)                                                           \
-    {                                                                                              \
-        .key = k, .type = CFG_F_U64, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,        \
-        .doc = dc                                                                                  \
-    }
-#define CFG_FNUM(T, k, m, d, dc)                                                                   \
-    {                                                                                              \
-        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_NONNEG,   \
-        .doc = dc                                                                                  \
-    }
-#define CFG_FUNIT(T, k, m, d, dc)                                                                  \
-    {                                                                                              \
-        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_UNIT,     \
-        .doc = dc                                                                                  \
-    }
-#define CFG_FDUR(T, k, m, d, dc)                                                                   \
-    {                                                                                              \
-        .key = k, .type = CFG_F_DURATION, .off = offsetof(T, m), .def = d, .doc = dc               \
-    }
-#define CFG_FSIZE(T, k, m, d, dc)                                                                  \
-    {                                                                                              \
-        .key = k, .type = CFG_F_SIZE, .off = offsetof(T, m), .def = d, .doc = dc                   \
-    }
-#define CFG_FTOK(T, k, m, dc)                                                                      \
-    {                                                                                              \
-        .key = k, .type = CFG_F_TOKENS, .off = offsetof(T, m), .doc = dc                           \
-    }
-#define CFG_FLIST(T, k, m, d, dc)                                                                  \
-    {                                                                                              \
-        .key = k, .type = CFG_F_STRLIST, .off = offsetof(T, m.v), .off2 = offsetof(T, m.n),        \
-        .def = d, .doc = dc                                                                        \
-    }
-#define CFG_FNODE(T, k, m, dc)                                                                     \
-    {                                                                                              \
-        .key = k, .type = CFG_F_NODE, .off = offsetof(T, m), .doc = dc                             \
-    }
-#define CFG_FSUB(T, k, m, sch, dc)                                                                 \
-    {                                                                                              \
-        .key = k, .type = CFG_F_SECTION, .off = offsetof(T, m), .sub = &sch, .doc = dc             \
-    }
-#define CFG_FCUSTOM(k, sch, dc)                                                                    \
-    {                                                                                              \
-        .key = k, .type = CFG_F_CUSTOM, .sub = sch, .doc = dc                                      \
-    }

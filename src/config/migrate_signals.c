@@ -2,68 +2,33 @@
  * layout: top-level signals, X_rules lists, categories, decisions (and their
  * plugins) and prompt_guard become routing.signals and routing.decisions.
  * Built with migrate_tree.c; called from migrate_layout.c. */
+#include "config/family.h"
 #include "config/migrate_internal.h"
-#include "config/routing.h"
 #include <string.h>
 
 extern const cfg_schema_t cfg_schema_decision;
-const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f); /* signals.c */
 
-static const struct {
-    const char *old, *fam;
-} fam_renames[] = {
-    {"keyword_rules", "keywords"},
-    {"keywords", "keywords"},
-    {"embedding_rules", "embeddings"},
-    {"embeddings", "embeddings"},
-    {"categories", "domains"},
-    {"domain_rules", "domains"},
-    {"domains", "domains"},
-    {"context_rules", "context"},
-    {"context", "context"},
-    {"language_rules", "language"},
-    {"language", "language"},
-    {"complexity_rules", "complexity"},
-    {"complexity", "complexity"},
-    {"preference_rules", "preferences"},
-    {"preferences", "preferences"},
-    {"fact_check_rules", "fact_check"},
-    {"fact_check", "fact_check"},
-    {"user_feedback_rules", "user_feedbacks"},
-    {"user_feedbacks", "user_feedbacks"},
-    {"jailbreak_rules", "jailbreak"},
-    {"jailbreak", "jailbreak"},
-    {"pii_rules", "pii"},
-    {"pii", "pii"},
-    {"modality_rules", "modality"},
-    {"modality", "modality"},
-    {"role_bindings", "role_bindings"},
-    {"authz_rules", "role_bindings"},
-    {"reask_rules", "reasks"},
-    {"reasks", "reasks"},
-    {"event_rules", "events"},
-    {"events", "events"},
-    {"conversation_rules", "conversation"},
-    {"conversation", "conversation"},
-    {"structure_rules", "structure"},
-    {"structure", "structure"},
-    {"kb_rules", "kb"},
-    {"kb", "kb"},
-};
-
+/* The family an old list key becomes: a family's own key, <name>_rules, or
+ * one of its migrate_keys (family.h). Its routing.signals key, or NULL. */
 static const char *family_for(const char *old_key)
 {
-    for (size_t i = 0; i < sizeof fam_renames / sizeof *fam_renames; i++)
-        if (!strcmp(fam_renames[i].old, old_key)) return fam_renames[i].fam;
+    size_t ol = strlen(old_key);
+    for (size_t f = 0; f < cfg_signal_family_count(); f++) {
+        const cfg_sig_family_t *d = cfg_signal_family((cfg_signal_family_t)f);
+        size_t nl = strlen(d->name);
+        if (!strcmp(d->key, old_key) ||
+            (ol == nl + 6 && !strncmp(old_key, d->name, nl) && !strcmp(old_key + nl, "_rules")))
+            return d->key;
+        for (const char *const *m = d->migrate_keys; m && *m; m++)
+            if (!strcmp(*m, old_key)) return d->key;
+    }
     return NULL;
 }
 
 static const cfg_schema_t *family_schema(const char *fam)
 {
-    for (int f = 0; f < CFG_SIG_N; f++)
-        if (!strcmp(cfg_signal_family_key((cfg_signal_family_t)f), fam))
-            return cfg_signal_schema((cfg_signal_family_t)f);
-    return NULL;
+    int f = cfg_signal_family_by_key(fam);
+    return f < 0 ? NULL : cfg_signal_schema((cfg_signal_family_t)f);
 }
 
 /* Append the rules of one old list to routing.signals.<fam>. used: keys the
@@ -101,8 +66,6 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
         mg_note(g, ps, path, "expected a list; ignored");
         return out;
     }
-    static const char *const ok[] = {"system_prompt",  "header_mutation", "fast_response",
-                                     "request_params", "response_cache",  "router_replay"};
     for (size_t i = 0; i < ps->n; i++) {
         const cfg_node_t *p = ps->items[i];
         const char *ip = arena_sprintf(g->a, "%s[%zu]", path, i);
@@ -132,10 +95,7 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
             cfg_node_append(g->a, out, np);
             continue;
         }
-        bool known = false;
-        for (size_t k = 0; k < sizeof ok / sizeof *ok; k++)
-            known |= !strcmp(ok[k], t);
-        if (!known) {
+        if (!cfg_plugin_kind_find(t)) {
             mg_note(g, cfg_node_get(p, "type"), mg_pkey(g, ip, "type"),
                     "plugin \"%s\" is not supported by tether; dropped", t);
             continue;

@@ -2,6 +2,7 @@
  * loads them (signals.c, decisions.c do the parts) and resolves references:
  * leaves to signals, modelRefs to models, models to cards, classifiers,
  * strategies, entrypoints to recipes, and the default_model/catch-all rule. */
+#include "config/family.h"
 #include "config/global.h"
 #include "config/load.h"
 #include <stdio.h>
@@ -13,14 +14,12 @@ void cfg_load_signals(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc);
 void cfg_load_projections(ld_t *l, const cfg_node_t *n, cfg_projections_t *p);
 void cfg_load_decision(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                        const cfg_session_t *global);
-bool cfg_signal_family_has_labels(cfg_signal_family_t f);
 
 #define NKEY(k, dc)                                                                                \
     {                                                                                              \
         .key = k, .type = CFG_F_CUSTOM, .doc = dc                                                  \
     }
-extern const cfg_schema_t cfg_schema_model_card, cfg_schema_signals, cfg_schema_decision,
-    cfg_schema_projections;
+extern const cfg_schema_t cfg_schema_model_card, cfg_schema_decision, cfg_schema_projections;
 
 const cfg_schema_t cfg_schema_routing = {
     "routing",
@@ -177,11 +176,9 @@ static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t
     }
     int fam = cfg_signal_family_by_name(r->type);
     if (fam < 0) {
-        const char *cands[CFG_SIG_N + 1];
-        for (int i = 0; i < CFG_SIG_N; i++)
-            cands[i] = cfg_signal_family_name((cfg_signal_family_t)i);
-        cands[CFG_SIG_N] = "projection";
-        const char *sug = cfg_suggest(r->type, cands, CFG_SIG_N + 1);
+        size_t nt;
+        const char *const *types = cfg_signal_leaf_types(&nt);
+        const char *sug = cfg_suggest(r->type, types, nt);
         ld_err(l, &at, "unknown signal type \"%s\"%s%s%s", r->type, sug ? " (did you mean \"" : "",
                sug ? sug : "", sug ? "\"?)" : "");
         return;
@@ -190,24 +187,14 @@ static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t
     for (size_t i = 0; i < rc->n_signals; i++) {
         cfg_signal_t *sg = &rc->signals[i];
         if ((int)sg->family != fam || !sg->name) continue;
-        /* authz leaves name the role */
-        const char *nm = fam == CFG_SIG_AUTHZ && sg->role ? sg->role : sg->name;
+        const char *nm = cfg_signal_leaf_name(sg); /* authz leaves name the role */
         if (!strcmp(nm, r->name)) {
             r->signal = sg;
             sg->referenced = true;
         }
         names_add(&same, nm);
     }
-    bool builtin_rules =
-        (fam == CFG_SIG_FACT_CHECK &&
-         (!strcmp(r->name, "needs_fact_check") || !strcmp(r->name, "no_fact_check_needed"))) ||
-        (fam == CFG_SIG_USER_FEEDBACK &&
-         (!strcmp(r->name, "satisfied") || !strcmp(r->name, "need_clarification") ||
-          !strcmp(r->name, "wrong_answer") || !strcmp(r->name, "want_different"))) ||
-        (fam == CFG_SIG_MODALITY &&
-         (!strcmp(r->name, "AR") || !strcmp(r->name, "DIFFUSION") || !strcmp(r->name, "BOTH"))) ||
-        fam == CFG_SIG_LANGUAGE;
-    if (!r->signal && !builtin_rules) {
+    if (!r->signal && !cfg_signal_leaf_is_builtin((cfg_signal_family_t)fam, r->name)) {
         const char *sug = cfg_suggest(r->name, same.v, same.n);
         ld_err(l, &at, "%s signal \"%s\" is not declared in routing.signals.%s%s%s%s", r->type,
                r->name, cfg_signal_family_key((cfg_signal_family_t)fam),

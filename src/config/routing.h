@@ -22,7 +22,10 @@ typedef struct cfg_model_card {
     char *param_size;
 } cfg_model_card_t;
 
-/* The eighteen signal families, in SPEC 5.4 order. */
+/* Signal families are registered members (config/family.h); a family's id
+ * is its position in signals/registry.h. These are the ids of the families
+ * built into tether, in SPEC 5.4 order, for the code that must name one;
+ * a new family needs no entry here. */
 typedef enum {
     CFG_SIG_KEYWORD = 0,
     CFG_SIG_PII,
@@ -42,19 +45,24 @@ typedef enum {
     CFG_SIG_REASK,
     CFG_SIG_FACT_CHECK,
     CFG_SIG_USER_FEEDBACK,
-    CFG_SIG_N
 } cfg_signal_family_t;
+/* Most families a registry may hold (per-family arrays, a 32-bit mask). */
+#define CFG_SIG_MAX 32
 
-/* Leaf `type` name (keyword, pii, ...) and YAML key (keywords, pii, ...). */
+/* Leaf `type` name (keyword, pii, ...) and YAML key (keywords, pii, ...);
+ * "?" when f is not registered. */
 const char *cfg_signal_family_name(cfg_signal_family_t f);
 const char *cfg_signal_family_key(cfg_signal_family_t f);
 /* -1 when unknown. Accepts the leaf type name. */
 int cfg_signal_family_by_name(const char *s);
 
 /* One rule of one family. Only the fields of its family's table are set
- * (others keep zero values); see docs/configuration.md for which apply. */
+ * (others keep zero values); see docs/configuration.md for which apply. A
+ * family may keep its own options in its own struct instead: opts then
+ * points at one, allocated at load with the family's opts_size. */
 typedef struct cfg_signal {
     cfg_signal_family_t family;
+    void *opts; /* the family's options block (config/family.h), or NULL */
     char *name, *description;
     double threshold; /* family default when unset */
     bool has_threshold;
@@ -162,7 +170,7 @@ typedef struct cfg_recipe {
     char *strategy; /* priority|confidence|tiers (resolved) */
     cfg_signal_t *signals;
     size_t n_signals;
-    size_t n_per_family[CFG_SIG_N];
+    size_t n_per_family[CFG_SIG_MAX];
     cfg_projections_t projections;
     cfg_decision_t *decisions;
     size_t n_decisions;

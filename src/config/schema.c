@@ -1,18 +1,23 @@
-/* schema.c - the registry of field tables and the markdown reference that
- * docs/configuration.md embeds (a unit test keeps the two identical). */
+/* schema.c - the list of field tables, with the family members' tables
+ * spliced in from their registries (family.h), and the markdown reference
+ * that docs/configuration.md embeds (a unit test keeps the two identical). */
+#include "config/family.h"
 #include "config/load.h"
+#include <pthread.h>
 #include <string.h>
 
-extern const cfg_schema_t cfg_schema_routing, cfg_schema_model_card, cfg_schema_signals,
-    cfg_schema_projections, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping,
-    cfg_schema_decision, cfg_schema_rule, cfg_schema_model_ref, cfg_schema_algorithm,
-    cfg_schema_plugin, cfg_schema_emit, cfg_schema_retention, cfg_schema_entrypoint,
-    cfg_schema_recipe, cfg_schema_recipe_routing;
-extern const cfg_schema_t cfg_signal_family_schemas[18];
-extern const cfg_schema_t alg_block_schemas[6];
-#define SIG(i) &cfg_signal_family_schemas[i]
+extern const cfg_schema_t cfg_schema_routing, cfg_schema_model_card, cfg_schema_projections,
+    cfg_schema_partition, cfg_schema_score, cfg_schema_mapping, cfg_schema_decision,
+    cfg_schema_rule, cfg_schema_model_ref, cfg_schema_emit, cfg_schema_retention,
+    cfg_schema_entrypoint, cfg_schema_recipe, cfg_schema_recipe_routing;
 
-static const cfg_schema_t *const all[] = {
+/* Markers: where the members' tables go, each after the table that lists
+ * them (replaced by build_all). */
+static const cfg_schema_t signal_families = {"signal families", NULL, NULL},
+                          algorithms = {"algorithms", NULL, NULL},
+                          plugin_kinds = {"plugin kinds", NULL, NULL};
+
+static const cfg_schema_t *const order[] = {
     &cfg_schema_root,
     &cfg_schema_listener,
     &cfg_schema_api_key,
@@ -28,24 +33,7 @@ static const cfg_schema_t *const all[] = {
     &cfg_schema_routing,
     &cfg_schema_model_card,
     &cfg_schema_signals,
-    SIG(0),
-    SIG(1),
-    SIG(2),
-    SIG(3),
-    SIG(4),
-    SIG(5),
-    SIG(6),
-    SIG(7),
-    SIG(8),
-    SIG(9),
-    SIG(10),
-    SIG(11),
-    SIG(12),
-    SIG(13),
-    SIG(14),
-    SIG(15),
-    SIG(16),
-    SIG(17),
+    &signal_families,
     &cfg_schema_projections,
     &cfg_schema_partition,
     &cfg_schema_score,
@@ -54,13 +42,9 @@ static const cfg_schema_t *const all[] = {
     &cfg_schema_rule,
     &cfg_schema_model_ref,
     &cfg_schema_algorithm,
-    &alg_block_schemas[0],
-    &alg_block_schemas[1],
-    &alg_block_schemas[2],
-    &alg_block_schemas[3],
-    &alg_block_schemas[4],
-    &alg_block_schemas[5],
+    &algorithms,
     &cfg_schema_plugin,
+    &plugin_kinds,
     &cfg_schema_emit,
     &cfg_schema_retention,
     &cfg_schema_entrypoint,
@@ -89,8 +73,34 @@ static const cfg_schema_t *const all[] = {
     NULL,
 };
 
+static const cfg_schema_t *all[sizeof order / sizeof *order + CFG_SIG_MAX + 64];
+static pthread_once_t all_once = PTHREAD_ONCE_INIT;
+
+static void build_all(void)
+{
+    size_t n = 0, n_types;
+    const char *const *types = cfg_plugin_types(&n_types);
+    for (const cfg_schema_t *const *s = order; *s; s++) {
+        if (*s == &signal_families)
+            for (size_t k = 0; k < cfg_signal_family_count(); k++)
+                all[n++] = cfg_signal_schema((cfg_signal_family_t)k);
+        else if (*s == &algorithms)
+            for (size_t k = 0; k < cfg_selector_count(); k++)
+                all[n++] = cfg_selector_schema(k);
+        else if (*s == &plugin_kinds)
+            for (size_t k = 0; k < n_types; k++) {
+                const cfg_schema_t *p = cfg_plugin_schema(types[k]);
+                if (p) all[n++] = p; /* only plugins that declare their keys */
+            }
+        else
+            all[n++] = *s;
+    }
+    all[n] = NULL;
+}
+
 const cfg_schema_t *const *cfg_schema_all(void)
 {
+    pthread_once(&all_once, build_all);
     return all;
 }
 
@@ -133,7 +143,7 @@ static void cell(buf_t *out, const char *s)
 
 void cfg_schema_markdown(buf_t *out)
 {
-    for (const cfg_schema_t *const *s = all; *s; s++) {
+    for (const cfg_schema_t *const *s = cfg_schema_all(); *s; s++) {
         buf_printf(out, "### `%s`\n\n", (*s)->path);
         if ((*s)->doc) buf_printf(out, "%s\n\n", (*s)->doc);
         buf_puts(out, "| key | type | default | description |\n|---|---|---|---|\n");

@@ -36,6 +36,7 @@ enum {
     CFG_FF_HAS = 1u << 2,    /* bool at off2 is set true when the key is present */
     CFG_FF_NONNEG = 1u << 3, /* numbers: must be >= 0 */
     CFG_FF_UNIT = 1u << 4,   /* numbers: must be in [0, 1] */
+    CFG_FF_OPT = 1u << 5,    /* off/off2 are into the member's options block (config/family.h) */
 };
 
 typedef struct cfg_schema cfg_schema_t;
@@ -76,4 +77,76 @@ size_t cfg_edit_distance(const char *a, const char *b, size_t cap);
 /* The suggestion rule of SPEC 3.1: the candidate at the least distance, if
  * that distance is <= 3 and below half the length of word. NULL otherwise. */
 const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
+/* Table-writing shorthands: struct type, key, member, default, doc. */
+#define CFG_FSTR(T, k, m, d, dc)                                                                   \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STR, .off = offsetof(T, m), .def = d, .doc = dc                    \
+    }
+#define CFG_FSTR_REQ(T, k, m, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STR, .off = offsetof(T, m), .flags = CFG_FF_REQUIRED, .doc = dc    \
+    }
+/* A field of type ty with a bool `has` member set when the key is present. */
+#define CFG_FHAS(T, k, ty, m, has, dc)                                                             \
+    {                                                                                              \
+        .key = k, .type = ty, .off = offsetof(T, m), .off2 = offsetof(T, has),                     \
+        .flags = CFG_FF_HAS, .doc = dc                                                             \
+    }
+#define CFG_FENUM(T, k, m, d, ch, dc)                                                              \
+    {                                                                                              \
+        .key = k, .type = CFG_F_ENUM, .off = offsetof(T, m), .def = d, .choices = ch, .doc = dc    \
+    }
+#define CFG_FBOOL(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_BOOL, .off = offsetof(T, m), .def = d, .doc = dc                   \
+    }
+#define CFG_FINT(T, k, m, d, lo, hi, dc)                                                           \
+    {                                                                                              \
+        .key = k, .type = CFG_F_INT, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,        \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FI64(T, k, m, d, lo, hi, dc)                                                           \
+    {                                                                                              \
+        .key = k, .type = CFG_F_U64, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,        \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FNUM(T, k, m, d, dc)                                                                   \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_NONNEG,   \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FUNIT(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .flags = CFG_FF_UNIT,     \
+        .doc = dc                                                                                  \
+    }
+#define CFG_FDUR(T, k, m, d, dc)                                                                   \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DURATION, .off = offsetof(T, m), .def = d, .doc = dc               \
+    }
+#define CFG_FSIZE(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_SIZE, .off = offsetof(T, m), .def = d, .doc = dc                   \
+    }
+#define CFG_FTOK(T, k, m, dc)                                                                      \
+    {                                                                                              \
+        .key = k, .type = CFG_F_TOKENS, .off = offsetof(T, m), .doc = dc                           \
+    }
+#define CFG_FLIST(T, k, m, d, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STRLIST, .off = offsetof(T, m.v), .off2 = offsetof(T, m.n),        \
+        .def = d, .doc = dc                                                                        \
+    }
+#define CFG_FNODE(T, k, m, dc)                                                                     \
+    {                                                                                              \
+        .key = k, .type = CFG_F_NODE, .off = offsetof(T, m), .doc = dc                             \
+    }
+#define CFG_FSUB(T, k, m, sch, dc)                                                                 \
+    {                                                                                              \
+        .key = k, .type = CFG_F_SECTION, .off = offsetof(T, m), .sub = &sch, .doc = dc             \
+    }
+#define CFG_FCUSTOM(k, sch, dc)                                                                    \
+    {                                                                                              \
+        .key = k, .type = CFG_F_CUSTOM, .sub = sch, .doc = dc                                      \
+    }
 #endif

@@ -1,5 +1,5 @@
 /* summary.c - the one-line count summary printed by `tether validate`. */
-#include "config/routing.h"
+#include "config/family.h"
 
 void cfg_summary(const cfg_t *c, buf_t *out)
 {
@@ -7,10 +7,10 @@ void cfg_summary(const cfg_t *c, buf_t *out)
                c->providers.n_models, c->providers.n_models == 1 ? "" : "s");
     if (!c->routing) return;
     const cfg_routing_t *r = c->routing;
-    size_t per[CFG_SIG_N] = {0}, nsig = 0, ndec = 0, nplug = 0;
+    size_t per[CFG_SIG_MAX] = {0}, nsig = 0, ndec = 0, nplug = 0;
     for (size_t i = 0; i < r->n_recipes; i++) {
         const cfg_recipe_t *rc = &r->recipes[i];
-        for (int f = 0; f < CFG_SIG_N; f++)
+        for (size_t f = 0; f < cfg_signal_family_count(); f++)
             per[f] += rc->n_per_family[f];
         nsig += rc->n_signals;
         ndec += rc->n_decisions;
@@ -22,7 +22,7 @@ void cfg_summary(const cfg_t *c, buf_t *out)
     if (nsig) {
         buf_puts(out, " (");
         bool first = true;
-        for (int f = 0; f < CFG_SIG_N; f++)
+        for (size_t f = 0; f < cfg_signal_family_count(); f++)
             if (per[f]) {
                 buf_printf(out, "%s%s %zu", first ? "" : ", ",
                            cfg_signal_family_name((cfg_signal_family_t)f), per[f]);

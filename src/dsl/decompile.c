@@ -4,7 +4,7 @@
  * two or more decisions become PLUGIN templates. Scalars keep their kind:
  * quoted -> string, plain numbers/booleans -> numbers/booleans, plain names
  * -> bare names, so compile(decompile(y)) reproduces y's scalars. */
-#include "config/routing.h"
+#include "config/family.h"
 #include "dsl/compile.h"
 #include <string.h>
 
@@ -332,9 +332,7 @@ static void routing_decls(dx_t *x, const cfg_node_t *rt, vec_t *out)
     }
     const cfg_node_t *sig = cfg_node_get(rt, "signals");
     for (size_t i = 0; sig && sig->kind == CFG_NODE_MAP && i < sig->n; i++) {
-        int fam = -1;
-        for (int f = 0; f < CFG_SIG_N; f++)
-            if (!strcmp(cfg_signal_family_key((cfg_signal_family_t)f), sig->keys[i]->str)) fam = f;
+        int fam = cfg_signal_family_by_key(sig->keys[i]->str);
         if (fam < 0) {
             dsl_diag_add(x->d, DSL_ERROR, sig->keys[i]->line, sig->keys[i]->col, NULL,
                          "routing.signals.%s is not a signal family", sig->keys[i]->str);

@@ -8,8 +8,7 @@
  * model in a repair turn, up to the attempt limit. A program that does not
  * parse is never returned. */
 #include "dsl/generate.h"
-#include "config/routing.h"
-#include "config/schema.h"
+#include "config/family.h"
 #include "dsl/ast.h"
 #include "dsl/compile.h"
 #include <cjson/cJSON.h>
@@ -17,10 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
-extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
-    cfg_schema_model_card, cfg_schema_plugin, cfg_schema_partition, cfg_schema_score,
-    cfg_schema_mapping;
+extern const cfg_schema_t cfg_schema_session, cfg_schema_retention, cfg_schema_model_card,
+    cfg_schema_plugin, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping;
 
 static const char grammar[] =
     "program    = { routing | signal | projection | model | plugin_tpl | route | tree | test | "
@@ -86,7 +83,7 @@ void dsl_gen_reference(buf_t *out)
     buf_puts(out, "\n\nGrammar (EBNF):\n");
     buf_puts(out, grammar);
     buf_puts(out, "\nSignal families and the fields of their SIGNAL blocks:\n");
-    for (int f = 0; f < CFG_SIG_N; f++) {
+    for (size_t f = 0; f < cfg_signal_family_count(); f++) {
         buf_printf(out, "- %s: ", cfg_signal_family_name((cfg_signal_family_t)f));
         keys_of(out, cfg_signal_schema((cfg_signal_family_t)f));
         buf_putc(out, '\n');
@@ -96,10 +93,9 @@ void dsl_gen_reference(buf_t *out)
              "projection(\"name\"); optional fields label:, predicate: {gt|gte|lt|lte|eq}, "
              "on_error:.\n");
     buf_puts(out, "\nALGORITHM types and their block fields:\n");
-    for (int i = 0; i < 6; i++) {
-        const char *dot = strrchr(alg_block_schemas[i].path, '.');
-        buf_printf(out, "- %s: ", dot ? dot + 1 : alg_block_schemas[i].path);
-        keys_of(out, &alg_block_schemas[i]);
+    for (size_t i = 0; i < cfg_selector_count(); i++) {
+        buf_printf(out, "- %s: ", cfg_selector_at(i)->name);
+        keys_of(out, cfg_selector_schema(i));
         buf_putc(out, '\n');
     }
     const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");

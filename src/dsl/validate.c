@@ -6,8 +6,8 @@
  * disjunctive normal form of every WHEN: overlap without a mutual-exclusion
  * guard, shadowing and rank problems) is in validate_conflicts.c. */
 #include "dsl/validate_internal.h"
+#include "config/family.h"
 #include "config/global.h"
-#include "config/routing.h"
 #include "config/schema.h"
 #include "dsl/compile.h"
 #include <stdint.h>
@@ -15,20 +15,13 @@
 #include <string.h>
 
 /* the loader's tables (src/config) */
-const cfg_schema_t *cfg_signal_schema(cfg_signal_family_t f);
-extern const cfg_schema_t alg_block_schemas[6], cfg_schema_session, cfg_schema_retention,
-    cfg_schema_model_card, cfg_schema_partition, cfg_schema_score, cfg_schema_mapping,
-    cfg_schema_plugin, cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
-bool cfg_signal_family_has_labels(cfg_signal_family_t f);
+extern const cfg_schema_t cfg_schema_session, cfg_schema_retention, cfg_schema_model_card,
+    cfg_schema_partition, cfg_schema_score, cfg_schema_mapping, cfg_schema_plugin,
+    cfg_schema_model_ref, cfg_schema_routing, cfg_schema_entrypoint;
 
 const char *const *dsl_family_names(size_t *n)
 {
-    static const char *names[CFG_SIG_N + 1];
-    for (int i = 0; i < CFG_SIG_N; i++)
-        names[i] = cfg_signal_family_name((cfg_signal_family_t)i);
-    names[CFG_SIG_N] = NULL;
-    *n = CFG_SIG_N;
-    return names;
+    return cfg_signal_family_names(n);
 }
 
 /* Words of a "a | b | c" doc string or a "a|b|c" choices string. */
@@ -153,12 +146,9 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
     int fam = cfg_signal_family_by_name(e->family);
     if (fam < 0) {
         size_t n;
-        const char *const *names = dsl_family_names(&n);
-        const char *c[CFG_SIG_N + 1];
-        memcpy(c, names, n * sizeof *c);
-        c[n] = "projection";
+        const char *const *types = cfg_signal_leaf_types(&n);
         char fix[128];
-        did_you_mean(fix, sizeof fix, e->family, c, n + 1, NULL);
+        did_you_mean(fix, sizeof fix, e->family, types, n, NULL);
         dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix[0] ? fix : NULL,
                      "unknown signal family \"%s\"", e->family);
         return;
@@ -324,35 +314,32 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
                 check_model_ref(v, top, &it->refs[k]);
             break;
         case DSL_I_ALGORITHM: {
-            size_t k;
-            for (k = 0; k < v->n_alg_types; k++)
-                if (!strcmp(v->alg_types[k], it->str)) break;
-            if (k == v->n_alg_types) {
-                const char *c[8];
-                for (size_t j = 0; j < v->n_alg_types; j++)
-                    c[j] = v->alg_types[j];
+            size_t k, n_alg;
+            const char *const *algs = cfg_selector_names(&n_alg);
+            for (k = 0; k < n_alg; k++)
+                if (!strcmp(algs[k], it->str)) break;
+            if (k == n_alg) {
                 char fix[128];
-                did_you_mean(fix, sizeof fix, it->str, c, v->n_alg_types, NULL);
+                did_you_mean(fix, sizeof fix, it->str, algs, n_alg, NULL);
                 dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
                              "unknown algorithm \"%s\"", it->str);
             } else if (it->block) {
                 char what[64];
                 snprintf(what, sizeof what, "ALGORITHM %s", it->str);
-                check_fields(v, it->block, &alg_block_schemas[k], what);
+                check_fields(v, it->block, cfg_selector_schema(k), what);
             }
             break;
         }
         case DSL_I_SESSION: check_fields(v, it->block, &cfg_schema_session, "SESSION"); break;
         case DSL_I_PLUGIN: {
             if (find_decl(s, DSL_D_PLUGIN, it->str, true)) break;
-            size_t k;
-            for (k = 0; k < v->n_plugin_types; k++)
-                if (!strcmp(v->plugin_types[k], it->str)) break;
-            if (k < v->n_plugin_types) break;
+            if (cfg_plugin_kind_find(it->str)) break;
+            size_t n_types;
+            const char *const *types = cfg_plugin_types(&n_types);
             const char *c[64];
             size_t nc = 0;
-            for (size_t j = 0; j < v->n_plugin_types; j++)
-                c[nc++] = v->plugin_types[j];
+            for (size_t j = 0; j < n_types && nc < 64; j++)
+                c[nc++] = types[j];
             for (size_t j = 0; j < s->n && nc < 64; j++)
                 if (s->decls[j]->kind == DSL_D_PLUGIN) c[nc++] = s->decls[j]->name;
             for (size_t j = 0; j < s->n_outer && nc < 64; j++)
@@ -556,17 +543,17 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             break;
         }
         case DSL_D_PLUGIN: {
-            size_t k;
-            for (k = 0; k < v->n_plugin_types; k++)
-                if (!strcmp(v->plugin_types[k], d->kw)) break;
-            if (k == v->n_plugin_types) {
-                const char *c[16];
-                for (size_t j = 0; j < v->n_plugin_types; j++)
-                    c[j] = v->plugin_types[j];
+            if (!cfg_plugin_kind_find(d->kw)) {
+                size_t n_types;
+                const char *const *types = cfg_plugin_types(&n_types);
                 char fix[128];
-                did_you_mean(fix, sizeof fix, d->kw, c, v->n_plugin_types, NULL);
+                did_you_mean(fix, sizeof fix, d->kw, types, n_types, NULL);
                 dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL,
                              "unknown plugin type \"%s\"", d->kw);
+            } else if (cfg_plugin_schema(d->kw)) {
+                char what[96];
+                snprintf(what, sizeof what, "PLUGIN %s %s", d->name, d->kw);
+                check_fields(v, d->block, cfg_plugin_schema(d->kw), what);
             }
             break;
         }
@@ -650,12 +637,6 @@ void dsl_validate(const dsl_program_t *p, const cfg_t *base, dsl_diags_t *d)
 {
     vx_t v = {.d = d, .p = p, .base = base};
     arena_init(&v.a, 65536);
-    const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");
-    v.n_plugin_types = split_choices(pt ? pt->doc : NULL, v.plugin_types, 16);
-    for (size_t i = 0; i < 6; i++) {
-        const char *dot = strrchr(alg_block_schemas[i].path, '.');
-        snprintf(v.alg_types[v.n_alg_types++], 32, "%s", dot ? dot + 1 : alg_block_schemas[i].path);
-    }
     const cfg_field_t *ef = cfg_schema_field(&cfg_schema_model_ref, "reasoning_effort");
     v.n_efforts = split_choices(ef ? ef->choices : NULL, v.efforts, 12);
     sc_t top = {.decls = p->decls, .n = p->n};

@@ -15,10 +15,6 @@ typedef struct vx {
     dsl_diags_t *d;
     const dsl_program_t *p;
     const cfg_t *base;
-    char plugin_types[16][32];
-    size_t n_plugin_types;
-    char alg_types[8][32];
-    size_t n_alg_types;
     char efforts[12][32];
     size_t n_efforts;
 } vx_t;

@@ -6,6 +6,7 @@
 #include "core/buf.h"
 #include "core/hash.h"
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "plugins/plugins.h"
 #include <string.h>
 #include <time.h>
@@ -142,3 +143,6 @@ int plg_fast_response(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     buf_free(&b);
     return 1;
 }
+
+const cfg_plugin_kind_t plg_fast_response_plugin = {
+    .name = "fast_response", .ops = &(const plg_ops_t){.phase = PLG_PRE, .run = plg_fast_response}};

@@ -4,6 +4,7 @@
  * Content-Length, hop-by-hop headers and credentials are never touched
  * (skipped with a warning). */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "plugins/plugins.h"
 #include <ctype.h>
 #include <string.h>
@@ -85,3 +86,7 @@ int plg_header_mutation(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o
     }
     return o->n_hdr_ops > before;
 }
+
+const cfg_plugin_kind_t plg_header_mutation_plugin = {
+    .name = "header_mutation",
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = plg_header_mutation}};

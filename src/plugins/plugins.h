@@ -86,15 +86,33 @@ typedef struct plg_out {
 void plg_out_init(plg_out_t *o);
 void plg_out_deinit(plg_out_t *o);
 
-/* fast_response, then request_params. Returns 0 to go on, 1 when the request
- * ends here (out->fast, or a reject with status 400). */
+/* The PLG_PRE members (fast_response, then request_params). Returns 0 to go
+ * on, 1 when the request ends here (out->fast, or a reject with status 400). */
 int plg_run_pre(const plg_ctx_t *c, plg_out_t *o);
-/* system_prompt, reasoning, header_mutation, retention; then the body edits
- * are final (plg_body_finish). Returns 0. */
+/* The PLG_POST members (system_prompt, reasoning, header_mutation,
+ * retention); then the body edits are final (plg_body_finish). Returns 0. */
 int plg_run_post(const plg_ctx_t *c, plg_out_t *o);
 
 /* The decision's plugin of this type, or NULL. */
 const cfg_plugin_t *plg_find(const cfg_decision_t *d, const char *type);
+
+/* ---- the member interface (one file each) ---- */
+
+/* A plugin is one file (plugins/<name>.c) defining its descriptor (a
+ * cfg_plugin_kind_t, config/family.h: type name, flags, optional
+ * configuration keys and docs) that points at its plg_ops_t, and one line in
+ * plugins/registry.h, whose order is the order plugins run in.
+ *
+ * Before selection (plg_run_pre) the PLG_PRE members run; the request ends
+ * after one that set out->fast or a 400. After selection (plg_run_post) the
+ * PLG_POST members run. A member runs when the decision lists its type, or on
+ * every decision when it is CFG_PLG_IMPLICIT (conf is then NULL). run
+ * returns nonzero when it changed something (out->applied names it). */
+typedef enum { PLG_PRE = 0, PLG_POST } plg_phase_t;
+typedef struct plg_ops {
+    plg_phase_t phase;
+    int (*run)(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o);
+} plg_ops_t;
 
 /* The members (each also callable alone; conf is the plugin's configuration). */
 int plg_fast_response(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o);

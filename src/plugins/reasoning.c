@@ -8,6 +8,7 @@
  * Budgets: low 2048, medium 8192, high 24576, capped at max_tokens/2;
  * thinking stays off when that cap is below 1024. With use_reasoning unset
  * the client's fields pass through. */
+#include "config/family.h"
 #include "plugins/plugins.h"
 #include <string.h>
 
@@ -99,3 +100,13 @@ int plg_reasoning(const plg_ctx_t *c, plg_out_t *o)
     }
     return 1;
 }
+
+static int reasoning_run(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
+{
+    return plg_reasoning(c, o);
+}
+
+const cfg_plugin_kind_t plg_reasoning_plugin = {
+    .name = "reasoning",
+    .flags = CFG_PLG_IMPLICIT,
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = reasoning_run}};

@@ -4,6 +4,7 @@
  * their values; strips blocked top-level params, or rejects the request
  * with a 400 naming the first one found. */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "plugins/plugins.h"
 #include <string.h>
 
@@ -58,3 +59,7 @@ int plg_request_params(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     if (dec_cfg_has_num(conf, "max_n", &lim) && lim >= 0) changed |= cap(c, o, "n", lim, false);
     return changed;
 }
+
+const cfg_plugin_kind_t plg_request_params_plugin = {
+    .name = "request_params",
+    .ops = &(const plg_ops_t){.phase = PLG_PRE, .run = plg_request_params}};

@@ -7,6 +7,7 @@
  * embedding is computed here, once per key. The store that uses these keys
  * is response_cache.c. */
 #include "plugins/response_cache.h"
+#include "config/family.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "decision/cfgnode.h"
@@ -298,3 +299,7 @@ const float *rc_key_embedding(rc_key_t *k, const sel_embedder_t *emb)
     k->emb = v;
     return v;
 }
+
+/* The member (config/family.h): run by the proxy between plg_run_pre and
+ * plg_run_post (rc_key_init, then the cache), not by the plugin pipeline. */
+const cfg_plugin_kind_t plg_response_cache_plugin = {.name = "response_cache"};

@@ -2,6 +2,7 @@
  * retention block sets is echoed to the client as
  * x-tether-retention-<field>. The session policy, cache and replay read the
  * same block from the decision for their effects. */
+#include "config/family.h"
 #include "plugins/plugins.h"
 
 static void echo(const plg_ctx_t *c, plg_out_t *o, const char *field, const char *value)
@@ -26,3 +27,13 @@ int plg_retention(const plg_ctx_t *c, plg_out_t *o)
         echo(c, o, "prefer_prefix_retention", r->prefer_prefix_retention ? "true" : "false");
     return o->n_resp_headers > before;
 }
+
+static int retention_run(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
+{
+    return plg_retention(c, o);
+}
+
+const cfg_plugin_kind_t plg_retention_plugin = {
+    .name = "retention",
+    .flags = CFG_PLG_IMPLICIT,
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = retention_run}};

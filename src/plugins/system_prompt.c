@@ -4,6 +4,7 @@
  * a system message (chat), `system` (Anthropic) or `instructions`
  * (Responses) is added. All by splicing into the original body. */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "plugins/plugins.h"
 #include <string.h>
 
@@ -61,3 +62,7 @@ int plg_system_prompt(const plg_ctx_t *c, const cfg_node_t *conf, plg_out_t *o)
     plg_edit(c, o, jr->messages.off + 1, 0, msg, strlen(msg));
     return 1;
 }
+
+const cfg_plugin_kind_t plg_system_prompt_plugin = {
+    .name = "system_prompt",
+    .ops = &(const plg_ops_t){.phase = PLG_POST, .run = plg_system_prompt}};

@@ -4,6 +4,7 @@
  * (0) a uniformly chosen candidate is lifted to 1.0. Feedback updates live
  * in state.c (sel_elo_feedback). */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "select/select.h"
 #include <math.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ static double uniform01(void)
     return (double)rand_r(&seed) / ((double)RAND_MAX + 1.0);
 }
 
-int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
+static int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
 {
     const cfg_decision_t *d = in->decision;
     double *R = arena_alloc(a, r->n * sizeof(double)), mx = -INFINITY;
@@ -52,3 +53,14 @@ int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why
     }
     return 0;
 }
+
+const cfg_selector_t sel_elo_algo = {
+    .name = "elo",
+    .doc = "Elo ratings from feedback.",
+    .fields = (const cfg_field_t[]){CFG_FCUSTOM("initial_rating", NULL,
+                                                "1500 or 1000 + 1000*quality_score"),
+                                    CFG_FCUSTOM("k_factor", NULL, "32"),
+                                    CFG_FCUSTOM("explore_epsilon", NULL, "0"),
+                                    {0}},
+    .ops = &(const sel_algo_ops_t){.run = sel_elo},
+};

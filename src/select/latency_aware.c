@@ -4,9 +4,10 @@
  * TTFT_p / min TTFT_p) over the metrics a candidate has, B = 1/r, 0.5
  * without data. No data for any candidate: static. */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "select/select.h"
 
-int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
+static int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
 {
     const cfg_node_t *b = in->decision->algorithm_block;
     if (!in->state) {
@@ -43,3 +44,14 @@ int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r, const 
     }
     return 0;
 }
+
+const cfg_selector_t sel_latency_aware_algo = {
+    .name = "latency_aware",
+    .doc = "Latency percentiles.",
+    .fields = (const cfg_field_t[]){CFG_FCUSTOM("ttft_percentile", NULL, "90"),
+                                    CFG_FCUSTOM("tpot_percentile", NULL, "90"),
+                                    CFG_FCUSTOM("window", NULL, "10m"),
+                                    CFG_FCUSTOM("min_samples", NULL, "3"),
+                                    {0}},
+    .ops = &(const sel_algo_ops_t){.run = sel_latency_aware},
+};

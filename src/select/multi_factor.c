@@ -6,6 +6,7 @@
  * Q is the card's quality_score, L the TTFT p95 over 10 minutes, C
  * prompt_per_1m + completion_per_1m, Load the in-flight count. */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "select/select.h"
 #include <string.h>
 
@@ -36,7 +37,7 @@ static void gather(const sel_input_t *in, const char *model, fac_t *f)
         f->v[2] = m->pricing.prompt_per_1m + m->pricing.completion_per_1m, f->has[2] = true;
 }
 
-int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
+static int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
 {
     const cfg_node_t *b = in->decision->algorithm_block;
     fac_t *f = arena_calloc(a, r->n * sizeof *f);
@@ -100,3 +101,20 @@ int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, const c
         r->scores[i] = r->excluded[i] ? 0 : r->scores[i] / wsum;
     return 0;
 }
+
+const cfg_selector_t sel_multi_factor_algo = {
+    .name = "multi_factor",
+    .doc = "Weighted factors.",
+    .fields = (const cfg_field_t[]){CFG_FCUSTOM("quality_weight", NULL, "0.25"),
+                                    CFG_FCUSTOM("latency_weight", NULL, "0.25"),
+                                    CFG_FCUSTOM("cost_weight", NULL, "0.25"),
+                                    CFG_FCUSTOM("load_weight", NULL, "0.25"),
+                                    CFG_FCUSTOM("max_ttft_ms", NULL, "drop slower candidates"),
+                                    CFG_FCUSTOM("max_tpot_ms", NULL, "drop slower candidates"),
+                                    CFG_FCUSTOM("max_cost_per_1m", NULL, "drop pricier candidates"),
+                                    CFG_FCUSTOM("max_inflight", NULL, "drop busier candidates"),
+                                    CFG_FCUSTOM("on_no_candidates", NULL,
+                                                "cheapest | first | fail (cheapest)"),
+                                    {0}},
+    .ops = &(const sel_algo_ops_t){.run = sel_multi_factor},
+};

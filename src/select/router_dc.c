@@ -6,6 +6,7 @@
  * vectors are cached in sel_state_t by model and text. */
 #include "core/buf.h"
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "select/select.h"
 #include <math.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static char *card_text(arena_t *a, const cfg_model_card_t *c, bool caps)
     return s;
 }
 
-int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
+static int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
 {
     const cfg_node_t *b = in->decision->algorithm_block;
     const sel_embedder_t *e = in->embedder;
@@ -79,3 +80,13 @@ int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char
         r->scores[i] /= sum;
     return 0;
 }
+
+const cfg_selector_t sel_router_dc_algo = {
+    .name = "router_dc",
+    .doc = "Query/card similarity.",
+    .fields = (const cfg_field_t[]){CFG_FCUSTOM("temperature", NULL, "0.07"),
+                                    CFG_FCUSTOM("min_similarity", NULL, "0.10"),
+                                    CFG_FCUSTOM("use_capabilities", NULL, "true"),
+                                    {0}},
+    .ops = &(const sel_algo_ops_t){.run = sel_router_dc},
+};

@@ -1,28 +1,17 @@
-/* select.c - the selection step (SPEC §7): the registry of algorithms, the
- * single-candidate rule, the fallback to static with its reason, and the
- * result as JSON for traces. Each algorithm lives in its own file. */
+/* select.c - the selection step (SPEC §7): the algorithm named by the
+ * decision (from the registry, registry.h), the single-candidate rule, the
+ * fallback to static with its reason, and the result as JSON for traces.
+ * Each algorithm lives in its own file. */
 #include "select/select.h"
+#include "config/family.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include <string.h>
 
-static const struct {
-    const char *name;
-    sel_algo_fn fn;
-} registry[] = {
-    {"static", sel_static},
-    {"weighted", sel_weighted},
-    {"multi_factor", sel_multi_factor},
-    {"latency_aware", sel_latency_aware},
-    {"router_dc", sel_router_dc},
-    {"elo", sel_elo},
-};
-
 sel_algo_fn sel_algo_find(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof registry / sizeof *registry; i++)
-        if (!strcmp(registry[i].name, name)) return registry[i].fn;
-    return NULL;
+    const cfg_selector_t *m = cfg_selector_find(name);
+    return m ? m->ops->run : NULL;
 }
 
 static void pick_best(sel_result_t *r)

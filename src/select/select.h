@@ -3,8 +3,8 @@
  * modelRefs, in order); the session policy (§9) consumes them.
  *
  * One file per algorithm (static.c, weighted.c, multi_factor.c,
- * latency_aware.c, router_dc.c, elo.c) behind sel_algo_fn, listed in one
- * registry (select.c). A failing algorithm, or one without data, falls back
+ * latency_aware.c, router_dc.c, elo.c) behind sel_algo_ops_t, listed in one
+ * registry (registry.h). A failing algorithm, or one without data, falls back
  * to static and the result says why.
  *
  * Runtime state the algorithms read (latency windows, in-flight counts, elo
@@ -122,16 +122,19 @@ void sel_result_json(buf_t *out, const sel_result_t *r);
 
 /* ---- the member interface (one file each) ---- */
 
-/* Fill r->scores (r->n, r->models, r->excluded are set, scores zeroed).
- * Return 0; -1 with *why to fall back to static; -2 with *why when the
- * request must fail. */
+/* An algorithm is one file (select/<name>.c) defining its descriptor (a
+ * cfg_selector_t, config/family.h: name, block keys, docs) that points at
+ * its sel_algo_ops_t, and one line in select/registry.h.
+ *
+ * run fills r->scores (r->n, r->models, r->excluded are set, scores
+ * zeroed). Return 0; -1 with *why to fall back to static; -2 with *why when
+ * the request must fail. */
 typedef int (*sel_algo_fn)(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
+typedef struct sel_algo_ops {
+    sel_algo_fn run;
+} sel_algo_ops_t;
+/* static is also every algorithm's fallback. */
 int sel_static(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
-int sel_weighted(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
-int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
-int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
-int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
-int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why);
 /* weighted: u in [0, 1) from SHA-256(key "\x1f" decision). */
 double sel_weighted_unit(const char *key, const char *decision);
 /* The registered algorithm named name, or NULL. */

@@ -3,6 +3,7 @@
  * model_scores of the best matched domain signal, else by position (the
  * first candidate 1.0, each later one 0.001 less). */
 #include "decision/cfgnode.h"
+#include "config/family.h"
 #include "select/select.h"
 #include <string.h>
 
@@ -32,3 +33,10 @@ int sel_static(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **
         r->scores[i] = ms ? dec_cfg_num(ms, r->models[i], 0.0) : 1.0 - 0.001 * (double)i;
     return 0;
 }
+
+const cfg_selector_t sel_static_algo = {
+    .name = "static",
+    .doc = "Fixed scores.",
+    .fields = (const cfg_field_t[]){CFG_FCUSTOM("model_scores", NULL, "{model: score}"), {0}},
+    .ops = &(const sel_algo_ops_t){.run = sel_static},
+};

@@ -2,6 +2,7 @@
  * decision) mapped to [0, 1) picks a candidate by cumulative modelRefs
  * weight, so a session keeps its pick while the weights stand. The pick
  * gets 1.0, every other candidate 0.5·w/max w. */
+#include "config/family.h"
 #include "select/select.h"
 #include <openssl/sha.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@ double sel_weighted_unit(const char *key, const char *decision)
     return (double)(x >> 11) / 9007199254740992.0; /* 53 bits / 2^53 */
 }
 
-int sel_weighted(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
+static int sel_weighted(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
 {
     const cfg_decision_t *d = in->decision;
     if (!in->session_key || !*in->session_key) {
@@ -62,3 +63,10 @@ int sel_weighted(const sel_input_t *in, arena_t *a, sel_result_t *r, const char 
     }
     return 0;
 }
+
+const cfg_selector_t sel_weighted_algo = {
+    .name = "weighted",
+    .doc = "Deterministic per-session weighted pick by modelRefs weight (no keys).",
+    .fields = (const cfg_field_t[]){{0}},
+    .ops = &(const sel_algo_ops_t){.run = sel_weighted},
+};

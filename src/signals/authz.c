@@ -6,6 +6,7 @@
  * of the groups (kind Group). Leaves name the role, so bindings sharing a
  * role share the outcome. Without an identity every rule errors with
  * "no_identity". */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <stdlib.h>
@@ -142,5 +143,17 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_authz_ops = {
-    .family = CFG_SIG_AUTHZ, .compile = az_compile, .free = az_free, .eval = az_eval};
+const cfg_sig_family_t sig_authz_family = {
+    .name = "authz",
+    .key = "role_bindings",
+    .list_doc = "authz role bindings",
+    .doc = "Role bindings (YAML key role_bindings, leaf type authz).",
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FSTR_REQ(cfg_signal_t, "role", role, "the role leaves name"),
+            CFG_FNODE(cfg_signal_t, "subjects", subjects, "[{kind: User|Group, name}]"),
+            CFG_FBOOL(cfg_signal_t, "fail_open", fail_open, "false",
+                      "without an identity the rule does not match (instead of an error)"),
+            {0}},
+    .flags = CFG_SIGFAM_ROLE_LEAVES,
+    .ops = &(const sig_family_ops_t){.compile = az_compile, .free = az_free, .eval = az_eval}};

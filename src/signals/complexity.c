@@ -4,6 +4,7 @@
  * otherwise, with score min(1, |margin|/0.2) and value = margin. The result
  * always matches with its label (leaves are written name:label); the
  * composer tree is the decision engine's business. */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <math.h>
@@ -97,9 +98,18 @@ static void complexity_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-const sig_family_ops_t sig_complexity_ops = {
-    .family = CFG_SIG_COMPLEXITY,
-    .compile = complexity_compile,
-    .free = complexity_free,
-    .eval = complexity_eval,
-};
+const cfg_sig_family_t sig_complexity_family = {
+    .name = "complexity",
+    .key = "complexity",
+    .list_doc = "complexity rules",
+    .doc = "Task difficulty (labels easy, medium, hard).",
+    .threshold = "0.05",
+    .fields = (const cfg_field_t[]){CFG_FNODE(cfg_signal_t, "hard", hard, "{candidates[]}"),
+                                    CFG_FNODE(cfg_signal_t, "easy", easy, "{candidates[]}"),
+                                    CFG_FNODE(cfg_signal_t, "composer", composer,
+                                              "rule tree that must also match"),
+                                    CFG_SIGF_CLASSIFIER,
+                                    {0}},
+    .flags = CFG_SIGFAM_LABELS,
+    .ops = &(const sig_family_ops_t){
+        .compile = complexity_compile, .free = complexity_free, .eval = complexity_eval}};

@@ -4,6 +4,7 @@
  * the active tool loop, images) and router memory (session turns, switches,
  * idle seconds, from sig_env_t), compared with a predicate. Nothing here
  * reads message text. */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <stdlib.h>
@@ -161,5 +162,10 @@ static void cv_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_conversation_ops = {
-    .family = CFG_SIG_CONVERSATION, .compile = cv_compile, .free = free, .eval = cv_eval};
+const cfg_sig_family_t sig_conversation_family = {
+    .name = "conversation",
+    .key = "conversation",
+    .list_doc = "conversation rules",
+    .doc = "Conversation shape (counts of messages, tools, ...).",
+    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+    .ops = &(const sig_family_ops_t){.compile = cv_compile, .free = free, .eval = cv_eval}};

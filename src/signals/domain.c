@@ -4,6 +4,7 @@
  * after an MMLU-Pro category uses that category's bank. The best domain
  * matches when it clears its threshold (0.30) and leads the runner-up by
  * its margin (0.02); its result carries label = the domain's name. */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -62,9 +63,21 @@ static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_
     sig_sim_rules_eval_best(state, cx, refs, n, 0.30, true);
 }
 
-const sig_family_ops_t sig_domain_ops = {
-    .family = CFG_SIG_DOMAIN,
-    .compile = domain_compile,
-    .free = sig_sim_rules_free,
-    .eval = domain_eval,
-};
+const cfg_sig_family_t sig_domain_family = {
+    .name = "domain",
+    .key = "domains",
+    .list_doc = "domain rules",
+    .doc = "Subject domain (YAML key domains, leaf type domain).",
+    .threshold = "0.30",
+    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
+                                    CFG_FLIST(cfg_signal_t, "mmlu_categories", mmlu_categories,
+                                              NULL, "shipped MMLU-Pro banks to use"),
+                                    CFG_FNODE(cfg_signal_t, "model_scores", model_scores,
+                                              "{model: score} for static selection"),
+                                    CFG_SIGF_MARGIN("0.02"),
+                                    CFG_SIGF_CLASSIFIER,
+                                    {0}},
+    .flags = CFG_SIGFAM_LABELS,
+    .migrate_keys = (const char *const[]){"categories", NULL},
+    .ops = &(const sig_family_ops_t){
+        .compile = domain_compile, .free = sig_sim_rules_free, .eval = domain_eval}};

@@ -3,6 +3,7 @@
  * bank score (aggregation_method, top_k) reaches its threshold (0.45). Soft
  * matching: when no rule of the recipe reaches its threshold, the best rule
  * whose score reaches its min_score_threshold (when set) matches. */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -88,9 +89,20 @@ static void embedding_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, si
     if (!any && soft >= 0) refs[soft].res->matched = true;
 }
 
-const sig_family_ops_t sig_embedding_ops = {
-    .family = CFG_SIG_EMBEDDING,
-    .compile = embedding_compile,
-    .free = embedding_free,
-    .eval = embedding_eval,
-};
+const cfg_sig_family_t sig_embedding_family = {
+    .name = "embedding",
+    .key = "embeddings",
+    .list_doc = "embedding rules",
+    .doc = "Similarity to prototype texts (YAML key embeddings, leaf type embedding).",
+    .threshold = "0.45",
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FLIST(cfg_signal_t, "candidates", candidates, NULL, "prototype texts"),
+            CFG_FENUM(cfg_signal_t, "aggregation_method", aggregation_method, "max", "max|mean|any",
+                      "bank aggregation"),
+            CFG_FINT(cfg_signal_t, "top_k", top_k, "0", 0, 1000, "0 = all"),
+            CFG_FUNIT(cfg_signal_t, "min_score_threshold", min_score_threshold, NULL,
+                      "soft matching floor"),
+            {0}},
+    .ops = &(const sig_family_ops_t){
+        .compile = embedding_compile, .free = embedding_free, .eval = embedding_eval}};

@@ -1,5 +1,5 @@
 /* engine.c - the signal engine (signal.h): compiles every family of the
- * registry over all recipes at once, works out which families each recipe
+ * registry (signals/registry.h) over all recipes at once, works out which families each recipe
  * references, pools per-thread scratch, evaluates a recipe into one result
  * per rule, and keeps the context family's per-model calibration table.
  * Families live in their own files (family.h); text windows in context.c. */
@@ -13,7 +13,7 @@
 #include <string.h>
 
 typedef struct sig_scratch {
-    void *fam[CFG_SIG_N];
+    void *fam[CFG_SIG_MAX];
     struct sig_scratch *next;
 } sig_scratch_t;
 
@@ -32,13 +32,14 @@ typedef struct sig_fam_rt {
 
 typedef struct sig_recipe_rt {
     const cfg_recipe_t *recipe;
-    uint32_t uses;     /* bit per family */
+    uint32_t uses;     /* bit per family id */
     uint32_t *rule_id; /* per recipe signal: id within its family */
 } sig_recipe_rt_t;
 
 struct sig_engine {
     const cfg_t *cfg;
-    sig_fam_rt_t fam[CFG_SIG_N];
+    sig_fam_rt_t fam[CFG_SIG_MAX]; /* per family id */
+    size_t n_fam;                  /* the registry's */
     sig_recipe_rt_t *recipes;
     size_t n_recipes;
     pthread_mutex_t lock; /* scratch pool and calibration */
@@ -160,7 +161,8 @@ sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
     size_t total = 0;
     for (size_t i = 0; i < nrc; i++)
         total += rcs[i]->n_signals;
-    for (int f = 0; f < CFG_SIG_N; f++)
+    e->n_fam = cfg_signal_family_count();
+    for (size_t f = 0; f < e->n_fam; f++)
         e->fam[f].rules = calloc(total + 1, sizeof(cfg_signal_t *));
     for (size_t i = 0; i < nrc; i++) {
         sig_recipe_rt_t *rr = &e->recipes[i];
@@ -176,9 +178,9 @@ sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
     }
     free(rcs);
     int rc = 0;
-    for (int f = 0; f < CFG_SIG_N; f++) {
+    for (size_t f = 0; f < e->n_fam; f++) {
         sig_fam_rt_t *fr = &e->fam[f];
-        fr->ops = sig_registry_get((cfg_signal_family_t)f);
+        fr->ops = cfg_signal_family((cfg_signal_family_t)f)->ops;
         if (!fr->ops || !fr->ops->compile) continue;
         sig_build_t b = {.e = e,
                          .cfg = cfg,
@@ -196,7 +198,7 @@ sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags)
 
 static void scratch_free(sig_engine_t *e, sig_scratch_t *s)
 {
-    for (int f = 0; f < CFG_SIG_N; f++)
+    for (size_t f = 0; f < e->n_fam; f++)
         if (s->fam[f] && e->fam[f].ops && e->fam[f].ops->scratch_free)
             e->fam[f].ops->scratch_free(s->fam[f]);
     free(s);
@@ -210,7 +212,7 @@ void sig_engine_free(sig_engine_t *e)
         scratch_free(e, e->pool);
         e->pool = n;
     }
-    for (int f = 0; f < CFG_SIG_N; f++) {
+    for (size_t f = 0; f < e->n_fam; f++) {
         if (e->fam[f].ops && e->fam[f].ops->free && e->fam[f].state)
             e->fam[f].ops->free(e->fam[f].state);
         free(e->fam[f].rules);
@@ -257,7 +259,7 @@ static sig_scratch_t *scratch_get(const sig_engine_t *ce)
     if (s) return s;
     s = calloc(1, sizeof *s);
     if (!s) abort();
-    for (int f = 0; f < CFG_SIG_N; f++)
+    for (size_t f = 0; f < e->n_fam; f++)
         if (e->fam[f].ops && e->fam[f].ops->scratch_new && e->fam[f].n_rules > 0)
             s->fam[f] = e->fam[f].ops->scratch_new(e->fam[f].state);
     return s;
@@ -284,7 +286,7 @@ static const sig_recipe_rt_t *recipe_rt(const sig_engine_t *e, const cfg_recipe_
 bool sig_recipe_uses(const sig_engine_t *e, const cfg_recipe_t *recipe, cfg_signal_family_t f)
 {
     const sig_recipe_rt_t *rr = recipe_rt(e, recipe);
-    return rr && f < CFG_SIG_N && (rr->uses >> f) & 1u;
+    return rr && (size_t)f < e->n_fam && (rr->uses >> f) & 1u;
 }
 
 int sig_eval(const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq, const sig_env_t *env,
@@ -302,10 +304,10 @@ int sig_eval(const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq, const 
     sig_ctx_t cx = {
         .e = e, .recipe = recipe, .rq = rq, .env = env ? env : &no_env, .a = a, .out = out};
     sig_scratch_t *scr = scratch_get(e);
-    memcpy(cx.scratch, scr->fam, sizeof cx.scratch);
+    memcpy(cx.scratch, scr->fam, e->n_fam * sizeof *cx.scratch);
     sig_ref_t *refs = arena_alloc(a, (out->n + 1) * sizeof *refs);
-    for (int f = 0; f < CFG_SIG_N; f++) {
-        if (!((rr->uses >> f) & 1u)) continue;
+    for (uint32_t left = rr->uses; left; left &= left - 1) {
+        int f = __builtin_ctz(left); /* the used families, in id order */
         size_t n = 0;
         for (size_t i = 0; i < out->n; i++)
             if (recipe->signals[i].family == (cfg_signal_family_t)f)
@@ -335,13 +337,15 @@ const sig_result_t *sig_results_find(const sig_results_t *r, cfg_signal_family_t
                                      const char *name)
 {
     if (!r || !name) return NULL;
+    const cfg_sig_family_t *fam = cfg_signal_family(f);
+    bool roles = fam && (fam->flags & CFG_SIGFAM_ROLE_LEAVES);
     const sig_result_t *first = NULL;
     for (size_t i = 0; i < r->n; i++) {
         const cfg_signal_t *sg = r->items[i].rule;
         if (!sg || sg->family != f) continue;
-        const char *nm = f == CFG_SIG_AUTHZ && sg->role ? sg->role : sg->name;
+        const char *nm = cfg_signal_leaf_name(sg);
         if (!nm || strcmp(nm, name)) continue;
-        if (f != CFG_SIG_AUTHZ || r->items[i].matched) return &r->items[i];
+        if (!roles || r->items[i].matched) return &r->items[i];
         if (!first) first = &r->items[i];
     }
     return first;

@@ -9,6 +9,7 @@
  * tests of their own), patterns {type: [regex]} (one test per type). Any
  * passing test matches, score = 0.5 + 0.5·passed/configured. A rule with no
  * criteria matches any built-in event type. */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <hs/hs.h>
@@ -316,11 +317,22 @@ static void ev_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_event_ops = {
-    .family = CFG_SIG_EVENT,
-    .compile = ev_compile,
-    .free = ev_free,
-    .scratch_new = ev_scratch_new,
-    .scratch_free = ev_scratch_free,
-    .eval = ev_eval,
-};
+const cfg_sig_family_t sig_event_family = {
+    .name = "event",
+    .key = "events",
+    .list_doc = "event rules",
+    .doc = "Operational events (YAML key events, leaf type event).",
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FLIST(cfg_signal_t, "event_types", event_types, NULL,
+                      "outage|incident|security|deadline|billing|data_loss"),
+            CFG_FLIST(cfg_signal_t, "severities", severities, NULL, "severity words"),
+            CFG_FLIST(cfg_signal_t, "action_codes", action_codes, NULL, "regexes"),
+            CFG_FNODE(cfg_signal_t, "temporal", temporal, "temporal criteria"),
+            CFG_FNODE(cfg_signal_t, "patterns", patterns, "{type: [regex]}"),
+            {0}},
+    .ops = &(const sig_family_ops_t){.compile = ev_compile,
+                                     .free = ev_free,
+                                     .scratch_new = ev_scratch_new,
+                                     .scratch_free = ev_scratch_free,
+                                     .eval = ev_eval}};

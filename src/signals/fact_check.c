@@ -5,6 +5,7 @@
  * The verdict is needs_fact_check when S_fact reaches the threshold (0.35)
  * and exceeds S_other; every result carries the verdict as its label and
  * the rule named like the verdict matches. */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -92,9 +93,17 @@ static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-const sig_family_ops_t sig_fact_check_ops = {
-    .family = CFG_SIG_FACT_CHECK,
-    .compile = fact_check_compile,
-    .free = fact_check_free,
-    .eval = fact_check_eval,
-};
+const cfg_sig_family_t sig_fact_check_family = {
+    .name = "fact_check",
+    .key = "fact_check",
+    .list_doc = "fact-check rules",
+    .doc = "Needs a fact check (rules needs_fact_check, no_fact_check_needed).",
+    .threshold = "0.35",
+    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
+                                    CFG_FLIST(cfg_signal_t, "counter_examples", counter_examples,
+                                              NULL, "texts that need no fact check"),
+                                    CFG_SIGF_CLASSIFIER,
+                                    {0}},
+    .builtin_leaves = (const char *const[]){"needs_fact_check", "no_fact_check_needed", NULL},
+    .ops = &(const sig_family_ops_t){
+        .compile = fact_check_compile, .free = fact_check_free, .eval = fact_check_eval}};

@@ -2,8 +2,10 @@
  * context it reads (SPEC §5.1). Internal to src/signals/: the rest of tether
  * uses signal.h only.
  *
- * A family is one file (signals/<family>.c) exporting one sig_family_ops_t
- * and one line in signals/registry.c. The engine calls:
+ * A family is one file (signals/<family>.c) defining its descriptor (a
+ * cfg_sig_family_t, config/family.h: name, YAML key, field table, docs) that
+ * points at its sig_family_ops_t, and one line in signals/registry.h. Its
+ * id (cfg_signal_family_t) is its position there. The engine calls:
  *   compile  once per engine, with every rule of the family across every
  *            recipe of the config (so a family can build one automaton for
  *            all of them); rule ids are positions in that list;
@@ -16,6 +18,7 @@
  * the context caches and the arena. */
 #ifndef TETHER_SIGNALS_FAMILY_H
 #define TETHER_SIGNALS_FAMILY_H
+#include "config/family.h"
 #include "signals/signal.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,7 +44,7 @@ typedef struct sig_ctx {
     rq_t *rq;
     const sig_env_t *env;
     arena_t *a;
-    void *scratch[CFG_SIG_N]; /* the family's per-thread scratch (or NULL) */
+    void *scratch[CFG_SIG_MAX]; /* per family id: its per-thread scratch (or NULL) */
     sig_results_t *out;
     /* caches */
     bool has_query, has_folded, has_tokens;
@@ -80,7 +83,6 @@ typedef struct sig_ref {
 } sig_ref_t;
 
 typedef struct sig_family_ops {
-    cfg_signal_family_t family;
     /* Returns 0, or -1 after adding errors to diags. *state may stay NULL. */
     int (*compile)(const sig_build_t *b, void **state, cfg_diags_t *diags);
     void (*free)(void *state);
@@ -90,9 +92,6 @@ typedef struct sig_family_ops {
      * 0 for families with built-in leaves such as language). */
     void (*eval)(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n);
 } sig_family_ops_t;
-
-/* registry.c: ops of family f, or NULL when no family file registered it. */
-const sig_family_ops_t *sig_registry_get(cfg_signal_family_t f);
 
 /* ---- engine-level services for families ---- */
 

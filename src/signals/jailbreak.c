@@ -6,6 +6,7 @@
  * sig_jb_hooks_t); until then they count as 0 in hybrid mode and the
  * contrastive / classifier methods report errors. Texts: the query, plus
  * the history (include_history) and tool results (include_tool_results). */
+#include "config/family.h"
 #include "signals/family.h"
 #include "signals/jailbreak_patterns.h"
 
@@ -170,11 +171,26 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_jailbreak_ops = {
-    .family = CFG_SIG_JAILBREAK,
-    .compile = jbf_compile,
-    .free = jbf_free,
-    .scratch_new = jbf_scratch_new,
-    .scratch_free = jbf_scratch_free,
-    .eval = jbf_eval,
-};
+const cfg_sig_family_t sig_jailbreak_family = {
+    .name = "jailbreak",
+    .key = "jailbreak",
+    .list_doc = "jailbreak rules",
+    .doc = "Prompt injection and jailbreak.",
+    .threshold = "0.7",
+    .fields =
+        (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
+                                        "patterns|contrastive|classifier|hybrid", "scoring method"),
+                              CFG_FLIST(cfg_signal_t, "jailbreak_patterns", jailbreak_patterns,
+                                        NULL, "extra regexes (weight 0.9)"),
+                              CFG_FLIST(cfg_signal_t, "benign_patterns", benign_patterns, NULL,
+                                        "extra benign exemplars"),
+                              CFG_SIGF_HISTORY,
+                              CFG_FBOOL(cfg_signal_t, "include_tool_results", include_tool_results,
+                                        "false", "scan tool results too"),
+                              CFG_SIGF_CLASSIFIER,
+                              {0}},
+    .ops = &(const sig_family_ops_t){.compile = jbf_compile,
+                                     .free = jbf_free,
+                                     .scratch_new = jbf_scratch_new,
+                                     .scratch_free = jbf_scratch_free,
+                                     .eval = jbf_eval}};

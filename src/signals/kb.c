@@ -10,6 +10,7 @@
  * override the kb's. Results: score = the target's score; value =
  * best_score (label targets) or group_margin, the lead of the best group
  * over the runner-up (group targets). */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <cjson/cJSON.h>
@@ -367,9 +368,18 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_kb_ops = {
-    .family = CFG_SIG_KB,
-    .compile = kb_compile,
-    .free = kb_free,
-    .eval = kb_eval,
-};
+const cfg_sig_family_t sig_kb_family = {
+    .name = "kb",
+    .key = "kb",
+    .list_doc = "knowledge-base bindings",
+    .doc = "Knowledge-base bindings.",
+    .threshold = CFG_SIG_THRESHOLD_UNSET,
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FSTR_REQ(cfg_signal_t, "kb", kb, "a model_catalog.kbs[] name"),
+            CFG_FNODE(cfg_signal_t, "target", target, "{kind: label|group, value}"),
+            CFG_FENUM(cfg_signal_t, "match", match, "best", "best|threshold",
+                      "how the target must match"),
+            {0}},
+    .flags = CFG_SIGFAM_LABELS,
+    .ops = &(const sig_family_ops_t){.compile = kb_compile, .free = kb_free, .eval = kb_eval}};

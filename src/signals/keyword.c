@@ -9,6 +9,7 @@
  * keywords pre-hashed, fuzzy keywords pre-folded.
  * Eval: each database scans the query once for all rules, then each rule
  * combines its keywords with AND / OR / NOR. */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <hs/hs.h>
@@ -713,11 +714,35 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_keyword_ops = {
-    .family = CFG_SIG_KEYWORD,
-    .compile = kw_compile,
-    .free = kw_free,
-    .scratch_new = kw_scratch_new,
-    .scratch_free = kw_scratch_free,
-    .eval = kw_eval,
-};
+static const char *keyword_check(const cfg_signal_t *r)
+{
+    return r->keywords.n ? NULL : "a keyword rule needs keywords";
+}
+
+const cfg_sig_family_t sig_keyword_family = {
+    .name = "keyword",
+    .key = "keywords",
+    .list_doc = "keyword rules",
+    .doc = "Keyword rules (YAML key keywords, leaf type keyword).",
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FENUM(cfg_signal_t, "operator", op, "OR", "AND|OR|NOR", "how keywords combine"),
+            CFG_FLIST(cfg_signal_t, "keywords", keywords, NULL, "keywords or patterns"),
+            CFG_FBOOL(cfg_signal_t, "case_sensitive", case_sensitive, "false", "match case"),
+            CFG_FENUM(cfg_signal_t, "method", method, "literal", "literal|regex|bm25|ngram",
+                      "matching method"),
+            CFG_FBOOL(cfg_signal_t, "fuzzy_match", fuzzy_match, "false",
+                      "Levenshtein token matching"),
+            CFG_FINT(cfg_signal_t, "fuzzy_threshold", fuzzy_threshold, "2", 0, 10,
+                     "max edit distance"),
+            CFG_FUNIT(cfg_signal_t, "bm25_threshold", bm25_threshold, "0.1", "BM25 score to match"),
+            CFG_FUNIT(cfg_signal_t, "ngram_threshold", ngram_threshold, "0.4",
+                      "n-gram Jaccard to match"),
+            CFG_FINT(cfg_signal_t, "ngram_arity", ngram_arity, "3", 1, 10, "n of the n-grams"),
+            {0}},
+    .check = keyword_check,
+    .ops = &(const sig_family_ops_t){.compile = kw_compile,
+                                     .free = kw_free,
+                                     .scratch_new = kw_scratch_new,
+                                     .scratch_free = kw_scratch_free,
+                                     .eval = kw_eval}};

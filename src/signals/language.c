@@ -3,6 +3,7 @@
  * a rule named by an ISO 639-1 code matches when that is the detected
  * language at or above its threshold. The detected code is also the
  * family label, for leaves that name a language without a declared rule. */
+#include "config/family.h"
 #include "signals/family.h"
 #include "signals/language_detect.h"
 
@@ -29,4 +30,11 @@ static void lang_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_language_ops = {.family = CFG_SIG_LANGUAGE, .eval = lang_eval};
+const cfg_sig_family_t sig_language_family = {
+    .name = "language",
+    .key = "language",
+    .list_doc = "language rules",
+    .doc = "Language of the query (name is the ISO 639-1 code).",
+    .threshold = "0.3",
+    .flags = CFG_SIGFAM_LABELS | CFG_SIGFAM_ANY_LEAF,
+    .ops = &(const sig_family_ops_t){.eval = lang_eval}};

@@ -8,6 +8,7 @@
  * DIFFUSION or BOTH matches when the label is its name; any other rule
  * matches when an image is requested. method hybrid needs the embedder's
  * banks; until then it behaves as keyword. */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <hs/hs.h>
@@ -170,11 +171,24 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     cx->out->family_score[CFG_SIG_MODALITY] = score;
 }
 
-const sig_family_ops_t sig_modality_ops = {
-    .family = CFG_SIG_MODALITY,
-    .compile = md_compile,
-    .free = md_free,
-    .scratch_new = md_scratch_new,
-    .scratch_free = md_scratch_free,
-    .eval = md_eval,
-};
+const cfg_sig_family_t sig_modality_family = {
+    .name = "modality",
+    .key = "modality",
+    .list_doc = "modality rules",
+    .doc = "Output modality (rules AR, DIFFUSION, BOTH).",
+    .threshold = CFG_SIG_THRESHOLD_UNSET,
+    .fields = (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "keyword",
+                                              "keyword|hybrid", "detection method"),
+                                    CFG_FLIST(cfg_signal_t, "keywords", keywords, NULL,
+                                              "image-generation phrases"),
+                                    CFG_FLIST(cfg_signal_t, "both_keywords", both_keywords, NULL,
+                                              "phrases asking for text and image"),
+                                    CFG_SIGF_CLASSIFIER,
+                                    {0}},
+    .flags = CFG_SIGFAM_LABELS,
+    .builtin_leaves = (const char *const[]){"AR", "DIFFUSION", "BOTH", NULL},
+    .ops = &(const sig_family_ops_t){.compile = md_compile,
+                                     .free = md_free,
+                                     .scratch_new = md_scratch_new,
+                                     .scratch_free = md_scratch_free,
+                                     .eval = md_eval}};

@@ -2,6 +2,7 @@
  * pii_recognizers.h: the query is scanned once per request (history once
  * more when some rule sets include_history); each rule then keeps the
  * entities at or above its threshold whose type is not allowed. */
+#include "config/family.h"
 #include "signals/family.h"
 #include "signals/pii_recognizers.h"
 
@@ -111,5 +112,14 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_pii_ops = {
-    .family = CFG_SIG_PII, .compile = pii_compile, .free = pii_free, .eval = pii_eval};
+const cfg_sig_family_t sig_pii_family = {
+    .name = "pii",
+    .key = "pii",
+    .list_doc = "PII rules",
+    .doc = "PII detection.",
+    .threshold = "0.8",
+    .fields = (const cfg_field_t[]){CFG_FLIST(cfg_signal_t, "pii_types_allowed", pii_types_allowed,
+                                              NULL, "entity types that do not match"),
+                                    CFG_SIGF_HISTORY,
+                                    {0}},
+    .ops = &(const sig_family_ops_t){.compile = pii_compile, .free = pii_free, .eval = pii_eval}};

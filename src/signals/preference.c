@@ -2,6 +2,7 @@
  * preferences): each rule's examples form a bank; only the best rule can
  * match, when it clears its threshold (0.40) and leads the runner-up by its
  * margin (0.03). */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 static int preference_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
@@ -29,9 +30,13 @@ static void preference_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     sig_sim_rules_eval_best(state, cx, refs, n, 0.40, false);
 }
 
-const sig_family_ops_t sig_preference_ops = {
-    .family = CFG_SIG_PREFERENCE,
-    .compile = preference_compile,
-    .free = sig_sim_rules_free,
-    .eval = preference_eval,
-};
+const cfg_sig_family_t sig_preference_family = {
+    .name = "preference",
+    .key = "preferences",
+    .list_doc = "preference rules",
+    .doc = "User preference (YAML key preferences, leaf type preference).",
+    .threshold = "0.40",
+    .fields =
+        (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_MARGIN("0.03"), CFG_SIGF_CLASSIFIER, {0}},
+    .ops = &(const sig_family_ops_t){
+        .compile = preference_compile, .free = sig_sim_rules_free, .eval = preference_eval}};

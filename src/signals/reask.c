@@ -3,6 +3,7 @@
  * before the query reaches the threshold (0.80) in cosine with the query;
  * the score is the smallest of those cosines. Needs no banks: earlier turns
  * are embedded per request (each once, whatever the number of rules). */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -70,9 +71,14 @@ static void reask_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t
     }
 }
 
-const sig_family_ops_t sig_reask_ops = {
-    .family = CFG_SIG_REASK,
-    .compile = reask_compile,
-    .free = reask_free,
-    .eval = reask_eval,
-};
+const cfg_sig_family_t sig_reask_family = {
+    .name = "reask",
+    .key = "reasks",
+    .list_doc = "re-ask rules",
+    .doc = "Repeated questions (YAML key reasks, leaf type reask).",
+    .threshold = "0.80",
+    .fields = (const cfg_field_t[]){CFG_FINT(cfg_signal_t, "lookback_turns", lookback_turns, "1", 1,
+                                             100, "earlier user turns compared"),
+                                    {0}},
+    .ops = &(const sig_family_ops_t){
+        .compile = reask_compile, .free = reask_free, .eval = reask_eval}};

@@ -4,11 +4,11 @@
  * running only the families that the recipe's decisions and projections
  * reference, and producing one sig_result_t per rule.
  *
- * One file per family (signals/<family>.c) behind sig_family_ops_t, listed
- * in one registry (signals/registry.c): adding a family is one new file and
- * one line. An engine is immutable after sig_engine_new and may be shared by
- * every worker thread; sig_eval is thread-safe and allocates only from the
- * caller's arena. */
+ * One file per family (signals/<family>.c) declaring itself (config/
+ * family.h) and its sig_family_ops_t, listed in one registry
+ * (signals/registry.h): adding a family is one new file and one line. An engine is immutable after
+ * sig_engine_new and may be shared by every worker thread; sig_eval is thread-safe and allocates
+ * only from the caller's arena. */
 #ifndef TETHER_SIGNALS_SIGNAL_H
 #define TETHER_SIGNALS_SIGNAL_H
 #include "config/global.h"
@@ -32,14 +32,14 @@ typedef struct sig_result {
 typedef struct sig_results {
     sig_result_t *items; /* one per rule of the recipe, in recipe->signals order */
     size_t n;
-    bool family_ran[CFG_SIG_N];
-    uint32_t family_latency_us[CFG_SIG_N];
+    bool family_ran[CFG_SIG_MAX]; /* per family id */
+    uint32_t family_latency_us[CFG_SIG_MAX];
     /* Family-level outcome for families whose leaves may name built-in
      * rules without a declared signal: language (detected ISO code and its
      * confidence) and modality (AR | DIFFUSION | BOTH and its score). NULL
      * when the family did not run or has no such outcome. */
-    const char *family_label[CFG_SIG_N];
-    double family_score[CFG_SIG_N];
+    const char *family_label[CFG_SIG_MAX];
+    double family_score[CFG_SIG_MAX];
 } sig_results_t;
 
 /* Error strings results carry (compare by strcmp). */

@@ -6,6 +6,7 @@
  * density (count per text unit: a CJK character or an alphanumeric run) and
  * sequence (0/1: the sequence appears). A predicate compares the value;
  * without one, the rule matches when the value is above 0. */
+#include "config/family.h"
 #include "signals/family.h"
 
 #include <stdlib.h>
@@ -267,11 +268,14 @@ static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const sig_family_ops_t sig_structure_ops = {
-    .family = CFG_SIG_STRUCTURE,
-    .compile = st_compile,
-    .free = st_free,
-    .scratch_new = st_scratch_new,
-    .scratch_free = st_scratch_free,
-    .eval = st_eval,
-};
+const cfg_sig_family_t sig_structure_family = {
+    .name = "structure",
+    .key = "structure",
+    .list_doc = "structure rules",
+    .doc = "Text structure features.",
+    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+    .ops = &(const sig_family_ops_t){.compile = st_compile,
+                                     .free = st_free,
+                                     .scratch_new = st_scratch_new,
+                                     .scratch_free = st_scratch_free,
+                                     .eval = st_eval}};

@@ -6,6 +6,7 @@
  * complaints when it reaches the threshold (0.40) and beats the satisfied
  * bank, else satisfied. Results carry the verdict as label; the rule named
  * like the verdict matches. */
+#include "config/family.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -115,9 +116,14 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     }
 }
 
-const sig_family_ops_t sig_user_feedback_ops = {
-    .family = CFG_SIG_USER_FEEDBACK,
-    .compile = user_feedback_compile,
-    .free = user_feedback_free,
-    .eval = user_feedback_eval,
-};
+const cfg_sig_family_t sig_user_feedback_family = {
+    .name = "user_feedback",
+    .key = "user_feedbacks",
+    .list_doc = "user-feedback rules",
+    .doc = "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
+    .threshold = "0.40",
+    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
+    .builtin_leaves = (const char *const[]){"satisfied", "need_clarification", "wrong_answer",
+                                            "want_different", NULL},
+    .ops = &(const sig_family_ops_t){
+        .compile = user_feedback_compile, .free = user_feedback_free, .eval = user_feedback_eval}};

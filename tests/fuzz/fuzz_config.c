@@ -4,8 +4,9 @@
  * input also goes through `config migrate` (comment-keeping parse, flat-layout
  * conversion, emit, validation with old-path hints).
  * Half the inputs load sealed (the management API's validation).
- * Build: compiled with src/config/*.c, src/core/{arena,buf,log,log_format}.c,
- * -lfyaml -lcurl -lcjson -lpthread (scripts/fuzz.sh). */
+ * Build: scripts/fuzz.sh links it with src/config/ and the folders whose
+ * member registries the loader reads (signals, select, plugins; config/
+ * family.h) and what they need. */
 #include "config/config.h"
 #include "config/migrate.h"
 #include "config/yaml.h"
