@@ -43,6 +43,7 @@ struct kv {
     size_t n_scripts;
     char (*sha)[41];
     kv_breaker_t brk;
+    bool probe_is_call;
     uint64_t failures;
     kv_req_t *pending;
     void (*on_open)(void *ud);
@@ -249,8 +250,11 @@ static void send_probe(kv_t *c)
 static bool send_req(kv_t *c, kv_req_t *q, int argc, const char **argv, const size_t *lens)
 {
     kv_brk_admit_t a = kv_breaker_admit(&c->brk, clock_mono_ms());
-    if (a == KV_BRK_PROBE) send_probe(c);
-    if (a != KV_BRK_ALLOW) {
+    if (a == KV_BRK_PROBE && c->probe_is_call)
+        q->probe = true;
+    else if (a == KV_BRK_PROBE)
+        send_probe(c);
+    if (a == KV_BRK_DENY || (a == KV_BRK_PROBE && !q->probe)) {
         q->done = true;
         if (q->cb) q->cb(q->ud, KV_EOPEN, NULL);
         req_free(q);
@@ -362,6 +366,7 @@ kv_t *kv_new(struct event_base *evb, const kv_opts_t *o, char *err, size_t errle
     uint64_t seed = (uint64_t)(uintptr_t)c ^ clock_mono_us() ^ ((uint64_t)getpid() << 32);
     kv_breaker_init(&c->brk, o->failures_to_open, o->open_ms, o->jitter_pct ? o->jitter_pct : 20,
                     seed);
+    c->probe_is_call = o->probe_is_call;
     c->on_open = o->on_open;
     c->on_recover = o->on_recover;
     c->hook_ud = o->hook_ud;

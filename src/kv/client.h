@@ -11,7 +11,9 @@
  * caller calls malformed) the circuit opens for a jittered open_ms, during
  * which commands are refused at once (KV_EOPEN, callback inline); when the
  * interval elapses the layer sends its own PING as the probe (4 x
- * timeout_ms, at least 500 ms) and its reply alone closes the circuit.
+ * timeout_ms, at least 500 ms; or, with probe_is_call, the command that
+ * found the interval elapsed goes as the probe) and its result alone
+ * closes the circuit.
  * Opening drops the connection; the next admitted command reconnects.
  *
  * Nothing here blocks. TLS (rediss://) is not available: Debian's hiredis
@@ -61,6 +63,9 @@ typedef struct kv_opts {
      * the kv_t); kv_eval calls them by SHA1 */
     const char *const *scripts;
     size_t n_scripts;
+    /* the probe: false, a PING of the layer's own while the caller's
+     * command is refused (KV_EOPEN); true, the caller's command itself */
+    bool probe_is_call;
     const char *name; /* for log lines ("session_store", ...) */
     /* circuit transitions: opened (closed -> open) and recovered (the probe
      * closed it), run on the loop; either may be NULL */
