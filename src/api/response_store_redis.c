@@ -17,8 +17,8 @@
 #define RR_MAX_LOOPS 64
 
 struct rredis {
-    kv_opts_t ko;
-    char *address, *password, *prefix;
+    kv_conf_t conf;
+    char *prefix;
     pthread_mutex_t mu; /* guards loops[] */
     struct {
         struct event_base *evb;
@@ -31,22 +31,21 @@ struct rredis {
 
 rredis_t *rr_new(const rstore_redis_opts_t *o, char *err, size_t errlen)
 {
-    kv_addr_t a;
-    if (!kv_addr_parse(&a, o->address, err, errlen)) return NULL;
-    kv_addr_deinit(&a);
+    kv_opts_t ko = {.address = o->address,
+                    .password = o->password,
+                    .db = o->db,
+                    .timeout_ms = o->timeout_ms ? o->timeout_ms : 50,
+                    .failures_to_open = 1,
+                    .open_ms = 1000,
+                    .name = "response_store"};
     rredis_t *r = calloc(1, sizeof *r);
     if (!r) abort();
+    if (!kv_conf_init(&r->conf, &ko, err, errlen)) {
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->mu, NULL);
-    r->address = o->address ? strdup(o->address) : NULL;
-    r->password = o->password && *o->password ? strdup(o->password) : NULL;
     r->prefix = strdup(o->key_prefix ? o->key_prefix : "tether:");
-    r->ko = (kv_opts_t){.address = r->address,
-                        .password = r->password,
-                        .db = o->db,
-                        .timeout_ms = o->timeout_ms ? o->timeout_ms : 50,
-                        .failures_to_open = 1,
-                        .open_ms = 1000,
-                        .name = "response_store"};
     return r;
 }
 
@@ -57,8 +56,7 @@ void rr_free(rredis_t *r)
         kv_free(r->loops[i].kv);
     if (r->sync_base) event_base_free(r->sync_base);
     pthread_mutex_destroy(&r->mu);
-    free(r->address);
-    free(r->password);
+    kv_conf_deinit(&r->conf);
     free(r->prefix);
     free(r);
 }
@@ -87,7 +85,7 @@ static kv_t *conn_of(rredis_t *r, struct event_base *evb)
         if (r->loops[i].evb == evb) kv = r->loops[i].kv;
     if (!kv && r->n_loops < RR_MAX_LOOPS) {
         char err[256];
-        kv = kv_new(evb, &r->ko, err, sizeof err); /* the address parsed in rr_new */
+        kv = kv_new(evb, &r->conf.o, err, sizeof err); /* the address parsed in rr_new */
         if (kv) {
             r->loops[r->n_loops].evb = evb;
             r->loops[r->n_loops++].kv = kv;
@@ -242,26 +240,27 @@ void rr_put(rredis_t *r, struct event_base *evb, const rstore_entry_t *e, uint64
     free(val);
 }
 
+/* GET or DEL of one response's key. */
+static void send_key_cmd(rredis_t *r, struct event_base *evb, rr_call_t *c, const char *cmd)
+{
+    size_t kl;
+    char *key = rr_key(r, c->id, &kl);
+    const char *argv[] = {cmd, key};
+    size_t lens[] = {strlen(cmd), kl};
+    send_call(r, evb, c, 2, argv, lens, false);
+    free(key);
+}
+
 void rr_get(rredis_t *r, struct event_base *evb, const char *id, rr_get_cb cb, void *ud)
 {
     rr_call_t *c = call_new(r, RR_GET, id, ud);
     c->got = cb;
-    size_t kl;
-    char *key = rr_key(r, id, &kl);
-    const char *argv[] = {"GET", key};
-    size_t lens[] = {3, kl};
-    send_call(r, evb, c, 2, argv, lens, false);
-    free(key);
+    send_key_cmd(r, evb, c, "GET");
 }
 
 void rr_del(rredis_t *r, struct event_base *evb, const char *id, rr_done_cb cb, void *ud)
 {
     rr_call_t *c = call_new(r, RR_DEL, id, ud);
     c->done = cb;
-    size_t kl;
-    char *key = rr_key(r, id, &kl);
-    const char *argv[] = {"DEL", key};
-    size_t lens[] = {3, kl};
-    send_call(r, evb, c, 2, argv, lens, false);
-    free(key);
+    send_key_cmd(r, evb, c, "DEL");
 }

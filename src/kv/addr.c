@@ -1,7 +1,8 @@
 /* addr.c - the one parser of Redis addresses (client.h, kv_addr_parse),
  * shared by every Redis user: host:port, host (port 6379), redis://host:port
  * (a trailing /db path is ignored: the db comes from its own setting) and
- * unix:/path, with or without redis://. */
+ * unix:/path, with or without redis://; and kept options (kv_conf_t) whose
+ * address was checked by it. */
 #include "kv/client.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,4 +49,30 @@ void kv_addr_deinit(kv_addr_t *a)
 {
     free(a->unix_path);
     a->unix_path = NULL;
+}
+
+static char *dup_set(const char *s)
+{
+    return s && *s ? strdup(s) : NULL;
+}
+
+bool kv_conf_init(kv_conf_t *k, const kv_opts_t *o, char *err, size_t errlen)
+{
+    memset(k, 0, sizeof *k);
+    kv_addr_t a;
+    if (!kv_addr_parse(&a, o->address, err, errlen)) return false;
+    kv_addr_deinit(&a);
+    k->o = *o;
+    k->o.address = k->address = dup_set(o->address);
+    k->o.username = k->username = dup_set(o->username);
+    k->o.password = k->password = dup_set(o->password);
+    return true;
+}
+
+void kv_conf_deinit(kv_conf_t *k)
+{
+    free(k->address);
+    free(k->username);
+    free(k->password);
+    memset(k, 0, sizeof *k);
 }

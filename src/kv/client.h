@@ -74,6 +74,16 @@ typedef struct kv_opts {
     void *hook_ud;
 } kv_opts_t;
 
+/* Options kept by a user that opens its connections later (one per loop
+ * or thread): the address checked once, the strings copied into it. */
+typedef struct kv_conf {
+    kv_opts_t o; /* its strings point into this kv_conf_t */
+    char *address, *username, *password;
+} kv_conf_t;
+/* False with a diagnostic in err when the address is malformed. */
+bool kv_conf_init(kv_conf_t *k, const kv_opts_t *o, char *err, size_t errlen);
+void kv_conf_deinit(kv_conf_t *k);
+
 /* Options from a config section (the password, else getenv(password_env)).
  * Strings are borrowed from r. */
 void kv_opts_from_cfg(const cfg_redis_t *r, kv_opts_t *out);

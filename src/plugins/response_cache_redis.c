@@ -27,8 +27,8 @@
 #define RC_MAX_TRIES   4 /* candidates above threshold fetched per semantic lookup */
 
 struct rc_redis {
-    kv_opts_t ko;
-    char *address, *password, *prefix;
+    kv_conf_t conf;
+    char *prefix;
     pthread_mutex_t mu; /* guards th[] */
     struct {
         pthread_t tid;
@@ -53,26 +53,25 @@ void rc_redis_opts_from_cfg(const cfg_redis_t *r, rc_redis_opts_t *out)
 
 rc_redis_t *rc_redis_new(const rc_redis_opts_t *o, char *err, size_t errlen)
 {
-    kv_addr_t a;
-    if (!kv_addr_parse(&a, o->address, err, errlen)) return NULL;
-    kv_addr_deinit(&a);
-    rc_redis_t *r = calloc(1, sizeof *r);
-    if (!r) abort();
-    r->address = o->address ? strdup(o->address) : NULL;
-    r->password = o->password && *o->password ? strdup(o->password) : NULL;
-    r->prefix = strdup(o->key_prefix ? o->key_prefix : "");
     /* a failure keeps Redis away for about half a second, then the next
      * call itself tries again: a dead Redis costs one timeout per
      * half-second, not one per request */
-    r->ko = (kv_opts_t){.address = r->address,
-                        .password = r->password,
-                        .db = o->db,
-                        .timeout_ms = o->timeout_ms ? o->timeout_ms : 50,
-                        .failures_to_open = 1,
-                        .open_ms = 450,
-                        .jitter_pct = 10,
-                        .probe_is_call = true,
-                        .name = "response_cache"};
+    kv_opts_t ko = {.address = o->address,
+                    .password = o->password,
+                    .db = o->db,
+                    .timeout_ms = o->timeout_ms ? o->timeout_ms : 50,
+                    .failures_to_open = 1,
+                    .open_ms = 450,
+                    .jitter_pct = 10,
+                    .probe_is_call = true,
+                    .name = "response_cache"};
+    rc_redis_t *r = calloc(1, sizeof *r);
+    if (!r) abort();
+    if (!kv_conf_init(&r->conf, &ko, err, errlen)) {
+        free(r);
+        return NULL;
+    }
+    r->prefix = strdup(o->key_prefix ? o->key_prefix : "");
     pthread_mutex_init(&r->mu, NULL);
     return r;
 }
@@ -85,8 +84,7 @@ void rc_redis_free(rc_redis_t *r)
         event_base_free(r->th[i].evb);
     }
     pthread_mutex_destroy(&r->mu);
-    free(r->address);
-    free(r->password);
+    kv_conf_deinit(&r->conf);
     free(r->prefix);
     free(r);
 }
@@ -111,7 +109,7 @@ static kv_t *conn_of_thread(rc_redis_t *r)
     if (!kv && r->n_th < RC_MAX_THREADS) {
         struct event_base *b = event_base_new();
         char err[256];
-        kv = b ? kv_new(b, &r->ko, err, sizeof err) : NULL;
+        kv = b ? kv_new(b, &r->conf.o, err, sizeof err) : NULL;
         if (kv) {
             r->th[r->n_th].tid = me;
             r->th[r->n_th].evb = b;
