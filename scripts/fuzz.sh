@@ -25,10 +25,10 @@ CFLAGS="-std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
 declare -A SRCS
 SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/buf.c"
-SRCS[fuzz_config]="$(echo src/config/*.c) src/core/arena.c src/core/buf.c src/core/log.c src/core/log_format.c"
+SRCS[fuzz_config]="$(echo src/config/*.c) src/core/arena.c src/core/buf.c src/core/log.c src/core/log_format.c src/core/log_text.c"
 SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c"
-SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/buf.c"
+SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c"
 SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
 SRCS[fuzz_binding]="src/session/binding_token.c"
 

@@ -8,8 +8,10 @@
 #include "admin/mgmt.h"
 #include "config/global.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "select/health.h"
 #include "session/store.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +145,17 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     met_expose(&b);
     hsrv_header_t h[1] = {{"content-type", 12, "text/plain; version=0.0.4; charset=utf-8", 40}};
     hsrv_respond(req, 200, h, 1, b.data, b.len);
+    buf_free(&b);
+}
+
+/* GET /backends: every backend's health (select/health.h). */
+static void h_backends(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
+{
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"backends\":");
+    sel_health_json(&b, clock_mono_ms());
+    buf_puts(&b, "}");
+    mgmt_json(req, 200, b.data, b.len);
     buf_free(&b);
 }
 
@@ -295,6 +308,7 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     if (cfg->global_ext->services.metrics.enabled)
         mgmt_route_add(m, HSRV_GET, m->metrics_path, MGMT_VIEWER, h_metrics, NULL);
     mgmt_route_add(m, HSRV_GET, "/config", MGMT_VIEWER, h_config, NULL);
+    mgmt_route_add(m, HSRV_GET, "/backends", MGMT_VIEWER, h_backends, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/validate", MGMT_OPERATOR, h_config_validate, NULL);
     mgmt_route_add(m, HSRV_POST, "/config/reload", MGMT_ADMIN, h_config_reload, NULL);
     mgmt_register_eval(m, app);

@@ -95,7 +95,7 @@ static void ag_routed(void *ud, route_plan_t *plan)
             char msg[768];
             snprintf(msg, sizeof msg, "model '%.200s' is not served here; valid models: %s",
                      plan->error_message, names.data ? names.data : "");
-            ag_early_error(req, client, 400, "invalid_request_error", "model_not_found", "model",
+            ag_early_error(req, client, 404, "invalid_request_error", "model_not_found", "model",
                            msg);
             buf_free(&names);
         } else {
@@ -156,6 +156,8 @@ void ag_route(ag_proxy_t *p)
     /* the worker's Redis store, as for chat: session memory is shared by
      * the replicas (without it, every replica kept its own) */
     if (p->w && p->w->store) up->env.store = p->w->store;
+    /* the open tool calls' binding: the loop's model without a store */
+    rid_bind_tool_calls(up->cfg, up->rq, &req->arena, req->request_id);
     up->rin.cfg = up->cfg;
     up->rin.rq = up->rq;
     up->rin.request_id = req->request_id;

@@ -117,6 +117,7 @@ static void ad_log_done(up_proxy_t *up, int status)
             met_inc(tmet.tokens_total, (double)p->up.usage.cached_tokens, p->up.model->name,
                     "cached");
     }
+    up_count_cost(&p->up);
     count_warnings(p);
     tlog(TLOG_INFO, "request",
          "\"request_id\":\"%s\",\"endpoint\":\"%s\",\"status\":%d,\"model\":\"%s\",\"protocol\":\"%"
@@ -172,7 +173,7 @@ void ag_splice_model(ag_proxy_t *p, const char *body, size_t len, const jreq_t *
     jsplice_t sp;
     jsplice_init(&sp);
     buf_t mv = BUF_INIT;
-    buf_json_str(&mv, p->up.model->provider_model_id, strlen(p->up.model->provider_model_id));
+    buf_json_str(&mv, up_upstream_model(&p->up), strlen(up_upstream_model(&p->up)));
     for (uint32_t i = 0; i < jr->n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&sp, jr->model_all[i].off, jr->model_all[i].len, mv.data, (uint32_t)mv.len);
     rid_unwrap_prev(p->up.rq, jr, &sp, &p->up.req->arena);
@@ -185,7 +186,7 @@ void ag_splice_model(ag_proxy_t *p, const char *body, size_t len, const jreq_t *
 static bool build_upstream(ag_proxy_t *p, char *err, size_t errlen)
 {
     hsrv_req_t *req = p->up.req;
-    const char *pm = p->up.model->provider_model_id;
+    const char *pm = up_upstream_model(&p->up);
     buf_reset(&p->upbody);
     if (p->up.client == RQ_PROTO_ANTHROPIC && p->kind == AG_UP_ANTHROPIC) {
         jreq_t jr;
@@ -274,6 +275,11 @@ static bool ad_build(up_proxy_t *up)
                 err[0] ? err : "the request could not be translated");
         return false;
     }
+    /* the tool call ids as the provider issued them (response_id.h) */
+    rid_unwrap_tool_ids_buf(p->kind == AG_UP_ANTHROPIC   ? RQ_PROTO_ANTHROPIC
+                            : p->kind == AG_UP_RESPONSES ? RQ_PROTO_RESPONSES
+                                                         : RQ_PROTO_CHAT,
+                            &p->upbody);
     p->iov[0].iov_base = p->upbody.data;
     p->iov[0].iov_len = p->upbody.len;
     up->iov = p->iov;

@@ -49,6 +49,8 @@ typedef struct ag_proxy {
     buf_t final_response;                    /* the Response object (for the store) */
     char native_id[SESS_BINDING_ID_MAX + 1]; /* the provider's id (store key) */
     rid_resp_t rid;                          /* the reply's ids, bound (response_id.h) */
+    rid_wrapper_t tid;                       /* the reply's tool call ids, bound (2xx) */
+    bool tid_on;
 } ag_proxy_t;
 
 /* agent.c */

@@ -31,6 +31,11 @@ static void client_write_event(ag_proxy_t *p, const char *event, const char *dat
 void ag_emit_client(void *ud, const char *event, const char *data, size_t len)
 {
     ag_proxy_t *p = ud;
+    buf_t tools = BUF_INIT; /* the tool call ids with their binding */
+    if (p->tid_on && rid_wrap_tool_ids(&p->tid, p->up.client, data, len, &tools)) {
+        data = tools.data;
+        len = tools.len;
+    }
     if (p->up.client == RQ_PROTO_RESPONSES && event && !strcmp(event, "response.completed")) {
         /* keep the final Response object for the store */
         cJSON *e = cJSON_ParseWithLength(data, len);
@@ -41,6 +46,7 @@ void ag_emit_client(void *ud, const char *event, const char *data, size_t len)
         cJSON_Delete(e);
     }
     client_write_event(p, event, data, len);
+    buf_free(&tools);
 }
 
 /* Last stage of an assembled reply (A2C feeding the assembler). */
@@ -89,10 +95,14 @@ void ag_sse_event(up_proxy_t *up, const char *event, size_t event_len, const cha
             }
         }
         /* the provider's id as clients see it: with its binding */
-        buf_t wrapped = BUF_INIT;
+        buf_t wrapped = BUF_INIT, tools = BUF_INIT;
         if (rid_resp_wrap_event(&p->rid, data, data_len, &wrapped)) {
             data = wrapped.data;
             data_len = wrapped.len;
+        }
+        if (p->tid_on && rid_wrap_tool_ids(&p->tid, up->client, data, data_len, &tools)) {
+            data = tools.data;
+            data_len = tools.len;
         }
         if (p->kind == AG_UP_RESPONSES && event_len && !strcmp(event, "response.completed")) {
             jspan_t doc = {0, (uint32_t)data_len}, r;
@@ -103,6 +113,7 @@ void ag_sse_event(up_proxy_t *up, const char *event, size_t event_len, const cha
         }
         if (!ag_relays_raw(up)) client_write_event(p, event_len ? event : NULL, data, data_len);
         buf_free(&wrapped);
+        buf_free(&tools);
         return; /* otherwise the proxy relays the bytes */
     }
     if (p->up.assemble && p->kind == AG_UP_CHAT) {
@@ -171,6 +182,11 @@ bool ag_translate_whole(up_proxy_t *up, buf_t *out)
     }
     buf_free(&chat);
     if (rc != 0) return false;
+    buf_t tools = BUF_INIT; /* the tool call ids with their binding */
+    if (p->tid_on && rid_wrap_tool_ids(&p->tid, up->client, out->data, out->len, &tools)) {
+        buf_free(out);
+        *out = tools;
+    }
     if (up->client == RQ_PROTO_RESPONSES) ag_store_turn(p, p->resp_id, false, out->data);
     return true;
 }
@@ -212,6 +228,9 @@ void ag_assemble_abort(up_proxy_t *up)
 void ag_on_ok(up_proxy_t *up)
 {
     ag_proxy_t *p = ag_of(up);
+    const char *bname = up->model->backend_refs[up->backend].name;
+    rid_wrapper_init(&p->tid, up->cfg, SESS_BINDING_TOOL, up->model->name, bname);
+    p->tid_on = true;
     p->rid.on = false;
     if (up->client != RQ_PROTO_RESPONSES) return;
     const char *minted =
@@ -223,7 +242,8 @@ void ag_on_ok(up_proxy_t *up)
 /* Raw events are re-framed while their ids are wrapped. */
 bool ag_relays_raw(const up_proxy_t *up)
 {
-    return !((const ag_proxy_t *)up)->rid.on;
+    const ag_proxy_t *p = (const ag_proxy_t *)up;
+    return !p->rid.on && !p->tid_on;
 }
 
 /* A whole raw reply: the native Responses id kept (the store key) and the
@@ -231,20 +251,36 @@ bool ag_relays_raw(const up_proxy_t *up)
 bool ag_whole(up_proxy_t *up, buf_t *out)
 {
     ag_proxy_t *p = ag_of(up);
-    if (p->kind != AG_UP_RESPONSES || !up->acc.len) return false;
-    jspan_t doc = {0, (uint32_t)up->acc.len}, id;
-    if (jscan_obj_get(up->acc.data, doc, "id", &id) && jscan_type(up->acc.data, id) == '"') {
-        char *s = jscan_unescape(&up->req->arena, up->acc.data, id, NULL);
-        if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
-    }
     bool ok = up->upstream_status >= 200 && up->upstream_status < 300;
-    bool wrapped = ok && rid_resp_wrap_body(&p->rid, up->acc.data, up->acc.len, out);
-    buf_reset(&p->final_response);
-    if (wrapped)
-        buf_append(&p->final_response, out->data, out->len);
-    else
-        buf_append(&p->final_response, up->acc.data, up->acc.len);
-    return wrapped;
+    if (!up->acc.len || !ok) return false;
+    if (p->kind == AG_UP_RESPONSES) {
+        jspan_t doc = {0, (uint32_t)up->acc.len}, id;
+        if (jscan_obj_get(up->acc.data, doc, "id", &id) && jscan_type(up->acc.data, id) == '"') {
+            char *s = jscan_unescape(&up->req->arena, up->acc.data, id, NULL);
+            if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
+        }
+    }
+    buf_t idw = BUF_INIT;
+    const char *b = up->acc.data;
+    size_t bl = up->acc.len;
+    bool any = rid_resp_wrap_body(&p->rid, b, bl, &idw);
+    if (any) {
+        b = idw.data;
+        bl = idw.len;
+    }
+    if (p->tid_on && rid_wrap_tool_ids(&p->tid, up->client, b, bl, out))
+        any = true;
+    else if (any)
+        buf_append(out, b, bl);
+    buf_free(&idw);
+    if (p->kind == AG_UP_RESPONSES) {
+        buf_reset(&p->final_response);
+        if (any)
+            buf_append(&p->final_response, out->data, out->len);
+        else
+            buf_append(&p->final_response, up->acc.data, up->acc.len);
+    }
+    return any;
 }
 
 /* The relayed reply ended: the translators flushed (usage, the Responses

@@ -53,7 +53,10 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
                        jscan_type(req->body, iu) == 't';
     up->rq =
         rq_from_chat(&req->arena, req->body, req->body_len, &p->jr, req->headers, req->n_headers);
-    if (up->rq) rid_bind_request(cfg, up->rq, &req->arena, req->request_id);
+    if (up->rq) {
+        rid_bind_request(cfg, up->rq, &req->arena, req->request_id);
+        rid_bind_tool_calls(cfg, up->rq, &req->arena, req->request_id);
+    }
     app_route_env(ref, &up->env);
     if (w->store) up->env.store = w->store; /* the worker's Redis store */
     up->rin.cfg = cfg;
@@ -135,7 +138,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
         if (plan->status == ROUTE_ERR_MODEL_NOT_FOUND) {
             buf_t names = BUF_INIT;
             route_valid_names(cfg, &names);
-            api_error_openai(req, 400, "invalid_request_error", "model_not_found", "model",
+            api_error_openai(req, 404, "invalid_request_error", "model_not_found", "model",
                              "model '%.200s' is not served here; valid models: %s",
                              plan->error_message, names.data);
             buf_free(&names);

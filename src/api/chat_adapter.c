@@ -4,7 +4,8 @@
  * stream_options.include_usage for streams, whose usage-only chunk is then
  * hidden unless the client asked), the head's path, the response headers,
  * errors in the OpenAI shape, the SSE events (usage, reply text, the bound
- * id in every chunk) and the bound id of a whole reply, and the forced
+ * id in every chunk and the bound tool call ids) and the bound ids of a
+ * whole reply, and the forced
  * handoff's conversion of the request. The entry is chat.c. */
 #include "api/chat_proxy.h"
 #include "api/errors.h"
@@ -36,7 +37,7 @@ int chat_build_body(chat_proxy_t *p)
         jsplice_add(&p->splice, up->plg.edits.edits[i].off, up->plg.edits.edits[i].len,
                     up->plg.edits.edits[i].repl, up->plg.edits.edits[i].repl_len);
     buf_t mv = BUF_INIT;
-    buf_json_str(&mv, up->model->provider_model_id, strlen(up->model->provider_model_id));
+    buf_json_str(&mv, up_upstream_model(up), strlen(up_upstream_model(up)));
     char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
     uint32_t mvl = (uint32_t)mv.len;
     buf_free(&mv);
@@ -65,10 +66,19 @@ int chat_build_body(chat_proxy_t *p)
             p->hide_usage = true;
         }
     }
+    /* the tool call ids as the provider issued them (response_id.h) */
+    rid_unwrap_tool_ids(RQ_PROTO_CHAT, p->cbody, p->cbody_len, &p->splice);
     jsplice_sort(&p->splice);
     up->body_len = jsplice_len(&p->splice, p->cbody_len);
     up->n_iov = jsplice_iov(&p->splice, p->cbody, p->cbody_len, p->iov,
                             (int)(sizeof p->iov / sizeof p->iov[0]));
+    if (up->n_iov < 0) { /* more edits than iovecs (a long tool loop): one buffer */
+        buf_reset(&p->upbuf);
+        jsplice_to_buf(&p->splice, p->cbody, p->cbody_len, &p->upbuf);
+        p->iov[0].iov_base = p->upbuf.data;
+        p->iov[0].iov_len = p->upbuf.len;
+        up->n_iov = 1;
+    }
     up->iov = p->iov;
     up->raw = true;
     return up->n_iov < 0 ? -1 : 0;
@@ -95,6 +105,7 @@ int chat_tether_headers(up_proxy_t *up, hsrv_header_t *h, int n, const char *pat
         n = up_add_h(h, n, "x-tether-backend", up->model->backend_refs[up->backend].name);
     n = up_add_h(h, n, "x-tether-request-id", up->req->request_id);
     n = up_add_h(h, n, "x-tether-response-path", path);
+    n = up_add_h(h, n, "x-tether-protocol", "openai->openai"); /* as every endpoint (api.md) */
     if (up->replay_id[0]) {
         n = up_add_h(h, n, "x-tether-replay-id", up->replay_id);
         if (cfg->router.compat_headers) n = up_add_h(h, n, "x-vsr-replay-id", up->replay_id);
@@ -166,6 +177,7 @@ static void ad_log_done(up_proxy_t *up, int status)
         if (u->cached_tokens > 0)
             met_inc(tmet.tokens_total, (double)u->cached_tokens, up->model->name, "cached");
     }
+    up_count_cost(up);
     const cfg_backend_ref_t *b = up->backend >= 0 ? &up->model->backend_refs[up->backend] : NULL;
     tlog(TLOG_INFO, "request",
          "\"request_id\":\"%s\",\"endpoint\":\"chat\",\"status\":%d,\"model\":\"%s\","
@@ -183,6 +195,7 @@ static void ad_log_done(up_proxy_t *up, int status)
 static void ad_end(up_proxy_t *up)
 {
     jsplice_free(&chat_of(up)->splice);
+    buf_free(&chat_of(up)->upbuf);
 }
 
 static void ad_on_ok(up_proxy_t *up)
@@ -192,6 +205,9 @@ static void ad_on_ok(up_proxy_t *up)
     /* a 2xx reply's id carries the signed model binding */
     p->rid = arena_alloc(&up->req->arena, sizeof *p->rid);
     rid_wrapper_init(p->rid, up->cfg, SESS_BINDING_CHAT, up->model->name,
+                     up->model->backend_refs[up->backend].name);
+    p->tid = arena_alloc(&up->req->arena, sizeof *p->tid);
+    rid_wrapper_init(p->tid, up->cfg, SESS_BINDING_TOOL, up->model->name,
                      up->model->backend_refs[up->backend].name);
 }
 
@@ -219,13 +235,18 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
     up_capture_chat_text(up, data, data_len, true);
     if (ad_relays_raw(up)) return; /* raw bytes are relayed by the proxy */
     if (usage_only && p->hide_usage) return;
-    buf_t out = BUF_INIT, wrapped = BUF_INIT;
+    buf_t out = BUF_INIT, wrapped = BUF_INIT, tools = BUF_INIT;
     if (p->rid && rid_wrap_top_id(p->rid, data, data_len, &wrapped)) {
         data = wrapped.data;
         data_len = wrapped.len;
     }
+    if (p->tid && rid_wrap_tool_ids(p->tid, RQ_PROTO_CHAT, data, data_len, &tools)) {
+        data = tools.data;
+        data_len = tools.len;
+    }
     sse_write_event(&out, event_len ? event : NULL, data, data_len);
     buf_free(&wrapped);
+    buf_free(&tools);
     hsrv_write(up->req, out.data, out.len);
     buf_free(&out);
 }
@@ -233,8 +254,18 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
 static bool ad_whole(up_proxy_t *up, buf_t *out)
 {
     chat_proxy_t *p = chat_of(up);
-    return p->rid && up->acc.len <= CHAT_MAX_REWRAP &&
-           rid_wrap_top_id(p->rid, up->acc.data, up->acc.len, out);
+    if (!p->rid || up->acc.len > CHAT_MAX_REWRAP) return false;
+    buf_t id = BUF_INIT;
+    const char *b = up->acc.data;
+    size_t bl = up->acc.len;
+    bool any = rid_wrap_top_id(p->rid, b, bl, &id);
+    if (any) {
+        b = id.data;
+        bl = id.len;
+    }
+    if (!rid_wrap_tool_ids(p->tid, RQ_PROTO_CHAT, b, bl, out) && any) buf_append(out, b, bl);
+    buf_free(&id);
+    return any || out->len;
 }
 
 /* The forced handoff after failures: the request converted for the model

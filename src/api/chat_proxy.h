@@ -23,6 +23,8 @@ typedef struct chat_proxy {
     /* 2xx: the response id gets the session binding (response_id.h); a
      * non-streamed body is held until complete, stream events re-framed */
     rid_wrapper_t *rid;
+    rid_wrapper_t *tid; /* ... and its tool call ids */
+    buf_t upbuf;        /* the upstream body when the edits outnumber the iovecs */
 } chat_proxy_t;
 
 /* chat_adapter.c */

@@ -16,10 +16,16 @@
 bool client_auth_equal(const char *a, size_t an, const char *b, size_t bn)
 {
     /* every byte of a is compared, against b repeated, so the time depends
-     * on the presented length only; the length difference joins at the end */
-    volatile unsigned char d = 0;
-    for (size_t i = 0; i < an; i++)
-        d |= (unsigned char)(a[i] ^ (bn ? b[i % bn] : 0));
+     * on the presented length only; the length difference joins at the end.
+     * No division per byte (b's index wraps by a select); the barrier makes
+     * d opaque so the result cannot be decided before the loop ends. */
+    unsigned char d = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < an; i++) {
+        d |= (unsigned char)(a[i] ^ (bn ? b[j] : 0));
+        j = j + 1 == bn ? 0 : j + 1;
+    }
+    __asm__ volatile("" : "+r"(d));
     return (d | (unsigned char)(an != bn) | (unsigned char)(an == 0)) == 0;
 }
 

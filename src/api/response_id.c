@@ -2,16 +2,20 @@
  * tether hands to clients (see response_id.h; the codec is
  * session/binding_token.c). The relays call the wrappers on 2xx bodies and
  * stream events; the endpoints call rid_bind_request on every request that
- * carries a previous_response_id. */
+ * carries a previous_response_id. Tool call ids get the same binding in
+ * the dot-free tool form: wrapped in replies and stream events, stripped
+ * from every occurrence in a request before it goes upstream, and the open
+ * calls' binding names the tool loop's model (rid_bind_tool_calls). */
 #include "api/response_id.h"
 #include "config/global.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static met_family_t *g_met;
+static met_family_t *g_met, *g_tool_met;
 static pthread_once_t g_met_once = PTHREAD_ONCE_INIT;
 
 static void met_init(void)
@@ -21,6 +25,10 @@ static void met_init(void)
                         "previous_response_id values that carried a session binding, by whether "
                         "their tag verified",
                         labels);
+    g_tool_met = met_counter("tether_session_tool_bindings_total",
+                             "tool loops whose open tool call ids carried a session binding, by "
+                             "whether it verified (and named one model)",
+                             labels);
 }
 
 void rid_key(const cfg_t *cfg, const char **key, size_t *len)
@@ -183,4 +191,280 @@ bool rid_resp_wrap_body(rid_resp_t *r, const char *data, size_t len, buf_t *out)
 {
     if (!r->on || !r->native) return false;
     return rid_wrap_top_id(&r->w, data, len, out);
+}
+
+/* ------------------------------------------------------------ tool calls */
+
+#define RID_MAX_TOOL_IDS 64 /* tool call ids wrapped in one reply or event */
+
+typedef struct spans {
+    jspan_t s[RID_MAX_TOOL_IDS];
+    int n;
+} spans_t;
+
+static void spans_add(spans_t *sp, const char *doc, jspan_t v)
+{
+    if (sp->n < RID_MAX_TOOL_IDS && jscan_type(doc, v) == '"') sp->s[sp->n++] = v;
+}
+
+static bool type_is(const char *doc, jspan_t obj, const char *t)
+{
+    jspan_t ty;
+    return jscan_obj_get(doc, obj, "type", &ty) && jscan_str_eq(doc, ty, t);
+}
+
+/* An Anthropic content block: a tool_use's id. */
+static void anthropic_block(const char *doc, jspan_t b, spans_t *sp)
+{
+    jspan_t id;
+    if (jscan_type(doc, b) == '{' && type_is(doc, b, "tool_use") &&
+        jscan_obj_get(doc, b, "id", &id))
+        spans_add(sp, doc, id);
+}
+
+static void anthropic_blocks(const char *doc, jspan_t arr, spans_t *sp)
+{
+    uint32_t cur = 0;
+    jspan_t b;
+    if (jscan_type(doc, arr) != '[') return;
+    while (jscan_arr_next(doc, arr, &cur, &b))
+        anthropic_block(doc, b, sp);
+}
+
+/* A Responses output item: a function_call's call_id. */
+static void responses_item(const char *doc, jspan_t it, spans_t *sp)
+{
+    jspan_t id;
+    if (jscan_type(doc, it) == '{' && type_is(doc, it, "function_call") &&
+        jscan_obj_get(doc, it, "call_id", &id))
+        spans_add(sp, doc, id);
+}
+
+static void responses_output(const char *doc, jspan_t obj, spans_t *sp)
+{
+    jspan_t out, it;
+    uint32_t cur = 0;
+    if (!jscan_obj_get(doc, obj, "output", &out) || jscan_type(doc, out) != '[') return;
+    while (jscan_arr_next(doc, out, &cur, &it))
+        responses_item(doc, it, sp);
+}
+
+/* The tool call ids a reply (or one stream event) of protocol proto issues. */
+static void reply_tool_ids(rq_proto_t proto, const char *doc, jspan_t top, spans_t *sp)
+{
+    jspan_t v, w;
+    if (proto == RQ_PROTO_CHAT) {
+        uint32_t cur = 0;
+        jspan_t ch;
+        if (!jscan_obj_get(doc, top, "choices", &v) || jscan_type(doc, v) != '[') return;
+        while (jscan_arr_next(doc, v, &cur, &ch)) {
+            jspan_t m, tcs, tc, id;
+            if (jscan_type(doc, ch) != '{' ||
+                !(jscan_obj_get(doc, ch, "message", &m) || jscan_obj_get(doc, ch, "delta", &m)))
+                continue;
+            if (jscan_type(doc, m) != '{' || !jscan_obj_get(doc, m, "tool_calls", &tcs) ||
+                jscan_type(doc, tcs) != '[')
+                continue;
+            uint32_t c2 = 0;
+            while (jscan_arr_next(doc, tcs, &c2, &tc))
+                if (jscan_type(doc, tc) == '{' && jscan_obj_get(doc, tc, "id", &id))
+                    spans_add(sp, doc, id);
+        }
+    } else if (proto == RQ_PROTO_ANTHROPIC) {
+        /* a whole message, content_block_start, or message_start's message */
+        if (jscan_obj_get(doc, top, "content_block", &v)) anthropic_block(doc, v, sp);
+        if (jscan_obj_get(doc, top, "content", &v)) anthropic_blocks(doc, v, sp);
+        if (jscan_obj_get(doc, top, "message", &v) && jscan_type(doc, v) == '{' &&
+            jscan_obj_get(doc, v, "content", &w))
+            anthropic_blocks(doc, w, sp);
+    } else {
+        /* a whole Response, output_item.added/.done, or an event's response */
+        responses_output(doc, top, sp);
+        if (jscan_obj_get(doc, top, "item", &v)) responses_item(doc, v, sp);
+        if (jscan_obj_get(doc, top, "response", &v) && jscan_type(doc, v) == '{')
+            responses_output(doc, v, sp);
+    }
+}
+
+static int span_cmp(const void *a, const void *b)
+{
+    const jspan_t *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+bool rid_wrap_tool_ids(rid_wrapper_t *w, rq_proto_t proto, const char *doc, size_t len, buf_t *out)
+{
+    if (!w || !len || len >= UINT32_MAX) return false;
+    static const char *const marks[] = {"\"tool_calls\"", "\"tool_use\"", "\"function_call\""};
+    const char *mark = marks[proto == RQ_PROTO_CHAT ? 0 : proto == RQ_PROTO_ANTHROPIC ? 1 : 2];
+    if (!memmem(doc, len, mark, strlen(mark))) return false;
+    jspan_t top = {0, (uint32_t)len};
+    size_t i = 0;
+    while (i < len && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == '\t'))
+        i++;
+    top.off = (uint32_t)i;
+    top.len = (uint32_t)(len - i);
+    if (jscan_type(doc, top) != '{') return false;
+    spans_t sp = {.n = 0};
+    reply_tool_ids(proto, doc, top, &sp);
+    qsort(sp.s, (size_t)sp.n, sizeof sp.s[0], span_cmp);
+    size_t at = 0, start = out->len;
+    bool any = false;
+    for (int k = 0; k < sp.n; k++) {
+        jspan_t id = sp.s[k];
+        const char *s = doc + id.off + 1;
+        size_t n = id.len - 2;
+        if (id.off < at || memchr(s, '\\', n)) continue;
+        const char *wrapped = rid_wrap(w, s, n);
+        if (!wrapped) continue;
+        buf_append(out, doc + at, id.off + 1 - at);
+        buf_append(out, wrapped, w->wrapped_len);
+        at = id.off + 1 + n;
+        any = true;
+    }
+    if (!any) {
+        out->len = start;
+        return false;
+    }
+    buf_append(out, doc + at, len - at);
+    return true;
+}
+
+/* An edit that drops the binding suffix of the string at v, unless it
+ * overlaps an edit already in sp. */
+static size_t unwrap_span(const char *body, jspan_t v, jsplice_t *sp)
+{
+    if (jscan_type(body, v) != '"' || v.len < 2) return 0;
+    const char *s = body + v.off + 1;
+    size_t n = v.len - 2;
+    if (memchr(s, '\\', n)) return 0;
+    sess_binding_t b;
+    sess_binding_parse_tool(NULL, 0, s, n, &b);
+    if (!b.wrapped) return 0;
+    uint32_t off = v.off + 1 + (uint32_t)b.orig_len, dl = (uint32_t)(n - b.orig_len);
+    for (size_t i = 0; i < sp->n; i++) {
+        const jsplice_edit_t *e = &sp->edits[i];
+        if (e->off < off + dl && off < e->off + (e->len ? e->len : 1)) return 0;
+    }
+    jsplice_add(sp, off, dl, "", 0);
+    return 1;
+}
+
+size_t rid_unwrap_tool_ids(rq_proto_t proto, const char *body, size_t len, jsplice_t *sp)
+{
+    if (!len || len >= UINT32_MAX ||
+        !memmem(body, len, SESS_BINDING_TOOL_MARK, SESS_BINDING_TOOL_MARK_LEN))
+        return 0;
+    jspan_t top = {0, (uint32_t)len}, arr, el;
+    uint32_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t'))
+        i++;
+    top.off = i;
+    top.len = (uint32_t)len - i;
+    if (jscan_type(body, top) != '{') return 0;
+    const char *list = proto == RQ_PROTO_RESPONSES ? "input" : "messages";
+    if (!jscan_obj_get(body, top, list, &arr) || jscan_type(body, arr) != '[') return 0;
+    size_t n = 0;
+    uint32_t cur = 0;
+    while (jscan_arr_next(body, arr, &cur, &el)) {
+        jspan_t v, x;
+        uint32_t c2 = 0;
+        if (jscan_type(body, el) != '{') continue;
+        if (proto == RQ_PROTO_RESPONSES) {
+            /* function_call and function_call_output items */
+            if (jscan_obj_get(body, el, "call_id", &v)) n += unwrap_span(body, v, sp);
+        } else if (proto == RQ_PROTO_CHAT) {
+            if (jscan_obj_get(body, el, "tool_call_id", &v)) n += unwrap_span(body, v, sp);
+            if (jscan_obj_get(body, el, "tool_calls", &v) && jscan_type(body, v) == '[')
+                while (jscan_arr_next(body, v, &c2, &x)) {
+                    jspan_t id;
+                    if (jscan_type(body, x) == '{' && jscan_obj_get(body, x, "id", &id))
+                        n += unwrap_span(body, id, sp);
+                }
+        } else if (jscan_obj_get(body, el, "content", &v) && jscan_type(body, v) == '[') {
+            /* tool_use blocks and the tool_result blocks answering them */
+            while (jscan_arr_next(body, v, &c2, &x)) {
+                jspan_t id;
+                if (jscan_type(body, x) != '{') continue;
+                if (jscan_obj_get(body, x, "tool_use_id", &id)) n += unwrap_span(body, id, sp);
+                if (type_is(body, x, "tool_use") && jscan_obj_get(body, x, "id", &id))
+                    n += unwrap_span(body, id, sp);
+            }
+        }
+    }
+    return n;
+}
+
+bool rid_unwrap_tool_ids_buf(rq_proto_t proto, buf_t *body)
+{
+    jsplice_t sp;
+    jsplice_init(&sp);
+    bool any = body->len && rid_unwrap_tool_ids(proto, body->data, body->len, &sp) > 0;
+    if (any) {
+        buf_t out = BUF_INIT;
+        jsplice_sort(&sp);
+        jsplice_to_buf(&sp, body->data, body->len, &out);
+        buf_free(body);
+        *body = out;
+    }
+    jsplice_free(&sp);
+    return any;
+}
+
+/* The ids the open tool loop answers: the trailing tool results (before a
+ * last user message), else the calls of a last assistant message. */
+static size_t open_call_ids(const rq_t *rq, const char **ids, size_t max)
+{
+    size_t end = rq->n_msgs, k = 0;
+    if (end >= 2 && rq->msgs[end - 1].role == JROLE_USER && rq->msgs[end - 2].role == JROLE_TOOL)
+        end--;
+    size_t i = end;
+    while (i > 0 && rq->msgs[i - 1].role == JROLE_TOOL)
+        i--;
+    for (; i < end && k < max; i++)
+        if (rq->msgs[i].tool_call_id && *rq->msgs[i].tool_call_id)
+            ids[k++] = rq->msgs[i].tool_call_id;
+    if (k || !rq->n_msgs) return k;
+    const rq_msg_t *last = &rq->msgs[rq->n_msgs - 1];
+    for (size_t c = 0; last->role == JROLE_ASSISTANT && c < last->n_calls && k < max; c++)
+        if (last->calls[c].id && *last->calls[c].id) ids[k++] = last->calls[c].id;
+    return k;
+}
+
+void rid_bind_tool_calls(const cfg_t *cfg, rq_t *rq, arena_t *a, const char *request_id)
+{
+    if (!rq || !rq->active_tool_loop) return;
+    const char *ids[RID_MAX_TOOL_IDS];
+    size_t n = open_call_ids(rq, ids, RID_MAX_TOOL_IDS);
+    const char *key;
+    size_t kl;
+    rid_key(cfg, &key, &kl);
+    sess_binding_t b, first = {0};
+    bool agree = true;
+    for (size_t i = 0; i < n; i++) {
+        sess_binding_parse_tool(key, kl, ids[i], strlen(ids[i]), &b);
+        if (!b.wrapped) continue;
+        if (!b.valid) {
+            agree = false; /* a forged or foreign id: memory decides */
+            continue;
+        }
+        if (!first.valid)
+            first = b;
+        else if (strcmp(first.model, b.model))
+            agree = false;
+    }
+    if (!first.valid && agree) return;
+    pthread_once(&g_met_once, met_init);
+    met_inc(g_tool_met, 1, first.valid && agree ? "valid" : "invalid");
+    if (!first.valid || !agree) {
+        tlog(TLOG_INFO, "session_binding_invalid",
+             "\"request_id\":\"%s\",\"reason\":\"the open tool calls' ids do not verify under "
+             "this key or name different models\"",
+             request_id ? request_id : "");
+        return;
+    }
+    rq->tool_calls_bound = true;
+    if (rq->bound_model) return; /* a previous_response_id binding names the issuer too */
+    rq->bound_model = arena_strdup(a, first.model);
+    rq->bound_backend = arena_strdup(a, first.backend);
 }

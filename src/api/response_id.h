@@ -103,4 +103,29 @@ const char *rid_resp_bind(rid_resp_t *r, const cfg_t *cfg, bool native, const ch
 bool rid_resp_wrap_event(rid_resp_t *r, const char *data, size_t len, buf_t *out);
 /* Native: a whole Response object with its top-level id wrapped. */
 bool rid_resp_wrap_body(rid_resp_t *r, const char *data, size_t len, buf_t *out);
+/* ---- tool call ids (the tool form of binding_token.h) ----
+ * Wrapped in 2xx replies and stream events (a wrapper of kind
+ * SESS_BINDING_TOOL): chat choices[].message/delta.tool_calls[].id,
+ * Messages tool_use blocks' id (content[], content_block_start), Responses
+ * function_call items' call_id (output[], output_item events, an event's
+ * response). Unwrapped in every request body before it goes upstream:
+ * chat messages[].tool_calls[].id and tool_call_id, Messages tool_use id
+ * and tool_result tool_use_id, Responses input[].call_id. */
+
+/* doc (a whole reply or one event's data, protocol proto) with its tool
+ * call ids wrapped, into out; false (out untouched): none to wrap. */
+bool rid_wrap_tool_ids(rid_wrapper_t *w, rq_proto_t proto, const char *doc, size_t len, buf_t *out);
+/* Splice edits into sp that strip the binding from every tool call id of
+ * body (a request of protocol proto); edits that would overlap one already
+ * in sp are skipped. Returns the count. */
+size_t rid_unwrap_tool_ids(rq_proto_t proto, const char *body, size_t len, jsplice_t *sp);
+/* The same, applied to a buffer; true when it changed. */
+bool rid_unwrap_tool_ids_buf(rq_proto_t proto, buf_t *body);
+/* In a tool loop, the ids of the open calls (the trailing results, else a
+ * last assistant's calls): when they verify and name one model, rq is
+ * bound to it (rq->tool_calls_bound; bound_model unless a
+ * previous_response_id set it), so any replica locks the loop to the
+ * issuing model with no store lookup. Counted in
+ * tether_session_tool_bindings_total{result}. */
+void rid_bind_tool_calls(const cfg_t *cfg, rq_t *rq, arena_t *a, const char *request_id);
 #endif

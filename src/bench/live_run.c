@@ -4,6 +4,7 @@
  * backends and the backends' stats. The process stack is live_stack.c,
  * `bench overhead` is live_overhead.c, reports are in live_report.c. */
 #include "bench/live_run.h"
+#include "api/response_id.h"
 #include "bench/live_stack.h"
 #include "bench/live_http.h"
 #include "bench/live_proc.h"
@@ -268,6 +269,16 @@ static cJSON *session_send(sess_t *s, live_http_conn_t *conn, const char *extra,
         buf_free(&rest);
         rest = direct;
     }
+    /* ... and the backend's own tool call ids (api/response_id.h; rest is
+     * the object's tail: completed for the scan, then cut again) */
+    buf_t whole = BUF_INIT;
+    buf_puts(&whole, "{\"m\":0");
+    buf_append(&whole, rest.data, rest.len);
+    if (rid_unwrap_tool_ids_buf(RQ_PROTO_CHAT, &whole)) {
+        buf_reset(&rest);
+        buf_append(&rest, whole.data + 6, whole.len - 6);
+    }
+    buf_free(&whole);
     s->recs[s->n_recs++] = (rec_t){buf_steal(&rest), m, (double)(t1 - t0), 0, 0};
     if (s->last_model[0] && strcmp(s->last_model, r.model)) s->switches++;
     snprintf(s->last_model, sizeof s->last_model, "%s", r.model);

@@ -5,6 +5,7 @@
  * The source is only ever read. */
 #include "cli/cli.h"
 #include "config/migrate.h"
+#include "config/schema.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,16 @@ int cli_config_import(int argc, char **argv)
         }
     }
     bool crd = from && !strcmp(from, "crd");
+    if (from && strcmp(from, "openclaw") && strcmp(from, "openai") && !crd) {
+        static const char *const srcs[] = {"openclaw", "openai", "crd"};
+        const char *sug = cfg_suggest(from, srcs, 3);
+        fprintf(stderr,
+                "tether config import: unknown source '%s'%s%s%s; --from takes openclaw, openai "
+                "or crd\n",
+                from, sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+        free(files);
+        return 1;
+    }
     if (!from || !source || (strcmp(from, "openclaw") && strcmp(from, "openai") && !crd) ||
         (!crd && n_files > 1)) {
         usage(stderr);

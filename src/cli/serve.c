@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "upstream/health_check.h"
 
 #include <getopt.h>
 
@@ -21,12 +22,7 @@
 
 static void print_diags(const cfg_diags_t *d)
 {
-    for (size_t i = 0; i < d->n; i++) {
-        const cfg_diag_t *x = &d->items[i];
-        fprintf(stderr, "%s:%d:%d: %s: %s%s\n", x->file ? x->file : "?", x->line, x->col,
-                x->path ? x->path : "", x->severity == CFG_DIAG_WARNING ? "warning: " : "",
-                x->message);
-    }
+    cfg_diags_print(stderr, d);
 }
 
 static void usage(FILE *f)
@@ -49,6 +45,18 @@ static cfg_t *load(const char *path)
     return c;
 }
 
+/* The health checker reads the live config like a request does. */
+static const cfg_t *hc_acquire(void *ud, void **ref)
+{
+    app_config_ref_t *r = app_config_acquire(ud);
+    *ref = r;
+    return r->cfg;
+}
+
+static void hc_release(void *ref)
+{
+    app_config_release(ref);
+}
 int cli_serve(int argc, char **argv)
 {
     const char *config = NULL, *level = NULL;
@@ -78,6 +86,8 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "tether serve: %s has errors; not starting\n", config);
         return 1;
     }
+    if (cfg->logging.format)
+        tlog_set_format(tlog_format_parse(cfg->logging.format) > 0 ? TLOG_FMT_TEXT : TLOG_FMT_JSON);
     if (!level) level = cfg->logging.level;
     if (level) {
         int l = tlog_level_parse(level);
@@ -157,6 +167,7 @@ int cli_serve(int argc, char **argv)
         if (mport > 0) printf("management listening on %d\n", mport);
         app_config_release(r0);
     }
+    up_hc_t *checker = up_hc_start(hc_acquire, hc_release, app);
     if (app_reload_start(app, config) != 0)
         tlog(TLOG_WARN, "config_watch_unavailable", "\"path\":\"%s\"", config);
     for (size_t i = 0; i < nl; i++) {
@@ -179,6 +190,7 @@ int cli_serve(int argc, char **argv)
         break;
     }
     hsrv_server_stop(srv, grace);
+    up_hc_stop(checker);
     mgmt_stop(mgmt);
     tlog(TLOG_INFO, "stopped", NULL);
     hsrv_server_free(srv);

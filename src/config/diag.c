@@ -146,7 +146,10 @@ void cfg_diags_sort(cfg_diags_t *d)
 
 void cfg_diag_format(buf_t *out, const cfg_diag_t *x)
 {
-    buf_printf(out, "%s:%d:%d: ", x->file, x->line, x->col);
+    if (x->line > 0)
+        buf_printf(out, "%s:%d:%d: ", x->file, x->line, x->col);
+    else /* no position (the file itself): no :0:0 */
+        buf_printf(out, "%s: ", x->file);
     if (x->severity == CFG_DIAG_WARNING) buf_puts(out, "warning: ");
     if (x->path[0]) buf_printf(out, "%s: ", x->path);
     buf_puts(out, x->message);

@@ -56,7 +56,8 @@ const cfg_schema_t cfg_schema_limits = {
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_limits_t, signal_timeout_ms),
                            .def = "250ms",
-                           .doc = "budget for evaluating signals of one request"},
+                           .doc = "not supported yet (setting it warns): signals run to "
+                                  "completion"},
                           {.key = "shutdown_grace",
                            .type = CFG_F_DURATION,
                            .off = offsetof(cfg_limits_t, shutdown_grace_ms),
@@ -123,9 +124,11 @@ const cfg_schema_t cfg_schema_logging = {
                            .off = offsetof(cfg_logging_t, format),
                            .def = "json",
                            .choices = "json|text",
-                           .doc = "log line format"},
+                           .doc = "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
+                                  "key=value ...` (values with spaces, quotes or = as JSON "
+                                  "strings)"},
                           {0}},
-    "Logs (JSON lines on stderr).",
+    "Logs on stderr (serve reads them at start).",
 };
 
 const cfg_schema_t cfg_schema_services = {
@@ -186,6 +189,14 @@ void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c)
         const cfg_node_t *r = cfg_node_get(n, "router");
         size_t s = ld_push_key(l, "router");
         ld_section(l, r, &cfg_schema_router, &c->router);
+        const cfg_node_t *st = cfg_node_get(cfg_node_get(r, "limits"), "signal_timeout");
+        if (st) {
+            size_t s2 = ld_push_key(l, "limits.signal_timeout");
+            ld_warn(l, st,
+                    "not supported yet: signals run to completion (the value is kept, not "
+                    "enforced)");
+            ld_pop(l, s2);
+        }
         ld_pop(l, s);
         const cfg_node_t *sv = cfg_node_get(n, "services");
         s = ld_push_key(l, "services");

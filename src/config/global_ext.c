@@ -235,7 +235,8 @@ const cfg_schema_t cfg_schema_mgmt = {
     (const cfg_field_t[]){
         CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),
         CFG_FCUSTOM("tokens", &cfg_schema_mgmt_token, "see management_api.tokens[]"),
-        CFG_FBOOL(V, "dashboard", management_api.dashboard, "true", "serve the dashboard"),
+        CFG_FBOOL(V, "dashboard", management_api.dashboard, "false",
+                  "not built yet: true is rejected (the management API serves JSON only)"),
         {0}},
     "Management API and dashboard (SPEC 11).",
 };
@@ -387,7 +388,7 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     ld_pop(l, s);
 
     const cfg_node_t *sv = cfg_node_get(g, "services");
-    s = ld_push_key(l, "services");
+    size_t s_sv = ld_push_key(l, "services");
     const struct {
         const char *key;
         const cfg_schema_t *sch;
@@ -427,7 +428,14 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                "management API on non-loopback address %s needs tokens", listen);
         ld_pop(l, s2);
     }
-    ld_pop(l, s); /* services */
+    if (x->services.management_api.dashboard) {
+        size_t s2 = ld_push_key(l, "management_api.dashboard");
+        ld_err(l, cfg_node_get(mg, "dashboard"),
+               "the dashboard is not supported yet (not built): remove dashboard or set it to "
+               "false; the management API serves JSON");
+        ld_pop(l, s2);
+    }
+    ld_pop(l, s_sv);
 
     const cfg_node_t *mc = cfg_node_get(g, "model_catalog");
     s = ld_push_key(l, "model_catalog");
@@ -447,6 +455,10 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                 ld_err(l, cls->items[i], "openai_chat needs a base_url");
             if (k->api_key_env)
                 k->api_key = env_secret(l, cls->items[i], k->api_key_env, "calling without a key");
+            ld_warn(l, cls->items[i],
+                    "external classifiers are not supported yet: a signal that names \"%s\" "
+                    "reports an error and does not match",
+                    k->name ? k->name : "?");
             for (size_t j = 0; j + 1 < m->n_classifiers; j++)
                 if (k->name && m->classifiers[j].name && !strcmp(k->name, m->classifiers[j].name))
                     ld_err(l, cfg_node_get(cls->items[i], "name"),

@@ -1,4 +1,6 @@
-/* log.c - JSON-lines logger: {"ts":...,"level":...,"event":...,<fields>}.
+/* log.c - JSON-lines logger: {"ts":...,"level":...,"event":...,<fields>};
+ * with logging.format: text the same line is rewritten as key=value text
+ * (log_text.c).
  * The fields come from the caller's format through the escaping formatter
  * (log_format.c), so every line is one valid JSON object whatever the
  * arguments hold. A line is one write(2): lines stay whole between threads
@@ -14,6 +16,17 @@
 #define TLOG_LINE_TARGET 4000 /* below PIPE_BUF (4096) */
 
 static volatile tlog_level_t g_level = TLOG_INFO;
+static volatile tlog_format_t g_format = TLOG_FMT_JSON;
+
+void tlog_set_format(tlog_format_t f)
+{
+    g_format = f;
+}
+
+int tlog_format_parse(const char *s)
+{
+    return !strcmp(s, "json") ? TLOG_FMT_JSON : !strcmp(s, "text") ? TLOG_FMT_TEXT : -1;
+}
 
 void tlog_set_level(tlog_level_t lvl)
 {
@@ -65,6 +78,12 @@ void tlog(tlog_level_t lvl, const char *event, const char *fields, ...)
         va_end(ap);
     }
     buf_puts(&line, "}\n");
+    if (g_format == TLOG_FMT_TEXT) {
+        buf_t text = BUF_INIT;
+        tlog_text_from_json(&text, line.data, line.len);
+        buf_free(&line);
+        line = text;
+    }
     ssize_t w = write(2, line.data, line.len);
     (void)w;
     buf_free(&line);

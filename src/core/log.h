@@ -1,5 +1,6 @@
-/* log.h - structured logs as JSON lines on stderr. Thread-safe (one write per
- * line). Never log prompt or response text, nor credentials. */
+/* log.h - structured logs on stderr: JSON lines (default) or text lines
+ * (logging.format: text, log_text.c). Thread-safe (one write per line).
+ * Never log prompt or response text, nor credentials. */
 #ifndef TETHER_CORE_LOG_H
 #define TETHER_CORE_LOG_H
 #include "core/buf.h"
@@ -9,7 +10,14 @@
 
 typedef enum { TLOG_DEBUG = 0, TLOG_INFO, TLOG_WARN, TLOG_ERROR, TLOG_OFF } tlog_level_t;
 
+typedef enum { TLOG_FMT_JSON = 0, TLOG_FMT_TEXT } tlog_format_t;
+
 void tlog_set_level(tlog_level_t lvl);
+void tlog_set_format(tlog_format_t f);
+/* "json" | "text"; returns -1 when unknown. */
+int tlog_format_parse(const char *s);
+/* Append the text form of one JSON log line (log_text.c). */
+void tlog_text_from_json(buf_t *out, const char *json, size_t len);
 tlog_level_t tlog_get_level(void);
 /* "debug" | "info" | "warn" | "error" | "off"; returns -1 when unknown. */
 int tlog_level_parse(const char *s);

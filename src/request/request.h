@@ -89,6 +89,9 @@ typedef struct rq {
      * NULL when not wrapped), and the model/backend when its tag verified */
     const char *previous_response_upstream;
     const char *bound_model, *bound_backend;
+    /* the open tool calls' ids carried a valid binding naming bound_model
+     * (api/response_id.c): the tool loop's issuer */
+    bool tool_calls_bound;
     /* identity sources in the body (NULL when absent) */
     const char *prompt_cache_key;
     const char *metadata_session_id;

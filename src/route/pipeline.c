@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/log.h"
+#include "select/health.h"
 #include "signals/embedder.h"
 #include "signals/similarity.h"
 #include "session/priors.h"
@@ -36,14 +37,11 @@ bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out)
     return true;
 }
 
+/* A backend with weight, its credential, and not ejected nor failing its
+ * health check (select/health.h). */
 bool route_model_available(const cfg_model_t *m)
 {
-    if (!m) return false;
-    for (size_t i = 0; i < m->n_backend_refs; i++) {
-        const cfg_backend_ref_t *b = &m->backend_refs[i];
-        if (b->weight > 0 && !(b->api_key_env && !b->api_key)) return true;
-    }
-    return false;
+    return m && sel_health_model_up(m, clock_mono_ms());
 }
 
 static const cfg_decision_t *find_decision(const cfg_recipe_t *r, const char *name)
@@ -148,7 +146,8 @@ static void stage_route(route_run_t *r)
     /* the current model: the signed issuer of the request's provider state,
      * else the session's last model (as the policy decides it) */
     const char *cur_name = st && st->last_model[0] ? st->last_model : NULL;
-    if (f->bound_model_signed && (f->bindings & RQ_BIND_PREVIOUS_RESPONSE_ID))
+    if (f->bound_model_signed && ((f->bindings & RQ_BIND_PREVIOUS_RESPONSE_ID) ||
+                                  (f->active_tool_loop && f->bound_by_tool_calls)))
         cur_name = f->bound_model;
     if (cur_name)
         f->current_available =

@@ -120,11 +120,10 @@ static size_t name_len(const char *s)
     return n < SESS_NAME_MAX ? n : SESS_NAME_MAX - 1;
 }
 
-size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t kind, const char *id,
-                         size_t id_len, const char *model, const char *backend, char *out,
-                         size_t cap)
+/* KIND 0x1f MODEL 0x1f BACKEND into raw (PAYLOAD_MAX bytes); its length. */
+static size_t payload_raw(sess_binding_kind_t kind, const char *model, const char *backend,
+                          unsigned char *raw)
 {
-    unsigned char raw[PAYLOAD_MAX];
     size_t ml = name_len(model), bl = name_len(backend), rl = 0;
     raw[rl++] = (unsigned char)kind;
     raw[rl++] = 0x1f;
@@ -133,6 +132,17 @@ size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t ki
     raw[rl++] = 0x1f;
     if (bl) memcpy(raw + rl, backend, bl);
     rl += bl;
+    return rl;
+}
+
+size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t kind, const char *id,
+                         size_t id_len, const char *model, const char *backend, char *out,
+                         size_t cap)
+{
+    if (kind == SESS_BINDING_TOOL)
+        return sess_binding_wrap_tool(key, key_len, id, id_len, model, backend, out, cap);
+    unsigned char raw[PAYLOAD_MAX];
+    size_t rl = payload_raw(kind, model, backend, raw);
     size_t pl = b64_len(rl);
     size_t total = id_len + SESS_BINDING_MARK_LEN + pl + 1 + MAC_B64_LEN;
     if (total + 1 > cap || total > SESS_BINDING_ID_MAX) return 0;
@@ -148,6 +158,33 @@ size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t ki
     p += MAC_B64_LEN;
     *p = 0;
     return total;
+}
+
+/* The common part of both forms' parsing: PAYLOAD and MAC well formed
+ * (else out stays not wrapped), then the tag and the names. */
+static void parse_rest(const char *key, size_t key_len, const char *s, size_t orig_len,
+                       const char *pl, size_t pl_len, const char *mac, sess_binding_t *out)
+{
+    unsigned char raw[PAYLOAD_MAX];
+    long rl = b64_decode(pl, pl_len, raw, sizeof raw);
+    if (rl < 3 || raw[1] != 0x1f) return;
+    unsigned char junk[MAC_BYTES + 2];
+    if (b64_decode(mac, MAC_B64_LEN, junk, sizeof junk) != MAC_BYTES) return;
+    const unsigned char *sep = memchr(raw + 2, 0x1f, (size_t)rl - 2);
+    if (!sep) return;
+    out->wrapped = true;
+    out->kind = (char)raw[0];
+    out->orig_len = orig_len;
+    char want[MAC_B64_LEN];
+    tag(key, key_len, s, orig_len, pl, pl_len, want);
+    if (CRYPTO_memcmp(want, mac, MAC_B64_LEN) != 0) return;
+    size_t ml = (size_t)(sep - (raw + 2)), bl = (size_t)(raw + rl - (sep + 1));
+    if (ml >= SESS_NAME_MAX || bl >= SESS_NAME_MAX) return;
+    memcpy(out->model, raw + 2, ml);
+    out->model[ml] = 0;
+    memcpy(out->backend, sep + 1, bl);
+    out->backend[bl] = 0;
+    out->valid = ml > 0;
 }
 
 void sess_binding_parse(const char *key, size_t key_len, const char *s, size_t len,
@@ -170,24 +207,51 @@ void sess_binding_parse(const char *key, size_t key_len, const char *s, size_t l
     if (memcmp(mark, SESS_BINDING_MARK, SESS_BINDING_MARK_LEN)) return;
     const char *pl = mark + SESS_BINDING_MARK_LEN;
     size_t pl_len = (size_t)(dot - pl);
+    parse_rest(key, key_len, s, (size_t)(mark - s), pl, pl_len, dot + 1, out);
+}
+
+/* ---- tool call ids --------------------------------------------------------
+ * ORIGINAL "_tb1_" PAYLOAD LEN MAC, only [A-Za-z0-9_-] (Anthropic's tool_use
+ * id pattern): LEN is PAYLOAD's length in two base64url digits, so the
+ * suffix parses from the end although '_' and '-' occur in PAYLOAD and MAC. */
+
+size_t sess_binding_wrap_tool(const char *key, size_t key_len, const char *id, size_t id_len,
+                              const char *model, const char *backend, char *out, size_t cap)
+{
     unsigned char raw[PAYLOAD_MAX];
-    long rl = b64_decode(pl, pl_len, raw, sizeof raw);
-    if (rl < 3 || raw[1] != 0x1f) return;
-    unsigned char junk[MAC_BYTES + 2];
-    if (b64_decode(dot + 1, MAC_B64_LEN, junk, sizeof junk) != MAC_BYTES) return;
-    const unsigned char *sep = memchr(raw + 2, 0x1f, (size_t)rl - 2);
-    if (!sep) return;
-    out->wrapped = true;
-    out->kind = (char)raw[0];
-    out->orig_len = (size_t)(mark - s);
-    char want[MAC_B64_LEN];
-    tag(key, key_len, s, out->orig_len, pl, pl_len, want);
-    if (CRYPTO_memcmp(want, dot + 1, MAC_B64_LEN) != 0) return;
-    size_t ml = (size_t)(sep - (raw + 2)), bl = (size_t)(raw + rl - (sep + 1));
-    if (ml >= SESS_NAME_MAX || bl >= SESS_NAME_MAX) return;
-    memcpy(out->model, raw + 2, ml);
-    out->model[ml] = 0;
-    memcpy(out->backend, sep + 1, bl);
-    out->backend[bl] = 0;
-    out->valid = ml > 0;
+    size_t rl = payload_raw(SESS_BINDING_TOOL, model, backend, raw);
+    size_t pl = b64_len(rl);
+    size_t total = id_len + SESS_BINDING_TOOL_MARK_LEN + pl + 2 + MAC_B64_LEN;
+    if (total + 1 > cap || total > SESS_BINDING_ID_MAX || pl >= 64 * 64) return 0;
+    memmove(out, id, id_len); /* out may be id itself */
+    char *p = out + id_len;
+    memcpy(p, SESS_BINDING_TOOL_MARK, SESS_BINDING_TOOL_MARK_LEN);
+    p += SESS_BINDING_TOOL_MARK_LEN;
+    b64_encode(raw, rl, p);
+    char *payload = p;
+    p += pl;
+    *p++ = B64[pl >> 6 & 63];
+    *p++ = B64[pl & 63];
+    tag(key, key_len, out, id_len, payload, pl, p);
+    p += MAC_B64_LEN;
+    *p = 0;
+    return total;
+}
+
+void sess_binding_parse_tool(const char *key, size_t key_len, const char *s, size_t len,
+                             sess_binding_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->orig_len = len;
+    if (!s || len < SESS_BINDING_TOOL_MARK_LEN + 4 + 2 + MAC_B64_LEN || len > SESS_BINDING_ID_MAX)
+        return;
+    const char *mac = s + len - MAC_B64_LEN, *lp = mac - 2;
+    int hi = b64_val(lp[0]), lo = b64_val(lp[1]);
+    if (hi < 0 || lo < 0) return;
+    size_t pl_len = (size_t)(hi << 6 | lo);
+    if (pl_len < 4 || pl_len + SESS_BINDING_TOOL_MARK_LEN > (size_t)(lp - s)) return;
+    const char *pl = lp - pl_len, *mark = pl - SESS_BINDING_TOOL_MARK_LEN;
+    if (memcmp(mark, SESS_BINDING_TOOL_MARK, SESS_BINDING_TOOL_MARK_LEN)) return;
+    parse_rest(key, key_len, s, (size_t)(mark - s), pl, pl_len, mac, out);
+    if (out->valid && out->kind != SESS_BINDING_TOOL) out->valid = false;
 }

@@ -12,6 +12,14 @@
  * Only [A-Za-z0-9_-] and '.' are added, so a wrapped id stays safe in URL
  * paths and JSON without escaping beyond the original's.
  *
+ * Tool call ids (chat tool_calls[].id, Messages tool_use.id, Responses
+ * call_id) use a form without '.', since Anthropic requires tool_use ids to
+ * match ^[a-zA-Z0-9_-]+$:
+ *   ORIGINAL "_tb1_" PAYLOAD LEN MAC
+ *   LEN       PAYLOAD's length, two base64url digits (the suffix is parsed
+ *             from its end: '_' and '-' may occur in PAYLOAD and MAC)
+ *   KIND      SESS_BINDING_TOOL; the MAC as above
+ *
  * The key is shared by replicas (global.stores.session.binding_key_env).
  * Without one, a random per-process key is used: ids then verify only on
  * the replica that issued them. An id whose MAC does not verify (forged,
@@ -25,11 +33,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SESS_BINDING_MARK     ".tb1."
-#define SESS_BINDING_MARK_LEN 5
-/* Bytes a wrap adds at most: mark, payload of two names, '.', MAC. */
+#define SESS_BINDING_MARK          ".tb1."
+#define SESS_BINDING_MARK_LEN      5
+#define SESS_BINDING_TOOL_MARK     "_tb1_"
+#define SESS_BINDING_TOOL_MARK_LEN 5
+/* Bytes a wrap adds at most: mark, payload of two names, '.' (the tool
+ * form: two length digits), MAC. */
 #define SESS_BINDING_SUFFIX_MAX                                                                    \
-    (SESS_BINDING_MARK_LEN + 4 * ((2 * SESS_NAME_MAX + 4) / 3 + 1) + 1 + 22)
+    (SESS_BINDING_MARK_LEN + 4 * ((2 * SESS_NAME_MAX + 4) / 3 + 1) + 2 + 22)
 /* The longest wrapped id tether issues or accepts. */
 #define SESS_BINDING_ID_MAX 512
 
@@ -38,6 +49,7 @@ typedef enum {
     SESS_BINDING_CHAT = 'c',     /* a chat completion id issued by the provider */
     SESS_BINDING_NATIVE = 'n',   /* a Responses id the provider holds state for */
     SESS_BINDING_EMULATED = 'e', /* a Responses id tether minted (state in its store) */
+    SESS_BINDING_TOOL = 't',     /* a tool call id issued by the provider (the tool form) */
 } sess_binding_kind_t;
 
 typedef struct sess_binding {
@@ -56,6 +68,15 @@ typedef struct sess_binding {
 size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t kind, const char *id,
                          size_t id_len, const char *model, const char *backend, char *out,
                          size_t cap);
+
+/* The tool form (kind SESS_BINDING_TOOL; sess_binding_wrap with that kind
+ * lands here too). */
+size_t sess_binding_wrap_tool(const char *key, size_t key_len, const char *id, size_t id_len,
+                              const char *model, const char *backend, char *out, size_t cap);
+/* Parse a tool-form id, as sess_binding_parse (valid only for kind
+ * SESS_BINDING_TOOL). */
+void sess_binding_parse_tool(const char *key, size_t key_len, const char *s, size_t len,
+                             sess_binding_t *out);
 
 /* Parse s[0..len). Never fails: an id without a well-formed suffix is
  * returned as not wrapped (orig_len = len). A wrapped id always gets

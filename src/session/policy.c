@@ -80,6 +80,7 @@ void sess_facts_from_rq(const struct rq *r, sess_facts_t *f)
     if (r->bound_model && *r->bound_model) {
         f->bound_model = r->bound_model;
         f->bound_model_signed = true;
+        f->bound_by_tool_calls = r->tool_calls_bound;
     }
     f->n_assistant = (uint32_t)r->n_assistant;
     /* The final block: the trailing tool results, else the last user message. */
@@ -490,7 +491,8 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
     const char *c = s && s->last_model[0] ? s->last_model : NULL;
     /* no last_model: state bound to a known model makes that model current;
      * a signed binding names the issuer and wins over a (stale) last_model */
-    if ((!c || f->bound_model_signed) && nonempty(f->bound_model) && locking_bindings(k, f) &&
+    if ((!c || f->bound_model_signed) && nonempty(f->bound_model) &&
+        (locking_bindings(k, f) || (f->active_tool_loop && f->bound_by_tool_calls)) &&
         f->has_identity && !f->affinity_off && !f->passthrough)
         c = f->bound_model;
     o->previous_model = c;

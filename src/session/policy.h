@@ -109,6 +109,7 @@ typedef struct sess_facts {
                                       last_model (§9.4). NULL when unknown */
     bool bound_model_signed;       /* bound_model comes from a signed id (binding_token.h): it
                                       names the issuer, so it is current even over last_model */
+    bool bound_by_tool_calls;      /* ... from the open tool calls' ids: it locks a tool loop */
     double H;             /* estimated tokens before the final user message / tool results */
     double C;             /* the request's estimated tokens */
     uint32_t n_assistant; /* assistant messages in the request */

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "select/health.h"
 #include "session/handoff_rewrite.h"
 #include "upstream/proxy.h"
 #include "upstream/relay.h"
@@ -21,6 +22,13 @@ void up_inflight_end(up_proxy_t *p)
     sel_inflight_add(p->env.sel, p->model->name, -1);
 }
 
+void up_backend_release(up_proxy_t *p)
+{
+    if (!p->bh) return;
+    sel_health_inflight_add(p->bh, -1);
+    p->bh = NULL;
+}
+
 void up_redispatch(up_proxy_t *p, const cfg_model_t *nm)
 {
     route_plan_t *pl = &p->plan;
@@ -30,6 +38,7 @@ void up_redispatch(up_proxy_t *p, const cfg_model_t *nm)
     up_set_model(p, nm, pl->model_index);
     p->tried = 0;
     p->attempts = 0;
+    p->skipped_unhealthy = false;
     p->backend = -1;
     p->upstream_status = 0;
     p->err_buffer = false;
@@ -62,7 +71,7 @@ static const cfg_model_t *fallback_model(up_proxy_t *p)
         if (!c->admissible || model_tried(c->model, current, p->tried_models, p->n_tried_models))
             continue;
         const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));
-        if (!m || !route_model_available(m)) continue;
+        if (!m || !route_model_available(m)) continue; /* ejected backends count as down */
         double sc = pl->terms && pl->terms[i].scored ? pl->terms[i].final : c->base;
         if (!best || sc > best_s) {
             best = m;
@@ -154,7 +163,7 @@ static void out_of_backends(up_proxy_t *p)
         sess_handoff_after_failures(&pl->pol, m->n_backend_refs, (size_t)p->attempts, false)) {
         if (handoff_after_failures(p) == 0) return; /* re-dispatched, or answered */
     }
-    if (p->attempts > 0 && !p->started && pl->ran_policy &&
+    if ((p->attempts > 0 || p->skipped_unhealthy) && !p->started && pl->ran_policy &&
         pl->pol.hard_lock != SESS_HARD_LOCK_TOOL_LOOP &&
         pl->pol.hard_lock != SESS_HARD_LOCK_PROVIDER_STATE && !pl->passthrough &&
         (!p->ad->may_fallback || p->ad->may_fallback(p))) {
@@ -180,17 +189,43 @@ static void out_of_backends(up_proxy_t *p)
         up_fail(p, 502, "upstream_error", "bad_upstream_response", msg);
 }
 
+/* lb_policy least_request: the admissible backend with the fewest requests
+ * in flight per unit of weight (ties: the first). */
+static int least_request(up_proxy_t *p, uint64_t skip)
+{
+    const cfg_model_t *m = p->model;
+    int best = -1;
+    double best_load = 0;
+    for (size_t i = 0; i < m->n_backend_refs && i < WRR_MAX; i++) {
+        const cfg_backend_ref_t *b = &m->backend_refs[i];
+        if ((skip >> i) & 1 || b->weight <= 0) continue;
+        double load = (sel_health_inflight(sel_health_get(m->name, b->name)) + 1.0) / b->weight;
+        if (best < 0 || load < best_load) best = (int)i, best_load = load;
+    }
+    return best;
+}
+
 void up_attempt(up_proxy_t *p)
 {
     const cfg_model_t *m = p->model;
+    up_backend_release(p);
     wrr_t *wrr = p->host.picker(p->host.worker, p->model_index);
+    bool lr = m->reliability.lb_policy && !strcmp(m->reliability.lb_policy, "least_request");
+    uint64_t now = clock_mono_ms();
     int bi = -1;
+    sel_health_t *h = NULL;
     for (;;) {
-        bi = wrr_next(wrr, p->tried);
+        bi = lr ? least_request(p, p->tried) : wrr_next(wrr, p->tried);
         if (bi < 0) break;
         const cfg_backend_ref_t *b = &m->backend_refs[bi];
         if (b->api_key_env && !b->api_key) { /* credential missing: unavailable */
             p->tried |= 1ull << bi;
+            continue;
+        }
+        h = sel_health_get(m->name, b->name);
+        if (!sel_health_is_up(h, now)) { /* ejected, or failing its health check */
+            p->tried |= 1ull << bi;
+            p->skipped_unhealthy = true;
             continue;
         }
         break;
@@ -202,6 +237,8 @@ void up_attempt(up_proxy_t *p)
     p->tried |= 1ull << bi;
     p->backend = bi;
     p->attempts++;
+    p->bh = h;
+    sel_health_inflight_add(h, +1);
     const cfg_backend_ref_t *b = &m->backend_refs[bi];
     buf_t head = BUF_INIT;
     build_head(p, b, &head);

@@ -80,6 +80,7 @@ void up_end(up_proxy_t *p)
     /* release everything the proxy holds; the request is already finished */
     if (p->deadline) event_free(p->deadline);
     p->deadline = NULL;
+    up_backend_release(p);
     sse_parser_deinit(&p->sse);
     buf_free(&p->acc);
     buf_free(&p->reply);
@@ -111,11 +112,8 @@ void up_trace_done(up_proxy_t *p, int status, const char *path)
     o.currency = pr->currency ? pr->currency : "USD";
     if (p->usage.found) {
         double pt = p->usage.prompt_tokens > 0 ? (double)p->usage.prompt_tokens : 0;
-        double ct = p->usage.cached_tokens > 0 ? (double)p->usage.cached_tokens : 0;
         double comp = p->usage.completion_tokens > 0 ? (double)p->usage.completion_tokens : 0;
-        o.cost = ((pt - ct) * pr->prompt_per_1m + ct * pr->cached_input_per_1m +
-                  comp * pr->completion_per_1m) /
-                 1e6;
+        o.cost = up_usage_cost(p->model, &p->usage);
         /* baseline: the base top choice's price, no cache credit */
         const cfg_model_t *base = p->model;
         if (p->plan.ran_selection && p->plan.sel.n)
@@ -129,6 +127,41 @@ void up_trace_done(up_proxy_t *p, int status, const char *path)
     o.total_ms = (double)(clock_mono_us() - p->req->started_us) / 1000.0;
     up_trace_rec_finish(p->rec, &o, p->host.replay);
     p->rec = NULL;
+}
+
+const char *up_upstream_model(const up_proxy_t *p)
+{
+    const cfg_decision_t *d = p->plan.decision;
+    for (size_t i = 0; d && i < d->n_model_refs; i++) {
+        const cfg_model_ref_t *r = &d->model_refs[i];
+        if (r->lora_name && *r->lora_name && r->model && !strcmp(r->model, p->model->name))
+            return r->lora_name;
+    }
+    return p->model->provider_model_id;
+}
+
+/* Prompt tokens not read from the cache at the prompt price, cached ones at
+ * the cached price, completion at the completion price (per million). */
+double up_usage_cost(const cfg_model_t *m, const jusage_t *u)
+{
+    if (!u->found) return 0;
+    const cfg_pricing_t *pr = &m->pricing;
+    double pt = u->prompt_tokens > 0 ? (double)u->prompt_tokens : 0;
+    double ct = u->cached_tokens > 0 ? (double)u->cached_tokens : 0;
+    double comp = u->completion_tokens > 0 ? (double)u->completion_tokens : 0;
+    if (ct > pt) ct = pt;
+    return ((pt - ct) * pr->prompt_per_1m + ct * pr->cached_input_per_1m +
+            comp * pr->completion_per_1m) /
+           1e6;
+}
+
+void up_count_cost(const up_proxy_t *p)
+{
+    if (!p->model || !p->usage.found) return;
+    double c = up_usage_cost(p->model, &p->usage);
+    if (c > 0)
+        met_inc(tmet.cost_total, c, p->model->name,
+                p->model->pricing.currency ? p->model->pricing.currency : "USD");
 }
 
 void up_fail(up_proxy_t *p, int status, const char *type, const char *code, const char *msg)

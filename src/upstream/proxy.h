@@ -139,7 +139,9 @@ struct up_proxy {
     bool handoff_redone;         /* re-decided once after the locked model's backends failed */
     const char *tried_models[8]; /* models this turn already gave up on */
     int n_tried_models;
-    bool inflight; /* counted in the selector's in-flight table */
+    bool inflight;          /* counted in the selector's in-flight table */
+    struct sel_health *bh;  /* the current backend's health entry, counted in flight */
+    bool skipped_unhealthy; /* a backend was skipped as ejected or failing checks */
     struct event *deadline;
     /* the reply */
     bool client_stream, client_usage;
@@ -202,6 +204,15 @@ int up_add_h(hsrv_header_t *h, int n, const char *name, const char *value);
 int up_plan_headers(hsrv_header_t *h, int n, const route_plan_t *pl, const char *conf);
 /* "none" when the policy did not run. */
 const char *up_phase_label(const route_plan_t *pl);
+/* The model name written into the upstream body: the winning decision's
+ * modelRef lora_name for this model when set (a LoRA adapter is served
+ * under its own name), else the model's provider_model_id. */
+const char *up_upstream_model(const up_proxy_t *p);
+/* The cost of a reply's usage from the model's pricing. */
+double up_usage_cost(const cfg_model_t *m, const jusage_t *u);
+/* Add the request's cost to tether_cost_total{model,currency} (once, from
+ * the adapter's log_done). */
+void up_count_cost(const up_proxy_t *p);
 /* Session metrics of an applied plan. */
 void up_count_plan(const route_plan_t *plan, const cfg_model_t *m, bool all);
 /* The chat-shaped reply text of a whole chat.completion (prefix chain). */
@@ -209,6 +220,8 @@ void up_capture_chat_text(up_proxy_t *p, const char *body, size_t len, bool delt
 
 /* attempt.c */
 void up_attempt(up_proxy_t *p);
+/* The current backend's request ended: no longer counted in flight. */
+void up_backend_release(up_proxy_t *p);
 /* Send the turn to model nm (fallback or forced handoff). */
 void up_redispatch(up_proxy_t *p, const cfg_model_t *nm);
 void up_client_abort(hsrv_req_t *req);

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "select/health.h"
 #include "upstream/proxy.h"
 #include "upstream/relay.h"
 #include <stdio.h>
@@ -115,6 +116,8 @@ static void headers_cb(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     met_observe(tmet.upstream_ttft_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
                 m->name);
     unsigned bit = retry_bit(status);
+    /* outlier detection counts 5xx (and 529 overload) replies as failures */
+    sel_health_observe(p->bh, status < 500, &m->reliability, clock_mono_ms());
     if (bit && (m->reliability.retry_on & bit) && p->attempts < p->max_attempts) {
         met_inc(tmet.retries_total, 1, m->name, st);
         tlog(TLOG_WARN, "upstream_retry",
@@ -212,11 +215,7 @@ static void usage_done(up_proxy_t *p)
         u.cached_tokens = p->usage.cached_tokens > 0 ? (uint64_t)p->usage.cached_tokens : 0;
         u.completion_tokens =
             p->usage.completion_tokens > 0 ? (uint64_t)p->usage.completion_tokens : 0;
-        const cfg_pricing_t *pr = &p->model->pricing;
-        u.cost = ((double)(u.prompt_tokens - u.cached_tokens) * pr->prompt_per_1m +
-                  (double)u.cached_tokens * pr->cached_input_per_1m +
-                  (double)u.completion_tokens * pr->completion_per_1m) /
-                 1e6;
+        u.cost = up_usage_cost(p->model, &p->usage);
     }
     route_finish(&p->env, &p->plan, &u, p->reply.data ? p->reply.data : "", p->reply.len);
 }
@@ -316,7 +315,6 @@ static bool retryable(const cfg_reliability_t *rel, hup_error_t e)
 
 static void error_cb(void *ud, hup_error_t e, bool got_response)
 {
-    (void)got_response;
     up_proxy_t *p = ud;
     up_inflight_end(p);
     p->call = NULL;
@@ -328,6 +326,8 @@ static void error_cb(void *ud, hup_error_t e, bool got_response)
          p->req->request_id, p->model->name, bname, hup_error_str(e),
          p->started ? "true" : "false");
     met_inc(tmet.upstream_requests_total, 1, p->model->name, bname, hup_error_str(e));
+    if (!got_response) sel_health_observe(p->bh, false, &p->model->reliability, clock_mono_ms());
+    up_backend_release(p);
     if (!p->started) {
         /* a reply held back never reached the client */
         p->hold = false;

@@ -3,7 +3,8 @@
  * bounds, orig_len never exceeds the input, a binding is only valid with a
  * tag that verifies, and wrapping the input (as an id) then parsing it gives
  * back the input, the model and the backend, while any changed byte of the
- * suffix leaves it unverified. Run with scripts/fuzz.sh. */
+ * suffix leaves it unverified; the same for the tool form of tool call ids.
+ * Run with scripts/fuzz.sh. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t at = size + (size ? data[0] : 0) % (n - size);
         out[at] ^= 0x01;
         sess_binding_parse(KEY, sizeof KEY - 1, out, n, &b);
+        CHECK(!b.valid);
+    }
+    /* the same for the tool form (tool call ids: no '.') */
+    sess_binding_parse_tool(KEY, sizeof KEY - 1, s, size, &b);
+    CHECK(b.orig_len <= size);
+    if (!b.wrapped) CHECK(b.orig_len == size && !b.valid);
+    if (b.valid) CHECK(b.model[0] != 0 && b.kind == SESS_BINDING_TOOL);
+    n = sess_binding_wrap(KEY, sizeof KEY - 1, SESS_BINDING_TOOL, s, size, "m", "b", out,
+                          sizeof out);
+    if (n) {
+        CHECK(!memchr(out + size, '.', n - size));
+        sess_binding_parse_tool(KEY, sizeof KEY - 1, out, n, &b);
+        CHECK(b.wrapped && b.valid && b.orig_len == size);
+        CHECK(!strcmp(b.model, "m") && !strcmp(b.backend, "b"));
+        size_t at = size + (size ? data[0] : 0) % (n - size);
+        out[at] ^= 0x01;
+        sess_binding_parse_tool(KEY, sizeof KEY - 1, out, n, &b);
         CHECK(!b.valid);
     }
     free(s);

@@ -27,6 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON *j = cJSON_ParseWithLength(b.data, b.len);
     if (!j || cJSON_GetArraySize(j) != 4) abort();
     cJSON_Delete(j);
+    /* the text form of the same line is one line without control bytes */
+    buf_t t = BUF_INIT;
+    tlog_text_from_json(&t, b.data, b.len);
+    for (size_t i = 0; i + 1 < t.len; i++)
+        if ((unsigned char)t.data[i] < 0x20) abort();
+    buf_free(&t);
     buf_free(&b);
     /* the raw-JSON test must never accept what a JSON parser refuses */
     if (tlog_is_json_value((const char *)data, size) && !memchr(data, 0, size)) {

@@ -221,7 +221,7 @@ static void test_responses_conversation(void **st)
     assert_string_equal(S(done, "response.instructions"), "be brief");
     assert_string_equal(S(done, "response.previous_response_id"), id1);
     assert_string_equal(S(done, "response.output.0.type"), "function_call");
-    char id2[600], call[64];
+    char id2[600], call[256];
     snprintf(id2, sizeof id2, "%s", S(done, "response.id"));
     snprintf(call, sizeof call, "%s", S(done, "response.output.0.call_id"));
     cJSON_Delete(done);
@@ -273,7 +273,7 @@ static void test_errors_and_count_tokens(void **st)
     assert_string_equal(S(j, "type"), "error");
     assert_string_equal(S(j, "error.type"), "invalid_request_error");
     cJSON_Delete(j);
-    j = post("/v1/messages", "{\"model\":\"nope\",\"max_tokens\":1,\"messages\":[]}", 400, NULL);
+    j = post("/v1/messages", "{\"model\":\"nope\",\"max_tokens\":1,\"messages\":[]}", 404, NULL);
     assert_string_equal(S(j, "type"), "error");
     cJSON_Delete(j);
     j = post("/v1/messages", "{bad", 400, NULL);

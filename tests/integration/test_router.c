@@ -223,11 +223,11 @@ static void test_configured_model_passes_through(void **state)
     thttp_resp_free(&r);
 }
 
-static void test_unknown_model_gets_400_listing_valid_names(void **state)
+static void test_unknown_model_gets_404_listing_valid_names(void **state)
 {
     thttp_resp_t r;
     assert_int_equal(post("{\"model\":\"gpt-9\",\"messages\":[]}", NULL, &r), 0);
-    assert_error_code(&r, 400, "model_not_found");
+    assert_error_code(&r, 404, "model_not_found"); /* as OpenAI answers */
     assert_non_null(strstr(r.body, "gpt-9"));
     assert_non_null(strstr(r.body, "auto, MoM, tether/auto, model-a, model-b"));
     thttp_resp_free(&r);
@@ -482,7 +482,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_auto_model_goes_to_default_with_provider_model_id),
         cmocka_unit_test(test_configured_model_passes_through),
-        cmocka_unit_test(test_unknown_model_gets_400_listing_valid_names),
+        cmocka_unit_test(test_unknown_model_gets_404_listing_valid_names),
         cmocka_unit_test(test_stream_first_chunk_arrives_before_upstream_finishes),
         cmocka_unit_test(test_stream_with_include_usage_keeps_usage_chunk),
         cmocka_unit_test(test_bad_inputs_get_openai_shaped_errors),

@@ -371,6 +371,37 @@ static void test_cli_openai_against_mock(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A mistyped source names the valid ones; serve of a missing file says so
+ * in one clean sentence (no ":0:0: :"). */
+static void test_cli_unknown_source_and_missing_config(void **st)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tether-import-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    assert_int_equal(run("config import --from opnai --source x"), 1);
+    char *err = slurp(tmpdir, "err.txt");
+    assert_non_null(err);
+    assert_non_null(strstr(err, "unknown source 'opnai' (did you mean 'openai'?); --from takes "
+                                "openclaw, openai or crd"));
+    assert_null(strstr(err, "usage:"));
+    free(err);
+    assert_int_equal(run("serve --config %s/missing.yaml", tmpdir), 1);
+    err = slurp(tmpdir, "err.txt");
+    assert_non_null(err);
+    char want[256];
+    snprintf(want, sizeof want, "%s/missing.yaml: cannot open: No such file or directory\n",
+             tmpdir);
+    assert_non_null(strstr(err, want));
+    assert_null(strstr(err, ":0:0"));
+    assert_null(strstr(err, ": :"));
+    free(err);
+    char p[128];
+    snprintf(p, sizeof p, "%s/out.txt", tmpdir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/err.txt", tmpdir);
+    unlink(p);
+    rmdir(tmpdir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_cli_openclaw),
         cmocka_unit_test(test_cli_openai_against_mock),
+        cmocka_unit_test(test_cli_unknown_source_and_missing_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -192,6 +192,31 @@ static void test_global_router_overrides(void **st)
     cfg_diags_free(&d);
 }
 
+/* Settings that do nothing yet say so: the dashboard is rejected, external
+ * classifiers and signal_timeout warn that they are not supported. */
+static void test_unsupported_settings_say_so(void **st)
+{
+    static const char base[] = "version: v0.3\n"
+                               "providers:\n  defaults: {default_model: m}\n"
+                               "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+                               "routing: {modelCards: [{name: m}]}\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%sglobal: {services: {management_api: {dashboard: true}}}\n", base);
+    expect_one(y, "t.yaml:6:49: global.services.management_api.dashboard: the dashboard is "
+                  "not supported yet (not built): remove dashboard or set it to false; the "
+                  "management API serves JSON");
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {signal_timeout: 1s}}}\n", base);
+    expect_one(y, "t.yaml:6:44: warning: global.router.limits.signal_timeout: not supported yet: "
+                  "signals run to completion (the value is kept, not enforced)");
+    snprintf(y, sizeof y,
+             "%sglobal: {model_catalog: {classifiers: [{name: g, type: http_classify, "
+             "endpoint: \"http://h:1/c\"}]}}\n",
+             base);
+    expect_one(y, "t.yaml:6:40: warning: global.model_catalog.classifiers[g]: external "
+                  "classifiers are not supported yet: a signal that names \"g\" reports an "
+                  "error and does not match");
+}
+
 static void test_value_units(void **st)
 {
     uint64_t v;
@@ -407,6 +432,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_example_loads_clean),
+        cmocka_unit_test(test_unsupported_settings_say_so),
         cmocka_unit_test(test_defaults_of_a_minimal_file),
         cmocka_unit_test(test_global_router_overrides),
         cmocka_unit_test(test_value_units),

@@ -13,9 +13,9 @@
 #include "config/migrate.h"
 #include "config/schema.h"
 
+/* (CLASSIFIER_KEY is only named by the commented-out classifiers block) */
 static const char *const vars[] = {"LOCAL_GPU_KEY",  "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
-                                   "TEAM_KEY_ALICE", "REDIS_PASSWORD",    "TETHER_ADMIN_TOKEN",
-                                   "CLASSIFIER_KEY"};
+                                   "TEAM_KEY_ALICE", "REDIS_PASSWORD",    "TETHER_ADMIN_TOKEN"};
 
 static const char *path(void)
 {

@@ -269,6 +269,33 @@ static void test_long_lines_stay_below_pipe_buf_and_valid(void **state)
     free(s);
 }
 
+static void emit_text(void)
+{
+    tlog_set_format(TLOG_FMT_TEXT);
+    tlog(TLOG_WARN, "upstream_error", "\"model\":\"%s\",\"status\":%d,\"path\":\"%s\",\"list\":%s",
+         "cloud/gpt", 502, "/v1/x y\nlevel=error", "[\"a\",\"b\"]");
+    tlog_set_format(TLOG_FMT_JSON);
+}
+
+static void test_text_format_is_key_value_on_one_line(void **state)
+{
+    char *s = capture(emit_text);
+    char *nl = strchr(s, '\n');
+    assert_non_null(nl);
+    assert_int_equal(nl[1], 0); /* exactly one line: the newline in a value stays escaped */
+    *nl = 0;
+    assert_int_equal(s[0], '2'); /* the timestamp first */
+    const char *rest = strstr(s, "Z WARN upstream_error model=cloud/gpt status=502 ");
+    assert_non_null(rest);
+    /* a value with a space, quote or '=' is a JSON string: it cannot fake a field */
+    assert_non_null(strstr(s, " path=\"/v1/x y\\nlevel=error\" list=[\"a\",\"b\"]"));
+    assert_null(strchr(s, '{'));
+    assert_int_equal(tlog_format_parse("text"), TLOG_FMT_TEXT);
+    assert_int_equal(tlog_format_parse("json"), TLOG_FMT_JSON);
+    assert_int_equal(tlog_format_parse("xml"), -1);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_long_values_are_cut_on_a_character),
         cmocka_unit_test(test_tlog_writes_one_valid_line_whatever_the_arguments),
         cmocka_unit_test(test_long_lines_stay_below_pipe_buf_and_valid),
+        cmocka_unit_test(test_text_format_is_key_value_on_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

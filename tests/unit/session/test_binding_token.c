@@ -3,7 +3,8 @@
  * model and backend; any altered byte, another key or a forged payload
  * leaves the binding unverified (but still strips the suffix); ids that
  * merely look similar are not wrapped; the per-process key is used when no
- * key is configured; size limits hold. */
+ * key is configured; size limits hold; the tool form of tool call ids uses
+ * only Anthropic's tool_use id alphabet. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -152,6 +153,69 @@ static void test_limits_and_in_place_wrap(void **st)
     assert_memory_equal(buf, "abc", 3);
 }
 
+/* Tool call ids: Anthropic requires ^[a-zA-Z0-9_-]+$, so the tool form has
+ * no '.'; it parses from its end although '_' and '-' occur everywhere. */
+static void test_tool_ids_use_only_the_tool_id_alphabet(void **st)
+{
+    const char *ids[] = {"toolu_01A09q90qw90lq917835lq9", "call_ff94b042f58f6dbe", "x",
+                         "fc_tb1_a_tb1_", "id-with_tb1_AAAA"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        char out[SESS_BINDING_ID_MAX + 1];
+        const char *id = ids[i];
+        size_t n = sess_binding_wrap(KEY, KL, SESS_BINDING_TOOL, id, strlen(id), "small", "s1", out,
+                                     sizeof out);
+        assert_true(n > strlen(id));
+        assert_true(n - strlen(id) <= SESS_BINDING_SUFFIX_MAX);
+        for (size_t k = 0; k < n; k++)
+            assert_non_null(
+                strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", out[k]));
+        sess_binding_t b;
+        sess_binding_parse_tool(KEY, KL, out, n, &b);
+        assert_true(b.wrapped);
+        assert_true(b.valid);
+        assert_int_equal(b.kind, SESS_BINDING_TOOL);
+        assert_int_equal(b.orig_len, strlen(id));
+        assert_string_equal(b.model, "small");
+        assert_string_equal(b.backend, "s1");
+        /* the dotted parser does not take it, nor the tool parser a dotted id */
+        sess_binding_parse(KEY, KL, out, n, &b);
+        assert_false(b.wrapped);
+        char dotted[SESS_BINDING_ID_MAX + 1];
+        size_t m = sess_binding_wrap(KEY, KL, SESS_BINDING_CHAT, id, strlen(id), "small", "s1",
+                                     dotted, sizeof dotted);
+        sess_binding_parse_tool(KEY, KL, dotted, m, &b);
+        assert_false(b.wrapped);
+        /* any altered byte after the original: not valid */
+        for (size_t k = strlen(id); k < n; k++) {
+            char forged[SESS_BINDING_ID_MAX + 1];
+            memcpy(forged, out, n + 1);
+            forged[k] = forged[k] == 'A' ? 'B' : 'A';
+            sess_binding_parse_tool(KEY, KL, forged, n, &b);
+            assert_false(b.valid);
+        }
+        /* another key: still stripped, not valid */
+        sess_binding_parse_tool("another key of some length", 26, out, n, &b);
+        assert_true(b.wrapped);
+        assert_false(b.valid);
+        assert_int_equal(b.orig_len, strlen(id));
+    }
+    /* look-alikes are not wrapped */
+    const char *plain[] = {"", "toolu_01", "x_tb1_", "x_tb1_AAAAAA", "x_tb1_YwFiaWcfYjE__AAAA"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        sess_binding_t b;
+        sess_binding_parse_tool(KEY, KL, plain[i], strlen(plain[i]), &b);
+        assert_false(b.wrapped);
+        assert_int_equal(b.orig_len, strlen(plain[i]));
+    }
+    /* the tool form's own entry point */
+    char out[SESS_BINDING_ID_MAX + 1];
+    size_t n = sess_binding_wrap_tool(KEY, KL, "call_1", 6, "big", "b1", out, sizeof out);
+    sess_binding_t b;
+    sess_binding_parse_tool(KEY, KL, out, n, &b);
+    assert_true(b.valid);
+    assert_string_equal(b.model, "big");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +224,7 @@ int main(void)
         cmocka_unit_test(test_plain_ids_are_not_wrapped),
         cmocka_unit_test(test_process_key_when_none_is_configured),
         cmocka_unit_test(test_limits_and_in_place_wrap),
+        cmocka_unit_test(test_tool_ids_use_only_the_tool_id_alphabet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

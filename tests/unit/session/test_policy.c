@@ -230,6 +230,27 @@ static void test_tool_loop_lock_holds(void **st)
     assert_false(o->switched);
 }
 
+/* The open tool calls' ids carry the issuer's signed binding: the loop is
+ * locked to it, over a stale last_model and without any memory; a signed
+ * tool binding outside a tool loop locks nothing. */
+static void test_tool_loop_locks_to_the_calls_signed_issuer(void **st)
+{
+    fixture_t x;
+    setup(&x);
+    x.f.active_tool_loop = true;
+    x.f.bound_model = "big";
+    x.f.bound_model_signed = true;
+    x.f.bound_by_tool_calls = true;
+    sess_policy_out_t *o = run(&x, true); /* memory says cheap (stale) */
+    expect(o, "big", SESS_REASON_HARD_LOCK_TOOL_LOOP);
+    assert_string_equal(o->previous_model, "big");
+    expect(run(&x, false), "big", SESS_REASON_HARD_LOCK_TOOL_LOOP); /* no memory at all */
+    x.f.active_tool_loop = false;
+    o = run(&x, true);
+    assert_string_equal(o->previous_model, "cheap");
+    assert_int_equal(o->hard_lock, SESS_HARD_LOCK_NONE);
+}
+
 static void test_tool_loop_lock_off_uses_tool_loop_bias(void **st)
 {
     fixture_t x;
@@ -872,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_cold_start_best_admissible_base),
         cmocka_unit_test(test_state_without_memory_binds_to_its_model),
         cmocka_unit_test(test_tool_loop_lock_holds),
+        cmocka_unit_test(test_tool_loop_locks_to_the_calls_signed_issuer),
         cmocka_unit_test(test_tool_loop_lock_off_uses_tool_loop_bias),
         cmocka_unit_test(test_provider_state_lock_each_binding),
         cmocka_unit_test(test_stored_chain_counts_unless_portable),
