@@ -37,10 +37,13 @@ SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/cor
 SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
 SRCS[fuzz_binding]="src/session/binding_token.c"
 # The loader reads the member registries of signals/, select/ and plugins/
-# (config/family.h), so the config harness links those folders too.
+# and the store backend registries of replay/ and session/ (config/family.h,
+# config/stores.c), so the config harness links those folders too; the
+# session Redis backend reaches the kv/ layer (hiredis, libevent).
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
-    src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c)"
-LIBS[fuzz_config]="-lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lssl -lcrypto -lm -lstdc++"
+    src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c)"
+LIBS[fuzz_config]="-lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent \
+    -lssl -lcrypto -lm -lstdc++"
 
 # Compile harness $1's sources into $OUT/obj/$1/lib.a.
 build_archive() {

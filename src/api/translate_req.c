@@ -173,6 +173,27 @@ static cJSON *turn(cJSON *msgs, const char *role)
     return c;
 }
 
+/* Add a tool_result block behind the tool_results that lead the user turn
+ * tc (Anthropic wants them first): append it, then move the blocks that
+ * were after those results behind it. Not cJSON_InsertItemInArray: the
+ * distribution's cJSON 1.7.15 (with its security fixes) refuses an insert
+ * after an earlier insert at 0, which lost the block and leaked it. */
+static void lead_with_result(cJSON *tc, cJSON *b)
+{
+    cJSON *x = tc->child;
+    while (x) {
+        const char *xt = str_of(x, "type");
+        if (!xt || strcmp(xt, "tool_result")) break;
+        x = x->next;
+    }
+    cJSON_AddItemToArray(tc, b);
+    while (x && x != b) {
+        cJSON *next = x->next;
+        cJSON_AddItemToArray(tc, cJSON_DetachItemViaPointer(tc, x));
+        x = next;
+    }
+}
+
 int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, buf_t *out,
                              tr_warn_t *w, char *err, size_t errlen)
 {
@@ -266,16 +287,7 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
             chat_text(c, &t);
             cJSON_AddStringToObject(b, "content", t.data ? t.data : "");
             buf_free(&t);
-            /* tool results must lead the user turn */
-            int k = 0;
-            const cJSON *x;
-            cJSON_ArrayForEach(x, tc)
-            {
-                const char *xt = str_of(x, "type");
-                if (!xt || strcmp(xt, "tool_result")) break;
-                k++;
-            }
-            cJSON_InsertItemInArray(tc, k, b);
+            lead_with_result(tc, b);
         } else {
             char code[80];
             snprintf(code, sizeof code, "unknown_role:%.60s", role);

@@ -1,10 +1,10 @@
 /* server_parse.c - the HTTP server's request parser: http-parser callbacks
  * that collect the URL, the headers (names lowercased, checked to be RFC 7230
- * tokens) and the body under the configured limits, and a small scanner over
- * the request head that rejects what http-parser lets through (obs-fold,
- * whitespace before the first header, runs of empty lines before a request
- * line). No sockets here: server.c feeds it from a connection's input and
- * tests/fuzz/fuzz_http.c from arbitrary bytes. */
+ * tokens) and the body under the configured limits (CONNECT rejected), and a
+ * small scanner over the request head that rejects what http-parser lets
+ * through (obs-fold, whitespace before the first header, runs of empty lines
+ * before a request line). No sockets here: server.c feeds it from a
+ * connection's input and tests/fuzz/fuzz_http.c from arbitrary bytes. */
 #include "http/server_parse.h"
 
 #include <limits.h>
@@ -170,6 +170,11 @@ static int on_headers_complete(http_parser *hp)
 {
     srv_parse_t *p = hp->data;
     p->headers_done = 1;
+    /* http-parser ends a CONNECT request at its head and leaves the rest of
+     * the stream unparsed (a tunnel), so a Content-Length or chunked body
+     * would be read as the next request: smuggling. tether is no tunnel. */
+    if (hp->method == HTTP_CONNECT)
+        return reject(p, 400, "connect_not_supported", "the CONNECT method is not supported");
     if ((hp->flags & F_CONTENTLENGTH) && hp->content_length != ULLONG_MAX &&
         hp->content_length > p->max_body_bytes)
         return reject(p, 413, "body_too_large", "request body exceeds the configured limit");

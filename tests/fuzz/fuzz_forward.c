@@ -140,6 +140,14 @@ static bool ref_in_connection(const item_t *it, size_t n, const char *name, size
     return false;
 }
 
+/* The matching pass an input belongs to (see the head check below). */
+static int item_pass(const item_t *it)
+{
+    if (it->origin == 0) return 1;
+    if (it->origin == 2 && ref_cred(it->name, it->name_len)) return 2;
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2) return 0;
@@ -272,12 +280,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             p = e + 2;
             continue;
         }
-        /* every other line is one unused input, byte for byte (prefer the
-         * config's, so a client duplicate is judged as the client's) */
+        /* every other line is one unused input, byte for byte: first the
+         * config's and the plugins' (so a client duplicate is judged as the
+         * client's), then the client's, and last a plugin op naming a
+         * credential, which may never come out: a client credential that
+         * equals such an op byte for byte is the client's line */
         item_t *src = NULL;
-        for (int pass = 0; pass < 2 && !src; pass++)
+        for (int pass = 0; pass < 3 && !src; pass++)
             for (size_t i = 0; i < ni && !src; i++)
-                if (!it[i].used && (pass == 1) == (it[i].origin == 0) && it[i].name_len == nl &&
+                if (!it[i].used && item_pass(&it[i]) == pass && it[i].name_len == nl &&
                     it[i].value_len == vl && !memcmp(it[i].name, p, nl) &&
                     !memcmp(it[i].value, v, vl))
                     src = &it[i];

@@ -111,6 +111,36 @@ static void test_chat_to_anthropic_request(void **st)
     buf_free(&out);
 }
 
+/* Tool results that land in a user turn which already holds text all lead
+ * it, in order, and none is lost (found by fuzz_translate: the second one
+ * was dropped and leaked). */
+static void test_chat_to_anthropic_tool_results_lead_a_user_turn(void **st)
+{
+    (void)st;
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},"
+                       "{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":\"one\"},"
+                       "{\"role\":\"tool\",\"tool_call_id\":\"t2\",\"content\":\"two\"},"
+                       "{\"role\":\"tool\",\"tool_call_id\":\"t3\",\"content\":\"three\"}]}";
+    buf_t out = BUF_INIT;
+    tr_warn_t w = {0};
+    char err[128];
+    assert_int_equal(tr_req_chat_to_anthropic(body, strlen(body), "c", &out, &w, err, sizeof err),
+                     0);
+    cJSON *r = parse(&out);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "messages")), 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+                         cJSON_GetArrayItem(cJSON_GetObjectItem(r, "messages"), 0), "content")),
+                     4);
+    assert_string_equal(S(r, "messages.0.content.0.tool_use_id"), "t1");
+    assert_string_equal(S(r, "messages.0.content.1.tool_use_id"), "t2");
+    assert_string_equal(S(r, "messages.0.content.2.tool_use_id"), "t3");
+    assert_string_equal(S(r, "messages.0.content.2.content"), "three");
+    assert_string_equal(S(r, "messages.0.content.3.type"), "text");
+    assert_string_equal(S(r, "messages.0.content.3.text"), "hi");
+    cJSON_Delete(r);
+    buf_free(&out);
+}
+
 static void test_anthropic_to_chat_request(void **st)
 {
     (void)st;
@@ -574,6 +604,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tool_id_rewrite),
         cmocka_unit_test(test_chat_to_anthropic_request),
+        cmocka_unit_test(test_chat_to_anthropic_tool_results_lead_a_user_turn),
         cmocka_unit_test(test_anthropic_to_chat_request),
         cmocka_unit_test(test_bad_shapes_rejected),
         cmocka_unit_test(test_responses_to_chat_request),

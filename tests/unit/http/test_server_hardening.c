@@ -248,6 +248,25 @@ static void test_conflicting_body_lengths_get_400(void **state)
     stop(s);
 }
 
+/* http-parser ends a CONNECT at its head and leaves the rest as tunnel
+ * bytes: a Content-Length body would have been parsed as a second request
+ * (found by fuzz_http). */
+static void test_connect_gets_400_and_its_body_is_no_request(void **state)
+{
+    int port;
+    hsrv_server_t *s = start(&port, (hsrv_limits_t){0});
+    const char *smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    char raw[256];
+    snprintf(raw, sizeof raw,
+             "CONNECT backend:443 HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(smuggled), smuggled);
+    assert_rejected(port, raw, "connect_not_supported");
+    assert_rejected(port, "CONNECT backend:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+                    "connect_not_supported");
+    assert_int_equal(atomic_load(&g_handled), 0);
+    stop(s);
+}
+
 static void test_header_names_are_lowercased_and_looked_up_case_insensitively(void **state)
 {
     int port;
@@ -475,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_header_name_that_is_not_a_token_gets_400),
         cmocka_unit_test(test_obs_fold_gets_400),
         cmocka_unit_test(test_conflicting_body_lengths_get_400),
+        cmocka_unit_test(test_connect_gets_400_and_its_body_is_no_request),
         cmocka_unit_test(test_header_names_are_lowercased_and_looked_up_case_insensitively),
         cmocka_unit_test(test_head_split_into_single_bytes_parses),
         cmocka_unit_test(test_silent_socket_is_closed_after_header_timeout),

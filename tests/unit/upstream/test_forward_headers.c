@@ -241,6 +241,34 @@ static void test_extra_headers_and_plugin_ops_replace_client_headers(void **st)
     assert_int_equal(lines_named(head, "authorization", NULL, 0), 0);
 }
 
+/* The fuzz_forward case: a plugin op naming a credential with the very
+ * line a client sends. The op never comes out; the client's line comes out
+ * once, and only when the backend may receive client credentials. */
+static void test_plugin_credential_equal_to_the_clients_is_not_doubled(void **st)
+{
+    cfg_backend_ref_t b = backend();
+    b.forward_client_credentials = true;
+    hsrv_header_t h[] = {H("X-Api-Key", "k"), H("Cookie", "a=b")};
+    plg_hdr_op_t ops[] = {{PLG_HDR_ADD, "X-Api-Key", "k"}, {PLG_HDR_ADD, "Cookie", "a=b"}};
+    fwd_head_in_t in = input(&b, h, 2);
+    in.ops = ops;
+    in.n_ops = 2;
+    char *head = build(&in);
+    char v[64];
+    assert_int_equal(lines_named(head, "x-api-key", v, sizeof v), 1);
+    assert_string_equal(v, "k");
+    assert_int_equal(lines_named(head, "cookie", NULL, 0), 1);
+    in.listener_keyed = true; /* the client's x-api-key was tether's key */
+    head = build(&in);
+    assert_int_equal(lines_named(head, "x-api-key", NULL, 0), 0);
+    assert_int_equal(lines_named(head, "cookie", NULL, 0), 1);
+    b.forward_client_credentials = false;
+    in.listener_keyed = false;
+    head = build(&in);
+    assert_int_equal(lines_named(head, "x-api-key", NULL, 0), 0);
+    assert_int_equal(lines_named(head, "cookie", NULL, 0), 0);
+}
+
 static void test_invalid_names_and_values_never_pass(void **st)
 {
     cfg_backend_ref_t b = backend();
@@ -291,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_backend_with_own_key_never_gets_the_clients),
         cmocka_unit_test(test_anthropic_headers_only_to_anthropic_upstreams),
         cmocka_unit_test(test_extra_headers_and_plugin_ops_replace_client_headers),
+        cmocka_unit_test(test_plugin_credential_equal_to_the_clients_is_not_doubled),
         cmocka_unit_test(test_invalid_names_and_values_never_pass),
         cmocka_unit_test(test_predicates),
     };
