@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "route/eval.h"
+#include "route/plan_render.h"
 #include "select/select.h"
 #include <getopt.h>
 #include <stdio.h>
