@@ -11,12 +11,12 @@ const cfg_schema_t cfg_schema_root = {
     "(top level)",
     (const cfg_field_t[]){
         {.key = "version", .type = CFG_F_CUSTOM, .flags = CFG_FF_REQUIRED, .doc = "must be v0.3"},
-        {.key = "listeners", .type = CFG_F_CUSTOM, .doc = "see listeners[]"},
-        {.key = "providers", .type = CFG_F_CUSTOM, .doc = "see providers"},
-        {.key = "routing", .type = CFG_F_CUSTOM, .doc = "see routing (the recipe `default`)"},
-        {.key = "entrypoints", .type = CFG_F_CUSTOM, .doc = "see entrypoints[]"},
-        {.key = "recipes", .type = CFG_F_CUSTOM, .doc = "see recipes[]"},
-        {.key = "global", .type = CFG_F_CUSTOM, .doc = "see global"},
+        CFG_FCUSTOM("listeners", NULL, "see listeners[]"),
+        CFG_FCUSTOM("providers", NULL, "see providers"),
+        CFG_FCUSTOM("routing", NULL, "see routing (the recipe `default`)"),
+        CFG_FCUSTOM("entrypoints", NULL, "see entrypoints[]"),
+        CFG_FCUSTOM("recipes", NULL, "see recipes[]"),
+        CFG_FCUSTOM("global", NULL, "see global"),
         {0}},
     "The top-level keys of config.yaml.",
 };
