@@ -114,11 +114,7 @@ cfg_t *cfg_load_file(const char *path, const cfg_load_opts_t *opts, cfg_diags_t 
         return NULL;
     }
     buf_t b = BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    bool err = ferror(f);
+    bool err = !buf_read_stream(&b, f);
     fclose(f);
     if (err) {
         cfg_diags_add(diags, CFG_DIAG_ERROR, path, 0, 0, "", "read error");
