@@ -40,6 +40,8 @@ static void ad_end(up_proxy_t *up)
     p->instructions = NULL;
     free(p->prev_id);
     p->prev_id = NULL;
+    rstore_chain_free(p->chain);
+    p->chain = NULL;
 }
 
 void ag_drop(ag_proxy_t *p)
@@ -200,8 +202,7 @@ static bool build_upstream(ag_proxy_t *p, char *err, size_t errlen)
             cJSON *r = cJSON_ParseWithLength(req->body, req->body_len);
             if (!r) return false;
             cJSON *items = cJSON_CreateArray();
-            rstore_chain(api_response_store(p->up.cfg), prev, clock_wall_ms(), NULL, items, NULL,
-                         NULL, NULL, &p->warn);
+            if (p->chain) rstore_chain_expand(p->chain, NULL, items, NULL, NULL, NULL, &p->warn);
             ag_items_of_input(cJSON_GetObjectItemCaseSensitive(r, "input"), items);
             cJSON_ReplaceItemInObject(r, "input", items);
             cJSON_DeleteItemFromObject(r, "previous_response_id");

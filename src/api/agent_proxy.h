@@ -43,6 +43,7 @@ typedef struct ag_proxy {
     char *prev_id;      /* malloc'd; without its binding suffix (store key, upstream) */
     bool store;
     bool chain_native;
+    rstore_chain_t *chain; /* the stored chain read before routing (emulated), or NULL */
     tr_resp_meta_t meta;
     cJSON *output;                           /* output items (emulate) */
     buf_t final_response;                    /* the Response object (for the store) */

@@ -6,6 +6,7 @@
 #include "api/agent.h"
 #include "api/client_auth.h"
 #include "api/errors.h"
+#include "config/family.h"
 #include "core/log.h"
 #include "core/clock.h"
 #include "plugins/response_cache.h"
@@ -185,27 +186,20 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     w->pools = hup_pools_new(base, true);
     app_config_ref_t *r0 = app_config_acquire(app);
     const cfg_global_ext_t *gx = r0->cfg->global_ext;
-    if (gx && gx->stores.session.backend && !strcmp(gx->stores.session.backend, "redis")) {
-        const cfg_redis_t *rc = &gx->stores.session.redis;
-        sess_redis_opts_t ro = {
-            .address = rc->address,
-            .password = rc->password,
-            .db = (int)rc->db,
-            .key_prefix = rc->key_prefix ? rc->key_prefix : "tether:",
-            .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 50,
-            .ttl_ms = gx->session.ttl_seconds > 0 ? (uint64_t)gx->session.ttl_seconds * 1000 : 0,
-            .fallback = app->store,
-            .writeback = &app->writeback};
-        char err[256];
-        w->store = sess_store_redis_new(base, &ro, err, sizeof err);
-        if (index == 0 && !gx->stores.session.binding_key)
+    const cfg_store_backend_t *be =
+        gx ? cfg_store_backend_find(CFG_STORE_SESSION, gx->stores.session.backend) : NULL;
+    if (be && be->ops.session && be->ops.session->open_worker) {
+        char err[256] = "";
+        w->store = be->ops.session->open_worker(base, r0->cfg, app->store, &app->writeback, err,
+                                                sizeof err);
+        if (index == 0 && (be->flags & CFG_STORE_SHARED) && !gx->stores.session.binding_key)
             tlog(TLOG_WARN, "session_binding_key_unset",
                  "\"detail\":\"global.stores.session.binding_key_env is not set: response ids "
                  "are signed with a per-process key that other replicas cannot verify, so during a "
                  "Redis outage they route continuations from session memory only\"");
         if (!w->store)
-            tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"redis\",\"error\":\"%s\"",
-                 err);
+            tlog(TLOG_ERROR, "session_store_unavailable", "\"backend\":\"%s\",\"error\":\"%s\"",
+                 be->name, err);
         else {
             int i = atomic_fetch_add(&app->n_worker_stores, 1);
             if (i < 64) app->worker_stores[i] = w->store;

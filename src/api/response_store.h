@@ -5,20 +5,26 @@
  * (oldest evicted first). Redis backend (rstore_new_redis): one key
  * "{prefix}r:{id}" per response holding the entry as JSON, with the TTL as
  * PX; max_responses is not enforced in Redis (the TTL and Redis' own
- * maxmemory bound it). Redis calls are SYNCHRONOUS hiredis calls bounded by
- * timeout_ms (connect and each command): they block the calling worker
- * thread for at most that long. When Redis fails, the store backs off for
- * 1 s and serves from its local memory table (writes land there and reads
- * look there after a Redis miss), so one replica keeps working alone.
+ * maxmemory bound it). Redis is reached through the Redis layer
+ * (kv/client.h): one non-blocking connection per event loop, each command
+ * bounded by timeout_ms; a worker calls the _async functions with its loop
+ * and never waits. When Redis fails, the store backs off for about 1 s (the
+ * layer's circuit) and serves from its local memory table (writes land
+ * there and reads look there after a Redis miss), so one replica keeps
+ * working alone. A put is written to the local table at once and dropped
+ * from it when Redis acknowledges it, so a continuation served by another
+ * worker of this process finds it before the acknowledgement.
  *
  * Thread-safety: every function may be called from any thread (the memory
- * table has a mutex; Redis connections come from a mutex-guarded pool, one
- * connection per call in flight); entries returned are copies owned by the
- * caller (rstore_entry_free). */
+ * table has a mutex; each loop has its own Redis connection). The blocking
+ * functions (rstore_put, rstore_get, rstore_delete, rstore_chain) run the
+ * Redis calls on a private loop: for tests and tools, never on a worker's
+ * loop. Entries returned are copies owned by the caller (rstore_entry_free). */
 #ifndef TETHER_API_RESPONSE_STORE_H
 #define TETHER_API_RESPONSE_STORE_H
 #include "api/translate.h"
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,21 +68,49 @@ rstore_t *rstore_new_redis(uint64_t ttl_ms, size_t max, const rstore_redis_opts_
 bool rstore_is_redis(const rstore_t *s);
 /* Redis connection or command failures so far (0 for memory). */
 uint64_t rstore_redis_failures(rstore_t *s);
-/* Copy e in (replacing an entry with the same id). now_ms: wall clock. */
+/* Copy e in (replacing an entry with the same id). now_ms: wall clock.
+ * Blocking (see above). */
 void rstore_put(rstore_t *s, const rstore_entry_t *e, uint64_t now_ms);
-/* A copy of the entry, or NULL when absent or expired. */
+/* A copy of the entry, or NULL when absent or expired. Blocking. */
 rstore_entry_t *rstore_get(rstore_t *s, const char *id, uint64_t now_ms);
+/* True when an entry was deleted (in Redis or locally). Blocking. */
 bool rstore_delete(rstore_t *s, const char *id);
+
+/* ---- the same on an event loop (evb: the caller's; unused for memory).
+ * Callbacks run once, on evb, or inline when no Redis call was needed. */
+
+/* e: the entry (owned by the callee), or NULL when absent or expired. */
+typedef void (*rstore_get_cb)(void *ud, rstore_entry_t *e);
+typedef void (*rstore_delete_cb)(void *ud, bool deleted);
+/* Fire and forget: the local table holds e until Redis acknowledges it. */
+void rstore_put_async(rstore_t *s, struct event_base *evb, const rstore_entry_t *e,
+                      uint64_t now_ms);
+void rstore_get_async(rstore_t *s, struct event_base *evb, const char *id, uint64_t now_ms,
+                      rstore_get_cb cb, void *ud);
+void rstore_delete_async(rstore_t *s, struct event_base *evb, const char *id, rstore_delete_cb cb,
+                         void *ud);
 /* Entries in the memory table (for Redis: those held by the fallback). */
 size_t rstore_count(rstore_t *s);
 void rstore_entry_free(rstore_entry_t *e);
 
-/* Expand the chain ending at id (oldest first) into chat messages appended
- * to msgs, and into Responses items appended to items (either may be NULL).
- * *instructions (malloc'd, may be NULL) is the newest instructions on the
- * chain; *native tells whether any entry is native; *model the model of the
- * newest entry (malloc'd). Returns the chain length, or -1 when an id on the
- * chain is unknown (previous_response_not_found). */
+/* The entries of a chain, newest first (rstore_chain_fetch). */
+typedef struct rstore_chain rstore_chain_t;
+/* ch: the chain (owned by the callee: rstore_chain_free), or NULL when an
+ * id on it is unknown (previous_response_not_found). */
+typedef void (*rstore_chain_cb)(void *ud, rstore_chain_t *ch);
+/* Read the chain ending at id, one entry after the other. */
+void rstore_chain_fetch(rstore_t *s, struct event_base *evb, const char *id, uint64_t now_ms,
+                        rstore_chain_cb cb, void *ud);
+/* Expand ch (oldest first) into chat messages appended to msgs, and into
+ * Responses items appended to items (either may be NULL). *instructions
+ * (malloc'd, may be NULL) is the newest instructions on the chain; *native
+ * tells whether any entry is native; *model the model of the newest entry
+ * (malloc'd). Returns the chain length. */
+int rstore_chain_expand(const rstore_chain_t *ch, cJSON *msgs, cJSON *items, char **instructions,
+                        bool *native, char **model, tr_warn_t *w);
+void rstore_chain_free(rstore_chain_t *ch);
+/* Fetch and expand, blocking. Returns the chain length, or -1 when an id
+ * on the chain is unknown. */
 int rstore_chain(rstore_t *s, const char *id, uint64_t now_ms, cJSON *msgs, cJSON *items,
                  char **instructions, bool *native, char **model, tr_warn_t *w);
 

@@ -2,7 +2,9 @@
  * (the stored chain expanded into the chat IR, then routed by agent.c and
  * served by the upstream proxy with the agent adapter), GET/DELETE /v1/responses/{id},
  * GET /v1/responses/{id}/input_items, and the process-wide response store
- * the turns are written to. */
+ * the turns are written to. Store reads run on the worker's loop
+ * (rstore_*_async): a handler continues in the store's callback, keeping
+ * the request if the client leaves meanwhile. */
 #include "api/agent_proxy.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -116,12 +118,91 @@ void ag_store_turn(ag_proxy_t *p, const char *id, bool native, const char *respo
     e.previous_response_id = p->prev_id;
     e.response = (char *)response_json;
     e.created_at = p->meta.created_at;
-    rstore_put(s, &e, clock_wall_ms());
+    rstore_put_async(s, p->w ? p->w->base : hsrv_req_base(p->up.req), &e, clock_wall_ms());
     free(e.input);
     free(e.output);
 }
 
 /* ------------------------------------------------------------ Responses */
+
+/* A POST waiting for its stored chain. */
+typedef struct resp_post {
+    ag_proxy_t *p;
+    const char *pr;  /* previous_response_id as the client sent it */
+    const char *ins; /* the request's own instructions */
+    rid_prev_t prev;
+} resp_post_t;
+
+static void resp_post_abort(hsrv_req_t *req)
+{
+    ag_proxy_t *p = req->user;
+    p->up.client_gone = true;
+}
+
+/* The chain is known (or there is none): translate and route. */
+static void resp_post_go(resp_post_t *rp, cJSON *history)
+{
+    ag_proxy_t *p = rp->p;
+    hsrv_req_t *req = p->up.req;
+    if (rp->ins) {
+        free(p->instructions);
+        p->instructions = strdup(rp->ins);
+    }
+    char err[256];
+    int rc = tr_req_responses_to_chat(req->body, req->body_len, history, p->instructions, NULL,
+                                      &p->ir, &p->warn, err, sizeof err);
+    cJSON_Delete(history);
+    if (rc != 0) {
+        app_config_ref_t *ref = p->up.ref;
+        p->up.ref = NULL;
+        ag_drop(p);
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s",
+                                err);
+    }
+    rstore_new_id(p->resp_id);
+    p->meta.id = p->resp_id;
+    p->meta.created_at = (int64_t)(clock_wall_ms() / 1000);
+    p->meta.previous_response_id = rp->pr; /* as the client sent it */
+    p->meta.instructions = p->instructions;
+    if (!ag_ir_facts(p)) return;
+    rid_apply_prev(p->up.rq, &rp->prev);
+    if (p->chain_native) p->up.rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
+    /* SPEC §9.4: an emulated chain is in tether's store (portable when
+     * treat_stored_chains_as_portable); a native one is provider state */
+    if (p->prev_id) p->up.rq->previous_response_stored = !p->chain_native;
+    ag_route(p);
+}
+
+static void resp_post_chain(void *ud, rstore_chain_t *ch)
+{
+    resp_post_t *rp = ud;
+    ag_proxy_t *p = rp->p;
+    hsrv_req_t *req = p->up.req;
+    req->keep_on_abort = false;
+    req->on_abort = NULL;
+    if (p->up.client_gone) { /* left while the chain was read */
+        rstore_chain_free(ch);
+        ag_drop(p);
+        hsrv_abort(req);
+        return;
+    }
+    if (!ch) {
+        char idc[SESS_BINDING_ID_MAX + 1];
+        snprintf(idc, sizeof idc, "%s", rp->pr);
+        app_config_ref_t *ref = p->up.ref;
+        p->up.ref = NULL;
+        ag_drop(p);
+        app_config_release(ref);
+        return api_error_openai(req, 400, "invalid_request_error", "previous_response_not_found",
+                                "previous_response_id", "Previous response with id '%s' not found.",
+                                idc);
+    }
+    cJSON *history = cJSON_CreateArray();
+    rstore_chain_expand(ch, history, NULL, &p->instructions, &p->chain_native, NULL, &p->warn);
+    p->chain = ch; /* an emulated chain sent to a native backend is built from it */
+    resp_post_go(rp, history);
+}
 
 void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
 {
@@ -136,68 +217,34 @@ void api_responses(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     p->up.client_stream = jr.stream == 1;
     p->jr_client = jr;
     if (jscan_type(req->body, jr.store) == 'f') p->store = false;
+    resp_post_t *rp = arena_calloc(&req->arena, sizeof *rp);
+    rp->p = p;
     /* spans of the scanned body: no tree of the request is ever built */
-    char *pr = jscan_type(req->body, jr.previous_response_id) == '"'
-                   ? jscan_unescape(&req->arena, req->body, jr.previous_response_id, NULL)
-                   : NULL;
-    char *ins = jscan_type(req->body, jr.instructions) == '"'
-                    ? jscan_unescape(&req->arena, req->body, jr.instructions, NULL)
-                    : NULL;
-    cJSON *history = cJSON_CreateArray();
+    rp->pr = jscan_type(req->body, jr.previous_response_id) == '"'
+                 ? jscan_unescape(&req->arena, req->body, jr.previous_response_id, NULL)
+                 : NULL;
+    rp->ins = jscan_type(req->body, jr.instructions) == '"'
+                  ? jscan_unescape(&req->arena, req->body, jr.instructions, NULL)
+                  : NULL;
     /* a wrapped id: the store and the upstream know it without its suffix;
      * a valid native binding needs no store lookup (the provider holds the
      * chain; the bound model is routed to) */
-    rid_prev_t prev;
-    rid_parse_prev(ref->cfg, pr, &req->arena, req->request_id, &prev);
-    if (pr && rid_prev_is_native(&prev)) {
-        p->prev_id = strdup(prev.upstream);
+    rid_parse_prev(ref->cfg, rp->pr, &req->arena, req->request_id, &rp->prev);
+    if (rp->pr && rid_prev_is_native(&rp->prev)) {
+        p->prev_id = strdup(rp->prev.upstream);
         p->chain_native = true;
-    } else if (pr) {
-        p->prev_id = strdup(prev.upstream);
-        char *inh = NULL;
-        int n = rstore_chain(api_response_store(ref->cfg), p->prev_id, clock_wall_ms(), history,
-                             NULL, &inh, &p->chain_native, NULL, &p->warn);
-        if (n < 0) {
-            char idc[SESS_BINDING_ID_MAX + 1];
-            snprintf(idc, sizeof idc, "%s", pr);
-            cJSON_Delete(history);
-            free(inh);
-            p->up.ref = NULL;
-            ag_drop(p);
-            app_config_release(ref);
-            return api_error_openai(req, 400, "invalid_request_error",
-                                    "previous_response_not_found", "previous_response_id",
-                                    "Previous response with id '%s' not found.", idc);
-        }
-        p->instructions = inh;
+    } else if (rp->pr) {
+        p->prev_id = strdup(rp->prev.upstream);
+        /* the chain may come later (Redis): keep the request if the client
+         * goes away meanwhile, and end it in the callback */
+        req->user = p;
+        req->keep_on_abort = true;
+        req->on_abort = resp_post_abort;
+        rstore_chain_fetch(api_response_store(ref->cfg), w ? w->base : hsrv_req_base(req),
+                           p->prev_id, clock_wall_ms(), resp_post_chain, rp);
+        return;
     }
-    if (ins) {
-        free(p->instructions);
-        p->instructions = strdup(ins);
-    }
-    char err[256];
-    int rc = tr_req_responses_to_chat(req->body, req->body_len, history, p->instructions, NULL,
-                                      &p->ir, &p->warn, err, sizeof err);
-    cJSON_Delete(history);
-    if (rc != 0) {
-        p->up.ref = NULL;
-        ag_drop(p);
-        app_config_release(ref);
-        return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "input", "%s",
-                                err);
-    }
-    rstore_new_id(p->resp_id);
-    p->meta.id = p->resp_id;
-    p->meta.created_at = (int64_t)(clock_wall_ms() / 1000);
-    p->meta.previous_response_id = pr; /* as the client sent it */
-    p->meta.instructions = p->instructions;
-    if (!ag_ir_facts(p)) return;
-    rid_apply_prev(p->up.rq, &prev);
-    if (p->chain_native) p->up.rq->bindings |= RQ_BIND_PREVIOUS_RESPONSE_ID;
-    /* SPEC §9.4: an emulated chain is in tether's store (portable when
-     * treat_stored_chains_as_portable); a native one is provider state */
-    if (p->prev_id) p->up.rq->previous_response_stored = !p->chain_native;
-    ag_route(p);
+    resp_post_go(rp, cJSON_CreateArray());
 }
 
 void ag_respond_json(hsrv_req_t *req, int status, const char *body, size_t len)
@@ -209,46 +256,58 @@ void ag_respond_json(hsrv_req_t *req, int status, const char *body, size_t len)
     hsrv_respond(req, status, h, 2, body, len);
 }
 
-void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
+/* A GET or DELETE of one stored response, waiting for the store. */
+typedef struct resp_item {
+    hsrv_req_t *req;
+    char id[SESS_BINDING_ID_MAX + 1]; /* as the client has it */
+    bool items, gone;
+} resp_item_t;
+
+static void resp_item_abort(hsrv_req_t *req)
 {
-    (void)w;
-    const char *rest = req->path + strlen("/v1/responses/");
-    char id[SESS_BINDING_ID_MAX + 1];
-    const char *slash = strchr(rest, '/');
-    size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
-    bool items = slash && !strcmp(slash, "/input_items");
-    if (idlen == 0 || idlen >= sizeof id || (slash && !items)) {
-        app_config_release(ref);
-        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
-                                "unknown path %s", req->path);
-    }
-    memcpy(id, rest, idlen);
-    id[idlen] = 0;
-    /* the id as the client has it (wrapped) or bare: the store key is bare */
-    char key[SESS_BINDING_ID_MAX + 1];
-    snprintf(key, sizeof key, "%.*s", (int)rid_store_key(id, idlen), id);
-    rstore_t *s = api_response_store(ref->cfg);
-    app_config_release(ref);
-    if (req->method == HSRV_DELETE && !items) {
-        if (!rstore_delete(s, key))
-            return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
-                                    "Response with id '%s' not found.", id);
-        buf_t b = BUF_INIT;
-        buf_puts(&b, "{\"id\":");
-        buf_json_str(&b, id, strlen(id));
-        buf_puts(&b, ",\"object\":\"response\",\"deleted\":true}");
-        ag_respond_json(req, 200, b.data, b.len);
-        buf_free(&b);
-        return;
-    }
-    if (req->method != HSRV_GET && req->method != HSRV_HEAD)
-        return api_error_openai(req, 405, "invalid_request_error", "method_not_allowed", NULL,
-                                "method %s is not allowed on %s", req->method_str, req->path);
-    rstore_entry_t *e = rstore_get(s, key, clock_wall_ms());
-    if (!e)
+    ((resp_item_t *)req->user)->gone = true;
+}
+
+/* The store answered: false when the client left (the request is ended). */
+static bool resp_item_back(resp_item_t *it)
+{
+    hsrv_req_t *req = it->req;
+    req->keep_on_abort = false;
+    req->on_abort = NULL;
+    if (!it->gone) return true;
+    hsrv_abort(req);
+    return false;
+}
+
+static void resp_item_deleted(void *ud, bool deleted)
+{
+    resp_item_t *it = ud;
+    if (!resp_item_back(it)) return;
+    hsrv_req_t *req = it->req;
+    const char *id = it->id;
+    if (!deleted)
         return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
                                 "Response with id '%s' not found.", id);
-    if (!items) {
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"id\":");
+    buf_json_str(&b, id, strlen(id));
+    buf_puts(&b, ",\"object\":\"response\",\"deleted\":true}");
+    ag_respond_json(req, 200, b.data, b.len);
+    buf_free(&b);
+}
+
+static void resp_item_got(void *ud, rstore_entry_t *e)
+{
+    resp_item_t *it = ud;
+    if (!resp_item_back(it)) {
+        rstore_entry_free(e);
+        return;
+    }
+    hsrv_req_t *req = it->req;
+    if (!e)
+        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                                "Response with id '%s' not found.", it->id);
+    if (!it->items) {
         const char *r = e->response ? e->response : "{}";
         ag_respond_json(req, 200, r, strlen(r));
     } else {
@@ -289,4 +348,39 @@ void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
         cJSON_Delete(o);
     }
     rstore_entry_free(e);
+}
+
+void api_responses_item(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
+{
+    const char *rest = req->path + strlen("/v1/responses/");
+    resp_item_t *it = arena_calloc(&req->arena, sizeof *it);
+    it->req = req;
+    const char *slash = strchr(rest, '/');
+    size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    it->items = slash && !strcmp(slash, "/input_items");
+    if (idlen == 0 || idlen >= sizeof it->id || (slash && !it->items)) {
+        app_config_release(ref);
+        return api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
+                                "unknown path %s", req->path);
+    }
+    memcpy(it->id, rest, idlen);
+    it->id[idlen] = 0;
+    /* the id as the client has it (wrapped) or bare: the store key is bare */
+    char key[SESS_BINDING_ID_MAX + 1];
+    snprintf(key, sizeof key, "%.*s", (int)rid_store_key(it->id, idlen), it->id);
+    rstore_t *s = api_response_store(ref->cfg);
+    app_config_release(ref);
+    bool del = req->method == HSRV_DELETE && !it->items;
+    if (!del && req->method != HSRV_GET && req->method != HSRV_HEAD)
+        return api_error_openai(req, 405, "invalid_request_error", "method_not_allowed", NULL,
+                                "method %s is not allowed on %s", req->method_str, req->path);
+    /* Redis may answer later: keep the request if the client leaves */
+    req->user = it;
+    req->keep_on_abort = true;
+    req->on_abort = resp_item_abort;
+    struct event_base *evb = w ? w->base : hsrv_req_base(req);
+    if (del)
+        rstore_delete_async(s, evb, key, resp_item_deleted, it);
+    else
+        rstore_get_async(s, evb, key, clock_wall_ms(), resp_item_got, it);
 }

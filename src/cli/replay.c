@@ -139,7 +139,11 @@ static replay_store_t *open_store(const opts_t *o, cfg_t **cfg_out)
         rc.path = o->db;
         rc.store = ends_with(o->db, ".jsonl") || ends_with(o->db, ".ndjson") ? "jsonl" : "sqlite";
     }
-    if (o->store) rc.store = o->store;
+    if (o->store) {
+        if (!rc.store || strcmp(rc.store, o->store))
+            rc.opts = NULL; /* the config's are another's */
+        rc.store = o->store;
+    }
     rc.read_only = true;
     buf_t err = BUF_INIT;
     replay_store_t *s = replay_store_open(&rc, &err);

@@ -1,12 +1,13 @@
 /* family.h - what a member of a family (a signal family, a selection
- * algorithm, a plugin) declares about itself for the config: its name, its
+ * algorithm, a plugin, a store backend) declares about itself for the config: its name, its
  * YAML key, its field table and docs, its flags, its migrate hints, and a
  * pointer to its operations, whose type belongs to the member's own folder.
  *
- * Each member is one file in its folder (signals/, select/, plugins/) that
- * defines one descriptor next to its operations; each folder lists its
- * members, one line each, in one registry (signals/registry.h,
- * select/registry.h, plugins/registry.h). Those folders sit above config/ in
+ * Each member is one file in its folder (signals/, select/, plugins/,
+ * replay/, session/) that defines one descriptor next to its operations;
+ * each folder lists its members, one line each, in one registry
+ * (signals/registry.h, select/registry.h, plugins/registry.h,
+ * replay/registry.h, session/registry.h). Those folders sit above config/ in
  * the layer order, so config/ never includes them: it reads the registries
  * through the extern arrays declared here, which the registry files define
  * (a link-time dependency). Loading, unknown-key checks with did-you-mean,
@@ -21,7 +22,8 @@
  * classifier, ...) stay in cfg_signal_t and have ready-made entries below.
  *
  * Descriptors and registries are static and immutable; the derived tables
- * (routing.signals, algorithm, plugin types) are built once before main. */
+ * (routing.signals, algorithm, plugin types, the stores' tables) are built
+ * once before main. */
 #ifndef TETHER_CONFIG_FAMILY_H
 #define TETHER_CONFIG_FAMILY_H
 #include "config/routing.h"
@@ -150,4 +152,59 @@ const cfg_plugin_kind_t *cfg_plugin_kind_find(const char *type);
 const char *const *cfg_plugin_types(size_t *n);
 /* routing.decisions[].plugins[].configuration table of type, or NULL. */
 const cfg_schema_t *cfg_plugin_schema(const char *type);
+
+/* ---- store backends ---- */
+
+/* The stores whose backend comes from a registry, and the key that names
+ * it: global.services.router_replay.store, global.stores.session.backend. */
+typedef enum cfg_store_kind {
+    CFG_STORE_REPLAY,  /* replay/registry.h */
+    CFG_STORE_SESSION, /* session/registry.h */
+    CFG_STORE_KINDS
+} cfg_store_kind_t;
+
+struct replay_store_ops; /* replay/store.h */
+struct sess_backend_ops; /* session/store.h */
+
+typedef struct cfg_store_backend {
+    const char *name; /* the value of the store's backend key: store: sqlite */
+    unsigned flags;   /* CFG_STORE_* */
+    /* Its own options: the keys of the block <store>.<name> (e.g.
+     * global.services.router_replay.<name>), loaded into a block of
+     * opts_size the loader allocates (offsets relative to it) and handed to
+     * the backend when it opens. NULL: no block. */
+    const cfg_field_t *fields;
+    size_t opts_size;
+    const char *doc; /* the block table's paragraph (with fields) */
+    union {          /* the implementation, by store kind */
+        const struct replay_store_ops *replay;
+        const struct sess_backend_ops *session;
+    } ops;
+} cfg_store_backend_t;
+
+enum {
+    /* Shared by the replicas of a deployment (session: response ids then
+     * need a binding key every replica knows). */
+    CFG_STORE_SHARED = 1u << 0,
+};
+
+/* replay/registry.c and session/registry.c: every backend, NULL-terminated,
+ * in the order the reference lists them. */
+extern const cfg_store_backend_t *const cfg_replay_store_registry[];
+extern const cfg_store_backend_t *const cfg_sess_store_registry[];
+
+/* The backend of store k named name, or NULL. */
+const cfg_store_backend_t *cfg_store_backend_find(cfg_store_kind_t k, const char *name);
+/* Backend names of store k, registry order, NULL-terminated. */
+const char *const *cfg_store_backend_names(cfg_store_kind_t k, size_t *n);
+/* "sqlite, jsonl or memory" (for messages). */
+const char *cfg_store_backend_list(cfg_store_kind_t k);
+/* The options table of backend name of store k, or NULL when it has none. */
+const cfg_schema_t *cfg_store_backend_schema(cfg_store_kind_t k, const char *name);
+
+/* The store tables built from their base fields (global_ext.c) and the
+ * registries: the backend key's choices are the registry's names, and each
+ * backend with options adds its block key. */
+extern cfg_field_t cfg_store_fields[CFG_STORE_KINDS][32];
+extern const cfg_field_t cfg_replay_base_fields[], cfg_store_session_base_fields[];
 #endif

@@ -53,7 +53,8 @@ typedef struct cfg_redis {
 
 typedef struct cfg_stores {
     struct {
-        char *backend; /* memory|redis */
+        char *backend;            /* session/registry.h: memory|redis */
+        const void *backend_opts; /* the backend's own options block (config/family.h), or NULL */
         cfg_redis_t redis;
         char *binding_key_env; /* variable holding the key that signs bindings in ids */
         char *binding_key;     /* its value; NULL: a per-process key */
@@ -78,7 +79,9 @@ typedef struct cfg_mgmt_token {
 typedef struct cfg_services {
     struct {
         bool enabled, capture_bodies, redact;
-        char *store, *path;
+        char *store, *path; /* store: replay/registry.h */
+        const void
+            *store_opts; /* the store backend's own options block (config/family.h), or NULL */
         int64_t max_records, ttl_seconds, queue_size;
         uint64_t max_body_bytes, max_bytes;
     } router_replay;

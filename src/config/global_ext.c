@@ -1,6 +1,7 @@
 /* global_ext.c - tables and loaders for global.router.session (SPEC 9.10),
  * global.stores, global.services (router_replay, metrics, management_api,
  * authz) and global.model_catalog (embeddings, classifiers, kbs). */
+#include "config/family.h"
 #include "config/global.h"
 #include "config/load.h"
 #include <stddef.h>
@@ -106,16 +107,17 @@ const cfg_schema_t cfg_schema_redis = {
 #undef R
 
 #define T cfg_stores_t
+/* The backend's choices and blocks come from session/registry.h (stores.c). */
+const cfg_field_t cfg_store_session_base_fields[] = {
+    CFG_FENUM(T, "backend", session.backend, "memory", NULL, "where session memory lives"),
+    CFG_FSUB(T, "redis", session.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
+    CFG_FSTR(T, "binding_key_env", session.binding_key_env, NULL,
+             "environment variable with the key (16+ bytes, the same on every replica) that "
+             "signs the model binding in response ids; unset: a per-process key"),
+    {0}};
 const cfg_schema_t cfg_schema_store_session = {
     "global.stores.session",
-    (const cfg_field_t[]){
-        CFG_FENUM(T, "backend", session.backend, "memory", "memory|redis",
-                  "where session memory lives"),
-        CFG_FSUB(T, "redis", session.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
-        CFG_FSTR(T, "binding_key_env", session.binding_key_env, NULL,
-                 "environment variable with the key (16+ bytes, the same on every replica) that "
-                 "signs the model binding in response ids; unset: a per-process key"),
-        {0}},
+    cfg_store_fields[CFG_STORE_SESSION],
     "Session memory store.",
 };
 const cfg_schema_t cfg_schema_store_responses = {
@@ -155,26 +157,27 @@ const cfg_schema_t cfg_schema_stores = {
 #undef T
 
 #define V cfg_services_t
+/* The store's choices and blocks come from replay/registry.h (stores.c). */
+const cfg_field_t cfg_replay_base_fields[] = {
+    CFG_FBOOL(V, "enabled", router_replay.enabled, "true", "write a trace per routed turn"),
+    CFG_FENUM(V, "store", router_replay.store, "sqlite", NULL, "trace store"),
+    CFG_FSTR(V, "path", router_replay.path, "tether-replay.db", "file of the sqlite/jsonl store"),
+    CFG_FI64(V, "max_records", router_replay.max_records, "100000", 0, 1000000000,
+             "record cap, oldest removed first"),
+    CFG_FSIZE(V, "max_bytes", router_replay.max_bytes, "1GiB",
+              "sqlite: database file cap, oldest removed first; 0 = none, at least 1MiB"),
+    CFG_FI64(V, "ttl_seconds", router_replay.ttl_seconds, "604800", 0, 315360000,
+             "record lifetime"),
+    CFG_FBOOL(V, "capture_bodies", router_replay.capture_bodies, "false",
+              "store request/response bodies"),
+    CFG_FSIZE(V, "max_body_bytes", router_replay.max_body_bytes, "64KiB", "body capture cap"),
+    CFG_FBOOL(V, "redact", router_replay.redact, "true", "redact PII and secrets in bodies"),
+    CFG_FI64(V, "queue_size", router_replay.queue_size, "10000", 1, 100000000,
+             "writer queue length"),
+    {0}};
 const cfg_schema_t cfg_schema_replay = {
     "global.services.router_replay",
-    (const cfg_field_t[]){
-        CFG_FBOOL(V, "enabled", router_replay.enabled, "true", "write a trace per routed turn"),
-        CFG_FENUM(V, "store", router_replay.store, "sqlite", "sqlite|jsonl|memory", "trace store"),
-        CFG_FSTR(V, "path", router_replay.path, "tether-replay.db",
-                 "file of the sqlite/jsonl store"),
-        CFG_FI64(V, "max_records", router_replay.max_records, "100000", 0, 1000000000,
-                 "record cap, oldest removed first"),
-        CFG_FSIZE(V, "max_bytes", router_replay.max_bytes, "1GiB",
-                  "sqlite: database file cap, oldest removed first; 0 = none, at least 1MiB"),
-        CFG_FI64(V, "ttl_seconds", router_replay.ttl_seconds, "604800", 0, 315360000,
-                 "record lifetime"),
-        CFG_FBOOL(V, "capture_bodies", router_replay.capture_bodies, "false",
-                  "store request/response bodies"),
-        CFG_FSIZE(V, "max_body_bytes", router_replay.max_body_bytes, "64KiB", "body capture cap"),
-        CFG_FBOOL(V, "redact", router_replay.redact, "true", "redact PII and secrets in bodies"),
-        CFG_FI64(V, "queue_size", router_replay.queue_size, "10000", 1, 100000000,
-                 "writer queue length"),
-        {0}},
+    cfg_store_fields[CFG_STORE_REPLAY],
     "Replay traces (SPEC 9.9).",
 };
 const cfg_schema_t cfg_schema_metrics = {
@@ -341,6 +344,10 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         ld_pop(l, s2);
     }
     load_binding_key(l, cfg_node_get(st, "session"), &x->stores);
+    size_t s_ss = ld_push_key(l, "session");
+    x->stores.session.backend_opts = cfg_store_load_opts(
+        l, CFG_STORE_SESSION, cfg_node_get(st, "session"), x->stores.session.backend);
+    ld_pop(l, s_ss);
     ld_pop(l, s);
 
     const cfg_node_t *sv = cfg_node_get(g, "services");
@@ -358,6 +365,10 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                    svcs[i].sch, &x->services);
         ld_pop(l, s2);
     }
+    size_t s_rr = ld_push_key(l, "router_replay");
+    x->services.router_replay.store_opts = cfg_store_load_opts(
+        l, CFG_STORE_REPLAY, cfg_node_get(sv, "router_replay"), x->services.router_replay.store);
+    ld_pop(l, s_rr);
     const cfg_node_t *mg = cfg_node_get(sv, "management_api");
     const cfg_node_t *toks = cfg_node_get(mg, "tokens");
     s = ld_push_key(l, "management_api.tokens");

@@ -376,6 +376,20 @@ static bool parse_default_list(ld_t *l, const char *def, char ***out, size_t *co
     return true;
 }
 
+/* The choice of "a|b|c" closest to word (cfg_suggest), or NULL. */
+static const char *suggest_choice(ld_t *l, const char *word, const char *choices)
+{
+    const char *cands[32];
+    size_t n = 0;
+    for (const char *c = choices; c && *c && n < 32;) {
+        const char *e = strchr(c, '|');
+        size_t cl = e ? (size_t)(e - c) : strlen(c);
+        cands[n++] = arena_strndup(l->a, c, cl);
+        c = e ? e + 1 : c + cl;
+    }
+    return cfg_suggest(word, cands, n);
+}
+
 /* Apply one value (from YAML or from the default text) to a generic field. */
 static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char *text, void *out)
 {
@@ -401,7 +415,11 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
             }
             c = e ? e + 1 : c + cl;
         }
-        if (n) ld_err(l, n, "\"%s\" is not one of %s", s, f->choices);
+        if (n) {
+            const char *sug = (f->flags & CFG_FF_SUGGEST) ? suggest_choice(l, s, f->choices) : NULL;
+            ld_err(l, n, "\"%s\" is not one of %s%s%s%s", s, f->choices,
+                   sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
+        }
         return false;
     }
     case CFG_F_BOOL: {

@@ -4,6 +4,7 @@
 #ifndef TETHER_CONFIG_LOAD_H
 #define TETHER_CONFIG_LOAD_H
 #include "config/config.h"
+#include "config/family.h"
 #include "config/schema.h"
 #include "config/yaml.h"
 #include "core/arena.h"
@@ -58,6 +59,13 @@ bool ld_section(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out
 bool ld_section_opts(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out, void *opts);
 /* The same without applying defaults first (per-decision overrides). */
 bool ld_section_overlay(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s, void *out);
+
+/* The options block of store k's backend `name` (family.h): map's key
+ * <name> loaded with the backend's table into a block from the arena, its
+ * defaults applied when the key is absent. NULL when the backend has no
+ * options (stores.c). */
+const void *cfg_store_load_opts(ld_t *l, cfg_store_kind_t k, const cfg_node_t *map,
+                                const char *name);
 
 /* The per-section loaders (one file each). */
 void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c);

@@ -15,7 +15,9 @@ extern const cfg_schema_t cfg_schema_routing, cfg_schema_model_card, cfg_schema_
  * them (replaced by build_all). */
 static const cfg_schema_t signal_families = {"signal families", NULL, NULL},
                           algorithms = {"algorithms", NULL, NULL},
-                          plugin_kinds = {"plugin kinds", NULL, NULL};
+                          plugin_kinds = {"plugin kinds", NULL, NULL},
+                          session_backends = {"session store backends", NULL, NULL},
+                          replay_backends = {"replay store backends", NULL, NULL};
 
 static const cfg_schema_t *const order[] = {
     &cfg_schema_root,
@@ -57,11 +59,13 @@ static const cfg_schema_t *const order[] = {
     &cfg_schema_session_identity,
     &cfg_schema_stores,
     &cfg_schema_store_session,
+    &session_backends,
     &cfg_schema_store_responses,
     &cfg_schema_store_cache,
     &cfg_schema_redis,
     &cfg_schema_services,
     &cfg_schema_replay,
+    &replay_backends,
     &cfg_schema_metrics,
     &cfg_schema_mgmt,
     &cfg_schema_mgmt_token,
@@ -73,8 +77,19 @@ static const cfg_schema_t *const order[] = {
     NULL,
 };
 
-static const cfg_schema_t *all[sizeof order / sizeof *order + CFG_SIG_MAX + 64];
+static const cfg_schema_t *all[sizeof order / sizeof *order + CFG_SIG_MAX + 96];
 static pthread_once_t all_once = PTHREAD_ONCE_INIT;
+
+/* The options tables of store k's backends that declare options. */
+static void add_backends(cfg_store_kind_t k, size_t *n)
+{
+    size_t nb;
+    const char *const *names = cfg_store_backend_names(k, &nb);
+    for (size_t i = 0; i < nb; i++) {
+        const cfg_schema_t *b = cfg_store_backend_schema(k, names[i]);
+        if (b) all[(*n)++] = b;
+    }
+}
 
 static void build_all(void)
 {
@@ -92,6 +107,8 @@ static void build_all(void)
                 const cfg_schema_t *p = cfg_plugin_schema(types[k]);
                 if (p) all[n++] = p; /* only plugins that declare their keys */
             }
+        else if (*s == &session_backends || *s == &replay_backends)
+            add_backends(*s == &replay_backends ? CFG_STORE_REPLAY : CFG_STORE_SESSION, &n);
         else
             all[n++] = *s;
     }

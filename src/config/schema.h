@@ -32,11 +32,12 @@ typedef enum {
 
 enum {
     CFG_FF_REQUIRED = 1u << 0,
-    CFG_FF_SECRET = 1u << 1, /* redacted in output */
-    CFG_FF_HAS = 1u << 2,    /* bool at off2 is set true when the key is present */
-    CFG_FF_NONNEG = 1u << 3, /* numbers: must be >= 0 */
-    CFG_FF_UNIT = 1u << 4,   /* numbers: must be in [0, 1] */
-    CFG_FF_OPT = 1u << 5,    /* off/off2 are into the member's options block (config/family.h) */
+    CFG_FF_SECRET = 1u << 1,  /* redacted in output */
+    CFG_FF_HAS = 1u << 2,     /* bool at off2 is set true when the key is present */
+    CFG_FF_NONNEG = 1u << 3,  /* numbers: must be >= 0 */
+    CFG_FF_UNIT = 1u << 4,    /* numbers: must be in [0, 1] */
+    CFG_FF_OPT = 1u << 5,     /* off/off2 are into the member's options block (config/family.h) */
+    CFG_FF_SUGGEST = 1u << 6, /* enums: an unknown value gets a did-you-mean */
 };
 
 typedef struct cfg_schema cfg_schema_t;

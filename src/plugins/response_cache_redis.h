@@ -11,15 +11,18 @@
  *                             written; a field whose rc: key has expired
  *                             is deleted when a lookup meets it.
  *
- * Calls are BLOCKING hiredis calls bounded by timeout_ms (connect, read and
- * write; default 50 ms), made on the caller's (worker) thread. A failure
- * returns -1: the caller treats it as a miss or a skipped write, never as a
- * failed request. After a failed connect the backend stays "down" for
- * 500 ms (calls fail at once) so a dead Redis costs one timeout per
- * half-second, not one per request.
+ * Calls go through the Redis layer (kv/client.h): one connection per
+ * calling thread, on a private event loop that the call runs until its
+ * replies arrive, so a call holds the caller's (worker) thread for at most
+ * timeout_ms per round trip (default 50 ms), as it did before the layer.
+ * A failure returns -1: the caller treats it as a miss or a skipped write,
+ * never as a failed request. After a failure the layer's circuit keeps
+ * Redis away for about 450 ms (calls fail at once), then the next call
+ * tries again, so a dead Redis costs one timeout per half-second, not one
+ * per request.
  *
- * Thread-safety: rc_redis_t is safe to share between threads (a
- * mutex-protected pool of connections; each call holds one connection). */
+ * Thread-safety: rc_redis_t is safe to share between threads (each thread
+ * has its own connection). */
 #ifndef TETHER_PLUGINS_RESPONSE_CACHE_REDIS_H
 #define TETHER_PLUGINS_RESPONSE_CACHE_REDIS_H
 #include "config/global.h"

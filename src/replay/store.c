@@ -1,6 +1,7 @@
 /* store.c - the replay store interface: config defaults and mapping from
- * global.services.router_replay, the factory that opens the named backend,
- * and the filter / ordering / row-parsing helpers the backends share. */
+ * global.services.router_replay, the factory that opens the named backend
+ * (from the registry, registry.h), and the filter / ordering / row-parsing
+ * helpers the backends share. */
 #include "replay/store.h"
 
 #include <cjson/cJSON.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "config/family.h"
 #include "config/global.h"
 
 void replay_config_defaults(replay_config_t *c)
@@ -32,6 +34,7 @@ void replay_config_from_cfg(const struct cfg *cfg, replay_config_t *c)
     const cfg_services_t *sv = &cfg->global_ext->services;
     c->enabled = sv->router_replay.enabled;
     if (sv->router_replay.store && *sv->router_replay.store) c->store = sv->router_replay.store;
+    c->opts = sv->router_replay.store_opts;
     if (sv->router_replay.path && *sv->router_replay.path) c->path = sv->router_replay.path;
     c->max_records = sv->router_replay.max_records;
     c->max_bytes = sv->router_replay.max_bytes;
@@ -69,12 +72,12 @@ void replay_store_base_deinit(replay_store_t *s)
 replay_store_t *replay_store_open(const replay_config_t *c, buf_t *err)
 {
     const char *name = c->store ? c->store : "sqlite";
-    if (!strcmp(name, "sqlite")) return replay_store_sqlite_open(c, err);
-    if (!strcmp(name, "jsonl")) return replay_store_jsonl_open(c, err);
-    if (!strcmp(name, "memory")) return replay_store_memory_open(c, err);
+    const cfg_store_backend_t *b = cfg_store_backend_find(CFG_STORE_REPLAY, name);
+    if (b && b->ops.replay && b->ops.replay->open) return b->ops.replay->open(c, err);
     if (err) {
         buf_reset(err);
-        buf_printf(err, "unknown replay store '%s' (expected sqlite, jsonl or memory)", name);
+        buf_printf(err, "unknown replay store '%s' (expected %s)", name,
+                   cfg_store_backend_list(CFG_STORE_REPLAY));
     }
     return NULL;
 }

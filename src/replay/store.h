@@ -1,6 +1,7 @@
 /* store.h - where replay records live (SPEC §9.9 "Stores"): one interface,
- * one file per backend (store_sqlite.c, store_jsonl.c, store_memory.c), and
- * the factory that opens the one the config names.
+ * one file per backend (store_sqlite.c, store_jsonl.c, store_memory.c), each
+ * listed on one line of registry.h, and the factory that opens the one the
+ * config names.
  *
  * A store keeps, per record, the rendered JSON (without bodies), the bodies
  * object (redacted; NULL when none were captured) and the columns the
@@ -25,8 +26,12 @@ struct cfg;
 /* What a store is opened with; replay_config_from_cfg fills it from
  * global.services.router_replay with the SPEC §3.4 defaults. */
 typedef struct replay_config {
-    bool enabled;        /* true */
-    const char *store;   /* "sqlite" | "jsonl" | "memory" */
+    bool enabled;      /* true */
+    const char *store; /* a backend of registry.h: "sqlite" | "jsonl" | "memory" */
+    /* The backend's own options block (its cfg_store_backend_t fields),
+     * borrowed from the config; NULL when the config named another backend
+     * or there is none (the backend then uses its defaults). */
+    const void *opts;
     const char *path;    /* tether-replay.db; ${HOSTNAME} already expanded by the config loader */
     int64_t max_records; /* 100000; 0 = no cap */
     uint64_t max_bytes;  /* sqlite: 1 GiB; 0 = no cap (below 1 MiB counts as 1 MiB) */
@@ -71,8 +76,12 @@ typedef struct replay_filter {
 typedef bool (*replay_row_cb)(void *ctx, const replay_row_t *row);
 
 typedef struct replay_store replay_store_t;
+/* A backend: what its descriptor (config/family.h cfg_store_backend_t,
+ * ops.replay) points to. */
 typedef struct replay_store_ops {
     const char *name;
+    /* Open a store of this backend. Returns NULL with a sentence in err. */
+    replay_store_t *(*open)(const replay_config_t *c, buf_t *err);
     /* Store n records (already validated and redacted) in one batch. */
     int (*write)(replay_store_t *s, replay_record_t *const *recs, size_t n, buf_t *err);
     /* Matching rows, newest first. */
@@ -89,7 +98,8 @@ struct replay_store {
     replay_config_t cfg; /* a copy; path and store strings are owned copies */
 };
 
-/* Open the store c->store names. Returns NULL with a sentence in err. */
+/* Open the store c->store names (a backend of registry.h). Returns NULL
+ * with a sentence in err. */
 replay_store_t *replay_store_open(const replay_config_t *c, buf_t *err);
 /* Backends (called by replay_store_open). */
 replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err);

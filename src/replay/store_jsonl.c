@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "replay/registry.h"
 #include "replay/store.h"
 
 typedef struct {
@@ -134,7 +135,12 @@ static void jl_close(replay_store_t *bs)
     free(s);
 }
 
-static const replay_store_ops_t JL_OPS = {"jsonl", jl_write, jl_scan, jl_sweep, jl_close};
+static const replay_store_ops_t JL_OPS = {.name = "jsonl",
+                                          .open = replay_store_jsonl_open,
+                                          .write = jl_write,
+                                          .scan = jl_scan,
+                                          .sweep = jl_sweep,
+                                          .close = jl_close};
 
 replay_store_t *replay_store_jsonl_open(const replay_config_t *c, buf_t *err)
 {
@@ -161,3 +167,6 @@ replay_store_t *replay_store_jsonl_open(const replay_config_t *c, buf_t *err)
     }
     return &s->base;
 }
+
+/* The registry entry (registry.h). */
+const cfg_store_backend_t replay_jsonl_store = {.name = "jsonl", .ops.replay = &JL_OPS};

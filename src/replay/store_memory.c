@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "replay/registry.h"
 #include "replay/store.h"
 
 typedef struct {
@@ -157,7 +158,12 @@ static void mem_close(replay_store_t *bs)
     free(s);
 }
 
-static const replay_store_ops_t MEM_OPS = {"memory", mem_write, mem_scan, mem_sweep, mem_close};
+static const replay_store_ops_t MEM_OPS = {.name = "memory",
+                                           .open = replay_store_memory_open,
+                                           .write = mem_write,
+                                           .scan = mem_scan,
+                                           .sweep = mem_sweep,
+                                           .close = mem_close};
 
 replay_store_t *replay_store_memory_open(const replay_config_t *c, buf_t *err)
 {
@@ -178,3 +184,6 @@ replay_store_t *replay_store_memory_open(const replay_config_t *c, buf_t *err)
     pthread_mutex_init(&s->mu, NULL);
     return &s->base;
 }
+
+/* The registry entry (registry.h). */
+const cfg_store_backend_t replay_memory_store = {.name = "memory", .ops.replay = &MEM_OPS};

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "replay/registry.h"
 #include "replay/store_sqlite.h"
 
 #define CHECKPOINT_EVERY_MS 10000              /* TRUNCATE checkpoint while writing */
@@ -259,7 +260,12 @@ static void sq_close(replay_store_t *bs)
     free(s);
 }
 
-static const replay_store_ops_t SQ_OPS = {"sqlite", sq_write, sq_scan, sq_sweep, sq_close};
+static const replay_store_ops_t SQ_OPS = {.name = "sqlite",
+                                          .open = replay_store_sqlite_open,
+                                          .write = sq_write,
+                                          .scan = sq_scan,
+                                          .sweep = sq_sweep,
+                                          .close = sq_close};
 
 replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err)
 {
@@ -323,3 +329,6 @@ bad:
     sq_close(&s->base);
     return NULL;
 }
+
+/* The registry entry (registry.h). */
+const cfg_store_backend_t replay_sqlite_store = {.name = "sqlite", .ops.replay = &SQ_OPS};

@@ -2,10 +2,11 @@
  * session key (sess_state_t), the prefix-chain index (chain hash -> key) and
  * the opener index (opener hash -> key), all with TTLs.
  *
- * Two backends share this interface: `memory` (store_memory.c, a sharded
- * table with striped mutexes, TTL and LRU eviction at max_sessions) and
- * `redis` (store_redis.c, hiredis async on the caller's event loop, atomic
- * Lua commits, circuit breaker with fallback to a local memory store).
+ * Two backends share this interface, each one line of registry.h: `memory`
+ * (store_memory.c, a sharded table with striped mutexes, TTL and LRU
+ * eviction at max_sessions) and `redis` (store_redis.c, hiredis async on the
+ * caller's event loop, atomic Lua commits, circuit breaker with fallback to
+ * a local memory store; its descriptor is store_redis_desc.c).
  *
  * Every operation is asynchronous in form: it reports through a callback.
  * The memory store calls it before returning; the Redis store calls it later
@@ -206,6 +207,23 @@ sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opt
 /* The same with its own event base, for the *_wait helpers. */
 sess_store_t *sess_store_redis_open_sync(const sess_redis_opts_t *opts, char *err, size_t errlen);
 bool sess_store_redis_is_degraded(sess_store_t *s);
+
+/* ---- backends (registry.h) ---- */
+
+struct cfg;
+
+/* What a backend's descriptor (config/family.h cfg_store_backend_t,
+ * ops.session) points to. Every process keeps one local memory store (the
+ * whole store with backend memory; the fallback of the others). */
+typedef struct sess_backend_ops {
+    /* The store worker loop `base` uses in front of the process's local
+     * store `local` (its fallback; not owned), with the workers' shared
+     * write-back token wb. NULL: workers use `local` itself. Returns NULL
+     * with a message in err when it cannot (the worker then uses local). */
+    sess_store_t *(*open_worker)(struct event_base *base, const struct cfg *cfg,
+                                 sess_store_t *local, sess_writeback_token_t *wb, char *err,
+                                 size_t errlen);
+} sess_backend_ops_t;
 
 /* ---- state helpers (state.c), shared by both backends ---- */
 

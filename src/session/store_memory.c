@@ -9,6 +9,7 @@
  * before it returns (callbacks run inline). Thread-safe. */
 #include "core/clock.h"
 #include "core/hash.h"
+#include "session/registry.h"
 #include "session/store.h"
 #include <assert.h>
 #include <pthread.h>
@@ -448,3 +449,10 @@ sess_store_t *sess_store_memory_new(const sess_memory_opts_t *opts)
     mtab_init(&m->openers, n, o.max_sessions);
     return &m->base;
 }
+
+/* The registry entry (registry.h): workers use the process's local store,
+ * which is this backend. */
+const cfg_store_backend_t sess_memory_store = {
+    .name = "memory",
+    .ops.session = &(const sess_backend_ops_t){.open_worker = NULL},
+};

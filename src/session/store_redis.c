@@ -10,12 +10,11 @@
  * state.c) and writes back, so two replicas committing to one session never
  * lose an update. Late usage is a second script (a commutative increment).
  *
- * The connection, per-call timers and the circuit breaker live in
- * store_redis_transport.c. Any call that fails, or arrives while the
- * circuit is open, is served here by the local memory store
- * (opts.fallback), so no request fails because of Redis. After recovery the
- * local records are pushed back with a "later last_seen wins" script, and
- * reads consult the local copy too until it has been pushed. What Redis
+ * The connection, per-call timers and the circuit breaker are the Redis
+ * layer's (kv/client.h); store_redis_transport.c runs operations over it. Any call that fails, or
+ * arrives while the circuit is open, is served here by the local memory store (opts.fallback), so
+ * no request fails because of Redis. After recovery the local records are pushed back with a "later
+ * last_seen wins" script, and reads consult the local copy too until it has been pushed. What Redis
  * acknowledged (records and index entries) is mirrored locally, so an
  * outage, or a Redis that comes back empty, still finds the session.
  *
@@ -26,14 +25,9 @@
 #include "core/hash.h"
 #include "session/store_redis_internal.h"
 #include <event2/event.h>
-#include <openssl/sha.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#define SESS_REDIS_JITTER_PCT 20 /* the open interval varies by +-20 % */
 
 /* ---- Lua: keep in step with state.c ---- */
 
@@ -122,29 +116,11 @@ static const char LUA_INDEX_PUT[] =
     "for _,k in ipairs(KEYS) do redis.call('SET',k,ARGV[1],'PX',ARGV[2]) end\n"
     "return 1\n";
 
-/* Scripts are loaded on every new connection (SCRIPT LOAD is pipelined
- * ahead of any other command, so it is in place before the first EVALSHA)
- * and called by SHA1, so a commit does not resend the script text. */
-enum { SCR_COMMIT = 0, SCR_USAGE, SCR_PUT_NEWER, SCR_INDEX_PUT, SCR_N };
-static const char *const scripts[SCR_N] = {LUA_COMMIT, LUA_USAGE, LUA_PUT_NEWER, LUA_INDEX_PUT};
-static char script_sha[SCR_N][41];
-static pthread_once_t sha_once = PTHREAD_ONCE_INIT;
-
-static void compute_shas(void)
-{
-    for (int i = 0; i < SCR_N; i++) {
-        unsigned char d[SHA_DIGEST_LENGTH];
-        SHA1((const unsigned char *)scripts[i], strlen(scripts[i]), d);
-        for (int b = 0; b < SHA_DIGEST_LENGTH; b++)
-            snprintf(&script_sha[i][b * 2], 3, "%02x", d[b]);
-    }
-}
-
-void sess_redis_load_scripts(redisAsyncContext *ac)
-{
-    for (int i = 0; i < SCR_N; i++)
-        redisAsyncCommand(ac, NULL, NULL, "SCRIPT LOAD %s", scripts[i]);
-}
+/* The Redis layer loads the scripts on every new connection (SCRIPT LOAD
+ * is pipelined ahead of any other command, so it is in place before the
+ * first EVALSHA) and calls them by SHA1, so a commit does not resend the
+ * script text (EVAL once after a NOSCRIPT). */
+const char *const sess_redis_scripts[SCR_N] = {LUA_COMMIT, LUA_USAGE, LUA_PUT_NEWER, LUA_INDEX_PUT};
 
 /* ---- local mirror and fallback ---- */
 
@@ -196,7 +172,7 @@ void sess_redis_op_fallback(sess_redis_op_t *op)
     sess_redis_t *rs = op->rs;
     sess_store_t *fb = rs->fb;
     op->completed = true;
-    if (op->kind != OP_PUT_NEWER && op->kind != OP_PING) rs->fallbacks++;
+    if (op->kind != OP_PUT_NEWER) rs->fallbacks++;
     switch (op->kind) {
     case OP_GET: {
         sess_state_t st;
@@ -223,7 +199,6 @@ void sess_redis_op_fallback(sess_redis_op_t *op)
     case OP_OPENER_PUT: sess_store_opener_put(fb, op->opener, op->key, op->cb.done, op->ud); break;
     case OP_OPENER_GET: sess_store_opener_get(fb, op->opener, op->cb.lookup, op->ud); break;
     case OP_PUT_NEWER: break; /* the local copy stays; pushed again on the next recovery */
-    case OP_PING: break;
     }
 }
 
@@ -298,7 +273,6 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
     bool ok = true;
     switch (op->kind) {
     case OP_GET:
-        sess_redis_circ_success(rs, op);
         op->completed = true;
         reply_get(op, r);
         break;
@@ -306,7 +280,6 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
         ok = reply_commit(op, r);
         if (ok) {
             op->completed = true;
-            sess_redis_circ_success(rs, op);
         }
         break;
     case OP_CHAIN_PUT:
@@ -319,20 +292,14 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
         /* fall through */
     case OP_USAGE:
         op->completed = true;
-        sess_redis_circ_success(rs, op);
         if (op->cb.done)
             op->cb.done(op->ud,
                         op->kind == OP_USAGE && r->type == REDIS_REPLY_INTEGER && r->integer == 0
                             ? SESS_NOT_FOUND
                             : SESS_OK);
         break;
-    case OP_PING:
-        op->completed = true;
-        sess_redis_circ_success(rs, op);
-        break;
     case OP_PUT_NEWER: {
         op->completed = true;
-        sess_redis_circ_success(rs, op);
         /* Redis holds this record now (ours, or a later one): it becomes the
          * mirror copy before the outage copy goes, so a worker of this
          * process that is still degraded reads it rather than a stale one */
@@ -348,7 +315,6 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
     }
     case OP_CHAIN_FIND: {
         op->completed = true;
-        sess_redis_circ_success(rs, op);
         int hit = -1;
         if (r->type == REDIS_REPLY_ARRAY)
             for (size_t i = 0; i < r->elements && hit < 0; i++)
@@ -362,7 +328,6 @@ bool sess_redis_reply(sess_redis_op_t *op, redisReply *r)
     }
     case OP_OPENER_GET:
         op->completed = true;
-        sess_redis_circ_success(rs, op);
         if (r->type == REDIS_REPLY_STRING) {
             if (op->cb.lookup) op->cb.lookup(op->ud, SESS_OK, 0, r->str);
         } else {
@@ -397,9 +362,9 @@ void sess_redis_push_local(sess_redis_t *rs, const char *key, const sess_state_t
     char ttl[24], ls[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
     snprintf(ls, sizeof ls, "%llu", (unsigned long long)st->last_seen_ms);
-    const char *argv[] = {"EVALSHA", script_sha[SCR_PUT_NEWER], "1", k.data, rec.data, ttl, ls};
-    size_t lens[] = {7, 40, 1, k.len, rec.len, strlen(ttl), strlen(ls)};
-    sess_redis_op_send(op, 7, argv, lens);
+    const char *argv[] = {"1", k.data, rec.data, ttl, ls};
+    size_t lens[] = {1, k.len, rec.len, strlen(ttl), strlen(ls)};
+    sess_redis_op_send(op, SCR_PUT_NEWER, 5, argv, lens);
     buf_free(&k);
     buf_free(&rec);
 }
@@ -416,7 +381,7 @@ static void r_get(sess_store_t *s, const char *key, sess_get_cb cb, void *ud)
     key_s(rs, &k, key);
     const char *argv[] = {"GET", k.data};
     size_t lens[] = {3, k.len};
-    sess_redis_op_send(op, 2, argv, lens);
+    sess_redis_op_send(op, -1, 2, argv, lens);
     buf_free(&k);
 }
 
@@ -473,9 +438,9 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     buf_putc(&j, '}');
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *argv[] = {"EVALSHA", script_sha[SCR_COMMIT], "1", k.data, j.data, ttl};
-    size_t lens[] = {7, 40, 1, k.len, j.len, strlen(ttl)};
-    sess_redis_op_send(op, 6, argv, lens);
+    const char *argv[] = {"1", k.data, j.data, ttl};
+    size_t lens[] = {1, k.len, j.len, strlen(ttl)};
+    sess_redis_op_send(op, SCR_COMMIT, 4, argv, lens);
     buf_free(&k);
     buf_free(&j);
 }
@@ -501,16 +466,17 @@ static void r_add_usage(sess_store_t *s, const char *key, const char *model, con
     buf_putc(&j, '}');
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *argv[] = {"EVALSHA", script_sha[SCR_USAGE], "1", k.data, j.data, ttl};
-    size_t lens[] = {7, 40, 1, k.len, j.len, strlen(ttl)};
-    sess_redis_op_send(op, 6, argv, lens);
+    const char *argv[] = {"1", k.data, j.data, ttl};
+    size_t lens[] = {1, k.len, j.len, strlen(ttl)};
+    sess_redis_op_send(op, SCR_USAGE, 4, argv, lens);
     buf_free(&k);
     buf_free(&j);
 }
 
-/* EVAL/MGET over index keys: argv = head..., keys..., tail... */
-static void send_index(sess_redis_t *rs, sess_redis_op_t *op, char kind, const char *const *head,
-                       size_t nhead, const char *const *tail, size_t ntail)
+/* EVALSHA (script >= 0) or a command over index keys: argv = head...,
+ * keys..., tail... */
+static void send_index(sess_redis_t *rs, sess_redis_op_t *op, int script, char kind,
+                       const char *const *head, size_t nhead, const char *const *tail, size_t ntail)
 {
     size_t nk = op->n; /* op may be freed by sess_redis_op_send */
     size_t argc = nhead + nk + ntail;
@@ -532,7 +498,7 @@ static void send_index(sess_redis_t *rs, sess_redis_op_t *op, char kind, const c
         argv[a] = tail[i];
         lens[a] = strlen(tail[i]);
     }
-    sess_redis_op_send(op, (int)argc, argv, lens);
+    sess_redis_op_send(op, script, (int)argc, argv, lens);
     for (size_t i = 0; i < nk; i++)
         buf_free(&keys[i]);
     free(keys);
@@ -565,9 +531,9 @@ static void r_chain_put(sess_store_t *s, const uint64_t *hashes, size_t n, const
     char nk[24], ttl[24];
     snprintf(nk, sizeof nk, "%zu", n);
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *head[] = {"EVALSHA", script_sha[SCR_INDEX_PUT], nk};
+    const char *head[] = {nk};
     const char *tail[] = {key, ttl};
-    send_index(rs, op, 'c', head, 3, tail, 2);
+    send_index(rs, op, SCR_INDEX_PUT, 'c', head, 1, tail, 2);
 }
 
 static void r_chain_find(sess_store_t *s, const uint64_t *hashes, size_t n, sess_lookup_cb cb,
@@ -581,7 +547,7 @@ static void r_chain_find(sess_store_t *s, const uint64_t *hashes, size_t n, sess
     sess_redis_op_t *op = index_op(rs, OP_CHAIN_FIND, hashes, n, NULL, ud);
     op->cb.lookup = cb;
     const char *head[] = {"MGET"};
-    send_index(rs, op, 'c', head, 1, NULL, 0);
+    send_index(rs, op, -1, 'c', head, 1, NULL, 0);
 }
 
 static void r_opener_put(sess_store_t *s, uint64_t opener, const char *key, sess_done_cb cb,
@@ -594,7 +560,7 @@ static void r_opener_put(sess_store_t *s, uint64_t opener, const char *key, sess
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
     const char *head[] = {"SET"};
     const char *tail[] = {key, "PX", ttl};
-    send_index(rs, op, 'o', head, 1, tail, 3);
+    send_index(rs, op, -1, 'o', head, 1, tail, 3);
 }
 
 static void r_opener_get(sess_store_t *s, uint64_t opener, sess_lookup_cb cb, void *ud)
@@ -603,7 +569,7 @@ static void r_opener_get(sess_store_t *s, uint64_t opener, sess_lookup_cb cb, vo
     sess_redis_op_t *op = index_op(rs, OP_OPENER_GET, &opener, 1, NULL, ud);
     op->cb.lookup = cb;
     const char *head[] = {"GET"};
-    send_index(rs, op, 'o', head, 1, NULL, 0);
+    send_index(rs, op, -1, 'o', head, 1, NULL, 0);
 }
 
 static void r_stats(sess_store_t *s, sess_store_stats_t *o)
@@ -614,10 +580,10 @@ static void r_stats(sess_store_t *s, sess_store_stats_t *o)
     o->commits = rs->commits;
     o->conflicts = rs->conflicts;
     o->usage_adds = rs->usage_adds;
-    o->errors = rs->errors;
+    o->errors = kv_failures(rs->kv);
     o->fallbacks = rs->fallbacks;
-    o->transitions = rs->brk.transitions;
-    o->degraded = rs->brk.state != SESS_BRK_CLOSED;
+    o->transitions = kv_transitions(rs->kv);
+    o->degraded = kv_is_degraded(rs->kv);
     o->writeback_pushed = rs->wb_pushed;
     o->writeback_pending = sess_redis_wb_pending(rs);
 }
@@ -635,19 +601,17 @@ static void r_free(sess_store_t *s)
     for (sess_redis_op_t *op = rs->pending; op; op = op->next)
         op->completed = true;
     sess_redis_wb_stop(rs);
-    sess_redis_drop_conn(rs);
+    kv_free(rs->kv); /* abandons what is in flight, without callbacks */
     while (rs->pending)
-        sess_redis_op_free(rs->pending); /* ones never handed to hiredis */
+        sess_redis_op_free(rs->pending);
     if (rs->own_base) event_base_free(rs->evb);
-    free(rs->unix_path);
-    free(rs->password);
     free(rs->prefix);
     free(rs);
 }
 
 bool sess_store_redis_is_degraded(sess_store_t *s)
 {
-    return ((sess_redis_t *)s)->brk.state != SESS_BRK_CLOSED;
+    return kv_is_degraded(((sess_redis_t *)s)->kv);
 }
 
 static const sess_store_ops_t redis_ops = {
@@ -671,24 +635,17 @@ sess_store_t *sess_store_redis_new(struct event_base *base, const sess_redis_opt
         snprintf(err, errlen, "redis session store needs an event base and a fallback store");
         return NULL;
     }
-    pthread_once(&sha_once, compute_shas);
     sess_redis_t *rs = calloc(1, sizeof *rs);
     if (!rs) abort();
     rs->base.ops = &redis_ops;
     rs->evb = base;
-    if (!sess_redis_parse_address(rs, opts->address, err, errlen)) {
-        free(rs->unix_path);
+    rs->kv = sess_redis_kv_new(rs, opts, err, errlen);
+    if (!rs->kv) {
         free(rs);
         return NULL;
     }
-    rs->password = opts->password && *opts->password ? strdup(opts->password) : NULL;
-    rs->db = opts->db;
     rs->prefix = strdup(opts->key_prefix ? opts->key_prefix : "");
-    rs->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 50;
     rs->ttl_ms = opts->ttl_ms ? opts->ttl_ms : 86400ull * 1000;
-    /* the seed spreads the jittered reopen intervals of workers and replicas */
-    uint64_t seed = (uint64_t)(uintptr_t)rs ^ clock_mono_us() ^ ((uint64_t)getpid() << 32);
-    sess_breaker_init(&rs->brk, opts->failures_to_open, opts->open_ms, SESS_REDIS_JITTER_PCT, seed);
     rs->fb = opts->fallback;
     rs->wb_token = opts->writeback;
     return &rs->base;

@@ -1,15 +1,15 @@
 /* store_redis_internal.h - private to the Redis session store: its state,
  * one in-flight operation, and the calls its four files make on each
  * other. store_redis.c (operations, scripts, mirror, recovery),
- * store_redis_transport.c (connection, timers, circuit) and
- * store_redis_record.c (record JSON). Not for other modules: use
+ * store_redis_transport.c (operations over the Redis layer, kv/client.h,
+ * which owns the connection, timers and circuit), store_redis_writeback.c
+ * and store_redis_record.c (record JSON). Not for other modules: use
  * session/store.h. */
 #ifndef TETHER_SESSION_STORE_REDIS_INTERNAL_H
 #define TETHER_SESSION_STORE_REDIS_INTERNAL_H
 #include "core/buf.h"
-#include "session/breaker.h"
+#include "kv/client.h"
 #include "session/store.h"
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,8 +23,7 @@ typedef enum {
     OP_CHAIN_FIND,
     OP_OPENER_PUT,
     OP_OPENER_GET,
-    OP_PUT_NEWER,
-    OP_PING /* the breaker's probe (no caller waits for it) */
+    OP_PUT_NEWER
 } sess_redis_op_kind_t;
 
 typedef struct sess_redis sess_redis_t;
@@ -32,10 +31,7 @@ typedef struct sess_redis sess_redis_t;
 typedef struct sess_redis_op {
     sess_redis_t *rs;
     sess_redis_op_kind_t kind;
-    struct event *timer;
-    bool completed; /* the caller's callback has run */
-    bool sent;      /* hiredis owns a callback for it */
-    bool is_probe;
+    bool completed;                    /* the caller's callback has run */
     bool is_writeback;                 /* a paced write-back push (counted in wb_inflight) */
     struct sess_redis_op *prev, *next; /* pending list */
     /* arguments, kept for the fallback */
@@ -61,16 +57,12 @@ struct sess_redis {
     sess_store_t base;
     struct event_base *evb;
     bool own_base;
-    redisAsyncContext *ac;
-    char host[256];
-    int port;
-    char *unix_path, *password, *prefix;
-    int db;
-    uint64_t timeout_ms, ttl_ms;
+    kv_t *kv; /* the connection, per-call timers and the circuit */
+    char *prefix;
+    uint64_t ttl_ms;
     sess_store_t *fb;
-    sess_breaker_t brk;
     sess_redis_op_t *pending;
-    uint64_t gets, hits, commits, conflicts, usage_adds, errors, fallbacks;
+    uint64_t gets, hits, commits, conflicts, usage_adds, fallbacks;
     /* paced write-back of local records after recovery (store_redis_writeback.c) */
     struct event *wb_timer;
     char **wb_keys;
@@ -83,25 +75,23 @@ struct sess_redis {
 
 /* ---- store_redis_transport.c ---- */
 
-/* Connect (once) and pipeline AUTH/SELECT/SCRIPT LOAD. False on failure. */
-bool sess_redis_connect(sess_redis_t *rs);
-/* Free the connection; pending hiredis callbacks run with a NULL reply. */
-void sess_redis_drop_conn(sess_redis_t *rs);
-void sess_redis_circ_success(sess_redis_t *rs, sess_redis_op_t *op);
-void sess_redis_circ_failure(sess_redis_t *rs, sess_redis_op_t *op);
+/* The Redis layer's connection for rs (scripts, hooks for the circuit's
+ * transitions). NULL with err set for a malformed address. */
+kv_t *sess_redis_kv_new(sess_redis_t *rs, const sess_redis_opts_t *opts, char *err, size_t errlen);
 /* A new operation on rs's pending list; key is copied (may be NULL). */
 sess_redis_op_t *sess_redis_op_new(sess_redis_t *rs, sess_redis_op_kind_t kind, const char *key,
                                    void *ud);
 void sess_redis_op_free(sess_redis_op_t *op);
-/* Send argv for op, or fall back at once; op may be freed on return. */
-void sess_redis_op_send(sess_redis_op_t *op, int argc, const char **argv, const size_t *lens);
-/* "host:port", "redis://host:port" or "unix:/path" into rs. */
-bool sess_redis_parse_address(sess_redis_t *rs, const char *addr, char *err, size_t errlen);
+/* Send argv for op, or fall back at once; op may be freed on return.
+ * script: an SCR_* index (EVALSHA; argv starts at numkeys), or -1. */
+void sess_redis_op_send(sess_redis_op_t *op, int script, int argc, const char **argv,
+                        const size_t *lens);
 
 /* ---- store_redis.c ---- */
 
-/* SCRIPT LOAD every script on a new connection. */
-void sess_redis_load_scripts(redisAsyncContext *ac);
+/* The store's Lua scripts, by SCR_* index (kv loads them on connect). */
+enum { SCR_COMMIT = 0, SCR_USAGE, SCR_PUT_NEWER, SCR_INDEX_PUT, SCR_N };
+extern const char *const sess_redis_scripts[SCR_N];
 /* Complete op from a non-error reply; false when the reply is malformed. */
 bool sess_redis_reply(sess_redis_op_t *op, redisReply *r);
 /* Serve op from the local store (inline) and complete it. */

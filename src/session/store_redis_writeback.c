@@ -87,12 +87,11 @@ static void tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     sess_redis_t *rs = arg;
-    if (rs->brk.state != SESS_BRK_CLOSED) {
+    if (kv_is_degraded(rs->kv)) {
         sess_redis_wb_stop(rs);
         return;
     }
-    while (rs->wb_inflight < WB_BATCH && rs->wb_next < rs->wb_n &&
-           rs->brk.state == SESS_BRK_CLOSED) {
+    while (rs->wb_inflight < WB_BATCH && rs->wb_next < rs->wb_n && !kv_is_degraded(rs->kv)) {
         const char *key = rs->wb_keys[rs->wb_next++];
         sess_state_t st;
         /* gone meanwhile: a read already pushed it, or it expired */

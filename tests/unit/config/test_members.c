@@ -4,10 +4,12 @@
  * written exactly as it would be under src/ (members/, included here
  * because a test binary is built from one .c file): a signal family `echo`
  * with its own options struct, a selection algorithm `last`, a plugin
- * `stamp`. Nothing else in tether was edited for them, yet each one loads
- * from YAML with unknown-key warnings and did-you-mean, appears in the
- * generated reference (`tether config schema`), is migrated (the family),
- * compiles from the DSL, and runs. Also pins that the built-in family ids of
+ * `stamp`, and a replay store backend `tally` with its own options. Nothing
+ * else in tether was edited for them, yet each one loads from YAML with
+ * unknown-key warnings and did-you-mean, appears in the generated reference
+ * (`tether config schema`), is migrated (the family), compiles from the DSL
+ * (the three routing members), and runs (the store: records written through
+ * the replay queue reach it). Also pins that the built-in family ids of
  * config/routing.h are their positions in the signal registry. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,12 +25,16 @@
 #include "dsl/ast.h"
 #include "json/scan.h"
 #include "plugins/registry.h"
+#include "replay/registry.h"
 #include "request/request.h"
 #include "select/registry.h"
 #include "signals/registry.h"
 #include "signals/signal.h"
 
+#include "../replay/replay_fixture.h"
+#include "core/clock.h"
 #include "members/plg_stamp.c"
+#include "members/replay_tally.c"
 #include "members/sel_last.c"
 #include "members/sig_echo.c"
 
@@ -39,6 +45,8 @@ const cfg_selector_t *const cfg_sel_registry[] = {SEL_ALGORITHMS(SEL_ALGO_ENTRY)
                                                   NULL};
 const cfg_plugin_kind_t *const cfg_plg_registry[] = {
     PLG_PLUGINS(PLG_PLUGIN_ENTRY) & plg_stamp_plugin, NULL};
+const cfg_store_backend_t *const cfg_replay_store_registry[] = {
+    REPLAY_STORES(REPLAY_STORE_ENTRY) & replay_tally_store, NULL};
 
 static const char config_yaml[] = "version: v0.3\n"
                                   "providers:\n"
@@ -298,6 +306,143 @@ static void test_new_members_run(void **st)
     cfg_diags_free(&d);
 }
 
+static const char store_yaml[] = "version: v0.3\n"
+                                 "providers:\n"
+                                 "  defaults: {default_model: a}\n"
+                                 "  models: [{name: a, backend_refs: [{endpoint: 'h:1'}]}]\n"
+                                 "routing:\n"
+                                 "  modelCards: [{name: a}]\n"
+                                 "  decisions: [{name: d, modelRefs: [{model: a}]}]\n"
+                                 "global:\n"
+                                 "  services:\n"
+                                 "    router_replay:\n"
+                                 "      store: tally\n"
+                                 "      tally: {label: t1, keep: 3, kepp: 1}\n";
+
+/* The store backend: chosen and configured from YAML, its block's keys
+ * checked, its name suggested; the built-in names still work. */
+static void test_new_store_loads_with_key_checks(void **st)
+{
+    cfg_diags_t d;
+    cfg_t *c = load(store_yaml, &d);
+    char *txt = diag_text(&d);
+    assert_non_null(c);
+    assert_int_equal(d.n_errors, 0);
+    assert_non_null(strstr(txt, "warning: global.services.router_replay.tally.kepp: unknown field "
+                                "\"kepp\" (did you mean \"keep\"?)"));
+    const tally_opts_t *o = c->global_ext->services.router_replay.store_opts;
+    assert_non_null(o);
+    assert_string_equal(o->label, "t1");
+    assert_int_equal(o->keep, 3);
+    free(txt);
+    cfg_free(c);
+    cfg_diags_free(&d);
+
+    /* an unknown backend: the registry's names, and the closest one */
+    char bad[sizeof store_yaml + 16];
+    snprintf(bad, sizeof bad, "%.*s      store: taly\n",
+             (int)(strstr(store_yaml, "      store:") - store_yaml), store_yaml);
+    c = load(bad, &d);
+    txt = diag_text(&d);
+    assert_null(c);
+    assert_non_null(strstr(txt, "global.services.router_replay.store: \"taly\" is not one of "
+                                "sqlite|jsonl|memory|tally (did you mean \"tally\"?)"));
+    free(txt);
+    cfg_diags_free(&d);
+    /* the session store's backends come from their registry the same way */
+    c = load("version: v0.3\nglobal:\n  stores: {session: {backend: reddis}}\n", &d);
+    txt = diag_text(&d);
+    assert_null(c);
+    assert_non_null(strstr(txt, "global.stores.session.backend: \"reddis\" is not one of "
+                                "memory|redis (did you mean \"redis\"?)"));
+    free(txt);
+    cfg_diags_free(&d);
+
+    /* without its block the backend gets its defaults; others get none */
+    snprintf(bad, sizeof bad, "%.*s      store: tally\n",
+             (int)(strstr(store_yaml, "      store:") - store_yaml), store_yaml);
+    c = load(bad, &d);
+    assert_non_null(c);
+    o = c->global_ext->services.router_replay.store_opts;
+    assert_null(o->label);
+    assert_int_equal(o->keep, 8);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    snprintf(bad, sizeof bad, "%.*s      store: memory\n",
+             (int)(strstr(store_yaml, "      store:") - store_yaml), store_yaml);
+    c = load(bad, &d);
+    assert_non_null(c);
+    assert_null(c->global_ext->services.router_replay.store_opts);
+    assert_string_equal(c->global_ext->services.router_replay.store, "memory");
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+
+static void test_new_store_is_documented(void **st)
+{
+    buf_t md = BUF_INIT;
+    cfg_schema_markdown(&md);
+    assert_non_null(strstr(md.data, "| `store` | enum | `sqlite` | trace store "
+                                    "(sqlite\\|jsonl\\|memory\\|tally) |\n"));
+    assert_non_null(strstr(md.data, "| `tally` | mapping/list | - | see "
+                                    "global.services.router_replay.tally |\n"));
+    assert_non_null(strstr(md.data, "### `global.services.router_replay.tally`\n\n"
+                                    "Test-only: the last records in memory, under a label.\n\n"
+                                    "| key | type | default | description |\n|---|---|---|---|\n"
+                                    "| `label` | string | - | a name |\n"
+                                    "| `keep` | integer | `8` | records kept [1..1000] |\n"));
+    buf_free(&md);
+}
+
+static bool count_row(void *ctx, const replay_row_t *r)
+{
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+/* What the server does at start (api/app.c): the config names the backend,
+ * replay_store_open opens it with its options, the queue writes to it. */
+static void test_new_store_receives_records(void **st)
+{
+    cfg_diags_t d;
+    cfg_t *c = load(store_yaml, &d);
+    assert_non_null(c);
+    replay_config_t rc;
+    replay_config_from_cfg(c, &rc);
+    buf_t err = BUF_INIT;
+    replay_store_t *s = replay_store_open(&rc, &err);
+    assert_non_null(s);
+    tally_store_t *t = (tally_store_t *)s;
+    assert_string_equal(t->label, "t1");
+    assert_int_equal(t->keep, 3);
+    replay_queue_t *q = replay_queue_new_ex(s, &rc, 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(replay_queue_push(
+                             q, fx_record(1000 + (uint64_t)i, "s1", i + 1, "d", "a", "cold_start")),
+                         REPLAY_OK);
+    assert_true(replay_queue_flush(q, clock_wall_ms() + 10000));
+    replay_stats_t fin;
+    replay_queue_free(q, clock_wall_ms() + 5000, &fin);
+    assert_int_equal(fin.written, 4);
+    assert_int_equal(t->written, 4);
+    size_t rows = 0;
+    replay_filter_t f = {.session_id = "s1"};
+    assert_int_equal(replay_store_scan(s, &f, count_row, &rows, &err), REPLAY_OK);
+    assert_int_equal(rows, 3); /* keep: 3 */
+    replay_store_close(s);
+    buf_free(&err);
+    cfg_free(c);
+    cfg_diags_free(&d);
+
+    /* an unknown name still fails to open, listing the registry */
+    replay_config_defaults(&rc);
+    rc.store = "tallly";
+    assert_null(replay_store_open(&rc, &err));
+    assert_string_equal(err.data,
+                        "unknown replay store 'tallly' (expected sqlite, jsonl, memory or tally)");
+    buf_free(&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +452,9 @@ int main(void)
         cmocka_unit_test(test_new_family_is_migrated),
         cmocka_unit_test(test_new_members_compile_from_dsl),
         cmocka_unit_test(test_new_members_run),
+        cmocka_unit_test(test_new_store_loads_with_key_checks),
+        cmocka_unit_test(test_new_store_is_documented),
+        cmocka_unit_test(test_new_store_receives_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

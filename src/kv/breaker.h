@@ -1,4 +1,4 @@
-/* breaker.h - the circuit breaker of the Redis session store, as a pure
+/* breaker.h - the circuit breaker of the Redis layer (kv/client.c), as a pure
  * state machine: the caller passes the clock (so tests drive it without
  * sleeping) and a seed for the jitter.
  *
@@ -13,24 +13,24 @@
  * Results of calls admitted before the circuit opened (late replies) do not
  * change an open or half-open circuit.
  *
- * Not thread-safe: one breaker per event loop. */
-#ifndef TETHER_SESSION_BREAKER_H
-#define TETHER_SESSION_BREAKER_H
+ * Not thread-safe: one breaker per connection (per event loop). */
+#ifndef TETHER_KV_BREAKER_H
+#define TETHER_KV_BREAKER_H
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { SESS_BRK_CLOSED = 0, SESS_BRK_OPEN, SESS_BRK_HALF_OPEN } sess_brk_state_t;
-typedef enum { SESS_BRK_DENY = 0, SESS_BRK_ALLOW, SESS_BRK_PROBE } sess_brk_admit_t;
+typedef enum { KV_BRK_CLOSED = 0, KV_BRK_OPEN, KV_BRK_HALF_OPEN } kv_brk_state_t;
+typedef enum { KV_BRK_DENY = 0, KV_BRK_ALLOW, KV_BRK_PROBE } kv_brk_admit_t;
 /* What a result did to the circuit (for log lines and recovery work). */
 typedef enum {
-    SESS_BRK_SAME = 0,  /* no transition */
-    SESS_BRK_OPENED,    /* closed -> open */
-    SESS_BRK_REOPENED,  /* half-open -> open (the probe failed) */
-    SESS_BRK_CLOSED_NOW /* half-open -> closed (the probe succeeded) */
-} sess_brk_event_t;
+    KV_BRK_SAME = 0,  /* no transition */
+    KV_BRK_OPENED,    /* closed -> open */
+    KV_BRK_REOPENED,  /* half-open -> open (the probe failed) */
+    KV_BRK_CLOSED_NOW /* half-open -> closed (the probe succeeded) */
+} kv_brk_event_t;
 
-typedef struct sess_breaker {
-    sess_brk_state_t state;
+typedef struct kv_breaker {
+    kv_brk_state_t state;
     unsigned failures_to_open; /* >= 1 */
     unsigned consecutive;      /* failures in a row while closed */
     uint64_t open_ms;          /* nominal open interval */
@@ -39,15 +39,15 @@ typedef struct sess_breaker {
     bool probe_inflight;
     uint64_t rng;         /* xorshift64 state */
     uint64_t transitions; /* closed->open and ->closed (not reopenings) */
-} sess_breaker_t;
+} kv_breaker_t;
 
 /* failures_to_open 0: 3; open_ms 0: 5000; jitter_pct is clamped to 100. */
-void sess_breaker_init(sess_breaker_t *b, unsigned failures_to_open, uint64_t open_ms,
-                       unsigned jitter_pct, uint64_t seed);
+void kv_breaker_init(kv_breaker_t *b, unsigned failures_to_open, uint64_t open_ms,
+                     unsigned jitter_pct, uint64_t seed);
 /* May a call go now? PROBE marks the one call whose result decides. */
-sess_brk_admit_t sess_breaker_admit(sess_breaker_t *b, uint64_t now_ms);
-sess_brk_event_t sess_breaker_success(sess_breaker_t *b, bool is_probe, uint64_t now_ms);
-sess_brk_event_t sess_breaker_failure(sess_breaker_t *b, bool is_probe, uint64_t now_ms);
+kv_brk_admit_t kv_breaker_admit(kv_breaker_t *b, uint64_t now_ms);
+kv_brk_event_t kv_breaker_success(kv_breaker_t *b, bool is_probe, uint64_t now_ms);
+kv_brk_event_t kv_breaker_failure(kv_breaker_t *b, bool is_probe, uint64_t now_ms);
 /* The probe's call was dropped without a result (e.g. the store closed). */
-void sess_breaker_probe_abandoned(sess_breaker_t *b, uint64_t now_ms);
+void kv_breaker_probe_abandoned(kv_breaker_t *b, uint64_t now_ms);
 #endif
