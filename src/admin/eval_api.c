@@ -5,6 +5,7 @@
 #include "admin/mgmt.h"
 #include "core/clock.h"
 #include "route/eval.h"
+#include "route/plan_render.h"
 #include <cjson/cJSON.h>
 #include <string.h>
 

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,28 @@ static void progress_cb(void *ud, long done, long total)
     fflush(stderr);
 }
 
+/* The value of option argv[*i], which must be one of valued (NULL-ended),
+ * stepping *i past it. NULL after saying what is wrong: an unknown option
+ * (with the usage) or a missing value. */
+static const char *opt_value(const char *cmd, int argc, char **argv, int *i,
+                             const char *const *valued)
+{
+    const char *a = argv[*i];
+    bool takes = false;
+    for (const char *const *o = valued; *o && !takes; o++)
+        takes = !strcmp(a, *o);
+    if (!takes) {
+        fprintf(stderr, "tether bench %s: unknown option '%s'\n", cmd, a);
+        bench_usage(stderr);
+        return NULL;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "tether bench %s: option '%s' needs a value\n", cmd, a);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
 static int write_file(const char *dir, const char *name, const buf_t *b)
 {
     char path[4096];
@@ -127,20 +150,11 @@ static int bench_saar(int argc, char **argv)
             bench_usage(stdout);
             return 0;
         }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = !strcmp(a, "--scenario") || !strcmp(a, "--scenario-file") ||
-                    !strcmp(a, "--seeds") || !strcmp(a, "--sessions") || !strcmp(a, "--turns") ||
-                    !strcmp(a, "--format") || !strcmp(a, "--out") || !strcmp(a, "--policies");
-        if (!takes) {
-            fprintf(stderr, "tether bench saar: unknown option '%s'\n", a);
-            bench_usage(stderr);
-            return 1;
-        }
-        if (!v) {
-            fprintf(stderr, "tether bench saar: option '%s' needs a value\n", a);
-            return 1;
-        }
-        i++;
+        static const char *const valued[] = {"--scenario", "--scenario-file", "--seeds",
+                                             "--sessions", "--turns",         "--format",
+                                             "--out",      "--policies",      NULL};
+        const char *v = opt_value("saar", argc, argv, &i, valued);
+        if (!v) return 1;
         if (!strcmp(a, "--scenario"))
             scenario = v;
         else if (!strcmp(a, "--scenario-file"))
@@ -363,7 +377,7 @@ static int bench_live(int argc, char **argv)
     char exe[4096];
     o.tether_bin = self_exe(exe, sizeof exe);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i];
         long n;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bench_usage(stdout);
@@ -381,20 +395,11 @@ static int bench_live(int argc, char **argv)
             o.verbose = 1;
             continue;
         }
-        int takes = !strcmp(a, "--sessions") || !strcmp(a, "--turns") ||
-                    !strcmp(a, "--concurrency") || !strcmp(a, "--idle-pause-ms") ||
-                    !strcmp(a, "--replicas") || !strcmp(a, "--redis") || !strcmp(a, "--seed") ||
-                    !strcmp(a, "--format") || !strcmp(a, "--out") || !strcmp(a, "--router-workers");
-        if (!takes) {
-            fprintf(stderr, "tether bench live: unknown option '%s'\n", a);
-            bench_usage(stderr);
-            return 1;
-        }
-        if (!v) {
-            fprintf(stderr, "tether bench live: option '%s' needs a value\n", a);
-            return 1;
-        }
-        i++;
+        static const char *const valued[] = {
+            "--sessions", "--turns",  "--concurrency", "--idle-pause-ms",  "--replicas", "--redis",
+            "--seed",     "--format", "--out",         "--router-workers", NULL};
+        const char *v = opt_value("live", argc, argv, &i, valued);
+        if (!v) return 1;
         if (!strcmp(a, "--replicas")) {
             replicas = v;
             if (strcmp(v, "1") && strcmp(v, "2") && strcmp(v, "1,2")) {
@@ -488,7 +493,7 @@ static int bench_overhead(int argc, char **argv)
     char exe[4096];
     o.tether_bin = self_exe(exe, sizeof exe);
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *a = argv[i];
         long n;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bench_usage(stdout);
@@ -498,19 +503,10 @@ static int bench_overhead(int argc, char **argv)
             o.verbose = 1;
             continue;
         }
-        int takes = !strcmp(a, "--requests") || !strcmp(a, "--body-bytes") ||
-                    !strcmp(a, "--concurrency") || !strcmp(a, "--format") ||
-                    !strcmp(a, "--router-workers");
-        if (!takes) {
-            fprintf(stderr, "tether bench overhead: unknown option '%s'\n", a);
-            bench_usage(stderr);
-            return 1;
-        }
-        if (!v) {
-            fprintf(stderr, "tether bench overhead: option '%s' needs a value\n", a);
-            return 1;
-        }
-        i++;
+        static const char *const valued[] = {"--requests", "--body-bytes",     "--concurrency",
+                                             "--format",   "--router-workers", NULL};
+        const char *v = opt_value("overhead", argc, argv, &i, valued);
+        if (!v) return 1;
         if (!strcmp(a, "--format")) {
             format = v;
             continue;

@@ -19,10 +19,7 @@ static char *slurp(const char *path, size_t *len)
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
     if (!f) return NULL;
     buf_t b = BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
+    buf_read_stream(&b, f); /* a read error keeps what was read */
     if (f != stdin) fclose(f);
     *len = b.len;
     buf_putc(&b, '\0');

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "route/eval.h"
+#include "route/plan_render.h"
 #include "select/select.h"
 #include <getopt.h>
 #include <stdio.h>
@@ -20,10 +21,7 @@ static char *slurp(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     buf_t b = BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
+    buf_read_stream(&b, f); /* a read error keeps what was read */
     fclose(f);
     *len = b.len;
     return buf_steal(&b);

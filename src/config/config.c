@@ -11,12 +11,12 @@ const cfg_schema_t cfg_schema_root = {
     "(top level)",
     (const cfg_field_t[]){
         {.key = "version", .type = CFG_F_CUSTOM, .flags = CFG_FF_REQUIRED, .doc = "must be v0.3"},
-        {.key = "listeners", .type = CFG_F_CUSTOM, .doc = "see listeners[]"},
-        {.key = "providers", .type = CFG_F_CUSTOM, .doc = "see providers"},
-        {.key = "routing", .type = CFG_F_CUSTOM, .doc = "see routing (the recipe `default`)"},
-        {.key = "entrypoints", .type = CFG_F_CUSTOM, .doc = "see entrypoints[]"},
-        {.key = "recipes", .type = CFG_F_CUSTOM, .doc = "see recipes[]"},
-        {.key = "global", .type = CFG_F_CUSTOM, .doc = "see global"},
+        CFG_FCUSTOM("listeners", NULL, "see listeners[]"),
+        CFG_FCUSTOM("providers", NULL, "see providers"),
+        CFG_FCUSTOM("routing", NULL, "see routing (the recipe `default`)"),
+        CFG_FCUSTOM("entrypoints", NULL, "see entrypoints[]"),
+        CFG_FCUSTOM("recipes", NULL, "see recipes[]"),
+        CFG_FCUSTOM("global", NULL, "see global"),
         {0}},
     "The top-level keys of config.yaml.",
 };
@@ -114,11 +114,7 @@ cfg_t *cfg_load_file(const char *path, const cfg_load_opts_t *opts, cfg_diags_t 
         return NULL;
     }
     buf_t b = BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
-    bool err = ferror(f);
+    bool err = !buf_read_stream(&b, f);
     fclose(f);
     if (err) {
         cfg_diags_add(diags, CFG_DIAG_ERROR, path, 0, 0, "", "read error");

@@ -15,11 +15,7 @@ bool cfg_read_file(const char *path, buf_t *out)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(out, tmp, n);
-    bool err = ferror(f);
+    bool err = !buf_read_stream(out, f);
     fclose(f);
     if (err) errno = EIO;
     if (!out->data) buf_append(out, "", 0);

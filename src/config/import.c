@@ -5,6 +5,7 @@
  * backend gets api_key_env and the caller prints the variable to set. */
 #include "config/load.h"
 #include "config/migrate.h"
+#include "config/import_internal.h"
 #include "config/yaml.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -41,10 +42,8 @@ void cfg_import_deinit(cfg_import_t *im)
     memset(im, 0, sizeof(*im));
 }
 
-static void note(cfg_import_t *im, cfg_diag_severity_t sev, const char *file, const cfg_node_t *at,
-                 const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void note(cfg_import_t *im, cfg_diag_severity_t sev, const char *file, const cfg_node_t *at,
-                 const char *path, const char *fmt, ...)
+void cfg_import_note(cfg_import_t *im, cfg_diag_severity_t sev, const char *file,
+                     const cfg_node_t *at, const char *path, const char *fmt, ...)
 {
     buf_t b = BUF_INIT;
     va_list ap;
@@ -54,11 +53,6 @@ static void note(cfg_import_t *im, cfg_diag_severity_t sev, const char *file, co
     cfg_diags_add(&im->notes, sev, file, at ? at->line : 0, at ? at->col : 0, path, "%s",
                   b.data ? b.data : "");
     buf_free(&b);
-}
-
-static const char *sval(const cfg_node_t *n)
-{
-    return n && n->kind == CFG_NODE_SCALAR && !cfg_node_is_null(n) ? n->str : NULL;
 }
 
 /* PROVIDER_API_KEY from a provider key: upper case, other bytes -> '_'. */
@@ -91,7 +85,7 @@ static cfg_import_provider_t *add_provider(cfg_import_t *im)
 
 static bool num(const cfg_node_t *n, double *out)
 {
-    return sval(n) && cfg_parse_double(n->str, out);
+    return cfg_node_text(n) && cfg_parse_double(n->str, out);
 }
 
 bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *text, size_t len)
@@ -101,8 +95,8 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
     if (!root) return false;
     const cfg_node_t *provs = cfg_node_get(cfg_node_get(root, "models"), "providers");
     if (!provs || provs->kind != CFG_NODE_MAP) {
-        note(im, CFG_DIAG_ERROR, src, root, "models.providers",
-             "not an OpenClaw inventory: expected a models.providers mapping");
+        cfg_import_note(im, CFG_DIAG_ERROR, src, root, "models.providers",
+                        "not an OpenClaw inventory: expected a models.providers mapping");
         return false;
     }
     for (size_t i = 0; i < provs->n; i++) {
@@ -110,20 +104,21 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         const cfg_node_t *p = provs->items[i];
         const char *pp = arena_sprintf(a, "models.providers.%s", key);
         if (p->kind != CFG_NODE_MAP) {
-            note(im, CFG_DIAG_WARNING, src, p, pp, "expected a mapping; skipped");
+            cfg_import_note(im, CFG_DIAG_WARNING, src, p, pp, "expected a mapping; skipped");
             continue;
         }
-        const char *api = sval(cfg_node_get(p, "api"));
+        const char *api = cfg_node_text(cfg_node_get(p, "api"));
         bool anthropic = api && !strcmp(api, "anthropic-messages");
         if (api && !anthropic && strncmp(api, "openai-", 7)) {
-            note(im, CFG_DIAG_WARNING, src, cfg_node_get(p, "api"), arena_sprintf(a, "%s.api", pp),
-                 "API \"%s\" is not supported (openai-* or anthropic-messages); provider skipped",
-                 api);
+            cfg_import_note(
+                im, CFG_DIAG_WARNING, src, cfg_node_get(p, "api"), arena_sprintf(a, "%s.api", pp),
+                "API \"%s\" is not supported (openai-* or anthropic-messages); provider skipped",
+                api);
             continue;
         }
-        const char *base = sval(cfg_node_get(p, "baseUrl"));
+        const char *base = cfg_node_text(cfg_node_get(p, "baseUrl"));
         if (!base) {
-            note(im, CFG_DIAG_WARNING, src, p, pp, "no baseUrl; provider skipped");
+            cfg_import_note(im, CFG_DIAG_WARNING, src, p, pp, "no baseUrl; provider skipped");
             continue;
         }
         cfg_import_provider_t *ip = add_provider(im);
@@ -141,26 +136,28 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         }
         cfg_node_t *kn = NULL;
         const cfg_node_t *key_node = cfg_node_get_pair(p, "apiKey", &kn);
-        if (sval(key_node)) {
+        if (cfg_node_text(key_node)) {
             ip->api_key_env = env_ref(a, key_node->str);
             if (!ip->api_key_env) {
                 ip->has_secret = true;
                 ip->api_key_env = env_var_for(a, key);
-                note(im, CFG_DIAG_WARNING, src, kn, arena_sprintf(a, "%s.apiKey", pp),
-                     "literal API key not copied: set %s in the environment", ip->api_key_env);
+                cfg_import_note(im, CFG_DIAG_WARNING, src, kn, arena_sprintf(a, "%s.apiKey", pp),
+                                "literal API key not copied: set %s in the environment",
+                                ip->api_key_env);
             }
         }
         const cfg_node_t *h = cfg_node_get(p, "headers");
         if (h && h->kind == CFG_NODE_MAP) {
             ip->headers = arena_calloc(a, (h->n + 1) * sizeof(cfg_kv_t));
             for (size_t j = 0; j < h->n; j++) {
-                const char *hn = h->keys[j]->str, *hv = sval(h->items[j]);
+                const char *hn = h->keys[j]->str, *hv = cfg_node_text(h->items[j]);
                 if (!hv) continue;
                 if (cfg_key_is_secret(hn, true) && !env_ref(a, hv)) {
-                    note(im, CFG_DIAG_WARNING, src, h->keys[j],
-                         arena_sprintf(a, "%s.headers.%s", pp, hn),
-                         "secret header not copied: add it to extra_headers with a ${VAR} value "
-                         "yourself");
+                    cfg_import_note(
+                        im, CFG_DIAG_WARNING, src, h->keys[j],
+                        arena_sprintf(a, "%s.headers.%s", pp, hn),
+                        "secret header not copied: add it to extra_headers with a ${VAR} value "
+                        "yourself");
                     continue;
                 }
                 ip->headers[ip->n_headers++] = (cfg_kv_t){arena_strdup(a, hn), arena_strdup(a, hv)};
@@ -168,17 +165,18 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         }
         const cfg_node_t *ms = cfg_node_get(p, "models");
         if (!ms || ms->kind != CFG_NODE_SEQ) {
-            note(im, CFG_DIAG_WARNING, src, p, pp,
-                 "no models[] list; nothing to import from this provider");
+            cfg_import_note(im, CFG_DIAG_WARNING, src, p, pp,
+                            "no models[] list; nothing to import from this provider");
             continue;
         }
         ip->models = arena_calloc(a, (ms->n + 1) * sizeof(cfg_import_model_t));
         for (size_t j = 0; j < ms->n; j++) {
             const cfg_node_t *m = ms->items[j];
-            const char *id = sval(cfg_node_get(m, "id"));
+            const char *id = cfg_node_text(cfg_node_get(m, "id"));
             if (!id) {
-                note(im, CFG_DIAG_WARNING, src, m, arena_sprintf(a, "%s.models[%zu]", pp, j),
-                     "a model without an id; skipped");
+                cfg_import_note(im, CFG_DIAG_WARNING, src, m,
+                                arena_sprintf(a, "%s.models[%zu]", pp, j),
+                                "a model without an id; skipped");
                 continue;
             }
             cfg_import_model_t *im_m = &ip->models[ip->n_models++];
@@ -186,11 +184,11 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
             double d;
             if (num(cfg_node_get(m, "contextWindow"), &d) && d > 0)
                 im_m->context_window = (uint64_t)d;
-            const char *r = sval(cfg_node_get(m, "reasoning"));
+            const char *r = cfg_node_text(cfg_node_get(m, "reasoning"));
             im_m->reasoning = r && !strcmp(r, "true");
             const cfg_node_t *in = cfg_node_get(m, "input");
             for (size_t k = 0; in && in->kind == CFG_NODE_SEQ && k < in->n; k++)
-                if (sval(in->items[k]) && !strcmp(in->items[k]->str, "image"))
+                if (cfg_node_text(in->items[k]) && !strcmp(in->items[k]->str, "image"))
                     im_m->image_input = true;
             const cfg_node_t *cost = cfg_node_get(m, "cost");
             if (cost && cost->kind == CFG_NODE_MAP) {
@@ -216,8 +214,8 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
     cJSON *j = cJSON_ParseWithLength(body, len);
     const cJSON *data = j ? cJSON_GetObjectItemCaseSensitive(j, "data") : NULL;
     if (!cJSON_IsArray(data)) {
-        note(im, CFG_DIAG_ERROR, base_url, NULL, "",
-             "not an OpenAI /models response (no data[] list)");
+        cfg_import_note(im, CFG_DIAG_ERROR, base_url, NULL, "",
+                        "not an OpenAI /models response (no data[] list)");
         cJSON_Delete(j);
         return false;
     }
@@ -243,50 +241,18 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
             m->context_window = (uint64_t)ml->valuedouble;
     }
     cJSON_Delete(j);
-    if (!ip->n_models) note(im, CFG_DIAG_WARNING, base_url, NULL, "", "the server lists no models");
+    if (!ip->n_models)
+        cfg_import_note(im, CFG_DIAG_WARNING, base_url, NULL, "", "the server lists no models");
     return true;
 }
 
 /* ---- merge ---- */
 
-static cfg_node_t *get_or_make(arena_t *a, cfg_node_t *map, const char *key, cfg_node_kind_t kind,
-                               bool *bad)
-{
-    cfg_node_t *n = cfg_node_get(map, key);
-    if (n && !cfg_node_is_null(n)) {
-        if (n->kind != kind) *bad = true;
-        return n;
-    }
-    n = cfg_node_new(a, kind, 0, 0);
-    cfg_node_set(a, map, key, n);
-    return n;
-}
-
-static ssize_t find_named(const cfg_node_t *seq, const char *name)
-{
-    for (size_t i = 0; seq && i < seq->n; i++) {
-        const char *n = sval(cfg_node_get(seq->items[i], "name"));
-        if (n && !strcmp(n, name)) return (ssize_t)i;
-    }
-    return -1;
-}
-
-static void seq_remove(cfg_node_t *seq, size_t i)
-{
-    memmove(&seq->items[i], &seq->items[i + 1], (seq->n - i - 1) * sizeof(cfg_node_t *));
-    seq->n--;
-}
-
-static void set_s(arena_t *a, cfg_node_t *map, const char *k, const char *v)
-{
-    cfg_node_set(a, map, k, cfg_node_scalar(a, v, false));
-}
-
 static void set_num(arena_t *a, cfg_node_t *map, const char *k, double v)
 {
     char tmp[64];
     snprintf(tmp, sizeof tmp, "%.10g", v);
-    set_s(a, map, k, tmp);
+    cfg_node_set_str(a, map, k, tmp);
 }
 
 static void add_env(cfg_import_t *im, const char *var)
@@ -299,31 +265,39 @@ static void add_env(cfg_import_t *im, const char *var)
     im->env_to_set = nv;
 }
 
+cfg_node_t *cfg_import_target(cfg_import_t *im, const char *target, const char *text, size_t len)
+{
+    arena_t *a = mem(im);
+    if (!text) {
+        cfg_node_t *root = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+        cfg_node_set_str(a, root, "version", "v0.3");
+        return root;
+    }
+    cfg_node_t *root = cfg_yaml_parse_comments(a, target, text, len, &im->diags);
+    if (!root) return NULL;
+    const char *v = cfg_node_text(cfg_node_get(root, "version"));
+    if (root->kind != CFG_NODE_MAP || !v || strcmp(v, "v0.3")) {
+        cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, root->line, root->col, "version",
+                      "the target is not a v0.3 config; run: tether config migrate --config %s",
+                      target);
+        return NULL;
+    }
+    return root;
+}
+
 bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, size_t len,
                       bool replace)
 {
     arena_t *a = mem(im);
-    cfg_node_t *root;
-    if (text) {
-        root = cfg_yaml_parse_comments(a, target, text, len, &im->diags);
-        if (!root) return false;
-        const char *v = sval(cfg_node_get(root, "version"));
-        if (root->kind != CFG_NODE_MAP || !v || strcmp(v, "v0.3")) {
-            cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, root->line, root->col, "version",
-                          "the target is not a v0.3 config; run: tether config migrate --config %s",
-                          target);
-            return false;
-        }
-    } else {
-        root = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-        set_s(a, root, "version", "v0.3");
-    }
+    cfg_node_t *root = cfg_import_target(im, target, text, len);
+    if (!root) return false;
     bool bad = false;
-    cfg_node_t *providers = get_or_make(a, root, "providers", CFG_NODE_MAP, &bad);
-    cfg_node_t *defaults = bad ? NULL : get_or_make(a, providers, "defaults", CFG_NODE_MAP, &bad);
-    cfg_node_t *models = bad ? NULL : get_or_make(a, providers, "models", CFG_NODE_SEQ, &bad);
-    cfg_node_t *routing = bad ? NULL : get_or_make(a, root, "routing", CFG_NODE_MAP, &bad);
-    cfg_node_t *cards = bad ? NULL : get_or_make(a, routing, "modelCards", CFG_NODE_SEQ, &bad);
+    cfg_node_t *providers = cfg_node_child(a, root, "providers", CFG_NODE_MAP, &bad);
+    cfg_node_t *defaults =
+        bad ? NULL : cfg_node_child(a, providers, "defaults", CFG_NODE_MAP, &bad);
+    cfg_node_t *models = bad ? NULL : cfg_node_child(a, providers, "models", CFG_NODE_SEQ, &bad);
+    cfg_node_t *routing = bad ? NULL : cfg_node_child(a, root, "routing", CFG_NODE_MAP, &bad);
+    cfg_node_t *cards = bad ? NULL : cfg_node_child(a, routing, "modelCards", CFG_NODE_SEQ, &bad);
     if (bad) {
         cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, 0, 0, "providers",
                       "providers/routing in the target have the wrong shape; fix it with tether "
@@ -347,22 +321,22 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             for (size_t j = 0; j < i; j++)
                 dup_here |= !strcmp(ip->models[j].id, m->id);
             if (dup_here) continue;
-            ssize_t at = find_named(models, name);
+            ssize_t at = cfg_node_find_named(models, name);
             if (at >= 0 && !replace) {
-                note(im, CFG_DIAG_WARNING, target, models->items[at], "providers.models",
-                     "model \"%s\" already exists; skipped (--force replaces it)", name);
+                cfg_import_note(im, CFG_DIAG_WARNING, target, models->items[at], "providers.models",
+                                "model \"%s\" already exists; skipped (--force replaces it)", name);
                 continue;
             }
-            if (at >= 0) seq_remove(models, (size_t)at);
-            ssize_t cat = find_named(cards, name);
-            if (cat >= 0 && replace) seq_remove(cards, (size_t)cat);
+            if (at >= 0) cfg_node_remove_at(models, (size_t)at);
+            ssize_t cat = cfg_node_find_named(cards, name);
+            if (cat >= 0 && replace) cfg_node_remove_at(cards, (size_t)cat);
             cfg_node_t *mn = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-            set_s(a, mn, "name", name);
-            if (strcmp(name, m->id)) set_s(a, mn, "provider_model_id", m->id);
-            if (ip->anthropic) set_s(a, mn, "api_format", "anthropic");
+            cfg_node_set_str(a, mn, "name", name);
+            if (strcmp(name, m->id)) cfg_node_set_str(a, mn, "provider_model_id", m->id);
+            if (ip->anthropic) cfg_node_set_str(a, mn, "api_format", "anthropic");
             if (m->has_cost) {
                 cfg_node_t *pr = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-                set_s(a, pr, "currency", "USD");
+                cfg_node_set_str(a, pr, "currency", "USD");
                 set_num(a, pr, "prompt_per_1m", m->cost_in);
                 if (m->has_cache_read) set_num(a, pr, "cached_input_per_1m", m->cost_cache_read);
                 if (m->has_cache_write) set_num(a, pr, "cache_write_per_1m", m->cost_cache_write);
@@ -371,11 +345,11 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             }
             cfg_node_t *brs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
                        *br = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-            set_s(a, br, "name", ip->key);
-            set_s(a, br, "base_url", ip->base_url);
-            set_s(a, br, "provider", ip->anthropic ? "anthropic" : "openai");
+            cfg_node_set_str(a, br, "name", ip->key);
+            cfg_node_set_str(a, br, "base_url", ip->base_url);
+            cfg_node_set_str(a, br, "provider", ip->anthropic ? "anthropic" : "openai");
             if (ip->api_key_env) {
-                set_s(a, br, "api_key_env", ip->api_key_env);
+                cfg_node_set_str(a, br, "api_key_env", ip->api_key_env);
                 used_env = true;
             }
             if (ip->n_headers) {
@@ -388,13 +362,15 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             cfg_node_append(a, brs, br);
             cfg_node_set(a, mn, "backend_refs", brs);
             cfg_node_append(a, models, mn);
-            if (find_named(cards, name) < 0) {
+            if (cfg_node_find_named(cards, name) < 0) {
                 cfg_node_t *cn = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-                set_s(a, cn, "name", name);
-                set_s(a, cn, "description", arena_sprintf(a, "imported from %s", ip->key));
+                cfg_node_set_str(a, cn, "name", name);
+                cfg_node_set_str(a, cn, "description",
+                                 arena_sprintf(a, "imported from %s", ip->key));
                 if (m->context_window)
-                    set_s(a, cn, "context_window_size",
-                          arena_sprintf(a, "%llu", (unsigned long long)m->context_window));
+                    cfg_node_set_str(
+                        a, cn, "context_window_size",
+                        arena_sprintf(a, "%llu", (unsigned long long)m->context_window));
                 if (m->reasoning || m->image_input) {
                     cfg_node_t *caps = cfg_node_new(a, CFG_NODE_SEQ, 0, 0);
                     if (m->reasoning)
@@ -403,7 +379,7 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
                         cfg_node_append(a, caps, cfg_node_scalar(a, "vision", false));
                     cfg_node_set(a, cn, "capabilities", caps);
                 }
-                set_s(a, cn, "modality", m->image_input ? "text+image" : "text");
+                cfg_node_set_str(a, cn, "modality", m->image_input ? "text+image" : "text");
                 cfg_node_append(a, cards, cn);
             }
             im->n_added++;
@@ -411,20 +387,20 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
         }
         if (used_env && (ip->has_secret || !getenv(ip->api_key_env))) add_env(im, ip->api_key_env);
     }
-    const char *dm = sval(cfg_node_get(defaults, "default_model"));
+    const char *dm = cfg_node_text(cfg_node_get(defaults, "default_model"));
     if (!dm && first) {
-        set_s(a, defaults, "default_model", first);
+        cfg_node_set_str(a, defaults, "default_model", first);
         dm = first;
     }
     const cfg_node_t *ds = cfg_node_get(routing, "decisions");
     if ((!ds || cfg_node_is_null(ds) || (ds->kind == CFG_NODE_SEQ && !ds->n)) && dm) {
         cfg_node_t *seq = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
                    *d = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-        set_s(a, d, "name", "imported-default");
-        set_s(a, d, "description", "catch-all added by tether config import");
+        cfg_node_set_str(a, d, "name", "imported-default");
+        cfg_node_set_str(a, d, "description", "catch-all added by tether config import");
         cfg_node_t *refs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
                    *r = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-        set_s(a, r, "model", dm);
+        cfg_node_set_str(a, r, "model", dm);
         cfg_node_append(a, refs, r);
         cfg_node_set(a, d, "modelRefs", refs);
         cfg_node_append(a, seq, d);

@@ -7,6 +7,7 @@
  * validated by the real loader. */
 #include "config/load.h"
 #include "config/migrate.h"
+#include "config/import_internal.h"
 #include "config/yaml.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,26 +15,6 @@
 #include <string.h>
 
 #define CRD_API "vllm.ai/v1alpha1"
-
-static void note(cfg_import_t *im, cfg_diag_severity_t sev, const char *file, const cfg_node_t *at,
-                 const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-static void note(cfg_import_t *im, cfg_diag_severity_t sev, const char *file, const cfg_node_t *at,
-                 const char *path, const char *fmt, ...)
-{
-    buf_t b = BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    cfg_diags_add(&im->notes, sev, file, at ? at->line : 0, at ? at->col : 0, path, "%s",
-                  b.data ? b.data : "");
-    buf_free(&b);
-}
-
-static const char *sval(const cfg_node_t *n)
-{
-    return n && n->kind == CFG_NODE_SCALAR && !cfg_node_is_null(n) ? n->str : NULL;
-}
 
 static bool is_seq(const cfg_node_t *n)
 {
@@ -63,7 +44,8 @@ static void keep(cfg_import_t *im, const char *src, cfg_node_t *obj)
 static void take_object(cfg_import_t *im, const char *src, cfg_node_t *o, int depth)
 {
     if (!o || o->kind != CFG_NODE_MAP) return;
-    const char *kind = sval(cfg_node_get(o, "kind")), *api = sval(cfg_node_get(o, "apiVersion"));
+    const char *kind = cfg_node_text(cfg_node_get(o, "kind")),
+               *api = cfg_node_text(cfg_node_get(o, "apiVersion"));
     if (kind && depth < 2 && is_seq(cfg_node_get(o, "items")) &&
         (!strcmp(kind, "List") || !strcmp(kind, "IntelligentPoolList") ||
          !strcmp(kind, "IntelligentRouteList"))) {
@@ -76,15 +58,15 @@ static void take_object(cfg_import_t *im, const char *src, cfg_node_t *o, int de
         (!strcmp(kind, "IntelligentPool") || !strcmp(kind, "IntelligentRoute"))) {
         const cfg_node_t *spec = cfg_node_get(o, "spec");
         if (!spec || spec->kind != CFG_NODE_MAP) {
-            note(im, CFG_DIAG_ERROR, src, o, kind, "%s without a spec mapping", kind);
+            cfg_import_note(im, CFG_DIAG_ERROR, src, o, kind, "%s without a spec mapping", kind);
             return;
         }
         keep(im, src, o);
         return;
     }
-    note(im, CFG_DIAG_WARNING, src, o, kind ? kind : "",
-         "not an IntelligentPool or IntelligentRoute of %s (%s %s); skipped", CRD_API,
-         api ? api : "no apiVersion", kind ? kind : "no kind");
+    cfg_import_note(im, CFG_DIAG_WARNING, src, o, kind ? kind : "",
+                    "not an IntelligentPool or IntelligentRoute of %s (%s %s); skipped", CRD_API,
+                    api ? api : "no apiVersion", kind ? kind : "no kind");
 }
 
 bool cfg_import_read_crd(cfg_import_t *im, const char *src, const char *text, size_t len)
@@ -125,8 +107,8 @@ bool cfg_import_read_crd(cfg_import_t *im, const char *src, const char *text, si
         line++;
     }
     if (ok && im->n_crd_docs == before)
-        note(im, CFG_DIAG_WARNING, src, NULL, "",
-             "no IntelligentPool or IntelligentRoute (%s) found", CRD_API);
+        cfg_import_note(im, CFG_DIAG_WARNING, src, NULL, "",
+                        "no IntelligentPool or IntelligentRoute (%s) found", CRD_API);
     return ok;
 }
 
@@ -139,39 +121,6 @@ typedef struct {
     bool replace;
     cfg_node_t *models, *cards, *defaults, *signals, *decisions;
 } crd_merge_t;
-
-static void set_s(arena_t *a, cfg_node_t *map, const char *k, const char *v)
-{
-    cfg_node_set(a, map, k, cfg_node_scalar(a, v, false));
-}
-
-static cfg_node_t *child(arena_t *a, cfg_node_t *map, const char *key, cfg_node_kind_t kind,
-                         bool *bad)
-{
-    cfg_node_t *n = cfg_node_get(map, key);
-    if (n && !cfg_node_is_null(n)) {
-        if (n->kind != kind) *bad = true;
-        return n;
-    }
-    n = cfg_node_new(a, kind, 0, 0);
-    cfg_node_set(a, map, key, n);
-    return n;
-}
-
-static ssize_t find_named(const cfg_node_t *seq, const char *name)
-{
-    for (size_t i = 0; seq && i < seq->n; i++) {
-        const char *n = sval(cfg_node_get(seq->items[i], "name"));
-        if (n && !strcmp(n, name)) return (ssize_t)i;
-    }
-    return -1;
-}
-
-static void seq_remove(cfg_node_t *seq, size_t i)
-{
-    memmove(&seq->items[i], &seq->items[i + 1], (seq->n - i - 1) * sizeof(cfg_node_t *));
-    seq->n--;
-}
 
 /* Copy a scalar field src.from to dst.to when present. */
 static void copy_field(arena_t *a, cfg_node_t *dst, const char *to, const cfg_node_t *src,
@@ -186,14 +135,15 @@ static void copy_field(arena_t *a, cfg_node_t *dst, const char *to, const cfg_no
 static bool add_named(crd_merge_t *m, cfg_node_t *seq, cfg_node_t *item, const char *what,
                       const char *src, const cfg_node_t *at)
 {
-    const char *name = sval(cfg_node_get(item, "name"));
-    ssize_t i = find_named(seq, name);
+    const char *name = cfg_node_text(cfg_node_get(item, "name"));
+    ssize_t i = cfg_node_find_named(seq, name);
     if (i >= 0 && !m->replace) {
-        note(m->im, CFG_DIAG_WARNING, src, at, what,
-             "%s \"%s\" already exists in the target; skipped (--force replaces it)", what, name);
+        cfg_import_note(m->im, CFG_DIAG_WARNING, src, at, what,
+                        "%s \"%s\" already exists in the target; skipped (--force replaces it)",
+                        what, name);
         return false;
     }
-    if (i >= 0) seq_remove(seq, (size_t)i);
+    if (i >= 0) cfg_node_remove_at(seq, (size_t)i);
     cfg_node_append(m->a, seq, item);
     return true;
 }
@@ -218,78 +168,81 @@ static void merge_pool(crd_merge_t *m, const cfg_node_t *obj)
     const cfg_node_t *ms = cfg_node_get(spec, "models");
     for (size_t i = 0; is_seq(ms) && i < ms->n; i++) {
         const cfg_node_t *cm = ms->items[i];
-        const char *name = sval(cfg_node_get(cm, "name"));
+        const char *name = cfg_node_text(cfg_node_get(cm, "name"));
         if (!name) {
-            note(m->im, CFG_DIAG_ERROR, src, cm, "IntelligentPool.spec.models",
-                 "a model without a name");
+            cfg_import_note(m->im, CFG_DIAG_ERROR, src, cm, "IntelligentPool.spec.models",
+                            "a model without a name");
             continue;
         }
-        ssize_t at = find_named(m->models, name);
+        ssize_t at = cfg_node_find_named(m->models, name);
         const cfg_node_t *brs = cfg_node_get(cm, "backendRefs");
         cfg_node_t *mn;
         if (is_seq(brs) && brs->n) {
             mn = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-            set_s(a, mn, "name", name);
+            cfg_node_set_str(a, mn, "name", name);
             copy_field(a, mn, "provider_model_id", cm, "providerModelId");
             cfg_node_t *refs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0);
             for (size_t j = 0; j < brs->n; j++)
                 cfg_node_append(a, refs, backend_ref(a, brs->items[j]));
             cfg_node_set(a, mn, "backend_refs", refs);
             if (at >= 0 && !m->replace) {
-                note(m->im, CFG_DIAG_WARNING, src, cm, "providers.models",
-                     "model \"%s\" already exists in the target; skipped (--force replaces it)",
-                     name);
+                cfg_import_note(
+                    m->im, CFG_DIAG_WARNING, src, cm, "providers.models",
+                    "model \"%s\" already exists in the target; skipped (--force replaces it)",
+                    name);
                 continue;
             }
-            if (at >= 0) seq_remove(m->models, (size_t)at);
+            if (at >= 0) cfg_node_remove_at(m->models, (size_t)at);
             cfg_node_append(a, m->models, mn);
         } else if (at >= 0) {
             mn = m->models->items[at]; /* backends come from the target */
         } else {
-            note(m->im, CFG_DIAG_ERROR, src, cm, arena_sprintf(a, "providers.models[%s]", name),
-                 "model \"%s\" has no backendRefs and is not in the target config: add "
-                 "spec.models[].backendRefs or declare the model in the target first",
-                 name);
+            cfg_import_note(m->im, CFG_DIAG_ERROR, src, cm,
+                            arena_sprintf(a, "providers.models[%s]", name),
+                            "model \"%s\" has no backendRefs and is not in the target config: add "
+                            "spec.models[].backendRefs or declare the model in the target first",
+                            name);
             continue;
         }
         copy_field(a, mn, "reasoning_family", cm, "reasoningFamily");
         const cfg_node_t *pr = cfg_node_get(cm, "pricing");
         double in = 0, out = 0;
-        const char *pin = sval(cfg_node_get(pr, "inputTokenPrice")),
-                   *pout = sval(cfg_node_get(pr, "outputTokenPrice"));
+        const char *pin = cfg_node_text(cfg_node_get(pr, "inputTokenPrice")),
+                   *pout = cfg_node_text(cfg_node_get(pr, "outputTokenPrice"));
         if ((pin && cfg_parse_double(pin, &in)) | (pout && cfg_parse_double(pout, &out))) {
             /* the CRD prices one token; tether prices a million */
             cfg_node_t *p = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-            set_s(a, p, "currency", "USD");
-            if (pin) set_s(a, p, "prompt_per_1m", arena_sprintf(a, "%.10g", in * 1e6));
-            if (pout) set_s(a, p, "completion_per_1m", arena_sprintf(a, "%.10g", out * 1e6));
+            cfg_node_set_str(a, p, "currency", "USD");
+            if (pin) cfg_node_set_str(a, p, "prompt_per_1m", arena_sprintf(a, "%.10g", in * 1e6));
+            if (pout)
+                cfg_node_set_str(a, p, "completion_per_1m", arena_sprintf(a, "%.10g", out * 1e6));
             cfg_node_set(a, mn, "pricing", p);
         }
-        ssize_t ci = find_named(m->cards, name);
+        ssize_t ci = cfg_node_find_named(m->cards, name);
         cfg_node_t *card = ci >= 0 ? m->cards->items[ci] : cfg_node_new(a, CFG_NODE_MAP, 0, 0);
         if (ci < 0) {
-            set_s(a, card, "name", name);
+            cfg_node_set_str(a, card, "name", name);
             cfg_node_append(a, m->cards, card);
         }
         const cfg_node_t *loras = cfg_node_get(cm, "loras");
         if (is_seq(loras) && loras->n) {
             cfg_node_t *ln = cfg_node_new(a, CFG_NODE_SEQ, 0, 0);
             for (size_t j = 0; j < loras->n; j++) {
-                const char *l = sval(cfg_node_get(loras->items[j], "name"));
+                const char *l = cfg_node_text(cfg_node_get(loras->items[j], "name"));
                 if (l) cfg_node_append(a, ln, cfg_node_scalar(a, l, false));
             }
             cfg_node_set(a, card, "loras", ln);
         }
         m->im->n_added++;
     }
-    const char *dm = sval(cfg_node_get(spec, "defaultModel"));
+    const char *dm = cfg_node_text(cfg_node_get(spec, "defaultModel"));
     if (dm) {
-        const char *old = sval(cfg_node_get(m->defaults, "default_model"));
+        const char *old = cfg_node_text(cfg_node_get(m->defaults, "default_model"));
         if (old && strcmp(old, dm))
-            note(m->im, CFG_DIAG_WARNING, src, cfg_node_get(spec, "defaultModel"),
-                 "providers.defaults.default_model", "default model \"%s\" replaced by \"%s\"", old,
-                 dm);
-        set_s(a, m->defaults, "default_model", dm);
+            cfg_import_note(m->im, CFG_DIAG_WARNING, src, cfg_node_get(spec, "defaultModel"),
+                            "providers.defaults.default_model",
+                            "default model \"%s\" replaced by \"%s\"", old, dm);
+        cfg_node_set_str(a, m->defaults, "default_model", dm);
     }
 }
 
@@ -309,7 +262,7 @@ static void merge_signals(crd_merge_t *m, const cfg_node_t *sig)
         const cfg_node_t *rules = cfg_node_get(sig, fams[f].crd);
         if (!is_seq(rules)) continue;
         bool bad = false;
-        cfg_node_t *dst = child(a, m->signals, fams[f].family, CFG_NODE_SEQ, &bad);
+        cfg_node_t *dst = cfg_node_child(a, m->signals, fams[f].family, CFG_NODE_SEQ, &bad);
         if (bad) continue;
         for (size_t i = 0; i < rules->n; i++) {
             const cfg_node_t *r = rules->items[i];
@@ -321,7 +274,7 @@ static void merge_signals(crd_merge_t *m, const cfg_node_t *sig)
                     if (!strcmp(key, fams[f].renames[j][0])) key = fams[f].renames[j][1];
                 cfg_node_set(a, n, key, cfg_node_copy(a, r->items[k]));
             }
-            if (sval(cfg_node_get(n, "name")))
+            if (cfg_node_text(cfg_node_get(n, "name")))
                 add_named(m, dst, n, arena_sprintf(a, "routing.signals.%s", fams[f].family), m->src,
                           r);
         }
@@ -331,13 +284,13 @@ static void merge_signals(crd_merge_t *m, const cfg_node_t *sig)
 static cfg_node_t *plugin(crd_merge_t *m, const cfg_node_t *p)
 {
     arena_t *a = m->a;
-    const char *type = sval(cfg_node_get(p, "type"));
+    const char *type = cfg_node_text(cfg_node_get(p, "type"));
     const cfg_node_t *conf = cfg_node_get(p, "configuration");
-    const char *en = sval(cfg_node_get(conf, "enabled"));
+    const char *en = cfg_node_text(cfg_node_get(conf, "enabled"));
     if (!type || (en && !strcmp(en, "false"))) return NULL;
     cfg_node_t *n = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
     if (!strcmp(type, "system_prompt") || !strcmp(type, "header_mutation")) {
-        set_s(a, n, "type", type);
+        cfg_node_set_str(a, n, "type", type);
         if (conf && conf->kind == CFG_NODE_MAP) {
             cfg_node_t *c = cfg_node_copy(a, conf);
             cfg_node_del(c, "enabled");
@@ -346,9 +299,9 @@ static cfg_node_t *plugin(crd_merge_t *m, const cfg_node_t *p)
         return n;
     }
     if (!strcmp(type, "semantic-cache")) {
-        set_s(a, n, "type", "response_cache");
+        cfg_node_set_str(a, n, "type", "response_cache");
         cfg_node_t *c = cfg_node_new(a, CFG_NODE_MAP, 0, 0), *sem = NULL;
-        set_s(a, c, "mode", "semantic");
+        cfg_node_set_str(a, c, "mode", "semantic");
         const cfg_node_t *th = cfg_node_get(conf, "similarity_threshold");
         if (th && !cfg_node_is_null(th)) {
             sem = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
@@ -358,8 +311,8 @@ static cfg_node_t *plugin(crd_merge_t *m, const cfg_node_t *p)
         cfg_node_set(a, n, "configuration", c);
         return n;
     }
-    note(m->im, CFG_DIAG_WARNING, m->src, p, "plugins",
-         "plugin \"%s\" is not supported by tether; dropped", type);
+    cfg_import_note(m->im, CFG_DIAG_WARNING, m->src, p, "plugins",
+                    "plugin \"%s\" is not supported by tether; dropped", type);
     return NULL;
 }
 
@@ -371,10 +324,10 @@ static void merge_route(crd_merge_t *m, const cfg_node_t *obj)
     const cfg_node_t *ds = cfg_node_get(spec, "decisions");
     for (size_t i = 0; is_seq(ds) && i < ds->n; i++) {
         const cfg_node_t *d = ds->items[i];
-        const char *name = sval(cfg_node_get(d, "name"));
+        const char *name = cfg_node_text(cfg_node_get(d, "name"));
         if (!name) continue;
         cfg_node_t *n = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-        set_s(a, n, "name", name);
+        cfg_node_set_str(a, n, "name", name);
         copy_field(a, n, "description", d, "description");
         copy_field(a, n, "priority", d, "priority");
         const cfg_node_t *sig = cfg_node_get(d, "signals");
@@ -421,30 +374,17 @@ bool cfg_import_merge_crd(cfg_import_t *im, const char *target, const char *text
                           bool replace)
 {
     arena_t *a = im->mem;
-    cfg_node_t *root;
-    if (text) {
-        root = cfg_yaml_parse_comments(a, target, text, len, &im->diags);
-        if (!root) return false;
-        const char *v = sval(cfg_node_get(root, "version"));
-        if (root->kind != CFG_NODE_MAP || !v || strcmp(v, "v0.3")) {
-            cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, root->line, root->col, "version",
-                          "the target is not a v0.3 config; run: tether config migrate --config %s",
-                          target);
-            return false;
-        }
-    } else {
-        root = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
-        set_s(a, root, "version", "v0.3");
-    }
+    cfg_node_t *root = cfg_import_target(im, target, text, len);
+    if (!root) return false;
     crd_merge_t m = {.im = im, .a = a, .target = target, .replace = replace};
     bool bad = false;
-    cfg_node_t *providers = child(a, root, "providers", CFG_NODE_MAP, &bad);
-    m.defaults = bad ? NULL : child(a, providers, "defaults", CFG_NODE_MAP, &bad);
-    m.models = bad ? NULL : child(a, providers, "models", CFG_NODE_SEQ, &bad);
-    cfg_node_t *routing = bad ? NULL : child(a, root, "routing", CFG_NODE_MAP, &bad);
-    m.cards = bad ? NULL : child(a, routing, "modelCards", CFG_NODE_SEQ, &bad);
-    m.signals = bad ? NULL : child(a, routing, "signals", CFG_NODE_MAP, &bad);
-    m.decisions = bad ? NULL : child(a, routing, "decisions", CFG_NODE_SEQ, &bad);
+    cfg_node_t *providers = cfg_node_child(a, root, "providers", CFG_NODE_MAP, &bad);
+    m.defaults = bad ? NULL : cfg_node_child(a, providers, "defaults", CFG_NODE_MAP, &bad);
+    m.models = bad ? NULL : cfg_node_child(a, providers, "models", CFG_NODE_SEQ, &bad);
+    cfg_node_t *routing = bad ? NULL : cfg_node_child(a, root, "routing", CFG_NODE_MAP, &bad);
+    m.cards = bad ? NULL : cfg_node_child(a, routing, "modelCards", CFG_NODE_SEQ, &bad);
+    m.signals = bad ? NULL : cfg_node_child(a, routing, "signals", CFG_NODE_MAP, &bad);
+    m.decisions = bad ? NULL : cfg_node_child(a, routing, "decisions", CFG_NODE_SEQ, &bad);
     if (bad) {
         cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, 0, 0, "providers",
                       "providers/routing in the target have the wrong shape; fix it with tether "
@@ -454,7 +394,7 @@ bool cfg_import_merge_crd(cfg_import_t *im, const char *target, const char *text
     /* pools first, so that routes may name their models */
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < im->n_crd_docs; i++) {
-            const char *kind = sval(cfg_node_get(im->crd_docs[i], "kind"));
+            const char *kind = cfg_node_text(cfg_node_get(im->crd_docs[i], "kind"));
             bool pool = kind && !strcmp(kind, "IntelligentPool");
             m.src = im->crd_srcs[i];
             if (pass == 0 && pool) merge_pool(&m, im->crd_docs[i]);

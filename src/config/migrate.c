@@ -123,7 +123,7 @@ bool cfg_migrate_run(cfg_migrate_t *m, const char *old_name, const char *text, s
                       "the configuration must be a mapping");
         goto done;
     }
-    const char *ver = mg_sval(cfg_node_get(old, "version"));
+    const char *ver = cfg_node_text(cfg_node_get(old, "version"));
     bool flat = false;
     for (size_t i = 0; i < old->n; i++)
         flat |= is_flat_key(old->keys[i]->str);

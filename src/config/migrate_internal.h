@@ -52,8 +52,6 @@ cfg_node_t *mg_child(mg_t *g, cfg_node_t *map, const char *key, cfg_node_kind_t 
 /* A warning at the old node at (path in the old file). */
 void mg_note(mg_t *g, const cfg_node_t *at, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* The string of a non-null scalar, else NULL. */
-const char *mg_sval(const cfg_node_t *n);
 /* parent.key */
 const char *mg_pkey(mg_t *g, const char *parent, const char *key);
 /* parent[name] when the item has a plain name, else parent[i]. */

@@ -23,7 +23,7 @@ static void migrate_cache(mg_t *g)
     cfg_node_t *stores = mg_child(g, g->global, "stores", CFG_NODE_MAP);
     cfg_node_t *rc = mg_child(g, stores, "response_cache", CFG_NODE_MAP);
     mg_mark(g, rc, path, sc);
-    const char *bt = mg_sval(cfg_node_get(sc, "backend_type"));
+    const char *bt = cfg_node_text(cfg_node_get(sc, "backend_type"));
     if (bt && (!strcmp(bt, "memory") || !strcmp(bt, "redis")))
         mg_set_str(g, rc, "backend", bt);
     else if (bt)
@@ -34,7 +34,7 @@ static void migrate_cache(mg_t *g)
         const cfg_node_t *v = cfg_node_get(sc, pass[i]);
         if (v) cfg_node_set(g->a, rc, pass[i], mg_take(g, v, mg_pkey(g, path, pass[i])));
     }
-    const char *en = mg_sval(cfg_node_get(sc, "enabled"));
+    const char *en = cfg_node_text(cfg_node_get(sc, "enabled"));
     const cfg_node_t *th = cfg_node_get(sc, "similarity_threshold");
     bool on = en && !strcmp(en, "true");
     for (size_t i = 0; i < sc->n; i++) {
@@ -104,7 +104,7 @@ static void migrate_loose(mg_t *g, size_t i)
         if (v->kind == CFG_NODE_SCALAR && !mg_seq_has(names, v->str))
             cfg_node_append(g->a, names, mg_take(g, v, k));
         for (size_t j = 0; v->kind == CFG_NODE_SEQ && j < v->n; j++)
-            if (mg_sval(v->items[j]) && !mg_seq_has(names, v->items[j]->str))
+            if (cfg_node_text(v->items[j]) && !mg_seq_has(names, v->items[j]->str))
                 cfg_node_append(g->a, names, mg_take(g, v->items[j], k));
         cfg_node_set(g->a, router, "auto_model_names", names);
         return;
@@ -115,7 +115,7 @@ static void migrate_loose(mg_t *g, size_t i)
         mg_mark(g, rs, k, v);
         static const char *const used[] = {"enabled", "store_backend", NULL};
         mg_copy_known(g, rs, v, k, &cfg_schema_store_responses, used);
-        const char *sb = mg_sval(cfg_node_get(v, "store_backend"));
+        const char *sb = cfg_node_text(cfg_node_get(v, "store_backend"));
         if (sb && (!strcmp(sb, "memory") || !strcmp(sb, "redis"))) mg_set_str(g, rs, "backend", sb);
         return;
     }
@@ -168,7 +168,7 @@ void mg_convert(mg_t *g)
     const cfg_node_t *vn = mg_old_get(g, "version", NULL);
     if (vn)
         mg_note(g, vn, "version", "version \"%s\" replaced by v0.3",
-                mg_sval(vn) ? mg_sval(vn) : "?");
+                cfg_node_text(vn) ? cfg_node_text(vn) : "?");
 
     static const char *const defs[] = {"default_model", "default_reasoning_effort",
                                        "reasoning_families"};
@@ -182,7 +182,7 @@ void mg_convert(mg_t *g)
         for (size_t j = 0; j < g->defaults->n; j++)
             if (g->defaults->items[j] == n) g->defaults->keys[j]->comment_top = kn->comment_top;
     }
-    g->default_model = mg_sval(cfg_node_get(g->defaults, "default_model"));
+    g->default_model = cfg_node_text(cfg_node_get(g->defaults, "default_model"));
 
     g->profiles = mg_old_get(g, "provider_profiles", NULL);
     mg_read_endpoints(g);

@@ -24,7 +24,7 @@ static const cfg_node_t *profile_get(mg_t *g, const char *name, const char **pat
     }
     if (p->kind == CFG_NODE_SEQ)
         for (size_t i = 0; i < p->n; i++) {
-            const char *nm = mg_sval(cfg_node_get(p->items[i], "name"));
+            const char *nm = cfg_node_text(cfg_node_get(p->items[i], "name"));
             if (nm && !strcmp(nm, name)) {
                 *path = arena_sprintf(g->a, "provider_profiles[%s]", name);
                 return p->items[i];
@@ -36,8 +36,8 @@ static const cfg_node_t *profile_get(mg_t *g, const char *name, const char **pat
 /* The profile's provider type: openai|anthropic|vllm|generic, or NULL. */
 static const char *profile_type(const cfg_node_t *p)
 {
-    const char *t = mg_sval(cfg_node_get(p, "type"));
-    if (!t) t = mg_sval(cfg_node_get(p, "provider"));
+    const char *t = cfg_node_text(cfg_node_get(p, "type"));
+    if (!t) t = cfg_node_text(cfg_node_get(p, "provider"));
     if (!t) return NULL;
     if (!strcmp(t, "anthropic") || !strcmp(t, "claude")) return "anthropic";
     if (!strcmp(t, "vllm")) return "vllm";
@@ -61,7 +61,7 @@ static void apply_profile(mg_t *g, cfg_node_t *br, const cfg_node_t *p, const ch
     cfg_node_t *kn = NULL;
     const cfg_node_t *key = cfg_node_get_pair(p, "api_key", &kn);
     if (key && !cfg_node_get(p, "api_key_env")) {
-        const char *ks = mg_sval(key);
+        const char *ks = cfg_node_text(key);
         char *var;
         if (ks && ks[0] == '$' && ks[1] == '{' && strchr(ks, '}') && !strchr(ks, ':'))
             var = arena_strndup(g->a, ks + 2, strcspn(ks + 2, "}"));
@@ -110,11 +110,11 @@ void mg_read_endpoints(mg_t *g)
         endpoint_t *e = &g->eps[g->n_eps++];
         e->node = it;
         e->index = i;
-        const char *nm = mg_sval(cfg_node_get(it, "name"));
+        const char *nm = cfg_node_text(cfg_node_get(it, "name"));
         e->name = arena_strdup(g->a, nm ? nm : arena_sprintf(g->a, "endpoint-%zu", i + 1));
-        const char *addr = mg_sval(cfg_node_get(it, "address"));
-        const char *port = mg_sval(cfg_node_get(it, "port"));
-        const char *proto = mg_sval(cfg_node_get(it, "protocol"));
+        const char *addr = cfg_node_text(cfg_node_get(it, "address"));
+        const char *port = cfg_node_text(cfg_node_get(it, "port"));
+        const char *proto = cfg_node_text(cfg_node_get(it, "protocol"));
         if (addr && strstr(addr, "://")) {
             e->base_url = arena_strdup(g->a, addr);
         } else if (addr) {
@@ -125,7 +125,7 @@ void mg_read_endpoints(mg_t *g)
         }
         e->weight = cfg_node_get(it, "weight");
         e->models = cfg_node_get(it, "models");
-        const char *pf = mg_sval(cfg_node_get(it, "provider_profile"));
+        const char *pf = cfg_node_text(cfg_node_get(it, "provider_profile"));
         e->profile = pf ? arena_strdup(g->a, pf) : NULL;
         static const char *const known[] = {
             "name", "address", "port", "protocol", "weight", "models", "provider_profile", NULL};
@@ -156,7 +156,7 @@ static cfg_node_t *backend_from_endpoint(mg_t *g, const endpoint_t *e, bool *ant
         cfg_node_set(g->a, br, "endpoint", en);
     } else if (e->base_url)
         mg_set_str(g, br, "base_url", e->base_url);
-    else if (prof && mg_sval(cfg_node_get(prof, "base_url")))
+    else if (prof && cfg_node_text(cfg_node_get(prof, "base_url")))
         cfg_node_set(g->a, br, "base_url",
                      mg_take(g, cfg_node_get(prof, "base_url"), mg_pkey(g, ppath, "base_url")));
     if (e->weight)
@@ -216,7 +216,7 @@ static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode,
         for (size_t i = 0; i < loras->n; i++) {
             const char *ln = loras->items[i]->kind == CFG_NODE_SCALAR
                                  ? loras->items[i]->str
-                                 : mg_sval(cfg_node_get(loras->items[i], "name"));
+                                 : cfg_node_text(cfg_node_get(loras->items[i], "name"));
             if (ln) cfg_node_append(g->a, ls, mg_str(g, ln));
         }
         cfg_node_set(g->a, card, "loras", ls);
@@ -237,7 +237,7 @@ static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode,
         }
         if (pref && pref->kind == CFG_NODE_SEQ) {
             for (size_t i = 0; i < pref->n; i++) {
-                const char *en = mg_sval(pref->items[i]);
+                const char *en = cfg_node_text(pref->items[i]);
                 const endpoint_t *e = NULL;
                 for (size_t j = 0; en && j < g->n_eps; j++)
                     if (!strcmp(g->eps[j].name, en)) e = &g->eps[j];
@@ -251,7 +251,7 @@ static void migrate_model(mg_t *g, const char *name, const cfg_node_t *keynode,
                 cfg_node_append(g->a, brs, br);
             }
         } else {
-            const char *pf = mg_sval(cfg_node_get(mc, "provider_profile"));
+            const char *pf = cfg_node_text(cfg_node_get(mc, "provider_profile"));
             const char *prpath = NULL;
             const cfg_node_t *prof = pf ? profile_get(g, pf, &prpath) : NULL;
             if (prof) {
@@ -312,7 +312,7 @@ void mg_migrate_models(mg_t *g)
         }
     } else if (mc->kind == CFG_NODE_SEQ) {
         for (size_t i = 0; i < mc->n; i++) {
-            const char *nm = mg_sval(cfg_node_get(mc->items[i], "name"));
+            const char *nm = cfg_node_text(cfg_node_get(mc->items[i], "name"));
             const char *mp = mg_pitem(g, path, mc->items[i], i);
             if (!nm) {
                 mg_note(g, mc->items[i], mp, "a model without a name; ignored");

@@ -69,7 +69,7 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
     for (size_t i = 0; i < ps->n; i++) {
         const cfg_node_t *p = ps->items[i];
         const char *ip = arena_sprintf(g->a, "%s[%zu]", path, i);
-        const char *t = mg_sval(cfg_node_get(p, "type"));
+        const char *t = cfg_node_text(cfg_node_get(p, "type"));
         if (!t) {
             mg_note(g, p, ip, "a plugin without a type; dropped");
             continue;
@@ -78,7 +78,7 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
         if (!strcmp(t, "semantic-cache") || !strcmp(t, "semantic_cache")) {
             cfg_node_t *c = mg_map(g);
             const cfg_node_t *en = cfg_node_get(conf, "enabled");
-            if (en && mg_sval(en) && !strcmp(mg_sval(en), "false")) {
+            if (en && cfg_node_text(en) && !strcmp(cfg_node_text(en), "false")) {
                 mg_note(g, p, ip, "disabled semantic-cache plugin dropped");
                 continue;
             }
@@ -103,7 +103,7 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
         cfg_node_t *np = mg_take(g, p, ip);
         /* old configs carried enabled: false to switch a plugin off */
         const cfg_node_t *en = cfg_node_get(conf, "enabled");
-        if (en && mg_sval(en) && !strcmp(mg_sval(en), "false")) {
+        if (en && cfg_node_text(en) && !strcmp(cfg_node_text(en), "false")) {
             mg_note(g, p, ip, "disabled plugin \"%s\" dropped", t);
             continue;
         }
@@ -159,7 +159,7 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
     if (!make_decisions || cats->kind != CFG_NODE_SEQ) return;
     for (size_t i = 0; i < cats->n; i++) {
         const cfg_node_t *c = cats->items[i];
-        const char *nm = mg_sval(cfg_node_get(c, "name"));
+        const char *nm = cfg_node_text(cfg_node_get(c, "name"));
         const char *ip = mg_pitem(g, path, c, i);
         if (!nm) continue;
         const cfg_node_t *ms = cfg_node_get(c, "model_scores");
@@ -184,8 +184,8 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
         for (size_t j = 0; j < n; j++) {
             ord[j] = j;
             sc[j] = 0;
-            if (!cfg_parse_double(mg_sval(cfg_node_get(ms->items[j], "score"))
-                                      ? mg_sval(cfg_node_get(ms->items[j], "score"))
+            if (!cfg_parse_double(cfg_node_text(cfg_node_get(ms->items[j], "score"))
+                                      ? cfg_node_text(cfg_node_get(ms->items[j], "score"))
                                       : "",
                                   &sc[j]))
                 sc[j] = 0;
@@ -201,7 +201,7 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
             const cfg_node_t *e = ms->items[ord[j]];
             const char *ep = arena_sprintf(g->a, "%s.model_scores[%zu]", ip, ord[j]);
             const cfg_node_t *model = cfg_node_get(e, "model");
-            if (!mg_sval(model)) {
+            if (!cfg_node_text(model)) {
                 mg_note(g, e, ep, "model_scores entry without a model; ignored");
                 continue;
             }
@@ -236,7 +236,7 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
         }
         cfg_node_t *plugins = mg_seq(g);
         const cfg_node_t *sp = cfg_node_get(c, "system_prompt");
-        if (mg_sval(sp)) {
+        if (cfg_node_text(sp)) {
             cfg_node_t *conf = mg_map(g);
             cfg_node_set(g->a, conf, "system_prompt",
                          mg_take(g, sp, mg_pkey(g, ip, "system_prompt")));
@@ -244,7 +244,7 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
             cfg_node_append(g->a, plugins, mg_plugin(g, "system_prompt", conf));
         }
         const cfg_node_t *sce = cfg_node_get(c, "semantic_cache_enabled");
-        if (mg_sval(sce) && !strcmp(mg_sval(sce), "true")) {
+        if (cfg_node_text(sce) && !strcmp(cfg_node_text(sce), "true")) {
             cfg_node_t *conf = mg_map(g);
             mg_set_str(g, conf, "mode", "semantic");
             const cfg_node_t *th = cfg_node_get(c, "semantic_cache_similarity_threshold");
@@ -255,7 +255,7 @@ static void migrate_categories(mg_t *g, const cfg_node_t *cats, const char *path
                 cfg_node_set(g->a, conf, "semantic", sem);
             }
             cfg_node_append(g->a, plugins, mg_plugin(g, "response_cache", conf));
-        } else if (mg_sval(sce) && !strcmp(mg_sval(sce), "false")) {
+        } else if (cfg_node_text(sce) && !strcmp(cfg_node_text(sce), "false")) {
             mg_set_str(g, d, "x-no-cache", "1"); /* marker, removed below */
         }
         static const char *const gone[] = {"reasoning_description", "jailbreak_enabled",
@@ -274,7 +274,7 @@ void mg_migrate_signals(mg_t *g)
 {
     const char *category_threshold = NULL;
     const cfg_node_t *cls = cfg_node_get(g->old, "classifier");
-    const char *ct = mg_sval(cfg_node_get(cfg_node_get(cls, "category_model"), "threshold"));
+    const char *ct = cfg_node_text(cfg_node_get(cfg_node_get(cls, "category_model"), "threshold"));
     if (ct) category_threshold = ct;
     bool has_decisions = cfg_node_get(g->old, "decisions") != NULL;
     const char *sp;
@@ -321,7 +321,7 @@ void mg_migrate_prompt_guard(mg_t *g)
     const char *path;
     const cfg_node_t *pg = mg_old_get(g, "prompt_guard", &path);
     if (!pg) return;
-    const char *en = mg_sval(cfg_node_get(pg, "enabled"));
+    const char *en = cfg_node_text(cfg_node_get(pg, "enabled"));
     if (!en || strcmp(en, "true")) {
         mg_note(g, pg, path, "prompt_guard is not enabled; dropped");
         return;
@@ -339,7 +339,7 @@ void mg_migrate_prompt_guard(mg_t *g)
                     "tether detects jailbreaks itself (SPEC 5); dropped");
     }
     const char *target = g->default_model;
-    if (!target && g->models->n) target = mg_sval(cfg_node_get(g->models->items[0], "name"));
+    if (!target && g->models->n) target = cfg_node_text(cfg_node_get(g->models->items[0], "name"));
     if (!target) {
         mg_note(g, pg, path,
                 "no model to attach the blocking decision to; only the signal was added");

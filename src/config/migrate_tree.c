@@ -80,11 +80,6 @@ void mg_note(mg_t *g, const cfg_node_t *at, const char *path, const char *fmt, .
     buf_free(&b);
 }
 
-const char *mg_sval(const cfg_node_t *n)
-{
-    return n && n->kind == CFG_NODE_SCALAR && !cfg_node_is_null(n) ? n->str : NULL;
-}
-
 const char *mg_pkey(mg_t *g, const char *parent, const char *key)
 {
     return parent && *parent ? arena_sprintf(g->a, "%s.%s", parent, key) : arena_strdup(g->a, key);
@@ -93,7 +88,7 @@ const char *mg_pkey(mg_t *g, const char *parent, const char *key)
 /* parent[name] when the item has a plain name, else parent[i]. */
 const char *mg_pitem(mg_t *g, const char *parent, const cfg_node_t *item, size_t i)
 {
-    const char *nm = mg_sval(cfg_node_get(item, "name"));
+    const char *nm = cfg_node_text(cfg_node_get(item, "name"));
     if (nm && strlen(nm) < 100) return arena_sprintf(g->a, "%s[%s]", parent, nm);
     return arena_sprintf(g->a, "%s[%zu]", parent, i);
 }
@@ -161,8 +156,8 @@ cfg_node_t *mg_plugin(mg_t *g, const char *type, cfg_node_t *conf)
 cfg_node_t *mg_find_plugin(cfg_node_t *plugins, const char *type)
 {
     for (size_t i = 0; plugins && i < plugins->n; i++)
-        if (mg_sval(cfg_node_get(plugins->items[i], "type")) &&
-            !strcmp(mg_sval(cfg_node_get(plugins->items[i], "type")), type))
+        if (cfg_node_text(cfg_node_get(plugins->items[i], "type")) &&
+            !strcmp(cfg_node_text(cfg_node_get(plugins->items[i], "type")), type))
             return plugins->items[i];
     return NULL;
 }

@@ -50,10 +50,7 @@ static bool file_hash(const char *path, uint64_t *out)
     FILE *f = fopen(path, "rb");
     if (!f) return false;
     buf_t b = BUF_INIT;
-    char tmp[65536];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
-        buf_append(&b, tmp, n);
+    buf_read_stream(&b, f); /* a read error keeps what was read */
     fclose(f);
     *out = fnv1a(b.data ? b.data : "", b.len);
     buf_free(&b);

@@ -26,22 +26,10 @@ const cfg_schema_t cfg_schema_routing = {
     (const cfg_field_t[]){
         NKEY("strategy",
              "priority | confidence | tiers (tiers when any decision has a tier, else priority)"),
-        {.key = "modelCards",
-         .type = CFG_F_CUSTOM,
-         .sub = &cfg_schema_model_card,
-         .doc = "see routing.modelCards[]"},
-        {.key = "signals",
-         .type = CFG_F_CUSTOM,
-         .sub = &cfg_schema_signals,
-         .doc = "see routing.signals"},
-        {.key = "projections",
-         .type = CFG_F_CUSTOM,
-         .sub = &cfg_schema_projections,
-         .doc = "see routing.projections"},
-        {.key = "decisions",
-         .type = CFG_F_CUSTOM,
-         .sub = &cfg_schema_decision,
-         .doc = "see routing.decisions[]"},
+        CFG_FCUSTOM("modelCards", &cfg_schema_model_card, "see routing.modelCards[]"),
+        CFG_FCUSTOM("signals", &cfg_schema_signals, "see routing.signals"),
+        CFG_FCUSTOM("projections", &cfg_schema_projections, "see routing.projections"),
+        CFG_FCUSTOM("decisions", &cfg_schema_decision, "see routing.decisions[]"),
         {0}},
     "Routing: the recipe named default.",
 };
@@ -59,31 +47,22 @@ const cfg_schema_t cfg_schema_recipe_routing = {
 #define RC cfg_recipe_t
 const cfg_schema_t cfg_schema_recipe = {
     "recipes[]",
-    (const cfg_field_t[]){{.key = "name",
-                           .type = CFG_F_STR,
-                           .off = offsetof(RC, name),
-                           .flags = CFG_FF_REQUIRED,
-                           .doc = "recipe name"},
-                          CFG_FSTR(RC, "description", description, NULL, "free text"),
-                          {.key = "routing",
-                           .type = CFG_F_CUSTOM,
-                           .sub = &cfg_schema_recipe_routing,
-                           .doc = "see recipes[].routing"},
-                          {0}},
+    (const cfg_field_t[]){
+        CFG_FSTR_REQ(RC, "name", name, "recipe name"),
+        CFG_FSTR(RC, "description", description, NULL, "free text"),
+        CFG_FCUSTOM("routing", &cfg_schema_recipe_routing, "see recipes[].routing"),
+        {0}},
     "Alternative routing programs selected by entrypoints.",
 };
 #undef RC
 
 const cfg_schema_t cfg_schema_entrypoint = {
     "entrypoints[]",
-    (const cfg_field_t[]){CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL,
-                                    "model names that select the recipe"),
-                          {.key = "recipe",
-                           .type = CFG_F_STR,
-                           .off = offsetof(cfg_entrypoint_t, recipe),
-                           .flags = CFG_FF_REQUIRED,
-                           .doc = "a recipes[] name (or default)"},
-                          {0}},
+    (const cfg_field_t[]){
+        CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL,
+                  "model names that select the recipe"),
+        CFG_FSTR_REQ(cfg_entrypoint_t, "recipe", recipe, "a recipes[] name (or default)"),
+        {0}},
     "Model names bound to recipes.",
 };
 

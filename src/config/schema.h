@@ -146,6 +146,34 @@ const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
     {                                                                                              \
         .key = k, .type = CFG_F_SECTION, .off = offsetof(T, m), .sub = &sch, .doc = dc             \
     }
+#define CFG_FENUM_REQ(T, k, m, ch, dc)                                                             \
+    {                                                                                              \
+        .key = k, .type = CFG_F_ENUM, .off = offsetof(T, m), .choices = ch,                        \
+        .flags = CFG_FF_REQUIRED, .doc = dc                                                        \
+    }
+/* A non-negative number with a bool `has` member set when the key is present. */
+#define CFG_FNUM_HAS(T, k, m, has, dc)                                                             \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .off2 = offsetof(T, has),           \
+        .flags = CFG_FF_NONNEG | CFG_FF_HAS, .doc = dc                                             \
+    }
+/* A number in [lo, hi]. */
+#define CFG_FRANGE(T, k, m, d, lo, hi, dc)                                                         \
+    {                                                                                              \
+        .key = k, .type = CFG_F_DOUBLE, .off = offsetof(T, m), .def = d, .min = lo, .max = hi,     \
+        .doc = dc                                                                                  \
+    }
+/* A string list stored as char ** at m with its count at n. */
+#define CFG_FLISTN(T, k, m, n, d, dc)                                                              \
+    {                                                                                              \
+        .key = k, .type = CFG_F_STRLIST, .off = offsetof(T, m), .off2 = offsetof(T, n), .def = d,  \
+        .doc = dc                                                                                  \
+    }
+/* A nested mapping whose table holds offsets into the enclosing struct. */
+#define CFG_FSUB_FLAT(k, sch, dc)                                                                  \
+    {                                                                                              \
+        .key = k, .type = CFG_F_SECTION, .off = 0, .sub = &sch, .doc = dc                          \
+    }
 #define CFG_FCUSTOM(k, sch, dc)                                                                    \
     {                                                                                              \
         .key = k, .type = CFG_F_CUSTOM, .sub = sch, .doc = dc                                      \

@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef enum { CFG_NODE_SCALAR = 0, CFG_NODE_MAP, CFG_NODE_SEQ } cfg_node_kind_t;
 
@@ -61,6 +62,19 @@ void cfg_node_append(arena_t *a, cfg_node_t *seq, cfg_node_t *item);
 void cfg_node_set(arena_t *a, cfg_node_t *map, const char *key, cfg_node_t *val);
 bool cfg_node_del(cfg_node_t *map, const char *key);
 cfg_node_t *cfg_node_copy(arena_t *a, const cfg_node_t *n);
+
+/* Tree editing (config import and migrate). The text of a scalar that is
+ * not null, else NULL. */
+const char *cfg_node_text(const cfg_node_t *n);
+/* map[key], made an empty node of kind when absent or null; an existing
+ * value of another kind is returned as is and sets *wrong_kind. */
+cfg_node_t *cfg_node_child(arena_t *a, cfg_node_t *map, const char *key, cfg_node_kind_t kind,
+                           bool *wrong_kind);
+/* The index of the item of seq whose `name` is name; -1 when none. */
+ssize_t cfg_node_find_named(const cfg_node_t *seq, const char *name);
+void cfg_node_remove_at(cfg_node_t *seq, size_t i);
+/* map[key] = a plain scalar copy of val. */
+void cfg_node_set_str(arena_t *a, cfg_node_t *map, const char *key, const char *val);
 
 /* Emit as block YAML (indent 2) or JSON. Scalars that YAML would read as
  * another type, or that need escaping, are quoted. json: plain scalars that

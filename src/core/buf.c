@@ -153,3 +153,12 @@ char *buf_steal(buf_t *b)
     b->len = b->cap = 0;
     return p;
 }
+
+bool buf_read_stream(buf_t *b, FILE *f)
+{
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
+        buf_append(b, tmp, n);
+    return !ferror(f);
+}

@@ -3,7 +3,9 @@
 #ifndef TETHER_CORE_BUF_H
 #define TETHER_CORE_BUF_H
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef struct buf {
     char *data;
@@ -27,6 +29,9 @@ void buf_num(buf_t *b, double v);
 void buf_json_str(buf_t *b, const char *s, size_t n);
 void buf_reset(buf_t *b);
 void buf_free(buf_t *b);
+/* Append everything left to read from f; false on a read error (what was
+ * read before it stays appended). */
+bool buf_read_stream(buf_t *b, FILE *f);
 /* Hand the bytes to the caller (malloc'd, NUL-terminated); b becomes empty. */
 char *buf_steal(buf_t *b);
 #endif

@@ -219,21 +219,32 @@ static dsl_value_t *parse_value(ps_t *p)
     return v;
 }
 
+/* One `name sep value` of an option or field list: the name token (an
+ * identifier) with its value in *v; NULL after saying what was expected. */
+static dsl_token_t *parse_entry(ps_t *p, const char *want_name, dsl_tok_kind_t sep,
+                                const char *want_sep, dsl_value_t **v)
+{
+    dsl_token_t *k = peek(p);
+    if (k->kind != DSL_T_IDENT) {
+        err_at(p, k, want_name);
+        return NULL;
+    }
+    next(p);
+    if (!expect(p, sep, want_sep)) return NULL;
+    *v = parse_value(p);
+    return *v ? k : NULL;
+}
+
 /* opt = ident "=" value */
 static bool parse_opts(ps_t *p, dsl_opt_t **out, size_t *n)
 {
     next(p); /* ( */
     size_t cap = 0;
     while (peek(p)->kind != DSL_T_RPAREN) {
-        dsl_token_t *k = peek(p);
-        if (k->kind != DSL_T_IDENT) {
-            err_at(p, k, "an option name or ')'");
-            return false;
-        }
-        next(p);
-        if (!expect(p, DSL_T_EQ, "'=' after the option name")) return false;
-        dsl_value_t *v = parse_value(p);
-        if (!v) return false;
+        dsl_value_t *v;
+        dsl_token_t *k =
+            parse_entry(p, "an option name or ')'", DSL_T_EQ, "'=' after the option name", &v);
+        if (!k) return false;
         *out = grow(p->a, *out, *n, &cap, sizeof **out);
         (*out)[(*n)++] = (dsl_opt_t){k->text, v, k->line, k->col};
         if (peek(p)->kind == DSL_T_COMMA) next(p);
@@ -318,15 +329,10 @@ static dsl_expr_t *parse_unary(ps_t *p)
     size_t cap = 0;
     if (peek(p)->kind == DSL_T_COMMA) next(p);
     while (peek(p)->kind != DSL_T_RPAREN) {
-        dsl_token_t *k = peek(p);
-        if (k->kind != DSL_T_IDENT) {
-            err_at(p, k, "')' or a field (label:, predicate:, on_error:)");
-            return NULL;
-        }
-        next(p);
-        if (!expect(p, DSL_T_COLON, "':' after the field name")) return NULL;
-        dsl_value_t *v = parse_value(p);
-        if (!v) return NULL;
+        dsl_value_t *v;
+        dsl_token_t *k = parse_entry(p, "')' or a field (label:, predicate:, on_error:)",
+                                     DSL_T_COLON, "':' after the field name", &v);
+        if (!k) return NULL;
         e->fields = grow(p->a, e->fields, e->nf, &cap, sizeof *e->fields);
         e->fields[e->nf++] = (dsl_field_t){k->text, false, v, k->line, k->col};
         if (peek(p)->kind == DSL_T_COMMA) next(p);
@@ -335,28 +341,28 @@ static dsl_expr_t *parse_unary(ps_t *p)
     return e;
 }
 
-static dsl_expr_t *parse_and(ps_t *p)
+/* A left-associative chain `operand (kw operand)*` of one binary operator. */
+static dsl_expr_t *parse_chain(ps_t *p, const char *kw, dsl_ekind_t kind,
+                               dsl_expr_t *(*operand)(ps_t *))
 {
-    dsl_expr_t *l = parse_unary(p);
-    while (l && is_kw(peek(p), "AND")) {
+    dsl_expr_t *l = operand(p);
+    while (l && is_kw(peek(p), kw)) {
         next(p);
-        dsl_expr_t *r = parse_unary(p);
+        dsl_expr_t *r = operand(p);
         if (!r) return NULL;
-        l = mk_bin(p, DSL_E_AND, l, r);
+        l = mk_bin(p, kind, l, r);
     }
     return l;
 }
 
+static dsl_expr_t *parse_and(ps_t *p)
+{
+    return parse_chain(p, "AND", DSL_E_AND, parse_unary);
+}
+
 static dsl_expr_t *parse_or(ps_t *p)
 {
-    dsl_expr_t *l = parse_and(p);
-    while (l && is_kw(peek(p), "OR")) {
-        next(p);
-        dsl_expr_t *r = parse_and(p);
-        if (!r) return NULL;
-        l = mk_bin(p, DSL_E_OR, l, r);
-    }
-    return l;
+    return parse_chain(p, "OR", DSL_E_OR, parse_and);
 }
 
 /* ---- route items ---- */
@@ -560,6 +566,26 @@ static bool name_tok(ps_t *p, char **out, const char *what)
     return true;
 }
 
+/* The word after a declaration's head (signal family, projection kind,
+ * plugin type): an identifier, and one of only when only is given. */
+static bool kw_tok(ps_t *p, char **out, const char *what, const char *const *only)
+{
+    dsl_token_t *t = peek(p);
+    bool ok = t->kind == DSL_T_IDENT;
+    if (ok && only) {
+        ok = false;
+        for (const char *const *o = only; *o && !ok; o++)
+            ok = !strcmp(t->text, *o);
+    }
+    if (!ok) {
+        err_at(p, t, what);
+        return false;
+    }
+    next(p);
+    *out = t->text;
+    return true;
+}
+
 static bool parse_decl(ps_t *p, dsl_decl_t *dc, bool in_recipe);
 
 static bool parse_tree(ps_t *p, dsl_decl_t *dc)
@@ -699,25 +725,13 @@ static bool parse_decl(ps_t *p, dsl_decl_t *dc, bool in_recipe)
         ok = (dc->block = parse_block(p)) != NULL;
     } else if (!strcmp(k, "SIGNAL")) {
         dc->kind = DSL_D_SIGNAL;
-        dsl_token_t *f = peek(p);
-        if (f->kind != DSL_T_IDENT) {
-            err_at(p, f, "a signal family (keyword, embedding, pii, ...)");
-            return false;
-        }
-        next(p);
-        dc->kw = f->text;
-        ok = name_tok(p, &dc->name, "a signal name") && (dc->block = parse_block(p)) != NULL;
+        ok = kw_tok(p, &dc->kw, "a signal family (keyword, embedding, pii, ...)", NULL) &&
+             name_tok(p, &dc->name, "a signal name") && (dc->block = parse_block(p)) != NULL;
     } else if (!strcmp(k, "PROJECTION")) {
         dc->kind = DSL_D_PROJECTION;
-        dsl_token_t *f = peek(p);
-        if (f->kind != DSL_T_IDENT || (strcmp(f->text, "partition") && strcmp(f->text, "score") &&
-                                       strcmp(f->text, "mapping"))) {
-            err_at(p, f, "partition, score or mapping");
-            return false;
-        }
-        next(p);
-        dc->kw = f->text;
-        ok = name_tok(p, &dc->name, "a projection name") && (dc->block = parse_block(p)) != NULL;
+        static const char *const kinds[] = {"partition", "score", "mapping", NULL};
+        ok = kw_tok(p, &dc->kw, "partition, score or mapping", kinds) &&
+             name_tok(p, &dc->name, "a projection name") && (dc->block = parse_block(p)) != NULL;
     } else if (!strcmp(k, "SIGNAL_GROUP")) {
         dc->kind = DSL_D_PROJECTION;
         dc->kw = "partition";
@@ -728,17 +742,9 @@ static bool parse_decl(ps_t *p, dsl_decl_t *dc, bool in_recipe)
         ok = name_tok(p, &dc->name, "a model name") && (dc->block = parse_block(p)) != NULL;
     } else if (!strcmp(k, "PLUGIN")) {
         dc->kind = DSL_D_PLUGIN;
-        ok = name_tok(p, &dc->name, "a template name");
-        if (ok) {
-            dsl_token_t *ty = peek(p);
-            if (ty->kind != DSL_T_IDENT) {
-                err_at(p, ty, "a plugin type (system_prompt, fast_response, ...)");
-                return false;
-            }
-            next(p);
-            dc->kw = ty->text;
-            ok = (dc->block = parse_block(p)) != NULL;
-        }
+        ok = name_tok(p, &dc->name, "a template name") &&
+             kw_tok(p, &dc->kw, "a plugin type (system_prompt, fast_response, ...)", NULL) &&
+             (dc->block = parse_block(p)) != NULL;
     } else if (!strcmp(k, "ROUTE")) {
         dc->kind = DSL_D_ROUTE;
         ok = name_tok(p, &dc->name, "a route name");

@@ -46,6 +46,25 @@ static void add_call(cJSON *asst, const char *id, const char *name, const char *
     cJSON_AddItemToArray(calls, tc);
 }
 
+/* The request's tools (Anthropic and Responses both name them at the top
+ * level) as chat function tools, names only: the mock never calls them. */
+static void tools_to_chat(const cJSON *root, cJSON *out)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools)) {
+        cJSON *ot = cJSON_AddArrayToObject(out, "tools");
+        const cJSON *x;
+        cJSON_ArrayForEach(x, tools)
+        {
+            cJSON *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(f, "type", "function");
+            cJSON *fn = cJSON_AddObjectToObject(f, "function");
+            cJSON_AddStringToObject(fn, "name", sget(x, "name") ? sget(x, "name") : "tool");
+            cJSON_AddItemToArray(ot, f);
+        }
+    }
+}
+
 static cJSON *anthropic_to_chat(const cJSON *root, cJSON *out, char *err, size_t errlen)
 {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
@@ -115,19 +134,7 @@ static cJSON *anthropic_to_chat(const cJSON *root, cJSON *out, char *err, size_t
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(root, "thinking");
     if (sget(th, "type") && !strcmp(sget(th, "type"), "enabled"))
         cJSON_AddStringToObject(out, "reasoning_effort", "medium");
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools)) {
-        cJSON *ot = cJSON_AddArrayToObject(out, "tools");
-        const cJSON *x;
-        cJSON_ArrayForEach(x, tools)
-        {
-            cJSON *f = cJSON_CreateObject();
-            cJSON_AddStringToObject(f, "type", "function");
-            cJSON *fn = cJSON_AddObjectToObject(f, "function");
-            cJSON_AddStringToObject(fn, "name", sget(x, "name") ? sget(x, "name") : "tool");
-            cJSON_AddItemToArray(ot, f);
-        }
-    }
+    tools_to_chat(root, out);
     return out;
 }
 
@@ -171,19 +178,7 @@ static cJSON *responses_to_chat(const cJSON *root, cJSON *out, char *err, size_t
     if (!cJSON_GetArraySize(om)) cJSON_AddItemToArray(om, msg("user", ""));
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "reasoning");
     if (cJSON_IsObject(rs)) cJSON_AddStringToObject(out, "reasoning_effort", "medium");
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    if (cJSON_IsArray(tools) && cJSON_GetArraySize(tools)) {
-        cJSON *ot = cJSON_AddArrayToObject(out, "tools");
-        const cJSON *x;
-        cJSON_ArrayForEach(x, tools)
-        {
-            cJSON *f = cJSON_CreateObject();
-            cJSON_AddStringToObject(f, "type", "function");
-            cJSON *fn = cJSON_AddObjectToObject(f, "function");
-            cJSON_AddStringToObject(fn, "name", sget(x, "name") ? sget(x, "name") : "tool");
-            cJSON_AddItemToArray(ot, f);
-        }
-    }
+    tools_to_chat(root, out);
     return out;
 }
 
@@ -263,6 +258,18 @@ static void ev_end(buf_t *b)
     buf_puts(b, "\n\n");
 }
 
+/* The end of the text delta starting at pos: about a 48th of the content
+ * (16 bytes at least), never inside a UTF-8 sequence. */
+static size_t delta_end(const mock_reply_t *r, size_t pos)
+{
+    size_t len = r->content_len, piece = len / 48 + 1;
+    if (piece < 16) piece = 16;
+    size_t end = pos + piece >= len ? len : pos + piece;
+    while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80)
+        end++;
+    return end;
+}
+
 size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint64_t cached,
                                  buf_t **chunks)
 {
@@ -340,12 +347,8 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
                    "\"text\",\"text\":\"\"}}",
                    idx);
         ev_end(b);
-        size_t len = r->content_len, piece = len / 48 + 1, pos = 0;
-        if (piece < 16) piece = 16;
-        while (pos < len) {
-            size_t end = pos + piece >= len ? len : pos + piece;
-            while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80)
-                end++;
+        for (size_t pos = 0, end; pos < r->content_len; pos = end) {
+            end = delta_end(r, pos);
             b = ev(c, &n, "content_block_delta");
             buf_printf(b,
                        "{\"type\":\"content_block_delta\",\"index\":%d,\"delta\":{\"type\":\"text_"
@@ -354,7 +357,6 @@ size_t mock_render_anthropic_sse(const mock_reply_t *r, const char *model, uint6
             buf_json_str(b, r->content + pos, end - pos);
             buf_puts(b, "}}");
             ev_end(b);
-            pos = end;
         }
     }
     b = ev(c, &n, "content_block_stop");
@@ -453,6 +455,21 @@ void mock_render_responses_json(const mock_reply_t *r, const char *model, uint64
     r_object(out, r, model, created, cached, resp_id, prev, true);
 }
 
+/* One response.function_call_arguments.<delta|done> event: the tool
+ * arguments under `field` (delta or arguments). */
+static void args_event(buf_t *c, size_t *n, const char *type, const char *field, int seq,
+                       const char *resp_id, int oi, const char *args)
+{
+    buf_t *b = ev(c, n, type);
+    buf_printf(b,
+               "{\"type\":\"%s\",\"sequence_number\":%d,\"item_id\":\"fc_%s\",\"output_index\":%d,"
+               "\"%s\":",
+               type, seq, resp_id + 5, oi, field);
+    buf_json_str(b, args, strlen(args));
+    buf_putc(b, '}');
+    ev_end(b);
+}
+
 size_t mock_render_responses_sse(const mock_reply_t *r, const char *model, uint64_t created,
                                  uint64_t cached, const char *resp_id, const char *prev,
                                  buf_t **chunks)
@@ -488,22 +505,10 @@ size_t mock_render_responses_sse(const mock_reply_t *r, const char *model, uint6
         buf_json_str(b, r->tool_name, strlen(r->tool_name));
         buf_puts(b, ",\"arguments\":\"\",\"status\":\"in_progress\"}}");
         ev_end(b);
-        b = ev(c, &n, "response.function_call_arguments.delta");
-        buf_printf(b,
-                   "{\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":%d,"
-                   "\"item_id\":\"fc_%s\",\"output_index\":%d,\"delta\":",
-                   seq++, resp_id + 5, oi);
-        buf_json_str(b, r->tool_args, strlen(r->tool_args));
-        buf_putc(b, '}');
-        ev_end(b);
-        b = ev(c, &n, "response.function_call_arguments.done");
-        buf_printf(b,
-                   "{\"type\":\"response.function_call_arguments.done\",\"sequence_number\":%d,"
-                   "\"item_id\":\"fc_%s\",\"output_index\":%d,\"arguments\":",
-                   seq++, resp_id + 5, oi);
-        buf_json_str(b, r->tool_args, strlen(r->tool_args));
-        buf_putc(b, '}');
-        ev_end(b);
+        args_event(c, &n, "response.function_call_arguments.delta", "delta", seq++, resp_id, oi,
+                   r->tool_args);
+        args_event(c, &n, "response.function_call_arguments.done", "arguments", seq++, resp_id, oi,
+                   r->tool_args);
     } else {
         b = ev(c, &n, "response.output_item.added");
         buf_printf(
@@ -521,12 +526,8 @@ size_t mock_render_responses_sse(const mock_reply_t *r, const char *model, uint6
                    "\"text\":\"\",\"annotations\":[]}}",
                    seq++, resp_id + 5, oi);
         ev_end(b);
-        size_t len = r->content_len, piece = len / 48 + 1, pos = 0;
-        if (piece < 16) piece = 16;
-        while (pos < len) {
-            size_t end = pos + piece >= len ? len : pos + piece;
-            while (end < len && ((unsigned char)r->content[end] & 0xC0) == 0x80)
-                end++;
+        for (size_t pos = 0, end; pos < r->content_len; pos = end) {
+            end = delta_end(r, pos);
             b = ev(c, &n, "response.output_text.delta");
             buf_printf(b,
                        "{\"type\":\"response.output_text.delta\",\"sequence_number\":%d,\"item_"
@@ -536,7 +537,6 @@ size_t mock_render_responses_sse(const mock_reply_t *r, const char *model, uint6
             buf_json_str(b, r->content + pos, end - pos);
             buf_puts(b, ",\"logprobs\":[]}");
             ev_end(b);
-            pos = end;
         }
         b = ev(c, &n, "response.output_text.done");
         buf_printf(

@@ -245,6 +245,15 @@ static void kbool(buf_t *b, bool *first, const char *k, bool v)
     buf_puts(b, v ? "true" : "false");
 }
 
+/* Opens the object member k; its members go after a fresh `first` (returned
+ * true), and buf_putc(b, '}') closes it. */
+static bool kobj(buf_t *b, bool *first, const char *k)
+{
+    key(b, first, k);
+    buf_putc(b, '{');
+    return true;
+}
+
 /* Pre-rendered JSON: inserted as is (validated on write), dflt when NULL. */
 static void kraw(buf_t *b, bool *first, const char *k, const char *v, const char *dflt)
 {
@@ -277,7 +286,7 @@ void replay_record_render_bodies(const replay_record_t *r, buf_t *out)
 void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
 {
     char ts[32];
-    bool f = true;
+    bool f = true, g;
     replay_time_format(r->created_at_ms, ts);
     buf_putc(b, '{');
     /* identity */
@@ -304,7 +313,7 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
     if (!r->has_session) {
         buf_puts(b, "null");
     } else {
-        bool g = true;
+        g = true;
         buf_putc(b, '{');
         kstr(b, &g, "id", r->session.id);
         kstr(b, &g, "identity_source", r->session.identity_source);
@@ -337,33 +346,21 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
     kraw(b, &f, "attempts", r->attempts_json, "[]");
     kstr(b, &f, "response_path", r->response_path);
     kint(b, &f, "status", r->status);
-    key(b, &f, "usage");
-    {
-        bool g = true;
-        buf_putc(b, '{');
-        kint(b, &g, "prompt", r->usage.prompt);
-        kint(b, &g, "cached", r->usage.cached);
-        kint(b, &g, "completion", r->usage.completion);
-        buf_putc(b, '}');
-    }
-    key(b, &f, "cost");
-    {
-        bool g = true;
-        buf_putc(b, '{');
-        kstr(b, &g, "currency", r->cost.currency);
-        knum(b, &g, "actual", r->cost.actual);
-        knum(b, &g, "baseline", r->cost.baseline);
-        buf_putc(b, '}');
-    }
-    key(b, &f, "latency");
-    {
-        bool g = true;
-        buf_putc(b, '{');
-        kint(b, &g, "routing_us", r->latency.routing_us);
-        knum(b, &g, "ttft_ms", r->latency.ttft_ms);
-        knum(b, &g, "total_ms", r->latency.total_ms);
-        buf_putc(b, '}');
-    }
+    g = kobj(b, &f, "usage");
+    kint(b, &g, "prompt", r->usage.prompt);
+    kint(b, &g, "cached", r->usage.cached);
+    kint(b, &g, "completion", r->usage.completion);
+    buf_putc(b, '}');
+    g = kobj(b, &f, "cost");
+    kstr(b, &g, "currency", r->cost.currency);
+    knum(b, &g, "actual", r->cost.actual);
+    knum(b, &g, "baseline", r->cost.baseline);
+    buf_putc(b, '}');
+    g = kobj(b, &f, "latency");
+    kint(b, &g, "routing_us", r->latency.routing_us);
+    knum(b, &g, "ttft_ms", r->latency.ttft_ms);
+    knum(b, &g, "total_ms", r->latency.total_ms);
+    buf_putc(b, '}');
     kraw(b, &f, "plugins", r->plugins_json, "[]");
     kraw(b, &f, "warnings", r->warnings_json, "[]");
     if (with_bodies && (r->request_body || r->response_body)) {

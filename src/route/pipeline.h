@@ -113,16 +113,6 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
 void route_finish(const route_env_t *env, const route_plan_t *plan, const sess_usage_t *usage,
                   const char *reply_text, size_t reply_len);
 
-/* The whole plan as JSON: {"signals":…,"decision":{name,confidence,…},
- * "model":…,"selection":…,"session":{…},"trace":…} (eval, replay). */
-void route_plan_json(buf_t *out, const route_plan_t *plan, bool with_trace);
-/* The signal results ([{family, name, matched, score, label?, value?,
- * latency_us, error?}]) and the candidates with their §9.5 terms
- * ([{model, admissible, available, excluded_reason?, base, …, final}]). */
-void route_signals_json(buf_t *out, const route_plan_t *plan);
-void route_candidates_json(buf_t *out, const route_plan_t *plan);
-/* Text form for `tether eval` (signals, decision trace, selection, session). */
-void route_plan_text(buf_t *out, const route_plan_t *plan, bool with_trace);
 /* The selectors' embedder (router_dc, semantic cache) over the signal
  * engine's embedder; false when the config has none. */
 bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out);

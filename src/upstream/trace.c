@@ -3,6 +3,7 @@
  * part when the response ends. The record is pushed to the replay queue,
  * which never blocks (a full queue drops and counts). */
 #include "upstream/trace.h"
+#include "route/plan_render.h"
 #include "core/buf.h"
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,212 @@
+/* plan_render.c - a routing plan rendered for people and tools: the JSON
+ * of `POST /api/v1/eval`, replay records and traces, and the text of
+ * `tether eval`. It only reads a finished plan; route/pipeline.c makes it. */
+#include "route/plan_render.h"
+#include <string.h>
+
+static void json_str(buf_t *b, const char *s)
+{
+    buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+void route_signals_json(buf_t *b, const route_plan_t *p)
+{
+    const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+    buf_putc(b, '[');
+    for (size_t i = 0; i < s->n; i++) {
+        const sig_result_t *x = &s->items[i];
+        if (i) buf_putc(b, ',');
+        buf_puts(b, "{\"family\":");
+        json_str(b, cfg_signal_family_name(x->rule->family));
+        buf_puts(b, ",\"name\":");
+        json_str(b, x->rule->name);
+        buf_printf(b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false", x->score);
+        if (x->label) {
+            buf_puts(b, ",\"label\":");
+            json_str(b, x->label);
+        }
+        if (x->has_value) buf_printf(b, ",\"value\":%.4f", x->value);
+        buf_printf(b, ",\"latency_us\":%u", x->latency_us);
+        if (x->error) {
+            buf_puts(b, ",\"error\":");
+            json_str(b, x->error);
+        }
+        buf_putc(b, '}');
+    }
+    buf_putc(b, ']');
+}
+
+void route_candidates_json(buf_t *b, const route_plan_t *p)
+{
+    buf_putc(b, '[');
+    for (size_t i = 0; i < p->n_cands; i++) {
+        const sess_candidate_t *c = &p->cands[i];
+        const sess_terms_t *t = &p->terms[i];
+        if (i) buf_putc(b, ',');
+        buf_puts(b, "{\"model\":");
+        json_str(b, c->model);
+        buf_printf(b, ",\"admissible\":%s,\"available\":%s", c->admissible ? "true" : "false",
+                   c->available ? "true" : "false");
+        if (c->excluded_reason) {
+            buf_puts(b, ",\"excluded_reason\":");
+            json_str(b, c->excluded_reason);
+        }
+        buf_printf(b,
+                   ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
+                   "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
+                   "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
+                   "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
+                   "\"net_switch_advantage\":%.4f}",
+                   t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
+                   t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
+                   t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
+                   t->net_switch_advantage);
+    }
+    buf_putc(b, ']');
+}
+
+static void session_json(buf_t *b, const route_plan_t *p)
+{
+    const sess_policy_out_t *o = &p->pol;
+    buf_puts(b, "{\"id\":");
+    if (p->id.found) {
+        /* the id part of tenant SEP source SEP id */
+        const char *k = strchr(p->id.key, SESS_KEY_SEP);
+        k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
+        json_str(b, k ? k + 1 : p->id.key);
+    } else {
+        buf_puts(b, "null");
+    }
+    buf_puts(b, ",\"identity_source\":");
+    json_str(b, p->id.found ? p->id.source : "none");
+    buf_printf(b, ",\"identity_confidence\":\"%s\"", p->id.low_confidence ? "low" : "high");
+    buf_printf(b, ",\"turn\":%u", p->has_state ? p->state.turn_count + 1 : 1);
+    buf_puts(b, ",\"phase\":");
+    json_str(b, sess_phase_name(o->phase));
+    buf_puts(b, ",\"previous_model\":");
+    if (o->previous_model)
+        json_str(b, o->previous_model);
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"selected_model\":");
+    json_str(b, o->model);
+    buf_printf(b, ",\"switched\":%s,\"reason\":", o->switched ? "true" : "false");
+    json_str(b, sess_reason_name(o->reason));
+    buf_puts(b, ",\"hard_lock\":");
+    json_str(b, sess_hard_lock_name(o->hard_lock));
+    buf_puts(b, ",\"bindings\":[");
+    int k = 0;
+    for (unsigned bit = 1; bit <= RQ_BIND_SERVER_TOOL_STATE; bit <<= 1)
+        if (o->bindings & bit) {
+            if (k++) buf_putc(b, ',');
+            json_str(b, rq_binding_name(bit));
+        }
+    buf_printf(
+        b,
+        "],\"idle_for_s\":%.1f,\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
+        "\"current_not_in_candidates\":%s,\"continuation_mass\":%.4f,\"cache_warmth\":%.4f,"
+        "\"switch_count\":%u,\"confidence\":%.4f,\"fallback\":%s",
+        o->idle_for_s, o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
+        o->decision_inherited ? "true" : "false", o->current_not_in_candidates ? "true" : "false",
+        o->continuation_mass, o->cache_warmth, p->has_state ? p->state.switch_count : 0,
+        o->confidence, o->fallback ? "true" : "false");
+    if (o->has_handoff) {
+        buf_puts(b, ",\"handoff\":{\"from\":");
+        json_str(b, o->handoff.from);
+        buf_puts(b, ",\"to\":");
+        json_str(b, o->handoff.to);
+        buf_puts(b, ",\"conversions\":[");
+        for (size_t i = 0; i < o->handoff.n_conversions; i++) {
+            if (i) buf_putc(b, ',');
+            json_str(b, sess_conversion_name(o->handoff.conversions[i]));
+        }
+        buf_puts(b, "]}");
+    }
+    buf_puts(b, ",\"candidates\":");
+    route_candidates_json(b, p);
+    buf_putc(b, '}');
+}
+
+void route_plan_json(buf_t *b, const route_plan_t *p, bool with_trace)
+{
+    buf_puts(b, "{\"status\":");
+    json_str(b, p->status == ROUTE_OK ? "ok" : p->error_code);
+    if (p->status != ROUTE_OK) {
+        buf_puts(b, ",\"error\":");
+        json_str(b, p->error_message);
+    }
+    buf_puts(b, ",\"recipe\":");
+    json_str(b, p->passthrough ? "" : p->recipe_name);
+    buf_printf(b, ",\"passthrough\":%s,\"signals\":", p->passthrough ? "true" : "false");
+    route_signals_json(b, p);
+    buf_puts(b, ",\"decision\":{\"name\":");
+    json_str(b, p->decision_name);
+    buf_printf(b, ",\"confidence\":%.4f,\"outcome\":", p->confidence);
+    json_str(b, p->ran_decision ? dec_outcome_name(p->dec.outcome)
+                                : (p->passthrough ? "passthrough" : "default"));
+    buf_puts(b, ",\"strategy\":");
+    json_str(b, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
+    buf_puts(b, "},\"model\":");
+    if (p->model)
+        json_str(b, p->model->name);
+    else
+        buf_puts(b, "null");
+    buf_puts(b, ",\"algorithm\":");
+    json_str(b, p->algorithm);
+    if (p->ran_selection) {
+        buf_puts(b, ",\"selection\":");
+        sel_result_json(b, &p->sel);
+    }
+    if (p->ran_policy) {
+        buf_puts(b, ",\"session\":");
+        session_json(b, p);
+    }
+    buf_printf(b, ",\"routing_us\":%llu", (unsigned long long)p->routing_us);
+    if (with_trace && p->ran_decision) {
+        buf_puts(b, ",\"trace\":");
+        dec_result_json(b, &p->dec);
+    }
+    buf_putc(b, '}');
+}
+
+void route_plan_text(buf_t *b, const route_plan_t *p, bool with_trace)
+{
+    if (p->status != ROUTE_OK) {
+        buf_printf(b, "error: %s: %s\n", p->error_code, p->error_message);
+        return;
+    }
+    const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+    buf_printf(b, "signals (%zu):\n", s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        const sig_result_t *x = &s->items[i];
+        buf_printf(b, "  %s %s:%s score=%.3f", x->matched ? "✓" : "✗",
+                   cfg_signal_family_name(x->rule->family), x->rule->name, x->score);
+        if (x->label) buf_printf(b, " label=%s", x->label);
+        if (x->has_value) buf_printf(b, " value=%.3f", x->value);
+        if (x->error) buf_printf(b, " error=%s", x->error);
+        buf_puts(b, "\n");
+    }
+    buf_printf(b, "decision: %s (confidence %.3f%s)\n",
+               *p->decision_name ? p->decision_name : "(none)", p->confidence,
+               p->passthrough ? ", passthrough" : "");
+    if (with_trace && p->ran_decision) dec_result_text(b, &p->dec);
+    buf_printf(b, "algorithm: %s\n", p->algorithm ? p->algorithm : "");
+    for (size_t i = 0; i < p->n_cands; i++) {
+        const sess_terms_t *t = &p->terms[i];
+        buf_printf(b, "  %-24s base=%.3f final=%.3f%s%s\n", p->cands[i].model, p->cands[i].base,
+                   t->final, p->cands[i].admissible ? "" : " (excluded)",
+                   p->model && !strcmp(p->cands[i].model, p->model->name) ? "  <- chosen" : "");
+        if (with_trace && t->scored)
+            buf_printf(b,
+                       "      quality_gap=%.3f downgrade=%.3f handoff=-%.3f prefix=+%.3f/-%.3f "
+                       "history=-%.3f margin=-%.3f stay=%.3f tool_loop=%.3f K=%.3f\n",
+                       t->quality_gap, t->downgrade_credit, t->handoff_penalty, t->prefix_benefit,
+                       t->prefix_penalty, t->history_penalty, t->switch_margin, t->stay_bias,
+                       t->tool_loop_term, t->checkout_multiplier);
+    }
+    if (p->ran_policy)
+        buf_printf(b, "session: %s reason=%s phase=%s%s\n", p->id.found ? p->id.source : "none",
+                   sess_reason_name(p->pol.reason), sess_phase_name(p->pol.phase),
+                   p->pol.switched ? " switched" : "");
+    buf_printf(b, "model: %s\n", p->model ? p->model->name : "(none)");
+}
