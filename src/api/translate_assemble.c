@@ -116,7 +116,9 @@ void tr_asm_finish(tr_asm_t *a, buf_t *out)
         }
     }
     cJSON_AddStringToObject(c0, "finish_reason",
-                            a->finish[0] ? a->finish : a->n_tools ? "tool_calls" : "stop");
+                            a->finish[0] ? a->finish
+                            : a->n_tools ? "tool_calls"
+                                         : "stop");
     cJSON_AddItemToArray(ch, c0);
     if (a->usage) cJSON_AddItemToObject(o, "usage", cJSON_Duplicate(a->usage, 1));
     char *s = cJSON_PrintUnformatted(o);
