@@ -285,8 +285,8 @@ static void pad(buf_t *out, int width, size_t have)
 
 typedef enum { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_Z, LEN_J, LEN_T, LEN_BIGL } len_mod_t;
 
-/* A plain %d/%i/%u argument of length lm, in decimal (tmp: 24 bytes). */
-static void put_int(buf_t *out, char *tmp, bool is_signed, len_mod_t lm, va_list *ap)
+/* A plain %d/%i/%u argument of length lm, in decimal. */
+static void put_int(buf_t *out, bool is_signed, len_mod_t lm, va_list *ap)
 {
     unsigned long long u;
     bool neg = false;
@@ -316,7 +316,8 @@ static void put_int(buf_t *out, char *tmp, bool is_signed, len_mod_t lm, va_list
         default: u = va_arg(*ap, unsigned); break;
         }
     }
-    char *e = tmp + 24, *d = e;
+    char tmp[24]; /* 20 digits and a sign at most */
+    char *e = tmp + sizeof tmp, *d = e;
     do
         *--d = (char)('0' + u % 10);
     while (u /= 10);
@@ -422,8 +423,7 @@ static void format_fields(buf_t *out, const char *fmt, va_list *ap, size_t cap, 
         if ((conv == 'd' || conv == 'i' || conv == 'u') && !nf && width < 0 && prec < 0 &&
             lm != LEN_BIGL) {
             /* the common case, plain integers: always a JSON number */
-            char tmp[24];
-            put_int(out, tmp, conv != 'u', lm, ap);
+            put_int(out, conv != 'u', lm, ap);
             continue;
         }
         /* numbers and pointers: snprintf with an explicit directive */
