@@ -3,7 +3,9 @@
 # config, print a curl command to try, and stop everything on Ctrl-C.
 set -u
 BIN=${1:-build/tether}
-export SMALL_PORT=${SMALL_PORT:-9101} LARGE_PORT=${LARGE_PORT:-9102}
+# Ports: TETHER_PORT (router), SMALL_PORT and LARGE_PORT (the two mocks).
+# The replay database goes to ${TMPDIR:-/tmp}/tether-quickstart-replay.db.
+export TETHER_PORT=${TETHER_PORT:-8899} SMALL_PORT=${SMALL_PORT:-9101} LARGE_PORT=${LARGE_PORT:-9102}
 pids=()
 cleanup() {
     trap - INT TERM EXIT
@@ -18,12 +20,12 @@ sleep 0.3
 "$BIN" serve --config examples/quickstart.yaml & pids+=($!)
 sleep 0.5
 if ! kill -0 "${pids[2]}" 2>/dev/null; then echo "tether serve failed to start" >&2; exit 2; fi
-cat <<'MSG'
+cat <<MSG
 
-tether is running on http://127.0.0.1:8899 with two simulated models (small, large).
+tether is running on http://127.0.0.1:$TETHER_PORT with two simulated models (small, large).
 Try:
 
-  curl -s http://127.0.0.1:8899/v1/chat/completions \
+  curl -s http://127.0.0.1:$TETHER_PORT/v1/chat/completions \
     -H 'content-type: application/json' \
     -d '{"model":"auto","messages":[{"role":"user","content":"Hello!"}]}'
 

@@ -31,7 +31,8 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     if (!jr.has_messages) {
         app_config_release(ref);
         return api_error_openai(req, 400, "invalid_request_error", "invalid_body", "messages",
-                                "missing required field 'messages'");
+                                jr.messages.len ? "messages: must be an array"
+                                                : "missing required field 'messages'");
     }
     if (jr.n_model == 0 || !jr.model_is_string) {
         app_config_release(ref);

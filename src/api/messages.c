@@ -16,7 +16,9 @@ void api_messages(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref)
     if (!ag_scan_client(req, ref, RQ_PROTO_ANTHROPIC, &jr)) return;
     if (!jr.has_messages) {
         app_config_release(ref);
-        return api_error_anthropic(req, 400, "messages: field required (an array)");
+        return api_error_anthropic(req, 400,
+                                   jr.messages.len ? "messages: must be an array"
+                                                   : "messages: field required (an array)");
     }
     if (!jr.max_tokens.len) {
         app_config_release(ref);

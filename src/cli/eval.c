@@ -83,6 +83,10 @@ int cli_eval(int argc, char **argv)
         cfg_diags_free(&d);
         return 1;
     }
+    /* warnings as serve prints them: they name what makes a backend
+     * unavailable (an unset api_key_env variable, ...) */
+    cfg_diags_sort(&d);
+    cfg_diags_print(stderr, &d);
     cfg_diags_free(&d);
     cfg_diags_init(&d);
     sig_engine_t *sig = sig_engine_new(cfg, &d);

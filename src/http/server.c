@@ -4,9 +4,9 @@
  * start/stop: server_workers.c.
  *
  * Why not evhttp: measured at a third of nginx's proxy throughput here
- * (ARCHITECTURE.md section 5). This layer does only what the router needs:
- * per-worker event loops with SO_REUSEPORT sockets, keep-alive, in-order
- * pipelining (the parser is paused after each request and resumed when its
+ * (docs/ARCHITECTURE.md, "Where the code differs"). This layer does only
+ * what the router needs: per-worker event loops with SO_REUSEPORT sockets,
+ * keep-alive, in-order pipelining (the parser is paused after each request and resumed when its
  * response is finished), header/body limits and timeouts, chunked or
  * length-delimited responses, backpressure signals, graceful stop.
  *

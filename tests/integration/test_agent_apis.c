@@ -273,6 +273,11 @@ static void test_errors_and_count_tokens(void **st)
     assert_string_equal(S(j, "type"), "error");
     assert_string_equal(S(j, "error.type"), "invalid_request_error");
     cJSON_Delete(j);
+    j = post("/v1/messages", "{\"model\":\"claude\",\"max_tokens\":1,\"messages\":\"hi\"}", 400,
+             NULL);
+    assert_string_equal(S(j, "error.type"), "invalid_request_error");
+    assert_string_equal(S(j, "error.message"), "messages: must be an array");
+    cJSON_Delete(j);
     j = post("/v1/messages", "{\"model\":\"nope\",\"max_tokens\":1,\"messages\":[]}", 404, NULL);
     assert_string_equal(S(j, "type"), "error");
     cJSON_Delete(j);

@@ -304,6 +304,12 @@ static void test_bad_inputs_get_openai_shaped_errors(void **state)
     assert_error_code(&r, 400, "invalid_body");
     assert_non_null(strstr(r.body, "messages"));
     thttp_resp_free(&r);
+    /* messages of the wrong type: says so, not "missing" */
+    assert_int_equal(post("{\"model\":\"auto\",\"messages\":\"hi\"}", NULL, &r), 0);
+    assert_error_code(&r, 400, "invalid_body");
+    assert_non_null(strstr(r.body, "messages: must be an array"));
+    assert_non_null(strstr(r.body, "\"param\":\"messages\""));
+    thttp_resp_free(&r);
     /* body over max_body_bytes (64 KiB here) */
     size_t big = 70 * 1024;
     char *body = malloc(big + 100);
