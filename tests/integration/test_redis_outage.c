@@ -21,6 +21,7 @@
 #include "http_client.h"
 #include "proc.h"
 #include "redis_server.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -42,14 +43,6 @@ static tproc_t mock_small, mock_big;
 static int p_small, p_big;
 static char dir[128];
 
-static int spawn_mock(tproc_t *p, const char *seed)
-{
-    const char *argv[] = {tproc_tether_bin(), "mock",   "--listen", "127.0.0.1:0",
-                          "--strict",         "--seed", seed,       NULL};
-    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
-
 static int setup(void **state)
 {
     snprintf(dir, sizeof dir, "/tmp/tether-outage-%d", (int)getpid());
@@ -57,8 +50,8 @@ static int setup(void **state)
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     if (system(cmd) != 0) return -1;
     /* different seeds: the two backends never issue the same id */
-    p_small = spawn_mock(&mock_small, "1");
-    p_big = spawn_mock(&mock_big, "2");
+    p_small = tstack_mock_strict(&mock_small, "1");
+    p_big = tstack_mock_strict(&mock_big, "2");
     return p_small > 0 && p_big > 0 ? 0 : -1;
 }
 
@@ -102,40 +95,6 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "TETHER_TEST_BINDING_KEY}\n",
             port, p_small, p_big, mgmt, redis_addr);
     fclose(f);
-}
-
-static int start_router(tproc_t *p, const char *cfg)
-{
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "2", NULL};
-    if (tproc_spawn(p, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
-
-static int mock_violations(int port)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int v = j ? cJSON_GetObjectItem(j, "violations")->valueint : -1;
-    if (v > 0) {
-        char *by = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "violations_by_code"));
-        fprintf(stderr, "mock %d violations: %s\n", port, by);
-        free(by);
-    }
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return v;
-}
-
-/* 1 when the replica's session store is degraded, 0 when not, -1 unknown. */
-static int degraded(int mport)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/metrics", NULL, NULL, 0, &r) != 0) return -1;
-    const char *m = strstr(r.body, "\ntether_session_store_degraded ");
-    int d = m ? atoi(m + strlen("\ntether_session_store_degraded ")) : -1;
-    thttp_resp_free(&r);
-    return d;
 }
 
 /* ---- the agent sessions ---- */
@@ -306,8 +265,8 @@ static void test_sessions_survive_a_redis_outage(void **state)
     write_config(c1, ports[0], mports[0], redis.addr);
     write_config(c2, ports[1], mports[1], redis.addr);
     tproc_t r1, r2;
-    assert_true(start_router(&r1, c1) > 0);
-    assert_true(start_router(&r2, c2) > 0);
+    assert_true(tstack_serve(&r1, c1) > 0);
+    assert_true(tstack_serve(&r2, c2) > 0);
 
     int outage_ms = OUTAGE_MS_DEFAULT;
     if (getenv("TETHER_OUTAGE_MS")) outage_ms = atoi(getenv("TETHER_OUTAGE_MS"));
@@ -316,11 +275,11 @@ static void test_sessions_survive_a_redis_outage(void **state)
         sess_begin(&ss[i], i);
     tally_t before = {0}, during = {0}, after = {0};
     drive(ss, ports, 2000, &before);
-    int v_before = mock_violations(p_small) + mock_violations(p_big);
+    int v_before = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
 
     tredis_kill(&redis);
     drive(ss, ports, (uint64_t)outage_ms, &during);
-    int v_during = mock_violations(p_small) + mock_violations(p_big) - v_before;
+    int v_during = tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v_before;
     assert_int_equal(tredis_start(&redis, redis.port), 0);
 
     /* after: keep the traffic going until both replicas have closed their
@@ -329,14 +288,16 @@ static void test_sessions_survive_a_redis_outage(void **state)
     int recovered = 0;
     while (!recovered && clock_mono_ms() - t0 < 30000) {
         drive(ss, ports, 500, &after);
-        int d0 = degraded(mports[0]), d1 = degraded(mports[1]);
+        int d0 = tstack_store_degraded(mports[0]), d1 = tstack_store_degraded(mports[1]);
         recovered = d0 == 0 && d1 == 0;
         if (getenv("TETHER_TEST_VERBOSE")) fprintf(stderr, "degraded: %d %d\n", d0, d1);
     }
     uint64_t recovery_ms = clock_mono_ms() - t0;
     drive(ss, ports, 3000, &after);
-    int v_after = mock_violations(p_small) + mock_violations(p_big) - v_before - v_during;
-    int still_degraded = degraded(mports[0]) != 0 || degraded(mports[1]) != 0;
+    int v_after =
+        tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v_before - v_during;
+    int still_degraded =
+        tstack_store_degraded(mports[0]) != 0 || tstack_store_degraded(mports[1]) != 0;
     fprintf(stderr,
             "outage %d ms: before %d requests %d failed %d violations; during %d/%d/%d; after "
             "%d/%d/%d; recovered: %s within %llu ms\n",
@@ -420,8 +381,8 @@ static void test_signed_binding_routes_and_forged_is_unbound(void **state)
             port, p_small, p_big, mport);
     fclose(f);
     tproc_t r;
-    assert_true(start_router(&r, cfg) > 0);
-    int v0 = mock_violations(p_small) + mock_violations(p_big);
+    assert_true(tstack_serve(&r, cfg) > 0);
+    int v0 = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
     char id_big[600], id_small[600], id[600], model[32], reason[64];
     assert_int_equal(
         chat_turn(port, "bind-a", NULL, "prove it", id_big, sizeof id_big, model, reason), 200);
@@ -449,7 +410,7 @@ static void test_signed_binding_routes_and_forged_is_unbound(void **state)
     assert_int_equal(chat_turn(port, "bind-d", forged, "prove more", id, sizeof id, model, reason),
                      200);
     assert_string_equal(model, "big");
-    assert_int_equal(mock_violations(p_small) + mock_violations(p_big), v0);
+    assert_int_equal(tstack_mock_violations(p_small) + tstack_mock_violations(p_big), v0);
     thttp_resp_t m;
     assert_int_equal(thttp_request("127.0.0.1", mport, "GET", "/metrics", NULL, NULL, 0, &m), 0);
     assert_non_null(strstr(m.body, "tether_session_bindings_total{result=\"invalid\"} 2"));

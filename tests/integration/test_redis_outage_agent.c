@@ -30,6 +30,7 @@
 #include "http_client.h"
 #include "proc.h"
 #include "redis_server.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -51,14 +52,6 @@ static tproc_t mock_small, mock_big;
 static int p_small, p_big;
 static char dir[128];
 
-static int spawn_mock(tproc_t *p, const char *seed)
-{
-    const char *argv[] = {tproc_tether_bin(), "mock",   "--listen", "127.0.0.1:0",
-                          "--strict",         "--seed", seed,       NULL};
-    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -66,8 +59,8 @@ static int setup(void **state)
     char cmd[200];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
     if (system(cmd) != 0) return -1;
-    p_small = spawn_mock(&mock_small, "1");
-    p_big = spawn_mock(&mock_big, "2");
+    p_small = tstack_mock_strict(&mock_small, "1");
+    p_big = tstack_mock_strict(&mock_big, "2");
     return p_small > 0 && p_big > 0 ? 0 : -1;
 }
 
@@ -114,39 +107,6 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "    responses: {backend: redis, redis: {address: \"%s\", key_prefix: \"rt:\"}}\n",
             port, model_opt, p_small, model_opt, p_big, mgmt, redis_addr, redis_addr);
     fclose(f);
-}
-
-static int start_router(tproc_t *p, const char *cfg)
-{
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "2", NULL};
-    if (tproc_spawn(p, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
-
-static int mock_violations(int port)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int v = j ? cJSON_GetObjectItem(j, "violations")->valueint : -1;
-    if (v > 0) {
-        char *by = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "violations_by_code"));
-        fprintf(stderr, "mock %d violations: %s\n", port, by);
-        free(by);
-    }
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return v;
-}
-
-static int degraded(int mport)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/metrics", NULL, NULL, 0, &r) != 0) return -1;
-    const char *m = strstr(r.body, "\ntether_session_store_degraded ");
-    int d = m ? atoi(m + strlen("\ntether_session_store_degraded ")) : -1;
-    thttp_resp_free(&r);
-    return d;
 }
 
 /* ---- the sessions ---- */
@@ -429,37 +389,41 @@ static void run_outage(const char *model_opt, bool messages, outage_result_t *o)
     write_config(c1, ports[0], mports[0], redis.addr, model_opt);
     write_config(c2, ports[1], mports[1], redis.addr, model_opt);
     tproc_t r1, r2;
-    assert_true(start_router(&r1, c1) > 0);
-    assert_true(start_router(&r2, c2) > 0);
+    assert_true(tstack_serve(&r1, c1) > 0);
+    assert_true(tstack_serve(&r2, c2) > 0);
     int outage_ms = OUTAGE_MS_DEFAULT;
     if (getenv("TETHER_OUTAGE_MS")) outage_ms = atoi(getenv("TETHER_OUTAGE_MS"));
-    int v0 = mock_violations(p_small) + mock_violations(p_big);
+    int v0 = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
     phase = "before";
     shown = 0;
     sess_t ss[N_SESS] = {0};
     for (int i = 0; i < N_SESS; i++)
         sess_begin(&ss[i], i, messages);
     drive(ss, ports, 2000, &o->before);
-    o->v_before = mock_violations(p_small) + mock_violations(p_big) - v0;
+    o->v_before = tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v0;
     tredis_kill(&redis);
     phase = "during";
     shown = 0;
     drive(ss, ports, (uint64_t)outage_ms, &o->during);
-    o->v_during = mock_violations(p_small) + mock_violations(p_big) - v0 - o->v_before;
+    o->v_during =
+        tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v0 - o->v_before;
     assert_int_equal(tredis_start(&redis, redis.port), 0);
     phase = "after";
     shown = 0;
     uint64_t t0 = clock_mono_ms();
     while (!o->recovered && clock_mono_ms() - t0 < 30000) {
         drive(ss, ports, 500, &o->after);
-        o->recovered = degraded(mports[0]) == 0 && degraded(mports[1]) == 0;
+        o->recovered =
+            tstack_store_degraded(mports[0]) == 0 && tstack_store_degraded(mports[1]) == 0;
     }
     uint64_t recovery_ms = clock_mono_ms() - t0;
     drive(ss, ports, 3000, &o->settled);
     o->after.requests += o->settled.requests;
     o->after.failed += o->settled.failed;
-    o->v_after = mock_violations(p_small) + mock_violations(p_big) - v0 - o->v_before - o->v_during;
-    o->still_degraded = degraded(mports[0]) != 0 || degraded(mports[1]) != 0;
+    o->v_after = tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v0 -
+                 o->v_before - o->v_during;
+    o->still_degraded =
+        tstack_store_degraded(mports[0]) != 0 || tstack_store_degraded(mports[1]) != 0;
     fprintf(stderr,
             "%s, outage %d ms: before %d requests %d failed %d violations; during %d/%d/%d; "
             "after %d/%d/%d (once recovered: %d/%d); recovered: %s within %llu ms\n",
@@ -592,8 +556,8 @@ static void test_responses_ids_carry_their_binding(void **state)
             port, p_small, p_big, p_small, mport);
     fclose(f);
     tproc_t r;
-    assert_true(start_router(&r, cfg) > 0);
-    int v0 = mock_violations(p_small) + mock_violations(p_big);
+    assert_true(tstack_serve(&r, cfg) > 0);
+    int v0 = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
     char model[32], reason[64], id1[600], id2[600], path[700];
     thttp_resp_t g;
     cJSON *o;
@@ -634,7 +598,7 @@ static void test_responses_ids_carry_their_binding(void **state)
         200);
     assert_string_equal(model, "big");
     cJSON_Delete(o);
-    assert_int_equal(mock_violations(p_small) + mock_violations(p_big), v0);
+    assert_int_equal(tstack_mock_violations(p_small) + tstack_mock_violations(p_big), v0);
     /* GET, input_items and DELETE take the wrapped id */
     snprintf(path, sizeof path, "/v1/responses/%s", id1);
     assert_int_equal(thttp_request("127.0.0.1", port, "GET", path, NULL, NULL, 0, &g), 0);
