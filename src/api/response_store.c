@@ -5,6 +5,7 @@
  * chain walks and their expansion, and the blocking forms for tests and
  * tools. */
 #include "api/response_store_internal.h"
+#include "api/response_store_registry.h"
 #include "core/hash.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -176,6 +177,18 @@ size_t rstore_count(rstore_t *s)
 }
 
 /* ------------------------------------------------------------ Redis */
+
+/* The `memory` backend (response_store_registry.h): the table alone. */
+static rstore_t *memory_open(const struct cfg *cfg, uint64_t ttl_ms, size_t max, char *err,
+                             size_t errlen)
+{
+    return rstore_new(ttl_ms, max);
+}
+
+const cfg_store_backend_t rstore_memory_store = {
+    .name = "memory",
+    .ops.responses = &(const rstore_backend_ops_t){.open = memory_open},
+};
 
 rstore_t *rstore_new_redis(uint64_t ttl_ms, size_t max, const rstore_redis_opts_t *o, char *err,
                            size_t errlen)

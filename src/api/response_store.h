@@ -114,6 +114,18 @@ void rstore_chain_free(rstore_chain_t *ch);
 int rstore_chain(rstore_t *s, const char *id, uint64_t now_ms, cJSON *msgs, cJSON *items,
                  char **instructions, bool *native, char **model, tr_warn_t *w);
 
+/* ---- backends (response_store_registry.h) ---- */
+
+struct cfg;
+/* What a backend of global.stores.responses.backend does. */
+typedef struct rstore_backend_ops {
+    /* The process's store from cfg's global.stores.responses (ttl_ms and
+     * max: the memory table's limits, which is also a remote backend's
+     * local fallback). NULL with a message in err when it cannot: the
+     * server logs it and uses the memory backend. */
+    rstore_t *(*open)(const struct cfg *cfg, uint64_t ttl_ms, size_t max, char *err, size_t errlen);
+} rstore_backend_ops_t;
+
 /* A new id: "resp_" + 24 random hex digits. */
 void rstore_new_id(char out[32]);
 #endif

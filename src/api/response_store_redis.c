@@ -6,6 +6,8 @@
  * store's old back-off), during which response_store.c serves from its
  * local table. See response_store.h. */
 #include "api/response_store_internal.h"
+#include "api/response_store_registry.h"
+#include "config/config.h"
 #include "core/log.h"
 #include <event2/event.h>
 #include <pthread.h>
@@ -264,3 +266,24 @@ void rr_del(rredis_t *r, struct event_base *evb, const char *id, rr_done_cb cb, 
     c->done = cb;
     send_key_cmd(r, evb, c, "DEL");
 }
+
+/* The `redis` backend's registry entry (response_store_registry.h): the
+ * store opened from global.stores.responses.redis, the memory table in
+ * front of it as the local fallback. */
+static rstore_t *redis_open(const struct cfg *cfg, uint64_t ttl_ms, size_t max, char *err,
+                            size_t errlen)
+{
+    const cfg_redis_t *rc = &cfg->global_ext->stores.responses.redis;
+    rstore_redis_opts_t o = {.address = rc->address,
+                             .password = rc->password,
+                             .db = (int)rc->db,
+                             .key_prefix = rc->key_prefix,
+                             .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 0};
+    return rstore_new_redis(ttl_ms, max, &o, err, errlen);
+}
+
+const cfg_store_backend_t rstore_redis_store = {
+    .name = "redis",
+    .flags = CFG_STORE_SHARED | CFG_STORE_REDIS,
+    .ops.responses = &(const rstore_backend_ops_t){.open = redis_open},
+};

@@ -6,6 +6,7 @@
  * (rstore_*_async): a handler continues in the store's callback, keeping
  * the request if the client leaves meanwhile. */
 #include "api/agent_proxy.h"
+#include "api/response_store_registry.h"
 #include "core/clock.h"
 #include "core/log.h"
 
@@ -19,30 +20,30 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static const cfg_t *g_store_cfg;
 static met_family_t *g_warn_met; /* registered with the store (see store_init) */
 
+/* The backend global.stores.responses.backend names, from its registry
+ * (response_store_registry.h); memory when it cannot open. */
 static void store_init(void)
 {
     int64_t ttl = 0, max = 0;
-    const char *backend = NULL;
-    const cfg_redis_t *rc = NULL;
+    const cfg_store_backend_t *b = NULL;
     if (g_store_cfg && g_store_cfg->global_ext) {
         ttl = g_store_cfg->global_ext->stores.responses.ttl_seconds;
         max = g_store_cfg->global_ext->stores.responses.max_responses;
-        backend = g_store_cfg->global_ext->stores.responses.backend;
-        rc = &g_store_cfg->global_ext->stores.responses.redis;
+        b = cfg_store_backend_find(CFG_STORE_RESPONSES,
+                                   g_store_cfg->global_ext->stores.responses.backend);
     }
     uint64_t ttl_ms = ttl > 0 ? (uint64_t)ttl * 1000 : 0;
     size_t cap = max > 0 ? (size_t)max : 100000;
-    if (backend && !strcmp(backend, "redis") && rc) {
-        rstore_redis_opts_t o = {.address = rc->address,
-                                 .password = rc->password,
-                                 .db = (int)rc->db,
-                                 .key_prefix = rc->key_prefix,
-                                 .timeout_ms = rc->timeout_ms > 0 ? (uint64_t)rc->timeout_ms : 0};
+    if (b && b->ops.responses && b->ops.responses->open) {
         char err[256] = "";
-        g_store = rstore_new_redis(ttl_ms, cap, &o, err, sizeof err);
-        if (!g_store)
-            tlog(TLOG_ERROR, "response_store_redis_config",
-                 "\"error\":\"%s\",\"fallback\":\"memory\"", err);
+        g_store = b->ops.responses->open(g_store_cfg, ttl_ms, cap, err, sizeof err);
+        if (!g_store) {
+            for (char *q = err; *q; q++)
+                if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20) *q = '?';
+            char ev[64]; /* response_store_redis_config, as before the registry */
+            snprintf(ev, sizeof ev, "response_store_%s_config", b->name);
+            tlog(TLOG_ERROR, ev, "\"error\":\"%s\",\"fallback\":\"memory\"", err);
+        }
     }
     if (!g_store) g_store = rstore_new(ttl_ms, cap);
     static const char *const labels[] = {"code", NULL};

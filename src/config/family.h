@@ -4,10 +4,11 @@
  * pointer to its operations, whose type belongs to the member's own folder.
  *
  * Each member is one file in its folder (signals/, select/, plugins/,
- * replay/, session/) that defines one descriptor next to its operations;
- * each folder lists its members, one line each, in one registry
+ * replay/, session/, api/) that defines one descriptor next to its
+ * operations; each family lists its members, one line each, in one registry
  * (signals/registry.h, select/registry.h, plugins/registry.h,
- * replay/registry.h, session/registry.h). Those folders sit above config/ in
+ * replay/registry.h, session/registry.h, api/response_store_registry.h,
+ * plugins/response_cache_registry.h). Those folders sit above config/ in
  * the layer order, so config/ never includes them: it reads the registries
  * through the extern arrays declared here, which the registry files define
  * (a link-time dependency). Loading, unknown-key checks with did-you-mean,
@@ -156,15 +157,20 @@ const cfg_schema_t *cfg_plugin_schema(const char *type);
 /* ---- store backends ---- */
 
 /* The stores whose backend comes from a registry, and the key that names
- * it: global.services.router_replay.store, global.stores.session.backend. */
+ * it: global.services.router_replay.store, global.stores.session.backend,
+ * global.stores.responses.backend, global.stores.response_cache.backend. */
 typedef enum cfg_store_kind {
-    CFG_STORE_REPLAY,  /* replay/registry.h */
-    CFG_STORE_SESSION, /* session/registry.h */
+    CFG_STORE_REPLAY,         /* replay/registry.h */
+    CFG_STORE_SESSION,        /* session/registry.h */
+    CFG_STORE_RESPONSES,      /* api/response_store_registry.h */
+    CFG_STORE_RESPONSE_CACHE, /* plugins/response_cache_registry.h */
     CFG_STORE_KINDS
 } cfg_store_kind_t;
 
-struct replay_store_ops; /* replay/store.h */
-struct sess_backend_ops; /* session/store.h */
+struct replay_store_ops;   /* replay/store.h */
+struct sess_backend_ops;   /* session/store.h */
+struct rstore_backend_ops; /* api/response_store.h */
+struct rc_backend_ops;     /* plugins/response_cache.h */
 
 typedef struct cfg_store_backend {
     const char *name; /* the value of the store's backend key: store: sqlite */
@@ -179,6 +185,8 @@ typedef struct cfg_store_backend {
     union {          /* the implementation, by store kind */
         const struct replay_store_ops *replay;
         const struct sess_backend_ops *session;
+        const struct rstore_backend_ops *responses;
+        const struct rc_backend_ops *response_cache;
     } ops;
 } cfg_store_backend_t;
 
@@ -186,12 +194,19 @@ enum {
     /* Shared by the replicas of a deployment (session: response ids then
      * need a binding key every replica knows). */
     CFG_STORE_SHARED = 1u << 0,
+    /* Reads the store's global.stores.<store>.redis block: the loader
+     * requires its address (or borrows the session store's) and reads its
+     * password_env. */
+    CFG_STORE_REDIS = 1u << 1,
 };
 
-/* replay/registry.c and session/registry.c: every backend, NULL-terminated,
- * in the order the reference lists them. */
+/* replay/registry.c, session/registry.c, api/response_store_registry.c and
+ * plugins/response_cache_registry.c: every backend, NULL-terminated, in the
+ * order the reference lists them. */
 extern const cfg_store_backend_t *const cfg_replay_store_registry[];
 extern const cfg_store_backend_t *const cfg_sess_store_registry[];
+extern const cfg_store_backend_t *const cfg_rstore_registry[];
+extern const cfg_store_backend_t *const cfg_rc_store_registry[];
 
 /* The backend of store k named name, or NULL. */
 const cfg_store_backend_t *cfg_store_backend_find(cfg_store_kind_t k, const char *name);
@@ -206,5 +221,6 @@ const cfg_schema_t *cfg_store_backend_schema(cfg_store_kind_t k, const char *nam
  * registries: the backend key's choices are the registry's names, and each
  * backend with options adds its block key. */
 extern cfg_field_t cfg_store_fields[CFG_STORE_KINDS][32];
-extern const cfg_field_t cfg_replay_base_fields[], cfg_store_session_base_fields[];
+extern const cfg_field_t cfg_replay_base_fields[], cfg_store_session_base_fields[],
+    cfg_store_responses_base_fields[], cfg_store_cache_base_fields[];
 #endif

@@ -60,12 +60,14 @@ typedef struct cfg_stores {
         char *binding_key;     /* its value; NULL: a per-process key */
     } session;
     struct {
-        char *backend; /* memory|redis */
+        char *backend;            /* api/response_store_registry.h: memory|redis */
+        const void *backend_opts; /* the backend's own options block, or NULL */
         int64_t ttl_seconds, max_responses;
         cfg_redis_t redis;
     } responses;
     struct {
-        char *backend; /* memory|redis */
+        char *backend;            /* plugins/response_cache_registry.h: memory|redis */
+        const void *backend_opts; /* the backend's own options block, or NULL */
         int64_t max_entries, ttl_seconds;
         uint64_t max_entry_bytes;
         cfg_redis_t redis;

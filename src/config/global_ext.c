@@ -120,29 +120,30 @@ const cfg_schema_t cfg_schema_store_session = {
     cfg_store_fields[CFG_STORE_SESSION],
     "Session memory store.",
 };
+/* The backends' choices and blocks come from api/response_store_registry.h
+ * and plugins/response_cache_registry.h (stores.c). */
+const cfg_field_t cfg_store_responses_base_fields[] = {
+    CFG_FENUM(T, "backend", responses.backend, "memory", NULL, "Responses API store"),
+    CFG_FI64(T, "ttl_seconds", responses.ttl_seconds, "2592000", 0, 315360000, "response lifetime"),
+    CFG_FI64(T, "max_responses", responses.max_responses, "10000", 0, 1000000000, "size cap"),
+    CFG_FSUB(T, "redis", responses.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
+    {0}};
 const cfg_schema_t cfg_schema_store_responses = {
     "global.stores.responses",
-    (const cfg_field_t[]){
-        CFG_FENUM(T, "backend", responses.backend, "memory", "memory|redis", "Responses API store"),
-        CFG_FI64(T, "ttl_seconds", responses.ttl_seconds, "2592000", 0, 315360000,
-                 "response lifetime"),
-        CFG_FI64(T, "max_responses", responses.max_responses, "10000", 0, 1000000000, "size cap"),
-        CFG_FSUB(T, "redis", responses.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
-        {0}},
+    cfg_store_fields[CFG_STORE_RESPONSES],
     "Stored responses (previous_response_id).",
 };
+const cfg_field_t cfg_store_cache_base_fields[] = {
+    CFG_FENUM(T, "backend", response_cache.backend, "memory", NULL, "cache store"),
+    CFG_FI64(T, "max_entries", response_cache.max_entries, "1000", 0, 1000000000, "size cap"),
+    CFG_FI64(T, "ttl_seconds", response_cache.ttl_seconds, "3600", 0, 315360000, "entry lifetime"),
+    CFG_FSIZE(T, "max_entry_bytes", response_cache.max_entry_bytes, "1MiB",
+              "largest cached response"),
+    CFG_FSUB(T, "redis", response_cache.redis, cfg_schema_redis, "see global.stores.<store>.redis"),
+    {0}};
 const cfg_schema_t cfg_schema_store_cache = {
     "global.stores.response_cache",
-    (const cfg_field_t[]){
-        CFG_FENUM(T, "backend", response_cache.backend, "memory", "memory|redis", "cache store"),
-        CFG_FI64(T, "max_entries", response_cache.max_entries, "1000", 0, 1000000000, "size cap"),
-        CFG_FI64(T, "ttl_seconds", response_cache.ttl_seconds, "3600", 0, 315360000,
-                 "entry lifetime"),
-        CFG_FSIZE(T, "max_entry_bytes", response_cache.max_entry_bytes, "1MiB",
-                  "largest cached response"),
-        CFG_FSUB(T, "redis", response_cache.redis, cfg_schema_redis,
-                 "see global.stores.<store>.redis"),
-        {0}},
+    cfg_store_fields[CFG_STORE_RESPONSE_CACHE],
     "Response cache store.",
 };
 const cfg_schema_t cfg_schema_stores = {
@@ -316,16 +317,23 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     const cfg_node_t *st = cfg_node_get(g, "stores");
     s = ld_push_key(l, "stores");
     ld_section(l, st, &cfg_schema_stores, &x->stores);
+    /* a backend that reads the store's redis block (CFG_STORE_REDIS in its
+     * registry entry) needs its address */
     const struct {
         const char *key;
+        cfg_store_kind_t kind;
         const char *backend;
         cfg_redis_t *r;
-    } stores[] = {
-        {"session", x->stores.session.backend, &x->stores.session.redis},
-        {"responses", x->stores.responses.backend, &x->stores.responses.redis},
-        {"response_cache", x->stores.response_cache.backend, &x->stores.response_cache.redis}};
+        const void **opts;
+    } stores[] = {{"session", CFG_STORE_SESSION, x->stores.session.backend,
+                   &x->stores.session.redis, &x->stores.session.backend_opts},
+                  {"responses", CFG_STORE_RESPONSES, x->stores.responses.backend,
+                   &x->stores.responses.redis, &x->stores.responses.backend_opts},
+                  {"response_cache", CFG_STORE_RESPONSE_CACHE, x->stores.response_cache.backend,
+                   &x->stores.response_cache.redis, &x->stores.response_cache.backend_opts}};
     for (size_t i = 0; i < 3; i++) {
-        if (!stores[i].backend || strcmp(stores[i].backend, "redis")) continue;
+        const cfg_store_backend_t *b = cfg_store_backend_find(stores[i].kind, stores[i].backend);
+        if (!b || !(b->flags & CFG_STORE_REDIS)) continue;
         const cfg_node_t *sn = cfg_node_get(st, stores[i].key);
         size_t s2 = ld_push_key(l, stores[i].key);
         if (!stores[i].r->address) {
@@ -333,7 +341,7 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
             if (i > 0 && x->stores.session.redis.address)
                 *stores[i].r = x->stores.session.redis;
             else
-                ld_err(l, sn, "backend redis needs redis.address");
+                ld_err(l, sn, "backend %s needs redis.address", b->name);
         } else if (stores[i].r->password_env) {
             size_t s3 = ld_push_key(l, "redis.password_env");
             stores[i].r->password =
@@ -344,10 +352,12 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         ld_pop(l, s2);
     }
     load_binding_key(l, cfg_node_get(st, "session"), &x->stores);
-    size_t s_ss = ld_push_key(l, "session");
-    x->stores.session.backend_opts = cfg_store_load_opts(
-        l, CFG_STORE_SESSION, cfg_node_get(st, "session"), x->stores.session.backend);
-    ld_pop(l, s_ss);
+    for (size_t i = 0; i < 3; i++) {
+        size_t s2 = ld_push_key(l, stores[i].key);
+        *stores[i].opts = cfg_store_load_opts(l, stores[i].kind, cfg_node_get(st, stores[i].key),
+                                              stores[i].backend);
+        ld_pop(l, s2);
+    }
     ld_pop(l, s);
 
     const cfg_node_t *sv = cfg_node_get(g, "services");

@@ -4,8 +4,21 @@
  * semantic_cache and loose keys to global, calls the provider and signal
  * mappers (migrate_providers.c, migrate_signals.c) and drops the empty
  * sections. Driven by migrate.c. */
+#include "config/family.h"
 #include "config/migrate_internal.h"
 #include <string.h>
+
+/* An old key's value names a backend of store k's registry, and its own
+ * options block (the backend's name as key) exists. */
+static bool is_backend(cfg_store_kind_t k, const char *name)
+{
+    return name && cfg_store_backend_find(k, name) != NULL;
+}
+
+static bool is_backend_block(cfg_store_kind_t k, const char *key)
+{
+    return cfg_store_backend_schema(k, key) != NULL;
+}
 
 static void migrate_cache(mg_t *g)
 {
@@ -24,15 +37,22 @@ static void migrate_cache(mg_t *g)
     cfg_node_t *rc = mg_child(g, stores, "response_cache", CFG_NODE_MAP);
     mg_mark(g, rc, path, sc);
     const char *bt = cfg_node_text(cfg_node_get(sc, "backend_type"));
-    if (bt && (!strcmp(bt, "memory") || !strcmp(bt, "redis")))
+    if (is_backend(CFG_STORE_RESPONSE_CACHE, bt))
         mg_set_str(g, rc, "backend", bt);
     else if (bt)
         mg_note(g, cfg_node_get(sc, "backend_type"), mg_pkey(g, path, "backend_type"),
-                "backend \"%s\" is not supported (memory or redis); using memory", bt);
+                "backend \"%s\" is not supported (%s); using memory", bt,
+                cfg_store_backend_list(CFG_STORE_RESPONSE_CACHE));
     static const char *const pass[] = {"max_entries", "ttl_seconds", "max_entry_bytes", "redis"};
     for (size_t i = 0; i < sizeof pass / sizeof *pass; i++) {
         const cfg_node_t *v = cfg_node_get(sc, pass[i]);
         if (v) cfg_node_set(g->a, rc, pass[i], mg_take(g, v, mg_pkey(g, path, pass[i])));
+    }
+    /* a backend's own options block keeps its key */
+    for (size_t i = 0; i < sc->n; i++) {
+        const char *k = sc->keys[i]->str;
+        if (is_backend_block(CFG_STORE_RESPONSE_CACHE, k))
+            cfg_node_set(g->a, rc, k, mg_take(g, sc->items[i], mg_pkey(g, path, k)));
     }
     const char *en = cfg_node_text(cfg_node_get(sc, "enabled"));
     const cfg_node_t *th = cfg_node_get(sc, "similarity_threshold");
@@ -40,7 +60,7 @@ static void migrate_cache(mg_t *g)
     for (size_t i = 0; i < sc->n; i++) {
         const char *k = sc->keys[i]->str;
         bool mapped = !strcmp(k, "enabled") || !strcmp(k, "similarity_threshold") ||
-                      !strcmp(k, "backend_type");
+                      !strcmp(k, "backend_type") || is_backend_block(CFG_STORE_RESPONSE_CACHE, k);
         for (size_t j = 0; j < sizeof pass / sizeof *pass; j++)
             mapped |= !strcmp(k, pass[j]);
         if (!mapped)
@@ -116,7 +136,7 @@ static void migrate_loose(mg_t *g, size_t i)
         static const char *const used[] = {"enabled", "store_backend", NULL};
         mg_copy_known(g, rs, v, k, &cfg_schema_store_responses, used);
         const char *sb = cfg_node_text(cfg_node_get(v, "store_backend"));
-        if (sb && (!strcmp(sb, "memory") || !strcmp(sb, "redis"))) mg_set_str(g, rs, "backend", sb);
+        if (is_backend(CFG_STORE_RESPONSES, sb)) mg_set_str(g, rs, "backend", sb);
         return;
     }
     if (!strcmp(k, "log_level")) {

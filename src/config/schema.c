@@ -17,6 +17,8 @@ static const cfg_schema_t signal_families = {"signal families", NULL, NULL},
                           algorithms = {"algorithms", NULL, NULL},
                           plugin_kinds = {"plugin kinds", NULL, NULL},
                           session_backends = {"session store backends", NULL, NULL},
+                          responses_backends = {"Responses store backends", NULL, NULL},
+                          cache_backends = {"response cache backends", NULL, NULL},
                           replay_backends = {"replay store backends", NULL, NULL};
 
 static const cfg_schema_t *const order[] = {
@@ -61,7 +63,9 @@ static const cfg_schema_t *const order[] = {
     &cfg_schema_store_session,
     &session_backends,
     &cfg_schema_store_responses,
+    &responses_backends,
     &cfg_schema_store_cache,
+    &cache_backends,
     &cfg_schema_redis,
     &cfg_schema_services,
     &cfg_schema_replay,
@@ -107,8 +111,14 @@ static void build_all(void)
                 const cfg_schema_t *p = cfg_plugin_schema(types[k]);
                 if (p) all[n++] = p; /* only plugins that declare their keys */
             }
-        else if (*s == &session_backends || *s == &replay_backends)
-            add_backends(*s == &replay_backends ? CFG_STORE_REPLAY : CFG_STORE_SESSION, &n);
+        else if (*s == &session_backends)
+            add_backends(CFG_STORE_SESSION, &n);
+        else if (*s == &responses_backends)
+            add_backends(CFG_STORE_RESPONSES, &n);
+        else if (*s == &cache_backends)
+            add_backends(CFG_STORE_RESPONSE_CACHE, &n);
+        else if (*s == &replay_backends)
+            add_backends(CFG_STORE_REPLAY, &n);
         else
             all[n++] = *s;
     }

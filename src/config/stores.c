@@ -24,6 +24,10 @@ static const struct {
                           cfg_replay_store_registry},
     [CFG_STORE_SESSION] = {&cfg_schema_store_session, "backend", cfg_store_session_base_fields,
                            cfg_sess_store_registry},
+    [CFG_STORE_RESPONSES] = {&cfg_schema_store_responses, "backend",
+                             cfg_store_responses_base_fields, cfg_rstore_registry},
+    [CFG_STORE_RESPONSE_CACHE] = {&cfg_schema_store_cache, "backend", cfg_store_cache_base_fields,
+                                  cfg_rc_store_registry},
 };
 
 static struct {

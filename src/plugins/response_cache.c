@@ -9,10 +9,12 @@
 #include "core/clock.h"
 #include "plugins/response_cache_internal.h"
 #include "plugins/response_cache_redis.h"
+#include "plugins/response_cache_registry.h"
 #include "core/log.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,20 +81,35 @@ rc_cache_t *rc_cache_new(const cfg_t *cfg)
         o.max_entries = s->response_cache.max_entries;
         o.ttl_seconds = s->response_cache.ttl_seconds;
         o.max_entry_bytes = s->response_cache.max_entry_bytes;
-        if (s->response_cache.backend && !strcmp(s->response_cache.backend, "redis")) {
-            rc_redis_opts_t ro;
-            rc_redis_opts_from_cfg(&s->response_cache.redis, &ro);
-            char err[256];
-            rc_cache_t *c = rc_cache_new_redis(&o, &ro, err, sizeof err);
+        const cfg_store_backend_t *b =
+            cfg_store_backend_find(CFG_STORE_RESPONSE_CACHE, s->response_cache.backend);
+        if (b && b->ops.response_cache && b->ops.response_cache->open) {
+            char err[256] = "";
+            rc_cache_t *c = b->ops.response_cache->open(cfg, &o, err, sizeof err);
+            /* the options are copied into the cache */
+            // cppcheck-suppress returnDanglingLifetime
             if (c) return c;
             for (char *q = err; *q; q++)
                 if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20) *q = '?';
-            /* the config loader validated the address; never fail start-up */
-            tlog(TLOG_ERROR, "response_cache_redis_config", "\"error\":\"%s\"", err);
+            /* the config loader validated the backend; never fail start-up */
+            char ev[64]; /* response_cache_redis_config, as before the registry */
+            snprintf(ev, sizeof ev, "response_cache_%s_config", b->name);
+            tlog(TLOG_ERROR, ev, "\"error\":\"%s\"", err);
         }
     }
     return rc_cache_new_opts(&o);
 }
+
+/* The `memory` backend (response_cache_registry.h): the sharded LRU alone. */
+static rc_cache_t *memory_open(const cfg_t *cfg, const rc_opts_t *o, char *err, size_t errlen)
+{
+    return rc_cache_new_opts(o);
+}
+
+const cfg_store_backend_t rc_memory_store = {
+    .name = "memory",
+    .ops.response_cache = &(const rc_backend_ops_t){.open = memory_open},
+};
 
 rc_cache_t *rc_cache_new_redis(const rc_opts_t *o, const rc_redis_opts_t *ro, char *err,
                                size_t errlen)

@@ -83,8 +83,16 @@ typedef struct rc_opts {
 } rc_opts_t;
 
 /* From cfg->global_ext->stores.response_cache (the SPEC defaults when cfg or
- * global_ext is NULL). Never NULL. */
+ * global_ext is NULL): the backend its `backend` names in the registry
+ * (response_cache_registry.h), memory when that one cannot open (logged).
+ * Never NULL. */
 rc_cache_t *rc_cache_new(const cfg_t *cfg);
+/* What a backend of global.stores.response_cache.backend does. */
+typedef struct rc_backend_ops {
+    /* The cache from cfg with the store's limits o. NULL with a message in
+     * err when it cannot. */
+    rc_cache_t *(*open)(const cfg_t *cfg, const struct rc_opts *o, char *err, size_t errlen);
+} rc_backend_ops_t;
 rc_cache_t *rc_cache_new_opts(const rc_opts_t *o);
 /* A cache whose shared store is Redis (response_cache_redis.h), with the
  * in-memory LRU of o in front of it as a near cache. rc_cache_new does this

@@ -14,6 +14,8 @@
  * response_cache_redis.h. */
 #include "plugins/response_cache_redis.h"
 #include "core/clock.h"
+#include "plugins/response_cache.h"
+#include "plugins/response_cache_registry.h"
 #include "kv/client.h"
 #include <event2/event.h>
 #include <inttypes.h>
@@ -395,3 +397,18 @@ int rc_redis_nearest(rc_redis_t *r, uint64_t ctx, const float *q, size_t dim, do
         free(idx.best[k].emb);
     return rc;
 }
+
+/* The `redis` backend's registry entry (response_cache_registry.h): the
+ * near cache in front of the Redis of global.stores.response_cache.redis. */
+static rc_cache_t *redis_open(const cfg_t *cfg, const rc_opts_t *o, char *err, size_t errlen)
+{
+    rc_redis_opts_t ro;
+    rc_redis_opts_from_cfg(&cfg->global_ext->stores.response_cache.redis, &ro);
+    return rc_cache_new_redis(o, &ro, err, errlen);
+}
+
+const cfg_store_backend_t rc_redis_store = {
+    .name = "redis",
+    .flags = CFG_STORE_SHARED | CFG_STORE_REDIS,
+    .ops.response_cache = &(const rc_backend_ops_t){.open = redis_open},
+};

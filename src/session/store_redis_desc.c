@@ -26,6 +26,6 @@ static sess_store_t *redis_open_worker(struct event_base *base, const struct cfg
 
 const cfg_store_backend_t sess_redis_store = {
     .name = "redis",
-    .flags = CFG_STORE_SHARED,
+    .flags = CFG_STORE_SHARED | CFG_STORE_REDIS,
     .ops.session = &(const sess_backend_ops_t){.open_worker = redis_open_worker},
 };

@@ -9,7 +9,11 @@
  * unknown-key warnings and did-you-mean, appears in the generated reference
  * (`tether config schema`), is migrated (the family), compiles from the DSL
  * (the three routing members), and runs (the store: records written through
- * the replay queue reach it). Also pins that the built-in family ids of
+ * the replay queue reach it). The two other store registries get a
+ * member each the same way: a Responses store backend `pinned` and a
+ * response cache backend `sized`, each with its own options block, loaded,
+ * checked, documented, migrated from the flat layout and opened by the
+ * server's own code. Also pins that the built-in family ids of
  * config/routing.h are their positions in the signal registry. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,10 +35,15 @@
 #include "signals/registry.h"
 #include "signals/signal.h"
 
+#include "api/response_store_registry.h"
+#include "plugins/response_cache_registry.h"
+
 #include "../replay/replay_fixture.h"
 #include "core/clock.h"
 #include "members/plg_stamp.c"
+#include "members/rc_sized.c"
 #include "members/replay_tally.c"
+#include "members/rstore_pinned.c"
 #include "members/sel_last.c"
 #include "members/sig_echo.c"
 
@@ -47,6 +56,12 @@ const cfg_plugin_kind_t *const cfg_plg_registry[] = {
     PLG_PLUGINS(PLG_PLUGIN_ENTRY) & plg_stamp_plugin, NULL};
 const cfg_store_backend_t *const cfg_replay_store_registry[] = {
     REPLAY_STORES(REPLAY_STORE_ENTRY) & replay_tally_store, NULL};
+const cfg_store_backend_t *const cfg_rstore_registry[] = {
+    RSTORE_BACKENDS(RSTORE_BACKEND_ENTRY) & rstore_pinned_store, NULL};
+const cfg_store_backend_t *const cfg_rc_store_registry[] = {
+    RC_BACKENDS(RC_BACKEND_ENTRY) & rc_sized_store, NULL};
+
+rstore_t *api_response_store(const cfg_t *cfg); /* api/responses.c: the server's store */
 
 static const char config_yaml[] = "version: v0.3\n"
                                   "providers:\n"
@@ -443,6 +458,123 @@ static void test_new_store_receives_records(void **st)
     buf_free(&err);
 }
 
+static const char resp_yaml[] = "version: v0.3\n"
+                                "global:\n"
+                                "  stores:\n"
+                                "    responses: {backend: pinned, pinned: {keep: 1, keeep: 3}}\n"
+                                "    response_cache: {backend: sized, sized: {shards: 4, shard: "
+                                "2}}\n";
+
+/* The Responses store and response cache backends: chosen and configured
+ * from YAML, their blocks' keys checked, their names suggested. */
+static void test_new_response_stores_load_with_key_checks(void **st)
+{
+    cfg_diags_t d;
+    cfg_t *c = load(resp_yaml, &d);
+    char *txt = diag_text(&d);
+    assert_non_null(c);
+    assert_int_equal(d.n_errors, 0);
+    assert_non_null(strstr(txt, "warning: global.stores.responses.pinned.keeep: unknown field "
+                                "\"keeep\" (did you mean \"keep\"?)"));
+    assert_non_null(strstr(txt, "warning: global.stores.response_cache.sized.shard: unknown "
+                                "field \"shard\" (did you mean \"shards\"?)"));
+    const pinned_opts_t *po = c->global_ext->stores.responses.backend_opts;
+    const sized_opts_t *so = c->global_ext->stores.response_cache.backend_opts;
+    assert_int_equal(po->keep, 1);
+    assert_int_equal(so->shards, 4);
+    free(txt);
+    cfg_free(c);
+    cfg_diags_free(&d);
+
+    c = load("version: v0.3\nglobal:\n  stores: {responses: {backend: pinnd}}\n", &d);
+    txt = diag_text(&d);
+    assert_null(c);
+    assert_non_null(strstr(txt, "global.stores.responses.backend: \"pinnd\" is not one of "
+                                "memory|redis|pinned (did you mean \"pinned\"?)"));
+    free(txt);
+    cfg_diags_free(&d);
+    c = load("version: v0.3\nglobal:\n  stores: {response_cache: {backend: sizd}}\n", &d);
+    txt = diag_text(&d);
+    assert_null(c);
+    assert_non_null(strstr(txt, "global.stores.response_cache.backend: \"sizd\" is not one of "
+                                "memory|redis|sized (did you mean \"sized\"?)"));
+    free(txt);
+    cfg_diags_free(&d);
+    /* the built-in redis backends still need an address (their flag) */
+    c = load("version: v0.3\nglobal:\n  stores: {responses: {backend: redis}}\n", &d);
+    txt = diag_text(&d);
+    assert_null(c);
+    assert_non_null(strstr(txt, "global.stores.responses: backend redis needs redis.address"));
+    free(txt);
+    cfg_diags_free(&d);
+}
+
+static void test_new_response_stores_are_documented(void **st)
+{
+    buf_t md = BUF_INIT;
+    cfg_schema_markdown(&md);
+    assert_non_null(strstr(md.data, "| `backend` | enum | `memory` | Responses API store "
+                                    "(memory\\|redis\\|pinned) |\n"));
+    assert_non_null(strstr(md.data, "### `global.stores.responses.pinned`\n\n"
+                                    "Test-only: at most keep responses in memory.\n\n"));
+    assert_non_null(strstr(md.data, "| `backend` | enum | `memory` | cache store "
+                                    "(memory\\|redis\\|sized) |\n"));
+    assert_non_null(strstr(md.data,
+                           "### `global.stores.response_cache.sized`\n\n"
+                           "Test-only: the memory cache with a fixed number of shards."
+                           "\n\n| key | type | default | description |\n|---|---|---|---|\n"
+                           "| `shards` | integer | `1` | shards [1..64] |\n"));
+    buf_free(&md);
+}
+
+static void test_new_response_stores_are_migrated(void **st)
+{
+    static const char old[] = "default_model: a\n"
+                              "vllm_endpoints:\n"
+                              "  - {name: gpu, address: 10.0.0.1, port: 8000, weight: 1}\n"
+                              "model_config:\n"
+                              "  a: {preferred_endpoints: [gpu]}\n"
+                              "semantic_cache:\n"
+                              "  enabled: false\n"
+                              "  backend_type: sized\n"
+                              "  sized: {shards: 8}\n"
+                              "response_api: {enabled: true, store_backend: pinned}\n";
+    cfg_migrate_t m;
+    cfg_migrate_init(&m);
+    cfg_migrate_run(&m, "old.yaml", old, strlen(old), "new.yaml");
+    assert_true(m.converted);
+    char *notes = diag_text(&m.notes);
+    assert_non_null(strstr(m.out.data, "backend: sized"));
+    assert_non_null(strstr(m.out.data, "shards: 8"));
+    assert_non_null(strstr(m.out.data, "backend: pinned"));
+    assert_null(strstr(notes, "sized"));
+    free(notes);
+    cfg_migrate_deinit(&m);
+}
+
+/* What the server does at start: the config names the backend, and the
+ * Responses store (api/responses.c) and the response cache (rc_cache_new)
+ * open it with its options. */
+static void test_new_response_stores_open(void **st)
+{
+    cfg_diags_t d;
+    cfg_t *c = load(resp_yaml, &d);
+    assert_non_null(c);
+    rstore_t *s = api_response_store(c);
+    assert_int_equal(pinned_opened, 1);
+    for (int i = 0; i < 3; i++) {
+        rstore_entry_t e = {.model = "a", .input = "[]", .output = "[]", .response = "{}"};
+        rstore_new_id(e.id);
+        rstore_put(s, &e, 1000 + (uint64_t)i);
+    }
+    assert_int_equal(rstore_count(s), 1); /* keep: 1 */
+    rc_cache_t *rc = rc_cache_new(c);
+    assert_int_equal(sized_shards_opened, 4);
+    rc_cache_free(rc);
+    cfg_free(c);
+    cfg_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +587,10 @@ int main(void)
         cmocka_unit_test(test_new_store_loads_with_key_checks),
         cmocka_unit_test(test_new_store_is_documented),
         cmocka_unit_test(test_new_store_receives_records),
+        cmocka_unit_test(test_new_response_stores_load_with_key_checks),
+        cmocka_unit_test(test_new_response_stores_are_documented),
+        cmocka_unit_test(test_new_response_stores_are_migrated),
+        cmocka_unit_test(test_new_response_stores_open),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
