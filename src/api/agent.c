@@ -126,7 +126,8 @@ static void ag_routed(void *ud, route_plan_t *plan)
     req->on_drain = up_client_drain;
     /* §8 response cache (Messages and Responses clients; no other plugin
      * runs on these endpoints) */
-    if (up->client != RQ_PROTO_CHAT && up_cache_lookup(up, req->body, req->body_len, &p->jr_client))
+    if (up->client != RQ_PROTO_CHAT &&
+        up_cache_lookup(up, req->body, req->body_len, &p->jr_client, up_start))
         return;
     up_start(up);
 }

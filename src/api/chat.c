@@ -79,6 +79,17 @@ static void routing_abort(hsrv_req_t *req)
     p->up.client_gone = true;
 }
 
+/* Redis answered the cache lookup with a miss: the rest of chat_plugins,
+ * then the upstream. */
+static void chat_cache_miss(up_proxy_t *up)
+{
+    chat_proxy_t *p = (chat_proxy_t *)up;
+    plg_ctx_t pc;
+    chat_plugin_ctx(p, &pc);
+    if (up->plan.decision) plg_run_post(&pc, &up->plg);
+    up_start(up);
+}
+
 /* The plugins of the effective decision (§8) before the upstream call:
  * fast_response and request_params (true when they answered), then the
  * response cache, then the body and header changes. */
@@ -111,7 +122,7 @@ static bool chat_plugins(chat_proxy_t *p)
         return true;
     }
     /* §8 response cache: after fast_response/request_params, before the upstream */
-    if (up_cache_lookup(up, p->cbody, p->cbody_len, &p->jr)) return true;
+    if (up_cache_lookup(up, p->cbody, p->cbody_len, &p->jr, chat_cache_miss)) return true;
     if (plan->decision) plg_run_post(&pc, &up->plg);
     return false;
 }

@@ -264,6 +264,40 @@ static void hit_from(rc_hit_t *out, const rc_entry_t *e, rc_hit_kind_t kind, dou
  * Redis failure is a counted miss. */
 static rc_store_result_t local_insert(rc_cache_t *c, rc_entry_t *e, uint64_t now);
 
+/* A hit read from the shared store (re, from entry ex): into the near
+ * cache and out. */
+static void remote_hit(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, uint64_t now,
+                       rc_redis_entry_t *re, rc_hit_kind_t kind, double sim, const uint64_t ex[2])
+{
+    count(c, &c->st.remote_hits);
+    uint64_t wall = clock_wall_ms();
+    uint64_t age = wall > re->stored_wall_ms ? wall - re->stored_wall_ms : 0;
+    if (c->o.max_entries > 0 && re->len <= c->o.max_entry_bytes) {
+        rc_entry_t *e = malloc(sizeof *e + re->len + 1);
+        memset(e, 0, sizeof *e);
+        e->exact[0] = ex[0];
+        e->exact[1] = ex[1];
+        e->ctx = k->ctx;
+        e->proto = re->proto;
+        e->emb = re->emb;
+        re->emb = NULL;
+        e->len = re->len;
+        memcpy(e->body, re->body, re->len + 1);
+        e->stored_ms = now > age ? now - age : 0;
+        e->expires_ms = re->ttl_left_ms >= 0 ? now + (uint64_t)re->ttl_left_ms : 0;
+        if (e->expires_ms == 0 && re->ttl_left_ms == 0) e->expires_ms = 1; /* already gone */
+        local_insert(c, e, now);
+    }
+    out->kind = kind;
+    out->body = re->body; /* moved */
+    out->len = re->len;
+    out->proto = re->proto;
+    out->similarity = sim;
+    out->age_ms = age;
+    re->body = NULL;
+    rc_redis_entry_free(re);
+}
+
 static rc_hit_kind_t remote_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, uint64_t now)
 {
     rc_redis_entry_t re;
@@ -285,40 +319,14 @@ static rc_hit_kind_t remote_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, ui
         return RC_MISS;
     }
     if (kind == RC_MISS) return RC_MISS;
-    count(c, &c->st.remote_hits);
-    uint64_t wall = clock_wall_ms();
-    uint64_t age = wall > re.stored_wall_ms ? wall - re.stored_wall_ms : 0;
-    if (c->o.max_entries > 0 && re.len <= c->o.max_entry_bytes) {
-        rc_entry_t *e = malloc(sizeof *e + re.len + 1);
-        memset(e, 0, sizeof *e);
-        e->exact[0] = ex[0];
-        e->exact[1] = ex[1];
-        e->ctx = k->ctx;
-        e->proto = re.proto;
-        e->emb = re.emb;
-        re.emb = NULL;
-        e->len = re.len;
-        memcpy(e->body, re.body, re.len + 1);
-        e->stored_ms = now > age ? now - age : 0;
-        e->expires_ms = re.ttl_left_ms >= 0 ? now + (uint64_t)re.ttl_left_ms : 0;
-        if (e->expires_ms == 0 && re.ttl_left_ms == 0) e->expires_ms = 1; /* already gone */
-        local_insert(c, e, now);
-    }
-    out->kind = kind;
-    out->body = re.body; /* moved */
-    out->len = re.len;
-    out->proto = re.proto;
-    out->similarity = sim;
-    out->age_ms = age;
-    re.body = NULL;
-    rc_redis_entry_free(&re);
+    remote_hit(c, k, out, now, &re, kind, sim, ex);
     return kind;
 }
 
-int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
+/* The near cache: exact, then (semantic modes) the nearest entry of the
+ * same context. */
+static rc_hit_kind_t local_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
 {
-    memset(out, 0, sizeof *out);
-    if (!k->enabled || !k->lookup) return RC_MISS;
     rc_shard_t *s = shard_of(c, k->exact);
     uint64_t now = k->now_ms;
     rc_hit_kind_t kind = RC_MISS;
@@ -366,7 +374,11 @@ int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
             pthread_mutex_unlock(&s->mu);
         }
     }
-    if (kind == RC_MISS && c->remote) kind = remote_lookup(c, k, out, now);
+    return kind;
+}
+
+static void count_lookup(rc_cache_t *c, const rc_key_t *k, rc_hit_kind_t kind)
+{
     pthread_mutex_lock(&c->stats_mu);
     c->st.lookups[k->conf.mode][kind]++;
     if (kind)
@@ -374,7 +386,92 @@ int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
     else
         c->st.misses++;
     pthread_mutex_unlock(&c->stats_mu);
+}
+
+int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!k->enabled || !k->lookup) return RC_MISS;
+    rc_hit_kind_t kind = local_lookup(c, k, out);
+    if (kind == RC_MISS && c->remote) kind = remote_lookup(c, k, out, k->now_ms);
+    count_lookup(c, k, kind);
     return kind;
+}
+
+/* ---- the same on a loop: the shared store's replies continue it ---- */
+
+typedef struct rc_alookup {
+    rc_cache_t *c;
+    rc_key_t *k;
+    rc_hit_t *out;
+    struct event_base *evb;
+    rc_lookup_cb cb;
+    void *ud;
+} rc_alookup_t;
+
+static void alookup_end(rc_alookup_t *a, rc_hit_kind_t kind)
+{
+    count_lookup(a->c, a->k, kind);
+    rc_lookup_cb cb = a->cb;
+    void *ud = a->ud;
+    free(a);
+    cb(ud, kind);
+}
+
+static void alookup_got(void *ud, int rc, rc_redis_entry_t *e, double sim, const uint64_t ex[2],
+                        rc_hit_kind_t kind)
+{
+    rc_alookup_t *a = ud;
+    if (rc < 0) {
+        count(a->c, &a->c->st.remote_errors);
+        alookup_end(a, RC_MISS);
+        return;
+    }
+    if (rc == 1) {
+        remote_hit(a->c, a->k, a->out, a->k->now_ms, e, kind, sim, ex);
+        alookup_end(a, kind);
+        return;
+    }
+    alookup_end(a, RC_MISS);
+}
+
+static void alookup_nearest(void *ud, int rc, rc_redis_entry_t *e, double sim, const uint64_t ex[2])
+{
+    alookup_got(ud, rc, e, sim, ex, RC_HIT_SEMANTIC);
+}
+
+static void alookup_exact(void *ud, int rc, rc_redis_entry_t *e, double sim, const uint64_t ex[2])
+{
+    rc_alookup_t *a = ud;
+    rc_key_t *k = a->k;
+    if (rc == 0 && rc_key_is_semantic(k)) {
+        const float *q = rc_key_embedding(k, a->c->emb);
+        if (q) {
+            rc_redis_nearest_async(a->c->remote, a->evb, k->ctx, q, a->c->emb->dim,
+                                   k->conf.threshold, alookup_nearest, a);
+            return;
+        }
+    }
+    alookup_got(ud, rc, e, 1, ex,
+                k->conf.mode == RC_MODE_SEMANTIC ? RC_HIT_SEMANTIC : RC_HIT_EXACT);
+}
+
+int rc_lookup_async(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, struct event_base *evb,
+                    rc_lookup_cb cb, void *ud)
+{
+    memset(out, 0, sizeof *out);
+    if (!k->enabled || !k->lookup) return RC_MISS;
+    rc_hit_kind_t kind = local_lookup(c, k, out);
+    if (kind != RC_MISS || !c->remote || !evb) {
+        if (kind == RC_MISS && c->remote) kind = remote_lookup(c, k, out, k->now_ms);
+        count_lookup(c, k, kind);
+        return kind;
+    }
+    rc_alookup_t *a = calloc(1, sizeof *a);
+    if (!a) abort();
+    *a = (rc_alookup_t){.c = c, .k = k, .out = out, .evb = evb, .cb = cb, .ud = ud};
+    rc_redis_get_async(c->remote, evb, k->exact, alookup_exact, a);
+    return RC_PENDING;
 }
 
 void rc_hit_free(rc_hit_t *h)
@@ -421,6 +518,12 @@ static bool servable_json(const char *s, size_t n, rq_proto_t proto)
     return ok;
 }
 
+static void put_counted(void *ud, int rc)
+{
+    rc_cache_t *c = ud;
+    count(c, rc != 0 ? &c->st.remote_errors : &c->st.remote_writes);
+}
+
 rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
 {
     if (!k->enabled || !k->store || !r->complete || r->status < 200 || r->status > 299 ||
@@ -465,7 +568,11 @@ rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
     int64_t ttl = k->conf.ttl_seconds >= 0 ? k->conf.ttl_seconds : c->o.ttl_seconds;
     e->stored_ms = now;
     e->expires_ms = ttl > 0 ? now + (uint64_t)ttl * 1000 : 0;
-    if (c->remote) {
+    if (c->remote && k->evb) {
+        /* on the caller's loop: counted when Redis answers */
+        rc_redis_put_async(c->remote, k->evb, e->exact, e->ctx, e->proto, e->body, e->len, e->emb,
+                           e->emb ? c->emb->dim : 0, ttl, clock_wall_ms(), put_counted, c);
+    } else if (c->remote) {
         /* shared first: a failed write is counted and skipped, the local
          * near cache still keeps the entry */
         if (rc_redis_put(c->remote, e->exact, e->ctx, e->proto, e->body, e->len, e->emb,

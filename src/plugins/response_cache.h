@@ -48,10 +48,12 @@
  * Backend redis (global.stores.response_cache.backend: redis): every
  * entry is also written to Redis (response_cache_redis.h has the layout),
  * and a near-cache miss asks Redis (exact, then nearest embedding of the
- * same context), so replicas sharing one Redis share hits. The Redis calls
- * block the calling worker thread for at most redis.timeout_ms (50 ms by
- * default); a Redis failure is a miss or a skipped write (counted in
- * rc_stats remote_errors), never a failed request. rc_cache_clear and
+ * same context), so replicas sharing one Redis share hits. A worker reads
+ * and writes Redis on its own loop (rc_lookup_async, rc_store with
+ * rc_key_in_t.evb) and goes on serving other requests meanwhile; without a
+ * loop the calls block the caller for at most redis.timeout_ms (50 ms by
+ * default) per round trip. A Redis failure is a miss or a skipped write
+ * (counted in rc_stats remote_errors), never a failed request. rc_cache_clear and
  * max_entries apply to the near cache only; Redis entries leave by TTL.
  *
  * Thread-safety: rc_cache_t is safe to share between threads (one mutex per
@@ -69,6 +71,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct event_base;
 typedef struct rc_cache rc_cache_t;
 
 typedef enum { RC_MODE_EXACT = 0, RC_MODE_SEMANTIC, RC_MODE_EXACT_THEN_SEMANTIC } rc_mode_t;
@@ -135,6 +138,10 @@ typedef struct rc_key_in {
     bool drop;                 /* EMIT drop turn: never stored */
     bool stream;               /* the client asked for SSE */
     uint64_t now_ms;           /* clock_mono_ms(); 0 = read the clock */
+    /* The caller's event loop: the shared store (backend redis) is then
+     * read and written on it, never waited for (rc_lookup_async, rc_store).
+     * NULL: blocking calls (tests, tools). */
+    struct event_base *evb;
 } rc_key_in_t;
 
 /* One request's prepared key. */
@@ -152,6 +159,7 @@ typedef struct rc_key {
     float *emb; /* its embedding once computed (heap), NULL before */
     bool emb_failed;
     uint64_t now_ms;
+    struct event_base *evb; /* rc_key_in_t.evb */
 } rc_key_t;
 
 /* Prepare k. Returns 0 when the cache applies (k->enabled), 1 when it does
@@ -174,6 +182,16 @@ typedef struct rc_hit {
  * A semantic lookup may call the embedder (on the caller's thread). A hit
  * refreshes the entry's LRU position, not its expiry. */
 int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out);
+/* The same without waiting on the shared store: the near cache is looked
+ * up at once; on a near miss with backend redis and k->evb set, Redis is
+ * asked on that loop and RC_PENDING returned, and cb(ud, kind) runs once on
+ * the loop with *out filled (k and out must stay valid until then).
+ * Otherwise it returns the kind (> 0 on a hit, out filled) and cb is not
+ * called. */
+#define RC_PENDING (-1)
+typedef void (*rc_lookup_cb)(void *ud, int kind);
+int rc_lookup_async(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, struct event_base *evb,
+                    rc_lookup_cb cb, void *ud);
 void rc_hit_free(rc_hit_t *h);
 /* "exact" | "semantic" | "miss" */
 const char *rc_hit_name(rc_hit_kind_t k);

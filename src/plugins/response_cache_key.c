@@ -197,6 +197,7 @@ int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in)
     if (in->stream && in->proto != RQ_PROTO_CHAT) return 1; /* no SSE replay for these */
     k->proto = in->proto;
     k->stream = in->stream;
+    k->evb = in->evb;
     k->now_ms = in->now_ms ? in->now_ms : clock_mono_ms();
     k->enabled = true;
     k->lookup = !cc_has(in->cache_control, "no-cache");

@@ -1,16 +1,13 @@
-/* response_cache_redis.c - the Redis backend of the response cache: blocking
- * hiredis calls with a tight timeout from a small connection pool, exact
- * entries as prefixed strings with a TTL, and a per-context hash of
- * embeddings scanned for the best cosine. response_cache.c puts its
- * in-memory LRU in front of it as a near cache. See response_cache_redis.h. */
 /* response_cache_redis.c - the Redis backend of the response cache over
  * the Redis layer (kv/client.h): exact entries as prefixed strings with a
  * TTL, and a per-context hash of embeddings scanned for the best cosine.
  * response_cache.c puts its in-memory LRU in front of it as a near cache.
- * The cache's callers want an answer before they go on, so each calling
- * thread has its own connection on a private event loop that the call runs
- * until its replies (or the layer's timeout) arrive: a call still holds its
- * thread for at most timeout_ms per round trip, as before the layer. See
+ *
+ * Every operation is a small state machine (rc_op_t) that sends its
+ * commands on one connection and continues in their callbacks: the _async
+ * calls use the caller's event loop (one connection per loop), so a worker
+ * never waits on Redis; the blocking calls run the same machine on a
+ * private loop of the calling thread until it finishes (tests, tools). See
  * response_cache_redis.h. */
 #include "plugins/response_cache_redis.h"
 #include "core/clock.h"
@@ -26,18 +23,25 @@
 #include <string.h>
 
 #define RC_MAX_THREADS 64
+#define RC_MAX_LOOPS   64
 #define RC_MAX_TRIES   4 /* candidates above threshold fetched per semantic lookup */
+#define RC_MAX_Q       4 /* commands of one stage */
 
 struct rc_redis {
     kv_conf_t conf;
     char *prefix;
-    pthread_mutex_t mu; /* guards th[] */
-    struct {
+    pthread_mutex_t mu; /* guards th[] and loops[] */
+    struct {            /* the blocking calls: a private loop per thread */
         pthread_t tid;
         struct event_base *evb;
         kv_t *kv;
     } th[RC_MAX_THREADS];
     int n_th;
+    struct { /* the _async calls: the callers' loops */
+        struct event_base *evb;
+        kv_t *kv;
+    } loops[RC_MAX_LOOPS];
+    int n_loops;
 };
 
 void rc_redis_opts_from_cfg(const cfg_redis_t *r, rc_redis_opts_t *out)
@@ -85,6 +89,8 @@ void rc_redis_free(rc_redis_t *r)
         kv_free(r->th[i].kv);
         event_base_free(r->th[i].evb);
     }
+    for (int i = 0; i < r->n_loops; i++)
+        kv_free(r->loops[i].kv);
     pthread_mutex_destroy(&r->mu);
     kv_conf_deinit(&r->conf);
     free(r->prefix);
@@ -99,8 +105,9 @@ void rc_redis_entry_free(rc_redis_entry_t *e)
     memset(e, 0, sizeof *e);
 }
 
-/* ---- the calling thread's connection ---- */
+/* ---- connections ---- */
 
+/* The calling thread's connection on its private loop (blocking calls). */
 static kv_t *conn_of_thread(rc_redis_t *r)
 {
     pthread_t me = pthread_self();
@@ -124,42 +131,92 @@ static kv_t *conn_of_thread(rc_redis_t *r)
     return kv;
 }
 
-/* Commands of one call: each slot's result, and how many are still out. */
-typedef struct rc_call {
-    int left;
-    bool failed;
-    const char *prefix;
+/* The connection of loop evb (made on first use), or NULL when every slot
+ * is taken (the call then fails: a miss or a skipped write). */
+static kv_t *conn_of_loop(rc_redis_t *r, struct event_base *evb)
+{
+    kv_t *kv = NULL;
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->n_loops && !kv; i++)
+        if (r->loops[i].evb == evb) kv = r->loops[i].kv;
+    if (!kv && r->n_loops < RC_MAX_LOOPS) {
+        char err[256];
+        kv = kv_new(evb, &r->conf.o, err, sizeof err);
+        if (kv) {
+            r->loops[r->n_loops].evb = evb;
+            r->loops[r->n_loops++].kv = kv;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return kv;
+}
+
+/* ---- one operation: stages of commands, each stage's replies awaited ---- */
+
+typedef struct rc_op rc_op_t;
+typedef void (*rc_stage_fn)(rc_op_t *op);
+
+enum { SL_MUST, SL_MAY_FAIL, SL_GET, SL_PTTL, SL_HGETALL };
+
+typedef struct rc_qcmd {
+    int kind, argc;
+    char *argv[5]; /* copies, freed once sent */
+    size_t lens[5];
+} rc_qcmd_t;
+
+struct rc_op {
+    rc_redis_t *r;
+    kv_t *kv;
+    /* the stage in flight */
+    int left; /* commands sent and not answered */
+    bool failed, pumping;
+    rc_qcmd_t q[RC_MAX_Q];
+    int nq, sent;
+    rc_stage_fn stage_done;
     /* GET + PTTL */
-    rc_redis_entry_t *out;
+    rc_redis_entry_t out;
     int hit; /* 1 hit, 0 miss */
     long long pttl;
     /* HGETALL: the best candidates, copied out of the reply */
-    const float *q;
+    float *q_emb;
     size_t dim;
     double threshold;
-    size_t nb;
+    size_t nb, cand;
     struct {
         double sim;
         char ex[33];
         float *emb;
     } best[RC_MAX_TRIES];
-} rc_call_t;
+    char ikey[512];
+    double sim;
+    uint64_t exact[2];
+    /* the caller */
+    rc_redis_get_cb got;
+    rc_redis_put_cb put;
+    void *ud;
+};
 
 typedef struct rc_slot {
-    rc_call_t *call;
-    enum { SL_MUST, SL_MAY_FAIL, SL_GET, SL_PTTL, SL_HGETALL } kind;
+    rc_op_t *op;
+    int kind;
 } rc_slot_t;
 
-static void scan_index(rc_call_t *c, const redisReply *h);
+static void scan_index(rc_op_t *c, const redisReply *h);
 static bool parse_blob(const char *s, size_t n, rc_redis_entry_t *out);
+static void pump(rc_op_t *op);
+
+static void deferred_pump(evutil_socket_t fd, short what, void *ud)
+{
+    pump(ud);
+}
 
 static bool on_slot(void *ud, kv_status_t st, redisReply *rep)
 {
     rc_slot_t *s = ud;
-    rc_call_t *c = s->call;
+    rc_op_t *c = s->op;
     bool good = st == KV_OK || (st == KV_EREPLY && s->kind == SL_MAY_FAIL);
     if (st == KV_OK && s->kind == SL_GET && rep->type == REDIS_REPLY_STRING)
-        c->hit = parse_blob(rep->str, rep->len, c->out) ? 1 : 0;
+        c->hit = parse_blob(rep->str, rep->len, &c->out) ? 1 : 0;
     if (st == KV_OK && s->kind == SL_PTTL && rep->type == REDIS_REPLY_INTEGER)
         c->pttl = rep->integer;
     if (st == KV_OK && s->kind == SL_HGETALL) {
@@ -171,32 +228,87 @@ static bool on_slot(void *ud, kv_status_t st, redisReply *rep)
     if (!good) c->failed = true;
     c->left--;
     free(s);
+    if (c->pumping) return good; /* inline (refused, failed send): the running pump goes on */
+    if (kv_is_degraded(c->kv)) {
+        /* this reply may be the probe's: the layer closes the circuit once
+         * the callback returned, so the next command waits a loop turn */
+        if (event_base_once(kv_base(c->kv), -1, EV_TIMEOUT, deferred_pump, c,
+                            &(struct timeval){0, 0}) == 0)
+            return good;
+    }
+    pump(c);
     return good;
 }
 
-static void wait_call(kv_t *kv, rc_call_t *c);
-
-/* While the circuit is half-open, the command that went first is the probe
- * and the others would be refused: they wait for its answer. */
-static void send_slot(kv_t *kv, rc_call_t *c, int kind, int argc, const char **argv,
-                      const size_t *lens)
+/* Queue one command of the next stage (argv copied). */
+static void queue(rc_op_t *op, int kind, int argc, const char **argv, const size_t *lens)
 {
-    if (c->left > 0 && kv_is_degraded(kv)) wait_call(kv, c);
-    rc_slot_t *s = malloc(sizeof *s);
-    if (!s) abort();
-    s->call = c;
-    s->kind = kind;
-    c->left++;
-    kv_cmd(kv, on_slot, s, argc, argv, lens);
+    if (op->nq >= RC_MAX_Q) abort();
+    rc_qcmd_t *q = &op->q[op->nq++];
+    q->kind = kind;
+    q->argc = argc;
+    for (int i = 0; i < argc; i++) {
+        q->argv[i] = malloc(lens[i] ? lens[i] : 1);
+        if (!q->argv[i]) abort();
+        memcpy(q->argv[i], argv[i], lens[i]);
+        q->lens[i] = lens[i];
+    }
 }
 
-/* Run kv's loop until every command of c answered (the layer's timer
- * bounds each). */
-static void wait_call(kv_t *kv, rc_call_t *c)
+/* Send what the stage may send now, and end the stage once every command
+ * answered. While the circuit is half-open, the command that went first is
+ * the probe and the others would be refused: they wait for its answer. */
+static void pump(rc_op_t *op)
 {
-    while (c->left > 0)
-        event_base_loop(kv_base(kv), EVLOOP_ONCE);
-    event_base_loop(kv_base(kv), EVLOOP_NONBLOCK);
+    if (op->pumping) return;
+    op->pumping = true;
+    while (op->sent < op->nq && !(op->left > 0 && kv_is_degraded(op->kv))) {
+        rc_qcmd_t *q = &op->q[op->sent++];
+        rc_slot_t *s = malloc(sizeof *s);
+        if (!s) abort();
+        s->op = op;
+        s->kind = q->kind;
+        op->left++;
+        kv_cmd(op->kv, on_slot, s, q->argc, (const char **)q->argv, q->lens);
+        for (int i = 0; i < q->argc; i++)
+            free(q->argv[i]);
+    }
+    op->pumping = false;
+    if (op->left == 0 && op->sent == op->nq) {
+        op->nq = op->sent = 0;
+        op->stage_done(op); /* may start the next stage, or free op */
+    }
+}
+
+static void start_stage(rc_op_t *op, rc_stage_fn done)
+{
+    op->failed = false;
+    op->stage_done = done;
+    pump(op);
+}
+
+static rc_op_t *op_new(rc_redis_t *r, kv_t *kv)
+{
+    rc_op_t *op = calloc(1, sizeof *op);
+    if (!op) abort();
+    op->r = r;
+    op->kv = kv;
+    op->pttl = -1;
+    return op;
+}
+
+/* Report rc to the caller and free op (the entry is the callee's on 1). */
+static void op_finish(rc_op_t *op, int rc)
+{
+    if (rc == 1) op->out.ttl_left_ms = op->pttl >= 0 ? op->pttl : -1;
+    if (rc != 1) rc_redis_entry_free(&op->out);
+    if (op->got) op->got(op->ud, rc, rc == 1 ? &op->out : NULL, op->sim, op->exact);
+    if (op->put) op->put(op->ud, rc);
+    rc_redis_entry_free(&op->out);
+    for (size_t k = 0; k < op->nb; k++)
+        free(op->best[k].emb);
+    free(op->q_emb);
+    free(op);
 }
 
 static void hex_exact(char out[33], const uint64_t ex[2])
@@ -217,18 +329,25 @@ static bool parse_exact(const char *s, size_t n, uint64_t ex[2])
     return !*e1 && !*e2;
 }
 
-/* ---- operations ---- */
+/* ---- put ---- */
 
-int rc_redis_put(rc_redis_t *r, const uint64_t exact[2], uint64_t ctx, rq_proto_t proto,
-                 const char *body, size_t len, const float *emb, size_t dim, int64_t ttl_s,
-                 uint64_t wall_ms)
+static void put_done(rc_op_t *op)
 {
-    kv_t *kv = conn_of_thread(r);
-    if (!kv) return -1;
-    char ex[33], key[512], ikey[512], head[64], ttl[24];
+    op_finish(op, op->failed ? -1 : 0);
+}
+
+static void put_on(rc_redis_t *r, kv_t *kv, const uint64_t exact[2], uint64_t ctx, rq_proto_t proto,
+                   const char *body, size_t len, const float *emb, size_t dim, int64_t ttl_s,
+                   uint64_t wall_ms, rc_redis_put_cb cb, void *ud)
+{
+    rc_op_t *op = op_new(r, kv);
+    op->put = cb;
+    op->ud = ud;
+    char ex[33], key[512], head[64], ttl[24];
     hex_exact(ex, exact);
     snprintf(key, sizeof key, "%src:%s", r->prefix, ex);
-    snprintf(ikey, sizeof ikey, "%srcx:%016" PRIx64, r->prefix, ctx);
+    snprintf(op->ikey, sizeof op->ikey, "%srcx:%016" PRIx64, r->prefix, ctx);
+    const char *ikey = op->ikey;
     int hl = snprintf(head, sizeof head, "RC1 %d %" PRIu64 "\n", (int)proto, wall_ms);
     char *blob = malloc((size_t)hl + len);
     if (!blob) abort();
@@ -236,33 +355,31 @@ int rc_redis_put(rc_redis_t *r, const uint64_t exact[2], uint64_t ctx, rq_proto_
     memcpy(blob + hl, body, len);
     long long ttl_ms = ttl_s > 0 ? (long long)ttl_s * 1000 : 0;
     snprintf(ttl, sizeof ttl, "%lld", ttl_ms);
-    rc_call_t call = {0};
     {
         const char *argv[] = {"SET", key, blob, "PX", ttl};
         size_t lens[] = {3, strlen(key), (size_t)hl + len, 2, strlen(ttl)};
-        send_slot(kv, &call, SL_MUST, ttl_ms ? 5 : 3, argv, lens);
+        queue(op, SL_MUST, ttl_ms ? 5 : 3, argv, lens);
     }
     free(blob);
     if (emb && dim) {
         const char *argv[] = {"HSET", ikey, ex, (const char *)emb};
         size_t lens[] = {4, strlen(ikey), 32, dim * sizeof *emb};
-        send_slot(kv, &call, SL_MUST, 4, argv, lens);
+        queue(op, SL_MUST, 4, argv, lens);
         /* the index lives as long as its longest entry (GT needs Redis 7;
          * an older server replies with an error, which does not count) */
         if (ttl_ms) {
             const char *nx[] = {"PEXPIRE", ikey, ttl, "NX"};
             const char *gt[] = {"PEXPIRE", ikey, ttl, "GT"};
             size_t el[] = {7, strlen(ikey), strlen(ttl), 2};
-            send_slot(kv, &call, SL_MAY_FAIL, 4, nx, el);
-            send_slot(kv, &call, SL_MAY_FAIL, 4, gt, el);
+            queue(op, SL_MAY_FAIL, 4, nx, el);
+            queue(op, SL_MAY_FAIL, 4, gt, el);
         } else {
             const char *pa[] = {"PERSIST", ikey};
             size_t pl[] = {7, strlen(ikey)};
-            send_slot(kv, &call, SL_MAY_FAIL, 2, pa, pl);
+            queue(op, SL_MAY_FAIL, 2, pa, pl);
         }
     }
-    wait_call(kv, &call);
-    return call.failed ? -1 : 0;
+    start_stage(op, put_done);
 }
 
 /* Parse a stored blob into out (body copied). */
@@ -289,34 +406,39 @@ static bool parse_blob(const char *s, size_t n, rc_redis_entry_t *out)
     return true;
 }
 
-/* GET + PTTL of one key. 1 hit, 0 miss, -1 error. */
-static int get_on(rc_redis_t *r, kv_t *kv, const char *ex, rc_redis_entry_t *out)
+/* ---- get: GET + PTTL of one key ---- */
+
+static void queue_get(rc_op_t *op, const char *ex)
 {
     char key[512];
-    snprintf(key, sizeof key, "%src:%s", r->prefix, ex);
-    rc_call_t call = {.out = out, .pttl = -1};
+    snprintf(key, sizeof key, "%src:%s", op->r->prefix, ex);
+    rc_redis_entry_free(&op->out);
+    op->hit = 0;
+    op->pttl = -1;
     const char *g[] = {"GET", key};
     const char *t[] = {"PTTL", key};
     size_t gl[] = {3, strlen(key)}, tl[] = {4, strlen(key)};
-    send_slot(kv, &call, SL_GET, 2, g, gl);
-    send_slot(kv, &call, SL_PTTL, 2, t, tl);
-    wait_call(kv, &call);
-    if (call.failed) {
-        rc_redis_entry_free(out);
-        return -1;
-    }
-    if (call.hit) out->ttl_left_ms = call.pttl >= 0 ? call.pttl : -1;
-    return call.hit;
+    queue(op, SL_GET, 2, g, gl);
+    queue(op, SL_PTTL, 2, t, tl);
 }
 
-int rc_redis_get(rc_redis_t *r, const uint64_t exact[2], rc_redis_entry_t *out)
+static void get_done(rc_op_t *op)
 {
-    memset(out, 0, sizeof *out);
-    kv_t *kv = conn_of_thread(r);
-    if (!kv) return -1;
+    op_finish(op, op->failed ? -1 : op->hit);
+}
+
+static void get_on(rc_redis_t *r, kv_t *kv, const uint64_t exact[2], rc_redis_get_cb cb, void *ud)
+{
+    rc_op_t *op = op_new(r, kv);
+    op->got = cb;
+    op->ud = ud;
+    op->sim = 1;
+    op->exact[0] = exact[0];
+    op->exact[1] = exact[1];
     char ex[33];
     hex_exact(ex, exact);
-    return get_on(r, kv, ex, out);
+    queue_get(op, ex);
+    start_stage(op, get_done);
 }
 
 static double cosine(const float *a, const float *b, size_t n)
@@ -334,13 +456,13 @@ static double cosine(const float *a, const float *b, size_t n)
 
 /* The best few candidates of an HGETALL reply above the threshold, best
  * first, copied out (the reply lives for the callback only). */
-static void scan_index(rc_call_t *c, const redisReply *h)
+static void scan_index(rc_op_t *c, const redisReply *h)
 {
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
         const redisReply *f = h->element[i], *v = h->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (f->len != 32 || (size_t)v->len != c->dim * sizeof(float)) continue;
-        double s = cosine(c->q, (const float *)v->str, c->dim);
+        double s = cosine(c->q_emb, (const float *)v->str, c->dim);
         if (s < c->threshold) continue;
         size_t at = c->nb < RC_MAX_TRIES ? c->nb++ : RC_MAX_TRIES;
         if (at == RC_MAX_TRIES) {
@@ -361,6 +483,182 @@ static void scan_index(rc_call_t *c, const redisReply *h)
     }
 }
 
+/* ---- nearest: HGETALL of the context's index, then GET + PTTL of the
+ * candidates best first; a candidate whose entry expired loses its index
+ * field (HDEL) before the next is tried ---- */
+
+static void next_candidate(rc_op_t *op);
+
+static void hdel_done(rc_op_t *op)
+{
+    if (op->failed) {
+        op_finish(op, -1);
+        return;
+    }
+    op->cand++;
+    next_candidate(op);
+}
+
+static void cand_done(rc_op_t *op)
+{
+    if (op->failed) {
+        op_finish(op, -1);
+        return;
+    }
+    const char *ex = op->best[op->cand].ex;
+    if (op->hit) {
+        op->sim = op->best[op->cand].sim;
+        if (!parse_exact(ex, 32, op->exact)) op->exact[0] = op->exact[1] = 0;
+        op->out.emb = op->best[op->cand].emb;
+        op->best[op->cand].emb = NULL;
+        op_finish(op, 1);
+        return;
+    }
+    const char *dv[] = {"HDEL", op->ikey, ex};
+    size_t dl[] = {4, strlen(op->ikey), 32};
+    queue(op, SL_MUST, 3, dv, dl);
+    start_stage(op, hdel_done);
+}
+
+static void next_candidate(rc_op_t *op)
+{
+    if (op->cand >= op->nb) {
+        op_finish(op, 0);
+        return;
+    }
+    queue_get(op, op->best[op->cand].ex);
+    start_stage(op, cand_done);
+}
+
+static void index_done(rc_op_t *op)
+{
+    if (op->failed) {
+        op_finish(op, -1);
+        return;
+    }
+    op->cand = 0;
+    next_candidate(op);
+}
+
+static void nearest_on(rc_redis_t *r, kv_t *kv, uint64_t ctx, const float *q, size_t dim,
+                       double threshold, rc_redis_get_cb cb, void *ud)
+{
+    rc_op_t *op = op_new(r, kv);
+    op->got = cb;
+    op->ud = ud;
+    op->dim = dim;
+    op->threshold = threshold;
+    op->q_emb = malloc(dim * sizeof *q + 1);
+    if (!op->q_emb) abort();
+    memcpy(op->q_emb, q, dim * sizeof *q);
+    snprintf(op->ikey, sizeof op->ikey, "%srcx:%016" PRIx64, r->prefix, ctx);
+    const char *argv[] = {"HGETALL", op->ikey};
+    size_t lens[] = {7, strlen(op->ikey)};
+    queue(op, SL_HGETALL, 2, argv, lens);
+    start_stage(op, index_done);
+}
+
+/* ---- on the caller's loop ---- */
+
+void rc_redis_put_async(rc_redis_t *r, struct event_base *evb, const uint64_t exact[2],
+                        uint64_t ctx, rq_proto_t proto, const char *body, size_t len,
+                        const float *emb, size_t dim, int64_t ttl_s, uint64_t wall_ms,
+                        rc_redis_put_cb cb, void *ud)
+{
+    kv_t *kv = conn_of_loop(r, evb);
+    if (!kv) {
+        if (cb) cb(ud, -1);
+        return;
+    }
+    put_on(r, kv, exact, ctx, proto, body, len, emb, dim, ttl_s, wall_ms, cb, ud);
+}
+
+void rc_redis_get_async(rc_redis_t *r, struct event_base *evb, const uint64_t exact[2],
+                        rc_redis_get_cb cb, void *ud)
+{
+    kv_t *kv = conn_of_loop(r, evb);
+    if (!kv) {
+        cb(ud, -1, NULL, 0, exact);
+        return;
+    }
+    get_on(r, kv, exact, cb, ud);
+}
+
+void rc_redis_nearest_async(rc_redis_t *r, struct event_base *evb, uint64_t ctx, const float *q,
+                            size_t dim, double threshold, rc_redis_get_cb cb, void *ud)
+{
+    kv_t *kv = conn_of_loop(r, evb);
+    if (!kv) {
+        static const uint64_t none[2];
+        cb(ud, -1, NULL, 0, none);
+        return;
+    }
+    nearest_on(r, kv, ctx, q, dim, threshold, cb, ud);
+}
+
+/* ---- blocking: the same on the thread's private loop ---- */
+
+typedef struct rc_wait {
+    bool done;
+    int rc;
+    rc_redis_entry_t *out;
+    double sim;
+    uint64_t exact[2];
+} rc_wait_t;
+
+static void wait_got(void *ud, int rc, rc_redis_entry_t *e, double sim, const uint64_t ex[2])
+{
+    rc_wait_t *w = ud;
+    w->done = true;
+    w->rc = rc;
+    if (rc == 1) {
+        *w->out = *e; /* moved */
+        memset(e, 0, sizeof *e);
+        w->sim = sim;
+        w->exact[0] = ex[0];
+        w->exact[1] = ex[1];
+    }
+}
+
+static void wait_put(void *ud, int rc)
+{
+    rc_wait_t *w = ud;
+    w->done = true;
+    w->rc = rc;
+}
+
+/* Run kv's loop until the operation reported (the layer's timer bounds
+ * each command). */
+static void wait_for(kv_t *kv, rc_wait_t *w)
+{
+    while (!w->done)
+        event_base_loop(kv_base(kv), EVLOOP_ONCE);
+    event_base_loop(kv_base(kv), EVLOOP_NONBLOCK);
+}
+
+int rc_redis_put(rc_redis_t *r, const uint64_t exact[2], uint64_t ctx, rq_proto_t proto,
+                 const char *body, size_t len, const float *emb, size_t dim, int64_t ttl_s,
+                 uint64_t wall_ms)
+{
+    kv_t *kv = conn_of_thread(r);
+    if (!kv) return -1;
+    rc_wait_t w = {0};
+    put_on(r, kv, exact, ctx, proto, body, len, emb, dim, ttl_s, wall_ms, wait_put, &w);
+    wait_for(kv, &w);
+    return w.rc;
+}
+
+int rc_redis_get(rc_redis_t *r, const uint64_t exact[2], rc_redis_entry_t *out)
+{
+    memset(out, 0, sizeof *out);
+    kv_t *kv = conn_of_thread(r);
+    if (!kv) return -1;
+    rc_wait_t w = {.out = out};
+    get_on(r, kv, exact, wait_got, &w);
+    wait_for(kv, &w);
+    return w.rc;
+}
+
 int rc_redis_nearest(rc_redis_t *r, uint64_t ctx, const float *q, size_t dim, double threshold,
                      rc_redis_entry_t *out, double *sim, uint64_t exact_out[2])
 {
@@ -368,34 +666,15 @@ int rc_redis_nearest(rc_redis_t *r, uint64_t ctx, const float *q, size_t dim, do
     *sim = 0;
     kv_t *kv = conn_of_thread(r);
     if (!kv) return -1;
-    char ikey[512];
-    snprintf(ikey, sizeof ikey, "%srcx:%016" PRIx64, r->prefix, ctx);
-    rc_call_t idx = {.q = q, .dim = dim, .threshold = threshold};
-    const char *argv[] = {"HGETALL", ikey};
-    size_t lens[] = {7, strlen(ikey)};
-    send_slot(kv, &idx, SL_HGETALL, 2, argv, lens);
-    wait_call(kv, &idx);
-    int rc = idx.failed ? -1 : 0;
-    for (size_t k = 0; k < idx.nb && rc == 0; k++) {
-        const char *ex = idx.best[k].ex;
-        rc = get_on(r, kv, ex, out);
-        if (rc == 1) {
-            *sim = idx.best[k].sim;
-            if (!parse_exact(ex, 32, exact_out)) exact_out[0] = exact_out[1] = 0;
-            out->emb = idx.best[k].emb;
-            idx.best[k].emb = NULL;
-        } else if (rc == 0) { /* the entry expired: drop its index field */
-            rc_call_t del = {0};
-            const char *dv[] = {"HDEL", ikey, ex};
-            size_t dl[] = {4, strlen(ikey), 32};
-            send_slot(kv, &del, SL_MUST, 3, dv, dl);
-            wait_call(kv, &del);
-            if (del.failed) rc = -1;
-        }
+    rc_wait_t w = {.out = out};
+    nearest_on(r, kv, ctx, q, dim, threshold, wait_got, &w);
+    wait_for(kv, &w);
+    if (w.rc == 1) {
+        *sim = w.sim;
+        exact_out[0] = w.exact[0];
+        exact_out[1] = w.exact[1];
     }
-    for (size_t k = 0; k < idx.nb; k++)
-        free(idx.best[k].emb);
-    return rc;
+    return w.rc;
 }
 
 /* The `redis` backend's registry entry (response_cache_registry.h): the

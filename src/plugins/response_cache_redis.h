@@ -11,18 +11,20 @@
  *                             written; a field whose rc: key has expired
  *                             is deleted when a lookup meets it.
  *
- * Calls go through the Redis layer (kv/client.h): one connection per
- * calling thread, on a private event loop that the call runs until its
- * replies arrive, so a call holds the caller's (worker) thread for at most
- * timeout_ms per round trip (default 50 ms), as it did before the layer.
- * A failure returns -1: the caller treats it as a miss or a skipped write,
- * never as a failed request. After a failure the layer's circuit keeps
- * Redis away for about 450 ms (calls fail at once), then the next call
+ * Calls go through the Redis layer (kv/client.h). The _async calls send on
+ * the caller's event loop (one connection per loop, made on first use) and
+ * report in a callback on that loop: a worker never waits on Redis. The
+ * blocking calls run the same operation on a private loop of the calling
+ * thread until it reports, for at most timeout_ms per round trip (tests and
+ * tools). A failure reports -1: the caller treats it as a miss or a skipped
+ * write, never as a failed request. After a failure the layer's circuit
+ * keeps Redis away for about 450 ms (calls fail at once), then the next call
  * tries again, so a dead Redis costs one timeout per half-second, not one
  * per request.
  *
- * Thread-safety: rc_redis_t is safe to share between threads (each thread
- * has its own connection). */
+ * Thread-safety: rc_redis_t is safe to share between threads (each loop and
+ * each blocking thread has its own connection); an _async call and its
+ * callback belong to the caller's loop thread. */
 #ifndef TETHER_PLUGINS_RESPONSE_CACHE_REDIS_H
 #define TETHER_PLUGINS_RESPONSE_CACHE_REDIS_H
 #include "config/global.h"
@@ -73,4 +75,25 @@ int rc_redis_get(rc_redis_t *r, const uint64_t exact[2], rc_redis_entry_t *out);
  * filled), 0 miss, -1 Redis failure. */
 int rc_redis_nearest(rc_redis_t *r, uint64_t ctx, const float *q, size_t dim, double threshold,
                      rc_redis_entry_t *out, double *sim, uint64_t exact_out[2]);
+
+/* ---- the same on an event loop (evb: the caller's). Callbacks run once,
+ * on evb, or inline when nothing could be sent. ---- */
+struct event_base;
+/* rc: 1 hit (e filled: the callee may move its strings out, zeroing them;
+ * sim and exact say which entry: the key's own for an exact lookup), 0
+ * miss, -1 Redis failure (e NULL). */
+typedef void (*rc_redis_get_cb)(void *ud, int rc, rc_redis_entry_t *e, double sim,
+                                const uint64_t exact[2]);
+/* rc: 0 stored, -1 Redis failure. */
+typedef void (*rc_redis_put_cb)(void *ud, int rc);
+void rc_redis_get_async(rc_redis_t *r, struct event_base *evb, const uint64_t exact[2],
+                        rc_redis_get_cb cb, void *ud);
+/* q is copied. */
+void rc_redis_nearest_async(rc_redis_t *r, struct event_base *evb, uint64_t ctx, const float *q,
+                            size_t dim, double threshold, rc_redis_get_cb cb, void *ud);
+/* body and emb are copied before it returns; cb may be NULL. */
+void rc_redis_put_async(rc_redis_t *r, struct event_base *evb, const uint64_t exact[2],
+                        uint64_t ctx, rq_proto_t proto, const char *body, size_t len,
+                        const float *emb, size_t dim, int64_t ttl_s, uint64_t wall_ms,
+                        rc_redis_put_cb cb, void *ud);
 #endif

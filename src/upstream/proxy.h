@@ -174,7 +174,9 @@ struct up_proxy {
     char replay_id[40];
     bool rc_on; /* a key was prepared */
     rc_key_t rck;
-    buf_t rc_sse; /* the streamed reply as relayed, for storing */
+    rc_hit_t rc_hit;                /* a lookup's hit */
+    void (*rc_miss)(up_proxy_t *p); /* continues after a lookup that Redis answered with a miss */
+    buf_t rc_sse;                   /* the streamed reply as relayed, for storing */
 };
 
 /* proxy.c: lifecycle */
@@ -228,9 +230,14 @@ void up_client_abort(hsrv_req_t *req);
 void up_client_drain(hsrv_req_t *req);
 
 /* cache.c: the response cache around the upstream call */
-/* Prepare the key and look up; true when the request was answered from the
- * cache. body/jr: the client's body the key covers. */
-bool up_cache_lookup(up_proxy_t *p, const char *body, size_t len, const jreq_t *jr);
+/* Prepare the key and look up; true when the cache took the request over:
+ * answered from the near cache, or waiting for Redis on the worker's loop
+ * (then a hit is answered, and a miss calls miss(p), which goes on as the
+ * caller would have after false). false: no hit, go on. body/jr: the
+ * client's body the key covers. */
+typedef void (*up_cache_miss_fn)(up_proxy_t *p);
+bool up_cache_lookup(up_proxy_t *p, const char *body, size_t len, const jreq_t *jr,
+                     up_cache_miss_fn miss);
 /* Store a complete 2xx reply (no-op without a key). */
 void up_cache_store(up_proxy_t *p, const char *body, size_t len, const char *ctype, bool streamed);
 #endif
