@@ -534,8 +534,10 @@ rc_store_result_t rc_store(rc_cache_t *c, rc_key_t *k, const rc_response_t *r)
     const char *body = r->body;
     size_t len = r->len;
     if (r->streamed) {
-        if (k->proto != RQ_PROTO_CHAT || !(assembled = rc_assemble_chat(r->body, r->len)))
-            return counted(c, RC_STORE_INVALID);
+        assembled = k->proto == RQ_PROTO_CHAT        ? rc_assemble_chat(r->body, r->len)
+                    : k->proto == RQ_PROTO_ANTHROPIC ? rc_assemble_messages(r->body, r->len)
+                                                     : rc_assemble_responses(r->body, r->len);
+        if (!assembled) return counted(c, RC_STORE_INVALID);
         body = assembled;
         len = strlen(assembled);
         if (len > c->o.max_entry_bytes) {

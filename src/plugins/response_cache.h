@@ -20,11 +20,14 @@
  *
  * What is stored: only complete 2xx responses, never for an
  * `x-tether-cache-control: no-store` request or an EMIT drop turn;
- * `no-cache` skips the lookup but may store. A streamed chat response is
- * assembled into the final chat.completion JSON (content, tool calls,
- * finish_reason, usage); a stream that never finished is refused. Streamed
- * Anthropic and Responses replies are not stored (JSON ones are, and are
- * served to JSON clients of the same protocol only).
+ * `no-cache` skips the lookup but may store. A streamed reply is assembled
+ * into the JSON reply of its protocol: chat into the final chat.completion
+ * (content, tool calls, finish_reason, usage), Anthropic Messages into the
+ * Message (content blocks, stop reason, usage), Responses into the Response
+ * of its response.completed event; a stream that never finished (or
+ * failed) is refused. An entry serves JSON and streaming clients of the
+ * protocol it was stored for alike (the streaming ones get it replayed as
+ * that protocol's SSE events).
  *
  * Eviction: entries expire after ttl_seconds (the plugin's, else the
  * store's; 0 = no expiry); each shard keeps an LRU list and evicts its
@@ -163,7 +166,7 @@ typedef struct rc_key {
 } rc_key_t;
 
 /* Prepare k. Returns 0 when the cache applies (k->enabled), 1 when it does
- * not (no plugin, session scope without a session, streamed non-chat client);
+ * not (no plugin, session scope without a session);
  * rc_key_deinit is due either way. */
 int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in);
 void rc_key_deinit(rc_key_t *k);
@@ -196,13 +199,19 @@ void rc_hit_free(rc_hit_t *h);
 /* "exact" | "semantic" | "miss" */
 const char *rc_hit_name(rc_hit_kind_t k);
 
-/* The bytes to send for a hit: the stored JSON for a JSON client, or (chat
- * only) chat.completion.chunk SSE events rendered from it for a streaming
- * client: per choice a role delta, one content delta (tool calls in one
- * delta), a finish chunk; then a usage chunk (choices []) when
- * include_usage and the JSON had usage; then [DONE]. *content_type is set to
- * a static string. Returns 0, or -1 when the stored JSON cannot be rendered
- * (treat as a miss). */
+/* The bytes to send for a hit: the stored JSON for a JSON client, or SSE
+ * events rendered from it for a streaming client. Chat:
+ * chat.completion.chunk events, per choice a role delta, one content delta
+ * (tool calls in one delta), a finish chunk; then a usage chunk (choices
+ * []) when include_usage and the JSON had usage; then [DONE]. Anthropic
+ * Messages: message_start, per content block its start, one delta and its
+ * stop, message_delta, message_stop. Responses: response.created,
+ * response.in_progress, per output item output_item.added, its content
+ * (content_part.added, one output_text.delta, output_text.done,
+ * content_part.done; or the function call's arguments), output_item.done,
+ * then response.completed with the stored Response. *content_type is set
+ * to a static string. Returns 0, or -1 when the stored JSON cannot be
+ * rendered (treat as a miss). */
 int rc_render_hit(const rc_hit_t *h, bool stream, bool include_usage, buf_t *out,
                   const char **content_type);
 

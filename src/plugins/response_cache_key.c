@@ -194,7 +194,6 @@ int rc_key_init(rc_key_t *k, rc_cache_t *c, const rc_key_in_t *in)
         if (!in->session_key || !*in->session_key) return 1;
         scope_id = in->session_key;
     }
-    if (in->stream && in->proto != RQ_PROTO_CHAT) return 1; /* no SSE replay for these */
     k->proto = in->proto;
     k->stream = in->stream;
     k->evb = in->evb;

@@ -224,7 +224,11 @@ int rc_render_hit(const rc_hit_t *h, bool stream, bool include_usage, buf_t *out
         *content_type = "application/json";
         return 0;
     }
-    if (h->proto != RQ_PROTO_CHAT) return -1;
+    if (h->proto != RQ_PROTO_CHAT) {
+        if (rc_render_stream(h, out) != 0) return -1;
+        *content_type = "text/event-stream";
+        return 0;
+    }
     cJSON *j = cJSON_ParseWithLength(h->body, h->len);
     const cJSON *chs = cJSON_GetObjectItemCaseSensitive(j, "choices");
     if (!cJSON_IsObject(j) || !cJSON_IsArray(chs)) {

@@ -3,7 +3,8 @@
  * scope isolation, TTL, LRU eviction, the entry size cap, semantic hits
  * above and misses below the threshold with a toy embedder, context-hash
  * separation, never storing errors / aborted streams / no-store / drop,
- * no-cache, streamed responses assembled into JSON, and SSE replay checked
+ * no-cache, streamed responses assembled into JSON (chat, Anthropic
+ * Messages, Responses), and SSE replay in each protocol checked
  * through the SSE parser with every data payload validated as JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -630,31 +631,146 @@ static void test_streamed_response_is_assembled(void **st)
     fx_deinit(&f);
 }
 
-static void test_non_chat_streams_are_not_cached(void **st)
+static rc_store_result_t store_sse(fx_t *f, const char *sse)
+{
+    rc_response_t r = {
+        .status = 200, .body = sse, .len = strlen(sse), .streamed = true, .complete = true};
+    return rc_store(f->c, &f->k, &r);
+}
+
+/* Streamed Anthropic Messages and Responses replies are assembled into
+ * their JSON object, served as is to JSON clients and replayed as their
+ * protocol's SSE events to streaming ones; unfinished or failed streams
+ * are refused. */
+static void test_non_chat_streams_are_cached_and_replayed(void **st)
 {
     fx_t f;
     fx_init(&f, NULL, NULL);
     f.in.proto = RQ_PROTO_ANTHROPIC;
     f.in.stream = true;
-    assert_int_equal(key(&f, "{\"model\":\"auto\",\"max_tokens\":5,\"messages\":[{\"role\":"
-                             "\"user\",\"content\":\"hi\"}]}"),
-                     1);
-    /* JSON Anthropic replies are stored and served as they are */
-    f.in.stream = false;
     const char *b = "{\"model\":\"auto\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\","
                     "\"content\":\"hi\"}]}";
     assert_int_equal(key(&f, b), 0);
-    const char *msg =
-        "{\"id\":\"msg_1\",\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"yo\"}]}";
-    assert_int_equal(store_json(&f, 200, msg), RC_STORED);
+    static const char msgs[] =
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+        "\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":[],"
+        "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":3,"
+        "\"output_tokens\":1}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"yo \"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"there\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,"
+        "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\","
+        "\"input\":{}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+        "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,"
+        "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"1}\"}}\n\n"
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+        "\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":9}}\n\n";
+    /* cut before message_stop: refused */
+    assert_int_equal(store_sse(&f, msgs), RC_STORE_INVALID);
+    char whole[sizeof msgs + 64];
+    snprintf(whole, sizeof whole, "%sevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+             msgs);
+    assert_int_equal(store_sse(&f, whole), RC_STORED);
     rc_hit_t h;
     key(&f, b);
     assert_int_equal(rc_lookup(f.c, &f.k, &h), RC_HIT_EXACT);
     buf_t out = BUF_INIT;
     const char *ct;
-    assert_int_equal(rc_render_hit(&h, true, false, &out, &ct), -1);
     assert_int_equal(rc_render_hit(&h, false, false, &out, &ct), 0);
-    assert_string_equal(out.data, msg);
+    assert_string_equal(ct, "application/json");
+    assert_string_equal(out.data,
+                        "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+                        "\"c\",\"content\":[{\"type\":\"text\",\"text\":\"yo there\"},{\"type\":"
+                        "\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{\"a\":1}}],"
+                        "\"stop_reason\":\"tool_use\",\"stop_sequence\":null,\"usage\":{"
+                        "\"input_tokens\":3,\"output_tokens\":9}}");
+    buf_reset(&out);
+    /* replayed as Messages events, which assemble into the same Message */
+    assert_int_equal(rc_render_hit(&h, true, false, &out, &ct), 0);
+    assert_string_equal(ct, "text/event-stream");
+    assert_true(!strncmp(out.data, "event: message_start\n", 21));
+    assert_non_null(strstr(out.data, "\"text_delta\",\"text\":\"yo there\""));
+    assert_non_null(strstr(out.data, "event: message_stop\n"));
+    buf_t again = BUF_INIT;
+    rc_hit_t h2 = {.kind = RC_HIT_EXACT, .proto = RQ_PROTO_ANTHROPIC};
+    fx_t g;
+    fx_init(&g, NULL, NULL);
+    g.in.proto = RQ_PROTO_ANTHROPIC;
+    g.in.stream = true;
+    assert_int_equal(key(&g, b), 0);
+    assert_int_equal(store_sse(&g, out.data), RC_STORED);
+    key(&g, b);
+    assert_int_equal(rc_lookup(g.c, &g.k, &h2), RC_HIT_EXACT);
+    assert_int_equal(rc_render_hit(&h2, false, false, &again, &ct), 0);
+    assert_int_equal(again.len, h.len);
+    assert_memory_equal(again.data, h.body, h.len);
+    rc_hit_free(&h2);
+    fx_deinit(&g);
+    buf_free(&again);
+    buf_free(&out);
+    rc_hit_free(&h);
+    /* an error event: refused */
+    static const char err[] = "event: message_start\ndata: {\"type\":\"message_start\","
+                              "\"message\":{\"id\":\"m\",\"content\":[]}}\n\n"
+                              "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                              "\"overloaded_error\",\"message\":\"x\"}}\n\n"
+                              "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    assert_int_equal(store_sse(&f, err), RC_STORE_INVALID);
+
+    /* Responses: the Response of response.completed */
+    f.in.proto = RQ_PROTO_RESPONSES;
+    const char *rb = "{\"model\":\"auto\",\"input\":\"hi\",\"stream\":true}";
+    assert_int_equal(key(&f, rb), 0);
+    static const char resp[] =
+        "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":"
+        "\"resp_1\",\"status\":\"in_progress\",\"output\":[]}}\n\n"
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+        "\"delta\":\"hello\"}\n\n"
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":"
+        "\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"error\":null,\"output\":[{"
+        "\"type\":\"message\",\"id\":\"msg_1\",\"status\":\"completed\",\"role\":\"assistant\","
+        "\"content\":[{\"type\":\"output_text\",\"text\":\"hello\",\"annotations\":[]}]},{\"type\":"
+        "\"function_call\",\"id\":\"fc_1\",\"call_id\":\"call_1\",\"name\":\"f\",\"arguments\":"
+        "\"{}\",\"status\":\"completed\"}],\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}"
+        "\n\n";
+    static const char failed[] =
+        "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":"
+        "\"resp_2\",\"status\":\"failed\",\"output\":[]}}\n\n";
+    assert_int_equal(store_sse(&f, failed), RC_STORE_INVALID);
+    assert_int_equal(store_sse(&f, resp), RC_STORED);
+    key(&f, rb);
+    assert_int_equal(rc_lookup(f.c, &f.k, &h), RC_HIT_EXACT);
+    assert_int_equal(rc_render_hit(&h, false, false, &out, &ct), 0);
+    assert_non_null(strstr(out.data, "\"id\":\"resp_1\""));
+    assert_null(strstr(out.data, "response.completed"));
+    buf_reset(&out);
+    assert_int_equal(rc_render_hit(&h, true, false, &out, &ct), 0);
+    assert_string_equal(ct, "text/event-stream");
+    assert_true(!strncmp(out.data, "event: response.created\n", 24));
+    const char *order[] = {"response.in_progress",
+                           "response.output_item.added",
+                           "response.content_part.added",
+                           "\"delta\":\"hello\"",
+                           "response.output_text.done",
+                           "response.content_part.done",
+                           "response.output_item.done",
+                           "response.function_call_arguments.delta",
+                           "response.function_call_arguments.done",
+                           "event: response.completed\n"};
+    const char *at = out.data;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+        const char *n = strstr(at, order[i]);
+        if (!n) fail_msg("missing %s after %s", order[i], i ? order[i - 1] : "start");
+        at = n;
+    }
     buf_free(&out);
     rc_hit_free(&h);
     fx_deinit(&f);
@@ -697,7 +813,7 @@ int main(void)
         cmocka_unit_test(test_never_stored),
         cmocka_unit_test(test_sse_replay),
         cmocka_unit_test(test_streamed_response_is_assembled),
-        cmocka_unit_test(test_non_chat_streams_are_not_cached),
+        cmocka_unit_test(test_non_chat_streams_are_cached_and_replayed),
         cmocka_unit_test(test_conf_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
