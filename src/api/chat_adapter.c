@@ -234,8 +234,13 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
     /* delta text for the prefix chain of the next turn */
     up_capture_chat_text(up, data, data_len, true);
     if (ad_relays_raw(up)) return; /* raw bytes are relayed by the proxy */
-    if (usage_only && p->hide_usage) return;
     buf_t out = BUF_INIT, wrapped = BUF_INIT, tools = BUF_INIT;
+    if (usage_only && p->hide_usage) { /* not for this client; the cache keeps the usage */
+        sse_write_event(&out, event_len ? event : NULL, data, data_len);
+        up_cache_keep(up, out.data, out.len);
+        buf_free(&out);
+        return;
+    }
     if (p->rid && rid_wrap_top_id(p->rid, data, data_len, &wrapped)) {
         data = wrapped.data;
         data_len = wrapped.len;
@@ -247,7 +252,7 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
     sse_write_event(&out, event_len ? event : NULL, data, data_len);
     buf_free(&wrapped);
     buf_free(&tools);
-    hsrv_write(up->req, out.data, out.len);
+    up_client_write(up, out.data, out.len); /* also kept for the cache */
     buf_free(&out);
 }
 

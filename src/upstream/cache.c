@@ -109,3 +109,8 @@ void up_cache_store(up_proxy_t *p, const char *body, size_t len, const char *cty
                         .complete = true};
     rc_store(p->host.rcache, &p->rck, &rr);
 }
+
+void up_cache_keep(up_proxy_t *p, const char *data, size_t len)
+{
+    if (p->rc_on && p->rc_sse.len + len <= UP_MAX_CACHE) buf_append(&p->rc_sse, data, len);
+}

@@ -212,7 +212,10 @@ void up_respond(up_proxy_t *p, int status, const char *ct, const hsrv_header_t *
 
 void up_client_write(up_proxy_t *p, const char *data, size_t len)
 {
-    if (p->rc_on && !p->raw && p->rc_sse.len + len <= UP_MAX_CACHE)
+    /* what the adapter writes is what the client gets (relay.c keeps the
+     * bytes relayed as they are) */
+    bool relayed = p->raw && (!p->ad->relays_raw || p->ad->relays_raw(p));
+    if (p->rc_on && !relayed && p->rc_sse.len + len <= UP_MAX_CACHE)
         buf_append(&p->rc_sse, data, len);
     hsrv_write(p->req, data, len);
 }

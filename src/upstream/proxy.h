@@ -238,6 +238,9 @@ void up_client_drain(hsrv_req_t *req);
 typedef void (*up_cache_miss_fn)(up_proxy_t *p);
 bool up_cache_lookup(up_proxy_t *p, const char *body, size_t len, const jreq_t *jr,
                      up_cache_miss_fn miss);
+/* Keep stream bytes the client does not get (a usage chunk it did not ask
+ * for) with the streamed reply the cache stores. */
+void up_cache_keep(up_proxy_t *p, const char *data, size_t len);
 /* Store a complete 2xx reply (no-op without a key). */
 void up_cache_store(up_proxy_t *p, const char *body, size_t len, const char *ctype, bool streamed);
 #endif

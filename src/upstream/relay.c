@@ -186,7 +186,9 @@ static void relay_body(up_proxy_t *p, const char *data, size_t len)
         if (!p->too_large) buf_append(&p->acc, data, len);
         return;
     }
-    if (p->rc_on && p->raw && p->rc_sse.len + len <= UP_MAX_CACHE)
+    /* the cache keeps the bytes the client gets (ids with their binding):
+     * these when relayed as they are, else up_client_write's */
+    if (p->rc_on && relays_raw(p) && p->rc_sse.len + len <= UP_MAX_CACHE)
         buf_append(&p->rc_sse, data, len);
     sse_parser_feed(&p->sse, data, len);
     if (p->started && relays_raw(p)) hsrv_write(p->req, data, len);
@@ -279,8 +281,8 @@ static void done_cb(void *ud)
     if (p->rc_on && ok) {
         if (p->sse.cb && !p->assemble)
             up_cache_store(p, p->rc_sse.data, p->rc_sse.len, p->pend_ctype, true);
-        else if (p->hold)
-            up_cache_store(p, p->acc.data, p->acc.len, p->pend_ctype, false);
+        else if (p->hold) /* as the client gets it (whole: with the bound ids) */
+            up_cache_store(p, body, blen, p->pend_ctype, false);
         else
             up_cache_store(p, body, blen, ctype, false);
     }

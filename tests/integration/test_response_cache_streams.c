@@ -7,7 +7,9 @@
  * carrying the same text, whether the first reply was translated (an
  * OpenAI-format model) or relayed as is (an Anthropic-format model for a
  * Messages client). A streamed reply also serves a JSON client of the same
- * protocol, and a JSON reply a streaming one. */
+ * protocol, and a JSON reply a streaming one. A hit's ids carry the signed
+ * model binding as the live reply's did (chat completion ids, JSON and
+ * streamed; Responses ids): the cache keeps the bytes the client got. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -305,6 +307,61 @@ static void test_stream_and_json_clients_share_entries(void **state)
     }
 }
 
+/* The id of a JSON reply, or of a stream's first event. */
+static char *reply_id(const thttp_resp_t *r, bool stream)
+{
+    cJSON *j = NULL;
+    if (stream) {
+        char **ev;
+        size_t n = thttp_sse_data(r->body, r->body_len, &ev);
+        assert_true(n > 0);
+        j = cJSON_Parse(ev[0]);
+        thttp_sse_free(ev, n);
+    } else {
+        j = cJSON_Parse(r->body);
+    }
+    const cJSON *resp = cJSON_GetObjectItemCaseSensitive(j, "response");
+    const char *id = jstr(resp ? resp : j, "id");
+    assert_non_null(id);
+    char *out = strdup(id);
+    cJSON_Delete(j);
+    return out;
+}
+
+static void test_cached_ids_carry_the_binding(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path, *body;
+        bool stream;
+    } cases[] = {
+        {"/v1/chat/completions",
+         "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"opening hours "
+         "at noon?\"}]}",
+         false},
+        {"/v1/chat/completions",
+         "{\"model\":\"auto\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+         "\"opening hours at night?\"}]}",
+         true},
+        {"/v1/responses", "{\"model\":\"auto\",\"input\":\"opening hours at dawn?\"}", false},
+        {"/v1/responses",
+         "{\"model\":\"auto\",\"stream\":true,\"input\":\"opening hours at dusk?\"}", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        thttp_resp_t r1, r2;
+        post(cases[i].path, cases[i].body, &r1);
+        post(cases[i].path, cases[i].body, &r2);
+        assert_header(&r2, "x-tether-cache-hit", "exact");
+        char *live = reply_id(&r1, cases[i].stream), *hit = reply_id(&r2, cases[i].stream);
+        if (!strstr(live, ".tb1.")) fail_msg("%s: live id %s has no binding", cases[i].path, live);
+        assert_string_equal(hit, live);
+        free(live);
+        free(hit);
+        thttp_resp_free(&r1);
+        thttp_resp_free(&r2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_messages_stream_relayed_from_anthropic_is_replayed),
         cmocka_unit_test(test_responses_stream_is_replayed),
         cmocka_unit_test(test_stream_and_json_clients_share_entries),
+        cmocka_unit_test(test_cached_ids_carry_the_binding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
