@@ -407,11 +407,19 @@ typedef struct rc_alookup {
     struct event_base *evb;
     rc_lookup_cb cb;
     void *ud;
+    bool inline_call; /* still inside rc_lookup_async: report there, not to cb */
+    bool done;
+    rc_hit_kind_t kind;
 } rc_alookup_t;
 
 static void alookup_end(rc_alookup_t *a, rc_hit_kind_t kind)
 {
     count_lookup(a->c, a->k, kind);
+    if (a->inline_call) { /* e.g. refused at once by an open circuit */
+        a->done = true;
+        a->kind = kind;
+        return;
+    }
     rc_lookup_cb cb = a->cb;
     void *ud = a->ud;
     free(a);
@@ -469,9 +477,14 @@ int rc_lookup_async(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, struct event_base
     }
     rc_alookup_t *a = calloc(1, sizeof *a);
     if (!a) abort();
-    *a = (rc_alookup_t){.c = c, .k = k, .out = out, .evb = evb, .cb = cb, .ud = ud};
+    *a = (rc_alookup_t){
+        .c = c, .k = k, .out = out, .evb = evb, .cb = cb, .ud = ud, .inline_call = true};
     rc_redis_get_async(c->remote, evb, k->exact, alookup_exact, a);
-    return RC_PENDING;
+    a->inline_call = false;
+    if (!a->done) return RC_PENDING;
+    kind = a->kind;
+    free(a);
+    return kind;
 }
 
 void rc_hit_free(rc_hit_t *h)

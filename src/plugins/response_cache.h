@@ -189,8 +189,9 @@ int rc_lookup(rc_cache_t *c, rc_key_t *k, rc_hit_t *out);
  * up at once; on a near miss with backend redis and k->evb set, Redis is
  * asked on that loop and RC_PENDING returned, and cb(ud, kind) runs once on
  * the loop with *out filled (k and out must stay valid until then).
- * Otherwise it returns the kind (> 0 on a hit, out filled) and cb is not
- * called. */
+ * Otherwise (no Redis call needed, or Redis refused at once: an open
+ * circuit) it returns the kind (> 0 on a hit, out filled) and cb is not
+ * called; cb never runs inside this call. */
 #define RC_PENDING (-1)
 typedef void (*rc_lookup_cb)(void *ud, int kind);
 int rc_lookup_async(rc_cache_t *c, rc_key_t *k, rc_hit_t *out, struct event_base *evb,
