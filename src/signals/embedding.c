@@ -30,14 +30,14 @@ static void embedding_free(void *p)
 
 static int embedding_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
-    sig_sim_t *sim = sig_sim_get(b, diags); /* also sets up jailbreak contrastive */
-    if (!b->n_rules) return 0;
-    if (!sim) return -1;
-    emb_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    if (!b->n_rules) {
+        sig_sim_get(b, diags); /* sets up jailbreak contrastive */
+        return 0;
+    }
+    emb_state_t *s = sig_sim_state_new(b, diags, sizeof *s);
+    if (!s) return -1;
     s->r = calloc(b->n_rules, sizeof *s->r);
     if (!s->r) abort();
-    s->sim = sim;
     s->n = b->n_rules;
     int rc = 0;
     for (size_t i = 0; i < b->n_rules; i++) {
@@ -52,7 +52,7 @@ static int embedding_compile(const sig_build_t *b, void **state, cfg_diags_t *di
             sig_rule_error(diags, b->cfg, g, "embedding rule %s has no candidates", g->name);
             rc = -1;
         }
-        sig_sim_bank_from(&s->r[i].bank, sim, &g->candidates, NULL, 0);
+        sig_sim_bank_from(&s->r[i].bank, s->sim, &g->candidates, NULL, 0);
     }
     *state = s;
     return rc;

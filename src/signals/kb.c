@@ -228,11 +228,9 @@ static int kb_load(kb_kb_t *kb, const cfg_node_t *ent, const cfg_t *cfg, sig_sim
 static int kb_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
-    kb_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->sim = sim;
+    kb_state_t *s = sig_sim_state_new(b, diags, sizeof *s);
+    if (!s) return -1;
+    sig_sim_t *sim = s->sim;
     const cfg_node_t *kbs =
         b->cfg && b->cfg->global_ext ? b->cfg->global_ext->model_catalog.kbs : NULL;
     size_t nk = kbs && kbs->kind == CFG_NODE_SEQ ? kbs->n : 0;
