@@ -62,6 +62,10 @@ typedef struct cfg_sig_family {
     const char *(*check)(const cfg_signal_t *rule);
     const struct sig_family_ops *ops; /* the implementation */
 } cfg_sig_family_t;
+/* Declare a family: leaf type, YAML key, its line in routing.signals and
+ * its paragraph in the reference, then the other members by name. */
+#define CFG_SIG_FAMILY(var, nm, k, ldoc, dc, ...)                                                  \
+    const cfg_sig_family_t var = {.name = nm, .key = k, .list_doc = ldoc, .doc = dc, __VA_ARGS__}
 
 /* signals/registry.c: every family, NULL-terminated. A family's id
  * (cfg_signal_family_t) is its position; the built-in ids of routing.h are

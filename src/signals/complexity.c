@@ -76,12 +76,9 @@ static void complexity_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-const cfg_sig_family_t sig_complexity_family = {
-    .name = "complexity",
-    .key = "complexity",
-    .list_doc = "complexity rules",
-    .doc = "Task difficulty (labels easy, medium, hard).",
-    .threshold = "0.05",
+CFG_SIG_FAMILY(
+    sig_complexity_family, "complexity", "complexity", "complexity rules",
+    "Task difficulty (labels easy, medium, hard).", .threshold = "0.05",
     .fields = (const cfg_field_t[]){CFG_FNODE(cfg_signal_t, "hard", hard, "{candidates[]}"),
                                     CFG_FNODE(cfg_signal_t, "easy", easy, "{candidates[]}"),
                                     CFG_FNODE(cfg_signal_t, "composer", composer,
@@ -90,4 +87,4 @@ const cfg_sig_family_t sig_complexity_family = {
                                     {0}},
     .flags = CFG_SIGFAM_LABELS,
     .ops = &(const sig_family_ops_t){
-        .compile = complexity_compile, .free = sig_sim_rules_free, .eval = complexity_eval}};
+        .compile = complexity_compile, .free = sig_sim_rules_free, .eval = complexity_eval});

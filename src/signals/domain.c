@@ -58,12 +58,9 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
     return sig_sim_rules_compile(b, state, diags, 0.30, true, domain_bank);
 }
 
-const cfg_sig_family_t sig_domain_family = {
-    .name = "domain",
-    .key = "domains",
-    .list_doc = "domain rules",
-    .doc = "Subject domain (YAML key domains, leaf type domain).",
-    .threshold = "0.30",
+CFG_SIG_FAMILY(
+    sig_domain_family, "domain", "domains", "domain rules",
+    "Subject domain (YAML key domains, leaf type domain).", .threshold = "0.30",
     .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
                                     CFG_FLIST(cfg_signal_t, "mmlu_categories", mmlu_categories,
                                               NULL, "shipped MMLU-Pro banks to use"),
@@ -72,7 +69,6 @@ const cfg_sig_family_t sig_domain_family = {
                                     CFG_SIGF_MARGIN("0.02"),
                                     CFG_SIGF_CLASSIFIER,
                                     {0}},
-    .flags = CFG_SIGFAM_LABELS,
-    .migrate_keys = (const char *const[]){"categories", NULL},
+    .flags = CFG_SIGFAM_LABELS, .migrate_keys = (const char *const[]){"categories", NULL},
     .ops = &(const sig_family_ops_t){
-        .compile = domain_compile, .free = sig_sim_rules_free, .eval = sig_sim_rules_eval_best}};
+        .compile = domain_compile, .free = sig_sim_rules_free, .eval = sig_sim_rules_eval_best});

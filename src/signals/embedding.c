@@ -89,20 +89,17 @@ static void embedding_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, si
     if (!any && soft >= 0) refs[soft].res->matched = true;
 }
 
-const cfg_sig_family_t sig_embedding_family = {
-    .name = "embedding",
-    .key = "embeddings",
-    .list_doc = "embedding rules",
-    .doc = "Similarity to prototype texts (YAML key embeddings, leaf type embedding).",
-    .threshold = "0.45",
-    .fields =
-        (const cfg_field_t[]){
-            CFG_FLIST(cfg_signal_t, "candidates", candidates, NULL, "prototype texts"),
-            CFG_FENUM(cfg_signal_t, "aggregation_method", aggregation_method, "max", "max|mean|any",
-                      "bank aggregation"),
-            CFG_FINT(cfg_signal_t, "top_k", top_k, "0", 0, 1000, "0 = all"),
-            CFG_FUNIT(cfg_signal_t, "min_score_threshold", min_score_threshold, NULL,
-                      "soft matching floor"),
-            {0}},
-    .ops = &(const sig_family_ops_t){
-        .compile = embedding_compile, .free = embedding_free, .eval = embedding_eval}};
+CFG_SIG_FAMILY(sig_embedding_family, "embedding", "embeddings", "embedding rules",
+               "Similarity to prototype texts (YAML key embeddings, leaf type embedding).",
+               .threshold = "0.45",
+               .fields =
+                   (const cfg_field_t[]){
+                       CFG_FLIST(cfg_signal_t, "candidates", candidates, NULL, "prototype texts"),
+                       CFG_FENUM(cfg_signal_t, "aggregation_method", aggregation_method, "max",
+                                 "max|mean|any", "bank aggregation"),
+                       CFG_FINT(cfg_signal_t, "top_k", top_k, "0", 0, 1000, "0 = all"),
+                       CFG_FUNIT(cfg_signal_t, "min_score_threshold", min_score_threshold, NULL,
+                                 "soft matching floor"),
+                       {0}},
+               .ops = &(const sig_family_ops_t){
+                   .compile = embedding_compile, .free = embedding_free, .eval = embedding_eval});

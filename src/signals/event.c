@@ -317,22 +317,19 @@ static void ev_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_event_family = {
-    .name = "event",
-    .key = "events",
-    .list_doc = "event rules",
-    .doc = "Operational events (YAML key events, leaf type event).",
-    .fields =
-        (const cfg_field_t[]){
-            CFG_FLIST(cfg_signal_t, "event_types", event_types, NULL,
-                      "outage|incident|security|deadline|billing|data_loss"),
-            CFG_FLIST(cfg_signal_t, "severities", severities, NULL, "severity words"),
-            CFG_FLIST(cfg_signal_t, "action_codes", action_codes, NULL, "regexes"),
-            CFG_FNODE(cfg_signal_t, "temporal", temporal, "temporal criteria"),
-            CFG_FNODE(cfg_signal_t, "patterns", patterns, "{type: [regex]}"),
-            {0}},
-    .ops = &(const sig_family_ops_t){.compile = ev_compile,
-                                     .free = ev_free,
-                                     .scratch_new = ev_scratch_new,
-                                     .scratch_free = ev_scratch_free,
-                                     .eval = ev_eval}};
+CFG_SIG_FAMILY(sig_event_family, "event", "events", "event rules",
+               "Operational events (YAML key events, leaf type event).",
+               .fields =
+                   (const cfg_field_t[]){
+                       CFG_FLIST(cfg_signal_t, "event_types", event_types, NULL,
+                                 "outage|incident|security|deadline|billing|data_loss"),
+                       CFG_FLIST(cfg_signal_t, "severities", severities, NULL, "severity words"),
+                       CFG_FLIST(cfg_signal_t, "action_codes", action_codes, NULL, "regexes"),
+                       CFG_FNODE(cfg_signal_t, "temporal", temporal, "temporal criteria"),
+                       CFG_FNODE(cfg_signal_t, "patterns", patterns, "{type: [regex]}"),
+                       {0}},
+               .ops = &(const sig_family_ops_t){.compile = ev_compile,
+                                                .free = ev_free,
+                                                .scratch_new = ev_scratch_new,
+                                                .scratch_free = ev_scratch_free,
+                                                .eval = ev_eval});

@@ -81,12 +81,9 @@ static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-const cfg_sig_family_t sig_fact_check_family = {
-    .name = "fact_check",
-    .key = "fact_check",
-    .list_doc = "fact-check rules",
-    .doc = "Needs a fact check (rules needs_fact_check, no_fact_check_needed).",
-    .threshold = "0.35",
+CFG_SIG_FAMILY(
+    sig_fact_check_family, "fact_check", "fact_check", "fact-check rules",
+    "Needs a fact check (rules needs_fact_check, no_fact_check_needed).", .threshold = "0.35",
     .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
                                     CFG_FLIST(cfg_signal_t, "counter_examples", counter_examples,
                                               NULL, "texts that need no fact check"),
@@ -94,4 +91,4 @@ const cfg_sig_family_t sig_fact_check_family = {
                                     {0}},
     .builtin_leaves = (const char *const[]){"needs_fact_check", "no_fact_check_needed", NULL},
     .ops = &(const sig_family_ops_t){
-        .compile = fact_check_compile, .free = sig_sim_rules_free, .eval = fact_check_eval}};
+        .compile = fact_check_compile, .free = sig_sim_rules_free, .eval = fact_check_eval});

@@ -171,26 +171,23 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_jailbreak_family = {
-    .name = "jailbreak",
-    .key = "jailbreak",
-    .list_doc = "jailbreak rules",
-    .doc = "Prompt injection and jailbreak.",
-    .threshold = "0.7",
-    .fields =
-        (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
-                                        "patterns|contrastive|classifier|hybrid", "scoring method"),
-                              CFG_FLIST(cfg_signal_t, "jailbreak_patterns", jailbreak_patterns,
-                                        NULL, "extra regexes (weight 0.9)"),
-                              CFG_FLIST(cfg_signal_t, "benign_patterns", benign_patterns, NULL,
-                                        "extra benign exemplars"),
-                              CFG_SIGF_HISTORY,
-                              CFG_FBOOL(cfg_signal_t, "include_tool_results", include_tool_results,
-                                        "false", "scan tool results too"),
-                              CFG_SIGF_CLASSIFIER,
-                              {0}},
-    .ops = &(const sig_family_ops_t){.compile = jbf_compile,
-                                     .free = jbf_free,
-                                     .scratch_new = jbf_scratch_new,
-                                     .scratch_free = jbf_scratch_free,
-                                     .eval = jbf_eval}};
+CFG_SIG_FAMILY(sig_jailbreak_family, "jailbreak", "jailbreak", "jailbreak rules",
+               "Prompt injection and jailbreak.", .threshold = "0.7",
+               .fields =
+                   (const cfg_field_t[]){
+                       CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
+                                 "patterns|contrastive|classifier|hybrid", "scoring method"),
+                       CFG_FLIST(cfg_signal_t, "jailbreak_patterns", jailbreak_patterns, NULL,
+                                 "extra regexes (weight 0.9)"),
+                       CFG_FLIST(cfg_signal_t, "benign_patterns", benign_patterns, NULL,
+                                 "extra benign exemplars"),
+                       CFG_SIGF_HISTORY,
+                       CFG_FBOOL(cfg_signal_t, "include_tool_results", include_tool_results,
+                                 "false", "scan tool results too"),
+                       CFG_SIGF_CLASSIFIER,
+                       {0}},
+               .ops = &(const sig_family_ops_t){.compile = jbf_compile,
+                                                .free = jbf_free,
+                                                .scratch_new = jbf_scratch_new,
+                                                .scratch_free = jbf_scratch_free,
+                                                .eval = jbf_eval});

@@ -366,18 +366,15 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_kb_family = {
-    .name = "kb",
-    .key = "kb",
-    .list_doc = "knowledge-base bindings",
-    .doc = "Knowledge-base bindings.",
+CFG_SIG_FAMILY(
+    sig_kb_family, "kb", "kb", "knowledge-base bindings", "Knowledge-base bindings.",
     .threshold = CFG_SIG_THRESHOLD_UNSET,
-    .fields =
-        (const cfg_field_t[]){
-            CFG_FSTR_REQ(cfg_signal_t, "kb", kb, "a model_catalog.kbs[] name"),
-            CFG_FNODE(cfg_signal_t, "target", target, "{kind: label|group, value}"),
-            CFG_FENUM(cfg_signal_t, "match", match, "best", "best|threshold",
-                      "how the target must match"),
-            {0}},
+    .fields = (const cfg_field_t[]){CFG_FSTR_REQ(cfg_signal_t, "kb", kb,
+                                                 "a model_catalog.kbs[] name"),
+                                    CFG_FNODE(cfg_signal_t, "target", target,
+                                              "{kind: label|group, value}"),
+                                    CFG_FENUM(cfg_signal_t, "match", match, "best",
+                                              "best|threshold", "how the target must match"),
+                                    {0}},
     .flags = CFG_SIGFAM_LABELS,
-    .ops = &(const sig_family_ops_t){.compile = kb_compile, .free = kb_free, .eval = kb_eval}};
+    .ops = &(const sig_family_ops_t){.compile = kb_compile, .free = kb_free, .eval = kb_eval});

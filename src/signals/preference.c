@@ -25,14 +25,12 @@ static int preference_compile(const sig_build_t *b, void **state, cfg_diags_t *d
     return sig_sim_rules_compile(b, state, diags, 0.40, false, preference_bank);
 }
 
-const cfg_sig_family_t sig_preference_family = {
-    .name = "preference",
-    .key = "preferences",
-    .list_doc = "preference rules",
-    .doc = "User preference (YAML key preferences, leaf type preference).",
-    .threshold = "0.40",
-    .fields =
-        (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_MARGIN("0.03"), CFG_SIGF_CLASSIFIER, {0}},
-    .ops = &(const sig_family_ops_t){.compile = preference_compile,
-                                     .free = sig_sim_rules_free,
-                                     .eval = sig_sim_rules_eval_best}};
+CFG_SIG_FAMILY(sig_preference_family, "preference", "preferences", "preference rules",
+               "User preference (YAML key preferences, leaf type preference).", .threshold = "0.40",
+               .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
+                                               CFG_SIGF_MARGIN("0.03"),
+                                               CFG_SIGF_CLASSIFIER,
+                                               {0}},
+               .ops = &(const sig_family_ops_t){.compile = preference_compile,
+                                                .free = sig_sim_rules_free,
+                                                .eval = sig_sim_rules_eval_best});

@@ -59,14 +59,11 @@ static void reask_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t
     }
 }
 
-const cfg_sig_family_t sig_reask_family = {
-    .name = "reask",
-    .key = "reasks",
-    .list_doc = "re-ask rules",
-    .doc = "Repeated questions (YAML key reasks, leaf type reask).",
-    .threshold = "0.80",
-    .fields = (const cfg_field_t[]){CFG_FINT(cfg_signal_t, "lookback_turns", lookback_turns, "1", 1,
-                                             100, "earlier user turns compared"),
-                                    {0}},
-    .ops = &(const sig_family_ops_t){
-        .compile = reask_compile, .free = sig_sim_rules_free, .eval = reask_eval}};
+CFG_SIG_FAMILY(sig_reask_family, "reask", "reasks", "re-ask rules",
+               "Repeated questions (YAML key reasks, leaf type reask).", .threshold = "0.80",
+               .fields = (const cfg_field_t[]){CFG_FINT(cfg_signal_t, "lookback_turns",
+                                                        lookback_turns, "1", 1, 100,
+                                                        "earlier user turns compared"),
+                                               {0}},
+               .ops = &(const sig_family_ops_t){
+                   .compile = reask_compile, .free = sig_sim_rules_free, .eval = reask_eval});

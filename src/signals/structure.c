@@ -268,14 +268,11 @@ static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_structure_family = {
-    .name = "structure",
-    .key = "structure",
-    .list_doc = "structure rules",
-    .doc = "Text structure features.",
-    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
-    .ops = &(const sig_family_ops_t){.compile = st_compile,
-                                     .free = st_free,
-                                     .scratch_new = st_scratch_new,
-                                     .scratch_free = st_scratch_free,
-                                     .eval = st_eval}};
+CFG_SIG_FAMILY(sig_structure_family, "structure", "structure", "structure rules",
+               "Text structure features.",
+               .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+               .ops = &(const sig_family_ops_t){.compile = st_compile,
+                                                .free = st_free,
+                                                .scratch_new = st_scratch_new,
+                                                .scratch_free = st_scratch_free,
+                                                .eval = st_eval});

@@ -102,14 +102,12 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     }
 }
 
-const cfg_sig_family_t sig_user_feedback_family = {
-    .name = "user_feedback",
-    .key = "user_feedbacks",
-    .list_doc = "user-feedback rules",
-    .doc = "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
-    .threshold = "0.40",
-    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
-    .builtin_leaves = (const char *const[]){"satisfied", "need_clarification", "wrong_answer",
-                                            "want_different", NULL},
-    .ops = &(const sig_family_ops_t){
-        .compile = user_feedback_compile, .free = sig_sim_rules_free, .eval = user_feedback_eval}};
+CFG_SIG_FAMILY(sig_user_feedback_family, "user_feedback", "user_feedbacks", "user-feedback rules",
+               "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
+               .threshold = "0.40",
+               .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
+               .builtin_leaves = (const char *const[]){"satisfied", "need_clarification",
+                                                       "wrong_answer", "want_different", NULL},
+               .ops = &(const sig_family_ops_t){.compile = user_feedback_compile,
+                                                .free = sig_sim_rules_free,
+                                                .eval = user_feedback_eval});
