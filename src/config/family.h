@@ -114,6 +114,10 @@ typedef struct cfg_selector {
     const cfg_field_t *fields; /* keys of algorithm.<name>, terminated by {0} */
     const struct sel_algo_ops *ops;
 } cfg_selector_t;
+/* Declare an algorithm: its name and paragraph, then the other members by
+ * name (like CFG_SIG_FAMILY). */
+#define CFG_SELECTOR(var, nm, dc, ...)                                                             \
+    const cfg_selector_t var = {.name = nm, .doc = dc, __VA_ARGS__}
 
 /* select/registry.c: every algorithm, NULL-terminated. */
 extern const cfg_selector_t *const cfg_sel_registry[];
