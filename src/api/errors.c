@@ -15,10 +15,7 @@ void api_error_openai_json(buf_t *b, const char *type, const char *code, const c
     buf_puts(b, ",\"type\":");
     buf_json_str(b, type, strlen(type));
     buf_puts(b, ",\"param\":");
-    if (param)
-        buf_json_str(b, param, strlen(param));
-    else
-        buf_puts(b, "null");
+    buf_json_cstr(b, param);
     buf_puts(b, ",\"code\":");
     buf_json_str(b, code, strlen(code));
     buf_puts(b, "}}");

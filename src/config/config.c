@@ -7,19 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-const cfg_schema_t cfg_schema_root = {
-    "(top level)",
-    (const cfg_field_t[]){
-        {.key = "version", .type = CFG_F_CUSTOM, .flags = CFG_FF_REQUIRED, .doc = "must be v0.3"},
-        CFG_FCUSTOM("listeners", NULL, "see listeners[]"),
-        CFG_FCUSTOM("providers", NULL, "see providers"),
-        CFG_FCUSTOM("routing", NULL, "see routing (the recipe `default`)"),
-        CFG_FCUSTOM("entrypoints", NULL, "see entrypoints[]"),
-        CFG_FCUSTOM("recipes", NULL, "see recipes[]"),
-        CFG_FCUSTOM("global", NULL, "see global"),
-        {0}},
-    "The top-level keys of config.yaml.",
-};
+CFG_SCHEMA(
+    cfg_schema_root, "(top level)", "The top-level keys of config.yaml.",
+    {.key = "version", .type = CFG_F_CUSTOM, .flags = CFG_FF_REQUIRED, .doc = "must be v0.3"},
+    CFG_FCUSTOM("listeners", NULL, "see listeners[]"),
+    CFG_FCUSTOM("providers", NULL, "see providers"),
+    CFG_FCUSTOM("routing", NULL, "see routing (the recipe `default`)"),
+    CFG_FCUSTOM("entrypoints", NULL, "see entrypoints[]"),
+    CFG_FCUSTOM("recipes", NULL, "see recipes[]"), CFG_FCUSTOM("global", NULL, "see global"));
 
 /* Old flat-layout keys: their presence means the file predates v0.3. */
 static bool is_old_layout_key(const char *k)

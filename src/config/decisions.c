@@ -8,34 +8,27 @@
 #include <stddef.h>
 #include <string.h>
 
-const cfg_schema_t cfg_schema_rule = {
-    "routing.decisions[].rules",
-    (const cfg_field_t[]){
-        CFG_FCUSTOM("operator", NULL, "inner node: AND | OR | NOT"),
-        CFG_FCUSTOM("conditions", NULL, "inner node: child nodes (NOT takes exactly one)"),
-        CFG_FCUSTOM("type", NULL, "leaf: signal family (keyword, pii, ...) or projection"),
-        CFG_FCUSTOM("name", NULL, "leaf: signal rule name"),
-        CFG_FCUSTOM("label", NULL, "leaf: required label (families with labels only)"),
-        CFG_FCUSTOM("predicate", NULL, "leaf: {gt|gte|lt|lte|eq} on the rule's value"),
-        CFG_FCUSTOM("on_error", NULL, "leaf: no_match | match | fail (no_match)"),
-        {0}},
+CFG_SCHEMA(
+    cfg_schema_rule, "routing.decisions[].rules",
     "A rule tree node: a leaf or an operator with conditions. Omitted rules match everything.",
-};
+    CFG_FCUSTOM("operator", NULL, "inner node: AND | OR | NOT"),
+    CFG_FCUSTOM("conditions", NULL, "inner node: child nodes (NOT takes exactly one)"),
+    CFG_FCUSTOM("type", NULL, "leaf: signal family (keyword, pii, ...) or projection"),
+    CFG_FCUSTOM("name", NULL, "leaf: signal rule name"),
+    CFG_FCUSTOM("label", NULL, "leaf: required label (families with labels only)"),
+    CFG_FCUSTOM("predicate", NULL, "leaf: {gt|gte|lt|lte|eq} on the rule's value"),
+    CFG_FCUSTOM("on_error", NULL, "leaf: no_match | match | fail (no_match)"));
 
 #define MR cfg_model_ref_t
-const cfg_schema_t cfg_schema_model_ref = {
-    "routing.decisions[].modelRefs[]",
-    (const cfg_field_t[]){
-        CFG_FSTR_REQ(MR, "model", model, "a providers.models[] name"),
-        CFG_FNUM(MR, "weight", weight, "1", "weight for the weighted algorithm (>= 0)"),
-        CFG_FHAS(MR, "use_reasoning", CFG_F_BOOL, use_reasoning, has_use_reasoning,
-                 "turn reasoning on/off (unset: the client's fields pass through)"),
-        CFG_FENUM(MR, "reasoning_effort", reasoning_effort, NULL,
-                  "none|minimal|low|medium|high|xhigh", "effort when reasoning is on"),
-        CFG_FSTR(MR, "lora_name", lora_name, NULL, "LoRA adapter to request"),
-        {0}},
-    "Candidate models of a decision.",
-};
+CFG_SCHEMA(cfg_schema_model_ref, "routing.decisions[].modelRefs[]",
+           "Candidate models of a decision.",
+           CFG_FSTR_REQ(MR, "model", model, "a providers.models[] name"),
+           CFG_FNUM(MR, "weight", weight, "1", "weight for the weighted algorithm (>= 0)"),
+           CFG_FHAS(MR, "use_reasoning", CFG_F_BOOL, use_reasoning, has_use_reasoning,
+                    "turn reasoning on/off (unset: the client's fields pass through)"),
+           CFG_FENUM(MR, "reasoning_effort", reasoning_effort, NULL,
+                     "none|minimal|low|medium|high|xhigh", "effort when reasoning is on"),
+           CFG_FSTR(MR, "lora_name", lora_name, NULL, "LoRA adapter to request"));
 #undef MR
 
 #define NKEY(k, dc)                                                                                \
@@ -48,53 +41,41 @@ static const char *const unsupported_plugins[] = {
     "image_gen", "semantic-cache", "jailbreak",      "pii"};
 
 #define RT cfg_retention_t
-const cfg_schema_t cfg_schema_retention = {
-    "routing.decisions[].emits[].retention",
-    (const cfg_field_t[]){CFG_FHAS(RT, "drop", CFG_F_BOOL, drop, has_drop,
-                                   "skip cache writes and replay body capture"),
-                          {.key = "ttl_turns",
-                           .type = CFG_F_U64,
-                           .off = offsetof(RT, ttl_turns),
-                           .off2 = offsetof(RT, has_ttl_turns),
-                           .flags = CFG_FF_HAS,
-                           .min = 0,
-                           .max = 1000000,
-                           .doc = "cache entries valid for the next N turns (>= 0)"},
-                          CFG_FHAS(RT, "keep_current_model", CFG_F_BOOL, keep_current_model,
-                                   has_keep_current_model, "keep an available current model"),
-                          CFG_FHAS(RT, "prefer_prefix_retention", CFG_F_BOOL,
-                                   prefer_prefix_retention, has_prefer_prefix_retention,
-                                   "double prefix_cache_weight for this turn"),
-                          {0}},
-    "EMIT retention (SPEC 8).",
-};
+CFG_SCHEMA(cfg_schema_retention, "routing.decisions[].emits[].retention",
+           "EMIT retention (SPEC 8).",
+           CFG_FHAS(RT, "drop", CFG_F_BOOL, drop, has_drop,
+                    "skip cache writes and replay body capture"),
+           {.key = "ttl_turns",
+            .type = CFG_F_U64,
+            .off = offsetof(RT, ttl_turns),
+            .off2 = offsetof(RT, has_ttl_turns),
+            .flags = CFG_FF_HAS,
+            .min = 0,
+            .max = 1000000,
+            .doc = "cache entries valid for the next N turns (>= 0)"},
+           CFG_FHAS(RT, "keep_current_model", CFG_F_BOOL, keep_current_model,
+                    has_keep_current_model, "keep an available current model"),
+           CFG_FHAS(RT, "prefer_prefix_retention", CFG_F_BOOL, prefer_prefix_retention,
+                    has_prefer_prefix_retention, "double prefix_cache_weight for this turn"));
 #undef RT
 
-const cfg_schema_t cfg_schema_emit = {
-    "routing.decisions[].emits[]",
-    (const cfg_field_t[]){
-        NKEY("kind", "retention (the only kind)"), NKEY("retention", "see emits[].retention"), {0}},
-    "EMIT blocks.",
-};
+CFG_SCHEMA(cfg_schema_emit, "routing.decisions[].emits[]", "EMIT blocks.",
+           NKEY("kind", "retention (the only kind)"), NKEY("retention", "see emits[].retention"));
 
 #define D cfg_decision_t
-const cfg_schema_t cfg_schema_decision = {
-    "routing.decisions[]",
-    (const cfg_field_t[]){
-        CFG_FSTR_REQ(D, "name", name, "decision name"),
-        CFG_FSTR(D, "description", description, NULL, "free text"),
-        CFG_FI64(D, "priority", priority, "0", 0, 1000000000,
-                 "higher wins under strategy priority (>= 0)"),
-        CFG_FI64(D, "tier", tier, NULL, 1, 1000000,
-                 "tier (>= 1); lower tiers win under strategy tiers"),
-        CFG_FCUSTOM("rules", &cfg_schema_rule, "rule tree (omitted: catch-all)"),
-        CFG_FCUSTOM("modelRefs", &cfg_schema_model_ref, "candidate models (required)"),
-        CFG_FCUSTOM("algorithm", &cfg_schema_algorithm, "selection algorithm"),
-        CFG_FCUSTOM("plugins", &cfg_schema_plugin, "plugins"),
-        CFG_FCUSTOM("emits", &cfg_schema_emit, "EMIT blocks"),
-        {0}},
-    "Decisions: a rule tree, candidate models and how to pick one.",
-};
+CFG_SCHEMA(cfg_schema_decision, "routing.decisions[]",
+           "Decisions: a rule tree, candidate models and how to pick one.",
+           CFG_FSTR_REQ(D, "name", name, "decision name"),
+           CFG_FSTR(D, "description", description, NULL, "free text"),
+           CFG_FI64(D, "priority", priority, "0", 0, 1000000000,
+                    "higher wins under strategy priority (>= 0)"),
+           CFG_FI64(D, "tier", tier, NULL, 1, 1000000,
+                    "tier (>= 1); lower tiers win under strategy tiers"),
+           CFG_FCUSTOM("rules", &cfg_schema_rule, "rule tree (omitted: catch-all)"),
+           CFG_FCUSTOM("modelRefs", &cfg_schema_model_ref, "candidate models (required)"),
+           CFG_FCUSTOM("algorithm", &cfg_schema_algorithm, "selection algorithm"),
+           CFG_FCUSTOM("plugins", &cfg_schema_plugin, "plugins"),
+           CFG_FCUSTOM("emits", &cfg_schema_emit, "EMIT blocks"));
 #undef D
 
 #define PKEYS(...)                                                                                 \

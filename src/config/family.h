@@ -63,6 +63,10 @@ typedef struct cfg_sig_family {
     const char *(*check)(const cfg_signal_t *rule);
     const struct sig_family_ops *ops; /* the implementation */
 } cfg_sig_family_t;
+/* Declare a family: leaf type, YAML key, its line in routing.signals and
+ * its paragraph in the reference, then the other members by name. */
+#define CFG_SIG_FAMILY(var, nm, k, ldoc, dc, ...)                                                  \
+    const cfg_sig_family_t var = {.name = nm, .key = k, .list_doc = ldoc, .doc = dc, __VA_ARGS__}
 
 /* signals/registry.c: every family, NULL-terminated. A family's id
  * (cfg_signal_family_t) is its position; the built-in ids of routing.h are
@@ -111,6 +115,10 @@ typedef struct cfg_selector {
     const cfg_field_t *fields; /* keys of algorithm.<name>, terminated by {0} */
     const struct sel_algo_ops *ops;
 } cfg_selector_t;
+/* Declare an algorithm: its name and paragraph, then the other members by
+ * name (like CFG_SIG_FAMILY). */
+#define CFG_SELECTOR(var, nm, dc, ...)                                                             \
+    const cfg_selector_t var = {.name = nm, .doc = dc, __VA_ARGS__}
 
 /* select/registry.c: every algorithm, NULL-terminated. */
 extern const cfg_selector_t *const cfg_sel_registry[];

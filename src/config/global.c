@@ -8,88 +8,67 @@
 extern const cfg_schema_t cfg_schema_session, cfg_schema_stores, cfg_schema_replay,
     cfg_schema_metrics, cfg_schema_mgmt, cfg_schema_authz, cfg_schema_model_catalog;
 
-const cfg_schema_t cfg_schema_limits = {
-    "global.router.limits",
-    (const cfg_field_t[]){
-        CFG_FSIZE(cfg_limits_t, "max_body_bytes", max_body_bytes, "32MiB",
-                  "largest request body accepted (413 above)"),
-        CFG_FSIZE(cfg_limits_t, "max_header_bytes", max_header_bytes, "64KiB",
-                  "largest request head accepted (431 above)"),
-        CFG_FDUR(cfg_limits_t, "header_timeout", header_timeout_ms, "10s",
-                 "time to receive a request head, from accept or from the "
-                 "first byte of a request on a kept-alive connection"),
-        CFG_FDUR(cfg_limits_t, "body_timeout", body_timeout_ms, "60s",
-                 "time to receive the request body"),
-        CFG_FI64(cfg_limits_t, "max_connections", max_connections, "4096", 1, 10000000,
-                 "open client connections per process; at the limit the "
-                 "oldest idle one is closed to admit a new one"),
-        CFG_FDUR(cfg_limits_t, "keepalive_timeout", keepalive_ms, "60s",
-                 "idle time allowed between requests on a kept-alive "
-                 "connection (at most the listener's timeout)"),
-        CFG_FI64(cfg_limits_t, "max_empty_lines", max_empty_lines, "4", 1, 1000,
-                 "empty lines tolerated before a request line (400 above)"),
-        CFG_FDUR(cfg_limits_t, "signal_timeout", signal_timeout_ms, "250ms",
-                 "not supported yet (setting it warns): signals run to "
-                 "completion"),
-        CFG_FDUR(cfg_limits_t, "shutdown_grace", shutdown_grace_ms, "30s", "drain time on SIGTERM"),
-        CFG_FI64(cfg_limits_t, "max_messages", max_messages, "10000", 1, 100000000,
-                 "most messages (or Responses input items) in one request "
-                 "(413 above)"),
-        {0}},
-    "Request limits and server timeouts.",
-};
+CFG_SCHEMA(cfg_schema_limits, "global.router.limits", "Request limits and server timeouts.",
+           CFG_FSIZE(cfg_limits_t, "max_body_bytes", max_body_bytes, "32MiB",
+                     "largest request body accepted (413 above)"),
+           CFG_FSIZE(cfg_limits_t, "max_header_bytes", max_header_bytes, "64KiB",
+                     "largest request head accepted (431 above)"),
+           CFG_FDUR(cfg_limits_t, "header_timeout", header_timeout_ms, "10s",
+                    "time to receive a request head, from accept or from the "
+                    "first byte of a request on a kept-alive connection"),
+           CFG_FDUR(cfg_limits_t, "body_timeout", body_timeout_ms, "60s",
+                    "time to receive the request body"),
+           CFG_FI64(cfg_limits_t, "max_connections", max_connections, "4096", 1, 10000000,
+                    "open client connections per process; at the limit the "
+                    "oldest idle one is closed to admit a new one"),
+           CFG_FDUR(cfg_limits_t, "keepalive_timeout", keepalive_ms, "60s",
+                    "idle time allowed between requests on a kept-alive "
+                    "connection (at most the listener's timeout)"),
+           CFG_FI64(cfg_limits_t, "max_empty_lines", max_empty_lines, "4", 1, 1000,
+                    "empty lines tolerated before a request line (400 above)"),
+           CFG_FDUR(cfg_limits_t, "signal_timeout", signal_timeout_ms, "250ms",
+                    "not supported yet (setting it warns): signals run to "
+                    "completion"),
+           CFG_FDUR(cfg_limits_t, "shutdown_grace", shutdown_grace_ms, "30s",
+                    "drain time on SIGTERM"),
+           CFG_FI64(cfg_limits_t, "max_messages", max_messages, "10000", 1, 100000000,
+                    "most messages (or Responses input items) in one request "
+                    "(413 above)"));
 
-const cfg_schema_t cfg_schema_router = {
-    "global.router",
-    (const cfg_field_t[]){
-        CFG_FLISTN(cfg_router_t, "auto_model_names", auto_model_names, n_auto_model_names,
-                   "[auto, MoM, tether/auto]", "model names that ask the router to choose"),
-        CFG_FBOOL(cfg_router_t, "include_config_models_in_list", include_config_models_in_list,
-                  "true", "GET /v1/models lists the configured models too"),
-        CFG_FBOOL(cfg_router_t, "compat_headers", compat_headers, "true",
-                  "emit the reference router's x-vsr-* response headers"),
-        CFG_FBOOL(cfg_router_t, "debug_headers", debug_headers, "false",
-                  "emit x-tether-debug-* headers"),
-        CFG_FSUB(cfg_router_t, "limits", limits, cfg_schema_limits, "see global.router.limits"),
-        CFG_FCUSTOM("session", &cfg_schema_session, "session policy (see global.router.session)"),
-        {0}},
-    "Router behaviour.",
-};
+CFG_SCHEMA(cfg_schema_router, "global.router", "Router behaviour.",
+           CFG_FLISTN(cfg_router_t, "auto_model_names", auto_model_names, n_auto_model_names,
+                      "[auto, MoM, tether/auto]", "model names that ask the router to choose"),
+           CFG_FBOOL(cfg_router_t, "include_config_models_in_list", include_config_models_in_list,
+                     "true", "GET /v1/models lists the configured models too"),
+           CFG_FBOOL(cfg_router_t, "compat_headers", compat_headers, "true",
+                     "emit the reference router's x-vsr-* response headers"),
+           CFG_FBOOL(cfg_router_t, "debug_headers", debug_headers, "false",
+                     "emit x-tether-debug-* headers"),
+           CFG_FSUB(cfg_router_t, "limits", limits, cfg_schema_limits, "see global.router.limits"),
+           CFG_FCUSTOM("session", &cfg_schema_session,
+                       "session policy (see global.router.session)"));
 
-const cfg_schema_t cfg_schema_logging = {
-    "global.services.logging",
-    (const cfg_field_t[]){CFG_FENUM(cfg_logging_t, "level", level, "info",
-                                    "debug|info|warn|error|off", "minimum level logged"),
-                          CFG_FENUM(cfg_logging_t, "format", format, "json", "json|text",
-                                    "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
-                                    "key=value ...` (values with spaces, quotes or = as JSON "
-                                    "strings)"),
-                          {0}},
-    "Logs on stderr (serve reads them at start).",
-};
+CFG_SCHEMA(cfg_schema_logging, "global.services.logging",
+           "Logs on stderr (serve reads them at start).",
+           CFG_FENUM(cfg_logging_t, "level", level, "info", "debug|info|warn|error|off",
+                     "minimum level logged"),
+           CFG_FENUM(cfg_logging_t, "format", format, "json", "json|text",
+                     "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
+                     "key=value ...` (values with spaces, quotes or = as JSON "
+                     "strings)"));
 
-const cfg_schema_t cfg_schema_services = {
-    "global.services",
-    (const cfg_field_t[]){
-        CFG_FCUSTOM("router_replay", &cfg_schema_replay, "see global.services.router_replay"),
-        CFG_FCUSTOM("metrics", &cfg_schema_metrics, "see global.services.metrics"),
-        CFG_FCUSTOM("management_api", &cfg_schema_mgmt, "see global.services.management_api"),
-        CFG_FCUSTOM("authz", &cfg_schema_authz, "see global.services.authz"),
-        CFG_FCUSTOM("logging", &cfg_schema_logging, "see global.services.logging"),
-        {0}},
-    "Services around the router.",
-};
+CFG_SCHEMA(cfg_schema_services, "global.services", "Services around the router.",
+           CFG_FCUSTOM("router_replay", &cfg_schema_replay, "see global.services.router_replay"),
+           CFG_FCUSTOM("metrics", &cfg_schema_metrics, "see global.services.metrics"),
+           CFG_FCUSTOM("management_api", &cfg_schema_mgmt, "see global.services.management_api"),
+           CFG_FCUSTOM("authz", &cfg_schema_authz, "see global.services.authz"),
+           CFG_FCUSTOM("logging", &cfg_schema_logging, "see global.services.logging"));
 
-const cfg_schema_t cfg_schema_global = {
-    "global",
-    (const cfg_field_t[]){
-        CFG_FCUSTOM("router", &cfg_schema_router, "see global.router"),
-        CFG_FCUSTOM("stores", &cfg_schema_stores, "see global.stores"),
-        CFG_FCUSTOM("services", &cfg_schema_services, "see global.services"),
-        CFG_FCUSTOM("model_catalog", &cfg_schema_model_catalog, "see global.model_catalog"),
-        {0}},
-    "Process-wide settings.",
-};
+CFG_SCHEMA(cfg_schema_global, "global", "Process-wide settings.",
+           CFG_FCUSTOM("router", &cfg_schema_router, "see global.router"),
+           CFG_FCUSTOM("stores", &cfg_schema_stores, "see global.stores"),
+           CFG_FCUSTOM("services", &cfg_schema_services, "see global.services"),
+           CFG_FCUSTOM("model_catalog", &cfg_schema_model_catalog, "see global.model_catalog"));
 
 void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c)
 {

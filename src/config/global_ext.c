@@ -9,101 +9,86 @@
 #include <string.h>
 
 #define S cfg_session_t
-const cfg_schema_t cfg_schema_session_identity = {
-    "global.router.session.identity",
-    (const cfg_field_t[]){
-        CFG_FLIST(S, "headers", identity.headers,
-                  "[x-session-id, x-conversation-id, x-claude-code-session-id]",
-                  "request headers that carry a session id, in order"),
-        CFG_FSTR(S, "codex_metadata_header", identity.codex_metadata_header,
-                 "x-codex-turn-metadata", "Codex turn metadata header"),
-        CFG_FLIST(S, "body_fields", identity.body_fields,
-                  "[prompt_cache_key, metadata.session_id, metadata.user_id]",
-                  "body fields that carry a session id"),
-        CFG_FBOOL(S, "fingerprint", identity.fingerprint, "true",
-                  "fall back to a conversation-prefix fingerprint"),
-        CFG_FI64(S, "max_id_bytes", identity.max_id_bytes, "256", 1, 65536, "longest id accepted"),
-        {0}},
-    "How a request is tied to a session (SPEC 9.1).",
-};
+CFG_SCHEMA(cfg_schema_session_identity, "global.router.session.identity",
+           "How a request is tied to a session (SPEC 9.1).",
+           CFG_FLIST(S, "headers", identity.headers,
+                     "[x-session-id, x-conversation-id, x-claude-code-session-id]",
+                     "request headers that carry a session id, in order"),
+           CFG_FSTR(S, "codex_metadata_header", identity.codex_metadata_header,
+                    "x-codex-turn-metadata", "Codex turn metadata header"),
+           CFG_FLIST(S, "body_fields", identity.body_fields,
+                     "[prompt_cache_key, metadata.session_id, metadata.user_id]",
+                     "body fields that carry a session id"),
+           CFG_FBOOL(S, "fingerprint", identity.fingerprint, "true",
+                     "fall back to a conversation-prefix fingerprint"),
+           CFG_FI64(S, "max_id_bytes", identity.max_id_bytes, "256", 1, 65536,
+                    "longest id accepted"));
 
-const cfg_schema_t cfg_schema_session = {
-    "global.router.session",
-    (const cfg_field_t[]){
-        CFG_FBOOL(S, "enabled", enabled, "true", "session-aware routing on/off"),
-        /* identity's table uses offsets from cfg_session_t, so it sits at offset 0 */
-        CFG_FSUB_FLAT("identity", cfg_schema_session_identity,
-                      "see global.router.session.identity"),
-        CFG_FI64(S, "ttl_seconds", ttl_seconds, "86400", 0, 31536000, "session memory lifetime"),
-        CFG_FI64(S, "max_sessions", max_sessions, "100000", 0, 1000000000,
-                 "memory store size cap (LRU)"),
-        CFG_FI64(S, "idle_timeout_seconds", idle_timeout_seconds, "300", 0, 31536000,
-                 "idle gap that resets stickiness; 0 disables"),
-        CFG_FI64(S, "min_turns_before_switch", min_turns_before_switch, "1", 0, 1000000,
-                 "turns on a model before a switch is considered"),
-        CFG_FNUM(S, "switch_margin", switch_margin, "0.05", "score lead a challenger needs"),
-        CFG_FNUM(S, "stay_bias", stay_bias, "0.10", "bonus of the current model"),
-        CFG_FBOOL(S, "tool_loop_hard_lock", tool_loop_hard_lock, "true",
-                  "never switch inside a tool loop"),
-        CFG_FBOOL(S, "context_portability_hard_lock", context_portability_hard_lock, "true",
-                  "never switch away from provider-bound state"),
-        CFG_FBOOL(S, "decision_drift_reset", decision_drift_reset, "true",
-                  "a new decision resets stickiness"),
-        CFG_FNUM(S, "tool_loop_stay_bias", tool_loop_stay_bias, "0.35",
-                 "stay bias inside tool loops"),
-        CFG_FNUM(S, "prefix_cache_weight", prefix_cache_weight, "0.20",
-                 "weight of prompt-cache warmth"),
-        CFG_FNUM(S, "handoff_penalty_weight", handoff_penalty_weight, "1.0",
-                 "scale of handoff penalties"),
-        CFG_FNUM(S, "default_handoff_penalty", default_handoff_penalty, "0.05",
-                 "penalty of a switch without a specific one"),
-        CFG_FRANGE(S, "max_cache_cost_multiplier", max_cache_cost_multiplier, "2.5", 1, 1e9,
-                   "cap on the cache-loss cost term (>= 1)"),
-        CFG_FNUM(S, "switch_history_weight", switch_history_weight, "0.04",
-                 "penalty per earlier switch"),
-        CFG_FNUM(S, "quality_gap_multiplier", quality_gap_multiplier, "1.0",
-                 "scale of quality gaps"),
-        CFG_FNUM(S, "reset_warmth_factor", reset_warmth_factor, "0.2", "warmth kept after a reset"),
-        CFG_FBOOL(S, "allow_downgrade", allow_downgrade, "true",
-                  "allow switching to a cheaper model"),
-        CFG_FNUM(S, "downgrade_savings_weight", downgrade_savings_weight, "0.10",
-                 "weight of savings"),
-        CFG_FBOOL(S, "inherit_decision_when_unmatched", inherit_decision_when_unmatched, "true",
-                  "unmatched turns keep the session's decision"),
-        CFG_FBOOL(S, "handoff_on_unavailable", handoff_on_unavailable, "true",
-                  "hand off when the current model is down"),
-        CFG_FBOOL(S, "handoff_keep_reasoning_summaries", handoff_keep_reasoning_summaries, "false",
-                  "keep reasoning summaries in a handoff"),
-        CFG_FBOOL(S, "treat_stored_chains_as_portable", treat_stored_chains_as_portable, "false",
-                  "stored response chains do not lock"),
-        CFG_FNODE(S, "quality_gaps", quality_gaps, "[{decision | \"*\", from, to, value}]"),
-        CFG_FNODE(S, "handoff_penalties", handoff_penalties, "[{from, to, value}]"),
-        CFG_FNODE(S, "remaining_turn_priors", remaining_turn_priors, "{decision: expected turns}"),
-        CFG_FNUM(S, "remaining_turn_prior_weight", remaining_turn_prior_weight, "1.0",
-                 "weight of priors"),
-        CFG_FRANGE(S, "remaining_turn_prior_horizon", remaining_turn_prior_horizon, "8", 1e-9, 1e9,
-                   "turn horizon (> 0)"),
-        CFG_FBOOL(S, "learn_remaining_turn_priors", learn_remaining_turn_priors, "true",
-                  "learn priors from replay"),
-        CFG_FI64(S, "min_remaining_turn_prior_samples", min_remaining_turn_prior_samples, "3", 0,
-                 1000000, "sessions needed before a learned prior counts"),
-        {0}},
+CFG_SCHEMA(
+    cfg_schema_session, "global.router.session",
     "Session policy (SPEC 9.10); algorithm.session overrides it per decision.",
-};
+    CFG_FBOOL(S, "enabled", enabled, "true", "session-aware routing on/off"),
+    /* identity's table uses offsets from cfg_session_t, so it sits at offset 0 */
+    CFG_FSUB_FLAT("identity", cfg_schema_session_identity, "see global.router.session.identity"),
+    CFG_FI64(S, "ttl_seconds", ttl_seconds, "86400", 0, 31536000, "session memory lifetime"),
+    CFG_FI64(S, "max_sessions", max_sessions, "100000", 0, 1000000000,
+             "memory store size cap (LRU)"),
+    CFG_FI64(S, "idle_timeout_seconds", idle_timeout_seconds, "300", 0, 31536000,
+             "idle gap that resets stickiness; 0 disables"),
+    CFG_FI64(S, "min_turns_before_switch", min_turns_before_switch, "1", 0, 1000000,
+             "turns on a model before a switch is considered"),
+    CFG_FNUM(S, "switch_margin", switch_margin, "0.05", "score lead a challenger needs"),
+    CFG_FNUM(S, "stay_bias", stay_bias, "0.10", "bonus of the current model"),
+    CFG_FBOOL(S, "tool_loop_hard_lock", tool_loop_hard_lock, "true",
+              "never switch inside a tool loop"),
+    CFG_FBOOL(S, "context_portability_hard_lock", context_portability_hard_lock, "true",
+              "never switch away from provider-bound state"),
+    CFG_FBOOL(S, "decision_drift_reset", decision_drift_reset, "true",
+              "a new decision resets stickiness"),
+    CFG_FNUM(S, "tool_loop_stay_bias", tool_loop_stay_bias, "0.35", "stay bias inside tool loops"),
+    CFG_FNUM(S, "prefix_cache_weight", prefix_cache_weight, "0.20",
+             "weight of prompt-cache warmth"),
+    CFG_FNUM(S, "handoff_penalty_weight", handoff_penalty_weight, "1.0",
+             "scale of handoff penalties"),
+    CFG_FNUM(S, "default_handoff_penalty", default_handoff_penalty, "0.05",
+             "penalty of a switch without a specific one"),
+    CFG_FRANGE(S, "max_cache_cost_multiplier", max_cache_cost_multiplier, "2.5", 1, 1e9,
+               "cap on the cache-loss cost term (>= 1)"),
+    CFG_FNUM(S, "switch_history_weight", switch_history_weight, "0.04",
+             "penalty per earlier switch"),
+    CFG_FNUM(S, "quality_gap_multiplier", quality_gap_multiplier, "1.0", "scale of quality gaps"),
+    CFG_FNUM(S, "reset_warmth_factor", reset_warmth_factor, "0.2", "warmth kept after a reset"),
+    CFG_FBOOL(S, "allow_downgrade", allow_downgrade, "true", "allow switching to a cheaper model"),
+    CFG_FNUM(S, "downgrade_savings_weight", downgrade_savings_weight, "0.10", "weight of savings"),
+    CFG_FBOOL(S, "inherit_decision_when_unmatched", inherit_decision_when_unmatched, "true",
+              "unmatched turns keep the session's decision"),
+    CFG_FBOOL(S, "handoff_on_unavailable", handoff_on_unavailable, "true",
+              "hand off when the current model is down"),
+    CFG_FBOOL(S, "handoff_keep_reasoning_summaries", handoff_keep_reasoning_summaries, "false",
+              "keep reasoning summaries in a handoff"),
+    CFG_FBOOL(S, "treat_stored_chains_as_portable", treat_stored_chains_as_portable, "false",
+              "stored response chains do not lock"),
+    CFG_FNODE(S, "quality_gaps", quality_gaps, "[{decision | \"*\", from, to, value}]"),
+    CFG_FNODE(S, "handoff_penalties", handoff_penalties, "[{from, to, value}]"),
+    CFG_FNODE(S, "remaining_turn_priors", remaining_turn_priors, "{decision: expected turns}"),
+    CFG_FNUM(S, "remaining_turn_prior_weight", remaining_turn_prior_weight, "1.0",
+             "weight of priors"),
+    CFG_FRANGE(S, "remaining_turn_prior_horizon", remaining_turn_prior_horizon, "8", 1e-9, 1e9,
+               "turn horizon (> 0)"),
+    CFG_FBOOL(S, "learn_remaining_turn_priors", learn_remaining_turn_priors, "true",
+              "learn priors from replay"),
+    CFG_FI64(S, "min_remaining_turn_prior_samples", min_remaining_turn_prior_samples, "3", 0,
+             1000000, "sessions needed before a learned prior counts"));
 #undef S
 
 #define R cfg_redis_t
-const cfg_schema_t cfg_schema_redis = {
-    "global.stores.<store>.redis",
-    (const cfg_field_t[]){
-        CFG_FSTR(R, "address", address, NULL, "host:port (required with backend redis)"),
-        CFG_FSTR(R, "password_env", password_env, NULL, "environment variable with the password"),
-        CFG_FI64(R, "db", db, "0", 0, 1024, "database number"),
-        CFG_FSTR(R, "key_prefix", key_prefix, "tether:", "prefix of every key"),
-        CFG_FI64(R, "timeout_ms", timeout_ms, "50", 1, 600000, "per-command timeout"),
-        {0}},
-    "A Redis connection.",
-};
+CFG_SCHEMA(cfg_schema_redis, "global.stores.<store>.redis", "A Redis connection.",
+           CFG_FSTR(R, "address", address, NULL, "host:port (required with backend redis)"),
+           CFG_FSTR(R, "password_env", password_env, NULL,
+                    "environment variable with the password"),
+           CFG_FI64(R, "db", db, "0", 0, 1024, "database number"),
+           CFG_FSTR(R, "key_prefix", key_prefix, "tether:", "prefix of every key"),
+           CFG_FI64(R, "timeout_ms", timeout_ms, "50", 1, 600000, "per-command timeout"));
 #undef R
 
 #define T cfg_stores_t
@@ -146,15 +131,11 @@ const cfg_schema_t cfg_schema_store_cache = {
     cfg_store_fields[CFG_STORE_RESPONSE_CACHE],
     "Response cache store.",
 };
-const cfg_schema_t cfg_schema_stores = {
-    "global.stores",
-    (const cfg_field_t[]){
-        CFG_FSUB_FLAT("session", cfg_schema_store_session, "see global.stores.session"),
-        CFG_FSUB_FLAT("responses", cfg_schema_store_responses, "see global.stores.responses"),
-        CFG_FSUB_FLAT("response_cache", cfg_schema_store_cache, "see global.stores.response_cache"),
-        {0}},
-    "State stores.",
-};
+CFG_SCHEMA(cfg_schema_stores, "global.stores", "State stores.",
+           CFG_FSUB_FLAT("session", cfg_schema_store_session, "see global.stores.session"),
+           CFG_FSUB_FLAT("responses", cfg_schema_store_responses, "see global.stores.responses"),
+           CFG_FSUB_FLAT("response_cache", cfg_schema_store_cache,
+                         "see global.stores.response_cache"));
 #undef T
 
 #define V cfg_services_t
@@ -181,95 +162,66 @@ const cfg_schema_t cfg_schema_replay = {
     cfg_store_fields[CFG_STORE_REPLAY],
     "Replay traces (SPEC 9.9).",
 };
-const cfg_schema_t cfg_schema_metrics = {
-    "global.services.metrics",
-    (const cfg_field_t[]){
-        CFG_FBOOL(V, "enabled", metrics.enabled, "true", "serve Prometheus metrics"),
-        CFG_FSTR(V, "path", metrics.path, "/metrics", "path on the management listener"),
-        {0}},
-    "Prometheus metrics.",
-};
-const cfg_schema_t cfg_schema_mgmt_token = {
-    "global.services.management_api.tokens[]",
-    (const cfg_field_t[]){CFG_FSTR_REQ(cfg_mgmt_token_t, "name", name, "token name"),
-                          CFG_FSTR_REQ(cfg_mgmt_token_t, "token_env", token_env,
-                                       "environment variable holding the token"),
-                          CFG_FENUM(cfg_mgmt_token_t, "role", role, "viewer",
-                                    "viewer|operator|admin", "role (each includes those below it)"),
-                          {0}},
-    "Management API bearer tokens.",
-};
-const cfg_schema_t cfg_schema_mgmt = {
-    "global.services.management_api",
-    (const cfg_field_t[]){
-        CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),
-        CFG_FCUSTOM("tokens", &cfg_schema_mgmt_token, "see management_api.tokens[]"),
-        CFG_FBOOL(V, "dashboard", management_api.dashboard, "false",
-                  "not built yet: true is rejected (the management API serves JSON only)"),
-        {0}},
-    "Management API and dashboard (SPEC 11).",
-};
-const cfg_schema_t cfg_schema_authz = {
-    "global.services.authz",
-    (const cfg_field_t[]){
-        CFG_FBOOL(V, "trust_identity_headers", authz.trust_identity_headers, "false",
-                  "read the identity from request headers"),
-        CFG_FSTR(V, "user_header", authz.user_header, "x-authz-user-id", "user id header"),
-        CFG_FSTR(V, "groups_header", authz.groups_header, "x-authz-user-groups", "groups header"),
-        {0}},
-    "Identity for the authz signal.",
-};
+CFG_SCHEMA(cfg_schema_metrics, "global.services.metrics", "Prometheus metrics.",
+           CFG_FBOOL(V, "enabled", metrics.enabled, "true", "serve Prometheus metrics"),
+           CFG_FSTR(V, "path", metrics.path, "/metrics", "path on the management listener"));
+CFG_SCHEMA(cfg_schema_mgmt_token, "global.services.management_api.tokens[]",
+           "Management API bearer tokens.",
+           CFG_FSTR_REQ(cfg_mgmt_token_t, "name", name, "token name"),
+           CFG_FSTR_REQ(cfg_mgmt_token_t, "token_env", token_env,
+                        "environment variable holding the token"),
+           CFG_FENUM(cfg_mgmt_token_t, "role", role, "viewer", "viewer|operator|admin",
+                     "role (each includes those below it)"));
+CFG_SCHEMA(cfg_schema_mgmt, "global.services.management_api",
+           "Management API and dashboard (SPEC 11).",
+           CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),
+           CFG_FCUSTOM("tokens", &cfg_schema_mgmt_token, "see management_api.tokens[]"),
+           CFG_FBOOL(V, "dashboard", management_api.dashboard, "false",
+                     "not built yet: true is rejected (the management API serves JSON only)"));
+CFG_SCHEMA(cfg_schema_authz, "global.services.authz", "Identity for the authz signal.",
+           CFG_FBOOL(V, "trust_identity_headers", authz.trust_identity_headers, "false",
+                     "read the identity from request headers"),
+           CFG_FSTR(V, "user_header", authz.user_header, "x-authz-user-id", "user id header"),
+           CFG_FSTR(V, "groups_header", authz.groups_header, "x-authz-user-groups",
+                    "groups header"));
 #undef V
 
 #define C cfg_classifier_t
-const cfg_schema_t cfg_schema_classifier = {
-    "global.model_catalog.classifiers[]",
-    (const cfg_field_t[]){
-        CFG_FSTR_REQ(C, "name", name, "name signals refer to with classifier:"),
-        CFG_FENUM_REQ(C, "type", type, "http_classify|openai_chat", "protocol"),
-        CFG_FSTR(C, "endpoint", endpoint, NULL, "http_classify URL"),
-        CFG_FSTR(C, "base_url", base_url, NULL, "openai_chat API root"),
-        CFG_FSTR(C, "model", model, NULL, "openai_chat model"),
-        CFG_FSTR(C, "api_key_env", api_key_env, NULL, "environment variable with the key"),
-        CFG_FLIST(C, "labels", labels, NULL, "labels the classifier may return"),
-        CFG_FLIST(C, "positive_labels", positive_labels, NULL, "labels that count as a match"),
-        CFG_FSTR(C, "prompt", prompt, NULL, "openai_chat prompt"),
-        CFG_FI64(C, "timeout_ms", timeout_ms, "1000", 1, 600000, "call timeout"),
-        CFG_FENUM(C, "failure_mode", failure_mode, "open", "open|closed", "behaviour on failure"),
-        {0}},
-    "External classifiers (SPEC 5.3).",
-};
+CFG_SCHEMA(cfg_schema_classifier, "global.model_catalog.classifiers[]",
+           "External classifiers (SPEC 5.3).",
+           CFG_FSTR_REQ(C, "name", name, "name signals refer to with classifier:"),
+           CFG_FENUM_REQ(C, "type", type, "http_classify|openai_chat", "protocol"),
+           CFG_FSTR(C, "endpoint", endpoint, NULL, "http_classify URL"),
+           CFG_FSTR(C, "base_url", base_url, NULL, "openai_chat API root"),
+           CFG_FSTR(C, "model", model, NULL, "openai_chat model"),
+           CFG_FSTR(C, "api_key_env", api_key_env, NULL, "environment variable with the key"),
+           CFG_FLIST(C, "labels", labels, NULL, "labels the classifier may return"),
+           CFG_FLIST(C, "positive_labels", positive_labels, NULL, "labels that count as a match"),
+           CFG_FSTR(C, "prompt", prompt, NULL, "openai_chat prompt"),
+           CFG_FI64(C, "timeout_ms", timeout_ms, "1000", 1, 600000, "call timeout"),
+           CFG_FENUM(C, "failure_mode", failure_mode, "open", "open|closed",
+                     "behaviour on failure"));
 #undef C
 
-const cfg_schema_t cfg_schema_embeddings = {
-    "global.model_catalog.embeddings",
-    (const cfg_field_t[]){
-        CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin",
-                  "builtin|static|openai_compatible", "the embedder of similarity signals"),
-        CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096,
-                 "builtin dimensions"),
-        CFG_FNODE(cfg_embeddings_t, "builtin", builtin, "{dimensions}"),
-        CFG_FNODE(cfg_embeddings_t, "static", static_,
-                  "{path, pooling: mean|sif, max_words (200000)}"),
-        CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
-                  "{base_url, model, api_key_env, dimensions, timeout_ms (2000), max_retries (1), "
-                  "cache_entries (10000), failure_mode}"),
-        {0}},
-    "Embedders (SPEC 5.2).",
-};
+CFG_SCHEMA(
+    cfg_schema_embeddings, "global.model_catalog.embeddings", "Embedders (SPEC 5.2).",
+    CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin", "builtin|static|openai_compatible",
+              "the embedder of similarity signals"),
+    CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096, "builtin dimensions"),
+    CFG_FNODE(cfg_embeddings_t, "builtin", builtin, "{dimensions}"),
+    CFG_FNODE(cfg_embeddings_t, "static", static_, "{path, pooling: mean|sif, max_words (200000)}"),
+    CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
+              "{base_url, model, api_key_env, dimensions, timeout_ms (2000), max_retries (1), "
+              "cache_entries (10000), failure_mode}"));
 
-const cfg_schema_t cfg_schema_model_catalog = {
-    "global.model_catalog",
-    (const cfg_field_t[]){
-        CFG_FSUB(cfg_model_catalog_t, "embeddings", embeddings, cfg_schema_embeddings,
-                 "see global.model_catalog.embeddings"),
-        CFG_FCUSTOM("classifiers", &cfg_schema_classifier,
-                    "see global.model_catalog.classifiers[]"),
-        CFG_FNODE(cfg_model_catalog_t, "kbs", kbs,
-                  "[{name, source{path}, threshold (0.40), label_thresholds, groups}]"),
-        {0}},
-    "Embedders, classifiers and knowledge bases.",
-};
+CFG_SCHEMA(cfg_schema_model_catalog, "global.model_catalog",
+           "Embedders, classifiers and knowledge bases.",
+           CFG_FSUB(cfg_model_catalog_t, "embeddings", embeddings, cfg_schema_embeddings,
+                    "see global.model_catalog.embeddings"),
+           CFG_FCUSTOM("classifiers", &cfg_schema_classifier,
+                       "see global.model_catalog.classifiers[]"),
+           CFG_FNODE(cfg_model_catalog_t, "kbs", kbs,
+                     "[{name, source{path}, threshold (0.40), label_thresholds, groups}]"));
 
 static char *env_secret(ld_t *l, const cfg_node_t *at, const char *var, const char *what)
 {

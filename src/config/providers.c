@@ -9,157 +9,121 @@
 #include <string.h>
 #include <strings.h>
 
-const cfg_schema_t cfg_schema_reasoning_family = {
-    "providers.defaults.reasoning_families.<name>",
-    (const cfg_field_t[]){CFG_FENUM_REQ(cfg_reasoning_family_t, "type", type,
-                                        "chat_template_kwargs|reasoning_effort|anthropic_thinking",
-                                        "how reasoning is switched on upstream"),
-                          CFG_FSTR(cfg_reasoning_family_t, "parameter", parameter, NULL,
-                                   "the parameter name (e.g. enable_thinking, reasoning_effort)"),
-                          {0}},
-    "A way to turn reasoning on for a model family.",
-};
+CFG_SCHEMA(cfg_schema_reasoning_family, "providers.defaults.reasoning_families.<name>",
+           "A way to turn reasoning on for a model family.",
+           CFG_FENUM_REQ(cfg_reasoning_family_t, "type", type,
+                         "chat_template_kwargs|reasoning_effort|anthropic_thinking",
+                         "how reasoning is switched on upstream"),
+           CFG_FSTR(cfg_reasoning_family_t, "parameter", parameter, NULL,
+                    "the parameter name (e.g. enable_thinking, reasoning_effort)"));
 
-const cfg_schema_t cfg_schema_provider_defaults = {
-    "providers.defaults",
-    (const cfg_field_t[]){CFG_FSTR(cfg_providers_t, "default_model", default_model, NULL,
-                                   "model used when no decision matches"),
-                          CFG_FENUM(cfg_providers_t, "default_reasoning_effort",
-                                    default_reasoning_effort, "medium",
-                                    "none|minimal|low|medium|high|xhigh",
-                                    "effort when a modelRef asks for reasoning"),
-                          CFG_FCUSTOM("reasoning_families", &cfg_schema_reasoning_family,
-                                      "map name -> {type, parameter}"),
-                          {0}},
-    "Provider-wide defaults.",
-};
+CFG_SCHEMA(cfg_schema_provider_defaults, "providers.defaults", "Provider-wide defaults.",
+           CFG_FSTR(cfg_providers_t, "default_model", default_model, NULL,
+                    "model used when no decision matches"),
+           CFG_FENUM(cfg_providers_t, "default_reasoning_effort", default_reasoning_effort,
+                     "medium", "none|minimal|low|medium|high|xhigh",
+                     "effort when a modelRef asks for reasoning"),
+           CFG_FCUSTOM("reasoning_families", &cfg_schema_reasoning_family,
+                       "map name -> {type, parameter}"));
 
-const cfg_schema_t cfg_schema_providers = {
-    "providers",
-    (const cfg_field_t[]){
-        CFG_FCUSTOM("defaults", &cfg_schema_provider_defaults, "see providers.defaults"),
-        CFG_FCUSTOM("models", &cfg_schema_model, "see providers.models[]"),
-        {0}},
-    "Upstream models and how to reach them.",
-};
+CFG_SCHEMA(cfg_schema_providers, "providers", "Upstream models and how to reach them.",
+           CFG_FCUSTOM("defaults", &cfg_schema_provider_defaults, "see providers.defaults"),
+           CFG_FCUSTOM("models", &cfg_schema_model, "see providers.models[]"));
 
-const cfg_schema_t cfg_schema_pricing = {
-    "providers.models[].pricing",
-    (const cfg_field_t[]){CFG_FSTR(cfg_pricing_t, "currency", currency, "USD", "currency code"),
-                          CFG_FNUM_HAS(cfg_pricing_t, "prompt_per_1m", prompt_per_1m, has_prompt,
-                                       "price per million prompt tokens"),
-                          CFG_FNUM_HAS(cfg_pricing_t, "cached_input_per_1m", cached_input_per_1m,
-                                       has_cached_input, "price per million cached prompt tokens"),
-                          CFG_FNUM_HAS(cfg_pricing_t, "cache_write_per_1m", cache_write_per_1m,
-                                       has_cache_write, "price per million cache-write tokens"),
-                          CFG_FNUM_HAS(cfg_pricing_t, "completion_per_1m", completion_per_1m,
-                                       has_completion, "price per million completion tokens"),
-                          {0}},
-    "Token prices, used by cost-aware selection and replay.",
-};
+CFG_SCHEMA(cfg_schema_pricing, "providers.models[].pricing",
+           "Token prices, used by cost-aware selection and replay.",
+           CFG_FSTR(cfg_pricing_t, "currency", currency, "USD", "currency code"),
+           CFG_FNUM_HAS(cfg_pricing_t, "prompt_per_1m", prompt_per_1m, has_prompt,
+                        "price per million prompt tokens"),
+           CFG_FNUM_HAS(cfg_pricing_t, "cached_input_per_1m", cached_input_per_1m, has_cached_input,
+                        "price per million cached prompt tokens"),
+           CFG_FNUM_HAS(cfg_pricing_t, "cache_write_per_1m", cache_write_per_1m, has_cache_write,
+                        "price per million cache-write tokens"),
+           CFG_FNUM_HAS(cfg_pricing_t, "completion_per_1m", completion_per_1m, has_completion,
+                        "price per million completion tokens"));
 
-const cfg_schema_t cfg_schema_backend_ref = {
-    "providers.models[].backend_refs[]",
-    (const cfg_field_t[]){
-        CFG_FSTR(cfg_backend_ref_t, "name", name, NULL, "backend name (default backend-N)"),
-        CFG_FSTR(cfg_backend_ref_t, "endpoint", endpoint, NULL,
-                 "host:port or http(s)://host:port; the client path /v1/... is forwarded"),
-        CFG_FSTR(cfg_backend_ref_t, "base_url", base_url, NULL,
-                 "API root, e.g. https://api.anthropic.com/v1; chat_path is appended"),
-        CFG_FENUM(cfg_backend_ref_t, "protocol", protocol, NULL, "http|https",
-                  "from the URL scheme, else http"),
-        CFG_FINT(cfg_backend_ref_t, "weight", weight, "1", 0, 1000000,
-                 "load-balancing weight; 0 drains"),
-        CFG_FENUM(cfg_backend_ref_t, "provider", provider, "openai",
-                  "openai|anthropic|vllm|generic", "sets the auth and path defaults"),
-        CFG_FSTR(cfg_backend_ref_t, "auth_header", auth_header, NULL,
-                 "Authorization (anthropic: x-api-key)"),
-        CFG_FSTR(cfg_backend_ref_t, "auth_prefix", auth_prefix, NULL,
-                 "\"Bearer \" (anthropic: none)"),
-        CFG_FSTR(cfg_backend_ref_t, "api_key_env", api_key_env, NULL,
-                 "environment variable holding the upstream key; unset disables the backend"),
-        CFG_FCUSTOM("extra_headers", NULL,
-                    "map of headers added upstream (anthropic adds anthropic-version: 2023-06-01)"),
-        CFG_FSTR(cfg_backend_ref_t, "chat_path", chat_path, NULL,
-                 "/chat/completions (anthropic: /messages)"),
-        CFG_FBOOL(cfg_backend_ref_t, "forward_client_credentials", forward_client_credentials,
-                  "false",
-                  "pass the client's authorization, x-api-key, cookie and api-key headers "
-                  "(ignored with api_key_env; never the listener's own key)"),
-        {0}},
+CFG_SCHEMA(
+    cfg_schema_backend_ref, "providers.models[].backend_refs[]",
     "Where a model is served. Exactly one of endpoint and base_url.",
-};
+    CFG_FSTR(cfg_backend_ref_t, "name", name, NULL, "backend name (default backend-N)"),
+    CFG_FSTR(cfg_backend_ref_t, "endpoint", endpoint, NULL,
+             "host:port or http(s)://host:port; the client path /v1/... is forwarded"),
+    CFG_FSTR(cfg_backend_ref_t, "base_url", base_url, NULL,
+             "API root, e.g. https://api.anthropic.com/v1; chat_path is appended"),
+    CFG_FENUM(cfg_backend_ref_t, "protocol", protocol, NULL, "http|https",
+              "from the URL scheme, else http"),
+    CFG_FINT(cfg_backend_ref_t, "weight", weight, "1", 0, 1000000,
+             "load-balancing weight; 0 drains"),
+    CFG_FENUM(cfg_backend_ref_t, "provider", provider, "openai", "openai|anthropic|vllm|generic",
+              "sets the auth and path defaults"),
+    CFG_FSTR(cfg_backend_ref_t, "auth_header", auth_header, NULL,
+             "Authorization (anthropic: x-api-key)"),
+    CFG_FSTR(cfg_backend_ref_t, "auth_prefix", auth_prefix, NULL, "\"Bearer \" (anthropic: none)"),
+    CFG_FSTR(cfg_backend_ref_t, "api_key_env", api_key_env, NULL,
+             "environment variable holding the upstream key; unset disables the backend"),
+    CFG_FCUSTOM("extra_headers", NULL,
+                "map of headers added upstream (anthropic adds anthropic-version: 2023-06-01)"),
+    CFG_FSTR(cfg_backend_ref_t, "chat_path", chat_path, NULL,
+             "/chat/completions (anthropic: /messages)"),
+    CFG_FBOOL(cfg_backend_ref_t, "forward_client_credentials", forward_client_credentials, "false",
+              "pass the client's authorization, x-api-key, cookie and api-key headers "
+              "(ignored with api_key_env; never the listener's own key)"));
 
-const cfg_schema_t cfg_schema_timeouts = {
-    "providers.models[].reliability.timeouts",
-    (const cfg_field_t[]){
-        CFG_FDUR(cfg_reliability_t, "connect", connect_timeout_ms, "5s", "TCP+TLS connect"),
-        CFG_FDUR(cfg_reliability_t, "first_byte", first_byte_timeout_ms, "120s",
-                 "until the first response byte"),
-        CFG_FDUR(cfg_reliability_t, "stream_idle", stream_idle_timeout_ms, "300s",
-                 "between streamed chunks"),
-        CFG_FDUR(cfg_reliability_t, "total", total_timeout_ms, "0",
-                 "whole upstream exchange; 0 = bound by the listener timeout"),
-        {0}},
-    "Upstream timeouts.",
-};
+CFG_SCHEMA(cfg_schema_timeouts, "providers.models[].reliability.timeouts", "Upstream timeouts.",
+           CFG_FDUR(cfg_reliability_t, "connect", connect_timeout_ms, "5s", "TCP+TLS connect"),
+           CFG_FDUR(cfg_reliability_t, "first_byte", first_byte_timeout_ms, "120s",
+                    "until the first response byte"),
+           CFG_FDUR(cfg_reliability_t, "stream_idle", stream_idle_timeout_ms, "300s",
+                    "between streamed chunks"),
+           CFG_FDUR(cfg_reliability_t, "total", total_timeout_ms, "0",
+                    "whole upstream exchange; 0 = bound by the listener timeout"));
 
-const cfg_schema_t cfg_schema_health_check = {
-    "providers.models[].reliability.health_check",
-    (const cfg_field_t[]){
-        CFG_FSTR(cfg_reliability_t, "path", health_check.path, NULL,
-                 "HTTP path probed with GET on each backend (2xx = healthy; a failing "
-                 "backend takes no requests until a probe passes); unset "
-                 "disables active checks"),
-        CFG_FDUR(cfg_reliability_t, "interval", health_check.interval_ms, "10s", "probe interval"),
-        CFG_FDUR(cfg_reliability_t, "timeout", health_check.timeout_ms, "2s", "probe timeout"),
-        {0}},
-    "Active health checks.",
-};
+CFG_SCHEMA(cfg_schema_health_check, "providers.models[].reliability.health_check",
+           "Active health checks.",
+           CFG_FSTR(cfg_reliability_t, "path", health_check.path, NULL,
+                    "HTTP path probed with GET on each backend (2xx = healthy; a failing "
+                    "backend takes no requests until a probe passes); unset "
+                    "disables active checks"),
+           CFG_FDUR(cfg_reliability_t, "interval", health_check.interval_ms, "10s",
+                    "probe interval"),
+           CFG_FDUR(cfg_reliability_t, "timeout", health_check.timeout_ms, "2s", "probe timeout"));
 
-const cfg_schema_t cfg_schema_reliability = {
-    "providers.models[].reliability",
-    (const cfg_field_t[]){
-        CFG_FINT(cfg_reliability_t, "retry_count", retry_count, "1", 0, 5,
-                 "retries before the first byte (0-5)"),
-        CFG_FCUSTOM("retry_on", NULL,
-                    "[connect_failure, reset, 502, 503, 504]; also 429, 500, 529, timeout"),
-        CFG_FSUB_FLAT("timeouts", cfg_schema_timeouts, "see reliability.timeouts"),
-        CFG_FINT(cfg_reliability_t, "consecutive_failures", consecutive_failures, "5", 1, 1000,
-                 "failures in a row (connect, reset, timeout, 5xx) that eject a backend"),
-        CFG_FDUR(cfg_reliability_t, "ejection_time", ejection_time_ms, "30s",
-                 "how long an ejected backend rests (times the ejections in a row, at "
-                 "most 8x); the round robin and the fallback skip it"),
-        CFG_FENUM(cfg_reliability_t, "lb_policy", lb_policy, "weighted", "weighted|least_request",
-                  "backend choice: smooth weighted round robin, or the fewest requests in "
-                  "flight per unit of weight"),
-        CFG_FSUB_FLAT("health_check", cfg_schema_health_check, "see reliability.health_check"),
-        {0}},
-    "Retries, timeouts, outlier ejection and load balancing for one model.",
-};
+CFG_SCHEMA(cfg_schema_reliability, "providers.models[].reliability",
+           "Retries, timeouts, outlier ejection and load balancing for one model.",
+           CFG_FINT(cfg_reliability_t, "retry_count", retry_count, "1", 0, 5,
+                    "retries before the first byte (0-5)"),
+           CFG_FCUSTOM("retry_on", NULL,
+                       "[connect_failure, reset, 502, 503, 504]; also 429, 500, 529, timeout"),
+           CFG_FSUB_FLAT("timeouts", cfg_schema_timeouts, "see reliability.timeouts"),
+           CFG_FINT(cfg_reliability_t, "consecutive_failures", consecutive_failures, "5", 1, 1000,
+                    "failures in a row (connect, reset, timeout, 5xx) that eject a backend"),
+           CFG_FDUR(cfg_reliability_t, "ejection_time", ejection_time_ms, "30s",
+                    "how long an ejected backend rests (times the ejections in a row, at "
+                    "most 8x); the round robin and the fallback skip it"),
+           CFG_FENUM(cfg_reliability_t, "lb_policy", lb_policy, "weighted",
+                     "weighted|least_request",
+                     "backend choice: smooth weighted round robin, or the fewest requests in "
+                     "flight per unit of weight"),
+           CFG_FSUB_FLAT("health_check", cfg_schema_health_check, "see reliability.health_check"));
 
-const cfg_schema_t cfg_schema_model = {
-    "providers.models[]",
-    (const cfg_field_t[]){CFG_FSTR_REQ(cfg_model_t, "name", name,
-                                       "the name clients and decisions use (needs a model card)"),
-                          CFG_FSTR(cfg_model_t, "provider_model_id", provider_model_id, NULL,
-                                   "the upstream model id (= name)"),
-                          CFG_FCUSTOM("api_format", NULL, "openai | anthropic (openai)"),
-                          CFG_FCUSTOM("responses_mode", NULL, "emulate | native (emulate)"),
-                          CFG_FSTR(cfg_model_t, "reasoning_family", reasoning_family, NULL,
-                                   "a key of providers.defaults.reasoning_families"),
-                          CFG_FSUB(cfg_model_t, "pricing", pricing, cfg_schema_pricing,
-                                   "see providers.models[].pricing"),
-                          {.key = "backend_refs",
-                           .type = CFG_F_CUSTOM,
-                           .sub = &cfg_schema_backend_ref,
-                           .flags = CFG_FF_REQUIRED,
-                           .doc = "see providers.models[].backend_refs[]"},
-                          CFG_FSUB(cfg_model_t, "reliability", reliability, cfg_schema_reliability,
-                                   "see providers.models[].reliability"),
-                          {0}},
-    "One routable model.",
-};
+CFG_SCHEMA(cfg_schema_model, "providers.models[]", "One routable model.",
+           CFG_FSTR_REQ(cfg_model_t, "name", name,
+                        "the name clients and decisions use (needs a model card)"),
+           CFG_FSTR(cfg_model_t, "provider_model_id", provider_model_id, NULL,
+                    "the upstream model id (= name)"),
+           CFG_FCUSTOM("api_format", NULL, "openai | anthropic (openai)"),
+           CFG_FCUSTOM("responses_mode", NULL, "emulate | native (emulate)"),
+           CFG_FSTR(cfg_model_t, "reasoning_family", reasoning_family, NULL,
+                    "a key of providers.defaults.reasoning_families"),
+           CFG_FSUB(cfg_model_t, "pricing", pricing, cfg_schema_pricing,
+                    "see providers.models[].pricing"),
+           {.key = "backend_refs",
+            .type = CFG_F_CUSTOM,
+            .sub = &cfg_schema_backend_ref,
+            .flags = CFG_FF_REQUIRED,
+            .doc = "see providers.models[].backend_refs[]"},
+           CFG_FSUB(cfg_model_t, "reliability", reliability, cfg_schema_reliability,
+                    "see providers.models[].reliability"));
 
 /* ---- backend addresses ---- */
 

@@ -21,50 +21,32 @@ void cfg_load_decision(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
     }
 extern const cfg_schema_t cfg_schema_model_card, cfg_schema_decision, cfg_schema_projections;
 
-const cfg_schema_t cfg_schema_routing = {
-    "routing",
-    (const cfg_field_t[]){
-        NKEY("strategy",
-             "priority | confidence | tiers (tiers when any decision has a tier, else priority)"),
-        CFG_FCUSTOM("modelCards", &cfg_schema_model_card, "see routing.modelCards[]"),
-        CFG_FCUSTOM("signals", &cfg_schema_signals, "see routing.signals"),
-        CFG_FCUSTOM("projections", &cfg_schema_projections, "see routing.projections"),
-        CFG_FCUSTOM("decisions", &cfg_schema_decision, "see routing.decisions[]"),
-        {0}},
-    "Routing: the recipe named default.",
-};
+CFG_SCHEMA(
+    cfg_schema_routing, "routing", "Routing: the recipe named default.",
+    NKEY("strategy",
+         "priority | confidence | tiers (tiers when any decision has a tier, else priority)"),
+    CFG_FCUSTOM("modelCards", &cfg_schema_model_card, "see routing.modelCards[]"),
+    CFG_FCUSTOM("signals", &cfg_schema_signals, "see routing.signals"),
+    CFG_FCUSTOM("projections", &cfg_schema_projections, "see routing.projections"),
+    CFG_FCUSTOM("decisions", &cfg_schema_decision, "see routing.decisions[]"));
 
-const cfg_schema_t cfg_schema_recipe_routing = {
-    "recipes[].routing",
-    (const cfg_field_t[]){NKEY("strategy", "as routing.strategy"),
-                          NKEY("signals", "as routing.signals"),
-                          NKEY("projections", "as routing.projections"),
-                          NKEY("decisions", "as routing.decisions"),
-                          {0}},
-    "A recipe's routing; recipes share routing.modelCards.",
-};
+CFG_SCHEMA(cfg_schema_recipe_routing, "recipes[].routing",
+           "A recipe's routing; recipes share routing.modelCards.",
+           NKEY("strategy", "as routing.strategy"), NKEY("signals", "as routing.signals"),
+           NKEY("projections", "as routing.projections"),
+           NKEY("decisions", "as routing.decisions"));
 
 #define RC cfg_recipe_t
-const cfg_schema_t cfg_schema_recipe = {
-    "recipes[]",
-    (const cfg_field_t[]){
-        CFG_FSTR_REQ(RC, "name", name, "recipe name"),
-        CFG_FSTR(RC, "description", description, NULL, "free text"),
-        CFG_FCUSTOM("routing", &cfg_schema_recipe_routing, "see recipes[].routing"),
-        {0}},
-    "Alternative routing programs selected by entrypoints.",
-};
+CFG_SCHEMA(cfg_schema_recipe, "recipes[]", "Alternative routing programs selected by entrypoints.",
+           CFG_FSTR_REQ(RC, "name", name, "recipe name"),
+           CFG_FSTR(RC, "description", description, NULL, "free text"),
+           CFG_FCUSTOM("routing", &cfg_schema_recipe_routing, "see recipes[].routing"));
 #undef RC
 
-const cfg_schema_t cfg_schema_entrypoint = {
-    "entrypoints[]",
-    (const cfg_field_t[]){
-        CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL,
-                  "model names that select the recipe"),
-        CFG_FSTR_REQ(cfg_entrypoint_t, "recipe", recipe, "a recipes[] name (or default)"),
-        {0}},
-    "Model names bound to recipes.",
-};
+CFG_SCHEMA(cfg_schema_entrypoint, "entrypoints[]", "Model names bound to recipes.",
+           CFG_FLIST(cfg_entrypoint_t, "model_names", model_names, NULL,
+                     "model names that select the recipe"),
+           CFG_FSTR_REQ(cfg_entrypoint_t, "recipe", recipe, "a recipes[] name (or default)"));
 
 static void load_recipe_routing(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc, const cfg_t *c,
                                 const cfg_schema_t *sch)

@@ -59,6 +59,11 @@ struct cfg_schema {
     const char *doc;
 };
 
+/* Declare a schema table: its path and doc, then its fields; the {0}
+ * terminator is added here. */
+#define CFG_SCHEMA(name, path, doc, ...)                                                           \
+    const cfg_schema_t name = {path, (const cfg_field_t[]){__VA_ARGS__, {0}}, doc}
+
 /* Every table, NULL-terminated, in document order. */
 const cfg_schema_t *const *cfg_schema_all(void);
 const cfg_field_t *cfg_schema_field(const cfg_schema_t *s, const char *key);

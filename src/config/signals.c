@@ -7,22 +7,17 @@
 #include <string.h>
 
 #define M cfg_model_card_t
-const cfg_schema_t cfg_schema_model_card = {
-    "routing.modelCards[]",
-    (const cfg_field_t[]){
-        CFG_FSTR_REQ(M, "name", name, "a providers.models[] name"),
-        CFG_FSTR(M, "description", description, NULL,
-                 "what the model is good at (router_dc embeds it)"),
-        CFG_FLIST(M, "capabilities", capabilities, NULL, "capability words"),
-        CFG_FUNIT(M, "quality_score", quality_score, "0.5", "quality in [0, 1]"),
-        CFG_FTOK(M, "context_window_size", context_window_size, "context window in tokens"),
-        CFG_FSTR(M, "param_size", param_size, NULL, "parameter count, e.g. 8B"),
-        CFG_FSTR(M, "modality", modality, NULL, "text|image|..."),
-        CFG_FLIST(M, "tags", tags, NULL, "free tags"),
-        CFG_FLIST(M, "loras", loras, NULL, "LoRA adapter names"),
-        {0}},
-    "What the router knows about each model.",
-};
+CFG_SCHEMA(cfg_schema_model_card, "routing.modelCards[]", "What the router knows about each model.",
+           CFG_FSTR_REQ(M, "name", name, "a providers.models[] name"),
+           CFG_FSTR(M, "description", description, NULL,
+                    "what the model is good at (router_dc embeds it)"),
+           CFG_FLIST(M, "capabilities", capabilities, NULL, "capability words"),
+           CFG_FUNIT(M, "quality_score", quality_score, "0.5", "quality in [0, 1]"),
+           CFG_FTOK(M, "context_window_size", context_window_size, "context window in tokens"),
+           CFG_FSTR(M, "param_size", param_size, NULL, "parameter count, e.g. 8B"),
+           CFG_FSTR(M, "modality", modality, NULL, "text|image|..."),
+           CFG_FLIST(M, "tags", tags, NULL, "free tags"),
+           CFG_FLIST(M, "loras", loras, NULL, "LoRA adapter names"));
 #undef M
 
 void cfg_load_cards(ld_t *l, const cfg_node_t *n, cfg_routing_t *r)

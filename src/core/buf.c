@@ -132,6 +132,14 @@ void buf_json_str(buf_t *b, const char *s, size_t n)
     buf_putc(b, '"');
 }
 
+void buf_json_cstr(buf_t *b, const char *s)
+{
+    if (s)
+        buf_json_str(b, s, strlen(s));
+    else
+        buf_puts(b, "null");
+}
+
 void buf_reset(buf_t *b)
 {
     b->len = 0;

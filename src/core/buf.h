@@ -27,6 +27,8 @@ void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 void buf_num(buf_t *b, double v);
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_str(buf_t *b, const char *s, size_t n);
+/* Append the NUL-terminated s as a JSON string literal, or null when s is NULL. */
+void buf_json_cstr(buf_t *b, const char *s);
 void buf_reset(buf_t *b);
 void buf_free(buf_t *b);
 /* Append everything left to read from f; false on a read error (what was

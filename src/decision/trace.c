@@ -44,23 +44,15 @@ void dec_trace_text(buf_t *b, const dec_trace_t *t)
     if (!t->is_catch_all) node_text(b, &t->root, 1);
 }
 
-static void json_str_or_null(buf_t *b, const char *s)
-{
-    if (s)
-        buf_json_str(b, s, strlen(s));
-    else
-        buf_puts(b, "null");
-}
-
 void dec_node_json(buf_t *b, const dec_node_t *n)
 {
     buf_printf(b, "{\"kind\":\"%s\",\"signal\":", kind_name(n->kind));
-    json_str_or_null(b, n->signal);
+    buf_json_cstr(b, n->signal);
     buf_puts(b, ",\"label\":");
-    json_str_or_null(b, n->label);
+    buf_json_cstr(b, n->label);
     buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"skipped\":%s,\"error\":",
                n->matched ? "true" : "false", n->confidence, n->skipped ? "true" : "false");
-    json_str_or_null(b, n->error);
+    buf_json_cstr(b, n->error);
     buf_puts(b, ",\"children\":[");
     for (size_t i = 0; i < n->n_children; i++) {
         if (i) buf_putc(b, ',');
@@ -72,7 +64,7 @@ void dec_node_json(buf_t *b, const dec_node_t *n)
 void dec_trace_json(buf_t *b, const dec_trace_t *t)
 {
     buf_puts(b, "{\"name\":");
-    json_str_or_null(b, t->name);
+    buf_json_cstr(b, t->name);
     buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"catch_all\":%s,\"root\":",
                t->matched ? "true" : "false", t->confidence, t->is_catch_all ? "true" : "false");
     dec_node_json(b, &t->root);
@@ -82,22 +74,22 @@ void dec_trace_json(buf_t *b, const dec_trace_t *t)
 void dec_result_json(buf_t *b, const dec_result_t *r)
 {
     buf_printf(b, "{\"outcome\":\"%s\",\"decision\":", dec_outcome_name(r->outcome));
-    json_str_or_null(b, r->name);
+    buf_json_cstr(b, r->name);
     buf_printf(b, ",\"confidence\":%.6g,\"algorithm\":", r->confidence);
-    json_str_or_null(b, r->algorithm);
+    buf_json_cstr(b, r->algorithm);
     buf_printf(b, ",\"strategy\":\"%s\"", dec_strategy_name(r->strategy));
     if (r->outcome == DEC_DEFAULT) {
         buf_puts(b, ",\"model\":");
-        json_str_or_null(b, r->default_model);
+        buf_json_cstr(b, r->default_model);
     }
     if (r->failed_leaf) {
         buf_puts(b, ",\"failed_leaf\":");
-        json_str_or_null(b, r->failed_leaf);
+        buf_json_cstr(b, r->failed_leaf);
     }
     buf_puts(b, ",\"ranking\":[");
     for (size_t i = 0; i < r->n_ranking; i++) {
         if (i) buf_putc(b, ',');
-        json_str_or_null(b, r->traces[r->ranking[i].index].name);
+        buf_json_cstr(b, r->traces[r->ranking[i].index].name);
     }
     buf_puts(b, "],\"trace\":[");
     for (size_t i = 0; i < r->n_traces; i++) {

@@ -17,6 +17,7 @@
 #include "http/server_internal.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/dlist.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "metrics/metrics.h"
@@ -131,13 +132,7 @@ static void idle_add(hsrv_conn_t *c)
     hsrv_worker_t *w = c->w;
     if (c->is_idle) return;
     c->is_idle = 1;
-    c->idle_next = NULL;
-    c->idle_prev = w->idle_tail;
-    if (w->idle_tail)
-        w->idle_tail->idle_next = c;
-    else
-        w->idle_head = c;
-    w->idle_tail = c;
+    DLIST_PUSH_BACK(w->idle_head, w->idle_tail, c, idle_prev, idle_next);
 }
 
 static void idle_del(hsrv_conn_t *c)
@@ -145,15 +140,7 @@ static void idle_del(hsrv_conn_t *c)
     hsrv_worker_t *w = c->w;
     if (!c->is_idle) return;
     c->is_idle = 0;
-    if (c->idle_prev)
-        c->idle_prev->idle_next = c->idle_next;
-    else
-        w->idle_head = c->idle_next;
-    if (c->idle_next)
-        c->idle_next->idle_prev = c->idle_prev;
-    else
-        w->idle_tail = c->idle_prev;
-    c->idle_prev = c->idle_next = NULL;
+    DLIST_UNLINK(w->idle_head, w->idle_tail, c, idle_prev, idle_next);
 }
 
 static void count_closed_w(hsrv_worker_t *w, const char *reason)

@@ -431,10 +431,7 @@ static void r_object(buf_t *b, const mock_reply_t *r, const char *model, uint64_
     else
         buf_puts(b, "[]");
     buf_puts(b, ",\"previous_response_id\":");
-    if (prev)
-        buf_json_str(b, prev, strlen(prev));
-    else
-        buf_puts(b, "null");
+    buf_json_cstr(b, prev);
     buf_puts(b, ",\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":");
     if (done)
         buf_printf(b,

@@ -3,6 +3,7 @@
  * with an LRU list for eviction. Independent of the router's session code on
  * purpose: the mock judges cache locality by itself. */
 #include "mock/mock_session.h"
+#include "core/dlist.h"
 #include "core/hash.h"
 #include "mock/mock_reply.h"
 #include <pthread.h>
@@ -50,24 +51,12 @@ static void sess_free(sess_t *s)
 
 static void lru_unlink(mock_cache_t *c, sess_t *s)
 {
-    if (s->lru_prev)
-        s->lru_prev->lru_next = s->lru_next;
-    else
-        c->lru_head = s->lru_next;
-    if (s->lru_next)
-        s->lru_next->lru_prev = s->lru_prev;
-    else
-        c->lru_tail = s->lru_prev;
-    s->lru_prev = s->lru_next = NULL;
+    DLIST_UNLINK(c->lru_head, c->lru_tail, s, lru_prev, lru_next);
 }
 
 static void lru_push(mock_cache_t *c, sess_t *s)
 {
-    s->lru_prev = NULL;
-    s->lru_next = c->lru_head;
-    if (c->lru_head) c->lru_head->lru_prev = s;
-    c->lru_head = s;
-    if (!c->lru_tail) c->lru_tail = s;
+    DLIST_PUSH_FRONT(c->lru_head, c->lru_tail, s, lru_prev, lru_next);
 }
 
 static void clear_locked(mock_cache_t *c)

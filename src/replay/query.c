@@ -212,14 +212,6 @@ static int tl_cmp_newest_first(const void *a, const void *b)
     return 0;
 }
 
-static void jstr_or_null(buf_t *b, const char *s)
-{
-    if (s)
-        buf_json_str(b, s, strlen(s));
-    else
-        buf_puts(b, "null");
-}
-
 int replay_query_timeline(replay_store_t *s, const char *session_id, const char *memory_json,
                           buf_t *out, buf_t *err)
 {
@@ -246,15 +238,15 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
             buf_printf(out,
                        "%s{\"turn\":%lld,\"time\":\"%s\",\"decision\":", k + 1 == c.n ? "" : ",",
                        (long long)t->turn, ts);
-            jstr_or_null(out, t->decision);
+            buf_json_cstr(out, t->decision);
             buf_puts(out, ",\"model\":");
-            jstr_or_null(out, t->model);
+            buf_json_cstr(out, t->model);
             buf_printf(out, ",\"switched\":%s,\"reason\":", t->switched ? "true" : "false");
-            jstr_or_null(out, t->reason);
+            buf_json_cstr(out, t->reason);
             buf_puts(out, ",\"phase\":");
-            jstr_or_null(out, t->phase);
+            buf_json_cstr(out, t->phase);
             buf_puts(out, ",\"replay_id\":");
-            jstr_or_null(out, t->id);
+            buf_json_cstr(out, t->id);
             buf_putc(out, '}');
         }
         buf_puts(out, "]}");

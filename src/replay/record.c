@@ -218,10 +218,7 @@ static void key(buf_t *b, bool *first, const char *k)
 static void kstr(buf_t *b, bool *first, const char *k, const char *v)
 {
     key(b, first, k);
-    if (v)
-        buf_json_str(b, v, strlen(v));
-    else
-        buf_puts(b, "null");
+    buf_json_cstr(b, v);
 }
 
 static void knum(buf_t *b, bool *first, const char *k, double v)

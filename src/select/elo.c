@@ -54,13 +54,10 @@ static int sel_elo(const sel_input_t *in, arena_t *a, sel_result_t *r, const cha
     return 0;
 }
 
-const cfg_selector_t sel_elo_algo = {
-    .name = "elo",
-    .doc = "Elo ratings from feedback.",
-    .fields = (const cfg_field_t[]){CFG_FCUSTOM("initial_rating", NULL,
-                                                "1500 or 1000 + 1000*quality_score"),
-                                    CFG_FCUSTOM("k_factor", NULL, "32"),
-                                    CFG_FCUSTOM("explore_epsilon", NULL, "0"),
-                                    {0}},
-    .ops = &(const sel_algo_ops_t){.run = sel_elo},
-};
+CFG_SELECTOR(sel_elo_algo, "elo", "Elo ratings from feedback.",
+             .fields = (const cfg_field_t[]){CFG_FCUSTOM("initial_rating", NULL,
+                                                         "1500 or 1000 + 1000*quality_score"),
+                                             CFG_FCUSTOM("k_factor", NULL, "32"),
+                                             CFG_FCUSTOM("explore_epsilon", NULL, "0"),
+                                             {0}},
+             .ops = &(const sel_algo_ops_t){.run = sel_elo});

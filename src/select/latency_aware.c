@@ -45,13 +45,10 @@ static int sel_latency_aware(const sel_input_t *in, arena_t *a, sel_result_t *r,
     return 0;
 }
 
-const cfg_selector_t sel_latency_aware_algo = {
-    .name = "latency_aware",
-    .doc = "Latency percentiles.",
-    .fields = (const cfg_field_t[]){CFG_FCUSTOM("ttft_percentile", NULL, "90"),
-                                    CFG_FCUSTOM("tpot_percentile", NULL, "90"),
-                                    CFG_FCUSTOM("window", NULL, "10m"),
-                                    CFG_FCUSTOM("min_samples", NULL, "3"),
-                                    {0}},
-    .ops = &(const sel_algo_ops_t){.run = sel_latency_aware},
-};
+CFG_SELECTOR(sel_latency_aware_algo, "latency_aware", "Latency percentiles.",
+             .fields = (const cfg_field_t[]){CFG_FCUSTOM("ttft_percentile", NULL, "90"),
+                                             CFG_FCUSTOM("tpot_percentile", NULL, "90"),
+                                             CFG_FCUSTOM("window", NULL, "10m"),
+                                             CFG_FCUSTOM("min_samples", NULL, "3"),
+                                             {0}},
+             .ops = &(const sel_algo_ops_t){.run = sel_latency_aware});

@@ -102,9 +102,8 @@ static int sel_multi_factor(const sel_input_t *in, arena_t *a, sel_result_t *r, 
     return 0;
 }
 
-const cfg_selector_t sel_multi_factor_algo = {
-    .name = "multi_factor",
-    .doc = "Weighted factors.",
+CFG_SELECTOR(
+    sel_multi_factor_algo, "multi_factor", "Weighted factors.",
     .fields = (const cfg_field_t[]){CFG_FCUSTOM("quality_weight", NULL, "0.25"),
                                     CFG_FCUSTOM("latency_weight", NULL, "0.25"),
                                     CFG_FCUSTOM("cost_weight", NULL, "0.25"),
@@ -116,5 +115,4 @@ const cfg_selector_t sel_multi_factor_algo = {
                                     CFG_FCUSTOM("on_no_candidates", NULL,
                                                 "cheapest | first | fail (cheapest)"),
                                     {0}},
-    .ops = &(const sel_algo_ops_t){.run = sel_multi_factor},
-};
+    .ops = &(const sel_algo_ops_t){.run = sel_multi_factor});

@@ -81,12 +81,9 @@ static int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, con
     return 0;
 }
 
-const cfg_selector_t sel_router_dc_algo = {
-    .name = "router_dc",
-    .doc = "Query/card similarity.",
-    .fields = (const cfg_field_t[]){CFG_FCUSTOM("temperature", NULL, "0.07"),
-                                    CFG_FCUSTOM("min_similarity", NULL, "0.10"),
-                                    CFG_FCUSTOM("use_capabilities", NULL, "true"),
-                                    {0}},
-    .ops = &(const sel_algo_ops_t){.run = sel_router_dc},
-};
+CFG_SELECTOR(sel_router_dc_algo, "router_dc", "Query/card similarity.",
+             .fields = (const cfg_field_t[]){CFG_FCUSTOM("temperature", NULL, "0.07"),
+                                             CFG_FCUSTOM("min_similarity", NULL, "0.10"),
+                                             CFG_FCUSTOM("use_capabilities", NULL, "true"),
+                                             {0}},
+             .ops = &(const sel_algo_ops_t){.run = sel_router_dc});

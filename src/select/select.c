@@ -72,38 +72,30 @@ int sel_run(const sel_input_t *in0, arena_t *a, sel_result_t *r)
     return 0;
 }
 
-static void jstr(buf_t *b, const char *s)
-{
-    if (s)
-        buf_json_str(b, s, strlen(s));
-    else
-        buf_puts(b, "null");
-}
-
 void sel_result_json(buf_t *b, const sel_result_t *r)
 {
     buf_puts(b, "{\"algorithm\":");
-    jstr(b, r->algorithm);
+    buf_json_cstr(b, r->algorithm);
     buf_puts(b, ",\"used\":");
-    jstr(b, r->used);
+    buf_json_cstr(b, r->used);
     if (r->fallback_reason) {
         buf_puts(b, ",\"fallback_reason\":");
-        jstr(b, r->fallback_reason);
+        buf_json_cstr(b, r->fallback_reason);
     }
     if (r->note) {
         buf_puts(b, ",\"note\":");
-        jstr(b, r->note);
+        buf_json_cstr(b, r->note);
     }
     if (r->error) {
         buf_puts(b, ",\"error\":");
-        jstr(b, r->error);
+        buf_json_cstr(b, r->error);
     }
     buf_puts(b, ",\"best\":");
-    jstr(b, r->n ? r->models[r->best] : NULL);
+    buf_json_cstr(b, r->n ? r->models[r->best] : NULL);
     buf_puts(b, ",\"scores\":{");
     for (size_t i = 0; i < r->n; i++) {
         if (i) buf_putc(b, ',');
-        jstr(b, r->models[i]);
+        buf_json_cstr(b, r->models[i]);
         buf_printf(b, ":%.6g", r->scores[i]);
     }
     buf_puts(b, "}}");

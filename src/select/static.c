@@ -34,9 +34,7 @@ int sel_static(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **
     return 0;
 }
 
-const cfg_selector_t sel_static_algo = {
-    .name = "static",
-    .doc = "Fixed scores.",
-    .fields = (const cfg_field_t[]){CFG_FCUSTOM("model_scores", NULL, "{model: score}"), {0}},
-    .ops = &(const sel_algo_ops_t){.run = sel_static},
-};
+CFG_SELECTOR(sel_static_algo, "static", "Fixed scores.",
+             .fields = (const cfg_field_t[]){CFG_FCUSTOM("model_scores", NULL, "{model: score}"),
+                                             {0}},
+             .ops = &(const sel_algo_ops_t){.run = sel_static});

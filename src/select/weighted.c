@@ -64,9 +64,7 @@ static int sel_weighted(const sel_input_t *in, arena_t *a, sel_result_t *r, cons
     return 0;
 }
 
-const cfg_selector_t sel_weighted_algo = {
-    .name = "weighted",
-    .doc = "Deterministic per-session weighted pick by modelRefs weight (no keys).",
-    .fields = (const cfg_field_t[]){{0}},
-    .ops = &(const sel_algo_ops_t){.run = sel_weighted},
-};
+CFG_SELECTOR(sel_weighted_algo, "weighted",
+             "Deterministic per-session weighted pick by modelRefs weight (no keys).",
+             .fields = (const cfg_field_t[]){{0}},
+             .ops = &(const sel_algo_ops_t){.run = sel_weighted});

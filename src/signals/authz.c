@@ -143,11 +143,9 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_authz_family = {
-    .name = "authz",
-    .key = "role_bindings",
-    .list_doc = "authz role bindings",
-    .doc = "Role bindings (YAML key role_bindings, leaf type authz).",
+CFG_SIG_FAMILY(
+    sig_authz_family, "authz", "role_bindings", "authz role bindings",
+    "Role bindings (YAML key role_bindings, leaf type authz).",
     .fields =
         (const cfg_field_t[]){
             CFG_FSTR_REQ(cfg_signal_t, "role", role, "the role leaves name"),
@@ -156,4 +154,4 @@ const cfg_sig_family_t sig_authz_family = {
                       "without an identity the rule does not match (instead of an error)"),
             {0}},
     .flags = CFG_SIGFAM_ROLE_LEAVES,
-    .ops = &(const sig_family_ops_t){.compile = az_compile, .free = az_free, .eval = az_eval}};
+    .ops = &(const sig_family_ops_t){.compile = az_compile, .free = az_free, .eval = az_eval});

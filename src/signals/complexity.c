@@ -10,23 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-typedef struct cx_state {
-    sig_sim_t *sim;
-    sig_bank_t *hard, *easy;
-    size_t n;
-} cx_state_t;
-
-static void complexity_free(void *p)
-{
-    cx_state_t *s = p;
-    for (size_t i = 0; i < s->n; i++) {
-        sig_bank_deinit(&s->hard[i]);
-        sig_bank_deinit(&s->easy[i]);
-    }
-    free(s->hard);
-    free(s->easy);
-    free(s);
-}
+/* The state is a sig_sim_rules_t with two banks per rule: hard at 2i,
+ * easy at 2i + 1. */
 
 /* {candidates: [text...]} -> list (pointers into the config tree). */
 static size_t node_candidates(const cfg_node_t *side, const char ***out)
@@ -46,15 +31,8 @@ static size_t node_candidates(const cfg_node_t *side, const char ***out)
 static int complexity_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
-    cx_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->hard = calloc(b->n_rules, sizeof *s->hard);
-    s->easy = calloc(b->n_rules, sizeof *s->easy);
-    if (!s->hard || !s->easy) abort();
-    s->sim = sim;
-    s->n = b->n_rules;
+    sig_sim_rules_t *s = sig_sim_rules_new(b, diags, 2 * b->n_rules);
+    if (!s) return -1;
     int rc = 0;
     for (size_t i = 0; i < b->n_rules; i++) {
         const cfg_signal_t *g = b->rules[i];
@@ -65,8 +43,8 @@ static int complexity_compile(const sig_build_t *b, void **state, cfg_diags_t *d
                            "complexity %s needs hard.candidates and easy.candidates", g->name);
             rc = -1;
         }
-        sig_bank_init(&s->hard[i], sim->emb, h, nh);
-        sig_bank_init(&s->easy[i], sim->emb, e, ne);
+        sig_bank_init(&s->bank[2 * i], s->sim->emb, h, nh);
+        sig_bank_init(&s->bank[2 * i + 1], s->sim->emb, e, ne);
         free(h);
         free(e);
     }
@@ -76,19 +54,19 @@ static int complexity_compile(const sig_build_t *b, void **state, cfg_diags_t *d
 
 static void complexity_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    const cx_state_t *s = state;
+    const sig_sim_rules_t *s = state;
     if (!s || !n) return;
     const char *err = NULL;
     const float *q = sig_sim_query(s->sim, cx, &err);
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
-        uint32_t id = refs[i].id;
-        if (!q || !sig_sim_bank_ok(&s->hard[id], &err) || !sig_sim_bank_ok(&s->easy[id], &err)) {
+        sig_bank_t *hard = &s->bank[2 * refs[i].id], *easy = hard + 1;
+        if (!q || !sig_sim_bank_ok(hard, &err) || !sig_sim_bank_ok(easy, &err)) {
             res->error = err;
             continue;
         }
-        double m = sig_bank_score(&s->hard[id], q, SIG_AGG_MAX, 0) -
-                   sig_bank_score(&s->easy[id], q, SIG_AGG_MAX, 0);
+        double m =
+            sig_bank_score(hard, q, SIG_AGG_MAX, 0) - sig_bank_score(easy, q, SIG_AGG_MAX, 0);
         double t = sig_rule_thr(refs[i].rule, 0.05);
         res->label = m > t ? "hard" : m < -t ? "easy" : "medium";
         res->score = fmin(1.0, fabs(m) / 0.2);
@@ -98,12 +76,9 @@ static void complexity_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-const cfg_sig_family_t sig_complexity_family = {
-    .name = "complexity",
-    .key = "complexity",
-    .list_doc = "complexity rules",
-    .doc = "Task difficulty (labels easy, medium, hard).",
-    .threshold = "0.05",
+CFG_SIG_FAMILY(
+    sig_complexity_family, "complexity", "complexity", "complexity rules",
+    "Task difficulty (labels easy, medium, hard).", .threshold = "0.05",
     .fields = (const cfg_field_t[]){CFG_FNODE(cfg_signal_t, "hard", hard, "{candidates[]}"),
                                     CFG_FNODE(cfg_signal_t, "easy", easy, "{candidates[]}"),
                                     CFG_FNODE(cfg_signal_t, "composer", composer,
@@ -112,4 +87,4 @@ const cfg_sig_family_t sig_complexity_family = {
                                     {0}},
     .flags = CFG_SIGFAM_LABELS,
     .ops = &(const sig_family_ops_t){
-        .compile = complexity_compile, .free = complexity_free, .eval = complexity_eval}};
+        .compile = complexity_compile, .free = sig_sim_rules_free, .eval = complexity_eval});

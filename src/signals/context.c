@@ -49,14 +49,11 @@ static void ctx_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_context_family = {
-    .name = "context",
-    .key = "context",
-    .list_doc = "context-size rules",
-    .doc = "Estimated prompt size.",
+CFG_SIG_FAMILY(
+    sig_context_family, "context", "context", "context-size rules", "Estimated prompt size.",
     .fields = (const cfg_field_t[]){CFG_FHAS(cfg_signal_t, "min_tokens", CFG_F_TOKENS, min_tokens,
                                              has_min_tokens, "at least this many tokens (48K, 1M)"),
                                     CFG_FHAS(cfg_signal_t, "max_tokens", CFG_F_TOKENS, max_tokens,
                                              has_max_tokens, "at most this many tokens"),
                                     {0}},
-    .ops = &(const sig_family_ops_t){.eval = ctx_eval}};
+    .ops = &(const sig_family_ops_t){.eval = ctx_eval});

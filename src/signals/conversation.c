@@ -162,10 +162,8 @@ static void cv_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_conversation_family = {
-    .name = "conversation",
-    .key = "conversation",
-    .list_doc = "conversation rules",
-    .doc = "Conversation shape (counts of messages, tools, ...).",
-    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
-    .ops = &(const sig_family_ops_t){.compile = cv_compile, .free = free, .eval = cv_eval}};
+CFG_SIG_FAMILY(sig_conversation_family, "conversation", "conversation", "conversation rules",
+               "Conversation shape (counts of messages, tools, ...).",
+               .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+               .ops = &(const sig_family_ops_t){
+                   .compile = cv_compile, .free = free, .eval = cv_eval});

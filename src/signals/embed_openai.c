@@ -12,6 +12,7 @@
 #include "signals/embedder.h"
 
 #include "core/buf.h"
+#include "core/dlist.h"
 #include "core/hash.h"
 
 #include <cjson/cJSON.h>
@@ -58,24 +59,12 @@ static uint64_t text_key(const char *t, size_t n)
 
 static void lru_unlink(emb_openai_t *o, lru_node_t *n)
 {
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        o->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        o->tail = n->prev;
-    n->prev = n->next = NULL;
+    DLIST_UNLINK(o->head, o->tail, n, prev, next);
 }
 
 static void lru_push_front(emb_openai_t *o, lru_node_t *n)
 {
-    n->prev = NULL;
-    n->next = o->head;
-    if (o->head) o->head->prev = n;
-    o->head = n;
-    if (!o->tail) o->tail = n;
+    DLIST_PUSH_FRONT(o->head, o->tail, n, prev, next);
 }
 
 static lru_node_t *lru_find(emb_openai_t *o, uint64_t key)

@@ -30,14 +30,14 @@ static void embedding_free(void *p)
 
 static int embedding_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
-    sig_sim_t *sim = sig_sim_get(b, diags); /* also sets up jailbreak contrastive */
-    if (!b->n_rules) return 0;
-    if (!sim) return -1;
-    emb_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
+    if (!b->n_rules) {
+        sig_sim_get(b, diags); /* sets up jailbreak contrastive */
+        return 0;
+    }
+    emb_state_t *s = sig_sim_state_new(b, diags, sizeof *s);
+    if (!s) return -1;
     s->r = calloc(b->n_rules, sizeof *s->r);
     if (!s->r) abort();
-    s->sim = sim;
     s->n = b->n_rules;
     int rc = 0;
     for (size_t i = 0; i < b->n_rules; i++) {
@@ -52,7 +52,7 @@ static int embedding_compile(const sig_build_t *b, void **state, cfg_diags_t *di
             sig_rule_error(diags, b->cfg, g, "embedding rule %s has no candidates", g->name);
             rc = -1;
         }
-        sig_sim_bank_from(&s->r[i].bank, sim, &g->candidates, NULL, 0);
+        sig_sim_bank_from(&s->r[i].bank, s->sim, &g->candidates, NULL, 0);
     }
     *state = s;
     return rc;
@@ -89,20 +89,17 @@ static void embedding_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, si
     if (!any && soft >= 0) refs[soft].res->matched = true;
 }
 
-const cfg_sig_family_t sig_embedding_family = {
-    .name = "embedding",
-    .key = "embeddings",
-    .list_doc = "embedding rules",
-    .doc = "Similarity to prototype texts (YAML key embeddings, leaf type embedding).",
-    .threshold = "0.45",
-    .fields =
-        (const cfg_field_t[]){
-            CFG_FLIST(cfg_signal_t, "candidates", candidates, NULL, "prototype texts"),
-            CFG_FENUM(cfg_signal_t, "aggregation_method", aggregation_method, "max", "max|mean|any",
-                      "bank aggregation"),
-            CFG_FINT(cfg_signal_t, "top_k", top_k, "0", 0, 1000, "0 = all"),
-            CFG_FUNIT(cfg_signal_t, "min_score_threshold", min_score_threshold, NULL,
-                      "soft matching floor"),
-            {0}},
-    .ops = &(const sig_family_ops_t){
-        .compile = embedding_compile, .free = embedding_free, .eval = embedding_eval}};
+CFG_SIG_FAMILY(sig_embedding_family, "embedding", "embeddings", "embedding rules",
+               "Similarity to prototype texts (YAML key embeddings, leaf type embedding).",
+               .threshold = "0.45",
+               .fields =
+                   (const cfg_field_t[]){
+                       CFG_FLIST(cfg_signal_t, "candidates", candidates, NULL, "prototype texts"),
+                       CFG_FENUM(cfg_signal_t, "aggregation_method", aggregation_method, "max",
+                                 "max|mean|any", "bank aggregation"),
+                       CFG_FINT(cfg_signal_t, "top_k", top_k, "0", 0, 1000, "0 = all"),
+                       CFG_FUNIT(cfg_signal_t, "min_score_threshold", min_score_threshold, NULL,
+                                 "soft matching floor"),
+                       {0}},
+               .ops = &(const sig_family_ops_t){
+                   .compile = embedding_compile, .free = embedding_free, .eval = embedding_eval});

@@ -119,6 +119,35 @@ static int builtin_bit(const char *name, int lo, int hi)
     return -1;
 }
 
+/* A rule key naming built-in ids lo..hi (event_types, severities). */
+typedef struct ev_names {
+    const char *label, *what, *known;
+    int lo, hi;
+} ev_names_t;
+static const ev_names_t ev_types = {"event_types", "event type",
+                                    "outage, incident, security, deadline, billing, data_loss",
+                                    EV_OUTAGE, EV_DATA_LOSS},
+                        ev_severities = {"severities", "severity", "critical, high, medium, low",
+                                         EV_SEV_CRITICAL, EV_SEV_LOW};
+
+/* A test that one of names (of kind k) was seen; -1 after a diag per
+ * unknown name. */
+static int add_mask(const sig_build_t *b, const cfg_signal_t *sg, ev_test_t *t,
+                    const cfg_strlist_t *names, const ev_names_t *k, cfg_diags_t *d)
+{
+    int rc = 0;
+    for (size_t i = 0; i < names->n; i++) {
+        int bit = builtin_bit(names->v[i], k->lo, k->hi);
+        if (bit < 0) {
+            sig_rule_error(d, b->cfg, sg, "unknown %s \"%s\" (%s)", k->what, names->v[i], k->known);
+            rc = -1;
+        } else
+            t->mask |= 1u << bit;
+    }
+    t->label = k->label;
+    return rc;
+}
+
 static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
 {
     ev_state_t *s = calloc(1, sizeof *s);
@@ -142,36 +171,12 @@ static int ev_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         ev_rule_t *er = &s->rules[r];
         size_t pn = sg->patterns && sg->patterns->kind == CFG_NODE_MAP ? sg->patterns->n : 0;
         er->tests = calloc(8 + pn, sizeof *er->tests);
-        if (sg->event_types.n) {
-            ev_test_t *t = &er->tests[er->n++];
-            for (size_t i = 0; i < sg->event_types.n; i++) {
-                int bit = builtin_bit(sg->event_types.v[i], EV_OUTAGE, EV_DATA_LOSS);
-                if (bit < 0) {
-                    sig_rule_error(
-                        d, b->cfg, sg,
-                        "unknown event type \"%s\" (outage, incident, security, deadline, "
-                        "billing, data_loss)",
-                        sg->event_types.v[i]);
-                    rc = -1;
-                } else
-                    t->mask |= 1u << bit;
-            }
-            t->label = "event_types";
-        }
-        if (sg->severities.n) {
-            ev_test_t *t = &er->tests[er->n++];
-            for (size_t i = 0; i < sg->severities.n; i++) {
-                int bit = builtin_bit(sg->severities.v[i], EV_SEV_CRITICAL, EV_SEV_LOW);
-                if (bit < 0) {
-                    sig_rule_error(d, b->cfg, sg,
-                                   "unknown severity \"%s\" (critical, high, medium, low)",
-                                   sg->severities.v[i]);
-                    rc = -1;
-                } else
-                    t->mask |= 1u << bit;
-            }
-            t->label = "severities";
-        }
+        if (sg->event_types.n &&
+            add_mask(b, sg, &er->tests[er->n++], &sg->event_types, &ev_types, d))
+            rc = -1;
+        if (sg->severities.n &&
+            add_mask(b, sg, &er->tests[er->n++], &sg->severities, &ev_severities, d))
+            rc = -1;
         if (sg->action_codes.n) {
             ev_test_t *t = &er->tests[er->n++];
             if (add_regexes(b, sg, t, (const char *const *)sg->action_codes.v, sg->action_codes.n,
@@ -317,22 +322,19 @@ static void ev_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_event_family = {
-    .name = "event",
-    .key = "events",
-    .list_doc = "event rules",
-    .doc = "Operational events (YAML key events, leaf type event).",
-    .fields =
-        (const cfg_field_t[]){
-            CFG_FLIST(cfg_signal_t, "event_types", event_types, NULL,
-                      "outage|incident|security|deadline|billing|data_loss"),
-            CFG_FLIST(cfg_signal_t, "severities", severities, NULL, "severity words"),
-            CFG_FLIST(cfg_signal_t, "action_codes", action_codes, NULL, "regexes"),
-            CFG_FNODE(cfg_signal_t, "temporal", temporal, "temporal criteria"),
-            CFG_FNODE(cfg_signal_t, "patterns", patterns, "{type: [regex]}"),
-            {0}},
-    .ops = &(const sig_family_ops_t){.compile = ev_compile,
-                                     .free = ev_free,
-                                     .scratch_new = ev_scratch_new,
-                                     .scratch_free = ev_scratch_free,
-                                     .eval = ev_eval}};
+CFG_SIG_FAMILY(sig_event_family, "event", "events", "event rules",
+               "Operational events (YAML key events, leaf type event).",
+               .fields =
+                   (const cfg_field_t[]){
+                       CFG_FLIST(cfg_signal_t, "event_types", event_types, NULL,
+                                 "outage|incident|security|deadline|billing|data_loss"),
+                       CFG_FLIST(cfg_signal_t, "severities", severities, NULL, "severity words"),
+                       CFG_FLIST(cfg_signal_t, "action_codes", action_codes, NULL, "regexes"),
+                       CFG_FNODE(cfg_signal_t, "temporal", temporal, "temporal criteria"),
+                       CFG_FNODE(cfg_signal_t, "patterns", patterns, "{type: [regex]}"),
+                       {0}},
+               .ops = &(const sig_family_ops_t){.compile = ev_compile,
+                                                .free = ev_free,
+                                                .scratch_new = ev_scratch_new,
+                                                .scratch_free = ev_scratch_free,
+                                                .eval = ev_eval});

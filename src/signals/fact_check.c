@@ -11,24 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct fc_state {
-    sig_sim_t *sim;
-    sig_bank_t need, other;
-} fc_state_t;
-
-static void fact_check_free(void *p)
-{
-    fc_state_t *s = p;
-    sig_bank_deinit(&s->need);
-    sig_bank_deinit(&s->other);
-    free(s);
-}
+/* The state is a sig_sim_rules_t with two banks: needs a check (0), not (1). */
+enum { FC_NEED, FC_OTHER, FC_N };
 
 static int fact_check_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
+    sig_sim_rules_t *s = sig_sim_rules_new(b, diags, FC_N);
+    if (!s) return -1;
     int rc = 0;
     size_t ne = 0, nc = 0;
     for (size_t i = 0; i < b->n_rules; i++) {
@@ -54,11 +44,8 @@ static int fact_check_compile(const sig_build_t *b, void **state, cfg_diags_t *d
         for (size_t k = 0; k < g->counter_examples.n; k++)
             vo[so++] = g->counter_examples.v[k];
     }
-    fc_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->sim = sim;
-    sig_bank_init(&s->need, sim->emb, vn, sn);
-    sig_bank_init(&s->other, sim->emb, vo, so);
+    sig_bank_init(&s->bank[FC_NEED], s->sim->emb, vn, sn);
+    sig_bank_init(&s->bank[FC_OTHER], s->sim->emb, vo, so);
     free(vn);
     free(vo);
     *state = s;
@@ -67,16 +54,17 @@ static int fact_check_compile(const sig_build_t *b, void **state, cfg_diags_t *d
 
 static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    fc_state_t *s = (fc_state_t *)state;
+    const sig_sim_rules_t *s = state;
     if (!s || !n) return;
     const char *err = NULL;
     const float *q = sig_sim_query(s->sim, cx, &err);
-    if (q && (!sig_sim_bank_ok(&s->need, &err) || !sig_sim_bank_ok(&s->other, &err))) q = NULL;
+    sig_bank_t *need_bank = &s->bank[FC_NEED], *other_bank = &s->bank[FC_OTHER];
+    if (q && (!sig_sim_bank_ok(need_bank, &err) || !sig_sim_bank_ok(other_bank, &err))) q = NULL;
     double thr = 0.35;
     for (size_t i = 0; i < n; i++)
         if (!strcmp(refs[i].rule->name, "needs_fact_check")) thr = sig_rule_thr(refs[i].rule, 0.35);
-    double sf = q ? sig_bank_score(&s->need, q, SIG_AGG_MAX, 0) : 0;
-    double so = q ? sig_bank_score(&s->other, q, SIG_AGG_MAX, 0) : 0;
+    double sf = q ? sig_bank_score(need_bank, q, SIG_AGG_MAX, 0) : 0;
+    double so = q ? sig_bank_score(other_bank, q, SIG_AGG_MAX, 0) : 0;
     bool need = sf >= thr && sf > so;
     const char *verdict = need ? "needs_fact_check" : "no_fact_check_needed";
     for (size_t i = 0; i < n; i++) {
@@ -93,12 +81,9 @@ static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
-const cfg_sig_family_t sig_fact_check_family = {
-    .name = "fact_check",
-    .key = "fact_check",
-    .list_doc = "fact-check rules",
-    .doc = "Needs a fact check (rules needs_fact_check, no_fact_check_needed).",
-    .threshold = "0.35",
+CFG_SIG_FAMILY(
+    sig_fact_check_family, "fact_check", "fact_check", "fact-check rules",
+    "Needs a fact check (rules needs_fact_check, no_fact_check_needed).", .threshold = "0.35",
     .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
                                     CFG_FLIST(cfg_signal_t, "counter_examples", counter_examples,
                                               NULL, "texts that need no fact check"),
@@ -106,4 +91,4 @@ const cfg_sig_family_t sig_fact_check_family = {
                                     {0}},
     .builtin_leaves = (const char *const[]){"needs_fact_check", "no_fact_check_needed", NULL},
     .ops = &(const sig_family_ops_t){
-        .compile = fact_check_compile, .free = fact_check_free, .eval = fact_check_eval}};
+        .compile = fact_check_compile, .free = sig_sim_rules_free, .eval = fact_check_eval});

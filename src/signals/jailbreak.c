@@ -97,6 +97,18 @@ static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *fa
     return r.p;
 }
 
+/* Score of a hybrid hook (0 when unset or failing); a method that is the
+ * hook alone (sole) reports its failure in *err instead. */
+static double hook_score(sig_jb_hook_fn hook, sig_ctx_t *cx, const cfg_signal_t *sg, bool sole,
+                         const char *unavailable, const char **err)
+{
+    const char *e2 = NULL;
+    double v = hook ? hook(cx->e, cx, sg, &e2) : -1;
+    if (v >= 0) return v;
+    if (sole) *err = e2 ? e2 : unavailable;
+    return 0;
+}
+
 static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
     const jbf_state_t *s = p;
@@ -136,28 +148,12 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         }
         double c = 0, xs = 0;
         const char *err = NULL;
-        if (jr->method == JBM_HYBRID || jr->method == JBM_CONTRASTIVE) {
-            if (hk->contrastive) {
-                const char *e2 = NULL;
-                double v = hk->contrastive(cx->e, cx, sg, &e2);
-                if (v >= 0)
-                    c = v;
-                else if (jr->method == JBM_CONTRASTIVE)
-                    err = e2 ? e2 : "embedding_unavailable";
-            } else if (jr->method == JBM_CONTRASTIVE)
-                err = "embedding_unavailable";
-        }
-        if ((jr->method == JBM_HYBRID && sg->classifier) || jr->method == JBM_CLASSIFIER) {
-            if (hk->classifier) {
-                const char *e2 = NULL;
-                double v = hk->classifier(cx->e, cx, sg, &e2);
-                if (v >= 0)
-                    xs = v;
-                else if (jr->method == JBM_CLASSIFIER)
-                    err = e2 ? e2 : "classifier_unavailable";
-            } else if (jr->method == JBM_CLASSIFIER)
-                err = "classifier_unavailable";
-        }
+        if (jr->method == JBM_HYBRID || jr->method == JBM_CONTRASTIVE)
+            c = hook_score(hk->contrastive, cx, sg, jr->method == JBM_CONTRASTIVE,
+                           "embedding_unavailable", &err);
+        if ((jr->method == JBM_HYBRID && sg->classifier) || jr->method == JBM_CLASSIFIER)
+            xs = hook_score(hk->classifier, cx, sg, jr->method == JBM_CLASSIFIER,
+                            "classifier_unavailable", &err);
         double score = jr->method == JBM_PATTERNS      ? pp
                        : jr->method == JBM_CONTRASTIVE ? c
                        : jr->method == JBM_CLASSIFIER  ? xs
@@ -171,26 +167,23 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_jailbreak_family = {
-    .name = "jailbreak",
-    .key = "jailbreak",
-    .list_doc = "jailbreak rules",
-    .doc = "Prompt injection and jailbreak.",
-    .threshold = "0.7",
-    .fields =
-        (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
-                                        "patterns|contrastive|classifier|hybrid", "scoring method"),
-                              CFG_FLIST(cfg_signal_t, "jailbreak_patterns", jailbreak_patterns,
-                                        NULL, "extra regexes (weight 0.9)"),
-                              CFG_FLIST(cfg_signal_t, "benign_patterns", benign_patterns, NULL,
-                                        "extra benign exemplars"),
-                              CFG_SIGF_HISTORY,
-                              CFG_FBOOL(cfg_signal_t, "include_tool_results", include_tool_results,
-                                        "false", "scan tool results too"),
-                              CFG_SIGF_CLASSIFIER,
-                              {0}},
-    .ops = &(const sig_family_ops_t){.compile = jbf_compile,
-                                     .free = jbf_free,
-                                     .scratch_new = jbf_scratch_new,
-                                     .scratch_free = jbf_scratch_free,
-                                     .eval = jbf_eval}};
+CFG_SIG_FAMILY(sig_jailbreak_family, "jailbreak", "jailbreak", "jailbreak rules",
+               "Prompt injection and jailbreak.", .threshold = "0.7",
+               .fields =
+                   (const cfg_field_t[]){
+                       CFG_FENUM(cfg_signal_t, "method", method, "hybrid",
+                                 "patterns|contrastive|classifier|hybrid", "scoring method"),
+                       CFG_FLIST(cfg_signal_t, "jailbreak_patterns", jailbreak_patterns, NULL,
+                                 "extra regexes (weight 0.9)"),
+                       CFG_FLIST(cfg_signal_t, "benign_patterns", benign_patterns, NULL,
+                                 "extra benign exemplars"),
+                       CFG_SIGF_HISTORY,
+                       CFG_FBOOL(cfg_signal_t, "include_tool_results", include_tool_results,
+                                 "false", "scan tool results too"),
+                       CFG_SIGF_CLASSIFIER,
+                       {0}},
+               .ops = &(const sig_family_ops_t){.compile = jbf_compile,
+                                                .free = jbf_free,
+                                                .scratch_new = jbf_scratch_new,
+                                                .scratch_free = jbf_scratch_free,
+                                                .eval = jbf_eval});

@@ -228,11 +228,9 @@ static int kb_load(kb_kb_t *kb, const cfg_node_t *ent, const cfg_t *cfg, sig_sim
 static int kb_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
-    kb_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->sim = sim;
+    kb_state_t *s = sig_sim_state_new(b, diags, sizeof *s);
+    if (!s) return -1;
+    sig_sim_t *sim = s->sim;
     const cfg_node_t *kbs =
         b->cfg && b->cfg->global_ext ? b->cfg->global_ext->model_catalog.kbs : NULL;
     size_t nk = kbs && kbs->kind == CFG_NODE_SEQ ? kbs->n : 0;
@@ -368,18 +366,15 @@ static void kb_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_kb_family = {
-    .name = "kb",
-    .key = "kb",
-    .list_doc = "knowledge-base bindings",
-    .doc = "Knowledge-base bindings.",
+CFG_SIG_FAMILY(
+    sig_kb_family, "kb", "kb", "knowledge-base bindings", "Knowledge-base bindings.",
     .threshold = CFG_SIG_THRESHOLD_UNSET,
-    .fields =
-        (const cfg_field_t[]){
-            CFG_FSTR_REQ(cfg_signal_t, "kb", kb, "a model_catalog.kbs[] name"),
-            CFG_FNODE(cfg_signal_t, "target", target, "{kind: label|group, value}"),
-            CFG_FENUM(cfg_signal_t, "match", match, "best", "best|threshold",
-                      "how the target must match"),
-            {0}},
+    .fields = (const cfg_field_t[]){CFG_FSTR_REQ(cfg_signal_t, "kb", kb,
+                                                 "a model_catalog.kbs[] name"),
+                                    CFG_FNODE(cfg_signal_t, "target", target,
+                                              "{kind: label|group, value}"),
+                                    CFG_FENUM(cfg_signal_t, "match", match, "best",
+                                              "best|threshold", "how the target must match"),
+                                    {0}},
     .flags = CFG_SIGFAM_LABELS,
-    .ops = &(const sig_family_ops_t){.compile = kb_compile, .free = kb_free, .eval = kb_eval}};
+    .ops = &(const sig_family_ops_t){.compile = kb_compile, .free = kb_free, .eval = kb_eval});

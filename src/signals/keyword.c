@@ -719,11 +719,9 @@ static const char *keyword_check(const cfg_signal_t *r)
     return r->keywords.n ? NULL : "a keyword rule needs keywords";
 }
 
-const cfg_sig_family_t sig_keyword_family = {
-    .name = "keyword",
-    .key = "keywords",
-    .list_doc = "keyword rules",
-    .doc = "Keyword rules (YAML key keywords, leaf type keyword).",
+CFG_SIG_FAMILY(
+    sig_keyword_family, "keyword", "keywords", "keyword rules",
+    "Keyword rules (YAML key keywords, leaf type keyword).",
     .fields =
         (const cfg_field_t[]){
             CFG_FENUM(cfg_signal_t, "operator", op, "OR", "AND|OR|NOR", "how keywords combine"),
@@ -745,4 +743,4 @@ const cfg_sig_family_t sig_keyword_family = {
                                      .free = kw_free,
                                      .scratch_new = kw_scratch_new,
                                      .scratch_free = kw_scratch_free,
-                                     .eval = kw_eval}};
+                                     .eval = kw_eval});

@@ -30,11 +30,7 @@ static void lang_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_language_family = {
-    .name = "language",
-    .key = "language",
-    .list_doc = "language rules",
-    .doc = "Language of the query (name is the ISO 639-1 code).",
-    .threshold = "0.3",
-    .flags = CFG_SIGFAM_LABELS | CFG_SIGFAM_ANY_LEAF,
-    .ops = &(const sig_family_ops_t){.eval = lang_eval}};
+CFG_SIG_FAMILY(sig_language_family, "language", "language", "language rules",
+               "Language of the query (name is the ISO 639-1 code).", .threshold = "0.3",
+               .flags = CFG_SIGFAM_LABELS | CFG_SIGFAM_ANY_LEAF,
+               .ops = &(const sig_family_ops_t){.eval = lang_eval});

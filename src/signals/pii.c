@@ -112,14 +112,10 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_pii_family = {
-    .name = "pii",
-    .key = "pii",
-    .list_doc = "PII rules",
-    .doc = "PII detection.",
-    .threshold = "0.8",
+CFG_SIG_FAMILY(
+    sig_pii_family, "pii", "pii", "PII rules", "PII detection.", .threshold = "0.8",
     .fields = (const cfg_field_t[]){CFG_FLIST(cfg_signal_t, "pii_types_allowed", pii_types_allowed,
                                               NULL, "entity types that do not match"),
                                     CFG_SIGF_HISTORY,
                                     {0}},
-    .ops = &(const sig_family_ops_t){.compile = pii_compile, .free = pii_free, .eval = pii_eval}};
+    .ops = &(const sig_family_ops_t){.compile = pii_compile, .free = pii_free, .eval = pii_eval});

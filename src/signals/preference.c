@@ -5,38 +5,32 @@
 #include "config/family.h"
 #include "signals/similarity.h"
 
-static int preference_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
+/* Rule i's bank: its examples, or its description when it has none. */
+static int preference_bank(const sig_build_t *b, size_t i, sig_bank_t *bank, const sig_sim_t *sim,
+                           cfg_diags_t *diags)
 {
-    if (!b->n_rules) return 0;
-    sig_sim_rules_t *s = sig_sim_rules_new(b, diags);
-    if (!s) return -1;
-    const sig_sim_t *sim = s->sim;
+    const cfg_signal_t *g = b->rules[i];
+    const char *d[1] = {g->description};
     int rc = 0;
-    for (size_t i = 0; i < b->n_rules; i++) {
-        const cfg_signal_t *g = b->rules[i];
-        const char *d[1] = {g->description};
-        if (!g->examples.n && !g->description) {
-            sig_rule_error(diags, b->cfg, g, "preference %s needs examples", g->name);
-            rc = -1;
-        }
-        sig_sim_bank_from(&s->bank[i], sim, &g->examples, d, g->examples.n ? 0 : 1);
+    if (!g->examples.n && !g->description) {
+        sig_rule_error(diags, b->cfg, g, "preference %s needs examples", g->name);
+        rc = -1;
     }
-    *state = s;
+    sig_sim_bank_from(bank, sim, &g->examples, d, g->examples.n ? 0 : 1);
     return rc;
 }
 
-static void preference_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+static int preference_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
-    sig_sim_rules_eval_best(state, cx, refs, n, 0.40, false);
+    return sig_sim_rules_compile(b, state, diags, 0.40, false, preference_bank);
 }
 
-const cfg_sig_family_t sig_preference_family = {
-    .name = "preference",
-    .key = "preferences",
-    .list_doc = "preference rules",
-    .doc = "User preference (YAML key preferences, leaf type preference).",
-    .threshold = "0.40",
-    .fields =
-        (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_MARGIN("0.03"), CFG_SIGF_CLASSIFIER, {0}},
-    .ops = &(const sig_family_ops_t){
-        .compile = preference_compile, .free = sig_sim_rules_free, .eval = preference_eval}};
+CFG_SIG_FAMILY(sig_preference_family, "preference", "preferences", "preference rules",
+               "User preference (YAML key preferences, leaf type preference).", .threshold = "0.40",
+               .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
+                                               CFG_SIGF_MARGIN("0.03"),
+                                               CFG_SIGF_CLASSIFIER,
+                                               {0}},
+               .ops = &(const sig_family_ops_t){.compile = preference_compile,
+                                                .free = sig_sim_rules_free,
+                                                .eval = sig_sim_rules_eval_best});

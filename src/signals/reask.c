@@ -8,30 +8,18 @@
 
 #include <stdlib.h>
 
-typedef struct reask_state {
-    sig_sim_t *sim;
-} reask_state_t;
-
-static void reask_free(void *p)
-{
-    free(p);
-}
+/* The state is a sig_sim_rules_t without banks. */
 
 static int reask_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
-    reask_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->sim = sim;
-    *state = s;
-    return 0;
+    *state = sig_sim_rules_new(b, diags, 0);
+    return *state ? 0 : -1;
 }
 
 static void reask_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    const reask_state_t *s = state;
+    const sig_sim_rules_t *s = state;
     if (!s || !n) return;
     const size_t *idx;
     size_t nh = sig_ctx_history(cx, &idx);
@@ -71,14 +59,11 @@ static void reask_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t
     }
 }
 
-const cfg_sig_family_t sig_reask_family = {
-    .name = "reask",
-    .key = "reasks",
-    .list_doc = "re-ask rules",
-    .doc = "Repeated questions (YAML key reasks, leaf type reask).",
-    .threshold = "0.80",
-    .fields = (const cfg_field_t[]){CFG_FINT(cfg_signal_t, "lookback_turns", lookback_turns, "1", 1,
-                                             100, "earlier user turns compared"),
-                                    {0}},
-    .ops = &(const sig_family_ops_t){
-        .compile = reask_compile, .free = reask_free, .eval = reask_eval}};
+CFG_SIG_FAMILY(sig_reask_family, "reask", "reasks", "re-ask rules",
+               "Repeated questions (YAML key reasks, leaf type reask).", .threshold = "0.80",
+               .fields = (const cfg_field_t[]){CFG_FINT(cfg_signal_t, "lookback_turns",
+                                                        lookback_turns, "1", 1, 100,
+                                                        "earlier user turns compared"),
+                                               {0}},
+               .ops = &(const sig_family_ops_t){
+                   .compile = reask_compile, .free = sig_sim_rules_free, .eval = reask_eval});

@@ -195,22 +195,44 @@ emb_status_t sig_sim_bank_from(sig_bank_t *b, const sig_sim_t *s, const cfg_strl
     return st;
 }
 
-sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags)
+void *sig_sim_state_new(const sig_build_t *b, cfg_diags_t *diags, size_t size)
 {
     sig_sim_t *sim = sig_sim_get(b, diags);
     if (!sim) return NULL;
-    sig_sim_rules_t *s = calloc(1, sizeof *s);
+    sig_sim_t **s = calloc(1, size);
     if (!s) abort();
-    s->bank = calloc(b->n_rules, sizeof *s->bank);
-    if (!s->bank) abort();
-    s->sim = sim;
-    s->n = b->n_rules;
+    *s = sim;
     return s;
 }
 
-void sig_sim_rules_eval_best(const sig_sim_rules_t *s, sig_ctx_t *cx, sig_ref_t *refs, size_t n,
-                             double def_thr, bool with_label)
+sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags, size_t n_banks)
 {
+    sig_sim_rules_t *s = sig_sim_state_new(b, diags, sizeof *s);
+    if (!s) return NULL;
+    s->bank = calloc(n_banks + 1, sizeof *s->bank);
+    if (!s->bank) abort();
+    s->n = n_banks;
+    return s;
+}
+
+int sig_sim_rules_compile(const sig_build_t *b, void **state, cfg_diags_t *diags, double def_thr,
+                          bool with_label, sig_sim_bank_fn bank_fn)
+{
+    if (!b->n_rules) return 0;
+    sig_sim_rules_t *s = sig_sim_rules_new(b, diags, b->n_rules);
+    if (!s) return -1;
+    s->def_thr = def_thr;
+    s->with_label = with_label;
+    int rc = 0;
+    for (size_t i = 0; i < b->n_rules; i++)
+        if (bank_fn(b, i, &s->bank[i], s->sim, diags)) rc = -1;
+    *state = s;
+    return rc;
+}
+
+void sig_sim_rules_eval_best(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    const sig_sim_rules_t *s = state;
     if (!s || !n) return;
     const char *err = NULL;
     const float *q = sig_sim_query(s->sim, cx, &err);
@@ -236,9 +258,9 @@ void sig_sim_rules_eval_best(const sig_sim_rules_t *s, sig_ctx_t *cx, sig_ref_t 
     }
     if (best < 0) return;
     const cfg_signal_t *g = refs[best].rule;
-    if (b1 >= sig_rule_thr(g, def_thr) && b1 - b2 >= g->margin) {
+    if (b1 >= sig_rule_thr(g, s->def_thr) && b1 - b2 >= g->margin) {
         refs[best].res->matched = true;
-        if (with_label) refs[best].res->label = g->name;
+        if (s->with_label) refs[best].res->label = g->name;
     }
 }
 

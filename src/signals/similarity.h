@@ -40,25 +40,39 @@ bool sig_sim_bank_ok(sig_bank_t *b, const char **err);
 emb_status_t sig_sim_bank_from(sig_bank_t *b, const sig_sim_t *s, const cfg_strlist_t *list,
                                const char *const *extra, size_t n_extra);
 
-/* One bank per rule, indexed like sig_build_t.rules: the compiled state of
- * the best-of-rules families (domain, preference). */
+/* A similarity family's compiled state begins with the engine's sig_sim_t
+ * (its first member, `sig_sim_t *sim`). Returns a zeroed state of size
+ * bytes with sim set, or NULL after adding a diag when the embedder config
+ * is unusable. Free it with free() after the family's own members. */
+void *sig_sim_state_new(const sig_build_t *b, cfg_diags_t *diags, size_t size);
+
+/* A state of n banks (one per rule, two per rule, a fixed set: the family
+ * says), empty until the family fills them; the state of domain,
+ * preference, complexity, fact_check, user_feedback and reask. */
 typedef struct sig_sim_rules {
     sig_sim_t *sim;
-    sig_bank_t *bank; /* n empty banks until the family fills them */
+    sig_bank_t *bank;
     size_t n;
+    double def_thr;  /* best-of-rules: threshold of a rule without one */
+    bool with_label; /* best-of-rules: the match's label is the rule's name */
 } sig_sim_rules_t;
-/* State for b's rules (b->n_rules > 0) with the engine's sig_sim_t; NULL
- * after adding a diag when the embedder config is unusable. */
-sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags);
+/* NULL after adding a diag when the embedder config is unusable. */
+sig_sim_rules_t *sig_sim_rules_new(const sig_build_t *b, cfg_diags_t *diags, size_t n_banks);
 /* Frees the banks and the state; usable as a family's .free. */
 void sig_sim_rules_free(void *p);
-/* The best-of-rules evaluation (domain, preference): every rule gets the
- * max cosine of the query to its bank as score and value; only the best
- * rule can match, when it clears its threshold (def_thr when unset) and
- * leads the runner-up by its margin; with_label names the match's label
- * after the rule (domain does, preference does not). */
-void sig_sim_rules_eval_best(const sig_sim_rules_t *s, sig_ctx_t *cx, sig_ref_t *refs, size_t n,
-                             double def_thr, bool with_label);
+
+/* The best-of-rules families (domain, preference): one bank per rule, each
+ * filled by bank_fn (0, or -1 after adding a diag at the rule). */
+typedef int (*sig_sim_bank_fn)(const sig_build_t *b, size_t i, sig_bank_t *bank,
+                               const sig_sim_t *sim, cfg_diags_t *diags);
+int sig_sim_rules_compile(const sig_build_t *b, void **state, cfg_diags_t *diags, double def_thr,
+                          bool with_label, sig_sim_bank_fn bank_fn);
+/* Their evaluation, usable as a family's .eval: every rule gets the max
+ * cosine of the query to its bank as score and value; only the best rule
+ * can match, when it clears its threshold (def_thr when unset) and leads
+ * the runner-up by its margin; with_label names the match's label after
+ * the rule (domain does, preference does not). */
+void sig_sim_rules_eval_best(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n);
 
 /* Jailbreak contrastive mode (SPEC §5.4 jailbreak c): clamp01((max cos to
  * jailbreak exemplars − max cos to benign exemplars)/0.15) of text.

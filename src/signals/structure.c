@@ -38,6 +38,14 @@ static const char *scalar(const cfg_node_t *map, const char *key)
     return v && v->kind == CFG_NODE_SCALAR ? v->str : NULL;
 }
 
+/* Position of name in the NULL-terminated names, -1 when absent or NULL. */
+static int name_index(const char *name, const char *const *names)
+{
+    for (int i = 0; name && names[i]; i++)
+        if (!strcmp(name, names[i])) return i;
+    return -1;
+}
+
 /* A scalar or a sequence of scalars under key. */
 static size_t strings(const cfg_node_t *map, const char *key, const char **out, size_t max)
 {
@@ -68,18 +76,11 @@ static int st_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                                     ? cfg_node_get(sg->feature, "source")
                                     : NULL;
         const char *st = scalar(src, "type");
-        sr->ftype = !ft                       ? -1
-                    : !strcmp(ft, "exists")   ? SF_EXISTS
-                    : !strcmp(ft, "count")    ? SF_COUNT
-                    : !strcmp(ft, "density")  ? SF_DENSITY
-                    : !strcmp(ft, "sequence") ? SF_SEQUENCE
-                                              : -1;
-        sr->stype = !st                          ? -1
-                    : !strcmp(st, "regex")       ? SS_REGEX
-                    : !strcmp(st, "keyword_set") ? SS_KEYWORDS
-                    : !strcmp(st, "sequence")    ? SS_SEQUENCE
-                    : !strcmp(st, "text_bytes")  ? SS_BYTES
-                                                 : -1;
+        static const char *const ftypes[] = {"exists", "count", "density", "sequence", NULL},
+                                 *const stypes[] = {"regex", "keyword_set", "sequence",
+                                                    "text_bytes", NULL};
+        sr->ftype = name_index(ft, ftypes); /* order of SF_* */
+        sr->stype = name_index(st, stypes); /* order of SS_* */
         if (sr->ftype < 0) {
             sig_rule_error(d, b->cfg, sg,
                            "feature.type must be exists, count, density or sequence");
@@ -268,14 +269,11 @@ static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
 }
 
-const cfg_sig_family_t sig_structure_family = {
-    .name = "structure",
-    .key = "structure",
-    .list_doc = "structure rules",
-    .doc = "Text structure features.",
-    .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
-    .ops = &(const sig_family_ops_t){.compile = st_compile,
-                                     .free = st_free,
-                                     .scratch_new = st_scratch_new,
-                                     .scratch_free = st_scratch_free,
-                                     .eval = st_eval}};
+CFG_SIG_FAMILY(sig_structure_family, "structure", "structure", "structure rules",
+               "Text structure features.",
+               .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
+               .ops = &(const sig_family_ops_t){.compile = st_compile,
+                                                .free = st_free,
+                                                .scratch_new = st_scratch_new,
+                                                .scratch_free = st_scratch_free,
+                                                .eval = st_eval});

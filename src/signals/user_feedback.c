@@ -16,24 +16,13 @@ enum { FB_SATISFIED = 0, FB_CLARIFY, FB_WRONG, FB_DIFFERENT, FB_N };
 static const char *const fb_names[FB_N] = {"satisfied", "need_clarification", "wrong_answer",
                                            "want_different"};
 
-typedef struct fb_state {
-    sig_sim_t *sim;
-    sig_bank_t bank[FB_N];
-} fb_state_t;
-
-static void user_feedback_free(void *p)
-{
-    fb_state_t *s = p;
-    for (int k = 0; k < FB_N; k++)
-        sig_bank_deinit(&s->bank[k]);
-    free(s);
-}
+/* The state is a sig_sim_rules_t with FB_N banks, one per verdict. */
 
 static int user_feedback_compile(const sig_build_t *b, void **state, cfg_diags_t *diags)
 {
     if (!b->n_rules) return 0;
-    sig_sim_t *sim = sig_sim_get(b, diags);
-    if (!sim) return -1;
+    sig_sim_rules_t *s = sig_sim_rules_new(b, diags, FB_N);
+    if (!s) return -1;
     static const char *const *const shipped[FB_N] = {
         sig_bank_fb_satisfied, sig_bank_fb_need_clarification, sig_bank_fb_wrong_answer,
         sig_bank_fb_want_different};
@@ -49,9 +38,6 @@ static int user_feedback_compile(const sig_build_t *b, void **state, cfg_diags_t
             rc = -1;
         }
     }
-    fb_state_t *s = calloc(1, sizeof *s);
-    if (!s) abort();
-    s->sim = sim;
     for (int k = 0; k < FB_N; k++) {
         size_t ns = sig_bank_count(shipped[k]), extra = 0;
         for (size_t i = 0; i < b->n_rules; i++)
@@ -63,7 +49,7 @@ static int user_feedback_compile(const sig_build_t *b, void **state, cfg_diags_t
             if (!strcmp(b->rules[i]->name, fb_names[k]))
                 for (size_t j = 0; j < b->rules[i]->examples.n; j++)
                     v[ns++] = b->rules[i]->examples.v[j];
-        sig_bank_init(&s->bank[k], sim->emb, v, ns);
+        sig_bank_init(&s->bank[k], s->sim->emb, v, ns);
         free(v);
     }
     *state = s;
@@ -80,7 +66,7 @@ static bool after_assistant(const rq_t *r)
 
 static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    fb_state_t *s = (fb_state_t *)state;
+    const sig_sim_rules_t *s = state;
     if (!s || !n || !after_assistant(cx->rq)) return;
     const char *err = NULL;
     const float *q = sig_sim_query(s->sim, cx, &err);
@@ -116,14 +102,12 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     }
 }
 
-const cfg_sig_family_t sig_user_feedback_family = {
-    .name = "user_feedback",
-    .key = "user_feedbacks",
-    .list_doc = "user-feedback rules",
-    .doc = "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
-    .threshold = "0.40",
-    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
-    .builtin_leaves = (const char *const[]){"satisfied", "need_clarification", "wrong_answer",
-                                            "want_different", NULL},
-    .ops = &(const sig_family_ops_t){
-        .compile = user_feedback_compile, .free = user_feedback_free, .eval = user_feedback_eval}};
+CFG_SIG_FAMILY(sig_user_feedback_family, "user_feedback", "user_feedbacks", "user-feedback rules",
+               "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
+               .threshold = "0.40",
+               .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
+               .builtin_leaves = (const char *const[]){"satisfied", "need_clarification",
+                                                       "wrong_answer", "want_different", NULL},
+               .ops = &(const sig_family_ops_t){.compile = user_feedback_compile,
+                                                .free = sig_sim_rules_free,
+                                                .eval = user_feedback_eval});
