@@ -195,8 +195,8 @@ static void test_model_the_key_may_not_use_gets_403(void **state)
     int before = mock_requests();
     thttp_resp_t r;
     const char *fwd = "{\"model\":\"fwd\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-    assert_int_equal(req(kport, "POST", "/v1/chat/completions", "x-api-key: " KEY_C "\r\n", fwd, &r),
-                     0);
+    assert_int_equal(
+        req(kport, "POST", "/v1/chat/completions", "x-api-key: " KEY_C "\r\n", fwd, &r), 0);
     assert_openai_403(&r, "model_not_allowed");
     assert_non_null(strstr(r.body, "fwd"));
     thttp_resp_free(&r);
@@ -208,9 +208,8 @@ static void test_model_the_key_may_not_use_gets_403(void **state)
     assert_int_equal(r.status, 403);
     cJSON *j = cJSON_Parse(r.body);
     assert_string_equal(cJSON_GetObjectItem(j, "type")->valuestring, "error");
-    assert_string_equal(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "type")->valuestring,
-        "permission_error");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "type")->valuestring,
+                        "permission_error");
     cJSON_Delete(j);
     thttp_resp_free(&r);
     /* a listed model passes */
@@ -226,8 +225,8 @@ static void test_decision_the_key_may_not_use_gets_403(void **state)
     int before = mock_requests();
     /* bob (team ops) routes to "everyone", his list has only "research" */
     thttp_resp_t r;
-    assert_int_equal(req(kport, "POST", "/v1/chat/completions", "Authorization: Bearer " KEY_B "\r\n",
-                         CHAT_AUTO, &r),
+    assert_int_equal(req(kport, "POST", "/v1/chat/completions",
+                         "Authorization: Bearer " KEY_B "\r\n", CHAT_AUTO, &r),
                      0);
     assert_openai_403(&r, "decision_not_allowed");
     assert_non_null(strstr(r.body, "everyone"));
@@ -300,10 +299,10 @@ static void test_malformed_credentials_get_401_with_reason(void **state)
     struct {
         const char *headers, *reason;
     } cases[] = {
-        {"Authorization: " KEY_A "\r\n", "malformed"},       /* no Bearer */
-        {"Authorization: Basic " KEY_A "\r\n", "malformed"}, /* another scheme */
-        {"Authorization: Bearer \r\n", "malformed"},         /* empty */
-        {"Authorization:\r\n", "malformed"},                 /* empty header */
+        {"Authorization: " KEY_A "\r\n", "malformed"},            /* no Bearer */
+        {"Authorization: Basic " KEY_A "\r\n", "malformed"},      /* another scheme */
+        {"Authorization: Bearer \r\n", "malformed"},              /* empty */
+        {"Authorization:\r\n", "malformed"},                      /* empty header */
         {"x-api-key: sk-tck-\xc3\xa9t\xc3\xa9\r\n", "malformed"}, /* non-ASCII */
         {longh, "too_long"},
         {"Authorization: Bearer " KEY_A "\r\nx-api-key: " KEY_B "\r\n", "conflicting"},
@@ -313,8 +312,8 @@ static void test_malformed_credentials_get_401_with_reason(void **state)
     int before = mock_requests();
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         thttp_resp_t r;
-        assert_int_equal(req(kport, "POST", "/v1/chat/completions", cases[i].headers, CHAT_AUTO, &r),
-                         0);
+        assert_int_equal(
+            req(kport, "POST", "/v1/chat/completions", cases[i].headers, CHAT_AUTO, &r), 0);
         assert_int_equal(r.status, 401);
         cJSON *j = cJSON_Parse(r.body);
         assert_non_null(j);

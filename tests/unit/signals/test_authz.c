@@ -82,13 +82,14 @@ static void test_trusted_headers(void **state)
 
 static void test_client_key_name_team_and_metadata(void **state)
 {
-    sigt_t *t = sigt_load("    role_bindings:\n"
-                          "      - {name: k1, role: byname, subjects: [{kind: Key, name: ci-bot}]}\n"
-                          "      - {name: t1, role: research, subjects: [{kind: Team, name: lab}]}\n"
-                          "      - {name: m1, role: gold, subjects: [{kind: Metadata, name: "
-                          "\"tier=gold\"}]}\n",
-                          "[{type: authz, name: byname}, {type: authz, name: research}, "
-                          "{type: authz, name: gold}]");
+    sigt_t *t =
+        sigt_load("    role_bindings:\n"
+                  "      - {name: k1, role: byname, subjects: [{kind: Key, name: ci-bot}]}\n"
+                  "      - {name: t1, role: research, subjects: [{kind: Team, name: lab}]}\n"
+                  "      - {name: m1, role: gold, subjects: [{kind: Metadata, name: "
+                  "\"tier=gold\"}]}\n",
+                  "[{type: authz, name: byname}, {type: authz, name: research}, "
+                  "{type: authz, name: gold}]");
     assert_non_null(t->e);
     cfg_kv_t md[] = {{"region", "eu"}, {"tier", "gold"}};
     sig_env_t env = {.key_name = "ci-bot", .team = "lab", .metadata = md, .n_metadata = 2};
