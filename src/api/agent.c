@@ -105,6 +105,15 @@ static void ag_routed(void *ud, route_plan_t *plan)
         app_config_release(ref);
         return;
     }
+    if (!client_auth_decision_allowed(req, plan->decision_name)) {
+        app_config_ref_t *ref = up->ref;
+        up->ref = NULL;
+        rq_proto_t client = up->client;
+        ag_drop(p);
+        client_auth_forbid(req, client, true, plan->decision_name);
+        app_config_release(ref);
+        return;
+    }
     up->routed = true;
     const cfg_model_t *m = plan->model;
     up_set_model(up, m, plan->model_index);
@@ -164,6 +173,16 @@ void ag_route(ag_proxy_t *p)
     up->rin.request_id = req->request_id;
     up->rin.now_ms = clock_wall_ms();
     client_auth_route_in(req, &up->rin);
+    const char *model = up->rq ? up->rq->model : NULL;
+    if (!client_auth_model_allowed(req, model)) {
+        app_config_ref_t *ref = up->ref;
+        up->ref = NULL;
+        rq_proto_t client = up->client;
+        ag_drop(p);
+        client_auth_forbid(req, client, false, model);
+        app_config_release(ref);
+        return;
+    }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if
      * the client goes away meanwhile, and end it when routing reports */

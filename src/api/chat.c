@@ -65,6 +65,12 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     up->rin.request_id = req->request_id;
     up->rin.now_ms = clock_wall_ms();
     client_auth_route_in(req, &up->rin);
+    if (!client_auth_model_allowed(req, up->rq ? up->rq->model : NULL)) {
+        up->ref = NULL;
+        client_auth_forbid(req, RQ_PROTO_CHAT, false, up->rq ? up->rq->model : NULL);
+        app_config_release(ref);
+        return;
+    }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if the
      * client goes away meanwhile, and end it when routing reports */
@@ -184,6 +190,12 @@ static void chat_routed(void *ud, route_plan_t *plan)
              req->request_id, plan->pol.handoff.from ? plan->pol.handoff.from : "",
              plan->pol.handoff.to ? plan->pol.handoff.to : "");
     }
+    if (!client_auth_decision_allowed(req, plan->decision_name)) {
+        up->ref = NULL;
+        client_auth_forbid(req, RQ_PROTO_CHAT, true, plan->decision_name);
+        app_config_release(ref);
+        return;
+    }
     const cfg_model_t *model = plan->model;
     if (model->api_format == CFG_API_ANTHROPIC) { /* translated path: agent.c */
         up->ref = NULL;
@@ -197,6 +209,7 @@ static void chat_routed(void *ud, route_plan_t *plan)
     if (up->host.replay) {
         up->rec = up_trace_rec_begin(plan, req->request_id, "chat", "openai", "openai");
         snprintf(up->replay_id, sizeof up->replay_id, "%s", up->rec->id);
+        client_auth_trace(req, up->rec);
     }
     up_count_plan(plan, model, true);
     req->user = p;

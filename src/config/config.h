@@ -18,21 +18,42 @@ typedef struct cfg_kv {
     char *value;
 } cfg_kv_t;
 
+/* A client (virtual) key. Only the SHA-256 of its secret is kept: the
+ * value of key_env is hashed at load and dropped (config/api_keys.c). */
 typedef struct cfg_api_key {
-    char *name, *key_env, *tenant, *user;
+    char *name, *key_env, *key_sha256, *tenant, *user, *owner, *team;
     char **groups;
     size_t n_groups;
-    char *key; /* resolved from key_env at load; NULL when unset */
+    char **models; /* model names the request may ask for; none = any */
+    size_t n_models;
+    char **decisions; /* decisions routing may pick for it; none = any */
+    size_t n_decisions;
+    cfg_kv_t *metadata; /* free string map (authz, replay) */
+    size_t n_metadata;
+    const char *source;       /* "config", or the keys_file it came from */
+    unsigned char digest[32]; /* SHA-256 of the secret */
+    bool has_digest;          /* false: key_env unset at load, the key never matches */
 } cfg_api_key_t;
 
 typedef struct cfg_listener {
     char *name;
-    char *address;       /* default 127.0.0.1 */
-    int port;            /* default 8899 */
-    uint64_t timeout_ms; /* default 300s */
-    cfg_api_key_t *api_keys;
+    char *address;           /* default 127.0.0.1 */
+    int port;                /* default 8899 */
+    uint64_t timeout_ms;     /* default 300s */
+    cfg_api_key_t *api_keys; /* inline api_keys, then the keys_file's */
     size_t n_api_keys;
+    char *keys_file;      /* as written */
+    char *keys_path;      /* resolved against the config's directory; NULL without */
+    int max_key_bytes;    /* longest credential accepted (default 512) */
+    uint32_t *key_slots;  /* open addressing by digest: index + 1 into api_keys, 0 empty */
+    size_t key_slot_mask; /* slots - 1 (a power of two); 0 when no key has a digest */
 } cfg_listener_t;
+
+/* The enabled key of li whose digest equals digest, or NULL: one probe
+ * sequence in li's table, digests compared in constant time. Thread-safe. */
+const cfg_api_key_t *cfg_api_key_find(const cfg_listener_t *li, const unsigned char digest[32]);
+/* The table slot of a digest (first 8 bytes, masked). */
+size_t cfg_api_key_slot(const unsigned char digest[32], size_t mask);
 
 typedef enum { CFG_API_OPENAI = 0, CFG_API_ANTHROPIC } cfg_api_format_t;
 

@@ -1,24 +1,10 @@
 /* listeners.c - the `listeners[]` section: addresses, ports, timeouts and
- * inbound API keys (resolved from key_env at load). No listeners means one
+ * client keys (api_keys.c loads them). No listeners means one
  * default listener on 127.0.0.1:8899. */
 #include "config/load.h"
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-
-const cfg_schema_t cfg_schema_api_key = {
-    "listeners[].api_keys[]",
-    (const cfg_field_t[]){
-        CFG_FSTR_REQ(cfg_api_key_t, "name", name, "key name (shown in logs and replay)"),
-        CFG_FSTR_REQ(cfg_api_key_t, "key_env", key_env,
-                     "environment variable holding the key; unset: never matches"),
-        CFG_FSTR(cfg_api_key_t, "tenant", tenant, NULL,
-                 "tenant of requests with this key (default: name)"),
-        CFG_FSTR(cfg_api_key_t, "user", user, NULL, "authz user identity"),
-        CFG_FLISTN(cfg_api_key_t, "groups", groups, n_groups, NULL, "authz groups"),
-        {0}},
-    "Inbound API keys: a request must carry one (Bearer or x-api-key) when the list is set.",
-};
 
 const cfg_schema_t cfg_schema_listener = {
     "listeners[]",
@@ -28,33 +14,15 @@ const cfg_schema_t cfg_schema_listener = {
         CFG_FINT(cfg_listener_t, "port", port, "8899", 1, 65535, "TCP port"),
         CFG_FDUR(cfg_listener_t, "timeout", timeout_ms, "300s",
                  "whole-request deadline; also caps the keep-alive idle time"),
-        CFG_FCUSTOM("api_keys", &cfg_schema_api_key,
-                    "inbound API keys (see listeners[].api_keys[])"),
+        CFG_FCUSTOM("api_keys", &cfg_schema_api_key, "client keys (see listeners[].api_keys[])"),
+        CFG_FSTR(cfg_listener_t, "keys_file", keys_file, NULL,
+                 "more keys: a YAML/JSON list of api_keys items (relative to the config); "
+                 "re-read on reload"),
+        CFG_FINT(cfg_listener_t, "max_key_bytes", max_key_bytes, "512", 16, 65536,
+                 "longest credential accepted (a longer one is a 401 too_long)"),
         {0}},
     "HTTP listeners. No listeners means one on 127.0.0.1:8899.",
 };
-
-static void load_api_keys(ld_t *l, const cfg_node_t *n, cfg_listener_t *li)
-{
-    if (cfg_node_is_null(n) || !ld_expect_seq(l, n)) return;
-    li->api_keys = arena_calloc(l->a, (n->n + 1) * sizeof(cfg_api_key_t));
-    for (size_t i = 0; i < n->n; i++) {
-        size_t s = ld_push_item(l, n->items[i], i);
-        cfg_api_key_t *k = &li->api_keys[li->n_api_keys++];
-        ld_section(l, n->items[i], &cfg_schema_api_key, k);
-        if (!k->tenant && k->name) k->tenant = arena_strdup(l->a, k->name);
-        if (k->key_env) {
-            const char *v = ld_env_secret(l, k->key_env);
-            if (v)
-                k->key = arena_strdup(l->a, v);
-            else if (!l->seal_env)
-                ld_warn(l, n->items[i],
-                        "environment variable %s is not set: key \"%s\" is disabled", k->key_env,
-                        k->name ? k->name : "");
-        }
-        ld_pop(l, s);
-    }
-}
 
 /* Whether a listener's address is unknown (a sealed load, env.c). */
 static bool address_unknown(const cfg_node_t *item)
@@ -83,8 +51,7 @@ void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c)
         cfg_listener_t *li = &c->listeners[c->n_listeners++];
         ld_section(l, n->items[i], &cfg_schema_listener, li);
         if (!li->name) li->name = arena_sprintf(l->a, "listener-%zu", i + 1);
-        if (n->items[i]->kind == CFG_NODE_MAP)
-            load_api_keys(l, cfg_node_get(n->items[i], "api_keys"), li);
+        if (n->items[i]->kind == CFG_NODE_MAP) cfg_load_api_keys(l, n->items[i], li);
         for (size_t j = 0; j < i; j++) {
             const cfg_listener_t *o = &c->listeners[j];
             const cfg_node_t *nn = cfg_node_get(n->items[i], "name");

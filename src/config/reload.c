@@ -1,5 +1,7 @@
-/* reload.c - the hot-reload watcher: inotify on the config's directory plus a
- * self-pipe for SIGHUP, 250 ms debounce, load+validate, swap or reject. */
+/* reload.c - the hot-reload watcher: inotify on the config's directory (and
+ * on the directories of the listeners' keys_file) plus a self-pipe for
+ * SIGHUP, 250 ms debounce, load+validate, swap or reject. "Unchanged" means
+ * the config and every keys_file it names have the same bytes. */
 #include "config/reload.h"
 #include "config/global.h"
 #include "core/log.h"
@@ -16,7 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEBOUNCE_MS 250
+#define DEBOUNCE_MS   250
+#define MAX_KEY_FILES 16
 
 struct cfg_reload {
     char *path, *dir, *base;
@@ -30,6 +33,9 @@ struct cfg_reload {
     bool has_hash;
     atomic_uint_fast64_t applied, rejected, unchanged, restart_required;
     cfg_reload_hooks_t hooks;
+    /* the basenames of the current config's keys files (under mu) */
+    char key_bases[MAX_KEY_FILES][256];
+    size_t n_key_bases;
 };
 
 void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h)
@@ -57,6 +63,48 @@ static bool file_hash(const char *path, uint64_t *out)
     return true;
 }
 
+/* The config's bytes and those of every keys_file c names, as one hash. */
+static bool config_hash(const char *path, const cfg_t *c, uint64_t *out)
+{
+    if (!file_hash(path, out)) return false;
+    for (size_t i = 0; c && i < c->n_listeners; i++) {
+        uint64_t k = 0;
+        if (!c->listeners[i].keys_path) continue;
+        if (!file_hash(c->listeners[i].keys_path, &k)) k = 1; /* gone: differs from any bytes */
+        *out = (*out ^ k) * 1099511628211ull;
+    }
+    return true;
+}
+
+/* Watch the directories of c's keys files and remember their names
+ * (caller holds mu, or the watcher is not running yet). */
+static void watch_key_files(cfg_reload_t *r, const cfg_t *c)
+{
+    r->n_key_bases = 0;
+    for (size_t i = 0; c && i < c->n_listeners && r->n_key_bases < MAX_KEY_FILES; i++) {
+        const char *kp = c->listeners[i].keys_path;
+        if (!kp) continue;
+        char *d1 = strdup(kp), *d2 = strdup(kp);
+        if (r->ino >= 0 &&
+            inotify_add_watch(r->ino, dirname(d1),
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) < 0)
+            tlog(TLOG_WARN, "config_watch_failed", "\"errno\":%d", errno);
+        snprintf(r->key_bases[r->n_key_bases++], sizeof r->key_bases[0], "%s", basename(d2));
+        free(d1);
+        free(d2);
+    }
+}
+
+static bool is_key_base(cfg_reload_t *r, const char *name)
+{
+    pthread_mutex_lock(&r->mu);
+    bool hit = false;
+    for (size_t i = 0; i < r->n_key_bases && !hit; i++)
+        hit = !strcmp(r->key_bases[i], name);
+    pthread_mutex_unlock(&r->mu);
+    return hit;
+}
+
 cfg_reload_t *cfg_reload_new(const char *path, cfg_snapshot_t *snap, const cfg_load_opts_t *opts)
 {
     cfg_reload_t *r = calloc(1, sizeof(*r));
@@ -71,7 +119,9 @@ cfg_reload_t *cfg_reload_new(const char *path, cfg_snapshot_t *snap, const cfg_l
     if (opts) r->opts = *opts;
     r->pipe_rd = r->pipe_wr = r->ino = -1;
     pthread_mutex_init(&r->mu, NULL);
-    r->has_hash = file_hash(path, &r->last_hash);
+    const cfg_t *cur = cfg_snapshot_acquire(snap);
+    r->has_hash = config_hash(path, cur, &r->last_hash);
+    cfg_snapshot_release(snap, cur);
     int p[2];
     if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == 0) {
         r->pipe_rd = p[0];
@@ -128,7 +178,9 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
 {
     pthread_mutex_lock(&r->mu);
     uint64_t h = 0;
-    bool has = file_hash(r->path, &h);
+    const cfg_t *was = cfg_snapshot_acquire(r->snap);
+    bool has = config_hash(r->path, was, &h);
+    cfg_snapshot_release(r->snap, was);
     if (!force && has && r->has_hash && h == r->last_hash) {
         atomic_fetch_add(&r->unchanged, 1);
         pthread_mutex_unlock(&r->mu);
@@ -176,6 +228,9 @@ cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *dia
         uint64_t gen = cfg_snapshot_swap(r->snap, next);
         if (r->hooks.install) r->hooks.install(runtime, r->hooks.ud);
         atomic_fetch_add(&r->applied, 1);
+        /* the next comparison is against the keys files the new config names */
+        has = config_hash(r->path, next, &h);
+        watch_key_files(r, next);
         tlog(TLOG_INFO, "config_reload_applied", "\"generation\":%llu,\"warnings\":%zu",
              (unsigned long long)gen, d->n_warnings);
         res = CFG_RELOAD_APPLIED;
@@ -232,7 +287,8 @@ static void *watch_main(void *arg)
             while ((k = read(r->ino, ev, sizeof ev)) > 0)
                 for (char *p = ev; p < ev + k;) {
                     struct inotify_event *e = (struct inotify_event *)p;
-                    if (!e->len || !strcmp(e->name, r->base) || !strcmp(e->name, "..data"))
+                    if (!e->len || !strcmp(e->name, r->base) || !strcmp(e->name, "..data") ||
+                        is_key_base(r, e->name))
                         relevant = true;
                     p += sizeof(*e) + e->len;
                 }
@@ -257,6 +313,11 @@ int cfg_reload_start(cfg_reload_t *r)
         close(r->ino);
         r->ino = -1;
     }
+    pthread_mutex_lock(&r->mu);
+    const cfg_t *cur = cfg_snapshot_acquire(r->snap);
+    watch_key_files(r, cur);
+    cfg_snapshot_release(r->snap, cur);
+    pthread_mutex_unlock(&r->mu);
     if (pthread_create(&r->thread, NULL, watch_main, r) != 0) return -1;
     r->started = true;
     return 0;

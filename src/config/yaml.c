@@ -552,7 +552,8 @@ bool cfg_key_is_secret(const char *key, bool is_header)
     if (!key) return false;
     if (is_header) return strcasestr(key, "auth") || strcasestr(key, "key");
     return ends_with_ci(key, "key") || ends_with_ci(key, "token") ||
-           ends_with_ci(key, "password") || ends_with_ci(key, "secret");
+           ends_with_ci(key, "password") || ends_with_ci(key, "secret") ||
+           ends_with_ci(key, "_sha256");
 }
 
 /* ---- emitting ---- */

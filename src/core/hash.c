@@ -1,5 +1,9 @@
-/* hash.c - FNV-1a, XXH3 wrapper and random ids. */
+/* hash.c - FNV-1a, XXH3 wrapper, SHA-256 (libcrypto) and random ids. */
 #include "core/hash.h"
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <xxhash.h>
@@ -23,6 +27,40 @@ uint64_t hash_xxh64(const void *p, size_t n, uint64_t seed)
 void hash_hex16(uint64_t v, char out[17])
 {
     snprintf(out, 17, "%016llx", (unsigned long long)v);
+}
+
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static pthread_key_t sha256_ctx_key;
+
+static void sha256_ctx_free(void *c)
+{
+    EVP_MD_CTX_free(c);
+}
+
+static void sha256_init(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!sha256_md || pthread_key_create(&sha256_ctx_key, sha256_ctx_free) != 0) abort();
+}
+
+void hash_sha256(const void *p, size_t n, unsigned char out[32])
+{
+    pthread_once(&sha256_once, sha256_init);
+    EVP_MD_CTX *c = pthread_getspecific(sha256_ctx_key);
+    if (!c) {
+        c = EVP_MD_CTX_new();
+        if (!c || pthread_setspecific(sha256_ctx_key, c) != 0) abort();
+    }
+    unsigned int len = 0;
+    if (!EVP_DigestInit_ex2(c, sha256_md, NULL) || !EVP_DigestUpdate(c, p, n) ||
+        !EVP_DigestFinal_ex(c, out, &len) || len != 32)
+        abort();
+}
+
+bool hash_sha256_equal(const unsigned char a[32], const unsigned char b[32])
+{
+    return CRYPTO_memcmp(a, b, 32) == 0;
 }
 
 static uint64_t splitmix(uint64_t *s)

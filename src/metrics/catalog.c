@@ -17,9 +17,10 @@ void metrics_catalog_init(const char *version)
     tmet.fallbacks_total = met_counter("fallbacks_total", "Fallbacks to another model", L("kind"));
     tmet.request_errors_total = met_counter(
         "request_errors_total", "Requests answered with an error, by code", L("endpoint", "code"));
-    tmet.auth_failures_total =
-        met_counter("auth_failures_total", "Requests refused for a missing or wrong listener key",
-                    L("listener", "reason"));
+    tmet.auth_failures_total = met_counter(
+        "auth_failures_total",
+        "Requests refused by the client key check (401) or its model/decision lists (403)",
+        L("listener", "reason"));
     tmet.tokens_total =
         met_counter("tokens_total", "Tokens reported by backends", L("model", "kind"));
     tmet.cost_total = met_counter("cost_total", "Cost of served requests", L("model", "currency"));

@@ -111,6 +111,7 @@ void replay_record_free(replay_record_t *r)
                     &r->client_protocol,
                     &r->upstream_protocol,
                     &r->tenant,
+                    &r->client_key_json,
                     &r->recipe,
                     &r->decision,
                     &r->strategy,
@@ -178,7 +179,8 @@ int replay_record_validate(const replay_record_t *r, buf_t *err)
     }
     const struct {
         const char *name, *v;
-    } js[] = {{"decision_trace", r->decision_trace_json},
+    } js[] = {{"client_key", r->client_key_json},
+              {"decision_trace", r->decision_trace_json},
               {"signals", r->signals_json},
               {"candidates", r->candidates_json},
               {"session.bindings", r->session.bindings_json},
@@ -295,6 +297,7 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
     kstr(b, &f, "client_protocol", r->client_protocol);
     kstr(b, &f, "upstream_protocol", r->upstream_protocol);
     kstr(b, &f, "tenant", r->tenant);
+    kraw(b, &f, "client_key", r->client_key_json, "null");
     /* routing */
     kstr(b, &f, "recipe", r->recipe);
     kstr(b, &f, "decision", r->decision);

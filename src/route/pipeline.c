@@ -159,8 +159,13 @@ static void stage_route(route_run_t *r)
         f->requested_model = p->model->name;
     } else {
         /* signals, projections, decisions */
-        sig_env_t senv = {
-            .user = r->in.key_user, .groups = r->in.key_groups, .n_groups = r->in.n_key_groups};
+        sig_env_t senv = {.user = r->in.key_user,
+                          .groups = r->in.key_groups,
+                          .n_groups = r->in.n_key_groups,
+                          .key_name = r->in.key_name,
+                          .team = r->in.key_team,
+                          .metadata = r->in.key_metadata,
+                          .n_metadata = r->in.n_key_metadata};
         if (st) {
             senv.has_session = true;
             senv.session_turns = st->turn_count;

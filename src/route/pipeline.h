@@ -39,6 +39,9 @@ typedef struct route_in {
     const char *key_user;   /* that key's authz user and groups (NULL / 0 when none) */
     const char *const *key_groups;
     size_t n_key_groups;
+    const char *key_name, *key_team; /* that key's name and team (authz kinds Key, Team) */
+    const cfg_kv_t *key_metadata;    /* that key's metadata (authz kind Metadata) */
+    size_t n_key_metadata;
     uint64_t now_ms; /* wall clock */
     /* eval / dsl test: use this memory instead of the store (no store I/O) */
     const sess_state_t *seed_state;

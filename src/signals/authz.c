@@ -2,8 +2,10 @@
  * identity is sig_env_t.user / groups (the listener key's user and
  * groups), else, when global.services.authz.trust_identity_headers is set,
  * the configured user and groups headers (groups comma-separated). A
- * binding matches when one of its subjects is the user (kind User) or one
- * of the groups (kind Group). Leaves name the role, so bindings sharing a
+ * binding matches when one of its subjects is the user (kind User), one
+ * of the groups (kind Group), the client key's name (kind Key) or team
+ * (kind Team), or one of the key's metadata pairs (kind Metadata, name
+ * `key=value`). Leaves name the role, so bindings sharing a
  * role share the outcome. Without an identity every rule errors with
  * "no_identity". */
 #include "config/family.h"
@@ -12,10 +14,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef enum { AZ_USER = 0, AZ_GROUP, AZ_KEY, AZ_TEAM, AZ_METADATA } az_kind_t;
+
 typedef struct az_subject {
-    bool group;
+    az_kind_t kind;
     const char *name;
 } az_subject_t;
+
+static const char *const az_kinds[] = {"User", "Group", "Key", "Team", "Metadata", NULL};
+
+static int az_kind_of(const char *s)
+{
+    for (int i = 0; az_kinds[i]; i++)
+        if (!strcmp(s, az_kinds[i])) return i;
+    return -1;
+}
+
+/* A Metadata subject `k=v` against the key's metadata. */
+static bool az_meta_match(const sig_env_t *env, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq) return false;
+    size_t kl = (size_t)(eq - kv);
+    for (size_t i = 0; i < env->n_metadata; i++) {
+        const cfg_kv_t *m = &env->metadata[i];
+        if (m->name && m->value && strlen(m->name) == kl && !memcmp(m->name, kv, kl) &&
+            !strcmp(m->value, eq + 1))
+            return true;
+    }
+    return false;
+}
 
 typedef struct az_rule {
     az_subject_t *subj;
@@ -48,7 +76,8 @@ static int az_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         az_rule_t *ar = &s->rules[r];
         if (!sub || sub->kind != CFG_NODE_SEQ || !sub->n) {
             sig_rule_error(d, b->cfg, sg,
-                           "subjects must be a non-empty list of {kind: User|Group, name}");
+                           "subjects must be a non-empty list of "
+                           "{kind: User|Group|Key|Team|Metadata, name}");
             rc = -1;
             continue;
         }
@@ -56,14 +85,17 @@ static int az_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         for (size_t i = 0; i < sub->n; i++) {
             const cfg_node_t *k = cfg_node_get(sub->items[i], "kind"),
                              *nm = cfg_node_get(sub->items[i], "name");
-            if (sub->items[i]->kind != CFG_NODE_MAP || !k || !nm || k->kind != CFG_NODE_SCALAR ||
-                nm->kind != CFG_NODE_SCALAR ||
-                (strcmp(k->str, "User") && strcmp(k->str, "Group"))) {
-                sig_rule_error(d, b->cfg, sg, "subjects[%zu] must be {kind: User|Group, name}", i);
+            int kind = k && k->kind == CFG_NODE_SCALAR ? az_kind_of(k->str) : -1;
+            if (sub->items[i]->kind != CFG_NODE_MAP || kind < 0 || !nm ||
+                nm->kind != CFG_NODE_SCALAR || (kind == AZ_METADATA && !strchr(nm->str, '='))) {
+                sig_rule_error(d, b->cfg, sg,
+                               "subjects[%zu] must be {kind: User|Group|Key|Team|Metadata, name} "
+                               "(Metadata names are key=value)",
+                               i);
                 rc = -1;
                 continue;
             }
-            ar->subj[ar->n++] = (az_subject_t){!strcmp(k->str, "Group"), nm->str};
+            ar->subj[ar->n++] = (az_subject_t){(az_kind_t)kind, nm->str};
         }
     }
     return rc;
@@ -110,7 +142,7 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         if (u && ul) user = arena_strndup(cx->a, u, ul);
         if (s->groups_header) hgroups = rq_header(cx->rq, s->groups_header, &hglen);
     }
-    bool has_identity = (user && *user) || env->n_groups || (hgroups && hglen);
+    bool has_identity = (user && *user) || env->n_groups || (hgroups && hglen) || env->key_name;
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
         if (!has_identity) {
@@ -121,12 +153,16 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         const az_rule_t *ar = &s->rules[refs[i].id];
         for (size_t k = 0; k < ar->n && !res->matched; k++) {
             const az_subject_t *sj = &ar->subj[k];
-            if (!sj->group)
-                res->matched = user && !strcmp(user, sj->name);
-            else {
+            switch (sj->kind) {
+            case AZ_USER: res->matched = user && !strcmp(user, sj->name); break;
+            case AZ_GROUP:
                 for (size_t g = 0; g < env->n_groups && !res->matched; g++)
                     res->matched = env->groups[g] && !strcmp(env->groups[g], sj->name);
                 if (!res->matched && hgroups) res->matched = in_csv(hgroups, hglen, sj->name);
+                break;
+            case AZ_KEY: res->matched = env->key_name && !strcmp(env->key_name, sj->name); break;
+            case AZ_TEAM: res->matched = env->team && !strcmp(env->team, sj->name); break;
+            case AZ_METADATA: res->matched = az_meta_match(env, sj->name); break;
             }
         }
         res->score = res->matched ? 1.0 : 0.0;
@@ -149,7 +185,8 @@ CFG_SIG_FAMILY(
     .fields =
         (const cfg_field_t[]){
             CFG_FSTR_REQ(cfg_signal_t, "role", role, "the role leaves name"),
-            CFG_FNODE(cfg_signal_t, "subjects", subjects, "[{kind: User|Group, name}]"),
+            CFG_FNODE(cfg_signal_t, "subjects", subjects,
+                      "[{kind: User|Group|Key|Team|Metadata, name}] (Metadata: name key=value)"),
             CFG_FBOOL(cfg_signal_t, "fail_open", fail_open, "false",
                       "without an identity the rule does not match (instead of an error)"),
             {0}},

@@ -51,6 +51,9 @@ typedef struct sig_env {
     const char *user; /* authz identity (listener key or trusted headers) */
     const char *const *groups;
     size_t n_groups;
+    const char *key_name, *team; /* the client key's name and team, or NULL */
+    const cfg_kv_t *metadata;    /* the client key's metadata */
+    size_t n_metadata;
     /* router memory, for conversation sources session_turns / _switches / _idle_seconds */
     bool has_session;
     int64_t session_turns, session_switches, session_idle_seconds;

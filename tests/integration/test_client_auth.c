@@ -236,12 +236,13 @@ static void test_wrong_key_gets_401(void **state)
     const char *wrong[] = {
         "Authorization: Bearer sk-wrong\r\n",
         "x-api-key: sk-wrong\r\n",
-        "Authorization: Bearer " KEY "x\r\n",                   /* longer */
-        "Authorization: Bearer sk-tether-alice-012345678\r\n",  /* a prefix */
-        "Authorization: Bearer SK-TETHER-ALICE-0123456789\r\n", /* other case */
-        "Authorization: Basic " KEY "\r\n",                     /* not a Bearer token */
-        "Authorization: Bearer\r\n",                            /* empty */
-        "x-api-key: \r\n",                                      /* the unset key is disabled */
+        "Authorization: Bearer " KEY "x\r\n",                       /* longer */
+        "Authorization: Bearer sk-tether-alice-012345678\r\n",      /* a prefix */
+        "Authorization: Bearer SK-TETHER-ALICE-0123456789\r\n",     /* other case */
+        "Authorization: Basic " KEY "\r\n",                         /* not a Bearer token */
+        "Authorization: Bearer\r\n",                                /* empty */
+        "x-api-key: \r\n",                                          /* the unset key is disabled */
+        "x-api-key: sk-wrong\r\nAuthorization: Bearer " KEY "\r\n", /* two that disagree */
     };
     int before = mock_requests();
     for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++) {
@@ -256,10 +257,9 @@ static void test_wrong_key_gets_401(void **state)
 static void test_right_key_as_bearer_or_x_api_key_passes_and_is_not_forwarded(void **state)
 {
     const char *right[] = {
-        "Authorization: Bearer " KEY "\r\n",
-        "authorization: bearer " KEY "\r\n",
+        "Authorization: Bearer " KEY "\r\n", "authorization: bearer " KEY "\r\n",
         "X-Api-Key: " KEY "\r\n",
-        "x-api-key: sk-wrong\r\nAuthorization: Bearer " KEY "\r\n",
+        "x-api-key: " KEY "\r\nAuthorization: Bearer " KEY "\r\n", /* the same key twice */
     };
     for (size_t i = 0; i < sizeof right / sizeof *right; i++) {
         thttp_resp_t r;

@@ -1,4 +1,5 @@
-/* test_authz.c - the authz family: User and Group subjects, roles shared
+/* test_authz.c - the authz family: User and Group subjects, the client
+ * key's name, team and metadata (kinds Key, Team, Metadata), roles shared
  * by bindings, trusted identity headers, and the no_identity error. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,6 +80,41 @@ static void test_trusted_headers(void **state)
     sigt_free(t);
 }
 
+static void test_client_key_name_team_and_metadata(void **state)
+{
+    sigt_t *t =
+        sigt_load("    role_bindings:\n"
+                  "      - {name: k1, role: byname, subjects: [{kind: Key, name: ci-bot}]}\n"
+                  "      - {name: t1, role: research, subjects: [{kind: Team, name: lab}]}\n"
+                  "      - {name: m1, role: gold, subjects: [{kind: Metadata, name: "
+                  "\"tier=gold\"}]}\n",
+                  "[{type: authz, name: byname}, {type: authz, name: research}, "
+                  "{type: authz, name: gold}]");
+    assert_non_null(t->e);
+    cfg_kv_t md[] = {{"region", "eu"}, {"tier", "gold"}};
+    sig_env_t env = {.key_name = "ci-bot", .team = "lab", .metadata = md, .n_metadata = 2};
+    sigt_eval_prompt(t, "hi", &env);
+    assert_true(sigt_matched(t, AZ, "byname"));
+    assert_true(sigt_matched(t, AZ, "research"));
+    assert_true(sigt_matched(t, AZ, "gold"));
+    /* a key without user or groups is an identity: no match, no error */
+    cfg_kv_t silver[] = {{"tier", "silver"}};
+    sig_env_t env2 = {.key_name = "other", .team = "ops", .metadata = silver, .n_metadata = 1};
+    sigt_eval_prompt(t, "hi", &env2);
+    assert_false(sigt_matched(t, AZ, "byname"));
+    assert_false(sigt_matched(t, AZ, "research"));
+    assert_false(sigt_matched(t, AZ, "gold"));
+    assert_null(sigt_get(t, AZ, "gold")->error);
+    sigt_free(t);
+    /* a Metadata subject must be key=value */
+    t = sigt_load("    role_bindings:\n"
+                  "      - {name: m1, role: gold, subjects: [{kind: Metadata, name: gold}]}\n",
+                  "[{type: authz, name: gold}]");
+    assert_null(t->e);
+    assert_non_null(strstr(t->err, "key=value"));
+    sigt_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -86,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_without_identity),
         cmocka_unit_test(test_fail_open_without_identity_is_no_match),
         cmocka_unit_test(test_trusted_headers),
+        cmocka_unit_test(test_client_key_name_team_and_metadata),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
