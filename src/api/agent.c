@@ -163,6 +163,11 @@ void ag_route(ag_proxy_t *p)
     up->rin.request_id = req->request_id;
     up->rin.now_ms = clock_wall_ms();
     client_auth_route_in(req, &up->rin);
+    if (req->principal) { /* rate limits and budgets count the key and its team */
+        const client_principal_t *cp = req->principal;
+        up->client_key = cp->key_name;
+        up->client_team = cp->team ? cp->team : cp->tenant;
+    }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if
      * the client goes away meanwhile, and end it when routing reports */

@@ -65,6 +65,11 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     up->rin.request_id = req->request_id;
     up->rin.now_ms = clock_wall_ms();
     client_auth_route_in(req, &up->rin);
+    if (req->principal) { /* rate limits and budgets count the key and its team */
+        const client_principal_t *cp = req->principal;
+        up->client_key = cp->key_name;
+        up->client_team = cp->team ? cp->team : cp->tenant;
+    }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if the
      * client goes away meanwhile, and end it when routing reports */

@@ -22,6 +22,7 @@
 typedef struct client_principal {
     const char *key_name;
     const char *tenant;
+    const char *team;
     const char *user;
     const char *const *groups;
     size_t n_groups;

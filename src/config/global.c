@@ -76,6 +76,8 @@ const cfg_schema_t cfg_schema_services = {
         CFG_FCUSTOM("management_api", &cfg_schema_mgmt, "see global.services.management_api"),
         CFG_FCUSTOM("authz", &cfg_schema_authz, "see global.services.authz"),
         CFG_FCUSTOM("logging", &cfg_schema_logging, "see global.services.logging"),
+        CFG_FCUSTOM("rate_limits", &cfg_schema_rate_limit, "see global.services.rate_limits[]"),
+        CFG_FCUSTOM("budgets", &cfg_schema_budget, "see global.services.budgets[]"),
         {0}},
     "Services around the router.",
 };

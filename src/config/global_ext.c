@@ -151,6 +151,7 @@ const cfg_schema_t cfg_schema_stores = {
         CFG_FSUB_FLAT("session", cfg_schema_store_session, "see global.stores.session"),
         CFG_FSUB_FLAT("responses", cfg_schema_store_responses, "see global.stores.responses"),
         CFG_FSUB_FLAT("response_cache", cfg_schema_store_cache, "see global.stores.response_cache"),
+        CFG_FSUB_FLAT("limits", cfg_schema_store_limits, "see global.stores.limits"),
         {0}},
     "State stores.",
 };
@@ -323,8 +324,9 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     } stores[] = {
         {"session", x->stores.session.backend, &x->stores.session.redis},
         {"responses", x->stores.responses.backend, &x->stores.responses.redis},
-        {"response_cache", x->stores.response_cache.backend, &x->stores.response_cache.redis}};
-    for (size_t i = 0; i < 3; i++) {
+        {"response_cache", x->stores.response_cache.backend, &x->stores.response_cache.redis},
+        {"limits", x->stores.limits.backend, &x->stores.limits.redis}};
+    for (size_t i = 0; i < 4; i++) {
         if (!stores[i].backend || strcmp(stores[i].backend, "redis")) continue;
         const cfg_node_t *sn = cfg_node_get(st, stores[i].key);
         size_t s2 = ld_push_key(l, stores[i].key);
@@ -369,6 +371,7 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     x->services.router_replay.store_opts = cfg_store_load_opts(
         l, CFG_STORE_REPLAY, cfg_node_get(sv, "router_replay"), x->services.router_replay.store);
     ld_pop(l, s_rr);
+    cfg_load_limits(l, sv && sv->kind == CFG_NODE_MAP ? sv : NULL, &x->services);
     const cfg_node_t *mg = cfg_node_get(sv, "management_api");
     const cfg_node_t *toks = cfg_node_get(mg, "tokens");
     s = ld_push_key(l, "management_api.tokens");
