@@ -91,10 +91,11 @@ static bool scope_of(const char *s, cfg_lim_scope_t *out)
 
 static void load_rate(ld_t *l, const cfg_node_t *item, cfg_rate_limit_t *r)
 {
-    if (!ld_section(l, item, &cfg_schema_rate_limit, r)) return;
-    if (!scope_of(r->scope_s, &r->scope)) return; /* the enum check said so */
+    size_t e0 = l->d->n_errors;
+    ld_section(l, item, &cfg_schema_rate_limit, r);
+    if (l->d->n_errors > e0 || !scope_of(r->scope_s, &r->scope)) return; /* said so already */
     if (r->window_ms < 1000 || r->window_ms > 31ull * 86400 * 1000 || r->window_ms % 1000)
-        ld_err_key(l, cfg_node_get(item, "window"), ".window",
+        ld_err_key(l, cfg_node_get(item, "window"), "window",
                    "window must be whole seconds from 1s to 744h (31 days), got %llu ms",
                    (unsigned long long)r->window_ms);
     if (!r->requests && !r->tokens)
@@ -106,19 +107,20 @@ static void load_rate(ld_t *l, const cfg_node_t *item, cfg_rate_limit_t *r)
 
 static void load_budget(ld_t *l, const cfg_node_t *item, cfg_budget_t *b)
 {
-    if (!ld_section(l, item, &cfg_schema_budget, b)) return;
-    if (!scope_of(b->scope_s, &b->scope)) return;
+    size_t e0 = l->d->n_errors;
+    ld_section(l, item, &cfg_schema_budget, b);
+    if (l->d->n_errors > e0 || !scope_of(b->scope_s, &b->scope)) return; /* said so already */
     b->period = !strcmp(b->period_s, "day")    ? CFG_PERIOD_DAY
                 : !strcmp(b->period_s, "week") ? CFG_PERIOD_WEEK
                                                : CFG_PERIOD_MONTH;
     if (!(b->max_spend > 0))
-        ld_err_key(l, cfg_node_get(item, "max_spend"), ".max_spend",
+        ld_err_key(l, cfg_node_get(item, "max_spend"), "max_spend",
                    "max_spend must be above 0 (remove the budget to allow any spend)");
     b->is_downgrade = !strcmp(b->policy, "downgrade");
     if (b->is_downgrade && !b->downgrade_model)
         ld_err(l, item, "policy downgrade needs downgrade_model (the cheaper model to serve)");
     if (!b->is_downgrade && b->downgrade_model)
-        ld_err_key(l, cfg_node_get(item, "downgrade_model"), ".downgrade_model",
+        ld_err_key(l, cfg_node_get(item, "downgrade_model"), "downgrade_model",
                    "downgrade_model is used only with policy: downgrade");
     if (!b->name)
         b->name =
@@ -151,13 +153,23 @@ void cfg_load_limits(ld_t *l, const cfg_node_t *services, struct cfg_services *s
     ld_pop(l, s);
     for (size_t i = 0; i < sv->n_rate_limits; i++)
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(sv->rate_limits[i].name, sv->rate_limits[j].name))
+            if (sv->rate_limits[i].name && sv->rate_limits[j].name &&
+                !strcmp(sv->rate_limits[i].name, sv->rate_limits[j].name)) {
+                size_t s2 = ld_push_key(l, "rate_limits");
+                ld_push_index(l, i);
                 ld_err(l, rl->items[i], "duplicate rate limit name \"%s\"",
                        sv->rate_limits[i].name);
+                ld_pop(l, s2);
+            }
     for (size_t i = 0; i < sv->n_budgets; i++)
         for (size_t j = 0; j < i; j++)
-            if (!strcmp(sv->budgets[i].name, sv->budgets[j].name))
+            if (sv->budgets[i].name && sv->budgets[j].name &&
+                !strcmp(sv->budgets[i].name, sv->budgets[j].name)) {
+                size_t s2 = ld_push_key(l, "budgets");
+                ld_push_index(l, i);
                 ld_err(l, bg->items[i], "duplicate budget name \"%s\"", sv->budgets[i].name);
+                ld_pop(l, s2);
+            }
 }
 
 static bool decision_exists(const cfg_t *c, const char *name)
@@ -179,20 +191,29 @@ void cfg_validate_limits(ld_t *l, const cfg_node_t *root, const cfg_t *c)
     const cfg_node_t *rl = cfg_node_get(svn, "rate_limits");
     for (size_t i = 0; i < sv->n_rate_limits; i++) {
         const cfg_rate_limit_t *r = &sv->rate_limits[i];
-        if (!r->match || !strcmp(r->match, "*")) continue;
+        if (!r->name || !r->match || !strcmp(r->match, "*")) continue; /* !name: it failed */
         const cfg_node_t *at = rl && i < rl->n ? cfg_node_get(rl->items[i], "match") : NULL;
+        size_t s = ld_push_key(l, "global.services.rate_limits");
+        ld_push_index(l, i);
+        ld_push_key(l, "match");
         if (r->scope == CFG_LIM_MODEL && !cfg_find_model(c, r->match, strlen(r->match)))
             ld_err(l, at, "rate limit \"%s\": no model named \"%s\"", r->name, r->match);
         if (r->scope == CFG_LIM_DECISION && !decision_exists(c, r->match))
             ld_err(l, at, "rate limit \"%s\": no decision named \"%s\"", r->name, r->match);
+        ld_pop(l, s);
     }
     const cfg_node_t *bg = cfg_node_get(svn, "budgets");
     for (size_t i = 0; i < sv->n_budgets; i++) {
         const cfg_budget_t *b = &sv->budgets[i];
-        if (b->downgrade_model &&
-            !cfg_find_model(c, b->downgrade_model, strlen(b->downgrade_model)))
-            ld_err(l, bg && i < bg->n ? cfg_node_get(bg->items[i], "downgrade_model") : NULL,
-                   "budget \"%s\": downgrade_model \"%s\" is not a configured model", b->name,
-                   b->downgrade_model);
+        if (!b->name || !b->downgrade_model ||
+            cfg_find_model(c, b->downgrade_model, strlen(b->downgrade_model)))
+            continue;
+        size_t s = ld_push_key(l, "global.services.budgets");
+        ld_push_index(l, i);
+        ld_push_key(l, "downgrade_model");
+        ld_err(l, bg && i < bg->n ? cfg_node_get(bg->items[i], "downgrade_model") : NULL,
+               "budget \"%s\": downgrade_model \"%s\" is not a configured model", b->name,
+               b->downgrade_model);
+        ld_pop(l, s);
     }
 }
