@@ -27,6 +27,8 @@ void mgmt_register_replay(mgmt_t *m, tether_app_t *app);
 void mgmt_register_feedback(mgmt_t *m, tether_app_t *app);
 /* GET /v1/keys: the listeners' client keys, never their secrets (keys_api.c). */
 void mgmt_register_keys(mgmt_t *m, tether_app_t *app);
+/* limits_api.c: GET /v1/rate_limits and /v1/budgets */
+void mgmt_register_limits(mgmt_t *m, tether_app_t *app);
 /* Whether the caller's token has the admin role (bodies in replay). */
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg);
 

@@ -183,6 +183,11 @@ void ag_route(ag_proxy_t *p)
         app_config_release(ref);
         return;
     }
+    if (req->principal) { /* rate limits and budgets count the key and its team */
+        const client_principal_t *cp = req->principal;
+        up->client_key = cp->key_name;
+        up->client_team = cp->team ? cp->team : cp->tenant;
+    }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if
      * the client goes away meanwhile, and end it when routing reports */

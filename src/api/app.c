@@ -9,6 +9,7 @@
 #include "config/family.h"
 #include "core/log.h"
 #include "core/clock.h"
+#include "limits/limits.h"
 #include "plugins/response_cache.h"
 #include "replay/queue.h"
 #include "replay/store.h"
@@ -109,6 +110,15 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             buf_free(&err);
         }
     }
+    {
+        char err[256] = "";
+        app->limits = lim_new(cfg, err, sizeof err);
+        if (!app->limits) {
+            /* the address was checked at load: only a malformed one gets here */
+            tlog(TLOG_ERROR, "limits_store_unavailable", "\"error\":\"%s\"", err);
+            app->limits = lim_new(NULL, err, sizeof err); /* local counters */
+        }
+    }
     app->snap = cfg_snapshot_new(cfg);
     install_current(app, rt);
     /* the response cache's semantic lookups embed with the first generation's
@@ -163,6 +173,7 @@ void app_free(tether_app_t *app)
     if (app->reload) cfg_reload_free(app->reload);
     app_config_release(atomic_exchange(&app->current, NULL));
     rc_cache_free(app->rcache);
+    lim_free(app->limits);
     app_config_release(app->first);
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
@@ -219,6 +230,7 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
     if (!w) return;
     hup_pools_free(w->pools);
     api_mem_trim_stop(w->mem_trim);
+    lim_loop_close(((tether_app_t *)ud)->limits, w->base);
     if (w->store) {
         tether_app_t *app = ud;
         for (int i = 0; i < 64; i++)
@@ -252,7 +264,8 @@ void app_upstream_host(app_worker_t *w, up_host_t *h)
                      .sync = worker_sync,
                      .release = ref_release,
                      .rcache = w->app->rcache,
-                     .replay = w->app->replay};
+                     .replay = w->app->replay,
+                     .limits = w->app->limits};
 }
 
 void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation)

@@ -68,7 +68,8 @@ struct tether_app {
     struct replay_store *replay_store; /* router_replay store (restart to change) */
     struct replay_queue *replay;       /* its bounded writer queue, NULL when disabled */
     struct rc_cache *rcache;           /* response cache (process-wide) */
-    struct app_config_ref *first;      /* the first generation, kept for the cache's embedder */
+    struct lim *limits; /* rate limit and budget counters (process-wide; the store: restart) */
+    struct app_config_ref *first; /* the first generation, kept for the cache's embedder */
     cfg_reload_t *reload;
     _Atomic(app_config_ref_t *) current;
     pthread_mutex_t swap_lock;

@@ -71,6 +71,11 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
         app_config_release(ref);
         return;
     }
+    if (req->principal) { /* rate limits and budgets count the key and its team */
+        const client_principal_t *cp = req->principal;
+        up->client_key = cp->key_name;
+        up->client_team = cp->team ? cp->team : cp->tenant;
+    }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if the
      * client goes away meanwhile, and end it when routing reports */

@@ -62,7 +62,9 @@ CFG_SCHEMA(cfg_schema_services, "global.services", "Services around the router."
            CFG_FCUSTOM("metrics", &cfg_schema_metrics, "see global.services.metrics"),
            CFG_FCUSTOM("management_api", &cfg_schema_mgmt, "see global.services.management_api"),
            CFG_FCUSTOM("authz", &cfg_schema_authz, "see global.services.authz"),
-           CFG_FCUSTOM("logging", &cfg_schema_logging, "see global.services.logging"));
+           CFG_FCUSTOM("logging", &cfg_schema_logging, "see global.services.logging"),
+           CFG_FCUSTOM("rate_limits", &cfg_schema_rate_limit, "see global.services.rate_limits[]"),
+           CFG_FCUSTOM("budgets", &cfg_schema_budget, "see global.services.budgets[]"));
 
 CFG_SCHEMA(cfg_schema_global, "global", "Process-wide settings.",
            CFG_FCUSTOM("router", &cfg_schema_router, "see global.router"),

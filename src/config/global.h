@@ -3,6 +3,7 @@
  * catalog (SPEC 3.4, 5.2, 5.3). Reached through cfg_t.global_ext; immutable. */
 #ifndef TETHER_CONFIG_GLOBAL_H
 #define TETHER_CONFIG_GLOBAL_H
+#include "config/limits.h"
 #include "config/routing.h"
 
 struct cfg_session {
@@ -72,6 +73,10 @@ typedef struct cfg_stores {
         uint64_t max_entry_bytes;
         cfg_redis_t redis;
     } response_cache;
+    struct {
+        char *backend; /* memory|redis: the counters of rate limits and budgets */
+        cfg_redis_t redis;
+    } limits;
 } cfg_stores_t;
 
 typedef struct cfg_mgmt_token {
@@ -101,6 +106,10 @@ typedef struct cfg_services {
         bool trust_identity_headers;
         char *user_header, *groups_header;
     } authz;
+    cfg_rate_limit_t *rate_limits; /* global.services.rate_limits[] (config/limits.c) */
+    size_t n_rate_limits;
+    cfg_budget_t *budgets; /* global.services.budgets[] */
+    size_t n_budgets;
 } cfg_services_t;
 
 typedef struct cfg_classifier {

@@ -135,7 +135,8 @@ CFG_SCHEMA(cfg_schema_stores, "global.stores", "State stores.",
            CFG_FSUB_FLAT("session", cfg_schema_store_session, "see global.stores.session"),
            CFG_FSUB_FLAT("responses", cfg_schema_store_responses, "see global.stores.responses"),
            CFG_FSUB_FLAT("response_cache", cfg_schema_store_cache,
-                         "see global.stores.response_cache"));
+                         "see global.stores.response_cache"),
+           CFG_FSUB_FLAT("limits", cfg_schema_store_limits, "see global.stores.limits"));
 #undef T
 
 #define V cfg_services_t
@@ -277,15 +278,25 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         const char *backend;
         cfg_redis_t *r;
         const void **opts;
-    } stores[] = {{"session", CFG_STORE_SESSION, x->stores.session.backend,
-                   &x->stores.session.redis, &x->stores.session.backend_opts},
-                  {"responses", CFG_STORE_RESPONSES, x->stores.responses.backend,
-                   &x->stores.responses.redis, &x->stores.responses.backend_opts},
-                  {"response_cache", CFG_STORE_RESPONSE_CACHE, x->stores.response_cache.backend,
-                   &x->stores.response_cache.redis, &x->stores.response_cache.backend_opts}};
-    for (size_t i = 0; i < 3; i++) {
-        const cfg_store_backend_t *b = cfg_store_backend_find(stores[i].kind, stores[i].backend);
-        if (!b || !(b->flags & CFG_STORE_REDIS)) continue;
+    } stores[] = {
+        {"session", CFG_STORE_SESSION, x->stores.session.backend, &x->stores.session.redis,
+         &x->stores.session.backend_opts},
+        {"responses", CFG_STORE_RESPONSES, x->stores.responses.backend, &x->stores.responses.redis,
+         &x->stores.responses.backend_opts},
+        {"response_cache", CFG_STORE_RESPONSE_CACHE, x->stores.response_cache.backend,
+         &x->stores.response_cache.redis, &x->stores.response_cache.backend_opts},
+        /* the limits store has no registry: memory or redis */
+        {"limits", CFG_STORE_KINDS, x->stores.limits.backend, &x->stores.limits.redis, NULL}};
+    for (size_t i = 0; i < 4; i++) {
+        bool redis;
+        if (stores[i].kind == CFG_STORE_KINDS) {
+            redis = stores[i].backend && !strcmp(stores[i].backend, "redis");
+        } else {
+            const cfg_store_backend_t *b =
+                cfg_store_backend_find(stores[i].kind, stores[i].backend);
+            redis = b && (b->flags & CFG_STORE_REDIS);
+        }
+        if (!redis) continue;
         const cfg_node_t *sn = cfg_node_get(st, stores[i].key);
         size_t s2 = ld_push_key(l, stores[i].key);
         if (!stores[i].r->address) {
@@ -293,7 +304,7 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
             if (i > 0 && x->stores.session.redis.address)
                 *stores[i].r = x->stores.session.redis;
             else
-                ld_err(l, sn, "backend %s needs redis.address", b->name);
+                ld_err(l, sn, "backend %s needs redis.address", stores[i].backend);
         } else if (stores[i].r->password_env) {
             size_t s3 = ld_push_key(l, "redis.password_env");
             stores[i].r->password =
@@ -331,6 +342,7 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     x->services.router_replay.store_opts = cfg_store_load_opts(
         l, CFG_STORE_REPLAY, cfg_node_get(sv, "router_replay"), x->services.router_replay.store);
     ld_pop(l, s_rr);
+    cfg_load_limits(l, sv && sv->kind == CFG_NODE_MAP ? sv : NULL, &x->services);
     const cfg_node_t *mg = cfg_node_get(sv, "management_api");
     const cfg_node_t *toks = cfg_node_get(mg, "tokens");
     s = ld_push_key(l, "management_api.tokens");

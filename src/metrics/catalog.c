@@ -64,6 +64,15 @@ void metrics_catalog_init(const char *version)
     tmet.config_generation =
         met_gauge("config_generation", "Generation of the serving config", NULL);
     tmet.build_info = met_gauge("build_info", "Build information", L("version"));
+    tmet.rate_limited_total =
+        met_counter("rate_limited_total",
+                    "Requests refused by a rate limit or a budget (reason requests|tokens|budget)",
+                    L("scope", "reason"));
+    tmet.budget_spend =
+        met_gauge("budget_spend", "Spend in the current period as this process counted it",
+                  L("budget", "subject"));
+    tmet.budget_downgrades_total = met_counter(
+        "budget_downgrades_total", "Requests served by a budget's downgrade_model", L("budget"));
     met_set(tmet.build_info, 1, version);
     met_set(tmet.session_store_degraded, 0);
 }

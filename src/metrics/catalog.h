@@ -33,6 +33,9 @@ typedef struct tmet_table {
     met_family_t *session_store_degraded;     /* - */
     met_family_t *config_generation;          /* - */
     met_family_t *build_info;                 /* version */
+    met_family_t *rate_limited_total;         /* scope, reason */
+    met_family_t *budget_spend;               /* budget, subject */
+    met_family_t *budget_downgrades_total;    /* budget */
 } tmet_table_t;
 
 extern tmet_table_t tmet;

@@ -63,6 +63,13 @@ void up_start(up_proxy_t *p)
     req->user = p;
     req->on_abort = up_client_abort;
     req->on_drain = up_client_drain;
+    if (!up_limits_admit(p)) return;
+    up_start_admitted(p);
+}
+
+void up_start_admitted(up_proxy_t *p)
+{
+    hsrv_req_t *req = p->req;
     if (!p->ad->build(p)) return;
     uint64_t total = p->model->reliability.total_timeout_ms;
     if (!total && req->listener_index >= 0 && (size_t)req->listener_index < p->cfg->n_listeners)
@@ -80,6 +87,7 @@ void up_end(up_proxy_t *p)
     /* release everything the proxy holds; the request is already finished */
     if (p->deadline) event_free(p->deadline);
     p->deadline = NULL;
+    up_limits_end(p);
     up_backend_release(p);
     sse_parser_deinit(&p->sse);
     buf_free(&p->acc);
@@ -168,9 +176,10 @@ void up_fail(up_proxy_t *p, int status, const char *type, const char *code, cons
 {
     buf_t b = BUF_INIT;
     p->ad->error_body(p, status, type, code, msg, &b);
-    hsrv_header_t h[40];
+    hsrv_header_t h[56];
     int n = up_add_h(h, 0, "content-type", "application/json");
     n = p->ad->headers(p, h, n, "error");
+    n = up_limits_headers(p, h, n);
     met_inc(tmet.request_errors_total, 1, p->endpoint, code);
     up_trace_done(p, status, "error");
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
@@ -194,11 +203,12 @@ void up_fail(up_proxy_t *p, int status, const char *type, const char *code, cons
 void up_respond(up_proxy_t *p, int status, const char *ct, const hsrv_header_t *extra, int n_extra,
                 const char *path, const char *body, size_t len)
 {
-    hsrv_header_t h[48];
+    hsrv_header_t h[64];
     int n = up_add_h(h, 0, "content-type", ct);
     for (int i = 0; i < n_extra; i++)
         h[n++] = extra[i];
     n = p->ad->headers(p, h, n, path);
+    n = up_limits_headers(p, h, n);
     hsrv_req_t *req = p->req;
     void *ref = p->ref;
     void (*release)(void *) = p->host.release;

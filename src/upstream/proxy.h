@@ -50,6 +50,7 @@ typedef struct up_host {
     void (*release)(void *ref);
     rc_cache_t *rcache;     /* response cache, NULL when off */
     replay_queue_t *replay; /* replay queue, NULL when off */
+    struct lim *limits;     /* rate limits and budgets (process-wide), NULL when off */
 } up_host_t;
 
 /* A protocol adapter. Every op is called on the worker thread; NULL ops are
@@ -177,6 +178,9 @@ struct up_proxy {
     rc_hit_t rc_hit;                /* a lookup's hit */
     void (*rc_miss)(up_proxy_t *p); /* continues after a lookup that Redis answered with a miss */
     buf_t rc_sse;                   /* the streamed reply as relayed, for storing */
+    /* rate limits and budgets (limits_gate.c) */
+    const char *client_key, *client_team; /* the client key's name and team, set by api/ */
+    struct up_limits *lim;                /* the request's counters; NULL: no rule applies */
 };
 
 /* proxy.c: lifecycle */
@@ -219,6 +223,19 @@ void up_count_cost(const up_proxy_t *p);
 void up_count_plan(const route_plan_t *plan, const cfg_model_t *m, bool all);
 /* The chat-shaped reply text of a whole chat.completion (prefix chain). */
 void up_capture_chat_text(up_proxy_t *p, const char *body, size_t len, bool delta);
+
+/* limits_gate.c: rate limits and budgets around the upstream call */
+/* Check the request's counters after routing (its model and decision).
+ * true: go on now. false: answered (429, in the client's shape, counted
+ * and logged) or waiting for Redis (it then calls up_start_admitted). A
+ * spent budget with policy downgrade switches p to its cheaper model. */
+bool up_limits_admit(up_proxy_t *p);
+/* The x-ratelimit-* headers (and retry-after on a refusal); returns n. */
+int up_limits_headers(up_proxy_t *p, hsrv_header_t *h, int n);
+/* The request ends: its usage is counted (once), a Redis wait cancelled. */
+void up_limits_end(up_proxy_t *p);
+/* proxy.c: up_start after the limits admitted the request. */
+void up_start_admitted(up_proxy_t *p);
 
 /* attempt.c */
 void up_attempt(up_proxy_t *p);

@@ -41,10 +41,11 @@ static bool relays_raw(const up_proxy_t *p)
 /* The client's status line and headers; out_len as for hsrv_start. */
 static void start_client(up_proxy_t *p, const char *ctype, int64_t out_len)
 {
-    hsrv_header_t h[48];
+    hsrv_header_t h[56];
     int k = up_add_h(h, 0, "content-type", ctype);
     if (p->upstream_sse) k = up_add_h(h, k, "cache-control", "no-cache");
     k = p->ad->headers(p, h, k, "upstream");
+    k = up_limits_headers(p, h, k);
     hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
     p->started = true;
 }
