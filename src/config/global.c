@@ -64,6 +64,10 @@ const cfg_schema_t cfg_schema_logging = {
                                     "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
                                     "key=value ...` (values with spaces, quotes or = as JSON "
                                     "strings)"),
+                          CFG_FBOOL(cfg_logging_t, "access_log", access_log, "true",
+                                    "one `access` line per request on the inference listeners "
+                                    "(request id, key name, decision, model, backend, status, "
+                                    "latency, tokens, cost; never headers, bodies or keys)"),
                           {0}},
     "Logs on stderr (serve reads them at start).",
 };
