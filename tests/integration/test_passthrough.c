@@ -162,6 +162,18 @@ static double metric(const char *prefix)
     return v;
 }
 
+/* A counter that reaches at least want (the response may reach the client
+ * a moment before its counters move). */
+static double wait_metric(const char *prefix, double want)
+{
+    double v = -1;
+    for (int i = 0; i < 100 && v < want; i++) {
+        v = metric(prefix);
+        if (v < want) usleep(20000);
+    }
+    return v;
+}
+
 static void test_embeddings_pass_through_with_usage(void **state)
 {
     (void)state;
@@ -180,8 +192,10 @@ static void test_embeddings_pass_through_with_usage(void **state)
     assert_string_equal(thttp_resp_header(&r, "x-tether-backend"), "e1");
     cJSON_Delete(j);
     thttp_resp_free(&r);
-    assert_true(metric("tether_tokens_total{model=\"embed\",kind=\"prompt\"} ") >= pt);
-    assert_true(metric("tether_requests_total{endpoint=\"embeddings\",status=\"200\"") != -1);
+    assert_true(wait_metric("tether_tokens_total{model=\"embed\",kind=\"prompt\"} ", pt) >= pt);
+    assert_true(wait_metric("tether_requests_total{endpoint=\"embeddings\",status=\"200\",client_"
+                            "protocol=\"openai\"} ",
+                            1) >= 1);
 }
 
 static void test_completions_pass_through(void **state)
@@ -224,6 +238,20 @@ static void test_model_errors_in_openai_shape(void **state)
     /* an embeddings-only model for legacy completions */
     assert_int_equal(post(rport, "/v1/completions", "{\"model\":\"embed\",\"prompt\":\"x\"}", &r),
                      0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(err_code(&r, &h), "model_not_supported");
+    cJSON_Delete(h);
+    thttp_resp_free(&r);
+    /* an embeddings-only model on the chat endpoints */
+    assert_int_equal(
+        post(rport, "/v1/chat/completions",
+             "{\"model\":\"embed\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &r),
+        0);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(err_code(&r, &h), "model_not_supported");
+    cJSON_Delete(h);
+    thttp_resp_free(&r);
+    assert_int_equal(post(rport, "/v1/responses", "{\"model\":\"embed\",\"input\":\"hi\"}", &r), 0);
     assert_int_equal(r.status, 400);
     assert_string_equal(err_code(&r, &h), "model_not_supported");
     cJSON_Delete(h);
