@@ -114,6 +114,19 @@ static void ag_routed(void *ud, route_plan_t *plan)
         app_config_release(ref);
         return;
     }
+    if (!cfg_model_serves(plan->model, CFG_EP_CHAT)) { /* named by the client */
+        app_config_ref_t *ref = up->ref;
+        up->ref = NULL;
+        rq_proto_t client = up->client;
+        char msg[320];
+        snprintf(msg, sizeof msg, "model '%s' does not serve chat (providers.models[].endpoints)",
+                 plan->model->name);
+        ag_drop(p);
+        ag_early_error(req, client, 400, "invalid_request_error", "model_not_supported", "model",
+                       msg);
+        app_config_release(ref);
+        return;
+    }
     up->routed = true;
     const cfg_model_t *m = plan->model;
     up_set_model(up, m, plan->model_index);

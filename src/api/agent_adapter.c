@@ -7,6 +7,7 @@
  * errors in the client's shape, the forced handoff's conversion and the
  * re-dispatch; the relay side (events, translation of a whole reply, the
  * Responses store) is agent_relay.c. */
+#include "api/access_log.h"
 #include "api/agent_proxy.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -118,8 +119,9 @@ static void ad_log_done(up_proxy_t *up, int status)
                     "cached");
     }
     up_count_cost(&p->up);
+    api_access_note_proxy(&p->up);
     count_warnings(p);
-    tlog(TLOG_INFO, "request",
+    tlog(TLOG_DEBUG, "request", /* the access line (access_log.c) is the INFO one */
          "\"request_id\":\"%s\",\"endpoint\":\"%s\",\"status\":%d,\"model\":\"%s\",\"protocol\":\"%"
          "s\","
          "\"stream\":%s,\"attempts\":%d,\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"

@@ -1,11 +1,14 @@
 /* app.c - the router application: config reference counting and swap,
  * per-worker state, and the path dispatcher for the inference listener.
- * Neighbours: chat.c (POST /v1/chat/completions), models.c, errors.c. */
+ * Neighbours: chat.c (POST /v1/chat/completions), passthrough.c (embeddings,
+ * completions), models.c, errors.c, access_log.c (the line app_on_done writes). */
 #include "api/app.h"
 #include "upstream/proxy.h"
 #include "api/agent.h"
+#include "api/access_log.h"
 #include "api/client_auth.h"
 #include "api/errors.h"
+#include "api/passthrough.h"
 #include "config/family.h"
 #include "core/log.h"
 #include "core/clock.h"
@@ -119,6 +122,7 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             app->limits = lim_new(NULL, err, sizeof err); /* local counters */
         }
     }
+    app->access_log = cfg->logging.access_log;
     app->snap = cfg_snapshot_new(cfg);
     install_current(app, rt);
     /* the response cache's semantic lookups embed with the first generation's
@@ -342,6 +346,14 @@ void app_handle(hsrv_req_t *req, void *ud)
         if (req->path[12] == '/') return api_messages_count_tokens(req, w, ref);
         return api_messages(req, w, ref);
     }
+    if (path_is(req, "/v1/embeddings") || path_is(req, "/v1/completions")) {
+        if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
+        app_config_ref_t *ref = app_config_acquire(app);
+        app_worker_sync(w, ref->cfg, ref->cfg->generation);
+        /* releases ref when the request ends */
+        api_passthrough(req, w, ref, req->path[4] == 'e' ? CFG_EP_EMBEDDINGS : CFG_EP_COMPLETIONS);
+        return;
+    }
     if (path_is(req, "/v1/models")) {
         if (req->method != HSRV_GET && req->method != HSRV_HEAD)
             return method_not_allowed(req, "GET");
@@ -363,7 +375,7 @@ void app_handle(hsrv_req_t *req, void *ud)
     }
     api_error_openai(req, 404, "invalid_request_error", "not_found", NULL,
                      "unknown path %s (routed endpoints: POST /v1/chat/completions, /v1/messages, "
-                     "/v1/responses; GET /v1/models, "
+                     "/v1/responses, /v1/embeddings, /v1/completions; GET /v1/models, "
                      "/health, /ready)",
                      req->path);
 }
@@ -377,4 +389,12 @@ void app_on_server_error(hsrv_req_t *req, int status, const char *code, const ch
     if (req->path && strncmp(req->path, "/v1/messages", 12) == 0)
         return api_error_anthropic(req, status, "%s", message);
     api_error_openai(req, status, "invalid_request_error", c, NULL, "%s", message);
+}
+
+void app_on_done(hsrv_req_t *req, int status, void *ud)
+{
+    tether_app_t *app = ud;
+    if (!app->access_log || !req->path) return;
+    if (path_is(req, "/health") || path_is(req, "/ready")) return; /* probes */
+    api_access_log(req, status);
 }

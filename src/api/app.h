@@ -76,6 +76,7 @@ struct tether_app {
     hsrv_server_t *server;
     atomic_long requests_total;
     int ready;
+    bool access_log;                      /* global.services.logging.access_log, read at start */
     struct sess_store *worker_stores[64]; /* redis stores, one per worker (metrics) */
     atomic_int n_worker_stores;
     sess_writeback_token_t writeback; /* one worker writes outage records back */
@@ -97,6 +98,8 @@ void app_config_release(app_config_ref_t *ref);
 void app_handle(hsrv_req_t *req, void *ud);
 void app_on_server_error(hsrv_req_t *req, int status, const char *code, const char *message,
                          void *ud);
+/* A request ended: its access-log line (access_log.h). */
+void app_on_done(hsrv_req_t *req, int status, void *ud);
 void *app_worker_start(int index, struct event_base *base, void *ud);
 void app_worker_stop(int index, void *worker_ctx, void *ud);
 /* Refresh the worker's per-model state if the config generation changed. */

@@ -172,6 +172,14 @@ static void chat_routed(void *ud, route_plan_t *plan)
         app_config_release(ref);
         return;
     }
+    if (!cfg_model_serves(plan->model, CFG_EP_CHAT)) { /* named by the client */
+        up->ref = NULL;
+        api_error_openai(req, 400, "invalid_request_error", "model_not_supported", "model",
+                         "model '%s' does not serve chat (providers.models[].endpoints)",
+                         plan->model->name);
+        app_config_release(ref);
+        return;
+    }
     if (plan->ran_policy && plan->pol.reason == SESS_REASON_FORCED_HANDOFF &&
         plan->pol.has_handoff && plan->pol.handoff.possible) {
         /* §9.7: the locked model is gone; convert what only it could read

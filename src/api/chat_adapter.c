@@ -8,6 +8,7 @@
  * whole reply, and the forced
  * handoff's conversion of the request. The entry is chat.c. */
 #include "api/chat_proxy.h"
+#include "api/access_log.h"
 #include "api/errors.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -178,8 +179,9 @@ static void ad_log_done(up_proxy_t *up, int status)
             met_inc(tmet.tokens_total, (double)u->cached_tokens, up->model->name, "cached");
     }
     up_count_cost(up);
+    api_access_note_proxy(up);
     const cfg_backend_ref_t *b = up->backend >= 0 ? &up->model->backend_refs[up->backend] : NULL;
-    tlog(TLOG_INFO, "request",
+    tlog(TLOG_DEBUG, "request", /* the access line (access_log.c) is the INFO one */
          "\"request_id\":\"%s\",\"endpoint\":\"chat\",\"status\":%d,\"model\":\"%s\","
          "\"backend\":\"%s\",\"route\":\"%s\",\"stream\":%s,\"attempts\":%d,"
          "\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"cached_tokens\":%lld,"

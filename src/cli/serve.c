@@ -145,6 +145,7 @@ int cli_serve(int argc, char **argv)
                    .max_connections = lim->max_connections},
         .handler = app_handle,
         .on_error = app_on_server_error,
+        .on_done = app_on_done,
         .on_worker_start = app_worker_start,
         .on_worker_stop = app_worker_stop,
         .ud = app,

@@ -117,6 +117,13 @@ typedef struct cfg_pricing {
     bool has_prompt, has_cached_input, has_cache_write, has_completion;
 } cfg_pricing_t;
 
+/* Bits of providers.models[].endpoints: the client endpoints a model serves. */
+enum {
+    CFG_EP_CHAT = 1u << 0,        /* chat completions, Messages, Responses */
+    CFG_EP_EMBEDDINGS = 1u << 1,  /* POST /v1/embeddings */
+    CFG_EP_COMPLETIONS = 1u << 2, /* POST /v1/completions (legacy text) */
+};
+
 typedef struct cfg_model {
     char *name;
     char *provider_model_id; /* default = name */
@@ -127,7 +134,14 @@ typedef struct cfg_model {
     cfg_backend_ref_t *backend_refs;
     size_t n_backend_refs;
     cfg_reliability_t reliability;
+    unsigned endpoints; /* CFG_EP_*; default CFG_EP_CHAT */
 } cfg_model_t;
+
+/* Whether m serves the endpoint ep (CFG_EP_*); none declared = chat. */
+static inline bool cfg_model_serves(const cfg_model_t *m, unsigned ep)
+{
+    return ((m->endpoints ? m->endpoints : CFG_EP_CHAT) & ep) != 0;
+}
 
 typedef struct cfg_reasoning_family {
     char *name, *type, *parameter;
@@ -165,8 +179,9 @@ typedef struct cfg_router {
 } cfg_router_t;
 
 typedef struct cfg_logging {
-    char *level;  /* info */
-    char *format; /* json */
+    char *level;     /* info */
+    char *format;    /* json */
+    bool access_log; /* true: one "access" line per request */
 } cfg_logging_t;
 
 /* Opaque parts that later stages define (routing, session, stores, services...).

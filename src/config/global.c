@@ -55,7 +55,11 @@ CFG_SCHEMA(cfg_schema_logging, "global.services.logging",
            CFG_FENUM(cfg_logging_t, "format", format, "json", "json|text",
                      "json: one JSON object per line; text: `<ts> <LEVEL> <event> "
                      "key=value ...` (values with spaces, quotes or = as JSON "
-                     "strings)"));
+                     "strings)"),
+           CFG_FBOOL(cfg_logging_t, "access_log", access_log, "true",
+                     "one `access` line per request on the inference listeners "
+                     "(request id, key name, decision, model, backend, status, "
+                     "latency, tokens, cost; never headers, bodies or keys)"));
 
 CFG_SCHEMA(cfg_schema_services, "global.services", "Services around the router.",
            CFG_FCUSTOM("router_replay", &cfg_schema_replay, "see global.services.router_replay"),

@@ -128,6 +128,9 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
         while (bl > 1 && base[bl - 1] == '/')
             bl--;
         ip->base_url = arena_strndup(a, base, bl);
+        ip->src = arena_strdup(a, src);
+        ip->line = cfg_node_get(p, "baseUrl")->line;
+        ip->col = cfg_node_get(p, "baseUrl")->col;
         /* tether appends /messages to an Anthropic base_url: it must name the /v1 root */
         if (anthropic && (bl < 3 || strcmp(ip->base_url + bl - 3, "/v1"))) {
             const char *scheme = strstr(ip->base_url, "://");
@@ -181,6 +184,8 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
             }
             cfg_import_model_t *im_m = &ip->models[ip->n_models++];
             im_m->id = arena_strdup(a, id);
+            im_m->line = m->line;
+            im_m->col = m->col;
             double d;
             if (num(cfg_node_get(m, "contextWindow"), &d) && d > 0)
                 im_m->context_window = (uint64_t)d;
@@ -275,9 +280,11 @@ cfg_node_t *cfg_import_target(cfg_import_t *im, const char *target, const char *
     }
     cfg_node_t *root = cfg_yaml_parse_comments(a, target, text, len, &im->diags);
     if (!root) return NULL;
-    const char *v = cfg_node_text(cfg_node_get(root, "version"));
+    const cfg_node_t *vn = cfg_node_get(root, "version");
+    const char *v = cfg_node_text(vn);
     if (root->kind != CFG_NODE_MAP || !v || strcmp(v, "v0.3")) {
-        cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, root->line, root->col, "version",
+        const cfg_node_t *at = vn ? vn : root;
+        cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, at->line, at->col, "version",
                       "the target is not a v0.3 config; run: tether config migrate --config %s",
                       target);
         return NULL;
@@ -285,12 +292,122 @@ cfg_node_t *cfg_import_target(cfg_import_t *im, const char *target, const char *
     return root;
 }
 
+bool cfg_import_check_shape(cfg_import_t *im, const char *target, const cfg_node_t *root, bool crd)
+{
+    static const struct {
+        const char *parent, *key;
+        cfg_node_kind_t kind;
+        bool crd_only;
+    } want[] = {
+        {NULL, "providers", CFG_NODE_MAP, false},
+        {"providers", "defaults", CFG_NODE_MAP, false},
+        {"providers", "models", CFG_NODE_SEQ, false},
+        {NULL, "routing", CFG_NODE_MAP, false},
+        {"routing", "modelCards", CFG_NODE_SEQ, false},
+        {"routing", "signals", CFG_NODE_MAP, true},
+        {"routing", "decisions", CFG_NODE_SEQ, true},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        if (want[i].crd_only && !crd) continue;
+        const cfg_node_t *p = want[i].parent ? cfg_node_get(root, want[i].parent) : root;
+        const cfg_node_t *n = p && p->kind == CFG_NODE_MAP ? cfg_node_get(p, want[i].key) : NULL;
+        if (!n || cfg_node_is_null(n) || n->kind == want[i].kind) continue;
+        const char *path = want[i].parent
+                               ? arena_sprintf(mem(im), "%s.%s", want[i].parent, want[i].key)
+                               : want[i].key;
+        cfg_diags_add(&im->diags, CFG_DIAG_ERROR, target, n->line, n->col, path,
+                      "must be a %s to import into; fix the target (tether config validate %s)",
+                      want[i].kind == CFG_NODE_MAP ? "mapping" : "list", target);
+        return false;
+    }
+    return true;
+}
+
+void cfg_import_origin(cfg_import_t *im, const cfg_node_t *node, const char *file, int line,
+                       int col)
+{
+    if (!file || line <= 0) return;
+    cfg_import_origin_t *v = arena_alloc(mem(im), (im->n_origins + 1) * sizeof(*v));
+    if (im->n_origins) memcpy(v, im->origins, im->n_origins * sizeof(*v));
+    v[im->n_origins++] = (cfg_import_origin_t){node, file, line, col};
+    im->origins = v;
+}
+
+#define TWIN_DEPTH 64
+
+/* The path of nodes of r, a tree of the same shape as m, down to where m
+ * has a node (key or value) starting at line:col: its length (0: none). */
+static int twin_path(const cfg_node_t *m, const cfg_node_t *r, int line, int col,
+                     const cfg_node_t **path, int depth)
+{
+    if (!m || !r || depth >= TWIN_DEPTH) return 0;
+    path[depth] = r;
+    if (m->line == line && m->col == col) return depth + 1;
+    if (m->kind != r->kind || m->n != r->n) return 0;
+    for (size_t i = 0; i < m->n; i++) {
+        int k = m->kind == CFG_NODE_MAP
+                    ? twin_path(m->keys[i], r->keys[i], line, col, path, depth + 1)
+                    : 0;
+        if (!k) k = twin_path(m->items[i], r->items[i], line, col, path, depth + 1);
+        if (k) return k;
+    }
+    return 0;
+}
+
+/* d's position in the emitted text, back to the target file (a node the
+ * target had), the source file (a node the import added from a known
+ * place), or no line. */
+static void remap_diag(cfg_import_t *im, cfg_diag_t *d, const cfg_node_t *m, const cfg_node_t *root)
+{
+    const cfg_node_t *path[TWIN_DEPTH];
+    int n = d->line ? twin_path(m, root, d->line, d->col, path, 0) : 0;
+    if (n && path[n - 1]->line > 0) {
+        d->line = path[n - 1]->line;
+        d->col = path[n - 1]->col;
+        return;
+    }
+    d->line = d->col = 0;
+    for (int i = n - 1; i >= 0; i--) /* the nearest node that came from a known place */
+        for (size_t k = 0; k < im->n_origins; k++)
+            if (im->origins[k].node == path[i]) {
+                const cfg_import_origin_t *o = &im->origins[k];
+                free(d->file);
+                d->file = strdup(o->file);
+                d->line = o->line;
+                d->col = o->col;
+                return;
+            }
+    char *msg = NULL;
+    if (asprintf(&msg, "%s (in what the import adds)", d->message) < 0) abort();
+    free(d->message);
+    d->message = msg;
+}
+
+bool cfg_import_validate(cfg_import_t *im, const char *target, const cfg_node_t *root)
+{
+    cfg_yaml_emit(&im->out, root, NULL);
+    const char *text = im->out.data ? im->out.data : "";
+    size_t n0 = im->diags.n;
+    cfg_t *c = cfg_load_string(target, text, im->out.len, NULL, &im->diags);
+    bool ok = c != NULL;
+    cfg_free(c);
+    if (im->diags.n == n0) return ok;
+    /* the emitted text's positions, back to the target's */
+    cfg_diags_t scratch;
+    cfg_diags_init(&scratch);
+    const cfg_node_t *m = cfg_yaml_parse(mem(im), target, text, im->out.len, &scratch);
+    cfg_diags_free(&scratch);
+    for (size_t i = n0; i < im->diags.n; i++)
+        if (im->diags.items[i].line) remap_diag(im, &im->diags.items[i], m, root);
+    return ok;
+}
+
 bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, size_t len,
                       bool replace)
 {
     arena_t *a = mem(im);
     cfg_node_t *root = cfg_import_target(im, target, text, len);
-    if (!root) return false;
+    if (!root || !cfg_import_check_shape(im, target, root, false)) return false;
     bool bad = false;
     cfg_node_t *providers = cfg_node_child(a, root, "providers", CFG_NODE_MAP, &bad);
     cfg_node_t *defaults =
@@ -331,6 +448,7 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             ssize_t cat = cfg_node_find_named(cards, name);
             if (cat >= 0 && replace) cfg_node_remove_at(cards, (size_t)cat);
             cfg_node_t *mn = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+            cfg_import_origin(im, mn, ip->src, m->line, m->col);
             cfg_node_set_str(a, mn, "name", name);
             if (strcmp(name, m->id)) cfg_node_set_str(a, mn, "provider_model_id", m->id);
             if (ip->anthropic) cfg_node_set_str(a, mn, "api_format", "anthropic");
@@ -345,6 +463,7 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             }
             cfg_node_t *brs = cfg_node_new(a, CFG_NODE_SEQ, 0, 0),
                        *br = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+            cfg_import_origin(im, br, ip->src, ip->line, ip->col);
             cfg_node_set_str(a, br, "name", ip->key);
             cfg_node_set_str(a, br, "base_url", ip->base_url);
             cfg_node_set_str(a, br, "provider", ip->anthropic ? "anthropic" : "openai");
@@ -364,6 +483,7 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
             cfg_node_append(a, models, mn);
             if (cfg_node_find_named(cards, name) < 0) {
                 cfg_node_t *cn = cfg_node_new(a, CFG_NODE_MAP, 0, 0);
+                cfg_import_origin(im, cn, ip->src, m->line, m->col);
                 cfg_node_set_str(a, cn, "name", name);
                 cfg_node_set_str(a, cn, "description",
                                  arena_sprintf(a, "imported from %s", ip->key));
@@ -407,11 +527,7 @@ bool cfg_import_merge(cfg_import_t *im, const char *target, const char *text, si
         cfg_node_set(a, routing, "decisions", seq);
     }
     if (!defaults->n) cfg_node_del(providers, "defaults");
-    cfg_yaml_emit(&im->out, root, NULL);
-    cfg_t *c =
-        cfg_load_string(target, im->out.data ? im->out.data : "", im->out.len, NULL, &im->diags);
-    im->valid = c != NULL;
-    cfg_free(c);
+    im->valid = cfg_import_validate(im, target, root);
     cfg_diags_sort(&im->notes);
     return im->valid;
 }

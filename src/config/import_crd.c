@@ -375,7 +375,7 @@ bool cfg_import_merge_crd(cfg_import_t *im, const char *target, const char *text
 {
     arena_t *a = im->mem;
     cfg_node_t *root = cfg_import_target(im, target, text, len);
-    if (!root) return false;
+    if (!root || !cfg_import_check_shape(im, target, root, true)) return false;
     crd_merge_t m = {.im = im, .a = a, .target = target, .replace = replace};
     bool bad = false;
     cfg_node_t *providers = cfg_node_child(a, root, "providers", CFG_NODE_MAP, &bad);
@@ -403,11 +403,8 @@ bool cfg_import_merge_crd(cfg_import_t *im, const char *target, const char *text
     if (!m.defaults->n) cfg_node_del(providers, "defaults");
     if (!m.signals->n) cfg_node_del(routing, "signals");
     if (!m.decisions->n) cfg_node_del(routing, "decisions");
-    cfg_yaml_emit(&im->out, root, NULL);
-    cfg_t *c =
-        cfg_load_string(target, im->out.data ? im->out.data : "", im->out.len, NULL, &im->diags);
-    im->valid = c != NULL && im->notes.n_errors == 0; /* notes: unusable CR content */
-    cfg_free(c);
+    im->valid = cfg_import_validate(im, target, root) &&
+                im->notes.n_errors == 0; /* notes: unusable CR content */
     cfg_diags_sort(&im->notes);
     return im->valid;
 }

@@ -38,6 +38,7 @@ typedef struct cfg_import_model {
     bool has_cost; /* OpenClaw cost{input, output, cacheRead, cacheWrite} per 1M tokens */
     double cost_in, cost_out, cost_cache_read, cost_cache_write;
     bool has_cache_read, has_cache_write;
+    int line, col; /* of the model in the source file (0: none, e.g. a URL listing) */
 } cfg_import_model_t;
 
 typedef struct cfg_import_provider {
@@ -50,7 +51,16 @@ typedef struct cfg_import_provider {
     size_t n_headers;
     cfg_import_model_t *models;
     size_t n_models;
+    const char *src; /* the source file; line/col of its baseUrl (0: none) */
+    int line, col;
 } cfg_import_provider_t;
+
+/* Where a node the import adds came from (diagnostics on the merged config). */
+typedef struct cfg_import_origin {
+    const struct cfg_node *node;
+    const char *file;
+    int line, col;
+} cfg_import_origin_t;
 
 typedef struct cfg_import {
     cfg_import_provider_t *providers;
@@ -66,6 +76,8 @@ typedef struct cfg_import {
     struct cfg_node **crd_docs;   /* --from crd: IntelligentPool/IntelligentRoute objects */
     const char **crd_srcs;        /* the file each one came from */
     size_t n_crd_docs, n_crd_cap; /* (in mem) */
+    cfg_import_origin_t *origins; /* (in mem) */
+    size_t n_origins;
 } cfg_import_t;
 
 void cfg_import_init(cfg_import_t *im);

@@ -113,6 +113,8 @@ CFG_SCHEMA(cfg_schema_model, "providers.models[]", "One routable model.",
                     "the upstream model id (= name)"),
            CFG_FCUSTOM("api_format", NULL, "openai | anthropic (openai)"),
            CFG_FCUSTOM("responses_mode", NULL, "emulate | native (emulate)"),
+           CFG_FCUSTOM("endpoints", NULL,
+                       "client endpoints the model serves: chat, embeddings, completions ([chat])"),
            CFG_FSTR(cfg_model_t, "reasoning_family", reasoning_family, NULL,
                     "a key of providers.defaults.reasoning_families"),
            CFG_FSUB(cfg_model_t, "pricing", pricing, cfg_schema_pricing,
@@ -365,6 +367,50 @@ static void load_retry_on(ld_t *l, const cfg_node_t *n, cfg_reliability_t *r)
     ld_pop(l, s0);
 }
 
+static const struct {
+    const char *name;
+    unsigned bit;
+} ep_names[] = {
+    {"chat", CFG_EP_CHAT},
+    {"embeddings", CFG_EP_EMBEDDINGS},
+    {"completions", CFG_EP_COMPLETIONS},
+};
+
+/* endpoints: a non-empty list of endpoint names; [chat] when absent. */
+static void load_endpoints(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
+{
+    m->endpoints = CFG_EP_CHAT;
+    if (!n || cfg_node_is_null(n)) return;
+    size_t s0 = ld_push_key(l, "endpoints");
+    if (ld_expect_seq(l, n)) {
+        unsigned bits = 0;
+        const char *cands[3] = {ep_names[0].name, ep_names[1].name, ep_names[2].name};
+        if (n->n == 0)
+            ld_err(l, n, "endpoints is empty: list at least one of %s",
+                   "chat, embeddings, completions");
+        for (size_t i = 0; i < n->n; i++) {
+            size_t s = ld_push_index(l, i);
+            char *v;
+            if (ld_str(l, n->items[i], &v) && v) {
+                size_t k = 0;
+                while (k < 3 && strcmp(ep_names[k].name, v))
+                    k++;
+                if (k < 3)
+                    bits |= ep_names[k].bit;
+                else {
+                    const char *sug = cfg_suggest(v, cands, 3);
+                    ld_err(l, n->items[i],
+                           "unknown endpoint \"%s\" (valid: chat, embeddings, completions)%s%s%s",
+                           v, sug ? "; did you mean \"" : "", sug ? sug : "", sug ? "\"?" : "");
+                }
+            }
+            ld_pop(l, s);
+        }
+        if (n->n) m->endpoints = bits;
+    }
+    ld_pop(l, s0);
+}
+
 static void load_model(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
 {
     if (!ld_section(l, n, &cfg_schema_model, m) || !n) return;
@@ -393,6 +439,7 @@ static void load_model(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
         ld_pop(l, s);
     }
     if (!m->provider_model_id && m->name) m->provider_model_id = arena_strdup(l->a, m->name);
+    load_endpoints(l, cfg_node_get(n, "endpoints"), m);
     const cfg_node_t *rel = cfg_node_get(n, "reliability");
     size_t s = ld_push_key(l, "reliability");
     load_retry_on(l, rel && rel->kind == CFG_NODE_MAP ? cfg_node_get(rel, "retry_on") : NULL,

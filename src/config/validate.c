@@ -74,6 +74,29 @@ void cfg_validate_refs(ld_t *l, const cfg_node_t *root, cfg_t *c)
         free(cands);
     }
 
+    /* endpoints: what routes chat must serve chat */
+    for (size_t i = 0; i < c->providers.n_models; i++) {
+        const cfg_model_t *m = &c->providers.models[i];
+        if (!m->name || cfg_model_serves(m, CFG_EP_CHAT)) continue;
+        const char *by = NULL;
+        if (dm && !strcmp(dm, m->name)) by = "providers.defaults.default_model";
+        for (size_t r = 0; !by && c->routing && r < c->routing->n_recipes; r++)
+            for (size_t d = 0; !by && d < c->routing->recipes[r].n_decisions; d++) {
+                const cfg_decision_t *dc = &c->routing->recipes[r].decisions[d];
+                for (size_t j = 0; !by && j < dc->n_model_refs; j++)
+                    if (dc->model_refs[j].model && !strcmp(dc->model_refs[j].model, m->name))
+                        by = dc->name ? dc->name : "a decision";
+            }
+        if (!by) continue;
+        const cfg_node_t *mn = ms && ms->kind == CFG_NODE_SEQ && i < ms->n ? ms->items[i] : NULL;
+        size_t s = ld_push_key(l, "providers.models");
+        ld_push_item(l, mn, i);
+        ld_push_key(l, "endpoints");
+        ld_err(l, cfg_node_get(mn, "endpoints"),
+               "model \"%s\" routes chat (%s) but its endpoints do not list chat", m->name, by);
+        ld_pop(l, s);
+    }
+
     /* model cards: every provider model needs one; a card without a model warns */
     const cfg_node_t *cards = node_at(root, (const char *const[]){"routing", "modelCards", NULL});
     for (size_t i = 0; i < c->providers.n_models; i++) {

@@ -219,6 +219,7 @@ static void req_prepare(hsrv_conn_t *c)
     c->started = c->chunked = c->finished = 0;
     c->head_only = r->method == HSRV_HEAD;
     c->content_length = -1;
+    c->status = 0;
     c->bytes_sent = 0;
     c->want_drain = 0;
 }
@@ -226,6 +227,8 @@ static void req_prepare(hsrv_conn_t *c)
 static void req_release(hsrv_conn_t *c)
 {
     hsrv_worker_t *w = c->w;
+    if (w->srv->cfg.on_done) w->srv->cfg.on_done(&c->req, c->status, w->srv->cfg.ud);
+    c->req.access = NULL;
     c->busy = 0;
     w->inflight--;
     atomic_fetch_sub(&w->srv->inflight, 1);
@@ -344,6 +347,7 @@ static void write_head(hsrv_conn_t *c, int status, const hsrv_header_t *h, size_
     struct evbuffer *out = c->out;
     hsrv_req_t *r = &c->req;
     char line[128];
+    c->status = status;
     int m = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, hsrv_reason(status));
     evbuffer_add(out, line, (size_t)m);
     size_t total = (size_t)m;

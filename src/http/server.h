@@ -67,6 +67,9 @@ typedef struct hsrv_req {
      * request: the handler still owns it (e.g. an async lookup is pending)
      * and must end it with hsrv_abort once its callbacks are done. */
     bool keep_on_abort;
+    /* The application's access-log fields for this request (request arena),
+     * NULL when none; opaque here (api/access_log.h). */
+    void *access;
 } hsrv_req_t;
 
 typedef void (*hsrv_handler_fn)(hsrv_req_t *req, void *ud);
@@ -99,6 +102,10 @@ typedef struct hsrv_limits {
 typedef void (*hsrv_error_fn)(hsrv_req_t *req, int status, const char *code, const char *message,
                               void *ud);
 
+/* Called once when a request ends (answered or aborted), on its worker,
+ * before its arena is freed: status is the status line sent, 0 when none. */
+typedef void (*hsrv_done_fn)(hsrv_req_t *req, int status, void *ud);
+
 typedef struct hsrv_config {
     const hsrv_listen_t *listeners;
     size_t n_listeners;
@@ -106,6 +113,7 @@ typedef struct hsrv_config {
     hsrv_limits_t limits;
     hsrv_handler_fn handler;
     hsrv_error_fn on_error;
+    hsrv_done_fn on_done; /* may be NULL */
     hsrv_worker_start_fn on_worker_start;
     hsrv_worker_stop_fn on_worker_stop;
     void *ud;

@@ -33,6 +33,7 @@ struct hsrv_conn {
     /* response state */
     int started, chunked, finished, head_only, http10;
     int64_t content_length;
+    int status; /* of the response's status line, 0 before it */
     size_t bytes_sent;
     int want_drain;
     int client_gone;      /* peer went away while a keep_on_abort request was pending */

@@ -1,5 +1,5 @@
 /* mock_server.c - HTTP side of `tether mock`: routes requests to handlers
- * (chat completions, embeddings, models, health, stats, reset), applies the
+ * (chat completions, embeddings, legacy completions, models, health, stats, reset), applies the
  * fault injection (fail rate, reset rate, latency, TTFT, script), and paces
  * streamed replies with libevent timers on the worker's event base.
  *
@@ -590,6 +590,47 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
     cJSON_Delete(root);
 }
 
+/* Legacy text completions: one deterministic text per prompt (not streamed). */
+static void handle_completions(mock_t *m, hsrv_req_t *req)
+{
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    const char *model = cJSON_IsString(jm) ? jm->valuestring : NULL;
+    mock_stats_request(m->stats, req->path, model);
+    if (!model || !cJSON_IsString(pr)) {
+        respond_error(req, 400, "invalid_request_error", "invalid_body",
+                      "'model' and 'prompt' (a string) are required");
+    } else if (!model_served(m, model)) {
+        respond_unknown_model(req, model);
+    } else {
+        size_t pl = strlen(pr->valuestring);
+        mock_reply_t r;
+        mock_reply_fixed(&r, hash_xxh64(pr->valuestring, pl, m->cfg.seed), mock_tokens(pl),
+                         m->cfg.reply_bytes ? m->cfg.reply_bytes : 24);
+        buf_t b = BUF_INIT;
+        buf_printf(&b,
+                   "{\"id\":\"cmpl-%s\",\"object\":\"text_completion\",\"created\":1700000000,"
+                   "\"model\":",
+                   r.id + 9);
+        buf_json_str(&b, model, strlen(model));
+        buf_puts(&b, ",\"choices\":[{\"index\":0,\"text\":");
+        buf_json_str(&b, r.content ? r.content : "", r.content_len);
+        buf_printf(
+            &b,
+            ",\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":%llu,"
+            "\"completion_tokens\":%llu,\"total_tokens\":%llu}}",
+            (unsigned long long)r.prompt_tokens, (unsigned long long)r.completion_tokens,
+            (unsigned long long)(r.prompt_tokens + r.completion_tokens));
+        mock_stats_tokens(m->stats, r.prompt_tokens, r.completion_tokens, 0);
+        mock_reply_deinit(&r);
+        mreq_t *q = mreq_new(m, req, 200);
+        q->body = b;
+        mreq_run(q, m->cfg.latency_ms);
+    }
+    cJSON_Delete(root);
+}
+
 /* ------------------------------------------------------------ small endpoints */
 
 static void handle_models(mock_t *m, hsrv_req_t *req)
@@ -639,6 +680,8 @@ static void handler(hsrv_req_t *req, void *ud)
         if (post) return handle_api(m, req, MOCK_SHAPE_RESPONSES);
     } else if (!strcmp(p, "/v1/embeddings") || !strcmp(p, "/embeddings")) {
         if (post) return handle_embeddings(m, req);
+    } else if (!strcmp(p, "/v1/completions") || !strcmp(p, "/completions")) {
+        if (post) return handle_completions(m, req);
     } else if (!strcmp(p, "/v1/models") || !strcmp(p, "/models")) {
         if (get) return handle_models(m, req);
     } else if (!strcmp(p, "/health")) {

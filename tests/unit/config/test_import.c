@@ -194,6 +194,55 @@ static void test_bad_inputs(void **st)
     cfg_import_deinit(&im);
 }
 
+/* Diagnostics of the merged config point at the target's own lines (the
+ * merged text has other ones), at the source for what the import adds, and
+ * a target of the wrong shape at the offending key. */
+static void test_diagnostics_point_at_the_right_file_and_line(void **st)
+{
+    static const char target[] = "version: v0.3\n"
+                                 "listeners: [{name: m, address: 127.0.0.1, port: 8080}]\n"
+                                 "providers:\n"
+                                 "  models: []\n"
+                                 "routing:\n"
+                                 "  modelCards: []\n"
+                                 "  decisions:\n"
+                                 "    - name: d\n"
+                                 "      modelRefs: [{model: ghost}]\n";
+    cfg_import_t im;
+    cfg_import_init(&im);
+    static const char oc[] = "models:\n  providers:\n    acme:\n      baseUrl: http://h:1/v1\n"
+                             "      api: openai-completions\n      models:\n        - {id: m1}\n";
+    assert_true(cfg_import_read_openclaw(&im, "oc.yaml", oc, strlen(oc)));
+    assert_false(cfg_import_merge(&im, "cfg.yaml", target, strlen(target), false));
+    assert_true(has_diag(&im.diags, "cfg.yaml:9:27: routing.decisions[d].modelRefs[0].model"));
+    cfg_import_deinit(&im);
+    /* a bad value the import adds: the source's line */
+    cfg_import_init(&im);
+    static const char bad[] = "models:\n  providers:\n    acme:\n      baseUrl: \"ftp://h\"\n"
+                              "      api: openai-completions\n      models:\n        - {id: m1}\n";
+    assert_true(cfg_import_read_openclaw(&im, "bad.yaml", bad, strlen(bad)));
+    assert_false(cfg_import_merge(&im, "new.yaml", NULL, 0, false));
+    assert_true(has_diag(&im.diags, "bad.yaml:4:16: providers.models[m1].backend_refs[acme]"));
+    cfg_import_deinit(&im);
+    /* the target's shape and version */
+    cfg_import_init(&im);
+    read_openclaw(&im);
+    assert_false(cfg_import_merge(&im, "t.yaml", "version: v0.3\nproviders: [1]\n", 29, false));
+    assert_true(has_diag(&im.diags, "t.yaml:2:12: providers: must be a mapping"));
+    cfg_import_deinit(&im);
+    cfg_import_init(&im);
+    read_openclaw(&im);
+    assert_false(
+        cfg_import_merge(&im, "t.yaml", "version: v0.3\nproviders: {models: 1}\n", 37, false));
+    assert_true(has_diag(&im.diags, "t.yaml:2:21: providers.models: must be a list"));
+    cfg_import_deinit(&im);
+    cfg_import_init(&im);
+    read_openclaw(&im);
+    assert_false(cfg_import_merge(&im, "old.yaml", "version: v0.2\n", 14, false));
+    assert_true(has_diag(&im.diags, "old.yaml:1:10: version: the target is not a v0.3 config"));
+    cfg_import_deinit(&im);
+}
+
 /* ---- the CLI ---- */
 
 static char tmpdir[64];
@@ -408,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_openclaw_into_new_config),
         cmocka_unit_test(test_openclaw_into_existing_config),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_diagnostics_point_at_the_right_file_and_line),
         cmocka_unit_test(test_cli_openclaw),
         cmocka_unit_test(test_cli_openai_against_mock),
         cmocka_unit_test(test_cli_unknown_source_and_missing_config),
