@@ -17,7 +17,8 @@
     X(sqlite)                                                                                      \
     X(jsonl)                                                                                       \
     X(memory)                                                                                      \
-    X(redis)
+    X(redis)                                                                                       \
+    X(postgres)
 
 #define REPLAY_STORE_DECLARE(name) extern const cfg_store_backend_t replay_##name##_store;
 #define REPLAY_STORE_ENTRY(name)   &replay_##name##_store,
