@@ -16,7 +16,7 @@ endif
 
 CC      ?= gcc
 CXX     ?= g++
-PKGS    := libevent libevent_openssl libevent_pthreads openssl libcjson libfyaml libxxhash libcurl sqlite3 libpcre2-8 hiredis
+PKGS    := libevent libevent_openssl libevent_pthreads openssl libcjson libfyaml libxxhash libcurl sqlite3 libpcre2-8 hiredis libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -pthread \

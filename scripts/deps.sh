@@ -7,6 +7,7 @@ PKGS="gcc g++ make pkg-config clang clang-format cppcheck libclang-rt-14-dev \
 libevent-dev libhttp-parser-dev libssl-dev libcjson-dev libfyaml-dev libxxhash-dev \
 libcurl4-openssl-dev libsqlite3-dev libpcre2-dev libhiredis-dev libcmocka-dev \
 libcld2-dev libutf8proc-dev libstemmer-dev libvectorscan-dev \
+libpq-dev postgresql \
 redis-server nginx-light wrk curl openssl prometheus \
 golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev"
 missing=""

@@ -1,8 +1,11 @@
 /* replay_api.c - the replay endpoints of the management listener (SPEC §11):
- * GET /v1/router_replay?session_id=&decision=&model=&reason=&since=&limit=&cursor=
- * (newest first), GET /v1/router_replay/{id} (bodies for admin only), and
+ * GET /v1/router_replay?session_id=&decision=&model=&reason=&since=&until=&limit=&cursor=
+ * (newest first), GET /v1/router_replay/{id} (bodies for admin only),
  * GET /v1/router_replay/sessions/{id}: the session's memory plus its
- * timeline. Viewer role. */
+ * timeline, GET /v1/router_replay/aggregate (same filters, baseline_model=)
+ * and GET /v1/router_replay/trajectory?session_id= (message content for
+ * admin only). With a shared store (redis, postgres) every replica answers
+ * for the whole fleet. Viewer role. */
 #include "admin/mgmt.h"
 #include "core/clock.h"
 #include "replay/query.h"
@@ -79,7 +82,30 @@ static void h_item(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     const char *rest = req->path + strlen("/v1/router_replay/");
     buf_t err = BUF_INIT, out = BUF_INIT;
     int rc;
-    if (!strncmp(rest, "sessions/", 9) && rest[9]) {
+    if (!strcmp(rest, "aggregate") || !strcmp(rest, "trajectory")) {
+        replay_query_t q;
+        rc = replay_query_from_params(req->query, strlen(req->query), clock_wall_ms(), &req->arena,
+                                      &q, &err);
+        const cfg_model_t *bm = NULL;
+        if (rc == 0 && rest[0] == 'a' && q.baseline_model) {
+            bm = cfg_find_model(cfg, q.baseline_model, strlen(q.baseline_model));
+            if (!bm) {
+                buf_reset(&err);
+                buf_printf(&err, "baseline_model '%s' is not a model of the config",
+                           q.baseline_model);
+                rc = REPLAY_EINVAL;
+            }
+        }
+        if (rc == 0 && rest[0] == 'a') {
+            replay_baseline_t b = {.model = q.baseline_model,
+                                   .prompt_per_1m = bm ? bm->pricing.prompt_per_1m : 0,
+                                   .completion_per_1m = bm ? bm->pricing.completion_per_1m : 0};
+            rc = replay_query_aggregate(app->replay_store, &q, bm ? &b : NULL, &out, &err);
+        } else if (rc == 0) {
+            rc = replay_query_trajectory(app->replay_store, q.session_id,
+                                         mgmt_caller_is_admin(req, cfg), &out, &err);
+        }
+    } else if (!strncmp(rest, "sessions/", 9) && rest[9]) {
         buf_t mem = BUF_INIT;
         memory_json(app, rest + 9, &mem);
         rc = replay_query_timeline(app->replay_store, rest + 9, mem.len ? mem.data : NULL, &out,

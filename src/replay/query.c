@@ -5,6 +5,7 @@
  * `tether replay` (src/cli/replay.c). */
 #include "replay/query.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +49,14 @@ static int to_filter(const replay_query_t *q, replay_filter_t *f, buf_t *err)
     f->model = q->model && *q->model ? q->model : NULL;
     f->reason = q->reason && *q->reason ? q->reason : NULL;
     f->since_ms = q->since_ms;
-    if (q->cursor && *q->cursor) return parse_cursor(q->cursor, f, err);
+    if (q->cursor && *q->cursor && parse_cursor(q->cursor, f, err)) return REPLAY_EINVAL;
+    /* until: a cursor just past it ("older than (until + 1 ms, '')"), unless
+     * the page's own cursor is already older */
+    if (q->until_ms && (!f->has_cursor || f->before_ms > q->until_ms)) {
+        f->has_cursor = true;
+        f->before_ms = q->until_ms + 1;
+        f->before_id = "";
+    }
     return REPLAY_OK;
 }
 
@@ -169,6 +177,7 @@ typedef struct {
     int64_t turn;
     bool switched;
     char *id, *decision, *model, *reason, *phase;
+    char *extra; /* ",\"lock\":...": the members the record's JSON adds */
 } tl_item_t;
 
 typedef struct {
@@ -185,6 +194,54 @@ static char *dup0(const char *s)
     return p;
 }
 
+static void put_item(buf_t *b, const char *k, const cJSON *v, const char *dflt)
+{
+    buf_printf(b, ",\"%s\":", k);
+    char *t = v ? cJSON_PrintUnformatted(v) : NULL;
+    buf_puts(b, t ? t : dflt);
+    cJSON_free(t);
+}
+
+/* The per-turn detail of the timeline, from the stored record: the lock,
+ * the switch terms (with the chosen model's candidate entry), the outcome
+ * and its cost. */
+static char *tl_extra(const char *json)
+{
+    cJSON *doc = json ? cJSON_Parse(json) : NULL;
+    const cJSON *ss = cJSON_GetObjectItemCaseSensitive(doc, "session");
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
+    buf_t b = BUF_INIT;
+    put_item(&b, "lock", cJSON_GetObjectItemCaseSensitive(ss, "hard_lock"), "null");
+    put_item(&b, "previous_model", cJSON_GetObjectItemCaseSensitive(ss, "previous_model"), "null");
+    buf_puts(&b, ",\"switch_terms\":{");
+    static const char *const terms[] = {"continuation_mass", "cache_warmth", "switch_count",
+                                        "idle_for_s",        "idle_reset",   "drift_reset",
+                                        "decision_inherited"};
+    for (size_t i = 0; i < sizeof terms / sizeof *terms; i++) {
+        buf_printf(&b, "%s\"%s\":", i ? "," : "", terms[i]);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(ss, terms[i]);
+        char *t = v ? cJSON_PrintUnformatted(v) : NULL;
+        buf_puts(&b, t ? t : "null");
+        cJSON_free(t);
+    }
+    const cJSON *cand = NULL, *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(doc, "candidates"))
+    {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "model");
+        if (cJSON_IsString(m) && cJSON_IsString(model) &&
+            !strcmp(m->valuestring, model->valuestring))
+            cand = c;
+    }
+    put_item(&b, "candidate", cand, "null");
+    buf_putc(&b, '}');
+    put_item(&b, "handoff", cJSON_GetObjectItemCaseSensitive(ss, "handoff"), "null");
+    put_item(&b, "status", cJSON_GetObjectItemCaseSensitive(doc, "status"), "null");
+    put_item(&b, "usage", cJSON_GetObjectItemCaseSensitive(doc, "usage"), "null");
+    put_item(&b, "cost", cJSON_GetObjectItemCaseSensitive(doc, "cost"), "null");
+    cJSON_Delete(doc);
+    return buf_steal(&b);
+}
+
 static bool tl_cb(void *p, const replay_row_t *r)
 {
     tl_ctx_t *c = p;
@@ -197,8 +254,9 @@ static bool tl_cb(void *p, const replay_row_t *r)
         c->v = realloc(c->v, c->cap * sizeof *c->v);
         if (!c->v) abort();
     }
-    c->v[c->n++] = (tl_item_t){r->created_at_ms,  r->turn,        r->switched,     dup0(r->id),
-                               dup0(r->decision), dup0(r->model), dup0(r->reason), dup0(r->phase)};
+    c->v[c->n++] = (tl_item_t){r->created_at_ms, r->turn,           r->switched,
+                               dup0(r->id),      dup0(r->decision), dup0(r->model),
+                               dup0(r->reason),  dup0(r->phase),    tl_extra(r->json)};
     return true;
 }
 
@@ -247,6 +305,7 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
             buf_json_cstr(out, t->phase);
             buf_puts(out, ",\"replay_id\":");
             buf_json_cstr(out, t->id);
+            if (t->extra) buf_puts(out, t->extra);
             buf_putc(out, '}');
         }
         buf_puts(out, "]}");
@@ -257,6 +316,7 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
         free(c.v[i].model);
         free(c.v[i].reason);
         free(c.v[i].phase);
+        free(c.v[i].extra);
     }
     free(c.v);
     return rc;
@@ -417,6 +477,14 @@ int replay_query_from_params(const char *qs, size_t len, uint64_t now_ms, arena_
                         v);
                 return REPLAY_EINVAL;
             }
+        } else if (!strcmp(k, "until")) {
+            if (*v && replay_query_parse_since(v, now_ms, &q->until_ms)) {
+                set_err(err,
+                        "until '%s' is not Unix seconds/ms, an RFC 3339 time, a date or an age "
+                        "like 15m, 2h, 7d",
+                        v);
+                return REPLAY_EINVAL;
+            }
         } else if (!strcmp(k, "limit")) {
             char *end = NULL;
             long long l = strtoll(v, &end, 10);
@@ -427,6 +495,8 @@ int replay_query_from_params(const char *qs, size_t len, uint64_t now_ms, arena_
             q->limit = (size_t)l;
         } else if (!strcmp(k, "cursor")) {
             q->cursor = v;
+        } else if (!strcmp(k, "baseline_model")) {
+            q->baseline_model = *v ? v : NULL;
         }
         i = e + 1;
     }

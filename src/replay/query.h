@@ -30,8 +30,10 @@
 typedef struct replay_query {
     const char *session_id, *decision, *model, *reason; /* NULL: any */
     uint64_t since_ms;                                  /* 0: any */
-    size_t limit;       /* 0: 50; larger than 1000 is capped at 1000 */
-    const char *cursor; /* next_cursor of the previous page, or NULL */
+    uint64_t until_ms;                                  /* 0: any; created_at_ms <= until_ms */
+    const char *baseline_model; /* aggregate: price the baseline at this model; NULL: recorded */
+    size_t limit;               /* 0: 50; larger than 1000 is capped at 1000 */
+    const char *cursor;         /* next_cursor of the previous page, or NULL */
 } replay_query_t;
 
 /* {"records":[record...],"count":N,"next_cursor":"..."|null}, newest first,
@@ -45,12 +47,49 @@ int replay_query_rows(replay_store_t *s, const replay_query_t *q, replay_row_cb 
  * when there is no such id. */
 int replay_query_get(replay_store_t *s, const char *id, bool with_bodies, buf_t *out, buf_t *err);
 /* {"session_id":S,"memory":M|null,"turns":N,"truncated":bool,"timeline":[
- *   {"turn","time","decision","model","switched","reason","phase","replay_id"}...]}
+ *   {"turn","time","decision","model","switched","reason","phase","replay_id",
+ *    "lock","previous_model","switch_terms":{continuation_mass, cache_warmth,
+ *    switch_count, idle_for_s, idle_reset, drift_reset, decision_inherited,
+ *    "candidate": the chosen model's candidate entry with its §9.5 terms | null},
+ *    "handoff","status","usage":{prompt,cached,completion},
+ *    "cost":{currency,actual,baseline}}...]}
  * oldest first (by created_at, then id); the newest REPLAY_TIMELINE_MAX turns.
  * memory_json: the session store's view of the session (pre-rendered JSON),
  * or NULL. */
 int replay_query_timeline(replay_store_t *s, const char *session_id, const char *memory_json,
                           buf_t *out, buf_t *err);
+
+/* The whole-fleet summary behind GET /v1/router_replay/aggregate: the
+ * records matching q's filters (session, decision, model, reason, since,
+ * until; limit and cursor ignored), at most REPLAY_AGGREGATE_MAX of the
+ * newest, summed per decision and per model:
+ * {"records":N,"truncated":bool,"since":ms|null,"until":ms|null,
+ *  "baseline":{"model":M|null,"source":"recorded"|"model"},
+ *  "totals":GROUP,"by_decision":[GROUP+"decision"],"by_model":[GROUP+"model"]}
+ * GROUP = {"turns","switches","locks":{lock:n},"reasons":{reason:n},
+ *  "tokens":{"prompt","cached","completion"},"cost","baseline_cost","savings",
+ *  "currency"}. The baseline cost is what each record carries (the stateless
+ * top choice's price), or, with baseline (non-NULL), what its token counts
+ * would have cost at that model's prices. */
+#define REPLAY_AGGREGATE_MAX 100000
+typedef struct replay_baseline {
+    const char *model;
+    double prompt_per_1m, completion_per_1m;
+} replay_baseline_t;
+int replay_query_aggregate(replay_store_t *s, const replay_query_t *q,
+                           const replay_baseline_t *baseline, buf_t *out, buf_t *err);
+
+/* The session as an OpenAI chat message list, rebuilt from the captured
+ * bodies (router_replay.capture_bodies) of its turns, oldest first:
+ * {"session_id":S,"turns":N,"messages":[{"role","content",...}],
+ *  "turn_index":[{"turn","replay_id","model","decision","reason","lock",
+ *   "first_message","last_message"}],"missing_bodies":K,"redacted":bool}
+ * Each turn adds the messages of its request that the conversation did not
+ * have yet and the assistant message of its response (OpenAI chat and
+ * Anthropic Messages bodies; tool calls kept). Without with_bodies, every
+ * message keeps its role, and its content reads "[redacted]". */
+int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with_bodies, buf_t *out,
+                            buf_t *err);
 
 /* `since`: Unix seconds or milliseconds, RFC 3339 (2024-05-01T12:00:00Z,
  * fractional seconds and +hh:mm offsets allowed), a date (2024-05-01), or

@@ -16,7 +16,9 @@
 #define REPLAY_STORES(X)                                                                           \
     X(sqlite)                                                                                      \
     X(jsonl)                                                                                       \
-    X(memory)
+    X(memory)                                                                                      \
+    X(redis)                                                                                       \
+    X(postgres)
 
 #define REPLAY_STORE_DECLARE(name) extern const cfg_store_backend_t replay_##name##_store;
 #define REPLAY_STORE_ENTRY(name)   &replay_##name##_store,

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "config/family.h"
 #include "config/global.h"
+#include "replay/spool.h"
 
 void replay_config_defaults(replay_config_t *c)
 {
@@ -102,6 +103,19 @@ int replay_store_sweep(replay_store_t *s, uint64_t now_ms, size_t *removed, buf_
 void replay_store_close(replay_store_t *s)
 {
     if (s) s->ops->close(s);
+}
+
+bool replay_store_flush(replay_store_t *s, uint64_t deadline_ms)
+{
+    return !s->ops->flush || s->ops->flush(s, deadline_ms);
+}
+
+bool replay_store_spool_stats(replay_store_t *s, struct replay_spool_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s->ops->stats) return false;
+    s->ops->stats(s, out);
+    return true;
 }
 
 int replay_row_cmp(uint64_t a_ms, const char *a_id, uint64_t b_ms, const char *b_id)

@@ -22,12 +22,13 @@
 #include "replay/record.h"
 
 struct cfg;
+struct replay_spool_stats;
 
 /* What a store is opened with; replay_config_from_cfg fills it from
  * global.services.router_replay with the SPEC §3.4 defaults. */
 typedef struct replay_config {
     bool enabled;      /* true */
-    const char *store; /* a backend of registry.h: "sqlite" | "jsonl" | "memory" */
+    const char *store; /* a backend of registry.h: sqlite, jsonl, memory, redis, postgres */
     /* The backend's own options block (its cfg_store_backend_t fields),
      * borrowed from the config; NULL when the config named another backend
      * or there is none (the backend then uses its defaults). */
@@ -90,6 +91,11 @@ typedef struct replay_store_ops {
     /* Delete rows older than ttl and beyond the caps; *removed gets the count
      * (sqlite: plus what the caps removed on write since the last sweep). */
     int (*sweep)(replay_store_t *s, uint64_t now_ms, size_t *removed, buf_t *err);
+    /* Optional, for backends that write behind (redis, postgres): wait until
+     * what write accepted is stored, up to deadline_ms; true when it is. */
+    bool (*flush)(replay_store_t *s, uint64_t deadline_ms);
+    /* Optional: the write-behind buffer's counters (spool.h). */
+    void (*stats)(replay_store_t *s, struct replay_spool_stats *out);
     void (*close)(replay_store_t *s);
 } replay_store_ops_t;
 
@@ -111,6 +117,11 @@ int replay_store_scan(replay_store_t *s, const replay_filter_t *f, replay_row_cb
                       buf_t *err);
 int replay_store_sweep(replay_store_t *s, uint64_t now_ms, size_t *removed, buf_t *err);
 void replay_store_close(replay_store_t *s);
+/* Wait for a write-behind store to catch up (true at once for the others). */
+bool replay_store_flush(replay_store_t *s, uint64_t deadline_ms);
+/* The write-behind counters; false (out zeroed) for a store that writes
+ * synchronously. */
+bool replay_store_spool_stats(replay_store_t *s, struct replay_spool_stats *out);
 
 /* Helpers the backends share (store.c). */
 /* Copy c into s->cfg with owned strings. */

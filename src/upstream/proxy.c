@@ -105,6 +105,17 @@ void up_end(up_proxy_t *p)
     p->done = true;
 }
 
+void up_trace_bodies(up_proxy_t *p, const char *resp, size_t len)
+{
+    if (!p->rec || !p->cfg->global_ext) return;
+    const cfg_services_t *sv = &p->cfg->global_ext->services;
+    if (!sv->router_replay.capture_bodies) return;
+    size_t cap = (size_t)sv->router_replay.max_body_bytes;
+    if (p->req && p->req->body_len)
+        replay_record_set_body(p->rec, 0, p->req->body, p->req->body_len, cap);
+    if (resp && len) replay_record_set_body(p->rec, 1, resp, len, cap);
+}
+
 void up_trace_done(up_proxy_t *p, int status, const char *path)
 {
     if (!p->rec) return;

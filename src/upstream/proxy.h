@@ -201,6 +201,11 @@ void up_respond(up_proxy_t *p, int status, const char *ct, const hsrv_header_t *
                 const char *path, const char *body, size_t len);
 /* The replay record's outcome (no-op without one). */
 void up_trace_done(up_proxy_t *p, int status, const char *path);
+/* router_replay.capture_bodies: the client's request body and the whole
+ * response body (resp, or NULL when it was streamed) into the replay
+ * record, cut at max_body_bytes; the writer redacts them. No-op without a
+ * record or when capture is off. */
+void up_trace_bodies(up_proxy_t *p, const char *resp, size_t len);
 /* Write stream bytes to the client (and keep them for the cache when the
  * adapter's translation produced them). */
 void up_client_write(up_proxy_t *p, const char *data, size_t len);

@@ -291,6 +291,7 @@ static void done_cb(void *ud)
         start_client(p, ctype, (int64_t)blen);
         if (blen) hsrv_write(p->req, body, blen);
     }
+    up_trace_bodies(p, ctype ? body : NULL, ctype ? blen : 0);
     buf_free(&out);
     up_trace_done(p, p->upstream_status, "upstream");
     p->ad->log_done(p, p->upstream_status);

@@ -360,8 +360,9 @@ static void test_new_store_loads_with_key_checks(void **st)
     c = load(bad, &d);
     txt = diag_text(&d);
     assert_null(c);
-    assert_non_null(strstr(txt, "global.services.router_replay.store: \"taly\" is not one of "
-                                "sqlite|jsonl|memory|tally (did you mean \"tally\"?)"));
+    assert_non_null(strstr(txt,
+                           "global.services.router_replay.store: \"taly\" is not one of "
+                           "sqlite|jsonl|memory|redis|postgres|tally (did you mean \"tally\"?)"));
     free(txt);
     cfg_diags_free(&d);
     /* the session store's backends come from their registry the same way */
@@ -398,7 +399,7 @@ static void test_new_store_is_documented(void **st)
     buf_t md = BUF_INIT;
     cfg_schema_markdown(&md);
     assert_non_null(strstr(md.data, "| `store` | enum | `sqlite` | trace store "
-                                    "(sqlite\\|jsonl\\|memory\\|tally) |\n"));
+                                    "(sqlite\\|jsonl\\|memory\\|redis\\|postgres\\|tally) |\n"));
     assert_non_null(strstr(md.data, "| `tally` | mapping/list | - | see "
                                     "global.services.router_replay.tally |\n"));
     assert_non_null(strstr(md.data, "### `global.services.router_replay.tally`\n\n"
@@ -453,8 +454,9 @@ static void test_new_store_receives_records(void **st)
     replay_config_defaults(&rc);
     rc.store = "tallly";
     assert_null(replay_store_open(&rc, &err));
-    assert_string_equal(err.data,
-                        "unknown replay store 'tallly' (expected sqlite, jsonl, memory or tally)");
+    assert_string_equal(
+        err.data,
+        "unknown replay store 'tallly' (expected sqlite, jsonl, memory, redis, postgres or tally)");
     buf_free(&err);
 }
 

@@ -111,6 +111,7 @@ static inline size_t fx_count(replay_store_t *s, const replay_filter_t *f)
 static inline int fx_write(replay_store_t *s, replay_record_t **recs, size_t n)
 {
     int rc = replay_store_write(s, recs, n, NULL);
+    if (rc == REPLAY_OK && !replay_store_flush(s, 10000)) rc = REPLAY_EIO; /* write-behind stores */
     for (size_t i = 0; i < n; i++)
         replay_record_free(recs[i]);
     return rc;

@@ -1,0 +1,544 @@
+/* store_redis.c - the `redis` replay store: records shared by every replica
+ * of a deployment, with a lifetime (ttl_seconds) and a bounded count
+ * (max_records).
+ *
+ * Layout, under key_prefix (default "tether:replay:"):
+ *   rec:<id>       a hash per record: the filter columns and the JSON
+ *                  (fields id ms sid dec model reason phase turn sw json
+ *                  bodies), expiring after ttl_seconds;
+ *   time           a sorted set of every id by created_at_ms (the global
+ *                  timeline, trimmed to max_records on write, to the TTL by
+ *                  the sweep);
+ *   sess:<session> a sorted set per session, expiring with its last turn.
+ * One Lua script per record adds the hash and both index entries and trims
+ * the global index (deleting the trimmed hashes), so a record is either
+ * fully indexed or absent. Reads walk an index newest first and drop ids
+ * whose hash has expired.
+ *
+ * Writes go through the project's Redis layer (kv/client.h, circuit breaker
+ * and timeouts included) on a private event loop driven by the spool's
+ * thread (spool.h): the replay writer only hands records over, and an
+ * outage fills the spool's bounded buffer instead of blocking anything.
+ * Reads (the management API, `tether replay`) use a second connection on
+ * the caller's thread, bounded by timeout_ms per command. */
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/schema.h"
+#include "kv/client.h"
+#include "replay/registry.h"
+#include "replay/spool.h"
+#include "replay/store.h"
+
+typedef struct redis_replay_opts {
+    char *address, *password_env, *key_prefix;
+    int64_t db, timeout_ms, buffer_records;
+} redis_replay_opts_t;
+
+typedef struct {
+    struct event_base *evb;
+    kv_t *kv;
+} rconn_t;
+
+typedef struct {
+    replay_store_t base;
+    kv_conf_t conf;
+    char *prefix;
+    rconn_t w; /* the spool thread's */
+    rconn_t r; /* readers', under rmu */
+    pthread_mutex_t rmu;
+    replay_spool_t *spool;
+} redis_store_t;
+
+/* KEYS: rec, time[, sess]; ARGV: id, ms, ttl_s, max_records, prefix,
+ * field/value pairs. */
+static const char ADD_LUA[] =
+    "local ms, ttl, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "local f = {}\n"
+    "for i = 6, #ARGV do f[#f + 1] = ARGV[i] end\n"
+    "redis.call('HSET', KEYS[1], unpack(f))\n"
+    "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
+    "redis.call('ZADD', KEYS[2], ms, ARGV[1])\n"
+    "if #KEYS > 2 then\n"
+    "  redis.call('ZADD', KEYS[3], ms, ARGV[1])\n"
+    "  if ttl > 0 then\n"
+    "    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (ms - ttl * 1000))\n"
+    "    redis.call('EXPIRE', KEYS[3], ttl)\n"
+    "  end\n"
+    "end\n"
+    "if max > 0 then\n"
+    "  local over = redis.call('ZCARD', KEYS[2]) - max\n"
+    "  if over > 0 then\n"
+    "    local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)\n"
+    "    for _, o in ipairs(old) do redis.call('DEL', ARGV[5] .. 'rec:' .. o) end\n"
+    "    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+static const char *const SCRIPTS[] = {ADD_LUA};
+
+/* ---- running commands to completion on a private loop ------------------ */
+
+typedef struct {
+    int pending;
+    int failed;
+    buf_t *err;
+} rwait_t;
+
+static bool ok_cb(void *ud, kv_status_t st, redisReply *r)
+{
+    rwait_t *w = ud;
+    w->pending--;
+    if (st != KV_OK) {
+        if (!w->failed && w->err) {
+            buf_reset(w->err);
+            buf_printf(w->err, "redis: %s",
+                       st == KV_EREPLY && r && r->str ? r->str
+                       : st == KV_EOPEN               ? "circuit open (server unavailable)"
+                       : st == KV_ETIMEOUT            ? "timeout"
+                                                      : "connection failed");
+        }
+        w->failed++;
+        return false;
+    }
+    return true;
+}
+
+static void run_until_done(rconn_t *c, rwait_t *w)
+{
+    kv_flush(c->kv);
+    while (w->pending > 0)
+        event_base_loop(c->evb, EVLOOP_ONCE);
+}
+
+static int rconn_open(rconn_t *c, const kv_conf_t *conf, buf_t *err)
+{
+    char e[256] = "";
+    c->evb = event_base_new();
+    if (!c->evb) abort();
+    c->kv = kv_new(c->evb, &conf->o, e, sizeof e);
+    if (!c->kv) {
+        if (err) buf_printf(err, "replay store redis: %s", e);
+        event_base_free(c->evb);
+        c->evb = NULL;
+        return REPLAY_EINVAL;
+    }
+    return REPLAY_OK;
+}
+
+static void rconn_close(rconn_t *c)
+{
+    if (c->kv) kv_free(c->kv);
+    if (c->evb) event_base_free(c->evb);
+    c->kv = NULL;
+    c->evb = NULL;
+}
+
+/* ---- write (the spool's sink) ----------------------------------------- */
+
+#define MAXARGS 32
+
+typedef struct {
+    const char *v[MAXARGS];
+    size_t l[MAXARGS];
+    int n;
+} args_t;
+
+static void arg(args_t *a, const char *s)
+{
+    if (!s) return;
+    a->v[a->n] = s;
+    a->l[a->n] = strlen(s);
+    a->n++;
+}
+
+static void field(args_t *a, const char *k, const char *v)
+{
+    if (!v) return;
+    arg(a, k);
+    arg(a, v);
+}
+
+static int redis_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
+{
+    redis_store_t *s = ud;
+    if (!s->w.kv && rconn_open(&s->w, &s->conf, err) != REPLAY_OK) return REPLAY_EIO;
+    const replay_config_t *c = &s->base.cfg;
+    char ttl[24], max[24];
+    snprintf(ttl, sizeof ttl, "%lld", (long long)(c->ttl_seconds > 0 ? c->ttl_seconds : 0));
+    snprintf(max, sizeof max, "%lld", (long long)(c->max_records > 0 ? c->max_records : 0));
+    rwait_t w = {.err = err};
+    buf_t keys = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const replay_flat_t *r = &rows[i];
+        char ms[24], turn[24], nk[4];
+        snprintf(ms, sizeof ms, "%llu", (unsigned long long)r->created_at_ms);
+        snprintf(turn, sizeof turn, "%lld", (long long)r->turn);
+        buf_reset(&keys);
+        buf_printf(&keys, "%srec:%s%c%stime%c", s->prefix, r->id, 0, s->prefix, 0);
+        size_t k2 = strlen(keys.data) + 1, k3 = 0;
+        if (r->session_id) {
+            k3 = keys.len;
+            buf_printf(&keys, "%ssess:%s", s->prefix, r->session_id);
+            buf_putc(&keys, 0);
+        }
+        snprintf(nk, sizeof nk, "%d", r->session_id ? 3 : 2);
+        args_t a = {0};
+        arg(&a, nk);
+        arg(&a, keys.data);
+        arg(&a, keys.data + k2);
+        if (r->session_id) arg(&a, keys.data + k3);
+        arg(&a, r->id);
+        arg(&a, ms);
+        arg(&a, ttl);
+        arg(&a, max);
+        arg(&a, s->prefix);
+        field(&a, "id", r->id);
+        field(&a, "ms", ms);
+        field(&a, "sid", r->session_id);
+        field(&a, "dec", r->decision);
+        field(&a, "model", r->model);
+        field(&a, "reason", r->reason);
+        field(&a, "phase", r->phase);
+        field(&a, "turn", turn);
+        field(&a, "sw", r->switched ? "1" : "0");
+        field(&a, "json", r->json);
+        field(&a, "bodies", r->bodies);
+        w.pending++;
+        kv_eval(s->w.kv, 0, ok_cb, &w, a.n, a.v, a.l);
+    }
+    buf_free(&keys);
+    run_until_done(&s->w, &w);
+    return w.failed ? REPLAY_EIO : REPLAY_OK;
+}
+
+static int redis_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err)
+{
+    redis_store_t *s = (redis_store_t *)bs;
+    if (!s->spool) {
+        if (err) buf_puts(err, "the redis replay store was opened read-only");
+        return REPLAY_EINVAL;
+    }
+    replay_flat_t rows[64];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < 64 && i < n; k++, i++)
+            replay_flat_from_record(&rows[k], recs[i]);
+        replay_spool_push(s->spool, rows, k);
+    }
+    return REPLAY_OK;
+}
+
+/* ---- scan --------------------------------------------------------------- */
+
+enum { F_ID, F_MS, F_SID, F_DEC, F_MODEL, F_REASON, F_PHASE, F_TURN, F_SW, F_JSON, F_BODIES, NF };
+static const char *const FIELDS[NF] = {"id",    "ms",   "sid", "dec",  "model", "reason",
+                                       "phase", "turn", "sw",  "json", "bodies"};
+
+typedef struct {
+    char *f[NF];
+} hrow_t;
+
+typedef struct {
+    rwait_t w;
+    char **ids;
+    size_t n;
+} idpage_t;
+
+static bool ids_cb(void *ud, kv_status_t st, redisReply *r)
+{
+    idpage_t *p = ud;
+    if (st == KV_OK && r->type != REDIS_REPLY_ARRAY) st = KV_EREPLY;
+    bool ok = ok_cb(&p->w, st, st == KV_EREPLY && r && r->type == REDIS_REPLY_ERROR ? r : NULL);
+    if (!ok) return false;
+    p->ids = calloc(r->elements ? r->elements : 1, sizeof *p->ids);
+    if (!p->ids) abort();
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            p->ids[p->n++] = strndup(r->element[i]->str, r->element[i]->len);
+    return true;
+}
+
+typedef struct {
+    rwait_t *w;
+    hrow_t *row;
+} hget_t;
+
+static bool hget_cb(void *ud, kv_status_t st, redisReply *r)
+{
+    hget_t *h = ud;
+    if (st == KV_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != NF)) st = KV_EREPLY;
+    if (!ok_cb(h->w, st, NULL)) return false;
+    for (size_t i = 0; i < NF; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            h->row->f[i] = strndup(r->element[i]->str, r->element[i]->len);
+    return true;
+}
+
+static void hrow_free(hrow_t *h)
+{
+    for (int i = 0; i < NF; i++)
+        free(h->f[i]);
+}
+
+/* Fetch the hashes of ids[0..n) into rows (missing ones stay all-NULL). */
+static int fetch_rows(redis_store_t *s, char **ids, size_t n, hrow_t *rows, buf_t *err)
+{
+    rwait_t w = {.err = err};
+    hget_t *hs = calloc(n ? n : 1, sizeof *hs);
+    if (!hs) abort();
+    buf_t key = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&key);
+        buf_printf(&key, "%srec:%s", s->prefix, ids[i]);
+        const char *v[NF + 2] = {"HMGET", key.data};
+        size_t l[NF + 2] = {5, key.len};
+        for (int k = 0; k < NF; k++) {
+            v[k + 2] = FIELDS[k];
+            l[k + 2] = strlen(FIELDS[k]);
+        }
+        hs[i] = (hget_t){&w, &rows[i]};
+        w.pending++;
+        kv_cmd(s->r.kv, hget_cb, &hs[i], NF + 2, v, l);
+    }
+    run_until_done(&s->r, &w);
+    buf_free(&key);
+    free(hs);
+    return w.failed ? REPLAY_EIO : REPLAY_OK;
+}
+
+#define PAGE 200
+
+static int scan_locked(redis_store_t *s, const replay_filter_t *f, replay_row_cb cb, void *ctx,
+                       buf_t *err)
+{
+    buf_t key = BUF_INIT;
+    char hi[32], lo[32], off[24], cnt[24];
+    if (f->session_id)
+        buf_printf(&key, "%ssess:%s", s->prefix, f->session_id);
+    else
+        buf_printf(&key, "%stime", s->prefix);
+    if (f->has_cursor)
+        snprintf(hi, sizeof hi, "%llu", (unsigned long long)f->before_ms);
+    else
+        snprintf(hi, sizeof hi, "+inf");
+    if (f->since_ms)
+        snprintf(lo, sizeof lo, "%llu", (unsigned long long)f->since_ms);
+    else
+        snprintf(lo, sizeof lo, "-inf");
+    size_t emitted = 0, offset = 0;
+    bool more = true, has_last = false;
+    uint64_t last_ms = 0;
+    char last_id[REPLAY_ID_LEN + 1] = "";
+    int rc = REPLAY_OK;
+    while (more && (!f->limit || emitted < f->limit)) {
+        idpage_t p = {.w = {.err = err}};
+        if (f->id) { /* one record: no index walk */
+            p.ids = calloc(1, sizeof *p.ids);
+            if (!p.ids) abort();
+            p.ids[p.n++] = strdup(f->id);
+            more = false;
+        } else {
+            snprintf(off, sizeof off, "%zu", offset);
+            snprintf(cnt, sizeof cnt, "%d", PAGE);
+            const char *v[] = {"ZREVRANGEBYSCORE", key.data, hi, lo, "LIMIT", off, cnt};
+            size_t l[7];
+            for (int i = 0; i < 7; i++)
+                l[i] = strlen(v[i]);
+            p.w.pending = 1;
+            kv_cmd(s->r.kv, ids_cb, &p, 7, v, l);
+            run_until_done(&s->r, &p.w);
+            if (p.w.failed) {
+                rc = REPLAY_EIO;
+                break;
+            }
+            offset += p.n;
+            more = p.n == PAGE;
+        }
+        hrow_t *rows = calloc(p.n ? p.n : 1, sizeof *rows);
+        if (!rows) abort();
+        rc = fetch_rows(s, p.ids, p.n, rows, err);
+        for (size_t i = 0; rc == REPLAY_OK && i < p.n; i++) {
+            char **x = rows[i].f;
+            if (!x[F_ID] || !x[F_JSON] || !x[F_MS]) continue; /* expired or trimmed */
+            replay_row_t r = {.id = x[F_ID],
+                              .created_at_ms = strtoull(x[F_MS], NULL, 10),
+                              .session_id = x[F_SID],
+                              .decision = x[F_DEC],
+                              .model = x[F_MODEL],
+                              .reason = x[F_REASON],
+                              .phase = x[F_PHASE],
+                              .turn = x[F_TURN] ? strtoll(x[F_TURN], NULL, 10) : 0,
+                              .switched = x[F_SW] && x[F_SW][0] == '1',
+                              .json = x[F_JSON],
+                              .bodies_json = x[F_BODIES]};
+            if (!replay_filter_match(f, &r)) continue;
+            /* offsets shift when records arrive during the walk: keep the
+             * order strict so none is handed out twice */
+            if (has_last && replay_row_cmp(r.created_at_ms, r.id, last_ms, last_id) >= 0) continue;
+            has_last = true;
+            last_ms = r.created_at_ms;
+            snprintf(last_id, sizeof last_id, "%s", r.id);
+            emitted++;
+            if (!cb(ctx, &r) || (f->limit && emitted >= f->limit)) {
+                more = false;
+                break;
+            }
+        }
+        for (size_t i = 0; i < p.n; i++) {
+            hrow_free(&rows[i]);
+            free(p.ids[i]);
+        }
+        free(rows);
+        free(p.ids);
+        if (rc != REPLAY_OK) break;
+    }
+    buf_free(&key);
+    return rc;
+}
+
+static int redis_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb cb, void *ctx,
+                      buf_t *err)
+{
+    redis_store_t *s = (redis_store_t *)bs;
+    replay_filter_t all = {0};
+    if (!f) f = &all;
+    pthread_mutex_lock(&s->rmu);
+    int rc = s->r.kv ? REPLAY_OK : rconn_open(&s->r, &s->conf, err);
+    if (rc == REPLAY_OK) rc = scan_locked(s, f, cb, ctx, err);
+    pthread_mutex_unlock(&s->rmu);
+    return rc;
+}
+
+/* ---- sweep, flush, close ---------------------------------------------- */
+
+/* Hashes and session sets expire by themselves; the global index drops
+ * the ids older than the TTL. */
+static int redis_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t *err)
+{
+    redis_store_t *s = (redis_store_t *)bs;
+    *removed = 0;
+    int64_t ttl = bs->cfg.ttl_seconds;
+    if (ttl <= 0 || now_ms <= (uint64_t)ttl * 1000) return REPLAY_OK;
+    char cut[32];
+    snprintf(cut, sizeof cut, "(%llu", (unsigned long long)(now_ms - (uint64_t)ttl * 1000));
+    buf_t key = BUF_INIT;
+    buf_printf(&key, "%stime", s->prefix);
+    pthread_mutex_lock(&s->rmu);
+    int rc = s->r.kv ? REPLAY_OK : rconn_open(&s->r, &s->conf, err);
+    if (rc == REPLAY_OK) {
+        rwait_t w = {.pending = 1, .err = err};
+        const char *v[] = {"ZREMRANGEBYSCORE", key.data, "-inf", cut};
+        size_t l[] = {16, key.len, 4, strlen(cut)};
+        kv_cmd(s->r.kv, ok_cb, &w, 4, v, l);
+        run_until_done(&s->r, &w);
+        rc = w.failed ? REPLAY_EIO : REPLAY_OK;
+    }
+    pthread_mutex_unlock(&s->rmu);
+    buf_free(&key);
+    return rc;
+}
+
+static bool redis_flush(replay_store_t *bs, uint64_t deadline_ms)
+{
+    redis_store_t *s = (redis_store_t *)bs;
+    return !s->spool || replay_spool_wait(s->spool, deadline_ms);
+}
+
+static void redis_stats(replay_store_t *bs, replay_spool_stats_t *out)
+{
+    redis_store_t *s = (redis_store_t *)bs;
+    if (s->spool) replay_spool_stats(s->spool, out);
+}
+
+static void redis_close(replay_store_t *bs)
+{
+    redis_store_t *s = (redis_store_t *)bs;
+    replay_spool_free(s->spool, 2000); /* the spool thread owns s->w until here */
+    rconn_close(&s->w);
+    rconn_close(&s->r);
+    pthread_mutex_destroy(&s->rmu);
+    kv_conf_deinit(&s->conf);
+    free(s->prefix);
+    replay_store_base_deinit(bs);
+    free(s);
+}
+
+static replay_store_t *redis_open(const replay_config_t *c, buf_t *err);
+
+static const replay_store_ops_t REDIS_OPS = {.name = "redis",
+                                             .open = redis_open,
+                                             .write = redis_write,
+                                             .scan = redis_scan,
+                                             .sweep = redis_sweep,
+                                             .flush = redis_flush,
+                                             .stats = redis_stats,
+                                             .close = redis_close};
+
+static replay_store_t *redis_open(const replay_config_t *c, buf_t *err)
+{
+    const redis_replay_opts_t *o = c->opts;
+    kv_opts_t ko = {
+        .address = o && o->address ? o->address : "127.0.0.1:6379",
+        .password = o && o->password_env ? getenv(o->password_env) : NULL,
+        .db = o ? (int)o->db : 0,
+        .timeout_ms = o && o->timeout_ms > 0 ? (uint64_t)o->timeout_ms : 500,
+        .scripts = SCRIPTS,
+        .n_scripts = 1,
+        .probe_is_call = true,
+        .name = "replay_store",
+    };
+    redis_store_t *s = calloc(1, sizeof *s);
+    if (!s) abort();
+    char e[256] = "";
+    if (!kv_conf_init(&s->conf, &ko, e, sizeof e)) {
+        if (err) {
+            buf_reset(err);
+            buf_printf(err, "replay store redis: %s", e);
+        }
+        free(s);
+        return NULL;
+    }
+    replay_store_base_init(&s->base, &REDIS_OPS, c);
+    s->prefix = strdup(o && o->key_prefix ? o->key_prefix : "tether:replay:");
+    if (!s->prefix) abort();
+    pthread_mutex_init(&s->rmu, NULL);
+    if (!c->read_only) {
+        replay_spool_opts_t so = {.store = "redis",
+                                  .capacity = o && o->buffer_records > 0 ? (size_t)o->buffer_records
+                                                                         : 10000,
+                                  .sink = redis_sink,
+                                  .ud = s};
+        s->spool = replay_spool_new(&so);
+    }
+    return &s->base;
+}
+
+/* The registry entry (registry.h). */
+const cfg_store_backend_t replay_redis_store = {
+    .name = "redis",
+    .flags = CFG_STORE_SHARED,
+    .doc = "Records shared by every replica in one Redis: a hash per record with the TTL, "
+           "indexed by time and by session in sorted sets, the time index trimmed to "
+           "max_records. Written off the request path; while Redis is away records wait in a "
+           "buffer of buffer_records (then are dropped and counted).",
+    .fields =
+        (const cfg_field_t[]){
+            CFG_FSTR(redis_replay_opts_t, "address", address, "127.0.0.1:6379",
+                     "host:port, redis://host:port or unix:/path"),
+            CFG_FSTR(redis_replay_opts_t, "password_env", password_env, NULL,
+                     "environment variable with the password"),
+            CFG_FI64(redis_replay_opts_t, "db", db, "0", 0, 1000, "database number"),
+            CFG_FSTR(redis_replay_opts_t, "key_prefix", key_prefix,
+                     "tether:replay:", "prefix of every key"),
+            CFG_FI64(redis_replay_opts_t, "timeout_ms", timeout_ms, "500", 1, 600000,
+                     "per command"),
+            CFG_FI64(redis_replay_opts_t, "buffer_records", buffer_records, "10000", 1, 100000000,
+                     "records held while Redis is unavailable"),
+            {0}},
+    .opts_size = sizeof(redis_replay_opts_t),
+    .ops.replay = &REDIS_OPS,
+};

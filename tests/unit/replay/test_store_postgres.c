@@ -1,0 +1,173 @@
+/* test_store_postgres.c - the `postgres` replay store against a real
+ * PostgreSQL the test creates and starts on loopback: the shared store
+ * behaviour, the schema created once and its indexes, two stores (two
+ * replicas) seeing each other's records, retention_days, and an outage
+ * (writes never fail or wait; records wait in the bounded buffer, the
+ * overflow dropped and counted; writing resumes when the server is back). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define FX_CONFORMANCE
+#include "postgres_server.h"
+#include "proc.h"
+#include "replay/spool.h"
+#include "replay_fixture.h"
+#include <libpq-fe.h>
+
+typedef struct pg_replay_opts { /* the backend's options block (store_postgres.c) */
+    char *conninfo, *password_env, *table;
+    int64_t retention_days, timeout_ms, buffer_records;
+} pg_replay_opts_t;
+
+static tpg_t pg;
+
+static replay_store_t *open_pg(const char *table, int64_t retention_days, int64_t buffer)
+{
+    static pg_replay_opts_t o[8];
+    static int k;
+    pg_replay_opts_t *x = &o[k++ % 8];
+    *x = (pg_replay_opts_t){.conninfo = pg.conninfo,
+                            .table = (char *)table,
+                            .retention_days = retention_days,
+                            .timeout_ms = 2000,
+                            .buffer_records = buffer};
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.store = "postgres";
+    c.opts = x;
+    buf_t err = BUF_INIT;
+    replay_store_t *s = replay_store_open(&c, &err);
+    if (!s) fprintf(stderr, "open: %s\n", err.data);
+    buf_free(&err);
+    return s;
+}
+
+static long long sql_int(const char *q)
+{
+    PGconn *c = PQconnectdb(pg.conninfo);
+    PGresult *r = PQexec(c, q);
+    long long v =
+        PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+static int setup(void **st)
+{
+    if (!tpg_bindir()) return 0;
+    return tpg_start(&pg, tsupport_free_port());
+}
+
+static int teardown(void **st)
+{
+    tpg_stop(&pg);
+    return 0;
+}
+
+static void test_postgres_store_behaviour(void **st)
+{
+    TPG_NEED();
+    replay_store_t *s = open_pg("t1", 30, 0);
+    assert_non_null(s);
+    assert_string_equal(s->ops->name, "postgres");
+    fx_store_conformance(s);
+    replay_store_close(s);
+}
+
+static void test_schema_is_created_once_with_indexes(void **st)
+{
+    TPG_NEED();
+    replay_store_t *a = open_pg("t2", 30, 0), *b = open_pg("t2", 30, 0);
+    replay_record_t *ra[1] = {fx_record(1000, "shared", 1, "d", "m-a", "cold_start")};
+    replay_record_t *rb[1] = {fx_record(2000, "shared", 2, "d", "m-a", "hard_lock_tool_loop")};
+    assert_int_equal(fx_write(a, ra, 1), REPLAY_OK);
+    assert_int_equal(fx_write(b, rb, 1), REPLAY_OK);
+    assert_int_equal(sql_int("SELECT count(*) FROM t2_schema"), 1);
+    assert_int_equal(sql_int("SELECT max(version) FROM t2_schema"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM pg_indexes WHERE tablename = 't2'"), 6);
+    /* each replica sees both turns, the lock taken on the other included */
+    assert_int_equal(fx_count(a, &(replay_filter_t){.session_id = "shared"}), 2);
+    assert_int_equal(fx_count(b, &(replay_filter_t){.reason = "hard_lock_tool_loop"}), 1);
+    assert_int_equal(sql_int("SELECT prompt_tokens FROM t2 LIMIT 1"), 100);
+    replay_store_close(a);
+    replay_store_close(b);
+}
+
+static void test_retention_days_sweep(void **st)
+{
+    TPG_NEED();
+    replay_store_t *s = open_pg("t3", 1, 0);
+    uint64_t day = 86400000ull, now = 10 * day;
+    replay_record_t *recs[3] = {fx_record(now - 3 * day, "r", 1, "d", "m", "cold_start"),
+                                fx_record(now - day - 1, "r", 2, "d", "m", "cold_start"),
+                                fx_record(now - 1000, "r", 3, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, recs, 3), REPLAY_OK);
+    size_t removed = 0;
+    assert_int_equal(replay_store_sweep(s, now, &removed, NULL), REPLAY_OK);
+    assert_int_equal(removed, 2);
+    assert_int_equal(fx_count(s, &(replay_filter_t){0}), 1);
+    replay_store_close(s);
+}
+
+static void test_outage_buffers_drops_and_resumes(void **st)
+{
+    TPG_NEED();
+    replay_store_t *s = open_pg("t4", 30, 5);
+    replay_record_t *one[1] = {fx_record(1000, "o", 1, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, one, 1), REPLAY_OK);
+    tpg_kill(&pg);
+    for (int i = 0; i < 8; i++) {
+        replay_record_t *r = fx_record(2000 + (uint64_t)i, "o", 2 + i, "d", "m", "stay_best");
+        assert_int_equal(replay_store_write(s, &r, 1, NULL), REPLAY_OK);
+        replay_record_free(r);
+    }
+    assert_false(replay_store_flush(s, 300));
+    replay_spool_stats_t ss;
+    assert_true(replay_store_spool_stats(s, &ss));
+    assert_int_equal(ss.dropped, 3);
+    assert_int_equal(ss.pending, 5);
+    assert_true(ss.is_down);
+    buf_t err = BUF_INIT;
+    fx_rows_t rows = {0};
+    assert_int_equal(replay_store_scan(s, &(replay_filter_t){0}, fx_collect, &rows, &err),
+                     REPLAY_EIO);
+    assert_non_null(strstr(err.data, "postgres"));
+    buf_free(&err);
+    /* back with its data: the buffered five join the first record */
+    assert_int_equal(tpg_start(&pg, pg.port), 0);
+    assert_true(replay_store_flush(s, 20000));
+    replay_store_spool_stats(s, &ss);
+    assert_false(ss.is_down);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.session_id = "o"}), 6);
+    replay_store_close(s);
+}
+
+static void test_bad_table_name_is_refused(void **st)
+{
+    TPG_NEED();
+    buf_t err = BUF_INIT;
+    pg_replay_opts_t o = {.conninfo = pg.conninfo, .table = "x; DROP TABLE y"};
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.store = "postgres";
+    c.opts = &o;
+    assert_null(replay_store_open(&c, &err));
+    assert_non_null(strstr(err.data, "table"));
+    buf_free(&err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_postgres_store_behaviour),
+        cmocka_unit_test(test_schema_is_created_once_with_indexes),
+        cmocka_unit_test(test_retention_days_sweep),
+        cmocka_unit_test(test_outage_buffers_drops_and_resumes),
+        cmocka_unit_test(test_bad_table_name_is_refused),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
