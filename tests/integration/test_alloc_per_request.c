@@ -47,7 +47,7 @@
 /* Allocations per warm request on the worker thread may not exceed this.
  * Measured when written: see docs/PERFORMANCE.md ("Heap allocations per
  * request"). */
-#define MAX_ALLOCS_PER_REQUEST 77
+#define MAX_ALLOCS_PER_REQUEST 73
 
 static atomic_ulong worker_allocs;
 
