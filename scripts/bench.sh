@@ -2,8 +2,10 @@
 # bench.sh - `make bench`: proxy-core benchmark on loopback (issue 2).
 #
 # One `tether mock` upstream with a fixed small reply; the same wrk load
-# against (a) the mock directly, (b) nginx proxy_pass to the mock and
-# (c) `tether serve`, with nginx and tether at the same worker counts:
+# against (a) the mock directly, (b) nginx proxy_pass to the mock, (c) `tether
+# serve` as a bare proxy and (d) `tether serve` as a full session router
+# (issue 12: signals, decisions, session policy, replay, metrics), with nginx
+# and tether at the same worker counts:
 # requests/s at 64 connections and p50/p99 latency at 1 connection, each with
 # a 2 KB and a 64 KB chat request body. Then every build/tests/bench/bench_*
 # program (scan-and-splice, ...) with its output captured. Prints a markdown
@@ -21,6 +23,7 @@
 #   BENCH_MOCK_WORKERS=2  worker threads of the mock upstream
 #   BENCH_REPLY_BYTES=64  fixed reply text size of the mock
 #   BENCH_BODIES="2048 65536"  request body sizes in bytes
+#   BENCH_SESSIONS=64     agent sessions in the load (each sent with and without x-session-id)
 #   BENCH_TETHER_LOG=warn tether --log-level (info adds one JSON line per request)
 #   BENCH_SKIP_PROXY=1    only run the bench_* programs
 #   BENCH_SKIP_PROGRAMS=1 only run the proxy benchmark
@@ -39,6 +42,7 @@ MOCK_WORKERS=${BENCH_MOCK_WORKERS:-2}
 REPLY_BYTES=${BENCH_REPLY_BYTES:-64}
 BODIES=${BENCH_BODIES:-2048 65536}
 TLOG=${BENCH_TETHER_LOG:-warn}
+export BENCH_SESSIONS=${BENCH_SESSIONS:-64}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -113,9 +117,12 @@ wait_listen() {
 
 # ------------------------------------------------------------ request bodies
 
-# gen_body BYTES FILE: a realistic chat request (system prompt, alternating
-# user/assistant turns with code, escapes and UTF-8, a final user turn padded
-# so the body is exactly BYTES long), model "auto".
+# gen_body BYTES FILE: a realistic agent request, exactly BYTES long, model
+# "auto": a system prompt carrying a session tag (#TASK-0000#, rewritten per
+# session by the wrk script, same length), then turns of user text, an
+# assistant tool call, the tool's result and an assistant answer (code,
+# `\n`/`\"`/`\u00e9` escapes, raw UTF-8), and a final tool call whose result
+# is padded to the size: the agent is inside a tool loop.
 gen_body() {
     LC_ALL=C awk -v target="$1" 'BEGIN {
         t[0] = "Can you refactor this function so the error path frees the buffer? Here it is:\\n\\n```c\\nint load(const char *path) {\\n    char *buf = malloc(4096);\\n    if (!read_all(path, buf)) return -1;\\n    return parse(buf);\\n}\\n```";
@@ -124,37 +131,69 @@ gen_body() {
         t[3] = "The path is probably NFC on disk and NFD in the test fixture, so the byte comparison fails. Normalise both sides before comparing, or build the fixture name with the same normalisation as the loader. 日本語のファイル名でも同じ問題が起きます。";
         t[4] = "Ok, normalising fixed it. Last thing: summarise what we changed for the pull request description, in three bullet points, and mention the accent fix.";
         t[5] = "- `load()` now frees its buffer on every path (single exit).\\n- A failed `malloc` returns -1 instead of crashing.\\n- Fixture paths are NFC-normalised, so `données/été.json` loads in tests.";
+        f[0] = "src/load.c"; f[1] = "tests/test_load.c"; f[2] = "tests/fixtures/données/été.json";
+        r[0] = "int load(const char *path) {\\n    int rc = -1;\\n    char *buf = malloc(4096);\\n    if (buf && read_all(path, buf)) rc = parse(buf);\\n    free(buf);\\n    return rc;\\n}\\n";
+        r[1] = "static void test_load_accents(void **state) {\\n    assert_int_equal(load(\\\"tests/fixtures/donn\\u00e9es/\\u00e9t\\u00e9.json\\\"), 0);\\n}\\n";
+        r[2] = "{\\\"name\\\": \\\"été\\\", \\\"items\\\": [1, 2, 3], \\\"nested\\\": {\\\"ok\\\": true}}";
         n = 6;
-        head = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a careful senior engineer. Answer concisely, quote file paths, prefer small diffs, and never invent APIs.\"}";
-        tail = "],\"temperature\":0.2,\"max_tokens\":256,\"stream\":false}";
-        last0 = ",{\"role\":\"user\",\"content\":\"\"}";
+        head = "{\"model\":\"auto\",\"messages\":[{\"role\":\"system\",\"content\":\"You are a careful senior engineer working on task #TASK-0000#. Answer concisely, quote file paths, prefer small diffs, and never invent APIs.\"}";
+        tail = "],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"description\":\"Read a file of the repository\",\"parameters\":{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"}},\"required\":[\"path\"]}}}],\"temperature\":0.2,\"max_tokens\":256,\"stream\":false}";
         body = head;
         for (i = 0; ; i++) {
-            role = (i % 2 == 0) ? "user" : "assistant";
-            msg = ",{\"role\":\"" role "\",\"content\":\"" t[i % n] "\"}";
-            if (length(body) + length(msg) + length(last0) + 64 + length(tail) > target) break;
+            id = sprintf("call_%05d", i);
+            call = ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"{\\\"path\\\":\\\"" f[i % 3] "\\\"}\"}}]}";
+            msg = ",{\"role\":\"user\",\"content\":\"" t[(2 * i) % n] "\"}" call \
+                  ",{\"role\":\"tool\",\"tool_call_id\":\"" id "\",\"content\":\"" r[i % 3] "\"}" \
+                  ",{\"role\":\"assistant\",\"content\":\"" t[(2 * i + 1) % n] "\"}";
+            id = sprintf("call_%05d", i + 1);
+            last0 = ",{\"role\":\"user\",\"content\":\"" t[4] "\"}" \
+                    ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"{\\\"path\\\":\\\"src/load.c\\\"}\"}}]}" \
+                    ",{\"role\":\"tool\",\"tool_call_id\":\"" id "\",\"content\":\"\"}";
+            if (i > 0 && length(body) + length(msg) + length(last0) + 64 + length(tail) > target) break;
             body = body msg;
         }
         need = target - length(body) - length(last0) - length(tail);
         fill = "";
-        while (length(fill) < need) fill = fill "Please continue with the next step and keep the answer short. ";
+        while (length(fill) < need) fill = fill "// load.c: keeps the buffer until parse returns, then frees it on every path.\\n";
         fill = substr(fill, 1, need);
-        printf "%s,{\"role\":\"user\",\"content\":\"%s\"}%s", body, fill, tail;
+        sub(/\\$/, " ", fill); # never end on half an escape
+        sub(/"content":""}$/, "\"content\":\"" fill "\"}", last0);
+        printf "%s%s%s", body, last0, tail;
     }' > "$2"
     local got
     got=$(wc -c < "$2")
     [ "$got" -eq "$1" ] || die "body generator produced $got bytes, wanted $1"
+    python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$2" 2>/dev/null ||
+        die "body generator produced invalid JSON ($2)"
 }
 
 # ------------------------------------------------------------ wrk runs
 
 cat > "$TMP/post.lua" <<'EOF'
--- POST the body file named by BENCH_BODY on every request.
+-- POST the body file named by BENCH_BODY, as BENCH_SESSIONS agents would:
+-- each session has its own copy of the body (the #TASK-0000# tag in the
+-- system prompt rewritten, same length, so fingerprints differ), and every
+-- session is sent twice per rotation, once with `x-session-id` and once
+-- without (the prefix-chain fingerprint finds it). Requests are built once.
 local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
+local body = f:read("*a")
 f:close()
-wrk.headers["Content-Type"] = "application/json"
+local n = tonumber(os.getenv("BENCH_SESSIONS") or "64")
+local reqs = {}
+function init(args)
+    for i = 0, n - 1 do
+        local tag = string.format("%04d", i)
+        local b = body:gsub("#TASK%-0000#", "#TASK-" .. tag .. "#")
+        reqs[#reqs + 1] = wrk.format("POST", nil,
+            {["Content-Type"] = "application/json", ["x-session-id"] = "bench-session-" .. tag}, b)
+        reqs[#reqs + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, b)
+    end
+end
+local k = 0
+function request()
+    k = k % #reqs + 1
+    return reqs[k]
+end
 EOF
 
 # to_us VALUE: wrk latency ("85.00us", "1.20ms", "2.00s") in microseconds.
@@ -205,19 +244,51 @@ HZ=$(getconf CLK_TCK)
 
 # Per-round figures, keyed "target|workers|body|mode": space-separated lists.
 declare -A FIG
+declare -A REPLAY
+
+# thread_ticks PID: "workers writer other" clock ticks of one tether process,
+# split by thread name (/proc/PID/task/*/stat: worker-N serve requests,
+# replay-writer is the replay store's writer, the rest is everything else:
+# main, management listener, health checks, config watcher).
+thread_ticks() {
+    local t wk=0 wr=0 ot=0 line comm v
+    for t in /proc/"$1"/task/*/stat; do
+        line=$(cat "$t" 2>/dev/null) || continue
+        comm=${line#*(}; comm=${comm%%)*}
+        v=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' <<< "$line")
+        case "$comm" in
+            worker-*) wk=$((wk + v)) ;;
+            replay-writer) wr=$((wr + v)) ;;
+            *) ot=$((ot + v)) ;;
+        esac
+    done
+    echo "$wk $wr $ot"
+}
 
 # one_run TARGET WORKERS BODY URL CONNS ROUND PIDS...: one measured wrk run;
 # appends req/s, p50, p99, errors and the CPU microseconds per request used
-# by PIDS (the process under test) to FIG.
+# by PIDS (the process under test) to FIG; for tether targets also that CPU
+# split by thread (workers, replay writer, other).
 one_run() {
-    local t=$1 w=$2 b=$3 url=$4 c=$5 r=$6 k c0 c1 n cpu
+    local t=$1 w=$2 b=$3 url=$4 c=$5 r=$6 k c0 c1 n cpu s0 s1 us
     shift 6
     k="$t|$w|$b|c$c"
     c0=$(cpu_ticks "$@")
+    case "$t" in proxy | routed) s0=$(thread_ticks "$1") ;; esac
     run_wrk "$url" "$TMP/body-$b.json" "$c" "$DUR" "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt"
     c1=$(cpu_ticks "$@")
     n=$(awk '/requests in/ {print $1; exit}' "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt")
     cpu=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
+    if [ -n "${s0:-}" ]; then
+        s1=$(thread_ticks "$1")
+        us=$(awk -v a="$s0" -v b="$s1" -v hz="$HZ" -v n="${n:-0}" 'BEGIN {
+            split(a, x, " "); split(b, y, " ")
+            for (i = 1; i <= 3; i++) printf "%.1f ", (n > 0 ? (y[i] - x[i]) * 1e6 / hz / n : 0) }')
+        read -r wk wr ot <<< "$us"
+        FIG["$k|cw"]+="$wk "
+        FIG["$k|cr"]+="$wr "
+        FIG["$k|co"]+="$ot "
+    fi
     FIG["$k|rps"]+="$RPS "
     FIG["$k|p50"]+="$P50 "
     FIG["$k|p99"]+="$P99 "
@@ -313,11 +384,20 @@ EOF
     die "nginx did not start $w workers (log: $d/logs/error.log)"
 }
 
-start_tether() { # WORKERS UPSTREAM_PORT -> TETHER_PID TETHER_PORT
-    local w=$1 up=$2 d="$TMP/tether-w$1"
+# start_tether MODE WORKERS UPSTREAM_PORT -> TETHER_PID TETHER_PORT MGMT_PORT
+# MODE proxy: the bare proxy (no signals or decisions, sessions, replay and
+# metrics off). MODE routed: the router as users run it: keyword, pii,
+# jailbreak, language, context and conversation signals, three decisions
+# over three models, the session policy (defaults: memory store, prefix-chain
+# fingerprint when no x-session-id), replay on with the default store
+# (sqlite) and metrics on.
+start_tether() {
+    local mode=$1 w=$2 up=$3 d="$TMP/tether-$1-w$2"
     mkdir -p "$d"
     TETHER_PORT=$(free_port)
-    cat > "$d/bench.yaml" <<EOF
+    MGMT_PORT=$(free_port)
+    if [ "$mode" = proxy ]; then
+        cat > "$d/bench.yaml" <<EOF
 version: v0.3
 listeners:
   - {name: bench, address: 127.0.0.1, port: $TETHER_PORT}
@@ -332,11 +412,100 @@ providers:
 routing:
   modelCards:
     - {name: bench-model}
+global:
+  router:
+    session: {enabled: false}
+  services:
+    router_replay: {enabled: false}
+    metrics: {enabled: false}
+    management_api: {listen: "127.0.0.1:$MGMT_PORT"}
 EOF
+    else
+        cat > "$d/bench.yaml" <<EOF
+version: v0.3
+listeners:
+  - {name: bench, address: 127.0.0.1, port: $TETHER_PORT}
+providers:
+  defaults:
+    default_model: small
+  models:
+    - name: small
+      provider_model_id: bench-small
+      pricing: {currency: USD, prompt_per_1m: 0.05, cached_input_per_1m: 0.01, completion_per_1m: 0.10}
+      backend_refs: [{name: mock-small, endpoint: "127.0.0.1:$up"}]
+    - name: medium
+      provider_model_id: bench-medium
+      pricing: {currency: USD, prompt_per_1m: 0.50, cached_input_per_1m: 0.10, completion_per_1m: 1.50}
+      backend_refs: [{name: mock-medium, endpoint: "127.0.0.1:$up"}]
+    - name: large
+      provider_model_id: bench-large
+      pricing: {currency: USD, prompt_per_1m: 3.00, cached_input_per_1m: 0.30, completion_per_1m: 15.00}
+      backend_refs: [{name: mock-large, endpoint: "127.0.0.1:$up"}]
+routing:
+  strategy: priority
+  modelCards:
+    - {name: small, quality_score: 0.6}
+    - {name: medium, quality_score: 0.75}
+    - {name: large, quality_score: 0.9}
+  signals:
+    keywords:
+      - {name: code_terms, keywords: [stack trace, segfault, unit test, refactor]}
+    pii:
+      - {name: sensitive, threshold: 0.8, pii_types_allowed: [EMAIL_ADDRESS]}
+    jailbreak:
+      - {name: injection, threshold: 0.7, include_tool_results: true}
+    language:
+      - {name: fr}
+    context:
+      - {name: long_context, min_tokens: 12K}
+    conversation:
+      - name: tool_use
+        feature: {type: count, source: {type: assistant_tool_call}}
+        predicate: {gte: 1}
+  decisions:
+    - name: guarded
+      priority: 100
+      rules:
+        operator: OR
+        conditions:
+          - {type: jailbreak, name: injection}
+          - {type: pii, name: sensitive}
+      modelRefs: [{model: small}]
+    - name: long_context
+      priority: 60
+      rules: {type: context, name: long_context}
+      modelRefs: [{model: large}, {model: medium}]
+    - name: agentic
+      priority: 50
+      rules:
+        operator: OR
+        conditions:
+          - {type: conversation, name: tool_use}
+          - {type: keyword, name: code_terms}
+          - {type: language, name: fr}
+      modelRefs: [{model: medium}, {model: large}]
+global:
+  services:
+    router_replay: {path: "$d/replay.db"}
+    management_api: {listen: "127.0.0.1:$MGMT_PORT"}
+EOF
+    fi
     "$BIN" serve --config "$d/bench.yaml" --workers "$w" --log-level "$TLOG" > "$d/stdout.log" 2> "$d/stderr.log" &
     TETHER_PID=$!
     PIDS+=("$TETHER_PID")
-    wait_listen "tether serve" "$TETHER_PID" "$TETHER_PORT" "$d/stderr.log"
+    wait_listen "tether serve ($mode)" "$TETHER_PID" "$TETHER_PORT" "$d/stderr.log"
+}
+
+# replay_counts MGMT_PORT: "written dropped errors" from the metrics endpoint.
+replay_counts() {
+    curl -s "http://127.0.0.1:$1/metrics" | awk '
+        /^tether_replay_writes_total|^replay_writes_total/ {
+            v = $NF
+            if ($0 ~ /result="written"|result="ok"/) w += v
+            else if ($0 ~ /result="dropped"/) d += v
+            else e += v
+        }
+        END { printf "%d %d %d", w, d, e }'
 }
 
 # ------------------------------------------------------------ machine
@@ -355,7 +524,7 @@ RES="$TMP/results.md"
     echo "- load generator: wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'), $ROUNDS interleaved rounds of $DUR s runs per target after a ${WARM} s warm-up; 64 connections on 2 threads, 1 connection on 1 thread"
     echo "- upstream: \`tether mock --workers $MOCK_WORKERS --reply-bytes $REPLY_BYTES\` (one instance, shared by every row)"
     echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), proxy_pass with an upstream keepalive pool, proxy_buffering off, access_log off"
-    echo "- tether: \`tether serve --log-level $TLOG\`"
+    echo "- tether: \`tether serve --log-level $TLOG\`, two instances per worker count (proxy, routed)"
     echo
 } > "$RES"
 
@@ -384,20 +553,28 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
     first=1
     for w in $WORKERS; do
         start_nginx "$w" "$MOCK_PORT"
-        start_tether "$w" "$MOCK_PORT"
+        start_tether proxy "$w" "$MOCK_PORT"
+        PROXY_PID=$TETHER_PID
+        PRX_SPEC="proxy http://127.0.0.1:$TETHER_PORT$CC_PATH $TETHER_PID"
+        start_tether routed "$w" "$MOCK_PORT"
+        ROUTED_PID=$TETHER_PID
+        ROUTED_MGMT=$MGMT_PORT
+        RTD_SPEC="routed http://127.0.0.1:$TETHER_PORT$CC_PATH $TETHER_PID"
         ngx_pids="$NGINX_PID $(ps -o pid= --ppid "$NGINX_PID" | tr '\n' ' ')"
         NGX_SPEC="nginx http://127.0.0.1:$NGINX_PORT$CC_PATH $ngx_pids"
-        TET_SPEC="tether http://127.0.0.1:$TETHER_PORT$CC_PATH $TETHER_PID"
         for b in $BODIES; do
             if [ -n "$first" ]; then
-                bench_targets "$w" "$b" "$ROUNDS" "$MOCK_SPEC" "$NGX_SPEC" "$TET_SPEC"
+                bench_targets "$w" "$b" "$ROUNDS" "$MOCK_SPEC" "$NGX_SPEC" "$PRX_SPEC" "$RTD_SPEC"
             else
-                bench_targets "$w" "$b" "$ROUNDS" "$NGX_SPEC" "$TET_SPEC"
+                bench_targets "$w" "$b" "$ROUNDS" "$NGX_SPEC" "$PRX_SPEC" "$RTD_SPEC"
             fi
         done
         first=""
+        sleep 1 # the writer's last batch (it lingers 20 ms)
+        REPLAY["$w"]=$(replay_counts "$ROUTED_MGMT")
         stop_pid "$NGINX_PID"
-        stop_pid "$TETHER_PID"
+        stop_pid "$PROXY_PID"
+        stop_pid "$ROUTED_PID"
     done
     stop_pid "$MOCK_PID"
 
@@ -405,9 +582,13 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
     {
         echo "## Proxy: requests/s at 64 connections, latency at 1 connection"
         echo
-        echo "Median of $ROUNDS interleaved rounds per cell. CPU/req: user+system CPU time of the process"
-        echo "under test (all nginx processes; all tether threads; the mock alone in the mock rows)"
-        echo "divided by the requests it served during the 64-connection runs."
+        echo "Median of $ROUNDS interleaved rounds per cell. Bodies: agent requests with a tool loop in"
+        echo "the history, one copy per session (BENCH_SESSIONS=${BENCH_SESSIONS:-64}), every session sent with"
+        echo "\`x-session-id\` and without. proxy: tether with no routing, sessions, replay or metrics;"
+        echo "routed: six signal families, three decisions, the session policy, replay (sqlite) and metrics."
+        echo "CPU/req: user+system CPU time of the process under test (all nginx processes; all tether"
+        echo "threads; the mock alone in the mock rows) divided by the requests it served during the"
+        echo "64-connection runs."
         echo
         echo "| target | workers | body | req/s @64 | CPU/req @64 (us) | p50 @1 (us) | p99 @1 (us) | errors |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
@@ -417,27 +598,52 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         done
         for w in $WORKERS; do
             for b in $BODIES; do
-                for t in nginx tether; do
+                for t in nginx proxy routed; do
                     k="$t|$w|$b"
                     echo "| $t | $w | $((b / 1024)) KB | $(fig "$k|c64" rps) | $(fig "$k|c64" cpu) | $(fig "$k|c1" p50) | $(fig "$k|c1" p99) | $(( ${FIG["$k|c64|err"]:-0} + ${FIG["$k|c1|err"]:-0} )) |"
                 done
             done
         done
         echo
-        echo "## tether against nginx (targets: >= 0.90x throughput, <= +50 us p99 at 1 connection)"
+        echo "## tether CPU per request by thread (us, 64 connections)"
         echo
-        echo "| workers | body | tether/nginx req/s | CPU/req tether/nginx | added p50 @1 (us) | added p99 @1 (us) | throughput | p99 |"
-        echo "|---:|---:|---:|---:|---:|---:|---|---|"
+        echo "| target | workers | body | workers | replay writer | other | total |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
         for w in $WORKERS; do
             for b in $BODIES; do
-                n="nginx|$w|$b"; t="tether|$w|$b"
-                ratio=$(awk -v a="$(fig "$t|c64" rps)" -v b="$(fig "$n|c64" rps)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-                cratio=$(awk -v a="$(fig "$t|c64" cpu)" -v b="$(fig "$n|c64" cpu)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-                ok1=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.9) ? "met" : "missed" }')
-                add50=$(( $(fig "$t|c1" p50) - $(fig "$n|c1" p50) ))
-                add99=$(( $(fig "$t|c1" p99) - $(fig "$n|c1" p99) ))
-                ok2=$([ "$add99" -le 50 ] && echo met || echo missed)
-                echo "| $w | $((b / 1024)) KB | $ratio | $cratio | $add50 | $add99 | $ok1 | $ok2 |"
+                for t in proxy routed; do
+                    k="$t|$w|$b|c64"
+                    echo "| $t | $w | $((b / 1024)) KB | $(fig "$k" cw) | $(fig "$k" cr) | $(fig "$k" co) | $(fig "$k" cpu) |"
+                done
+            done
+        done
+        echo
+        echo "Replay records of the routed router over the whole run (tether_replay_writes_total):"
+        for w in $WORKERS; do
+            read -r rw rd re <<< "${REPLAY[$w]:-0 0 0}"
+            echo "workers=$w: written $rw, dropped $rd, errors $re."
+        done
+        echo
+        echo "## Against nginx (issue 12 targets for routed: >= 0.8x req/s and <= 1.5x CPU/req at 2 KB, >= 0.6x and <= 2.5x at 64 KB)"
+        echo
+        echo "| target | workers | body | req/s vs nginx | CPU/req vs nginx | added p50 @1 (us) | added p99 @1 (us) | targets |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---|"
+        for t in proxy routed; do
+            for w in $WORKERS; do
+                for b in $BODIES; do
+                    n="nginx|$w|$b"; k="$t|$w|$b"
+                    ratio=$(awk -v a="$(fig "$k|c64" rps)" -v b="$(fig "$n|c64" rps)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                    cratio=$(awk -v a="$(fig "$k|c64" cpu)" -v b="$(fig "$n|c64" cpu)" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                    add50=$(( $(fig "$k|c1" p50) - $(fig "$n|c1" p50) ))
+                    add99=$(( $(fig "$k|c1" p99) - $(fig "$n|c1" p99) ))
+                    verdict="-"
+                    if [ "$t" = routed ]; then
+                        verdict=$(awk -v r="$ratio" -v c="$cratio" -v b="$b" 'BEGIN {
+                            rt = (b <= 4096) ? 0.8 : 0.6; ct = (b <= 4096) ? 1.5 : 2.5
+                            printf "%s / %s", (r >= rt ? "req/s met" : "req/s missed"), (c <= ct ? "CPU met" : "CPU missed") }')
+                    fi
+                    echo "| $t | $w | $((b / 1024)) KB | $ratio | $cratio | $add50 | $add99 | $verdict |"
+                done
             done
         done
         echo

@@ -339,7 +339,8 @@ int mgmt_listen(mgmt_t *m, const cfg_t *cfg)
                                    .body_timeout_ms = 30000,
                                    .max_connections = 256},
                         .handler = mgmt_handle,
-                        .ud = m};
+                        .ud = m,
+                        .thread_name = "mgmt"};
     char err[256];
     m->srv = hsrv_server_start(&hc, err, sizeof err);
     if (!m->srv) {

@@ -117,6 +117,7 @@ typedef struct hsrv_config {
     hsrv_worker_start_fn on_worker_start;
     hsrv_worker_stop_fn on_worker_stop;
     void *ud;
+    const char *thread_name; /* workers are named "<name>-<i>" (top, /proc); NULL: "worker" */
 } hsrv_config_t;
 
 /* Bind every listener (errors are reported before any thread starts) and

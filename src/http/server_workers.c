@@ -74,6 +74,10 @@ static void *worker_main(void *arg)
 {
     hsrv_worker_t *w = arg;
     hsrv_server_t *s = w->srv;
+    char name[16]; /* the kernel's limit, NUL included */
+    snprintf(name, sizeof name, "%.9s-%d", s->cfg.thread_name ? s->cfg.thread_name : "worker",
+             w->index);
+    pthread_setname_np(pthread_self(), name);
     if (s->cfg.on_worker_start) w->ctx = s->cfg.on_worker_start(w->index, w->base, s->cfg.ud);
     event_base_dispatch(w->base);
     /* forced stop: release whatever is left */

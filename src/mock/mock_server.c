@@ -775,6 +775,7 @@ mock_t *mock_start(const mock_config_t *cfg, char *err, size_t errlen)
         .handler = handler,
         .on_error = on_error,
         .ud = m,
+        .thread_name = "mock",
     };
     m->srv = hsrv_server_start(&hc, err, errlen);
     if (!m->srv) {

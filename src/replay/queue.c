@@ -13,6 +13,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "metrics/catalog.h"
 #include "replay/redact.h"
 
 #define BATCH     256
@@ -33,9 +34,11 @@ struct replay_queue {
     uint64_t written, dropped, errors, swept; /* atomics */
 };
 
-static void count(uint64_t *c, uint64_t n)
+/* The queue's counter and tether_replay_writes_total{result} together. */
+static void count(uint64_t *c, uint64_t n, const char *result)
 {
     __atomic_add_fetch(c, n, __ATOMIC_RELAXED);
+    met_inc(tmet.replay_writes_total, (double)n, result);
 }
 
 int replay_queue_push(replay_queue_t *q, replay_record_t *r)
@@ -44,14 +47,14 @@ int replay_queue_push(replay_queue_t *q, replay_record_t *r)
     if (r->has_session && !replay_reason_valid(r->session.reason)) {
         tlog(TLOG_WARN, "replay_invalid_reason", "\"id\":\"%s\"", r->id);
         replay_record_free(r);
-        count(&q->errors, 1);
+        count(&q->errors, 1, "error");
         return REPLAY_EINVAL;
     }
     pthread_mutex_lock(&q->mu);
     if (q->closing || q->len == q->cap) {
         pthread_mutex_unlock(&q->mu);
         replay_record_free(r);
-        count(&q->dropped, 1);
+        count(&q->dropped, 1, "dropped");
         return REPLAY_EDROPPED;
     }
     q->ring[(q->head + q->len) % q->cap] = r;
@@ -88,7 +91,7 @@ static void write_batch(replay_queue_t *q, replay_record_t **b, size_t n, buf_t 
     for (size_t i = 0; i < n; i++) {
         if (replay_record_validate(b[i], err) != REPLAY_OK) {
             log_err(TLOG_WARN, "replay_invalid_record", b[i]->id, err);
-            count(&q->errors, 1);
+            count(&q->errors, 1, "error");
             replay_record_free(b[i]);
             continue;
         }
@@ -97,10 +100,10 @@ static void write_batch(replay_queue_t *q, replay_record_t **b, size_t n, buf_t 
     }
     if (k) {
         if (replay_store_write(q->store, ok, k, err) == REPLAY_OK) {
-            count(&q->written, k);
+            count(&q->written, k, "written");
         } else {
             log_err(TLOG_ERROR, "replay_store_error", ok[0]->id, err);
-            count(&q->errors, k);
+            count(&q->errors, k, "error");
         }
     }
     for (size_t i = 0; i < k; i++)
@@ -110,6 +113,7 @@ static void write_batch(replay_queue_t *q, replay_record_t **b, size_t n, buf_t 
 static void *writer_main(void *arg)
 {
     replay_queue_t *q = arg;
+    pthread_setname_np(pthread_self(), "replay-writer");
     buf_t err = BUF_INIT;
     uint64_t next_sweep = q->sweep_every_ms ? clock_mono_ms() + q->sweep_every_ms : 0;
     replay_record_t *batch[BATCH];
@@ -149,7 +153,7 @@ static void *writer_main(void *arg)
         if (next_sweep && clock_mono_ms() >= next_sweep) {
             size_t removed = 0;
             if (replay_store_sweep(q->store, clock_wall_ms(), &removed, &err) == REPLAY_OK)
-                count(&q->swept, removed);
+                __atomic_add_fetch(&q->swept, removed, __ATOMIC_RELAXED);
             else
                 log_err(TLOG_ERROR, "replay_sweep_error", "", &err);
             next_sweep = clock_mono_ms() + q->sweep_every_ms;
@@ -168,7 +172,7 @@ static void *writer_main(void *arg)
     pthread_cond_broadcast(&q->drained);
     pthread_mutex_unlock(&q->mu);
     if (left) {
-        count(&q->dropped, left);
+        count(&q->dropped, left, "dropped");
         tlog(TLOG_WARN, "replay_flush_deadline", "\"dropped\":%zu", left);
     }
     buf_free(&err);

@@ -3,6 +3,7 @@
  * (queue.c) moves records to the writer thread; the stores keep the rendered
  * text; query.c reads it back. */
 #include "replay/record.h"
+#include "json/scan.h"
 #include "session/policy.h"
 
 #include <cjson/cJSON.h>
@@ -144,12 +145,17 @@ void replay_record_free(replay_record_t *r)
 
 /* ---- validation -------------------------------------------------------- */
 
+/* The writer checks every fragment of every record: one validating pass
+ * without a tree first; cJSON (the reference this check always used) only
+ * for what the stricter scanner refuses (it also checks UTF-8). */
 static bool json_ok(const char *s)
 {
     if (!s || !*s) return true;
+    size_t n = strlen(s);
+    if (jscan_validate(s, n, NULL) == 0) return true;
     const char *end = NULL;
     /* length + 1: with require_null_terminated cJSON wants the NUL inside */
-    cJSON *j = cJSON_ParseWithLengthOpts(s, strlen(s) + 1, &end, true);
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, &end, true);
     if (!j) return false;
     cJSON_Delete(j);
     return true;

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -241,13 +242,34 @@ static void redact_body(char **body, size_t *len, bool pii)
  * Run the full scanner only when a fragment holds one of the shapes a secret
  * needs (a keyword, a bearer scheme or a provider key prefix): the common
  * case costs one pass of memmem instead of the whole credential scan. */
+static const char *const marks[] = {"key",    "Key",  "KEY",         "token", "Token", "secret",
+                                    "Secret", "pass", "Pass",        "earer", "sk-",   "AKIA",
+                                    "AIza",   "ghp_", "github_pat_", "xox",   "eyJ",   "PRIVATE"};
+#define N_MARKS (sizeof marks / sizeof marks[0])
+static bool mark_first[256];
+static size_t mark_len[N_MARKS];
+static pthread_once_t marks_once = PTHREAD_ONCE_INIT;
+
+static void marks_init(void)
+{
+    for (size_t m = 0; m < N_MARKS; m++) {
+        mark_first[(unsigned char)marks[m][0]] = true;
+        mark_len[m] = strlen(marks[m]);
+    }
+}
+
+/* Whether s holds any mark: one pass that looks only at bytes starting a
+ * mark (the same answer as searching for each mark in turn). */
 static bool maybe_secret(const char *s, size_t n)
 {
-    static const char *const marks[] = {
-        "key",   "Key", "KEY",  "token", "Token", "secret",      "Secret", "pass", "Pass",
-        "earer", "sk-", "AKIA", "AIza",  "ghp_",  "github_pat_", "xox",    "eyJ",  "PRIVATE"};
-    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
-        if (memmem(s, n, marks[i], strlen(marks[i]))) return true;
+    pthread_once(&marks_once, marks_init);
+    for (size_t i = 0; i + 3 <= n; i++) { /* every mark has 3 bytes or more */
+        if (!mark_first[(unsigned char)s[i]]) continue;
+        for (size_t m = 0; m < N_MARKS; m++)
+            if (marks[m][0] == s[i] && marks[m][1] == s[i + 1] && mark_len[m] <= n - i &&
+                memcmp(s + i, marks[m], mark_len[m]) == 0)
+                return true;
+    }
     return false;
 }
 

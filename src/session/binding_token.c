@@ -4,9 +4,7 @@
  * layer (api/response_id.c) decides which ids are wrapped; the pipeline
  * turns a valid binding into the policy's bound model. */
 #include "session/binding_token.h"
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "core/sha256.h"
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -94,6 +92,31 @@ const unsigned char *sess_binding_process_key(size_t *len)
     return process_key;
 }
 
+/* The prepared HMAC key of the last key this thread used (the listener's
+ * binding key or the process key; one per process in practice), so a tag
+ * costs no key schedule and no allocation. Longer keys are prepared per call. */
+#define KEY_CACHE_MAX 128
+static __thread struct {
+    size_t len; /* 0: empty */
+    unsigned char bytes[KEY_CACHE_MAX];
+    hmac_sha256_key_t k;
+} key_cache;
+
+static const hmac_sha256_key_t *prepared_key(const unsigned char *k, size_t kl,
+                                             hmac_sha256_key_t *tmp)
+{
+    if (kl > KEY_CACHE_MAX || !kl) {
+        hmac_sha256_key_init(tmp, k, kl);
+        return tmp;
+    }
+    if (key_cache.len != kl || memcmp(key_cache.bytes, k, kl) != 0) {
+        hmac_sha256_key_init(&key_cache.k, k, kl);
+        memcpy(key_cache.bytes, k, kl);
+        key_cache.len = kl;
+    }
+    return &key_cache.k;
+}
+
 /* The tag over ORIGINAL and the encoded PAYLOAD, base64url. */
 static void tag(const char *key, size_t key_len, const char *id, size_t id_len, const char *pl,
                 size_t pl_len, char out[MAC_B64_LEN])
@@ -101,16 +124,13 @@ static void tag(const char *key, size_t key_len, const char *id, size_t id_len, 
     const unsigned char *k = (const unsigned char *)key;
     size_t kl = key_len;
     if (!key || !key_len) k = sess_binding_process_key(&kl);
-    /* "tb1" 0 ORIGINAL 0 PAYLOAD, in one buffer for the one-shot HMAC */
-    unsigned char msg[4 + SESS_BINDING_ID_MAX + 1 + 4 * PAYLOAD_MAX / 3 + 4];
+    /* HMAC-SHA256 of "tb1" 0 ORIGINAL 0 PAYLOAD */
     if (id_len > SESS_BINDING_ID_MAX || pl_len > 4 * PAYLOAD_MAX / 3 + 3) abort();
-    memcpy(msg, "tb1", 4);
-    memcpy(msg + 4, id, id_len);
-    msg[4 + id_len] = 0;
-    memcpy(msg + 5 + id_len, pl, pl_len);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mlen = 0;
-    if (!HMAC(EVP_sha256(), k, (int)kl, msg, 5 + id_len + pl_len, mac, &mlen)) abort();
+    hmac_sha256_key_t tmp;
+    const void *parts[] = {"tb1", id, "", pl};
+    const size_t lens[] = {4, id_len, 1, pl_len};
+    unsigned char mac[SHA256_BYTES];
+    hmac_sha256_parts(prepared_key(k, kl, &tmp), 4, parts, lens, mac);
     b64_encode(mac, MAC_BYTES, out);
 }
 

@@ -78,7 +78,10 @@ typedef struct sess_store_stats {
     bool degraded;              /* circuit open: serving from the local store */
     uint64_t writeback_pushed;  /* outage records written back to Redis (acknowledged) */
     uint64_t writeback_pending; /* outage records waiting in the current write-back */
-    size_t record_bytes;        /* bytes per session record held in memory */
+    size_t record_bytes;        /* bytes of an unpacked session record (sess_state_t) */
+    uint64_t session_bytes;     /* memory store: bytes its session entries and buckets take
+                                   (records are held packed; malloc overhead not counted) */
+    uint64_t index_bytes;       /* memory store: the same for the chain and opener indexes */
 } sess_store_stats_t;
 
 typedef void (*sess_get_cb)(void *ud, int status, const sess_state_t *st);

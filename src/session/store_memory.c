@@ -4,12 +4,18 @@
  * last_seen (sessions) or after their last write (index entries); expired
  * entries are dropped lazily on access and from the LRU tail on insert.
  *
+ * Session records are kept packed (state_pack.c: about a hundred bytes
+ * instead of sizeof(sess_state_t)); an entry's value has room for its
+ * length rounded up to 16 bytes and is resized in place when a commit
+ * outgrows it. Index entries whose value fits are rewritten in place.
+ *
  * Used directly (global.stores.session.backend: memory) and as the Redis
  * store's fallback while Redis is unavailable. Every operation completes
  * before it returns (callbacks run inline). Thread-safe. */
 #include "core/clock.h"
 #include "core/hash.h"
 #include "session/registry.h"
+#include "session/state_pack.h"
 #include "session/store.h"
 #include <assert.h>
 #include <pthread.h>
@@ -28,6 +34,12 @@ static size_t key_space(uint32_t klen)
 {
     return ((size_t)klen + 1 + 15) & ~(size_t)15;
 }
+/* Room for a value of vlen bytes: what the entry was allocated with (a
+ * value is rewritten in place only when its room stays the same). */
+static size_t val_space(uint32_t vlen)
+{
+    return ((size_t)vlen + 15) & ~(size_t)15;
+}
 static char *ment_key(ment_t *e)
 {
     return (char *)e->data;
@@ -44,6 +56,7 @@ typedef struct mshard {
     ment_t *head, *tail; /* head: most recently written */
     uint64_t cap;
     uint64_t evictions, expirations;
+    uint64_t bytes; /* allocated by the entries */
 } mshard_t;
 
 typedef struct mtab {
@@ -123,8 +136,14 @@ static void lru_push_head(mshard_t *s, ment_t *e)
     if (!s->tail) s->tail = e;
 }
 
+static size_t ment_size(uint32_t klen, uint32_t vlen)
+{
+    return sizeof(ment_t) + key_space(klen) + val_space(vlen);
+}
+
 static void ment_remove(mshard_t *s, ment_t *e)
 {
+    s->bytes -= ment_size(e->klen, e->vlen);
     ment_t **pp = &s->buckets[e->h & (s->nb - 1)];
     while (*pp != e)
         pp = &(*pp)->hnext;
@@ -165,20 +184,27 @@ static void grow(mshard_t *s)
 
 /* A new entry at the LRU head (caller fills the value). Drops expired
  * entries from the tail, then the least recently written beyond the cap. */
-static ment_t *ment_insert(mshard_t *s, uint64_t h, const void *key, uint32_t klen, uint32_t vlen,
-                           uint64_t now)
+/* Drop up to 8 expired entries from the LRU tail. */
+static void expire_tail(mshard_t *s, uint64_t now)
 {
     for (int i = 0; i < 8 && s->tail && s->tail->expires_ms <= now; i++) {
         ment_remove(s, s->tail);
         s->expirations++;
     }
+}
+
+static ment_t *ment_insert(mshard_t *s, uint64_t h, const void *key, uint32_t klen, uint32_t vlen,
+                           uint64_t now)
+{
+    expire_tail(s, now);
     while (s->count >= s->cap && s->tail) {
         ment_remove(s, s->tail);
         s->evictions++;
     }
     if (s->count + 1 > s->nb) grow(s);
-    ment_t *e = malloc(sizeof *e + key_space(klen) + vlen);
+    ment_t *e = malloc(ment_size(klen, vlen));
     if (!e) abort();
+    s->bytes += ment_size(klen, vlen);
     memset(e, 0, sizeof *e);
     e->h = h;
     e->klen = klen;
@@ -190,6 +216,54 @@ static ment_t *ment_insert(mshard_t *s, uint64_t h, const void *key, uint32_t kl
     lru_push_head(s, e);
     s->count++;
     return e;
+}
+
+/* Give e's value room for exactly val_space(vlen) bytes (reallocating when
+ * that changes); returns the entry, which keeps its place in the bucket and
+ * LRU lists. */
+static ment_t *ment_resize(mshard_t *s, ment_t *e, uint32_t vlen)
+{
+    s->bytes += ment_size(e->klen, vlen) - ment_size(e->klen, e->vlen);
+    if (val_space(vlen) == val_space(e->vlen)) {
+        e->vlen = vlen;
+        return e;
+    }
+    ment_t **pp = &s->buckets[e->h & (s->nb - 1)];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    ment_t *n = realloc(e, ment_size(e->klen, vlen));
+    if (!n) abort();
+    *pp = n;
+    if (n->lprev)
+        n->lprev->lnext = n;
+    else
+        s->head = n;
+    if (n->lnext)
+        n->lnext->lprev = n;
+    else
+        s->tail = n;
+    n->vlen = vlen;
+    return n;
+}
+
+/* Store the packed form of st as e's value; e NULL: as a new entry for
+ * key (h, klen) at the LRU head. */
+static ment_t *ment_set_state(mshard_t *s, ment_t *e, uint64_t h, const char *key, uint32_t klen,
+                              uint64_t now, const sess_state_t *st)
+{
+    unsigned char packed[SESS_PACK_MAX];
+    size_t n = sess_state_pack(st, packed);
+    if (e)
+        e = ment_resize(s, e, (uint32_t)n);
+    else
+        e = ment_insert(s, h, key, klen, (uint32_t)n, now);
+    memcpy(ment_val(e), packed, n);
+    return e;
+}
+
+static void ment_get_state(ment_t *e, sess_state_t *st)
+{
+    if (!sess_state_unpack(ment_val(e), e->vlen, st)) abort(); /* our own bytes */
 }
 
 static uint64_t now_of(mem_store_t *m)
@@ -214,7 +288,7 @@ static void mem_get(sess_store_t *ss, const char *key, sess_get_cb cb, void *ud)
     sess_state_t st;
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, h, key, (uint32_t)kl, now_of(m));
-    if (e) memcpy(&st, ment_val(e), sizeof st);
+    if (e) ment_get_state(e, &st);
     pthread_mutex_unlock(&s->mu);
     if (e) atomic_fetch_add(&m->hits, 1);
     if (cb) cb(ud, e ? SESS_OK : SESS_NOT_FOUND, e ? &st : NULL);
@@ -232,16 +306,14 @@ static void mem_commit(sess_store_t *ss, const char *key, const sess_outcome_t *
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, h, key, (uint32_t)kl, now);
     bool exists = e != NULL;
-    if (!e)
-        e = ment_insert(s, h, key, (uint32_t)kl, sizeof(sess_state_t), now);
-    else {
+    if (e) {
         lru_unlink(s, e);
         lru_push_head(s, e);
+        ment_get_state(e, &after);
     }
-    sess_state_t *st = ment_val(e);
-    sess_state_apply_commit(st, exists, o, &res);
-    e->expires_ms = st->last_seen_ms + m->ttl_ms;
-    after = *st;
+    sess_state_apply_commit(&after, exists, o, &res);
+    e = ment_set_state(s, e, h, key, (uint32_t)kl, now, &after);
+    e->expires_ms = after.last_seen_ms + m->ttl_ms;
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&m->commits, 1);
     if (res.conflict) atomic_fetch_add(&m->conflicts, 1);
@@ -258,9 +330,11 @@ static void mem_add_usage(sess_store_t *ss, const char *key, const char *model,
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, h, key, (uint32_t)kl, now_of(m));
     if (e) {
-        sess_state_t *st = ment_val(e);
-        sess_state_add_usage(st, model, u, now_ms);
-        e->expires_ms = st->last_seen_ms + m->ttl_ms;
+        sess_state_t st;
+        ment_get_state(e, &st);
+        sess_state_add_usage(&st, model, u, now_ms);
+        e = ment_set_state(s, e, h, key, (uint32_t)kl, 0, &st);
+        e->expires_ms = st.last_seen_ms + m->ttl_ms;
     }
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&m->usage_adds, 1);
@@ -276,8 +350,7 @@ void sess_store_memory_put(sess_store_t *ss, const char *key, const sess_state_t
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, h, key, (uint32_t)kl, now);
     if (e) ment_remove(s, e);
-    e = ment_insert(s, h, key, (uint32_t)kl, sizeof *st, now);
-    memcpy(ment_val(e), st, sizeof *st);
+    e = ment_set_state(s, NULL, h, key, (uint32_t)kl, now, st);
     e->expires_ms = st->last_seen_ms + m->ttl_ms;
     pthread_mutex_unlock(&s->mu);
 }
@@ -290,7 +363,11 @@ void sess_store_memory_remove_if(sess_store_t *ss, const char *key, uint64_t las
     mshard_t *s = shard_of(&m->sessions, h);
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, h, key, (uint32_t)kl, now_of(m));
-    if (e && ((sess_state_t *)ment_val(e))->last_seen_ms == last_seen_ms) ment_remove(s, e);
+    if (e) {
+        sess_state_t st;
+        ment_get_state(e, &st);
+        if (st.last_seen_ms == last_seen_ms) ment_remove(s, e);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -302,7 +379,11 @@ void sess_store_memory_foreach(sess_store_t *ss, sess_memory_visit_fn fn, void *
         mshard_t *s = &m->sessions.shards[i];
         pthread_mutex_lock(&s->mu);
         for (ment_t *e = s->head; e; e = e->lnext)
-            if (e->expires_ms > now) fn(ud, ment_key(e), ment_val(e));
+            if (e->expires_ms > now) {
+                sess_state_t st;
+                ment_get_state(e, &st);
+                fn(ud, ment_key(e), &st);
+            }
         pthread_mutex_unlock(&s->mu);
     }
 }
@@ -316,8 +397,17 @@ static void index_put(mem_store_t *m, mtab_t *t, uint64_t hash, const char *key)
     mshard_t *s = shard_of(t, hash);
     pthread_mutex_lock(&s->mu);
     ment_t *e = ment_find(s, hash, &hash, sizeof hash, now);
-    if (e) ment_remove(s, e);
-    e = ment_insert(s, hash, &hash, sizeof hash, (uint32_t)vl, now);
+    if (e && val_space((uint32_t)vl) == val_space(e->vlen)) {
+        /* the same as removing and inserting it again, without the copy */
+        lru_unlink(s, e);
+        lru_push_head(s, e);
+        s->bytes += ment_size(e->klen, (uint32_t)vl) - ment_size(e->klen, e->vlen);
+        e->vlen = (uint32_t)vl;
+        expire_tail(s, now);
+    } else {
+        if (e) ment_remove(s, e);
+        e = ment_insert(s, hash, &hash, sizeof hash, (uint32_t)vl, now);
+    }
     memcpy(ment_val(e), key, vl);
     e->expires_ms = now + m->ttl_ms;
     pthread_mutex_unlock(&s->mu);
@@ -380,12 +470,13 @@ static void mem_opener_get(sess_store_t *ss, uint64_t opener, sess_lookup_cb cb,
 
 /* ---- stats, lifecycle ---- */
 
-static void tab_stats(mtab_t *t, uint64_t *count, uint64_t *ev, uint64_t *ex)
+static void tab_stats(mtab_t *t, uint64_t *count, uint64_t *ev, uint64_t *ex, uint64_t *bytes)
 {
     for (unsigned i = 0; i < t->n; i++) {
         mshard_t *s = &t->shards[i];
         pthread_mutex_lock(&s->mu);
         *count += s->count;
+        if (bytes) *bytes += s->bytes + s->nb * sizeof *s->buckets;
         if (ev) *ev += s->evictions;
         if (ex) *ex += s->expirations;
         pthread_mutex_unlock(&s->mu);
@@ -395,9 +486,9 @@ static void tab_stats(mtab_t *t, uint64_t *count, uint64_t *ev, uint64_t *ex)
 static void mem_stats(sess_store_t *ss, sess_store_stats_t *o)
 {
     mem_store_t *m = (mem_store_t *)ss;
-    tab_stats(&m->sessions, &o->sessions, &o->evictions, &o->expirations);
-    tab_stats(&m->chain, &o->chain_entries, NULL, NULL);
-    tab_stats(&m->openers, &o->openers, NULL, NULL);
+    tab_stats(&m->sessions, &o->sessions, &o->evictions, &o->expirations, &o->session_bytes);
+    tab_stats(&m->chain, &o->chain_entries, NULL, NULL, &o->index_bytes);
+    tab_stats(&m->openers, &o->openers, NULL, NULL, &o->index_bytes);
     o->gets = atomic_load(&m->gets);
     o->hits = atomic_load(&m->hits);
     o->commits = atomic_load(&m->commits);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "metrics/catalog.h"
 #include "replay_fixture.h"
 
 static replay_store_t *mem_store(size_t cap)
@@ -188,6 +189,29 @@ static void test_pushes_from_many_threads_are_all_accounted(void **st)
     replay_store_close(s);
 }
 
+/* The queue's outcomes reach tether_replay_writes_total{result}, which the
+ * operations docs tell operators to alert on (drops under overload). */
+static void test_outcomes_are_counted_in_the_replay_writes_metric(void **st)
+{
+    metrics_catalog_init("test");
+    double w0 = met_value(tmet.replay_writes_total, "written");
+    double d0 = met_value(tmet.replay_writes_total, "dropped");
+    replay_store_t *s = mem_store(100);
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.queue_size = 2;
+    replay_queue_t *q = replay_queue_new_ex(s, &c, 0);
+    replay_queue_pause(q, true);
+    for (int i = 0; i < 5; i++)
+        replay_queue_push(q, fx_record(3000 + i, "m", i + 1, "d", "m", "cold_start"));
+    replay_queue_pause(q, false);
+    assert_true(replay_queue_flush(q, 10000));
+    assert_true(met_value(tmet.replay_writes_total, "written") - w0 == 2);
+    assert_true(met_value(tmet.replay_writes_total, "dropped") - d0 == 3);
+    replay_queue_free(q, 10000, NULL);
+    replay_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_past_deadline_counts_the_rest_as_dropped),
         cmocka_unit_test(test_shutdown_flushes_everything_queued),
         cmocka_unit_test(test_pushes_from_many_threads_are_all_accounted),
+        cmocka_unit_test(test_outcomes_are_counted_in_the_replay_writes_metric),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
