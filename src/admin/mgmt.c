@@ -22,6 +22,7 @@
 typedef struct mgmt_route {
     hsrv_method_t method;
     const char *prefix; /* exact path, or prefix when it ends with '/' */
+    bool exact;         /* match prefix exactly even when it ends with '/' */
     mgmt_role_t role;
     mgmt_handler_fn fn;
     void *ud;
@@ -93,6 +94,11 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
     }
     (void)configured;
     return best;
+}
+
+mgmt_role_t mgmt_caller_role(const hsrv_req_t *req, const cfg_t *cfg)
+{
+    return caller_role(cfg, req);
 }
 
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg)
@@ -234,7 +240,14 @@ void mgmt_route_add(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role
                     mgmt_handler_fn fn, void *ud)
 {
     if (m->n_routes >= MGMT_MAX_ROUTES) return;
-    m->routes[m->n_routes++] = (mgmt_route_t){method, path, role, fn, ud};
+    m->routes[m->n_routes++] = (mgmt_route_t){method, path, false, role, fn, ud};
+}
+
+void mgmt_route_add_exact(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role_t role,
+                          mgmt_handler_fn fn, void *ud)
+{
+    if (m->n_routes >= MGMT_MAX_ROUTES) return;
+    m->routes[m->n_routes++] = (mgmt_route_t){method, path, true, role, fn, ud};
 }
 
 static void mgmt_handle(hsrv_req_t *req, void *ud)
@@ -246,7 +259,7 @@ static void mgmt_handle(hsrv_req_t *req, void *ud)
     for (size_t i = 0; i < m->n_routes; i++) {
         const mgmt_route_t *r = &m->routes[i];
         size_t pl = strlen(r->prefix);
-        int hit = r->prefix[pl - 1] == '/'
+        int hit = r->prefix[pl - 1] == '/' && !r->exact
                       ? strncmp(req->path, r->prefix, pl) == 0 && req->path_len > pl
                       : strcmp(req->path, r->prefix) == 0;
         if (!hit) continue;
@@ -314,6 +327,7 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_register_eval(m, app);
     mgmt_register_replay(m, app);
     mgmt_register_feedback(m, app);
+    mgmt_register_dashboard(m, app);
     return m;
 }
 

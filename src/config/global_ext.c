@@ -203,8 +203,8 @@ const cfg_schema_t cfg_schema_mgmt = {
     (const cfg_field_t[]){
         CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),
         CFG_FCUSTOM("tokens", &cfg_schema_mgmt_token, "see management_api.tokens[]"),
-        CFG_FBOOL(V, "dashboard", management_api.dashboard, "false",
-                  "not built yet: true is rejected (the management API serves JSON only)"),
+        CFG_FBOOL(V, "dashboard", management_api.dashboard, "true",
+                  "serve the dashboard under /dashboard/ (and redirect / there)"),
         {0}},
     "Management API and dashboard (SPEC 11).",
 };
@@ -393,13 +393,6 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         size_t s2 = ld_push_key(l, "management_api.listen");
         ld_err(l, cfg_node_get(mg, "listen"),
                "management API on non-loopback address %s needs tokens", listen);
-        ld_pop(l, s2);
-    }
-    if (x->services.management_api.dashboard) {
-        size_t s2 = ld_push_key(l, "management_api.dashboard");
-        ld_err(l, cfg_node_get(mg, "dashboard"),
-               "the dashboard is not supported yet (not built): remove dashboard or set it to "
-               "false; the management API serves JSON");
         ld_pop(l, s2);
     }
     ld_pop(l, s_sv);
