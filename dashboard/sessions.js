@@ -96,7 +96,7 @@ async function sessionPage(main, ctx) {
       el('td', { class: 'num' }, r.latency ? fmtNum(r.latency.total_ms, 1) + ' ms' : '–'),
       el('td', {}, t.replay_id ? el('a', { href: link('record', { id: t.replay_id }) }, 'record') : ''));
   });
-  main.append(el('div', { class: 'scroll' }, table(['turn', 'time', 'model', 'decision', 'policy reason', 'lock', 'net switch adv.', 'score', 'tokens p/c/o', 'cost', 'latency', ''], rows, { class: 'grid timeline', empty: 'no recorded turns' })));
+  main.append(el('div', { class: 'scroll' }, table(['turn', 'time', 'model', 'decision', 'policy reason', 'lock', 'net switch adv.', 'score', 'tokens in/cached/out', 'cost', 'latency', ''], rows, { class: 'grid timeline', empty: 'no recorded turns' })));
 }
 
 async function recordPage(main, ctx) {

@@ -83,6 +83,20 @@ export function hotPath(cfg, ev) {
 function drawGraph(g, hot, selected, onPick) {
   const colW = 200, rowH = 40, nodeW = 168, nodeH = 30, top = 30;
   const cols = COLS.map((_, i) => g.nodes.filter(n => n.col === i));
+  // Order each column by the mean row of its parents (fewer crossings);
+  // nodes without a parent keep their config order after the others.
+  const rowOf = {};
+  cols[0].forEach((n, j) => { rowOf[n.id] = j; });
+  for (let i = 1; i < cols.length; i++) {
+    const key = n => {
+      const ps = g.edges.filter(e => e[1] === n.id && rowOf[e[0]] !== undefined).map(e => rowOf[e[0]]);
+      return ps.length ? ps.reduce((a, b) => a + b, 0) / ps.length : Infinity;
+    };
+    const keyed = cols[i].map((n, j) => ({ n, k: key(n), j }));
+    keyed.sort((a, b) => (a.k - b.k) || (a.j - b.j));
+    cols[i] = keyed.map(x => x.n);
+    cols[i].forEach((n, j) => { rowOf[n.id] = j; });
+  }
   const rows = Math.max(1, ...cols.map(c => c.length));
   const W = colW * COLS.length, H = top + rows * rowH + 10;
   const pos = {};

@@ -77,6 +77,7 @@ await check('a wrong token is refused by the login form', async () => {
 await check('viewer logs in; Overview shows the requests sent and both models', async () => {
   await login(page, env.DASH_VIEWER_TOKEN);
   expect((await page.textContent('#role')) === 'viewer', 'role is not viewer');
+  await page.goto(`${MGMT}/dashboard/#/overview?every=1`);
   await page.waitForSelector('#overview .cards');
   const n = Number(await page.textContent('.card.requests .value'));
   expect(n >= 2, `requests card shows ${n}`);
