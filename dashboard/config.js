@@ -1,9 +1,11 @@
-// config.js - the Config page: the running config (GET /config, secrets
-// redacted) and an editor validated as you type through the real loader
-// (POST /config/validate, operator), its diagnostics at file:line:col with
-// the line marked, and a line diff against the running config. The text
-// starts as the running config in JSON (which is YAML); YAML may be pasted.
-import { el, api, errorBox, setParams } from './lib.js';
+// config.js - the Config page: the running config and an editor validated
+// as you type through the real loader (POST /config/validate, operator),
+// its diagnostics at file:line:col with the line marked, a line diff
+// against the running config, Apply through the atomic reload path
+// (POST /api/v1/config/apply, operator) and the audit of applies. The text
+// starts as the config file's source for an admin (GET /api/v1/config/source)
+// and as the redacted running config in JSON (which is YAML) for others.
+import { el, api, errorBox, setParams, fmtTime, table } from './lib.js';
 
 // Line diff (longest common subsequence; fine for config-sized texts).
 export function lineDiff(a, b) {
@@ -33,7 +35,11 @@ export function parseDiag(s) {
 
 export async function render(main, ctx) {
   const conf = await api('/config');
-  const running = JSON.stringify(conf.config, null, 2);
+  let running = JSON.stringify(conf.config, null, 2);
+  let source = 'the running config (JSON, secrets redacted)';
+  if (ctx.can('admin')) {
+    try { running = await api('/api/v1/config/source', { text: true }); source = 'the config file'; } catch (_) { /* no file watch */ }
+  }
   const canEdit = ctx.can('operator');
   const editor = el('textarea', { id: 'cfg-editor', spellcheck: 'false', wrap: 'off', rows: 30, readonly: !canEdit });
   editor.value = running;
@@ -41,7 +47,34 @@ export async function render(main, ctx) {
   const diags = el('div', { id: 'cfg-diags' });
   const diffBox = el('pre', { class: 'diff', id: 'cfg-diff' });
   const state = el('span', { id: 'cfg-state', class: 'muted' }, canEdit ? 'validated as you type' : 'read-only: validating edits needs the operator role');
-  let timer = null, seq = 0, bad = new Set();
+  let timer = null, seq = 0, bad = new Set(), valid = false;
+  const apply = el('button', { id: 'cfg-apply', disabled: true, onclick: () => doApply() }, 'Apply');
+  const applyResult = el('div', { id: 'cfg-apply-result' });
+  const audit = el('div', { id: 'cfg-audit' });
+
+  function canApply() { apply.disabled = !(canEdit && valid && editor.value !== running); }
+
+  async function loadAudit() {
+    try {
+      const a = await api('/api/v1/config/audit');
+      audit.replaceChildren(table(['time', 'by', 'role', 'result', 'generation', 'bytes'], (a.entries || []).map(e =>
+        el('tr', {}, el('td', {}, fmtTime(e.at_ms)), el('td', {}, e.by), el('td', {}, e.role), el('td', { class: e.result === 'applied' ? 'ok' : e.result === 'unchanged' ? '' : 'bad' }, e.result),
+          el('td', { class: 'num' }, e.generation), el('td', { class: 'num' }, e.bytes))), { empty: 'no apply since the router started' }));
+    } catch (e) { audit.replaceChildren(errorBox(e)); }
+  }
+
+  async function doApply() {
+    apply.disabled = true;
+    applyResult.replaceChildren(el('p', { class: 'muted' }, 'applying…'));
+    try {
+      const r = await api('/api/v1/config/apply', { body: editor.value, contentType: 'application/yaml' });
+      running = editor.value;
+      applyResult.replaceChildren(el('p', { class: 'ok', id: 'cfg-applied' }, `${r.result}: generation ${r.generation}. `, el('a', { href: '#/topology' }, 'see the topology')));
+    } catch (e) {
+      applyResult.replaceChildren(errorBox(e));
+    }
+    drawDiff(); canApply(); loadAudit();
+  }
 
   function drawGutter() {
     const n = editor.value.split('\n').length;
@@ -66,6 +99,7 @@ export async function render(main, ctx) {
       bad = new Set(errs.map(e => e.line));
       state.textContent = v.valid ? 'valid' : `${errs.length} error(s)`;
       state.className = v.valid ? 'ok' : 'bad';
+      valid = v.valid; canApply();
       diags.replaceChildren(...errs.map(e => el('div', { class: 'diag error', 'data-line': e.line }, e.text)),
         ...warns.map(w => el('div', { class: 'diag warning', 'data-line': w.line }, w.text)));
     } catch (e) { if (my === seq) { state.textContent = ''; diags.replaceChildren(errorBox(e)); } }
@@ -73,6 +107,7 @@ export async function render(main, ctx) {
   }
 
   editor.addEventListener('input', () => {
+    valid = false; canApply();
     drawGutter(); drawDiff();
     setParams({ edited: '1' });
     if (!canEdit) return;
@@ -80,10 +115,11 @@ export async function render(main, ctx) {
     timer = setTimeout(validate, 300);
   });
   editor.addEventListener('scroll', () => { gutter.scrollTop = editor.scrollTop; });
-  main.append(el('div', { class: 'toolbar' }, el('h2', {}, 'Config'), el('span', { class: 'muted' }, `running generation ${conf.generation}`), state),
-    el('div', { class: 'editor' }, gutter, editor), diags,
+  main.append(el('div', { class: 'toolbar' }, el('h2', {}, 'Config'), el('span', { class: 'muted' }, `running generation ${conf.generation}, editing ${source}`), state, canEdit ? apply : null),
+    applyResult, el('div', { class: 'editor' }, gutter, editor), diags,
     el('h3', {}, 'diff against the running config'), diffBox,
-    el('p', { class: 'muted' }, 'Applying an edit is done on the config file: the router reloads it atomically when it changes (or on POST /config/reload, admin).'));
-  drawGutter(); drawDiff();
+    el('p', { class: 'muted' }, 'Apply writes the text over the config file and reloads it atomically (the same path as a file change or SIGHUP); a config the reload rejects leaves the file and the running config as they were.'),
+    el('h3', {}, 'applied from here'), audit);
+  drawGutter(); drawDiff(); loadAudit();
   return () => clearTimeout(timer);
 }

@@ -96,6 +96,29 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
     return best;
 }
 
+const char *mgmt_caller_name(const hsrv_req_t *req, const cfg_t *cfg)
+{
+    const cfg_services_t *sv = &cfg->global_ext->services;
+    if (sv->management_api.n_tokens == 0) return "open";
+    const hsrv_header_t *h = hsrv_req_header(req, "authorization");
+    if (!h || h->value_len < 8 || strncasecmp(h->value, "bearer ", 7) != 0) return NULL;
+    const char *name = NULL;
+    mgmt_role_t best = MGMT_ANONYMOUS;
+    for (size_t i = 0; i < sv->management_api.n_tokens; i++) {
+        const cfg_mgmt_token_t *t = &sv->management_api.tokens[i];
+        if (!t->token || !token_eq(h->value + 7, h->value_len - 7, t->token)) continue;
+        mgmt_role_t r = !t->role                           ? MGMT_VIEWER
+                        : strcmp(t->role, "admin") == 0    ? MGMT_ADMIN
+                        : strcmp(t->role, "operator") == 0 ? MGMT_OPERATOR
+                                                           : MGMT_VIEWER;
+        if (r > best || !name) {
+            best = r;
+            name = t->name;
+        }
+    }
+    return name;
+}
+
 mgmt_role_t mgmt_caller_role(const hsrv_req_t *req, const cfg_t *cfg)
 {
     return caller_role(cfg, req);
@@ -328,6 +351,7 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_register_replay(m, app);
     mgmt_register_feedback(m, app);
     mgmt_register_dashboard(m, app);
+    mgmt_register_config_apply(m, app);
     return m;
 }
 

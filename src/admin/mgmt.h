@@ -34,6 +34,12 @@ void mgmt_register_dashboard(mgmt_t *m, tether_app_t *app);
 /* The role the caller's bearer token carries (admin when no token is
  * configured: the open, loopback-only mode). */
 mgmt_role_t mgmt_caller_role(const hsrv_req_t *req, const cfg_t *cfg);
+/* The name of the caller's token (config names, never the token), "open"
+ * when no token is configured, NULL when none matches. */
+const char *mgmt_caller_name(const hsrv_req_t *req, const cfg_t *cfg);
+/* POST /api/v1/config/apply, GET /api/v1/config/audit and
+ * GET /api/v1/config/source (config_apply.c). */
+void mgmt_register_config_apply(mgmt_t *m, tether_app_t *app);
 /* Whether the caller's token has the admin role (bodies in replay). */
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg);
 

@@ -32,6 +32,11 @@ struct cfg_reload {
     cfg_reload_hooks_t hooks;
 };
 
+const char *cfg_reload_path(const cfg_reload_t *r)
+{
+    return r->path;
+}
+
 void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h)
 {
     r->hooks = *h;

@@ -135,6 +135,7 @@ await check('Playground and Config are read-only for a viewer', async () => {
   await page.goto(`${MGMT}/dashboard/#/config`);
   await page.waitForSelector('#cfg-editor');
   expect(await page.getAttribute('#cfg-editor', 'readonly') !== null, 'editor writable for a viewer');
+  expect(!(await page.$('#cfg-apply')), 'a viewer has an Apply button');
 });
 
 await check('operator: the playground shows the decision a prompt must take', async () => {
@@ -196,6 +197,25 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
   await shot(page, 'config');
   await page.fill('#cfg-editor', yaml.replace('priority: high', 'priority: 5'));
   await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
+});
+
+await check('Config: a valid edit applies and the topology shows the new decision', async () => {
+  await page.reload(); // a fresh editor with the running config
+  await page.waitForFunction(() => document.querySelector('#cfg-editor') && document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
+  const cfg = JSON.parse(await page.inputValue('#cfg-editor'));
+  cfg.routing.decisions.splice(1, 0, { name: 'math_help', priority: 30, rules: { type: 'keyword', name: 'think_hard' }, modelRefs: [{ model: 'small' }] });
+  await page.fill('#cfg-editor', JSON.stringify(cfg, null, 2));
+  await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
+  await page.waitForSelector('#cfg-apply:not([disabled])');
+  await page.click('#cfg-apply');
+  await page.waitForSelector('#cfg-applied');
+  expect((await page.textContent('#cfg-applied')).startsWith('applied: generation 2'), await page.textContent('#cfg-applied'));
+  await page.waitForFunction(() => document.querySelector('#cfg-audit').textContent.includes('op'));
+  const audit = await page.textContent('#cfg-audit');
+  expect(audit.includes('operator') && audit.includes('applied'), audit);
+  await shot(page, 'config-applied');
+  await page.goto(`${MGMT}/dashboard/#/topology`);
+  await page.waitForSelector('#graph [data-id="decision:math_help"]');
 });
 
 await check('no error in the browser console', async () => {

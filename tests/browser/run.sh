@@ -104,7 +104,9 @@ DASH_MGMT_PORT="$(free_port)" || die "no free port"
 export DASH_SMALL_PORT DASH_LARGE_PORT DASH_PORT DASH_MGMT_PORT
 export DASH_VIEWER_TOKEN="viewer-$RANDOM$RANDOM" DASH_OPERATOR_TOKEN="operator-$RANDOM$RANDOM"
 export DASH_ADMIN_TOKEN="admin-$RANDOM$RANDOM"
-start router "$bin" serve --config "$here/router.yaml" --workers 1
+# a copy: the Config page's Apply writes over the file it serves
+cp "$here/router.yaml" "$work/router.yaml"
+start router "$bin" serve --config "$work/router.yaml" --workers 1
 wait_port router >/dev/null || die "tether serve did not start"
 for ((i = 0; i < 200; i++)); do
     curl -sf "http://127.0.0.1:$DASH_MGMT_PORT/health" >/dev/null 2>&1 && break

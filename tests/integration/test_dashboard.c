@@ -3,7 +3,9 @@
  * their types and a strict CSP, unknown files and path tricks answer 404,
  * whoami reports the role of the presented token, the status endpoint and
  * the APIs the pages call keep their roles (a viewer cannot evaluate,
- * validate or reload), and `dashboard: false` (applied by a reload) turns
+ * validate, apply or reload), applying a config edit (validated, reloaded
+ * atomically, restored when the reload rejects it, audited), and
+ * `dashboard: false` (applied by a reload) turns
  * every dashboard path into 404 while the API keeps answering. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,35 @@
 static tproc_t mock, router;
 static int mport, rport, gport;
 static char path[256];
+
+/* The config text; extra goes under routing (decisions). */
+static void config_text(char *out, size_t n, const char *dashboard_line, const char *extra,
+                        const char *port)
+{
+    snprintf(out, n,
+             "version: v0.3\n"
+             "listeners:\n  - {name: main, address: 127.0.0.1, port: %s}\n"
+             "providers:\n  defaults: {default_model: m}\n  models:\n"
+             "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
+             "routing:\n  modelCards: [{name: m}]\n%s"
+             "global:\n  services:\n    router_replay: {store: memory}\n"
+             "    management_api:\n      listen: \"127.0.0.1:%d\"\n%s"
+             "      tokens:\n        - {name: ro, token_env: DASH_T_VIEWER, role: viewer}\n"
+             "        - {name: op, token_env: DASH_T_OPERATOR, role: operator}\n"
+             "        - {name: root, token_env: DASH_T_ADMIN, role: admin}\n",
+             port, mport, extra, gport, dashboard_line);
+}
+
+static char *file_text(void)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char b[8192];
+    size_t n = fread(b, 1, sizeof b - 1, f);
+    b[n] = 0;
+    fclose(f);
+    return b;
+}
 
 static void write_config(const char *dashboard_line)
 {
@@ -198,6 +229,72 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     thttp_resp_free(&r);
 }
 
+/* Apply: operator only; an invalid text, one with redacted values, and one
+ * the real reload rejects (an unset environment variable, which validation
+ * does not read) change nothing, the file included; a valid one runs at
+ * once and lands in the audit with the token's name. */
+static void test_config_apply_validates_reloads_and_audits(void **state)
+{
+    char port[16], good[4096], bad[4096], t[8192];
+    snprintf(port, sizeof port, "%d", rport);
+    const char *dec =
+        "  decisions:\n    - {name: applied_here, priority: 5, modelRefs: [{model: m}]}\n";
+    config_text(good, sizeof good, "", dec, port);
+    char before[8192];
+    snprintf(before, sizeof before, "%s", file_text());
+    thttp_resp_t r;
+    assert_int_equal(req("POST", "/api/v1/config/apply", "viewer-token", good, &r), 0);
+    assert_int_equal(r.status, 403);
+    thttp_resp_free(&r);
+    /* a typo: 422 with the diagnostic's line, nothing changes */
+    config_text(bad, sizeof bad, "", "  decisions:\n    - {name: x, priority: high}\n", port);
+    assert_int_equal(req("POST", "/api/v1/config/apply", "operator-token", bad, &r), 0);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "\"result\":\"invalid\""));
+    assert_non_null(strstr(r.body, "request:12:"));
+    thttp_resp_free(&r);
+    assert_string_equal(file_text(), before);
+    /* redacted values from GET /config are refused */
+    snprintf(t, sizeof t, "%s# key: <redacted>\n", good);
+    assert_int_equal(req("POST", "/api/v1/config/apply", "operator-token", t, &r), 0);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.body, "redacted_values"));
+    thttp_resp_free(&r);
+    /* valid for the validator, rejected by the real reload: file restored */
+    config_text(t, sizeof t, "", dec, "\"${DASH_T_UNSET_PORT}\"");
+    unsetenv("DASH_T_UNSET_PORT");
+    assert_int_equal(req("POST", "/api/v1/config/apply", "operator-token", t, &r), 0);
+    if (r.status != 422 || !strstr(r.body, "\"result\":\"rejected\""))
+        fail_msg("%d %s", r.status, r.body);
+    thttp_resp_free(&r);
+    assert_string_equal(file_text(), before);
+    assert_int_equal(req("GET", "/config", "viewer-token", NULL, &r), 0);
+    assert_null(strstr(r.body, "applied_here"));
+    thttp_resp_free(&r);
+    /* valid: applied now, the file holds it, the audit names the token */
+    assert_int_equal(req("POST", "/api/v1/config/apply", "operator-token", good, &r), 0);
+    if (r.status != 200 || !strstr(r.body, "\"result\":\"applied\""))
+        fail_msg("%d %s", r.status, r.body);
+    thttp_resp_free(&r);
+    assert_string_equal(file_text(), good);
+    assert_int_equal(req("GET", "/config", "viewer-token", NULL, &r), 0);
+    assert_non_null(strstr(r.body, "applied_here"));
+    thttp_resp_free(&r);
+    assert_int_equal(req("GET", "/api/v1/config/audit", "viewer-token", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"by\":\"op\",\"role\":\"operator\",\"result\":\"applied\""));
+    assert_non_null(strstr(r.body, "\"result\":\"invalid\""));
+    assert_non_null(strstr(r.body, "\"result\":\"rejected\""));
+    assert_null(strstr(r.body, "-token"));
+    thttp_resp_free(&r);
+    /* the file's source: admin only */
+    assert_int_equal(get_status("/api/v1/config/source", "operator-token"), 403);
+    assert_int_equal(req("GET", "/api/v1/config/source", "admin-token", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, good);
+    thttp_resp_free(&r);
+}
+
 /* Runs last: turns the dashboard off through the reload path. */
 static void test_dashboard_false_answers_404(void **state)
 {
@@ -225,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_unknown_files_and_path_tricks_are_404),
         cmocka_unit_test(test_whoami_reports_the_role),
         cmocka_unit_test(test_status_and_page_apis_keep_their_roles),
+        cmocka_unit_test(test_config_apply_validates_reloads_and_audits),
         cmocka_unit_test(test_dashboard_false_answers_404),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
