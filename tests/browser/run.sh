@@ -8,6 +8,8 @@
 # Environment: TETHER_BIN (default ./build/tether), CHROMIUM (default
 # chromium on PATH), DASH_ARTIFACTS (screenshots; default
 # tests/browser/artifacts), DASH_VERBOSE=1 to show the processes' stderr.
+# An argument names another script to run in the same setup (measure.mjs
+# prints each page's first render time).
 # Exit status: 0 when every check passed, 1 otherwise, 2 on a setup error
 # (no chromium/node/npm, npm ci failed, a process did not start): the
 # browser tests never pass silently; scripts/deps.sh installs what they need.
@@ -116,4 +118,4 @@ done
 export CHROMIUM="$chromium"
 export DASH_ARTIFACTS="${DASH_ARTIFACTS:-$here/artifacts}"
 mkdir -p "$DASH_ARTIFACTS"
-(cd "$here" && node dashboard.test.mjs)
+(cd "$here" && node "${1:-dashboard.test.mjs}")
