@@ -2,7 +2,8 @@
 // as you type through the real loader (POST /config/validate, operator),
 // its diagnostics at file:line:col with the line marked, a line diff
 // against the running config, Apply through the atomic reload path
-// (POST /api/v1/config/apply, operator) and the audit of applies. The text
+// (POST /api/v1/config/apply, operator), the audit of applies, and the
+// running routing decompiled to the DSL (GET /api/v1/config/dsl). The text
 // starts as the config file's source for an admin (GET /api/v1/config/source)
 // and as the redacted running config in JSON (which is YAML) for others.
 import { el, api, errorBox, setParams, fmtTime, table } from './lib.js';
@@ -51,6 +52,7 @@ export async function render(main, ctx) {
   const apply = el('button', { id: 'cfg-apply', disabled: true, onclick: () => doApply() }, 'Apply');
   const applyResult = el('div', { id: 'cfg-apply-result' });
   const audit = el('div', { id: 'cfg-audit' });
+  const dslBox = el('pre', { class: 'json', id: 'cfg-dsl' }, 'loading…');
 
   function canApply() { apply.disabled = !(canEdit && valid && editor.value !== running); }
 
@@ -119,7 +121,9 @@ export async function render(main, ctx) {
     applyResult, el('div', { class: 'editor' }, gutter, editor), diags,
     el('h3', {}, 'diff against the running config'), diffBox,
     el('p', { class: 'muted' }, 'Apply writes the text over the config file and reloads it atomically (the same path as a file change or SIGHUP); a config the reload rejects leaves the file and the running config as they were.'),
-    el('h3', {}, 'applied from here'), audit);
+    el('h3', {}, 'applied from here'), audit,
+    el('h3', {}, 'the running routing as DSL'), dslBox);
   drawGutter(); drawDiff(); loadAudit();
+  api('/api/v1/config/dsl', { text: true }).then(t => dslBox.replaceChildren(t), e => dslBox.replaceChildren(e.message));
   return () => clearTimeout(timer);
 }

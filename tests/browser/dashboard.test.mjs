@@ -214,6 +214,7 @@ await check('Config: a valid edit applies and the topology shows the new decisio
   const audit = await page.textContent('#cfg-audit');
   expect(audit.includes('operator') && audit.includes('applied'), audit);
   await shot(page, 'config-applied');
+  await page.waitForFunction(() => document.querySelector('#cfg-dsl').textContent.includes('ROUTE hard_reasoning'));
   await page.goto(`${MGMT}/dashboard/#/topology`);
   await page.waitForSelector('#graph [data-id="decision:math_help"]');
 });

@@ -14,6 +14,7 @@ for (let i = 0; i < 20; i++) {
   });
 }
 const pages = [
+  ['baseline', null, 'body'], // /health: what a page load costs here before any dashboard work
   ['overview', '#/overview', '.card.requests .value'],
   ['topology', '#/topology', '#graph'],
   ['playground', '#/playground?prompt=prove%20it', '#pg-decision'],
@@ -30,7 +31,7 @@ for (const [name, hash, sel] of pages) {
   for (let i = 0; i < runs; i++) {
     const page = await ctx.newPage();
     const t0 = Date.now();
-    await page.goto(`${MGMT}/dashboard/${hash}`);
+    await page.goto(hash ? `${MGMT}/dashboard/${hash}` : `${MGMT}/health`);
     await page.waitForSelector(sel);
     ms.push(Date.now() - t0);
     await page.close();

@@ -211,6 +211,12 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     assert_int_equal(get_status("/backends", "viewer-token"), 200);
     assert_int_equal(get_status("/v1/router_replay?limit=5", "viewer-token"), 200);
     assert_int_equal(get_status("/config", NULL), 401);
+    /* the DSL view of the running config (registered by serve, from dsl/) */
+    assert_int_equal(get_status("/api/v1/config/dsl", NULL), 401);
+    assert_int_equal(req("GET", "/api/v1/config/dsl", "viewer-token", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "MODEL m"));
+    thttp_resp_free(&r);
     /* what the playground, topology box and editor do: operator */
     const char *ev = "{\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
                      "\"content\":\"hi\"}]}}";
