@@ -28,7 +28,12 @@ LDFLAGS += $(LDSAN) -pthread
 LIB_C   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 LIB_CC  := $(shell find src -name '*.cc' | sort)
 CLI_C   := $(shell find src/cli -name '*.c' | sort)
-LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o)
+# The dashboard's files (dashboard/) are embedded into libtether as one
+# generated C file (scripts/embed-assets.sh; src/admin/dashboard.c serves it).
+DASH_FILES := $(shell find dashboard -type f ! -name '.*' 2>/dev/null | sort)
+DASH_GEN := $(BUILD)/gen/dashboard_assets.c
+DASH_OBJ := $(BUILD)/obj/gen/dashboard_assets.o
+LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o) $(DASH_OBJ)
 CLI_OBJ := $(CLI_C:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libtether.a
 BIN     := $(BUILD)/tether
@@ -56,6 +61,12 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(DASH_GEN): $(DASH_FILES) dashboard scripts/embed-assets.sh
+	@./scripts/embed-assets.sh dashboard $@
+$(DASH_OBJ): $(DASH_GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)

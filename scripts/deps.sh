@@ -8,7 +8,7 @@ libevent-dev libhttp-parser-dev libssl-dev libcjson-dev libfyaml-dev libxxhash-d
 libcurl4-openssl-dev libsqlite3-dev libpcre2-dev libhiredis-dev libcmocka-dev \
 libcld2-dev libutf8proc-dev libstemmer-dev libvectorscan-dev \
 libpq-dev postgresql \
-redis-server nginx-light wrk curl openssl prometheus \
+redis-server nginx-light wrk curl openssl prometheus chromium \
 golang-go golang-github-masterminds-sprig-dev golang-k8s-sigs-yaml-dev"
 missing=""
 for p in $PKGS; do
@@ -16,6 +16,11 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+# Node.js and npm (tests/interop, tests/browser): Debian's packages when
+# none is on PATH (a nodejs from elsewhere carries its own npm).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 if [ -z "$missing" ]; then
     exit 0
 fi

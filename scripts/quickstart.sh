@@ -6,6 +6,13 @@ BIN=${1:-build/tether}
 # Ports: TETHER_PORT (router), SMALL_PORT and LARGE_PORT (the two mocks).
 # The replay database goes to ${TMPDIR:-/tmp}/tether-quickstart-replay.db.
 export TETHER_PORT=${TETHER_PORT:-8899} SMALL_PORT=${SMALL_PORT:-9101} LARGE_PORT=${LARGE_PORT:-9102}
+# The management listener (dashboard) on MGMT_PORT, with an admin token made
+# here unless TETHER_DASHBOARD_TOKEN is set.
+export MGMT_PORT=${MGMT_PORT:-8080}
+if [ -z "${TETHER_DASHBOARD_TOKEN:-}" ]; then
+    TETHER_DASHBOARD_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+fi
+export TETHER_DASHBOARD_TOKEN
 pids=()
 cleanup() {
     trap - INT TERM EXIT
@@ -28,6 +35,9 @@ Try:
   curl -s http://127.0.0.1:$TETHER_PORT/v1/chat/completions \
     -H 'content-type: application/json' \
     -d '{"model":"auto","messages":[{"role":"user","content":"Hello!"}]}'
+
+Dashboard: http://127.0.0.1:$MGMT_PORT/dashboard/
+  token (admin): $TETHER_DASHBOARD_TOKEN
 
 Ctrl-C stops everything.
 MSG

@@ -22,6 +22,7 @@
 typedef struct mgmt_route {
     hsrv_method_t method;
     const char *prefix; /* exact path, or prefix when it ends with '/' */
+    bool exact;         /* match prefix exactly even when it ends with '/' */
     mgmt_role_t role;
     mgmt_handler_fn fn;
     void *ud;
@@ -93,6 +94,34 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
     }
     (void)configured;
     return best;
+}
+
+const char *mgmt_caller_name(const hsrv_req_t *req, const cfg_t *cfg)
+{
+    const cfg_services_t *sv = &cfg->global_ext->services;
+    if (sv->management_api.n_tokens == 0) return "open";
+    const hsrv_header_t *h = hsrv_req_header(req, "authorization");
+    if (!h || h->value_len < 8 || strncasecmp(h->value, "bearer ", 7) != 0) return NULL;
+    const char *name = NULL;
+    mgmt_role_t best = MGMT_ANONYMOUS;
+    for (size_t i = 0; i < sv->management_api.n_tokens; i++) {
+        const cfg_mgmt_token_t *t = &sv->management_api.tokens[i];
+        if (!t->token || !token_eq(h->value + 7, h->value_len - 7, t->token)) continue;
+        mgmt_role_t r = !t->role                           ? MGMT_VIEWER
+                        : strcmp(t->role, "admin") == 0    ? MGMT_ADMIN
+                        : strcmp(t->role, "operator") == 0 ? MGMT_OPERATOR
+                                                           : MGMT_VIEWER;
+        if (r > best || !name) {
+            best = r;
+            name = t->name;
+        }
+    }
+    return name;
+}
+
+mgmt_role_t mgmt_caller_role(const hsrv_req_t *req, const cfg_t *cfg)
+{
+    return caller_role(cfg, req);
 }
 
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg)
@@ -234,7 +263,14 @@ void mgmt_route_add(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role
                     mgmt_handler_fn fn, void *ud)
 {
     if (m->n_routes >= MGMT_MAX_ROUTES) return;
-    m->routes[m->n_routes++] = (mgmt_route_t){method, path, role, fn, ud};
+    m->routes[m->n_routes++] = (mgmt_route_t){method, path, false, role, fn, ud};
+}
+
+void mgmt_route_add_exact(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role_t role,
+                          mgmt_handler_fn fn, void *ud)
+{
+    if (m->n_routes >= MGMT_MAX_ROUTES) return;
+    m->routes[m->n_routes++] = (mgmt_route_t){method, path, true, role, fn, ud};
 }
 
 static void mgmt_handle(hsrv_req_t *req, void *ud)
@@ -246,7 +282,7 @@ static void mgmt_handle(hsrv_req_t *req, void *ud)
     for (size_t i = 0; i < m->n_routes; i++) {
         const mgmt_route_t *r = &m->routes[i];
         size_t pl = strlen(r->prefix);
-        int hit = r->prefix[pl - 1] == '/'
+        int hit = r->prefix[pl - 1] == '/' && !r->exact
                       ? strncmp(req->path, r->prefix, pl) == 0 && req->path_len > pl
                       : strcmp(req->path, r->prefix) == 0;
         if (!hit) continue;
@@ -316,6 +352,8 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_register_feedback(m, app);
     mgmt_register_keys(m, app);
     mgmt_register_limits(m, app);
+    mgmt_register_dashboard(m, app);
+    mgmt_register_config_apply(m, app);
     return m;
 }
 

@@ -16,6 +16,9 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg);
 /* path ending in '/' matches by prefix (e.g. "/v1/router_replay/"). */
 void mgmt_route_add(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role_t role,
                     mgmt_handler_fn fn, void *ud);
+/* Like mgmt_route_add, but path matches only itself (even when it ends in '/'). */
+void mgmt_route_add_exact(mgmt_t *m, hsrv_method_t method, const char *path, mgmt_role_t role,
+                          mgmt_handler_fn fn, void *ud);
 /* Bind global.services.management_api.listen. Returns the bound port, or -1
  * (logged; the router keeps serving without a management listener). */
 int mgmt_listen(mgmt_t *m, const cfg_t *cfg);
@@ -29,6 +32,18 @@ void mgmt_register_feedback(mgmt_t *m, tether_app_t *app);
 void mgmt_register_keys(mgmt_t *m, tether_app_t *app);
 /* limits_api.c: GET /v1/rate_limits and /v1/budgets */
 void mgmt_register_limits(mgmt_t *m, tether_app_t *app);
+/* The dashboard (dashboard.c): /dashboard/ assets, / redirect, whoami and
+ * the overview status. */
+void mgmt_register_dashboard(mgmt_t *m, tether_app_t *app);
+/* The role the caller's bearer token carries (admin when no token is
+ * configured: the open, loopback-only mode). */
+mgmt_role_t mgmt_caller_role(const hsrv_req_t *req, const cfg_t *cfg);
+/* The name of the caller's token (config names, never the token), "open"
+ * when no token is configured, NULL when none matches. */
+const char *mgmt_caller_name(const hsrv_req_t *req, const cfg_t *cfg);
+/* POST /api/v1/config/apply, GET /api/v1/config/audit and
+ * GET /api/v1/config/source (config_apply.c). */
+void mgmt_register_config_apply(mgmt_t *m, tether_app_t *app);
 /* Whether the caller's token has the admin role (bodies in replay). */
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg);
 

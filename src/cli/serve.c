@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "dsl/mgmt_view.h"
 #include "upstream/health_check.h"
 
 #include <getopt.h>
@@ -164,6 +165,7 @@ int cli_serve(int argc, char **argv)
     {
         app_config_ref_t *r0 = app_config_acquire(app);
         mgmt = mgmt_start(app, r0->cfg);
+        dsl_mgmt_register(mgmt);
         int mport = mgmt_listen(mgmt, r0->cfg);
         if (mport > 0) printf("management listening on %d\n", mport);
         app_config_release(r0);

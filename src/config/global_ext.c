@@ -177,8 +177,8 @@ CFG_SCHEMA(cfg_schema_mgmt, "global.services.management_api",
            "Management API and dashboard (SPEC 11).",
            CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),
            CFG_FCUSTOM("tokens", &cfg_schema_mgmt_token, "see management_api.tokens[]"),
-           CFG_FBOOL(V, "dashboard", management_api.dashboard, "false",
-                     "not built yet: true is rejected (the management API serves JSON only)"));
+           CFG_FBOOL(V, "dashboard", management_api.dashboard, "true",
+                     "serve the dashboard under /dashboard/ (and redirect / there)"));
 CFG_SCHEMA(cfg_schema_authz, "global.services.authz", "Identity for the authz signal.",
            CFG_FBOOL(V, "trust_identity_headers", authz.trust_identity_headers, "false",
                      "read the identity from request headers"),
@@ -367,13 +367,6 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
         size_t s2 = ld_push_key(l, "management_api.listen");
         ld_err(l, cfg_node_get(mg, "listen"),
                "management API on non-loopback address %s needs tokens", listen);
-        ld_pop(l, s2);
-    }
-    if (x->services.management_api.dashboard) {
-        size_t s2 = ld_push_key(l, "management_api.dashboard");
-        ld_err(l, cfg_node_get(mg, "dashboard"),
-               "the dashboard is not supported yet (not built): remove dashboard or set it to "
-               "false; the management API serves JSON");
         ld_pop(l, s2);
     }
     ld_pop(l, s_sv);

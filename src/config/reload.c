@@ -38,6 +38,11 @@ struct cfg_reload {
     size_t n_key_bases;
 };
 
+const char *cfg_reload_path(const cfg_reload_t *r)
+{
+    return r->path;
+}
+
 void cfg_reload_set_hooks(cfg_reload_t *r, const cfg_reload_hooks_t *h)
 {
     r->hooks = *h;

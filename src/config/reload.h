@@ -62,6 +62,8 @@ void cfg_reload_trigger(cfg_reload_t *r);
  * even when the bytes are unchanged. */
 cfg_reload_result_t cfg_reload_now(cfg_reload_t *r, bool force, cfg_diags_t *diags);
 void cfg_reload_get_stats(cfg_reload_t *r, cfg_reload_stats_t *out);
+/* The watched file's path (owned by r). */
+const char *cfg_reload_path(const cfg_reload_t *r);
 /* Stops and joins the thread; does not free the snapshot. */
 void cfg_reload_free(cfg_reload_t *r);
 

@@ -192,8 +192,9 @@ static void test_global_router_overrides(void **st)
     cfg_diags_free(&d);
 }
 
-/* Settings that do nothing yet say so: the dashboard is rejected, external
- * classifiers and signal_timeout warn that they are not supported. */
+/* Settings that do nothing yet say so: external classifiers and
+ * signal_timeout warn that they are not supported. The dashboard is built:
+ * dashboard: true loads without a diagnostic. */
 static void test_unsupported_settings_say_so(void **st)
 {
     static const char base[] = "version: v0.3\n"
@@ -202,9 +203,15 @@ static void test_unsupported_settings_say_so(void **st)
                                "routing: {modelCards: [{name: m}]}\n";
     char y[1024];
     snprintf(y, sizeof y, "%sglobal: {services: {management_api: {dashboard: true}}}\n", base);
-    expect_one(y, "t.yaml:6:49: global.services.management_api.dashboard: the dashboard is "
-                  "not supported yet (not built): remove dashboard or set it to false; the "
-                  "management API serves JSON");
+    {
+        cfg_diags_t d;
+        cfg_t *c = load(y, &d);
+        assert_non_null(c);
+        assert_int_equal(d.n, 0);
+        assert_true(c->global_ext->services.management_api.dashboard);
+        cfg_free(c);
+        cfg_diags_free(&d);
+    }
     snprintf(y, sizeof y, "%sglobal: {router: {limits: {signal_timeout: 1s}}}\n", base);
     expect_one(y, "t.yaml:6:44: warning: global.router.limits.signal_timeout: not supported yet: "
                   "signals run to completion (the value is kept, not enforced)");

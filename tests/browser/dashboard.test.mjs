@@ -1,0 +1,229 @@
+// dashboard.test.mjs - the dashboard in headless Chromium against the real
+// router run.sh started: log in, every page renders values from the running
+// router (requests sent here appear in Overview and Sessions), the
+// playground and the topology's prompt box show the decision a prompt must
+// take, a config edit with a typo shows its diagnostic at the right line,
+// and a viewer cannot evaluate or edit. Screenshots of every page go to
+// $DASH_ARTIFACTS. Prints one line per check and "N passed, N failed".
+import { chromium } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+
+const env = process.env;
+const MGMT = `http://127.0.0.1:${env.DASH_MGMT_PORT}`;
+const ROUTER = `http://127.0.0.1:${env.DASH_PORT}`;
+const ART = env.DASH_ARTIFACTS;
+let passed = 0, failed = 0;
+
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e && e.message ? e.message.split('\n')[0] : e}`);
+  }
+}
+
+function expect(cond, msg) { if (!cond) throw new Error(msg); }
+
+async function chat(session, content) {
+  const r = await fetch(`${ROUTER}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-session-id': session },
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content }] }),
+  });
+  expect(r.status === 200, `chat answered ${r.status}`);
+  return r.json();
+}
+
+async function login(page, tok) {
+  await page.goto(`${MGMT}/`);
+  await page.waitForSelector('#login');
+  await page.fill('#token', tok);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#role');
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${ART}/${name}.png`, fullPage: true });
+}
+
+const SESSION = 'browser-s' + Date.now();
+// a cold start on small, then a prompt the hard_reasoning decision takes
+await chat(SESSION, 'hello there');
+await chat(SESSION, 'please prove this step by step');
+
+const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+const page = await ctx.newPage();
+const consoleErrors = [];
+page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+page.on('pageerror', e => consoleErrors.push(String(e)));
+page.setDefaultTimeout(10000);
+
+await check('/ redirects to /dashboard/ and shows the login form', async () => {
+  await page.goto(`${MGMT}/`);
+  await page.waitForSelector('#login');
+  expect(new URL(page.url()).pathname === '/dashboard/', `landed on ${page.url()}`);
+});
+
+await check('a wrong token is refused by the login form', async () => {
+  await page.fill('#token', 'not-a-token');
+  await page.click('#login button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#login-error').textContent.includes('not accepted'));
+});
+
+await check('viewer logs in; Overview shows the requests sent and both models', async () => {
+  await login(page, env.DASH_VIEWER_TOKEN);
+  expect((await page.textContent('#role')) === 'viewer', 'role is not viewer');
+  await page.goto(`${MGMT}/dashboard/#/overview?every=1`);
+  await page.waitForSelector('#overview .cards');
+  const n = Number(await page.textContent('.card.requests .value'));
+  expect(n >= 2, `requests card shows ${n}`);
+  const models = await page.textContent('#overview .tables');
+  expect(models.includes('small') && models.includes('large'), 'top models lack small/large');
+  expect(models.includes('hard_reasoning'), 'top decisions lack hard_reasoning');
+  const gen = await page.textContent('.card.generation .value');
+  expect(gen === '1', `generation ${gen}`);
+  await page.waitForSelector('[data-chart=rate] svg', { timeout: 15000 });
+  await shot(page, 'overview');
+});
+
+await check('Overview keeps its window in the URL', async () => {
+  await page.selectOption('#window', '15m');
+  expect(page.url().includes('window=15m'), page.url());
+});
+
+await check('Sessions lists the session; its timeline marks the switch', async () => {
+  await page.goto(`${MGMT}/dashboard/#/sessions?session_id=${SESSION}`);
+  await page.waitForSelector(`#records a:text("${SESSION}")`);
+  await shot(page, 'sessions');
+  await page.click(`#records a:text("${SESSION}")`);
+  await page.waitForSelector('table.timeline tbody tr[data-turn]');
+  const rows = await page.$$eval('table.timeline tbody tr[data-turn]', trs => trs.map(t => ({ cls: t.className, text: t.textContent })));
+  expect(rows.length === 2, `${rows.length} timeline rows`);
+  expect(rows[0].text.includes('small') && rows[0].text.includes('cold_start'), rows[0].text);
+  expect(rows[1].cls.includes('switch') && rows[1].text.includes('large') && rows[1].text.includes('hard_reasoning'), rows[1].text);
+  expect(page.url().includes('session=' + SESSION), page.url());
+  await shot(page, 'session');
+});
+
+await check('one replay record in full', async () => {
+  await page.click('table.timeline tbody tr[data-turn="2"] a:text("record")');
+  await page.waitForSelector('#record-id');
+  const body = await page.textContent('main');
+  expect(body.includes('hard_reasoning') && body.includes('net_switch_advantage'), 'record lacks its routing');
+  await shot(page, 'record');
+});
+
+await check('Topology draws the live config; a viewer cannot evaluate a prompt', async () => {
+  await page.goto(`${MGMT}/dashboard/#/topology`);
+  await page.waitForSelector('#graph');
+  for (const id of ['signal:keyword:think_hard', 'decision:hard_reasoning', 'decision:default', 'model:large', 'backend:small/small-1'])
+    expect(await page.$(`#graph [data-id="${id}"]`), `no node ${id}`);
+  expect(await page.isDisabled('#topo-prompt'), 'prompt box enabled for a viewer');
+  await page.click('#graph [data-id="decision:hard_reasoning"]');
+  await page.waitForFunction(() => document.querySelector('#details').textContent.includes('think_hard'));
+  expect(page.url().includes('node=decision'), page.url());
+});
+
+await check('Playground and Config are read-only for a viewer', async () => {
+  await page.goto(`${MGMT}/dashboard/#/playground`);
+  await page.waitForSelector('#pg-run');
+  expect(await page.isDisabled('#pg-run'), 'evaluate enabled for a viewer');
+  await page.goto(`${MGMT}/dashboard/#/config`);
+  await page.waitForSelector('#cfg-editor');
+  expect(await page.getAttribute('#cfg-editor', 'readonly') !== null, 'editor writable for a viewer');
+  expect(!(await page.$('#cfg-apply')), 'a viewer has an Apply button');
+});
+
+await check('operator: the playground shows the decision a prompt must take', async () => {
+  await page.click('#logout');
+  await login(page, env.DASH_OPERATOR_TOKEN);
+  await page.goto(`${MGMT}/dashboard/#/playground`);
+  await page.waitForSelector('#pg-input');
+  await page.fill('#pg-input', 'can you derive the formula');
+  await page.click('#pg-run');
+  await page.waitForSelector('#pg-decision');
+  expect((await page.textContent('#pg-decision')) === 'hard_reasoning', 'wrong decision');
+  expect((await page.textContent('#pg-model')) === 'large', 'wrong model');
+  expect((await page.textContent('#pg-trace')).includes('keyword:think_hard'), 'trace lacks the signal');
+  await shot(page, 'playground');
+});
+
+await check('the playground state is in the URL: a shared link re-runs it', async () => {
+  const url = page.url();
+  expect(url.includes('prompt=can+you+derive'), url);
+  await page.goto('about:blank');
+  await page.goto(url);
+  await page.waitForSelector('#pg-decision');
+  expect((await page.textContent('#pg-decision')) === 'hard_reasoning', 'wrong decision after reload');
+  await page.fill('#pg-input', 'hello');
+  await page.fill('input[name=model]', 'large');
+  await page.fill('input[name=turns]', '3');
+  await page.click('#pg-run');
+  await page.waitForFunction(() => document.querySelector('#pg-decision') && document.querySelector('#pg-decision').textContent === 'default');
+  const reason = await page.textContent('#pg-reason');
+  expect(reason && reason !== 'cold_start' && reason !== '–', `session verdict ${reason}`);
+});
+
+await check('operator: the topology highlights a prompt\'s path', async () => {
+  await page.goto(`${MGMT}/dashboard/#/topology?prompt=prove%20it`);
+  await page.waitForSelector('#path-decision');
+  expect((await page.textContent('#path-decision')) === 'hard_reasoning', 'wrong decision');
+  for (const id of ['signal:keyword:think_hard', 'decision:hard_reasoning', 'model:large', 'backend:large/large-1']) {
+    const cls = await page.getAttribute(`#graph [data-id="${id}"]`, 'class');
+    expect(cls.includes('hot'), `${id} not highlighted`);
+  }
+  const cls = await page.getAttribute('#graph [data-id="model:small"]', 'class');
+  expect(!cls.includes('hot'), 'model:small highlighted');
+  await shot(page, 'topology');
+});
+
+await check('Config: a typo shows its diagnostic at the right line', async () => {
+  await page.goto(`${MGMT}/dashboard/#/config`);
+  await page.waitForSelector('#cfg-editor');
+  await page.waitForFunction(() => document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
+  const yaml = ['version: v0.3', 'providers:', '  defaults: {default_model: m}', '  models: [{name: m, backend_refs: [{endpoint: "h:1"}]}]',
+    'routing:', '  modelCards: [{name: m}]', '  decisions:', '    - name: d', '      priority: high', '      modelRefs: [{model: m}]'].join('\n');
+  await page.fill('#cfg-editor', yaml);
+  await page.waitForSelector('#cfg-diags .diag.error');
+  const diag = await page.textContent('#cfg-diags .diag.error');
+  expect(diag.startsWith('request:9:'), `diagnostic ${diag}`);
+  expect((await page.getAttribute('#cfg-diags .diag.error', 'data-line')) === '9', 'wrong line');
+  expect((await page.textContent('#cfg-gutter .bad')) === '9\n', 'gutter does not mark line 9');
+  expect((await page.textContent('#cfg-diff')).includes('+ routing:'), 'diff lacks the edit');
+  await shot(page, 'config');
+  await page.fill('#cfg-editor', yaml.replace('priority: high', 'priority: 5'));
+  await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
+});
+
+await check('Config: a valid edit applies and the topology shows the new decision', async () => {
+  await page.reload(); // a fresh editor with the running config
+  await page.waitForFunction(() => document.querySelector('#cfg-editor') && document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
+  const cfg = JSON.parse(await page.inputValue('#cfg-editor'));
+  cfg.routing.decisions.splice(1, 0, { name: 'math_help', priority: 30, rules: { type: 'keyword', name: 'think_hard' }, modelRefs: [{ model: 'small' }] });
+  await page.fill('#cfg-editor', JSON.stringify(cfg, null, 2));
+  await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
+  await page.waitForSelector('#cfg-apply:not([disabled])');
+  await page.click('#cfg-apply');
+  await page.waitForSelector('#cfg-applied');
+  expect((await page.textContent('#cfg-applied')).startsWith('applied: generation 2'), await page.textContent('#cfg-applied'));
+  await page.waitForFunction(() => document.querySelector('#cfg-audit').textContent.includes('op'));
+  const audit = await page.textContent('#cfg-audit');
+  expect(audit.includes('operator') && audit.includes('applied'), audit);
+  await shot(page, 'config-applied');
+  await page.waitForFunction(() => document.querySelector('#cfg-dsl').textContent.includes('ROUTE hard_reasoning'));
+  await page.goto(`${MGMT}/dashboard/#/topology`);
+  await page.waitForSelector('#graph [data-id="decision:math_help"]');
+});
+
+await check('no error in the browser console', async () => {
+  expect(consoleErrors.length === 0, consoleErrors.join(' | '));
+});
+
+await browser.close();
+writeFileSync(`${ART}/result.txt`, `${passed} passed, ${failed} failed\n`);
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
