@@ -1,7 +1,6 @@
 /* client_auth.c - enforcement of the listener client keys (see
- * client_auth.h): the credential a request presents (every Bearer
- * authorization and every x-api-key, which must agree), its SHA-256 looked
- * up in the listener's key table (config/api_keys.c), the 401 in the
+ * client_auth.h): the credential a request presents (client_cred.c), its
+ * SHA-256 looked up in the listener's key table (config/api_keys.c), the 401 in the
  * endpoint's shape with its log line and metric, the 403 of a model or a
  * decision the key may not use, and the matched key's identity handed to
  * routing and replay. Called by app.c before the dispatch of every client
@@ -29,40 +28,6 @@ const char *client_auth_reason(client_auth_result_t r)
     return "invalid";
 }
 
-static const char *trim(const char *v, size_t *len)
-{
-    while (*len && (*v == ' ' || *v == '\t'))
-        v++, (*len)--;
-    while (*len && (v[*len - 1] == ' ' || v[*len - 1] == '\t'))
-        (*len)--;
-    return v;
-}
-
-/* The credential one header presents: OK with out and len set, MISSING when the
- * header is not a credential header, else why it is unusable. */
-static client_auth_result_t presented(const hsrv_header_t *h, size_t max, const char **out,
-                                      size_t *len)
-{
-    bool xkey = h->name_len == 9 && !strncasecmp(h->name, "x-api-key", 9);
-    if (!xkey && (h->name_len != 13 || strncasecmp(h->name, "authorization", 13)))
-        return CLIENT_AUTH_MISSING;
-    *len = h->value ? h->value_len : 0;
-    const char *v = h->value ? trim(h->value, len) : "";
-    if (!xkey) {
-        if (*len < 7 || strncasecmp(v, "bearer", 6) || (v[6] != ' ' && v[6] != '\t'))
-            return CLIENT_AUTH_MALFORMED; /* Basic, a bare key, "Bearer" alone, empty */
-        v += 7;
-        *len -= 7;
-        v = trim(v, len);
-    }
-    if (!*len) return CLIENT_AUTH_MALFORMED;
-    if (*len > max) return CLIENT_AUTH_TOO_LONG;
-    for (size_t i = 0; i < *len; i++)
-        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e) return CLIENT_AUTH_MALFORMED;
-    *out = v;
-    return CLIENT_AUTH_OK;
-}
-
 client_auth_result_t client_auth_match(const cfg_listener_t *li, const hsrv_header_t *h, size_t n,
                                        const cfg_api_key_t **key)
 {
@@ -71,18 +36,8 @@ client_auth_result_t client_auth_match(const cfg_listener_t *li, const hsrv_head
     size_t max = li->max_key_bytes > 0 ? (size_t)li->max_key_bytes : 512;
     const char *cred = NULL;
     size_t clen = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *v = NULL;
-        size_t len = 0;
-        client_auth_result_t r = presented(&h[i], max, &v, &len);
-        if (r == CLIENT_AUTH_MISSING) continue;
-        if (r != CLIENT_AUTH_OK) return r;
-        /* both are the client's own bytes: an ordinary compare leaks nothing */
-        if (cred && (len != clen || memcmp(v, cred, len))) return CLIENT_AUTH_CONFLICT;
-        cred = v;
-        clen = len;
-    }
-    if (!cred) return CLIENT_AUTH_MISSING;
+    client_auth_result_t r = client_cred_get(h, n, max, &cred, &clen);
+    if (r != CLIENT_AUTH_OK) return r;
     unsigned char d[32];
     hash_sha256(cred, clen, d);
     *key = cfg_api_key_find(li, d);

@@ -14,6 +14,7 @@
  * carried it. Worker-thread only. */
 #ifndef TETHER_API_CLIENT_AUTH_H
 #define TETHER_API_CLIENT_AUTH_H
+#include "api/client_cred.h"
 #include "config/config.h"
 #include "http/server.h"
 #include "replay/record.h"
@@ -37,15 +38,6 @@ typedef struct client_principal {
      * applied (chat_routed / ag_routed). */
     const cfg_api_key_t *key;
 } client_principal_t;
-
-typedef enum {
-    CLIENT_AUTH_OK = 0,    /* a key matched, or the listener has no keys */
-    CLIENT_AUTH_MISSING,   /* no Authorization and no x-api-key */
-    CLIENT_AUTH_INVALID,   /* a well-formed credential, but no enabled key has it */
-    CLIENT_AUTH_MALFORMED, /* not `Bearer <key>`, empty, or a byte outside 0x21..0x7e */
-    CLIENT_AUTH_TOO_LONG,  /* longer than the listener's max_key_bytes */
-    CLIENT_AUTH_CONFLICT,  /* two credentials that differ */
-} client_auth_result_t;
 
 /* The metric label / log reason of r ("missing", "invalid", ...). */
 const char *client_auth_reason(client_auth_result_t r);

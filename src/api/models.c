@@ -1,8 +1,10 @@
 /* models.c - GET /v1/models: the auto names and (when enabled) the
- * configured models, in OpenAI's list shape; a configured model carries its
+ * configured models, in OpenAI's list shape, only those the client key may
+ * ask for when it has a `models` list; a configured model carries its
  * routing.modelCards[] facts under "tether" (description, capabilities,
  * quality, context window, parameter size, modality, tags, LoRA adapters). */
 #include "api/app.h"
+#include "api/client_auth.h"
 #include "config/routing.h"
 #include "core/buf.h"
 #include <string.h>
@@ -56,11 +58,13 @@ void api_models_list(hsrv_req_t *req, const cfg_t *cfg)
     int first = 1;
     buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < cfg->router.n_auto_model_names; i++)
-        add_model(&b, cfg->router.auto_model_names[i], "tether", NULL, &first);
+        if (client_auth_model_allowed(req, cfg->router.auto_model_names[i]))
+            add_model(&b, cfg->router.auto_model_names[i], "tether", NULL, &first);
     if (cfg->router.include_config_models_in_list)
         for (size_t i = 0; i < cfg->providers.n_models; i++)
-            add_model(&b, cfg->providers.models[i].name, "tether-config",
-                      cfg_find_card(cfg, cfg->providers.models[i].name), &first);
+            if (client_auth_model_allowed(req, cfg->providers.models[i].name))
+                add_model(&b, cfg->providers.models[i].name, "tether-config",
+                          cfg_find_card(cfg, cfg->providers.models[i].name), &first);
     buf_puts(&b, "]}");
     hsrv_header_t h[2] = {
         {"content-type", 12, "application/json", 16},

@@ -8,6 +8,7 @@
  * (api/client_auth.c hashes the presented credential once). Called by
  * listeners.c; the table is immutable with the rest of the cfg_t. */
 #include "config/load.h"
+#include "config/routing.h"
 #include "core/hash.h"
 #include <errno.h>
 #include <stddef.h>
@@ -86,6 +87,7 @@ static void load_one(ld_t *l, const cfg_node_t *item, cfg_api_key_t *k, const ch
 {
     ld_section(l, item, &cfg_schema_api_key, k);
     k->source = source;
+    k->node = item;
     if (item->kind != CFG_NODE_MAP) return;
     load_metadata(l, cfg_node_get(item, "metadata"), k);
     if (!k->tenant && k->name) k->tenant = arena_strdup(l->a, k->name);
@@ -236,4 +238,51 @@ const cfg_api_key_t *cfg_api_key_find(const cfg_listener_t *li, const unsigned c
         if (hash_sha256_equal(k->digest, digest) && !hit) hit = k;
     }
     return hit;
+}
+
+static bool is_decision(const cfg_t *c, const char *name)
+{
+    for (size_t r = 0; c->routing && r < c->routing->n_recipes; r++)
+        for (size_t i = 0; i < c->routing->recipes[r].n_decisions; i++) {
+            const char *d = c->routing->recipes[r].decisions[i].name;
+            if (d && !strcmp(d, name)) return true;
+        }
+    return false;
+}
+
+void cfg_validate_api_keys(ld_t *l, const cfg_t *c)
+{
+    const char *file = l->file;
+    for (size_t i = 0; i < c->n_listeners; i++) {
+        const cfg_listener_t *li = &c->listeners[i];
+        for (size_t j = 0; j < li->n_api_keys; j++) {
+            const cfg_api_key_t *k = &li->api_keys[j];
+            bool inline_key = !strcmp(k->source, "config");
+            l->file = inline_key ? file : k->source;
+            size_t s = inline_key ? ld_push_key(l, "listeners") : ld_push_key(l, "keys_file");
+            if (inline_key) {
+                ld_push_index(l, i);
+                ld_push_key(l, "api_keys");
+            }
+            ld_push_item(l, k->node, j);
+            for (size_t m = 0; m < k->n_models; m++) {
+                const char *nm = k->models[m];
+                size_t nl = strlen(nm);
+                if (!cfg_find_model(c, nm, nl) && !cfg_is_auto_name(c, nm, nl) &&
+                    !cfg_recipe_for_model(c, nm, nl))
+                    ld_warn(l, k->node,
+                            "key \"%s\": models names \"%s\", which is no model, auto name or "
+                            "entrypoint (requests for it are refused anyway)",
+                            k->name ? k->name : "", nm);
+            }
+            for (size_t d = 0; d < k->n_decisions; d++)
+                if (!is_decision(c, k->decisions[d]))
+                    ld_warn(l, k->node,
+                            "key \"%s\": decisions names \"%s\", which is no decision (no "
+                            "request can be routed to it)",
+                            k->name ? k->name : "", k->decisions[d]);
+            ld_pop(l, s);
+        }
+    }
+    l->file = file;
 }

@@ -77,6 +77,7 @@ static cfg_t *load_tree(ld_t *l, cfg_t *c, cfg_node_t *root, const char *display
     cfg_load_routing_all(l, root, c);
     cfg_validate_refs(l, root, c);
     cfg_validate_limits(l, root, c);
+    cfg_validate_api_keys(l, c);
     return c;
 }
 

@@ -30,9 +30,10 @@ typedef struct cfg_api_key {
     size_t n_decisions;
     cfg_kv_t *metadata; /* free string map (authz, replay) */
     size_t n_metadata;
-    const char *source;       /* "config", or the keys_file it came from */
-    unsigned char digest[32]; /* SHA-256 of the secret */
-    bool has_digest;          /* false: key_env unset at load, the key never matches */
+    const char *source;          /* "config", or the keys_file it came from */
+    const struct cfg_node *node; /* its item, for diagnostics after the load */
+    unsigned char digest[32];    /* SHA-256 of the secret */
+    bool has_digest;             /* false: key_env unset at load, the key never matches */
 } cfg_api_key_t;
 
 typedef struct cfg_listener {

@@ -71,6 +71,8 @@ const void *cfg_store_load_opts(ld_t *l, cfg_store_kind_t k, const cfg_node_t *m
 void cfg_load_listeners(ld_t *l, const cfg_node_t *n, cfg_t *c);
 /* The api_keys and keys_file of listener item into li (api_keys.c). */
 void cfg_load_api_keys(ld_t *l, const cfg_node_t *item, cfg_listener_t *li);
+/* Warn about key models / decisions that name nothing (after routing). */
+void cfg_validate_api_keys(ld_t *l, const cfg_t *c);
 void cfg_load_providers(ld_t *l, const cfg_node_t *n, cfg_t *c);
 void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c);
 void cfg_load_global_ext(ld_t *l, const cfg_node_t *global, cfg_t *c);

@@ -1,7 +1,8 @@
 /* test_client_keys.c - virtual client keys on the real tether binary with a
  * `tether mock` backend: keys from a keys_file (as SHA-256 digests) and
  * from env; a model or a decision the key may not use gets 403 in the
- * endpoint's shape and never reaches the backend; authz sees the key's
+ * endpoint's shape and never reaches the backend, and GET /v1/models lists
+ * only the models the key may ask for; authz sees the key's
  * team and metadata (decisions chosen by kind Team / Metadata); replay
  * records carry the key's name, owner, team and metadata; malformed
  * credentials get a 401 with their reason in tether_auth_failures_total
@@ -218,6 +219,26 @@ static void test_model_the_key_may_not_use_gets_403(void **state)
     assert_int_equal(chat_status(KEY_C, plain), 200);
     assert_int_equal(chat_status(KEY_C, CHAT_AUTO), 403); /* auto is not in carol's list */
     assert_int_equal(mock_requests(), before + 1);
+    /* GET /v1/models lists what the key may ask for */
+    assert_int_equal(req(kport, "GET", "/v1/models", "x-api-key: " KEY_C "\r\n", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    j = cJSON_Parse(r.body);
+    cJSON *data = cJSON_GetObjectItem(j, "data"), *m;
+    int listed = 0;
+    cJSON_ArrayForEach(m, data)
+    {
+        const char *id = cJSON_GetObjectItem(m, "id")->valuestring;
+        assert_true(!strcmp(id, "plain") || !strcmp(id, "claude"));
+        listed++;
+    }
+    assert_int_equal(listed, 2);
+    cJSON_Delete(j);
+    thttp_resp_free(&r);
+    /* a key without a list sees everything */
+    assert_int_equal(req(kport, "GET", "/v1/models", "x-api-key: " KEY_B "\r\n", NULL, &r), 0);
+    assert_non_null(strstr(r.body, "\"fwd\""));
+    assert_non_null(strstr(r.body, "\"auto\""));
+    thttp_resp_free(&r);
 }
 
 static void test_decision_the_key_may_not_use_gets_403(void **state)

@@ -5,8 +5,8 @@
  * authorization or x-api-key, in any letter case), each reason a request
  * is refused (missing, invalid, malformed: not Bearer / empty / non-ASCII,
  * too_long, conflicting), disabled keys never matching, the allowed models
- * and decisions, and the matched key's identity and metadata reaching the
- * routing input and the replay record. */
+ * and decisions (names that name nothing warn at load), and the matched key's identity and metadata
+ * reaching the routing input and the replay record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,6 +220,20 @@ static void test_bad_key_config_is_rejected(void **st)
     }
 }
 
+static void test_unknown_models_and_decisions_warn(void **st)
+{
+    const char *y = "version: v0.3\nlisteners:\n  - api_keys: [{name: a, key_sha256: \"" BOB_SHA
+                    "\", models: [m, auto, gtp-4o], decisions: [all, nope]}]\n" SUF;
+    cfg_diags_t dg;
+    cfg_t *c = load(y, &dg);
+    assert_non_null(c);
+    assert_int_equal(dg.n_warnings, 2);
+    assert_non_null(strstr(dg.items[0].message, "\"gtp-4o\""));
+    assert_non_null(strstr(dg.items[1].message, "\"nope\""));
+    cfg_diags_free(&dg);
+    cfg_free(c);
+}
+
 static void test_keys_file_adds_keys(void **st)
 {
     char path[128];
@@ -312,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_listener_without_keys_is_open),
         cmocka_unit_test(test_table_finds_each_of_many_keys),
         cmocka_unit_test(test_bad_key_config_is_rejected),
+        cmocka_unit_test(test_unknown_models_and_decisions_warn),
         cmocka_unit_test(test_keys_file_adds_keys),
         cmocka_unit_test(test_check_sets_principal_route_in_and_trace),
     };

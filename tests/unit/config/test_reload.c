@@ -1,6 +1,7 @@
 /* test_reload.c - snapshots survive swaps while held; reloads apply valid
  * files, reject invalid ones (old config keeps serving), skip unchanged
- * bytes, report restart-only changes; the inotify watcher sees a rename; a
+ * bytes, report restart-only changes; a changed keys_file is a change
+ * (and a broken one keeps the old keys); the inotify watcher sees a rename; a
  * rejection's log line shows no environment value. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -232,9 +233,48 @@ static void test_rejected_reload_never_logs_environment_values(void **st)
     cfg_snapshot_free(s);
 }
 
+static void write_keys(const char *kp, char hexdigit)
+{
+    char y[256];
+    char hex[65];
+    memset(hex, hexdigit, 64);
+    hex[64] = 0;
+    snprintf(y, sizeof y, "- {name: k1, key_sha256: \"%s\"}\n", hex);
+    write_file(kp, y);
+}
+
+static void test_changed_keys_file_is_a_change(void **st)
+{
+    char kp[320];
+    snprintf(kp, sizeof kp, "%s/keys.yaml", dir);
+    write_keys(kp, 'a');
+    write_file(path, "version: v0.3\nlisteners: [{name: a, port: 9000, keys_file: keys.yaml}]\n");
+    cfg_snapshot_t *s = cfg_snapshot_new(load());
+    cfg_reload_t *rl = cfg_reload_new(path, s, NULL);
+    assert_int_equal(cfg_reload_now(rl, false, NULL), CFG_RELOAD_UNCHANGED);
+    /* the config's bytes are the same, the keys file's are not */
+    write_keys(kp, 'b');
+    assert_int_equal(cfg_reload_now(rl, false, NULL), CFG_RELOAD_APPLIED);
+    const cfg_t *c = cfg_snapshot_acquire(s);
+    assert_int_equal(c->listeners[0].n_api_keys, 1);
+    assert_int_equal(c->listeners[0].api_keys[0].digest[0], 0xbb);
+    cfg_snapshot_release(s, c);
+    assert_int_equal(cfg_reload_now(rl, false, NULL), CFG_RELOAD_UNCHANGED);
+    /* a broken keys file is rejected: the old keys keep serving */
+    write_file(kp, "- {name: k1, key_sha256: nothex}\n");
+    assert_int_equal(cfg_reload_now(rl, false, NULL), CFG_RELOAD_REJECTED);
+    c = cfg_snapshot_acquire(s);
+    assert_int_equal(c->listeners[0].api_keys[0].digest[0], 0xbb);
+    cfg_snapshot_release(s, c);
+    cfg_reload_free(rl);
+    cfg_snapshot_free(s);
+    unlink(kp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_changed_keys_file_is_a_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_held_snapshot_survives_swap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_under_concurrent_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unchanged_and_restart_changes, setup, teardown),
