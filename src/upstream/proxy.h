@@ -177,7 +177,7 @@ struct up_proxy {
     rc_key_t rck;
     rc_hit_t rc_hit;                /* a lookup's hit */
     void (*rc_miss)(up_proxy_t *p); /* continues after a lookup that Redis answered with a miss */
-    buf_t rc_sse;                   /* the streamed reply as relayed, for storing */
+    buf_t rc_sse;                   /* the streamed reply as the client got it, for storing */
     /* rate limits and budgets (limits_gate.c) */
     const char *client_key, *client_team; /* the client key's name and team, set by api/ */
     struct up_limits *lim;                /* the request's counters; NULL: no rule applies */

@@ -18,6 +18,7 @@
 #include "plugins/response_cache_redis.h"
 #include "proc.h"
 #include "redis_server.h"
+#include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
 #include <signal.h>
@@ -364,6 +365,103 @@ static void test_killed_redis_then_restart(void **st)
     fx_deinit(&b);
 }
 
+/* ---- on an event loop (what a worker does) ---- */
+
+typedef struct got {
+    int calls, kind;
+} got_t;
+
+static void on_lookup(void *ud, int kind)
+{
+    got_t *g = ud;
+    g->calls++;
+    g->kind = kind;
+}
+
+/* Run the loop until the callback has run n times in all. */
+static void run_until(struct event_base *evb, const got_t *g, int n)
+{
+    for (int i = 0; i < 2000 && g->calls < n; i++)
+        event_base_loop(evb, EVLOOP_ONCE);
+}
+
+/* With a loop, a store is written without waiting and a near-cache miss
+ * asks Redis on that loop: rc_lookup_async returns RC_PENDING, and the
+ * callback brings the hit (copied into the near cache: the next lookup
+ * answers at once). A Redis that refuses at once (the circuit open after
+ * a failure) is a miss reported by the call itself, never through the
+ * callback inside it. */
+static void test_lookup_and_store_on_a_loop(void **st)
+{
+    TREDIS_NEED();
+    flushall();
+    struct event_base *evb = event_base_new();
+    fx_t a, b;
+    fx_init(&a, NULL);
+    fx_init(&b, NULL);
+    a.in.evb = b.in.evb = evb;
+    char q[512];
+    body_q(q, sizeof q, "s", "What is the capital of Spain?");
+    assert_int_equal(store(&a, q), RC_STORED);
+    rc_stats_t s;
+    rc_stats(a.c, &s);
+    assert_int_equal(s.remote_writes, 0); /* sent, not yet acknowledged */
+    for (int i = 0; i < 2000 && !s.remote_writes; i++) {
+        event_base_loop(evb, EVLOOP_ONCE);
+        rc_stats(a.c, &s);
+    }
+    assert_int_equal(s.remote_writes, 1);
+
+    assert_int_equal(key(&b, q), 0);
+    got_t g = {0};
+    rc_hit_t h;
+    assert_int_equal(rc_lookup_async(b.c, &b.k, &h, evb, on_lookup, &g), RC_PENDING);
+    assert_int_equal(g.calls, 0);
+    run_until(evb, &g, 1);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.kind, RC_HIT_EXACT);
+    assert_int_equal(h.len, strlen(REPLY));
+    assert_memory_equal(h.body, REPLY, h.len);
+    rc_hit_free(&h);
+    assert_int_equal(key(&b, q), 0);
+    assert_int_equal(rc_lookup_async(b.c, &b.k, &h, evb, on_lookup, &g), RC_HIT_EXACT);
+    rc_hit_free(&h);
+    assert_int_equal(g.calls, 1);
+
+    /* a miss in Redis too */
+    body_q(q, sizeof q, "s", "What is the capital of Peru?");
+    assert_int_equal(key(&b, q), 0);
+    assert_int_equal(rc_lookup_async(b.c, &b.k, &h, evb, on_lookup, &g), RC_PENDING);
+    run_until(evb, &g, 2);
+    assert_int_equal(g.calls, 2);
+    assert_int_equal(g.kind, RC_MISS);
+    rc_hit_free(&h);
+    fx_deinit(&a);
+    fx_deinit(&b);
+
+    /* nothing listens: the first lookup fails (on the loop), which opens
+     * the circuit; the next is refused at once and reported by the call */
+    char dead[64];
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", tsupport_free_port());
+    fx_init_at(&b, NULL, dead, 3600);
+    b.in.evb = evb;
+    assert_int_equal(key(&b, q), 0);
+    got_t g2 = {0};
+    int k1 = rc_lookup_async(b.c, &b.k, &h, evb, on_lookup, &g2);
+    if (k1 == RC_PENDING) run_until(evb, &g2, 1);
+    rc_hit_free(&h);
+    assert_int_equal(key(&b, q), 0);
+    got_t g3 = {0};
+    assert_int_equal(rc_lookup_async(b.c, &b.k, &h, evb, on_lookup, &g3), RC_MISS);
+    assert_int_equal(g3.calls, 0);
+    rc_hit_free(&h);
+    rc_stats(b.c, &s);
+    assert_int_equal(s.remote_errors, 2);
+    assert_int_equal(s.misses, 2);
+    fx_deinit(&b);
+    event_base_free(evb);
+}
+
 static void test_bad_address(void **st)
 {
     rc_opts_t o = {.max_entries = 10, .ttl_seconds = 10, .max_entry_bytes = 1000};
@@ -387,6 +485,7 @@ int main(void)
         cmocka_unit_test(test_replicas_share_semantic_hits),
         cmocka_unit_test(test_redis_down_is_a_miss),
         cmocka_unit_test(test_killed_redis_then_restart),
+        cmocka_unit_test(test_lookup_and_store_on_a_loop),
         cmocka_unit_test(test_bad_address),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
