@@ -196,7 +196,7 @@ void up_limits_end(up_proxy_t *p)
     for (size_t i = 0; i < s->v.n; i++) {
         const lim_check_t *c = &s->v.checks[i];
         if (c->kind != LIM_SPEND) continue;
-        int64_t now = lim_table_get(p->host.limits->tab, c->name, c->len, c->ws);
+        int64_t now = lim_table_get(p->host.limits->tab, &c->key, c->ws);
         met_set(tmet.budget_spend, lim_nano_to_money(now), c->rule, c->subject);
     }
 }
