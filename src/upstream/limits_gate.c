@@ -187,7 +187,14 @@ void up_limits_end(up_proxy_t *p)
         s->ticket->p = NULL;
         s->ticket = NULL;
     }
-    if (s->recorded || !s->decided || s->v.denied >= 0 || !p->usage.found || !p->model) return;
+    up_limits_usage(p);
+}
+
+void up_limits_usage(up_proxy_t *p)
+{
+    up_limits_t *s = p->lim;
+    if (!s || s->recorded || !s->decided || s->v.denied >= 0 || !p->usage.found || !p->model)
+        return;
     s->recorded = true;
     int64_t pt = p->usage.prompt_tokens > 0 ? p->usage.prompt_tokens : 0;
     int64_t ct = p->usage.completion_tokens > 0 ? p->usage.completion_tokens : 0;

@@ -50,6 +50,7 @@ static int setup(void **state)
             "      - {name: bob, key_env: TRL_BOB}\n"
             "      - {name: dave, key_env: TRL_DAVE, tenant: dteam}\n"
             "      - {name: tina, key_env: TRL_TINA}\n"
+            "      - {name: kim, key_env: TRL_KIM}\n"
             "providers:\n  defaults: {default_model: plain}\n  models:\n"
             "    - name: plain\n      pricing: {prompt_per_1m: 1000, completion_per_1m: 1000}\n"
             "      backend_refs: [{name: p1, endpoint: \"127.0.0.1:%d\"}]\n"
@@ -65,6 +66,7 @@ static int setup(void **state)
             "      - {name: alice-rph, scope: key, match: alice, window: 744h, requests: 3}\n"
             "      - {name: carol-rph, scope: key, match: carol, window: 744h, requests: 1}\n"
             "      - {name: tok-tph, scope: model, match: tok, window: 744h, tokens: 10}\n"
+            "      - {name: kim-rph, scope: key, match: kim, window: 744h, requests: 1}\n"
             "    budgets:\n"
             "      - {name: bob-monthly, scope: key, match: bob, period: month, "
             "max_spend: 0.00001}\n"
@@ -77,6 +79,7 @@ static int setup(void **state)
     setenv("TRL_BOB", "sk-trl-bob", 1);
     setenv("TRL_DAVE", "sk-trl-dave", 1);
     setenv("TRL_TINA", "sk-trl-tina", 1);
+    setenv("TRL_KIM", "sk-trl-kim", 1);
     const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "2", NULL};
     if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
@@ -174,6 +177,20 @@ static void test_messages_client_gets_anthropic_rate_limit_error(void **st)
     thttp_resp_free(&r);
 }
 
+static void test_chat_to_an_anthropic_model_is_limited_too(void **st)
+{
+    /* the translated path (chat client, Anthropic-format model) counts the key */
+    thttp_resp_t r;
+    chat("sk-trl-kim", "claude", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "x-ratelimit-remaining-requests"), "0");
+    thttp_resp_free(&r);
+    chat("sk-trl-kim", "claude", &r);
+    assert_int_equal(r.status, 429);
+    expect_openai_error(&r, "requests", "rate_limit_exceeded");
+    thttp_resp_free(&r);
+}
+
 static void test_tokens_limit_counts_usage(void **st)
 {
     thttp_resp_t r;
@@ -229,7 +246,7 @@ static void test_management_api_and_metrics_show_counters(void **st)
     assert_non_null(j);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "store")), "memory");
     cJSON *rl = cJSON_GetObjectItem(j, "rate_limits");
-    assert_int_equal(cJSON_GetArraySize(rl), 3);
+    assert_int_equal(cJSON_GetArraySize(rl), 4);
     cJSON *alice = cJSON_GetArrayItem(rl, 0);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(alice, "name")), "alice-rph");
     cJSON *reqs = cJSON_GetArrayItem(cJSON_GetObjectItem(alice, "requests"), 0);
@@ -247,7 +264,7 @@ static void test_management_api_and_metrics_show_counters(void **st)
     memset(&r, 0, sizeof r);
     assert_int_equal(thttp_request("127.0.0.1", gport, "GET", "/metrics", "", NULL, 0, &r), 0);
     assert_non_null(
-        strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"requests\"} 2"));
+        strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"requests\"} 3"));
     assert_non_null(
         strstr(r.body, "tether_rate_limited_total{scope=\"model\",reason=\"tokens\"} 1"));
     assert_non_null(strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"budget\"} 1"));
@@ -266,6 +283,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests_limit_answers_429_with_headers),
         cmocka_unit_test(test_messages_client_gets_anthropic_rate_limit_error),
+        cmocka_unit_test(test_chat_to_an_anthropic_model_is_limited_too),
         cmocka_unit_test(test_tokens_limit_counts_usage),
         cmocka_unit_test(test_reject_budget_refuses_when_spent),
         cmocka_unit_test(test_downgrade_budget_serves_the_cheaper_model),
