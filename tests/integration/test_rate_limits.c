@@ -4,7 +4,7 @@
  * rate_limit_exceeded) with retry-after, and every reply carries the
  * x-ratelimit-*-requests / -tokens headers; a Messages client gets
  * Anthropic's rate_limit_error; a model past its tokens (counted from the
- * replies' usage) refuses the next request; a spent reject budget answers
+ * replies' usage, streamed or not) refuses the next request; a spent reject budget answers
  * 429 insufficient_quota; a spent downgrade budget serves its cheaper model;
  * the management API and the metrics show the counters, and
  * tether_cost_total counts the real spend.
@@ -56,9 +56,11 @@ static int setup(void **state)
             "      backend_refs: [{name: p1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: cheap\n      backend_refs: [{name: c1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: tok\n      backend_refs: [{name: t1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "    - name: tok2\n      backend_refs: [{name: t2, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: claude\n      api_format: anthropic\n"
             "      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: plain}, {name: cheap}, {name: tok}, {name: claude}]\n"
+            "routing:\n  modelCards: [{name: plain}, {name: cheap}, {name: tok}, {name: tok2}, "
+            "{name: claude}]\n"
             "  decisions:\n    - {name: everyone, modelRefs: [{model: plain}]}\n"
             "global:\n  services:\n"
             "    management_api: {listen: \"127.0.0.1:%d\"}\n"
@@ -67,12 +69,13 @@ static int setup(void **state)
             "      - {name: carol-rph, scope: key, match: carol, window: 744h, requests: 1}\n"
             "      - {name: tok-tph, scope: model, match: tok, window: 744h, tokens: 10}\n"
             "      - {name: kim-rph, scope: key, match: kim, window: 744h, requests: 1}\n"
+            "      - {name: tok2-tph, scope: model, match: tok2, window: 744h, tokens: 10}\n"
             "    budgets:\n"
             "      - {name: bob-monthly, scope: key, match: bob, period: month, "
             "max_spend: 0.00001}\n"
             "      - {name: dteam-monthly, scope: team, match: dteam, period: month, "
             "max_spend: 0.00001, policy: downgrade, downgrade_model: cheap}\n",
-            port, mport, mport, mport, mport, gport);
+            port, mport, mport, mport, mport, mport, gport);
     fclose(f);
     setenv("TRL_ALICE", "sk-trl-alice", 1);
     setenv("TRL_CAROL", "sk-trl-carol", 1);
@@ -207,6 +210,28 @@ static void test_tokens_limit_counts_usage(void **st)
     thttp_resp_free(&r);
 }
 
+static void test_streamed_reply_tokens_count_too(void **st)
+{
+    char h[128];
+    snprintf(h, sizeof h,
+             "Authorization: Bearer sk-trl-tina\r\nContent-Type: application/json\r\n");
+    const char *body = "{\"model\":\"tok2\",\"stream\":true,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    thttp_resp_t r = {0};
+    assert_int_equal(
+        thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", h, body, strlen(body), &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "x-ratelimit-remaining-tokens"), "10");
+    assert_non_null(strstr(r.body, "[DONE]"));
+    thttp_resp_free(&r);
+    /* the stream's usage (asked for by tether) spent the window */
+    chat("sk-trl-tina", "tok2", &r);
+    assert_int_equal(r.status, 429);
+    expect_openai_error(&r, "tokens", "rate_limit_exceeded");
+    thttp_resp_free(&r);
+}
+
 static void test_reject_budget_refuses_when_spent(void **st)
 {
     thttp_resp_t r;
@@ -246,7 +271,7 @@ static void test_management_api_and_metrics_show_counters(void **st)
     assert_non_null(j);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "store")), "memory");
     cJSON *rl = cJSON_GetObjectItem(j, "rate_limits");
-    assert_int_equal(cJSON_GetArraySize(rl), 4);
+    assert_int_equal(cJSON_GetArraySize(rl), 5);
     cJSON *alice = cJSON_GetArrayItem(rl, 0);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(alice, "name")), "alice-rph");
     cJSON *reqs = cJSON_GetArrayItem(cJSON_GetObjectItem(alice, "requests"), 0);
@@ -266,7 +291,7 @@ static void test_management_api_and_metrics_show_counters(void **st)
     assert_non_null(
         strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"requests\"} 3"));
     assert_non_null(
-        strstr(r.body, "tether_rate_limited_total{scope=\"model\",reason=\"tokens\"} 1"));
+        strstr(r.body, "tether_rate_limited_total{scope=\"model\",reason=\"tokens\"} 2"));
     assert_non_null(strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"budget\"} 1"));
     assert_non_null(strstr(r.body, "tether_budget_downgrades_total{budget=\"dteam-monthly\"} 1"));
     assert_non_null(strstr(r.body, "tether_budget_spend{budget=\"bob-monthly\",subject=\"bob\"}"));
@@ -285,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_messages_client_gets_anthropic_rate_limit_error),
         cmocka_unit_test(test_chat_to_an_anthropic_model_is_limited_too),
         cmocka_unit_test(test_tokens_limit_counts_usage),
+        cmocka_unit_test(test_streamed_reply_tokens_count_too),
         cmocka_unit_test(test_reject_budget_refuses_when_spent),
         cmocka_unit_test(test_downgrade_budget_serves_the_cheaper_model),
         cmocka_unit_test(test_management_api_and_metrics_show_counters),

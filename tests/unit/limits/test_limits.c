@@ -197,6 +197,34 @@ static void test_workers_lose_no_count(void **st)
     lim_table_free(shared_t);
 }
 
+static void test_counters_survive_a_reload(void **st)
+{
+    /* a new generation with the same rule name and a higher limit: the
+     * count goes on (counters are keyed by rule name, not by config) */
+    lim_t *l = lim_new(NULL, NULL, 0);
+    lim_verdict_t v;
+    for (int i = 0; i < 2; i++) {
+        lim_plan(cfg, &ALICE, &ar, T0, &v);
+        lim_admit_local(l, &v);
+    }
+    char y2[2048];
+    snprintf(y2, sizeof y2, "%.*s", (int)(strstr(YAML, "    budgets:") - YAML), YAML);
+    char *at = strstr(y2, "requests: 2}");
+    memcpy(at, "requests: 5}", 12);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    cfg_t *next = cfg_load_string("t2.yaml", y2, strlen(y2), NULL, &d);
+    cfg_diags_free(&d);
+    assert_non_null(next);
+    lim_plan(next, &ALICE, &ar, T0, &v);
+    lim_admit_local(l, &v);
+    assert_int_equal(v.denied, -1);
+    assert_int_equal(v.checks[0].used, 2);
+    assert_int_equal(v.checks[0].limit, 5);
+    cfg_free(next);
+    lim_free(l);
+}
+
 static void test_management_json_lists_rules_and_subjects(void **st)
 {
     lim_t *l = lim_new(NULL, NULL, 0);
@@ -228,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_shared_counts_raise_the_local_ones),
         cmocka_unit_test(test_a_full_table_fails_open),
         cmocka_unit_test(test_workers_lose_no_count),
+        cmocka_unit_test(test_counters_survive_a_reload),
         cmocka_unit_test(test_management_json_lists_rules_and_subjects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
