@@ -3,8 +3,8 @@
  * a key past its requests gets 429 in OpenAI's shape (type requests, code
  * rate_limit_exceeded) with retry-after, and every reply carries the
  * x-ratelimit-*-requests / -tokens headers; a Messages client gets
- * Anthropic's rate_limit_error; a model past its tokens (counted from the
- * replies' usage, streamed or not) refuses the next request; a spent reject budget answers
+ * Anthropic's rate_limit_error and anthropic-ratelimit-* headers; a model past its tokens (counted
+ * from the replies' usage, streamed or not) refuses the next request; a spent reject budget answers
  * 429 insufficient_quota; a spent downgrade budget serves its cheaper model;
  * the management API and the metrics show the counters, and
  * tether_cost_total counts the real spend.
@@ -165,6 +165,13 @@ static void test_messages_client_gets_anthropic_rate_limit_error(void **st)
         thttp_request("127.0.0.1", port, "POST", "/v1/messages", h, body, strlen(body), &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(hdr(&r, "x-ratelimit-remaining-requests"), "0");
+    /* Anthropic's own headers too, the reset as an RFC 3339 time */
+    assert_string_equal(hdr(&r, "anthropic-ratelimit-requests-limit"), "1");
+    assert_string_equal(hdr(&r, "anthropic-ratelimit-requests-remaining"), "0");
+    const char *reset = hdr(&r, "anthropic-ratelimit-requests-reset");
+    assert_int_equal(strlen(reset), 20);
+    assert_int_equal(reset[10], 'T');
+    assert_int_equal(reset[19], 'Z');
     thttp_resp_free(&r);
     memset(&r, 0, sizeof r);
     assert_int_equal(
