@@ -229,7 +229,7 @@ static bool admit_reply(void *ud, kv_status_t st, redisReply *rp)
     t->cb(t->ud, good ? vals : NULL);
     free(vals);
     free(t);
-    return st != KV_OK || good; /* a malformed reply counts as a failure */
+    return good; /* an error or malformed reply counts as a failure */
 }
 
 void lim_redis_admit(lim_redis_t *r, struct event_base *evb, const lim_verdict_t *v,
