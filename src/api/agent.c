@@ -160,6 +160,11 @@ ag_proxy_t *ag_new(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *ref, rq_p
     up_host_t host;
     app_upstream_host(w, &host);
     up_proxy_init(&p->up, &ag_adapter, req, &host, ref->cfg, ref, c, ag_ep_name(c));
+    if (req->principal) { /* rate limits and budgets count the key and its team */
+        const client_principal_t *cp = req->principal;
+        p->up.client_key = cp->key_name;
+        p->up.client_team = cp->team ? cp->team : cp->tenant;
+    }
     p->w = w;
     p->store = true;
     return p;
@@ -195,11 +200,6 @@ void ag_route(ag_proxy_t *p)
         client_auth_forbid(req, client, false, model);
         app_config_release(ref);
         return;
-    }
-    if (req->principal) { /* rate limits and budgets count the key and its team */
-        const client_principal_t *cp = req->principal;
-        up->client_key = cp->key_name;
-        up->client_team = cp->team ? cp->team : cp->tenant;
     }
     req->user = p;
     /* identity and memory may complete later (Redis): keep the request if

@@ -72,9 +72,18 @@ static lim_check_t *add_check(lim_verdict_t *v, arena_t *a, char type, const cha
     c->rule = rule;
     c->subject = subject;
     c->kind = kind;
-    c->name =
-        arena_sprintf(a, "%c" SEP "%s" SEP "%s" SEP "%c", type, rule, subject, kind_letter[kind]);
-    c->len = strlen(c->name);
+    /* type SEP rule SEP subject SEP kind, without printf (the request path) */
+    size_t rl = strlen(rule), sl = strlen(subject), len = rl + sl + 5;
+    char *n = arena_alloc(a, len + 1);
+    n[0] = type;
+    n[1] = SEP[0];
+    memcpy(n + 2, rule, rl);
+    n[2 + rl] = SEP[0];
+    memcpy(n + 3 + rl, subject, sl);
+    n[3 + rl + sl] = SEP[0];
+    n[4 + rl + sl] = kind_letter[kind];
+    n[len] = 0;
+    c->key = (lim_key_t){n, len, lim_table_hash(n, len)};
     return c;
 }
 
@@ -138,14 +147,14 @@ void lim_admit_local(lim_t *l, lim_verdict_t *v)
 {
     for (size_t i = 0; i < v->n; i++) {
         lim_check_t *c = &v->checks[i];
-        c->used = lim_table_get(l->tab, c->name, c->len, c->ws);
+        c->used = lim_table_get(l->tab, &c->key, c->ws);
     }
     lim_decide(v);
     v->shared = false;
     if (v->denied >= 0) return;
     for (size_t i = 0; i < v->n; i++) {
         lim_check_t *c = &v->checks[i];
-        if (c->kind == LIM_REQUESTS) lim_table_add(l->tab, c->name, c->len, c->ws, 1);
+        if (c->kind == LIM_REQUESTS) lim_table_add(l->tab, &c->key, c->ws, 1);
     }
 }
 
@@ -158,7 +167,7 @@ void lim_admit_shared(lim_t *l, lim_verdict_t *v, const int64_t *vals)
     for (size_t i = 0; i < v->n; i++) {
         lim_check_t *c = &v->checks[i];
         int64_t now = c->used + (v->denied < 0 && c->kind == LIM_REQUESTS ? 1 : 0);
-        lim_table_raise(l->tab, c->name, c->len, c->ws, now);
+        lim_table_raise(l->tab, &c->key, c->ws, now);
     }
 }
 
@@ -171,9 +180,9 @@ void lim_record(lim_t *l, struct event_base *evb, const lim_verdict_t *v, int64_
     for (size_t i = 0; i < v->n; i++) {
         const lim_check_t *c = &v->checks[i];
         if (c->kind == LIM_TOKENS && tokens)
-            lim_table_add(l->tab, c->name, c->len, c->ws, tokens);
+            lim_table_add(l->tab, &c->key, c->ws, tokens);
         else if (c->kind == LIM_SPEND && nano)
-            lim_table_add(l->tab, c->name, c->len, c->ws, nano);
+            lim_table_add(l->tab, &c->key, c->ws, nano);
     }
     if (l->redis && evb) lim_redis_add(l->redis, evb, v, tokens, nano);
 }

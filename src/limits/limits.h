@@ -47,10 +47,9 @@ typedef struct lim_check {
     cfg_lim_scope_t scope;
     lim_kind_t kind;
     const cfg_budget_t *budget; /* LIM_SPEND */
-    char *name;                 /* the counter: rule \x1f subject \x1f kind (arena) */
-    size_t len;
-    uint64_t ws, left_ms; /* window start, time left in it */
-    int64_t limit, used;  /* used: before this request (spend in nano-units) */
+    lim_key_t key;              /* the counter: type \x1f rule \x1f subject \x1f kind (arena) */
+    uint64_t ws, left_ms;       /* window start, time left in it */
+    int64_t limit, used;        /* used: before this request (spend in nano-units) */
 } lim_check_t;
 
 typedef struct lim_verdict {

@@ -149,7 +149,7 @@ static void argv_build(lim_redis_t *r, const lim_verdict_t *v, int per,
 {
     size_t n = v->n, plen = strlen(r->prefix), room = 32;
     for (size_t i = 0; i < n; i++)
-        room += plen + 4 + v->checks[i].len + 24 + (size_t)per * 24;
+        room += plen + 4 + v->checks[i].key.len + 24 + (size_t)per * 24;
     a->argc = (int)(1 + n + n * (size_t)per);
     a->argv = calloc((size_t)a->argc, sizeof *a->argv);
     a->lens = calloc((size_t)a->argc, sizeof *a->lens);
@@ -165,8 +165,8 @@ static void argv_build(lim_redis_t *r, const lim_verdict_t *v, int per,
         a->argv[k] = m;
         memcpy(m, r->prefix, plen);
         memcpy(m + plen, "lim:", 4);
-        memcpy(m + plen + 4, c->name, c->len);
-        size_t l = plen + 4 + c->len;
+        memcpy(m + plen + 4, c->key.name, c->key.len);
+        size_t l = plen + 4 + c->key.len;
         l += (size_t)sprintf(m + l, ":%llu", (unsigned long long)c->ws);
         a->lens[k++] = l;
         m += l + 1;
@@ -229,7 +229,7 @@ static bool admit_reply(void *ud, kv_status_t st, redisReply *rp)
     t->cb(t->ud, good ? vals : NULL);
     free(vals);
     free(t);
-    return st != KV_OK || good; /* a malformed reply counts as a failure */
+    return good; /* an error or malformed reply counts as a failure */
 }
 
 void lim_redis_admit(lim_redis_t *r, struct event_base *evb, const lim_verdict_t *v,

@@ -80,12 +80,16 @@ static ctr_t *find(lim_table_t *t, shard_t *s, uint64_t h, const char *name, siz
     return c;
 }
 
-int64_t lim_table_get(lim_table_t *t, const char *name, size_t len, uint64_t ws)
+uint64_t lim_table_hash(const char *name, size_t len)
 {
-    uint64_t h = hash_fnv1a64(name, len);
-    shard_t *s = &t->shards[h % SHARDS];
+    return hash_xxh64(name, len, 0x6c696d6974730a);
+}
+
+int64_t lim_table_get(lim_table_t *t, const lim_key_t *k, uint64_t ws)
+{
+    shard_t *s = &t->shards[k->hash % SHARDS];
     pthread_mutex_lock(&s->mu);
-    ctr_t *c = find(t, s, h, name, len, false);
+    ctr_t *c = find(t, s, k->hash, k->name, k->len, false);
     int64_t v = c && c->ws == ws ? c->value : 0;
     pthread_mutex_unlock(&s->mu);
     return v;
@@ -101,24 +105,22 @@ static ctr_t *in_window(ctr_t *c, uint64_t ws)
     return c;
 }
 
-int64_t lim_table_add(lim_table_t *t, const char *name, size_t len, uint64_t ws, int64_t delta)
+int64_t lim_table_add(lim_table_t *t, const lim_key_t *k, uint64_t ws, int64_t delta)
 {
-    uint64_t h = hash_fnv1a64(name, len);
-    shard_t *s = &t->shards[h % SHARDS];
+    shard_t *s = &t->shards[k->hash % SHARDS];
     pthread_mutex_lock(&s->mu);
-    ctr_t *c = in_window(find(t, s, h, name, len, true), ws);
+    ctr_t *c = in_window(find(t, s, k->hash, k->name, k->len, true), ws);
     int64_t v = 0;
     if (c) v = c->value = lim_add_sat(c->value, delta);
     pthread_mutex_unlock(&s->mu);
     return v;
 }
 
-void lim_table_raise(lim_table_t *t, const char *name, size_t len, uint64_t ws, int64_t floor)
+void lim_table_raise(lim_table_t *t, const lim_key_t *k, uint64_t ws, int64_t floor)
 {
-    uint64_t h = hash_fnv1a64(name, len);
-    shard_t *s = &t->shards[h % SHARDS];
+    shard_t *s = &t->shards[k->hash % SHARDS];
     pthread_mutex_lock(&s->mu);
-    ctr_t *c = in_window(find(t, s, h, name, len, true), ws);
+    ctr_t *c = in_window(find(t, s, k->hash, k->name, k->len, true), ws);
     if (c && c->value < floor) c->value = floor;
     pthread_mutex_unlock(&s->mu);
 }

@@ -19,12 +19,20 @@ typedef struct lim_table lim_table_t;
 lim_table_t *lim_table_new(size_t max_counters);
 void lim_table_free(lim_table_t *t);
 
-/* The value of counter name in window ws (0 when absent or older). */
-int64_t lim_table_get(lim_table_t *t, const char *name, size_t len, uint64_t ws);
+/* A counter's name and its hash (lim_table_hash), computed once per request. */
+typedef struct lim_key {
+    const char *name;
+    size_t len;
+    uint64_t hash;
+} lim_key_t;
+uint64_t lim_table_hash(const char *name, size_t len);
+
+/* The value of counter k in window ws (0 when absent or older). */
+int64_t lim_table_get(lim_table_t *t, const lim_key_t *k, uint64_t ws);
 /* Add delta (saturating, >= 0) in window ws; returns the new value. */
-int64_t lim_table_add(lim_table_t *t, const char *name, size_t len, uint64_t ws, int64_t delta);
+int64_t lim_table_add(lim_table_t *t, const lim_key_t *k, uint64_t ws, int64_t delta);
 /* value = max(value, floor) in window ws (a shared count learnt from Redis). */
-void lim_table_raise(lim_table_t *t, const char *name, size_t len, uint64_t ws, int64_t floor);
+void lim_table_raise(lim_table_t *t, const lim_key_t *k, uint64_t ws, int64_t floor);
 /* Call fn for every counter whose name starts with prefix (under its
  * shard's lock: fn must not call back into the table). */
 void lim_table_each(lim_table_t *t, const char *prefix, size_t plen,

@@ -16,7 +16,29 @@ uint64_t lim_window_left_ms(uint64_t now_ms, uint64_t window_ms)
     return window_ms - now_ms % window_ms;
 }
 
+/* gmtime_r + timegm cost more than the rest of a request's checks: each
+ * thread keeps the last period it computed per kind. */
+static __thread struct {
+    uint64_t start, end;
+} period_cache[3];
+
+static void period_compute(uint64_t now_ms, cfg_period_t p, uint64_t *start, uint64_t *end);
+
 void lim_period_bounds(uint64_t now_ms, cfg_period_t p, uint64_t *start, uint64_t *end)
+{
+    if ((unsigned)p < 3 && now_ms >= period_cache[p].start && now_ms < period_cache[p].end) {
+        *start = period_cache[p].start;
+        *end = period_cache[p].end;
+        return;
+    }
+    period_compute(now_ms, p, start, end);
+    if ((unsigned)p < 3) {
+        period_cache[p].start = *start;
+        period_cache[p].end = *end;
+    }
+}
+
+static void period_compute(uint64_t now_ms, cfg_period_t p, uint64_t *start, uint64_t *end)
 {
     time_t t = (time_t)(now_ms / 1000);
     struct tm tm;

@@ -5,7 +5,8 @@
  * an unanswered one decides on the local counters); a refusal is a 429 in
  * the client's own shape with retry-after; a spent budget with policy
  * downgrade switches to its cheaper model. Every reply carries the
- * x-ratelimit-* headers of the tightest rule. At the end, the reply's usage
+ * x-ratelimit-* headers of the tightest rule (and, for Messages clients,
+ * Anthropic's anthropic-ratelimit-* with an RFC 3339 reset). At the end, the reply's usage
  * (prompt + completion tokens, the cost from the model's pricing) is
  * counted. Cache hits and fast responses never reach here: they cost
  * nothing upstream and are not counted. Worker-thread only. */
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A Redis wait outlives nothing: the request's end clears p. */
 typedef struct gate_ticket {
@@ -29,7 +31,7 @@ typedef struct up_limits {
     lim_verdict_t v;
     gate_ticket_t *ticket; /* waiting for Redis */
     bool decided, recorded, downgraded;
-    char val[7][32]; /* header values */
+    char val[11][32]; /* header values */
 } up_limits_t;
 
 static const char *reason_of(const lim_check_t *c)
@@ -144,18 +146,46 @@ bool up_limits_admit(up_proxy_t *p)
     return verdict(p);
 }
 
-static int add_pair(up_proxy_t *p, hsrv_header_t *h, int n, const lim_check_t *c, int slot,
-                    const char *limit, const char *remaining, const char *reset)
+/* limit, remaining and reset of check c into val[slot..slot+2] (reset as
+ * OpenAI writes it: a duration), and the reset as Anthropic writes it (an
+ * RFC 3339 time) into val[rfc]. */
+static void fill_values(up_limits_t *s, const lim_check_t *c, int slot, int rfc)
 {
-    up_limits_t *s = p->lim;
     int64_t used = c->used + (c->kind == LIM_REQUESTS && s->v.denied < 0 ? 1 : 0);
     int64_t left = c->limit > used ? c->limit - used : 0;
     snprintf(s->val[slot], sizeof s->val[slot], "%lld", (long long)c->limit);
     snprintf(s->val[slot + 1], sizeof s->val[slot + 1], "%lld", (long long)left);
     lim_fmt_reset(c->left_ms, s->val[slot + 2], sizeof s->val[slot + 2]);
-    n = up_add_h(h, n, limit, s->val[slot]);
-    n = up_add_h(h, n, remaining, s->val[slot + 1]);
-    return up_add_h(h, n, reset, s->val[slot + 2]);
+    time_t at = (time_t)((clock_wall_ms() + c->left_ms + 999) / 1000);
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(s->val[rfc], sizeof s->val[rfc], "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The headers of one check: x-ratelimit-<limit|remaining|reset>-<kind>,
+ * and for a Messages client anthropic-ratelimit-<kind>-<...> too. */
+static int add_kind(up_proxy_t *p, hsrv_header_t *h, int n, const lim_check_t *c, int slot, int rfc)
+{
+    up_limits_t *s = p->lim;
+    fill_values(s, c, slot, rfc);
+    bool req = c->kind == LIM_REQUESTS;
+    n = up_add_h(h, n, req ? "x-ratelimit-limit-requests" : "x-ratelimit-limit-tokens",
+                 s->val[slot]);
+    n = up_add_h(h, n, req ? "x-ratelimit-remaining-requests" : "x-ratelimit-remaining-tokens",
+                 s->val[slot + 1]);
+    n = up_add_h(h, n, req ? "x-ratelimit-reset-requests" : "x-ratelimit-reset-tokens",
+                 s->val[slot + 2]);
+    if (p->client != RQ_PROTO_ANTHROPIC) return n;
+    n = up_add_h(h, n,
+                 req ? "anthropic-ratelimit-requests-limit" : "anthropic-ratelimit-tokens-limit",
+                 s->val[slot]);
+    n = up_add_h(h, n,
+                 req ? "anthropic-ratelimit-requests-remaining"
+                     : "anthropic-ratelimit-tokens-remaining",
+                 s->val[slot + 1]);
+    return up_add_h(h, n,
+                    req ? "anthropic-ratelimit-requests-reset" : "anthropic-ratelimit-tokens-reset",
+                    s->val[rfc]);
 }
 
 int up_limits_headers(up_proxy_t *p, hsrv_header_t *h, int n)
@@ -164,16 +194,12 @@ int up_limits_headers(up_proxy_t *p, hsrv_header_t *h, int n)
     if (!s || !s->decided) return n;
     const lim_check_t *rq = lim_tightest(&s->v, LIM_REQUESTS);
     const lim_check_t *tk = lim_tightest(&s->v, LIM_TOKENS);
-    if (rq)
-        n = add_pair(p, h, n, rq, 0, "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-                     "x-ratelimit-reset-requests");
-    if (tk)
-        n = add_pair(p, h, n, tk, 3, "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
-                     "x-ratelimit-reset-tokens");
+    if (rq) n = add_kind(p, h, n, rq, 0, 6);
+    if (tk) n = add_kind(p, h, n, tk, 3, 7);
     if (s->v.denied >= 0) {
-        snprintf(s->val[6], sizeof s->val[6], "%llu",
+        snprintf(s->val[8], sizeof s->val[8], "%llu",
                  (unsigned long long)lim_retry_after_s(s->v.checks[s->v.denied].left_ms));
-        n = up_add_h(h, n, "retry-after", s->val[6]);
+        n = up_add_h(h, n, "retry-after", s->val[8]);
     }
     if (s->downgraded) n = up_add_h(h, n, "x-tether-budget", "downgraded");
     return n;
@@ -187,7 +213,14 @@ void up_limits_end(up_proxy_t *p)
         s->ticket->p = NULL;
         s->ticket = NULL;
     }
-    if (s->recorded || !s->decided || s->v.denied >= 0 || !p->usage.found || !p->model) return;
+    up_limits_usage(p);
+}
+
+void up_limits_usage(up_proxy_t *p)
+{
+    up_limits_t *s = p->lim;
+    if (!s || s->recorded || !s->decided || s->v.denied >= 0 || !p->usage.found || !p->model)
+        return;
     s->recorded = true;
     int64_t pt = p->usage.prompt_tokens > 0 ? p->usage.prompt_tokens : 0;
     int64_t ct = p->usage.completion_tokens > 0 ? p->usage.completion_tokens : 0;
@@ -196,7 +229,7 @@ void up_limits_end(up_proxy_t *p)
     for (size_t i = 0; i < s->v.n; i++) {
         const lim_check_t *c = &s->v.checks[i];
         if (c->kind != LIM_SPEND) continue;
-        int64_t now = lim_table_get(p->host.limits->tab, c->name, c->len, c->ws);
+        int64_t now = lim_table_get(p->host.limits->tab, &c->key, c->ws);
         met_set(tmet.budget_spend, lim_nano_to_money(now), c->rule, c->subject);
     }
 }

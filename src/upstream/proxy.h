@@ -237,7 +237,9 @@ void up_capture_chat_text(up_proxy_t *p, const char *body, size_t len, bool delt
 bool up_limits_admit(up_proxy_t *p);
 /* The x-ratelimit-* headers (and retry-after on a refusal); returns n. */
 int up_limits_headers(up_proxy_t *p, hsrv_header_t *h, int n);
-/* The request ends: its usage is counted (once), a Redis wait cancelled. */
+/* The reply's usage on the counters (once; no-op without usage). */
+void up_limits_usage(up_proxy_t *p);
+/* The request ends: its usage is counted (if not yet), a Redis wait cancelled. */
 void up_limits_end(up_proxy_t *p);
 /* proxy.c: up_start after the limits admitted the request. */
 void up_start_admitted(up_proxy_t *p);

@@ -279,6 +279,7 @@ static void done_cb(void *ud)
         if (p->ad->stream_done) p->ad->stream_done(p);
     }
     if (ok) usage_done(p);
+    up_limits_usage(p); /* before a whole reply reaches the client: its next request sees it */
     if (p->rc_on && ok) {
         if (p->sse.cb && !p->assemble)
             up_cache_store(p, p->rc_sse.data, p->rc_sse.len, p->pend_ctype, true);

@@ -3,8 +3,8 @@
  * a key past its requests gets 429 in OpenAI's shape (type requests, code
  * rate_limit_exceeded) with retry-after, and every reply carries the
  * x-ratelimit-*-requests / -tokens headers; a Messages client gets
- * Anthropic's rate_limit_error; a model past its tokens (counted from the
- * replies' usage) refuses the next request; a spent reject budget answers
+ * Anthropic's rate_limit_error and anthropic-ratelimit-* headers; a model past its tokens (counted
+ * from the replies' usage, streamed or not) refuses the next request; a spent reject budget answers
  * 429 insufficient_quota; a spent downgrade budget serves its cheaper model;
  * the management API and the metrics show the counters, and
  * tether_cost_total counts the real spend.
@@ -50,14 +50,17 @@ static int setup(void **state)
             "      - {name: bob, key_env: TRL_BOB}\n"
             "      - {name: dave, key_env: TRL_DAVE, tenant: dteam}\n"
             "      - {name: tina, key_env: TRL_TINA}\n"
+            "      - {name: kim, key_env: TRL_KIM}\n"
             "providers:\n  defaults: {default_model: plain}\n  models:\n"
             "    - name: plain\n      pricing: {prompt_per_1m: 1000, completion_per_1m: 1000}\n"
             "      backend_refs: [{name: p1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: cheap\n      backend_refs: [{name: c1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: tok\n      backend_refs: [{name: t1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "    - name: tok2\n      backend_refs: [{name: t2, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: claude\n      api_format: anthropic\n"
             "      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: plain}, {name: cheap}, {name: tok}, {name: claude}]\n"
+            "routing:\n  modelCards: [{name: plain}, {name: cheap}, {name: tok}, {name: tok2}, "
+            "{name: claude}]\n"
             "  decisions:\n    - {name: everyone, modelRefs: [{model: plain}]}\n"
             "global:\n  services:\n"
             "    management_api: {listen: \"127.0.0.1:%d\"}\n"
@@ -65,18 +68,21 @@ static int setup(void **state)
             "      - {name: alice-rph, scope: key, match: alice, window: 744h, requests: 3}\n"
             "      - {name: carol-rph, scope: key, match: carol, window: 744h, requests: 1}\n"
             "      - {name: tok-tph, scope: model, match: tok, window: 744h, tokens: 10}\n"
+            "      - {name: kim-rph, scope: key, match: kim, window: 744h, requests: 1}\n"
+            "      - {name: tok2-tph, scope: model, match: tok2, window: 744h, tokens: 10}\n"
             "    budgets:\n"
             "      - {name: bob-monthly, scope: key, match: bob, period: month, "
             "max_spend: 0.00001}\n"
             "      - {name: dteam-monthly, scope: team, match: dteam, period: month, "
             "max_spend: 0.00001, policy: downgrade, downgrade_model: cheap}\n",
-            port, mport, mport, mport, mport, gport);
+            port, mport, mport, mport, mport, mport, gport);
     fclose(f);
     setenv("TRL_ALICE", "sk-trl-alice", 1);
     setenv("TRL_CAROL", "sk-trl-carol", 1);
     setenv("TRL_BOB", "sk-trl-bob", 1);
     setenv("TRL_DAVE", "sk-trl-dave", 1);
     setenv("TRL_TINA", "sk-trl-tina", 1);
+    setenv("TRL_KIM", "sk-trl-kim", 1);
     const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "2", NULL};
     if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
@@ -159,6 +165,13 @@ static void test_messages_client_gets_anthropic_rate_limit_error(void **st)
         thttp_request("127.0.0.1", port, "POST", "/v1/messages", h, body, strlen(body), &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(hdr(&r, "x-ratelimit-remaining-requests"), "0");
+    /* Anthropic's own headers too, the reset as an RFC 3339 time */
+    assert_string_equal(hdr(&r, "anthropic-ratelimit-requests-limit"), "1");
+    assert_string_equal(hdr(&r, "anthropic-ratelimit-requests-remaining"), "0");
+    const char *reset = hdr(&r, "anthropic-ratelimit-requests-reset");
+    assert_int_equal(strlen(reset), 20);
+    assert_int_equal(reset[10], 'T');
+    assert_int_equal(reset[19], 'Z');
     thttp_resp_free(&r);
     memset(&r, 0, sizeof r);
     assert_int_equal(
@@ -171,6 +184,20 @@ static void test_messages_client_gets_anthropic_rate_limit_error(void **st)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(e, "type")), "rate_limit_error");
     cJSON_Delete(j);
     assert_true(atoi(hdr(&r, "retry-after")) >= 1);
+    thttp_resp_free(&r);
+}
+
+static void test_chat_to_an_anthropic_model_is_limited_too(void **st)
+{
+    /* the translated path (chat client, Anthropic-format model) counts the key */
+    thttp_resp_t r;
+    chat("sk-trl-kim", "claude", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "x-ratelimit-remaining-requests"), "0");
+    thttp_resp_free(&r);
+    chat("sk-trl-kim", "claude", &r);
+    assert_int_equal(r.status, 429);
+    expect_openai_error(&r, "requests", "rate_limit_exceeded");
     thttp_resp_free(&r);
 }
 
@@ -187,6 +214,28 @@ static void test_tokens_limit_counts_usage(void **st)
     assert_int_equal(r.status, 429);
     expect_openai_error(&r, "tokens", "rate_limit_exceeded");
     assert_string_equal(hdr(&r, "x-ratelimit-remaining-tokens"), "0");
+    thttp_resp_free(&r);
+}
+
+static void test_streamed_reply_tokens_count_too(void **st)
+{
+    char h[128];
+    snprintf(h, sizeof h,
+             "Authorization: Bearer sk-trl-tina\r\nContent-Type: application/json\r\n");
+    const char *body = "{\"model\":\"tok2\",\"stream\":true,"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    thttp_resp_t r = {0};
+    assert_int_equal(
+        thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", h, body, strlen(body), &r),
+        0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(hdr(&r, "x-ratelimit-remaining-tokens"), "10");
+    assert_non_null(strstr(r.body, "[DONE]"));
+    thttp_resp_free(&r);
+    /* the stream's usage (asked for by tether) spent the window */
+    chat("sk-trl-tina", "tok2", &r);
+    assert_int_equal(r.status, 429);
+    expect_openai_error(&r, "tokens", "rate_limit_exceeded");
     thttp_resp_free(&r);
 }
 
@@ -229,7 +278,7 @@ static void test_management_api_and_metrics_show_counters(void **st)
     assert_non_null(j);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "store")), "memory");
     cJSON *rl = cJSON_GetObjectItem(j, "rate_limits");
-    assert_int_equal(cJSON_GetArraySize(rl), 3);
+    assert_int_equal(cJSON_GetArraySize(rl), 5);
     cJSON *alice = cJSON_GetArrayItem(rl, 0);
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(alice, "name")), "alice-rph");
     cJSON *reqs = cJSON_GetArrayItem(cJSON_GetObjectItem(alice, "requests"), 0);
@@ -247,9 +296,9 @@ static void test_management_api_and_metrics_show_counters(void **st)
     memset(&r, 0, sizeof r);
     assert_int_equal(thttp_request("127.0.0.1", gport, "GET", "/metrics", "", NULL, 0, &r), 0);
     assert_non_null(
-        strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"requests\"} 2"));
+        strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"requests\"} 3"));
     assert_non_null(
-        strstr(r.body, "tether_rate_limited_total{scope=\"model\",reason=\"tokens\"} 1"));
+        strstr(r.body, "tether_rate_limited_total{scope=\"model\",reason=\"tokens\"} 2"));
     assert_non_null(strstr(r.body, "tether_rate_limited_total{scope=\"key\",reason=\"budget\"} 1"));
     assert_non_null(strstr(r.body, "tether_budget_downgrades_total{budget=\"dteam-monthly\"} 1"));
     assert_non_null(strstr(r.body, "tether_budget_spend{budget=\"bob-monthly\",subject=\"bob\"}"));
@@ -266,7 +315,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requests_limit_answers_429_with_headers),
         cmocka_unit_test(test_messages_client_gets_anthropic_rate_limit_error),
+        cmocka_unit_test(test_chat_to_an_anthropic_model_is_limited_too),
         cmocka_unit_test(test_tokens_limit_counts_usage),
+        cmocka_unit_test(test_streamed_reply_tokens_count_too),
         cmocka_unit_test(test_reject_budget_refuses_when_spent),
         cmocka_unit_test(test_downgrade_budget_serves_the_cheaper_model),
         cmocka_unit_test(test_management_api_and_metrics_show_counters),

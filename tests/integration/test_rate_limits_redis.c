@@ -5,7 +5,8 @@
  * is killed mid-test: both replicas keep answering (never a 5xx, never a
  * hang), now on their own counters - a key never seen before gets its full
  * limit on each replica, and a key spent before the outage stays refused -
- * and the management API says the store is degraded.
+ * and the management API says the store is degraded. A Redis that accepts
+ * connections and never answers costs each request at most the timeout.
  * Windows are 744h, so the test crosses a boundary only once a month. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,7 +33,7 @@ static tredis_t redis;
 static int mport, pa, pb, ga, gb;
 static char cfg_a[256], cfg_b[256];
 
-static int write_cfg(const char *path, int port, int gport)
+static int write_cfg_at(const char *path, int port, int gport, const char *raddr)
 {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
@@ -55,9 +59,14 @@ static int write_cfg(const char *path, int port, int gport)
             "      - {name: per-key, scope: key, match: alice, window: 744h, requests: 4}\n"
             "      - {name: erin, scope: key, match: erin, window: 744h, requests: 2}\n"
             "      - {name: tom, scope: key, match: tom, window: 744h, tokens: 10}\n",
-            port, mport, redis.addr, (int)getpid(), gport);
+            port, mport, raddr, (int)getpid(), gport);
     fclose(f);
     return 0;
+}
+
+static int write_cfg(const char *path, int port, int gport)
+{
+    return write_cfg_at(path, port, gport, redis.addr);
 }
 
 static int serve(tproc_t *p, const char *cfg)
@@ -194,12 +203,44 @@ static void test_redis_outage_degrades_to_local_limits(void **st)
     assert_true(st_a == 200 || st_a == 429);
 }
 
+/* A "Redis" that accepts connections and never answers (a hung server, a
+ * black-holed network): every request waits at most timeout_ms on its own
+ * loop, then the local counters decide; nothing fails. */
+static void test_a_redis_that_never_answers_costs_a_timeout_not_a_failure(void **st)
+{
+    TREDIS_NEED();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(fd, 16), 0); /* the kernel completes handshakes; no one reads */
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    char addr[64], path[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    snprintf(path, sizeof path, "/tmp/tether-test-rlr-h-%d.yaml", (int)getpid());
+    int port = tsupport_free_port(), gport = tsupport_free_port();
+    assert_int_equal(write_cfg_at(path, port, gport, addr), 0);
+    tproc_t rh;
+    assert_int_equal(serve(&rh, path), 0);
+    /* erin: 2 per window, decided locally on each worker's loop after the
+     * timeout (the first) or at once (the circuit is open) */
+    assert_int_equal(chat(port, "sk-trr-erin"), 200);
+    assert_int_equal(chat(port, "sk-trr-erin"), 200);
+    assert_int_equal(chat(port, "sk-trr-erin"), 429);
+    int stc = tproc_stop(&rh, 10000);
+    assert_true(WIFEXITED(stc) && WEXITSTATUS(stc) == 0);
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_replicas_share_one_limit),
         cmocka_unit_test(test_tokens_counted_on_one_replica_limit_the_other),
         cmocka_unit_test(test_redis_outage_degrades_to_local_limits),
+        cmocka_unit_test(test_a_redis_that_never_answers_costs_a_timeout_not_a_failure),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

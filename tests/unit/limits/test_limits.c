@@ -95,7 +95,7 @@ static void test_a_request_at_the_limit_is_denied_and_not_counted(void **st)
     const lim_check_t *c = lim_tightest(&v, LIM_REQUESTS);
     assert_string_equal(c->rule, "rpm");
     /* the denied request counted nowhere: the decision rule saw 2 */
-    assert_int_equal(lim_table_get(l->tab, v.checks[2].name, v.checks[2].len, v.checks[2].ws), 0);
+    assert_int_equal(lim_table_get(l->tab, &v.checks[2].key, v.checks[2].ws), 0);
     /* the next window starts again */
     lim_plan(cfg, &ALICE, &ar, lim_window_start(T0, 60000) + 60000, &v);
     lim_admit_local(l, &v);
@@ -142,7 +142,7 @@ static void test_shared_counts_raise_the_local_ones(void **st)
     assert_int_equal(v.denied, -1);
     assert_true(v.shared);
     /* admitted: Redis counted it, the local counter now holds 2 */
-    assert_int_equal(lim_table_get(l->tab, v.checks[0].name, v.checks[0].len, v.checks[0].ws), 2);
+    assert_int_equal(lim_table_get(l->tab, &v.checks[0].key, v.checks[0].ws), 2);
     /* an outage now decides locally from there */
     lim_plan(cfg, &ALICE, &ar, T0, &v);
     lim_admit_local(l, &v);
@@ -150,21 +150,29 @@ static void test_shared_counts_raise_the_local_ones(void **st)
     lim_free(l);
 }
 
+/* A counter's key from a one-letter name. */
+static const lim_key_t *K(const char *name)
+{
+    static __thread lim_key_t k;
+    k = (lim_key_t){name, strlen(name), lim_table_hash(name, strlen(name))};
+    return &k;
+}
+
 static void test_a_full_table_fails_open(void **st)
 {
     lim_table_t *t = lim_table_new(2);
-    assert_int_equal(lim_table_add(t, "a", 1, 0, 5), 5);
-    assert_int_equal(lim_table_add(t, "b", 1, 0, 1), 1);
-    assert_int_equal(lim_table_add(t, "c", 1, 0, 1), 0); /* not made */
-    assert_int_equal(lim_table_get(t, "c", 1, 0), 0);
+    assert_int_equal(lim_table_add(t, K("a"), 0, 5), 5);
+    assert_int_equal(lim_table_add(t, K("b"), 0, 1), 1);
+    assert_int_equal(lim_table_add(t, K("c"), 0, 1), 0); /* not made */
+    assert_int_equal(lim_table_get(t, K("c"), 0), 0);
     assert_int_equal(lim_table_dropped(t), 1);
     /* an old window reads 0; a late add for it changes nothing */
-    assert_int_equal(lim_table_get(t, "a", 1, 1), 0);
-    assert_int_equal(lim_table_add(t, "a", 1, 1, 2), 2);
-    assert_int_equal(lim_table_add(t, "a", 1, 0, 9), 0);
-    assert_int_equal(lim_table_get(t, "a", 1, 1), 2);
+    assert_int_equal(lim_table_get(t, K("a"), 1), 0);
+    assert_int_equal(lim_table_add(t, K("a"), 1, 2), 2);
+    assert_int_equal(lim_table_add(t, K("a"), 0, 9), 0);
+    assert_int_equal(lim_table_get(t, K("a"), 1), 2);
     /* huge adds saturate */
-    assert_true(lim_table_add(t, "b", 1, 0, INT64_MAX) == INT64_MAX);
+    assert_true(lim_table_add(t, K("b"), 0, INT64_MAX) == INT64_MAX);
     lim_table_free(t);
 }
 
@@ -172,7 +180,7 @@ static lim_table_t *shared_t;
 static void *adder(void *arg)
 {
     for (int i = 0; i < 20000; i++)
-        lim_table_add(shared_t, (i & 1) ? "x" : "y", 1, 7, 1);
+        lim_table_add(shared_t, K((i & 1) ? "x" : "y"), 7, 1);
     return NULL;
 }
 
@@ -184,9 +192,37 @@ static void test_workers_lose_no_count(void **st)
         pthread_create(&th[i], NULL, adder, NULL);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
-    assert_int_equal(lim_table_get(shared_t, "x", 1, 7), 40000);
-    assert_int_equal(lim_table_get(shared_t, "y", 1, 7), 40000);
+    assert_int_equal(lim_table_get(shared_t, K("x"), 7), 40000);
+    assert_int_equal(lim_table_get(shared_t, K("y"), 7), 40000);
     lim_table_free(shared_t);
+}
+
+static void test_counters_survive_a_reload(void **st)
+{
+    /* a new generation with the same rule name and a higher limit: the
+     * count goes on (counters are keyed by rule name, not by config) */
+    lim_t *l = lim_new(NULL, NULL, 0);
+    lim_verdict_t v;
+    for (int i = 0; i < 2; i++) {
+        lim_plan(cfg, &ALICE, &ar, T0, &v);
+        lim_admit_local(l, &v);
+    }
+    char y2[2048];
+    snprintf(y2, sizeof y2, "%.*s", (int)(strstr(YAML, "    budgets:") - YAML), YAML);
+    char *at = strstr(y2, "requests: 2}");
+    memcpy(at, "requests: 5}", 12);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    cfg_t *next = cfg_load_string("t2.yaml", y2, strlen(y2), NULL, &d);
+    cfg_diags_free(&d);
+    assert_non_null(next);
+    lim_plan(next, &ALICE, &ar, T0, &v);
+    lim_admit_local(l, &v);
+    assert_int_equal(v.denied, -1);
+    assert_int_equal(v.checks[0].used, 2);
+    assert_int_equal(v.checks[0].limit, 5);
+    cfg_free(next);
+    lim_free(l);
 }
 
 static void test_management_json_lists_rules_and_subjects(void **st)
@@ -220,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_shared_counts_raise_the_local_ones),
         cmocka_unit_test(test_a_full_table_fails_open),
         cmocka_unit_test(test_workers_lose_no_count),
+        cmocka_unit_test(test_counters_survive_a_reload),
         cmocka_unit_test(test_management_json_lists_rules_and_subjects),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
