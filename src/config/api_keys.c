@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const cfg_schema_t cfg_schema_api_key = {
     "listeners[].api_keys[]",
@@ -123,11 +124,20 @@ static char *resolve(ld_t *l, const char *p)
     return arena_sprintf(l->a, "%.*s/%s", (int)(slash - l->file), l->file, p);
 }
 
+#define KEYS_FILE_MAX (16u << 20)
+
 static const cfg_node_t *read_keys_file(ld_t *l, const cfg_node_t *at, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         ld_err_key(l, at, "keys_file", "cannot read keys_file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > KEYS_FILE_MAX) {
+        ld_err_key(l, at, "keys_file", "keys_file %s must be a regular file of at most 16 MiB",
+                   path);
+        fclose(f);
         return NULL;
     }
     buf_t b = BUF_INIT;
@@ -197,7 +207,8 @@ void cfg_load_api_keys(ld_t *l, const cfg_node_t *item, cfg_listener_t *li)
     const cfg_node_t *fl = NULL;
     if (li->keys_file) {
         li->keys_path = resolve(l, li->keys_file);
-        fl = read_keys_file(l, fnode, li->keys_path);
+        /* a sealed load (POST /config/validate) reads no file of the host */
+        if (!l->seal_env) fl = read_keys_file(l, fnode, li->keys_path);
     }
     size_t cap = (n && n->kind == CFG_NODE_SEQ ? n->n : 0) + (fl ? fl->n : 0);
     li->api_keys = arena_calloc(l->a, (cap + 1) * sizeof(cfg_api_key_t));

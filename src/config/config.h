@@ -234,7 +234,8 @@ typedef struct cfg_load_opts {
     bool strict; /* warnings become errors */
     /* Never read the environment (validation through the management API):
      * ${VAR} takes its :-default, else stays as written and is not checked
-     * (a diagnostic about it is a warning); *_env settings are not looked up. */
+     * (a diagnostic about it is a warning); *_env settings are not looked up,
+     * and no listener's keys_file is read. */
     bool seal_env;
 } cfg_load_opts_t;
 

@@ -210,6 +210,8 @@ static void test_bad_key_config_is_rejected(void **st)
         "\", metadata: {x: [1]}}]\n" SUF,
         /* a keys_file that is not there */
         "version: v0.3\nlisteners:\n  - keys_file: /nonexistent/tether-keys.yaml\n" SUF,
+        /* nor a regular file (would never end) */
+        "version: v0.3\nlisteners:\n  - keys_file: /dev/zero\n" SUF,
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cfg_diags_t dg;
@@ -218,6 +220,16 @@ static void test_bad_key_config_is_rejected(void **st)
         assert_null(c);
         cfg_diags_free(&dg);
     }
+    /* a sealed load (POST /config/validate) reads no keys_file */
+    const char *y = "version: v0.3\nlisteners:\n  - keys_file: /nonexistent/tether-keys.yaml\n" SUF;
+    cfg_load_opts_t sealed = {.seal_env = true};
+    cfg_diags_t dg;
+    cfg_diags_init(&dg);
+    cfg_t *c = cfg_load_string("t.yaml", y, strlen(y), &sealed, &dg);
+    assert_non_null(c);
+    assert_int_equal(c->listeners[0].n_api_keys, 0);
+    cfg_free(c);
+    cfg_diags_free(&dg);
 }
 
 static void test_unknown_models_and_decisions_warn(void **st)
