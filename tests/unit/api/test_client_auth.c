@@ -1,6 +1,6 @@
 /* test_client_auth.c - the listener key check of client_auth.c over keys
  * loaded by config/api_keys.c: keys held as SHA-256 digests only (from
- * key_env or key_sha256, inline or from a keys_file), the O(1) table
+ * key_env or key_sha256, inline, from a keys_file or from keys_env), the O(1) table
  * finding every key among many, the credential a request presents (Bearer
  * authorization or x-api-key, in any letter case), each reason a request
  * is refused (missing, invalid, malformed: not Bearer / empty / non-ASCII,
@@ -274,6 +274,39 @@ static void test_keys_file_adds_keys(void **st)
     cfg_free(c);
 }
 
+static void test_keys_env_adds_keys(void **st)
+{
+    char v[256];
+    snprintf(v, sizeof v, "[{\"name\": \"erin\", \"key_sha256\": \"%s\", \"team\": \"ops\"}]",
+             BOB_SHA);
+    setenv("TCA_UNIT_KEYS", v, 1);
+    const char *y = "version: v0.3\nlisteners:\n  - keys_env: TCA_UNIT_KEYS\n" SUF;
+    cfg_diags_t dg;
+    cfg_t *c = load(y, &dg);
+    cfg_diags_free(&dg);
+    assert_non_null(c);
+    assert_int_equal(c->listeners[0].n_api_keys, 1);
+    assert_string_equal(c->listeners[0].api_keys[0].name, "erin");
+    assert_string_equal(c->listeners[0].api_keys[0].source, "env:TCA_UNIT_KEYS");
+    assert_true(c->listeners[0].api_keys[0].has_digest);
+    cfg_free(c);
+    /* not a list: an error that does not quote the value */
+    setenv("TCA_UNIT_KEYS", "name: x", 1);
+    c = load(y, &dg);
+    assert_null(c);
+    for (size_t i = 0; i < dg.n; i++)
+        assert_null(strstr(dg.items[i].message, "name: x"));
+    cfg_diags_free(&dg);
+    /* unset: a warning, no keys */
+    unsetenv("TCA_UNIT_KEYS");
+    c = load(y, &dg);
+    assert_non_null(c);
+    assert_int_equal(dg.n_warnings, 1);
+    assert_int_equal(c->listeners[0].n_api_keys, 0);
+    cfg_diags_free(&dg);
+    cfg_free(c);
+}
+
 static void test_check_sets_principal_route_in_and_trace(void **st)
 {
     cfg_t *c = load_main();
@@ -340,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_bad_key_config_is_rejected),
         cmocka_unit_test(test_unknown_models_and_decisions_warn),
         cmocka_unit_test(test_keys_file_adds_keys),
+        cmocka_unit_test(test_keys_env_adds_keys),
         cmocka_unit_test(test_check_sets_principal_route_in_and_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
