@@ -1,12 +1,13 @@
 /* test_client_auth.c - the listener key check of client_auth.c over keys
  * loaded by config/api_keys.c: keys held as SHA-256 digests only (from
- * key_env or key_sha256, inline, from a keys_file or from keys_env), the O(1) table
- * finding every key among many, the credential a request presents (Bearer
- * authorization or x-api-key, in any letter case), each reason a request
- * is refused (missing, invalid, malformed: not Bearer / empty / non-ASCII,
- * too_long, conflicting), disabled keys never matching, the allowed models
- * and decisions (names that name nothing warn at load), and the matched key's identity and metadata
- * reaching the routing input and the replay record. */
+ * key_env or key_sha256, inline, from a keys_file or from keys_env), the
+ * O(1) table finding every key among many, the credential a request
+ * presents (Bearer authorization or x-api-key, in any letter case), each
+ * reason a request is refused (missing, invalid, malformed: not Bearer /
+ * empty / non-ASCII, too_long, conflicting), disabled keys never matching,
+ * the allowed models and decisions (names that name nothing warn at load),
+ * and the matched key's identity and metadata reaching the routing input
+ * and the replay record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
