@@ -1,5 +1,6 @@
 /* api_keys.c - a listener's client (virtual) keys: the `api_keys[]` table,
- * the keys read from `keys_file` (one YAML or JSON list of the same items),
+ * the keys read from `keys_file` and from the variable `keys_env` (each one
+ * YAML or JSON list of the same items),
  * and the lookup table the request path uses. A key's secret comes from
  * key_env (hashed at load; the plaintext is not kept) or is given as its
  * SHA-256 (key_sha256), so memory, `config show` and the management API
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const cfg_schema_t cfg_schema_api_key = {
     "listeners[].api_keys[]",
@@ -123,11 +125,20 @@ static char *resolve(ld_t *l, const char *p)
     return arena_sprintf(l->a, "%.*s/%s", (int)(slash - l->file), l->file, p);
 }
 
+#define KEYS_FILE_MAX (16u << 20)
+
 static const cfg_node_t *read_keys_file(ld_t *l, const cfg_node_t *at, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         ld_err_key(l, at, "keys_file", "cannot read keys_file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > KEYS_FILE_MAX) {
+        ld_err_key(l, at, "keys_file", "keys_file %s must be a regular file of at most 16 MiB",
+                   path);
+        fclose(f);
         return NULL;
     }
     buf_t b = BUF_INIT;
@@ -190,16 +201,58 @@ size_t cfg_api_key_slot(const unsigned char digest[32], size_t mask)
     return (size_t)h & mask;
 }
 
+/* The keys of list (from the keys file or keys_env) after the inline ones;
+ * diagnostics name file and the path under key. */
+static void load_list(ld_t *l, const cfg_node_t *list, cfg_listener_t *li, const char *file,
+                      const char *key, const char *source)
+{
+    const char *was = l->file;
+    l->file = file;
+    size_t s0 = ld_push_key(l, key);
+    for (size_t i = 0; i < list->n; i++) {
+        size_t s = ld_push_item(l, list->items[i], i);
+        load_one(l, list->items[i], &li->api_keys[li->n_api_keys++], source);
+        ld_pop(l, s);
+    }
+    ld_pop(l, s0);
+    l->file = was;
+}
+
+/* The list held by environment variable keys_env (YAML or JSON), or NULL. */
+static const cfg_node_t *read_keys_env(ld_t *l, const cfg_node_t *at, const char *var,
+                                       const char *label)
+{
+    const char *v = ld_env_secret(l, var); /* the value never reaches a diagnostic */
+    if (!v) {
+        if (!l->seal_env)
+            ld_warn(l, at, "environment variable %s is not set: no keys from keys_env", var);
+        return NULL;
+    }
+    const cfg_node_t *root = cfg_yaml_parse(l->a, label, v, strlen(v), l->d);
+    if (root && root->kind == CFG_NODE_MAP && root->n == 0) return NULL;
+    if (root && root->kind != CFG_NODE_SEQ) {
+        ld_err_key(l, at, "keys_env", "keys_env %s must hold one list of keys", var);
+        return NULL;
+    }
+    return root;
+}
+
 void cfg_load_api_keys(ld_t *l, const cfg_node_t *item, cfg_listener_t *li)
 {
     const cfg_node_t *n = cfg_node_get(item, "api_keys");
     const cfg_node_t *fnode = li->keys_file ? cfg_node_get(item, "keys_file") : NULL;
-    const cfg_node_t *fl = NULL;
+    const cfg_node_t *fl = NULL, *el = NULL;
     if (li->keys_file) {
         li->keys_path = resolve(l, li->keys_file);
-        fl = read_keys_file(l, fnode, li->keys_path);
+        /* a sealed load (POST /config/validate) reads no file of the host */
+        if (!l->seal_env) fl = read_keys_file(l, fnode, li->keys_path);
     }
-    size_t cap = (n && n->kind == CFG_NODE_SEQ ? n->n : 0) + (fl ? fl->n : 0);
+    const char *env_source = NULL;
+    if (li->keys_env) {
+        env_source = arena_sprintf(l->a, "env:%s", li->keys_env);
+        el = read_keys_env(l, cfg_node_get(item, "keys_env"), li->keys_env, env_source);
+    }
+    size_t cap = (n && n->kind == CFG_NODE_SEQ ? n->n : 0) + (fl ? fl->n : 0) + (el ? el->n : 0);
     li->api_keys = arena_calloc(l->a, (cap + 1) * sizeof(cfg_api_key_t));
     if (n && !cfg_node_is_null(n)) {
         size_t s0 = ld_push_key(l, "api_keys");
@@ -211,18 +264,8 @@ void cfg_load_api_keys(ld_t *l, const cfg_node_t *item, cfg_listener_t *li)
             }
         ld_pop(l, s0);
     }
-    if (fl) {
-        const char *file = l->file;
-        l->file = li->keys_path; /* diagnostics point into the keys file */
-        size_t s0 = ld_push_key(l, "keys_file");
-        for (size_t i = 0; i < fl->n; i++) {
-            size_t s = ld_push_item(l, fl->items[i], i);
-            load_one(l, fl->items[i], &li->api_keys[li->n_api_keys++], li->keys_path);
-            ld_pop(l, s);
-        }
-        ld_pop(l, s0);
-        l->file = file;
-    }
+    if (fl) load_list(l, fl, li, li->keys_path, "keys_file", li->keys_path);
+    if (el) load_list(l, el, li, env_source, "keys_env", env_source);
     check_duplicates(l, fnode ? fnode : item, li);
     build_table(l, li);
 }
@@ -259,7 +302,9 @@ void cfg_validate_api_keys(ld_t *l, const cfg_t *c)
             const cfg_api_key_t *k = &li->api_keys[j];
             bool inline_key = !strcmp(k->source, "config");
             l->file = inline_key ? file : k->source;
-            size_t s = inline_key ? ld_push_key(l, "listeners") : ld_push_key(l, "keys_file");
+            size_t s = ld_push_key(l, inline_key                       ? "listeners"
+                                      : !strncmp(k->source, "env:", 4) ? "keys_env"
+                                                                       : "keys_file");
             if (inline_key) {
                 ld_push_index(l, i);
                 ld_push_key(l, "api_keys");

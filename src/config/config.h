@@ -30,7 +30,7 @@ typedef struct cfg_api_key {
     size_t n_decisions;
     cfg_kv_t *metadata; /* free string map (authz, replay) */
     size_t n_metadata;
-    const char *source;          /* "config", or the keys_file it came from */
+    const char *source;          /* "config", the keys_file it came from, or "env:VAR" */
     const struct cfg_node *node; /* its item, for diagnostics after the load */
     unsigned char digest[32];    /* SHA-256 of the secret */
     bool has_digest;             /* false: key_env unset at load, the key never matches */
@@ -41,9 +41,10 @@ typedef struct cfg_listener {
     char *address;           /* default 127.0.0.1 */
     int port;                /* default 8899 */
     uint64_t timeout_ms;     /* default 300s */
-    cfg_api_key_t *api_keys; /* inline api_keys, then the keys_file's */
+    cfg_api_key_t *api_keys; /* inline api_keys, then the keys_file's, then keys_env's */
     size_t n_api_keys;
     char *keys_file;      /* as written */
+    char *keys_env;       /* variable holding more keys (a YAML/JSON list), or NULL */
     char *keys_path;      /* resolved against the config's directory; NULL without */
     int max_key_bytes;    /* longest credential accepted (default 512) */
     uint32_t *key_slots;  /* open addressing by digest: index + 1 into api_keys, 0 empty */
@@ -249,7 +250,8 @@ typedef struct cfg_load_opts {
     bool strict; /* warnings become errors */
     /* Never read the environment (validation through the management API):
      * ${VAR} takes its :-default, else stays as written and is not checked
-     * (a diagnostic about it is a warning); *_env settings are not looked up. */
+     * (a diagnostic about it is a warning); *_env settings are not looked up,
+     * and no listener's keys_file is read. */
     bool seal_env;
 } cfg_load_opts_t;
 

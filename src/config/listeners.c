@@ -18,6 +18,8 @@ const cfg_schema_t cfg_schema_listener = {
         CFG_FSTR(cfg_listener_t, "keys_file", keys_file, NULL,
                  "more keys: a YAML/JSON list of api_keys items (relative to the config); "
                  "re-read on reload"),
+        CFG_FSTR(cfg_listener_t, "keys_env", keys_env, NULL,
+                 "more keys: an environment variable holding a YAML/JSON list of api_keys items"),
         CFG_FINT(cfg_listener_t, "max_key_bytes", max_key_bytes, "512", 16, 65536,
                  "longest credential accepted (a longer one is a 401 too_long)"),
         {0}},

@@ -1,12 +1,13 @@
 /* test_client_auth.c - the listener key check of client_auth.c over keys
  * loaded by config/api_keys.c: keys held as SHA-256 digests only (from
- * key_env or key_sha256, inline or from a keys_file), the O(1) table
- * finding every key among many, the credential a request presents (Bearer
- * authorization or x-api-key, in any letter case), each reason a request
- * is refused (missing, invalid, malformed: not Bearer / empty / non-ASCII,
- * too_long, conflicting), disabled keys never matching, the allowed models
- * and decisions (names that name nothing warn at load), and the matched key's identity and metadata
- * reaching the routing input and the replay record. */
+ * key_env or key_sha256, inline, from a keys_file or from keys_env), the
+ * O(1) table finding every key among many, the credential a request
+ * presents (Bearer authorization or x-api-key, in any letter case), each
+ * reason a request is refused (missing, invalid, malformed: not Bearer /
+ * empty / non-ASCII, too_long, conflicting), disabled keys never matching,
+ * the allowed models and decisions (names that name nothing warn at load),
+ * and the matched key's identity and metadata reaching the routing input
+ * and the replay record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +211,8 @@ static void test_bad_key_config_is_rejected(void **st)
         "\", metadata: {x: [1]}}]\n" SUF,
         /* a keys_file that is not there */
         "version: v0.3\nlisteners:\n  - keys_file: /nonexistent/tether-keys.yaml\n" SUF,
+        /* nor a regular file (would never end) */
+        "version: v0.3\nlisteners:\n  - keys_file: /dev/zero\n" SUF,
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         cfg_diags_t dg;
@@ -218,6 +221,16 @@ static void test_bad_key_config_is_rejected(void **st)
         assert_null(c);
         cfg_diags_free(&dg);
     }
+    /* a sealed load (POST /config/validate) reads no keys_file */
+    const char *y = "version: v0.3\nlisteners:\n  - keys_file: /nonexistent/tether-keys.yaml\n" SUF;
+    cfg_load_opts_t sealed = {.seal_env = true};
+    cfg_diags_t dg;
+    cfg_diags_init(&dg);
+    cfg_t *c = cfg_load_string("t.yaml", y, strlen(y), &sealed, &dg);
+    assert_non_null(c);
+    assert_int_equal(c->listeners[0].n_api_keys, 0);
+    cfg_free(c);
+    cfg_diags_free(&dg);
 }
 
 static void test_unknown_models_and_decisions_warn(void **st)
@@ -259,6 +272,39 @@ static void test_keys_file_adds_keys(void **st)
     assert_string_equal(li->api_keys[1].name, "carol");
     assert_string_equal(li->api_keys[1].source, path);
     assert_string_equal(li->api_keys[0].source, "config");
+    cfg_free(c);
+}
+
+static void test_keys_env_adds_keys(void **st)
+{
+    char v[256];
+    snprintf(v, sizeof v, "[{\"name\": \"erin\", \"key_sha256\": \"%s\", \"team\": \"ops\"}]",
+             BOB_SHA);
+    setenv("TCA_UNIT_KEYS", v, 1);
+    const char *y = "version: v0.3\nlisteners:\n  - keys_env: TCA_UNIT_KEYS\n" SUF;
+    cfg_diags_t dg;
+    cfg_t *c = load(y, &dg);
+    cfg_diags_free(&dg);
+    assert_non_null(c);
+    assert_int_equal(c->listeners[0].n_api_keys, 1);
+    assert_string_equal(c->listeners[0].api_keys[0].name, "erin");
+    assert_string_equal(c->listeners[0].api_keys[0].source, "env:TCA_UNIT_KEYS");
+    assert_true(c->listeners[0].api_keys[0].has_digest);
+    cfg_free(c);
+    /* not a list: an error that does not quote the value */
+    setenv("TCA_UNIT_KEYS", "name: x", 1);
+    c = load(y, &dg);
+    assert_null(c);
+    for (size_t i = 0; i < dg.n; i++)
+        assert_null(strstr(dg.items[i].message, "name: x"));
+    cfg_diags_free(&dg);
+    /* unset: a warning, no keys */
+    unsetenv("TCA_UNIT_KEYS");
+    c = load(y, &dg);
+    assert_non_null(c);
+    assert_int_equal(dg.n_warnings, 1);
+    assert_int_equal(c->listeners[0].n_api_keys, 0);
+    cfg_diags_free(&dg);
     cfg_free(c);
 }
 
@@ -328,6 +374,7 @@ int main(void)
         cmocka_unit_test(test_bad_key_config_is_rejected),
         cmocka_unit_test(test_unknown_models_and_decisions_warn),
         cmocka_unit_test(test_keys_file_adds_keys),
+        cmocka_unit_test(test_keys_env_adds_keys),
         cmocka_unit_test(test_check_sets_principal_route_in_and_trace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
