@@ -26,15 +26,21 @@ void dsl_diags_free(dsl_diags_t *d)
 void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
                   const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    dsl_diag_vadd(d, sev, line, col, fix, fmt, ap);
+    va_end(ap);
+}
+
+void dsl_diag_vadd(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
+                   const char *fmt, va_list ap)
+{
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 16;
         d->v = realloc(d->v, d->cap * sizeof *d->v);
     }
-    va_list ap;
-    va_start(ap, fmt);
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
-    va_end(ap);
     d->v[d->n++] = (dsl_diag_t){sev, line, col, msg ? msg : strdup("?"), fix ? strdup(fix) : NULL};
     if (sev == DSL_ERROR)
         d->n_errors++;
