@@ -388,15 +388,9 @@ static int cmd_generate(args_t *g)
 
 int cli_dsl(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 1;
-    }
+    int rc = cli_usage_first(argc, argv, usage, false);
+    if (rc >= 0) return rc;
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-        usage(stdout);
-        return 0;
-    }
     args_t g;
     if (parse_args(argc - 1, argv + 1, &g) != 0) {
         usage(stderr);
