@@ -16,16 +16,6 @@ const char saar_per_turn_csv_header[] =
 static const uint32_t default_seeds[SAAR_DEFAULT_N_SEEDS] = {20260530u, 20260531u, 20260532u,
                                                              20260533u, 20260534u};
 
-static int rerr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int rerr(char *err, size_t n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && n) vsnprintf(err, n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 void saar_results_free(saar_results_t *r)
 {
     if (!r) return;
@@ -114,8 +104,8 @@ static int run_session(live_policy_t *lp, int is_baseline, const saar_scenario_t
                                SAAR_N_MODELS,  req->clock_ms,    ctx_prev};
         int m = p->choose(p->state, &ctx);
         if (m < 0 || m >= SAAR_N_MODELS)
-            return rerr(err, errlen, "policy '%s' returned %d at %s/%u sess-%03d turn %d", p->name,
-                        m, sc->name, seed, s, t);
+            return saar_err(err, errlen, "policy '%s' returned %d at %s/%u sess-%03d turn %d",
+                            p->name, m, sc->name, seed, s, t);
         saar_check_t chk = cache->facts[k];
         saar_check_judge(&chk, saar_models[served].name, saar_models[m].name);
         if (cache->state[k] < 0) chk.verdict = SAAR_SAFE;
@@ -149,11 +139,11 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
     size_t nseeds = o->seeds ? o->n_seeds : SAAR_DEFAULT_N_SEEDS;
     int sessions = o->sessions > 0 ? o->sessions : SAAR_DEFAULT_SESSIONS;
     int T = o->turns > 0 ? o->turns : SAAR_DEFAULT_TURNS;
-    if (nsc == 0 || nseeds == 0) return rerr(err, errlen, "no scenario or no seed to run");
+    if (nsc == 0 || nseeds == 0) return saar_err(err, errlen, "no scenario or no seed to run");
     if (sessions > 100000 || T > 10000 || (long)sessions * T > 5000000L)
-        return rerr(err, errlen,
-                    "too large: at most 100000 sessions, 10000 turns per session "
-                    "and 5000000 turns per (scenario, seed)");
+        return saar_err(err, errlen,
+                        "too large: at most 100000 sessions, 10000 turns per session "
+                        "and 5000000 turns per (scenario, seed)");
     for (size_t i = 0; i < nsc; i++)
         if (saar_scenario_validate(&scs[i], err, errlen)) return -1;
 
@@ -178,7 +168,7 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
     size_t np = o->policies ? o->n_policies : na;
     if (np == 0) {
         free(all);
-        return rerr(err, errlen, "no policy to run");
+        return saar_err(err, errlen, "no policy to run");
     }
     const saar_policy_entry_t **entries = calloc(np, sizeof *entries);
     if (!entries) abort();
@@ -192,15 +182,15 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
             for (size_t k = 0; k < na; k++)
                 snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", k ? ", " : "",
                          all[k]->name);
-            rerr(err, errlen, "unknown policy '%s' (known: %s)",
-                 o->policies[i] ? o->policies[i] : "(null)", known);
+            saar_err(err, errlen, "unknown policy '%s' (known: %s)",
+                     o->policies[i] ? o->policies[i] : "(null)", known);
             free(entries);
             free(all);
             return -1;
         }
         for (size_t k = 0; k < i; k++)
             if (entries[k] == entries[i]) {
-                rerr(err, errlen, "policy '%s' listed twice", entries[i]->name);
+                saar_err(err, errlen, "policy '%s' listed twice", entries[i]->name);
                 free(entries);
                 free(all);
                 return -1;
@@ -254,7 +244,7 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
         }
         char perr_buf[200] = "";
         if (entries[i]->factory(&live[1 + i].p, entries[i]->variant, perr_buf, sizeof perr_buf)) {
-            rc = rerr(err, errlen, "policy '%s': %s", entries[i]->name, perr_buf);
+            rc = saar_err(err, errlen, "policy '%s': %s", entries[i]->name, perr_buf);
             break;
         }
         live[1 + i].has_policy = 1;
@@ -283,8 +273,8 @@ int saar_run(const saar_options_t *o, saar_results_t *out, char *err, size_t err
             for (size_t i = 0; i <= np && !rc; i++) {
                 saar_policy_t *p = &live[i].p;
                 if (live[i].has_policy && p->begin_run && p->begin_run(p->state, &info))
-                    rc = rerr(err, errlen, "policy '%s' failed to start run %s/%u", p->name,
-                              scs[sc].name, seeds[k]);
+                    rc = saar_err(err, errlen, "policy '%s' failed to start run %s/%u", p->name,
+                                  scs[sc].name, seeds[k]);
             }
             for (int s = 0; s < sessions && !rc; s++) {
                 const saar_turn_t *st = &turns[(size_t)s * T];

@@ -145,8 +145,7 @@ void saar_generate(const saar_scenario_t *s, uint32_t seed, int sessions, int tu
 
 /* ---- scenario files ------------------------------------------------------ */
 
-static int perr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int perr(char *err, size_t n, const char *fmt, ...)
+int saar_err(char *err, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -160,12 +159,12 @@ static int get_num(const cJSON *o, const char *scn, const char *key, int require
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!v || cJSON_IsNull(v)) {
-        if (required) return perr(err, n, "scenario '%s': missing field '%s'", scn, key);
+        if (required) return saar_err(err, n, "scenario '%s': missing field '%s'", scn, key);
         *out = dflt;
         return 0;
     }
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return perr(err, n, "scenario '%s': field '%s' must be a number", scn, key);
+        return saar_err(err, n, "scenario '%s': field '%s' must be a number", scn, key);
     *out = v->valuedouble;
     return 0;
 }
@@ -176,7 +175,7 @@ static int get_int(const cJSON *o, const char *scn, const char *key, int require
     double d;
     if (get_num(o, scn, key, required, dflt, &d, err, n)) return -1;
     if (d != floor(d) || d < -1e9 || d > 1e9)
-        return perr(err, n, "scenario '%s': field '%s' must be an integer", scn, key);
+        return saar_err(err, n, "scenario '%s': field '%s' must be an integer", scn, key);
     *out = (int)d;
     return 0;
 }
@@ -188,20 +187,21 @@ static int get_slots(const cJSON *o, const char *scn, const char *ckey, const ch
     if (get_int(o, scn, ckey, required, 0, &out->cycle, err, n)) return -1;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, skey);
     if (!a || cJSON_IsNull(a)) {
-        if (out->cycle > 0) return perr(err, n, "scenario '%s': missing field '%s'", scn, skey);
+        if (out->cycle > 0) return saar_err(err, n, "scenario '%s': missing field '%s'", scn, skey);
         return 0;
     }
     if (!cJSON_IsArray(a))
-        return perr(err, n, "scenario '%s': field '%s' must be an array of integers", scn, skey);
+        return saar_err(err, n, "scenario '%s': field '%s' must be an array of integers", scn,
+                        skey);
     const cJSON *e;
     cJSON_ArrayForEach(e, a)
     {
         if (out->n >= SAAR_MAX_SLOTS)
-            return perr(err, n, "scenario '%s': field '%s' has more than %d slots", scn, skey,
-                        SAAR_MAX_SLOTS);
+            return saar_err(err, n, "scenario '%s': field '%s' has more than %d slots", scn, skey,
+                            SAAR_MAX_SLOTS);
         if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble))
-            return perr(err, n, "scenario '%s': field '%s' must be an array of integers", scn,
-                        skey);
+            return saar_err(err, n, "scenario '%s': field '%s' must be an array of integers", scn,
+                            skey);
         out->slot[out->n++] = (int)e->valuedouble;
     }
     return 0;
@@ -210,13 +210,13 @@ static int get_slots(const cJSON *o, const char *scn, const char *ckey, const ch
 static int parse_one(const cJSON *o, saar_scenario_t *s, char *err, size_t n)
 {
     memset(s, 0, sizeof *s);
-    if (!cJSON_IsObject(o)) return perr(err, n, "a scenario must be a JSON object");
+    if (!cJSON_IsObject(o)) return saar_err(err, n, "a scenario must be a JSON object");
     const cJSON *nm = cJSON_GetObjectItemCaseSensitive(o, "name");
     if (!cJSON_IsString(nm) || !nm->valuestring[0])
-        return perr(err, n, "scenario: missing field 'name' (a non-empty string)");
+        return saar_err(err, n, "scenario: missing field 'name' (a non-empty string)");
     if (strlen(nm->valuestring) >= SAAR_NAME_MAX)
-        return perr(err, n, "scenario name '%.32s...' is longer than %d bytes", nm->valuestring,
-                    SAAR_NAME_MAX - 1);
+        return saar_err(err, n, "scenario name '%.32s...' is longer than %d bytes", nm->valuestring,
+                        SAAR_NAME_MAX - 1);
     snprintf(s->name, sizeof s->name, "%s", nm->valuestring);
     const char *sn = s->name;
     if (get_num(o, sn, "base_demand", 1, 0, &s->base_demand, err, n) ||
@@ -236,10 +236,10 @@ static int parse_one(const cJSON *o, saar_scenario_t *s, char *err, size_t n)
     if (!im) {
         s->idle_mode = SAAR_IDLE_RARE;
     } else if (!cJSON_IsString(im)) {
-        return perr(err, n,
-                    "scenario '%s': field 'idle_mode' must be \"single\", \"rare\" or "
-                    "\"frequent\"",
-                    sn);
+        return saar_err(err, n,
+                        "scenario '%s': field 'idle_mode' must be \"single\", \"rare\" or "
+                        "\"frequent\"",
+                        sn);
     } else if (!strcmp(im->valuestring, "single")) {
         s->idle_mode = SAAR_IDLE_SINGLE;
     } else if (!strcmp(im->valuestring, "rare")) {
@@ -247,8 +247,9 @@ static int parse_one(const cJSON *o, saar_scenario_t *s, char *err, size_t n)
     } else if (!strcmp(im->valuestring, "frequent")) {
         s->idle_mode = SAAR_IDLE_FREQUENT;
     } else {
-        return perr(err, n, "scenario '%s': idle_mode '%s' is not one of single, rare, frequent",
-                    sn, im->valuestring);
+        return saar_err(err, n,
+                        "scenario '%s': idle_mode '%s' is not one of single, rare, frequent", sn,
+                        im->valuestring);
     }
     return saar_scenario_validate(s, err, n);
 }
@@ -256,28 +257,28 @@ static int parse_one(const cJSON *o, saar_scenario_t *s, char *err, size_t n)
 static int check_slots(const char *sn, const char *what, const saar_slots_t *sl, char *err,
                        size_t n)
 {
-    if (sl->cycle < 0) return perr(err, n, "scenario '%s': %s_cycle must be >= 0", sn, what);
+    if (sl->cycle < 0) return saar_err(err, n, "scenario '%s': %s_cycle must be >= 0", sn, what);
     for (int i = 0; i < sl->n; i++)
         if (sl->slot[i] < 0 || sl->slot[i] >= sl->cycle)
-            return perr(err, n, "scenario '%s': %s_slots value %d is outside [0, %s_cycle=%d)", sn,
-                        what, sl->slot[i], what, sl->cycle);
+            return saar_err(err, n, "scenario '%s': %s_slots value %d is outside [0, %s_cycle=%d)",
+                            sn, what, sl->slot[i], what, sl->cycle);
     return 0;
 }
 
 int saar_scenario_validate(const saar_scenario_t *s, char *err, size_t n)
 {
     const char *sn = s->name;
-    if (s->tool.cycle < 1) return perr(err, n, "scenario '%s': tool_cycle must be >= 1", sn);
+    if (s->tool.cycle < 1) return saar_err(err, n, "scenario '%s': tool_cycle must be >= 1", sn);
     if (check_slots(sn, "tool", &s->tool, err, n) || check_slots(sn, "state", &s->state, err, n) ||
         check_slots(sn, "drift", &s->drift, err, n))
         return -1;
-    if (s->noise < 0) return perr(err, n, "scenario '%s': noise must be >= 0", sn);
+    if (s->noise < 0) return saar_err(err, n, "scenario '%s': noise must be >= 0", sn);
     if (s->history_min < 0 || s->history_max < s->history_min || s->history_max > 64000)
-        return perr(err, n, "scenario '%s': need 0 <= history_min <= history_max <= 64000", sn);
+        return saar_err(err, n, "scenario '%s': need 0 <= history_min <= history_max <= 64000", sn);
     if (s->token_growth < 0 || s->token_growth > 100)
-        return perr(err, n, "scenario '%s': token_growth must be in [0, 100]", sn);
+        return saar_err(err, n, "scenario '%s': token_growth must be in [0, 100]", sn);
     if (s->remaining_turn_prior < 0)
-        return perr(err, n, "scenario '%s': remaining_turn_prior must be >= 0", sn);
+        return saar_err(err, n, "scenario '%s': remaining_turn_prior must be >= 0", sn);
     return 0;
 }
 
@@ -290,7 +291,7 @@ int saar_scenarios_parse(const char *json, size_t len, saar_scenario_t **out, si
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         long off = at && at >= json && at <= json + len ? (long)(at - json) : -1;
-        return perr(err, errlen, "scenario file is not valid JSON (near byte %ld)", off);
+        return saar_err(err, errlen, "scenario file is not valid JSON (near byte %ld)", off);
     }
     const cJSON *list = root;
     if (cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "scenarios"))
@@ -298,9 +299,9 @@ int saar_scenarios_parse(const char *json, size_t len, saar_scenario_t **out, si
     int count = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : cJSON_IsObject(list) ? 1 : 0;
     if (count <= 0) {
         cJSON_Delete(root);
-        return perr(err, errlen,
-                    "scenario file holds no scenario (expected an object, an array "
-                    "of objects or {\"scenarios\": [...]})");
+        return saar_err(err, errlen,
+                        "scenario file holds no scenario (expected an object, an array "
+                        "of objects or {\"scenarios\": [...]})");
     }
     saar_scenario_t *arr = calloc((size_t)count, sizeof *arr);
     if (!arr) abort();
@@ -310,7 +311,7 @@ int saar_scenarios_parse(const char *json, size_t len, saar_scenario_t **out, si
         rc = parse_one(o, &arr[i], err, errlen);
         for (int j = 0; j < i && !rc; j++)
             if (!strcmp(arr[j].name, arr[i].name))
-                rc = perr(err, errlen, "scenario name '%s' appears twice", arr[i].name);
+                rc = saar_err(err, errlen, "scenario name '%s' appears twice", arr[i].name);
     }
     cJSON_Delete(root);
     if (rc) {
@@ -328,7 +329,7 @@ int saar_scenarios_load(const char *path, saar_scenario_t **out, size_t *n, char
     *out = NULL;
     *n = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return perr(err, errlen, "%s: %s", path, strerror(errno));
+    if (!f) return saar_err(err, errlen, "%s: %s", path, strerror(errno));
     char *data = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -337,7 +338,7 @@ int saar_scenarios_load(const char *path, saar_scenario_t **out, size_t *n, char
             if (cap > (16u << 20)) {
                 free(data);
                 fclose(f);
-                return perr(err, errlen, "%s: larger than 16 MiB", path);
+                return saar_err(err, errlen, "%s: larger than 16 MiB", path);
             }
             char *p = realloc(data, cap);
             if (!p) abort();
@@ -351,11 +352,11 @@ int saar_scenarios_load(const char *path, saar_scenario_t **out, size_t *n, char
     fclose(f);
     if (bad) {
         free(data);
-        return perr(err, errlen, "%s: read error", path);
+        return saar_err(err, errlen, "%s: read error", path);
     }
     char inner[400];
     int rc = saar_scenarios_parse(data ? data : "", len, out, n, inner, sizeof inner);
     free(data);
-    if (rc) return perr(err, errlen, "%s: %s", path, inner);
+    if (rc) return saar_err(err, errlen, "%s: %s", path, inner);
     return 0;
 }

@@ -91,4 +91,7 @@ typedef struct saar_turn {
  * into out (caller-sized). One MT19937 generator per run, seeded with seed. */
 void saar_generate(const saar_scenario_t *s, uint32_t seed, int sessions, int turns,
                    saar_turn_t *out);
+/* Format an error into err (n bytes; nothing when err is NULL or n is 0)
+ * and return -1: the error convention of the saar_* functions. */
+int saar_err(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 #endif

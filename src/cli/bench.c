@@ -550,14 +550,8 @@ static int bench_overhead(int argc, char **argv)
 
 int cli_bench(int argc, char **argv)
 {
-    if (argc < 2) {
-        bench_usage(stderr);
-        return 1;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        bench_usage(stdout);
-        return 0;
-    }
+    int rc = cli_usage_first(argc, argv, bench_usage, true);
+    if (rc >= 0) return rc;
     if (!strcmp(argv[1], "saar")) return bench_saar(argc - 1, argv + 1);
     if (!strcmp(argv[1], "live")) return bench_live(argc - 1, argv + 1);
     if (!strcmp(argv[1], "overhead")) return bench_overhead(argc - 1, argv + 1);

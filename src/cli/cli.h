@@ -3,6 +3,8 @@
  * 2 runtime failure. */
 #ifndef TETHER_CLI_CLI_H
 #define TETHER_CLI_CLI_H
+#include <stdbool.h>
+#include <stdio.h>
 int cli_serve(int argc, char **argv);
 int cli_mock(int argc, char **argv);
 int cli_validate(int argc, char **argv); /* tether validate */
@@ -11,4 +13,8 @@ int cli_bench(int argc, char **argv);
 int cli_eval(int argc, char **argv); /* tether eval */ /* tether bench saar|live|overhead */
 int cli_replay(int argc, char **argv);                 /* tether replay list|show|session|export */
 int cli_dsl(int argc, char **argv); /* tether dsl compile|decompile|validate|test|fmt|generate */
+/* The opening of a command with subcommands (usage.c): without one, usage
+ * on stderr and 1; -h or --help (and `help` when help_word) usage on stdout
+ * and 0; otherwise -1: go on with argv[1]. */
+int cli_usage_first(int argc, char **argv, void (*usage)(FILE *f), bool help_word);
 #endif

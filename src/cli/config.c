@@ -113,10 +113,8 @@ out:
 
 int cli_config(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
-    }
+    int rc = cli_usage_first(argc, argv, usage, false);
+    if (rc >= 0) return rc;
     const char *sub = argv[1];
     if (!strcmp(sub, "validate")) return cli_validate(argc - 1, argv + 1);
     if (!strcmp(sub, "show")) {

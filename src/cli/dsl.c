@@ -212,20 +212,28 @@ static void job_finish(job_t *j, bool sort)
     arena_deinit(&j->a);
 }
 
-static int cmd_compile(args_t *g)
+/* A command on the loaded program: load, run work (when loading worked),
+ * print the sorted diagnostics and release. */
+static int run_loaded(args_t *g, int (*work)(job_t *j, args_t *g))
 {
     job_t j;
     job_init(&j, g->in);
     int rc = job_load(&j, g);
-    if (rc) goto out;
-    rc = 1;
-    if (j.d.n_errors) goto out;
+    if (!rc) rc = work(&j, g);
+    job_finish(&j, true);
+    return rc;
+}
+
+static int compile_job(job_t *j, args_t *g)
+{
+    if (j->d.n_errors) return 1;
+    int rc = 1;
     buf_t y = BUF_INIT;
-    if (job_compile(&j, g, &y, NULL) == 0) {
+    if (job_compile(j, g, &y, NULL) == 0) {
         rc = write_out(g->out, &y);
         if (!rc && g->keep_tests) {
             buf_t t = BUF_INIT;
-            dsl_fmt_tests(&t, j.p);
+            dsl_fmt_tests(&t, j->p);
             if (t.len) {
                 if (!g->out || !strcmp(g->out, "-")) {
                     fprintf(stderr,
@@ -241,29 +249,31 @@ static int cmd_compile(args_t *g)
         }
     }
     buf_free(&y);
-out:
-    if (j.d.n_errors && rc == 0) rc = 1;
-    job_finish(&j, true);
+    if (j->d.n_errors && rc == 0) rc = 1;
+    return rc;
+}
+
+static int cmd_compile(args_t *g)
+{
+    return run_loaded(g, compile_job);
+}
+
+static int validate_job(job_t *j, args_t *g)
+{
+    if (!j->d.n_errors) {
+        /* the loader has the last word on field shapes */
+        buf_t y = BUF_INIT;
+        job_compile(j, g, &y, NULL);
+        buf_free(&y);
+    }
+    int rc = j->d.n_errors || (g->strict && j->d.n_warnings) ? 1 : 0;
+    if (!rc) fprintf(stderr, "%s: ok (%zu warnings)\n", g->in, j->d.n_warnings);
     return rc;
 }
 
 static int cmd_validate(args_t *g)
 {
-    job_t j;
-    job_init(&j, g->in);
-    int rc = job_load(&j, g);
-    if (rc) goto out;
-    if (!j.d.n_errors) {
-        /* the loader has the last word on field shapes */
-        buf_t y = BUF_INIT;
-        job_compile(&j, g, &y, NULL);
-        buf_free(&y);
-    }
-    rc = j.d.n_errors || (g->strict && j.d.n_warnings) ? 1 : 0;
-    if (!rc) fprintf(stderr, "%s: ok (%zu warnings)\n", g->in, j.d.n_warnings);
-out:
-    job_finish(&j, true);
-    return rc;
+    return run_loaded(g, validate_job);
 }
 
 static int cmd_fmt(args_t *g)
@@ -316,21 +326,17 @@ static int cmd_decompile(args_t *g)
     return rc;
 }
 
-static int cmd_test(args_t *g)
+static int test_job(job_t *j, args_t *g)
 {
-    job_t j;
-    job_init(&j, g->in);
-    int rc = job_load(&j, g);
-    if (rc) goto out;
-    rc = 1;
-    if (j.d.n_errors) goto out;
+    if (j->d.n_errors) return 1;
     buf_t y = BUF_INIT;
-    int crc = job_compile(&j, g, &y, &j.cfg);
+    int crc = job_compile(j, g, &y, &j->cfg);
     buf_free(&y);
-    if (crc != 0) goto out;
+    if (crc != 0) return 1;
     buf_t rep = BUF_INIT;
     dsl_test_summary_t sum;
-    if (dsl_test_run(j.p, j.cfg, &rep, &sum) != 0) {
+    int rc;
+    if (dsl_test_run(j->p, j->cfg, &rep, &sum) != 0) {
         fwrite(rep.data, 1, rep.len, stderr);
         rc = 2;
     } else {
@@ -338,9 +344,12 @@ static int cmd_test(args_t *g)
         rc = sum.failed ? 1 : 0;
     }
     buf_free(&rep);
-out:
-    job_finish(&j, true);
     return rc;
+}
+
+static int cmd_test(args_t *g)
+{
+    return run_loaded(g, test_job);
 }
 
 static int cmd_generate(args_t *g)
@@ -379,15 +388,9 @@ static int cmd_generate(args_t *g)
 
 int cli_dsl(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 1;
-    }
+    int rc = cli_usage_first(argc, argv, usage, false);
+    if (rc >= 0) return rc;
     const char *cmd = argv[1];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-        usage(stdout);
-        return 0;
-    }
     args_t g;
     if (parse_args(argc - 1, argv + 1, &g) != 0) {
         usage(stderr);

@@ -32,14 +32,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 1;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(stdout);
-        return 0;
-    }
+    int rc = cli_usage_first(argc, argv, usage, true);
+    if (rc >= 0) return rc;
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         printf("tether %s\n", TETHER_VERSION);
         return 0;

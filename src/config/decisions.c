@@ -194,20 +194,8 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
         }
         ld_pop(l, s);
     }
-    const cfg_node_t *oe = cfg_node_get(n, "on_error");
-    if (oe) {
-        size_t s = ld_push_key(l, "on_error");
-        char *v = NULL;
-        if (ld_str(l, oe, &v) && v) {
-            if (!strcmp(v, "match"))
-                r->on_error = CFG_ONERR_MATCH;
-            else if (!strcmp(v, "fail"))
-                r->on_error = CFG_ONERR_FAIL;
-            else if (strcmp(v, "no_match"))
-                ld_err(l, oe, "\"%s\" is not one of no_match|match|fail", v);
-        }
-        ld_pop(l, s);
-    }
+    int oe = ld_choice(l, n, "on_error", "no_match|match|fail"); /* order of cfg_on_error_t */
+    if (oe >= 0) r->on_error = (cfg_on_error_t)oe;
 }
 
 /* ---- algorithm ---- */

@@ -5,6 +5,7 @@
  * printer, log line or API response can show one. */
 #include "config/config.h"
 #include "core/buf.h"
+#include "core/sort.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,27 +122,16 @@ void cfg_diags_promote_warnings(cfg_diags_t *d)
         }
 }
 
-static int cmp_diag(const cfg_diag_t *a, const cfg_diag_t *b)
+static int cmp_diag(const void *pa, const void *pb)
 {
+    const cfg_diag_t *a = pa, *b = pb;
     int c = strcmp(a->file, b->file);
-    if (c) return c;
-    if (a->line != b->line) return a->line < b->line ? -1 : 1;
-    if (a->col != b->col) return a->col < b->col ? -1 : 1;
-    return 0;
+    return c ? c : sort_cmp_pos(a->line, a->col, b->line, b->col);
 }
 
 void cfg_diags_sort(cfg_diags_t *d)
 {
-    /* insertion sort: stable, and diagnostics lists are short */
-    for (size_t i = 1; i < d->n; i++) {
-        cfg_diag_t x = d->items[i];
-        size_t j = i;
-        while (j > 0 && cmp_diag(&d->items[j - 1], &x) > 0) {
-            d->items[j] = d->items[j - 1];
-            j--;
-        }
-        d->items[j] = x;
-    }
+    sort_stable(d->items, d->n, sizeof *d->items, cmp_diag);
 }
 
 void cfg_diag_format(buf_t *out, const cfg_diag_t *x)

@@ -376,6 +376,35 @@ static bool parse_default_list(ld_t *l, const char *def, char ***out, size_t *co
     return true;
 }
 
+/* Position of word in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *word)
+{
+    size_t kl = strlen(word);
+    int i = 0;
+    for (const char *c = choices; c && *c; i++) {
+        const char *e = strchr(c, '|');
+        size_t cl = e ? (size_t)(e - c) : strlen(c);
+        if (cl == kl && !strncmp(c, word, kl)) return i;
+        c = e ? e + 1 : c + cl;
+    }
+    return -1;
+}
+
+int ld_choice(ld_t *l, const cfg_node_t *map, const char *key, const char *choices)
+{
+    const cfg_node_t *n = cfg_node_get(map, key);
+    if (!n) return -1;
+    size_t s = ld_push_key(l, key);
+    char *v = NULL;
+    int i = -1;
+    if (ld_str(l, n, &v) && v) {
+        i = choice_index(choices, v);
+        if (i < 0) ld_err(l, n, "\"%s\" is not one of %s", v, choices);
+    }
+    ld_pop(l, s);
+    return i;
+}
+
 /* The choice of "a|b|c" closest to word (cfg_suggest), or NULL. */
 static const char *suggest_choice(ld_t *l, const char *word, const char *choices)
 {
@@ -405,15 +434,9 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
         return true;
     }
     case CFG_F_ENUM: {
-        size_t kl = strlen(s);
-        for (const char *c = f->choices; c && *c;) {
-            const char *e = strchr(c, '|');
-            size_t cl = e ? (size_t)(e - c) : strlen(c);
-            if (cl == kl && !strncmp(c, s, kl)) {
-                *(char **)(base + f->off) = arena_strdup(l->a, s);
-                return true;
-            }
-            c = e ? e + 1 : c + cl;
+        if (choice_index(f->choices, s) >= 0) {
+            *(char **)(base + f->off) = arena_strdup(l->a, s);
+            return true;
         }
         if (n) {
             const char *sug = (f->flags & CFG_FF_SUGGEST) ? suggest_choice(l, s, f->choices) : NULL;

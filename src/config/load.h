@@ -45,6 +45,9 @@ bool ld_bool(ld_t *l, const cfg_node_t *n, bool *out);
 bool ld_int(ld_t *l, const cfg_node_t *n, int64_t min, int64_t max, int64_t *out);
 bool ld_double(ld_t *l, const cfg_node_t *n, double *out);
 bool ld_strlist(ld_t *l, const cfg_node_t *n, char ***out, size_t *count);
+/* map's key, a string among choices ("a|b|c"): its position; -1 when the
+ * key is absent, or after an error (not a string, not one of choices). */
+int ld_choice(ld_t *l, const cfg_node_t *map, const char *key, const char *choices);
 
 /* Warn on keys of map not in s (with did-you-mean). */
 void ld_check_keys(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s);

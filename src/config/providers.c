@@ -414,30 +414,8 @@ static void load_endpoints(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
 static void load_model(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
 {
     if (!ld_section(l, n, &cfg_schema_model, m) || !n) return;
-    const cfg_node_t *af = cfg_node_get(n, "api_format");
-    if (af) {
-        size_t s = ld_push_key(l, "api_format");
-        char *v;
-        if (ld_str(l, af, &v) && v) {
-            if (!strcmp(v, "anthropic"))
-                m->api_format = CFG_API_ANTHROPIC;
-            else if (strcmp(v, "openai"))
-                ld_err(l, af, "\"%s\" is not one of openai|anthropic", v);
-        }
-        ld_pop(l, s);
-    }
-    const cfg_node_t *rm = cfg_node_get(n, "responses_mode");
-    if (rm) {
-        size_t s = ld_push_key(l, "responses_mode");
-        char *v;
-        if (ld_str(l, rm, &v) && v) {
-            if (!strcmp(v, "native"))
-                m->responses_native = true;
-            else if (strcmp(v, "emulate"))
-                ld_err(l, rm, "\"%s\" is not one of emulate|native", v);
-        }
-        ld_pop(l, s);
-    }
+    if (ld_choice(l, n, "api_format", "openai|anthropic") == 1) m->api_format = CFG_API_ANTHROPIC;
+    if (ld_choice(l, n, "responses_mode", "emulate|native") == 1) m->responses_native = true;
     if (!m->provider_model_id && m->name) m->provider_model_id = arena_strdup(l->a, m->name);
     load_endpoints(l, cfg_node_get(n, "endpoints"), m);
     const cfg_node_t *rel = cfg_node_get(n, "reliability");

@@ -5,6 +5,7 @@
 #include "config/family.h"
 #include "config/global.h"
 #include "config/load.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,22 +330,33 @@ void cfg_load_routing_all(ld_t *l, const cfg_node_t *root, cfg_t *c)
     ld_pop(l, s);
 }
 
+/* The element of v[0..n) (size bytes each) whose name (a char * at
+ * name_off) is name, or NULL. */
+static const void *find_named(const void *v, size_t n, size_t size, size_t name_off,
+                              const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *e = (const char *)v + i * size;
+        const char *nm = *(const char *const *)(e + name_off);
+        if (nm && !strcmp(nm, name)) return e;
+    }
+    return NULL;
+}
+
 const cfg_model_card_t *cfg_find_card(const cfg_t *c, const char *name)
 {
-    if (!c->routing) return NULL;
-    for (size_t i = 0; i < c->routing->n_cards; i++)
-        if (c->routing->cards[i].name && !strcmp(c->routing->cards[i].name, name))
-            return &c->routing->cards[i];
-    return NULL;
+    const cfg_routing_t *r = c->routing;
+    return r ? find_named(r->cards, r->n_cards, sizeof *r->cards, offsetof(cfg_model_card_t, name),
+                          name)
+             : NULL;
 }
 
 const cfg_recipe_t *cfg_find_recipe(const cfg_t *c, const char *name)
 {
-    if (!c->routing) return NULL;
-    for (size_t i = 0; i < c->routing->n_recipes; i++)
-        if (c->routing->recipes[i].name && !strcmp(c->routing->recipes[i].name, name))
-            return &c->routing->recipes[i];
-    return NULL;
+    const cfg_routing_t *r = c->routing;
+    return r ? find_named(r->recipes, r->n_recipes, sizeof *r->recipes,
+                          offsetof(cfg_recipe_t, name), name)
+             : NULL;
 }
 
 const cfg_recipe_t *cfg_recipe_for_model(const cfg_t *c, const char *name, size_t len)

@@ -278,9 +278,10 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
      * UTF-8 inside a directive: report both before it reads anything */
     const char *nul = text ? memchr(text, 0, len) : NULL;
     size_t bad = text ? utf8_invalid_at((const unsigned char *)text, len) : 0;
-    if (!nul && bad < len) {
+    if (nul || bad < len) {
+        size_t stop = nul ? (size_t)(nul - text) : bad;
         int line = 1, col = 1;
-        for (size_t q = 0; q < bad; q++) {
+        for (size_t q = 0; q < stop; q++) {
             if (text[q] == '\n')
                 line++, col = 1;
             else
@@ -288,20 +289,9 @@ cfg_node_t *cfg_yaml_parse(arena_t *a, const char *file, const char *text, size_
         }
         fy_parser_destroy(fyp);
         if (fydiag) fy_diag_destroy(fydiag);
-        err_at(&p, line, col, "YAML syntax error: invalid UTF-8");
-        return NULL;
-    }
-    if (nul) {
-        int line = 1, col = 1;
-        for (const char *q = text; q < nul; q++) {
-            if (*q == '\n')
-                line++, col = 1;
-            else
-                col++;
-        }
-        fy_parser_destroy(fyp);
-        if (fydiag) fy_diag_destroy(fydiag);
-        err_at(&p, line, col, "YAML syntax error: NUL byte in the input");
+        err_at(&p, line, col,
+               nul ? "YAML syntax error: NUL byte in the input"
+                   : "YAML syntax error: invalid UTF-8");
         return NULL;
     }
     /* libfyaml keeps a pointer to the input: give it a private copy. */

@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdio.h>
 
 /* ---- diagnostics ---- */
@@ -32,6 +33,8 @@ void dsl_diags_init(dsl_diags_t *d, const char *file);
 void dsl_diags_free(dsl_diags_t *d);
 void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void dsl_diag_vadd(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
+                   const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 void dsl_diags_sort(dsl_diags_t *d);
 /* `file:line:col: error|warning: message` (+ "\n  fix: ..."), one per line. */
 void dsl_diags_format(buf_t *out, const dsl_diags_t *d);

@@ -2,6 +2,7 @@
  * printed as `file:line:col: error|warning: message` with an optional
  * suggested fix on the next line. Used by every DSL stage. */
 #include "dsl/ast.h"
+#include "core/sort.h"
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +27,21 @@ void dsl_diags_free(dsl_diags_t *d)
 void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
                   const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    dsl_diag_vadd(d, sev, line, col, fix, fmt, ap);
+    va_end(ap);
+}
+
+void dsl_diag_vadd(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *fix,
+                   const char *fmt, va_list ap)
+{
     if (d->n == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 16;
         d->v = realloc(d->v, d->cap * sizeof *d->v);
     }
-    va_list ap;
-    va_start(ap, fmt);
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
-    va_end(ap);
     d->v[d->n++] = (dsl_diag_t){sev, line, col, msg ? msg : strdup("?"), fix ? strdup(fix) : NULL};
     if (sev == DSL_ERROR)
         d->n_errors++;
@@ -45,23 +52,12 @@ void dsl_diag_add(dsl_diags_t *d, dsl_sev_t sev, int line, int col, const char *
 static int cmp(const void *a, const void *b)
 {
     const dsl_diag_t *x = a, *y = b;
-    if (x->line != y->line) return x->line < y->line ? -1 : 1;
-    if (x->col != y->col) return x->col < y->col ? -1 : 1;
-    return 0;
+    return sort_cmp_pos(x->line, x->col, y->line, y->col);
 }
 
 void dsl_diags_sort(dsl_diags_t *d)
 {
-    /* stable: insertion sort (lists are short) */
-    for (size_t i = 1; i < d->n; i++) {
-        dsl_diag_t t = d->v[i];
-        size_t j = i;
-        while (j > 0 && cmp(&d->v[j - 1], &t) > 0) {
-            d->v[j] = d->v[j - 1];
-            j--;
-        }
-        d->v[j] = t;
-    }
+    sort_stable(d->v, d->n, sizeof *d->v, cmp);
 }
 
 void dsl_diags_format(buf_t *out, const dsl_diags_t *d)

@@ -100,18 +100,19 @@ void dsl_gen_reference(buf_t *out)
     }
     const cfg_field_t *pt = cfg_schema_field(&cfg_schema_plugin, "type");
     buf_printf(out, "\nPLUGIN types: %s\n", pt && pt->doc ? pt->doc : "");
-    buf_puts(out, "SESSION fields: ");
-    keys_of(out, &cfg_schema_session);
-    buf_puts(out, "\nEMIT retention fields: ");
-    keys_of(out, &cfg_schema_retention);
-    buf_puts(out, "\nMODEL (card) fields: ");
-    keys_of(out, &cfg_schema_model_card);
-    buf_puts(out, "\nPROJECTION partition fields: ");
-    keys_of(out, &cfg_schema_partition);
-    buf_puts(out, "\nPROJECTION score fields: ");
-    keys_of(out, &cfg_schema_score);
-    buf_puts(out, "\nPROJECTION mapping fields: ");
-    keys_of(out, &cfg_schema_mapping);
+    static const struct {
+        const char *label;
+        const cfg_schema_t *schema;
+    } blocks[] = {{"SESSION fields: ", &cfg_schema_session},
+                  {"\nEMIT retention fields: ", &cfg_schema_retention},
+                  {"\nMODEL (card) fields: ", &cfg_schema_model_card},
+                  {"\nPROJECTION partition fields: ", &cfg_schema_partition},
+                  {"\nPROJECTION score fields: ", &cfg_schema_score},
+                  {"\nPROJECTION mapping fields: ", &cfg_schema_mapping}};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++) {
+        buf_puts(out, blocks[i].label);
+        keys_of(out, blocks[i].schema);
+    }
     buf_puts(
         out,
         "\n\nRules: every ROUTE needs MODEL; TIER >= 1; PRIORITY >= 0; routes that can match the "

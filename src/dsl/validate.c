@@ -11,6 +11,7 @@
 #include "config/schema.h"
 #include "dsl/compile.h"
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,35 @@ static void did_you_mean(char *fix, size_t fl, const char *word, const char *con
         fix[0] = 0;
 }
 
+/* An error about an unknown word, with "did you mean" the nearest of c[0..n)
+ * as its fix when one is near enough. */
+static void unknown_err(vx_t *v, int line, int col, const char *word, const char *const *c,
+                        size_t n, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static void unknown_err(vx_t *v, int line, int col, const char *word, const char *const *c,
+                        size_t n, const char *fmt, ...)
+{
+    char fix[256];
+    did_you_mean(fix, sizeof fix, word, c, n, NULL);
+    va_list ap;
+    va_start(ap, fmt);
+    dsl_diag_vadd(v->d, DSL_ERROR, line, col, fix[0] ? fix : NULL, fmt, ap);
+    va_end(ap);
+}
+
+/* The signal family named name, or -1 after an error suggesting one of
+ * the names known() lists. */
+static int family_of(vx_t *v, const char *name, int line, int col,
+                     const char *const *(*known)(size_t *n))
+{
+    int fam = cfg_signal_family_by_name(name);
+    if (fam < 0) {
+        size_t n;
+        const char *const *c = known(&n);
+        unknown_err(v, line, col, name, c, n, "unknown signal family \"%s\"", name);
+    }
+    return fam;
+}
+
 static void check_fields(vx_t *v, const dsl_value_t *block, const cfg_schema_t *s, const char *what)
 {
     if (!block || block->kind != DSL_V_BLOCK) return;
@@ -69,10 +99,8 @@ static void check_fields(vx_t *v, const dsl_value_t *block, const cfg_schema_t *
     for (size_t i = 0; i < block->nf; i++) {
         const dsl_field_t *f = &block->fields[i];
         if (cfg_schema_field(s, f->key)) continue;
-        char fix[160];
-        did_you_mean(fix, sizeof fix, f->key, keys, nk, NULL);
-        dsl_diag_add(v->d, DSL_ERROR, f->line, f->col, fix[0] ? fix : NULL,
-                     "unknown field \"%s\" in %s", f->key, what);
+        unknown_err(v, f->line, f->col, f->key, keys, nk, "unknown field \"%s\" in %s", f->key,
+                    what);
     }
 }
 
@@ -126,10 +154,8 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
         const char *k = e->fields[i].key;
         if (strcmp(k, "label") && strcmp(k, "predicate") && strcmp(k, "on_error")) {
             const char *c[] = {"label", "predicate", "on_error"};
-            char fix[128];
-            did_you_mean(fix, sizeof fix, k, c, 3, NULL);
-            dsl_diag_add(v->d, DSL_ERROR, e->fields[i].line, e->fields[i].col, fix[0] ? fix : NULL,
-                         "unknown condition field \"%s\" (label, predicate or on_error)", k);
+            unknown_err(v, e->fields[i].line, e->fields[i].col, k, c, 3,
+                        "unknown condition field \"%s\" (label, predicate or on_error)", k);
         }
     }
     if (!strcmp(e->family, "projection")) {
@@ -143,16 +169,7 @@ static void check_ref(vx_t *v, const sc_t *s, const dsl_expr_t *e)
                      "projection(\"%s\") is not an output of any PROJECTION mapping", e->name);
         return;
     }
-    int fam = cfg_signal_family_by_name(e->family);
-    if (fam < 0) {
-        size_t n;
-        const char *const *types = cfg_signal_leaf_types(&n);
-        char fix[128];
-        did_you_mean(fix, sizeof fix, e->family, types, n, NULL);
-        dsl_diag_add(v->d, DSL_ERROR, e->line, e->col, fix[0] ? fix : NULL,
-                     "unknown signal family \"%s\"", e->family);
-        return;
-    }
+    if (family_of(v, e->family, e->line, e->col, cfg_signal_leaf_types) < 0) return;
     if (vx_find_signal(s, e->family, e->name)) return;
     const dsl_decl_t *other = vx_find_signal(s, NULL, e->name);
     char fix[256];
@@ -247,10 +264,8 @@ static void check_model_ref(vx_t *v, const sc_t *top, const dsl_model_ref_t *r)
                              op->val->s ? op->val->s : "?", r->name);
         } else {
             const char *c[] = {"reasoning", "effort", "weight", "lora"};
-            char fix[128];
-            did_you_mean(fix, sizeof fix, k, c, 4, NULL);
-            dsl_diag_add(v->d, DSL_ERROR, op->line, op->col, fix[0] ? fix : NULL,
-                         "unknown model option \"%s\" (reasoning, effort, weight, lora)", k);
+            unknown_err(v, op->line, op->col, k, c, 4,
+                        "unknown model option \"%s\" (reasoning, effort, weight, lora)", k);
         }
     }
 }
@@ -277,27 +292,29 @@ static void check_emit(vx_t *v, const dsl_item_t *it)
                      "empty EMIT retention block has no effect");
 }
 
+/* PRIORITY or TIER: a whole number of at least min into *out, or an error. */
+static void item_rank(vx_t *v, const dsl_item_t *it, int64_t min, const char *fix, const char *msg,
+                      int64_t *out)
+{
+    int64_t x;
+    if (!parse_i64(it->num, &x) || x < min)
+        dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix, "%s", msg);
+    else
+        *out = x;
+}
+
 static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
                         const dsl_item_t *items, size_t n, rt_t *r)
 {
     int n_when = 0, n_emit = 0;
     for (size_t i = 0; i < n; i++) {
         const dsl_item_t *it = &items[i];
-        int64_t x;
         switch (it->kind) {
         case DSL_I_PRIORITY:
-            if (!parse_i64(it->num, &x) || x < 0)
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "PRIORITY 0 or more",
-                             "PRIORITY must be >= 0");
-            else
-                r->prio = x;
+            item_rank(v, it, 0, "PRIORITY 0 or more", "PRIORITY must be >= 0", &r->prio);
             break;
         case DSL_I_TIER:
-            if (!parse_i64(it->num, &x) || x < 1)
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, "TIER 1 is the first tier",
-                             "TIER must be >= 1");
-            else
-                r->tier = x;
+            item_rank(v, it, 1, "TIER 1 is the first tier", "TIER must be >= 1", &r->tier);
             break;
         case DSL_I_WHEN:
             if (++n_when > 1)
@@ -319,10 +336,8 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
             for (k = 0; k < n_alg; k++)
                 if (!strcmp(algs[k], it->str)) break;
             if (k == n_alg) {
-                char fix[128];
-                did_you_mean(fix, sizeof fix, it->str, algs, n_alg, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
-                             "unknown algorithm \"%s\"", it->str);
+                unknown_err(v, it->line, it->col, it->str, algs, n_alg, "unknown algorithm \"%s\"",
+                            it->str);
             } else if (it->block) {
                 char what[64];
                 snprintf(what, sizeof what, "ALGORITHM %s", it->str);
@@ -344,11 +359,9 @@ static void check_items(vx_t *v, sc_t *s, const sc_t *top, const char *rname,
                 if (s->decls[j]->kind == DSL_D_PLUGIN) c[nc++] = s->decls[j]->name;
             for (size_t j = 0; j < s->n_outer && nc < 64; j++)
                 if (s->outer[j]->kind == DSL_D_PLUGIN) c[nc++] = s->outer[j]->name;
-            char fix[128];
-            did_you_mean(fix, sizeof fix, it->str, c, nc, NULL);
-            dsl_diag_add(v->d, DSL_ERROR, it->line, it->col, fix[0] ? fix : NULL,
-                         "undefined plugin \"%s\" (neither a PLUGIN template nor a plugin type)",
-                         it->str);
+            unknown_err(v, it->line, it->col, it->str, c, nc,
+                        "undefined plugin \"%s\" (neither a PLUGIN template nor a plugin type)",
+                        it->str);
             break;
         }
         case DSL_I_EMIT:
@@ -512,16 +525,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             break;
         }
         case DSL_D_SIGNAL: {
-            int fam = cfg_signal_family_by_name(d->kw);
-            if (fam < 0) {
-                size_t n;
-                const char *const *names = dsl_family_names(&n);
-                char fix[128];
-                did_you_mean(fix, sizeof fix, d->kw, names, n, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL,
-                             "unknown signal family \"%s\"", d->kw);
-                break;
-            }
+            int fam = family_of(v, d->kw, d->line, d->col, dsl_family_names);
+            if (fam < 0) break;
             char what[96];
             snprintf(what, sizeof what, "SIGNAL %s %s", d->kw, d->name);
             check_fields(v, d->block, cfg_signal_schema((cfg_signal_family_t)fam), what);
@@ -546,10 +551,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             if (!cfg_plugin_kind_find(d->kw)) {
                 size_t n_types;
                 const char *const *types = cfg_plugin_types(&n_types);
-                char fix[128];
-                did_you_mean(fix, sizeof fix, d->kw, types, n_types, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, d->line, d->col, fix[0] ? fix : NULL,
-                             "unknown plugin type \"%s\"", d->kw);
+                unknown_err(v, d->line, d->col, d->kw, types, n_types, "unknown plugin type \"%s\"",
+                            d->kw);
             } else if (cfg_plugin_schema(d->kw)) {
                 char what[96];
                 snprintf(what, sizeof what, "PLUGIN %s %s", d->name, d->kw);
@@ -601,10 +604,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
                 if (nn < 512) names[nn++] = s->routes[r].name;
             }
             if (!ok) {
-                char fix[160];
-                did_you_mean(fix, sizeof fix, c->route, names, nn, NULL);
-                dsl_diag_add(v->d, DSL_ERROR, c->line, c->col, fix[0] ? fix : NULL,
-                             "TEST %s: \"%s\" is not a route", d->name, c->route);
+                unknown_err(v, c->line, c->col, c->route, names, nn,
+                            "TEST %s: \"%s\" is not a route", d->name, c->route);
             }
             static const char *const wk[] = {"headers", "history", "end_with_tool_result",
                                              "provider_state", "session"};
@@ -619,11 +620,8 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
                     for (size_t q = 0; q < nk; q++)
                         known |= !strcmp(keys[q], b->fields[f].key);
                     if (known) continue;
-                    char fix[128];
-                    did_you_mean(fix, sizeof fix, b->fields[f].key, keys, nk, NULL);
-                    dsl_diag_add(v->d, DSL_ERROR, b->fields[f].line, b->fields[f].col,
-                                 fix[0] ? fix : NULL, "unknown %s key \"%s\"",
-                                 bi ? "EXPECT" : "WITH", b->fields[f].key);
+                    unknown_err(v, b->fields[f].line, b->fields[f].col, b->fields[f].key, keys, nk,
+                                "unknown %s key \"%s\"", bi ? "EXPECT" : "WITH", b->fields[f].key);
                 }
             }
         }

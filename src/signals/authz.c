@@ -51,11 +51,46 @@ typedef struct az_rule {
 } az_rule_t;
 
 typedef struct az_state {
-    az_rule_t *rules;
-    size_t n;
+    sig_rule_table_t rules; /* of az_rule_t */
     bool trust_headers;
     const char *user_header, *groups_header;
 } az_state_t;
+
+static int az_rule(const sig_build_t *b, size_t r, void *rec, cfg_diags_t *d)
+{
+    const cfg_signal_t *sg = b->rules[r];
+    const cfg_node_t *sub = sg->subjects;
+    az_rule_t *ar = rec;
+    if (!sub || sub->kind != CFG_NODE_SEQ || !sub->n) {
+        sig_rule_error(d, b->cfg, sg,
+                       "subjects must be a non-empty list of "
+                       "{kind: User|Group|Key|Team|Metadata, name}");
+        return -1;
+    }
+    int rc = 0;
+    ar->subj = calloc(sub->n, sizeof *ar->subj);
+    for (size_t i = 0; i < sub->n; i++) {
+        const cfg_node_t *k = cfg_node_get(sub->items[i], "kind"),
+                         *nm = cfg_node_get(sub->items[i], "name");
+        int kind = k && k->kind == CFG_NODE_SCALAR ? az_kind_of(k->str) : -1;
+        if (sub->items[i]->kind != CFG_NODE_MAP || kind < 0 || !nm || nm->kind != CFG_NODE_SCALAR ||
+            (kind == AZ_METADATA && !strchr(nm->str, '='))) {
+            sig_rule_error(d, b->cfg, sg,
+                           "subjects[%zu] must be {kind: User|Group|Key|Team|Metadata, name} "
+                           "(Metadata names are key=value)",
+                           i);
+            rc = -1;
+            continue;
+        }
+        ar->subj[ar->n++] = (az_subject_t){(az_kind_t)kind, nm->str};
+    }
+    return rc;
+}
+
+static void az_rule_free(void *rec)
+{
+    free(((az_rule_t *)rec)->subj);
+}
 
 static int az_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
 {
@@ -67,47 +102,14 @@ static int az_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         s->user_header = g->services.authz.user_header;
         s->groups_header = g->services.authz.groups_header;
     }
-    s->n = b->n_rules;
-    s->rules = calloc(b->n_rules + 1, sizeof *s->rules);
-    int rc = 0;
-    for (size_t r = 0; r < b->n_rules; r++) {
-        const cfg_signal_t *sg = b->rules[r];
-        const cfg_node_t *sub = sg->subjects;
-        az_rule_t *ar = &s->rules[r];
-        if (!sub || sub->kind != CFG_NODE_SEQ || !sub->n) {
-            sig_rule_error(d, b->cfg, sg,
-                           "subjects must be a non-empty list of "
-                           "{kind: User|Group|Key|Team|Metadata, name}");
-            rc = -1;
-            continue;
-        }
-        ar->subj = calloc(sub->n, sizeof *ar->subj);
-        for (size_t i = 0; i < sub->n; i++) {
-            const cfg_node_t *k = cfg_node_get(sub->items[i], "kind"),
-                             *nm = cfg_node_get(sub->items[i], "name");
-            int kind = k && k->kind == CFG_NODE_SCALAR ? az_kind_of(k->str) : -1;
-            if (sub->items[i]->kind != CFG_NODE_MAP || kind < 0 || !nm ||
-                nm->kind != CFG_NODE_SCALAR || (kind == AZ_METADATA && !strchr(nm->str, '='))) {
-                sig_rule_error(d, b->cfg, sg,
-                               "subjects[%zu] must be {kind: User|Group|Key|Team|Metadata, name} "
-                               "(Metadata names are key=value)",
-                               i);
-                rc = -1;
-                continue;
-            }
-            ar->subj[ar->n++] = (az_subject_t){(az_kind_t)kind, nm->str};
-        }
-    }
-    return rc;
+    return sig_rule_table_init(&s->rules, b, sizeof(az_rule_t), az_rule, az_rule_free, d);
 }
 
 static void az_free(void *p)
 {
     az_state_t *s = p;
     if (!s) return;
-    for (size_t r = 0; r < s->n; r++)
-        free(s->rules[r].subj);
-    free(s->rules);
+    sig_rule_table_deinit(&s->rules);
     free(s);
 }
 
@@ -150,7 +152,7 @@ static void az_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             if (!res->rule || !res->rule->fail_open) res->error = SIG_ERR_NO_IDENTITY;
             continue;
         }
-        const az_rule_t *ar = &s->rules[refs[i].id];
+        const az_rule_t *ar = sig_rule_at(&s->rules, refs[i].id);
         for (size_t k = 0; k < ar->n && !res->matched; k++) {
             const az_subject_t *sj = &ar->subj[k];
             switch (sj->kind) {

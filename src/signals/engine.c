@@ -66,6 +66,43 @@ void sig_rule_error(cfg_diags_t *d, const cfg_t *cfg, const cfg_signal_t *r, con
                       path, "%s", msg);
 }
 
+int sig_rule_table_init(sig_rule_table_t *t, const sig_build_t *b, size_t size,
+                        sig_rule_compile_fn compile_rule, void (*free_rule)(void *rec),
+                        cfg_diags_t *diags)
+{
+    *t = (sig_rule_table_t){calloc(b->n_rules + 1, size), b->n_rules, size, free_rule};
+    if (!t->v) abort();
+    int rc = 0;
+    for (size_t i = 0; i < b->n_rules; i++)
+        if (compile_rule(b, i, sig_rule_at(t, i), diags)) rc = -1;
+    return rc;
+}
+
+void sig_rule_table_deinit(sig_rule_table_t *t)
+{
+    for (size_t i = 0; t->free_rule && i < t->n; i++)
+        t->free_rule(sig_rule_at(t, i));
+    free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+int sig_rule_table_compile(const sig_build_t *b, void **state, cfg_diags_t *diags, size_t size,
+                           sig_rule_compile_fn compile_rule, void (*free_rule)(void *rec))
+{
+    sig_rule_table_t *t = malloc(sizeof *t);
+    if (!t) abort();
+    *state = t;
+    return sig_rule_table_init(t, b, size, compile_rule, free_rule, diags);
+}
+
+void sig_rule_table_free(void *state)
+{
+    if (!state) return;
+    sig_rule_table_deinit(state);
+    free(state);
+}
+
 /* ---- which families a recipe references ---- */
 
 static void uses_node(const cfg_node_t *n, uint32_t *mask, int depth)

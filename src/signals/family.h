@@ -146,6 +146,31 @@ int sig_pred_parse(const cfg_node_t *node, sig_pred_t *p, const char **why);
 bool sig_pred_empty(const sig_pred_t *p);
 bool sig_pred_eval(const sig_pred_t *p, double v);
 
+/* A family's compiled rules: one record of size bytes per rule of the
+ * build, indexed like sig_build_t.rules and sig_ref_t.id. */
+typedef int (*sig_rule_compile_fn)(const sig_build_t *b, size_t i, void *rec, cfg_diags_t *diags);
+typedef struct sig_rule_table {
+    void *v;
+    size_t n, size;
+    void (*free_rule)(void *rec); /* NULL: records own nothing */
+} sig_rule_table_t;
+/* The per-rule walk of a family's compile: a zeroed record per rule of b,
+ * each filled by compile_rule (0, or -1 after adding its diag at the rule).
+ * Returns 0, or -1 when some rule failed. */
+int sig_rule_table_init(sig_rule_table_t *t, const sig_build_t *b, size_t size,
+                        sig_rule_compile_fn compile_rule, void (*free_rule)(void *rec),
+                        cfg_diags_t *diags);
+void sig_rule_table_deinit(sig_rule_table_t *t);
+static inline void *sig_rule_at(const sig_rule_table_t *t, size_t i)
+{
+    return (char *)t->v + i * t->size;
+}
+/* For a family whose state is its rule table alone: its compile and its
+ * .free. */
+int sig_rule_table_compile(const sig_build_t *b, void **state, cfg_diags_t *diags, size_t size,
+                           sig_rule_compile_fn compile_rule, void (*free_rule)(void *rec));
+void sig_rule_table_free(void *state);
+
 /* Add a compile error at the rule's position. */
 void sig_rule_error(cfg_diags_t *d, const cfg_t *cfg, const cfg_signal_t *r, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

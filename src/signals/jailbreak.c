@@ -23,53 +23,53 @@ typedef struct jbf_rule {
 
 typedef struct jbf_state {
     jb_lib_t *curated;
-    jbf_rule_t *rules;
-    size_t n;
+    sig_rule_table_t rules; /* of jbf_rule_t */
 } jbf_state_t;
+
+static int jbf_rule(const sig_build_t *b, size_t r, void *rec, cfg_diags_t *d)
+{
+    const cfg_signal_t *sg = b->rules[r];
+    jbf_rule_t *jr = rec;
+    jr->threshold = sg->has_threshold ? sg->threshold : 0.7;
+    const char *m = sg->method ? sg->method : "hybrid";
+    jr->method = !strcmp(m, "patterns")      ? JBM_PATTERNS
+                 : !strcmp(m, "contrastive") ? JBM_CONTRASTIVE
+                 : !strcmp(m, "classifier")  ? JBM_CLASSIFIER
+                                             : JBM_HYBRID;
+    if (!sg->jailbreak_patterns.n && !sg->benign_patterns.n) return 0;
+    char err[256];
+    jr->lib = jb_lib_new((const char *const *)sg->jailbreak_patterns.v, sg->jailbreak_patterns.n,
+                         (const char *const *)sg->benign_patterns.v, sg->benign_patterns.n, err,
+                         sizeof err);
+    if (jr->lib) return 0;
+    sig_rule_error(d, b->cfg, sg, "%s", err);
+    return -1;
+}
+
+static void jbf_rule_free(void *rec)
+{
+    jb_lib_free(((jbf_rule_t *)rec)->lib);
+}
 
 static int jbf_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
 {
     jbf_state_t *s = calloc(1, sizeof *s);
     *state = s;
     if (!b->n_rules) return 0;
-    s->n = b->n_rules;
-    s->rules = calloc(b->n_rules, sizeof *s->rules);
     char err[256];
     s->curated = jb_lib_new(NULL, 0, NULL, 0, err, sizeof err);
     if (!s->curated) {
         sig_rule_error(d, b->cfg, b->rules[0], "jailbreak library: %s", err);
         return -1;
     }
-    int rc = 0;
-    for (size_t r = 0; r < b->n_rules; r++) {
-        const cfg_signal_t *sg = b->rules[r];
-        jbf_rule_t *jr = &s->rules[r];
-        jr->threshold = sg->has_threshold ? sg->threshold : 0.7;
-        const char *m = sg->method ? sg->method : "hybrid";
-        jr->method = !strcmp(m, "patterns")      ? JBM_PATTERNS
-                     : !strcmp(m, "contrastive") ? JBM_CONTRASTIVE
-                     : !strcmp(m, "classifier")  ? JBM_CLASSIFIER
-                                                 : JBM_HYBRID;
-        if (sg->jailbreak_patterns.n || sg->benign_patterns.n) {
-            jr->lib = jb_lib_new(
-                (const char *const *)sg->jailbreak_patterns.v, sg->jailbreak_patterns.n,
-                (const char *const *)sg->benign_patterns.v, sg->benign_patterns.n, err, sizeof err);
-            if (!jr->lib) {
-                sig_rule_error(d, b->cfg, sg, "%s", err);
-                rc = -1;
-            }
-        }
-    }
-    return rc;
+    return sig_rule_table_init(&s->rules, b, sizeof(jbf_rule_t), jbf_rule, jbf_rule_free, d);
 }
 
 static void jbf_free(void *p)
 {
     jbf_state_t *s = p;
     if (!s) return;
-    for (size_t r = 0; r < s->n; r++)
-        jb_lib_free(s->rules[r].lib);
-    free(s->rules);
+    sig_rule_table_deinit(&s->rules);
     jb_lib_free(s->curated);
     free(s);
 }
@@ -79,8 +79,10 @@ static void *jbf_scratch_new(const void *p)
     const jbf_state_t *s = p;
     if (!s->curated) return NULL;
     jb_scratch_t *x = jb_scratch_new(s->curated);
-    for (size_t r = 0; x && r < s->n; r++)
-        if (s->rules[r].lib) jb_scratch_grow(x, s->rules[r].lib);
+    for (size_t r = 0; x && r < s->rules.n; r++) {
+        const jbf_rule_t *jr = sig_rule_at(&s->rules, r);
+        if (jr->lib) jb_scratch_grow(x, jr->lib);
+    }
     return x;
 }
 
@@ -118,7 +120,7 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     double curated_q = -1; /* the shared library on the query, computed once */
     for (size_t i = 0; i < n; i++) {
         const cfg_signal_t *sg = refs[i].rule;
-        const jbf_rule_t *jr = &s->rules[refs[i].id];
+        const jbf_rule_t *jr = sig_rule_at(&s->rules, refs[i].id);
         sig_result_t *res = refs[i].res;
         const jb_lib_t *lib = jr->lib ? jr->lib : s->curated;
         bool failed = false;

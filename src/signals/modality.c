@@ -33,8 +33,7 @@ typedef struct md_rule {
 
 typedef struct md_state {
     hs_database_t *db;
-    md_rule_t *rules;
-    size_t n;
+    sig_rule_table_t rules; /* of md_rule_t */
 } md_state_t;
 
 static char **fold_list(const cfg_strlist_t *l, size_t **lens, size_t *n)
@@ -48,6 +47,28 @@ static char **fold_list(const cfg_strlist_t *l, size_t **lens, size_t *n)
             (*n)++;
         }
     return v;
+}
+
+static int md_rule(const sig_build_t *b, size_t r, void *rec, cfg_diags_t *d)
+{
+    (void)d;
+    md_rule_t *mr = rec;
+    mr->kw = fold_list(&b->rules[r]->keywords, &mr->kw_len, &mr->n_kw);
+    mr->both = fold_list(&b->rules[r]->both_keywords, &mr->both_len, &mr->n_both);
+    return 0;
+}
+
+static void md_rule_free(void *rec)
+{
+    md_rule_t *mr = rec;
+    for (size_t i = 0; i < mr->n_kw; i++)
+        free(mr->kw[i]);
+    for (size_t i = 0; i < mr->n_both; i++)
+        free(mr->both[i]);
+    free(mr->kw);
+    free(mr->both);
+    free(mr->kw_len);
+    free(mr->both_len);
 }
 
 static int md_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
@@ -65,32 +86,14 @@ static int md_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
         if (ce) hs_free_compile_error(ce);
         return -1;
     }
-    s->n = b->n_rules;
-    s->rules = calloc(b->n_rules + 1, sizeof *s->rules);
-    for (size_t r = 0; r < b->n_rules; r++) {
-        md_rule_t *mr = &s->rules[r];
-        mr->kw = fold_list(&b->rules[r]->keywords, &mr->kw_len, &mr->n_kw);
-        mr->both = fold_list(&b->rules[r]->both_keywords, &mr->both_len, &mr->n_both);
-    }
-    return 0;
+    return sig_rule_table_init(&s->rules, b, sizeof(md_rule_t), md_rule, md_rule_free, d);
 }
 
 static void md_free(void *p)
 {
     md_state_t *s = p;
     if (!s) return;
-    for (size_t r = 0; r < s->n; r++) {
-        md_rule_t *mr = &s->rules[r];
-        for (size_t i = 0; i < mr->n_kw; i++)
-            free(mr->kw[i]);
-        for (size_t i = 0; i < mr->n_both; i++)
-            free(mr->both[i]);
-        free(mr->kw);
-        free(mr->both);
-        free(mr->kw_len);
-        free(mr->both_len);
-    }
-    free(s->rules);
+    sig_rule_table_deinit(&s->rules);
     if (s->db) hs_free_database(s->db);
     free(s);
 }
@@ -151,7 +154,7 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
     bool any_kw = false, any_both = false;
     for (size_t i = 0; i < n; i++) {
-        const md_rule_t *mr = &s->rules[refs[i].id];
+        const md_rule_t *mr = sig_rule_at(&s->rules, refs[i].id);
         sig_result_t *res = refs[i].res;
         bool kw = any_phrase(f, mr->kw, mr->kw_len, mr->n_kw);
         bool both = any_phrase(f, mr->both, mr->both_len, mr->n_both);

@@ -16,45 +16,31 @@ typedef struct pii_rule {
     double threshold;
 } pii_rule_t;
 
-typedef struct pii_state {
-    pii_rule_t *rules;
-    size_t n;
-} pii_state_t;
-
-static int pii_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
+static int pii_rule(const sig_build_t *b, size_t i, void *rec, cfg_diags_t *d)
 {
-    pii_state_t *s = calloc(1, sizeof *s);
-    *state = s;
-    s->n = b->n_rules;
-    s->rules = calloc(b->n_rules + 1, sizeof *s->rules);
+    const cfg_signal_t *sg = b->rules[i];
+    pii_rule_t *pr = rec;
     int rc = 0;
-    for (size_t r = 0; r < b->n_rules; r++) {
-        const cfg_signal_t *sg = b->rules[r];
-        s->rules[r].threshold = sg->has_threshold ? sg->threshold : 0.8;
-        for (size_t i = 0; i < sg->pii_types_allowed.n; i++) {
-            const char *t = sg->pii_types_allowed.v[i];
-            int ty = pii_type_from_name(t, strlen(t));
-            if (ty < 0) {
-                sig_rule_error(
-                    d, b->cfg, sg,
-                    "unknown PII type \"%s\" in pii_types_allowed (EMAIL_ADDRESS, PHONE_NUMBER, "
-                    "CREDIT_CARD, IBAN_CODE, US_SSN, IP_ADDRESS, API_KEY)",
-                    t);
-                rc = -1;
-                continue;
-            }
-            s->rules[r].allowed |= PII_TYPE_BIT(ty);
+    pr->threshold = sg->has_threshold ? sg->threshold : 0.8;
+    for (size_t k = 0; k < sg->pii_types_allowed.n; k++) {
+        const char *t = sg->pii_types_allowed.v[k];
+        int ty = pii_type_from_name(t, strlen(t));
+        if (ty < 0) {
+            sig_rule_error(d, b->cfg, sg,
+                           "unknown PII type \"%s\" in pii_types_allowed (EMAIL_ADDRESS, "
+                           "PHONE_NUMBER, CREDIT_CARD, IBAN_CODE, US_SSN, IP_ADDRESS, API_KEY)",
+                           t);
+            rc = -1;
+            continue;
         }
+        pr->allowed |= PII_TYPE_BIT(ty);
     }
     return rc;
 }
 
-static void pii_free(void *p)
+static int pii_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
 {
-    pii_state_t *s = p;
-    if (!s) return;
-    free(s->rules);
-    free(s);
+    return sig_rule_table_compile(b, state, d, sizeof(pii_rule_t), pii_rule, NULL);
 }
 
 typedef struct pii_found {
@@ -90,7 +76,7 @@ static void rule_apply(const pii_rule_t *pr, const pii_found_t *f, sig_result_t 
 
 static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    const pii_state_t *s = p;
+    const sig_rule_table_t *s = p;
     if (!n) return;
     pii_found_t q = {0}, h = {0};
     scan_text(cx->a, sig_ctx_query(cx), &q);
@@ -105,17 +91,18 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
-        const pii_rule_t *pr = &s->rules[refs[i].id];
+        const pii_rule_t *pr = sig_rule_at(s, refs[i].id);
         res->has_value = true;
         rule_apply(pr, &q, res);
         if (refs[i].rule->include_history) rule_apply(pr, &h, res);
     }
 }
 
-CFG_SIG_FAMILY(
-    sig_pii_family, "pii", "pii", "PII rules", "PII detection.", .threshold = "0.8",
-    .fields = (const cfg_field_t[]){CFG_FLIST(cfg_signal_t, "pii_types_allowed", pii_types_allowed,
-                                              NULL, "entity types that do not match"),
-                                    CFG_SIGF_HISTORY,
-                                    {0}},
-    .ops = &(const sig_family_ops_t){.compile = pii_compile, .free = pii_free, .eval = pii_eval});
+CFG_SIG_FAMILY(sig_pii_family, "pii", "pii", "PII rules", "PII detection.", .threshold = "0.8",
+               .fields = (const cfg_field_t[]){CFG_FLIST(cfg_signal_t, "pii_types_allowed",
+                                                         pii_types_allowed, NULL,
+                                                         "entity types that do not match"),
+                                               CFG_SIGF_HISTORY,
+                                               {0}},
+               .ops = &(const sig_family_ops_t){
+                   .compile = pii_compile, .free = sig_rule_table_free, .eval = pii_eval});

@@ -27,11 +27,6 @@ typedef struct st_rule {
     bool ok;
 } st_rule_t;
 
-typedef struct st_state {
-    st_rule_t *rules;
-    size_t n;
-} st_state_t;
-
 static const char *scalar(const cfg_node_t *map, const char *key)
 {
     const cfg_node_t *v = map && map->kind == CFG_NODE_MAP ? cfg_node_get(map, key) : NULL;
@@ -61,115 +56,100 @@ static size_t strings(const cfg_node_t *map, const char *key, const char **out, 
     return n;
 }
 
-static int st_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
+static int st_rule(const sig_build_t *b, size_t r, void *rec, cfg_diags_t *d)
 {
-    st_state_t *s = calloc(1, sizeof *s);
-    *state = s;
-    s->n = b->n_rules;
-    s->rules = calloc(b->n_rules + 1, sizeof *s->rules);
+    const cfg_signal_t *sg = b->rules[r];
+    st_rule_t *sr = rec;
     int rc = 0;
-    for (size_t r = 0; r < b->n_rules; r++) {
-        const cfg_signal_t *sg = b->rules[r];
-        st_rule_t *sr = &s->rules[r];
-        const char *ft = scalar(sg->feature, "type");
-        const cfg_node_t *src = sg->feature && sg->feature->kind == CFG_NODE_MAP
-                                    ? cfg_node_get(sg->feature, "source")
-                                    : NULL;
-        const char *st = scalar(src, "type");
-        static const char *const ftypes[] = {"exists", "count", "density", "sequence", NULL},
-                                 *const stypes[] = {"regex", "keyword_set", "sequence",
-                                                    "text_bytes", NULL};
-        sr->ftype = name_index(ft, ftypes); /* order of SF_* */
-        sr->stype = name_index(st, stypes); /* order of SS_* */
-        if (sr->ftype < 0) {
-            sig_rule_error(d, b->cfg, sg,
-                           "feature.type must be exists, count, density or sequence");
-            rc = -1;
-            continue;
-        }
-        if (sr->stype < 0) {
-            sig_rule_error(
-                d, b->cfg, sg,
-                "feature.source.type must be regex, keyword_set, sequence or text_bytes");
-            rc = -1;
-            continue;
-        }
-        const char *items[256];
-        size_t ni = 0;
-        if (sr->stype == SS_REGEX) {
-            ni = strings(src, "pattern", items, 256);
-            ni += strings(src, "patterns", items + ni, 256 - ni);
-            const char *cs = scalar(src, "case_sensitive");
-            bool caseless = !(cs && !strcmp(cs, "true"));
-            sr->re = calloc(ni + 1, sizeof *sr->re);
-            for (size_t i = 0; i < ni; i++) {
-                int err;
-                PCRE2_SIZE off;
-                pcre2_code *c = pcre2_compile((PCRE2_SPTR)items[i], PCRE2_ZERO_TERMINATED,
-                                              (caseless ? PCRE2_CASELESS : 0) | PCRE2_MULTILINE,
-                                              &err, &off, NULL);
-                if (!c) {
-                    PCRE2_UCHAR msg[160];
-                    pcre2_get_error_message(err, msg, sizeof msg);
-                    sig_rule_error(d, b->cfg, sg,
-                                   "feature.source pattern %zu does not compile at offset %zu: %s",
-                                   i, (size_t)off, (const char *)msg);
-                    rc = -1;
-                    continue;
-                }
-                pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
-                sr->re[sr->n_re++] = c;
-            }
-        } else if (sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) {
-            ni = strings(src, sr->stype == SS_KEYWORDS ? "keywords" : "sequence", items, 256);
-            if (!ni)
-                ni =
-                    strings(src, sr->stype == SS_KEYWORDS ? "keyword_set" : "keywords", items, 256);
-            sr->kw = calloc(ni + 1, sizeof(char *));
-            sr->kw_len = calloc(ni + 1, sizeof(size_t));
-            for (size_t i = 0; i < ni; i++)
-                if (items[i][0]) {
-                    sr->kw[sr->n_kw] =
-                        sig_fold_dup(items[i], strlen(items[i]), &sr->kw_len[sr->n_kw]);
-                    sr->n_kw++;
-                }
-        }
-        if ((sr->stype == SS_REGEX && !sr->n_re && rc == 0) ||
-            ((sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) && !sr->n_kw)) {
-            sig_rule_error(d, b->cfg, sg, "feature.source %s needs %s", st,
-                           sr->stype == SS_REGEX      ? "pattern or patterns"
-                           : sr->stype == SS_KEYWORDS ? "keywords"
-                                                      : "sequence");
-            rc = -1;
-            continue;
-        }
-        const char *why = NULL;
-        if (sig_pred_parse(sg->predicate, &sr->pred, &why) != 0) {
-            sig_rule_error(d, b->cfg, sg, "%s", why);
-            rc = -1;
-            continue;
-        }
-        sr->ok = true;
+    const char *ft = scalar(sg->feature, "type");
+    const cfg_node_t *src = sg->feature && sg->feature->kind == CFG_NODE_MAP
+                                ? cfg_node_get(sg->feature, "source")
+                                : NULL;
+    const char *st = scalar(src, "type");
+    static const char *const ftypes[] = {"exists", "count", "density", "sequence", NULL},
+                             *const stypes[] = {"regex", "keyword_set", "sequence", "text_bytes",
+                                                NULL};
+    sr->ftype = name_index(ft, ftypes); /* order of SF_* */
+    sr->stype = name_index(st, stypes); /* order of SS_* */
+    if (sr->ftype < 0) {
+        sig_rule_error(d, b->cfg, sg, "feature.type must be exists, count, density or sequence");
+        return -1;
     }
+    if (sr->stype < 0) {
+        sig_rule_error(d, b->cfg, sg,
+                       "feature.source.type must be regex, keyword_set, sequence or text_bytes");
+        return -1;
+    }
+    const char *items[256];
+    size_t ni = 0;
+    if (sr->stype == SS_REGEX) {
+        ni = strings(src, "pattern", items, 256);
+        ni += strings(src, "patterns", items + ni, 256 - ni);
+        const char *cs = scalar(src, "case_sensitive");
+        bool caseless = !(cs && !strcmp(cs, "true"));
+        sr->re = calloc(ni + 1, sizeof *sr->re);
+        for (size_t i = 0; i < ni; i++) {
+            int err;
+            PCRE2_SIZE off;
+            pcre2_code *c =
+                pcre2_compile((PCRE2_SPTR)items[i], PCRE2_ZERO_TERMINATED,
+                              (caseless ? PCRE2_CASELESS : 0) | PCRE2_MULTILINE, &err, &off, NULL);
+            if (!c) {
+                PCRE2_UCHAR msg[160];
+                pcre2_get_error_message(err, msg, sizeof msg);
+                sig_rule_error(d, b->cfg, sg,
+                               "feature.source pattern %zu does not compile at offset %zu: %s", i,
+                               (size_t)off, (const char *)msg);
+                rc = -1;
+                continue;
+            }
+            pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
+            sr->re[sr->n_re++] = c;
+        }
+    } else if (sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) {
+        ni = strings(src, sr->stype == SS_KEYWORDS ? "keywords" : "sequence", items, 256);
+        if (!ni)
+            ni = strings(src, sr->stype == SS_KEYWORDS ? "keyword_set" : "keywords", items, 256);
+        sr->kw = calloc(ni + 1, sizeof(char *));
+        sr->kw_len = calloc(ni + 1, sizeof(size_t));
+        for (size_t i = 0; i < ni; i++)
+            if (items[i][0]) {
+                sr->kw[sr->n_kw] = sig_fold_dup(items[i], strlen(items[i]), &sr->kw_len[sr->n_kw]);
+                sr->n_kw++;
+            }
+    }
+    if ((sr->stype == SS_REGEX && !sr->n_re && rc == 0) ||
+        ((sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) && !sr->n_kw)) {
+        sig_rule_error(d, b->cfg, sg, "feature.source %s needs %s", st,
+                       sr->stype == SS_REGEX      ? "pattern or patterns"
+                       : sr->stype == SS_KEYWORDS ? "keywords"
+                                                  : "sequence");
+        return -1;
+    }
+    const char *why = NULL;
+    if (sig_pred_parse(sg->predicate, &sr->pred, &why) != 0) {
+        sig_rule_error(d, b->cfg, sg, "%s", why);
+        return -1;
+    }
+    sr->ok = true;
     return rc;
 }
 
-static void st_free(void *p)
+static void st_rule_free(void *rec)
 {
-    st_state_t *s = p;
-    if (!s) return;
-    for (size_t r = 0; r < s->n; r++) {
-        st_rule_t *sr = &s->rules[r];
-        for (size_t i = 0; i < sr->n_re; i++)
-            pcre2_code_free(sr->re[i]);
-        free(sr->re);
-        for (size_t i = 0; i < sr->n_kw; i++)
-            free(sr->kw[i]);
-        free(sr->kw);
-        free(sr->kw_len);
-    }
-    free(s->rules);
-    free(s);
+    st_rule_t *sr = rec;
+    for (size_t i = 0; i < sr->n_re; i++)
+        pcre2_code_free(sr->re[i]);
+    free(sr->re);
+    for (size_t i = 0; i < sr->n_kw; i++)
+        free(sr->kw[i]);
+    free(sr->kw);
+    free(sr->kw_len);
+}
+
+static int st_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
+{
+    return sig_rule_table_compile(b, state, d, sizeof(st_rule_t), st_rule, st_rule_free);
 }
 
 static void *st_scratch_new(const void *p)
@@ -245,10 +225,10 @@ static double source_count(const st_rule_t *sr, sig_ctx_t *cx, pcre2_match_data 
 
 static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    const st_state_t *s = p;
+    const sig_rule_table_t *s = p;
     pcre2_match_data *md = cx->scratch[CFG_SIG_STRUCTURE];
     for (size_t i = 0; i < n; i++) {
-        const st_rule_t *sr = &s->rules[refs[i].id];
+        const st_rule_t *sr = sig_rule_at(s, refs[i].id);
         sig_result_t *res = refs[i].res;
         if (!sr->ok) {
             res->error = "bad_feature";
@@ -273,7 +253,7 @@ CFG_SIG_FAMILY(sig_structure_family, "structure", "structure", "structure rules"
                "Text structure features.",
                .fields = (const cfg_field_t[]){CFG_SIGF_FEATURE, CFG_SIGF_PREDICATE, {0}},
                .ops = &(const sig_family_ops_t){.compile = st_compile,
-                                                .free = st_free,
+                                                .free = sig_rule_table_free,
                                                 .scratch_new = st_scratch_new,
                                                 .scratch_free = st_scratch_free,
                                                 .eval = st_eval});

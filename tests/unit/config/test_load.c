@@ -349,6 +349,32 @@ static void test_diag_ranges_and_types(void **st)
                "t.yaml:6:32: providers.models[m].pricing.prompt_per_1m: -1 must not be negative");
 }
 
+/* Keys read with ld_choice: the value's position and the choices. */
+static void test_diag_choice_keys(void **st)
+{
+    expect_one(
+        "version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
+        "[{endpoint: 'h:1'}]\n      api_format: grpc\n" SUF_M,
+        "t.yaml:6:19: providers.models[m].api_format: \"grpc\" is not one of openai|anthropic");
+    expect_one(
+        "version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
+        "[{endpoint: 'h:1'}]\n      responses_mode: proxy\n" SUF_M,
+        "t.yaml:6:23: providers.models[m].responses_mode: \"proxy\" is not one of emulate|native");
+    cfg_diags_t d;
+    cfg_t *c = load("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
+                    "[{endpoint: 'h:1'}]\nrouting:\n  modelCards: [{name: m}]\n  decisions:\n"
+                    "    - name: all\n      modelRefs: [{model: m}]\n"
+                    "      rules: {type: keyword, name: k, on_error: panic}\n",
+                    &d);
+    bool seen = false;
+    for (size_t i = 0; i < d.n; i++)
+        seen |= !strcmp(diag(&d, i), "t.yaml:11:49: routing.decisions[all].rules.on_error: "
+                                     "\"panic\" is not one of no_match|match|fail");
+    assert_true(seen);
+    assert_null(c);
+    cfg_diags_free(&d);
+}
+
 static void test_diag_duplicates_and_references(void **st)
 {
     expect_one("version: v0.3\nlisteners:\n  - {name: a, port: 1}\n  - {name: a, port: 2}\n",
@@ -449,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_strict_turns_warnings_into_errors),
         cmocka_unit_test(test_diag_backend_endpoint_and_base_url),
         cmocka_unit_test(test_diag_ranges_and_types),
+        cmocka_unit_test(test_diag_choice_keys),
         cmocka_unit_test(test_diag_duplicates_and_references),
         cmocka_unit_test(test_diag_env),
         cmocka_unit_test(test_binding_key_env),
