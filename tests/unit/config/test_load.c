@@ -215,6 +215,29 @@ static void test_unsupported_settings_say_so(void **st)
     expect_one(y, "t.yaml:6:40: warning: global.model_catalog.classifiers[g]: external "
                   "classifiers are not supported yet: a signal that names \"g\" reports an "
                   "error and does not match");
+    /* accepted before, doing nothing: now refused with the reason */
+    snprintf(y, sizeof y, "%sglobal: {model_catalog: {embeddings: {backend: static}}}\n", base);
+    expect_one(y, "t.yaml:6:48: global.model_catalog.embeddings.backend: embeddings backend "
+                  "static is not supported (no static word-vector embedder is built): use "
+                  "builtin or openai_compatible");
+    snprintf(y, sizeof y, "%sglobal: {model_catalog: {embeddings: {static: {path: x}}}}\n", base);
+    expect_one(y, "t.yaml:6:47: global.model_catalog.embeddings.static: embeddings.static is not "
+                  "supported (no static word-vector embedder is built): remove it");
+    static const char mod[] =
+        "version: v0.3\n"
+        "providers:\n  defaults: {default_model: m}\n"
+        "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+        "routing:\n  modelCards: [{name: m}]\n"
+        "  signals: {modality: [{name: DIFFUSION, %s}]}\n"
+        "  decisions: [{name: d, rules: {type: modality, name: DIFFUSION}, modelRefs: [{model: "
+        "m}]}]\n";
+    snprintf(y, sizeof y, mod, "method: hybrid");
+    expect_one(y, "t.yaml:7:24: routing.signals.modality[DIFFUSION]: modality method hybrid is "
+                  "not supported (it needs embedding banks that are not built): use method "
+                  "keyword");
+    snprintf(y, sizeof y, mod, "threshold: 0.5");
+    expect_one(y, "t.yaml:7:24: routing.signals.modality[DIFFUSION]: threshold is not supported "
+                  "on modality rules: the keyword method has no score to compare (remove it)");
 }
 
 static void test_value_units(void **st)
