@@ -16,6 +16,7 @@
 #include "replay/queue.h"
 #include "replay/store.h"
 #include "route/pipeline.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -373,6 +374,19 @@ void app_on_server_error(hsrv_req_t *req, int status, const char *code, const ch
     const char *c = code;
     if (status == 413) c = "body_too_large";
     if (status == 408) c = strcmp(code, "header_timeout") == 0 ? "header_timeout" : "body_timeout";
+    char msg[256];
+    if (status == 431 && !strcmp(code, "headers_too_large")) {
+        /* name the limit and its setting (the server's limits are the
+         * first generation's: they apply until a restart) */
+        tether_app_t *app = ud;
+        const cfg_t *cfg = app && app->first ? app->first->cfg : NULL;
+        unsigned long long max = cfg ? (unsigned long long)cfg->router.limits.max_header_bytes : 0;
+        snprintf(msg, sizeof msg,
+                 "request headers are larger than the limit of %llu bytes "
+                 "(global.router.limits.max_header_bytes): send fewer or smaller headers",
+                 max ? max : 65536ULL);
+        message = msg;
+    }
     if (req->path && strncmp(req->path, "/v1/messages", 12) == 0)
         return api_error_anthropic(req, status, "%s", message);
     api_error_openai(req, status, "invalid_request_error", c, NULL, "%s", message);

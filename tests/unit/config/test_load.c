@@ -240,6 +240,37 @@ static void test_unsupported_settings_say_so(void **st)
                   "on modality rules: the keyword method has no score to compare (remove it)");
 }
 
+/* Numbers past 64 bits say so, at their position, instead of "expected an
+ * integer" or "invalid size". */
+static void test_diag_numbers_that_overflow(void **st)
+{
+    static const char base[] = "version: v0.3\n"
+                               "providers:\n  defaults: {default_model: m}\n"
+                               "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+                               "routing: {modelCards: [{name: m}]}\n";
+    char y[1024];
+    snprintf(y, sizeof y,
+             "%slisteners: [{name: l, address: 127.0.0.1, port: 99999999999999999999}]\n", base);
+    expect_one(y,
+               "t.yaml:6:49: listeners[l].port: 99999999999999999999 is out of range [1, 65535]");
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {max_body_bytes: 17179869184GiB}}}\n", base);
+    expect_one(y,
+               "t.yaml:6:44: global.router.limits.max_body_bytes: size \"17179869184GiB\" is too "
+               "large (at most 1.8e19 bytes)");
+    snprintf(y, sizeof y,
+             "%sglobal: {router: {limits: {max_header_bytes: 99999999999999999999999}}}\n", base);
+    expect_one(y, "t.yaml:6:46: global.router.limits.max_header_bytes: size "
+                  "\"99999999999999999999999\" is too large (at most 1.8e19 bytes)");
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {header_timeout: 99999999999999999999h}}}\n",
+             base);
+    expect_one(y, "t.yaml:6:44: global.router.limits.header_timeout: duration "
+                  "\"99999999999999999999h\" is too large (at most 1.8e19 ms)");
+    /* a unit that does not exist stays "invalid" */
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {max_body_bytes: 5TiB}}}\n", base);
+    expect_one(y, "t.yaml:6:44: global.router.limits.max_body_bytes: invalid size \"5TiB\" (e.g. "
+                  "64KiB, 32MiB, 1GiB or bare bytes)");
+}
+
 static void test_value_units(void **st)
 {
     uint64_t v;
@@ -459,6 +490,7 @@ int main(void)
         cmocka_unit_test(test_defaults_of_a_minimal_file),
         cmocka_unit_test(test_global_router_overrides),
         cmocka_unit_test(test_value_units),
+        cmocka_unit_test(test_diag_numbers_that_overflow),
         cmocka_unit_test(test_backend_with_port_defaults_and_base_url_port),
         cmocka_unit_test(test_diag_version),
         cmocka_unit_test(test_diag_unknown_field_with_suggestion),
