@@ -313,6 +313,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         if (!allowed) return; /* answered 401 */
     }
     if (path_is(req, "/v1/chat/completions")) {
+        api_access_note(req, "chat", NULL, NULL);
         if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
         app_config_ref_t *ref = app_config_acquire(app);
         app_worker_sync(w, ref->cfg, ref->cfg->generation);
@@ -323,6 +324,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         path_is(req, "/v1/responses") || strncmp(req->path, "/v1/responses/", 14) == 0) {
         bool msgs = strncmp(req->path, "/v1/messages", 12) == 0;
         bool item = strncmp(req->path, "/v1/responses/", 14) == 0;
+        api_access_note(req, msgs ? "messages" : "responses", NULL, NULL);
         if (msgs && req->method != HSRV_POST)
             return api_error_anthropic(req, 405, "method %s is not allowed on %s; use POST",
                                        req->method_str, req->path);
@@ -335,6 +337,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         return api_messages(req, w, ref);
     }
     if (path_is(req, "/v1/embeddings") || path_is(req, "/v1/completions")) {
+        api_access_note(req, req->path[4] == 'e' ? "embeddings" : "completions", NULL, NULL);
         if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
         app_config_ref_t *ref = app_config_acquire(app);
         app_worker_sync(w, ref->cfg, ref->cfg->generation);
@@ -343,6 +346,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         return;
     }
     if (path_is(req, "/v1/models")) {
+        api_access_note(req, "models", NULL, NULL);
         if (req->method != HSRV_GET && req->method != HSRV_HEAD)
             return method_not_allowed(req, "GET");
         app_config_ref_t *ref = app_config_acquire(app);
