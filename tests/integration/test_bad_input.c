@@ -5,7 +5,8 @@
  * setting; malformed client keys (an empty Bearer, another scheme, a key
  * with a suffix, a lone "Bearer", a key of control bytes, a key longer than
  * any configured one) get a clean 401, never a crash; the router serves
- * normally afterwards and no presented key reaches its log. */
+ * normally afterwards, every one of these requests has its access line, and
+ * no presented key reaches the log. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -190,6 +191,10 @@ static void test_malformed_keys_get_a_clean_401(void **state)
     assert_null(strstr(b.data, KEY));
     assert_null(strstr(b.data, "kkkkkkkkkkkkkkkk"));
     assert_null(strstr(b.data, "c2stdGV0aGVyOng="));
+    /* the requests the server refused itself have their access line too */
+    assert_non_null(strstr(b.data, "\"event\":\"access\""));
+    assert_non_null(strstr(b.data, "\"status\":431"));
+    assert_non_null(strstr(b.data, "\"status\":401"));
     buf_free(&b);
 }
 
