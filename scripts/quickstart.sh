@@ -21,7 +21,7 @@ cleanup() {
     echo "stopped."
 }
 trap cleanup INT TERM EXIT
-"$BIN" mock --listen 127.0.0.1:$SMALL_PORT --models sim-small >/dev/null & pids+=($!)
+"$BIN" mock --listen 127.0.0.1:$SMALL_PORT --models sim-small,sim-embed >/dev/null & pids+=($!)
 "$BIN" mock --listen 127.0.0.1:$LARGE_PORT --models sim-large >/dev/null & pids+=($!)
 sleep 0.3
 "$BIN" serve --config examples/quickstart.yaml & pids+=($!)
@@ -29,12 +29,15 @@ sleep 0.5
 if ! kill -0 "${pids[2]}" 2>/dev/null; then echo "tether serve failed to start" >&2; exit 2; fi
 cat <<MSG
 
-tether is running on http://127.0.0.1:$TETHER_PORT with two simulated models (small, large).
+tether is running on http://127.0.0.1:$TETHER_PORT with simulated models (small, large; embed for embeddings).
 Try:
 
   curl -s http://127.0.0.1:$TETHER_PORT/v1/chat/completions \
     -H 'content-type: application/json' \
     -d '{"model":"auto","messages":[{"role":"user","content":"Hello!"}]}'
+
+  curl -s http://127.0.0.1:$TETHER_PORT/v1/embeddings \
+    -H 'content-type: application/json' -d '{"model":"embed","input":"Hello!"}'
 
 Dashboard: http://127.0.0.1:$MGMT_PORT/dashboard/
   token (admin): $TETHER_DASHBOARD_TOKEN

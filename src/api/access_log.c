@@ -27,13 +27,22 @@ void api_access_note(hsrv_req_t *req, const char *endpoint, const char *model, c
     if (decision) a->decision = decision;
 }
 
+/* The line is written after the request released its config generation,
+ * which a reload may free: names are copied into the request arena. */
+static const char *keep(hsrv_req_t *req, const char *s)
+{
+    return s ? arena_strdup(&req->arena, s) : NULL;
+}
+
 void api_access_note_proxy(up_proxy_t *up)
 {
-    api_access_t *a = api_access_of(up->req);
-    a->endpoint = up->endpoint;
-    if (up->model) a->model = up->model->name;
-    if (up->model && up->backend >= 0) a->backend = up->model->backend_refs[up->backend].name;
-    if (up->plan.decision_name) a->decision = up->plan.decision_name;
+    hsrv_req_t *req = up->req;
+    api_access_t *a = api_access_of(req);
+    a->endpoint = up->endpoint; /* a string literal */
+    if (up->model) a->model = keep(req, up->model->name);
+    if (up->model && up->backend >= 0)
+        a->backend = keep(req, up->model->backend_refs[up->backend].name);
+    if (up->plan.decision_name) a->decision = keep(req, up->plan.decision_name);
     a->stream = up->client_stream;
     a->attempts = up->attempts;
     if (up->usage.found) {
@@ -42,7 +51,8 @@ void api_access_note_proxy(up_proxy_t *up)
         a->cached_tokens = up->usage.cached_tokens;
         if (up->model) {
             a->cost = up_usage_cost(up->model, &up->usage);
-            a->currency = up->model->pricing.currency ? up->model->pricing.currency : "USD";
+            a->currency =
+                up->model->pricing.currency ? keep(req, up->model->pricing.currency) : "USD";
         }
     }
 }

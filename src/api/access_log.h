@@ -22,7 +22,8 @@ typedef struct api_access {
 
 /* The request's fields, created on first use (never NULL). */
 api_access_t *api_access_of(hsrv_req_t *req);
-/* Note the endpoint, model and decision (NULL arguments leave a field as is). */
+/* Note the endpoint, model and decision (NULL arguments leave a field as is;
+ * the strings must live as long as the request: literals or its arena). */
 void api_access_note(hsrv_req_t *req, const char *endpoint, const char *model,
                      const char *decision);
 /* Everything the upstream proxy knows at the end (model, backend, decision,

@@ -17,6 +17,7 @@
 #include "replay/queue.h"
 #include "replay/store.h"
 #include "route/pipeline.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -325,6 +326,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         if (!allowed) return; /* answered 401 */
     }
     if (path_is(req, "/v1/chat/completions")) {
+        api_access_note(req, "chat", NULL, NULL);
         if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
         app_config_ref_t *ref = app_config_acquire(app);
         app_worker_sync(w, ref->cfg, ref->cfg->generation);
@@ -335,6 +337,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         path_is(req, "/v1/responses") || strncmp(req->path, "/v1/responses/", 14) == 0) {
         bool msgs = strncmp(req->path, "/v1/messages", 12) == 0;
         bool item = strncmp(req->path, "/v1/responses/", 14) == 0;
+        api_access_note(req, msgs ? "messages" : "responses", NULL, NULL);
         if (msgs && req->method != HSRV_POST)
             return api_error_anthropic(req, 405, "method %s is not allowed on %s; use POST",
                                        req->method_str, req->path);
@@ -347,6 +350,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         return api_messages(req, w, ref);
     }
     if (path_is(req, "/v1/embeddings") || path_is(req, "/v1/completions")) {
+        api_access_note(req, req->path[4] == 'e' ? "embeddings" : "completions", NULL, NULL);
         if (req->method != HSRV_POST) return method_not_allowed(req, "POST");
         app_config_ref_t *ref = app_config_acquire(app);
         app_worker_sync(w, ref->cfg, ref->cfg->generation);
@@ -355,6 +359,7 @@ void app_handle(hsrv_req_t *req, void *ud)
         return;
     }
     if (path_is(req, "/v1/models")) {
+        api_access_note(req, "models", NULL, NULL);
         if (req->method != HSRV_GET && req->method != HSRV_HEAD)
             return method_not_allowed(req, "GET");
         app_config_ref_t *ref = app_config_acquire(app);
@@ -386,6 +391,19 @@ void app_on_server_error(hsrv_req_t *req, int status, const char *code, const ch
     const char *c = code;
     if (status == 413) c = "body_too_large";
     if (status == 408) c = strcmp(code, "header_timeout") == 0 ? "header_timeout" : "body_timeout";
+    char msg[256];
+    if (status == 431 && !strcmp(code, "headers_too_large")) {
+        /* name the limit and its setting (the server's limits are the
+         * first generation's: they apply until a restart) */
+        tether_app_t *app = ud;
+        const cfg_t *cfg = app && app->first ? app->first->cfg : NULL;
+        unsigned long long max = cfg ? (unsigned long long)cfg->router.limits.max_header_bytes : 0;
+        snprintf(msg, sizeof msg,
+                 "request headers are larger than the limit of %llu bytes "
+                 "(global.router.limits.max_header_bytes): send fewer or smaller headers",
+                 max ? max : 65536ULL);
+        message = msg;
+    }
     if (req->path && strncmp(req->path, "/v1/messages", 12) == 0)
         return api_error_anthropic(req, status, "%s", message);
     api_error_openai(req, status, "invalid_request_error", c, NULL, "%s", message);

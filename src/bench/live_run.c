@@ -7,6 +7,7 @@
 #include "api/response_id.h"
 #include "bench/live_stack.h"
 #include "bench/live_http.h"
+#include "bench/live_progress.h"
 #include "bench/live_proc.h"
 #include "bench/saar_request.h"
 #include "bench/saar_workload.h"
@@ -175,6 +176,8 @@ typedef struct shared {
     sess_t *sess;
     int nsess;
     atomic_int next;
+    atomic_int done;      /* sessions finished in the current phase (progress) */
+    atomic_long requests; /* their requests */
     int turns;
 } shared_t;
 
@@ -431,6 +434,8 @@ static void *routed_thread(void *arg)
         int i = atomic_fetch_add(&sh->next, 1);
         if (i >= sh->nsess) break;
         run_session(sh, &sh->sess[i], conns, nonce);
+        atomic_fetch_add(&sh->requests, sh->sess[i].requests);
+        atomic_fetch_add(&sh->done, 1);
     }
     for (int i = 0; i < sh->o->replicas; i++)
         live_http_close(&conns[i]);
@@ -465,7 +470,9 @@ static void *direct_thread(void *arg)
             uint64_t t1 = clock_mono_us();
             rc->direct_us = (double)(t1 - t0);
             rc->direct_ok = st == 0 && r.status == 200;
+            atomic_fetch_add(&sh->requests, 1);
         }
+        atomic_fetch_add(&sh->done, 1);
     }
     buf_free(&r.body);
     buf_free(&body);
@@ -516,9 +523,15 @@ static void *warmup_thread(void *arg)
     return NULL;
 }
 
-static int run_threads(shared_t *sh, int n, void *(*fn)(void *), char *err, size_t errlen)
+static int run_threads(shared_t *sh, int n, void *(*fn)(void *), const char *phase, char *err,
+                       size_t errlen)
 {
     atomic_store(&sh->next, 0);
+    atomic_store(&sh->done, 0);
+    atomic_store(&sh->requests, 0);
+    live_progress_t *pg =
+        phase ? live_progress_start(sh->o->progress, phase, sh->nsess, &sh->done, &sh->requests)
+              : NULL;
     pthread_t *th = calloc((size_t)n, sizeof *th);
     if (!th) abort();
     int started = 0;
@@ -527,6 +540,7 @@ static int run_threads(shared_t *sh, int n, void *(*fn)(void *), char *err, size
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     free(th);
+    live_progress_stop(pg);
     if (!started) {
         snprintf(err, errlen, "cannot start client threads");
         return -1;
@@ -605,6 +619,8 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     if (!sess || !turns) abort();
     saar_generate(&live_scenario, o->seed, o->sessions, o->turns, turns);
 
+    live_progress_phase(o->progress, "starting %d backends and %d router%s", LIVE_N_BACKENDS,
+                        o->replicas, o->replicas > 1 ? "s" : "");
     for (int m = 0; m < LIVE_N_BACKENDS; m++)
         if ((pr.mock_port[m] = live_start_mock(&pr.mock[m], o->tether_bin, saar_models[m].name, 1,
                                                o->verbose, err, errlen)) < 0)
@@ -640,6 +656,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
     }
     shared_t sh = {.o = o, .procs = &pr, .sess = sess, .nsess = o->sessions, .turns = o->turns};
     /* warm up, then forget it: the backends' counters and state restart */
+    live_progress_phase(o->progress, "warm-up (not measured)");
     {
         pthread_t *th = calloc((size_t)ncon, sizeof *th);
         if (!th) abort();
@@ -663,7 +680,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
         }
     }
     uint64_t t0 = clock_mono_us();
-    if (run_threads(&sh, ncon, routed_thread, err, errlen)) goto done;
+    if (run_threads(&sh, ncon, routed_thread, "routed", err, errlen)) goto done;
     res->wall_s = (double)(clock_mono_us() - t0) / 1e6;
     if (live_stopped(o->stop)) {
         snprintf(err, errlen, "interrupted");
@@ -702,7 +719,8 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
         nrec += (long)s->n_recs;
     }
     if (!o->no_direct) {
-        if (run_threads(&sh, ncon, direct_thread, err, errlen)) goto done;
+        live_progress_phase(o->progress, "direct replay of the same requests to the backends");
+        if (run_threads(&sh, ncon, direct_thread, "direct", err, errlen)) goto done;
         if (live_stopped(o->stop)) {
             snprintf(err, errlen, "interrupted");
             goto done;

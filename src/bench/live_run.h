@@ -43,6 +43,7 @@ typedef struct live_options {
     int no_direct;               /* skip the direct replay (no overhead figures) */
     const char *workdir;         /* where configs go; NULL: a fresh /tmp directory, removed after */
     int verbose;                 /* children's stderr and per-run notes on stderr */
+    int progress;                /* phase lines and one line a second on stderr */
     volatile sig_atomic_t *stop; /* optional: stop early when it becomes non-zero */
 } live_options_t;
 

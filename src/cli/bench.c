@@ -48,7 +48,9 @@ static void bench_usage(FILE *f)
                "  --no-direct              skip the direct replay (no overhead figures)\n"
                "  --format table|json      output on stdout (default table)\n"
                "  --out DIR                also write DIR/live.json and DIR/live.txt\n"
-               "  --verbose                children's stderr and setup notes on stderr\n\n"
+               "  --verbose                children's stderr and setup notes on stderr\n"
+               "  --progress, --no-progress  phase lines and a line a second on stderr\n"
+               "                           (default: on when stderr is a terminal)\n\n"
                "bench overhead: router latency over a direct backend, identical requests\n"
                "  --requests N             request pairs measured (default 20000)\n"
                "  --body-bytes B           request body size (default 2048)\n"
@@ -375,6 +377,7 @@ static int bench_live(int argc, char **argv)
     live_options_default(&o);
     const char *format = "table", *outdir = NULL, *replicas = "1";
     char exe[4096];
+    int progress = isatty(2); /* --progress / --no-progress override */
     o.tether_bin = self_exe(exe, sizeof exe);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -393,6 +396,10 @@ static int bench_live(int argc, char **argv)
         }
         if (!strcmp(a, "--verbose")) {
             o.verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
+            progress = a[2] == 'p';
             continue;
         }
         static const char *const valued[] = {
@@ -450,6 +457,7 @@ static int bench_live(int argc, char **argv)
     }
     install_stop();
     o.stop = &live_stop;
+    o.progress = progress;
     live_results_t res[2];
     size_t nres = 0;
     int reps[2] = {replicas[0] - '0', 0}, nreps = 1;
@@ -457,7 +465,7 @@ static int bench_live(int argc, char **argv)
     for (int k = 0; k < nreps; k++) {
         char err[512];
         o.replicas = reps[k];
-        if (isatty(2))
+        if (o.progress)
             fprintf(stderr, "tether bench live: %d replica%s...\n", reps[k],
                     reps[k] > 1 ? "s" : "");
         if (live_run(&o, &res[nres], err, sizeof err)) {

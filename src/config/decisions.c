@@ -198,6 +198,12 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
     if (oe >= 0) r->on_error = (cfg_on_error_t)oe;
 }
 
+/* A rule tree outside a decision (a complexity rule's composer). */
+void cfg_load_rule_tree(ld_t *l, const cfg_node_t *n, cfg_rule_t *r)
+{
+    load_rule(l, n, r, 1, false);
+}
+
 /* ---- algorithm ---- */
 
 static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,

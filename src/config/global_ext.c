@@ -207,10 +207,11 @@ CFG_SCHEMA(cfg_schema_classifier, "global.model_catalog.classifiers[]",
 CFG_SCHEMA(
     cfg_schema_embeddings, "global.model_catalog.embeddings", "Embedders (SPEC 5.2).",
     CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin", "builtin|static|openai_compatible",
-              "the embedder of similarity signals"),
+              "the embedder of similarity signals (static: not supported)"),
     CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096, "builtin dimensions"),
     CFG_FNODE(cfg_embeddings_t, "builtin", builtin, "{dimensions}"),
-    CFG_FNODE(cfg_embeddings_t, "static", static_, "{path, pooling: mean|sif, max_words (200000)}"),
+    CFG_FNODE(cfg_embeddings_t, "static", static_,
+              "not supported (no static word-vector embedder is built)"),
     CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
               "{base_url, model, api_key_env, dimensions, timeout_ms (2000), max_retries (1), "
               "cache_entries (10000), failure_mode}"));
@@ -374,6 +375,27 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     const cfg_node_t *mc = cfg_node_get(g, "model_catalog");
     s = ld_push_key(l, "model_catalog");
     ld_section(l, mc, &cfg_schema_model_catalog, &x->model_catalog);
+    {
+        /* no static word-vector embedder is built: refuse it at load */
+        const cfg_node_t *en = cfg_node_get(mc, "embeddings");
+        const cfg_embeddings_t *ec = &x->model_catalog.embeddings;
+        size_t s3 = ld_push_key(l, "embeddings");
+        if (ec->backend && !strcmp(ec->backend, "static")) {
+            size_t s4 = ld_push_key(l, "backend");
+            ld_err(l, cfg_node_get(en, "backend"),
+                   "embeddings backend static is not supported (no static word-vector embedder "
+                   "is built): use builtin or openai_compatible");
+            ld_pop(l, s4);
+        }
+        if (ec->static_ && !cfg_node_is_null(ec->static_)) {
+            size_t s4 = ld_push_key(l, "static");
+            ld_err(l, cfg_node_get(en, "static"),
+                   "embeddings.static is not supported (no static word-vector embedder is "
+                   "built): remove it");
+            ld_pop(l, s4);
+        }
+        ld_pop(l, s3);
+    }
     const cfg_node_t *cls = cfg_node_get(mc, "classifiers");
     size_t s2 = ld_push_key(l, "classifiers");
     if (cls && !cfg_node_is_null(cls) && ld_expect_seq(l, cls)) {

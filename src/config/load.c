@@ -279,7 +279,16 @@ bool ld_int(ld_t *l, const cfg_node_t *n, int64_t min, int64_t max, int64_t *out
     if (!scalar(l, n, "an integer")) return false;
     int64_t v;
     if (!cfg_parse_int64(n->str, &v)) {
-        ld_err(l, n, "expected an integer, got \"%s\"", n->str);
+        const char *d = n->str + (n->str[0] == '-' || n->str[0] == '+');
+        bool digits = *d != 0;
+        for (; *d; d++)
+            digits &= isdigit((unsigned char)*d) != 0;
+        if (digits && min < max) /* an integer, beyond 64 bits */
+            ld_err(l, n, "%s is out of range [%lld, %lld]", n->str, (long long)min, (long long)max);
+        else if (digits)
+            ld_err(l, n, "%s is too large for a 64-bit integer", n->str);
+        else
+            ld_err(l, n, "expected an integer, got \"%s\"", n->str);
         return false;
     }
     if (min < max && (v < min || v > max)) {
@@ -502,7 +511,30 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
                   : f->type == CFG_F_SIZE   ? cfg_parse_size(s, &v)
                                             : cfg_parse_tokens(s, &v);
         if (!ok) {
-            if (n)
+            /* the number's unit is fine, the number is not: it overflows */
+            const char *u = s;
+            int dots = 0;
+            while (isdigit((unsigned char)*u) || *u == '.')
+                dots += *u++ == '.';
+            char probe[32];
+            uint64_t pv;
+            bool unit_ok = u != s && *s != '.' && dots <= 1 && strlen(u) < sizeof probe - 2;
+            if (unit_ok) {
+                snprintf(probe, sizeof probe, "1%s", u);
+                unit_ok = f->type == CFG_F_DURATION ? cfg_parse_duration_ms(probe, &pv)
+                          : f->type == CFG_F_SIZE   ? cfg_parse_size(probe, &pv)
+                                                    : cfg_parse_tokens(probe, &pv);
+            }
+            if (n && unit_ok)
+                ld_err(l, n, "%s \"%s\" is too large (at most 1.8e19 %s)",
+                       f->type == CFG_F_DURATION ? "duration"
+                       : f->type == CFG_F_SIZE   ? "size"
+                                                 : "token count",
+                       s,
+                       f->type == CFG_F_DURATION ? "ms"
+                       : f->type == CFG_F_SIZE   ? "bytes"
+                                                 : "tokens");
+            else if (n)
                 ld_err(l, n, "invalid %s \"%s\" (%s)",
                        f->type == CFG_F_DURATION ? "duration"
                        : f->type == CFG_F_SIZE   ? "size"

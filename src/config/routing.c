@@ -13,6 +13,7 @@
 void cfg_load_cards(ld_t *l, const cfg_node_t *n, cfg_routing_t *r);
 void cfg_load_signals(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc);
 void cfg_load_projections(ld_t *l, const cfg_node_t *n, cfg_projections_t *p);
+void cfg_load_rule_tree(ld_t *l, const cfg_node_t *n, cfg_rule_t *r);
 void cfg_load_decision(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                        const cfg_session_t *global);
 
@@ -167,6 +168,13 @@ static void resolve_rule(ld_t *l, cfg_rule_t *r, cfg_recipe_t *rc, const names_t
         ld_err(l, &at, "%s signals have no labels (remove label \"%s\")", r->type, r->label);
 }
 
+static bool rule_uses_family(const cfg_rule_t *r, cfg_signal_family_t fam)
+{
+    for (size_t i = 0; i < r->n_children; i++)
+        if (rule_uses_family(&r->children[i], fam)) return true;
+    return r->kind == CFG_RULE_LEAF && r->type && cfg_signal_family_by_name(r->type) == (int)fam;
+}
+
 static const cfg_node_t *item_node(const cfg_node_t *seq, size_t i)
 {
     return seq && seq->kind == CFG_NODE_SEQ && i < seq->n ? seq->items[i] : NULL;
@@ -207,6 +215,30 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
         ld_pop(l, s);
     }
     ld_pop(l, s0);
+    /* complexity composers: a rule tree that must also match for the rule's
+     * leaves to match (decision/rules.c); compiled and resolved like a
+     * decision's rules, before the unreferenced-signal check */
+    for (size_t i = 0; i < rc->n_signals; i++) {
+        cfg_signal_t *sg = &rc->signals[i];
+        if (!sg->composer || cfg_node_is_null(sg->composer)) continue;
+        size_t s = ld_push_key(l, "signals.complexity");
+        char idx[160];
+        snprintf(idx, sizeof idx, "[%s].composer", sg->name ? sg->name : "?");
+        size_t pl = strlen(idx);
+        if (l->plen + pl < sizeof l->path) {
+            memcpy(l->path + l->plen, idx, pl + 1);
+            l->plen += pl;
+        }
+        cfg_rule_t *r = arena_calloc(l->a, sizeof *r);
+        size_t errs = l->d ? l->d->n_errors : 0;
+        cfg_load_rule_tree(l, sg->composer, r);
+        resolve_rule(l, r, rc, &proj);
+        if (rule_uses_family(r, CFG_SIG_COMPLEXITY))
+            ld_err(l, sg->composer, "a composer cannot reference complexity rules");
+        else if (!l->d || l->d->n_errors == errs)
+            sg->composer_rule = r;
+        ld_pop(l, s);
+    }
     /* signals: classifier references and unreferenced rules */
     const cfg_model_catalog_t *mc = &c->global_ext->model_catalog;
     const cfg_node_t *sigs = cfg_node_get(routing_node, "signals");

@@ -98,6 +98,7 @@ typedef struct cfg_signal {
     const cfg_node_t *subjects;
     /* complexity */
     const cfg_node_t *hard, *easy, *composer;
+    const struct cfg_rule *composer_rule; /* composer compiled at load (NULL: none) */
     /* kb */
     char *kb, *match;
     const cfg_node_t *target;

@@ -122,6 +122,13 @@ static int eval_leaf(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj
         ok = res->matched;
     if (ok && via_label) ok = res->label && !strcmp(res->label, r->name);
     if (ok && r->label) ok = res->label && !strcmp(res->label, r->label);
+    if (ok && r->signal && r->signal->composer_rule) {
+        /* a complexity rule's composer must also match (it never names a
+         * complexity rule, so this recursion ends) */
+        dec_node_t sub;
+        if (dec_rules_eval(r->signal->composer_rule, rc, proj, a, &sub, failed) != 0) return -1;
+        ok = sub.matched;
+    }
     n->matched = ok;
     /* A predicate decides on the value, so its match is certain; otherwise
      * the leaf is as confident as its rule. */

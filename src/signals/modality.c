@@ -6,8 +6,8 @@
  * label is DIFFUSION (0.8) for an image request, BOTH (0.75) for an image
  * request that also asks for text, else AR (1.0). A rule named AR,
  * DIFFUSION or BOTH matches when the label is its name; any other rule
- * matches when an image is requested. method hybrid needs the embedder's
- * banks; until then it behaves as keyword. */
+ * matches when an image is requested. Only the keyword method is built:
+ * method hybrid and a threshold are refused at load (md_check). */
 #include "config/family.h"
 #include "signals/family.h"
 
@@ -174,21 +174,35 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     cx->out->family_score[CFG_SIG_MODALITY] = score;
 }
 
-CFG_SIG_FAMILY(sig_modality_family, "modality", "modality", "modality rules",
-               "Output modality (rules AR, DIFFUSION, BOTH).", .threshold = CFG_SIG_THRESHOLD_UNSET,
-               .fields = (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "keyword",
-                                                         "keyword|hybrid", "detection method"),
-                                               CFG_FLIST(cfg_signal_t, "keywords", keywords, NULL,
-                                                         "image-generation phrases"),
-                                               CFG_FLIST(cfg_signal_t, "both_keywords",
-                                                         both_keywords, NULL,
-                                                         "phrases asking for text and image"),
-                                               CFG_SIGF_CLASSIFIER,
-                                               {0}},
-               .flags = CFG_SIGFAM_LABELS,
-               .builtin_leaves = (const char *const[]){"AR", "DIFFUSION", "BOTH", NULL},
-               .ops = &(const sig_family_ops_t){.compile = md_compile,
-                                                .free = md_free,
-                                                .scratch_new = md_scratch_new,
-                                                .scratch_free = md_scratch_free,
-                                                .eval = md_eval});
+/* What the keyword method cannot honour is refused, not ignored. */
+static const char *md_check(const cfg_signal_t *r)
+{
+    if (r->method && !strcmp(r->method, "hybrid"))
+        return "modality method hybrid is not supported (it needs embedding banks that are not "
+               "built): use method keyword";
+    if (r->has_threshold)
+        return "threshold is not supported on modality rules: the keyword method has no score to "
+               "compare (remove it)";
+    return NULL;
+}
+
+CFG_SIG_FAMILY(
+    sig_modality_family, "modality", "modality", "modality rules",
+    "Output modality (rules AR, DIFFUSION, BOTH).", .threshold = CFG_SIG_THRESHOLD_UNSET,
+    .check = md_check,
+    .fields = (const cfg_field_t[]){CFG_FENUM(cfg_signal_t, "method", method, "keyword",
+                                              "keyword|hybrid",
+                                              "detection method (hybrid: not supported)"),
+                                    CFG_FLIST(cfg_signal_t, "keywords", keywords, NULL,
+                                              "image-generation phrases"),
+                                    CFG_FLIST(cfg_signal_t, "both_keywords", both_keywords, NULL,
+                                              "phrases asking for text and image"),
+                                    CFG_SIGF_CLASSIFIER,
+                                    {0}},
+    .flags = CFG_SIGFAM_LABELS,
+    .builtin_leaves = (const char *const[]){"AR", "DIFFUSION", "BOTH", NULL},
+    .ops = &(const sig_family_ops_t){.compile = md_compile,
+                                     .free = md_free,
+                                     .scratch_new = md_scratch_new,
+                                     .scratch_free = md_scratch_free,
+                                     .eval = md_eval});

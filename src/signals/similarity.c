@@ -77,11 +77,6 @@ static emb_t *make_embedder(const cfg_t *cfg, char *err, size_t errlen)
         };
         return emb_openai_new(&opt, err, errlen);
     }
-    if (!strcmp(backend, "static")) {
-        snprintf(err, errlen,
-                 "embedder backend static is not available in this build; use builtin");
-        return NULL;
-    }
     int dims = node_int(ec ? ec->builtin : NULL, "dimensions",
                         ec && ec->dimensions ? (int)ec->dimensions : 1024);
     if (dims < 256 || dims > 4096) {

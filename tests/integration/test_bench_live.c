@@ -4,7 +4,8 @@
  * mocks, with one replica and then with two replicas sharing a Redis (when
  * /usr/bin/redis-server exists). The strict backends must judge 0
  * violations and every request must succeed; no timing is asserted. Also
- * checks that `bench overhead` runs and that bad options exit 1. */
+ * checks that `bench overhead` runs, that --progress reports the phases on
+ * stderr, and that bad options exit 1. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,10 +23,10 @@
 
 /* Run the binary with args; capture stdout into a malloc'd string. Returns
  * the exit status (or -1). */
-static int run_capture(const char *args, char **out)
+static int run_capture_redir(const char *args, const char *redir, char **out)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", tproc_tether_bin(), args);
+    snprintf(cmd, sizeof cmd, "%s %s %s", tproc_tether_bin(), args, redir);
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     size_t cap = 1 << 16, len = 0;
@@ -44,6 +45,11 @@ static int run_capture(const char *args, char **out)
     int st = pclose(p);
     *out = buf;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_capture(const char *args, char **out)
+{
+    return run_capture_redir(args, "2>/dev/null", out);
 }
 
 static long num(const cJSON *o, const char *k)
@@ -131,6 +137,27 @@ static void test_overhead_runs(void **state)
     free(out);
 }
 
+/* --progress: a line per phase and the measured phases' counters on
+ * stderr; without it (stderr is not a terminal here) nothing. */
+static void test_live_progress_on_stderr(void **state)
+{
+    char *err = NULL;
+    const char *run = "bench live --sessions 2 --turns 2 --concurrency 2 --format json";
+    char args[256];
+    snprintf(args, sizeof args, "%s --progress", run);
+    assert_int_equal(run_capture_redir(args, "2>&1 >/dev/null", &err), 0);
+    assert_non_null(strstr(err, "bench live: starting 3 backends and 1 router\n"));
+    assert_non_null(strstr(err, "bench live: warm-up"));
+    assert_non_null(strstr(err, "bench live: routed: 2 sessions...\n"));
+    assert_non_null(strstr(err, "bench live: routed 2/2 sessions, "));
+    assert_non_null(strstr(err, "bench live: direct 2/2 sessions, "));
+    assert_non_null(strstr(err, "(done)\n"));
+    free(err);
+    assert_int_equal(run_capture_redir(run, "2>&1 >/dev/null", &err), 0);
+    assert_null(strstr(err, "bench live:"));
+    free(err);
+}
+
 static void test_bad_options_exit_1(void **state)
 {
     char *out = NULL;
@@ -151,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_live_one_replica_has_no_violations),
         cmocka_unit_test(test_live_two_replicas_through_redis_have_no_violations),
         cmocka_unit_test(test_overhead_runs),
+        cmocka_unit_test(test_live_progress_on_stderr),
         cmocka_unit_test(test_bad_options_exit_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -222,6 +222,60 @@ static void test_unsupported_settings_say_so(void **st)
     expect_one(y, "t.yaml:6:40: warning: global.model_catalog.classifiers[g]: external "
                   "classifiers are not supported yet: a signal that names \"g\" reports an "
                   "error and does not match");
+    /* accepted before, doing nothing: now refused with the reason */
+    snprintf(y, sizeof y, "%sglobal: {model_catalog: {embeddings: {backend: static}}}\n", base);
+    expect_one(y, "t.yaml:6:48: global.model_catalog.embeddings.backend: embeddings backend "
+                  "static is not supported (no static word-vector embedder is built): use "
+                  "builtin or openai_compatible");
+    snprintf(y, sizeof y, "%sglobal: {model_catalog: {embeddings: {static: {path: x}}}}\n", base);
+    expect_one(y, "t.yaml:6:47: global.model_catalog.embeddings.static: embeddings.static is not "
+                  "supported (no static word-vector embedder is built): remove it");
+    static const char mod[] =
+        "version: v0.3\n"
+        "providers:\n  defaults: {default_model: m}\n"
+        "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+        "routing:\n  modelCards: [{name: m}]\n"
+        "  signals: {modality: [{name: DIFFUSION, %s}]}\n"
+        "  decisions: [{name: d, rules: {type: modality, name: DIFFUSION}, modelRefs: [{model: "
+        "m}]}]\n";
+    snprintf(y, sizeof y, mod, "method: hybrid");
+    expect_one(y, "t.yaml:7:24: routing.signals.modality[DIFFUSION]: modality method hybrid is "
+                  "not supported (it needs embedding banks that are not built): use method "
+                  "keyword");
+    snprintf(y, sizeof y, mod, "threshold: 0.5");
+    expect_one(y, "t.yaml:7:24: routing.signals.modality[DIFFUSION]: threshold is not supported "
+                  "on modality rules: the keyword method has no score to compare (remove it)");
+}
+
+/* Numbers past 64 bits say so, at their position, instead of "expected an
+ * integer" or "invalid size". */
+static void test_diag_numbers_that_overflow(void **st)
+{
+    static const char base[] = "version: v0.3\n"
+                               "providers:\n  defaults: {default_model: m}\n"
+                               "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+                               "routing: {modelCards: [{name: m}]}\n";
+    char y[1024];
+    snprintf(y, sizeof y,
+             "%slisteners: [{name: l, address: 127.0.0.1, port: 99999999999999999999}]\n", base);
+    expect_one(y,
+               "t.yaml:6:49: listeners[l].port: 99999999999999999999 is out of range [1, 65535]");
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {max_body_bytes: 17179869184GiB}}}\n", base);
+    expect_one(y,
+               "t.yaml:6:44: global.router.limits.max_body_bytes: size \"17179869184GiB\" is too "
+               "large (at most 1.8e19 bytes)");
+    snprintf(y, sizeof y,
+             "%sglobal: {router: {limits: {max_header_bytes: 99999999999999999999999}}}\n", base);
+    expect_one(y, "t.yaml:6:46: global.router.limits.max_header_bytes: size "
+                  "\"99999999999999999999999\" is too large (at most 1.8e19 bytes)");
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {header_timeout: 99999999999999999999h}}}\n",
+             base);
+    expect_one(y, "t.yaml:6:44: global.router.limits.header_timeout: duration "
+                  "\"99999999999999999999h\" is too large (at most 1.8e19 ms)");
+    /* a unit that does not exist stays "invalid" */
+    snprintf(y, sizeof y, "%sglobal: {router: {limits: {max_body_bytes: 5TiB}}}\n", base);
+    expect_one(y, "t.yaml:6:44: global.router.limits.max_body_bytes: invalid size \"5TiB\" (e.g. "
+                  "64KiB, 32MiB, 1GiB or bare bytes)");
 }
 
 static void test_value_units(void **st)
@@ -469,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_defaults_of_a_minimal_file),
         cmocka_unit_test(test_global_router_overrides),
         cmocka_unit_test(test_value_units),
+        cmocka_unit_test(test_diag_numbers_that_overflow),
         cmocka_unit_test(test_backend_with_port_defaults_and_base_url_port),
         cmocka_unit_test(test_diag_version),
         cmocka_unit_test(test_diag_unknown_field_with_suggestion),

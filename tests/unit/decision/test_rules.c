@@ -211,10 +211,76 @@ static void test_trace_text_and_json(void **st)
     cfg_free(c);
 }
 
+/* A complexity rule's composer must also match: the leaf naming the rule
+ * matches only when the label and the composer's tree both do. */
+static void test_complexity_composer_must_also_match(void **st)
+{
+    static const char y[] =
+        "version: v0.3\n"
+        "providers:\n  defaults: {default_model: small}\n"
+        "  models: [{name: small, backend_refs: [{endpoint: 'h:1'}]}]\n"
+        "routing:\n  modelCards: [{name: small}]\n"
+        "  signals:\n"
+        "    keywords: [{name: kw_a, keywords: [a]}, {name: kw_b, keywords: [b]}]\n"
+        "    complexity:\n"
+        "      - name: cx\n"
+        "        composer: {operator: OR, conditions: [{type: keyword, name: kw_a}, "
+        "{type: keyword, name: kw_b}]}\n"
+        "  decisions:\n"
+        "    - {name: d, rules: {type: complexity, name: cx, label: hard}, "
+        "modelRefs: [{model: small}]}\n";
+    cfg_t *c = load(y);
+    arena_t a;
+    arena_init(&a, 4096);
+    sig_results_t s = results(&a, recipe(c));
+    hit(&s, "cx", 0.9);
+    res(&s, "cx")->label = "hard";
+    dec_result_t r;
+    dec_eval(c, recipe(c), &s, &a, &r);
+    assert_int_equal(r.outcome, DEC_DEFAULT); /* hard, but neither keyword */
+    hit(&s, "kw_b", 0.7);
+    dec_eval(c, recipe(c), &s, &a, &r);
+    assert_int_equal(r.outcome, DEC_MATCHED);
+    res(&s, "cx")->label = "easy"; /* the composer alone is not enough */
+    dec_eval(c, recipe(c), &s, &a, &r);
+    assert_int_equal(r.outcome, DEC_DEFAULT);
+    arena_deinit(&a);
+    cfg_free(c);
+    /* the composer's leaves are checked like a decision's, and it cannot
+     * name a complexity rule */
+    static const char bad[] =
+        "version: v0.3\n"
+        "providers:\n  defaults: {default_model: small}\n"
+        "  models: [{name: small, backend_refs: [{endpoint: 'h:1'}]}]\n"
+        "routing:\n  modelCards: [{name: small}]\n"
+        "  signals:\n"
+        "    complexity:\n"
+        "      - {name: cx, composer: {type: keyword, name: nope}}\n"
+        "      - {name: cy, composer: {type: complexity, name: cx, label: hard}}\n"
+        "  decisions:\n"
+        "    - {name: d, rules: {type: complexity, name: cy, label: hard}, "
+        "modelRefs: [{model: small}]}\n";
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    assert_null(cfg_load_string("t.yaml", bad, strlen(bad), NULL, &d));
+    buf_t b = BUF_INIT;
+    for (size_t i = 0; i < d.n; i++) {
+        cfg_diag_format(&b, &d.items[i]);
+        buf_putc(&b, '\n');
+    }
+    assert_non_null(strstr(b.data, "t.yaml:9:30: routing.signals.complexity[cx].composer: "
+                                   "keyword signal \"nope\" is not declared"));
+    assert_non_null(strstr(b.data, "t.yaml:10:30: routing.signals.complexity[cy].composer: a "
+                                   "composer cannot reference complexity rules"));
+    buf_free(&b);
+    cfg_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_and_mean_and_short_circuit),
+        cmocka_unit_test(test_complexity_composer_must_also_match),
         cmocka_unit_test(test_or_max_over_matching_evaluates_all),
         cmocka_unit_test(test_not_inverts_with_confidence_one),
         cmocka_unit_test(test_label_and_predicate),
