@@ -291,6 +291,22 @@ static void fleet_run(const char *store_yaml, const char *sid)
     run_session(&c, &a, &b, sid);
     check_views(a.mgmt, sid);
     check_views(b.mgmt, sid);
+    /* `tether replay` reads the same shared store offline */
+    char cmd[700], path[200];
+    snprintf(path, sizeof path, "%s/cli.json", dir);
+    snprintf(cmd, sizeof cmd,
+             "%s replay list --config %s/b.yaml --session %s --format json > %s 2>/dev/null",
+             tproc_tether_bin(), dir, sid, path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    buf_t out = BUF_INIT;
+    assert_true(buf_read_stream(&out, f));
+    fclose(f);
+    cJSON *j = cJSON_Parse(out.data);
+    buf_free(&out);
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "count")), 4);
+    cJSON_Delete(j);
     assert_int_equal(tstack_mock_violations(p_small), 0);
     assert_int_equal(tstack_mock_violations(p_big), 0);
     tproc_stop(&a.proc, 5000);
