@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "core/clock.h"
+#include <libpq-fe.h>
 #include "postgres_server.h"
 #include "proc.h"
 #include "redis_server.h"
@@ -66,6 +67,43 @@ static replay_record_t *make(uint64_t i)
     return r;
 }
 
+/* Bytes the server holds for the records (printed after the run). */
+static long long redis_bytes(tredis_t *r)
+{
+    redisContext *c = tredis_connect(r);
+    long long v = -1;
+    redisReply *rep = c ? redisCommand(c, "INFO memory") : NULL;
+    const char *m = rep && rep->str ? strstr(rep->str, "used_memory:") : NULL;
+    if (m) v = atoll(m + strlen("used_memory:"));
+    freeReplyObject(rep);
+    if (c) redisFree(c);
+    return v;
+}
+
+/* Redis CPU spent in the store's script, from INFO commandstats. */
+static double redis_script_us(tredis_t *r)
+{
+    redisContext *c = tredis_connect(r);
+    double v = -1;
+    redisReply *rep = c ? redisCommand(c, "INFO commandstats") : NULL;
+    const char *m = rep && rep->str ? strstr(rep->str, "cmdstat_evalsha:") : NULL;
+    m = m ? strstr(m, "usec=") : NULL;
+    if (m) v = atof(m + 5);
+    freeReplyObject(rep);
+    if (c) redisFree(c);
+    return v;
+}
+
+static long long pg_bytes(const tpg_t *p)
+{
+    PGconn *c = PQconnectdb(p->conninfo);
+    PGresult *r = PQexec(c, "SELECT pg_total_relation_size('bench')");
+    long long v = PQresultStatus(r) == PGRES_TUPLES_OK ? atoll(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
 static void run(const char *label, const char *store, const void *opts, size_t n)
 {
     replay_config_t c;
@@ -113,7 +151,10 @@ int main(int argc, char **argv)
                                  .key_prefix = "bench:",
                                  .timeout_ms = 2000,
                                  .buffer_records = (int64_t)n + 1};
+        long long before = redis_bytes(&rs);
         run("redis", "redis", &o, n);
+        printf("redis     %.0f bytes of server memory, %.1f us of server CPU (script) per record\n",
+               (double)(redis_bytes(&rs) - before) / (double)n, redis_script_us(&rs) / (double)n);
         tredis_stop(&rs, 5000);
     } else {
         printf("redis     skipped (redis-server not installed or did not start)\n");
@@ -126,6 +167,8 @@ int main(int argc, char **argv)
                               .timeout_ms = 30000,
                               .buffer_records = (int64_t)n + 1};
         run("postgres", "postgres", &o, n);
+        printf("postgres  %.0f bytes on disk per row (table and indexes)\n",
+               (double)pg_bytes(&pg) / (double)n);
     } else {
         printf("postgres  skipped (PostgreSQL not installed or did not start)\n");
     }
