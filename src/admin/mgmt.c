@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "replay/queue.h"
 #include "select/health.h"
 #include "session/store.h"
 #include <stdio.h>
@@ -121,6 +122,14 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
         met_set(tmet.config_reloads_total, (double)st.unchanged, "unchanged");
     }
     met_set(tmet.config_generation, (double)cfg->generation);
+    if (m->app->replay) { /* the replay queue: what the writer stored, lost, holds */
+        replay_stats_t rs;
+        replay_queue_stats(m->app->replay, &rs);
+        met_set(tmet.replay_writes_total, (double)rs.written, "written");
+        met_set(tmet.replay_writes_total, (double)rs.dropped, "dropped");
+        met_set(tmet.replay_writes_total, (double)rs.errors, "error");
+        met_set(tmet.replay_queue_depth, (double)rs.depth);
+    }
     {
         int degraded = 0;
         uint64_t errors = 0, fallbacks = 0, wb_pushed = 0, wb_pending = 0;

@@ -394,6 +394,9 @@ static void outage_run(const char *store_yaml, const char *store_label, void (*k
     for (int i = 0; i < 100 && metric(a.mgmt, series) != 0; i++)
         nap_ms(100);
     assert_true(metric(a.mgmt, series) == 0);
+    /* the replay queue handed every record to the store's buffer */
+    assert_true(metric(a.mgmt, "tether_replay_writes_total{result=\"written\"} ") >= 70);
+    assert_true(metric(a.mgmt, "tether_replay_queue_depth ") == 0);
     stop_clean(&a);
 }
 
