@@ -352,6 +352,24 @@ static double metric(int mgmt, const char *series)
     return v;
 }
 
+/* `promtool check metrics` accepts the exposition (with the shared store's
+ * families in it), when promtool is installed. */
+static void promtool_clean(int mgmt)
+{
+    if (access("/usr/bin/promtool", X_OK) != 0) return;
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", mgmt, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    char path[200], cmd[300];
+    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite(r.body, 1, r.body_len, f);
+    fclose(f);
+    thttp_resp_free(&r);
+    snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s", path);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int one_request(int port, int i)
 {
     char body[200];
@@ -397,6 +415,7 @@ static void outage_run(const char *store_yaml, const char *store_label, void (*k
     /* the replay queue handed every record to the store's buffer */
     assert_true(metric(a.mgmt, "tether_replay_writes_total{result=\"written\"} ") >= 70);
     assert_true(metric(a.mgmt, "tether_replay_queue_depth ") == 0);
+    promtool_clean(a.mgmt);
     stop_clean(&a);
 }
 
