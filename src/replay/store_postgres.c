@@ -200,6 +200,14 @@ static int pg_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         pg_err(err, "insert failed", s->w);
         rc = REPLAY_EIO;
+        /* the table is gone (a restored or failed-over database): create it
+         * again on the next attempt */
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && !strcmp(state, "42P01")) {
+            s->schema_ok = false;
+            PQfinish(s->w);
+            s->w = NULL;
+        }
     }
     PQclear(res);
     if (rc != REPLAY_OK) drop_if_bad(&s->w);

@@ -146,6 +146,27 @@ static void test_outage_buffers_drops_and_resumes(void **st)
     replay_store_close(s);
 }
 
+static void sql_exec(const char *q)
+{
+    PGconn *c = PQconnectdb(pg.conninfo);
+    PQclear(PQexec(c, q));
+    PQfinish(c);
+}
+
+static void test_dropped_table_is_created_again(void **st)
+{
+    TPG_NEED();
+    replay_store_t *s = open_pg("t5", 30, 0);
+    replay_record_t *a[1] = {fx_record(1000, "d", 1, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, a, 1), REPLAY_OK);
+    sql_exec("DROP TABLE t5; DROP TABLE t5_schema");
+    replay_record_t *b[1] = {fx_record(2000, "d", 2, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, b, 1), REPLAY_OK);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.session_id = "d"}), 1);
+    assert_int_equal(sql_int("SELECT max(version) FROM t5_schema"), 1);
+    replay_store_close(s);
+}
+
 static void test_bad_table_name_is_refused(void **st)
 {
     TPG_NEED();
@@ -167,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_schema_is_created_once_with_indexes),
         cmocka_unit_test(test_retention_days_sweep),
         cmocka_unit_test(test_outage_buffers_drops_and_resumes),
+        cmocka_unit_test(test_dropped_table_is_created_again),
         cmocka_unit_test(test_bad_table_name_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
