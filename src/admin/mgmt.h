@@ -25,8 +25,11 @@ void mgmt_register_eval(mgmt_t *m, tether_app_t *app);
 /* GET /v1/router_replay[/…] and POST /v1/router/feedback (replay_api.c). */
 void mgmt_register_replay(mgmt_t *m, tether_app_t *app);
 void mgmt_register_feedback(mgmt_t *m, tether_app_t *app);
-/* Whether the caller's token has the admin role (bodies in replay). */
+/* Whether the caller's token has the admin role. */
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg);
+/* Whether the caller may read replay bodies and conversation content: the
+ * admin role, or a token with role replay.detail (open listener: yes). */
+bool mgmt_caller_sees_bodies(const hsrv_req_t *req, const cfg_t *cfg);
 
 const char *mgmt_role_name(mgmt_role_t r);
 void mgmt_json(hsrv_req_t *req, int status, const char *body, size_t len);

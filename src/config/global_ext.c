@@ -194,7 +194,9 @@ const cfg_schema_t cfg_schema_mgmt_token = {
                           CFG_FSTR_REQ(cfg_mgmt_token_t, "token_env", token_env,
                                        "environment variable holding the token"),
                           CFG_FENUM(cfg_mgmt_token_t, "role", role, "viewer",
-                                    "viewer|operator|admin", "role (each includes those below it)"),
+                                    "viewer|operator|admin|replay.read|replay.detail",
+                                    "role: viewer < operator < admin; replay.read = viewer; "
+                                    "replay.detail = viewer plus replay bodies"),
                           {0}},
     "Management API bearer tokens.",
 };

@@ -62,6 +62,9 @@ static int teardown(void **state)
     return system(cmd) != 0 ? -1 : 0;
 }
 
+static const char *mgmt_tokens = ""; /* more of the management_api block */
+static const char *auth;             /* bearer token of the management calls, or NULL */
+
 /* store_yaml: the router_replay store lines, e.g. "store: redis, redis:
  * {address: ...}". */
 static void write_config(const char *path, int port, int mgmt, const char *store_yaml)
@@ -86,11 +89,11 @@ static void write_config(const char *path, int port, int mgmt, const char *store
             "[{model: big}]}\n"
             "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n"
-            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"%s}\n"
             "    router_replay: {capture_bodies: true, %s}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\"}, binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n",
-            port, p_small, p_big, mgmt, store_yaml, redis.addr);
+            port, p_small, p_big, mgmt, mgmt_tokens, store_yaml, redis.addr);
     fclose(f);
 }
 
@@ -207,7 +210,10 @@ static void run_session(convo_t *c, const replica_t *a, const replica_t *b, cons
 static cJSON *get_json(int port, const char *path)
 {
     thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", path, NULL, NULL, 0, &r) != 0 || r.status != 200) {
+    char hdr[160] = "";
+    if (auth) snprintf(hdr, sizeof hdr, "authorization: Bearer %s\r\n", auth);
+    if (thttp_request("127.0.0.1", port, "GET", path, auth ? hdr : NULL, NULL, 0, &r) != 0 ||
+        r.status != 200) {
         thttp_resp_free(&r);
         return NULL;
     }
@@ -338,6 +344,59 @@ static void test_postgres_replay_shows_every_turn_on_either_replica(void **st)
     char yaml[512];
     snprintf(yaml, sizeof yaml, "store: postgres, postgres: {conninfo: \"%s\"}", pg.conninfo);
     fleet_run(yaml, "fleet-pg-1");
+}
+
+/* Bodies and conversation content only for replay.detail (and admin);
+ * replay.read sees the rest, redacted. */
+static void test_replay_detail_role_sees_bodies(void **st)
+{
+    TREDIS_NEED();
+    setenv("TT_REPLAY_READ", "read-token-0123456789abcdef", 1);
+    setenv("TT_REPLAY_DETAIL", "detail-token-0123456789abcdef", 1);
+    mgmt_tokens = ", tokens: [{name: r, token_env: TT_REPLAY_READ, role: replay.read}, "
+                  "{name: d, token_env: TT_REPLAY_DETAIL, role: replay.detail}]";
+    char yaml[200];
+    snprintf(yaml, sizeof yaml, "store: redis, redis: {address: \"%s\", key_prefix: \"roles:\"}",
+             redis.addr);
+    replica_t a;
+    start_replica(&a, "roles", yaml);
+    mgmt_tokens = "";
+    convo_t c = {.messages = cJSON_CreateArray()};
+    snprintf(c.sid, sizeof c.sid, "roles-1");
+    user(&c, "my secret plan is bananas");
+    assert_int_equal(turn(&c, a.port), 0);
+    cJSON_Delete(c.messages);
+    auth = NULL; /* no token: refused */
+    assert_null(get_json(a.mgmt, "/v1/router_replay/trajectory?session_id=roles-1"));
+    auth = "read-token-0123456789abcdef";
+    cJSON *tl = timeline(a.mgmt, "roles-1", 1);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/router_replay/%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(
+                 cJSON_GetArrayItem(cJSON_GetObjectItem(tl, "timeline"), 0), "replay_id")));
+    cJSON_Delete(tl);
+    cJSON *rec = get_json(a.mgmt, path);
+    assert_non_null(rec);
+    assert_null(cJSON_GetObjectItem(rec, "bodies"));
+    cJSON_Delete(rec);
+    cJSON *tj = get_json(a.mgmt, "/v1/router_replay/trajectory?session_id=roles-1");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(tj, "redacted")));
+    char *txt = cJSON_PrintUnformatted(tj);
+    assert_null(strstr(txt, "bananas"));
+    free(txt);
+    cJSON_Delete(tj);
+    auth = "detail-token-0123456789abcdef";
+    rec = get_json(a.mgmt, path);
+    assert_non_null(cJSON_GetObjectItem(rec, "bodies"));
+    cJSON_Delete(rec);
+    tj = get_json(a.mgmt, "/v1/router_replay/trajectory?session_id=roles-1");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(tj, "redacted")));
+    txt = cJSON_PrintUnformatted(tj);
+    assert_non_null(strstr(txt, "bananas"));
+    free(txt);
+    cJSON_Delete(tj);
+    auth = NULL;
+    stop_clean(&a);
 }
 
 /* ---- outage under load ---- */
@@ -481,6 +540,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_replay_shows_every_turn_on_either_replica),
         cmocka_unit_test(test_postgres_replay_shows_every_turn_on_either_replica),
+        cmocka_unit_test(test_replay_detail_role_sees_bodies),
         cmocka_unit_test(test_redis_replay_outage_never_fails_a_request),
         cmocka_unit_test(test_postgres_replay_outage_never_fails_a_request),
     };
