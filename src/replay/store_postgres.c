@@ -432,6 +432,15 @@ static replay_store_t *pg_open(const replay_config_t *c, buf_t *err)
     return &s->base;
 }
 
+static const char *pg_check(const void *opts)
+{
+    const pg_replay_opts_t *o = opts;
+    return o && o->table && !table_name_ok(o->table)
+               ? "table must be lower-case letters, digits and '_' (at most 48, not starting "
+                 "with a digit)"
+               : NULL;
+}
+
 /* The registry entry (registry.h). */
 const cfg_store_backend_t replay_postgres_store = {
     .name = "postgres",
@@ -457,5 +466,6 @@ const cfg_store_backend_t replay_postgres_store = {
                      "records held while PostgreSQL is unavailable"),
             {0}},
     .opts_size = sizeof(pg_replay_opts_t),
+    .check = pg_check,
     .ops.replay = &PG_OPS,
 };
