@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "replay/queue.h"
 #include "select/health.h"
 #include "session/store.h"
 #include <stdio.h>
@@ -129,6 +130,21 @@ bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg)
     return caller_role(cfg, req) >= MGMT_ADMIN;
 }
 
+bool mgmt_caller_sees_bodies(const hsrv_req_t *req, const cfg_t *cfg)
+{
+    if (caller_role(cfg, req) >= MGMT_ADMIN) return true;
+    const cfg_services_t *sv = &cfg->global_ext->services;
+    const hsrv_header_t *h = hsrv_req_header(req, "authorization");
+    if (!h || h->value_len < 8 || strncasecmp(h->value, "bearer ", 7) != 0) return false;
+    for (size_t i = 0; i < sv->management_api.n_tokens; i++) {
+        const cfg_mgmt_token_t *t = &sv->management_api.tokens[i];
+        if (t->token && t->role && !strcmp(t->role, "replay.detail") &&
+            token_eq(h->value + 7, h->value_len - 7, t->token))
+            return true;
+    }
+    return false;
+}
+
 static void h_health(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     mgmt_json(req, 200, "{\"status\":\"ok\"}", 15);
@@ -150,6 +166,14 @@ static void h_metrics(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
         met_set(tmet.config_reloads_total, (double)st.unchanged, "unchanged");
     }
     met_set(tmet.config_generation, (double)cfg->generation);
+    if (m->app->replay) { /* the replay queue: what the writer stored, lost, holds */
+        replay_stats_t rs;
+        replay_queue_stats(m->app->replay, &rs);
+        met_set(tmet.replay_writes_total, (double)rs.written, "written");
+        met_set(tmet.replay_writes_total, (double)rs.dropped, "dropped");
+        met_set(tmet.replay_writes_total, (double)rs.errors, "error");
+        met_set(tmet.replay_queue_depth, (double)rs.depth);
+    }
     {
         int degraded = 0;
         uint64_t errors = 0, fallbacks = 0, wb_pushed = 0, wb_pending = 0;

@@ -44,8 +44,11 @@ const char *mgmt_caller_name(const hsrv_req_t *req, const cfg_t *cfg);
 /* POST /api/v1/config/apply, GET /api/v1/config/audit and
  * GET /api/v1/config/source (config_apply.c). */
 void mgmt_register_config_apply(mgmt_t *m, tether_app_t *app);
-/* Whether the caller's token has the admin role (bodies in replay). */
+/* Whether the caller's token has the admin role. */
 bool mgmt_caller_is_admin(const hsrv_req_t *req, const cfg_t *cfg);
+/* Whether the caller may read replay bodies and conversation content: the
+ * admin role, or a token with role replay.detail (open listener: yes). */
+bool mgmt_caller_sees_bodies(const hsrv_req_t *req, const cfg_t *cfg);
 
 const char *mgmt_role_name(mgmt_role_t r);
 void mgmt_json(hsrv_req_t *req, int status, const char *body, size_t len);

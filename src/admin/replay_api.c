@@ -1,10 +1,11 @@
 /* replay_api.c - the replay endpoints of the management listener (SPEC §11):
  * GET /v1/router_replay?session_id=&decision=&model=&reason=&since=&until=&limit=&cursor=
- * (newest first), GET /v1/router_replay/{id} (bodies for admin only),
+ * (newest first), GET /v1/router_replay/{id} (bodies for admin and
+ * replay.detail tokens only),
  * GET /v1/router_replay/sessions/{id}: the session's memory plus its
  * timeline, GET /v1/router_replay/aggregate (same filters, baseline_model=)
  * and GET /v1/router_replay/trajectory?session_id= (message content for
- * admin only). With a shared store (redis, postgres) every replica answers
+ * admin and replay.detail only). With a shared store (redis, postgres) every replica answers
  * for the whole fleet. Viewer role. */
 #include "admin/mgmt.h"
 #include "core/clock.h"
@@ -103,7 +104,7 @@ static void h_item(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
             rc = replay_query_aggregate(app->replay_store, &q, bm ? &b : NULL, &out, &err);
         } else if (rc == 0) {
             rc = replay_query_trajectory(app->replay_store, q.session_id,
-                                         mgmt_caller_is_admin(req, cfg), &out, &err);
+                                         mgmt_caller_sees_bodies(req, cfg), &out, &err);
         }
     } else if (!strncmp(rest, "sessions/", 9) && rest[9]) {
         buf_t mem = BUF_INIT;
@@ -112,7 +113,8 @@ static void h_item(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
                                    &err);
         buf_free(&mem);
     } else {
-        rc = replay_query_get(app->replay_store, rest, mgmt_caller_is_admin(req, cfg), &out, &err);
+        rc = replay_query_get(app->replay_store, rest, mgmt_caller_sees_bodies(req, cfg), &out,
+                              &err);
     }
     if (rc == 0)
         mgmt_json(req, 200, out.data, out.len);

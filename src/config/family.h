@@ -190,7 +190,10 @@ typedef struct cfg_store_backend {
     const cfg_field_t *fields;
     size_t opts_size;
     const char *doc; /* the block table's paragraph (with fields) */
-    union {          /* the implementation, by store kind */
+    /* Optional load-time check of the loaded block (opts): NULL when it is
+     * good, else the error text (the loader reports it at the block). */
+    const char *(*check)(const void *opts);
+    union { /* the implementation, by store kind */
         const struct replay_store_ops *replay;
         const struct sess_backend_ops *session;
         const struct rstore_backend_ops *responses;

@@ -171,8 +171,10 @@ CFG_SCHEMA(cfg_schema_mgmt_token, "global.services.management_api.tokens[]",
            CFG_FSTR_REQ(cfg_mgmt_token_t, "name", name, "token name"),
            CFG_FSTR_REQ(cfg_mgmt_token_t, "token_env", token_env,
                         "environment variable holding the token"),
-           CFG_FENUM(cfg_mgmt_token_t, "role", role, "viewer", "viewer|operator|admin",
-                     "role (each includes those below it)"));
+           CFG_FENUM(cfg_mgmt_token_t, "role", role, "viewer",
+                     "viewer|operator|admin|replay.read|replay.detail",
+                     "role: viewer < operator < admin; replay.read = viewer; "
+                     "replay.detail = viewer plus replay bodies"));
 CFG_SCHEMA(cfg_schema_mgmt, "global.services.management_api",
            "Management API and dashboard (SPEC 11).",
            CFG_FSTR(V, "listen", management_api.listen, "127.0.0.1:8080", "management listener"),

@@ -135,8 +135,10 @@ const void *cfg_store_load_opts(ld_t *l, cfg_store_kind_t k, const cfg_node_t *m
     if (!b || !b->fields) return NULL;
     void *opts = arena_calloc(l->a, b->opts_size);
     size_t s = ld_push_key(l, b->name);
-    ld_section(l, map && map->kind == CFG_NODE_MAP ? cfg_node_get(map, b->name) : NULL,
-               cfg_store_backend_schema(k, name), opts);
+    const cfg_node_t *blk = map && map->kind == CFG_NODE_MAP ? cfg_node_get(map, b->name) : NULL;
+    ld_section(l, blk, cfg_store_backend_schema(k, name), opts);
+    const char *bad = b->check ? b->check(opts) : NULL;
+    if (bad) ld_err(l, blk ? blk : map, "%s", bad);
     ld_pop(l, s);
     return opts;
 }

@@ -46,8 +46,13 @@ void metrics_catalog_init(const char *version)
                   NULL);
     tmet.session_writeback_total = met_counter(
         "session_writeback_total", "Session records written back to Redis after an outage", NULL);
-    tmet.replay_writes_total =
-        met_counter("replay_writes_total", "Replay records by result", L("result"));
+    tmet.replay_writes_total = met_counter(
+        "replay_writes_total",
+        "Replay records by result: written (handed to the store), dropped (queue full), "
+        "error (invalid or store failure)",
+        L("result"));
+    tmet.replay_queue_depth =
+        met_gauge("replay_queue_depth", "Replay records waiting for the writer thread", NULL);
     tmet.request_duration_seconds =
         met_histogram("request_duration_seconds",
                       "Request duration, first byte in to last byte out", L("endpoint"), NULL, 0);

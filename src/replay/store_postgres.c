@@ -200,6 +200,14 @@ static int pg_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         pg_err(err, "insert failed", s->w);
         rc = REPLAY_EIO;
+        /* the table is gone (a restored or failed-over database): create it
+         * again on the next attempt */
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (state && !strcmp(state, "42P01")) {
+            s->schema_ok = false;
+            PQfinish(s->w);
+            s->w = NULL;
+        }
     }
     PQclear(res);
     if (rc != REPLAY_OK) drop_if_bad(&s->w);
@@ -424,6 +432,15 @@ static replay_store_t *pg_open(const replay_config_t *c, buf_t *err)
     return &s->base;
 }
 
+static const char *pg_check(const void *opts)
+{
+    const pg_replay_opts_t *o = opts;
+    return o && o->table && !table_name_ok(o->table)
+               ? "table must be lower-case letters, digits and '_' (at most 48, not starting "
+                 "with a digit)"
+               : NULL;
+}
+
 /* The registry entry (registry.h). */
 const cfg_store_backend_t replay_postgres_store = {
     .name = "postgres",
@@ -449,5 +466,6 @@ const cfg_store_backend_t replay_postgres_store = {
                      "records held while PostgreSQL is unavailable"),
             {0}},
     .opts_size = sizeof(pg_replay_opts_t),
+    .check = pg_check,
     .ops.replay = &PG_OPS,
 };

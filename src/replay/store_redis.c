@@ -10,10 +10,10 @@
  *                  timeline, trimmed to max_records on write, to the TTL by
  *                  the sweep);
  *   sess:<session> a sorted set per session, expiring with its last turn.
- * One Lua script per record adds the hash and both index entries and trims
- * the global index (deleting the trimmed hashes), so a record is either
- * fully indexed or absent. Reads walk an index newest first and drop ids
- * whose hash has expired.
+ * One Lua script per batch adds each hash and its index entries and trims
+ * the global index once (deleting the trimmed hashes), so a record is
+ * either fully indexed or absent. An empty string counts as absent. Reads walk an index newest
+ * first and drop ids whose hash has expired.
  *
  * Writes go through the project's Redis layer (kv/client.h, circuit breaker
  * and timeouts included) on a private event loop driven by the spool's
@@ -53,28 +53,43 @@ typedef struct {
     replay_spool_t *spool;
 } redis_store_t;
 
-/* KEYS: rec, time[, sess]; ARGV: id, ms, ttl_s, max_records, prefix,
- * field/value pairs. */
+/* One call per batch. KEYS[1]: the time index; ARGV: ttl_s, max_records,
+ * prefix, then per record the 11 values of FIELDS (below) in order, ""
+ * for an absent one. Adds each hash and its index entries, then trims the
+ * time index once (deleting the trimmed hashes). */
 static const char ADD_LUA[] =
-    "local ms, ttl, max = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])\n"
-    "local f = {}\n"
-    "for i = 6, #ARGV do f[#f + 1] = ARGV[i] end\n"
-    "redis.call('HSET', KEYS[1], unpack(f))\n"
-    "if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end\n"
-    "redis.call('ZADD', KEYS[2], ms, ARGV[1])\n"
-    "if #KEYS > 2 then\n"
-    "  redis.call('ZADD', KEYS[3], ms, ARGV[1])\n"
-    "  if ttl > 0 then\n"
-    "    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. (ms - ttl * 1000))\n"
-    "    redis.call('EXPIRE', KEYS[3], ttl)\n"
+    "local ttl, max, p = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]\n"
+    "local names = {'id', 'ms', 'sid', 'dec', 'model', 'reason', 'phase', 'turn', 'sw',\n"
+    "               'json', 'bodies'}\n"
+    "local seen = {}\n"
+    "for i = 4, #ARGV, 11 do\n"
+    "  local id, ms, sid = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]\n"
+    "  local rec, f = p .. 'rec:' .. id, {}\n"
+    "  for k = 1, 11 do\n"
+    "    local v = ARGV[i + k - 1]\n"
+    "    if v ~= '' then f[#f + 1] = names[k]; f[#f + 1] = v end\n"
+    "  end\n"
+    "  redis.call('HSET', rec, unpack(f))\n"
+    "  if ttl > 0 then redis.call('EXPIRE', rec, ttl) end\n"
+    "  redis.call('ZADD', KEYS[1], ms, id)\n"
+    "  if sid ~= '' then\n"
+    "    local sk = p .. 'sess:' .. sid\n"
+    "    redis.call('ZADD', sk, ms, id)\n"
+    "    if ttl > 0 then\n"
+    "      redis.call('EXPIRE', sk, ttl)\n"
+    "      if not seen[sk] then\n"
+    "        seen[sk] = true\n"
+    "        redis.call('ZREMRANGEBYSCORE', sk, '-inf', '(' .. (ms - ttl * 1000))\n"
+    "      end\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "if max > 0 then\n"
-    "  local over = redis.call('ZCARD', KEYS[2]) - max\n"
+    "  local over = redis.call('ZCARD', KEYS[1]) - max\n"
     "  if over > 0 then\n"
-    "    local old = redis.call('ZRANGE', KEYS[2], 0, over - 1)\n"
-    "    for _, o in ipairs(old) do redis.call('DEL', ARGV[5] .. 'rec:' .. o) end\n"
-    "    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)\n"
+    "    local old = redis.call('ZRANGE', KEYS[1], 0, over - 1)\n"
+    "    for _, o in ipairs(old) do redis.call('DEL', p .. 'rec:' .. o) end\n"
+    "    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, over - 1)\n"
     "  end\n"
     "end\n"
     "return 1\n";
@@ -139,28 +154,7 @@ static void rconn_close(rconn_t *c)
 
 /* ---- write (the spool's sink) ----------------------------------------- */
 
-#define MAXARGS 32
-
-typedef struct {
-    const char *v[MAXARGS];
-    size_t l[MAXARGS];
-    int n;
-} args_t;
-
-static void arg(args_t *a, const char *s)
-{
-    if (!s) return;
-    a->v[a->n] = s;
-    a->l[a->n] = strlen(s);
-    a->n++;
-}
-
-static void field(args_t *a, const char *k, const char *v)
-{
-    if (!v) return;
-    arg(a, k);
-    arg(a, v);
-}
+#define NF 11 /* values per record, in FIELDS order */
 
 static int redis_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
 {
@@ -170,48 +164,39 @@ static int redis_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
     char ttl[24], max[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)(c->ttl_seconds > 0 ? c->ttl_seconds : 0));
     snprintf(max, sizeof max, "%lld", (long long)(c->max_records > 0 ? c->max_records : 0));
-    rwait_t w = {.err = err};
-    buf_t keys = BUF_INIT;
+    size_t argc = 5 + n * NF;
+    const char **v = calloc(argc, sizeof *v);
+    size_t *l = calloc(argc, sizeof *l);
+    char(*nums)[3][24] = calloc(n ? n : 1, sizeof *nums);
+    if (!v || !l || !nums) abort();
+    buf_t key = BUF_INIT;
+    buf_printf(&key, "%stime", s->prefix);
+    size_t k = 0;
+    v[k++] = "1";
+    v[k++] = key.data;
+    v[k++] = ttl;
+    v[k++] = max;
+    v[k++] = s->prefix;
     for (size_t i = 0; i < n; i++) {
         const replay_flat_t *r = &rows[i];
-        char ms[24], turn[24], nk[4];
-        snprintf(ms, sizeof ms, "%llu", (unsigned long long)r->created_at_ms);
-        snprintf(turn, sizeof turn, "%lld", (long long)r->turn);
-        buf_reset(&keys);
-        buf_printf(&keys, "%srec:%s%c%stime%c", s->prefix, r->id, 0, s->prefix, 0);
-        size_t k2 = strlen(keys.data) + 1, k3 = 0;
-        if (r->session_id) {
-            k3 = keys.len;
-            buf_printf(&keys, "%ssess:%s", s->prefix, r->session_id);
-            buf_putc(&keys, 0);
-        }
-        snprintf(nk, sizeof nk, "%d", r->session_id ? 3 : 2);
-        args_t a = {0};
-        arg(&a, nk);
-        arg(&a, keys.data);
-        arg(&a, keys.data + k2);
-        if (r->session_id) arg(&a, keys.data + k3);
-        arg(&a, r->id);
-        arg(&a, ms);
-        arg(&a, ttl);
-        arg(&a, max);
-        arg(&a, s->prefix);
-        field(&a, "id", r->id);
-        field(&a, "ms", ms);
-        field(&a, "sid", r->session_id);
-        field(&a, "dec", r->decision);
-        field(&a, "model", r->model);
-        field(&a, "reason", r->reason);
-        field(&a, "phase", r->phase);
-        field(&a, "turn", turn);
-        field(&a, "sw", r->switched ? "1" : "0");
-        field(&a, "json", r->json);
-        field(&a, "bodies", r->bodies);
-        w.pending++;
-        kv_eval(s->w.kv, 0, ok_cb, &w, a.n, a.v, a.l);
+        snprintf(nums[i][0], sizeof nums[i][0], "%llu", (unsigned long long)r->created_at_ms);
+        snprintf(nums[i][1], sizeof nums[i][1], "%lld", (long long)r->turn);
+        snprintf(nums[i][2], sizeof nums[i][2], "%d", r->switched ? 1 : 0);
+        const char *vals[NF] = {r->id,      nums[i][0], r->session_id, r->decision,
+                                r->model,   r->reason,  r->phase,      nums[i][1],
+                                nums[i][2], r->json,    r->bodies};
+        for (int f = 0; f < NF; f++)
+            v[k++] = vals[f] ? vals[f] : "";
     }
-    buf_free(&keys);
+    for (size_t i = 0; i < argc; i++)
+        l[i] = strlen(v[i]);
+    rwait_t w = {.pending = 1, .err = err};
+    kv_eval(s->w.kv, 0, ok_cb, &w, (int)argc, v, l);
     run_until_done(&s->w, &w);
+    buf_free(&key);
+    free(v);
+    free(l);
+    free(nums);
     return w.failed ? REPLAY_EIO : REPLAY_OK;
 }
 
@@ -234,7 +219,7 @@ static int redis_write(replay_store_t *bs, replay_record_t *const *recs, size_t 
 
 /* ---- scan --------------------------------------------------------------- */
 
-enum { F_ID, F_MS, F_SID, F_DEC, F_MODEL, F_REASON, F_PHASE, F_TURN, F_SW, F_JSON, F_BODIES, NF };
+enum { F_ID, F_MS, F_SID, F_DEC, F_MODEL, F_REASON, F_PHASE, F_TURN, F_SW, F_JSON, F_BODIES };
 static const char *const FIELDS[NF] = {"id",    "ms",   "sid", "dec",  "model", "reason",
                                        "phase", "turn", "sw",  "json", "bodies"};
 

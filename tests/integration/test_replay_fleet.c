@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static tproc_t mock_small, mock_big;
@@ -61,6 +62,9 @@ static int teardown(void **state)
     return system(cmd) != 0 ? -1 : 0;
 }
 
+static const char *mgmt_tokens = ""; /* more of the management_api block */
+static const char *auth;             /* bearer token of the management calls, or NULL */
+
 /* store_yaml: the router_replay store lines, e.g. "store: redis, redis:
  * {address: ...}". */
 static void write_config(const char *path, int port, int mgmt, const char *store_yaml)
@@ -85,11 +89,11 @@ static void write_config(const char *path, int port, int mgmt, const char *store
             "[{model: big}]}\n"
             "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n"
-            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"%s}\n"
             "    router_replay: {capture_bodies: true, %s}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\"}, binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n",
-            port, p_small, p_big, mgmt, store_yaml, redis.addr);
+            port, p_small, p_big, mgmt, mgmt_tokens, store_yaml, redis.addr);
     fclose(f);
 }
 
@@ -106,6 +110,14 @@ static void start_replica(replica_t *r, const char *name, const char *store_yaml
     r->mgmt = tsupport_free_port();
     write_config(cfg, r->port, r->mgmt, store_yaml);
     assert_int_equal(tstack_serve(&r->proc, cfg), r->port);
+}
+
+/* SIGTERM; the replica exits 0 (under the sanitizers: no finding, no leak) */
+static void stop_clean(replica_t *r)
+{
+    int st = tproc_stop(&r->proc, 10000);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* ---- the session ---- */
@@ -198,7 +210,10 @@ static void run_session(convo_t *c, const replica_t *a, const replica_t *b, cons
 static cJSON *get_json(int port, const char *path)
 {
     thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", path, NULL, NULL, 0, &r) != 0 || r.status != 200) {
+    char hdr[160] = "";
+    if (auth) snprintf(hdr, sizeof hdr, "authorization: Bearer %s\r\n", auth);
+    if (thttp_request("127.0.0.1", port, "GET", path, auth ? hdr : NULL, NULL, 0, &r) != 0 ||
+        r.status != 200) {
         thttp_resp_free(&r);
         return NULL;
     }
@@ -291,10 +306,26 @@ static void fleet_run(const char *store_yaml, const char *sid)
     run_session(&c, &a, &b, sid);
     check_views(a.mgmt, sid);
     check_views(b.mgmt, sid);
+    /* `tether replay` reads the same shared store offline */
+    char cmd[700], path[200];
+    snprintf(path, sizeof path, "%s/cli.json", dir);
+    snprintf(cmd, sizeof cmd,
+             "%s replay list --config %s/b.yaml --session %s --format json > %s 2>/dev/null",
+             tproc_tether_bin(), dir, sid, path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    buf_t out = BUF_INIT;
+    assert_true(buf_read_stream(&out, f));
+    fclose(f);
+    cJSON *j = cJSON_Parse(out.data);
+    buf_free(&out);
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "count")), 4);
+    cJSON_Delete(j);
     assert_int_equal(tstack_mock_violations(p_small), 0);
     assert_int_equal(tstack_mock_violations(p_big), 0);
-    tproc_stop(&a.proc, 5000);
-    tproc_stop(&b.proc, 5000);
+    stop_clean(&a);
+    stop_clean(&b);
 }
 
 static void test_redis_replay_shows_every_turn_on_either_replica(void **st)
@@ -315,6 +346,59 @@ static void test_postgres_replay_shows_every_turn_on_either_replica(void **st)
     fleet_run(yaml, "fleet-pg-1");
 }
 
+/* Bodies and conversation content only for replay.detail (and admin);
+ * replay.read sees the rest, redacted. */
+static void test_replay_detail_role_sees_bodies(void **st)
+{
+    TREDIS_NEED();
+    setenv("TT_REPLAY_READ", "read-token-0123456789abcdef", 1);
+    setenv("TT_REPLAY_DETAIL", "detail-token-0123456789abcdef", 1);
+    mgmt_tokens = ", tokens: [{name: r, token_env: TT_REPLAY_READ, role: replay.read}, "
+                  "{name: d, token_env: TT_REPLAY_DETAIL, role: replay.detail}]";
+    char yaml[200];
+    snprintf(yaml, sizeof yaml, "store: redis, redis: {address: \"%s\", key_prefix: \"roles:\"}",
+             redis.addr);
+    replica_t a;
+    start_replica(&a, "roles", yaml);
+    mgmt_tokens = "";
+    convo_t c = {.messages = cJSON_CreateArray()};
+    snprintf(c.sid, sizeof c.sid, "roles-1");
+    user(&c, "my secret plan is bananas");
+    assert_int_equal(turn(&c, a.port), 0);
+    cJSON_Delete(c.messages);
+    auth = NULL; /* no token: refused */
+    assert_null(get_json(a.mgmt, "/v1/router_replay/trajectory?session_id=roles-1"));
+    auth = "read-token-0123456789abcdef";
+    cJSON *tl = timeline(a.mgmt, "roles-1", 1);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/router_replay/%s",
+             cJSON_GetStringValue(cJSON_GetObjectItem(
+                 cJSON_GetArrayItem(cJSON_GetObjectItem(tl, "timeline"), 0), "replay_id")));
+    cJSON_Delete(tl);
+    cJSON *rec = get_json(a.mgmt, path);
+    assert_non_null(rec);
+    assert_null(cJSON_GetObjectItem(rec, "bodies"));
+    cJSON_Delete(rec);
+    cJSON *tj = get_json(a.mgmt, "/v1/router_replay/trajectory?session_id=roles-1");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(tj, "redacted")));
+    char *txt = cJSON_PrintUnformatted(tj);
+    assert_null(strstr(txt, "bananas"));
+    free(txt);
+    cJSON_Delete(tj);
+    auth = "detail-token-0123456789abcdef";
+    rec = get_json(a.mgmt, path);
+    assert_non_null(cJSON_GetObjectItem(rec, "bodies"));
+    cJSON_Delete(rec);
+    tj = get_json(a.mgmt, "/v1/router_replay/trajectory?session_id=roles-1");
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(tj, "redacted")));
+    txt = cJSON_PrintUnformatted(tj);
+    assert_non_null(strstr(txt, "bananas"));
+    free(txt);
+    cJSON_Delete(tj);
+    auth = NULL;
+    stop_clean(&a);
+}
+
 /* ---- outage under load ---- */
 
 static double metric(int mgmt, const char *series)
@@ -325,6 +409,34 @@ static double metric(int mgmt, const char *series)
     double v = m ? atof(m + strlen(series)) : -1;
     thttp_resp_free(&r);
     return v;
+}
+
+/* The replay lines of /metrics, for a failure message. */
+static void show_metrics(int mgmt)
+{
+    thttp_resp_t r;
+    if (thttp_request("127.0.0.1", mgmt, "GET", "/metrics", NULL, NULL, 0, &r) != 0) return;
+    for (char *l = strtok(r.body, "\n"); l; l = strtok(NULL, "\n"))
+        if (strstr(l, "replay") && l[0] != '#') fprintf(stderr, "  %s\n", l);
+    thttp_resp_free(&r);
+}
+
+/* `promtool check metrics` accepts the exposition (with the shared store's
+ * families in it), when promtool is installed. */
+static void promtool_clean(int mgmt)
+{
+    if (access("/usr/bin/promtool", X_OK) != 0) return;
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", mgmt, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    char path[200], cmd[300];
+    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite(r.body, 1, r.body_len, f);
+    fclose(f);
+    thttp_resp_free(&r);
+    snprintf(cmd, sizeof cmd, "/usr/bin/promtool check metrics < %s", path);
+    assert_int_equal(system(cmd), 0);
 }
 
 static int one_request(int port, int i)
@@ -351,8 +463,10 @@ static void outage_run(const char *store_yaml, const char *store_label, void (*k
     for (int i = 0; i < 20; i++)
         failed += one_request(a.port, i) != 200;
     kill_fn();
-    for (int i = 20; i < 60; i++) /* every request still answered */
+    for (int i = 20; i < 60; i++) { /* ~2 s of traffic: every request still answered */
         failed += one_request(a.port, i) != 200;
+        nap_ms(50);
+    }
     char series[96];
     snprintf(series, sizeof series, "tether_replay_store_errors_total{store=\"%s\"} ", store_label);
     for (int i = 0; i < 100 && metric(a.mgmt, series) < 1; i++)
@@ -365,11 +479,18 @@ static void outage_run(const char *store_yaml, const char *store_label, void (*k
     /* writing resumed: the buffered records and the new ones arrive */
     cJSON *tl = timeline(a.mgmt, "outage-load", 50);
     cJSON_Delete(tl);
+    /* the replay queue hands every record to the store's buffer, which
+     * drains */
     snprintf(series, sizeof series, "tether_replay_store_pending{store=\"%s\"} ", store_label);
-    for (int i = 0; i < 100 && metric(a.mgmt, series) != 0; i++)
+    const char *written = "tether_replay_writes_total{result=\"written\"} ";
+    for (int i = 0; i < 300 && (metric(a.mgmt, series) != 0 || metric(a.mgmt, written) < 70); i++)
         nap_ms(100);
+    if (metric(a.mgmt, series) != 0 || metric(a.mgmt, written) < 70) show_metrics(a.mgmt);
     assert_true(metric(a.mgmt, series) == 0);
-    tproc_stop(&a.proc, 5000);
+    assert_true(metric(a.mgmt, written) >= 70);
+    assert_true(metric(a.mgmt, "tether_replay_queue_depth ") == 0);
+    promtool_clean(a.mgmt);
+    stop_clean(&a);
 }
 
 static tredis_t replay_redis; /* the outage test's: the session store's Redis stays up */
@@ -419,8 +540,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redis_replay_shows_every_turn_on_either_replica),
         cmocka_unit_test(test_postgres_replay_shows_every_turn_on_either_replica),
+        cmocka_unit_test(test_replay_detail_role_sees_bodies),
         cmocka_unit_test(test_redis_replay_outage_never_fails_a_request),
         cmocka_unit_test(test_postgres_replay_outage_never_fails_a_request),
     };
+    if (getenv("TEST_ONLY")) cmocka_set_test_filter(getenv("TEST_ONLY"));
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,8 @@
 #include "replay_fixture.h"
 #include <libpq-fe.h>
 
+#include "config/config.h"
+
 typedef struct pg_replay_opts { /* the backend's options block (store_postgres.c) */
     char *conninfo, *password_env, *table;
     int64_t retention_days, timeout_ms, buffer_records;
@@ -146,6 +148,27 @@ static void test_outage_buffers_drops_and_resumes(void **st)
     replay_store_close(s);
 }
 
+static void sql_exec(const char *q)
+{
+    PGconn *c = PQconnectdb(pg.conninfo);
+    PQclear(PQexec(c, q));
+    PQfinish(c);
+}
+
+static void test_dropped_table_is_created_again(void **st)
+{
+    TPG_NEED();
+    replay_store_t *s = open_pg("t5", 30, 0);
+    replay_record_t *a[1] = {fx_record(1000, "d", 1, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, a, 1), REPLAY_OK);
+    sql_exec("DROP TABLE t5; DROP TABLE t5_schema");
+    replay_record_t *b[1] = {fx_record(2000, "d", 2, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, b, 1), REPLAY_OK);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.session_id = "d"}), 1);
+    assert_int_equal(sql_int("SELECT max(version) FROM t5_schema"), 1);
+    replay_store_close(s);
+}
+
 static void test_bad_table_name_is_refused(void **st)
 {
     TPG_NEED();
@@ -160,6 +183,31 @@ static void test_bad_table_name_is_refused(void **st)
     buf_free(&err);
 }
 
+/* ... and rejected by the config loader, naming the block */
+static void test_bad_table_name_is_a_config_error(void **st)
+{
+    static const char yaml[] =
+        "version: v0.3\n"
+        "listeners:\n  - {name: main, address: 127.0.0.1, port: 18080}\n"
+        "providers:\n  defaults: {default_model: m}\n  models:\n"
+        "    - name: m\n      backend_refs: [{name: b, endpoint: \"127.0.0.1:9\"}]\n"
+        "routing:\n  modelCards: [{name: m}]\n"
+        "global:\n  services:\n    router_replay: {store: postgres, postgres: {table: "
+        "\"Bad-Name\"}}\n";
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    cfg_t *c = cfg_load_string("t.yaml", yaml, strlen(yaml), NULL, &d);
+    assert_null(c);
+    assert_int_equal(d.n_errors, 1);
+    bool named = false;
+    for (size_t i = 0; i < d.n; i++)
+        if (d.items[i].path && strstr(d.items[i].path, "router_replay.postgres") &&
+            strstr(d.items[i].message, "table must be"))
+            named = true;
+    assert_true(named);
+    cfg_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,7 +215,9 @@ int main(void)
         cmocka_unit_test(test_schema_is_created_once_with_indexes),
         cmocka_unit_test(test_retention_days_sweep),
         cmocka_unit_test(test_outage_buffers_drops_and_resumes),
+        cmocka_unit_test(test_dropped_table_is_created_again),
         cmocka_unit_test(test_bad_table_name_is_refused),
+        cmocka_unit_test(test_bad_table_name_is_a_config_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
