@@ -5,28 +5,65 @@
 #include "upstream/trace.h"
 #include "route/plan_render.h"
 #include "core/buf.h"
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One routing part of the plan as JSON (the same rendering as eval). */
-static char *json_of_plan_part(const route_plan_t *p, int which)
+/* One routing part of the plan as JSON (the same rendering as eval) into
+ * the record's field. Rendered in a scratch buffer the worker thread keeps
+ * between requests (released when a part was unusually large), so the
+ * field's copy is the only allocation. */
+#define SCRATCH_KEEP (64 * 1024)
+static __thread buf_t scratch;
+static __thread bool scratch_registered;
+static pthread_key_t scratch_key; /* its destructor frees a thread's scratch at exit */
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
 {
-    if (which == 0 && !p->ran_decision) return NULL;
-    buf_t b = BUF_INIT;
-    if (which == 0)
-        dec_result_json(&b, &p->dec);
-    else if (which == 1)
-        route_signals_json(&b, p);
-    else
-        route_candidates_json(&b, p);
-    return buf_steal(&b);
+    buf_free(p);
 }
 
-static void set_owned(char **field, char *s)
+static void scratch_key_init(void)
 {
-    replay_record_set(field, s);
-    free(s);
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* The scratch buffer, empty. */
+static buf_t *scratch_get(void)
+{
+    if (!scratch_registered) {
+        pthread_once(&scratch_once, scratch_key_init);
+        pthread_setspecific(scratch_key, &scratch);
+        scratch_registered = true;
+    }
+    buf_reset(&scratch);
+    return &scratch;
+}
+
+/* Copy what the scratch buffer holds into a record field. */
+static void scratch_set(char **field)
+{
+    replay_record_setn(field, scratch.data ? scratch.data : "", scratch.len);
+    if (scratch.cap > SCRATCH_KEEP) buf_free(&scratch);
+}
+
+static void set_plan_part(char **field, const route_plan_t *p, int which)
+{
+    if (which == 0 && !p->ran_decision) {
+        replay_record_set(field, NULL);
+        return;
+    }
+    buf_t *b = scratch_get();
+    if (which == 0)
+        dec_result_json(b, &p->dec);
+    else if (which == 1)
+        route_signals_json(b, p);
+    else
+        route_candidates_json(b, p);
+    scratch_set(field);
 }
 
 replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_id,
@@ -43,9 +80,9 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
     replay_record_set(&r->decision, p->decision_name);
     r->decision_confidence = p->confidence;
     replay_record_set(&r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
-    set_owned(&r->decision_trace_json, json_of_plan_part(p, 0));
-    set_owned(&r->signals_json, json_of_plan_part(p, 1));
-    set_owned(&r->candidates_json, json_of_plan_part(p, 2));
+    set_plan_part(&r->decision_trace_json, p, 0);
+    set_plan_part(&r->signals_json, p, 1);
+    set_plan_part(&r->candidates_json, p, 2);
     replay_record_set(&r->algorithm, p->algorithm ? p->algorithm : "static");
     replay_record_set(&r->model, p->model ? p->model->name : "");
     if (p->ran_policy) {
@@ -63,14 +100,18 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
         r->session.switched = o->switched;
         replay_record_set(&r->session.reason, sess_reason_name(o->reason));
         replay_record_set(&r->session.hard_lock, sess_hard_lock_name(o->hard_lock));
-        buf_t b = BUF_INIT;
-        buf_putc(&b, '[');
+        buf_t *b = scratch_get();
+        buf_putc(b, '[');
         int n = 0;
         for (unsigned bit = 1; bit <= RQ_BIND_SERVER_TOOL_STATE; bit <<= 1)
-            if (o->bindings & bit) buf_printf(&b, "%s\"%s\"", n++ ? "," : "", rq_binding_name(bit));
-        buf_putc(&b, ']');
-        replay_record_set(&r->session.bindings_json, b.data);
-        buf_free(&b);
+            if (o->bindings & bit) {
+                if (n++) buf_putc(b, ',');
+                buf_putc(b, '"');
+                buf_puts(b, rq_binding_name(bit));
+                buf_putc(b, '"');
+            }
+        buf_putc(b, ']');
+        scratch_set(&r->session.bindings_json);
         r->session.idle_for_s = o->idle_for_s;
         r->session.idle_reset = o->idle_reset;
         r->session.drift_reset = o->drift_reset;
@@ -115,12 +156,11 @@ void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, re
     r->cost.baseline = o->baseline_cost;
     r->latency.ttft_ms = o->ttft_ms;
     r->latency.total_ms = o->total_ms;
-    buf_t b = BUF_INIT;
-    buf_printf(&b, "[{\"backend\":");
-    buf_json_str(&b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
-    buf_printf(&b, ",\"attempts\":%d}]", o->attempts);
-    replay_record_set(&r->attempts_json, b.data);
-    buf_free(&b);
+    buf_t *b = scratch_get();
+    buf_puts(b, "[{\"backend\":");
+    buf_json_str(b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
+    buf_printf(b, ",\"attempts\":%d}]", o->attempts);
+    scratch_set(&r->attempts_json);
     if (o->plugins_json) replay_record_set(&r->plugins_json, o->plugins_json);
     if (q)
         replay_queue_push(q, r);
