@@ -44,16 +44,16 @@ static buf_t *scratch_get(void)
 }
 
 /* Copy what the scratch buffer holds into a record field. */
-static void scratch_set(char **field)
+static void scratch_set(replay_record_t *r, char **field)
 {
-    replay_record_setn(field, scratch.data ? scratch.data : "", scratch.len);
+    replay_record_put(r, field, scratch.data ? scratch.data : "", scratch.len);
     if (scratch.cap > SCRATCH_KEEP) buf_free(&scratch);
 }
 
-static void set_plan_part(char **field, const route_plan_t *p, int which)
+static void set_plan_part(replay_record_t *r, char **field, const route_plan_t *p, int which)
 {
     if (which == 0 && !p->ran_decision) {
-        replay_record_set(field, NULL);
+        replay_record_clear(r, field);
         return;
     }
     buf_t *b = scratch_get();
@@ -63,7 +63,7 @@ static void set_plan_part(char **field, const route_plan_t *p, int which)
         route_signals_json(b, p);
     else
         route_candidates_json(b, p);
-    scratch_set(field);
+    scratch_set(r, field);
 }
 
 replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_id,
@@ -71,35 +71,36 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
                                     const char *upstream_protocol)
 {
     replay_record_t *r = replay_record_new(clock_wall_ms());
-    replay_record_set(&r->request_id, request_id);
-    replay_record_set(&r->endpoint, endpoint);
-    replay_record_set(&r->client_protocol, client_protocol);
-    replay_record_set(&r->upstream_protocol, upstream_protocol);
-    if (p->id.found) replay_record_set(&r->tenant, p->id.tenant);
-    replay_record_set(&r->recipe, p->passthrough ? "" : p->recipe_name);
-    replay_record_set(&r->decision, p->decision_name);
+    replay_record_puts(r, &r->request_id, request_id);
+    replay_record_puts(r, &r->endpoint, endpoint);
+    replay_record_puts(r, &r->client_protocol, client_protocol);
+    replay_record_puts(r, &r->upstream_protocol, upstream_protocol);
+    if (p->id.found) replay_record_puts(r, &r->tenant, p->id.tenant);
+    replay_record_puts(r, &r->recipe, p->passthrough ? "" : p->recipe_name);
+    replay_record_puts(r, &r->decision, p->decision_name);
     r->decision_confidence = p->confidence;
-    replay_record_set(&r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
-    set_plan_part(&r->decision_trace_json, p, 0);
-    set_plan_part(&r->signals_json, p, 1);
-    set_plan_part(&r->candidates_json, p, 2);
-    replay_record_set(&r->algorithm, p->algorithm ? p->algorithm : "static");
-    replay_record_set(&r->model, p->model ? p->model->name : "");
+    replay_record_puts(r, &r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
+    set_plan_part(r, &r->decision_trace_json, p, 0);
+    set_plan_part(r, &r->signals_json, p, 1);
+    set_plan_part(r, &r->candidates_json, p, 2);
+    replay_record_puts(r, &r->algorithm, p->algorithm ? p->algorithm : "static");
+    replay_record_puts(r, &r->model, p->model ? p->model->name : "");
     if (p->ran_policy) {
         const sess_policy_out_t *o = &p->pol;
         r->has_session = true;
         const char *k = strchr(p->id.key, SESS_KEY_SEP);
         k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
-        replay_record_set(&r->session.id, p->id.found ? (k ? k + 1 : p->id.key) : "");
-        replay_record_set(&r->session.identity_source, p->id.found ? p->id.source : "none");
+        replay_record_puts(r, &r->session.id, p->id.found ? (k ? k + 1 : p->id.key) : "");
+        replay_record_puts(r, &r->session.identity_source, p->id.found ? p->id.source : "none");
         r->session.identity_confidence = p->id.low_confidence ? 0.5 : 1.0;
         r->session.turn = p->has_state ? (int64_t)p->state.turn_count + 1 : 1;
-        replay_record_set(&r->session.phase, sess_phase_name(o->phase));
-        replay_record_set(&r->session.previous_model, o->previous_model ? o->previous_model : "");
-        replay_record_set(&r->session.selected_model, o->model ? o->model : "");
+        replay_record_puts(r, &r->session.phase, sess_phase_name(o->phase));
+        replay_record_puts(r, &r->session.previous_model,
+                           o->previous_model ? o->previous_model : "");
+        replay_record_puts(r, &r->session.selected_model, o->model ? o->model : "");
         r->session.switched = o->switched;
-        replay_record_set(&r->session.reason, sess_reason_name(o->reason));
-        replay_record_set(&r->session.hard_lock, sess_hard_lock_name(o->hard_lock));
+        replay_record_puts(r, &r->session.reason, sess_reason_name(o->reason));
+        replay_record_puts(r, &r->session.hard_lock, sess_hard_lock_name(o->hard_lock));
         buf_t *b = scratch_get();
         buf_putc(b, '[');
         int n = 0;
@@ -111,7 +112,7 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
                 buf_putc(b, '"');
             }
         buf_putc(b, ']');
-        scratch_set(&r->session.bindings_json);
+        scratch_set(r, &r->session.bindings_json);
         r->session.idle_for_s = o->idle_for_s;
         r->session.idle_reset = o->idle_reset;
         r->session.drift_reset = o->drift_reset;
@@ -134,7 +135,7 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
                 buf_printf(&h, "%s\"%s\"", i ? "," : "",
                            sess_conversion_name(o->handoff.conversions[i]));
             buf_puts(&h, "]}");
-            replay_record_set(&r->session.handoff_json, h.data);
+            replay_record_puts(r, &r->session.handoff_json, h.data);
             buf_free(&h);
         }
     }
@@ -145,13 +146,13 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
 void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, replay_queue_t *q)
 {
     if (!r) return;
-    replay_record_set(&r->backend, o->backend ? o->backend : "");
-    replay_record_set(&r->response_path, o->response_path ? o->response_path : "upstream");
+    replay_record_puts(r, &r->backend, o->backend ? o->backend : "");
+    replay_record_puts(r, &r->response_path, o->response_path ? o->response_path : "upstream");
     r->status = o->status;
     r->usage.prompt = o->prompt_tokens;
     r->usage.cached = o->cached_tokens;
     r->usage.completion = o->completion_tokens;
-    replay_record_set(&r->cost.currency, o->currency ? o->currency : "USD");
+    replay_record_puts(r, &r->cost.currency, o->currency ? o->currency : "USD");
     r->cost.actual = o->cost;
     r->cost.baseline = o->baseline_cost;
     r->latency.ttft_ms = o->ttft_ms;
@@ -160,8 +161,8 @@ void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, re
     buf_puts(b, "[{\"backend\":");
     buf_json_str(b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
     buf_printf(b, ",\"attempts\":%d}]", o->attempts);
-    scratch_set(&r->attempts_json);
-    if (o->plugins_json) replay_record_set(&r->plugins_json, o->plugins_json);
+    scratch_set(r, &r->attempts_json);
+    if (o->plugins_json) replay_record_puts(r, &r->plugins_json, o->plugins_json);
     if (q)
         replay_queue_push(q, r);
     else
