@@ -28,8 +28,20 @@ bool replay_reason_valid(const char *s)
 void replay_id_new(char out[REPLAY_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
+    /* 12 random bytes from a per-thread reserve refilled 40 ids at a time:
+     * one getrandom call per 40 records instead of one per record (tether
+     * never forks after starting threads, so no two processes share it) */
+    static __thread unsigned char reserve[480];
+    static __thread size_t left;
     unsigned char b[12];
-    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+    if (left < sizeof b &&
+        getrandom(reserve, sizeof reserve, GRND_NONBLOCK) == (ssize_t)sizeof reserve)
+        left = sizeof reserve;
+    if (left >= sizeof b) {
+        memcpy(b, reserve + sizeof reserve - left, sizeof b);
+        memset(reserve + sizeof reserve - left, 0, sizeof b); /* used once */
+        left -= sizeof b;
+    } else {
         /* Entropy pool not ready (early boot): fall back to time + counter. */
         static unsigned long ctr;
         struct timespec ts;
