@@ -1,4 +1,5 @@
 /* main.c - the tether command: dispatch to one subcommand file each. */
+#include "http/evmem.h"
 #include "cli/cli.h"
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    evmem_install(); /* before anything touches libevent */
     int rc = cli_usage_first(argc, argv, usage, true);
     if (rc >= 0) return rc;
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {

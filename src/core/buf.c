@@ -1,5 +1,7 @@
 /* buf.c - growable byte buffer. */
 #include "core/buf.h"
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,40 @@ void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
         vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     }
     b->len += (size_t)n;
+}
+
+void buf_fixed(buf_t *b, double v, int decimals)
+{
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(v);
+    if (decimals < 0 || decimals > 9 || !(a * pow10[decimals] < 2147483648.0)) {
+        buf_printf(b, "%.*f", decimals, v); /* NaN, infinities, large values */
+        return;
+    }
+    /* y is within half an ulp (< 2.4e-7 here) of the exact |v| * 10^d, so
+     * rounding y gives printf's answer unless y is that close to a tie,
+     * where only the exact expansion can decide: ask printf. */
+    double y = a * pow10[decimals];
+    double fl = floor(y);
+    if (fabs(y - fl - 0.5) < 1e-6) {
+        buf_printf(b, "%.*f", decimals, v);
+        return;
+    }
+    uint64_t r = (uint64_t)fl + (y - fl > 0.5);
+    uint64_t scale = (uint64_t)pow10[decimals], ip = r / scale, fp = r % scale;
+    char tmp[40];
+    int k = sizeof tmp;
+    for (int i = 0; i < decimals; i++) {
+        tmp[--k] = (char)('0' + fp % 10);
+        fp /= 10;
+    }
+    if (decimals) tmp[--k] = '.';
+    do {
+        tmp[--k] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip);
+    if (signbit(v)) tmp[--k] = '-';
+    buf_append(b, tmp + k, sizeof tmp - (size_t)k);
 }
 
 void buf_num(buf_t *b, double v)

@@ -25,6 +25,10 @@ void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 /* Append a JSON number: integers as such, others with up to 6 decimals
  * (trailing zeros trimmed); "null" for NaN and infinities. */
 void buf_num(buf_t *b, double v);
+/* Append v as printf("%.*f", decimals, v) would (decimals 0..9), the same
+ * bytes, without printf for ordinary magnitudes (renderers on the request
+ * path); printf itself for the rest. */
+void buf_fixed(buf_t *b, double v, int decimals);
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_str(buf_t *b, const char *s, size_t n);
 /* Append the NUL-terminated s as a JSON string literal, or null when s is NULL. */

@@ -585,7 +585,11 @@ hup_call_t *hup_call_start(hup_pools_t *p, const hup_request_t *req, const hup_c
         k->conn = c;
         k->reused = 1;
         bufferevent_setcb(c->bev, call_read_cb, NULL, call_event_cb, k);
-        bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        /* a pooled connection keeps both enabled; enabling again would
+         * re-add the write event (two epoll_ctl per request) only for
+         * libevent to find nothing to write and delete it */
+        if ((bufferevent_get_enabled(c->bev) & (EV_READ | EV_WRITE)) != (EV_READ | EV_WRITE))
+            bufferevent_enable(c->bev, EV_READ | EV_WRITE);
         k->phase = PH_FIRST_BYTE;
         arm(k, k->req.first_byte_timeout_ms);
         conn_send(k);

@@ -25,18 +25,23 @@ bool replay_reason_valid(const char *s)
     return false;
 }
 
-static void *xcalloc(size_t n)
-{
-    void *p = calloc(1, n);
-    if (!p) abort();
-    return p;
-}
-
 void replay_id_new(char out[REPLAY_ID_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
+    /* 12 random bytes from a per-thread reserve refilled 40 ids at a time:
+     * one getrandom call per 40 records instead of one per record (tether
+     * never forks after starting threads, so no two processes share it) */
+    static __thread unsigned char reserve[480];
+    static __thread size_t left;
     unsigned char b[12];
-    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+    if (left < sizeof b &&
+        getrandom(reserve, sizeof reserve, GRND_NONBLOCK) == (ssize_t)sizeof reserve)
+        left = sizeof reserve;
+    if (left >= sizeof b) {
+        memcpy(b, reserve + sizeof reserve - left, sizeof b);
+        memset(reserve + sizeof reserve - left, 0, sizeof b); /* used once */
+        left -= sizeof b;
+    } else {
         /* Entropy pool not ready (early boot): fall back to time + counter. */
         static unsigned long ctr;
         struct timespec ts;
@@ -65,7 +70,11 @@ bool replay_id_valid(const char *s)
 
 replay_record_t *replay_record_new(uint64_t now_ms)
 {
-    replay_record_t *r = xcalloc(sizeof *r);
+    replay_record_t *r = malloc(sizeof *r + REPLAY_RECORD_POOL);
+    if (!r) abort();
+    memset(r, 0, sizeof *r);
+    r->pool = (char *)(r + 1);
+    r->pool_cap = REPLAY_RECORD_POOL;
     replay_id_new(r->id);
     r->created_at_ms = now_ms;
     r->session.idle_for_s = -1;
@@ -82,6 +91,39 @@ void replay_record_setn(char **field, const char *s, size_t n)
     memcpy(p, s, n);
     p[n] = 0;
     *field = p;
+}
+
+static bool in_pool(const replay_record_t *r, const char *p)
+{
+    return p && r->pool && p >= r->pool && p < r->pool + r->pool_cap;
+}
+
+void replay_record_clear(replay_record_t *r, char **field)
+{
+    if (!in_pool(r, *field)) free(*field);
+    *field = NULL;
+}
+
+void replay_record_put(replay_record_t *r, char **field, const char *s, size_t n)
+{
+    replay_record_clear(r, field);
+    if (!s) return;
+    char *p;
+    if (n + 1 <= r->pool_cap - r->pool_used) {
+        p = r->pool + r->pool_used;
+        r->pool_used += n + 1;
+    } else {
+        p = malloc(n + 1);
+        if (!p) abort();
+    }
+    memcpy(p, s, n);
+    p[n] = 0;
+    *field = p;
+}
+
+void replay_record_puts(replay_record_t *r, char **field, const char *s)
+{
+    replay_record_put(r, field, s, s ? strlen(s) : 0);
 }
 
 void replay_record_set(char **field, const char *s)
@@ -139,7 +181,7 @@ void replay_record_free(replay_record_t *r)
                     &r->request_body,
                     &r->response_body};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        free(*all[i]);
+        replay_record_clear(r, all[i]);
     free(r);
 }
 

@@ -102,14 +102,27 @@ typedef struct replay_record {
     char *request_body, *response_body;
     size_t request_body_len, response_body_len;
     bool bodies_truncated;
+    /* strings copied by replay_record_put live here, in the record's own
+     * allocation (a record costs one malloc on the request path) */
+    char *pool;
+    size_t pool_used, pool_cap;
 } replay_record_t;
+
+#define REPLAY_RECORD_POOL 4096 /* bytes of string pool per record */
 
 /* A zeroed record with a fresh id and created_at = now_ms. Aborts on OOM. */
 replay_record_t *replay_record_new(uint64_t now_ms);
 void replay_record_free(replay_record_t *r);
-/* Replace *field with a copy of s (NULL clears). */
+/* Replace *field with a copy of s (NULL clears). The copy is a malloc of
+ * its own: do not use these on a field set with replay_record_put. */
 void replay_record_set(char **field, const char *s);
 void replay_record_setn(char **field, const char *s, size_t n);
+/* Replace r's *field with a copy of s[0..n) (NULL clears), in r's string
+ * pool while it has room (no allocation), on the heap after that. */
+void replay_record_put(replay_record_t *r, char **field, const char *s, size_t n);
+void replay_record_puts(replay_record_t *r, char **field, const char *s);
+/* Release a field's string (heap or pool) and clear it. */
+void replay_record_clear(replay_record_t *r, char **field);
 /* Capture a body, cut at max_bytes (0 = no cap; sets bodies_truncated).
  * which: 0 request, 1 response. */
 void replay_record_set_body(replay_record_t *r, int which, const char *data, size_t len,

@@ -226,12 +226,12 @@ void replay_redact_text(const char *s, size_t n, bool pii, buf_t *out)
     buf_free(&tmp);
 }
 
-static void redact_body(char **body, size_t *len, bool pii)
+static void redact_body(replay_record_t *r, char **body, size_t *len, bool pii)
 {
     if (!*body) return;
     buf_t b = BUF_INIT;
     replay_redact_text(*body, *len, pii, &b);
-    free(*body);
+    replay_record_clear(r, body);
     *len = b.len;
     *body = b.data ? buf_steal(&b) : strdup("");
     if (!*body) abort();
@@ -273,7 +273,7 @@ static bool maybe_secret(const char *s, size_t n)
     return false;
 }
 
-static void redact_fragment(char **frag)
+static void redact_fragment(replay_record_t *r, char **frag)
 {
     if (!*frag || !**frag) return;
     size_t n = strlen(*frag);
@@ -286,7 +286,7 @@ static void redact_fragment(char **frag)
     }
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(b.data, b.len + 1, &end, true); /* +1: the NUL */
-    free(*frag);
+    replay_record_clear(r, frag);
     if (j) {
         cJSON_Delete(j);
         *frag = buf_steal(&b);
@@ -299,11 +299,11 @@ static void redact_fragment(char **frag)
 
 void replay_redact_record(replay_record_t *r, bool pii)
 {
-    redact_body(&r->request_body, &r->request_body_len, pii);
-    redact_body(&r->response_body, &r->response_body_len, pii);
+    redact_body(r, &r->request_body, &r->request_body_len, pii);
+    redact_body(r, &r->response_body, &r->response_body_len, pii);
     char **frags[] = {&r->decision_trace_json,   &r->signals_json,         &r->candidates_json,
                       &r->session.bindings_json, &r->session.handoff_json, &r->attempts_json,
                       &r->plugins_json,          &r->warnings_json};
     for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
-        redact_fragment(frags[i]);
+        redact_fragment(r, frags[i]);
 }

@@ -60,11 +60,9 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm, bool any_sig
 {
     const char *body = r->body;
     if (!jm->tool_calls.len || jscan_type(body, jm->tool_calls) != '[') return;
-    size_t n = 0;
+    size_t n = jm->n_tool_calls; /* counted by the scanner: no second walk of the calls */
     uint32_t cur = 0;
     jspan_t call;
-    while (jscan_arr_next(body, jm->tool_calls, &cur, &call))
-        n++;
     if (!n) return;
     m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
     cur = 0;

@@ -9,6 +9,16 @@ static void json_str(buf_t *b, const char *s)
     buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* ,"key":v with four decimals: printf's "%.4f" bytes without printf. */
+static void num4(buf_t *b, const char *key, double v)
+{
+    buf_putc(b, ',');
+    buf_putc(b, '"');
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+    buf_fixed(b, v, 4);
+}
+
 void route_signals_json(buf_t *b, const route_plan_t *p)
 {
     const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
@@ -20,12 +30,13 @@ void route_signals_json(buf_t *b, const route_plan_t *p)
         json_str(b, cfg_signal_family_name(x->rule->family));
         buf_puts(b, ",\"name\":");
         json_str(b, x->rule->name);
-        buf_printf(b, ",\"matched\":%s,\"score\":%.4f", x->matched ? "true" : "false", x->score);
+        buf_puts(b, x->matched ? ",\"matched\":true" : ",\"matched\":false");
+        num4(b, "score", x->score);
         if (x->label) {
             buf_puts(b, ",\"label\":");
             json_str(b, x->label);
         }
-        if (x->has_value) buf_printf(b, ",\"value\":%.4f", x->value);
+        if (x->has_value) num4(b, "value", x->value);
         buf_printf(b, ",\"latency_us\":%u", x->latency_us);
         if (x->error) {
             buf_puts(b, ",\"error\":");
@@ -51,16 +62,20 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
             buf_puts(b, ",\"excluded_reason\":");
             json_str(b, c->excluded_reason);
         }
-        buf_printf(b,
-                   ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
-                   "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
-                   "\"history_penalty\":%.4f,\"switch_margin\":%.4f,\"stay_bias\":%.4f,"
-                   "\"tool_loop_term\":%.4f,\"checkout_multiplier\":%.4f,\"final\":%.4f,"
-                   "\"net_switch_advantage\":%.4f}",
-                   t->base, t->quality_gap, t->downgrade_credit, t->handoff_penalty,
-                   t->prefix_benefit, t->prefix_penalty, t->history_penalty, t->switch_margin,
-                   t->stay_bias, t->tool_loop_term, t->checkout_multiplier, t->final,
-                   t->net_switch_advantage);
+        num4(b, "base", t->base);
+        num4(b, "quality_gap", t->quality_gap);
+        num4(b, "downgrade_credit", t->downgrade_credit);
+        num4(b, "handoff_penalty", t->handoff_penalty);
+        num4(b, "prefix_benefit", t->prefix_benefit);
+        num4(b, "prefix_penalty", t->prefix_penalty);
+        num4(b, "history_penalty", t->history_penalty);
+        num4(b, "switch_margin", t->switch_margin);
+        num4(b, "stay_bias", t->stay_bias);
+        num4(b, "tool_loop_term", t->tool_loop_term);
+        num4(b, "checkout_multiplier", t->checkout_multiplier);
+        num4(b, "final", t->final);
+        num4(b, "net_switch_advantage", t->net_switch_advantage);
+        buf_putc(b, '}');
     }
     buf_putc(b, ']');
 }
@@ -101,15 +116,19 @@ static void session_json(buf_t *b, const route_plan_t *p)
             if (k++) buf_putc(b, ',');
             json_str(b, rq_binding_name(bit));
         }
-    buf_printf(
-        b,
-        "],\"idle_for_s\":%.1f,\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
-        "\"current_not_in_candidates\":%s,\"continuation_mass\":%.4f,\"cache_warmth\":%.4f,"
-        "\"switch_count\":%u,\"confidence\":%.4f,\"fallback\":%s",
-        o->idle_for_s, o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
-        o->decision_inherited ? "true" : "false", o->current_not_in_candidates ? "true" : "false",
-        o->continuation_mass, o->cache_warmth, p->has_state ? p->state.switch_count : 0,
-        o->confidence, o->fallback ? "true" : "false");
+    buf_puts(b, "],\"idle_for_s\":");
+    buf_fixed(b, o->idle_for_s, 1);
+    buf_printf(b,
+               ",\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
+               "\"current_not_in_candidates\":%s",
+               o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
+               o->decision_inherited ? "true" : "false",
+               o->current_not_in_candidates ? "true" : "false");
+    num4(b, "continuation_mass", o->continuation_mass);
+    num4(b, "cache_warmth", o->cache_warmth);
+    buf_printf(b, ",\"switch_count\":%u", p->has_state ? p->state.switch_count : 0);
+    num4(b, "confidence", o->confidence);
+    buf_puts(b, o->fallback ? ",\"fallback\":true" : ",\"fallback\":false");
     if (o->has_handoff) {
         buf_puts(b, ",\"handoff\":{\"from\":");
         json_str(b, o->handoff.from);
@@ -141,7 +160,8 @@ void route_plan_json(buf_t *b, const route_plan_t *p, bool with_trace)
     route_signals_json(b, p);
     buf_puts(b, ",\"decision\":{\"name\":");
     json_str(b, p->decision_name);
-    buf_printf(b, ",\"confidence\":%.4f,\"outcome\":", p->confidence);
+    num4(b, "confidence", p->confidence);
+    buf_puts(b, ",\"outcome\":");
     json_str(b, p->ran_decision ? dec_outcome_name(p->dec.outcome)
                                 : (p->passthrough ? "passthrough" : "default"));
     buf_puts(b, ",\"strategy\":");

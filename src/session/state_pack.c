@@ -78,7 +78,8 @@ static void put_u(wr_t *w, uint64_t v)
 
 static void put_s(wr_t *w, int64_t v) /* zigzag */
 {
-    put_u(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+    uint64_t u = (uint64_t)v;
+    put_u(w, (u << 1) ^ (0 - (u >> 63)));
 }
 
 static void put_raw(wr_t *w, const void *p, size_t n)

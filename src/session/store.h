@@ -172,6 +172,10 @@ sess_store_t *sess_store_memory_new(const sess_memory_opts_t *opts);
  * callback runs under a shard lock: it must not call back into the store. */
 typedef void (*sess_memory_visit_fn)(void *ud, const char *key, const sess_state_t *st);
 void sess_store_memory_foreach(sess_store_t *s, sess_memory_visit_fn fn, void *ud);
+/* The same for the keys alone (records are held packed: this skips
+ * unpacking each one). */
+typedef void (*sess_memory_key_fn)(void *ud, const char *key);
+void sess_store_memory_foreach_key(sess_store_t *s, sess_memory_key_fn fn, void *ud);
 /* Remove a session if its last_seen is still last_seen_ms. */
 void sess_store_memory_remove_if(sess_store_t *s, const char *key, uint64_t last_seen_ms);
 /* Insert or replace a whole record (recovery, tests). */

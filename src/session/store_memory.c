@@ -371,6 +371,19 @@ void sess_store_memory_remove_if(sess_store_t *ss, const char *key, uint64_t las
     pthread_mutex_unlock(&s->mu);
 }
 
+void sess_store_memory_foreach_key(sess_store_t *ss, sess_memory_key_fn fn, void *ud)
+{
+    mem_store_t *m = (mem_store_t *)ss;
+    uint64_t now = now_of(m);
+    for (unsigned i = 0; i < m->sessions.n; i++) {
+        mshard_t *s = &m->sessions.shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (ment_t *e = s->head; e; e = e->lnext)
+            if (e->expires_ms > now) fn(ud, ment_key(e));
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 void sess_store_memory_foreach(sess_store_t *ss, sess_memory_visit_fn fn, void *ud)
 {
     mem_store_t *m = (mem_store_t *)ss;

@@ -27,9 +27,8 @@ typedef struct wb_collect {
 } wb_collect_t;
 
 /* Runs under a shard lock of the memory store: only copies the key. */
-static void collect(void *ud, const char *key, const sess_state_t *st)
+static void collect(void *ud, const char *key)
 {
-    (void)st;
     wb_collect_t *c = ud;
     if (sess_redis_is_mirror_key(key)) return;
     if (c->n == c->cap) {
@@ -111,7 +110,7 @@ void sess_redis_wb_start(sess_redis_t *rs)
     free_keys(rs);
     if (!claim(rs)) return;
     wb_collect_t c = {0};
-    sess_store_memory_foreach(rs->fb, collect, &c);
+    sess_store_memory_foreach_key(rs->fb, collect, &c);
     if (!c.n) {
         free(c.keys);
         release(rs); /* nothing left: whoever missed found nothing either */

@@ -5,28 +5,65 @@
 #include "upstream/trace.h"
 #include "route/plan_render.h"
 #include "core/buf.h"
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One routing part of the plan as JSON (the same rendering as eval). */
-static char *json_of_plan_part(const route_plan_t *p, int which)
+/* One routing part of the plan as JSON (the same rendering as eval) into
+ * the record's field. Rendered in a scratch buffer the worker thread keeps
+ * between requests (released when a part was unusually large), so the
+ * field's copy is the only allocation. */
+#define SCRATCH_KEEP (64 * 1024)
+static __thread buf_t scratch;
+static __thread bool scratch_registered;
+static pthread_key_t scratch_key; /* its destructor frees a thread's scratch at exit */
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
 {
-    if (which == 0 && !p->ran_decision) return NULL;
-    buf_t b = BUF_INIT;
-    if (which == 0)
-        dec_result_json(&b, &p->dec);
-    else if (which == 1)
-        route_signals_json(&b, p);
-    else
-        route_candidates_json(&b, p);
-    return buf_steal(&b);
+    buf_free(p);
 }
 
-static void set_owned(char **field, char *s)
+static void scratch_key_init(void)
 {
-    replay_record_set(field, s);
-    free(s);
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+/* The scratch buffer, empty. */
+static buf_t *scratch_get(void)
+{
+    if (!scratch_registered) {
+        pthread_once(&scratch_once, scratch_key_init);
+        pthread_setspecific(scratch_key, &scratch);
+        scratch_registered = true;
+    }
+    buf_reset(&scratch);
+    return &scratch;
+}
+
+/* Copy what the scratch buffer holds into a record field. */
+static void scratch_set(replay_record_t *r, char **field)
+{
+    replay_record_put(r, field, scratch.data ? scratch.data : "", scratch.len);
+    if (scratch.cap > SCRATCH_KEEP) buf_free(&scratch);
+}
+
+static void set_plan_part(replay_record_t *r, char **field, const route_plan_t *p, int which)
+{
+    if (which == 0 && !p->ran_decision) {
+        replay_record_clear(r, field);
+        return;
+    }
+    buf_t *b = scratch_get();
+    if (which == 0)
+        dec_result_json(b, &p->dec);
+    else if (which == 1)
+        route_signals_json(b, p);
+    else
+        route_candidates_json(b, p);
+    scratch_set(r, field);
 }
 
 replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_id,
@@ -34,43 +71,48 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
                                     const char *upstream_protocol)
 {
     replay_record_t *r = replay_record_new(clock_wall_ms());
-    replay_record_set(&r->request_id, request_id);
-    replay_record_set(&r->endpoint, endpoint);
-    replay_record_set(&r->client_protocol, client_protocol);
-    replay_record_set(&r->upstream_protocol, upstream_protocol);
-    if (p->id.found) replay_record_set(&r->tenant, p->id.tenant);
-    replay_record_set(&r->recipe, p->passthrough ? "" : p->recipe_name);
-    replay_record_set(&r->decision, p->decision_name);
+    replay_record_puts(r, &r->request_id, request_id);
+    replay_record_puts(r, &r->endpoint, endpoint);
+    replay_record_puts(r, &r->client_protocol, client_protocol);
+    replay_record_puts(r, &r->upstream_protocol, upstream_protocol);
+    if (p->id.found) replay_record_puts(r, &r->tenant, p->id.tenant);
+    replay_record_puts(r, &r->recipe, p->passthrough ? "" : p->recipe_name);
+    replay_record_puts(r, &r->decision, p->decision_name);
     r->decision_confidence = p->confidence;
-    replay_record_set(&r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
-    set_owned(&r->decision_trace_json, json_of_plan_part(p, 0));
-    set_owned(&r->signals_json, json_of_plan_part(p, 1));
-    set_owned(&r->candidates_json, json_of_plan_part(p, 2));
-    replay_record_set(&r->algorithm, p->algorithm ? p->algorithm : "static");
-    replay_record_set(&r->model, p->model ? p->model->name : "");
+    replay_record_puts(r, &r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
+    set_plan_part(r, &r->decision_trace_json, p, 0);
+    set_plan_part(r, &r->signals_json, p, 1);
+    set_plan_part(r, &r->candidates_json, p, 2);
+    replay_record_puts(r, &r->algorithm, p->algorithm ? p->algorithm : "static");
+    replay_record_puts(r, &r->model, p->model ? p->model->name : "");
     if (p->ran_policy) {
         const sess_policy_out_t *o = &p->pol;
         r->has_session = true;
         const char *k = strchr(p->id.key, SESS_KEY_SEP);
         k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
-        replay_record_set(&r->session.id, p->id.found ? (k ? k + 1 : p->id.key) : "");
-        replay_record_set(&r->session.identity_source, p->id.found ? p->id.source : "none");
+        replay_record_puts(r, &r->session.id, p->id.found ? (k ? k + 1 : p->id.key) : "");
+        replay_record_puts(r, &r->session.identity_source, p->id.found ? p->id.source : "none");
         r->session.identity_confidence = p->id.low_confidence ? 0.5 : 1.0;
         r->session.turn = p->has_state ? (int64_t)p->state.turn_count + 1 : 1;
-        replay_record_set(&r->session.phase, sess_phase_name(o->phase));
-        replay_record_set(&r->session.previous_model, o->previous_model ? o->previous_model : "");
-        replay_record_set(&r->session.selected_model, o->model ? o->model : "");
+        replay_record_puts(r, &r->session.phase, sess_phase_name(o->phase));
+        replay_record_puts(r, &r->session.previous_model,
+                           o->previous_model ? o->previous_model : "");
+        replay_record_puts(r, &r->session.selected_model, o->model ? o->model : "");
         r->session.switched = o->switched;
-        replay_record_set(&r->session.reason, sess_reason_name(o->reason));
-        replay_record_set(&r->session.hard_lock, sess_hard_lock_name(o->hard_lock));
-        buf_t b = BUF_INIT;
-        buf_putc(&b, '[');
+        replay_record_puts(r, &r->session.reason, sess_reason_name(o->reason));
+        replay_record_puts(r, &r->session.hard_lock, sess_hard_lock_name(o->hard_lock));
+        buf_t *b = scratch_get();
+        buf_putc(b, '[');
         int n = 0;
         for (unsigned bit = 1; bit <= RQ_BIND_SERVER_TOOL_STATE; bit <<= 1)
-            if (o->bindings & bit) buf_printf(&b, "%s\"%s\"", n++ ? "," : "", rq_binding_name(bit));
-        buf_putc(&b, ']');
-        replay_record_set(&r->session.bindings_json, b.data);
-        buf_free(&b);
+            if (o->bindings & bit) {
+                if (n++) buf_putc(b, ',');
+                buf_putc(b, '"');
+                buf_puts(b, rq_binding_name(bit));
+                buf_putc(b, '"');
+            }
+        buf_putc(b, ']');
+        scratch_set(r, &r->session.bindings_json);
         r->session.idle_for_s = o->idle_for_s;
         r->session.idle_reset = o->idle_reset;
         r->session.drift_reset = o->drift_reset;
@@ -93,7 +135,7 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
                 buf_printf(&h, "%s\"%s\"", i ? "," : "",
                            sess_conversion_name(o->handoff.conversions[i]));
             buf_puts(&h, "]}");
-            replay_record_set(&r->session.handoff_json, h.data);
+            replay_record_puts(r, &r->session.handoff_json, h.data);
             buf_free(&h);
         }
     }
@@ -104,24 +146,23 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
 void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, replay_queue_t *q)
 {
     if (!r) return;
-    replay_record_set(&r->backend, o->backend ? o->backend : "");
-    replay_record_set(&r->response_path, o->response_path ? o->response_path : "upstream");
+    replay_record_puts(r, &r->backend, o->backend ? o->backend : "");
+    replay_record_puts(r, &r->response_path, o->response_path ? o->response_path : "upstream");
     r->status = o->status;
     r->usage.prompt = o->prompt_tokens;
     r->usage.cached = o->cached_tokens;
     r->usage.completion = o->completion_tokens;
-    replay_record_set(&r->cost.currency, o->currency ? o->currency : "USD");
+    replay_record_puts(r, &r->cost.currency, o->currency ? o->currency : "USD");
     r->cost.actual = o->cost;
     r->cost.baseline = o->baseline_cost;
     r->latency.ttft_ms = o->ttft_ms;
     r->latency.total_ms = o->total_ms;
-    buf_t b = BUF_INIT;
-    buf_printf(&b, "[{\"backend\":");
-    buf_json_str(&b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
-    buf_printf(&b, ",\"attempts\":%d}]", o->attempts);
-    replay_record_set(&r->attempts_json, b.data);
-    buf_free(&b);
-    if (o->plugins_json) replay_record_set(&r->plugins_json, o->plugins_json);
+    buf_t *b = scratch_get();
+    buf_puts(b, "[{\"backend\":");
+    buf_json_str(b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
+    buf_printf(b, ",\"attempts\":%d}]", o->attempts);
+    scratch_set(r, &r->attempts_json);
+    if (o->plugins_json) replay_record_puts(r, &r->plugins_json, o->plugins_json);
     if (q)
         replay_queue_push(q, r);
     else

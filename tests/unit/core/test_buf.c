@@ -7,6 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <stdio.h>
+
 #include "core/arena.h"
 #include "core/buf.h"
 #include <stdlib.h>
@@ -91,9 +94,54 @@ static void test_arena_alignment_big_and_reset(void **state)
     arena_deinit(&a);
 }
 
+/* buf_fixed writes exactly what printf("%.*f") writes: random values of
+ * every magnitude, exact ties, values a hair off a tie, signs, zeros,
+ * NaN and infinities. */
+static void check_fixed(double v, int d)
+{
+    char want[512];
+    snprintf(want, sizeof want, "%.*f", d, v);
+    buf_t b = BUF_INIT;
+    buf_fixed(&b, v, d);
+    if (strcmp(b.data, want) != 0) fprintf(stderr, "%.17g %d: %s != %s\n", v, d, b.data, want);
+    assert_string_equal(b.data, want);
+    buf_free(&b);
+}
+
+static void test_fixed_matches_printf(void **state)
+{
+    static const double edge[] = {0.0,      -0.0,         0.5,          1.5, 2.5, 0.00005, 0.00015,
+                                  -0.00005, 1e-300,       -1e-9,        0.1, 0.2, 0.3,     1.0 / 3,
+                                  2.0 / 3,  123456.78905, 214748.36475, 1e9, 3e9, 1e300,   -1e300};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        for (int d = 0; d <= 9; d++)
+            check_fixed(edge[i], d);
+    for (int d = 0; d <= 9; d++) {
+        check_fixed(NAN, d);
+        check_fixed(INFINITY, d);
+        check_fixed(-INFINITY, d);
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double unit = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+        double mag = pow(10.0, (double)(int)(x % 14) - 6);    /* 1e-6 .. 1e7 */
+        double v = (x & 1 ? -1 : 1) * unit * mag;
+        check_fixed(v, (int)((x >> 5) % 10));
+        /* a value whose 4-decimal expansion sits near a tie */
+        double t = (double)(int64_t)(unit * 1e6) / 1e4 + 0.00005;
+        check_fixed(t, 4);
+        check_fixed(nextafter(t, 0), 4);
+        check_fixed(nextafter(t, 1e9), 4);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixed_matches_printf),
         cmocka_unit_test(test_printf_grows_past_capacity),
         cmocka_unit_test(test_json_str_escapes),
         cmocka_unit_test(test_json_numbers),

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "replay/redact.h"
 #include "replay_fixture.h"
 
 static cJSON *render(const replay_record_t *r, bool bodies)
@@ -197,9 +198,38 @@ static void test_validate_rejects_bad_reason_and_bad_json(void **st)
     buf_free(&err);
 }
 
+/* replay_record_put keeps strings in the record's own pool until it is
+ * full, then on the heap; replacing, clearing and redacting either kind and
+ * freeing the record release exactly what was allocated (ASan checks). */
+static void test_put_uses_the_pool_then_the_heap(void **st)
+{
+    replay_record_t *r = replay_record_new(1000);
+    char big[REPLAY_RECORD_POOL / 3];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    replay_record_puts(r, &r->model, "m1");
+    assert_string_equal(r->model, "m1");
+    assert_true(r->model >= r->pool && r->model < r->pool + r->pool_cap);
+    replay_record_puts(r, &r->signals_json, big);
+    replay_record_puts(r, &r->candidates_json, big);
+    replay_record_puts(r, &r->decision_trace_json, big); /* past the pool: heap */
+    assert_false(r->decision_trace_json >= r->pool &&
+                 r->decision_trace_json < r->pool + r->pool_cap);
+    assert_string_equal(r->decision_trace_json, big);
+    replay_record_puts(r, &r->decision_trace_json, "{\"api_key\":\"sk-abcdefghijklmnop\"}");
+    replay_record_puts(r, &r->model, NULL);
+    assert_null(r->model);
+    replay_record_clear(r, &r->candidates_json);
+    assert_null(r->candidates_json);
+    replay_redact_record(r, true); /* replaces fragments: pool and heap alike */
+    assert_null(strstr(r->decision_trace_json ? r->decision_trace_json : "", "sk-abcdef"));
+    replay_record_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_uses_the_pool_then_the_heap),
         cmocka_unit_test(test_ids_have_the_rr_shape_and_differ),
         cmocka_unit_test(test_reason_enum_is_the_spec_list),
         cmocka_unit_test(test_render_has_every_field_group),
