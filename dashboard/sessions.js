@@ -79,24 +79,31 @@ async function sessionPage(main, ctx) {
       el('div', { class: 'card' }, el('div', { class: 'label' }, 'cost'), el('div', { class: 'value' }, fmtNum(mem.cost, 6)), el('div', { class: 'muted' }, 'identity ' + mem.identity_source)))
       : el('p', { class: 'muted' }, 'No session memory on this replica (expired, or held by another store).'),
     el('p', { class: 'muted' }, `${tl.turns ?? (tl.timeline || []).length} turns${tl.truncated ? ' (only the newest shown)' : ''}; a highlighted row is a switch, a locked row held the model.`));
+  // Per turn: the timeline item's own fields when the replay API gives them
+  // (lock, previous_model, switch_terms, usage, cost), else the full record.
   const rows = (tl.timeline || []).map(t => {
     const r = byId[t.replay_id] || {};
     const s = r.session || {};
-    const chosen = (r.candidates || []).find(c => c.model === r.model) || {};
-    const lock = s.hard_lock && s.hard_lock !== 'none' ? s.hard_lock : '';
-    const u = r.usage || {};
+    const terms = t.switch_terms || s;
+    const chosen = (t.switch_terms && t.switch_terms.candidate) || (r.candidates || []).find(c => c.model === (t.model || r.model)) || null;
+    const lockKind = t.lock !== undefined ? t.lock : s.hard_lock;
+    const lock = lockKind && lockKind !== 'none' ? lockKind : '';
+    const prev = t.previous_model !== undefined ? t.previous_model : s.previous_model;
+    const u = t.usage || r.usage || {};
+    const cost = t.cost || r.cost;
     return el('tr', { class: (t.switched ? 'switch' : '') + (lock ? ' lock' : ''), 'data-turn': t.turn },
       el('td', { class: 'num' }, t.turn), el('td', {}, (t.time || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')),
-      el('td', {}, t.model || '–', t.switched && s.previous_model ? el('span', { class: 'muted' }, ` (from ${s.previous_model})`) : null),
+      el('td', {}, t.model || '–', t.switched && prev ? el('span', { class: 'muted' }, ` (from ${prev})`) : null),
       el('td', {}, t.decision || '–'), el('td', {}, t.reason || '–'), el('td', {}, lock || ''),
-      el('td', { class: 'num' }, r.candidates ? fmtNum(chosen.net_switch_advantage, 3) : '–'),
-      el('td', { class: 'num' }, r.candidates ? fmtNum(chosen.final, 3) : '–'),
+      el('td', { class: 'num' }, chosen ? fmtNum(chosen.net_switch_advantage, 3) : '–'),
+      el('td', { class: 'num' }, chosen ? fmtNum(chosen.final, 3) : '–'),
+      el('td', { class: 'num' }, terms && terms.continuation_mass !== undefined ? `${fmtNum(terms.continuation_mass, 2)} / ${fmtNum(terms.cache_warmth, 2)}` : '–'),
       el('td', { class: 'num' }, u.prompt !== undefined ? `${u.prompt}/${u.cached ?? 0}/${u.completion ?? 0}` : '–'),
-      el('td', { class: 'num' }, r.cost ? fmtNum(r.cost.actual, 6) : '–'),
+      el('td', { class: 'num' }, cost ? fmtNum(cost.actual, 6) : '–'),
       el('td', { class: 'num' }, r.latency ? fmtNum(r.latency.total_ms, 1) + ' ms' : '–'),
       el('td', {}, t.replay_id ? el('a', { href: link('record', { id: t.replay_id }) }, 'record') : ''));
   });
-  main.append(el('div', { class: 'scroll' }, table(['turn', 'time', 'model', 'decision', 'policy reason', 'lock', 'net switch adv.', 'score', 'tokens in/cached/out', 'cost', 'latency', ''], rows, { class: 'grid timeline', empty: 'no recorded turns' })));
+  main.append(el('div', { class: 'scroll' }, table(['turn', 'time', 'model', 'decision', 'policy reason', 'lock', 'net switch adv.', 'score', 'continuation / warmth', 'tokens in/cached/out', 'cost', 'latency', ''], rows, { class: 'grid timeline', empty: 'no recorded turns' })));
 }
 
 async function recordPage(main, ctx) {
