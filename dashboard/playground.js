@@ -1,5 +1,6 @@
 // playground.js - the Playground page: a prompt or a full chat request
-// through POST /api/v1/eval (operator; no upstream call, no session write),
+// (or a Messages / Responses body, turned into the chat IR the router routes
+// on) through POST /api/v1/eval (operator; no upstream call, no session write),
 // optionally starting from a session state, and what the router would do:
 // matched signals with confidences, the decision trace, the selection's
 // scores, the session policy's candidate terms and verdict. State in the
@@ -55,8 +56,10 @@ export function renderEval(ev) {
 
 export async function render(main, ctx) {
   const p = ctx.params;
-  const mode = el('select', { id: 'pg-mode' }, el('option', { value: 'prompt', selected: !p.request }, 'prompt'), el('option', { value: 'json', selected: !!p.request }, 'chat request JSON'));
-  const input = el('textarea', { id: 'pg-input', rows: 6, placeholder: 'a user message, or a chat completions request body' });
+  const endpoint = p.request ? (p.endpoint || 'chat') : 'prompt';
+  const mode = el('select', { id: 'pg-mode' }, [['prompt', 'prompt'], ['chat', 'chat completions JSON'], ['messages', 'Anthropic Messages JSON'], ['responses', 'Responses JSON']]
+    .map(([v, label]) => el('option', { value: v, selected: v === endpoint }, label)));
+  const input = el('textarea', { id: 'pg-input', rows: 6, placeholder: 'a user message, or a request body (chat completions, Messages or Responses)' });
   input.value = p.request || p.prompt || '';
   const headers = el('input', { id: 'pg-headers', type: 'text', placeholder: '{"x-session-id": "abc"}', value: p.headers || '' });
   const sess = {};
@@ -70,13 +73,15 @@ export async function render(main, ctx) {
   async function submit() {
     const text = input.value;
     let request;
-    const state = { prompt: mode.value === 'prompt' ? text : '', request: mode.value === 'json' ? text : '', headers: headers.value };
+    const isJson = mode.value !== 'prompt';
+    const state = { prompt: isJson ? '' : text, request: isJson ? text : '', endpoint: isJson && mode.value !== 'chat' ? mode.value : '', headers: headers.value };
     for (const k of Object.keys(sess)) state['s_' + k] = sess[k].value;
     setParams(state, false);
     try {
-      request = mode.value === 'json' ? JSON.parse(text) : { model: 'auto', messages: [{ role: 'user', content: text }] };
+      request = isJson ? JSON.parse(text) : { model: 'auto', messages: [{ role: 'user', content: text }] };
     } catch (e) { out.replaceChildren(el('p', { class: 'error' }, 'The request is not valid JSON: ' + e.message)); return; }
     const body = { request };
+    if (isJson && mode.value !== 'chat') body.endpoint = mode.value;
     if (headers.value.trim()) {
       try { body.headers = JSON.parse(headers.value); } catch (e) { out.replaceChildren(el('p', { class: 'error' }, 'Headers are not a JSON object: ' + e.message)); return; }
     }

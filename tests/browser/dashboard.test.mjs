@@ -168,6 +168,18 @@ await check('the playground state is in the URL: a shared link re-runs it', asyn
   expect(reason && reason !== 'cold_start' && reason !== '–', `session verdict ${reason}`);
 });
 
+await check('the playground routes a Messages body like the router does', async () => {
+  await page.goto(`${MGMT}/dashboard/#/playground`);
+  await page.waitForSelector('#pg-input');
+  await page.selectOption('#pg-mode', 'messages');
+  await page.fill('#pg-input', JSON.stringify({ model: 'auto', max_tokens: 64, messages: [{ role: 'user', content: 'prove that' }] }));
+  await page.fill('input[name=model]', '');
+  await page.fill('input[name=turns]', '');
+  await page.click('#pg-run');
+  await page.waitForFunction(() => document.querySelector('#pg-decision') && document.querySelector('#pg-decision').textContent === 'hard_reasoning');
+  expect(page.url().includes('endpoint=messages'), page.url());
+});
+
 await check('operator: the topology highlights a prompt\'s path', async () => {
   await page.goto(`${MGMT}/dashboard/#/topology?prompt=prove%20it`);
   await page.waitForSelector('#path-decision');

@@ -235,6 +235,34 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     thttp_resp_free(&r);
 }
 
+/* The playground's Messages and Responses modes: eval turns those bodies
+ * into the chat IR first; an unknown endpoint or a bad body is a 400. */
+static void test_eval_takes_messages_and_responses_bodies(void **state)
+{
+    static const char *ok[] = {
+        "{\"endpoint\":\"messages\",\"request\":{\"model\":\"auto\",\"max_tokens\":9,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}",
+        "{\"endpoint\":\"responses\",\"request\":{\"model\":\"auto\",\"input\":\"hi\"}}",
+        "{\"endpoint\":\"chat\",\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":"
+        "\"user\",\"content\":\"hi\"}]}}"};
+    thttp_resp_t r;
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        assert_int_equal(req("POST", "/api/v1/eval", "operator-token", ok[i], &r), 0);
+        if (r.status != 200 || !strstr(r.body, "\"model\":\"m\""))
+            fail_msg("%s: %d %s", ok[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+    static const char *bad[] = {"{\"endpoint\":\"nope\",\"request\":{}}",
+                                "{\"endpoint\":\"messages\",\"request\":{\"messages\":5}}",
+                                "{\"endpoint\":\"responses\",\"request\":{\"input\":[7]}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(req("POST", "/api/v1/eval", "operator-token", bad[i], &r), 0);
+        if (r.status != 400 || !strstr(r.body, "invalid_request"))
+            fail_msg("%s: %d %s", bad[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+}
+
 /* Apply: operator only; an invalid text, one with redacted values, and one
  * the real reload rejects (an unset environment variable, which validation
  * does not read) change nothing, the file included; a valid one runs at
@@ -328,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_unknown_files_and_path_tricks_are_404),
         cmocka_unit_test(test_whoami_reports_the_role),
         cmocka_unit_test(test_status_and_page_apis_keep_their_roles),
+        cmocka_unit_test(test_eval_takes_messages_and_responses_bodies),
         cmocka_unit_test(test_config_apply_validates_reloads_and_audits),
         cmocka_unit_test(test_dashboard_false_answers_404),
     };
