@@ -6,6 +6,7 @@
  * Routes that need the routing engine (eval, replay) are registered by
  * their modules through mgmt_route_add. */
 #include "admin/mgmt.h"
+#include "admin/dashboard_history.h"
 #include "config/global.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -390,6 +391,7 @@ int mgmt_listen(mgmt_t *m, const cfg_t *cfg)
 void mgmt_stop(mgmt_t *m)
 {
     if (!m) return;
+    dash_history_stop();
     if (m->srv) {
         hsrv_server_stop(m->srv, 2000);
         hsrv_server_free(m->srv);

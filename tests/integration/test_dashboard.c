@@ -205,6 +205,12 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     assert_non_null(strstr(r.body, "\"replay\":{\"enabled\":true"));
     assert_non_null(strstr(r.body, "\"session_store\":{\"shared\":false"));
     thttp_resp_free(&r);
+    /* the Overview's history: a first sample is taken at start */
+    assert_int_equal(get_status("/api/v1/history", NULL), 401);
+    assert_int_equal(req("GET", "/api/v1/history", "viewer-token", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "{\"interval_ms\":10000,\"samples\":[{\"t\":"));
+    thttp_resp_free(&r);
     /* what the pages read: viewer */
     assert_int_equal(get_status("/config", "viewer-token"), 200);
     assert_int_equal(get_status("/metrics", "viewer-token"), 200);
