@@ -120,7 +120,7 @@ await check('one replay record in full', async () => {
 await check('Topology draws the live config; a viewer cannot evaluate a prompt', async () => {
   await page.goto(`${MGMT}/dashboard/#/topology`);
   await page.waitForSelector('#graph');
-  for (const id of ['signal:keyword:think_hard', 'decision:hard_reasoning', 'decision:default', 'model:large', 'backend:small/small-1'])
+  for (const id of ['signal:keyword:think_hard', 'decision:hard_reasoning', 'decision:default', 'decision:everything', 'model:large', 'backend:small/small-1'])
     expect(await page.$(`#graph [data-id="${id}"]`), `no node ${id}`);
   expect(await page.isDisabled('#topo-prompt'), 'prompt box enabled for a viewer');
   await page.click('#graph [data-id="decision:hard_reasoning"]');
