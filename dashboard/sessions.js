@@ -44,15 +44,35 @@ async function searchPage(main, ctx) {
   const tbl = el('table', { class: 'grid', id: 'records' },
     el('thead', {}, el('tr', {}, ['time', 'session', 'turn', 'decision', 'model', 'reason', '', 'record'].map(c => el('th', {}, c)))), rows);
   const status = el('p', { class: 'muted' });
-  main.append(el('h2', {}, 'Sessions and replay'), form, status, tbl, more);
+  const sessBox = el('div', { id: 'sessions-found' });
+  main.append(el('h2', {}, 'Sessions and replay'), form, el('h3', {}, 'sessions in these records'), sessBox,
+    el('h3', {}, 'records'), status, tbl, more);
   let cursor = '';
+  const seen = new Map(); // session id -> {turns, switches, last record}
+  function drawSessions() {
+    const list = [...seen.entries()].sort((a, b) => (b[1].last.created_at_ms || 0) - (a[1].last.created_at_ms || 0));
+    sessBox.replaceChildren(table(['session', 'records', 'switches', 'last model', 'last decision', 'last reason', 'last seen'],
+      list.map(([id, v]) => el('tr', {}, el('td', {}, el('a', { href: link('sessions', { session: id }) }, id)), el('td', { class: 'num' }, v.n),
+        el('td', { class: 'num' }, v.switches), el('td', {}, v.last.model || '–'), el('td', {}, v.last.decision || '–'),
+        el('td', {}, reasonOf(v.last) || '–'), el('td', {}, timeOf(v.last)))), { empty: 'no session in these records' }));
+  }
   async function load() {
     const q = new URLSearchParams();
     for (const f of FILTERS) if (p[f]) q.set(f, p[f]);
     q.set('limit', '50');
     if (cursor) q.set('cursor', cursor);
     const res = await api('/v1/router_replay?' + q.toString());
-    for (const r of res.records || []) rows.append(recordRow(r));
+    for (const r of res.records || []) {
+      rows.append(recordRow(r));
+      const sid = sessionOf(r);
+      if (!sid) continue;
+      const v = seen.get(sid) || { n: 0, switches: 0, last: r };
+      v.n++;
+      if (sess(r).switched || r.switched) v.switches++;
+      if ((r.created_at_ms || 0) > (v.last.created_at_ms || 0)) v.last = r;
+      seen.set(sid, v);
+    }
+    drawSessions();
     cursor = res.next_cursor || '';
     more.hidden = !cursor || !(res.records || []).length;
     status.textContent = `${rows.children.length} records, newest first`;

@@ -98,6 +98,8 @@ await check('Overview keeps its window in the URL', async () => {
 await check('Sessions lists the session; its timeline marks the switch', async () => {
   await page.goto(`${MGMT}/dashboard/#/sessions?session_id=${SESSION}`);
   await page.waitForSelector(`#records a:text("${SESSION}")`);
+  const found = await page.textContent('#sessions-found');
+  expect(found.includes(SESSION) && found.includes('hard_reasoning'), `sessions table: ${found}`);
   await shot(page, 'sessions');
   await page.click(`#records a:text("${SESSION}")`);
   await page.waitForSelector('table.timeline tbody tr[data-turn]');
