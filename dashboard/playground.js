@@ -3,7 +3,8 @@
 // on) through POST /api/v1/eval (operator; no upstream call, no session write),
 // optionally starting from a session state, and what the router would do:
 // matched signals with confidences, the decision trace, the selection's
-// scores, the session policy's candidate terms and verdict. State in the
+// scores, the session policy's candidate terms and verdict, and the request
+// as the decision's plugins would send it upstream. State in the
 // URL: prompt or request, the session fields, headers.
 import { el, api, setParams, errorBox, table, fmtNum, pre } from './lib.js';
 
@@ -49,6 +50,19 @@ export function renderEval(ev) {
     out.push(el('div', { class: 'scroll' }, table(['model', 'admissible', 'available', ...TERMS], (s.candidates || []).map(c =>
       el('tr', { class: c.model === ev.model ? 'yes' : '' }, el('td', {}, c.model), el('td', {}, c.admissible ? 'yes' : 'no'), el('td', {}, c.available ? 'yes' : 'no'),
         TERMS.map(t => el('td', { class: 'num' }, fmtNum(c[t], 3))))), { class: 'grid terms', empty: 'no candidates' })));
+  }
+  const rw = ev.rewritten;
+  if (rw) {
+    out.push(el('h3', {}, 'rewritten request'), el('p', { class: 'muted', id: 'pg-applied' },
+      `to ${rw.upstream_model}; plugins that changed it: ${(rw.applied || []).join(', ') || 'none'}`,
+      (rw.warnings || []).length ? `; warnings: ${rw.warnings.join('; ')}` : ''));
+    if (rw.ends_here) {
+      out.push(el('p', {}, `The request ends in the router (status ${rw.status}${rw.fast_response ? ', fast_response' : ''}):`), pre(rw.reply));
+    } else {
+      out.push(el('pre', { class: 'json', id: 'pg-rewritten' }, JSON.stringify(rw.body, null, 2)));
+      const ops = [...(rw.upstream_headers || []).map(h => ['upstream', h]), ...(rw.response_headers || []).map(h => ['response', h])];
+      if (ops.length) out.push(table(['headers', 'op', 'name', 'value'], ops.map(([w, h]) => el('tr', {}, el('td', {}, w), el('td', {}, h.op), el('td', {}, h.name), el('td', {}, h.value ?? '')))));
+    }
   }
   out.push(el('details', {}, el('summary', {}, 'full eval JSON'), pre(ev)));
   return out;

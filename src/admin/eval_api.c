@@ -3,8 +3,10 @@
  * JSON as `tether eval --format json --trace`). endpoint "chat" (default),
  * "messages" or "responses": a Messages or Responses body is first turned
  * into the chat IR the router routes on (api/translate.h; a Responses
- * previous_response_id chain is not expanded). No upstream call, no memory
- * write. Operator role. */
+ * previous_response_id chain is not expanded). "rewritten" adds the request
+ * as the decision's plugins would send it (eval_rewrite.c). No upstream
+ * call, no memory write. Operator role. */
+#include "admin/eval_rewrite.h"
 #include "admin/mgmt.h"
 #include "api/translate.h"
 #include "core/clock.h"
@@ -98,6 +100,13 @@ static void h_eval(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     }
     buf_t out = BUF_INIT;
     route_plan_json(&out, &plan, true);
+    /* the plan's object, plus the request as its plugins would send it */
+    if (out.len && out.data[out.len - 1] == '}') {
+        out.len--;
+        buf_putc(&out, ',');
+        eval_rewrite_json(&out, ref->cfg, &plan, body, strlen(body), &req->arena);
+        buf_putc(&out, '}');
+    }
     mgmt_json(req, 200, out.data, out.len);
     buf_free(&out);
     app_config_release(ref);

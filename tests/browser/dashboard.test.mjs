@@ -151,6 +151,9 @@ await check('operator: the playground shows the decision a prompt must take', as
   expect((await page.textContent('#pg-decision')) === 'hard_reasoning', 'wrong decision');
   expect((await page.textContent('#pg-model')) === 'large', 'wrong model');
   expect((await page.textContent('#pg-trace')).includes('keyword:think_hard'), 'trace lacks the signal');
+  expect((await page.textContent('#pg-applied')).includes('system_prompt'), 'system_prompt not applied');
+  const rewritten = JSON.parse(await page.textContent('#pg-rewritten'));
+  expect(rewritten.model === 'sim-large' && rewritten.messages[0].content === 'Reason carefully.', JSON.stringify(rewritten));
   await shot(page, 'playground');
 });
 

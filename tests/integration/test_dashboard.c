@@ -54,22 +54,23 @@ static char *file_text(void)
     return b;
 }
 
+/* The routing the router starts with: a fast_response decision for
+ * prompts with "zq-block", and a catch-all. */
+#define BASE_ROUTING                                                                               \
+    "  signals:\n    keywords: [{name: blockme, keywords: [zq-block]}]\n"                          \
+    "  decisions:\n    - name: blocked\n      priority: 100\n"                                     \
+    "      rules: {type: keyword, name: blockme}\n      modelRefs: [{model: m}]\n"                 \
+    "      plugins: [{type: fast_response, configuration: {message: \"Blocked here.\"}}]\n"        \
+    "    - {name: rest, priority: 1, modelRefs: [{model: m}]}\n"
+
 static void write_config(const char *dashboard_line)
 {
+    char port[16], text[4096];
+    snprintf(port, sizeof port, "%d", rport);
+    config_text(text, sizeof text, dashboard_line, BASE_ROUTING, port);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: m}\n  models:\n"
-            "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: m}]\n"
-            "global:\n  services:\n    router_replay: {store: memory}\n"
-            "    management_api:\n      listen: \"127.0.0.1:%d\"\n%s"
-            "      tokens:\n        - {name: ro, token_env: DASH_T_VIEWER, role: viewer}\n"
-            "        - {name: op, token_env: DASH_T_OPERATOR, role: operator}\n"
-            "        - {name: root, token_env: DASH_T_ADMIN, role: admin}\n",
-            rport, mport, gport, dashboard_line);
+    fputs(text, f);
     fclose(f);
 }
 
@@ -232,6 +233,9 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     assert_int_equal(req("POST", "/api/v1/eval", "operator-token", ev, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"model\":\"m\""));
+    /* the request as it would go upstream: "auto" rewritten to the model */
+    assert_non_null(strstr(r.body, "\"rewritten\":{\"upstream_model\":\"m\",\"ends_here\":false,"
+                                   "\"body\":{\"model\":\"m\",\"messages\""));
     thttp_resp_free(&r);
     assert_int_equal(req("POST", "/config/validate", "viewer-token", "version: v0.3\n", &r), 0);
     assert_int_equal(r.status, 403);
