@@ -54,7 +54,7 @@ void eval_rewrite_json(buf_t *out, const cfg_t *cfg, const route_plan_t *plan, c
 {
     buf_puts(out, "\"rewritten\":");
     jreq_t jr;
-    jscan_err_t je;
+    jscan_err_t je = {0};
     if (!plan->model || jscan_request(body, len, a, &jr, &je) != 0) {
         buf_puts(out, "null");
         return;
