@@ -60,7 +60,13 @@ const page = await ctx.newPage();
 const consoleErrors = [];
 page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', e => consoleErrors.push(String(e)));
-page.setDefaultTimeout(10000);
+// bounds on waits, not timing checks: generous for a loaded machine under ASan
+page.setDefaultTimeout(30000);
+
+// Set the config editor's text as typing would end (one input event).
+async function setEditor(text) {
+  await page.$eval('#cfg-editor', (e, v) => { e.value = v; e.dispatchEvent(new Event('input', { bubbles: true })); }, text);
+}
 
 await check('/ redirects to /dashboard/ and shows the login form', async () => {
   await page.goto(`${MGMT}/`);
@@ -86,7 +92,7 @@ await check('viewer logs in; Overview shows the requests sent and both models', 
   expect(models.includes('hard_reasoning'), 'top decisions lack hard_reasoning');
   const gen = await page.textContent('.card.generation .value');
   expect(gen === '1', `generation ${gen}`);
-  await page.waitForSelector('[data-chart=rate] svg', { timeout: 15000 });
+  await page.waitForSelector('[data-chart=rate] svg');
   await shot(page, 'overview');
 });
 
@@ -204,7 +210,7 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
   await page.waitForFunction(() => document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
   const yaml = ['version: v0.3', 'providers:', '  defaults: {default_model: m}', '  models: [{name: m, backend_refs: [{endpoint: "h:1"}]}]',
     'routing:', '  modelCards: [{name: m}]', '  decisions:', '    - name: d', '      priority: high', '      modelRefs: [{model: m}]'].join('\n');
-  await page.fill('#cfg-editor', yaml);
+  await setEditor(yaml);
   await page.waitForSelector('#cfg-diags .diag.error');
   const diag = await page.textContent('#cfg-diags .diag.error');
   expect(diag.startsWith('request:9:'), `diagnostic ${diag}`);
@@ -212,7 +218,7 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
   expect((await page.textContent('#cfg-gutter .bad')) === '9\n', 'gutter does not mark line 9');
   expect((await page.textContent('#cfg-diff')).includes('+ routing:'), 'diff lacks the edit');
   await shot(page, 'config');
-  await page.fill('#cfg-editor', yaml.replace('priority: high', 'priority: 5'));
+  await setEditor(yaml.replace('priority: high', 'priority: 5'));
   await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
 });
 
@@ -221,7 +227,7 @@ await check('Config: a valid edit applies and the topology shows the new decisio
   await page.waitForFunction(() => document.querySelector('#cfg-editor') && document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
   const cfg = JSON.parse(await page.inputValue('#cfg-editor'));
   cfg.routing.decisions.splice(1, 0, { name: 'math_help', priority: 30, rules: { type: 'keyword', name: 'think_hard' }, modelRefs: [{ model: 'small' }] });
-  await page.fill('#cfg-editor', JSON.stringify(cfg, null, 2));
+  await setEditor(JSON.stringify(cfg, null, 2));
   await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
   await page.waitForSelector('#cfg-apply:not([disabled])');
   await page.click('#cfg-apply');
