@@ -124,6 +124,7 @@ export async function render(main, ctx) {
     el('h3', {}, 'applied from here'), audit,
     el('h3', {}, 'the running routing as DSL'), dslBox);
   drawGutter(); drawDiff(); loadAudit();
+  if (canEdit) validate(); // the running text's own diagnostics (warnings)
   api('/api/v1/config/dsl', { text: true }).then(t => dslBox.replaceChildren(t), e => dslBox.replaceChildren(e.message));
   return () => clearTimeout(timer);
 }

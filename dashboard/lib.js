@@ -191,11 +191,14 @@ export function lineChart(title, series, opts = {}) {
     svg.append(el('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
     svg.append(el('text', { x: L - 4, y: y(v) + 3, class: 'axis', 'text-anchor': 'end' }, (opts.fmt || fmtNum)(v)));
   }
-  svg.append(el('text', { x: L, y: H - 6, class: 'axis' }, new Date(t0).toLocaleTimeString()));
+  const span = Math.round((t1 - t0) / 1000);
+  svg.append(el('text', { x: L, y: H - 6, class: 'axis' }, span >= 120 ? `-${Math.round(span / 60)} min` : `-${span} s`));
   svg.append(el('text', { x: W - R, y: H - 6, class: 'axis', 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()));
   series.forEach((s, i) => {
-    const d = s.points.filter(p => Number.isFinite(p[1])).map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
+    const fin = s.points.filter(p => Number.isFinite(p[1]));
+    const d = fin.map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
     if (d) svg.append(el('polyline', { points: d, fill: 'none', stroke: color(i), 'stroke-width': 1.6 }, el('title', {}, s.name)));
+    if (fin.length <= 40) for (const p of fin) svg.append(el('circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.2, fill: color(i) }));
   });
   box.append(svg);
   box.append(el('div', { class: 'legend' }, series.map((s, i) => el('span', {}, el('i', { style: `background:${color(i)}` }), s.name))));

@@ -1,8 +1,10 @@
 // overview.js - the Overview page: traffic, latency, errors and the session
 // policy's outcomes over time, read from /metrics every few seconds (rates
 // are differences between two reads, kept in this tab for the chosen
-// window), plus /api/v1/status (generation, reloads, store and replay
-// health), /backends, and the newest replay records for the top decisions.
+// window) after the router's own last hour (GET /api/v1/history, one
+// sample every 10 s), plus /api/v1/status (generation, reloads, store and
+// replay health), /backends, and the newest replay records for the top
+// decisions.
 import { el, api, parseProm, sumBy, buckets, quantile, diffBuckets, lineChart, table, card, fmtNum, fmtMs, setParams, errorBox } from './lib.js';
 
 const WINDOWS = { '1m': 60e3, '5m': 300e3, '15m': 900e3, '1h': 3600e3 };
@@ -24,6 +26,23 @@ function snapshot(samples) {
     costByModel: sumBy(samples, 'tether_cost_total', 'model'),
     inflight: sumBy(samples, 'tether_inflight_requests', 'model'),
   };
+}
+
+// A server sample {t, v: {"requests": n, "reason:R": n, "le:B": n, ...}}
+// as a snapshot (only the fields the charts read).
+function fromServer(smp) {
+  const s = { requests: 0, errors: 0, switches: 0, reasons: {}, locks: {}, resets: {}, duration: {},
+    byEndpoint: {}, errorsByCode: {}, upstreamByModel: {}, tokensByModel: {}, costByModel: {}, inflight: {} };
+  for (const [k, v] of Object.entries(smp.v || {})) {
+    const i = k.indexOf(':');
+    const fam = i < 0 ? k : k.slice(0, i), name = i < 0 ? '' : k.slice(i + 1);
+    if (fam === 'requests' || fam === 'errors' || fam === 'switches') s[fam] = v;
+    else if (fam === 'reason') s.reasons[name] = v;
+    else if (fam === 'lock') s.locks[name] = v;
+    else if (fam === 'reset') s.resets[name] = v;
+    else if (fam === 'le') s.duration[name === '+Inf' ? Infinity : parseFloat(name)] = v;
+  }
+  return { t: smp.t, s };
 }
 
 // Per-second rate series of f(snapshot) over the window.
@@ -130,6 +149,12 @@ export async function render(main, ctx) {
     body.replaceChildren(...kids);
   }
 
+  if (!history.length) {
+    try {
+      const h = await api('/api/v1/history');
+      for (const smp of h.samples || []) history.push(fromServer(smp));
+    } catch (_) { /* an older router: the tab's own reads only */ }
+  }
   await poll();
   const timer = setInterval(poll, every * 1000);
   return () => clearInterval(timer);

@@ -1,8 +1,10 @@
 // playground.js - the Playground page: a prompt or a full chat request
-// through POST /api/v1/eval (operator; no upstream call, no session write),
+// (or a Messages / Responses body, turned into the chat IR the router routes
+// on) through POST /api/v1/eval (operator; no upstream call, no session write),
 // optionally starting from a session state, and what the router would do:
 // matched signals with confidences, the decision trace, the selection's
-// scores, the session policy's candidate terms and verdict. State in the
+// scores, the session policy's candidate terms and verdict, and the request
+// as the decision's plugins would send it upstream. State in the
 // URL: prompt or request, the session fields, headers.
 import { el, api, setParams, errorBox, table, fmtNum, pre } from './lib.js';
 
@@ -49,14 +51,29 @@ export function renderEval(ev) {
       el('tr', { class: c.model === ev.model ? 'yes' : '' }, el('td', {}, c.model), el('td', {}, c.admissible ? 'yes' : 'no'), el('td', {}, c.available ? 'yes' : 'no'),
         TERMS.map(t => el('td', { class: 'num' }, fmtNum(c[t], 3))))), { class: 'grid terms', empty: 'no candidates' })));
   }
+  const rw = ev.rewritten;
+  if (rw) {
+    out.push(el('h3', {}, 'rewritten request'), el('p', { class: 'muted', id: 'pg-applied' },
+      `to ${rw.upstream_model}; plugins that changed it: ${(rw.applied || []).join(', ') || 'none'}`,
+      (rw.warnings || []).length ? `; warnings: ${rw.warnings.join('; ')}` : ''));
+    if (rw.ends_here) {
+      out.push(el('p', {}, `The request ends in the router (status ${rw.status}${rw.fast_response ? ', fast_response' : ''}):`), pre(rw.reply));
+    } else {
+      out.push(el('pre', { class: 'json', id: 'pg-rewritten' }, JSON.stringify(rw.body, null, 2)));
+      const ops = [...(rw.upstream_headers || []).map(h => ['upstream', h]), ...(rw.response_headers || []).map(h => ['response', h])];
+      if (ops.length) out.push(table(['headers', 'op', 'name', 'value'], ops.map(([w, h]) => el('tr', {}, el('td', {}, w), el('td', {}, h.op), el('td', {}, h.name), el('td', {}, h.value ?? '')))));
+    }
+  }
   out.push(el('details', {}, el('summary', {}, 'full eval JSON'), pre(ev)));
   return out;
 }
 
 export async function render(main, ctx) {
   const p = ctx.params;
-  const mode = el('select', { id: 'pg-mode' }, el('option', { value: 'prompt', selected: !p.request }, 'prompt'), el('option', { value: 'json', selected: !!p.request }, 'chat request JSON'));
-  const input = el('textarea', { id: 'pg-input', rows: 6, placeholder: 'a user message, or a chat completions request body' });
+  const endpoint = p.request ? (p.endpoint || 'chat') : 'prompt';
+  const mode = el('select', { id: 'pg-mode' }, [['prompt', 'prompt'], ['chat', 'chat completions JSON'], ['messages', 'Anthropic Messages JSON'], ['responses', 'Responses JSON']]
+    .map(([v, label]) => el('option', { value: v, selected: v === endpoint }, label)));
+  const input = el('textarea', { id: 'pg-input', rows: 6, placeholder: 'a user message, or a request body (chat completions, Messages or Responses)' });
   input.value = p.request || p.prompt || '';
   const headers = el('input', { id: 'pg-headers', type: 'text', placeholder: '{"x-session-id": "abc"}', value: p.headers || '' });
   const sess = {};
@@ -70,13 +87,15 @@ export async function render(main, ctx) {
   async function submit() {
     const text = input.value;
     let request;
-    const state = { prompt: mode.value === 'prompt' ? text : '', request: mode.value === 'json' ? text : '', headers: headers.value };
+    const isJson = mode.value !== 'prompt';
+    const state = { prompt: isJson ? '' : text, request: isJson ? text : '', endpoint: isJson && mode.value !== 'chat' ? mode.value : '', headers: headers.value };
     for (const k of Object.keys(sess)) state['s_' + k] = sess[k].value;
     setParams(state, false);
     try {
-      request = mode.value === 'json' ? JSON.parse(text) : { model: 'auto', messages: [{ role: 'user', content: text }] };
+      request = isJson ? JSON.parse(text) : { model: 'auto', messages: [{ role: 'user', content: text }] };
     } catch (e) { out.replaceChildren(el('p', { class: 'error' }, 'The request is not valid JSON: ' + e.message)); return; }
     const body = { request };
+    if (isJson && mode.value !== 'chat') body.endpoint = mode.value;
     if (headers.value.trim()) {
       try { body.headers = JSON.parse(headers.value); } catch (e) { out.replaceChildren(el('p', { class: 'error' }, 'Headers are not a JSON object: ' + e.message)); return; }
     }

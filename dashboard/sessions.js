@@ -44,15 +44,35 @@ async function searchPage(main, ctx) {
   const tbl = el('table', { class: 'grid', id: 'records' },
     el('thead', {}, el('tr', {}, ['time', 'session', 'turn', 'decision', 'model', 'reason', '', 'record'].map(c => el('th', {}, c)))), rows);
   const status = el('p', { class: 'muted' });
-  main.append(el('h2', {}, 'Sessions and replay'), form, status, tbl, more);
+  const sessBox = el('div', { id: 'sessions-found' });
+  main.append(el('h2', {}, 'Sessions and replay'), form, el('h3', {}, 'sessions in these records'), sessBox,
+    el('h3', {}, 'records'), status, tbl, more);
   let cursor = '';
+  const seen = new Map(); // session id -> {turns, switches, last record}
+  function drawSessions() {
+    const list = [...seen.entries()].sort((a, b) => (b[1].last.created_at_ms || 0) - (a[1].last.created_at_ms || 0));
+    sessBox.replaceChildren(table(['session', 'records', 'switches', 'last model', 'last decision', 'last reason', 'last seen'],
+      list.map(([id, v]) => el('tr', {}, el('td', {}, el('a', { href: link('sessions', { session: id }) }, id)), el('td', { class: 'num' }, v.n),
+        el('td', { class: 'num' }, v.switches), el('td', {}, v.last.model || '–'), el('td', {}, v.last.decision || '–'),
+        el('td', {}, reasonOf(v.last) || '–'), el('td', {}, timeOf(v.last)))), { empty: 'no session in these records' }));
+  }
   async function load() {
     const q = new URLSearchParams();
     for (const f of FILTERS) if (p[f]) q.set(f, p[f]);
     q.set('limit', '50');
     if (cursor) q.set('cursor', cursor);
     const res = await api('/v1/router_replay?' + q.toString());
-    for (const r of res.records || []) rows.append(recordRow(r));
+    for (const r of res.records || []) {
+      rows.append(recordRow(r));
+      const sid = sessionOf(r);
+      if (!sid) continue;
+      const v = seen.get(sid) || { n: 0, switches: 0, last: r };
+      v.n++;
+      if (sess(r).switched || r.switched) v.switches++;
+      if ((r.created_at_ms || 0) > (v.last.created_at_ms || 0)) v.last = r;
+      seen.set(sid, v);
+    }
+    drawSessions();
     cursor = res.next_cursor || '';
     more.hidden = !cursor || !(res.records || []).length;
     status.textContent = `${rows.children.length} records, newest first`;
@@ -79,24 +99,31 @@ async function sessionPage(main, ctx) {
       el('div', { class: 'card' }, el('div', { class: 'label' }, 'cost'), el('div', { class: 'value' }, fmtNum(mem.cost, 6)), el('div', { class: 'muted' }, 'identity ' + mem.identity_source)))
       : el('p', { class: 'muted' }, 'No session memory on this replica (expired, or held by another store).'),
     el('p', { class: 'muted' }, `${tl.turns ?? (tl.timeline || []).length} turns${tl.truncated ? ' (only the newest shown)' : ''}; a highlighted row is a switch, a locked row held the model.`));
+  // Per turn: the timeline item's own fields when the replay API gives them
+  // (lock, previous_model, switch_terms, usage, cost), else the full record.
   const rows = (tl.timeline || []).map(t => {
     const r = byId[t.replay_id] || {};
     const s = r.session || {};
-    const chosen = (r.candidates || []).find(c => c.model === r.model) || {};
-    const lock = s.hard_lock && s.hard_lock !== 'none' ? s.hard_lock : '';
-    const u = r.usage || {};
+    const terms = t.switch_terms || s;
+    const chosen = (t.switch_terms && t.switch_terms.candidate) || (r.candidates || []).find(c => c.model === (t.model || r.model)) || null;
+    const lockKind = t.lock !== undefined ? t.lock : s.hard_lock;
+    const lock = lockKind && lockKind !== 'none' ? lockKind : '';
+    const prev = t.previous_model !== undefined ? t.previous_model : s.previous_model;
+    const u = t.usage || r.usage || {};
+    const cost = t.cost || r.cost;
     return el('tr', { class: (t.switched ? 'switch' : '') + (lock ? ' lock' : ''), 'data-turn': t.turn },
       el('td', { class: 'num' }, t.turn), el('td', {}, (t.time || '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')),
-      el('td', {}, t.model || '–', t.switched && s.previous_model ? el('span', { class: 'muted' }, ` (from ${s.previous_model})`) : null),
+      el('td', {}, t.model || '–', t.switched && prev ? el('span', { class: 'muted' }, ` (from ${prev})`) : null),
       el('td', {}, t.decision || '–'), el('td', {}, t.reason || '–'), el('td', {}, lock || ''),
-      el('td', { class: 'num' }, r.candidates ? fmtNum(chosen.net_switch_advantage, 3) : '–'),
-      el('td', { class: 'num' }, r.candidates ? fmtNum(chosen.final, 3) : '–'),
+      el('td', { class: 'num' }, chosen ? fmtNum(chosen.net_switch_advantage, 3) : '–'),
+      el('td', { class: 'num' }, chosen ? fmtNum(chosen.final, 3) : '–'),
+      el('td', { class: 'num' }, terms && terms.continuation_mass !== undefined ? `${fmtNum(terms.continuation_mass, 2)} / ${fmtNum(terms.cache_warmth, 2)}` : '–'),
       el('td', { class: 'num' }, u.prompt !== undefined ? `${u.prompt}/${u.cached ?? 0}/${u.completion ?? 0}` : '–'),
-      el('td', { class: 'num' }, r.cost ? fmtNum(r.cost.actual, 6) : '–'),
+      el('td', { class: 'num' }, cost ? fmtNum(cost.actual, 6) : '–'),
       el('td', { class: 'num' }, r.latency ? fmtNum(r.latency.total_ms, 1) + ' ms' : '–'),
       el('td', {}, t.replay_id ? el('a', { href: link('record', { id: t.replay_id }) }, 'record') : ''));
   });
-  main.append(el('div', { class: 'scroll' }, table(['turn', 'time', 'model', 'decision', 'policy reason', 'lock', 'net switch adv.', 'score', 'tokens in/cached/out', 'cost', 'latency', ''], rows, { class: 'grid timeline', empty: 'no recorded turns' })));
+  main.append(el('div', { class: 'scroll' }, table(['turn', 'time', 'model', 'decision', 'policy reason', 'lock', 'net switch adv.', 'score', 'continuation / warmth', 'tokens in/cached/out', 'cost', 'latency', ''], rows, { class: 'grid timeline', empty: 'no recorded turns' })));
 }
 
 async function recordPage(main, ctx) {

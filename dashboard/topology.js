@@ -7,12 +7,18 @@ import { el, api, setParams, errorBox, pre } from './lib.js';
 
 const COLS = ['signals', 'decisions', 'selection', 'models', 'backends'];
 
-// Every decision of the config: flat, or inside recipes.
+// The routing documents of the config: routing (the recipe "default") and
+// each recipes[].routing.
+function routings(cfg) {
+  const out = [{ r: (cfg && cfg.routing) || {}, recipe: null }];
+  for (const rc of (cfg && cfg.recipes) || []) if (rc && rc.routing) out.push({ r: rc.routing, recipe: rc.name });
+  return out;
+}
+
+// Every decision of the config, with the recipe it belongs to.
 export function decisionsOf(cfg) {
-  const r = (cfg && cfg.routing) || {};
   const out = [];
-  for (const d of r.decisions || []) out.push({ d, recipe: null });
-  for (const rc of r.recipes || []) for (const d of rc.decisions || []) out.push({ d, recipe: rc.name });
+  for (const { r, recipe } of routings(cfg)) for (const d of r.decisions || []) out.push({ d, recipe });
   return out;
 }
 
@@ -31,11 +37,12 @@ export function buildGraph(cfg) {
     if (!nodes.has(id)) nodes.set(id, { id, col, label, sub, detail });
     return nodes.get(id);
   };
-  const r = (cfg && cfg.routing) || {};
   const signalCfg = {};
-  for (const [fam, list] of Object.entries(r.signals || {})) {
-    const type = fam.endsWith('s') ? fam.slice(0, -1) : fam;
-    for (const s of Array.isArray(list) ? list : []) if (s && s.name) signalCfg[`${type}:${s.name}`] = s;
+  for (const { r } of routings(cfg)) {
+    for (const [fam, list] of Object.entries(r.signals || {})) {
+      const type = fam.endsWith('s') ? fam.slice(0, -1) : fam;
+      for (const s of Array.isArray(list) ? list : []) if (s && s.name) signalCfg[`${type}:${s.name}`] = s;
+    }
   }
   const models = {};
   for (const m of ((cfg && cfg.providers) || {}).models || []) models[m.name] = m;

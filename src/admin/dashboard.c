@@ -2,9 +2,11 @@
  * files under /dashboard/ (embedded at build time, dashboard_assets.h),
  * / and /dashboard redirecting to /dashboard/, and the two small JSON
  * endpoints the pages need beside the management API (mgmt.c, eval_api.c,
- * replay_api.c): GET /api/v1/whoami (who the presented token is) and
+ * replay_api.c): GET /api/v1/whoami (who the presented token is),
  * GET /api/v1/status (generation, reloads, session store and replay queue
- * health). Everything else the pages show comes from the existing API.
+ * health) and GET /api/v1/history (the last hour of the Overview's
+ * counters, dashboard_history.c). Everything else the pages show comes from
+ * the existing API.
  *
  * The files themselves hold no data and are served to anyone while
  * global.services.management_api.dashboard is true (the login form must
@@ -12,6 +14,7 @@
  * token and is role-checked like any API call. The setting is read per
  * request, so a reload that turns it off answers 404 at once. */
 #include "admin/dashboard_assets.h"
+#include "admin/dashboard_history.h"
 #include "admin/mgmt.h"
 #include "config/global.h"
 #include "core/buf.h"
@@ -134,8 +137,19 @@ static void dash_status(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     buf_free(&b);
 }
 
+/* GET /api/v1/history: the sampled counters of the last hour. */
+static void dash_history(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
+{
+    buf_t b = BUF_INIT;
+    dash_history_json(&b);
+    mgmt_json(req, 200, b.data, b.len);
+    buf_free(&b);
+}
+
 void mgmt_register_dashboard(mgmt_t *m, tether_app_t *app)
 {
+    dash_history_start();
+    mgmt_route_add(m, HSRV_GET, "/api/v1/history", MGMT_VIEWER, dash_history, app);
     mgmt_route_add_exact(m, HSRV_GET, "/", MGMT_ANONYMOUS, dash_redirect, app);
     mgmt_route_add(m, HSRV_GET, "/dashboard", MGMT_ANONYMOUS, dash_redirect, app);
     mgmt_route_add_exact(m, HSRV_GET, "/dashboard/", MGMT_ANONYMOUS, dash_asset, app);

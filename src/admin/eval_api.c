@@ -1,12 +1,19 @@
 /* eval_api.c - POST /api/v1/eval on the management listener: {request,
  * endpoint?, headers?, session?} in, the full routing trace out (the same
- * JSON as `tether eval --format json --trace`). No upstream call, no memory
- * write. Operator role. */
+ * JSON as `tether eval --format json --trace`). endpoint "chat" (default),
+ * "messages" or "responses": a Messages or Responses body is first turned
+ * into the chat IR the router routes on (api/translate.h; a Responses
+ * previous_response_id chain is not expanded). "rewritten" adds the request
+ * as the decision's plugins would send it (eval_rewrite.c). No upstream
+ * call, no memory write. Operator role. */
+#include "admin/eval_rewrite.h"
 #include "admin/mgmt.h"
+#include "api/translate.h"
 #include "core/clock.h"
 #include "route/eval.h"
 #include "route/plan_render.h"
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <string.h>
 
 static void h_eval(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
@@ -21,6 +28,32 @@ static void h_eval(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
             "expected {\"request\": {chat completions body}, \"headers\"?, \"session\"?}");
     }
     char *body = cJSON_PrintUnformatted(rq);
+    const cJSON *ep = cJSON_GetObjectItem(j, "endpoint");
+    const char *epn = cJSON_IsString(ep) ? ep->valuestring : "chat";
+    if (strcmp(epn, "chat") != 0) {
+        buf_t ir = BUF_INIT;
+        tr_warn_t wn = {0};
+        char terr[256];
+        int trc = -1;
+        if (!strcmp(epn, "messages"))
+            trc = tr_req_anthropic_to_chat(body, strlen(body), NULL, &ir, &wn, terr, sizeof terr);
+        else if (!strcmp(epn, "responses"))
+            trc = tr_req_responses_to_chat(body, strlen(body), NULL, NULL, NULL, &ir, &wn, terr,
+                                           sizeof terr);
+        else
+            snprintf(terr, sizeof terr, "endpoint must be chat, messages or responses, not '%.64s'",
+                     epn);
+        cJSON_free(body);
+        if (trc != 0) {
+            buf_free(&ir);
+            cJSON_Delete(j);
+            return mgmt_error(req, 400, "invalid_request", terr);
+        }
+        body = cJSON_malloc(ir.len + 1);
+        memcpy(body, ir.data ? ir.data : "", ir.len);
+        body[ir.len] = 0;
+        buf_free(&ir);
+    }
     const cJSON *hj = cJSON_GetObjectItem(j, "headers");
     size_t nh = cJSON_IsObject(hj) ? (size_t)cJSON_GetArraySize(hj) : 0;
     hsrv_header_t *hv = arena_calloc(&req->arena, sizeof(hsrv_header_t) * (nh ? nh : 1));
@@ -67,6 +100,13 @@ static void h_eval(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     }
     buf_t out = BUF_INIT;
     route_plan_json(&out, &plan, true);
+    /* the plan's object, plus the request as its plugins would send it */
+    if (out.len && out.data[out.len - 1] == '}') {
+        out.len--;
+        buf_putc(&out, ',');
+        eval_rewrite_json(&out, ref->cfg, &plan, body, strlen(body), &req->arena);
+        buf_putc(&out, '}');
+    }
     mgmt_json(req, 200, out.data, out.len);
     buf_free(&out);
     app_config_release(ref);

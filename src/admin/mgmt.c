@@ -6,6 +6,7 @@
  * Routes that need the routing engine (eval, replay) are registered by
  * their modules through mgmt_route_add. */
 #include "admin/mgmt.h"
+#include "admin/dashboard_history.h"
 #include "config/global.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -72,18 +73,23 @@ static int token_eq(const char *a, size_t alen, const char *b)
     return d == 0;
 }
 
-static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
+/* The configured token the caller presents with the highest role (its role
+ * in *role), or NULL (*role anonymous). With no token configured every
+ * caller is admin (open mode, loopback only) and NULL is returned. */
+static const cfg_mgmt_token_t *caller_token(const cfg_t *cfg, const hsrv_req_t *req,
+                                            mgmt_role_t *role)
 {
     const cfg_services_t *sv = &cfg->global_ext->services;
-    size_t configured = 0;
-    for (size_t i = 0; i < sv->management_api.n_tokens; i++)
-        if (sv->management_api.tokens[i].token) configured++;
-    if (sv->management_api.n_tokens == 0) return MGMT_ADMIN; /* open: loopback only */
+    *role = MGMT_ANONYMOUS;
+    if (sv->management_api.n_tokens == 0) {
+        *role = MGMT_ADMIN; /* open: loopback only */
+        return NULL;
+    }
     const hsrv_header_t *h = hsrv_req_header(req, "authorization");
-    if (!h || h->value_len < 8 || strncasecmp(h->value, "bearer ", 7) != 0) return MGMT_ANONYMOUS;
+    if (!h || h->value_len < 8 || strncasecmp(h->value, "bearer ", 7) != 0) return NULL;
     const char *tok = h->value + 7;
     size_t tlen = h->value_len - 7;
-    mgmt_role_t best = MGMT_ANONYMOUS;
+    const cfg_mgmt_token_t *best = NULL;
     for (size_t i = 0; i < sv->management_api.n_tokens; i++) {
         const cfg_mgmt_token_t *t = &sv->management_api.tokens[i];
         if (!t->token || !token_eq(tok, tlen, t->token)) continue;
@@ -91,33 +97,26 @@ static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
                         : strcmp(t->role, "admin") == 0    ? MGMT_ADMIN
                         : strcmp(t->role, "operator") == 0 ? MGMT_OPERATOR
                                                            : MGMT_VIEWER;
-        if (r > best) best = r;
+        if (!best || r > *role) {
+            *role = r;
+            best = t;
+        }
     }
-    (void)configured;
     return best;
+}
+
+static mgmt_role_t caller_role(const cfg_t *cfg, const hsrv_req_t *req)
+{
+    mgmt_role_t r;
+    caller_token(cfg, req, &r);
+    return r;
 }
 
 const char *mgmt_caller_name(const hsrv_req_t *req, const cfg_t *cfg)
 {
-    const cfg_services_t *sv = &cfg->global_ext->services;
-    if (sv->management_api.n_tokens == 0) return "open";
-    const hsrv_header_t *h = hsrv_req_header(req, "authorization");
-    if (!h || h->value_len < 8 || strncasecmp(h->value, "bearer ", 7) != 0) return NULL;
-    const char *name = NULL;
-    mgmt_role_t best = MGMT_ANONYMOUS;
-    for (size_t i = 0; i < sv->management_api.n_tokens; i++) {
-        const cfg_mgmt_token_t *t = &sv->management_api.tokens[i];
-        if (!t->token || !token_eq(h->value + 7, h->value_len - 7, t->token)) continue;
-        mgmt_role_t r = !t->role                           ? MGMT_VIEWER
-                        : strcmp(t->role, "admin") == 0    ? MGMT_ADMIN
-                        : strcmp(t->role, "operator") == 0 ? MGMT_OPERATOR
-                                                           : MGMT_VIEWER;
-        if (r > best || !name) {
-            best = r;
-            name = t->name;
-        }
-    }
-    return name;
+    mgmt_role_t r;
+    const cfg_mgmt_token_t *t = caller_token(cfg, req, &r);
+    return t ? t->name : r == MGMT_ADMIN ? "open" : NULL;
 }
 
 mgmt_role_t mgmt_caller_role(const hsrv_req_t *req, const cfg_t *cfg)
@@ -417,6 +416,7 @@ int mgmt_listen(mgmt_t *m, const cfg_t *cfg)
 void mgmt_stop(mgmt_t *m)
 {
     if (!m) return;
+    dash_history_stop();
     if (m->srv) {
         hsrv_server_stop(m->srv, 2000);
         hsrv_server_free(m->srv);

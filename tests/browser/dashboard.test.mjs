@@ -54,13 +54,19 @@ const SESSION = 'browser-s' + Date.now();
 await chat(SESSION, 'hello there');
 await chat(SESSION, 'please prove this step by step');
 
-const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
 const page = await ctx.newPage();
 const consoleErrors = [];
 page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
 page.on('pageerror', e => consoleErrors.push(String(e)));
-page.setDefaultTimeout(10000);
+// bounds on waits, not timing checks: generous for a loaded machine under ASan
+page.setDefaultTimeout(30000);
+
+// Set the config editor's text as typing would end (one input event).
+async function setEditor(text) {
+  await page.$eval('#cfg-editor', (e, v) => { e.value = v; e.dispatchEvent(new Event('input', { bubbles: true })); }, text);
+}
 
 await check('/ redirects to /dashboard/ and shows the login form', async () => {
   await page.goto(`${MGMT}/`);
@@ -86,7 +92,7 @@ await check('viewer logs in; Overview shows the requests sent and both models', 
   expect(models.includes('hard_reasoning'), 'top decisions lack hard_reasoning');
   const gen = await page.textContent('.card.generation .value');
   expect(gen === '1', `generation ${gen}`);
-  await page.waitForSelector('[data-chart=rate] svg', { timeout: 15000 });
+  await page.waitForSelector('[data-chart=rate] svg');
   await shot(page, 'overview');
 });
 
@@ -98,6 +104,8 @@ await check('Overview keeps its window in the URL', async () => {
 await check('Sessions lists the session; its timeline marks the switch', async () => {
   await page.goto(`${MGMT}/dashboard/#/sessions?session_id=${SESSION}`);
   await page.waitForSelector(`#records a:text("${SESSION}")`);
+  const found = await page.textContent('#sessions-found');
+  expect(found.includes(SESSION) && found.includes('hard_reasoning'), `sessions table: ${found}`);
   await shot(page, 'sessions');
   await page.click(`#records a:text("${SESSION}")`);
   await page.waitForSelector('table.timeline tbody tr[data-turn]');
@@ -120,7 +128,7 @@ await check('one replay record in full', async () => {
 await check('Topology draws the live config; a viewer cannot evaluate a prompt', async () => {
   await page.goto(`${MGMT}/dashboard/#/topology`);
   await page.waitForSelector('#graph');
-  for (const id of ['signal:keyword:think_hard', 'decision:hard_reasoning', 'decision:default', 'model:large', 'backend:small/small-1'])
+  for (const id of ['signal:keyword:think_hard', 'decision:hard_reasoning', 'decision:default', 'decision:everything', 'model:large', 'backend:small/small-1'])
     expect(await page.$(`#graph [data-id="${id}"]`), `no node ${id}`);
   expect(await page.isDisabled('#topo-prompt'), 'prompt box enabled for a viewer');
   await page.click('#graph [data-id="decision:hard_reasoning"]');
@@ -149,6 +157,9 @@ await check('operator: the playground shows the decision a prompt must take', as
   expect((await page.textContent('#pg-decision')) === 'hard_reasoning', 'wrong decision');
   expect((await page.textContent('#pg-model')) === 'large', 'wrong model');
   expect((await page.textContent('#pg-trace')).includes('keyword:think_hard'), 'trace lacks the signal');
+  expect((await page.textContent('#pg-applied')).includes('system_prompt'), 'system_prompt not applied');
+  const rewritten = JSON.parse(await page.textContent('#pg-rewritten'));
+  expect(rewritten.model === 'sim-large' && rewritten.messages[0].content === 'Reason carefully.', JSON.stringify(rewritten));
   await shot(page, 'playground');
 });
 
@@ -166,6 +177,18 @@ await check('the playground state is in the URL: a shared link re-runs it', asyn
   await page.waitForFunction(() => document.querySelector('#pg-decision') && document.querySelector('#pg-decision').textContent === 'default');
   const reason = await page.textContent('#pg-reason');
   expect(reason && reason !== 'cold_start' && reason !== '–', `session verdict ${reason}`);
+});
+
+await check('the playground routes a Messages body like the router does', async () => {
+  await page.goto(`${MGMT}/dashboard/#/playground`);
+  await page.waitForSelector('#pg-input');
+  await page.selectOption('#pg-mode', 'messages');
+  await page.fill('#pg-input', JSON.stringify({ model: 'auto', max_tokens: 64, messages: [{ role: 'user', content: 'prove that' }] }));
+  await page.fill('input[name=model]', '');
+  await page.fill('input[name=turns]', '');
+  await page.click('#pg-run');
+  await page.waitForFunction(() => document.querySelector('#pg-decision') && document.querySelector('#pg-decision').textContent === 'hard_reasoning');
+  expect(page.url().includes('endpoint=messages'), page.url());
 });
 
 await check('operator: the topology highlights a prompt\'s path', async () => {
@@ -187,7 +210,7 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
   await page.waitForFunction(() => document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
   const yaml = ['version: v0.3', 'providers:', '  defaults: {default_model: m}', '  models: [{name: m, backend_refs: [{endpoint: "h:1"}]}]',
     'routing:', '  modelCards: [{name: m}]', '  decisions:', '    - name: d', '      priority: high', '      modelRefs: [{model: m}]'].join('\n');
-  await page.fill('#cfg-editor', yaml);
+  await setEditor(yaml);
   await page.waitForSelector('#cfg-diags .diag.error');
   const diag = await page.textContent('#cfg-diags .diag.error');
   expect(diag.startsWith('request:9:'), `diagnostic ${diag}`);
@@ -195,7 +218,7 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
   expect((await page.textContent('#cfg-gutter .bad')) === '9\n', 'gutter does not mark line 9');
   expect((await page.textContent('#cfg-diff')).includes('+ routing:'), 'diff lacks the edit');
   await shot(page, 'config');
-  await page.fill('#cfg-editor', yaml.replace('priority: high', 'priority: 5'));
+  await setEditor(yaml.replace('priority: high', 'priority: 5'));
   await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
 });
 
@@ -204,7 +227,7 @@ await check('Config: a valid edit applies and the topology shows the new decisio
   await page.waitForFunction(() => document.querySelector('#cfg-editor') && document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
   const cfg = JSON.parse(await page.inputValue('#cfg-editor'));
   cfg.routing.decisions.splice(1, 0, { name: 'math_help', priority: 30, rules: { type: 'keyword', name: 'think_hard' }, modelRefs: [{ model: 'small' }] });
-  await page.fill('#cfg-editor', JSON.stringify(cfg, null, 2));
+  await setEditor(JSON.stringify(cfg, null, 2));
   await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
   await page.waitForSelector('#cfg-apply:not([disabled])');
   await page.click('#cfg-apply');

@@ -22,7 +22,7 @@ const pages = [
   ['session', '#/sessions?session=m0', 'table.timeline tbody tr[data-turn]'],
   ['config', '#/config', '#cfg-editor'],
 ];
-const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 const ctx = await browser.newContext();
 await ctx.addInitScript(t => localStorage.setItem('tether.dashboard.token', t), env.DASH_OPERATOR_TOKEN);
 const runs = 5;

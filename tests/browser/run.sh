@@ -81,7 +81,7 @@ start() {
 
 wait_port() {
     local name="$1" i line
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < 600; i++)); do # 30 s: a loaded machine, an ASan build
         line="$(grep -m1 '^listening on ' "$work/$name.out" 2>/dev/null)"
         if [ -n "$line" ]; then
             echo "${line##*:}"
@@ -110,7 +110,7 @@ export DASH_ADMIN_TOKEN="admin-$RANDOM$RANDOM"
 cp "$here/router.yaml" "$work/router.yaml"
 start router "$bin" serve --config "$work/router.yaml" --workers 1
 wait_port router >/dev/null || die "tether serve did not start"
-for ((i = 0; i < 200; i++)); do
+for ((i = 0; i < 600; i++)); do
     curl -sf "http://127.0.0.1:$DASH_MGMT_PORT/health" >/dev/null 2>&1 && break
     sleep 0.05
 done

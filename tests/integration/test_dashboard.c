@@ -54,22 +54,23 @@ static char *file_text(void)
     return b;
 }
 
+/* The routing the router starts with: a fast_response decision for
+ * prompts with "zq-block", and a catch-all. */
+#define BASE_ROUTING                                                                               \
+    "  signals:\n    keywords: [{name: blockme, keywords: [zq-block]}]\n"                          \
+    "  decisions:\n    - name: blocked\n      priority: 100\n"                                     \
+    "      rules: {type: keyword, name: blockme}\n      modelRefs: [{model: m}]\n"                 \
+    "      plugins: [{type: fast_response, configuration: {message: \"Blocked here.\"}}]\n"        \
+    "    - {name: rest, priority: 1, modelRefs: [{model: m}]}\n"
+
 static void write_config(const char *dashboard_line)
 {
+    char port[16], text[4096];
+    snprintf(port, sizeof port, "%d", rport);
+    config_text(text, sizeof text, dashboard_line, BASE_ROUTING, port);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: m}\n  models:\n"
-            "    - name: m\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: m}]\n"
-            "global:\n  services:\n    router_replay: {store: memory}\n"
-            "    management_api:\n      listen: \"127.0.0.1:%d\"\n%s"
-            "      tokens:\n        - {name: ro, token_env: DASH_T_VIEWER, role: viewer}\n"
-            "        - {name: op, token_env: DASH_T_OPERATOR, role: operator}\n"
-            "        - {name: root, token_env: DASH_T_ADMIN, role: admin}\n",
-            rport, mport, gport, dashboard_line);
+    fputs(text, f);
     fclose(f);
 }
 
@@ -205,6 +206,12 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     assert_non_null(strstr(r.body, "\"replay\":{\"enabled\":true"));
     assert_non_null(strstr(r.body, "\"session_store\":{\"shared\":false"));
     thttp_resp_free(&r);
+    /* the Overview's history: a first sample is taken at start */
+    assert_int_equal(get_status("/api/v1/history", NULL), 401);
+    assert_int_equal(req("GET", "/api/v1/history", "viewer-token", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "{\"interval_ms\":10000,\"samples\":[{\"t\":"));
+    thttp_resp_free(&r);
     /* what the pages read: viewer */
     assert_int_equal(get_status("/config", "viewer-token"), 200);
     assert_int_equal(get_status("/metrics", "viewer-token"), 200);
@@ -226,6 +233,9 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     assert_int_equal(req("POST", "/api/v1/eval", "operator-token", ev, &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"model\":\"m\""));
+    /* the request as it would go upstream: "auto" rewritten to the model */
+    assert_non_null(strstr(r.body, "\"rewritten\":{\"upstream_model\":\"m\",\"ends_here\":false,"
+                                   "\"body\":{\"model\":\"m\",\"messages\""));
     thttp_resp_free(&r);
     assert_int_equal(req("POST", "/config/validate", "viewer-token", "version: v0.3\n", &r), 0);
     assert_int_equal(r.status, 403);
@@ -233,6 +243,34 @@ static void test_status_and_page_apis_keep_their_roles(void **state)
     assert_int_equal(req("POST", "/config/reload", "operator-token", "", &r), 0);
     assert_int_equal(r.status, 403);
     thttp_resp_free(&r);
+}
+
+/* The playground's Messages and Responses modes: eval turns those bodies
+ * into the chat IR first; an unknown endpoint or a bad body is a 400. */
+static void test_eval_takes_messages_and_responses_bodies(void **state)
+{
+    static const char *ok[] = {
+        "{\"endpoint\":\"messages\",\"request\":{\"model\":\"auto\",\"max_tokens\":9,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}",
+        "{\"endpoint\":\"responses\",\"request\":{\"model\":\"auto\",\"input\":\"hi\"}}",
+        "{\"endpoint\":\"chat\",\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":"
+        "\"user\",\"content\":\"hi\"}]}}"};
+    thttp_resp_t r;
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        assert_int_equal(req("POST", "/api/v1/eval", "operator-token", ok[i], &r), 0);
+        if (r.status != 200 || !strstr(r.body, "\"model\":\"m\""))
+            fail_msg("%s: %d %s", ok[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
+    static const char *bad[] = {"{\"endpoint\":\"nope\",\"request\":{}}",
+                                "{\"endpoint\":\"messages\",\"request\":{\"messages\":5}}",
+                                "{\"endpoint\":\"responses\",\"request\":{\"input\":[7]}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(req("POST", "/api/v1/eval", "operator-token", bad[i], &r), 0);
+        if (r.status != 400 || !strstr(r.body, "invalid_request"))
+            fail_msg("%s: %d %s", bad[i], r.status, r.body);
+        thttp_resp_free(&r);
+    }
 }
 
 /* Apply: operator only; an invalid text, one with redacted values, and one
@@ -328,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_unknown_files_and_path_tricks_are_404),
         cmocka_unit_test(test_whoami_reports_the_role),
         cmocka_unit_test(test_status_and_page_apis_keep_their_roles),
+        cmocka_unit_test(test_eval_takes_messages_and_responses_bodies),
         cmocka_unit_test(test_config_apply_validates_reloads_and_audits),
         cmocka_unit_test(test_dashboard_false_answers_404),
     };
