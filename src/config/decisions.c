@@ -212,13 +212,8 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
     d->algorithm = arena_strdup(l->a, "static");
     d->session = arena_alloc(l->a, sizeof(cfg_session_t));
     *d->session = *global;
-    if (!n || cfg_node_is_null(n)) return;
-    size_t s0 = ld_push_key(l, "algorithm");
-    if (!ld_expect_map(l, n)) {
-        ld_pop(l, s0);
-        return;
-    }
-    ld_check_keys(l, n, &cfg_schema_algorithm);
+    size_t s0;
+    if (!ld_open_map(l, n, "algorithm", &cfg_schema_algorithm, &s0)) return;
     const cfg_node_t *tn = cfg_node_get(n, "type");
     const cfg_node_t *sess = cfg_node_get(n, "session");
     if (tn) {

@@ -112,6 +112,19 @@ bool ld_expect_map(ld_t *l, const cfg_node_t *n)
     return false;
 }
 
+bool ld_open_map(ld_t *l, const cfg_node_t *n, const char *key, const cfg_schema_t *sch,
+                 size_t *mark)
+{
+    if (!n || cfg_node_is_null(n)) return false;
+    *mark = ld_push_key(l, key);
+    if (!ld_expect_map(l, n)) {
+        ld_pop(l, *mark);
+        return false;
+    }
+    ld_check_keys(l, n, sch);
+    return true;
+}
+
 bool ld_expect_seq(ld_t *l, const cfg_node_t *n)
 {
     if (n && n->kind == CFG_NODE_SEQ) return true;

@@ -49,6 +49,11 @@ bool ld_strlist(ld_t *l, const cfg_node_t *n, char ***out, size_t *count);
  * key is absent, or after an error (not a string, not one of choices). */
 int ld_choice(ld_t *l, const cfg_node_t *map, const char *key, const char *choices);
 
+/* Open the optional section n at key: false when it is absent or null, or
+ * (after an error) not a mapping; true with key pushed (*mark, for ld_pop)
+ * and its keys checked against sch. */
+bool ld_open_map(ld_t *l, const cfg_node_t *n, const char *key, const cfg_schema_t *sch,
+                 size_t *mark);
 /* Warn on keys of map not in s (with did-you-mean). */
 void ld_check_keys(ld_t *l, const cfg_node_t *map, const cfg_schema_t *s);
 /* Apply every default of s into out (generic field types only). */

@@ -42,13 +42,8 @@ void cfg_load_cards(ld_t *l, const cfg_node_t *n, cfg_routing_t *r)
 
 void cfg_load_signals(ld_t *l, const cfg_node_t *n, cfg_recipe_t *rc)
 {
-    if (!n || cfg_node_is_null(n)) return;
-    size_t s0 = ld_push_key(l, "signals");
-    if (!ld_expect_map(l, n)) {
-        ld_pop(l, s0);
-        return;
-    }
-    ld_check_keys(l, n, &cfg_schema_signals);
+    size_t s0;
+    if (!ld_open_map(l, n, "signals", &cfg_schema_signals, &s0)) return;
     size_t total = 0;
     for (size_t i = 0; i < n->n; i++)
         if (n->items[i]->kind == CFG_NODE_SEQ) total += n->items[i]->n;

@@ -47,6 +47,16 @@ static void num(double v, const char *want)
     buf_free(&b);
 }
 
+static void test_json_cstr_writes_null_for_null(void **state)
+{
+    buf_t b = BUF_INIT;
+    buf_json_cstr(&b, "a\"b");
+    buf_putc(&b, ',');
+    buf_json_cstr(&b, NULL);
+    assert_string_equal(b.data, "\"a\\\"b\",null");
+    buf_free(&b);
+}
+
 static void test_json_numbers(void **state)
 {
     num(0, "0");
@@ -144,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_fixed_matches_printf),
         cmocka_unit_test(test_printf_grows_past_capacity),
         cmocka_unit_test(test_json_str_escapes),
+        cmocka_unit_test(test_json_cstr_writes_null_for_null),
         cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_steal_hands_over),
         cmocka_unit_test(test_arena_alignment_big_and_reset),
