@@ -4,7 +4,8 @@
 # files it needs (never against the gcc-built libtether.a), compiled into an
 # archive of its own so that only what the harness reaches is linked.
 #   scripts/fuzz.sh short   ~20 s per harness (part of make test)
-#   scripts/fuzz.sh long    10 min per harness (FUZZ_SECONDS overrides)
+#   scripts/fuzz.sh long    10 min per harness (FUZZ_SECONDS overrides;
+#   FUZZ_ONLY="fuzz_a fuzz_b" runs only those)
 # Seeds live in tests/fuzz/corpus/<name>/ (checked in); new corpus entries go
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/crash-<name>-*.
 # Exit status: 0 when every harness ran clean, 1 otherwise.
@@ -21,7 +22,7 @@ mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
 CXX=${FUZZ_CXX:-clang++}
 SAN="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc"
-CFLAGS="-std=gnu11 $SAN -D_GNU_SOURCE"
+CFLAGS="-std=gnu11 $SAN -D_GNU_SOURCE $(pkg-config --cflags libpq 2>/dev/null)"
 CXXFLAGS="-std=gnu++17 $SAN"
 JOBS=$(nproc 2>/dev/null || echo 2)
 
@@ -42,10 +43,18 @@ SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_c
 # and the store backend registries of replay/ and session/ (config/family.h,
 # config/stores.c), so the config harness links those folders too; the
 # session Redis backend reaches the kv/ layer (hiredis, libevent).
-SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
+SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/metrics/*.c src/request/*.c src/decision/*.c \
     src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c)"
-LIBS[fuzz_config]="-lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent \
-    -lssl -lcrypto -lm -lstdc++"
+LIBS[fuzz_config]="-lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -lpq -levent_pthreads \
+    -levent -lssl -lcrypto -lm -lstdc++"
+# The trajectory rebuilt from captured bodies (replay/trajectory.c) runs on
+# the replay store interface, which reaches the config registries: the same
+# sources as the config harness.
+# (the same archive: built once).
+SRCS[fuzz_trajectory]="${SRCS[fuzz_config]}"
+LIBS[fuzz_trajectory]="${LIBS[fuzz_config]}"
+declare -A SHARE BUILT
+SHARE[fuzz_trajectory]=fuzz_config
 
 # Compile harness $1's sources into $OUT/obj/$1/lib.a.
 build_archive() {
@@ -64,9 +73,15 @@ build_archive() {
 
 status=0
 for h in "${!SRCS[@]}"; do
+    # FUZZ_ONLY="fuzz_a fuzz_b": only these harnesses
+    if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $h "* ]]; then continue; fi
     bin="$OUT/$h"
-    if ! build_archive "$h" ||
-        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$h/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
+    arch=${SHARE[$h]:-$h}
+    if [ -z "${BUILT[$arch]:-}" ]; then
+        build_archive "$arch" && BUILT[$arch]=1
+    fi
+    if [ -z "${BUILT[$arch]:-}" ] ||
+        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$arch/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
             -lpthread ${LIBS[$h]:-}; then
         echo "fuzz: $h: build failed" >&2
         status=1

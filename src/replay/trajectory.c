@@ -180,18 +180,35 @@ static cJSON *response_message(const char *body)
     return out;
 }
 
-static void redact_message(cJSON *m)
+/* The message without its text: role, tool call ids and names kept, every
+ * other member dropped (whatever the client put there), content and
+ * arguments "[redacted]". A new object. */
+static cJSON *redacted_message(const cJSON *m)
 {
-    if (cJSON_GetObjectItemCaseSensitive(m, "content"))
-        cJSON_ReplaceItemInObjectCaseSensitive(m, "content", cJSON_CreateString("[redacted]"));
-    cJSON *call;
-    cJSON_ArrayForEach(call, cJSON_GetObjectItemCaseSensitive(m, "tool_calls"))
-    {
-        cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
-        if (cJSON_GetObjectItemCaseSensitive(fn, "arguments"))
-            cJSON_ReplaceItemInObjectCaseSensitive(fn, "arguments",
-                                                   cJSON_CreateString("[redacted]"));
+    cJSON *o = cJSON_CreateObject();
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    const cJSON *tcid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+    cJSON_AddStringToObject(o, "role", cJSON_IsString(role) ? role->valuestring : "unknown");
+    cJSON_AddStringToObject(o, "content", "[redacted]");
+    if (cJSON_IsString(tcid)) cJSON_AddStringToObject(o, "tool_call_id", tcid->valuestring);
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls"), *call;
+    if (cJSON_IsArray(calls)) {
+        cJSON *out = cJSON_AddArrayToObject(o, "tool_calls");
+        cJSON_ArrayForEach(call, calls)
+        {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive(call, "id");
+            const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+            const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
+            cJSON *c = cJSON_CreateObject(), *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "id", cJSON_IsString(id) ? id->valuestring : "");
+            cJSON_AddStringToObject(c, "type", "function");
+            cJSON_AddStringToObject(f, "name", cJSON_IsString(nm) ? nm->valuestring : "");
+            cJSON_AddStringToObject(f, "arguments", "[redacted]");
+            cJSON_AddItemToObject(c, "function", f);
+            cJSON_AddItemToArray(out, c);
+        }
     }
+    return o;
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -249,8 +266,10 @@ int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with
             cJSON_AddItemToArray(idx, e);
         }
         if (!with_bodies) {
-            cJSON *m;
-            cJSON_ArrayForEach(m, conv) redact_message(m);
+            cJSON *red = cJSON_CreateArray(), *m;
+            cJSON_ArrayForEach(m, conv) cJSON_AddItemToArray(red, redacted_message(m));
+            cJSON_Delete(conv);
+            conv = red;
         }
         cJSON_AddStringToObject(doc, "session_id", session_id);
         cJSON_AddNumberToObject(doc, "turns", (double)c.n);

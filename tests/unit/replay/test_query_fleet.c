@@ -224,6 +224,26 @@ static void test_trajectory_rebuilds_the_conversation(void **st)
     replay_store_close(s);
 }
 
+/* found by fuzz_trajectory: text under any other member (here "Content")
+ * must not pass the redaction either */
+static void test_redacted_trajectory_keeps_only_known_members(void **st)
+{
+    replay_store_t *s = mem();
+    put(s, with_bodies(1000, 1,
+                       "{\"messages\":[{\"role\":\"user\",\"Content\":\"secret plan\","
+                       "\"name\":\"alice-secret\"}]}",
+                       "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"ok\","
+                       "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+                       "{\"name\":\"sh\",\"arguments\":\"rm secret\"}}]}}]}"));
+    buf_t out = BUF_INIT;
+    assert_int_equal(replay_query_trajectory(s, "traj", false, &out, NULL), REPLAY_OK);
+    assert_null(strstr(out.data, "secret"));
+    assert_non_null(strstr(out.data, "\"sh\"")); /* tool names and ids stay */
+    assert_non_null(strstr(out.data, "\"c1\""));
+    buf_free(&out);
+    replay_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_timeline_shows_lock_terms_and_cost),
         cmocka_unit_test(test_aggregate_per_decision_and_model),
         cmocka_unit_test(test_trajectory_rebuilds_the_conversation),
+        cmocka_unit_test(test_redacted_trajectory_keeps_only_known_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
