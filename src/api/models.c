@@ -27,8 +27,24 @@ static void list_field(buf_t *b, const char *key, const cfg_strlist_t *l)
     buf_putc(b, ']');
 }
 
+/* The client endpoints a configured model serves (providers.models[].endpoints). */
+static void endpoints_field(buf_t *b, const cfg_model_t *m)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } eps[] = {{CFG_EP_CHAT, "chat"},
+               {CFG_EP_EMBEDDINGS, "embeddings"},
+               {CFG_EP_COMPLETIONS, "completions"}};
+    buf_puts(b, "\"endpoints\":[");
+    int n = 0;
+    for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++)
+        if (cfg_model_serves(m, eps[i].bit)) buf_printf(b, "%s\"%s\"", n++ ? "," : "", eps[i].name);
+    buf_putc(b, ']');
+}
+
 static void add_model(buf_t *b, const char *id, const char *owner, const cfg_model_card_t *card,
-                      int *first)
+                      const cfg_model_t *m, int *first)
 {
     if (!*first) buf_putc(b, ',');
     *first = 0;
@@ -36,8 +52,12 @@ static void add_model(buf_t *b, const char *id, const char *owner, const cfg_mod
     buf_json_str(b, id, strlen(id));
     buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
     buf_json_str(b, owner, strlen(owner));
+    if (m) {
+        buf_puts(b, ",\"tether\":{");
+        endpoints_field(b, m);
+    }
     if (card) {
-        buf_printf(b, ",\"tether\":{\"quality_score\":%g", card->quality_score);
+        buf_printf(b, "%s\"quality_score\":%g", m ? "," : ",\"tether\":{", card->quality_score);
         if (card->context_window_size)
             buf_printf(b, ",\"context_window_size\":%llu",
                        (unsigned long long)card->context_window_size);
@@ -47,8 +67,8 @@ static void add_model(buf_t *b, const char *id, const char *owner, const cfg_mod
         list_field(b, "capabilities", &card->capabilities);
         list_field(b, "tags", &card->tags);
         list_field(b, "loras", &card->loras);
-        buf_putc(b, '}');
     }
+    if (m || card) buf_putc(b, '}');
     buf_putc(b, '}');
 }
 
@@ -59,12 +79,13 @@ void api_models_list(hsrv_req_t *req, const cfg_t *cfg)
     buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < cfg->router.n_auto_model_names; i++)
         if (client_auth_model_allowed(req, cfg->router.auto_model_names[i]))
-            add_model(&b, cfg->router.auto_model_names[i], "tether", NULL, &first);
+            add_model(&b, cfg->router.auto_model_names[i], "tether", NULL, NULL, &first);
     if (cfg->router.include_config_models_in_list)
         for (size_t i = 0; i < cfg->providers.n_models; i++)
             if (client_auth_model_allowed(req, cfg->providers.models[i].name))
                 add_model(&b, cfg->providers.models[i].name, "tether-config",
-                          cfg_find_card(cfg, cfg->providers.models[i].name), &first);
+                          cfg_find_card(cfg, cfg->providers.models[i].name),
+                          &cfg->providers.models[i], &first);
     buf_puts(&b, "]}");
     hsrv_header_t h[2] = {
         {"content-type", 12, "application/json", 16},

@@ -378,6 +378,39 @@ static void test_access_log_text_and_off(void **state)
     unlink(cfg2);
 }
 
+/* GET /v1/models says which endpoints each configured model serves. */
+static void test_models_list_their_endpoints(void **state)
+{
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", rport, "GET", "/v1/models",
+                                   "authorization: Bearer " KEY "\r\n", NULL, 0, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    cJSON *j = cJSON_ParseWithLength(r.body, r.body_len);
+    thttp_resp_free(&r);
+    assert_non_null(j);
+    const char *want[][2] = {{"chat", "[\"chat\"]"},
+                             {"embed", "[\"embeddings\"]"},
+                             {"text", "[\"chat\",\"completions\"]"}};
+    int seen = 0;
+    cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItem(j, "data"))
+    {
+        const char *id = cJSON_GetObjectItem(m, "id")->valuestring;
+        for (size_t i = 0; i < 3; i++) {
+            if (strcmp(id, want[i][0])) continue;
+            cJSON *ep = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "tether"), "endpoints");
+            assert_non_null(ep);
+            char *txt = cJSON_PrintUnformatted(ep);
+            assert_string_equal(txt, want[i][1]);
+            free(txt);
+            seen++;
+        }
+    }
+    cJSON_Delete(j);
+    assert_int_equal(seen, 3);
+}
+
 static void test_decision_to_non_chat_model_rejected(void **state)
 {
     (void)state;
@@ -414,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_access_log_json_fields_and_no_secret),
         cmocka_unit_test(test_access_log_text_and_off),
         cmocka_unit_test(test_decision_to_non_chat_model_rejected),
+        cmocka_unit_test(test_models_list_their_endpoints),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
