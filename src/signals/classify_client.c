@@ -190,7 +190,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
         size_t step = max - max / 4, at = 0; /* a quarter overlap */
         for (int c = 0; c < CLS_MAX_CHUNKS && at < q.n; c++, at += step) {
             size_t end = at + max < q.n ? at + max : q.n;
-            while (end < q.n && ((unsigned char)q.s[end] & 0xC0) == 0x80)
+            while (end < q.n && end > at + 1 && ((unsigned char)q.s[end] & 0xC0) == 0x80)
                 end--; /* cut on a UTF-8 boundary */
             if (c) buf_putc(b, ',');
             buf_json_str(b, q.s + at, end - at);

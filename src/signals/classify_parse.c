@@ -34,8 +34,12 @@ size_t sig_cls_window(const char *s, size_t n, size_t max_chars, char *out)
     size_t part = max_chars > 6 ? (max_chars - 2) / 3 : 1, o = 0;
     size_t starts[3] = {0, n / 2 - part / 2, n - part};
     for (int k = 0; k < 3; k++) {
-        size_t a = utf8_back(s, starts[k]), b = utf8_back(s, a + part < n ? a + part : n);
-        if (a + part >= n) b = n;
+        size_t a = utf8_back(s, starts[k]), b = a + part;
+        if (b >= n)
+            b = n;
+        else
+            b = utf8_back(s, b);
+        if (b < a) b = a;
         if (k) out[o++] = '\n';
         memcpy(out + o, s + a, b - a);
         o += b - a;
