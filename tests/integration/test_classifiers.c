@@ -70,10 +70,15 @@ static int setup(void **state)
                           "5000",       NULL};
     const char *fail[] = {"--fail-rate", "1.0", NULL};
     if (spawn_mock(M_LLM, NULL) || spawn_mock(M_CLS, cls) || spawn_mock(M_SLOW, slow) ||
-        spawn_mock(M_FAIL, fail))
+        spawn_mock(M_FAIL, fail)) {
+        fprintf(stderr, "test_classifiers: a mock did not start\n");
         return -1;
+    }
     closed_port = reserve_closed_port();
     gport = tsupport_free_port();
+    int lport = tsupport_free_port();
+    for (int i = 0; i < 20 && lport == gport; i++)
+        lport = tsupport_free_port();
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-cls-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg_path, "w");
     if (!f) return -1;
@@ -124,13 +129,14 @@ static int setup(void **state)
         "model: guard, prompt: \"Classify this message: {{text}}\"}\n"
         "      - {name: guard_slow, type: openai_chat, base_url: \"http://127.0.0.1:%d/v1\", "
         "model: guard}\n",
-        tsupport_free_port(), mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_SLOW],
-        mport[M_FAIL], closed_port, mport[M_CLS], mport[M_SLOW]);
+        lport, mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_SLOW], mport[M_FAIL],
+        closed_port, mport[M_CLS], mport[M_SLOW]);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
                           "--workers",        "1",     NULL};
     if (tproc_spawn(&router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    rport = tproc_wait_listening(&router, 10000);
+    rport = tproc_wait_listening(&router, 30000);
+    if (rport <= 0) fprintf(stderr, "test_classifiers: the router did not start\n");
     return rport > 0 ? 0 : -1;
 }
 
