@@ -61,7 +61,7 @@ static int reserve_closed_port(void)
     return ntohs(a.sin_port);
 }
 
-#define TABLE "secret sauce=jailbreak,bomb=S1"
+#define TABLE "secret sauce=jailbreak,bomb=S1,passport number=PII"
 
 static int setup(void **state)
 {
@@ -96,6 +96,8 @@ static int setup(void **state)
         "      - {name: jb_slow, method: classifier, classifier: slow_cls, threshold: 0.5}\n"
         "      - {name: jb_fail, method: classifier, classifier: fail_cls, threshold: 0.5}\n"
         "      - {name: jb_gone, method: classifier, classifier: gone_cls, threshold: 0.5}\n"
+        "    pii:\n"
+        "      - {name: pii_cls, classifier: pii_cls, threshold: 0.5}\n"
         "    classifiers:\n"
         "      - {name: unsafe, classifier: guard_ok}\n"
         "      - {name: slow_unsafe, classifier: guard_slow}\n"
@@ -111,6 +113,8 @@ static int setup(void **state)
         "          - {type: jailbreak, name: jb_gone}\n"
         "          - {type: classifier, name: slow_unsafe}\n"
         "      modelRefs: [{model: model-b}]\n"
+        "    - {name: private, priority: 70, rules: {type: pii, name: pii_cls}, "
+        "modelRefs: [{model: model-b}]}\n"
         "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
         "global:\n"
         "  router:\n    limits: {signal_timeout: 300ms}\n"
@@ -118,7 +122,9 @@ static int setup(void **state)
         "    router_replay: {store: memory}\n"
         "  model_catalog:\n    classifiers:\n"
         "      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
-        "model: jb, labels: [benign, jailbreak, S1], positive_labels: [jailbreak]}\n"
+        "model: jb, labels: [benign, jailbreak, S1, PII], positive_labels: [jailbreak]}\n"
+        "      - {name: pii_cls, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
+        "positive_labels: [PII], window: chunks, max_input_chars: 64}\n"
         "      - {name: slow_cls, type: http_classify, endpoint: "
         "\"http://127.0.0.1:%d/classify\", positive_labels: [jailbreak]}\n"
         "      - {name: fail_cls, type: http_classify, endpoint: "
@@ -129,8 +135,8 @@ static int setup(void **state)
         "model: guard, prompt: \"Classify this message: {{text}}\"}\n"
         "      - {name: guard_slow, type: openai_chat, base_url: \"http://127.0.0.1:%d/v1\", "
         "model: guard}\n",
-        lport, mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_SLOW], mport[M_FAIL],
-        closed_port, mport[M_CLS], mport[M_SLOW]);
+        lport, mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_CLS], mport[M_SLOW],
+        mport[M_FAIL], closed_port, mport[M_CLS], mport[M_SLOW]);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
                           "--workers",        "1",     NULL};
@@ -246,6 +252,22 @@ static void test_guard_model_category_matches_leaf_label(void **state)
     cJSON_Delete(rec);
 }
 
+/* A PII classifier catches what the recognizers do not (no entity in the
+ * text); the long text goes as overlapping chunks and the chunk that holds
+ * the phrase decides. */
+static void test_pii_classifier_with_chunks(void **state)
+{
+    char dec[64];
+    cJSON *rec = route("The weather was lovely all week and we walked along the river every "
+                       "morning before breakfast; by the way my passport number is in the drawer",
+                       dec, sizeof dec);
+    assert_string_equal(dec, "private");
+    const cJSON *p = signal_of(rec, "pii_cls");
+    assert_true(matched(p));
+    assert_string_equal(str(p, "label"), "PII");
+    cJSON_Delete(rec);
+}
+
 /* A stalled (deadline), failing (500) and unreachable classifier each fall
  * back to the patterns, which catch a plain injection; the record says why.
  * The classifier family has no heuristic: its rule reports the error. Both
@@ -274,6 +296,11 @@ static void test_failing_classifiers_fall_back_and_say_why(void **state)
     /* the classifier the request asked answered in the same round */
     assert_false(matched(signal_of(rec, "jb_ok")));
     assert_string_equal(str(signal_of(rec, "jb_ok"), "label"), "benign");
+    /* the decision trace says it too */
+    char *dt = cJSON_PrintUnformatted(cJSON_GetObjectItem(rec, "decision_trace"));
+    assert_non_null(strstr(dt, "\"signal\":\"jailbreak:jb_slow\""));
+    assert_non_null(strstr(dt, "\"fallback\":\"classifier_timeout\""));
+    free(dt);
     cJSON_Delete(rec);
 }
 
@@ -306,6 +333,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signal_fires_from_classifier_label),
         cmocka_unit_test(test_guard_model_category_matches_leaf_label),
+        cmocka_unit_test(test_pii_classifier_with_chunks),
         cmocka_unit_test(test_failing_classifiers_fall_back_and_say_why),
         cmocka_unit_test(test_repeated_failures_open_the_circuit),
     };

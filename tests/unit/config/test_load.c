@@ -227,8 +227,8 @@ static void test_unsupported_settings_say_so(void **st)
         "global: {model_catalog: {classifiers: [{name: g, type: http_classify, "
         "endpoint: \"http://h:1/c\"}]}}\n");
     expect_one(y, "t.yaml:7:26: routing.signals.fact_check[f].classifier: fact_check rules "
-                  "cannot use an external classifier yet (jailbreak, domains and classifiers "
-                  "rules can): remove classifier: \"g\"");
+                  "cannot use an external classifier yet (jailbreak, pii, domains and "
+                  "classifiers rules can): remove classifier: \"g\"");
 }
 
 static void test_value_units(void **st)
