@@ -77,6 +77,15 @@ struct sig_result;
 const sig_cls_out_t *sig_cls_rule(struct sig_ctx *cx, const cfg_signal_t *sg,
                                   struct sig_result *res);
 
+/* Label families (domain, fact_check, user_feedback): rule ref takes the
+ * classifier's verdict: label = the classifier's top label, matched when it
+ * is the rule's name (case-insensitive) with a probability of at least the
+ * rule's threshold (def_thr when unset). Returns true when the rule is
+ * settled (verdict or closed-mode error), false when the family should
+ * evaluate it with its heuristic (no classifier, or it failed open). */
+struct sig_ref;
+bool sig_cls_verdict(struct sig_ctx *cx, const struct sig_ref *ref, double def_thr);
+
 /* Parsers (exposed for unit tests and the fuzz harness). Fill *out from a
  * response body; return 0, or -1 when the body is not understood. */
 int sig_cls_parse_classify(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,

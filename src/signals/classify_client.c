@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLS_MAX_BREAKERS 64
 #define CLS_MAX_CHUNKS   8
@@ -460,4 +461,21 @@ const sig_cls_out_t *sig_cls_rule(sig_ctx_t *cx, const cfg_signal_t *sg, sig_res
     else
         res->fallback = why;
     return NULL;
+}
+
+bool sig_cls_verdict(sig_ctx_t *cx, const sig_ref_t *ref, double def_thr)
+{
+    const cfg_signal_t *sg = ref->rule;
+    sig_result_t *res = ref->res;
+    const sig_cls_out_t *o = sig_cls_rule(cx, sg, res);
+    if (!o) return res->error != NULL; /* an error is final; a fallback is not */
+    double th = sg->has_threshold ? sg->threshold : def_thr;
+    bool mine = o->label && sg->name && !strcasecmp(o->label, sg->name);
+    res->label = o->label;
+    res->value = o->score;
+    res->has_value = true;
+    res->latency_us = o->latency_us;
+    res->matched = mine && o->score >= th;
+    res->score = mine ? o->score : 0;
+    return true;
 }

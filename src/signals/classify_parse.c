@@ -65,10 +65,12 @@ static int one_entry(const cfg_classifier_t *k, const cJSON *d, const char **lab
             besti = i;
         }
     }
-    if (cJSON_IsString(jl))
-        *label = jl->valuestring;
-    else if (besti >= 0 && (size_t)besti < k->labels.n)
+    /* labels[] lined up with probs names the classes (so operators may
+     * rename a model's id2label); else the reply's label */
+    if (besti >= 0 && np > 0 && (size_t)np == k->labels.n)
         *label = k->labels.v[besti];
+    else if (cJSON_IsString(jl))
+        *label = jl->valuestring;
     else
         return -1;
     *score = best >= 0 ? best : 1.0;

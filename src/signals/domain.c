@@ -9,7 +9,6 @@
 #include "signals/similarity.h"
 
 #include <stdlib.h>
-#include <strings.h>
 
 /* Rule i's bank: its description, the bank named like it (when it has
  * nothing else), its mmlu_categories' banks, its examples. */
@@ -60,29 +59,15 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
     return sig_sim_rules_compile(b, state, diags, 0.30, true, domain_bank);
 }
 
-/* Rules naming an external classifier take its verdict: the rule matches
- * when the classifier's top label is the rule's name (case-insensitive)
- * with a probability of at least the rule's threshold. The others, and
- * those whose classifier failed (result.fallback), use the banks. */
+/* Rules naming an external classifier take its verdict (classify.h
+ * sig_cls_verdict: the rule named like the top label matches). The others,
+ * and those whose classifier failed (result.fallback), use the banks. */
 static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
     sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
     size_t nr = 0;
-    for (size_t i = 0; i < n; i++) {
-        const cfg_signal_t *sg = refs[i].rule;
-        sig_result_t *res = refs[i].res;
-        const sig_cls_out_t *o = sig_cls_rule(cx, sg, res);
-        if (!o) {
-            if (!res->error) rest[nr++] = refs[i];
-            continue;
-        }
-        double th = sg->has_threshold ? sg->threshold : 0.30;
-        bool mine = o->label && sg->name && !strcasecmp(o->label, sg->name);
-        res->score = mine ? o->score : 0;
-        res->label = mine ? sg->name : NULL;
-        res->matched = mine && o->score >= th;
-        res->latency_us = o->latency_us;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!sig_cls_verdict(cx, &refs[i], 0.30)) rest[nr++] = refs[i];
     if (nr || !n) sig_sim_rules_eval_best(state, cx, rest, nr);
 }
 

@@ -61,7 +61,7 @@ static int reserve_closed_port(void)
     return ntohs(a.sin_port);
 }
 
-#define TABLE "secret sauce=jailbreak,bomb=S1,passport number=PII"
+#define TABLE "secret sauce=jailbreak,bomb=S1,passport number=PII,poem=fact"
 
 static int setup(void **state)
 {
@@ -96,6 +96,8 @@ static int setup(void **state)
         "      - {name: jb_slow, method: classifier, classifier: slow_cls, threshold: 0.5}\n"
         "      - {name: jb_fail, method: classifier, classifier: fail_cls, threshold: 0.5}\n"
         "      - {name: jb_gone, method: classifier, classifier: gone_cls, threshold: 0.5}\n"
+        "    fact_check:\n"
+        "      - {name: needs_fact_check, classifier: fc_cls, threshold: 0.5}\n"
         "    pii:\n"
         "      - {name: pii_cls, classifier: pii_cls, threshold: 0.5}\n"
         "    classifiers:\n"
@@ -113,6 +115,8 @@ static int setup(void **state)
         "          - {type: jailbreak, name: jb_gone}\n"
         "          - {type: classifier, name: slow_unsafe}\n"
         "      modelRefs: [{model: model-b}]\n"
+        "    - {name: check, priority: 60, rules: {type: fact_check, name: needs_fact_check}, "
+        "modelRefs: [{model: model-b}]}\n"
         "    - {name: private, priority: 70, rules: {type: pii, name: pii_cls}, "
         "modelRefs: [{model: model-b}]}\n"
         "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
@@ -122,7 +126,9 @@ static int setup(void **state)
         "    router_replay: {store: memory}\n"
         "  model_catalog:\n    classifiers:\n"
         "      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
-        "model: jb, labels: [benign, jailbreak, S1, PII], positive_labels: [jailbreak]}\n"
+        "model: jb, labels: [benign, jailbreak, S1, PII, fact], positive_labels: [jailbreak]}\n"
+        "      - {name: fc_cls, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
+        "labels: [no_fact_check_needed, x, y, z, needs_fact_check]}\n"
         "      - {name: pii_cls, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
         "positive_labels: [PII], window: chunks, max_input_chars: 64}\n"
         "      - {name: slow_cls, type: http_classify, endpoint: "
@@ -135,8 +141,8 @@ static int setup(void **state)
         "model: guard, prompt: \"Classify this message: {{text}}\"}\n"
         "      - {name: guard_slow, type: openai_chat, base_url: \"http://127.0.0.1:%d/v1\", "
         "model: guard}\n",
-        lport, mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_CLS], mport[M_SLOW],
-        mport[M_FAIL], closed_port, mport[M_CLS], mport[M_SLOW]);
+        lport, mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_CLS], mport[M_CLS],
+        mport[M_SLOW], mport[M_FAIL], closed_port, mport[M_CLS], mport[M_SLOW]);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
                           "--workers",        "1",     NULL};
@@ -252,6 +258,25 @@ static void test_guard_model_category_matches_leaf_label(void **state)
     cJSON_Delete(rec);
 }
 
+/* A fact_check rule takes the classifier's verdict; the labels table renames
+ * the model's classes (its "fact" class is needs_fact_check here, "benign"
+ * is no_fact_check_needed), so a request the banks would call creative is
+ * flagged because the classifier says so. */
+static void test_fact_check_takes_classifier_verdict(void **state)
+{
+    char dec[64];
+    cJSON *rec = route("write a short poem about autumn leaves", dec, sizeof dec);
+    assert_string_equal(dec, "check");
+    const cJSON *f = signal_of(rec, "needs_fact_check");
+    assert_true(matched(f));
+    assert_string_equal(str(f, "label"), "needs_fact_check");
+    cJSON_Delete(rec);
+    rec = route("what is the capital of France", dec, sizeof dec);
+    assert_false(matched(signal_of(rec, "needs_fact_check")));
+    assert_string_equal(str(signal_of(rec, "needs_fact_check"), "label"), "no_fact_check_needed");
+    cJSON_Delete(rec);
+}
+
 /* A PII classifier catches what the recognizers do not (no entity in the
  * text); the long text goes as overlapping chunks and the chunk that holds
  * the phrase decides. */
@@ -332,9 +357,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signal_fires_from_classifier_label),
-        cmocka_unit_test(test_guard_model_category_matches_leaf_label),
-        cmocka_unit_test(test_pii_classifier_with_chunks),
+        /* before five requests have timed out the stalled classifier's circuit */
         cmocka_unit_test(test_failing_classifiers_fall_back_and_say_why),
+        cmocka_unit_test(test_guard_model_category_matches_leaf_label),
+        cmocka_unit_test(test_fact_check_takes_classifier_verdict),
+        cmocka_unit_test(test_pii_classifier_with_chunks),
         cmocka_unit_test(test_repeated_failures_open_the_circuit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -222,13 +222,14 @@ static void test_unsupported_settings_say_so(void **st)
         "providers:\n  defaults: {default_model: m}\n"
         "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
         "routing:\n  modelCards: [{name: m}]\n"
-        "  signals: {fact_check: [{name: f, classifier: g}]}\n"
-        "  decisions: [{name: d, rules: {type: fact_check, name: f}, modelRefs: [{model: m}]}]\n"
+        "  signals: {complexity: [{name: f, classifier: g, hard: {candidates: [x]}, easy: "
+        "{candidates: [y]}}]}\n"
+        "  decisions: [{name: d, rules: {type: complexity, name: f}, modelRefs: [{model: m}]}]\n"
         "global: {model_catalog: {classifiers: [{name: g, type: http_classify, "
         "endpoint: \"http://h:1/c\"}]}}\n");
-    expect_one(y, "t.yaml:7:26: routing.signals.fact_check[f].classifier: fact_check rules "
-                  "cannot use an external classifier yet (jailbreak, pii, domains and "
-                  "classifiers rules can): remove classifier: \"g\"");
+    expect_one(y, "t.yaml:7:26: routing.signals.complexity[f].classifier: complexity rules "
+                  "cannot use an external classifier yet (jailbreak, pii, domains, fact_check, "
+                  "user_feedbacks and classifiers rules can): remove classifier: \"g\"");
 }
 
 static void test_value_units(void **st)
