@@ -96,6 +96,7 @@ static int setup(void **state)
         "      - {name: jb_slow, method: classifier, classifier: slow_cls, threshold: 0.5}\n"
         "      - {name: jb_fail, method: classifier, classifier: fail_cls, threshold: 0.5}\n"
         "      - {name: jb_gone, method: classifier, classifier: gone_cls, threshold: 0.5}\n"
+        "      - {name: jb_closed, method: classifier, classifier: gone_closed}\n"
         "    fact_check:\n"
         "      - {name: needs_fact_check, classifier: fc_cls, threshold: 0.5}\n"
         "    pii:\n"
@@ -113,6 +114,7 @@ static int setup(void **state)
         "          - {type: jailbreak, name: jb_slow}\n"
         "          - {type: jailbreak, name: jb_fail}\n"
         "          - {type: jailbreak, name: jb_gone}\n"
+        "          - {type: jailbreak, name: jb_closed, on_error: no_match}\n"
         "          - {type: classifier, name: slow_unsafe}\n"
         "      modelRefs: [{model: model-b}]\n"
         "    - {name: check, priority: 60, rules: {type: fact_check, name: needs_fact_check}, "
@@ -137,12 +139,14 @@ static int setup(void **state)
         "\"http://127.0.0.1:%d/v1/classify\", positive_labels: [jailbreak]}\n"
         "      - {name: gone_cls, type: http_classify, endpoint: "
         "\"http://127.0.0.1:%d/classify\", positive_labels: [jailbreak]}\n"
+        "      - {name: gone_closed, type: http_classify, failure_mode: closed, endpoint: "
+        "\"http://127.0.0.1:%d/classify\"}\n"
         "      - {name: guard_ok, type: openai_chat, base_url: \"http://127.0.0.1:%d/v1\", "
         "model: guard, prompt: \"Classify this message: {{text}}\"}\n"
         "      - {name: guard_slow, type: openai_chat, base_url: \"http://127.0.0.1:%d/v1\", "
         "model: guard}\n",
         lport, mport[M_LLM], mport[M_LLM], gport, mport[M_CLS], mport[M_CLS], mport[M_CLS],
-        mport[M_SLOW], mport[M_FAIL], closed_port, mport[M_CLS], mport[M_SLOW]);
+        mport[M_SLOW], mport[M_FAIL], closed_port, closed_port, mport[M_CLS], mport[M_SLOW]);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
                           "--workers",        "1",     NULL};
@@ -315,6 +319,11 @@ static void test_failing_classifiers_fall_back_and_say_why(void **state)
     assert_true(matched(gone));
     why = str(gone, "fallback");
     assert_true(!strcmp(why, "classifier_unreachable") || !strcmp(why, "classifier_circuit_open"));
+    /* failure_mode: closed: no fallback, the rule reports the error */
+    const cJSON *closed = signal_of(rec, "jb_closed");
+    assert_false(matched(closed));
+    assert_string_equal(str(closed, "error"), "classifier_unreachable");
+    assert_string_equal(str(closed, "fallback"), "");
     const cJSON *su = signal_of(rec, "slow_unsafe");
     assert_false(matched(su));
     assert_string_equal(str(su, "error"), "classifier_timeout");
