@@ -38,6 +38,8 @@ SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/cor
 SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
 SRCS[fuzz_binding]="src/session/binding_token.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
+SRCS[fuzz_classify]="src/signals/classify_parse.c src/core/arena.c"
+LIBS[fuzz_classify]="-lcjson"
 SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_cache_stream.c src/http/sse.c src/core/buf.c"
 # The loader reads the member registries of signals/, select/ and plugins/
 # and the store backend registries of replay/ and session/ (config/family.h,

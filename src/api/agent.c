@@ -184,6 +184,7 @@ void ag_route(ag_proxy_t *p)
     /* the worker's Redis store, as for chat: session memory is shared by
      * the replicas (without it, every replica kept its own) */
     if (p->w && p->w->store) up->env.store = p->w->store;
+    if (p->w) up->env.cls = p->w->cls;
     /* the open tool calls' binding: the loop's model without a store */
     rid_bind_tool_calls(up->cfg, up->rq, &req->arena, req->request_id);
     up->rin.cfg = up->cfg;

@@ -29,8 +29,9 @@ typedef struct app_worker {
     uint64_t generation;       /* config generation the model states match */
     app_model_state_t *models; /* one per config model */
     size_t n_models;
-    struct sess_store *store; /* redis session store on this worker's loop, or NULL */
-    void *mem_trim;           /* worker 0: the malloc_trim ticker (mem_trim.c) */
+    struct sess_store *store;   /* redis session store on this worker's loop, or NULL */
+    void *mem_trim;             /* worker 0: the malloc_trim ticker (mem_trim.c) */
+    struct sig_cls_client *cls; /* external classifiers on this loop (signals/classify.h) */
 } app_worker_t;
 
 /* mem_trim.c: note a request body (large ones ask for a trim), and the

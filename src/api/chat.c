@@ -60,6 +60,7 @@ void api_chat_completions(hsrv_req_t *req, app_worker_t *w, app_config_ref_t *re
     }
     app_route_env(ref, &up->env);
     if (w->store) up->env.store = w->store; /* the worker's Redis store */
+    up->env.cls = w->cls;
     up->rin.cfg = cfg;
     up->rin.rq = up->rq;
     up->rin.request_id = req->request_id;

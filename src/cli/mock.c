@@ -26,6 +26,8 @@ static void usage(FILE *f)
                "  --embed-dims N         default embedding dimensions (default 64)\n"
                "  --max-sessions N       prefix-cache sessions kept (default 100000)\n"
                "  --script FILE          JSON-lines fault script, one line per request\n"
+               "  --classify TABLE       keyword table of /classify and the guard: kw=label,...\n"
+               "  --guard-model NAME     chat model that answers guard verdicts (safe/unsafe)\n"
                "See docs/mock.md.\n");
 }
 
@@ -155,6 +157,12 @@ int cli_mock(int argc, char **argv)
         } else if (!strcmp(a, "--script")) {
             NEEDVAL;
             cfg.script_path = val;
+        } else if (!strcmp(a, "--classify")) {
+            NEEDVAL;
+            cfg.classify = val;
+        } else if (!strcmp(a, "--guard-model")) {
+            NEEDVAL;
+            cfg.guard_model = val;
         } else {
             fprintf(stderr, "tether mock: unknown option '%s'\n", a);
             usage(stderr);

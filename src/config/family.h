@@ -42,6 +42,7 @@ enum {
     CFG_SIGFAM_LABELS = 1u << 0,      /* leaves may carry `label:` */
     CFG_SIGFAM_ROLE_LEAVES = 1u << 1, /* leaves name the rule's `role`, not its name (authz) */
     CFG_SIGFAM_ANY_LEAF = 1u << 2,    /* leaves may name rules that are not declared (language) */
+    CFG_SIGFAM_CLASSIFIER = 1u << 3,  /* rules may name an external `classifier:` (classify.h) */
 };
 
 struct sig_family_ops; /* signals/family.h */

@@ -27,8 +27,8 @@ CFG_SCHEMA(cfg_schema_limits, "global.router.limits", "Request limits and server
            CFG_FI64(cfg_limits_t, "max_empty_lines", max_empty_lines, "4", 1, 1000,
                     "empty lines tolerated before a request line (400 above)"),
            CFG_FDUR(cfg_limits_t, "signal_timeout", signal_timeout_ms, "250ms",
-                    "not supported yet (setting it warns): signals run to "
-                    "completion"),
+                    "deadline of a request's external classifier calls; "
+                    "late ones fall back to the heuristic"),
            CFG_FDUR(cfg_limits_t, "shutdown_grace", shutdown_grace_ms, "30s",
                     "drain time on SIGTERM"),
            CFG_FI64(cfg_limits_t, "max_messages", max_messages, "10000", 1, 100000000,
@@ -86,14 +86,6 @@ void cfg_load_global(ld_t *l, const cfg_node_t *n, cfg_t *c)
         const cfg_node_t *r = cfg_node_get(n, "router");
         size_t s = ld_push_key(l, "router");
         ld_section(l, r, &cfg_schema_router, &c->router);
-        const cfg_node_t *st = cfg_node_get(cfg_node_get(r, "limits"), "signal_timeout");
-        if (st) {
-            size_t s2 = ld_push_key(l, "limits.signal_timeout");
-            ld_warn(l, st,
-                    "not supported yet: signals run to completion (the value is kept, not "
-                    "enforced)");
-            ld_pop(l, s2);
-        }
         ld_pop(l, s);
         const cfg_node_t *sv = cfg_node_get(n, "services");
         s = ld_push_key(l, "services");

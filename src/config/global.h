@@ -114,8 +114,9 @@ typedef struct cfg_services {
 
 typedef struct cfg_classifier {
     char *name, *type, *endpoint, *base_url, *model, *api_key_env, *api_key, *prompt, *failure_mode;
+    char *window; /* sample|chunks */
     cfg_strlist_t labels, positive_labels;
-    int64_t timeout_ms;
+    int64_t timeout_ms, max_input_chars;
 } cfg_classifier_t;
 
 typedef struct cfg_embeddings {

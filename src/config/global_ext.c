@@ -190,20 +190,34 @@ CFG_SCHEMA(cfg_schema_authz, "global.services.authz", "Identity for the authz si
 #undef V
 
 #define C cfg_classifier_t
-CFG_SCHEMA(cfg_schema_classifier, "global.model_catalog.classifiers[]",
-           "External classifiers (SPEC 5.3).",
-           CFG_FSTR_REQ(C, "name", name, "name signals refer to with classifier:"),
-           CFG_FENUM_REQ(C, "type", type, "http_classify|openai_chat", "protocol"),
-           CFG_FSTR(C, "endpoint", endpoint, NULL, "http_classify URL"),
-           CFG_FSTR(C, "base_url", base_url, NULL, "openai_chat API root"),
-           CFG_FSTR(C, "model", model, NULL, "openai_chat model"),
-           CFG_FSTR(C, "api_key_env", api_key_env, NULL, "environment variable with the key"),
-           CFG_FLIST(C, "labels", labels, NULL, "labels the classifier may return"),
-           CFG_FLIST(C, "positive_labels", positive_labels, NULL, "labels that count as a match"),
-           CFG_FSTR(C, "prompt", prompt, NULL, "openai_chat prompt"),
-           CFG_FI64(C, "timeout_ms", timeout_ms, "1000", 1, 600000, "call timeout"),
-           CFG_FENUM(C, "failure_mode", failure_mode, "open", "open|closed",
-                     "behaviour on failure"));
+CFG_SCHEMA(
+    cfg_schema_classifier, "global.model_catalog.classifiers[]",
+    "External classifiers called on the event loop before the signals run "
+    "(docs/signals.md, External classifiers).",
+    CFG_FSTR_REQ(C, "name", name, "name signals refer to with classifier:"),
+    CFG_FENUM_REQ(C, "type", type, "http_classify|openai_chat",
+                  "http_classify: vLLM's classification API; openai_chat: a guard "
+                  "model through chat completions"),
+    CFG_FSTR(C, "endpoint", endpoint, NULL,
+             "http_classify URL, e.g. http://127.0.0.1:8000/classify"),
+    CFG_FSTR(C, "base_url", base_url, NULL, "openai_chat API root ({base_url}/chat/completions)"),
+    CFG_FSTR(C, "model", model, NULL, "model name sent with each call"),
+    CFG_FSTR(C, "api_key_env", api_key_env, NULL, "environment variable with the bearer key"),
+    CFG_FLIST(C, "labels", labels, NULL,
+              "labels in the order of the reply's probs (http_classify)"),
+    CFG_FLIST(C, "positive_labels", positive_labels, NULL,
+              "labels that count as a detection (jailbreak, pii, fact_check)"),
+    CFG_FSTR(C, "prompt", prompt, NULL, "openai_chat prompt; {{text}} is replaced by the input"),
+    CFG_FI64(C, "timeout_ms", timeout_ms, "1000", 1, 600000,
+             "call timeout (the request's signal_timeout caps it)"),
+    CFG_FI64(C, "max_input_chars", max_input_chars, "4000", 64, 1000000,
+             "longest input sent; longer texts are sampled or chunked"),
+    CFG_FENUM(C, "window", window, "sample", "sample|chunks",
+              "long texts: head, middle and tail samples, or up to 8 overlapping "
+              "chunks (http_classify; the most positive chunk counts)"),
+    CFG_FENUM(C, "failure_mode", failure_mode, "open", "open|closed",
+              "on timeout or error: open falls back to the heuristic, closed "
+              "reports the signal's error (its on_error policy applies)"));
 #undef C
 
 CFG_SCHEMA(
@@ -413,10 +427,6 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                 ld_err(l, cls->items[i], "openai_chat needs a base_url");
             if (k->api_key_env)
                 k->api_key = env_secret(l, cls->items[i], k->api_key_env, "calling without a key");
-            ld_warn(l, cls->items[i],
-                    "external classifiers are not supported yet: a signal that names \"%s\" "
-                    "reports an error and does not match",
-                    k->name ? k->name : "?");
             for (size_t j = 0; j + 1 < m->n_classifiers; j++)
                 if (k->name && m->classifiers[j].name && !strcmp(k->name, m->classifiers[j].name))
                     ld_err(l, cfg_node_get(cls->items[i], "name"),

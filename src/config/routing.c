@@ -254,7 +254,16 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
             memcpy(l->path + l->plen, idx, pl + 1);
             l->plen += pl;
         }
-        if (sg->classifier) {
+        const cfg_sig_family_t *sf = cfg_signal_family(sg->family);
+        if (sg->classifier && sf && !(sf->flags & CFG_SIGFAM_CLASSIFIER)) {
+            size_t s2 = ld_push_key(l, "classifier");
+            ld_err(l, &at,
+                   "%s rules cannot use an external classifier yet (jailbreak, pii, domains, "
+                   "fact_check, user_feedbacks and classifiers rules can): remove "
+                   "classifier: \"%s\"",
+                   cfg_signal_family_key(sg->family), sg->classifier);
+            ld_pop(l, s2);
+        } else if (sg->classifier) {
             bool found = false;
             for (size_t k = 0; k < mc->n_classifiers; k++)
                 if (mc->classifiers[k].name && !strcmp(mc->classifiers[k].name, sg->classifier))

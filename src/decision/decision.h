@@ -67,6 +67,9 @@ struct dec_node {
     bool matched, skipped;
     double confidence;
     const char *error; /* leaves: the signal's error ("timeout", ...), else NULL */
+    /* leaves: why the signal's external classifier was not used and its
+     * family fell back to the heuristic ("classifier_timeout", ...), else NULL */
+    const char *fallback;
     dec_node_t *children;
     size_t n_children;
 };

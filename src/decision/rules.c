@@ -104,6 +104,7 @@ static int eval_leaf(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj
     bool via_label;
     const sig_result_t *res = leaf_result(r, rc, proj ? &proj->sig : NULL, &via_label);
     if (!res) return 0; /* the family did not run: no match */
+    n->fallback = res->fallback;
     if (res->error) {
         n->error = res->error;
         switch (r->on_error) {

@@ -32,6 +32,7 @@ static void node_text(buf_t *b, const dec_node_t *n, int depth)
     else
         buf_printf(b, " %.3f", n->confidence);
     if (n->error) buf_printf(b, " (error: %s)", n->error);
+    if (n->fallback) buf_printf(b, " (fallback: %s)", n->fallback);
     buf_putc(b, '\n');
     for (size_t i = 0; i < n->n_children; i++)
         node_text(b, &n->children[i], depth + 1);
@@ -53,6 +54,10 @@ void dec_node_json(buf_t *b, const dec_node_t *n)
     buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"skipped\":%s,\"error\":",
                n->matched ? "true" : "false", n->confidence, n->skipped ? "true" : "false");
     buf_json_cstr(b, n->error);
+    if (n->fallback) {
+        buf_puts(b, ",\"fallback\":");
+        buf_json_cstr(b, n->fallback);
+    }
     buf_puts(b, ",\"children\":[");
     for (size_t i = 0; i < n->n_children; i++) {
         if (i) buf_putc(b, ',');

@@ -30,6 +30,8 @@ typedef struct mock_config {
     int embed_dims;          /* default dimensions of /v1/embeddings; <= 0: 64 */
     size_t max_sessions;     /* prefix-cache sessions kept; 0: 100000 */
     const char *script_path; /* JSON-lines fault script or NULL (mock_script.h) */
+    const char *classify;    /* keyword table "kw=label,..." of /classify and the guard */
+    const char *guard_model; /* chat model answering guard verdicts (mock_classify.h) */
 } mock_config_t;
 
 typedef struct mock mock_t;

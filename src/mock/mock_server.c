@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/server.h"
 #include "mock/mock_agent.h"
+#include "mock/mock_classify.h"
 #include "mock/mock_reply.h"
 #include "mock/mock_script.h"
 #include "mock/mock_session.h"
@@ -412,6 +413,11 @@ static void handle_api(mock_t *m, hsrv_req_t *req, mock_shape_t shape)
 
     mock_reply_t reply;
     mock_reply_build(&reply, &chat, cfg->seed, cfg->reply_bytes);
+    if (cfg->guard_model && !strcmp(chat.model, cfg->guard_model) && !reply.is_tool_call) {
+        free(reply.content); /* a guard verdict on the last message */
+        reply.content = mock_classify_guard(cfg->classify, chat.last_text);
+        reply.content_len = strlen(reply.content);
+    }
     mock_registry_add(m->reg, MOCK_ID_RESPONSE, reply.id);
     char resp_id[40];
     snprintf(resp_id, sizeof resp_id, "resp_%016llx", (unsigned long long)reply.hash);
@@ -519,6 +525,36 @@ static void handle_chat(mock_t *m, hsrv_req_t *req)
         handle_chat_fast(m, req);
     else
         handle_chat_full(m, req);
+}
+
+/* ------------------------------------------------------------ classify */
+
+static void handle_classify(mock_t *m, hsrv_req_t *req)
+{
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const char *model = cJSON_IsString(jm) ? jm->valuestring : NULL;
+    mock_stats_request(m->stats, req->path, model);
+    faults_t f;
+    if (!cJSON_IsObject(root)) {
+        respond_error(req, 400, "invalid_request_error", "invalid_json",
+                      "request body must be a JSON object");
+    } else if (model && !model_served(m, model)) {
+        respond_unknown_model(req, model);
+    } else if (!faults_apply(m, req, &f)) {
+        buf_t b = BUF_INIT;
+        char err[160];
+        if (mock_classify_render(m->cfg.classify, model, req->body, req->body_len, &b, err,
+                                 sizeof err) != 0) {
+            respond_error(req, 400, "invalid_request_error", "invalid_input", err);
+            buf_free(&b);
+        } else {
+            mreq_t *r = mreq_new(m, req, 200);
+            r->body = b;
+            mreq_run(r, f.delay_ms);
+        }
+    }
+    cJSON_Delete(root);
 }
 
 /* ------------------------------------------------------------ embeddings */
@@ -678,6 +714,8 @@ static void handler(hsrv_req_t *req, void *ud)
         if (post) return handle_api(m, req, MOCK_SHAPE_ANTHROPIC);
     } else if (!strcmp(p, "/v1/responses") || !strcmp(p, "/responses")) {
         if (post) return handle_api(m, req, MOCK_SHAPE_RESPONSES);
+    } else if (!strcmp(p, "/classify") || !strcmp(p, "/v1/classify")) {
+        if (post) return handle_classify(m, req);
     } else if (!strcmp(p, "/v1/embeddings") || !strcmp(p, "/embeddings")) {
         if (post) return handle_embeddings(m, req);
     } else if (!strcmp(p, "/v1/completions") || !strcmp(p, "/completions")) {

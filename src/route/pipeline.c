@@ -165,7 +165,8 @@ static void stage_route(route_run_t *r)
                           .key_name = r->in.key_name,
                           .team = r->in.key_team,
                           .metadata = r->in.key_metadata,
-                          .n_metadata = r->in.n_key_metadata};
+                          .n_metadata = r->in.n_key_metadata,
+                          .cls = p->cls.n ? &p->cls : NULL};
         if (st) {
             senv.has_session = true;
             senv.session_turns = st->turn_count;
@@ -304,6 +305,23 @@ static void stage_route(route_run_t *r)
     finish(r);
 }
 
+static void on_classified(void *ud)
+{
+    stage_route(ud);
+}
+
+/* External classifiers the recipe names are called in parallel on the loop
+ * (signals/classify.h) under signal_timeout; the rest continues when they
+ * answered or the deadline passed. */
+static void stage_classify(route_run_t *r)
+{
+    route_plan_t *p = r->plan;
+    if (!r->env->cls || p->passthrough || !r->env->sig ||
+        !sig_cls_fetch(r->env->cls, r->env->sig, p->recipe, r->in.rq,
+                       r->in.cfg->router.limits.signal_timeout_ms, r->a, &p->cls, on_classified, r))
+        stage_route(r);
+}
+
 static void on_state(void *ud, int status, const sess_state_t *s)
 {
     route_run_t *r = ud;
@@ -311,7 +329,7 @@ static void on_state(void *ud, int status, const sess_state_t *s)
         r->plan->has_state = true;
         r->plan->state = *s;
     }
-    stage_route(r);
+    stage_classify(r);
 }
 
 static void on_identity(void *ud, const sess_identity_t *id)
@@ -322,7 +340,7 @@ static void on_identity(void *ud, const sess_identity_t *id)
         sess_store_get(r->env->store, id->key, on_state, r);
         return;
     }
-    stage_route(r);
+    stage_classify(r);
 }
 
 void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, route_plan_t *plan,
@@ -357,7 +375,7 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
     }
     const cfg_session_t *knobs = global_knobs(cfg);
     if (in->no_session || !knobs->enabled) {
-        stage_route(r);
+        stage_classify(r);
         return;
     }
     if (in->seed_state || in->seed_session_key) {
@@ -369,7 +387,7 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
             plan->has_state = true;
             plan->state = *in->seed_state;
         }
-        stage_route(r);
+        stage_classify(r);
         return;
     }
     sess_identity_in_t ii = {

@@ -21,6 +21,7 @@
 #include "session/identity.h"
 #include "session/policy.h"
 #include "session/store.h"
+#include "signals/classify.h"
 #include "signals/signal.h"
 
 /* Process-wide services the pipeline uses (all optional). */
@@ -29,6 +30,9 @@ typedef struct route_env {
     sel_state_t *sel;               /* latency windows, in-flight, elo */
     const sel_embedder_t *embedder; /* router_dc */
     sess_store_t *store;            /* session memory; NULL = no memory */
+    /* external classifiers on this worker's loop; NULL: rules that name one
+     * fall back to their heuristic (eval, dsl test) */
+    sig_cls_client_t *cls;
 } route_env_t;
 
 typedef struct route_in {
@@ -71,6 +75,7 @@ typedef struct route_plan {
     /* stages */
     bool ran_signals;
     sig_results_t sig;
+    sig_cls_results_t cls; /* external classifiers' outcomes (n 0: none called) */
     bool ran_decision;
     dec_result_t dec;
     const cfg_decision_t *decision; /* effective decision (after inheritance), NULL = default */

@@ -42,6 +42,10 @@ void route_signals_json(buf_t *b, const route_plan_t *p)
             buf_puts(b, ",\"error\":");
             json_str(b, x->error);
         }
+        if (x->fallback) {
+            buf_puts(b, ",\"fallback\":");
+            json_str(b, x->fallback);
+        }
         buf_putc(b, '}');
     }
     buf_putc(b, ']');

@@ -5,6 +5,7 @@
  * matches when it clears its threshold (0.30) and leads the runner-up by
  * its margin (0.02); its result carries label = the domain's name. */
 #include "config/family.h"
+#include "signals/classify.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -58,17 +59,30 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
     return sig_sim_rules_compile(b, state, diags, 0.30, true, domain_bank);
 }
 
-CFG_SIG_FAMILY(
-    sig_domain_family, "domain", "domains", "domain rules",
-    "Subject domain (YAML key domains, leaf type domain).", .threshold = "0.30",
-    .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
-                                    CFG_FLIST(cfg_signal_t, "mmlu_categories", mmlu_categories,
-                                              NULL, "shipped MMLU-Pro banks to use"),
-                                    CFG_FNODE(cfg_signal_t, "model_scores", model_scores,
-                                              "{model: score} for static selection"),
-                                    CFG_SIGF_MARGIN("0.02"),
-                                    CFG_SIGF_CLASSIFIER,
-                                    {0}},
-    .flags = CFG_SIGFAM_LABELS, .migrate_keys = (const char *const[]){"categories", NULL},
-    .ops = &(const sig_family_ops_t){
-        .compile = domain_compile, .free = sig_sim_rules_free, .eval = sig_sim_rules_eval_best});
+/* Rules naming an external classifier take its verdict (classify.h
+ * sig_cls_verdict: the rule named like the top label matches). The others,
+ * and those whose classifier failed (result.fallback), use the banks. */
+static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sig_cls_verdict(cx, &refs[i], 0.30)) rest[nr++] = refs[i];
+    if (nr || !n) sig_sim_rules_eval_best(state, cx, rest, nr);
+}
+
+CFG_SIG_FAMILY(sig_domain_family, "domain", "domains", "domain rules",
+               "Subject domain (YAML key domains, leaf type domain).", .threshold = "0.30",
+               .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES,
+                                               CFG_FLIST(cfg_signal_t, "mmlu_categories",
+                                                         mmlu_categories, NULL,
+                                                         "shipped MMLU-Pro banks to use"),
+                                               CFG_FNODE(cfg_signal_t, "model_scores", model_scores,
+                                                         "{model: score} for static selection"),
+                                               CFG_SIGF_MARGIN("0.02"),
+                                               CFG_SIGF_CLASSIFIER,
+                                               {0}},
+               .flags = CFG_SIGFAM_LABELS | CFG_SIGFAM_CLASSIFIER,
+               .migrate_keys = (const char *const[]){"categories", NULL},
+               .ops = &(const sig_family_ops_t){
+                   .compile = domain_compile, .free = sig_sim_rules_free, .eval = domain_eval});

@@ -51,6 +51,11 @@ struct sig_engine {
     sig_jb_hooks_t jb_hooks;
 };
 
+const cfg_t *sig_engine_cfg(const sig_engine_t *e)
+{
+    return e ? e->cfg : NULL;
+}
+
 void sig_rule_error(cfg_diags_t *d, const cfg_t *cfg, const cfg_signal_t *r, const char *fmt, ...)
 {
     char msg[512];

@@ -6,6 +6,7 @@
  * and exceeds S_other; every result carries the verdict as its label and
  * the rule named like the verdict matches. */
 #include "config/family.h"
+#include "signals/classify.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static int fact_check_compile(const sig_build_t *b, void **state, cfg_diags_t *d
     return rc;
 }
 
-static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+static void fact_check_eval_heuristic(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
     const sig_sim_rules_t *s = state;
     if (!s || !n) return;
@@ -81,6 +82,18 @@ static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
     }
 }
 
+/* Rules naming an external classifier take its verdict (classify.h
+ * sig_cls_verdict); the others, and those whose classifier failed, the
+ * banks. */
+static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sig_cls_verdict(cx, &refs[i], 0.35)) rest[nr++] = refs[i];
+    if (nr || !n) fact_check_eval_heuristic(state, cx, rest, nr);
+}
+
 CFG_SIG_FAMILY(
     sig_fact_check_family, "fact_check", "fact_check", "fact-check rules",
     "Needs a fact check (rules needs_fact_check, no_fact_check_needed).", .threshold = "0.35",
@@ -90,5 +103,6 @@ CFG_SIG_FAMILY(
                                     CFG_SIGF_CLASSIFIER,
                                     {0}},
     .builtin_leaves = (const char *const[]){"needs_fact_check", "no_fact_check_needed", NULL},
+    .flags = CFG_SIGFAM_CLASSIFIER,
     .ops = &(const sig_family_ops_t){
         .compile = fact_check_compile, .free = sig_sim_rules_free, .eval = fact_check_eval});

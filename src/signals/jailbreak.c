@@ -1,12 +1,14 @@
 /* jailbreak.c - the jailbreak family (SPEC §5.4 jailbreak). p comes from
  * the pattern library of jailbreak_patterns.h (the curated library, plus a
  * rule's own jailbreak_patterns / benign_patterns compiled into a library
- * of its own); c (contrastive) and x (classifier) come from hooks that the
- * embedder and classifier work install on the engine (family.h
- * sig_jb_hooks_t); until then they count as 0 in hybrid mode and the
- * contrastive / classifier methods report errors. Texts: the query, plus
+ * of its own); c (contrastive) comes from a hook the embedder work installs
+ * on the engine (family.h sig_jb_hooks_t); x is the positive probability of
+ * the rule's external classifier (classify.h), fetched before the signals
+ * ran. When that classifier timed out or failed, method classifier falls
+ * back to the patterns and hybrid counts x as 0 (result.fallback says why). Texts: the query, plus
  * the history (include_history) and tool results (include_tool_results). */
 #include "config/family.h"
+#include "signals/classify.h"
 #include "signals/family.h"
 #include "signals/jailbreak_patterns.h"
 
@@ -125,7 +127,12 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         const jb_lib_t *lib = jr->lib ? jr->lib : s->curated;
         bool failed = false;
         double pp = 0;
-        if (jr->method != JBM_CONTRASTIVE && jr->method != JBM_CLASSIFIER) {
+        /* an external classifier (classify.h): its positive probability is x;
+         * when it failed, the family falls back to the patterns */
+        const sig_cls_out_t *cls = sig_cls_rule(cx, sg, res);
+        int method =
+            jr->method == JBM_CLASSIFIER && sg->classifier && !cls ? JBM_PATTERNS : jr->method;
+        if (method != JBM_CONTRASTIVE && method != JBM_CLASSIFIER) {
             if (!jr->lib) {
                 if (curated_q < 0) curated_q = lib_p(lib, x, sig_ctx_query(cx), &failed);
                 pp = curated_q;
@@ -149,17 +156,24 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
                 }
         }
         double c = 0, xs = 0;
-        const char *err = NULL;
-        if (jr->method == JBM_HYBRID || jr->method == JBM_CONTRASTIVE)
-            c = hook_score(hk->contrastive, cx, sg, jr->method == JBM_CONTRASTIVE,
+        const char *err = res->error;
+        if (method == JBM_HYBRID || method == JBM_CONTRASTIVE)
+            c = hook_score(hk->contrastive, cx, sg, method == JBM_CONTRASTIVE,
                            "embedding_unavailable", &err);
-        if ((jr->method == JBM_HYBRID && sg->classifier) || jr->method == JBM_CLASSIFIER)
-            xs = hook_score(hk->classifier, cx, sg, jr->method == JBM_CLASSIFIER,
+        if (cls)
+            xs = cls->positive;
+        else if ((method == JBM_HYBRID && sg->classifier && !res->fallback) ||
+                 method == JBM_CLASSIFIER)
+            xs = hook_score(hk->classifier, cx, sg, method == JBM_CLASSIFIER,
                             "classifier_unavailable", &err);
-        double score = jr->method == JBM_PATTERNS      ? pp
-                       : jr->method == JBM_CONTRASTIVE ? c
-                       : jr->method == JBM_CLASSIFIER  ? xs
-                                                       : 1.0 - (1.0 - pp) * (1.0 - c) * (1.0 - xs);
+        if (cls) {
+            res->label = cls->label;
+            res->latency_us = cls->latency_us;
+        }
+        double score = method == JBM_PATTERNS      ? pp
+                       : method == JBM_CONTRASTIVE ? c
+                       : method == JBM_CLASSIFIER  ? xs
+                                                   : 1.0 - (1.0 - pp) * (1.0 - c) * (1.0 - xs);
         if (failed && !err) err = "scan_failed";
         res->error = err;
         res->score = score;
@@ -171,6 +185,7 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 
 CFG_SIG_FAMILY(sig_jailbreak_family, "jailbreak", "jailbreak", "jailbreak rules",
                "Prompt injection and jailbreak.", .threshold = "0.7",
+               .flags = CFG_SIGFAM_CLASSIFIER,
                .fields =
                    (const cfg_field_t[]){
                        CFG_FENUM(cfg_signal_t, "method", method, "hybrid",

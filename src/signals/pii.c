@@ -3,6 +3,7 @@
  * more when some rule sets include_history); each rule then keeps the
  * entities at or above its threshold whose type is not allowed. */
 #include "config/family.h"
+#include "signals/classify.h"
 #include "signals/family.h"
 #include "signals/pii_recognizers.h"
 
@@ -92,6 +93,18 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
         const pii_rule_t *pr = sig_rule_at(s, refs[i].id);
+        /* an external classifier decides when it answered (classify.h);
+         * else the recognizers below (result.fallback says why) */
+        const sig_cls_out_t *cls = sig_cls_rule(cx, refs[i].rule, res);
+        if (cls) {
+            double th = refs[i].rule->has_threshold ? refs[i].rule->threshold : 0.8;
+            res->score = cls->positive;
+            res->label = cls->label;
+            res->latency_us = cls->latency_us;
+            res->matched = cls->positive >= th && cls->positive > 0;
+            continue;
+        }
+        if (res->error) continue;
         res->has_value = true;
         rule_apply(pr, &q, res);
         if (refs[i].rule->include_history) rule_apply(pr, &h, res);
@@ -103,6 +116,8 @@ CFG_SIG_FAMILY(sig_pii_family, "pii", "pii", "PII rules", "PII detection.", .thr
                                                          pii_types_allowed, NULL,
                                                          "entity types that do not match"),
                                                CFG_SIGF_HISTORY,
+                                               CFG_SIGF_CLASSIFIER,
                                                {0}},
+               .flags = CFG_SIGFAM_CLASSIFIER,
                .ops = &(const sig_family_ops_t){
                    .compile = pii_compile, .free = sig_rule_table_free, .eval = pii_eval});

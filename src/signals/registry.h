@@ -31,7 +31,8 @@
     X(preference)                                                                                  \
     X(reask)                                                                                       \
     X(fact_check)                                                                                  \
-    X(user_feedback)
+    X(user_feedback)                                                                               \
+    X(classifier)
 
 #define SIG_FAMILY_DECLARE(name) extern const cfg_sig_family_t sig_##name##_family;
 #define SIG_FAMILY_ENTRY(name)   &sig_##name##_family,

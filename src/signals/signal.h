@@ -27,6 +27,9 @@ typedef struct sig_result {
     bool has_value;
     uint32_t latency_us;
     const char *error; /* NULL, or e.g. "timeout", "no_identity", "embedding_unavailable" */
+    /* NULL, or why the rule's external classifier was not used and the
+     * family fell back to its heuristic ("classifier_timeout", ...) */
+    const char *fallback;
 } sig_result_t;
 
 typedef struct sig_results {
@@ -58,6 +61,9 @@ typedef struct sig_env {
     bool has_session;
     int64_t session_turns, session_switches, session_idle_seconds;
     const char *calibration_model; /* context: model whose usage calibrates the estimate */
+    /* external classifiers' outcomes fetched before the signals ran
+     * (signals/classify.h); NULL: none fetched, families use heuristics */
+    const struct sig_cls_results *cls;
 } sig_env_t;
 
 typedef struct sig_engine sig_engine_t;
@@ -67,6 +73,8 @@ typedef struct sig_engine sig_engine_t;
  * rule's position; returns NULL when there is any error. */
 sig_engine_t *sig_engine_new(const cfg_t *cfg, cfg_diags_t *diags);
 void sig_engine_free(sig_engine_t *e);
+/* The config the engine was compiled from. */
+const cfg_t *sig_engine_cfg(const sig_engine_t *e);
 
 /* Evaluate the families the recipe references. Returns 0. */
 int sig_eval(const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq, const sig_env_t *env,

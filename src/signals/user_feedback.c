@@ -7,6 +7,7 @@
  * bank, else satisfied. Results carry the verdict as label; the rule named
  * like the verdict matches. */
 #include "config/family.h"
+#include "signals/classify.h"
 #include "signals/similarity.h"
 
 #include <stdlib.h>
@@ -64,7 +65,8 @@ static bool after_assistant(const rq_t *r)
     return false;
 }
 
-static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+static void user_feedback_eval_heuristic(const void *state, sig_ctx_t *cx, sig_ref_t *refs,
+                                         size_t n)
 {
     const sig_sim_rules_t *s = state;
     if (!s || !n || !after_assistant(cx->rq)) return;
@@ -102,10 +104,23 @@ static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs
     }
 }
 
+/* Rules naming an external classifier take its verdict (classify.h
+ * sig_cls_verdict); the others, and those whose classifier failed, the
+ * banks. */
+static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
+{
+    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sig_cls_verdict(cx, &refs[i], 0.40)) rest[nr++] = refs[i];
+    if (nr || !n) user_feedback_eval_heuristic(state, cx, rest, nr);
+}
+
 CFG_SIG_FAMILY(sig_user_feedback_family, "user_feedback", "user_feedbacks", "user-feedback rules",
                "Feedback on the last answer (YAML key user_feedbacks, leaf type user_feedback).",
                .threshold = "0.40",
                .fields = (const cfg_field_t[]){CFG_SIGF_EXAMPLES, CFG_SIGF_CLASSIFIER, {0}},
+               .flags = CFG_SIGFAM_CLASSIFIER,
                .builtin_leaves = (const char *const[]){"satisfied", "need_clarification",
                                                        "wrong_answer", "want_different", NULL},
                .ops = &(const sig_family_ops_t){.compile = user_feedback_compile,

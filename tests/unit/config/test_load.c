@@ -192,9 +192,10 @@ static void test_global_router_overrides(void **st)
     cfg_diags_free(&d);
 }
 
-/* Settings that do nothing yet say so: external classifiers and
- * signal_timeout warn that they are not supported. The dashboard is built:
- * dashboard: true loads without a diagnostic. */
+/* signal_timeout and external classifiers load without a diagnostic (they
+ * work: signals/classify.h); a family that cannot use a classifier rejects
+ * `classifier:`. The dashboard is built: dashboard: true loads clean. What
+ * is still not built is refused with the reason. */
 static void test_unsupported_settings_say_so(void **st)
 {
     static const char base[] = "version: v0.3\n"
@@ -202,26 +203,34 @@ static void test_unsupported_settings_say_so(void **st)
                                "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
                                "routing: {modelCards: [{name: m}]}\n";
     char y[1024];
-    snprintf(y, sizeof y, "%sglobal: {services: {management_api: {dashboard: true}}}\n", base);
-    {
+    static const char *const clean[] = {
+        "global: {services: {management_api: {dashboard: true}}}\n",
+        "global: {router: {limits: {signal_timeout: 1s}}}\n",
+        "global: {model_catalog: {classifiers: [{name: g, type: http_classify, "
+        "endpoint: \"http://h:1/c\"}]}}\n"};
+    for (size_t i = 0; i < sizeof clean / sizeof *clean; i++) {
+        snprintf(y, sizeof y, "%s%s", base, clean[i]);
         cfg_diags_t d;
         cfg_t *c = load(y, &d);
         assert_non_null(c);
         assert_int_equal(d.n, 0);
-        assert_true(c->global_ext->services.management_api.dashboard);
         cfg_free(c);
         cfg_diags_free(&d);
     }
-    snprintf(y, sizeof y, "%sglobal: {router: {limits: {signal_timeout: 1s}}}\n", base);
-    expect_one(y, "t.yaml:6:44: warning: global.router.limits.signal_timeout: not supported yet: "
-                  "signals run to completion (the value is kept, not enforced)");
-    snprintf(y, sizeof y,
-             "%sglobal: {model_catalog: {classifiers: [{name: g, type: http_classify, "
-             "endpoint: \"http://h:1/c\"}]}}\n",
-             base);
-    expect_one(y, "t.yaml:6:40: warning: global.model_catalog.classifiers[g]: external "
-                  "classifiers are not supported yet: a signal that names \"g\" reports an "
-                  "error and does not match");
+    snprintf(
+        y, sizeof y,
+        "version: v0.3\n"
+        "providers:\n  defaults: {default_model: m}\n"
+        "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+        "routing:\n  modelCards: [{name: m}]\n"
+        "  signals: {complexity: [{name: f, classifier: g, hard: {candidates: [x]}, easy: "
+        "{candidates: [y]}}]}\n"
+        "  decisions: [{name: d, rules: {type: complexity, name: f}, modelRefs: [{model: m}]}]\n"
+        "global: {model_catalog: {classifiers: [{name: g, type: http_classify, "
+        "endpoint: \"http://h:1/c\"}]}}\n");
+    expect_one(y, "t.yaml:7:26: routing.signals.complexity[f].classifier: complexity rules "
+                  "cannot use an external classifier yet (jailbreak, pii, domains, fact_check, "
+                  "user_feedbacks and classifiers rules can): remove classifier: \"g\"");
     /* accepted before, doing nothing: now refused with the reason */
     snprintf(y, sizeof y, "%sglobal: {model_catalog: {embeddings: {backend: static}}}\n", base);
     expect_one(y, "t.yaml:6:48: global.model_catalog.embeddings.backend: embeddings backend "

@@ -108,22 +108,32 @@ static void test_builtin_ids_are_registry_positions(void **st)
         cfg_signal_family_t id;
         const char *name;
     } builtin[] = {
-        {CFG_SIG_KEYWORD, "keyword"},       {CFG_SIG_PII, "pii"},
-        {CFG_SIG_JAILBREAK, "jailbreak"},   {CFG_SIG_LANGUAGE, "language"},
-        {CFG_SIG_CONTEXT, "context"},       {CFG_SIG_CONVERSATION, "conversation"},
-        {CFG_SIG_STRUCTURE, "structure"},   {CFG_SIG_EVENT, "event"},
-        {CFG_SIG_MODALITY, "modality"},     {CFG_SIG_AUTHZ, "authz"},
-        {CFG_SIG_EMBEDDING, "embedding"},   {CFG_SIG_DOMAIN, "domain"},
-        {CFG_SIG_COMPLEXITY, "complexity"}, {CFG_SIG_KB, "kb"},
-        {CFG_SIG_PREFERENCE, "preference"}, {CFG_SIG_REASK, "reask"},
-        {CFG_SIG_FACT_CHECK, "fact_check"}, {CFG_SIG_USER_FEEDBACK, "user_feedback"},
+        {CFG_SIG_KEYWORD, "keyword"},
+        {CFG_SIG_PII, "pii"},
+        {CFG_SIG_JAILBREAK, "jailbreak"},
+        {CFG_SIG_LANGUAGE, "language"},
+        {CFG_SIG_CONTEXT, "context"},
+        {CFG_SIG_CONVERSATION, "conversation"},
+        {CFG_SIG_STRUCTURE, "structure"},
+        {CFG_SIG_EVENT, "event"},
+        {CFG_SIG_MODALITY, "modality"},
+        {CFG_SIG_AUTHZ, "authz"},
+        {CFG_SIG_EMBEDDING, "embedding"},
+        {CFG_SIG_DOMAIN, "domain"},
+        {CFG_SIG_COMPLEXITY, "complexity"},
+        {CFG_SIG_KB, "kb"},
+        {CFG_SIG_PREFERENCE, "preference"},
+        {CFG_SIG_REASK, "reask"},
+        {CFG_SIG_FACT_CHECK, "fact_check"},
+        {CFG_SIG_USER_FEEDBACK, "user_feedback"},
+        {18, "classifier"},
     };
     for (size_t i = 0; i < sizeof builtin / sizeof *builtin; i++)
         assert_string_equal(cfg_signal_family_name(builtin[i].id), builtin[i].name);
     /* the new family takes the next id; nothing had to name it */
-    assert_int_equal(cfg_signal_family_count(), 19);
-    assert_int_equal(cfg_signal_family_by_name("echo"), 18);
-    assert_string_equal(cfg_signal_family_key(18), "echoes");
+    assert_int_equal(cfg_signal_family_count(), 20);
+    assert_int_equal(cfg_signal_family_by_name("echo"), 19);
+    assert_string_equal(cfg_signal_family_key(19), "echoes");
 }
 
 static void test_new_members_load_with_key_checks(void **st)
@@ -143,7 +153,7 @@ static void test_new_members_load_with_key_checks(void **st)
     /* the family's own options live in its own struct, defaults applied */
     const cfg_recipe_t *rc = &c->routing->recipes[0];
     assert_int_equal(rc->n_signals, 2);
-    assert_int_equal(rc->n_per_family[18], 2);
+    assert_int_equal(rc->n_per_family[19], 2);
     const echo_opts_t *o = rc->signals[0].opts;
     assert_string_equal(o->word, "banana");
     assert_true(o->weight == 0.5);
@@ -273,7 +283,7 @@ static void test_new_members_run(void **st)
     sig_engine_t *e = sig_engine_new(c, &d);
     assert_non_null(e);
     const cfg_recipe_t *rc = &c->routing->recipes[0];
-    assert_true(sig_recipe_uses(e, rc, 18));
+    assert_true(sig_recipe_uses(e, rc, 19));
     arena_t a;
     arena_init(&a, 1 << 16);
     static const char body[] =
@@ -283,9 +293,9 @@ static void test_new_members_run(void **st)
     rq_t *rq = rq_from_chat(&a, body, strlen(body), jr, NULL, 0);
     sig_results_t res;
     assert_int_equal(sig_eval(e, rc, rq, NULL, &a, &res), 0);
-    assert_true(res.family_ran[18]);
-    const sig_result_t *fruit = sig_results_find(&res, 18, "fruit");
-    const sig_result_t *veg = sig_results_find(&res, 18, "veg");
+    assert_true(res.family_ran[19]);
+    const sig_result_t *fruit = sig_results_find(&res, 19, "fruit");
+    const sig_result_t *veg = sig_results_find(&res, 19, "veg");
     assert_true(fruit->matched);
     assert_true(fruit->score == 0.5);
     assert_false(veg->matched);

@@ -1,0 +1,112 @@
+/* mock_classify.c - keyword-table classifiers of `tether mock` (see
+ * mock_classify.h): /classify replies in vLLM's shape and guard verdicts. */
+#include "mock/mock_classify.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RULES 64
+
+typedef struct rule {
+    char kw[64], label[64];
+} rule_t;
+
+/* "kw=label,kw2=label2" -> rules; returns the count. */
+static size_t parse_table(const char *t, rule_t *r)
+{
+    size_t n = 0;
+    while (t && *t && n < MAX_RULES) {
+        size_t len = strcspn(t, ",");
+        const char *eq = memchr(t, '=', len);
+        if (eq && eq > t && (size_t)(eq - t) < sizeof r->kw && len - (size_t)(eq - t) - 1 > 0 &&
+            len - (size_t)(eq - t) - 1 < sizeof r->label) {
+            size_t kl = (size_t)(eq - t), ll = len - kl - 1;
+            for (size_t i = 0; i < kl; i++)
+                r[n].kw[i] = (char)tolower((unsigned char)t[i]);
+            r[n].kw[kl] = 0;
+            memcpy(r[n].label, eq + 1, ll);
+            r[n].label[ll] = 0;
+            n++;
+        }
+        t += len;
+        if (*t == ',') t++;
+    }
+    return n;
+}
+
+static const char *label_of(const rule_t *r, size_t n, const char *text)
+{
+    size_t tl = strlen(text);
+    char *low = malloc(tl + 1);
+    for (size_t i = 0; i <= tl; i++)
+        low[i] = (char)tolower((unsigned char)text[i]);
+    const char *hit = NULL;
+    for (size_t i = 0; i < n && !hit; i++)
+        if (strstr(low, r[i].kw)) hit = r[i].label;
+    free(low);
+    return hit;
+}
+
+int mock_classify_render(const char *table, const char *model, const char *body, size_t len,
+                         buf_t *out, char *err, size_t errlen)
+{
+    rule_t rules[MAX_RULES];
+    size_t n = parse_table(table, rules);
+    /* labels: benign, then the table's in first-seen order */
+    const char *labels[MAX_RULES + 1];
+    size_t nl = 0;
+    labels[nl++] = "benign";
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < nl; k++)
+            if (!strcmp(labels[k], rules[i].label)) seen = true;
+        if (!seen) labels[nl++] = rules[i].label;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "input");
+    if (!cJSON_IsString(in) && !cJSON_IsArray(in)) {
+        snprintf(err, errlen, "'input' must be a string or an array of strings");
+        cJSON_Delete(root);
+        return -1;
+    }
+    buf_puts(out, "{\"id\":\"classify-mock\",\"object\":\"list\",\"created\":0,\"model\":");
+    buf_json_cstr(out, model ? model : "mock-classifier");
+    buf_puts(out, ",\"data\":[");
+    int idx = 0;
+    const cJSON *item = cJSON_IsString(in) ? in : in->child;
+    for (; item; item = cJSON_IsString(in) ? NULL : item->next, idx++) {
+        const char *text = cJSON_IsString(item) ? item->valuestring : "";
+        const char *hit = label_of(rules, n, text);
+        const char *label = hit ? hit : "benign";
+        buf_printf(out, "%s{\"index\":%d,\"label\":", idx ? "," : "", idx);
+        buf_json_cstr(out, label);
+        buf_puts(out, ",\"probs\":[");
+        double rest = nl > 1 ? 0.1 / (double)(nl - 1) : 0;
+        for (size_t k = 0; k < nl; k++)
+            buf_printf(out, "%s%.4g", k ? "," : "", !strcmp(labels[k], label) ? 0.9 : rest);
+        buf_printf(out, "],\"num_classes\":%zu}", nl);
+    }
+    buf_printf(out,
+               "],\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d,"
+               "\"completion_tokens\":0}}",
+               idx, idx);
+    cJSON_Delete(root);
+    return 0;
+}
+
+char *mock_classify_guard(const char *table, const char *text)
+{
+    rule_t rules[MAX_RULES];
+    size_t n = parse_table(table, rules);
+    const char *hit = label_of(rules, n, text ? text : "");
+    size_t l = hit ? strlen(hit) : 0;
+    char *v = malloc(l + 16);
+    if (hit)
+        snprintf(v, l + 16, "unsafe\n%s", hit);
+    else
+        snprintf(v, l + 16, "safe");
+    return v;
+}

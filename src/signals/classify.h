@@ -1,0 +1,98 @@
+/* classify.h - external classifiers (global.model_catalog.classifiers[])
+ * called on the worker's event loop before the signals run.
+ *
+ * Two protocols: `http_classify` (vLLM's classification API: POST endpoint
+ * {"model", "input": [texts]} -> data[i].label, data[i].probs) and
+ * `openai_chat` (a guard model through chat completions: the prompt with
+ * {{text}} replaced, a reply such as "safe" or "unsafe\nS1").
+ *
+ * The route pipeline calls sig_cls_fetch once per request: one call per
+ * classifier that the recipe's rules name (of the families the recipe uses),
+ * all in parallel, under one deadline (global.router.limits.signal_timeout).
+ * Families then read the outcome through sig_env_t.cls (sig_cls_lookup);
+ * a classifier that timed out, failed or sits behind an open circuit reports
+ * why, and the family falls back to its heuristic.
+ *
+ * Thread-safety: a sig_cls_client_t belongs to one worker's event loop. */
+#ifndef TETHER_SIGNALS_CLASSIFY_H
+#define TETHER_SIGNALS_CLASSIFY_H
+#include "config/config.h"
+#include "config/global.h"
+#include "core/arena.h"
+#include "http/upstream.h"
+#include "request/request.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sig_engine;
+struct event_base;
+
+/* Outcome of one classifier for one request. */
+typedef struct sig_cls_out {
+    bool asked;          /* a rule of the recipe named it */
+    bool ok;             /* a reply was parsed */
+    const char *outcome; /* ok | timeout | unreachable | error | http_error | bad_response |
+                          * circuit_open */
+    const char *label;   /* top label (or the guard's category) */
+    double score;        /* probability of the top label */
+    double positive;     /* probability of the positive labels (max over windows) */
+    uint32_t latency_us;
+} sig_cls_out_t;
+
+/* Per request: one entry per model_catalog classifier, by index. */
+typedef struct sig_cls_results {
+    sig_cls_out_t *items;
+    size_t n;
+} sig_cls_results_t;
+
+typedef struct sig_cls_client sig_cls_client_t;
+
+/* One client per worker: its event base, its connection pools (borrowed),
+ * and a circuit breaker per classifier name. */
+sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools);
+void sig_cls_client_free(sig_cls_client_t *c);
+
+/* Does the recipe name any classifier (in a family it uses)? */
+bool sig_cls_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
+
+/* Start every call the recipe needs; done runs exactly once, later on the
+ * client's loop (never inline), when all calls ended or the deadline
+ * (deadline_ms from now) passed. out, rq and the arena must outlive it.
+ * Returns false (and does not call done) when nothing was started. */
+bool sig_cls_fetch(sig_cls_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
+                   rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
+                   void (*done)(void *ud), void *ud);
+
+/* The outcome for classifier `name`, or NULL with *why set (no prefetch,
+ * unknown classifier, or its failure outcome "classifier_<outcome>"). */
+const sig_cls_out_t *sig_cls_lookup(const cfg_t *cfg, const sig_cls_results_t *r, const char *name,
+                                    const char **why);
+
+/* For a family's rule sg that names a classifier: its outcome, or NULL
+ * when the rule has none or it failed. On failure res->fallback gets the
+ * reason (failure_mode open: the family uses its heuristic), or res->error
+ * (failure_mode closed: the leaf's on_error policy applies). */
+struct sig_ctx;
+struct sig_result;
+const sig_cls_out_t *sig_cls_rule(struct sig_ctx *cx, const cfg_signal_t *sg,
+                                  struct sig_result *res);
+
+/* Label families (domain, fact_check, user_feedback): rule ref takes the
+ * classifier's verdict: label = the classifier's top label, matched when it
+ * is the rule's name (case-insensitive) with a probability of at least the
+ * rule's threshold (def_thr when unset). Returns true when the rule is
+ * settled (verdict or closed-mode error), false when the family should
+ * evaluate it with its heuristic (no classifier, or it failed open). */
+struct sig_ref;
+bool sig_cls_verdict(struct sig_ctx *cx, const struct sig_ref *ref, double def_thr);
+
+/* Parsers (exposed for unit tests and the fuzz harness). Fill *out from a
+ * response body; return 0, or -1 when the body is not understood. */
+int sig_cls_parse_classify(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                           sig_cls_out_t *out);
+int sig_cls_parse_guard(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                        sig_cls_out_t *out);
+/* The text sent for a long input: head, middle and tail samples of at most
+ * max_chars bytes in total (on UTF-8 boundaries); short texts unchanged. */
+size_t sig_cls_window(const char *s, size_t n, size_t max_chars, char *out);
+#endif

@@ -1,0 +1,481 @@
+/* classify_client.c - the asynchronous calls of classify.h: one HTTP call per
+ * classifier a request needs, started together on the worker's loop through
+ * the upstream client (http/upstream.h), one deadline timer for all of them,
+ * a circuit breaker per classifier name (kv/breaker.h) and the metric
+ * tether_signal_backend_total{backend,outcome}. Replies are parsed by
+ * classify_parse.c; families read the outcomes through sig_cls_lookup. */
+#include "signals/classify.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "kv/breaker.h"
+#include "metrics/metrics.h"
+#include "signals/family.h"
+#include "signals/signal.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CLS_MAX_BREAKERS 64
+#define CLS_MAX_CHUNKS   8
+
+typedef struct cls_breaker {
+    char name[64];
+    kv_breaker_t b;
+} cls_breaker_t;
+
+struct sig_cls_client {
+    struct event_base *base;
+    hup_pools_t *pools;
+    cls_breaker_t brk[CLS_MAX_BREAKERS];
+    size_t n_brk;
+};
+
+typedef struct cls_fetch cls_fetch_t;
+
+typedef struct cls_call {
+    cls_fetch_t *f;
+    size_t idx; /* classifier index */
+    const cfg_classifier_t *k;
+    hup_call_t *call; /* NULL once it ended */
+    kv_breaker_t *brk;
+    bool probe;
+    buf_t head, body, resp;
+    char host[256];
+    int status;
+} cls_call_t;
+
+struct cls_fetch {
+    sig_cls_client_t *c;
+    arena_t *a;
+    sig_cls_results_t *out;
+    cls_call_t *calls;
+    size_t n, pending;
+    struct event *timer;
+    bool finishing;
+    uint64_t t0;
+    void (*done)(void *ud);
+    void *ud;
+};
+
+static met_family_t *backend_total;
+static pthread_once_t met_once = PTHREAD_ONCE_INIT;
+static void met_init(void)
+{
+    static const char *const labels[] = {"backend", "outcome", NULL};
+    backend_total = met_counter("tether_signal_backend_total",
+                                "External classifier calls by backend (classifier name) and "
+                                "outcome (ok, timeout, unreachable, error, http_error, "
+                                "bad_response, circuit_open)",
+                                labels);
+}
+
+sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools)
+{
+    pthread_once(&met_once, met_init);
+    sig_cls_client_t *c = calloc(1, sizeof *c);
+    c->base = base;
+    c->pools = pools;
+    return c;
+}
+
+void sig_cls_client_free(sig_cls_client_t *c)
+{
+    free(c);
+}
+
+static kv_breaker_t *breaker_of(sig_cls_client_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_brk; i++)
+        if (!strcmp(c->brk[i].name, name)) return &c->brk[i].b;
+    if (c->n_brk == CLS_MAX_BREAKERS) return NULL;
+    cls_breaker_t *b = &c->brk[c->n_brk++];
+    snprintf(b->name, sizeof b->name, "%s", name);
+    /* 5 failures in a row open it for 5 s (jittered 20 %) */
+    kv_breaker_init(&b->b, 5, 5000, 20, (uint64_t)(uintptr_t)b ^ clock_mono_us());
+    return &b->b;
+}
+
+static int classifier_index(const cfg_t *cfg, const char *name)
+{
+    const cfg_model_catalog_t *m = cfg->global_ext ? &cfg->global_ext->model_catalog : NULL;
+    for (size_t i = 0; m && name && i < m->n_classifiers; i++)
+        if (m->classifiers[i].name && !strcmp(m->classifiers[i].name, name)) return (int)i;
+    return -1;
+}
+
+bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
+{
+    if (!e || !recipe) return false;
+    for (size_t i = 0; i < recipe->n_signals; i++)
+        if (recipe->signals[i].classifier && sig_recipe_uses(e, recipe, recipe->signals[i].family))
+            return true;
+    return false;
+}
+
+const sig_cls_out_t *sig_cls_lookup(const cfg_t *cfg, const sig_cls_results_t *r, const char *name,
+                                    const char **why)
+{
+    int i = classifier_index(cfg, name);
+    if (i < 0) {
+        *why = "classifier_unknown";
+        return NULL;
+    }
+    if (!r || (size_t)i >= r->n || !r->items[i].asked) {
+        *why = "classifier_not_called";
+        return NULL;
+    }
+    const sig_cls_out_t *o = &r->items[i];
+    if (o->ok) return o;
+    static const struct {
+        const char *outcome, *why;
+    } map[] = {{"timeout", "classifier_timeout"},
+               {"http_error", "classifier_http_error"},
+               {"bad_response", "classifier_bad_response"},
+               {"unreachable", "classifier_unreachable"},
+               {"circuit_open", "classifier_circuit_open"}};
+    *why = "classifier_error";
+    for (size_t k = 0; k < sizeof map / sizeof *map; k++)
+        if (o->outcome && !strcmp(o->outcome, map[k].outcome)) *why = map[k].why;
+    return NULL;
+}
+
+/* scheme://host[:port][/path] */
+static int parse_url(const char *url, bool *tls, char *host, size_t hl, int *port,
+                     const char **path)
+{
+    const char *p;
+    if (!strncmp(url, "http://", 7)) {
+        *tls = false;
+        *port = 80;
+        p = url + 7;
+    } else if (!strncmp(url, "https://", 8)) {
+        *tls = true;
+        *port = 443;
+        p = url + 8;
+    } else {
+        return -1;
+    }
+    size_t n = strcspn(p, ":/");
+    if (!n || n >= hl) return -1;
+    memcpy(host, p, n);
+    host[n] = 0;
+    p += n;
+    if (*p == ':') {
+        char *end;
+        long v = strtol(p + 1, &end, 10);
+        if (v <= 0 || v > 65535) return -1;
+        *port = (int)v;
+        p = end;
+    }
+    *path = *p == '/' ? p : "/";
+    return 0;
+}
+
+/* The inputs of one classifier: the query, sampled when long, or
+ * overlapping chunks (window: chunks) for http_classify. */
+static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
+{
+    size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
+    bool chunks = k->window && !strcmp(k->window, "chunks") && q.n > max;
+    buf_putc(b, '[');
+    if (!chunks) {
+        char *w = malloc(max + 16);
+        size_t n = sig_cls_window(q.s, q.n, max, w);
+        buf_json_str(b, w, n);
+        free(w);
+    } else {
+        size_t step = max - max / 4, at = 0; /* a quarter overlap */
+        for (int c = 0; c < CLS_MAX_CHUNKS && at < q.n; c++, at += step) {
+            size_t end = at + max < q.n ? at + max : q.n;
+            while (end < q.n && end > at + 1 && ((unsigned char)q.s[end] & 0xC0) == 0x80)
+                end--; /* cut on a UTF-8 boundary */
+            if (c) buf_putc(b, ',');
+            buf_json_str(b, q.s + at, end - at);
+            if (end == q.n) break;
+            size_t nx = at + step;
+            while (nx < q.n && ((unsigned char)q.s[nx] & 0xC0) == 0x80)
+                nx++;
+            at = nx - step;
+        }
+    }
+    buf_putc(b, ']');
+}
+
+static void guard_content(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
+{
+    size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
+    char *w = malloc(max + 16);
+    size_t n = sig_cls_window(q.s, q.n, max, w);
+    const char *t = k->prompt ? strstr(k->prompt, "{{text}}") : NULL;
+    buf_t c = BUF_INIT;
+    if (!k->prompt) {
+        buf_append(&c, w, n);
+    } else if (!t) {
+        buf_puts(&c, k->prompt);
+        buf_puts(&c, "\n\n");
+        buf_append(&c, w, n);
+    } else {
+        buf_append(&c, k->prompt, (size_t)(t - k->prompt));
+        buf_append(&c, w, n);
+        buf_puts(&c, t + 8);
+    }
+    buf_json_str(b, c.data ? c.data : "", c.len);
+    buf_free(&c);
+    free(w);
+}
+
+static void fetch_free_call(cls_call_t *k)
+{
+    buf_free(&k->head);
+    buf_free(&k->body);
+    buf_free(&k->resp);
+}
+
+static void record(cls_call_t *k, const char *outcome, bool ok)
+{
+    cls_fetch_t *f = k->f;
+    sig_cls_out_t *o = &f->out->items[k->idx];
+    o->ok = ok;
+    o->outcome = outcome;
+    o->latency_us = (uint32_t)(clock_mono_us() - f->t0);
+    met_inc(backend_total, 1, k->k->name, outcome);
+    if (!k->brk || !strcmp(outcome, "circuit_open")) return;
+    uint64_t now = clock_mono_ms();
+    if (ok)
+        kv_breaker_success(k->brk, k->probe, now);
+    else
+        kv_breaker_failure(k->brk, k->probe, now);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    cls_fetch_t *f = ud;
+    for (size_t i = 0; i < f->n; i++) {
+        cls_call_t *k = &f->calls[i];
+        if (k->call) {
+            hup_call_cancel(k->call);
+            k->call = NULL;
+            record(k, "timeout", false);
+        }
+        fetch_free_call(k);
+    }
+    event_free(f->timer);
+    f->done(f->ud);
+}
+
+/* The last call ended: finish on the next loop turn (never from inside an
+ * upstream callback). */
+static void call_ended(cls_call_t *k)
+{
+    k->call = NULL;
+    cls_fetch_t *f = k->f;
+    if (--f->pending == 0 && !f->finishing) {
+        f->finishing = true;
+        struct timeval tv = {0, 0};
+        evtimer_add(f->timer, &tv);
+    }
+}
+
+static void cb_headers(void *ud, int status, const hsrv_header_t *h, size_t n, int64_t cl)
+{
+    (void)h;
+    (void)n;
+    (void)cl;
+    ((cls_call_t *)ud)->status = status;
+}
+
+static void cb_body(void *ud, const char *data, size_t len)
+{
+    cls_call_t *k = ud;
+    if (k->resp.len + len <= (1u << 20)) buf_append(&k->resp, data, len);
+}
+
+static void cb_done(void *ud)
+{
+    cls_call_t *k = ud;
+    sig_cls_out_t *o = &k->f->out->items[k->idx];
+    if (k->status < 200 || k->status > 299) {
+        record(k, "http_error", false);
+    } else {
+        bool guard = k->k->type && !strcmp(k->k->type, "openai_chat");
+        const char *body = k->resp.data ? k->resp.data : "";
+        int rc = guard ? sig_cls_parse_guard(k->k, body, k->resp.len, k->f->a, o)
+                       : sig_cls_parse_classify(k->k, body, k->resp.len, k->f->a, o);
+        record(k, rc == 0 ? "ok" : "bad_response", rc == 0);
+    }
+    call_ended(k);
+}
+
+static void cb_error(void *ud, hup_error_t err, bool got_response)
+{
+    (void)got_response;
+    cls_call_t *k = ud;
+    bool timeout = err == HUP_ERR_TIMEOUT_CONNECT || err == HUP_ERR_TIMEOUT_FIRST_BYTE ||
+                   err == HUP_ERR_TIMEOUT_IDLE;
+    record(k, timeout ? "timeout" : err == HUP_ERR_CONNECT ? "unreachable" : "error", false);
+    call_ended(k);
+}
+
+static const hup_callbacks_t cls_callbacks = {
+    .on_headers = cb_headers, .on_body = cb_body, .on_done = cb_done, .on_error = cb_error};
+
+/* Build and start the call of classifier k; false when it could not start
+ * (bad URL, open circuit), its outcome then recorded. */
+static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t deadline_ms)
+{
+    const cfg_classifier_t *k = c->k;
+    bool guard = k->type && !strcmp(k->type, "openai_chat");
+    char url[1024];
+    if (guard) {
+        const char *b = k->base_url ? k->base_url : "";
+        size_t bl = strlen(b);
+        while (bl && b[bl - 1] == '/')
+            bl--;
+        snprintf(url, sizeof url, "%.*s/chat/completions", (int)bl, b);
+    } else {
+        snprintf(url, sizeof url, "%s", k->endpoint ? k->endpoint : "");
+    }
+    bool tls;
+    int port;
+    const char *path;
+    if (parse_url(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
+        record(c, "error", false);
+        return false;
+    }
+    c->brk = breaker_of(f->c, k->name);
+    kv_brk_admit_t adm = c->brk ? kv_breaker_admit(c->brk, clock_mono_ms()) : KV_BRK_ALLOW;
+    if (adm == KV_BRK_DENY) {
+        record(c, "circuit_open", false);
+        return false;
+    }
+    c->probe = adm == KV_BRK_PROBE;
+    if (guard) {
+        buf_puts(&c->body, "{\"model\":");
+        buf_json_str(&c->body, k->model ? k->model : "", k->model ? strlen(k->model) : 0);
+        buf_puts(&c->body, ",\"temperature\":0,\"max_tokens\":16,\"stream\":false,"
+                           "\"messages\":[{\"role\":\"user\",\"content\":");
+        guard_content(k, q, &c->body);
+        buf_puts(&c->body, "}]}");
+    } else {
+        buf_puts(&c->body, "{");
+        if (k->model) {
+            buf_puts(&c->body, "\"model\":");
+            buf_json_str(&c->body, k->model, strlen(k->model));
+            buf_putc(&c->body, ',');
+        }
+        buf_puts(&c->body, "\"input\":");
+        put_inputs(k, q, &c->body);
+        buf_puts(&c->body, "}");
+    }
+    buf_printf(&c->head,
+               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+               "Accept: application/json\r\nContent-Length: %zu\r\n",
+               path, c->host, port, c->body.len);
+    if (k->api_key) buf_printf(&c->head, "Authorization: Bearer %s\r\n", k->api_key);
+    buf_puts(&c->head, "\r\n");
+    uint64_t to = k->timeout_ms > 0 && (uint64_t)k->timeout_ms < deadline_ms
+                      ? (uint64_t)k->timeout_ms
+                      : deadline_ms;
+    struct iovec *iov = arena_alloc(f->a, sizeof *iov);
+    iov->iov_base = c->body.data;
+    iov->iov_len = c->body.len;
+    hup_request_t r = {.host = c->host,
+                       .port = port,
+                       .tls = tls,
+                       .head = c->head.data,
+                       .head_len = c->head.len,
+                       .body = iov,
+                       .n_body = 1,
+                       .connect_timeout_ms = to,
+                       .first_byte_timeout_ms = to,
+                       .idle_timeout_ms = to};
+    c->call = hup_call_start(f->c->pools, &r, &cls_callbacks, c);
+    return c->call != NULL;
+}
+
+bool sig_cls_fetch(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
+                   uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out, void (*done)(void *ud),
+                   void *ud)
+{
+    const cfg_t *cfg = sig_engine_cfg(e);
+    const cfg_model_catalog_t *mc = cfg && cfg->global_ext ? &cfg->global_ext->model_catalog : NULL;
+    memset(out, 0, sizeof *out);
+    if (!c || !mc || !mc->n_classifiers || !sig_cls_needed(e, recipe)) return false;
+    out->n = mc->n_classifiers;
+    out->items = arena_calloc(a, out->n * sizeof *out->items);
+    for (size_t i = 0; i < recipe->n_signals; i++) {
+        const cfg_signal_t *s = &recipe->signals[i];
+        int k = s->classifier && sig_recipe_uses(e, recipe, s->family)
+                    ? classifier_index(cfg, s->classifier)
+                    : -1;
+        if (k >= 0) out->items[k].asked = true;
+    }
+    cls_fetch_t *f = arena_calloc(a, sizeof *f);
+    f->c = c;
+    f->a = a;
+    f->out = out;
+    f->done = done;
+    f->ud = ud;
+    f->t0 = clock_mono_us();
+    f->calls = arena_calloc(a, out->n * sizeof *f->calls);
+    sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
+    sig_text_t q = sig_ctx_query(&cx);
+    for (size_t i = 0; i < out->n; i++) {
+        if (!out->items[i].asked) continue;
+        cls_call_t *k = &f->calls[f->n++];
+        k->f = f;
+        k->idx = i;
+        k->k = &mc->classifiers[i];
+        if (start_call(f, k, q, deadline_ms)) f->pending++;
+    }
+    f->timer = evtimer_new(c->base, on_deadline, f);
+    struct timeval tv = {0, 0};
+    if (f->pending) {
+        tv.tv_sec = (time_t)(deadline_ms / 1000);
+        tv.tv_usec = (suseconds_t)((deadline_ms % 1000) * 1000);
+    } else {
+        f->finishing = true; /* nothing in flight: report on the next turn */
+    }
+    evtimer_add(f->timer, &tv);
+    return true;
+}
+
+const sig_cls_out_t *sig_cls_rule(sig_ctx_t *cx, const cfg_signal_t *sg, sig_result_t *res)
+{
+    if (!sg->classifier) return NULL;
+    const cfg_t *cfg = sig_engine_cfg(cx->e);
+    const char *why = NULL;
+    const sig_cls_out_t *o =
+        sig_cls_lookup(cfg, cx->env ? cx->env->cls : NULL, sg->classifier, &why);
+    if (o) return o;
+    int i = classifier_index(cfg, sg->classifier);
+    const cfg_classifier_t *k = i >= 0 ? &cfg->global_ext->model_catalog.classifiers[i] : NULL;
+    if (k && k->failure_mode && !strcmp(k->failure_mode, "closed"))
+        res->error = why;
+    else
+        res->fallback = why;
+    return NULL;
+}
+
+bool sig_cls_verdict(sig_ctx_t *cx, const sig_ref_t *ref, double def_thr)
+{
+    const cfg_signal_t *sg = ref->rule;
+    sig_result_t *res = ref->res;
+    const sig_cls_out_t *o = sig_cls_rule(cx, sg, res);
+    if (!o) return res->error != NULL; /* an error is final; a fallback is not */
+    double th = sg->has_threshold ? sg->threshold : def_thr;
+    bool mine = o->label && sg->name && !strcasecmp(o->label, sg->name);
+    res->label = o->label;
+    res->value = o->score;
+    res->has_value = true;
+    res->latency_us = o->latency_us;
+    res->matched = mine && o->score >= th;
+    res->score = mine ? o->score : 0;
+    return true;
+}
