@@ -699,6 +699,55 @@ static void test_no_price_multiplier_and_unpriced_levels(void **st)
     assert_true(fabs(x.terms[1].checkout_multiplier - 2.5) < EPS);
 }
 
+/* Issue 19: with no quality_gaps table, QG comes from the cards against the
+ * turn's required quality (the top-B candidate's), discounted by the
+ * target's price level, plus the learned quality adjustment. */
+static void test_quality_gaps_derived_from_cards(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.card_gap_keep_weight = 1.0;
+    /* c = cheap (0.6), big (0.9) has the top B: required 0.9; P(big) = 1 */
+    sess_policy_out_t *o = run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.3 * (1 - 0.6)) < EPS);
+    expect(o, "big", SESS_REASON_SWITCH_ALLOWED);
+    /* a learned adjustment lowers big's quality (and the requirement) */
+    x.c[1].learned_quality = -0.1;
+    run(&x, true);
+    assert_true(fabs(x.terms[1].learned_quality + 0.1) < EPS);
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.2 * (1 - 0.6)) < EPS);
+    x.c[1].learned_quality = 0;
+    /* off: no gap (the SPEC 1.0 behaviour) */
+    x.k.quality_gaps_from_cards = false;
+    run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    x.k.quality_gaps_from_cards = true;
+    /* an operator table replaces the derived gaps altogether */
+    arena_t a;
+    arena_init(&a, 4096);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    const char *qg = "[{decision: '*', from: big, to: cheap, value: -0.1}]";
+    x.k.quality_gaps = cfg_yaml_parse(&a, "qg", qg, strlen(qg), &d);
+    run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    x.k.quality_gaps = NULL;
+    /* leaving a better model when the turn asks little: the card difference
+       times the continuation mass M */
+    snprintf(x.st.last_model, sizeof x.st.last_model, "big");
+    add_stats(&x.st, 0, "big", 4, 500);
+    x.c[0].base = 0.95;
+    o = run(&x, true);
+    assert_true(o->continuation_mass > 0);
+    assert_true(fabs(x.terms[0].quality_gap + 6 * 0.3 * o->continuation_mass) < EPS);
+    cfg_diags_free(&d);
+    arena_deinit(&a);
+}
+
 static void test_quality_gap_and_handoff_penalty_lookups(void **st)
 {
     arena_t a;
@@ -916,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_prefer_prefix_retention_doubles_weight),
         cmocka_unit_test(test_no_price_multiplier_and_unpriced_levels),
         cmocka_unit_test(test_quality_gap_and_handoff_penalty_lookups),
+        cmocka_unit_test(test_quality_gaps_derived_from_cards),
         cmocka_unit_test(test_downgrade_credit_conditions),
         cmocka_unit_test(test_downgrade_credit_moves_a_session_down),
         cmocka_unit_test(test_ties_go_to_current_then_model_refs),
