@@ -51,6 +51,8 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
             buf_puts(b, ",\"excluded_reason\":");
             json_str(b, c->excluded_reason);
         }
+        /* the quality learned from outcomes (session/outcomes.h) */
+        buf_printf(b, ",\"learned_quality\":%.6f", c->learned_quality);
         buf_printf(b,
                    ",\"base\":%.4f,\"quality_gap\":%.4f,\"downgrade_credit\":%.4f,"
                    "\"handoff_penalty\":%.4f,\"prefix_benefit\":%.4f,\"prefix_penalty\":%.4f,"
