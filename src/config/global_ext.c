@@ -87,7 +87,14 @@ CFG_SCHEMA(
     CFG_FNUM(S, "card_gap_price_discount", card_gap_price_discount, "0.6",
              "a derived upgrade gap shrinks by this times the target's price level"),
     CFG_FNUM(S, "card_gap_keep_weight", card_gap_keep_weight, "1.0",
-             "leaving a better model loses this times the card difference times M"));
+             "leaving a better model loses this times the card difference times M"),
+    CFG_FRANGE(S, "outcome_quality_bound", outcome_quality_bound, "0.05", 0, 1,
+               "largest quality adjustment learned from outcomes (0 turns learning off)"),
+    CFG_FRANGE(S, "outcome_prior_weight", outcome_prior_weight, "10", 1e-9, 1e9,
+               "outcomes it takes to reach half the bound (> 0)"),
+    CFG_FSTR(S, "learned_state_file", learned_state_file, NULL,
+             "file that keeps learned priors and outcome estimates across restarts (global "
+             "only); unset: they live in the process"));
 #undef S
 
 #define R cfg_redis_t

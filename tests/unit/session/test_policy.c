@@ -104,8 +104,8 @@ static void setup(fixture_t *x)
                           .default_model_available = true,
                           .now_ms = 1000000 + 60000,
                           .remaining_turn_prior = -1};
-    x->c[0] = (sess_candidate_t){"cheap", 0.6, 0.6, CHEAP, true, true, NULL};
-    x->c[1] = (sess_candidate_t){"big", 0.9, 0.9, BIG, true, true, NULL};
+    x->c[0] = (sess_candidate_t){"cheap", 0.6, 0.6, CHEAP, true, true, NULL, 0};
+    x->c[1] = (sess_candidate_t){"big", 0.9, 0.9, BIG, true, true, NULL, 0};
     x->nc = 2;
     x->prices[0] = (sess_model_price_t){"cheap", 0.6, CHEAP};
     x->prices[1] = (sess_model_price_t){"big", 0.9, BIG};
@@ -315,7 +315,7 @@ static void test_tool_call_id_format_excludes_then_locks(void **st)
     fixture_t x;
     setup(&x);
     x.f.bindings = RQ_BIND_TOOL_CALL_ID_FORMAT;
-    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "tool_call_id_format"};
+    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "tool_call_id_format", 0};
     x.nc = 3;
     x.c[1].base = 5;
     /* big remains admissible: no lock, mid is never scored */
@@ -439,7 +439,7 @@ static void test_forced_handoff_picks_best_admissible_by_base(void **st)
     x.f.bindings = RQ_BIND_PREVIOUS_RESPONSE_ID;
     x.f.previous_response_stored = true;
     x.f.current_available = false;
-    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "api_format"};
+    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "api_format", 0};
     x.c[1].base = 0.1;
     x.nc = 3;
     x.k.handoff_keep_reasoning_summaries = true;
@@ -865,7 +865,7 @@ static void test_ties_go_to_current_then_model_refs(void **st)
     x.c[1] = t;
     expect(run(&x, true), "cheap", SESS_REASON_IDLE_RESET);
     /* c not a candidate: the earlier modelRef wins */
-    x.c[1] = (sess_candidate_t){"other", 0.6, 0.6, CHEAP, true, true, NULL};
+    x.c[1] = (sess_candidate_t){"other", 0.6, 0.6, CHEAP, true, true, NULL, 0};
     sess_policy_out_t *o = run(&x, true);
     expect(o, "big", SESS_REASON_IDLE_RESET);
     assert_true(fabs(o->confidence - 0.5) < EPS);
@@ -875,7 +875,7 @@ static void test_fallback_when_winner_unavailable(void **st)
 {
     fixture_t x;
     setup(&x);
-    x.c[2] = (sess_candidate_t){"mid", 0.8, 0.7, CHEAP, true, true, NULL};
+    x.c[2] = (sess_candidate_t){"mid", 0.8, 0.7, CHEAP, true, true, NULL, 0};
     x.nc = 3;
     x.f.now_ms = x.st.last_seen_ms + 400000;
     x.c[1].available = false; /* big wins on S but has no backend */
