@@ -1,5 +1,6 @@
-/* outcomes_api.c - POST /v1/router/outcomes (issue 19): how a turn or a
- * session turned out (success/failure, user feedback, a task result in
+/* outcomes_api.c - POST /v1/router/outcomes (issue 19): how a turn (by
+ * replay_id, or model + decision) or a session (by session_id: the model
+ * and decision it last ran on) turned out (success/failure, user feedback, a task result in
  * [0,1]) updates the quality learned for its model, per decision and per
  * model (session/outcomes.h). The session policy adds that bounded
  * adjustment to the model's card quality; the replay record's trace shows
@@ -11,7 +12,9 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "replay/query.h"
+#include "session/identity.h"
 #include "session/learned_file.h"
+#include "session/store.h"
 #include "session/outcomes.h"
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -73,6 +76,32 @@ static int from_replay(tether_app_t *app, const char *id, char **decision, char 
     return ok;
 }
 
+/* decision and model a session last ran on, from the session memory under
+ * the key shapes identity produces for an anonymous tenant (as the replay
+ * API's memory view does; with a Redis store, its local mirror). */
+static int from_session(tether_app_t *app, const char *id, char **decision, char **model)
+{
+    static const char *const sources[] = {
+        "x-session-id",     "x-conversation-id",   "x-claude-code-session-id",
+        "prompt_cache_key", "metadata.session_id", "metadata.user_id",
+        "conversation",     "fingerprint",         NULL};
+    sess_state_t st;
+    for (int i = 0; sources[i] && app->store && strlen(id) <= 256; i++) {
+        char key[SESS_KEY_MAX];
+        snprintf(key, sizeof key, "anon%c%s%c%s", SESS_KEY_SEP, sources[i], SESS_KEY_SEP, id);
+        char mk[SESS_KEY_MAX + 16];
+        snprintf(mk, sizeof mk, "\x1emirror\x1e%s", key);
+        if (sess_store_get_wait(app->store, key, &st) != SESS_OK &&
+            sess_store_get_wait(app->store, mk, &st) != SESS_OK)
+            continue;
+        if (!st.last_model[0]) return -1;
+        *model = strndup(st.last_model, sizeof st.last_model);
+        *decision = st.last_decision[0] ? strndup(st.last_decision, sizeof st.last_decision) : NULL;
+        return 0;
+    }
+    return -1;
+}
+
 /* The anchor's session actions, as this outcome moves our policy:
  * bypass - learning is off (outcome_quality_bound 0): nothing changes;
  * rescue - the model's learned quality is below its card: the derived
@@ -106,6 +135,7 @@ static void h_outcomes(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     }
     const cJSON *mj = cJSON_GetObjectItem(j, "model"), *dj = cJSON_GetObjectItem(j, "decision");
     const cJSON *rj = cJSON_GetObjectItem(j, "replay_id");
+    const cJSON *sj = cJSON_GetObjectItem(j, "session_id");
     char *model = NULL, *decision = NULL;
     if (cJSON_IsString(mj) && *mj->valuestring) {
         model = strdup(mj->valuestring);
@@ -120,10 +150,15 @@ static void h_outcomes(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
             cJSON_Delete(j);
             return mgmt_error(req, 404, "not_found", "no such replay record with a model");
         }
+    } else if (cJSON_IsString(sj) && *sj->valuestring) {
+        if (from_session(app, sj->valuestring, &decision, &model) != 0) {
+            cJSON_Delete(j);
+            return mgmt_error(req, 404, "not_found", "no session memory with a model for that id");
+        }
     } else {
         cJSON_Delete(j);
         return mgmt_error(req, 400, "invalid_body",
-                          "expected model (and decision) or replay_id naming the turn");
+                          "expected model (and decision), replay_id or session_id");
     }
     cJSON_Delete(j);
     if (!cfg_find_model(cfg, model, strlen(model))) {
