@@ -748,6 +748,26 @@ static void test_quality_gaps_derived_from_cards(void **st)
     arena_deinit(&a);
 }
 
+/* Issue 19: the learned term changes the choice. Close base scores: the
+ * card-derived gap moves the session up to big; once big has failed enough
+ * (learned quality -0.25), it no longer does. */
+static void test_learned_quality_changes_the_choice(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.card_gap_keep_weight = 1.0;
+    x.c[0].base = 0.85;
+    expect(run(&x, true), "big", SESS_REASON_SWITCH_ALLOWED);
+    x.c[1].learned_quality = -0.25;
+    expect(run(&x, true), "cheap", SESS_REASON_STAY_BEST_ADJUSTED);
+    assert_true(fabs(x.terms[1].learned_quality + 0.25) < EPS);
+    assert_true(x.terms[1].net_switch_advantage < 0);
+}
+
 static void test_quality_gap_and_handoff_penalty_lookups(void **st)
 {
     arena_t a;
@@ -966,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_no_price_multiplier_and_unpriced_levels),
         cmocka_unit_test(test_quality_gap_and_handoff_penalty_lookups),
         cmocka_unit_test(test_quality_gaps_derived_from_cards),
+        cmocka_unit_test(test_learned_quality_changes_the_choice),
         cmocka_unit_test(test_downgrade_credit_conditions),
         cmocka_unit_test(test_downgrade_credit_moves_a_session_down),
         cmocka_unit_test(test_ties_go_to_current_then_model_refs),
