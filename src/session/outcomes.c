@@ -5,6 +5,7 @@
 #include "session/state.h"
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct sess_outcomes {
     pthread_mutex_t mu;
     outcome_entry_t *e;
     size_t n;
+    atomic_size_t n_pub; /* n, readable without the lock: the hot path skips an empty table */
 };
 
 sess_outcomes_t *sess_outcomes_new(void)
@@ -60,6 +62,7 @@ static outcome_entry_t *find_locked(sess_outcomes_t *o, const char *decision, co
         if (!strcmp(o->e[i].model, model) && !strcmp(o->e[i].decision, decision)) return &o->e[i];
     if (!create || o->n >= SESS_OUTCOMES_MAX) return NULL;
     outcome_entry_t *x = &o->e[o->n++];
+    atomic_store(&o->n_pub, o->n);
     memset(x, 0, sizeof *x);
     snprintf(x->decision, sizeof x->decision, "%s", decision);
     snprintf(x->model, sizeof x->model, "%s", model);
@@ -99,7 +102,7 @@ double sess_outcomes_adjust(sess_outcomes_t *o, const char *decision, const char
                             double bound, double prior_weight, sess_outcome_estimate_t *est)
 {
     sess_outcome_estimate_t e = {0};
-    if (o && model && *model && bound > 0 && prior_weight > 0) {
+    if (o && model && *model && bound > 0 && prior_weight > 0 && atomic_load(&o->n_pub)) {
         pthread_mutex_lock(&o->mu);
         const outcome_entry_t *x =
             decision && *decision ? find_locked(o, decision, model, false) : NULL;
@@ -142,5 +145,6 @@ void sess_outcomes_clear(sess_outcomes_t *o)
     if (!o) return;
     pthread_mutex_lock(&o->mu);
     o->n = 0;
+    atomic_store(&o->n_pub, 0);
     pthread_mutex_unlock(&o->mu);
 }
