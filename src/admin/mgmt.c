@@ -373,6 +373,7 @@ mgmt_t *mgmt_start(tether_app_t *app, const cfg_t *cfg)
     mgmt_register_eval(m, app);
     mgmt_register_replay(m, app);
     mgmt_register_feedback(m, app);
+    mgmt_register_outcomes(m, app);
     mgmt_register_keys(m, app);
     mgmt_register_limits(m, app);
     mgmt_register_dashboard(m, app);

@@ -28,6 +28,8 @@ void mgmt_register_eval(mgmt_t *m, tether_app_t *app);
 /* GET /v1/router_replay[/…] and POST /v1/router/feedback (replay_api.c). */
 void mgmt_register_replay(mgmt_t *m, tether_app_t *app);
 void mgmt_register_feedback(mgmt_t *m, tether_app_t *app);
+/* POST /v1/router/outcomes (outcomes_api.c) */
+void mgmt_register_outcomes(mgmt_t *m, tether_app_t *app);
 /* GET /v1/keys: the listeners' client keys, never their secrets (keys_api.c). */
 void mgmt_register_keys(mgmt_t *m, tether_app_t *app);
 /* limits_api.c: GET /v1/rate_limits and /v1/budgets */

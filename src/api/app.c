@@ -17,6 +17,7 @@
 #include "replay/queue.h"
 #include "replay/store.h"
 #include "route/pipeline.h"
+#include "session/learned_file.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,17 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             mo.max_sessions = k->max_sessions > 0 ? (uint64_t)k->max_sessions : 0;
         }
         app->store = sess_store_memory_new(&mo);
+        /* learned priors and outcome estimates survive a restart in a file */
+        if (k && k->learned_state_file && *k->learned_state_file) {
+            app->learned_file = strdup(k->learned_state_file);
+            char err[300] = "";
+            size_t skipped = 0;
+            if (sess_learned_load(app->learned_file, sess_priors_shared(), sess_outcomes_shared(),
+                                  &skipped, err, sizeof err) != 0)
+                tlog(TLOG_ERROR, "learned_state_unreadable", "\"error\":\"%s\"", err);
+            else if (skipped)
+                tlog(TLOG_WARN, "learned_state_lines_skipped", "\"lines\":%zu", skipped);
+        }
     }
     {
         replay_config_t rc;
@@ -183,6 +195,13 @@ void app_free(tether_app_t *app)
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
     sel_state_free(app->sel);
+    if (app->learned_file) {
+        char err[300] = "";
+        if (sess_learned_save(app->learned_file, sess_priors_shared(), sess_outcomes_shared(), err,
+                              sizeof err) != 0)
+            tlog(TLOG_ERROR, "learned_state_unwritable", "\"error\":\"%s\"", err);
+        free(app->learned_file);
+    }
     if (app->replay) {
         replay_stats_t fin;
         replay_queue_free(app->replay, clock_wall_ms() + 5000, &fin);

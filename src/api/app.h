@@ -81,6 +81,7 @@ struct tether_app {
     struct sess_store *worker_stores[64]; /* redis stores, one per worker (metrics) */
     atomic_int n_worker_stores;
     sess_writeback_token_t writeback; /* one worker writes outage records back */
+    char *learned_file; /* global.router.session.learned_state_file at start, or NULL */
 };
 
 /* Takes ownership of cfg. Returns NULL (diags filled) when the runtime

@@ -59,6 +59,9 @@ enum {
     SAAR_TETHER_NO_DRIFT_RESET = 1u << 2,
     SAAR_TETHER_NO_IDLE_RESET = 1u << 3,
     SAAR_TETHER_NO_PRICE_MULTIPLIER = 1u << 4,
+    /* not an ablation: the default session config with only the benchmark's
+     * model cards (none of the benchmark's session keys) */
+    SAAR_TETHER_DEFAULTS = 1u << 5,
 };
 
 /* Fill *out (state owned by *out, released with its free). variant: an

@@ -365,7 +365,10 @@ int saar_tether_policy_new_with(saar_policy_t *out, unsigned ablations, const ch
 {
     memset(out, 0, sizeof *out);
     buf_t keys = BUF_INIT;
-    for (size_t i = 0; i < sizeof bench_session_keys / sizeof bench_session_keys[0]; i++) {
+    size_t n_bench_keys = ablations & SAAR_TETHER_DEFAULTS
+                              ? 0
+                              : sizeof bench_session_keys / sizeof bench_session_keys[0];
+    for (size_t i = 0; i < n_bench_keys; i++) {
         const char *kv = bench_session_keys[i];
         size_t klen = strcspn(kv, ":");
         bool overridden = false; /* the same key name in session_yaml */
@@ -440,7 +443,7 @@ int saar_tether_policy_new_with(saar_policy_t *out, unsigned ablations, const ch
             return terr(err, errlen, "benchmark config: unknown model", m->name);
         }
     }
-    *out = (saar_policy_t){.name = "tether",
+    *out = (saar_policy_t){.name = ablations & SAAR_TETHER_DEFAULTS ? "tether-defaults" : "tether",
                            .state = b,
                            .begin_run = tb_begin_run,
                            .choose = tb_choose,

@@ -3,6 +3,7 @@
  * progress bar, output files. `live` and `overhead` drive real HTTP through
  * `tether serve` to `tether mock --strict` backends (src/bench/live_run.h):
  * option parsing, SIGINT, output. */
+#include "bench/saar_frontier.h"
 #include "bench/live_run.h"
 #include "bench/saar_report.h"
 #include "bench/saar_run.h"
@@ -32,7 +33,10 @@ static void bench_usage(FILE *f)
                "  --policies a,b           policies to run (default all registered names)\n"
                "  --format table|json|csv  output on stdout (default table)\n"
                "  --out DIR                also write DIR/summary.json, DIR/turns.csv, "
-               "DIR/chart.svg\n\n"
+               "DIR/chart.svg\n"
+               "  --frontier               also run tether-defaults under the tuning settings\n"
+               "                           (frontier-NN); write DIR/frontier.csv and\n"
+               "                           DIR/frontier.svg (needs --out)\n\n"
                "bench live: sessions through `tether serve` to strict `tether mock` backends\n"
                "  --sessions N             concurrent multi-turn sessions (default 32)\n"
                "  --turns T                turns per session (default 12)\n"
@@ -145,12 +149,17 @@ static int bench_saar(int argc, char **argv)
 {
     const char *scenario = "all", *scenario_file = NULL, *seeds_s = NULL, *policies_s = NULL;
     const char *format = "table", *outdir = NULL;
+    bool frontier = false;
     long sessions = SAAR_DEFAULT_SESSIONS, turns = SAAR_DEFAULT_TURNS;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             bench_usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--frontier")) {
+            frontier = true;
+            continue;
         }
         static const char *const valued[] = {"--scenario", "--scenario-file", "--seeds",
                                              "--sessions", "--turns",         "--format",
@@ -180,6 +189,10 @@ static int bench_saar(int argc, char **argv)
                     v);
             return 1;
         }
+    }
+    if (frontier && !outdir) {
+        fprintf(stderr, "tether bench saar: --frontier needs --out DIR\n");
+        return 1;
     }
     if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "csv")) {
         fprintf(stderr, "tether bench saar: --format must be table, json or csv, got '%s'\n",
@@ -295,7 +308,23 @@ static int bench_saar(int argc, char **argv)
         .progress = progress_cb,
         .progress_ud = &prog,
     };
-    if (saar_run(&opt, &res, err, sizeof err)) {
+    const char **with_frontier = NULL;
+    if (frontier) {
+        opt.extra_policies = saar_frontier_entries(&opt.n_extra_policies);
+        if (pol) { /* a listed run gets the frontier rows too */
+            with_frontier = calloc(npol + opt.n_extra_policies, sizeof *with_frontier);
+            if (!with_frontier) abort();
+            for (size_t i = 0; i < npol; i++)
+                with_frontier[i] = pol[i];
+            for (size_t i = 0; i < opt.n_extra_policies; i++)
+                with_frontier[npol + i] = opt.extra_policies[i].name;
+            opt.policies = with_frontier;
+            opt.n_policies = npol + opt.n_extra_policies;
+        }
+    }
+    int run_rc = saar_run(&opt, &res, err, sizeof err);
+    free(with_frontier);
+    if (run_rc) {
         fprintf(stderr, "tether bench saar: %s\n", err);
         rc = strstr(err, "unknown policy") || strstr(err, "listed twice") ? 1 : 2;
         goto done;
@@ -321,6 +350,17 @@ static int bench_saar(int argc, char **argv)
         buf_reset(&out);
         saar_report_svg(&res, &out);
         if (write_file(outdir, "chart.svg", &out)) rc = 2;
+        if (frontier) {
+            buf_reset(&out);
+            saar_frontier_csv(&res, &out);
+            if (write_file(outdir, "frontier.csv", &out)) rc = 2;
+            buf_reset(&out);
+            saar_frontier_svg(&res, &out);
+            if (write_file(outdir, "frontier.svg", &out)) rc = 2;
+            if (!rc)
+                fprintf(stderr, "tether bench saar: wrote %s/frontier.csv, %s/frontier.svg\n",
+                        outdir, outdir);
+        }
         if (!rc)
             fprintf(stderr,
                     "tether bench saar: wrote %s/summary.json, %s/turns.csv, %s/chart.svg\n",

@@ -206,6 +206,16 @@ void cfg_load_rule_tree(ld_t *l, const cfg_node_t *n, cfg_rule_t *r)
 
 /* ---- algorithm ---- */
 
+/* Session keys that only global.router.session may set (one per process). */
+static void reject_global_only(ld_t *l, const cfg_node_t *sess)
+{
+    const cfg_node_t *v =
+        sess && sess->kind == CFG_NODE_MAP ? cfg_node_get(sess, "learned_state_file") : NULL;
+    if (v)
+        ld_err_key(l, v, "learned_state_file",
+                   "learned_state_file is global only: set it in global.router.session");
+}
+
 static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                            const cfg_session_t *global)
 {
@@ -235,6 +245,7 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
                     ld_pop(l, s); /* report at algorithm.session_aware */
                     size_t s2 = ld_push_key(l, "session_aware");
                     ld_section_overlay(l, ov, &cfg_schema_session, d->session);
+                    reject_global_only(l, ov);
                     ld_pop(l, s2);
                     s = ld_push_key(l, "type");
                 }
@@ -285,6 +296,7 @@ static void load_algorithm(ld_t *l, const cfg_node_t *n, cfg_decision_t *d,
     if (sess && !cfg_node_is_null(sess)) {
         size_t s = ld_push_key(l, "session");
         ld_section_overlay(l, sess, &cfg_schema_session, d->session);
+        reject_global_only(l, sess);
         d->session_overrides = cfg_node_copy(l->a, sess);
         ld_pop(l, s);
     }

@@ -78,7 +78,23 @@ CFG_SCHEMA(
     CFG_FBOOL(S, "learn_remaining_turn_priors", learn_remaining_turn_priors, "true",
               "learn priors from replay"),
     CFG_FI64(S, "min_remaining_turn_prior_samples", min_remaining_turn_prior_samples, "3", 0,
-             1000000, "sessions needed before a learned prior counts"));
+             1000000, "sessions needed before a learned prior counts"),
+    CFG_FBOOL(S, "quality_gaps_from_cards", quality_gaps_from_cards, "true",
+              "derive QG(c->m) from the model cards and the turn's required quality when no "
+              "quality_gaps entry applies"),
+    CFG_FNUM(S, "card_quality_gap_weight", card_quality_gap_weight, "6.0",
+             "scale of a QG derived from the cards"),
+    CFG_FNUM(S, "card_gap_price_discount", card_gap_price_discount, "0.6",
+             "a derived upgrade gap shrinks by this times the target's price level"),
+    CFG_FNUM(S, "card_gap_keep_weight", card_gap_keep_weight, "1.0",
+             "leaving a better model loses this times the card difference times M"),
+    CFG_FRANGE(S, "outcome_quality_bound", outcome_quality_bound, "0.05", 0, 1,
+               "largest quality adjustment learned from outcomes (0 turns learning off)"),
+    CFG_FRANGE(S, "outcome_prior_weight", outcome_prior_weight, "10", 1e-9, 1e9,
+               "outcomes it takes to reach half the bound (> 0)"),
+    CFG_FSTR(S, "learned_state_file", learned_state_file, NULL,
+             "file that keeps learned priors and outcome estimates across restarts (global "
+             "only); unset: they live in the process"));
 #undef S
 
 #define R cfg_redis_t

@@ -8,6 +8,7 @@
 #include "select/health.h"
 #include "signals/embedder.h"
 #include "signals/similarity.h"
+#include "session/outcomes.h"
 #include "session/priors.h"
 #include <math.h>
 #include <stdlib.h>
@@ -256,6 +257,10 @@ static void stage_route(route_run_t *r)
         sess_candidate_t *c = &p->cands[i];
         const cfg_model_t *m = cfg_find_model(cfg, c->model, strlen(c->model));
         c->quality = quality_of(cfg, c->model);
+        /* quality learned from outcomes (session/outcomes.h), bounded */
+        c->learned_quality =
+            sess_outcomes_adjust(sess_outcomes_shared(), p->decision_name, c->model,
+                                 knobs->outcome_quality_bound, knobs->outcome_prior_weight, NULL);
         c->pricing = pricing_of(m);
         c->available = route_model_available(m);
         c->admissible = m != NULL;

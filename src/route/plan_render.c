@@ -66,6 +66,9 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
             buf_puts(b, ",\"excluded_reason\":");
             json_str(b, c->excluded_reason);
         }
+        /* the quality learned from outcomes (session/outcomes.h) */
+        buf_puts(b, ",\"learned_quality\":");
+        buf_fixed(b, c->learned_quality, 6);
         num4(b, "base", t->base);
         num4(b, "quality_gap", t->quality_gap);
         num4(b, "downgrade_credit", t->downgrade_credit);

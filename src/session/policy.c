@@ -144,24 +144,30 @@ static bool node_num(const cfg_node_t *map, const char *key, double *out)
     return true;
 }
 
-/* QG(c→m): the decision's entry, then "*", else 0. */
-static double quality_gap(const cfg_session_t *k, const char *decision, const char *c,
-                          const char *m)
+/* QG(c→m) from the table: the decision's entry, then "*"; false when
+ * neither exists (*v = 0). */
+static bool quality_gap_entry(const cfg_session_t *k, const char *decision, const char *c,
+                              const char *m, double *v)
 {
+    *v = 0;
     const cfg_node_t *seq = k->quality_gaps;
-    if (!seq || seq->kind != CFG_NODE_SEQ) return 0;
+    if (!seq || seq->kind != CFG_NODE_SEQ) return false;
     double star = 0;
     bool have_star = false;
     for (size_t i = 0; i < seq->n; i++) {
         const cfg_node_t *e = seq->items[i];
         if (!same(node_str(e, "from"), c) || !same(node_str(e, "to"), m)) continue;
-        double v;
-        if (!node_num(e, "value", &v)) continue;
+        double x;
+        if (!node_num(e, "value", &x)) continue;
         const char *d = node_str(e, "decision");
-        if (nonempty(decision) && same(d, decision)) return v;
-        if ((!d || !strcmp(d, "*")) && !have_star) star = v, have_star = true;
+        if (nonempty(decision) && same(d, decision)) {
+            *v = x;
+            return true;
+        }
+        if ((!d || !strcmp(d, "*")) && !have_star) star = x, have_star = true;
     }
-    return star;
+    *v = star;
+    return have_star;
 }
 
 /* HP(c→m): the configured pair, else default_handoff_penalty. */
@@ -379,6 +385,27 @@ static void fill_unscored_terms(const sess_policy_in_t *in, sess_policy_out_t *o
     }
 }
 
+/* The quality the turn asks for: the card quality of the admissible
+ * candidate with the top B (ties to modelRefs order). */
+static double required_quality(const sess_policy_in_t *in, bool *have)
+{
+    int top = -1;
+    for (size_t i = 0; i < in->n_cands; i++)
+        if (in->cands[i].admissible && (top < 0 || in->cands[i].base > in->cands[top].base))
+            top = (int)i;
+    *have = top >= 0;
+    return top >= 0 ? in->cands[top].quality + in->cands[top].learned_quality : 0;
+}
+
+/* A QG derived from the cards: how much of the required quality c falls
+ * short of, minus how much m does. Positive: m serves the turn better;
+ * negative: leaving c would under-serve it. Over-serving counts nothing
+ * (its price is the downgrade credit's business). */
+static double card_gap(double req, double qc, double qm)
+{
+    return fmax(0.0, req - qc) - fmax(0.0, req - qm);
+}
+
 /* §9.5 scoring over the admissible candidates; returns the winner's index
  * (ties to c, then modelRefs order), or -1 when nothing is admissible. */
 static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c, bool reset,
@@ -427,6 +454,13 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     double Ec =
         c_priced ? Pbar * cv.pricing->prompt_per_1m + Cbar * cv.pricing->completion_per_1m : 0;
     double hist = k->switch_history_weight * fmin((s ? s->switch_count : 0) / 8.0, 1.0);
+    /* the turn's required quality: the card quality of the selector's top pick */
+    bool have_req = false;
+    double req = required_quality(in, &have_req);
+    double cv_learned = ci >= 0 ? in->cands[ci].learned_quality : 0;
+    /* an operator's quality_gaps table replaces the derived gaps altogether */
+    bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
+    bool derive = k->quality_gaps_from_cards && have_req && !table;
 
     int best = -1;
     for (size_t i = 0; i < in->n_cands; i++) {
@@ -447,8 +481,20 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
             t.final = m->base + t.stay_bias + t.prefix_benefit + t.tool_loop_term;
         } else {
             model_view_t mv = view_model(in, m->model, mx);
-            double qg = quality_gap(k, o->decision, c, m->model);
-            t.quality_gap = k->quality_gap_multiplier * qg;
+            double qg;
+            if (quality_gap_entry(k, o->decision, c, m->model, &qg))
+                t.quality_gap = k->quality_gap_multiplier * qg;
+            else if (derive) {
+                double qm = m->quality + m->learned_quality;
+                t.learned_quality = m->learned_quality;
+                qg = card_gap(req, cv.quality + cv_learned, qm);
+                /* an upgrade is worth less the dearer its target is */
+                if (qg > 0) qg *= fmax(0.0, 1.0 - k->card_gap_price_discount * mv.P);
+                /* leaving a better model loses its quality for the predicted rest (M) */
+                if (qm < cv.quality + cv_learned)
+                    qg -= k->card_gap_keep_weight * (cv.quality + cv_learned - qm) * M;
+                t.quality_gap = k->card_quality_gap_weight * qg;
+            }
             if (k->allow_downgrade && !reset && m->base >= Bc && c_priced && m->pricing.priced &&
                 Ec > 0) {
                 double Em = Pbar * m->pricing.prompt_per_1m + Cbar * m->pricing.completion_per_1m;

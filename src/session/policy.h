@@ -92,6 +92,9 @@ typedef struct sess_candidate {
     bool available;              /* has a healthy backend */
     bool admissible;             /* survived §9.4 exclusions */
     const char *excluded_reason; /* "tool_call_id_format" | "api_format" when !admissible */
+    double learned_quality;      /* bounded adjustment learned from outcomes
+                                    (session/outcomes.h), 0 when none; added to quality
+                                    wherever QG is derived from the cards */
 } sess_candidate_t;
 
 /* Request facts the policy needs (§9.3), plus the routing context. */
@@ -135,7 +138,8 @@ typedef struct sess_terms {
     bool scored; /* false: not admissible (see excluded_reason) */
     bool is_current;
     double base;                 /* B */
-    double quality_gap;          /* g·QG(c→m) */
+    double quality_gap;          /* g·QG(c→m), or the card-derived QG scaled by its weight */
+    double learned_quality;      /* m's learned quality adjustment inside a derived QG */
     double downgrade_credit;     /* D(c→m) */
     double handoff_penalty;      /* N·w_h·HP(c→m) */
     double prefix_benefit;       /* c: N·w_p·M·W·K(c,c) */

@@ -86,7 +86,27 @@ void sess_priors_observe(sess_priors_t *p, const char *decision, const char *ses
                          int64_t turns)
 {
     if (!p || !decision || !*decision || !session_key || !*session_key || turns < 1) return;
-    uint64_t h = hash_xxh64(session_key, strlen(session_key), 0);
+    sess_priors_observe_hash(p, decision, hash_xxh64(session_key, strlen(session_key), 0), turns);
+}
+
+void sess_priors_each(sess_priors_t *p, sess_priors_visit_fn fn, void *ud)
+{
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->n_decs; i++) {
+        const prior_dec_t *d = p->decs[i];
+        /* oldest first, so a restore rebuilds the same ring order */
+        for (size_t k = 0; k < d->n; k++) {
+            size_t at = (d->next + SESS_PRIORS_WINDOW - d->n + k) % SESS_PRIORS_WINDOW;
+            fn(ud, d->name, d->ring[at].key, d->ring[at].turns);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+void sess_priors_observe_hash(sess_priors_t *p, const char *decision, uint64_t h, int64_t turns)
+{
+    if (!p || !decision || !*decision || turns < 1) return;
     pthread_mutex_lock(&p->mu);
     prior_dec_t *d = find_locked(p, decision, 1);
     if (d) {

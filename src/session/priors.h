@@ -43,6 +43,14 @@ void sess_priors_observe(sess_priors_t *p, const char *decision, const char *ses
 double sess_priors_get(sess_priors_t *p, const char *decision, int64_t min_samples);
 /* How many sessions decision's mean is over now. */
 size_t sess_priors_samples(sess_priors_t *p, const char *decision);
+/* The same, with the session key's hash (hash_xxh64, seed 0): restoring a
+ * snapshot (session/learned_file.h), which stores hashes, never keys. */
+void sess_priors_observe_hash(sess_priors_t *p, const char *decision, uint64_t key_hash,
+                              int64_t turns);
+/* Every remembered session, per decision oldest first (snapshots). */
+typedef void (*sess_priors_visit_fn)(void *ud, const char *decision, uint64_t key_hash,
+                                     int64_t turns);
+void sess_priors_each(sess_priors_t *p, sess_priors_visit_fn fn, void *ud);
 /* Forget everything (tests; config reload keeps what was learned). */
 void sess_priors_clear(sess_priors_t *p);
 #endif

@@ -122,12 +122,65 @@ static void test_selection_and_exit_codes(void **st)
     assert_int_equal(run("bench saar --help", NULL), 0);
 }
 
+/* issue 19: --frontier runs the tuning settings and writes the frontier */
+static void test_frontier_files(void **st)
+{
+    (void)st;
+    assert_int_equal(run("bench saar --frontier", NULL), 1); /* needs --out */
+    char dir[] = "/tmp/tether-bench-frontier-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char args[2048];
+    snprintf(args, sizeof args,
+             "bench saar --scenario balanced --seeds 1 --sessions 6 --turns 8 --policies "
+             "tether-defaults --frontier --format csv --out %s",
+             dir);
+    char *out;
+    assert_int_equal(run(args, &out), 0);
+    assert_non_null(strstr(out, "frontier-08,ok,"));
+    free(out);
+    char path[2100];
+    snprintf(path, sizeof path, "%s/frontier.csv", dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[512];
+    int rows = 0, frontier_rows = 0, reference = 0;
+    while (fgets(line, sizeof line, f)) {
+        rows++;
+        if (!strncmp(line, "frontier-", 9)) frontier_rows++;
+        if (!strncmp(line, "reference (published),", 22)) reference++;
+    }
+    fclose(f);
+    assert_int_equal(frontier_rows, 11);
+    assert_int_equal(reference, 1);
+    assert_int_equal(rows, 1 + 1 + 11 + 1); /* header, tether-defaults, frontier, reference */
+    unlink(path);
+    snprintf(path, sizeof path, "%s/frontier.svg", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    char svg[65536];
+    size_t n = fread(svg, 1, sizeof svg - 1, f);
+    svg[n] = 0;
+    fclose(f);
+    assert_non_null(strstr(svg, "<svg "));
+    assert_non_null(strstr(svg, "frontier-10"));
+    assert_non_null(strstr(svg, "reference (published)"));
+    assert_non_null(strstr(svg, "</svg>"));
+    unlink(path);
+    const char *rest[] = {"summary.json", "turns.csv", "chart.svg"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, rest[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_on_stdout),
         cmocka_unit_test(test_out_dir_and_scenario_file),
         cmocka_unit_test(test_selection_and_exit_codes),
+        cmocka_unit_test(test_frontier_files),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -410,6 +410,13 @@ static void test_diag_ranges_and_types(void **st)
     expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
                "[{endpoint: 'h:1'}]\n      pricing: {prompt_per_1m: -1}\n" SUF_M,
                "t.yaml:6:32: providers.models[m].pricing.prompt_per_1m: -1 must not be negative");
+    /* issue 19: one learned-state file per process, so a decision may not set it */
+    expect_one("version: v0.3\nproviders:\n  models:\n    - name: m\n      backend_refs: "
+               "[{endpoint: 'h:1'}]\nrouting:\n  modelCards: [{name: m}]\n  decisions:\n"
+               "    - {name: all, modelRefs: [{model: m}], algorithm: {session: "
+               "{learned_state_file: /tmp/x}}}\n",
+               "t.yaml:9:86: routing.decisions[all].algorithm.session.learned_state_file: "
+               "learned_state_file is global only: set it in global.router.session");
 }
 
 /* Keys read with ld_choice: the value's position and the choices. */

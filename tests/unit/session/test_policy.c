@@ -104,8 +104,8 @@ static void setup(fixture_t *x)
                           .default_model_available = true,
                           .now_ms = 1000000 + 60000,
                           .remaining_turn_prior = -1};
-    x->c[0] = (sess_candidate_t){"cheap", 0.6, 0.6, CHEAP, true, true, NULL};
-    x->c[1] = (sess_candidate_t){"big", 0.9, 0.9, BIG, true, true, NULL};
+    x->c[0] = (sess_candidate_t){"cheap", 0.6, 0.6, CHEAP, true, true, NULL, 0};
+    x->c[1] = (sess_candidate_t){"big", 0.9, 0.9, BIG, true, true, NULL, 0};
     x->nc = 2;
     x->prices[0] = (sess_model_price_t){"cheap", 0.6, CHEAP};
     x->prices[1] = (sess_model_price_t){"big", 0.9, BIG};
@@ -315,7 +315,7 @@ static void test_tool_call_id_format_excludes_then_locks(void **st)
     fixture_t x;
     setup(&x);
     x.f.bindings = RQ_BIND_TOOL_CALL_ID_FORMAT;
-    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "tool_call_id_format"};
+    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "tool_call_id_format", 0};
     x.nc = 3;
     x.c[1].base = 5;
     /* big remains admissible: no lock, mid is never scored */
@@ -439,7 +439,7 @@ static void test_forced_handoff_picks_best_admissible_by_base(void **st)
     x.f.bindings = RQ_BIND_PREVIOUS_RESPONSE_ID;
     x.f.previous_response_stored = true;
     x.f.current_available = false;
-    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "api_format"};
+    x.c[2] = (sess_candidate_t){"mid", 2.0, 0.7, CHEAP, true, false, "api_format", 0};
     x.c[1].base = 0.1;
     x.nc = 3;
     x.k.handoff_keep_reasoning_summaries = true;
@@ -699,6 +699,75 @@ static void test_no_price_multiplier_and_unpriced_levels(void **st)
     assert_true(fabs(x.terms[1].checkout_multiplier - 2.5) < EPS);
 }
 
+/* Issue 19: with no quality_gaps table, QG comes from the cards against the
+ * turn's required quality (the top-B candidate's), discounted by the
+ * target's price level, plus the learned quality adjustment. */
+static void test_quality_gaps_derived_from_cards(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.card_gap_keep_weight = 1.0;
+    /* c = cheap (0.6), big (0.9) has the top B: required 0.9; P(big) = 1 */
+    sess_policy_out_t *o = run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.3 * (1 - 0.6)) < EPS);
+    expect(o, "big", SESS_REASON_SWITCH_ALLOWED);
+    /* a learned adjustment lowers big's quality (and the requirement) */
+    x.c[1].learned_quality = -0.1;
+    run(&x, true);
+    assert_true(fabs(x.terms[1].learned_quality + 0.1) < EPS);
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.2 * (1 - 0.6)) < EPS);
+    x.c[1].learned_quality = 0;
+    /* off: no gap (the SPEC 1.0 behaviour) */
+    x.k.quality_gaps_from_cards = false;
+    run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    x.k.quality_gaps_from_cards = true;
+    /* an operator table replaces the derived gaps altogether */
+    arena_t a;
+    arena_init(&a, 4096);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    const char *qg = "[{decision: '*', from: big, to: cheap, value: -0.1}]";
+    x.k.quality_gaps = cfg_yaml_parse(&a, "qg", qg, strlen(qg), &d);
+    run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    x.k.quality_gaps = NULL;
+    /* leaving a better model when the turn asks little: the card difference
+       times the continuation mass M */
+    snprintf(x.st.last_model, sizeof x.st.last_model, "big");
+    add_stats(&x.st, 0, "big", 4, 500);
+    x.c[0].base = 0.95;
+    o = run(&x, true);
+    assert_true(o->continuation_mass > 0);
+    assert_true(fabs(x.terms[0].quality_gap + 6 * 0.3 * o->continuation_mass) < EPS);
+    cfg_diags_free(&d);
+    arena_deinit(&a);
+}
+
+/* Issue 19: the learned term changes the choice. Close base scores: the
+ * card-derived gap moves the session up to big; once big has failed enough
+ * (learned quality -0.25), it no longer does. */
+static void test_learned_quality_changes_the_choice(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.card_gap_keep_weight = 1.0;
+    x.c[0].base = 0.85;
+    expect(run(&x, true), "big", SESS_REASON_SWITCH_ALLOWED);
+    x.c[1].learned_quality = -0.25;
+    expect(run(&x, true), "cheap", SESS_REASON_STAY_BEST_ADJUSTED);
+    assert_true(fabs(x.terms[1].learned_quality + 0.25) < EPS);
+    assert_true(x.terms[1].net_switch_advantage < 0);
+}
+
 static void test_quality_gap_and_handoff_penalty_lookups(void **st)
 {
     arena_t a;
@@ -816,7 +885,7 @@ static void test_ties_go_to_current_then_model_refs(void **st)
     x.c[1] = t;
     expect(run(&x, true), "cheap", SESS_REASON_IDLE_RESET);
     /* c not a candidate: the earlier modelRef wins */
-    x.c[1] = (sess_candidate_t){"other", 0.6, 0.6, CHEAP, true, true, NULL};
+    x.c[1] = (sess_candidate_t){"other", 0.6, 0.6, CHEAP, true, true, NULL, 0};
     sess_policy_out_t *o = run(&x, true);
     expect(o, "big", SESS_REASON_IDLE_RESET);
     assert_true(fabs(o->confidence - 0.5) < EPS);
@@ -826,7 +895,7 @@ static void test_fallback_when_winner_unavailable(void **st)
 {
     fixture_t x;
     setup(&x);
-    x.c[2] = (sess_candidate_t){"mid", 0.8, 0.7, CHEAP, true, true, NULL};
+    x.c[2] = (sess_candidate_t){"mid", 0.8, 0.7, CHEAP, true, true, NULL, 0};
     x.nc = 3;
     x.f.now_ms = x.st.last_seen_ms + 400000;
     x.c[1].available = false; /* big wins on S but has no backend */
@@ -916,6 +985,8 @@ int main(void)
         cmocka_unit_test(test_prefer_prefix_retention_doubles_weight),
         cmocka_unit_test(test_no_price_multiplier_and_unpriced_levels),
         cmocka_unit_test(test_quality_gap_and_handoff_penalty_lookups),
+        cmocka_unit_test(test_quality_gaps_derived_from_cards),
+        cmocka_unit_test(test_learned_quality_changes_the_choice),
         cmocka_unit_test(test_downgrade_credit_conditions),
         cmocka_unit_test(test_downgrade_credit_moves_a_session_down),
         cmocka_unit_test(test_ties_go_to_current_then_model_refs),
