@@ -1,7 +1,8 @@
 /* store.h - where replay records live (SPEC §9.9 "Stores"): one interface,
- * one file per backend (store_sqlite.c, store_jsonl.c, store_memory.c), each
- * listed on one line of registry.h, and the factory that opens the one the
- * config names.
+ * one file per backend (store_sqlite.c, store_jsonl.c, store_memory.c, and
+ * the shared store_redis.c and store_postgres.c, which write behind a
+ * bounded buffer, spool.h), each listed on one line of registry.h, and the
+ * factory that opens the one the config names.
  *
  * A store keeps, per record, the rendered JSON (without bodies), the bodies
  * object (redacted; NULL when none were captured) and the columns the
@@ -10,8 +11,9 @@
  * without gaps or repeats.
  *
  * Thread-safety: every operation of every store is thread-safe (each store
- * serialises on its own mutex), so the writer thread and the management API
- * may share one store. */
+ * serialises on its own mutex; the shared ones keep one connection for the
+ * writer side and one, under a mutex, for readers), so the writer thread
+ * and the management API may share one store. */
 #ifndef TETHER_REPLAY_STORE_H
 #define TETHER_REPLAY_STORE_H
 #include <stdbool.h>
