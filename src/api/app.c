@@ -204,7 +204,7 @@ void app_free(tether_app_t *app)
     }
     if (app->replay) {
         replay_stats_t fin;
-        replay_queue_free(app->replay, clock_wall_ms() + 5000, &fin);
+        replay_queue_free(app->replay, 5000, &fin); /* flush for up to 5 s */
     }
     if (app->replay_store) replay_store_close(app->replay_store);
     pthread_mutex_destroy(&app->swap_lock);
