@@ -27,6 +27,7 @@
 #   BENCH_TETHER_LOG=warn tether --log-level (info adds one JSON line per request)
 #   BENCH_SKIP_PROXY=1    only run the bench_* programs
 #   BENCH_SKIP_PROGRAMS=1 only run the proxy benchmark
+#   BENCH_SKIP_STORES=1   skip the replay-store rows (scripts/bench_replay_stores.sh)
 #   BENCH_BIN=build/tether, BENCH_OUT=build/bench
 set -u -o pipefail
 
@@ -179,14 +180,20 @@ local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 local body = f:read("*a")
 f:close()
 local n = tonumber(os.getenv("BENCH_SESSIONS") or "64")
+local auth = os.getenv("BENCH_AUTH") -- a client key (the gated target)
 local reqs = {}
 function init(args)
     for i = 0, n - 1 do
         local tag = string.format("%04d", i)
         local b = body:gsub("#TASK%-0000#", "#TASK-" .. tag .. "#")
-        reqs[#reqs + 1] = wrk.format("POST", nil,
-            {["Content-Type"] = "application/json", ["x-session-id"] = "bench-session-" .. tag}, b)
-        reqs[#reqs + 1] = wrk.format("POST", nil, {["Content-Type"] = "application/json"}, b)
+        local h1 = {["Content-Type"] = "application/json", ["x-session-id"] = "bench-session-" .. tag}
+        local h2 = {["Content-Type"] = "application/json"}
+        if auth and auth ~= "" then
+            h1["Authorization"] = "Bearer " .. auth
+            h2["Authorization"] = "Bearer " .. auth
+        end
+        reqs[#reqs + 1] = wrk.format("POST", nil, h1, b)
+        reqs[#reqs + 1] = wrk.format("POST", nil, h2, b)
     end
 end
 local k = 0
@@ -210,7 +217,7 @@ to_us() {
 run_wrk() {
     local url=$1 body=$2 conns=$3 secs=$4 log=$5 threads=2
     [ "$conns" -lt 2 ] && threads=1
-    BENCH_BODY="$body" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency \
+    BENCH_BODY="$body" BENCH_AUTH="${RUN_AUTH:-}" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency \
         -s "$TMP/post.lua" "$url" > "$log" 2>&1
     RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
     P50=$(to_us "$(awk '$1 == "50%" {print $2}' "$log")")
@@ -222,11 +229,11 @@ run_wrk() {
     [ -n "$RPS" ] || { cat "$log" >&2; die "wrk failed against $url"; }
 }
 
-# check_ok URL BODYFILE: one request must answer 200.
+# check_ok URL BODYFILE [KEY]: one request must answer 200.
 check_ok() {
     local code
     code=$(curl -s -o "$TMP/check.out" -w '%{http_code}' -H 'Content-Type: application/json' \
-        --data-binary "@$2" "$1")
+        ${3:+-H "Authorization: Bearer $3"} --data-binary "@$2" "$1")
     [ "$code" = "200" ] || { head -c 400 "$TMP/check.out" >&2; echo >&2; die "$1 answered $code, not 200"; }
 }
 
@@ -274,7 +281,9 @@ one_run() {
     shift 6
     k="$t|$w|$b|c$c"
     c0=$(cpu_ticks "$@")
-    case "$t" in proxy | routed) s0=$(thread_ticks "$1") ;; esac
+    case "$t" in proxy | routed | gated) s0=$(thread_ticks "$1") ;; esac
+    RUN_AUTH=""
+    [ "$t" = gated ] && RUN_AUTH=$GATED_KEY
     run_wrk "$url" "$TMP/body-$b.json" "$c" "$DUR" "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt"
     c1=$(cpu_ticks "$@")
     n=$(awk '/requests in/ {print $1; exit}' "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt")
@@ -314,7 +323,9 @@ bench_targets() {
     n=${#specs[@]}
     for spec in "${specs[@]}"; do
         read -r name url _ <<< "$spec"
-        check_ok "$url" "$TMP/body-$b.json"
+        RUN_AUTH=""
+        [ "$name" = gated ] && RUN_AUTH=$GATED_KEY
+        check_ok "$url" "$TMP/body-$b.json" "$RUN_AUTH"
         run_wrk "$url" "$TMP/body-$b.json" 64 "$WARM" "$TMP/warm.txt"
     done
     for r in $(seq "$rounds"); do
@@ -390,7 +401,11 @@ EOF
 # jailbreak, language, context and conversation signals, three decisions
 # over three models, the session policy (defaults: memory store, prefix-chain
 # fingerprint when no x-session-id), replay on with the default store
-# (sqlite) and metrics on.
+# (sqlite) and metrics on. MODE gated: routed plus client keys (100 keys
+# in a keys_file, held as SHA-256 digests) and local rate limits and
+# budgets (four rules and two budgets, set high enough never to refuse):
+# gated minus routed is what the key check and limits cost a request.
+GATED_KEY=bench-key-0099-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 start_tether() {
     local mode=$1 w=$2 up=$3 d="$TMP/tether-$1-w$2"
     mkdir -p "$d"
@@ -489,6 +504,27 @@ global:
     router_replay: {path: "$d/replay.db"}
     management_api: {listen: "127.0.0.1:$MGMT_PORT"}
 EOF
+        if [ "$mode" = gated ]; then
+            {
+                for i in $(seq 0 98); do
+                    printf -- '- {name: key-%04d, team: team-%d, key_sha256: %s}\n' "$i" $((i % 5)) \
+                        "$(printf 'bench-key-%04d' "$i" | sha256sum | cut -d' ' -f1)"
+                done
+                printf -- '- {name: key-0099, team: team-4, key_sha256: %s}\n' \
+                    "$(printf '%s' "$GATED_KEY" | sha256sum | cut -d' ' -f1)"
+            } > "$d/keys.yaml"
+            sed -i "s|^  - {name: bench, address: 127.0.0.1, port: $TETHER_PORT}|  - {name: bench, address: 127.0.0.1, port: $TETHER_PORT, keys_file: \"$d/keys.yaml\"}|" "$d/bench.yaml"
+            cat >> "$d/bench.yaml" <<EOF
+    rate_limits:
+      - {name: per-key, scope: key, match: "*", window: 1m, requests: 100000000, tokens: 100000000000}
+      - {name: per-team, scope: team, match: "*", window: 1h, requests: 1000000000}
+      - {name: per-model, scope: model, match: "*", window: 1s, requests: 10000000}
+      - {name: per-decision, scope: decision, match: "*", window: 1m, requests: 100000000}
+    budgets:
+      - {name: per-key-day, scope: key, match: "*", period: day, max_spend: 1000000, policy: reject}
+      - {name: per-team-month, scope: team, match: "*", period: month, max_spend: 10000000, policy: reject}
+EOF
+        fi
     fi
     "$BIN" serve --config "$d/bench.yaml" --workers "$w" --log-level "$TLOG" > "$d/stdout.log" 2> "$d/stderr.log" &
     TETHER_PID=$!
@@ -524,7 +560,7 @@ RES="$TMP/results.md"
     echo "- load generator: wrk $(wrk --version 2>&1 | head -1 | awk '{print $2}'), $ROUNDS interleaved rounds of $DUR s runs per target after a ${WARM} s warm-up; 64 connections on 2 threads, 1 connection on 1 thread"
     echo "- upstream: \`tether mock --workers $MOCK_WORKERS --reply-bytes $REPLY_BYTES\` (one instance, shared by every row)"
     echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), proxy_pass with an upstream keepalive pool, proxy_buffering off, access_log off"
-    echo "- tether: \`tether serve --log-level $TLOG\`, two instances per worker count (proxy, routed)"
+    echo "- tether: \`tether serve --log-level $TLOG\`, three instances per worker count (proxy, routed, gated)"
     echo
 } > "$RES"
 
@@ -560,13 +596,16 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         ROUTED_PID=$TETHER_PID
         ROUTED_MGMT=$MGMT_PORT
         RTD_SPEC="routed http://127.0.0.1:$TETHER_PORT$CC_PATH $TETHER_PID"
+        start_tether gated "$w" "$MOCK_PORT"
+        GATED_PID=$TETHER_PID
+        GTD_SPEC="gated http://127.0.0.1:$TETHER_PORT$CC_PATH $TETHER_PID"
         ngx_pids="$NGINX_PID $(ps -o pid= --ppid "$NGINX_PID" | tr '\n' ' ')"
         NGX_SPEC="nginx http://127.0.0.1:$NGINX_PORT$CC_PATH $ngx_pids"
         for b in $BODIES; do
             if [ -n "$first" ]; then
-                bench_targets "$w" "$b" "$ROUNDS" "$MOCK_SPEC" "$NGX_SPEC" "$PRX_SPEC" "$RTD_SPEC"
+                bench_targets "$w" "$b" "$ROUNDS" "$MOCK_SPEC" "$NGX_SPEC" "$PRX_SPEC" "$RTD_SPEC" "$GTD_SPEC"
             else
-                bench_targets "$w" "$b" "$ROUNDS" "$NGX_SPEC" "$PRX_SPEC" "$RTD_SPEC"
+                bench_targets "$w" "$b" "$ROUNDS" "$NGX_SPEC" "$PRX_SPEC" "$RTD_SPEC" "$GTD_SPEC"
             fi
         done
         first=""
@@ -575,6 +614,7 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         stop_pid "$NGINX_PID"
         stop_pid "$PROXY_PID"
         stop_pid "$ROUTED_PID"
+        stop_pid "$GATED_PID"
     done
     stop_pid "$MOCK_PID"
 
@@ -598,7 +638,7 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         done
         for w in $WORKERS; do
             for b in $BODIES; do
-                for t in nginx proxy routed; do
+                for t in nginx proxy routed gated; do
                     k="$t|$w|$b"
                     echo "| $t | $w | $((b / 1024)) KB | $(fig "$k|c64" rps) | $(fig "$k|c64" cpu) | $(fig "$k|c1" p50) | $(fig "$k|c1" p99) | $(( ${FIG["$k|c64|err"]:-0} + ${FIG["$k|c1|err"]:-0} )) |"
                 done
@@ -611,7 +651,7 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         echo "|---|---:|---:|---:|---:|---:|---:|"
         for w in $WORKERS; do
             for b in $BODIES; do
-                for t in proxy routed; do
+                for t in proxy routed gated; do
                     k="$t|$w|$b|c64"
                     echo "| $t | $w | $((b / 1024)) KB | $(fig "$k" cw) | $(fig "$k" cr) | $(fig "$k" co) | $(fig "$k" cpu) |"
                 done
@@ -622,6 +662,22 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         for w in $WORKERS; do
             read -r rw rd re <<< "${REPLAY[$w]:-0 0 0}"
             echo "workers=$w: written $rw, dropped $rd, errors $re."
+        done
+        echo
+        echo "## Client keys and limits on the routed row (issue 16 target: <= 2 us per request)"
+        echo
+        echo "gated = routed + 100 client keys (keys_file) + 4 local rate limits + 2 budgets. The"
+        echo "difference is within the run-to-run noise of a whole routed request on a shared"
+        echo "machine; build/tests/bench/bench_client_auth and bench_limits (below) isolate it."
+        echo
+        echo "| workers | body | routed CPU/req (us) | gated CPU/req (us) | difference (us) | routed req/s | gated req/s |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|"
+        for w in $WORKERS; do
+            for b in $BODIES; do
+                r="routed|$w|$b|c64"; g="gated|$w|$b|c64"
+                diff=$(awk -v a="$(fig "$g" cpu)" -v b="$(fig "$r" cpu)" 'BEGIN { printf "%.1f", a - b }')
+                echo "| $w | $((b / 1024)) KB | $(fig "$r" cpu) | $(fig "$g" cpu) | $diff | $(fig "$r" rps) | $(fig "$g" rps) |"
+            done
         done
         echo
         echo "## Against nginx (issue 12 targets for routed: >= 0.8x req/s and <= 1.5x CPU/req at 2 KB, >= 0.6x and <= 2.5x at 64 KB)"
@@ -651,6 +707,23 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         echo "(and by whatever else runs on the machine), so a proxy with more workers also takes CPU from"
         echo "wrk and the mock, and p99 at 1 connection mostly measures scheduling noise."
         echo "Raw wrk outputs: $OUT/wrk-*.txt."
+        echo
+    } >> "$RES"
+fi
+
+# ------------------------------------------------------------ replay stores
+
+# The router's throughput with each replay store (issue 13): off, sqlite,
+# redis and postgres (scripts/bench_replay_stores.sh starts its own
+# redis-server and PostgreSQL on loopback). BENCH_SKIP_STORES=1 skips it.
+if [ -z "${BENCH_SKIP_STORES:-}" ] && [ -z "${BENCH_SKIP_PROXY:-}" ]; then
+    echo "bench: replay stores (scripts/bench_replay_stores.sh)" >&2
+    stores=$(BENCH_BIN="$BIN" "$ROOT/scripts/bench_replay_stores.sh" 2> "$TMP/stores.err") ||
+        stores="(failed: $(tail -1 "$TMP/stores.err"))"
+    {
+        echo "## Replay stores: routed throughput with each store"
+        echo
+        echo "$stores"
         echo
     } >> "$RES"
 fi
