@@ -143,15 +143,24 @@ static void fetch_fail(emb_fetch_t *f, const char *why, const char *outcome)
 
 /* ------------------------------------------------------------ batches */
 
+/* Does a request still wait on the batch? While one does, it holds the
+ * config generation, so the embedder is alive; else it may be gone. */
+static bool batch_alive(const emb_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->items[i].f->finished) return true;
+    return false;
+}
+
+/* The call ended: outcome "ok" with vecs (b->n rows; NULL when nobody
+ * waits any more), or a failure with its reason. */
 static void batch_end(emb_batch_t *b, const char *why, const char *outcome, const float *vecs)
 {
     sig_emb_client_t *c = b->c;
-    bool ok = vecs != NULL;
-    size_t d = (size_t)emb_dims(b->emb);
-    bool alive = false;
-    for (size_t i = 0; i < b->n; i++)
-        alive |= !b->items[i].f->finished;
-    if (ok && alive) /* a waiting request keeps the embedder alive */
+    bool ok = !strcmp(outcome, "ok");
+    bool alive = batch_alive(b);
+    size_t d = alive ? (size_t)emb_dims(b->emb) : 0;
+    if (vecs && alive)
         for (size_t i = 0; i < b->n; i++) {
             emb_fetch_t *f = b->items[i].f;
             size_t s = b->items[i].slot;
@@ -161,7 +170,7 @@ static void batch_end(emb_batch_t *b, const char *why, const char *outcome, cons
     for (size_t i = 0; i < b->n; i++) {
         emb_fetch_t *f = b->items[i].f;
         size_t s = b->items[i].slot;
-        if (ok && !f->finished) {
+        if (vecs && !f->finished) {
             memcpy(f->vecs + s * d, vecs + i * d, sizeof(float) * d);
             f->have[s] = true;
             fetch_settle(f);
@@ -209,6 +218,7 @@ static void cb_done(void *ud)
     b->call = NULL;
     if (b->status < 200 || b->status > 299)
         return batch_end(b, "embedding_http_error", "http_error", NULL);
+    if (!batch_alive(b)) return batch_end(b, NULL, "ok", NULL); /* the embedder may be gone */
     float *v = malloc(sizeof(float) * (size_t)emb_dims(b->emb) * b->n);
     if (!v) abort();
     emb_status_t st =
