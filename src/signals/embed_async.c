@@ -378,14 +378,22 @@ void sig_emb_client_free(sig_emb_client_t *c)
     free(c);
 }
 
+/* Does a family the recipe uses read vectors? Jailbreak rules do only in
+ * the contrastive and hybrid methods. */
 static bool uses_similarity(const sig_engine_t *e, const cfg_recipe_t *r)
 {
     static const cfg_signal_family_t fams[] = {
-        CFG_SIG_EMBEDDING,  CFG_SIG_DOMAIN,        CFG_SIG_COMPLEXITY,
-        CFG_SIG_KB,         CFG_SIG_PREFERENCE,    CFG_SIG_REASK,
-        CFG_SIG_FACT_CHECK, CFG_SIG_USER_FEEDBACK, CFG_SIG_JAILBREAK};
+        CFG_SIG_EMBEDDING,  CFG_SIG_DOMAIN, CFG_SIG_COMPLEXITY, CFG_SIG_KB,
+        CFG_SIG_PREFERENCE, CFG_SIG_REASK,  CFG_SIG_FACT_CHECK, CFG_SIG_USER_FEEDBACK};
     for (size_t i = 0; i < sizeof fams / sizeof *fams; i++)
         if (sig_recipe_uses(e, r, fams[i])) return true;
+    if (!sig_recipe_uses(e, r, CFG_SIG_JAILBREAK)) return false;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const char *m = r->signals[i].method;
+        if (r->signals[i].family == CFG_SIG_JAILBREAK &&
+            (!m || !strcmp(m, "hybrid") || !strcmp(m, "contrastive")))
+            return true;
+    }
     return false;
 }
 
