@@ -72,7 +72,11 @@ static int setup(void **state)
             "  signals:\n"
             "    embeddings:\n"
             "      - {name: cooking, candidates: [\"how do I cook pasta\"], threshold: 0.99}\n"
+            "    reasks:\n"
+            "      - {name: again, threshold: 0.0, lookback_turns: 1}\n"
             "  decisions:\n"
+            "    - {name: reasked, priority: 20, rules: {type: reask, name: again}, "
+            "modelRefs: [{model: model-b}]}\n"
             "    - {name: cook, priority: 10, rules: {type: embedding, name: cooking}, "
             "modelRefs: [{model: model-b}]}\n"
             "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
@@ -203,6 +207,34 @@ static void test_embedding_rule_matches_through_async_path(void **state)
     cJSON_Delete(rec);
 }
 
+/* reask compares the query with the earlier user turn: both vectors come
+ * from the one asynchronous fetch (the earlier turn is in the batch too,
+ * else the rule would report embedding_not_fetched); threshold 0 makes any
+ * cosine a match, so the rule matches exactly when both vectors arrived. */
+static void test_reask_reads_history_vectors_fetched_async(void **state)
+{
+    const char *body = "{\"model\":\"auto\",\"messages\":["
+                       "{\"role\":\"user\",\"content\":\"why is my bread so dense\"},"
+                       "{\"role\":\"assistant\",\"content\":\"Try more kneading.\"},"
+                       "{\"role\":\"user\",\"content\":\"my loaf came out heavy again\"}]}";
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body,
+                                   strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    const char *h = thttp_resp_header(&r, "x-tether-replay-id");
+    assert_non_null(h);
+    char id[128];
+    snprintf(id, sizeof id, "%s", h);
+    thttp_resp_free(&r);
+    cJSON *rec = replay(id);
+    const cJSON *s = signal_of(rec, "again");
+    assert_string_equal(str(s, "error"), "");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(s, "matched")));
+    assert_string_equal(decision_of(rec), "reasked");
+    cJSON_Delete(rec);
+}
+
 /* A text embedded once is served from the shared LRU: no upstream call. */
 static void test_repeated_text_hits_the_cache(void **state)
 {
@@ -303,6 +335,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedding_rule_matches_through_async_path),
+        cmocka_unit_test(test_reask_reads_history_vectors_fetched_async),
         cmocka_unit_test(test_repeated_text_hits_the_cache),
         cmocka_unit_test(test_concurrent_texts_share_upstream_calls),
         cmocka_unit_test(test_stalled_embedder_falls_back_without_blocking),
