@@ -6,7 +6,8 @@
  * otherwise, and the embedder expects 32); a repeated text is served from
  * the shared cache; concurrent requests share upstream calls; a stalled
  * embedder makes the rule report embedding_timeout at the deadline while
- * the same worker serves another request. */
+ * the same worker serves another request; an unreachable one opens the
+ * worker's circuit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,12 +16,15 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,13 +52,23 @@ static int spawn_mock(int i, const char *const extra[])
     return mport[i] > 0 ? 0 : -1;
 }
 
-static int setup(void **state)
+/* bound but never listening: connecting is refused */
+static int closed_fd = -1;
+static int reserve_closed_port(void)
 {
-    const char *emb[] = {"--embed-delay", "stall=6000", NULL};
-    if (spawn_mock(M_LLM, NULL) || spawn_mock(M_EMB, emb)) {
-        fprintf(stderr, "test_embedders: a mock did not start\n");
+    closed_fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t sl = sizeof a;
+    if (bind(closed_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(closed_fd, (struct sockaddr *)&a, &sl) != 0)
         return -1;
-    }
+    return ntohs(a.sin_port);
+}
+
+/* The router, its embedder at emb_port. */
+static int start_router(int emb_port)
+{
     gport = tsupport_free_port();
     int lport = tsupport_free_port();
     for (int i = 0; i < 20 && lport == gport; i++)
@@ -87,7 +101,7 @@ static int setup(void **state)
             "  model_catalog:\n    embeddings:\n      backend: openai_compatible\n"
             "      openai_compatible: {base_url: \"http://127.0.0.1:%d/v1\", model: emb, "
             "dimensions: 32, timeout_ms: 4000, batch_max: 4, batch_window_ms: 200}\n",
-            lport, mport[M_LLM], mport[M_LLM], gport, mport[M_EMB]);
+            lport, mport[M_LLM], mport[M_LLM], gport, emb_port);
     fclose(f);
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
                           "--workers",        "1",     NULL};
@@ -95,6 +109,25 @@ static int setup(void **state)
     rport = tproc_wait_listening(&router, 30000);
     if (rport <= 0) fprintf(stderr, "test_embedders: the router did not start\n");
     return rport > 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    const char *emb[] = {"--embed-delay", "stall=6000", NULL};
+    if (spawn_mock(M_LLM, NULL) || spawn_mock(M_EMB, emb)) {
+        fprintf(stderr, "test_embedders: a mock did not start\n");
+        return -1;
+    }
+    return start_router(mport[M_EMB]);
+}
+
+/* The embedder's port refuses connections. */
+static int setup_unreachable(void **state)
+{
+    if (spawn_mock(M_LLM, NULL)) return -1;
+    mport[M_EMB] = 0;
+    int p = reserve_closed_port();
+    return p > 0 ? start_router(p) : -1;
 }
 
 static int teardown(void **state)
@@ -106,7 +139,9 @@ static int teardown(void **state)
         bad = 1;
     }
     for (int i = 0; i < M_COUNT; i++)
-        tproc_stop(&mocks[i], 5000);
+        if (mport[i] > 0) tproc_stop(&mocks[i], 5000);
+    if (closed_fd >= 0) close(closed_fd);
+    closed_fd = -1;
     unlink(cfg_path);
     return bad ? -1 : 0;
 }
@@ -331,6 +366,32 @@ static void test_stalled_embedder_falls_back_without_blocking(void **state)
     thttp_resp_free(&r);
 }
 
+/* An unreachable embedder: each request's rule reports
+ * embedding_unreachable; five failures in a row open the worker's circuit,
+ * and later requests say embedding_circuit_open without a call. */
+static void test_unreachable_embedder_opens_the_circuit(void **state)
+{
+    bool opened = false;
+    for (int i = 0; i < 8 && !opened; i++) {
+        cJSON *rec = route("how do I cook pasta");
+        const char *why = str(signal_of(rec, "cooking"), "error");
+        if (i == 0) assert_string_equal(why, "embedding_unreachable");
+        assert_true(!strcmp(why, "embedding_unreachable") ||
+                    !strcmp(why, "embedding_circuit_open"));
+        opened = !strcmp(why, "embedding_circuit_open");
+        assert_string_equal(decision_of(rec), "rest");
+        cJSON_Delete(rec);
+    }
+    assert_true(opened);
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", gport, "GET", "/metrics", NULL, NULL, 0, &r), 0);
+    assert_non_null(strstr(
+        r.body, "tether_signal_backend_total{backend=\"embeddings\",outcome=\"circuit_open\"}"));
+    assert_non_null(strstr(
+        r.body, "tether_signal_backend_total{backend=\"embeddings\",outcome=\"unreachable\"}"));
+    thttp_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,5 +401,9 @@ int main(void)
         cmocka_unit_test(test_concurrent_texts_share_upstream_calls),
         cmocka_unit_test(test_stalled_embedder_falls_back_without_blocking),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest gone[] = {
+        cmocka_unit_test(test_unreachable_embedder_opens_the_circuit),
+    };
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    return rc | cmocka_run_group_tests(gone, setup_unreachable, teardown);
 }
