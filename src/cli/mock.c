@@ -28,6 +28,7 @@ static void usage(FILE *f)
                "  --script FILE          JSON-lines fault script, one line per request\n"
                "  --classify TABLE       keyword table of /classify and the guard: kw=label,...\n"
                "  --guard-model NAME     chat model that answers guard verdicts (safe/unsafe)\n"
+               "  --embed-delay TABLE    embeddings with an input holding kw wait ms: kw=ms,...\n"
                "See docs/mock.md.\n");
 }
 
@@ -163,6 +164,9 @@ int cli_mock(int argc, char **argv)
         } else if (!strcmp(a, "--guard-model")) {
             NEEDVAL;
             cfg.guard_model = val;
+        } else if (!strcmp(a, "--embed-delay")) {
+            NEEDVAL;
+            cfg.embed_delay = val;
         } else {
             fprintf(stderr, "tether mock: unknown option '%s'\n", a);
             usage(stderr);

@@ -236,17 +236,19 @@ CFG_SCHEMA(
               "reports the signal's error (its on_error policy applies)"));
 #undef C
 
-CFG_SCHEMA(
-    cfg_schema_embeddings, "global.model_catalog.embeddings", "Embedders (SPEC 5.2).",
-    CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin", "builtin|static|openai_compatible",
-              "the embedder of similarity signals (static: not supported)"),
-    CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096, "builtin dimensions"),
-    CFG_FNODE(cfg_embeddings_t, "builtin", builtin, "{dimensions}"),
-    CFG_FNODE(cfg_embeddings_t, "static", static_,
-              "not supported (no static word-vector embedder is built)"),
-    CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
-              "{base_url, model, api_key_env, dimensions, timeout_ms (2000), max_retries (1), "
-              "cache_entries (10000), failure_mode}"));
+CFG_SCHEMA(cfg_schema_embeddings, "global.model_catalog.embeddings", "Embedders (SPEC 5.2).",
+           CFG_FENUM(cfg_embeddings_t, "backend", backend, "builtin",
+                     "builtin|static|openai_compatible",
+                     "the embedder of similarity signals (static: not supported)"),
+           CFG_FI64(cfg_embeddings_t, "dimensions", dimensions, "1024", 256, 4096,
+                    "builtin dimensions"),
+           CFG_FNODE(cfg_embeddings_t, "builtin", builtin, "{dimensions}"),
+           CFG_FNODE(cfg_embeddings_t, "static", static_,
+                     "not supported (no static word-vector embedder is built)"),
+           CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
+                     "{base_url, model, api_key_env, dimensions (sent to the server: Matryoshka "
+                     "truncation), timeout_ms (2000), max_retries (1), cache_entries (10000), "
+                     "failure_mode, batch_max (64), batch_window_ms (0: until the loop turns)}"));
 
 CFG_SCHEMA(cfg_schema_model_catalog, "global.model_catalog",
            "Embedders, classifiers and knowledge bases.",

@@ -32,6 +32,7 @@ typedef struct mock_config {
     const char *script_path; /* JSON-lines fault script or NULL (mock_script.h) */
     const char *classify;    /* keyword table "kw=label,..." of /classify and the guard */
     const char *guard_model; /* chat model answering guard verdicts (mock_classify.h) */
+    const char *embed_delay; /* "kw=ms,...": embeddings holding kw wait ms more */
 } mock_config_t;
 
 typedef struct mock mock_t;

@@ -559,6 +559,28 @@ static void handle_classify(mock_t *m, hsrv_req_t *req)
 
 /* ------------------------------------------------------------ embeddings */
 
+/* Extra delay of an embeddings input from the --embed-delay table
+ * ("kw=ms,..."): the largest ms whose kw the text holds. */
+static uint64_t embed_delay_of(const char *table, const char *text)
+{
+    uint64_t best = 0;
+    for (const char *p = table; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (eq && eq > p && text) {
+            char kw[128];
+            size_t kl = (size_t)(eq - p) < sizeof kw - 1 ? (size_t)(eq - p) : sizeof kw - 1;
+            memcpy(kw, p, kl);
+            kw[kl] = 0;
+            uint64_t ms = strtoull(eq + 1, NULL, 10);
+            if (strstr(text, kw) && ms > best) best = ms;
+        }
+        p = comma ? comma + 1 : p + n;
+    }
+    return best;
+}
+
 static void handle_embeddings(mock_t *m, hsrv_req_t *req)
 {
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
@@ -590,7 +612,7 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
         buf_t b = BUF_INIT;
         float *vec = malloc(sizeof(float) * (size_t)dims);
         if (!vec) abort();
-        uint64_t tokens = 0;
+        uint64_t tokens = 0, extra = 0;
         buf_puts(&b, "{\"object\":\"list\",\"data\":[");
         int idx = 0;
         const cJSON *item = cJSON_IsString(input) ? input : input->child;
@@ -604,6 +626,8 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
                     buf_printf(&text, "%d ", (int)t->valuedouble);
             }
             tokens += mock_tokens(text.len);
+            uint64_t dl = embed_delay_of(m->cfg.embed_delay, text.data);
+            if (dl > extra) extra = dl;
             mock_embed(text.data ? text.data : "", text.len, m->cfg.seed, vec, dims);
             buf_free(&text);
             buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[",
@@ -618,7 +642,7 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
                    (unsigned long long)tokens, (unsigned long long)tokens);
         mock_stats_tokens(m->stats, tokens, 0, 0);
         free(vec);
-        uint64_t delay = m->cfg.latency_ms;
+        uint64_t delay = m->cfg.latency_ms + extra;
         mreq_t *r = mreq_new(m, req, 200);
         r->body = b;
         mreq_run(r, delay);

@@ -107,6 +107,7 @@ typedef struct route_run {
     route_plan_t *plan;
     route_done_fn done;
     void *ud;
+    int waiting; /* classifier and embedder fetches still running */
 } route_run_t;
 
 static void finish(route_run_t *r)
@@ -167,7 +168,8 @@ static void stage_route(route_run_t *r)
                           .team = r->in.key_team,
                           .metadata = r->in.key_metadata,
                           .n_metadata = r->in.n_key_metadata,
-                          .cls = p->cls.n ? &p->cls : NULL};
+                          .cls = p->cls.n ? &p->cls : NULL,
+                          .emb = p->emb.n ? &p->emb : NULL};
         if (st) {
             senv.has_session = true;
             senv.session_turns = st->turn_count;
@@ -310,21 +312,29 @@ static void stage_route(route_run_t *r)
     finish(r);
 }
 
-static void on_classified(void *ud)
+static void on_fetched(void *ud)
 {
-    stage_route(ud);
+    route_run_t *r = ud;
+    if (--r->waiting == 0) stage_route(r);
 }
 
-/* External classifiers the recipe names are called in parallel on the loop
- * (signals/classify.h) under signal_timeout; the rest continues when they
- * answered or the deadline passed. */
+/* External classifiers the recipe names and the remote embedder's vectors
+ * are fetched in parallel on the loop (signals/classify.h, embed_async.h)
+ * under one signal_timeout; the rest continues when they all answered or
+ * the deadline passed. */
 static void stage_classify(route_run_t *r)
 {
     route_plan_t *p = r->plan;
-    if (!r->env->cls || p->passthrough || !r->env->sig ||
-        !sig_cls_fetch(r->env->cls, r->env->sig, p->recipe, r->in.rq,
-                       r->in.cfg->router.limits.signal_timeout_ms, r->a, &p->cls, on_classified, r))
-        stage_route(r);
+    if (!r->env->cls || p->passthrough || !r->env->sig) return stage_route(r);
+    uint64_t deadline = r->in.cfg->router.limits.signal_timeout_ms;
+    r->waiting = 1; /* held until both are started: neither calls back inline */
+    if (sig_cls_fetch(r->env->cls, r->env->sig, p->recipe, r->in.rq, deadline, r->a, &p->cls,
+                      on_fetched, r))
+        r->waiting++;
+    if (sig_emb_fetch(sig_cls_client_emb(r->env->cls), r->env->sig, p->recipe, r->in.rq, deadline,
+                      r->a, &p->emb, on_fetched, r))
+        r->waiting++;
+    on_fetched(r);
 }
 
 static void on_state(void *ud, int status, const sess_state_t *s)

@@ -22,6 +22,7 @@
 #include "session/policy.h"
 #include "session/store.h"
 #include "signals/classify.h"
+#include "signals/embed_async.h"
 #include "signals/signal.h"
 
 /* Process-wide services the pipeline uses (all optional). */
@@ -76,6 +77,7 @@ typedef struct route_plan {
     bool ran_signals;
     sig_results_t sig;
     sig_cls_results_t cls; /* external classifiers' outcomes (n 0: none called) */
+    sig_emb_results_t emb; /* remote embedder's vectors (n 0: none fetched) */
     bool ran_decision;
     dec_result_t dec;
     const cfg_decision_t *decision; /* effective decision (after inheritance), NULL = default */

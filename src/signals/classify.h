@@ -52,6 +52,14 @@ typedef struct sig_cls_client sig_cls_client_t;
 sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools);
 void sig_cls_client_free(sig_cls_client_t *c);
 
+/* The embedder client sharing this client's loop and pools (embed_async.h). */
+typedef struct sig_emb_client sig_emb_client_t;
+sig_emb_client_t *sig_cls_client_emb(sig_cls_client_t *c);
+/* Count one call in tether_signal_backend_total{backend,outcome}. */
+void sig_backend_count(const char *backend, const char *outcome);
+/* scheme://host[:port][/path]: 0, or -1 when the URL is not usable. */
+int sig_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path);
+
 /* Does the recipe name any classifier (in a family it uses)? */
 bool sig_cls_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
 

@@ -5,6 +5,7 @@
  * tether_signal_backend_total{backend,outcome}. Replies are parsed by
  * classify_parse.c; families read the outcomes through sig_cls_lookup. */
 #include "signals/classify.h"
+#include "signals/embed_async.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "kv/breaker.h"
@@ -30,6 +31,7 @@ typedef struct cls_breaker {
 struct sig_cls_client {
     struct event_base *base;
     hup_pools_t *pools;
+    sig_emb_client_t *emb; /* the embedder's calls on this loop (embed_async.c) */
     cls_breaker_t brk[CLS_MAX_BREAKERS];
     size_t n_brk;
 };
@@ -67,9 +69,9 @@ static void met_init(void)
 {
     static const char *const labels[] = {"backend", "outcome", NULL};
     backend_total = met_counter("tether_signal_backend_total",
-                                "External classifier calls by backend (classifier name) and "
-                                "outcome (ok, timeout, unreachable, error, http_error, "
-                                "bad_response, circuit_open)",
+                                "External classifier and embedder calls by backend (classifier "
+                                "name, or embeddings) and outcome (ok, timeout, unreachable, "
+                                "error, http_error, bad_response, circuit_open)",
                                 labels);
 }
 
@@ -79,12 +81,26 @@ sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools
     sig_cls_client_t *c = calloc(1, sizeof *c);
     c->base = base;
     c->pools = pools;
+    c->emb = sig_emb_client_new(base, pools);
     return c;
 }
 
 void sig_cls_client_free(sig_cls_client_t *c)
 {
+    if (!c) return;
+    sig_emb_client_free(c->emb);
     free(c);
+}
+
+sig_emb_client_t *sig_cls_client_emb(sig_cls_client_t *c)
+{
+    return c ? c->emb : NULL;
+}
+
+void sig_backend_count(const char *backend, const char *outcome)
+{
+    pthread_once(&met_once, met_init);
+    met_inc(backend_total, 1, backend, outcome);
 }
 
 static kv_breaker_t *breaker_of(sig_cls_client_t *c, const char *name)
@@ -144,8 +160,7 @@ const sig_cls_out_t *sig_cls_lookup(const cfg_t *cfg, const sig_cls_results_t *r
 }
 
 /* scheme://host[:port][/path] */
-static int parse_url(const char *url, bool *tls, char *host, size_t hl, int *port,
-                     const char **path)
+int sig_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path)
 {
     const char *p;
     if (!strncmp(url, "http://", 7)) {
@@ -344,7 +359,7 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     bool tls;
     int port;
     const char *path;
-    if (parse_url(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
+    if (sig_url_parse(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
         record(c, "error", false);
         return false;
     }

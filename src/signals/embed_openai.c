@@ -34,6 +34,7 @@ struct lru_node {
 
 typedef struct emb_openai {
     emb_t base;
+    emb_openai_conf_t conf;
     char *url, *model, *auth_header;
     int want_dims; /* "dimensions" sent when > 0 */
     int timeout_ms, max_retries;
@@ -342,6 +343,15 @@ emb_t *emb_openai_new(const emb_openai_opts_t *opt, char *err, size_t errlen)
     o->buckets = calloc(o->nbuckets, sizeof *o->buckets);
     if (!o->model || !o->buckets) abort();
     pthread_mutex_init(&o->mu, NULL);
+    o->conf =
+        (emb_openai_conf_t){.url = o->url,
+                            .model = o->model,
+                            .auth_header = o->auth_header,
+                            .want_dims = o->want_dims,
+                            .timeout_ms = o->timeout_ms,
+                            .batch_max = opt->batch_max > 0 ? opt->batch_max : BATCH_MAX,
+                            .batch_window_ms = opt->batch_window_ms > 0 ? opt->batch_window_ms : 0};
+    if (o->conf.batch_max > 1024) o->conf.batch_max = 1024;
     snprintf(o->base.fingerprint, sizeof o->base.fingerprint, "openai/%.100s/%.60s/%d", o->url,
              o->model, opt->dims);
     return &o->base;
@@ -364,4 +374,50 @@ void emb_openai_stats(const emb_t *e, emb_stats_t *out)
     pthread_mutex_lock(&o->mu);
     *out = o->stats;
     pthread_mutex_unlock(&o->mu);
+}
+
+/* ------------------------------------------------------------ async client's view */
+
+const emb_openai_conf_t *emb_openai_conf(const emb_t *e)
+{
+    return e && e->ops == &openai_ops ? &((const emb_openai_t *)e)->conf : NULL;
+}
+
+bool emb_openai_cache_get(emb_t *e, const char *text, size_t len, float *out)
+{
+    if (e->ops != &openai_ops) return false;
+    emb_openai_t *o = (emb_openai_t *)e;
+    pthread_mutex_lock(&o->mu);
+    bool hit = lru_get(o, text_key(text, len), out);
+    if (hit)
+        o->stats.cache_hits++;
+    else
+        o->stats.cache_misses++;
+    pthread_mutex_unlock(&o->mu);
+    return hit;
+}
+
+void emb_openai_cache_put(emb_t *e, const char *text, size_t len, const float *vec)
+{
+    if (e->ops != &openai_ops) return;
+    emb_openai_t *o = (emb_openai_t *)e;
+    pthread_mutex_lock(&o->mu);
+    lru_put(o, text_key(text, len), vec);
+    pthread_mutex_unlock(&o->mu);
+}
+
+void emb_openai_count(emb_t *e, bool failed)
+{
+    if (e->ops != &openai_ops) return;
+    emb_openai_t *o = (emb_openai_t *)e;
+    pthread_mutex_lock(&o->mu);
+    o->stats.requests++;
+    if (failed) o->stats.failures++;
+    pthread_mutex_unlock(&o->mu);
+}
+
+emb_status_t emb_openai_parse(emb_t *e, const char *body, size_t len, size_t n, float *out)
+{
+    if (e->ops != &openai_ops || !e->dims) return EMB_ERR_REMOTE;
+    return parse_reply((emb_openai_t *)e, body, len, n, out);
 }

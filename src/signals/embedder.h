@@ -7,8 +7,10 @@
  *   openai_compatible  POST {base_url}/embeddings over libcurl with an LRU
  *                      query cache (embed_openai.c). BLOCKING: a call waits
  *                      for the remote (bounded by timeout_ms × (1 +
- *                      max_retries)); callers on an event loop must move it
- *                      off the loop.
+ *                      max_retries)); used at load (banks) and off the
+ *                      workers (eval, dsl test). Workers fetch request
+ *                      texts asynchronously instead (embed_async.h), through
+ *                      the same cache (emb_openai_cache_get / _put).
  *
  * Ownership: the caller owns the emb_t and frees it with emb_free. Vectors
  * are written into caller memory. Thread-safety: emb_embed and
@@ -62,6 +64,8 @@ typedef struct emb_openai_opts {
     int max_retries;      /* 1 */
     size_t cache_entries; /* 10000; 0 disables the cache */
     bool fail_closed;     /* failure_mode: closed */
+    int batch_max;        /* texts per asynchronous upstream call (64) */
+    int batch_window_ms;  /* asynchronous gather window (0: until the loop turns) */
 } emb_openai_opts_t;
 
 /* NULL with a message in err when options are invalid. Does no I/O. */
@@ -77,6 +81,23 @@ typedef struct emb_stats {
     uint64_t requests, failures, cache_hits, cache_misses;
 } emb_stats_t;
 void emb_openai_stats(const emb_t *e, emb_stats_t *out);
+
+/* What the asynchronous client needs of a remote embedder (NULL for other
+ * backends). Strings live as long as the embedder. */
+typedef struct emb_openai_conf {
+    const char *url, *model, *auth_header; /* auth_header: "Authorization: Bearer ..." or NULL */
+    int want_dims;                         /* "dimensions" sent when > 0 */
+    int timeout_ms, batch_max, batch_window_ms;
+} emb_openai_conf_t;
+const emb_openai_conf_t *emb_openai_conf(const emb_t *e);
+/* The shared LRU (all workers; one short critical section per call):
+ * copy the vector of text into out and return true on a hit; store one. */
+bool emb_openai_cache_get(emb_t *e, const char *text, size_t len, float *out);
+void emb_openai_cache_put(emb_t *e, const char *text, size_t len, const float *vec);
+/* Parse an /embeddings reply of n inputs into out (n × dims, normalised);
+ * dims must be known. Counts a request (and a failure unless EMB_OK). */
+emb_status_t emb_openai_parse(emb_t *e, const char *body, size_t len, size_t n, float *out);
+void emb_openai_count(emb_t *e, bool failed);
 
 static inline int emb_dims(const emb_t *e)
 {

@@ -34,7 +34,7 @@ static void reask_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t
     /* cos[k]: similarity of the k-th user turn back from the query */
     for (int k = 0; q && k < need; k++) {
         sig_text_t t = sig_ctx_msg(cx, idx[nh - 1 - (size_t)k]);
-        const float *v = sig_sim_embed(s->sim, cx->a, t.s, t.n, &err);
+        const float *v = sig_sim_embed_cx(s->sim, cx, t.s, t.n, &err);
         if (!v) {
             q = NULL;
             break;

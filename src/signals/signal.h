@@ -64,6 +64,9 @@ typedef struct sig_env {
     /* external classifiers' outcomes fetched before the signals ran
      * (signals/classify.h); NULL: none fetched, families use heuristics */
     const struct sig_cls_results *cls;
+    /* remote embedder's vectors fetched before the signals ran
+     * (signals/embed_async.h); NULL: the embedder is called directly */
+    const struct sig_emb_results *emb;
 } sig_env_t;
 
 typedef struct sig_engine sig_engine_t;

@@ -4,6 +4,7 @@
  * families themselves are embedding.c, domain.c, complexity.c, kb.c,
  * preference.c, reask.c, fact_check.c and user_feedback.c. */
 #include "signals/similarity.h"
+#include "signals/embed_async.h"
 
 #include "config/global.h"
 #include "core/clock.h"
@@ -74,6 +75,8 @@ static emb_t *make_embedder(const cfg_t *cfg, char *err, size_t errlen)
             .max_retries = node_int(o, "max_retries", 1),
             .cache_entries = (size_t)node_int(o, "cache_entries", 10000),
             .fail_closed = fm && !strcmp(fm, "closed"),
+            .batch_max = node_int(o, "batch_max", 64),
+            .batch_window_ms = node_int(o, "batch_window_ms", 0),
         };
         return emb_openai_new(&opt, err, errlen);
     }
@@ -119,8 +122,8 @@ const sig_sim_t *sig_sim_of(const sig_engine_t *e)
     return sig_engine_embedder(e);
 }
 
-const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, size_t n,
-                           const char **err)
+static const float *sim_embed(const sig_sim_t *s, arena_t *a, const sig_emb_results_t *pre,
+                              const char *text, size_t n, const char **err)
 {
     int d = emb_dims(s->emb);
     if (!d) { /* remote dimensions still unknown (probe failed) */
@@ -131,6 +134,8 @@ const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, siz
         n > 8 * SIG_WINDOW_CPS ? arena_alloc(a, 8 * SIG_WINDOW_CPS + 2) : arena_alloc(a, n + 1);
     const char *w;
     size_t wn = sig_query_window(text, n, wbuf, &w);
+    if (pre && emb_openai_conf(s->emb)) /* on a worker: never call the remote from here */
+        return sig_emb_lookup(pre, w, wn, err);
     float *v = arena_alloc(a, sizeof(float) * (size_t)d);
     emb_status_t st = emb_embed(s->emb, w, wn, v);
     if (st != EMB_OK) {
@@ -138,6 +143,18 @@ const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, siz
         return NULL;
     }
     return v;
+}
+
+const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, size_t n,
+                           const char **err)
+{
+    return sim_embed(s, a, NULL, text, n, err);
+}
+
+const float *sig_sim_embed_cx(const sig_sim_t *s, sig_ctx_t *cx, const char *text, size_t n,
+                              const char **err)
+{
+    return sim_embed(s, cx->a, cx->env ? cx->env->emb : NULL, text, n, err);
 }
 
 /* One vector per thread: every similarity family of a request reads the
@@ -158,7 +175,7 @@ const float *sig_sim_query(const sig_sim_t *s, sig_ctx_t *cx, const char **err)
     if (d > 0 && d <= TL_DIMS && tl_query.owner == s && tl_query.key == key &&
         tl_query.len == q.n && tl_query.dims == d)
         return tl_query.vec;
-    const float *v = sig_sim_embed(s, cx->a, q.s, q.n, err);
+    const float *v = sig_sim_embed_cx(s, cx, q.s, q.n, err);
     if (!v || d > TL_DIMS) return v;
     memcpy(tl_query.vec, v, sizeof(float) * (size_t)d);
     tl_query.owner = s;
@@ -302,7 +319,7 @@ double sig_jailbreak_contrastive_score(const sig_engine_t *e, sig_ctx_t *cx,
         size_t nh = sig_ctx_history(cx, &idx);
         for (size_t i = 0; i < nh && c < 1; i++) {
             sig_text_t t = sig_ctx_msg(cx, idx[i]);
-            const float *v = sig_sim_embed(s, cx->a, t.s, t.n, err);
+            const float *v = sig_sim_embed_cx(s, cx, t.s, t.n, err);
             if (!v) return -1;
             double h = sig_jailbreak_contrastive_text(s, v);
             if (h > c) c = h;

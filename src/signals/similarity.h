@@ -33,6 +33,11 @@ const float *sig_sim_query(const sig_sim_t *s, sig_ctx_t *cx, const char **err);
 /* Vector of any text (windowed) into the arena; NULL with *err on failure. */
 const float *sig_sim_embed(const sig_sim_t *s, arena_t *a, const char *text, size_t n,
                            const char **err);
+/* The same for a request: with vectors fetched on the worker's loop
+ * (cx->env->emb, embed_async.h) a remote embedder is never called here; a
+ * missing vector reports its fetch's failure (embedding_timeout, ...). */
+const float *sig_sim_embed_cx(const sig_sim_t *s, sig_ctx_t *cx, const char *text, size_t n,
+                              const char **err);
 /* Make sure a bank is built (retry after remote failures); false with *err. */
 bool sig_sim_bank_ok(sig_bank_t *b, const char **err);
 

@@ -1,0 +1,518 @@
+/* embed_async.c - the remote embedder's calls on a worker's loop
+ * (embed_async.h): per request, the texts its similarity families read are
+ * looked up in the shared LRU, the rest queued; the queue of a worker goes
+ * upstream as one POST /embeddings per batch_max texts when the gather
+ * window ends. Fetches are malloc'd and reference-counted so that a reply
+ * arriving after a request's deadline (or after the request ended) finds
+ * live memory; it still fills the cache while a waiting request keeps the
+ * config generation (and so the embedder) alive. */
+#include "signals/embed_async.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "kv/breaker.h"
+#include "signals/classify.h"
+#include "signals/family.h"
+#include "signals/similarity.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EMB_BACKEND   "embeddings"
+#define EMB_MAX_TEXTS 16 /* per request: query + history turns */
+
+typedef struct emb_fetch {
+    int refs;
+    bool finished;
+    sig_emb_client_t *c;
+    emb_t *emb;
+    int dims;
+    size_t n, pending;
+    char **texts;
+    size_t *lens;
+    uint64_t *keys;
+    float *vecs;
+    bool *have;
+    const char *why, *outcome;
+    struct event *timer;
+    uint64_t t0;
+    arena_t *a;
+    sig_emb_results_t *out;
+    void (*done)(void *ud);
+    void *ud;
+} emb_fetch_t;
+
+typedef struct emb_item {
+    emb_fetch_t *f;
+    size_t slot;
+} emb_item_t;
+
+typedef struct emb_batch emb_batch_t;
+struct emb_batch {
+    sig_emb_client_t *c;
+    emb_t *emb;
+    hup_call_t *call;
+    emb_item_t *items;
+    size_t n;
+    buf_t head, body, resp;
+    struct iovec iov;
+    char host[256];
+    int status;
+    bool probe;
+    emb_batch_t *prev, *next;
+};
+
+struct sig_emb_client {
+    struct event_base *base;
+    hup_pools_t *pools;
+    kv_breaker_t brk;
+    emb_item_t *q;
+    size_t qn, qcap;
+    emb_t *q_emb;
+    struct event *flush_ev;
+    bool flush_armed;
+    emb_batch_t *inflight;
+};
+
+static void fetch_unref(emb_fetch_t *f)
+{
+    if (--f->refs) return;
+    for (size_t i = 0; i < f->n; i++)
+        free(f->texts[i]);
+    free(f->texts);
+    free(f->lens);
+    free(f->keys);
+    free(f->vecs);
+    free(f->have);
+    free(f);
+}
+
+/* Deadline or every vector in: copy what arrived into the request. */
+static void on_fetch_timer(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    emb_fetch_t *f = ud;
+    f->finished = true;
+    sig_emb_results_t *o = f->out;
+    size_t d = (size_t)f->dims;
+    bool all = true;
+    for (size_t i = 0; i < f->n; i++) {
+        if (!f->have[i]) {
+            all = false;
+            continue;
+        }
+        float *v = arena_alloc(f->a, sizeof(float) * d);
+        memcpy(v, f->vecs + i * d, sizeof(float) * d);
+        o->vecs[i] = v;
+    }
+    if (!all && !f->why) {
+        f->why = "embedding_timeout";
+        f->outcome = "timeout";
+    }
+    o->why = all ? NULL : f->why;
+    o->outcome = all ? "ok" : f->outcome;
+    o->latency_us = (uint32_t)(clock_mono_us() - f->t0);
+    sig_backend_count(EMB_BACKEND, o->outcome);
+    event_free(f->timer);
+    f->timer = NULL;
+    void (*done)(void *) = f->done;
+    void *dud = f->ud;
+    fetch_unref(f);
+    done(dud);
+}
+
+static void fetch_settle(emb_fetch_t *f)
+{
+    if (f->finished || --f->pending) return;
+    struct timeval tv = {0, 0};
+    evtimer_del(f->timer);
+    evtimer_add(f->timer, &tv);
+}
+
+static void fetch_fail(emb_fetch_t *f, const char *why, const char *outcome)
+{
+    if (f->finished) return;
+    if (!f->why) {
+        f->why = why;
+        f->outcome = outcome;
+    }
+    fetch_settle(f);
+}
+
+/* ------------------------------------------------------------ batches */
+
+/* Does a request still wait on the batch? While one does, it holds the
+ * config generation, so the embedder is alive; else it may be gone. */
+static bool batch_alive(const emb_batch_t *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->items[i].f->finished) return true;
+    return false;
+}
+
+/* The call ended: outcome "ok" with vecs (b->n rows; NULL when nobody
+ * waits any more), or a failure with its reason. */
+static void batch_end(emb_batch_t *b, const char *why, const char *outcome, const float *vecs)
+{
+    sig_emb_client_t *c = b->c;
+    bool ok = !strcmp(outcome, "ok");
+    bool alive = batch_alive(b);
+    size_t d = alive ? (size_t)emb_dims(b->emb) : 0;
+    if (vecs && alive)
+        for (size_t i = 0; i < b->n; i++) {
+            emb_fetch_t *f = b->items[i].f;
+            size_t s = b->items[i].slot;
+            emb_openai_cache_put(b->emb, f->texts[s], f->lens[s], vecs + i * d);
+        }
+    if (alive) emb_openai_count(b->emb, !ok);
+    for (size_t i = 0; i < b->n; i++) {
+        emb_fetch_t *f = b->items[i].f;
+        size_t s = b->items[i].slot;
+        if (vecs && !f->finished) {
+            memcpy(f->vecs + s * d, vecs + i * d, sizeof(float) * d);
+            f->have[s] = true;
+            fetch_settle(f);
+        } else if (!ok) {
+            fetch_fail(f, why, outcome);
+        }
+        fetch_unref(f);
+    }
+    uint64_t now = clock_mono_ms();
+    if (ok)
+        kv_breaker_success(&c->brk, b->probe, now);
+    else if (strcmp(outcome, "circuit_open"))
+        kv_breaker_failure(&c->brk, b->probe, now);
+    if (b->prev || c->inflight == b) {
+        if (b->prev)
+            b->prev->next = b->next;
+        else
+            c->inflight = b->next;
+        if (b->next) b->next->prev = b->prev;
+    }
+    buf_free(&b->head);
+    buf_free(&b->body);
+    buf_free(&b->resp);
+    free(b->items);
+    free(b);
+}
+
+static void cb_headers(void *ud, int status, const hsrv_header_t *h, size_t n, int64_t cl)
+{
+    (void)h;
+    (void)n;
+    (void)cl;
+    ((emb_batch_t *)ud)->status = status;
+}
+
+static void cb_body(void *ud, const char *data, size_t len)
+{
+    emb_batch_t *b = ud;
+    if (b->resp.len + len <= (64u << 20)) buf_append(&b->resp, data, len);
+}
+
+static void cb_done(void *ud)
+{
+    emb_batch_t *b = ud;
+    b->call = NULL;
+    if (b->status < 200 || b->status > 299)
+        return batch_end(b, "embedding_http_error", "http_error", NULL);
+    if (!batch_alive(b)) return batch_end(b, NULL, "ok", NULL); /* the embedder may be gone */
+    float *v = malloc(sizeof(float) * (size_t)emb_dims(b->emb) * b->n);
+    if (!v) abort();
+    emb_status_t st =
+        emb_openai_parse(b->emb, b->resp.data ? b->resp.data : "", b->resp.len, b->n, v);
+    if (st == EMB_OK)
+        batch_end(b, NULL, "ok", v);
+    else
+        batch_end(b, st == EMB_ERR_DIMENSIONS ? "embedding_dimensions" : "embedding_bad_response",
+                  "bad_response", NULL);
+    free(v);
+}
+
+static void cb_error(void *ud, hup_error_t err, bool got_response)
+{
+    (void)got_response;
+    emb_batch_t *b = ud;
+    b->call = NULL;
+    bool timeout = err == HUP_ERR_TIMEOUT_CONNECT || err == HUP_ERR_TIMEOUT_FIRST_BYTE ||
+                   err == HUP_ERR_TIMEOUT_IDLE;
+    if (timeout)
+        batch_end(b, "embedding_timeout", "timeout", NULL);
+    else if (err == HUP_ERR_CONNECT)
+        batch_end(b, "embedding_unreachable", "unreachable", NULL);
+    else
+        batch_end(b, "embedding_unavailable", "error", NULL);
+}
+
+static const hup_callbacks_t emb_callbacks = {
+    .on_headers = cb_headers, .on_body = cb_body, .on_done = cb_done, .on_error = cb_error};
+
+/* One upstream call for items [0, n) (ownership of items passes to it). */
+static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size_t n)
+{
+    emb_batch_t *b = calloc(1, sizeof *b);
+    if (!b) abort();
+    b->c = c;
+    b->emb = emb;
+    b->items = items;
+    b->n = n;
+    const emb_openai_conf_t *k = emb_openai_conf(emb);
+    bool tls;
+    int port;
+    const char *path;
+    if (sig_url_parse(k->url, &tls, b->host, sizeof b->host, &port, &path) != 0)
+        return batch_end(b, "embedding_unavailable", "error", NULL);
+    kv_brk_admit_t adm = kv_breaker_admit(&c->brk, clock_mono_ms());
+    if (adm == KV_BRK_DENY) return batch_end(b, "embedding_circuit_open", "circuit_open", NULL);
+    b->probe = adm == KV_BRK_PROBE;
+    buf_puts(&b->body, "{\"model\":");
+    buf_json_str(&b->body, k->model, strlen(k->model));
+    if (k->want_dims > 0) buf_printf(&b->body, ",\"dimensions\":%d", k->want_dims);
+    buf_puts(&b->body, ",\"input\":[");
+    for (size_t i = 0; i < n; i++) {
+        emb_fetch_t *f = items[i].f;
+        if (i) buf_putc(&b->body, ',');
+        buf_json_str(&b->body, f->texts[items[i].slot], f->lens[items[i].slot]);
+    }
+    buf_puts(&b->body, "]}");
+    buf_printf(&b->head,
+               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+               "Accept: application/json\r\nContent-Length: %zu\r\n",
+               path, b->host, port, b->body.len);
+    if (k->auth_header) buf_printf(&b->head, "%s\r\n", k->auth_header);
+    buf_puts(&b->head, "\r\n");
+    b->iov.iov_base = b->body.data;
+    b->iov.iov_len = b->body.len;
+    uint64_t to = (uint64_t)k->timeout_ms;
+    hup_request_t r = {.host = b->host,
+                       .port = port,
+                       .tls = tls,
+                       .head = b->head.data,
+                       .head_len = b->head.len,
+                       .body = &b->iov,
+                       .n_body = 1,
+                       .connect_timeout_ms = to,
+                       .first_byte_timeout_ms = to,
+                       .idle_timeout_ms = to};
+    b->call = hup_call_start(c->pools, &r, &emb_callbacks, b);
+    if (!b->call) return batch_end(b, "embedding_unavailable", "error", NULL);
+    b->next = c->inflight;
+    if (b->next) b->next->prev = b;
+    c->inflight = b;
+}
+
+/* Send the gather queue: one call per batch_max texts. */
+static void flush(sig_emb_client_t *c)
+{
+    c->flush_armed = false;
+    evtimer_del(c->flush_ev);
+    if (!c->qn) return;
+    emb_t *emb = c->q_emb;
+    size_t per = (size_t)emb_openai_conf(emb)->batch_max;
+    for (size_t at = 0; at < c->qn; at += per) {
+        size_t m = c->qn - at < per ? c->qn - at : per;
+        emb_item_t *items = malloc(sizeof *items * m);
+        if (!items) abort();
+        memcpy(items, c->q + at, sizeof *items * m);
+        batch_start(c, emb, items, m);
+    }
+    c->qn = 0;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *ud)
+{
+    (void)fd;
+    (void)what;
+    flush(ud);
+}
+
+static void enqueue(sig_emb_client_t *c, emb_fetch_t *f, size_t slot)
+{
+    if (c->qn && c->q_emb != f->emb) flush(c); /* a reload changed the embedder */
+    if (c->qn == c->qcap) {
+        c->qcap = c->qcap ? c->qcap * 2 : 64;
+        c->q = realloc(c->q, sizeof *c->q * c->qcap);
+        if (!c->q) abort();
+    }
+    f->refs++;
+    c->q_emb = f->emb;
+    c->q[c->qn++] = (emb_item_t){f, slot};
+    const emb_openai_conf_t *k = emb_openai_conf(f->emb);
+    if (c->qn >= (size_t)k->batch_max) return flush(c);
+    if (!c->flush_armed) {
+        c->flush_armed = true;
+        struct timeval tv = {k->batch_window_ms / 1000, (k->batch_window_ms % 1000) * 1000};
+        evtimer_add(c->flush_ev, &tv);
+    }
+}
+
+/* ------------------------------------------------------------ client */
+
+sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools)
+{
+    sig_emb_client_t *c = calloc(1, sizeof *c);
+    if (!c) abort();
+    c->base = base;
+    c->pools = pools;
+    c->flush_ev = evtimer_new(base, on_flush, c);
+    /* 5 failures in a row open it for 5 s (jittered 20 %), as for classifiers */
+    kv_breaker_init(&c->brk, 5, 5000, 20, (uint64_t)(uintptr_t)c ^ clock_mono_us());
+    return c;
+}
+
+void sig_emb_client_free(sig_emb_client_t *c)
+{
+    if (!c) return;
+    while (c->inflight) {
+        emb_batch_t *b = c->inflight;
+        if (b->call) hup_call_cancel(b->call);
+        b->call = NULL;
+        batch_end(b, "embedding_unavailable", "error", NULL);
+    }
+    for (size_t i = 0; i < c->qn; i++)
+        fetch_unref(c->q[i].f);
+    free(c->q);
+    if (c->flush_ev) event_free(c->flush_ev);
+    free(c);
+}
+
+/* Does a family the recipe uses read vectors? Jailbreak rules do only in
+ * the contrastive and hybrid methods. */
+static bool uses_similarity(const sig_engine_t *e, const cfg_recipe_t *r)
+{
+    static const cfg_signal_family_t fams[] = {
+        CFG_SIG_EMBEDDING,  CFG_SIG_DOMAIN, CFG_SIG_COMPLEXITY, CFG_SIG_KB,
+        CFG_SIG_PREFERENCE, CFG_SIG_REASK,  CFG_SIG_FACT_CHECK, CFG_SIG_USER_FEEDBACK};
+    for (size_t i = 0; i < sizeof fams / sizeof *fams; i++)
+        if (sig_recipe_uses(e, r, fams[i])) return true;
+    if (!sig_recipe_uses(e, r, CFG_SIG_JAILBREAK)) return false;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const char *m = r->signals[i].method;
+        if (r->signals[i].family == CFG_SIG_JAILBREAK &&
+            (!m || !strcmp(m, "hybrid") || !strcmp(m, "contrastive")))
+            return true;
+    }
+    return false;
+}
+
+bool sig_emb_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
+{
+    const sig_sim_t *s = e && recipe ? sig_sim_of(e) : NULL;
+    return s && emb_openai_conf(s->emb) && uses_similarity(e, recipe);
+}
+
+/* How many earlier user turns the recipe compares with the query. */
+static size_t history_needed(const sig_engine_t *e, const cfg_recipe_t *r)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const cfg_signal_t *g = &r->signals[i];
+        if (!sig_recipe_uses(e, r, g->family)) continue;
+        if (g->family == CFG_SIG_REASK) {
+            size_t lb = g->lookback_turns > 0 ? (size_t)g->lookback_turns : 1;
+            if (lb > need) need = lb;
+        } else if (g->family == CFG_SIG_JAILBREAK && g->include_history) {
+            need = EMB_MAX_TEXTS;
+        }
+    }
+    return need;
+}
+
+static void add_text(emb_fetch_t *f, const char *s, size_t n)
+{
+    char *buf = malloc(n > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : n + 1);
+    if (!buf) abort();
+    const char *w;
+    size_t wn = sig_query_window(s, n, buf, &w);
+    if (w != buf) memcpy(buf, w, wn);
+    buf[wn] = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->lens[i] == wn && !memcmp(f->texts[i], buf, wn)) {
+            free(buf);
+            return;
+        }
+    f->texts[f->n] = buf;
+    f->lens[f->n] = wn;
+    f->keys[f->n] = hash_xxh64(buf, wn, (uint64_t)wn);
+    f->n++;
+}
+
+bool sig_emb_fetch(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
+                   uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out, void (*done)(void *ud),
+                   void *ud)
+{
+    memset(out, 0, sizeof *out);
+    if (!c || !sig_emb_needed(e, recipe)) return false;
+    emb_t *emb = sig_sim_of(e)->emb;
+    emb_fetch_t *f = calloc(1, sizeof *f);
+    if (!f) abort();
+    f->refs = 1;
+    f->c = c;
+    f->emb = emb;
+    f->dims = emb_dims(emb);
+    f->a = a;
+    f->out = out;
+    f->done = done;
+    f->ud = ud;
+    f->t0 = clock_mono_us();
+    f->texts = calloc(EMB_MAX_TEXTS + 1, sizeof *f->texts);
+    f->lens = calloc(EMB_MAX_TEXTS + 1, sizeof *f->lens);
+    f->keys = calloc(EMB_MAX_TEXTS + 1, sizeof *f->keys);
+    f->have = calloc(EMB_MAX_TEXTS + 1, sizeof *f->have);
+    if (!f->texts || !f->lens || !f->keys || !f->have) abort();
+    sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
+    sig_text_t q = sig_ctx_query(&cx);
+    add_text(f, q.s, q.n);
+    size_t need = history_needed(e, recipe);
+    const size_t *idx;
+    size_t nh = sig_ctx_history(&cx, &idx);
+    for (size_t k = 0; k < need && k < nh && f->n < EMB_MAX_TEXTS; k++) {
+        sig_text_t t = sig_ctx_msg(&cx, idx[nh - 1 - k]);
+        add_text(f, t.s, t.n);
+    }
+    out->n = f->n;
+    out->keys = arena_alloc(a, sizeof *out->keys * f->n);
+    out->lens = arena_alloc(a, sizeof *out->lens * f->n);
+    out->vecs = arena_calloc(a, sizeof *out->vecs * f->n);
+    memcpy(out->keys, f->keys, sizeof *out->keys * f->n);
+    memcpy(out->lens, f->lens, sizeof *out->lens * f->n);
+    f->timer = evtimer_new(c->base, on_fetch_timer, f);
+    struct timeval tv = {0, 0};
+    if (!f->dims) { /* the dimension probe at load failed: nothing to ask yet */
+        f->why = "embedding_unavailable";
+        f->outcome = "error";
+        evtimer_add(f->timer, &tv);
+        return true;
+    }
+    f->vecs = malloc(sizeof(float) * (size_t)f->dims * f->n);
+    if (!f->vecs) abort();
+    for (size_t i = 0; i < f->n; i++)
+        f->have[i] =
+            emb_openai_cache_get(emb, f->texts[i], f->lens[i], f->vecs + i * (size_t)f->dims);
+    for (size_t i = 0; i < f->n; i++)
+        if (!f->have[i]) {
+            f->pending++;
+            enqueue(c, f, i);
+        }
+    if (f->pending) {
+        tv.tv_sec = (time_t)(deadline_ms / 1000);
+        tv.tv_usec = (suseconds_t)((deadline_ms % 1000) * 1000);
+    }
+    evtimer_add(f->timer, &tv);
+    return true;
+}
+
+const float *sig_emb_lookup(const sig_emb_results_t *r, const char *w, size_t wn, const char **why)
+{
+    uint64_t key = hash_xxh64(w, wn, (uint64_t)wn);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->keys[i] == key && r->lens[i] == wn) {
+            if (r->vecs[i]) return r->vecs[i];
+            *why = r->why ? r->why : "embedding_unavailable";
+            return NULL;
+        }
+    *why = "embedding_not_fetched";
+    return NULL;
+}

@@ -1,0 +1,58 @@
+/* embed_async.h - the remote embedder's calls on a worker's event loop.
+ *
+ * Before the signals run, the route pipeline asks sig_emb_fetch for the
+ * vectors a request's similarity families will read (the query window, and
+ * the earlier user turns reask and jailbreak include_history compare). Texts
+ * found in the embedder's shared LRU are answered at once; the others join
+ * the worker's gather queue, which goes upstream as one POST /embeddings
+ * when it holds batch_max texts or when the gather window ends
+ * (batch_window_ms; 0: when the loop turns, so requests parsed in the same
+ * turn share a call). One deadline (signal_timeout) bounds the fetch; a
+ * circuit breaker per worker guards the embedder. Families then read
+ * vectors with sig_emb_lookup; a missing one reports why
+ * (embedding_timeout, embedding_circuit_open, embedding_unavailable, ...)
+ * and the leaf's on_error policy applies.
+ *
+ * Thread-safety: a sig_emb_client_t belongs to one worker's loop. */
+#ifndef TETHER_SIGNALS_EMBED_ASYNC_H
+#define TETHER_SIGNALS_EMBED_ASYNC_H
+#include "config/config.h"
+#include "config/global.h"
+#include "core/arena.h"
+#include "http/upstream.h"
+#include "request/request.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sig_engine;
+struct event_base;
+typedef struct sig_emb_client sig_emb_client_t;
+
+/* Vectors fetched for one request (arena memory). */
+typedef struct sig_emb_results {
+    size_t n;
+    uint64_t *keys; /* H(window text) */
+    size_t *lens;
+    const float **vecs; /* NULL: not fetched, see why */
+    const char *why;    /* failure reason of the missing vectors */
+    const char *outcome;
+    uint32_t latency_us;
+} sig_emb_results_t;
+
+sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools);
+void sig_emb_client_free(sig_emb_client_t *c);
+
+/* Does the recipe need remote vectors (a remote embedder and a similarity
+ * family in use)? */
+bool sig_emb_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
+
+/* Start fetching; done runs once, later on the loop (never inline), when
+ * every vector arrived or the deadline passed. Returns false (done not
+ * called) when the recipe needs none. out, rq and the arena must outlive it. */
+bool sig_emb_fetch(sig_emb_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
+                   rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out,
+                   void (*done)(void *ud), void *ud);
+
+/* The fetched vector of an already windowed text, or NULL with *why. */
+const float *sig_emb_lookup(const sig_emb_results_t *r, const char *w, size_t wn, const char **why);
+#endif
