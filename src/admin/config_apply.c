@@ -68,19 +68,6 @@ static void audit_add(const hsrv_req_t *req, const cfg_t *cfg, const char *resul
          (unsigned long long)a.hash);
 }
 
-static void diag_list(buf_t *b, const cfg_diags_t *d, cfg_diag_severity_t sev)
-{
-    int k = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->items[i].severity != sev) continue;
-        buf_t one = BUF_INIT;
-        cfg_diag_format(&one, &d->items[i]);
-        if (k++) buf_putc(b, ',');
-        buf_json_str(b, one.data, one.len);
-        buf_free(&one);
-    }
-}
-
 static int read_file(const char *path, buf_t *out)
 {
     FILE *f = fopen(path, "rb");
@@ -125,15 +112,12 @@ static void h_apply(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
                           "the config carries <redacted> values (from GET /config): put the "
                           "secrets back as *_env references, or start from the file's source");
     cfg_diags_t d;
-    cfg_diags_init(&d);
-    cfg_load_opts_t o = {.seal_env = true};
-    cfg_t *c = cfg_load_string("request", req->body, req->body_len, &o, &d);
-    cfg_diags_sort(&d);
+    cfg_t *c = mgmt_load_body(req, &d);
     buf_t b = BUF_INIT;
     if (!c) {
         audit_add(req, cfg, "invalid", cfg->generation);
         buf_puts(&b, "{\"result\":\"invalid\",\"errors\":[");
-        diag_list(&b, &d, CFG_DIAG_ERROR);
+        cfg_diags_json_strings(&b, &d, CFG_DIAG_ERROR);
         buf_puts(&b, "]}");
         mgmt_json(req, 422, b.data, b.len);
         buf_free(&b);
@@ -165,9 +149,9 @@ static void h_apply(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     audit_add(req, cfg, result, st.generation);
     buf_printf(&b, "{\"result\":\"%s\",\"generation\":%llu,\"errors\":[", result,
                (unsigned long long)st.generation);
-    diag_list(&b, &d, CFG_DIAG_ERROR);
+    cfg_diags_json_strings(&b, &d, CFG_DIAG_ERROR);
     buf_puts(&b, "],\"warnings\":[");
-    diag_list(&b, &d, CFG_DIAG_WARNING);
+    cfg_diags_json_strings(&b, &d, CFG_DIAG_WARNING);
     buf_puts(&b, "]}");
     mgmt_json(req, r == CFG_RELOAD_REJECTED ? 422 : 200, b.data, b.len);
     buf_free(&b);

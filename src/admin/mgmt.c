@@ -226,18 +226,13 @@ static void h_config(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     buf_free(&b);
 }
 
-/* The diagnostics of one severity as JSON strings, comma-separated. */
-static void diag_list_json(buf_t *b, const cfg_diags_t *d, cfg_diag_severity_t sev)
+cfg_t *mgmt_load_body(const hsrv_req_t *req, cfg_diags_t *d)
 {
-    int k = 0;
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->items[i].severity != sev) continue;
-        buf_t one = BUF_INIT;
-        cfg_diag_format(&one, &d->items[i]);
-        if (k++) buf_putc(b, ',');
-        buf_json_str(b, one.data, one.len);
-        buf_free(&one);
-    }
+    cfg_diags_init(d);
+    cfg_load_opts_t o = {.seal_env = true};
+    cfg_t *c = cfg_load_string("request", req->body, req->body_len, &o, d);
+    cfg_diags_sort(d);
+    return c;
 }
 
 /* The caller may be an operator, who must not read the router's environment
@@ -246,15 +241,12 @@ static void diag_list_json(buf_t *b, const cfg_diags_t *d, cfg_diag_severity_t s
 static void h_config_validate(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
 {
     cfg_diags_t d;
-    cfg_diags_init(&d);
-    cfg_load_opts_t o = {.seal_env = true};
-    cfg_t *c = cfg_load_string("request", req->body, req->body_len, &o, &d);
-    cfg_diags_sort(&d);
+    cfg_t *c = mgmt_load_body(req, &d);
     buf_t b = BUF_INIT;
     buf_printf(&b, "{\"valid\":%s,\"errors\":[", c ? "true" : "false");
-    diag_list_json(&b, &d, CFG_DIAG_ERROR);
+    cfg_diags_json_strings(&b, &d, CFG_DIAG_ERROR);
     buf_puts(&b, "],\"warnings\":[");
-    diag_list_json(&b, &d, CFG_DIAG_WARNING);
+    cfg_diags_json_strings(&b, &d, CFG_DIAG_WARNING);
     buf_puts(&b, "]}");
     mgmt_json(req, 200, b.data, b.len);
     buf_free(&b);
@@ -275,7 +267,7 @@ static void h_config_reload(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *
     buf_printf(&b, "{\"result\":\"%s\",\"generation\":%llu,\"errors\":[",
                r == CFG_RELOAD_REJECTED ? "rejected" : "applied",
                (unsigned long long)st.generation);
-    diag_list_json(&b, &d, CFG_DIAG_ERROR);
+    cfg_diags_json_strings(&b, &d, CFG_DIAG_ERROR);
     buf_puts(&b, "]}");
     mgmt_json(req, r == CFG_RELOAD_REJECTED ? 422 : 200, b.data, b.len);
     buf_free(&b);

@@ -55,4 +55,8 @@ bool mgmt_caller_sees_bodies(const hsrv_req_t *req, const cfg_t *cfg);
 const char *mgmt_role_name(mgmt_role_t r);
 void mgmt_json(hsrv_req_t *req, int status, const char *body, size_t len);
 void mgmt_error(hsrv_req_t *req, int status, const char *code, const char *msg);
+/* Load the request body as a config, sealed (no byte of the outcome depends on
+ * the router's environment, where the admin token lives); diagnostics into d
+ * (initialised here, sorted). NULL when it is invalid. */
+cfg_t *mgmt_load_body(const hsrv_req_t *req, cfg_diags_t *d);
 #endif

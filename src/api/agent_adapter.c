@@ -141,7 +141,7 @@ static void ad_error_body(up_proxy_t *up, int status, const char *type, const ch
     if (up->client == RQ_PROTO_ANTHROPIC)
         ag_anthropic_error_json(out, tr_anthropic_error_type(status), msg);
     else
-        api_error_openai_json(out, type, code, NULL, msg);
+        api_error_openai_body(up, status, type, code, msg, out);
 }
 
 /* ------------------------------------------------------------ attempts */

@@ -320,8 +320,7 @@ void ag_stream_error(up_proxy_t *up, const char *msg, buf_t *out)
         buf_puts(&js, ",\"param\":null}");
         sse_write_event(out, "error", js.data, js.len);
     } else {
-        api_error_openai_json(&js, "upstream_error", "stream_aborted", NULL, msg);
-        sse_write_event(out, NULL, js.data, js.len);
+        api_error_openai_stream(up, msg, out);
     }
     buf_free(&js);
 }

@@ -144,23 +144,6 @@ int chat_tether_headers(up_proxy_t *up, hsrv_header_t *h, int n, const char *pat
     return n;
 }
 
-static void ad_error_body(up_proxy_t *up, int status, const char *type, const char *code,
-                          const char *msg, buf_t *out)
-{
-    (void)up;
-    (void)status;
-    api_error_openai_json(out, type, code, NULL, msg);
-}
-
-static void ad_stream_error(up_proxy_t *up, const char *msg, buf_t *out)
-{
-    (void)up;
-    buf_t js = BUF_INIT;
-    api_error_openai_json(&js, "upstream_error", "stream_aborted", NULL, msg);
-    sse_write_event(out, NULL, js.data, js.len);
-    buf_free(&js);
-}
-
 static void ad_log_done(up_proxy_t *up, int status)
 {
     chat_proxy_t *p = chat_of(up);
@@ -338,8 +321,8 @@ const up_adapter_t chat_adapter = {
     .build = ad_build,
     .head = ad_head,
     .headers = chat_tether_headers,
-    .error_body = ad_error_body,
-    .stream_error = ad_stream_error,
+    .error_body = api_error_openai_body,
+    .stream_error = api_error_openai_stream,
     .log_done = ad_log_done,
     .end = ad_end,
     .on_ok = ad_on_ok,

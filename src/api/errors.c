@@ -2,6 +2,7 @@
 #include "api/errors.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "http/sse.h"
 #include "metrics/catalog.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,23 @@ void api_error_openai_json(buf_t *b, const char *type, const char *code, const c
     buf_puts(b, ",\"code\":");
     buf_json_str(b, code, strlen(code));
     buf_puts(b, "}}");
+}
+
+void api_error_openai_body(struct up_proxy *up, int status, const char *type, const char *code,
+                           const char *msg, buf_t *out)
+{
+    (void)up;
+    (void)status;
+    api_error_openai_json(out, type, code, NULL, msg);
+}
+
+void api_error_openai_stream(struct up_proxy *up, const char *msg, buf_t *out)
+{
+    (void)up;
+    buf_t js = BUF_INIT;
+    api_error_openai_json(&js, "upstream_error", "stream_aborted", NULL, msg);
+    sse_write_event(out, NULL, js.data, js.len);
+    buf_free(&js);
 }
 
 void api_error_openai(hsrv_req_t *req, int status, const char *type, const char *code,

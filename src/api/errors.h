@@ -14,4 +14,11 @@ void api_error_openai(hsrv_req_t *req, int status, const char *type, const char 
 struct buf;
 void api_error_openai_json(struct buf *out, const char *type, const char *code, const char *param,
                            const char *message);
+/* The OpenAI-shaped error callbacks of an upstream adapter (up_adapter_t
+ * .error_body and .stream_error), shared by every adapter whose client speaks
+ * OpenAI: the error JSON, and the same as an in-band SSE event (stream_aborted). */
+struct up_proxy;
+void api_error_openai_body(struct up_proxy *up, int status, const char *type, const char *code,
+                           const char *msg, struct buf *out);
+void api_error_openai_stream(struct up_proxy *up, const char *msg, struct buf *out);
 #endif

@@ -241,6 +241,9 @@ void cfg_diags_add_secret(cfg_diags_t *d, const char *value, size_t len);
 void cfg_diags_promote_warnings(cfg_diags_t *d);
 /* One diagnostic as `file:line:col: [warning: ]path: message` (no newline). */
 void cfg_diag_format(buf_t *out, const cfg_diag_t *x);
+/* The diagnostics of one severity, each formatted as above, as JSON strings
+ * separated by commas (the caller writes the brackets). */
+void cfg_diags_json_strings(buf_t *out, const cfg_diags_t *d, cfg_diag_severity_t sev);
 /* Every diagnostic, one per line. */
 void cfg_diags_print(FILE *f, const cfg_diags_t *d);
 /* {"errors":N,"warnings":N,"diagnostics":[{severity,file,line,column,path,message}]} */

@@ -134,6 +134,19 @@ void cfg_diags_sort(cfg_diags_t *d)
     sort_stable(d->items, d->n, sizeof *d->items, cmp_diag);
 }
 
+void cfg_diags_json_strings(buf_t *out, const cfg_diags_t *d, cfg_diag_severity_t sev)
+{
+    int k = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->items[i].severity != sev) continue;
+        buf_t one = BUF_INIT;
+        cfg_diag_format(&one, &d->items[i]);
+        if (k++) buf_putc(out, ',');
+        buf_json_str(out, one.data, one.len);
+        buf_free(&one);
+    }
+}
+
 void cfg_diag_format(buf_t *out, const cfg_diag_t *x)
 {
     if (x->line > 0)
