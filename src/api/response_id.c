@@ -140,6 +140,7 @@ bool rid_wrap_span(rid_wrapper_t *w, const char *doc, size_t len, jspan_t id, bu
         if (s[i] == '\\' || (unsigned char)s[i] < 0x20) return false;
     const char *wrapped = rid_wrap(w, s, n);
     if (!wrapped) return false;
+    buf_reserve(out, len - n + w->wrapped_len); /* one allocation for the three parts */
     buf_append(out, doc, id.off + 1);
     buf_append(out, wrapped, w->wrapped_len);
     buf_append(out, doc + id.off + 1 + n, len - (id.off + 1 + n));
@@ -317,6 +318,8 @@ bool rid_wrap_tool_ids(rid_wrapper_t *w, rq_proto_t proto, const char *doc, size
         if (id.off < at || memchr(s, '\\', n)) continue;
         const char *wrapped = rid_wrap(w, s, n);
         if (!wrapped) continue;
+        if (!any) /* one allocation when every id grows as much as this one */
+            buf_reserve(out, len + (size_t)sp.n * (w->wrapped_len > n ? w->wrapped_len - n : 0));
         buf_append(out, doc + at, id.off + 1 - at);
         buf_append(out, wrapped, w->wrapped_len);
         at = id.off + 1 + n;

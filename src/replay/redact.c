@@ -7,6 +7,7 @@
 #include "replay/redact.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -246,29 +247,36 @@ static const char *const marks[] = {"key",    "Key",  "KEY",         "token", "T
                                     "Secret", "pass", "Pass",        "earer", "sk-",   "AKIA",
                                     "AIza",   "ghp_", "github_pat_", "xox",   "eyJ",   "PRIVATE"};
 #define N_MARKS (sizeof marks / sizeof marks[0])
-static bool mark_first[256];
+_Static_assert(N_MARKS <= 32, "marks are indexed by a 32-bit mask");
+/* Bit m set in mark_first[c] when marks[m] starts with c, in mark_second[c]
+ * when its second byte is c: a position can start a mark only where both
+ * masks share a bit, which rules out nearly every byte with two lookups. */
+static uint32_t mark_first[256], mark_second[256];
 static size_t mark_len[N_MARKS];
 static pthread_once_t marks_once = PTHREAD_ONCE_INIT;
 
 static void marks_init(void)
 {
     for (size_t m = 0; m < N_MARKS; m++) {
-        mark_first[(unsigned char)marks[m][0]] = true;
+        mark_first[(unsigned char)marks[m][0]] |= 1u << m;
+        mark_second[(unsigned char)marks[m][1]] |= 1u << m;
         mark_len[m] = strlen(marks[m]);
     }
 }
 
-/* Whether s holds any mark: one pass that looks only at bytes starting a
- * mark (the same answer as searching for each mark in turn). */
+/* Whether s holds any mark: one pass over the bytes (the same answer as
+ * searching for each mark in turn). */
 static bool maybe_secret(const char *s, size_t n)
 {
     pthread_once(&marks_once, marks_init);
     for (size_t i = 0; i + 3 <= n; i++) { /* every mark has 3 bytes or more */
-        if (!mark_first[(unsigned char)s[i]]) continue;
-        for (size_t m = 0; m < N_MARKS; m++)
-            if (marks[m][0] == s[i] && marks[m][1] == s[i + 1] && mark_len[m] <= n - i &&
-                memcmp(s + i, marks[m], mark_len[m]) == 0)
+        uint32_t c = mark_first[(unsigned char)s[i]] & mark_second[(unsigned char)s[i + 1]];
+        while (c) {
+            unsigned m = (unsigned)__builtin_ctz(c);
+            c &= c - 1;
+            if (mark_len[m] <= n - i && memcmp(s + i + 2, marks[m] + 2, mark_len[m] - 2) == 0)
                 return true;
+        }
     }
     return false;
 }

@@ -207,6 +207,7 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
     if (!fwd_valid_value(prefix, strlen(prefix)) || strchr(prefix, ' ') ||
         !fwd_valid_value(path, strlen(path)) || strchr(path, ' '))
         prefix = "", path = "/";
+    buf_reserve(out, 512); /* a typical head in one allocation instead of two */
     buf_printf(out,
                "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
                "content-length: %zu\r\n",

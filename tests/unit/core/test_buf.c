@@ -148,6 +148,35 @@ static void test_fixed_matches_printf(void **state)
     }
 }
 
+/* Chunks given back by one arena serve the next arenas of the thread:
+ * every block stays intact and distinct while several arenas share them. */
+static void test_arena_chunks_reused_across_arenas(void **st)
+{
+    for (int round = 0; round < 4; round++) {
+        arena_t a, b;
+        arena_init(&a, 1024);
+        arena_init(&b, 1024);
+        char *pa[40], *pb[40];
+        for (int i = 0; i < 40; i++) {
+            pa[i] = arena_alloc(&a, 100);
+            memset(pa[i], 'a' + i % 26, 100);
+            pb[i] = arena_alloc(&b, 300 + (size_t)i);
+            memset(pb[i], 'A' + i % 26, 300 + (size_t)i);
+        }
+        for (int i = 0; i < 40; i++) {
+            for (int k = 0; k < 100; k++)
+                assert_int_equal(pa[i][k], 'a' + i % 26);
+            for (int k = 0; k < 300 + i; k++)
+                assert_int_equal(pb[i][k], 'A' + i % 26);
+        }
+        arena_reset(&a);
+        char *q = arena_alloc(&a, 2000); /* a dedicated chunk after a reset */
+        memset(q, 'z', 2000);
+        arena_deinit(&b);
+        arena_deinit(&a);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_steal_hands_over),
         cmocka_unit_test(test_arena_alignment_big_and_reset),
+        cmocka_unit_test(test_arena_chunks_reused_across_arenas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -118,6 +118,39 @@ static void test_record_bodies_and_fragments(void **st)
     replay_record_free(r2);
 }
 
+/* A credential that reaches a routing fragment through a misconfigured name
+ * is masked whichever shape lets the cheap prefilter through, including a
+ * mark at the very end of the fragment. */
+static void test_fragment_secret_shapes(void **st)
+{
+    static const char *const frags[] = {"{\"api_key\":\"zzzzzzzz\"}",
+                                        "{\"apiKey\":\"zzzzzzzz\"}",
+                                        "{\"API_KEY\":\"zzzzzzzz\"}",
+                                        "{\"auth_token\":\"zzzzzzzz\"}",
+                                        "{\"Token\":\"zzzzzzzz\"}",
+                                        "{\"client_secret\":\"zzzzzzzz\"}",
+                                        "{\"Secret\":\"zzzzzzzz\"}",
+                                        "{\"password\":\"zzzzzzzz\"}",
+                                        "{\"Password\":\"zzzzzzzz\"}",
+                                        "[\"Bearer zzzzzzzzzzzz\"]",
+                                        "[\"sk-zzzzzzzz1234zzzzzzzz5678zzzz\"]",
+                                        "[\"ghp_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\"]"};
+    for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++) {
+        replay_record_t *r = fx_record(1, "s", 1, "d", "m", "cold_start");
+        replay_record_set(&r->signals_json, frags[i]);
+        replay_redact_record(r, false);
+        if (strstr(r->signals_json, "zzzzzzzz")) fail_msg("not masked: %s", frags[i]);
+        replay_record_free(r);
+    }
+    /* no mark: the fragment is kept byte for byte */
+    replay_record_t *r = fx_record(1, "s", 1, "d", "m", "cold_start");
+    const char *plain = "[{\"family\":\"language\",\"name\":\"en\",\"score\":1}]";
+    replay_record_set(&r->signals_json, plain);
+    replay_redact_record(r, false);
+    assert_string_equal(r->signals_json, plain);
+    replay_record_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -126,6 +159,7 @@ int main(void)
         cmocka_unit_test(test_header_lines_and_bare_bearer),
         cmocka_unit_test(test_pii_only_with_redact),
         cmocka_unit_test(test_record_bodies_and_fragments),
+        cmocka_unit_test(test_fragment_secret_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
