@@ -59,9 +59,8 @@ void up_otel_begin(up_proxy_t *p)
 }
 
 /* The attempt in flight ends now with what the proxy saw. */
-static void attempt_close(up_proxy_t *p, uint64_t now)
+static void attempt_close(up_otel_t *o, const up_proxy_t *p, uint64_t now)
 {
-    up_otel_t *o = p->otel;
     if (!o->n_att) return;
     up_otel_att_t *a = &o->att[o->n_att - 1];
     if (a->end_us) return;
@@ -75,7 +74,7 @@ const char *up_otel_attempt(up_proxy_t *p)
     up_otel_t *o = p->otel;
     if (!o) return NULL;
     uint64_t now = clock_mono_us();
-    attempt_close(p, now);
+    attempt_close(o, p, now);
     if (o->n_att == MAX_ATT) { /* later attempts share the last span */
         o->att[MAX_ATT - 1].end_us = 0;
     } else {
@@ -167,7 +166,7 @@ void up_otel_finish(up_proxy_t *p)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     clk_t c = {(uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, clock_mono_us()};
-    attempt_close(p, c.mono_us);
+    attempt_close(o, p, c.mono_us);
     tel_trace_t *t = malloc(sizeof *t);
     if (!t) return;
     t->n_spans = 0;
