@@ -157,13 +157,16 @@ static int post(tel_tracer_t *t, const buf_t *body)
     bool sent = off == req.len;
     buf_free(&req);
     if (!sent) goto out;
-    /* the status line is enough: "HTTP/1.1 200 ..." */
-    char in[64];
-    size_t got = 0;
-    while (got < 12) {
-        ssize_t r = recv(fd, in + got, sizeof in - 1 - got, 0);
+    /* the status line decides ("HTTP/1.1 200 ..."); the rest is read and
+     * discarded until the collector closes (Connection: close), at most 64 KiB */
+    char in[64], sink[4096];
+    size_t got = 0, total = 0;
+    while (total < 65536) {
+        ssize_t r = got < sizeof in - 1 ? recv(fd, in + got, sizeof in - 1 - got, 0)
+                                        : recv(fd, sink, sizeof sink, 0);
         if (r > 0) {
-            got += (size_t)r;
+            if (got < sizeof in - 1) got += (size_t)r;
+            total += (size_t)r;
             continue;
         }
         if (r < 0 && (errno == EAGAIN || errno == EINTR) && wait_fd(fd, POLLIN, deadline)) continue;
