@@ -4,7 +4,7 @@
 # Prints each offending include and exits 1 when one is found.
 cd "$(dirname "$0")/.." || exit 2
 # Lowest first. A folder may include itself and any folder listed before it.
-ORDER="core json metrics config request http kv limits signals decision select session plugins replay route upstream api admin mock dsl bench cli"
+ORDER="core json metrics config request http kv limits signals decision select session plugins replay telemetry route upstream api admin mock dsl bench cli"
 rank() { local i=0; for f in $ORDER; do [ "$f" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo -1; }
 bad=0
 while IFS=: read -r file line inc; do

@@ -18,6 +18,7 @@
 #include "replay/store.h"
 #include "route/pipeline.h"
 #include "session/learned_file.h"
+#include "telemetry/tracer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,11 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             app->limits = lim_new(NULL, err, sizeof err); /* local counters */
         }
     }
+    {
+        tel_config_t tc;
+        tel_config_from_cfg(cfg, &tc);
+        app->tracer = tel_tracer_new(&tc);
+    }
     app->access_log = cfg->logging.access_log;
     app->snap = cfg_snapshot_new(cfg);
     install_current(app, rt);
@@ -207,6 +213,7 @@ void app_free(tether_app_t *app)
         replay_queue_free(app->replay, 5000, &fin); /* flush for up to 5 s */
     }
     if (app->replay_store) replay_store_close(app->replay_store);
+    tel_tracer_free(app->tracer, 2000); /* export what is queued for up to 2 s */
     pthread_mutex_destroy(&app->swap_lock);
     free(app);
 }
@@ -291,7 +298,8 @@ void app_upstream_host(app_worker_t *w, up_host_t *h)
                      .release = ref_release,
                      .rcache = w->app->rcache,
                      .replay = w->app->replay,
-                     .limits = w->app->limits};
+                     .limits = w->app->limits,
+                     .tracer = w->app->tracer};
 }
 
 void app_worker_sync(app_worker_t *w, const cfg_t *cfg, uint64_t generation)

@@ -61,6 +61,7 @@ struct sel_state;
 struct replay_store;
 struct replay_queue;
 struct rc_cache;
+struct tel_tracer;
 
 struct tether_app {
     cfg_snapshot_t *snap;
@@ -70,6 +71,7 @@ struct tether_app {
     struct replay_queue *replay;       /* its bounded writer queue, NULL when disabled */
     struct rc_cache *rcache;           /* response cache (process-wide) */
     struct lim *limits; /* rate limit and budget counters (process-wide; the store: restart) */
+    struct tel_tracer *tracer;    /* OpenTelemetry exporter, NULL when off (restart to change) */
     struct app_config_ref *first; /* the first generation, kept for the cache's embedder */
     cfg_reload_t *reload;
     _Atomic(app_config_ref_t *) current;

@@ -6,7 +6,8 @@
 #include <string.h>
 
 extern const cfg_schema_t cfg_schema_session, cfg_schema_stores, cfg_schema_replay,
-    cfg_schema_metrics, cfg_schema_mgmt, cfg_schema_authz, cfg_schema_model_catalog;
+    cfg_schema_metrics, cfg_schema_mgmt, cfg_schema_authz, cfg_schema_tracing,
+    cfg_schema_model_catalog;
 
 CFG_SCHEMA(cfg_schema_limits, "global.router.limits", "Request limits and server timeouts.",
            CFG_FSIZE(cfg_limits_t, "max_body_bytes", max_body_bytes, "32MiB",
@@ -66,6 +67,7 @@ CFG_SCHEMA(cfg_schema_services, "global.services", "Services around the router."
            CFG_FCUSTOM("metrics", &cfg_schema_metrics, "see global.services.metrics"),
            CFG_FCUSTOM("management_api", &cfg_schema_mgmt, "see global.services.management_api"),
            CFG_FCUSTOM("authz", &cfg_schema_authz, "see global.services.authz"),
+           CFG_FCUSTOM("tracing", &cfg_schema_tracing, "see global.services.tracing"),
            CFG_FCUSTOM("logging", &cfg_schema_logging, "see global.services.logging"),
            CFG_FCUSTOM("rate_limits", &cfg_schema_rate_limit, "see global.services.rate_limits[]"),
            CFG_FCUSTOM("budgets", &cfg_schema_budget, "see global.services.budgets[]"));

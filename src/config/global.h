@@ -103,6 +103,14 @@ typedef struct cfg_services {
         bool enabled;
         char *path;
     } metrics;
+    struct { /* global.services.tracing (telemetry/tracer.c) */
+        bool enabled;
+        char *endpoint, *service_name, *headers_env;
+        char *headers; /* the value of headers_env, read at load (a secret) */
+        double sample_ratio;
+        int64_t queue_size, batch_size;
+        uint64_t flush_interval_ms, timeout_ms;
+    } tracing;
     struct {
         char *listen;
         bool dashboard;

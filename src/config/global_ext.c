@@ -182,6 +182,24 @@ const cfg_schema_t cfg_schema_replay = {
 CFG_SCHEMA(cfg_schema_metrics, "global.services.metrics", "Prometheus metrics.",
            CFG_FBOOL(V, "enabled", metrics.enabled, "true", "serve Prometheus metrics"),
            CFG_FSTR(V, "path", metrics.path, "/metrics", "path on the management listener"));
+CFG_SCHEMA(
+    cfg_schema_tracing, "global.services.tracing",
+    "OpenTelemetry traces over OTLP/HTTP JSON (docs/operations.md, Tracing).",
+    CFG_FBOOL(V, "enabled", tracing.enabled, "false", "export a trace per routed request"),
+    CFG_FSTR(V, "endpoint", tracing.endpoint, "http://127.0.0.1:4318",
+             "collector base URL (http:// only); spans are POSTed to <endpoint>/v1/traces"),
+    CFG_FSTR(V, "service_name", tracing.service_name, "tether", "resource service.name"),
+    CFG_FUNIT(V, "sample_ratio", tracing.sample_ratio, "1",
+              "share of requests traced when the client sent no traceparent (a client's "
+              "sampled flag decides otherwise)"),
+    CFG_FSTR(V, "headers_env", tracing.headers_env, NULL,
+             "environment variable with extra export headers, k=v,k2=v2 (e.g. an auth token)"),
+    CFG_FI64(V, "queue_size", tracing.queue_size, "2048", 1, 10000000,
+             "spans waiting for export; beyond it spans are dropped and counted"),
+    CFG_FI64(V, "batch_size", tracing.batch_size, "256", 1, 100000, "spans per export request"),
+    CFG_FDUR(V, "flush_interval", tracing.flush_interval_ms, "1s",
+             "longest wait before a partial batch is exported"),
+    CFG_FDUR(V, "timeout", tracing.timeout_ms, "2s", "export request timeout (connect to reply)"));
 CFG_SCHEMA(cfg_schema_mgmt_token, "global.services.management_api.tokens[]",
            "Management API bearer tokens.",
            CFG_FSTR_REQ(cfg_mgmt_token_t, "name", name, "token name"),
@@ -366,12 +384,32 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
     } svcs[] = {{"router_replay", &cfg_schema_replay},
                 {"metrics", &cfg_schema_metrics},
                 {"management_api", &cfg_schema_mgmt},
-                {"authz", &cfg_schema_authz}};
-    for (size_t i = 0; i < 4; i++) {
+                {"authz", &cfg_schema_authz},
+                {"tracing", &cfg_schema_tracing}};
+    for (size_t i = 0; i < 5; i++) {
         size_t s2 = ld_push_key(l, svcs[i].key);
         ld_section(l, sv && sv->kind == CFG_NODE_MAP ? cfg_node_get(sv, svcs[i].key) : NULL,
                    svcs[i].sch, &x->services);
         ld_pop(l, s2);
+    }
+    {
+        size_t s3 = ld_push_key(l, "tracing");
+        const cfg_node_t *tn = cfg_node_get(sv, "tracing");
+        const char *ep = x->services.tracing.endpoint;
+        if (x->services.tracing.enabled && (!ep || strncmp(ep, "http://", 7) || !ep[7])) {
+            size_t s4 = ld_push_key(l, "endpoint");
+            ld_err(l, cfg_node_get(tn, "endpoint"),
+                   "tracing endpoint must be an http:// URL (https is not supported)");
+            ld_pop(l, s4);
+        }
+        if (x->services.tracing.headers_env) {
+            size_t s4 = ld_push_key(l, "headers_env");
+            x->services.tracing.headers =
+                env_secret(l, cfg_node_get(tn, "headers_env"), x->services.tracing.headers_env,
+                           "exporting without extra headers");
+            ld_pop(l, s4);
+        }
+        ld_pop(l, s3);
     }
     size_t s_rr = ld_push_key(l, "router_replay");
     x->services.router_replay.store_opts = cfg_store_load_opts(

@@ -108,9 +108,9 @@ extern const cfg_schema_t cfg_schema_root, cfg_schema_listener, cfg_schema_api_k
     cfg_schema_limits, cfg_schema_services, cfg_schema_logging, cfg_schema_session,
     cfg_schema_session_identity, cfg_schema_redis, cfg_schema_stores, cfg_schema_store_session,
     cfg_schema_store_responses, cfg_schema_store_cache, cfg_schema_replay, cfg_schema_metrics,
-    cfg_schema_mgmt, cfg_schema_mgmt_token, cfg_schema_authz, cfg_schema_classifier,
-    cfg_schema_embeddings, cfg_schema_model_catalog, cfg_schema_rate_limit, cfg_schema_budget,
-    cfg_schema_store_limits;
+    cfg_schema_mgmt, cfg_schema_mgmt_token, cfg_schema_authz, cfg_schema_tracing,
+    cfg_schema_classifier, cfg_schema_embeddings, cfg_schema_model_catalog, cfg_schema_rate_limit,
+    cfg_schema_budget, cfg_schema_store_limits;
 
 /* limits.c: global.services.rate_limits[] and budgets[] (services: the
  * global.services mapping or NULL), and their references to models and

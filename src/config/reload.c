@@ -175,6 +175,24 @@ size_t cfg_restart_changes(const cfg_t *a, const cfg_t *b, buf_t *out)
                 buf_puts(out, n++ ? ", " : "");
                 buf_puts(out, nm[i]);
             }
+        /* the exporter starts with the process (telemetry/tracer.c) */
+        const char *xt[] = {x->services.tracing.endpoint, x->services.tracing.service_name,
+                            x->services.tracing.headers};
+        const char *yt[] = {y->services.tracing.endpoint, y->services.tracing.service_name,
+                            y->services.tracing.headers};
+        bool tsame =
+            x->services.tracing.enabled == y->services.tracing.enabled &&
+            x->services.tracing.sample_ratio == y->services.tracing.sample_ratio &&
+            x->services.tracing.queue_size == y->services.tracing.queue_size &&
+            x->services.tracing.batch_size == y->services.tracing.batch_size &&
+            x->services.tracing.flush_interval_ms == y->services.tracing.flush_interval_ms &&
+            x->services.tracing.timeout_ms == y->services.tracing.timeout_ms;
+        for (int i = 0; tsame && i < 3; i++)
+            tsame = !strcmp(xt[i] ? xt[i] : "", yt[i] ? yt[i] : "");
+        if (!tsame) {
+            buf_puts(out, n++ ? ", " : "");
+            buf_puts(out, "global.services.tracing");
+        }
     }
     return n;
 }

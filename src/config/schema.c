@@ -75,6 +75,7 @@ static const cfg_schema_t *const order[] = {
     &cfg_schema_mgmt,
     &cfg_schema_mgmt_token,
     &cfg_schema_authz,
+    &cfg_schema_tracing,
     &cfg_schema_logging,
     &cfg_schema_rate_limit,
     &cfg_schema_budget,

@@ -53,6 +53,13 @@ void metrics_catalog_init(const char *version)
         L("result"));
     tmet.replay_queue_depth =
         met_gauge("replay_queue_depth", "Replay records waiting for the writer thread", NULL);
+    tmet.trace_spans_exported_total = met_counter(
+        "trace_spans_exported_total", "OpenTelemetry spans the collector accepted", NULL);
+    tmet.trace_spans_dropped_total = met_counter(
+        "trace_spans_dropped_total",
+        "OpenTelemetry spans dropped: queue_full, export_failed (collector down or refusing), "
+        "shutdown",
+        L("reason"));
     tmet.request_duration_seconds =
         met_histogram("request_duration_seconds",
                       "Request duration, first byte in to last byte out", L("endpoint"), NULL, 0);

@@ -26,6 +26,8 @@ typedef struct tmet_table {
     met_family_t *session_writeback_total;    /* - */
     met_family_t *replay_writes_total;        /* result */
     met_family_t *replay_queue_depth;         /* - */
+    met_family_t *trace_spans_exported_total; /* - */
+    met_family_t *trace_spans_dropped_total;  /* reason */
     met_family_t *request_duration_seconds;   /* endpoint */
     met_family_t *upstream_latency_seconds;   /* model, backend */
     met_family_t *upstream_ttft_seconds;      /* model */

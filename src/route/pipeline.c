@@ -112,7 +112,8 @@ typedef struct route_run {
 
 static void finish(route_run_t *r)
 {
-    r->plan->routing_us = clock_mono_us() - r->plan->routing_us;
+    r->plan->mark_us[4] = clock_mono_us();
+    r->plan->routing_us = r->plan->mark_us[4] - r->plan->routing_us;
     r->done(r->ud, r->plan);
 }
 
@@ -179,10 +180,12 @@ static void stage_route(route_run_t *r)
                                             : 0;
         }
         memset(&p->sig, 0, sizeof p->sig);
+        p->mark_us[1] = clock_mono_us();
         if (r->env->sig && p->recipe && p->recipe->n_signals) {
             sig_eval(r->env->sig, p->recipe, rq, &senv, r->a, &p->sig);
             p->ran_signals = true;
         }
+        p->mark_us[2] = clock_mono_us();
         if (p->recipe) {
             dec_eval(cfg, p->recipe, &p->sig, r->a, &p->dec);
             p->ran_decision = true;
@@ -292,6 +295,7 @@ static void stage_route(route_run_t *r)
     p->knobs = knobs;
     p->prices = prices;
     p->n_prices = np;
+    p->mark_us[3] = clock_mono_us();
     sess_policy_decide(&pin, &p->pol);
     p->ran_policy = true;
     if (p->pol.verdict == SESS_VERDICT_ERROR || !p->pol.model) {
@@ -363,6 +367,7 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
 {
     memset(plan, 0, sizeof *plan);
     plan->routing_us = clock_mono_us();
+    plan->mark_us[0] = plan->routing_us;
     plan->started_ms = in->now_ms;
     plan->decision_name = "";
     route_run_t *r = arena_calloc(a, sizeof *r);

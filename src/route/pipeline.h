@@ -103,6 +103,10 @@ typedef struct route_plan {
     size_t n_prices;
     uint64_t started_ms;
     uint64_t routing_us;
+    /* stage boundaries (clock_mono_us, 0: not reached) for the trace spans:
+     * start, signals begin (identity, memory and classifiers done), signals
+     * done, selection done (policy begins), end */
+    uint64_t mark_us[5];
 } route_plan_t;
 
 typedef void (*route_done_fn)(void *ud, route_plan_t *plan);

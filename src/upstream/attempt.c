@@ -149,6 +149,7 @@ static void build_head(up_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
         .listener_keyed = p->req->principal != NULL,
         .ops = p->has_plg ? p->plg.hdr_ops : NULL,
         .n_ops = p->has_plg ? p->plg.n_hdr_ops : 0,
+        .traceparent = up_otel_attempt(p),
     };
     p->ad->head(p, b, &in);
     fwd_build_head(&in, h);

@@ -172,6 +172,7 @@ fwd_verdict_t fwd_client_header(const fwd_head_in_t *in, const hsrv_header_t *h)
         return FWD_DROP_PROTOCOL;
     if (extra_names(b, h->name, h->name_len) || op_names(in, 0, OPS_REPLACE, h->name, h->name_len))
         return FWD_DROP_OVERRIDDEN;
+    if (in->traceparent && name_is(h->name, h->name_len, "traceparent")) return FWD_DROP_OVERRIDDEN;
     return FWD_PASS;
 }
 
@@ -229,6 +230,7 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
     }
     if (in->request_id && fwd_valid_value(in->request_id, strlen(in->request_id)))
         buf_printf(out, "x-request-id: %s\r\n", in->request_id);
+    if (in->traceparent) emit_str(out, "traceparent", in->traceparent);
     for (size_t i = 0; i < in->n_client; i++) {
         const hsrv_header_t *h = &in->client[i];
         if (fwd_client_header(in, h) != FWD_PASS) continue; /* also checks name and value */

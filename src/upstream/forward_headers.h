@@ -18,7 +18,9 @@
  *   replaced, not doubled;
  * - a name that is not an RFC 9110 token, or a value with a control byte
  *   (CR, LF, NUL...), is dropped, whatever its origin (client, config,
- *   plugin), so no input can add a line to the head.
+ *   plugin), so no input can add a line to the head;
+ * - with tracing on, tether writes the attempt's own traceparent (the
+ *   client's trace joined) in place of the client's.
  * Pure functions over the inputs; thread-safe. */
 #ifndef TETHER_UPSTREAM_FORWARD_HEADERS_H
 #define TETHER_UPSTREAM_FORWARD_HEADERS_H
@@ -51,6 +53,7 @@ typedef struct fwd_head_in {
     bool listener_keyed;     /* authorization / x-api-key carried tether's key */
     const plg_hdr_op_t *ops; /* header_mutation ops, applied in order; may be NULL */
     size_t n_ops;
+    const char *traceparent; /* tracing: this attempt's W3C context, replacing the client's */
 } fwd_head_in_t;
 
 /* Hop-by-hop, framing or tether's own header (never forwarded). */

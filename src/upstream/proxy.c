@@ -23,6 +23,7 @@ void up_proxy_init(up_proxy_t *p, const up_adapter_t *ad, hsrv_req_t *req, const
     p->client = client;
     p->endpoint = endpoint;
     p->backend = -1;
+    up_otel_begin(p);
 }
 
 void up_set_model(up_proxy_t *p, const cfg_model_t *m, size_t index)
@@ -97,6 +98,7 @@ void up_end(up_proxy_t *p)
     p->rc_on = false;
     buf_free(&p->rc_sse);
     if (p->rec) up_trace_done(p, 499, "client_closed"); /* the client went away: still record */
+    up_otel_finish(p);
     if (p->has_plg) plg_out_deinit(&p->plg);
     p->has_plg = false;
     if (p->ad->end) p->ad->end(p);
@@ -118,6 +120,7 @@ void up_trace_bodies(up_proxy_t *p, const char *resp, size_t len)
 
 void up_trace_done(up_proxy_t *p, int status, const char *path)
 {
+    up_otel_status(p, status, path);
     if (!p->rec) return;
     up_trace_rec_outcome_t o = {0};
     o.backend = p->backend >= 0 ? p->model->backend_refs[p->backend].name : "";

@@ -48,9 +48,10 @@ typedef struct up_host {
     wrr_t *(*picker)(void *worker, size_t model_index); /* the model's backend picker */
     void (*sync)(void *worker, const cfg_t *cfg, uint64_t generation);
     void (*release)(void *ref);
-    rc_cache_t *rcache;     /* response cache, NULL when off */
-    replay_queue_t *replay; /* replay queue, NULL when off */
-    struct lim *limits;     /* rate limits and budgets (process-wide), NULL when off */
+    rc_cache_t *rcache;        /* response cache, NULL when off */
+    replay_queue_t *replay;    /* replay queue, NULL when off */
+    struct lim *limits;        /* rate limits and budgets (process-wide), NULL when off */
+    struct tel_tracer *tracer; /* OpenTelemetry export (process-wide), NULL when off */
 } up_host_t;
 
 /* A protocol adapter. Every op is called on the worker thread; NULL ops are
@@ -181,6 +182,7 @@ struct up_proxy {
     /* rate limits and budgets (limits_gate.c) */
     const char *client_key, *client_team; /* the client key's name and team, set by api/ */
     struct up_limits *lim;                /* the request's counters; NULL: no rule applies */
+    struct up_otel *otel;                 /* the request's trace (otel.c); NULL: not traced */
 };
 
 /* proxy.c: lifecycle */
@@ -252,6 +254,18 @@ void up_backend_release(up_proxy_t *p);
 void up_redispatch(up_proxy_t *p, const cfg_model_t *nm);
 void up_client_abort(hsrv_req_t *req);
 void up_client_drain(hsrv_req_t *req);
+
+/* otel.c: OpenTelemetry spans of the request (a server span, the routing
+ * stages, each upstream attempt, the relay), exported by telemetry/tracer.c */
+/* The request starts: join the client's traceparent, decide sampling. */
+void up_otel_begin(up_proxy_t *p);
+/* An attempt starts (the previous one ends): its traceparent for the
+ * upstream head, or NULL when the request is not traced. */
+const char *up_otel_attempt(up_proxy_t *p);
+/* The request's outcome (status, response path). */
+void up_otel_status(up_proxy_t *p, int status, const char *path);
+/* The request ends: the trace is handed to the exporter's queue. */
+void up_otel_finish(up_proxy_t *p);
 
 /* cache.c: the response cache around the upstream call */
 /* Prepare the key and look up; true when the cache took the request over:

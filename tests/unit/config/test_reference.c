@@ -14,8 +14,9 @@
 #include "config/schema.h"
 
 /* (CLASSIFIER_KEY is only named by the commented-out classifiers block) */
-static const char *const vars[] = {"LOCAL_GPU_KEY",  "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
-                                   "TEAM_KEY_ALICE", "REDIS_PASSWORD",    "TETHER_ADMIN_TOKEN"};
+static const char *const vars[] = {"LOCAL_GPU_KEY",      "ANTHROPIC_API_KEY", "OPENAI_API_KEY",
+                                   "TEAM_KEY_ALICE",     "REDIS_PASSWORD",    "TETHER_ADMIN_TOKEN",
+                                   "OTEL_EXPORT_HEADERS"};
 
 static const char *path(void)
 {

@@ -156,6 +156,17 @@ static void test_unchanged_and_restart_changes(void **st)
     buf_free(&out);
     cfg_free(a);
     cfg_free(b);
+    /* tracing settings take effect at a restart: a change says so */
+    write_file(path, cfg_port(9000));
+    a = load();
+    write_file(path, "version: v0.3\nlisteners: [{name: a, port: 9000}]\n"
+                     "global: {services: {tracing: {sample_ratio: 0.5}}}\n");
+    b = load();
+    assert_int_equal(cfg_restart_changes(a, b, &out), 1);
+    assert_string_equal(out.data, "global.services.tracing");
+    buf_free(&out);
+    cfg_free(a);
+    cfg_free(b);
     cfg_reload_free(rl);
     cfg_snapshot_free(s);
 }

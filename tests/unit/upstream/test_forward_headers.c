@@ -294,6 +294,27 @@ static void test_invalid_names_and_values_never_pass(void **st)
     assert_int_equal(lines_named(head, "x(y)", NULL, 0), 0);
 }
 
+/* Tracing on: the attempt's traceparent replaces the client's (one line);
+ * tracing off: the client's passes as it came. tracestate always passes. */
+static void test_traceparent_replaced_when_tracing(void **st)
+{
+    cfg_backend_ref_t b = backend();
+    hsrv_header_t h[] = {
+        H("TraceParent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        H("tracestate", "vendor=1")};
+    fwd_head_in_t in = input(&b, h, 2);
+    char v[256];
+    char *head = build(&in);
+    assert_int_equal(lines_named(head, "traceparent", v, sizeof v), 1);
+    assert_string_equal(v, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    in.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01";
+    head = build(&in);
+    assert_int_equal(lines_named(head, "traceparent", v, sizeof v), 1);
+    assert_string_equal(v, in.traceparent);
+    assert_int_equal(lines_named(head, "tracestate", v, sizeof v), 1);
+    assert_int_equal(fwd_client_header(&in, &h[0]), FWD_DROP_OVERRIDDEN);
+}
+
 static void test_predicates(void **st)
 {
     assert_true(fwd_is_hop_by_hop("PROXY-Authorization", 19));
@@ -321,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_extra_headers_and_plugin_ops_replace_client_headers),
         cmocka_unit_test(test_plugin_credential_equal_to_the_clients_is_not_doubled),
         cmocka_unit_test(test_invalid_names_and_values_never_pass),
+        cmocka_unit_test(test_traceparent_replaced_when_tracing),
         cmocka_unit_test(test_predicates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
