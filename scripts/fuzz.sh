@@ -5,6 +5,8 @@
 # archive of its own so that only what the harness reaches is linked.
 #   scripts/fuzz.sh short   ~20 s per harness (part of make test)
 #   scripts/fuzz.sh long    10 min per harness (FUZZ_SECONDS overrides)
+# FUZZ_ONLY="fuzz_a fuzz_b" limits a run to those harnesses (e.g. to run two
+# lanes side by side with nice -n 19 on a shared machine).
 # Seeds live in tests/fuzz/corpus/<name>/ (checked in); new corpus entries go
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/crash-<name>-*.
 # Exit status: 0 when every harness ran clean, 1 otherwise.
@@ -35,8 +37,9 @@ SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c"
 SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c"
 SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
-SRCS[fuzz_binding]="src/session/binding_token.c"
+SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
+SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/hash.c"
 SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_cache_stream.c src/http/sse.c src/core/buf.c"
 # The loader reads the member registries of signals/, select/ and plugins/
 # and the store backend registries of replay/ and session/ (config/family.h,
@@ -64,6 +67,7 @@ build_archive() {
 
 status=0
 for h in "${!SRCS[@]}"; do
+    if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $h "* ]]; then continue; fi
     bin="$OUT/$h"
     if ! build_archive "$h" ||
         ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$h/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
