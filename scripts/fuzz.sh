@@ -36,10 +36,12 @@ SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c sr
 SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c"
 SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c"
-SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
+SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
-SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/hash.c"
+SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/hash.c src/core/sort.c"
+SRCS[fuzz_replay]="src/replay/query.c src/replay/aggregate.c src/replay/trajectory.c src/replay/store.c \
+    src/replay/record.c src/session/policy.c src/config/yaml.c src/config/diag.c src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_cache_stream.c src/http/sse.c src/core/buf.c"
 # The loader reads the member registries of signals/, select/ and plugins/
 # and the store backend registries of replay/ and session/ (config/family.h,
