@@ -25,11 +25,12 @@ struct hsrv_conn {
     int listener_index;
     srv_parse_t rp; /* the request being parsed */
     int in_process;
-    int busy;        /* a request is with the handler */
-    int closing;     /* close once output is flushed */
-    int dead;        /* freed on next opportunity */
-    int is_idle;     /* no byte of a request arrived: on the worker's idle list */
-    unsigned served; /* requests answered on this connection */
+    int busy;               /* a request is with the handler */
+    int closing;            /* close once output is flushed */
+    int dead;               /* freed on next opportunity */
+    int is_idle;            /* no byte of a request arrived: on the worker's idle list */
+    uint64_t recv_since_us; /* first byte of the request being received (0: none) */
+    unsigned served;        /* requests answered on this connection */
     /* response state */
     int started, chunked, finished, head_only, http10;
     int64_t content_length;
