@@ -23,7 +23,9 @@ mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
 CXX=${FUZZ_CXX:-clang++}
 SAN="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc"
-CFLAGS="-std=gnu11 $SAN -D_GNU_SOURCE"
+# libpq's header lives outside the default path (the config harness reaches
+# the postgres stores)
+CFLAGS="-std=gnu11 $SAN -D_GNU_SOURCE $(pkg-config --cflags libpq 2>/dev/null)"
 CXXFLAGS="-std=gnu++17 $SAN"
 JOBS=$(nproc 2>/dev/null || echo 2)
 
@@ -46,11 +48,17 @@ SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_c
 # The loader reads the member registries of signals/, select/ and plugins/
 # and the store backend registries of replay/ and session/ (config/family.h,
 # config/stores.c), so the config harness links those folders too; the
-# session Redis backend reaches the kv/ layer (hiredis, libevent).
+# session Redis backend reaches the kv/ layer (hiredis, libevent); the
+# response store registry (api/) and what it reaches (translation, the SSE
+# parser, metrics) come along.
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
-    src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c)"
-LIBS[fuzz_config]="-lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent \
+    src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c \
+    src/metrics/*.c src/http/sse.c src/api/response_store*.c src/api/translate*.c)"
+# import (OpenClaw, /models, CRD inventories) merges with the real loader
+SRCS[fuzz_import]="${SRCS[fuzz_config]}"
+LIBS[fuzz_config]="-lpq -lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent \
     -lssl -lcrypto -lm -lstdc++"
+LIBS[fuzz_import]="${LIBS[fuzz_config]}"
 
 # Compile harness $1's sources into $OUT/obj/$1/lib.a.
 build_archive() {
@@ -68,11 +76,15 @@ build_archive() {
 }
 
 status=0
+# harnesses with the same source list share one archive (built once a run)
+declare -A ARCH
 for h in "${!SRCS[@]}"; do
     if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $h "* ]]; then continue; fi
     bin="$OUT/$h"
-    if ! build_archive "$h" ||
-        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$h/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
+    key=$(printf '%s' "${SRCS[$h]}" | md5sum | cut -c1-12)
+    if [ -z "${ARCH[$key]:-}" ] && build_archive "$h"; then ARCH[$key]=$h; fi
+    if [ -z "${ARCH[$key]:-}" ] ||
+        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/${ARCH[$key]}/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
             -lpthread ${LIBS[$h]:-}; then
         echo "fuzz: $h: build failed" >&2
         status=1
