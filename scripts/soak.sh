@@ -47,8 +47,9 @@ routing:
 global:
   services:
     management_api: {listen: "127.0.0.1:$GPORT"}
-    router_replay: {path: "$DIR/replay.db"}
 YAML
+# SOAK_REPLAY=0 leaves replay out (to tell its memory from the rest)
+[ "${SOAK_REPLAY:-1}" = 0 ] || echo "    router_replay: {path: \"$DIR/replay.db\"}" >>"$DIR/soak.yaml"
 "$BIN" serve --config "$DIR/soak.yaml" >"$DIR/router.out" 2>"$DIR/router.err" &
 RPID=$!
 pids+=($RPID)
