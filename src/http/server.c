@@ -632,6 +632,7 @@ void srv_conn_free(hsrv_conn_t *c)
     arena_deinit(&c->req.arena);
     free(c);
     atomic_fetch_sub(&w->srv->conns, 1);
+    w->n_conns--;
     if (w->stopping) srv_worker_maybe_exit(w);
 }
 
@@ -677,7 +678,13 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
         evutil_closesocket(fd);
         return;
     }
-    if ((size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
+    /* Each worker holds at most its share of max_connections: a worker can
+     * only make room among its own connections, so a flood held by one
+     * worker must not leave another with a full process and nothing of its
+     * own to evict. */
+    size_t max = w->srv->cfg.limits.max_connections, nw = (size_t)w->srv->n_workers;
+    size_t share = nw > 1 ? (max + nw - 1) / nw : max;
+    if ((size_t)atomic_load(&w->srv->conns) >= max || w->n_conns >= share) {
         /* a flood of idle sockets must not lock real clients out: make room
          * by closing this worker's longest-idle connection, if it has one */
         hsrv_conn_t *old = idle_victim(w);
@@ -704,6 +711,7 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
         return;
     }
     atomic_fetch_add(&w->srv->conns, 1);
+    w->n_conns++;
     c->w = w;
     c->listener_index = li;
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);

@@ -58,6 +58,7 @@ struct hsrv_worker {
     pthread_t thread;
     void *ctx;
     hsrv_conn_t *conns;
+    size_t n_conns;                     /* this worker's open connections */
     hsrv_conn_t *idle_head, *idle_tail; /* idle connections, oldest first */
     int stopping;
     long inflight;
