@@ -131,7 +131,8 @@ static hsrv_method_t method_of(unsigned m)
 
 /* A connection is idle from accept, and again after each response, until a
  * byte of a request (other than the empty lines before it) arrives. At the
- * connection limit the oldest idle one is closed to admit a new one. */
+ * connection limit the oldest idle one is closed to admit a new one (else
+ * the longest-arriving request head: stalled_victim). */
 static void idle_add(hsrv_conn_t *c)
 {
     hsrv_worker_t *w = c->w;
