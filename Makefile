@@ -45,7 +45,7 @@ TEST_BIN    := $(TEST_C:%.c=$(BUILD)/%)
 BENCH_C     := $(shell find tests/bench -name 'bench_*.c' 2>/dev/null | sort)
 BENCH_BIN   := $(BENCH_C:%.c=$(BUILD)/%)
 
-.PHONY: all deps test check test-plain test-asan bench lint run clean fuzz
+.PHONY: all deps test check test-plain test-asan bench lint run clean fuzz soak
 all: deps-quiet $(BIN)
 
 deps:
@@ -105,6 +105,10 @@ run: deps $(BIN)
 
 fuzz: deps
 	@./scripts/fuzz.sh long
+
+# SOAK_SECONDS=N (default 600); TETHER_BIN=build-asan/tether for a sanitized run
+soak: all
+	@./scripts/soak.sh
 
 clean:
 	rm -rf build build-asan

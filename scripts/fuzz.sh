@@ -4,8 +4,9 @@
 # files it needs (never against the gcc-built libtether.a), compiled into an
 # archive of its own so that only what the harness reaches is linked.
 #   scripts/fuzz.sh short   ~20 s per harness (part of make test)
-#   scripts/fuzz.sh long    10 min per harness (FUZZ_SECONDS overrides;
-#   FUZZ_ONLY="fuzz_a fuzz_b" runs only those)
+#   scripts/fuzz.sh long    10 min per harness (FUZZ_SECONDS overrides)
+# FUZZ_ONLY="fuzz_a fuzz_b" limits a run to those harnesses (e.g. to run two
+# lanes side by side with nice -n 19 on a shared machine).
 # Seeds live in tests/fuzz/corpus/<name>/ (checked in); new corpus entries go
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/crash-<name>-*.
 # Exit status: 0 when every harness ran clean, 1 otherwise.
@@ -22,6 +23,8 @@ mkdir -p "$OUT"
 CC=${FUZZ_CC:-clang}
 CXX=${FUZZ_CXX:-clang++}
 SAN="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc"
+# libpq's header lives outside the default path (the config harness reaches
+# the postgres stores)
 CFLAGS="-std=gnu11 $SAN -D_GNU_SOURCE $(pkg-config --cflags libpq 2>/dev/null)"
 CXXFLAGS="-std=gnu++17 $SAN"
 JOBS=$(nproc 2>/dev/null || echo 2)
@@ -31,32 +34,38 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # tests/fuzz/<harness>.dict.
 declare -A SRCS LIBS
 SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/buf.c"
-SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/buf.c"
+SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/buf.c src/core/sort.c"
 SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c"
 SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c"
-SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c"
-SRCS[fuzz_binding]="src/session/binding_token.c"
+SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c src/core/sort.c"
+SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
 SRCS[fuzz_classify]="src/signals/classify_parse.c src/core/arena.c"
 LIBS[fuzz_classify]="-lcjson"
+SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/hash.c src/core/sort.c"
+SRCS[fuzz_replay]="src/replay/query.c src/replay/aggregate.c src/replay/trajectory.c src/replay/store.c \
+    src/replay/record.c src/session/policy.c src/config/yaml.c src/config/diag.c src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_cache_stream.c src/http/sse.c src/core/buf.c"
 # The loader reads the member registries of signals/, select/ and plugins/
 # and the store backend registries of replay/ and session/ (config/family.h,
 # config/stores.c), so the config harness links those folders too; the
-# session Redis backend reaches the kv/ layer (hiredis, libevent).
-SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/metrics/*.c src/request/*.c src/decision/*.c \
-    src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c)"
-LIBS[fuzz_config]="-lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -lpq -levent_pthreads \
-    -levent -lssl -lcrypto -lm -lstdc++"
+# session Redis backend reaches the kv/ layer (hiredis, libevent); the
+# response store registry (api/) and what it reaches (translation, the SSE
+# parser, metrics) come along.
+SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
+    src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c \
+    src/metrics/*.c src/http/sse.c src/api/response_store*.c src/api/translate*.c)"
+# import (OpenClaw, /models, CRD inventories) merges with the real loader
+SRCS[fuzz_import]="${SRCS[fuzz_config]}"
+LIBS[fuzz_config]="-lpq -lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent \
+    -lssl -lcrypto -lm -lstdc++"
+LIBS[fuzz_import]="${LIBS[fuzz_config]}"
 # The trajectory rebuilt from captured bodies (replay/trajectory.c) runs on
 # the replay store interface, which reaches the config registries: the same
-# sources as the config harness.
-# (the same archive: built once).
+# sources as the config harness (the same archive, built once).
 SRCS[fuzz_trajectory]="${SRCS[fuzz_config]}"
 LIBS[fuzz_trajectory]="${LIBS[fuzz_config]}"
-declare -A SHARE BUILT
-SHARE[fuzz_trajectory]=fuzz_config
 
 # Compile harness $1's sources into $OUT/obj/$1/lib.a.
 build_archive() {
@@ -74,16 +83,15 @@ build_archive() {
 }
 
 status=0
+# harnesses with the same source list share one archive (built once a run)
+declare -A ARCH
 for h in "${!SRCS[@]}"; do
-    # FUZZ_ONLY="fuzz_a fuzz_b": only these harnesses
     if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $h "* ]]; then continue; fi
     bin="$OUT/$h"
-    arch=${SHARE[$h]:-$h}
-    if [ -z "${BUILT[$arch]:-}" ]; then
-        build_archive "$arch" && BUILT[$arch]=1
-    fi
-    if [ -z "${BUILT[$arch]:-}" ] ||
-        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/$arch/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
+    key=$(printf '%s' "${SRCS[$h]}" | md5sum | cut -c1-12)
+    if [ -z "${ARCH[$key]:-}" ] && build_archive "$h"; then ARCH[$key]=$h; fi
+    if [ -z "${ARCH[$key]:-}" ] ||
+        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/${ARCH[$key]}/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
             -lpthread ${LIBS[$h]:-}; then
         echo "fuzz: $h: build failed" >&2
         status=1

@@ -20,8 +20,9 @@ CFG_SCHEMA(cfg_schema_limits, "global.router.limits", "Request limits and server
            CFG_FDUR(cfg_limits_t, "body_timeout", body_timeout_ms, "60s",
                     "time to receive the request body"),
            CFG_FI64(cfg_limits_t, "max_connections", max_connections, "4096", 1, 10000000,
-                    "open client connections per process; at the limit the "
-                    "oldest idle one is closed to admit a new one"),
+                    "open client connections per process (each worker holds its "
+                    "share); at the limit the oldest idle one, else the longest-"
+                    "arriving request head, is closed to admit a new one"),
            CFG_FDUR(cfg_limits_t, "keepalive_timeout", keepalive_ms, "60s",
                     "idle time allowed between requests on a kept-alive "
                     "connection (at most the listener's timeout)"),

@@ -131,7 +131,8 @@ static hsrv_method_t method_of(unsigned m)
 
 /* A connection is idle from accept, and again after each response, until a
  * byte of a request (other than the empty lines before it) arrives. At the
- * connection limit the oldest idle one is closed to admit a new one. */
+ * connection limit the oldest idle one is closed to admit a new one (else
+ * the longest-arriving request head: stalled_victim). */
 static void idle_add(hsrv_conn_t *c)
 {
     hsrv_worker_t *w = c->w;
@@ -164,6 +165,7 @@ static void on_request_start(void *ud)
 {
     hsrv_conn_t *c = ud;
     idle_del(c);
+    c->recv_since_us = clock_mono_us();
     /* a new connection's header timer runs from accept; on a kept-alive
      * one it starts with the request's first byte */
     if (c->served) conn_arm_timer(c);
@@ -307,6 +309,7 @@ static int conn_process(hsrv_conn_t *c)
         if (c->rp.message_done) {
             srv_parse_next(&c->rp);
             idle_del(c);
+            c->recv_since_us = 0;
             c->busy = 1;
             c->w->inflight++;
             atomic_fetch_add(&c->w->srv->inflight, 1);
@@ -630,6 +633,7 @@ void srv_conn_free(hsrv_conn_t *c)
     arena_deinit(&c->req.arena);
     free(c);
     atomic_fetch_sub(&w->srv->conns, 1);
+    w->n_conns--;
     if (w->stopping) srv_worker_maybe_exit(w);
 }
 
@@ -647,6 +651,23 @@ static hsrv_conn_t *idle_victim(hsrv_worker_t *w)
     return NULL;
 }
 
+/* With no idle connection: the one whose request head has been arriving the
+ * longest - a slowloris trickling a head must not lock real clients out
+ * until header_timeout. A head that is complete (a body upload in progress,
+ * a request being answered) is never closed for this. Walks the worker's
+ * connections; only reached at the limit with none idle. */
+static hsrv_conn_t *stalled_victim(hsrv_worker_t *w)
+{
+    hsrv_conn_t *v = NULL;
+    for (hsrv_conn_t *c = w->conns; c; c = c->next) {
+        if (c->busy || c->dead || c->closing || c->is_idle || !c->recv_since_us ||
+            c->rp.headers_done)
+            continue;
+        if (!v || c->recv_since_us < v->recv_since_us) v = c;
+    }
+    return v;
+}
+
 void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                    void *arg)
 {
@@ -658,18 +679,28 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
         evutil_closesocket(fd);
         return;
     }
-    if ((size_t)atomic_load(&w->srv->conns) >= w->srv->cfg.limits.max_connections) {
+    /* Each worker holds at most its share of max_connections: a worker can
+     * only make room among its own connections, so a flood held by one
+     * worker must not leave another with a full process and nothing of its
+     * own to evict. */
+    size_t max = w->srv->cfg.limits.max_connections, nw = (size_t)w->srv->n_workers;
+    size_t share = nw > 1 ? (max + nw - 1) / nw : max;
+    if ((size_t)atomic_load(&w->srv->conns) >= max || w->n_conns >= share) {
         /* a flood of idle sockets must not lock real clients out: make room
          * by closing this worker's longest-idle connection, if it has one */
         hsrv_conn_t *old = idle_victim(w);
-        if (!old) {
+        if (old) {
+            count_closed(old, "idle_evicted");
+            tlog(TLOG_DEBUG, "connection_idle_closed", "\"reason\":\"idle_evicted\"");
+        } else if ((old = stalled_victim(w))) {
+            count_closed(old, "stalled_evicted");
+            tlog(TLOG_WARN, "connection_stalled_closed", "\"reason\":\"stalled_evicted\"");
+        } else {
             count_closed_w(w, "max_connections");
             tlog(TLOG_WARN, "connection_refused", "\"reason\":\"max_connections\"");
             evutil_closesocket(fd);
             return;
         }
-        count_closed(old, "idle_evicted");
-        tlog(TLOG_DEBUG, "connection_idle_closed", "\"reason\":\"idle_evicted\"");
         old->dead = 1;
         srv_conn_free(old);
     }
@@ -681,6 +712,7 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
         return;
     }
     atomic_fetch_add(&w->srv->conns, 1);
+    w->n_conns++;
     c->w = w;
     c->listener_index = li;
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);

@@ -93,8 +93,10 @@ typedef struct hsrv_limits {
     uint64_t keepalive_timeout_ms; /* idle time between requests (at most the listener's
                                       idle_timeout_ms) [60 s] */
     size_t max_empty_lines;        /* tolerated before a request line; 400 above [4] */
-    size_t max_connections;        /* per process [4096]; at the limit a worker closes its
-                                      oldest idle connection to admit a new one, or refuses it */
+    size_t max_connections;        /* per process [4096], each worker at most its share; at
+                                      the limit a worker closes its oldest idle connection,
+                                      else its longest-arriving request head, to admit a new
+                                      one, or refuses it */
 } hsrv_limits_t;
 
 /* Called for errors the server answers itself (bad request, 413, 431, 408):

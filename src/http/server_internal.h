@@ -25,11 +25,12 @@ struct hsrv_conn {
     int listener_index;
     srv_parse_t rp; /* the request being parsed */
     int in_process;
-    int busy;        /* a request is with the handler */
-    int closing;     /* close once output is flushed */
-    int dead;        /* freed on next opportunity */
-    int is_idle;     /* no byte of a request arrived: on the worker's idle list */
-    unsigned served; /* requests answered on this connection */
+    int busy;               /* a request is with the handler */
+    int closing;            /* close once output is flushed */
+    int dead;               /* freed on next opportunity */
+    int is_idle;            /* no byte of a request arrived: on the worker's idle list */
+    uint64_t recv_since_us; /* first byte of the request being received (0: none) */
+    unsigned served;        /* requests answered on this connection */
     /* response state */
     int started, chunked, finished, head_only, http10;
     int64_t content_length;
@@ -57,6 +58,7 @@ struct hsrv_worker {
     pthread_t thread;
     void *ctx;
     hsrv_conn_t *conns;
+    size_t n_conns;                     /* this worker's open connections */
     hsrv_conn_t *idle_head, *idle_tail; /* idle connections, oldest first */
     int stopping;
     long inflight;

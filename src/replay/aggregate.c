@@ -192,8 +192,9 @@ int replay_query_aggregate(replay_store_t *s, const replay_query_t *q,
     agg_ctx_t c = {.base = baseline};
     int rc = replay_query_rows(s, &all, agg_cb, &c, err);
     if (rc == REPLAY_OK) {
-        qsort(c.dec, c.n_dec, sizeof *c.dec, by_turns_desc);
-        qsort(c.mod, c.n_mod, sizeof *c.mod, by_turns_desc);
+        /* no rows: the arrays are NULL, which qsort must not be given */
+        if (c.n_dec) qsort(c.dec, c.n_dec, sizeof *c.dec, by_turns_desc);
+        if (c.n_mod) qsort(c.mod, c.n_mod, sizeof *c.mod, by_turns_desc);
         buf_printf(out, "{\"records\":%zu,\"truncated\":%s,\"since\":", c.records,
                    c.truncated ? "true" : "false");
         if (q->since_ms)

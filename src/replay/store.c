@@ -158,7 +158,10 @@ bool replay_row_parse(const char *line, size_t len, replay_row_parsed_t *out)
     }
     const char *id = jstr(doc, "id");
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(doc, "created_at_ms");
-    if (!id || !cJSON_IsNumber(ms)) {
+    /* a number out of uint64 range (negative, 1e300, 1e999 = inf) is not a
+     * record's time: converting it would be undefined */
+    if (!id || !cJSON_IsNumber(ms) || !(ms->valuedouble >= 0) ||
+        !(ms->valuedouble < 18446744073709551616.0)) {
         cJSON_Delete(doc);
         return false;
     }
@@ -178,7 +181,9 @@ bool replay_row_parse(const char *line, size_t len, replay_row_parsed_t *out)
         r->reason = jstr(s, "reason");
         r->phase = jstr(s, "phase");
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(s, "turn");
-        r->turn = cJSON_IsNumber(t) ? (int64_t)t->valuedouble : 0;
+        r->turn = cJSON_IsNumber(t) && t->valuedouble > -9.2e18 && t->valuedouble < 9.2e18
+                      ? (int64_t)t->valuedouble
+                      : 0;
         r->switched = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "switched"));
     }
     r->json = out->json;

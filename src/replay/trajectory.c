@@ -233,7 +233,7 @@ int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with
     tj_ctx_t c = {0};
     int rc = replay_store_scan(s, &f, tj_cb, &c, err);
     if (rc == REPLAY_OK) {
-        qsort(c.v, c.n, sizeof *c.v, oldest_first);
+        if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, oldest_first); /* none: c.v is NULL */
         cJSON *doc = cJSON_CreateObject(), *conv = cJSON_CreateArray(), *idx = cJSON_CreateArray();
         size_t missing = 0;
         for (size_t i = 0; i < c.n; i++) {

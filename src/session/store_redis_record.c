@@ -6,6 +6,8 @@
 #include "core/hash.h"
 #include "session/store_redis_internal.h"
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +59,18 @@ void sess_redis_rec_to_json(buf_t *b, const sess_state_t *s)
 
 static uint64_t jnum(const cJSON *o, const char *k)
 {
+    /* a stored number may be anything (1e300, -5, 1e999 = inf): clamp to the
+     * range, since converting an out-of-range double is undefined */
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t)(v->valuedouble + 0.5) : 0;
+    if (!cJSON_IsNumber(v) || !(v->valuedouble > 0)) return 0;
+    if (v->valuedouble >= 18446744073709551615.0) return UINT64_MAX;
+    return (uint64_t)(v->valuedouble + 0.5);
 }
 static double jdbl(const cJSON *o, const char *k)
 {
+    /* inf would be written back as "inf", which is not JSON */
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : 0;
 }
 static void jstr(const cJSON *o, const char *k, char *out, size_t cap)
 {
@@ -89,7 +96,8 @@ bool sess_redis_rec_from_json(const char *p, size_t n, sess_state_t *s)
     s->cached_tokens = jnum(j, "ct");
     s->completion_tokens = jnum(j, "cpt");
     s->cost = jdbl(j, "cost");
-    s->lock_kind = (sess_lock_kind_t)jnum(j, "lk");
+    uint64_t lk = jnum(j, "lk");
+    s->lock_kind = lk <= SESS_LOCK_PROVIDER_STATE ? (sess_lock_kind_t)lk : SESS_LOCK_NONE;
     s->lock_bindings = (uint32_t)jnum(j, "lkb");
     s->lock_since_turn = (uint32_t)jnum(j, "lks");
     char op[32];

@@ -5,7 +5,7 @@
  * see zero continuity violations and the router must switch where it is
  * safe. The same script runs with no session header (prefix-chain identity),
  * and across two replicas sharing one Redis, alternating every turn, with
- * Redis killed mid-session. */
+ * Redis killed mid-session, and with a replica killed mid-session. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -368,6 +368,62 @@ static void test_two_replicas_share_sessions_through_redis(void **state)
     assert_true(WIFEXITED(s2) && WEXITSTATUS(s2) == 0);
 }
 
+/* A replica is killed (SIGKILL, no drain) in the middle of many tool loops;
+ * the next turn of each goes to the other replica, which must find the
+ * session in Redis and keep the lock: the strict backends see no
+ * violation (issue 17; figures in docs/RELIABILITY.md). */
+static void test_replica_killed_mid_session_next_turn_on_the_other(void **state)
+{
+    enum { SESSIONS = 10 };
+    reset_mocks();
+    tredis_t redis;
+    if (tredis_start(&redis, tsupport_free_port()) != 0)
+        fail_msg("redis-server is not installed (scripts/deps.sh installs it)");
+    char addr[64], c1[256], c2[256];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", redis.port);
+    snprintf(c1, sizeof c1, "%s/k1.yaml", dir);
+    snprintf(c2, sizeof c2, "%s/k2.yaml", dir);
+    int p1 = tsupport_free_port(), p2 = tsupport_free_port();
+    write_config(c1, p1, tsupport_free_port(), addr);
+    write_config(c2, p2, tsupport_free_port(), addr);
+    tproc_t r1, r2;
+    assert_true(start_router(&r1, c1) > 0);
+    assert_true(start_router(&r2, c2) > 0);
+    convo_t c[SESSIONS];
+    char names[SESSIONS][32];
+    for (int i = 0; i < SESSIONS; i++) {
+        snprintf(names[i], sizeof names[i], "agent-kill-%d", i);
+        c[i] = (convo_t){.messages = cJSON_CreateArray(), .session_header = names[i]};
+        convo_user(&c[i], "use the tool to run the tests");
+        assert_int_equal(convo_turn(&c[i], p1, 1, NULL), 0);
+    }
+    tproc_signal(&r1, SIGKILL);
+    tproc_wait(&r1, 10000);
+    int failed = 0, kept = 0;
+    for (int i = 0; i < SESSIONS; i++) {
+        convo_tool_results(&c[i]);
+        convo_user(&c[i], "prove the fix is correct");
+        if (convo_turn(&c[i], p2, 1, NULL) != 0)
+            failed++;
+        else
+            kept += !strcmp(c[i].last_model, "small") &&
+                    !strcmp(c[i].last_reason, "hard_lock_tool_loop");
+        cJSON_Delete(c[i].messages);
+    }
+    int v = violations(p_small) + violations(p_big);
+    if (getenv("TETHER_TEST_VERBOSE"))
+        fprintf(stderr,
+                "replica killed: %d sessions mid tool loop, next turn on the other replica: %d "
+                "failed, %d kept the lock, %d violations at the strict backends\n",
+                SESSIONS, failed, kept, v);
+    assert_int_equal(failed, 0);
+    assert_int_equal(kept, SESSIONS);
+    assert_int_equal(v, 0);
+    int s2 = tproc_stop(&r2, 10000);
+    assert_true(WIFEXITED(s2) && WEXITSTATUS(s2) == 0);
+    tredis_stop(&redis, 5000);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -375,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_agent_session_with_header_has_no_violations),
         cmocka_unit_test(test_agent_session_without_header_uses_prefix_chain),
         cmocka_unit_test(test_two_replicas_share_sessions_through_redis),
+        cmocka_unit_test(test_replica_killed_mid_session_next_turn_on_the_other),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
