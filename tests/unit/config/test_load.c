@@ -391,6 +391,14 @@ static void test_diag_backend_endpoint_and_base_url(void **st)
         "base_url");
 }
 
+static void test_diag_tracing_endpoint(void **st)
+{
+    expect_one("version: v0.3\nglobal:\n  services:\n    tracing: {enabled: true, "
+               "endpoint: 'https://c:4318'}\n",
+               "t.yaml:4:40: global.services.tracing.endpoint: tracing endpoint must be an "
+               "http:// URL (https is not supported)");
+}
+
 static void test_diag_ranges_and_types(void **st)
 {
     expect_one(
@@ -545,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_diag_unknown_field_with_suggestion),
         cmocka_unit_test(test_strict_turns_warnings_into_errors),
         cmocka_unit_test(test_diag_backend_endpoint_and_base_url),
+        cmocka_unit_test(test_diag_tracing_endpoint),
         cmocka_unit_test(test_diag_ranges_and_types),
         cmocka_unit_test(test_diag_choice_keys),
         cmocka_unit_test(test_diag_duplicates_and_references),
