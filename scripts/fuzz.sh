@@ -53,12 +53,14 @@ SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_c
 # session Redis backend reaches the kv/ layer (hiredis, libevent); the
 # response store registry (api/) and what it reaches (translation, the SSE
 # parser, metrics) come along.
+# The signals reach the HTTP client (external classifiers, embedder:
+# http/upstream.c, with libevent's OpenSSL bufferevents).
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
     src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c \
-    src/metrics/*.c src/http/sse.c src/api/response_store*.c src/api/translate*.c)"
+    src/metrics/*.c src/http/sse.c src/http/upstream.c src/api/response_store*.c src/api/translate*.c)"
 # import (OpenClaw, /models, CRD inventories) merges with the real loader
 SRCS[fuzz_import]="${SRCS[fuzz_config]}"
-LIBS[fuzz_config]="-lpq -lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent \
+LIBS[fuzz_config]="-lpq -lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent_openssl -levent \
     -lssl -lcrypto -lm -lstdc++"
 LIBS[fuzz_import]="${LIBS[fuzz_config]}"
 # The trajectory rebuilt from captured bodies (replay/trajectory.c) runs on
