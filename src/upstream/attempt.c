@@ -12,6 +12,7 @@
 #include "session/handoff_rewrite.h"
 #include "upstream/proxy.h"
 #include "upstream/relay.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -137,6 +138,36 @@ static int handoff_after_failures(up_proxy_t *p)
     return 0;
 }
 
+/* The head is rendered in a buffer the thread keeps between requests
+ * (released when one was unusually large; freed at thread exit), then
+ * copied into the request's arena. */
+#define HEAD_SCRATCH_KEEP (16 * 1024)
+static __thread buf_t head_buf;
+static __thread bool head_buf_registered;
+static pthread_key_t head_buf_key;
+static pthread_once_t head_buf_once = PTHREAD_ONCE_INIT;
+
+static void head_buf_free(void *b)
+{
+    buf_free(b);
+}
+
+static void head_buf_key_init(void)
+{
+    pthread_key_create(&head_buf_key, head_buf_free);
+}
+
+static buf_t *head_scratch(void)
+{
+    if (!head_buf_registered) {
+        pthread_once(&head_buf_once, head_buf_key_init);
+        pthread_setspecific(head_buf_key, &head_buf);
+        head_buf_registered = true;
+    }
+    buf_reset(&head_buf);
+    return &head_buf;
+}
+
 static void build_head(up_proxy_t *p, const cfg_backend_ref_t *b, buf_t *h)
 {
     fwd_head_in_t in = {
@@ -241,14 +272,19 @@ void up_attempt(up_proxy_t *p)
     p->bh = h;
     sel_health_inflight_add(h, +1);
     const cfg_backend_ref_t *b = &m->backend_refs[bi];
-    buf_t head = BUF_INIT;
-    build_head(p, b, &head);
+    /* the call reads the head again when it retries a stale pooled
+     * connection, so it lives in the request's arena, as the body does */
+    buf_t *hb = head_scratch();
+    build_head(p, b, hb);
+    char *head = arena_strndup(&p->req->arena, hb->data ? hb->data : "", hb->len);
+    size_t head_len = hb->len;
+    if (hb->cap > HEAD_SCRATCH_KEEP) buf_free(hb);
     hup_request_t r = {
         .host = b->host,
         .port = b->port,
         .tls = b->tls,
-        .head = head.data,
-        .head_len = head.len,
+        .head = head,
+        .head_len = head_len,
         .body = p->iov,
         .n_body = p->n_iov,
         .connect_timeout_ms = m->reliability.connect_timeout_ms,
@@ -262,7 +298,6 @@ void up_attempt(up_proxy_t *p)
         p->inflight = true;
     }
     p->call = hup_call_start(p->host.pools, &r, &up_relay_callbacks, p);
-    buf_free(&head);
 }
 
 void up_client_abort(hsrv_req_t *req)
