@@ -41,22 +41,13 @@ void api_error_anthropic(hsrv_req_t *req, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    buf_t b = BUF_INIT;
     const char *type = tr_anthropic_error_type(status);
+    buf_t b = BUF_INIT;
     ag_anthropic_error_json(&b, type, msg);
-    hsrv_header_t h[2] = {
-        {"content-type", 12, "application/json", 16},
-        {"x-tether-request-id", 19, req->request_id, strlen(req->request_id)},
-    };
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"endpoint\":\"messages\",\"status\":%d,\"type\":\"%s\"",
          req->request_id, status, type);
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
-    met_inc(tmet.requests_total, 1, "messages", st, "anthropic");
-    met_inc(tmet.request_errors_total, 1, "messages", type);
-    hsrv_respond(req, status, h, 2, b.data, b.len);
-    buf_free(&b);
+    api_error_respond(req, status, &b, "messages", "anthropic", type);
 }
 
 /* An error before routing, in the client's shape. */

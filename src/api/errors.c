@@ -49,10 +49,6 @@ void api_error_openai(hsrv_req_t *req, int status, const char *type, const char 
     va_end(ap);
     buf_t b = BUF_INIT;
     api_error_openai_json(&b, type, code, param, msg);
-    hsrv_header_t h[2] = {
-        {"content-type", 12, "application/json", 16},
-        {"x-tether-request-id", 19, req->request_id, strlen(req->request_id)},
-    };
     tlog(status >= 500 ? TLOG_ERROR : TLOG_WARN, "request_error",
          "\"request_id\":\"%s\",\"method\":\"%s\",\"status\":%d,\"code\":\"%s\"", req->request_id,
          req->method_str ? req->method_str : "", status, code);
@@ -60,10 +56,20 @@ void api_error_openai(hsrv_req_t *req, int status, const char *type, const char 
                      : strstr(req->path, "/chat/completions") ? "chat"
                      : strstr(req->path, "/v1/responses")     ? "responses"
                                                               : "other";
+    api_error_respond(req, status, &b, ep, "openai", code);
+}
+
+void api_error_respond(hsrv_req_t *req, int status, buf_t *body, const char *endpoint,
+                       const char *protocol, const char *code)
+{
+    hsrv_header_t h[2] = {
+        {"content-type", 12, "application/json", 16},
+        {"x-tether-request-id", 19, req->request_id, strlen(req->request_id)},
+    };
     char st[8];
     snprintf(st, sizeof st, "%d", status);
-    met_inc(tmet.requests_total, 1, ep, st, "openai");
-    met_inc(tmet.request_errors_total, 1, ep, code);
-    hsrv_respond(req, status, h, 2, b.data, b.len);
-    buf_free(&b);
+    met_inc(tmet.requests_total, 1, endpoint, st, protocol);
+    met_inc(tmet.request_errors_total, 1, endpoint, code);
+    hsrv_respond(req, status, h, 2, body->data, body->len);
+    buf_free(body);
 }

@@ -5,6 +5,7 @@
  * chain walks and their expansion, and the blocking forms for tests and
  * tools. */
 #include "api/response_store_internal.h"
+#include "core/dlist.h"
 #include "api/response_store_registry.h"
 #include "core/hash.h"
 #include <pthread.h>
@@ -85,14 +86,7 @@ static void unlink_node(rstore_t *s, rnode_t *n)
     while (*pp && *pp != n)
         pp = &(*pp)->hnext;
     if (*pp) *pp = n->hnext;
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        s->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        s->tail = n->prev;
+    DLIST_UNLINK(s->head, s->tail, n, prev, next);
     s->n--;
     entry_deinit(&n->e);
     free(n);
@@ -134,12 +128,7 @@ static void mem_put(rstore_t *s, const rstore_entry_t *e, uint64_t now_ms)
     size_t b = bucket(n->e.id);
     n->hnext = s->buckets[b];
     s->buckets[b] = n;
-    n->prev = s->tail;
-    if (s->tail)
-        s->tail->next = n;
-    else
-        s->head = n;
-    s->tail = n;
+    DLIST_PUSH_BACK(s->head, s->tail, n, prev, next);
     s->n++;
     while (s->max && s->n > s->max)
         unlink_node(s, s->head);

@@ -9,6 +9,7 @@
 #include "api/response_store_registry.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "kv/pool.h"
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,17 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RR_MAX_LOOPS 64
-
 struct rredis {
-    kv_conf_t conf;
+    kv_pool_t pool; /* one connection per loop */
     char *prefix;
-    pthread_mutex_t mu; /* guards loops[] */
-    struct {
-        struct event_base *evb;
-        kv_t *kv;
-    } loops[RR_MAX_LOOPS];
-    int n_loops;
+    pthread_mutex_t mu;           /* guards sync_base */
     struct event_base *sync_base; /* the blocking calls' private loop */
     _Atomic uint64_t failures;
 };
@@ -42,7 +36,7 @@ rredis_t *rr_new(const rstore_redis_opts_t *o, char *err, size_t errlen)
                     .name = "response_store"};
     rredis_t *r = calloc(1, sizeof *r);
     if (!r) abort();
-    if (!kv_conf_init(&r->conf, &ko, err, errlen)) {
+    if (!kv_pool_init(&r->pool, &ko, err, errlen)) {
         free(r);
         return NULL;
     }
@@ -54,11 +48,9 @@ rredis_t *rr_new(const rstore_redis_opts_t *o, char *err, size_t errlen)
 void rr_free(rredis_t *r)
 {
     if (!r) return;
-    for (int i = 0; i < r->n_loops; i++)
-        kv_free(r->loops[i].kv);
+    kv_pool_deinit(&r->pool);
     if (r->sync_base) event_base_free(r->sync_base);
     pthread_mutex_destroy(&r->mu);
-    kv_conf_deinit(&r->conf);
     free(r->prefix);
     free(r);
 }
@@ -81,20 +73,7 @@ struct event_base *rr_sync_base(rredis_t *r)
  * is taken (the caller then serves from the local table). */
 static kv_t *conn_of(rredis_t *r, struct event_base *evb)
 {
-    kv_t *kv = NULL;
-    pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < r->n_loops && !kv; i++)
-        if (r->loops[i].evb == evb) kv = r->loops[i].kv;
-    if (!kv && r->n_loops < RR_MAX_LOOPS) {
-        char err[256];
-        kv = kv_new(evb, &r->conf.o, err, sizeof err); /* the address parsed in rr_new */
-        if (kv) {
-            r->loops[r->n_loops].evb = evb;
-            r->loops[r->n_loops++].kv = kv;
-        }
-    }
-    pthread_mutex_unlock(&r->mu);
-    return kv;
+    return kv_pool_get(&r->pool, evb);
 }
 
 static char *rr_key(rredis_t *r, const char *id, size_t *len)

@@ -1,6 +1,7 @@
 /* translate_build.c - reply objects both reply translators build
  * (translate_build.h): chat and Responses usage members, the Response
- * object, Responses output items and the derived message and item ids. */
+ * object, Responses output items, the derived message and item ids, the
+ * Anthropic tool_use block and the parsed chat.completion. */
 #include "api/translate_build.h"
 #include "core/hash.h"
 #include <stdio.h>
@@ -125,4 +126,33 @@ void tr_item_id(const char *prefix, const char *seed, int k, char *out, size_t n
     char hex[17];
     hash_hex16(hash_xxh64(seed, strlen(seed), (uint64_t)k + 11), hex);
     snprintf(out, n, "%s_%s", prefix, hex);
+}
+
+cJSON *tr_tool_use_block(const char *id, const cJSON *fn, tr_warn_t *w)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "type", "tool_use");
+    cJSON_AddStringToObject(b, "id", id);
+    cJSON_AddStringToObject(b, "name", tr_str_of(fn, "name") ? tr_str_of(fn, "name") : "");
+    const char *args = tr_str_of(fn, "arguments");
+    cJSON *inp = args && *args ? cJSON_Parse(args) : cJSON_CreateObject();
+    if (!cJSON_IsObject(inp)) {
+        cJSON_Delete(inp);
+        inp = cJSON_CreateObject();
+        tr_warn_add(w, "tool_arguments_not_an_object");
+    }
+    cJSON_AddItemToObject(b, "input", inp);
+    return b;
+}
+
+cJSON *tr_chat_parse(const char *body, size_t len, const cJSON **choice, const cJSON **msg)
+{
+    cJSON *in = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(in)) {
+        cJSON_Delete(in);
+        return NULL;
+    }
+    *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(in, "choices"), 0);
+    *msg = cJSON_GetObjectItemCaseSensitive(*choice, "message");
+    return in;
 }

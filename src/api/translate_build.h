@@ -39,6 +39,13 @@ cJSON *tr_response_object(const tr_resp_meta_t *m, const char *status, cJSON *ou
 cJSON *tr_msg_item(const char *id, const char *text, const char *status);
 cJSON *tr_fc_item(const char *id, const char *call_id, const char *name, const char *args,
                   const char *status);
+/* An Anthropic tool_use block {type,id,name,input} for a chat tool call's
+ * "function" fn: input is its "arguments" parsed; a body that is not an
+ * object becomes {} with the warning tool_arguments_not_an_object. */
+cJSON *tr_tool_use_block(const char *id, const cJSON *fn, tr_warn_t *w);
+/* A chat.completion body parsed, with its first choice and that choice's
+ * message (either may be NULL); NULL when the body is not a JSON object. */
+cJSON *tr_chat_parse(const char *body, size_t len, const cJSON **choice, const cJSON **msg);
 /* "<prefix>_<hash of seed and k>": a stable item id. */
 void tr_item_id(const char *prefix, const char *seed, int k, char *out, size_t n);
 #endif

@@ -3,7 +3,7 @@
  * translator shares (warnings, tool-call id rewrite, stop reasons). The
  * other directions, Anthropic Messages -> chat IR and Responses -> chat IR,
  * are translate_req_messages.c and translate_req_responses.c. */
-#include "api/translate.h"
+#include "api/translate_build.h"
 #include "core/hash.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,12 +88,6 @@ static void set_err(char *err, size_t n, const char *msg)
     if (err && n) snprintf(err, n, "%s", msg);
 }
 
-static const char *str_of(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static void add_dup(cJSON *dst, const char *k, const cJSON *src)
 {
     if (src) cJSON_AddItemToObject(dst, k, cJSON_Duplicate(src, 1));
@@ -119,7 +113,7 @@ static void chat_text(const cJSON *c, buf_t *b)
     const cJSON *p;
     cJSON_ArrayForEach(p, c)
     {
-        const char *s = str_of(p, "text");
+        const char *s = tr_str_of(p, "text");
         if (s) {
             if (b->len) buf_putc(b, '\n');
             buf_puts(b, s);
@@ -164,7 +158,7 @@ static cJSON *turn(cJSON *msgs, const char *role)
 {
     /* cJSON keeps the last element as child->prev: O(1), not a walk */
     cJSON *last = msgs->child ? msgs->child->prev : NULL;
-    if (last && str_of(last, "role") && !strcmp(str_of(last, "role"), role))
+    if (last && tr_str_of(last, "role") && !strcmp(tr_str_of(last, "role"), role))
         return cJSON_GetObjectItemCaseSensitive(last, "content");
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", role);
@@ -182,7 +176,7 @@ static void lead_with_result(cJSON *tc, cJSON *b)
 {
     cJSON *x = tc->child;
     while (x) {
-        const char *xt = str_of(x, "type");
+        const char *xt = tr_str_of(x, "type");
         if (!xt || strcmp(xt, "tool_result")) break;
         x = x->next;
     }
@@ -205,7 +199,7 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
         return -1;
     }
     cJSON *o = cJSON_CreateObject();
-    const char *m = model ? model : str_of(in, "model");
+    const char *m = model ? model : tr_str_of(in, "model");
     cJSON_AddStringToObject(o, "model", m ? m : "");
     buf_t sys = BUF_INIT;
     cJSON *om = cJSON_CreateArray();
@@ -213,7 +207,7 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
     char idb[256];
     cJSON_ArrayForEach(msg, msgs)
     {
-        const char *role = str_of(msg, "role");
+        const char *role = tr_str_of(msg, "role");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(msg, "content");
         if (!role) continue;
         if (!strcmp(role, "system") || !strcmp(role, "developer")) {
@@ -227,13 +221,14 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
                 const cJSON *p;
                 cJSON_ArrayForEach(p, c)
                 {
-                    const char *t = str_of(p, "type");
+                    const char *t = tr_str_of(p, "type");
                     if (t && !strcmp(t, "text")) {
                         cJSON_AddItemToArray(
-                            tc, a_text_block(str_of(p, "text") ? str_of(p, "text") : ""));
+                            tc, a_text_block(tr_str_of(p, "text") ? tr_str_of(p, "text") : ""));
                     } else if (t && !strcmp(t, "image_url")) {
                         const cJSON *iu = cJSON_GetObjectItemCaseSensitive(p, "image_url");
-                        const char *url = cJSON_IsString(iu) ? iu->valuestring : str_of(iu, "url");
+                        const char *url =
+                            cJSON_IsString(iu) ? iu->valuestring : tr_str_of(iu, "url");
                         cJSON *b = url ? a_image_block(url, w) : NULL;
                         if (b) cJSON_AddItemToArray(tc, b);
                     } else {
@@ -256,29 +251,17 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
             cJSON_ArrayForEach(tcall, calls)
             {
                 const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tcall, "function");
-                const char *id = str_of(tcall, "id");
+                const char *id = tr_str_of(tcall, "id");
                 tr_tool_id_anthropic(id, idb, sizeof idb);
                 if (id && strcmp(id, idb)) tr_warn_add(w, "tool_call_id_rewritten");
-                cJSON *b = cJSON_CreateObject();
-                cJSON_AddStringToObject(b, "type", "tool_use");
-                cJSON_AddStringToObject(b, "id", idb);
-                cJSON_AddStringToObject(b, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
-                const char *args = str_of(fn, "arguments");
-                cJSON *inp = args && *args ? cJSON_Parse(args) : cJSON_CreateObject();
-                if (!cJSON_IsObject(inp)) {
-                    cJSON_Delete(inp);
-                    inp = cJSON_CreateObject();
-                    tr_warn_add(w, "tool_arguments_not_an_object");
-                }
-                cJSON_AddItemToObject(b, "input", inp);
-                cJSON_AddItemToArray(ac, b);
+                cJSON_AddItemToArray(ac, tr_tool_use_block(idb, fn, w));
             }
             if (!ac->child) { /* empty turn: Anthropic rejects it */
                 cJSON_Delete(cJSON_DetachItemViaPointer(om, om->child->prev));
             }
         } else if (!strcmp(role, "tool") || !strcmp(role, "function")) {
             cJSON *tc = turn(om, "user");
-            const char *id = str_of(msg, "tool_call_id");
+            const char *id = tr_str_of(msg, "tool_call_id");
             tr_tool_id_anthropic(id, idb, sizeof idb);
             cJSON *b = cJSON_CreateObject();
             cJSON_AddStringToObject(b, "type", "tool_result");
@@ -328,9 +311,9 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
                 continue;
             }
             cJSON *x = cJSON_CreateObject();
-            cJSON_AddStringToObject(x, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
-            if (str_of(fn, "description"))
-                cJSON_AddStringToObject(x, "description", str_of(fn, "description"));
+            cJSON_AddStringToObject(x, "name", tr_str_of(fn, "name") ? tr_str_of(fn, "name") : "");
+            if (tr_str_of(fn, "description"))
+                cJSON_AddStringToObject(x, "description", tr_str_of(fn, "description"));
             const cJSON *pa = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
             if (pa)
                 add_dup(x, "input_schema", pa);
@@ -352,7 +335,7 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
         otc = cJSON_CreateObject();
         cJSON_AddStringToObject(otc, "type", "tool");
         const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        cJSON_AddStringToObject(otc, "name", str_of(fn, "name") ? str_of(fn, "name") : "");
+        cJSON_AddStringToObject(otc, "name", tr_str_of(fn, "name") ? tr_str_of(fn, "name") : "");
     }
     if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(in, "parallel_tool_calls"))) {
         if (!otc) {
@@ -367,9 +350,9 @@ int tr_req_chat_to_anthropic(const char *body, size_t len, const char *model, bu
         else
             cJSON_Delete(otc);
     }
-    if (str_of(in, "user")) {
+    if (tr_str_of(in, "user")) {
         cJSON *md = cJSON_AddObjectToObject(o, "metadata");
-        cJSON_AddStringToObject(md, "user_id", str_of(in, "user"));
+        cJSON_AddStringToObject(md, "user_id", tr_str_of(in, "user"));
     }
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "stream")))
         cJSON_AddTrueToObject(o, "stream");

@@ -221,13 +221,7 @@ static void tools(buf_t *out, const char *b, jspan_t tl, tr_warn_t *w)
             continue;
         }
         if (trs_has(b, t, "cache_control")) tr_warn_add(w, "cache_control_dropped");
-        buf_puts(out, n++ ? "," : ",\"tools\":[");
-        buf_puts(out, "{\"type\":\"function\",\"function\":{\"name\":");
-        trs_str_or(out, b, t, "name", "");
-        if (trs_str(b, t, "description", &v)) {
-            buf_puts(out, ",\"description\":");
-            trs_raw(out, b, v);
-        }
+        trs_chat_tool_head(out, b, t, &n);
         buf_puts(out, ",\"parameters\":");
         if (trs_get(b, t, "input_schema", &v))
             trs_raw(out, b, v);
@@ -280,26 +274,14 @@ int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, bu
         N_KEYS
     };
     const char *b = body;
-    jspan_t doc, k[N_KEYS], v;
-    if (!trs_doc(b, len, &doc))
-        return trs_fail(err, errlen, "the request body must be a JSON object");
-    trs_collect(b, doc, keys, k);
+    jspan_t k[N_KEYS], v;
+    if (trs_open(b, len, keys, k, err, errlen) != 0) return -1;
     if (jscan_type(b, k[MESSAGES]) != '[')
         return trs_fail(err, errlen, "messages: field required (an array)");
     size_t mark = out->len;
-    buf_puts(out, "{\"model\":");
-    if (model)
-        buf_json_str(out, model, strlen(model));
-    else if (jscan_type(b, k[MODEL]) == '"')
-        trs_raw(out, b, k[MODEL]);
-    else
-        buf_puts(out, "\"\"");
-    buf_puts(out, ",\"messages\":[");
-    if (messages(out, b, k[SYSTEM], k[MESSAGES], w, err, errlen) != 0) {
-        out->len = mark;
-        if (out->data) out->data[mark] = 0;
-        return -1;
-    }
+    trs_chat_head(out, b, model, k[MODEL]);
+    if (messages(out, b, k[SYSTEM], k[MESSAGES], w, err, errlen) != 0)
+        return trs_rollback(out, mark);
     buf_putc(out, ']');
     tools(out, b, k[TOOLS], w);
     tool_choice(out, b, k[TOOL_CHOICE]);
@@ -318,8 +300,6 @@ int tr_req_anthropic_to_chat(const char *body, size_t len, const char *model, bu
         buf_puts(out, ",\"user\":");
         trs_raw(out, b, v);
     }
-    if (jscan_type(b, k[STREAM]) == 't')
-        buf_puts(out, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
-    buf_putc(out, '}');
+    trs_chat_tail(out, b, k[STREAM]);
     return 0;
 }

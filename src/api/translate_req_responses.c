@@ -231,7 +231,7 @@ void tr_items_to_messages(const cJSON *items, cJSON *msgs, tr_warn_t *w)
 
 static void r_tools(buf_t *out, const char *b, jspan_t tl, tr_warn_t *w)
 {
-    jspan_t t, ty, v;
+    jspan_t t, ty;
     if (jscan_type(b, tl) != '[') return;
     uint32_t cur = 0;
     int n = 0;
@@ -243,13 +243,7 @@ static void r_tools(buf_t *out, const char *b, jspan_t tl, tr_warn_t *w)
                 tr_warn_add(w, "unknown_tool:?");
             continue;
         }
-        buf_puts(out, n++ ? "," : ",\"tools\":[");
-        buf_puts(out, "{\"type\":\"function\",\"function\":{\"name\":");
-        trs_str_or(out, b, t, "name", "");
-        if (trs_str(b, t, "description", &v)) {
-            buf_puts(out, ",\"description\":");
-            trs_raw(out, b, v);
-        }
+        trs_chat_tool_head(out, b, t, &n);
         trs_copy(out, b, t, "parameters", "parameters");
         trs_copy(out, b, t, "strict", "strict");
         buf_puts(out, "}}");
@@ -292,22 +286,13 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
         N_KEYS
     };
     const char *b = body;
-    jspan_t doc, k[N_KEYS], v;
-    if (!trs_doc(b, len, &doc))
-        return trs_fail(err, errlen, "the request body must be a JSON object");
-    trs_collect(b, doc, keys, k);
+    jspan_t k[N_KEYS], v;
+    if (trs_open(b, len, keys, k, err, errlen) != 0) return -1;
     jspan_t input = k[INPUT];
     if (input.len && jscan_type(b, input) != '"' && jscan_type(b, input) != '[')
         return trs_fail(err, errlen, "input must be a string or an array of items");
     size_t mark = out->len;
-    buf_puts(out, "{\"model\":");
-    if (model)
-        buf_json_str(out, model, strlen(model));
-    else if (jscan_type(b, k[MODEL]) == '"')
-        trs_raw(out, b, k[MODEL]);
-    else
-        buf_puts(out, "\"\"");
-    buf_puts(out, ",\"messages\":[");
+    trs_chat_head(out, b, model, k[MODEL]);
     r_out_t o = {.out = out, .first = true};
     if (instructions && *instructions) {
         r_begin(&o);
@@ -326,9 +311,7 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
     }
     if (input.len && r_items(&o, b, input, w, err, errlen) != 0) {
         r_out_free(&o);
-        out->len = mark;
-        if (out->data) out->data[mark] = 0;
-        return -1;
+        return trs_rollback(out, mark);
     }
     r_flush(&o);
     r_out_free(&o);
@@ -357,8 +340,6 @@ int tr_req_responses_to_chat(const char *body, size_t len, const cJSON *history,
         trs_raw(out, b, v);
     }
     if (trs_has(b, k[TEXT], "format")) tr_warn_add(w, "text_format_dropped");
-    if (jscan_type(b, k[STREAM]) == 't')
-        buf_puts(out, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
-    buf_putc(out, '}');
+    trs_chat_tail(out, b, k[STREAM]);
     return 0;
 }

@@ -132,13 +132,9 @@ static void anthropic_usage(cJSON *o, int64_t prompt, int64_t completion, int64_
 int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, buf_t *out,
                               tr_warn_t *w)
 {
-    cJSON *in = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(in)) {
-        cJSON_Delete(in);
-        return -1;
-    }
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(in, "choices"), 0);
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch, "message");
+    const cJSON *ch, *msg;
+    cJSON *in = tr_chat_parse(body, len, &ch, &msg);
+    if (!in) return -1;
     cJSON *o = cJSON_CreateObject();
     char mid[40];
     tr_msg_id_from(tr_str_of(in, "id"), mid, sizeof mid);
@@ -164,21 +160,9 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
     char idb[256];
     cJSON_ArrayForEach(tc, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls"))
     {
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-        cJSON *b = cJSON_CreateObject();
-        cJSON_AddStringToObject(b, "type", "tool_use");
         tr_tool_id_anthropic(tr_str_of(tc, "id"), idb, sizeof idb);
-        cJSON_AddStringToObject(b, "id", idb);
-        cJSON_AddStringToObject(b, "name", tr_str_of(fn, "name") ? tr_str_of(fn, "name") : "");
-        const char *args = tr_str_of(fn, "arguments");
-        cJSON *inp = args && *args ? cJSON_Parse(args) : cJSON_CreateObject();
-        if (!cJSON_IsObject(inp)) {
-            cJSON_Delete(inp);
-            inp = cJSON_CreateObject();
-            tr_warn_add(w, "tool_arguments_not_an_object");
-        }
-        cJSON_AddItemToObject(b, "input", inp);
-        cJSON_AddItemToArray(content, b);
+        cJSON_AddItemToArray(
+            content, tr_tool_use_block(idb, cJSON_GetObjectItemCaseSensitive(tc, "function"), w));
     }
     cJSON_AddStringToObject(o, "stop_reason", tr_finish_to_stop(tr_str_of(ch, "finish_reason")));
     cJSON_AddNullToObject(o, "stop_sequence");
@@ -194,13 +178,9 @@ int tr_resp_chat_to_anthropic(const char *body, size_t len, const char *model, b
 int tr_resp_chat_to_responses(const char *body, size_t len, const tr_resp_meta_t *m, buf_t *out,
                               cJSON **output, tr_warn_t *w)
 {
-    cJSON *in = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(in)) {
-        cJSON_Delete(in);
-        return -1;
-    }
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(in, "choices"), 0);
-    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ch, "message");
+    const cJSON *ch, *msg;
+    cJSON *in = tr_chat_parse(body, len, &ch, &msg);
+    if (!in) return -1;
     cJSON *items = cJSON_CreateArray();
     char id[48];
     if (tr_str_of(msg, "reasoning_content")) tr_warn_add(w, "reasoning_dropped");

@@ -145,6 +145,66 @@ static inline bool trs_doc(const char *b, size_t len, jspan_t *doc)
     return true;
 }
 
+/* The start of one chat tool, from a client tool t that carries "name" and
+ * maybe "description"; *n counts the tools written (the first opens the
+ * "tools" array). The caller writes the rest and closes it with "}}". */
+static inline void trs_chat_tool_head(buf_t *out, const char *b, jspan_t t, int *n)
+{
+    jspan_t v;
+    buf_puts(out, (*n)++ ? "," : ",\"tools\":[");
+    buf_puts(out, "{\"type\":\"function\",\"function\":{\"name\":");
+    trs_str_or(out, b, t, "name", "");
+    if (trs_str(b, t, "description", &v)) {
+        buf_puts(out, ",\"description\":");
+        trs_raw(out, b, v);
+    }
+}
+
+/* Open a client body: the top-level object validated, the values of keys
+ * (NULL-terminated) into vals. -1 with a message in err when it is not an
+ * object. */
+static inline int trs_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static inline int trs_open(const char *b, size_t len, const char *const *keys, jspan_t *vals,
+                           char *err, size_t errlen)
+{
+    jspan_t doc;
+    if (!trs_doc(b, len, &doc))
+        return trs_fail(err, errlen, "the request body must be a JSON object");
+    trs_collect(b, doc, keys, vals);
+    return 0;
+}
+
+/* The head of the chat IR: {"model":<model, else the body's "model" string,
+ * else "">,"messages":[ . */
+static inline void trs_chat_head(buf_t *out, const char *b, const char *model, jspan_t body_model)
+{
+    buf_puts(out, "{\"model\":");
+    if (model)
+        buf_json_str(out, model, strlen(model));
+    else if (jscan_type(b, body_model) == '"')
+        trs_raw(out, b, body_model);
+    else
+        buf_puts(out, "\"\"");
+    buf_puts(out, ",\"messages\":[");
+}
+
+/* The tail of the chat IR: a stream asks for the usage chunk; closes the object. */
+static inline void trs_chat_tail(buf_t *out, const char *b, jspan_t stream)
+{
+    if (jscan_type(b, stream) == 't')
+        buf_puts(out, ",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+    buf_putc(out, '}');
+}
+
+/* Undo what a failed translation wrote after mark; returns -1. */
+static inline int trs_rollback(buf_t *out, size_t mark)
+{
+    out->len = mark;
+    if (out->data) out->data[mark] = 0;
+    return -1;
+}
+
 static inline int trs_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static inline int trs_fail(char *err, size_t errlen, const char *fmt, ...)

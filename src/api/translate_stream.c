@@ -295,6 +295,20 @@ static void chunk_common(tr_stream_t *s, const cJSON *e)
     }
 }
 
+/* A chunk's id and usage taken (chunk_common), then its first choice, with
+ * its delta in *d and the delta's text in *ct (NULL when none); reasoning
+ * text, which neither client protocol receives, is a warning. */
+static const cJSON *chunk_choice(tr_stream_t *s, const cJSON *e, const cJSON **d, const char **ct)
+{
+    chunk_common(s, e);
+    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
+    *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+    *ct = tr_str_of(*d, "content");
+    if (tr_str_of(*d, "reasoning_content") && *tr_str_of(*d, "reasoning_content"))
+        tr_warn_add(s->warn, "reasoning_dropped");
+    return ch;
+}
+
 static void c2a_event(tr_stream_t *s, const char *data, size_t len)
 {
     if (len == 6 && !memcmp(data, "[DONE]", 6)) {
@@ -313,13 +327,10 @@ static void c2a_event(tr_stream_t *s, const char *data, size_t len)
         c2a_emit(s, "error", o);
         goto out;
     }
-    chunk_common(s, e);
+    const cJSON *d;
+    const char *ct;
+    const cJSON *ch = chunk_choice(s, e, &d, &ct);
     c2a_start(s);
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
-    const char *ct = tr_str_of(d, "content");
-    if (tr_str_of(d, "reasoning_content") && *tr_str_of(d, "reasoning_content"))
-        tr_warn_add(s->warn, "reasoning_dropped");
     if (ct && *ct) {
         if (s->open_block < 0 || s->open_kind != 1) c2a_open(s, 1, NULL, NULL);
         c2a_delta(s, s->open_block, "text_delta", "text", ct);
@@ -400,13 +411,10 @@ static void c2r_event(tr_stream_t *s, const char *data, size_t len)
         c2r_emit(s, "error", o);
         goto out;
     }
-    chunk_common(s, e);
+    const cJSON *d;
+    const char *ct;
+    const cJSON *ch = chunk_choice(s, e, &d, &ct);
     c2r_start(s);
-    const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "choices"), 0);
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
-    const char *ct = tr_str_of(d, "content");
-    if (tr_str_of(d, "reasoning_content") && *tr_str_of(d, "reasoning_content"))
-        tr_warn_add(s->warn, "reasoning_dropped");
     if (ct && *ct) {
         if (s->text_index < 0) {
             s->text_index = s->next_block++;

@@ -176,6 +176,15 @@ void buf_json_cstr(buf_t *b, const char *s)
         buf_puts(b, "null");
 }
 
+void buf_json_opt(buf_t *b, const char *key, const char *s)
+{
+    if (!s) return;
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+    buf_json_str(b, s, strlen(s));
+}
+
 void buf_reset(buf_t *b)
 {
     b->len = 0;

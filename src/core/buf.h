@@ -33,6 +33,9 @@ void buf_fixed(buf_t *b, double v, int decimals);
 void buf_json_str(buf_t *b, const char *s, size_t n);
 /* Append the NUL-terminated s as a JSON string literal, or null when s is NULL. */
 void buf_json_cstr(buf_t *b, const char *s);
+/* Append ,"key":<s as a JSON string> when s is not NULL; nothing when it is
+ * (an optional field of an object being written). key is not escaped. */
+void buf_json_opt(buf_t *b, const char *key, const char *s);
 void buf_reset(buf_t *b);
 void buf_free(buf_t *b);
 /* Append everything left to read from f; false on a read error (what was

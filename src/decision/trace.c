@@ -54,10 +54,7 @@ void dec_node_json(buf_t *b, const dec_node_t *n)
     buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"skipped\":%s,\"error\":",
                n->matched ? "true" : "false", n->confidence, n->skipped ? "true" : "false");
     buf_json_cstr(b, n->error);
-    if (n->fallback) {
-        buf_puts(b, ",\"fallback\":");
-        buf_json_cstr(b, n->fallback);
-    }
+    buf_json_opt(b, "fallback", n->fallback);
     buf_puts(b, ",\"children\":[");
     for (size_t i = 0; i < n->n_children; i++) {
         if (i) buf_putc(b, ',');
@@ -87,10 +84,7 @@ void dec_result_json(buf_t *b, const dec_result_t *r)
         buf_puts(b, ",\"model\":");
         buf_json_cstr(b, r->default_model);
     }
-    if (r->failed_leaf) {
-        buf_puts(b, ",\"failed_leaf\":");
-        buf_json_cstr(b, r->failed_leaf);
-    }
+    buf_json_opt(b, "failed_leaf", r->failed_leaf);
     buf_puts(b, ",\"ranking\":[");
     for (size_t i = 0; i < r->n_ranking; i++) {
         if (i) buf_putc(b, ',');

@@ -4,13 +4,12 @@
  * count the request when none denies; add: tokens and spend). */
 #include "limits/redis.h"
 #include "core/log.h"
-#include "kv/client.h"
+#include "kv/pool.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define LR_MAX_LOOPS 64
 #define LR_TTL_SLACK 60000 /* a key outlives its window by a minute (clock skew) */
 
 /* KEYS: the counters; ARGV, 4 per key: limit, increment, hard (1: at the
@@ -52,14 +51,8 @@ static const char *const SCRIPTS[] = {ADMIT_LUA, ADD_LUA};
 enum { SCRIPT_ADMIT = 0, SCRIPT_ADD };
 
 struct lim_redis {
-    kv_conf_t conf;
+    kv_pool_t pool; /* one connection per loop */
     char *prefix;
-    pthread_mutex_t mu; /* guards loops[] */
-    struct {
-        struct event_base *evb;
-        kv_t *kv;
-    } loops[LR_MAX_LOOPS];
-    int n_loops;
 };
 
 lim_redis_t *lim_redis_new(const cfg_redis_t *r, char *err, size_t errlen)
@@ -73,11 +66,10 @@ lim_redis_t *lim_redis_new(const cfg_redis_t *r, char *err, size_t errlen)
     ko.name = "limits";
     lim_redis_t *lr = calloc(1, sizeof *lr);
     if (!lr) abort();
-    if (!kv_conf_init(&lr->conf, &ko, err, errlen)) {
+    if (!kv_pool_init(&lr->pool, &ko, err, errlen)) {
         free(lr);
         return NULL;
     }
-    pthread_mutex_init(&lr->mu, NULL);
     lr->prefix = strdup(r->key_prefix ? r->key_prefix : "tether:");
     if (!lr->prefix) abort();
     return lr;
@@ -86,10 +78,7 @@ lim_redis_t *lim_redis_new(const cfg_redis_t *r, char *err, size_t errlen)
 void lim_redis_free(lim_redis_t *r)
 {
     if (!r) return;
-    for (int i = 0; i < r->n_loops; i++)
-        kv_free(r->loops[i].kv);
-    pthread_mutex_destroy(&r->mu);
-    kv_conf_deinit(&r->conf);
+    kv_pool_deinit(&r->pool);
     free(r->prefix);
     free(r);
 }
@@ -97,42 +86,17 @@ void lim_redis_free(lim_redis_t *r)
 /* The loop's connection (made on first use), NULL when every slot is taken. */
 static kv_t *conn_of(lim_redis_t *r, struct event_base *evb)
 {
-    kv_t *kv = NULL;
-    pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < r->n_loops && !kv; i++)
-        if (r->loops[i].evb == evb) kv = r->loops[i].kv;
-    if (!kv && r->n_loops < LR_MAX_LOOPS) {
-        char err[256];
-        kv = kv_new(evb, &r->conf.o, err, sizeof err); /* the address was checked in _new */
-        if (kv) {
-            r->loops[r->n_loops].evb = evb;
-            r->loops[r->n_loops++].kv = kv;
-        }
-    }
-    pthread_mutex_unlock(&r->mu);
-    return kv;
+    return kv_pool_get(&r->pool, evb);
 }
 
 void lim_redis_loop_close(lim_redis_t *r, struct event_base *evb)
 {
-    pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < r->n_loops; i++)
-        if (r->loops[i].evb == evb) {
-            kv_free(r->loops[i].kv);
-            r->loops[i] = r->loops[--r->n_loops];
-            break;
-        }
-    pthread_mutex_unlock(&r->mu);
+    kv_pool_drop(&r->pool, evb);
 }
 
 bool lim_redis_degraded(lim_redis_t *r)
 {
-    bool d = false;
-    pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < r->n_loops; i++)
-        d = d || kv_is_degraded(r->loops[i].kv);
-    pthread_mutex_unlock(&r->mu);
-    return d;
+    return kv_pool_any_degraded(&r->pool);
 }
 
 /* argv for EVALSHA: numkeys, keys, then per key `per` numbers from fill. */

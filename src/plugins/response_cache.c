@@ -5,6 +5,7 @@
  * assembled and hits rendered by response_cache_sse.c; the Redis store is
  * response_cache_redis.c. See response_cache.h for the contract. */
 #include "plugins/response_cache.h"
+#include "core/dlist.h"
 #include "config/global.h"
 #include "core/clock.h"
 #include "plugins/response_cache_internal.h"
@@ -191,24 +192,12 @@ static rc_entry_t **bucket(rc_shard_t *s, const uint64_t ex[2])
 
 static void lru_unlink(rc_shard_t *s, rc_entry_t *e)
 {
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        s->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        s->tail = e->prev;
-    e->prev = e->next = NULL;
+    DLIST_UNLINK(s->head, s->tail, e, prev, next);
 }
 
 static void lru_push(rc_shard_t *s, rc_entry_t *e)
 {
-    e->prev = NULL;
-    e->next = s->head;
-    if (s->head) s->head->prev = e;
-    s->head = e;
-    if (!s->tail) s->tail = e;
+    DLIST_PUSH_FRONT(s->head, s->tail, e, prev, next);
 }
 
 static void shard_remove(rc_shard_t *s, rc_entry_t *e)

@@ -13,7 +13,7 @@
 #include "core/clock.h"
 #include "plugins/response_cache.h"
 #include "plugins/response_cache_registry.h"
-#include "kv/client.h"
+#include "kv/pool.h"
 #include <event2/event.h>
 #include <inttypes.h>
 #include <math.h>
@@ -23,25 +23,19 @@
 #include <string.h>
 
 #define RC_MAX_THREADS 64
-#define RC_MAX_LOOPS   64
 #define RC_MAX_TRIES   4 /* candidates above threshold fetched per semantic lookup */
 #define RC_MAX_Q       4 /* commands of one stage */
 
 struct rc_redis {
-    kv_conf_t conf;
+    kv_pool_t pool; /* the _async calls: one connection per caller's loop */
     char *prefix;
-    pthread_mutex_t mu; /* guards th[] and loops[] */
+    pthread_mutex_t mu; /* guards th[] */
     struct {            /* the blocking calls: a private loop per thread */
         pthread_t tid;
         struct event_base *evb;
         kv_t *kv;
     } th[RC_MAX_THREADS];
     int n_th;
-    struct { /* the _async calls: the callers' loops */
-        struct event_base *evb;
-        kv_t *kv;
-    } loops[RC_MAX_LOOPS];
-    int n_loops;
 };
 
 void rc_redis_opts_from_cfg(const cfg_redis_t *r, rc_redis_opts_t *out)
@@ -73,7 +67,7 @@ rc_redis_t *rc_redis_new(const rc_redis_opts_t *o, char *err, size_t errlen)
                     .name = "response_cache"};
     rc_redis_t *r = calloc(1, sizeof *r);
     if (!r) abort();
-    if (!kv_conf_init(&r->conf, &ko, err, errlen)) {
+    if (!kv_pool_init(&r->pool, &ko, err, errlen)) {
         free(r);
         return NULL;
     }
@@ -89,10 +83,8 @@ void rc_redis_free(rc_redis_t *r)
         kv_free(r->th[i].kv);
         event_base_free(r->th[i].evb);
     }
-    for (int i = 0; i < r->n_loops; i++)
-        kv_free(r->loops[i].kv);
+    kv_pool_deinit(&r->pool);
     pthread_mutex_destroy(&r->mu);
-    kv_conf_deinit(&r->conf);
     free(r->prefix);
     free(r);
 }
@@ -118,7 +110,7 @@ static kv_t *conn_of_thread(rc_redis_t *r)
     if (!kv && r->n_th < RC_MAX_THREADS) {
         struct event_base *b = event_base_new();
         char err[256];
-        kv = b ? kv_new(b, &r->conf.o, err, sizeof err) : NULL;
+        kv = b ? kv_new(b, &r->pool.conf.o, err, sizeof err) : NULL;
         if (kv) {
             r->th[r->n_th].tid = me;
             r->th[r->n_th].evb = b;
@@ -135,20 +127,7 @@ static kv_t *conn_of_thread(rc_redis_t *r)
  * is taken (the call then fails: a miss or a skipped write). */
 static kv_t *conn_of_loop(rc_redis_t *r, struct event_base *evb)
 {
-    kv_t *kv = NULL;
-    pthread_mutex_lock(&r->mu);
-    for (int i = 0; i < r->n_loops && !kv; i++)
-        if (r->loops[i].evb == evb) kv = r->loops[i].kv;
-    if (!kv && r->n_loops < RC_MAX_LOOPS) {
-        char err[256];
-        kv = kv_new(evb, &r->conf.o, err, sizeof err);
-        if (kv) {
-            r->loops[r->n_loops].evb = evb;
-            r->loops[r->n_loops++].kv = kv;
-        }
-    }
-    pthread_mutex_unlock(&r->mu);
-    return kv;
+    return kv_pool_get(&r->pool, evb);
 }
 
 /* ---- one operation: stages of commands, each stage's replies awaited ---- */

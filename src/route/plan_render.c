@@ -32,20 +32,11 @@ void route_signals_json(buf_t *b, const route_plan_t *p)
         json_str(b, x->rule->name);
         buf_puts(b, x->matched ? ",\"matched\":true" : ",\"matched\":false");
         num4(b, "score", x->score);
-        if (x->label) {
-            buf_puts(b, ",\"label\":");
-            json_str(b, x->label);
-        }
+        buf_json_opt(b, "label", x->label);
         if (x->has_value) num4(b, "value", x->value);
         buf_printf(b, ",\"latency_us\":%u", x->latency_us);
-        if (x->error) {
-            buf_puts(b, ",\"error\":");
-            json_str(b, x->error);
-        }
-        if (x->fallback) {
-            buf_puts(b, ",\"fallback\":");
-            json_str(b, x->fallback);
-        }
+        buf_json_opt(b, "error", x->error);
+        buf_json_opt(b, "fallback", x->fallback);
         buf_putc(b, '}');
     }
     buf_putc(b, ']');
@@ -62,10 +53,7 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
         json_str(b, c->model);
         buf_printf(b, ",\"admissible\":%s,\"available\":%s", c->admissible ? "true" : "false",
                    c->available ? "true" : "false");
-        if (c->excluded_reason) {
-            buf_puts(b, ",\"excluded_reason\":");
-            json_str(b, c->excluded_reason);
-        }
+        buf_json_opt(b, "excluded_reason", c->excluded_reason);
         /* the quality learned from outcomes (session/outcomes.h) */
         buf_puts(b, ",\"learned_quality\":");
         buf_fixed(b, c->learned_quality, 6);

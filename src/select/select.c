@@ -78,18 +78,9 @@ void sel_result_json(buf_t *b, const sel_result_t *r)
     buf_json_cstr(b, r->algorithm);
     buf_puts(b, ",\"used\":");
     buf_json_cstr(b, r->used);
-    if (r->fallback_reason) {
-        buf_puts(b, ",\"fallback_reason\":");
-        buf_json_cstr(b, r->fallback_reason);
-    }
-    if (r->note) {
-        buf_puts(b, ",\"note\":");
-        buf_json_cstr(b, r->note);
-    }
-    if (r->error) {
-        buf_puts(b, ",\"error\":");
-        buf_json_cstr(b, r->error);
-    }
+    buf_json_opt(b, "fallback_reason", r->fallback_reason);
+    buf_json_opt(b, "note", r->note);
+    buf_json_opt(b, "error", r->error);
     buf_puts(b, ",\"best\":");
     buf_json_cstr(b, r->n ? r->models[r->best] : NULL);
     buf_puts(b, ",\"scores\":{");

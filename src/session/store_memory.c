@@ -13,6 +13,7 @@
  * store's fallback while Redis is unavailable. Every operation completes
  * before it returns (callbacks run inline). Thread-safe. */
 #include "core/clock.h"
+#include "core/dlist.h"
 #include "core/hash.h"
 #include "session/registry.h"
 #include "session/state_pack.h"
@@ -116,24 +117,12 @@ static mshard_t *shard_of(mtab_t *t, uint64_t h)
 
 static void lru_unlink(mshard_t *s, ment_t *e)
 {
-    if (e->lprev)
-        e->lprev->lnext = e->lnext;
-    else
-        s->head = e->lnext;
-    if (e->lnext)
-        e->lnext->lprev = e->lprev;
-    else
-        s->tail = e->lprev;
-    e->lprev = e->lnext = NULL;
+    DLIST_UNLINK(s->head, s->tail, e, lprev, lnext);
 }
 
 static void lru_push_head(mshard_t *s, ment_t *e)
 {
-    e->lprev = NULL;
-    e->lnext = s->head;
-    if (s->head) s->head->lprev = e;
-    s->head = e;
-    if (!s->tail) s->tail = e;
+    DLIST_PUSH_FRONT(s->head, s->tail, e, lprev, lnext);
 }
 
 static size_t ment_size(uint32_t klen, uint32_t vlen)

@@ -57,6 +57,17 @@ static void test_json_cstr_writes_null_for_null(void **state)
     buf_free(&b);
 }
 
+static void test_json_opt_writes_a_field_only_when_present(void **state)
+{
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "{\"a\":1");
+    buf_json_opt(&b, "note", "x\"y");
+    buf_json_opt(&b, "error", NULL);
+    buf_putc(&b, '}');
+    assert_string_equal(b.data, "{\"a\":1,\"note\":\"x\\\"y\"}");
+    buf_free(&b);
+}
+
 static void test_json_numbers(void **state)
 {
     num(0, "0");
@@ -184,6 +195,7 @@ int main(void)
         cmocka_unit_test(test_printf_grows_past_capacity),
         cmocka_unit_test(test_json_str_escapes),
         cmocka_unit_test(test_json_cstr_writes_null_for_null),
+        cmocka_unit_test(test_json_opt_writes_a_field_only_when_present),
         cmocka_unit_test(test_json_numbers),
         cmocka_unit_test(test_steal_hands_over),
         cmocka_unit_test(test_arena_alignment_big_and_reset),
