@@ -50,6 +50,9 @@ global:
 YAML
 # SOAK_REPLAY=0 leaves replay out (to tell its memory from the rest)
 [ "${SOAK_REPLAY:-1}" = 0 ] || echo "    router_replay: {path: \"$DIR/replay.db\"}" >>"$DIR/soak.yaml"
+# SOAK_MAX_SESSIONS=N sets global.router.session.max_sessions (the memory
+# store's cap: N sessions, N openers, 4N chain entries)
+[ -z "${SOAK_MAX_SESSIONS:-}" ] || printf '  router:\n    session: {max_sessions: %s}\n' "$SOAK_MAX_SESSIONS" >>"$DIR/soak.yaml"
 "$BIN" serve --config "$DIR/soak.yaml" >"$DIR/router.out" 2>"$DIR/router.err" &
 RPID=$!
 pids+=($RPID)

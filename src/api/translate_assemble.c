@@ -37,7 +37,8 @@ static void set_once(char **dst, const char *s)
 static void add_tool_delta(tr_asm_t *a, const cJSON *tc)
 {
     const cJSON *ix = cJSON_GetObjectItemCaseSensitive(tc, "index");
-    int index = cJSON_IsNumber(ix) ? (int)ix->valuedouble : 0;
+    /* valueint: cJSON saturates it; (int) of 1e12 would be undefined */
+    int index = cJSON_IsNumber(ix) ? ix->valueint : 0;
     tr_tool_slot_t *t = NULL;
     for (int i = 0; i < a->n_tools && !t; i++)
         if (a->tools[i].block == index) t = &a->tools[i];

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* largest context window an inventory may report (tokens); above: unknown */
+#define CFG_IMPORT_MAX_WINDOW 1e12
+
 static arena_t *mem(cfg_import_t *im)
 {
     return im->mem;
@@ -187,7 +190,8 @@ bool cfg_import_read_openclaw(cfg_import_t *im, const char *src, const char *tex
             im_m->line = m->line;
             im_m->col = m->col;
             double d;
-            if (num(cfg_node_get(m, "contextWindow"), &d) && d > 0)
+            /* an absurd window (1e65) is unknown: converting it is undefined */
+            if (num(cfg_node_get(m, "contextWindow"), &d) && d > 0 && d <= CFG_IMPORT_MAX_WINDOW)
                 im_m->context_window = (uint64_t)d;
             const char *r = cfg_node_text(cfg_node_get(m, "reasoning"));
             im_m->reasoning = r && !strcmp(r, "true");
@@ -242,7 +246,7 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
         m->id = arena_strdup(a, id->valuestring);
         /* some servers (vLLM) report the context window as max_model_len */
         const cJSON *ml = cJSON_GetObjectItemCaseSensitive(it, "max_model_len");
-        if (cJSON_IsNumber(ml) && ml->valuedouble > 0)
+        if (cJSON_IsNumber(ml) && ml->valuedouble > 0 && ml->valuedouble <= CFG_IMPORT_MAX_WINDOW)
             m->context_window = (uint64_t)ml->valuedouble;
     }
     cJSON_Delete(j);

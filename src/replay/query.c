@@ -4,6 +4,7 @@
  * replay_store_scan (store.h); used by the management API and by
  * `tether replay` (src/cli/replay.c). */
 #include "replay/query.h"
+#include "json/scan.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -60,6 +61,22 @@ static int to_filter(const replay_query_t *q, replay_filter_t *f, buf_t *err)
     return REPLAY_OK;
 }
 
+/* A stored text the API may splice into its answer as it is. Rows come back
+ * from Redis or Postgres as the text they hold, which another writer (or a
+ * torn write) may have left as anything; one such row must not make the
+ * whole answer invalid JSON. The scanner first, cJSON for what it is
+ * stricter about (the writer's own check, record.c). */
+static bool stored_json_ok(const char *s)
+{
+    if (!s || !*s) return false;
+    size_t n = strlen(s);
+    if (jscan_validate(s, n, NULL) == 0) return true;
+    const char *end = NULL; /* nothing may follow the value: n + 1 takes the NUL in */
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, &end, true);
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
 typedef struct {
     buf_t *out;
     size_t n, limit;
@@ -75,6 +92,7 @@ static bool list_cb(void *p, const replay_row_t *r)
         c->more = true;
         return false;
     }
+    if (!stored_json_ok(r->json)) return true; /* not a record: skipped */
     if (c->n) buf_putc(c->out, ',');
     buf_puts(c->out, r->json);
     c->n++;
@@ -140,9 +158,11 @@ typedef struct {
 static bool get_cb(void *p, const replay_row_t *r)
 {
     get_ctx_t *c = p;
+    if (!stored_json_ok(r->json)) return false; /* not a record: not found */
     c->found = true;
     size_t n = strlen(r->json);
-    if (c->with_bodies && r->bodies_json && n >= 2 && r->json[n - 1] == '}') {
+    if (c->with_bodies && r->bodies_json && n >= 2 && r->json[n - 1] == '}' &&
+        stored_json_ok(r->bodies_json)) {
         buf_append(c->out, r->json, n - 1);
         buf_puts(c->out, ",\"bodies\":");
         buf_puts(c->out, r->bodies_json);

@@ -1,8 +1,9 @@
 /* fuzz_replay.c - libFuzzer harness for replay record decoding (build and
  * run with scripts/fuzz.sh). The first line of the input is a management
  * API query string (replay_query_from_params, replay_query_parse_since);
- * every further line is one stored record, as a JSONL file, a Redis value or
- * a Postgres row hands it back (replay_row_parse). A store whose scan serves
+ * every further line is one stored record: a JSONL line (replay_row_parse),
+ * or, when that refuses it, a row as the Redis and Postgres stores hand it
+ * back (columns plus the stored text, JSON or not). A store whose scan serves
  * those lines (newest first, as the backends do) is then read by every query
  * path that decodes stored JSON: list, get, timeline, aggregate and
  * trajectory, with and without bodies.
@@ -44,8 +45,14 @@ const char *cfg_store_backend_list(cfg_store_kind_t k)
 #define MAX_ROWS 64
 
 typedef struct {
+    replay_row_parsed_t p;
+    char *raw, *raw_id; /* a line that is not a record, served as Redis or
+                           Postgres would: columns plus the stored text */
+} fz_row_t;
+
+typedef struct {
     replay_store_t base;
-    replay_row_parsed_t rows[MAX_ROWS];
+    fz_row_t rows[MAX_ROWS];
     size_t n;
 } fz_store_t;
 
@@ -56,7 +63,7 @@ static int fz_scan(replay_store_t *s, const replay_filter_t *f, replay_row_cb cb
     fz_store_t *z = (fz_store_t *)s;
     size_t sent = 0;
     for (size_t i = 0; i < z->n; i++) {
-        const replay_row_t *r = &z->rows[i].row;
+        const replay_row_t *r = &z->rows[i].p.row;
         if (f->id && strcmp(f->id, r->id) != 0) continue;
         if (!replay_filter_match(f, r)) continue;
         if (!cb(ctx, r)) break;
@@ -69,8 +76,8 @@ static const replay_store_ops_t fz_ops = {.name = "fuzz", .scan = fz_scan};
 
 static int newest_first(const void *a, const void *b)
 {
-    const replay_row_t *x = &((const replay_row_parsed_t *)a)->row;
-    const replay_row_t *y = &((const replay_row_parsed_t *)b)->row;
+    const replay_row_t *x = &((const fz_row_t *)a)->p.row;
+    const replay_row_t *y = &((const fz_row_t *)b)->p.row;
     return replay_row_cmp(y->created_at_ms, y->id, x->created_at_ms, x->id);
 }
 
@@ -99,9 +106,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     z.base.ops = &fz_ops;
     size_t i = nl ? qlen + 1 : size;
     while (i < size && z.n < MAX_ROWS) {
-        const char *e = memchr(d + i, '\n', size - i);
-        size_t l = e ? (size_t)(e - (d + i)) : size - i;
-        if (replay_row_parse(d + i, l, &z.rows[z.n])) z.n++;
+        const char *eol = memchr(d + i, '\n', size - i);
+        size_t l = eol ? (size_t)(eol - (d + i)) : size - i;
+        fz_row_t *e = &z.rows[z.n];
+        if (!replay_row_parse(d + i, l, &e->p)) {
+            /* Redis and Postgres hand back columns and the stored JSON text
+             * as it is: the query paths must survive text that is not JSON */
+            char id[32];
+            snprintf(id, sizeof id, "rr_raw%zu", z.n);
+            e->raw = strndup(d + i, l);
+            e->raw_id = strdup(id);
+            replay_row_t *r = &e->p.row;
+            r->id = e->raw_id;
+            r->created_at_ms = 1000 + z.n;
+            r->session_id = "s1";
+            r->json = e->raw;
+            r->bodies_json = (z.n & 1) ? e->raw : NULL;
+        }
+        z.n++;
         i += l + 1;
     }
     qsort(z.rows, z.n, sizeof z.rows[0], newest_first);
@@ -122,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *sid = q.session_id ? q.session_id : "s1";
     for (size_t k = 0; k < z.n && k < 2; k++)
         for (int wb = 0; wb < 2; wb++)
-            check_out(replay_query_get(s, z.rows[k].row.id, wb, &out, &err), &out);
+            check_out(replay_query_get(s, z.rows[k].p.row.id, wb, &out, &err), &out);
     check_out(replay_query_timeline(s, sid, NULL, &out, &err), &out);
     replay_baseline_t bl = {.model = "m", .prompt_per_1m = 1.5, .completion_per_1m = 6};
     check_out(replay_query_aggregate(s, &q, NULL, &out, &err), &out);
@@ -133,8 +155,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_free(&out);
     buf_free(&err);
     arena_deinit(&arena);
-    for (size_t k = 0; k < z.n; k++)
-        replay_row_parsed_free(&z.rows[k]);
+    for (size_t k = 0; k < z.n; k++) {
+        free(z.rows[k].raw);
+        free(z.rows[k].raw_id);
+        replay_row_parsed_free(&z.rows[k].p);
+    }
     free(d);
     return 0;
 }

@@ -3,7 +3,10 @@
  * created_at_ms that is negative, huge or inf makes the line not a record
  * (it was converted with undefined behaviour); a turn out of range reads as
  * 0; aggregate and trajectory over a store with no matching rows answer
- * without handing qsort a NULL array (a UBSan report under SAN=1). */
+ * without handing qsort a NULL array (a UBSan report under SAN=1); rows a
+ * Redis or Postgres store hands back with text that is not JSON (or JSON
+ * with something after it) are left out of lists and not found by id,
+ * instead of making the answer invalid JSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -67,12 +70,64 @@ static void test_queries_over_no_rows(void **st)
     replay_store_close(s);
 }
 
+/* A store serving fixed rows, as Redis/Postgres hand them back. */
+static const char *const RAW_JSON[] = {
+    "{\"id\":\"rr_000000000000000000000003\",\"created_at_ms\":3}",
+    "{\"id\":\"rr_000000000000000000000002\"}}",
+    "\xbd not json",
+};
+static int raw_scan(replay_store_t *s, const replay_filter_t *f, replay_row_cb cb, void *ctx,
+                    buf_t *err)
+{
+    (void)s;
+    (void)err;
+    static const char *const ids[] = {"rr_000000000000000000000003", "rr_000000000000000000000002",
+                                      "rr_000000000000000000000001"};
+    for (int i = 0; i < 3; i++) {
+        replay_row_t r = {.id = ids[i],
+                          .created_at_ms = (uint64_t)(3 - i),
+                          .json = RAW_JSON[i],
+                          .bodies_json = i == 0 ? "{\"request\":1}x" : NULL};
+        if (f->id && strcmp(f->id, r.id)) continue;
+        if (!cb(ctx, &r)) break;
+    }
+    return REPLAY_OK;
+}
+
+static void test_stored_text_that_is_not_json_is_left_out(void **st)
+{
+    (void)st;
+    static const replay_store_ops_t ops = {.name = "raw", .scan = raw_scan};
+    replay_store_t s = {.ops = &ops};
+    replay_query_t q;
+    memset(&q, 0, sizeof q);
+    buf_t out = BUF_INIT;
+    assert_int_equal(replay_query_list(&s, &q, &out, NULL), REPLAY_OK);
+    cJSON *j = cJSON_Parse(out.data);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "records")), 1);
+    cJSON_Delete(j);
+    buf_reset(&out);
+    /* the good row, its bad bodies left out */
+    assert_int_equal(replay_query_get(&s, "rr_000000000000000000000003", true, &out, NULL),
+                     REPLAY_OK);
+    j = cJSON_Parse(out.data);
+    assert_non_null(j);
+    assert_null(cJSON_GetObjectItem(j, "bodies"));
+    cJSON_Delete(j);
+    buf_reset(&out);
+    assert_int_equal(replay_query_get(&s, "rr_000000000000000000000002", false, &out, NULL),
+                     REPLAY_ENOTFOUND);
+    buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_out_of_range_time_is_not_a_record),
         cmocka_unit_test(test_out_of_range_turn_reads_as_zero),
         cmocka_unit_test(test_queries_over_no_rows),
+        cmocka_unit_test(test_stored_text_that_is_not_json_is_left_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
