@@ -22,12 +22,14 @@
  * only. */
 #ifndef TETHER_REPLAY_SPOOL_H
 #define TETHER_REPLAY_SPOOL_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
 #include "replay/record.h"
+#include "replay/store.h"
 
 /* A record as the shared stores keep it: the columns the queries filter
  * on, the figures the aggregates sum, and the rendered JSON. Owns its
@@ -85,4 +87,28 @@ bool replay_spool_wait(replay_spool_t *sp, uint64_t deadline_ms);
 /* Try to write what is pending for up to deadline_ms, drop (and count) the
  * rest, stop the thread and free. NULL is a no-op. */
 void replay_spool_free(replay_spool_t *sp, uint64_t deadline_ms);
+
+/* The base the shared stores embed first (replay_store_t first, so a
+ * replay_store_t * is one of these): their write, flush and stats are
+ * the ones below, and the readers' connection is guarded by rmu. */
+typedef struct replay_spooled {
+    replay_store_t base;
+    replay_spool_t *spool; /* NULL when opened read-only */
+    pthread_mutex_t rmu;   /* the readers' connection */
+} replay_spooled_t;
+
+/* Base init plus, unless c->read_only, a spool named store of
+ * buffer_records (<= 0: 10000) records feeding sink(ud). */
+void replay_spooled_init(replay_spooled_t *s, const replay_store_ops_t *ops,
+                         const replay_config_t *c, int64_t buffer_records,
+                         replay_spool_sink_fn sink, void *ud);
+/* Write what is pending for up to 2 s and stop the spool's thread: after
+ * this the store may close the connection its sink used. */
+void replay_spooled_stop(replay_spooled_t *s);
+/* After stop and the store's own cleanup: the mutex and the base. */
+void replay_spooled_deinit(replay_spooled_t *s);
+/* replay_store_ops_t write, flush and stats of such a store. */
+int replay_spooled_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err);
+bool replay_spooled_flush(replay_store_t *bs, uint64_t deadline_ms);
+void replay_spooled_stats(replay_store_t *bs, replay_spool_stats_t *out);
 #endif
