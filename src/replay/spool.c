@@ -295,28 +295,27 @@ void replay_spool_free(replay_spool_t *sp, uint64_t deadline_ms)
 
 void replay_spooled_init(replay_spooled_t *s, const replay_store_ops_t *ops,
                          const replay_config_t *c, int64_t buffer_records,
-                         replay_spool_sink_fn sink, void *ud)
+                         replay_spool_sink_fn sink, void (*release)(replay_spooled_t *s))
 {
     replay_store_base_init(&s->base, ops, c);
     pthread_mutex_init(&s->rmu, NULL);
+    s->release = release;
     if (c->read_only) return;
     replay_spool_opts_t so = {.store = ops->name,
                               .capacity = buffer_records > 0 ? (size_t)buffer_records : 10000,
                               .sink = sink,
-                              .ud = ud};
+                              .ud = s};
     s->spool = replay_spool_new(&so);
 }
 
-void replay_spooled_stop(replay_spooled_t *s)
+void replay_spooled_close(replay_store_t *bs)
 {
+    replay_spooled_t *s = (replay_spooled_t *)bs;
     replay_spool_free(s->spool, 2000);
-    s->spool = NULL;
-}
-
-void replay_spooled_deinit(replay_spooled_t *s)
-{
+    s->release(s);
     pthread_mutex_destroy(&s->rmu);
-    replay_store_base_deinit(&s->base);
+    replay_store_base_deinit(bs);
+    free(s);
 }
 
 int replay_spooled_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err)

@@ -89,26 +89,36 @@ bool replay_spool_wait(replay_spool_t *sp, uint64_t deadline_ms);
 void replay_spool_free(replay_spool_t *sp, uint64_t deadline_ms);
 
 /* The base the shared stores embed first (replay_store_t first, so a
- * replay_store_t * is one of these): their write, flush and stats are
- * the ones below, and the readers' connection is guarded by rmu. */
+ * replay_store_t * is one of these): their write, flush, stats and close
+ * are the ones below, and the readers' connection is guarded by rmu. */
 typedef struct replay_spooled {
     replay_store_t base;
     replay_spool_t *spool; /* NULL when opened read-only */
     pthread_mutex_t rmu;   /* the readers' connection */
+    /* Frees the store's own fields (its connections included), called by
+     * close once the spool's thread has stopped. */
+    void (*release)(struct replay_spooled *s);
 } replay_spooled_t;
 
-/* Base init plus, unless c->read_only, a spool named store of
- * buffer_records (<= 0: 10000) records feeding sink(ud). */
+/* Base init plus, unless c->read_only, a spool named ops->name of
+ * buffer_records (<= 0: 10000) records feeding sink(s). Call it last in
+ * open: the spool's thread may call the sink at once. */
 void replay_spooled_init(replay_spooled_t *s, const replay_store_ops_t *ops,
                          const replay_config_t *c, int64_t buffer_records,
-                         replay_spool_sink_fn sink, void *ud);
-/* Write what is pending for up to 2 s and stop the spool's thread: after
- * this the store may close the connection its sink used. */
-void replay_spooled_stop(replay_spooled_t *s);
-/* After stop and the store's own cleanup: the mutex and the base. */
-void replay_spooled_deinit(replay_spooled_t *s);
-/* replay_store_ops_t write, flush and stats of such a store. */
+                         replay_spool_sink_fn sink, void (*release)(replay_spooled_t *s));
+/* replay_store_ops_t write, flush, stats and close of such a store; close
+ * writes what is pending for up to 2 s, stops the spool's thread (which
+ * owns the writer connection until then), then calls release. */
 int replay_spooled_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err);
 bool replay_spooled_flush(replay_store_t *bs, uint64_t deadline_ms);
 void replay_spooled_stats(replay_store_t *bs, replay_spool_stats_t *out);
+void replay_spooled_close(replay_store_t *bs);
+
+/* The ops of a spooled store. */
+#define REPLAY_SPOOLED_OPS(NAME, OPEN, SCAN, SWEEP)                                                \
+    {                                                                                              \
+        .name = (NAME), .open = (OPEN), .write = replay_spooled_write, .scan = (SCAN),             \
+        .sweep = (SWEEP), .flush = replay_spooled_flush, .stats = replay_spooled_stats,            \
+        .close = replay_spooled_close                                                              \
+    }
 #endif

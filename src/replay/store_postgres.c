@@ -331,29 +331,21 @@ static int pg_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t 
     return rc;
 }
 
-static void pg_close(replay_store_t *bs)
+/* The spooled base's release: called by replay_spooled_close once the
+ * spool's thread (which owns s->w until then) has stopped. */
+static void pg_release(replay_spooled_t *sp)
 {
-    pg_store_t *s = (pg_store_t *)bs;
-    replay_spooled_stop(&s->sp); /* the spool thread owns s->w until here */
+    pg_store_t *s = (pg_store_t *)sp;
     PQfinish(s->w);
     PQfinish(s->r);
     free(s->conninfo);
     free(s->password);
     free(s->table);
-    replay_spooled_deinit(&s->sp);
-    free(s);
 }
 
 static replay_store_t *pg_open(const replay_config_t *c, buf_t *err);
 
-static const replay_store_ops_t PG_OPS = {.name = "postgres",
-                                          .open = pg_open,
-                                          .write = replay_spooled_write,
-                                          .scan = pg_scan,
-                                          .sweep = pg_sweep,
-                                          .flush = replay_spooled_flush,
-                                          .stats = replay_spooled_stats,
-                                          .close = pg_close};
+static const replay_store_ops_t PG_OPS = REPLAY_SPOOLED_OPS("postgres", pg_open, pg_scan, pg_sweep);
 
 /* A table name goes into SQL text: letters, digits and '_' only. */
 static bool table_name_ok(const char *t)
@@ -387,8 +379,7 @@ static replay_store_t *pg_open(const replay_config_t *c, buf_t *err)
     if (!s->conninfo || !s->table) abort();
     s->retention_days = o ? o->retention_days : 30;
     s->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : 5000;
-    /* last: the spool's thread may call the sink at once */
-    replay_spooled_init(&s->sp, &PG_OPS, c, o ? o->buffer_records : 0, pg_sink, s);
+    replay_spooled_init(&s->sp, &PG_OPS, c, o ? o->buffer_records : 0, pg_sink, pg_release);
     return &s->sp.base;
 }
 

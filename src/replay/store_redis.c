@@ -408,28 +408,21 @@ static int redis_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf
     return rc;
 }
 
-static void redis_close(replay_store_t *bs)
+/* The spooled base's release: called by replay_spooled_close once the
+ * spool's thread (which owns s->w until then) has stopped. */
+static void redis_release(replay_spooled_t *sp)
 {
-    redis_store_t *s = (redis_store_t *)bs;
-    replay_spooled_stop(&s->sp); /* the spool thread owns s->w until here */
+    redis_store_t *s = (redis_store_t *)sp;
     rconn_close(&s->w);
     rconn_close(&s->r);
     kv_conf_deinit(&s->conf);
     free(s->prefix);
-    replay_spooled_deinit(&s->sp);
-    free(s);
 }
 
 static replay_store_t *redis_open(const replay_config_t *c, buf_t *err);
 
-static const replay_store_ops_t REDIS_OPS = {.name = "redis",
-                                             .open = redis_open,
-                                             .write = replay_spooled_write,
-                                             .scan = redis_scan,
-                                             .sweep = redis_sweep,
-                                             .flush = replay_spooled_flush,
-                                             .stats = replay_spooled_stats,
-                                             .close = redis_close};
+static const replay_store_ops_t REDIS_OPS =
+    REPLAY_SPOOLED_OPS("redis", redis_open, redis_scan, redis_sweep);
 
 static replay_store_t *redis_open(const replay_config_t *c, buf_t *err)
 {
@@ -457,8 +450,8 @@ static replay_store_t *redis_open(const replay_config_t *c, buf_t *err)
     }
     s->prefix = strdup(o && o->key_prefix ? o->key_prefix : "tether:replay:");
     if (!s->prefix) abort();
-    /* last: the spool's thread may call the sink at once */
-    replay_spooled_init(&s->sp, &REDIS_OPS, c, o ? o->buffer_records : 0, redis_sink, s);
+    replay_spooled_init(&s->sp, &REDIS_OPS, c, o ? o->buffer_records : 0, redis_sink,
+                        redis_release);
     return &s->sp.base;
 }
 
