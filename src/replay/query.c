@@ -192,26 +192,72 @@ int replay_query_get(replay_store_t *s, const char *id, bool with_bodies, buf_t 
 
 /* ---- timeline ---------------------------------------------------------- */
 
-typedef struct {
-    uint64_t ms;
-    int64_t turn;
-    bool switched;
-    char *id, *decision, *model, *reason, *phase;
-    char *extra; /* ",\"lock\":...": the members the record's JSON adds */
-} tl_item_t;
-
-typedef struct {
-    tl_item_t *v;
-    size_t n, cap;
-    bool truncated;
-} tl_ctx_t;
-
 static char *dup0(const char *s)
 {
     if (!s) return NULL;
     char *p = strdup(s);
     if (!p) abort();
     return p;
+}
+
+static bool turns_cb(void *p, const replay_row_t *r)
+{
+    replay_turns_t *c = p;
+    if (c->n == REPLAY_TIMELINE_MAX) {
+        c->truncated = true;
+        return false;
+    }
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 32;
+        c->v = realloc(c->v, c->cap * sizeof *c->v);
+        if (!c->v) abort();
+    }
+    c->v[c->n++] = (replay_turn_t){r->created_at_ms,
+                                   r->turn,
+                                   r->switched,
+                                   dup0(r->id),
+                                   dup0(r->decision),
+                                   dup0(r->model),
+                                   dup0(r->reason),
+                                   dup0(r->phase),
+                                   c->bodies ? dup0(r->bodies_json) : NULL,
+                                   c->extra ? c->extra(r->json) : NULL};
+    return true;
+}
+
+/* Oldest first by time, and by turn within one millisecond (two turns of
+ * a fast session can share a timestamp). */
+static int turns_cmp_oldest_first(const void *a, const void *b)
+{
+    const replay_turn_t *x = a, *y = b;
+    if (x->ms != y->ms) return x->ms > y->ms ? 1 : -1;
+    if (x->turn != y->turn) return x->turn > y->turn ? 1 : -1;
+    return 0;
+}
+
+int replay_turns_collect(replay_store_t *s, const char *session_id, replay_turns_t *t, buf_t *err)
+{
+    replay_filter_t f = {.session_id = session_id, .limit = REPLAY_TIMELINE_MAX + 1};
+    int rc = replay_store_scan(s, &f, turns_cb, t, err);
+    if (rc == REPLAY_OK && t->n > 1) qsort(t->v, t->n, sizeof *t->v, turns_cmp_oldest_first);
+    return rc;
+}
+
+void replay_turns_free(replay_turns_t *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        replay_turn_t *x = &t->v[i];
+        free(x->id);
+        free(x->decision);
+        free(x->model);
+        free(x->reason);
+        free(x->phase);
+        free(x->bodies);
+        free(x->extra);
+    }
+    free(t->v);
+    t->v = NULL;
+    t->n = t->cap = 0;
 }
 
 static void put_item(buf_t *b, const char *k, const cJSON *v, const char *dflt)
@@ -262,34 +308,6 @@ static char *tl_extra(const char *json)
     return buf_steal(&b);
 }
 
-static bool tl_cb(void *p, const replay_row_t *r)
-{
-    tl_ctx_t *c = p;
-    if (c->n == REPLAY_TIMELINE_MAX) {
-        c->truncated = true;
-        return false;
-    }
-    if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 32;
-        c->v = realloc(c->v, c->cap * sizeof *c->v);
-        if (!c->v) abort();
-    }
-    c->v[c->n++] = (tl_item_t){r->created_at_ms, r->turn,           r->switched,
-                               dup0(r->id),      dup0(r->decision), dup0(r->model),
-                               dup0(r->reason),  dup0(r->phase),    tl_extra(r->json)};
-    return true;
-}
-
-/* Newest first by time, and by turn within one millisecond (two turns of a
- * fast session can share a timestamp). */
-static int tl_cmp_newest_first(const void *a, const void *b)
-{
-    const tl_item_t *x = a, *y = b;
-    if (x->ms != y->ms) return x->ms < y->ms ? 1 : -1;
-    if (x->turn != y->turn) return x->turn < y->turn ? 1 : -1;
-    return 0;
-}
-
 int replay_query_timeline(replay_store_t *s, const char *session_id, const char *memory_json,
                           buf_t *out, buf_t *err)
 {
@@ -297,10 +315,8 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
         set_err(err, "a session id is required%s", NULL);
         return REPLAY_EINVAL;
     }
-    replay_filter_t f = {.session_id = session_id, .limit = REPLAY_TIMELINE_MAX + 1};
-    tl_ctx_t c = {0};
-    int rc = replay_store_scan(s, &f, tl_cb, &c, err);
-    if (rc == REPLAY_OK && c.n > 1) qsort(c.v, c.n, sizeof *c.v, tl_cmp_newest_first);
+    replay_turns_t c = {.extra = tl_extra};
+    int rc = replay_turns_collect(s, session_id, &c, err);
     if (rc == REPLAY_OK) {
         buf_puts(out, "{\"session_id\":");
         buf_json_str(out, session_id, strlen(session_id));
@@ -308,13 +324,11 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
         buf_puts(out, memory_json && *memory_json ? memory_json : "null");
         buf_printf(out, ",\"turns\":%zu,\"truncated\":%s,\"timeline\":[", c.n,
                    c.truncated ? "true" : "false");
-        /* rows came newest first; the timeline reads oldest first */
-        for (size_t k = c.n; k-- > 0;) {
-            const tl_item_t *t = &c.v[k];
+        for (size_t k = 0; k < c.n; k++) {
+            const replay_turn_t *t = &c.v[k];
             char ts[32];
             replay_time_format(t->ms, ts);
-            buf_printf(out,
-                       "%s{\"turn\":%lld,\"time\":\"%s\",\"decision\":", k + 1 == c.n ? "" : ",",
+            buf_printf(out, "%s{\"turn\":%lld,\"time\":\"%s\",\"decision\":", k ? "," : "",
                        (long long)t->turn, ts);
             buf_json_cstr(out, t->decision);
             buf_puts(out, ",\"model\":");
@@ -330,15 +344,7 @@ int replay_query_timeline(replay_store_t *s, const char *session_id, const char 
         }
         buf_puts(out, "]}");
     }
-    for (size_t i = 0; i < c.n; i++) {
-        free(c.v[i].id);
-        free(c.v[i].decision);
-        free(c.v[i].model);
-        free(c.v[i].reason);
-        free(c.v[i].phase);
-        free(c.v[i].extra);
-    }
-    free(c.v);
+    replay_turns_free(&c);
     return rc;
 }
 

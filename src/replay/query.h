@@ -91,6 +91,31 @@ int replay_query_aggregate(replay_store_t *s, const replay_query_t *q,
 int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with_bodies, buf_t *out,
                             buf_t *err);
 
+/* A session's turns as the timeline and the trajectory collect them
+ * (query.c): the newest REPLAY_TIMELINE_MAX, oldest first (by created_at,
+ * then turn). Owned strings. */
+typedef struct replay_turn {
+    uint64_t ms;
+    int64_t turn;
+    bool switched;
+    char *id, *decision, *model, *reason, *phase;
+    char *bodies; /* with bodies only; NULL when none were captured */
+    char *extra;  /* what the caller's extra made of the record's JSON */
+} replay_turn_t;
+
+typedef struct replay_turns {
+    /* set by the caller */
+    bool bodies;                      /* copy each row's bodies */
+    char *(*extra)(const char *json); /* an owned string from the record, or NULL */
+    /* filled by collect */
+    replay_turn_t *v;
+    size_t n, cap;
+    bool truncated; /* the session has more turns */
+} replay_turns_t;
+
+int replay_turns_collect(replay_store_t *s, const char *session_id, replay_turns_t *t, buf_t *err);
+void replay_turns_free(replay_turns_t *t);
+
 /* `since`: Unix seconds or milliseconds, RFC 3339 (2024-05-01T12:00:00Z,
  * fractional seconds and +hh:mm offsets allowed), a date (2024-05-01), or
  * an age: 90s, 15m, 2h, 7d (now_ms minus that). REPLAY_EINVAL otherwise. */

@@ -290,3 +290,59 @@ void replay_spool_free(replay_spool_t *sp, uint64_t deadline_ms)
     free(sp->store);
     free(sp);
 }
+
+/* ---- the shared stores' base (replay_spooled_t) ------------------------ */
+
+void replay_spooled_init(replay_spooled_t *s, const replay_store_ops_t *ops,
+                         const replay_config_t *c, int64_t buffer_records,
+                         replay_spool_sink_fn sink, void (*release)(replay_spooled_t *s))
+{
+    replay_store_base_init(&s->base, ops, c);
+    pthread_mutex_init(&s->rmu, NULL);
+    s->release = release;
+    if (c->read_only) return;
+    replay_spool_opts_t so = {.store = ops->name,
+                              .capacity = buffer_records > 0 ? (size_t)buffer_records : 10000,
+                              .sink = sink,
+                              .ud = s};
+    s->spool = replay_spool_new(&so);
+}
+
+void replay_spooled_close(replay_store_t *bs)
+{
+    replay_spooled_t *s = (replay_spooled_t *)bs;
+    replay_spool_free(s->spool, 2000);
+    s->release(s);
+    pthread_mutex_destroy(&s->rmu);
+    replay_store_base_deinit(bs);
+    free(s);
+}
+
+int replay_spooled_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err)
+{
+    replay_spooled_t *s = (replay_spooled_t *)bs;
+    if (!s->spool) {
+        if (err) buf_printf(err, "the %s replay store was opened read-only", bs->ops->name);
+        return REPLAY_EINVAL;
+    }
+    replay_flat_t rows[64];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < 64 && i < n; k++, i++)
+            replay_flat_from_record(&rows[k], recs[i]);
+        replay_spool_push(s->spool, rows, k);
+    }
+    return REPLAY_OK;
+}
+
+bool replay_spooled_flush(replay_store_t *bs, uint64_t deadline_ms)
+{
+    replay_spooled_t *s = (replay_spooled_t *)bs;
+    return !s->spool || replay_spool_wait(s->spool, deadline_ms);
+}
+
+void replay_spooled_stats(replay_store_t *bs, replay_spool_stats_t *out)
+{
+    replay_spooled_t *s = (replay_spooled_t *)bs;
+    if (s->spool) replay_spool_stats(s->spool, out);
+}

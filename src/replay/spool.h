@@ -22,12 +22,14 @@
  * only. */
 #ifndef TETHER_REPLAY_SPOOL_H
 #define TETHER_REPLAY_SPOOL_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/buf.h"
 #include "replay/record.h"
+#include "replay/store.h"
 
 /* A record as the shared stores keep it: the columns the queries filter
  * on, the figures the aggregates sum, and the rendered JSON. Owns its
@@ -85,4 +87,38 @@ bool replay_spool_wait(replay_spool_t *sp, uint64_t deadline_ms);
 /* Try to write what is pending for up to deadline_ms, drop (and count) the
  * rest, stop the thread and free. NULL is a no-op. */
 void replay_spool_free(replay_spool_t *sp, uint64_t deadline_ms);
+
+/* The base the shared stores embed first (replay_store_t first, so a
+ * replay_store_t * is one of these): their write, flush, stats and close
+ * are the ones below, and the readers' connection is guarded by rmu. */
+typedef struct replay_spooled {
+    replay_store_t base;
+    replay_spool_t *spool; /* NULL when opened read-only */
+    pthread_mutex_t rmu;   /* the readers' connection */
+    /* Frees the store's own fields (its connections included), called by
+     * close once the spool's thread has stopped. */
+    void (*release)(struct replay_spooled *s);
+} replay_spooled_t;
+
+/* Base init plus, unless c->read_only, a spool named ops->name of
+ * buffer_records (<= 0: 10000) records feeding sink(s). Call it last in
+ * open: the spool's thread may call the sink at once. */
+void replay_spooled_init(replay_spooled_t *s, const replay_store_ops_t *ops,
+                         const replay_config_t *c, int64_t buffer_records,
+                         replay_spool_sink_fn sink, void (*release)(replay_spooled_t *s));
+/* replay_store_ops_t write, flush, stats and close of such a store; close
+ * writes what is pending for up to 2 s, stops the spool's thread (which
+ * owns the writer connection until then), then calls release. */
+int replay_spooled_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err);
+bool replay_spooled_flush(replay_store_t *bs, uint64_t deadline_ms);
+void replay_spooled_stats(replay_store_t *bs, replay_spool_stats_t *out);
+void replay_spooled_close(replay_store_t *bs);
+
+/* The ops of a spooled store. */
+#define REPLAY_SPOOLED_OPS(NAME, OPEN, SCAN, SWEEP)                                                \
+    {                                                                                              \
+        .name = (NAME), .open = (OPEN), .write = replay_spooled_write, .scan = (SCAN),             \
+        .sweep = (SWEEP), .flush = replay_spooled_flush, .stats = replay_spooled_stats,            \
+        .close = replay_spooled_close                                                              \
+    }
 #endif

@@ -33,14 +33,12 @@ typedef struct pg_replay_opts {
 } pg_replay_opts_t;
 
 typedef struct {
-    replay_store_t base;
+    replay_spooled_t sp; /* first: base, spool, rmu */
     char *conninfo, *password, *table;
     int64_t retention_days, timeout_ms;
     PGconn *w; /* the spool thread's */
     PGconn *r; /* readers', under rmu */
-    pthread_mutex_t rmu;
     bool schema_ok;
-    replay_spool_t *spool;
 } pg_store_t;
 
 #define SCHEMA_VERSION 1
@@ -217,23 +215,6 @@ static int pg_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
     return rc;
 }
 
-static int pg_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err)
-{
-    pg_store_t *s = (pg_store_t *)bs;
-    if (!s->spool) {
-        if (err) buf_puts(err, "the postgres replay store was opened read-only");
-        return REPLAY_EINVAL;
-    }
-    replay_flat_t rows[64];
-    for (size_t i = 0; i < n;) {
-        size_t k = 0;
-        for (; k < 64 && i < n; k++, i++)
-            replay_flat_from_record(&rows[k], recs[i]);
-        replay_spool_push(s->spool, rows, k);
-    }
-    return REPLAY_OK;
-}
-
 /* ---- scan --------------------------------------------------------------- */
 
 static int scan_locked(pg_store_t *s, const replay_filter_t *f, replay_row_cb cb, void *ctx,
@@ -310,11 +291,11 @@ static int pg_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
     pg_store_t *s = (pg_store_t *)bs;
     replay_filter_t all = {0};
     if (!f) f = &all;
-    pthread_mutex_lock(&s->rmu);
+    pthread_mutex_lock(&s->sp.rmu);
     int rc = REPLAY_OK;
     if (!s->r && !(s->r = pg_connect(s, false, err))) rc = REPLAY_EIO;
     if (rc == REPLAY_OK) rc = scan_locked(s, f, cb, ctx, err);
-    pthread_mutex_unlock(&s->rmu);
+    pthread_mutex_unlock(&s->sp.rmu);
     return rc;
 }
 
@@ -331,7 +312,7 @@ static int pg_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t 
     buf_t q = BUF_INIT;
     buf_printf(&q, "DELETE FROM %s WHERE created_at_ms < $1", s->table);
     const char *v[] = {cut};
-    pthread_mutex_lock(&s->rmu);
+    pthread_mutex_lock(&s->sp.rmu);
     int rc = REPLAY_OK;
     if (!s->r && !(s->r = pg_connect(s, false, err))) rc = REPLAY_EIO;
     if (rc == REPLAY_OK) {
@@ -345,47 +326,26 @@ static int pg_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t 
         PQclear(res);
         if (rc != REPLAY_OK) drop_if_bad(&s->r);
     }
-    pthread_mutex_unlock(&s->rmu);
+    pthread_mutex_unlock(&s->sp.rmu);
     buf_free(&q);
     return rc;
 }
 
-static bool pg_flush(replay_store_t *bs, uint64_t deadline_ms)
+/* The spooled base's release: called by replay_spooled_close once the
+ * spool's thread (which owns s->w until then) has stopped. */
+static void pg_release(replay_spooled_t *sp)
 {
-    pg_store_t *s = (pg_store_t *)bs;
-    return !s->spool || replay_spool_wait(s->spool, deadline_ms);
-}
-
-static void pg_stats(replay_store_t *bs, replay_spool_stats_t *out)
-{
-    pg_store_t *s = (pg_store_t *)bs;
-    if (s->spool) replay_spool_stats(s->spool, out);
-}
-
-static void pg_close(replay_store_t *bs)
-{
-    pg_store_t *s = (pg_store_t *)bs;
-    replay_spool_free(s->spool, 2000); /* the spool thread owns s->w until here */
+    pg_store_t *s = (pg_store_t *)sp;
     PQfinish(s->w);
     PQfinish(s->r);
-    pthread_mutex_destroy(&s->rmu);
     free(s->conninfo);
     free(s->password);
     free(s->table);
-    replay_store_base_deinit(bs);
-    free(s);
 }
 
 static replay_store_t *pg_open(const replay_config_t *c, buf_t *err);
 
-static const replay_store_ops_t PG_OPS = {.name = "postgres",
-                                          .open = pg_open,
-                                          .write = pg_write,
-                                          .scan = pg_scan,
-                                          .sweep = pg_sweep,
-                                          .flush = pg_flush,
-                                          .stats = pg_stats,
-                                          .close = pg_close};
+static const replay_store_ops_t PG_OPS = REPLAY_SPOOLED_OPS("postgres", pg_open, pg_scan, pg_sweep);
 
 /* A table name goes into SQL text: letters, digits and '_' only. */
 static bool table_name_ok(const char *t)
@@ -413,23 +373,14 @@ static replay_store_t *pg_open(const replay_config_t *c, buf_t *err)
     const char *pw = o && o->password_env ? getenv(o->password_env) : NULL;
     pg_store_t *s = calloc(1, sizeof *s);
     if (!s) abort();
-    replay_store_base_init(&s->base, &PG_OPS, c);
     s->conninfo = strdup(o && o->conninfo ? o->conninfo : "host=127.0.0.1 dbname=tether");
     s->password = pw && *pw ? strdup(pw) : NULL;
     s->table = strdup(table);
     if (!s->conninfo || !s->table) abort();
     s->retention_days = o ? o->retention_days : 30;
     s->timeout_ms = o && o->timeout_ms > 0 ? o->timeout_ms : 5000;
-    pthread_mutex_init(&s->rmu, NULL);
-    if (!c->read_only) {
-        replay_spool_opts_t so = {.store = "postgres",
-                                  .capacity = o && o->buffer_records > 0 ? (size_t)o->buffer_records
-                                                                         : 10000,
-                                  .sink = pg_sink,
-                                  .ud = s};
-        s->spool = replay_spool_new(&so);
-    }
-    return &s->base;
+    replay_spooled_init(&s->sp, &PG_OPS, c, o ? o->buffer_records : 0, pg_sink, pg_release);
+    return &s->sp.base;
 }
 
 static const char *pg_check(const void *opts)

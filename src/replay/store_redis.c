@@ -44,13 +44,11 @@ typedef struct {
 } rconn_t;
 
 typedef struct {
-    replay_store_t base;
+    replay_spooled_t sp; /* first: base, spool, rmu */
     kv_conf_t conf;
     char *prefix;
     rconn_t w; /* the spool thread's */
     rconn_t r; /* readers', under rmu */
-    pthread_mutex_t rmu;
-    replay_spool_t *spool;
 } redis_store_t;
 
 /* One call per batch. KEYS[1]: the time index; ARGV: ttl_s, max_records,
@@ -160,7 +158,7 @@ static int redis_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
 {
     redis_store_t *s = ud;
     if (!s->w.kv && rconn_open(&s->w, &s->conf, err) != REPLAY_OK) return REPLAY_EIO;
-    const replay_config_t *c = &s->base.cfg;
+    const replay_config_t *c = &s->sp.base.cfg;
     char ttl[24], max[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)(c->ttl_seconds > 0 ? c->ttl_seconds : 0));
     snprintf(max, sizeof max, "%lld", (long long)(c->max_records > 0 ? c->max_records : 0));
@@ -198,23 +196,6 @@ static int redis_sink(void *ud, const replay_flat_t *rows, size_t n, buf_t *err)
     free(l);
     free(nums);
     return w.failed ? REPLAY_EIO : REPLAY_OK;
-}
-
-static int redis_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, buf_t *err)
-{
-    redis_store_t *s = (redis_store_t *)bs;
-    if (!s->spool) {
-        if (err) buf_puts(err, "the redis replay store was opened read-only");
-        return REPLAY_EINVAL;
-    }
-    replay_flat_t rows[64];
-    for (size_t i = 0; i < n;) {
-        size_t k = 0;
-        for (; k < 64 && i < n; k++, i++)
-            replay_flat_from_record(&rows[k], recs[i]);
-        replay_spool_push(s->spool, rows, k);
-    }
-    return REPLAY_OK;
 }
 
 /* ---- scan --------------------------------------------------------------- */
@@ -391,10 +372,10 @@ static int redis_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_c
     redis_store_t *s = (redis_store_t *)bs;
     replay_filter_t all = {0};
     if (!f) f = &all;
-    pthread_mutex_lock(&s->rmu);
+    pthread_mutex_lock(&s->sp.rmu);
     int rc = s->r.kv ? REPLAY_OK : rconn_open(&s->r, &s->conf, err);
     if (rc == REPLAY_OK) rc = scan_locked(s, f, cb, ctx, err);
-    pthread_mutex_unlock(&s->rmu);
+    pthread_mutex_unlock(&s->sp.rmu);
     return rc;
 }
 
@@ -412,7 +393,7 @@ static int redis_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf
     snprintf(cut, sizeof cut, "(%llu", (unsigned long long)(now_ms - (uint64_t)ttl * 1000));
     buf_t key = BUF_INIT;
     buf_printf(&key, "%stime", s->prefix);
-    pthread_mutex_lock(&s->rmu);
+    pthread_mutex_lock(&s->sp.rmu);
     int rc = s->r.kv ? REPLAY_OK : rconn_open(&s->r, &s->conf, err);
     if (rc == REPLAY_OK) {
         rwait_t w = {.pending = 1, .err = err};
@@ -422,46 +403,26 @@ static int redis_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf
         run_until_done(&s->r, &w);
         rc = w.failed ? REPLAY_EIO : REPLAY_OK;
     }
-    pthread_mutex_unlock(&s->rmu);
+    pthread_mutex_unlock(&s->sp.rmu);
     buf_free(&key);
     return rc;
 }
 
-static bool redis_flush(replay_store_t *bs, uint64_t deadline_ms)
+/* The spooled base's release: called by replay_spooled_close once the
+ * spool's thread (which owns s->w until then) has stopped. */
+static void redis_release(replay_spooled_t *sp)
 {
-    redis_store_t *s = (redis_store_t *)bs;
-    return !s->spool || replay_spool_wait(s->spool, deadline_ms);
-}
-
-static void redis_stats(replay_store_t *bs, replay_spool_stats_t *out)
-{
-    redis_store_t *s = (redis_store_t *)bs;
-    if (s->spool) replay_spool_stats(s->spool, out);
-}
-
-static void redis_close(replay_store_t *bs)
-{
-    redis_store_t *s = (redis_store_t *)bs;
-    replay_spool_free(s->spool, 2000); /* the spool thread owns s->w until here */
+    redis_store_t *s = (redis_store_t *)sp;
     rconn_close(&s->w);
     rconn_close(&s->r);
-    pthread_mutex_destroy(&s->rmu);
     kv_conf_deinit(&s->conf);
     free(s->prefix);
-    replay_store_base_deinit(bs);
-    free(s);
 }
 
 static replay_store_t *redis_open(const replay_config_t *c, buf_t *err);
 
-static const replay_store_ops_t REDIS_OPS = {.name = "redis",
-                                             .open = redis_open,
-                                             .write = redis_write,
-                                             .scan = redis_scan,
-                                             .sweep = redis_sweep,
-                                             .flush = redis_flush,
-                                             .stats = redis_stats,
-                                             .close = redis_close};
+static const replay_store_ops_t REDIS_OPS =
+    REPLAY_SPOOLED_OPS("redis", redis_open, redis_scan, redis_sweep);
 
 static replay_store_t *redis_open(const replay_config_t *c, buf_t *err)
 {
@@ -487,19 +448,11 @@ static replay_store_t *redis_open(const replay_config_t *c, buf_t *err)
         free(s);
         return NULL;
     }
-    replay_store_base_init(&s->base, &REDIS_OPS, c);
     s->prefix = strdup(o && o->key_prefix ? o->key_prefix : "tether:replay:");
     if (!s->prefix) abort();
-    pthread_mutex_init(&s->rmu, NULL);
-    if (!c->read_only) {
-        replay_spool_opts_t so = {.store = "redis",
-                                  .capacity = o && o->buffer_records > 0 ? (size_t)o->buffer_records
-                                                                         : 10000,
-                                  .sink = redis_sink,
-                                  .ud = s};
-        s->spool = replay_spool_new(&so);
-    }
-    return &s->base;
+    replay_spooled_init(&s->sp, &REDIS_OPS, c, o ? o->buffer_records : 0, redis_sink,
+                        redis_release);
+    return &s->sp.base;
 }
 
 /* The registry entry (registry.h). */

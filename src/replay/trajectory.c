@@ -10,17 +10,6 @@
 
 #include "replay/query.h"
 
-typedef struct {
-    uint64_t ms;
-    int64_t turn;
-    char *id, *model, *decision, *reason, *bodies, *lock;
-} tj_turn_t;
-
-typedef struct {
-    tj_turn_t *v;
-    size_t n, cap;
-} tj_ctx_t;
-
 static char *dup0(const char *s)
 {
     if (!s) return NULL;
@@ -29,36 +18,17 @@ static char *dup0(const char *s)
     return p;
 }
 
-static bool tj_cb(void *p, const replay_row_t *r)
+/* A turn's extra (replay_turns_t): its hard lock. */
+static char *tj_lock(const char *json)
 {
-    tj_ctx_t *c = p;
-    if (c->n == REPLAY_TIMELINE_MAX) return false;
-    if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 16;
-        c->v = realloc(c->v, c->cap * sizeof *c->v);
-        if (!c->v) abort();
-    }
-    cJSON *doc = cJSON_Parse(r->json);
+    cJSON *doc = cJSON_Parse(json);
     const cJSON *lk = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(doc, "session"), "hard_lock");
-    c->v[c->n++] =
-        (tj_turn_t){r->created_at_ms,     r->turn,
-                    dup0(r->id),          dup0(r->model),
-                    dup0(r->decision),    dup0(r->reason),
-                    dup0(r->bodies_json), dup0(cJSON_IsString(lk) ? lk->valuestring : NULL)};
+    char *v = dup0(cJSON_IsString(lk) ? lk->valuestring : NULL);
     cJSON_Delete(doc);
-    return true;
+    return v;
 }
 
-static int oldest_first(const void *a, const void *b)
-{
-    const tj_turn_t *x = a, *y = b;
-    if (x->ms != y->ms) return x->ms > y->ms ? 1 : -1;
-    if (x->turn != y->turn) return x->turn > y->turn ? 1 : -1;
-    return 0;
-}
-
-/* Text of an Anthropic content value (a string, or the text blocks). */
 static char *blocks_text(const cJSON *content)
 {
     if (cJSON_IsString(content)) return dup0(content->valuestring);
@@ -229,15 +199,13 @@ int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with
         }
         return REPLAY_EINVAL;
     }
-    replay_filter_t f = {.session_id = session_id, .limit = REPLAY_TIMELINE_MAX};
-    tj_ctx_t c = {0};
-    int rc = replay_store_scan(s, &f, tj_cb, &c, err);
+    replay_turns_t c = {.bodies = true, .extra = tj_lock};
+    int rc = replay_turns_collect(s, session_id, &c, err);
     if (rc == REPLAY_OK) {
-        if (c.n > 1) qsort(c.v, c.n, sizeof *c.v, oldest_first); /* none: c.v is NULL */
         cJSON *doc = cJSON_CreateObject(), *conv = cJSON_CreateArray(), *idx = cJSON_CreateArray();
         size_t missing = 0;
         for (size_t i = 0; i < c.n; i++) {
-            const tj_turn_t *t = &c.v[i];
+            const replay_turn_t *t = &c.v[i];
             cJSON *b = t->bodies ? cJSON_Parse(t->bodies) : NULL;
             const cJSON *rq = cJSON_GetObjectItemCaseSensitive(b, "request");
             const cJSON *rs = cJSON_GetObjectItemCaseSensitive(b, "response");
@@ -260,7 +228,7 @@ int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with
             add_str(e, "model", t->model);
             add_str(e, "decision", t->decision);
             add_str(e, "reason", t->reason);
-            add_str(e, "lock", t->lock);
+            add_str(e, "lock", t->extra);
             cJSON_AddNumberToObject(e, "first_message", first);
             cJSON_AddNumberToObject(e, "last_message", cJSON_GetArraySize(conv) - 1);
             cJSON_AddItemToArray(idx, e);
@@ -282,14 +250,6 @@ int replay_query_trajectory(replay_store_t *s, const char *session_id, bool with
         cJSON_free(txt);
         cJSON_Delete(doc);
     }
-    for (size_t i = 0; i < c.n; i++) {
-        free(c.v[i].id);
-        free(c.v[i].model);
-        free(c.v[i].decision);
-        free(c.v[i].reason);
-        free(c.v[i].bodies);
-        free(c.v[i].lock);
-    }
-    free(c.v);
+    replay_turns_free(&c);
     return rc;
 }
