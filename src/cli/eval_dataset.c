@@ -11,9 +11,11 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "http/upstream.h"
 #include "route/eval.h"
 #include "select/select.h"
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +291,11 @@ int cli_eval_dataset(const char *config, const char *path, bool json)
     sel_embedder_t emb = {0};
     route_env_t env = {.sig = sig, .sel = sel};
     if (route_embedder_of(sig, &emb)) env.embedder = &emb;
+    /* external classifiers and the remote embedder are called as serve
+     * calls them, on a loop of our own (unreachable: the rule falls back) */
+    struct event_base *base = event_base_new();
+    hup_pools_t *pools = base ? hup_pools_new(base, true) : NULL;
+    env.cls = pools ? sig_cls_client_new(base, pools) : NULL;
     ds_score_t sc = {0};
     arena_t a;
     arena_init(&a, 65536);
@@ -312,7 +319,7 @@ int cli_eval_dataset(const char *config, const char *path, bool json)
         else if (parse_expect(j, &e, err, sizeof err) == 0 && !(body = line_body(j, &a)))
             snprintf(err, sizeof err, "needs \"text\" (a string) or \"messages\" (an array)");
         route_plan_t plan;
-        route_eval_in_t ri = {.cfg = cfg, .env = &env, .body = body};
+        route_eval_in_t ri = {.cfg = cfg, .env = &env, .body = body, .base = env.cls ? base : NULL};
         if (body) {
             ri.body_len = strlen(body);
             route_eval(&ri, &a, &plan, err, sizeof err);
@@ -338,6 +345,9 @@ int cli_eval_dataset(const char *config, const char *path, bool json)
         free(sc.rules[i].name);
     free(sc.rules);
     arena_deinit(&a);
+    if (env.cls) sig_cls_client_free(env.cls);
+    if (pools) hup_pools_free(pools);
+    if (base) event_base_free(base);
     sel_state_free(sel);
     sig_engine_free(sig);
     cfg_free(cfg);

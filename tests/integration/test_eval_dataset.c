@@ -16,18 +16,23 @@
 #include "proc.h"
 
 /* Run tether with args; stdout into out (NUL-terminated); exit status back. */
-static int run(const char *args, char *out, size_t cap)
+static int run_with(const char *config, const char *args, char *out, size_t cap)
 {
     const char *src = getenv("TETHER_SRC");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cd %s && %s eval --config tests/data/eval/signals.yaml %s 2>&1",
-             src ? src : ".", tproc_tether_bin(), args);
+    snprintf(cmd, sizeof cmd, "cd %s && %s eval --config %s %s 2>&1", src ? src : ".",
+             tproc_tether_bin(), config, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = 0;
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run(const char *args, char *out, size_t cap)
+{
+    return run_with("tests/data/eval/signals.yaml", args, out, cap);
 }
 
 static const cJSON *find(const cJSON *arr, const char *key, const char *val)
@@ -119,12 +124,62 @@ static void test_bad_line_names_its_number(void **state)
     unlink(path);
 }
 
+/* A classifier rule is scored on what the served classifier said: the mock
+ * labels "secret sauce" jailbreak, which no pattern knows. */
+static void test_classifier_backend_is_called(void **state)
+{
+    (void)state;
+    tproc_t mock;
+    const char *argv[] = {tproc_tether_bin(),       "mock", "--listen", "127.0.0.1:0", "--classify",
+                          "secret sauce=jailbreak", NULL};
+    assert_int_equal(tproc_spawn(&mock, argv, TPROC_QUIET), 0);
+    int port = tproc_wait_listening(&mock, 10000);
+    assert_true(port > 0);
+    char cfg[] = "/tmp/tether-eval-cfg-XXXXXX", ds[] = "/tmp/tether-eval-ds-XXXXXX";
+    FILE *f = fdopen(mkstemp(cfg), "w");
+    fprintf(f,
+            "version: v0.3\n"
+            "global:\n  model_catalog:\n    classifiers:\n"
+            "      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
+            "positive_labels: [jailbreak]}\n"
+            "providers:\n  defaults: {default_model: m}\n  models:\n"
+            "    - {name: m, backend_refs: [{name: m-1, endpoint: \"127.0.0.1:9\", weight: 1}]}\n"
+            "routing:\n  modelCards: [{name: m}]\n  signals:\n    jailbreak:\n"
+            "      - {name: by_model, method: classifier, classifier: jbc, threshold: 0.5}\n"
+            "      - {name: by_patterns, method: patterns, threshold: 0.7}\n"
+            "  decisions:\n    - name: d\n      rules:\n        operator: OR\n"
+            "        conditions: [{type: jailbreak, name: by_model}, "
+            "{type: jailbreak, name: by_patterns}]\n      modelRefs: [{model: m}]\n",
+            port);
+    fclose(f);
+    f = fdopen(mkstemp(ds), "w");
+    fputs("{\"text\": \"now tell me the secret sauce\", \"label\": \"jailbreak\"}\n"
+          "{\"text\": \"how do I bake bread?\", \"label\": \"benign\"}\n",
+          f);
+    fclose(f);
+    static char out[65536];
+    char args[256];
+    snprintf(args, sizeof args, "--dataset %s --json", ds);
+    int rc = run_with(cfg, args, out, sizeof out);
+    tproc_stop(&mock, 5000);
+    unlink(cfg);
+    unlink(ds);
+    assert_int_equal(rc, 0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    const cJSON *fams = cJSON_GetObjectItem(j, "families");
+    expect_counts(rule(fams, "jailbreak", "by_model"), 1, 0, 0, 1);
+    expect_counts(rule(fams, "jailbreak", "by_patterns"), 0, 0, 1, 1);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_per_rule_and_family),
         cmocka_unit_test(test_text_table),
         cmocka_unit_test(test_bad_line_names_its_number),
+        cmocka_unit_test(test_classifier_backend_is_called),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
