@@ -139,9 +139,10 @@ static void test_classifier_backend_is_called(void **state)
     FILE *f = fdopen(mkstemp(cfg), "w");
     fprintf(f,
             "version: v0.3\n"
-            "global:\n  model_catalog:\n    classifiers:\n"
+            "global:\n  router:\n    limits: {signal_timeout: 10s}\n"
+            "  model_catalog:\n    classifiers:\n"
             "      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:%d/classify\", "
-            "positive_labels: [jailbreak]}\n"
+            "positive_labels: [jailbreak], timeout_ms: 10000}\n"
             "providers:\n  defaults: {default_model: m}\n  models:\n"
             "    - {name: m, backend_refs: [{name: m-1, endpoint: \"127.0.0.1:9\", weight: 1}]}\n"
             "routing:\n  modelCards: [{name: m}]\n  signals:\n    jailbreak:\n"
