@@ -10,6 +10,8 @@ int cli_mock(int argc, char **argv);
 int cli_validate(int argc, char **argv); /* tether validate */
 int cli_config(int argc, char **argv);   /* tether config validate|show|migrate|import */
 int cli_bench(int argc, char **argv);
+/* eval --dataset: score signal rules on a labelled JSONL set (eval_dataset.c) */
+int cli_eval_dataset(const char *config, const char *path, bool json);
 int cli_eval(int argc, char **argv); /* tether eval */ /* tether bench saar|live|overhead */
 int cli_replay(int argc, char **argv);                 /* tether replay list|show|session|export */
 int cli_dsl(int argc, char **argv); /* tether dsl compile|decompile|validate|test|fmt|generate */

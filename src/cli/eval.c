@@ -1,5 +1,6 @@
 /* eval.c - `tether eval --config F (--prompt TEXT | --request FILE.json)
  * [--headers K:V ...] [--session FILE] [--trace] [--format text|json]`:
+ * (`--dataset FILE.jsonl` scores a labelled set instead: eval_dataset.c)
  * signals, the decision trace, selection and the session policy for one
  * request, offline (no upstream call), through the code `serve` runs. */
 #include "cli/cli.h"
@@ -30,6 +31,7 @@ static char *slurp(const char *path, size_t *len)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: tether eval --config FILE (--prompt TEXT | --request FILE.json)\n"
+               "       tether eval --config FILE --dataset FILE.jsonl [--json]\n"
                "                   [--headers K:V ...] [--session FILE.json] [--trace]\n"
                "                   [--format text|json]\n"
                "  --session FILE  seed session memory: {\"model\":..,\"decision\":..,\"turns\":N,\n"
@@ -39,6 +41,7 @@ static void usage(FILE *f)
 int cli_eval(int argc, char **argv)
 {
     const char *config = NULL, *prompt = NULL, *request = NULL, *session = NULL, *format = "text";
+    const char *dataset = NULL;
     int trace = 0;
     const char *hdrs[64];
     size_t n_hdrs = 0;
@@ -47,6 +50,7 @@ int cli_eval(int argc, char **argv)
         {"request", required_argument, 0, 'r'}, {"headers", required_argument, 0, 'H'},
         {"header", required_argument, 0, 'H'},  {"session", required_argument, 0, 's'},
         {"trace", no_argument, 0, 't'},         {"format", required_argument, 0, 'f'},
+        {"dataset", required_argument, 0, 'd'}, {"json", no_argument, 0, 'j'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int o;
     optind = 1;
@@ -61,6 +65,8 @@ int cli_eval(int argc, char **argv)
         case 's': session = optarg; break;
         case 't': trace = 1; break;
         case 'f': format = optarg; break;
+        case 'd': dataset = optarg; break;
+        case 'j': format = "json"; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
@@ -68,6 +74,9 @@ int cli_eval(int argc, char **argv)
     /* further positional K:V after --headers */
     while (optind < argc && strchr(argv[optind], ':') && n_hdrs < 64)
         hdrs[n_hdrs++] = argv[optind++];
+    if (config && dataset && !prompt && !request &&
+        (!strcmp(format, "text") || !strcmp(format, "json")))
+        return cli_eval_dataset(config, dataset, !strcmp(format, "json"));
     if (!config || (!prompt == !request) || (strcmp(format, "text") && strcmp(format, "json"))) {
         usage(stderr);
         return 1;

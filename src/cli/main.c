@@ -18,7 +18,9 @@ static const struct {
     {"validate", cli_validate, "check a config: validate --config FILE"},
     {"config", cli_config, "config validate|show|migrate|import"},
     {"bench", cli_bench, "benchmarks: bench saar|live|overhead"},
-    {"eval", cli_eval, "route one request offline: eval --config F --prompt TEXT [--trace]"},
+    {"eval", cli_eval,
+     "route one request offline: eval --config F --prompt TEXT [--trace]; score signals: --dataset "
+     "F.jsonl"},
     {"replay", cli_replay, "replay traces: replay list|show|session|export"},
     {"dsl", cli_dsl, "routing DSL: dsl compile|decompile|validate|test|fmt|generate"},
 };

@@ -581,7 +581,9 @@ static uint64_t embed_delay_of(const char *table, const char *text)
     return best;
 }
 
-static void handle_embeddings(mock_t *m, hsrv_req_t *req)
+/* pooling: vLLM's /pooling shape ({"object":"pooling","data":[..]} per
+ * input) around the same deterministic vectors. */
+static void handle_embeddings(mock_t *m, hsrv_req_t *req, bool pooling)
 {
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
     if (!cJSON_IsObject(root)) {
@@ -630,8 +632,8 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req)
             if (dl > extra) extra = dl;
             mock_embed(text.data ? text.data : "", text.len, m->cfg.seed, vec, dims);
             buf_free(&text);
-            buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":[",
-                       idx ? "," : "", idx);
+            buf_printf(&b, "%s{\"object\":\"%s\",\"index\":%d,\"%s\":[", idx ? "," : "",
+                       pooling ? "pooling" : "embedding", idx, pooling ? "data" : "embedding");
             for (int i = 0; i < dims; i++)
                 buf_printf(&b, "%s%.6g", i ? "," : "", vec[i]);
             buf_puts(&b, "]}");
@@ -741,7 +743,9 @@ static void handler(hsrv_req_t *req, void *ud)
     } else if (!strcmp(p, "/classify") || !strcmp(p, "/v1/classify")) {
         if (post) return handle_classify(m, req);
     } else if (!strcmp(p, "/v1/embeddings") || !strcmp(p, "/embeddings")) {
-        if (post) return handle_embeddings(m, req);
+        if (post) return handle_embeddings(m, req, false);
+    } else if (!strcmp(p, "/pooling") || !strcmp(p, "/v1/pooling")) {
+        if (post) return handle_embeddings(m, req, true);
     } else if (!strcmp(p, "/v1/completions") || !strcmp(p, "/completions")) {
         if (post) return handle_completions(m, req);
     } else if (!strcmp(p, "/v1/models") || !strcmp(p, "/models")) {

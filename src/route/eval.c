@@ -6,6 +6,7 @@
 #include "core/clock.h"
 #include "json/scan.h"
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -84,7 +85,10 @@ int route_eval(const route_eval_in_t *in, arena_t *a, route_plan_t *plan, char *
     route_env_t env = *in->env;
     env.store = NULL; /* eval never touches session memory */
     eval_wait_t w = {0};
+    if (!in->base) env.cls = NULL;
     route_decide(&env, &ri, a, plan, on_done, &w);
+    while (!w.done && in->base && event_base_loop(in->base, EVLOOP_ONCE) == 0)
+        ;
     if (!w.done) {
         snprintf(err, errlen, "routing did not complete");
         return -1;

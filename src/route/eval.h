@@ -16,6 +16,10 @@ typedef struct route_eval_in {
     const sess_state_t *seed; /* session memory to start from, or NULL */
     const char *seed_key;     /* session key for the seeded memory, or NULL */
     uint64_t now_ms;          /* 0 = now */
+    /* With env->cls (external classifiers and the remote embedder called
+     * on a loop): the loop route_eval runs until routing completed. NULL:
+     * env->cls must be NULL too (classifier rules fall back). */
+    struct event_base *base;
 } route_eval_in_t;
 
 /* 0 with the plan filled (plan->status may still be an error such as

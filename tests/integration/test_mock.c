@@ -419,6 +419,26 @@ static void test_embeddings(void **state)
     cJSON_Delete(j);
 }
 
+/* vLLM's /pooling: the embeddings' vectors in its shape. */
+static void test_pooling_serves_the_embedding_vectors(void **state)
+{
+    int st;
+    const char *body = "{\"model\":\"a\",\"input\":[\"hello world\"]}";
+    cJSON *e = post_json(g_port, "/v1/embeddings", NULL, body, &st);
+    assert_int_equal(st, 200);
+    cJSON *p = post_json(g_port, "/pooling", NULL, body, &st);
+    assert_int_equal(st, 200);
+    const cJSON *item = cJSON_GetArrayItem(cJSON_GetObjectItem(p, "data"), 0);
+    assert_string_equal(cJSON_GetObjectItem(item, "object")->valuestring, "pooling");
+    const cJSON *pv = cJSON_GetObjectItem(item, "data");
+    const cJSON *ev =
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "data"), 0), "embedding");
+    assert_int_equal(cJSON_GetArraySize(pv), 64);
+    assert_true(cJSON_Compare(pv, ev, true));
+    cJSON_Delete(e);
+    cJSON_Delete(p);
+}
+
 static void test_reset_clears_stats(void **state)
 {
     int st;
@@ -584,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_strict_response_id_and_reasoning),
         cmocka_unit_test(test_cached_tokens_grow_across_turns),
         cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_pooling_serves_the_embedding_vectors),
         cmocka_unit_test(test_reset_clears_stats),
         cmocka_unit_test(test_fail_rate_one_gives_503),
         cmocka_unit_test(test_reset_rate_one_cuts_streams_and_bodies),
