@@ -2,6 +2,7 @@
  * per-worker state, and the path dispatcher for the inference listener.
  * Neighbours: chat.c (POST /v1/chat/completions), passthrough.c (embeddings,
  * completions), models.c, errors.c, access_log.c (the line app_on_done writes). */
+#include "route/fetch.h"
 #include "api/app.h"
 #include "upstream/proxy.h"
 #include "api/agent.h"

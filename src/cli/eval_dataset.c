@@ -6,6 +6,7 @@
  * "Evaluating signals"): {"text" | "messages", "expect": {family: [rule..]}}
  * and the shipped sets' {"label": "jailbreak"|..}, {"entities": [..]},
  * {"lang": "xx"}. A line scores only the families it labels. */
+#include "route/fetch.h"
 #include "cli/cli.h"
 #include "config/config.h"
 #include "core/arena.h"

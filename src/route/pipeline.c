@@ -1,6 +1,7 @@
 /* pipeline.c - the routing pipeline: resolve -> identity -> memory ->
  * signals -> decisions -> selection -> session policy -> plan. See
  * pipeline.h. Every stage writes only its own part of the plan. */
+#include "route/fetch.h"
 #include "route/pipeline.h"
 #include "core/clock.h"
 #include "core/hash.h"

@@ -6,7 +6,7 @@
  * `openai_chat` (a guard model through chat completions: the prompt with
  * {{text}} replaced, a reply such as "safe" or "unsafe\nS1").
  *
- * The route pipeline calls sig_cls_fetch once per request: one call per
+ * The route pipeline (route/fetch.h) calls sig_cls_fetch once per request: one call per
  * classifier that the recipe's rules name (of the families the recipe uses),
  * all in parallel, under one deadline (global.router.limits.signal_timeout).
  * Families then read the outcome through sig_env_t.cls (sig_cls_lookup);
@@ -19,7 +19,6 @@
 #include "config/config.h"
 #include "config/global.h"
 #include "core/arena.h"
-#include "http/upstream.h"
 #include "request/request.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -45,31 +44,11 @@ typedef struct sig_cls_results {
     size_t n;
 } sig_cls_results_t;
 
-typedef struct sig_cls_client sig_cls_client_t;
+typedef struct sig_cls_client sig_cls_client_t; /* route/fetch.h */
+typedef struct sig_emb_client sig_emb_client_t; /* route/fetch.h */
 
-/* One client per worker: its event base, its connection pools (borrowed),
- * and a circuit breaker per classifier name. */
-sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools);
-void sig_cls_client_free(sig_cls_client_t *c);
-
-/* The embedder client sharing this client's loop and pools (embed_async.h). */
-typedef struct sig_emb_client sig_emb_client_t;
-sig_emb_client_t *sig_cls_client_emb(sig_cls_client_t *c);
-/* Count one call in tether_signal_backend_total{backend,outcome}. */
-void sig_backend_count(const char *backend, const char *outcome);
-/* scheme://host[:port][/path]: 0, or -1 when the URL is not usable. */
-int sig_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path);
-
-/* Does the recipe name any classifier (in a family it uses)? */
-bool sig_cls_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
-
-/* Start every call the recipe needs; done runs exactly once, later on the
- * client's loop (never inline), when all calls ended or the deadline
- * (deadline_ms from now) passed. out, rq and the arena must outlive it.
- * Returns false (and does not call done) when nothing was started. */
-bool sig_cls_fetch(sig_cls_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
-                   rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
-                   void (*done)(void *ud), void *ud);
+/* The index of classifier `name` in global.model_catalog.classifiers[], or -1. */
+int sig_cls_index(const cfg_t *cfg, const char *name);
 
 /* The outcome for classifier `name`, or NULL with *why set (no prefetch,
  * unknown classifier, or its failure outcome "classifier_<outcome>"). */

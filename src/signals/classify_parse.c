@@ -1,4 +1,4 @@
-/* classify_parse.c - what classify_client.c sends and reads, without I/O:
+/* classify_parse.c - what route/fetch_classify.c sends and reads, without I/O:
  * vLLM classification replies (data[i].label, data[i].probs), guard-model
  * chat replies ("safe" / "unsafe\nS1"), and the input window of a long text
  * (head, middle and tail samples). Pure functions, fuzzed by

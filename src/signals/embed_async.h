@@ -1,6 +1,6 @@
 /* embed_async.h - the remote embedder's calls on a worker's event loop.
  *
- * Before the signals run, the route pipeline asks sig_emb_fetch for the
+ * Before the signals run, the route pipeline asks sig_emb_fetch (route/fetch.h) for the
  * vectors a request's similarity families will read (the query window, and
  * the earlier user turns reask and jailbreak include_history compare). Texts
  * found in the embedder's shared LRU are answered at once; the others join
@@ -19,7 +19,6 @@
 #include "config/config.h"
 #include "config/global.h"
 #include "core/arena.h"
-#include "http/upstream.h"
 #include "request/request.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,20 +37,6 @@ typedef struct sig_emb_results {
     const char *outcome;
     uint32_t latency_us;
 } sig_emb_results_t;
-
-sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools);
-void sig_emb_client_free(sig_emb_client_t *c);
-
-/* Does the recipe need remote vectors (a remote embedder and a similarity
- * family in use)? */
-bool sig_emb_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
-
-/* Start fetching; done runs once, later on the loop (never inline), when
- * every vector arrived or the deadline passed. Returns false (done not
- * called) when the recipe needs none. out, rq and the arena must outlive it. */
-bool sig_emb_fetch(sig_emb_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
-                   rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out,
-                   void (*done)(void *ud), void *ud);
 
 /* The fetched vector of an already windowed text, or NULL with *why. */
 const float *sig_emb_lookup(const sig_emb_results_t *r, const char *w, size_t wn, const char **why);

@@ -1,4 +1,4 @@
-/* embed_async.c - the remote embedder's calls on a worker's loop
+/* fetch_embed.c - the remote embedder's calls on a worker's loop
  * (embed_async.h): per request, the texts its similarity families read are
  * looked up in the shared LRU, the rest queued; the queue of a worker goes
  * upstream as one POST /embeddings per batch_max texts when the gather
@@ -6,6 +6,8 @@
  * arriving after a request's deadline (or after the request ended) finds
  * live memory; it still fills the cache while a waiting request keeps the
  * config generation (and so the embedder) alive. */
+#include "route/fetch.h"
+#include "http/upstream.h"
 #include "signals/embed_async.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -502,17 +504,4 @@ bool sig_emb_fetch(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_
     }
     evtimer_add(f->timer, &tv);
     return true;
-}
-
-const float *sig_emb_lookup(const sig_emb_results_t *r, const char *w, size_t wn, const char **why)
-{
-    uint64_t key = hash_xxh64(w, wn, (uint64_t)wn);
-    for (size_t i = 0; i < r->n; i++)
-        if (r->keys[i] == key && r->lens[i] == wn) {
-            if (r->vecs[i]) return r->vecs[i];
-            *why = r->why ? r->why : "embedding_unavailable";
-            return NULL;
-        }
-    *why = "embedding_not_fetched";
-    return NULL;
 }

@@ -1,9 +1,11 @@
-/* classify_client.c - the asynchronous calls of classify.h: one HTTP call per
+/* fetch_classify.c - the asynchronous calls of classify.h: one HTTP call per
  * classifier a request needs, started together on the worker's loop through
  * the upstream client (http/upstream.h), one deadline timer for all of them,
  * a circuit breaker per classifier name (kv/breaker.h) and the metric
  * tether_signal_backend_total{backend,outcome}. Replies are parsed by
  * classify_parse.c; families read the outcomes through sig_cls_lookup. */
+#include "route/fetch.h"
+#include "http/upstream.h"
 #include "signals/classify.h"
 #include "signals/embed_async.h"
 #include "core/buf.h"
@@ -31,7 +33,7 @@ typedef struct cls_breaker {
 struct sig_cls_client {
     struct event_base *base;
     hup_pools_t *pools;
-    sig_emb_client_t *emb; /* the embedder's calls on this loop (embed_async.c) */
+    sig_emb_client_t *emb; /* the embedder's calls on this loop (route/fetch_embed.c) */
     cls_breaker_t brk[CLS_MAX_BREAKERS];
     size_t n_brk;
 };
@@ -115,14 +117,6 @@ static kv_breaker_t *breaker_of(sig_cls_client_t *c, const char *name)
     return &b->b;
 }
 
-static int classifier_index(const cfg_t *cfg, const char *name)
-{
-    const cfg_model_catalog_t *m = cfg->global_ext ? &cfg->global_ext->model_catalog : NULL;
-    for (size_t i = 0; m && name && i < m->n_classifiers; i++)
-        if (m->classifiers[i].name && !strcmp(m->classifiers[i].name, name)) return (int)i;
-    return -1;
-}
-
 bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 {
     if (!e || !recipe) return false;
@@ -130,33 +124,6 @@ bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
         if (recipe->signals[i].classifier && sig_recipe_uses(e, recipe, recipe->signals[i].family))
             return true;
     return false;
-}
-
-const sig_cls_out_t *sig_cls_lookup(const cfg_t *cfg, const sig_cls_results_t *r, const char *name,
-                                    const char **why)
-{
-    int i = classifier_index(cfg, name);
-    if (i < 0) {
-        *why = "classifier_unknown";
-        return NULL;
-    }
-    if (!r || (size_t)i >= r->n || !r->items[i].asked) {
-        *why = "classifier_not_called";
-        return NULL;
-    }
-    const sig_cls_out_t *o = &r->items[i];
-    if (o->ok) return o;
-    static const struct {
-        const char *outcome, *why;
-    } map[] = {{"timeout", "classifier_timeout"},
-               {"http_error", "classifier_http_error"},
-               {"bad_response", "classifier_bad_response"},
-               {"unreachable", "classifier_unreachable"},
-               {"circuit_open", "classifier_circuit_open"}};
-    *why = "classifier_error";
-    for (size_t k = 0; k < sizeof map / sizeof *map; k++)
-        if (o->outcome && !strcmp(o->outcome, map[k].outcome)) *why = map[k].why;
-    return NULL;
 }
 
 /* scheme://host[:port][/path] */
@@ -427,7 +394,7 @@ bool sig_cls_fetch(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_
     for (size_t i = 0; i < recipe->n_signals; i++) {
         const cfg_signal_t *s = &recipe->signals[i];
         int k = s->classifier && sig_recipe_uses(e, recipe, s->family)
-                    ? classifier_index(cfg, s->classifier)
+                    ? sig_cls_index(cfg, s->classifier)
                     : -1;
         if (k >= 0) out->items[k].asked = true;
     }
@@ -458,39 +425,5 @@ bool sig_cls_fetch(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_
         f->finishing = true; /* nothing in flight: report on the next turn */
     }
     evtimer_add(f->timer, &tv);
-    return true;
-}
-
-const sig_cls_out_t *sig_cls_rule(sig_ctx_t *cx, const cfg_signal_t *sg, sig_result_t *res)
-{
-    if (!sg->classifier) return NULL;
-    const cfg_t *cfg = sig_engine_cfg(cx->e);
-    const char *why = NULL;
-    const sig_cls_out_t *o =
-        sig_cls_lookup(cfg, cx->env ? cx->env->cls : NULL, sg->classifier, &why);
-    if (o) return o;
-    int i = classifier_index(cfg, sg->classifier);
-    const cfg_classifier_t *k = i >= 0 ? &cfg->global_ext->model_catalog.classifiers[i] : NULL;
-    if (k && k->failure_mode && !strcmp(k->failure_mode, "closed"))
-        res->error = why;
-    else
-        res->fallback = why;
-    return NULL;
-}
-
-bool sig_cls_verdict(sig_ctx_t *cx, const sig_ref_t *ref, double def_thr)
-{
-    const cfg_signal_t *sg = ref->rule;
-    sig_result_t *res = ref->res;
-    const sig_cls_out_t *o = sig_cls_rule(cx, sg, res);
-    if (!o) return res->error != NULL; /* an error is final; a fallback is not */
-    double th = sg->has_threshold ? sg->threshold : def_thr;
-    bool mine = o->label && sg->name && !strcasecmp(o->label, sg->name);
-    res->label = o->label;
-    res->value = o->score;
-    res->has_value = true;
-    res->latency_us = o->latency_us;
-    res->matched = mine && o->score >= th;
-    res->score = mine ? o->score : 0;
     return true;
 }
