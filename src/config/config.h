@@ -169,6 +169,8 @@ typedef struct cfg_limits {
     uint64_t signal_timeout_ms; /* 250ms */
     uint64_t shutdown_grace_ms; /* 30s */
     uint64_t max_messages;      /* 10000: messages / input items per request (413 above) */
+    /* open connections from one client address; 0: no limit */
+    uint64_t max_connections_per_address;
 } cfg_limits_t;
 
 typedef struct cfg_router {

@@ -23,6 +23,11 @@ CFG_SCHEMA(cfg_schema_limits, "global.router.limits", "Request limits and server
                     "open client connections per process (each worker holds its "
                     "share); at the limit the oldest idle one, else the longest-"
                     "arriving request head, is closed to admit a new one"),
+           CFG_FI64(cfg_limits_t, "max_connections_per_address", max_connections_per_address, "0",
+                    0, 10000000,
+                    "open client connections from one client address (IPv4, or IPv6); "
+                    "a new one above it is answered 429 and closed. 0: no limit (a "
+                    "proxy or NAT in front puts every client behind one address)"),
            CFG_FDUR(cfg_limits_t, "keepalive_timeout", keepalive_ms, "60s",
                     "idle time allowed between requests on a kept-alive "
                     "connection (at most the listener's timeout)"),

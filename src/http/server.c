@@ -632,6 +632,7 @@ void srv_conn_free(hsrv_conn_t *c)
     srv_parse_deinit(&c->rp);
     arena_deinit(&c->req.arena);
     free(c);
+    if (c->addr_counted) srv_addr_release(w->srv->addrs, &c->addr);
     atomic_fetch_sub(&w->srv->conns, 1);
     w->n_conns--;
     if (w->stopping) srv_worker_maybe_exit(w);
@@ -668,6 +669,42 @@ static hsrv_conn_t *stalled_victim(hsrv_worker_t *w)
     return v;
 }
 
+/* Over max_connections_per_address: a 429 written straight to the new
+ * socket (its send buffer is empty, so the few bytes fit), then closed.
+ * What the client already sent is read and dropped first, so the close is
+ * a FIN, not a reset that could destroy the answer. Counted; logged at
+ * most once a second per worker with the count since the last line. */
+static void refuse_for_address(hsrv_worker_t *w, evutil_socket_t fd, const srv_addr_t *a)
+{
+    static const char body[] =
+        "{\"error\":{\"message\":\"too many open connections from this address "
+        "(max_connections_per_address)\",\"type\":\"rate_limit_error\",\"code\":"
+        "\"too_many_connections\"}}";
+    char answer[512];
+    int len = snprintf(answer, sizeof answer,
+                       "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                       "Connection: close\r\nRetry-After: 1\r\nContent-Length: %zu\r\n\r\n%s",
+                       sizeof body - 1, body);
+    char drop[4096];
+    while (recv(fd, drop, sizeof drop, MSG_DONTWAIT) > 0) {}
+    ssize_t n = send(fd, answer, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n;
+    shutdown(fd, SHUT_WR);
+    evutil_closesocket(fd);
+    count_closed_w(w, "max_connections_per_address");
+    w->addr_refused++;
+    uint64_t now = clock_mono_us();
+    if (now - w->addr_log_us >= 1000000 || !w->addr_log_us) {
+        char ip[64];
+        srv_addr_format(a, ip, sizeof ip);
+        tlog(TLOG_WARN, "connection_refused",
+             "\"reason\":\"max_connections_per_address\",\"client\":\"%s\",\"refused\":%u", ip,
+             w->addr_refused);
+        w->addr_log_us = now;
+        w->addr_refused = 0;
+    }
+}
+
 void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                    void *arg)
 {
@@ -677,6 +714,14 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
         if (w->lev[i] == l) li = (int)i;
     if (w->stopping) {
         evutil_closesocket(fd);
+        return;
+    }
+    /* Per client address first: a connection refused for its address must
+     * not cost another client its place below. */
+    srv_addr_t addr = srv_addr_of(sa, salen);
+    size_t per_addr = w->srv->cfg.limits.max_connections_per_address;
+    if (per_addr && !srv_addr_acquire(w->srv->addrs, &addr, per_addr)) {
+        refuse_for_address(w, fd, &addr);
         return;
     }
     /* Each worker holds at most its share of max_connections: a worker can
@@ -698,6 +743,7 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
         } else {
             count_closed_w(w, "max_connections");
             tlog(TLOG_WARN, "connection_refused", "\"reason\":\"max_connections\"");
+            if (per_addr) srv_addr_release(w->srv->addrs, &addr);
             evutil_closesocket(fd);
             return;
         }
@@ -708,9 +754,12 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     hsrv_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
+        if (per_addr) srv_addr_release(w->srv->addrs, &addr);
         evutil_closesocket(fd);
         return;
     }
+    c->addr = addr;
+    c->addr_counted = per_addr != 0;
     atomic_fetch_add(&w->srv->conns, 1);
     w->n_conns++;
     c->w = w;

@@ -97,6 +97,9 @@ typedef struct hsrv_limits {
                                       the limit a worker closes its oldest idle connection,
                                       else its longest-arriving request head, to admit a new
                                       one, or refuses it */
+    size_t max_connections_per_address; /* open connections from one client address [0: no
+                                           limit]; above it a new connection gets a 429 and is
+                                           closed */
 } hsrv_limits_t;
 
 /* Called for errors the server answers itself (bad request, 413, 431, 408):

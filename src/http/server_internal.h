@@ -5,6 +5,7 @@
 #ifndef TETHER_HTTP_SERVER_INTERNAL_H
 #define TETHER_HTTP_SERVER_INTERNAL_H
 #include "core/buf.h"
+#include "http/addr_limit.h"
 #include "http/server.h"
 #include "http/server_parse.h"
 #include <event2/bufferevent.h>
@@ -44,6 +45,8 @@ struct hsrv_conn {
     hsrv_req_t req;
     hsrv_conn_t *prev, *next;
     hsrv_conn_t *idle_prev, *idle_next; /* idle list, oldest first */
+    srv_addr_t addr;                    /* the client's address */
+    int addr_counted;                   /* counted in the server's per-address table */
 };
 
 struct hsrv_worker {
@@ -62,6 +65,8 @@ struct hsrv_worker {
     hsrv_conn_t *idle_head, *idle_tail; /* idle connections, oldest first */
     int stopping;
     long inflight;
+    uint64_t addr_log_us;  /* last connection_refused line for the per-address limit */
+    unsigned addr_refused; /* refused since that line */
 };
 
 struct hsrv_server {
@@ -73,6 +78,7 @@ struct hsrv_server {
     atomic_long inflight;
     atomic_long conns;
     struct met_family *met_closed; /* connections_closed_total{reason} */
+    srv_addr_table_t *addrs;       /* open connections per client address */
     uint64_t grace_ms;
 };
 

@@ -166,6 +166,7 @@ hsrv_server_t *hsrv_server_start(const hsrv_config_t *cfg, char *err, size_t err
     s->met_closed = met_counter("connections_closed_total",
                                 "Client connections the server closed on its own, by reason",
                                 (const char *const[]){"reason", NULL});
+    s->addrs = srv_addr_table_new();
     int nw = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nw < 1) nw = 1;
     s->n_workers = nw;
@@ -221,6 +222,7 @@ fail:
     free(s->listens);
     free(s->ports);
     free(s->workers);
+    srv_addr_table_free(s->addrs);
     free(s);
     return NULL;
 }
@@ -256,5 +258,6 @@ void hsrv_server_free(hsrv_server_t *s)
     free(s->listens);
     free(s->ports);
     free(s->workers);
+    srv_addr_table_free(s->addrs);
     free(s);
 }
