@@ -4,10 +4,13 @@
  *
  *   POST /api/v1/config/apply (operator): the new config text as the body.
  *     It is validated without the environment first (like /config/validate:
- *     nothing of the environment shows in the answer); then written over the
- *     watched file (temporary file + rename) and reloaded now. When the
- *     reload rejects it (an error that needed the environment), the previous
- *     bytes are written back, so the file always holds the running config.
+ *     nothing of the environment shows in the answer); below the admin role
+ *     it may not touch the management section nor add or change a reference
+ *     to the environment or a file (apply_guard.h: 403 admin_required); then
+ *     written over the watched file (temporary file + rename) and reloaded
+ *     now. When the reload rejects it (an error that needed the environment),
+ *     the previous bytes are written back, so the file always holds the
+ *     running config.
  *   GET /api/v1/config/audit (viewer): the newest applies first, who (the
  *     token's name, never the token), when, the result, the generation.
  *   GET /api/v1/config/source (admin): the file as it is, which may hold
@@ -16,6 +19,7 @@
  * Every apply is also logged (event config_apply). Handlers run on the one
  * management worker, so applies are serialised; the audit ring has its own
  * mutex for the readers. */
+#include "admin/apply_guard.h"
 #include "admin/mgmt.h"
 #include "config/reload.h"
 #include "core/buf.h"
@@ -35,7 +39,7 @@ typedef struct apply_audit {
     uint64_t at_ms;
     char by[64];
     char role[12];
-    char result[12]; /* applied | unchanged | invalid | rejected | failed */
+    char result[12]; /* applied | unchanged | invalid | rejected | failed | forbidden */
     uint64_t generation;
     size_t bytes;
     uint64_t hash;
@@ -128,7 +132,17 @@ static void h_apply(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     cfg_diags_free(&d);
     const char *path = cfg_reload_path(app->reload);
     buf_t old = BUF_INIT;
-    if (read_file(path, &old) != 0 || write_file(path, req->body, req->body_len) != 0) {
+    int rd = read_file(path, &old);
+    char why[400];
+    /* below admin: no new reference to the environment or a file, and the
+     * management section as it is (apply_guard.h) */
+    if (rd == 0 && !mgmt_caller_is_admin(req, cfg) &&
+        mgmt_apply_guard(old.data, old.len, req->body, req->body_len, why, sizeof why) != 0) {
+        audit_add(req, cfg, "forbidden", cfg->generation);
+        buf_free(&old);
+        return mgmt_error(req, 403, "admin_required", why);
+    }
+    if (rd != 0 || write_file(path, req->body, req->body_len) != 0) {
         char msg[256];
         snprintf(msg, sizeof msg, "cannot replace the config file: %s", strerror(errno));
         audit_add(req, cfg, "failed", cfg->generation);

@@ -304,10 +304,15 @@ static void test_config_apply_validates_reloads_and_audits(void **state)
     assert_int_equal(r.status, 422);
     assert_non_null(strstr(r.body, "redacted_values"));
     thttp_resp_free(&r);
-    /* valid for the validator, rejected by the real reload: file restored */
+    /* valid for the validator, rejected by the real reload: file restored
+     * (a new environment reference needs the admin role: apply_guard.h) */
     config_text(t, sizeof t, "", dec, "\"${DASH_T_UNSET_PORT}\"");
     unsetenv("DASH_T_UNSET_PORT");
     assert_int_equal(req("POST", "/api/v1/config/apply", "operator-token", t, &r), 0);
+    if (r.status != 403 || !strstr(r.body, "admin_required")) fail_msg("%d %s", r.status, r.body);
+    thttp_resp_free(&r);
+    assert_string_equal(file_text(), before);
+    assert_int_equal(req("POST", "/api/v1/config/apply", "admin-token", t, &r), 0);
     if (r.status != 422 || !strstr(r.body, "\"result\":\"rejected\""))
         fail_msg("%d %s", r.status, r.body);
     thttp_resp_free(&r);
