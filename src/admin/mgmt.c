@@ -7,6 +7,7 @@
  * their modules through mgmt_route_add. */
 #include "admin/mgmt.h"
 #include "admin/dashboard_history.h"
+#include "admin/mgmt_origin.h"
 #include "config/global.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -312,6 +313,14 @@ static void mgmt_handle(hsrv_req_t *req, void *ud)
             mgmt_error(req, 405, "method_not_allowed", "method not allowed on this path");
         else
             mgmt_error(req, 404, "not_found", "unknown management path");
+        app_config_release(ref);
+        return;
+    }
+    const char *ocode, *omsg;
+    if (mgmt_origin_check(req, ref->cfg->global_ext->services.management_api.n_tokens == 0, &ocode,
+                          &omsg) != 0) {
+        tlog(TLOG_WARN, "mgmt_denied", "\"reason\":\"%s\"", ocode);
+        mgmt_error(req, 403, ocode, omsg);
         app_config_release(ref);
         return;
     }
