@@ -1,7 +1,9 @@
 #!/bin/bash
 # Soak: `tether serve` (sessions, replay to SQLite, metrics) in front of a
 # strict `tether mock`, driven by wrk at saturation for SOAK_SECONDS
-# (default 600); every 10 s the router's VmRSS and open fds are sampled.
+# (default 600); every 10 s the router's VmRSS and open fds are sampled, and
+# the latency one more client sees (median of 5 curl requests beside the
+# load); wrk prints its latency distribution at the end.
 # Prints the samples, wrk's totals, non-2xx answers and the strict mock's
 # continuity violations; exit 1 on errors, violations, or an RSS at the end
 # more than SOAK_RSS_SLACK_KB (default 65536) over the warm sample (the one
@@ -72,15 +74,25 @@ request = function()
 end
 LUA
 
-sample() { # t rss_kb fds
+# probe: the median of 5 chat requests' total time (ms) sent by curl beside
+# wrk's load, i.e. what one more client sees at saturation
+probe_ms() {
+    local i
+    for i in 1 2 3 4 5; do
+        curl -s -o /dev/null -w '%{time_total}\n' -H 'Content-Type: application/json' \
+            -d '{"model":"auto","messages":[{"role":"user","content":"probe '"$i"'"}]}' \
+            "http://127.0.0.1:$RPORT/v1/chat/completions"
+    done | sort -n | awk 'NR==3{printf "%.1f", $1*1000}'
+}
+sample() { # t rss_kb fds probe_ms
     local rss fds
     rss=$(awk '/^VmRSS:/{print $2}' "/proc/$RPID/status" 2>/dev/null)
     fds=$(ls "/proc/$RPID/fd" 2>/dev/null | wc -l)
-    echo "$1 $rss $fds"
+    echo "$1 $rss $fds $(probe_ms)"
 }
 echo "soak: $SECS s, wrk -t2 -c$CONNS, router pid $RPID ($BIN)"
-echo "t_s rss_kb fds"
-wrk -t2 -c"$CONNS" -d"${SECS}s" -s "$DIR/load.lua" "http://127.0.0.1:$RPORT" >"$DIR/wrk.out" 2>&1 &
+echo "t_s rss_kb fds probe_p50_ms"
+wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$DIR/load.lua" "http://127.0.0.1:$RPORT" >"$DIR/wrk.out" 2>&1 &
 WPID=$!
 t=0
 warm_at=$((SECS / 2 / 10 * 10)); [ "$warm_at" -gt 60 ] && warm_at=60; [ "$warm_at" -lt 10 ] && warm_at=10
