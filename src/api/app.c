@@ -227,7 +227,7 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     w->app = app;
     w->base = base;
     w->pools = hup_pools_new(base, true);
-    w->cls = sig_cls_client_new(base, w->pools);
+    w->cls = fetch_cls_client_new(base, w->pools);
     app_config_ref_t *r0 = app_config_acquire(app);
     const cfg_global_ext_t *gx = r0->cfg->global_ext;
     const cfg_store_backend_t *be =
@@ -261,7 +261,7 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
 {
     app_worker_t *w = worker_ctx;
     if (!w) return;
-    sig_cls_client_free(w->cls);
+    fetch_cls_client_free(w->cls);
     hup_pools_free(w->pools);
     api_mem_trim_stop(w->mem_trim);
     lim_loop_close(((tether_app_t *)ud)->limits, w->base);

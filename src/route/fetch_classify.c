@@ -77,29 +77,29 @@ static void met_init(void)
                                 labels);
 }
 
-sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools)
+sig_cls_client_t *fetch_cls_client_new(struct event_base *base, hup_pools_t *pools)
 {
     pthread_once(&met_once, met_init);
     sig_cls_client_t *c = calloc(1, sizeof *c);
     c->base = base;
     c->pools = pools;
-    c->emb = sig_emb_client_new(base, pools);
+    c->emb = fetch_emb_client_new(base, pools);
     return c;
 }
 
-void sig_cls_client_free(sig_cls_client_t *c)
+void fetch_cls_client_free(sig_cls_client_t *c)
 {
     if (!c) return;
-    sig_emb_client_free(c->emb);
+    fetch_emb_client_free(c->emb);
     free(c);
 }
 
-sig_emb_client_t *sig_cls_client_emb(sig_cls_client_t *c)
+sig_emb_client_t *fetch_cls_client_emb(sig_cls_client_t *c)
 {
     return c ? c->emb : NULL;
 }
 
-void sig_backend_count(const char *backend, const char *outcome)
+void fetch_backend_count(const char *backend, const char *outcome)
 {
     pthread_once(&met_once, met_init);
     met_inc(backend_total, 1, backend, outcome);
@@ -117,7 +117,7 @@ static kv_breaker_t *breaker_of(sig_cls_client_t *c, const char *name)
     return &b->b;
 }
 
-bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
+bool fetch_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 {
     if (!e || !recipe) return false;
     for (size_t i = 0; i < recipe->n_signals; i++)
@@ -127,7 +127,7 @@ bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 }
 
 /* scheme://host[:port][/path] */
-int sig_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path)
+int fetch_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path)
 {
     const char *p;
     if (!strncmp(url, "http://", 7)) {
@@ -326,7 +326,7 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     bool tls;
     int port;
     const char *path;
-    if (sig_url_parse(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
+    if (fetch_url_parse(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
         record(c, "error", false);
         return false;
     }
@@ -381,14 +381,14 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     return c->call != NULL;
 }
 
-bool sig_cls_fetch(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
-                   uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out, void (*done)(void *ud),
-                   void *ud)
+bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe,
+                    rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
+                    void (*done)(void *ud), void *ud)
 {
     const cfg_t *cfg = sig_engine_cfg(e);
     const cfg_model_catalog_t *mc = cfg && cfg->global_ext ? &cfg->global_ext->model_catalog : NULL;
     memset(out, 0, sizeof *out);
-    if (!c || !mc || !mc->n_classifiers || !sig_cls_needed(e, recipe)) return false;
+    if (!c || !mc || !mc->n_classifiers || !fetch_cls_needed(e, recipe)) return false;
     out->n = mc->n_classifiers;
     out->items = arena_calloc(a, out->n * sizeof *out->items);
     for (size_t i = 0; i < recipe->n_signals; i++) {

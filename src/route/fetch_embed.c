@@ -116,7 +116,7 @@ static void on_fetch_timer(evutil_socket_t fd, short what, void *ud)
     o->why = all ? NULL : f->why;
     o->outcome = all ? "ok" : f->outcome;
     o->latency_us = (uint32_t)(clock_mono_us() - f->t0);
-    sig_backend_count(EMB_BACKEND, o->outcome);
+    fetch_backend_count(EMB_BACKEND, o->outcome);
     event_free(f->timer);
     f->timer = NULL;
     void (*done)(void *) = f->done;
@@ -264,7 +264,7 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
     bool tls;
     int port;
     const char *path;
-    if (sig_url_parse(k->url, &tls, b->host, sizeof b->host, &port, &path) != 0)
+    if (fetch_url_parse(k->url, &tls, b->host, sizeof b->host, &port, &path) != 0)
         return batch_end(b, "embedding_unavailable", "error", NULL);
     kv_brk_admit_t adm = kv_breaker_admit(&c->brk, clock_mono_ms());
     if (adm == KV_BRK_DENY) return batch_end(b, "embedding_circuit_open", "circuit_open", NULL);
@@ -352,7 +352,7 @@ static void enqueue(sig_emb_client_t *c, emb_fetch_t *f, size_t slot)
 
 /* ------------------------------------------------------------ client */
 
-sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools)
+sig_emb_client_t *fetch_emb_client_new(struct event_base *base, hup_pools_t *pools)
 {
     sig_emb_client_t *c = calloc(1, sizeof *c);
     if (!c) abort();
@@ -364,7 +364,7 @@ sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools
     return c;
 }
 
-void sig_emb_client_free(sig_emb_client_t *c)
+void fetch_emb_client_free(sig_emb_client_t *c)
 {
     if (!c) return;
     while (c->inflight) {
@@ -399,7 +399,7 @@ static bool uses_similarity(const sig_engine_t *e, const cfg_recipe_t *r)
     return false;
 }
 
-bool sig_emb_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
+bool fetch_emb_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 {
     const sig_sim_t *s = e && recipe ? sig_sim_of(e) : NULL;
     return s && emb_openai_conf(s->emb) && uses_similarity(e, recipe);
@@ -441,12 +441,12 @@ static void add_text(emb_fetch_t *f, const char *s, size_t n)
     f->n++;
 }
 
-bool sig_emb_fetch(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
-                   uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out, void (*done)(void *ud),
-                   void *ud)
+bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
+                 uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out, void (*done)(void *ud),
+                 void *ud)
 {
     memset(out, 0, sizeof *out);
-    if (!c || !sig_emb_needed(e, recipe)) return false;
+    if (!c || !fetch_emb_needed(e, recipe)) return false;
     emb_t *emb = sig_sim_of(e)->emb;
     emb_fetch_t *f = calloc(1, sizeof *f);
     if (!f) abort();

@@ -333,11 +333,11 @@ static void stage_classify(route_run_t *r)
     if (!r->env->cls || p->passthrough || !r->env->sig) return stage_route(r);
     uint64_t deadline = r->in.cfg->router.limits.signal_timeout_ms;
     r->waiting = 1; /* held until both are started: neither calls back inline */
-    if (sig_cls_fetch(r->env->cls, r->env->sig, p->recipe, r->in.rq, deadline, r->a, &p->cls,
-                      on_fetched, r))
+    if (fetch_classify(r->env->cls, r->env->sig, p->recipe, r->in.rq, deadline, r->a, &p->cls,
+                       on_fetched, r))
         r->waiting++;
-    if (sig_emb_fetch(sig_cls_client_emb(r->env->cls), r->env->sig, p->recipe, r->in.rq, deadline,
-                      r->a, &p->emb, on_fetched, r))
+    if (fetch_embed(fetch_cls_client_emb(r->env->cls), r->env->sig, p->recipe, r->in.rq, deadline,
+                    r->a, &p->emb, on_fetched, r))
         r->waiting++;
     on_fetched(r);
 }

@@ -6,7 +6,7 @@
  * `openai_chat` (a guard model through chat completions: the prompt with
  * {{text}} replaced, a reply such as "safe" or "unsafe\nS1").
  *
- * The route pipeline (route/fetch.h) calls sig_cls_fetch once per request: one call per
+ * The route pipeline (route/fetch.h) calls fetch_classify once per request: one call per
  * classifier that the recipe's rules name (of the families the recipe uses),
  * all in parallel, under one deadline (global.router.limits.signal_timeout).
  * Families then read the outcome through sig_env_t.cls (sig_cls_lookup);
