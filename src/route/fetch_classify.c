@@ -1,5 +1,6 @@
 /* fetch_classify.c - the asynchronous calls of classify.h: one HTTP call per
- * classifier a request needs, started together on the worker's loop through
+ * classifier a request needs (vLLM /classify, /pooling or /score, or a guard
+ * model's chat completions), started together on the worker's loop through
  * the upstream client (http/upstream.h), one deadline timer for all of them,
  * a circuit breaker per classifier name (kv/breaker.h) and the metric
  * tether_signal_backend_total{backend,outcome}. Replies are parsed by
@@ -187,6 +188,25 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
     buf_putc(b, ']');
 }
 
+/* http_score: "text_1" the query (sampled when long), "text_2" the text of
+ * each label (label_texts, else the labels): one score per label. */
+static void put_score_texts(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
+{
+    size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
+    char *w = malloc(max + 16);
+    size_t n = sig_cls_window(q.s, q.n, max, w);
+    buf_puts(b, "\"text_1\":");
+    buf_json_str(b, w, n);
+    free(w);
+    buf_puts(b, ",\"text_2\":[");
+    const cfg_strlist_t *t = k->label_texts.n == k->labels.n ? &k->label_texts : &k->labels;
+    for (size_t i = 0; i < k->labels.n; i++) {
+        if (i) buf_putc(b, ',');
+        buf_json_str(b, t->v[i], strlen(t->v[i]));
+    }
+    buf_putc(b, ']');
+}
+
 static void guard_content(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 {
     size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
@@ -285,10 +305,14 @@ static void cb_done(void *ud)
     if (k->status < 200 || k->status > 299) {
         record(k, "http_error", false);
     } else {
-        bool guard = k->k->type && !strcmp(k->k->type, "openai_chat");
+        const char *t = k->k->type ? k->k->type : "";
         const char *body = k->resp.data ? k->resp.data : "";
-        int rc = guard ? sig_cls_parse_guard(k->k, body, k->resp.len, k->f->a, o)
-                       : sig_cls_parse_classify(k->k, body, k->resp.len, k->f->a, o);
+        size_t bl = k->resp.len;
+        arena_t *a = k->f->a;
+        int rc = !strcmp(t, "openai_chat")    ? sig_cls_parse_guard(k->k, body, bl, a, o)
+                 : !strcmp(t, "http_pooling") ? sig_cls_parse_pooling(k->k, body, bl, a, o)
+                 : !strcmp(t, "http_score")   ? sig_cls_parse_score(k->k, body, bl, a, o)
+                                              : sig_cls_parse_classify(k->k, body, bl, a, o);
         record(k, rc == 0 ? "ok" : "bad_response", rc == 0);
     }
     call_ended(k);
@@ -351,8 +375,17 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
             buf_json_str(&c->body, k->model, strlen(k->model));
             buf_putc(&c->body, ',');
         }
-        buf_puts(&c->body, "\"input\":");
-        put_inputs(k, q, &c->body);
+        if (k->type && !strcmp(k->type, "http_score")) {
+            put_score_texts(k, q, &c->body);
+        } else {
+            if (k->type && !strcmp(k->type, "http_pooling") && k->task && *k->task) {
+                buf_puts(&c->body, "\"task\":");
+                buf_json_str(&c->body, k->task, strlen(k->task));
+                buf_putc(&c->body, ',');
+            }
+            buf_puts(&c->body, "\"input\":");
+            put_inputs(k, q, &c->body);
+        }
         buf_puts(&c->body, "}");
     }
     buf_printf(&c->head,
