@@ -51,6 +51,15 @@ void fetch_emb_client_free(sig_emb_client_t *c);
  * family in use)? */
 bool fetch_emb_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
 
+/* The vector of text for a selector (router_dc) or the semantic cache, never
+ * blocking: with a remote embedder, the request's fetched vectors (pre, may
+ * be NULL) or the shared LRU, of the text's query window; -1 when neither
+ * holds it. A local (builtin) embedder computes it. out has emb_dims(emb)
+ * floats. */
+struct emb;
+int fetch_emb_vector(struct emb *emb, const sig_emb_results_t *pre, const char *text, size_t len,
+                     float *out);
+
 /* Start fetching; done runs once, later on the loop (never inline), when
  * every vector arrived or the deadline passed. Returns false (done not
  * called) when the recipe needs none. out, rq and the arena must outlive it. */

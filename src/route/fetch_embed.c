@@ -15,6 +15,8 @@
 #include "kv/breaker.h"
 #include "signals/classify.h"
 #include "signals/family.h"
+#include "plugins/response_cache.h"
+#include "select/select.h"
 #include "signals/similarity.h"
 
 #include <event2/event.h>
@@ -22,7 +24,7 @@
 #include <string.h>
 
 #define EMB_BACKEND   "embeddings"
-#define EMB_MAX_TEXTS 16 /* per request: query + history turns */
+#define EMB_MAX_TEXTS 32 /* per request: query, history turns, router_dc cards */
 
 typedef struct emb_fetch {
     int refs;
@@ -399,10 +401,56 @@ static bool uses_similarity(const sig_engine_t *e, const cfg_recipe_t *r)
     return false;
 }
 
+static bool is_router_dc(const cfg_decision_t *d)
+{
+    return d->algorithm && !strcmp(d->algorithm, "router_dc");
+}
+
+/* Does a decision of the recipe select with router_dc, or cache responses
+ * semantically (the response_cache plugin in mode semantic or
+ * exact_then_semantic)? Their query vectors are fetched here too, so that
+ * neither embeds on the worker later (route_embedder_nonblocking). */
+static bool uses_selector_vectors(const cfg_recipe_t *r)
+{
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const cfg_decision_t *d = &r->decisions[i];
+        if (is_router_dc(d)) return true;
+        for (size_t k = 0; k < d->n_plugins; k++) {
+            if (!d->plugins[k].type || strcmp(d->plugins[k].type, "response_cache")) continue;
+            rc_conf_t rc;
+            rc_conf_read(d->plugins[k].configuration, &rc);
+            if (rc.mode != RC_MODE_EXACT) return true;
+        }
+    }
+    return false;
+}
+
 bool fetch_emb_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 {
     const sig_sim_t *s = e && recipe ? sig_sim_of(e) : NULL;
-    return s && emb_openai_conf(s->emb) && uses_similarity(e, recipe);
+    return s && emb_openai_conf(s->emb) &&
+           (uses_similarity(e, recipe) || uses_selector_vectors(recipe));
+}
+
+int fetch_emb_vector(emb_t *emb, const sig_emb_results_t *pre, const char *text, size_t len,
+                     float *out)
+{
+    if (!emb_openai_conf(emb)) return emb_embed(emb, text, len, out) == EMB_OK ? 0 : -1;
+    int dims = emb_dims(emb);
+    if (dims <= 0) return -1;
+    char *buf = malloc(len > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : len + 1);
+    if (!buf) abort();
+    const char *w;
+    size_t wn = sig_query_window(text, len, buf, &w);
+    const char *why = NULL;
+    const float *v = pre && pre->n ? sig_emb_lookup(pre, w, wn, &why) : NULL;
+    int rc = 0;
+    if (v)
+        memcpy(out, v, sizeof(float) * (size_t)dims);
+    else if (!emb_openai_cache_get(emb, w, wn, out))
+        rc = -1; /* not fetched: never a blocking call here */
+    free(buf);
+    return rc;
 }
 
 /* How many earlier user turns the recipe compares with the query. */
@@ -424,6 +472,7 @@ static size_t history_needed(const sig_engine_t *e, const cfg_recipe_t *r)
 
 static void add_text(emb_fetch_t *f, const char *s, size_t n)
 {
+    if (f->n >= EMB_MAX_TEXTS) return;
     char *buf = malloc(n > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : n + 1);
     if (!buf) abort();
     const char *w;
@@ -439,6 +488,27 @@ static void add_text(emb_fetch_t *f, const char *s, size_t n)
     f->lens[f->n] = wn;
     f->keys[f->n] = hash_xxh64(buf, wn, (uint64_t)wn);
     f->n++;
+}
+
+/* router_dc's query (the request's query text) and the card texts of
+ * every router_dc decision's models; the semantic cache's query is the
+ * latest user text, fetched above. Cards already in the LRU cost no call. */
+static void add_selector_texts(emb_fetch_t *f, const sig_engine_t *e, const cfg_recipe_t *r,
+                               rq_t *rq, arena_t *a)
+{
+    bool dc = false;
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const cfg_decision_t *d = &r->decisions[i];
+        if (!is_router_dc(d)) continue;
+        dc = true;
+        for (size_t k = 0; k < d->n_model_refs; k++) {
+            char *t = sel_router_dc_card_text(a, sig_engine_cfg(e), d, d->model_refs[k].model);
+            if (t) add_text(f, t, strlen(t));
+        }
+    }
+    size_t ql = 0;
+    const char *q = dc ? rq_query(rq, &ql) : NULL;
+    if (q && ql) add_text(f, q, ql);
 }
 
 bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
@@ -474,6 +544,7 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
         sig_text_t t = sig_ctx_msg(&cx, idx[nh - 1 - k]);
         add_text(f, t.s, t.n);
     }
+    add_selector_texts(f, e, recipe, rq, a);
     out->n = f->n;
     out->keys = arena_alloc(a, sizeof *out->keys * f->n);
     out->lens = arena_alloc(a, sizeof *out->lens * f->n);
