@@ -28,6 +28,7 @@
 #   BENCH_SKIP_PROXY=1    only run the bench_* programs
 #   BENCH_SKIP_PROGRAMS=1 only run the proxy benchmark
 #   BENCH_SKIP_STORES=1   skip the replay-store rows (scripts/bench_replay_stores.sh)
+#   BENCH_SKIP_FETCH=1    skip the signal-fetch row (scripts/bench_signal_fetch.sh)
 #   BENCH_BIN=build/tether, BENCH_OUT=build/bench
 set -u -o pipefail
 
@@ -724,6 +725,23 @@ if [ -z "${BENCH_SKIP_STORES:-}" ] && [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         echo "## Replay stores: routed throughput with each store"
         echo
         echo "$stores"
+        echo
+    } >> "$RES"
+fi
+
+# ------------------------------------------------------------ signal fetch
+
+# Added routing latency of one classifier + one embedder call at 5 ms service
+# time, 1 and 64 connections (issue 18; scripts/bench_signal_fetch.sh).
+# BENCH_SKIP_FETCH=1 skips it.
+if [ -z "${BENCH_SKIP_FETCH:-}" ] && [ -z "${BENCH_SKIP_PROXY:-}" ]; then
+    echo "bench: signal fetch (scripts/bench_signal_fetch.sh)" >&2
+    fetch=$(BENCH_BIN="$BIN" "$ROOT/scripts/bench_signal_fetch.sh" 5 1 2> "$TMP/fetch.err") ||
+        fetch="(failed: $(tail -1 "$TMP/fetch.err"))"
+    {
+        echo "## Signal fetch: one classifier + one embedder call, 5 ms service time (issue 18 goal: added <= max(calls) + 100 us)"
+        echo
+        echo "$fetch"
         echo
     } >> "$RES"
 fi

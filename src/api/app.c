@@ -25,8 +25,9 @@
 #include <string.h>
 
 struct app_runtime {
-    sig_engine_t *sig;       /* compiled signals of this generation */
-    sel_embedder_t embedder; /* router_dc through the engine's embedder */
+    sig_engine_t *sig;             /* compiled signals of this generation */
+    sel_embedder_t embedder;       /* router_dc through the engine's embedder */
+    sel_embedder_t cache_embedder; /* the semantic cache's: never blocks (route/pipeline.h) */
     bool has_embedder;
 };
 
@@ -39,6 +40,7 @@ static app_runtime_t *runtime_new(const cfg_t *cfg, cfg_diags_t *d)
         return NULL;
     }
     rt->has_embedder = route_embedder_of(rt->sig, &rt->embedder);
+    route_embedder_nonblocking_of(rt->sig, &rt->cache_embedder);
     return rt;
 }
 
@@ -150,7 +152,7 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
     app->rcache = rc_cache_new(cfg);
     app->first = app_config_acquire(app);
     if (app->first->rt && app->first->rt->has_embedder)
-        rc_cache_set_embedder(app->rcache, &app->first->rt->embedder);
+        rc_cache_set_embedder(app->rcache, &app->first->rt->cache_embedder);
     app->ready = 1;
     return app;
 }
@@ -227,7 +229,7 @@ void *app_worker_start(int index, struct event_base *base, void *ud)
     w->app = app;
     w->base = base;
     w->pools = hup_pools_new(base, true);
-    w->cls = sig_cls_client_new(base, w->pools);
+    w->cls = fetch_cls_client_new(base, w->pools);
     app_config_ref_t *r0 = app_config_acquire(app);
     const cfg_global_ext_t *gx = r0->cfg->global_ext;
     const cfg_store_backend_t *be =
@@ -261,7 +263,7 @@ void app_worker_stop(int index, void *worker_ctx, void *ud)
 {
     app_worker_t *w = worker_ctx;
     if (!w) return;
-    sig_cls_client_free(w->cls);
+    fetch_cls_client_free(w->cls);
     hup_pools_free(w->pools);
     api_mem_trim_stop(w->mem_trim);
     lim_loop_close(((tether_app_t *)ud)->limits, w->base);

@@ -296,7 +296,7 @@ int cli_eval_dataset(const char *config, const char *path, bool json)
      * calls them, on a loop of our own (unreachable: the rule falls back) */
     struct event_base *base = event_base_new();
     hup_pools_t *pools = base ? hup_pools_new(base, true) : NULL;
-    env.cls = pools ? sig_cls_client_new(base, pools) : NULL;
+    env.cls = pools ? fetch_cls_client_new(base, pools) : NULL;
     ds_score_t sc = {0};
     arena_t a;
     arena_init(&a, 65536);
@@ -346,7 +346,7 @@ int cli_eval_dataset(const char *config, const char *path, bool json)
         free(sc.rules[i].name);
     free(sc.rules);
     arena_deinit(&a);
-    if (env.cls) sig_cls_client_free(env.cls);
+    if (env.cls) fetch_cls_client_free(env.cls);
     if (pools) hup_pools_free(pools);
     if (base) event_base_free(base);
     sel_state_free(sel);

@@ -130,7 +130,9 @@ typedef struct cfg_services {
 typedef struct cfg_classifier {
     char *name, *type, *endpoint, *base_url, *model, *api_key_env, *api_key, *prompt, *failure_mode;
     char *window; /* sample|chunks */
+    char *task;   /* http_pooling: the "task" sent (classify) */
     cfg_strlist_t labels, positive_labels;
+    cfg_strlist_t label_texts; /* http_score: the text scored per label (default: the label) */
     int64_t timeout_ms, max_input_chars;
 } cfg_classifier_t;
 

@@ -229,16 +229,25 @@ CFG_SCHEMA(
     "External classifiers called on the event loop before the signals run "
     "(docs/signals.md, External classifiers).",
     CFG_FSTR_REQ(C, "name", name, "name signals refer to with classifier:"),
-    CFG_FENUM_REQ(C, "type", type, "http_classify|openai_chat",
-                  "http_classify: vLLM's classification API; openai_chat: a guard "
-                  "model through chat completions"),
+    CFG_FENUM_REQ(C, "type", type, "http_classify|http_pooling|http_score|openai_chat",
+                  "http_classify: vLLM's classification API (/classify); http_pooling: "
+                  "vLLM's pooling API (/pooling) on a classification model; http_score: "
+                  "vLLM's score API (/score), the query against each label's text; "
+                  "openai_chat: a guard model through chat completions"),
     CFG_FSTR(C, "endpoint", endpoint, NULL,
-             "http_classify URL, e.g. http://127.0.0.1:8000/classify"),
+             "http_classify, http_pooling or http_score URL, e.g. "
+             "http://127.0.0.1:8000/classify, /pooling or /score"),
     CFG_FSTR(C, "base_url", base_url, NULL, "openai_chat API root ({base_url}/chat/completions)"),
     CFG_FSTR(C, "model", model, NULL, "model name sent with each call"),
     CFG_FSTR(C, "api_key_env", api_key_env, NULL, "environment variable with the bearer key"),
     CFG_FLIST(C, "labels", labels, NULL,
-              "labels in the order of the reply's probs (http_classify)"),
+              "labels in the order of the reply's probs (http_classify, http_pooling); "
+              "the classes scored (http_score, required)"),
+    CFG_FLIST(C, "label_texts", label_texts, NULL,
+              "http_score: the text each label is scored as, lined up with labels "
+              "(default: the label itself)"),
+    CFG_FSTR(C, "task", task, "classify",
+             "http_pooling: the pooling task sent with each call (\"\": none)"),
     CFG_FLIST(C, "positive_labels", positive_labels, NULL,
               "labels that count as a detection (jailbreak, pii, fact_check)"),
     CFG_FSTR(C, "prompt", prompt, NULL, "openai_chat prompt; {{text}} is replaced by the input"),
@@ -248,7 +257,7 @@ CFG_SCHEMA(
              "longest input sent; longer texts are sampled or chunked"),
     CFG_FENUM(C, "window", window, "sample", "sample|chunks",
               "long texts: head, middle and tail samples, or up to 8 overlapping "
-              "chunks (http_classify; the most positive chunk counts)"),
+              "chunks (http_classify, http_pooling; the most positive chunk counts)"),
     CFG_FENUM(C, "failure_mode", failure_mode, "open", "open|closed",
               "on timeout or error: open falls back to the heuristic, closed "
               "reports the signal's error (its on_error policy applies)"));
@@ -477,8 +486,14 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
             size_t s3 = ld_push_item(l, cls->items[i], i);
             cfg_classifier_t *k = &m->classifiers[m->n_classifiers++];
             ld_section(l, cls->items[i], &cfg_schema_classifier, k);
-            if (k->type && !strcmp(k->type, "http_classify") && !k->endpoint)
-                ld_err(l, cls->items[i], "http_classify needs an endpoint");
+            if (k->type && !strncmp(k->type, "http_", 5) && !k->endpoint)
+                ld_err(l, cls->items[i], "%s needs an endpoint", k->type);
+            if (k->type && !strcmp(k->type, "http_score") && !k->labels.n)
+                ld_err(l, cls->items[i], "http_score needs labels (the classes it scores)");
+            if (k->label_texts.n && k->label_texts.n != k->labels.n)
+                ld_err(l, cfg_node_get(cls->items[i], "label_texts"),
+                       "label_texts has %zu entries, labels %zu: they must line up",
+                       k->label_texts.n, k->labels.n);
             if (k->type && !strcmp(k->type, "openai_chat") && !k->base_url)
                 ld_err(l, cls->items[i], "openai_chat needs a base_url");
             if (k->api_key_env)

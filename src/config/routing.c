@@ -259,6 +259,7 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
             size_t s2 = ld_push_key(l, "classifier");
             ld_err(l, &at,
                    "%s rules cannot use an external classifier yet (jailbreak, pii, domains, "
+                   "modality, "
                    "fact_check, user_feedbacks and classifiers rules can): remove "
                    "classifier: \"%s\"",
                    cfg_signal_family_key(sg->family), sg->classifier);

@@ -1,5 +1,6 @@
 /* mock_classify.c - keyword-table classifiers of `tether mock` (see
- * mock_classify.h): /classify replies in vLLM's shape and guard verdicts. */
+ * mock_classify.h): /classify, /pooling (task classify) and /score replies
+ * in vLLM's shapes, and guard verdicts. */
 #include "mock/mock_classify.h"
 
 #include <cjson/cJSON.h>
@@ -7,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_RULES 64
 
@@ -50,8 +52,9 @@ static const char *label_of(const rule_t *r, size_t n, const char *text)
     return hit;
 }
 
-int mock_classify_render(const char *table, const char *model, const char *body, size_t len,
-                         buf_t *out, char *err, size_t errlen)
+/* /classify (pooling false) or /pooling with task classify (pooling true). */
+static int render(const char *table, const char *model, const char *body, size_t len, bool pooling,
+                  buf_t *out, char *err, size_t errlen)
 {
     rule_t rules[MAX_RULES];
     size_t n = parse_table(table, rules);
@@ -81,18 +84,86 @@ int mock_classify_render(const char *table, const char *model, const char *body,
         const char *text = cJSON_IsString(item) ? item->valuestring : "";
         const char *hit = label_of(rules, n, text);
         const char *label = hit ? hit : "benign";
-        buf_printf(out, "%s{\"index\":%d,\"label\":", idx ? "," : "", idx);
-        buf_json_cstr(out, label);
-        buf_puts(out, ",\"probs\":[");
+        buf_printf(out, "%s{\"index\":%d,", idx ? "," : "", idx);
+        if (pooling) {
+            buf_puts(out, "\"object\":\"pooling\",\"data\":[");
+        } else {
+            buf_puts(out, "\"label\":");
+            buf_json_cstr(out, label);
+            buf_puts(out, ",\"probs\":[");
+        }
         double rest = nl > 1 ? 0.1 / (double)(nl - 1) : 0;
         for (size_t k = 0; k < nl; k++)
             buf_printf(out, "%s%.4g", k ? "," : "", !strcmp(labels[k], label) ? 0.9 : rest);
-        buf_printf(out, "],\"num_classes\":%zu}", nl);
+        if (pooling)
+            buf_puts(out, "]}");
+        else
+            buf_printf(out, "],\"num_classes\":%zu}", nl);
     }
     buf_printf(out,
                "],\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d,"
                "\"completion_tokens\":0}}",
                idx, idx);
+    cJSON_Delete(root);
+    return 0;
+}
+
+int mock_classify_render(const char *table, const char *model, const char *body, size_t len,
+                         buf_t *out, char *err, size_t errlen)
+{
+    return render(table, model, body, len, false, out, err, errlen);
+}
+
+int mock_classify_pooling(const char *table, const char *model, const char *body, size_t len,
+                          buf_t *out, char *err, size_t errlen)
+{
+    return render(table, model, body, len, true, out, err, errlen);
+}
+
+/* Does lower-cased hay contain needle (case-insensitive)? */
+static bool contains_ci(const char *hay, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (!nl) return false;
+    for (const char *h = hay; *h; h++)
+        if (!strncasecmp(h, needle, nl)) return true;
+    return false;
+}
+
+static double pair_score(const rule_t *r, size_t n, const char *t1, const char *t2)
+{
+    const char *hit = label_of(r, n, t1);
+    return contains_ci(t2, hit ? hit : "benign") ? 0.9 : 0.1;
+}
+
+int mock_classify_score(const char *table, const char *model, const char *body, size_t len,
+                        buf_t *out, char *err, size_t errlen)
+{
+    rule_t rules[MAX_RULES];
+    size_t n = parse_table(table, rules);
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "text_1");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(root, "text_2");
+    int na = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : cJSON_IsString(a) ? 1 : -1;
+    int nb = cJSON_IsArray(b) ? cJSON_GetArraySize(b) : cJSON_IsString(b) ? 1 : -1;
+    /* vLLM: one to one, one to many, or as many on each side */
+    if (na < 1 || nb < 1 || (na > 1 && na != nb)) {
+        snprintf(err, errlen, "'text_1' and 'text_2' must be strings or lists (1:1, 1:N or N:N)");
+        cJSON_Delete(root);
+        return -1;
+    }
+    buf_puts(out, "{\"id\":\"score-mock\",\"object\":\"list\",\"created\":0,\"model\":");
+    buf_json_cstr(out, model ? model : "mock-classifier");
+    buf_puts(out, ",\"data\":[");
+    for (int i = 0; i < nb; i++) {
+        const cJSON *x = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, na > 1 ? i : 0) : a;
+        const cJSON *y = cJSON_IsArray(b) ? cJSON_GetArrayItem(b, i) : b;
+        const char *t1 = cJSON_IsString(x) ? x->valuestring : "";
+        const char *t2 = cJSON_IsString(y) ? y->valuestring : "";
+        buf_printf(out, "%s{\"index\":%d,\"object\":\"score\",\"score\":%.4g}", i ? "," : "", i,
+                   pair_score(rules, n, t1, t2));
+    }
+    buf_printf(out, "],\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d}}", nb, nb);
     cJSON_Delete(root);
     return 0;
 }

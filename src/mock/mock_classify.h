@@ -1,5 +1,7 @@
 /* mock_classify.h - the learnable classifiers of `tether mock`: vLLM's
- * classification API (POST /classify, /v1/classify) and a guard model
+ * classification API (POST /classify, /v1/classify), its pooling API on a
+ * classification model (POST /pooling with "task": "classify"), its score
+ * API (POST /score, /v1/score) and a guard model
  * answering through chat completions (--guard-model NAME), both driven by
  * one keyword table given on the command line (--classify "kw=label,...").
  *
@@ -19,6 +21,15 @@
  * with err set (bad JSON, missing input). */
 int mock_classify_render(const char *table, const char *model, const char *body, size_t len,
                          buf_t *out, char *err, size_t errlen);
+/* vLLM's /pooling reply for a classification model ("task": "classify"):
+ * data[i].data = the same probabilities as /classify, no label. */
+int mock_classify_pooling(const char *table, const char *model, const char *body, size_t len,
+                          buf_t *out, char *err, size_t errlen);
+/* vLLM's /score reply: one data[i].score per (text_1, text_2[i]) pair:
+ * 0.9 when text_2 contains the label text_1 gets from the table ("benign"
+ * when no keyword matches), else 0.1. */
+int mock_classify_score(const char *table, const char *model, const char *body, size_t len,
+                        buf_t *out, char *err, size_t errlen);
 /* The guard's verdict for text (malloc'd). */
 char *mock_classify_guard(const char *table, const char *text);
 #endif

@@ -529,7 +529,9 @@ static void handle_chat(mock_t *m, hsrv_req_t *req)
 
 /* ------------------------------------------------------------ classify */
 
-static void handle_classify(mock_t *m, hsrv_req_t *req)
+typedef enum { CLS_CLASSIFY, CLS_POOLING, CLS_SCORE } cls_api_t;
+
+static void handle_classify(mock_t *m, hsrv_req_t *req, cls_api_t api)
 {
     cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
     const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -544,8 +546,13 @@ static void handle_classify(mock_t *m, hsrv_req_t *req)
     } else if (!faults_apply(m, req, &f)) {
         buf_t b = BUF_INIT;
         char err[160];
-        if (mock_classify_render(m->cfg.classify, model, req->body, req->body_len, &b, err,
-                                 sizeof err) != 0) {
+        int rc = api == CLS_SCORE     ? mock_classify_score(m->cfg.classify, model, req->body,
+                                                            req->body_len, &b, err, sizeof err)
+                 : api == CLS_POOLING ? mock_classify_pooling(m->cfg.classify, model, req->body,
+                                                              req->body_len, &b, err, sizeof err)
+                                      : mock_classify_render(m->cfg.classify, model, req->body,
+                                                             req->body_len, &b, err, sizeof err);
+        if (rc != 0) {
             respond_error(req, 400, "invalid_request_error", "invalid_input", err);
             buf_free(&b);
         } else {
@@ -555,6 +562,18 @@ static void handle_classify(mock_t *m, hsrv_req_t *req)
         }
     }
     cJSON_Delete(root);
+}
+
+/* /pooling asked for a classification ("task": "classify") while a keyword
+ * table is set: the classifier answers, else the embedder. */
+static bool pooling_classifies(const mock_t *m, const hsrv_req_t *req)
+{
+    if (!m->cfg.classify) return false;
+    cJSON *root = cJSON_ParseWithLength(req->body, req->body_len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "task");
+    bool yes = cJSON_IsString(t) && !strcmp(t->valuestring, "classify");
+    cJSON_Delete(root);
+    return yes;
 }
 
 /* ------------------------------------------------------------ embeddings */
@@ -741,10 +760,13 @@ static void handler(hsrv_req_t *req, void *ud)
     } else if (!strcmp(p, "/v1/responses") || !strcmp(p, "/responses")) {
         if (post) return handle_api(m, req, MOCK_SHAPE_RESPONSES);
     } else if (!strcmp(p, "/classify") || !strcmp(p, "/v1/classify")) {
-        if (post) return handle_classify(m, req);
+        if (post) return handle_classify(m, req, CLS_CLASSIFY);
+    } else if (!strcmp(p, "/score") || !strcmp(p, "/v1/score")) {
+        if (post) return handle_classify(m, req, CLS_SCORE);
     } else if (!strcmp(p, "/v1/embeddings") || !strcmp(p, "/embeddings")) {
         if (post) return handle_embeddings(m, req, false);
     } else if (!strcmp(p, "/pooling") || !strcmp(p, "/v1/pooling")) {
+        if (post && pooling_classifies(m, req)) return handle_classify(m, req, CLS_POOLING);
         if (post) return handle_embeddings(m, req, true);
     } else if (!strcmp(p, "/v1/completions") || !strcmp(p, "/completions")) {
         if (post) return handle_completions(m, req);

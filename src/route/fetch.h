@@ -22,38 +22,48 @@ struct event_base;
 
 /* One client per worker: its event base, its connection pools (borrowed),
  * and a circuit breaker per classifier name. */
-sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools);
-void sig_cls_client_free(sig_cls_client_t *c);
+sig_cls_client_t *fetch_cls_client_new(struct event_base *base, hup_pools_t *pools);
+void fetch_cls_client_free(sig_cls_client_t *c);
 
 /* The embedder client sharing this client's loop and pools (embed_async.h). */
-sig_emb_client_t *sig_cls_client_emb(sig_cls_client_t *c);
+sig_emb_client_t *fetch_cls_client_emb(sig_cls_client_t *c);
 /* Count one call in tether_signal_backend_total{backend,outcome}. */
-void sig_backend_count(const char *backend, const char *outcome);
+void fetch_backend_count(const char *backend, const char *outcome);
 /* scheme://host[:port][/path]: 0, or -1 when the URL is not usable. */
-int sig_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path);
+int fetch_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port,
+                    const char **path);
 
 /* Does the recipe name any classifier (in a family it uses)? */
-bool sig_cls_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
+bool fetch_cls_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
 
 /* Start every call the recipe needs; done runs exactly once, later on the
  * client's loop (never inline), when all calls ended or the deadline
  * (deadline_ms from now) passed. out, rq and the arena must outlive it.
  * Returns false (and does not call done) when nothing was started. */
-bool sig_cls_fetch(sig_cls_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
-                   rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
-                   void (*done)(void *ud), void *ud);
+bool fetch_classify(sig_cls_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
+                    rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
+                    void (*done)(void *ud), void *ud);
 
-sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools);
-void sig_emb_client_free(sig_emb_client_t *c);
+sig_emb_client_t *fetch_emb_client_new(struct event_base *base, hup_pools_t *pools);
+void fetch_emb_client_free(sig_emb_client_t *c);
 
 /* Does the recipe need remote vectors (a remote embedder and a similarity
  * family in use)? */
-bool sig_emb_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
+bool fetch_emb_needed(const struct sig_engine *e, const cfg_recipe_t *recipe);
+
+/* The vector of text for a selector (router_dc) or the semantic cache, never
+ * blocking: with a remote embedder, the request's fetched vectors (pre, may
+ * be NULL) or the shared LRU, of the text's query window; -1 when neither
+ * holds it. A local (builtin) embedder computes it. out has emb_dims(emb)
+ * floats. */
+struct emb;
+int fetch_emb_vector(struct emb *emb, const sig_emb_results_t *pre, const char *text, size_t len,
+                     float *out);
 
 /* Start fetching; done runs once, later on the loop (never inline), when
  * every vector arrived or the deadline passed. Returns false (done not
  * called) when the recipe needs none. out, rq and the arena must outlive it. */
-bool sig_emb_fetch(sig_emb_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
-                   rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out,
-                   void (*done)(void *ud), void *ud);
+bool fetch_embed(sig_emb_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
+                 rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out,
+                 void (*done)(void *ud), void *ud);
 #endif

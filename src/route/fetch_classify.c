@@ -1,5 +1,6 @@
 /* fetch_classify.c - the asynchronous calls of classify.h: one HTTP call per
- * classifier a request needs, started together on the worker's loop through
+ * classifier a request needs (vLLM /classify, /pooling or /score, or a guard
+ * model's chat completions), started together on the worker's loop through
  * the upstream client (http/upstream.h), one deadline timer for all of them,
  * a circuit breaker per classifier name (kv/breaker.h) and the metric
  * tether_signal_backend_total{backend,outcome}. Replies are parsed by
@@ -77,29 +78,29 @@ static void met_init(void)
                                 labels);
 }
 
-sig_cls_client_t *sig_cls_client_new(struct event_base *base, hup_pools_t *pools)
+sig_cls_client_t *fetch_cls_client_new(struct event_base *base, hup_pools_t *pools)
 {
     pthread_once(&met_once, met_init);
     sig_cls_client_t *c = calloc(1, sizeof *c);
     c->base = base;
     c->pools = pools;
-    c->emb = sig_emb_client_new(base, pools);
+    c->emb = fetch_emb_client_new(base, pools);
     return c;
 }
 
-void sig_cls_client_free(sig_cls_client_t *c)
+void fetch_cls_client_free(sig_cls_client_t *c)
 {
     if (!c) return;
-    sig_emb_client_free(c->emb);
+    fetch_emb_client_free(c->emb);
     free(c);
 }
 
-sig_emb_client_t *sig_cls_client_emb(sig_cls_client_t *c)
+sig_emb_client_t *fetch_cls_client_emb(sig_cls_client_t *c)
 {
     return c ? c->emb : NULL;
 }
 
-void sig_backend_count(const char *backend, const char *outcome)
+void fetch_backend_count(const char *backend, const char *outcome)
 {
     pthread_once(&met_once, met_init);
     met_inc(backend_total, 1, backend, outcome);
@@ -117,7 +118,7 @@ static kv_breaker_t *breaker_of(sig_cls_client_t *c, const char *name)
     return &b->b;
 }
 
-bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
+bool fetch_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 {
     if (!e || !recipe) return false;
     for (size_t i = 0; i < recipe->n_signals; i++)
@@ -127,7 +128,7 @@ bool sig_cls_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 }
 
 /* scheme://host[:port][/path] */
-int sig_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path)
+int fetch_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port, const char **path)
 {
     const char *p;
     if (!strncmp(url, "http://", 7)) {
@@ -183,6 +184,25 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
                 nx++;
             at = nx - step;
         }
+    }
+    buf_putc(b, ']');
+}
+
+/* http_score: "text_1" the query (sampled when long), "text_2" the text of
+ * each label (label_texts, else the labels): one score per label. */
+static void put_score_texts(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
+{
+    size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
+    char *w = malloc(max + 16);
+    size_t n = sig_cls_window(q.s, q.n, max, w);
+    buf_puts(b, "\"text_1\":");
+    buf_json_str(b, w, n);
+    free(w);
+    buf_puts(b, ",\"text_2\":[");
+    const cfg_strlist_t *t = k->label_texts.n == k->labels.n ? &k->label_texts : &k->labels;
+    for (size_t i = 0; i < k->labels.n; i++) {
+        if (i) buf_putc(b, ',');
+        buf_json_str(b, t->v[i], strlen(t->v[i]));
     }
     buf_putc(b, ']');
 }
@@ -285,10 +305,14 @@ static void cb_done(void *ud)
     if (k->status < 200 || k->status > 299) {
         record(k, "http_error", false);
     } else {
-        bool guard = k->k->type && !strcmp(k->k->type, "openai_chat");
+        const char *t = k->k->type ? k->k->type : "";
         const char *body = k->resp.data ? k->resp.data : "";
-        int rc = guard ? sig_cls_parse_guard(k->k, body, k->resp.len, k->f->a, o)
-                       : sig_cls_parse_classify(k->k, body, k->resp.len, k->f->a, o);
+        size_t bl = k->resp.len;
+        arena_t *a = k->f->a;
+        int rc = !strcmp(t, "openai_chat")    ? sig_cls_parse_guard(k->k, body, bl, a, o)
+                 : !strcmp(t, "http_pooling") ? sig_cls_parse_pooling(k->k, body, bl, a, o)
+                 : !strcmp(t, "http_score")   ? sig_cls_parse_score(k->k, body, bl, a, o)
+                                              : sig_cls_parse_classify(k->k, body, bl, a, o);
         record(k, rc == 0 ? "ok" : "bad_response", rc == 0);
     }
     call_ended(k);
@@ -326,7 +350,7 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     bool tls;
     int port;
     const char *path;
-    if (sig_url_parse(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
+    if (fetch_url_parse(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
         record(c, "error", false);
         return false;
     }
@@ -351,8 +375,17 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
             buf_json_str(&c->body, k->model, strlen(k->model));
             buf_putc(&c->body, ',');
         }
-        buf_puts(&c->body, "\"input\":");
-        put_inputs(k, q, &c->body);
+        if (k->type && !strcmp(k->type, "http_score")) {
+            put_score_texts(k, q, &c->body);
+        } else {
+            if (k->type && !strcmp(k->type, "http_pooling") && k->task && *k->task) {
+                buf_puts(&c->body, "\"task\":");
+                buf_json_str(&c->body, k->task, strlen(k->task));
+                buf_putc(&c->body, ',');
+            }
+            buf_puts(&c->body, "\"input\":");
+            put_inputs(k, q, &c->body);
+        }
         buf_puts(&c->body, "}");
     }
     buf_printf(&c->head,
@@ -381,14 +414,14 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     return c->call != NULL;
 }
 
-bool sig_cls_fetch(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
-                   uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out, void (*done)(void *ud),
-                   void *ud)
+bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe,
+                    rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
+                    void (*done)(void *ud), void *ud)
 {
     const cfg_t *cfg = sig_engine_cfg(e);
     const cfg_model_catalog_t *mc = cfg && cfg->global_ext ? &cfg->global_ext->model_catalog : NULL;
     memset(out, 0, sizeof *out);
-    if (!c || !mc || !mc->n_classifiers || !sig_cls_needed(e, recipe)) return false;
+    if (!c || !mc || !mc->n_classifiers || !fetch_cls_needed(e, recipe)) return false;
     out->n = mc->n_classifiers;
     out->items = arena_calloc(a, out->n * sizeof *out->items);
     for (size_t i = 0; i < recipe->n_signals; i++) {

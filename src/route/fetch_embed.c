@@ -15,6 +15,8 @@
 #include "kv/breaker.h"
 #include "signals/classify.h"
 #include "signals/family.h"
+#include "plugins/response_cache.h"
+#include "select/select.h"
 #include "signals/similarity.h"
 
 #include <event2/event.h>
@@ -22,7 +24,7 @@
 #include <string.h>
 
 #define EMB_BACKEND   "embeddings"
-#define EMB_MAX_TEXTS 16 /* per request: query + history turns */
+#define EMB_MAX_TEXTS 32 /* per request: query, history turns, router_dc cards */
 
 typedef struct emb_fetch {
     int refs;
@@ -116,7 +118,7 @@ static void on_fetch_timer(evutil_socket_t fd, short what, void *ud)
     o->why = all ? NULL : f->why;
     o->outcome = all ? "ok" : f->outcome;
     o->latency_us = (uint32_t)(clock_mono_us() - f->t0);
-    sig_backend_count(EMB_BACKEND, o->outcome);
+    fetch_backend_count(EMB_BACKEND, o->outcome);
     event_free(f->timer);
     f->timer = NULL;
     void (*done)(void *) = f->done;
@@ -264,7 +266,7 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
     bool tls;
     int port;
     const char *path;
-    if (sig_url_parse(k->url, &tls, b->host, sizeof b->host, &port, &path) != 0)
+    if (fetch_url_parse(k->url, &tls, b->host, sizeof b->host, &port, &path) != 0)
         return batch_end(b, "embedding_unavailable", "error", NULL);
     kv_brk_admit_t adm = kv_breaker_admit(&c->brk, clock_mono_ms());
     if (adm == KV_BRK_DENY) return batch_end(b, "embedding_circuit_open", "circuit_open", NULL);
@@ -352,7 +354,7 @@ static void enqueue(sig_emb_client_t *c, emb_fetch_t *f, size_t slot)
 
 /* ------------------------------------------------------------ client */
 
-sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools)
+sig_emb_client_t *fetch_emb_client_new(struct event_base *base, hup_pools_t *pools)
 {
     sig_emb_client_t *c = calloc(1, sizeof *c);
     if (!c) abort();
@@ -364,7 +366,7 @@ sig_emb_client_t *sig_emb_client_new(struct event_base *base, hup_pools_t *pools
     return c;
 }
 
-void sig_emb_client_free(sig_emb_client_t *c)
+void fetch_emb_client_free(sig_emb_client_t *c)
 {
     if (!c) return;
     while (c->inflight) {
@@ -399,10 +401,56 @@ static bool uses_similarity(const sig_engine_t *e, const cfg_recipe_t *r)
     return false;
 }
 
-bool sig_emb_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
+static bool is_router_dc(const cfg_decision_t *d)
+{
+    return d->algorithm && !strcmp(d->algorithm, "router_dc");
+}
+
+/* Does a decision of the recipe select with router_dc, or cache responses
+ * semantically (the response_cache plugin in mode semantic or
+ * exact_then_semantic)? Their query vectors are fetched here too, so that
+ * neither embeds on the worker later (route_embedder_nonblocking). */
+static bool uses_selector_vectors(const cfg_recipe_t *r)
+{
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const cfg_decision_t *d = &r->decisions[i];
+        if (is_router_dc(d)) return true;
+        for (size_t k = 0; k < d->n_plugins; k++) {
+            if (!d->plugins[k].type || strcmp(d->plugins[k].type, "response_cache")) continue;
+            rc_conf_t rc;
+            rc_conf_read(d->plugins[k].configuration, &rc);
+            if (rc.mode != RC_MODE_EXACT) return true;
+        }
+    }
+    return false;
+}
+
+bool fetch_emb_needed(const sig_engine_t *e, const cfg_recipe_t *recipe)
 {
     const sig_sim_t *s = e && recipe ? sig_sim_of(e) : NULL;
-    return s && emb_openai_conf(s->emb) && uses_similarity(e, recipe);
+    return s && emb_openai_conf(s->emb) &&
+           (uses_similarity(e, recipe) || uses_selector_vectors(recipe));
+}
+
+int fetch_emb_vector(emb_t *emb, const sig_emb_results_t *pre, const char *text, size_t len,
+                     float *out)
+{
+    if (!emb_openai_conf(emb)) return emb_embed(emb, text, len, out) == EMB_OK ? 0 : -1;
+    int dims = emb_dims(emb);
+    if (dims <= 0) return -1;
+    char *buf = malloc(len > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : len + 1);
+    if (!buf) abort();
+    const char *w;
+    size_t wn = sig_query_window(text, len, buf, &w);
+    const char *why = NULL;
+    const float *v = pre && pre->n ? sig_emb_lookup(pre, w, wn, &why) : NULL;
+    int rc = 0;
+    if (v)
+        memcpy(out, v, sizeof(float) * (size_t)dims);
+    else if (!emb_openai_cache_get(emb, w, wn, out))
+        rc = -1; /* not fetched: never a blocking call here */
+    free(buf);
+    return rc;
 }
 
 /* How many earlier user turns the recipe compares with the query. */
@@ -424,6 +472,7 @@ static size_t history_needed(const sig_engine_t *e, const cfg_recipe_t *r)
 
 static void add_text(emb_fetch_t *f, const char *s, size_t n)
 {
+    if (f->n >= EMB_MAX_TEXTS) return;
     char *buf = malloc(n > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : n + 1);
     if (!buf) abort();
     const char *w;
@@ -441,12 +490,33 @@ static void add_text(emb_fetch_t *f, const char *s, size_t n)
     f->n++;
 }
 
-bool sig_emb_fetch(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
-                   uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out, void (*done)(void *ud),
-                   void *ud)
+/* router_dc's query (the request's query text) and the card texts of
+ * every router_dc decision's models; the semantic cache's query is the
+ * latest user text, fetched above. Cards already in the LRU cost no call. */
+static void add_selector_texts(emb_fetch_t *f, const sig_engine_t *e, const cfg_recipe_t *r,
+                               rq_t *rq, arena_t *a)
+{
+    bool dc = false;
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const cfg_decision_t *d = &r->decisions[i];
+        if (!is_router_dc(d)) continue;
+        dc = true;
+        for (size_t k = 0; k < d->n_model_refs; k++) {
+            char *t = sel_router_dc_card_text(a, sig_engine_cfg(e), d, d->model_refs[k].model);
+            if (t) add_text(f, t, strlen(t));
+        }
+    }
+    size_t ql = 0;
+    const char *q = dc ? rq_query(rq, &ql) : NULL;
+    if (q && ql) add_text(f, q, ql);
+}
+
+bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t *recipe, rq_t *rq,
+                 uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out, void (*done)(void *ud),
+                 void *ud)
 {
     memset(out, 0, sizeof *out);
-    if (!c || !sig_emb_needed(e, recipe)) return false;
+    if (!c || !fetch_emb_needed(e, recipe)) return false;
     emb_t *emb = sig_sim_of(e)->emb;
     emb_fetch_t *f = calloc(1, sizeof *f);
     if (!f) abort();
@@ -474,6 +544,7 @@ bool sig_emb_fetch(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_
         sig_text_t t = sig_ctx_msg(&cx, idx[nh - 1 - k]);
         add_text(f, t.s, t.n);
     }
+    add_selector_texts(f, e, recipe, rq, a);
     out->n = f->n;
     out->keys = arena_alloc(a, sizeof *out->keys * f->n);
     out->lens = arena_alloc(a, sizeof *out->lens * f->n);

@@ -28,6 +28,47 @@ static int embed_adapter(void *ctx, const char *text, size_t len, float *out)
     return emb_embed(ctx, text, len, out) == EMB_OK ? 0 : -1;
 }
 
+/* On a worker: never a blocking call (route/fetch.h fetch_emb_vector). */
+static int embed_nonblocking(void *ctx, const char *text, size_t len, float *out)
+{
+    return fetch_emb_vector(ctx, NULL, text, len, out);
+}
+
+bool route_embedder_nonblocking_of(const sig_engine_t *sig, sel_embedder_t *out)
+{
+    if (!route_embedder_of(sig, out)) return false;
+    out->embed = embed_nonblocking;
+    return true;
+}
+
+/* One request's view: its fetched vectors first (p->emb), then the LRU. */
+typedef struct req_emb {
+    emb_t *emb;
+    const sig_emb_results_t *pre;
+} req_emb_t;
+
+static int embed_prefetched(void *ctx, const char *text, size_t len, float *out)
+{
+    const req_emb_t *r = ctx;
+    return fetch_emb_vector(r->emb, r->pre, text, len, out);
+}
+
+/* router_dc's embedder for this request: on a worker (it has a fetch
+ * client), never blocking: the request's fetched vectors, then the LRU.
+ * Off the workers (eval API, tools) the embedder as given. */
+static const sel_embedder_t *request_embedder(const route_env_t *env, const route_plan_t *p,
+                                              arena_t *a)
+{
+    const sel_embedder_t *e = env->embedder;
+    if (!e || !env->cls || (e->embed != embed_adapter && e->embed != embed_nonblocking)) return e;
+    req_emb_t *c = arena_alloc(a, sizeof *c);
+    c->emb = e->ctx;
+    c->pre = &p->emb;
+    sel_embedder_t *out = arena_alloc(a, sizeof *out);
+    *out = (sel_embedder_t){.embed = embed_prefetched, .dim = e->dim, .ctx = c};
+    return out;
+}
+
 bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out)
 {
     const sig_sim_t *sim = sig ? sig_sim_of(sig) : NULL;
@@ -234,7 +275,7 @@ static void stage_route(route_run_t *r)
                           .session_key = p->id.found ? p->id.key : r->in.request_id,
                           .sig = p->ran_decision ? &p->dec.proj.sig : &p->sig,
                           .state = r->env->sel,
-                          .embedder = r->env->embedder};
+                          .embedder = request_embedder(r->env, p, r->a)};
         si.query = rq_query(rq, &si.query_len);
         if (sel_run(&si, r->a, &p->sel) != 0)
             return fail(r, ROUTE_ERR_SELECTION, "no_backend_available", "selection failed: %s",
@@ -333,11 +374,11 @@ static void stage_classify(route_run_t *r)
     if (!r->env->cls || p->passthrough || !r->env->sig) return stage_route(r);
     uint64_t deadline = r->in.cfg->router.limits.signal_timeout_ms;
     r->waiting = 1; /* held until both are started: neither calls back inline */
-    if (sig_cls_fetch(r->env->cls, r->env->sig, p->recipe, r->in.rq, deadline, r->a, &p->cls,
-                      on_fetched, r))
+    if (fetch_classify(r->env->cls, r->env->sig, p->recipe, r->in.rq, deadline, r->a, &p->cls,
+                       on_fetched, r))
         r->waiting++;
-    if (sig_emb_fetch(sig_cls_client_emb(r->env->cls), r->env->sig, p->recipe, r->in.rq, deadline,
-                      r->a, &p->emb, on_fetched, r))
+    if (fetch_embed(fetch_cls_client_emb(r->env->cls), r->env->sig, p->recipe, r->in.rq, deadline,
+                    r->a, &p->emb, on_fetched, r))
         r->waiting++;
     on_fetched(r);
 }

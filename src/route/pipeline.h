@@ -128,8 +128,14 @@ void route_finish(const route_env_t *env, const route_plan_t *plan, const sess_u
                   const char *reply_text, size_t reply_len);
 
 /* The selectors' embedder (router_dc, semantic cache) over the signal
- * engine's embedder; false when the config has none. */
+ * engine's embedder; false when the config has none. A remote embedder is
+ * called blocking: for tools (eval, dsl test), not for a worker. */
 bool route_embedder_of(const sig_engine_t *sig, sel_embedder_t *out);
+/* The same for a worker (serve: router_dc, the semantic cache): with a
+ * remote embedder it never calls it, it reads the vectors the classify
+ * stage fetched (route/fetch_embed.c) or the shared LRU, and fails (the
+ * selector falls back to static, the semantic lookup misses) without one. */
+bool route_embedder_nonblocking_of(const sig_engine_t *sig, sel_embedder_t *out);
 /* Whether the model has a usable backend (weight > 0 and its credential). */
 bool route_model_available(const cfg_model_t *m);
 #endif

@@ -3,7 +3,10 @@
  * (plus its capabilities when use_capabilities, the default). T is
  * `temperature` (0.07). Falls back to static without an embedder, without
  * query text, or when the best cosine is below min_similarity (0.10). Card
- * vectors are cached in sel_state_t by model and text. */
+ * vectors are cached in sel_state_t by model and text. On a worker the
+ * embedder never blocks: the route pipeline fetched the query's and the
+ * cards' vectors before (route/fetch_embed.c), and a vector it lacks makes
+ * the algorithm fall back to static. */
 #include "core/buf.h"
 #include "decision/cfgnode.h"
 #include "config/family.h"
@@ -11,7 +14,7 @@
 #include <math.h>
 #include <string.h>
 
-static char *card_text(arena_t *a, const cfg_model_card_t *c, bool caps)
+static char *card_text_of(arena_t *a, const cfg_model_card_t *c, bool caps)
 {
     buf_t b = BUF_INIT;
     if (c->description) buf_puts(&b, c->description);
@@ -25,6 +28,14 @@ static char *card_text(arena_t *a, const cfg_model_card_t *c, bool caps)
     char *s = b.len ? arena_strndup(a, b.data, b.len) : NULL;
     buf_free(&b);
     return s;
+}
+
+char *sel_router_dc_card_text(arena_t *a, const cfg_t *cfg, const cfg_decision_t *d,
+                              const char *model)
+{
+    const cfg_model_card_t *c = cfg && model ? cfg_find_card(cfg, model) : NULL;
+    bool caps = dec_cfg_bool(d ? d->algorithm_block : NULL, "use_capabilities", true);
+    return c ? card_text_of(a, c, caps) : NULL;
 }
 
 static int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, const char **why)
@@ -42,7 +53,6 @@ static int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, con
     double temp = dec_cfg_num(b, "temperature", 0.07);
     if (temp <= 0) temp = 0.07;
     double min_sim = dec_cfg_num(b, "min_similarity", 0.10);
-    bool caps = dec_cfg_bool(b, "use_capabilities", true);
     float *q = arena_alloc(a, e->dim * sizeof(float)), *v = arena_alloc(a, e->dim * sizeof(float));
     if (e->embed(e->ctx, in->query, in->query_len, q)) {
         *why = "query embedding failed";
@@ -50,8 +60,7 @@ static int sel_router_dc(const sel_input_t *in, arena_t *a, sel_result_t *r, con
     }
     double *cos = arena_calloc(a, r->n * sizeof(double)), best = -2;
     for (size_t i = 0; i < r->n; i++) {
-        const cfg_model_card_t *c = in->cfg ? cfg_find_card(in->cfg, r->models[i]) : NULL;
-        char *text = c ? card_text(a, c, caps) : NULL;
+        char *text = sel_router_dc_card_text(a, in->cfg, in->decision, r->models[i]);
         if (!text) continue; /* nothing to compare: cosine 0 */
         char *key = arena_sprintf(a, "dc\x1f%s\x1f%s", r->models[i], text);
         if (!sel_state_vec_get(in->state, key, v, e->dim)) {

@@ -45,6 +45,12 @@ typedef struct sel_embedder {
     void *ctx;
 } sel_embedder_t;
 
+/* The text router_dc embeds for the card of model in decision d (its
+ * description, plus its capabilities unless use_capabilities is false), or
+ * NULL when the card has none. The route pipeline prefetches these. */
+char *sel_router_dc_card_text(arena_t *a, const cfg_t *cfg, const cfg_decision_t *d,
+                              const char *model);
+
 /* ---- runtime state (state.c) ---- */
 
 typedef struct sel_state sel_state_t;

@@ -1,12 +1,16 @@
 /* classify.h - external classifiers (global.model_catalog.classifiers[])
  * called on the worker's event loop before the signals run.
  *
- * Two protocols: `http_classify` (vLLM's classification API: POST endpoint
- * {"model", "input": [texts]} -> data[i].label, data[i].probs) and
- * `openai_chat` (a guard model through chat completions: the prompt with
- * {{text}} replaced, a reply such as "safe" or "unsafe\nS1").
+ * Four protocols: `http_classify` (vLLM's classification API: POST endpoint
+ * {"model", "input": [texts]} -> data[i].label, data[i].probs),
+ * `http_pooling` (vLLM's pooling API on a classification model: {"model",
+ * "task", "input"} -> data[i].data, the pooled probabilities or logits),
+ * `http_score` (vLLM's score API: {"model", "text_1": query, "text_2":
+ * [label texts]} -> data[i].score) and `openai_chat` (a guard model through
+ * chat completions: the prompt with {{text}} replaced, a reply such as
+ * "safe" or "unsafe\nS1").
  *
- * The route pipeline (route/fetch.h) calls sig_cls_fetch once per request: one call per
+ * The route pipeline (route/fetch.h) calls fetch_classify once per request: one call per
  * classifier that the recipe's rules name (of the families the recipe uses),
  * all in parallel, under one deadline (global.router.limits.signal_timeout).
  * Families then read the outcome through sig_env_t.cls (sig_cls_lookup);
@@ -78,6 +82,15 @@ bool sig_cls_verdict(struct sig_ctx *cx, const struct sig_ref *ref, double def_t
 int sig_cls_parse_classify(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                            sig_cls_out_t *out);
 int sig_cls_parse_guard(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                        sig_cls_out_t *out);
+/* vLLM /pooling (http_pooling): data[i].data is a classification model's
+ * pooled vector: probabilities, logits (softmax) or one score (binary);
+ * labels[] names the classes when it lines up. */
+int sig_cls_parse_pooling(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                          sig_cls_out_t *out);
+/* vLLM /score (http_score): data[i].score of the query against labels[i]'s
+ * text; the top label wins, positive = the best positive label's score. */
+int sig_cls_parse_score(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                         sig_cls_out_t *out);
 /* The text sent for a long input: head, middle and tail samples of at most
  * max_chars bytes in total (on UTF-8 boundaries); short texts unchanged. */

@@ -1,5 +1,7 @@
 /* classify_parse.c - what route/fetch_classify.c sends and reads, without I/O:
- * vLLM classification replies (data[i].label, data[i].probs), guard-model
+ * vLLM classification replies (data[i].label, data[i].probs), vLLM pooling
+ * replies (data[i].data: a classification model's pooled probabilities or
+ * logits), vLLM score replies (data[i].score per label text), guard-model
  * chat replies ("safe" / "unsafe\nS1"), and the input window of a long text
  * (head, middle and tail samples). Pure functions, fuzzed by
  * tests/fuzz/fuzz_classify.c. */
@@ -7,6 +9,8 @@
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -156,6 +160,147 @@ int sig_cls_parse_guard(const cfg_classifier_t *k, const char *body, size_t len,
         pos = in_list(&k->positive_labels, out->label, strlen(out->label));
     out->score = 1.0;
     out->positive = pos ? 1.0 : 0.0;
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- vLLM /pooling and /score ---- */
+
+#define POOL_MAX 256
+
+/* The class of index i: labels[i] when labels line up with n classes, else
+ * negative/positive for one score, else vLLM's default LABEL_i. */
+static const char *class_name(const cfg_classifier_t *k, int i, int n, arena_t *a)
+{
+    if ((size_t)n == k->labels.n) return k->labels.v[i];
+    if (n == 2 && k->labels.n == 0) return i ? "positive" : "negative";
+    return arena_sprintf(a, "LABEL_%d", i);
+}
+
+/* Label, score and positive probability of one probability vector. */
+static void from_probs(const cfg_classifier_t *k, const double *p, int n, arena_t *a,
+                       const char **label, double *score, double *positive)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[best]) best = i;
+    *label = class_name(k, best, n, a);
+    *score = p[best];
+    double pos = 0;
+    bool any = false;
+    for (int i = 0; i < n && k->positive_labels.n; i++) {
+        const char *c = class_name(k, i, n, a);
+        if (in_list(&k->positive_labels, c, strlen(c))) {
+            pos += p[i];
+            any = true;
+        }
+    }
+    if (!any) /* no positive class named: binary models, as http_classify */
+        pos = n == 2 && k->labels.n == 0 ? p[1] : 1.0 - p[best];
+    *positive = pos < 0 ? 0 : pos > 1 ? 1 : pos;
+}
+
+/* One pooled vector as probabilities: kept when every value lies in [0, 1]
+ * and they sum to 1 (a classification pooler's softmax), one value is a
+ * binary score (sigmoid when outside [0, 1]), anything else is read as
+ * logits (softmax). A per-token matrix (reward-style poolers) uses its last
+ * row. Returns the class count, or -1. */
+static int pooled_probs(const cJSON *v, double *p)
+{
+    if (cJSON_IsArray(v) && v->child && cJSON_IsArray(v->child)) {
+        const cJSON *last = v->child;
+        while (last->next)
+            last = last->next;
+        v = last;
+    }
+    if (!cJSON_IsArray(v)) return -1;
+    int n = 0;
+    double sum = 0, mx = -INFINITY;
+    bool unit = true;
+    for (const cJSON *x = v->child; x; x = x->next) {
+        if (!cJSON_IsNumber(x) || n == POOL_MAX || !isfinite(x->valuedouble)) return -1;
+        double d = x->valuedouble;
+        p[n++] = d;
+        sum += d;
+        if (d < 0 || d > 1) unit = false;
+        if (d > mx) mx = d;
+    }
+    if (n == 0) return -1;
+    if (n == 1) {
+        double s = unit ? p[0] : 1.0 / (1.0 + exp(-p[0]));
+        p[0] = 1.0 - s;
+        p[1] = s;
+        return 2;
+    }
+    if (unit && fabs(sum - 1.0) <= 0.01) return n;
+    double z = 0;
+    for (int i = 0; i < n; i++)
+        z += p[i] = exp(p[i] - mx);
+    for (int i = 0; i < n; i++)
+        p[i] /= z;
+    return n;
+}
+
+int sig_cls_parse_pooling(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                          sig_cls_out_t *out)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    int rc = -1;
+    double p[POOL_MAX + 1];
+    if (!cJSON_IsArray(data) || !data->child) goto out;
+    double best_pos = -1; /* several inputs (chunks): the most positive speaks */
+    for (const cJSON *d = data->child; d; d = d->next) {
+        int n = pooled_probs(cJSON_GetObjectItemCaseSensitive(d, "data"), p);
+        if (n < 0) goto out;
+        const char *label;
+        double score, pos;
+        from_probs(k, p, n, a, &label, &score, &pos);
+        if (pos > best_pos) {
+            best_pos = pos;
+            out->label = arena_strdup(a, label);
+            out->score = score;
+            out->positive = pos;
+        }
+    }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int sig_cls_parse_score(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                        sig_cls_out_t *out)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    int rc = -1, n = (int)k->labels.n;
+    if (!cJSON_IsArray(data) || n <= 0 || n > POOL_MAX || cJSON_GetArraySize(data) != n) goto out;
+    double s[POOL_MAX] = {0};
+    bool seen[POOL_MAX] = {0};
+    int pos_i = 0;
+    for (const cJSON *d = data->child; d; d = d->next, pos_i++) {
+        const cJSON *js = cJSON_GetObjectItemCaseSensitive(d, "score");
+        const cJSON *ji = cJSON_GetObjectItemCaseSensitive(d, "index");
+        int i = cJSON_IsNumber(ji) ? (int)ji->valuedouble : pos_i;
+        if (!cJSON_IsNumber(js) || !isfinite(js->valuedouble) || i < 0 || i >= n || seen[i])
+            goto out;
+        seen[i] = true;
+        /* cross-encoders answer in [0, 1]; embedding models a cosine */
+        s[i] = js->valuedouble < 0 ? 0 : js->valuedouble > 1 ? 1 : js->valuedouble;
+    }
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (s[i] > s[best]) best = i;
+    out->label = arena_strdup(a, k->labels.v[best]);
+    out->score = s[best];
+    double pos = -1;
+    for (int i = 0; i < n; i++)
+        if (in_list(&k->positive_labels, k->labels.v[i], strlen(k->labels.v[i])) && s[i] > pos)
+            pos = s[i];
+    out->positive = pos >= 0 ? pos : 1.0 - s[best];
     rc = 0;
 out:
     cJSON_Delete(root);

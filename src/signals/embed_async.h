@@ -1,6 +1,6 @@
 /* embed_async.h - the remote embedder's calls on a worker's event loop.
  *
- * Before the signals run, the route pipeline asks sig_emb_fetch (route/fetch.h) for the
+ * Before the signals run, the route pipeline asks fetch_embed (route/fetch.h) for the
  * vectors a request's similarity families will read (the query window, and
  * the earlier user turns reask and jailbreak include_history compare). Texts
  * found in the embedder's shared LRU are answered at once; the others join

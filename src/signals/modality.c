@@ -6,14 +6,19 @@
  * label is DIFFUSION (0.8) for an image request, BOTH (0.75) for an image
  * request that also asks for text, else AR (1.0). A rule named AR,
  * DIFFUSION or BOTH matches when the label is its name; any other rule
- * matches when an image is requested. Only the keyword method is built:
- * method hybrid and a threshold are refused at load (md_check). */
+ * matches when an image is requested. A rule with `classifier:` takes the
+ * external classifier's label instead (AR/DIFFUSION/BOTH, threshold 0.5)
+ * and falls back to the keywords when it failed (md_classified). Method
+ * hybrid, and a threshold without a classifier, are refused at load
+ * (md_check). */
 #include "config/family.h"
+#include "signals/classify.h"
 #include "signals/family.h"
 
 #include <hs/hs.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { MD_IMAGE = 0, MD_TEXT, MD_N };
 static const char *const md_re[MD_N] = {
@@ -140,6 +145,32 @@ static const char *label_of(unsigned seen, bool kw, bool both, double *score)
     return *score = 1.0, "AR";
 }
 
+/* A rule with `classifier:` takes the classifier's label (AR, DIFFUSION or
+ * BOTH, case-insensitive): a rule named like a label matches that label, any
+ * other rule any label but AR, when the label's probability reaches the
+ * threshold (0.5). True when settled (verdict, or closed-mode error); false
+ * when the keyword method decides (no classifier, or it failed open). */
+static bool md_classified(sig_ctx_t *cx, const cfg_signal_t *sg, sig_result_t *res, bool named,
+                          const char **fam_label, double *fam_score)
+{
+    const sig_cls_out_t *o = sig_cls_rule(cx, sg, res);
+    if (!o) return res->error != NULL;
+    const char *lab = o->label ? o->label : "";
+    double th = sg->has_threshold ? sg->threshold : 0.5;
+    bool hit = named ? !strcasecmp(lab, sg->name) : strcasecmp(lab, "AR") != 0;
+    res->label = lab;
+    res->matched = hit && o->score >= th;
+    res->score = res->matched ? o->score : 0.0;
+    res->value = o->score;
+    res->has_value = true;
+    res->latency_us = o->latency_us;
+    if (!*fam_label) {
+        *fam_label = lab;
+        *fam_score = o->score;
+    }
+    return true;
+}
+
 static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
     const md_state_t *s = p;
@@ -153,16 +184,19 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         return;
     }
     bool any_kw = false, any_both = false;
+    const char *cls_label = NULL;
+    double cls_score = 0;
     for (size_t i = 0; i < n; i++) {
         const md_rule_t *mr = sig_rule_at(&s->rules, refs[i].id);
         sig_result_t *res = refs[i].res;
+        const char *nm = refs[i].rule->name ? refs[i].rule->name : "";
+        bool named = !strcmp(nm, "AR") || !strcmp(nm, "DIFFUSION") || !strcmp(nm, "BOTH");
+        if (md_classified(cx, refs[i].rule, res, named, &cls_label, &cls_score)) continue;
         bool kw = any_phrase(f, mr->kw, mr->kw_len, mr->n_kw);
         bool both = any_phrase(f, mr->both, mr->both_len, mr->n_both);
         any_kw |= kw, any_both |= both;
         double score;
         const char *lab = label_of(seen, kw, both, &score);
-        const char *nm = refs[i].rule->name ? refs[i].rule->name : "";
-        bool named = !strcmp(nm, "AR") || !strcmp(nm, "DIFFUSION") || !strcmp(nm, "BOTH");
         res->label = lab;
         res->matched = named ? !strcmp(nm, lab) : strcmp(lab, "AR") != 0;
         res->score = res->matched ? score : 0.0;
@@ -172,6 +206,10 @@ static void md_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     double score;
     cx->out->family_label[CFG_SIG_MODALITY] = label_of(seen, any_kw, any_both, &score);
     cx->out->family_score[CFG_SIG_MODALITY] = score;
+    if (cls_label) { /* a classifier answered: its verdict is the family's */
+        cx->out->family_label[CFG_SIG_MODALITY] = cls_label;
+        cx->out->family_score[CFG_SIG_MODALITY] = cls_score;
+    }
 }
 
 /* What the keyword method cannot honour is refused, not ignored. */
@@ -180,9 +218,9 @@ static const char *md_check(const cfg_signal_t *r)
     if (r->method && !strcmp(r->method, "hybrid"))
         return "modality method hybrid is not supported (it needs embedding banks that are not "
                "built): use method keyword";
-    if (r->has_threshold)
-        return "threshold is not supported on modality rules: the keyword method has no score to "
-               "compare (remove it)";
+    if (r->has_threshold && !r->classifier)
+        return "threshold is not supported on modality rules without a classifier: the keyword "
+               "method has no score to compare (remove it)";
     return NULL;
 }
 
@@ -199,7 +237,7 @@ CFG_SIG_FAMILY(
                                               "phrases asking for text and image"),
                                     CFG_SIGF_CLASSIFIER,
                                     {0}},
-    .flags = CFG_SIGFAM_LABELS,
+    .flags = CFG_SIGFAM_LABELS | CFG_SIGFAM_CLASSIFIER,
     .builtin_leaves = (const char *const[]){"AR", "DIFFUSION", "BOTH", NULL},
     .ops = &(const sig_family_ops_t){.compile = md_compile,
                                      .free = md_free,

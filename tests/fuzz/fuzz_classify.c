@@ -1,6 +1,7 @@
 /* fuzz_classify.c - libFuzzer harness for the replies of external
  * classifiers (src/signals/classify_parse.c; build and run with
- * scripts/fuzz.sh): vLLM /classify bodies, guard chat bodies, and the input
+ * scripts/fuzz.sh): vLLM /classify, /pooling and /score bodies, guard chat
+ * bodies, and the input
  * window of long texts.
  *
  * Input: byte 0 picks the parser and the labels table; the rest is the body
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena_t a;
     arena_init(&a, 4096);
     sig_cls_out_t o = {0};
-    switch ((mode >> 3) % 3) {
+    switch ((mode >> 3) % 5) {
     case 0:
         if (sig_cls_parse_classify(&k, body, len, &a, &o) == 0) {
             CHECK(o.label);
@@ -55,6 +56,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (sig_cls_parse_guard(&k, body, len, &a, &o) == 0) {
             CHECK(o.label && *o.label);
             CHECK(o.positive == 0 || o.positive == 1);
+        }
+        break;
+    case 3:
+        if (sig_cls_parse_pooling(&k, body, len, &a, &o) == 0) {
+            CHECK(o.label);
+            CHECK(o.score >= 0 && o.score <= 1);
+            CHECK(o.positive >= 0 && o.positive <= 1);
+        }
+        break;
+    case 4:
+        if (sig_cls_parse_score(&k, body, len, &a, &o) == 0) {
+            CHECK(o.label && k.labels.n);
+            CHECK(o.score >= 0 && o.score <= 1);
+            CHECK(o.positive >= 0 && o.positive <= 1);
         }
         break;
     default: {

@@ -229,7 +229,8 @@ static void test_unsupported_settings_say_so(void **st)
         "global: {model_catalog: {classifiers: [{name: g, type: http_classify, "
         "endpoint: \"http://h:1/c\"}]}}\n");
     expect_one(y, "t.yaml:7:26: routing.signals.complexity[f].classifier: complexity rules "
-                  "cannot use an external classifier yet (jailbreak, pii, domains, fact_check, "
+                  "cannot use an external classifier yet (jailbreak, pii, domains, modality, "
+                  "fact_check, "
                   "user_feedbacks and classifiers rules can): remove classifier: \"g\"");
     /* accepted before, doing nothing: now refused with the reason */
     snprintf(y, sizeof y, "%sglobal: {model_catalog: {embeddings: {backend: static}}}\n", base);
@@ -253,7 +254,8 @@ static void test_unsupported_settings_say_so(void **st)
                   "keyword");
     snprintf(y, sizeof y, mod, "threshold: 0.5");
     expect_one(y, "t.yaml:7:24: routing.signals.modality[DIFFUSION]: threshold is not supported "
-                  "on modality rules: the keyword method has no score to compare (remove it)");
+                  "on modality rules without a classifier: the keyword method has no score to "
+                  "compare (remove it)");
 }
 
 /* Numbers past 64 bits say so, at their position, instead of "expected an

@@ -1,0 +1,151 @@
+#!/bin/bash
+# bench_signal_fetch.sh - the `make bench` row of issue 18: added routing
+# latency per request with one external classifier call and one remote
+# embedder call, both against a `tether mock` holding each call SERVICE_MS
+# (default 5), at 1 and 64 connections. The goal: the two calls run in
+# parallel, so a request costs max(service times) + <= 100 us, not their sum.
+#
+# Rows (wrk p50, non-streaming chat through `tether serve --workers 1`):
+#   classify / embed   the mock's own /classify and /v1/embeddings, called
+#                      directly: each call's service time as this machine
+#                      delivers it (the mock's timer, not only SERVICE_MS)
+#   none               routed, no classifier, no similarity rule
+#   cls+emb            routed, one jailbreak rule on /classify and one
+#                      embedding rule (a new text every request: a cache miss,
+#                      one embeddings call), both fetched before the signals
+# Then: added = cls+emb - none; overhead = added - max(classify, embed); sum =
+# classify + embed (what sequential calls would cost). Prints a markdown
+# table: per cell the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
+# SECS-second wrk runs (default 1: 24 s of load in all). Loopback only;
+# needs wrk and curl. Every process started here is stopped.
+#   scripts/bench_signal_fetch.sh [service_ms] [seconds]
+set -eu -o pipefail
+cd "$(dirname "$0")/.."
+B=${TETHER_BIN:-${BENCH_BIN:-build/tether}}
+MS=${1:-5}
+SECS=${2:-1}
+ROUNDS=${BENCH_FETCH_ROUNDS:-3}
+T=$(mktemp -d /tmp/tether-bench-fetch.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+die() { echo "bench_signal_fetch: $*" >&2; exit 1; }
+[ -x "$B" ] || die "$B not built"
+command -v wrk >/dev/null || die "wrk not installed"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { # port pid
+    for _ in $(seq 100); do
+        kill -0 "$2" 2>/dev/null || die "a process exited at start (port $1)"
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "nothing listens on 127.0.0.1:$1"
+}
+
+LLM=$(port)
+SIG=$(port)
+$B mock --listen 127.0.0.1:$LLM --workers 2 --reply-bytes 64 >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$LLM" $!
+$B mock --listen 127.0.0.1:$SIG --workers 2 --latency-ms "$MS" --classify "secret sauce=jailbreak" \
+    >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$SIG" $!
+
+# A new text every request (no embedder cache hit); the same request shape
+# for the direct calls.
+lua() { # file, body prefix, body suffix
+    cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+local id = tostring(math.random(1, 1000000000))
+request = function()
+    n = n + 1
+    return wrk.format(nil, nil, nil, '$2' .. id .. "-" .. n .. '$3')
+end
+LUA
+}
+lua "$T/chat.lua" '{"model":"auto","messages":[{"role":"user","content":"Question ' \
+    ': what is the capital of France?"}]}'
+lua "$T/classify.lua" '{"model":"jb","input":["Question ' ': what is the capital of France?"]}'
+lua "$T/embed.lua" '{"model":"emb","dimensions":64,"input":["Question ' \
+    ': what is the capital of France?"]}'
+
+write_cfg() { # file, config (none | both), port
+    local sig="" dec=""
+    if [ "$2" = both ]; then
+        sig="    embeddings:\n      - {name: geo, candidates: [\"tell me about mountains\"], threshold: 0.99}\n"
+        sig="$sig    jailbreak:\n      - {name: jb, method: classifier, classifier: jbc}\n"
+        dec="    - {name: blocked, priority: 100, rules: {type: jailbreak, name: jb}, modelRefs: [{model: m}]}\n"
+        dec="$dec    - {name: g, priority: 50, rules: {type: embedding, name: geo}, modelRefs: [{model: m}]}\n"
+    fi
+    printf "version: v0.3\nlisteners:\n  - {name: main, address: 127.0.0.1, port: %s}\n\
+providers:\n  defaults: {default_model: m}\n  models:\n    - name: m\n      backend_refs: [{name: a, endpoint: \"127.0.0.1:$LLM\"}]\n\
+routing:\n  modelCards: [{name: m}]\n  signals:\n$sig\
+    keywords:\n      - {name: kw, keywords: [zebra]}\n\
+  decisions:\n$dec    - {name: kwd, priority: 10, rules: {type: keyword, name: kw}, modelRefs: [{model: m}]}\n\
+    - {name: rest, priority: 1, modelRefs: [{model: m}]}\n\
+global:\n  router: {limits: {signal_timeout: 1s}}\n  services: {router_replay: {enabled: false}}\n\
+  model_catalog:\n    embeddings:\n      backend: openai_compatible\n\
+      openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64}\n\
+    classifiers:\n\
+      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:$SIG/classify\", model: jb, positive_labels: [jailbreak]}\n" \
+        "$3" >"$1"
+}
+
+# p50 in us of one wrk run: url, lua, connections
+p50() {
+    local out v
+    out=$(wrk -t "$([ "$3" = 1 ] && echo 1 || echo 2)" -c "$3" -d "${SECS}s" --timeout 5s --latency \
+        -s "$2" "$1" 2>&1) || die "wrk failed against $1"
+    v=$(awk '$1 == "50%" {print $2}' <<<"$out")
+    [ -n "$v" ] || die "no latency from wrk against $1"
+    awk -v v="$v" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.0f", v }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.0f", v * 1000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.0f", v * 1e6 }
+        else printf "NaN" }'
+}
+
+declare -A R
+for cfg in none both; do
+    RP=$(port)
+    write_cfg "$T/$cfg.yaml" "$cfg" "$RP"
+    $B serve --config "$T/$cfg.yaml" --workers 1 --log-level warn >"$T/$cfg.log" 2>&1 &
+    pids+=($!)
+    wait_port "$RP" $!
+    R[$cfg]=$RP
+done
+# one request each first: the embedder's dimension probe, connection pools
+for cfg in none both; do
+    curl -s -o /dev/null -H 'Content-Type: application/json' \
+        -d '{"model":"auto","messages":[{"role":"user","content":"warm up"}]}' \
+        "http://127.0.0.1:${R[$cfg]}/v1/chat/completions"
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+echo "| conns | classify (us) | embed (us) | none (us) | cls+emb (us) | added (us) | sum of calls (us) | overhead over max (us) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+load0=$(cut -d' ' -f1 /proc/loadavg)
+for c in 1 64; do
+    cls="" ems="" nos="" bos=""
+    for _ in $(seq "$ROUNDS"); do # interleaved: each round sees the same load
+        cls="$cls $(p50 "http://127.0.0.1:$SIG/classify" "$T/classify.lua" "$c")"
+        ems="$ems $(p50 "http://127.0.0.1:$SIG/v1/embeddings" "$T/embed.lua" "$c")"
+        nos="$nos $(p50 "http://127.0.0.1:${R[none]}/v1/chat/completions" "$T/chat.lua" "$c")"
+        bos="$bos $(p50 "http://127.0.0.1:${R[both]}/v1/chat/completions" "$T/chat.lua" "$c")"
+    done
+    cl=$(median <<<"$cls") em=$(median <<<"$ems") no=$(median <<<"$nos") bo=$(median <<<"$bos")
+    awk -v c="$c" -v cl="$cl" -v em="$em" -v no="$no" -v bo="$bo" 'BEGIN {
+        mx = cl > em ? cl : em; add = bo - no
+        printf "| %d | %d | %d | %d | %d | %d | %d | %d |\n", c, cl, em, no, bo, add, cl + em, add - mx }'
+done
+echo
+echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
+echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers 1; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
+echo "on $(nproc) cores."
