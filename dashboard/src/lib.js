@@ -1,7 +1,17 @@
-// lib.js - what every page shares: DOM building (text only, never HTML from
-// data), the management API client with the stored bearer token, the page
+// lib.js - what every page shares: DOM building (el() and preact+htm; text
+// only, never HTML from data), the management API client with the stored bearer token, the page
 // state kept in the URL hash (#/page?key=value), formatting, the Prometheus
-// text parser and a small SVG line chart.
+// text parser and the time-series chart (uPlot).
+
+import { h, render as prender } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import htm from 'htm';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
+// Components are preact with htm templates (no JSX step): html`<div>…</div>`.
+export const html = htm.bind(h);
+export { prender, useEffect, useRef, useState };
 
 export const TOKEN_KEY = 'tether.dashboard.token';
 
@@ -170,39 +180,28 @@ export function diffBuckets(now, before) {
 const COLORS = ['#2f6fdf', '#d9534f', '#3a9d5d', '#e0a02b', '#8e5bd8', '#1aa3a3', '#c25b9e', '#7a7a7a'];
 export function color(i) { return COLORS[i % COLORS.length]; }
 
-// A line chart: series = [{name, points: [[t_ms, v], ...]}].
-export function lineChart(title, series, opts = {}) {
-  const W = 460, H = 170, L = 44, R = 8, T = 8, B = 22;
-  const pts = series.flatMap(s => s.points);
-  const box = el('div', { class: 'chart', 'data-chart': opts.id || title });
-  box.append(el('h3', {}, title));
-  if (pts.length < 2) {
-    box.append(el('p', { class: 'muted empty' }, opts.empty || 'collecting samples…'));
-    return box;
-  }
-  const t0 = Math.min(...pts.map(p => p[0])), t1 = Math.max(...pts.map(p => p[0]));
-  let vmax = Math.max(...pts.map(p => p[1]).filter(Number.isFinite), 0);
-  if (vmax <= 0) vmax = 1;
-  const x = t => L + (W - L - R) * ((t - t0) / Math.max(t1 - t0, 1));
-  const y = v => T + (H - T - B) * (1 - v / vmax);
-  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'plot', role: 'img' });
-  for (let i = 0; i <= 4; i++) {
-    const v = (vmax * i) / 4;
-    svg.append(el('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
-    svg.append(el('text', { x: L - 4, y: y(v) + 3, class: 'axis', 'text-anchor': 'end' }, (opts.fmt || fmtNum)(v)));
-  }
-  const span = Math.round((t1 - t0) / 1000);
-  svg.append(el('text', { x: L, y: H - 6, class: 'axis' }, span >= 120 ? `-${Math.round(span / 60)} min` : `-${span} s`));
-  svg.append(el('text', { x: W - R, y: H - 6, class: 'axis', 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()));
-  series.forEach((s, i) => {
-    const fin = s.points.filter(p => Number.isFinite(p[1]));
-    const d = fin.map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
-    if (d) svg.append(el('polyline', { points: d, fill: 'none', stroke: color(i), 'stroke-width': 1.6 }, el('title', {}, s.name)));
-    if (fin.length <= 40) for (const p of fin) svg.append(el('circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.2, fill: color(i) }));
-  });
-  box.append(svg);
-  box.append(el('div', { class: 'legend' }, series.map((s, i) => el('span', {}, el('i', { style: `background:${color(i)}` }), s.name))));
-  return box;
+// A time-series chart on uPlot (a preact component): series =
+// [{name, values}] aligned with xs (ms since epoch); the uPlot instance is
+// made once and fed new data on every render.
+export function Chart({ id, title, xs, series, fmt, empty }) {
+  const box = useRef(null);
+  const plot = useRef(null);
+  const names = series.map(s => s.name).join('\n');
+  const data = [xs.map(t => t / 1000), ...series.map(s => s.values.map(v => (Number.isFinite(v) ? v : null)))];
+  useEffect(() => {
+    if (xs.length < 2) return undefined;
+    const f = fmt || fmtNum;
+    plot.current = new uPlot({
+      width: Math.max(300, (box.current.clientWidth || 460) - 4), height: 170,
+      series: [{}, ...series.map((s, i) => ({ label: s.name, stroke: color(i), width: 1.6, value: (u, v) => (v === null || v === undefined ? '–' : f(v)), points: { show: xs.length <= 40 } }))],
+      axes: [{ stroke: '#6b7380', grid: { stroke: '#eceef2' } }, { stroke: '#6b7380', grid: { stroke: '#eceef2' }, size: 56, values: (u, vals) => vals.map(v => f(v)) }],
+      scales: { y: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] } },
+      cursor: { points: { size: 5 } },
+    }, data, box.current);
+    return () => { plot.current.destroy(); plot.current = null; };
+  }, [names, xs.length < 2]);
+  useEffect(() => { if (plot.current) plot.current.setData(data); });
+  return html`<div class="chart" data-chart=${id || title}><h3>${title}</h3>${xs.length < 2 ? html`<p class="muted empty">${empty || 'collecting samples…'}</p>` : null}<div class="uplot-host" ref=${box}></div></div>`;
 }
 
 export function table(cols, rows, opts = {}) {
@@ -215,11 +214,14 @@ export function card(label, value, cls) {
   return el('div', { class: 'card ' + (cls || '') }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value));
 }
 
-export function errorBox(e) {
-  const msg = e instanceof ApiError
+export function errorMsg(e) {
+  return e instanceof ApiError
     ? (e.status === 403 ? 'This token\'s role cannot do that (' + e.message + ').' : `${e.status}: ${e.message}`)
     : String(e && e.message ? e.message : e);
-  return el('p', { class: 'error' }, msg);
+}
+
+export function errorBox(e) {
+  return el('p', { class: 'error' }, errorMsg(e));
 }
 
 export function pre(obj) {

@@ -1,9 +1,10 @@
 // topology.js - the Topology page: the running config (GET /config) as a
-// graph in five columns, signals -> decisions (priority / tier) ->
+// graph in five columns laid out by dagre, signals -> decisions (priority / tier) ->
 // selection -> models -> backends; a click shows a node's config, and a
 // prompt typed in the box goes through POST /api/v1/eval (operator) to
 // highlight the path it takes. State in the URL: node, prompt.
 import { el, api, setParams, errorBox, pre } from './lib.js';
+import { Graph, layout } from '@dagrejs/dagre';
 
 const COLS = ['signals', 'decisions', 'selection', 'models', 'backends'];
 
@@ -87,38 +88,49 @@ export function hotPath(cfg, ev) {
   return hot;
 }
 
-function drawGraph(g, hot, selected, onPick) {
-  const colW = 200, rowH = 40, nodeW = 168, nodeH = 30, top = 30;
-  const cols = COLS.map((_, i) => g.nodes.filter(n => n.col === i));
-  // Order each column by the mean row of its parents (fewer crossings);
-  // nodes without a parent keep their config order after the others.
-  const rowOf = {};
-  cols[0].forEach((n, j) => { rowOf[n.id] = j; });
-  for (let i = 1; i < cols.length; i++) {
-    const key = n => {
-      const ps = g.edges.filter(e => e[1] === n.id && rowOf[e[0]] !== undefined).map(e => rowOf[e[0]]);
-      return ps.length ? ps.reduce((a, b) => a + b, 0) / ps.length : Infinity;
-    };
-    const keyed = cols[i].map((n, j) => ({ n, k: key(n), j }));
-    keyed.sort((a, b) => (a.k - b.k) || (a.j - b.j));
-    cols[i] = keyed.map(x => x.n);
-    cols[i].forEach((n, j) => { rowOf[n.id] = j; });
+// Lay the graph out with dagre (left to right, one rank per column: a
+// hidden root with weightless edges of length col+1 holds an unconnected
+// node, such as an unused signal or model, in its column); dagre orders
+// each column to cut crossings and routes the edges.
+export function layoutGraph(g) {
+  const nodeW = 168, nodeH = 30;
+  const d = new Graph({ multigraph: false });
+  d.setGraph({ rankdir: 'LR', nodesep: 10, ranksep: 44, marginx: 10, marginy: 30 });
+  d.setDefaultEdgeLabel(() => ({}));
+  d.setNode('__root', { width: 0, height: 0 });
+  for (const n of g.nodes) {
+    d.setNode(n.id, { width: nodeW, height: nodeH });
+    d.setEdge('__root', n.id, { minlen: n.col + 1, weight: 0 });
   }
-  const rows = Math.max(1, ...cols.map(c => c.length));
-  const W = colW * COLS.length, H = top + rows * rowH + 10;
+  for (const [a, b] of g.edges) if (d.hasNode(a) && d.hasNode(b)) d.setEdge(a, b, { minlen: 1, weight: 1 });
+  layout(d);
   const pos = {};
-  cols.forEach((c, i) => {
-    const off = ((rows - c.length) * rowH) / 2;
-    c.forEach((n, j) => { pos[n.id] = { x: 10 + i * colW, y: top + off + j * rowH }; });
+  for (const n of g.nodes) { const p = d.node(n.id); pos[n.id] = { x: p.x - nodeW / 2, y: p.y - nodeH / 2 }; }
+  const edges = g.edges.filter(([a, b]) => pos[a] && pos[b]).map(([a, b]) => ({ a, b, points: (d.edge(a, b) || {}).points || [] }));
+  const colX = COLS.map((_, i) => {
+    const xs = g.nodes.filter(n => n.col === i).map(n => pos[n.id].x);
+    return xs.length ? Math.min(...xs) : null;
   });
-  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'topology', id: 'graph', width: W, height: H });
-  COLS.forEach((c, i) => svg.append(el('text', { x: 10 + i * colW, y: 16, class: 'colhead' }, c)));
-  for (const [a, b] of g.edges) {
-    const p = pos[a], q = pos[b];
-    if (!p || !q) continue;
-    const x1 = p.x + nodeW, y1 = p.y + nodeH / 2, x2 = q.x, y2 = q.y + nodeH / 2, mx = (x1 + x2) / 2;
-    const isHot = hot.has(a) && hot.has(b);
-    svg.append(el('path', { d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, class: 'edge' + (isHot ? ' hot' : '') }));
+  const W = Math.max(10, ...Object.values(pos).map(p => p.x + nodeW)) + 10;
+  const H = Math.max(40, ...Object.values(pos).map(p => p.y + nodeH)) + 10;
+  return { pos, edges, colX, W, H, nodeW, nodeH };
+}
+
+function drawGraph(g, L, hot, selected, onPick) {
+  const { pos, nodeW, nodeH } = L;
+  const svg = el('svg', { viewBox: `0 0 ${L.W} ${L.H}`, class: 'topology', id: 'graph', width: L.W, height: L.H });
+  COLS.forEach((c, i) => { if (L.colX[i] !== null) svg.append(el('text', { x: L.colX[i], y: 16, class: 'colhead' }, c)); });
+  for (const e of L.edges) {
+    const p = pos[e.a], q = pos[e.b];
+    // from the right side of a to the left side of b, through dagre's bends
+    const pts = [[p.x + nodeW, p.y + nodeH / 2], ...e.points.slice(1, -1).map(t => [t.x, t.y]), [q.x, q.y + nodeH / 2]];
+    let d = `M${pts[0][0]},${pts[0][1]}`;
+    for (let i = 1; i < pts.length; i++) {
+      const [x0, y0] = pts[i - 1], [x1, y1] = pts[i], mx = (x0 + x1) / 2;
+      d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
+    }
+    const isHot = hot.has(e.a) && hot.has(e.b);
+    svg.append(el('path', { d, class: 'edge' + (isHot ? ' hot' : '') }));
   }
   for (const n of g.nodes) {
     const p = pos[n.id];
@@ -137,6 +149,7 @@ export async function render(main, ctx) {
   const conf = await api('/config');
   const cfg = conf.config || {};
   const g = buildGraph(cfg);
+  const lay = layoutGraph(g);
   let selected = ctx.params.node || '';
   let hot = new Set();
   let evResult = null;
@@ -149,7 +162,7 @@ export async function render(main, ctx) {
     ctx.can('operator') ? null : el('span', { class: 'muted' }, 'evaluating a prompt needs the operator role'));
 
   function draw() {
-    graphBox.replaceChildren(drawGraph(g, hot, selected, id => { selected = id; setParams({ node: id }); draw(); }));
+    graphBox.replaceChildren(drawGraph(g, lay, hot, selected, id => { selected = id; setParams({ node: id }); draw(); }));
     const n = g.nodes.find(x => x.id === selected);
     details.replaceChildren(n ? el('div', {}, el('h3', {}, n.id), n.sub ? el('p', { class: 'muted' }, n.sub) : null, pre(n.detail))
       : el('p', { class: 'muted' }, 'Click a node for its config.'));

@@ -1,8 +1,9 @@
 // app.js - the dashboard shell: who the stored token is (GET /api/v1/whoami),
 // the login form when it is nobody, the navigation, and the page the URL
-// hash names. Each page module exports render(main, ctx) and may return a
+// hash names. The shell (sign-in form, role badge) is preact + htm. Each page module exports render(main, ctx) and may return a
 // stop function (timers) that runs when the page changes.
-import { el, api, route, token, TOKEN_KEY, errorBox } from './lib.js';
+import './style.css';
+import { el, html, prender, useEffect, useRef, useState, api, route, token, TOKEN_KEY, errorBox } from './lib.js';
 import * as overview from './overview.js';
 import * as topology from './topology.js';
 import * as playground from './playground.js';
@@ -19,30 +20,45 @@ async function whoami(t) {
   return api('/api/v1/whoami', { token: t });
 }
 
-function loginForm(message) {
-  const input = el('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'current-password', placeholder: 'management API token', required: true });
-  const note = el('p', { class: 'error', id: 'login-error' }, message || '');
-  const form = el('form', { id: 'login', class: 'panel narrow', onsubmit: async ev => {
+// The sign-in form (preact): checks the token with whoami, keeps it.
+function Login({ message }) {
+  const [note, setNote] = useState(message || '');
+  const input = useRef(null);
+  useEffect(() => { input.current.focus(); }, []);
+  async function submit(ev) {
     ev.preventDefault();
+    const t = input.current.value;
     try {
-      const w = await whoami(input.value);
-      if (w.role === 'anonymous') { note.textContent = 'That token is not accepted.'; return; }
-      localStorage.setItem(TOKEN_KEY, input.value);
+      const w = await whoami(t);
+      if (w.role === 'anonymous') { setNote('That token is not accepted.'); return; }
+      localStorage.setItem(TOKEN_KEY, t);
       who = w;
       render();
-    } catch (e) { note.textContent = 'Login failed: ' + e.message; }
-  } },
-  el('h2', {}, 'Sign in'),
-  el('p', { class: 'muted' }, 'Paste a token from global.services.management_api.tokens. It is kept in this browser (local storage) and sent as a bearer token.'),
-  input, el('button', { type: 'submit' }, 'Sign in'), note);
-  main.replaceChildren(form);
-  input.focus();
+    } catch (e) { setNote('Login failed: ' + e.message); }
+  }
+  return html`<form id="login" class="panel narrow" onSubmit=${submit}>
+    <h2>Sign in</h2>
+    <p class="muted">Paste a token from global.services.management_api.tokens. It is kept in this browser (local storage) and sent as a bearer token.</p>
+    <input ref=${input} type="password" id="token" name="token" autocomplete="current-password" placeholder="management API token" required />
+    <button type="submit">Sign in</button>
+    <p class="error" id="login-error">${note}</p>
+  </form>`;
+}
+
+function loginForm(message) {
+  main.replaceChildren();
+  prender(html`<${Login} message=${message} />`, main);
+  stop = () => prender(null, main);
+}
+
+// The role badge and "sign out" in the header (preact).
+function Who({ w }) {
+  const out = () => { localStorage.removeItem(TOKEN_KEY); who = null; render(); };
+  return html`<span class="role" id="role">${w.open ? 'open (no tokens)' : w.role}</span>${w.open ? null : html`<button class="link" id="logout" onClick=${out}>sign out</button>`}`;
 }
 
 function header() {
-  const w = document.getElementById('who');
-  w.replaceChildren(el('span', { class: 'role', id: 'role' }, who.open ? 'open (no tokens)' : who.role),
-    who.open ? null : el('button', { class: 'link', id: 'logout', onclick: () => { localStorage.removeItem(TOKEN_KEY); who = null; render(); } }, 'sign out'));
+  prender(html`<${Who} w=${who} />`, document.getElementById('who'));
   const r = route();
   for (const a of document.querySelectorAll('#nav a')) a.classList.toggle('active', a.dataset.page === (r.page === 'record' ? 'sessions' : r.page));
 }
@@ -53,7 +69,7 @@ async function render() {
     try { who = await whoami(token()); } catch (e) { main.replaceChildren(errorBox(e)); return; }
   }
   if (who.role === 'anonymous') {
-    document.getElementById('who').replaceChildren();
+    prender(null, document.getElementById('who'));
     return loginForm(token() ? 'The stored token is no longer accepted.' : '');
   }
   header();
