@@ -4,9 +4,11 @@
 // playground and the topology's prompt box show the decision a prompt must
 // take, a config edit with a typo shows its diagnostic at the right line,
 // and a viewer cannot evaluate or edit. Screenshots of every page go to
-// $DASH_ARTIFACTS. Prints one line per check and "N passed, N failed".
+// $DASH_ARTIFACTS, each page's first render time to first-render.txt there.
+// Prints one line per check and "N passed, N failed".
 import { chromium } from 'playwright-core';
 import { writeFileSync } from 'node:fs';
+import { firstRender, formatRenders } from './first_render.mjs';
 
 const env = process.env;
 const MGMT = `http://127.0.0.1:${env.DASH_MGMT_PORT}`;
@@ -268,6 +270,14 @@ await check('Config: a valid edit applies and the topology shows the new decisio
   await page.waitForFunction(() => document.querySelector('#cfg-dsl').textContent.includes('ROUTE hard_reasoning'));
   await page.goto(`${MGMT}/dashboard/#/topology`);
   await page.waitForSelector('#graph [data-id="decision:math_help"]');
+});
+
+// Figures, not a check: every page's first render (first_render.mjs), to
+// $DASH_ARTIFACTS/first-render.txt and stdout (docs/dashboard.md).
+await check('first render of every page measured (figures only)', async () => {
+  const text = formatRenders(await firstRender(browser, MGMT, env.DASH_OPERATOR_TOKEN, SESSION, 3));
+  writeFileSync(`${ART}/first-render.txt`, text);
+  process.stdout.write(text);
 });
 
 await check('no error in the browser console', async () => {
