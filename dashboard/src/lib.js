@@ -4,14 +4,14 @@
 // text parser and the time-series chart (uPlot).
 
 import { h, render as prender } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
 // Components are preact with htm templates (no JSX step): html`<div>…</div>`.
 export const html = htm.bind(h);
-export { prender, useEffect, useRef, useState };
+export { prender, useEffect, useMemo, useRef, useState };
 
 export const TOKEN_KEY = 'tether.dashboard.token';
 

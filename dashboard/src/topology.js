@@ -2,8 +2,8 @@
 // graph in five columns laid out by dagre, signals -> decisions (priority / tier) ->
 // selection -> models -> backends; a click shows a node's config, and a
 // prompt typed in the box goes through POST /api/v1/eval (operator) to
-// highlight the path it takes. State in the URL: node, prompt.
-import { el, api, setParams, errorBox, pre } from './lib.js';
+// highlight the path it takes. State in the URL: node, prompt. Preact + htm.
+import { html, prender, useEffect, useMemo, useState, api, setParams, errorMsg } from './lib.js';
 import { Graph, layout } from '@dagrejs/dagre';
 
 const COLS = ['signals', 'decisions', 'selection', 'models', 'backends'];
@@ -116,11 +116,10 @@ export function layoutGraph(g) {
   return { pos, edges, colX, W, H, nodeW, nodeH };
 }
 
-function drawGraph(g, L, hot, selected, onPick) {
+// The graph as SVG; a click on a node picks it.
+function GraphSvg({ g, L, hot, selected, onPick }) {
   const { pos, nodeW, nodeH } = L;
-  const svg = el('svg', { viewBox: `0 0 ${L.W} ${L.H}`, class: 'topology', id: 'graph', width: L.W, height: L.H });
-  COLS.forEach((c, i) => { if (L.colX[i] !== null) svg.append(el('text', { x: L.colX[i], y: 16, class: 'colhead' }, c)); });
-  for (const e of L.edges) {
+  const edges = L.edges.map(e => {
     const p = pos[e.a], q = pos[e.b];
     // from the right side of a to the left side of b, through dagre's bends
     const pts = [[p.x + nodeW, p.y + nodeH / 2], ...e.points.slice(1, -1).map(t => [t.x, t.y]), [q.x, q.y + nodeH / 2]];
@@ -129,62 +128,57 @@ function drawGraph(g, L, hot, selected, onPick) {
       const [x0, y0] = pts[i - 1], [x1, y1] = pts[i], mx = (x0 + x1) / 2;
       d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
     }
-    const isHot = hot.has(e.a) && hot.has(e.b);
-    svg.append(el('path', { d, class: 'edge' + (isHot ? ' hot' : '') }));
-  }
-  for (const n of g.nodes) {
-    const p = pos[n.id];
-    const cls = 'node col' + n.col + (hot.has(n.id) ? ' hot' : '') + (selected === n.id ? ' selected' : '');
-    const gr = el('g', { class: cls, 'data-id': n.id, transform: `translate(${p.x},${p.y})`, onclick: () => onPick(n.id) },
-      el('rect', { width: nodeW, height: nodeH, rx: 5 }),
-      el('text', { x: 8, y: n.sub ? 13 : 19, class: 'label' }, n.label.length > 26 ? n.label.slice(0, 25) + '…' : n.label),
-      n.sub ? el('text', { x: 8, y: 25, class: 'sub' }, n.sub.length > 30 ? n.sub.slice(0, 29) + '…' : n.sub) : null,
-      el('title', {}, n.id));
-    svg.append(gr);
-  }
-  return svg;
+    return html`<path d=${d} class=${'edge' + (hot.has(e.a) && hot.has(e.b) ? ' hot' : '')} />`;
+  });
+  const cut = (t, n) => (t.length > n ? t.slice(0, n - 1) + '…' : t);
+  return html`<svg viewBox=${`0 0 ${L.W} ${L.H}`} class="topology" id="graph" width=${L.W} height=${L.H}>
+    ${COLS.map((c, i) => (L.colX[i] !== null ? html`<text x=${L.colX[i]} y="16" class="colhead">${c}</text>` : null))}
+    ${edges}
+    ${g.nodes.map(n => html`<g class=${'node col' + n.col + (hot.has(n.id) ? ' hot' : '') + (selected === n.id ? ' selected' : '')} data-id=${n.id}
+        transform=${`translate(${pos[n.id].x},${pos[n.id].y})`} onClick=${() => onPick(n.id)}>
+      <rect width=${nodeW} height=${nodeH} rx="5" />
+      <text x="8" y=${n.sub ? 13 : 19} class="label">${cut(n.label, 26)}</text>
+      ${n.sub ? html`<text x="8" y="25" class="sub">${cut(n.sub, 30)}</text>` : null}
+      <title>${n.id}</title></g>`)}
+  </svg>`;
 }
+
+function Topology({ conf, params, canEval }) {
+  const cfg = conf.config || {};
+  const g = useMemo(() => buildGraph(cfg), [conf]);
+  const lay = useMemo(() => layoutGraph(g), [g]);
+  const [selected, setSelected] = useState(params.node || '');
+  const [prompt, setPrompt] = useState(params.prompt || '');
+  const [res, setRes] = useState(null); // {ev, hot, text} | {error}
+  async function evaluate(ev) {
+    if (ev) ev.preventDefault();
+    const text = prompt.trim();
+    setParams({ prompt: text });
+    if (!text) { setRes(null); return; }
+    try {
+      const r = await api('/api/v1/eval', { body: { request: { model: 'auto', messages: [{ role: 'user', content: text }] } } });
+      setRes({ ev: r, hot: hotPath(cfg, r), text });
+    } catch (e) { setRes({ error: errorMsg(e) }); }
+  }
+  useEffect(() => { if (prompt && canEval) evaluate(); }, []);
+  const pick = id => { setSelected(id); setParams({ node: id }); };
+  const n = g.nodes.find(x => x.id === selected);
+  const r = res && res.ev;
+  const matched = r ? (r.signals || []).filter(s => s.matched).map(s => `${s.family}:${s.name}`) : [];
+  return html`<div class="toolbar"><h2>Topology</h2><span class="muted">config generation ${conf.generation}: ${g.nodes.length} nodes</span></div>
+    <form class="toolbar" onSubmit=${evaluate}>
+      <input type="text" id="topo-prompt" value=${prompt} placeholder="type a prompt to see its path" disabled=${!canEval} onInput=${e => setPrompt(e.target.value)} />
+      <button type="submit" disabled=${!canEval}>Show path</button>
+      ${canEval ? null : html`<span class="muted">evaluating a prompt needs the operator role</span>`}</form>
+    <div id="path-result">${res && res.error ? html`<p class="error">${res.error}</p>` : r ? html`<p class="path">signals <b>${matched.join(', ') || 'none'}</b> → decision <b id="path-decision">${(r.decision && r.decision.name) || 'none'}</b> → ${(r.selection && r.selection.used) || r.algorithm || ''} → model <b id="path-model">${r.model || 'none'}</b> <a href=${'#/playground?prompt=' + encodeURIComponent(res.text)}>open in playground</a></p>` : null}</div>
+    <div class="split"><div class="graphbox"><${GraphSvg} g=${g} L=${lay} hot=${(res && res.hot) || EMPTY} selected=${selected} onPick=${pick} /></div>
+      <div class="panel details" id="details">${n ? html`<div><h3>${n.id}</h3>${n.sub ? html`<p class="muted">${n.sub}</p>` : null}<pre class="json">${JSON.stringify(n.detail, null, 2)}</pre></div>` : html`<p class="muted">Click a node for its config.</p>`}</div></div>`;
+}
+
+const EMPTY = new Set();
 
 export async function render(main, ctx) {
   const conf = await api('/config');
-  const cfg = conf.config || {};
-  const g = buildGraph(cfg);
-  const lay = layoutGraph(g);
-  let selected = ctx.params.node || '';
-  let hot = new Set();
-  let evResult = null;
-  const graphBox = el('div', { class: 'graphbox' });
-  const details = el('div', { class: 'panel details', id: 'details' });
-  const result = el('div', { id: 'path-result' });
-  const prompt = el('input', { type: 'text', id: 'topo-prompt', value: ctx.params.prompt || '', placeholder: 'type a prompt to see its path', disabled: !ctx.can('operator') });
-  const go = el('button', { type: 'submit', disabled: !ctx.can('operator') }, 'Show path');
-  const form = el('form', { class: 'toolbar', onsubmit: ev => { ev.preventDefault(); evaluate(); } }, prompt, go,
-    ctx.can('operator') ? null : el('span', { class: 'muted' }, 'evaluating a prompt needs the operator role'));
-
-  function draw() {
-    graphBox.replaceChildren(drawGraph(g, lay, hot, selected, id => { selected = id; setParams({ node: id }); draw(); }));
-    const n = g.nodes.find(x => x.id === selected);
-    details.replaceChildren(n ? el('div', {}, el('h3', {}, n.id), n.sub ? el('p', { class: 'muted' }, n.sub) : null, pre(n.detail))
-      : el('p', { class: 'muted' }, 'Click a node for its config.'));
-  }
-
-  async function evaluate() {
-    const text = prompt.value.trim();
-    setParams({ prompt: text });
-    if (!text) { hot = new Set(); result.replaceChildren(); draw(); return; }
-    try {
-      evResult = await api('/api/v1/eval', { body: { request: { model: 'auto', messages: [{ role: 'user', content: text }] } } });
-      hot = hotPath(cfg, evResult);
-      const matched = (evResult.signals || []).filter(s => s.matched).map(s => `${s.family}:${s.name}`);
-      result.replaceChildren(el('p', { class: 'path' }, 'signals ', el('b', {}, matched.join(', ') || 'none'), ' → decision ',
-        el('b', { id: 'path-decision' }, (evResult.decision && evResult.decision.name) || 'none'), ' → ', (evResult.selection && evResult.selection.used) || evResult.algorithm || '', ' → model ',
-        el('b', { id: 'path-model' }, evResult.model || 'none'), ' ', el('a', { href: `#/playground?prompt=${encodeURIComponent(text)}` }, 'open in playground')));
-    } catch (e) { result.replaceChildren(errorBox(e)); }
-    draw();
-  }
-
-  main.append(el('div', { class: 'toolbar' }, el('h2', {}, 'Topology'), el('span', { class: 'muted' }, `config generation ${conf.generation}: ${g.nodes.length} nodes`)),
-    form, result, el('div', { class: 'split' }, graphBox, details));
-  draw();
-  if (prompt.value && ctx.can('operator')) await evaluate();
+  prender(html`<${Topology} conf=${conf} params=${ctx.params} canEval=${ctx.can('operator')} />`, main);
+  return () => prender(null, main);
 }
