@@ -194,7 +194,7 @@ export function Chart({ id, title, xs, series, fmt, empty }) {
     plot.current = new uPlot({
       width: Math.max(300, (box.current.clientWidth || 460) - 4), height: 170,
       series: [{}, ...series.map((s, i) => ({ label: s.name, stroke: color(i), width: 1.6, value: (u, v) => (v === null || v === undefined ? '–' : f(v)), points: { show: xs.length <= 40 } }))],
-      axes: [{ stroke: '#6b7380', grid: { stroke: '#eceef2' } }, { stroke: '#6b7380', grid: { stroke: '#eceef2' }, size: 56, values: (u, vals) => vals.map(v => f(v)) }],
+      axes: [{ stroke: '#6b7380', grid: { stroke: '#eceef2' } }, { stroke: '#6b7380', grid: { stroke: '#eceef2' }, size: 70, values: (u, vals) => vals.map(v => f(v)) }],
       scales: { y: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] } },
       cursor: { points: { size: 5 } },
     }, data, box.current);

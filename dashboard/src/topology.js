@@ -88,25 +88,32 @@ export function hotPath(cfg, ev) {
   return hot;
 }
 
-// Lay the graph out with dagre (left to right, one rank per column: a
-// hidden root with weightless edges of length col+1 holds an unconnected
-// node, such as an unused signal or model, in its column); dagre orders
-// each column to cut crossings and routes the edges.
+// Lay the graph out with dagre (left to right, one rank per column): a
+// node past the first column with no edge into it (a decision without
+// signals, an unused model) hangs from a hidden spine of one point per
+// column, so it stays in its column; dagre orders each column to cut
+// crossings and places the nodes.
 export function layoutGraph(g) {
   const nodeW = 168, nodeH = 30;
-  const d = new Graph({ multigraph: false });
-  d.setGraph({ rankdir: 'LR', nodesep: 10, ranksep: 44, marginx: 10, marginy: 30 });
+  const d = new Graph();
+  d.setGraph({ rankdir: 'LR', nodesep: 10, ranksep: 40, marginx: 10, marginy: 28 });
   d.setDefaultEdgeLabel(() => ({}));
-  d.setNode('__root', { width: 0, height: 0 });
-  for (const n of g.nodes) {
-    d.setNode(n.id, { width: nodeW, height: nodeH });
-    d.setEdge('__root', n.id, { minlen: n.col + 1, weight: 0 });
-  }
-  for (const [a, b] of g.edges) if (d.hasNode(a) && d.hasNode(b)) d.setEdge(a, b, { minlen: 1, weight: 1 });
+  for (const n of g.nodes) d.setNode(n.id, { width: nodeW, height: nodeH });
+  const into = new Set(g.edges.map(e => e[1]));
+  const spine = i => {
+    const id = '\u0000spine' + i;
+    if (!d.hasNode(id)) {
+      d.setNode(id, { width: 1, height: 1 });
+      if (i > 0) d.setEdge(spine(i - 1), id);
+    }
+    return id;
+  };
+  for (const n of g.nodes) if (n.col > 0 && !into.has(n.id)) d.setEdge(spine(n.col - 1), n.id);
+  for (const [a, b] of g.edges) if (d.hasNode(a) && d.hasNode(b)) d.setEdge(a, b);
   layout(d);
   const pos = {};
   for (const n of g.nodes) { const p = d.node(n.id); pos[n.id] = { x: p.x - nodeW / 2, y: p.y - nodeH / 2 }; }
-  const edges = g.edges.filter(([a, b]) => pos[a] && pos[b]).map(([a, b]) => ({ a, b, points: (d.edge(a, b) || {}).points || [] }));
+  const edges = g.edges.filter(([a, b]) => pos[a] && pos[b]).map(([a, b]) => ({ a, b }));
   const colX = COLS.map((_, i) => {
     const xs = g.nodes.filter(n => n.col === i).map(n => pos[n.id].x);
     return xs.length ? Math.min(...xs) : null;
@@ -121,13 +128,9 @@ function GraphSvg({ g, L, hot, selected, onPick }) {
   const { pos, nodeW, nodeH } = L;
   const edges = L.edges.map(e => {
     const p = pos[e.a], q = pos[e.b];
-    // from the right side of a to the left side of b, through dagre's bends
-    const pts = [[p.x + nodeW, p.y + nodeH / 2], ...e.points.slice(1, -1).map(t => [t.x, t.y]), [q.x, q.y + nodeH / 2]];
-    let d = `M${pts[0][0]},${pts[0][1]}`;
-    for (let i = 1; i < pts.length; i++) {
-      const [x0, y0] = pts[i - 1], [x1, y1] = pts[i], mx = (x0 + x1) / 2;
-      d += ` C${mx},${y0} ${mx},${y1} ${x1},${y1}`;
-    }
+    // from the right side of a to the left side of b (the next column)
+    const x1 = p.x + nodeW, y1 = p.y + nodeH / 2, x2 = q.x, y2 = q.y + nodeH / 2, mx = (x1 + x2) / 2;
+    const d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
     return html`<path d=${d} class=${'edge' + (hot.has(e.a) && hot.has(e.b) ? ' hot' : '')} />`;
   });
   const cut = (t, n) => (t.length > n ? t.slice(0, n - 1) + '…' : t);
