@@ -3,14 +3,18 @@
 // hash names. The shell (sign-in form, role badge) is preact + htm. Each page module exports render(main, ctx) and may return a
 // stop function (timers) that runs when the page changes.
 import './style.css';
+import 'uplot/dist/uPlot.min.css'; // here, so it is in app.css (a page chunk's CSS would not load)
 import { el, html, prender, useEffect, useRef, useState, api, route, token, TOKEN_KEY, errorBox } from './lib.js';
-import * as overview from './overview.js';
-import * as topology from './topology.js';
-import * as playground from './playground.js';
-import * as sessions from './sessions.js';
-import * as config from './config.js';
-
-const PAGES = { overview, topology, playground, sessions, record: sessions, config };
+// Each page is its own chunk, loaded when first shown: a page does not
+// wait for another's libraries (CodeMirror, dagre, uPlot).
+const PAGES = {
+  overview: () => import('./overview.js'),
+  topology: () => import('./topology.js'),
+  playground: () => import('./playground.js'),
+  sessions: () => import('./sessions.js'),
+  record: () => import('./sessions.js'),
+  config: () => import('./config.js'),
+};
 const RANK = { anonymous: 0, viewer: 1, operator: 2, admin: 3 };
 const main = document.getElementById('main');
 let who = null;
@@ -74,16 +78,18 @@ async function render() {
   }
   header();
   const r = route();
-  const page = PAGES[r.page];
-  if (!page) { main.replaceChildren(el('p', { class: 'error' }, 'no such page: ' + r.page)); return; }
+  const load = PAGES[r.page];
+  if (!load) { main.replaceChildren(el('p', { class: 'error' }, 'no such page: ' + r.page)); return; }
   const ctx = {
     role: who.role,
     can: need => RANK[who.role] >= RANK[need],
     params: r.params,
     page: r.page,
   };
-  main.replaceChildren();
   try {
+    const page = await load();
+    if (route().page !== r.page) return; // navigated away meanwhile
+    main.replaceChildren();
     stop = (await page.render(main, ctx)) || null;
   } catch (e) {
     if (e.status === 401) { who = null; return render(); }

@@ -1,13 +1,11 @@
 // lib.js - what every page shares: DOM building (el() and preact+htm; text
 // only, never HTML from data), the management API client with the stored bearer token, the page
 // state kept in the URL hash (#/page?key=value), formatting, the Prometheus
-// text parser and the time-series chart (uPlot).
+// text parser.
 
 import { h, render as prender } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
 
 // Components are preact with htm templates (no JSX step): html`<div>…</div>`.
 export const html = htm.bind(h);
@@ -179,30 +177,6 @@ export function diffBuckets(now, before) {
 
 const COLORS = ['#2f6fdf', '#d9534f', '#3a9d5d', '#e0a02b', '#8e5bd8', '#1aa3a3', '#c25b9e', '#7a7a7a'];
 export function color(i) { return COLORS[i % COLORS.length]; }
-
-// A time-series chart on uPlot (a preact component): series =
-// [{name, values}] aligned with xs (ms since epoch); the uPlot instance is
-// made once and fed new data on every render.
-export function Chart({ id, title, xs, series, fmt, empty }) {
-  const box = useRef(null);
-  const plot = useRef(null);
-  const names = series.map(s => s.name).join('\n');
-  const data = [xs.map(t => t / 1000), ...series.map(s => s.values.map(v => (Number.isFinite(v) ? v : null)))];
-  useEffect(() => {
-    if (xs.length < 2) return undefined;
-    const f = fmt || fmtNum;
-    plot.current = new uPlot({
-      width: Math.max(300, (box.current.clientWidth || 460) - 4), height: 170,
-      series: [{}, ...series.map((s, i) => ({ label: s.name, stroke: color(i), width: 1.6, value: (u, v) => (v === null || v === undefined ? '–' : f(v)), points: { show: xs.length <= 40 } }))],
-      axes: [{ stroke: '#6b7380', grid: { stroke: '#eceef2' } }, { stroke: '#6b7380', grid: { stroke: '#eceef2' }, size: 70, values: (u, vals) => vals.map(v => f(v)) }],
-      scales: { y: { range: (u, lo, hi) => [0, hi > 0 ? hi * 1.1 : 1] } },
-      cursor: { points: { size: 5 } },
-    }, data, box.current);
-    return () => { plot.current.destroy(); plot.current = null; };
-  }, [names, xs.length < 2]);
-  useEffect(() => { if (plot.current) plot.current.setData(data); });
-  return html`<div class="chart" data-chart=${id || title}><h3>${title}</h3>${xs.length < 2 ? html`<p class="muted empty">${empty || 'collecting samples…'}</p>` : null}<div class="uplot-host" ref=${box}></div></div>`;
-}
 
 export function table(cols, rows, opts = {}) {
   return el('table', { class: opts.class || 'grid' },

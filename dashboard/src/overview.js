@@ -5,7 +5,8 @@
 // sample every 10 s), plus /api/v1/status (generation, reloads, store and
 // replay health), /backends, and the newest replay records for the top
 // decisions. A preact component; the charts are uPlot (lib.js Chart).
-import { html, prender, useEffect, useState, Chart, api, parseProm, sumBy, buckets, quantile, diffBuckets, fmtNum, fmtMs, setParams, errorMsg } from './lib.js';
+import { html, prender, useEffect, useState, api, parseProm, sumBy, buckets, quantile, diffBuckets, fmtNum, fmtMs, setParams, errorMsg } from './lib.js';
+import { Chart } from './chart.js';
 
 const WINDOWS = { '1m': 60e3, '5m': 300e3, '15m': 900e3, '1h': 3600e3 };
 const history = []; // [{t, samples}] kept across visits of the page in this tab
