@@ -28,9 +28,14 @@ LDFLAGS += $(LDSAN) -pthread
 LIB_C   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 LIB_CC  := $(shell find src -name '*.cc' | sort)
 CLI_C   := $(shell find src/cli -name '*.c' | sort)
-# The dashboard's files (dashboard/) are embedded into libtether as one
-# generated C file (scripts/embed-assets.sh; src/admin/dashboard.c serves it).
-DASH_FILES := $(shell find dashboard -type f ! -name '.*' 2>/dev/null | sort)
+# The dashboard (dashboard/src plus the npm packages pinned by
+# dashboard/package-lock.json) is bundled into $(BUILD)/dashboard by
+# `make dashboard` (scripts/dashboard.sh: npm ci, esbuild, size budget) and
+# embedded into libtether as one generated C file (scripts/embed-assets.sh;
+# src/admin/dashboard.c serves it).
+DASH_FILES := $(shell find dashboard/src -type f ! -name '.*' 2>/dev/null | sort) \
+              dashboard/package.json dashboard/package-lock.json dashboard/build.mjs
+DASH_OUT := $(BUILD)/dashboard
 DASH_GEN := $(BUILD)/gen/dashboard_assets.c
 DASH_OBJ := $(BUILD)/obj/gen/dashboard_assets.o
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CC:%.cc=$(BUILD)/obj/%.o) $(DASH_OBJ)
@@ -45,7 +50,7 @@ TEST_BIN    := $(TEST_C:%.c=$(BUILD)/%)
 BENCH_C     := $(shell find tests/bench -name 'bench_*.c' 2>/dev/null | sort)
 BENCH_BIN   := $(BENCH_C:%.c=$(BUILD)/%)
 
-.PHONY: all deps test check test-plain test-asan bench lint run clean fuzz soak
+.PHONY: all deps dashboard test check test-plain test-asan bench lint run clean fuzz soak
 all: deps-quiet $(BIN)
 
 deps:
@@ -62,8 +67,12 @@ $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
-$(DASH_GEN): $(DASH_FILES) dashboard scripts/embed-assets.sh
-	@./scripts/embed-assets.sh dashboard $@
+dashboard: $(DASH_OUT)/.built
+$(DASH_OUT)/.built: $(DASH_FILES) scripts/dashboard.sh | deps-quiet
+	@./scripts/dashboard.sh $(DASH_OUT)
+	@touch $@
+$(DASH_GEN): $(DASH_OUT)/.built scripts/embed-assets.sh
+	@./scripts/embed-assets.sh $(DASH_OUT) $@
 $(DASH_OBJ): $(DASH_GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@

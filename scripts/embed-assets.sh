@@ -1,5 +1,5 @@
 #!/bin/sh
-# Turn the dashboard's files (dashboard/ at the repo root) into one C file
+# Turn the dashboard's bundle (build/dashboard, made by scripts/dashboard.sh) into one C file
 # that the build compiles into libtether, so a single binary serves them
 # (src/admin/dashboard.c). Usage: embed-assets.sh DIR OUT.c
 # Uses only od and sed (coreutils), no third-party tool.

@@ -4,9 +4,11 @@
 // playground and the topology's prompt box show the decision a prompt must
 // take, a config edit with a typo shows its diagnostic at the right line,
 // and a viewer cannot evaluate or edit. Screenshots of every page go to
-// $DASH_ARTIFACTS. Prints one line per check and "N passed, N failed".
+// $DASH_ARTIFACTS, each page's first render time to first-render.txt there.
+// Prints one line per check and "N passed, N failed".
 import { chromium } from 'playwright-core';
 import { writeFileSync } from 'node:fs';
+import { firstRender, formatRenders } from './first_render.mjs';
 
 const env = process.env;
 const MGMT = `http://127.0.0.1:${env.DASH_MGMT_PORT}`;
@@ -56,6 +58,9 @@ await chat(SESSION, 'please prove this step by step');
 
 const browser = await chromium.launch({ executablePath: env.CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+// a blocked inline style or script names its source in the console error
+await ctx.addInitScript(() => document.addEventListener('securitypolicyviolation', e => console.error(
+  `CSP ${e.violatedDirective}: ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} on ${e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 160) : e.target}`)));
 const page = await ctx.newPage();
 const consoleErrors = [];
 page.on('console', m => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -63,9 +68,31 @@ page.on('pageerror', e => consoleErrors.push(String(e)));
 // bounds on waits, not timing checks: generous for a loaded machine under ASan
 page.setDefaultTimeout(30000);
 
-// Set the config editor's text as typing would end (one input event).
+// Set the config editor's (CodeMirror) text as a user would: select all,
+// then paste the new text (one edit; the editor handles a paste itself,
+// where the browser's own editing of a large selection would add inline
+// styles the CSP refuses).
 async function setEditor(text) {
-  await page.$eval('#cfg-editor', (e, v) => { e.value = v; e.dispatchEvent(new Event('input', { bubbles: true })); }, text);
+  await page.click('#cfg-editor .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.$eval('#cfg-editor .cm-content', (e, v) => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', v);
+    e.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+  }, text);
+}
+
+// The line number the editor's gutter shows beside the first error marker.
+async function markedLine() {
+  return page.evaluate(() => {
+    const root = document.querySelector('#cfg-editor').shadowRoot;
+    const m = root.querySelector('.cm-lint-marker-error');
+    if (!m) return null;
+    const top = (m.closest('.cm-gutterElement') || m).getBoundingClientRect().top;
+    for (const n of root.querySelectorAll('.cm-lineNumbers .cm-gutterElement'))
+      if (n.textContent && Math.abs(n.getBoundingClientRect().top - top) < 2) return n.textContent;
+    return null;
+  });
 }
 
 await check('/ redirects to /dashboard/ and shows the login form', async () => {
@@ -92,7 +119,7 @@ await check('viewer logs in; Overview shows the requests sent and both models', 
   expect(models.includes('hard_reasoning'), 'top decisions lack hard_reasoning');
   const gen = await page.textContent('.card.generation .value');
   expect(gen === '1', `generation ${gen}`);
-  await page.waitForSelector('[data-chart=rate] svg');
+  await page.waitForSelector('[data-chart=rate] canvas');
   await shot(page, 'overview');
 });
 
@@ -142,7 +169,7 @@ await check('Playground and Config are read-only for a viewer', async () => {
   expect(await page.isDisabled('#pg-run'), 'evaluate enabled for a viewer');
   await page.goto(`${MGMT}/dashboard/#/config`);
   await page.waitForSelector('#cfg-editor');
-  expect(await page.getAttribute('#cfg-editor', 'readonly') !== null, 'editor writable for a viewer');
+  expect(await page.getAttribute('#cfg-editor .cm-content', 'contenteditable') === 'false', 'editor writable for a viewer');
   expect(!(await page.$('#cfg-apply')), 'a viewer has an Apply button');
 });
 
@@ -215,7 +242,10 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
   const diag = await page.textContent('#cfg-diags .diag.error');
   expect(diag.startsWith('request:9:'), `diagnostic ${diag}`);
   expect((await page.getAttribute('#cfg-diags .diag.error', 'data-line')) === '9', 'wrong line');
-  expect((await page.textContent('#cfg-gutter .bad')) === '9\n', 'gutter does not mark line 9');
+  await page.waitForSelector('#cfg-editor .cm-lint-marker-error');
+  const marked = await markedLine();
+  expect(marked === '9', `gutter marks line ${marked}, not 9`);
+  expect(await page.$('#cfg-editor .cm-lintRange-error'), 'no error underline in the text');
   expect((await page.textContent('#cfg-diff')).includes('+ routing:'), 'diff lacks the edit');
   await shot(page, 'config');
   await setEditor(yaml.replace('priority: high', 'priority: 5'));
@@ -225,7 +255,7 @@ await check('Config: a typo shows its diagnostic at the right line', async () =>
 await check('Config: a valid edit applies and the topology shows the new decision', async () => {
   await page.reload(); // a fresh editor with the running config
   await page.waitForFunction(() => document.querySelector('#cfg-editor') && document.querySelector('#cfg-editor').value.includes('hard_reasoning'));
-  const cfg = JSON.parse(await page.inputValue('#cfg-editor'));
+  const cfg = JSON.parse(await page.$eval('#cfg-editor', e => e.value));
   cfg.routing.decisions.splice(1, 0, { name: 'math_help', priority: 30, rules: { type: 'keyword', name: 'think_hard' }, modelRefs: [{ model: 'small' }] });
   await setEditor(JSON.stringify(cfg, null, 2));
   await page.waitForFunction(() => document.querySelector('#cfg-state').textContent === 'valid');
@@ -240,6 +270,14 @@ await check('Config: a valid edit applies and the topology shows the new decisio
   await page.waitForFunction(() => document.querySelector('#cfg-dsl').textContent.includes('ROUTE hard_reasoning'));
   await page.goto(`${MGMT}/dashboard/#/topology`);
   await page.waitForSelector('#graph [data-id="decision:math_help"]');
+});
+
+// Figures, not a check: every page's first render (first_render.mjs), to
+// $DASH_ARTIFACTS/first-render.txt and stdout (docs/dashboard.md).
+await check('first render of every page measured (figures only)', async () => {
+  const text = formatRenders(await firstRender(browser, MGMT, env.DASH_OPERATOR_TOKEN, SESSION, 3));
+  writeFileSync(`${ART}/first-render.txt`, text);
+  process.stdout.write(text);
 });
 
 await check('no error in the browser console', async () => {

@@ -141,9 +141,9 @@ static void test_assets_are_served_with_types_and_csp(void **state)
     assert_string_equal(thttp_resp_header(&r, "x-content-type-options"), "nosniff");
     assert_non_null(strstr(r.body, "<script type=\"module\" src=\"app.js\">"));
     thttp_resp_free(&r);
+    /* the bundle (make dashboard): every page and library in app.js */
     static const char *files[][2] = {{"/dashboard/app.js", "text/javascript; charset=utf-8"},
-                                     {"/dashboard/lib.js", "text/javascript; charset=utf-8"},
-                                     {"/dashboard/style.css", "text/css; charset=utf-8"},
+                                     {"/dashboard/app.css", "text/css; charset=utf-8"},
                                      {"/dashboard/index.html", "text/html; charset=utf-8"}};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         assert_int_equal(req("GET", files[i][0], NULL, NULL, &r), 0);

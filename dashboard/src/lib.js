@@ -1,7 +1,15 @@
-// lib.js - what every page shares: DOM building (text only, never HTML from
-// data), the management API client with the stored bearer token, the page
+// lib.js - what every page shares: DOM building (el() and preact+htm; text
+// only, never HTML from data), the management API client with the stored bearer token, the page
 // state kept in the URL hash (#/page?key=value), formatting, the Prometheus
-// text parser and a small SVG line chart.
+// text parser.
+
+import { h, render as prender } from 'preact';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import htm from 'htm';
+
+// Components are preact with htm templates (no JSX step): html`<div>…</div>`.
+export const html = htm.bind(h);
+export { prender, useEffect, useMemo, useRef, useState };
 
 export const TOKEN_KEY = 'tether.dashboard.token';
 
@@ -170,41 +178,6 @@ export function diffBuckets(now, before) {
 const COLORS = ['#2f6fdf', '#d9534f', '#3a9d5d', '#e0a02b', '#8e5bd8', '#1aa3a3', '#c25b9e', '#7a7a7a'];
 export function color(i) { return COLORS[i % COLORS.length]; }
 
-// A line chart: series = [{name, points: [[t_ms, v], ...]}].
-export function lineChart(title, series, opts = {}) {
-  const W = 460, H = 170, L = 44, R = 8, T = 8, B = 22;
-  const pts = series.flatMap(s => s.points);
-  const box = el('div', { class: 'chart', 'data-chart': opts.id || title });
-  box.append(el('h3', {}, title));
-  if (pts.length < 2) {
-    box.append(el('p', { class: 'muted empty' }, opts.empty || 'collecting samples…'));
-    return box;
-  }
-  const t0 = Math.min(...pts.map(p => p[0])), t1 = Math.max(...pts.map(p => p[0]));
-  let vmax = Math.max(...pts.map(p => p[1]).filter(Number.isFinite), 0);
-  if (vmax <= 0) vmax = 1;
-  const x = t => L + (W - L - R) * ((t - t0) / Math.max(t1 - t0, 1));
-  const y = v => T + (H - T - B) * (1 - v / vmax);
-  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'plot', role: 'img' });
-  for (let i = 0; i <= 4; i++) {
-    const v = (vmax * i) / 4;
-    svg.append(el('line', { x1: L, x2: W - R, y1: y(v), y2: y(v), class: 'grid' }));
-    svg.append(el('text', { x: L - 4, y: y(v) + 3, class: 'axis', 'text-anchor': 'end' }, (opts.fmt || fmtNum)(v)));
-  }
-  const span = Math.round((t1 - t0) / 1000);
-  svg.append(el('text', { x: L, y: H - 6, class: 'axis' }, span >= 120 ? `-${Math.round(span / 60)} min` : `-${span} s`));
-  svg.append(el('text', { x: W - R, y: H - 6, class: 'axis', 'text-anchor': 'end' }, new Date(t1).toLocaleTimeString()));
-  series.forEach((s, i) => {
-    const fin = s.points.filter(p => Number.isFinite(p[1]));
-    const d = fin.map(p => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ');
-    if (d) svg.append(el('polyline', { points: d, fill: 'none', stroke: color(i), 'stroke-width': 1.6 }, el('title', {}, s.name)));
-    if (fin.length <= 40) for (const p of fin) svg.append(el('circle', { cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.2, fill: color(i) }));
-  });
-  box.append(svg);
-  box.append(el('div', { class: 'legend' }, series.map((s, i) => el('span', {}, el('i', { style: `background:${color(i)}` }), s.name))));
-  return box;
-}
-
 export function table(cols, rows, opts = {}) {
   return el('table', { class: opts.class || 'grid' },
     el('thead', {}, el('tr', {}, cols.map(c => el('th', {}, c)))),
@@ -215,11 +188,14 @@ export function card(label, value, cls) {
   return el('div', { class: 'card ' + (cls || '') }, el('div', { class: 'label' }, label), el('div', { class: 'value' }, value));
 }
 
-export function errorBox(e) {
-  const msg = e instanceof ApiError
+export function errorMsg(e) {
+  return e instanceof ApiError
     ? (e.status === 403 ? 'This token\'s role cannot do that (' + e.message + ').' : `${e.status}: ${e.message}`)
     : String(e && e.message ? e.message : e);
-  return el('p', { class: 'error' }, msg);
+}
+
+export function errorBox(e) {
+  return el('p', { class: 'error' }, errorMsg(e));
 }
 
 export function pre(obj) {
