@@ -46,6 +46,19 @@ size_t ld_push_item(ld_t *l, const cfg_node_t *item, size_t i)
     return ld_push_index(l, i);
 }
 
+size_t ld_push_name(ld_t *l, const char *name, const char *suffix)
+{
+    size_t saved = l->plen;
+    char idx[160];
+    snprintf(idx, sizeof idx, "[%s]%s", name ? name : "?", suffix);
+    size_t pl = strlen(idx);
+    if (l->plen + pl < sizeof l->path) {
+        memcpy(l->path + l->plen, idx, pl + 1);
+        l->plen += pl;
+    }
+    return saved;
+}
+
 void ld_pop(ld_t *l, size_t saved)
 {
     l->plen = saved;
@@ -469,11 +482,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     }
     case CFG_F_BOOL: {
         bool v;
-        if (n) {
-            if (!ld_bool(l, n, &v)) return false;
-        } else if (!cfg_parse_bool(s, &v)) {
-            return false;
-        }
+        if (!(n ? ld_bool(l, n, &v) : cfg_parse_bool(s, &v))) return false;
         *(bool *)(base + f->off) = v;
         return true;
     }
@@ -483,11 +492,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
         int64_t lo = (int64_t)f->min, hi = (int64_t)f->max;
         if (f->type == CFG_F_INT && !(f->min < f->max)) lo = INT32_MIN, hi = INT32_MAX;
         if (f->type == CFG_F_U64 && !(f->min < f->max)) lo = 0, hi = INT64_MAX;
-        if (n) {
-            if (!ld_int(l, n, lo, hi, &v)) return false;
-        } else if (!cfg_parse_int64(s, &v)) {
-            return false;
-        }
+        if (!(n ? ld_int(l, n, lo, hi, &v) : cfg_parse_int64(s, &v))) return false;
         if (f->type == CFG_F_INT)
             *(int *)(base + f->off) = (int)v;
         else
@@ -496,11 +501,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     }
     case CFG_F_DOUBLE: {
         double v;
-        if (n) {
-            if (!ld_double(l, n, &v)) return false;
-        } else if (!cfg_parse_double(s, &v)) {
-            return false;
-        }
+        if (!(n ? ld_double(l, n, &v) : cfg_parse_double(s, &v))) return false;
         if (n && (f->flags & CFG_FF_UNIT) && (v < 0 || v > 1)) {
             ld_err(l, n, "%s is outside [0, 1]", n->str);
             return false;
