@@ -454,6 +454,22 @@ static const char *suggest_choice(ld_t *l, const char *word, const char *choices
     return cfg_suggest(word, cands, n);
 }
 
+/* A field type with a unit (duration, size, tokens): its parser and the
+ * words of its diagnostics. */
+typedef struct unit_kind {
+    bool (*parse)(const char *s, uint64_t *out);
+    const char *what, *unit, *example;
+} unit_kind_t;
+
+static const unit_kind_t *unit_kind(cfg_ftype_t t)
+{
+    static const unit_kind_t kinds[] = {
+        {cfg_parse_duration_ms, "duration", "ms", "e.g. 250ms, 30s, 5m, 1h or bare seconds"},
+        {cfg_parse_size, "size", "bytes", "e.g. 64KiB, 32MiB, 1GiB or bare bytes"},
+        {cfg_parse_tokens, "token count", "tokens", "e.g. 48K, 1M or a bare number"}};
+    return &kinds[t == CFG_F_DURATION ? 0 : t == CFG_F_SIZE ? 1 : 2];
+}
+
 /* Apply one value (from YAML or from the default text) to a generic field. */
 static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char *text, void *out)
 {
@@ -520,11 +536,9 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     case CFG_F_DURATION:
     case CFG_F_SIZE:
     case CFG_F_TOKENS: {
+        const unit_kind_t *uk = unit_kind(f->type);
         uint64_t v;
-        bool ok = f->type == CFG_F_DURATION ? cfg_parse_duration_ms(s, &v)
-                  : f->type == CFG_F_SIZE   ? cfg_parse_size(s, &v)
-                                            : cfg_parse_tokens(s, &v);
-        if (!ok) {
+        if (!uk->parse(s, &v)) {
             /* the number's unit is fine, the number is not: it overflows */
             const char *u = s;
             int dots = 0;
@@ -535,28 +549,12 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
             bool unit_ok = u != s && *s != '.' && dots <= 1 && strlen(u) < sizeof probe - 2;
             if (unit_ok) {
                 snprintf(probe, sizeof probe, "1%s", u);
-                unit_ok = f->type == CFG_F_DURATION ? cfg_parse_duration_ms(probe, &pv)
-                          : f->type == CFG_F_SIZE   ? cfg_parse_size(probe, &pv)
-                                                    : cfg_parse_tokens(probe, &pv);
+                unit_ok = uk->parse(probe, &pv);
             }
             if (n && unit_ok)
-                ld_err(l, n, "%s \"%s\" is too large (at most 1.8e19 %s)",
-                       f->type == CFG_F_DURATION ? "duration"
-                       : f->type == CFG_F_SIZE   ? "size"
-                                                 : "token count",
-                       s,
-                       f->type == CFG_F_DURATION ? "ms"
-                       : f->type == CFG_F_SIZE   ? "bytes"
-                                                 : "tokens");
+                ld_err(l, n, "%s \"%s\" is too large (at most 1.8e19 %s)", uk->what, s, uk->unit);
             else if (n)
-                ld_err(l, n, "invalid %s \"%s\" (%s)",
-                       f->type == CFG_F_DURATION ? "duration"
-                       : f->type == CFG_F_SIZE   ? "size"
-                                                 : "token count",
-                       s,
-                       f->type == CFG_F_DURATION ? "e.g. 250ms, 30s, 5m, 1h or bare seconds"
-                       : f->type == CFG_F_SIZE   ? "e.g. 64KiB, 32MiB, 1GiB or bare bytes"
-                                                 : "e.g. 48K, 1M or a bare number");
+                ld_err(l, n, "invalid %s \"%s\" (%s)", uk->what, s, uk->example);
             return false;
         }
         *(uint64_t *)(base + f->off) = v;
