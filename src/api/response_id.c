@@ -214,40 +214,30 @@ static bool type_is(const char *doc, jspan_t obj, const char *t)
     return jscan_obj_get(doc, obj, "type", &ty) && jscan_str_eq(doc, ty, t);
 }
 
-/* An Anthropic content block: a tool_use's id. */
-static void anthropic_block(const char *doc, jspan_t b, spans_t *sp)
+/* o.key when o is an object of type t (an Anthropic tool_use block's id, a
+ * Responses function_call item's call_id). */
+static void typed_id(const char *doc, jspan_t o, const char *t, const char *key, spans_t *sp)
 {
     jspan_t id;
-    if (jscan_type(doc, b) == '{' && type_is(doc, b, "tool_use") &&
-        jscan_obj_get(doc, b, "id", &id))
+    if (jscan_type(doc, o) == '{' && type_is(doc, o, t) && jscan_obj_get(doc, o, key, &id))
         spans_add(sp, doc, id);
 }
 
-static void anthropic_blocks(const char *doc, jspan_t arr, spans_t *sp)
+/* typed_id over the items of array arr (nothing when arr is not one). */
+static void typed_ids(const char *doc, jspan_t arr, const char *t, const char *key, spans_t *sp)
 {
     uint32_t cur = 0;
-    jspan_t b;
+    jspan_t it;
     if (jscan_type(doc, arr) != '[') return;
-    while (jscan_arr_next(doc, arr, &cur, &b))
-        anthropic_block(doc, b, sp);
-}
-
-/* A Responses output item: a function_call's call_id. */
-static void responses_item(const char *doc, jspan_t it, spans_t *sp)
-{
-    jspan_t id;
-    if (jscan_type(doc, it) == '{' && type_is(doc, it, "function_call") &&
-        jscan_obj_get(doc, it, "call_id", &id))
-        spans_add(sp, doc, id);
+    while (jscan_arr_next(doc, arr, &cur, &it))
+        typed_id(doc, it, t, key, sp);
 }
 
 static void responses_output(const char *doc, jspan_t obj, spans_t *sp)
 {
-    jspan_t out, it;
-    uint32_t cur = 0;
-    if (!jscan_obj_get(doc, obj, "output", &out) || jscan_type(doc, out) != '[') return;
-    while (jscan_arr_next(doc, out, &cur, &it))
-        responses_item(doc, it, sp);
+    jspan_t out;
+    if (jscan_obj_get(doc, obj, "output", &out))
+        typed_ids(doc, out, "function_call", "call_id", sp);
 }
 
 /* The tool call ids a reply (or one stream event) of protocol proto issues. */
@@ -273,15 +263,15 @@ static void reply_tool_ids(rq_proto_t proto, const char *doc, jspan_t top, spans
         }
     } else if (proto == RQ_PROTO_ANTHROPIC) {
         /* a whole message, content_block_start, or message_start's message */
-        if (jscan_obj_get(doc, top, "content_block", &v)) anthropic_block(doc, v, sp);
-        if (jscan_obj_get(doc, top, "content", &v)) anthropic_blocks(doc, v, sp);
+        if (jscan_obj_get(doc, top, "content_block", &v)) typed_id(doc, v, "tool_use", "id", sp);
+        if (jscan_obj_get(doc, top, "content", &v)) typed_ids(doc, v, "tool_use", "id", sp);
         if (jscan_obj_get(doc, top, "message", &v) && jscan_type(doc, v) == '{' &&
             jscan_obj_get(doc, v, "content", &w))
-            anthropic_blocks(doc, w, sp);
+            typed_ids(doc, w, "tool_use", "id", sp);
     } else {
         /* a whole Response, output_item.added/.done, or an event's response */
         responses_output(doc, top, sp);
-        if (jscan_obj_get(doc, top, "item", &v)) responses_item(doc, v, sp);
+        if (jscan_obj_get(doc, top, "item", &v)) typed_id(doc, v, "function_call", "call_id", sp);
         if (jscan_obj_get(doc, top, "response", &v) && jscan_type(doc, v) == '{')
             responses_output(doc, v, sp);
     }

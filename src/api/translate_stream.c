@@ -39,6 +39,13 @@ void tr_stream_deinit(tr_stream_t *s)
     s->output = NULL;
 }
 
+/* o's string member k, or def when it has none. */
+static const char *str_or(const cJSON *o, const char *k, const char *def)
+{
+    const char *v = tr_str_of(o, k);
+    return v ? v : def;
+}
+
 static void emit_json(tr_stream_t *s, const char *event, cJSON *o)
 {
     char *d = cJSON_PrintUnformatted(o);
@@ -183,12 +190,10 @@ static void a2c_event(tr_stream_t *s, const char *data, size_t len)
         const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
         cJSON *o = cJSON_CreateObject();
         cJSON *x = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(
-            x, "message", tr_str_of(er, "message") ? tr_str_of(er, "message") : "upstream error");
+        cJSON_AddStringToObject(x, "message", str_or(er, "message", "upstream error"));
         cJSON_AddStringToObject(x, "type", "upstream_error");
         cJSON_AddNullToObject(x, "param");
-        cJSON_AddStringToObject(x, "code",
-                                tr_str_of(er, "type") ? tr_str_of(er, "type") : "api_error");
+        cJSON_AddStringToObject(x, "code", str_or(er, "type", "api_error"));
         emit_json(s, NULL, o);
     }
 out:
@@ -298,6 +303,19 @@ static void chunk_common(tr_stream_t *s, const cJSON *e)
 /* A chunk's id and usage taken (chunk_common), then its first choice, with
  * its delta in *d and the delta's text in *ct (NULL when none); reasoning
  * text, which neither client protocol receives, is a warning. */
+/* A chat chunk: the parsed object (NULL when data is not one) and its
+ * error member. */
+static cJSON *chunk_parse(const char *data, size_t len, const cJSON **er)
+{
+    cJSON *e = cJSON_ParseWithLength(data, len);
+    if (!cJSON_IsObject(e)) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    *er = cJSON_GetObjectItemCaseSensitive(e, "error");
+    return e;
+}
+
 static const cJSON *chunk_choice(tr_stream_t *s, const cJSON *e, const cJSON **d, const char **ct)
 {
     chunk_common(s, e);
@@ -315,15 +333,14 @@ static void c2a_event(tr_stream_t *s, const char *data, size_t len)
         if (!s->finished) c2a_end(s);
         return;
     }
-    cJSON *e = cJSON_ParseWithLength(data, len);
-    if (!cJSON_IsObject(e)) goto out;
-    const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
+    const cJSON *er;
+    cJSON *e = chunk_parse(data, len, &er);
+    if (!e) return;
     if (er) {
         cJSON *o = cJSON_CreateObject();
         cJSON *x = cJSON_AddObjectToObject(o, "error");
         cJSON_AddStringToObject(x, "type", "api_error");
-        cJSON_AddStringToObject(
-            x, "message", tr_str_of(er, "message") ? tr_str_of(er, "message") : "upstream error");
+        cJSON_AddStringToObject(x, "message", str_or(er, "message", "upstream error"));
         c2a_emit(s, "error", o);
         goto out;
     }
@@ -398,15 +415,13 @@ static cJSON *part_obj(const char *text)
 static void c2r_event(tr_stream_t *s, const char *data, size_t len)
 {
     if (len == 6 && !memcmp(data, "[DONE]", 6)) return; /* closed at the end */
-    cJSON *e = cJSON_ParseWithLength(data, len);
-    if (!cJSON_IsObject(e)) goto out;
-    const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "error");
+    const cJSON *er;
+    cJSON *e = chunk_parse(data, len, &er);
+    if (!e) return;
     if (er) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "code",
-                                tr_str_of(er, "code") ? tr_str_of(er, "code") : "upstream_error");
-        cJSON_AddStringToObject(
-            o, "message", tr_str_of(er, "message") ? tr_str_of(er, "message") : "upstream error");
+        cJSON_AddStringToObject(o, "code", str_or(er, "code", "upstream_error"));
+        cJSON_AddStringToObject(o, "message", str_or(er, "message", "upstream error"));
         cJSON_AddNullToObject(o, "param");
         c2r_emit(s, "error", o);
         goto out;

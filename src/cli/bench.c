@@ -108,26 +108,114 @@ static void progress_cb(void *ud, long done, long total)
     fflush(stderr);
 }
 
-/* The value of option argv[*i], which must be one of valued (NULL-ended),
- * stepping *i past it. NULL after saying what is wrong: an unknown option
- * (with the usage) or a missing value. */
-static const char *opt_value(const char *cmd, int argc, char **argv, int *i,
-                             const char *const *valued)
+/* One option of a bench command. BOPT_SET stores lo in the int at out;
+ * BOPT_STR stores the value (one of choices, when given, else the error
+ * says "must be <choices_say>"); BOPT_INT / BOPT_LONG store an integer in
+ * lo..hi; BOPT_SEED stores a uint32_t. */
+typedef enum { BOPT_SET, BOPT_STR, BOPT_INT, BOPT_LONG, BOPT_SEED } bopt_kind_t;
+typedef struct bench_opt {
+    const char *name;
+    bopt_kind_t kind;
+    void *out;
+    long lo, hi;
+    const char *const *choices;
+    const char *choices_say;
+} bench_opt_t;
+#define BOPT_FLAG(n, p, v)                                                                         \
+    {                                                                                              \
+        .name = (n), .kind = BOPT_SET, .out = (p), .lo = (v)                                       \
+    }
+#define BOPT_TEXT(n, p)                                                                            \
+    {                                                                                              \
+        .name = (n), .kind = BOPT_STR, .out = (p)                                                  \
+    }
+#define BOPT_ONEOF(n, p, c, say)                                                                   \
+    {                                                                                              \
+        .name = (n), .kind = BOPT_STR, .out = (p), .choices = (c), .choices_say = (say)            \
+    }
+#define BOPT_NUM(n, k, p, l, h)                                                                    \
+    {                                                                                              \
+        .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h)                                 \
+    }
+
+/* 0 when v is one of choices (NULL-ended), else -1 after saying
+ * "<opt> must be <say>, got '<v>'". */
+static int bench_one_of(const char *cmd, const char *opt, const char *v, const char *const *choices,
+                        const char *say)
 {
-    const char *a = argv[*i];
-    bool takes = false;
-    for (const char *const *o = valued; *o && !takes; o++)
-        takes = !strcmp(a, *o);
-    if (!takes) {
-        fprintf(stderr, "tether bench %s: unknown option '%s'\n", cmd, a);
-        bench_usage(stderr);
-        return NULL;
+    while (*choices && strcmp(*choices, v))
+        choices++;
+    if (*choices) return 0;
+    fprintf(stderr, "tether bench %s: %s must be %s, got '%s'\n", cmd, opt, say, v);
+    return -1;
+}
+
+static const char *const table_json[] = {"table", "json", NULL};
+
+static int bench_opt_value(const char *cmd, const bench_opt_t *o, const char *v)
+{
+    long n;
+    switch (o->kind) {
+    case BOPT_STR:
+        if (o->choices && bench_one_of(cmd, o->name, v, o->choices, o->choices_say)) return -1;
+        *(const char **)o->out = v;
+        return 0;
+    case BOPT_SEED: {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(v, &end, 10);
+        if (errno || *end || end == v || v[0] == '-' || s > UINT32_MAX) {
+            fprintf(stderr, "tether bench %s: %s wants an integer in 0..%u\n", cmd, o->name,
+                    UINT32_MAX);
+            return -1;
+        }
+        *(uint32_t *)o->out = (uint32_t)s;
+        return 0;
     }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "tether bench %s: option '%s' needs a value\n", cmd, a);
-        return NULL;
+    default:
+        if (parse_int(v, o->lo, o->hi, &n)) {
+            fprintf(stderr, "tether bench %s: %s wants an integer in %ld..%ld, got '%s'\n", cmd,
+                    o->name, o->lo, o->hi, v);
+            return -1;
+        }
+        if (o->kind == BOPT_LONG)
+            *(long *)o->out = n;
+        else
+            *(int *)o->out = (int)n;
+        return 0;
     }
-    return argv[++*i];
+}
+
+/* Parse argv[1..] against opts (ended by a NULL name): -1 when every option
+ * was taken, else the exit code (0 after --help; 1 after saying what is
+ * wrong: an unknown option, with the usage, a missing or bad value). */
+static int bench_parse(const char *cmd, int argc, char **argv, const bench_opt_t *opts)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            bench_usage(stdout);
+            return 0;
+        }
+        const bench_opt_t *o = opts;
+        while (o->name && strcmp(o->name, a))
+            o++;
+        if (!o->name) {
+            fprintf(stderr, "tether bench %s: unknown option '%s'\n", cmd, a);
+            bench_usage(stderr);
+            return 1;
+        }
+        if (o->kind == BOPT_SET) {
+            *(int *)o->out = (int)o->lo;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "tether bench %s: option '%s' needs a value\n", cmd, a);
+            return 1;
+        }
+        if (bench_opt_value(cmd, o, argv[++i])) return 1;
+    }
+    return -1;
 }
 
 static int write_file(const char *dir, const char *name, const buf_t *b)
@@ -145,60 +233,40 @@ static int write_file(const char *dir, const char *name, const buf_t *b)
     return bad ? -1 : 0;
 }
 
+/* Render one saar report into out (reset first) and write it to dir/name. */
+static int write_report(const char *dir, const char *name,
+                        void (*render)(const saar_results_t *, buf_t *), const saar_results_t *r,
+                        buf_t *out)
+{
+    buf_reset(out);
+    render(r, out);
+    return write_file(dir, name, out);
+}
+
 static int bench_saar(int argc, char **argv)
 {
     const char *scenario = "all", *scenario_file = NULL, *seeds_s = NULL, *policies_s = NULL;
     const char *format = "table", *outdir = NULL;
-    bool frontier = false;
+    int frontier = 0;
     long sessions = SAAR_DEFAULT_SESSIONS, turns = SAAR_DEFAULT_TURNS;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bench_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--frontier")) {
-            frontier = true;
-            continue;
-        }
-        static const char *const valued[] = {"--scenario", "--scenario-file", "--seeds",
-                                             "--sessions", "--turns",         "--format",
-                                             "--out",      "--policies",      NULL};
-        const char *v = opt_value("saar", argc, argv, &i, valued);
-        if (!v) return 1;
-        if (!strcmp(a, "--scenario"))
-            scenario = v;
-        else if (!strcmp(a, "--scenario-file"))
-            scenario_file = v;
-        else if (!strcmp(a, "--seeds"))
-            seeds_s = v;
-        else if (!strcmp(a, "--policies"))
-            policies_s = v;
-        else if (!strcmp(a, "--format"))
-            format = v;
-        else if (!strcmp(a, "--out"))
-            outdir = v;
-        else if (!strcmp(a, "--sessions") && parse_int(v, 1, 100000, &sessions)) {
-            fprintf(stderr,
-                    "tether bench saar: --sessions wants an integer in 1..100000, got "
-                    "'%s'\n",
-                    v);
-            return 1;
-        } else if (!strcmp(a, "--turns") && parse_int(v, 1, 10000, &turns)) {
-            fprintf(stderr, "tether bench saar: --turns wants an integer in 1..10000, got '%s'\n",
-                    v);
-            return 1;
-        }
-    }
+    const bench_opt_t opts[] = {BOPT_FLAG("--frontier", &frontier, 1),
+                                BOPT_TEXT("--scenario", &scenario),
+                                BOPT_TEXT("--scenario-file", &scenario_file),
+                                BOPT_TEXT("--seeds", &seeds_s),
+                                BOPT_NUM("--sessions", BOPT_LONG, &sessions, 1, 100000),
+                                BOPT_NUM("--turns", BOPT_LONG, &turns, 1, 10000),
+                                BOPT_TEXT("--format", &format),
+                                BOPT_TEXT("--out", &outdir),
+                                BOPT_TEXT("--policies", &policies_s),
+                                {0}};
+    int prc = bench_parse("saar", argc, argv, opts);
+    if (prc >= 0) return prc;
     if (frontier && !outdir) {
         fprintf(stderr, "tether bench saar: --frontier needs --out DIR\n");
         return 1;
     }
-    if (strcmp(format, "table") && strcmp(format, "json") && strcmp(format, "csv")) {
-        fprintf(stderr, "tether bench saar: --format must be table, json or csv, got '%s'\n",
-                format);
-        return 1;
-    }
+    static const char *const formats[] = {"table", "json", "csv", NULL};
+    if (bench_one_of("saar", "--format", format, formats, "table, json or csv")) return 1;
 
     int rc = 1;
     char err[512];
@@ -344,19 +412,11 @@ static int bench_saar(int argc, char **argv)
             rc = 2;
         }
         csv = NULL;
-        buf_reset(&out);
-        saar_report_json(&res, &out);
-        if (write_file(outdir, "summary.json", &out)) rc = 2;
-        buf_reset(&out);
-        saar_report_svg(&res, &out);
-        if (write_file(outdir, "chart.svg", &out)) rc = 2;
+        if (write_report(outdir, "summary.json", saar_report_json, &res, &out)) rc = 2;
+        if (write_report(outdir, "chart.svg", saar_report_svg, &res, &out)) rc = 2;
         if (frontier) {
-            buf_reset(&out);
-            saar_frontier_csv(&res, &out);
-            if (write_file(outdir, "frontier.csv", &out)) rc = 2;
-            buf_reset(&out);
-            saar_frontier_svg(&res, &out);
-            if (write_file(outdir, "frontier.svg", &out)) rc = 2;
+            if (write_report(outdir, "frontier.csv", saar_frontier_csv, &res, &out)) rc = 2;
+            if (write_report(outdir, "frontier.svg", saar_frontier_svg, &res, &out)) rc = 2;
             if (!rc)
                 fprintf(stderr, "tether bench saar: wrote %s/frontier.csv, %s/frontier.svg\n",
                         outdir, outdir);
@@ -419,78 +479,26 @@ static int bench_live(int argc, char **argv)
     char exe[4096];
     int progress = isatty(2); /* --progress / --no-progress override */
     o.tether_bin = self_exe(exe, sizeof exe);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bench_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--redis-server")) {
-            o.redis_server = 1;
-            continue;
-        }
-        if (!strcmp(a, "--no-direct")) {
-            o.no_direct = 1;
-            continue;
-        }
-        if (!strcmp(a, "--verbose")) {
-            o.verbose = 1;
-            continue;
-        }
-        if (!strcmp(a, "--progress") || !strcmp(a, "--no-progress")) {
-            progress = a[2] == 'p';
-            continue;
-        }
-        static const char *const valued[] = {
-            "--sessions", "--turns",  "--concurrency", "--idle-pause-ms",  "--replicas", "--redis",
-            "--seed",     "--format", "--out",         "--router-workers", NULL};
-        const char *v = opt_value("live", argc, argv, &i, valued);
-        if (!v) return 1;
-        if (!strcmp(a, "--replicas")) {
-            replicas = v;
-            if (strcmp(v, "1") && strcmp(v, "2") && strcmp(v, "1,2")) {
-                fprintf(stderr, "tether bench live: --replicas must be 1, 2 or 1,2, got '%s'\n", v);
-                return 1;
-            }
-        } else if (!strcmp(a, "--redis"))
-            o.redis_addr = v;
-        else if (!strcmp(a, "--format"))
-            format = v;
-        else if (!strcmp(a, "--out"))
-            outdir = v;
-        else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || end == v || v[0] == '-' || s > UINT32_MAX) {
-                fprintf(stderr, "tether bench live: --seed wants an integer in 0..%u\n",
-                        UINT32_MAX);
-                return 1;
-            }
-            o.seed = (uint32_t)s;
-        } else {
-            long lo = 1, hi = 100000;
-            if (!strcmp(a, "--idle-pause-ms")) lo = 0, hi = 600000;
-            if (!strcmp(a, "--concurrency")) hi = 4096;
-            if (!strcmp(a, "--router-workers")) hi = 256;
-            if (!strcmp(a, "--turns")) hi = 1000;
-            if (parse_int(v, lo, hi, &n)) {
-                fprintf(stderr, "tether bench live: %s wants an integer in %ld..%ld, got '%s'\n", a,
-                        lo, hi, v);
-                return 1;
-            }
-            if (!strcmp(a, "--sessions")) o.sessions = (int)n;
-            if (!strcmp(a, "--turns")) o.turns = (int)n;
-            if (!strcmp(a, "--concurrency")) o.concurrency = (int)n;
-            if (!strcmp(a, "--idle-pause-ms")) o.idle_pause_ms = (int)n;
-            if (!strcmp(a, "--router-workers")) o.router_workers = (int)n;
-        }
-    }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(stderr, "tether bench live: --format must be table or json, got '%s'\n", format);
-        return 1;
-    }
+    static const char *const replica_sets[] = {"1", "2", "1,2", NULL};
+    const bench_opt_t opts[] = {BOPT_FLAG("--redis-server", &o.redis_server, 1),
+                                BOPT_FLAG("--no-direct", &o.no_direct, 1),
+                                BOPT_FLAG("--verbose", &o.verbose, 1),
+                                BOPT_FLAG("--progress", &progress, 1),
+                                BOPT_FLAG("--no-progress", &progress, 0),
+                                BOPT_NUM("--sessions", BOPT_INT, &o.sessions, 1, 100000),
+                                BOPT_NUM("--turns", BOPT_INT, &o.turns, 1, 1000),
+                                BOPT_NUM("--concurrency", BOPT_INT, &o.concurrency, 1, 4096),
+                                BOPT_NUM("--idle-pause-ms", BOPT_INT, &o.idle_pause_ms, 0, 600000),
+                                BOPT_ONEOF("--replicas", &replicas, replica_sets, "1, 2 or 1,2"),
+                                BOPT_TEXT("--redis", &o.redis_addr),
+                                {.name = "--seed", .kind = BOPT_SEED, .out = &o.seed},
+                                BOPT_TEXT("--format", &format),
+                                BOPT_TEXT("--out", &outdir),
+                                BOPT_NUM("--router-workers", BOPT_INT, &o.router_workers, 1, 256),
+                                {0}};
+    int prc = bench_parse("live", argc, argv, opts);
+    if (prc >= 0) return prc;
+    if (bench_one_of("live", "--format", format, table_json, "table or json")) return 1;
     if (outdir && mkdir(outdir, 0777) && errno != EEXIST) {
         fprintf(stderr, "tether bench live: cannot create %s: %s\n", outdir, strerror(errno));
         return 2;
@@ -540,44 +548,17 @@ static int bench_overhead(int argc, char **argv)
     const char *format = "table";
     char exe[4096];
     o.tether_bin = self_exe(exe, sizeof exe);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            bench_usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--verbose")) {
-            o.verbose = 1;
-            continue;
-        }
-        static const char *const valued[] = {"--requests", "--body-bytes",     "--concurrency",
-                                             "--format",   "--router-workers", NULL};
-        const char *v = opt_value("overhead", argc, argv, &i, valued);
-        if (!v) return 1;
-        if (!strcmp(a, "--format")) {
-            format = v;
-            continue;
-        }
-        long lo = 1, hi = 100000000;
-        if (!strcmp(a, "--body-bytes")) lo = 64, hi = 64 * 1024 * 1024;
-        if (!strcmp(a, "--concurrency")) hi = 4096;
-        if (!strcmp(a, "--router-workers")) hi = 256;
-        if (parse_int(v, lo, hi, &n)) {
-            fprintf(stderr, "tether bench overhead: %s wants an integer in %ld..%ld, got '%s'\n", a,
-                    lo, hi, v);
-            return 1;
-        }
-        if (!strcmp(a, "--requests")) o.requests = n;
-        if (!strcmp(a, "--body-bytes")) o.body_bytes = (int)n;
-        if (!strcmp(a, "--concurrency")) o.concurrency = (int)n;
-        if (!strcmp(a, "--router-workers")) o.router_workers = (int)n;
-    }
-    if (strcmp(format, "table") && strcmp(format, "json")) {
-        fprintf(stderr, "tether bench overhead: --format must be table or json, got '%s'\n",
-                format);
-        return 1;
-    }
+    const bench_opt_t opts[] = {
+        BOPT_FLAG("--verbose", &o.verbose, 1),
+        BOPT_NUM("--requests", BOPT_LONG, &o.requests, 1, 100000000),
+        BOPT_NUM("--body-bytes", BOPT_INT, &o.body_bytes, 64, 64 * 1024 * 1024),
+        BOPT_NUM("--concurrency", BOPT_INT, &o.concurrency, 1, 4096),
+        BOPT_TEXT("--format", &format),
+        BOPT_NUM("--router-workers", BOPT_INT, &o.router_workers, 1, 256),
+        {0}};
+    int prc = bench_parse("overhead", argc, argv, opts);
+    if (prc >= 0) return prc;
+    if (bench_one_of("overhead", "--format", format, table_json, "table or json")) return 1;
     install_stop();
     o.stop = &live_stop;
     live_overhead_results_t res;

@@ -261,34 +261,40 @@ typedef struct {
     size_t n;
 } export_ctx_t;
 
-static const char *const CSV_COLS[] = {"id",
-                                       "created_at",
-                                       "request_id",
-                                       "endpoint",
-                                       "tenant",
-                                       "recipe",
-                                       "decision",
-                                       "decision_confidence",
-                                       "model",
-                                       "session_id",
-                                       "turn",
-                                       "phase",
-                                       "reason",
-                                       "switched",
-                                       "previous_model",
-                                       "hard_lock",
-                                       "backend",
-                                       "response_path",
-                                       "status",
-                                       "usage_prompt",
-                                       "usage_cached",
-                                       "usage_completion",
-                                       "cost_currency",
-                                       "cost_actual",
-                                       "cost_baseline",
-                                       "routing_us",
-                                       "ttft_ms",
-                                       "total_ms"};
+/* A CSV column: its header and where the record keeps it (object, or
+ * object.key). */
+typedef struct csv_col {
+    const char *name, *obj, *key;
+} csv_col_t;
+
+static const csv_col_t CSV_COLS[] = {{"id", "id", NULL},
+                                     {"created_at", "created_at", NULL},
+                                     {"request_id", "request_id", NULL},
+                                     {"endpoint", "endpoint", NULL},
+                                     {"tenant", "tenant", NULL},
+                                     {"recipe", "recipe", NULL},
+                                     {"decision", "decision", NULL},
+                                     {"decision_confidence", "decision_confidence", NULL},
+                                     {"model", "model", NULL},
+                                     {"session_id", "session", "id"},
+                                     {"turn", "session", "turn"},
+                                     {"phase", "session", "phase"},
+                                     {"reason", "session", "reason"},
+                                     {"switched", "session", "switched"},
+                                     {"previous_model", "session", "previous_model"},
+                                     {"hard_lock", "session", "hard_lock"},
+                                     {"backend", "backend", NULL},
+                                     {"response_path", "response_path", NULL},
+                                     {"status", "status", NULL},
+                                     {"usage_prompt", "usage", "prompt"},
+                                     {"usage_cached", "usage", "cached"},
+                                     {"usage_completion", "usage", "completion"},
+                                     {"cost_currency", "cost", "currency"},
+                                     {"cost_actual", "cost", "actual"},
+                                     {"cost_baseline", "cost", "baseline"},
+                                     {"routing_us", "latency", "routing_us"},
+                                     {"ttft_ms", "latency", "ttft_ms"},
+                                     {"total_ms", "latency", "total_ms"}};
 
 static void csv_field(FILE *f, const cJSON *v, bool last)
 {
@@ -337,37 +343,9 @@ static bool export_row(void *p, const replay_row_t *r)
         return !ferror(c->f);
     }
     cJSON *j = cJSON_Parse(r->json);
-    const cJSON *v[] = {get2(j, "id", NULL),
-                        get2(j, "created_at", NULL),
-                        get2(j, "request_id", NULL),
-                        get2(j, "endpoint", NULL),
-                        get2(j, "tenant", NULL),
-                        get2(j, "recipe", NULL),
-                        get2(j, "decision", NULL),
-                        get2(j, "decision_confidence", NULL),
-                        get2(j, "model", NULL),
-                        get2(j, "session", "id"),
-                        get2(j, "session", "turn"),
-                        get2(j, "session", "phase"),
-                        get2(j, "session", "reason"),
-                        get2(j, "session", "switched"),
-                        get2(j, "session", "previous_model"),
-                        get2(j, "session", "hard_lock"),
-                        get2(j, "backend", NULL),
-                        get2(j, "response_path", NULL),
-                        get2(j, "status", NULL),
-                        get2(j, "usage", "prompt"),
-                        get2(j, "usage", "cached"),
-                        get2(j, "usage", "completion"),
-                        get2(j, "cost", "currency"),
-                        get2(j, "cost", "actual"),
-                        get2(j, "cost", "baseline"),
-                        get2(j, "latency", "routing_us"),
-                        get2(j, "latency", "ttft_ms"),
-                        get2(j, "latency", "total_ms")};
-    size_t nc = sizeof v / sizeof v[0];
+    size_t nc = sizeof CSV_COLS / sizeof CSV_COLS[0];
     for (size_t i = 0; i < nc; i++)
-        csv_field(c->f, v[i], i + 1 == nc);
+        csv_field(c->f, get2(j, CSV_COLS[i].obj, CSV_COLS[i].key), i + 1 == nc);
     cJSON_Delete(j);
     return !ferror(c->f);
 }
@@ -387,7 +365,7 @@ static int cmd_export(replay_store_t *s, const opts_t *o)
     export_ctx_t c = {.f = f, .csv = !strcmp(fmt, "csv"), .bodies = o->bodies};
     if (c.csv)
         for (size_t i = 0; i < sizeof CSV_COLS / sizeof CSV_COLS[0]; i++)
-            fprintf(f, "%s%c", CSV_COLS[i],
+            fprintf(f, "%s%c", CSV_COLS[i].name,
                     i + 1 == sizeof CSV_COLS / sizeof CSV_COLS[0] ? '\n' : ',');
     replay_query_t q = o->q;
     if (!q.limit) q.limit = SIZE_MAX; /* export: every match unless --limit */

@@ -46,6 +46,19 @@ size_t ld_push_item(ld_t *l, const cfg_node_t *item, size_t i)
     return ld_push_index(l, i);
 }
 
+size_t ld_push_name(ld_t *l, const char *name, const char *suffix)
+{
+    size_t saved = l->plen;
+    char idx[160];
+    snprintf(idx, sizeof idx, "[%s]%s", name ? name : "?", suffix);
+    size_t pl = strlen(idx);
+    if (l->plen + pl < sizeof l->path) {
+        memcpy(l->path + l->plen, idx, pl + 1);
+        l->plen += pl;
+    }
+    return saved;
+}
+
 void ld_pop(ld_t *l, size_t saved)
 {
     l->plen = saved;
@@ -441,6 +454,22 @@ static const char *suggest_choice(ld_t *l, const char *word, const char *choices
     return cfg_suggest(word, cands, n);
 }
 
+/* A field type with a unit (duration, size, tokens): its parser and the
+ * words of its diagnostics. */
+typedef struct unit_kind {
+    bool (*parse)(const char *s, uint64_t *out);
+    const char *what, *unit, *example;
+} unit_kind_t;
+
+static const unit_kind_t *unit_kind(cfg_ftype_t t)
+{
+    static const unit_kind_t kinds[] = {
+        {cfg_parse_duration_ms, "duration", "ms", "e.g. 250ms, 30s, 5m, 1h or bare seconds"},
+        {cfg_parse_size, "size", "bytes", "e.g. 64KiB, 32MiB, 1GiB or bare bytes"},
+        {cfg_parse_tokens, "token count", "tokens", "e.g. 48K, 1M or a bare number"}};
+    return &kinds[t == CFG_F_DURATION ? 0 : t == CFG_F_SIZE ? 1 : 2];
+}
+
 /* Apply one value (from YAML or from the default text) to a generic field. */
 static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char *text, void *out)
 {
@@ -469,11 +498,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     }
     case CFG_F_BOOL: {
         bool v;
-        if (n) {
-            if (!ld_bool(l, n, &v)) return false;
-        } else if (!cfg_parse_bool(s, &v)) {
-            return false;
-        }
+        if (!(n ? ld_bool(l, n, &v) : cfg_parse_bool(s, &v))) return false;
         *(bool *)(base + f->off) = v;
         return true;
     }
@@ -483,11 +508,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
         int64_t lo = (int64_t)f->min, hi = (int64_t)f->max;
         if (f->type == CFG_F_INT && !(f->min < f->max)) lo = INT32_MIN, hi = INT32_MAX;
         if (f->type == CFG_F_U64 && !(f->min < f->max)) lo = 0, hi = INT64_MAX;
-        if (n) {
-            if (!ld_int(l, n, lo, hi, &v)) return false;
-        } else if (!cfg_parse_int64(s, &v)) {
-            return false;
-        }
+        if (!(n ? ld_int(l, n, lo, hi, &v) : cfg_parse_int64(s, &v))) return false;
         if (f->type == CFG_F_INT)
             *(int *)(base + f->off) = (int)v;
         else
@@ -496,11 +517,7 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     }
     case CFG_F_DOUBLE: {
         double v;
-        if (n) {
-            if (!ld_double(l, n, &v)) return false;
-        } else if (!cfg_parse_double(s, &v)) {
-            return false;
-        }
+        if (!(n ? ld_double(l, n, &v) : cfg_parse_double(s, &v))) return false;
         if (n && (f->flags & CFG_FF_UNIT) && (v < 0 || v > 1)) {
             ld_err(l, n, "%s is outside [0, 1]", n->str);
             return false;
@@ -519,11 +536,9 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
     case CFG_F_DURATION:
     case CFG_F_SIZE:
     case CFG_F_TOKENS: {
+        const unit_kind_t *uk = unit_kind(f->type);
         uint64_t v;
-        bool ok = f->type == CFG_F_DURATION ? cfg_parse_duration_ms(s, &v)
-                  : f->type == CFG_F_SIZE   ? cfg_parse_size(s, &v)
-                                            : cfg_parse_tokens(s, &v);
-        if (!ok) {
+        if (!uk->parse(s, &v)) {
             /* the number's unit is fine, the number is not: it overflows */
             const char *u = s;
             int dots = 0;
@@ -534,28 +549,12 @@ static bool apply(ld_t *l, const cfg_field_t *f, const cfg_node_t *n, const char
             bool unit_ok = u != s && *s != '.' && dots <= 1 && strlen(u) < sizeof probe - 2;
             if (unit_ok) {
                 snprintf(probe, sizeof probe, "1%s", u);
-                unit_ok = f->type == CFG_F_DURATION ? cfg_parse_duration_ms(probe, &pv)
-                          : f->type == CFG_F_SIZE   ? cfg_parse_size(probe, &pv)
-                                                    : cfg_parse_tokens(probe, &pv);
+                unit_ok = uk->parse(probe, &pv);
             }
             if (n && unit_ok)
-                ld_err(l, n, "%s \"%s\" is too large (at most 1.8e19 %s)",
-                       f->type == CFG_F_DURATION ? "duration"
-                       : f->type == CFG_F_SIZE   ? "size"
-                                                 : "token count",
-                       s,
-                       f->type == CFG_F_DURATION ? "ms"
-                       : f->type == CFG_F_SIZE   ? "bytes"
-                                                 : "tokens");
+                ld_err(l, n, "%s \"%s\" is too large (at most 1.8e19 %s)", uk->what, s, uk->unit);
             else if (n)
-                ld_err(l, n, "invalid %s \"%s\" (%s)",
-                       f->type == CFG_F_DURATION ? "duration"
-                       : f->type == CFG_F_SIZE   ? "size"
-                                                 : "token count",
-                       s,
-                       f->type == CFG_F_DURATION ? "e.g. 250ms, 30s, 5m, 1h or bare seconds"
-                       : f->type == CFG_F_SIZE   ? "e.g. 64KiB, 32MiB, 1GiB or bare bytes"
-                                                 : "e.g. 48K, 1M or a bare number");
+                ld_err(l, n, "invalid %s \"%s\" (%s)", uk->what, s, uk->example);
             return false;
         }
         *(uint64_t *)(base + f->off) = v;

@@ -23,6 +23,8 @@ size_t ld_push_key(ld_t *l, const char *key);
 size_t ld_push_index(ld_t *l, size_t i);
 /* [name] when item is a map with a scalar name, else [i]. */
 size_t ld_push_item(ld_t *l, const cfg_node_t *item, size_t i);
+/* Append "[name]suffix" ("?" for a NULL name), whole or not at all. */
+size_t ld_push_name(ld_t *l, const char *name, const char *suffix);
 void ld_pop(ld_t *l, size_t saved);
 
 void ld_err(ld_t *l, const cfg_node_t *at, const char *fmt, ...)

@@ -56,6 +56,9 @@ void mg_note(mg_t *g, const cfg_node_t *at, const char *path, const char *fmt, .
 const char *mg_pkey(mg_t *g, const char *parent, const char *key);
 /* parent[name] when the item has a plain name, else parent[i]. */
 const char *mg_pitem(mg_t *g, const char *parent, const cfg_node_t *item, size_t i);
+/* mg_pitem's path of item when it is a mapping, else NULL after noting
+ * "expected a mapping; ignored". */
+const char *mg_map_item(mg_t *g, const char *parent, const cfg_node_t *item, size_t i);
 /* Mark top-level key of the old file as handled (not a loose key). */
 void mg_consume(mg_t *g, const char *key);
 /* Top-level old[key], consumed; *path (when given) is set to key. */
@@ -69,6 +72,10 @@ void mg_set_str(mg_t *g, cfg_node_t *map, const char *key, const char *val);
 bool mg_seq_has(const cfg_node_t *seq, const char *s);
 /* A decision plugin {type, configuration: conf}. */
 cfg_node_t *mg_plugin(mg_t *g, const char *type, cfg_node_t *conf);
+/* A response_cache plugin in semantic mode with configuration conf, taking
+ * the old similarity_threshold th (at parent.th_key) when there is one. */
+cfg_node_t *mg_semantic_cache(mg_t *g, cfg_node_t *conf, const cfg_node_t *th, const char *parent,
+                              const char *th_key);
 /* The plugin of that type in list plugins, or NULL. */
 cfg_node_t *mg_find_plugin(cfg_node_t *plugins, const char *type);
 

@@ -75,14 +75,7 @@ static void migrate_cache(mg_t *g)
         cfg_node_t *ps = mg_child(g, d, "plugins", CFG_NODE_SEQ);
         if (mg_find_plugin(ps, "response_cache") || mg_find_plugin(ps, "fast_response")) continue;
         cfg_node_t *conf = mg_map(g);
-        mg_set_str(g, conf, "mode", "semantic");
-        if (th) {
-            cfg_node_t *sem = mg_map(g);
-            cfg_node_set(g->a, sem, "similarity_threshold",
-                         mg_take(g, th, mg_pkey(g, path, "similarity_threshold")));
-            cfg_node_set(g->a, conf, "semantic", sem);
-        }
-        cfg_node_t *p = mg_plugin(g, "response_cache", conf);
+        cfg_node_t *p = mg_semantic_cache(g, conf, th, path, "similarity_threshold");
         mg_mark(g, p, path, sc);
         cfg_node_append(g->a, ps, p);
         added++;

@@ -102,11 +102,8 @@ void mg_read_endpoints(mg_t *g)
     g->eps = arena_calloc(g->a, (v->n + 1) * sizeof(endpoint_t));
     for (size_t i = 0; i < v->n; i++) {
         const cfg_node_t *it = v->items[i];
-        const char *ip = mg_pitem(g, path, it, i);
-        if (it->kind != CFG_NODE_MAP) {
-            mg_note(g, it, ip, "expected a mapping; ignored");
-            continue;
-        }
+        const char *ip = mg_map_item(g, path, it, i);
+        if (!ip) continue;
         endpoint_t *e = &g->eps[g->n_eps++];
         e->node = it;
         e->index = i;

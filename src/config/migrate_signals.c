@@ -44,11 +44,8 @@ static void migrate_rules(mg_t *g, const char *fam, const cfg_node_t *list, cons
     cfg_node_t *dst = mg_child(g, g->signals, fam, CFG_NODE_SEQ);
     for (size_t i = 0; i < list->n; i++) {
         const cfg_node_t *it = list->items[i];
-        const char *ip = mg_pitem(g, path, it, i);
-        if (it->kind != CFG_NODE_MAP) {
-            mg_note(g, it, ip, "expected a mapping; ignored");
-            continue;
-        }
+        const char *ip = mg_map_item(g, path, it, i);
+        if (!ip) continue;
         cfg_node_t *r = mg_map(g);
         mg_mark(g, r, ip, it);
         mg_copy_known(g, r, it, ip, s, used);
@@ -82,15 +79,8 @@ static cfg_node_t *migrate_plugins(mg_t *g, const cfg_node_t *ps, const char *pa
                 mg_note(g, p, ip, "disabled semantic-cache plugin dropped");
                 continue;
             }
-            mg_set_str(g, c, "mode", "semantic");
             const cfg_node_t *th = cfg_node_get(conf, "similarity_threshold");
-            if (th) {
-                cfg_node_t *sem = mg_map(g);
-                cfg_node_set(g->a, sem, "similarity_threshold",
-                             mg_take(g, th, mg_pkey(g, ip, "configuration.similarity_threshold")));
-                cfg_node_set(g->a, c, "semantic", sem);
-            }
-            cfg_node_t *np = mg_plugin(g, "response_cache", c);
+            cfg_node_t *np = mg_semantic_cache(g, c, th, ip, "configuration.similarity_threshold");
             mg_mark(g, np, ip, p);
             cfg_node_append(g->a, out, np);
             continue;
@@ -122,11 +112,8 @@ static void migrate_decisions(mg_t *g, const cfg_node_t *ds, const char *path)
     }
     for (size_t i = 0; i < ds->n; i++) {
         const cfg_node_t *it = ds->items[i];
-        const char *ip = mg_pitem(g, path, it, i);
-        if (it->kind != CFG_NODE_MAP) {
-            mg_note(g, it, ip, "expected a mapping; ignored");
-            continue;
-        }
+        const char *ip = mg_map_item(g, path, it, i);
+        if (!ip) continue;
         cfg_node_t *d = mg_map(g);
         mg_mark(g, d, ip, it);
         static const char *const used[] = {"plugins", NULL};

@@ -93,6 +93,14 @@ const char *mg_pitem(mg_t *g, const char *parent, const cfg_node_t *item, size_t
     return arena_sprintf(g->a, "%s[%zu]", parent, i);
 }
 
+const char *mg_map_item(mg_t *g, const char *parent, const cfg_node_t *item, size_t i)
+{
+    const char *ip = mg_pitem(g, parent, item, i);
+    if (item->kind == CFG_NODE_MAP) return ip;
+    mg_note(g, item, ip, "expected a mapping; ignored");
+    return NULL;
+}
+
 void mg_consume(mg_t *g, const char *key)
 {
     for (size_t i = 0; i < g->old->n; i++)
@@ -143,6 +151,18 @@ bool mg_seq_has(const cfg_node_t *seq, const char *s)
     for (size_t i = 0; i < seq->n; i++)
         if (seq->items[i]->kind == CFG_NODE_SCALAR && !strcmp(seq->items[i]->str, s)) return true;
     return false;
+}
+
+cfg_node_t *mg_semantic_cache(mg_t *g, cfg_node_t *conf, const cfg_node_t *th, const char *parent,
+                              const char *th_key)
+{
+    mg_set_str(g, conf, "mode", "semantic");
+    if (th) {
+        cfg_node_t *sem = mg_map(g);
+        cfg_node_set(g->a, sem, "similarity_threshold", mg_take(g, th, mg_pkey(g, parent, th_key)));
+        cfg_node_set(g->a, conf, "semantic", sem);
+    }
+    return mg_plugin(g, "response_cache", conf);
 }
 
 cfg_node_t *mg_plugin(mg_t *g, const char *type, cfg_node_t *conf)

@@ -222,13 +222,7 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
         cfg_signal_t *sg = &rc->signals[i];
         if (!sg->composer || cfg_node_is_null(sg->composer)) continue;
         size_t s = ld_push_key(l, "signals.complexity");
-        char idx[160];
-        snprintf(idx, sizeof idx, "[%s].composer", sg->name ? sg->name : "?");
-        size_t pl = strlen(idx);
-        if (l->plen + pl < sizeof l->path) {
-            memcpy(l->path + l->plen, idx, pl + 1);
-            l->plen += pl;
-        }
+        ld_push_name(l, sg->name, ".composer");
         cfg_rule_t *r = arena_calloc(l->a, sizeof *r);
         size_t errs = l->d ? l->d->n_errors : 0;
         cfg_load_rule_tree(l, sg->composer, r);
@@ -247,13 +241,7 @@ static void resolve_recipe(ld_t *l, cfg_recipe_t *rc, const cfg_node_t *routing_
         cfg_node_t at = {.line = sg->line, .col = sg->col};
         size_t s = ld_push_key(l, "signals");
         ld_push_key(l, cfg_signal_family_key(sg->family));
-        char idx[160];
-        snprintf(idx, sizeof idx, "[%s]", sg->name ? sg->name : "?");
-        size_t pl = strlen(idx);
-        if (l->plen + pl < sizeof l->path) {
-            memcpy(l->path + l->plen, idx, pl + 1);
-            l->plen += pl;
-        }
+        ld_push_name(l, sg->name, "");
         const cfg_sig_family_t *sf = cfg_signal_family(sg->family);
         if (sg->classifier && sf && !(sf->flags & CFG_SIGFAM_CLASSIFIER)) {
             size_t s2 = ld_push_key(l, "classifier");

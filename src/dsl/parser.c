@@ -511,6 +511,15 @@ static void sync_item(ps_t *p, int body, size_t start)
     }
 }
 
+/* The next token of a "{ ... }" body, or NULL after taking its closing '}'. */
+static dsl_token_t *body_next(ps_t *p)
+{
+    dsl_token_t *t = peek(p);
+    if (t->kind != DSL_T_RBRACE) return t;
+    next(p);
+    return NULL;
+}
+
 /* "{" { item } "}"; false when the body was abandoned at a top-level keyword. */
 static bool parse_items(ps_t *p, dsl_item_t **out, size_t *n, bool in_tree)
 {
@@ -518,12 +527,7 @@ static bool parse_items(ps_t *p, dsl_item_t **out, size_t *n, bool in_tree)
     if (!expect(p, DSL_T_LBRACE, "'{'")) return false;
     int body = open->depth;
     size_t cap = 0;
-    for (;;) {
-        dsl_token_t *t = peek(p);
-        if (t->kind == DSL_T_RBRACE) {
-            next(p);
-            return true;
-        }
+    for (dsl_token_t *t; (t = body_next(p));) {
         if (t->kind == DSL_T_EOF || is_top_only(t)) {
             char want[64];
             snprintf(want, sizeof want, "'}' to close the block opened at line %d", open->line);
@@ -539,6 +543,7 @@ static bool parse_items(ps_t *p, dsl_item_t **out, size_t *n, bool in_tree)
             sync_item(p, body, start);
         }
     }
+    return true;
 }
 
 /* ---- declarations ---- */
@@ -667,12 +672,7 @@ static bool parse_recipe(ps_t *p, dsl_decl_t *dc)
     if (!expect(p, DSL_T_LBRACE, "'{'")) return false;
     int base = open->depth + 1;
     size_t cap = 0;
-    for (;;) {
-        dsl_token_t *t = peek(p);
-        if (t->kind == DSL_T_RBRACE) {
-            next(p);
-            return true;
-        }
+    for (dsl_token_t *t; (t = body_next(p));) {
         if (t->kind == DSL_T_EOF) {
             err_at(p, t, "'}' to close the RECIPE");
             return false;
@@ -698,6 +698,7 @@ static bool parse_recipe(ps_t *p, dsl_decl_t *dc)
             sync_top(p, base);
         }
     }
+    return true;
 }
 
 static bool parse_decl(ps_t *p, dsl_decl_t *dc, bool in_recipe)

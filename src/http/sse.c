@@ -22,6 +22,15 @@ void sse_parser_deinit(sse_parser_t *p)
     buf_free(&p->data);
 }
 
+void sse_parse_all(const char *data, size_t len, sse_event_fn cb, void *ud)
+{
+    sse_parser_t p;
+    sse_parser_init(&p, cb, ud);
+    sse_parser_feed(&p, data, len);
+    sse_parser_feed(&p, "\n\n", 2); /* flush a last event without its blank line */
+    sse_parser_deinit(&p);
+}
+
 static void dispatch(sse_parser_t *p)
 {
     if (p->has_data && !p->oversize)

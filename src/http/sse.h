@@ -37,6 +37,9 @@ typedef struct sse_parser {
 void sse_parser_init(sse_parser_t *p, sse_event_fn cb, void *ud);
 void sse_parser_deinit(sse_parser_t *p);
 void sse_parser_feed(sse_parser_t *p, const char *data, size_t len);
+/* Parse a whole stream held in memory, calling cb per event; a last event
+ * without its closing blank line is delivered too. */
+void sse_parse_all(const char *data, size_t len, sse_event_fn cb, void *ud);
 /* Append one event ("event: x\n" when given, "data: ...\n" per line, "\n").
  * event may be NULL or "" for none. data is split on CRLF, LF and CR so the
  * parser gives back exactly data (with each line break turned into '\n'). */

@@ -140,37 +140,48 @@ static met_series_t *series_get(met_family_t *f, va_list ap, int create)
     return s;
 }
 
-void met_inc(met_family_t *f, double v, ...)
+typedef enum { MET_OP_INC, MET_OP_SET, MET_OP_OBSERVE } met_op_t;
+
+/* The one update behind met_inc/met_set/met_observe: find (or create) the
+ * series of the label values in ap and apply op with v. No allocation once
+ * the series exists. */
+static void series_update(met_family_t *f, met_op_t op, double v, va_list ap)
 {
     if (!f) return;
+    met_series_t *s = series_get(f, ap, 1);
+    if (op == MET_OP_SET) {
+        atomic_store(&s->value, d2u(v));
+        return;
+    }
+    atomic_add_double(&s->value, v);
+    if (op != MET_OP_OBSERVE) return;
+    atomic_fetch_add(&s->count, 1);
+    for (size_t i = 0; i < f->n_bounds; i++)
+        if (v <= f->bounds[i]) atomic_fetch_add(&s->buckets[i], 1);
+}
+
+void met_inc(met_family_t *f, double v, ...)
+{
     va_list ap;
     va_start(ap, v);
-    met_series_t *s = series_get(f, ap, 1);
+    series_update(f, MET_OP_INC, v, ap);
     va_end(ap);
-    atomic_add_double(&s->value, v);
 }
 
 void met_set(met_family_t *f, double v, ...)
 {
-    if (!f) return;
     va_list ap;
     va_start(ap, v);
-    met_series_t *s = series_get(f, ap, 1);
+    series_update(f, MET_OP_SET, v, ap);
     va_end(ap);
-    atomic_store(&s->value, d2u(v));
 }
 
 void met_observe(met_family_t *f, double v, ...)
 {
-    if (!f) return;
     va_list ap;
     va_start(ap, v);
-    met_series_t *s = series_get(f, ap, 1);
+    series_update(f, MET_OP_OBSERVE, v, ap);
     va_end(ap);
-    atomic_add_double(&s->value, v);
-    atomic_fetch_add(&s->count, 1);
-    for (size_t i = 0; i < f->n_bounds; i++)
-        if (v <= f->bounds[i]) atomic_fetch_add(&s->buckets[i], 1);
 }
 
 double met_value(met_family_t *f, ...)

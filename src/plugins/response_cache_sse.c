@@ -126,11 +126,7 @@ static void asm_event(void *ud, const char *event, size_t event_len, const char 
 char *rc_assemble_chat(const char *sse, size_t len)
 {
     asm_state_t a = {0};
-    sse_parser_t p;
-    sse_parser_init(&p, asm_event, &a);
-    sse_parser_feed(&p, sse, len);
-    sse_parser_feed(&p, "\n\n", 2); /* flush a last event without its blank line */
-    sse_parser_deinit(&p);
+    sse_parse_all(sse, len, asm_event, &a);
     char *out = NULL;
     if (!a.bad && a.finished && a.first) {
         cJSON *o = cJSON_CreateObject();

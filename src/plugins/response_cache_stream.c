@@ -144,11 +144,7 @@ char *rc_assemble_messages(const char *sse, size_t len)
 {
     msg_asm_t *a = calloc(1, sizeof *a);
     if (!a) abort();
-    sse_parser_t p;
-    sse_parser_init(&p, msg_event, a);
-    sse_parser_feed(&p, sse, len);
-    sse_parser_feed(&p, "\n\n", 2); /* flush a last event without its blank line */
-    sse_parser_deinit(&p);
+    sse_parse_all(sse, len, msg_event, a);
     char *out = NULL;
     if (!a->bad && a->stopped && a->msg) {
         cJSON *content = cJSON_CreateArray();
@@ -198,11 +194,7 @@ static void resp_event(void *ud, const char *event, size_t event_len, const char
 char *rc_assemble_responses(const char *sse, size_t len)
 {
     resp_asm_t a = {0};
-    sse_parser_t p;
-    sse_parser_init(&p, resp_event, &a);
-    sse_parser_feed(&p, sse, len);
-    sse_parser_feed(&p, "\n\n", 2);
-    sse_parser_deinit(&p);
+    sse_parse_all(sse, len, resp_event, &a);
     char *out = NULL;
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(a.done, "error");
     if (!a.bad && a.done && (!err || cJSON_IsNull(err))) out = cJSON_PrintUnformatted(a.done);

@@ -155,29 +155,44 @@ static size_t payload_raw(sess_binding_kind_t kind, const char *model, const cha
     return rl;
 }
 
-size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t kind, const char *id,
-                         size_t id_len, const char *model, const char *backend, char *out,
-                         size_t cap)
+/* Both forms' writing: ORIGINAL MARK PAYLOAD, then '.' (a response id) or
+ * PAYLOAD's length in two base64url digits (a tool call id), then MAC. */
+static size_t wrap_form(const char *key, size_t key_len, sess_binding_kind_t kind, const char *id,
+                        size_t id_len, const char *model, const char *backend, char *out,
+                        size_t cap)
 {
-    if (kind == SESS_BINDING_TOOL)
-        return sess_binding_wrap_tool(key, key_len, id, id_len, model, backend, out, cap);
+    bool tool = kind == SESS_BINDING_TOOL;
+    const char *mark = tool ? SESS_BINDING_TOOL_MARK : SESS_BINDING_MARK;
+    size_t mark_len = tool ? SESS_BINDING_TOOL_MARK_LEN : SESS_BINDING_MARK_LEN;
     unsigned char raw[PAYLOAD_MAX];
     size_t rl = payload_raw(kind, model, backend, raw);
     size_t pl = b64_len(rl);
-    size_t total = id_len + SESS_BINDING_MARK_LEN + pl + 1 + MAC_B64_LEN;
-    if (total + 1 > cap || total > SESS_BINDING_ID_MAX) return 0;
+    size_t total = id_len + mark_len + pl + (tool ? 2 : 1) + MAC_B64_LEN;
+    if (total + 1 > cap || total > SESS_BINDING_ID_MAX || (tool && pl >= 64 * 64)) return 0;
     memmove(out, id, id_len); /* out may be id itself */
     char *p = out + id_len;
-    memcpy(p, SESS_BINDING_MARK, SESS_BINDING_MARK_LEN);
-    p += SESS_BINDING_MARK_LEN;
+    memcpy(p, mark, mark_len);
+    p += mark_len;
     b64_encode(raw, rl, p);
     char *payload = p;
     p += pl;
-    *p++ = '.';
+    if (tool) {
+        *p++ = B64[pl >> 6 & 63];
+        *p++ = B64[pl & 63];
+    } else {
+        *p++ = '.';
+    }
     tag(key, key_len, out, id_len, payload, pl, p);
     p += MAC_B64_LEN;
     *p = 0;
     return total;
+}
+
+size_t sess_binding_wrap(const char *key, size_t key_len, sess_binding_kind_t kind, const char *id,
+                         size_t id_len, const char *model, const char *backend, char *out,
+                         size_t cap)
+{
+    return wrap_form(key, key_len, kind, id, id_len, model, backend, out, cap);
 }
 
 /* The common part of both forms' parsing: PAYLOAD and MAC well formed
@@ -238,24 +253,7 @@ void sess_binding_parse(const char *key, size_t key_len, const char *s, size_t l
 size_t sess_binding_wrap_tool(const char *key, size_t key_len, const char *id, size_t id_len,
                               const char *model, const char *backend, char *out, size_t cap)
 {
-    unsigned char raw[PAYLOAD_MAX];
-    size_t rl = payload_raw(SESS_BINDING_TOOL, model, backend, raw);
-    size_t pl = b64_len(rl);
-    size_t total = id_len + SESS_BINDING_TOOL_MARK_LEN + pl + 2 + MAC_B64_LEN;
-    if (total + 1 > cap || total > SESS_BINDING_ID_MAX || pl >= 64 * 64) return 0;
-    memmove(out, id, id_len); /* out may be id itself */
-    char *p = out + id_len;
-    memcpy(p, SESS_BINDING_TOOL_MARK, SESS_BINDING_TOOL_MARK_LEN);
-    p += SESS_BINDING_TOOL_MARK_LEN;
-    b64_encode(raw, rl, p);
-    char *payload = p;
-    p += pl;
-    *p++ = B64[pl >> 6 & 63];
-    *p++ = B64[pl & 63];
-    tag(key, key_len, out, id_len, payload, pl, p);
-    p += MAC_B64_LEN;
-    *p = 0;
-    return total;
+    return wrap_form(key, key_len, SESS_BINDING_TOOL, id, id_len, model, backend, out, cap);
 }
 
 void sess_binding_parse_tool(const char *key, size_t key_len, const char *s, size_t len,

@@ -267,18 +267,38 @@ static uint64_t key_hash(const char *key, size_t n)
 
 /* ---- sessions ---- */
 
+/* A session key's place: its hash, its shard (locked by mem_lock_find) and
+ * the time of the lookup. */
+typedef struct mkey {
+    const char *key;
+    uint32_t len;
+    uint64_t hash, now;
+    mshard_t *shard;
+} mkey_t;
+
+/* Lock key's shard and return its live entry (NULL when there is none);
+ * the caller unlocks k->shard->mu. */
+static ment_t *mem_lock_find(mem_store_t *m, const char *key, mkey_t *k)
+{
+    size_t kl = strlen(key);
+    k->key = key;
+    k->len = (uint32_t)kl;
+    k->hash = key_hash(key, kl);
+    k->now = now_of(m);
+    k->shard = shard_of(&m->sessions, k->hash);
+    pthread_mutex_lock(&k->shard->mu);
+    return ment_find(k->shard, k->hash, key, k->len, k->now);
+}
+
 static void mem_get(sess_store_t *ss, const char *key, sess_get_cb cb, void *ud)
 {
     mem_store_t *m = (mem_store_t *)ss;
-    size_t kl = strlen(key);
-    uint64_t h = key_hash(key, kl);
-    mshard_t *s = shard_of(&m->sessions, h);
     atomic_fetch_add(&m->gets, 1);
     sess_state_t st;
-    pthread_mutex_lock(&s->mu);
-    ment_t *e = ment_find(s, h, key, (uint32_t)kl, now_of(m));
+    mkey_t k;
+    ment_t *e = mem_lock_find(m, key, &k);
     if (e) ment_get_state(e, &st);
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&k.shard->mu);
     if (e) atomic_fetch_add(&m->hits, 1);
     if (cb) cb(ud, e ? SESS_OK : SESS_NOT_FOUND, e ? &st : NULL);
 }
@@ -287,23 +307,20 @@ static void mem_commit(sess_store_t *ss, const char *key, const sess_outcome_t *
                        sess_commit_cb cb, void *ud)
 {
     mem_store_t *m = (mem_store_t *)ss;
-    size_t kl = strlen(key);
-    uint64_t h = key_hash(key, kl), now = now_of(m);
-    mshard_t *s = shard_of(&m->sessions, h);
     sess_commit_result_t res;
     sess_state_t after;
-    pthread_mutex_lock(&s->mu);
-    ment_t *e = ment_find(s, h, key, (uint32_t)kl, now);
+    mkey_t k;
+    ment_t *e = mem_lock_find(m, key, &k);
     bool exists = e != NULL;
     if (e) {
-        lru_unlink(s, e);
-        lru_push_head(s, e);
+        lru_unlink(k.shard, e);
+        lru_push_head(k.shard, e);
         ment_get_state(e, &after);
     }
     sess_state_apply_commit(&after, exists, o, &res);
-    e = ment_set_state(s, e, h, key, (uint32_t)kl, now, &after);
+    e = ment_set_state(k.shard, e, k.hash, key, k.len, k.now, &after);
     e->expires_ms = after.last_seen_ms + m->ttl_ms;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&k.shard->mu);
     atomic_fetch_add(&m->commits, 1);
     if (res.conflict) atomic_fetch_add(&m->conflicts, 1);
     if (cb) cb(ud, SESS_OK, &res, &after);
@@ -313,19 +330,16 @@ static void mem_add_usage(sess_store_t *ss, const char *key, const char *model,
                           const sess_usage_t *u, uint64_t now_ms, sess_done_cb cb, void *ud)
 {
     mem_store_t *m = (mem_store_t *)ss;
-    size_t kl = strlen(key);
-    uint64_t h = key_hash(key, kl);
-    mshard_t *s = shard_of(&m->sessions, h);
-    pthread_mutex_lock(&s->mu);
-    ment_t *e = ment_find(s, h, key, (uint32_t)kl, now_of(m));
+    mkey_t k;
+    ment_t *e = mem_lock_find(m, key, &k);
     if (e) {
         sess_state_t st;
         ment_get_state(e, &st);
         sess_state_add_usage(&st, model, u, now_ms);
-        e = ment_set_state(s, e, h, key, (uint32_t)kl, 0, &st);
+        e = ment_set_state(k.shard, e, k.hash, key, k.len, 0, &st);
         e->expires_ms = st.last_seen_ms + m->ttl_ms;
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&k.shard->mu);
     atomic_fetch_add(&m->usage_adds, 1);
     if (cb) cb(ud, e ? SESS_OK : SESS_NOT_FOUND);
 }
@@ -333,61 +347,70 @@ static void mem_add_usage(sess_store_t *ss, const char *key, const char *model,
 void sess_store_memory_put(sess_store_t *ss, const char *key, const sess_state_t *st)
 {
     mem_store_t *m = (mem_store_t *)ss;
-    size_t kl = strlen(key);
-    uint64_t h = key_hash(key, kl), now = now_of(m);
-    mshard_t *s = shard_of(&m->sessions, h);
-    pthread_mutex_lock(&s->mu);
-    ment_t *e = ment_find(s, h, key, (uint32_t)kl, now);
-    if (e) ment_remove(s, e);
-    e = ment_set_state(s, NULL, h, key, (uint32_t)kl, now, st);
+    mkey_t k;
+    ment_t *e = mem_lock_find(m, key, &k);
+    if (e) ment_remove(k.shard, e);
+    e = ment_set_state(k.shard, NULL, k.hash, key, k.len, k.now, st);
     e->expires_ms = st->last_seen_ms + m->ttl_ms;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&k.shard->mu);
 }
 
 void sess_store_memory_remove_if(sess_store_t *ss, const char *key, uint64_t last_seen_ms)
 {
-    mem_store_t *m = (mem_store_t *)ss;
-    size_t kl = strlen(key);
-    uint64_t h = key_hash(key, kl);
-    mshard_t *s = shard_of(&m->sessions, h);
-    pthread_mutex_lock(&s->mu);
-    ment_t *e = ment_find(s, h, key, (uint32_t)kl, now_of(m));
+    mkey_t k;
+    ment_t *e = mem_lock_find((mem_store_t *)ss, key, &k);
     if (e) {
         sess_state_t st;
         ment_get_state(e, &st);
-        if (st.last_seen_ms == last_seen_ms) ment_remove(s, e);
+        if (st.last_seen_ms == last_seen_ms) ment_remove(k.shard, e);
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&k.shard->mu);
+}
+
+/* Call visit on every live (unexpired) session entry, one shard locked at a
+ * time. */
+static void mem_walk_live(mem_store_t *m, void (*visit)(void *ud, ment_t *e), void *ud)
+{
+    uint64_t now = now_of(m);
+    for (unsigned i = 0; i < m->sessions.n; i++) {
+        mshard_t *s = &m->sessions.shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (ment_t *e = s->head; e; e = e->lnext)
+            if (e->expires_ms > now) visit(ud, e);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+typedef struct walk_ctx {
+    sess_memory_key_fn key_fn;
+    sess_memory_visit_fn visit_fn;
+    void *ud;
+} walk_ctx_t;
+
+static void walk_key(void *p, ment_t *e)
+{
+    walk_ctx_t *w = p;
+    w->key_fn(w->ud, ment_key(e));
+}
+
+static void walk_state(void *p, ment_t *e)
+{
+    walk_ctx_t *w = p;
+    sess_state_t st;
+    ment_get_state(e, &st);
+    w->visit_fn(w->ud, ment_key(e), &st);
 }
 
 void sess_store_memory_foreach_key(sess_store_t *ss, sess_memory_key_fn fn, void *ud)
 {
-    mem_store_t *m = (mem_store_t *)ss;
-    uint64_t now = now_of(m);
-    for (unsigned i = 0; i < m->sessions.n; i++) {
-        mshard_t *s = &m->sessions.shards[i];
-        pthread_mutex_lock(&s->mu);
-        for (ment_t *e = s->head; e; e = e->lnext)
-            if (e->expires_ms > now) fn(ud, ment_key(e));
-        pthread_mutex_unlock(&s->mu);
-    }
+    walk_ctx_t w = {.key_fn = fn, .ud = ud};
+    mem_walk_live((mem_store_t *)ss, walk_key, &w);
 }
 
 void sess_store_memory_foreach(sess_store_t *ss, sess_memory_visit_fn fn, void *ud)
 {
-    mem_store_t *m = (mem_store_t *)ss;
-    uint64_t now = now_of(m);
-    for (unsigned i = 0; i < m->sessions.n; i++) {
-        mshard_t *s = &m->sessions.shards[i];
-        pthread_mutex_lock(&s->mu);
-        for (ment_t *e = s->head; e; e = e->lnext)
-            if (e->expires_ms > now) {
-                sess_state_t st;
-                ment_get_state(e, &st);
-                fn(ud, ment_key(e), &st);
-            }
-        pthread_mutex_unlock(&s->mu);
-    }
+    walk_ctx_t w = {.visit_fn = fn, .ud = ud};
+    mem_walk_live((mem_store_t *)ss, walk_state, &w);
 }
 
 /* ---- chain and opener indexes: 8-byte hash -> session key ---- */

@@ -390,6 +390,19 @@ static void copy_name(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
+/* EVALSHA script with the session key k, the JSON argument j and the store's
+ * TTL; frees k and j. */
+static void send_with_ttl(sess_redis_t *rs, sess_redis_op_t *op, int script, buf_t *k, buf_t *j)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
+    const char *argv[] = {"1", k->data, j->data, ttl};
+    size_t lens[] = {1, k->len, j->len, strlen(ttl)};
+    sess_redis_op_send(op, script, 4, argv, lens);
+    buf_free(k);
+    buf_free(j);
+}
+
 static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, sess_commit_cb cb,
                      void *ud)
 {
@@ -398,18 +411,21 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     sess_redis_op_t *op = sess_redis_op_new(rs, OP_COMMIT, key, ud);
     op->cb.commit = cb;
     op->o = *o;
-    copy_name(op->o_model, sizeof op->o_model, o->model);
-    copy_name(op->o_backend, sizeof op->o_backend, o->backend);
-    copy_name(op->o_decision, sizeof op->o_decision, o->decision);
-    copy_name(op->o_reasoning, sizeof op->o_reasoning, o->reasoning);
-    copy_name(op->o_trace, sizeof op->o_trace, o->trace_id);
-    copy_name(op->o_reason, sizeof op->o_reason, o->reason);
-    op->o.model = op->o_model;
-    op->o.backend = op->o_backend;
-    op->o.decision = op->o_decision;
-    op->o.reasoning = op->o_reasoning;
-    op->o.trace_id = op->o_trace;
-    op->o.reason = op->o_reason;
+    /* the names live in op (the caller's strings may not outlive the call) */
+    struct {
+        char *copy;
+        size_t cap;
+        const char **name;
+    } names[] = {{op->o_model, sizeof op->o_model, &op->o.model},
+                 {op->o_backend, sizeof op->o_backend, &op->o.backend},
+                 {op->o_decision, sizeof op->o_decision, &op->o.decision},
+                 {op->o_reasoning, sizeof op->o_reasoning, &op->o.reasoning},
+                 {op->o_trace, sizeof op->o_trace, &op->o.trace_id},
+                 {op->o_reason, sizeof op->o_reason, &op->o.reason}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        copy_name(names[i].copy, names[i].cap, *names[i].name);
+        *names[i].name = names[i].copy;
+    }
 
     buf_t k = BUF_INIT, j = BUF_INIT;
     key_s(rs, &k, key);
@@ -417,32 +433,19 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     hash_hex16(o->opener, op_hex);
     buf_printf(&j,
                "{\"ev\":%llu,\"sa\":%llu,\"now\":%llu,\"lk\":%d,\"lkb\":%u,\"lks\":%u,"
-               "\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g,\"m\":",
+               "\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g",
                (unsigned long long)o->expected_version, (unsigned long long)o->started_at_ms,
                (unsigned long long)o->now_ms, (int)o->lock_kind, o->lock_bindings,
                o->lock_since_turn, o->opener ? op_hex : "", o->usage.has_usage ? 1 : 0,
                (unsigned long long)o->usage.prompt_tokens,
                (unsigned long long)o->usage.cached_tokens,
                (unsigned long long)o->usage.completion_tokens, o->usage.cost);
-    buf_json_str(&j, op->o_model, strlen(op->o_model));
-    buf_puts(&j, ",\"b\":");
-    buf_json_str(&j, op->o_backend, strlen(op->o_backend));
-    buf_puts(&j, ",\"d\":");
-    buf_json_str(&j, op->o_decision, strlen(op->o_decision));
-    buf_puts(&j, ",\"r\":");
-    buf_json_str(&j, op->o_reasoning, strlen(op->o_reasoning));
-    buf_puts(&j, ",\"tid\":");
-    buf_json_str(&j, op->o_trace, strlen(op->o_trace));
-    buf_puts(&j, ",\"rsn\":");
-    buf_json_str(&j, op->o_reason, strlen(op->o_reason));
+    static const char *const keys[] = {"m", "b", "d", "r", "tid", "rsn"};
+    const char *vals[] = {op->o_model,     op->o_backend, op->o_decision,
+                          op->o_reasoning, op->o_trace,   op->o_reason};
+    sess_redis_json_strs(&j, keys, vals, sizeof keys / sizeof keys[0]);
     buf_putc(&j, '}');
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *argv[] = {"1", k.data, j.data, ttl};
-    size_t lens[] = {1, k.len, j.len, strlen(ttl)};
-    sess_redis_op_send(op, SCR_COMMIT, 4, argv, lens);
-    buf_free(&k);
-    buf_free(&j);
+    send_with_ttl(rs, op, SCR_COMMIT, &k, &j);
 }
 
 static void r_add_usage(sess_store_t *s, const char *key, const char *model, const sess_usage_t *u,
@@ -464,13 +467,7 @@ static void r_add_usage(sess_store_t *s, const char *key, const char *model, con
                (unsigned long long)u->completion_tokens, u->cost, (unsigned long long)now_ms);
     buf_json_str(&j, name, strlen(name));
     buf_putc(&j, '}');
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)rs->ttl_ms);
-    const char *argv[] = {"1", k.data, j.data, ttl};
-    size_t lens[] = {1, k.len, j.len, strlen(ttl)};
-    sess_redis_op_send(op, SCR_USAGE, 4, argv, lens);
-    buf_free(&k);
-    buf_free(&j);
+    send_with_ttl(rs, op, SCR_USAGE, &k, &j);
 }
 
 /* EVALSHA (script >= 0) or a command over index keys: argv = head...,

@@ -116,6 +116,8 @@ size_t sess_redis_wb_pending(const sess_redis_t *rs);
 
 /* ---- store_redis_record.c ---- */
 
+/* Append ,"keys[i]":"vals[i]" (JSON strings) for i < n. */
+void sess_redis_json_strs(buf_t *b, const char *const *keys, const char *const *vals, size_t n);
 void sess_redis_rec_to_json(buf_t *b, const sess_state_t *s);
 bool sess_redis_rec_from_json(const char *p, size_t n, sess_state_t *s);
 

@@ -7,10 +7,32 @@
 #include "session/store_redis_internal.h"
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The record's last_* names: key and place in sess_state_t. */
+#define LAST(f)                                                                                    \
+    {                                                                                              \
+        offsetof(sess_state_t, f), sizeof((sess_state_t *)0)->f                                    \
+    }
+static const struct {
+    size_t off, cap;
+} LAST_NAMES[] = {LAST(last_model),     LAST(last_backend),  LAST(last_decision),
+                  LAST(last_reasoning), LAST(last_trace_id), LAST(last_reason)};
+#undef LAST
+static const char *const last_keys[] = {"lm", "lb", "ld", "lr", "tid", "rsn"};
+#define N_LAST (sizeof last_keys / sizeof last_keys[0])
+
+void sess_redis_json_strs(buf_t *b, const char *const *keys, const char *const *vals, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        buf_printf(b, ",\"%s\":", keys[i]);
+        buf_json_str(b, vals[i], strlen(vals[i]));
+    }
+}
 
 void sess_redis_rec_to_json(buf_t *b, const sess_state_t *s)
 {
@@ -19,24 +41,17 @@ void sess_redis_rec_to_json(buf_t *b, const sess_state_t *s)
     buf_printf(b,
                "{\"v\":%llu,\"ca\":%llu,\"ls\":%llu,\"lsa\":%llu,\"tc\":%u,\"sc\":%u,"
                "\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g,\"lk\":%d,\"lkb\":%u,"
-               "\"lks\":%u,\"op\":\"%s\",\"lm\":",
+               "\"lks\":%u,\"op\":\"%s\"",
                (unsigned long long)s->version, (unsigned long long)s->created_at_ms,
                (unsigned long long)s->last_seen_ms, (unsigned long long)s->last_started_at_ms,
                s->turn_count, s->switch_count, (unsigned long long)s->prompt_tokens,
                (unsigned long long)s->cached_tokens, (unsigned long long)s->completion_tokens,
                s->cost, (int)s->lock_kind, s->lock_bindings, s->lock_since_turn,
                s->opener ? op : "");
-    buf_json_str(b, s->last_model, strlen(s->last_model));
-    buf_puts(b, ",\"lb\":");
-    buf_json_str(b, s->last_backend, strlen(s->last_backend));
-    buf_puts(b, ",\"ld\":");
-    buf_json_str(b, s->last_decision, strlen(s->last_decision));
-    buf_puts(b, ",\"lr\":");
-    buf_json_str(b, s->last_reasoning, strlen(s->last_reasoning));
-    buf_puts(b, ",\"tid\":");
-    buf_json_str(b, s->last_trace_id, strlen(s->last_trace_id));
-    buf_puts(b, ",\"rsn\":");
-    buf_json_str(b, s->last_reason, strlen(s->last_reason));
+    const char *vals[N_LAST];
+    for (size_t i = 0; i < N_LAST; i++)
+        vals[i] = (const char *)s + LAST_NAMES[i].off;
+    sess_redis_json_strs(b, last_keys, vals, N_LAST);
     buf_puts(b, ",\"m\":[");
     bool first = true;
     for (size_t i = 0; i < SESS_MAX_MODELS; i++) {
@@ -103,12 +118,8 @@ bool sess_redis_rec_from_json(const char *p, size_t n, sess_state_t *s)
     char op[32];
     jstr(j, "op", op, sizeof op);
     s->opener = op[0] ? strtoull(op, NULL, 16) : 0;
-    jstr(j, "lm", s->last_model, sizeof s->last_model);
-    jstr(j, "lb", s->last_backend, sizeof s->last_backend);
-    jstr(j, "ld", s->last_decision, sizeof s->last_decision);
-    jstr(j, "lr", s->last_reasoning, sizeof s->last_reasoning);
-    jstr(j, "tid", s->last_trace_id, sizeof s->last_trace_id);
-    jstr(j, "rsn", s->last_reason, sizeof s->last_reason);
+    for (size_t i = 0; i < N_LAST; i++)
+        jstr(j, last_keys[i], (char *)s + LAST_NAMES[i].off, LAST_NAMES[i].cap);
     const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "m"), *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, ms)

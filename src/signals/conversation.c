@@ -155,10 +155,7 @@ static void cv_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         }
         double v = cx->rq ? feature_count(cr, cx->rq, cx->env) : 0;
         if (cr->exists) v = v > 0 ? 1 : 0;
-        res->value = v;
-        res->has_value = true;
-        res->matched = sig_pred_empty(&cr->pred) ? v > 0 : sig_pred_eval(&cr->pred, v);
-        res->score = res->matched ? 1.0 : 0.0;
+        sig_pred_result(&cr->pred, v, res);
     }
 }
 

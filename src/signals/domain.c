@@ -64,11 +64,7 @@ static int domain_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
  * and those whose classifier failed (result.fallback), use the banks. */
 static void domain_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
-    size_t nr = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sig_cls_verdict(cx, &refs[i], 0.30)) rest[nr++] = refs[i];
-    if (nr || !n) sig_sim_rules_eval_best(state, cx, rest, nr);
+    sig_sim_eval_cls_first(state, cx, refs, n, 0.30, sig_sim_rules_eval_best);
 }
 
 CFG_SIG_FAMILY(sig_domain_family, "domain", "domains", "domain rules",

@@ -87,11 +87,7 @@ static void fact_check_eval_heuristic(const void *state, sig_ctx_t *cx, sig_ref_
  * banks. */
 static void fact_check_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
-    size_t nr = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sig_cls_verdict(cx, &refs[i], 0.35)) rest[nr++] = refs[i];
-    if (nr || !n) fact_check_eval_heuristic(state, cx, rest, nr);
+    sig_sim_eval_cls_first(state, cx, refs, n, 0.35, fact_check_eval_heuristic);
 }
 
 CFG_SIG_FAMILY(

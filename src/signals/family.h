@@ -145,6 +145,9 @@ typedef struct sig_pred {
 int sig_pred_parse(const cfg_node_t *node, sig_pred_t *p, const char **why);
 bool sig_pred_empty(const sig_pred_t *p);
 bool sig_pred_eval(const sig_pred_t *p, double v);
+/* A predicate rule's result for value v: it matches (score 1) when p holds,
+ * or, for an empty p, when v > 0. */
+void sig_pred_result(const sig_pred_t *p, double v, sig_result_t *res);
 
 /* A family's compiled rules: one record of size bytes per rule of the
  * build, indexed like sig_build_t.rules and sig_ref_t.id. */

@@ -5,6 +5,7 @@
  * preference.c, reask.c, fact_check.c and user_feedback.c. */
 #include "signals/similarity.h"
 #include "signals/embed_async.h"
+#include "signals/classify.h"
 
 #include "config/global.h"
 #include "core/clock.h"
@@ -326,4 +327,16 @@ double sig_jailbreak_contrastive_score(const sig_engine_t *e, sig_ctx_t *cx,
         }
     }
     return c;
+}
+
+void sig_sim_eval_cls_first(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n,
+                            double def_thr,
+                            void (*banks)(const void *state, sig_ctx_t *cx, sig_ref_t *refs,
+                                          size_t n))
+{
+    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
+    size_t nr = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!sig_cls_verdict(cx, &refs[i], def_thr)) rest[nr++] = refs[i];
+    if (nr || !n) banks(state, cx, rest, nr);
 }

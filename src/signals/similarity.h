@@ -78,6 +78,14 @@ int sig_sim_rules_compile(const sig_build_t *b, void **state, cfg_diags_t *diags
  * the runner-up by its margin; with_label names the match's label after
  * the rule (domain does, preference does not). */
 void sig_sim_rules_eval_best(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n);
+/* A family's evaluation when its rules may name an external classifier:
+ * those take its verdict (classify.h sig_cls_verdict, def_thr the family's
+ * default threshold); the others, and those whose classifier failed, go to
+ * banks (the family's own evaluation; also called when n is 0). */
+void sig_sim_eval_cls_first(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n,
+                            double def_thr,
+                            void (*banks)(const void *state, sig_ctx_t *cx, sig_ref_t *refs,
+                                          size_t n));
 
 /* Jailbreak contrastive mode (SPEC §5.4 jailbreak c): clamp01((max cos to
  * jailbreak exemplars − max cos to benign exemplars)/0.15) of text.

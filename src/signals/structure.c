@@ -242,10 +242,7 @@ static void st_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             size_t units = sig_text_units(q.s, q.n);
             v = units ? c / (double)units : 0;
         }
-        res->value = v;
-        res->has_value = true;
-        res->matched = sig_pred_empty(&sr->pred) ? v > 0 : sig_pred_eval(&sr->pred, v);
-        res->score = res->matched ? 1.0 : 0.0;
+        sig_pred_result(&sr->pred, v, res);
     }
 }
 

@@ -330,3 +330,11 @@ bool sig_pred_eval(const sig_pred_t *p, double v)
     if (p->has_eq && !(fabs(v - p->eq) < 1e-9)) return false;
     return true;
 }
+
+void sig_pred_result(const sig_pred_t *p, double v, sig_result_t *res)
+{
+    res->value = v;
+    res->has_value = true;
+    res->matched = sig_pred_empty(p) ? v > 0 : sig_pred_eval(p, v);
+    res->score = res->matched ? 1.0 : 0.0;
+}

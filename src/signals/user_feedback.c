@@ -109,11 +109,7 @@ static void user_feedback_eval_heuristic(const void *state, sig_ctx_t *cx, sig_r
  * banks. */
 static void user_feedback_eval(const void *state, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
-    sig_ref_t *rest = n ? arena_alloc(cx->a, n * sizeof *rest) : NULL;
-    size_t nr = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!sig_cls_verdict(cx, &refs[i], 0.40)) rest[nr++] = refs[i];
-    if (nr || !n) user_feedback_eval_heuristic(state, cx, rest, nr);
+    sig_sim_eval_cls_first(state, cx, refs, n, 0.40, user_feedback_eval_heuristic);
 }
 
 CFG_SIG_FAMILY(sig_user_feedback_family, "user_feedback", "user_feedbacks", "user-feedback rules",
