@@ -161,7 +161,7 @@ void ag_translate_error(up_proxy_t *up)
 bool ag_translate_whole(up_proxy_t *up, buf_t *out)
 {
     ag_proxy_t *p = ag_of(up);
-    buf_t chat = BUF_INIT;
+    buf_t chat = BUF_ARENA(&up->req->arena);
     const char *src = up->acc.data ? up->acc.data : "";
     size_t srclen = up->acc.len;
     int rc = 0;
@@ -182,7 +182,7 @@ bool ag_translate_whole(up_proxy_t *up, buf_t *out)
     }
     buf_free(&chat);
     if (rc != 0) return false;
-    buf_t tools = BUF_INIT; /* the tool call ids with their binding */
+    buf_t tools = BUF_ARENA(out->arena); /* the tool call ids with their binding */
     if (p->tid_on && rid_wrap_tool_ids(&p->tid, up->client, out->data, out->len, &tools)) {
         buf_free(out);
         *out = tools;
@@ -260,7 +260,7 @@ bool ag_whole(up_proxy_t *up, buf_t *out)
             if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
         }
     }
-    buf_t idw = BUF_INIT;
+    buf_t idw = BUF_ARENA(&up->req->arena);
     const char *b = up->acc.data;
     size_t bl = up->acc.len;
     bool any = rid_resp_wrap_body(&p->rid, b, bl, &idw);

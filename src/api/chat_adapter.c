@@ -33,15 +33,14 @@ int chat_build_body(chat_proxy_t *p)
     up_proxy_t *up = &p->up;
     hsrv_req_t *req = up->req;
     const jreq_t jr = p->jr;
-    jsplice_init(&p->splice);
+    jsplice_init_arena(&p->splice, &req->arena);
     for (size_t i = 0; i < up->plg.edits.n; i++)
         jsplice_add(&p->splice, up->plg.edits.edits[i].off, up->plg.edits.edits[i].len,
                     up->plg.edits.edits[i].repl, up->plg.edits.edits[i].repl_len);
-    buf_t mv = BUF_INIT;
+    buf_t mv = BUF_ARENA(&req->arena); /* stays in the arena: the splice points at it */
     buf_json_str(&mv, up_upstream_model(up), strlen(up_upstream_model(up)));
-    char *mvs = arena_strndup(&req->arena, mv.data, mv.len);
+    const char *mvs = mv.data;
     uint32_t mvl = (uint32_t)mv.len;
-    buf_free(&mv);
     for (uint32_t i = 0; i < jr.n_model && i < JREQ_MAX_MODEL_KEYS; i++)
         jsplice_add(&p->splice, jr.model_all[i].off, jr.model_all[i].len, mvs, mvl);
     if (p->cbody == req->body) rid_unwrap_prev(up->rq, &jr, &p->splice, &req->arena);
@@ -245,7 +244,7 @@ static bool ad_whole(up_proxy_t *up, buf_t *out)
 {
     chat_proxy_t *p = chat_of(up);
     if (!p->rid || up->acc.len > CHAT_MAX_REWRAP) return false;
-    buf_t id = BUF_INIT;
+    buf_t id = BUF_ARENA(&up->req->arena);
     const char *b = up->acc.data;
     size_t bl = up->acc.len;
     bool any = rid_wrap_top_id(p->rid, b, bl, &id);

@@ -148,6 +148,16 @@ void *arena_grow(arena_t *a, void *p, size_t old, size_t n)
         if (p && q && old) memcpy(q, p, old < n ? old : n);
         return q ? q : p;
     }
+    /* the newest block of the current chunk: extended in place when the
+     * chunk has room (a buffer growing on the request path) */
+    arena_chunk_t *h = a->head;
+    size_t o16 = (old + 15) & ~(size_t)15, n16 = (n + 15) & ~(size_t)15;
+    if (h && (unsigned char *)p >= h->data && (unsigned char *)p + o16 == h->data + h->used &&
+        h->size - h->used >= n16 - o16) {
+        h->used += n16 - o16;
+        a->total += n16 - o16;
+        return p;
+    }
     /* a dedicated chunk: its data is p and it holds exactly one block */
     for (arena_chunk_t **pc = &a->head; *pc; pc = &(*pc)->next) {
         arena_chunk_t *c = *pc;

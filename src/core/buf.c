@@ -1,5 +1,6 @@
 /* buf.c - growable byte buffer. */
 #include "core/buf.h"
+#include "core/arena.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,11 @@ void buf_reserve(buf_t *b, size_t extra)
     size_t nc = b->cap ? b->cap * 2 : 64;
     while (nc < b->len + extra + 1)
         nc *= 2;
+    if (b->arena) {
+        b->data = arena_grow(b->arena, b->data, b->cap, nc);
+        b->cap = nc;
+        return;
+    }
     char *p = realloc(b->data, nc);
     if (!p) abort();
     b->data = p;
@@ -193,13 +199,22 @@ void buf_reset(buf_t *b)
 
 void buf_free(buf_t *b)
 {
-    free(b->data);
+    if (!b->arena) free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
 char *buf_steal(buf_t *b)
 {
+    if (b->arena) { /* the caller frees what it gets: a heap copy */
+        char *h = malloc(b->len + 1);
+        if (!h) abort();
+        if (b->len) memcpy(h, b->data, b->len);
+        h[b->len] = 0;
+        b->data = NULL;
+        b->len = b->cap = 0;
+        return h;
+    }
     if (!b->data) buf_reserve(b, 0), b->data[0] = 0;
     char *p = b->data;
     b->data = NULL;

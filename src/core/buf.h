@@ -1,5 +1,6 @@
-/* buf.h - growable byte buffer (heap), the one string builder used everywhere.
- * Always NUL-terminated after any append. Not thread-safe. */
+/* buf.h - growable byte buffer (heap, or a request's arena), the one string
+ * builder used everywhere. Always NUL-terminated after any append. Not
+ * thread-safe. */
 #ifndef TETHER_CORE_BUF_H
 #define TETHER_CORE_BUF_H
 #include <stdarg.h>
@@ -7,15 +8,22 @@
 #include <stddef.h>
 #include <stdio.h>
 
+struct arena;
 typedef struct buf {
     char *data;
     size_t len, cap;
+    /* NULL: data is malloc'd. Else data lives in this arena (BUF_ARENA) and
+     * is released with it: buf_free only forgets it, buf_steal copies it. */
+    struct arena *arena;
 } buf_t;
 
 #define BUF_INIT                                                                                   \
     {                                                                                              \
         0                                                                                          \
     }
+/* An empty buffer whose bytes come from the arena a (the request path's
+ * buffers: no malloc once the arena is warm). */
+#define BUF_ARENA(a) ((buf_t){.data = NULL, .len = 0, .cap = 0, .arena = (a)})
 void buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *p, size_t n);
 void buf_puts(buf_t *b, const char *s);

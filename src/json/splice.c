@@ -4,6 +4,7 @@
  * replacement strings. Nothing is re-serialised and nothing is copied until
  * the socket write (or jsplice_to_buf for tests and small bodies). */
 #include "json/splice.h"
+#include "core/arena.h"
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,15 @@ void jsplice_init(jsplice_t *s)
     memset(s, 0, sizeof(*s));
 }
 
+void jsplice_init_arena(jsplice_t *s, struct arena *a)
+{
+    memset(s, 0, sizeof(*s));
+    s->arena = a;
+}
+
 void jsplice_free(jsplice_t *s)
 {
-    free(s->edits);
+    if (!s->arena) free(s->edits);
     memset(s, 0, sizeof(*s));
 }
 
@@ -24,7 +31,9 @@ void jsplice_add(jsplice_t *s, uint32_t off, uint32_t len, const char *repl, uin
     assert(repl || repl_len == 0);
     if (s->n == s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 8;
-        jsplice_edit_t *e = realloc(s->edits, nc * sizeof(*e));
+        jsplice_edit_t *e =
+            s->arena ? arena_grow(s->arena, s->edits, s->cap * sizeof(*e), nc * sizeof(*e))
+                     : realloc(s->edits, nc * sizeof(*e));
         if (!e) abort();
         s->edits = e;
         s->cap = nc;

@@ -17,9 +17,13 @@ typedef struct jsplice_edit {
 typedef struct jsplice {
     jsplice_edit_t *edits;
     size_t n, cap;
+    struct arena *arena; /* NULL: edits are malloc'd; else from this arena */
 } jsplice_t;
 
 void jsplice_init(jsplice_t *s);
+/* The edit list in the arena a (the request path: no malloc); jsplice_free
+ * then only forgets it. */
+void jsplice_init_arena(jsplice_t *s, struct arena *a);
 void jsplice_free(jsplice_t *s);
 void jsplice_add(jsplice_t *s, uint32_t off, uint32_t len, const char *repl, uint32_t repl_len);
 /* Sort edits by offset (stable). Overlapping edits are a programmer error. */

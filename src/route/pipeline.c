@@ -465,19 +465,21 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
 typedef struct commit_wait {
     void (*done)(void *ud);
     void *ud;
+    bool on_heap; /* no arena was given */
 } commit_wait_t;
 
 static void on_committed(void *ud, int status, const sess_commit_result_t *res,
                          const sess_state_t *after)
 {
     commit_wait_t w = *(commit_wait_t *)ud;
-    free(ud);
+    if (w.on_heap) free(ud);
     if (status != SESS_OK) tlog(TLOG_WARN, "session_commit_failed", "\"status\":%d", status);
     if (w.done) w.done(w.ud);
 }
 
 void route_commit(const route_env_t *env, const route_in_t *in, const route_plan_t *p,
-                  const char *backend, const char *trace_id, void (*done)(void *ud), void *ud)
+                  const char *backend, const char *trace_id, arena_t *a, void (*done)(void *ud),
+                  void *ud)
 {
     if (!env->store || !p->id.found || in->seed_state || in->seed_session_key || !p->model) {
         if (done) done(ud);
@@ -508,9 +510,11 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
      * index, which needs the reply, is still on its way */
     if (p->id.has_chain && p->id.opener)
         sess_store_opener_put(env->store, p->id.opener, p->id.key, NULL, NULL);
-    commit_wait_t *w = malloc(sizeof *w);
+    commit_wait_t *w = a ? arena_alloc(a, sizeof *w) : malloc(sizeof *w);
+    if (!w) abort();
     w->done = done;
     w->ud = ud;
+    w->on_heap = !a;
     sess_store_commit(env->store, p->id.key, &o, on_committed, w);
 }
 

@@ -120,9 +120,12 @@ void route_decide(const route_env_t *env, const route_in_t *in, arena_t *a, rout
  * with the model that actually served. done (may be NULL) runs once when the
  * store acknowledged (inline for the memory store, or when there is nothing
  * to commit): the proxy sends the client its headers only then, so the next
- * turn — on any replica — reads this one's outcome. */
+ * turn — on any replica — reads this one's outcome. The wait's state comes
+ * from the arena a (the request's: it must outlive done), or the heap when a
+ * is NULL. */
 void route_commit(const route_env_t *env, const route_in_t *in, const route_plan_t *plan,
-                  const char *backend, const char *trace_id, void (*done)(void *ud), void *ud);
+                  const char *backend, const char *trace_id, arena_t *a, void (*done)(void *ud),
+                  void *ud);
 /* After the body: add usage and index the prefix chain with the reply. */
 void route_finish(const route_env_t *env, const route_plan_t *plan, const sess_usage_t *usage,
                   const char *reply_text, size_t reply_len);

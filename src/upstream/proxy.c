@@ -71,6 +71,10 @@ void up_start(up_proxy_t *p)
 void up_start_admitted(up_proxy_t *p)
 {
     hsrv_req_t *req = p->req;
+    /* a reply held whole, and the one that waits for the session commit,
+     * live in the request's arena (no malloc on the request path) */
+    if (!p->acc.data) p->acc.arena = &req->arena;
+    if (!p->pend_body.data) p->pend_body.arena = &req->arena;
     if (!p->ad->build(p)) return;
     uint64_t total = p->model->reliability.total_timeout_ms;
     if (!total && req->listener_index >= 0 && (size_t)req->listener_index < p->cfg->n_listeners)

@@ -155,7 +155,7 @@ static void headers_cb(void *ud, int status, const hsrv_header_t *hdrs, size_t n
         p->awaiting_commit = true;
         p->req->keep_on_abort = true; /* a Redis ack may come after the client left */
         hup_call_pause(p->call, true);
-        route_commit(&p->env, &p->rin, &p->plan, bname, NULL, commit_done, p);
+        route_commit(&p->env, &p->rin, &p->plan, bname, NULL, &p->req->arena, commit_done, p);
         return;
     }
     relay_start(p);
@@ -248,7 +248,8 @@ static void done_cb(void *ud)
         return;
     }
     bool ok = is_2xx(p->upstream_status);
-    buf_t out = BUF_INIT; /* the whole body the client gets, when not acc as held */
+    /* the whole body the client gets, when not acc as held */
+    buf_t out = BUF_ARENA(&p->req->arena);
     const char *body = NULL, *ctype = NULL;
     size_t blen = 0;
     if (p->hold) {

@@ -188,6 +188,48 @@ static void test_arena_chunks_reused_across_arenas(void **st)
     }
 }
 
+/* A buffer in a request's arena: grows (in place while it is the arena's
+ * newest block, by copy once something else was allocated after it), keeps
+ * its bytes, and buf_free / buf_steal leave the arena's memory alone (the
+ * stolen bytes are a heap copy the caller frees). */
+static void test_arena_buffer_grows_and_is_released_with_the_arena(void **st)
+{
+    (void)st;
+    arena_t a;
+    arena_init(&a, 4096);
+    buf_t b = BUF_ARENA(&a);
+    buf_puts(&b, "abc");
+    char *first = b.data;
+    for (int i = 0; i < 20; i++) /* 63 bytes: still the first 64-byte block */
+        buf_puts(&b, "xyz");
+    assert_ptr_equal(b.data, first);
+    buf_puts(&b, "0123456789"); /* grows to 128 in place: nothing after it */
+    assert_ptr_equal(b.data, first);
+    assert_int_equal(b.len, 73);
+    char *other = arena_alloc(&a, 32);
+    memset(other, '#', 32);
+    for (int i = 0; i < 100; i++) /* grows past 1 KiB: copied, then past the chunk */
+        buf_puts(&b, "0123456789");
+    assert_int_equal(b.len, 1073);
+    assert_memory_equal(b.data, "abcxyz", 6);
+    assert_memory_equal(b.data + 1063, "0123456789", 10);
+    assert_int_equal(b.data[b.len], 0);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(other[i], '#');
+    buf_t c = BUF_ARENA(&a);
+    buf_json_str(&c, "a\"b", 3);
+    char *h = buf_steal(&c); /* a heap copy */
+    assert_string_equal(h, "\"a\\\"b\"");
+    assert_null(c.data);
+    free(h);
+    buf_free(&b); /* forgets; the arena owns the bytes */
+    assert_null(b.data);
+    assert_ptr_equal(b.arena, &a);
+    buf_puts(&b, "again");
+    assert_string_equal(b.data, "again");
+    arena_deinit(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_steal_hands_over),
         cmocka_unit_test(test_arena_alignment_big_and_reset),
         cmocka_unit_test(test_arena_chunks_reused_across_arenas),
+        cmocka_unit_test(test_arena_buffer_grows_and_is_released_with_the_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,12 +208,44 @@ static void test_many_edits_grow(void **state)
     buf_free(&b);
 }
 
+/* The edit list in an arena (the request path): the same output as on the
+ * heap, however many edits. */
+static void test_edits_in_an_arena_match_the_heap(void **state)
+{
+    (void)state;
+    const char *body = "[0,0,0,0,0,0,0,0,0,0,0,0]";
+    arena_t a;
+    arena_init(&a, 512);
+    jsplice_t h, s;
+    jsplice_init(&h);
+    jsplice_init_arena(&s, &a);
+    for (int i = 11; i >= 0; i--) {
+        jsplice_add(&h, 1 + 2 * (uint32_t)i, 1, "22", 2);
+        jsplice_add(&s, 1 + 2 * (uint32_t)i, 1, "22", 2);
+        (void)arena_alloc(&a, 24); /* something else between the growths */
+    }
+    jsplice_sort(&h);
+    jsplice_sort(&s);
+    buf_t oh = BUF_INIT, os = BUF_INIT;
+    render(&h, body, &oh);
+    render(&s, body, &os);
+    assert_int_equal(os.len, strlen(body) + 12);
+    assert_string_equal(oh.data, os.data);
+    jsplice_free(&s); /* forgets the list; the arena owns it */
+    assert_null(s.edits);
+    jsplice_free(&h);
+    buf_free(&oh);
+    buf_free(&os);
+    arena_deinit(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replace_model_longer_and_shorter),
         cmocka_unit_test(test_insert_stream_options_after_open_brace),
         cmocka_unit_test(test_every_model_occurrence_replaced_out_of_order),
+        cmocka_unit_test(test_edits_in_an_arena_match_the_heap),
         cmocka_unit_test(test_insertions_at_same_offset_keep_order),
         cmocka_unit_test(test_edges_no_edits_whole_body_and_end),
         cmocka_unit_test(test_iov_too_small_and_pointers_into_original),
