@@ -246,66 +246,153 @@ int replay_record_validate(const replay_record_t *r, buf_t *err)
 
 /* ---- rendering --------------------------------------------------------- */
 
+/* Two digits / n digits of v at p (v < 10^n). */
+static void put_digits(char *p, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 void replay_time_format(uint64_t ms, char out[32])
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
+    int year = tm.tm_year + 1900;
+    if (year >= 0 && year <= 9999) {
+        /* the same bytes as the printf below, without printf: the writer
+         * formats one per record */
+        put_digits(out, (unsigned)year, 4);
+        out[4] = '-';
+        put_digits(out + 5, (unsigned)tm.tm_mon + 1, 2);
+        out[7] = '-';
+        put_digits(out + 8, (unsigned)tm.tm_mday, 2);
+        out[10] = 'T';
+        put_digits(out + 11, (unsigned)tm.tm_hour, 2);
+        out[13] = ':';
+        put_digits(out + 14, (unsigned)tm.tm_min, 2);
+        out[16] = ':';
+        put_digits(out + 17, (unsigned)tm.tm_sec, 2);
+        out[19] = '.';
+        put_digits(out + 20, (unsigned)(ms % 1000), 3);
+        out[23] = 'Z';
+        out[24] = 0;
+        return;
+    }
     char tmp[96]; /* wide enough for any int the compiler imagines */
-    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", year, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
     snprintf(out, 32, "%.31s", tmp);
 }
 
-static void key(buf_t *b, bool *first, const char *k)
+/* The renderer writes ~60 members per record on the writer thread; keys are
+ * literals (no escaping needed), so each member is one reserve and a copy. */
+static inline void put_raw(buf_t *b, const char *s, size_t n)
 {
-    if (!*first) buf_putc(b, ',');
+    buf_reserve(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+/* lit is "\"name\":" of length n. */
+static inline void key_lit(buf_t *b, bool *first, const char *lit, size_t n)
+{
+    buf_reserve(b, n + 1);
+    if (!*first) b->data[b->len++] = ',';
     *first = false;
-    buf_json_str(b, k, strlen(k));
-    buf_putc(b, ':');
+    memcpy(b->data + b->len, lit, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+#define KEY(b, first, k) key_lit((b), (first), "\"" k "\":", sizeof("\"" k "\":") - 1)
+
+/* A JSON string: one copy when nothing needs escaping (the usual case),
+ * buf_json_str otherwise (the same bytes either way). */
+static void put_str(buf_t *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\') {
+            buf_json_str(b, s, n);
+            return;
+        }
+    }
+    buf_reserve(b, n + 2);
+    char *p = b->data + b->len;
+    p[0] = '"';
+    memcpy(p + 1, s, n);
+    p[n + 1] = '"';
+    b->len += n + 2;
+    b->data[b->len] = 0;
 }
 
-static void kstr(buf_t *b, bool *first, const char *k, const char *v)
+static void put_cstr(buf_t *b, const char *s)
 {
-    key(b, first, k);
-    buf_json_cstr(b, v);
+    if (!s)
+        put_raw(b, "null", 4);
+    else
+        put_str(b, s, strlen(s));
 }
 
-static void knum(buf_t *b, bool *first, const char *k, double v)
+/* printf("%lld") without printf. */
+static void put_int(buf_t *b, int64_t v)
 {
-    key(b, first, k);
+    char tmp[24];
+    int k = (int)sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) tmp[--k] = '-';
+    put_raw(b, tmp + k, sizeof tmp - (size_t)k);
+}
+
+#define KSTR(b, first, k, v)                                                                       \
+    do {                                                                                           \
+        KEY(b, first, k);                                                                          \
+        put_cstr(b, v);                                                                            \
+    } while (0)
+#define KNUM(b, first, k, v)                                                                       \
+    do {                                                                                           \
+        KEY(b, first, k);                                                                          \
+        put_num(b, v);                                                                             \
+    } while (0)
+#define KINT(b, first, k, v)                                                                       \
+    do {                                                                                           \
+        KEY(b, first, k);                                                                          \
+        put_int(b, v);                                                                             \
+    } while (0)
+#define KBOOL(b, first, k, v)                                                                      \
+    do {                                                                                           \
+        KEY(b, first, k);                                                                          \
+        if (v)                                                                                     \
+            put_raw(b, "true", 4);                                                                 \
+        else                                                                                       \
+            put_raw(b, "false", 5);                                                                \
+    } while (0)
+/* Pre-rendered JSON: inserted as is (validated on write), dflt when NULL. */
+#define KRAW(b, first, k, v, dflt)                                                                 \
+    do {                                                                                           \
+        KEY(b, first, k);                                                                          \
+        put_frag(b, v, dflt);                                                                      \
+    } while (0)
+
+static void put_num(buf_t *b, double v)
+{
     if (!isfinite(v))
-        buf_puts(b, "null");
+        put_raw(b, "null", 4);
     else
         buf_num(b, v);
 }
 
-static void kint(buf_t *b, bool *first, const char *k, int64_t v)
+static void put_frag(buf_t *b, const char *v, const char *dflt)
 {
-    key(b, first, k);
-    buf_printf(b, "%lld", (long long)v);
-}
-
-static void kbool(buf_t *b, bool *first, const char *k, bool v)
-{
-    key(b, first, k);
-    buf_puts(b, v ? "true" : "false");
-}
-
-/* Opens the object member k; its members go after a fresh `first` (returned
- * true), and buf_putc(b, '}') closes it. */
-static bool kobj(buf_t *b, bool *first, const char *k)
-{
-    key(b, first, k);
-    buf_putc(b, '{');
-    return true;
-}
-
-/* Pre-rendered JSON: inserted as is (validated on write), dflt when NULL. */
-static void kraw(buf_t *b, bool *first, const char *k, const char *v, const char *dflt)
-{
-    key(b, first, k);
-    buf_puts(b, v && *v ? v : dflt);
+    const char *s = v && *v ? v : dflt;
+    put_raw(b, s, strlen(s));
 }
 
 void replay_record_render_bodies(const replay_record_t *r, buf_t *out)
@@ -316,17 +403,17 @@ void replay_record_render_bodies(const replay_record_t *r, buf_t *out)
     }
     bool f = true;
     buf_putc(out, '{');
-    key(out, &f, "request");
+    KEY(out, &f, "request");
     if (r->request_body)
         buf_json_str(out, r->request_body, r->request_body_len);
     else
         buf_puts(out, "null");
-    key(out, &f, "response");
+    KEY(out, &f, "response");
     if (r->response_body)
         buf_json_str(out, r->response_body, r->response_body_len);
     else
         buf_puts(out, "null");
-    kbool(out, &f, "truncated", r->bodies_truncated);
+    KBOOL(out, &f, "truncated", r->bodies_truncated);
     buf_putc(out, '}');
 }
 
@@ -337,82 +424,88 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
     replay_time_format(r->created_at_ms, ts);
     buf_putc(b, '{');
     /* identity */
-    kstr(b, &f, "id", r->id);
-    kstr(b, &f, "created_at", ts);
-    kint(b, &f, "created_at_ms", (int64_t)r->created_at_ms);
-    kstr(b, &f, "request_id", r->request_id);
-    kstr(b, &f, "endpoint", r->endpoint);
-    kstr(b, &f, "client_protocol", r->client_protocol);
-    kstr(b, &f, "upstream_protocol", r->upstream_protocol);
-    kstr(b, &f, "tenant", r->tenant);
-    kraw(b, &f, "client_key", r->client_key_json, "null");
+    KSTR(b, &f, "id", r->id);
+    KSTR(b, &f, "created_at", ts);
+    KINT(b, &f, "created_at_ms", (int64_t)r->created_at_ms);
+    KSTR(b, &f, "request_id", r->request_id);
+    KSTR(b, &f, "endpoint", r->endpoint);
+    KSTR(b, &f, "client_protocol", r->client_protocol);
+    KSTR(b, &f, "upstream_protocol", r->upstream_protocol);
+    KSTR(b, &f, "tenant", r->tenant);
+    KRAW(b, &f, "client_key", r->client_key_json, "null");
     /* routing */
-    kstr(b, &f, "recipe", r->recipe);
-    kstr(b, &f, "decision", r->decision);
-    knum(b, &f, "decision_confidence", r->decision_confidence);
-    kstr(b, &f, "strategy", r->strategy);
-    kraw(b, &f, "decision_trace", r->decision_trace_json, "null");
-    kraw(b, &f, "signals", r->signals_json, "[]");
-    kstr(b, &f, "algorithm", r->algorithm);
-    kraw(b, &f, "candidates", r->candidates_json, "[]");
-    kstr(b, &f, "model", r->model);
+    KSTR(b, &f, "recipe", r->recipe);
+    KSTR(b, &f, "decision", r->decision);
+    KNUM(b, &f, "decision_confidence", r->decision_confidence);
+    KSTR(b, &f, "strategy", r->strategy);
+    KRAW(b, &f, "decision_trace", r->decision_trace_json, "null");
+    KRAW(b, &f, "signals", r->signals_json, "[]");
+    KSTR(b, &f, "algorithm", r->algorithm);
+    KRAW(b, &f, "candidates", r->candidates_json, "[]");
+    KSTR(b, &f, "model", r->model);
     /* session */
-    key(b, &f, "session");
+    KEY(b, &f, "session");
     if (!r->has_session) {
         buf_puts(b, "null");
     } else {
         g = true;
         buf_putc(b, '{');
-        kstr(b, &g, "id", r->session.id);
-        kstr(b, &g, "identity_source", r->session.identity_source);
-        knum(b, &g, "identity_confidence", r->session.identity_confidence);
-        kint(b, &g, "turn", r->session.turn);
-        kstr(b, &g, "phase", r->session.phase);
-        kstr(b, &g, "previous_model", r->session.previous_model);
-        kstr(b, &g, "selected_model", r->session.selected_model);
-        kbool(b, &g, "switched", r->session.switched);
-        kstr(b, &g, "reason", r->session.reason);
-        kstr(b, &g, "hard_lock", r->session.hard_lock);
-        kraw(b, &g, "bindings", r->session.bindings_json, "[]");
+        KSTR(b, &g, "id", r->session.id);
+        KSTR(b, &g, "identity_source", r->session.identity_source);
+        KNUM(b, &g, "identity_confidence", r->session.identity_confidence);
+        KINT(b, &g, "turn", r->session.turn);
+        KSTR(b, &g, "phase", r->session.phase);
+        KSTR(b, &g, "previous_model", r->session.previous_model);
+        KSTR(b, &g, "selected_model", r->session.selected_model);
+        KBOOL(b, &g, "switched", r->session.switched);
+        KSTR(b, &g, "reason", r->session.reason);
+        KSTR(b, &g, "hard_lock", r->session.hard_lock);
+        KRAW(b, &g, "bindings", r->session.bindings_json, "[]");
         if (r->session.idle_for_s < 0)
-            kraw(b, &g, "idle_for_s", NULL, "null");
+            KRAW(b, &g, "idle_for_s", NULL, "null");
         else
-            knum(b, &g, "idle_for_s", r->session.idle_for_s);
-        kbool(b, &g, "idle_reset", r->session.idle_reset);
-        kbool(b, &g, "drift_reset", r->session.drift_reset);
-        kbool(b, &g, "decision_inherited", r->session.decision_inherited);
-        kbool(b, &g, "current_not_in_candidates", r->session.current_not_in_candidates);
-        knum(b, &g, "continuation_mass", r->session.continuation_mass);
-        knum(b, &g, "cache_warmth", r->session.cache_warmth);
-        kint(b, &g, "switch_count", r->session.switch_count);
-        kraw(b, &g, "handoff", r->session.handoff_json, "null");
-        kbool(b, &g, "fallback", r->session.fallback);
+            KNUM(b, &g, "idle_for_s", r->session.idle_for_s);
+        KBOOL(b, &g, "idle_reset", r->session.idle_reset);
+        KBOOL(b, &g, "drift_reset", r->session.drift_reset);
+        KBOOL(b, &g, "decision_inherited", r->session.decision_inherited);
+        KBOOL(b, &g, "current_not_in_candidates", r->session.current_not_in_candidates);
+        KNUM(b, &g, "continuation_mass", r->session.continuation_mass);
+        KNUM(b, &g, "cache_warmth", r->session.cache_warmth);
+        KINT(b, &g, "switch_count", r->session.switch_count);
+        KRAW(b, &g, "handoff", r->session.handoff_json, "null");
+        KBOOL(b, &g, "fallback", r->session.fallback);
         buf_putc(b, '}');
     }
     /* outcome */
-    kstr(b, &f, "backend", r->backend);
-    kraw(b, &f, "attempts", r->attempts_json, "[]");
-    kstr(b, &f, "response_path", r->response_path);
-    kint(b, &f, "status", r->status);
-    g = kobj(b, &f, "usage");
-    kint(b, &g, "prompt", r->usage.prompt);
-    kint(b, &g, "cached", r->usage.cached);
-    kint(b, &g, "completion", r->usage.completion);
+    KSTR(b, &f, "backend", r->backend);
+    KRAW(b, &f, "attempts", r->attempts_json, "[]");
+    KSTR(b, &f, "response_path", r->response_path);
+    KINT(b, &f, "status", r->status);
+    KEY(b, &f, "usage");
+    buf_putc(b, '{');
+    g = true;
+    KINT(b, &g, "prompt", r->usage.prompt);
+    KINT(b, &g, "cached", r->usage.cached);
+    KINT(b, &g, "completion", r->usage.completion);
     buf_putc(b, '}');
-    g = kobj(b, &f, "cost");
-    kstr(b, &g, "currency", r->cost.currency);
-    knum(b, &g, "actual", r->cost.actual);
-    knum(b, &g, "baseline", r->cost.baseline);
+    KEY(b, &f, "cost");
+    buf_putc(b, '{');
+    g = true;
+    KSTR(b, &g, "currency", r->cost.currency);
+    KNUM(b, &g, "actual", r->cost.actual);
+    KNUM(b, &g, "baseline", r->cost.baseline);
     buf_putc(b, '}');
-    g = kobj(b, &f, "latency");
-    kint(b, &g, "routing_us", r->latency.routing_us);
-    knum(b, &g, "ttft_ms", r->latency.ttft_ms);
-    knum(b, &g, "total_ms", r->latency.total_ms);
+    KEY(b, &f, "latency");
+    buf_putc(b, '{');
+    g = true;
+    KINT(b, &g, "routing_us", r->latency.routing_us);
+    KNUM(b, &g, "ttft_ms", r->latency.ttft_ms);
+    KNUM(b, &g, "total_ms", r->latency.total_ms);
     buf_putc(b, '}');
-    kraw(b, &f, "plugins", r->plugins_json, "[]");
-    kraw(b, &f, "warnings", r->warnings_json, "[]");
+    KRAW(b, &f, "plugins", r->plugins_json, "[]");
+    KRAW(b, &f, "warnings", r->warnings_json, "[]");
     if (with_bodies && (r->request_body || r->response_body)) {
-        key(b, &f, "bodies");
+        KEY(b, &f, "bodies");
         replay_record_render_bodies(r, b);
     }
     buf_putc(b, '}');
