@@ -18,7 +18,7 @@ if (!out) { console.error('usage: node build.mjs OUTDIR'); process.exit(2); }
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 
-await esbuild.build({
+const built = await esbuild.build({
   absWorkingDir: here,
   entryPoints: { app: 'src/app.js' },
   bundle: true,
@@ -31,8 +31,15 @@ await esbuild.build({
   legalComments: 'none',
   logLevel: 'warning',
   define: { 'process.env.NODE_ENV': '"production"' },
+  metafile: true,
 });
-writeFileSync(join(out, 'index.html'), readFileSync(join(here, 'src/index.html')));
+// index.html preloads the chunks app.js imports statically (the shared
+// libraries), so they load beside app.js rather than after it.
+const entry = Object.entries(built.metafile.outputs).find(([, o]) => o.entryPoint === 'src/app.js');
+const preload = (entry ? entry[1].imports : []).filter(i => i.kind === 'import-statement')
+  .map(i => `<link rel="modulepreload" href="${i.path.split('/').pop()}">\n`).join('');
+const page = readFileSync(join(here, 'src/index.html'), 'utf8').replace('</head>', preload + '</head>');
+writeFileSync(join(out, 'index.html'), page);
 
 let raw = 0, gz = 0;
 const sizes = [];

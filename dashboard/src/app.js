@@ -69,6 +69,8 @@ function header() {
 
 async function render() {
   if (stop) { try { stop(); } catch (_) { /* ignore */ } stop = null; }
+  const early = PAGES[route().page];
+  if (early) early().catch(() => {}); // fetch the page's chunk while whoami runs
   if (!who) {
     try { who = await whoami(token()); } catch (e) { main.replaceChildren(errorBox(e)); return; }
   }

@@ -7,7 +7,8 @@
 // is CodeMirror 6 (YAML mode) with the diagnostics as lint markers. The text
 // starts as the config file's source for an admin (GET /api/v1/config/source)
 // and as the redacted running config in JSON (which is YAML) for others.
-import { el, api, errorBox, setParams, fmtTime, table } from './lib.js';
+// A preact + htm component; CodeMirror is mounted from a layout effect.
+import { html, prender, useLayoutEffect, useRef, useState, api, errorMsg, setParams, fmtTime } from './lib.js';
 import { EditorState } from '@codemirror/state';
 import { EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap } from '@codemirror/commands';
@@ -50,112 +51,117 @@ function toLint(doc, d, severity) {
   return { from, to: Math.max(line.to, from), severity, message: d.text };
 }
 
-export async function render(main, ctx) {
-  const conf = await api('/config');
-  let running = JSON.stringify(conf.config, null, 2);
-  let source = 'the running config (JSON, secrets redacted)';
-  if (ctx.can('admin')) {
-    try { running = await api('/api/v1/config/source', { text: true }); source = 'the config file'; } catch (_) { /* no file watch */ }
-  }
-  const canEdit = ctx.can('operator');
-  const host = el('div', { class: 'editor', id: 'cfg-editor' });
-  const diags = el('div', { id: 'cfg-diags' });
-  const diffBox = el('pre', { class: 'diff', id: 'cfg-diff' });
-  const state = el('span', { id: 'cfg-state', class: 'muted' }, canEdit ? 'validated as you type' : 'read-only: validating edits needs the operator role');
-  let valid = false, alive = true;
-  const apply = el('button', { id: 'cfg-apply', disabled: true, onclick: () => doApply() }, 'Apply');
-  const applyResult = el('div', { id: 'cfg-apply-result' });
-  const audit = el('div', { id: 'cfg-audit' });
-  const dslBox = el('pre', { class: 'json', id: 'cfg-dsl' }, 'loading…');
-  let view = null;
-  const text = () => view.state.doc.toString();
+const Diag = ({ d, cls }) => html`<div class=${'diag ' + cls} data-line=${d.line}>${d.text}</div>`;
 
-  function canApply() { apply.disabled = !(canEdit && valid && text() !== running); }
+function Audit({ a }) {
+  if (!a) return null;
+  if (a.error) return html`<p class="error">${a.error}</p>`;
+  const rows = a.entries || [];
+  return html`<table class="grid"><thead><tr>${['time', 'by', 'role', 'result', 'generation', 'bytes'].map(c => html`<th>${c}</th>`)}</tr></thead><tbody>
+    ${rows.length ? rows.map(e => html`<tr><td>${fmtTime(e.at_ms)}</td><td>${e.by}</td><td>${e.role}</td>
+      <td class=${e.result === 'applied' ? 'ok' : e.result === 'unchanged' ? '' : 'bad'}>${e.result}</td><td class="num">${e.generation}</td><td class="num">${e.bytes}</td></tr>`)
+      : html`<tr><td colspan="6" class="muted">no apply since the router started</td></tr>`}</tbody></table>`;
+}
 
-  async function loadAudit() {
-    try {
-      const a = await api('/api/v1/config/audit');
-      audit.replaceChildren(table(['time', 'by', 'role', 'result', 'generation', 'bytes'], (a.entries || []).map(e =>
-        el('tr', {}, el('td', {}, fmtTime(e.at_ms)), el('td', {}, e.by), el('td', {}, e.role), el('td', { class: e.result === 'applied' ? 'ok' : e.result === 'unchanged' ? '' : 'bad' }, e.result),
-          el('td', { class: 'num' }, e.generation), el('td', { class: 'num' }, e.bytes))), { empty: 'no apply since the router started' }));
-    } catch (e) { audit.replaceChildren(errorBox(e)); }
-  }
+function Config({ conf, initial, source, canEdit }) {
+  const host = useRef(null);
+  const view = useRef(null);
+  const [running, setRunning] = useState(initial);
+  const [text, setText] = useState(initial);
+  const [v, setV] = useState({ state: canEdit ? 'validated as you type' : 'read-only: validating edits needs the operator role', cls: 'muted', valid: false, errs: [], warns: [], error: null });
+  const [applied, setApplied] = useState(null); // {busy} | {result} | {error}
+  const [audit, setAudit] = useState(null);
+  const [dsl, setDsl] = useState('loading…');
+
+  const loadAudit = () => api('/api/v1/config/audit').then(setAudit, e => setAudit({ error: errorMsg(e) }));
+
+  // a layout effect: the editor exists as soon as its host does
+  useLayoutEffect(() => {
+    let alive = true;
+    // The lint source: the text through the router's loader
+    // (POST /config/validate); CodeMirror runs it 300 ms after the last
+    // edit, drops a stale answer, and shows the result as underlines,
+    // gutter markers and tooltips; the list below repeats them as
+    // file:line:col.
+    async function validate(ed) {
+      const doc = ed.state.doc;
+      setV(o => Object.assign({}, o, { state: 'validating…', cls: 'muted' }));
+      let res;
+      try {
+        res = await api('/config/validate', { body: doc.toString(), contentType: 'application/yaml' });
+      } catch (e) {
+        if (alive) setV(o => Object.assign({}, o, { state: '', error: errorMsg(e) }));
+        return [];
+      }
+      if (!alive || ed.state.doc !== doc) return [];
+      const errs = (res.errors || []).map(parseDiag), warns = (res.warnings || []).map(parseDiag);
+      setV({ state: res.valid ? 'valid' : `${errs.length} error(s)`, cls: res.valid ? 'ok' : 'bad', valid: res.valid, errs, warns, error: null });
+      return [...errs.map(e => toLint(doc, e, 'error')), ...warns.map(w => toLint(doc, w, 'warning'))];
+    }
+    const extensions = [
+      lineNumbers(), highlightActiveLineGutter(), history(), drawSelection(), highlightActiveLine(),
+      yaml(), syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+      keymap.of([...defaultKeymap, ...historyKeymap, ...lintKeymap]),
+      EditorView.updateListener.of(u => {
+        if (!u.docChanged) return;
+        setText(u.state.doc.toString());
+        setV(o => Object.assign({}, o, { valid: false }));
+        setParams({ edited: '1' });
+      }),
+      EditorView.theme({
+        '&': { height: '60vh', fontSize: '13px', backgroundColor: '#fff' },
+        '.cm-scroller': { fontFamily: 'ui-monospace, monospace' },
+        '.cm-gutters': { backgroundColor: '#f1f3f6', color: '#6b7380' },
+      }),
+    ];
+    if (canEdit) extensions.push(linter(validate, { delay: 300 }), lintGutter());
+    else extensions.push(EditorState.readOnly.of(true), EditorView.editable.of(false));
+    // In a shadow root: there CodeMirror's styles go to a constructed style
+    // sheet, which the page's strict CSP (no inline style) allows.
+    const el = host.current;
+    const shadow = el.shadowRoot || el.attachShadow({ mode: 'open' });
+    view.current = new EditorView({ root: shadow, parent: shadow, state: EditorState.create({ doc: initial, extensions }) });
+    // the text, for scripts (tests/browser): the host reads like a textarea
+    Object.defineProperty(el, 'value', { configurable: true, get: () => view.current.state.doc.toString() });
+    loadAudit();
+    api('/api/v1/config/dsl', { text: true }).then(t => { if (alive) setDsl(t); }, e => { if (alive) setDsl(e.message); });
+    return () => { alive = false; view.current.destroy(); };
+  }, []);
 
   async function doApply() {
-    apply.disabled = true;
-    applyResult.replaceChildren(el('p', { class: 'muted' }, 'applying…'));
-    const body = text();
+    const body = view.current.state.doc.toString();
+    setApplied({ busy: true });
     try {
       const r = await api('/api/v1/config/apply', { body, contentType: 'application/yaml' });
-      running = body;
-      applyResult.replaceChildren(el('p', { class: 'ok', id: 'cfg-applied' }, `${r.result}: generation ${r.generation}. `, el('a', { href: '#/topology' }, 'see the topology')));
-    } catch (e) {
-      applyResult.replaceChildren(errorBox(e));
-    }
-    drawDiff(); canApply(); loadAudit();
+      setRunning(body);
+      setApplied({ result: r });
+    } catch (e) { setApplied({ error: errorMsg(e) }); }
+    loadAudit();
   }
 
-  function drawDiff() {
-    const d = lineDiff(running, text()).filter(x => x.op !== ' ');
-    diffBox.replaceChildren(...(d.length ? d.map(x => el('span', { class: x.op === '+' ? 'add' : 'del' }, x.op + ' ' + x.text + '\n')) : ['no change from the running config']));
+  const diff = lineDiff(running, text).filter(x => x.op !== ' ');
+  const canApply = canEdit && v.valid && text !== running && !(applied && applied.busy);
+  return html`<div class="toolbar"><h2>Config</h2><span class="muted">running generation ${conf.generation}, editing ${source}</span>
+      <span id="cfg-state" class=${v.cls}>${v.state}</span>
+      ${canEdit ? html`<button id="cfg-apply" disabled=${!canApply} onClick=${doApply}>Apply</button>` : null}</div>
+    <div id="cfg-apply-result">${!applied ? null : applied.busy ? html`<p class="muted">applying…</p>` : applied.error ? html`<p class="error">${applied.error}</p>`
+      : html`<p class="ok" id="cfg-applied">${applied.result.result}: generation ${applied.result.generation}. <a href="#/topology">see the topology</a></p>`}</div>
+    <div class="editor" id="cfg-editor" ref=${host}></div>
+    <div id="cfg-diags">${v.error ? html`<p class="error">${v.error}</p>` : null}${v.errs.map(d => html`<${Diag} d=${d} cls="error" />`)}${v.warns.map(d => html`<${Diag} d=${d} cls="warning" />`)}</div>
+    <h3>diff against the running config</h3>
+    <pre class="diff" id="cfg-diff">${diff.length ? diff.map(x => html`<span class=${x.op === '+' ? 'add' : 'del'}>${x.op + ' ' + x.text + '\n'}</span>`) : 'no change from the running config'}</pre>
+    <p class="muted">Apply writes the text over the config file and reloads it atomically (the same path as a file change or SIGHUP); a config the reload rejects leaves the file and the running config as they were.</p>
+    <h3>applied from here</h3><div id="cfg-audit"><${Audit} a=${audit} /></div>
+    <h3>the running routing as DSL</h3><pre class="json" id="cfg-dsl">${dsl}</pre>`;
+}
+
+export async function render(main, ctx) {
+  const conf = await api('/config');
+  let initial = JSON.stringify(conf.config, null, 2);
+  let source = 'the running config (JSON, secrets redacted)';
+  if (ctx.can('admin')) {
+    try { initial = await api('/api/v1/config/source', { text: true }); source = 'the config file'; } catch (_) { /* no file watch */ }
   }
-
-  // The lint source: the text through the router's loader
-  // (POST /config/validate); CodeMirror runs it 300 ms after the last
-  // edit, drops a stale answer, and shows the result as underlines, gutter
-  // markers and tooltips; the list below repeats them as file:line:col.
-  async function validate(v) {
-    const doc = v.state.doc;
-    state.textContent = 'validating…';
-    state.className = 'muted';
-    let res;
-    try {
-      res = await api('/config/validate', { body: doc.toString(), contentType: 'application/yaml' });
-    } catch (e) {
-      if (alive) { state.textContent = ''; diags.replaceChildren(errorBox(e)); }
-      return [];
-    }
-    if (!alive || v.state.doc !== doc) return [];
-    const errs = (res.errors || []).map(parseDiag), warns = (res.warnings || []).map(parseDiag);
-    state.textContent = res.valid ? 'valid' : `${errs.length} error(s)`;
-    state.className = res.valid ? 'ok' : 'bad';
-    valid = res.valid; canApply();
-    diags.replaceChildren(...errs.map(e => el('div', { class: 'diag error', 'data-line': e.line }, e.text)),
-      ...warns.map(w => el('div', { class: 'diag warning', 'data-line': w.line }, w.text)));
-    return [...errs.map(e => toLint(doc, e, 'error')), ...warns.map(w => toLint(doc, w, 'warning'))];
-  }
-
-  const extensions = [
-    lineNumbers(), highlightActiveLineGutter(), history(), drawSelection(), highlightActiveLine(),
-    yaml(), syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
-    keymap.of([...defaultKeymap, ...historyKeymap, ...lintKeymap]),
-    EditorView.updateListener.of(u => {
-      if (!u.docChanged) return;
-      valid = false; canApply(); drawDiff();
-      setParams({ edited: '1' });
-    }),
-  ];
-  if (canEdit) extensions.push(linter(validate, { delay: 300 }), lintGutter());
-  else extensions.push(EditorState.readOnly.of(true), EditorView.editable.of(false));
-  // In a shadow root: there CodeMirror's styles go to a constructed style
-  // sheet, which the page's strict CSP (no inline style) allows.
-  const shadow = host.attachShadow({ mode: 'open' });
-  extensions.push(EditorView.theme({
-    '&': { height: '60vh', fontSize: '13px', backgroundColor: '#fff' },
-    '.cm-scroller': { fontFamily: 'ui-monospace, monospace' },
-    '.cm-gutters': { backgroundColor: '#f1f3f6', color: '#6b7380' },
-  }));
-  view = new EditorView({ root: shadow, parent: shadow, state: EditorState.create({ doc: running, extensions }) });
-  // the text, for scripts (tests/browser): the host reads like a textarea
-  Object.defineProperty(host, 'value', { get: text });
-
-  main.append(el('div', { class: 'toolbar' }, el('h2', {}, 'Config'), el('span', { class: 'muted' }, `running generation ${conf.generation}, editing ${source}`), state, canEdit ? apply : null),
-    applyResult, host, diags,
-    el('h3', {}, 'diff against the running config'), diffBox,
-    el('p', { class: 'muted' }, 'Apply writes the text over the config file and reloads it atomically (the same path as a file change or SIGHUP); a config the reload rejects leaves the file and the running config as they were.'),
-    el('h3', {}, 'applied from here'), audit,
-    el('h3', {}, 'the running routing as DSL'), dslBox);
-  drawDiff(); loadAudit();
-  api('/api/v1/config/dsl', { text: true }).then(t => dslBox.replaceChildren(t), e => dslBox.replaceChildren(e.message));
-  return () => { alive = false; view.destroy(); };
+  prender(html`<${Config} conf=${conf} initial=${initial} source=${source} canEdit=${ctx.can('operator')} />`, main);
+  return () => prender(null, main);
 }

@@ -4,12 +4,12 @@
 // text parser.
 
 import { h, render as prender } from 'preact';
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
 
 // Components are preact with htm templates (no JSX step): html`<div>…</div>`.
 export const html = htm.bind(h);
-export { prender, useEffect, useMemo, useRef, useState };
+export { prender, useEffect, useLayoutEffect, useMemo, useRef, useState };
 
 export const TOKEN_KEY = 'tether.dashboard.token';
 

@@ -142,28 +142,35 @@ function Overview({ params }) {
   const every = Math.max(1, Number(params.every) || 3);
   const [st, setSt] = useState({ status: null, backends: [], recent: null, err: null, n: 0 });
   useEffect(() => {
-    let live = true, recent = null, timer = null;
-    async function poll() {
-      let next;
-      try {
-        const [text, status, be] = await Promise.all([api('/metrics', { text: true }), api('/api/v1/status'), api('/backends')]);
-        history.push({ t: Date.now(), s: snapshot(parseProm(text)) });
-        while (history.length > 1 && history[0].t < Date.now() - WINDOWS['1h']) history.shift();
-        if (status.replay && status.replay.enabled && (!recent || history.length % 5 === 1)) {
-          recent = await api('/v1/router_replay?limit=200').catch(() => null);
-        }
-        next = { status, backends: be.backends || [], recent, err: null };
-      } catch (e) { next = { err: e }; }
-      if (live) setSt(prev => Object.assign({}, prev, next, { n: prev.n + 1 }));
-    }
-    (async () => {
-      if (!history.length) {
-        try {
-          const h = await api('/api/v1/history');
-          for (const smp of h.samples || []) history.push(fromServer(smp));
-        } catch (_) { /* an older router: the tab's own reads only */ }
+    let live = true, timer = null, n = 0;
+    // One read: /metrics, status and backends at once; then, every fifth
+    // read and when replay is on, the newest replay records (the top
+    // decisions): awaited on the first read (the page opens complete),
+    // later ones do not hold up the rest.
+    async function read() {
+      const [text, status, be] = await Promise.all([api('/metrics', { text: true }), api('/api/v1/status'), api('/backends')]);
+      const next = { status, backends: be.backends || [], err: null };
+      if (n++ % 5 === 0 && status.replay && status.replay.enabled) {
+        const rec = api('/v1/router_replay?limit=200').catch(() => null);
+        if (n === 1) next.recent = await rec;
+        else rec.then(r => { if (live && r) setSt(prev => Object.assign({}, prev, { recent: r })); });
       }
-      await poll();
+      return { t: Date.now(), s: snapshot(parseProm(text)), next };
+    }
+    function show(r) {
+      history.push({ t: r.t, s: r.s });
+      while (history.length > 1 && history[0].t < Date.now() - WINDOWS['1h']) history.shift();
+      if (live) setSt(prev => Object.assign({}, prev, r.next, { n: prev.n + 1 }));
+    }
+    const fail = e => { if (live) setSt(prev => Object.assign({}, prev, { err: e, n: prev.n + 1 })); };
+    async function poll() { try { show(await read()); } catch (e) { fail(e); } }
+    (async () => {
+      // the router's last hour and the first read together
+      const past = history.length ? null : api('/api/v1/history').catch(() => null);
+      const first = read();
+      const h = await past;
+      for (const smp of (h && h.samples) || []) history.push(fromServer(smp));
+      try { show(await first); } catch (e) { fail(e); }
       if (live) timer = setInterval(poll, every * 1000);
     })();
     return () => { live = false; clearInterval(timer); };
