@@ -13,10 +13,14 @@
 #   cls+emb            routed, one jailbreak rule on /classify and one
 #                      embedding rule (a new text every request: a cache miss,
 #                      one embeddings call), both fetched before the signals
-# Then: added = cls+emb - none; overhead = added - max(classify, embed); sum =
-# classify + embed (what sequential calls would cost). Prints a markdown
+#   both together      (1 connection) both direct calls sent at once on two
+#                      keep-alive connections: p50 of the time until both
+#                      answered, the max(service times) of one request
+# Then: added = cls+emb - none; overhead = added - both together (at 64
+# connections: added - the larger direct p50); sum = classify + embed (what
+# sequential calls would cost). Prints a markdown
 # table: per cell the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
-# SECS-second wrk runs (default 1: 24 s of load in all). Loopback only;
+# SECS-second runs (default 1: about 30 s of load in all). Loopback only;
 # needs wrk and curl. Every process started here is stopped.
 #   scripts/bench_signal_fetch.sh [service_ms] [seconds]
 set -eu -o pipefail
@@ -63,7 +67,7 @@ lua() { # file, body prefix, body suffix
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local n = 0
-local id = tostring(math.random(1, 1000000000))
+local id = os.getenv("BENCH_RUN_ID") -- new texts every run: no cache hit
 request = function()
     n = n + 1
     return wrk.format(nil, nil, nil, '$2' .. id .. "-" .. n .. '$3')
@@ -76,13 +80,15 @@ lua "$T/classify.lua" '{"model":"jb","input":["Question ' ': what is the capital
 lua "$T/embed.lua" '{"model":"emb","dimensions":64,"input":["Question ' \
     ': what is the capital of France?"]}'
 
-write_cfg() { # file, config (none | both), port
+write_cfg() { # file, config (none | cls | emb | both), port
     local sig="" dec=""
-    if [ "$2" = both ]; then
+    if [ "$2" = both ] || [ "$2" = emb ]; then
         sig="    embeddings:\n      - {name: geo, candidates: [\"tell me about mountains\"], threshold: 0.99}\n"
+        dec="    - {name: g, priority: 50, rules: {type: embedding, name: geo}, modelRefs: [{model: m}]}\n"
+    fi
+    if [ "$2" = both ] || [ "$2" = cls ]; then
         sig="$sig    jailbreak:\n      - {name: jb, method: classifier, classifier: jbc}\n"
-        dec="    - {name: blocked, priority: 100, rules: {type: jailbreak, name: jb}, modelRefs: [{model: m}]}\n"
-        dec="$dec    - {name: g, priority: 50, rules: {type: embedding, name: geo}, modelRefs: [{model: m}]}\n"
+        dec="$dec    - {name: blocked, priority: 100, rules: {type: jailbreak, name: jb}, modelRefs: [{model: m}]}\n"
     fi
     printf "version: v0.3\nlisteners:\n  - {name: main, address: 127.0.0.1, port: %s}\n\
 providers:\n  defaults: {default_model: m}\n  models:\n    - name: m\n      backend_refs: [{name: a, endpoint: \"127.0.0.1:$LLM\"}]\n\
@@ -101,7 +107,8 @@ global:\n  router: {limits: {signal_timeout: 1s}}\n  services: {router_replay: {
 # p50 in us of one wrk run: url, lua, connections
 p50() {
     local out v
-    out=$(wrk -t "$([ "$3" = 1 ] && echo 1 || echo 2)" -c "$3" -d "${SECS}s" --timeout 5s --latency \
+    RUNS=$((RUNS + 1))
+    out=$(BENCH_RUN_ID="$$-$RUNS-$RANDOM" wrk -t "$([ "$3" = 1 ] && echo 1 || echo 2)" -c "$3" -d "${SECS}s" --timeout 5s --latency \
         -s "$2" "$1" 2>&1) || die "wrk failed against $1"
     v=$(awk '$1 == "50%" {print $2}' <<<"$out")
     [ -n "$v" ] || die "no latency from wrk against $1"
@@ -111,6 +118,52 @@ p50() {
         else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.0f", v * 1e6 }
         else printf "NaN" }'
 }
+
+RUNS=0
+# The pair baseline: the two calls sent together on two keep-alive
+# connections, p50 of the time until both answered (what a request that
+# issues them in parallel cannot beat).
+cat >"$T/pair.py" <<'PY'
+import socket, sys, time
+port, secs = int(sys.argv[1]), float(sys.argv[2])
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+def req(path, body):
+    b = body.encode()
+    return ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: %d\r\n\r\n" % (path, len(b))).encode() + b
+def read_resp(s, buf):
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(65536)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    cl = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            cl = int(line.split(b":")[1])
+    while len(rest) < cl:
+        rest += s.recv(65536)
+    return rest[cl:]
+a, b = conn(), conn()
+ba = bb = b""
+lat, n = [], 0
+tag = "%d-%d" % (time.time_ns(), port)
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    n += 1
+    t = "Question pair-%s-%d: what is the capital of France?" % (tag, n)
+    ra = req("/classify", '{"model":"jb","input":["%s"]}' % t)
+    rb = req("/v1/embeddings", '{"model":"emb","dimensions":64,"input":["%s"]}' % t)
+    t0 = time.monotonic()
+    a.sendall(ra)
+    b.sendall(rb)
+    ba = read_resp(a, ba)
+    bb = read_resp(b, bb)
+    lat.append(time.monotonic() - t0)
+lat.sort()
+print(int(lat[len(lat) // 2] * 1e6))
+PY
 
 declare -A R
 for cfg in none both; do
@@ -129,21 +182,23 @@ for cfg in none both; do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
-echo "| conns | classify (us) | embed (us) | none (us) | cls+emb (us) | added (us) | sum of calls (us) | overhead over max (us) |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| conns | classify (us) | embed (us) | both together (us) | none (us) | cls+emb (us) | added (us) | sum of calls (us) | overhead (us) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 load0=$(cut -d' ' -f1 /proc/loadavg)
 for c in 1 64; do
-    cls="" ems="" nos="" bos=""
+    cls="" ems="" prs="" nos="" bos=""
     for _ in $(seq "$ROUNDS"); do # interleaved: each round sees the same load
         cls="$cls $(p50 "http://127.0.0.1:$SIG/classify" "$T/classify.lua" "$c")"
         ems="$ems $(p50 "http://127.0.0.1:$SIG/v1/embeddings" "$T/embed.lua" "$c")"
+        [ "$c" = 1 ] && prs="$prs $(python3 "$T/pair.py" "$SIG" "$SECS")"
         nos="$nos $(p50 "http://127.0.0.1:${R[none]}/v1/chat/completions" "$T/chat.lua" "$c")"
         bos="$bos $(p50 "http://127.0.0.1:${R[both]}/v1/chat/completions" "$T/chat.lua" "$c")"
     done
     cl=$(median <<<"$cls") em=$(median <<<"$ems") no=$(median <<<"$nos") bo=$(median <<<"$bos")
-    awk -v c="$c" -v cl="$cl" -v em="$em" -v no="$no" -v bo="$bo" 'BEGIN {
-        mx = cl > em ? cl : em; add = bo - no
-        printf "| %d | %d | %d | %d | %d | %d | %d | %d |\n", c, cl, em, no, bo, add, cl + em, add - mx }'
+    pr=$([ -n "$prs" ] && median <<<"$prs" || echo -)
+    awk -v c="$c" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" 'BEGIN {
+        mx = pr != "-" ? pr : (cl > em ? cl : em); add = bo - no
+        printf "| %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", c, cl, em, pr, no, bo, add, cl + em, add - mx }'
 done
 echo
 echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
