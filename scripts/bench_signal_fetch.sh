@@ -18,7 +18,9 @@
 #                      answered, the max(service times) of one request
 # Then: added = cls+emb - none; overhead = added - both together (at 64
 # connections: added - the larger direct p50); sum = classify + embed (what
-# sequential calls would cost). Prints a markdown
+# sequential calls would cost). Last, the router's own share from its replay
+# records (routing time minus the classifier call's latency), which the
+# machine's scheduling noise touches far less than the wrk differences. Prints a markdown
 # table: per cell the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
 # SECS-second runs (default 1: about 30 s of load in all). Loopback only;
 # needs wrk and curl. Every process started here is stopped.
@@ -80,7 +82,7 @@ lua "$T/classify.lua" '{"model":"jb","input":["Question ' ': what is the capital
 lua "$T/embed.lua" '{"model":"emb","dimensions":64,"input":["Question ' \
     ': what is the capital of France?"]}'
 
-write_cfg() { # file, config (none | cls | emb | both), port
+write_cfg() { # file, config (none | cls | emb | both), port, management port
     local sig="" dec=""
     if [ "$2" = both ] || [ "$2" = emb ]; then
         sig="    embeddings:\n      - {name: geo, candidates: [\"tell me about mountains\"], threshold: 0.99}\n"
@@ -96,7 +98,8 @@ routing:\n  modelCards: [{name: m}]\n  signals:\n$sig\
     keywords:\n      - {name: kw, keywords: [zebra]}\n\
   decisions:\n$dec    - {name: kwd, priority: 10, rules: {type: keyword, name: kw}, modelRefs: [{model: m}]}\n\
     - {name: rest, priority: 1, modelRefs: [{model: m}]}\n\
-global:\n  router: {limits: {signal_timeout: 1s}}\n  services: {router_replay: {enabled: false}}\n\
+global:\n  router: {limits: {signal_timeout: 1s}}\n\
+  services: {router_replay: {store: memory}, management_api: {listen: \"127.0.0.1:$4\"}}\n\
   model_catalog:\n    embeddings:\n      backend: openai_compatible\n\
       openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64}\n\
     classifiers:\n\
@@ -165,10 +168,11 @@ lat.sort()
 print(int(lat[len(lat) // 2] * 1e6))
 PY
 
-declare -A R
+declare -A R MG
 for cfg in none both; do
     RP=$(port)
-    write_cfg "$T/$cfg.yaml" "$cfg" "$RP"
+    MG[$cfg]=$(port)
+    write_cfg "$T/$cfg.yaml" "$cfg" "$RP" "${MG[$cfg]}"
     $B serve --config "$T/$cfg.yaml" --workers 1 --log-level warn >"$T/$cfg.log" 2>&1 &
     pids+=($!)
     wait_port "$RP" $!
@@ -200,6 +204,39 @@ for c in 1 64; do
         mx = pr != "-" ? pr : (cl > em ? cl : em); add = bo - no
         printf "| %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", c, cl, em, pr, no, bo, add, cl + em, add - mx }'
 done
+# The router's own share, from its replay records (so independent of the
+# client's and the mock's scheduling): routing_us - the classifier call's
+# latency_us (the embedder's ended first or is included), p50 of 50
+# sequential requests after the wrk runs.
+cat >"$T/own.py" <<'PY'
+import http.client, json, sys, time
+rp, mg = int(sys.argv[1]), int(sys.argv[2])
+c = http.client.HTTPConnection("127.0.0.1", rp, timeout=10)
+ids = []
+for i in range(55):
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content":
+                       "own %d %d: what is the capital of France?" % (time.time_ns(), i)}]})
+    c.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    ids.append(r.getheader("x-tether-replay-id"))
+time.sleep(0.5)
+g = http.client.HTTPConnection("127.0.0.1", mg, timeout=10)
+d = []
+for rid in ids[5:]:
+    g.request("GET", "/v1/router_replay/%s" % rid)
+    r = g.getresponse()
+    j = json.loads(r.read())
+    cls = [s.get("latency_us", 0) for s in j.get("signals", []) if s.get("name") == "jb"]
+    d.append(j["latency"]["routing_us"] - (cls[0] if cls else 0))
+d.sort()
+print("%d (p10 %d, p90 %d)" % (d[len(d) // 2], d[len(d) // 10], d[9 * len(d) // 10]))
+PY
+own=$(python3 "$T/own.py" "${R[both]}" "${MG[both]}") || own="(failed)"
+base=$(python3 "$T/own.py" "${R[none]}" "${MG[none]}") || base="(failed)"
+echo
+echo "Router's own time at 1 connection, from its replay records (p50 of 50 requests): cls+emb"
+echo "routing_us - the classifier call's latency_us = $own us; none routing_us = $base us."
 echo
 echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
 echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers 1; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
