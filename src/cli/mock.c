@@ -26,7 +26,8 @@ static void usage(FILE *f)
                "  --embed-dims N         default embedding dimensions (default 64)\n"
                "  --max-sessions N       prefix-cache sessions kept (default 100000)\n"
                "  --script FILE          JSON-lines fault script, one line per request\n"
-               "  --classify TABLE       keyword table of /classify and the guard: kw=label,...\n"
+               "  --classify TABLE       keyword table (kw=label,...) of /classify, /pooling\n"
+               "                         (task classify), /score and the guard\n"
                "  --guard-model NAME     chat model that answers guard verdicts (safe/unsafe)\n"
                "  --embed-delay TABLE    embeddings with an input holding kw wait ms: kw=ms,...\n"
                "See docs/mock.md.\n");

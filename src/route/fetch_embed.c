@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "kv/breaker.h"
+#include "signals/bank.h"
 #include "signals/classify.h"
 #include "signals/family.h"
 #include "plugins/response_cache.h"
@@ -24,7 +25,9 @@
 #include <string.h>
 
 #define EMB_BACKEND   "embeddings"
-#define EMB_MAX_TEXTS 32 /* per request: query, history turns, router_dc cards */
+#define EMB_MAX_TEXTS 32  /* per request: query, history turns, router_dc cards */
+#define EMB_MAX_BANK  256 /* plus the texts of banks whose build failed */
+#define EMB_CAP       (EMB_MAX_TEXTS + EMB_MAX_BANK)
 
 typedef struct emb_fetch {
     int refs;
@@ -472,7 +475,7 @@ static size_t history_needed(const sig_engine_t *e, const cfg_recipe_t *r)
 
 static void add_text(emb_fetch_t *f, const char *s, size_t n)
 {
-    if (f->n >= EMB_MAX_TEXTS) return;
+    if (f->n >= EMB_CAP) return;
     char *buf = malloc(n > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : n + 1);
     if (!buf) abort();
     const char *w;
@@ -488,6 +491,11 @@ static void add_text(emb_fetch_t *f, const char *s, size_t n)
     f->lens[f->n] = wn;
     f->keys[f->n] = hash_xxh64(buf, wn, (uint64_t)wn);
     f->n++;
+}
+
+static void add_bank_text(void *ud, const char *t, size_t n)
+{
+    add_text(ud, t, n);
 }
 
 /* router_dc's query (the request's query text) and the card texts of
@@ -529,10 +537,10 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
     f->done = done;
     f->ud = ud;
     f->t0 = clock_mono_us();
-    f->texts = calloc(EMB_MAX_TEXTS + 1, sizeof *f->texts);
-    f->lens = calloc(EMB_MAX_TEXTS + 1, sizeof *f->lens);
-    f->keys = calloc(EMB_MAX_TEXTS + 1, sizeof *f->keys);
-    f->have = calloc(EMB_MAX_TEXTS + 1, sizeof *f->have);
+    f->texts = calloc(EMB_CAP + 1, sizeof *f->texts);
+    f->lens = calloc(EMB_CAP + 1, sizeof *f->lens);
+    f->keys = calloc(EMB_CAP + 1, sizeof *f->keys);
+    f->have = calloc(EMB_CAP + 1, sizeof *f->have);
     if (!f->texts || !f->lens || !f->keys || !f->have) abort();
     sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
     sig_text_t q = sig_ctx_query(&cx);
@@ -545,6 +553,9 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
         add_text(f, t.s, t.n);
     }
     add_selector_texts(f, e, recipe, rq, a);
+    /* banks whose build failed: their texts join the fetch, so the next
+     * use builds them from the cache (signals/bank.h) */
+    sig_bank_unready_texts(emb, add_bank_text, f, EMB_MAX_BANK);
     out->n = f->n;
     out->keys = arena_alloc(a, sizeof *out->keys * f->n);
     out->lens = arena_alloc(a, sizeof *out->lens * f->n);

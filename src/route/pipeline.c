@@ -7,6 +7,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "select/health.h"
+#include "signals/bank.h"
 #include "signals/embedder.h"
 #include "signals/similarity.h"
 #include "session/outcomes.h"
@@ -224,7 +225,11 @@ static void stage_route(route_run_t *r)
         memset(&p->sig, 0, sizeof p->sig);
         p->mark_us[1] = clock_mono_us();
         if (r->env->sig && p->recipe && p->recipe->n_signals) {
+            /* on a worker a failed bank rebuilds from what the fetch asked
+             * for, never through a call (signals/bank.h) */
+            sig_bank_set_nonblocking(r->env->cls != NULL);
             sig_eval(r->env->sig, p->recipe, rq, &senv, r->a, &p->sig);
+            sig_bank_set_nonblocking(false);
             p->ran_signals = true;
         }
         p->mark_us[2] = clock_mono_us();

@@ -1,5 +1,6 @@
 /* bank.c - prototype banks (bank.h): build through the embedder with a
- * process-wide vector cache, rebuild after remote failures, score with the
+ * process-wide vector cache, rebuild after remote failures (on a worker from
+ * the vectors its fetch asked for, never a call), score with the
  * SPEC §5.2 aggregations, and the §5.1 query window. Used by every
  * similarity family (embedding.c, domain.c, complexity.c, ...). */
 #include "signals/bank.h"
@@ -107,8 +108,86 @@ int sig_agg_parse(const char *s)
     return -1;
 }
 
-/* Embed every text (cache first); fills b->vecs and sets ready on success. */
-static emb_status_t bank_build(sig_bank_t *b)
+/* ------------------------------------------------------------ unready banks */
+
+/* Banks whose remote build failed, so that a worker's fetch can ask for
+ * their texts asynchronously (sig_bank_unready_texts) and the next use
+ * builds them from the embedder's cache without a call. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static sig_bank_t **reg;
+static size_t reg_n, reg_cap;
+static __thread bool tl_nonblocking;
+
+static void reg_add(sig_bank_t *b)
+{
+    pthread_mutex_lock(&reg_mu);
+    bool in = false;
+    for (size_t i = 0; i < reg_n && !in; i++)
+        in = reg[i] == b;
+    if (!in) {
+        if (reg_n == reg_cap) {
+            reg_cap = reg_cap ? reg_cap * 2 : 16;
+            reg = realloc(reg, reg_cap * sizeof *reg);
+            if (!reg) abort();
+        }
+        reg[reg_n++] = b;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(sig_bank_t *b)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < reg_n; i++)
+        if (reg[i] == b) {
+            reg[i] = reg[--reg_n];
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void sig_bank_set_nonblocking(bool on)
+{
+    tl_nonblocking = on;
+}
+
+size_t sig_bank_unready_texts(const emb_t *e, void (*cb)(void *ud, const char *t, size_t n),
+                              void *ud, size_t max)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < reg_n && k < max; i++) {
+        const sig_bank_t *b = reg[i];
+        if (b->emb != e || atomic_load(&b->ready)) continue;
+        for (size_t t = 0; t < b->n && k < max; t++, k++)
+            cb(ud, b->texts[t], strlen(b->texts[t]));
+    }
+    pthread_mutex_unlock(&reg_mu);
+    return k;
+}
+
+/* Missing texts from the remote embedder's cache only (their query
+ * window, as the worker's fetch asked for them); false when one is not
+ * there. */
+static bool from_remote_cache(sig_bank_t *b, const char *const *mt, const size_t *ml, size_t m,
+                              float *tmp)
+{
+    size_t d = (size_t)b->dims;
+    for (size_t k = 0; k < m; k++) {
+        char *w = malloc(ml[k] > 8 * SIG_WINDOW_CPS ? 8 * SIG_WINDOW_CPS + 2 : ml[k] + 1);
+        if (!w) abort();
+        const char *win;
+        size_t wn = sig_query_window(mt[k], ml[k], w, &win);
+        bool ok = emb_openai_cache_get(b->emb, win, wn, tmp + k * d);
+        free(w);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* Embed every text (cache first); fills b->vecs and sets ready on success.
+ * cache_only: never call the embedder (a worker), only its cache. */
+static emb_status_t bank_build(sig_bank_t *b, bool cache_only)
 {
     if (!emb_dims(b->emb)) {
         emb_status_t ps = emb_openai_probe(b->emb);
@@ -136,7 +215,10 @@ static emb_status_t bank_build(sig_bank_t *b)
     if (m) {
         float *tmp = malloc(sizeof(float) * d * m);
         if (!tmp) abort();
-        st = emb_embed_batch(b->emb, mt, ml, m, tmp);
+        if (!cache_only)
+            st = emb_embed_batch(b->emb, mt, ml, m, tmp);
+        else if (!from_remote_cache(b, mt, ml, m, tmp))
+            st = b->last_status != EMB_OK ? b->last_status : EMB_ERR_REMOTE;
         if (st == EMB_OK) {
             pthread_mutex_lock(&vc_mu);
             for (size_t k = 0; k < m; k++) {
@@ -154,10 +236,12 @@ static emb_status_t bank_build(sig_bank_t *b)
     b->last_status = st;
     if (st != EMB_OK) {
         free(v);
+        reg_add(b);
         return st;
     }
     b->vecs = v;
     atomic_store(&b->ready, true);
+    reg_remove(b);
     return EMB_OK;
 }
 
@@ -177,12 +261,13 @@ emb_status_t sig_bank_init(sig_bank_t *b, emb_t *e, const char *const *texts, si
     pthread_mutex_init(&b->mu, NULL);
     atomic_init(&b->ready, false);
     b->last_try_ms = (int64_t)clock_mono_ms();
-    return bank_build(b);
+    return bank_build(b, false);
 }
 
 void sig_bank_deinit(sig_bank_t *b)
 {
     if (!b->texts) return;
+    reg_remove(b);
     for (size_t i = 0; i < b->n; i++)
         free(b->texts[i]);
     free(b->texts);
@@ -195,10 +280,16 @@ bool sig_bank_ensure(sig_bank_t *b, int64_t now_ms)
 {
     if (atomic_load(&b->ready)) return true;
     if (!b->texts) return false;
+    /* a worker with a remote embedder whose dimensions are known: from the
+     * cache the request's fetch filled, never a call (no 30 s gate: it is
+     * a few lookups) */
+    bool cache_only = tl_nonblocking && emb_openai_conf(b->emb) && emb_dims(b->emb) > 0;
     pthread_mutex_lock(&b->mu);
-    if (!atomic_load(&b->ready) && now_ms - b->last_try_ms >= REBUILD_MS) {
+    if (!atomic_load(&b->ready) && cache_only) {
+        bank_build(b, true);
+    } else if (!atomic_load(&b->ready) && now_ms - b->last_try_ms >= REBUILD_MS) {
         b->last_try_ms = now_ms;
-        bank_build(b);
+        bank_build(b, false);
     }
     pthread_mutex_unlock(&b->mu);
     return atomic_load(&b->ready);

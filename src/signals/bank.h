@@ -5,7 +5,8 @@
  * fingerprint, H(text)) before the embedder is asked, so a config reload
  * re-embeds only new prototypes. A bank whose embedder failed at build
  * (remote backend down) stays unready and is rebuilt on use at most every
- * 30 s (failure_mode open). Thread-safety: sig_bank_score, sig_bank_ready
+ * 30 s (failure_mode open), or, on a worker, from the vectors its request's
+ * fetch asked for (sig_bank_unready_texts). Thread-safety: sig_bank_score, sig_bank_ready
  * and sig_bank_ensure may run concurrently; build/deinit are single-owner. */
 #ifndef TETHER_SIGNALS_BANK_H
 #define TETHER_SIGNALS_BANK_H
@@ -38,8 +39,20 @@ typedef struct sig_bank {
 emb_status_t sig_bank_init(sig_bank_t *b, emb_t *e, const char *const *texts, size_t n);
 void sig_bank_deinit(sig_bank_t *b);
 /* True when ready; otherwise retries the build when 30 s passed since the
- * last attempt (now_ms from clock) and reports the outcome. */
+ * last attempt (now_ms from clock) and reports the outcome. On a thread
+ * marked non-blocking (a worker evaluating a request) with a remote
+ * embedder of known dimensions, it builds only from the embedder's cache,
+ * which the request's asynchronous fetch filled with the texts of
+ * sig_bank_unready_texts, and never calls the embedder. */
 bool sig_bank_ensure(sig_bank_t *b, int64_t now_ms);
+/* Mark the calling thread as one that must not block on the embedder
+ * (route/pipeline.c around the signals of a request on a worker). */
+void sig_bank_set_nonblocking(bool on);
+/* The texts (at most max) of the banks over embedder e whose build failed
+ * and that are not ready yet: cb(ud, text, len) for each, under a lock (cb
+ * copies; it must not call back into bank.c). Returns how many. */
+size_t sig_bank_unready_texts(const emb_t *e, void (*cb)(void *ud, const char *t, size_t n),
+                              void *ud, size_t max);
 static inline bool sig_bank_ready(const sig_bank_t *b)
 {
     return atomic_load(&b->ready);

@@ -92,7 +92,7 @@ static int setup(void **state)
         "      modelRefs: [{model: model-b}]\n"
         "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
         "global:\n"
-        "  router:\n    limits: {signal_timeout: 300ms}\n"
+        "  router:\n    limits: {signal_timeout: 1s}\n"
         "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
         "    router_replay: {store: memory}\n"
         "  model_catalog:\n    classifiers:\n"

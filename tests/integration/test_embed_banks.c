@@ -1,0 +1,191 @@
+/* test_embed_banks.c - a prototype bank whose remote build failed at load
+ * (the embedder was down) recovers on a worker without a blocking call:
+ * the request's asynchronous fetch also asks for the texts of unready
+ * banks, and the bank is built from the embedder's cache when the signals
+ * run. Before, it stayed unready until a blocking rebuild on the worker,
+ * at most every 30 s. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "http_client.h"
+#include "proc.h"
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static tproc_t llm, emb, router;
+static int llm_port, emb_port, rport, gport;
+static char cfg_path[256];
+
+static int spawn_mock(tproc_t *p, const char *listen)
+{
+    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", listen, NULL};
+    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
+    return tproc_wait_listening(p, 10000);
+}
+
+/* A loopback port nothing listens on (connections are refused). */
+static int unused_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t sl = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &sl) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static int setup(void **state)
+{
+    llm_port = spawn_mock(&llm, "127.0.0.1:0");
+    emb_port = unused_port();
+    if (llm_port <= 0 || emb_port <= 0) return -1;
+    gport = tsupport_free_port();
+    int lport = tsupport_free_port();
+    for (int i = 0; i < 20 && lport == gport; i++)
+        lport = tsupport_free_port();
+    snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-embbank-%d.yaml", (int)getpid());
+    FILE *f = fopen(cfg_path, "w");
+    if (!f) return -1;
+    fprintf(f,
+            "version: v0.3\n"
+            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d, timeout: 30s}\n"
+            "providers:\n  defaults: {default_model: model-a}\n  models:\n"
+            "    - name: model-a\n      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "    - name: model-b\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "routing:\n  modelCards: [{name: model-a}, {name: model-b}]\n"
+            "  signals:\n"
+            "    embeddings:\n"
+            "      - {name: cooking, candidates: [\"how do I cook pasta\"], threshold: 0.99}\n"
+            "  decisions:\n"
+            "    - {name: cook, priority: 10, rules: {type: embedding, name: cooking}, "
+            "modelRefs: [{model: model-b}]}\n"
+            "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
+            "global:\n"
+            "  router:\n    limits: {signal_timeout: 2s}\n"
+            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
+            "    router_replay: {store: memory}\n"
+            "  model_catalog:\n    embeddings:\n      backend: openai_compatible\n"
+            "      openai_compatible: {base_url: \"http://127.0.0.1:%d/v1\", model: emb, "
+            "dimensions: 32, timeout_ms: 2000, max_retries: 0}\n",
+            lport, llm_port, llm_port, gport, emb_port);
+    fclose(f);
+    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
+                          "--workers",        "1",     NULL};
+    if (tproc_spawn(&router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
+    rport = tproc_wait_listening(&router, 30000);
+    if (rport <= 0) fprintf(stderr, "test_embed_banks: the router did not start\n");
+    return rport > 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    int bad = 0;
+    int st = tproc_stop(&router, 10000);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        fprintf(stderr, "router exit status %d\n", st);
+        bad = 1;
+    }
+    tproc_stop(&llm, 5000);
+    tproc_stop(&emb, 5000);
+    unlink(cfg_path);
+    return bad ? -1 : 0;
+}
+
+/* POST one chat message; the status and the replay id (when routed). */
+static int post(const char *model, const char *text, char *id, size_t il)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", model,
+             text);
+    thttp_resp_t r;
+    if (thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body, strlen(body),
+                      &r) != 0)
+        return -1;
+    const char *h = thttp_resp_header(&r, "x-tether-replay-id");
+    if (id) snprintf(id, il, "%s", h ? h : "");
+    int st = r.status;
+    thttp_resp_free(&r);
+    return st;
+}
+
+static cJSON *replay(const char *id)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/v1/router_replay/%s", id);
+    cJSON *j = NULL;
+    for (int tries = 0; tries < 50 && !j; tries++) { /* the replay queue writes shortly after */
+        thttp_resp_t g;
+        assert_int_equal(thttp_request("127.0.0.1", gport, "GET", path, NULL, NULL, 0, &g), 0);
+        if (g.status == 200) j = cJSON_Parse(g.body);
+        thttp_resp_free(&g);
+        if (!j) usleep(20000);
+    }
+    assert_non_null(j);
+    return j;
+}
+
+static cJSON *route(const char *text)
+{
+    char id[128];
+    assert_int_equal(post("auto", text, id, sizeof id), 200);
+    assert_true(id[0]);
+    return replay(id);
+}
+
+static const cJSON *signal_of(const cJSON *rec, const char *name)
+{
+    const cJSON *s, *sigs = cJSON_GetObjectItem(rec, "signals");
+    cJSON_ArrayForEach(s, sigs)
+    {
+        const cJSON *n = cJSON_GetObjectItem(s, "name");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return s;
+    }
+    fail_msg("no signal %s in the record", name);
+    return NULL;
+}
+
+static const char *str(const cJSON *s, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItem(s, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The bank of `cooking` failed at load (nothing listened on the embedder's
+ * port). The embedder comes up; the next request's fetch carries the
+ * bank's text with the query, the bank builds from the cache on the
+ * worker, and the rule matches the identical text. */
+static void test_failed_bank_recovers_from_the_async_fetch(void **state)
+{
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", emb_port);
+    assert_int_equal(spawn_mock(&emb, listen), emb_port);
+    cJSON *rec = route("how do I cook pasta");
+    const cJSON *s = signal_of(rec, "cooking");
+    assert_string_equal(str(s, "error"), "");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(s, "matched")));
+    assert_string_equal(str(rec, "decision"), "cook");
+    cJSON_Delete(rec);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failed_bank_recovers_from_the_async_fetch),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
