@@ -14,6 +14,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,9 +30,8 @@ static char cfg_path[256];
 static int setup(void **state)
 {
     (void)state;
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict", NULL};
-    if (tproc_spawn(&mock, argv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    static const char *const strict[] = {"--strict", NULL};
+    mport = tstack_mock(&mock, strict);
     if (mport <= 0) return -1;
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-agent-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg_path, "w");

@@ -2,6 +2,7 @@
 #include "stack.h"
 #include "http_client.h"
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -46,6 +47,27 @@ int tstack_serve_n(tproc_t *p, const char *cfg, int workers, int timeout_ms)
     const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", w, NULL};
     if (tproc_spawn(p, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
     return tproc_wait_listening(p, timeout_ms);
+}
+
+int tstack_serve_logged(tproc_t *p, const char *cfg, int workers, const char *log_path)
+{
+    char w[16];
+    snprintf(w, sizeof w, "%d", workers);
+    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", w, NULL};
+    int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (lf < 0) return -1;
+    fflush(stderr);
+    int saved = dup(2);
+    if (saved < 0) {
+        close(lf);
+        return -1;
+    }
+    dup2(lf, 2);
+    close(lf);
+    int rc = tproc_spawn(p, argv, 0);
+    dup2(saved, 2);
+    close(saved);
+    return rc;
 }
 
 void tstack_two_ports(int *a, int *b)

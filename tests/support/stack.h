@@ -30,6 +30,10 @@ void tstack_yaml_ab_head(FILE *f, int port, int llm_port);
  * API on mgmt_port, the memory replay store, and "  model_catalog:" (the
  * test writes the catalog's members next). */
 void tstack_yaml_signal_global(FILE *f, const char *signal_timeout, int mgmt_port);
+/* `tether serve --config CFG --workers N` with its stderr (the log lines)
+ * written to log_path (created or truncated); the caller then waits for
+ * its "listening on" line(s). Returns 0, or -1 when it could not start. */
+int tstack_serve_logged(tproc_t *p, const char *cfg, int workers, const char *log_path);
 /* A loopback port that stays closed while *fd is open: bound (so nothing
  * else gets it) but never listening, so connecting is refused. Returns the
  * port (close *fd at the end), or -1. */
