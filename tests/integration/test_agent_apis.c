@@ -48,20 +48,14 @@ static int setup(void **state)
             "routing:\n  modelCards:\n    - {name: gpt}\n    - {name: claude}\n",
             tsupport_free_port(), mport, mport);
     fclose(f);
-    const char *rargv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
-                           "--workers",        "1",     NULL};
-    if (tproc_spawn(&router, rargv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0)
-        return -1;
-    rport = tproc_wait_listening(&router, 10000);
+    rport = tstack_serve_n(&router, cfg_path, 1, 10000);
     return rport > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int bad = 0;
-    int st = tproc_stop(&router, 10000);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) bad = 1;
+    int bad = tstack_stop_clean(&router, "router", 10000) != 0;
     tproc_stop(&mock, 5000);
     unlink(cfg_path);
     return bad ? -1 : 0;
