@@ -16,6 +16,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,10 +42,8 @@ static int setup(void **state)
           "{\"reset_after_bytes\": 40}\n", /* Messages -> Anthropic, relayed as is */
           f);
     fclose(f);
-    const char *argv[] = {tproc_tether_bin(), "mock",      "--listen", "127.0.0.1:0",
-                          "--script",         script_path, NULL};
-    if (tproc_spawn(&mock, argv, TPROC_QUIET) != 0) return -1;
-    int mport = tproc_wait_listening(&mock, 10000);
+    const char *script[] = {"--script", script_path, NULL};
+    int mport = tstack_mock(&mock, script);
     if (mport <= 0) return -1;
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-hard-%d.yaml", (int)getpid());
     f = fopen(cfg_path, "w");
@@ -64,20 +63,14 @@ static int setup(void **state)
             "routing:\n  modelCards:\n    - {name: gpt}\n    - {name: claude}\n",
             tsupport_free_port(), mport, mport);
     fclose(f);
-    const char *rargv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
-                           "--workers",        "1",     NULL};
-    if (tproc_spawn(&router, rargv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0)
-        return -1;
-    rport = tproc_wait_listening(&router, 10000);
+    rport = tstack_serve_n(&router, cfg_path, 1, 10000);
     return rport > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    int bad = 0;
-    int st = tproc_stop(&router, 10000);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) bad = 1;
+    int bad = tstack_stop_clean(&router, "router", 10000) != 0;
     tproc_stop(&mock, 5000);
     unlink(cfg_path);
     unlink(script_path);

@@ -13,6 +13,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,9 +29,7 @@ static char cfg_path[256];
 
 static int setup(void **state)
 {
-    const char *mv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, mv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     rport = tsupport_free_port();
     gport = tsupport_free_port();
@@ -69,9 +68,7 @@ static int setup(void **state)
             "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
             rport, dead, mport, mport, mport, mport, mport, mport, gport);
     fclose(f);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "2", NULL};
-    if (tproc_spawn(&router, rv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&router, cfg_path, 2, 10000) > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

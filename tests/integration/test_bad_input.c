@@ -15,6 +15,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -33,9 +34,7 @@ static const char *CHAT = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"c
 static int setup(void **state)
 {
     (void)state;
-    const char *mv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, mv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     rport = tsupport_free_port();
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-bad-%d.yaml", (int)getpid());
@@ -56,16 +55,7 @@ static int setup(void **state)
             rport, mport, mport);
     fclose(f);
     setenv("TBI_KEY", KEY, 1);
-    int saved = dup(2);
-    int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (saved < 0 || lf < 0) return -1;
-    dup2(lf, 2);
-    close(lf);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "1", NULL};
-    int rc = tproc_spawn(&router, rv, 0);
-    dup2(saved, 2);
-    close(saved);
-    if (rc != 0) return -1;
+    if (tstack_serve_logged(&router, cfg_path, 1, log_path) != 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
 }
 

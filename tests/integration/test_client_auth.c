@@ -18,6 +18,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -85,16 +86,7 @@ static int setup(void **state)
     unsetenv("TCA_KEY_UNSET");
     setenv("TCA_BACKEND_KEY", BACKEND_KEY, 1);
     /* the router's stderr (its log lines) goes to a file the tests read */
-    int saved = dup(2);
-    int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (saved < 0 || lf < 0) return -1;
-    dup2(lf, 2);
-    close(lf);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "1", NULL};
-    int rc = tproc_spawn(&router, rv, 0);
-    dup2(saved, 2);
-    close(saved);
-    if (rc != 0) return -1;
+    if (tstack_serve_logged(&router, cfg_path, 1, log_path) != 0) return -1;
     /* one "listening on" line per listener */
     if (tproc_wait_listening(&router, 10000) <= 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
@@ -130,10 +122,7 @@ static cJSON *mock_stats(void)
 
 static int mock_requests(void)
 {
-    cJSON *j = mock_stats();
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    return n;
+    return tstack_mock_requests(mport);
 }
 
 /* The value of header `name` in the mock's last request (NULL: absent);

@@ -17,6 +17,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -78,9 +79,7 @@ static int write_keys(const char *alice_key)
 
 static int setup(void **state)
 {
-    const char *mv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, mv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     kport = tsupport_free_port();
     gport = tsupport_free_port();
@@ -125,16 +124,7 @@ static int setup(void **state)
             kport, esha, mport, mport, mport, gport);
     fclose(f);
     setenv("TCK_KEY_CAROL", KEY_C, 1);
-    int saved = dup(2);
-    int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (saved < 0 || lf < 0) return -1;
-    dup2(lf, 2);
-    close(lf);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "1", NULL};
-    int rc = tproc_spawn(&router, rv, 0);
-    dup2(saved, 2);
-    close(saved);
-    if (rc != 0) return -1;
+    if (tstack_serve_logged(&router, cfg_path, 1, log_path) != 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
 }
 
@@ -158,13 +148,7 @@ static int req(int port, const char *method, const char *path, const char *heade
 
 static int mock_requests(void)
 {
-    thttp_resp_t r;
-    if (req(mport, "GET", "/mock/stats", NULL, NULL, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    thttp_resp_free(&r);
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    return n;
+    return tstack_mock_requests(mport);
 }
 
 /* The status of a chat request with key (as a Bearer token) and body. */

@@ -16,6 +16,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,9 +119,7 @@ static void test_configmap_data_swap_reloads(void **state)
     snprintf(link, sizeof link, "%s/config.yaml", dir);
     assert_int_equal(symlink("..data/config.yaml", link), 0);
 
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", link, "--workers", "1", NULL};
-    assert_int_equal(tproc_spawn(&router, rv, TPROC_QUIET), 0);
-    assert_true(tproc_wait_listening(&router, 10000) > 0);
+    assert_true(tstack_serve_n(&router, link, 1, 10000) > 0);
     assert_int_equal(wait_model("model-a", 5000), 0);
 
     /* a valid update: only ..data moves; no SIGHUP */

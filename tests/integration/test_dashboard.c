@@ -15,6 +15,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,9 +77,8 @@ static void write_config(const char *dashboard_line)
 
 static int setup(void **state)
 {
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
+    if (mport <= 0) return -1;
     rport = tsupport_free_port();
     gport = tsupport_free_port();
     snprintf(path, sizeof path, "/tmp/tether-dashboard-%d.yaml", (int)getpid());
@@ -86,9 +86,7 @@ static int setup(void **state)
     setenv("DASH_T_VIEWER", "viewer-token", 1);
     setenv("DASH_T_OPERATOR", "operator-token", 1);
     setenv("DASH_T_ADMIN", "admin-token", 1);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&router, path, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -11,67 +11,19 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "proc.h"
-#include <limits.h>
-#include <stdio.h>
+#include "script_test.h"
 #include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-/* 1 when an executable named name is on $PATH. */
-static int on_path(const char *name)
-{
-    const char *path = getenv("PATH");
-    if (!path) return 0;
-    char dir[PATH_MAX], full[2 * PATH_MAX];
-    for (const char *p = path; *p;) {
-        const char *colon = strchr(p, ':');
-        size_t n = colon ? (size_t)(colon - p) : strlen(p);
-        if (n > 0 && n < sizeof dir) {
-            memcpy(dir, p, n);
-            dir[n] = '\0';
-            snprintf(full, sizeof full, "%s/%s", dir, name);
-            if (access(full, X_OK) == 0) return 1;
-        }
-        p += n;
-        if (*p == ':') p++;
-    }
-    return 0;
-}
 
 static void test_dashboard_in_headless_chromium(void **st)
 {
     (void)st;
     const char *need[] = {"chromium", "node", "npm"};
     for (size_t i = 0; i < sizeof need / sizeof *need; i++)
-        if (!on_path(need[i]) && !(i == 0 && getenv("CHROMIUM")))
+        if (!tscript_on_path(need[i]) && !(i == 0 && getenv("CHROMIUM")))
             fail_msg("%s is not on PATH: the browser tests need chromium, node and npm "
                      "(install them with: sudo scripts/deps.sh)",
                      need[i]);
-    const char *src = getenv("TETHER_SRC");
-    char script[PATH_MAX], bin[PATH_MAX];
-    snprintf(script, sizeof script, "%s/tests/browser/run.sh", src && *src ? src : ".");
-    if (access(script, X_OK) != 0)
-        fail_msg("%s is missing or not executable (run from the repository root)", script);
-    if (!realpath(tproc_tether_bin(), bin))
-        fail_msg("tether binary %s not found", tproc_tether_bin());
-    fflush(stdout);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        setenv("TETHER_BIN", bin, 1);
-        execl("/bin/bash", "bash", script, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0)
-        continue;
-    if (!WIFEXITED(status)) fail_msg("run.sh killed by signal %d", WTERMSIG(status));
-    if (WEXITSTATUS(status) != 0)
-        fail_msg("tests/browser/run.sh exited %d (2: setup error, 1: a browser check failed; "
-                 "output above)",
-                 WEXITSTATUS(status));
+    tscript_run("tests/browser/run.sh", "a browser check failed");
 }
 
 int main(void)

@@ -16,6 +16,8 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "replay_record.h"
+#include "stack.h"
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
@@ -38,75 +40,40 @@ static char cfg_path[256];
 
 static int spawn_mock(int i, const char *const extra[])
 {
-    const char *argv[24];
-    int n = 0;
-    argv[n++] = tproc_tether_bin();
-    argv[n++] = "mock";
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
-    for (int k = 0; extra && extra[k]; k++)
-        argv[n++] = extra[k];
-    argv[n] = NULL;
-    if (tproc_spawn(&mocks[i], argv, TPROC_QUIET) != 0) return -1;
-    mport[i] = tproc_wait_listening(&mocks[i], 10000);
+    mport[i] = tstack_mock(&mocks[i], extra);
     return mport[i] > 0 ? 0 : -1;
 }
 
-/* bound but never listening: connecting is refused */
 static int closed_fd = -1;
-static int reserve_closed_port(void)
-{
-    closed_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(closed_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(closed_fd, (struct sockaddr *)&a, &sl) != 0)
-        return -1;
-    return ntohs(a.sin_port);
-}
 
 /* The router, its embedder at emb_port. */
 static int start_router(int emb_port)
 {
-    gport = tsupport_free_port();
-    int lport = tsupport_free_port();
-    for (int i = 0; i < 20 && lport == gport; i++)
-        lport = tsupport_free_port();
+    int lport;
+    tstack_two_ports(&gport, &lport);
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-emb-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg_path, "w");
     if (!f) return -1;
+    tstack_yaml_ab_head(f, lport, mport[M_LLM]);
+    fprintf(f, "  signals:\n"
+               "    embeddings:\n"
+               "      - {name: cooking, candidates: [\"how do I cook pasta\"], threshold: 0.99}\n"
+               "    reasks:\n"
+               "      - {name: again, threshold: 0.0, lookback_turns: 1}\n"
+               "  decisions:\n"
+               "    - {name: reasked, priority: 20, rules: {type: reask, name: again}, "
+               "modelRefs: [{model: model-b}]}\n"
+               "    - {name: cook, priority: 10, rules: {type: embedding, name: cooking}, "
+               "modelRefs: [{model: model-b}]}\n"
+               "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n");
+    tstack_yaml_signal_global(f, "2s", gport);
     fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d, timeout: 30s}\n"
-            "providers:\n  defaults: {default_model: model-a}\n  models:\n"
-            "    - name: model-a\n      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: model-b\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: model-a}, {name: model-b}]\n"
-            "  signals:\n"
-            "    embeddings:\n"
-            "      - {name: cooking, candidates: [\"how do I cook pasta\"], threshold: 0.99}\n"
-            "    reasks:\n"
-            "      - {name: again, threshold: 0.0, lookback_turns: 1}\n"
-            "  decisions:\n"
-            "    - {name: reasked, priority: 20, rules: {type: reask, name: again}, "
-            "modelRefs: [{model: model-b}]}\n"
-            "    - {name: cook, priority: 10, rules: {type: embedding, name: cooking}, "
-            "modelRefs: [{model: model-b}]}\n"
-            "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
-            "global:\n"
-            "  router:\n    limits: {signal_timeout: 2s}\n"
-            "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
-            "    router_replay: {store: memory}\n"
-            "  model_catalog:\n    embeddings:\n      backend: openai_compatible\n"
+            "    embeddings:\n      backend: openai_compatible\n"
             "      openai_compatible: {base_url: \"http://127.0.0.1:%d/v1\", model: emb, "
             "dimensions: 32, timeout_ms: 4000, batch_max: 4, batch_window_ms: 200}\n",
-            lport, mport[M_LLM], mport[M_LLM], gport, emb_port);
+            emb_port);
     fclose(f);
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
-                          "--workers",        "1",     NULL};
-    if (tproc_spawn(&router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    rport = tproc_wait_listening(&router, 30000);
+    rport = tstack_serve_n(&router, cfg_path, 1, 30000);
     if (rport <= 0) fprintf(stderr, "test_embedders: the router did not start\n");
     return rport > 0 ? 0 : -1;
 }
@@ -126,18 +93,13 @@ static int setup_unreachable(void **state)
 {
     if (spawn_mock(M_LLM, NULL)) return -1;
     mport[M_EMB] = 0;
-    int p = reserve_closed_port();
+    int p = tstack_closed_port(&closed_fd);
     return p > 0 ? start_router(p) : -1;
 }
 
 static int teardown(void **state)
 {
-    int bad = 0;
-    int st = tproc_stop(&router, 10000);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-        fprintf(stderr, "router exit status %d\n", st);
-        bad = 1;
-    }
+    int bad = tstack_stop_clean(&router, "router", 10000) != 0;
     for (int i = 0; i < M_COUNT; i++)
         if (mport[i] > 0) tproc_stop(&mocks[i], 5000);
     if (closed_fd >= 0) close(closed_fd);
@@ -178,51 +140,17 @@ static int post(const char *model, const char *text, char *id, size_t il)
     return st;
 }
 
-static cJSON *replay(const char *id)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/router_replay/%s", id);
-    cJSON *j = NULL;
-    for (int tries = 0; tries < 50 && !j; tries++) { /* the replay queue writes shortly after */
-        thttp_resp_t g;
-        assert_int_equal(thttp_request("127.0.0.1", gport, "GET", path, NULL, NULL, 0, &g), 0);
-        if (g.status == 200) j = cJSON_Parse(g.body);
-        thttp_resp_free(&g);
-        if (!j) usleep(20000);
-    }
-    assert_non_null(j);
-    return j;
-}
-
 static cJSON *route(const char *text)
 {
     char id[128];
     assert_int_equal(post("auto", text, id, sizeof id), 200);
     assert_true(id[0]);
-    return replay(id);
-}
-
-static const cJSON *signal_of(const cJSON *rec, const char *name)
-{
-    const cJSON *s, *sigs = cJSON_GetObjectItem(rec, "signals");
-    cJSON_ArrayForEach(s, sigs)
-    {
-        const cJSON *n = cJSON_GetObjectItem(s, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return s;
-    }
-    fail_msg("no signal %s in the record", name);
-    return NULL;
-}
-
-static const char *str(const cJSON *s, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItem(s, k);
-    return cJSON_IsString(v) ? v->valuestring : "";
+    return trec_fetch(gport, id);
 }
 
 static const char *decision_of(const cJSON *rec)
 {
-    return str(rec, "decision");
+    return trec_str(rec, "decision");
 }
 
 /* The query's vector comes from the remote (32 components: the mock honours
@@ -231,13 +159,13 @@ static const char *decision_of(const cJSON *rec)
 static void test_embedding_rule_matches_through_async_path(void **state)
 {
     cJSON *rec = route("how do I cook pasta");
-    const cJSON *s = signal_of(rec, "cooking");
-    assert_string_equal(str(s, "error"), "");
+    const cJSON *s = trec_signal(rec, "cooking");
+    assert_string_equal(trec_str(s, "error"), "");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(s, "matched")));
     assert_string_equal(decision_of(rec), "cook");
     cJSON_Delete(rec);
     rec = route("what is the tallest mountain on earth");
-    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(signal_of(rec, "cooking"), "matched")));
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(trec_signal(rec, "cooking"), "matched")));
     assert_string_equal(decision_of(rec), "rest");
     cJSON_Delete(rec);
 }
@@ -262,9 +190,9 @@ static void test_reask_reads_history_vectors_fetched_async(void **state)
     char id[128];
     snprintf(id, sizeof id, "%s", h);
     thttp_resp_free(&r);
-    cJSON *rec = replay(id);
-    const cJSON *s = signal_of(rec, "again");
-    assert_string_equal(str(s, "error"), "");
+    cJSON *rec = trec_fetch(gport, id);
+    const cJSON *s = trec_signal(rec, "again");
+    assert_string_equal(trec_str(s, "error"), "");
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(s, "matched")));
     assert_string_equal(decision_of(rec), "reasked");
     cJSON_Delete(rec);
@@ -277,7 +205,7 @@ static void test_repeated_text_hits_the_cache(void **state)
     cJSON_Delete(rec);
     int before = embed_calls();
     rec = route("a text to remember for the cache");
-    assert_string_equal(str(signal_of(rec, "cooking"), "error"), "");
+    assert_string_equal(trec_str(trec_signal(rec, "cooking"), "error"), "");
     cJSON_Delete(rec);
     assert_int_equal(embed_calls(), before);
 }
@@ -313,8 +241,8 @@ static void test_concurrent_texts_share_upstream_calls(void **state)
         pthread_join(th[i], NULL);
     for (int i = 0; i < N_CONC; i++) {
         assert_int_equal(c[i].status, 200);
-        cJSON *rec = replay(c[i].id);
-        assert_string_equal(str(signal_of(rec, "cooking"), "error"), "");
+        cJSON *rec = trec_fetch(gport, c[i].id);
+        assert_string_equal(trec_str(trec_signal(rec, "cooking"), "error"), "");
         cJSON_Delete(rec);
     }
     int calls = embed_calls() - before;
@@ -348,9 +276,9 @@ static void test_stalled_embedder_falls_back_without_blocking(void **state)
     assert_int_equal(atomic_load(&stalled_done), 0);
     pthread_join(th, NULL);
     assert_int_equal(stalled.status, 200);
-    cJSON *rec = replay(stalled.id);
-    const cJSON *s = signal_of(rec, "cooking");
-    assert_string_equal(str(s, "error"), "embedding_timeout");
+    cJSON *rec = trec_fetch(gport, stalled.id);
+    const cJSON *s = trec_signal(rec, "cooking");
+    assert_string_equal(trec_str(s, "error"), "embedding_timeout");
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(s, "matched")));
     assert_string_equal(decision_of(rec), "rest");
     char *dt = cJSON_PrintUnformatted(cJSON_GetObjectItem(rec, "decision_trace"));
@@ -374,7 +302,7 @@ static void test_unreachable_embedder_opens_the_circuit(void **state)
     bool opened = false;
     for (int i = 0; i < 8 && !opened; i++) {
         cJSON *rec = route("how do I cook pasta");
-        const char *why = str(signal_of(rec, "cooking"), "error");
+        const char *why = trec_str(trec_signal(rec, "cooking"), "error");
         if (i == 0) assert_string_equal(why, "embedding_unreachable");
         assert_true(!strcmp(why, "embedding_unreachable") ||
                     !strcmp(why, "embedding_circuit_open"));

@@ -19,12 +19,15 @@
 
 #include "core/arena.h"
 #include "core/buf.h"
+#include "convo.h"
+#include "handoff_pair.h"
 #include "http_client.h"
 #include "json/scan.h"
 #include "request/request.h"
 #include "session/handoff_rewrite.h"
 #include "session/policy.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,21 +37,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct env {
-    tproc_t mock_a, mock_b, router;
-    int pa, pb, port;
-    char cfg[256];
-} env_t;
+typedef tpair_t env_t; /* two strict mocks and a router (handoff_pair.h) */
 
 static char dir[128];
-static env_t *live; /* stopped by test_teardown when an assertion failed */
-
-static int spawn_mock(tproc_t *p)
-{
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict", NULL};
-    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
 
 /* with_a: model a configured (the decision routes everything to it);
  * default_model b is the handoff target of last resort. */
@@ -74,40 +65,9 @@ static void write_config(env_t *e, bool with_a)
 
 static void env_start(env_t *e, const char *name)
 {
-    memset(e, 0, sizeof *e);
-    live = e;
-    e->pa = spawn_mock(&e->mock_a);
-    e->pb = spawn_mock(&e->mock_b);
-    assert_true(e->pa > 0 && e->pb > 0);
-    e->port = tsupport_free_port();
-    snprintf(e->cfg, sizeof e->cfg, "%s/%s.yaml", dir, name);
+    tpair_begin(e, dir, name);
     write_config(e, true);
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", e->cfg, "--workers", "1", NULL};
-    assert_int_equal(tproc_spawn(&e->router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET),
-                     0);
-    assert_true(tproc_wait_listening(&e->router, 10000) > 0);
-}
-
-static void env_stop(env_t *e)
-{
-    live = NULL;
-    int st = tproc_stop(&e->router, 10000);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (e->mock_a.pid) tproc_stop(&e->mock_a, 5000);
-    tproc_stop(&e->mock_b, 5000);
-}
-
-/* a mock's /mock/stats member (requests, violations) */
-static int stat_of(int port, const char *key)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    cJSON *v = j ? cJSON_GetObjectItem(j, key) : NULL;
-    int n = cJSON_IsNumber(v) ? v->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
+    tpair_serve(e);
 }
 
 /* Remove a from the config and wait until the router serves the new one
@@ -140,10 +100,7 @@ typedef struct convo {
 
 static void convo_user(convo_t *c, const char *text)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", "user");
-    cJSON_AddStringToObject(m, "content", text);
-    cJSON_AddItemToArray(c->messages, m);
+    tconvo_add_user(c->messages, text);
 }
 
 /* One turn; on 200 the assistant message is appended. Returns the status. */
@@ -192,23 +149,14 @@ static int convo_turn(convo_t *c, int port, const char *extra)
 
 static void convo_tool_results(convo_t *c)
 {
-    cJSON *calls = cJSON_GetObjectItem(c->last_message, "tool_calls"), *call;
-    assert_true(cJSON_GetArraySize(calls) > 0);
-    cJSON_ArrayForEach(call, calls)
-    {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", "tool");
-        cJSON_AddStringToObject(m, "tool_call_id", cJSON_GetObjectItem(call, "id")->valuestring);
-        cJSON_AddStringToObject(m, "content", "3 passed, 1 failed");
-        cJSON_AddItemToArray(c->messages, m);
-    }
+    assert_true(tconvo_add_tool_results(c->messages, c->last_message) > 0);
 }
 
 /* b served the handed-off turn and saw nothing it never issued */
 static void assert_b_clean(env_t *e, int want_requests)
 {
-    assert_int_equal(stat_of(e->pb, "requests"), want_requests);
-    assert_int_equal(stat_of(e->pb, "violations"), 0);
+    assert_int_equal(tstack_mock_stat(e->pb, "requests"), want_requests);
+    assert_int_equal(tstack_mock_stat(e->pb, "violations"), 0);
 }
 
 /* A tool call a issued, its result pending; a's backend stops. */
@@ -234,7 +182,7 @@ static void test_tool_loop_handed_off_when_backend_stops(void **state)
     assert_string_equal(c.model, "b");
     assert_b_clean(&e, 2);
     cJSON_Delete(c.messages);
-    env_stop(&e);
+    tpair_stop(&e);
 }
 
 /* Encrypted reasoning a returned, sent back; a's backend stops. */
@@ -260,7 +208,7 @@ static void test_encrypted_reasoning_handed_off_when_backend_stops(void **state)
     assert_string_equal(c.reason, "forced_handoff");
     assert_b_clean(&e, 1);
     cJSON_Delete(c.messages);
-    env_stop(&e);
+    tpair_stop(&e);
 }
 
 /* The same lock; a reload removes model a from the config. */
@@ -283,7 +231,7 @@ static void test_handed_off_when_model_removed(void **state)
     assert_string_equal(c.reason, "forced_handoff");
     assert_b_clean(&e, 1);
     cJSON_Delete(c.messages);
-    env_stop(&e);
+    tpair_stop(&e);
 }
 
 /* A previous_response_id no store knows cannot be expanded: 503. */
@@ -300,9 +248,9 @@ static void test_unknown_previous_response_id_is_impossible(void **state)
     assert_int_equal(convo_turn(&c, e.port, "\"previous_response_id\":\"resp_nowhere\","), 503);
     assert_string_equal(c.code, "session_model_unavailable");
     assert_non_null(strstr(c.message, "previous_response_id"));
-    assert_int_equal(stat_of(e.pb, "requests"), 0); /* nothing was sent to b */
+    assert_int_equal(tstack_mock_stat(e.pb, "requests"), 0); /* nothing was sent to b */
     cJSON_Delete(c.messages);
-    env_stop(&e);
+    tpair_stop(&e);
 }
 
 /* POST body to a mock directly; returns the status. */
@@ -376,50 +324,36 @@ static void test_converted_body_is_accepted_by_strict_b(void **state)
     assert_true(hr.n_applied >= 2);
 
     assert_int_equal(post_mock(e.pb, body, len), 400); /* unconverted: refused */
-    assert_int_equal(stat_of(e.pb, "violations"), 1);
+    assert_int_equal(tstack_mock_stat(e.pb, "violations"), 1);
     assert_int_equal(post_mock(e.pb, nb, nl), 200); /* converted: accepted */
-    assert_int_equal(stat_of(e.pb, "violations"), 1);
+    assert_int_equal(tstack_mock_stat(e.pb, "violations"), 1);
     free(body);
     arena_deinit(&a);
-    env_stop(&e);
+    tpair_stop(&e);
 }
 
 static int setup(void **state)
 {
-    snprintf(dir, sizeof dir, "/tmp/tether-handoff-%d", (int)getpid());
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tstack_workdir(dir, sizeof dir, "handoff");
 }
 
 static int teardown(void **state)
 {
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static int test_teardown(void **state)
-{
-    if (live) {
-        if (live->router.pid) tproc_stop(&live->router, 5000);
-        if (live->mock_a.pid) tproc_stop(&live->mock_a, 5000);
-        if (live->mock_b.pid) tproc_stop(&live->mock_b, 5000);
-        live = NULL;
-    }
-    return 0;
+    return tstack_workdir_remove(dir);
 }
 
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_converted_body_is_accepted_by_strict_b, test_teardown),
-        cmocka_unit_test_teardown(test_unknown_previous_response_id_is_impossible, test_teardown),
-        cmocka_unit_test_teardown(test_handed_off_when_model_removed, test_teardown),
-        cmocka_unit_test_teardown(test_tool_loop_handed_off_when_backend_stops, test_teardown),
+        cmocka_unit_test_teardown(test_converted_body_is_accepted_by_strict_b, tpair_test_teardown),
+        cmocka_unit_test_teardown(test_unknown_previous_response_id_is_impossible,
+                                  tpair_test_teardown),
+        cmocka_unit_test_teardown(test_handed_off_when_model_removed, tpair_test_teardown),
+        cmocka_unit_test_teardown(test_tool_loop_handed_off_when_backend_stops,
+                                  tpair_test_teardown),
         cmocka_unit_test_teardown(test_encrypted_reasoning_handed_off_when_backend_stops,
-                                  test_teardown),
+                                  tpair_test_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -35,19 +35,6 @@ static int rport, gport, mport;
 static char path[256];
 static long rss0_kb;
 
-static long rss_kb(pid_t pid)
-{
-    char p[64], line[256];
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f) return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 static void say(const char *fmt, ...)
 {
     if (!getenv("TETHER_TEST_VERBOSE")) return;
@@ -82,7 +69,7 @@ static int setup(void **state)
     fclose(f);
     rport = tstack_serve(&router, path);
     if (rport < 0) return -1;
-    rss0_kb = rss_kb(router.pid);
+    rss0_kb = tproc_rss_kb(router.pid);
     return 0;
 }
 
@@ -116,7 +103,7 @@ static void assert_alive_and_bounded(const char *what)
     assert_int_equal(thttp_request("127.0.0.1", rport, "GET", "/health", NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 200);
     thttp_resp_free(&r);
-    long kb = rss_kb(router.pid);
+    long kb = tproc_rss_kb(router.pid);
     say("%s: VmRSS %ld kB (start %ld kB)", what, kb, rss0_kb);
     assert_true(kb > 0);
     assert_true(kb < rss0_kb + 256 * 1024); /* 256 MiB over the start: generous */

@@ -50,19 +50,6 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-static long rss_kb(pid_t pid)
-{
-    char p[64], line[256];
-    snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(p, "r");
-    if (!f) return -1;
-    long kb = -1;
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6)) kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 /* A mock running `lines` (repeated n times) as its script; its port. */
 static int scripted(tproc_t *p, int slot, const char *line, int n)
 {
@@ -138,7 +125,7 @@ static int setup(void **state)
     fclose(f);
     rport = tstack_serve(&router, cfg);
     if (rport < 0) return -1;
-    rss0_kb = rss_kb(router.pid);
+    rss0_kb = tproc_rss_kb(router.pid);
     return 0;
 }
 
@@ -175,7 +162,7 @@ static int chat(const char *model, bool stream, char **out)
 static void assert_alive_and_bounded(const char *what)
 {
     assert_int_equal(chat("burst", false, NULL), 200);
-    long kb = rss_kb(router.pid);
+    long kb = tproc_rss_kb(router.pid);
     say("%s: VmRSS %ld kB (start %ld kB)", what, kb, rss0_kb);
     assert_true(kb > 0 && kb < rss0_kb + 256 * 1024);
 }
@@ -277,7 +264,7 @@ static void test_slow_readers(void **st)
     int ok = 0;
     for (int i = 0; i < N; i++)
         ok += chat("burst", false, NULL) == 200;
-    long kb = rss_kb(router.pid);
+    long kb = tproc_rss_kb(router.pid);
     for (int i = 0; i < READERS; i++)
         thttp_close(&c[i]);
     say("slow readers: %d streams of 4 MB not read (%d heads seen); meanwhile %d/%d other "

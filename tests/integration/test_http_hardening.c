@@ -12,6 +12,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,9 +47,7 @@ static int setup(void **state)
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n",
             rport, bport, MAX_CONNS, gport);
     fclose(f);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&router, path, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

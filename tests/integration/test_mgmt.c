@@ -12,6 +12,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,9 +32,8 @@ static char path[256], errpath[300];
 
 static int setup(void **state)
 {
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
+    if (mport <= 0) return -1;
     rport = tsupport_free_port();
     gport = tsupport_free_port();
     snprintf(path, sizeof path, "/tmp/tether-mgmt-%d.yaml", (int)getpid());
@@ -60,17 +60,7 @@ static int setup(void **state)
     setenv("MGMT_TEST_NUM", NUM_MARKER, 1);
     /* the router's stderr (its log) goes to a file the tests read */
     snprintf(errpath, sizeof errpath, "%s.stderr", path);
-    int efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (efd < 0) return -1;
-    fflush(stderr);
-    int saved = dup(2);
-    dup2(efd, 2);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    int rc = tproc_spawn(&router, rv, 0);
-    dup2(saved, 2);
-    close(saved);
-    close(efd);
-    if (rc != 0) return -1;
+    if (tstack_serve_logged(&router, path, 1, errpath) != 0) return -1;
     return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
 }
 

@@ -15,6 +15,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdbool.h>
@@ -31,17 +32,14 @@ static char dir[128], cfg_path[256], learned_path[256];
 
 static int start_router(void)
 {
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&router, cfg_path, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int setup(void **state)
 {
     (void)state;
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
+    if (mport <= 0) return -1;
     rport = tsupport_free_port();
     gport = tsupport_free_port();
     snprintf(dir, sizeof dir, "/tmp/tether-outcomes-%d", (int)getpid());

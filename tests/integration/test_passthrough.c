@@ -16,6 +16,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -61,25 +62,14 @@ static void write_cfg(const char *path, int port, int mgmt, const char *format, 
 /* Start the router with its stderr in log_path. */
 static int start_router(tproc_t *p, const char *cfg)
 {
-    int saved = dup(2);
-    int lf = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (saved < 0 || lf < 0) return -1;
-    dup2(lf, 2);
-    close(lf);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    int rc = tproc_spawn(p, rv, 0);
-    dup2(saved, 2);
-    close(saved);
-    if (rc != 0) return -1;
+    if (tstack_serve_logged(p, cfg, 1, log_path) != 0) return -1;
     return tproc_wait_listening(p, 10000);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    const char *mv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, mv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     rport = tsupport_free_port();
     gport = tsupport_free_port();

@@ -10,6 +10,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,9 +25,8 @@ static char cfg[256];
 
 static int setup(void **state)
 {
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
+    if (mport <= 0) return -1;
     rport = tsupport_free_port();
     snprintf(cfg, sizeof cfg, "/tmp/tether-plugins-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg, "w");
@@ -54,9 +54,7 @@ static int setup(void **state)
         "    router_replay: {store: memory}\n",
         rport, mport, tsupport_free_port());
     fclose(f);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&router, cfg, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -69,13 +67,7 @@ static int teardown(void **state)
 
 static int backend_requests(void)
 {
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
+    return tstack_mock_requests(mport);
 }
 
 static void post(const char *body, const char *hdrs, thttp_resp_t *r)

@@ -18,6 +18,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,7 @@ static char cfg_path[256];
 
 static int setup(void **state)
 {
-    const char *mv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, mv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     port = tsupport_free_port();
     gport = tsupport_free_port();
@@ -83,9 +82,7 @@ static int setup(void **state)
     setenv("TRL_DAVE", "sk-trl-dave", 1);
     setenv("TRL_TINA", "sk-trl-tina", 1);
     setenv("TRL_KIM", "sk-trl-kim", 1);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg_path, "--workers", "2", NULL};
-    if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&router, cfg_path, 2, 10000) > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -16,6 +16,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include "redis_server.h"
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -71,18 +72,14 @@ static int write_cfg(const char *path, int port, int gport)
 
 static int serve(tproc_t *p, const char *cfg)
 {
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "2", NULL};
-    if (tproc_spawn(p, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(p, cfg, 2, 10000) > 0 ? 0 : -1;
 }
 
 static int setup(void **state)
 {
     if (!tredis_bin()) return 0; /* each test skips */
     if (tredis_start(&redis, tsupport_free_port()) != 0) return -1;
-    const char *mv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, mv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     pa = tsupport_free_port();
     ga = tsupport_free_port();

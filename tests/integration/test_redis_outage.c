@@ -18,7 +18,9 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "convo.h"
 #include "http_client.h"
+#include "fleet.h"
 #include "proc.h"
 #include "redis_server.h"
 #include "stack.h"
@@ -39,61 +41,20 @@
 
 #define N_SESS 6
 
-static tproc_t mock_small, mock_big;
-static int p_small, p_big;
-static char dir[128];
-
-static int setup(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/tether-outage-%d", (int)getpid());
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    if (system(cmd) != 0) return -1;
-    /* different seeds: the two backends never issue the same id */
-    p_small = tstack_mock_strict(&mock_small, "1");
-    p_big = tstack_mock_strict(&mock_big, "2");
-    return p_small > 0 && p_big > 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    tproc_stop(&mock_small, 5000);
-    tproc_stop(&mock_big, 5000);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return -1;
-    return 0;
-}
-
 /* "prove"/"derive" route to big, everything else to small. The replicas
  * share the binding key through TETHER_TEST_BINDING_KEY. */
-static void write_config(const char *path, int port, int mgmt, const char *redis_addr)
+static void write_config(const char *path, int port, int mgmt, const char *redis_addr,
+                         const void *ctx)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = tfleet_config(&tfleet, path, port, NULL);
     assert_non_null(f);
     fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: small}\n  models:\n"
-            "    - name: small\n      pricing: {prompt_per_1m: 0.05, cached_input_per_1m: 0.01, "
-            "completion_per_1m: 0.10}\n"
-            "      backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: big\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: 0.3, "
-            "completion_per_1m: 15.0}\n"
-            "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, "
-            "quality_score: 0.9}]\n"
-            "  signals:\n    keywords:\n      - {name: hard, keywords: [prove, derive]}\n"
-            "  decisions:\n"
-            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: "
-            "[{model: big}]}\n"
-            "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\"}, binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n",
-            port, p_small, p_big, mgmt, redis_addr);
+            mgmt, redis_addr);
     fclose(f);
 }
 
@@ -125,23 +86,12 @@ static void sess_begin(sess_t *s, int i)
 
 static void add_user(sess_t *s, const char *text)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", "user");
-    cJSON_AddStringToObject(m, "content", text);
-    cJSON_AddItemToArray(s->messages, m);
+    tconvo_add_user(s->messages, text);
 }
 
 static void add_tool_results(sess_t *s)
 {
-    cJSON *call;
-    cJSON_ArrayForEach(call, cJSON_GetObjectItem(s->last_message, "tool_calls"))
-    {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", "tool");
-        cJSON_AddStringToObject(m, "tool_call_id", cJSON_GetObjectItem(call, "id")->valuestring);
-        cJSON_AddStringToObject(m, "content", "3 passed, 1 failed");
-        cJSON_AddItemToArray(s->messages, m);
-    }
+    tconvo_add_tool_results(s->messages, s->last_message);
 }
 
 /* One request of s to the next replica (a session alternates replicas on
@@ -255,18 +205,9 @@ static void test_sessions_survive_a_redis_outage(void **state)
 {
     TREDIS_NEED();
     setenv("TETHER_TEST_BINDING_KEY", "0123456789abcdef0123456789abcdef", 1);
-    tredis_t redis;
-    assert_int_equal(tredis_start(&redis, tsupport_free_port()), 0);
-    char c1[256], c2[256];
-    snprintf(c1, sizeof c1, "%s/r1.yaml", dir);
-    snprintf(c2, sizeof c2, "%s/r2.yaml", dir);
-    int ports[2] = {tsupport_free_port(), tsupport_free_port()};
-    int mports[2] = {tsupport_free_port(), tsupport_free_port()};
-    write_config(c1, ports[0], mports[0], redis.addr);
-    write_config(c2, ports[1], mports[1], redis.addr);
-    tproc_t r1, r2;
-    assert_true(tstack_serve(&r1, c1) > 0);
-    assert_true(tstack_serve(&r2, c2) > 0);
+    tfleet_pair_t pair;
+    tfleet_pair_start(&pair, &tfleet, write_config, NULL);
+    const int *ports = pair.ports, *mports = pair.mports;
 
     int outage_ms = OUTAGE_MS_DEFAULT;
     if (getenv("TETHER_OUTAGE_MS")) outage_ms = atoi(getenv("TETHER_OUTAGE_MS"));
@@ -275,12 +216,12 @@ static void test_sessions_survive_a_redis_outage(void **state)
         sess_begin(&ss[i], i);
     tally_t before = {0}, during = {0}, after = {0};
     drive(ss, ports, 2000, &before);
-    int v_before = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
+    int v_before = tfleet_violations(&tfleet);
 
-    tredis_kill(&redis);
+    tredis_kill(&pair.redis);
     drive(ss, ports, (uint64_t)outage_ms, &during);
-    int v_during = tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v_before;
-    assert_int_equal(tredis_start(&redis, redis.port), 0);
+    int v_during = tfleet_violations(&tfleet) - v_before;
+    assert_int_equal(tredis_start(&pair.redis, pair.redis.port), 0);
 
     /* after: keep the traffic going until both replicas have closed their
      * circuit (bounded), then 3 s more */
@@ -294,8 +235,7 @@ static void test_sessions_survive_a_redis_outage(void **state)
     }
     uint64_t recovery_ms = clock_mono_ms() - t0;
     drive(ss, ports, 3000, &after);
-    int v_after =
-        tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v_before - v_during;
+    int v_after = tfleet_violations(&tfleet) - v_before - v_during;
     int still_degraded =
         tstack_store_degraded(mports[0]) != 0 || tstack_store_degraded(mports[1]) != 0;
     fprintf(stderr,
@@ -312,10 +252,7 @@ static void test_sessions_survive_a_redis_outage(void **state)
     assert_int_equal(v_before + v_during + v_after, 0);
     assert_true(recovered);
     assert_false(still_degraded);
-    int s1 = tproc_stop(&r1, 10000), s2 = tproc_stop(&r2, 10000);
-    assert_true(WIFEXITED(s1) && WEXITSTATUS(s1) == 0);
-    assert_true(WIFEXITED(s2) && WEXITSTATUS(s2) == 0);
-    tredis_stop(&redis, 5000);
+    tfleet_pair_stop(&pair);
 }
 
 /* One chat turn; returns the reply's id in id (cap bytes) and the serving
@@ -359,7 +296,7 @@ static void test_signed_binding_routes_and_forged_is_unbound(void **state)
 {
     setenv("TETHER_TEST_BINDING_KEY", "0123456789abcdef0123456789abcdef", 1);
     char cfg[256];
-    snprintf(cfg, sizeof cfg, "%s/single.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/single.yaml", tfleet.dir);
     int port = tsupport_free_port(), mport = tsupport_free_port();
     FILE *f = fopen(cfg, "w");
     assert_non_null(f);
@@ -378,11 +315,11 @@ static void test_signed_binding_routes_and_forged_is_unbound(void **state)
             "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n"
             "  stores:\n    session: {binding_key_env: TETHER_TEST_BINDING_KEY}\n",
-            port, p_small, p_big, mport);
+            port, tfleet.p_small, tfleet.p_big, mport);
     fclose(f);
     tproc_t r;
     assert_true(tstack_serve(&r, cfg) > 0);
-    int v0 = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
+    int v0 = tfleet_violations(&tfleet);
     char id_big[600], id_small[600], id[600], model[32], reason[64];
     assert_int_equal(
         chat_turn(port, "bind-a", NULL, "prove it", id_big, sizeof id_big, model, reason), 200);
@@ -410,7 +347,7 @@ static void test_signed_binding_routes_and_forged_is_unbound(void **state)
     assert_int_equal(chat_turn(port, "bind-d", forged, "prove more", id, sizeof id, model, reason),
                      200);
     assert_string_equal(model, "big");
-    assert_int_equal(tstack_mock_violations(p_small) + tstack_mock_violations(p_big), v0);
+    assert_int_equal(tfleet_violations(&tfleet), v0);
     thttp_resp_t m;
     assert_int_equal(thttp_request("127.0.0.1", mport, "GET", "/metrics", NULL, NULL, 0, &m), 0);
     assert_non_null(strstr(m.body, "tether_session_bindings_total{result=\"invalid\"} 2"));
@@ -427,5 +364,5 @@ int main(void)
         cmocka_unit_test(test_signed_binding_routes_and_forged_is_unbound),
         cmocka_unit_test(test_sessions_survive_a_redis_outage),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tfleet_setup_seeded, tfleet_teardown);
 }

@@ -28,6 +28,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "http_client.h"
+#include "fleet.h"
 #include "proc.h"
 #include "redis_server.h"
 #include "stack.h"
@@ -48,64 +49,23 @@
 
 #define N_SESS 6
 
-static tproc_t mock_small, mock_big;
-static int p_small, p_big;
-static char dir[128];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tether-outage-agent-%d", (int)getpid());
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    if (system(cmd) != 0) return -1;
-    p_small = tstack_mock_strict(&mock_small, "1");
-    p_big = tstack_mock_strict(&mock_big, "2");
-    return p_small > 0 && p_big > 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tproc_stop(&mock_small, 5000);
-    tproc_stop(&mock_big, 5000);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) != 0 ? -1 : 0;
-}
-
 /* "prove"/"derive" route to big, everything else to small; model_opt is
  * the models' protocol line ("responses_mode: native" or "api_format:
  * anthropic"). */
 static void write_config(const char *path, int port, int mgmt, const char *redis_addr,
-                         const char *model_opt)
+                         const void *ctx)
 {
-    FILE *f = fopen(path, "w");
+    const char *model_opt = ctx;
+    FILE *f = tfleet_config(&tfleet, path, port, model_opt);
     assert_non_null(f);
     fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: small}\n  models:\n"
-            "    - name: small\n      %s\n      pricing: {prompt_per_1m: 0.05, "
-            "cached_input_per_1m: 0.01, completion_per_1m: 0.10}\n"
-            "      backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: big\n      %s\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: "
-            "0.3, completion_per_1m: 15.0}\n"
-            "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, "
-            "quality_score: 0.9}]\n"
-            "  signals:\n    keywords:\n      - {name: hard, keywords: [prove, derive]}\n"
-            "  decisions:\n"
-            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: "
-            "[{model: big}]}\n"
-            "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\"}, binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n"
             "    responses: {backend: redis, redis: {address: \"%s\", key_prefix: \"rt:\"}}\n",
-            port, model_opt, p_small, model_opt, p_big, mgmt, redis_addr, redis_addr);
+            mgmt, redis_addr, redis_addr);
     fclose(f);
 }
 
@@ -379,35 +339,25 @@ static void run_outage(const char *model_opt, bool messages, outage_result_t *o)
     TREDIS_NEED();
     setenv("TETHER_TEST_BINDING_KEY", "0123456789abcdef0123456789abcdef", 1);
     memset(o, 0, sizeof *o);
-    tredis_t redis;
-    assert_int_equal(tredis_start(&redis, tsupport_free_port()), 0);
-    char c1[256], c2[256];
-    snprintf(c1, sizeof c1, "%s/r1.yaml", dir);
-    snprintf(c2, sizeof c2, "%s/r2.yaml", dir);
-    int ports[2] = {tsupport_free_port(), tsupport_free_port()};
-    int mports[2] = {tsupport_free_port(), tsupport_free_port()};
-    write_config(c1, ports[0], mports[0], redis.addr, model_opt);
-    write_config(c2, ports[1], mports[1], redis.addr, model_opt);
-    tproc_t r1, r2;
-    assert_true(tstack_serve(&r1, c1) > 0);
-    assert_true(tstack_serve(&r2, c2) > 0);
+    tfleet_pair_t pair;
+    tfleet_pair_start(&pair, &tfleet, write_config, model_opt);
+    const int *ports = pair.ports, *mports = pair.mports;
     int outage_ms = OUTAGE_MS_DEFAULT;
     if (getenv("TETHER_OUTAGE_MS")) outage_ms = atoi(getenv("TETHER_OUTAGE_MS"));
-    int v0 = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
+    int v0 = tfleet_violations(&tfleet);
     phase = "before";
     shown = 0;
     sess_t ss[N_SESS] = {0};
     for (int i = 0; i < N_SESS; i++)
         sess_begin(&ss[i], i, messages);
     drive(ss, ports, 2000, &o->before);
-    o->v_before = tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v0;
-    tredis_kill(&redis);
+    o->v_before = tfleet_violations(&tfleet) - v0;
+    tredis_kill(&pair.redis);
     phase = "during";
     shown = 0;
     drive(ss, ports, (uint64_t)outage_ms, &o->during);
-    o->v_during =
-        tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v0 - o->v_before;
-    assert_int_equal(tredis_start(&redis, redis.port), 0);
+    o->v_during = tfleet_violations(&tfleet) - v0 - o->v_before;
+    assert_int_equal(tredis_start(&pair.redis, pair.redis.port), 0);
     phase = "after";
     shown = 0;
     uint64_t t0 = clock_mono_ms();
@@ -420,8 +370,7 @@ static void run_outage(const char *model_opt, bool messages, outage_result_t *o)
     drive(ss, ports, 3000, &o->settled);
     o->after.requests += o->settled.requests;
     o->after.failed += o->settled.failed;
-    o->v_after = tstack_mock_violations(p_small) + tstack_mock_violations(p_big) - v0 -
-                 o->v_before - o->v_during;
+    o->v_after = tfleet_violations(&tfleet) - v0 - o->v_before - o->v_during;
     o->still_degraded =
         tstack_store_degraded(mports[0]) != 0 || tstack_store_degraded(mports[1]) != 0;
     fprintf(stderr,
@@ -433,10 +382,7 @@ static void run_outage(const char *model_opt, bool messages, outage_result_t *o)
             o->recovered ? "yes" : "no", (unsigned long long)recovery_ms);
     for (int i = 0; i < N_SESS; i++)
         cJSON_Delete(ss[i].history);
-    int s1 = tproc_stop(&r1, 10000), s2 = tproc_stop(&r2, 10000);
-    assert_true(WIFEXITED(s1) && WEXITSTATUS(s1) == 0);
-    assert_true(WIFEXITED(s2) && WEXITSTATUS(s2) == 0);
-    tredis_stop(&redis, 5000);
+    tfleet_pair_stop(&pair);
 }
 
 static void test_responses_sessions_survive_a_redis_outage(void **state)
@@ -531,7 +477,7 @@ static void test_responses_ids_carry_their_binding(void **state)
     (void)state;
     setenv("TETHER_TEST_BINDING_KEY", "0123456789abcdef0123456789abcdef", 1);
     char cfg[256];
-    snprintf(cfg, sizeof cfg, "%s/ids.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/ids.yaml", tfleet.dir);
     int port = tsupport_free_port(), mport = tsupport_free_port();
     FILE *f = fopen(cfg, "w");
     assert_non_null(f);
@@ -553,11 +499,11 @@ static void test_responses_ids_carry_their_binding(void **state)
             "global:\n  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n"
             "  stores:\n    session: {binding_key_env: TETHER_TEST_BINDING_KEY}\n",
-            port, p_small, p_big, p_small, mport);
+            port, tfleet.p_small, tfleet.p_big, tfleet.p_small, mport);
     fclose(f);
     tproc_t r;
     assert_true(tstack_serve(&r, cfg) > 0);
-    int v0 = tstack_mock_violations(p_small) + tstack_mock_violations(p_big);
+    int v0 = tfleet_violations(&tfleet);
     char model[32], reason[64], id1[600], id2[600], path[700];
     thttp_resp_t g;
     cJSON *o;
@@ -598,7 +544,7 @@ static void test_responses_ids_carry_their_binding(void **state)
         200);
     assert_string_equal(model, "big");
     cJSON_Delete(o);
-    assert_int_equal(tstack_mock_violations(p_small) + tstack_mock_violations(p_big), v0);
+    assert_int_equal(tfleet_violations(&tfleet), v0);
     /* GET, input_items and DELETE take the wrapped id */
     snprintf(path, sizeof path, "/v1/responses/%s", id1);
     assert_int_equal(thttp_request("127.0.0.1", port, "GET", path, NULL, NULL, 0, &g), 0);
@@ -661,5 +607,5 @@ int main(void)
         cmocka_unit_test(test_messages_tool_loops_through_a_redis_outage),
 #endif
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tfleet_setup_seeded, tfleet_teardown);
 }

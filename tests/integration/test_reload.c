@@ -10,6 +10,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -102,9 +103,7 @@ static void test_reload_under_load_never_fails_a_request(void **state)
     snprintf(path, sizeof path, "/tmp/tether-reload-%d.yaml", (int)getpid());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     write_config("model-a", 1);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "2", NULL};
-    assert_int_equal(tproc_spawn(&router, rv, TPROC_QUIET), 0);
-    assert_true(tproc_wait_listening(&router, 10000) > 0);
+    assert_true(tstack_serve_n(&router, path, 2, 10000) > 0);
 
     pthread_t t;
     pthread_create(&t, NULL, client, NULL);

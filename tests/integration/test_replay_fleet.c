@@ -19,8 +19,10 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "convo.h"
 #include "http_client.h"
 #include "postgres_server.h"
+#include "fleet.h"
 #include "proc.h"
 #include "redis_server.h"
 #include "stack.h"
@@ -32,34 +34,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tproc_t mock_small, mock_big;
-static int p_small, p_big;
-static char dir[128];
 static tredis_t redis;
 static tpg_t pg;
 
 static int setup(void **state)
 {
-    snprintf(dir, sizeof dir, "/tmp/tether-replay-fleet-%d", (int)getpid());
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    if (system(cmd) != 0) return -1;
-    p_small = tstack_mock_strict(&mock_small, "1");
-    p_big = tstack_mock_strict(&mock_big, "2");
-    if (p_small <= 0 || p_big <= 0) return -1;
+    if (tfleet_setup_seeded(state) != 0) return -1;
     if (tredis_bin() && tredis_start(&redis, tsupport_free_port()) != 0) return -1;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    tproc_stop(&mock_small, 5000);
-    tproc_stop(&mock_big, 5000);
     if (tredis_bin()) tredis_stop(&redis, 5000);
     tpg_stop(&pg);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) != 0 ? -1 : 0;
+    return tfleet_teardown(state);
 }
 
 static const char *mgmt_tokens = ""; /* more of the management_api block */
@@ -69,31 +58,15 @@ static const char *auth;             /* bearer token of the management calls, or
  * {address: ...}". */
 static void write_config(const char *path, int port, int mgmt, const char *store_yaml)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = tfleet_config(&tfleet, path, port, NULL);
     assert_non_null(f);
     fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: small}\n  models:\n"
-            "    - name: small\n      pricing: {prompt_per_1m: 0.05, cached_input_per_1m: 0.01, "
-            "completion_per_1m: 0.10}\n"
-            "      backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: big\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: 0.3, "
-            "completion_per_1m: 15.0}\n"
-            "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, "
-            "quality_score: 0.9}]\n"
-            "  signals:\n    keywords:\n      - {name: hard, keywords: [prove, derive]}\n"
-            "  decisions:\n"
-            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: "
-            "[{model: big}]}\n"
-            "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"%s}\n"
             "    router_replay: {capture_bodies: true, %s}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\"}, binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n",
-            port, p_small, p_big, mgmt, mgmt_tokens, store_yaml, redis.addr);
+            mgmt, mgmt_tokens, store_yaml, redis.addr);
     fclose(f);
 }
 
@@ -105,7 +78,7 @@ typedef struct replica {
 static void start_replica(replica_t *r, const char *name, const char *store_yaml)
 {
     char cfg[256];
-    snprintf(cfg, sizeof cfg, "%s/%s.yaml", dir, name);
+    snprintf(cfg, sizeof cfg, "%s/%s.yaml", tfleet.dir, name);
     r->port = tsupport_free_port();
     r->mgmt = tsupport_free_port();
     write_config(cfg, r->port, r->mgmt, store_yaml);
@@ -131,10 +104,7 @@ typedef struct convo {
 
 static void user(convo_t *c, const char *text)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", "user");
-    cJSON_AddStringToObject(m, "content", text);
-    cJSON_AddItemToArray(c->messages, m);
+    tconvo_add_user(c->messages, text);
 }
 
 static int turn(convo_t *c, int port)
@@ -174,15 +144,7 @@ static int turn(convo_t *c, int port)
 
 static void tool_results(convo_t *c)
 {
-    cJSON *call;
-    cJSON_ArrayForEach(call, cJSON_GetObjectItem(c->last_message, "tool_calls"))
-    {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", "tool");
-        cJSON_AddStringToObject(m, "tool_call_id", cJSON_GetObjectItem(call, "id")->valuestring);
-        cJSON_AddStringToObject(m, "content", "3 passed, 1 failed");
-        cJSON_AddItemToArray(c->messages, m);
-    }
+    tconvo_add_tool_results(c->messages, c->last_message);
 }
 
 /* Four turns, replicas alternating: a, b, a, b. */
@@ -308,10 +270,10 @@ static void fleet_run(const char *store_yaml, const char *sid)
     check_views(b.mgmt, sid);
     /* `tether replay` reads the same shared store offline */
     char cmd[700], path[200];
-    snprintf(path, sizeof path, "%s/cli.json", dir);
+    snprintf(path, sizeof path, "%s/cli.json", tfleet.dir);
     snprintf(cmd, sizeof cmd,
              "%s replay list --config %s/b.yaml --session %s --format json > %s 2>/dev/null",
-             tproc_tether_bin(), dir, sid, path);
+             tproc_tether_bin(), tfleet.dir, sid, path);
     assert_int_equal(system(cmd), 0);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
@@ -322,8 +284,8 @@ static void fleet_run(const char *store_yaml, const char *sid)
     buf_free(&out);
     assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "count")), 4);
     cJSON_Delete(j);
-    assert_int_equal(tstack_mock_violations(p_small), 0);
-    assert_int_equal(tstack_mock_violations(p_big), 0);
+    assert_int_equal(tstack_mock_violations(tfleet.p_small), 0);
+    assert_int_equal(tstack_mock_violations(tfleet.p_big), 0);
     stop_clean(&a);
     stop_clean(&b);
 }
@@ -429,7 +391,7 @@ static void promtool_clean(int mgmt)
     thttp_resp_t r;
     assert_int_equal(thttp_request("127.0.0.1", mgmt, "GET", "/metrics", NULL, NULL, 0, &r), 0);
     char path[200], cmd[300];
-    snprintf(path, sizeof path, "%s/metrics.txt", dir);
+    snprintf(path, sizeof path, "%s/metrics.txt", tfleet.dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fwrite(r.body, 1, r.body_len, f);

@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include "http_client.h"
+#include "cache_stack.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,92 +22,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tproc_t mock, router;
-static int mport, rport;
-static char cfg[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
-    if (mport <= 0) return -1;
-    rport = tsupport_free_port();
-    snprintf(cfg, sizeof cfg, "/tmp/tether-rc-endpoints-%d.yaml", (int)getpid());
-    FILE *f = fopen(cfg, "w");
-    if (!f) return -1;
-    fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d, timeout: 30s}\n"
-            "providers:\n  defaults: {default_model: gpt}\n  models:\n"
-            "    - name: gpt\n      provider_model_id: up-gpt\n"
-            "      backend_refs: [{name: o1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: claude\n      provider_model_id: up-claude\n      api_format: anthropic\n"
-            "      backend_refs: [{name: c1, base_url: \"http://127.0.0.1:%d/v1\", provider: "
-            "anthropic}]\n"
-            "routing:\n  modelCards: [{name: gpt}, {name: claude}]\n"
-            "  signals:\n    keywords:\n"
-            "      - {name: faq, keywords: [opening hours]}\n"
-            "      - {name: deep, keywords: [tide tables]}\n"
-            "  decisions:\n"
-            "    - name: faq\n      priority: 50\n      rules: {type: keyword, name: faq}\n"
-            "      modelRefs: [{model: gpt}]\n"
-            "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
-            "    - name: deep\n      priority: 40\n      rules: {type: keyword, name: deep}\n"
-            "      modelRefs: [{model: claude}]\n"
-            "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
-            "    - {name: other, modelRefs: [{model: gpt}]}\n",
-            rport, mport, mport);
-    fclose(f);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    int st = tproc_stop(&router, 10000);
-    tproc_stop(&mock, 5000);
-    unlink(cfg);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static int backend_requests(void)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
-}
-
-static void post(const char *path, const char *body, thttp_resp_t *r)
-{
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", path, NULL, body, strlen(body), r),
-                     0);
-    if (r->status != 200) fail_msg("%s: status %d body %s", path, r->status, r->body);
-}
-
 /* Two identical requests: the second is a hit with the same body, and the
  * backend saw one request. */
 static void assert_second_is_a_hit(const char *path, const char *body, const char *want_model)
 {
-    int before = backend_requests();
+    int before = tstack_mock_requests(tcache.mport);
     thttp_resp_t r1, r2;
-    post(path, body, &r1);
+    tcache_stack_post(&tcache, path, body, &r1);
     assert_null(thttp_resp_header(&r1, "x-tether-cache-hit"));
     assert_string_equal(thttp_resp_header(&r1, "x-tether-model"), want_model);
-    post(path, body, &r2);
+    tcache_stack_post(&tcache, path, body, &r2);
     assert_string_equal(thttp_resp_header(&r2, "x-tether-cache-hit"), "exact");
     assert_string_equal(thttp_resp_header(&r2, "x-tether-response-path"), "cache");
     assert_string_equal(thttp_resp_header(&r2, "x-tether-model"), want_model);
     assert_int_equal(r1.body_len, r2.body_len);
     assert_memory_equal(r1.body, r2.body, r1.body_len);
-    assert_int_equal(backend_requests() - before, 1);
+    assert_int_equal(tstack_mock_requests(tcache.mport) - before, 1);
     thttp_resp_free(&r1);
     thttp_resp_free(&r2);
 }
@@ -133,9 +65,9 @@ static void test_responses_reply_is_served_from_the_cache(void **state)
     assert_second_is_a_hit("/v1/responses", b, "gpt");
     /* a continuation of another response is another key */
     thttp_resp_t r;
-    int before = backend_requests();
+    int before = tstack_mock_requests(tcache.mport);
     const char *first = "{\"model\":\"auto\",\"input\":\"hello there\"}";
-    post("/v1/responses", first, &r);
+    tcache_stack_post(&tcache, "/v1/responses", first, &r);
     cJSON *j = cJSON_Parse(r.body);
     char body[512];
     snprintf(body, sizeof body,
@@ -144,9 +76,9 @@ static void test_responses_reply_is_served_from_the_cache(void **state)
              cJSON_GetObjectItem(j, "id")->valuestring);
     cJSON_Delete(j);
     thttp_resp_free(&r);
-    post("/v1/responses", body, &r);
+    tcache_stack_post(&tcache, "/v1/responses", body, &r);
     assert_null(thttp_resp_header(&r, "x-tether-cache-hit"));
-    assert_int_equal(backend_requests() - before, 2);
+    assert_int_equal(tstack_mock_requests(tcache.mport) - before, 2);
     thttp_resp_free(&r);
 }
 
@@ -156,17 +88,17 @@ static void test_key_includes_the_protocol(void **state)
     const char *m = "{\"model\":\"auto\",\"max_tokens\":64,\"messages\":[{\"role\":\"user\","
                     "\"content\":\"opening hours in june?\"}]}";
     thttp_resp_t r;
-    post("/v1/messages", m, &r);
+    tcache_stack_post(&tcache, "/v1/messages", m, &r);
     thttp_resp_free(&r);
-    int before = backend_requests();
+    int before = tstack_mock_requests(tcache.mport);
     /* the same conversation and parameters as chat: not the Messages reply */
-    post("/v1/chat/completions", m, &r);
+    tcache_stack_post(&tcache, "/v1/chat/completions", m, &r);
     assert_null(thttp_resp_header(&r, "x-tether-cache-hit"));
     cJSON *j = cJSON_Parse(r.body);
     assert_non_null(cJSON_GetObjectItem(j, "choices"));
     cJSON_Delete(j);
     thttp_resp_free(&r);
-    assert_int_equal(backend_requests() - before, 1);
+    assert_int_equal(tstack_mock_requests(tcache.mport) - before, 1);
 }
 
 int main(void)
@@ -177,5 +109,5 @@ int main(void)
         cmocka_unit_test(test_responses_reply_is_served_from_the_cache),
         cmocka_unit_test(test_key_includes_the_protocol),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tcache_setup, tcache_teardown);
 }

@@ -11,6 +11,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include "redis_server.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
@@ -50,16 +51,13 @@ static int write_config(const char *path, int port)
 
 static int start_router(tproc_t *p, const char *cfg)
 {
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    if (tproc_spawn(p, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(p, cfg, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int setup(void **state)
 {
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
+    if (mport <= 0) return -1;
     if (tredis_start(&redis, tsupport_free_port()) != 0) {
         fprintf(stderr, "redis-server is not installed (scripts/deps.sh installs it)\n");
         return -1;
@@ -85,13 +83,7 @@ static int teardown(void **state)
 
 static int backend_requests(void)
 {
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
+    return tstack_mock_requests(mport);
 }
 
 static void post(int port, const char *body, thttp_resp_t *r)

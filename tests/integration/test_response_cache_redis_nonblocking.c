@@ -17,6 +17,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include "redis_server.h"
 #include <poll.h>
 #include <signal.h>
@@ -60,9 +61,7 @@ static int start_router(tproc_t *p, int *port, const char *name)
     char path[256];
     snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
     if (write_config(path, *port) != 0) return -1;
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    if (tproc_spawn(p, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(p, path, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int setup(void **state)
@@ -76,9 +75,7 @@ static int setup(void **state)
         fprintf(stderr, "redis-server is not installed or did not start (scripts/deps.sh)\n");
         return -1;
     }
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    mport = tstack_mock(&mock, NULL);
     if (mport <= 0) return -1;
     if (start_router(&r1, &p1, "r1") != 0) return -1;
     return start_router(&r2, &p2, "r2");

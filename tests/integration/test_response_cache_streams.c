@@ -18,7 +18,9 @@
 
 #include "http/sse.h"
 #include "http_client.h"
+#include "cache_stack.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,82 +28,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tproc_t mock, router;
-static int mport, rport;
-static char cfg[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
-    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
-    if (mport <= 0) return -1;
-    rport = tsupport_free_port();
-    snprintf(cfg, sizeof cfg, "/tmp/tether-rc-streams-%d.yaml", (int)getpid());
-    FILE *f = fopen(cfg, "w");
-    if (!f) return -1;
-    fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d, timeout: 30s}\n"
-            "providers:\n  defaults: {default_model: gpt}\n  models:\n"
-            "    - name: gpt\n      provider_model_id: up-gpt\n"
-            "      backend_refs: [{name: o1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: claude\n      provider_model_id: up-claude\n      api_format: anthropic\n"
-            "      backend_refs: [{name: c1, base_url: \"http://127.0.0.1:%d/v1\", provider: "
-            "anthropic}]\n"
-            "routing:\n  modelCards: [{name: gpt}, {name: claude}]\n"
-            "  signals:\n    keywords:\n"
-            "      - {name: faq, keywords: [opening hours]}\n"
-            "      - {name: deep, keywords: [tide tables]}\n"
-            "  decisions:\n"
-            "    - name: faq\n      priority: 50\n      rules: {type: keyword, name: faq}\n"
-            "      modelRefs: [{model: gpt}]\n"
-            "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
-            "    - name: deep\n      priority: 40\n      rules: {type: keyword, name: deep}\n"
-            "      modelRefs: [{model: claude}]\n"
-            "      plugins: [{type: response_cache, configuration: {mode: exact, scope: global}}]\n"
-            "    - {name: other, modelRefs: [{model: gpt}]}\n",
-            rport, mport, mport);
-    fclose(f);
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    if (tproc_spawn(&router, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&router, 10000) > 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    int st = tproc_stop(&router, 10000);
-    tproc_stop(&mock, 5000);
-    unlink(cfg);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static int backend_requests(void)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
-}
-
 /* A response header's value (a missing one fails, naming it). */
 static void assert_header(const thttp_resp_t *r, const char *name, const char *want)
 {
     const char *v = thttp_resp_header(r, name);
     if (!v) fail_msg("no %s header (want %s)", name, want);
     assert_string_equal(v, want);
-}
-
-static void post(const char *path, const char *body, thttp_resp_t *r)
-{
-    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", path, NULL, body, strlen(body), r),
-                     0);
-    if (r->status != 200) fail_msg("%s: status %d body %s", path, r->status, r->body);
 }
 
 /* ---- a stream's events, checked as the protocol's shape ---- */
@@ -211,12 +143,12 @@ static char *json_text(const char *body)
 static void assert_stream_hit(const char *path, const char *body, bool messages,
                               const char *want_model)
 {
-    int before = backend_requests();
+    int before = tstack_mock_requests(tcache.mport);
     thttp_resp_t r1, r2;
-    post(path, body, &r1);
+    tcache_stack_post(&tcache, path, body, &r1);
     assert_null(thttp_resp_header(&r1, "x-tether-cache-hit"));
     assert_string_equal(thttp_resp_header(&r1, "x-tether-model"), want_model);
-    post(path, body, &r2);
+    tcache_stack_post(&tcache, path, body, &r2);
     assert_header(&r2, "x-tether-cache-hit", "exact");
     assert_header(&r2, "x-tether-response-path", "cache");
     assert_string_equal(thttp_resp_header(&r2, "x-tether-model"), want_model);
@@ -224,7 +156,7 @@ static void assert_stream_hit(const char *path, const char *body, bool messages,
     walk(&w1, messages, &r1);
     walk(&w2, messages, &r2);
     assert_string_equal(w1.text.data, w2.text.data);
-    assert_int_equal(backend_requests() - before, 1);
+    assert_int_equal(tstack_mock_requests(tcache.mport) - before, 1);
     walk_free(&w1);
     walk_free(&w2);
     thttp_resp_free(&r1);
@@ -284,15 +216,15 @@ static void test_stream_and_json_clients_share_entries(void **state)
          "{\"model\":\"auto\",\"input\":\"opening hours, again?\"}", false, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        int before = backend_requests();
+        int before = tstack_mock_requests(tcache.mport);
         thttp_resp_t rs, rj;
         if (cases[i].stream_first) {
-            post(cases[i].path, cases[i].stream_body, &rs);
-            post(cases[i].path, cases[i].json_body, &rj);
+            tcache_stack_post(&tcache, cases[i].path, cases[i].stream_body, &rs);
+            tcache_stack_post(&tcache, cases[i].path, cases[i].json_body, &rj);
             assert_header(&rj, "x-tether-cache-hit", "exact");
         } else {
-            post(cases[i].path, cases[i].json_body, &rj);
-            post(cases[i].path, cases[i].stream_body, &rs);
+            tcache_stack_post(&tcache, cases[i].path, cases[i].json_body, &rj);
+            tcache_stack_post(&tcache, cases[i].path, cases[i].stream_body, &rs);
             assert_header(&rs, "x-tether-cache-hit", "exact");
         }
         walk_t w;
@@ -301,7 +233,7 @@ static void test_stream_and_json_clients_share_entries(void **state)
         assert_string_equal(w.text.data, jt);
         free(jt);
         walk_free(&w);
-        assert_int_equal(backend_requests() - before, 1);
+        assert_int_equal(tstack_mock_requests(tcache.mport) - before, 1);
         thttp_resp_free(&rs);
         thttp_resp_free(&rj);
     }
@@ -349,8 +281,8 @@ static void test_cached_ids_carry_the_binding(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         thttp_resp_t r1, r2;
-        post(cases[i].path, cases[i].body, &r1);
-        post(cases[i].path, cases[i].body, &r2);
+        tcache_stack_post(&tcache, cases[i].path, cases[i].body, &r1);
+        tcache_stack_post(&tcache, cases[i].path, cases[i].body, &r2);
         assert_header(&r2, "x-tether-cache-hit", "exact");
         char *live = reply_id(&r1, cases[i].stream), *hit = reply_id(&r2, cases[i].stream);
         if (!strstr(live, ".tb1.")) fail_msg("%s: live id %s has no binding", cases[i].path, live);
@@ -371,5 +303,5 @@ int main(void)
         cmocka_unit_test(test_stream_and_json_clients_share_entries),
         cmocka_unit_test(test_cached_ids_carry_the_binding),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tcache_setup, tcache_teardown);
 }

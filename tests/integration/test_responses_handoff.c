@@ -17,8 +17,10 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "handoff_pair.h"
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -28,33 +30,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct env {
-    tproc_t mock_a, mock_b, router;
-    int pa, pb, port;
-    char cfg[256];
-} env_t;
+typedef tpair_t env_t; /* two strict mocks and a router (handoff_pair.h) */
 
 static char dir[128];
-static env_t *live; /* stopped by test_teardown when an assertion failed */
-
-static int spawn_mock(tproc_t *p)
-{
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict", NULL};
-    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
 
 /* The decision routes everything to a; default_model b is the handoff
  * target. a_mode: "emulate" or "native" (responses_mode of a). */
 static void env_start_g(env_t *e, const char *name, const char *a_mode, const char *global)
 {
-    memset(e, 0, sizeof *e);
-    live = e;
-    e->pa = spawn_mock(&e->mock_a);
-    e->pb = spawn_mock(&e->mock_b);
-    assert_true(e->pa > 0 && e->pb > 0);
-    e->port = tsupport_free_port();
-    snprintf(e->cfg, sizeof e->cfg, "%s/%s.yaml", dir, name);
+    tpair_begin(e, dir, name);
     FILE *f = fopen(e->cfg, "w");
     assert_non_null(f);
     fprintf(f,
@@ -69,37 +53,12 @@ static void env_start_g(env_t *e, const char *name, const char *a_mode, const ch
             e->port, a_mode, e->pa, e->pb);
     if (global) fprintf(f, "global:\n%s", global);
     fclose(f);
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", e->cfg, "--workers", "1", NULL};
-    assert_int_equal(tproc_spawn(&e->router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET),
-                     0);
-    assert_true(tproc_wait_listening(&e->router, 10000) > 0);
+    tpair_serve(e);
 }
 
 static void env_start(env_t *e, const char *name, const char *a_mode)
 {
     env_start_g(e, name, a_mode, NULL);
-}
-
-static void env_stop(env_t *e)
-{
-    live = NULL;
-    int st = tproc_stop(&e->router, 10000);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    if (e->mock_a.pid) tproc_stop(&e->mock_a, 5000);
-    tproc_stop(&e->mock_b, 5000);
-}
-
-/* a mock's /mock/stats member (requests, violations) */
-static int stat_of(int port, const char *key)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    cJSON *v = j ? cJSON_GetObjectItem(j, key) : NULL;
-    int n = cJSON_IsNumber(v) ? v->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
 }
 
 typedef struct turn {
@@ -174,15 +133,15 @@ static void test_stored_chain_handed_off_when_backend_stops(void **state)
     assert_int_equal(t3.status, 200);
     assert_string_equal(t3.model, "b");
     assert_string_equal(t3.reason, "forced_handoff");
-    assert_int_equal(stat_of(e.pb, "requests"), 1);
-    assert_int_equal(stat_of(e.pb, "violations"), 0);
+    assert_int_equal(tstack_mock_stat(e.pb, "requests"), 1);
+    assert_int_equal(tstack_mock_stat(e.pb, "violations"), 0);
     /* the chain continues on b, through the store */
     rturn(e.port, "rh-plain", t3.id, "\"thanks\"", &t4);
     assert_int_equal(t4.status, 200);
     assert_string_equal(t4.model, "b");
-    assert_int_equal(stat_of(e.pb, "requests"), 2);
-    assert_int_equal(stat_of(e.pb, "violations"), 0);
-    env_stop(&e);
+    assert_int_equal(tstack_mock_stat(e.pb, "requests"), 2);
+    assert_int_equal(tstack_mock_stat(e.pb, "violations"), 0);
+    tpair_stop(&e);
 }
 
 /* The chain ends in a's tool call; its output comes after a stopped. */
@@ -205,9 +164,9 @@ static void test_stored_tool_loop_handed_off(void **state)
     assert_int_equal(t2.status, 200);
     assert_string_equal(t2.model, "b");
     assert_string_equal(t2.reason, "forced_handoff");
-    assert_int_equal(stat_of(e.pb, "requests"), 1);
-    assert_int_equal(stat_of(e.pb, "violations"), 0);
-    env_stop(&e);
+    assert_int_equal(tstack_mock_stat(e.pb, "requests"), 1);
+    assert_int_equal(tstack_mock_stat(e.pb, "violations"), 0);
+    tpair_stop(&e);
 }
 
 /* treat_stored_chains_as_portable: the stored chain does not lock; with a
@@ -230,9 +189,9 @@ static void test_portable_stored_chain_does_not_lock(void **state)
     assert_int_equal(t3.status, 200);
     assert_string_equal(t3.model, "b");
     assert_string_not_equal(t3.reason, "forced_handoff");
-    assert_int_equal(stat_of(e.pb, "requests"), 1);
-    assert_int_equal(stat_of(e.pb, "violations"), 0);
-    env_stop(&e);
+    assert_int_equal(tstack_mock_stat(e.pb, "requests"), 1);
+    assert_int_equal(tstack_mock_stat(e.pb, "violations"), 0);
+    tpair_stop(&e);
 }
 
 /* responses_mode: native - the chain is a's state: 503, b untouched. */
@@ -250,46 +209,28 @@ static void test_native_chain_unavailable(void **state)
     assert_int_equal(t2.status, 503);
     assert_string_equal(t2.code, "session_model_unavailable");
     assert_non_null(strstr(t2.message, "previous_response_id"));
-    assert_int_equal(stat_of(e.pb, "requests"), 0);
-    env_stop(&e);
+    assert_int_equal(tstack_mock_stat(e.pb, "requests"), 0);
+    tpair_stop(&e);
 }
 
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tether-rhandoff-%d", (int)getpid());
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tstack_workdir(dir, sizeof dir, "rhandoff");
 }
 
 static int teardown(void **state)
 {
-    (void)state;
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static int test_teardown(void **state)
-{
-    (void)state;
-    if (live) {
-        tproc_stop(&live->router, 2000);
-        if (live->mock_a.pid) tproc_stop(&live->mock_a, 2000);
-        tproc_stop(&live->mock_b, 2000);
-        live = NULL;
-    }
-    return 0;
+    return tstack_workdir_remove(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_stored_chain_handed_off_when_backend_stops, test_teardown),
-        cmocka_unit_test_teardown(test_stored_tool_loop_handed_off, test_teardown),
-        cmocka_unit_test_teardown(test_portable_stored_chain_does_not_lock, test_teardown),
-        cmocka_unit_test_teardown(test_native_chain_unavailable, test_teardown),
+        cmocka_unit_test_teardown(test_stored_chain_handed_off_when_backend_stops,
+                                  tpair_test_teardown),
+        cmocka_unit_test_teardown(test_stored_tool_loop_handed_off, tpair_test_teardown),
+        cmocka_unit_test_teardown(test_portable_stored_chain_does_not_lock, tpair_test_teardown),
+        cmocka_unit_test_teardown(test_native_chain_unavailable, tpair_test_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

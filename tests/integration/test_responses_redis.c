@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include "redis_server.h"
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
@@ -49,9 +50,7 @@ static int start_replica(int i)
             "key_prefix: \"rt:\", timeout_ms: 200}}\n",
             ports[i], mport, redis.port, redis.port);
     fclose(f);
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    if (tproc_spawn(&rep[i], argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&rep[i], 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&rep[i], path, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int setup(void **state)
@@ -65,9 +64,8 @@ static int setup(void **state)
         fprintf(stderr, "redis-server is not installed or did not start (scripts/deps.sh)\n");
         return -1;
     }
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict", NULL};
-    if (tproc_spawn(&mock, argv, TPROC_QUIET) != 0) return -1;
-    mport = tproc_wait_listening(&mock, 10000);
+    static const char *const strict[] = {"--strict", NULL};
+    mport = tstack_mock(&mock, strict);
     if (mport <= 0) return -1;
     if (start_replica(0) != 0 || start_replica(1) != 0) return -1;
     return 0;
@@ -91,14 +89,7 @@ static int teardown(void **state)
 
 static int stat_of(const char *key)
 {
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    cJSON *v = j ? cJSON_GetObjectItem(j, key) : NULL;
-    int n = cJSON_IsNumber(v) ? v->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return n;
+    return tstack_mock_stat(mport, key);
 }
 
 /* POST /v1/responses to replica i; returns the parsed 200 body. */

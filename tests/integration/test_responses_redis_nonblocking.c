@@ -16,6 +16,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include "redis_server.h"
 #include <poll.h>
 #include <signal.h>
@@ -59,9 +60,7 @@ static int setup(void **state)
             "key_prefix: \"nb:\", timeout_ms: 10000}}\n",
             port, redis.port);
     fclose(f);
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", path, "--workers", "1", NULL};
-    if (tproc_spawn(&tether, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(&tether, 10000) > 0 ? 0 : -1;
+    return tstack_serve_n(&tether, path, 1, 10000) > 0 ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -11,6 +11,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <netinet/in.h>
@@ -33,34 +34,12 @@ static char cfg_path[256];
 
 static int spawn_mock(int i, const char *const extra[])
 {
-    const char *argv[24];
-    int n = 0;
-    argv[n++] = tproc_tether_bin();
-    argv[n++] = "mock";
-    argv[n++] = "--listen";
-    argv[n++] = "127.0.0.1:0";
-    for (int k = 0; extra && extra[k]; k++)
-        argv[n++] = extra[k];
-    argv[n] = NULL;
-    if (tproc_spawn(&mocks[i], argv, TPROC_QUIET) != 0) return -1;
-    mport[i] = tproc_wait_listening(&mocks[i], 10000);
+    mport[i] = tstack_mock(&mocks[i], extra);
     return mport[i] > 0 ? 0 : -1;
 }
 
-/* A port that stays closed for the whole run: bound (so nothing else gets
- * it) but never listening, so connecting to it is refused. */
+/* A port that stays closed for the whole run (tstack_closed_port). */
 static int closed_fd = -1;
-static int reserve_closed_port(void)
-{
-    closed_fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(closed_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(closed_fd, (struct sockaddr *)&a, &sl) != 0)
-        return -1;
-    return ntohs(a.sin_port);
-}
 
 static int free_port(void)
 {
@@ -75,10 +54,7 @@ static int free_port(void)
 
 static int start_router(void)
 {
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg_path,
-                          "--workers",        "1",     NULL};
-    if (tproc_spawn(&router, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    rport = tproc_wait_listening(&router, 10000);
+    rport = tstack_serve_n(&router, cfg_path, 1, 10000);
     return rport > 0 ? 0 : -1;
 }
 
@@ -91,7 +67,7 @@ static int setup(void **state)
     if (spawn_mock(M_A, NULL) || spawn_mock(M_B, NULL) || spawn_mock(M_SLOW_STREAM, slow) ||
         spawn_mock(M_FAIL, fail) || spawn_mock(M_RESET, reset) || spawn_mock(M_LATE, late))
         return -1;
-    closed_port = reserve_closed_port();
+    closed_port = tstack_closed_port(&closed_fd);
     snprintf(cfg_path, sizeof cfg_path, "/tmp/tether-test-router-%d.yaml", (int)getpid());
     FILE *f = fopen(cfg_path, "w");
     if (!f) return -1;
@@ -132,14 +108,9 @@ static int setup(void **state)
  * error report turns into a non-zero exit, which fails the group here. */
 static int teardown(void **state)
 {
-    int bad = 0;
-    int st = tproc_stop(&router, 10000);
-    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-        fprintf(stderr, "router exit status %d\n", st);
-        bad = 1;
-    }
+    int bad = tstack_stop_clean(&router, "router", 10000) != 0;
     for (int i = 0; i < M_COUNT; i++) {
-        st = tproc_stop(&mocks[i], 10000);
+        int st = tproc_stop(&mocks[i], 10000);
         if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
             fprintf(stderr, "mock %d exit status %d\n", i, st);
             bad = 1;
@@ -156,24 +127,9 @@ static int post(const char *body, const char *headers, thttp_resp_t *r)
                          strlen(body), r);
 }
 
-static cJSON *mock_stats(int i)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mport[i], "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) {
-        thttp_resp_free(&r);
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse(r.body);
-    thttp_resp_free(&r);
-    return j;
-}
-
 static int mock_requests(int i)
 {
-    cJSON *j = mock_stats(i);
-    int n = j ? cJSON_GetObjectItem(j, "requests")->valueint : -1;
-    cJSON_Delete(j);
-    return n;
+    return tstack_mock_requests(mport[i]);
 }
 
 static void assert_error_code(const thttp_resp_t *r, int status, const char *code)

@@ -13,9 +13,12 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "convo.h"
 #include "http_client.h"
+#include "fleet.h"
 #include "proc.h"
 #include "redis_server.h"
+#include "stack.h"
 #include <cjson/cJSON.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,65 +27,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static tproc_t mock_small, mock_big;
-static int p_small, p_big;
-static char dir[128];
-
-static int spawn_mock(tproc_t *p)
-{
-    const char *argv[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", "--strict", NULL};
-    if (tproc_spawn(p, argv, TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
-
-static int setup(void **state)
-{
-    snprintf(dir, sizeof dir, "/tmp/tether-sessions-%d", (int)getpid());
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    if (system(cmd) != 0) return -1;
-    p_small = spawn_mock(&mock_small);
-    p_big = spawn_mock(&mock_big);
-    return p_small > 0 && p_big > 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    tproc_stop(&mock_small, 5000);
-    tproc_stop(&mock_big, 5000);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) return -1;
-    return 0;
-}
-
 /* A router config: "reasoning" (prove/derive) goes to big, everything else
  * to small; 1 s idle timeout so the test can cross it. */
 static void write_config(const char *path, int port, int mgmt, const char *redis_addr)
 {
-    FILE *f = fopen(path, "w");
+    FILE *f = tfleet_config(&tfleet, path, port, NULL);
     assert_non_null(f);
     fprintf(f,
-            "version: v0.3\n"
-            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "providers:\n  defaults: {default_model: small}\n  models:\n"
-            "    - name: small\n      pricing: {prompt_per_1m: 0.05, cached_input_per_1m: 0.01, "
-            "completion_per_1m: 0.10}\n"
-            "      backend_refs: [{name: s1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "    - name: big\n      pricing: {prompt_per_1m: 3.0, cached_input_per_1m: 0.3, "
-            "completion_per_1m: 15.0}\n"
-            "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: small, quality_score: 0.6}, {name: big, "
-            "quality_score: 0.9}]\n"
-            "  signals:\n    keywords:\n      - {name: hard, keywords: [prove, derive]}\n"
-            "  decisions:\n"
-            "    - {name: reasoning, priority: 10, rules: {type: keyword, name: hard}, modelRefs: "
-            "[{model: big}]}\n"
-            "    - {name: chat, modelRefs: [{model: small}]}\n"
             "global:\n  router:\n    session: {idle_timeout_seconds: 1}\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {path: \"%s/replay-%d.db\"}\n",
-            port, p_small, p_big, mgmt, dir, port);
+            mgmt, tfleet.dir, port);
     if (redis_addr)
         fprintf(
             f,
@@ -93,28 +48,15 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
 
 static int start_router(tproc_t *p, const char *cfg)
 {
-    const char *argv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    if (tproc_spawn(p, argv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
-    return tproc_wait_listening(p, 10000);
-}
-
-static int violations(int port)
-{
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", port, "GET", "/mock/stats", NULL, NULL, 0, &r) != 0) return -1;
-    cJSON *j = cJSON_Parse(r.body);
-    int v = j ? cJSON_GetObjectItem(j, "violations")->valueint : -1;
-    cJSON_Delete(j);
-    thttp_resp_free(&r);
-    return v;
+    return tstack_serve_n(p, cfg, 1, 10000);
 }
 
 static void reset_mocks(void)
 {
     thttp_resp_t r;
-    thttp_request("127.0.0.1", p_small, "POST", "/mock/reset", NULL, "", 0, &r);
+    thttp_request("127.0.0.1", tfleet.p_small, "POST", "/mock/reset", NULL, "", 0, &r);
     thttp_resp_free(&r);
-    thttp_request("127.0.0.1", p_big, "POST", "/mock/reset", NULL, "", 0, &r);
+    thttp_request("127.0.0.1", tfleet.p_big, "POST", "/mock/reset", NULL, "", 0, &r);
     thttp_resp_free(&r);
 }
 
@@ -129,10 +71,7 @@ typedef struct convo {
 
 static void convo_user(convo_t *c, const char *text)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "role", "user");
-    cJSON_AddStringToObject(m, "content", text);
-    cJSON_AddItemToArray(c->messages, m);
+    tconvo_add_user(c->messages, text);
 }
 
 /* Send the conversation to port; append the assistant reply. extra: more
@@ -184,15 +123,7 @@ static int convo_turn(convo_t *c, int port, int tools, const char *extra)
 /* Answer every tool call of the last assistant message. */
 static void convo_tool_results(convo_t *c)
 {
-    cJSON *calls = cJSON_GetObjectItem(c->last_message, "tool_calls"), *call;
-    cJSON_ArrayForEach(call, calls)
-    {
-        cJSON *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "role", "tool");
-        cJSON_AddStringToObject(m, "tool_call_id", cJSON_GetObjectItem(call, "id")->valuestring);
-        cJSON_AddStringToObject(m, "content", "3 passed, 1 failed");
-        cJSON_AddItemToArray(c->messages, m);
-    }
+    tconvo_add_tool_results(c->messages, c->last_message);
 }
 
 /* The agent script; ports[t % n] serves turn t (replicas alternate). */
@@ -255,8 +186,8 @@ static void run_script(const int *ports, size_t n, const char *session_header, i
     assert_string_equal(c.last_session, first_session);
     cJSON_Delete(c.messages);
     /* the backends judged every turn themselves */
-    assert_int_equal(violations(p_small), 0);
-    assert_int_equal(violations(p_big), 0);
+    assert_int_equal(tstack_mock_violations(tfleet.p_small), 0);
+    assert_int_equal(tstack_mock_violations(tfleet.p_big), 0);
 }
 
 /* The replay timeline of a session, once the writer has caught up. */
@@ -285,7 +216,7 @@ static void test_agent_session_with_header_has_no_violations(void **state)
 {
     reset_mocks();
     char cfg[256];
-    snprintf(cfg, sizeof cfg, "%s/single.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/single.yaml", tfleet.dir);
     int port = tsupport_free_port(), mport = tsupport_free_port();
     write_config(cfg, port, mport, NULL);
     tproc_t r;
@@ -317,7 +248,7 @@ static void test_agent_session_without_header_uses_prefix_chain(void **state)
 {
     reset_mocks();
     char cfg[256];
-    snprintf(cfg, sizeof cfg, "%s/fp.yaml", dir);
+    snprintf(cfg, sizeof cfg, "%s/fp.yaml", tfleet.dir);
     int port = tsupport_free_port();
     write_config(cfg, port, tsupport_free_port(), NULL);
     tproc_t r;
@@ -336,8 +267,8 @@ static void test_two_replicas_share_sessions_through_redis(void **state)
     int rp = redis.port;
     char addr[64], c1[256], c2[256];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", rp);
-    snprintf(c1, sizeof c1, "%s/r1.yaml", dir);
-    snprintf(c2, sizeof c2, "%s/r2.yaml", dir);
+    snprintf(c1, sizeof c1, "%s/r1.yaml", tfleet.dir);
+    snprintf(c2, sizeof c2, "%s/r2.yaml", tfleet.dir);
     int ports[2] = {tsupport_free_port(), 0};
     write_config(c1, ports[0], tsupport_free_port(), addr);
     tproc_t r1, r2;
@@ -361,8 +292,8 @@ static void test_two_replicas_share_sessions_through_redis(void **state)
     convo_user(&c, "hello");
     assert_int_equal(convo_turn(&c, ports[1], 1, NULL), 0);
     cJSON_Delete(c.messages);
-    assert_int_equal(violations(p_small), 0);
-    assert_int_equal(violations(p_big), 0);
+    assert_int_equal(tstack_mock_violations(tfleet.p_small), 0);
+    assert_int_equal(tstack_mock_violations(tfleet.p_big), 0);
     int s1 = tproc_stop(&r1, 10000), s2 = tproc_stop(&r2, 10000);
     assert_true(WIFEXITED(s1) && WEXITSTATUS(s1) == 0);
     assert_true(WIFEXITED(s2) && WEXITSTATUS(s2) == 0);
@@ -381,8 +312,8 @@ static void test_replica_killed_mid_session_next_turn_on_the_other(void **state)
         fail_msg("redis-server is not installed (scripts/deps.sh installs it)");
     char addr[64], c1[256], c2[256];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", redis.port);
-    snprintf(c1, sizeof c1, "%s/k1.yaml", dir);
-    snprintf(c2, sizeof c2, "%s/k2.yaml", dir);
+    snprintf(c1, sizeof c1, "%s/k1.yaml", tfleet.dir);
+    snprintf(c2, sizeof c2, "%s/k2.yaml", tfleet.dir);
     int p1 = tsupport_free_port(), p2 = tsupport_free_port();
     write_config(c1, p1, tsupport_free_port(), addr);
     write_config(c2, p2, tsupport_free_port(), addr);
@@ -410,7 +341,7 @@ static void test_replica_killed_mid_session_next_turn_on_the_other(void **state)
                     !strcmp(c[i].last_reason, "hard_lock_tool_loop");
         cJSON_Delete(c[i].messages);
     }
-    int v = violations(p_small) + violations(p_big);
+    int v = tstack_mock_violations(tfleet.p_small) + tstack_mock_violations(tfleet.p_big);
     if (getenv("TETHER_TEST_VERBOSE"))
         fprintf(stderr,
                 "replica killed: %d sessions mid tool loop, next turn on the other replica: %d "
@@ -433,5 +364,5 @@ int main(void)
         cmocka_unit_test(test_two_replicas_share_sessions_through_redis),
         cmocka_unit_test(test_replica_killed_mid_session_next_turn_on_the_other),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tfleet_setup, tfleet_teardown);
 }

@@ -12,6 +12,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "stack.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -111,9 +112,7 @@ static void test_stale_pooled_connection_retry_sends_the_same_head(void **st)
             rport, bport);
     fclose(f);
     tproc_t router;
-    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
-    assert_int_equal(tproc_spawn(&router, rv, TPROC_QUIET), 0);
-    assert_true(tproc_wait_listening(&router, 10000) > 0);
+    assert_true(tstack_serve_n(&router, cfg, 1, 10000) > 0);
 
     const char *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     for (int i = 0; i < 2; i++) {

@@ -13,92 +13,22 @@
 set -u
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-bin="${TETHER_BIN:-./build/tether}"
-case "$bin" in /*) ;; *) bin="$root/$bin" ;; esac
-
-die() { echo "interop: $*" >&2; exit 2; }
+tag=interop
+keep="${INTEROP_KEEP:-0}"
+verbose="${INTEROP_VERBOSE:-0}"
+wait_tries=200 # 10 s
+# root, bin, die, runner_init, runner_npm_ci, start, wait_port, free_port
+# shellcheck source=../support/npm_runner.sh
+. "$here/../support/npm_runner.sh"
 
 command -v node >/dev/null 2>&1 || die "node not found in PATH (Node.js >= 18 is required)"
 command -v npm >/dev/null 2>&1 || die "npm not found in PATH"
 [ -x "$bin" ] || die "tether binary not found at $bin (build it with: make build/tether)"
 
-# --- scratch directory; every process started below is stopped on exit
-installlock="${TMPDIR:-/tmp}/tether-interop-npm.lock"
-work="$(mktemp -d "${TMPDIR:-/tmp}/tether-interop.XXXXXX")" || die "mktemp failed"
-pids=()
-names=()
-# Stop every started process with SIGTERM; each must exit 0 (a sanitizer
-# report or a crash on shutdown fails the run).
-cleanup() {
-    local rc=$? i st
-    for i in "${!pids[@]}"; do kill -TERM "${pids[$i]}" 2>/dev/null; done
-    for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" 2>/dev/null
-        st=$?
-        if [ "$st" -ne 0 ]; then
-            echo "interop: ${names[$i]} exited with status $st on SIGTERM" >&2
-            tail -n 40 "$work/${names[$i]}.err" >&2 2>/dev/null
-            [ "$rc" -eq 0 ] && rc=1
-        fi
-    done
-    if [ "${INTEROP_KEEP:-0}" = 1 ]; then echo "interop: logs kept in $work" >&2; else rm -rf "$work"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# --- dependencies: npm ci only when node_modules is missing or older than the
-# lock; serialised by a lock file so two concurrent runs do not both install
-install_deps() {
-    local stamp="$here/node_modules/.tether-interop-stamp" lock="$here/package-lock.json" cmd
-    if [ -f "$stamp" ] && [ ! "$lock" -nt "$stamp" ] && [ ! "$here/package.json" -nt "$stamp" ]; then
-        return 0
-    fi
-    if [ -f "$lock" ]; then cmd=(npm ci); else cmd=(npm install); fi
-    if ! (cd "$here" && "${cmd[@]}" --no-audit --no-fund --loglevel=error >"$work/npm.log" 2>&1); then
-        cat "$work/npm.log" >&2
-        echo "interop: '${cmd[*]}' failed in $here" >&2
-        return 1
-    fi
-    touch "$stamp"
-}
-(
-    flock -w 600 9 || { echo "interop: timed out waiting for $installlock" >&2; exit 1; }
-    install_deps
-) 9>"$installlock" || die "installing the SDKs failed"
-
-# start NAME ARGS...: run in the background, stdout to $work/NAME.out
-start() {
-    local name="$1"
-    shift
-    if [ "${INTEROP_VERBOSE:-0}" = 1 ]; then
-        "$@" >"$work/$name.out" &
-    else
-        "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    fi
-    pids+=($!)
-    names+=("$name")
-}
-
-# wait_port NAME: the port of the "listening on HOST:PORT" line, within 10 s
-wait_port() {
-    local name="$1" i line
-    for ((i = 0; i < 200; i++)); do
-        line="$(grep -m1 '^listening on ' "$work/$name.out" 2>/dev/null)"
-        if [ -n "$line" ]; then
-            echo "${line##*:}"
-            return 0
-        fi
-        sleep 0.05
-    done
-    cat "$work/$name.err" >&2 2>/dev/null
-    return 1
-}
-
-free_port() {
-    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
-}
+# scratch directory; every process started below is stopped on exit (each
+# must exit 0 on SIGTERM); the pinned SDKs installed when out of date
+runner_init
+runner_npm_ci "the SDKs"
 
 # One strict mock plays both providers: it serves /v1/chat/completions,
 # /v1/responses and /v1/messages, and it must recognise the tool call ids it

@@ -47,6 +47,9 @@ int tproc_wait(tproc_t *p, int timeout_ms);
  * wait status (WIFEXITED etc. apply). Safe to call twice. */
 int tproc_stop(tproc_t *p, int timeout_ms);
 
+/* The resident set (VmRSS of /proc/PID/status) of a process in kB, or -1. */
+long tproc_rss_kb(pid_t pid);
+
 /* A loopback TCP port that was free a moment ago (bound to port 0 and
  * released), for a child to listen on. -1 on failure. */
 int tsupport_free_port(void);

@@ -66,3 +66,19 @@ int tredis_stop(tredis_t *r, int timeout_ms)
     if (r->proc.pid <= 0) return -1; /* never started */
     return tproc_stop(&r->proc, timeout_ms);
 }
+
+tredis_t tredis_srv;
+
+int tredis_group_setup(void **state)
+{
+    (void)state;
+    if (!tredis_bin()) return 0;
+    return tredis_start(&tredis_srv, tsupport_free_port());
+}
+
+int tredis_group_teardown(void **state)
+{
+    (void)state;
+    tredis_stop(&tredis_srv, 5000);
+    return 0;
+}

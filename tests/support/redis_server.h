@@ -36,6 +36,13 @@ void tredis_kill(tredis_t *r);
 /* SIGTERM, then SIGKILL after timeout_ms (see tproc_stop). */
 int tredis_stop(tredis_t *r, int timeout_ms);
 
+/* One server for a whole test program: the cmocka group setup starts
+ * tredis_srv on a free port when redis-server is installed (else each test
+ * skips with TREDIS_NEED); the teardown stops it. */
+extern tredis_t tredis_srv;
+int tredis_group_setup(void **state);
+int tredis_group_teardown(void **state);
+
 /* In a cmocka test: skip, with a message, when redis-server is missing. */
 #define TREDIS_NEED()                                                                              \
     do {                                                                                           \

@@ -24,31 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static tredis_t srv; /* srv.addr: "127.0.0.1:PORT" */
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (!tredis_bin()) return 0;
-    return tredis_start(&srv, tsupport_free_port());
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tredis_stop(&srv, 5000);
-    return 0;
-}
-
 static rstore_t *open_store(const char *prefix, uint64_t ttl_ms)
 {
-    rstore_redis_opts_t o = {.address = srv.addr, .key_prefix = prefix, .timeout_ms = 200};
+    rstore_redis_opts_t o = {.address = tredis_srv.addr, .key_prefix = prefix, .timeout_ms = 200};
     char err[256] = "";
     rstore_t *s = rstore_new_redis(ttl_ms, 100, &o, err, sizeof err);
     assert_non_null(s);
@@ -101,7 +85,7 @@ static void test_roundtrip_and_key_layout(void **state)
     assert_int_equal(rstore_count(s), 0);
     assert_int_equal(rstore_redis_failures(s), 0);
 
-    redisContext *c = tredis_connect(&srv);
+    redisContext *c = tredis_connect(&tredis_srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "GET t1:r:resp_a1");
     assert_int_equal(r->type, REDIS_REPLY_STRING);
@@ -167,7 +151,7 @@ static void test_ttl_expires_in_redis(void **state)
     rstore_entry_t *e = rstore_get(s, "resp_t1", clock_wall_ms());
     assert_non_null(e);
     rstore_entry_free(e);
-    redisContext *c = tredis_connect(&srv);
+    redisContext *c = tredis_connect(&tredis_srv);
     for (int i = 0; i < 200; i++) {
         redisReply *r = redisCommand(c, "EXISTS t3:r:resp_t1");
         long long x = r->integer;
@@ -186,7 +170,7 @@ static void test_killed_server_falls_back(void **state)
     TREDIS_NEED();
     rstore_t *s = open_store("t4:", 0);
     put_turn(s, "resp_k1", NULL, "before", "ok");
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     /* Redis gone: the write lands in the local table and reads find it */
     put_turn(s, "resp_k2", "resp_k1", "during", "ok");
     assert_int_equal(rstore_count(s), 1);
@@ -198,12 +182,12 @@ static void test_killed_server_falls_back(void **state)
     /* resp_k1 lived only in Redis: unreachable now */
     assert_null(rstore_get(s, "resp_k1", clock_wall_ms()));
     /* restarted (empty) server: used again after the back-off */
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     uint64_t t0 = clock_mono_ms();
     bool stored = false;
     while (!stored && clock_mono_ms() - t0 < 10000) {
         put_turn(s, "resp_k3", NULL, "after", "ok");
-        redisContext *c = tredis_connect(&srv);
+        redisContext *c = tredis_connect(&tredis_srv);
         redisReply *r = redisCommand(c, "EXISTS t4:r:resp_k3");
         stored = r->integer == 1;
         freeReplyObject(r);
@@ -249,5 +233,5 @@ int main(void)
         cmocka_unit_test(test_killed_server_falls_back),
         cmocka_unit_test(test_bad_address),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tredis_group_setup, tredis_group_teardown);
 }

@@ -27,22 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-static tredis_t srv;
-
-static int setup(void **state)
-{
-    (void)state;
-    if (!tredis_bin()) return 0;
-    return tredis_start(&srv, tsupport_free_port());
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tredis_stop(&srv, 5000);
-    return 0;
-}
-
 /* ---- addresses ---- */
 
 static void parses(const char *in, const char *host, int port, const char *path)
@@ -134,7 +118,7 @@ static void test_round_trip_and_db_select(void **state)
     (void)state;
     TREDIS_NEED();
     struct event_base *b = event_base_new();
-    kv_opts_t o = {.address = srv.addr, .db = 3, .timeout_ms = 500};
+    kv_opts_t o = {.address = tredis_srv.addr, .db = 3, .timeout_ms = 500};
     char err[256];
     kv_t *c = kv_new(b, &o, err, sizeof err);
     assert_non_null(c);
@@ -146,7 +130,7 @@ static void test_round_trip_and_db_select(void **state)
     run_until(b, &x, 2);
     assert_string_equal(x.str, "three");
     /* it went to db 3, not db 0 */
-    redisContext *rc = tredis_connect(&srv);
+    redisContext *rc = tredis_connect(&tredis_srv);
     redisReply *r = redisCommand(rc, "EXISTS kv:db");
     assert_int_equal(r->integer, 0);
     freeReplyObject(r);
@@ -167,12 +151,12 @@ static void test_auth(void **state)
 {
     (void)state;
     TREDIS_NEED();
-    redisContext *rc = tredis_connect(&srv);
+    redisContext *rc = tredis_connect(&tredis_srv);
     freeReplyObject(redisCommand(rc, "CONFIG SET requirepass s3cret"));
     struct event_base *b = event_base_new();
     char err[256];
     /* a wrong password: every command fails, and the circuit opens */
-    kv_opts_t o = {.address = srv.addr,
+    kv_opts_t o = {.address = tredis_srv.addr,
                    .password = "wrong",
                    .timeout_ms = 500,
                    .failures_to_open = 2,
@@ -210,14 +194,15 @@ static void test_timeout_opens_the_circuit(void **state)
     (void)state;
     TREDIS_NEED();
     struct event_base *b = event_base_new();
-    kv_opts_t o = {.address = srv.addr, .timeout_ms = 50, .failures_to_open = 2, .open_ms = 60000};
+    kv_opts_t o = {
+        .address = tredis_srv.addr, .timeout_ms = 50, .failures_to_open = 2, .open_ms = 60000};
     char err[256];
     kv_t *c = kv_new(b, &o, err, sizeof err);
     res_t x = {0};
     cmd(c, &x, "PING", NULL, NULL);
     run_until(b, &x, 1);
     assert_int_equal(x.st, KV_OK);
-    kill(srv.proc.pid, SIGSTOP); /* connected, but no answer */
+    kill(tredis_srv.proc.pid, SIGSTOP); /* connected, but no answer */
     cmd(c, &x, "PING", NULL, NULL);
     run_until(b, &x, 2);
     assert_int_equal(x.st, KV_ETIMEOUT);
@@ -231,7 +216,7 @@ static void test_timeout_opens_the_circuit(void **state)
     cmd(c, &x, "PING", NULL, NULL);
     assert_int_equal(x.n, 4); /* inline: nothing is sent while open */
     assert_int_equal(x.st, KV_EOPEN);
-    kill(srv.proc.pid, SIGCONT);
+    kill(tredis_srv.proc.pid, SIGCONT);
     kv_free(c);
     event_base_free(b);
 }
@@ -241,19 +226,20 @@ static void test_reconnects_after_a_restart(void **state)
     (void)state;
     TREDIS_NEED();
     struct event_base *b = event_base_new();
-    kv_opts_t o = {.address = srv.addr, .timeout_ms = 200, .failures_to_open = 1, .open_ms = 100};
+    kv_opts_t o = {
+        .address = tredis_srv.addr, .timeout_ms = 200, .failures_to_open = 1, .open_ms = 100};
     char err[256];
     kv_t *c = kv_new(b, &o, err, sizeof err);
     res_t x = {0};
     cmd(c, &x, "SET", "kv:r", "1");
     run_until(b, &x, 1);
     assert_int_equal(x.st, KV_OK);
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     cmd(c, &x, "GET", "kv:r", NULL);
     run_until(b, &x, 2);
     assert_true(x.st == KV_ECONN || x.st == KV_ETIMEOUT);
     assert_true(kv_is_degraded(c));
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     /* after the open interval a command starts the probe; once it answers,
      * commands go through the new connection */
     uint64_t t0 = clock_mono_ms();
@@ -278,7 +264,8 @@ static void test_evalsha_falls_back_to_eval(void **state)
     TREDIS_NEED();
     static const char *const scripts[] = {"return tonumber(ARGV[1]) + 1"};
     struct event_base *b = event_base_new();
-    kv_opts_t o = {.address = srv.addr, .timeout_ms = 500, .scripts = scripts, .n_scripts = 1};
+    kv_opts_t o = {
+        .address = tredis_srv.addr, .timeout_ms = 500, .scripts = scripts, .n_scripts = 1};
     char err[256];
     kv_t *c = kv_new(b, &o, err, sizeof err);
     res_t x = {0};
@@ -288,7 +275,7 @@ static void test_evalsha_falls_back_to_eval(void **state)
     run_until(b, &x, 1);
     assert_int_equal(x.st, KV_OK);
     assert_int_equal(x.integer, 42);
-    redisContext *rc = tredis_connect(&srv);
+    redisContext *rc = tredis_connect(&tredis_srv);
     freeReplyObject(redisCommand(rc, "SCRIPT FLUSH"));
     redisFree(rc);
     argv[1] = "99";
@@ -311,5 +298,5 @@ int main(void)
         cmocka_unit_test(test_reconnects_after_a_restart),
         cmocka_unit_test(test_evalsha_falls_back_to_eval),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tredis_group_setup, tredis_group_teardown);
 }

@@ -28,8 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static tredis_t srv; /* srv.addr: "127.0.0.1:PORT" */
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -38,7 +36,7 @@ static void sleep_ms(int ms)
 
 static long long cmd_int(const char *fmt, const char *arg)
 {
-    redisContext *c = tredis_connect(&srv);
+    redisContext *c = tredis_connect(&tredis_srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, fmt, arg);
     assert_non_null(r);
@@ -50,25 +48,11 @@ static long long cmd_int(const char *fmt, const char *arg)
 
 static void flushall(void)
 {
-    redisContext *c = tredis_connect(&srv);
+    redisContext *c = tredis_connect(&tredis_srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "FLUSHALL");
     freeReplyObject(r);
     redisFree(c);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    if (!tredis_bin()) return 0;
-    return tredis_start(&srv, tsupport_free_port());
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tredis_stop(&srv, 5000);
-    return 0;
 }
 
 /* ---- one "replica": a cache and one request's key ---- */
@@ -109,7 +93,7 @@ static void fx_init_at(fx_t *f, const char *conf, const char *address, int64_t t
 
 static void fx_init(fx_t *f, const char *conf)
 {
-    fx_init_at(f, conf, srv.addr, 3600);
+    fx_init_at(f, conf, tredis_srv.addr, 3600);
 }
 
 static void fx_deinit(fx_t *f)
@@ -238,7 +222,7 @@ static void test_no_ttl_means_no_expiry(void **st)
     TREDIS_NEED();
     flushall();
     fx_t a;
-    fx_init_at(&a, NULL, srv.addr, 0);
+    fx_init_at(&a, NULL, tredis_srv.addr, 0);
     char q[512];
     assert_int_equal(store(&a, body_q(q, sizeof q, "s", "hello")), RC_STORED);
     char k[128];
@@ -344,7 +328,7 @@ static void test_killed_redis_then_restart(void **st)
     char q[512];
     body_q(q, sizeof q, "s", "first question");
     assert_int_equal(store(&a, q), RC_STORED); /* a pooled connection now exists */
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     /* the pooled connection fails, then connects fail: misses, no errors */
     assert_int_equal(lookup(&b, q, NULL), RC_MISS);
     body_q(q, sizeof q, "s", "second question");
@@ -354,7 +338,7 @@ static void test_killed_redis_then_restart(void **st)
     rc_stats(b.c, &s);
     assert_int_equal(s.remote_errors, 2);
     /* back up: after the down interval the caches use it again */
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     sleep_ms(600);
     body_q(q, sizeof q, "s", "third question");
     assert_int_equal(store(&a, q), RC_STORED);
@@ -488,5 +472,5 @@ int main(void)
         cmocka_unit_test(test_lookup_and_store_on_a_loop),
         cmocka_unit_test(test_bad_address),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tredis_group_setup, tredis_group_teardown);
 }

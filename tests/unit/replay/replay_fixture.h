@@ -183,3 +183,60 @@ static void fx_store_conformance(replay_store_t *s)
         assert_string_equal(seen.ids[i], all.ids[i]);
 }
 #endif
+
+#ifdef FX_SHARED_STORE
+/* The stores several replicas share over the network (redis, postgres):
+ * open one from its options block, two replicas writing one session, and
+ * the first half of an outage. Needs cmocka included before this header. */
+#include "replay/spool.h"
+
+/* Open store `name` with its backend options block opts (and max_records);
+ * prints the error when it fails. */
+static inline replay_store_t *fx_open_shared(const char *name, void *opts, int64_t max_records)
+{
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.store = name;
+    c.opts = opts;
+    c.max_records = max_records;
+    buf_t err = BUF_INIT;
+    replay_store_t *s = replay_store_open(&c, &err);
+    if (!s) fprintf(stderr, "open: %s\n", err.data);
+    buf_free(&err);
+    return s;
+}
+
+/* Two replicas write one turn each of session "shared": a cold start on a,
+ * then a tool-loop lock on b. */
+static inline void fx_two_replicas_write(replay_store_t *a, replay_store_t *b)
+{
+    replay_record_t *ra[1] = {fx_record(1000, "shared", 1, "d", "m-a", "cold_start")};
+    replay_record_t *rb[1] = {fx_record(2000, "shared", 2, "d", "m-a", "hard_lock_tool_loop")};
+    assert_int_equal(fx_write(a, ra, 1), REPLAY_OK);
+    assert_int_equal(fx_write(b, rb, 1), REPLAY_OK);
+}
+
+/* One record of session "o" written while the server is up. */
+static inline void fx_outage_first_write(replay_store_t *s)
+{
+    replay_record_t *one[1] = {fx_record(1000, "o", 1, "d", "m", "cold_start")};
+    assert_int_equal(fx_write(s, one, 1), REPLAY_OK);
+}
+
+/* With the server down and a buffer of 5: 8 records of session "o" are
+ * written at once (write never fails), 5 wait and 3 drop; a flush cannot
+ * finish and the store says it is down. Returns the spool stats in ss. */
+static inline void fx_outage_writes_buffer(replay_store_t *s, replay_spool_stats_t *ss)
+{
+    for (int i = 0; i < 8; i++) {
+        replay_record_t *r = fx_record(2000 + (uint64_t)i, "o", 2 + i, "d", "m", "stay_best");
+        assert_int_equal(replay_store_write(s, &r, 1, NULL), REPLAY_OK);
+        replay_record_free(r);
+    }
+    assert_false(replay_store_flush(s, 300));
+    assert_true(replay_store_spool_stats(s, ss));
+    assert_int_equal(ss->dropped, 3);
+    assert_int_equal(ss->pending, 5);
+    assert_true(ss->is_down);
+}
+#endif

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #define FX_CONFORMANCE
+#define FX_SHARED_STORE
 #include "postgres_server.h"
 #include "proc.h"
 #include "replay/spool.h"
@@ -36,15 +37,7 @@ static replay_store_t *open_pg(const char *table, int64_t retention_days, int64_
                             .retention_days = retention_days,
                             .timeout_ms = 2000,
                             .buffer_records = buffer};
-    replay_config_t c;
-    replay_config_defaults(&c);
-    c.store = "postgres";
-    c.opts = x;
-    buf_t err = BUF_INIT;
-    replay_store_t *s = replay_store_open(&c, &err);
-    if (!s) fprintf(stderr, "open: %s\n", err.data);
-    buf_free(&err);
-    return s;
+    return fx_open_shared("postgres", x, 0);
 }
 
 static long long sql_int(const char *q)
@@ -84,10 +77,7 @@ static void test_schema_is_created_once_with_indexes(void **st)
 {
     TPG_NEED();
     replay_store_t *a = open_pg("t2", 30, 0), *b = open_pg("t2", 30, 0);
-    replay_record_t *ra[1] = {fx_record(1000, "shared", 1, "d", "m-a", "cold_start")};
-    replay_record_t *rb[1] = {fx_record(2000, "shared", 2, "d", "m-a", "hard_lock_tool_loop")};
-    assert_int_equal(fx_write(a, ra, 1), REPLAY_OK);
-    assert_int_equal(fx_write(b, rb, 1), REPLAY_OK);
+    fx_two_replicas_write(a, b);
     assert_int_equal(sql_int("SELECT count(*) FROM t2_schema"), 1);
     assert_int_equal(sql_int("SELECT max(version) FROM t2_schema"), 1);
     assert_int_equal(sql_int("SELECT count(*) FROM pg_indexes WHERE tablename = 't2'"), 6);
@@ -119,20 +109,10 @@ static void test_outage_buffers_drops_and_resumes(void **st)
 {
     TPG_NEED();
     replay_store_t *s = open_pg("t4", 30, 5);
-    replay_record_t *one[1] = {fx_record(1000, "o", 1, "d", "m", "cold_start")};
-    assert_int_equal(fx_write(s, one, 1), REPLAY_OK);
+    fx_outage_first_write(s);
     tpg_kill(&pg);
-    for (int i = 0; i < 8; i++) {
-        replay_record_t *r = fx_record(2000 + (uint64_t)i, "o", 2 + i, "d", "m", "stay_best");
-        assert_int_equal(replay_store_write(s, &r, 1, NULL), REPLAY_OK);
-        replay_record_free(r);
-    }
-    assert_false(replay_store_flush(s, 300));
     replay_spool_stats_t ss;
-    assert_true(replay_store_spool_stats(s, &ss));
-    assert_int_equal(ss.dropped, 3);
-    assert_int_equal(ss.pending, 5);
-    assert_true(ss.is_down);
+    fx_outage_writes_buffer(s, &ss);
     buf_t err = BUF_INIT;
     fx_rows_t rows = {0};
     assert_int_equal(replay_store_scan(s, &(replay_filter_t){0}, fx_collect, &rows, &err),

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #define FX_CONFORMANCE
+#define FX_SHARED_STORE
 #include "redis_server.h"
 #include "replay/spool.h"
 #include "replay_fixture.h"
@@ -20,39 +21,16 @@ typedef struct redis_replay_opts { /* the backend's options block (store_redis.c
     int64_t db, timeout_ms, buffer_records;
 } redis_replay_opts_t;
 
-static tredis_t srv;
-
 static replay_store_t *open_redis(const char *prefix, int64_t max, int64_t buffer)
 {
     static redis_replay_opts_t o[8];
     static int k;
     redis_replay_opts_t *x = &o[k++ % 8];
-    *x = (redis_replay_opts_t){.address = srv.addr,
+    *x = (redis_replay_opts_t){.address = tredis_srv.addr,
                                .key_prefix = (char *)prefix,
                                .timeout_ms = 200,
                                .buffer_records = buffer};
-    replay_config_t c;
-    replay_config_defaults(&c);
-    c.store = "redis";
-    c.opts = x;
-    c.max_records = max;
-    buf_t err = BUF_INIT;
-    replay_store_t *s = replay_store_open(&c, &err);
-    if (!s) fprintf(stderr, "open: %s\n", err.data);
-    buf_free(&err);
-    return s;
-}
-
-static int setup(void **st)
-{
-    if (!tredis_bin()) return 0;
-    return tredis_start(&srv, tsupport_free_port());
-}
-
-static int teardown(void **st)
-{
-    if (tredis_bin()) tredis_stop(&srv, 5000);
-    return 0;
+    return fx_open_shared("redis", x, max);
 }
 
 static void test_redis_store_behaviour(void **st)
@@ -69,10 +47,7 @@ static void test_two_replicas_share_records(void **st)
 {
     TREDIS_NEED();
     replay_store_t *a = open_redis("t2:", 0, 0), *b = open_redis("t2:", 0, 0);
-    replay_record_t *ra[1] = {fx_record(1000, "shared", 1, "d", "m-a", "cold_start")};
-    replay_record_t *rb[1] = {fx_record(2000, "shared", 2, "d", "m-a", "hard_lock_tool_loop")};
-    assert_int_equal(fx_write(a, ra, 1), REPLAY_OK);
-    assert_int_equal(fx_write(b, rb, 1), REPLAY_OK);
+    fx_two_replicas_write(a, b);
     /* each replica sees both turns of the session */
     assert_int_equal(fx_count(a, &(replay_filter_t){.session_id = "shared"}), 2);
     assert_int_equal(fx_count(b, &(replay_filter_t){.session_id = "shared"}), 2);
@@ -97,7 +72,7 @@ static void test_max_records_trims_the_oldest(void **st)
     assert_int_equal(rows.ms[2], 3000);
     /* the session index may still name trimmed ids: they are skipped */
     assert_int_equal(fx_count(s, &(replay_filter_t){.session_id = "s3"}), 3);
-    redisContext *rc = tredis_connect(&srv);
+    redisContext *rc = tredis_connect(&tredis_srv);
     redisReply *r = redisCommand(rc, "ZCARD t3:time");
     assert_int_equal(r->integer, 3);
     freeReplyObject(r);
@@ -109,24 +84,14 @@ static void test_outage_buffers_drops_and_resumes(void **st)
 {
     TREDIS_NEED();
     replay_store_t *s = open_redis("t4:", 0, 5);
-    replay_record_t *one[1] = {fx_record(1000, "o", 1, "d", "m", "cold_start")};
-    assert_int_equal(fx_write(s, one, 1), REPLAY_OK);
-    tredis_kill(&srv);
+    fx_outage_first_write(s);
+    tredis_kill(&tredis_srv);
     /* 8 records during the outage: write returns at once, 5 wait, 3 drop */
-    for (int i = 0; i < 8; i++) {
-        replay_record_t *r = fx_record(2000 + (uint64_t)i, "o", 2 + i, "d", "m", "stay_best");
-        assert_int_equal(replay_store_write(s, &r, 1, NULL), REPLAY_OK);
-        replay_record_free(r);
-    }
-    assert_false(replay_store_flush(s, 300));
     replay_spool_stats_t ss;
-    assert_true(replay_store_spool_stats(s, &ss));
-    assert_int_equal(ss.dropped, 3);
-    assert_int_equal(ss.pending, 5);
-    assert_true(ss.is_down);
+    fx_outage_writes_buffer(s, &ss);
     assert_true(ss.errors >= 1);
     /* the server comes back (empty: no persistence): the buffer drains */
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     assert_true(replay_store_flush(s, 15000));
     replay_store_spool_stats(s, &ss);
     assert_false(ss.is_down);
@@ -139,14 +104,14 @@ static void test_reads_fail_cleanly_while_down(void **st)
 {
     TREDIS_NEED();
     replay_store_t *s = open_redis("t5:", 0, 0);
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     buf_t err = BUF_INIT;
     fx_rows_t rows = {0};
     assert_int_equal(replay_store_scan(s, &(replay_filter_t){0}, fx_collect, &rows, &err),
                      REPLAY_EIO);
     assert_non_null(strstr(err.data, "redis"));
     buf_free(&err);
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     replay_store_close(s);
 }
 
@@ -159,5 +124,5 @@ int main(void)
         cmocka_unit_test(test_outage_buffers_drops_and_resumes),
         cmocka_unit_test(test_reads_fail_cleanly_while_down),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tredis_group_setup, tredis_group_teardown);
 }

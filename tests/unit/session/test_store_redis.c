@@ -28,32 +28,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static tredis_t srv; /* srv.addr: "127.0.0.1:PORT" */
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    if (!tredis_bin()) return 0;
-    return tredis_start(&srv, tsupport_free_port());
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tredis_stop(&srv, 5000);
-    return 0;
-}
-
 static sess_store_t *open_store(sess_store_t *fb, const char *prefix, uint64_t timeout_ms,
                                 uint64_t ttl_ms, uint64_t open_ms)
 {
-    sess_redis_opts_t o = {.address = srv.addr,
+    sess_redis_opts_t o = {.address = tredis_srv.addr,
                            .key_prefix = prefix,
                            .timeout_ms = timeout_ms,
                            .ttl_ms = ttl_ms,
@@ -201,7 +185,7 @@ static void test_indexes_keys_and_ttls(void **state)
     assert_int_equal(sess_store_opener_get_wait(rs, 0xabd, key, sizeof key), SESS_NOT_FOUND);
 
     /* the documented key layout, each with a TTL */
-    redisContext *c = tredis_connect(&srv);
+    redisContext *c = tredis_connect(&tredis_srv);
     assert_non_null(c);
     const char *keys[] = {"t2:c:0000000000002222", "t2:o:0000000000000abc", "t2:s:ten\x1fx\x1fy"};
     for (int i = 0; i < 3; i++) {
@@ -233,7 +217,7 @@ static void *run_writer(void *arg)
     writer_t *w = arg;
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_redis_opts_t o = {
-        .address = srv.addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
+        .address = tredis_srv.addr, .key_prefix = "t3:", .timeout_ms = 5000, .fallback = fb};
     char err[128];
     sess_store_t *rs = sess_store_redis_open_sync(&o, err, sizeof err);
     for (int i = 0; i < w->n; i++) {
@@ -306,7 +290,7 @@ static void test_outage_falls_back_and_recovers(void **state)
     commit_at(rs, "k1", "m1", t + 1);
     assert_false(sess_store_redis_is_degraded(rs));
 
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     /* no call fails: each is served by the local store */
     for (int i = 0; i < 5; i++) {
         sess_commit_result_t r = commit_at(rs, "k2", "m2", t + 10 + (uint64_t)i);
@@ -327,7 +311,7 @@ static void test_outage_falls_back_and_recovers(void **state)
     assert_true(s.fallbacks >= 8);
 
     /* Redis comes back (empty). Another replica writes a newer k3 first. */
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     sess_store_t *fb2 = sess_store_memory_new(NULL);
     sess_store_t *other = open_store(fb2, "t4:", 1000, 0, 0);
     commit_at(other, "k3", "new", t + 1000);
@@ -375,12 +359,12 @@ static void test_hung_server_is_bounded_by_timeout(void **state)
     sess_store_t *rs = open_store(fb, "t5:", 100, 0, 60000);
     uint64_t t = clock_wall_ms();
     commit_at(rs, "k", "m", t);
-    tproc_signal(&srv.proc, SIGSTOP);
+    tproc_signal(&tredis_srv.proc, SIGSTOP);
     for (int i = 0; i < 4; i++)
         commit_at(rs, "k", "m", t + 1 + (uint64_t)i);
     sess_store_stats_t s;
     sess_store_stats(rs, &s);
-    tproc_signal(&srv.proc, SIGCONT);
+    tproc_signal(&tredis_srv.proc, SIGCONT);
     assert_true(s.degraded);
     assert_int_equal(s.transitions, 1);
     assert_true(s.errors >= 3);
@@ -495,7 +479,7 @@ static void test_write_back_of_many_records_converges(void **state)
     enum { N = 20000 };
     sess_store_t *fb = sess_store_memory_new(NULL);
     sess_store_t *rs = open_store(fb, "t7:", 50, 0, 100);
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     uint64_t t = clock_wall_ms();
     for (int i = 0; i < 3; i++)
         commit_at(rs, "wb-open", "m", t + (uint64_t)i);
@@ -511,7 +495,7 @@ static void test_write_back_of_many_records_converges(void **state)
         st.created_at_ms = st.last_seen_ms = t + (uint64_t)i;
         sess_store_memory_put(fb, key, &st);
     }
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     sleep_ms(150); /* past open_ms (+-20 %): the next call is the probe */
     /* drive the loop (each wait runs it; the write-back ticks meanwhile)
      * until no outage record is left locally, boundedly */
@@ -532,7 +516,7 @@ static void test_write_back_of_many_records_converges(void **state)
     sess_store_stats_t s;
     sess_store_stats(rs, &s);
     assert_false(s.degraded);
-    redisContext *c = tredis_connect(&srv);
+    redisContext *c = tredis_connect(&tredis_srv);
     assert_non_null(c);
     redisReply *r = redisCommand(c, "DBSIZE");
     assert_non_null(r);
@@ -556,7 +540,7 @@ static void test_one_worker_writes_back_the_shared_records(void **state)
     sess_writeback_token_t tok = {0};
     sess_store_t *w[2];
     for (int i = 0; i < 2; i++) {
-        sess_redis_opts_t o = {.address = srv.addr,
+        sess_redis_opts_t o = {.address = tredis_srv.addr,
                                .key_prefix = "t8:",
                                .timeout_ms = 50,
                                .open_ms = 100,
@@ -566,7 +550,7 @@ static void test_one_worker_writes_back_the_shared_records(void **state)
         w[i] = sess_store_redis_open_sync(&o, err, sizeof err);
         assert_non_null(w[i]);
     }
-    tredis_kill(&srv);
+    tredis_kill(&tredis_srv);
     uint64_t t = clock_wall_ms();
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 3; k++)
@@ -580,7 +564,7 @@ static void test_one_worker_writes_back_the_shared_records(void **state)
         st.created_at_ms = st.last_seen_ms = t + 10 + (uint64_t)i;
         sess_store_memory_put(fb, key, &st);
     }
-    assert_int_equal(tredis_start(&srv, srv.port), 0);
+    assert_int_equal(tredis_start(&tredis_srv, tredis_srv.port), 0);
     sleep_ms(150);
     sess_store_stats_t s0, s1;
     uint64_t max_pending = 0;
@@ -634,5 +618,5 @@ int main(void)
         cmocka_unit_test(test_write_back_of_many_records_converges),
         cmocka_unit_test(test_one_worker_writes_back_the_shared_records),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tredis_group_setup, tredis_group_teardown);
 }
