@@ -631,8 +631,8 @@ void srv_conn_free(hsrv_conn_t *c)
     bufferevent_free(c->bev);
     srv_parse_deinit(&c->rp);
     arena_deinit(&c->req.arena);
-    free(c);
     if (c->addr_counted) srv_addr_release(w->srv->addrs, &c->addr);
+    free(c);
     atomic_fetch_sub(&w->srv->conns, 1);
     w->n_conns--;
     if (w->stopping) srv_worker_maybe_exit(w);
