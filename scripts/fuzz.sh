@@ -43,6 +43,7 @@ SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
 SRCS[fuzz_classify]="src/signals/classify_parse.c src/core/arena.c"
 LIBS[fuzz_classify]="-lcjson"
+SRCS[fuzz_trace]="src/telemetry/span.c src/telemetry/otlp_json.c src/core/buf.c"
 SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_replay]="src/replay/query.c src/replay/aggregate.c src/replay/trajectory.c src/replay/store.c \
     src/replay/record.c src/session/policy.c src/config/yaml.c src/config/diag.c src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/buf.c src/core/hash.c src/core/sort.c"
@@ -58,6 +59,10 @@ SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_c
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
     src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c \
     src/metrics/*.c src/http/sse.c src/http/upstream.c src/api/response_store*.c src/api/translate*.c)"
+# The management API harness drives the eval, outcomes and feedback handlers
+# (route/ and those admin/ files) on the same sources; sharing the list
+# shares one archive (an archive links only what a harness reaches).
+SRCS[fuzz_config]+=" $(echo src/route/*.c) src/admin/eval_api.c src/admin/eval_rewrite.c src/admin/outcomes_api.c src/admin/replay_api.c"
 # import (OpenClaw, /models, CRD inventories) merges with the real loader
 SRCS[fuzz_import]="${SRCS[fuzz_config]}"
 LIBS[fuzz_config]="-lpq -lhs -lpcre2-8 -lstemmer -lutf8proc -lcld2 -lxxhash -lsqlite3 -lhiredis -levent_pthreads -levent_openssl -levent \
@@ -68,6 +73,10 @@ LIBS[fuzz_import]="${LIBS[fuzz_config]}"
 # sources as the config harness (the same archive, built once).
 SRCS[fuzz_trajectory]="${SRCS[fuzz_config]}"
 LIBS[fuzz_trajectory]="${LIBS[fuzz_config]}"
+# The management API's JSON bodies (eval, outcomes, feedback) through their
+# handlers: the config harness's archive.
+SRCS[fuzz_mgmt]="${SRCS[fuzz_config]}"
+LIBS[fuzz_mgmt]="${LIBS[fuzz_config]}"
 
 # Compile harness $1's sources into $OUT/obj/$1/lib.a.
 build_archive() {

@@ -17,8 +17,16 @@ static bool node_eq(const cfg_node_t *a, const cfg_node_t *b)
                cfg_node_is_null(a) == cfg_node_is_null(b);
     if (a->n != b->n) return false;
     for (size_t i = 0; i < a->n; i++) {
-        if (a->kind == CFG_NODE_MAP && !node_eq(a->keys[i], b->keys[i])) return false;
-        if (!node_eq(a->items[i], b->items[i])) return false;
+        if (a->kind == CFG_NODE_SEQ) {
+            if (!node_eq(a->items[i], b->items[i])) return false;
+            continue;
+        }
+        /* a mapping: the same keys with equal values, in any order (the
+         * dashboard edits the JSON of GET /config, not the file's text) */
+        const cfg_node_t *bv = NULL;
+        for (size_t j = 0; j < b->n && !bv; j++)
+            if (node_eq(a->keys[i], b->keys[j])) bv = b->items[j];
+        if (!bv || !node_eq(a->items[i], bv)) return false;
     }
     return true;
 }

@@ -80,7 +80,8 @@ static int setup(void **state)
              tproc_tether_bin(), cfg_path, log_path);
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     if (tproc_spawn(&router, argv, 0) != 0) return -1;
-    rport = tproc_wait_listening(&router, 10000);
+    rport =
+        tproc_wait_listening(&router, 30000); /* slow under the sanitizers on a loaded machine */
     return rport > 0 ? 0 : -1;
 }
 
@@ -152,8 +153,11 @@ static int chat_from(int host)
 
 static double metric(const char *series)
 {
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", gport, "GET", "/metrics", NULL, NULL, 0, &r) != 0) return -1;
+    thttp_resp_t r = {0};
+    if (thttp_request("127.0.0.1", gport, "GET", "/metrics", NULL, NULL, 0, &r) != 0) {
+        thttp_resp_free(&r);
+        return -1;
+    }
     const char *m = strstr(r.body, series);
     double v = m ? atof(m + strlen(series)) : 0;
     thttp_resp_free(&r);

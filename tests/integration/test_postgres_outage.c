@@ -110,8 +110,11 @@ static void *client(void *arg)
 
 static double metric(int mgmt, const char *series)
 {
-    thttp_resp_t r;
-    if (thttp_request("127.0.0.1", mgmt, "GET", "/metrics", NULL, NULL, 0, &r) != 0) return -1;
+    thttp_resp_t r = {0};
+    if (thttp_request("127.0.0.1", mgmt, "GET", "/metrics", NULL, NULL, 0, &r) != 0) {
+        thttp_resp_free(&r);
+        return -1;
+    }
     const char *m = strstr(r.body, series);
     double v = m ? atof(m + strlen(series)) : 0;
     thttp_resp_free(&r);

@@ -156,7 +156,8 @@ static int setup(void **state)
              tproc_tether_bin(), cfg_path, err_path);
     const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     if (tproc_spawn(&router, argv, 0) != 0) return -1;
-    rport = tproc_wait_listening(&router, 10000);
+    rport =
+        tproc_wait_listening(&router, 30000); /* slow under the sanitizers on a loaded machine */
     return rport > 0 ? 0 : -1;
 }
 

@@ -59,6 +59,11 @@ static void test_ordinary_edits_are_allowed(void **state)
                                                    "api_key_env: OPENAI}]\n    - name: m\n"),
                            why, sizeof why),
                      0);
+    /* the same mapping written as JSON, its keys in another order */
+    assert_int_equal(guard(edit("      - {name: alice, key_env: ALICE_KEY}\n",
+                                "      - {\"key_env\": \"ALICE_KEY\", \"name\": \"alice\"}\n"),
+                           why, sizeof why),
+                     0);
     /* text that does not parse is the loader's to refuse */
     assert_int_equal(guard("a: [", why, sizeof why), 0);
 }
