@@ -150,6 +150,33 @@ static void *load_list(ld_t *l, const cfg_node_t *parent, const char *key, size_
     return v;
 }
 
+static const char *rate_name(const void *recs, size_t i)
+{
+    return ((const cfg_rate_limit_t *)recs)[i].name;
+}
+
+static const char *budget_name(const void *recs, size_t i)
+{
+    return ((const cfg_budget_t *)recs)[i].name;
+}
+
+/* An error at every item of list (path key[i]) whose name an earlier item
+ * has: "duplicate <what> name". */
+static void dup_names(ld_t *l, const char *key, const cfg_node_t *list, const char *what,
+                      const void *recs, size_t n, const char *(*name)(const void *recs, size_t i))
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++) {
+            const char *a = name(recs, i), *b = name(recs, j);
+            if (a && b && !strcmp(a, b)) {
+                size_t s = ld_push_key(l, key);
+                ld_push_index(l, i);
+                ld_err(l, list->items[i], "duplicate %s name \"%s\"", what, a);
+                ld_pop(l, s);
+            }
+        }
+}
+
 void cfg_load_limits(ld_t *l, const cfg_node_t *services, struct cfg_services *sv)
 {
     sv->rate_limits = load_list(l, services, "rate_limits", sizeof *sv->rate_limits,
@@ -158,25 +185,8 @@ void cfg_load_limits(ld_t *l, const cfg_node_t *services, struct cfg_services *s
         load_list(l, services, "budgets", sizeof *sv->budgets, &sv->n_budgets, load_budget);
     const cfg_node_t *rl = cfg_node_get(services, "rate_limits"),
                      *bg = cfg_node_get(services, "budgets");
-    for (size_t i = 0; i < sv->n_rate_limits; i++)
-        for (size_t j = 0; j < i; j++)
-            if (sv->rate_limits[i].name && sv->rate_limits[j].name &&
-                !strcmp(sv->rate_limits[i].name, sv->rate_limits[j].name)) {
-                size_t s2 = ld_push_key(l, "rate_limits");
-                ld_push_index(l, i);
-                ld_err(l, rl->items[i], "duplicate rate limit name \"%s\"",
-                       sv->rate_limits[i].name);
-                ld_pop(l, s2);
-            }
-    for (size_t i = 0; i < sv->n_budgets; i++)
-        for (size_t j = 0; j < i; j++)
-            if (sv->budgets[i].name && sv->budgets[j].name &&
-                !strcmp(sv->budgets[i].name, sv->budgets[j].name)) {
-                size_t s2 = ld_push_key(l, "budgets");
-                ld_push_index(l, i);
-                ld_err(l, bg->items[i], "duplicate budget name \"%s\"", sv->budgets[i].name);
-                ld_pop(l, s2);
-            }
+    dup_names(l, "rate_limits", rl, "rate limit", sv->rate_limits, sv->n_rate_limits, rate_name);
+    dup_names(l, "budgets", bg, "budget", sv->budgets, sv->n_budgets, budget_name);
 }
 
 static bool decision_exists(const cfg_t *c, const char *name)

@@ -252,6 +252,17 @@ const char *dsl_tree_branch_name(arena_t *a, const dsl_decl_t *t, size_t i)
     return arena_sprintf(a, "%s_%zu", t->name, i);
 }
 
+/* map[key], a list created when missing. */
+static cfg_node_t *seq_at(arena_t *a, cfg_node_t *map, const char *key)
+{
+    cfg_node_t *seq = cfg_node_get(map, key);
+    if (!seq) {
+        seq = mk_seq(a);
+        cfg_node_set(a, map, key, seq);
+    }
+    return seq;
+}
+
 /* routing-like map of one scope: strategy, signals, projections, decisions */
 static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
 {
@@ -273,24 +284,14 @@ static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
                 break;
             }
             const char *key = cfg_signal_family_key((cfg_signal_family_t)fam);
-            cfg_node_t *seq = cfg_node_get(signals, key);
-            if (!seq) {
-                seq = mk_seq(a);
-                cfg_node_set(a, signals, key, seq);
-            }
-            cfg_node_append(a, seq, named_block(a, dc->name, dc->block));
+            cfg_node_append(a, seq_at(a, signals, key), named_block(a, dc->name, dc->block));
             break;
         }
         case DSL_D_PROJECTION: {
             const char *key = !strcmp(dc->kw, "partition") ? "partitions"
                               : !strcmp(dc->kw, "score")   ? "scores"
                                                            : "mappings";
-            cfg_node_t *seq = cfg_node_get(proj, key);
-            if (!seq) {
-                seq = mk_seq(a);
-                cfg_node_set(a, proj, key, seq);
-            }
-            cfg_node_append(a, seq, named_block(a, dc->name, dc->block));
+            cfg_node_append(a, seq_at(a, proj, key), named_block(a, dc->name, dc->block));
             break;
         }
         case DSL_D_ROUTE:
