@@ -82,98 +82,90 @@ static int parse_listen(const char *s, char *host, size_t hostlen, int *port)
     return 0;
 }
 
+/* One option of `tether mock`: MO_STR stores the value; MO_U64 and MO_RATE
+ * parse it (parse_u64, parse_rate); MO_INT and MO_SIZE parse it within
+ * lo..hi (hi 0: "a positive integer") into an int or a size_t. */
+typedef enum { MO_STR, MO_U64, MO_RATE, MO_INT, MO_SIZE } mock_opt_kind_t;
+typedef struct mock_opt {
+    const char *name;
+    mock_opt_kind_t kind;
+    void *out;
+    uint64_t lo, hi;
+} mock_opt_t;
+
+static int mock_opt_value(const mock_opt_t *o, const char *val)
+{
+    uint64_t u;
+    switch (o->kind) {
+    case MO_STR: *(const char **)o->out = val; return 0;
+    case MO_U64: return parse_u64(o->name, val, o->out);
+    case MO_RATE: return parse_rate(o->name, val, o->out);
+    default: break;
+    }
+    if (parse_u64(o->name, val, &u) || u < o->lo || (o->hi && u > o->hi)) {
+        if (o->hi)
+            fprintf(stderr, "tether mock: %s expects %llu..%llu\n", o->name,
+                    (unsigned long long)o->lo, (unsigned long long)o->hi);
+        else
+            fprintf(stderr, "tether mock: %s expects a positive integer\n", o->name);
+        return -1;
+    }
+    if (o->kind == MO_INT)
+        *(int *)o->out = (int)u;
+    else
+        *(size_t *)o->out = (size_t)u;
+    return 0;
+}
+
 int cli_mock(int argc, char **argv)
 {
     mock_config_t cfg = {0};
     char host[256] = "";
     const char *listen = NULL, *models = NULL;
-    uint64_t u;
+#define MO(n, k, p, l, h)                                                                          \
+    {                                                                                              \
+        .name = (n), .kind = (k), .out = (p), .lo = (l), .hi = (h)                                 \
+    }
+    const mock_opt_t opts[] = {MO("--listen", MO_STR, &listen, 0, 0),
+                               MO("--models", MO_STR, &models, 0, 0),
+                               MO("--chunk-delay-ms", MO_U64, &cfg.chunk_delay_ms, 0, 0),
+                               MO("--latency-ms", MO_U64, &cfg.latency_ms, 0, 0),
+                               MO("--ttft-ms", MO_U64, &cfg.ttft_ms, 0, 0),
+                               MO("--fail-rate", MO_RATE, &cfg.fail_rate, 0, 0),
+                               MO("--reset-rate", MO_RATE, &cfg.reset_rate, 0, 0),
+                               MO("--seed", MO_U64, &cfg.seed, 0, 0),
+                               MO("--workers", MO_INT, &cfg.workers, 1, 256),
+                               MO("--reply-bytes", MO_SIZE, &cfg.reply_bytes, 0, 64u << 20),
+                               MO("--embed-dims", MO_INT, &cfg.embed_dims, 1, 8192),
+                               MO("--max-sessions", MO_SIZE, &cfg.max_sessions, 1, 0),
+                               MO("--script", MO_STR, &cfg.script_path, 0, 0),
+                               MO("--classify", MO_STR, &cfg.classify, 0, 0),
+                               MO("--guard-model", MO_STR, &cfg.guard_model, 0, 0),
+                               MO("--embed-delay", MO_STR, &cfg.embed_delay, 0, 0)};
+#undef MO
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDVAL                                                                                    \
-    do {                                                                                           \
-        if (!val) {                                                                                \
-            fprintf(stderr, "tether mock: %s needs a value\n", a);                                 \
-            return 1;                                                                              \
-        }                                                                                          \
-        i++;                                                                                       \
-    } while (0)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--strict")) {
+        }
+        if (!strcmp(a, "--strict")) {
             cfg.strict = true;
-        } else if (!strcmp(a, "--listen")) {
-            NEEDVAL;
-            listen = val;
-        } else if (!strcmp(a, "--models")) {
-            NEEDVAL;
-            models = val;
-        } else if (!strcmp(a, "--chunk-delay-ms")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &cfg.chunk_delay_ms)) return 1;
-        } else if (!strcmp(a, "--latency-ms")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &cfg.latency_ms)) return 1;
-        } else if (!strcmp(a, "--ttft-ms")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &cfg.ttft_ms)) return 1;
-        } else if (!strcmp(a, "--fail-rate")) {
-            NEEDVAL;
-            if (parse_rate(a, val, &cfg.fail_rate)) return 1;
-        } else if (!strcmp(a, "--reset-rate")) {
-            NEEDVAL;
-            if (parse_rate(a, val, &cfg.reset_rate)) return 1;
-        } else if (!strcmp(a, "--seed")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &cfg.seed)) return 1;
-        } else if (!strcmp(a, "--workers")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &u) || u < 1 || u > 256) {
-                fprintf(stderr, "tether mock: --workers expects 1..256\n");
-                return 1;
-            }
-            cfg.workers = (int)u;
-        } else if (!strcmp(a, "--reply-bytes")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &u) || u > (64u << 20)) {
-                fprintf(stderr, "tether mock: --reply-bytes expects 0..67108864\n");
-                return 1;
-            }
-            cfg.reply_bytes = (size_t)u;
-        } else if (!strcmp(a, "--embed-dims")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &u) || u < 1 || u > 8192) {
-                fprintf(stderr, "tether mock: --embed-dims expects 1..8192\n");
-                return 1;
-            }
-            cfg.embed_dims = (int)u;
-        } else if (!strcmp(a, "--max-sessions")) {
-            NEEDVAL;
-            if (parse_u64(a, val, &u) || u < 1) {
-                fprintf(stderr, "tether mock: --max-sessions expects a positive integer\n");
-                return 1;
-            }
-            cfg.max_sessions = (size_t)u;
-        } else if (!strcmp(a, "--script")) {
-            NEEDVAL;
-            cfg.script_path = val;
-        } else if (!strcmp(a, "--classify")) {
-            NEEDVAL;
-            cfg.classify = val;
-        } else if (!strcmp(a, "--guard-model")) {
-            NEEDVAL;
-            cfg.guard_model = val;
-        } else if (!strcmp(a, "--embed-delay")) {
-            NEEDVAL;
-            cfg.embed_delay = val;
-        } else {
+            continue;
+        }
+        const mock_opt_t *o = NULL;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !o; k++)
+            if (!strcmp(a, opts[k].name)) o = &opts[k];
+        if (!o) {
             fprintf(stderr, "tether mock: unknown option '%s'\n", a);
             usage(stderr);
             return 1;
         }
-#undef NEEDVAL
+        if (i + 1 >= argc) {
+            fprintf(stderr, "tether mock: %s needs a value\n", a);
+            return 1;
+        }
+        if (mock_opt_value(o, argv[++i])) return 1;
     }
     if (!listen) {
         fprintf(stderr, "tether mock: --listen HOST:PORT is required\n");

@@ -89,8 +89,9 @@ static bool scope_of(const char *s, cfg_lim_scope_t *out)
     return false;
 }
 
-static void load_rate(ld_t *l, const cfg_node_t *item, cfg_rate_limit_t *r)
+static void load_rate(ld_t *l, const cfg_node_t *item, void *rec)
 {
+    cfg_rate_limit_t *r = rec;
     size_t e0 = l->d->n_errors;
     ld_section(l, item, &cfg_schema_rate_limit, r);
     if (l->d->n_errors > e0 || !scope_of(r->scope_s, &r->scope)) return; /* said so already */
@@ -105,8 +106,9 @@ static void load_rate(ld_t *l, const cfg_node_t *item, cfg_rate_limit_t *r)
                                 (unsigned long long)(r->window_ms / 1000));
 }
 
-static void load_budget(ld_t *l, const cfg_node_t *item, cfg_budget_t *b)
+static void load_budget(ld_t *l, const cfg_node_t *item, void *rec)
 {
+    cfg_budget_t *b = rec;
     size_t e0 = l->d->n_errors;
     ld_section(l, item, &cfg_schema_budget, b);
     if (l->d->n_errors > e0 || !scope_of(b->scope_s, &b->scope)) return; /* said so already */
@@ -127,49 +129,64 @@ static void load_budget(ld_t *l, const cfg_node_t *item, cfg_budget_t *b)
             arena_sprintf(l->a, "%s:%s:%s", b->scope_s, b->match ? b->match : "*", b->period_s);
 }
 
+/* The optional list parent[key]: an arena array of records of size bytes,
+ * each item loaded by load under the path key[name] (or key[i]); *n counts
+ * them. NULL (and *n untouched) when the list is absent. */
+static void *load_list(ld_t *l, const cfg_node_t *parent, const char *key, size_t size, size_t *n,
+                       void (*load)(ld_t *l, const cfg_node_t *item, void *rec))
+{
+    const cfg_node_t *list = cfg_node_get(parent, key);
+    size_t s = ld_push_key(l, key);
+    char *v = NULL;
+    if (list && !cfg_node_is_null(list) && ld_expect_seq(l, list)) {
+        v = arena_calloc(l->a, (list->n + 1) * size);
+        for (size_t i = 0; i < list->n; i++) {
+            size_t s2 = ld_push_item(l, list->items[i], i);
+            load(l, list->items[i], v + (*n)++ * size);
+            ld_pop(l, s2);
+        }
+    }
+    ld_pop(l, s);
+    return v;
+}
+
+static const char *rate_name(const void *recs, size_t i)
+{
+    return ((const cfg_rate_limit_t *)recs)[i].name;
+}
+
+static const char *budget_name(const void *recs, size_t i)
+{
+    return ((const cfg_budget_t *)recs)[i].name;
+}
+
+/* An error at every item of list (path key[i]) whose name an earlier item
+ * has: "duplicate <what> name". */
+static void dup_names(ld_t *l, const char *key, const cfg_node_t *list, const char *what,
+                      const void *recs, size_t n, const char *(*name)(const void *recs, size_t i))
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++) {
+            const char *a = name(recs, i), *b = name(recs, j);
+            if (a && b && !strcmp(a, b)) {
+                size_t s = ld_push_key(l, key);
+                ld_push_index(l, i);
+                ld_err(l, list->items[i], "duplicate %s name \"%s\"", what, a);
+                ld_pop(l, s);
+            }
+        }
+}
+
 void cfg_load_limits(ld_t *l, const cfg_node_t *services, struct cfg_services *sv)
 {
-    const cfg_node_t *rl = cfg_node_get(services, "rate_limits");
-    size_t s = ld_push_key(l, "rate_limits");
-    if (rl && !cfg_node_is_null(rl) && ld_expect_seq(l, rl)) {
-        sv->rate_limits = arena_calloc(l->a, (rl->n + 1) * sizeof *sv->rate_limits);
-        for (size_t i = 0; i < rl->n; i++) {
-            size_t s2 = ld_push_item(l, rl->items[i], i);
-            load_rate(l, rl->items[i], &sv->rate_limits[sv->n_rate_limits++]);
-            ld_pop(l, s2);
-        }
-    }
-    ld_pop(l, s);
-    const cfg_node_t *bg = cfg_node_get(services, "budgets");
-    s = ld_push_key(l, "budgets");
-    if (bg && !cfg_node_is_null(bg) && ld_expect_seq(l, bg)) {
-        sv->budgets = arena_calloc(l->a, (bg->n + 1) * sizeof *sv->budgets);
-        for (size_t i = 0; i < bg->n; i++) {
-            size_t s2 = ld_push_item(l, bg->items[i], i);
-            load_budget(l, bg->items[i], &sv->budgets[sv->n_budgets++]);
-            ld_pop(l, s2);
-        }
-    }
-    ld_pop(l, s);
-    for (size_t i = 0; i < sv->n_rate_limits; i++)
-        for (size_t j = 0; j < i; j++)
-            if (sv->rate_limits[i].name && sv->rate_limits[j].name &&
-                !strcmp(sv->rate_limits[i].name, sv->rate_limits[j].name)) {
-                size_t s2 = ld_push_key(l, "rate_limits");
-                ld_push_index(l, i);
-                ld_err(l, rl->items[i], "duplicate rate limit name \"%s\"",
-                       sv->rate_limits[i].name);
-                ld_pop(l, s2);
-            }
-    for (size_t i = 0; i < sv->n_budgets; i++)
-        for (size_t j = 0; j < i; j++)
-            if (sv->budgets[i].name && sv->budgets[j].name &&
-                !strcmp(sv->budgets[i].name, sv->budgets[j].name)) {
-                size_t s2 = ld_push_key(l, "budgets");
-                ld_push_index(l, i);
-                ld_err(l, bg->items[i], "duplicate budget name \"%s\"", sv->budgets[i].name);
-                ld_pop(l, s2);
-            }
+    sv->rate_limits = load_list(l, services, "rate_limits", sizeof *sv->rate_limits,
+                                &sv->n_rate_limits, load_rate);
+    sv->budgets =
+        load_list(l, services, "budgets", sizeof *sv->budgets, &sv->n_budgets, load_budget);
+    const cfg_node_t *rl = cfg_node_get(services, "rate_limits"),
+                     *bg = cfg_node_get(services, "budgets");
+    dup_names(l, "rate_limits", rl, "rate limit", sv->rate_limits, sv->n_rate_limits, rate_name);
+    dup_names(l, "budgets", bg, "budget", sv->budgets, sv->n_budgets, budget_name);
 }
 
 static bool decision_exists(const cfg_t *c, const char *name)

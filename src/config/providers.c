@@ -320,18 +320,56 @@ static void load_backend(ld_t *l, const cfg_node_t *n, size_t idx, cfg_backend_r
     }
 }
 
-static const struct {
+/* A name a list may hold and the bit it stands for. */
+typedef struct name_bit {
     const char *name;
     unsigned bit;
-} retry_names[] = {{"connect_failure", CFG_RETRY_CONNECT},
-                   {"reset", CFG_RETRY_RESET},
-                   {"502", CFG_RETRY_502},
-                   {"503", CFG_RETRY_503},
-                   {"504", CFG_RETRY_504},
-                   {"429", CFG_RETRY_429},
-                   {"500", CFG_RETRY_500},
-                   {"529", CFG_RETRY_529},
-                   {"timeout", CFG_RETRY_TIMEOUT}};
+} name_bit_t;
+
+/* The bits of the names listed in seq (n known ones in names): an item that
+ * is not a string is reported by ld_str, an unknown name by unknown, with
+ * the closest known name (or NULL). */
+static unsigned name_bits(ld_t *l, const cfg_node_t *seq, const name_bit_t *names, size_t n,
+                          void (*unknown)(ld_t *l, const cfg_node_t *at, const char *v,
+                                          const char *sug))
+{
+    const char *cands[16];
+    for (size_t k = 0; k < n && k < 16; k++)
+        cands[k] = names[k].name;
+    unsigned bits = 0;
+    for (size_t i = 0; i < seq->n; i++) {
+        const cfg_node_t *it = seq->items[i];
+        size_t s = ld_push_index(l, i);
+        char *v;
+        if (ld_str(l, it, &v) && v) {
+            size_t k = 0;
+            while (k < n && strcmp(names[k].name, v))
+                k++;
+            if (k < n)
+                bits |= names[k].bit;
+            else
+                unknown(l, it, v, cfg_suggest(v, cands, n < 16 ? n : 16));
+        }
+        ld_pop(l, s);
+    }
+    return bits;
+}
+
+static const name_bit_t retry_names[] = {{"connect_failure", CFG_RETRY_CONNECT},
+                                         {"reset", CFG_RETRY_RESET},
+                                         {"502", CFG_RETRY_502},
+                                         {"503", CFG_RETRY_503},
+                                         {"504", CFG_RETRY_504},
+                                         {"429", CFG_RETRY_429},
+                                         {"500", CFG_RETRY_500},
+                                         {"529", CFG_RETRY_529},
+                                         {"timeout", CFG_RETRY_TIMEOUT}};
+
+static void unknown_retry(ld_t *l, const cfg_node_t *at, const char *v, const char *sug)
+{
+    ld_err(l, at, "unknown retry condition \"%s\"%s%s%s", v, sug ? " (did you mean \"" : "",
+           sug ? sug : "", sug ? "\"?)" : "");
+}
 
 static void load_retry_on(ld_t *l, const cfg_node_t *n, cfg_reliability_t *r)
 {
@@ -339,42 +377,21 @@ static void load_retry_on(ld_t *l, const cfg_node_t *n, cfg_reliability_t *r)
         CFG_RETRY_CONNECT | CFG_RETRY_RESET | CFG_RETRY_502 | CFG_RETRY_503 | CFG_RETRY_504;
     if (!n || cfg_node_is_null(n)) return;
     size_t s0 = ld_push_key(l, "retry_on");
-    if (ld_expect_seq(l, n)) {
-        unsigned bits = 0;
-        const char *cands[9];
-        for (size_t k = 0; k < 9; k++)
-            cands[k] = retry_names[k].name;
-        for (size_t i = 0; i < n->n; i++) {
-            const cfg_node_t *it = n->items[i];
-            size_t s = ld_push_index(l, i);
-            char *v;
-            if (ld_str(l, it, &v) && v) {
-                size_t k = 0;
-                while (k < 9 && strcmp(retry_names[k].name, v))
-                    k++;
-                if (k < 9)
-                    bits |= retry_names[k].bit;
-                else {
-                    const char *sug = cfg_suggest(v, cands, 9);
-                    ld_err(l, it, "unknown retry condition \"%s\"%s%s%s", v,
-                           sug ? " (did you mean \"" : "", sug ? sug : "", sug ? "\"?)" : "");
-                }
-            }
-            ld_pop(l, s);
-        }
-        r->retry_on = bits;
-    }
+    if (ld_expect_seq(l, n)) r->retry_on = name_bits(l, n, retry_names, 9, unknown_retry);
     ld_pop(l, s0);
 }
 
-static const struct {
-    const char *name;
-    unsigned bit;
-} ep_names[] = {
+static const name_bit_t ep_names[] = {
     {"chat", CFG_EP_CHAT},
     {"embeddings", CFG_EP_EMBEDDINGS},
     {"completions", CFG_EP_COMPLETIONS},
 };
+
+static void unknown_endpoint(ld_t *l, const cfg_node_t *at, const char *v, const char *sug)
+{
+    ld_err(l, at, "unknown endpoint \"%s\" (valid: chat, embeddings, completions)%s%s%s", v,
+           sug ? "; did you mean \"" : "", sug ? sug : "", sug ? "\"?" : "");
+}
 
 /* endpoints: a non-empty list of endpoint names; [chat] when absent. */
 static void load_endpoints(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
@@ -383,29 +400,10 @@ static void load_endpoints(ld_t *l, const cfg_node_t *n, cfg_model_t *m)
     if (!n || cfg_node_is_null(n)) return;
     size_t s0 = ld_push_key(l, "endpoints");
     if (ld_expect_seq(l, n)) {
-        unsigned bits = 0;
-        const char *cands[3] = {ep_names[0].name, ep_names[1].name, ep_names[2].name};
         if (n->n == 0)
             ld_err(l, n, "endpoints is empty: list at least one of %s",
                    "chat, embeddings, completions");
-        for (size_t i = 0; i < n->n; i++) {
-            size_t s = ld_push_index(l, i);
-            char *v;
-            if (ld_str(l, n->items[i], &v) && v) {
-                size_t k = 0;
-                while (k < 3 && strcmp(ep_names[k].name, v))
-                    k++;
-                if (k < 3)
-                    bits |= ep_names[k].bit;
-                else {
-                    const char *sug = cfg_suggest(v, cands, 3);
-                    ld_err(l, n->items[i],
-                           "unknown endpoint \"%s\" (valid: chat, embeddings, completions)%s%s%s",
-                           v, sug ? "; did you mean \"" : "", sug ? sug : "", sug ? "\"?" : "");
-                }
-            }
-            ld_pop(l, s);
-        }
+        unsigned bits = name_bits(l, n, ep_names, 3, unknown_endpoint);
         if (n->n) m->endpoints = bits;
     }
     ld_pop(l, s0);

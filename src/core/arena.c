@@ -2,6 +2,7 @@
  * the request path frees memory once, at the end, and mostly does no malloc
  * once the first chunk is warm. */
 #include "core/arena.h"
+#include "core/thread_exit.h"
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -27,8 +28,6 @@ struct arena_chunk {
 #define CHUNK_CACHE_SIZE_MAX (64 * 1024) /* larger chunks go back to malloc */
 static __thread arena_chunk_t *chunk_cache;
 static __thread size_t chunk_cache_n;
-static pthread_key_t chunk_cache_key; /* its destructor empties a thread's cache at exit */
-static pthread_once_t chunk_cache_once = PTHREAD_ONCE_INIT;
 
 static void chunk_cache_drain(void *unused)
 {
@@ -40,20 +39,15 @@ static void chunk_cache_drain(void *unused)
     }
     chunk_cache_n = 0;
 }
-
-static void chunk_cache_key_init(void)
-{
-    pthread_key_create(&chunk_cache_key, chunk_cache_drain);
-}
+/* empties a thread's cache at its exit (unused when ASan turns the cache off) */
+__attribute__((unused)) static core_thread_exit_t chunk_cache_exit =
+    CORE_THREAD_EXIT_INIT(chunk_cache_drain);
 
 static void chunk_release(arena_chunk_t *c)
 {
 #if CHUNK_CACHE_MAX > 0
     if (c->size <= CHUNK_CACHE_SIZE_MAX && chunk_cache_n < CHUNK_CACHE_MAX) {
-        if (!chunk_cache) {
-            pthread_once(&chunk_cache_once, chunk_cache_key_init);
-            pthread_setspecific(chunk_cache_key, &chunk_cache); /* non-NULL: run at exit */
-        }
+        if (!chunk_cache) core_thread_exit_arm(&chunk_cache_exit, &chunk_cache);
         c->next = chunk_cache;
         chunk_cache = c;
         chunk_cache_n++;

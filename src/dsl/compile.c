@@ -252,6 +252,17 @@ const char *dsl_tree_branch_name(arena_t *a, const dsl_decl_t *t, size_t i)
     return arena_sprintf(a, "%s_%zu", t->name, i);
 }
 
+/* map[key], a list created when missing. */
+static cfg_node_t *seq_at(arena_t *a, cfg_node_t *map, const char *key)
+{
+    cfg_node_t *seq = cfg_node_get(map, key);
+    if (!seq) {
+        seq = mk_seq(a);
+        cfg_node_set(a, map, key, seq);
+    }
+    return seq;
+}
+
 /* routing-like map of one scope: strategy, signals, projections, decisions */
 static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
 {
@@ -273,24 +284,14 @@ static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
                 break;
             }
             const char *key = cfg_signal_family_key((cfg_signal_family_t)fam);
-            cfg_node_t *seq = cfg_node_get(signals, key);
-            if (!seq) {
-                seq = mk_seq(a);
-                cfg_node_set(a, signals, key, seq);
-            }
-            cfg_node_append(a, seq, named_block(a, dc->name, dc->block));
+            cfg_node_append(a, seq_at(a, signals, key), named_block(a, dc->name, dc->block));
             break;
         }
         case DSL_D_PROJECTION: {
             const char *key = !strcmp(dc->kw, "partition") ? "partitions"
                               : !strcmp(dc->kw, "score")   ? "scores"
                                                            : "mappings";
-            cfg_node_t *seq = cfg_node_get(proj, key);
-            if (!seq) {
-                seq = mk_seq(a);
-                cfg_node_set(a, proj, key, seq);
-            }
-            cfg_node_append(a, seq, named_block(a, dc->name, dc->block));
+            cfg_node_append(a, seq_at(a, proj, key), named_block(a, dc->name, dc->block));
             break;
         }
         case DSL_D_ROUTE:
@@ -315,6 +316,18 @@ static cfg_node_t *scope_routing(scope_t *s, cfg_node_t *routing)
     return routing;
 }
 
+/* routing.strategy from the strategy fields of the ROUTING declarations
+ * among decls. */
+static void set_strategy(arena_t *a, cfg_node_t *routing, dsl_decl_t *const *decls, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (decls[i]->kind == DSL_D_ROUTING)
+            for (size_t f = 0; f < decls[i]->block->nf; f++)
+                if (!strcmp(decls[i]->block->fields[f].key, "strategy"))
+                    cfg_node_set(a, routing, "strategy",
+                                 value_node(a, decls[i]->block->fields[f].val));
+}
+
 int dsl_compile_sections(arena_t *a, const dsl_program_t *p, const cfg_node_t *base_routing,
                          dsl_sections_t *out, dsl_diags_t *d)
 {
@@ -323,12 +336,7 @@ int dsl_compile_sections(arena_t *a, const dsl_program_t *p, const cfg_node_t *b
     scope_t s = {.a = a, .d = d, .prog = p, .decls = p->decls, .n = p->n};
     cfg_node_t *routing = mk_map(a);
     /* key order of SPEC §13: strategy, modelCards, signals, projections, decisions */
-    for (size_t i = 0; i < p->n; i++)
-        if (p->decls[i]->kind == DSL_D_ROUTING)
-            for (size_t f = 0; f < p->decls[i]->block->nf; f++)
-                if (!strcmp(p->decls[i]->block->fields[f].key, "strategy"))
-                    cfg_node_set(a, routing, "strategy",
-                                 value_node(a, p->decls[i]->block->fields[f].val));
+    set_strategy(a, routing, p->decls, p->n);
     cfg_node_t *cards = mk_seq(a);
     for (size_t i = 0; i < p->n; i++)
         if (p->decls[i]->kind == DSL_D_MODEL)
@@ -355,12 +363,7 @@ int dsl_compile_sections(arena_t *a, const dsl_program_t *p, const cfg_node_t *b
                           .outer = p->decls,
                           .n_outer = p->n};
             cfg_node_t *rr = mk_map(a);
-            for (size_t k = 0; k < dc->n_decls; k++)
-                if (dc->decls[k]->kind == DSL_D_ROUTING)
-                    for (size_t f = 0; f < dc->decls[k]->block->nf; f++)
-                        if (!strcmp(dc->decls[k]->block->fields[f].key, "strategy"))
-                            cfg_node_set(a, rr, "strategy",
-                                         value_node(a, dc->decls[k]->block->fields[f].val));
+            set_strategy(a, rr, dc->decls, dc->n_decls);
             cfg_node_set(a, r, "routing", scope_routing(&rs, rr));
             cfg_node_append(a, out->recipes, r);
         } else if (dc->kind == DSL_D_ENTRYPOINT) {

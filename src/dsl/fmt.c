@@ -37,6 +37,7 @@ static void indent_to(buf_t *out, int n)
         buf_putc(out, ' ');
 }
 
+/* A key or name: as is when it is an identifier, else a quoted string. */
 static void put_key(buf_t *out, const char *k)
 {
     if (dsl_is_ident(k))
@@ -45,18 +46,20 @@ static void put_key(buf_t *out, const char *k)
         dsl_fmt_string(out, k);
 }
 
+/* "KEYWORD name" of a declaration or item. */
+static void head(buf_t *out, const char *kw, const char *name)
+{
+    buf_puts(out, kw);
+    put_key(out, name);
+}
+
 static void value_inline(buf_t *out, const dsl_value_t *v)
 {
     switch (v->kind) {
     case DSL_V_STR: dsl_fmt_string(out, v->s); break;
     case DSL_V_NUM: buf_puts(out, v->s); break;
     case DSL_V_BOOL: buf_puts(out, v->b ? "true" : "false"); break;
-    case DSL_V_IDENT:
-        if (dsl_is_ident(v->s))
-            buf_puts(out, v->s);
-        else
-            dsl_fmt_string(out, v->s);
-        break;
+    case DSL_V_IDENT: put_key(out, v->s); break;
     case DSL_V_NULL: buf_puts(out, "null"); break;
     case DSL_V_LIST:
         buf_putc(out, '[');
@@ -177,14 +180,6 @@ static void comments(buf_t *out, char **c, int n, int ind)
     }
 }
 
-static void name_out(buf_t *out, const char *s)
-{
-    if (dsl_is_ident(s))
-        buf_puts(out, s);
-    else
-        dsl_fmt_string(out, s);
-}
-
 static void opts_out(buf_t *out, const dsl_opt_t *o, size_t n)
 {
     if (!n) return;
@@ -208,10 +203,7 @@ static void item(buf_t *out, const dsl_item_t *it, int ind)
         buf_puts(out, "DESCRIPTION ");
         dsl_fmt_string(out, it->str);
         break;
-    case DSL_I_NAME:
-        buf_puts(out, "NAME ");
-        name_out(out, it->str);
-        break;
+    case DSL_I_NAME: head(out, "NAME ", it->str); break;
     case DSL_I_WHEN:
         buf_puts(out, "WHEN ");
         dsl_fmt_expr(out, it->expr);
@@ -220,7 +212,7 @@ static void item(buf_t *out, const dsl_item_t *it, int ind)
         buf_puts(out, "MODEL ");
         for (size_t i = 0; i < it->n_refs; i++) {
             if (i) buf_puts(out, ", ");
-            name_out(out, it->refs[i].name);
+            put_key(out, it->refs[i].name);
             opts_out(out, it->refs[i].opts, it->refs[i].n_opts);
         }
         break;
@@ -266,6 +258,20 @@ static bool one_line(const dsl_decl_t *d)
 
 static void decl(buf_t *out, const dsl_decl_t *d, int ind);
 
+/* "KEYWORD name {" and its line break. */
+static void open_block(buf_t *out, const char *kw, const char *name)
+{
+    head(out, kw, name);
+    buf_puts(out, " {\n");
+}
+
+/* The "}" line that closes a block at indent ind. */
+static void close_block(buf_t *out, int ind)
+{
+    indent_to(out, ind);
+    buf_puts(out, "}\n");
+}
+
 static void decls(buf_t *out, dsl_decl_t *const *v, size_t n, int ind)
 {
     for (size_t i = 0; i < n; i++) {
@@ -288,7 +294,7 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
     case DSL_D_ENTRYPOINT: buf_puts(out, "ENTRYPOINT "); break;
     case DSL_D_SIGNAL:
         buf_printf(out, "SIGNAL %s ", d->kw);
-        name_out(out, d->name);
+        put_key(out, d->name);
         buf_putc(out, ' ');
         break;
     case DSL_D_PROJECTION:
@@ -296,32 +302,26 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
             buf_puts(out, "SIGNAL_GROUP ");
         else
             buf_printf(out, "PROJECTION %s ", d->kw);
-        name_out(out, d->name);
+        put_key(out, d->name);
         buf_putc(out, ' ');
         break;
     case DSL_D_MODEL:
-        buf_puts(out, "MODEL ");
-        name_out(out, d->name);
+        head(out, "MODEL ", d->name);
         buf_putc(out, ' ');
         break;
     case DSL_D_PLUGIN:
-        buf_puts(out, "PLUGIN ");
-        name_out(out, d->name);
+        head(out, "PLUGIN ", d->name);
         buf_printf(out, " %s ", d->kw);
         break;
     case DSL_D_ROUTE:
-        buf_puts(out, "ROUTE ");
-        name_out(out, d->name);
+        head(out, "ROUTE ", d->name);
         opts_out(out, d->opts, d->n_opts);
         buf_puts(out, " {\n");
         items(out, d->items, d->n_items, ind + 2);
-        indent_to(out, ind);
-        buf_puts(out, "}\n");
+        close_block(out, ind);
         return;
     case DSL_D_TREE:
-        buf_puts(out, "DECISION_TREE ");
-        name_out(out, d->name);
-        buf_puts(out, " {\n");
+        open_block(out, "DECISION_TREE ", d->name);
         for (size_t i = 0; i < d->n_branches; i++) {
             const dsl_branch_t *b = &d->branches[i];
             if (i == 0) {
@@ -337,13 +337,10 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
             buf_putc(out, '}');
         }
         buf_putc(out, '\n');
-        indent_to(out, ind);
-        buf_puts(out, "}\n");
+        close_block(out, ind);
         return;
     case DSL_D_TEST:
-        buf_puts(out, "TEST ");
-        name_out(out, d->name);
-        buf_puts(out, " {\n");
+        open_block(out, "TEST ", d->name);
         for (size_t i = 0; i < d->n_cases; i++) {
             const dsl_case_t *c = &d->cases[i];
             if (i && (c->n_comments || c->with || c->expect)) buf_putc(out, '\n');
@@ -351,7 +348,7 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
             indent_to(out, ind + 2);
             dsl_fmt_string(out, c->query);
             buf_puts(out, " -> ");
-            name_out(out, c->route);
+            put_key(out, c->route);
             if (c->with) {
                 buf_puts(out, " WITH ");
                 dsl_fmt_value(out, c->with, ind + 2);
@@ -362,13 +359,10 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
             }
             buf_putc(out, '\n');
         }
-        indent_to(out, ind);
-        buf_puts(out, "}\n");
+        close_block(out, ind);
         return;
     case DSL_D_RECIPE:
-        buf_puts(out, "RECIPE ");
-        name_out(out, d->name);
-        buf_puts(out, " {\n");
+        open_block(out, "RECIPE ", d->name);
         if (d->desc) {
             indent_to(out, ind + 2);
             buf_puts(out, "DESCRIPTION ");
@@ -376,8 +370,7 @@ static void decl(buf_t *out, const dsl_decl_t *d, int ind)
             buf_putc(out, '\n');
         }
         decls(out, d->decls, d->n_decls, ind + 2);
-        indent_to(out, ind);
-        buf_puts(out, "}\n");
+        close_block(out, ind);
         return;
     }
     dsl_fmt_value(out, d->block, ind);

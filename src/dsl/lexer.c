@@ -90,6 +90,24 @@ static void add_comment(lx_t *x, const char *p, size_t n)
     x->pend[x->n_pend++] = arena_strndup(x->a, p, n);
 }
 
+/* The one-character tokens. */
+typedef struct punct {
+    unsigned char c;
+    dsl_tok_kind_t kind;
+    char *text;
+} punct_t;
+
+static const punct_t *punct_of(unsigned char c)
+{
+    static const punct_t table[] = {
+        {'{', DSL_T_LBRACE, "{"}, {'}', DSL_T_RBRACE, "}"}, {'(', DSL_T_LPAREN, "("},
+        {')', DSL_T_RPAREN, ")"}, {'[', DSL_T_LBRACK, "["}, {']', DSL_T_RBRACK, "]"},
+        {':', DSL_T_COLON, ":"},  {',', DSL_T_COMMA, ","},  {'=', DSL_T_EQ, "="}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].c == c) return &table[i];
+    return NULL;
+}
+
 static dsl_token_t *push(lx_t *x, dsl_tok_kind_t k, char *text, size_t at)
 {
     if (x->out->n == x->cap) {
@@ -310,47 +328,17 @@ void dsl_lex(arena_t *a, const char *text, size_t len, dsl_tokens_t *out, dsl_di
             continue;
         }
         size_t st = x.i;
-        switch (c) {
-        case '{':
-            x.i++;
-            push(&x, DSL_T_LBRACE, "{", st);
-            x.depth++;
+        if (c == '"') {
+            lex_string(&x);
             continue;
-        case '}':
+        }
+        const punct_t *pt = punct_of(c);
+        if (pt) {
             x.i++;
-            if (x.depth > 0) x.depth--;
-            push(&x, DSL_T_RBRACE, "}", st);
+            if (c == '}' && x.depth > 0) x.depth--; /* '{' and '}' carry the outer depth */
+            push(&x, pt->kind, pt->text, st);
+            if (c == '{') x.depth++;
             continue;
-        case '(':
-            x.i++;
-            push(&x, DSL_T_LPAREN, "(", st);
-            continue;
-        case ')':
-            x.i++;
-            push(&x, DSL_T_RPAREN, ")", st);
-            continue;
-        case '[':
-            x.i++;
-            push(&x, DSL_T_LBRACK, "[", st);
-            continue;
-        case ']':
-            x.i++;
-            push(&x, DSL_T_RBRACK, "]", st);
-            continue;
-        case ':':
-            x.i++;
-            push(&x, DSL_T_COLON, ":", st);
-            continue;
-        case ',':
-            x.i++;
-            push(&x, DSL_T_COMMA, ",", st);
-            continue;
-        case '=':
-            x.i++;
-            push(&x, DSL_T_EQ, "=", st);
-            continue;
-        case '"': lex_string(&x); continue;
-        default: break;
         }
         if (c == '-' && x.i + 1 < x.len && x.s[x.i + 1] == '>') {
             x.i += 2;

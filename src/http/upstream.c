@@ -9,6 +9,7 @@
 #include "http/upstream.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/thread_exit.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -246,8 +247,6 @@ static void pool_put(hup_pool_t *pl, hup_conn_t *c)
 #define CALL_CACHE_HDR_KEEP (16 * 1024) /* a larger header buffer is released */
 static __thread hup_call_t *call_cache;
 static __thread size_t call_cache_n;
-static pthread_key_t call_cache_key; /* its destructor empties a thread's cache at exit */
-static pthread_once_t call_cache_once = PTHREAD_ONCE_INIT;
 
 static void call_cache_drain(void *unused)
 {
@@ -261,10 +260,9 @@ static void call_cache_drain(void *unused)
     call_cache_n = 0;
 }
 
-static void call_cache_key_init(void)
-{
-    pthread_key_create(&call_cache_key, call_cache_drain);
-}
+/* empties a thread's cache at its exit (unused when ASan turns the cache off) */
+__attribute__((unused)) static core_thread_exit_t call_cache_exit =
+    CORE_THREAD_EXIT_INIT(call_cache_drain);
 
 /* A zeroed call (as calloc would give), from the cache when it has one. */
 static hup_call_t *call_new(void)
@@ -289,10 +287,7 @@ static void call_free(hup_call_t *k)
     if (k->timer) event_free(k->timer);
 #if CALL_CACHE_MAX > 0
     if (call_cache_n < CALL_CACHE_MAX) {
-        if (!call_cache) {
-            pthread_once(&call_cache_once, call_cache_key_init);
-            pthread_setspecific(call_cache_key, &call_cache); /* non-NULL: run at exit */
-        }
+        if (!call_cache) core_thread_exit_arm(&call_cache_exit, &call_cache);
         if (k->hdr.cap > CALL_CACHE_HDR_KEEP) buf_free(&k->hdr);
         k->next_free = call_cache;
         call_cache = k;

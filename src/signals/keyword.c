@@ -11,14 +11,13 @@
  * combines its keywords with AND / OR / NOR. */
 #include "config/family.h"
 #include "signals/family.h"
+#include "signals/regex.h"
 
 #include <hs/hs.h>
 #include <libstemmer.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 enum { KW_LITERAL = 0, KW_REGEX, KW_BM25, KW_NGRAM };
 enum { KW_OR = 0, KW_AND, KW_NOR };
@@ -289,20 +288,12 @@ static int kw_compile(const sig_build_t *b, void **state, cfg_diags_t *d)
                     s->raw_pats[n_raw++] = (kw_pat_t){(uint32_t)r, (uint32_t)k, 0, false, false};
                 } else {
                     if (ce) hs_free_compile_error(ce);
-                    int err;
-                    PCRE2_SIZE off;
-                    pcre2_code *c = pcre2_compile((PCRE2_SPTR)kw, kl, kr->cs ? 0 : PCRE2_CASELESS,
-                                                  &err, &off, NULL);
+                    pcre2_code *c = sig_regex_compile(kw, kl, kr->cs ? 0 : PCRE2_CASELESS, d,
+                                                      b->cfg, sg, "regex keyword", k);
                     if (!c) {
-                        PCRE2_UCHAR msg[160];
-                        pcre2_get_error_message(err, msg, sizeof msg);
-                        sig_rule_error(d, b->cfg, sg,
-                                       "regex keyword %zu does not compile at offset %zu: %s", k,
-                                       (size_t)off, (const char *)msg);
                         rc = -1;
                         continue;
                     }
-                    pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
                     kr->pcre[k] = c;
                     s->has_pcre = true;
                 }

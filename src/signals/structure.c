@@ -8,11 +8,10 @@
  * without one, the rule matches when the value is above 0. */
 #include "config/family.h"
 #include "signals/family.h"
+#include "signals/regex.h"
 
 #include <stdlib.h>
 #include <string.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 
 enum { SF_EXISTS = 0, SF_COUNT, SF_DENSITY, SF_SEQUENCE };
 enum { SS_REGEX = 0, SS_KEYWORDS, SS_SEQUENCE, SS_BYTES };
@@ -89,21 +88,13 @@ static int st_rule(const sig_build_t *b, size_t r, void *rec, cfg_diags_t *d)
         bool caseless = !(cs && !strcmp(cs, "true"));
         sr->re = calloc(ni + 1, sizeof *sr->re);
         for (size_t i = 0; i < ni; i++) {
-            int err;
-            PCRE2_SIZE off;
-            pcre2_code *c =
-                pcre2_compile((PCRE2_SPTR)items[i], PCRE2_ZERO_TERMINATED,
-                              (caseless ? PCRE2_CASELESS : 0) | PCRE2_MULTILINE, &err, &off, NULL);
+            pcre2_code *c = sig_regex_compile(items[i], PCRE2_ZERO_TERMINATED,
+                                              (caseless ? PCRE2_CASELESS : 0) | PCRE2_MULTILINE, d,
+                                              b->cfg, sg, "feature.source pattern", i);
             if (!c) {
-                PCRE2_UCHAR msg[160];
-                pcre2_get_error_message(err, msg, sizeof msg);
-                sig_rule_error(d, b->cfg, sg,
-                               "feature.source pattern %zu does not compile at offset %zu: %s", i,
-                               (size_t)off, (const char *)msg);
                 rc = -1;
                 continue;
             }
-            pcre2_jit_compile(c, PCRE2_JIT_COMPLETE);
             sr->re[sr->n_re++] = c;
         }
     } else if (sr->stype == SS_KEYWORDS || sr->stype == SS_SEQUENCE) {
