@@ -218,26 +218,23 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
     /* delta text for the prefix chain of the next turn */
     up_capture_chat_text(up, data, data_len, true);
     if (ad_relays_raw(up)) return; /* raw bytes are relayed by the proxy */
-    buf_t out = BUF_INIT, wrapped = BUF_INIT, tools = BUF_INIT;
+    /* the thread's scratch buffers: an event costs no malloc */
+    buf_t *out = buf_scratch(0), *wrapped = buf_scratch(1), *tools = buf_scratch(2);
     if (usage_only && p->hide_usage) { /* not for this client; the cache keeps the usage */
-        sse_write_event(&out, event_len ? event : NULL, data, data_len);
-        up_cache_keep(up, out.data, out.len);
-        buf_free(&out);
+        sse_write_event(out, event_len ? event : NULL, data, data_len);
+        up_cache_keep(up, out->data, out->len);
         return;
     }
-    if (p->rid && rid_wrap_top_id(p->rid, data, data_len, &wrapped)) {
-        data = wrapped.data;
-        data_len = wrapped.len;
+    if (p->rid && rid_wrap_top_id(p->rid, data, data_len, wrapped)) {
+        data = wrapped->data;
+        data_len = wrapped->len;
     }
-    if (p->tid && rid_wrap_tool_ids(p->tid, RQ_PROTO_CHAT, data, data_len, &tools)) {
-        data = tools.data;
-        data_len = tools.len;
+    if (p->tid && rid_wrap_tool_ids(p->tid, RQ_PROTO_CHAT, data, data_len, tools)) {
+        data = tools->data;
+        data_len = tools->len;
     }
-    sse_write_event(&out, event_len ? event : NULL, data, data_len);
-    buf_free(&wrapped);
-    buf_free(&tools);
-    up_client_write(up, out.data, out.len); /* also kept for the cache */
-    buf_free(&out);
+    sse_write_event(out, event_len ? event : NULL, data, data_len);
+    up_client_write(up, out->data, out->len); /* also kept for the cache */
 }
 
 static bool ad_whole(up_proxy_t *up, buf_t *out)

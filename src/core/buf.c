@@ -1,7 +1,9 @@
 /* buf.c - growable byte buffer. */
 #include "core/buf.h"
 #include "core/arena.h"
+#include <assert.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,4 +231,36 @@ bool buf_read_stream(buf_t *b, FILE *f)
     while ((n = fread(tmp, 1, sizeof tmp, f)) > 0)
         buf_append(b, tmp, n);
     return !ferror(f);
+}
+
+#define SCRATCH_KEEP (64 * 1024)
+static __thread buf_t scratch[BUF_SCRATCH_SLOTS];
+static __thread bool scratch_registered;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    buf_t *s = p;
+    for (unsigned i = 0; i < BUF_SCRATCH_SLOTS; i++)
+        buf_free(&s[i]);
+}
+
+static void scratch_key_init(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+buf_t *buf_scratch(unsigned slot)
+{
+    assert(slot < BUF_SCRATCH_SLOTS);
+    if (!scratch_registered) {
+        pthread_once(&scratch_once, scratch_key_init);
+        pthread_setspecific(scratch_key, scratch); /* non-NULL: freed at exit */
+        scratch_registered = true;
+    }
+    buf_t *b = &scratch[slot];
+    if (b->cap > SCRATCH_KEEP) buf_free(b);
+    buf_reset(b);
+    return b;
 }

@@ -49,6 +49,13 @@ void buf_free(buf_t *b);
 /* Append everything left to read from f; false on a read error (what was
  * read before it stays appended). */
 bool buf_read_stream(buf_t *b, FILE *f);
+/* One of the calling thread's scratch buffers (slot < BUF_SCRATCH_SLOTS),
+ * emptied: kept between calls so a per-event builder on the request path
+ * does not malloc. A slot belongs to one caller until it returns (do not
+ * hold it across callbacks); one grown past 64 KiB is released at the next
+ * call; all are freed when the thread exits. */
+#define BUF_SCRATCH_SLOTS 4
+buf_t *buf_scratch(unsigned slot);
 /* Hand the bytes to the caller (malloc'd, NUL-terminated); b becomes empty. */
 char *buf_steal(buf_t *b);
 #endif

@@ -8,11 +8,17 @@
  * When CLD2 stays undecided, a script that nearly names one language
  * (Cyrillic -> ru, or uk with Ukrainian letters; Greek, Hebrew, Arabic,
  * Thai) answers at 0.6; otherwise, below LANG_MIN_CONFIDENCE, the answer is
- * English at 0.5 (SPEC §5.4). */
+ * English at 0.5 (SPEC §5.4).
+ *
+ * The answer depends on the text alone, so each thread remembers the last
+ * few (keyed by the judged bytes' 128-bit XXH3 and length): an agent's tool
+ * loop sends the same user query turn after turn, and CLD2 then runs once
+ * for the loop instead of once per turn. */
 #include "signals/language_detect.h"
 
 #include <stdint.h>
 #include <string.h>
+#include <xxhash.h>
 
 /* A text with fewer letters than this counts as very short. */
 #define SHORT_LETTERS 24
@@ -86,10 +92,41 @@ static void set(char code[8], const char *c)
     strncpy(code, c, 7), code[7] = 0;
 }
 
+static void detect(const char *text, size_t len, char code[8], double *confidence);
+
+#define MEMO_SLOTS 64 /* per thread, direct-mapped */
+typedef struct {
+    XXH128_hash_t key;
+    uint32_t len; /* 0: empty slot (an empty text is not remembered) */
+    char code[8];
+    double confidence;
+} memo_t;
+static __thread memo_t memo[MEMO_SLOTS];
+
 void lang_detect(const char *text, size_t len, char code[8], double *confidence)
 {
     if (!text) len = 0;
     if (len > LANG_MAX_BYTES) len = LANG_MAX_BYTES;
+    if (len == 0) {
+        detect(text, len, code, confidence);
+        return;
+    }
+    XXH128_hash_t k = XXH3_128bits(text, len);
+    memo_t *m = &memo[k.low64 % MEMO_SLOTS];
+    if (m->len == len && XXH128_isEqual(m->key, k)) {
+        memcpy(code, m->code, 8);
+        *confidence = m->confidence;
+        return;
+    }
+    detect(text, len, code, confidence);
+    m->key = k;
+    m->len = (uint32_t)len;
+    memcpy(m->code, code, 8);
+    m->confidence = *confidence;
+}
+
+static void detect(const char *text, size_t len, char code[8], double *confidence)
+{
     script_counts_t sc;
     size_t valid = count_scripts(text, len, &sc);
     if (sc.letters == 0) {

@@ -75,6 +75,7 @@ void up_start_admitted(up_proxy_t *p)
      * live in the request's arena (no malloc on the request path) */
     if (!p->acc.data) p->acc.arena = &req->arena;
     if (!p->pend_body.data) p->pend_body.arena = &req->arena;
+    if (!p->reply.data) p->reply.arena = &req->arena;
     if (!p->ad->build(p)) return;
     uint64_t total = p->model->reliability.total_timeout_ms;
     if (!total && req->listener_index >= 0 && (size_t)req->listener_index < p->cfg->n_listeners)

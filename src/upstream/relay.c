@@ -50,6 +50,13 @@ static void start_client(up_proxy_t *p, const char *ctype, int64_t out_len)
     p->started = true;
 }
 
+/* The SSE parser, its buffers in the request's arena (no malloc per stream). */
+static void sse_start(up_proxy_t *p)
+{
+    sse_parser_init(&p->sse, sse_cb, p);
+    p->sse.line.arena = p->sse.event.arena = p->sse.data.arena = &p->req->arena;
+}
+
 /* After the commit (or without one): how the reply reaches the client. */
 static void relay_start(up_proxy_t *p)
 {
@@ -62,12 +69,12 @@ static void relay_start(up_proxy_t *p)
         /* a stream the client did not ask for: assembled into one reply */
         p->assemble = true;
         p->ad->assemble_start(p);
-        sse_parser_init(&p->sse, sse_cb, p);
+        sse_start(p);
         return;
     }
     start_client(p, p->raw ? p->pend_ctype : "text/event-stream",
                  relays_raw(p) ? p->pend_clen : -1);
-    sse_parser_init(&p->sse, sse_cb, p);
+    sse_start(p);
 }
 
 static void commit_done(void *ud)

@@ -29,6 +29,7 @@
 #include <execinfo.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,9 @@
  * replay record (replay_record_new, freed by the writer thread). A reply
  * that arrives in two reads grows its buffer in the request's arena. */
 #define MAX_ALLOCS_PER_REQUEST 1
+/* The same for streamed replies (SSE relayed event by event, each re-framed
+ * with the bound ids): the replay record, as above. */
+#define MAX_ALLOCS_PER_STREAMED_REQUEST 1
 
 static atomic_ulong worker_allocs;
 /* TETHER_ALLOC_TRACE=1: print a backtrace for every counted allocation of the
@@ -130,7 +134,7 @@ static tproc_t mock;
 static char dir[128];
 
 /* An agent turn with a tool loop in its history, about 2 KB. */
-static char *agent_body(int session)
+static char *agent_body(int session, bool stream)
 {
     buf_t b = BUF_INIT;
     buf_printf(&b,
@@ -153,7 +157,8 @@ static char *agent_body(int session)
     buf_puts(&b, ",{\"role\":\"user\",\"content\":\"Now run the unit test again.\"}],"
                  "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"read_file\","
                  "\"parameters\":{\"type\":\"object\",\"properties\":{\"path\":{\"type\":"
-                 "\"string\"}}}}}],\"max_tokens\":256,\"stream\":false}");
+                 "\"string\"}}}}}],\"max_tokens\":256,\"stream\":");
+    buf_puts(&b, stream ? "true}" : "false}");
     return buf_steal(&b);
 }
 
@@ -270,9 +275,11 @@ static void test_routed_chat_request_allocations_on_the_worker(void **st)
     app->server = srv;
     metrics_catalog_init("test");
 
-    char *bodies[N_SESSIONS];
-    for (int s = 0; s < N_SESSIONS; s++)
-        bodies[s] = agent_body(s);
+    char *bodies[N_SESSIONS], *streamed[N_SESSIONS];
+    for (int s = 0; s < N_SESSIONS; s++) {
+        bodies[s] = agent_body(s, false);
+        streamed[s] = agent_body(s, true);
+    }
     thttp_conn_t c;
     assert_int_equal(thttp_open(&c, "127.0.0.1", port, 10000), 0);
     for (int i = 0; i < 8; i++) /* warm-up: pools, sessions, metric series, caches */
@@ -287,9 +294,23 @@ static void test_routed_chat_request_allocations_on_the_worker(void **st)
     double per = (double)n / (rounds * 2 * N_SESSIONS);
     printf("worker allocations per routed chat request after warm-up: %.2f (%lu in %d)\n", per, n,
            rounds * 2 * N_SESSIONS);
+    /* streamed: the sessions go on with streamed turns */
+    for (int i = 0; i < 4; i++)
+        round_of(&c, streamed);
+    before = atomic_load(&worker_allocs);
+    if (getenv("TETHER_ALLOC_TRACE")) atomic_store(&tracing, 1);
+    for (int i = 0; i < rounds; i++)
+        round_of(&c, streamed);
+    n = atomic_load(&worker_allocs) - before;
+    atomic_store(&tracing, 0);
+    double per_stream = (double)n / (rounds * 2 * N_SESSIONS);
+    printf("worker allocations per streamed routed chat request after warm-up: %.2f (%lu in %d)\n",
+           per_stream, n, rounds * 2 * N_SESSIONS);
     thttp_close(&c);
-    for (int s = 0; s < N_SESSIONS; s++)
+    for (int s = 0; s < N_SESSIONS; s++) {
         free(bodies[s]);
+        free(streamed[s]);
+    }
     hsrv_server_stop(srv, 1000);
     hsrv_server_free(srv);
     app_free(app);
@@ -297,6 +318,7 @@ static void test_routed_chat_request_allocations_on_the_worker(void **st)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
     assert_true(per <= MAX_ALLOCS_PER_REQUEST);
+    assert_true(per_stream <= MAX_ALLOCS_PER_STREAMED_REQUEST);
 }
 
 int main(void)

@@ -88,6 +88,31 @@ static void test_labelled_set_accuracy_floor(void **st)
     sig_set_free(&s);
 }
 
+/* A thread remembers recent answers: asking again, in any order and after
+ * more texts than it keeps, gives exactly the first answer. */
+static void test_repeated_texts_give_the_first_answer(void **st)
+{
+    sig_set_t s;
+    assert_int_equal(sig_set_load("language.jsonl", &s), 0);
+    char codes[200][8];
+    double confs[200];
+    for (size_t r = 0; r < s.n && r < 200; r++) {
+        const char *t = sig_text(s.rows[r]);
+        lang_detect(t, strlen(t), codes[r], &confs[r]);
+    }
+    for (int round = 0; round < 3; round++)
+        for (size_t k = 0; k < s.n && k < 200; k++) {
+            size_t r = round == 1 ? s.n - 1 - k : (k * 7 + (size_t)round) % s.n;
+            const char *t = sig_text(s.rows[r]);
+            char code[8];
+            double conf = -1;
+            lang_detect(t, strlen(t), code, &conf);
+            assert_string_equal(code, codes[r]);
+            assert_true(conf == confs[r]);
+        }
+    sig_set_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -97,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_sentences),
         cmocka_unit_test(test_invalid_utf8_and_long_text),
         cmocka_unit_test(test_labelled_set_accuracy_floor),
+        cmocka_unit_test(test_repeated_texts_give_the_first_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
