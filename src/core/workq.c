@@ -61,8 +61,9 @@ static size_t waiting(const core_workq_t *q)
     return q->o.weight ? q->weight : q->len;
 }
 
-/* Under mu: copy a batch from the head into scratch; returns its length. */
-static size_t peek_batch(core_workq_t *q)
+/* Under mu: copy a batch from the head into scratch; returns its length
+ * and its weight in *wout (weighed now: a handler may free the items). */
+static size_t peek_batch(core_workq_t *q, size_t *wout)
 {
     size_t n = 0, w = 0;
     while (n < q->len && n < q->o.batch) {
@@ -73,16 +74,16 @@ static size_t peek_batch(core_workq_t *q)
         w += iw;
         n++;
     }
+    *wout = w;
     return n;
 }
 
-static void pop(core_workq_t *q, size_t n)
+/* Under mu: forget the n items at the head, of total weight w. */
+static void pop(core_workq_t *q, size_t n, size_t w)
 {
-    for (size_t i = 0; i < n; i++) {
-        q->weight -= item_weight(q, slot(q, 0));
-        q->head = (q->head + 1) % q->o.capacity;
-        q->len--;
-    }
+    q->weight -= w;
+    q->head = (q->head + n) % q->o.capacity;
+    q->len -= n;
 }
 
 static void *consumer_main(void *arg)
@@ -128,7 +129,7 @@ static void *consumer_main(void *arg)
                 wait_until(q, until);
             if (q->paused && !q->closing) continue;
         }
-        size_t n = peek_batch(q);
+        size_t w, n = peek_batch(q, &w);
         q->busy = true;
         pthread_mutex_unlock(&q->mu);
         uint64_t retry = q->o.handle(q->o.ud, q->scratch, n);
@@ -138,17 +139,19 @@ static void *consumer_main(void *arg)
             retry_at = clock_mono_ms() + retry;
         } else {
             retry_at = 0;
-            pop(q, n);
+            pop(q, n, w);
         }
         if (q->len == 0) pthread_cond_broadcast(&q->drained);
     }
     /* Past the deadline (or empty): what is left is dropped, a scratch
      * array at a time. */
     while (q->len) {
-        size_t n = q->len < q->o.batch ? q->len : q->o.batch;
-        for (size_t i = 0; i < n; i++)
+        size_t n = q->len < q->o.batch ? q->len : q->o.batch, w = 0;
+        for (size_t i = 0; i < n; i++) {
             memcpy(q->scratch + i * q->o.item_size, slot(q, i), q->o.item_size);
-        pop(q, n);
+            w += item_weight(q, slot(q, i));
+        }
+        pop(q, n, w);
         pthread_mutex_unlock(&q->mu);
         q->o.drop(q->o.ud, q->scratch, n, CORE_WORKQ_DEADLINE);
         pthread_mutex_lock(&q->mu);

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/workq.h"
@@ -163,6 +164,44 @@ static void test_close_past_the_deadline_drops_the_rest(void **st)
     assert_int_equal(c.n_seen, 0);
 }
 
+/* Items that are pointers the handler frees (the trace exporter's): the
+ * queue must not weigh them again after the handler ran (ASan). */
+static size_t ptr_weight(const void *item)
+{
+    return (size_t) * *(int *const *)item;
+}
+
+static uint64_t free_all(void *ud, void *items, size_t n)
+{
+    ctx_t *c = ud;
+    int **v = items;
+    for (size_t i = 0; i < n; i++) {
+        c->seen[c->n_seen++] = *v[i];
+        free(v[i]);
+    }
+    return 0;
+}
+
+static void test_handler_may_free_weighed_items(void **st)
+{
+    (void)st;
+    ctx_t c;
+    core_workq_opts_t o = opts(&c, 64, 64);
+    o.item_size = sizeof(int *);
+    o.weight = ptr_weight;
+    o.batch_weight = 5;
+    o.handle = free_all;
+    core_workq_t *q = core_workq_new(&o);
+    for (int i = 0; i < 20; i++) {
+        int *p = malloc(sizeof *p);
+        *p = 1 + i % 3;
+        core_workq_push(q, &p, 1);
+    }
+    assert_true(core_workq_flush(q, 10000));
+    assert_int_equal(c.n_seen, 20);
+    core_workq_free(q, 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_retry_hands_over_the_same_batch_again),
         cmocka_unit_test(test_weight_caps_the_queue_and_the_batch),
         cmocka_unit_test(test_close_past_the_deadline_drops_the_rest),
+        cmocka_unit_test(test_handler_may_free_weighed_items),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
