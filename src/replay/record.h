@@ -7,7 +7,10 @@
  * pre-rendered JSON text, and the reason / phase / hard lock as strings.
  *
  * Ownership: a record is one heap object that owns every string in it
- * (malloc'd; set them with replay_record_set / replay_record_setn). Hand it to
+ * (malloc'd; set them with replay_record_set / replay_record_setn, or copy
+ * them into the record's own pool with replay_record_put). Freed records
+ * are kept (at most 256) for the next replay_record_new, so a steady
+ * stream of records costs no allocation. Hand it to
  * replay_queue_push, which takes ownership whatever it returns. Not
  * thread-safe: one record is filled by one request.
  *
@@ -106,6 +109,7 @@ typedef struct replay_record {
      * allocation (a record costs one malloc on the request path) */
     char *pool;
     size_t pool_used, pool_cap;
+    struct replay_record *next_spare; /* record.c's stack of freed records */
 } replay_record_t;
 
 #define REPLAY_RECORD_POOL 4096 /* bytes of string pool per record */

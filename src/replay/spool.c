@@ -1,19 +1,18 @@
 /* spool.c - the bounded outage buffer and sink thread of the shared replay
- * stores (spool.h). Rows wait in a ring; the thread peeks a batch at the
- * head (pushers only ever append at the tail, so the peeked rows stay put
- * while the mutex is released), calls the sink, and pops the batch only
- * when the sink stored it: a failed batch is retried, in order, after a
- * backoff. Drops happen at push time, when the ring is full. */
+ * stores (spool.h), on the shared bounded queue (core/workq.h). Rows wait
+ * in the queue's ring; its thread hands a batch from the head to the sink
+ * and forgets it only when the sink stored it: a failed batch stays at the
+ * head and is retried, in order, after a backoff. Drops happen at push
+ * time, when the ring is full, and at close, past the deadline. */
 #include "replay/spool.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/workq.h"
 #include "metrics/metrics.h"
 
 #define L(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -21,14 +20,13 @@
 struct replay_spool {
     replay_spool_opts_t o;
     char *store;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, idle;
-    replay_flat_t *ring;
-    size_t cap, head, len;
-    bool closing, busy, is_down;
-    uint64_t deadline_ms; /* monotonic, when closing */
-    uint64_t written, dropped, errors, dropped_logged;
-    pthread_t thread;
+    core_workq_t *wq;
+    buf_t err;                         /* the sink's diagnostics (spool thread) */
+    uint64_t backoff;                  /* ms; 0 while the sink succeeds (spool thread) */
+    bool is_down;                      /* atomic */
+    uint64_t written, dropped, errors; /* atomics */
+    pthread_mutex_t log_mu;            /* drop log lines */
+    uint64_t dropped_logged;
     met_family_t *m_pending, *m_written, *m_dropped, *m_errors;
 };
 
@@ -84,112 +82,79 @@ void replay_flat_deinit(replay_flat_t *f)
     memset(f, 0, sizeof *f);
 }
 
-static void abs_in(struct timespec *ts, uint64_t ms)
+static size_t pending(replay_spool_t *sp)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    return sp->wq ? core_workq_depth(sp->wq) : 0;
 }
 
 static void log_drops(replay_spool_t *sp)
 {
-    uint64_t d = sp->dropped;
-    if (d == sp->dropped_logged) return;
-    tlog(TLOG_WARN, "replay_store_drops", "\"store\":\"%s\",\"dropped\":%llu,\"total\":%llu",
-         sp->store, (unsigned long long)(d - sp->dropped_logged), (unsigned long long)d);
-    sp->dropped_logged = d;
+    pthread_mutex_lock(&sp->log_mu);
+    uint64_t d = __atomic_load_n(&sp->dropped, __ATOMIC_RELAXED);
+    if (d != sp->dropped_logged) {
+        tlog(TLOG_WARN, "replay_store_drops", "\"store\":\"%s\",\"dropped\":%llu,\"total\":%llu",
+             sp->store, (unsigned long long)(d - sp->dropped_logged), (unsigned long long)d);
+        sp->dropped_logged = d;
+    }
+    pthread_mutex_unlock(&sp->log_mu);
 }
 
 static void set_down(replay_spool_t *sp, bool down, const buf_t *err)
 {
-    if (down == sp->is_down) return;
-    sp->is_down = down;
+    if (down == __atomic_load_n(&sp->is_down, __ATOMIC_RELAXED)) return;
+    __atomic_store_n(&sp->is_down, down, __ATOMIC_RELAXED);
     if (down) {
         buf_t e = BUF_INIT;
         buf_json_str(&e, err->data ? err->data : "", err->len);
         tlog(TLOG_WARN, "replay_store_down", "\"store\":\"%s\",\"error\":%s,\"pending\":%zu",
-             sp->store, e.data, sp->len);
+             sp->store, e.data, pending(sp));
         buf_free(&e);
     } else {
         tlog(TLOG_INFO, "replay_store_recovered", "\"store\":\"%s\",\"pending\":%zu", sp->store,
-             sp->len);
+             pending(sp));
     }
 }
 
-static void *spool_main(void *arg)
+/* A batch to the sink: done (0) or retried after the backoff (100 ms
+ * doubling to retry_max_ms). */
+static uint64_t sink_batch(void *ud, void *items, size_t n)
 {
-    replay_spool_t *sp = arg;
-    buf_t err = BUF_INIT;
-    replay_flat_t *batch = calloc(sp->o.batch, sizeof *batch);
-    if (!batch) abort();
-    uint64_t backoff = 0, retry_at = 0, next_log = clock_mono_ms() + sp->o.log_every_ms;
-    pthread_mutex_lock(&sp->mu);
-    for (;;) {
-        uint64_t now = clock_mono_ms();
-        if (now >= next_log) {
-            log_drops(sp);
-            next_log = now + sp->o.log_every_ms;
-        }
-        if (sp->closing && (sp->len == 0 || now >= sp->deadline_ms)) break;
-        if (sp->len == 0 || now < retry_at) {
-            uint64_t until = next_log;
-            if (sp->len && retry_at < until) until = retry_at;
-            if (sp->closing && sp->deadline_ms < until) until = sp->deadline_ms;
-            struct timespec ts;
-            abs_in(&ts, until > now ? until - now : 0);
-            if (sp->len == 0) pthread_cond_broadcast(&sp->idle);
-            pthread_cond_timedwait(&sp->wake, &sp->mu, &ts);
-            continue;
-        }
-        size_t n = sp->len < sp->o.batch ? sp->len : sp->o.batch;
+    replay_spool_t *sp = ud;
+    replay_flat_t *rows = items;
+    buf_reset(&sp->err);
+    int rc = sp->o.sink(sp->o.ud, rows, n, &sp->err);
+    if (rc == REPLAY_OK) {
         for (size_t i = 0; i < n; i++)
-            batch[i] = sp->ring[(sp->head + i) % sp->cap]; /* shallow: the ring keeps them */
-        sp->busy = true;
-        pthread_mutex_unlock(&sp->mu);
-        buf_reset(&err);
-        int rc = sp->o.sink(sp->o.ud, batch, n, &err);
-        pthread_mutex_lock(&sp->mu);
-        sp->busy = false;
-        if (rc == REPLAY_OK) {
-            for (size_t i = 0; i < n; i++) {
-                replay_flat_deinit(&sp->ring[sp->head]);
-                sp->head = (sp->head + 1) % sp->cap;
-            }
-            sp->len -= n;
-            sp->written += n;
-            met_inc(sp->m_written, (double)n, sp->store);
-            set_down(sp, false, &err);
-            backoff = retry_at = 0;
-        } else {
-            sp->errors++;
-            met_inc(sp->m_errors, 1, sp->store);
-            set_down(sp, true, &err);
-            backoff = backoff ? backoff * 2 : 100;
-            if (backoff > sp->o.retry_max_ms) backoff = sp->o.retry_max_ms;
-            retry_at = clock_mono_ms() + backoff;
-        }
-        met_set(sp->m_pending, (double)sp->len, sp->store);
-        if (sp->len == 0) pthread_cond_broadcast(&sp->idle);
+            replay_flat_deinit(&rows[i]);
+        __atomic_add_fetch(&sp->written, n, __ATOMIC_RELAXED);
+        met_inc(sp->m_written, (double)n, sp->store);
+        set_down(sp, false, &sp->err);
+        sp->backoff = 0;
+        met_set(sp->m_pending, (double)(pending(sp) - n), sp->store);
+        return 0;
     }
-    size_t left = sp->len;
-    while (sp->len) {
-        replay_flat_deinit(&sp->ring[sp->head]);
-        sp->head = (sp->head + 1) % sp->cap;
-        sp->len--;
-    }
-    sp->dropped += left;
-    met_inc(sp->m_dropped, (double)left, sp->store);
-    met_set(sp->m_pending, 0, sp->store);
-    log_drops(sp);
-    pthread_cond_broadcast(&sp->idle);
-    pthread_mutex_unlock(&sp->mu);
-    free(batch);
-    buf_free(&err);
-    return NULL;
+    __atomic_add_fetch(&sp->errors, 1, __ATOMIC_RELAXED);
+    met_inc(sp->m_errors, 1, sp->store);
+    set_down(sp, true, &sp->err);
+    sp->backoff = sp->backoff ? sp->backoff * 2 : 100;
+    if (sp->backoff > sp->o.retry_max_ms) sp->backoff = sp->o.retry_max_ms;
+    return sp->backoff;
+}
+
+/* Full, closed, or left at the close deadline. */
+static void drop_rows(void *ud, void *items, size_t n, core_workq_why_t why)
+{
+    replay_spool_t *sp = ud;
+    replay_flat_t *rows = items;
+    for (size_t i = 0; i < n; i++)
+        replay_flat_deinit(&rows[i]);
+    __atomic_add_fetch(&sp->dropped, n, __ATOMIC_RELAXED);
+    met_inc(sp->m_dropped, (double)n, sp->store);
+}
+
+static void tick(void *ud)
+{
+    log_drops(ud);
 }
 
 replay_spool_t *replay_spool_new(const replay_spool_opts_t *o)
@@ -198,12 +163,9 @@ replay_spool_t *replay_spool_new(const replay_spool_opts_t *o)
     if (!sp) abort();
     sp->o = *o;
     sp->store = dup0(o->store ? o->store : "shared");
-    sp->cap = o->capacity ? o->capacity : 10000;
     if (!sp->o.batch) sp->o.batch = 256;
     if (!sp->o.log_every_ms) sp->o.log_every_ms = 10000;
     if (!sp->o.retry_max_ms) sp->o.retry_max_ms = 2000;
-    sp->ring = calloc(sp->cap, sizeof *sp->ring);
-    if (!sp->ring) abort();
     sp->m_pending = met_gauge("replay_store_pending", "Replay records waiting for the shared store",
                               L("store"));
     sp->m_written = met_counter("replay_store_written_total",
@@ -216,77 +178,51 @@ replay_spool_t *replay_spool_new(const replay_spool_opts_t *o)
     met_set(sp->m_pending, 0, sp->store);
     met_inc(sp->m_dropped, 0, sp->store);
     met_inc(sp->m_errors, 0, sp->store);
-    pthread_mutex_init(&sp->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&sp->wake, &ca);
-    pthread_cond_init(&sp->idle, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&sp->thread, NULL, spool_main, sp) != 0) abort();
+    pthread_mutex_init(&sp->log_mu, NULL);
+    core_workq_opts_t wo = {.name = "replay-spool",
+                            .item_size = sizeof(replay_flat_t),
+                            .capacity = o->capacity ? o->capacity : 10000,
+                            .batch = sp->o.batch,
+                            .tick_ms = sp->o.log_every_ms,
+                            .handle = sink_batch,
+                            .tick = tick,
+                            .drop = drop_rows,
+                            .ud = sp};
+    sp->wq = core_workq_new(&wo);
     return sp;
 }
 
 size_t replay_spool_push(replay_spool_t *sp, replay_flat_t *rows, size_t n)
 {
-    size_t dropped = 0;
-    pthread_mutex_lock(&sp->mu);
-    for (size_t i = 0; i < n; i++) {
-        if (sp->closing || sp->len == sp->cap) {
-            replay_flat_deinit(&rows[i]);
-            dropped++;
-            continue;
-        }
-        sp->ring[(sp->head + sp->len) % sp->cap] = rows[i];
-        memset(&rows[i], 0, sizeof rows[i]);
-        sp->len++;
-    }
-    sp->dropped += dropped;
-    if (dropped) met_inc(sp->m_dropped, (double)dropped, sp->store);
-    met_set(sp->m_pending, (double)sp->len, sp->store);
-    pthread_cond_signal(&sp->wake);
-    pthread_mutex_unlock(&sp->mu);
+    size_t dropped = core_workq_push(sp->wq, rows, n);
+    memset(rows, 0, n * sizeof *rows); /* moved (or freed, when dropped) */
+    met_set(sp->m_pending, (double)pending(sp), sp->store);
     return dropped;
 }
 
 void replay_spool_stats(replay_spool_t *sp, replay_spool_stats_t *o)
 {
-    pthread_mutex_lock(&sp->mu);
-    o->written = sp->written;
-    o->dropped = sp->dropped;
-    o->errors = sp->errors;
-    o->pending = sp->len;
-    o->is_down = sp->is_down;
-    pthread_mutex_unlock(&sp->mu);
+    o->written = __atomic_load_n(&sp->written, __ATOMIC_RELAXED);
+    o->dropped = __atomic_load_n(&sp->dropped, __ATOMIC_RELAXED);
+    o->errors = __atomic_load_n(&sp->errors, __ATOMIC_RELAXED);
+    o->pending = pending(sp);
+    o->is_down = __atomic_load_n(&sp->is_down, __ATOMIC_RELAXED);
 }
 
 bool replay_spool_wait(replay_spool_t *sp, uint64_t deadline_ms)
 {
-    struct timespec ts;
-    abs_in(&ts, deadline_ms);
-    pthread_mutex_lock(&sp->mu);
-    pthread_cond_signal(&sp->wake);
-    int rc = 0;
-    while ((sp->len || sp->busy) && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&sp->idle, &sp->mu, &ts);
-    bool ok = !sp->len && !sp->busy;
-    pthread_mutex_unlock(&sp->mu);
-    return ok;
+    return core_workq_flush(sp->wq, deadline_ms);
 }
 
 void replay_spool_free(replay_spool_t *sp, uint64_t deadline_ms)
 {
     if (!sp) return;
-    pthread_mutex_lock(&sp->mu);
-    sp->closing = true;
-    sp->deadline_ms = clock_mono_ms() + deadline_ms;
-    pthread_cond_signal(&sp->wake);
-    pthread_mutex_unlock(&sp->mu);
-    pthread_join(sp->thread, NULL);
-    pthread_mutex_destroy(&sp->mu);
-    pthread_cond_destroy(&sp->wake);
-    pthread_cond_destroy(&sp->idle);
-    free(sp->ring);
+    core_workq_free(sp->wq, deadline_ms);
+    sp->wq = NULL;
+    met_set(sp->m_pending, 0, sp->store);
+    log_drops(sp);
+    pthread_mutex_destroy(&sp->log_mu);
+    buf_free(&sp->err);
     free(sp->store);
     free(sp);
 }

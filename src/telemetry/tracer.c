@@ -1,10 +1,13 @@
 /* tracer.c - the bounded span queue and the OTLP/HTTP JSON exporter thread
- * (tracer.h). */
+ * (tracer.h), on the shared bounded queue (core/workq.h): traces are its
+ * items, weighed by their span count, so the queue holds at most
+ * queue_spans spans and a batch at most batch_spans. */
 #include "telemetry/tracer.h"
 #include "config/global.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/workq.h"
 #include "metrics/catalog.h"
 #include "telemetry/otlp_json.h"
 #include <errno.h>
@@ -22,15 +25,10 @@ struct tel_tracer {
     tel_config_t c;
     char host[256], path[512], *headers; /* extra head lines */
     int port;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    tel_trace_t **q; /* ring of traces */
-    size_t cap, head, n, spans;
-    bool stop;
-    uint64_t stop_deadline_ms;
-    pthread_t th;
-    uint64_t dropped, dropped_logged; /* spans (under mu) */
-    uint64_t last_log_ms;
+    core_workq_t *wq;
+    buf_t body;                       /* exporter thread */
+    uint64_t dropped, dropped_logged; /* spans; dropped is atomic */
+    uint64_t last_log_ms;             /* exporter thread */
 };
 
 void tel_config_from_cfg(const cfg_t *cfg, tel_config_t *o)
@@ -183,78 +181,68 @@ out:
 static void count_drop(tel_tracer_t *t, uint64_t spans, const char *reason)
 {
     met_inc(tmet.trace_spans_dropped_total, (double)spans, reason);
-    t->dropped += spans;
+    __atomic_add_fetch(&t->dropped, spans, __ATOMIC_RELAXED);
 }
 
-/* Under mu: a drop line at most once per interval. */
+/* On the exporter thread: a drop line at most once per interval. */
 static void log_drops(tel_tracer_t *t)
 {
-    uint64_t now = clock_mono_ms();
-    if (t->dropped == t->dropped_logged || now - t->last_log_ms < t->c.drop_log_ms) return;
+    uint64_t now = clock_mono_ms(), d = __atomic_load_n(&t->dropped, __ATOMIC_RELAXED);
+    if (d == t->dropped_logged || now - t->last_log_ms < t->c.drop_log_ms) return;
     tlog(TLOG_WARN, "trace_spans_dropped", "\"spans\":%llu,\"endpoint\":\"%s:%d\"",
-         (unsigned long long)(t->dropped - t->dropped_logged), t->host, t->port);
-    t->dropped_logged = t->dropped;
+         (unsigned long long)(d - t->dropped_logged), t->host, t->port);
+    t->dropped_logged = d;
     t->last_log_ms = now;
 }
 
-static void *exporter(void *arg)
+static size_t trace_weight(const void *item)
 {
-    tel_tracer_t *t = arg;
-    tel_trace_t **batch = calloc(t->cap, sizeof *batch);
-    buf_t body = BUF_INIT;
-    pthread_mutex_lock(&t->mu);
-    for (;;) {
-        if (!t->stop && t->spans < t->c.batch_spans) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            uint64_t ns = (uint64_t)ts.tv_nsec + t->c.flush_ms * 1000000ull;
-            ts.tv_sec += (time_t)(ns / 1000000000ull);
-            ts.tv_nsec = (long)(ns % 1000000000ull);
-            pthread_cond_timedwait(&t->cv, &t->mu, &ts);
-        }
-        log_drops(t);
-        if (t->stop && (!t->n || clock_mono_ms() >= t->stop_deadline_ms)) break;
-        size_t nb = 0, spans = 0;
-        while (t->n && (nb == 0 || spans + (size_t)t->q[t->head]->n_spans <= t->c.batch_spans)) {
-            tel_trace_t *tr = t->q[t->head];
-            t->head = (t->head + 1) % t->cap;
-            t->n--;
-            t->spans -= (size_t)tr->n_spans;
-            spans += (size_t)tr->n_spans;
-            batch[nb++] = tr;
-        }
-        if (!nb) continue;
-        pthread_mutex_unlock(&t->mu);
-        buf_reset(&body);
-        tel_otlp_encode(&body, t->c.service_name, NULL, batch, nb);
-        int st = post(t, &body);
-        for (size_t i = 0; i < nb; i++)
-            free(batch[i]);
-        if (body.cap > (1u << 20)) buf_free(&body);
-        pthread_mutex_lock(&t->mu);
-        if (st >= 200 && st < 300)
-            met_inc(tmet.trace_spans_exported_total, (double)spans);
-        else
-            count_drop(t, spans, "export_failed");
+    return (size_t)(*(tel_trace_t *const *)item)->n_spans;
+}
+
+static uint64_t export_batch(void *ud, void *items, size_t nb)
+{
+    tel_tracer_t *t = ud;
+    tel_trace_t **batch = items;
+    size_t spans = 0;
+    for (size_t i = 0; i < nb; i++)
+        spans += (size_t)batch[i]->n_spans;
+    buf_reset(&t->body);
+    tel_otlp_encode(&t->body, t->c.service_name, NULL, batch, nb);
+    int st = post(t, &t->body);
+    for (size_t i = 0; i < nb; i++)
+        free(batch[i]);
+    if (t->body.cap > (1u << 20)) buf_free(&t->body);
+    if (st >= 200 && st < 300)
+        met_inc(tmet.trace_spans_exported_total, (double)spans);
+    else
+        count_drop(t, spans, "export_failed");
+    log_drops(t);
+    return 0;
+}
+
+/* Full or stopped (queue_full), or left at the stop deadline (shutdown). */
+static void drop_traces(void *ud, void *items, size_t n, core_workq_why_t why)
+{
+    tel_tracer_t *t = ud;
+    tel_trace_t **trs = items;
+    for (size_t i = 0; i < n; i++) {
+        count_drop(t, (uint64_t)trs[i]->n_spans,
+                   why == CORE_WORKQ_DEADLINE ? "shutdown" : "queue_full");
+        free(trs[i]);
     }
-    /* what is left after the stop deadline */
-    while (t->n) {
-        tel_trace_t *tr = t->q[t->head];
-        t->head = (t->head + 1) % t->cap;
-        t->n--;
-        count_drop(t, (uint64_t)tr->n_spans, "shutdown");
-        free(tr);
-    }
-    pthread_mutex_unlock(&t->mu);
-    buf_free(&body);
-    free(batch);
-    return NULL;
+}
+
+static void tick(void *ud)
+{
+    log_drops(ud);
 }
 
 tel_tracer_t *tel_tracer_new(const tel_config_t *c)
 {
     if (!c->enabled) return NULL;
     tel_tracer_t *t = calloc(1, sizeof *t);
+    if (!t) abort();
     t->c = *c;
     if (!tel_endpoint_parse(c->endpoint, t->host, sizeof t->host, &t->port, t->path,
                             sizeof t->path)) {
@@ -268,36 +256,34 @@ tel_tracer_t *tel_tracer_new(const tel_config_t *c)
     t->c.headers = NULL;
     t->c.service_name = strdup(c->service_name ? c->service_name : "tether");
     /* the ring holds traces; each holds at least one span */
-    t->cap = c->queue_spans ? (size_t)c->queue_spans : 2048;
-    t->q = calloc(t->cap, sizeof *t->q);
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
-    if (pthread_create(&t->th, NULL, exporter, t) != 0) {
-        tlog(TLOG_ERROR, "tracing_thread_failed", "\"error\":\"pthread_create\"");
-        free(t->q);
-        free(t->headers);
-        free((char *)t->c.service_name);
-        free(t);
-        return NULL;
-    }
+    size_t cap = c->queue_spans ? (size_t)c->queue_spans : 2048;
+    size_t batch = c->batch_spans ? (size_t)c->batch_spans : 256;
+    core_workq_opts_t o = {.name = "trace-export",
+                           .item_size = sizeof(tel_trace_t *),
+                           .capacity = cap,
+                           .weight = trace_weight,
+                           .max_weight = cap,
+                           .batch = cap,
+                           .batch_weight = batch,
+                           .linger_ms = c->flush_ms,
+                           .linger_enough = batch,
+                           .tick_ms = c->drop_log_ms ? c->drop_log_ms : 10000,
+                           .handle = export_batch,
+                           .tick = tick,
+                           .drop = drop_traces,
+                           .ud = t};
+    t->wq = core_workq_new(&o);
     tlog(TLOG_INFO, "tracing_enabled",
          "\"collector\":\"%s:%d\",\"sample_ratio\":%.3f,\"queue_spans\":%zu", t->host, t->port,
-         t->c.sample_ratio, t->cap);
+         t->c.sample_ratio, cap);
     return t;
 }
 
 void tel_tracer_free(tel_tracer_t *t, uint64_t wait_ms)
 {
     if (!t) return;
-    pthread_mutex_lock(&t->mu);
-    t->stop = true;
-    t->stop_deadline_ms = clock_mono_ms() + wait_ms;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    pthread_join(t->th, NULL);
-    pthread_mutex_destroy(&t->mu);
-    pthread_cond_destroy(&t->cv);
-    free(t->q);
+    core_workq_free(t->wq, wait_ms);
+    buf_free(&t->body);
     free(t->headers);
     free((char *)t->c.service_name);
     free(t);
@@ -319,17 +305,5 @@ void tel_tracer_submit(tel_tracer_t *t, tel_trace_t *tr)
         free(tr);
         return;
     }
-    pthread_mutex_lock(&t->mu);
-    if (t->stop || t->n == t->cap || t->spans + (size_t)tr->n_spans > t->cap) {
-        count_drop(t, (uint64_t)tr->n_spans, "queue_full");
-        pthread_mutex_unlock(&t->mu);
-        free(tr);
-        return;
-    }
-    t->q[(t->head + t->n) % t->cap] = tr;
-    t->n++;
-    t->spans += (size_t)tr->n_spans;
-    bool wake = t->spans >= t->c.batch_spans;
-    pthread_mutex_unlock(&t->mu);
-    if (wake) pthread_cond_signal(&t->cv);
+    core_workq_push(t->wq, &tr, 1); /* a drop is counted and freed by drop_traces */
 }

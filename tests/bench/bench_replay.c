@@ -44,23 +44,25 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A record built the way the proxy builds one (upstream/trace.c): strings
+ * copied into the record's own pool with replay_record_puts. */
 static replay_record_t *make(uint64_t i)
 {
     replay_record_t *r = replay_record_new(base_ms + i);
-    replay_record_set(&r->request_id, "req-0123456789");
-    replay_record_set(&r->endpoint, "/v1/chat/completions");
-    replay_record_set(&r->client_protocol, "openai_chat");
-    replay_record_set(&r->upstream_protocol, "openai_chat");
-    replay_record_set(&r->tenant, "team-a");
-    replay_record_set(&r->decision, i % 3 ? "coding" : "chat");
-    replay_record_set(&r->decision_trace_json,
-                      "{\"matched\":[\"coding\"],\"evaluated\":[\"coding\",\"chat\",\"math\"],"
-                      "\"rule\":\"keyword:code OR domain:cs\"}");
-    replay_record_set(&r->signals_json,
-                      "[{\"family\":\"keyword\",\"name\":\"code\",\"score\":1,\"us\":3},"
-                      "{\"family\":\"domain\",\"name\":\"cs\",\"score\":0.82,\"us\":41}]");
-    replay_record_set(
-        &r->candidates_json,
+    replay_record_puts(r, &r->request_id, "req-0123456789");
+    replay_record_puts(r, &r->endpoint, "/v1/chat/completions");
+    replay_record_puts(r, &r->client_protocol, "openai_chat");
+    replay_record_puts(r, &r->upstream_protocol, "openai_chat");
+    replay_record_puts(r, &r->tenant, "team-a");
+    replay_record_puts(r, &r->decision, i % 3 ? "coding" : "chat");
+    replay_record_puts(r, &r->decision_trace_json,
+                       "{\"matched\":[\"coding\"],\"evaluated\":[\"coding\",\"chat\",\"math\"],"
+                       "\"rule\":\"keyword:code OR domain:cs\"}");
+    replay_record_puts(r, &r->signals_json,
+                       "[{\"family\":\"keyword\",\"name\":\"code\",\"score\":1,\"us\":3},"
+                       "{\"family\":\"domain\",\"name\":\"cs\",\"score\":0.82,\"us\":41}]");
+    replay_record_puts(
+        r, &r->candidates_json,
         "[{\"model\":\"big\",\"admissible\":true,\"excluded_reason\":null,\"base\":0.81,"
         "\"quality_gap\":0,\"downgrade_credit\":0,\"handoff_penalty\":0,"
         "\"prefix_benefit\":0.12,\"prefix_penalty\":0,\"history_penalty\":0,"
@@ -71,17 +73,17 @@ static replay_record_t *make(uint64_t i)
         "\"prefix_benefit\":0,\"prefix_penalty\":0.11,\"history_penalty\":0.01,"
         "\"switch_margin\":0.05,\"stay_bias\":0,\"tool_loop_term\":0,"
         "\"checkout_multiplier\":1,\"final\":0.52,\"net_switch_advantage\":-0.46}]");
-    replay_record_set(&r->model, "big");
+    replay_record_puts(r, &r->model, "big");
     r->has_session = true;
     char sid[32];
     snprintf(sid, sizeof sid, "sess-%llu", (unsigned long long)(i / 20));
-    replay_record_set(&r->session.id, sid);
-    replay_record_set(&r->session.identity_source, "header:x-session-id");
+    replay_record_puts(r, &r->session.id, sid);
+    replay_record_puts(r, &r->session.identity_source, "header:x-session-id");
     r->session.turn = (int64_t)(i % 20) + 1;
-    replay_record_set(&r->session.phase, "turn");
-    replay_record_set(&r->session.reason, "stay_best_adjusted");
-    replay_record_set(&r->backend, "b1");
-    replay_record_set(&r->response_path, "upstream");
+    replay_record_puts(r, &r->session.phase, "turn");
+    replay_record_puts(r, &r->session.reason, "stay_best_adjusted");
+    replay_record_puts(r, &r->backend, "b1");
+    replay_record_puts(r, &r->response_path, "upstream");
     r->status = 200;
     r->usage.prompt = 12000;
     r->usage.cached = 11000;
@@ -140,6 +142,35 @@ static void run(const char *label, const char *store, const char *path, size_t n
            (unsigned long long)x.dropped, (unsigned long long)x.errors);
     replay_store_close(s);
     buf_free(&err);
+}
+
+/* The worker's side at a steady state: records built and pushed while the
+ * writer keeps up (a flush every 128 records, as a server's writer drains
+ * the queue between requests), so freed records come back for reuse. The
+ * pushing thread's CPU only: what a worker pays per request for replay. */
+static void worker_steady(const char *path, size_t n)
+{
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.path = path;
+    c.max_records = (int64_t)n * 2;
+    replay_store_t *s = replay_store_open(&c, NULL);
+    if (!s) exit(2);
+    replay_queue_t *q = replay_queue_new_ex(s, &c, 0);
+    uint64_t spent = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = thread_cpu_ns();
+        replay_queue_push(q, make(i));
+        spent += thread_cpu_ns() - a;
+        if (i % 128 == 127) replay_queue_flush(q, 600000);
+    }
+    replay_stats_t x;
+    replay_queue_free(q, 60000, &x);
+    printf("worker (steady, sqlite): build+push %5.2f us thread CPU/record   written %llu dropped "
+           "%llu\n",
+           (double)spent / 1e3 / (double)n, (unsigned long long)x.written,
+           (unsigned long long)x.dropped);
+    replay_store_close(s);
 }
 
 static void burst(size_t n)
@@ -258,6 +289,8 @@ int main(int argc, char **argv)
         soak(n, p1);
     } else {
         run("sqlite", "sqlite", p1, n, 0);
+        if (unlink(p1)) return 2;
+        worker_steady(p1, n);
         if (unlink(p1)) return 2;
         run("sqlite-cap", "sqlite", p1, n, (int64_t)n / 4); /* 3/4 of the writes trim */
         run("jsonl", "jsonl", p2, n, 0);
