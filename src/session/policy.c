@@ -397,6 +397,18 @@ static double required_quality(const sess_policy_in_t *in, bool *have)
     return top >= 0 ? in->cands[top].quality + in->cands[top].learned_quality : 0;
 }
 
+/* Whether the session's lock trajectory predicts a lock episode on the turn
+ * after turn T: after one episode, any turn may start the next (period
+ * unknown); after two, the turn that completes the last period. */
+static bool lock_next(const sess_state_t *s, uint32_t T)
+{
+    if (!s->lock_episodes || !(s->lock_required_quality > 0)) return false;
+    if (s->lock_episodes == 1 || !s->lock_episode_period) return true;
+    uint32_t next = T + 1;
+    return next > s->lock_episode_turn &&
+           (next - s->lock_episode_turn) % s->lock_episode_period == 0;
+}
+
 /* A QG derived from the cards: how much of the required quality c falls
  * short of, minus how much m does. Positive: m serves the turn better;
  * negative: leaving c would under-serve it. Over-serving counts nothing
@@ -457,6 +469,14 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     /* the turn's required quality: the card quality of the selector's top pick */
     bool have_req = false;
     double req = required_quality(in, &have_req);
+    /* the trajectory: a lock predicted for the next turn holds the model chosen now, so the
+     * turn asks for what the session's locks have asked for */
+    if (have_req && s && lock_next(s, o->T) && s->lock_required_quality > req &&
+        k->lock_escalation_weight > 0) {
+        o->lock_predicted = true;
+        o->lock_escalation = k->lock_escalation_weight * (s->lock_required_quality - req);
+        req += o->lock_escalation;
+    }
     double cv_learned = ci >= 0 ? in->cands[ci].learned_quality : 0;
     /* an operator's quality_gaps table replaces the derived gaps altogether */
     bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
@@ -622,6 +642,10 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
         if (!other) lockb |= RQ_BIND_TOOL_CALL_ID_FORMAT;
     }
 
+    {
+        bool have;
+        o->required_quality = required_quality(in, &have);
+    }
     /* 6. locks: tool loop, provider state, min turns. */
     sess_hard_lock_t lock = SESS_HARD_LOCK_NONE;
     if (k->tool_loop_hard_lock && f->active_tool_loop)

@@ -216,7 +216,14 @@ typedef struct sess_policy_out {
     double continuation_mass; /* M */
     double cache_warmth;      /* W (after the reset factor) */
     double confidence;
-    bool fallback; /* step 9: the winner had no available backend */
+    double required_quality; /* the quality the turn asks for: the card quality (+ learned
+                                adjustment) of the admissible candidate with the top B; 0 when
+                                there is none. The commit records it into the session's lock
+                                trajectory (sess_state_note_lock) */
+    bool lock_predicted;     /* the session's trajectory predicts a lock episode next turn, and
+                                the derived gaps used its required quality (lock_escalation) */
+    double lock_escalation;  /* what that prediction added to the required quality */
+    bool fallback;           /* step 9: the winner had no available backend */
     bool has_handoff;
     sess_handoff_t handoff;
     /* Per-candidate terms: caller-provided storage of n_cands entries, or
