@@ -8,6 +8,7 @@
 
 struct cfg_session {
     bool enabled; /* true */
+    char *mode;   /* "enforce" (default) | "observe_only" | "bypass" (sess_mode_of) */
     struct {
         cfg_strlist_t headers; /* [x-session-id, x-conversation-id, x-claude-code-session-id] */
         char *codex_metadata_header; /* x-codex-turn-metadata */

@@ -28,6 +28,10 @@ CFG_SCHEMA(
     cfg_schema_session, "global.router.session",
     "Session policy (SPEC 9.10); algorithm.session overrides it per decision.",
     CFG_FBOOL(S, "enabled", enabled, "true", "session-aware routing on/off"),
+    CFG_FENUM(S, "mode", mode, "enforce", "enforce|observe_only|bypass",
+              "enforce: the policy's verdict routes; observe_only: the policy runs and its verdict "
+              "is recorded, but the turn is routed per request (no lock or switch enforced); "
+              "bypass: the policy is skipped, the turn is routed per request"),
     /* identity's table uses offsets from cfg_session_t, so it sits at offset 0 */
     CFG_FSUB_FLAT("identity", cfg_schema_session_identity, "see global.router.session.identity"),
     CFG_FI64(S, "ttl_seconds", ttl_seconds, "86400", 0, 31536000, "session memory lifetime"),

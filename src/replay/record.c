@@ -168,6 +168,7 @@ void replay_record_free(replay_record_t *r)
                     &r->session.phase,
                     &r->session.previous_model,
                     &r->session.selected_model,
+                    &r->session.mode,
                     &r->session.reason,
                     &r->session.hard_lock,
                     &r->session.bindings_json,
@@ -369,6 +370,7 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
         kint(b, &g, "turn", r->session.turn);
         kstr(b, &g, "phase", r->session.phase);
         kstr(b, &g, "previous_model", r->session.previous_model);
+        kstr(b, &g, "mode", r->session.mode ? r->session.mode : "enforce");
         kstr(b, &g, "selected_model", r->session.selected_model);
         kbool(b, &g, "switched", r->session.switched);
         kstr(b, &g, "reason", r->session.reason);

@@ -98,8 +98,18 @@ static void session_json(buf_t *b, const route_plan_t *p)
         json_str(b, o->previous_model);
     else
         buf_puts(b, "null");
+    buf_puts(b, ",\"mode\":");
+    json_str(b, sess_mode_name(o->mode));
     buf_puts(b, ",\"selected_model\":");
     json_str(b, o->model);
+    if (o->mode == SESS_MODE_OBSERVE) {
+        /* the policy's verdict, recorded but not enforced */
+        buf_puts(b, ",\"verdict_model\":");
+        if (o->verdict_model)
+            json_str(b, o->verdict_model);
+        else
+            buf_puts(b, "null");
+    }
     buf_printf(b, ",\"switched\":%s,\"reason\":", o->switched ? "true" : "false");
     json_str(b, sess_reason_name(o->reason));
     buf_puts(b, ",\"hard_lock\":");

@@ -51,6 +51,18 @@ const char *sess_conversion_name(sess_conversion_t c)
     return (unsigned)c < sizeof n / sizeof n[0] ? n[c] : "unknown";
 }
 
+sess_mode_t sess_mode_of(const char *m)
+{
+    if (m && !strcmp(m, "observe_only")) return SESS_MODE_OBSERVE;
+    if (m && !strcmp(m, "bypass")) return SESS_MODE_BYPASS;
+    return SESS_MODE_ENFORCE;
+}
+
+const char *sess_mode_name(sess_mode_t m)
+{
+    return m == SESS_MODE_OBSERVE ? "observe_only" : m == SESS_MODE_BYPASS ? "bypass" : "enforce";
+}
+
 static bool nonempty(const char *s)
 {
     return s && *s;
@@ -542,9 +554,74 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     return best;
 }
 
+/* Step 2's choice, also the per-request routing of observe_only and bypass:
+ * the best admissible available candidate by B (any available one when
+ * none is admissible); fallback when a better-scored one is down. */
+static void plain_choice(const sess_policy_in_t *in, sess_policy_out_t *o)
+{
+    int top = best_by_base(in, true, NULL), top_any = best_by_base(in, false, NULL);
+    if (top < 0) top = top_any;
+    if (top < 0) {
+        set_error(o, "no_available_model", "no candidate model has a healthy backend", 0);
+        return;
+    }
+    for (size_t i = 0; i < in->n_cands; i++)
+        if (in->cands[i].admissible && in->cands[i].base > in->cands[top].base) o->fallback = true;
+    choose(o, in, top, NULL);
+}
+
+static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o);
+
 int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
 {
     if (!in || !in->knobs || !in->facts || !o || (in->n_cands && !in->cands)) return -1;
+    sess_mode_t mode = sess_mode_of(in->knobs->mode);
+    const sess_facts_t *f = in->facts;
+    bool session = f->has_identity && !f->affinity_off && !f->passthrough;
+    if (mode == SESS_MODE_ENFORCE || !session) {
+        int rc = decide_enforced(in, o);
+        o->mode = mode;
+        o->verdict_model = o->model;
+        return rc;
+    }
+    if (mode == SESS_MODE_BYPASS) {
+        /* step 2 for a session the decision exempts: no locks, no memory terms */
+        sess_terms_t *terms = o->terms;
+        memset(o, 0, sizeof *o);
+        o->terms = terms;
+        o->mode = mode;
+        o->idle_for_s = -1;
+        o->confidence = 1.0;
+        o->reason = SESS_REASON_NO_SESSION;
+        o->phase = SESS_PHASE_NONE;
+        o->decision = f->decision;
+        const sess_state_t *s = in->state;
+        o->previous_model = s && s->last_model[0] ? s->last_model : NULL;
+        fill_unscored_terms(in, o, NULL);
+        plain_choice(in, o);
+        o->verdict_model = o->model;
+        return 0;
+    }
+    /* observe_only: the verdict in full, then the per-request choice routes */
+    int rc = decide_enforced(in, o);
+    if (rc) return rc;
+    o->mode = mode;
+    o->verdict_model = o->verdict == SESS_VERDICT_OK ? o->model : NULL;
+    /* nothing of the verdict is enforced: no handoff conversion either (the
+     * reason and verdict_model still say what it would have done) */
+    o->has_handoff = false;
+    const char *code = o->error_code, *msg = o->error_message;
+    unsigned eb = o->error_binding;
+    o->fallback = false;
+    plain_choice(in, o);
+    if (o->verdict == SESS_VERDICT_OK && !o->verdict_model) {
+        o->error_code = code, o->error_message = msg, o->error_binding = eb;
+    }
+    return 0;
+}
+
+static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
+{
     sess_terms_t *terms = o->terms;
     memset(o, 0, sizeof *o);
     o->terms = terms;
@@ -584,17 +661,7 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
         o->reason = SESS_REASON_NO_SESSION;
         o->phase = SESS_PHASE_NONE;
         o->previous_model = NULL;
-        int top = best_by_base(in, true, NULL), top_any = best_by_base(in, false, NULL);
-        if (top < 0) top = top_any;
-        if (top < 0) {
-            set_error(o, "no_available_model", "no candidate model has a healthy backend", 0);
-            return 0;
-        }
-        /* fallback when the overall top (ignoring availability) is not the pick */
-        for (size_t i = 0; i < in->n_cands; i++)
-            if (in->cands[i].admissible && in->cands[i].base > in->cands[top].base)
-                o->fallback = true;
-        choose(o, in, top, NULL);
+        plain_choice(in, o);
         o->switched = false;
         return 0;
     }

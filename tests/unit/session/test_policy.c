@@ -819,6 +819,60 @@ static void test_lock_trajectory_raises_required_quality(void **st)
     assert_true(fabs(o->required_quality - 0.6) < EPS);
 }
 
+/* Issue 19: the session setting mode. observe_only computes the verdict
+ * (here a tool-loop lock on cheap) and traces it, but the turn goes to the
+ * per-request choice (big, the top B); bypass skips the policy. */
+static void test_modes_observe_only_and_bypass(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.f.active_tool_loop = true;
+    sess_policy_out_t *o = run(&x, true);
+    expect(o, "cheap", SESS_REASON_HARD_LOCK_TOOL_LOOP);
+    assert_int_equal(o->mode, SESS_MODE_ENFORCE);
+    assert_string_equal(o->verdict_model, "cheap");
+    x.k.mode = "observe_only";
+    o = run(&x, true);
+    assert_int_equal(o->mode, SESS_MODE_OBSERVE);
+    assert_int_equal(o->verdict, SESS_VERDICT_OK);
+    assert_string_equal(o->model, "big");
+    assert_int_equal(o->chosen, 1);
+    assert_true(o->switched);
+    assert_string_equal(o->verdict_model, "cheap");
+    assert_int_equal(o->reason, SESS_REASON_HARD_LOCK_TOOL_LOOP);
+    assert_int_equal(o->hard_lock, SESS_HARD_LOCK_TOOL_LOOP);
+    /* a verdict that would be an error (lock on an unavailable model, handoff off) is
+       reported, not enforced */
+    x.k.handoff_on_unavailable = false;
+    x.c[0].available = false;
+    x.f.current_available = false;
+    o = run(&x, true);
+    assert_int_equal(o->verdict, SESS_VERDICT_OK);
+    assert_string_equal(o->model, "big");
+    assert_null(o->verdict_model);
+    assert_string_equal(o->error_code, "session_model_unavailable");
+    assert_false(o->has_handoff);
+    x.c[0].available = true;
+    x.f.current_available = true;
+    x.k.handoff_on_unavailable = true;
+    x.k.mode = "bypass";
+    o = run(&x, true);
+    assert_int_equal(o->mode, SESS_MODE_BYPASS);
+    expect(o, "big", SESS_REASON_NO_SESSION);
+    assert_int_equal(o->phase, SESS_PHASE_NONE);
+    assert_int_equal(o->hard_lock, SESS_HARD_LOCK_NONE);
+    assert_string_equal(o->previous_model, "cheap");
+    assert_true(o->switched);
+    /* passthrough is obeyed in every mode */
+    x.f.passthrough = true;
+    x.f.requested_model = "cheap";
+    expect(run(&x, true), "cheap", SESS_REASON_PASSTHROUGH);
+    assert_int_equal(sess_mode_of("observe_only"), SESS_MODE_OBSERVE);
+    assert_int_equal(sess_mode_of(NULL), SESS_MODE_ENFORCE);
+    assert_string_equal(sess_mode_name(SESS_MODE_BYPASS), "bypass");
+}
+
 static void test_quality_gap_and_handoff_penalty_lookups(void **st)
 {
     arena_t a;
@@ -1044,6 +1098,7 @@ int main(void)
         cmocka_unit_test(test_fallback_when_winner_unavailable),
         cmocka_unit_test(test_facts_from_request),
         cmocka_unit_test(test_lock_trajectory_raises_required_quality),
+        cmocka_unit_test(test_modes_observe_only_and_bypass),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
