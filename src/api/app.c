@@ -121,10 +121,9 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             gx ? cfg_store_backend_find(CFG_STORE_SESSION, gx->stores.session.backend) : NULL;
         if (be && (be->flags & CFG_STORE_SHARED) && gx->stores.session.redis.address) {
             char err[300] = "";
-            app->learned_redis =
-                sess_learned_redis_start(&gx->stores.session.redis,
-                                         gx->stores.session.redis.key_prefix,
-                                         sess_outcomes_shared(), 1000, err, sizeof err);
+            app->learned_redis = sess_learned_redis_start(
+                &gx->stores.session.redis, gx->stores.session.redis.key_prefix,
+                sess_outcomes_shared(), 1000, err, sizeof err);
             if (!app->learned_redis)
                 tlog(TLOG_ERROR, "learned_state_redis_unavailable", "\"error\":\"%s\"", err);
         }
