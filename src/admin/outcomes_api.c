@@ -14,6 +14,7 @@
 #include "replay/query.h"
 #include "session/identity.h"
 #include "session/learned_file.h"
+#include "session/learned_redis.h"
 #include "session/store.h"
 #include "session/outcomes.h"
 #include <cjson/cJSON.h>
@@ -179,9 +180,12 @@ static void h_outcomes(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
     double adj = sess_outcomes_adjust(o, decision, model, bound, prior, &est);
     const char *action = action_of(bound, adj);
     bool persisted = false;
+    /* shared sessions: the outcome goes to Redis too, where every replica reads it */
+    if (bound > 0 && app->learned_redis)
+        persisted = sess_learned_redis_push(app->learned_redis, decision, model, v);
     if (bound > 0 && app->learned_file) {
         char err[300] = "";
-        persisted =
+        persisted |=
             sess_learned_save(app->learned_file, sess_priors_shared(), o, err, sizeof err) == 0;
         if (!persisted) tlog(TLOG_ERROR, "learned_state_unwritable", "\"path_set\":true");
     }

@@ -19,6 +19,7 @@
 #include "replay/store.h"
 #include "route/pipeline.h"
 #include "session/learned_file.h"
+#include "session/learned_redis.h"
 #include "telemetry/tracer.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,19 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             else if (skipped)
                 tlog(TLOG_WARN, "learned_state_lines_skipped", "\"lines\":%zu", skipped);
         }
+        /* shared sessions: every replica learns from the same outcomes, kept in the session
+         * store's Redis (restored from it on start, read back every second) */
+        const cfg_global_ext_t *gx = cfg->global_ext;
+        const cfg_store_backend_t *be =
+            gx ? cfg_store_backend_find(CFG_STORE_SESSION, gx->stores.session.backend) : NULL;
+        if (be && (be->flags & CFG_STORE_SHARED) && gx->stores.session.redis.address) {
+            char err[300] = "";
+            app->learned_redis = sess_learned_redis_start(
+                &gx->stores.session.redis, gx->stores.session.redis.key_prefix,
+                sess_outcomes_shared(), 1000, err, sizeof err);
+            if (!app->learned_redis)
+                tlog(TLOG_ERROR, "learned_state_redis_unavailable", "\"error\":\"%s\"", err);
+        }
     }
     {
         replay_config_t rc;
@@ -204,6 +218,7 @@ void app_free(tether_app_t *app)
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
     sel_state_free(app->sel);
+    sess_learned_redis_stop(app->learned_redis);
     if (app->learned_file) {
         char err[300] = "";
         if (sess_learned_save(app->learned_file, sess_priors_shared(), sess_outcomes_shared(), err,

@@ -84,6 +84,8 @@ struct tether_app {
     atomic_int n_worker_stores;
     sess_writeback_token_t writeback; /* one worker writes outage records back */
     char *learned_file; /* global.router.session.learned_state_file at start, or NULL */
+    /* outcome estimates shared through the session store's Redis (shared sessions), or NULL */
+    struct sess_learned_redis *learned_redis;
 };
 
 /* Takes ownership of cfg. Returns NULL (diags filled) when the runtime

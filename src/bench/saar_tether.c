@@ -243,6 +243,10 @@ static void commit(sess_state_t *st, const sess_policy_out_t *o, double P, bool 
     snprintf(st->last_model, sizeof st->last_model, "%s", m);
     snprintf(st->last_decision, sizeof st->last_decision, "%s", o->decision ? o->decision : "");
     snprintf(st->last_reason, sizeof st->last_reason, "%s", sess_reason_name(o->reason));
+    sess_lock_kind_t lk = o->hard_lock == SESS_HARD_LOCK_TOOL_LOOP        ? SESS_LOCK_TOOL_LOOP
+                          : o->hard_lock == SESS_HARD_LOCK_PROVIDER_STATE ? SESS_LOCK_PROVIDER_STATE
+                                                                          : SESS_LOCK_NONE;
+    sess_state_note_lock(st, lk, o->required_quality, st->turn_count);
     st->lock_kind = o->hard_lock == SESS_HARD_LOCK_TOOL_LOOP        ? SESS_LOCK_TOOL_LOOP
                     : o->hard_lock == SESS_HARD_LOCK_PROVIDER_STATE ? SESS_LOCK_PROVIDER_STATE
                                                                     : SESS_LOCK_NONE;

@@ -8,6 +8,7 @@
 
 struct cfg_session {
     bool enabled; /* true */
+    char *mode;   /* "enforce" (default) | "observe_only" | "bypass" (sess_mode_of) */
     struct {
         cfg_strlist_t headers; /* [x-session-id, x-conversation-id, x-claude-code-session-id] */
         char *codex_metadata_header; /* x-codex-turn-metadata */
@@ -48,10 +49,12 @@ struct cfg_session {
     bool quality_gaps_from_cards;             /* true: QG from cards when no entry applies */
     double card_quality_gap_weight;           /* 6.0: scale of the derived QG */
     double card_gap_price_discount;           /* 0.6: upgrade gap x (1 - this x P(m)) */
-    double card_gap_keep_weight;              /* 1.0: downgrade loss x M */
-    double outcome_quality_bound;             /* 0.05: |learned quality adjustment| cap */
-    double outcome_prior_weight;              /* 10: outcomes before half the bound */
-    char *learned_state_file;                 /* NULL: learned state is per process */
+    double card_gap_keep_weight;              /* 0: downgrade loss x M */
+    double lock_escalation_weight; /* 0.5: share of the locks' required quality a turn before a
+                                      predicted lock asks for */
+    double outcome_quality_bound;  /* 0.05: |learned quality adjustment| cap */
+    double outcome_prior_weight;   /* 10: outcomes before half the bound */
+    char *learned_state_file;      /* NULL: learned state is per process */
 };
 
 typedef struct cfg_redis {

@@ -28,6 +28,10 @@ CFG_SCHEMA(
     cfg_schema_session, "global.router.session",
     "Session policy (SPEC 9.10); algorithm.session overrides it per decision.",
     CFG_FBOOL(S, "enabled", enabled, "true", "session-aware routing on/off"),
+    CFG_FENUM(S, "mode", mode, "enforce", "enforce|observe_only|bypass",
+              "enforce: the policy's verdict routes; observe_only: the policy runs and its verdict "
+              "is recorded, but the turn is routed per request (no lock or switch enforced); "
+              "bypass: the policy is skipped, the turn is routed per request"),
     /* identity's table uses offsets from cfg_session_t, so it sits at offset 0 */
     CFG_FSUB_FLAT("identity", cfg_schema_session_identity, "see global.router.session.identity"),
     CFG_FI64(S, "ttl_seconds", ttl_seconds, "86400", 0, 31536000, "session memory lifetime"),
@@ -86,8 +90,11 @@ CFG_SCHEMA(
              "scale of a QG derived from the cards"),
     CFG_FNUM(S, "card_gap_price_discount", card_gap_price_discount, "0.6",
              "a derived upgrade gap shrinks by this times the target's price level"),
-    CFG_FNUM(S, "card_gap_keep_weight", card_gap_keep_weight, "1.0",
+    CFG_FNUM(S, "card_gap_keep_weight", card_gap_keep_weight, "0",
              "leaving a better model loses this times the card difference times M"),
+    CFG_FRANGE(S, "lock_escalation_weight", lock_escalation_weight, "0.5", 0, 1,
+               "on a turn before a lock the session's trajectory predicts, the derived gaps ask "
+               "for this share of the quality its earlier locks asked for above the turn's own"),
     CFG_FRANGE(S, "outcome_quality_bound", outcome_quality_bound, "0.05", 0, 1,
                "largest quality adjustment learned from outcomes (0 turns learning off)"),
     CFG_FRANGE(S, "outcome_prior_weight", outcome_prior_weight, "10", 1e-9, 1e9,

@@ -192,14 +192,22 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
         const char *got_model = plan.model ? plan.model->name : "";
         const char *got_reason = plan.ran_policy ? sess_reason_name(plan.pol.reason) : "";
         const char *got_phase = plan.ran_policy ? sess_phase_name(plan.pol.phase) : "";
+        /* the session setting mode, and under observe_only the policy's unenforced verdict */
+        const char *got_mode = plan.ran_policy ? sess_mode_name(plan.pol.mode) : "";
+        const char *got_verdict =
+            plan.ran_policy && plan.pol.verdict_model ? plan.pol.verdict_model : "";
         const dsl_value_t *em = dsl_block_get(c->expect, "model"),
                           *er = dsl_block_get(c->expect, "reason"),
-                          *ep = dsl_block_get(c->expect, "phase");
+                          *ep = dsl_block_get(c->expect, "phase"),
+                          *emo = dsl_block_get(c->expect, "mode"),
+                          *ev = dsl_block_get(c->expect, "verdict_model");
         bool ok_route = !strcmp(got_route, c->route);
         bool ok_model = !em || (em->s && !strcmp(em->s, got_model));
         bool ok_reason = !er || (er->s && !strcmp(er->s, got_reason));
         bool ok_phase = !ep || (ep->s && !strcmp(ep->s, got_phase));
-        if (ok_route && ok_model && ok_reason && ok_phase) {
+        bool ok_mode = !emo || (emo->s && !strcmp(emo->s, got_mode));
+        bool ok_verdict = !ev || (ev->s && !strcmp(ev->s, got_verdict));
+        if (ok_route && ok_model && ok_reason && ok_phase && ok_mode && ok_verdict) {
             sum->passed++;
             buf_printf(r, "PASS %s[%zu] ", t->name, idx + 1);
             dsl_fmt_string(r, c->query);
@@ -219,6 +227,8 @@ static void run_case(const cfg_t *cfg, const route_env_t *env, const dsl_decl_t 
             else
                 buf_printf(r, "  %-7s got %s\n", "reason:", got_reason);
             if (ep) row(r, "phase:", ep->s ? ep->s : "?", got_phase, ok_phase);
+            if (emo) row(r, "mode:", emo->s ? emo->s : "?", got_mode, ok_mode);
+            if (ev) row(r, "verdict:", ev->s ? ev->s : "?", got_verdict, ok_verdict);
             if (plan.status != ROUTE_OK)
                 buf_printf(r, "  error:  %s %s\n", plan.error_code ? plan.error_code : "",
                            plan.error_message);

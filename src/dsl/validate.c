@@ -609,12 +609,12 @@ static void check_scope(vx_t *v, sc_t *s, const sc_t *top)
             }
             static const char *const wk[] = {"headers", "history", "end_with_tool_result",
                                              "provider_state", "session"};
-            static const char *const ek[] = {"model", "reason", "phase"};
+            static const char *const ek[] = {"model", "reason", "phase", "mode", "verdict_model"};
             const dsl_value_t *blocks[2] = {c->with, c->expect};
             for (int bi = 0; bi < 2; bi++) {
                 const dsl_value_t *b = blocks[bi];
                 const char *const *keys = bi ? ek : wk;
-                size_t nk = bi ? 3 : 5;
+                size_t nk = 5;
                 for (size_t f = 0; b && f < b->nf; f++) {
                     bool known = false;
                     for (size_t q = 0; q < nk; q++)

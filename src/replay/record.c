@@ -197,6 +197,7 @@ void replay_record_free(replay_record_t *r)
                     &r->session.phase,
                     &r->session.previous_model,
                     &r->session.selected_model,
+                    &r->session.mode,
                     &r->session.reason,
                     &r->session.hard_lock,
                     &r->session.bindings_json,
@@ -497,6 +498,7 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
         KINT(b, &g, "turn", r->session.turn);
         KSTR(b, &g, "phase", r->session.phase);
         KSTR(b, &g, "previous_model", r->session.previous_model);
+        KSTR(b, &g, "mode", r->session.mode ? r->session.mode : "enforce");
         KSTR(b, &g, "selected_model", r->session.selected_model);
         KBOOL(b, &g, "switched", r->session.switched);
         KSTR(b, &g, "reason", r->session.reason);

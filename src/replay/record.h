@@ -73,6 +73,9 @@ typedef struct replay_record {
         double identity_confidence;
         int64_t turn;
         char *phase, *previous_model, *selected_model;
+        char *mode; /* the session setting mode: "enforce" | "observe_only" (selected_model is
+                       the policy's verdict, the top-level model what was called) | "bypass";
+                       NULL renders "enforce" (issue 19) */
         bool switched;
         char *reason;        /* one of replay_reason_names (validated on write) */
         char *hard_lock;     /* "none" | "tool_loop" | ... or NULL */

@@ -502,6 +502,7 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
                                             : SESS_LOCK_NONE;
     o.lock_bindings = p->facts.bindings;
     o.lock_since_turn = p->has_state ? p->state.turn_count : 0;
+    o.required_quality = p->ran_policy ? p->pol.required_quality : 0;
     o.opener = p->id.opener;
     o.trace_id = trace_id;
     o.reason = p->ran_policy ? sess_reason_name(p->pol.reason) : "no_session";

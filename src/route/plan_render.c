@@ -98,8 +98,18 @@ static void session_json(buf_t *b, const route_plan_t *p)
         json_str(b, o->previous_model);
     else
         buf_puts(b, "null");
+    buf_puts(b, ",\"mode\":");
+    json_str(b, sess_mode_name(o->mode));
     buf_puts(b, ",\"selected_model\":");
     json_str(b, o->model);
+    if (o->mode == SESS_MODE_OBSERVE) {
+        /* the policy's verdict, recorded but not enforced */
+        buf_puts(b, ",\"verdict_model\":");
+        if (o->verdict_model)
+            json_str(b, o->verdict_model);
+        else
+            buf_puts(b, "null");
+    }
     buf_printf(b, ",\"switched\":%s,\"reason\":", o->switched ? "true" : "false");
     json_str(b, sess_reason_name(o->reason));
     buf_puts(b, ",\"hard_lock\":");
@@ -119,6 +129,11 @@ static void session_json(buf_t *b, const route_plan_t *p)
                o->idle_reset ? "true" : "false", o->drift_reset ? "true" : "false",
                o->decision_inherited ? "true" : "false",
                o->current_not_in_candidates ? "true" : "false");
+    /* the turn's required quality, raised when the session's lock trajectory
+     * predicts a lock next turn (issue 19) */
+    num4(b, "required_quality", o->required_quality);
+    buf_puts(b, o->lock_predicted ? ",\"lock_predicted\":true" : ",\"lock_predicted\":false");
+    num4(b, "lock_escalation", o->lock_escalation);
     num4(b, "continuation_mass", o->continuation_mass);
     num4(b, "cache_warmth", o->cache_warmth);
     buf_printf(b, ",\"switch_count\":%u", p->has_state ? p->state.switch_count : 0);

@@ -512,6 +512,7 @@ bool sess_handoff_after_failures(const sess_policy_out_t *pol, size_t n_backend_
                                  size_t n_failed_before_first_byte, bool client_got_bytes)
 {
     if (!pol || client_got_bytes || n_backend_refs == 0) return false;
+    if (pol->mode != SESS_MODE_ENFORCE) return false; /* observe_only: a lock is not enforced */
     if (pol->reason != SESS_REASON_HARD_LOCK_TOOL_LOOP &&
         pol->reason != SESS_REASON_HARD_LOCK_PROVIDER_STATE)
         return false;

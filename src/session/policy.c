@@ -51,6 +51,18 @@ const char *sess_conversion_name(sess_conversion_t c)
     return (unsigned)c < sizeof n / sizeof n[0] ? n[c] : "unknown";
 }
 
+sess_mode_t sess_mode_of(const char *m)
+{
+    if (m && !strcmp(m, "observe_only")) return SESS_MODE_OBSERVE;
+    if (m && !strcmp(m, "bypass")) return SESS_MODE_BYPASS;
+    return SESS_MODE_ENFORCE;
+}
+
+const char *sess_mode_name(sess_mode_t m)
+{
+    return m == SESS_MODE_OBSERVE ? "observe_only" : m == SESS_MODE_BYPASS ? "bypass" : "enforce";
+}
+
 static bool nonempty(const char *s)
 {
     return s && *s;
@@ -397,6 +409,18 @@ static double required_quality(const sess_policy_in_t *in, bool *have)
     return top >= 0 ? in->cands[top].quality + in->cands[top].learned_quality : 0;
 }
 
+/* Whether the session's lock trajectory predicts a lock episode on the turn
+ * after turn T: after one episode, any turn may start the next (period
+ * unknown); after two, the turn that completes the last period. */
+static bool lock_next(const sess_state_t *s, uint32_t T)
+{
+    if (!s->lock_episodes || !(s->lock_required_quality > 0)) return false;
+    if (s->lock_episodes == 1 || !s->lock_episode_period) return true;
+    uint32_t next = T + 1;
+    return next > s->lock_episode_turn &&
+           (next - s->lock_episode_turn) % s->lock_episode_period == 0;
+}
+
 /* A QG derived from the cards: how much of the required quality c falls
  * short of, minus how much m does. Positive: m serves the turn better;
  * negative: leaving c would under-serve it. Over-serving counts nothing
@@ -457,6 +481,14 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     /* the turn's required quality: the card quality of the selector's top pick */
     bool have_req = false;
     double req = required_quality(in, &have_req);
+    /* the trajectory: a lock predicted for the next turn holds the model chosen now, so the
+     * turn asks for what the session's locks have asked for */
+    if (have_req && s && lock_next(s, o->T) && s->lock_required_quality > req &&
+        k->lock_escalation_weight > 0) {
+        o->lock_predicted = true;
+        o->lock_escalation = k->lock_escalation_weight * (s->lock_required_quality - req);
+        req += o->lock_escalation;
+    }
     double cv_learned = ci >= 0 ? in->cands[ci].learned_quality : 0;
     /* an operator's quality_gaps table replaces the derived gaps altogether */
     bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
@@ -522,9 +554,74 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     return best;
 }
 
+/* Step 2's choice, also the per-request routing of observe_only and bypass:
+ * the best admissible available candidate by B (any available one when
+ * none is admissible); fallback when a better-scored one is down. */
+static void plain_choice(const sess_policy_in_t *in, sess_policy_out_t *o)
+{
+    int top = best_by_base(in, true, NULL), top_any = best_by_base(in, false, NULL);
+    if (top < 0) top = top_any;
+    if (top < 0) {
+        set_error(o, "no_available_model", "no candidate model has a healthy backend", 0);
+        return;
+    }
+    for (size_t i = 0; i < in->n_cands; i++)
+        if (in->cands[i].admissible && in->cands[i].base > in->cands[top].base) o->fallback = true;
+    choose(o, in, top, NULL);
+}
+
+static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o);
+
 int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
 {
     if (!in || !in->knobs || !in->facts || !o || (in->n_cands && !in->cands)) return -1;
+    sess_mode_t mode = sess_mode_of(in->knobs->mode);
+    const sess_facts_t *f = in->facts;
+    bool session = f->has_identity && !f->affinity_off && !f->passthrough;
+    if (mode == SESS_MODE_ENFORCE || !session) {
+        int rc = decide_enforced(in, o);
+        o->mode = mode;
+        o->verdict_model = o->model;
+        return rc;
+    }
+    if (mode == SESS_MODE_BYPASS) {
+        /* step 2 for a session the decision exempts: no locks, no memory terms */
+        sess_terms_t *terms = o->terms;
+        memset(o, 0, sizeof *o);
+        o->terms = terms;
+        o->mode = mode;
+        o->idle_for_s = -1;
+        o->confidence = 1.0;
+        o->reason = SESS_REASON_NO_SESSION;
+        o->phase = SESS_PHASE_NONE;
+        o->decision = f->decision;
+        const sess_state_t *s = in->state;
+        o->previous_model = s && s->last_model[0] ? s->last_model : NULL;
+        fill_unscored_terms(in, o, NULL);
+        plain_choice(in, o);
+        o->verdict_model = o->model;
+        return 0;
+    }
+    /* observe_only: the verdict in full, then the per-request choice routes */
+    int rc = decide_enforced(in, o);
+    if (rc) return rc;
+    o->mode = mode;
+    o->verdict_model = o->verdict == SESS_VERDICT_OK ? o->model : NULL;
+    /* nothing of the verdict is enforced: no handoff conversion either (the
+     * reason and verdict_model still say what it would have done) */
+    o->has_handoff = false;
+    const char *code = o->error_code, *msg = o->error_message;
+    unsigned eb = o->error_binding;
+    o->fallback = false;
+    plain_choice(in, o);
+    if (o->verdict == SESS_VERDICT_OK && !o->verdict_model) {
+        o->error_code = code, o->error_message = msg, o->error_binding = eb;
+    }
+    return 0;
+}
+
+static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
+{
     sess_terms_t *terms = o->terms;
     memset(o, 0, sizeof *o);
     o->terms = terms;
@@ -564,17 +661,7 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
         o->reason = SESS_REASON_NO_SESSION;
         o->phase = SESS_PHASE_NONE;
         o->previous_model = NULL;
-        int top = best_by_base(in, true, NULL), top_any = best_by_base(in, false, NULL);
-        if (top < 0) top = top_any;
-        if (top < 0) {
-            set_error(o, "no_available_model", "no candidate model has a healthy backend", 0);
-            return 0;
-        }
-        /* fallback when the overall top (ignoring availability) is not the pick */
-        for (size_t i = 0; i < in->n_cands; i++)
-            if (in->cands[i].admissible && in->cands[i].base > in->cands[top].base)
-                o->fallback = true;
-        choose(o, in, top, NULL);
+        plain_choice(in, o);
         o->switched = false;
         return 0;
     }
@@ -622,6 +709,10 @@ int sess_policy_decide(const sess_policy_in_t *in, sess_policy_out_t *o)
         if (!other) lockb |= RQ_BIND_TOOL_CALL_ID_FORMAT;
     }
 
+    {
+        bool have;
+        o->required_quality = required_quality(in, &have);
+    }
     /* 6. locks: tool loop, provider state, min turns. */
     sess_hard_lock_t lock = SESS_HARD_LOCK_NONE;
     if (k->tool_loop_hard_lock && f->active_tool_loop)

@@ -62,6 +62,17 @@ typedef enum {
 } sess_hard_lock_t;
 const char *sess_hard_lock_name(sess_hard_lock_t k); /* "none", "tool_loop", ... */
 
+/* The session setting `mode` (global.router.session or a decision's
+ * algorithm.session). */
+typedef enum {
+    SESS_MODE_ENFORCE = 0, /* the policy's verdict routes the turn */
+    SESS_MODE_OBSERVE,     /* "observe_only": the verdict is computed and traced, the turn is
+                              routed per request (the base top choice) */
+    SESS_MODE_BYPASS,      /* the policy is skipped: the turn is routed per request */
+} sess_mode_t;
+sess_mode_t sess_mode_of(const char *mode); /* NULL / unknown: enforce */
+const char *sess_mode_name(sess_mode_t m);  /* "enforce", "observe_only", "bypass" */
+
 typedef enum {
     SESS_VERDICT_OK = 0, /* out.model is the model to call */
     SESS_VERDICT_ERROR,  /* answer 503 out.error_code, naming out.error_binding */
@@ -194,6 +205,12 @@ typedef struct sess_policy_in {
 } sess_policy_in_t;
 
 typedef struct sess_policy_out {
+    sess_mode_t mode; /* the knobs' mode this turn ran under */
+    /* observe_only: the model the policy's verdict chose (NULL when the verdict was an error,
+     * whose error_code / error_message stay set for the trace), while model / chosen are the
+     * per-request choice that routes. reason, phase, hard_lock and the terms describe the
+     * verdict. In the other modes verdict_model == model. */
+    const char *verdict_model;
     sess_verdict_t verdict;
     int chosen;        /* index into cands, -1 when the model is not a candidate
                           (lock on c outside the decision, passthrough, default model) */
@@ -216,7 +233,14 @@ typedef struct sess_policy_out {
     double continuation_mass; /* M */
     double cache_warmth;      /* W (after the reset factor) */
     double confidence;
-    bool fallback; /* step 9: the winner had no available backend */
+    double required_quality; /* the quality the turn asks for: the card quality (+ learned
+                                adjustment) of the admissible candidate with the top B; 0 when
+                                there is none. The commit records it into the session's lock
+                                trajectory (sess_state_note_lock) */
+    bool lock_predicted;     /* the session's trajectory predicts a lock episode next turn, and
+                                the derived gaps used its required quality (lock_escalation) */
+    double lock_escalation;  /* what that prediction added to the required quality */
+    bool fallback;           /* step 9: the winner had no available backend */
     bool has_handoff;
     sess_handoff_t handoff;
     /* Per-candidate terms: caller-provided storage of n_cands entries, or

@@ -59,6 +59,20 @@ static void add_usage(sess_state_t *s, sess_model_stats_t *m, const sess_usage_t
  * when this turn started no earlier than the one that last wrote them: two
  * racing turns of one session then converge on the later-started one, and
  * the loser is counted as a conflict instead of silently overwriting. */
+void sess_state_note_lock(sess_state_t *s, sess_lock_kind_t now, double req, uint32_t turn)
+{
+    if (now == SESS_LOCK_NONE) return;
+    if (s->lock_kind == SESS_LOCK_NONE) { /* a new episode */
+        if (s->lock_episodes)
+            s->lock_episode_period = turn > s->lock_episode_turn ? turn - s->lock_episode_turn : 0;
+        s->lock_episode_turn = turn;
+        s->lock_episodes++;
+    }
+    if (req > 0)
+        s->lock_required_quality =
+            s->lock_required_quality > 0 ? 0.5 * (s->lock_required_quality + req) : req;
+}
+
 void sess_state_apply_commit(sess_state_t *s, bool exists, const sess_outcome_t *o,
                              sess_commit_result_t *res)
 {
@@ -87,6 +101,7 @@ void sess_state_apply_commit(sess_state_t *s, bool exists, const sess_outcome_t 
         set_name(s->last_backend, sizeof s->last_backend, o->backend);
         set_name(s->last_decision, sizeof s->last_decision, o->decision);
         set_name(s->last_reasoning, sizeof s->last_reasoning, o->reasoning);
+        sess_state_note_lock(s, o->lock_kind, o->required_quality, s->turn_count - 1);
         s->lock_kind = o->lock_kind;
         s->lock_bindings = o->lock_bindings;
         s->lock_since_turn = o->lock_since_turn;

@@ -46,7 +46,21 @@ typedef struct sess_state {
     uint64_t opener;        /* prefix-chain opener hash */
     char last_trace_id[28]; /* rr_ + 24 hex */
     char last_reason[24];
+    /* the session's trajectory of locks (tool loops, provider state), which
+     * the policy uses to predict the next one (sess_state_note_lock) */
+    uint32_t lock_episodes;       /* lock episodes seen (a locked turn after an unlocked one) */
+    uint32_t lock_episode_turn;   /* turn index at which the latest episode began */
+    uint32_t lock_episode_period; /* turns between the latest two episode starts (0: unknown) */
+    double lock_required_quality; /* running mean (weight 1/2) of the quality the locked turns
+                                     asked for; 0 = none seen */
 } sess_state_t;
+
+/* Record one committed turn's lock into the trajectory fields: `turn` is
+ * the turn's index (turn_count before it), `now` its lock kind, `req` the
+ * quality it asked for (the policy's required_quality, <= 0 unknown). Must
+ * run before s->lock_kind takes `now` (it compares with the previous turn's).
+ * The Redis commit script mirrors it. */
+void sess_state_note_lock(sess_state_t *s, sess_lock_kind_t now, double req, uint32_t turn);
 
 /* Stats of `model` in s, or NULL. */
 const sess_model_stats_t *sess_state_model(const sess_state_t *s, const char *model);

@@ -181,6 +181,10 @@ size_t sess_state_pack(const sess_state_t *s, unsigned char out[SESS_PACK_MAX])
     if (s->opener) put_raw(&w, &s->opener, sizeof s->opener);
     put_trace(&w, s->last_trace_id, sizeof s->last_trace_id);
     put_name(&w, s->last_reason, sizeof s->last_reason);
+    put_u(&w, s->lock_episodes);
+    put_u(&w, s->lock_episode_turn);
+    put_u(&w, s->lock_episode_period);
+    put_double(&w, s->lock_required_quality);
     return (size_t)(w.p - out);
 }
 
@@ -314,5 +318,9 @@ bool sess_state_unpack(const unsigned char *in, size_t n, sess_state_t *s)
     if (get_u(&r)) get_raw(&r, &s->opener, sizeof s->opener);
     get_trace(&r, s->last_trace_id, sizeof s->last_trace_id);
     get_name(&r, s->last_reason, sizeof s->last_reason);
+    s->lock_episodes = (uint32_t)get_u(&r);
+    s->lock_episode_turn = (uint32_t)get_u(&r);
+    s->lock_episode_period = (uint32_t)get_u(&r);
+    s->lock_required_quality = get_double(&r);
     return !r.bad && r.p == r.end;
 }

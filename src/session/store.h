@@ -53,10 +53,11 @@ typedef struct sess_outcome {
     sess_lock_kind_t lock_kind;
     uint32_t lock_bindings; /* RQ_BIND_* */
     uint32_t lock_since_turn;
-    uint64_t opener;      /* prefix-chain opener; 0 keeps the stored one */
-    const char *trace_id; /* rr_ + 24 hex */
-    const char *reason;   /* §9.9 reason code */
-    sess_usage_t usage;   /* usage known at commit time (often none yet) */
+    double required_quality; /* the quality the turn asked for (policy trace), 0 unknown */
+    uint64_t opener;         /* prefix-chain opener; 0 keeps the stored one */
+    const char *trace_id;    /* rr_ + 24 hex */
+    const char *reason;      /* §9.9 reason code */
+    sess_usage_t usage;      /* usage known at commit time (often none yet) */
 } sess_outcome_t;
 
 typedef struct sess_commit_result {

@@ -73,6 +73,15 @@ static const char LUA_COMMIT[] = LUA_COMMON
     "if o.now>s.ls then s.ls=o.now end\n"
     "local applied=0\n"
     "if s.v==o.ev or o.sa>=s.lsa then\n"
+    "  if o.lk~=0 then\n"
+    "    if (s.lk or 0)==0 then\n"
+    "      if (s.le or 0)>0 then local d=(s.tc-1)-(s.let or 0) if d<0 then d=0 end s.lep=d end\n"
+    "      s.let=s.tc-1 s.le=(s.le or 0)+1\n"
+    "    end\n"
+    "    if (o.rq or 0)>0 then\n"
+    "      if (s.lrq or 0)>0 then s.lrq=0.5*(s.lrq+o.rq) else s.lrq=o.rq end\n"
+    "    end\n"
+    "  end\n"
     "  s.lm=o.m s.lb=o.b s.ld=o.d s.lr=o.r s.lk=o.lk s.lkb=o.lkb s.lks=o.lks\n"
     "  if o.op~='' then s.op=o.op end\n"
     "  s.tid=o.tid s.rsn=o.rsn\n"
@@ -433,10 +442,11 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     hash_hex16(o->opener, op_hex);
     buf_printf(&j,
                "{\"ev\":%llu,\"sa\":%llu,\"now\":%llu,\"lk\":%d,\"lkb\":%u,\"lks\":%u,"
-               "\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g",
+               "\"rq\":%.17g,\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g",
                (unsigned long long)o->expected_version, (unsigned long long)o->started_at_ms,
                (unsigned long long)o->now_ms, (int)o->lock_kind, o->lock_bindings,
-               o->lock_since_turn, o->opener ? op_hex : "", o->usage.has_usage ? 1 : 0,
+               o->lock_since_turn, o->required_quality > 0 ? o->required_quality : 0.0,
+               o->opener ? op_hex : "", o->usage.has_usage ? 1 : 0,
                (unsigned long long)o->usage.prompt_tokens,
                (unsigned long long)o->usage.cached_tokens,
                (unsigned long long)o->usage.completion_tokens, o->usage.cost);

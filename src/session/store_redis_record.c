@@ -52,6 +52,8 @@ void sess_redis_rec_to_json(buf_t *b, const sess_state_t *s)
     for (size_t i = 0; i < N_LAST; i++)
         vals[i] = (const char *)s + LAST_NAMES[i].off;
     sess_redis_json_strs(b, last_keys, vals, N_LAST);
+    buf_printf(b, ",\"le\":%u,\"let\":%u,\"lep\":%u,\"lrq\":%.17g", s->lock_episodes,
+               s->lock_episode_turn, s->lock_episode_period, s->lock_required_quality);
     buf_puts(b, ",\"m\":[");
     bool first = true;
     for (size_t i = 0; i < SESS_MAX_MODELS; i++) {
@@ -115,6 +117,10 @@ bool sess_redis_rec_from_json(const char *p, size_t n, sess_state_t *s)
     s->lock_kind = lk <= SESS_LOCK_PROVIDER_STATE ? (sess_lock_kind_t)lk : SESS_LOCK_NONE;
     s->lock_bindings = (uint32_t)jnum(j, "lkb");
     s->lock_since_turn = (uint32_t)jnum(j, "lks");
+    s->lock_episodes = (uint32_t)jnum(j, "le");
+    s->lock_episode_turn = (uint32_t)jnum(j, "let");
+    s->lock_episode_period = (uint32_t)jnum(j, "lep");
+    s->lock_required_quality = jdbl(j, "lrq");
     char op[32];
     jstr(j, "op", op, sizeof op);
     s->opener = op[0] ? strtoull(op, NULL, 16) : 0;

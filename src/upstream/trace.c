@@ -97,7 +97,11 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
         replay_record_puts(r, &r->session.phase, sess_phase_name(o->phase));
         replay_record_puts(r, &r->session.previous_model,
                            o->previous_model ? o->previous_model : "");
-        replay_record_puts(r, &r->session.selected_model, o->model ? o->model : "");
+        replay_record_puts(r, &r->session.mode, sess_mode_name(o->mode));
+        replay_record_puts(r, &r->session.selected_model,
+                           o->mode == SESS_MODE_OBSERVE ? (o->verdict_model ? o->verdict_model : "")
+                           : o->model                   ? o->model
+                                                        : "");
         r->session.switched = o->switched;
         replay_record_puts(r, &r->session.reason, sess_reason_name(o->reason));
         replay_record_puts(r, &r->session.hard_lock, sess_hard_lock_name(o->hard_lock));

@@ -462,6 +462,45 @@ static void test_failure_prints_diff(void **st)
     buf_free(&rep);
 }
 
+/* Issue 19: per-decision session modes. observe_only: the policy's verdict
+ * (a tool-loop lock on m2) is computed and reported, the turn is routed per
+ * request (m1); bypass: the policy is skipped (no_session). */
+static void test_session_modes_observe_only_and_bypass(void **st)
+{
+    (void)st;
+    buf_t rep = BUF_INIT;
+    dsl_test_summary_t sum;
+    const char *src =
+        "SIGNAL keyword k { keywords: [\"segfault\"] }\n"
+        "SIGNAL keyword w { keywords: [\"poem\"] }\n"
+        "ROUTE code { WHEN keyword(\"k\") MODEL m1, m2 SESSION { mode: observe_only } }\n"
+        "ROUTE writing { WHEN keyword(\"w\") MODEL m1, m2 SESSION { mode: bypass } }\n"
+        "ROUTE chat { MODEL m1, m2 }\n"
+        "TEST t {\n"
+        "  \"a segfault again\" -> code WITH { headers: { x-session-id: \"s1\" } session: { model: "
+        "\"m2\" decision: \"code\" turns: 3 idle_seconds: 10 } end_with_tool_result: true } EXPECT "
+        "{ model: \"m1\" reason: \"hard_lock_tool_loop\" mode: \"observe_only\" verdict_model: "
+        "\"m2\" }\n"
+        "  \"a poem please\" -> writing WITH { headers: { x-session-id: \"s2\" } session: { model: "
+        "\"m2\" decision: \"writing\" turns: 3 idle_seconds: 10 } end_with_tool_result: true } "
+        "EXPECT { model: \"m1\" reason: \"no_session\" mode: \"bypass\" }\n"
+        "  \"hello\" -> chat WITH { headers: { x-session-id: \"s3\" } session: { model: \"m2\" "
+        "decision: \"chat\" turns: 3 idle_seconds: 10 } end_with_tool_result: true } EXPECT { "
+        "model: \"m2\" reason: \"hard_lock_tool_loop\" mode: \"enforce\" verdict_model: \"m2\" "
+        "}\n"
+        "  \"a segfault\" -> code WITH { headers: { x-session-id: \"s4\" } session: { model: "
+        "\"m2\" decision: \"code\" turns: 3 idle_seconds: 10 } end_with_tool_result: true } EXPECT "
+        "{ mode: \"enforce\" }\n"
+        "}\n";
+    run_dsl_tests(src, NULL, &rep, &sum);
+    assert_int_equal(sum.cases, 4);
+    assert_int_equal(sum.passed, 3);
+    const char *want =
+        "  mode:   expected enforce                got observe_only           MISMATCH\n";
+    if (!strstr(rep.data, want)) fail_msg("%s", rep.data);
+    buf_free(&rep);
+}
+
 static void test_body_with_session_context(void **st)
 {
     (void)st;
@@ -605,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_spec_tests_pass_through_route_eval),
         cmocka_unit_test(test_failure_prints_diff),
         cmocka_unit_test(test_body_with_session_context),
+        cmocka_unit_test(test_session_modes_observe_only_and_bypass),
         cmocka_unit_test(test_generate_repairs_against_mock),
         cmocka_unit_test(test_generate_never_emits_unparsable),
         cmocka_unit_test(test_extract),

@@ -768,6 +768,111 @@ static void test_learned_quality_changes_the_choice(void **st)
     assert_true(x.terms[1].net_switch_advantage < 0);
 }
 
+/* Issue 19: the session's lock trajectory. A turn before a lock episode the
+ * trajectory predicts asks for lock_escalation_weight of what the earlier
+ * locks asked for above its own required quality; other turns do not. */
+static void test_lock_trajectory_raises_required_quality(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.lock_escalation_weight = 0.5;
+    /* the turn asks for cheap (top B): no gain in moving up */
+    x.c[0].base = 0.95;
+    x.c[1].base = 0.5;
+    sess_policy_out_t *o = run(&x, true);
+    assert_true(fabs(o->required_quality - 0.6) < EPS);
+    assert_false(o->lock_predicted);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    /* locks began at turns 1 and 5 (period 4) and asked for 0.9: T = 4, the
+       next turn (5) is predicted... */
+    x.st.lock_episodes = 2;
+    x.st.lock_episode_turn = 1;
+    x.st.lock_episode_period = 4;
+    x.st.lock_required_quality = 0.9;
+    o = run(&x, true);
+    assert_true(o->lock_predicted);
+    assert_true(fabs(o->lock_escalation - 0.15) < EPS);
+    /* required 0.75: big gains 0.15, times 1 - 0.6 P(big), times 6 */
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.15 * 0.4) < EPS);
+    /* ...the turn after it is not */
+    x.st.turn_count = 5;
+    o = run(&x, true);
+    assert_false(o->lock_predicted);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    /* after a single episode the period is unknown: every turn may open the next */
+    x.st.lock_episodes = 1;
+    x.st.lock_episode_period = 0;
+    assert_true(run(&x, true)->lock_predicted);
+    /* weight 0: off */
+    x.k.lock_escalation_weight = 0;
+    o = run(&x, true);
+    assert_false(o->lock_predicted);
+    assert_true(fabs(x.terms[1].quality_gap) < EPS);
+    /* a locked turn still reports its required quality (the commit records it) */
+    x.f.active_tool_loop = true;
+    o = run(&x, true);
+    expect(o, "cheap", SESS_REASON_HARD_LOCK_TOOL_LOOP);
+    assert_true(fabs(o->required_quality - 0.6) < EPS);
+}
+
+/* Issue 19: the session setting mode. observe_only computes the verdict
+ * (here a tool-loop lock on cheap) and traces it, but the turn goes to the
+ * per-request choice (big, the top B); bypass skips the policy. */
+static void test_modes_observe_only_and_bypass(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.f.active_tool_loop = true;
+    sess_policy_out_t *o = run(&x, true);
+    expect(o, "cheap", SESS_REASON_HARD_LOCK_TOOL_LOOP);
+    assert_int_equal(o->mode, SESS_MODE_ENFORCE);
+    assert_string_equal(o->verdict_model, "cheap");
+    x.k.mode = "observe_only";
+    o = run(&x, true);
+    assert_int_equal(o->mode, SESS_MODE_OBSERVE);
+    assert_int_equal(o->verdict, SESS_VERDICT_OK);
+    assert_string_equal(o->model, "big");
+    assert_int_equal(o->chosen, 1);
+    assert_true(o->switched);
+    assert_string_equal(o->verdict_model, "cheap");
+    assert_int_equal(o->reason, SESS_REASON_HARD_LOCK_TOOL_LOOP);
+    assert_int_equal(o->hard_lock, SESS_HARD_LOCK_TOOL_LOOP);
+    /* a verdict that would be an error (lock on an unavailable model, handoff off) is
+       reported, not enforced */
+    x.k.handoff_on_unavailable = false;
+    x.c[0].available = false;
+    x.f.current_available = false;
+    o = run(&x, true);
+    assert_int_equal(o->verdict, SESS_VERDICT_OK);
+    assert_string_equal(o->model, "big");
+    assert_null(o->verdict_model);
+    assert_string_equal(o->error_code, "session_model_unavailable");
+    assert_false(o->has_handoff);
+    x.c[0].available = true;
+    x.f.current_available = true;
+    x.k.handoff_on_unavailable = true;
+    x.k.mode = "bypass";
+    o = run(&x, true);
+    assert_int_equal(o->mode, SESS_MODE_BYPASS);
+    expect(o, "big", SESS_REASON_NO_SESSION);
+    assert_int_equal(o->phase, SESS_PHASE_NONE);
+    assert_int_equal(o->hard_lock, SESS_HARD_LOCK_NONE);
+    assert_string_equal(o->previous_model, "cheap");
+    assert_true(o->switched);
+    /* passthrough is obeyed in every mode */
+    x.f.passthrough = true;
+    x.f.requested_model = "cheap";
+    expect(run(&x, true), "cheap", SESS_REASON_PASSTHROUGH);
+    assert_int_equal(sess_mode_of("observe_only"), SESS_MODE_OBSERVE);
+    assert_int_equal(sess_mode_of(NULL), SESS_MODE_ENFORCE);
+    assert_string_equal(sess_mode_name(SESS_MODE_BYPASS), "bypass");
+}
+
 static void test_quality_gap_and_handoff_penalty_lookups(void **st)
 {
     arena_t a;
@@ -992,6 +1097,8 @@ int main(void)
         cmocka_unit_test(test_ties_go_to_current_then_model_refs),
         cmocka_unit_test(test_fallback_when_winner_unavailable),
         cmocka_unit_test(test_facts_from_request),
+        cmocka_unit_test(test_lock_trajectory_raises_required_quality),
+        cmocka_unit_test(test_modes_observe_only_and_bypass),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

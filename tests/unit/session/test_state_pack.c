@@ -48,6 +48,11 @@ static void assert_same(const sess_state_t *a, const sess_state_t *b)
     assert_int_equal(a->opener, b->opener);
     assert_string_equal(a->last_trace_id, b->last_trace_id);
     assert_string_equal(a->last_reason, b->last_reason);
+    assert_int_equal(a->lock_episodes, b->lock_episodes);
+    assert_int_equal(a->lock_episode_turn, b->lock_episode_turn);
+    assert_int_equal(a->lock_episode_period, b->lock_episode_period);
+    assert_memory_equal(&a->lock_required_quality, &b->lock_required_quality,
+                        sizeof a->lock_required_quality);
 }
 
 static size_t roundtrip(const sess_state_t *s)
@@ -99,6 +104,10 @@ static sess_state_t typical(void)
     s.opener = 0x9e3779b97f4a7c15ull;
     snprintf(s.last_trace_id, sizeof s.last_trace_id, "rr_0123456789abcdef01234567");
     snprintf(s.last_reason, sizeof s.last_reason, "tool_loop_lock");
+    s.lock_episodes = 6;
+    s.lock_episode_turn = 37;
+    s.lock_episode_period = 5;
+    s.lock_required_quality = 0.91;
     return s;
 }
 

@@ -97,6 +97,41 @@ static void test_commit_creates_then_updates(void **state)
     sess_store_free(s);
 }
 
+/* Issue 19: the commit records the session's lock trajectory: an episode
+ * starts on a locked turn after an unlocked one; the period is the distance
+ * between the last two starts; the locked turns' required quality is a
+ * running mean of weight 1/2. */
+static void test_commit_records_lock_trajectory(void **state)
+{
+    sess_store_t *s = mem_new();
+    const sess_lock_kind_t kinds[] = {
+        SESS_LOCK_NONE, SESS_LOCK_TOOL_LOOP,      SESS_LOCK_TOOL_LOOP, SESS_LOCK_NONE,
+        SESS_LOCK_NONE, SESS_LOCK_PROVIDER_STATE, SESS_LOCK_TOOL_LOOP, SESS_LOCK_NONE};
+    const double req[] = {0.6, 0.9, 0.7, 0.6, 0.6, 0.9, 0.0, 0.6};
+    sess_state_t after;
+    for (int i = 0; i < 8; i++) {
+        sess_outcome_t o = outcome("gpt-a", (uint64_t)i, 100 + 10 * (uint64_t)i);
+        o.lock_kind = kinds[i];
+        o.required_quality = req[i];
+        sess_commit_result_t r;
+        assert_int_equal(sess_store_commit_wait(s, "k", &o, &r, &after), SESS_OK);
+        if (i == 1) {
+            assert_int_equal(after.lock_episodes, 1);
+            assert_int_equal(after.lock_episode_turn, 1);
+            assert_int_equal(after.lock_episode_period, 0);
+            assert_float_equal(after.lock_required_quality, 0.9, 1e-12);
+        }
+    }
+    /* episodes at turns 1 and 5 (turn 6 continues the one of turn 5) */
+    assert_int_equal(after.lock_episodes, 2);
+    assert_int_equal(after.lock_episode_turn, 5);
+    assert_int_equal(after.lock_episode_period, 4);
+    /* 0.9, then (0.9 + 0.7) / 2 = 0.8, then (0.8 + 0.9) / 2 = 0.85; turn 6's unknown (0) is
+       skipped */
+    assert_float_equal(after.lock_required_quality, 0.85, 1e-12);
+    sess_store_free(s);
+}
+
 static void test_conflicting_commits(void **state)
 {
     sess_store_t *s = mem_new();
@@ -365,6 +400,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_creates_then_updates),
+        cmocka_unit_test(test_commit_records_lock_trajectory),
         cmocka_unit_test(test_conflicting_commits),
         cmocka_unit_test(test_usage_and_late_usage),
         cmocka_unit_test(test_model_slots_recycle_least_recent),

@@ -71,6 +71,10 @@ static void assert_same_state(const sess_state_t *a, const sess_state_t *b)
     assert_true(a->opener == b->opener);
     assert_string_equal(a->last_trace_id, b->last_trace_id);
     assert_string_equal(a->last_reason, b->last_reason);
+    assert_int_equal(a->lock_episodes, b->lock_episodes);
+    assert_int_equal(a->lock_episode_turn, b->lock_episode_turn);
+    assert_int_equal(a->lock_episode_period, b->lock_episode_period);
+    assert_float_equal(a->lock_required_quality, b->lock_required_quality, 1e-12);
     for (int i = 0; i < SESS_MAX_MODELS; i++) {
         const sess_model_stats_t *x = &a->models[i], *y = &b->models[i];
         assert_string_equal(x->model, y->model);
@@ -103,6 +107,7 @@ static void test_lua_commit_matches_memory_store(void **state)
             .lock_kind = (sess_lock_kind_t)(i % 3),
             .lock_bindings = (uint32_t)i,
             .lock_since_turn = (uint32_t)i,
+            .required_quality = 0.5 + 0.05 * i,
             .opener = i == 0 ? 0xfedcba9876543210ull : 0,
             .trace_id = "rr_0123456789abcdef01234567",
             .reason = "switch_allowed",
@@ -133,6 +138,11 @@ static void test_lua_commit_matches_memory_store(void **state)
     assert_int_equal(sess_store_get_wait(rs, "sess\x1fk", &gr), SESS_OK);
     assert_same_state(&gm, &gr);
     assert_int_equal(gr.turn_count, 8);
+    /* lock episodes began at turns 1, 4 and 7 (turn 5 lost its conflict) */
+    assert_int_equal(gr.lock_episodes, 3);
+    assert_int_equal(gr.lock_episode_turn, 7);
+    assert_int_equal(gr.lock_episode_period, 3);
+    assert_true(gr.lock_required_quality > 0.5);
     assert_int_equal(sess_store_get_wait(rs, "missing", &gr), SESS_NOT_FOUND);
     sess_usage_t u = {true, 1, 1, 1, 1};
     assert_int_equal(sess_store_add_usage_wait(rs, "missing", "m", &u, t0), SESS_NOT_FOUND);

@@ -23,6 +23,10 @@ static void test_record_round_trips(void **st)
     s.turn_count = 3;
     s.cost = 0.25;
     s.lock_kind = SESS_LOCK_TOOL_LOOP;
+    s.lock_episodes = 3;
+    s.lock_episode_turn = 11;
+    s.lock_episode_period = 4;
+    s.lock_required_quality = 0.875;
     strcpy(s.last_model, "gpt-4o");
     strcpy(s.models[0].model, "gpt-4o");
     s.models[0].turns = 3;
@@ -33,6 +37,10 @@ static void test_record_round_trips(void **st)
     assert_int_equal(t.turn_count, 3);
     assert_true(t.cost == 0.25);
     assert_int_equal(t.lock_kind, SESS_LOCK_TOOL_LOOP);
+    assert_int_equal(t.lock_episodes, 3);
+    assert_int_equal(t.lock_episode_turn, 11);
+    assert_int_equal(t.lock_episode_period, 4);
+    assert_true(t.lock_required_quality == 0.875);
     assert_string_equal(t.last_model, "gpt-4o");
     assert_int_equal(t.models[0].turns, 3);
     buf_free(&b);

@@ -1,0 +1,187 @@
+/* test_learned_redis.c - learned outcome estimates shared through Redis
+ * when sessions are shared (issue 19): two `tether serve` replicas on one
+ * test-started redis-server (session store backend redis); outcomes posted
+ * to replica A change the learned term on big that replica B's routing
+ * trace (POST /api/v1/eval) shows, and a restarted B finds it again. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "http_client.h"
+#include "proc.h"
+#include "redis_server.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static tproc_t mock, ra, rb;
+static tredis_t redis;
+static bool have_redis;
+static int mport, port_a, port_b, mg_a, mg_b;
+static char dir[128], cfg_a[256], cfg_b[256];
+
+static void write_config(const char *path, int port, int mg)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "version: v0.3\n"
+            "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
+            "providers:\n  defaults: {default_model: cheap}\n  models:\n"
+            "    - name: cheap\n      pricing: {prompt_per_1m: 0.1, completion_per_1m: 0.2}\n"
+            "      backend_refs: [{name: c1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "    - name: big\n      pricing: {prompt_per_1m: 5, completion_per_1m: 15}\n"
+            "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
+            "routing:\n  modelCards: [{name: cheap, quality_score: 0.6}, "
+            "{name: big, quality_score: 0.9}]\n"
+            "  signals:\n    keywords: [{name: code_terms, keywords: [code]}]\n"
+            "  decisions:\n    - name: coding\n"
+            "      rules: {operator: OR, conditions: [{type: keyword, name: code_terms}]}\n"
+            "      modelRefs: [{model: cheap}, {model: big}]\n"
+            "global:\n  router:\n    session: {outcome_quality_bound: 0.05, "
+            "outcome_prior_weight: 10}\n"
+            "  stores:\n    session: {backend: redis, redis: {address: \"%s\", key_prefix: "
+            "\"lr%d:\", timeout_ms: 200}}\n"
+            "  services:\n    management_api:\n      listen: \"127.0.0.1:%d\"\n"
+            "      tokens:\n        - {name: op, token_env: LR_TEST_OPERATOR, role: operator}\n",
+            port, mport, mport, redis.addr, (int)getpid(), mg);
+    fclose(f);
+}
+
+static int start(tproc_t *p, const char *cfg)
+{
+    const char *rv[] = {tproc_tether_bin(), "serve", "--config", cfg, "--workers", "1", NULL};
+    if (tproc_spawn(p, rv, getenv("TETHER_TEST_VERBOSE") ? 0 : TPROC_QUIET) != 0) return -1;
+    return tproc_wait_listening(p, 10000) > 0 ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!tredis_bin()) return 0; /* each test skips */
+    if (tredis_start(&redis, tsupport_free_port()) != 0) return -1;
+    have_redis = true;
+    const char *ma[] = {tproc_tether_bin(), "mock", "--listen", "127.0.0.1:0", NULL};
+    if (tproc_spawn(&mock, ma, TPROC_QUIET) != 0) return -1;
+    mport = tproc_wait_listening(&mock, 10000);
+    port_a = tsupport_free_port();
+    port_b = tsupport_free_port();
+    mg_a = tsupport_free_port();
+    mg_b = tsupport_free_port();
+    snprintf(dir, sizeof dir, "/tmp/tether-learned-redis-%d", (int)getpid());
+    if (mkdir(dir, 0700) != 0) return -1;
+    snprintf(cfg_a, sizeof cfg_a, "%s/a.yaml", dir);
+    snprintf(cfg_b, sizeof cfg_b, "%s/b.yaml", dir);
+    write_config(cfg_a, port_a, mg_a);
+    write_config(cfg_b, port_b, mg_b);
+    setenv("LR_TEST_OPERATOR", "operator-token", 1);
+    return start(&ra, cfg_a) || start(&rb, cfg_b) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (!have_redis) return 0;
+    int sa = tproc_stop(&ra, 10000), sb = tproc_stop(&rb, 10000);
+    tproc_stop(&mock, 5000);
+    tredis_stop(&redis, 5000);
+    unlink(cfg_a);
+    unlink(cfg_b);
+    rmdir(dir);
+    return WIFEXITED(sa) && WEXITSTATUS(sa) == 0 && WIFEXITED(sb) && WEXITSTATUS(sb) == 0 ? 0 : -1;
+}
+
+static cJSON *post(int mg, const char *path, const char *body, int want)
+{
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", mg, "POST", path,
+                                   "Authorization: Bearer operator-token\r\n", body, strlen(body),
+                                   &r),
+                     0);
+    if (r.status != want) fail_msg("%s %s: %d %s", path, body, r.status, r.body);
+    cJSON *j = cJSON_Parse(r.body);
+    thttp_resp_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+/* big's learned_quality in the routing trace of replica mg */
+static double learned_big(int mg)
+{
+    const char *body = "{\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"fix my code\"}]}}";
+    cJSON *j = post(mg, "/api/v1/eval", body, 200);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    const char *at = strstr(s, "\"candidates\":[");
+    assert_non_null(at);
+    cJSON *arr = cJSON_ParseWithOpts(at + strlen("\"candidates\":"), NULL, false);
+    free(s);
+    assert_non_null(arr);
+    double v = NAN;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, arr)
+    {
+        const cJSON *m = cJSON_GetObjectItem(c, "model");
+        if (cJSON_IsString(m) && !strcmp(m->valuestring, "big"))
+            v = cJSON_GetObjectItem(c, "learned_quality")->valuedouble;
+    }
+    cJSON_Delete(arr);
+    assert_false(isnan(v));
+    return v;
+}
+
+/* Poll replica mg until big's learned term is `want` (10 s at most). */
+static bool wait_learned(int mg, double want)
+{
+    for (int i = 0; i < 200; i++) {
+        if (fabs(learned_big(mg) - want) < 1e-4) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static void test_outcomes_on_a_change_the_term_on_b_and_survive_restart(void **state)
+{
+    (void)state;
+    TREDIS_NEED();
+    assert_true(fabs(learned_big(mg_b)) < 1e-12);
+    for (int i = 0; i < 10; i++) {
+        cJSON *j = post(mg_a, "/v1/router/outcomes",
+                        "{\"model\":\"big\",\"decision\":\"coding\",\"outcome\":\"failure\"}", 202);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "persisted")));
+        cJSON_Delete(j);
+    }
+    /* 10 failures against a prior weight of 10: -0.05 * 10 / 20 */
+    const double want = -0.025;
+    assert_true(fabs(learned_big(mg_a) - want) < 1e-4);
+    assert_true(wait_learned(mg_b, want));
+    /* B learns too, and A sees it: both replicas learn together */
+    for (int i = 0; i < 10; i++)
+        cJSON_Delete(post(mg_b, "/v1/router/outcomes",
+                          "{\"model\":\"big\",\"decision\":\"coding\",\"outcome\":\"failure\"}",
+                          202));
+    const double want2 = -0.05 * 20 / 30;
+    assert_true(wait_learned(mg_a, want2));
+    /* a restarted B restores the estimate from Redis */
+    int st = tproc_stop(&rb, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(start(&rb, cfg_b), 0);
+    assert_true(wait_learned(mg_b, want2));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outcomes_on_a_change_the_term_on_b_and_survive_restart),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
