@@ -176,6 +176,12 @@ void dash_history_stop(void)
 
 void dash_history_json(buf_t *out)
 {
+    /* the sampler thread takes the first sample at start; a page asking
+     * before that thread has run (a busy machine) gets one taken here */
+    pthread_mutex_lock(&hist.mu);
+    bool first = hist.running && hist.n == 0;
+    pthread_mutex_unlock(&hist.mu);
+    if (first) take_sample();
     pthread_mutex_lock(&hist.mu);
     buf_printf(out, "{\"interval_ms\":%d,\"samples\":[", DASH_HIST_EVERY_MS);
     size_t n = hist.n < DASH_HIST_SAMPLES ? hist.n : DASH_HIST_SAMPLES;

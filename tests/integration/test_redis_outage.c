@@ -43,6 +43,9 @@
 
 /* "prove"/"derive" route to big, everything else to small. The replicas
  * share the binding key through TETHER_TEST_BINDING_KEY. */
+/* timeout_ms 1000: the outage here is a killed server, which fails at once;
+ * the 50 ms default let a reply stalled by a loaded test machine trip the
+ * breaker again after recovery (still_degraded). */
 static void write_config(const char *path, int port, int mgmt, const char *redis_addr,
                          const void *ctx)
 {
@@ -52,7 +55,7 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "global:\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n"
-            "  stores:\n    session: {backend: redis, redis: {address: \"%s\"}, binding_key_env: "
+            "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 1000}, binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n",
             mgmt, redis_addr);
     fclose(f);
