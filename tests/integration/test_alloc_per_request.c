@@ -318,7 +318,8 @@ static void test_routed_chat_request_allocations_on_the_worker(void **st)
         char *q = strstr(b, "Now run the unit test again.");
         assert_non_null(q);
         char tag[8];
-        snprintf(tag, sizeof tag, "%03d", i); /* "again." -> "a" + 3 digits + "n." */
+        snprintf(tag, sizeof tag, "%03u",
+                 (unsigned)i % 1000u); /* "again." -> "a" + 3 digits + "n." */
         memcpy(q + 23, tag, 3);
         fresh[i] = b;
     }
