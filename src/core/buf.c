@@ -99,6 +99,34 @@ void buf_fixed(buf_t *b, double v, int decimals)
     buf_append(b, tmp + k, sizeof tmp - (size_t)k);
 }
 
+void buf_g6(buf_t *b, double v)
+{
+    /* %.6g is %.{5-X}f with trailing zeros (and a bare point) dropped, X the
+     * decimal exponent after rounding to six digits. X is taken before the
+     * rounding here: when the rounding carries into the next power of ten
+     * the fixed form still holds exactly that power, and dropping zeros
+     * makes both spellings equal. */
+    static const double p10[] = {1e-4, 1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5};
+    if (v == 0 && !signbit(v)) {
+        buf_putc(b, '0');
+        return;
+    }
+    double a = fabs(v);
+    if (!(a >= p10[0] && a < p10[9])) {
+        buf_printf(b, "%.6g", v); /* -0, NaN, infinities, exponent forms */
+        return;
+    }
+    int x = -4;
+    while (x < 4 && a >= p10[x + 5])
+        x++;
+    size_t start = b->len;
+    buf_fixed(b, v, 5 - x);
+    while (b->len > start && b->data[b->len - 1] == '0')
+        b->len--;
+    if (b->len > start && b->data[b->len - 1] == '.') b->len--;
+    b->data[b->len] = 0;
+}
+
 void buf_num(buf_t *b, double v)
 {
     if (v != v || v > 1e300 || v < -1e300) {

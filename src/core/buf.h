@@ -37,6 +37,10 @@ void buf_num(buf_t *b, double v);
  * bytes, without printf for ordinary magnitudes (renderers on the request
  * path); printf itself for the rest. */
 void buf_fixed(buf_t *b, double v, int decimals);
+/* Append v as printf("%.6g", v) would, the same bytes, without printf for
+ * magnitudes in [1e-4, 1e5) and +0 (scores and confidences); printf itself
+ * for the rest. */
+void buf_g6(buf_t *b, double v);
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_str(buf_t *b, const char *s, size_t n);
 /* Append the NUL-terminated s as a JSON string literal, or null when s is NULL. */

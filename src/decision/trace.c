@@ -45,14 +45,20 @@ void dec_trace_text(buf_t *b, const dec_trace_t *t)
     if (!t->is_catch_all) node_text(b, &t->root, 1);
 }
 
+/* The JSON forms are rendered for every routed request (replay): no printf
+ * (buf_g6 writes printf's "%.6g" bytes). */
 void dec_node_json(buf_t *b, const dec_node_t *n)
 {
-    buf_printf(b, "{\"kind\":\"%s\",\"signal\":", kind_name(n->kind));
+    buf_puts(b, "{\"kind\":\"");
+    buf_puts(b, kind_name(n->kind));
+    buf_puts(b, "\",\"signal\":");
     buf_json_cstr(b, n->signal);
     buf_puts(b, ",\"label\":");
     buf_json_cstr(b, n->label);
-    buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"skipped\":%s,\"error\":",
-               n->matched ? "true" : "false", n->confidence, n->skipped ? "true" : "false");
+    buf_puts(b, n->matched ? ",\"matched\":true,\"confidence\":"
+                           : ",\"matched\":false,\"confidence\":");
+    buf_g6(b, n->confidence);
+    buf_puts(b, n->skipped ? ",\"skipped\":true,\"error\":" : ",\"skipped\":false,\"error\":");
     buf_json_cstr(b, n->error);
     buf_json_opt(b, "fallback", n->fallback);
     buf_puts(b, ",\"children\":[");
@@ -67,19 +73,28 @@ void dec_trace_json(buf_t *b, const dec_trace_t *t)
 {
     buf_puts(b, "{\"name\":");
     buf_json_cstr(b, t->name);
-    buf_printf(b, ",\"matched\":%s,\"confidence\":%.6g,\"catch_all\":%s,\"root\":",
-               t->matched ? "true" : "false", t->confidence, t->is_catch_all ? "true" : "false");
+    buf_puts(b, t->matched ? ",\"matched\":true,\"confidence\":"
+                           : ",\"matched\":false,\"confidence\":");
+    buf_g6(b, t->confidence);
+    buf_puts(b,
+             t->is_catch_all ? ",\"catch_all\":true,\"root\":" : ",\"catch_all\":false,\"root\":");
     dec_node_json(b, &t->root);
     buf_putc(b, '}');
 }
 
 void dec_result_json(buf_t *b, const dec_result_t *r)
 {
-    buf_printf(b, "{\"outcome\":\"%s\",\"decision\":", dec_outcome_name(r->outcome));
+    buf_puts(b, "{\"outcome\":\"");
+    buf_puts(b, dec_outcome_name(r->outcome));
+    buf_puts(b, "\",\"decision\":");
     buf_json_cstr(b, r->name);
-    buf_printf(b, ",\"confidence\":%.6g,\"algorithm\":", r->confidence);
+    buf_puts(b, ",\"confidence\":");
+    buf_g6(b, r->confidence);
+    buf_puts(b, ",\"algorithm\":");
     buf_json_cstr(b, r->algorithm);
-    buf_printf(b, ",\"strategy\":\"%s\"", dec_strategy_name(r->strategy));
+    buf_puts(b, ",\"strategy\":\"");
+    buf_puts(b, dec_strategy_name(r->strategy));
+    buf_putc(b, '"');
     if (r->outcome == DEC_DEFAULT) {
         buf_puts(b, ",\"model\":");
         buf_json_cstr(b, r->default_model);

@@ -55,6 +55,10 @@
 /* The same for streamed replies (SSE relayed event by event, each re-framed
  * with the bound ids): the replay record, as above. */
 #define MAX_ALLOCS_PER_STREAMED_REQUEST 1
+/* A turn with a new query (the language detection runs CLD2 each time, and
+ * allocates nothing): the replay record, and the memory store's two chain
+ * index entries for the new prefix (kept by the store, not the request). */
+#define MAX_ALLOCS_PER_NEW_QUERY 3
 
 static atomic_ulong worker_allocs;
 /* TETHER_ALLOC_TRACE=1: print a backtrace for every counted allocation of the
@@ -306,11 +310,38 @@ static void test_routed_chat_request_allocations_on_the_worker(void **st)
     double per_stream = (double)n / (rounds * 2 * N_SESSIONS);
     printf("worker allocations per streamed routed chat request after warm-up: %.2f (%lu in %d)\n",
            per_stream, n, rounds * 2 * N_SESSIONS);
+    /* a new query on every request (the language detection's memo never
+     * answers: CLD2 runs each time), with x-session-id */
+    char *fresh[N_SESSIONS * 4];
+    for (int i = 0; i < N_SESSIONS * 4; i++) {
+        char *b = agent_body(i % N_SESSIONS, false);
+        char *q = strstr(b, "Now run the unit test again.");
+        assert_non_null(q);
+        char tag[8];
+        snprintf(tag, sizeof tag, "%03u",
+                 (unsigned)i % 1000u); /* "again." -> "a" + 3 digits + "n." */
+        memcpy(q + 23, tag, 3);
+        fresh[i] = b;
+    }
+    before = atomic_load(&worker_allocs);
+    if (getenv("TETHER_ALLOC_TRACE")) atomic_store(&tracing, 1);
+    for (int i = 0; i < N_SESSIONS * 4; i++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "alloc-session-%d", i % N_SESSIONS);
+        post(&c, fresh[i], sid);
+    }
+    n = atomic_load(&worker_allocs) - before;
+    atomic_store(&tracing, 0);
+    double per_fresh = (double)n / (N_SESSIONS * 4);
+    printf("worker allocations per routed chat request with a new query: %.2f (%lu in %d)\n",
+           per_fresh, n, N_SESSIONS * 4);
     thttp_close(&c);
     for (int s = 0; s < N_SESSIONS; s++) {
         free(bodies[s]);
         free(streamed[s]);
     }
+    for (int i = 0; i < N_SESSIONS * 4; i++)
+        free(fresh[i]);
     hsrv_server_stop(srv, 1000);
     hsrv_server_free(srv);
     app_free(app);
@@ -319,6 +350,7 @@ static void test_routed_chat_request_allocations_on_the_worker(void **st)
     assert_int_equal(system(cmd), 0);
     assert_true(per <= MAX_ALLOCS_PER_REQUEST);
     assert_true(per_stream <= MAX_ALLOCS_PER_STREAMED_REQUEST);
+    assert_true(per_fresh <= MAX_ALLOCS_PER_NEW_QUERY);
 }
 
 int main(void)

@@ -159,6 +159,54 @@ static void test_fixed_matches_printf(void **state)
     }
 }
 
+static void check_g6(double v)
+{
+    char want[64];
+    snprintf(want, sizeof want, "%.6g", v);
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "x");
+    buf_g6(&b, v);
+    if (strcmp(b.data + 1, want) != 0) fprintf(stderr, "%.17g: %s != %s\n", v, b.data + 1, want);
+    assert_string_equal(b.data + 1, want);
+    buf_free(&b);
+}
+
+/* buf_g6 writes printf's "%.6g" bytes: edges (zeros, powers of ten and
+ * their neighbours, values rounding up into the next power, ties) and
+ * 300,000 values over 1e-6 .. 1e7. */
+static void test_g6_matches_printf(void **state)
+{
+    static const double edge[] = {
+        0.0,       -0.0,       0.5,      1,         1.0 / 3, 2.0 / 3,   0.999999,     0.9999995,
+        0.9999994, 0.99999951, 99999.95, 99999.949, 1e-4,    9.9999e-5, 0.0001234565, 123456.5,
+        12345.65,  0.1,        0.3,      0.7,       0.85,    1.0000005, 2.5e-4,       -0.25};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        check_g6(edge[i]);
+    check_g6(NAN);
+    check_g6(INFINITY);
+    for (int e = -6; e <= 7; e++) {
+        double p = pow(10.0, e);
+        check_g6(p);
+        check_g6(nextafter(p, 0));
+        check_g6(nextafter(p, 1e300));
+        check_g6(-p);
+    }
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double unit = (double)(x >> 11) / 9007199254740992.0; /* [0, 1) */
+        double mag = pow(10.0, (double)(int)(x % 14) - 6);    /* 1e-6 .. 1e7 */
+        check_g6((x & 1 ? -1 : 1) * unit * mag);
+        /* six-digit values near a tie at the seventh */
+        double t = ((double)(int64_t)(unit * 1e6) + 0.5) / 1e6;
+        check_g6(t);
+        check_g6(nextafter(t, 0));
+        check_g6(nextafter(t, 1));
+    }
+}
+
 /* Chunks given back by one arena serve the next arenas of the thread:
  * every block stays intact and distinct while several arenas share them. */
 static void test_arena_chunks_reused_across_arenas(void **st)
@@ -234,6 +282,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixed_matches_printf),
+        cmocka_unit_test(test_g6_matches_printf),
         cmocka_unit_test(test_printf_grows_past_capacity),
         cmocka_unit_test(test_json_str_escapes),
         cmocka_unit_test(test_json_cstr_writes_null_for_null),
