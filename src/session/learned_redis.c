@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIELD_SEP '\x1f'
+#define FIELD_SEP     '\x1f'
+#define SEND_PER_TICK 16 /* increments sent per 100 ms tick, and in flight, at most */
 
 /* KEYS[1] the hash; ARGV[1] field, ARGV[2] v, ARGV[3] max weight, ARGV[4] max fields.
  * Returns 1, or 0 when the table is full. */
@@ -202,12 +203,15 @@ static bool on_added(void *ud, kv_status_t st, redisReply *r)
 static void send_pending(sess_learned_redis_t *l)
 {
     pthread_mutex_lock(&l->mu);
-    size_t budget = l->n; /* what is queued now: a refused one waits for the next tick */
+    /* what is queued now (a refused one waits for the next tick), at most
+     * SEND_PER_TICK: a backlog after an outage drains gently instead of
+     * competing with the session store for a Redis that just came back */
+    size_t budget = l->n < SEND_PER_TICK ? l->n : SEND_PER_TICK;
     pthread_mutex_unlock(&l->mu);
     for (; budget; budget--) {
         pending_t p;
         pthread_mutex_lock(&l->mu);
-        bool have = l->n > 0 && l->in_flight < 64;
+        bool have = l->n > 0 && l->in_flight < SEND_PER_TICK;
         if (have) {
             p = l->q[l->head];
             l->head = (l->head + 1) % SESS_LEARNED_REDIS_QUEUE;
