@@ -125,9 +125,10 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             char err[300] = "";
             app->learned_redis = sess_learned_redis_start(
                 &gx->stores.session.redis, gx->stores.session.redis.key_prefix,
-                sess_outcomes_shared(), 1000, err, sizeof err);
+                sess_outcomes_shared(), sess_priors_shared(), 1000, err, sizeof err);
             if (!app->learned_redis)
                 tlog(TLOG_ERROR, "learned_state_redis_unavailable", "\"error\":\"%s\"", err);
+            sess_learned_redis_set_shared(app->learned_redis);
         }
     }
     {
@@ -218,6 +219,7 @@ void app_free(tether_app_t *app)
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
     sel_state_free(app->sel);
+    sess_learned_redis_set_shared(NULL);
     sess_learned_redis_stop(app->learned_redis);
     if (app->learned_file) {
         char err[300] = "";

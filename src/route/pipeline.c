@@ -11,6 +11,7 @@
 #include "signals/embedder.h"
 #include "signals/similarity.h"
 #include "session/outcomes.h"
+#include "session/learned_redis.h"
 #include "session/priors.h"
 #include <math.h>
 #include <stdlib.h>
@@ -510,6 +511,11 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
      * this decision (after this turn) */
     sess_priors_observe(sess_priors_shared(), p->decision_name, p->id.key,
                         (p->has_state ? p->state.turn_count : 0) + 1);
+    /* shared sessions: into the window every replica reads (learned_redis.h) */
+    if (p->decision_name && *p->decision_name)
+        sess_learned_redis_push_prior(sess_learned_redis_shared(), p->decision_name,
+                                      hash_xxh64(p->id.key, strlen(p->id.key), 0),
+                                      (p->has_state ? p->state.turn_count : 0) + 1);
     /* the opener goes in with the commit (ordered on the same connection, so
      * it is stored when the commit is acknowledged): the next turn on another
      * replica finds the session through it even if the end-of-turn chain

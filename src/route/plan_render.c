@@ -132,6 +132,8 @@ static void session_json(buf_t *b, const route_plan_t *p)
     /* the turn's required quality, raised when the session's lock trajectory
      * predicts a lock next turn (issue 19) */
     num4(b, "required_quality", o->required_quality);
+    /* r: the remaining-turn prior the policy used (configured or learned; -1 none) */
+    num4(b, "remaining_turn_prior", p->facts.remaining_turn_prior);
     buf_puts(b, o->lock_predicted ? ",\"lock_predicted\":true" : ",\"lock_predicted\":false");
     num4(b, "lock_escalation", o->lock_escalation);
     num4(b, "continuation_mass", o->continuation_mass);

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FIELD_SEP '\x1f'
+#define FIELD_SEP     '\x1f'
+#define SEND_PER_TICK 16 /* increments sent per 100 ms tick, and in flight, at most */
 
 /* KEYS[1] the hash; ARGV[1] field, ARGV[2] v, ARGV[3] max weight, ARGV[4] max fields.
  * Returns 1, or 0 when the table is full. */
@@ -28,11 +29,46 @@ static const char LUA_ADD[] =
     "if g+b>tonumber(ARGV[3]) then g=g*0.5 b=b*0.5 end\n"
     "redis.call('HSET',KEYS[1],ARGV[1],string.format('%.17g %.17g',g,b))\n"
     "return 1\n";
-static const char *const scripts[] = {LUA_ADD};
+/* A remaining-turn prior observation (priors.h) into the decision's window:
+ * KEYS[1] the decision's hash (session-key hash -> longest turns, plus _sum
+ * and _n), KEYS[2] its FIFO of session hashes, KEYS[3] the set of decisions;
+ * ARGV[1] decision, ARGV[2] session hash, ARGV[3] turns, ARGV[4] window,
+ * ARGV[5] max decisions. The oldest session leaves a full window. */
+static const char LUA_PRIOR[] =
+    "if redis.call('SISMEMBER',KEYS[3],ARGV[1])==0 then\n"
+    "  if redis.call('SCARD',KEYS[3])>=tonumber(ARGV[5]) then return 0 end\n"
+    "  redis.call('SADD',KEYS[3],ARGV[1])\n"
+    "end\n"
+    "local t=tonumber(ARGV[3])\n"
+    "local old=tonumber(redis.call('HGET',KEYS[1],ARGV[2]) or '0') or 0\n"
+    "if old>=t then return 1 end\n"
+    "local sum=tonumber(redis.call('HGET',KEYS[1],'_sum') or '0') or 0\n"
+    "local n=tonumber(redis.call('HGET',KEYS[1],'_n') or '0') or 0\n"
+    "if old==0 then\n"
+    "  n=n+1 redis.call('RPUSH',KEYS[2],ARGV[2])\n"
+    "  if n>tonumber(ARGV[4]) then\n"
+    "    local gone=redis.call('LPOP',KEYS[2])\n"
+    "    sum=sum-(tonumber(redis.call('HGET',KEYS[1],gone) or '0') or 0)\n"
+    "    redis.call('HDEL',KEYS[1],gone) n=n-1\n"
+    "  end\n"
+    "end\n"
+    "sum=sum+t-old\n"
+    "redis.call('HSET',KEYS[1],ARGV[2],t,'_sum',sum,'_n',n)\n"
+    "return 1\n";
+static const char *const scripts[] = {LUA_ADD, LUA_PRIOR};
+
+/* Priors read back: the set of decisions, then each one's _sum and _n (one
+ * slot per decision, held by the sync state so nothing is allocated). */
+typedef struct prior_read {
+    struct sess_learned_redis *l;
+    char decision[128];
+} prior_read_t;
 
 typedef struct pending {
-    char field[160];
-    double v;
+    bool prior;      /* a prior observation, else an outcome */
+    char field[160]; /* outcome: "<decision>\x1f<model>"; prior: the decision */
+    char hash[17];   /* prior: the session key's hash, 16 hex */
+    double v;        /* outcome: v; prior: turns */
 } pending_t;
 
 /* An increment sent and not answered yet; linked so a stop can free the
@@ -45,8 +81,10 @@ typedef struct add_op {
 
 struct sess_learned_redis {
     sess_outcomes_t *o;
+    sess_priors_t *priors; /* NULL: outcomes only */
     kv_conf_t conf;
     char key[192];
+    char prefix[128];
     uint64_t sync_ms;
     pthread_t th;
     struct event_base *evb;
@@ -61,6 +99,8 @@ struct sess_learned_redis {
     bool reading;  /* an HGETALL in flight */
     int in_flight; /* increments sent, not answered */
     add_op_t *ops; /* those increments */
+    prior_read_t reads[SESS_PRIORS_MAX_DECISIONS];
+    int prior_reads; /* SMEMBERS or HMGETs of the priors in flight */
 };
 
 static bool field_of(char *out, size_t cap, const char *decision, const char *model)
@@ -83,6 +123,7 @@ bool sess_learned_redis_push(sess_learned_redis_t *l, const char *decision, cons
         }
         pending_t *p = &l->q[(l->head + l->n) % SESS_LEARNED_REDIS_QUEUE];
         /* the model's entry, then the (decision, model) one */
+        p->prior = false;
         if (!field_of(p->field, sizeof p->field, pass ? decision : "", model)) {
             ok = false;
             break;
@@ -92,6 +133,37 @@ bool sess_learned_redis_push(sess_learned_redis_t *l, const char *decision, cons
     }
     pthread_mutex_unlock(&l->mu);
     return ok;
+}
+
+bool sess_learned_redis_push_prior(sess_learned_redis_t *l, const char *decision, uint64_t key_hash,
+                                   int64_t turns)
+{
+    if (!l || !decision || !*decision || turns < 1 || strlen(decision) >= 128) return false;
+    bool ok = false;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < SESS_LEARNED_REDIS_QUEUE) {
+        pending_t *p = &l->q[(l->head + l->n) % SESS_LEARNED_REDIS_QUEUE];
+        p->prior = true;
+        snprintf(p->field, sizeof p->field, "%s", decision);
+        snprintf(p->hash, sizeof p->hash, "%016llx", (unsigned long long)key_hash);
+        p->v = (double)turns;
+        l->n++;
+        ok = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+static _Atomic(sess_learned_redis_t *) shared;
+
+void sess_learned_redis_set_shared(sess_learned_redis_t *l)
+{
+    atomic_store(&shared, l);
+}
+
+sess_learned_redis_t *sess_learned_redis_shared(void)
+{
+    return atomic_load(&shared);
 }
 
 uint64_t sess_learned_redis_syncs(sess_learned_redis_t *l)
@@ -131,12 +203,15 @@ static bool on_added(void *ud, kv_status_t st, redisReply *r)
 static void send_pending(sess_learned_redis_t *l)
 {
     pthread_mutex_lock(&l->mu);
-    size_t budget = l->n; /* what is queued now: a refused one waits for the next tick */
+    /* what is queued now (a refused one waits for the next tick), at most
+     * SEND_PER_TICK: a backlog after an outage drains gently instead of
+     * competing with the session store for a Redis that just came back */
+    size_t budget = l->n < SEND_PER_TICK ? l->n : SEND_PER_TICK;
     pthread_mutex_unlock(&l->mu);
     for (; budget; budget--) {
         pending_t p;
         pthread_mutex_lock(&l->mu);
-        bool have = l->n > 0 && l->in_flight < 64;
+        bool have = l->n > 0 && l->in_flight < SEND_PER_TICK;
         if (have) {
             p = l->q[l->head];
             l->head = (l->head + 1) % SESS_LEARNED_REDIS_QUEUE;
@@ -152,14 +227,30 @@ static void send_pending(sess_learned_redis_t *l)
         op->next = l->ops;
         if (l->ops) l->ops->prev = op;
         l->ops = op;
-        char v[40], mw[40], mf[24];
-        snprintf(v, sizeof v, "%.17g", p.v);
-        snprintf(mw, sizeof mw, "%.17g", SESS_OUTCOMES_MAX_WEIGHT);
-        snprintf(mf, sizeof mf, "%d", SESS_OUTCOMES_MAX);
-        const char *argv[] = {"1", l->key, op->p.field, v, mw, mf};
-        size_t lens[] = {1, strlen(l->key), strlen(op->p.field), strlen(v), strlen(mw), strlen(mf)};
         l->in_flight++;
-        kv_eval(l->kv, 0, on_added, op, 6, argv, lens);
+        if (op->p.prior) {
+            char kh[320], kl[320], ks[200], t[24], w[24], md[24];
+            snprintf(kh, sizeof kh, "%slearned:prior:%s", l->prefix, op->p.field);
+            snprintf(kl, sizeof kl, "%slearned:prior_order:%s", l->prefix, op->p.field);
+            snprintf(ks, sizeof ks, "%slearned:prior_decisions", l->prefix);
+            snprintf(t, sizeof t, "%lld", (long long)op->p.v);
+            snprintf(w, sizeof w, "%d", SESS_PRIORS_WINDOW);
+            snprintf(md, sizeof md, "%d", SESS_PRIORS_MAX_DECISIONS);
+            const char *argv[] = {"3", kh, kl, ks, op->p.field, op->p.hash, t, w, md};
+            size_t lens[9];
+            for (int i = 0; i < 9; i++)
+                lens[i] = strlen(argv[i]);
+            kv_eval(l->kv, 1, on_added, op, 9, argv, lens);
+        } else {
+            char v[40], mw[40], mf[24];
+            snprintf(v, sizeof v, "%.17g", p.v);
+            snprintf(mw, sizeof mw, "%.17g", SESS_OUTCOMES_MAX_WEIGHT);
+            snprintf(mf, sizeof mf, "%d", SESS_OUTCOMES_MAX);
+            const char *argv[] = {"1", l->key, op->p.field, v, mw, mf};
+            size_t lens[] = {1,         strlen(l->key), strlen(op->p.field),
+                             strlen(v), strlen(mw),     strlen(mf)};
+            kv_eval(l->kv, 0, on_added, op, 6, argv, lens);
+        }
         if (kv_is_degraded(l->kv)) return; /* refused: wait for the next tick */
     }
 }
@@ -187,6 +278,40 @@ static bool on_read(void *ud, kv_status_t st, redisReply *r)
     return true;
 }
 
+static bool on_prior(void *ud, kv_status_t st, redisReply *r)
+{
+    prior_read_t *pr = ud;
+    pr->l->prior_reads--;
+    bool ok = st == KV_OK && r && r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+    if (ok && r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[1]->type == REDIS_REPLY_STRING)
+        sess_priors_set_shared(pr->l->priors, pr->decision, atoll(r->element[0]->str),
+                               atoll(r->element[1]->str));
+    return ok;
+}
+
+static bool on_decisions(void *ud, kv_status_t st, redisReply *r)
+{
+    sess_learned_redis_t *l = ud;
+    l->prior_reads--;
+    if (st != KV_OK || !r || r->type != REDIS_REPLY_ARRAY) return false;
+    for (size_t i = 0; i < r->elements && i < SESS_PRIORS_MAX_DECISIONS; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || !e->len || e->len >= 128) continue;
+        prior_read_t *pr = &l->reads[i];
+        pr->l = l;
+        memcpy(pr->decision, e->str, e->len);
+        pr->decision[e->len] = 0;
+        l->prior_reads++;
+        char kh[320];
+        snprintf(kh, sizeof kh, "%slearned:prior:%s", l->prefix, pr->decision);
+        const char *argv[] = {"HMGET", kh, "_sum", "_n"};
+        size_t lens[] = {5, strlen(kh), 4, 2};
+        kv_cmd(l->kv, on_prior, pr, 4, argv, lens);
+    }
+    return true;
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *ud)
 {
     (void)fd, (void)what;
@@ -203,6 +328,14 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         size_t lens[] = {7, strlen(l->key)};
         l->reading = true;
         kv_cmd(l->kv, on_read, l, 2, argv, lens);
+        if (l->priors && l->prior_reads == 0) {
+            char ks[200];
+            snprintf(ks, sizeof ks, "%slearned:prior_decisions", l->prefix);
+            const char *av[] = {"SMEMBERS", ks};
+            size_t ln[] = {8, strlen(ks)};
+            l->prior_reads++;
+            kv_cmd(l->kv, on_decisions, l, 2, av, ln);
+        }
     }
 }
 
@@ -214,8 +347,8 @@ static void *run(void *arg)
 }
 
 sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char *prefix,
-                                               sess_outcomes_t *o, uint64_t sync_ms, char *err,
-                                               size_t errlen)
+                                               sess_outcomes_t *o, sess_priors_t *priors,
+                                               uint64_t sync_ms, char *err, size_t errlen)
 {
     if (!r || !o) {
         snprintf(err, errlen, "no Redis or no outcome table");
@@ -224,6 +357,8 @@ sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char 
     sess_learned_redis_t *l = calloc(1, sizeof *l);
     if (!l) abort();
     l->o = o;
+    l->priors = priors;
+    snprintf(l->prefix, sizeof l->prefix, "%s", prefix ? prefix : "tether:");
     l->sync_ms = sync_ms ? sync_ms : 1000;
     snprintf(l->key, sizeof l->key, "%slearned:outcomes", prefix ? prefix : "tether:");
     pthread_mutex_init(&l->mu, NULL);
@@ -232,7 +367,7 @@ sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char 
     kv_opts_t ko;
     kv_opts_from_cfg(r, &ko);
     ko.scripts = scripts;
-    ko.n_scripts = 1;
+    ko.n_scripts = 2;
     ko.name = "learned_state";
     if (!kv_conf_init(&l->conf, &ko, err, errlen)) goto fail;
     l->evb = event_base_new();

@@ -22,6 +22,7 @@
 #define TETHER_SESSION_LEARNED_REDIS_H
 #include "config/global.h"
 #include "session/outcomes.h"
+#include "session/priors.h"
 #include <stdint.h>
 
 #define SESS_LEARNED_REDIS_QUEUE 4096 /* increments waiting for Redis at most */
@@ -34,8 +35,8 @@ typedef struct sess_learned_redis sess_learned_redis_t;
  * NULL with err filled when the address is malformed or the thread cannot
  * start. */
 sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char *prefix,
-                                               sess_outcomes_t *o, uint64_t sync_ms, char *err,
-                                               size_t errlen);
+                                               sess_outcomes_t *o, sess_priors_t *priors,
+                                               uint64_t sync_ms, char *err, size_t errlen);
 /* Stop the thread and free. Increments Redis has not acknowledged yet stay
  * in this process's table only. NULL is fine. */
 void sess_learned_redis_stop(sess_learned_redis_t *l);
@@ -44,6 +45,17 @@ void sess_learned_redis_stop(sess_learned_redis_t *l);
  * queue is full (the outcome stays local only). */
 bool sess_learned_redis_push(sess_learned_redis_t *l, const char *decision, const char *model,
                              double v);
+/* Queue a remaining-turn prior observation (priors.h: session key_hash
+ * reached turns in decision) for the decision's shared window in Redis
+ * ({prefix}learned:prior:<decision>, the last SESS_PRIORS_WINDOW sessions);
+ * the read-back gives every replica's priors the same window
+ * (sess_priors_set_shared). False when the queue is full. */
+bool sess_learned_redis_push_prior(sess_learned_redis_t *l, const char *decision, uint64_t key_hash,
+                                   int64_t turns);
+/* The process's instance (set by the app at start, NULL before and after),
+ * for the route pipeline's commit. */
+void sess_learned_redis_set_shared(sess_learned_redis_t *l);
+sess_learned_redis_t *sess_learned_redis_shared(void);
 /* Reads of the hash that completed (tests and diagnostics). */
 uint64_t sess_learned_redis_syncs(sess_learned_redis_t *l);
 #endif

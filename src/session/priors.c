@@ -6,6 +6,7 @@
 #include "session/priors.h"
 #include "core/hash.h"
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,10 @@ typedef struct prior_dec {
     prior_sess_t ring[SESS_PRIORS_WINDOW];
     size_t n, next; /* entries used; where the next new session goes */
     int64_t sum;    /* of ring[].turns */
+    /* shared sessions: the same window kept in Redis for every replica
+     * (session/learned_redis.h); when set it is what the prior reads */
+    bool has_shared;
+    int64_t shared_sum, shared_n;
 } prior_dec_t;
 
 struct sess_priors {
@@ -143,7 +148,12 @@ double sess_priors_get(sess_priors_t *p, const char *decision, int64_t min_sampl
     double r = -1;
     pthread_mutex_lock(&p->mu);
     prior_dec_t *d = find_locked(p, decision, 0);
-    if (d && d->n >= (size_t)min_samples) r = (double)d->sum / (double)d->n - 1;
+    if (d && d->has_shared) {
+        if (d->shared_n >= min_samples && d->shared_n > 0)
+            r = (double)d->shared_sum / (double)d->shared_n - 1;
+    } else if (d && d->n >= (size_t)min_samples) {
+        r = (double)d->sum / (double)d->n - 1;
+    }
     pthread_mutex_unlock(&p->mu);
     return r; /* >= 0 when learned: every length is >= 1 */
 }
@@ -153,7 +163,20 @@ size_t sess_priors_samples(sess_priors_t *p, const char *decision)
     if (!p || !decision) return 0;
     pthread_mutex_lock(&p->mu);
     prior_dec_t *d = find_locked(p, decision, 0);
-    size_t n = d ? d->n : 0;
+    size_t n = d ? (d->has_shared ? (size_t)d->shared_n : d->n) : 0;
     pthread_mutex_unlock(&p->mu);
     return n;
+}
+
+void sess_priors_set_shared(sess_priors_t *p, const char *decision, int64_t sum, int64_t n)
+{
+    if (!p || !decision || !*decision || n < 0 || sum < 0) return;
+    pthread_mutex_lock(&p->mu);
+    prior_dec_t *d = find_locked(p, decision, 1);
+    if (d) {
+        d->has_shared = true;
+        d->shared_sum = sum;
+        d->shared_n = n;
+    }
+    pthread_mutex_unlock(&p->mu);
 }

@@ -51,6 +51,11 @@ void sess_priors_observe_hash(sess_priors_t *p, const char *decision, uint64_t k
 typedef void (*sess_priors_visit_fn)(void *ud, const char *decision, uint64_t key_hash,
                                      int64_t turns);
 void sess_priors_each(sess_priors_t *p, sess_priors_visit_fn fn, void *ud);
+/* Shared sessions (session/learned_redis.h): the decision's window as Redis
+ * keeps it for every replica, sum of the session lengths and their number;
+ * from then on sess_priors_get and sess_priors_samples read it instead of
+ * this process's ring (which keeps learning, for the file snapshot). */
+void sess_priors_set_shared(sess_priors_t *p, const char *decision, int64_t sum, int64_t n);
 /* Forget everything (tests; config reload keeps what was learned). */
 void sess_priors_clear(sess_priors_t *p);
 #endif

@@ -2,7 +2,8 @@
  * when sessions are shared (issue 19): two `tether serve` replicas on one
  * test-started redis-server (session store backend redis); outcomes posted
  * to replica A change the learned term on big that replica B's routing
- * trace (POST /api/v1/eval) shows, and a restarted B finds it again. */
+ * trace (POST /api/v1/eval) shows, and a restarted B finds it again; the
+ * remaining-turn prior learned from sessions committed on A is B's too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,7 +48,7 @@ static void write_config(const char *path, int port, int mg)
             "      rules: {operator: OR, conditions: [{type: keyword, name: code_terms}]}\n"
             "      modelRefs: [{model: cheap}, {model: big}]\n"
             "global:\n  router:\n    session: {outcome_quality_bound: 0.05, "
-            "outcome_prior_weight: 10}\n"
+            "outcome_prior_weight: 10, min_remaining_turn_prior_samples: 1}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\", key_prefix: "
             "\"lr%d:\", timeout_ms: 200}}\n"
             "  services:\n    management_api:\n      listen: \"127.0.0.1:%d\"\n"
@@ -111,6 +112,35 @@ static cJSON *post(int mg, const char *path, const char *body, int want)
     thttp_resp_free(&r);
     assert_non_null(j);
     return j;
+}
+
+/* The remaining-turn prior in the routing trace of replica mg (-1: none). */
+static double prior_of(int mg)
+{
+    const char *body = "{\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"fix my code\"}]}}";
+    cJSON *j = post(mg, "/api/v1/eval", body, 200);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    const char *at = strstr(s, "\"remaining_turn_prior\":");
+    assert_non_null(at);
+    double v = atof(at + strlen("\"remaining_turn_prior\":"));
+    free(s);
+    return v;
+}
+
+static void chat(int port, const char *sid)
+{
+    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"fix my code\"}]}";
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "x-session-id: %s\r\n", sid);
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", port, "POST", "/v1/chat/completions", hdr, body,
+                                   strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    thttp_resp_free(&r);
 }
 
 /* big's learned_quality in the routing trace of replica mg */
@@ -178,9 +208,29 @@ static void test_outcomes_on_a_change_the_term_on_b_and_survive_restart(void **s
     assert_true(wait_learned(mg_b, want2));
 }
 
+/* Remaining-turn priors: sessions committed on A give B the same learned
+ * prior (min samples 1): p1 runs 3 turns, p2 1: mean length 2, prior 1. */
+static void test_priors_learned_on_a_are_read_by_b(void **state)
+{
+    (void)state;
+    TREDIS_NEED();
+    assert_true(prior_of(mg_b) < 0);
+    for (int i = 0; i < 3; i++)
+        chat(port_a, "p1");
+    chat(port_a, "p2");
+    bool ok = false;
+    for (int i = 0; i < 200 && !ok; i++) {
+        ok = fabs(prior_of(mg_b) - 1.0) < 1e-4;
+        if (!ok) usleep(50000);
+    }
+    assert_true(ok);
+    assert_true(fabs(prior_of(mg_a) - 1.0) < 1e-4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_priors_learned_on_a_are_read_by_b),
         cmocka_unit_test(test_outcomes_on_a_change_the_term_on_b_and_survive_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
