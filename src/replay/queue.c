@@ -143,9 +143,9 @@ void replay_queue_stats(replay_queue_t *q, replay_stats_t *o)
     o->depth = q->wq ? core_workq_depth(q->wq) : 0;
 }
 
-bool replay_queue_flush(replay_queue_t *q, uint64_t deadline_ms)
+bool replay_queue_flush(replay_queue_t *q, uint64_t wait_ms)
 {
-    return core_workq_flush(q->wq, deadline_ms);
+    return core_workq_flush(q->wq, wait_ms);
 }
 
 void replay_queue_pause(replay_queue_t *q, bool paused)

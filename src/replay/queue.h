@@ -47,9 +47,9 @@ replay_queue_t *replay_queue_new_ex(replay_store_t *store, const replay_config_t
  * blocks on I/O; holds a mutex only for a pointer swap. */
 int replay_queue_push(replay_queue_t *q, replay_record_t *r);
 void replay_queue_stats(replay_queue_t *q, replay_stats_t *out);
-/* Wait until everything pushed so far is stored (or deadline_ms passes).
+/* Wait until everything pushed so far is stored, for up to wait_ms.
  * Returns true when the queue drained. For tests and `config reload`. */
-bool replay_queue_flush(replay_queue_t *q, uint64_t deadline_ms);
+bool replay_queue_flush(replay_queue_t *q, uint64_t wait_ms);
 /* Stop accepting, write what is queued for up to deadline_ms, count the rest
  * as dropped, join the writer and free. final (may be NULL) receives the last
  * counters, e.g. for a shutdown log line. NULL q is a no-op. */
