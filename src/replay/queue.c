@@ -126,6 +126,9 @@ replay_queue_t *replay_queue_new_ex(replay_store_t *store, const replay_config_t
                            .drop = on_drop,
                            .ud = q};
     q->wq = core_workq_new(&o);
+    /* records for the requests in flight before the writer hands the first
+     * ones back: a steady worker then allocates none (about 1.2 MiB) */
+    replay_record_reserve(256);
     return q;
 }
 
@@ -158,6 +161,7 @@ void replay_queue_free(replay_queue_t *q, uint64_t deadline_ms, replay_stats_t *
     if (!q) return;
     core_workq_free(q->wq, deadline_ms);
     q->wq = NULL;
+    replay_record_spares_free();
     if (final) replay_queue_stats(q, final);
     buf_free(&q->err);
     free(q);

@@ -227,6 +227,37 @@ void replay_record_free(replay_record_t *r)
     free(r);
 }
 
+void replay_record_reserve(size_t n)
+{
+#if SPARE_MAX
+    pthread_mutex_lock(&spare_mu);
+    while (n_spare < n && n_spare < SPARE_MAX) {
+        replay_record_t *r = malloc(sizeof *r + REPLAY_RECORD_POOL);
+        if (!r) break;
+        r->next_spare = spare;
+        spare = r;
+        n_spare++;
+    }
+    pthread_mutex_unlock(&spare_mu);
+#else
+    (void)n;
+#endif
+}
+
+void replay_record_spares_free(void)
+{
+#if SPARE_MAX
+    pthread_mutex_lock(&spare_mu);
+    while (spare) {
+        replay_record_t *r = spare;
+        spare = r->next_spare;
+        free(r);
+    }
+    n_spare = 0;
+    pthread_mutex_unlock(&spare_mu);
+#endif
+}
+
 /* ---- validation -------------------------------------------------------- */
 
 /* The writer checks every fragment of every record: one validating pass

@@ -120,6 +120,12 @@ typedef struct replay_record {
 /* A zeroed record with a fresh id and created_at = now_ms. Aborts on OOM. */
 replay_record_t *replay_record_new(uint64_t now_ms);
 void replay_record_free(replay_record_t *r);
+/* Put up to n records (at most the 256 kept) aside for the next
+ * replay_record_new calls, so a worker does not allocate while the writer
+ * still holds the records of the first batches (replay_queue_new); and free
+ * every record kept (replay_queue_free). No-ops under ASan. */
+void replay_record_reserve(size_t n);
+void replay_record_spares_free(void);
 /* Replace *field with a copy of s (NULL clears). The copy is a malloc of
  * its own: do not use these on a field set with replay_record_put. */
 void replay_record_set(char **field, const char *s);
