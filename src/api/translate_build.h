@@ -11,10 +11,15 @@ static inline const char *tr_str_of(const cJSON *o, const char *k)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A member's integer value; -1 when absent, not a number, or outside what
+ * an int64 holds (an upstream may send any number: 1e64 or NaN must not be
+ * converted, which is undefined behaviour). */
 static inline int64_t tr_num_of(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    return d > -9.2e18 && d < 9.2e18 ? (int64_t)d : -1;
 }
 
 static inline int64_t tr_nz(int64_t v)

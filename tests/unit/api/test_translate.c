@@ -450,6 +450,36 @@ static void test_stream_a2c(void **st)
     buf_free(&got);
 }
 
+/* A huge or odd number from the upstream (fuzz_translate found 8.9e63 as a
+ * content block index: converting it to an integer was undefined behaviour,
+ * caught by UBSan) is treated as absent; the stream still ends well. */
+static void test_stream_huge_numbers(void **st)
+{
+    (void)st;
+    buf_t got = BUF_INIT;
+    tr_warn_t w = {0};
+    tr_stream_t s;
+    tr_stream_init(&s, TR_S_A2C, "claude", collect, &got, &w);
+    static const char *const ev[] = {
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_8\",\"usage\":{\"input_tokens\":"
+        "1e300}}}",
+        "{\"type\":\"content_block_start\",\"index\":08888888888888888888888888888888888888888888"
+        "888888888888888888888,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":-1e99,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"Hi\"}}",
+        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_"
+        "tokens\":9e40}}",
+        "{\"type\":\"message_stop\"}",
+        NULL};
+    for (int i = 0; ev[i]; i++)
+        tr_stream_event(&s, NULL, ev[i], strlen(ev[i]));
+    tr_stream_end(&s);
+    assert_non_null(got.data);
+    assert_non_null(strstr(got.data, "[DONE]"));
+    tr_stream_deinit(&s);
+    buf_free(&got);
+}
+
 static void test_stream_c2a_and_c2r(void **st)
 {
     (void)st;
@@ -610,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_responses_to_chat_request),
         cmocka_unit_test(test_whole_replies),
         cmocka_unit_test(test_stream_a2c),
+        cmocka_unit_test(test_stream_huge_numbers),
         cmocka_unit_test(test_stream_c2a_and_c2r),
         cmocka_unit_test(test_response_store),
     };
