@@ -5,6 +5,7 @@
  * Redis. The circuit opens on the first failure for about a second (the
  * store's old back-off), during which response_store.c serves from its
  * local table. See response_store.h. */
+#include "json/num.h"
 #include "api/response_store_internal.h"
 #include "api/response_store_registry.h"
 #include "config/config.h"
@@ -133,7 +134,7 @@ static rstore_entry_t *entry_from_json(const char *s, size_t len, const char *id
     e->previous_response_id = get_str(o, "previous_response_id");
     e->response = get_str(o, "response");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "created_at");
-    e->created_at = cJSON_IsNumber(c) ? (int64_t)c->valuedouble : 0;
+    e->created_at = cJSON_IsNumber(c) ? json_num_i64(c->valuedouble, 0) : 0;
     e->expires_ms = UINT64_MAX; /* Redis expires the key itself */
     cJSON_Delete(o);
     return e;

@@ -5,6 +5,7 @@
  * (translate_resp.c), as for a non-streamed upstream. Chunks are small, so
  * each is parsed with cJSON; the assembled reply holds the text, the tool
  * calls by index, the finish reason and the last usage seen. */
+#include "json/num.h"
 #include "api/translate_build.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ void tr_asm_chunk(tr_asm_t *a, const char *data, size_t len)
     set_once(&a->id, tr_str_of(o, "id"));
     set_once(&a->model, tr_str_of(o, "model"));
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(o, "created");
-    if (!a->created && cJSON_IsNumber(cr)) a->created = (int64_t)cr->valuedouble;
+    if (!a->created && cJSON_IsNumber(cr)) a->created = json_num_i64(cr->valuedouble, 0);
     const cJSON *ch = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ch, "delta");
     const char *t = tr_str_of(d, "content");

@@ -2,6 +2,7 @@
  * scenario files (cJSON) and the bit-exact turn generator. The generator is
  * the only consumer of the MT19937 stream: randint for history, choice for a
  * single idle turn, and one uniform per turn, in the spec's order. */
+#include "json/num.h"
 #include "bench/saar_workload.h"
 #include "bench/mt19937.h"
 #include <cjson/cJSON.h>
@@ -202,7 +203,7 @@ static int get_slots(const cJSON *o, const char *scn, const char *ckey, const ch
         if (!cJSON_IsNumber(e) || e->valuedouble != floor(e->valuedouble))
             return saar_err(err, n, "scenario '%s': field '%s' must be an array of integers", scn,
                             skey);
-        out->slot[out->n++] = (int)e->valuedouble;
+        out->slot[out->n++] = json_num_int(e->valuedouble, 0);
     }
     return 0;
 }

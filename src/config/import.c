@@ -3,6 +3,7 @@
  * merge it into a v0.3 config as providers.models[] with backend_refs plus
  * routing.modelCards (SPEC 3.6). Literal API keys are never copied: the
  * backend gets api_key_env and the caller prints the variable to set. */
+#include "json/num.h"
 #include "config/load.h"
 #include "config/migrate.h"
 #include "config/import_internal.h"
@@ -247,7 +248,7 @@ bool cfg_import_read_openai(cfg_import_t *im, const char *key, const char *base_
         /* some servers (vLLM) report the context window as max_model_len */
         const cJSON *ml = cJSON_GetObjectItemCaseSensitive(it, "max_model_len");
         if (cJSON_IsNumber(ml) && ml->valuedouble > 0 && ml->valuedouble <= CFG_IMPORT_MAX_WINDOW)
-            m->context_window = (uint64_t)ml->valuedouble;
+            m->context_window = json_num_u64(ml->valuedouble, 0);
     }
     cJSON_Delete(j);
     if (!ip->n_models)

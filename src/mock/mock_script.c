@@ -1,5 +1,6 @@
 /* mock_script.c - loads the JSON-lines fault script of `tether mock` and
  * hands out one step per request, in order (see mock_script.h). */
+#include "json/num.h"
 #include "mock/mock_script.h"
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -40,14 +41,14 @@ static int parse_line(mock_step_t *st, const char *line, size_t len, char *why, 
             snprintf(why, whylen, "\"status\" must be a number in 100..599");
             goto out;
         }
-        st->status = (int)v->valuedouble;
+        st->status = json_num_int(v->valuedouble, 0);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "delay_ms"))) {
         if (!cJSON_IsNumber(v) || v->valuedouble < 0) {
             snprintf(why, whylen, "\"delay_ms\" must be a number >= 0");
             goto out;
         }
-        st->delay_ms = (uint64_t)v->valuedouble;
+        st->delay_ms = json_num_u64(v->valuedouble, 0);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(o, "reset_after_bytes"))) {
         if (!cJSON_IsNumber(v) || v->valuedouble < 0) {

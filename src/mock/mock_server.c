@@ -8,6 +8,7 @@
  * reply (mock_reply.c) whose ids are registered -> prefix-cache accounting
  * (mock_session.c) -> counters (mock_stats.c) -> respond now, or later from
  * a timer when a delay applies. */
+#include "json/num.h"
 #include "mock/mock.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -617,7 +618,8 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req, bool pooling)
     mock_stats_request(m->stats, req->path, model);
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
     const cJSON *jd = cJSON_GetObjectItemCaseSensitive(root, "dimensions");
-    int dims = cJSON_IsNumber(jd) ? (int)jd->valuedouble : m->cfg.embed_dims;
+    int dims =
+        cJSON_IsNumber(jd) ? json_num_int(jd->valuedouble, m->cfg.embed_dims) : m->cfg.embed_dims;
     if (!model) {
         respond_error(req, 400, "invalid_request_error", "missing_model",
                       "'model' is required and must be a string");
@@ -644,7 +646,7 @@ static void handle_embeddings(mock_t *m, hsrv_req_t *req, bool pooling)
             } else if (cJSON_IsArray(item)) { /* token ids: embed their decimal text */
                 const cJSON *t;
                 for (t = cj_child(item); t; t = t->next)
-                    buf_printf(&text, "%d ", (int)t->valuedouble);
+                    buf_printf(&text, "%d ", json_num_int(t->valuedouble, 0));
             }
             tokens += mock_tokens(text.len);
             uint64_t dl = embed_delay_of(m->cfg.embed_delay, text.data);

@@ -2,6 +2,7 @@
  * global.services.router_replay, the factory that opens the named backend
  * (from the registry, registry.h), and the filter / ordering / row-parsing
  * helpers the backends share. */
+#include "json/num.h"
 #include "replay/store.h"
 
 #include <cjson/cJSON.h>
@@ -172,7 +173,7 @@ bool replay_row_parse(const char *line, size_t len, replay_row_parsed_t *out)
     out->doc = doc;
     replay_row_t *r = &out->row;
     r->id = id;
-    r->created_at_ms = (uint64_t)ms->valuedouble;
+    r->created_at_ms = json_num_u64(ms->valuedouble, 0);
     r->decision = jstr(doc, "decision");
     r->model = jstr(doc, "model");
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(doc, "session");

@@ -2,6 +2,7 @@
  * call or a memory write: the engine behind `tether eval`, the management
  * API's POST /api/v1/eval and `dsl test`. It runs exactly route_decide, the
  * function `serve` runs. */
+#include "json/num.h"
 #include "route/eval.h"
 #include "core/clock.h"
 #include "json/scan.h"
@@ -32,8 +33,8 @@ int route_eval_session_parse(const char *json, size_t len, uint64_t now_ms, sess
                 *sw = cJSON_GetObjectItem(j, "switches");
     if (cJSON_IsString(m)) copy_name(out->last_model, sizeof out->last_model, m->valuestring);
     if (cJSON_IsString(d)) copy_name(out->last_decision, sizeof out->last_decision, d->valuestring);
-    out->turn_count = cJSON_IsNumber(t) ? (uint32_t)t->valuedouble : 1;
-    out->switch_count = cJSON_IsNumber(sw) ? (uint32_t)sw->valuedouble : 0;
+    out->turn_count = cJSON_IsNumber(t) ? json_num_u32(t->valuedouble, 1) : 1;
+    out->switch_count = cJSON_IsNumber(sw) ? json_num_u32(sw->valuedouble, 0) : 0;
     double idle_s = cJSON_IsNumber(idle) ? idle->valuedouble : 10;
     out->last_seen_ms = now_ms - (uint64_t)(idle_s * 1000);
     out->last_started_at_ms = out->last_seen_ms;

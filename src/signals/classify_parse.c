@@ -5,6 +5,7 @@
  * chat replies ("safe" / "unsafe\nS1"), and the input window of a long text
  * (head, middle and tail samples). Pure functions, fuzzed by
  * tests/fuzz/fuzz_classify.c. */
+#include "json/num.h"
 #include "signals/classify.h"
 
 #include <cjson/cJSON.h>
@@ -284,7 +285,7 @@ int sig_cls_parse_score(const cfg_classifier_t *k, const char *body, size_t len,
     for (const cJSON *d = data->child; d; d = d->next, pos_i++) {
         const cJSON *js = cJSON_GetObjectItemCaseSensitive(d, "score");
         const cJSON *ji = cJSON_GetObjectItemCaseSensitive(d, "index");
-        int i = cJSON_IsNumber(ji) ? (int)ji->valuedouble : pos_i;
+        int i = cJSON_IsNumber(ji) ? json_num_int(ji->valuedouble, pos_i) : pos_i;
         if (!cJSON_IsNumber(js) || !isfinite(js->valuedouble) || i < 0 || i >= n || seen[i])
             goto out;
         seen[i] = true;

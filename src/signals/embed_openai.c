@@ -9,6 +9,7 @@
  * 429 and 5xx; other 4xx fail at once. One curl easy handle per call keeps
  * the backend thread-safe without a handle pool; the cache and the counters
  * sit behind one mutex. */
+#include "json/num.h"
 #include "signals/embedder.h"
 
 #include "core/buf.h"
@@ -142,7 +143,7 @@ static emb_status_t parse_reply(emb_openai_t *o, const char *body, size_t len, s
     {
         const cJSON *ji = cJSON_GetObjectItemCaseSensitive(d, "index");
         const cJSON *jv = cJSON_GetObjectItemCaseSensitive(d, "embedding");
-        size_t idx = cJSON_IsNumber(ji) ? (size_t)ji->valuedouble : pos;
+        size_t idx = cJSON_IsNumber(ji) ? (size_t)json_num_u64(ji->valuedouble, pos) : pos;
         pos++;
         if (!cJSON_IsArray(jv) || idx >= n) {
             st = EMB_ERR_REMOTE;
