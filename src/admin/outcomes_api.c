@@ -185,8 +185,8 @@ static void h_outcomes(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
         persisted = sess_learned_redis_push(app->learned_redis, decision, model, v);
     if (bound > 0 && app->learned_file) {
         char err[300] = "";
-        persisted |=
-            sess_learned_save(app->learned_file, sess_priors_shared(), o, err, sizeof err) == 0;
+        persisted |= sess_learned_save(app->learned_file, sess_priors_shared(), o, app->sel, err,
+                                       sizeof err) == 0;
         if (!persisted) tlog(TLOG_ERROR, "learned_state_unwritable", "\"path_set\":true");
     }
     char num[64];

@@ -9,9 +9,12 @@
  * for the whole fleet. Viewer role. */
 #include "admin/mgmt.h"
 #include "core/clock.h"
+#include "core/log.h"
 #include "replay/query.h"
 #include "replay/store.h"
 #include "select/select.h"
+#include "session/learned_file.h"
+#include "session/learned_redis.h"
 #include <cjson/cJSON.h>
 #include "session/identity.h"
 #include "session/store.h"
@@ -171,12 +174,26 @@ static void h_feedback(hsrv_req_t *req, mgmt_t *m, const cfg_t *cfg, void *ud)
             if (!strcmp(cfg->routing->recipes[r].decisions[i].name, dn->valuestring))
                 d = &cfg->routing->recipes[r].decisions[i];
     const char *why = NULL;
+    sel_elo_delta_t moves[2];
+    size_t n_moves = 0;
     if (!d || !cJSON_IsString(mn)) {
         mgmt_error(req, 422, "not_rateable", "the recorded turn has no decision/model to rate");
-    } else if (sel_elo_feedback(app->sel, cfg, d, mn->valuestring, v,
-                                cJSON_IsString(cw) ? cw->valuestring : NULL, &why) != 0) {
+    } else if (sel_elo_feedback_deltas(app->sel, cfg, d, mn->valuestring, v,
+                                       cJSON_IsString(cw) ? cw->valuestring : NULL, &why, moves,
+                                       &n_moves) != 0) {
         mgmt_error(req, 422, "not_rateable", why ? why : "feedback not applicable");
     } else {
+        /* the learned state: shared sessions add the moves to every replica's
+         * ratings in Redis; a learned_state_file is rewritten */
+        for (size_t i = 0; i < n_moves; i++)
+            sess_learned_redis_push_elo(app->learned_redis, d->name, moves[i].model, moves[i].delta,
+                                        moves[i].initial);
+        if (app->learned_file) {
+            char lerr[300] = "";
+            if (sess_learned_save(app->learned_file, sess_priors_shared(), sess_outcomes_shared(),
+                                  app->sel, lerr, sizeof lerr) != 0)
+                tlog(TLOG_ERROR, "learned_state_unwritable", "\"path_set\":true");
+        }
         buf_t b = BUF_INIT;
         buf_puts(&b, "{\"accepted\":true,\"decision\":");
         buf_json_str(&b, d->name, strlen(d->name));

@@ -105,13 +105,13 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             mo.max_sessions = k->max_sessions > 0 ? (uint64_t)k->max_sessions : 0;
         }
         app->store = sess_store_memory_new(&mo);
-        /* learned priors and outcome estimates survive a restart in a file */
+        /* learned priors, outcome estimates and elo ratings survive a restart in a file */
         if (k && k->learned_state_file && *k->learned_state_file) {
             app->learned_file = strdup(k->learned_state_file);
             char err[300] = "";
             size_t skipped = 0;
             if (sess_learned_load(app->learned_file, sess_priors_shared(), sess_outcomes_shared(),
-                                  &skipped, err, sizeof err) != 0)
+                                  app->sel, &skipped, err, sizeof err) != 0)
                 tlog(TLOG_ERROR, "learned_state_unreadable", "\"error\":\"%s\"", err);
             else if (skipped)
                 tlog(TLOG_WARN, "learned_state_lines_skipped", "\"lines\":%zu", skipped);
@@ -125,7 +125,7 @@ tether_app_t *app_new(cfg_t *cfg, cfg_diags_t *diags)
             char err[300] = "";
             app->learned_redis = sess_learned_redis_start(
                 &gx->stores.session.redis, gx->stores.session.redis.key_prefix,
-                sess_outcomes_shared(), sess_priors_shared(), 1000, err, sizeof err);
+                sess_outcomes_shared(), sess_priors_shared(), app->sel, 1000, err, sizeof err);
             if (!app->learned_redis)
                 tlog(TLOG_ERROR, "learned_state_redis_unavailable", "\"error\":\"%s\"", err);
             sess_learned_redis_set_shared(app->learned_redis);
@@ -218,16 +218,16 @@ void app_free(tether_app_t *app)
     app_config_release(app->first);
     cfg_snapshot_free(app->snap);
     sess_store_free(app->store);
-    sel_state_free(app->sel);
     sess_learned_redis_set_shared(NULL);
     sess_learned_redis_stop(app->learned_redis);
     if (app->learned_file) {
         char err[300] = "";
-        if (sess_learned_save(app->learned_file, sess_priors_shared(), sess_outcomes_shared(), err,
-                              sizeof err) != 0)
+        if (sess_learned_save(app->learned_file, sess_priors_shared(), sess_outcomes_shared(),
+                              app->sel, err, sizeof err) != 0)
             tlog(TLOG_ERROR, "learned_state_unwritable", "\"error\":\"%s\"", err);
         free(app->learned_file);
     }
+    sel_state_free(app->sel); /* after the learned state, which reads its elo ratings */
     if (app->replay) {
         replay_stats_t fin;
         replay_queue_free(app->replay, 5000, &fin); /* flush for up to 5 s */

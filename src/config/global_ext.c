@@ -100,8 +100,8 @@ CFG_SCHEMA(
     CFG_FRANGE(S, "outcome_prior_weight", outcome_prior_weight, "10", 1e-9, 1e9,
                "outcomes it takes to reach half the bound (> 0)"),
     CFG_FSTR(S, "learned_state_file", learned_state_file, NULL,
-             "file that keeps learned priors and outcome estimates across restarts (global "
-             "only); unset: they live in the process"));
+             "file that keeps learned priors, outcome estimates and elo ratings across "
+             "restarts (global only); unset: they live in the process"));
 #undef S
 
 #define R cfg_redis_t

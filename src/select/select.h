@@ -75,6 +75,17 @@ bool sel_latency_percentile(sel_state_t *st, const char *model, sel_metric_t m, 
 /* Elo ratings per (decision, model). */
 double sel_elo_rating(sel_state_t *st, const char *decision, const char *model, double initial);
 void sel_elo_set(sel_state_t *st, const char *decision, const char *model, double rating);
+/* Ratings learned elsewhere (session/learned_*: a file, Redis) at most this
+ * many (decision, model) pairs; feedback itself only rates configured
+ * candidates. */
+#define SEL_ELO_MAX 4096
+/* Set a restored rating: false (nothing set) when rating is not finite, a
+ * name is empty, or the pair is new and the table holds SEL_ELO_MAX. */
+bool sel_elo_restore(sel_state_t *st, const char *decision, const char *model, double rating);
+/* Every rating: cb(ud, decision, model, rating), called with the state's
+ * lock held (cb must not call back into st). */
+typedef void (*sel_elo_each_fn)(void *ud, const char *decision, const char *model, double rating);
+void sel_elo_each(sel_state_t *st, sel_elo_each_fn cb, void *ud);
 
 typedef enum { SEL_FB_GOOD = 0, SEL_FB_BAD, SEL_FB_WIN, SEL_FB_LOSS, SEL_FB_TIE } sel_feedback_t;
 /* "good" | "bad" | "win" | "loss" | "tie"; false when unknown. */
@@ -85,6 +96,18 @@ bool sel_feedback_parse(const char *s, sel_feedback_t *out);
  * Returns 0, or -1 with *err when model (or other) is not a candidate of d. */
 int sel_elo_feedback(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d, const char *model,
                      sel_feedback_t verdict, const char *other, const char **err);
+/* One rating's move by a verdict: the model (a pointer into the caller's
+ * model / other arguments), the change, and the model's initial rating. */
+typedef struct sel_elo_delta {
+    const char *model;
+    double delta, initial;
+} sel_elo_delta_t;
+/* sel_elo_feedback that also reports the moves (1 for good/bad, 2 for
+ * win/loss/tie) in out[0..*n_out), so they can be shared (session/
+ * learned_redis.h adds them to the ratings every replica reads). */
+int sel_elo_feedback_deltas(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d,
+                            const char *model, sel_feedback_t verdict, const char *other,
+                            const char **err, sel_elo_delta_t out[2], size_t *n_out);
 /* The initial rating of model in d: elo.initial_rating, else
  * 1000 + 1000·quality_score of its card, else 1500. */
 double sel_elo_initial(const cfg_t *cfg, const cfg_decision_t *d, const char *model);

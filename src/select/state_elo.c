@@ -1,6 +1,7 @@
 /* state_elo.c - elo ratings per (decision, model) and their update from
  * POST /v1/router/feedback (good/bad against the field, win/loss/tie
- * against another candidate). */
+ * against another candidate), and the hooks that persist and share them
+ * (sel_elo_each, sel_elo_restore, the deltas of a verdict). */
 #include "select/state_internal.h"
 #include "decision/cfgnode.h"
 #include <math.h>
@@ -41,6 +42,27 @@ void sel_elo_set(sel_state_t *st, const char *decision, const char *model, doubl
     pthread_mutex_unlock(&st->mu);
 }
 
+bool sel_elo_restore(sel_state_t *st, const char *decision, const char *model, double rating)
+{
+    if (!st || !decision || !*decision || !model || !*model || !isfinite(rating)) return false;
+    pthread_mutex_lock(&st->mu);
+    bool ok = st->n_elo < SEL_ELO_MAX;
+    for (size_t i = 0; !ok && i < st->n_elo; i++)
+        ok = !strcmp(st->elo[i].decision, decision) && !strcmp(st->elo[i].model, model);
+    if (ok) elo_get(st, decision, model, rating)->rating = rating;
+    pthread_mutex_unlock(&st->mu);
+    return ok;
+}
+
+void sel_elo_each(sel_state_t *st, sel_elo_each_fn cb, void *ud)
+{
+    if (!st || !cb) return;
+    pthread_mutex_lock(&st->mu);
+    for (size_t i = 0; i < st->n_elo; i++)
+        cb(ud, st->elo[i].decision, st->elo[i].model, st->elo[i].rating);
+    pthread_mutex_unlock(&st->mu);
+}
+
 bool sel_feedback_parse(const char *s, sel_feedback_t *out)
 {
     static const char *const names[] = {"good", "bad", "win", "loss", "tie"};
@@ -67,6 +89,14 @@ static double expected(double r, double opp)
 int sel_elo_feedback(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d, const char *model,
                      sel_feedback_t v, const char *other, const char **err)
 {
+    return sel_elo_feedback_deltas(st, cfg, d, model, v, other, err, NULL, NULL);
+}
+
+int sel_elo_feedback_deltas(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d,
+                            const char *model, sel_feedback_t v, const char *other,
+                            const char **err, sel_elo_delta_t out[2], size_t *n_out)
+{
+    if (n_out) *n_out = 0;
     static const char *e_model = "model is not a candidate of the decision";
     static const char *e_other = "other is not another candidate of the decision";
     if (!st || !d || !is_candidate(d, model)) {
@@ -87,8 +117,14 @@ int sel_elo_feedback(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d,
         me = elo_get(st, d->name, model, init); /* the table may have moved */
         double s = v == SEL_FB_WIN ? 1.0 : v == SEL_FB_LOSS ? 0.0 : 0.5;
         double ea = expected(me->rating, op->rating);
-        me->rating += k * (s - ea);
-        op->rating += k * ((1.0 - s) - (1.0 - ea));
+        double dm = k * (s - ea), dop = k * ((1.0 - s) - (1.0 - ea));
+        me->rating += dm;
+        op->rating += dop;
+        if (out && n_out) {
+            out[0] = (sel_elo_delta_t){model, dm, init};
+            out[1] = (sel_elo_delta_t){other, dop, sel_elo_initial(cfg, d, other)};
+            *n_out = 2;
+        }
     } else {
         double sum = 0;
         size_t n = 0;
@@ -101,7 +137,12 @@ int sel_elo_feedback(sel_state_t *st, const cfg_t *cfg, const cfg_decision_t *d,
         me = elo_get(st, d->name, model, init);
         if (n) {
             double s = v == SEL_FB_GOOD ? 1.0 : 0.0;
-            me->rating += k * (s - expected(me->rating, sum / (double)n));
+            double dm = k * (s - expected(me->rating, sum / (double)n));
+            me->rating += dm;
+            if (out && n_out) {
+                out[0] = (sel_elo_delta_t){model, dm, init};
+                *n_out = 1;
+            }
         }
     }
     pthread_mutex_unlock(&st->mu);

@@ -1,9 +1,10 @@
 /* learned_file.c - save and restore the learned session state (priors and
- * outcome estimates) as a text snapshot with an atomic rename. See
+ * outcome estimates, elo ratings) as a text snapshot with an atomic rename. See
  * learned_file.h for the format. */
 #include "session/learned_file.h"
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,14 @@ static void put_outcome(void *ud, const char *decision, const char *model, doubl
                 bad);
 }
 
-int sess_learned_save(const char *path, sess_priors_t *priors, sess_outcomes_t *outcomes, char *err,
-                      size_t errlen)
+static void put_elo(void *ud, const char *decision, const char *model, double rating)
+{
+    if (plain(decision) && plain(model))
+        fprintf(ud, "elo\t%s\t%s\t%.17g\n", decision, model, rating);
+}
+
+int sess_learned_save(const char *path, sess_priors_t *priors, sess_outcomes_t *outcomes,
+                      sel_state_t *elo, char *err, size_t errlen)
 {
     size_t n = strlen(path) + 8;
     char *tmp = malloc(n);
@@ -51,6 +58,7 @@ int sess_learned_save(const char *path, sess_priors_t *priors, sess_outcomes_t *
     fprintf(f, HEADER "\n");
     sess_priors_each(priors, put_prior, f);
     sess_outcomes_each(outcomes, put_outcome, f);
+    sel_elo_each(elo, put_elo, f);
     int bad = ferror(f);
     if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
         lerr(err, errlen, "cannot write", path);
@@ -87,7 +95,7 @@ static bool num(const char *s, double *out)
 }
 
 int sess_learned_load(const char *path, sess_priors_t *priors, sess_outcomes_t *outcomes,
-                      size_t *skipped, char *err, size_t errlen)
+                      sel_state_t *elo, size_t *skipped, char *err, size_t errlen)
 {
     if (skipped) *skipped = 0;
     FILE *f = fopen(path, "r");
@@ -113,6 +121,8 @@ int sess_learned_load(const char *path, sess_priors_t *priors, sess_outcomes_t *
             }
         } else if (n == 5 && !strcmp(fl[0], "outcome") && num(fl[3], &a) && num(fl[4], &b)) {
             ok = sess_outcomes_set(outcomes, strcmp(fl[1], "*") ? fl[1] : "", fl[2], a, b) == 0;
+        } else if (n == 4 && !strcmp(fl[0], "elo") && num(fl[3], &a) && isfinite(a)) {
+            ok = !elo || sel_elo_restore(elo, fl[1], fl[2], a);
         }
         if (!ok) bad++;
     }

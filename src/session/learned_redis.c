@@ -1,12 +1,14 @@
 /* learned_redis.c - outcome estimates shared through Redis: a sync thread
  * with its own event loop and kv_t (kv/client.h) that sends queued outcome
  * increments (a Lua script mirroring sess_outcomes_record's arithmetic) and
- * reads the hash back into the local table every sync interval. See
+ * reads the hash back into the local table every sync interval; the
+ * remaining-turn priors and elo rating moves go the same way. See
  * learned_redis.h. */
 #include "session/learned_redis.h"
 #include "core/log.h"
 #include "kv/client.h"
 #include <event2/event.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -55,7 +57,19 @@ static const char LUA_PRIOR[] =
     "sum=sum+t-old\n"
     "redis.call('HSET',KEYS[1],ARGV[2],t,'_sum',sum,'_n',n)\n"
     "return 1\n";
-static const char *const scripts[] = {LUA_ADD, LUA_PRIOR};
+/* An elo rating move: KEYS[1] the hash; ARGV[1] field, ARGV[2] delta,
+ * ARGV[3] the initial rating (a missing field), ARGV[4] max fields. */
+static const char LUA_ELO[] =
+    "local cur=redis.call('HGET',KEYS[1],ARGV[1])\n"
+    "local r=tonumber(ARGV[3])\n"
+    "if cur then r=tonumber(cur) or r\n"
+    "elseif redis.call('HLEN',KEYS[1])>=tonumber(ARGV[4]) then return 0 end\n"
+    "r=r+tonumber(ARGV[2])\n"
+    "redis.call('HSET',KEYS[1],ARGV[1],string.format('%.17g',r))\n"
+    "return 1\n";
+static const char *const scripts[] = {LUA_ADD, LUA_PRIOR, LUA_ELO};
+
+enum { P_OUTCOME, P_PRIOR, P_ELO };
 
 /* Priors read back: the set of decisions, then each one's _sum and _n (one
  * slot per decision, held by the sync state so nothing is allocated). */
@@ -65,10 +79,11 @@ typedef struct prior_read {
 } prior_read_t;
 
 typedef struct pending {
-    bool prior;      /* a prior observation, else an outcome */
-    char field[160]; /* outcome: "<decision>\x1f<model>"; prior: the decision */
+    int kind;        /* P_OUTCOME, P_PRIOR, P_ELO */
+    char field[160]; /* outcome, elo: "<decision>\x1f<model>"; prior: the decision */
     char hash[17];   /* prior: the session key's hash, 16 hex */
-    double v;        /* outcome: v; prior: turns */
+    double v;        /* outcome: v; prior: turns; elo: the delta */
+    double initial;  /* elo: the model's initial rating */
 } pending_t;
 
 /* An increment sent and not answered yet; linked so a stop can free the
@@ -81,7 +96,9 @@ typedef struct add_op {
 
 struct sess_learned_redis {
     sess_outcomes_t *o;
-    sess_priors_t *priors; /* NULL: outcomes only */
+    sess_priors_t *priors; /* NULL: no priors */
+    sel_state_t *elo;      /* NULL: no elo ratings */
+    char elo_key[192];
     kv_conf_t conf;
     char key[192];
     char prefix[128];
@@ -96,9 +113,10 @@ struct sess_learned_redis {
     atomic_bool stop;
     atomic_uint_fast64_t syncs;
     uint64_t ticks;
-    bool reading;  /* an HGETALL in flight */
-    int in_flight; /* increments sent, not answered */
-    add_op_t *ops; /* those increments */
+    bool reading;     /* an HGETALL in flight */
+    bool reading_elo; /* the elo hash's HGETALL in flight */
+    int in_flight;    /* increments sent, not answered */
+    add_op_t *ops;    /* those increments */
     prior_read_t reads[SESS_PRIORS_MAX_DECISIONS];
     int prior_reads; /* SMEMBERS or HMGETs of the priors in flight */
 };
@@ -123,7 +141,7 @@ bool sess_learned_redis_push(sess_learned_redis_t *l, const char *decision, cons
         }
         pending_t *p = &l->q[(l->head + l->n) % SESS_LEARNED_REDIS_QUEUE];
         /* the model's entry, then the (decision, model) one */
-        p->prior = false;
+        p->kind = P_OUTCOME;
         if (!field_of(p->field, sizeof p->field, pass ? decision : "", model)) {
             ok = false;
             break;
@@ -143,12 +161,32 @@ bool sess_learned_redis_push_prior(sess_learned_redis_t *l, const char *decision
     pthread_mutex_lock(&l->mu);
     if (l->n < SESS_LEARNED_REDIS_QUEUE) {
         pending_t *p = &l->q[(l->head + l->n) % SESS_LEARNED_REDIS_QUEUE];
-        p->prior = true;
+        p->kind = P_PRIOR;
         snprintf(p->field, sizeof p->field, "%s", decision);
         snprintf(p->hash, sizeof p->hash, "%016llx", (unsigned long long)key_hash);
         p->v = (double)turns;
         l->n++;
         ok = true;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return ok;
+}
+
+bool sess_learned_redis_push_elo(sess_learned_redis_t *l, const char *decision, const char *model,
+                                 double delta, double initial)
+{
+    if (!l || !decision || !*decision || !model || !*model || !isfinite(delta) ||
+        !isfinite(initial))
+        return false;
+    bool ok = false;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < SESS_LEARNED_REDIS_QUEUE) {
+        pending_t *p = &l->q[(l->head + l->n) % SESS_LEARNED_REDIS_QUEUE];
+        p->kind = P_ELO;
+        p->v = delta;
+        p->initial = initial;
+        ok = field_of(p->field, sizeof p->field, decision, model);
+        if (ok) l->n++;
     }
     pthread_mutex_unlock(&l->mu);
     return ok;
@@ -228,7 +266,16 @@ static void send_pending(sess_learned_redis_t *l)
         if (l->ops) l->ops->prev = op;
         l->ops = op;
         l->in_flight++;
-        if (op->p.prior) {
+        if (op->p.kind == P_ELO) {
+            char d[40], in[40], mf[24];
+            snprintf(d, sizeof d, "%.17g", op->p.v);
+            snprintf(in, sizeof in, "%.17g", op->p.initial);
+            snprintf(mf, sizeof mf, "%d", SEL_ELO_MAX);
+            const char *argv[] = {"1", l->elo_key, op->p.field, d, in, mf};
+            size_t lens[] = {1,         strlen(l->elo_key), strlen(op->p.field),
+                             strlen(d), strlen(in),         strlen(mf)};
+            kv_eval(l->kv, 2, on_added, op, 6, argv, lens);
+        } else if (op->p.kind == P_PRIOR) {
             char kh[320], kl[320], ks[200], t[24], w[24], md[24];
             snprintf(kh, sizeof kh, "%slearned:prior:%s", l->prefix, op->p.field);
             snprintf(kl, sizeof kl, "%slearned:prior_order:%s", l->prefix, op->p.field);
@@ -275,6 +322,32 @@ static bool on_read(void *ud, kv_status_t st, redisReply *r)
         sess_outcomes_set(l->o, decision, model, g, b);
     }
     atomic_fetch_add(&l->syncs, 1);
+    return true;
+}
+
+/* The merged elo ratings: they replace the local ones. */
+static bool on_elo_read(void *ud, kv_status_t st, redisReply *r)
+{
+    sess_learned_redis_t *l = ud;
+    l->reading_elo = false;
+    if (st != KV_OK || !r || r->type != REDIS_REPLY_ARRAY) return false;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *f = r->element[i], *v = r->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        const char *sep = memchr(f->str, FIELD_SEP, f->len);
+        if (!sep) continue;
+        char decision[128], model[128], num[48];
+        size_t dl = (size_t)(sep - f->str), ml = f->len - dl - 1;
+        if (!dl || dl >= sizeof decision || !ml || ml >= sizeof model || v->len >= sizeof num)
+            continue;
+        memcpy(decision, f->str, dl), decision[dl] = 0;
+        memcpy(model, sep + 1, ml), model[ml] = 0;
+        memcpy(num, v->str, v->len), num[v->len] = 0;
+        char *end;
+        double rating = strtod(num, &end);
+        if (end == num || *end) continue;
+        sel_elo_restore(l->elo, decision, model, rating);
+    }
     return true;
 }
 
@@ -328,6 +401,12 @@ static void on_tick(evutil_socket_t fd, short what, void *ud)
         size_t lens[] = {7, strlen(l->key)};
         l->reading = true;
         kv_cmd(l->kv, on_read, l, 2, argv, lens);
+        if (l->elo && !l->reading_elo) {
+            const char *av[] = {"HGETALL", l->elo_key};
+            size_t ln[] = {7, strlen(l->elo_key)};
+            l->reading_elo = true;
+            kv_cmd(l->kv, on_elo_read, l, 2, av, ln);
+        }
         if (l->priors && l->prior_reads == 0) {
             char ks[200];
             snprintf(ks, sizeof ks, "%slearned:prior_decisions", l->prefix);
@@ -348,7 +427,8 @@ static void *run(void *arg)
 
 sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char *prefix,
                                                sess_outcomes_t *o, sess_priors_t *priors,
-                                               uint64_t sync_ms, char *err, size_t errlen)
+                                               sel_state_t *elo, uint64_t sync_ms, char *err,
+                                               size_t errlen)
 {
     if (!r || !o) {
         snprintf(err, errlen, "no Redis or no outcome table");
@@ -358,16 +438,18 @@ sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char 
     if (!l) abort();
     l->o = o;
     l->priors = priors;
+    l->elo = elo;
     snprintf(l->prefix, sizeof l->prefix, "%s", prefix ? prefix : "tether:");
     l->sync_ms = sync_ms ? sync_ms : 1000;
     snprintf(l->key, sizeof l->key, "%slearned:outcomes", prefix ? prefix : "tether:");
+    snprintf(l->elo_key, sizeof l->elo_key, "%slearned:elo", prefix ? prefix : "tether:");
     pthread_mutex_init(&l->mu, NULL);
     l->q = calloc(SESS_LEARNED_REDIS_QUEUE, sizeof *l->q);
     if (!l->q) abort();
     kv_opts_t ko;
     kv_opts_from_cfg(r, &ko);
     ko.scripts = scripts;
-    ko.n_scripts = 2;
+    ko.n_scripts = 3;
     ko.name = "learned_state";
     if (!kv_conf_init(&l->conf, &ko, err, errlen)) goto fail;
     l->evb = event_base_new();

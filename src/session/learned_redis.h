@@ -1,6 +1,8 @@
 /* learned_redis.h - outcome quality estimates (session/outcomes.h) shared
  * by every replica through Redis when sessions are shared (issue 19): all
  * replicas learn together, and a restarted replica finds what was learned.
+ * The remaining-turn priors and the elo selector's ratings go the same way
+ * (sess_learned_redis_push_prior, sess_learned_redis_push_elo).
  *
  * Redis holds one hash, {key_prefix}learned:outcomes, field
  * "<decision>\x1f<model>" (decision "" = the model's entry over every
@@ -23,6 +25,7 @@
 #include "config/global.h"
 #include "session/outcomes.h"
 #include "session/priors.h"
+#include "select/select.h"
 #include <stdint.h>
 
 #define SESS_LEARNED_REDIS_QUEUE 4096 /* increments waiting for Redis at most */
@@ -30,13 +33,15 @@
 typedef struct sess_learned_redis sess_learned_redis_t;
 
 /* Start the sync thread against the Redis of r (the session store's), keys
- * under prefix (NULL: "tether:"), into/out of o. sync_ms: how often Redis
+ * under prefix (NULL: "tether:"), into/out of o (and priors, and the elo
+ * ratings of elo; either may be NULL). sync_ms: how often Redis
  * is read back (0: 1000). The first read runs at once (restore on start).
  * NULL with err filled when the address is malformed or the thread cannot
  * start. */
 sess_learned_redis_t *sess_learned_redis_start(const cfg_redis_t *r, const char *prefix,
                                                sess_outcomes_t *o, sess_priors_t *priors,
-                                               uint64_t sync_ms, char *err, size_t errlen);
+                                               sel_state_t *elo, uint64_t sync_ms, char *err,
+                                               size_t errlen);
 /* Stop the thread and free. Increments Redis has not acknowledged yet stay
  * in this process's table only. NULL is fine. */
 void sess_learned_redis_stop(sess_learned_redis_t *l);
@@ -52,6 +57,17 @@ bool sess_learned_redis_push(sess_learned_redis_t *l, const char *decision, cons
  * (sess_priors_set_shared). False when the queue is full. */
 bool sess_learned_redis_push_prior(sess_learned_redis_t *l, const char *decision, uint64_t key_hash,
                                    int64_t turns);
+/* Queue an elo rating move (select.h sel_elo_feedback_deltas: delta on
+ * model in decision, whose initial rating is initial) for the hash
+ * {prefix}learned:elo, field "<decision>\x1f<model>", value the rating: a
+ * script adds delta to it (a missing field starts at initial; at most
+ * SEL_ELO_MAX fields). Elo's update depends on the ratings at the time, so
+ * replicas share the moves each computed from its copy, not the values
+ * (concurrent verdicts all count; none overwrites another); the read-back
+ * replaces the local ratings with the merged ones (sel_elo_restore).
+ * False when the queue is full (the move stays local only). */
+bool sess_learned_redis_push_elo(sess_learned_redis_t *l, const char *decision, const char *model,
+                                 double delta, double initial);
 /* The process's instance (set by the app at start, NULL before and after),
  * for the route pipeline's commit. */
 void sess_learned_redis_set_shared(sess_learned_redis_t *l);

@@ -3,7 +3,9 @@
  * test-started redis-server (session store backend redis); outcomes posted
  * to replica A change the learned term on big that replica B's routing
  * trace (POST /api/v1/eval) shows, and a restarted B finds it again; the
- * remaining-turn prior learned from sessions committed on A is B's too. */
+ * remaining-turn prior learned from sessions committed on A is B's too;
+ * elo feedback (POST /v1/router/feedback) on A moves the elo selector's
+ * ratings that B's trace shows, and a restarted B restores them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,15 +45,21 @@ static void write_config(const char *path, int port, int mg)
             "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: cheap, quality_score: 0.6}, "
             "{name: big, quality_score: 0.9}]\n"
-            "  signals:\n    keywords: [{name: code_terms, keywords: [code]}]\n"
+            "  signals:\n    keywords: [{name: code_terms, keywords: [code]}, "
+            "{name: review_terms, keywords: [review]}]\n"
             "  decisions:\n    - name: coding\n"
             "      rules: {operator: OR, conditions: [{type: keyword, name: code_terms}]}\n"
             "      modelRefs: [{model: cheap}, {model: big}]\n"
+            "    - name: review\n"
+            "      rules: {operator: OR, conditions: [{type: keyword, name: review_terms}]}\n"
+            "      modelRefs: [{model: cheap}, {model: big}]\n"
+            "      algorithm: {type: elo}\n"
             "global:\n  router:\n    session: {outcome_quality_bound: 0.05, "
             "outcome_prior_weight: 10, min_remaining_turn_prior_samples: 1}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\", key_prefix: "
             "\"lr%d:\", timeout_ms: 200}}\n"
-            "  services:\n    management_api:\n      listen: \"127.0.0.1:%d\"\n"
+            "  services:\n    router_replay: {store: memory}\n    management_api:\n      listen: "
+            "\"127.0.0.1:%d\"\n"
             "      tokens:\n        - {name: op, token_env: LR_TEST_OPERATOR, role: operator}\n",
             port, mport, mport, redis.addr, (int)getpid(), mg);
     fclose(f);
@@ -227,11 +235,119 @@ static void test_priors_learned_on_a_are_read_by_b(void **state)
     assert_true(fabs(prior_of(mg_a) - 1.0) < 1e-4);
 }
 
+/* big's elo selection score in the routing trace of replica mg (the
+ * review decision runs the elo selector: 10^(R/400) normalised). */
+static double elo_big(int mg)
+{
+    const char *body = "{\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"review this\"}]}}";
+    cJSON *j = post(mg, "/api/v1/eval", body, 200);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    const char *at = strstr(s, "\"selection\":");
+    assert_non_null(at);
+    at = strstr(at, "\"big\":");
+    assert_non_null(at);
+    double v = atof(at + strlen("\"big\":"));
+    free(s);
+    return v;
+}
+
+static bool wait_elo(int mg, double want)
+{
+    for (int i = 0; i < 200; i++) {
+        if (fabs(elo_big(mg) - want) < 1e-5) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+/* big's score from the two ratings (the cards give cheap 1600, big 1900 at
+ * the start) */
+static double score_for(double r_big, double r_cheap)
+{
+    return 1.0 / (1.0 + pow(10.0, (r_cheap - r_big) / 400.0));
+}
+
+/* Elo feedback on A (POST /v1/router/feedback on A's replay record) moves
+ * the ratings B selects with; B's own feedback reaches A; a restarted B
+ * restores the merged ratings from Redis. */
+static void test_elo_feedback_on_a_moves_b_and_survives_restart(void **state)
+{
+    (void)state;
+    TREDIS_NEED();
+    const double r0 = score_for(1900, 1600);
+    assert_true(fabs(elo_big(mg_b) - r0) < 1e-5);
+    /* a turn on A, recorded: the feedback names it */
+    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"review this\"}]}";
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", port_a, "POST", "/v1/chat/completions", NULL, body,
+                                   strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    const char *id = thttp_resp_header(&r, "x-tether-replay-id");
+    assert_non_null(id);
+    char fb[256];
+    snprintf(fb, sizeof fb, "{\"replay_id\":\"%s\",\"outcome\":\"bad\"}", id);
+    thttp_resp_free(&r);
+    /* the record is written by the replay queue: retry until it is there */
+    int status = 0;
+    for (int i = 0; i < 200 && status != 202; i++) {
+        thttp_resp_t f;
+        assert_int_equal(thttp_request("127.0.0.1", mg_a, "POST", "/v1/router/feedback",
+                                       "Authorization: Bearer operator-token\r\n", fb, strlen(fb),
+                                       &f),
+                         0);
+        status = f.status;
+        if (status != 202 && status != 404) fail_msg("feedback: %d %s", f.status, f.body);
+        thttp_resp_free(&f);
+        if (status != 202) usleep(50000);
+    }
+    assert_int_equal(status, 202);
+    /* which model the turn was routed to decides whose rating moved: read
+     * A's new score, then B must show the same (and not the initial one) */
+    const double a1 = elo_big(mg_a);
+    assert_true(fabs(a1 - r0) > 1e-3);
+    assert_true(wait_elo(mg_b, a1));
+    /* B's feedback reaches A: both replicas rate together */
+    thttp_resp_t t;
+    assert_int_equal(thttp_request("127.0.0.1", port_b, "POST", "/v1/chat/completions", NULL, body,
+                                   strlen(body), &t),
+                     0);
+    assert_int_equal(t.status, 200);
+    const char *id2 = thttp_resp_header(&t, "x-tether-replay-id");
+    assert_non_null(id2);
+    snprintf(fb, sizeof fb, "{\"replay_id\":\"%s\",\"outcome\":\"bad\"}", id2);
+    thttp_resp_free(&t);
+    status = 0;
+    for (int i = 0; i < 200 && status != 202; i++) {
+        thttp_resp_t f;
+        assert_int_equal(thttp_request("127.0.0.1", mg_b, "POST", "/v1/router/feedback",
+                                       "Authorization: Bearer operator-token\r\n", fb, strlen(fb),
+                                       &f),
+                         0);
+        status = f.status;
+        thttp_resp_free(&f);
+        if (status != 202) usleep(50000);
+    }
+    assert_int_equal(status, 202);
+    const double b2 = elo_big(mg_b);
+    assert_true(fabs(b2 - a1) > 1e-4);
+    assert_true(wait_elo(mg_a, b2));
+    /* a restarted B restores the merged ratings from Redis */
+    int st = tproc_stop(&rb, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(start(&rb, cfg_b), 0);
+    assert_true(wait_elo(mg_b, b2));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_priors_learned_on_a_are_read_by_b),
         cmocka_unit_test(test_outcomes_on_a_change_the_term_on_b_and_survive_restart),
+        cmocka_unit_test(test_elo_feedback_on_a_moves_b_and_survives_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,7 +6,9 @@
  * POST /api/v1/eval shows the learned term on the candidate; and the
  * learned state is written to learned_state_file and restored by a new
  * process; a session's outcome (session_id) lands on the model and decision
- * it last ran on. */
+ * it last ran on; the elo selector's ratings moved by POST
+ * /v1/router/feedback are in the file too and a new process selects with
+ * them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,13 +60,19 @@ static int setup(void **state)
             "      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: cheap, quality_score: 0.6}, "
             "{name: big, quality_score: 0.9}]\n"
-            "  signals:\n    keywords: [{name: code_terms, keywords: [code]}]\n"
+            "  signals:\n    keywords: [{name: code_terms, keywords: [code]}, "
+            "{name: review_terms, keywords: [review]}]\n"
             "  decisions:\n    - name: coding\n"
             "      rules: {operator: OR, conditions: [{type: keyword, name: code_terms}]}\n"
             "      modelRefs: [{model: cheap}, {model: big}]\n"
+            "    - name: review\n"
+            "      rules: {operator: OR, conditions: [{type: keyword, name: review_terms}]}\n"
+            "      modelRefs: [{model: cheap}, {model: big}]\n"
+            "      algorithm: {type: elo}\n"
             "global:\n  router:\n    session: {learned_state_file: \"%s\", "
             "outcome_quality_bound: 0.05, outcome_prior_weight: 10}\n"
-            "  services:\n    management_api:\n      listen: \"127.0.0.1:%d\"\n"
+            "  services:\n    router_replay: {store: memory}\n    management_api:\n      listen: "
+            "\"127.0.0.1:%d\"\n"
             "      tokens:\n        - {name: ro, token_env: OUT_TEST_VIEWER, role: viewer}\n"
             "        - {name: op, token_env: OUT_TEST_OPERATOR, role: operator}\n",
             rport, mport, mport, learned_path, gport);
@@ -252,6 +260,69 @@ static void test_persisted_across_restart(void **state)
     cJSON_Delete(j);
 }
 
+/* big's elo selection score in the routing trace (the review decision) */
+static double elo_big(void)
+{
+    cJSON *j = post("/api/v1/eval", "operator-token",
+                    "{\"request\":{\"model\":\"auto\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"review this\"}]}}",
+                    200, NULL);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    const char *at = strstr(s, "\"selection\":");
+    assert_non_null(at);
+    at = strstr(at, "\"big\":");
+    assert_non_null(at);
+    double v = atof(at + strlen("\"big\":"));
+    free(s);
+    return v;
+}
+
+/* elo feedback rewrites the file; a new process selects with the ratings */
+static void test_elo_ratings_persisted_across_restart(void **state)
+{
+    (void)state;
+    const double r0 = 1.0 / (1.0 + pow(10.0, (1600.0 - 1900.0) / 400.0)); /* from the cards */
+    assert_true(fabs(elo_big() - r0) < 1e-5);
+    const char *body = "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"review this\"}]}";
+    thttp_resp_t r;
+    assert_int_equal(thttp_request("127.0.0.1", rport, "POST", "/v1/chat/completions", NULL, body,
+                                   strlen(body), &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    const char *id = thttp_resp_header(&r, "x-tether-replay-id");
+    assert_non_null(id);
+    char fb[256];
+    snprintf(fb, sizeof fb, "{\"replay_id\":\"%s\",\"outcome\":\"bad\"}", id);
+    thttp_resp_free(&r);
+    int status = 0;
+    for (int i = 0; i < 200 && status != 202; i++) { /* the replay queue writes the record */
+        thttp_resp_t f;
+        assert_int_equal(thttp_request("127.0.0.1", gport, "POST", "/v1/router/feedback",
+                                       "Authorization: Bearer operator-token\r\n", fb, strlen(fb),
+                                       &f),
+                         0);
+        status = f.status;
+        thttp_resp_free(&f);
+        if (status != 202) usleep(50000);
+    }
+    assert_int_equal(status, 202);
+    const double moved = elo_big();
+    assert_true(fabs(moved - r0) > 1e-3);
+    FILE *f = fopen(learned_path, "r");
+    assert_non_null(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    assert_non_null(strstr(buf, "\nelo\treview\t"));
+    int st = tproc_stop(&router, 10000);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_int_equal(start_router(), 0);
+    assert_true(fabs(elo_big() - moved) < 1e-5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_successes_hold),
         cmocka_unit_test(test_session_outcome),
         cmocka_unit_test(test_persisted_across_restart),
+        cmocka_unit_test(test_elo_ratings_persisted_across_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

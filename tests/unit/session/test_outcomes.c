@@ -3,7 +3,8 @@
  * without evidence, bounded, per decision when the decision has evidence
  * and per model otherwise, invalid outcomes are refused; a snapshot
  * restores priors and outcomes in a fresh instance, stores no session key,
- * skips malformed lines, and a missing file is an empty start. */
+ * skips malformed lines, and a missing file is an empty start; the elo
+ * selector's ratings round-trip through the same file (issue 19). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include "session/learned_file.h"
 #include "session/outcomes.h"
 #include "session/priors.h"
+#include "select/select.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,14 +66,14 @@ static void test_snapshot_round_trip(void **st)
     char err[300];
     size_t skipped = 9;
     /* no file yet: nothing learned, no error */
-    assert_int_equal(sess_learned_load(path, p, o, &skipped, err, sizeof err), 0);
+    assert_int_equal(sess_learned_load(path, p, o, NULL, &skipped, err, sizeof err), 0);
     assert_int_equal(skipped, 0);
     sess_priors_observe(p, "coding", "tenant\x1fheader\x1fsecret-session-id", 5);
     sess_priors_observe(p, "coding", "tenant\x1fheader\x1fother", 3);
     sess_priors_observe(p, "coding", "tenant\x1fheader\x1fthird", 4);
     sess_outcomes_record(o, "coding", "big", 0);
     sess_outcomes_record(o, NULL, "cheap", 1);
-    assert_int_equal(sess_learned_save(path, p, o, err, sizeof err), 0);
+    assert_int_equal(sess_learned_save(path, p, o, NULL, err, sizeof err), 0);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char buf[4096];
@@ -85,7 +87,7 @@ static void test_snapshot_round_trip(void **st)
     fclose(f);
     sess_priors_t *p2 = sess_priors_new();
     sess_outcomes_t *o2 = sess_outcomes_new();
-    assert_int_equal(sess_learned_load(path, p2, o2, &skipped, err, sizeof err), 0);
+    assert_int_equal(sess_learned_load(path, p2, o2, NULL, &skipped, err, sizeof err), 0);
     assert_int_equal(skipped, 2);
     assert_true(fabs(sess_priors_get(p2, "coding", 3) - sess_priors_get(p, "coding", 3)) < 1e-12);
     assert_true(fabs(sess_priors_get(p2, "coding", 3) - 3.0) < 1e-12); /* mean 4, minus 1 */
@@ -99,7 +101,7 @@ static void test_snapshot_round_trip(void **st)
     f = fopen(path, "w");
     fputs("hello\n", f);
     fclose(f);
-    assert_int_equal(sess_learned_load(path, p2, o2, NULL, err, sizeof err), -1);
+    assert_int_equal(sess_learned_load(path, p2, o2, NULL, NULL, err, sizeof err), -1);
     unlink(path);
     sess_priors_free(p);
     sess_priors_free(p2);
@@ -107,11 +109,82 @@ static void test_snapshot_round_trip(void **st)
     sess_outcomes_free(o2);
 }
 
+static void elo_sum(void *ud, const char *decision, const char *model, double rating)
+{
+    (void)decision, (void)model;
+    double *acc = ud;
+    acc[0] += 1;
+    acc[1] += rating;
+}
+
+static void test_snapshot_round_trips_elo_ratings(void **st)
+{
+    (void)st;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/tether-learned-elo-%d.tsv", (int)getpid());
+    unlink(path);
+    sess_priors_t *p = sess_priors_new();
+    sess_outcomes_t *o = sess_outcomes_new();
+    sel_state_t *s = sel_state_new();
+    sel_elo_set(s, "coding", "big", 1900.0 - 16.0 / 3.0); /* not a round number */
+    sel_elo_set(s, "coding", "cheap", 1612.25);
+    sel_elo_set(s, "writing", "big", 1333.0);
+    sess_outcomes_record(o, "coding", "big", 1);
+    char err[300];
+    assert_int_equal(sess_learned_save(path, p, o, s, err, sizeof err), 0);
+    /* a rating that is not a number, an infinite one, a short line: skipped */
+    FILE *f = fopen(path, "a");
+    fputs("elo\tcoding\tsmall\tabc\nelo\tcoding\tsmall\tinf\nelo\tcoding\tsmall\n", f);
+    fclose(f);
+    sess_priors_t *p2 = sess_priors_new();
+    sess_outcomes_t *o2 = sess_outcomes_new();
+    sel_state_t *s2 = sel_state_new();
+    size_t skipped = 0;
+    assert_int_equal(sess_learned_load(path, p2, o2, s2, &skipped, err, sizeof err), 0);
+    assert_int_equal(skipped, 3);
+    /* exact: ratings are written with 17 significant digits */
+    assert_true(sel_elo_rating(s2, "coding", "big", 0) == 1900.0 - 16.0 / 3.0);
+    assert_true(sel_elo_rating(s2, "coding", "cheap", 0) == 1612.25);
+    assert_true(sel_elo_rating(s2, "writing", "big", 0) == 1333.0);
+    assert_true(sel_elo_rating(s2, "coding", "small", 42) == 42); /* never restored */
+    double acc[2] = {0, 0};
+    sel_elo_each(s2, elo_sum, acc);
+    assert_true(acc[0] == 3);
+    /* the outcomes beside them are restored as before */
+    assert_true(sess_outcomes_adjust(o2, "coding", "big", 0.05, 10, NULL) ==
+                sess_outcomes_adjust(o, "coding", "big", 0.05, 10, NULL));
+    /* without a selector state the elo lines are accepted and ignored */
+    sess_outcomes_t *o3 = sess_outcomes_new();
+    assert_int_equal(sess_learned_load(path, p2, o3, NULL, &skipped, err, sizeof err), 0);
+    assert_int_equal(skipped, 3);
+    /* restored ratings are bounded: a new pair past SEL_ELO_MAX is refused */
+    sel_state_t *s3 = sel_state_new();
+    char m[32];
+    for (int i = 0; i < SEL_ELO_MAX; i++) {
+        snprintf(m, sizeof m, "m%d", i);
+        assert_true(sel_elo_restore(s3, "d", m, 1500));
+    }
+    assert_false(sel_elo_restore(s3, "d", "one-more", 1500));
+    assert_true(sel_elo_restore(s3, "d", "m7", 1501)); /* an existing pair still moves */
+    assert_true(sel_elo_rating(s3, "d", "m7", 0) == 1501);
+    assert_false(sel_elo_restore(s3, "d", "m7", NAN));
+    unlink(path);
+    sel_state_free(s);
+    sel_state_free(s2);
+    sel_state_free(s3);
+    sess_priors_free(p);
+    sess_priors_free(p2);
+    sess_outcomes_free(o);
+    sess_outcomes_free(o2);
+    sess_outcomes_free(o3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adjustment_bounded_and_scoped),
         cmocka_unit_test(test_snapshot_round_trip),
+        cmocka_unit_test(test_snapshot_round_trips_elo_ratings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
