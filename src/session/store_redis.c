@@ -440,16 +440,16 @@ static void r_commit(sess_store_t *s, const char *key, const sess_outcome_t *o, 
     key_s(rs, &k, key);
     char op_hex[17];
     hash_hex16(o->opener, op_hex);
-    buf_printf(&j,
-               "{\"ev\":%llu,\"sa\":%llu,\"now\":%llu,\"lk\":%d,\"lkb\":%u,\"lks\":%u,"
-               "\"rq\":%.17g,\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g",
-               (unsigned long long)o->expected_version, (unsigned long long)o->started_at_ms,
-               (unsigned long long)o->now_ms, (int)o->lock_kind, o->lock_bindings,
-               o->lock_since_turn, o->required_quality > 0 ? o->required_quality : 0.0,
-               o->opener ? op_hex : "", o->usage.has_usage ? 1 : 0,
-               (unsigned long long)o->usage.prompt_tokens,
-               (unsigned long long)o->usage.cached_tokens,
-               (unsigned long long)o->usage.completion_tokens, o->usage.cost);
+    buf_printf(
+        &j,
+        "{\"ev\":%llu,\"sa\":%llu,\"now\":%llu,\"lk\":%d,\"lkb\":%u,\"lks\":%u,"
+        "\"rq\":%.17g,\"op\":\"%s\",\"u\":%d,\"pt\":%llu,\"ct\":%llu,\"cpt\":%llu,\"cost\":%.17g",
+        (unsigned long long)o->expected_version, (unsigned long long)o->started_at_ms,
+        (unsigned long long)o->now_ms, (int)o->lock_kind, o->lock_bindings, o->lock_since_turn,
+        o->required_quality > 0 ? o->required_quality : 0.0, o->opener ? op_hex : "",
+        o->usage.has_usage ? 1 : 0, (unsigned long long)o->usage.prompt_tokens,
+        (unsigned long long)o->usage.cached_tokens, (unsigned long long)o->usage.completion_tokens,
+        o->usage.cost);
     static const char *const keys[] = {"m", "b", "d", "r", "tid", "rsn"};
     const char *vals[] = {op->o_model,     op->o_backend, op->o_decision,
                           op->o_reasoning, op->o_trace,   op->o_reason};

@@ -55,7 +55,8 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "global:\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {store: memory}\n"
-            "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 1000}, binding_key_env: "
+            "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 1000}, "
+            "binding_key_env: "
             "TETHER_TEST_BINDING_KEY}\n",
             mgmt, redis_addr);
     fclose(f);
