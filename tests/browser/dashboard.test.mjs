@@ -116,7 +116,11 @@ await check('viewer logs in; Overview shows the requests sent and both models', 
   expect(n >= 2, `requests card shows ${n}`);
   const models = await page.textContent('#overview .tables');
   expect(models.includes('small') && models.includes('large'), 'top models lack small/large');
-  expect(models.includes('hard_reasoning'), 'top decisions lack hard_reasoning');
+  // top decisions come from the replay records, which the writer stores a
+  // moment after the answer (a batch): wait for them (bounded), then check
+  const shown = await page.waitForFunction(
+    () => document.querySelector('#overview .tables').textContent.includes('hard_reasoning')).then(() => true, () => false);
+  expect(shown, 'top decisions lack hard_reasoning');
   const gen = await page.textContent('.card.generation .value');
   expect(gen === '1', `generation ${gen}`);
   await page.waitForSelector('[data-chart=rate] canvas');
