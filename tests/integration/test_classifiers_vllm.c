@@ -14,6 +14,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "replay_record.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,32 +149,16 @@ static cJSON *route(const char *text, char *dec, size_t dl)
     snprintf(dec, dl, "%s", d ? d : "");
     const char *id = thttp_resp_header(&r, "x-tether-replay-id");
     assert_non_null(id);
-    char path[128];
-    snprintf(path, sizeof path, "/v1/router_replay/%s", id);
+    char rid[128];
+    snprintf(rid, sizeof rid, "%s", id);
     thttp_resp_free(&r);
-    cJSON *j = NULL;
-    for (int tries = 0; tries < 50 && !j; tries++) { /* the replay queue writes shortly after */
-        thttp_resp_t g;
-        assert_int_equal(thttp_request("127.0.0.1", gport, "GET", path, NULL, NULL, 0, &g), 0);
-        if (g.status == 200) j = cJSON_Parse(g.body);
-        thttp_resp_free(&g);
-        if (!j) usleep(20000);
-    }
-    assert_non_null(j);
-    return j;
+    return trec_fetch(gport, rid);
 }
 
 /* The signal `name` of a replay record. */
 static const cJSON *signal_of(const cJSON *rec, const char *name)
 {
-    const cJSON *s, *sigs = cJSON_GetObjectItem(rec, "signals");
-    cJSON_ArrayForEach(s, sigs)
-    {
-        const cJSON *n = cJSON_GetObjectItem(s, "name");
-        if (cJSON_IsString(n) && !strcmp(n->valuestring, name)) return s;
-    }
-    fail_msg("no signal %s in the record", name);
-    return NULL;
+    return trec_signal(rec, name);
 }
 
 static bool matched(const cJSON *s)

@@ -16,6 +16,7 @@
 
 #include "http_client.h"
 #include "proc.h"
+#include "replay_record.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,18 +149,7 @@ static int post(const char *model, const char *text, char *id, size_t il)
 
 static cJSON *replay(const char *id)
 {
-    char path[256];
-    snprintf(path, sizeof path, "/v1/router_replay/%s", id);
-    cJSON *j = NULL;
-    for (int tries = 0; tries < 50 && !j; tries++) { /* the replay queue writes shortly after */
-        thttp_resp_t g;
-        assert_int_equal(thttp_request("127.0.0.1", gport, "GET", path, NULL, NULL, 0, &g), 0);
-        if (g.status == 200) j = cJSON_Parse(g.body);
-        thttp_resp_free(&g);
-        if (!j) usleep(20000);
-    }
-    assert_non_null(j);
-    return j;
+    return trec_fetch(gport, id);
 }
 
 static cJSON *route(const char *text)
