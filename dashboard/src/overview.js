@@ -157,7 +157,10 @@ function Overview({ params }) {
       }
       return { t: Date.now(), s: snapshot(parseProm(text)), next };
     }
+    // A read answered after the page was left (or re-opened with another
+    // `every`) is dropped: the live effect's reads are the newest points.
     function show(r) {
+      if (!live) return;
       history.push({ t: r.t, s: r.s });
       while (history.length > 1 && history[0].t < Date.now() - WINDOWS['1h']) history.shift();
       if (live) setSt(prev => Object.assign({}, prev, r.next, { n: prev.n + 1 }));
@@ -169,7 +172,13 @@ function Overview({ params }) {
       const past = history.length ? null : api('/api/v1/history').catch(() => null);
       const first = read();
       const h = await past;
-      for (const smp of (h && h.samples) || []) history.push(fromServer(smp));
+      // the router's samples go before the oldest point this tab has, in
+      // time order (another visit's reads may have landed meanwhile)
+      if (live) {
+        const oldest = history.length ? history[0].t : Infinity;
+        const older = ((h && h.samples) || []).map(fromServer).filter(p => p.t < oldest).sort((a, b) => a.t - b.t);
+        history.unshift(...older);
+      }
       try { show(await first); } catch (e) { fail(e); }
       if (live) timer = setInterval(poll, every * 1000);
     })();
