@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "http_client.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "stack.h"
 #include <signal.h>
@@ -26,7 +27,7 @@
 #include <unistd.h>
 
 static tproc_t mock_a, mock_b, router;
-static int pa, pb, rport, gen;
+static int pa, pb, rport, gport, gen;
 static char dir[256], current[64];
 
 static void rm_tree(const char *path)
@@ -51,13 +52,13 @@ static void kubelet_update(const char *default_model, int valid)
     fprintf(f,
             "version: v0.3\n"
             "listeners:\n  - {name: main, address: 127.0.0.1, port: %d}\n"
-            "global: {services: {management_api: {listen: \"127.0.0.1:0\"}, "
+            "global: {services: {management_api: {listen: \"127.0.0.1:%d\"}, "
             "router_replay: {enabled: false}}}\n"
             "providers:\n  defaults: {default_model: %s}\n  models:\n"
             "    - name: model-a\n      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: model-b\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: model-a}, {name: model-b}]\n%s",
-            rport, default_model, pa, pb,
+            rport, gport, default_model, pa, pb,
             valid ? "" : "  decisions: [{name: broken, modelRefs: [{model: nope}]}]\n");
     fclose(f);
     snprintf(tmp, sizeof tmp, "%s/..data_tmp", dir);
@@ -93,12 +94,15 @@ static int routed_model(char *out, size_t n)
 static int wait_model(const char *want, int ms)
 {
     char got[64];
-    for (int i = 0; i < ms / 25; i++) {
-        if (routed_model(got, sizeof got) != 0) return -2;
-        if (!strcmp(got, want)) return 0;
-        usleep(25000);
-    }
-    return -1;
+    int rc = -1;
+    TPOLL_UNTIL((rc = routed_model(got, sizeof got)) != 0 || !strcmp(got, want), ms);
+    return rc != 0 ? -2 : strcmp(got, want) ? -1 : 0;
+}
+
+/* The reloads the router rejected so far (-1: unreadable). */
+static double rejected(void)
+{
+    return tpoll_metric(gport, NULL, "tether_config_reloads_total{result=\"rejected\"} ");
 }
 
 static void test_configmap_data_swap_reloads(void **state)
@@ -110,7 +114,7 @@ static void test_configmap_data_swap_reloads(void **state)
     pa = tproc_wait_listening(&mock_a, 10000);
     pb = tproc_wait_listening(&mock_b, 10000);
     assert_true(pa > 0 && pb > 0);
-    rport = tsupport_free_port();
+    tstack_two_ports(&rport, &gport);
     snprintf(dir, sizeof dir, "/tmp/tether-cm-%d", (int)getpid());
     rm_tree(dir);
     assert_int_equal(mkdir(dir, 0755), 0);
@@ -120,27 +124,30 @@ static void test_configmap_data_swap_reloads(void **state)
     assert_int_equal(symlink("..data/config.yaml", link), 0);
 
     assert_true(tstack_serve_n(&router, link, 1, 10000) > 0);
-    assert_int_equal(wait_model("model-a", 5000), 0);
+    assert_int_equal(wait_model("model-a", TPOLL_MS), 0);
 
     /* a valid update: only ..data moves; no SIGHUP */
     kubelet_update("model-b", 1);
-    assert_int_equal(wait_model("model-b", 5000), 0);
+    assert_int_equal(wait_model("model-b", TPOLL_MS), 0);
 
-    /* an invalid update is rejected: model-b keeps serving */
+    /* an invalid update is rejected (wait for the verdict): model-b keeps
+     * serving */
+    double rej = rejected();
+    assert_true(rej >= 0);
     kubelet_update("model-a", 0);
-    usleep(800000);
+    assert_true(TPOLL_UNTIL(rejected() > rej, TPOLL_MS));
     char got[64];
     assert_int_equal(routed_model(got, sizeof got), 0);
     assert_string_equal(got, "model-b");
 
     /* valid again */
     kubelet_update("model-a", 1);
-    assert_int_equal(wait_model("model-a", 5000), 0);
+    assert_int_equal(wait_model("model-a", TPOLL_MS), 0);
     /* several swaps in a row end on the last one */
     kubelet_update("model-b", 1);
     kubelet_update("model-a", 1);
     kubelet_update("model-b", 1);
-    assert_int_equal(wait_model("model-b", 5000), 0);
+    assert_int_equal(wait_model("model-b", TPOLL_MS), 0);
 
     int st = tproc_stop(&router, 10000);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);

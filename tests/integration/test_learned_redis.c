@@ -57,7 +57,7 @@ static void write_config(const char *path, int port, int mg)
             "global:\n  router:\n    session: {outcome_quality_bound: 0.05, "
             "outcome_prior_weight: 10, min_remaining_turn_prior_samples: 1}\n"
             "  stores:\n    session: {backend: redis, redis: {address: \"%s\", key_prefix: "
-            "\"lr%d:\", timeout_ms: 200}}\n"
+            "\"lr%d:\", timeout_ms: 1000}}\n"
             "  services:\n    router_replay: {store: memory}\n    management_api:\n      listen: "
             "\"127.0.0.1:%d\"\n"
             "      tokens:\n        - {name: op, token_env: LR_TEST_OPERATOR, role: operator}\n",

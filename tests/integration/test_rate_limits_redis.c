@@ -53,7 +53,7 @@ static int write_cfg_at(const char *path, int port, int gport, const char *raddr
             "global:\n"
             "  stores:\n"
             "    limits: {backend: redis, redis: {address: \"%s\", key_prefix: \"trr%d:\", "
-            "timeout_ms: 200}}\n"
+            "timeout_ms: 1000}}\n"
             "  services:\n"
             "    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    rate_limits:\n"

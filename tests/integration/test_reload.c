@@ -10,6 +10,7 @@
 
 #include "http_client.h"
 #include "core/clock.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "stack.h"
 #include <pthread.h>
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 static tproc_t mock_a, mock_b, router;
-static int pa, pb, rport;
+static int pa, pb, rport, gport;
 static char path[256], tmp[300];
 static atomic_int stop_flag, sent, failed;
 static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -39,9 +40,10 @@ static void write_config(const char *default_model, int valid)
             "providers:\n  defaults: {default_model: %s}\n  models:\n"
             "    - name: model-a\n      backend_refs: [{name: a1, endpoint: \"127.0.0.1:%d\"}]\n"
             "    - name: model-b\n      backend_refs: [{name: b1, endpoint: \"127.0.0.1:%d\"}]\n"
-            "routing:\n  modelCards: [{name: model-a}, {name: model-b}]\n%s",
+            "routing:\n  modelCards: [{name: model-a}, {name: model-b}]\n%s"
+            "global: {services: {management_api: {listen: \"127.0.0.1:%d\"}}}\n",
             rport, default_model, pa, pb,
-            valid ? "" : "  decisions: [{name: broken, modelRefs: [{model: nope}]}]\n");
+            valid ? "" : "  decisions: [{name: broken, modelRefs: [{model: nope}]}]\n", gport);
     fclose(f);
     assert_int_equal(rename(tmp, path), 0);
 }
@@ -80,16 +82,24 @@ static void *client(void *arg)
     return NULL;
 }
 
+static bool last_is(const char *want)
+{
+    pthread_mutex_lock(&last_lock);
+    bool eq = strcmp(last_model, want) == 0;
+    pthread_mutex_unlock(&last_lock);
+    return eq;
+}
+
+/* Wait (bounded) until the client's last answer came from want. */
 static int wait_model(const char *want, int ms)
 {
-    for (int i = 0; i < ms / 20; i++) {
-        pthread_mutex_lock(&last_lock);
-        int eq = strcmp(last_model, want) == 0;
-        pthread_mutex_unlock(&last_lock);
-        if (eq) return 0;
-        usleep(20000);
-    }
-    return -1;
+    return TPOLL_UNTIL(last_is(want), ms) ? 0 : -1;
+}
+
+/* The reloads the router rejected so far (-1: unreadable). */
+static double rejected(void)
+{
+    return tpoll_metric(gport, NULL, "tether_config_reloads_total{result=\"rejected\"} ");
 }
 
 static void test_reload_under_load_never_fails_a_request(void **state)
@@ -100,7 +110,7 @@ static void test_reload_under_load_never_fails_a_request(void **state)
     pa = tproc_wait_listening(&mock_a, 10000);
     pb = tproc_wait_listening(&mock_b, 10000);
     assert_true(pa > 0 && pb > 0);
-    rport = tsupport_free_port();
+    tstack_two_ports(&rport, &gport);
     snprintf(path, sizeof path, "/tmp/tether-reload-%d.yaml", (int)getpid());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     write_config("model-a", 1);
@@ -108,22 +118,27 @@ static void test_reload_under_load_never_fails_a_request(void **state)
 
     pthread_t t;
     pthread_create(&t, NULL, client, NULL);
-    assert_int_equal(wait_model("model-a", 5000), 0);
+    assert_int_equal(wait_model("model-a", TPOLL_MS), 0);
 
     /* a valid change, picked up by the file watch */
     write_config("model-b", 1);
-    assert_int_equal(wait_model("model-b", 5000), 0);
-    /* an invalid file: rejected, model-b keeps serving */
+    assert_int_equal(wait_model("model-b", TPOLL_MS), 0);
+    /* an invalid file: rejected (wait for the verdict, then for two more
+     * answers), model-b keeps serving */
+    double rej = rejected();
+    assert_true(rej >= 0);
     write_config("model-a", 0);
     tproc_signal(&router, SIGHUP);
-    usleep(600000);
+    assert_true(TPOLL_UNTIL(rejected() > rej, TPOLL_MS));
+    int seen = atomic_load(&sent);
+    assert_true(TPOLL_UNTIL(atomic_load(&sent) >= seen + 2, TPOLL_MS));
     pthread_mutex_lock(&last_lock);
     assert_string_equal(last_model, "model-b");
     pthread_mutex_unlock(&last_lock);
     /* valid again, through SIGHUP and the watch together */
     write_config("model-a", 1);
     tproc_signal(&router, SIGHUP);
-    assert_int_equal(wait_model("model-a", 5000), 0);
+    assert_int_equal(wait_model("model-a", TPOLL_MS), 0);
     /* alternate valid and invalid files under the load */
     int n_valid = 3, n_invalid = 1;
     for (int i = 0; i < 10; i++) {
@@ -148,7 +163,7 @@ static void test_reload_under_load_never_fails_a_request(void **state)
     write_config(next, 1);
     n_valid++;
     tproc_signal(&router, SIGHUP);
-    assert_int_equal(wait_model(next, 5000), 0);
+    assert_int_equal(wait_model(next, TPOLL_MS), 0);
     uint64_t pickup_ms = clock_mono_ms() - t0;
     usleep(300000);
     atomic_store(&stop_flag, 1);

@@ -45,9 +45,9 @@ static int start_replica(int i)
             "    - name: m\n      backend_refs: [{name: m1, endpoint: \"127.0.0.1:%d\"}]\n"
             "routing:\n  modelCards: [{name: m}]\n"
             "global:\n  stores:\n"
-            "    session: {backend: redis, redis: {address: \"127.0.0.1:%d\", timeout_ms: 200}}\n"
+            "    session: {backend: redis, redis: {address: \"127.0.0.1:%d\", timeout_ms: 1000}}\n"
             "    responses: {backend: redis, ttl_seconds: 600, redis: {address: \"127.0.0.1:%d\", "
-            "key_prefix: \"rt:\", timeout_ms: 200}}\n",
+            "key_prefix: \"rt:\", timeout_ms: 1000}}\n",
             ports[i], mport, redis.port, redis.port);
     fclose(f);
     return tstack_serve_n(&rep[i], path, 1, 10000) > 0 ? 0 : -1;

@@ -16,6 +16,7 @@
 #include "convo.h"
 #include "http_client.h"
 #include "fleet.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "redis_server.h"
 #include "stack.h"
@@ -28,7 +29,11 @@
 #include <unistd.h>
 
 /* A router config: "reasoning" (prove/derive) goes to big, everything else
- * to small; 1 s idle timeout so the test can cross it. */
+ * to small; 1 s idle timeout so the test can cross it. Redis timeout_ms
+ * 1000: the outages here are a stopped server (refused at once) and a
+ * killed replica; a 100 ms bound let a commit delayed on a loaded machine
+ * (the sanitizer build) fall back to the killed replica's local store, and
+ * the other replica then lost the lock. */
 static void write_config(const char *path, int port, int mgmt, const char *redis_addr)
 {
     FILE *f = tfleet_config(&tfleet, path, port, NULL);
@@ -39,10 +44,10 @@ static void write_config(const char *path, int port, int mgmt, const char *redis
             "    router_replay: {path: \"%s/replay-%d.db\"}\n",
             mgmt, tfleet.dir, port);
     if (redis_addr)
-        fprintf(
-            f,
-            "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: 100}}\n",
-            redis_addr);
+        fprintf(f,
+                "  stores:\n    session: {backend: redis, redis: {address: \"%s\", timeout_ms: "
+                "1000}}\n",
+                redis_addr);
     fclose(f);
 }
 
@@ -195,7 +200,8 @@ static cJSON *timeline(int mport, const char *session, int want_turns)
 {
     char path[200];
     snprintf(path, sizeof path, "/v1/router_replay/sessions/%s", session);
-    for (int i = 0; i < 100; i++) {
+    uint64_t end = tpoll_now_ms() + TPOLL_MS;
+    do {
         thttp_resp_t r;
         if (thttp_request("127.0.0.1", mport, "GET", path, NULL, NULL, 0, &r) == 0 &&
             r.status == 200) {
@@ -207,8 +213,8 @@ static cJSON *timeline(int mport, const char *session, int want_turns)
         } else {
             thttp_resp_free(&r);
         }
-        usleep(20000);
-    }
+        tpoll_nap();
+    } while (tpoll_now_ms() < end);
     return NULL;
 }
 

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "http_client.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "stack.h"
 #include <arpa/inet.h>
@@ -132,24 +133,33 @@ static int col_start(void)
     return pthread_create(&col_th, NULL, col_main, NULL);
 }
 
-/* The spans of trace tid (a new array), waiting up to 10 s until at least
- * min of them arrived. */
+static cJSON *span_named(cJSON *spans, const char *name);
+
+/* The spans of trace tid (a new array), waiting (bounded) until at least
+ * min of them arrived and, when min > 0, the request's server span and its
+ * upstream attempt: spans are exported in batches as they end, and the
+ * server span ends after the reply reached the client, so a count alone
+ * may be met by a batch without it. */
 static cJSON *spans_of(const char *tid, int min)
 {
-    for (int i = 0; i < 200; i++) {
-        cJSON *out = cJSON_CreateArray(), *sp;
-        pthread_mutex_lock(&col_mu);
-        cJSON_ArrayForEach(sp, col_spans)
-        {
-            if (!strcmp(cJSON_GetObjectItem(sp, "traceId")->valuestring, tid))
-                cJSON_AddItemToArray(out, cJSON_Duplicate(sp, 1));
-        }
-        pthread_mutex_unlock(&col_mu);
-        if (cJSON_GetArraySize(out) >= min) return out;
-        cJSON_Delete(out);
-        usleep(50000);
-    }
-    return cJSON_CreateArray();
+    cJSON *out = NULL;
+    TPOLL_UNTIL(({
+                    cJSON_Delete(out);
+                    out = cJSON_CreateArray();
+                    cJSON *sp;
+                    pthread_mutex_lock(&col_mu);
+                    cJSON_ArrayForEach(sp, col_spans)
+                    {
+                        if (!strcmp(cJSON_GetObjectItem(sp, "traceId")->valuestring, tid))
+                            cJSON_AddItemToArray(out, cJSON_Duplicate(sp, 1));
+                    }
+                    pthread_mutex_unlock(&col_mu);
+                    cJSON_GetArraySize(out) >= min &&
+                        (min == 0 || (span_named(out, "POST /v1/chat/completions") &&
+                                      span_named(out, "tether.upstream.attempt")));
+                }),
+                TPOLL_MS);
+    return out;
 }
 
 static cJSON *span_named(cJSON *spans, const char *name)

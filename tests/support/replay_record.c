@@ -8,23 +8,25 @@
 
 #include "replay_record.h"
 #include "http_client.h"
+#include "poll_until.h"
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 cJSON *trec_fetch(int mgmt_port, const char *id)
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/router_replay/%s", id);
     cJSON *j = NULL;
-    for (int tries = 0; tries < 50 && !j; tries++) {
+    uint64_t end = tpoll_now_ms() + TPOLL_MS;
+    for (;;) {
         thttp_resp_t g;
         assert_int_equal(thttp_request("127.0.0.1", mgmt_port, "GET", path, NULL, NULL, 0, &g), 0);
         if (g.status == 200) j = cJSON_Parse(g.body);
         thttp_resp_free(&g);
-        if (!j) usleep(20000);
+        if (j || tpoll_now_ms() >= end) break;
+        tpoll_nap();
     }
-    assert_non_null(j);
+    if (!j) fail_msg("replay record %s not there after %d ms", id, TPOLL_MS);
     return j;
 }
 

@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 /* GET /v1/router_replay/ID until it answers 200 (the replay queue writes
- * shortly after the response; up to 50 tries 20 ms apart). Asserts every
+ * shortly after the response; polled up to TPOLL_MS, poll_until.h). Asserts every
  * request completes and that the record came; the caller frees it. */
 cJSON *trec_fetch(int mgmt_port, const char *id);
 /* The signal `name` in the record's "signals"; fails the test when there
