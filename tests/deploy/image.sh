@@ -32,10 +32,17 @@ cleanup() {
 trap cleanup EXIT
 [ -x "$bin" ] || { echo "image: $bin not built" >&2; exit 2; }
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# a free loopback port below the ephemeral range (32768-60999): no outgoing
+# connection takes it as its source port before the router binds it
+free_port() { python3 -c 'import random,socket
+for _ in range(200):
+    p=random.randint(20000,32767); s=socket.socket()
+    try: s.bind(("127.0.0.1",p)); print(p); break
+    except OSError: pass
+    finally: s.close()'; }
 http_get() { curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1$2"; }
-wait_ready() { # port -> 0 once /ready answers 200 within 10 s
-    for _ in $(seq 100); do [ "$(http_get "$1" /ready)" = 200 ] && return 0; sleep 0.1; done
+wait_ready() { # port -> 0 once /ready answers 200 (bounded: 30 s, a loaded machine)
+    for _ in $(seq 300); do [ "$(http_get "$1" /ready)" = 200 ] && return 0; sleep 0.1; done
     return 1
 }
 write_config() { # file port

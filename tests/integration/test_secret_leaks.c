@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "http_client.h"
+#include "poll_until.h"
 #include "proc.h"
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
@@ -289,14 +290,15 @@ static void test_no_planted_secret_in_any_output(void **state)
      * a little after the answers) */
     char *list = NULL;
     cJSON *items = NULL;
-    for (int i = 0; i < 50; i++) {
-        free(list);
-        call(gport, "GET", "/v1/router_replay?limit=50", ADMIN_AUTH, NULL, &list);
-        cJSON_Delete(items);
-        items = cJSON_Parse(list ? list : "");
-        if (cJSON_GetArraySize(cJSON_GetObjectItem(items, "records")) >= 4) break;
-        usleep(100 * 1000);
-    }
+    TPOLL_UNTIL(({
+                    free(list);
+                    list = NULL;
+                    call(gport, "GET", "/v1/router_replay?limit=50", ADMIN_AUTH, NULL, &list);
+                    cJSON_Delete(items);
+                    items = cJSON_Parse(list ? list : "");
+                    cJSON_GetArraySize(cJSON_GetObjectItem(items, "records")) >= 4;
+                }),
+                TPOLL_MS);
     cJSON *it;
     int records = 0;
     cJSON_ArrayForEach(it, cJSON_GetObjectItem(items, "records"))
@@ -312,13 +314,13 @@ static void test_no_planted_secret_in_any_output(void **state)
     free(list);
     assert_true(records >= 4);
     /* the trace export: wait for spans to arrive */
-    for (int i = 0; i < 50; i++) {
-        pthread_mutex_lock(&col_mu);
-        size_t n = col_raw.len;
-        pthread_mutex_unlock(&col_mu);
-        if (n && memmem(col_raw.data, n, "\"spans\"", 7)) break;
-        usleep(100 * 1000);
-    }
+    TPOLL_UNTIL(({
+                    pthread_mutex_lock(&col_mu);
+                    bool got = col_raw.len && memmem(col_raw.data, col_raw.len, "\"spans\"", 7);
+                    pthread_mutex_unlock(&col_mu);
+                    got;
+                }),
+                TPOLL_MS);
     /* stop the router: its log and replay file are complete */
     int rst = tproc_stop(&router, 10000);
     assert_true(WIFEXITED(rst));

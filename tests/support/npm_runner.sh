@@ -110,6 +110,21 @@ wait_port() {
     return 1
 }
 
+# free_port: a loopback port free a moment ago, for a server to listen on:
+# picked at random below the kernel's ephemeral range (32768-60999), so no
+# outgoing connection takes it as its source port before the server binds
+# it, and never one this runner handed out before (recorded in $work/ports:
+# callers run it in a subshell)
 free_port() {
-    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
+    local p i
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + RANDOM % 12768))
+        grep -qx "$p" "$work/ports" 2>/dev/null && continue
+        if node -e 'const s=require("net").createServer();s.on("error",()=>process.exit(1));s.listen(Number(process.argv[1]),"127.0.0.1",()=>s.close());' "$p"; then
+            echo "$p" >>"$work/ports"
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
 }

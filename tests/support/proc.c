@@ -6,7 +6,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,20 +160,44 @@ int tproc_stop(tproc_t *p, int timeout_ms)
     return p->exited ? p->status : -1;
 }
 
-int tsupport_free_port(void)
+/* Free ports come from below the kernel's ephemeral range (32768-60999 by
+ * default), so a port handed out here cannot be taken meanwhile as the
+ * source port of an outgoing connection (the test's own clients, the
+ * router's upstream calls) before its server binds it; and a port is not
+ * handed out twice by one test process (two listeners of one config once
+ * got the same port from consecutive bind(0) calls). */
+enum { FREE_LO = 20000, FREE_HI = 32767, FREE_KEEP = 512 };
+
+static bool bindable(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET};
+    if (fd < 0) return false;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    socklen_t sl = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &sl)) {
-        close(fd);
-        return -1;
-    }
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
-    return ntohs(a.sin_port);
+    return ok;
+}
+
+int tsupport_free_port(void)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static int given[FREE_KEEP];
+    static size_t n_given;
+    static unsigned seed;
+    pthread_mutex_lock(&mu);
+    if (!seed) seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
+    int port = -1;
+    for (int tries = 0; tries < 1000 && port < 0; tries++) {
+        int p = FREE_LO + (int)(rand_r(&seed) % (FREE_HI - FREE_LO + 1));
+        bool seen = false;
+        for (size_t i = 0; i < n_given && i < FREE_KEEP && !seen; i++)
+            seen = given[i] == p;
+        if (!seen && bindable(p)) port = p;
+    }
+    if (port > 0) given[n_given++ % FREE_KEEP] = port;
+    pthread_mutex_unlock(&mu);
+    return port;
 }
 
 long tproc_rss_kb(pid_t pid)

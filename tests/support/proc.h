@@ -50,7 +50,9 @@ int tproc_stop(tproc_t *p, int timeout_ms);
 /* The resident set (VmRSS of /proc/PID/status) of a process in kB, or -1. */
 long tproc_rss_kb(pid_t pid);
 
-/* A loopback TCP port that was free a moment ago (bound to port 0 and
- * released), for a child to listen on. -1 on failure. */
+/* A loopback TCP port that was free a moment ago (bound and released),
+ * for a child to listen on: picked at random below the ephemeral range (no
+ * outgoing connection takes it meanwhile) and never the same twice in one
+ * process. Thread-safe. -1 on failure. */
 int tsupport_free_port(void);
 #endif
