@@ -77,6 +77,8 @@ static int setup(void **state)
     (void)state;
     pgood = tstack_mock_strict(&good, "3");
     int pburst = scripted(&burst, 0, "{\"status\": 503}", 4 * N);
+    /* first_byte is 1000 ms below: the good backend (an ASan mock on a
+     * loaded machine) must answer within it, the stalled one never does */
     int pstall = scripted(&stall, 1, "{\"delay_ms\": 3000}", 4 * N);
     int prst = scripted(&rst, 2, "{\"reset_after_bytes\": 150, \"stream\": true}", 4 * N);
     int pjunk = scripted(
@@ -106,7 +108,7 @@ static int setup(void **state)
             "{name: good2, endpoint: \"127.0.0.1:%d\"}]\n"
             "      reliability: {retry_count: 2, consecutive_failures: 1000, "
             "retry_on: [connect_failure, reset, 502, 503, 504, timeout], "
-            "timeouts: {first_byte: 300ms}}\n"
+            "timeouts: {first_byte: 1000ms}}\n"
             "    - name: reset\n"
             "      backend_refs: [{name: rst, endpoint: \"127.0.0.1:%d\"}]\n"
             "      reliability: {consecutive_failures: 1000}\n"

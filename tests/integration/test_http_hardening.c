@@ -72,12 +72,13 @@ static void metrics(thttp_resp_t *r)
     assert_int_equal(r->status, 200);
 }
 
-/* The server closed c: EOF or reset within 5 s, no bytes. */
+/* The server closed c: EOF or reset, no bytes (a bound, not a timing
+ * check: 20 s for a loaded machine under the sanitizers). */
 static int closed_by_server(thttp_conn_t *c)
 {
     char b[64];
     struct pollfd pf = {c->fd, POLLIN, 0};
-    if (poll(&pf, 1, 5000) <= 0) return 0;
+    if (poll(&pf, 1, 20000) <= 0) return 0;
     ssize_t n = recv(c->fd, b, sizeof b, MSG_DONTWAIT);
     return n == 0 || (n < 0 && errno == ECONNRESET);
 }

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "http_client.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "stack.h"
 #include "redis_server.h"
@@ -102,6 +103,19 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Exact cache entries in Redis (nbc:rc:*), -1 when it cannot be asked. A
+ * store is sent without waiting for it (docs/decisions.md): a test that
+ * needs an entry in Redis waits for it, bounded. */
+static long redis_entries(void)
+{
+    redisContext *c = tredis_connect(&redis);
+    redisReply *rp = c ? redisCommand(c, "KEYS nbc:rc:*") : NULL;
+    long n = rp && rp->type == REDIS_REPLY_ARRAY ? (long)rp->elements : -1;
+    if (rp) freeReplyObject(rp);
+    if (c) redisFree(c);
+    return n;
+}
+
 /* Bytes waiting on c's socket right now (no wait). */
 static bool has_reply(const thttp_conn_t *c)
 {
@@ -138,7 +152,8 @@ static void test_lookup_waits_without_holding_the_loop(void **state)
         "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"warm\"}]}";
     post(p1, "/v1/chat/completions", warm, &r);
     thttp_resp_free(&r);
-    sleep_ms(100); /* the write reached Redis */
+    long warm_entries = 0; /* the warm reply's write reached Redis */
+    assert_true(TPOLL_UNTIL((warm_entries = redis_entries()) >= 1, TPOLL_MS));
 
     assert_int_equal(tproc_signal(&redis.proc, SIGSTOP), 0);
     thttp_conn_t c1, c2;
@@ -174,7 +189,7 @@ static void test_lookup_waits_without_holding_the_loop(void **state)
 
     /* their replies were written to Redis from the worker's loop: the
      * other replica (its own near cache empty) reads them from there */
-    sleep_ms(200);
+    assert_true(TPOLL_UNTIL(redis_entries() >= warm_entries + 2, TPOLL_MS));
     post(p2, "/v1/chat/completions", chat, &r);
     assert_header(&r, "x-tether-cache-hit", "exact");
     thttp_resp_free(&r);
