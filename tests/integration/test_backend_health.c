@@ -162,7 +162,7 @@ static void test_failing_health_check_takes_the_backend_out(void **state)
 {
     /* the checker probes every 100 ms; wait (bounded) for the first verdicts */
     bool out = false, in = false;
-    for (int i = 0; i < 100 && !(out && in); i++) {
+    for (int i = 0; i < 400 && !(out && in); i++) {
         cJSON *root;
         cJSON *b = backend(&root, "probed");
         out = b && cJSON_IsTrue(cJSON_GetObjectItem(b, "health_check_failing"));
@@ -185,7 +185,7 @@ static void test_failing_health_check_takes_the_backend_out(void **state)
  * reaches the client a moment before the proxy lets go of its backend. */
 static void wait_idle(const char *name)
 {
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 2000; i++) {
         cJSON *root;
         cJSON *b = backend(&root, name);
         cJSON *n = b ? cJSON_GetObjectItem(b, "inflight") : NULL;
@@ -227,7 +227,7 @@ static void test_cost_metric_counts_real_usage(void **state)
     /* the counters of a request are updated after its reply is sent: read
      * them until the three requests are all counted (or give up) */
     double pt = 0, ct = 0, comp = 0, want = -1, cost = -2;
-    for (int i = 0; i < 200 && cost != want; i++) {
+    for (int i = 0; i < 1000 && cost != want; i++) {
         if (i) usleep(20000);
         pt = metric("tether_tokens_total{model=\"priced\",kind=\"prompt\"}");
         ct = metric("tether_tokens_total{model=\"priced\",kind=\"cached\"}");

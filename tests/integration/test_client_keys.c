@@ -274,7 +274,7 @@ static void test_replay_and_authz_see_the_key(void **state)
 {
     assert_int_equal(chat_status(KEY_A, CHAT_AUTO), 200);
     cJSON *rec = NULL;
-    for (int i = 0; i < 50 && !rec; i++) { /* the writer thread stores it shortly */
+    for (int i = 0; i < 200 && !rec; i++) { /* the writer thread stores it shortly */
         rec = replay_of("alice");
         if (!rec) usleep(100000);
     }
@@ -403,7 +403,7 @@ static void test_keys_are_listed_without_secrets(void **state)
 static void assert_rotated(const char *old, const char *fresh)
 {
     int so = 0, sf = 0;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 200; i++) {
         so = chat_status(old, CHAT_AUTO);
         sf = chat_status(fresh, CHAT_AUTO);
         if (so == 401 && sf == 200) break;

@@ -78,7 +78,7 @@ static void reload_without_a(env_t *e)
     tproc_signal(&e->router, SIGHUP);
     static const char probe[] =
         "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"probe\"}]}";
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 800; i++) {
         thttp_resp_t r;
         int rc = thttp_request("127.0.0.1", e->port, "POST", "/v1/chat/completions", NULL, probe,
                                sizeof probe - 1, &r);

@@ -163,7 +163,7 @@ static void test_tokens_counted_on_one_replica_limit_the_other(void **st)
     assert_int_equal(chat(pa, "sk-trr-tom"), 200); /* the reply's usage passes 10 tokens */
     /* the add is sent without waiting for its answer: wait until Redis has it */
     bool there = false;
-    for (int i = 0; i < 100 && !there; i++) {
+    for (int i = 0; i < 1000 && !there; i++) {
         redisContext *c = tredis_connect(&redis);
         redisReply *rp = c ? redisCommand(c, "KEYS trr%d:lim:r*tom*", (int)getpid()) : NULL;
         there = rp && rp->type == REDIS_REPLY_ARRAY && rp->elements > 0;

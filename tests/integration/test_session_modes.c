@@ -132,7 +132,7 @@ static cJSON *record(const char *id)
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/router_replay/%s", id);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 1000; i++) {
         thttp_resp_t r;
         if (thttp_request("127.0.0.1", mport, "GET", path, NULL, NULL, 0, &r) == 0 &&
             r.status == 200) {
