@@ -13,22 +13,37 @@ const char *const saar_heldout_policies[SAAR_HO_POLICIES] = {
 /* Equal within rounding noise of a percentage. */
 #define PCT_EPS 1e-9
 
-int saar_dominated(const saar_summary_t *a, const saar_summary_t *b)
+/* b's advantage over a per column: 1 better, 0 equal, -1 worse. */
+static void advantages(const saar_summary_t *a, const saar_summary_t *b, int out[4])
 {
-    /* b's advantage per column: > 0 better, 0 equal, < 0 worse */
     double adv[4] = {
         (double)(a->under_served - b->under_served),
         b->fair_cost_cut_pct - a->fair_cost_cut_pct,
         (double)(a->unsafe - b->unsafe),
         (double)(a->switches - b->switches),
     };
-    int strictly = 0;
     for (int i = 0; i < 4; i++) {
         double eps = i == 1 ? PCT_EPS : 0;
-        if (adv[i] < -eps) return 0;
-        if (adv[i] > eps) strictly = 1;
+        out[i] = adv[i] > eps ? 1 : adv[i] < -eps ? -1 : 0;
+    }
+}
+
+int saar_dominated(const saar_summary_t *a, const saar_summary_t *b)
+{
+    int adv[4], strictly = 0;
+    advantages(a, b, adv);
+    for (int i = 0; i < 4; i++) {
+        if (adv[i] < 0) return 0;
+        if (adv[i] > 0) strictly = 1;
     }
     return strictly;
+}
+
+int saar_tied(const saar_summary_t *a, const saar_summary_t *b)
+{
+    int adv[4];
+    advantages(a, b, adv);
+    return !adv[0] && !adv[1] && !adv[2] && !adv[3];
 }
 
 /* Our scenario files: tests/data/bench/scenario_mixed.json and the three of
@@ -146,8 +161,10 @@ void saar_heldout_free(saar_heldout_results_t *r)
 static void verdicts(saar_heldout_row_t *row)
 {
     for (int a = 0; a < SAAR_HO_SUBJECTS; a++)
-        for (int b = 0; b < SAAR_HO_REFERENCES; b++)
+        for (int b = 0; b < SAAR_HO_REFERENCES; b++) {
             row->dominated[a][b] = saar_dominated(&row->s[a], &row->s[SAAR_HO_SUBJECTS + b]);
+            row->tied[a][b] = saar_tied(&row->s[a], &row->s[SAAR_HO_SUBJECTS + b]);
+        }
 }
 
 int saar_heldout_run(const saar_heldout_workload_t *w, size_t n, saar_heldout_results_t *out,
@@ -195,11 +212,15 @@ int saar_heldout_run(const saar_heldout_workload_t *w, size_t n, saar_heldout_re
     return 0;
 }
 
-/* "ok" / "DOMINATED" against each reference, e.g. "ok / ok". */
+static const char *verdict_word(const saar_heldout_row_t *row, int subject, int ref)
+{
+    return row->dominated[subject][ref] ? "DOMINATED" : row->tied[subject][ref] ? "tie" : "ok";
+}
+
+/* "ok", "tie" or "DOMINATED" against each reference, e.g. "ok / ok". */
 static void verdict_text(const saar_heldout_row_t *row, int subject, char *out, size_t n)
 {
-    snprintf(out, n, "%s / %s", row->dominated[subject][0] ? "DOMINATED" : "ok",
-             row->dominated[subject][1] ? "DOMINATED" : "ok");
+    snprintf(out, n, "%s / %s", verdict_word(row, subject, 0), verdict_word(row, subject, 1));
 }
 
 static void table_rows(const saar_heldout_results_t *r, buf_t *b, int scenarios)
@@ -259,12 +280,16 @@ void saar_heldout_table(const saar_heldout_results_t *r, buf_t *b)
     buf_printf(b, "\nSummary over %d workloads (%d scenario rows above):\n", nw, ns);
     for (int a = 0; a < SAAR_HO_SUBJECTS; a++)
         for (int c = 0; c < SAAR_HO_REFERENCES; c++) {
-            int sc = 0;
-            for (size_t i = 0; i < r->n; i++)
+            int sc = 0, ties = 0;
+            for (size_t i = 0; i < r->n; i++) {
                 sc += r->rows[i].scenario[0] && r->rows[i].dominated[a][c];
-            buf_printf(b, "  %-16s dominated by %-28s on %d of %d workloads, %d of %d scenarios\n",
+                ties += r->rows[i].tied[a][c];
+            }
+            buf_printf(b,
+                       "  %-16s dominated by %-28s on %d of %d workloads, %d of %d scenarios "
+                       "(%d rows tied)\n",
                        saar_heldout_policies[a], saar_heldout_policies[SAAR_HO_SUBJECTS + c],
-                       count[a][c], nw, sc, ns);
+                       count[a][c], nw, sc, ns, ties);
         }
 }
 
@@ -302,6 +327,15 @@ void saar_heldout_json(const saar_heldout_results_t *r, buf_t *b)
                 buf_printf(b, "%s\"%s\":%s", c ? "," : "",
                            saar_heldout_policies[SAAR_HO_SUBJECTS + c],
                            row->dominated[a][c] ? "true" : "false");
+            buf_putc(b, '}');
+        }
+        buf_puts(b, "},\"tied\":{");
+        for (int a = 0; a < SAAR_HO_SUBJECTS; a++) {
+            buf_printf(b, "%s\"%s\":{", a ? "," : "", saar_heldout_policies[a]);
+            for (int c = 0; c < SAAR_HO_REFERENCES; c++)
+                buf_printf(b, "%s\"%s\":%s", c ? "," : "",
+                           saar_heldout_policies[SAAR_HO_SUBJECTS + c],
+                           row->tied[a][c] ? "true" : "false");
             buf_putc(b, '}');
         }
         buf_puts(b, "}}");

@@ -19,6 +19,8 @@
 
 /* 1 when a is dominated by b (see above), else 0. Same workload assumed. */
 int saar_dominated(const saar_summary_t *a, const saar_summary_t *b);
+/* 1 when a and b are equal on all four columns (not dominated, but no lead). */
+int saar_tied(const saar_summary_t *a, const saar_summary_t *b);
 
 /* The policies compared: subjects (tether rows) and references. */
 #define SAAR_HO_SUBJECTS   2 /* tether, tether-defaults */
@@ -50,6 +52,7 @@ typedef struct saar_heldout_row {
     long turns;
     saar_summary_t s[SAAR_HO_POLICIES];                  /* saar_heldout_policies order */
     int dominated[SAAR_HO_SUBJECTS][SAAR_HO_REFERENCES]; /* subject by reference */
+    int tied[SAAR_HO_SUBJECTS][SAAR_HO_REFERENCES];
 } saar_heldout_row_t;
 
 typedef struct saar_heldout_results {

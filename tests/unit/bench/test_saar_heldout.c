@@ -44,6 +44,9 @@ static void test_domination_check(void **st)
     /* identical figures: not dominated (nothing strictly better) */
     saar_summary_t same = ref;
     assert_false(saar_dominated(&same, &ref));
+    assert_true(saar_tied(&same, &ref));
+    assert_false(saar_tied(&one, &ref));
+    assert_false(saar_tied(&trade, &ref));
     /* better on everything but one unsafe switch: not dominated, and it
      * does not dominate the reference either */
     saar_summary_t unsafe = fig(100, 1, 80.0, 300);
@@ -80,9 +83,12 @@ static void test_small_held_out_run(void **st)
         const saar_heldout_row_t *row = &r.rows[i];
         assert_true(row->turns > 0);
         for (int a = 0; a < SAAR_HO_SUBJECTS; a++)
-            for (int c = 0; c < SAAR_HO_REFERENCES; c++)
+            for (int c = 0; c < SAAR_HO_REFERENCES; c++) {
                 assert_int_equal(row->dominated[a][c],
                                  saar_dominated(&row->s[a], &row->s[SAAR_HO_SUBJECTS + c]));
+                assert_int_equal(row->tied[a][c],
+                                 saar_tied(&row->s[a], &row->s[SAAR_HO_SUBJECTS + c]));
+            }
         for (int p = 0; p < SAAR_HO_POLICIES; p++)
             assert_int_equal(row->s[p].turns, row->turns);
     }
