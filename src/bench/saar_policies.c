@@ -1,7 +1,9 @@
 /* saar_policies.c - the policy registry of `bench saar` and the two baseline
  * policies (prompt-level: the base choice every turn; sticky: hold the first
- * turn's model). tether and its ablations run the session policy of issue 5
- * (src/bench/saar_tether.c). */
+ * turn's model). The reference session policy and its published ablations
+ * are in src/bench/saar_reference.c; tether and its ablations run the
+ * session policy of issue 5 (src/bench/saar_tether.c). */
+#include "bench/saar_reference.h"
 #include "bench/saar_run.h"
 #include "bench/saar_tether.h"
 #include <string.h>
@@ -23,6 +25,17 @@
 static const saar_policy_entry_t registry[] = {
     {"prompt-level", "the base choice on every turn", saar_policy_prompt_level_new, 0},
     {"sticky", "hold the first turn's model for the whole session", saar_policy_sticky_new, 0},
+    {"reference-session", "the published reference session policy (BENCH_SAAR.md)",
+     saar_reference_policy_new, SAAR_REF_FULL},
+    {"reference-no-idle-boundary", "the reference without its idle boundary",
+     saar_reference_policy_new, SAAR_REF_NO_IDLE_BOUNDARY},
+    {"reference-no-drift-reset", "the reference without its decision-drift reset",
+     saar_reference_policy_new, SAAR_REF_NO_DRIFT_RESET},
+    {"reference-drift-vs-previous",
+     "the reference with SPEC 9.5's drift rule (decision differs from the previous turn's)",
+     saar_reference_policy_new, SAAR_REF_DRIFT_VS_PREVIOUS},
+    {"locks-only", "the reference's locks, otherwise the base choice", saar_reference_policy_new,
+     SAAR_REF_LOCKS_ONLY},
     {"tether", TETHER_SKIP_ABOUT, SAAR_TETHER_FACTORY, SAAR_TETHER_FULL},
     {"tether-defaults",
      "tether with the default session config and only the benchmark's model cards",

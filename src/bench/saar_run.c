@@ -99,9 +99,9 @@ static int run_session(live_policy_t *lp, int is_baseline, const saar_scenario_t
         const saar_turn_t *turn = &st[t];
         size_t k = cache_get(cache, st, t, served);
         const saar_request_t *req = &cache->req[k];
-        saar_turn_ctx_t ctx = {req->body.data, req->body.len,    req->headers,
-                               req->n_headers, req->base_scores, saar_models,
-                               SAAR_N_MODELS,  req->clock_ms,    ctx_prev};
+        saar_turn_ctx_t ctx = {req->body.data,   req->body.len, req->headers,  req->n_headers,
+                               req->base_scores, saar_models,   SAAR_N_MODELS, req->clock_ms,
+                               ctx_prev,         turn->history};
         int m = p->choose(p->state, &ctx);
         if (m < 0 || m >= SAAR_N_MODELS)
             return saar_err(err, errlen, "policy '%s' returned %d at %s/%u sess-%03d turn %d",

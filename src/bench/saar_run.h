@@ -28,6 +28,12 @@ typedef struct saar_turn_ctx {
     int n_models;
     uint64_t clock_ms; /* wall clock of this turn */
     int prev_model;    /* model that served this session's previous turn; -1 at its first */
+    /* H: tokens of the conversation before this turn's new input. The body
+     * carries only the last exchange (the workload's history is a token
+     * count, not text), so this stands in for the estimate a router makes
+     * from a client's full body. Policies that estimate H from the body
+     * instead (the tether rows) ignore it. */
+    int history_tokens;
 } saar_turn_ctx_t;
 
 /* Facts a router's config would hold for a run (never phase labels). */

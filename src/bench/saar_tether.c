@@ -186,7 +186,7 @@ static bool contains_ci(const char *hay, size_t n, const char *needle)
 
 /* The first decision (config order) whose keyword leaves match the query;
  * -1 when none does. Stand-in for src/decision/ (see the file comment). */
-static int match_decision(const cfg_recipe_t *rc, const char *q, size_t qn)
+int saar_tether_match_decision(const struct cfg_recipe *rc, const char *q, size_t qn)
 {
     for (size_t d = 0; d < rc->n_decisions; d++) {
         const cfg_rule_t *r = &rc->decisions[d].rules;
@@ -282,7 +282,7 @@ static int tb_choose(void *p, const saar_turn_ctx_t *ctx)
 
     size_t qn = 0;
     const char *q = rq_query(rq, &qn);
-    int d = match_decision(b->recipe, q, qn);
+    int d = saar_tether_match_decision(b->recipe, q, qn);
     f.decision = d >= 0 ? b->recipe->decisions[d].name : NULL;
     f.decision_is_catch_all = d >= 0 && b->recipe->decisions[d].is_catch_all;
     f.last_decision_inheritable = false;

@@ -27,4 +27,11 @@ int saar_tether_policy_new(saar_policy_t *out, unsigned ablations, char *err, si
  * benchmark config: for tuning experiments and tests. */
 int saar_tether_policy_new_with(saar_policy_t *out, unsigned ablations, const char *session_yaml,
                                 char *err, size_t errlen);
+
+struct cfg_recipe;
+/* The decision the benchmark's stand-in decision engine matches for a query:
+ * the first decision of rc (config order) with a keyword signal found in q
+ * (case-insensitive substring); -1 when none. Shared with the reference row
+ * (saar_reference.c), so both see the same decisions. */
+int saar_tether_match_decision(const struct cfg_recipe *rc, const char *q, size_t qn);
 #endif

@@ -5,6 +5,7 @@
  * option parsing, SIGINT, output. */
 #include "bench/saar_frontier.h"
 #include "bench/live_run.h"
+#include "bench/saar_heldout.h"
 #include "bench/saar_report.h"
 #include "bench/saar_run.h"
 #include "cli/cli.h"
@@ -36,7 +37,12 @@ static void bench_usage(FILE *f)
                "DIR/chart.svg\n"
                "  --frontier               also run tether-defaults under the tuning settings\n"
                "                           (frontier-NN); write DIR/frontier.csv and\n"
-               "                           DIR/frontier.svg (needs --out)\n\n"
+               "                           DIR/frontier.svg (needs --out)\n"
+               "  --held-out               tether and tether-defaults against the reference\n"
+               "                           session policy on workloads it was not tuned on,\n"
+               "                           with a dominated? verdict each (built-in list, or\n"
+               "                           the one workload --scenario/--scenario-file/--seeds\n"
+               "                           name); --out DIR writes DIR/heldout.json\n\n"
                "bench live: sessions through `tether serve` to strict `tether mock` backends\n"
                "  --sessions N             concurrent multi-turn sessions (default 32)\n"
                "  --turns T                turns per session (default 12)\n"
@@ -243,13 +249,74 @@ static int write_report(const char *dir, const char *name,
     return write_file(dir, name, out);
 }
 
+/* `bench saar --held-out`: the built-in held-out list, or the one workload
+ * the options name (custom). */
+static int bench_saar_heldout(saar_scenario_t *sc, size_t nsc, const uint32_t *seeds, size_t nseeds,
+                              int custom, int sessions, int turns, const char *format,
+                              const char *outdir)
+{
+    char err[512];
+    size_t nw = 1;
+    saar_heldout_workload_t *w;
+    if (custom) {
+        if (nseeds > sizeof w->seeds / sizeof w->seeds[0]) {
+            fprintf(stderr, "tether bench saar: --held-out takes at most %zu seeds\n",
+                    sizeof w->seeds / sizeof w->seeds[0]);
+            return 1;
+        }
+        w = calloc(1, sizeof *w);
+        if (!w) abort();
+        snprintf(w->name, sizeof w->name, "%zu scenario%s, %zu seed%s", nsc, nsc == 1 ? "" : "s",
+                 nseeds ? nseeds : SAAR_DEFAULT_N_SEEDS,
+                 (nseeds ? nseeds : SAAR_DEFAULT_N_SEEDS) == 1 ? "" : "s");
+        w->scenarios = malloc(nsc * sizeof *sc);
+        if (!w->scenarios) abort();
+        memcpy(w->scenarios, sc, nsc * sizeof *sc);
+        w->n_scenarios = nsc;
+        for (size_t i = 0; i < SAAR_DEFAULT_N_SEEDS && !nseeds; i++)
+            w->seeds[w->n_seeds++] = SAAR_DEFAULT_SEED + (uint32_t)i;
+        for (size_t i = 0; i < nseeds; i++)
+            w->seeds[w->n_seeds++] = seeds[i];
+        w->sessions = sessions;
+        w->turns = turns;
+    } else {
+        w = saar_heldout_default_list(&nw, sessions, turns);
+    }
+    saar_heldout_results_t r;
+    int rc = 0;
+    if (saar_heldout_run(w, nw, &r, err, sizeof err)) {
+        fprintf(stderr, "tether bench saar: %s\n", err);
+        saar_heldout_list_free(w, nw);
+        return 2;
+    }
+    saar_heldout_list_free(w, nw);
+    buf_t out = BUF_INIT;
+    if (!strcmp(format, "json"))
+        saar_heldout_json(&r, &out);
+    else
+        saar_heldout_table(&r, &out);
+    fwrite(out.data, 1, out.len, stdout);
+    if (outdir) {
+        buf_reset(&out);
+        saar_heldout_json(&r, &out);
+        if ((mkdir(outdir, 0777) && errno != EEXIST) || write_file(outdir, "heldout.json", &out))
+            rc = 2;
+        else
+            fprintf(stderr, "tether bench saar: wrote %s/heldout.json\n", outdir);
+    }
+    buf_free(&out);
+    saar_heldout_free(&r);
+    return rc;
+}
+
 static int bench_saar(int argc, char **argv)
 {
     const char *scenario = "all", *scenario_file = NULL, *seeds_s = NULL, *policies_s = NULL;
     const char *format = "table", *outdir = NULL;
-    int frontier = 0;
-    long sessions = SAAR_DEFAULT_SESSIONS, turns = SAAR_DEFAULT_TURNS;
+    int frontier = 0, held_out = 0;
+    long sessions = 0, turns = 0; /* 0: the defaults */
     const bench_opt_t opts[] = {BOPT_FLAG("--frontier", &frontier, 1),
+                                BOPT_FLAG("--held-out", &held_out, 1),
                                 BOPT_TEXT("--scenario", &scenario),
                                 BOPT_TEXT("--scenario-file", &scenario_file),
                                 BOPT_TEXT("--seeds", &seeds_s),
@@ -267,6 +334,11 @@ static int bench_saar(int argc, char **argv)
     }
     static const char *const formats[] = {"table", "json", "csv", NULL};
     if (bench_one_of("saar", "--format", format, formats, "table, json or csv")) return 1;
+    if (held_out && (frontier || policies_s || !strcmp(format, "csv"))) {
+        fprintf(stderr, "tether bench saar: --held-out runs its own policies (no --frontier, "
+                        "--policies or --format csv)\n");
+        return 1;
+    }
 
     int rc = 1;
     char err[512];
@@ -345,6 +417,12 @@ static int bench_saar(int argc, char **argv)
             fprintf(stderr, "tether bench saar: --policies names no policy\n");
             goto done;
         }
+    }
+    if (held_out) {
+        rc = bench_saar_heldout(chosen, nchosen, seeds, nseeds,
+                                scenario_file || seeds_s || strcmp(scenario, "all"), (int)sessions,
+                                (int)turns, format, outdir);
+        goto done;
     }
     if (outdir) {
         if (mkdir(outdir, 0777) && errno != EEXIST) {

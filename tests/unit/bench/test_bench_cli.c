@@ -122,6 +122,31 @@ static void test_selection_and_exit_codes(void **st)
     assert_int_equal(run("bench saar --help", NULL), 0);
 }
 
+/* issue 19: --held-out on one named workload, JSON and errors */
+static void test_held_out(void **st)
+{
+    (void)st;
+    char *out;
+    assert_int_equal(
+        run("bench saar --held-out --scenario balanced --seeds 1,2 --sessions 5 --format json",
+            &out),
+        0);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    cJSON *rows = cJSON_GetObjectItem(j, "rows");
+    assert_int_equal(cJSON_GetArraySize(rows), 1); /* one scenario: no per-scenario rows */
+    cJSON *row = cJSON_GetArrayItem(rows, 0);
+    assert_int_equal(cJSON_GetObjectItem(row, "turns")->valueint, 2 * 5 * 18);
+    cJSON *pol = cJSON_GetObjectItem(row, "policies");
+    assert_non_null(cJSON_GetObjectItem(pol, "tether"));
+    assert_non_null(cJSON_GetObjectItem(pol, "tether-defaults"));
+    assert_non_null(cJSON_GetObjectItem(pol, "reference-session"));
+    cJSON_Delete(j);
+    free(out);
+    assert_int_equal(run("bench saar --held-out --policies tether", NULL), 1);
+    assert_int_equal(run("bench saar --held-out --format csv", NULL), 1);
+}
+
 /* issue 19: --frontier runs the tuning settings and writes the frontier */
 static void test_frontier_files(void **st)
 {
@@ -180,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_json_on_stdout),
         cmocka_unit_test(test_out_dir_and_scenario_file),
         cmocka_unit_test(test_selection_and_exit_codes),
+        cmocka_unit_test(test_held_out),
         cmocka_unit_test(test_frontier_files),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

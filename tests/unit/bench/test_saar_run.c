@@ -51,8 +51,8 @@ static void test_default_matrix_gates(void **st)
     char err[300];
     if (saar_run(&o, &r, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(r.turns, 21600);
-    assert_int_equal(r.n, 10);
-    assert_string_equal(r.policy[9].name, "always-frontier");
+    assert_int_equal(r.n, 15);
+    assert_string_equal(r.policy[14].name, "always-frontier");
 
     const saar_policy_result_t *f = find(&r, "always-frontier");
     /* one switch per session, at turn 0, which is never a tool or state turn */
@@ -116,7 +116,7 @@ static void test_default_matrix_gates(void **st)
     assert_non_null(j);
     assert_int_equal(cJSON_GetObjectItem(j, "turns")->valueint, 21600);
     cJSON *pols = cJSON_GetObjectItem(j, "policies");
-    assert_int_equal(cJSON_GetArraySize(pols), 10); /* every row of this run now has figures */
+    assert_int_equal(cJSON_GetArraySize(pols), 15); /* every row of this run now has figures */
     cJSON *p0 = cJSON_GetArrayItem(pols, 0);
     const char *keys[] = {"policy",          "switches",
                           "unsafe_switches", "switch_reduction_pct",
