@@ -82,6 +82,15 @@ async function setEditor(text) {
   }, text);
 }
 
+// The page's own URL once it holds part: the pages write their state into
+// it (history.replaceState) as they handle an event, and page.url() follows
+// such same-document changes only when the browser's event about it has
+// arrived; so wait (bounded) on location itself, then the caller asserts.
+async function urlWith(part) {
+  await page.waitForFunction(p => location.href.includes(p), part).catch(() => {});
+  return page.evaluate(() => location.href);
+}
+
 // The line number the editor's gutter shows beside the first error marker.
 async function markedLine() {
   return page.evaluate(() => {
@@ -133,7 +142,8 @@ await check('viewer logs in; Overview shows the requests sent and both models', 
 
 await check('Overview keeps its window in the URL', async () => {
   await page.selectOption('#window', '15m');
-  expect(page.url().includes('window=15m'), page.url());
+  const u = await urlWith('window=15m');
+  expect(u.includes('window=15m'), u);
 });
 
 await check('Sessions lists the session; its timeline marks the switch', async () => {
@@ -148,7 +158,8 @@ await check('Sessions lists the session; its timeline marks the switch', async (
   expect(rows.length === 2, `${rows.length} timeline rows`);
   expect(rows[0].text.includes('small') && rows[0].text.includes('cold_start'), rows[0].text);
   expect(rows[1].cls.includes('switch') && rows[1].text.includes('large') && rows[1].text.includes('hard_reasoning'), rows[1].text);
-  expect(page.url().includes('session=' + SESSION), page.url());
+  const u = await urlWith('session=' + SESSION);
+  expect(u.includes('session=' + SESSION), u);
   await shot(page, 'session');
 });
 
@@ -168,7 +179,8 @@ await check('Topology draws the live config; a viewer cannot evaluate a prompt',
   expect(await page.isDisabled('#topo-prompt'), 'prompt box enabled for a viewer');
   await page.click('#graph [data-id="decision:hard_reasoning"]');
   await page.waitForFunction(() => document.querySelector('#details').textContent.includes('think_hard'));
-  expect(page.url().includes('node=decision'), page.url());
+  const u = await urlWith('node=decision');
+  expect(u.includes('node=decision'), u);
 });
 
 await check('Playground and Config are read-only for a viewer', async () => {
@@ -199,7 +211,7 @@ await check('operator: the playground shows the decision a prompt must take', as
 });
 
 await check('the playground state is in the URL: a shared link re-runs it', async () => {
-  const url = page.url();
+  const url = await urlWith('prompt=can+you+derive');
   expect(url.includes('prompt=can+you+derive'), url);
   await page.goto('about:blank');
   await page.goto(url);
@@ -223,7 +235,8 @@ await check('the playground routes a Messages body like the router does', async 
   await page.fill('input[name=turns]', '');
   await page.click('#pg-run');
   await page.waitForFunction(() => document.querySelector('#pg-decision') && document.querySelector('#pg-decision').textContent === 'hard_reasoning');
-  expect(page.url().includes('endpoint=messages'), page.url());
+  const u = await urlWith('endpoint=messages');
+  expect(u.includes('endpoint=messages'), u);
 });
 
 await check('operator: the topology highlights a prompt\'s path', async () => {

@@ -19,7 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 tag=browser
 keep="${DASH_KEEP:-0}"
 verbose="${DASH_VERBOSE:-0}"
-wait_tries=600 # 30 s: a loaded machine, an ASan build
+wait_tries=1800 # 90 s bound: the ASan router compiles its signal patterns slowly on a loaded machine
 # root, bin, die, runner_init, runner_npm_ci, start, wait_port, free_port
 # shellcheck source=../support/npm_runner.sh
 . "$here/../support/npm_runner.sh"
@@ -46,7 +46,7 @@ export DASH_ADMIN_TOKEN="admin-$RANDOM$RANDOM"
 cp "$here/router.yaml" "$work/router.yaml"
 start router "$bin" serve --config "$work/router.yaml" --workers 1
 wait_port router >/dev/null || die "tether serve did not start"
-for ((i = 0; i < 600; i++)); do
+for ((i = 0; i < 1800; i++)); do
     curl -sf "http://127.0.0.1:$DASH_MGMT_PORT/health" >/dev/null 2>&1 && break
     sleep 0.05
 done

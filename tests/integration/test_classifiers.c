@@ -94,7 +94,10 @@ static int setup(void **state)
         "    - {name: private, priority: 70, rules: {type: pii, name: pii_cls}, "
         "modelRefs: [{model: model-b}]}\n"
         "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n");
-    tstack_yaml_signal_global(f, "300ms", gport);
+    /* the deadline must outlast an answering classifier (an ASan mock on a
+     * loaded machine took longer than 300 ms) and stay below the stalled
+     * one's 5 s */
+    tstack_yaml_signal_global(f, "2s", gport);
     fprintf(
         f,
         "    classifiers:\n"

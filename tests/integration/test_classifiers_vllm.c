@@ -93,7 +93,7 @@ static int setup(void **state)
         "      modelRefs: [{model: model-b}]\n"
         "    - {name: rest, priority: 1, modelRefs: [{model: model-a}]}\n"
         "global:\n"
-        "  router:\n    limits: {signal_timeout: 1s}\n"
+        "  router:\n    limits: {signal_timeout: 2s}\n" /* an ASan mock answers; 5 s stalls */
         "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
         "    router_replay: {store: memory}\n"
         "  model_catalog:\n    classifiers:\n"

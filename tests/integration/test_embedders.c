@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "http_client.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "replay_record.h"
 #include "stack.h"
@@ -270,8 +271,9 @@ static void test_stalled_embedder_falls_back_without_blocking(void **state)
     int before = embed_calls();
     pthread_t th;
     pthread_create(&th, NULL, stalled_main, NULL);
-    while (embed_calls() == before) /* the stalled call reached the mock */
-        usleep(10000);
+    /* the stalled call reached the mock (bounded: a call that never came
+     * would otherwise hang the suite) */
+    assert_true(TPOLL_UNTIL(embed_calls() != before, TPOLL_MS));
     assert_int_equal(post("model-a", "hello while the embedder stalls", NULL, 0), 200);
     assert_int_equal(atomic_load(&stalled_done), 0);
     pthread_join(th, NULL);

@@ -13,7 +13,7 @@
 #   here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"  # package.json
 #   keep="${INTEROP_KEEP:-0}"           # 1: keep the scratch dir (logs)
 #   verbose="${INTEROP_VERBOSE:-0}"     # 1: processes' stderr to the terminal
-#   wait_tries=200                      # wait_port: tries 50 ms apart
+#   wait_tries=200                      # wait_port: tries 50 ms apart (>= 1800)
 #   . "$here/../support/npm_runner.sh"  # sets root, bin; defines die
 #   ...checks of the runner's own tools (die "...")...
 #   runner_init                         # work, pids, the cleanup trap
@@ -95,15 +95,20 @@ start() {
 }
 
 # wait_port NAME: the port of the "listening on HOST:PORT" line, within
-# wait_tries tries 50 ms apart
+# wait_tries tries 50 ms apart (at least 1800: 90 s, since the ASan router
+# compiling its signal patterns on a loaded machine took 40 s to start);
+# a process that exits ends the wait at once
 wait_port() {
-    local name="$1" i line
-    for ((i = 0; i < ${wait_tries:-200}; i++)); do
+    local name="$1" i j line pid="" tries="${wait_tries:-200}"
+    [ "$tries" -lt 1800 ] && tries=1800
+    for j in "${!names[@]}"; do [ "${names[$j]}" = "$name" ] && pid="${pids[$j]}"; done
+    for ((i = 0; i < tries; i++)); do
         line="$(grep -m1 '^listening on ' "$work/$name.out" 2>/dev/null)"
         if [ -n "$line" ]; then
             echo "${line##*:}"
             return 0
         fi
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then break; fi
         sleep 0.05
     done
     cat "$work/$name.err" >&2 2>/dev/null

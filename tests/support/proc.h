@@ -37,7 +37,11 @@ int tproc_spawn(tproc_t *p, const char *const argv[], int flags);
 /* Read stdout until a line starting with prefix arrives; copy the whole line
  * (without newline) into out. Returns 0, or -1 on timeout or child exit. */
 int tproc_wait_line(tproc_t *p, const char *prefix, char *out, size_t outlen, int timeout_ms);
-/* Wait for "listening on HOST:PORT" and return PORT, or -1. */
+/* The least time tproc_wait_listening waits for a start: a start that
+ * fails exits and is reported at once, so a generous bound costs nothing. */
+enum { TPROC_START_MS = 90000 };
+/* Wait for "listening on HOST:PORT" and return PORT, or -1 (timeout_ms, at
+ * least TPROC_START_MS, or the child's exit). */
 int tproc_wait_listening(tproc_t *p, int timeout_ms);
 /* Send a signal (no-op once reaped). */
 int tproc_signal(tproc_t *p, int sig);

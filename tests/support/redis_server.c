@@ -39,7 +39,9 @@ int tredis_start(tredis_t *r, int port)
     const char *argv[] = {bin, "--port",       p,    "--bind",           "127.0.0.1", "--save",
                           "",  "--appendonly", "no", "--protected-mode", "no",        NULL};
     if (tproc_spawn(&r->proc, argv, TPROC_QUIET) != 0) return -1;
-    for (int i = 0; i < 500; i++) {
+    /* bounded (30 s: a loaded machine); a server that exits (its port
+     * taken) is seen at once */
+    for (int i = 0; i < 3000 && tproc_wait(&r->proc, 0) < 0; i++) {
         redisContext *c = tredis_connect(r);
         if (c) {
             redisReply *rep = redisCommand(c, "PING");

@@ -26,8 +26,9 @@ typedef struct tredis {
 /* The installed redis-server (/usr/bin, /usr/local/bin, /usr/sbin), or
  * NULL when there is none. */
 const char *tredis_bin(void);
-/* Start redis-server on 127.0.0.1:port and wait (up to 5 s) until it
- * answers PING. Returns 0, or -1 (not installed, spawn failed, no answer). */
+/* Start redis-server on 127.0.0.1:port and wait (up to 30 s) until it
+ * answers PING. Returns 0, or -1 (not installed, spawn failed, it exited,
+ * no answer). */
 int tredis_start(tredis_t *r, int port);
 /* A blocking connection to r (1 s timeout), or NULL. Free with redisFree. */
 redisContext *tredis_connect(const tredis_t *r);

@@ -16,8 +16,8 @@ int tstack_mock_strict(tproc_t *p, const char *seed);
 /* `tether serve --config CFG --workers 2` (quiet unless TETHER_TEST_VERBOSE);
  * returns the listening port, or -1. */
 int tstack_serve(tproc_t *p, const char *cfg);
-/* The same with WORKERS workers, waiting up to timeout_ms for the
- * listening line. */
+/* The same with WORKERS workers, waiting up to timeout_ms (at least
+ * TPROC_START_MS, proc.h) for the listening line. */
 int tstack_serve_n(tproc_t *p, const char *cfg, int workers, int timeout_ms);
 /* Two free loopback ports that differ (a listener and a management port). */
 void tstack_two_ports(int *a, int *b);
