@@ -115,7 +115,8 @@ instr)
     # management API's worker runs it too)
     best=0 bestf=
     for f in "$OUT.$VP".1-*; do
-        if callgrind_annotate "$f" 2> /dev/null | grep -q worker_main; then
+        # (no grep -q: with pipefail, its early exit fails the pipe)
+        if callgrind_annotate "$f" 2> /dev/null | grep worker_main > /dev/null; then
             t=$(callgrind_annotate "$f" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
             if [ "$t" -gt "$best" ]; then best=$t bestf=$f; fi
         fi
