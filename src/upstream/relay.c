@@ -122,8 +122,16 @@ static void headers_cb(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     up_proxy_t *p = ud;
     const cfg_model_t *m = p->model;
     const char *bname = m->backend_refs[p->backend].name;
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
+    char st[12]; /* the status as a label, without printf */
+    {
+        unsigned v = status < 0 ? 0u : (unsigned)status, k = sizeof st - 1;
+        st[k] = 0;
+        do {
+            st[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && k);
+        memmove(st, st + k, sizeof st - k);
+    }
     met_inc(tmet.upstream_requests_total, 1, m->name, bname, st);
     met_observe(tmet.upstream_ttft_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
                 m->name);
