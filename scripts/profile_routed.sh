@@ -15,9 +15,14 @@
 #   scripts/profile_routed.sh cpu BIN BYTES SECS
 #       CPU per request by thread (user+sys from /proc/PID/task/*/stat)
 #       under `wrk -t1 -c4` for SECS seconds after 2 s of warm-up.
+#   scripts/profile_routed.sh syscalls BIN BYTES WARM N
+#       system calls per request of the whole process (`strace -c -f`
+#       attached after WARM requests, detached after N more), by call.
 #
-# BYTES: the body size (2048 and 65536 in make bench). Needs python3, and
-# valgrind or wrk.
+# BYTES: the body size (2048 and 65536 in make bench). PROFILE_TARGET=proxy
+# profiles bench.sh's bare proxy config instead (no signals, sessions,
+# replay or metrics); the default is "routed". Needs python3, and valgrind,
+# wrk or strace.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=${1:?instr|cpu}
@@ -51,9 +56,19 @@ awk '/^cat > "\$TMP\/post.lua" <<.EOF./{f=1;next} f&&/^EOF/{exit} f{print}' "$RO
 MP=$(free_port)
 TP=$(free_port)
 MG=$(free_port)
-awk '/^        cat > "\$d\/bench.yaml" <<EOF/{n++} n==2{print} /^EOF/ && n==2 {exit}' "$ROOT/scripts/bench.sh" |
+TARGET=${PROFILE_TARGET:-routed}
+case "$TARGET" in
+routed) CFGN=2 ;;
+proxy) CFGN=1 ;;
+*) die "PROFILE_TARGET: routed or proxy" ;;
+esac
+awk -v want=$CFGN '/^        cat > "\$d\/bench.yaml" <<EOF/{n++} n==want{print} /^EOF/ && n==want {exit}' "$ROOT/scripts/bench.sh" |
     sed '1d;$d' | sed "s/\$TETHER_PORT/$TP/; s/\$up/$MP/g; s|\$d|$TMP|; s/\$MGMT_PORT/$MG/" > "$TMP/bench.yaml"
-grep -q "language:" "$TMP/bench.yaml" || die "could not take the routed config from bench.sh"
+if [ "$TARGET" = routed ]; then
+    grep -q "language:" "$TMP/bench.yaml" || die "could not take the routed config from bench.sh"
+else
+    grep -q "session: {enabled: false}" "$TMP/bench.yaml" || die "could not take the proxy config from bench.sh"
+fi
 
 "$BIN" mock --listen "127.0.0.1:$MP" > "$TMP/mock.log" 2>&1 &
 PIDS+=($!)
@@ -96,12 +111,18 @@ instr)
     callgrind_control -z "$VP" > /dev/null
     drive "$N"
     callgrind_control -d "$VP" > /dev/null
+    # the serving worker: the busiest thread running worker_main (the
+    # management API's worker runs it too)
+    best=0 bestf=
     for f in "$OUT.$VP".1-*; do
-        if callgrind_annotate "$f" 2> /dev/null | grep -q worker_main; then
+        # (no grep -q: with pipefail, its early exit fails the pipe)
+        if callgrind_annotate "$f" 2> /dev/null | grep worker_main > /dev/null; then
             t=$(callgrind_annotate "$f" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-            echo "worker thread ($f): $t instructions, $((t / N)) per request"
+            if [ "$t" -gt "$best" ]; then best=$t bestf=$f; fi
         fi
     done
+    [ -n "$bestf" ] || die "no worker thread in $OUT.$VP.1-*"
+    echo "worker thread ($bestf): $best instructions, $((best / N)) per request"
     ;;
 cpu)
     SECS=${4:?seconds}
@@ -125,5 +146,25 @@ cpu)
     join "$TMP/t0" "$TMP/t1" | awk -v n="$n" -v hz="$(getconf CLK_TCK)" \
         '{d = $3 - $2; if (d > 0) printf "%s: %.1f us CPU per request\n", $1, d * 1e6 / hz / n}'
     ;;
-*) die "mode: instr or cpu" ;;
+syscalls)
+    WARM=${4:?warm-up requests}
+    N=${5:?measured requests}
+    "$BIN" serve --config "$TMP/bench.yaml" --workers 1 --log-level error > "$TMP/serve.log" 2>&1 &
+    SP=$!
+    PIDS+=("$SP")
+    wait_port "$TP"
+    drive "$WARM"
+    # -f with -p attaches every thread of the process
+    strace -c -f -p "$SP" -o "$TMP/strace.txt" &
+    ST=$!
+    sleep 1
+    drive "$N"
+    sleep 0.5
+    kill -INT "$ST"
+    wait "$ST" 2> /dev/null || true
+    awk -v n="$N" '/^-----/ {d++; next} d == 1 && NF >= 5 {
+            c = $4; name = $NF; printf "%-20s %8.2f per request\n", name, c / n }
+        /total$/ { printf "%-20s %8.2f per request\n", "total", $4 / n }' "$TMP/strace.txt"
+    ;;
+*) die "mode: instr, cpu or syscalls" ;;
 esac

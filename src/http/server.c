@@ -45,6 +45,25 @@
 static int conn_process(hsrv_conn_t *c);
 static void conn_arm_timer(hsrv_conn_t *c);
 
+/* The socket's read side is not the bufferevent's: libevent 2.1 asks the
+ * kernel how much is readable (ioctl FIONREAD) before every read and reads
+ * at most 4 KiB at a time, so a 64 KiB body took 16 readiness events and 48
+ * syscalls. server.c reads the socket itself (conn_pull) into c->in; the
+ * bufferevent only writes (and reports write errors). */
+static void read_start(hsrv_conn_t *c)
+{
+    if (c->reading) return;
+    c->reading = 1;
+    event_add(c->rev, NULL);
+}
+
+static void read_stop(hsrv_conn_t *c)
+{
+    if (!c->reading) return;
+    c->reading = 0;
+    event_del(c->rev);
+}
+
 /* ---------------------------------------------------------------- utils */
 
 const char *hsrv_reason(int status)
@@ -282,7 +301,7 @@ static int conn_process(hsrv_conn_t *c)
 {
     if (c->in_process || c->dead) return 0;
     c->in_process = 1;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     while (!c->busy && !c->closing && !c->dead) {
         size_t avail = evbuffer_get_length(in);
         if (avail == 0) break;
@@ -321,8 +340,7 @@ static int conn_process(hsrv_conn_t *c)
         if (consumed == 0) break;
     }
     /* backpressure on input while a request is in flight */
-    if (!c->dead && c->busy && evbuffer_get_length(in) > HSRV_HIGH_WATER)
-        bufferevent_disable(c->bev, EV_READ);
+    if (!c->dead && c->busy && evbuffer_get_length(in) > HSRV_HIGH_WATER) read_stop(c);
 out:
     c->in_process = 0;
     if (c->dead) {
@@ -350,44 +368,80 @@ static void conn_flush(hsrv_conn_t *c)
     if (evbuffer_get_length(c->out) > 0) evbuffer_add_buffer(bo, c->out);
 }
 
+/* Appends n bytes at *at when they fit before end; a head that does not fit
+ * is written piece by piece (put_head). */
+static char *put(char *at, const char *end, const void *src, size_t n)
+{
+    if (!at || (size_t)(end - at) < n) return NULL;
+    memcpy(at, src, n);
+    return at + n;
+}
+
+/* The decimal digits of v (v >= 0) at *at. */
+static char *put_u64(char *at, const char *end, uint64_t v)
+{
+    char d[24];
+    int k = 0;
+    do {
+        d[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (!at || end - at < k) return NULL;
+    while (k)
+        *at++ = d[--k];
+    return at;
+}
+
+/* The status line and headers, built in one buffer and added to the output
+ * with one evbuffer_add (no per-response formatting through printf). */
 static void write_head(hsrv_conn_t *c, int status, const hsrv_header_t *h, size_t n, int64_t clen)
 {
-    struct evbuffer *out = c->out;
     hsrv_req_t *r = &c->req;
-    char line[128];
     c->status = status;
-    int m = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, hsrv_reason(status));
-    evbuffer_add(out, line, (size_t)m);
-    size_t total = (size_t)m;
-    for (size_t i = 0; i < n; i++) {
-        evbuffer_add(out, h[i].name, h[i].name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, h[i].value, h[i].value_len);
-        evbuffer_add(out, "\r\n", 2);
-        total += h[i].name_len + h[i].value_len + 4;
-    }
     if (clen >= 0) {
-        m = snprintf(line, sizeof line, "content-length: %lld\r\n", (long long)clen);
         c->chunked = 0;
     } else if (c->http10) {
         /* no chunked encoding for HTTP/1.0: delimit by closing */
         r->keep_alive = false;
-        m = 0;
     } else {
-        m = snprintf(line, sizeof line, "transfer-encoding: chunked\r\n");
         c->chunked = 1;
     }
-    if (m) evbuffer_add(out, line, (size_t)m);
-    total += (size_t)m;
-    if (!r->keep_alive) {
-        evbuffer_add(out, "connection: close\r\n", 19);
-        total += 19;
-    } else if (c->http10) {
-        evbuffer_add(out, "connection: keep-alive\r\n", 24);
-        total += 24;
+    size_t need = 64 + strlen(hsrv_reason(status)) + 64;
+    for (size_t i = 0; i < n; i++)
+        need += h[i].name_len + h[i].value_len + 4;
+    char stack[4096];
+    char *head = need <= sizeof stack ? stack : malloc(need);
+    if (!head) return;
+    const char *end = head + need;
+    char *at = put(head, end, "HTTP/1.1 ", 9);
+    at = put_u64(at, end, (uint64_t)(status < 0 ? 0 : status));
+    at = put(at, end, " ", 1);
+    const char *reason = hsrv_reason(status);
+    at = put(at, end, reason, strlen(reason));
+    at = put(at, end, "\r\n", 2);
+    for (size_t i = 0; i < n; i++) {
+        at = put(at, end, h[i].name, h[i].name_len);
+        at = put(at, end, ": ", 2);
+        at = put(at, end, h[i].value, h[i].value_len);
+        at = put(at, end, "\r\n", 2);
     }
-    evbuffer_add(out, "\r\n", 2);
-    c->bytes_sent += total + 2;
+    if (clen >= 0) {
+        at = put(at, end, "content-length: ", 16);
+        at = put_u64(at, end, (uint64_t)clen);
+        at = put(at, end, "\r\n", 2);
+    } else if (!c->http10) {
+        at = put(at, end, "transfer-encoding: chunked\r\n", 28);
+    }
+    if (!r->keep_alive)
+        at = put(at, end, "connection: close\r\n", 19);
+    else if (c->http10)
+        at = put(at, end, "connection: keep-alive\r\n", 24);
+    at = put(at, end, "\r\n", 2);
+    if (at) {
+        evbuffer_add(c->out, head, (size_t)(at - head));
+        c->bytes_sent += (size_t)(at - head);
+    }
+    if (head != stack) free(head);
     c->started = 1;
     c->content_length = clen;
 }
@@ -399,18 +453,18 @@ static void finish_common(hsrv_conn_t *c)
     req_release(c);
     if (c->closing) {
         /* close after the output drained (write callback) */
-        bufferevent_disable(c->bev, EV_READ);
+        read_stop(c);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
             c->dead = 1;
             if (!c->in_process) srv_conn_free(c);
         }
         return;
     }
-    bufferevent_enable(c->bev, EV_READ);
+    read_start(c);
     c->served++;
     idle_add(c);
     conn_arm_timer(c); /* keep-alive idle */
-    if (c->w->stopping && !c->busy && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+    if (c->w->stopping && !c->busy && evbuffer_get_length(c->in) == 0) {
         c->closing = 1;
         c->dead = 1;
         if (!c->in_process) srv_conn_free(c);
@@ -439,6 +493,20 @@ void hsrv_start(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t n
     if (req->conn->client_gone) return;
     write_head(req->conn, status, hdrs, n_hdrs, content_length);
     conn_flush(req->conn);
+}
+
+void hsrv_start_whole(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t n_hdrs,
+                      const char *body, size_t body_len)
+{
+    hsrv_conn_t *c = req->conn;
+    if (c->client_gone) return;
+    write_head(c, status, hdrs, n_hdrs, (int64_t)body_len);
+    if (body_len && !c->head_only) {
+        evbuffer_add(c->out, body, body_len);
+        c->bytes_sent += body_len;
+    }
+    conn_flush(c);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > HSRV_HIGH_WATER) c->want_drain = 1;
 }
 
 void hsrv_write(hsrv_req_t *req, const void *data, size_t len)
@@ -498,7 +566,7 @@ static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
         srv_conn_free(c); /* the peer does not read our last response */
         return;
     }
-    if (c->rp.started || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+    if (c->rp.started || evbuffer_get_length(c->in) > 0) {
         conn_error(c, 408, c->rp.headers_done ? "body_timeout" : "header_timeout",
                    c->rp.headers_done ? "timed out reading the request body"
                                       : "timed out reading the request headers");
@@ -532,18 +600,25 @@ static void conn_arm_timer(hsrv_conn_t *c)
     evtimer_add(c->timer, &tv);
 }
 
-/* libevent 2.1 reads at most 4096 bytes per readiness event; pull what the
- * socket holds directly (64 KiB at a time) so a large body takes a few
- * syscalls instead of one per 4 KiB. */
+/* A read's size: libevent's chain header and this fit in 64 KiB, evmem.c's
+ * largest cached class, so reading allocates nothing once warm. */
+#define HSRV_READ_CHUNK (65536 - 256)
+
+/* Read what the socket holds, 64 KiB at a time, until a read comes back
+ * short (the socket is drained: level-triggered, so no read to see EAGAIN).
+ * While a request is with the handler, one read per readiness event (the
+ * next pipelined request, or the peer's FIN or reset, which aborts it);
+ * conn_process stops reading past HSRV_HIGH_WATER. */
 static void conn_pull(hsrv_conn_t *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->in;
     evutil_socket_t fd = bufferevent_getfd(c->bev);
     size_t limit =
         c->w->srv->cfg.limits.max_body_bytes + c->w->srv->cfg.limits.max_header_bytes + 65536;
-    for (int i = 0; i < 512 && evbuffer_get_length(in) < limit; i++) {
+    int rounds = c->busy ? 1 : 512;
+    for (int i = 0; i < rounds && evbuffer_get_length(in) < limit; i++) {
         struct evbuffer_iovec v[2];
-        int nv = evbuffer_reserve_space(in, 65536, v, 2);
+        int nv = evbuffer_reserve_space(in, HSRV_READ_CHUNK, v, 2);
         if (nv <= 0) return;
         size_t want = 0;
         for (int k = 0; k < nv; k++)
@@ -551,7 +626,10 @@ static void conn_pull(hsrv_conn_t *c)
         ssize_t r = readv(fd, (struct iovec *)v, nv);
         if (r <= 0) {
             evbuffer_commit_space(in, v, 0);
-            if (r == 0) c->peer_eof = 1;
+            if (r == 0)
+                c->peer_eof = 1;
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                c->peer_err = 1;
             return;
         }
         size_t left = (size_t)r;
@@ -564,15 +642,19 @@ static void conn_pull(hsrv_conn_t *c)
     }
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_readable_cb(evutil_socket_t fd, short what, void *arg)
 {
+    (void)fd;
+    (void)what;
     hsrv_conn_t *c = arg;
-    if (!c->busy) conn_pull(c);
+    conn_pull(c);
     if (conn_process(c)) return;
-    if (c->peer_eof && !c->dead) {
-        /* the FIN we consumed ourselves: same handling as the bufferevent's */
-        c->peer_eof = 0;
-        conn_event_cb(bev, BEV_EVENT_EOF | BEV_EVENT_READING, c);
+    if ((c->peer_eof || c->peer_err) && !c->dead) {
+        /* the FIN or reset a read saw: the bufferevent's handling of either */
+        short ev = BEV_EVENT_READING | (c->peer_err ? BEV_EVENT_ERROR : BEV_EVENT_EOF);
+        c->peer_eof = c->peer_err = 0;
+        read_stop(c); /* a closed socket stays readable */
+        conn_event_cb(c->bev, ev, c);
     }
 }
 
@@ -598,6 +680,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (c->busy && c->req.keep_on_abort) {
         /* the handler keeps the request until it calls hsrv_abort */
         c->client_gone = 1;
+        read_stop(c);
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
         if (c->req.on_abort) c->req.on_abort(&c->req);
         return;
@@ -627,7 +710,9 @@ void srv_conn_free(hsrv_conn_t *c)
     if (c->next) c->next->prev = c->prev;
     idle_del(c);
     if (c->timer) event_free(c->timer);
+    event_free(c->rev); /* before the bufferevent closes the socket */
     evbuffer_free(c->out);
+    evbuffer_free(c->in);
     bufferevent_free(c->bev);
     srv_parse_deinit(&c->rp);
     arena_deinit(&c->req.arena);
@@ -645,7 +730,7 @@ static hsrv_conn_t *idle_victim(hsrv_worker_t *w)
     int n = 0;
     for (hsrv_conn_t *c = w->idle_head; c && n < 16; c = c->idle_next, n++) {
         int pending = 0;
-        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) continue;
+        if (evbuffer_get_length(c->in) > 0) continue;
         if (ioctl(bufferevent_getfd(c->bev), FIONREAD, &pending) == 0 && pending > 0) continue;
         return c;
     }
@@ -766,6 +851,8 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     c->listener_index = li;
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->out = evbuffer_new();
+    c->in = evbuffer_new();
+    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_readable_cb, c);
     const hsrv_limits_t *lim = &w->srv->cfg.limits;
     srv_parse_init(&c->rp, lim->max_header_bytes, lim->max_body_bytes, lim->max_empty_lines,
                    &parse_hooks, c);
@@ -774,8 +861,10 @@ void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
-    bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(c->bev, NULL, conn_write_cb, conn_event_cb, c);
+    /* a new bufferevent is enabled for writing only (its write event is
+     * added when output is queued); conn_readable_cb reads */
+    read_start(c);
     idle_add(c);
     conn_arm_timer(c); /* the header timer starts at accept */
 }

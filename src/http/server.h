@@ -149,6 +149,10 @@ void hsrv_respond(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t
 void hsrv_start(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t n_hdrs,
                 int64_t content_length);
 void hsrv_write(hsrv_req_t *req, const void *data, size_t len);
+/* hsrv_start with content_length body_len, then hsrv_write of the whole body,
+ * in one write to the socket. Finish with hsrv_finish. */
+void hsrv_start_whole(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t n_hdrs,
+                      const char *body, size_t body_len);
 /* Completes the response; req must not be used afterwards. */
 void hsrv_finish(hsrv_req_t *req);
 /* Drop the connection now (mid-stream failure, fault injection). The request

@@ -40,7 +40,11 @@ struct hsrv_conn {
     int want_drain;
     int client_gone;      /* peer went away while a keep_on_abort request was pending */
     int peer_eof;         /* a direct read saw the peer's FIN */
+    int peer_err;         /* ... or an error (a reset) */
     struct evbuffer *out; /* response bytes staged before a direct write */
+    struct evbuffer *in;  /* request bytes read from the socket, not yet parsed */
+    struct event *rev;    /* the socket's read readiness (server.c reads it itself) */
+    int reading;          /* rev is added */
     struct event *timer;
     hsrv_req_t req;
     hsrv_conn_t *prev, *next;

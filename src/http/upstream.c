@@ -18,6 +18,7 @@
 #include <event2/util.h>
 #include <http_parser.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #define HUP_MAX_IDLE_PER_POOL 256
 #define HUP_MAX_RESP_HEADERS  64
@@ -42,7 +44,18 @@ struct hup_conn {
     hup_call_t *call;
     hup_conn_t *next; /* idle list */
     int connected;
+    /* A plain connection's socket is read here, not by the bufferevent
+     * (which writes and reports connect and write errors): libevent 2.1 asks
+     * the kernel how much is readable (ioctl FIONREAD) before every read and
+     * reads at most 4 KiB at a time. TLS connections: NULL, the bufferevent
+     * reads. */
+    struct evbuffer *in;
+    struct event *rev;
+    int reading; /* rev is added */
 };
+
+#define HUP_READ_CHUNK  (65536 - 256) /* with libevent's chain header: evmem.c's 64 KiB class */
+#define HUP_READ_ROUNDS 4             /* reads per readiness event (backpressure between) */
 
 struct hup_pool {
     char *host;
@@ -77,6 +90,7 @@ struct hup_call {
     int retried_fresh;
     int got_response;
     int paused;
+    int read_off; /* the connection's reading is disabled (a pause outlived the read loop) */
     int message_done;
     int in_read;
     int cancelled;
@@ -121,8 +135,32 @@ hup_pools_t *hup_pools_new(struct event_base *base, bool tls_verify)
 
 static void conn_destroy(hup_conn_t *c)
 {
+    if (c->rev) event_free(c->rev); /* before the bufferevent closes the socket */
+    if (c->in) evbuffer_free(c->in);
     if (c->bev) bufferevent_free(c->bev);
     free(c);
+}
+
+static struct evbuffer *conn_input(hup_conn_t *c)
+{
+    return c->in ? c->in : bufferevent_get_input(c->bev);
+}
+
+static void conn_reading(hup_conn_t *c, bool on)
+{
+    if (!c->rev) {
+        if (on)
+            bufferevent_enable(c->bev, EV_READ);
+        else
+            bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
+    if (on == (bool)c->reading) return;
+    c->reading = on;
+    if (on)
+        event_add(c->rev, NULL);
+    else
+        event_del(c->rev);
 }
 
 void hup_pools_free(hup_pools_t *p)
@@ -226,7 +264,7 @@ static void pool_put(hup_pool_t *pl, hup_conn_t *c)
     }
     c->call = NULL;
     bufferevent_setcb(c->bev, idle_read_cb, NULL, idle_event_cb, c);
-    bufferevent_enable(c->bev, EV_READ);
+    conn_reading(c, true);
     c->next = pl->idle;
     pl->idle = c;
     pl->n_idle++;
@@ -329,7 +367,7 @@ static void call_done(hup_call_t *k)
     k->conn = NULL;
     evtimer_del(k->timer);
     if (c) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
+        struct evbuffer *in = conn_input(c);
         if (http_should_keep_alive(&k->parser) && evbuffer_get_length(in) == 0)
             pool_put(c->pool, c);
         else
@@ -424,6 +462,61 @@ static const http_parser_settings resp_settings = {
 
 /* --------------------------------------------------------------- I/O */
 
+/* Read what a plain connection's socket holds into c->in, until a read
+ * comes back short (drained; level-triggered) or HUP_READ_ROUNDS reads.
+ * Returns 0, or 1 at the peer's FIN, -1 at an error (a reset). */
+static int conn_pull(hup_conn_t *c)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    for (int i = 0; i < HUP_READ_ROUNDS; i++) {
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(c->in, HUP_READ_CHUNK, v, 2);
+        if (nv <= 0) return 0;
+        size_t want = 0;
+        for (int j = 0; j < nv; j++)
+            want += v[j].iov_len;
+        ssize_t r = readv(fd, (struct iovec *)v, nv);
+        if (r <= 0) {
+            evbuffer_commit_space(c->in, v, 0);
+            if (r == 0) return 1;
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        }
+        size_t left = (size_t)r;
+        for (int j = 0; j < nv; j++) {
+            if (v[j].iov_len > left) v[j].iov_len = left;
+            left -= v[j].iov_len;
+        }
+        evbuffer_commit_space(c->in, v, nv);
+        if ((size_t)r < want) return 0;
+    }
+    return 0;
+}
+
+static int call_read(hup_call_t *k);
+static void call_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* A plain connection is readable: the response for its call, or, idle in
+ * the pool, bytes nobody asked for or the peer's close (unusable). The FIN
+ * or reset is handled as the bufferevent would report it. */
+static void conn_readable_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hup_conn_t *c = arg;
+    int st = conn_pull(c);
+    hup_call_t *k = c->call;
+    if (!k) {
+        if (!st && evbuffer_get_length(c->in) == 0) return;
+        pool_remove_idle(c->pool, c);
+        conn_destroy(c);
+        return;
+    }
+    if (call_read(k)) return; /* released: c may be gone */
+    if (!st) return;
+    conn_reading(c, false); /* a closed socket stays readable */
+    call_event_cb(c->bev, BEV_EVENT_READING | (st > 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), k);
+}
+
 static void conn_send(hup_call_t *k);
 static int conn_open(hup_call_t *k);
 
@@ -431,7 +524,7 @@ static int conn_open(hup_call_t *k);
  * released (done, failed or cancelled), 0 when it is still alive. */
 static int call_read(hup_call_t *k)
 {
-    struct evbuffer *in = bufferevent_get_input(k->conn->bev);
+    struct evbuffer *in = conn_input(k->conn);
     if (evbuffer_get_length(in) == 0) return 0;
     if (k->phase == PH_FIRST_BYTE || k->phase == PH_CONNECT) k->phase = PH_BODY;
     k->got_response = 1;
@@ -459,6 +552,11 @@ static int call_read(hup_call_t *k)
         if (err || consumed == 0) break;
     }
     k->in_read = 0;
+    if (k->paused && !k->read_off && !k->cancelled && !err && !k->message_done) {
+        /* a pause asked for inside the loop and still wanted: stop reading */
+        k->read_off = 1;
+        conn_reading(k->conn, false);
+    }
     if (k->cancelled) {
         k->finished = 1;
         if (k->conn) conn_destroy(k->conn);
@@ -488,6 +586,7 @@ static void call_event_cb(struct bufferevent *bev, short what, void *arg)
     hup_call_t *k = arg;
     if (what & BEV_EVENT_CONNECTED) {
         k->conn->connected = 1;
+        if (k->conn->rev && !k->read_off) conn_reading(k->conn, true);
         k->phase = PH_FIRST_BYTE;
         arm(k, k->req.first_byte_timeout_ms);
         return;
@@ -571,7 +670,7 @@ static int conn_open(hup_call_t *k)
     k->conn = c;
     c->call = k;
     bufferevent_setcb(c->bev, call_read_cb, NULL, call_event_cb, k);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, pl->tls ? EV_READ | EV_WRITE : EV_WRITE);
     k->phase = PH_CONNECT;
     arm(k, k->req.connect_timeout_ms);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&pl->addr, pl->addrlen) != 0) {
@@ -582,6 +681,16 @@ static int conn_open(hup_call_t *k)
     int fd = bufferevent_getfd(c->bev);
     int one = 1;
     if (fd >= 0) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!pl->tls && fd >= 0) {
+        /* reading starts when the connection is made (call_event_cb) */
+        c->in = evbuffer_new();
+        c->rev = event_new(k->pools->base, fd, EV_READ | EV_PERSIST, conn_readable_cb, c);
+        if (!c->in || !c->rev) {
+            k->conn = NULL;
+            conn_destroy(c);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -649,8 +758,9 @@ hup_call_t *hup_call_start(hup_pools_t *p, const hup_request_t *req, const hup_c
         /* a pooled connection keeps both enabled; enabling again would
          * re-add the write event (two epoll_ctl per request) only for
          * libevent to find nothing to write and delete it */
-        if ((bufferevent_get_enabled(c->bev) & (EV_READ | EV_WRITE)) != (EV_READ | EV_WRITE))
-            bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+        short want = c->rev ? EV_WRITE : EV_READ | EV_WRITE;
+        if ((bufferevent_get_enabled(c->bev) & want) != want) bufferevent_enable(c->bev, want);
+        if (c->rev) conn_reading(c, true);
         k->phase = PH_FIRST_BYTE;
         arm(k, k->req.first_byte_timeout_ms);
         conn_send(k);
@@ -683,10 +793,19 @@ void hup_call_pause(hup_call_t *k, bool paused)
     if (paused == (bool)k->paused) return;
     k->paused = paused;
     if (paused) {
-        bufferevent_disable(k->conn->bev, EV_READ);
+        /* inside the read loop the loop stops, and the connection stops
+         * reading when the loop ends still paused: a pause lifted before
+         * that (a session commit answered inline) costs no epoll_ctl pair */
+        if (!k->in_read) {
+            k->read_off = 1;
+            conn_reading(k->conn, false);
+        }
         evtimer_del(k->timer);
     } else {
-        bufferevent_enable(k->conn->bev, EV_READ);
+        if (k->read_off) {
+            k->read_off = 0;
+            if (!k->conn->rev || k->conn->connected) conn_reading(k->conn, true);
+        }
         arm(k, k->req.idle_timeout_ms);
         /* from inside a callback of the read loop, that loop simply goes on */
         if (!k->in_read) call_read(k);

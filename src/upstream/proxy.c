@@ -303,7 +303,10 @@ void up_count_plan(const route_plan_t *plan, const cfg_model_t *m, bool all)
 
 void up_capture_chat_text(up_proxy_t *p, const char *data, size_t len, bool delta)
 {
-    /* choices[0].delta.content (a chunk) or .message.content (a reply) */
+    /* choices[0].delta.content (a chunk) or .message.content (a reply);
+     * only route_finish reads it, for a session's prefix chain: without a
+     * session store or an identity the reply is not scanned for it */
+    if (!p->env.store || !p->plan.id.found) return;
     if (p->reply.len >= 65536 || len < 10 || !memmem(data, len, "\"content\"", 9)) return;
     jspan_t doc = {0, (uint32_t)len}, ch, c0, msg, ct;
     uint32_t cur = 0;

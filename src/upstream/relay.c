@@ -38,15 +38,19 @@ static bool relays_raw(const up_proxy_t *p)
     return p->raw && (!p->ad->relays_raw || p->ad->relays_raw(p));
 }
 
-/* The client's status line and headers; out_len as for hsrv_start. */
-static void start_client(up_proxy_t *p, const char *ctype, int64_t out_len)
+/* The client's status line and headers; out_len as for hsrv_start. With a
+ * body (whole), the head and the body go out in one write. */
+static void start_client(up_proxy_t *p, const char *ctype, int64_t out_len, const char *body)
 {
     hsrv_header_t h[56];
     int k = up_add_h(h, 0, "content-type", ctype);
     if (p->upstream_sse) k = up_add_h(h, k, "cache-control", "no-cache");
     k = p->ad->headers(p, h, k, "upstream");
     k = up_limits_headers(p, h, k);
-    hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
+    if (body)
+        hsrv_start_whole(p->req, p->pend_status, h, (size_t)k, body, (size_t)out_len);
+    else
+        hsrv_start(p->req, p->pend_status, h, (size_t)k, out_len);
     p->started = true;
 }
 
@@ -72,8 +76,8 @@ static void relay_start(up_proxy_t *p)
         sse_start(p);
         return;
     }
-    start_client(p, p->raw ? p->pend_ctype : "text/event-stream",
-                 relays_raw(p) ? p->pend_clen : -1);
+    start_client(p, p->raw ? p->pend_ctype : "text/event-stream", relays_raw(p) ? p->pend_clen : -1,
+                 NULL);
     sse_start(p);
 }
 
@@ -118,8 +122,16 @@ static void headers_cb(void *ud, int status, const hsrv_header_t *hdrs, size_t n
     up_proxy_t *p = ud;
     const cfg_model_t *m = p->model;
     const char *bname = m->backend_refs[p->backend].name;
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
+    char st[12]; /* the status as a label, without printf */
+    {
+        unsigned v = status < 0 ? 0u : (unsigned)status, k = sizeof st - 1;
+        st[k] = 0;
+        do {
+            st[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && k);
+        memmove(st, st + k, sizeof st - k);
+    }
     met_inc(tmet.upstream_requests_total, 1, m->name, bname, st);
     met_observe(tmet.upstream_ttft_seconds, (double)(clock_mono_us() - p->attempt_started_us) / 1e6,
                 m->name);
@@ -297,8 +309,7 @@ static void done_cb(void *ud)
             up_cache_store(p, body, blen, ctype, false);
     }
     if (ctype) { /* the whole body arrived: now the client gets it */
-        start_client(p, ctype, (int64_t)blen);
-        if (blen) hsrv_write(p->req, body, blen);
+        start_client(p, ctype, (int64_t)blen, body ? body : "");
     }
     up_trace_bodies(p, ctype ? body : NULL, ctype ? blen : 0);
     buf_free(&out);
