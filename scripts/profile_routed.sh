@@ -21,8 +21,10 @@
 #
 # BYTES: the body size (2048 and 65536 in make bench). PROFILE_TARGET=proxy
 # profiles bench.sh's bare proxy config instead (no signals, sessions,
-# replay or metrics); the default is "routed". Needs python3, and valgrind,
-# wrk or strace.
+# replay or metrics); the default is "routed". PROFILE_SID=with or without
+# sends only the requests with (or only those without) x-session-id in
+# `instr` mode (default: both, alternating, as bench.sh). Needs python3, and
+# valgrind, wrk or strace.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=${1:?instr|cpu}
@@ -76,16 +78,18 @@ wait_port "$MP"
 
 # drive N: N POSTs on one connection, sessions rotated as post.lua does
 drive() {
-    python3 - "$TP" "$TMP/body.json" "$1" << 'EOF'
+    python3 - "$TP" "$TMP/body.json" "$1" "${PROFILE_SID:-both}" << 'EOF'
 import http.client, sys
-port, n = int(sys.argv[1]), int(sys.argv[3])
+port, n, sid = int(sys.argv[1]), int(sys.argv[3]), sys.argv[4]
 body = open(sys.argv[2], 'rb').read()
 reqs = []
 for i in range(64):
     tag = '%04d' % i
     b = body.replace(b'#TASK-0000#', ('#TASK-' + tag + '#').encode())
-    reqs.append((b, {'Content-Type': 'application/json', 'x-session-id': 'bench-session-' + tag}))
-    reqs.append((b, {'Content-Type': 'application/json'}))
+    if sid != 'without':
+        reqs.append((b, {'Content-Type': 'application/json', 'x-session-id': 'bench-session-' + tag}))
+    if sid != 'with':
+        reqs.append((b, {'Content-Type': 'application/json'}))
 c = http.client.HTTPConnection('127.0.0.1', port, timeout=3000)
 for k in range(n):
     b, h = reqs[k % len(reqs)]

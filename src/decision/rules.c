@@ -67,9 +67,17 @@ static bool predicate_holds(const cfg_node_t *pred, double v)
     return true;
 }
 
+/* "<type>:<name>" (printf's "%s:%s" bytes, without printf: every leaf of
+ * every decision, every request) */
 static const char *kind_leaf_name(arena_t *a, const cfg_rule_t *r)
 {
-    return arena_sprintf(a, "%s:%s", r->type ? r->type : "?", r->name ? r->name : "?");
+    const char *t = r->type ? r->type : "?", *n = r->name ? r->name : "?";
+    size_t lt = strlen(t), ln = strlen(n);
+    char *s = arena_alloc(a, lt + ln + 2);
+    memcpy(s, t, lt);
+    s[lt] = ':';
+    memcpy(s + lt + 1, n, ln + 1);
+    return s;
 }
 
 /* Fill the shape of a subtree that was not evaluated. */

@@ -142,6 +142,15 @@ bool jscan_obj_next(const char *body, jspan_t obj, uint32_t *cursor, jspan_t *ke
 bool jscan_arr_next(const char *body, jspan_t arr, uint32_t *cursor, jspan_t *elem);
 /* Value of member key (compared after unescaping; the last occurrence wins). */
 bool jscan_obj_get(const char *body, jspan_t obj, const char *key, jspan_t *val);
+/* Several members in one walk: out[i] is the value of the last member named
+ * keys[i] (len 0 when absent), as jscan_obj_get would give key by key. At
+ * most JSCAN_PICK_MAX keys (more are ignored). */
+#define JSCAN_PICK_MAX 16
+void jscan_obj_pick(const char *body, jspan_t obj, const char *const *keys, size_t n, jspan_t *out);
+/* Does s[0..n) contain the m bytes of lit? (memmem's answer, several times
+ * faster on long texts: only positions whose first and last bytes match
+ * are compared.) */
+bool jscan_contains(const char *s, size_t n, const char *lit, size_t m);
 /* An integer number value (no fraction or exponent) that fits in int64. */
 bool jscan_int(const char *body, jspan_t v, int64_t *out);
 

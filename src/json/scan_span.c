@@ -1,7 +1,8 @@
 /* scan_span.c - helpers over spans of a body that the scanner (scan.c) or
  * jscan_validate has already accepted (scan.h): unescaping and comparing
- * strings, walking objects and arrays, reading integers, and the token
- * usage of an upstream reply (jscan_usage). Built on the lexers in
+ * strings, walking objects and arrays (several members in one walk:
+ * jscan_obj_pick), reading integers, finding a literal in a text
+ * (jscan_contains), and the token usage of an upstream reply (jscan_usage). Built on the lexers in
  * scan_lex.h, bounded to the span they are given. */
 #include "json/scan_lex.h"
 
@@ -132,20 +133,81 @@ bool jscan_int(const char *body, jspan_t v, int64_t *out)
 
 /* ---- usage ------------------------------------------------------------ */
 
+void jscan_obj_pick(const char *body, jspan_t obj, const char *const *keys, size_t n, jspan_t *out)
+{
+    const uint8_t *p = (const uint8_t *)body;
+    size_t lens[JSCAN_PICK_MAX];
+    uint32_t cur = 0;
+    jspan_t k, v;
+    if (n > JSCAN_PICK_MAX) n = JSCAN_PICK_MAX;
+    for (size_t j = 0; j < n; j++)
+        lens[j] = strlen(keys[j]);
+    memset(out, 0, n * sizeof *out);
+    while (jscan_obj_next(body, obj, &cur, &k, &v)) {
+        size_t i = k.off + 1u, end = (size_t)k.off + k.len - 1u;
+        bool esc = memchr(p + i, '\\', end - i) != NULL;
+        for (size_t j = 0; j < n; j++)
+            if (str_eq_raw(p, i, end, esc, keys[j], lens[j])) {
+                out[j] = v;
+                break;
+            }
+    }
+}
+
+bool jscan_contains(const char *s, size_t n, const char *lit, size_t m)
+{
+    if (m <= 1) return m == 0 || (n && memchr(s, lit[0], n) != NULL);
+    if (n < m) return false;
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* candidates where both the first and the last byte of lit match, 16
+     * positions at a time; only those are compared */
+    const __m128i f = _mm_set1_epi8(lit[0]), l = _mm_set1_epi8(lit[m - 1]);
+    for (; i + (m - 1) + 16 <= n; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i + m - 1));
+        unsigned c =
+            (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(a, f), _mm_cmpeq_epi8(b, l)));
+        while (c) {
+            unsigned k = (unsigned)__builtin_ctz(c);
+            if (memcmp(s + i + k + 1, lit + 1, m - 2) == 0) return true;
+            c &= c - 1;
+        }
+    }
+#endif
+    for (; i + m <= n; i++)
+        if (s[i] == lit[0] && memcmp(s + i, lit, m) == 0) return true;
+    return false;
+}
+
+static int64_t int_of(const char *doc, jspan_t v)
+{
+    int64_t x;
+    return v.len && jscan_int(doc, v, &x) ? x : -1;
+}
+
 static int64_t get_int(const char *doc, jspan_t obj, const char *key)
 {
     jspan_t v;
-    int64_t x;
-    if (jscan_obj_get(doc, obj, key, &v) && jscan_int(doc, v, &x)) return x;
-    return -1;
+    return jscan_obj_get(doc, obj, key, &v) ? int_of(doc, v) : -1;
 }
 
-static int64_t get_int2(const char *doc, jspan_t obj, const char *k1, const char *k2)
+/* details: the value of a *_details member (len 0 when absent). */
+static int64_t get_int2(const char *doc, jspan_t details, const char *k2)
 {
-    jspan_t v;
-    if (!jscan_obj_get(doc, obj, k1, &v) || jscan_type(doc, v) != '{') return -1;
-    return get_int(doc, v, k2);
+    if (!details.len || jscan_type(doc, details) != '{') return -1;
+    return get_int(doc, details, k2);
 }
+
+enum { U_PT, U_CT, U_IT, U_OT, U_CR, U_CC, U_PTD, U_CTD, U_ITD, U_OTD, U_N };
+static const char *const usage_keys[U_N] = {
+    "prompt_tokens",         "completion_tokens",         "input_tokens",
+    "output_tokens",         "cache_read_input_tokens",   "cache_creation_input_tokens",
+    "prompt_tokens_details", "completion_tokens_details", "input_tokens_details",
+    "output_tokens_details"};
+
+enum { T_USAGE, T_MESSAGE, T_RESPONSE, T_N };
+static const char *const top_keys[T_N] = {"usage", "message", "response"};
 
 static bool usage_of(const char *doc, jspan_t obj, jspan_t *u)
 {
@@ -162,39 +224,40 @@ void jscan_usage(const char *doc, size_t len, jusage_t *u)
     size_t i = skip_ws(s.p, 0, len), end;
     if (i >= len || s.p[i] != '{' || skip_value(&s, i, 0, &end)) return;
     if (skip_ws(s.p, end, len) != len) return;
-    jspan_t top = span(i, end), us, inner;
-    if (!usage_of(doc, top, &us)) {
-        if (jscan_obj_get(doc, top, "message", &inner) && jscan_type(doc, inner) == '{' &&
-            usage_of(doc, inner, &us))
-            ;
-        else if (jscan_obj_get(doc, top, "response", &inner) && jscan_type(doc, inner) == '{' &&
-                 usage_of(doc, inner, &us))
-            ;
-        else
-            return;
-    }
+    jspan_t top = span(i, end), us, t[T_N];
+    jscan_obj_pick(doc, top, top_keys, T_N, t);
+    if (t[T_USAGE].len && jscan_type(doc, t[T_USAGE]) == '{')
+        us = t[T_USAGE];
+    else if (t[T_MESSAGE].len && jscan_type(doc, t[T_MESSAGE]) == '{' &&
+             usage_of(doc, t[T_MESSAGE], &us))
+        ;
+    else if (t[T_RESPONSE].len && jscan_type(doc, t[T_RESPONSE]) == '{' &&
+             usage_of(doc, t[T_RESPONSE], &us))
+        ;
+    else
+        return;
     u->found = true;
-    int64_t pt = get_int(doc, us, "prompt_tokens");
-    int64_t ct = get_int(doc, us, "completion_tokens");
-    int64_t it = get_int(doc, us, "input_tokens");
-    int64_t ot = get_int(doc, us, "output_tokens");
-    int64_t cr = get_int(doc, us, "cache_read_input_tokens");
-    int64_t cc = get_int(doc, us, "cache_creation_input_tokens");
-    jspan_t tmp;
-    u->is_anthropic = jscan_obj_get(doc, us, "cache_read_input_tokens", &tmp) ||
-                      jscan_obj_get(doc, us, "cache_creation_input_tokens", &tmp);
+    jspan_t v[U_N];
+    jscan_obj_pick(doc, us, usage_keys, U_N, v);
+    int64_t pt = int_of(doc, v[U_PT]);
+    int64_t ct = int_of(doc, v[U_CT]);
+    int64_t it = int_of(doc, v[U_IT]);
+    int64_t ot = int_of(doc, v[U_OT]);
+    int64_t cr = int_of(doc, v[U_CR]);
+    int64_t cc = int_of(doc, v[U_CC]);
+    u->is_anthropic = v[U_CR].len || v[U_CC].len;
     u->completion_tokens = ct >= 0 ? ct : ot;
     if (pt >= 0) {
         u->prompt_tokens = pt;
-        u->cached_tokens = get_int2(doc, us, "prompt_tokens_details", "cached_tokens");
-        u->reasoning_tokens = get_int2(doc, us, "completion_tokens_details", "reasoning_tokens");
+        u->cached_tokens = get_int2(doc, v[U_PTD], "cached_tokens");
+        u->reasoning_tokens = get_int2(doc, v[U_CTD], "reasoning_tokens");
     } else if (u->is_anthropic) {
         u->prompt_tokens = it >= 0 ? it + (cr > 0 ? cr : 0) + (cc > 0 ? cc : 0) : -1;
         u->cached_tokens = cr;
         u->cache_creation_tokens = cc;
     } else {
         u->prompt_tokens = it;
-        u->cached_tokens = get_int2(doc, us, "input_tokens_details", "cached_tokens");
-        u->reasoning_tokens = get_int2(doc, us, "output_tokens_details", "reasoning_tokens");
+        u->cached_tokens = get_int2(doc, v[U_ITD], "cached_tokens");
+        u->reasoning_tokens = get_int2(doc, v[U_OTD], "reasoning_tokens");
     }
 }

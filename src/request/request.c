@@ -20,7 +20,7 @@ const char *rq_binding_name(unsigned bit)
 
 static bool span_has(const char *body, jspan_t s, const char *needle)
 {
-    return s.len && memmem(body + s.off, s.len, needle, strlen(needle)) != NULL;
+    return s.len && jscan_contains(body + s.off, s.len, needle, strlen(needle));
 }
 
 static const char *str_or_null(arena_t *a, const char *body, jspan_t s)
@@ -66,12 +66,14 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm, bool any_sig
     if (!n) return;
     m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
     cur = 0;
+    static const char *const keys[] = {"id", "function"};
     while (jscan_arr_next(body, jm->tool_calls, &cur, &call) && m->n_calls < n) {
         rq_tool_call_t *tc = &m->calls[m->n_calls++];
-        jspan_t v, fn;
-        tc->id = jscan_obj_get(body, call, "id", &v) ? str_or_null(r->arena, body, v) : NULL;
+        jspan_t v, kv[2]; /* one walk of the call for both */
+        jscan_obj_pick(body, call, keys, 2, kv);
+        tc->id = kv[0].len ? str_or_null(r->arena, body, kv[0]) : NULL;
         tc->name = NULL;
-        if (jscan_obj_get(body, call, "function", &fn) && jscan_obj_get(body, fn, "name", &v))
+        if (kv[1].len && jscan_obj_get(body, kv[1], "name", &v))
             tc->name = str_or_null(r->arena, body, v);
         if (!tc->id) tc->id = "";
         if (!tc->name) tc->name = "";

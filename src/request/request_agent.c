@@ -5,7 +5,7 @@
 
 static bool has(const char *b, size_t n, const char *lit)
 {
-    return memmem(b, n, lit, strlen(lit)) != NULL;
+    return jscan_contains(b, n, lit, strlen(lit));
 }
 
 static const char *top_str(arena_t *a, const char *body, size_t len, const char *key,

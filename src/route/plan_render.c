@@ -9,6 +9,18 @@ static void json_str(buf_t *b, const char *s)
     buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* An unsigned integer in decimal: printf's "%u"/"%llu" bytes without printf. */
+static void put_u64(buf_t *b, unsigned long long v)
+{
+    char t[24];
+    size_t i = sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, t + i, sizeof t - i);
+}
+
 /* ,"key":v with four decimals: printf's "%.4f" bytes without printf. */
 static void num4(buf_t *b, const char *key, double v)
 {
@@ -34,7 +46,8 @@ void route_signals_json(buf_t *b, const route_plan_t *p)
         num4(b, "score", x->score);
         buf_json_opt(b, "label", x->label);
         if (x->has_value) num4(b, "value", x->value);
-        buf_printf(b, ",\"latency_us\":%u", x->latency_us);
+        buf_puts(b, ",\"latency_us\":");
+        put_u64(b, x->latency_us);
         buf_json_opt(b, "error", x->error);
         buf_json_opt(b, "fallback", x->fallback);
         buf_putc(b, '}');
@@ -51,8 +64,8 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
         if (i) buf_putc(b, ',');
         buf_puts(b, "{\"model\":");
         json_str(b, c->model);
-        buf_printf(b, ",\"admissible\":%s,\"available\":%s", c->admissible ? "true" : "false",
-                   c->available ? "true" : "false");
+        buf_puts(b, c->admissible ? ",\"admissible\":true" : ",\"admissible\":false");
+        buf_puts(b, c->available ? ",\"available\":true" : ",\"available\":false");
         buf_json_opt(b, "excluded_reason", c->excluded_reason);
         /* the quality learned from outcomes (session/outcomes.h) */
         buf_puts(b, ",\"learned_quality\":");

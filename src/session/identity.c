@@ -361,6 +361,48 @@ static uint64_t rq_msg_hash(rq_t *r, size_t i)
     return sess_identity_msg_hash(m->role, t, len, m->calls, m->n_calls, m->tool_call_id);
 }
 
+/* ---- the chain memo ----
+ *
+ * An agent resends its whole conversation every turn, and turn n+1 is turn
+ * n plus the reply and what followed it: normalising and hashing every
+ * message again would cost the whole body each turn. Each worker thread
+ * keeps the chain state after the last message of the requests it saw,
+ * keyed by a raw chain over the messages' bytes (r_0 = p_0, r_i =
+ * XXH3(message i's JSON, seed r_{i-1}) over the non-system messages): a
+ * message's normalised hash depends on its JSON bytes only, so equal raw
+ * chains mean equal chain hashes. A request hashes the raw bytes (a fraction
+ * of the normalising cost), resumes from the longest prefix the memo knows
+ * and normalises only the messages after it. Fixed size per thread, no
+ * allocation; a slot is overwritten by the next request hashing to it. */
+#define CHAIN_MEMO_SLOTS 512 /* power of two */
+#define CHAIN_RING       (SESS_CHAIN_LOOKBACK + 1)
+
+typedef struct chain_memo {
+    uint64_t key; /* r_n (0: empty slot) */
+    uint64_t p0, opener;
+    uint64_t all[CHAIN_RING]; /* p_k at k % CHAIN_RING for the last CHAIN_RING k */
+    uint32_t n;               /* non-system messages covered */
+    bool has_assistant, opener_set;
+} chain_memo_t;
+
+static __thread chain_memo_t tl_chain_memo[CHAIN_MEMO_SLOTS];
+static __thread size_t tl_chain_normalised; /* messages normalised (tests) */
+
+size_t sess_identity_chain_normalised(void)
+{
+    return tl_chain_normalised;
+}
+
+static inline uint64_t memo_key(uint64_t k)
+{
+    return k ? k : 1; /* 0 marks an empty slot */
+}
+
+static inline chain_memo_t *memo_slot(uint64_t key)
+{
+    return &tl_chain_memo[(key ^ key >> 29) & (CHAIN_MEMO_SLOTS - 1)];
+}
+
 /* Fills the chain facts and, when ring is given, the last
  * SESS_CHAIN_LOOKBACK+1 chain hashes p_n, p_{n-1}, ... (k >= 1) into ring. */
 static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint64_t *ring)
@@ -379,16 +421,41 @@ static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint
     if (r->tools.len) hs_minified_json(&h, r->body + r->tools.off, r->tools.len);
     id->p0 = hs_final(&h);
 
-    uint64_t p = id->p0;
-    size_t n = 0;
-    const size_t R = SESS_CHAIN_LOOKBACK + 1;
-    uint64_t all[SESS_CHAIN_LOOKBACK + 1];
-    bool opener_set = false;
-    id->has_assistant = false;
+    /* the longest prefix the memo knows: resume after message `from` */
+    uint64_t raw = id->p0, key_n = 0;
+    const chain_memo_t *hit = NULL;
+    size_t from = 0;
     for (size_t i = 0; i < r->n_msgs; i++) {
         const rq_msg_t *m = &r->msgs[i];
         if (m->role == JROLE_SYSTEM) continue;
+        raw = XXH3_64bits_withSeed(r->body + m->value.off, m->value.len, raw);
+        key_n = memo_key(raw);
+        const chain_memo_t *e = memo_slot(key_n);
+        if (e->key == key_n && e->p0 == id->p0) {
+            hit = e;
+            from = i + 1;
+        }
+    }
+
+    uint64_t p = id->p0;
+    size_t n = 0;
+    const size_t R = CHAIN_RING;
+    uint64_t all[CHAIN_RING] = {0};
+    bool opener_set = false;
+    id->has_assistant = false;
+    if (hit) {
+        memcpy(all, hit->all, sizeof all);
+        n = hit->n;
+        p = all[n % R];
+        id->has_assistant = hit->has_assistant;
+        opener_set = hit->opener_set;
+        id->opener = hit->opener;
+    }
+    for (size_t i = from; i < r->n_msgs; i++) {
+        const rq_msg_t *m = &r->msgs[i];
+        if (m->role == JROLE_SYSTEM) continue;
         uint64_t mh = rq_msg_hash(r, i);
+        tl_chain_normalised++;
         if (m->role == JROLE_ASSISTANT) id->has_assistant = true;
         if (m->role == JROLE_USER && !opener_set) {
             uint64_t b[2] = {id->p0, mh};
@@ -398,6 +465,16 @@ static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint
         p = sess_identity_chain_step(p, mh);
         n++;
         all[n % R] = p;
+    }
+    if (n && key_n) {
+        chain_memo_t *e = memo_slot(key_n);
+        e->key = key_n;
+        e->p0 = id->p0;
+        e->opener = id->opener;
+        memcpy(e->all, all, sizeof all);
+        e->n = (uint32_t)n;
+        e->has_assistant = id->has_assistant;
+        e->opener_set = opener_set;
     }
     if (!opener_set) {
         uint64_t b[2] = {id->p0, 0};

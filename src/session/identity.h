@@ -100,6 +100,11 @@ uint64_t sess_identity_msg_hash(jrole_t role, const char *text, size_t len,
                                 const char *tool_call_id);
 /* p_i = H(p_{i-1} || h_i). */
 uint64_t sess_identity_chain_step(uint64_t prev, uint64_t msg_hash);
+/* Messages the calling thread has normalised and hashed for chains so far.
+ * Each thread memoises the chain after the last message of the requests it
+ * saw, so a conversation's next turn normalises only its new messages
+ * (tests read this to pin that). */
+size_t sess_identity_chain_normalised(void);
 
 /* After a successful turn: index H(pn || norm(reply)) and, when the request
  * had an assistant message, pn itself; record the opener. reply_text may be

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +105,11 @@ sig_sim_t *sig_sim_get(const sig_build_t *b, cfg_diags_t *diags)
                           "%s", err);
         return NULL;
     }
+    static atomic_uint_fast64_t next_gen = 1;
     s = calloc(1, sizeof *s);
     if (!s) abort();
     s->emb = e;
+    s->gen = atomic_fetch_add(&next_gen, 1);
     if (emb_dims(e) == 0) emb_openai_probe(e); /* before any sharing; failure retried by banks */
     if (wants_contrastive(b->cfg)) {
         s->has_contrastive = true;
@@ -159,12 +162,20 @@ const float *sig_sim_embed_cx(const sig_sim_t *s, sig_ctx_t *cx, const char *tex
 }
 
 /* One vector per thread: every similarity family of a request reads the
- * same query, so it is embedded once. Keyed by embedder and text hash. */
+ * same query, so it is embedded once. Keyed by embedder and text hash.
+ * An agent's query (its latest user text) stays the same over the turns of
+ * a tool loop, so the vector usually outlives the request; so does the
+ * query's contrastive score (contrastive, < 0 until computed), which only
+ * depends on the vector and the sig_sim_t's banks (owner_gen: a config
+ * reload's new sig_sim_t never reads an old one's memo, even at the same
+ * address). */
 static __thread struct {
     const void *owner;
+    uint64_t owner_gen;
     uint64_t key;
     size_t len;
     int dims;
+    double contrastive;
     float vec[TL_DIMS];
 } tl_query;
 
@@ -173,13 +184,15 @@ const float *sig_sim_query(const sig_sim_t *s, sig_ctx_t *cx, const char **err)
     sig_text_t q = sig_ctx_query(cx);
     int d = emb_dims(s->emb);
     uint64_t key = hash_xxh64(q.s, q.n, (uint64_t)(uintptr_t)s->emb);
-    if (d > 0 && d <= TL_DIMS && tl_query.owner == s && tl_query.key == key &&
-        tl_query.len == q.n && tl_query.dims == d)
+    if (d > 0 && d <= TL_DIMS && tl_query.owner == s && tl_query.owner_gen == s->gen &&
+        tl_query.key == key && tl_query.len == q.n && tl_query.dims == d)
         return tl_query.vec;
     const float *v = sig_sim_embed_cx(s, cx, q.s, q.n, err);
     if (!v || d > TL_DIMS) return v;
     memcpy(tl_query.vec, v, sizeof(float) * (size_t)d);
     tl_query.owner = s;
+    tl_query.owner_gen = s->gen;
+    tl_query.contrastive = -1;
     tl_query.key = key;
     tl_query.len = q.n;
     tl_query.dims = d;
@@ -296,8 +309,16 @@ size_t sig_bank_count(const char *const *v)
 
 /* ------------------------------------------------------------ contrastive */
 
+static __thread size_t tl_contrastive_scans;
+
+size_t sig_sim_contrastive_scans(void)
+{
+    return tl_contrastive_scans;
+}
+
 double sig_jailbreak_contrastive_text(const sig_sim_t *s, const float *q)
 {
+    tl_contrastive_scans++;
     double j = sig_bank_best(&s->jb, q, NULL), b = sig_bank_best(&s->benign, q, NULL);
     double c = (j - b) / 0.15;
     return c < 0 ? 0 : c > 1 ? 1 : c;
@@ -314,7 +335,13 @@ double sig_jailbreak_contrastive_score(const sig_engine_t *e, sig_ctx_t *cx,
     if (!sig_sim_bank_ok(&s->jb, err) || !sig_sim_bank_ok(&s->benign, err)) return -1;
     const float *q = sig_sim_query(s, cx, err);
     if (!q) return -1;
-    double c = sig_jailbreak_contrastive_text(s, q);
+    double c;
+    if (q == tl_query.vec) { /* the thread's query vector: its score is memoised with it */
+        if (tl_query.contrastive < 0) tl_query.contrastive = sig_jailbreak_contrastive_text(s, q);
+        c = tl_query.contrastive;
+    } else {
+        c = sig_jailbreak_contrastive_text(s, q);
+    }
     if (rule && rule->include_history) {
         const size_t *idx;
         size_t nh = sig_ctx_history(cx, &idx);

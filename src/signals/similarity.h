@@ -18,6 +18,7 @@ typedef struct sig_sim {
     emb_t *emb;
     bool has_contrastive;
     sig_bank_t jb, benign; /* contrastive exemplars */
+    uint64_t gen;          /* unique per sig_sim_t ever made: keys the per-thread memos */
 } sig_sim_t;
 
 /* The engine's sig_sim_t, created on first call (NULL after adding a diag
@@ -91,6 +92,11 @@ void sig_sim_eval_cls_first(const void *state, sig_ctx_t *cx, sig_ref_t *refs, s
  * jailbreak exemplars − max cos to benign exemplars)/0.15) of text.
  * Returns c in [0, 1], or -1 with *err set. */
 double sig_jailbreak_contrastive_text(const sig_sim_t *s, const float *q);
+/* How many texts the calling thread scored against the contrastive banks
+ * (sig_jailbreak_contrastive_text). The query's score is memoised with its
+ * vector, so a query repeated by the next request is not scored again
+ * (tests read this to pin that). */
+size_t sig_sim_contrastive_scans(void);
 /* The hook installed in sig_engine_jb_hooks(e)->contrastive: scores the
  * query (and, with include_history, the earlier user turns: the maximum). */
 double sig_jailbreak_contrastive_score(const sig_engine_t *e, sig_ctx_t *cx,

@@ -791,6 +791,62 @@ static void test_usage_anthropic_and_responses(void **state)
     assert_int_equal(u.reasoning_tokens, 2);
 }
 
+/* jscan_obj_pick gives, for several keys in one walk, what jscan_obj_get
+ * gives key by key: the last occurrence, keys compared after unescaping,
+ * absent keys as len 0, nothing from a value that is not an object. */
+static void test_obj_pick_matches_obj_get(void **state)
+{
+    (void)state;
+    const char *b = "{\"id\":\"a\",\"fn\":{\"name\":\"x\"},\"i\\u0064\":\"b\",\"n\":1,"
+                    "\"fn\":[2],\"other\":null}";
+    jspan_t doc = {0, (uint32_t)strlen(b)};
+    const char *keys[] = {"id", "fn", "n", "missing", "other"};
+    jspan_t got[5];
+    jscan_obj_pick(b, doc, keys, 5, got);
+    for (size_t i = 0; i < 5; i++) {
+        jspan_t want = {0, 0};
+        bool found = jscan_obj_get(b, doc, keys[i], &want);
+        assert_int_equal(found, got[i].len != 0);
+        if (found) {
+            assert_int_equal(got[i].off, want.off);
+            assert_int_equal(got[i].len, want.len);
+        }
+    }
+    assert_string_equal(txt(b, got[0]), "\"b\"");
+    assert_string_equal(txt(b, got[1]), "[2]");
+    jspan_t arr = {0, 3};
+    jscan_obj_pick("[1]", arr, keys, 2, got);
+    assert_int_equal(got[0].len, 0);
+    assert_int_equal(got[1].len, 0);
+}
+
+/* jscan_contains answers as memmem for every needle position and length,
+ * at the edges of its 16-byte blocks and in the tail. */
+static void test_contains_matches_memmem(void **state)
+{
+    (void)state;
+    char hay[200];
+    for (size_t i = 0; i < sizeof hay; i++)
+        hay[i] = (char)('a' + (i * 7 + i / 13) % 5);
+    const char *lits[] = {"hought", "\"encrypted_content\"", "x", "ab", "abc"};
+    for (size_t n = 0; n <= sizeof hay; n += 1)
+        for (size_t k = 0; k < sizeof lits / sizeof *lits; k++) {
+            size_t m = strlen(lits[k]);
+            for (size_t at = 0; at + m <= n; at += 5) {
+                char h[200];
+                memcpy(h, hay, n);
+                memcpy(h + at, lits[k], m);
+                assert_int_equal(jscan_contains(h, n, lits[k], m),
+                                 memmem(h, n, lits[k], m) != NULL);
+            }
+            assert_int_equal(jscan_contains(hay, n, lits[k], m),
+                             memmem(hay, n, lits[k], m) != NULL);
+        }
+    assert_true(jscan_contains("abc", 3, "", 0));
+    assert_false(jscan_contains("", 0, "a", 1));
+    assert_false(jscan_contains("thoughtx", 6, "hought", 6)); /* never past n */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -818,6 +874,8 @@ int main(void)
         cmocka_unit_test(test_usage_openai_chat_response),
         cmocka_unit_test(test_usage_openai_sse_chunks),
         cmocka_unit_test(test_usage_anthropic_and_responses),
+        cmocka_unit_test(test_obj_pick_matches_obj_get),
+        cmocka_unit_test(test_contains_matches_memmem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/hash.h"
 #include "session/identity.h"
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -622,6 +623,118 @@ static void test_chain_only_when_it_can_be_used(void **state)
     sess_store_free(st);
 }
 
+/* ---- the per-thread chain memo ---- */
+
+/* Turn k of a long agent conversation: a system prompt, then k rounds of
+ * user text, an assistant tool call, its result and an assistant reply
+ * (whitespace varied, so normalisation matters). Written into out. */
+static void agent_body(char *out, size_t cap, int k, const char *sys)
+{
+    size_t o = (size_t)snprintf(out, cap,
+                                "{\"model\":\"auto\",\"messages\":["
+                                "{\"role\":\"system\",\"content\":\"%s\"}",
+                                sys);
+    for (int i = 0; i < k; i++)
+        o += (size_t)snprintf(
+            out + o, cap - o,
+            ",{\"role\":\"user\",\"content\":\"step %d:  do  it\\n\"}"
+            ",{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_%d\","
+            "\"type\":\"function\",\"function\":{\"name\":\"read_file\",\"arguments\":\"{}\"}}]}"
+            ",{\"role\":\"tool\",\"tool_call_id\":\"call_%d\",\"content\":\"line %d\\tok\"}"
+            ",{\"role\":\"assistant\",\"content\":\"done %d\"}",
+            i, i, i, i, i);
+    snprintf(out + o, cap - o, "]}");
+}
+
+typedef struct cold {
+    const char *body;
+    sess_identity_t id;
+    size_t normalised;
+} cold_t;
+
+/* The chain computed on a fresh thread: an empty memo. */
+static void *cold_chain(void *arg)
+{
+    cold_t *c = arg;
+    arena_t ar;
+    arena_init(&ar, 8192);
+    size_t before = sess_identity_chain_normalised();
+    sess_identity_chain(facts(&ar, c->body, NULL), &c->id);
+    c->normalised = sess_identity_chain_normalised() - before;
+    arena_deinit(&ar);
+    return NULL;
+}
+
+static void test_next_turn_normalises_only_new_messages(void **state)
+{
+    static char body[65536];
+    arena_t ar;
+    arena_init(&ar, 8192);
+    for (int k = 1; k <= 24; k++) {
+        agent_body(body, sizeof body, k, "memo test agent");
+        size_t before = sess_identity_chain_normalised();
+        sess_identity_t warm = {0};
+        sess_identity_chain(facts(&ar, body, NULL), &warm);
+        size_t hashed = sess_identity_chain_normalised() - before;
+        /* turn 1 starts cold; every later turn adds 4 messages */
+        assert_int_equal(hashed, 4);
+        cold_t c = {.body = body};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, cold_chain, &c), 0);
+        pthread_join(t, NULL);
+        assert_int_equal(c.normalised, (size_t)(4 * k));
+        assert_true(warm.p0 == c.id.p0);
+        assert_true(warm.pn == c.id.pn);
+        assert_true(warm.opener == c.id.opener);
+        assert_int_equal(warm.n, c.id.n);
+        assert_int_equal(warm.has_assistant, c.id.has_assistant);
+        arena_reset(&ar);
+    }
+    /* a retry of the same turn normalises nothing */
+    size_t before = sess_identity_chain_normalised();
+    sess_identity_t again = {0};
+    sess_identity_chain(facts(&ar, body, NULL), &again);
+    assert_int_equal(sess_identity_chain_normalised() - before, 0);
+    /* another system prompt is another chain: all of it is normalised */
+    agent_body(body, sizeof body, 3, "another agent");
+    before = sess_identity_chain_normalised();
+    sess_identity_chain(facts(&ar, body, NULL), &again);
+    assert_int_equal(sess_identity_chain_normalised() - before, 12);
+    arena_deinit(&ar);
+}
+
+/* A session indexed at one turn is still found several turns later, through
+ * the chain hashes the memo kept (the lookback ring), not only the newest. */
+static void test_memo_keeps_the_lookback_chain(void **state)
+{
+    static char body[65536];
+    sess_store_t *st = sess_store_memory_new(NULL);
+    agent_body(body, sizeof body, 2, "lookback agent");
+    sess_identity_t t = resolve(st, body, "req-1");
+    assert_true(t.is_new);
+    rq_tool_call_t call = {"call_2", "read_file"};
+    turn_done(st, &t, "", &call, 1);
+    /* turns 3..5 go unindexed (answered elsewhere), each one memoised here */
+    arena_t ar;
+    arena_init(&ar, 8192);
+    for (int k = 3; k <= 5; k++) {
+        agent_body(body, sizeof body, k, "lookback agent");
+        sess_identity_t x = {0};
+        snprintf(x.tenant, sizeof x.tenant, "anon");
+        sess_identity_chain(facts(&ar, body, NULL), &x);
+        arena_reset(&ar);
+    }
+    arena_deinit(&ar);
+    agent_body(body, sizeof body, 6, "lookback agent");
+    size_t before = sess_identity_chain_normalised();
+    sess_identity_t t6 = resolve(st, body, "req-6");
+    assert_int_equal(sess_identity_chain_normalised() - before, 4);
+    assert_false(t6.is_new);
+    assert_false(t6.low_confidence); /* the chain found it, not the opener */
+    assert_string_equal(t6.key, t.key);
+    sess_store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -638,6 +751,8 @@ int main(void)
         cmocka_unit_test(test_collapse_matches_reference),
         cmocka_unit_test(test_tools_json_whitespace_only_outside_strings),
         cmocka_unit_test(test_chain_only_when_it_can_be_used),
+        cmocka_unit_test(test_next_turn_normalises_only_new_messages),
+        cmocka_unit_test(test_memo_keeps_the_lookback_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
