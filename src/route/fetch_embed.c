@@ -585,6 +585,7 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
     memcpy(out->lens, f->lens, sizeof *out->lens * f->n);
     f->timer = evtimer_new(c->base, on_fetch_timer, f);
     if (!f->dims) {                  /* the dimension probe at load failed: nothing to ask yet */
+        emb_openai_probe_async(emb); /* again, on its own thread (at most once a second) */
         f->why = "embedding_unavailable";
         f->outcome = "error";
         event_active(f->timer, EV_TIMEOUT, 1); /* done later in this loop turn */
