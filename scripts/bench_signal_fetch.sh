@@ -24,6 +24,7 @@
 # the fetch's wall time - slowest call; the classifier's call and start
 # offset; the embedder's batch call and its time in the gather queue. The
 # inside figures do not depend on the client's or the mock's scheduling.
+# BENCH_FETCH_EMB_OPTS adds embedder settings (e.g. "batch_max: 1").
 # Each cell: the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
 # SECS-second runs (default 1). Loopback only; needs wrk, curl, python3.
 # Every process started here is stopped.
@@ -35,6 +36,7 @@ MS=${1:-5}
 SECS=${2:-1}
 ROUNDS=${BENCH_FETCH_ROUNDS:-3}
 WORKERS=${BENCH_FETCH_WORKERS:-1}
+EMB_OPTS=${BENCH_FETCH_EMB_OPTS:+, $BENCH_FETCH_EMB_OPTS} # e.g. "batch_max: 1"
 T=$(mktemp -d /tmp/tether-bench-fetch.XXXXXX)
 pids=()
 cleanup() {
@@ -105,7 +107,7 @@ routing:\n  modelCards: [{name: m}]\n  signals:\n$sig\
 global:\n  router: {limits: {signal_timeout: 1s}}\n\
   services: {router_replay: {store: memory}, management_api: {listen: \"127.0.0.1:$4\"}}\n\
   model_catalog:\n    embeddings:\n      backend: openai_compatible\n\
-      openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64}\n\
+      openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64$EMB_OPTS}\n\
     classifiers:\n\
       - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:$SIG/classify\", model: jb, positive_labels: [jailbreak]}\n" \
         "$3" >"$1"
@@ -274,5 +276,5 @@ echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in 1 64; do echo "${IN[$c]}"; done
 echo
 echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
-echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers ${WORKERS}; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
+echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers ${WORKERS}${EMB_OPTS:+ (embedder$EMB_OPTS)}; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
 echo "on $(nproc) cores."
