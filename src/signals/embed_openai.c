@@ -109,12 +109,12 @@ static void lru_put(emb_openai_t *o, uint64_t key, const float *vec)
         lru_unlink(o, n);
         lru_remove_bucket(o, n);
     } else {
-        n = malloc(sizeof *n + sizeof(float) * (size_t)o->base.dims);
+        n = malloc(sizeof *n + sizeof(float) * (size_t)emb_dims(&o->base));
         if (!n) abort();
         o->cache_n++;
     }
     n->key = key;
-    memcpy(n->vec, vec, sizeof(float) * (size_t)o->base.dims);
+    memcpy(n->vec, vec, sizeof(float) * (size_t)emb_dims(&o->base));
     size_t b = key & (o->nbuckets - 1);
     n->hnext = o->buckets[b];
     o->buckets[b] = n;
@@ -129,7 +129,7 @@ static bool lru_get(emb_openai_t *o, uint64_t key, float *out)
     if (!n) return false;
     lru_unlink(o, n);
     lru_push_front(o, n);
-    memcpy(out, n->vec, sizeof(float) * (size_t)o->base.dims);
+    memcpy(out, n->vec, sizeof(float) * (size_t)emb_dims(&o->base));
     return true;
 }
 
@@ -281,7 +281,7 @@ static emb_status_t openai_batch(emb_t *e, const char *const *texts, const size_
                                  float *out)
 {
     emb_openai_t *o = (emb_openai_t *)e;
-    size_t d = (size_t)e->dims;
+    size_t d = (size_t)emb_dims(e);
     if (!d) return EMB_ERR_DIMENSIONS; /* emb_openai_probe first */
     const char *mt[BATCH_MAX];
     size_t ml[BATCH_MAX], mi[BATCH_MAX];
@@ -526,6 +526,6 @@ void emb_openai_count(emb_t *e, bool failed)
 
 emb_status_t emb_openai_parse(emb_t *e, const char *body, size_t len, size_t n, float *out)
 {
-    if (e->ops != &openai_ops || !e->dims) return EMB_ERR_REMOTE;
+    if (e->ops != &openai_ops || !emb_dims(e)) return EMB_ERR_REMOTE;
     return parse_reply((emb_openai_t *)e, body, len, n, out);
 }
