@@ -5,25 +5,29 @@
 # (default 5), at 1 and 64 connections. The goal: the two calls run in
 # parallel, so a request costs max(service times) + <= 100 us, not their sum.
 #
-# Rows (wrk p50, non-streaming chat through `tether serve --workers 1`):
+# Outside (wrk p50, non-streaming chat through `tether serve --workers W`,
+# W = BENCH_FETCH_WORKERS, default 1):
 #   classify / embed   the mock's own /classify and /v1/embeddings, called
-#                      directly: each call's service time as this machine
-#                      delivers it (the mock's timer, not only SERVICE_MS)
-#   none               routed, no classifier, no similarity rule
+#                      directly (the mock's timer as this machine delivers it)
+#   both together      (1 connection) both direct calls sent at once on two
+#                      keep-alive connections: p50 until both answered
+#   none               routed, a keyword rule only
 #   cls+emb            routed, one jailbreak rule on /classify and one
 #                      embedding rule (a new text every request: a cache miss,
 #                      one embeddings call), both fetched before the signals
-#   both together      (1 connection) both direct calls sent at once on two
-#                      keep-alive connections: p50 of the time until both
-#                      answered, the max(service times) of one request
-# Then: added = cls+emb - none; overhead = added - both together (at 64
-# connections: added - the larger direct p50); sum = classify + embed (what
-# sequential calls would cost). Last, the router's own share from its replay
-# records (routing time minus the classifier call's latency), which the
-# machine's scheduling noise touches far less than the wrk differences. Prints a markdown
-# table: per cell the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
-# SECS-second runs (default 1: about 30 s of load in all). Loopback only;
-# needs wrk and curl. Every process started here is stopped.
+#   added = cls+emb - none; slowest call = p50 over the run's replay records
+#   of signal_fetch.slowest_call_us (the slower of the two calls, start to
+#   reply, as the router's loop saw it); overhead = added - slowest call;
+#   sum = classify + embed (what sequential calls would cost).
+# Inside (the replay records of each run, newest 1000, p50s): own =
+# routing_us - slowest call; overhead = own - none's routing_us; beyond =
+# the fetch's wall time - slowest call; the classifier's call and start
+# offset; the embedder's batch call and its time in the gather queue. The
+# inside figures do not depend on the client's or the mock's scheduling.
+# BENCH_FETCH_EMB_OPTS adds embedder settings (e.g. "batch_max: 1").
+# Each cell: the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
+# SECS-second runs (default 1). Loopback only; needs wrk, curl, python3.
+# Every process started here is stopped.
 #   scripts/bench_signal_fetch.sh [service_ms] [seconds]
 set -eu -o pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +35,8 @@ B=${TETHER_BIN:-${BENCH_BIN:-build/tether}}
 MS=${1:-5}
 SECS=${2:-1}
 ROUNDS=${BENCH_FETCH_ROUNDS:-3}
+WORKERS=${BENCH_FETCH_WORKERS:-1}
+EMB_OPTS=${BENCH_FETCH_EMB_OPTS:+, $BENCH_FETCH_EMB_OPTS} # e.g. "batch_max: 1"
 T=$(mktemp -d /tmp/tether-bench-fetch.XXXXXX)
 pids=()
 cleanup() {
@@ -101,7 +107,7 @@ routing:\n  modelCards: [{name: m}]\n  signals:\n$sig\
 global:\n  router: {limits: {signal_timeout: 1s}}\n\
   services: {router_replay: {store: memory}, management_api: {listen: \"127.0.0.1:$4\"}}\n\
   model_catalog:\n    embeddings:\n      backend: openai_compatible\n\
-      openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64}\n\
+      openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64$EMB_OPTS}\n\
     classifiers:\n\
       - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:$SIG/classify\", model: jb, positive_labels: [jailbreak]}\n" \
         "$3" >"$1"
@@ -173,71 +179,102 @@ for cfg in none both; do
     RP=$(port)
     MG[$cfg]=$(port)
     write_cfg "$T/$cfg.yaml" "$cfg" "$RP" "${MG[$cfg]}"
-    $B serve --config "$T/$cfg.yaml" --workers 1 --log-level warn >"$T/$cfg.log" 2>&1 &
+    $B serve --config "$T/$cfg.yaml" --workers "$WORKERS" --log-level warn >"$T/$cfg.log" 2>&1 &
     pids+=($!)
     wait_port "$RP" $!
     R[$cfg]=$RP
 done
-# one request each first: the embedder's dimension probe, connection pools
+# one request each first: connection pools
 for cfg in none both; do
     curl -s -o /dev/null -H 'Content-Type: application/json' \
         -d '{"model":"auto","messages":[{"role":"user","content":"warm up"}]}' \
         "http://127.0.0.1:${R[$cfg]}/v1/chat/completions"
 done
 
+# The routed requests' own timings, from their replay records (the newest
+# 1000 since a run began): per record routing_us, the slowest signal call
+# (signal_fetch.slowest_call_us: the classifier's or the embedder's call,
+# start to reply on the router's loop), own = routing_us - slowest, the
+# fetch's wall time beyond the slowest call, the embedder's gather-queue
+# time and the classifier call's start offset. Prints the p50s.
+cat >"$T/recs.py" <<'PY'
+import http.client, json, sys, time
+mg, since = int(sys.argv[1]), int(sys.argv[2])
+time.sleep(0.3) # the writer stores a record a moment after the answer
+g = http.client.HTTPConnection("127.0.0.1", mg, timeout=30)
+g.request("GET", "/v1/router_replay?limit=1000")
+recs = [r for r in json.loads(g.getresponse().read())["records"] if r["created_at_ms"] >= since]
+def p50(v):
+    v = sorted(v)
+    return v[len(v) // 2] if v else 0
+rt, sl, own, extra, eq, ec, cc, cs = [], [], [], [], [], [], [], []
+for r in recs:
+    u = r["latency"]["routing_us"]
+    rt.append(u)
+    f = r.get("signal_fetch")
+    if not f:
+        continue
+    s = f["slowest_call_us"]
+    sl.append(s)
+    own.append(u - s)
+    extra.append(f["wall_us"] - s)
+    e = f.get("embeddings") or {}
+    eq.append(e.get("queue_us", 0))
+    ec.append(e.get("call_us", 0))
+    c = f["classifiers"][0] if f["classifiers"] else {}
+    cc.append(c.get("call_us", 0))
+    cs.append(c.get("sent_us", 0))
+print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs))
+PY
+now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
+
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
-echo "| conns | classify (us) | embed (us) | both together (us) | none (us) | cls+emb (us) | added (us) | sum of calls (us) | overhead (us) |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 load0=$(cut -d' ' -f1 /proc/loadavg)
+declare -A OUT IN
 for c in 1 64; do
-    cls="" ems="" prs="" nos="" bos=""
+    cls="" ems="" prs="" nos="" bos="" nrt="" col=()
     for _ in $(seq "$ROUNDS"); do # interleaved: each round sees the same load
         cls="$cls $(p50 "http://127.0.0.1:$SIG/classify" "$T/classify.lua" "$c")"
         ems="$ems $(p50 "http://127.0.0.1:$SIG/v1/embeddings" "$T/embed.lua" "$c")"
         [ "$c" = 1 ] && prs="$prs $(python3 "$T/pair.py" "$SIG" "$SECS")"
+        t=$(now_ms)
         nos="$nos $(p50 "http://127.0.0.1:${R[none]}/v1/chat/completions" "$T/chat.lua" "$c")"
+        nrt="$nrt $(python3 "$T/recs.py" "${MG[none]}" "$t" | cut -d' ' -f1)"
+        t=$(now_ms)
         bos="$bos $(p50 "http://127.0.0.1:${R[both]}/v1/chat/completions" "$T/chat.lua" "$c")"
+        col+=("$(python3 "$T/recs.py" "${MG[both]}" "$t")")
     done
     cl=$(median <<<"$cls") em=$(median <<<"$ems") no=$(median <<<"$nos") bo=$(median <<<"$bos")
     pr=$([ -n "$prs" ] && median <<<"$prs" || echo -)
-    awk -v c="$c" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" 'BEGIN {
-        mx = pr != "-" ? pr : (cl > em ? cl : em); add = bo - no
-        printf "| %d | %d | %d | %s | %d | %d | %d | %d | %d |\n", c, cl, em, pr, no, bo, add, cl + em, add - mx }'
+    nr=$(median <<<"$nrt")
+    # per column, the median over rounds of the records' p50s
+    rec=""
+    for k in 1 2 3 4 5 6 7 8 9; do
+        rec="$rec $(for l in "${col[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
+    done
+    read -r brt bsl bown bex beq bec bcc bcs bn <<<"$rec"
+    OUT[$c]=$(awk -v c="$c" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" -v sl="$bsl" 'BEGIN {
+        add = bo - no
+        printf "| %d | %d | %d | %s | %d | %d | %d | %d | %d | %d |", c, cl, em, pr, no, bo, add, cl + em, sl, add - sl }')
+    IN[$c]=$(awk -v c="$c" -v nr="$nr" -v brt="$brt" -v bsl="$bsl" -v bown="$bown" -v bex="$bex" \
+        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" 'BEGIN {
+        printf "| %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bec, beq, bn }')
 done
-# The router's own share, from its replay records (so independent of the
-# client's and the mock's scheduling): routing_us - the classifier call's
-# latency_us (the embedder's ended first or is included), p50 of 50
-# sequential requests after the wrk runs.
-cat >"$T/own.py" <<'PY'
-import http.client, json, sys, time
-rp, mg = int(sys.argv[1]), int(sys.argv[2])
-c = http.client.HTTPConnection("127.0.0.1", rp, timeout=10)
-ids = []
-for i in range(55):
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content":
-                       "own %d %d: what is the capital of France?" % (time.time_ns(), i)}]})
-    c.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
-    r = c.getresponse()
-    r.read()
-    ids.append(r.getheader("x-tether-replay-id"))
-time.sleep(0.5)
-g = http.client.HTTPConnection("127.0.0.1", mg, timeout=10)
-d = []
-for rid in ids[5:]:
-    g.request("GET", "/v1/router_replay/%s" % rid)
-    r = g.getresponse()
-    j = json.loads(r.read())
-    cls = [s.get("latency_us", 0) for s in j.get("signals", []) if s.get("name") == "jb"]
-    d.append(j["latency"]["routing_us"] - (cls[0] if cls else 0))
-d.sort()
-print("%d (p10 %d, p90 %d)" % (d[len(d) // 2], d[len(d) // 10], d[9 * len(d) // 10]))
-PY
-own=$(python3 "$T/own.py" "${R[both]}" "${MG[both]}") || own="(failed)"
-base=$(python3 "$T/own.py" "${R[none]}" "${MG[none]}") || base="(failed)"
+echo "Outside (wrk p50, us): added = cls+emb - none; slowest call = the records' p50 of the slower"
+echo "signal call as the router saw it; overhead = added - slowest call."
 echo
-echo "Router's own time at 1 connection, from its replay records (p50 of 50 requests): cls+emb"
-echo "routing_us - the classifier call's latency_us = $own us; none routing_us = $base us."
+echo "| conns | classify direct | embed direct | both together, direct | none | cls+emb | added | sum of calls | slowest call | overhead |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in 1 64; do echo "${OUT[$c]}"; done
+echo
+echo "Inside (replay records, p50 per run, us): own = routing_us - slowest call; overhead = own -"
+echo "none's routing_us; beyond = fetch wall - slowest call; cls call / sent: the classifier call and"
+echo "when it started; emb call / queue: the embedder's batch call and its time in the gather queue."
+echo
+echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | emb call | emb queue | records |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in 1 64; do echo "${IN[$c]}"; done
 echo
 echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
-echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers 1; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
+echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers ${WORKERS}${EMB_OPTS:+ (embedder$EMB_OPTS)}; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
 echo "on $(nproc) cores."

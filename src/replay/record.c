@@ -189,6 +189,7 @@ void replay_record_free(replay_record_t *r)
                     &r->strategy,
                     &r->decision_trace_json,
                     &r->signals_json,
+                    &r->signal_fetch_json,
                     &r->algorithm,
                     &r->candidates_json,
                     &r->model,
@@ -303,6 +304,7 @@ int replay_record_validate(const replay_record_t *r, buf_t *err)
     } js[] = {{"client_key", r->client_key_json},
               {"decision_trace", r->decision_trace_json},
               {"signals", r->signals_json},
+              {"signal_fetch", r->signal_fetch_json},
               {"candidates", r->candidates_json},
               {"session.bindings", r->session.bindings_json},
               {"session.handoff", r->session.handoff_json},
@@ -513,6 +515,7 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
     KSTR(b, &f, "strategy", r->strategy);
     KRAW(b, &f, "decision_trace", r->decision_trace_json, "null");
     KRAW(b, &f, "signals", r->signals_json, "[]");
+    KRAW(b, &f, "signal_fetch", r->signal_fetch_json, "null");
     KSTR(b, &f, "algorithm", r->algorithm);
     KRAW(b, &f, "candidates", r->candidates_json, "[]");
     KSTR(b, &f, "model", r->model);

@@ -63,6 +63,7 @@ typedef struct replay_record {
     char *strategy;
     char *decision_trace_json; /* JSON value (object) or NULL */
     char *signals_json;        /* JSON array or NULL ([] rendered) */
+    char *signal_fetch_json;   /* JSON object (route/fetch.h fetch_timings_json) or NULL */
     char *algorithm;
     char *candidates_json; /* JSON array: {model, admissible, excluded_reason, base, ...terms} */
     char *model;           /* the model called (filters and indexes use it) */

@@ -10,6 +10,7 @@
 #define TETHER_ROUTE_FETCH_H
 #include "config/config.h"
 #include "core/arena.h"
+#include "core/buf.h"
 #include "http/upstream.h"
 #include "request/request.h"
 #include "signals/classify.h"
@@ -66,4 +67,13 @@ int fetch_emb_vector(struct emb *emb, const sig_emb_results_t *pre, const char *
 bool fetch_embed(sig_emb_client_t *c, const struct sig_engine *e, const cfg_recipe_t *recipe,
                  rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_emb_results_t *out,
                  void (*done)(void *ud), void *ud);
+
+/* The fetch's timings as a JSON object (fetch_timings.c): {classifiers:
+ * [{name, outcome, sent_us, call_us, latency_us}], embeddings: {outcome,
+ * texts, cached, batch_texts, queue_us, call_us, latency_us} | null,
+ * slowest_call_us, wall_us}, times from the fetch's start; wall_us ends at
+ * signals_at_us (when the signals began). Appends nothing and returns false
+ * when the request fetched nothing. */
+bool fetch_timings_json(buf_t *b, const sig_cls_results_t *cls, const sig_emb_results_t *emb,
+                        uint64_t signals_at_us);
 #endif

@@ -51,6 +51,7 @@ typedef struct cls_call {
     buf_t head, body, resp;
     char host[256];
     int status;
+    uint64_t sent_at; /* clock_mono_us when the call started, 0: not started */
 } cls_call_t;
 
 struct cls_fetch {
@@ -241,9 +242,14 @@ static void record(cls_call_t *k, const char *outcome, bool ok)
 {
     cls_fetch_t *f = k->f;
     sig_cls_out_t *o = &f->out->items[k->idx];
+    uint64_t now_us = clock_mono_us();
     o->ok = ok;
     o->outcome = outcome;
-    o->latency_us = (uint32_t)(clock_mono_us() - f->t0);
+    o->latency_us = (uint32_t)(now_us - f->t0);
+    if (k->sent_at) {
+        o->sent_us = (uint32_t)(k->sent_at - f->t0);
+        o->call_us = (uint32_t)(now_us - k->sent_at);
+    }
     met_inc(backend_total, 1, k->k->name, outcome);
     if (!k->brk || !strcmp(outcome, "circuit_open")) return;
     uint64_t now = clock_mono_ms();
@@ -271,16 +277,18 @@ static void on_deadline(evutil_socket_t fd, short what, void *ud)
     f->done(f->ud);
 }
 
-/* The last call ended: finish on the next loop turn (never from inside an
- * upstream callback). */
+/* The last call ended: finish later in this loop turn, after the events
+ * already active (never from inside an upstream callback; not a zero timer,
+ * which runs only after the next turn's I/O: at 64 connections on one
+ * worker a turn is milliseconds). */
 static void call_ended(cls_call_t *k)
 {
     k->call = NULL;
     cls_fetch_t *f = k->f;
     if (--f->pending == 0 && !f->finishing) {
         f->finishing = true;
-        struct timeval tv = {0, 0};
-        evtimer_add(f->timer, &tv);
+        evtimer_del(f->timer);
+        event_active(f->timer, EV_TIMEOUT, 1);
     }
 }
 
@@ -410,7 +418,9 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
                        .connect_timeout_ms = to,
                        .first_byte_timeout_ms = to,
                        .idle_timeout_ms = to};
+    c->sent_at = clock_mono_us();
     c->call = hup_call_start(f->c->pools, &r, &cls_callbacks, c);
+    if (!c->call) c->sent_at = 0;
     return c->call != NULL;
 }
 
@@ -438,6 +448,7 @@ bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe
     f->done = done;
     f->ud = ud;
     f->t0 = clock_mono_us();
+    out->t0_us = f->t0;
     f->calls = arena_calloc(a, out->n * sizeof *f->calls);
     sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
     sig_text_t q = sig_ctx_query(&cx);
@@ -447,16 +458,16 @@ bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe
         k->f = f;
         k->idx = i;
         k->k = &mc->classifiers[i];
+        out->items[i].name = k->k->name;
         if (start_call(f, k, q, deadline_ms)) f->pending++;
     }
     f->timer = evtimer_new(c->base, on_deadline, f);
-    struct timeval tv = {0, 0};
-    if (f->pending) {
-        tv.tv_sec = (time_t)(deadline_ms / 1000);
-        tv.tv_usec = (suseconds_t)((deadline_ms % 1000) * 1000);
-    } else {
-        f->finishing = true; /* nothing in flight: report on the next turn */
+    if (!f->pending) { /* nothing in flight: report later in this turn */
+        f->finishing = true;
+        event_active(f->timer, EV_TIMEOUT, 1);
+        return true;
     }
+    struct timeval tv = {(time_t)(deadline_ms / 1000), (suseconds_t)((deadline_ms % 1000) * 1000)};
     evtimer_add(f->timer, &tv);
     return true;
 }

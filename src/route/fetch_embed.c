@@ -44,6 +44,7 @@ typedef struct emb_fetch {
     const char *why, *outcome;
     struct event *timer;
     uint64_t t0;
+    uint32_t queue_us, call_us, batch_texts, cached; /* sig_emb_results_t's timings */
     arena_t *a;
     sig_emb_results_t *out;
     void (*done)(void *ud);
@@ -67,6 +68,7 @@ struct emb_batch {
     char host[256];
     int status;
     bool probe;
+    uint64_t started_us; /* clock_mono_us when the call started */
     emb_batch_t *prev, *next;
 };
 
@@ -121,6 +123,10 @@ static void on_fetch_timer(evutil_socket_t fd, short what, void *ud)
     o->why = all ? NULL : f->why;
     o->outcome = all ? "ok" : f->outcome;
     o->latency_us = (uint32_t)(clock_mono_us() - f->t0);
+    o->queue_us = f->queue_us;
+    o->call_us = f->call_us;
+    o->batch_texts = f->batch_texts;
+    o->cached = f->cached;
     fetch_backend_count(EMB_BACKEND, o->outcome);
     event_free(f->timer);
     f->timer = NULL;
@@ -133,9 +139,8 @@ static void on_fetch_timer(evutil_socket_t fd, short what, void *ud)
 static void fetch_settle(emb_fetch_t *f)
 {
     if (f->finished || --f->pending) return;
-    struct timeval tv = {0, 0};
-    evtimer_del(f->timer);
-    evtimer_add(f->timer, &tv);
+    evtimer_del(f->timer); /* the deadline; done later in this loop turn */
+    event_active(f->timer, EV_TIMEOUT, 1);
 }
 
 static void fetch_fail(emb_fetch_t *f, const char *why, const char *outcome)
@@ -174,9 +179,18 @@ static void batch_end(emb_batch_t *b, const char *why, const char *outcome, cons
             emb_openai_cache_put(b->emb, f->texts[s], f->lens[s], vecs + i * d);
         }
     if (alive) emb_openai_count(b->emb, !ok);
+    uint64_t now_us = clock_mono_us();
     for (size_t i = 0; i < b->n; i++) {
         emb_fetch_t *f = b->items[i].f;
         size_t s = b->items[i].slot;
+        if (!f->finished && b->started_us) { /* the timings of the call it waited on */
+            uint32_t q = (uint32_t)(b->started_us - f->t0), cu = (uint32_t)(now_us - b->started_us);
+            if (q > f->queue_us) f->queue_us = q;
+            if (cu > f->call_us) {
+                f->call_us = cu;
+                f->batch_texts = (uint32_t)b->n;
+            }
+        }
         if (vecs && !f->finished) {
             memcpy(f->vecs + s * d, vecs + i * d, sizeof(float) * d);
             f->have[s] = true;
@@ -303,7 +317,9 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
                        .connect_timeout_ms = to,
                        .first_byte_timeout_ms = to,
                        .idle_timeout_ms = to};
+    b->started_us = clock_mono_us();
     b->call = hup_call_start(c->pools, &r, &emb_callbacks, b);
+    if (!b->call) b->started_us = 0;
     if (!b->call) return batch_end(b, "embedding_unavailable", "error", NULL);
     b->next = c->inflight;
     if (b->next) b->next->prev = b;
@@ -351,7 +367,10 @@ static void enqueue(sig_emb_client_t *c, emb_fetch_t *f, size_t slot)
     if (!c->flush_armed) {
         c->flush_armed = true;
         struct timeval tv = {k->batch_window_ms / 1000, (k->batch_window_ms % 1000) * 1000};
-        evtimer_add(c->flush_ev, &tv);
+        if (k->batch_window_ms > 0)
+            evtimer_add(c->flush_ev, &tv);
+        else /* after the events active now: the requests parsed in this turn share the call */
+            event_active(c->flush_ev, EV_TIMEOUT, 1);
     }
 }
 
@@ -537,6 +556,7 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
     f->done = done;
     f->ud = ud;
     f->t0 = clock_mono_us();
+    out->t0_us = f->t0;
     f->texts = calloc(EMB_CAP + 1, sizeof *f->texts);
     f->lens = calloc(EMB_CAP + 1, sizeof *f->lens);
     f->keys = calloc(EMB_CAP + 1, sizeof *f->keys);
@@ -557,17 +577,18 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
      * use builds them from the cache (signals/bank.h) */
     sig_bank_unready_texts(emb, add_bank_text, f, EMB_MAX_BANK);
     out->n = f->n;
+    out->asked = (uint32_t)f->n;
     out->keys = arena_alloc(a, sizeof *out->keys * f->n);
     out->lens = arena_alloc(a, sizeof *out->lens * f->n);
     out->vecs = arena_calloc(a, sizeof *out->vecs * f->n);
     memcpy(out->keys, f->keys, sizeof *out->keys * f->n);
     memcpy(out->lens, f->lens, sizeof *out->lens * f->n);
     f->timer = evtimer_new(c->base, on_fetch_timer, f);
-    struct timeval tv = {0, 0};
-    if (!f->dims) { /* the dimension probe at load failed: nothing to ask yet */
+    if (!f->dims) {                  /* the dimension probe at load failed: nothing to ask yet */
+        emb_openai_probe_async(emb); /* again, on its own thread (at most once a second) */
         f->why = "embedding_unavailable";
         f->outcome = "error";
-        evtimer_add(f->timer, &tv);
+        event_active(f->timer, EV_TIMEOUT, 1); /* done later in this loop turn */
         return true;
     }
     f->vecs = malloc(sizeof(float) * (size_t)f->dims * f->n);
@@ -576,14 +597,17 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
         f->have[i] =
             emb_openai_cache_get(emb, f->texts[i], f->lens[i], f->vecs + i * (size_t)f->dims);
     for (size_t i = 0; i < f->n; i++)
+        f->cached += f->have[i];
+    for (size_t i = 0; i < f->n; i++)
         if (!f->have[i]) {
             f->pending++;
             enqueue(c, f, i);
         }
-    if (f->pending) {
-        tv.tv_sec = (time_t)(deadline_ms / 1000);
-        tv.tv_usec = (suseconds_t)((deadline_ms % 1000) * 1000);
+    if (!f->pending) { /* every vector cached (or failed at once): later in this turn */
+        event_active(f->timer, EV_TIMEOUT, 1);
+        return true;
     }
+    struct timeval tv = {(time_t)(deadline_ms / 1000), (suseconds_t)((deadline_ms % 1000) * 1000)};
     evtimer_add(f->timer, &tv);
     return true;
 }

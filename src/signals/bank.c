@@ -190,7 +190,9 @@ static bool from_remote_cache(sig_bank_t *b, const char *const *mt, const size_t
 static emb_status_t bank_build(sig_bank_t *b, bool cache_only)
 {
     if (!emb_dims(b->emb)) {
-        emb_status_t ps = emb_openai_probe(b->emb);
+        /* a worker never waits for the probe (it runs on its own thread) */
+        emb_status_t ps =
+            tl_nonblocking ? emb_openai_probe_async(b->emb) : emb_openai_probe(b->emb);
         if (ps != EMB_OK) return b->last_status = ps;
     }
     b->dims = emb_dims(b->emb);

@@ -39,13 +39,17 @@ typedef struct sig_cls_out {
     const char *label;   /* top label (or the guard's category) */
     double score;        /* probability of the top label */
     double positive;     /* probability of the positive labels (max over windows) */
-    uint32_t latency_us;
+    uint32_t latency_us; /* fetch start -> outcome recorded */
+    const char *name;    /* the classifier's name (config memory) */
+    uint32_t sent_us;    /* fetch start -> the call started (0: never started) */
+    uint32_t call_us;    /* the call started -> its reply (or failure) on the loop */
 } sig_cls_out_t;
 
 /* Per request: one entry per model_catalog classifier, by index. */
 typedef struct sig_cls_results {
     sig_cls_out_t *items;
     size_t n;
+    uint64_t t0_us; /* clock_mono_us when the fetch started */
 } sig_cls_results_t;
 
 typedef struct sig_cls_client sig_cls_client_t; /* route/fetch.h */

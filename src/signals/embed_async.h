@@ -35,7 +35,13 @@ typedef struct sig_emb_results {
     const float **vecs; /* NULL: not fetched, see why */
     const char *why;    /* failure reason of the missing vectors */
     const char *outcome;
-    uint32_t latency_us;
+    uint32_t latency_us; /* fetch start -> done (every vector in, or the deadline) */
+    /* timings (signal_fetch in the replay record): fetch start, time in the
+     * gather queue until the (last) batch holding its texts started, the
+     * longest batch call it waited on (start -> reply on the loop), texts
+     * in that batch, texts asked and texts the LRU answered */
+    uint64_t t0_us;
+    uint32_t queue_us, call_us, batch_texts, asked, cached;
 } sig_emb_results_t;
 
 /* The fetched vector of an already windowed text, or NULL with *why. */

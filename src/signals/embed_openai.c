@@ -5,7 +5,11 @@
  * use the cache too.
  *
  * Blocking: each call waits for the remote, at most timeout_ms per attempt
- * and 1 + max_retries attempts. Retries follow timeouts, connection errors,
+ * and 1 + max_retries attempts. The dimension probe (dims 0) runs on a
+ * background thread of its own, so a worker never waits for it
+ * (emb_openai_probe_async); the embedder is reference-counted so that a
+ * probe still running when the config generation goes away ends (aborted)
+ * on its own. Retries follow timeouts, connection errors,
  * 429 and 5xx; other 4xx fail at once. One curl easy handle per call keeps
  * the backend thread-safe without a handle pool; the cache and the counters
  * sit behind one mutex. */
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BATCH_MAX 64
 
@@ -44,7 +49,18 @@ typedef struct emb_openai {
     lru_node_t *head, *tail;
     pthread_mutex_t mu;
     emb_stats_t stats;
+    /* the dimension probe (mu held): a thread runs, refs (1 + a running
+     * probe), probes ended, last outcome, when it ended, closing (freed:
+     * abort the probe's transfer) */
+    pthread_cond_t probe_cv;
+    bool probing, closing;
+    int refs;
+    uint64_t probes_done;
+    emb_status_t probe_status;
+    uint64_t probe_end_ms;
 } emb_openai_t;
+
+#define PROBE_RETRY_MS 1000 /* emb_openai_probe_async: at most one start per second */
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void)
@@ -93,12 +109,12 @@ static void lru_put(emb_openai_t *o, uint64_t key, const float *vec)
         lru_unlink(o, n);
         lru_remove_bucket(o, n);
     } else {
-        n = malloc(sizeof *n + sizeof(float) * (size_t)o->base.dims);
+        n = malloc(sizeof *n + sizeof(float) * (size_t)emb_dims(&o->base));
         if (!n) abort();
         o->cache_n++;
     }
     n->key = key;
-    memcpy(n->vec, vec, sizeof(float) * (size_t)o->base.dims);
+    memcpy(n->vec, vec, sizeof(float) * (size_t)emb_dims(&o->base));
     size_t b = key & (o->nbuckets - 1);
     n->hnext = o->buckets[b];
     o->buckets[b] = n;
@@ -113,7 +129,7 @@ static bool lru_get(emb_openai_t *o, uint64_t key, float *out)
     if (!n) return false;
     lru_unlink(o, n);
     lru_push_front(o, n);
-    memcpy(out, n->vec, sizeof(float) * (size_t)o->base.dims);
+    memcpy(out, n->vec, sizeof(float) * (size_t)emb_dims(&o->base));
     return true;
 }
 
@@ -150,8 +166,11 @@ static emb_status_t parse_reply(emb_openai_t *o, const char *body, size_t len, s
             goto done;
         }
         int k = cJSON_GetArraySize(jv);
-        if (o->base.dims == 0) o->base.dims = k; /* only from emb_openai_probe, before sharing */
-        if (k != o->base.dims) {
+        int zero = 0; /* only the probe arrives here with dims 0: publish once */
+        if (!emb_dims(&o->base))
+            __atomic_compare_exchange_n(&o->base.dims, &zero, k, false, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED);
+        if (k != emb_dims(&o->base)) {
             st = EMB_ERR_DIMENSIONS;
             goto done;
         }
@@ -172,6 +191,17 @@ done:
     return st;
 }
 
+/* libcurl's progress callback: a non-zero return aborts the transfer (the
+ * embedder was freed while its probe ran). */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt;
+    (void)dn;
+    (void)ut;
+    (void)un;
+    return __atomic_load_n(&((emb_openai_t *)ud)->closing, __ATOMIC_ACQUIRE);
+}
+
 static emb_status_t post_once(emb_openai_t *o, const char *req, size_t reqlen, size_t n, float *out,
                               bool *retryable)
 {
@@ -188,7 +218,9 @@ static emb_status_t post_once(emb_openai_t *o, const char *req, size_t reqlen, s
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -227,7 +259,8 @@ static emb_status_t post_batch(emb_openai_t *o, const char *const *texts, const 
     }
     buf_puts(&b, "]}");
     emb_status_t st = EMB_ERR_REMOTE;
-    for (int attempt = 0; attempt <= o->max_retries; attempt++) {
+    for (int attempt = 0;
+         attempt <= o->max_retries && !__atomic_load_n(&o->closing, __ATOMIC_ACQUIRE); attempt++) {
         bool retryable = false;
         pthread_mutex_lock(&o->mu);
         o->stats.requests++;
@@ -248,7 +281,7 @@ static emb_status_t openai_batch(emb_t *e, const char *const *texts, const size_
                                  float *out)
 {
     emb_openai_t *o = (emb_openai_t *)e;
-    size_t d = (size_t)e->dims;
+    size_t d = (size_t)emb_dims(e);
     if (!d) return EMB_ERR_DIMENSIONS; /* emb_openai_probe first */
     const char *mt[BATCH_MAX];
     size_t ml[BATCH_MAX], mi[BATCH_MAX];
@@ -284,9 +317,8 @@ static emb_status_t openai_batch(emb_t *e, const char *const *texts, const size_
     return st;
 }
 
-static void openai_free(emb_t *e)
+static void openai_destroy(emb_openai_t *o)
 {
-    emb_openai_t *o = (emb_openai_t *)e;
     for (lru_node_t *n = o->head, *next; n; n = next) {
         next = n->next;
         free(n);
@@ -296,7 +328,19 @@ static void openai_free(emb_t *e)
     free(o->model);
     free(o->auth_header);
     pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->probe_cv);
     free(o);
+}
+
+/* The config generation lets go: a running probe aborts and frees last. */
+static void openai_free(emb_t *e)
+{
+    emb_openai_t *o = (emb_openai_t *)e;
+    pthread_mutex_lock(&o->mu);
+    __atomic_store_n(&o->closing, true, __ATOMIC_RELEASE);
+    bool last = --o->refs == 0;
+    pthread_mutex_unlock(&o->mu);
+    if (last) openai_destroy(o);
 }
 
 static const emb_ops_t openai_ops = {"openai_compatible", openai_batch, openai_free};
@@ -344,6 +388,9 @@ emb_t *emb_openai_new(const emb_openai_opts_t *opt, char *err, size_t errlen)
     o->buckets = calloc(o->nbuckets, sizeof *o->buckets);
     if (!o->model || !o->buckets) abort();
     pthread_mutex_init(&o->mu, NULL);
+    pthread_cond_init(&o->probe_cv, NULL);
+    o->refs = 1;
+    o->probe_status = EMB_ERR_REMOTE;
     o->conf =
         (emb_openai_conf_t){.url = o->url,
                             .model = o->model,
@@ -358,13 +405,73 @@ emb_t *emb_openai_new(const emb_openai_opts_t *opt, char *err, size_t errlen)
     return &o->base;
 }
 
-emb_status_t emb_openai_probe(emb_t *e)
+/* ------------------------------------------------------------ dimension probe */
+
+static uint64_t now_ms(void)
 {
-    if (e->ops != &openai_ops || e->dims) return EMB_OK;
-    emb_openai_t *o = (emb_openai_t *)e;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void *probe_main(void *ud)
+{
+    emb_openai_t *o = ud;
     const char *t = "dimension probe";
     size_t l = strlen(t);
-    return post_batch(o, &t, &l, 1, NULL);
+    emb_status_t st = post_batch(o, &t, &l, 1, NULL);
+    pthread_mutex_lock(&o->mu);
+    o->probing = false;
+    o->probe_status = st;
+    o->probes_done++;
+    o->probe_end_ms = now_ms();
+    pthread_cond_broadcast(&o->probe_cv);
+    bool last = --o->refs == 0;
+    pthread_mutex_unlock(&o->mu);
+    if (last) openai_destroy(o);
+    return NULL;
+}
+
+/* Start a probe thread unless one runs (mu held); false when none runs. */
+static bool probe_start(emb_openai_t *o)
+{
+    if (o->probing) return true;
+    if (o->closing) return false;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    o->refs++;
+    o->probing = pthread_create(&th, &at, probe_main, o) == 0;
+    if (!o->probing) o->refs--;
+    pthread_attr_destroy(&at);
+    return o->probing;
+}
+
+emb_status_t emb_openai_probe(emb_t *e)
+{
+    if (e->ops != &openai_ops || emb_dims(e)) return EMB_OK;
+    emb_openai_t *o = (emb_openai_t *)e;
+    pthread_mutex_lock(&o->mu);
+    uint64_t seen = o->probes_done;
+    if (probe_start(o))
+        while (o->probes_done == seen)
+            pthread_cond_wait(&o->probe_cv, &o->mu);
+    emb_status_t st = emb_dims(e) ? EMB_OK : o->probe_status;
+    pthread_mutex_unlock(&o->mu);
+    return st;
+}
+
+emb_status_t emb_openai_probe_async(emb_t *e)
+{
+    if (e->ops != &openai_ops || emb_dims(e)) return EMB_OK;
+    emb_openai_t *o = (emb_openai_t *)e;
+    pthread_mutex_lock(&o->mu);
+    if (!o->probing && (!o->probes_done || now_ms() - o->probe_end_ms >= PROBE_RETRY_MS))
+        probe_start(o);
+    emb_status_t st = emb_dims(e) ? EMB_OK : o->probing ? EMB_ERR_REMOTE : o->probe_status;
+    pthread_mutex_unlock(&o->mu);
+    return st;
 }
 
 void emb_openai_stats(const emb_t *e, emb_stats_t *out)
@@ -419,6 +526,6 @@ void emb_openai_count(emb_t *e, bool failed)
 
 emb_status_t emb_openai_parse(emb_t *e, const char *body, size_t len, size_t n, float *out)
 {
-    if (e->ops != &openai_ops || !e->dims) return EMB_ERR_REMOTE;
+    if (e->ops != &openai_ops || !emb_dims(e)) return EMB_ERR_REMOTE;
     return parse_reply((emb_openai_t *)e, body, len, n, out);
 }

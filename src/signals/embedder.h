@@ -71,10 +71,20 @@ typedef struct emb_openai_opts {
 /* NULL with a message in err when options are invalid. Does no I/O. */
 emb_t *emb_openai_new(const emb_openai_opts_t *o, char *err, size_t errlen);
 
-/* With dims 0, ask the remote once (blocking) and adopt the length of its
- * vector; a no-op for other backends or when dims are known. Call before
- * sharing the embedder between threads. */
+/* With dims 0, ask the remote (one probe with retries) and adopt the length
+ * of its vector; a no-op for other backends or when dims are known. The
+ * probe runs on a background thread of the embedder (one at a time), so a
+ * worker never waits for it:
+ *   emb_openai_probe        starts one (or joins the running one) and waits
+ *                           for its outcome: for loading and tools, never on
+ *                           a worker's loop.
+ *   emb_openai_probe_async  starts one unless one runs or the last ended
+ *                           less than 1 s ago, and returns at once: EMB_OK
+ *                           when the dimensions are known, else the last
+ *                           probe's failure (EMB_ERR_REMOTE while pending).
+ * The dimensions are published atomically (emb_dims) when a probe answers. */
 emb_status_t emb_openai_probe(emb_t *e);
+emb_status_t emb_openai_probe_async(emb_t *e);
 
 /* Counters of the remote backend (zeros for others). */
 typedef struct emb_stats {
@@ -101,7 +111,7 @@ void emb_openai_count(emb_t *e, bool failed);
 
 static inline int emb_dims(const emb_t *e)
 {
-    return e->dims;
+    return __atomic_load_n(&e->dims, __ATOMIC_ACQUIRE); /* a background probe sets it once */
 }
 emb_status_t emb_embed(emb_t *e, const char *text, size_t len, float *out);
 emb_status_t emb_embed_batch(emb_t *e, const char *const *texts, const size_t *lens, size_t n,

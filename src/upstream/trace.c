@@ -3,6 +3,7 @@
  * part when the response ends. The record is pushed to the replay queue,
  * which never blocks (a full queue drops and counts). */
 #include "upstream/trace.h"
+#include "route/fetch.h"
 #include "route/plan_render.h"
 #include "core/buf.h"
 #include <pthread.h>
@@ -83,6 +84,8 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
     set_plan_part(r, &r->decision_trace_json, p, 0);
     set_plan_part(r, &r->signals_json, p, 1);
     set_plan_part(r, &r->candidates_json, p, 2);
+    if (fetch_timings_json(scratch_get(), &p->cls, &p->emb, p->mark_us[1]))
+        scratch_set(r, &r->signal_fetch_json);
     replay_record_puts(r, &r->algorithm, p->algorithm ? p->algorithm : "static");
     replay_record_puts(r, &r->model, p->model ? p->model->name : "");
     if (p->ran_policy) {

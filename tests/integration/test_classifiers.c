@@ -179,6 +179,31 @@ static void test_signal_fires_from_classifier_label(void **state)
      * see nothing here */
     assert_false(matched(trec_signal(rec, "jb_slow")));
     assert_string_equal(trec_str(trec_signal(rec, "jb_slow"), "fallback"), "classifier_timeout");
+    /* the record times every call (signal_fetch): jbc answered, slow_cls
+     * timed out; the slowest call is the longer of the two */
+    const cJSON *sf = cJSON_GetObjectItem(rec, "signal_fetch");
+    assert_true(cJSON_IsObject(sf));
+    const cJSON *cl = cJSON_GetObjectItem(sf, "classifiers"), *c;
+    double slowest = 0;
+    int seen = 0;
+    cJSON_ArrayForEach(c, cl)
+    {
+        const char *n = trec_str(c, "name");
+        double call = cJSON_GetNumberValue(cJSON_GetObjectItem(c, "call_us"));
+        assert_true(call > 0);
+        assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "latency_us")) >= call);
+        if (call > slowest) slowest = call;
+        if (!strcmp(n, "jbc")) {
+            seen |= 1;
+            assert_string_equal(trec_str(c, "outcome"), "ok");
+        } else if (!strcmp(n, "slow_cls")) {
+            seen |= 2;
+            assert_string_equal(trec_str(c, "outcome"), "timeout");
+        }
+    }
+    assert_int_equal(seen, 3);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(sf, "slowest_call_us")) == slowest);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(sf, "wall_us")) >= slowest);
     cJSON_Delete(rec);
 }
 

@@ -168,6 +168,16 @@ static void test_embedding_rule_matches_through_async_path(void **state)
     rec = route("what is the tallest mountain on earth");
     assert_false(cJSON_IsTrue(cJSON_GetObjectItem(trec_signal(rec, "cooking"), "matched")));
     assert_string_equal(decision_of(rec), "rest");
+    /* a new text: the record times the embedder's call (signal_fetch) */
+    const cJSON *sf = cJSON_GetObjectItem(rec, "signal_fetch");
+    const cJSON *em = cJSON_GetObjectItem(sf, "embeddings");
+    assert_string_equal(trec_str(em, "outcome"), "ok");
+    double call = cJSON_GetNumberValue(cJSON_GetObjectItem(em, "call_us"));
+    assert_true(call > 0);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(em, "batch_texts")) >= 1);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(em, "latency_us")) >= call);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(sf, "slowest_call_us")) == call);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sf, "classifiers")), 0);
     cJSON_Delete(rec);
 }
 
@@ -207,6 +217,11 @@ static void test_repeated_text_hits_the_cache(void **state)
     int before = embed_calls();
     rec = route("a text to remember for the cache");
     assert_string_equal(trec_str(trec_signal(rec, "cooking"), "error"), "");
+    /* every text from the LRU: no call timed */
+    const cJSON *em = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "signal_fetch"), "embeddings");
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(em, "cached")) ==
+                cJSON_GetNumberValue(cJSON_GetObjectItem(em, "texts")));
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(em, "call_us")) == 0);
     cJSON_Delete(rec);
     assert_int_equal(embed_calls(), before);
 }
