@@ -397,6 +397,37 @@ static void fill_unscored_terms(const sess_policy_in_t *in, sess_policy_out_t *o
     }
 }
 
+/* Whether QG comes from the cards: quality_gaps_from_cards and no operator
+ * quality_gaps table (a table replaces the derived gaps altogether). */
+static bool derived_gaps(const cfg_session_t *k)
+{
+    bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
+    return k->quality_gaps_from_cards && !table;
+}
+
+/* Cold start with derived gaps (cold_start_step_up): when the first turn
+ * asks for more than the cheapest admissible available candidate, start on
+ * the highest-quality one (ties to modelRefs order). The first turn re-reads
+ * no history, so it is the cheapest turn to be on a dear model, and stepping
+ * down later is cheap while stepping up costs the dear model's uncached
+ * prompt of the whole history. `top` is the base top choice. */
+static int cold_start_pick(const sess_policy_in_t *in, int top)
+{
+    const cfg_session_t *k = in->knobs;
+    if (!k->cold_start_step_up || !derived_gaps(k)) return top;
+    double req = in->cands[top].quality + in->cands[top].learned_quality;
+    int hi = -1;
+    double qmin = INFINITY;
+    for (size_t i = 0; i < in->n_cands; i++) {
+        const sess_candidate_t *m = &in->cands[i];
+        if (!m->admissible || !m->available) continue;
+        double q = m->quality + m->learned_quality;
+        if (q < qmin) qmin = q;
+        if (hi < 0 || q > in->cands[hi].quality + in->cands[hi].learned_quality) hi = (int)i;
+    }
+    return hi >= 0 && req > qmin ? hi : top;
+}
+
 /* The quality the turn asks for: the card quality of the admissible
  * candidate with the top B (ties to modelRefs order). */
 static double required_quality(const sess_policy_in_t *in, bool *have)
@@ -491,8 +522,12 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     }
     double cv_learned = ci >= 0 ? in->cands[ci].learned_quality : 0;
     /* an operator's quality_gaps table replaces the derived gaps altogether */
-    bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
-    bool derive = k->quality_gaps_from_cards && have_req && !table;
+    bool derive = derived_gaps(k) && have_req;
+    /* the session's age: entering a dearer model costs its uncached prompt of the whole history,
+     * which grows with every turn, so the upgrade discount grows with T */
+    double age = k->upgrade_age_turns > 0 ? 1.0 + T / k->upgrade_age_turns : 1.0;
+    bool step_down = derive && k->allow_downgrade && k->step_down_after_turns > 0 &&
+                     T >= (double)k->step_down_after_turns;
 
     int best = -1;
     for (size_t i = 0; i < in->n_cands; i++) {
@@ -520,8 +555,9 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
                 double qm = m->quality + m->learned_quality;
                 t.learned_quality = m->learned_quality;
                 qg = card_gap(req, cv.quality + cv_learned, qm);
-                /* an upgrade is worth less the dearer its target is */
-                if (qg > 0) qg *= fmax(0.0, 1.0 - k->card_gap_price_discount * mv.P);
+                /* an upgrade is worth less the dearer its target is and the older the session
+                 * is; past its gain it costs (at most the gain itself) */
+                if (qg > 0) qg *= fmax(-1.0, 1.0 - k->card_gap_price_discount * mv.P * age);
                 /* leaving a better model loses its quality for the predicted rest (M) */
                 if (qm < cv.quality + cv_learned)
                     qg -= k->card_gap_keep_weight * (cv.quality + cv_learned - qm) * M;
@@ -532,6 +568,9 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
                 double Em = Pbar * m->pricing.prompt_per_1m + Cbar * m->pricing.completion_per_1m;
                 t.downgrade_credit = k->downgrade_savings_weight * fmax(0.0, 1.0 - Em / Ec);
             }
+            /* an older session steps down to a cheaper model that meets the turn's quality */
+            if (step_down && mv.P < cv.P && m->quality + m->learned_quality >= req)
+                t.downgrade_credit += k->step_down_weight * (cv.P - mv.P);
             t.checkout_multiplier = k_mult(k, cv.P, mv.P);
             t.handoff_penalty = N * k->handoff_penalty_weight * handoff_penalty(k, c, m->model);
             t.prefix_penalty = N * wp * M * W * t.checkout_multiplier;
@@ -693,7 +732,7 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
                       "no admissible candidate model has a healthy backend", 0);
             return 0;
         }
-        choose(o, in, b, NULL);
+        choose(o, in, cold_start_pick(in, b), NULL);
         o->switched = false;
         return 0;
     }
