@@ -5,6 +5,7 @@
  * and `bench saar` call it the same way. See policy.h for the contract and
  * docs/sessions.md for how to read the trace. */
 #include "session/policy.h"
+#include "session/policy_start.h"
 #include "request/request.h"
 #include <math.h>
 #include <stdlib.h>
@@ -76,43 +77,6 @@ static bool same(const char *a, const char *b)
 static double clamp01(double x)
 {
     return x < 0 ? 0 : x > 1 ? 1 : x;
-}
-
-/* ---- request facts ------------------------------------------------------ */
-
-double sess_estimate_tokens(size_t bytes)
-{
-    return (double)((bytes + 3) / 4);
-}
-
-void sess_facts_from_rq(const struct rq *r, sess_facts_t *f)
-{
-    f->active_tool_loop = r->active_tool_loop;
-    f->bindings = r->bindings;
-    if (r->bound_model && *r->bound_model) {
-        f->bound_model = r->bound_model;
-        f->bound_model_signed = true;
-        f->bound_by_tool_calls = r->tool_calls_bound;
-    }
-    f->n_assistant = (uint32_t)r->n_assistant;
-    /* The final block: the trailing tool results, else the last user message. */
-    size_t start = r->n_msgs;
-    if (r->ends_with_tool_results) {
-        start = r->n_msgs;
-        while (start > 0 && r->msgs[start - 1].role == JROLE_TOOL)
-            start--;
-    } else if (r->last_user_msg >= 0) {
-        start = (size_t)r->last_user_msg;
-    }
-    double tools = r->tools.len ? sess_estimate_tokens(r->tools.len) : 0;
-    double h = tools, c = tools;
-    for (size_t i = 0; i < r->n_msgs; i++) {
-        double t = sess_estimate_tokens(r->msgs[i].text_bytes) + 4;
-        c += t;
-        if (i < start) h += t;
-    }
-    f->H = h;
-    f->C = c;
 }
 
 /* ---- lookups ------------------------------------------------------------ */
@@ -397,37 +361,6 @@ static void fill_unscored_terms(const sess_policy_in_t *in, sess_policy_out_t *o
     }
 }
 
-/* Whether QG comes from the cards: quality_gaps_from_cards and no operator
- * quality_gaps table (a table replaces the derived gaps altogether). */
-static bool derived_gaps(const cfg_session_t *k)
-{
-    bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
-    return k->quality_gaps_from_cards && !table;
-}
-
-/* Cold start with derived gaps (cold_start_step_up): when the first turn
- * asks for more than the cheapest admissible available candidate, start on
- * the highest-quality one (ties to modelRefs order). The first turn re-reads
- * no history, so it is the cheapest turn to be on a dear model, and stepping
- * down later is cheap while stepping up costs the dear model's uncached
- * prompt of the whole history. `top` is the base top choice. */
-static int cold_start_pick(const sess_policy_in_t *in, int top)
-{
-    const cfg_session_t *k = in->knobs;
-    if (!k->cold_start_step_up || !derived_gaps(k)) return top;
-    double req = in->cands[top].quality + in->cands[top].learned_quality;
-    int hi = -1;
-    double qmin = INFINITY;
-    for (size_t i = 0; i < in->n_cands; i++) {
-        const sess_candidate_t *m = &in->cands[i];
-        if (!m->admissible || !m->available) continue;
-        double q = m->quality + m->learned_quality;
-        if (q < qmin) qmin = q;
-        if (hi < 0 || q > in->cands[hi].quality + in->cands[hi].learned_quality) hi = (int)i;
-    }
-    return hi >= 0 && req > qmin ? hi : top;
-}
-
 /* The quality the turn asks for: the card quality of the admissible
  * candidate with the top B (ties to modelRefs order). */
 static double required_quality(const sess_policy_in_t *in, bool *have)
@@ -522,7 +455,7 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     }
     double cv_learned = ci >= 0 ? in->cands[ci].learned_quality : 0;
     /* an operator's quality_gaps table replaces the derived gaps altogether */
-    bool derive = derived_gaps(k) && have_req;
+    bool derive = sess_policy_derived_gaps(k) && have_req;
     /* the session's age: entering a dearer model costs its uncached prompt of the whole history,
      * which grows with every turn, so the upgrade discount grows with T */
     double age = k->upgrade_age_turns > 0 ? 1.0 + T / k->upgrade_age_turns : 1.0;
@@ -732,7 +665,7 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
                       "no admissible candidate model has a healthy backend", 0);
             return 0;
         }
-        choose(o, in, cold_start_pick(in, b), NULL);
+        choose(o, in, sess_policy_start_pick(in, b), NULL);
         o->switched = false;
         return 0;
     }
@@ -788,7 +721,19 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
         return 0;
     }
 
-    /* 8. scoring */
+    /* 8. scoring; a session that has made no free choice yet (every turn so far was locked)
+     * starts now, as a cold start would (policy_start.h) */
+    if (sess_policy_never_free(s)) {
+        int top = best_by_base(in, true, NULL), start = sess_policy_start_pick(in, top);
+        if (start != top) {
+            o->reason = idle          ? SESS_REASON_IDLE_RESET
+                        : drift       ? SESS_REASON_DRIFT_RESET
+                        : start == ci ? SESS_REASON_STAY_BEST_ADJUSTED
+                                      : SESS_REASON_SWITCH_ALLOWED;
+            choose(o, in, start, NULL);
+            return 0;
+        }
+    }
     bool tool_loop_unlocked = f->active_tool_loop && !k->tool_loop_hard_lock;
     double Sbuf[64];
     double *S = in->n_cands <= 64 ? Sbuf : malloc(in->n_cands * sizeof *S);

@@ -904,6 +904,47 @@ static void test_start_high_then_step_down(void **st)
     arena_deinit(&a);
 }
 
+/* Issue 19: a session whose every turn so far was locked (its provider
+ * state came from before tether saw it) makes its first free choice the way
+ * a cold start does: up to its best candidate, aging notwithstanding. */
+static void test_first_free_turn_starts_high(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.cold_start_step_up = true;
+    x.k.upgrade_age_turns = 1;
+    x.c[2] = (sess_candidate_t){"mid", 0.95, 0.75, CHEAP, true, true, NULL, 0};
+    x.nc = 3;
+    /* turns 0..3 locked on cheap, one episode begun at turn 0 and still running */
+    x.st.lock_episodes = 1;
+    x.st.lock_episode_turn = 0;
+    x.st.lock_kind = SESS_LOCK_PROVIDER_STATE;
+    sess_policy_out_t *o = run(&x, true);
+    expect(o, "big", SESS_REASON_SWITCH_ALLOWED);
+    assert_true(o->switched);
+    /* still locked this turn: the lock holds */
+    x.f.bindings = RQ_BIND_ENCRYPTED_REASONING;
+    expect(run(&x, true), "cheap", SESS_REASON_HARD_LOCK_PROVIDER_STATE);
+    x.f.bindings = 0;
+    /* a free turn already happened (the last turn was unlocked): scoring, and
+       at T = 4 the aged upgrade into big is an entry cost */
+    x.st.lock_kind = SESS_LOCK_NONE;
+    o = run(&x, true);
+    assert_string_not_equal(o->model, "big");
+    /* an episode that began after turn 0: scoring too */
+    x.st.lock_kind = SESS_LOCK_PROVIDER_STATE;
+    x.st.lock_episode_turn = 1;
+    assert_string_not_equal(run(&x, true)->model, "big");
+    /* off: scoring */
+    x.st.lock_episode_turn = 0;
+    x.k.cold_start_step_up = false;
+    assert_string_not_equal(run(&x, true)->model, "big");
+}
+
 /* Issue 19: the session setting mode. observe_only computes the verdict
  * (here a tool-loop lock on cheap) and traces it, but the turn goes to the
  * per-request choice (big, the top B); bypass skips the policy. */
@@ -1184,6 +1225,7 @@ int main(void)
         cmocka_unit_test(test_facts_from_request),
         cmocka_unit_test(test_lock_trajectory_raises_required_quality),
         cmocka_unit_test(test_start_high_then_step_down),
+        cmocka_unit_test(test_first_free_turn_starts_high),
         cmocka_unit_test(test_modes_observe_only_and_bypass),
         cmocka_unit_test(test_names),
     };
