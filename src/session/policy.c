@@ -665,7 +665,7 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
                       "no admissible candidate model has a healthy backend", 0);
             return 0;
         }
-        choose(o, in, sess_policy_start_pick(in, b), NULL);
+        choose(o, in, sess_policy_start_pick(in, b, o->T), NULL);
         o->switched = false;
         return 0;
     }
@@ -724,7 +724,7 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
     /* 8. scoring; a session that has made no free choice yet (every turn so far was locked)
      * starts now, as a cold start would (policy_start.h) */
     if (sess_policy_never_free(s)) {
-        int top = best_by_base(in, true, NULL), start = sess_policy_start_pick(in, top);
+        int top = best_by_base(in, true, NULL), start = sess_policy_start_pick(in, top, o->T);
         if (start != top) {
             o->reason = idle          ? SESS_REASON_IDLE_RESET
                         : drift       ? SESS_REASON_DRIFT_RESET

@@ -26,10 +26,11 @@ static double quality(const sess_candidate_t *m)
     return m->quality + m->learned_quality;
 }
 
-int sess_policy_start_pick(const sess_policy_in_t *in, int top)
+int sess_policy_start_pick(const sess_policy_in_t *in, int top, uint32_t T)
 {
     const cfg_session_t *k = in->knobs;
     if (top < 0 || !k->cold_start_step_up || !sess_policy_derived_gaps(k)) return top;
+    if (k->step_down_after_turns > 0 && (int64_t)T >= k->step_down_after_turns) return top;
     int hi = -1;
     double qmin = INFINITY;
     for (size_t i = 0; i < in->n_cands; i++) {

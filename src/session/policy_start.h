@@ -6,6 +6,7 @@
 #define TETHER_SESSION_POLICY_START_H
 #include "session/policy.h"
 #include <stdbool.h>
+#include <stdint.h>
 
 /* QG comes from the cards: quality_gaps_from_cards is on and there is no
  * operator quality_gaps table (a table replaces the derived gaps). */
@@ -17,9 +18,11 @@ bool sess_policy_derived_gaps(const cfg_session_t *k);
 bool sess_policy_never_free(const sess_state_t *s);
 
 /* The start choice: `top` (the base top choice, an admissible available
- * candidate), or, when cold_start_step_up applies (derived gaps) and the
- * turn's required quality (top's card quality plus learned adjustment) is
- * above the cheapest admissible available candidate's, the highest-quality
- * admissible available candidate (ties to modelRefs order). */
-int sess_policy_start_pick(const sess_policy_in_t *in, int top);
+ * candidate), or, when cold_start_step_up applies (derived gaps, and the
+ * conversation is younger than step_down_after_turns, when that is set: an
+ * older one would step down again at once) and the turn's required quality
+ * (top's card quality plus learned adjustment) is above the cheapest
+ * admissible available candidate's, the highest-quality admissible available
+ * candidate (ties to modelRefs order). T: the turn index (policy out T). */
+int sess_policy_start_pick(const sess_policy_in_t *in, int top, uint32_t T);
 #endif

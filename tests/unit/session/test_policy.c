@@ -840,6 +840,15 @@ static void test_start_high_then_step_down(void **st)
     sess_policy_out_t *o = run(&x, false);
     expect(o, "big", SESS_REASON_COLD_START);
     assert_false(o->switched);
+    /* a conversation new to tether but already 12 turns long would step down
+       again at once (step_down_after_turns 9): the base top choice */
+    x.k.step_down_after_turns = 9;
+    x.f.n_assistant = 12;
+    expect(run(&x, false), "mid", SESS_REASON_COLD_START);
+    x.f.n_assistant = 8;
+    expect(run(&x, false), "big", SESS_REASON_COLD_START);
+    x.f.n_assistant = 2;
+    x.k.step_down_after_turns = 0;
     /* a first turn that asks for the cheapest candidate starts there */
     x.c[0].base = 0.99;
     expect(run(&x, false), "cheap", SESS_REASON_COLD_START);
