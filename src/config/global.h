@@ -52,6 +52,12 @@ struct cfg_session {
     double card_gap_keep_weight;              /* 0: downgrade loss x M */
     double lock_escalation_weight; /* 0.5: share of the locks' required quality a turn before a
                                       predicted lock asks for */
+    bool cold_start_step_up;       /* true: with derived gaps, a first turn that asks for more than
+                                      the cheapest candidate starts on the best one */
+    double upgrade_age_turns;      /* 1: derived upgrade discount x (1 + T/this); 0 flat */
+    int64_t step_down_after_turns; /* 9: from this turn a cheaper model meeting the turn's required
+                                      quality gains step_down_weight x the price-level gap; 0 off */
+    double step_down_weight;       /* 1.0 */
     double outcome_quality_bound;  /* 0.05: |learned quality adjustment| cap */
     double outcome_prior_weight;   /* 10: outcomes before half the bound */
     char *learned_state_file;      /* NULL: learned state is per process */

@@ -95,6 +95,17 @@ CFG_SCHEMA(
     CFG_FRANGE(S, "lock_escalation_weight", lock_escalation_weight, "0.5", 0, 1,
                "on a turn before a lock the session's trajectory predicts, the derived gaps ask "
                "for this share of the quality its earlier locks asked for above the turn's own"),
+    CFG_FBOOL(S, "cold_start_step_up", cold_start_step_up, "true",
+              "with derived gaps, a session whose first turn asks for more than its cheapest "
+              "candidate starts on its highest-quality one"),
+    CFG_FRANGE(S, "upgrade_age_turns", upgrade_age_turns, "1", 0, 1e9,
+               "with derived gaps, an upgrade's price discount grows by a factor (1 + T / this); "
+               "past the gain the gap becomes an entry cost (at most the gain); 0 keeps it flat"),
+    CFG_FI64(S, "step_down_after_turns", step_down_after_turns, "9", 0, 1000000,
+             "with derived gaps, from this turn on a cheaper candidate that meets the turn's "
+             "required quality gains step_down_weight times the price-level difference; 0 off"),
+    CFG_FNUM(S, "step_down_weight", step_down_weight, "1.0",
+             "weight of the step-down credit (step_down_after_turns)"),
     CFG_FRANGE(S, "outcome_quality_bound", outcome_quality_bound, "0.05", 0, 1,
                "largest quality adjustment learned from outcomes (0 turns learning off)"),
     CFG_FRANGE(S, "outcome_prior_weight", outcome_prior_weight, "10", 1e-9, 1e9,

@@ -5,6 +5,7 @@
  * and `bench saar` call it the same way. See policy.h for the contract and
  * docs/sessions.md for how to read the trace. */
 #include "session/policy.h"
+#include "session/policy_start.h"
 #include "request/request.h"
 #include <math.h>
 #include <stdlib.h>
@@ -76,43 +77,6 @@ static bool same(const char *a, const char *b)
 static double clamp01(double x)
 {
     return x < 0 ? 0 : x > 1 ? 1 : x;
-}
-
-/* ---- request facts ------------------------------------------------------ */
-
-double sess_estimate_tokens(size_t bytes)
-{
-    return (double)((bytes + 3) / 4);
-}
-
-void sess_facts_from_rq(const struct rq *r, sess_facts_t *f)
-{
-    f->active_tool_loop = r->active_tool_loop;
-    f->bindings = r->bindings;
-    if (r->bound_model && *r->bound_model) {
-        f->bound_model = r->bound_model;
-        f->bound_model_signed = true;
-        f->bound_by_tool_calls = r->tool_calls_bound;
-    }
-    f->n_assistant = (uint32_t)r->n_assistant;
-    /* The final block: the trailing tool results, else the last user message. */
-    size_t start = r->n_msgs;
-    if (r->ends_with_tool_results) {
-        start = r->n_msgs;
-        while (start > 0 && r->msgs[start - 1].role == JROLE_TOOL)
-            start--;
-    } else if (r->last_user_msg >= 0) {
-        start = (size_t)r->last_user_msg;
-    }
-    double tools = r->tools.len ? sess_estimate_tokens(r->tools.len) : 0;
-    double h = tools, c = tools;
-    for (size_t i = 0; i < r->n_msgs; i++) {
-        double t = sess_estimate_tokens(r->msgs[i].text_bytes) + 4;
-        c += t;
-        if (i < start) h += t;
-    }
-    f->H = h;
-    f->C = c;
 }
 
 /* ---- lookups ------------------------------------------------------------ */
@@ -491,8 +455,12 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
     }
     double cv_learned = ci >= 0 ? in->cands[ci].learned_quality : 0;
     /* an operator's quality_gaps table replaces the derived gaps altogether */
-    bool table = k->quality_gaps && k->quality_gaps->kind == CFG_NODE_SEQ && k->quality_gaps->n;
-    bool derive = k->quality_gaps_from_cards && have_req && !table;
+    bool derive = sess_policy_derived_gaps(k) && have_req;
+    /* the session's age: entering a dearer model costs its uncached prompt of the whole history,
+     * which grows with every turn, so the upgrade discount grows with T */
+    double age = k->upgrade_age_turns > 0 ? 1.0 + T / k->upgrade_age_turns : 1.0;
+    bool step_down = derive && k->allow_downgrade && k->step_down_after_turns > 0 &&
+                     T >= (double)k->step_down_after_turns;
 
     int best = -1;
     for (size_t i = 0; i < in->n_cands; i++) {
@@ -520,8 +488,9 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
                 double qm = m->quality + m->learned_quality;
                 t.learned_quality = m->learned_quality;
                 qg = card_gap(req, cv.quality + cv_learned, qm);
-                /* an upgrade is worth less the dearer its target is */
-                if (qg > 0) qg *= fmax(0.0, 1.0 - k->card_gap_price_discount * mv.P);
+                /* an upgrade is worth less the dearer its target is and the older the session
+                 * is; past its gain it costs (at most the gain itself) */
+                if (qg > 0) qg *= fmax(-1.0, 1.0 - k->card_gap_price_discount * mv.P * age);
                 /* leaving a better model loses its quality for the predicted rest (M) */
                 if (qm < cv.quality + cv_learned)
                     qg -= k->card_gap_keep_weight * (cv.quality + cv_learned - qm) * M;
@@ -532,6 +501,9 @@ static int score(const sess_policy_in_t *in, sess_policy_out_t *o, const char *c
                 double Em = Pbar * m->pricing.prompt_per_1m + Cbar * m->pricing.completion_per_1m;
                 t.downgrade_credit = k->downgrade_savings_weight * fmax(0.0, 1.0 - Em / Ec);
             }
+            /* an older session steps down to a cheaper model that meets the turn's quality */
+            if (step_down && mv.P < cv.P && m->quality + m->learned_quality >= req)
+                t.downgrade_credit += k->step_down_weight * (cv.P - mv.P);
             t.checkout_multiplier = k_mult(k, cv.P, mv.P);
             t.handoff_penalty = N * k->handoff_penalty_weight * handoff_penalty(k, c, m->model);
             t.prefix_penalty = N * wp * M * W * t.checkout_multiplier;
@@ -693,7 +665,7 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
                       "no admissible candidate model has a healthy backend", 0);
             return 0;
         }
-        choose(o, in, b, NULL);
+        choose(o, in, sess_policy_start_pick(in, b, o->T), NULL);
         o->switched = false;
         return 0;
     }
@@ -749,7 +721,19 @@ static int decide_enforced(const sess_policy_in_t *in, sess_policy_out_t *o)
         return 0;
     }
 
-    /* 8. scoring */
+    /* 8. scoring; a session that has made no free choice yet (every turn so far was locked)
+     * starts now, as a cold start would (policy_start.h) */
+    if (sess_policy_never_free(s)) {
+        int top = best_by_base(in, true, NULL), start = sess_policy_start_pick(in, top, o->T);
+        if (start != top) {
+            o->reason = idle          ? SESS_REASON_IDLE_RESET
+                        : drift       ? SESS_REASON_DRIFT_RESET
+                        : start == ci ? SESS_REASON_STAY_BEST_ADJUSTED
+                                      : SESS_REASON_SWITCH_ALLOWED;
+            choose(o, in, start, NULL);
+            return 0;
+        }
+    }
     bool tool_loop_unlocked = f->active_tool_loop && !k->tool_loop_hard_lock;
     double Sbuf[64];
     double *S = in->n_cands <= 64 ? Sbuf : malloc(in->n_cands * sizeof *S);

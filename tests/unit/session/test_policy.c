@@ -819,6 +819,141 @@ static void test_lock_trajectory_raises_required_quality(void **st)
     assert_true(fabs(o->required_quality - 0.6) < EPS);
 }
 
+/* Issue 19, third pass: start high, step down. With derived gaps a session
+ * whose first turn asks for more than its cheapest candidate starts on its
+ * best one (cold_start_step_up); an upgrade's price discount grows with the
+ * session's age T until the gap is an entry cost (upgrade_age_turns); from
+ * step_down_after_turns on, a cheaper candidate that meets the turn's
+ * required quality gains step_down_weight x the price-level difference. */
+static void test_start_high_then_step_down(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.cold_start_step_up = true;
+    /* cold start: mid has the top B and asks for 0.75 > 0.6 (cheap): start on big */
+    x.c[2] = (sess_candidate_t){"mid", 0.95, 0.75, CHEAP, true, true, NULL, 0};
+    x.nc = 3;
+    sess_policy_out_t *o = run(&x, false);
+    expect(o, "big", SESS_REASON_COLD_START);
+    assert_false(o->switched);
+    /* a conversation new to tether but already 12 turns long would step down
+       again at once (step_down_after_turns 9): the base top choice */
+    x.k.step_down_after_turns = 9;
+    x.f.n_assistant = 12;
+    expect(run(&x, false), "mid", SESS_REASON_COLD_START);
+    x.f.n_assistant = 8;
+    expect(run(&x, false), "big", SESS_REASON_COLD_START);
+    x.f.n_assistant = 2;
+    x.k.step_down_after_turns = 0;
+    /* a first turn that asks for the cheapest candidate starts there */
+    x.c[0].base = 0.99;
+    expect(run(&x, false), "cheap", SESS_REASON_COLD_START);
+    x.c[0].base = 0.6;
+    /* off, or an operator table: the base top choice */
+    x.k.cold_start_step_up = false;
+    expect(run(&x, false), "mid", SESS_REASON_COLD_START);
+    x.k.cold_start_step_up = true;
+    arena_t a;
+    arena_init(&a, 4096);
+    cfg_diags_t d;
+    cfg_diags_init(&d);
+    const char *qg = "[{decision: '*', from: big, to: cheap, value: -0.1}]";
+    x.k.quality_gaps = cfg_yaml_parse(&a, "qg", qg, strlen(qg), &d);
+    expect(run(&x, false), "mid", SESS_REASON_COLD_START);
+    x.k.quality_gaps = NULL;
+    /* a best candidate without a backend is not started on */
+    x.c[1].available = false;
+    expect(run(&x, false), "mid", SESS_REASON_COLD_START);
+    x.c[1].available = true;
+    x.nc = 2;
+
+    /* age: on cheap at T = 4, the turn asks for big (0.9). A flat discount
+       gains 6 * 0.3 * (1 - 0.6); aged by 1 + 4/8 it gains 6 * 0.3 * (1 - 0.9);
+       aged by 1 + 4/1 the gap is an entry cost of the whole gain */
+    o = run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.3 * 0.4) < EPS);
+    expect(o, "big", SESS_REASON_SWITCH_ALLOWED);
+    x.k.upgrade_age_turns = 8;
+    run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap - 6 * 0.3 * 0.1) < 1e-6);
+    x.k.upgrade_age_turns = 1;
+    o = run(&x, true);
+    assert_true(fabs(x.terms[1].quality_gap + 6 * 0.3) < EPS);
+    expect(o, "cheap", SESS_REASON_STAY_BEST_ADJUSTED);
+
+    /* step down: on big, the turn asks for cheap (top B); before turn 9 big
+       holds, from turn 9 cheap gains P(big) - P(cheap) = 1 - 0.5/9 */
+    snprintf(x.st.last_model, sizeof x.st.last_model, "big");
+    add_stats(&x.st, 0, "big", 4, 500);
+    x.c[0].base = 0.95;
+    x.k.step_down_after_turns = 9;
+    x.k.step_down_weight = 1.0;
+    o = run(&x, true);
+    expect(o, "big", SESS_REASON_STAY_BEST_ADJUSTED);
+    double before = x.terms[0].downgrade_credit;
+    x.st.turn_count = 9;
+    o = run(&x, true);
+    expect(o, "cheap", SESS_REASON_SWITCH_ALLOWED);
+    assert_true(fabs(x.terms[0].downgrade_credit - before - (1 - 0.5 / 9)) < EPS);
+    /* a turn that asks for big gives cheap no step-down credit */
+    x.c[0].base = 0.6;
+    o = run(&x, true);
+    expect(o, "big", SESS_REASON_STAY_BEST_ADJUSTED);
+    assert_true(fabs(x.terms[0].downgrade_credit) < EPS);
+    /* allow_downgrade off: none either */
+    x.c[0].base = 0.95;
+    x.k.allow_downgrade = false;
+    run(&x, true);
+    assert_true(fabs(x.terms[0].downgrade_credit) < EPS);
+    cfg_diags_free(&d);
+    arena_deinit(&a);
+}
+
+/* Issue 19: a session whose every turn so far was locked (its provider
+ * state came from before tether saw it) makes its first free choice the way
+ * a cold start does: up to its best candidate, aging notwithstanding. */
+static void test_first_free_turn_starts_high(void **st)
+{
+    (void)st;
+    fixture_t x;
+    setup(&x);
+    x.k.quality_gaps_from_cards = true;
+    x.k.card_quality_gap_weight = 6;
+    x.k.card_gap_price_discount = 0.6;
+    x.k.cold_start_step_up = true;
+    x.k.upgrade_age_turns = 1;
+    x.c[2] = (sess_candidate_t){"mid", 0.95, 0.75, CHEAP, true, true, NULL, 0};
+    x.nc = 3;
+    /* turns 0..3 locked on cheap, one episode begun at turn 0 and still running */
+    x.st.lock_episodes = 1;
+    x.st.lock_episode_turn = 0;
+    x.st.lock_kind = SESS_LOCK_PROVIDER_STATE;
+    sess_policy_out_t *o = run(&x, true);
+    expect(o, "big", SESS_REASON_SWITCH_ALLOWED);
+    assert_true(o->switched);
+    /* still locked this turn: the lock holds */
+    x.f.bindings = RQ_BIND_ENCRYPTED_REASONING;
+    expect(run(&x, true), "cheap", SESS_REASON_HARD_LOCK_PROVIDER_STATE);
+    x.f.bindings = 0;
+    /* a free turn already happened (the last turn was unlocked): scoring, and
+       at T = 4 the aged upgrade into big is an entry cost */
+    x.st.lock_kind = SESS_LOCK_NONE;
+    o = run(&x, true);
+    assert_string_not_equal(o->model, "big");
+    /* an episode that began after turn 0: scoring too */
+    x.st.lock_kind = SESS_LOCK_PROVIDER_STATE;
+    x.st.lock_episode_turn = 1;
+    assert_string_not_equal(run(&x, true)->model, "big");
+    /* off: scoring */
+    x.st.lock_episode_turn = 0;
+    x.k.cold_start_step_up = false;
+    assert_string_not_equal(run(&x, true)->model, "big");
+}
+
 /* Issue 19: the session setting mode. observe_only computes the verdict
  * (here a tool-loop lock on cheap) and traces it, but the turn goes to the
  * per-request choice (big, the top B); bypass skips the policy. */
@@ -1098,6 +1233,8 @@ int main(void)
         cmocka_unit_test(test_fallback_when_winner_unavailable),
         cmocka_unit_test(test_facts_from_request),
         cmocka_unit_test(test_lock_trajectory_raises_required_quality),
+        cmocka_unit_test(test_start_high_then_step_down),
+        cmocka_unit_test(test_first_free_turn_starts_high),
         cmocka_unit_test(test_modes_observe_only_and_bypass),
         cmocka_unit_test(test_names),
     };
