@@ -8,41 +8,56 @@
 
 /* card_gap_price_discount, card_gap_keep_weight, card_quality_gap_weight,
  * lock_escalation_weight; the first is the SPEC 1.0 behaviour (no derived
- * gaps), frontier-08 the first issue-19 default, frontier-12 today's. */
+ * gaps), frontier-08 the first issue-19 default, frontier-12 the second's.
+ * Rows 00-20 run with "start high, step down" off (OLD), as they were
+ * measured; rows 21-30 are today's default (21) and one setting changed
+ * from it each (its parts off, the step-down turn, the upgrade age). */
+#define OLD "cold_start_step_up: false, upgrade_age_turns: 0, step_down_after_turns: 0, "
 static const char *const settings[] = {
-    "quality_gaps_from_cards: false",
+    OLD "quality_gaps_from_cards: false",
     /* issue 19, first pass: the gaps alone (no lock trajectory) */
-    "card_gap_price_discount: 0, card_gap_keep_weight: 0, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.2, card_gap_keep_weight: 1, card_quality_gap_weight: 6, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.2, card_gap_keep_weight: 1, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.3, card_gap_keep_weight: 2, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.4, card_gap_keep_weight: 2, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.5, card_gap_keep_weight: 1, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 2, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 1, card_quality_gap_weight: 6, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.8, card_gap_keep_weight: 1, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
-    "card_gap_price_discount: 1, card_gap_keep_weight: 0, card_quality_gap_weight: 4, "
-    "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0, card_gap_keep_weight: 0, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.2, card_gap_keep_weight: 1, card_quality_gap_weight: 6, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.2, card_gap_keep_weight: 1, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.3, card_gap_keep_weight: 2, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.4, card_gap_keep_weight: 2, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.5, card_gap_keep_weight: 1, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 2, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 1, card_quality_gap_weight: 6, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.8, card_gap_keep_weight: 1, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 1, card_gap_keep_weight: 0, card_quality_gap_weight: 4, "
+        "lock_escalation_weight: 0",
     /* second pass: the lock trajectory (the default is frontier-12) */
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 0, lock_escalation_weight: 0",
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 0, lock_escalation_weight: 1",
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 0.3, lock_escalation_weight: 0.5",
-    "card_gap_price_discount: 0.6, card_gap_keep_weight: 1, lock_escalation_weight: 0.5",
-    "card_gap_price_discount: 0.56, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
-    "card_gap_price_discount: 0.54, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
-    "card_gap_price_discount: 0.54, card_gap_keep_weight: 0, lock_escalation_weight: 1",
-    "card_gap_price_discount: 0.5, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
-    "card_gap_price_discount: 0.7, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 0, lock_escalation_weight: 0",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 0, lock_escalation_weight: 1",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 0.3, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.6, card_gap_keep_weight: 1, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.56, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.54, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.54, card_gap_keep_weight: 0, lock_escalation_weight: 1",
+    OLD "card_gap_price_discount: 0.5, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
+    OLD "card_gap_price_discount: 0.7, card_gap_keep_weight: 0, lock_escalation_weight: 0.5",
+    /* third pass: start high, step down (the default is frontier-21) */
+    "",
+    "step_down_after_turns: 7",
+    "step_down_after_turns: 8",
+    "step_down_after_turns: 10",
+    "step_down_after_turns: 12",
+    "upgrade_age_turns: 0.5",
+    "upgrade_age_turns: 4",
+    "cold_start_step_up: false",
+    "upgrade_age_turns: 0",
+    "step_down_after_turns: 0",
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
@@ -50,7 +65,9 @@ static const char *const names[N_SETTINGS] = {
     "frontier-00", "frontier-01", "frontier-02", "frontier-03", "frontier-04", "frontier-05",
     "frontier-06", "frontier-07", "frontier-08", "frontier-09", "frontier-10", "frontier-11",
     "frontier-12", "frontier-13", "frontier-14", "frontier-15", "frontier-16", "frontier-17",
-    "frontier-18", "frontier-19", "frontier-20",
+    "frontier-18", "frontier-19", "frontier-20", "frontier-21", "frontier-22", "frontier-23",
+    "frontier-24", "frontier-25", "frontier-26", "frontier-27", "frontier-28", "frontier-29",
+    "frontier-30",
 };
 
 size_t saar_frontier_count(void)

@@ -175,9 +175,9 @@ static void test_frontier_files(void **st)
         if (!strncmp(line, "reference (published),", 22)) reference++;
     }
     fclose(f);
-    assert_int_equal(frontier_rows, 21);
+    assert_int_equal(frontier_rows, 31);
     assert_int_equal(reference, 1);
-    assert_int_equal(rows, 1 + 1 + 21 + 1); /* header, tether-defaults, frontier, reference */
+    assert_int_equal(rows, 1 + 1 + 31 + 1); /* header, tether-defaults, frontier, reference */
     unlink(path);
     snprintf(path, sizeof path, "%s/frontier.svg", dir);
     f = fopen(path, "r");
