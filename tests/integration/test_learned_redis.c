@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "http_client.h"
+#include "poll_until.h"
 #include "proc.h"
 #include "redis_server.h"
 #include <cjson/cJSON.h>
@@ -200,7 +201,10 @@ static void test_outcomes_on_a_change_the_term_on_b_and_survive_restart(void **s
     }
     /* 10 failures against a prior weight of 10: -0.05 * 10 / 20 */
     const double want = -0.025;
-    assert_true(fabs(learned_big(mg_a) - want) < 1e-4);
+    /* A's own table too is replaced by each read-back of the shared hash,
+     * which may not hold A's last increments yet: wait (bounded) on A as
+     * well as on B */
+    assert_true(wait_learned(mg_a, want));
     assert_true(wait_learned(mg_b, want));
     /* B learns too, and A sees it: both replicas learn together */
     for (int i = 0; i < 10; i++)
@@ -226,13 +230,11 @@ static void test_priors_learned_on_a_are_read_by_b(void **state)
     for (int i = 0; i < 3; i++)
         chat(port_a, "p1");
     chat(port_a, "p2");
-    bool ok = false;
-    for (int i = 0; i < 200 && !ok; i++) {
-        ok = fabs(prior_of(mg_b) - 1.0) < 1e-4;
-        if (!ok) usleep(50000);
-    }
-    assert_true(ok);
-    assert_true(fabs(prior_of(mg_a) - 1.0) < 1e-4);
+    assert_true(TPOLL_UNTIL(fabs(prior_of(mg_b) - 1.0) < 1e-4, TPOLL_MS));
+    /* A reads the shared window back on its own sync tick too (its prior
+     * may still be the window of its last read): wait for it the same way
+     * (failed once under ASan on a loaded machine when read at once) */
+    assert_true(TPOLL_UNTIL(fabs(prior_of(mg_a) - 1.0) < 1e-4, TPOLL_MS));
 }
 
 /* big's elo selection score in the routing trace of replica mg (the
@@ -306,8 +308,11 @@ static void test_elo_feedback_on_a_moves_b_and_survives_restart(void **state)
     }
     assert_int_equal(status, 202);
     /* which model the turn was routed to decides whose rating moved: read
-     * A's new score, then B must show the same (and not the initial one) */
-    const double a1 = elo_big(mg_a);
+     * A's new score, then B must show the same (and not the initial one).
+     * A read-back of the merged ratings that left before the move was
+     * pushed puts A back for a sync interval: wait (bounded) for the move */
+    double a1 = r0;
+    TPOLL_UNTIL(fabs((a1 = elo_big(mg_a)) - r0) > 1e-3, TPOLL_MS);
     assert_true(fabs(a1 - r0) > 1e-3);
     assert_true(wait_elo(mg_b, a1));
     /* B's feedback reaches A: both replicas rate together */
@@ -332,7 +337,8 @@ static void test_elo_feedback_on_a_moves_b_and_survives_restart(void **state)
         if (status != 202) usleep(50000);
     }
     assert_int_equal(status, 202);
-    const double b2 = elo_big(mg_b);
+    double b2 = a1;
+    TPOLL_UNTIL(fabs((b2 = elo_big(mg_b)) - a1) > 1e-4, TPOLL_MS);
     assert_true(fabs(b2 - a1) > 1e-4);
     assert_true(wait_elo(mg_a, b2));
     /* a restarted B restores the merged ratings from Redis */

@@ -29,17 +29,18 @@
 #include <unistd.h>
 
 /* A router config: "reasoning" (prove/derive) goes to big, everything else
- * to small; 1 s idle timeout so the test can cross it. Redis timeout_ms
- * 1000: the outages here are a stopped server (refused at once) and a
- * killed replica; a 100 ms bound let a commit delayed on a loaded machine
- * (the sanitizer build) fall back to the killed replica's local store, and
- * the other replica then lost the lock. */
+ * to small; 3 s idle timeout so the test can cross it (the turns before it
+ * must come closer together than that: 1 s was short for a turn of the
+ * sanitizer build on a loaded machine). Redis timeout_ms 1000: the outages
+ * here are a stopped server (refused at once) and a killed replica; with a
+ * 100 ms bound a commit delayed on a loaded machine could fall back to the
+ * killed replica's local store, and the other replica would lose the lock. */
 static void write_config(const char *path, int port, int mgmt, const char *redis_addr)
 {
     FILE *f = tfleet_config(&tfleet, path, port, NULL);
     assert_non_null(f);
     fprintf(f,
-            "global:\n  router:\n    session: {idle_timeout_seconds: 1}\n"
+            "global:\n  router:\n    session: {idle_timeout_seconds: 3}\n"
             "  services:\n    management_api: {listen: \"127.0.0.1:%d\"}\n"
             "    router_replay: {path: \"%s/replay-%d.db\"}\n",
             mgmt, tfleet.dir, port);
@@ -182,7 +183,7 @@ static void run_script(const int *ports, size_t n, const char *session_header, i
     assert_string_equal(c.last_phase, "provider_state");
     if (check_idle) {
         /* 6: after the idle timeout a chat-route turn may leave big */
-        usleep(1300000);
+        usleep(3300000); /* past the idle timeout: a lower bound, not a race */
         convo_user(&c, "hello again, a small question");
         assert_int_equal(convo_turn(&c, ports[t++ % n], 1, NULL), 0);
         assert_string_equal(c.last_model, "small");

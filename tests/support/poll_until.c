@@ -2,7 +2,6 @@
  * answer (see poll_until.h). */
 #include "poll_until.h"
 #include "http_client.h"
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,27 +37,4 @@ double tpoll_metric(int port, const char *hdrs, const char *series)
     }
     thttp_resp_free(&r);
     return v;
-}
-
-double tpoll_metric_at_least(int port, const char *hdrs, const char *series, double want,
-                             int timeout_ms)
-{
-    double v = -1;
-    TPOLL_UNTIL((v = tpoll_metric(port, hdrs, series)) >= want, timeout_ms);
-    return v;
-}
-
-bool tpoll_file_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    buf_t b = BUF_INIT; /* whole: a needle may cross any fixed-size window */
-    bool hit = false;
-    if (buf_read_stream(&b, f)) {
-        buf_putc(&b, 0);
-        hit = b.data && strstr(b.data, needle) != NULL;
-    }
-    fclose(f);
-    buf_free(&b);
-    return hit;
 }

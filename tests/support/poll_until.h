@@ -9,7 +9,8 @@
  *   // an expression, evaluated until true or TPOLL_MS passed
  *   assert_true(TPOLL_UNTIL(log_has("connection_refused"), TPOLL_MS));
  *   // a counter that moves right after the reply reached the client
- *   double v = tpoll_metric_at_least(gport, NULL, "tether_requests_total{...} ", 3, TPOLL_MS);
+ *   double v = -1;
+ *   TPOLL_UNTIL((v = tpoll_metric(gport, NULL, "tether_requests_total{...} ")) >= 3, TPOLL_MS);
  *   assert_int_equal((int)v, 3);
  *
  * Not thread-safe where the condition is not. */
@@ -44,10 +45,4 @@ void tpoll_nap(void);
  * the extra header lines hdrs (may be NULL); -1 when it cannot be read or
  * the series is absent. */
 double tpoll_metric(int port, const char *hdrs, const char *series);
-/* Read that sample until it is at least want, up to timeout_ms; returns the
- * last value read (compare it with what the test expects). */
-double tpoll_metric_at_least(int port, const char *hdrs, const char *series, double want,
-                             int timeout_ms);
-/* True when the file at path contains needle. */
-bool tpoll_file_has(const char *path, const char *needle);
 #endif
