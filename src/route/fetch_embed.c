@@ -68,7 +68,7 @@ struct emb_batch {
     char host[256];
     int status;
     bool probe;
-    uint64_t started_us; /* clock_mono_us when the call started */
+    uint64_t started_us, ended_us; /* clock_mono_us: the call started, its reply arrived */
     emb_batch_t *prev, *next;
 };
 
@@ -179,7 +179,7 @@ static void batch_end(emb_batch_t *b, const char *why, const char *outcome, cons
             emb_openai_cache_put(b->emb, f->texts[s], f->lens[s], vecs + i * d);
         }
     if (alive) emb_openai_count(b->emb, !ok);
-    uint64_t now_us = clock_mono_us();
+    uint64_t now_us = b->ended_us ? b->ended_us : clock_mono_us();
     for (size_t i = 0; i < b->n; i++) {
         emb_fetch_t *f = b->items[i].f;
         size_t s = b->items[i].slot;
@@ -237,6 +237,7 @@ static void cb_done(void *ud)
 {
     emb_batch_t *b = ud;
     b->call = NULL;
+    b->ended_us = clock_mono_us(); /* before parsing: the call's own time */
     if (b->status < 200 || b->status > 299)
         return batch_end(b, "embedding_http_error", "http_error", NULL);
     if (!batch_alive(b)) return batch_end(b, NULL, "ok", NULL); /* the embedder may be gone */
@@ -257,6 +258,7 @@ static void cb_error(void *ud, hup_error_t err, bool got_response)
     (void)got_response;
     emb_batch_t *b = ud;
     b->call = NULL;
+    b->ended_us = clock_mono_us();
     bool timeout = err == HUP_ERR_TIMEOUT_CONNECT || err == HUP_ERR_TIMEOUT_FIRST_BYTE ||
                    err == HUP_ERR_TIMEOUT_IDLE;
     if (timeout)
