@@ -168,7 +168,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
     bool chunks = k->window && !strcmp(k->window, "chunks") && q.n > max;
     buf_putc(b, '[');
     if (!chunks) {
-        char *w = malloc(max + 16);
+        char *w = malloc((q.n < max ? q.n : max) + 16); /* a window is at most that long */
         size_t n = sig_cls_window(q.s, q.n, max, w);
         buf_json_str(b, w, n);
         free(w);
@@ -195,7 +195,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 static void put_score_texts(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 {
     size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
-    char *w = malloc(max + 16);
+    char *w = malloc((q.n < max ? q.n : max) + 16); /* a window is at most that long */
     size_t n = sig_cls_window(q.s, q.n, max, w);
     buf_puts(b, "\"text_1\":");
     buf_json_str(b, w, n);
@@ -212,7 +212,7 @@ static void put_score_texts(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 static void guard_content(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 {
     size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
-    char *w = malloc(max + 16);
+    char *w = malloc((q.n < max ? q.n : max) + 16); /* a window is at most that long */
     size_t n = sig_cls_window(q.s, q.n, max, w);
     const char *t = k->prompt ? strstr(k->prompt, "{{text}}") : NULL;
     buf_t c = BUF_INIT;

@@ -35,7 +35,7 @@ typedef struct emb_fetch {
     sig_emb_client_t *c;
     emb_t *emb;
     int dims;
-    size_t n, pending;
+    size_t n, cap, pending;
     char **texts;
     size_t *lens;
     uint64_t *keys;
@@ -494,6 +494,22 @@ static size_t history_needed(const sig_engine_t *e, const cfg_recipe_t *r)
     return need;
 }
 
+/* Room for one more text: the arrays start small and double (a fixed
+ * EMB_CAP-sized set was four 2.3 KB callocs per request, each a large
+ * malloc that consolidates the allocator's fast bins). */
+static void fetch_grow(emb_fetch_t *f)
+{
+    size_t cap = f->cap ? f->cap * 2 : 4;
+    if (cap > EMB_CAP) cap = EMB_CAP;
+    f->texts = realloc(f->texts, cap * sizeof *f->texts);
+    f->lens = realloc(f->lens, cap * sizeof *f->lens);
+    f->keys = realloc(f->keys, cap * sizeof *f->keys);
+    f->have = realloc(f->have, cap * sizeof *f->have);
+    if (!f->texts || !f->lens || !f->keys || !f->have) abort();
+    memset(f->have + f->cap, 0, (cap - f->cap) * sizeof *f->have);
+    f->cap = cap;
+}
+
 static void add_text(emb_fetch_t *f, const char *s, size_t n)
 {
     if (f->n >= EMB_CAP) return;
@@ -508,6 +524,7 @@ static void add_text(emb_fetch_t *f, const char *s, size_t n)
             free(buf);
             return;
         }
+    if (f->n == f->cap) fetch_grow(f);
     f->texts[f->n] = buf;
     f->lens[f->n] = wn;
     f->keys[f->n] = hash_xxh64(buf, wn, (uint64_t)wn);
@@ -559,11 +576,7 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
     f->ud = ud;
     f->t0 = clock_mono_us();
     out->t0_us = f->t0;
-    f->texts = calloc(EMB_CAP + 1, sizeof *f->texts);
-    f->lens = calloc(EMB_CAP + 1, sizeof *f->lens);
-    f->keys = calloc(EMB_CAP + 1, sizeof *f->keys);
-    f->have = calloc(EMB_CAP + 1, sizeof *f->have);
-    if (!f->texts || !f->lens || !f->keys || !f->have) abort();
+    fetch_grow(f);
     sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
     sig_text_t q = sig_ctx_query(&cx);
     add_text(f, q.s, q.n);
