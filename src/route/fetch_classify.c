@@ -51,7 +51,8 @@ typedef struct cls_call {
     buf_t head, body, resp;
     char host[256];
     int status;
-    uint64_t sent_at; /* clock_mono_us when the call started, 0: not started */
+    uint64_t sent_at;  /* clock_mono_us when the call started, 0: not started */
+    uint64_t ended_at; /* when its reply (or failure) arrived, before parsing */
 } cls_call_t;
 
 struct cls_fetch {
@@ -167,7 +168,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
     bool chunks = k->window && !strcmp(k->window, "chunks") && q.n > max;
     buf_putc(b, '[');
     if (!chunks) {
-        char *w = malloc(max + 16);
+        char *w = malloc((q.n < max ? q.n : max) + 16); /* a window is at most that long */
         size_t n = sig_cls_window(q.s, q.n, max, w);
         buf_json_str(b, w, n);
         free(w);
@@ -194,7 +195,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 static void put_score_texts(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 {
     size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
-    char *w = malloc(max + 16);
+    char *w = malloc((q.n < max ? q.n : max) + 16); /* a window is at most that long */
     size_t n = sig_cls_window(q.s, q.n, max, w);
     buf_puts(b, "\"text_1\":");
     buf_json_str(b, w, n);
@@ -211,7 +212,7 @@ static void put_score_texts(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 static void guard_content(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 {
     size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
-    char *w = malloc(max + 16);
+    char *w = malloc((q.n < max ? q.n : max) + 16); /* a window is at most that long */
     size_t n = sig_cls_window(q.s, q.n, max, w);
     const char *t = k->prompt ? strstr(k->prompt, "{{text}}") : NULL;
     buf_t c = BUF_INIT;
@@ -248,7 +249,7 @@ static void record(cls_call_t *k, const char *outcome, bool ok)
     o->latency_us = (uint32_t)(now_us - f->t0);
     if (k->sent_at) {
         o->sent_us = (uint32_t)(k->sent_at - f->t0);
-        o->call_us = (uint32_t)(now_us - k->sent_at);
+        o->call_us = (uint32_t)((k->ended_at ? k->ended_at : now_us) - k->sent_at);
     }
     met_inc(backend_total, 1, k->k->name, outcome);
     if (!k->brk || !strcmp(outcome, "circuit_open")) return;
@@ -309,6 +310,7 @@ static void cb_body(void *ud, const char *data, size_t len)
 static void cb_done(void *ud)
 {
     cls_call_t *k = ud;
+    k->ended_at = clock_mono_us();
     sig_cls_out_t *o = &k->f->out->items[k->idx];
     if (k->status < 200 || k->status > 299) {
         record(k, "http_error", false);
@@ -330,6 +332,7 @@ static void cb_error(void *ud, hup_error_t err, bool got_response)
 {
     (void)got_response;
     cls_call_t *k = ud;
+    k->ended_at = clock_mono_us();
     bool timeout = err == HUP_ERR_TIMEOUT_CONNECT || err == HUP_ERR_TIMEOUT_FIRST_BYTE ||
                    err == HUP_ERR_TIMEOUT_IDLE;
     record(k, timeout ? "timeout" : err == HUP_ERR_CONNECT ? "unreachable" : "error", false);

@@ -35,7 +35,7 @@ typedef struct emb_fetch {
     sig_emb_client_t *c;
     emb_t *emb;
     int dims;
-    size_t n, pending;
+    size_t n, cap, pending;
     char **texts;
     size_t *lens;
     uint64_t *keys;
@@ -68,7 +68,7 @@ struct emb_batch {
     char host[256];
     int status;
     bool probe;
-    uint64_t started_us; /* clock_mono_us when the call started */
+    uint64_t started_us, ended_us; /* clock_mono_us: the call started, its reply arrived */
     emb_batch_t *prev, *next;
 };
 
@@ -179,7 +179,7 @@ static void batch_end(emb_batch_t *b, const char *why, const char *outcome, cons
             emb_openai_cache_put(b->emb, f->texts[s], f->lens[s], vecs + i * d);
         }
     if (alive) emb_openai_count(b->emb, !ok);
-    uint64_t now_us = clock_mono_us();
+    uint64_t now_us = b->ended_us ? b->ended_us : clock_mono_us();
     for (size_t i = 0; i < b->n; i++) {
         emb_fetch_t *f = b->items[i].f;
         size_t s = b->items[i].slot;
@@ -237,6 +237,7 @@ static void cb_done(void *ud)
 {
     emb_batch_t *b = ud;
     b->call = NULL;
+    b->ended_us = clock_mono_us(); /* before parsing: the call's own time */
     if (b->status < 200 || b->status > 299)
         return batch_end(b, "embedding_http_error", "http_error", NULL);
     if (!batch_alive(b)) return batch_end(b, NULL, "ok", NULL); /* the embedder may be gone */
@@ -257,6 +258,7 @@ static void cb_error(void *ud, hup_error_t err, bool got_response)
     (void)got_response;
     emb_batch_t *b = ud;
     b->call = NULL;
+    b->ended_us = clock_mono_us();
     bool timeout = err == HUP_ERR_TIMEOUT_CONNECT || err == HUP_ERR_TIMEOUT_FIRST_BYTE ||
                    err == HUP_ERR_TIMEOUT_IDLE;
     if (timeout)
@@ -492,6 +494,22 @@ static size_t history_needed(const sig_engine_t *e, const cfg_recipe_t *r)
     return need;
 }
 
+/* Room for one more text: the arrays start small and double (a fixed
+ * EMB_CAP-sized set was four 2.3 KB callocs per request, each a large
+ * malloc that consolidates the allocator's fast bins). */
+static void fetch_grow(emb_fetch_t *f)
+{
+    size_t cap = f->cap ? f->cap * 2 : 4;
+    if (cap > EMB_CAP) cap = EMB_CAP;
+    f->texts = realloc(f->texts, cap * sizeof *f->texts);
+    f->lens = realloc(f->lens, cap * sizeof *f->lens);
+    f->keys = realloc(f->keys, cap * sizeof *f->keys);
+    f->have = realloc(f->have, cap * sizeof *f->have);
+    if (!f->texts || !f->lens || !f->keys || !f->have) abort();
+    memset(f->have + f->cap, 0, (cap - f->cap) * sizeof *f->have);
+    f->cap = cap;
+}
+
 static void add_text(emb_fetch_t *f, const char *s, size_t n)
 {
     if (f->n >= EMB_CAP) return;
@@ -506,6 +524,7 @@ static void add_text(emb_fetch_t *f, const char *s, size_t n)
             free(buf);
             return;
         }
+    if (f->n == f->cap) fetch_grow(f);
     f->texts[f->n] = buf;
     f->lens[f->n] = wn;
     f->keys[f->n] = hash_xxh64(buf, wn, (uint64_t)wn);
@@ -557,11 +576,7 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
     f->ud = ud;
     f->t0 = clock_mono_us();
     out->t0_us = f->t0;
-    f->texts = calloc(EMB_CAP + 1, sizeof *f->texts);
-    f->lens = calloc(EMB_CAP + 1, sizeof *f->lens);
-    f->keys = calloc(EMB_CAP + 1, sizeof *f->keys);
-    f->have = calloc(EMB_CAP + 1, sizeof *f->have);
-    if (!f->texts || !f->lens || !f->keys || !f->have) abort();
+    fetch_grow(f);
     sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
     sig_text_t q = sig_ctx_query(&cx);
     add_text(f, q.s, q.n);
