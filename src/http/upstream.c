@@ -1,5 +1,6 @@
 /* upstream.c - the backend side of the proxy: pooled keep-alive HTTP/1.1
- * connections (plain or TLS), request write with zero-copy body references,
+ * connections (plain or TLS; plain sockets are read here, past libevent's
+ * 4 KiB reads), request write with zero-copy body references,
  * streaming response parsing with http-parser, and timeouts per phase
  * (connect, first byte, idle between reads).
  *
