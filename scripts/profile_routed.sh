@@ -115,15 +115,24 @@ instr)
     callgrind_control -z "$VP" > /dev/null
     drive "$N"
     callgrind_control -d "$VP" > /dev/null
+    # the dump is written after callgrind_control returns: wait until the
+    # files stop growing and each ends with its totals line
+    prev=
+    for _ in $(seq 1 300); do
+        sleep 1
+        cur=$(ls -l "$OUT.$VP".1-* 2> /dev/null | awk '{print $5}' | tr '\n' ' ')
+        done_all=1
+        for f in "$OUT.$VP".1-*; do grep -q '^totals:' "$f" || done_all=0; done
+        [ "$done_all" = 1 ] && [ "$cur" = "$prev" ] && break
+        prev=$cur
+    done
     # the serving worker: the busiest thread running worker_main (the
     # management API's worker runs it too)
     best=0 bestf=
     for f in "$OUT.$VP".1-*; do
-        # (no grep -q: with pipefail, its early exit fails the pipe)
-        if callgrind_annotate "$f" 2> /dev/null | grep worker_main > /dev/null; then
-            t=$(callgrind_annotate "$f" 2> /dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
-            if [ "$t" -gt "$best" ]; then best=$t bestf=$f; fi
-        fi
+        grep -q worker_main "$f" || continue
+        t=$(awk '/^totals:/ {print $2}' "$f")
+        if [ "${t:-0}" -gt "$best" ]; then best=$t bestf=$f; fi
     done
     [ -n "$bestf" ] || die "no worker thread in $OUT.$VP.1-*"
     echo "worker thread ($bestf): $best instructions, $((best / N)) per request"

@@ -1,7 +1,7 @@
 /* server.c - tether's HTTP/1.1 server, the connection side: feeding the
  * request parser (server_parse.c), requests, responding, direct socket I/O,
  * timeouts, the idle list and accepting. Worker threads, binding and
- * start/stop: server_workers.c.
+ * start/stop: server_workers.c; the response head: server_head.c.
  *
  * Why not evhttp: measured at a third of nginx's proxy throughput here
  * (docs/ARCHITECTURE.md, "Where the code differs"). This layer does only
@@ -47,8 +47,9 @@ static void conn_arm_timer(hsrv_conn_t *c);
 
 /* The socket's read side is not the bufferevent's: libevent 2.1 asks the
  * kernel how much is readable (ioctl FIONREAD) before every read and reads
- * at most 4 KiB at a time, so a 64 KiB body took 16 readiness events and 48
- * syscalls. server.c reads the socket itself (conn_pull) into c->in; the
+ * at most 4 KiB at a time, so a 64 KiB body took 17 readiness events and
+ * about 50 syscalls (and libevent freezes the bufferevent's input buffer, so
+ * a direct read into it fails). server.c reads the socket itself (conn_pull) into c->in; the
  * bufferevent only writes (and reports write errors). */
 static void read_start(hsrv_conn_t *c)
 {
@@ -65,42 +66,6 @@ static void read_stop(hsrv_conn_t *c)
 }
 
 /* ---------------------------------------------------------------- utils */
-
-const char *hsrv_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 302: return "Found";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default:
-        return status < 300   ? "OK"
-               : status < 400 ? "Redirect"
-               : status < 500 ? "Client Error"
-                              : "Server Error";
-    }
-}
 
 const hsrv_header_t *hsrv_req_header(const hsrv_req_t *req, const char *name)
 {
@@ -368,84 +333,6 @@ static void conn_flush(hsrv_conn_t *c)
     if (evbuffer_get_length(c->out) > 0) evbuffer_add_buffer(bo, c->out);
 }
 
-/* Appends n bytes at *at when they fit before end; a head that does not fit
- * is written piece by piece (put_head). */
-static char *put(char *at, const char *end, const void *src, size_t n)
-{
-    if (!at || (size_t)(end - at) < n) return NULL;
-    memcpy(at, src, n);
-    return at + n;
-}
-
-/* The decimal digits of v (v >= 0) at *at. */
-static char *put_u64(char *at, const char *end, uint64_t v)
-{
-    char d[24];
-    int k = 0;
-    do {
-        d[k++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    if (!at || end - at < k) return NULL;
-    while (k)
-        *at++ = d[--k];
-    return at;
-}
-
-/* The status line and headers, built in one buffer and added to the output
- * with one evbuffer_add (no per-response formatting through printf). */
-static void write_head(hsrv_conn_t *c, int status, const hsrv_header_t *h, size_t n, int64_t clen)
-{
-    hsrv_req_t *r = &c->req;
-    c->status = status;
-    if (clen >= 0) {
-        c->chunked = 0;
-    } else if (c->http10) {
-        /* no chunked encoding for HTTP/1.0: delimit by closing */
-        r->keep_alive = false;
-    } else {
-        c->chunked = 1;
-    }
-    size_t need = 64 + strlen(hsrv_reason(status)) + 64;
-    for (size_t i = 0; i < n; i++)
-        need += h[i].name_len + h[i].value_len + 4;
-    char stack[4096];
-    char *head = need <= sizeof stack ? stack : malloc(need);
-    if (!head) return;
-    const char *end = head + need;
-    char *at = put(head, end, "HTTP/1.1 ", 9);
-    at = put_u64(at, end, (uint64_t)(status < 0 ? 0 : status));
-    at = put(at, end, " ", 1);
-    const char *reason = hsrv_reason(status);
-    at = put(at, end, reason, strlen(reason));
-    at = put(at, end, "\r\n", 2);
-    for (size_t i = 0; i < n; i++) {
-        at = put(at, end, h[i].name, h[i].name_len);
-        at = put(at, end, ": ", 2);
-        at = put(at, end, h[i].value, h[i].value_len);
-        at = put(at, end, "\r\n", 2);
-    }
-    if (clen >= 0) {
-        at = put(at, end, "content-length: ", 16);
-        at = put_u64(at, end, (uint64_t)clen);
-        at = put(at, end, "\r\n", 2);
-    } else if (!c->http10) {
-        at = put(at, end, "transfer-encoding: chunked\r\n", 28);
-    }
-    if (!r->keep_alive)
-        at = put(at, end, "connection: close\r\n", 19);
-    else if (c->http10)
-        at = put(at, end, "connection: keep-alive\r\n", 24);
-    at = put(at, end, "\r\n", 2);
-    if (at) {
-        evbuffer_add(c->out, head, (size_t)(at - head));
-        c->bytes_sent += (size_t)(at - head);
-    }
-    if (head != stack) free(head);
-    c->started = 1;
-    c->content_length = clen;
-}
-
 static void finish_common(hsrv_conn_t *c)
 {
     c->finished = 1;
@@ -478,7 +365,7 @@ void hsrv_respond(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t
 {
     hsrv_conn_t *c = req->conn;
     if (c->client_gone) return hsrv_abort(req);
-    write_head(c, status, hdrs, n_hdrs, (int64_t)body_len);
+    srv_write_head(c, status, hdrs, n_hdrs, (int64_t)body_len);
     if (body_len && !c->head_only) {
         evbuffer_add(c->out, body, body_len);
         c->bytes_sent += body_len;
@@ -491,7 +378,7 @@ void hsrv_start(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, size_t n
                 int64_t content_length)
 {
     if (req->conn->client_gone) return;
-    write_head(req->conn, status, hdrs, n_hdrs, content_length);
+    srv_write_head(req->conn, status, hdrs, n_hdrs, content_length);
     conn_flush(req->conn);
 }
 
@@ -500,7 +387,7 @@ void hsrv_start_whole(hsrv_req_t *req, int status, const hsrv_header_t *hdrs, si
 {
     hsrv_conn_t *c = req->conn;
     if (c->client_gone) return;
-    write_head(c, status, hdrs, n_hdrs, (int64_t)body_len);
+    srv_write_head(c, status, hdrs, n_hdrs, (int64_t)body_len);
     if (body_len && !c->head_only) {
         evbuffer_add(c->out, body, body_len);
         c->bytes_sent += body_len;

@@ -88,6 +88,9 @@ struct hsrv_server {
 
 /* server.c */
 void srv_conn_free(hsrv_conn_t *c);
+/* server_head.c: stage the status line and headers in c->out (and set the
+ * response's framing: chunked, keep-alive, content length) */
+void srv_write_head(hsrv_conn_t *c, int status, const hsrv_header_t *h, size_t n, int64_t clen);
 void srv_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                    void *arg);
 /* server_workers.c */

@@ -1,5 +1,6 @@
 /* upstream.c - the backend side of the proxy: pooled keep-alive HTTP/1.1
- * connections (plain or TLS), request write with zero-copy body references,
+ * connections (plain or TLS; plain sockets are read here, past libevent's
+ * 4 KiB reads), request write with zero-copy body references,
  * streaming response parsing with http-parser, and timeouts per phase
  * (connect, first byte, idle between reads).
  *
@@ -694,23 +695,42 @@ static int conn_open(hup_call_t *k)
     return 0;
 }
 
+/* Queue what a direct write did not take (the first `done` bytes of iov
+ * went out): the head copied, the body referenced, as conn_send does. */
+static void queue_rest(struct evbuffer *out, const struct iovec *iov, int n, size_t done)
+{
+    for (int i = 0; i < n; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        const char *b = (const char *)iov[i].iov_base + done;
+        size_t len = iov[i].iov_len - done;
+        done = 0;
+        if (i == 0)
+            evbuffer_add(out, b, len);
+        else
+            evbuffer_add_reference(out, b, len, NULL, NULL);
+    }
+}
+
+#define HUP_SEND_IOV 64
+
 static void conn_send(hup_call_t *k)
 {
     struct evbuffer *out = bufferevent_get_output(k->conn->bev);
-    if (k->conn->connected && !k->pool->tls && evbuffer_get_length(out) == 0) {
-        /* a pooled plain connection: one writev straight to the socket, and
-         * only what it does not take goes through the bufferevent */
-        struct evbuffer *tmp = evbuffer_new();
-        evbuffer_add(tmp, k->req.head, k->req.head_len);
+    if (k->conn->connected && !k->pool->tls && evbuffer_get_length(out) == 0 &&
+        k->req.n_body < HUP_SEND_IOV) {
+        /* a pooled plain connection: one writev of the head and the body's
+         * pieces straight to the socket; only what it does not take goes
+         * through the bufferevent (which reports a write error) */
+        struct iovec iov[HUP_SEND_IOV];
+        int n = 0;
+        iov[n++] = (struct iovec){(void *)k->req.head, k->req.head_len};
         for (int i = 0; i < k->req.n_body; i++)
-            if (k->req.body[i].iov_len)
-                evbuffer_add_reference(tmp, k->req.body[i].iov_base, k->req.body[i].iov_len, NULL,
-                                       NULL);
-        evutil_socket_t fd = bufferevent_getfd(k->conn->bev);
-        while (evbuffer_get_length(tmp) > 0)
-            if (evbuffer_write(tmp, fd) <= 0) break;
-        if (evbuffer_get_length(tmp) > 0) evbuffer_add_buffer(out, tmp);
-        evbuffer_free(tmp);
+            if (k->req.body[i].iov_len) iov[n++] = k->req.body[i];
+        ssize_t w = writev(bufferevent_getfd(k->conn->bev), iov, n);
+        queue_rest(out, iov, n, w > 0 ? (size_t)w : 0);
     } else {
         evbuffer_add(out, k->req.head, k->req.head_len);
         for (int i = 0; i < k->req.n_body; i++)
