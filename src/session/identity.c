@@ -368,7 +368,7 @@ static uint64_t rq_msg_hash(rq_t *r, size_t i)
  * message again would cost the whole body each turn. Each worker thread
  * keeps the chain state after the last message of the requests it saw,
  * keyed by a raw chain over the messages' bytes (r_0 = p_0, r_i =
- * XXH3(message i's JSON, seed r_{i-1}) over the non-system messages): a
+ * H(r_{i-1} || XXH3(message i's JSON)) over the non-system messages): a
  * message's normalised hash depends on its JSON bytes only, so equal raw
  * chains mean equal chain hashes. A request hashes the raw bytes (a fraction
  * of the normalising cost), resumes from the longest prefix the memo knows
@@ -428,7 +428,9 @@ static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint
     for (size_t i = 0; i < r->n_msgs; i++) {
         const rq_msg_t *m = &r->msgs[i];
         if (m->role == JROLE_SYSTEM) continue;
-        raw = XXH3_64bits_withSeed(r->body + m->value.off, m->value.len, raw);
+        /* unseeded XXH3 of the bytes (a seed costs a derived secret per
+         * call over 240 bytes), chained like p_i */
+        raw = sess_identity_chain_step(raw, XXH3_64bits(r->body + m->value.off, m->value.len));
         key_n = memo_key(raw);
         const chain_memo_t *e = memo_slot(key_n);
         if (e->key == key_n && e->p0 == id->p0) {
