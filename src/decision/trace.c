@@ -5,6 +5,10 @@
 #include "decision/decision.h"
 #include <string.h>
 
+/* A string literal: its length is known, no strlen (renderers on the
+ * request path) */
+#define PUTL(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
 static const char *kind_name(cfg_rule_kind_t k)
 {
     switch (k) {
@@ -18,7 +22,7 @@ static const char *kind_name(cfg_rule_kind_t k)
 static void indent(buf_t *b, int depth)
 {
     for (int i = 0; i < depth; i++)
-        buf_puts(b, "  ");
+        PUTL(b, "  ");
 }
 
 static void node_text(buf_t *b, const dec_node_t *n, int depth)
@@ -28,7 +32,7 @@ static void node_text(buf_t *b, const dec_node_t *n, int depth)
     buf_puts(b, n->kind == CFG_RULE_LEAF ? (n->signal ? n->signal : "?") : kind_name(n->kind));
     if (n->label) buf_printf(b, " [label=%s]", n->label);
     if (n->skipped)
-        buf_puts(b, " (skipped)");
+        PUTL(b, " (skipped)");
     else
         buf_printf(b, " %.3f", n->confidence);
     if (n->error) buf_printf(b, " (error: %s)", n->error);
@@ -49,11 +53,11 @@ void dec_trace_text(buf_t *b, const dec_trace_t *t)
  * (buf_g6 writes printf's "%.6g" bytes). */
 void dec_node_json(buf_t *b, const dec_node_t *n)
 {
-    buf_puts(b, "{\"kind\":\"");
+    PUTL(b, "{\"kind\":\"");
     buf_puts(b, kind_name(n->kind));
-    buf_puts(b, "\",\"signal\":");
+    PUTL(b, "\",\"signal\":");
     buf_json_cstr(b, n->signal);
-    buf_puts(b, ",\"label\":");
+    PUTL(b, ",\"label\":");
     buf_json_cstr(b, n->label);
     buf_puts(b, n->matched ? ",\"matched\":true,\"confidence\":"
                            : ",\"matched\":false,\"confidence\":");
@@ -61,17 +65,17 @@ void dec_node_json(buf_t *b, const dec_node_t *n)
     buf_puts(b, n->skipped ? ",\"skipped\":true,\"error\":" : ",\"skipped\":false,\"error\":");
     buf_json_cstr(b, n->error);
     buf_json_opt(b, "fallback", n->fallback);
-    buf_puts(b, ",\"children\":[");
+    PUTL(b, ",\"children\":[");
     for (size_t i = 0; i < n->n_children; i++) {
         if (i) buf_putc(b, ',');
         dec_node_json(b, &n->children[i]);
     }
-    buf_puts(b, "]}");
+    PUTL(b, "]}");
 }
 
 void dec_trace_json(buf_t *b, const dec_trace_t *t)
 {
-    buf_puts(b, "{\"name\":");
+    PUTL(b, "{\"name\":");
     buf_json_cstr(b, t->name);
     buf_puts(b, t->matched ? ",\"matched\":true,\"confidence\":"
                            : ",\"matched\":false,\"confidence\":");
@@ -84,33 +88,33 @@ void dec_trace_json(buf_t *b, const dec_trace_t *t)
 
 void dec_result_json(buf_t *b, const dec_result_t *r)
 {
-    buf_puts(b, "{\"outcome\":\"");
+    PUTL(b, "{\"outcome\":\"");
     buf_puts(b, dec_outcome_name(r->outcome));
-    buf_puts(b, "\",\"decision\":");
+    PUTL(b, "\",\"decision\":");
     buf_json_cstr(b, r->name);
-    buf_puts(b, ",\"confidence\":");
+    PUTL(b, ",\"confidence\":");
     buf_g6(b, r->confidence);
-    buf_puts(b, ",\"algorithm\":");
+    PUTL(b, ",\"algorithm\":");
     buf_json_cstr(b, r->algorithm);
-    buf_puts(b, ",\"strategy\":\"");
+    PUTL(b, ",\"strategy\":\"");
     buf_puts(b, dec_strategy_name(r->strategy));
     buf_putc(b, '"');
     if (r->outcome == DEC_DEFAULT) {
-        buf_puts(b, ",\"model\":");
+        PUTL(b, ",\"model\":");
         buf_json_cstr(b, r->default_model);
     }
     buf_json_opt(b, "failed_leaf", r->failed_leaf);
-    buf_puts(b, ",\"ranking\":[");
+    PUTL(b, ",\"ranking\":[");
     for (size_t i = 0; i < r->n_ranking; i++) {
         if (i) buf_putc(b, ',');
         buf_json_cstr(b, r->traces[r->ranking[i].index].name);
     }
-    buf_puts(b, "],\"trace\":[");
+    PUTL(b, "],\"trace\":[");
     for (size_t i = 0; i < r->n_traces; i++) {
         if (i) buf_putc(b, ',');
         dec_trace_json(b, &r->traces[i]);
     }
-    buf_puts(b, "]}");
+    PUTL(b, "]}");
 }
 
 void dec_result_text(buf_t *b, const dec_result_t *r)

@@ -56,7 +56,7 @@ static void scan_parts(rq_msg_t *m, const char *body, jspan_t content)
     }
 }
 
-static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm, bool any_sig)
+static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
 {
     const char *body = r->body;
     if (!jm->tool_calls.len || jscan_type(body, jm->tool_calls) != '[') return;
@@ -78,8 +78,11 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm, bool any_sig
         if (!tc->id) tc->id = "";
         if (!tc->name) tc->name = "";
     }
-    if (any_sig && (span_has(body, jm->tool_calls, "thought_signature") ||
-                    span_has(body, jm->tool_calls, "thoughtSignature")))
+    /* one probe for both spellings first (tool calls are a small part of a
+     * long agent body: no pass over the whole message list for them) */
+    if (span_has(body, jm->tool_calls, "hought") &&
+        (span_has(body, jm->tool_calls, "thought_signature") ||
+         span_has(body, jm->tool_calls, "thoughtSignature")))
         m->bindings |= RQ_BIND_THOUGHT_SIGNATURE;
 }
 
@@ -128,7 +131,6 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     /* one look over the whole list first, so per-message searches run only
      * when the marker occurs at all (big agent bodies rarely carry it) */
     bool any_enc = span_has(body, jr->messages, "\"encrypted_content\"");
-    bool any_sig = span_has(body, jr->messages, "hought"); /* thought_signature, thoughtSignature */
     for (size_t i = 0; i < r->n_msgs; i++) {
         const jmsg_t *jm = &jr->msgs[i];
         rq_msg_t *m = &r->msgs[i];
@@ -140,7 +142,7 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
         m->tool_call_id = "";
         char ct = jscan_type(body, jm->content);
         if (ct == '[') scan_parts(m, body, jm->content);
-        if (m->role == JROLE_ASSISTANT) scan_tool_calls(r, m, jm, any_sig);
+        if (m->role == JROLE_ASSISTANT) scan_tool_calls(r, m, jm);
         if (m->role == JROLE_TOOL && jm->tool_call_id.len) {
             const char *id = str_or_null(a, body, jm->tool_call_id);
             m->tool_call_id = id ? id : "";

@@ -4,6 +4,10 @@
 #include "route/plan_render.h"
 #include <string.h>
 
+/* A string literal: its length is known, no strlen (renderers on the
+ * request path) */
+#define PUTL(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
 static void json_str(buf_t *b, const char *s)
 {
     buf_json_str(b, s ? s : "", s ? strlen(s) : 0);
@@ -21,13 +25,12 @@ static void put_u64(buf_t *b, unsigned long long v)
     buf_append(b, t + i, sizeof t - i);
 }
 
-/* ,"key":v with four decimals: printf's "%.4f" bytes without printf. */
-static void num4(buf_t *b, const char *key, double v)
+/* ,"key":v with four decimals: printf's "%.4f" bytes without printf. key
+ * is a literal. */
+#define num4(b, key, v) num4_lit((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (v))
+static void num4_lit(buf_t *b, const char *prefix, size_t n, double v)
 {
-    buf_putc(b, ',');
-    buf_putc(b, '"');
-    buf_puts(b, key);
-    buf_puts(b, "\":");
+    buf_append(b, prefix, n);
     buf_fixed(b, v, 4);
 }
 
@@ -38,15 +41,15 @@ void route_signals_json(buf_t *b, const route_plan_t *p)
     for (size_t i = 0; i < s->n; i++) {
         const sig_result_t *x = &s->items[i];
         if (i) buf_putc(b, ',');
-        buf_puts(b, "{\"family\":");
+        PUTL(b, "{\"family\":");
         json_str(b, cfg_signal_family_name(x->rule->family));
-        buf_puts(b, ",\"name\":");
+        PUTL(b, ",\"name\":");
         json_str(b, x->rule->name);
         buf_puts(b, x->matched ? ",\"matched\":true" : ",\"matched\":false");
         num4(b, "score", x->score);
         buf_json_opt(b, "label", x->label);
         if (x->has_value) num4(b, "value", x->value);
-        buf_puts(b, ",\"latency_us\":");
+        PUTL(b, ",\"latency_us\":");
         put_u64(b, x->latency_us);
         buf_json_opt(b, "error", x->error);
         buf_json_opt(b, "fallback", x->fallback);
@@ -62,13 +65,13 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
         const sess_candidate_t *c = &p->cands[i];
         const sess_terms_t *t = &p->terms[i];
         if (i) buf_putc(b, ',');
-        buf_puts(b, "{\"model\":");
+        PUTL(b, "{\"model\":");
         json_str(b, c->model);
         buf_puts(b, c->admissible ? ",\"admissible\":true" : ",\"admissible\":false");
         buf_puts(b, c->available ? ",\"available\":true" : ",\"available\":false");
         buf_json_opt(b, "excluded_reason", c->excluded_reason);
         /* the quality learned from outcomes (session/outcomes.h) */
-        buf_puts(b, ",\"learned_quality\":");
+        PUTL(b, ",\"learned_quality\":");
         buf_fixed(b, c->learned_quality, 6);
         num4(b, "base", t->base);
         num4(b, "quality_gap", t->quality_gap);
@@ -91,50 +94,50 @@ void route_candidates_json(buf_t *b, const route_plan_t *p)
 static void session_json(buf_t *b, const route_plan_t *p)
 {
     const sess_policy_out_t *o = &p->pol;
-    buf_puts(b, "{\"id\":");
+    PUTL(b, "{\"id\":");
     if (p->id.found) {
         /* the id part of tenant SEP source SEP id */
         const char *k = strchr(p->id.key, SESS_KEY_SEP);
         k = k ? strchr(k + 1, SESS_KEY_SEP) : NULL;
         json_str(b, k ? k + 1 : p->id.key);
     } else {
-        buf_puts(b, "null");
+        PUTL(b, "null");
     }
-    buf_puts(b, ",\"identity_source\":");
+    PUTL(b, ",\"identity_source\":");
     json_str(b, p->id.found ? p->id.source : "none");
     buf_printf(b, ",\"identity_confidence\":\"%s\"", p->id.low_confidence ? "low" : "high");
     buf_printf(b, ",\"turn\":%u", p->has_state ? p->state.turn_count + 1 : 1);
-    buf_puts(b, ",\"phase\":");
+    PUTL(b, ",\"phase\":");
     json_str(b, sess_phase_name(o->phase));
-    buf_puts(b, ",\"previous_model\":");
+    PUTL(b, ",\"previous_model\":");
     if (o->previous_model)
         json_str(b, o->previous_model);
     else
-        buf_puts(b, "null");
-    buf_puts(b, ",\"mode\":");
+        PUTL(b, "null");
+    PUTL(b, ",\"mode\":");
     json_str(b, sess_mode_name(o->mode));
-    buf_puts(b, ",\"selected_model\":");
+    PUTL(b, ",\"selected_model\":");
     json_str(b, o->model);
     if (o->mode == SESS_MODE_OBSERVE) {
         /* the policy's verdict, recorded but not enforced */
-        buf_puts(b, ",\"verdict_model\":");
+        PUTL(b, ",\"verdict_model\":");
         if (o->verdict_model)
             json_str(b, o->verdict_model);
         else
-            buf_puts(b, "null");
+            PUTL(b, "null");
     }
     buf_printf(b, ",\"switched\":%s,\"reason\":", o->switched ? "true" : "false");
     json_str(b, sess_reason_name(o->reason));
-    buf_puts(b, ",\"hard_lock\":");
+    PUTL(b, ",\"hard_lock\":");
     json_str(b, sess_hard_lock_name(o->hard_lock));
-    buf_puts(b, ",\"bindings\":[");
+    PUTL(b, ",\"bindings\":[");
     int k = 0;
     for (unsigned bit = 1; bit <= RQ_BIND_SERVER_TOOL_STATE; bit <<= 1)
         if (o->bindings & bit) {
             if (k++) buf_putc(b, ',');
             json_str(b, rq_binding_name(bit));
         }
-    buf_puts(b, "],\"idle_for_s\":");
+    PUTL(b, "],\"idle_for_s\":");
     buf_fixed(b, o->idle_for_s, 1);
     buf_printf(b,
                ",\"idle_reset\":%s,\"drift_reset\":%s,\"decision_inherited\":%s,"
@@ -155,60 +158,60 @@ static void session_json(buf_t *b, const route_plan_t *p)
     num4(b, "confidence", o->confidence);
     buf_puts(b, o->fallback ? ",\"fallback\":true" : ",\"fallback\":false");
     if (o->has_handoff) {
-        buf_puts(b, ",\"handoff\":{\"from\":");
+        PUTL(b, ",\"handoff\":{\"from\":");
         json_str(b, o->handoff.from);
-        buf_puts(b, ",\"to\":");
+        PUTL(b, ",\"to\":");
         json_str(b, o->handoff.to);
-        buf_puts(b, ",\"conversions\":[");
+        PUTL(b, ",\"conversions\":[");
         for (size_t i = 0; i < o->handoff.n_conversions; i++) {
             if (i) buf_putc(b, ',');
             json_str(b, sess_conversion_name(o->handoff.conversions[i]));
         }
-        buf_puts(b, "]}");
+        PUTL(b, "]}");
     }
-    buf_puts(b, ",\"candidates\":");
+    PUTL(b, ",\"candidates\":");
     route_candidates_json(b, p);
     buf_putc(b, '}');
 }
 
 void route_plan_json(buf_t *b, const route_plan_t *p, bool with_trace)
 {
-    buf_puts(b, "{\"status\":");
+    PUTL(b, "{\"status\":");
     json_str(b, p->status == ROUTE_OK ? "ok" : p->error_code);
     if (p->status != ROUTE_OK) {
-        buf_puts(b, ",\"error\":");
+        PUTL(b, ",\"error\":");
         json_str(b, p->error_message);
     }
-    buf_puts(b, ",\"recipe\":");
+    PUTL(b, ",\"recipe\":");
     json_str(b, p->passthrough ? "" : p->recipe_name);
     buf_printf(b, ",\"passthrough\":%s,\"signals\":", p->passthrough ? "true" : "false");
     route_signals_json(b, p);
-    buf_puts(b, ",\"decision\":{\"name\":");
+    PUTL(b, ",\"decision\":{\"name\":");
     json_str(b, p->decision_name);
     num4(b, "confidence", p->confidence);
-    buf_puts(b, ",\"outcome\":");
+    PUTL(b, ",\"outcome\":");
     json_str(b, p->ran_decision ? dec_outcome_name(p->dec.outcome)
                                 : (p->passthrough ? "passthrough" : "default"));
-    buf_puts(b, ",\"strategy\":");
+    PUTL(b, ",\"strategy\":");
     json_str(b, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
-    buf_puts(b, "},\"model\":");
+    PUTL(b, "},\"model\":");
     if (p->model)
         json_str(b, p->model->name);
     else
-        buf_puts(b, "null");
-    buf_puts(b, ",\"algorithm\":");
+        PUTL(b, "null");
+    PUTL(b, ",\"algorithm\":");
     json_str(b, p->algorithm);
     if (p->ran_selection) {
-        buf_puts(b, ",\"selection\":");
+        PUTL(b, ",\"selection\":");
         sel_result_json(b, &p->sel);
     }
     if (p->ran_policy) {
-        buf_puts(b, ",\"session\":");
+        PUTL(b, ",\"session\":");
         session_json(b, p);
     }
     buf_printf(b, ",\"routing_us\":%llu", (unsigned long long)p->routing_us);
     if (with_trace && p->ran_decision) {
-        buf_puts(b, ",\"trace\":");
+        PUTL(b, ",\"trace\":");
         dec_result_json(b, &p->dec);
     }
     buf_putc(b, '}');
@@ -229,7 +232,7 @@ void route_plan_text(buf_t *b, const route_plan_t *p, bool with_trace)
         if (x->label) buf_printf(b, " label=%s", x->label);
         if (x->has_value) buf_printf(b, " value=%.3f", x->value);
         if (x->error) buf_printf(b, " error=%s", x->error);
-        buf_puts(b, "\n");
+        PUTL(b, "\n");
     }
     buf_printf(b, "decision: %s (confidence %.3f%s)\n",
                *p->decision_name ? p->decision_name : "(none)", p->confidence,

@@ -368,24 +368,27 @@ static uint64_t rq_msg_hash(rq_t *r, size_t i)
  * message again would cost the whole body each turn. Each worker thread
  * keeps the chain state after the last message of the requests it saw,
  * keyed by a raw chain over the messages' bytes (r_0 = p_0, r_i =
- * XXH3(message i's JSON, seed r_{i-1}) over the non-system messages): a
+ * H(r_{i-1} || XXH3(message i's JSON)) over the non-system messages): a
  * message's normalised hash depends on its JSON bytes only, so equal raw
  * chains mean equal chain hashes. A request hashes the raw bytes (a fraction
  * of the normalising cost), resumes from the longest prefix the memo knows
  * and normalises only the messages after it. Fixed size per thread, no
- * allocation; a slot is overwritten by the next request hashing to it. */
-#define CHAIN_MEMO_SLOTS 512 /* power of two */
-#define CHAIN_RING       (SESS_CHAIN_LOOKBACK + 1)
+ * allocation; a set's least recently stored entry makes room. */
+#define CHAIN_MEMO_SETS 128 /* power of two */
+#define CHAIN_MEMO_WAYS 4   /* a set's least recently stored entry is replaced */
+#define CHAIN_RING      (SESS_CHAIN_LOOKBACK + 1)
 
 typedef struct chain_memo {
     uint64_t key; /* r_n (0: empty slot) */
     uint64_t p0, opener;
+    uint64_t stamp;           /* when it was stored (the set's replacement order) */
     uint64_t all[CHAIN_RING]; /* p_k at k % CHAIN_RING for the last CHAIN_RING k */
     uint32_t n;               /* non-system messages covered */
     bool has_assistant, opener_set;
 } chain_memo_t;
 
-static __thread chain_memo_t tl_chain_memo[CHAIN_MEMO_SLOTS];
+static __thread chain_memo_t tl_chain_memo[CHAIN_MEMO_SETS][CHAIN_MEMO_WAYS];
+static __thread uint64_t tl_chain_stamp;
 static __thread size_t tl_chain_normalised; /* messages normalised (tests) */
 
 size_t sess_identity_chain_normalised(void)
@@ -398,9 +401,28 @@ static inline uint64_t memo_key(uint64_t k)
     return k ? k : 1; /* 0 marks an empty slot */
 }
 
-static inline chain_memo_t *memo_slot(uint64_t key)
+static inline chain_memo_t *memo_set(uint64_t key)
 {
-    return &tl_chain_memo[(key ^ key >> 29) & (CHAIN_MEMO_SLOTS - 1)];
+    return tl_chain_memo[(key ^ key >> 29) & (CHAIN_MEMO_SETS - 1)];
+}
+
+static const chain_memo_t *memo_find(uint64_t key, uint64_t p0)
+{
+    const chain_memo_t *set = memo_set(key);
+    for (int w = 0; w < CHAIN_MEMO_WAYS; w++)
+        if (set[w].key == key && set[w].p0 == p0) return &set[w];
+    return NULL;
+}
+
+/* The slot to store key in: its own entry, else the set's oldest. */
+static chain_memo_t *memo_victim(uint64_t key)
+{
+    chain_memo_t *set = memo_set(key), *v = &set[0];
+    for (int w = 0; w < CHAIN_MEMO_WAYS; w++) {
+        if (set[w].key == key) return &set[w];
+        if (set[w].stamp < v->stamp) v = &set[w];
+    }
+    return v;
 }
 
 /* Fills the chain facts and, when ring is given, the last
@@ -428,10 +450,12 @@ static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint
     for (size_t i = 0; i < r->n_msgs; i++) {
         const rq_msg_t *m = &r->msgs[i];
         if (m->role == JROLE_SYSTEM) continue;
-        raw = XXH3_64bits_withSeed(r->body + m->value.off, m->value.len, raw);
+        /* unseeded XXH3 of the bytes (a seed costs a derived secret per
+         * call over 240 bytes), chained like p_i */
+        raw = sess_identity_chain_step(raw, XXH3_64bits(r->body + m->value.off, m->value.len));
         key_n = memo_key(raw);
-        const chain_memo_t *e = memo_slot(key_n);
-        if (e->key == key_n && e->p0 == id->p0) {
+        const chain_memo_t *e = memo_find(key_n, id->p0);
+        if (e) {
             hit = e;
             from = i + 1;
         }
@@ -467,8 +491,9 @@ static size_t chain_facts(rq_t *r, const char *tenant, sess_identity_t *id, uint
         all[n % R] = p;
     }
     if (n && key_n) {
-        chain_memo_t *e = memo_slot(key_n);
+        chain_memo_t *e = memo_victim(key_n);
         e->key = key_n;
+        e->stamp = ++tl_chain_stamp;
         e->p0 = id->p0;
         e->opener = id->opener;
         memcpy(e->all, all, sizeof all);
