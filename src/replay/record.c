@@ -3,6 +3,7 @@
  * (queue.c) moves records to the writer thread; the stores keep the rendered
  * text; query.c reads it back. */
 #include "replay/record.h"
+#include "replay/frag_check.h"
 #include "json/scan.h"
 #include "session/policy.h"
 
@@ -260,14 +261,16 @@ void replay_record_spares_free(void)
 
 /* ---- validation -------------------------------------------------------- */
 
-/* The writer checks every fragment of every record: one validating pass
- * without a tree first; cJSON (the reference this check always used) only
- * for what the stricter scanner refuses (it also checks UTF-8). */
+/* The writer checks every fragment of every record: the strict one-pass
+ * validator of frag_check.c first (the usual ASCII fragment), then the
+ * reference: the validating scanner without a tree, and cJSON (the
+ * reference this check always used) for what the scanner refuses (it also
+ * checks UTF-8). */
 static bool json_ok(const char *s)
 {
     if (!s || !*s) return true;
     size_t n = strlen(s);
-    if (jscan_validate(s, n, NULL) == 0) return true;
+    if (replay_frag_json_ok(s, n) || jscan_validate(s, n, NULL) == 0) return true;
     const char *end = NULL;
     /* length + 1: with require_null_terminated cJSON wants the NUL inside */
     cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, &end, true);
