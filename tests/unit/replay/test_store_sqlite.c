@@ -1,9 +1,9 @@
 /* test_store_sqlite.c - the default replay store in a temp dir: the shared
  * store behaviour (write, filters, cursor paging), WAL mode, incremental
- * auto-vacuum and the five indexes, the TTL sweep, the max_records and
- * max_bytes caps after every write, WAL truncation, the one-time conversion
- * of a file made without auto-vacuum, read-only reopening, and errors for
- * files that are not replay databases. */
+ * auto-vacuum and the two indexes (a file with the older per-filter
+ * indexes loses them at open, and every filter answers the same), the TTL sweep, the max_records
+ * and max_bytes caps after every write, WAL truncation, the one-time conversion of a file made
+ * without auto-vacuum, read-only reopening, and errors for files that are not replay databases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,7 +144,8 @@ static void test_wal_mode_and_indexes(void **st)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), 2);
     sqlite3_finalize(q);
-    /* indexes whose first column is each filter column */
+    /* indexes for the timeline and the newest-first list only: the
+     * decision, model and reason filters walk the time index */
     static const char *cols[] = {"session_id", "created_at", "decision", "model", "reason"};
     for (size_t i = 0; i < 5; i++) {
         char sql[256];
@@ -154,10 +155,83 @@ static void test_wal_mode_and_indexes(void **st)
                  cols[i]);
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_true(sqlite3_column_int(q, 0) >= 1);
+        if (i < 2)
+            assert_true(sqlite3_column_int(q, 0) >= 1);
+        else
+            assert_int_equal(sqlite3_column_int(q, 0), 0);
         sqlite3_finalize(q);
     }
     sqlite3_close(db);
+}
+
+/* The list of records matching one filter, two pages of 7 (cursor
+ * included), as the API answers it. */
+static void filtered_pages(replay_store_t *s, const char *decision, const char *model,
+                           const char *reason, buf_t *out)
+{
+    replay_query_t q = {.decision = decision, .model = model, .reason = reason, .limit = 7};
+    buf_t err = BUF_INIT;
+    assert_int_equal(replay_query_list(s, &q, out, &err), REPLAY_OK);
+    const char *c = strstr(out->data, "\"next_cursor\":\"");
+    assert_non_null(c);
+    char cursor[64];
+    snprintf(cursor, sizeof cursor, "%.*s", (int)strcspn(c + 15, "\""), c + 15);
+    q.cursor = cursor;
+    assert_int_equal(replay_query_list(s, &q, out, &err), REPLAY_OK);
+    buf_free(&err);
+}
+
+static void test_old_filter_indexes_dropped_at_open_and_answers_unchanged(void **st)
+{
+    static const char *const dec[] = {"coding", "chat", "math"}, *const mod[] = {"m-a", "m-b"},
+                             *const why[] = {"cold_start", "switch_allowed", "stay_best_adjusted"};
+    replay_store_t *s = open_sq(0, 0, false);
+    replay_record_t *recs[60];
+    for (int i = 0; i < 60; i++) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "sess-%d", i / 10);
+        recs[i] = fx_record(1000 + (uint64_t)i / 2, sid, i % 10 + 1, dec[i % 3], mod[i % 2],
+                            why[i % 3 ? 1 + i % 2 : 0]);
+    }
+    assert_int_equal(fx_write(s, recs, 60), REPLAY_OK);
+    replay_store_close(s);
+    /* the file as the previous version left it: its three filter indexes (six
+     * with the two kept and the id's own) */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE INDEX replay_decision ON replay(decision, created_at);"
+                                  "CREATE INDEX replay_model ON replay(model, created_at);"
+                                  "CREATE INDEX replay_reason ON replay(reason, created_at);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"), 6);
+    /* answers through the old indexes (a read-only open changes nothing) */
+    buf_t before = BUF_INIT, after = BUF_INIT;
+    s = open_sq(0, 0, true);
+    assert_non_null(s);
+    filtered_pages(s, "chat", NULL, NULL, &before);
+    filtered_pages(s, NULL, "m-b", NULL, &before);
+    filtered_pages(s, NULL, NULL, "cold_start", &before);
+    filtered_pages(s, "math", "m-a", "switch_allowed", &before);
+    replay_store_close(s);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"), 6);
+    /* the writer's open drops them; the same queries answer the same */
+    s = open_sq(0, 0, false);
+    assert_non_null(s);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+                            " ('replay_decision', 'replay_model', 'replay_reason')"),
+                     0);
+    filtered_pages(s, "chat", NULL, NULL, &after);
+    filtered_pages(s, NULL, "m-b", NULL, &after);
+    filtered_pages(s, NULL, NULL, "cold_start", &after);
+    filtered_pages(s, "math", "m-a", "switch_allowed", &after);
+    assert_string_equal(before.data, after.data);
+    assert_non_null(strstr(after.data, "\"decision\":\"chat\""));
+    replay_store_close(s);
+    buf_free(&before);
+    buf_free(&after);
 }
 
 static void test_ttl_sweep_removes_old_rows(void **st)
@@ -361,6 +435,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sqlite_store_behaviour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_mode_and_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_old_filter_indexes_dropped_at_open_and_answers_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ttl_sweep_removes_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_records_holds_after_the_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_cap_holds_across_batches_and_queries_work, setup,
