@@ -18,16 +18,18 @@
 #define MAX_DEPTH  64
 #define MAX_NUMBER 32 /* cJSON copies a number into 64 bytes: stay far below */
 
-static size_t skip_ws(const char *s, size_t n, size_t i)
+static inline size_t skip_ws(const char *s, size_t n, size_t i)
 {
-    while (i < n && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
+    /* one compare for the usual compact text: every JSON space is <= ' ' */
+    while (i < n && (unsigned char)s[i] <= ' ' &&
+           (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
         i++;
     return i;
 }
 
 /* s[*i] == '"': past the closing quote. False on anything but printable
  * ASCII and the short escapes (\u and UTF-8 go to the reference). */
-static bool str_ok(const char *s, size_t n, size_t *i)
+static inline bool str_ok(const char *s, size_t n, size_t *i)
 {
     size_t k = *i + 1;
     for (;;) {
@@ -289,35 +291,51 @@ static bool hit_at(const char *s, size_t n, size_t p, size_t *gap)
 bool replay_frag_may_hold_secret(const char *s, size_t n)
 {
     pthread_once(&f_once, f_init);
-    size_t k = 0, gap = 0;
+    size_t k = 0, gap = 0; /* gap: where the bytes since the last '"' start */
+    if (n && (F[(unsigned char)s[0]] & (F_END | F_START)) && hit_at(s, n, 0, &gap)) return true;
+    k = 1;
 #ifdef __SSE2__
-    /* 16 positions at a time: '"', ':' and the first byte of every pair a
-     * prefix starts with (sk gh gi xo AK AI ey -- and be in any case); the few
-     * positions found get the exact look of hit_at */
-#define PAIR(a, b)                                                                                 \
-    _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(a)), _mm_cmpeq_epi8(y, _mm_set1_epi8(b)))
+    /* 16 positions at a time, each with the byte before it and after it:
+     * a '"' or ':' after a byte that ends a secret name (y n d t e in either
+     * case), and the first byte of every pair a prefix starts with (sk gh gi
+     * xo AK AI ey -- and be in any case). The few positions found get the
+     * exact look; the quotes only move the start of the token-run stretch
+     * (a run of 32 cannot hold a '"', and two quotes of one block are less
+     * than 32 apart). */
+#define EQ(v, c)   _mm_cmpeq_epi8((v), _mm_set1_epi8(c))
+#define PAIR(a, b) _mm_and_si128(EQ(x, a), EQ(y, b))
     const __m128i low = _mm_set1_epi8(0x20);
     while (k + 17 <= n) {
+        __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(s + k - 1));
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
         __m128i y = _mm_loadu_si128((const __m128i *)(const void *)(s + k + 1));
-        __m128i xl = _mm_or_si128(x, low), yl = _mm_or_si128(y, low);
-        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-                                 _mm_cmpeq_epi8(x, _mm_set1_epi8(':')));
-        m = _mm_or_si128(m, _mm_and_si128(_mm_cmpeq_epi8(xl, _mm_set1_epi8('b')),
-                                          _mm_cmpeq_epi8(yl, _mm_set1_epi8('e'))));
+        __m128i wl = _mm_or_si128(w, low), xl = _mm_or_si128(x, low), yl = _mm_or_si128(y, low);
+        __m128i q = EQ(x, '"');
+        __m128i last =
+            _mm_or_si128(_mm_or_si128(EQ(wl, 'y'), EQ(wl, 'n')),
+                         _mm_or_si128(_mm_or_si128(EQ(wl, 'd'), EQ(wl, 't')), EQ(wl, 'e')));
+        __m128i m = _mm_and_si128(_mm_or_si128(q, EQ(x, ':')), last);
+        m = _mm_or_si128(m, _mm_and_si128(EQ(xl, 'b'), EQ(yl, 'e')));
         m = _mm_or_si128(m, _mm_or_si128(PAIR('s', 'k'), PAIR('g', 'h')));
         m = _mm_or_si128(m, _mm_or_si128(PAIR('x', 'o'), PAIR('e', 'y')));
         m = _mm_or_si128(m, _mm_or_si128(PAIR('A', 'K'), PAIR('A', 'I')));
         m = _mm_or_si128(m, _mm_or_si128(PAIR('-', '-'), PAIR('g', 'i')));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        unsigned qb = (unsigned)_mm_movemask_epi8(q), bits = (unsigned)_mm_movemask_epi8(m);
+        if (qb) {
+            size_t first = k + (unsigned)__builtin_ctz(qb);
+            if (run_in(s, gap, first)) return true;
+            gap = k + (31u - (unsigned)__builtin_clz(qb)) + 1;
+        }
         while (bits) {
             size_t p = k + (unsigned)__builtin_ctz(bits);
             bits &= bits - 1;
-            if (hit_at(s, n, p, &gap)) return true;
+            if (s[p] == '"' || s[p] == ':' ? name_before(s, p) : prefix_at(s + p, n - p))
+                return true;
         }
         k += 16;
     }
 #undef PAIR
+#undef EQ
 #endif
     for (; k < n; k++) {
         uint8_t f = F[(unsigned char)s[k]];

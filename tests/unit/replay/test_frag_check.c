@@ -180,6 +180,22 @@ static void test_precheck_is_quiet_on_routed_and_fires_on_every_shape(void **st)
     }
 }
 
+/* A 32-byte token is found, a 31-byte one is not, wherever it sits against
+ * the 16-byte blocks of the SSE2 pass. */
+static void test_token_runs_at_every_offset(void **st)
+{
+    const char *tok = "Zz9Qm2Xv7Lp4Rt8Wk3Nb6Hc1Jd5Fg0Sa"; /* 32, no prefix pair */
+    char buf[160];
+    for (int pad = 0; pad < 48; pad++)
+        for (int len = 31; len <= 32; len++) {
+            int n = snprintf(buf, sizeof buf, "[\"%.*s%.*s\",1]", pad,
+                             "................................................", len, tok);
+            bool want = len == 32;
+            assert_int_equal(replay_frag_may_hold_secret(buf, (size_t)n), want);
+            assert_int_equal(replay_frag_may_hold_secret_bytes(buf, (size_t)n), want);
+        }
+}
+
 static void test_random_mutations_agree_with_the_references(void **st)
 {
     char buf[4096];
@@ -222,6 +238,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fast_validator_accepts_the_routed_fragments),
         cmocka_unit_test(test_precheck_is_quiet_on_routed_and_fires_on_every_shape),
+        cmocka_unit_test(test_token_runs_at_every_offset),
         cmocka_unit_test(test_random_mutations_agree_with_the_references),
         cmocka_unit_test(test_fragments_the_old_prefilter_let_through),
     };
