@@ -14,6 +14,9 @@
 /* max_bytes below this counts as this: the schema alone takes ~40 KiB. */
 #define REPLAY_SQ_MIN_BYTES (1024 * 1024)
 #define REPLAY_SQ_BUSY_MS   2000 /* busy timeout: a reader holding a lock briefly */
+/* Page size of a new file (an existing file keeps its own). */
+#define REPLAY_SQ_PAGE_SIZE     32768
+#define REPLAY_SQ_PAGE_SIZE_STR "32768"
 
 typedef struct sq_store {
     replay_store_t base;

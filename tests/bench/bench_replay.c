@@ -40,7 +40,8 @@ static bool routed;       /* the routed shape: make_routed */
 
 /* The routing parts of a record the router wrote under `make bench`'s
  * routed config (2 KB agent body with a tool loop: six signals, three
- * decisions, two candidates), byte for byte: a record of about 4.1 KB. */
+ * decisions, two candidates), byte for byte: a record of about 4.1 KB.
+ * Sessions as a router sees them: 200 at a time taking turns, random ids. */
 static const char ROUTED_DECISION_TRACE[] =
     "{\"outcome\":\"matched\",\"decision\":\"agentic\",\"confidence\":1,\"algorithm\":\"static\","
     "\"strategy\":\""
@@ -149,16 +150,25 @@ static replay_record_t *make_routed(uint64_t i)
     replay_record_puts(r, &r->candidates_json, ROUTED_CANDIDATES);
     replay_record_puts(r, &r->model, "medium");
     r->has_session = true;
+    /* 200 sessions at a time, taking turns (agents run side by side), each
+     * 20 turns long, then the next 200; ids as random as a client's UUID */
+    uint64_t sess = (i / 4000) * 200 + i % 200;
+    uint64_t h = (sess + 1) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
     char sid[48];
-    snprintf(sid, sizeof sid, "bench-session-%04llu", (unsigned long long)(i / 20));
+    snprintf(sid, sizeof sid, "%016llx-%04llu", (unsigned long long)h,
+             (unsigned long long)(sess % 10000));
     replay_record_puts(r, &r->session.id, sid);
     replay_record_puts(r, &r->session.identity_source, "x-session-id");
     r->session.identity_confidence = 1;
-    r->session.turn = (int64_t)(i % 20) + 1;
+    r->session.turn = (int64_t)(i % 4000 / 200) + 1;
     replay_record_puts(r, &r->session.phase, "tool_loop");
     replay_record_puts(r, &r->session.previous_model, "");
     replay_record_puts(r, &r->session.selected_model, "medium");
-    replay_record_puts(r, &r->session.reason, i % 20 ? "hard_lock_tool_loop" : "cold_start");
+    replay_record_puts(r, &r->session.reason,
+                       i % 4000 >= 200 ? "hard_lock_tool_loop" : "cold_start");
     replay_record_puts(r, &r->session.hard_lock, "none");
     replay_record_puts(r, &r->backend, "mock-medium");
     replay_record_puts(r, &r->attempts_json, ROUTED_ATTEMPTS);

@@ -14,6 +14,7 @@
 
 #define FX_CONFORMANCE
 #include "replay_fixture.h"
+#include "replay/store_sqlite.h"
 
 static char dir[256], path[300];
 
@@ -144,6 +145,11 @@ static void test_wal_mode_and_indexes(void **st)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), 2);
     sqlite3_finalize(q);
+    /* a new file gets the large pages (an old one keeps its own) */
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), REPLAY_SQ_PAGE_SIZE);
+    sqlite3_finalize(q);
     /* indexes for the timeline and the newest-first list only: the
      * decision, model and reason filters walk the time index */
     static const char *cols[] = {"session_id", "created_at", "decision", "model", "reason"};
@@ -162,6 +168,42 @@ static void test_wal_mode_and_indexes(void **st)
         sqlite3_finalize(q);
     }
     sqlite3_close(db);
+}
+
+/* A file exactly as the previous version made it (4 KiB pages, five
+ * indexes, WAL, incremental auto-vacuum) opens without a rewrite: it keeps
+ * its page size, loses the three filter indexes, and takes writes and
+ * answers queries. */
+static void test_previous_version_file_keeps_its_pages_and_works(void **st)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "PRAGMA page_size=4096; PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"
+            "CREATE TABLE replay (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+            " session_id TEXT, decision TEXT, model TEXT, reason TEXT, phase TEXT,"
+            " turn INTEGER NOT NULL DEFAULT 0, switched INTEGER NOT NULL DEFAULT 0,"
+            " record TEXT NOT NULL, bodies TEXT);"
+            "CREATE INDEX replay_session ON replay(session_id, created_at);"
+            "CREATE INDEX replay_created ON replay(created_at, id);"
+            "CREATE INDEX replay_decision ON replay(decision, created_at);"
+            "CREATE INDEX replay_model ON replay(model, created_at);"
+            "CREATE INDEX replay_reason ON replay(reason, created_at);",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    replay_store_t *s = open_sq(0, 0, false);
+    assert_non_null(s);
+    assert_int_equal(db_int("PRAGMA page_size"), 4096);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"), 3);
+    for (int from = 0; from < 120; from += 40)
+        assert_int_equal(write_turns(s, from, 40, 0), REPLAY_OK);
+    assert_int_equal(db_int("SELECT count(*) FROM replay"), 120);
+    assert_int_equal(timeline_turns(s, "sess-3"), 20);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.decision = "coding", .limit = 50}), 50);
+    replay_store_close(s);
 }
 
 /* The list of records matching one filter, two pages of 7 (cursor
@@ -437,6 +479,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_mode_and_indexes, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_old_filter_indexes_dropped_at_open_and_answers_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previous_version_file_keeps_its_pages_and_works, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ttl_sweep_removes_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_records_holds_after_the_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_cap_holds_across_batches_and_queries_work, setup,
