@@ -17,6 +17,8 @@
 /* Page size of a new file (an existing file keeps its own). */
 #define REPLAY_SQ_PAGE_SIZE     32768
 #define REPLAY_SQ_PAGE_SIZE_STR "32768"
+/* Page cache of the store's connection, KiB. */
+#define REPLAY_SQ_CACHE_KIB_STR "8192"
 
 typedef struct sq_store {
     replay_store_t base;
