@@ -11,7 +11,8 @@
 
 #include "replay/store.h"
 
-/* max_bytes below this counts as this: the schema alone takes ~40 KiB. */
+/* max_bytes below this counts as this: the schema alone takes ~40 KiB with
+ * 4 KiB pages, ~200 KiB with 32 KiB pages. */
 #define REPLAY_SQ_MIN_BYTES (1024 * 1024)
 #define REPLAY_SQ_BUSY_MS   2000 /* busy timeout: a reader holding a lock briefly */
 /* Page size of a new file (an existing file keeps its own). */
