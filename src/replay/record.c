@@ -3,6 +3,7 @@
  * (queue.c) moves records to the writer thread; the stores keep the rendered
  * text; query.c reads it back. */
 #include "replay/record.h"
+#include "replay/frag_check.h"
 #include "json/scan.h"
 #include "session/policy.h"
 
@@ -105,6 +106,14 @@ replay_record_t *replay_record_new(uint64_t now_ms)
     r->pool = (char *)(r + 1);
     r->pool_cap = REPLAY_RECORD_POOL;
     replay_id_new(r->id);
+    /* the first 10 hex digits are the creation time (ms, modulo 2^40: wraps
+     * every 34.8 years), the other 14 stay random (56 bits): ids made close
+     * in time sort close together, so a batch of records lands on the
+     * right edge of the id index instead of on a random page each (the
+     * writer's page writes, docs/PERFORMANCE.md "replay writer") */
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 10; i++)
+        r->id[3 + i] = hex[(now_ms >> (4 * (9 - i))) & 15];
     r->created_at_ms = now_ms;
     r->session.idle_for_s = -1;
     return r;
@@ -261,14 +270,16 @@ void replay_record_spares_free(void)
 
 /* ---- validation -------------------------------------------------------- */
 
-/* The writer checks every fragment of every record: one validating pass
- * without a tree first; cJSON (the reference this check always used) only
- * for what the stricter scanner refuses (it also checks UTF-8). */
+/* The writer checks every fragment of every record: the strict one-pass
+ * validator of frag_check.c first (the usual ASCII fragment), then the
+ * reference: the validating scanner without a tree, and cJSON (the
+ * reference this check always used) for what the scanner refuses (it also
+ * checks UTF-8). */
 static bool json_ok(const char *s)
 {
     if (!s || !*s) return true;
     size_t n = strlen(s);
-    if (jscan_validate(s, n, NULL) == 0) return true;
+    if (replay_frag_json_ok(s, n) || jscan_validate(s, n, NULL) == 0) return true;
     const char *end = NULL;
     /* length + 1: with require_null_terminated cJSON wants the NUL inside */
     cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, &end, true);

@@ -118,7 +118,10 @@ typedef struct replay_record {
 
 #define REPLAY_RECORD_POOL 4096 /* bytes of string pool per record */
 
-/* A zeroed record with a fresh id and created_at = now_ms. Aborts on OOM. */
+/* A zeroed record with a fresh id and created_at = now_ms. The id's first
+ * 10 hex digits are now_ms (modulo 2^40), the other 14 random: ids sort by
+ * creation time, which keeps the stores' id indexes append-mostly. Aborts
+ * on OOM. */
 replay_record_t *replay_record_new(uint64_t now_ms);
 void replay_record_free(replay_record_t *r);
 /* Put up to n records (at most the 256 kept) aside for the next

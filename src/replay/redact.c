@@ -9,10 +9,10 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
+#include "replay/frag_check.h"
 #include "signals/pii_recognizers.h"
 
 typedef struct {
@@ -245,53 +245,16 @@ static void redact_body(replay_record_t *r, char **body, size_t *len, bool pii)
 }
 
 /* The routing fragments are rendered by tether from config names, enum names
- * and numbers; a credential can only reach them through a misconfigured name.
- * Run the full scanner only when a fragment holds one of the shapes a secret
- * needs (a keyword, a bearer scheme or a provider key prefix): the common
- * case costs one pass of memmem instead of the whole credential scan. */
-static const char *const marks[] = {"key",    "Key",  "KEY",         "token", "Token", "secret",
-                                    "Secret", "pass", "Pass",        "earer", "sk-",   "AKIA",
-                                    "AIza",   "ghp_", "github_pat_", "xox",   "eyJ",   "PRIVATE"};
-#define N_MARKS (sizeof marks / sizeof marks[0])
-_Static_assert(N_MARKS <= 32, "marks are indexed by a 32-bit mask");
-/* Bit m set in mark_first[c] when marks[m] starts with c, in mark_second[c]
- * when its second byte is c: a position can start a mark only where both
- * masks share a bit, which rules out nearly every byte with two lookups. */
-static uint32_t mark_first[256], mark_second[256];
-static size_t mark_len[N_MARKS];
-static pthread_once_t marks_once = PTHREAD_ONCE_INIT;
-
-static void marks_init(void)
-{
-    for (size_t m = 0; m < N_MARKS; m++) {
-        mark_first[(unsigned char)marks[m][0]] |= 1u << m;
-        mark_second[(unsigned char)marks[m][1]] |= 1u << m;
-        mark_len[m] = strlen(marks[m]);
-    }
-}
-
-/* Whether s holds any mark: one pass over the bytes (the same answer as
- * searching for each mark in turn). */
-static bool maybe_secret(const char *s, size_t n)
-{
-    pthread_once(&marks_once, marks_init);
-    for (size_t i = 0; i + 3 <= n; i++) { /* every mark has 3 bytes or more */
-        uint32_t c = mark_first[(unsigned char)s[i]] & mark_second[(unsigned char)s[i + 1]];
-        while (c) {
-            unsigned m = (unsigned)__builtin_ctz(c);
-            c &= c - 1;
-            if (mark_len[m] <= n - i && memcmp(s + i + 2, marks[m] + 2, mark_len[m] - 2) == 0)
-                return true;
-        }
-    }
-    return false;
-}
-
+ * and numbers; a credential can only reach them through a misconfigured name
+ * or an error text. frag_check.c's one pass answers whether the credential
+ * scan could find anything at all (a secret name before '"' or ':', a
+ * bearer scheme, a key prefix, a long token): the common fragment then costs
+ * that pass instead of the whole scan, with the same result. */
 static void redact_fragment(replay_record_t *r, char **frag)
 {
     if (!*frag || !**frag) return;
     size_t n = strlen(*frag);
-    if (!maybe_secret(*frag, n)) return;
+    if (!replay_frag_may_hold_secret(*frag, n)) return;
     buf_t b = BUF_INIT;
     mask_credentials(*frag, n, &b);
     if (b.len == n && !memcmp(b.data, *frag, n)) { /* nothing found: keep as is */

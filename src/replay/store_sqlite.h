@@ -11,9 +11,15 @@
 
 #include "replay/store.h"
 
-/* max_bytes below this counts as this: the schema alone takes ~40 KiB. */
+/* max_bytes below this counts as this: the schema alone takes ~40 KiB with
+ * 4 KiB pages, ~200 KiB with 32 KiB pages. */
 #define REPLAY_SQ_MIN_BYTES (1024 * 1024)
 #define REPLAY_SQ_BUSY_MS   2000 /* busy timeout: a reader holding a lock briefly */
+/* Page size of a new file (an existing file keeps its own). */
+#define REPLAY_SQ_PAGE_SIZE     32768
+#define REPLAY_SQ_PAGE_SIZE_STR "32768"
+/* Page cache of the store's connection, KiB. */
+#define REPLAY_SQ_CACHE_KIB_STR "8192"
 
 typedef struct sq_store {
     replay_store_t base;

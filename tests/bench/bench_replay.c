@@ -10,8 +10,18 @@
  *   soak: writes records (default 200000) through the queue at the default
  *   caps and sweep period, as the server would, and reports the rows and the
  *   database and WAL sizes after the writes, after a sweep and after close.
- *   The directory (default a temp dir, removed after) keeps the file. */
+ *   The directory (default a temp dir, removed after) keeps the file.
+ *        bench_replay writer [records] [routed]
+ *   writer: only the sqlite writer row (for callgrind: --toggle-collect=write_batch);
+ *   routed: records of the routed shape (make_routed, 4.1 KB) instead of the
+ *   synthetic one (1.6 KB). The default run prints the sqlite rows of both.
+ *        bench_replay rate [records_per_s] [seconds]
+ *   rate: records pushed at a steady rate (default 20000/s for 5 s) through
+ *   the default queue (10000) into the default store, as workers would;
+ *   reports the writer thread's CPU per record and the drops. */
+#include <dirent.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +36,82 @@
 
 static uint64_t base_ms = 1714564800000ull;
 static size_t body_bytes; /* soak: request body per record */
+static bool routed;       /* the routed shape: make_routed */
+
+/* The routing parts of a record the router wrote under `make bench`'s
+ * routed config (2 KB agent body with a tool loop: six signals, three
+ * decisions, two candidates), byte for byte: a record of about 4.1 KB.
+ * Sessions as a router sees them: 200 at a time taking turns, random ids. */
+static const char ROUTED_DECISION_TRACE[] =
+    "{\"outcome\":\"matched\",\"decision\":\"agentic\",\"confidence\":1,\"algorithm\":\"static\","
+    "\"strategy\":\""
+    "priority\",\"ranking\":[\"agentic\"],\"trace\":[{\"name\":\"guarded\",\"matched\":false,"
+    "\"confidence\":0,"
+    "\"catch_all\":false,\"root\":{\"kind\":\"OR\",\"signal\":null,\"label\":null,\"matched\":"
+    "false,\"confiden"
+    "ce\":0,\"skipped\":false,\"error\":null,\"children\":[{\"kind\":\"leaf\",\"signal\":"
+    "\"jailbreak:injectio"
+    "n\",\"label\":null,\"matched\":false,\"confidence\":0,\"skipped\":false,\"error\":null,"
+    "\"children\":[]}"
+    ",{\"kind\":\"leaf\",\"signal\":\"pii:sensitive\",\"label\":null,\"matched\":false,"
+    "\"confidence\":0,\"skip"
+    "ped\":false,\"error\":null,\"children\":[]}]}},{\"name\":\"long_context\",\"matched\":false,"
+    "\"confiden"
+    "ce\":0,\"catch_all\":false,\"root\":{\"kind\":\"AND\",\"signal\":null,\"label\":null,"
+    "\"matched\":false,\"c"
+    "onfidence\":0,\"skipped\":false,\"error\":null,\"children\":[{\"kind\":\"leaf\",\"signal\":"
+    "\"context:lon"
+    "g_context\",\"label\":null,\"matched\":false,\"confidence\":0,\"skipped\":false,\"error\":"
+    "null,\"child"
+    "ren\":[]}]}},{\"name\":\"agentic\",\"matched\":true,\"confidence\":1,\"catch_all\":false,"
+    "\"root\":{\"kin"
+    "d\":\"OR\",\"signal\":null,\"label\":null,\"matched\":true,\"confidence\":1,\"skipped\":false,"
+    "\"error\":n"
+    "ull,\"children\":[{\"kind\":\"leaf\",\"signal\":\"conversation:tool_use\",\"label\":null,"
+    "\"matched\":tru"
+    "e,\"confidence\":1,\"skipped\":false,\"error\":null,\"children\":[]},{\"kind\":\"leaf\","
+    "\"signal\":\"keyw"
+    "ord:code_terms\",\"label\":null,\"matched\":false,\"confidence\":0,\"skipped\":false,"
+    "\"error\":null,\""
+    "children\":[]},{\"kind\":\"leaf\",\"signal\":\"language:fr\",\"label\":null,\"matched\":false,"
+    "\"confiden"
+    "ce\":0,\"skipped\":false,\"error\":null,\"children\":[]}]}}]}";
+
+static const char ROUTED_SIGNALS[] = "[{\"family\":\"keyword\",\"name\":\"code_terms\",\"matched\":"
+                                     "false,\"score\":0.0000,\"value\":0.0000,\"la"
+                                     "tency_us\":392422},{\"family\":\"pii\",\"name\":"
+                                     "\"sensitive\",\"matched\":false,\"score\":0.0000,\"value"
+                                     "\":0.0000,\"latency_us\":327235},{\"family\":\"jailbreak\","
+                                     "\"name\":\"injection\",\"matched\":false,\"sc"
+                                     "ore\":0.0000,\"value\":0.0000,\"latency_us\":1510108},{"
+                                     "\"family\":\"language\",\"name\":\"fr\",\"matched"
+                                     "\":false,\"score\":0.0000,\"label\":\"en\",\"value\":0.9900,"
+                                     "\"latency_us\":444106},{\"family\":\"context"
+                                     "\",\"name\":\"long_context\",\"matched\":false,\"score\":0."
+                                     "0000,\"value\":390.0000,\"latency_us\":976},"
+                                     "{\"family\":\"conversation\",\"name\":\"tool_use\","
+                                     "\"matched\":true,\"score\":1.0000,\"value\":2.0000,\"l"
+                                     "atency_us\":15487}]";
+
+static const char ROUTED_CANDIDATES[] = "[{\"model\":\"medium\",\"admissible\":true,\"available\":"
+                                        "true,\"learned_quality\":0.000000,\"base\":1."
+                                        "0000,\"quality_gap\":0.0000,\"downgrade_credit\":0.0000,"
+                                        "\"handoff_penalty\":0.0000,\"prefix_benef"
+                                        "it\":0.0000,\"prefix_penalty\":0.0000,\"history_penalty\":"
+                                        "0.0000,\"switch_margin\":0.0000,\"stay_b"
+                                        "ias\":0.0000,\"tool_loop_term\":0.0000,\"checkout_"
+                                        "multiplier\":0.0000,\"final\":1.0000,\"net_switc"
+                                        "h_advantage\":0.0000},{\"model\":\"large\",\"admissible\":"
+                                        "true,\"available\":true,\"learned_quality\""
+                                        ":0.000000,\"base\":0.9990,\"quality_gap\":0.0000,"
+                                        "\"downgrade_credit\":0.0000,\"handoff_penalty\":0"
+                                        ".0000,\"prefix_benefit\":0.0000,\"prefix_penalty\":0.0000,"
+                                        "\"history_penalty\":0.0000,\"switch_mar"
+                                        "gin\":0.0000,\"stay_bias\":0.0000,\"tool_loop_term\":0."
+                                        "0000,\"checkout_multiplier\":0.0000,\"final"
+                                        "\":0.9990,\"net_switch_advantage\":0.0000}]";
+
+static const char ROUTED_ATTEMPTS[] = "[{\"backend\":\"mock-medium\",\"attempts\":1}]";
 
 static uint64_t cpu_us(void)
 {
@@ -46,8 +132,61 @@ static uint64_t thread_cpu_ns(void)
 
 /* A record built the way the proxy builds one (upstream/trace.c): strings
  * copied into the record's own pool with replay_record_puts. */
+static replay_record_t *make_routed(uint64_t i)
+{
+    replay_record_t *r = replay_record_new(base_ms + i);
+    replay_record_puts(r, &r->request_id, "2032622325dff96c3ac9d4f2");
+    replay_record_puts(r, &r->endpoint, "chat");
+    replay_record_puts(r, &r->client_protocol, "openai");
+    replay_record_puts(r, &r->upstream_protocol, "openai");
+    replay_record_puts(r, &r->tenant, "anon");
+    replay_record_puts(r, &r->recipe, "default");
+    replay_record_puts(r, &r->decision, i % 3 ? "agentic" : "guarded");
+    r->decision_confidence = 1;
+    replay_record_puts(r, &r->strategy, "priority");
+    replay_record_puts(r, &r->decision_trace_json, ROUTED_DECISION_TRACE);
+    replay_record_puts(r, &r->signals_json, ROUTED_SIGNALS);
+    replay_record_puts(r, &r->algorithm, "static");
+    replay_record_puts(r, &r->candidates_json, ROUTED_CANDIDATES);
+    replay_record_puts(r, &r->model, "medium");
+    r->has_session = true;
+    /* 200 sessions at a time, taking turns (agents run side by side), each
+     * 20 turns long, then the next 200; ids as random as a client's UUID */
+    uint64_t sess = (i / 4000) * 200 + i % 200;
+    uint64_t h = (sess + 1) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    char sid[48];
+    snprintf(sid, sizeof sid, "%016llx-%04llu", (unsigned long long)h,
+             (unsigned long long)(sess % 10000));
+    replay_record_puts(r, &r->session.id, sid);
+    replay_record_puts(r, &r->session.identity_source, "x-session-id");
+    r->session.identity_confidence = 1;
+    r->session.turn = (int64_t)(i % 4000 / 200) + 1;
+    replay_record_puts(r, &r->session.phase, "tool_loop");
+    replay_record_puts(r, &r->session.previous_model, "");
+    replay_record_puts(r, &r->session.selected_model, "medium");
+    replay_record_puts(r, &r->session.reason,
+                       i % 4000 >= 200 ? "hard_lock_tool_loop" : "cold_start");
+    replay_record_puts(r, &r->session.hard_lock, "none");
+    replay_record_puts(r, &r->backend, "mock-medium");
+    replay_record_puts(r, &r->attempts_json, ROUTED_ATTEMPTS);
+    replay_record_puts(r, &r->response_path, "upstream");
+    r->status = 200;
+    r->usage.prompt = 352;
+    r->usage.completion = 33;
+    replay_record_puts(r, &r->cost.currency, "USD");
+    r->cost.actual = r->cost.baseline = 0.000226;
+    r->latency.routing_us = 3134;
+    r->latency.ttft_ms = 4.271;
+    r->latency.total_ms = 4.739;
+    return r;
+}
+
 static replay_record_t *make(uint64_t i)
 {
+    if (routed) return make_routed(i);
     replay_record_t *r = replay_record_new(base_ms + i);
     replay_record_puts(r, &r->request_id, "req-0123456789");
     replay_record_puts(r, &r->endpoint, "/v1/chat/completions");
@@ -99,6 +238,19 @@ static replay_record_t *make(uint64_t i)
     return r;
 }
 
+/* Bytes this process passed to read and write calls (/proc/self/io). */
+static void io_bytes(double *rd, double *wr)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    *rd = *wr = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "rchar: ", 7)) *rd = atof(line + 7);
+        if (!strncmp(line, "wchar: ", 7)) *wr = atof(line + 7);
+    }
+    if (f) fclose(f);
+}
+
 /* max_records 0: twice n, so the cap never applies. */
 static void run(const char *label, const char *store, const char *path, size_t n,
                 int64_t max_records)
@@ -123,9 +275,12 @@ static void run(const char *label, const char *store, const char *path, size_t n
     uint64_t t1 = clock_mono_us(), w1 = thread_cpu_ns();
     /* only the writer runs from here on: the process CPU is its CPU */
     uint64_t c1 = cpu_us();
+    double r1, w1b, r2, w2b;
+    io_bytes(&r1, &w1b);
     replay_queue_pause(q, false);
     replay_queue_flush(q, 600000);
     uint64_t t2 = clock_mono_us(), c2 = cpu_us();
+    io_bytes(&r2, &w2b);
     replay_stats_t x;
     replay_queue_free(q, 1000, &x);
     /* plus one sweep, which is where caps used to be enforced: the cost of
@@ -135,11 +290,13 @@ static void run(const char *label, const char *store, const char *path, size_t n
     uint64_t c3 = cpu_us();
     printf("%-10s build+push %6.2f us/record (%5.2f us thread CPU)   writer %8.0f records/s %6.1f "
            "us CPU/record "
-           "(%5.1f with a sweep)   written %llu dropped %llu errors %llu\n",
+           "(%5.1f with a sweep)   written %llu dropped %llu errors %llu   I/O per record: read "
+           "%.1f KB, written %.1f KB\n",
            label, (double)(t1 - t0) / (double)n, (double)(w1 - w0) / 1e3 / (double)n,
            (double)n * 1e6 / (double)(t2 - t1), (double)(c2 - c1) / (double)n,
            (double)(c3 - c1) / (double)n, (unsigned long long)x.written,
-           (unsigned long long)x.dropped, (unsigned long long)x.errors);
+           (unsigned long long)x.dropped, (unsigned long long)x.errors, (r2 - r1) / 1e3 / (double)n,
+           (w2b - w1b) / 1e3 / (double)n);
     replay_store_close(s);
     buf_free(&err);
 }
@@ -170,6 +327,72 @@ static void worker_steady(const char *path, size_t n)
            "%llu\n",
            (double)spent / 1e3 / (double)n, (unsigned long long)x.written,
            (unsigned long long)x.dropped);
+    replay_store_close(s);
+}
+
+/* CPU (user + system, us) of the thread named "replay-writer", from
+ * /proc/self/task: what the writer alone costs. */
+static double writer_thread_cpu_us(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    double v = -1;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char p[300], buf[512];
+        snprintf(p, sizeof p, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(p, "r");
+        if (!f) continue;
+        bool is_writer = fgets(buf, sizeof buf, f) && !strncmp(buf, "replay-writer", 13);
+        fclose(f);
+        if (!is_writer) continue;
+        snprintf(p, sizeof p, "/proc/self/task/%s/stat", e->d_name);
+        f = fopen(p, "r");
+        if (!f) continue;
+        if (fgets(buf, sizeof buf, f)) {
+            const char *q = strrchr(buf, ')');
+            unsigned long long ut = 0, st = 0;
+            /* after "pid (comm)": state ppid pgrp session tty tpgid flags minflt cminflt
+             * majflt cmajflt utime stime */
+            if (q && sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                            &st) == 2)
+                v = (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+        }
+        fclose(f);
+    }
+    if (d) closedir(d);
+    return v;
+}
+
+/* The server's shape: records pushed at a fixed rate into the default
+ * queue and store (sweeps every 60 s), the writer keeping up or dropping. */
+static void rate(const char *path, double per_s, double seconds)
+{
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.path = path;
+    replay_store_t *s = replay_store_open(&c, NULL);
+    if (!s) exit(2);
+    replay_queue_t *q = replay_queue_new(s, &c);
+    size_t n = (size_t)(per_s * seconds);
+    uint64_t t0 = clock_mono_us(), mine = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t due = t0 + (uint64_t)((double)i * 1e6 / per_s), now = clock_mono_us();
+        if (due > now + 200) usleep((useconds_t)(due - now));
+        uint64_t a = thread_cpu_ns();
+        replay_queue_push(q, make(i));
+        mine += thread_cpu_ns() - a;
+    }
+    replay_queue_flush(q, 600000);
+    uint64_t t1 = clock_mono_us();
+    double wcpu = writer_thread_cpu_us();
+    replay_stats_t x;
+    replay_queue_free(q, 60000, &x);
+    printf("rate %.0f routed records/s for %.1f s (sqlite, queue_size 10000): pushed at %.0f/s, "
+           "writer "
+           "thread %.1f us CPU/record, build+push %.2f us, written %llu dropped %llu\n",
+           per_s, seconds, (double)n * 1e6 / (double)(t1 - t0),
+           wcpu / (double)(x.written ? x.written : 1), (double)mine / 1e3 / (double)n,
+           (unsigned long long)x.written, (unsigned long long)x.dropped);
     replay_store_close(s);
 }
 
@@ -271,7 +494,9 @@ static void soak(size_t n, const char *path)
 int main(int argc, char **argv)
 {
     bool is_soak = argc > 1 && !strcmp(argv[1], "soak");
-    if (is_soak) argv++, argc--;
+    bool is_writer = argc > 1 && !strcmp(argv[1], "writer");
+    bool is_rate = argc > 1 && !strcmp(argv[1], "rate");
+    if (is_soak || is_writer || is_rate) argv++, argc--;
     size_t n = argc > 1 ? (size_t)strtoull(argv[1], NULL, 10) : is_soak ? 200000 : 100000;
     char dir[] = "/tmp/bench-replay-XXXXXX", p1[512], p2[512];
     if (is_soak) {
@@ -287,12 +512,22 @@ int main(int argc, char **argv)
     snprintf(p2, sizeof p2, "%s/r.jsonl", dir);
     if (is_soak) {
         soak(n, p1);
+    } else if (is_writer) {
+        routed = argc > 2 && !strcmp(argv[2], "routed");
+        run(routed ? "sqlite-rtd" : "sqlite", "sqlite", p1, n, 0);
+    } else if (is_rate) {
+        routed = true; /* what the server writes */
+        rate(p1, argc > 1 ? atof(argv[1]) : 20000, argc > 2 ? atof(argv[2]) : 5);
     } else {
         run("sqlite", "sqlite", p1, n, 0);
         if (unlink(p1)) return 2;
         worker_steady(p1, n);
         if (unlink(p1)) return 2;
         run("sqlite-cap", "sqlite", p1, n, (int64_t)n / 4); /* 3/4 of the writes trim */
+        if (unlink(p1)) return 2;
+        routed = true;
+        run("sqlite-rtd", "sqlite", p1, n, 0); /* the routed record shape */
+        routed = false;
         run("jsonl", "jsonl", p2, n, 0);
         run("memory", "memory", NULL, n, 0);
         burst(n);

@@ -41,6 +41,30 @@ static void test_ids_have_the_rr_shape_and_differ(void **st)
     assert_true(replay_id_valid("rr_0123456789abcdef01234567"));
 }
 
+/* A record's id starts with its creation time: records made in time order
+ * have ids in the same order (the id index grows at its right edge), and
+ * records of the same millisecond still differ. */
+static void test_record_ids_sort_by_creation_time(void **st)
+{
+    replay_record_t *r[64];
+    uint64_t t0 = 1796612880686ull; /* 2026-12-07 */
+    for (int i = 0; i < 64; i++)
+        r[i] = replay_record_new(t0 + (uint64_t)(i / 2) * 7); /* two per ms */
+    for (int i = 0; i < 64; i++) {
+        assert_true(replay_id_valid(r[i]->id));
+        if (i) {
+            if (i % 2)
+                assert_memory_equal(r[i]->id, r[i - 1]->id, 13); /* same ms, same prefix */
+            else
+                assert_true(strcmp(r[i - 1]->id, r[i]->id) < 0);
+            assert_string_not_equal(r[i]->id, r[i - 1]->id);
+        }
+    }
+    assert_memory_equal(r[0]->id, "rr_a24e78f92e", 13); /* t0 mod 2^40 in hex */
+    for (int i = 0; i < 64; i++)
+        replay_record_free(r[i]);
+}
+
 static void test_reason_enum_is_the_spec_list(void **st)
 {
     static const char *spec[] = {"cold_start",
@@ -231,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_uses_the_pool_then_the_heap),
         cmocka_unit_test(test_ids_have_the_rr_shape_and_differ),
+        cmocka_unit_test(test_record_ids_sort_by_creation_time),
         cmocka_unit_test(test_reason_enum_is_the_spec_list),
         cmocka_unit_test(test_render_has_every_field_group),
         cmocka_unit_test(test_fast_response_has_null_session_and_defaults),

@@ -1,9 +1,9 @@
 /* test_store_sqlite.c - the default replay store in a temp dir: the shared
  * store behaviour (write, filters, cursor paging), WAL mode, incremental
- * auto-vacuum and the five indexes, the TTL sweep, the max_records and
- * max_bytes caps after every write, WAL truncation, the one-time conversion
- * of a file made without auto-vacuum, read-only reopening, and errors for
- * files that are not replay databases. */
+ * auto-vacuum and the two indexes (a file with the older per-filter
+ * indexes loses them at open, and every filter answers the same), the TTL sweep, the max_records
+ * and max_bytes caps after every write, WAL truncation, the one-time conversion of a file made
+ * without auto-vacuum, read-only reopening, and errors for files that are not replay databases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 
 #define FX_CONFORMANCE
 #include "replay_fixture.h"
+#include "replay/store_sqlite.h"
 
 static char dir[256], path[300];
 
@@ -144,7 +145,13 @@ static void test_wal_mode_and_indexes(void **st)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), 2);
     sqlite3_finalize(q);
-    /* indexes whose first column is each filter column */
+    /* a new file gets the large pages (an old one keeps its own) */
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), REPLAY_SQ_PAGE_SIZE);
+    sqlite3_finalize(q);
+    /* indexes for the timeline and the newest-first list only: the
+     * decision, model and reason filters walk the time index */
     static const char *cols[] = {"session_id", "created_at", "decision", "model", "reason"};
     for (size_t i = 0; i < 5; i++) {
         char sql[256];
@@ -154,10 +161,119 @@ static void test_wal_mode_and_indexes(void **st)
                  cols[i]);
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
         assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-        assert_true(sqlite3_column_int(q, 0) >= 1);
+        if (i < 2)
+            assert_true(sqlite3_column_int(q, 0) >= 1);
+        else
+            assert_int_equal(sqlite3_column_int(q, 0), 0);
         sqlite3_finalize(q);
     }
     sqlite3_close(db);
+}
+
+/* A file exactly as the previous version made it (4 KiB pages, five
+ * indexes, WAL, incremental auto-vacuum) opens without a rewrite: it keeps
+ * its page size, loses the three filter indexes, and takes writes and
+ * answers queries. */
+static void test_previous_version_file_keeps_its_pages_and_works(void **st)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "PRAGMA page_size=4096; PRAGMA auto_vacuum=INCREMENTAL; PRAGMA journal_mode=WAL;"
+            "CREATE TABLE replay (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL,"
+            " session_id TEXT, decision TEXT, model TEXT, reason TEXT, phase TEXT,"
+            " turn INTEGER NOT NULL DEFAULT 0, switched INTEGER NOT NULL DEFAULT 0,"
+            " record TEXT NOT NULL, bodies TEXT);"
+            "CREATE INDEX replay_session ON replay(session_id, created_at);"
+            "CREATE INDEX replay_created ON replay(created_at, id);"
+            "CREATE INDEX replay_decision ON replay(decision, created_at);"
+            "CREATE INDEX replay_model ON replay(model, created_at);"
+            "CREATE INDEX replay_reason ON replay(reason, created_at);",
+            NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    replay_store_t *s = open_sq(0, 0, false);
+    assert_non_null(s);
+    assert_int_equal(db_int("PRAGMA page_size"), 4096);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"), 3);
+    for (int from = 0; from < 120; from += 40)
+        assert_int_equal(write_turns(s, from, 40, 0), REPLAY_OK);
+    assert_int_equal(db_int("SELECT count(*) FROM replay"), 120);
+    assert_int_equal(timeline_turns(s, "sess-3"), 20);
+    assert_int_equal(fx_count(s, &(replay_filter_t){.decision = "coding", .limit = 50}), 50);
+    replay_store_close(s);
+}
+
+/* The list of records matching one filter, two pages of 7 (cursor
+ * included), as the API answers it. */
+static void filtered_pages(replay_store_t *s, const char *decision, const char *model,
+                           const char *reason, buf_t *out)
+{
+    replay_query_t q = {.decision = decision, .model = model, .reason = reason, .limit = 7};
+    buf_t err = BUF_INIT;
+    assert_int_equal(replay_query_list(s, &q, out, &err), REPLAY_OK);
+    const char *c = strstr(out->data, "\"next_cursor\":\"");
+    assert_non_null(c);
+    char cursor[64];
+    snprintf(cursor, sizeof cursor, "%.*s", (int)strcspn(c + 15, "\""), c + 15);
+    q.cursor = cursor;
+    assert_int_equal(replay_query_list(s, &q, out, &err), REPLAY_OK);
+    buf_free(&err);
+}
+
+static void test_old_filter_indexes_dropped_at_open_and_answers_unchanged(void **st)
+{
+    static const char *const dec[] = {"coding", "chat", "math"}, *const mod[] = {"m-a", "m-b"},
+                             *const why[] = {"cold_start", "switch_allowed", "stay_best_adjusted"};
+    replay_store_t *s = open_sq(0, 0, false);
+    replay_record_t *recs[60];
+    for (int i = 0; i < 60; i++) {
+        char sid[16];
+        snprintf(sid, sizeof sid, "sess-%d", i / 10);
+        recs[i] = fx_record(1000 + (uint64_t)i / 2, sid, i % 10 + 1, dec[i % 3], mod[i % 2],
+                            why[i % 3 ? 1 + i % 2 : 0]);
+    }
+    assert_int_equal(fx_write(s, recs, 60), REPLAY_OK);
+    replay_store_close(s);
+    /* the file as the previous version left it: its three filter indexes (six
+     * with the two kept and the id's own) */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE INDEX replay_decision ON replay(decision, created_at);"
+                                  "CREATE INDEX replay_model ON replay(model, created_at);"
+                                  "CREATE INDEX replay_reason ON replay(reason, created_at);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"), 6);
+    /* answers through the old indexes (a read-only open changes nothing) */
+    buf_t before = BUF_INIT, after = BUF_INIT;
+    s = open_sq(0, 0, true);
+    assert_non_null(s);
+    filtered_pages(s, "chat", NULL, NULL, &before);
+    filtered_pages(s, NULL, "m-b", NULL, &before);
+    filtered_pages(s, NULL, NULL, "cold_start", &before);
+    filtered_pages(s, "math", "m-a", "switch_allowed", &before);
+    replay_store_close(s);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index'"), 6);
+    /* the writer's open drops them; the same queries answer the same */
+    s = open_sq(0, 0, false);
+    assert_non_null(s);
+    assert_int_equal(db_int("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+                            " ('replay_decision', 'replay_model', 'replay_reason')"),
+                     0);
+    filtered_pages(s, "chat", NULL, NULL, &after);
+    filtered_pages(s, NULL, "m-b", NULL, &after);
+    filtered_pages(s, NULL, NULL, "cold_start", &after);
+    filtered_pages(s, "math", "m-a", "switch_allowed", &after);
+    assert_string_equal(before.data, after.data);
+    assert_non_null(strstr(after.data, "\"decision\":\"chat\""));
+    replay_store_close(s);
+    buf_free(&before);
+    buf_free(&after);
 }
 
 static void test_ttl_sweep_removes_old_rows(void **st)
@@ -361,6 +477,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sqlite_store_behaviour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_mode_and_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_old_filter_indexes_dropped_at_open_and_answers_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previous_version_file_keeps_its_pages_and_works, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ttl_sweep_removes_old_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_records_holds_after_the_write, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_cap_holds_across_batches_and_queries_work, setup,
