@@ -523,15 +523,27 @@ static void test_write_back_of_many_records_converges(void **state)
         }
     }
     assert_int_equal(left, 0);
+    /* the sample above sees every 97th key: the write-back may still be
+     * draining the others (and its last batch may be in flight), so keep
+     * driving the loop until Redis holds them all, boundedly */
+    redisContext *c = tredis_connect(&tredis_srv);
+    assert_non_null(c);
+    long long in_redis = 0;
+    for (int round = 0; round < 20000; round++) {
+        if (round % 50 == 0) {
+            redisReply *r = redisCommand(c, "DBSIZE");
+            assert_non_null(r);
+            in_redis = r->integer;
+            freeReplyObject(r);
+            if (in_redis >= N) break;
+        }
+        sess_store_get_wait(rs, "wb-probe", &st);
+        sleep_ms(1);
+    }
+    assert_true(in_redis >= N);
     sess_store_stats_t s;
     sess_store_stats(rs, &s);
     assert_false(s.degraded);
-    redisContext *c = tredis_connect(&tredis_srv);
-    assert_non_null(c);
-    redisReply *r = redisCommand(c, "DBSIZE");
-    assert_non_null(r);
-    assert_true(r->integer >= N);
-    freeReplyObject(r);
     redisFree(c);
     sess_store_free(rs);
     sess_store_free(fb);
