@@ -29,6 +29,10 @@
 #   BENCH_SKIP_PROGRAMS=1 only run the proxy benchmark
 #   BENCH_SKIP_STORES=1   skip the replay-store rows (scripts/bench_replay_stores.sh)
 #   BENCH_SKIP_FETCH=1    skip the signal-fetch row (scripts/bench_signal_fetch.sh)
+#   BENCH_OVERRUN_SLACK=0.5, BENCH_PAUSE_RETRIES=2: a wrk run lasting more than
+#                         its duration + slack (the machine was paused, e.g. a VM
+#                         snapshot: wrk stops on its own clock) is measured again
+#                         (scripts/bench_wrk.sh); results.md says how many were
 #   BENCH_BIN=build/tether, BENCH_OUT=build/bench
 set -u -o pipefail
 
@@ -47,6 +51,8 @@ TLOG=${BENCH_TETHER_LOG:-warn}
 export BENCH_SESSIONS=${BENCH_SESSIONS:-64}
 
 die() { echo "bench: $*" >&2; exit 1; }
+# shellcheck source=scripts/bench_wrk.sh
+. "$ROOT/scripts/bench_wrk.sh"
 
 [ -x "$BIN" ] || die "$BIN not built (run: make -j2 build/tether)"
 if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
@@ -218,8 +224,9 @@ to_us() {
 run_wrk() {
     local url=$1 body=$2 conns=$3 secs=$4 log=$5 threads=2
     [ "$conns" -lt 2 ] && threads=1
-    BENCH_BODY="$body" BENCH_AUTH="${RUN_AUTH:-}" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency \
-        -s "$TMP/post.lua" "$url" > "$log" 2>&1
+    # a run the machine's pause stretched is repeated (scripts/bench_wrk.sh)
+    BENCH_BODY="$body" BENCH_AUTH="${RUN_AUTH:-}" wrk_run_checked "$log" "$secs" \
+        wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency -s "$TMP/post.lua" "$url"
     RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
     P50=$(to_us "$(awk '$1 == "50%" {print $2}' "$log")")
     P99=$(to_us "$(awk '$1 == "99%" {print $2}' "$log")")
@@ -569,6 +576,8 @@ RES="$TMP/results.md"
 
 if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
     for b in $BODIES; do gen_body "$b" "$TMP/body-$b.json"; done
+    FORKS0=$(dmesg 2>/dev/null | grep -c 'virtual machine fork')
+    dmesg > /dev/null 2>&1 || FORKS0=""
 
     "$BIN" mock --listen 127.0.0.1:0 --workers "$MOCK_WORKERS" --reply-bytes "$REPLY_BYTES" \
         > "$TMP/mock.out" 2> "$TMP/mock.err" &
@@ -618,6 +627,13 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         stop_pid "$GATED_PID"
     done
     stop_pid "$MOCK_PID"
+    for f in $WRK_OVERRUN_LOGS; do cp "$f" "$OUT/"; done
+    # the kernel logs a VM snapshot restore as "virtual machine fork" (best effort)
+    VMFORK_NOTE=""
+    forks1=$(dmesg 2>/dev/null | grep -c 'virtual machine fork')
+    if [ -n "$FORKS0" ] && [ -n "$forks1" ] && [ "$forks1" -gt "$FORKS0" ]; then
+        VMFORK_NOTE=" The kernel logged $((forks1 - FORKS0)) VM snapshot restore(s) (\"virtual machine fork\") during the run."
+    fi
 
     w1=${WORKERS%% *}
     {
@@ -708,6 +724,13 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         echo "(and by whatever else runs on the machine), so a proxy with more workers also takes CPU from"
         echo "wrk and the mock, and p99 at 1 connection mostly measures scheduling noise."
         echo "Raw wrk outputs: $OUT/wrk-*.txt."
+        if [ "$WRK_OVERRUNS" -gt 0 ]; then
+            echo
+            echo "Repeated runs: $WRK_OVERRUNS wrk run(s) lasted more than their $DUR s (+${BENCH_OVERRUN_SLACK:-0.5} s):"
+            echo "wrk stops on its own clock whether or not answers come, so the load generator itself"
+            echo "was paused (machine or VM paused, clock stepped); each was measured again and its"
+            echo "output kept as $OUT/wrk-*-overrunN.txt.$VMFORK_NOTE"
+        fi
         echo
     } >> "$RES"
 fi
