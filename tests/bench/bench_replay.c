@@ -152,7 +152,7 @@ static replay_record_t *make_routed(uint64_t i)
      * (replay/frag_memo.h) must not see the same signals every time */
     char sig[sizeof ROUTED_SIGNALS], us[8];
     memcpy(sig, ROUTED_SIGNALS, sizeof sig);
-    snprintf(us, sizeof us, "%06u", (unsigned)(i * 7919u % 1000000u));
+    snprintf(us, sizeof us, "%06u", (unsigned)(100000u + i * 7919u % 900000u)); /* no leading 0 */
     memcpy(strstr(sig, "392422"), us, 6);
     replay_record_puts(r, &r->signals_json, sig);
     replay_record_puts(r, &r->algorithm, "static");
