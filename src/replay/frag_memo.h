@@ -8,8 +8,9 @@
  * Per thread (the writer's), a few fragments of at most
  * REPLAY_FRAG_MEMO_MAX bytes each, kept in thread-local storage (no
  * allocation), the least recently used replaced. A fragment is remembered
- * only by replay_frag_memo_learn, which runs both checks itself, so a hit
- * answers exactly what the checks would. */
+ * only by replay_frag_memo_learn, which record.c calls only for text its
+ * validation accepted and which runs the credential pre-check itself, so a
+ * hit answers exactly what both checks would. */
 #ifndef TETHER_REPLAY_FRAG_MEMO_H
 #define TETHER_REPLAY_FRAG_MEMO_H
 #include <stdbool.h>
