@@ -113,13 +113,17 @@ replay_queue_t *replay_queue_new_ex(replay_store_t *store, const replay_config_t
     q->redact = c ? c->redact : true;
     /* group commit: under load records arrive one by one, and one store
      * transaction per record costs more than the request that produced it;
-     * the writer lingers up to LINGER_MS until a quarter batch waits */
+     * the writer lingers up to LINGER_MS until a whole batch waits: at a
+     * router's rate (5,000-10,000 records/s) a batch of 100-200 records
+     * instead of 64 dirties the same index pages once for more records
+     * (docs/PERFORMANCE.md "Replay writer, fourth pass"); a record still
+     * waits at most LINGER_MS */
     core_workq_opts_t o = {.name = "replay-writer",
                            .item_size = sizeof(replay_record_t *),
                            .capacity = c && c->queue_size > 0 ? (size_t)c->queue_size : 10000,
                            .batch = BATCH,
                            .linger_ms = LINGER_MS,
-                           .linger_enough = BATCH / 4,
+                           .linger_enough = BATCH,
                            .tick_ms = sweep_every_ms,
                            .handle = write_batch,
                            .tick = sweep_every_ms ? sweep : NULL,

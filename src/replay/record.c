@@ -4,6 +4,7 @@
  * text; query.c reads it back. */
 #include "replay/record.h"
 #include "replay/frag_check.h"
+#include "replay/frag_memo.h"
 #include "json/scan.h"
 #include "session/policy.h"
 
@@ -279,12 +280,18 @@ static bool json_ok(const char *s)
 {
     if (!s || !*s) return true;
     size_t n = strlen(s);
-    if (replay_frag_json_ok(s, n) || jscan_validate(s, n, NULL) == 0) return true;
-    const char *end = NULL;
-    /* length + 1: with require_null_terminated cJSON wants the NUL inside */
-    cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, &end, true);
-    if (!j) return false;
-    cJSON_Delete(j);
+    /* the same bytes as a fragment this thread already found valid and
+     * clean (frag_memo.h): the decision trace and candidates of most
+     * records; a valid one is remembered for the redaction that follows */
+    if (replay_frag_memo_clean(s, n)) return true;
+    if (!replay_frag_json_ok(s, n) && jscan_validate(s, n, NULL) != 0) {
+        const char *end = NULL;
+        /* length + 1: with require_null_terminated cJSON wants the NUL inside */
+        cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, &end, true);
+        if (!j) return false;
+        cJSON_Delete(j);
+    }
+    replay_frag_memo_learn(s, n);
     return true;
 }
 

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "replay/frag_check.h"
+#include "replay/frag_memo.h"
 #include "signals/pii_recognizers.h"
 
 typedef struct {
@@ -254,7 +255,8 @@ static void redact_fragment(replay_record_t *r, char **frag)
 {
     if (!*frag || !**frag) return;
     size_t n = strlen(*frag);
-    if (!replay_frag_may_hold_secret(*frag, n)) return;
+    /* checked clean already (record.c's validation remembers it) */
+    if (replay_frag_memo_clean(*frag, n) || !replay_frag_may_hold_secret(*frag, n)) return;
     buf_t b = BUF_INIT;
     mask_credentials(*frag, n, &b);
     if (b.len == n && !memcmp(b.data, *frag, n)) { /* nothing found: keep as is */

@@ -13,8 +13,10 @@
  *   The directory (default a temp dir, removed after) keeps the file.
  *        bench_replay writer [records] [routed]
  *   writer: only the sqlite writer row (for callgrind: --toggle-collect=write_batch);
- *   routed: records of the routed shape (make_routed, 4.1 KB) instead of the
- *   synthetic one (1.6 KB). The default run prints the sqlite rows of both.
+ *   routed: records of the routed shape (make_routed, 4.1 KB; the signals'
+ *   timings differ per record, the trace and candidates repeat, as a
+ *   router's do) instead of the synthetic one (1.6 KB). The default run
+ *   prints the sqlite rows of both.
  *        bench_replay rate [records_per_s] [seconds]
  *   rate: records pushed at a steady rate (default 20000/s for 5 s) through
  *   the default queue (10000) into the default store, as workers would;
@@ -145,7 +147,14 @@ static replay_record_t *make_routed(uint64_t i)
     r->decision_confidence = 1;
     replay_record_puts(r, &r->strategy, "priority");
     replay_record_puts(r, &r->decision_trace_json, ROUTED_DECISION_TRACE);
-    replay_record_puts(r, &r->signals_json, ROUTED_SIGNALS);
+    /* a router's signal timings differ from request to request (the trace
+     * and candidates repeat): the writer's memory of checked fragments
+     * (replay/frag_memo.h) must not see the same signals every time */
+    char sig[sizeof ROUTED_SIGNALS], us[8];
+    memcpy(sig, ROUTED_SIGNALS, sizeof sig);
+    snprintf(us, sizeof us, "%06u", (unsigned)(100000u + i * 7919u % 900000u)); /* no leading 0 */
+    memcpy(strstr(sig, "392422"), us, 6);
+    replay_record_puts(r, &r->signals_json, sig);
     replay_record_puts(r, &r->algorithm, "static");
     replay_record_puts(r, &r->candidates_json, ROUTED_CANDIDATES);
     replay_record_puts(r, &r->model, "medium");
