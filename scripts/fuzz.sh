@@ -46,7 +46,7 @@ LIBS[fuzz_classify]="-lcjson"
 SRCS[fuzz_trace]="src/telemetry/span.c src/telemetry/otlp_json.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/arena.c src/core/thread_exit.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_replay]="src/replay/query.c src/replay/aggregate.c src/replay/trajectory.c src/replay/store.c \
-    src/replay/record.c src/replay/frag_check.c src/session/policy.c src/session/policy_start.c \
+    src/replay/record.c src/replay/frag_check.c src/replay/frag_memo.c src/session/policy.c src/session/policy_start.c \
     src/session/policy_facts.c src/config/yaml.c src/config/diag.c src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_cache_stream.c src/http/sse.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 # The loader reads the member registries of signals/, select/ and plugins/
