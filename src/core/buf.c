@@ -111,6 +111,11 @@ void buf_fixed(buf_t *b, double v, int decimals)
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     static const uint32_t ipow10[] = {1,      10,      100,      1000,      10000,
                                       100000, 1000000, 10000000, 100000000, 1000000000};
+    if (v == 0 && !signbit(v) && decimals >= 0 && decimals <= 9) {
+        /* +0, the most common score and term: "0", "0.0", "0.00", ... */
+        buf_append(b, "0.000000000", decimals ? (size_t)decimals + 2 : 1);
+        return;
+    }
     double a = fabs(v);
     if (decimals < 0 || decimals > 9 || !(a * pow10[decimals] < 2147483648.0)) {
         buf_printf(b, "%.*f", decimals, v); /* NaN, infinities, large values */
