@@ -288,7 +288,7 @@ bool rid_wrap_tool_ids(rid_wrapper_t *w, rq_proto_t proto, const char *doc, size
     if (!w || !len || len >= UINT32_MAX) return false;
     static const char *const marks[] = {"\"tool_calls\"", "\"tool_use\"", "\"function_call\""};
     const char *mark = marks[proto == RQ_PROTO_CHAT ? 0 : proto == RQ_PROTO_ANTHROPIC ? 1 : 2];
-    if (!memmem(doc, len, mark, strlen(mark))) return false;
+    if (!jscan_contains(doc, len, mark, strlen(mark))) return false;
     jspan_t top = {0, (uint32_t)len};
     size_t i = 0;
     while (i < len && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\r' || doc[i] == '\t'))
@@ -345,8 +345,10 @@ static size_t unwrap_span(const char *body, jspan_t v, jsplice_t *sp)
 
 size_t rid_unwrap_tool_ids(rq_proto_t proto, const char *body, size_t len, jsplice_t *sp)
 {
+    /* most bodies hold no wrapped id: a fast search for the mark (memmem's
+     * answer) before walking the messages */
     if (!len || len >= UINT32_MAX ||
-        !memmem(body, len, SESS_BINDING_TOOL_MARK, SESS_BINDING_TOOL_MARK_LEN))
+        !jscan_contains(body, len, SESS_BINDING_TOOL_MARK, SESS_BINDING_TOOL_MARK_LEN))
         return 0;
     jspan_t top = {0, (uint32_t)len}, arr, el;
     uint32_t i = 0;

@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 void buf_reserve(buf_t *b, size_t extra)
 {
@@ -26,22 +29,12 @@ void buf_reserve(buf_t *b, size_t extra)
     b->cap = nc;
 }
 
-void buf_append(buf_t *b, const void *p, size_t n)
+void buf_append_grow(buf_t *b, const void *p, size_t n)
 {
     buf_reserve(b, n);
     if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = 0;
-}
-
-void buf_puts(buf_t *b, const char *s)
-{
-    buf_append(b, s, strlen(s));
-}
-
-void buf_putc(buf_t *b, char c)
-{
-    buf_append(b, &c, 1);
 }
 
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
@@ -65,9 +58,64 @@ void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
+/* "00".."99": two digits per division when writing a number. */
+static const char DIGITS2[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* The decimal digits of v, right-aligned ending at end; returns the first. */
+static inline __attribute__((always_inline)) char *put_u32_rev(char *end, uint32_t v)
+{
+    while (v >= 100) {
+        end -= 2;
+        memcpy(end, DIGITS2 + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        end -= 2;
+        memcpy(end, DIGITS2 + 2 * v, 2);
+    } else {
+        *--end = (char)('0' + v);
+    }
+    return end;
+}
+
+void buf_uint(buf_t *b, unsigned long long v)
+{
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    while (v > UINT32_MAX) {
+        /* nine digits at a time until the rest fits 32 bits */
+        uint32_t low = (uint32_t)(v % 1000000000u);
+        v /= 1000000000u;
+        char *q = put_u32_rev(p, low);
+        while (q > p - 9)
+            *--q = '0';
+        p = q;
+    }
+    p = put_u32_rev(p, (uint32_t)v);
+    buf_append(b, p, (size_t)(end - p));
+}
+
+void buf_int(buf_t *b, long long v)
+{
+    if (v < 0) {
+        buf_putc(b, '-');
+        buf_uint(b, 0ull - (unsigned long long)v);
+        return;
+    }
+    buf_uint(b, (unsigned long long)v);
+}
+
 void buf_fixed(buf_t *b, double v, int decimals)
 {
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    static const uint32_t ipow10[] = {1,      10,      100,      1000,      10000,
+                                      100000, 1000000, 10000000, 100000000, 1000000000};
+    if (v == 0 && !signbit(v) && decimals >= 0 && decimals <= 9) {
+        /* +0, the most common score and term: "0", "0.0", "0.00", ... */
+        buf_append(b, "0.000000000", decimals ? (size_t)decimals + 2 : 1);
+        return;
+    }
     double a = fabs(v);
     if (decimals < 0 || decimals > 9 || !(a * pow10[decimals] < 2147483648.0)) {
         buf_printf(b, "%.*f", decimals, v); /* NaN, infinities, large values */
@@ -75,28 +123,28 @@ void buf_fixed(buf_t *b, double v, int decimals)
     }
     /* y is within half an ulp (< 2.4e-7 here) of the exact |v| * 10^d, so
      * rounding y gives printf's answer unless y is that close to a tie,
-     * where only the exact expansion can decide: ask printf. */
+     * where only the exact expansion can decide: ask printf. y is in
+     * [0, 2^31): the conversion truncates to floor(y) exactly, and y minus
+     * it is exact. */
     double y = a * pow10[decimals];
-    double fl = floor(y);
-    if (fabs(y - fl - 0.5) < 1e-6) {
+    uint32_t fl = (uint32_t)y;
+    double frac = y - (double)fl;
+    if (fabs(frac - 0.5) < 1e-6) {
         buf_printf(b, "%.*f", decimals, v);
         return;
     }
-    uint64_t r = (uint64_t)fl + (y - fl > 0.5);
-    uint64_t scale = (uint64_t)pow10[decimals], ip = r / scale, fp = r % scale;
-    char tmp[40];
-    int k = sizeof tmp;
-    for (int i = 0; i < decimals; i++) {
-        tmp[--k] = (char)('0' + fp % 10);
-        fp /= 10;
+    uint32_t r = fl + (frac > 0.5); /* <= 2^31 */
+    uint32_t scale = ipow10[decimals], ip = r / scale, fp = r % scale;
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    if (decimals) {
+        /* the fraction with its leading zeros: scale + fp has decimals + 1
+         * digits, the first a '1' that the point replaces */
+        p = put_u32_rev(end, scale + fp);
+        *p = '.';
     }
-    if (decimals) tmp[--k] = '.';
-    do {
-        tmp[--k] = (char)('0' + ip % 10);
-        ip /= 10;
-    } while (ip);
-    if (signbit(v)) tmp[--k] = '-';
-    buf_append(b, tmp + k, sizeof tmp - (size_t)k);
+    p = put_u32_rev(p, ip);
+    if (signbit(v)) *--p = '-';
+    buf_append(b, p, (size_t)(end - p));
 }
 
 void buf_g6(buf_t *b, double v)
@@ -177,13 +225,45 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The length of the prefix of s[0..n) that a JSON string holds as it is
+ * (no quote, backslash or control byte). */
+static size_t json_clean_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* x <= 0x1f (unsigned): max(x, 0x1f) == 0x1f */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)),
+                                   _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m) return i + (unsigned)__builtin_ctz(m);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\') break;
+    }
+    return i;
+}
+
 void buf_json_str(buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     buf_reserve(b, n + 2);
-    buf_putc(b, '"');
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t start = json_clean_prefix(s, n);
+    /* the usual string needs no escape: one copy between the quotes */
+    char *d = b->data + b->len;
+    d[0] = '"';
+    if (start) memcpy(d + 1, s, start);
+    b->len += 1 + start;
+    if (start == n) {
+        b->data[b->len++] = '"';
+        b->data[b->len] = 0;
+        return;
+    }
+    for (size_t i = start; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         buf_append(b, s + start, i - start);

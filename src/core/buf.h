@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 struct arena;
 typedef struct buf {
@@ -25,11 +26,40 @@ typedef struct buf {
  * buffers: no malloc once the arena is warm). */
 #define BUF_ARENA(a) ((buf_t){.data = NULL, .len = 0, .cap = 0, .arena = (a)})
 void buf_reserve(buf_t *b, size_t extra);
-void buf_append(buf_t *b, const void *p, size_t n);
-void buf_puts(buf_t *b, const char *s);
-void buf_putc(buf_t *b, char c);
+/* buf_append's path when the bytes do not fit the capacity (grows first). */
+void buf_append_grow(buf_t *b, const void *p, size_t n);
+/* The appends are inline: the renderers on the request path call them for
+ * every few bytes, and a literal's length and copy then fold to a few
+ * moves. */
+static inline void buf_append(buf_t *b, const void *p, size_t n)
+{
+    if (b->len + n >= b->cap) {
+        buf_append_grow(b, p, n);
+        return;
+    }
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+static inline void buf_puts(buf_t *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+static inline void buf_putc(buf_t *b, char c)
+{
+    if (b->len + 1 >= b->cap) {
+        buf_append_grow(b, &c, 1);
+        return;
+    }
+    b->data[b->len++] = c;
+    b->data[b->len] = 0;
+}
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+/* Append v in decimal: printf's "%llu" / "%lld" bytes (and "%d", "%u",
+ * "%zu" for the narrower types) without printf. */
+void buf_uint(buf_t *b, unsigned long long v);
+void buf_int(buf_t *b, long long v);
 /* Append a JSON number: integers as such, others with up to 6 decimals
  * (trailing zeros trimmed); "null" for NaN and infinities. */
 void buf_num(buf_t *b, double v);

@@ -2,6 +2,7 @@
  * sha256.h). Written from FIPS 180-4 section 6.2 and RFC 2104; checked
  * against OpenSSL in tests/unit/core/test_sha256.c. */
 #include "core/sha256.h"
+#include <stdbool.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -15,44 +16,149 @@ static const uint32_t K[64] = {
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
-static uint32_t ror(uint32_t x, int n)
+static inline uint32_t ror(uint32_t x, int n)
 {
     return (x >> n) | (x << (32 - n));
 }
 
+#define BSIG0(x)     (ror(x, 2) ^ ror(x, 13) ^ ror(x, 22))
+#define BSIG1(x)     (ror(x, 6) ^ ror(x, 11) ^ ror(x, 25))
+#define SSIG0(x)     (ror(x, 7) ^ ror(x, 18) ^ ((x) >> 3))
+#define SSIG1(x)     (ror(x, 17) ^ ror(x, 19) ^ ((x) >> 10))
+#define CH(e, f, g)  ((g) ^ ((e) & ((f) ^ (g))))
+#define MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+/* word i of the schedule (i >= 16), computed in place in the 16-word ring */
+#define SCHED(i) (w[(i)&15] += SSIG1(w[((i)-2) & 15]) + w[((i)-7) & 15] + SSIG0(w[((i)-15) & 15]))
+/* one round; the eight working variables rotate by renaming, not by moves */
+#define ROUND(a, b, c, d, e, f, g, h, i, wi)                                                       \
+    do {                                                                                           \
+        uint32_t t1 = (h) + BSIG1(e) + CH(e, f, g) + K[i] + (wi);                                  \
+        (d) += t1;                                                                                 \
+        (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                                        \
+    } while (0)
+#define EIGHT(i, W)                                                                                \
+    do {                                                                                           \
+        ROUND(a, b, c, d, e, f, g, h, (i) + 0, W((i) + 0));                                        \
+        ROUND(h, a, b, c, d, e, f, g, (i) + 1, W((i) + 1));                                        \
+        ROUND(g, h, a, b, c, d, e, f, (i) + 2, W((i) + 2));                                        \
+        ROUND(f, g, h, a, b, c, d, e, (i) + 3, W((i) + 3));                                        \
+        ROUND(e, f, g, h, a, b, c, d, (i) + 4, W((i) + 4));                                        \
+        ROUND(d, e, f, g, h, a, b, c, (i) + 5, W((i) + 5));                                        \
+        ROUND(c, d, e, f, g, h, a, b, (i) + 6, W((i) + 6));                                        \
+        ROUND(b, c, d, e, f, g, h, a, (i) + 7, W((i) + 7));                                        \
+    } while (0)
+#define WLOAD(i) w[i]
+
+/* FIPS 180-4 6.2.2 in portable C. */
+static void compress_c(uint32_t hs[8], const unsigned char *blk)
+{
+    uint32_t w[16];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
+               (uint32_t)blk[4 * i + 2] << 8 | (uint32_t)blk[4 * i + 3];
+    uint32_t a = hs[0], b = hs[1], c = hs[2], d = hs[3], e = hs[4], f = hs[5], g = hs[6], h = hs[7];
+    EIGHT(0, WLOAD);
+    EIGHT(8, WLOAD);
+    /* unrolled: every ring index is a constant */
+    EIGHT(16, SCHED);
+    EIGHT(24, SCHED);
+    EIGHT(32, SCHED);
+    EIGHT(40, SCHED);
+    EIGHT(48, SCHED);
+    EIGHT(56, SCHED);
+    hs[0] += a;
+    hs[1] += b;
+    hs[2] += c;
+    hs[3] += d;
+    hs[4] += e;
+    hs[5] += f;
+    hs[6] += g;
+    hs[7] += h;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+
+/* The same with the x86 SHA extensions (four rounds per two instructions),
+ * written from Intel's description of SHA256RNDS2/MSG1/MSG2: the state is
+ * held as ABEF and CDGH, and 4-word groups of the schedule are
+ * W_g = MSG2(MSG1(W_g-4, W_g-3) + (W_g-1:W_g-2 >> 1 word), W_g-1). */
+__attribute__((target("sha,sse4.1,ssse3"))) static void compress_ni(uint32_t hs[8],
+                                                                    const unsigned char *blk)
+{
+    const __m128i bswap = _mm_setr_epi8(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
+    __m128i t = _mm_loadu_si128((const __m128i *)(const void *)hs);        /* a b c d */
+    __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(hs + 4)); /* e f g h */
+    t = _mm_shuffle_epi32(t, 0xB1);                                        /* b a d c */
+    s1 = _mm_shuffle_epi32(s1, 0x1B);                                      /* h g f e */
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);                                /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);                                     /* CDGH */
+    const __m128i abef = s0, cdgh = s1;
+    __m128i w[4];
+    for (int g = 0; g < 16; g++) {
+        __m128i m;
+        if (g < 4) {
+            m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(blk + 16 * g)),
+                                 bswap);
+        } else {
+            m = _mm_sha256msg1_epu32(w[g & 3], w[(g - 3) & 3]);
+            m = _mm_add_epi32(m, _mm_alignr_epi8(w[(g - 1) & 3], w[(g - 2) & 3], 4));
+            m = _mm_sha256msg2_epu32(m, w[(g - 1) & 3]);
+        }
+        w[g & 3] = m;
+        __m128i k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)(const void *)(K + 4 * g)));
+        s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    t = _mm_shuffle_epi32(s0, 0x1B);  /* a b e f */
+    s1 = _mm_shuffle_epi32(s1, 0xB1); /* g h c d */
+    _mm_storeu_si128((__m128i *)(void *)hs, _mm_blend_epi16(t, s1, 0xF0));
+    _mm_storeu_si128((__m128i *)(void *)(hs + 4), _mm_alignr_epi8(s1, t, 8));
+}
+
+static bool cpu_has_sha_ni(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3)) return false;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (b & (1u << 29)) != 0; /* CPUID.7.0:EBX.SHA */
+}
+#endif
+
+/* -1 unknown, 0 portable, 1 SHA extensions (the same answer from every
+ * thread, so a racing first use only repeats the detection) */
+static int g_accel = -1;
+
 static void compress(uint32_t h[8], const unsigned char *b)
 {
-    uint32_t w[64];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
-               (uint32_t)b[4 * i + 2] << 8 | (uint32_t)b[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-        uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+#ifdef HAVE_SHA_NI
+    int ac = __atomic_load_n(&g_accel, __ATOMIC_RELAXED);
+    if (ac < 0) {
+        ac = cpu_has_sha_ni() ? 1 : 0;
+        __atomic_store_n(&g_accel, ac, __ATOMIC_RELAXED);
     }
-    uint32_t a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-    for (int i = 0; i < 64; i++) {
-        uint32_t t1 =
-            hh + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
-        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & bb) ^ (a & c) ^ (bb & c));
-        hh = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = bb;
-        bb = a;
-        a = t1 + t2;
+    if (ac) {
+        compress_ni(h, b);
+        return;
     }
-    h[0] += a;
-    h[1] += bb;
-    h[2] += c;
-    h[3] += d;
-    h[4] += e;
-    h[5] += f;
-    h[6] += g;
-    h[7] += hh;
+#endif
+    compress_c(h, b);
+}
+
+bool sha256_use_accel(bool on)
+{
+#ifdef HAVE_SHA_NI
+    int ac = on && cpu_has_sha_ni() ? 1 : 0;
+    __atomic_store_n(&g_accel, ac, __ATOMIC_RELAXED);
+    return ac == 1;
+#else
+    (void)on;
+    return false;
+#endif
 }
 
 void sha256_init(sha256_t *s)

@@ -6,6 +6,7 @@
  * Plain structs; no global state; thread-safe. */
 #ifndef TETHER_CORE_SHA256_H
 #define TETHER_CORE_SHA256_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,12 @@ typedef struct sha256 {
     unsigned char block[64];
     size_t fill;
 } sha256_t;
+
+/* The compression uses the CPU's SHA extensions when it has them (x86-64),
+ * else portable C; both give the same bytes. Tests only: on = false forces
+ * the portable code, on = true the extensions again where present; returns
+ * whether they are used now. */
+bool sha256_use_accel(bool on);
 
 void sha256_init(sha256_t *s);
 void sha256_update(sha256_t *s, const void *p, size_t n);

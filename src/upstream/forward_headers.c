@@ -209,10 +209,18 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
         !fwd_valid_value(path, strlen(path)) || strchr(path, ' '))
         prefix = "", path = "/";
     buf_reserve(out, 512); /* a typical head in one allocation instead of two */
-    buf_printf(out,
-               "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n"
-               "content-length: %zu\r\n",
-               prefix, path, b->host ? b->host : "", b->port, in->body_len);
+    /* "POST %s%s HTTP/1.1\r\nhost: %s:%d\r\ncontent-type: application/json\r\n
+     * content-length: %zu\r\n" without printf (every upstream attempt) */
+    buf_append(out, "POST ", 5);
+    buf_puts(out, prefix);
+    buf_puts(out, path);
+    buf_append(out, " HTTP/1.1\r\nhost: ", 17);
+    buf_puts(out, b->host ? b->host : "");
+    buf_putc(out, ':');
+    buf_int(out, b->port);
+    buf_puts(out, "\r\ncontent-type: application/json\r\ncontent-length: ");
+    buf_uint(out, in->body_len);
+    buf_append(out, "\r\n", 2);
     const char *auth = b->auth_header ? b->auth_header : "authorization";
     if (b->api_key) {
         const char *ap = b->auth_prefix ? b->auth_prefix : "";
@@ -228,8 +236,11 @@ void fwd_build_head(const fwd_head_in_t *in, buf_t *out)
         if (emit_str(out, x->name, x->value) && name_is_lit(x->name, nl, &ANTHROPIC_VERSION))
             has_version = true;
     }
-    if (in->request_id && fwd_valid_value(in->request_id, strlen(in->request_id)))
-        buf_printf(out, "x-request-id: %s\r\n", in->request_id);
+    if (in->request_id && fwd_valid_value(in->request_id, strlen(in->request_id))) {
+        buf_append(out, "x-request-id: ", 14);
+        buf_puts(out, in->request_id);
+        buf_append(out, "\r\n", 2);
+    }
     if (in->traceparent) emit_str(out, "traceparent", in->traceparent);
     for (size_t i = 0; i < in->n_client; i++) {
         const hsrv_header_t *h = &in->client[i];

@@ -167,7 +167,9 @@ void up_trace_rec_finish(replay_record_t *r, const up_trace_rec_outcome_t *o, re
     buf_t *b = scratch_get();
     buf_puts(b, "[{\"backend\":");
     buf_json_str(b, o->backend ? o->backend : "", o->backend ? strlen(o->backend) : 0);
-    buf_printf(b, ",\"attempts\":%d}]", o->attempts);
+    buf_puts(b, ",\"attempts\":");
+    buf_int(b, o->attempts);
+    buf_append(b, "}]", 2);
     scratch_set(r, &r->attempts_json);
     if (o->plugins_json) replay_record_puts(r, &r->plugins_json, o->plugins_json);
     if (q)

@@ -159,6 +159,150 @@ static void test_fixed_matches_printf(void **state)
     }
 }
 
+/* The integer fast path's edges: carries into the next power of ten,
+ * values that round to zero (sign kept as printf keeps it), the last
+ * magnitudes below 2^31 units and the first above, every decimals count. */
+static void test_fixed_integer_path_edges(void **state)
+{
+    static const double edge[] = {
+        9.99996,      -9.99996,     0.99995001,   99.999951,   -0.00004,      -0.0,
+        0.00004,      1e-12,        -1e-12,       2147483647,  2147483648.0,  2147483647.4,
+        214748.36465, 214748.3647,  21474.83648,  0.000000001, 0.0000000015,  0.12345,
+        0.5000001,    0.4999999,    1234567.891,  5e-10,       4.9999999e-10, 1e-9,
+        0.999999999,  0.9999999994, 0.9999999996, 100,         1000000000,    -1000000000.5};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        for (int d = 0; d <= 9; d++) {
+            check_fixed(edge[i], d);
+            check_fixed(nextafter(edge[i], 0), d);
+            check_fixed(nextafter(edge[i], 1e300), d);
+        }
+    /* every value k / 10^d + a quarter unit around the carries */
+    for (int d = 0; d <= 6; d++)
+        for (int k = 0; k < 2000; k++) {
+            double u = pow(10.0, -d);
+            check_fixed(k * u + u / 4, d);
+            check_fixed(-(k * u + 3 * u / 4), d);
+        }
+}
+
+/* buf_json_str's fast copy (a clean prefix found 16 bytes at a time) gives
+ * the bytes the byte-by-byte escaper gives: random strings over an
+ * alphabet of quotes, backslashes, control bytes, bytes above 0x7f and
+ * letters, escapes at every position around the 16-byte blocks. */
+static void json_str_reference(buf_t *b, const unsigned char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"')
+            buf_puts(b, "\\\"");
+        else if (c == '\\')
+            buf_puts(b, "\\\\");
+        else if (c == '\n')
+            buf_puts(b, "\\n");
+        else if (c == '\r')
+            buf_puts(b, "\\r");
+        else if (c == '\t')
+            buf_puts(b, "\\t");
+        else if (c < 0x20) {
+            char e[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            buf_puts(b, e);
+        } else
+            buf_putc(b, (char)c);
+    }
+    buf_putc(b, '"');
+}
+
+static void test_json_str_fast_copy_matches_reference(void **state)
+{
+    static const unsigned char alpha[] = {'a',  'Z',  ' ',  '"',  '\\', '\n', '\r', '\t', 0x01,
+                                          0x1f, 0x20, 0x7f, 0x80, 0xc3, 0xff, 0x00, '/',  '0'};
+    uint64_t x = 0x853c49e6748fea9bull;
+    unsigned char s[200];
+    for (int round = 0; round < 40000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = (size_t)(x % 70);
+        if (round % 7 == 0) n += 100;
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* mostly letters, so clean prefixes of every length occur */
+            s[i] = x % 8 ? (unsigned char)('a' + x % 26) : alpha[(x >> 8) % sizeof alpha];
+        }
+        buf_t want = BUF_INIT, got = BUF_INIT;
+        buf_puts(&want, "p:");
+        buf_puts(&got, "p:");
+        json_str_reference(&want, s, n);
+        buf_json_str(&got, (const char *)s, n);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.data, want.data, want.len);
+        assert_int_equal(got.data[got.len], 0);
+        buf_free(&want);
+        buf_free(&got);
+    }
+}
+
+/* The inline appends grow the buffer at the exact capacity boundary and
+ * keep it NUL-terminated. */
+static void test_append_at_capacity_boundaries(void **state)
+{
+    for (size_t first = 0; first < 140; first++) {
+        buf_t b = BUF_INIT;
+        for (size_t i = 0; i < first; i++)
+            buf_putc(&b, (char)('a' + i % 26));
+        buf_append(&b, "0123456789", 10);
+        buf_puts(&b, "");
+        buf_append(&b, NULL, 0);
+        buf_putc(&b, '!');
+        assert_int_equal(b.len, first + 11);
+        assert_true(b.len < b.cap);
+        assert_int_equal(b.data[b.len], 0);
+        assert_memory_equal(b.data + first, "0123456789!", 11);
+        for (size_t i = 0; i < first; i++)
+            assert_int_equal(b.data[i], 'a' + i % 26);
+        buf_free(&b);
+    }
+}
+
+/* buf_uint and buf_int write printf's "%llu" / "%lld" bytes: edges of
+ * every width and random values of every length. */
+static void check_int(long long v)
+{
+    char want[32];
+    buf_t b = BUF_INIT;
+    snprintf(want, sizeof want, "%lld", v);
+    buf_int(&b, v);
+    assert_string_equal(b.data, want);
+    buf_reset(&b);
+    snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+    buf_uint(&b, (unsigned long long)v);
+    assert_string_equal(b.data, want);
+    buf_free(&b);
+}
+
+static void test_int_matches_printf(void **state)
+{
+    static const long long edge[] = {0,         1,          -1,         9,
+                                     10,        99,         100,        -100,
+                                     INT32_MAX, INT32_MIN,  UINT32_MAX, (long long)UINT32_MAX + 1,
+                                     999999999, 1000000000, 1000000001, 999999999999999999LL,
+                                     INT64_MAX, INT64_MIN,  -INT64_MAX, 4294967296000000000LL};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        check_int(edge[i]);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        check_int((long long)(x >> (x % 64)));
+        check_int((long long)x);
+    }
+}
+
 static void check_g6(double v)
 {
     char want[64];
@@ -283,6 +427,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixed_matches_printf),
         cmocka_unit_test(test_g6_matches_printf),
+        cmocka_unit_test(test_fixed_integer_path_edges),
+        cmocka_unit_test(test_int_matches_printf),
+        cmocka_unit_test(test_json_str_fast_copy_matches_reference),
+        cmocka_unit_test(test_append_at_capacity_boundaries),
         cmocka_unit_test(test_printf_grows_past_capacity),
         cmocka_unit_test(test_json_str_escapes),
         cmocka_unit_test(test_json_cstr_writes_null_for_null),

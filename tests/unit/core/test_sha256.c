@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
 
 static void test_abc_vector(void **st)
@@ -28,7 +29,7 @@ static void test_abc_vector(void **st)
     assert_memory_equal(out, want, SHA256_BYTES);
 }
 
-static void test_sha256_matches_openssl_in_pieces(void **st)
+static void sha256_pieces_pass(void)
 {
     unsigned char msg[300];
     for (size_t i = 0; i < sizeof msg; i++)
@@ -46,7 +47,7 @@ static void test_sha256_matches_openssl_in_pieces(void **st)
     }
 }
 
-static void test_hmac_matches_openssl_for_every_key_length(void **st)
+static void hmac_lengths_pass(void)
 {
     unsigned char key[200], msg[150];
     for (size_t i = 0; i < sizeof key; i++)
@@ -70,12 +71,95 @@ static void test_hmac_matches_openssl_for_every_key_length(void **st)
         }
 }
 
+/* Both compressions (the CPU's SHA extensions where present, and the
+ * portable code) give OpenSSL's bytes. */
+static void test_sha256_matches_openssl_in_pieces(void **st)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        sha256_use_accel(pass == 0);
+        sha256_pieces_pass();
+    }
+    sha256_use_accel(true);
+}
+
+static void test_hmac_matches_openssl_for_every_key_length(void **st)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        sha256_use_accel(pass == 0);
+        hmac_lengths_pass();
+    }
+    sha256_use_accel(true);
+}
+
+/* RFC 4231 section 4: HMAC-SHA-256 test cases 1-4, 6 and 7 (case 5's
+ * output is truncated), on both compressions. */
+static size_t unhex(const char *h, unsigned char *out)
+{
+    size_t n = 0;
+    for (; h[0] && h[1]; h += 2) {
+        unsigned v;
+        sscanf(h, "%2x", &v);
+        out[n++] = (unsigned char)v;
+    }
+    return n;
+}
+
+static void test_hmac_rfc4231_vectors(void **st)
+{
+    static const struct {
+        const char *key, *data, *mac;
+    } tc[] = {
+        {"0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "4869205468657265",
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+        {"4a656665", "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+         "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+         "dddddddddddddddd",
+         "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+        {"0102030405060708090a0b0c0d0e0f10111213141516171819",
+         "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+         "cdcdcdcdcdcdcdcd",
+         "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaa",
+         "54657374205573696e67204c6172676572205468616e20426c6f636b2d53697a65204b6579202d2048"
+         "617368204b6579204669727374",
+         "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaa",
+         "5468697320697320612074657374207573696e672061206c6172676572207468616e20626c6f636b2d"
+         "73697a65206b657920616e642061206c6172676572207468616e20626c6f636b2d73697a6520646174"
+         "612e20546865206b6579206e6565647320746f20626520686173686564206265666f7265206265696e"
+         "6720757365642062792074686520484d414320616c676f726974686d2e",
+         "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+    };
+    for (int pass = 0; pass < 2; pass++) {
+        sha256_use_accel(pass == 0);
+        for (size_t i = 0; i < sizeof tc / sizeof tc[0]; i++) {
+            unsigned char key[200], data[200], want[SHA256_BYTES], got[SHA256_BYTES];
+            size_t kl = unhex(tc[i].key, key), dl = unhex(tc[i].data, data);
+            assert_int_equal(unhex(tc[i].mac, want), SHA256_BYTES);
+            hmac_sha256_key_t k;
+            hmac_sha256_key_init(&k, key, kl);
+            hmac_sha256(&k, data, dl, got);
+            assert_memory_equal(got, want, SHA256_BYTES);
+        }
+    }
+    sha256_use_accel(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_abc_vector),
         cmocka_unit_test(test_sha256_matches_openssl_in_pieces),
         cmocka_unit_test(test_hmac_matches_openssl_for_every_key_length),
+        cmocka_unit_test(test_hmac_rfc4231_vectors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
