@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "session/binding_token.h"
 #include "session/handoff_rewrite.h"
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,33 @@
 static chat_proxy_t *chat_of(up_proxy_t *up)
 {
     return (chat_proxy_t *)up;
+}
+
+/* May rid_unwrap_tool_ids find a wrapped tool call id in the chat body the
+ * scan jr describes? It unwraps only the raw "tool_call_id" of a message
+ * and the "id" of a "tool_calls" element (the last of each, as the scanner
+ * records them) holding the tool mark unescaped, so when none of those
+ * spans holds it, its search of the whole body (memmem over 64 KB) cannot
+ * find anything to do. True (ask it) when the scan did not record them. */
+static bool chat_ids_may_be_wrapped(const char *body, const jreq_t *jr)
+{
+    static const char mark[] = SESS_BINDING_TOOL_MARK;
+    const size_t ml = sizeof mark - 1;
+    if (!jr->has_messages) return false; /* no "messages" array to walk */
+    if (jr->n_msgs && !jr->msgs_built) return true;
+    for (uint32_t i = 0; i < jr->n_msgs; i++) {
+        const jmsg_t *m = &jr->msgs[i];
+        if (m->tool_call_id.len &&
+            jscan_contains(body + m->tool_call_id.off, m->tool_call_id.len, mark, ml))
+            return true;
+        if (!m->tool_calls.len || body[m->tool_calls.off] != '[') continue;
+        if (!m->calls_built) return true;
+        for (uint32_t c = 0; c < m->n_tool_calls; c++) {
+            jspan_t id = m->calls[c].id;
+            if (id.len && jscan_contains(body + id.off, id.len, mark, ml)) return true;
+        }
+    }
+    return false;
 }
 
 /* The upstream body: the client body (p->cbody) with the plugins' edits,
@@ -67,7 +95,8 @@ int chat_build_body(chat_proxy_t *p)
         }
     }
     /* the tool call ids as the provider issued them (response_id.h) */
-    rid_unwrap_tool_ids(RQ_PROTO_CHAT, p->cbody, p->cbody_len, &p->splice);
+    if (chat_ids_may_be_wrapped(p->cbody, &jr))
+        rid_unwrap_tool_ids(RQ_PROTO_CHAT, p->cbody, p->cbody_len, &p->splice);
     jsplice_sort(&p->splice);
     up->body_len = jsplice_len(&p->splice, p->cbody_len);
     up->n_iov = jsplice_iov(&p->splice, p->cbody, p->cbody_len, p->iov,

@@ -264,10 +264,23 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
         if (m->tool_calls.len && data[m->tool_calls.off] == '[') {
             uint32_t cur = 0, cnt = 0;
             jspan_t el;
-            while (jscan_arr_next(body, m->tool_calls, &cur, &el))
+            static const char *const ck[] = {"id", "function"};
+            CHECK(m->calls_built);
+            while (jscan_arr_next(body, m->tool_calls, &cur, &el)) {
+                /* the recorded id and function name are the walk's */
+                jspan_t kv[2], nm = {0, 0};
+                jscan_obj_pick(body, el, ck, 2, kv);
+                if (kv[1].len && !jscan_obj_get(body, kv[1], "name", &nm)) nm = (jspan_t){0, 0};
+                CHECK(cnt < m->n_tool_calls);
+                CHECK(m->calls[cnt].id.len == kv[0].len &&
+                      (!kv[0].len || m->calls[cnt].id.off == kv[0].off));
+                CHECK(m->calls[cnt].name.len == nm.len &&
+                      (!nm.len || m->calls[cnt].name.off == nm.off));
                 cnt++;
+            }
             CHECK(cnt == m->n_tool_calls);
-        }
+        } else
+            CHECK(!m->calls_built);
     }
     /* splice: every model -> "X", and stream_options inserted after '{' */
     jsplice_t s;
