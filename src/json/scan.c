@@ -118,7 +118,8 @@ static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keynam
     size_t i = ks + 1, end = ke - 1, raw = end - i;
     if (!esc) {
         for (const keyname_t *k = tab; k->s; k++)
-            if (k->len == raw && memcmp(p + i, k->s, raw) == 0) return k->id;
+            if (k->len == raw && (uint8_t)k->s[0] == p[i] && memcmp(p + i, k->s, raw) == 0)
+                return k->id;
         return K_NONE;
     }
     uint8_t buf[32] = {0};
@@ -149,12 +150,13 @@ static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
 {
     static const struct {
         const char *s;
+        size_t len;
         jrole_t r;
-    } roles[] = {{"system", JROLE_SYSTEM}, {"developer", JROLE_DEVELOPER},
-                 {"user", JROLE_USER},     {"assistant", JROLE_ASSISTANT},
-                 {"tool", JROLE_TOOL},     {"function", JROLE_FUNCTION}};
+    } roles[] = {{"system", 6, JROLE_SYSTEM}, {"developer", 9, JROLE_DEVELOPER},
+                 {"user", 4, JROLE_USER},     {"assistant", 9, JROLE_ASSISTANT},
+                 {"tool", 4, JROLE_TOOL},     {"function", 8, JROLE_FUNCTION}};
     for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
-        if (str_eq_raw(p, ks + 1, ke - 1, esc, roles[k].s, strlen(roles[k].s))) return roles[k].r;
+        if (str_eq_raw(p, ks + 1, ke - 1, esc, roles[k].s, roles[k].len)) return roles[k].r;
     return JROLE_OTHER;
 }
 
@@ -168,7 +170,7 @@ static int scan_member_key(scanner_t *s, size_t *i, const keyname_t *tab, int *k
     bool esc;
     if (ks >= n) return fail(s, n, E_EOF);
     if (p[ks] != '"') return fail(s, ks, p[ks] == '}' ? E_OCOMMA : E_KEY);
-    if (scan_string(s, ks, &ke, &esc)) return -1;
+    if (scan_str(s, ks, &ke, &esc)) return -1;
     *kid = key_id(p, ks, ke, esc, tab);
     size_t j = skip_ws(p, ke, n);
     if (j >= n) return fail(s, n, E_EOF);
@@ -217,7 +219,7 @@ static int scan_call_fn(scanner_t *s, size_t i, int depth, jspan_t *name, size_t
         size_t vs = i;
         bool esc;
         if (p[i] == '"') {
-            if (scan_string(s, i, &i, &esc)) return -1;
+            if (scan_str(s, i, &i, &esc)) return -1;
         } else if (skip_value(s, i, depth + 1, &i))
             return -1;
         if (kid == K_NAME) *name = span(vs, i);
@@ -248,7 +250,7 @@ static int scan_call(scanner_t *s, size_t i, int depth, jcall_t *c, size_t *end)
         if (kid == K_FUNCTION && p[i] == '{') {
             if (scan_call_fn(s, i, depth + 1, &c->name, &i)) return -1;
         } else if (p[i] == '"') {
-            if (scan_string(s, i, &i, &esc)) return -1;
+            if (scan_str(s, i, &i, &esc)) return -1;
         } else if (skip_value(s, i, depth + 1, &i))
             return -1;
         if (kid == K_ID) c->id = span(vs, i);
@@ -361,7 +363,7 @@ static int scan_message(scanner_t *s, size_t i, int depth, callbuf_t *cb, jmsg_t
             } else if (scan_array_count(s, i, depth + 1, &i, &m->n_tool_calls))
                 return -1;
         } else if (p[i] == '"') {
-            if (scan_string(s, i, &i, &esc)) return -1;
+            if (scan_str(s, i, &i, &esc)) return -1;
         } else if (skip_value(s, i, depth + 1, &i))
             return -1;
         if (kid == K_TOOL_CALLS && p[vs] != '[') { /* replaces an earlier array */

@@ -72,7 +72,7 @@ static bool container_next(const char *body, jspan_t c, uint8_t open, uint32_t *
     if (open == '{') {
         size_t ke;
         bool esc;
-        if (p[i] != '"' || scan_string(&s, i, &ke, &esc)) return false;
+        if (p[i] != '"' || scan_str(&s, i, &ke, &esc)) return false;
         *key = span(i, ke);
         i = skip_ws(p, ke, s.n);
         if (i >= s.n || p[i] != ':') return false;
