@@ -26,6 +26,20 @@ static chat_proxy_t *chat_of(up_proxy_t *up)
     return (chat_proxy_t *)up;
 }
 
+/* Does the raw span v hold the tool binding mark? Ids are short: memchr to
+ * each candidate first byte, then the mark's other bytes. */
+static bool has_mark(const char *body, jspan_t v)
+{
+    const char *s = body + v.off, *e = s + v.len;
+    const size_t ml = SESS_BINDING_TOOL_MARK_LEN;
+    while ((size_t)(e - s) >= ml &&
+           (s = memchr(s, SESS_BINDING_TOOL_MARK[0], (size_t)(e - s) - ml + 1))) {
+        if (!memcmp(s, SESS_BINDING_TOOL_MARK, ml)) return true;
+        s++;
+    }
+    return false;
+}
+
 /* May rid_unwrap_tool_ids find a wrapped tool call id in the chat body the
  * scan jr describes? It unwraps only the raw "tool_call_id" of a message
  * and the "id" of a "tool_calls" element (the last of each, as the scanner
@@ -34,21 +48,15 @@ static chat_proxy_t *chat_of(up_proxy_t *up)
  * find anything to do. True (ask it) when the scan did not record them. */
 static bool chat_ids_may_be_wrapped(const char *body, const jreq_t *jr)
 {
-    static const char mark[] = SESS_BINDING_TOOL_MARK;
-    const size_t ml = sizeof mark - 1;
     if (!jr->has_messages) return false; /* no "messages" array to walk */
     if (jr->n_msgs && !jr->msgs_built) return true;
     for (uint32_t i = 0; i < jr->n_msgs; i++) {
         const jmsg_t *m = &jr->msgs[i];
-        if (m->tool_call_id.len &&
-            jscan_contains(body + m->tool_call_id.off, m->tool_call_id.len, mark, ml))
-            return true;
+        if (m->tool_call_id.len && has_mark(body, m->tool_call_id)) return true;
         if (!m->tool_calls.len || body[m->tool_calls.off] != '[') continue;
         if (!m->calls_built) return true;
-        for (uint32_t c = 0; c < m->n_tool_calls; c++) {
-            jspan_t id = m->calls[c].id;
-            if (id.len && jscan_contains(body + id.off, id.len, mark, ml)) return true;
-        }
+        for (uint32_t c = 0; c < m->n_tool_calls; c++)
+            if (m->calls[c].id.len && has_mark(body, m->calls[c].id)) return true;
     }
     return false;
 }
