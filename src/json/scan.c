@@ -14,7 +14,7 @@
 
 int jscan_validate(const char *body, size_t len, jscan_err_t *err)
 {
-    scanner_t s = {(const uint8_t *)body, len, err, true};
+    scanner_t s = {(const uint8_t *)body, len, err, true, false, 0};
     size_t i = skip_ws(s.p, 0, len);
     if (i >= len) return fail(&s, len, E_EOF);
     if (skip_value(&s, i, 0, &i)) return -1;
@@ -418,6 +418,7 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
             fail(s, i, E_MANY);
             return JSCAN_ETOO_MANY;
         }
+        const uint32_t hits = s->enc_hits;
         if (p[i] == '{') {
             if (scan_message(s, i, 2, arena ? &calls : NULL, &m, &i)) return -1;
         } else {
@@ -425,6 +426,7 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
             if (skip_value(s, i, 2, &i)) return -1;
             m.value = span(vs, i);
         }
+        m.enc_marker = s->enc_hits != hits;
         if (arena) {
             if (nm == cap) {
                 /* grown in place when the array has a chunk of its own, so
@@ -458,7 +460,7 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
 int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max_items, jreq_t *out,
                       jscan_err_t *err)
 {
-    scanner_t s = {(const uint8_t *)body, len, err, true};
+    scanner_t s = {(const uint8_t *)body, len, err, true, true, 0};
     const uint8_t *p = s.p;
     memset(out, 0, sizeof(*out));
     out->stream = -1;

@@ -63,6 +63,9 @@ typedef struct jmsg {
      * i.e. the scan had an arena and tool_calls is an array) */
     jcall_t *calls;
     bool calls_built;
+    /* the raw text of value holds "encrypted_content" with its quotes (as
+     * jscan_contains would find it; Responses reasoning items) */
+    bool enc_marker;
 } jmsg_t;
 
 /* Deepest nesting of arrays/objects accepted; deeper input is an error. */

@@ -20,6 +20,12 @@ typedef struct scanner {
     /* reject lone \uD800-\uDFFF escapes (client requests, jscan_validate);
      * the span helpers over upstream replies leave it false */
     bool strict_surrogates;
+    /* the request scan: count the strings whose last 19 raw bytes, closing
+     * quote included, are "encrypted_content" with its quotes (in valid
+     * JSON every raw occurrence of that text ends a string so; jmsg_t
+     * enc_marker) */
+    bool count_enc;
+    uint32_t enc_hits;
 } scanner_t;
 
 static const char E_EOF[] = "unexpected end of input";
@@ -44,6 +50,16 @@ static const char E_ASEP[] = "expected ',' or ']' after array element";
 static const char E_MODELS[] = "too many \"model\" keys";
 static const char E_BIG[] = "body too large (4 GiB or more)";
 static const char E_MANY[] = "too many messages or input items";
+
+static const char ENC_MARK[] = "\"encrypted_content\"";
+
+/* A string ended just before p[end] (its closing quote is p[end - 1]). */
+static inline void note_str_end(scanner_t *s, size_t end)
+{
+    const size_t L = sizeof ENC_MARK - 1;
+    if (s->count_enc && end >= L && s->p[end - 2] == 't' && !memcmp(s->p + end - L, ENC_MARK, L))
+        s->enc_hits++;
+}
 
 static inline int fail(scanner_t *s, size_t off, const char *msg)
 {
@@ -141,6 +157,7 @@ static inline int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
         if (c == '"') {
             *end = i + 1;
             *esc = e;
+            note_str_end(s, i + 1);
             return 0;
         }
         if (c == '\\') {
@@ -211,6 +228,7 @@ static inline int scan_str(scanner_t *s, size_t i, size_t *end, bool *esc)
             if (p[k] == '"') {
                 *end = i + 2 + k;
                 *esc = false;
+                note_str_end(s, i + 2 + k);
                 return 0;
             }
         }

@@ -150,9 +150,6 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     r->msgs = arena_calloc(a, (r->n_msgs ? r->n_msgs : 1) * sizeof *r->msgs);
     r->query_msg = -1;
     r->last_user_msg = -1;
-    /* one look over the whole list first, so per-message searches run only
-     * when the marker occurs at all (big agent bodies rarely carry it) */
-    bool any_enc = span_has(body, jr->messages, "\"encrypted_content\"");
     for (size_t i = 0; i < r->n_msgs; i++) {
         const jmsg_t *jm = &jr->msgs[i];
         rq_msg_t *m = &r->msgs[i];
@@ -172,8 +169,9 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
         if (jm->reasoning_details.len && (span_has(body, jm->reasoning_details, "encrypted") ||
                                           span_has(body, jm->reasoning_details, "\"signature\"")))
             m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
-        if (any_enc && span_has(body, jm->value, "\"encrypted_content\""))
-            m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
+        /* the scan noted the raw "encrypted_content" (quotes included) in
+         * the strings it ended: no search of the message list */
+        if (jm->enc_marker) m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
         switch (m->role) {
         case JROLE_USER:
             r->n_user++;

@@ -261,6 +261,9 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
         check_span(body, size, m->content);
         check_span(body, size, m->tool_calls);
         check_span(body, size, m->tool_call_id);
+        /* the scan's note of the raw "encrypted_content" is the text search's */
+        CHECK(m->enc_marker ==
+              jscan_contains(body + m->value.off, m->value.len, "\"encrypted_content\"", 19));
         if (m->tool_calls.len && data[m->tool_calls.off] == '[') {
             uint32_t cur = 0, cnt = 0;
             jspan_t el;

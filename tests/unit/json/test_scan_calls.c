@@ -3,7 +3,8 @@
  * its last "function" object, exactly what a walk of the spans with
  * jscan_arr_next / jscan_obj_pick / jscan_obj_get finds (the request view
  * used to walk them again; it now reads these), on hand-written shapes and
- * on generated ones. */
+ * on generated ones; and each message's enc_marker, which must be what
+ * jscan_contains finds for the raw "encrypted_content" in the message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,17 @@ static void check_calls_match_walk(const char *body, const jreq_t *r)
             c++;
         }
         assert_int_equal(c, m->n_tool_calls);
+    }
+}
+
+static void check_enc_matches_contains(const char *body, const jreq_t *r)
+{
+    static const char mark[] = "\"encrypted_content\"";
+    for (uint32_t i = 0; i < r->n_msgs; i++) {
+        const jmsg_t *m = &r->msgs[i];
+        bool want = jscan_contains(body + m->value.off, m->value.len, mark, sizeof mark - 1);
+        if (m->enc_marker != want)
+            fail_msg("message %u: enc_marker %d, contains %d", i, m->enc_marker, want);
     }
 }
 
@@ -192,6 +204,7 @@ static void test_calls_generated_match_walk(void **state)
         jscan_err_t e;
         assert_int_equal(jscan_request(b.data, b.len, &a, &r, &e), 0);
         check_calls_match_walk(b.data, &r);
+        check_enc_matches_contains(b.data, &r);
         buf_free(&b);
         arena_reset(&a);
     }
@@ -249,6 +262,58 @@ static void test_calls_many_and_replaced(void **state)
     arena_deinit(&a);
 }
 
+/* The raw "encrypted_content" (quotes included) as a key, as a value, at
+ * the end of a text after an escaped quote (a match), and inside a text
+ * between escaped quotes, split or longer (no match), in objects and in
+ * elements that are not objects; and short strings (the inline path) and
+ * long ones (scan_string). */
+static void test_enc_marker(void **state)
+{
+    (void)state;
+    static const char *const msgs[] = {
+        "{\"type\":\"reasoning\",\"encrypted_content\":\"gAAAA\"}",
+        "{\"role\":\"user\",\"content\":\"encrypted_content\"}",
+        "{\"role\":\"user\",\"content\":\"the key is \\\"encrypted_content\"}",
+        "{\"role\":\"user\",\"content\":\"a \\\"encrypted_content\\\" b\"}",
+        "{\"role\":\"user\",\"content\":\"xencrypted_content\"}",
+        "{\"role\":\"user\",\"content\":\"encrypted_contents\"}",
+        "\"encrypted_content\"",
+        "[\"x\",{\"encrypted_content\":1}]",
+        "{\"role\":\"assistant\",\"content\":\"a long text of more than thirty-two bytes, "
+        "then \\\"encrypted_content\"}",
+        "{\"role\":\"assistant\",\"content\":\"a long text of more than thirty-two bytes, "
+        "then \\\"encrypted_content\\\"\"}",
+        "{\"role\":\"assistant\",\"content\":\"\\u0065ncrypted_content\"}",
+        "{\"role\":\"assistant\",\"content\":null}",
+    };
+    static const bool want[] = {true, true, true, false, false, false,
+                                true, true, true, false, false, false};
+    const size_t n = sizeof msgs / sizeof msgs[0];
+    arena_t a;
+    arena_init(&a, 4096);
+    for (size_t rot = 0; rot < n; rot++) {
+        buf_t b = BUF_INIT;
+        buf_puts(&b, "{\"model\":\"encrypted_content\",\"messages\":[");
+        for (size_t k = 0; k < n; k++) {
+            if (k) buf_puts(&b, " ,");
+            buf_puts(&b, msgs[(k + rot) % n]);
+        }
+        buf_puts(&b, "]}");
+        jreq_t r;
+        jscan_err_t e;
+        assert_int_equal(jscan_request(b.data, b.len, &a, &r, &e), 0);
+        assert_int_equal(r.n_msgs, n);
+        for (size_t k = 0; k < n; k++)
+            if (r.msgs[k].enc_marker != want[(k + rot) % n])
+                fail_msg("message %zu (%s): enc_marker %d", k, msgs[(k + rot) % n],
+                         r.msgs[k].enc_marker);
+        check_enc_matches_contains(b.data, &r);
+        buf_free(&b);
+        arena_reset(&a);
+    }
+    arena_deinit(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_calls_errors_match_validate),
         cmocka_unit_test(test_calls_generated_match_walk),
         cmocka_unit_test(test_calls_many_and_replaced),
+        cmocka_unit_test(test_enc_marker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

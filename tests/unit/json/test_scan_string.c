@@ -133,7 +133,7 @@ static void check(const uint8_t *p, size_t n, size_t start, const char *what, si
         res_t want, got = {0};
         ref_string(p, n, start, strict, &want);
         jscan_err_t err = {0, NULL};
-        scanner_t s = {p, n, &err, strict != 0};
+        scanner_t s = {p, n, &err, strict != 0, false, 0};
         size_t end = 0;
         bool esc = false;
         got.rc = inl ? scan_str(&s, start, &end, &esc) : scan_string(&s, start, &end, &esc);
