@@ -1,5 +1,7 @@
 /* scan_lex.h - the byte-level lexers behind json/scan.h, private to
- * src/json/: strings (16 bytes at a time with SSE2), numbers, literals, the
+ * src/json/: strings (32 bytes at a time with SSE2; scan_str ends short
+ * plain ones inline, and the request scan notes the "encrypted_content"
+ * marker as strings end), numbers, literals, the
  * iterative value skipper with its explicit container stack, separators and
  * escape decoding. Shared by the request scanner (scan.c) and the span
  * helpers (scan_span.c); static inline so that the scanner's hot loops
