@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "metrics/catalog.h"
+#include "session/binding_token.h"
 #include "session/handoff_rewrite.h"
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,41 @@
 static chat_proxy_t *chat_of(up_proxy_t *up)
 {
     return (chat_proxy_t *)up;
+}
+
+/* Does the raw span v hold the tool binding mark? Ids are short: memchr to
+ * each candidate first byte, then the mark's other bytes. */
+static bool has_mark(const char *body, jspan_t v)
+{
+    const char *s = body + v.off, *e = s + v.len;
+    const size_t ml = SESS_BINDING_TOOL_MARK_LEN;
+    while ((size_t)(e - s) >= ml &&
+           (s = memchr(s, SESS_BINDING_TOOL_MARK[0], (size_t)(e - s) - ml + 1))) {
+        if (!memcmp(s, SESS_BINDING_TOOL_MARK, ml)) return true;
+        s++;
+    }
+    return false;
+}
+
+/* May rid_unwrap_tool_ids find a wrapped tool call id in the chat body the
+ * scan jr describes? It unwraps only the raw "tool_call_id" of a message
+ * and the "id" of a "tool_calls" element (the last of each, as the scanner
+ * records them) holding the tool mark unescaped, so when none of those
+ * spans holds it, its search of the whole body (memmem over 64 KB) cannot
+ * find anything to do. True (ask it) when the scan did not record them. */
+static bool chat_ids_may_be_wrapped(const char *body, const jreq_t *jr)
+{
+    if (!jr->has_messages) return false; /* no "messages" array to walk */
+    if (jr->n_msgs && !jr->msgs_built) return true;
+    for (uint32_t i = 0; i < jr->n_msgs; i++) {
+        const jmsg_t *m = &jr->msgs[i];
+        if (m->tool_call_id.len && has_mark(body, m->tool_call_id)) return true;
+        if (!m->tool_calls.len || body[m->tool_calls.off] != '[') continue;
+        if (!m->calls_built) return true;
+        for (uint32_t c = 0; c < m->n_tool_calls; c++)
+            if (m->calls[c].id.len && has_mark(body, m->calls[c].id)) return true;
+    }
+    return false;
 }
 
 /* The upstream body: the client body (p->cbody) with the plugins' edits,
@@ -67,7 +103,8 @@ int chat_build_body(chat_proxy_t *p)
         }
     }
     /* the tool call ids as the provider issued them (response_id.h) */
-    rid_unwrap_tool_ids(RQ_PROTO_CHAT, p->cbody, p->cbody_len, &p->splice);
+    if (chat_ids_may_be_wrapped(p->cbody, &jr))
+        rid_unwrap_tool_ids(RQ_PROTO_CHAT, p->cbody, p->cbody_len, &p->splice);
     jsplice_sort(&p->splice);
     up->body_len = jsplice_len(&p->splice, p->cbody_len);
     up->n_iov = jsplice_iov(&p->splice, p->cbody, p->cbody_len, p->iov,

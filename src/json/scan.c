@@ -1,20 +1,20 @@
 /* scan.c - the request scanner: validates a JSON body in one pass and records
  * the spans routing needs (scan.h), plus jscan_validate. No tree, no
- * allocation per byte: the only memory taken is the msgs array, from the
- * request's arena.
+ * allocation per byte: the only memory taken is the msgs array and each
+ * message's tool-call array, from the request's arena.
  *
  * The byte-level lexers (strings, numbers, literals, the iterative value
  * skipper with its explicit container stack, so hostile nesting is an
  * error, never a stack overflow) are static inline in scan_lex.h; here are
  * the request-shaped walkers (top-level object, messages array, message
- * objects) built from the same pieces so that every error has the same
+ * objects, their tool calls) built from the same pieces so that every error has the same
  * offset and message as jscan_validate. Helpers over the spans it records
  * are in scan_span.c. */
 #include "json/scan_lex.h"
 
 int jscan_validate(const char *body, size_t len, jscan_err_t *err)
 {
-    scanner_t s = {(const uint8_t *)body, len, err, true};
+    scanner_t s = {(const uint8_t *)body, len, err, true, false, 0};
     size_t i = skip_ws(s.p, 0, len);
     if (i >= len) return fail(&s, len, E_EOF);
     if (skip_value(&s, i, 0, &i)) return -1;
@@ -55,6 +55,9 @@ enum {
     K_REASONING_DETAILS,
     K_REASONING_CONTENT,
     K_TYPE,
+    /* tool call members */
+    K_ID,
+    K_FUNCTION,
 };
 
 typedef struct keyname {
@@ -99,6 +102,15 @@ static const keyname_t msg_keys[] = {
     KN("type", K_TYPE),
     {NULL, 0, 0},
 };
+static const keyname_t call_keys[] = {
+    KN("id", K_ID),
+    KN("function", K_FUNCTION),
+    {NULL, 0, 0},
+};
+static const keyname_t fn_keys[] = {
+    KN("name", K_NAME),
+    {NULL, 0, 0},
+};
 
 /* Identify the key whose string (quotes included) is p[ks..ke). */
 static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keyname_t *tab)
@@ -106,7 +118,8 @@ static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keynam
     size_t i = ks + 1, end = ke - 1, raw = end - i;
     if (!esc) {
         for (const keyname_t *k = tab; k->s; k++)
-            if (k->len == raw && memcmp(p + i, k->s, raw) == 0) return k->id;
+            if (k->len == raw && (uint8_t)k->s[0] == p[i] && memcmp(p + i, k->s, raw) == 0)
+                return k->id;
         return K_NONE;
     }
     uint8_t buf[32] = {0};
@@ -137,12 +150,13 @@ static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
 {
     static const struct {
         const char *s;
+        size_t len;
         jrole_t r;
-    } roles[] = {{"system", JROLE_SYSTEM}, {"developer", JROLE_DEVELOPER},
-                 {"user", JROLE_USER},     {"assistant", JROLE_ASSISTANT},
-                 {"tool", JROLE_TOOL},     {"function", JROLE_FUNCTION}};
+    } roles[] = {{"system", 6, JROLE_SYSTEM}, {"developer", 9, JROLE_DEVELOPER},
+                 {"user", 4, JROLE_USER},     {"assistant", 9, JROLE_ASSISTANT},
+                 {"tool", 4, JROLE_TOOL},     {"function", 8, JROLE_FUNCTION}};
     for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
-        if (str_eq_raw(p, ks + 1, ke - 1, esc, roles[k].s, strlen(roles[k].s))) return roles[k].r;
+        if (str_eq_raw(p, ks + 1, ke - 1, esc, roles[k].s, roles[k].len)) return roles[k].r;
     return JROLE_OTHER;
 }
 
@@ -156,7 +170,7 @@ static int scan_member_key(scanner_t *s, size_t *i, const keyname_t *tab, int *k
     bool esc;
     if (ks >= n) return fail(s, n, E_EOF);
     if (p[ks] != '"') return fail(s, ks, p[ks] == '}' ? E_OCOMMA : E_KEY);
-    if (scan_string(s, ks, &ke, &esc)) return -1;
+    if (scan_str(s, ks, &ke, &esc)) return -1;
     *kid = key_id(p, ks, ke, esc, tab);
     size_t j = skip_ws(p, ke, n);
     if (j >= n) return fail(s, n, E_EOF);
@@ -189,9 +203,147 @@ static int scan_array_count(scanner_t *s, size_t i, int depth, size_t *end, uint
     return 0;
 }
 
-/* A message object at p[i], enclosed by depth containers. */
-static int scan_message(scanner_t *s, size_t i, int depth, jmsg_t *m, size_t *end)
+/* The "function" object of a tool call at p[i] (enclosed by depth
+ * containers): *name is the value of its last "name" member. */
+static int scan_call_fn(scanner_t *s, size_t i, int depth, jspan_t *name, size_t *end)
 {
+    const uint8_t *p = s->p;
+    i = skip_ws(p, i + 1, s->n);
+    if (i < s->n && p[i] == '}') {
+        *end = i + 1;
+        return 0;
+    }
+    for (;;) {
+        int kid;
+        if (scan_member_key(s, &i, fn_keys, &kid)) return -1;
+        size_t vs = i;
+        bool esc;
+        if (p[i] == '"') {
+            if (scan_str(s, i, &i, &esc)) return -1;
+        } else if (skip_value(s, i, depth + 1, &i))
+            return -1;
+        if (kid == K_NAME) *name = span(vs, i);
+        int r = scan_sep(s, &i, '}');
+        if (r < 0) return -1;
+        if (r == 0) break;
+    }
+    *end = i;
+    return 0;
+}
+
+/* One tool call object at p[i] (enclosed by depth containers): its last
+ * "id" and the "name" of its last "function" (when that is an object). */
+static int scan_call(scanner_t *s, size_t i, int depth, jcall_t *c, size_t *end)
+{
+    const uint8_t *p = s->p;
+    i = skip_ws(p, i + 1, s->n);
+    if (i < s->n && p[i] == '}') {
+        *end = i + 1;
+        return 0;
+    }
+    for (;;) {
+        int kid;
+        if (scan_member_key(s, &i, call_keys, &kid)) return -1;
+        size_t vs = i;
+        bool esc;
+        if (kid == K_FUNCTION) c->name = span(0, 0);
+        if (kid == K_FUNCTION && p[i] == '{') {
+            if (scan_call_fn(s, i, depth + 1, &c->name, &i)) return -1;
+        } else if (p[i] == '"') {
+            if (scan_str(s, i, &i, &esc)) return -1;
+        } else if (skip_value(s, i, depth + 1, &i))
+            return -1;
+        if (kid == K_ID) c->id = span(vs, i);
+        int r = scan_sep(s, &i, '}');
+        if (r < 0) return -1;
+        if (r == 0) break;
+    }
+    *end = i;
+    return 0;
+}
+
+/* The tool calls of one messages array, in message order, while it is
+ * scanned: on the stack first, so that nothing is taken from the arena
+ * between two steps of the msgs array's growth (which then grows in place
+ * at the top of its chunk), and from the arena past CALLS_STACK. Placed in
+ * the arena in one block when the array is done (calls_place). */
+#define CALLS_STACK 128
+typedef struct callbuf {
+    jcall_t *v;
+    uint32_t n, cap;
+    bool on_stack;
+    arena_t *arena;
+} callbuf_t;
+
+static void calls_push(callbuf_t *cb, jcall_t c)
+{
+    if (cb->n == cb->cap) {
+        uint32_t nc = cb->cap * 2;
+        jcall_t *nv;
+        if (cb->on_stack) {
+            nv = arena_alloc(cb->arena, (size_t)nc * sizeof(*nv));
+            memcpy(nv, cb->v, (size_t)cb->n * sizeof(*nv));
+            cb->on_stack = false;
+        } else
+            nv = arena_grow(cb->arena, cb->v, (size_t)cb->cap * sizeof(*nv),
+                            (size_t)nc * sizeof(*nv));
+        cb->v = nv;
+        cb->cap = nc;
+    }
+    cb->v[cb->n++] = c;
+}
+
+/* The "tool_calls" array at p[i] (enclosed by depth containers): counts its
+ * elements as scan_array_count and appends each one's id and function name
+ * to cb (m->calls is set by calls_place). */
+static int scan_tool_calls(scanner_t *s, size_t i, int depth, callbuf_t *cb, jmsg_t *m, size_t *end)
+{
+    const uint8_t *p = s->p;
+    uint32_t c = 0;
+    i = skip_ws(p, i + 1, s->n);
+    if (i < s->n && p[i] == ']') {
+        i++;
+        goto done;
+    }
+    for (;;) {
+        jcall_t call = {{0, 0}, {0, 0}};
+        if (i < s->n && p[i] == '{') {
+            if (scan_call(s, i, depth + 1, &call, &i)) return -1;
+        } else if (skip_value(s, i, depth + 1, &i))
+            return -1;
+        calls_push(cb, call);
+        c++;
+        int r = scan_sep(s, &i, ']');
+        if (r < 0) return -1;
+        if (r == 0) break;
+    }
+done:
+    m->n_tool_calls = c;
+    m->calls_built = true;
+    *end = i;
+    return 0;
+}
+
+/* Point every message's calls at its run of cb, copied into the arena. */
+static void calls_place(callbuf_t *cb, jmsg_t *msgs, uint32_t nm)
+{
+    jcall_t *v = cb->v;
+    if (cb->on_stack && cb->n) {
+        v = arena_alloc(cb->arena, (size_t)cb->n * sizeof(*v));
+        memcpy(v, cb->v, (size_t)cb->n * sizeof(*v));
+    }
+    uint32_t at = 0;
+    for (uint32_t k = 0; k < nm; k++) {
+        if (!msgs[k].calls_built) continue;
+        msgs[k].calls = msgs[k].n_tool_calls ? v + at : NULL;
+        at += msgs[k].n_tool_calls;
+    }
+}
+
+/* A message object at p[i], enclosed by depth containers. */
+static int scan_message(scanner_t *s, size_t i, int depth, callbuf_t *cb, jmsg_t *m, size_t *end)
+{
+    const uint32_t mark = cb ? cb->n : 0; /* where this message's calls start in cb */
     const uint8_t *p = s->p;
     size_t start = i;
     i = skip_ws(p, i + 1, s->n);
@@ -205,12 +357,19 @@ static int scan_message(scanner_t *s, size_t i, int depth, jmsg_t *m, size_t *en
         size_t vs = i;
         bool esc = false;
         if (kid == K_TOOL_CALLS && p[i] == '[') {
-            if (scan_array_count(s, i, depth + 1, &i, &m->n_tool_calls)) return -1;
+            if (cb) {
+                cb->n = mark; /* a later "tool_calls" replaces an earlier one */
+                if (scan_tool_calls(s, i, depth + 1, cb, m, &i)) return -1;
+            } else if (scan_array_count(s, i, depth + 1, &i, &m->n_tool_calls))
+                return -1;
         } else if (p[i] == '"') {
-            if (scan_string(s, i, &i, &esc)) return -1;
-        } else {
-            if (skip_value(s, i, depth + 1, &i)) return -1;
-            if (kid == K_TOOL_CALLS) m->n_tool_calls = 0;
+            if (scan_str(s, i, &i, &esc)) return -1;
+        } else if (skip_value(s, i, depth + 1, &i))
+            return -1;
+        if (kid == K_TOOL_CALLS && p[vs] != '[') { /* replaces an earlier array */
+            m->n_tool_calls = 0;
+            m->calls_built = false;
+            if (cb) cb->n = mark;
         }
         jspan_t v = span(vs, i);
         switch (kid) {
@@ -244,6 +403,8 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
     const uint8_t *p = s->p;
     uint32_t cap = 0, nm = 0;
     jmsg_t *msgs = NULL;
+    jcall_t stack_calls[CALLS_STACK];
+    callbuf_t calls = {stack_calls, 0, CALLS_STACK, true, arena};
     i = skip_ws(p, i + 1, s->n);
     if (i < s->n && p[i] == ']') {
         i++;
@@ -257,13 +418,15 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
             fail(s, i, E_MANY);
             return JSCAN_ETOO_MANY;
         }
+        const uint32_t hits = s->enc_hits;
         if (p[i] == '{') {
-            if (scan_message(s, i, 2, &m, &i)) return -1;
+            if (scan_message(s, i, 2, arena ? &calls : NULL, &m, &i)) return -1;
         } else {
             size_t vs = i;
             if (skip_value(s, i, 2, &i)) return -1;
             m.value = span(vs, i);
         }
+        m.enc_marker = s->enc_hits != hits;
         if (arena) {
             if (nm == cap) {
                 /* grown in place when the array has a chunk of its own, so
@@ -281,6 +444,7 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
         if (r == 0) break;
     }
 done:
+    if (arena) calls_place(&calls, msgs, nm);
     out->msgs = msgs;
     out->n_msgs = nm;
     out->msgs_built = arena != NULL;
@@ -296,7 +460,7 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
 int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max_items, jreq_t *out,
                       jscan_err_t *err)
 {
-    scanner_t s = {(const uint8_t *)body, len, err, true};
+    scanner_t s = {(const uint8_t *)body, len, err, true, true, 0};
     const uint8_t *p = s.p;
     memset(out, 0, sizeof(*out));
     out->stream = -1;

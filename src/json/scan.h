@@ -36,6 +36,16 @@ typedef enum {
     JROLE_FUNCTION,
 } jrole_t;
 
+/* One element of a message's "tool_calls" array, recorded while the
+ * scanner counts them (so the request view does not walk them again):
+ * the raw values of its "id" and of the "name" of its "function" object
+ * (the last of each, as jscan_obj_get; len 0 when absent, when the element
+ * is not an object or when "function" is not one). */
+typedef struct jcall {
+    jspan_t id;
+    jspan_t name;
+} jcall_t;
+
 typedef struct jmsg {
     jrole_t role;
     jspan_t value;      /* the whole message object */
@@ -49,6 +59,13 @@ typedef struct jmsg {
     jspan_t reasoning_details; /* raw value (chat reasoning_details array) */
     jspan_t reasoning_content; /* raw value (chat reasoning_content) */
     jspan_t type;              /* raw value of "type" (Responses input items) */
+    /* the n_tool_calls elements of tool_calls (arena; only when calls_built,
+     * i.e. the scan had an arena and tool_calls is an array) */
+    jcall_t *calls;
+    bool calls_built;
+    /* the raw text of value holds "encrypted_content" with its quotes (as
+     * jscan_contains would find it; Responses reasoning items) */
+    bool enc_marker;
 } jmsg_t;
 
 /* Deepest nesting of arrays/objects accepted; deeper input is an error. */

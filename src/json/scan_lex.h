@@ -1,5 +1,7 @@
 /* scan_lex.h - the byte-level lexers behind json/scan.h, private to
- * src/json/: strings (16 bytes at a time with SSE2), numbers, literals, the
+ * src/json/: strings (32 bytes at a time with SSE2; scan_str ends short
+ * plain ones inline, and the request scan notes the "encrypted_content"
+ * marker as strings end), numbers, literals, the
  * iterative value skipper with its explicit container stack, separators and
  * escape decoding. Shared by the request scanner (scan.c) and the span
  * helpers (scan_span.c); static inline so that the scanner's hot loops
@@ -20,6 +22,12 @@ typedef struct scanner {
     /* reject lone \uD800-\uDFFF escapes (client requests, jscan_validate);
      * the span helpers over upstream replies leave it false */
     bool strict_surrogates;
+    /* the request scan: count the strings whose last 19 raw bytes, closing
+     * quote included, are "encrypted_content" with its quotes (in valid
+     * JSON every raw occurrence of that text ends a string so; jmsg_t
+     * enc_marker) */
+    bool count_enc;
+    uint32_t enc_hits;
 } scanner_t;
 
 static const char E_EOF[] = "unexpected end of input";
@@ -44,6 +52,16 @@ static const char E_ASEP[] = "expected ',' or ']' after array element";
 static const char E_MODELS[] = "too many \"model\" keys";
 static const char E_BIG[] = "body too large (4 GiB or more)";
 static const char E_MANY[] = "too many messages or input items";
+
+static const char ENC_MARK[] = "\"encrypted_content\"";
+
+/* A string ended just before p[end] (its closing quote is p[end - 1]). */
+static inline void note_str_end(scanner_t *s, size_t end)
+{
+    const size_t L = sizeof ENC_MARK - 1;
+    if (s->count_enc && end >= L && s->p[end - 2] == 't' && !memcmp(s->p + end - L, ENC_MARK, L))
+        s->enc_hits++;
+}
 
 static inline int fail(scanner_t *s, size_t off, const char *msg)
 {
@@ -141,6 +159,7 @@ static inline int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
         if (c == '"') {
             *end = i + 1;
             *esc = e;
+            note_str_end(s, i + 1);
             return 0;
         }
         if (c == '\\') {
@@ -187,6 +206,37 @@ static inline int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
         if (!k) return fail(s, i, E_UTF8);
         i += k;
     }
+}
+
+/* scan_string with the common short case inline: a string whose closing
+ * quote comes within 32 bytes with nothing special before it (keys, roles,
+ * ids) ends here with one 32-byte mask, without the call. Every other
+ * string goes to scan_string, so the answer is always scan_string's. */
+static inline int scan_str(scanner_t *s, size_t i, size_t *end, bool *esc)
+{
+#if defined(__SSE2__)
+    if (i + 33 <= s->n) {
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+        const uint8_t *p = s->p + i + 1;
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
+        __m128i ma = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
+                                  _mm_cmplt_epi8(a, sp));
+        __m128i mb = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
+                                  _mm_cmplt_epi8(b, sp));
+        uint32_t m = (uint32_t)_mm_movemask_epi8(ma) | ((uint32_t)_mm_movemask_epi8(mb) << 16);
+        if (m) {
+            size_t k = (size_t)__builtin_ctz(m);
+            if (p[k] == '"') {
+                *end = i + 2 + k;
+                *esc = false;
+                note_str_end(s, i + 2 + k);
+                return 0;
+            }
+        }
+    }
+#endif
+    return scan_string(s, i, end, esc);
 }
 
 static inline bool is_digit(uint8_t c)
@@ -253,7 +303,7 @@ value:
     if (i >= n) return fail(s, n, E_EOF);
     switch (p[i]) {
     case '"':
-        if (scan_string(s, i, &i, &esc)) return -1;
+        if (scan_str(s, i, &i, &esc)) return -1;
         break;
     case '{':
         if (depth + sp >= JSCAN_MAX_DEPTH) return fail(s, i, E_DEEP);
@@ -318,7 +368,7 @@ after: /* a value ended just before p[i] */
 key:
     if (i >= n) return fail(s, n, E_EOF);
     if (p[i] != '"') return fail(s, i, p[i] == '}' ? E_OCOMMA : E_KEY);
-    if (scan_string(s, i, &i, &esc)) return -1;
+    if (scan_str(s, i, &i, &esc)) return -1;
     i = skip_ws(p, i, n);
     if (i >= n) return fail(s, n, E_EOF);
     if (p[i] != ':') return fail(s, i, E_COLON);

@@ -56,7 +56,7 @@ char jscan_type(const char *body, jspan_t v)
 static bool container_next(const char *body, jspan_t c, uint8_t open, uint32_t *cursor,
                            jspan_t *key, jspan_t *val)
 {
-    scanner_t s = {(const uint8_t *)body, (size_t)c.off + c.len, NULL, false};
+    scanner_t s = {(const uint8_t *)body, (size_t)c.off + c.len, NULL, false, false, 0};
     const uint8_t *p = s.p;
     size_t i;
     if (c.len < 2 || p[c.off] != open) return false;
@@ -72,7 +72,7 @@ static bool container_next(const char *body, jspan_t c, uint8_t open, uint32_t *
     if (open == '{') {
         size_t ke;
         bool esc;
-        if (p[i] != '"' || scan_string(&s, i, &ke, &esc)) return false;
+        if (p[i] != '"' || scan_str(&s, i, &ke, &esc)) return false;
         *key = span(i, ke);
         i = skip_ws(p, ke, s.n);
         if (i >= s.n || p[i] != ':') return false;
@@ -224,7 +224,7 @@ void jscan_usage(const char *doc, size_t len, jusage_t *u)
     u->prompt_tokens = u->completion_tokens = u->cached_tokens = -1;
     u->cache_creation_tokens = u->reasoning_tokens = -1;
     if (len >= UINT32_MAX) return;
-    scanner_t s = {(const uint8_t *)doc, len, NULL, false};
+    scanner_t s = {(const uint8_t *)doc, len, NULL, false, false, 0};
     size_t i = skip_ws(s.p, 0, len), end;
     if (i >= len || s.p[i] != '{' || skip_value(&s, i, 0, &end)) return;
     if (skip_ws(s.p, end, len) != len) return;

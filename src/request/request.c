@@ -56,17 +56,26 @@ static void scan_parts(rq_msg_t *m, const char *body, jspan_t content)
     }
 }
 
-static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
+/* The calls of one assistant message as the scanner recorded them while
+ * it counted them (scan.h jcall_t): no second walk of the calls. */
+static void calls_from_scan(rq_t *r, rq_msg_t *m, const jmsg_t *jm, size_t n)
+{
+    for (size_t c = 0; c < n; c++) {
+        rq_tool_call_t *tc = &m->calls[m->n_calls++];
+        const char *id = str_or_null(r->arena, r->body, jm->calls[c].id);
+        const char *name = str_or_null(r->arena, r->body, jm->calls[c].name);
+        tc->id = id ? id : "";
+        tc->name = name ? name : "";
+    }
+}
+
+/* The same from the spans (a jreq_t scanned without the records). */
+static void calls_from_walk(rq_t *r, rq_msg_t *m, const jmsg_t *jm, size_t n)
 {
     const char *body = r->body;
-    if (!jm->tool_calls.len || jscan_type(body, jm->tool_calls) != '[') return;
-    size_t n = jm->n_tool_calls; /* counted by the scanner: no second walk of the calls */
+    static const char *const keys[] = {"id", "function"};
     uint32_t cur = 0;
     jspan_t call;
-    if (!n) return;
-    m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
-    cur = 0;
-    static const char *const keys[] = {"id", "function"};
     while (jscan_arr_next(body, jm->tool_calls, &cur, &call) && m->n_calls < n) {
         rq_tool_call_t *tc = &m->calls[m->n_calls++];
         jspan_t v, kv[2]; /* one walk of the call for both */
@@ -78,6 +87,19 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
         if (!tc->id) tc->id = "";
         if (!tc->name) tc->name = "";
     }
+}
+
+static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
+{
+    const char *body = r->body;
+    if (!jm->tool_calls.len || jscan_type(body, jm->tool_calls) != '[') return;
+    size_t n = jm->n_tool_calls; /* counted by the scanner: no second walk of the calls */
+    if (!n) return;
+    m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
+    if (jm->calls_built)
+        calls_from_scan(r, m, jm, n);
+    else
+        calls_from_walk(r, m, jm, n);
     /* one probe for both spellings first (tool calls are a small part of a
      * long agent body: no pass over the whole message list for them) */
     if (span_has(body, jm->tool_calls, "hought") &&
@@ -128,9 +150,6 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     r->msgs = arena_calloc(a, (r->n_msgs ? r->n_msgs : 1) * sizeof *r->msgs);
     r->query_msg = -1;
     r->last_user_msg = -1;
-    /* one look over the whole list first, so per-message searches run only
-     * when the marker occurs at all (big agent bodies rarely carry it) */
-    bool any_enc = span_has(body, jr->messages, "\"encrypted_content\"");
     for (size_t i = 0; i < r->n_msgs; i++) {
         const jmsg_t *jm = &jr->msgs[i];
         rq_msg_t *m = &r->msgs[i];
@@ -150,8 +169,9 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
         if (jm->reasoning_details.len && (span_has(body, jm->reasoning_details, "encrypted") ||
                                           span_has(body, jm->reasoning_details, "\"signature\"")))
             m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
-        if (any_enc && span_has(body, jm->value, "\"encrypted_content\""))
-            m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
+        /* the scan noted the raw "encrypted_content" (quotes included) in
+         * the strings it ended: no search of the message list */
+        if (jm->enc_marker) m->bindings |= RQ_BIND_ENCRYPTED_REASONING;
         switch (m->role) {
         case JROLE_USER:
             r->n_user++;

@@ -261,13 +261,29 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
         check_span(body, size, m->content);
         check_span(body, size, m->tool_calls);
         check_span(body, size, m->tool_call_id);
+        /* the scan's note of the raw "encrypted_content" is the text search's */
+        CHECK(m->enc_marker ==
+              jscan_contains(body + m->value.off, m->value.len, "\"encrypted_content\"", 19));
         if (m->tool_calls.len && data[m->tool_calls.off] == '[') {
             uint32_t cur = 0, cnt = 0;
             jspan_t el;
-            while (jscan_arr_next(body, m->tool_calls, &cur, &el))
+            static const char *const ck[] = {"id", "function"};
+            CHECK(m->calls_built);
+            while (jscan_arr_next(body, m->tool_calls, &cur, &el)) {
+                /* the recorded id and function name are the walk's */
+                jspan_t kv[2], nm = {0, 0};
+                jscan_obj_pick(body, el, ck, 2, kv);
+                if (kv[1].len && !jscan_obj_get(body, kv[1], "name", &nm)) nm = (jspan_t){0, 0};
+                CHECK(cnt < m->n_tool_calls);
+                CHECK(m->calls[cnt].id.len == kv[0].len &&
+                      (!kv[0].len || m->calls[cnt].id.off == kv[0].off));
+                CHECK(m->calls[cnt].name.len == nm.len &&
+                      (!nm.len || m->calls[cnt].name.off == nm.off));
                 cnt++;
+            }
             CHECK(cnt == m->n_tool_calls);
-        }
+        } else
+            CHECK(!m->calls_built);
     }
     /* splice: every model -> "X", and stream_options inserted after '{' */
     jsplice_t s;

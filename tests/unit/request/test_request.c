@@ -161,6 +161,27 @@ static void test_identity_fields(void **state)
     arena_deinit(&a);
 }
 
+/* A raw "encrypted_content" (quotes included) marks its message only,
+ * wherever the scan met it: a key, a value, a text ending in an escaped
+ * quote and the word; a text quoting it between escaped quotes does not. */
+static void test_encrypted_content_marks_its_message(void **state)
+{
+    (void)state;
+    arena_t a;
+    arena_init(&a, 4096);
+    rq_t *r =
+        facts(&a, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":"
+                  "\"say \\\"encrypted_content\\\" twice\"},"
+                  "{\"role\":\"assistant\",\"content\":\"a\",\"extra\":{\"encrypted_content\":"
+                  "\"gAAA\"}},{\"role\":\"user\",\"content\":\"is \\\"encrypted_content\"}]}");
+    assert_non_null(r);
+    assert_int_equal(r->msgs[0].bindings, 0);
+    assert_int_equal(r->msgs[1].bindings, RQ_BIND_ENCRYPTED_REASONING);
+    assert_int_equal(r->msgs[2].bindings, RQ_BIND_ENCRYPTED_REASONING);
+    assert_int_equal(r->bindings, RQ_BIND_ENCRYPTED_REASONING);
+    arena_deinit(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -170,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_tool_loop_when_user_follows_results),
         cmocka_unit_test(test_no_tool_loop_after_a_completed_exchange),
         cmocka_unit_test(test_provider_state_bindings),
+        cmocka_unit_test(test_encrypted_content_marks_its_message),
         cmocka_unit_test(test_identity_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,330 @@
+/* test_scan_string.c - the string lexer of the scanner (json/scan_lex.h
+ * scan_string, 32 bytes at a time with SSE2, and scan_str, its inline path
+ * for short plain strings) against a plain byte-at-a-time reference written
+ * here from the rules of docs/json-scanner.md: the same accept/reject
+ * answer, end offset, escape flag, error offset and message, for every
+ * special token (escapes, \u escapes and surrogate pairs, control bytes,
+ * quotes, valid and invalid UTF-8, truncated input) at every position of
+ * strings of every length up to 300 bytes, with the input ending right
+ * after the string or later (the fast paths only run while 32 bytes
+ * remain), for pairs of tokens around the 32-byte boundary, and on random
+ * strings. */
+/* before cmocka.h, whose fail() macro would rename the lexers' fail() */
+#include "json/scan_lex.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct res {
+    int rc;
+    size_t end;
+    bool esc;
+    size_t off;
+    const char *msg;
+} res_t;
+
+static int ref_fail(res_t *r, size_t off, const char *msg)
+{
+    r->rc = -1;
+    r->off = off;
+    r->msg = msg;
+    return -1;
+}
+
+static int ref_hex(uint8_t c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at p[i] (p[i] >= 0x80), else 0. */
+static size_t ref_utf8(const uint8_t *p, size_t i, size_t n)
+{
+    uint8_t c = p[i];
+    size_t k;
+    uint8_t lo = 0x80, hi = 0xbf;
+    if (c < 0xc2 || c > 0xf4) return 0;
+    k = c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+    if (i + k > n) return 0;
+    if (p[i + 1] < lo || p[i + 1] > hi) return 0;
+    for (size_t j = 2; j < k; j++)
+        if (p[i + j] < 0x80 || p[i + j] > 0xbf) return 0;
+    return k;
+}
+
+/* The reference: p[start] is the opening quote. */
+static int ref_string(const uint8_t *p, size_t n, size_t start, bool strict, res_t *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t i = start + 1;
+    bool esc = false;
+    for (;;) {
+        if (i >= n) return ref_fail(r, start, "unterminated string");
+        uint8_t c = p[i];
+        if (c == '"') {
+            r->end = i + 1;
+            r->esc = esc;
+            return 0;
+        }
+        if (c == '\\') {
+            esc = true;
+            i++;
+            if (i >= n) return ref_fail(r, start, "unterminated string");
+            c = p[i];
+            if (strchr("\"\\/bfnrt", c) && c) {
+                i++;
+                continue;
+            }
+            if (c != 'u') return ref_fail(r, i, "invalid escape in string");
+            uint32_t cp = 0;
+            for (size_t k = 1; k <= 4; k++) {
+                if (i + k >= n) return ref_fail(r, start, "unterminated string");
+                int h = ref_hex(p[i + k]);
+                if (h < 0) return ref_fail(r, i + k, "invalid \\u escape in string");
+                cp = cp * 16 + (uint32_t)h;
+            }
+            if (strict && cp >= 0xd800 && cp <= 0xdfff) {
+                /* needs \uDC00-\uDFFF right after a high one (and a byte
+                 * after that pair) */
+                bool ok = cp <= 0xdbff && i + 10 < n && p[i + 5] == '\\' && p[i + 6] == 'u';
+                uint32_t lo = 0;
+                for (size_t k = 7; ok && k <= 10; k++) {
+                    int h = ref_hex(p[i + k]);
+                    if (h < 0) ok = false;
+                    lo = lo * 16 + (uint32_t)(h < 0 ? 0 : h);
+                }
+                if (!ok || lo < 0xdc00 || lo > 0xdfff)
+                    return ref_fail(r, i - 1, "lone surrogate in \\u escape");
+                i += 6;
+            }
+            i += 5;
+            continue;
+        }
+        if (c < 0x20) return ref_fail(r, i, "control character in string");
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = ref_utf8(p, i, n);
+        if (!k) return ref_fail(r, i, "invalid UTF-8 in string");
+        i += k;
+    }
+}
+
+static unsigned long n_checked;
+
+/* Both lexers over p[0..n) from the quote at start; they must agree. */
+static void check(const uint8_t *p, size_t n, size_t start, const char *what, size_t pos)
+{
+    for (int k = 0; k < 4; k++) {
+        int strict = k & 1, inl = k >> 1; /* inl: the inline short path, scan_str */
+        res_t want, got = {0};
+        ref_string(p, n, start, strict, &want);
+        jscan_err_t err = {0, NULL};
+        scanner_t s = {p, n, &err, strict != 0, false, 0};
+        size_t end = 0;
+        bool esc = false;
+        got.rc = inl ? scan_str(&s, start, &end, &esc) : scan_string(&s, start, &end, &esc);
+        if (got.rc == 0) {
+            got.end = end;
+            got.esc = esc;
+        } else {
+            got.off = err.offset;
+            got.msg = err.message;
+        }
+        bool same = got.rc == want.rc &&
+                    (want.rc == 0 ? got.end == want.end && got.esc == want.esc
+                                  : got.off == want.off && got.msg && !strcmp(got.msg, want.msg));
+        if (!same)
+            fail_msg("%s at %zu (n %zu, strict %d): %s rc %d end %zu esc %d off %zu "
+                     "'%s'; reference rc %d end %zu esc %d off %zu '%s'",
+                     what, pos, n, strict, inl ? "scan_str" : "scan_string", got.rc, got.end,
+                     got.esc, got.off, got.msg ? got.msg : "", want.rc, want.end, want.esc,
+                     want.off, want.msg ? want.msg : "");
+        n_checked++;
+    }
+}
+
+/* Special tokens put into plain text. */
+static const struct {
+    const char *name;
+    const char *b;
+    size_t len;
+} toks[] = {
+#define T(name, s)                                                                                 \
+    {                                                                                              \
+        name, s, sizeof(s) - 1                                                                     \
+    }
+    T("quote", "\""),
+    T("esc-quote", "\\\""),
+    T("esc-backslash", "\\\\"),
+    T("esc-slash", "\\/"),
+    T("esc-n", "\\n"),
+    T("esc-t", "\\t"),
+    T("esc-bad", "\\q"),
+    T("esc-x", "\\x41"),
+    T("backslash-last", "\\"),
+    T("u-ascii", "\\u0041"),
+    T("u-e9", "\\u00e9"),
+    T("u-upper", "\\u00E9"),
+    T("u-bad-hex", "\\u00g9"),
+    T("u-short", "\\u12"),
+    T("u-pair", "\\ud83d\\ude00"),
+    T("u-high-alone", "\\ud83d"),
+    T("u-high-then-text", "\\ud83dxx"),
+    T("u-high-high", "\\ud83d\\ud83d"),
+    T("u-low-alone", "\\ude00"),
+    T("u-high-bad-low", "\\ud83d\\u00zz"),
+    T("ctrl-01", "\x01"),
+    T("ctrl-1f", "\x1f"),
+    T("ctrl-nul", "\x00"),
+    T("tab-raw", "\t"),
+    T("del", "\x7f"),
+    T("utf8-2", "\xc3\xa9"),
+    T("utf8-3", "\xe6\x97\xa5"),
+    T("utf8-3-e0", "\xe0\xa0\x80"),
+    T("utf8-4", "\xf0\x9f\x98\x80"),
+    T("utf8-4-f4", "\xf4\x8f\xbf\xbf"),
+    T("utf8-run", "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xc3\xa9t\xc3\xa9"),
+    T("cont-alone", "\x80"),
+    T("lead-c0", "\xc0\x80"),
+    T("lead-c1", "\xc1\xbf"),
+    T("overlong-e0", "\xe0\x80\x80"),
+    T("surrogate-ed", "\xed\xa0\x80"),
+    T("above-f4", "\xf4\x90\x80\x80"),
+    T("lead-f5", "\xf5\x80\x80\x80"),
+    T("lead-ff", "\xff"),
+    T("trunc-2", "\xc3"),
+    T("trunc-3", "\xe6\x97"),
+    T("trunc-4", "\xf0\x9f\x98"),
+    T("bad-cont-3", "\xe6\x41\xa5"),
+    T("bad-cont-4", "\xf0\x9f\x41\x80"),
+#undef T
+};
+
+/* '"' + pre plain bytes + tok + post plain bytes + '"' + pad plain bytes;
+ * cut: the input ends after the token instead (no closing quote). */
+static size_t build(uint8_t *buf, size_t pre, size_t t, size_t post, size_t pad, bool cut)
+{
+    size_t w = 0;
+    buf[w++] = '"';
+    for (size_t k = 0; k < pre; k++)
+        buf[w++] = (uint8_t)('a' + k % 26);
+    memcpy(buf + w, toks[t].b, toks[t].len);
+    w += toks[t].len;
+    if (cut) return w;
+    for (size_t k = 0; k < post; k++)
+        buf[w++] = (uint8_t)(k % 10 == 9 ? ' ' : 'A' + k % 26);
+    buf[w++] = '"';
+    for (size_t k = 0; k < pad; k++)
+        buf[w++] = 'z';
+    return w;
+}
+
+static void test_every_token_at_every_position(void **state)
+{
+    (void)state;
+    static uint8_t buf[1024];
+    static const size_t pads[] = {0, 33};
+    for (size_t t = 0; t < sizeof toks / sizeof toks[0]; t++)
+        for (size_t len = 0; len <= 300; len++)
+            for (size_t pre = 0; pre <= len; pre++) {
+                size_t post = len - pre;
+                for (size_t pi = 0; pi < sizeof pads / sizeof pads[0]; pi++) {
+                    size_t n = build(buf, pre, t, post, pads[pi], false);
+                    check(buf, n, 0, toks[t].name, pre);
+                }
+                if (post == 0) {
+                    size_t n = build(buf, pre, t, 0, 0, true);
+                    check(buf, n, 0, toks[t].name, pre);
+                }
+            }
+    /* plain strings, and no closing quote at all */
+    for (size_t len = 0; len <= 300; len++) {
+        size_t w = 0;
+        buf[w++] = '"';
+        for (size_t k = 0; k < len; k++)
+            buf[w++] = (uint8_t)('a' + k % 26);
+        check(buf, w, 0, "unterminated", len);
+        buf[w++] = '"';
+        check(buf, w, 0, "plain", len);
+    }
+    assert_true(n_checked > 1000000);
+}
+
+/* Two tokens: the fast path's mask must be right after each step. */
+static void test_token_pairs(void **state)
+{
+    (void)state;
+    static uint8_t buf[512];
+    const size_t nt = sizeof toks / sizeof toks[0];
+    for (size_t a = 0; a < nt; a++)
+        for (size_t b = 0; b < nt; b++)
+            for (size_t gap = 0; gap <= 40; gap++)
+                for (size_t pre = 25; pre <= 34; pre++) {
+                    size_t w = 0;
+                    buf[w++] = '"';
+                    for (size_t k = 0; k < pre; k++)
+                        buf[w++] = 'p';
+                    memcpy(buf + w, toks[a].b, toks[a].len);
+                    w += toks[a].len;
+                    for (size_t k = 0; k < gap; k++)
+                        buf[w++] = 'g';
+                    memcpy(buf + w, toks[b].b, toks[b].len);
+                    w += toks[b].len;
+                    for (size_t k = 0; k < 20; k++)
+                        buf[w++] = 'q';
+                    buf[w++] = '"';
+                    for (size_t k = 0; k < 35; k++)
+                        buf[w++] = 'z';
+                    check(buf, w, 0, toks[a].name, pre * 100 + gap);
+                }
+}
+
+/* Random strings over an alphabet heavy in special bytes. */
+static void test_random_strings(void **state)
+{
+    (void)state;
+    static const uint8_t alpha[] = {'a',  'b',  ' ',  '"',  '\\', 'u',  'n',  'd',  '8',  '0',
+                                    'c',  'e',  'f',  0x01, 0x1f, 0x7f, 0x80, 0x9f, 0xa0, 0xbf,
+                                    0xc2, 0xc3, 0xe0, 0xe6, 0xed, 0xf0, 0xf4, 0xf5, 0xff, 'D'};
+    static uint8_t buf[400];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 200000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t n = 1 + (size_t)(x % 330);
+        buf[0] = '"';
+        for (size_t k = 1; k < n; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* mostly plain letters, so strings get long before they end */
+            buf[k] = (x & 7) ? (uint8_t)('a' + (x >> 8) % 26) : alpha[(x >> 8) % sizeof alpha];
+        }
+        check(buf, n, 0, "random", (size_t)round);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_token_at_every_position),
+        cmocka_unit_test(test_token_pairs),
+        cmocka_unit_test(test_random_strings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
