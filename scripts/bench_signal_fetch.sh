@@ -230,7 +230,8 @@ recs = [r for r in json.loads(g.getresponse().read())["records"] if r["created_a
 def p50(v):
     v = sorted(v)
     return v[len(v) // 2] if v else 0
-rt, sl, own, extra, eq, ec, cc, cs = [], [], [], [], [], [], [], []
+rt, sl, own, extra, eq, ec, cc, cs, bt = [], [], [], [], [], [], [], [], []
+notok = 0
 for r in recs:
     u = r["latency"]["routing_us"]
     rt.append(u)
@@ -244,10 +245,12 @@ for r in recs:
     e = f.get("embeddings") or {}
     eq.append(e.get("queue_us", 0))
     ec.append(e.get("call_us", 0))
+    bt.append(e.get("batch_texts", 0))
+    notok += e.get("outcome", "ok") != "ok"
     c = f["classifiers"][0] if f["classifiers"] else {}
     cc.append(c.get("call_us", 0))
     cs.append(c.get("sent_us", 0))
-print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs))
+print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs), p50(bt), notok)
 PY
 now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
 
@@ -255,19 +258,21 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {print (
 # thr_ns PID: "workers writer other" nanoseconds on a CPU so far (user +
 # system, the first field of /proc/PID/task/*/schedstat: the same time as
 # bench.sh's /proc/PID/task/*/stat ticks, in ns instead of 10 ms ticks, which
-# a 1 s run at one connection needs), split by thread name as bench.sh does.
+# a 1 s run at one connection needs), split by thread name as bench.sh does;
+# then the workers' time runnable but waiting for a CPU (schedstat's second
+# field: the machine's other processes - wrk, the mocks - holding the cores).
 thr_ns() {
-    local t c v w=0 r=0 o=0
+    local t c v q w=0 r=0 o=0 wq=0
     for t in /proc/"$1"/task/*; do
         c=$(cat "$t/comm" 2>/dev/null) || continue
-        v=$(cut -d' ' -f1 "$t/schedstat" 2>/dev/null) || continue
+        read -r v q _ <"$t/schedstat" 2>/dev/null || continue
         case "$c" in
-            worker-*) w=$((w + v)) ;;
+            worker-*) w=$((w + v)) wq=$((wq + q)) ;;
             replay-writer) r=$((r + v)) ;;
             *) o=$((o + v)) ;;
         esac
     done
-    echo "$w $r $o"
+    echo "$w $r $o $wq"
 }
 # cpu_p50 URL LUA CONNS PID: one wrk run with the router's CPU over it:
 # "p50 req/s worker-us/req all-threads-us/req worker-busy-%" (busy: worker
@@ -283,7 +288,7 @@ cpu_p50() {
         /requests in/ { n = $1 }
         END { split(a, x, " "); split(b, y, " "); wk = y[1] - x[1]; all = wk + y[2] - x[2] + y[3] - x[3]
               if (n < 1) n = 1
-              printf "%s %.0f %.1f %.1f %.0f", v, n * 1e9 / dt, wk / 1e3 / n, all / 1e3 / n, 100 * wk / dt / w }' "$T/wrk.out"
+              printf "%s %.0f %.1f %.1f %.0f %.1f", v, n * 1e9 / dt, wk / 1e3 / n, all / 1e3 / n, 100 * wk / dt / w, (y[4] - x[4]) / 1e3 / n }' "$T/wrk.out"
 }
 load0=$(cut -d' ' -f1 /proc/loadavg)
 declare -A OUT IN CPU
@@ -311,26 +316,26 @@ for c in $CONNS; do
     nr=$(median <<<"$nrt")
     # per column, the median over rounds of the records' p50s
     rec=""
-    for k in 1 2 3 4 5 6 7 8 9; do
+    for k in 1 2 3 4 5 6 7 8 9 10 11; do
         rec="$rec $(for l in "${col[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
     done
-    read -r brt bsl bown bex beq bec bcc bcs bn <<<"$rec"
+    read -r brt bsl bown bex beq bec bcc bcs bn bbt bno <<<"$rec"
     cpu=""
-    for k in 2 3 4 5; do
+    for k in 2 3 4 5 6; do
         cpu="$cpu $(for l in "${ncol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
         cpu="$cpu $(for l in "${bcol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
     done
-    read -r nrps brps nwk bwk nall ball nbusy bbusy <<<"$cpu"
+    read -r nrps brps nwk bwk nall ball nbusy bbusy nwait bwait <<<"$cpu"
     lab=$([ "$c" = 64p ] && echo "64 paced" || echo "$c")
     OUT[$c]=$(awk -v c="$lab" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" -v sl="$bsl" 'BEGIN {
         add = bo - no
         printf "| %s | %d | %d | %s | %d | %d | %d | %d | %d | %d |", c, cl, em, pr, no, bo, add, cl + em, sl, add - sl }')
     IN[$c]=$(awk -v c="$lab" -v nr="$nr" -v brt="$brt" -v bsl="$bsl" -v bown="$bown" -v bex="$bex" \
-        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" 'BEGIN {
-        printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bec, beq, bn }')
+        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" -v bbt="$bbt" -v bno="$bno" 'BEGIN {
+        printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bec, beq, bbt, bn, bno }')
     CPU[$c]=$(awk -v c="$lab" -v nrps="$nrps" -v brps="$brps" -v nwk="$nwk" -v bwk="$bwk" -v nall="$nall" \
-        -v ball="$ball" -v nb="$nbusy" -v bb="$bbusy" 'BEGIN {
-        printf "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d %% | %d %% |", c, nrps, brps, nwk, bwk, bwk - nwk, nall, ball, nb, bb }')
+        -v ball="$ball" -v nb="$nbusy" -v bb="$bbusy" -v nw="$nwait" -v bw="$bwait" 'BEGIN {
+        printf "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d %% | %d %% | %.1f | %.1f |", c, nrps, brps, nwk, bwk, bwk - nwk, nall, ball, nb, bb, nw, bw }')
 done
 
 # Instructions per request on the worker thread (BENCH_FETCH_INSTR=N): both
@@ -399,19 +404,21 @@ for c in $CONNS; do echo "${OUT[$c]}"; done
 echo
 echo "Inside (replay records, p50 per run, us): own = routing_us - slowest call; overhead = own -"
 echo "none's routing_us; beyond = fetch wall - slowest call; cls call / sent: the classifier call and"
-echo "when it started; emb call / queue: the embedder's batch call and its time in the gather queue."
+echo "when it started; emb call / queue / batch: the embedder's batch call, its time in the gather"
+echo "queue and the texts in that call; emb not ok: records whose embeddings did not all arrive."
 echo
-echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | emb call | emb queue | records |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | emb call | emb queue | emb batch | records | emb not ok |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONNS; do echo "${IN[$c]}"; done
 echo
 echo "Router CPU (user + system, /proc/PID/task/*/schedstat over each wrk run; medians): per request"
 echo "on the worker threads and on all threads; fetch = cls+emb - none on the worker (building the"
 echo "calls, their connections and timers, parsing the replies, the similarity rule); busy = worker"
-echo "CPU / (wall time x workers), the worker's utilisation."
+echo "CPU / (wall time x workers), the worker's utilisation; wait = the workers' time runnable but"
+echo "not running (waiting for one of the machine's cores), per request."
 echo
-echo "| conns | none req/s | cls+emb req/s | none worker us/req | cls+emb worker us/req | fetch worker us/req | none all us/req | cls+emb all us/req | none busy | cls+emb busy |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| conns | none req/s | cls+emb req/s | none worker us/req | cls+emb worker us/req | fetch worker us/req | none all us/req | cls+emb all us/req | none busy | cls+emb busy | none worker wait us/req | cls+emb worker wait us/req |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONNS; do echo "${CPU[$c]}"; done
 fi
 if [ "$INSTR" -gt 0 ]; then
