@@ -90,9 +90,14 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local n = 0
 local id = os.getenv("BENCH_RUN_ID") -- new texts every run: no cache hit
+local threads = 0
+setup = function(thread) -- and every wrk thread its own (with -t 2 both counted alike)
+    threads = threads + 1
+    thread:set("tid", threads)
+end
 request = function()
     n = n + 1
-    return wrk.format(nil, nil, nil, '$2' .. id .. "-" .. n .. '$3')
+    return wrk.format(nil, nil, nil, '$2' .. id .. "-" .. (tid or 0) .. "-" .. n .. '$3')
 end
 LUA
 }

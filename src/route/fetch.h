@@ -48,7 +48,7 @@ bool fetch_classify(sig_cls_client_t *c, const struct sig_engine *e, const cfg_r
 /* The remote embedder's calls in flight per worker below which a request's
  * texts go upstream at once (batch_window_ms 0); at the bound they wait
  * for a call to end and go together (docs/signals.md). */
-#define FETCH_EMB_INFLIGHT_MAX 16
+#define FETCH_EMB_INFLIGHT_MAX 32
 
 sig_emb_client_t *fetch_emb_client_new(struct event_base *base, hup_pools_t *pools);
 void fetch_emb_client_free(sig_emb_client_t *c);
