@@ -462,7 +462,7 @@ bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe
         if (start_call(f, k, q, deadline_ms)) f->pending++;
     }
     f->timer = evtimer_new(c->base, on_deadline, f);
-    if (!f->pending) {               /* nothing in flight: report later in this turn */
+    if (!f->pending) { /* nothing in flight: report later in this turn */
         f->finishing = true;
         event_active(f->timer, EV_TIMEOUT, 1);
         return true;
