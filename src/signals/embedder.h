@@ -65,7 +65,8 @@ typedef struct emb_openai_opts {
     size_t cache_entries; /* 10000; 0 disables the cache */
     bool fail_closed;     /* failure_mode: closed */
     int batch_max;        /* texts per asynchronous upstream call (64) */
-    int batch_window_ms;  /* asynchronous gather window (0: until the loop turns) */
+    int batch_window_ms; /* asynchronous gather window (0: at once, gathered at the in-flight bound)
+                          */
 } emb_openai_opts_t;
 
 /* NULL with a message in err when options are invalid. Does no I/O. */
