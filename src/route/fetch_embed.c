@@ -4,10 +4,11 @@
  * upstream as one POST /embeddings per batch_max texts: with
  * batch_window_ms 0 (the default) at once while fewer than
  * FETCH_EMB_INFLIGHT_MAX calls are in flight, else when a call ends (the
- * texts gathered meanwhile share the call); with a window, when it ends. Fetches are malloc'd and
- * reference-counted so that a reply arriving after a request's deadline (or after the request
- * ended) finds live memory; it still fills the cache while a waiting request keeps the config
- * generation (and so the embedder) alive. */
+ * texts gathered meanwhile share the call); with a window, when it ends.
+ * Fetches are malloc'd and reference-counted so that a reply arriving
+ * after a request's deadline (or after the request ended) finds live
+ * memory; it still fills the cache while a waiting request keeps the
+ * config generation (and so the embedder) alive. */
 #include "route/fetch.h"
 #include "http/upstream.h"
 #include "signals/embed_async.h"
