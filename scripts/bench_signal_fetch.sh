@@ -24,6 +24,18 @@
 # the fetch's wall time - slowest call; the classifier's call and start
 # offset; the embedder's batch call and its time in the gather queue. The
 # inside figures do not depend on the client's or the mock's scheduling.
+# Router CPU: user + system time of the router's threads over each wrk run
+# of none and cls+emb (/proc/PID/task/*/schedstat, ns), per request on the
+# worker threads and on all, and the workers' utilisation (busy = worker CPU
+# / wall time / workers): the fetch's own CPU cost on the worker is
+# cls+emb - none. The "64 paced" row: 64 connections each pausing a random
+# 0-2 x BENCH_FETCH_PACE_MS (50) between requests, so up to 64 are in
+# flight at a rate one worker keeps up with (it shows what is left of the
+# overhead when the worker is not saturated).
+# BENCH_FETCH_INSTR=N: also instructions per request on the worker thread
+# (valgrind callgrind, N sequential requests per config; BENCH_FETCH_CG_OUT=
+# PREFIX keeps the worker's callgrind file as PREFIX.none / PREFIX.both);
+# BENCH_FETCH_ROUNDS=0 with it: only that.
 # BENCH_FETCH_EMB_OPTS adds embedder settings (e.g. "batch_max: 1").
 # Each cell: the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
 # SECS-second runs (default 1). Loopback only; needs wrk, curl, python3.
@@ -36,6 +48,8 @@ MS=${1:-5}
 SECS=${2:-1}
 ROUNDS=${BENCH_FETCH_ROUNDS:-3}
 WORKERS=${BENCH_FETCH_WORKERS:-1}
+PACE=${BENCH_FETCH_PACE_MS:-50}
+INSTR=${BENCH_FETCH_INSTR:-0}
 EMB_OPTS=${BENCH_FETCH_EMB_OPTS:+, $BENCH_FETCH_EMB_OPTS} # e.g. "batch_max: 1"
 T=$(mktemp -d /tmp/tether-bench-fetch.XXXXXX)
 pids=()
@@ -76,9 +90,14 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local n = 0
 local id = os.getenv("BENCH_RUN_ID") -- new texts every run: no cache hit
+local threads = 0
+setup = function(thread) -- and every wrk thread its own (with -t 2 both counted alike)
+    threads = threads + 1
+    thread:set("tid", threads)
+end
 request = function()
     n = n + 1
-    return wrk.format(nil, nil, nil, '$2' .. id .. "-" .. n .. '$3')
+    return wrk.format(nil, nil, nil, '$2' .. id .. "-" .. (tid or 0) .. "-" .. n .. '$3')
 end
 LUA
 }
@@ -87,6 +106,13 @@ lua "$T/chat.lua" '{"model":"auto","messages":[{"role":"user","content":"Questio
 lua "$T/classify.lua" '{"model":"jb","input":["Question ' ': what is the capital of France?"]}'
 lua "$T/embed.lua" '{"model":"emb","dimensions":64,"input":["Question ' \
     ': what is the capital of France?"]}'
+# the same, each connection pausing a random 0-2 x PACE ms between its
+# requests (the paced 64-connection row: up to 64 requests in flight at a
+# rate one worker keeps up with; random, so the connections do not stay in
+# step and arrive in bursts of 64)
+for f in chat classify embed; do
+    { cat "$T/$f.lua"; echo "delay = function() return math.random(0, 2 * $PACE) end"; } >"$T/$f-paced.lua"
+done
 
 write_cfg() { # file, config (none | cls | emb | both), port, management port
     local sig="" dec=""
@@ -119,6 +145,7 @@ p50() {
     RUNS=$((RUNS + 1))
     out=$(BENCH_RUN_ID="$$-$RUNS-$RANDOM" wrk -t "$([ "$3" = 1 ] && echo 1 || echo 2)" -c "$3" -d "${SECS}s" --timeout 5s --latency \
         -s "$2" "$1" 2>&1) || die "wrk failed against $1"
+    echo "$out" >"$T/wrk.out"
     v=$(awk '$1 == "50%" {print $2}' <<<"$out")
     [ -n "$v" ] || die "no latency from wrk against $1"
     awk -v v="$v" 'BEGIN {
@@ -174,13 +201,14 @@ lat.sort()
 print(int(lat[len(lat) // 2] * 1e6))
 PY
 
-declare -A R MG
+declare -A R MG SP
 for cfg in none both; do
     RP=$(port)
     MG[$cfg]=$(port)
     write_cfg "$T/$cfg.yaml" "$cfg" "$RP" "${MG[$cfg]}"
     $B serve --config "$T/$cfg.yaml" --workers "$WORKERS" --log-level warn >"$T/$cfg.log" 2>&1 &
     pids+=($!)
+    SP[$cfg]=$!
     wait_port "$RP" $!
     R[$cfg]=$RP
 done
@@ -207,7 +235,8 @@ recs = [r for r in json.loads(g.getresponse().read())["records"] if r["created_a
 def p50(v):
     v = sorted(v)
     return v[len(v) // 2] if v else 0
-rt, sl, own, extra, eq, ec, cc, cs = [], [], [], [], [], [], [], []
+rt, sl, own, extra, eq, ec, cc, cs, bt = [], [], [], [], [], [], [], [], []
+notok = 0
 for r in recs:
     u = r["latency"]["routing_us"]
     rt.append(u)
@@ -221,27 +250,70 @@ for r in recs:
     e = f.get("embeddings") or {}
     eq.append(e.get("queue_us", 0))
     ec.append(e.get("call_us", 0))
+    bt.append(e.get("batch_texts", 0))
+    notok += e.get("outcome", "ok") != "ok"
     c = f["classifiers"][0] if f["classifiers"] else {}
     cc.append(c.get("call_us", 0))
     cs.append(c.get("sent_us", 0))
-print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs))
+print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs), p50(bt), notok)
 PY
 now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+# thr_ns PID: "workers writer other" nanoseconds on a CPU so far (user +
+# system, the first field of /proc/PID/task/*/schedstat: the same time as
+# bench.sh's /proc/PID/task/*/stat ticks, in ns instead of 10 ms ticks, which
+# a 1 s run at one connection needs), split by thread name as bench.sh does;
+# then the workers' time runnable but waiting for a CPU (schedstat's second
+# field: the machine's other processes - wrk, the mocks - holding the cores).
+thr_ns() {
+    local t c v q w=0 r=0 o=0 wq=0
+    for t in /proc/"$1"/task/*; do
+        c=$(cat "$t/comm" 2>/dev/null) || continue
+        read -r v q _ <"$t/schedstat" 2>/dev/null || continue
+        case "$c" in
+            worker-*) w=$((w + v)) wq=$((wq + q)) ;;
+            replay-writer) r=$((r + v)) ;;
+            *) o=$((o + v)) ;;
+        esac
+    done
+    echo "$w $r $o $wq"
+}
+# cpu_p50 URL LUA CONNS PID: one wrk run with the router's CPU over it:
+# "p50 req/s worker-us/req all-threads-us/req worker-busy-%" (busy: worker
+# CPU time / (wall time x workers), the workers' utilisation).
+cpu_p50() {
+    local s0 s1 t0 t1 v
+    s0=$(thr_ns "$4")
+    t0=$(date +%s%N)
+    v=$(p50 "$1" "$2" "$3")
+    t1=$(date +%s%N)
+    s1=$(thr_ns "$4")
+    awk -v a="$s0" -v b="$s1" -v dt=$((t1 - t0)) -v w="$WORKERS" -v v="$v" '
+        /requests in/ { n = $1 }
+        END { split(a, x, " "); split(b, y, " "); wk = y[1] - x[1]; all = wk + y[2] - x[2] + y[3] - x[3]
+              if (n < 1) n = 1
+              printf "%s %.0f %.1f %.1f %.0f %.1f", v, n * 1e9 / dt, wk / 1e3 / n, all / 1e3 / n, 100 * wk / dt / w, (y[4] - x[4]) / 1e3 / n }' "$T/wrk.out"
+}
 load0=$(cut -d' ' -f1 /proc/loadavg)
-declare -A OUT IN
-for c in 1 64; do
-    cls="" ems="" prs="" nos="" bos="" nrt="" col=()
+declare -A OUT IN CPU
+CONNS="1 64 64p"
+[ "$ROUNDS" -gt 0 ] || CONNS="" # BENCH_FETCH_ROUNDS=0: the instruction counts only
+for c in $CONNS; do
+    n=${c%p} sfx=""
+    [ "$c" = 64p ] && sfx=-paced
+    cls="" ems="" prs="" nos="" bos="" nrt="" col=() ncol=() bcol=()
     for _ in $(seq "$ROUNDS"); do # interleaved: each round sees the same load
-        cls="$cls $(p50 "http://127.0.0.1:$SIG/classify" "$T/classify.lua" "$c")"
-        ems="$ems $(p50 "http://127.0.0.1:$SIG/v1/embeddings" "$T/embed.lua" "$c")"
+        cls="$cls $(p50 "http://127.0.0.1:$SIG/classify" "$T/classify$sfx.lua" "$n")"
+        ems="$ems $(p50 "http://127.0.0.1:$SIG/v1/embeddings" "$T/embed$sfx.lua" "$n")"
         [ "$c" = 1 ] && prs="$prs $(python3 "$T/pair.py" "$SIG" "$SECS")"
         t=$(now_ms)
-        nos="$nos $(p50 "http://127.0.0.1:${R[none]}/v1/chat/completions" "$T/chat.lua" "$c")"
+        ncol+=("$(cpu_p50 "http://127.0.0.1:${R[none]}/v1/chat/completions" "$T/chat$sfx.lua" "$n" "${SP[none]}")")
+        nos="$nos ${ncol[-1]%% *}"
         nrt="$nrt $(python3 "$T/recs.py" "${MG[none]}" "$t" | cut -d' ' -f1)"
         t=$(now_ms)
-        bos="$bos $(p50 "http://127.0.0.1:${R[both]}/v1/chat/completions" "$T/chat.lua" "$c")"
+        bcol+=("$(cpu_p50 "http://127.0.0.1:${R[both]}/v1/chat/completions" "$T/chat$sfx.lua" "$n" "${SP[both]}")")
+        bos="$bos ${bcol[-1]%% *}"
         col+=("$(python3 "$T/recs.py" "${MG[both]}" "$t")")
     done
     cl=$(median <<<"$cls") em=$(median <<<"$ems") no=$(median <<<"$nos") bo=$(median <<<"$bos")
@@ -249,31 +321,116 @@ for c in 1 64; do
     nr=$(median <<<"$nrt")
     # per column, the median over rounds of the records' p50s
     rec=""
-    for k in 1 2 3 4 5 6 7 8 9; do
+    for k in 1 2 3 4 5 6 7 8 9 10 11; do
         rec="$rec $(for l in "${col[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
     done
-    read -r brt bsl bown bex beq bec bcc bcs bn <<<"$rec"
-    OUT[$c]=$(awk -v c="$c" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" -v sl="$bsl" 'BEGIN {
+    read -r brt bsl bown bex beq bec bcc bcs bn bbt bno <<<"$rec"
+    cpu=""
+    for k in 2 3 4 5 6; do
+        cpu="$cpu $(for l in "${ncol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
+        cpu="$cpu $(for l in "${bcol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
+    done
+    read -r nrps brps nwk bwk nall ball nbusy bbusy nwait bwait <<<"$cpu"
+    lab=$([ "$c" = 64p ] && echo "64 paced" || echo "$c")
+    OUT[$c]=$(awk -v c="$lab" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" -v sl="$bsl" 'BEGIN {
         add = bo - no
-        printf "| %d | %d | %d | %s | %d | %d | %d | %d | %d | %d |", c, cl, em, pr, no, bo, add, cl + em, sl, add - sl }')
-    IN[$c]=$(awk -v c="$c" -v nr="$nr" -v brt="$brt" -v bsl="$bsl" -v bown="$bown" -v bex="$bex" \
-        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" 'BEGIN {
-        printf "| %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bec, beq, bn }')
+        printf "| %s | %d | %d | %s | %d | %d | %d | %d | %d | %d |", c, cl, em, pr, no, bo, add, cl + em, sl, add - sl }')
+    IN[$c]=$(awk -v c="$lab" -v nr="$nr" -v brt="$brt" -v bsl="$bsl" -v bown="$bown" -v bex="$bex" \
+        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" -v bbt="$bbt" -v bno="$bno" 'BEGIN {
+        printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bec, beq, bbt, bn, bno }')
+    CPU[$c]=$(awk -v c="$lab" -v nrps="$nrps" -v brps="$brps" -v nwk="$nwk" -v bwk="$bwk" -v nall="$nall" \
+        -v ball="$ball" -v nb="$nbusy" -v bb="$bbusy" -v nw="$nwait" -v bw="$bwait" 'BEGIN {
+        printf "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d %% | %d %% | %.1f | %.1f |", c, nrps, brps, nwk, bwk, bwk - nwk, nall, ball, nb, bb, nw, bw }')
 done
+
+# Instructions per request on the worker thread (BENCH_FETCH_INSTR=N): both
+# configs again under valgrind --tool=callgrind, N sequential requests (new
+# texts) after 20 of warm-up, counters zeroed between; the worker's total / N
+# (as scripts/profile_routed.sh instr). Figures that load does not move.
+instr() { # cfg: instructions per request of the serving worker
+    local p mg pid f t best=0 prev cur done_all
+    p=$(port) mg=$(port)
+    write_cfg "$T/vg-$1.yaml" "$1" "$p" "$mg"
+    valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$T/cg-$1.%p" \
+        "$B" serve --config "$T/vg-$1.yaml" --workers 1 --log-level error >"$T/vg-$1.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done
+    python3 "$T/drive.py" "$p" 20 "w$1"
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    python3 "$T/drive.py" "$p" "$INSTR" "m$1"
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    prev=
+    for _ in $(seq 120); do # the dump is written after callgrind_control returns
+        sleep 1
+        cur=$(ls -l "$T/cg-$1.$pid".1-* 2>/dev/null | awk '{print $5}' | tr '\n' ' ')
+        done_all=1
+        for f in "$T/cg-$1.$pid".1-*; do grep -q '^totals:' "$f" || done_all=0; done
+        [ "$done_all" = 1 ] && [ "$cur" = "$prev" ] && break
+        prev=$cur
+    done
+    for f in "$T/cg-$1.$pid".1-*; do
+        grep -q worker_main "$f" || continue
+        t=$(awk '/^totals:/ {print $2}' "$f")
+        if [ "${t:-0}" -gt "$best" ]; then
+            best=$t
+            [ -n "${BENCH_FETCH_CG_OUT:-}" ] && cp "$f" "$BENCH_FETCH_CG_OUT.$1"
+        fi
+    done
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    echo $((best / INSTR))
+}
+if [ "$INSTR" -gt 0 ]; then
+    command -v valgrind >/dev/null || die "valgrind not installed"
+    cat >"$T/drive.py" <<'PY'
+import http.client, os, sys
+port, n, tag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+for k in range(n):
+    b = '{"model":"auto","messages":[{"role":"user","content":"Question %s-%d-%d: what is the capital of France?"}]}' % (tag, os.getpid(), k)
+    c.request("POST", "/v1/chat/completions", body=b, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit("status %d" % r.status)
+PY
+    inone=$(instr none)
+    iboth=$(instr both)
+fi
+
+if [ -n "$CONNS" ]; then
 echo "Outside (wrk p50, us): added = cls+emb - none; slowest call = the records' p50 of the slower"
 echo "signal call as the router saw it; overhead = added - slowest call."
 echo
 echo "| conns | classify direct | embed direct | both together, direct | none | cls+emb | added | sum of calls | slowest call | overhead |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for c in 1 64; do echo "${OUT[$c]}"; done
+for c in $CONNS; do echo "${OUT[$c]}"; done
 echo
 echo "Inside (replay records, p50 per run, us): own = routing_us - slowest call; overhead = own -"
 echo "none's routing_us; beyond = fetch wall - slowest call; cls call / sent: the classifier call and"
-echo "when it started; emb call / queue: the embedder's batch call and its time in the gather queue."
+echo "when it started; emb call / queue / batch: the embedder's batch call, its time in the gather"
+echo "queue and the texts in that call; emb not ok: records whose embeddings did not all arrive."
 echo
-echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | emb call | emb queue | records |"
+echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | emb call | emb queue | emb batch | records | emb not ok |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in $CONNS; do echo "${IN[$c]}"; done
+echo
+echo "Router CPU (user + system, /proc/PID/task/*/schedstat over each wrk run; medians): per request"
+echo "on the worker threads and on all threads; fetch = cls+emb - none on the worker (building the"
+echo "calls, their connections and timers, parsing the replies, the similarity rule); busy = worker"
+echo "CPU / (wall time x workers), the worker's utilisation; wait = the workers' time runnable but"
+echo "not running (waiting for one of the machine's cores), per request."
+echo
+echo "| conns | none req/s | cls+emb req/s | none worker us/req | cls+emb worker us/req | fetch worker us/req | none all us/req | cls+emb all us/req | none busy | cls+emb busy | none worker wait us/req | cls+emb worker wait us/req |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for c in 1 64; do echo "${IN[$c]}"; done
+for c in $CONNS; do echo "${CPU[$c]}"; done
+fi
+if [ "$INSTR" -gt 0 ]; then
+    echo
+    echo "Instructions per request on the worker thread (callgrind, $INSTR sequential requests, 1 worker):"
+    echo "none $inone, cls+emb $iboth, the fetch's $((iboth - inone))."
+fi
 echo
 echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
 echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers ${WORKERS}${EMB_OPTS:+ (embedder$EMB_OPTS)}; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"

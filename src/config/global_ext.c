@@ -293,7 +293,8 @@ CFG_SCHEMA(cfg_schema_embeddings, "global.model_catalog.embeddings", "Embedders 
            CFG_FNODE(cfg_embeddings_t, "openai_compatible", openai_compatible,
                      "{base_url, model, api_key_env, dimensions (sent to the server: Matryoshka "
                      "truncation), timeout_ms (2000), max_retries (1), cache_entries (10000), "
-                     "failure_mode, batch_max (64), batch_window_ms (0: until the loop turns)}"));
+                     "failure_mode, batch_max (64), batch_window_ms (0: at once, gathered while 32 "
+                     "calls are in flight)}"));
 
 CFG_SCHEMA(cfg_schema_model_catalog, "global.model_catalog",
            "Embedders, classifiers and knowledge bases.",

@@ -45,6 +45,11 @@ bool fetch_classify(sig_cls_client_t *c, const struct sig_engine *e, const cfg_r
                     rq_t *rq, uint64_t deadline_ms, arena_t *a, sig_cls_results_t *out,
                     void (*done)(void *ud), void *ud);
 
+/* The remote embedder's calls in flight per worker below which a request's
+ * texts go upstream at once (batch_window_ms 0); at the bound they wait
+ * for a call to end and go together (docs/signals.md). */
+#define FETCH_EMB_INFLIGHT_MAX 32
+
 sig_emb_client_t *fetch_emb_client_new(struct event_base *base, hup_pools_t *pools);
 void fetch_emb_client_free(sig_emb_client_t *c);
 
@@ -74,6 +79,11 @@ bool fetch_embed(sig_emb_client_t *c, const struct sig_engine *e, const cfg_reci
  * slowest_call_us, wall_us}, times from the fetch's start; wall_us ends at
  * signals_at_us (when the signals began). Appends nothing and returns false
  * when the request fetched nothing. */
+/* Append pre, then v in decimal (the fetch's hot path: no printf). */
+void fetch_put_u(buf_t *b, const char *pre, uint64_t v);
+/* "POST path HTTP/1.1\r\nHost: host:port\r\nContent-Type: application/json\r\n
+ * Accept: application/json\r\nContent-Length: n\r\n" (no blank line). */
+void fetch_put_head(buf_t *b, const char *path, const char *host, int port, size_t n);
 bool fetch_timings_json(buf_t *b, const sig_cls_results_t *cls, const sig_emb_results_t *emb,
                         uint64_t signals_at_us);
 #endif

@@ -399,10 +399,7 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
         }
         buf_puts(&c->body, "}");
     }
-    buf_printf(&c->head,
-               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-               "Accept: application/json\r\nContent-Length: %zu\r\n",
-               path, c->host, port, c->body.len);
+    fetch_put_head(&c->head, path, c->host, port, c->body.len);
     if (k->api_key) buf_printf(&c->head, "Authorization: Bearer %s\r\n", k->api_key);
     buf_puts(&c->head, "\r\n");
     uint64_t to = k->timeout_ms > 0 && (uint64_t)k->timeout_ms < deadline_ms

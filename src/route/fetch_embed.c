@@ -1,10 +1,13 @@
 /* fetch_embed.c - the remote embedder's calls on a worker's loop
  * (embed_async.h): per request, the texts its similarity families read are
  * looked up in the shared LRU, the rest queued; the queue of a worker goes
- * upstream as one POST /embeddings per batch_max texts when the gather
- * window ends. Fetches are malloc'd and reference-counted so that a reply
- * arriving after a request's deadline (or after the request ended) finds
- * live memory; it still fills the cache while a waiting request keeps the
+ * upstream as one POST /embeddings per batch_max texts: with
+ * batch_window_ms 0 (the default) at once while fewer than
+ * FETCH_EMB_INFLIGHT_MAX calls are in flight, else when a call ends (the
+ * texts gathered meanwhile share the call); with a window, when it ends.
+ * Fetches are malloc'd and reference-counted so that a reply arriving
+ * after a request's deadline (or after the request ended) finds live
+ * memory; it still fills the cache while a waiting request keeps the
  * config generation (and so the embedder) alive. */
 #include "route/fetch.h"
 #include "http/upstream.h"
@@ -82,6 +85,7 @@ struct sig_emb_client {
     struct event *flush_ev;
     bool flush_armed;
     emb_batch_t *inflight;
+    size_t n_inflight;
 };
 
 static void fetch_unref(emb_fetch_t *f)
@@ -211,6 +215,11 @@ static void batch_end(emb_batch_t *b, const char *why, const char *outcome, cons
         else
             c->inflight = b->next;
         if (b->next) b->next->prev = b->prev;
+        c->n_inflight--;
+        if (c->qn && !c->flush_armed && emb_openai_conf(c->q_emb)->batch_window_ms <= 0) {
+            c->flush_armed = true; /* a slot is free: the gathered texts go later in this turn */
+            event_active(c->flush_ev, EV_TIMEOUT, 1);
+        }
     }
     buf_free(&b->head);
     buf_free(&b->body);
@@ -292,7 +301,7 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
     b->probe = adm == KV_BRK_PROBE;
     buf_puts(&b->body, "{\"model\":");
     buf_json_str(&b->body, k->model, strlen(k->model));
-    if (k->want_dims > 0) buf_printf(&b->body, ",\"dimensions\":%d", k->want_dims);
+    if (k->want_dims > 0) fetch_put_u(&b->body, ",\"dimensions\":", (uint64_t)k->want_dims);
     buf_puts(&b->body, ",\"input\":[");
     for (size_t i = 0; i < n; i++) {
         emb_fetch_t *f = items[i].f;
@@ -300,10 +309,7 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
         buf_json_str(&b->body, f->texts[items[i].slot], f->lens[items[i].slot]);
     }
     buf_puts(&b->body, "]}");
-    buf_printf(&b->head,
-               "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
-               "Accept: application/json\r\nContent-Length: %zu\r\n",
-               path, b->host, port, b->body.len);
+    fetch_put_head(&b->head, path, b->host, port, b->body.len);
     if (k->auth_header) buf_printf(&b->head, "%s\r\n", k->auth_header);
     buf_puts(&b->head, "\r\n");
     b->iov.iov_base = b->body.data;
@@ -326,6 +332,7 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
     b->next = c->inflight;
     if (b->next) b->next->prev = b;
     c->inflight = b;
+    c->n_inflight++;
 }
 
 /* Send the gather queue: one call per batch_max texts. */
@@ -366,14 +373,20 @@ static void enqueue(sig_emb_client_t *c, emb_fetch_t *f, size_t slot)
     c->q[c->qn++] = (emb_item_t){f, slot};
     const emb_openai_conf_t *k = emb_openai_conf(f->emb);
     if (c->qn >= (size_t)k->batch_max) return flush(c);
-    if (!c->flush_armed) {
+    if (!c->flush_armed && k->batch_window_ms > 0) {
         c->flush_armed = true;
         struct timeval tv = {k->batch_window_ms / 1000, (k->batch_window_ms % 1000) * 1000};
-        if (k->batch_window_ms > 0)
-            evtimer_add(c->flush_ev, &tv);
-        else /* after the events active now: the requests parsed in this turn share the call */
-            event_active(c->flush_ev, EV_TIMEOUT, 1);
+        evtimer_add(c->flush_ev, &tv);
     }
+}
+
+/* A request queued its texts. With batch_window_ms 0: at once while fewer
+ * than FETCH_EMB_INFLIGHT_MAX calls are in flight, else they wait for a
+ * call to end (batch_end) and go then with every text gathered meanwhile. */
+static void kick(sig_emb_client_t *c)
+{
+    if (!c->qn || emb_openai_conf(c->q_emb)->batch_window_ms > 0) return;
+    if (c->n_inflight < FETCH_EMB_INFLIGHT_MAX) flush(c);
 }
 
 /* ------------------------------------------------------------ client */
@@ -618,6 +631,7 @@ bool fetch_embed(sig_emb_client_t *c, const sig_engine_t *e, const cfg_recipe_t 
             f->pending++;
             enqueue(c, f, i);
         }
+    kick(c);
     if (!f->pending) { /* every vector cached (or failed at once): later in this turn */
         event_active(f->timer, EV_TIMEOUT, 1);
         return true;

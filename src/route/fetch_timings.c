@@ -8,6 +8,31 @@
 #include "core/buf.h"
 #include <string.h>
 
+void fetch_put_u(buf_t *b, const char *pre, uint64_t v)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_puts(b, pre);
+    while (n)
+        buf_putc(b, d[--n]);
+}
+
+void fetch_put_head(buf_t *b, const char *path, const char *host, int port, size_t n)
+{
+    buf_puts(b, "POST ");
+    buf_puts(b, path);
+    buf_puts(b, " HTTP/1.1\r\nHost: ");
+    buf_puts(b, host);
+    fetch_put_u(b, ":", (uint64_t)port);
+    fetch_put_u(
+        b, "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ", n);
+    buf_puts(b, "\r\n");
+}
+
 static uint32_t since(uint64_t at, uint64_t t0)
 {
     return at > t0 ? (uint32_t)(at - t0) : 0;
@@ -31,8 +56,10 @@ bool fetch_timings_json(buf_t *b, const sig_cls_results_t *cls, const sig_emb_re
         buf_puts(b, "{\"name\":");
         buf_json_str(b, o->name ? o->name : "", o->name ? strlen(o->name) : 0);
         buf_json_opt(b, "outcome", o->outcome);
-        buf_printf(b, ",\"sent_us\":%u,\"call_us\":%u,\"latency_us\":%u}", o->sent_us, o->call_us,
-                   o->latency_us);
+        fetch_put_u(b, ",\"sent_us\":", o->sent_us);
+        fetch_put_u(b, ",\"call_us\":", o->call_us);
+        fetch_put_u(b, ",\"latency_us\":", o->latency_us);
+        buf_putc(b, '}');
         if (o->call_us > slowest) slowest = o->call_us;
     }
     buf_puts(b, "],\"embeddings\":");
@@ -40,16 +67,20 @@ bool fetch_timings_json(buf_t *b, const sig_cls_results_t *cls, const sig_emb_re
         buf_puts(b, "{\"outcome\":");
         const char *oc = emb->outcome ? emb->outcome : "";
         buf_json_str(b, oc, strlen(oc));
-        buf_printf(b,
-                   ",\"texts\":%u,\"cached\":%u,\"batch_texts\":%u,\"queue_us\":%u,\"call_us\":%u,"
-                   "\"latency_us\":%u}",
-                   emb->asked, emb->cached, emb->batch_texts, emb->queue_us, emb->call_us,
-                   emb->latency_us);
+        fetch_put_u(b, ",\"texts\":", emb->asked);
+        fetch_put_u(b, ",\"cached\":", emb->cached);
+        fetch_put_u(b, ",\"batch_texts\":", emb->batch_texts);
+        fetch_put_u(b, ",\"queue_us\":", emb->queue_us);
+        fetch_put_u(b, ",\"call_us\":", emb->call_us);
+        fetch_put_u(b, ",\"latency_us\":", emb->latency_us);
+        buf_putc(b, '}');
         if (emb->call_us > slowest) slowest = emb->call_us;
     } else {
         buf_puts(b, "null");
     }
     /* wall: fetch start -> the signals began (both fetches done) */
-    buf_printf(b, ",\"slowest_call_us\":%u,\"wall_us\":%u}", slowest, since(signals_at_us, t0));
+    fetch_put_u(b, ",\"slowest_call_us\":", slowest);
+    fetch_put_u(b, ",\"wall_us\":", since(signals_at_us, t0));
+    buf_putc(b, '}');
     return true;
 }

@@ -145,6 +145,12 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
  * base.dims == 0 the first reply fixes the dimensions. */
 static emb_status_t parse_reply(emb_openai_t *o, const char *body, size_t len, size_t n, float *out)
 {
+    int dims = emb_dims(&o->base);
+    if (out && dims > 0 && emb_parse_fast(body, len, n, dims, out)) { /* embed_parse.c */
+        for (size_t i = 0; i < n; i++)
+            emb_normalize(out + i * (size_t)dims, dims);
+        return EMB_OK;
+    }
     cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     emb_status_t st = EMB_OK;

@@ -65,7 +65,8 @@ typedef struct emb_openai_opts {
     size_t cache_entries; /* 10000; 0 disables the cache */
     bool fail_closed;     /* failure_mode: closed */
     int batch_max;        /* texts per asynchronous upstream call (64) */
-    int batch_window_ms;  /* asynchronous gather window (0: until the loop turns) */
+    int batch_window_ms; /* asynchronous gather window (0: at once, gathered at the in-flight bound)
+                          */
 } emb_openai_opts_t;
 
 /* NULL with a message in err when options are invalid. Does no I/O. */
@@ -107,6 +108,11 @@ void emb_openai_cache_put(emb_t *e, const char *text, size_t len, const float *v
 /* Parse an /embeddings reply of n inputs into out (n × dims, normalised);
  * dims must be known. Counts a request (and a failure unless EMB_OK). */
 emb_status_t emb_openai_parse(emb_t *e, const char *body, size_t len, size_t n, float *out);
+/* The fast path of that parse (embed_parse.c): true when body is an
+ * /embeddings reply it reads fully (valid JSON, rows 0..n-1 once each, dims
+ * numbers each), rows written to out unnormalised; false for anything else
+ * (out then undefined): the caller parses with cJSON, for the exact error. */
+bool emb_parse_fast(const char *body, size_t len, size_t n, int dims, float *out);
 void emb_openai_count(emb_t *e, bool failed);
 
 static inline int emb_dims(const emb_t *e)
