@@ -477,11 +477,21 @@ static bool fuzzy_hit(const kw_rule_t *kr, size_t k, sig_text_t f, const sig_tok
 }
 
 /* Stemmed query tokens; tokens that cannot stem to any keyword stem (their
- * 2-byte prefix is not one) keep hash 0 and are never stemmed. */
+ * 2-byte prefix is not one) keep hash 0 and are never stemmed. cand lists
+ * the tokens with a stem (the only places a keyword can start). */
 typedef struct kw_qstems {
     uint32_t *hash;
-    size_t n;
+    uint32_t *cand;
+    size_t n, n_cand;
 } kw_qstems_t;
+
+/* Per-request memo of stemmed words: the same word stems to the same stem,
+ * and prompts repeat words. A full table just stops memoising. */
+#define STEM_MEMO 512
+typedef struct kw_memo {
+    const char *w;
+    uint32_t len, key, stem;
+} kw_memo_t;
 
 static void query_stems(const kw_state_t *s, kw_scratch_t *x, sig_ctx_t *cx, kw_qstems_t *q)
 {
@@ -489,14 +499,39 @@ static void query_stems(const kw_state_t *s, kw_scratch_t *x, sig_ctx_t *cx, kw_
     const sig_tokens_t *t = sig_ctx_tokens(cx);
     q->n = t->n;
     q->hash = arena_calloc(cx->a, (t->n + 1) * sizeof(uint32_t));
+    q->cand = arena_alloc(cx->a, (t->n + 1) * sizeof(uint32_t));
+    q->n_cand = 0;
+    kw_memo_t *memo = NULL;
+    size_t used = 0;
     for (size_t i = 0; i < t->n; i++) {
         const unsigned char *w = (const unsigned char *)f.s + t->off[i];
         bool maybe = t->len[i] >= 2 ? get_bit(s->stem_prefix, (size_t)w[0] << 8 | w[1]) ||
                                           get_bit(s->stem_prefix1, w[0])
                                     : get_bit(s->stem_prefix1, w[0]);
         if (!maybe || !x->stemmer) continue;
-        const sb_symbol *r = sb_stemmer_stem(x->stemmer, w, (int)t->len[i]);
-        q->hash[i] = h32((const char *)r, (size_t)sb_stemmer_length(x->stemmer));
+        if (!memo) memo = arena_calloc(cx->a, STEM_MEMO * sizeof *memo);
+        uint32_t key = h32((const char *)w, t->len[i]), slot = key & (STEM_MEMO - 1);
+        kw_memo_t *m = NULL;
+        for (size_t probe = 0; probe < 8; probe++, slot = (slot + 1) & (STEM_MEMO - 1)) {
+            kw_memo_t *e = &memo[slot];
+            if (!e->w) {
+                if (used < STEM_MEMO / 2) m = e;
+                break;
+            }
+            if (e->key == key && e->len == t->len[i] && !memcmp(e->w, w, t->len[i])) {
+                q->hash[i] = e->stem;
+                break;
+            }
+        }
+        if (!q->hash[i]) {
+            const sb_symbol *r = sb_stemmer_stem(x->stemmer, w, (int)t->len[i]);
+            q->hash[i] = h32((const char *)r, (size_t)sb_stemmer_length(x->stemmer));
+            if (m) {
+                *m = (kw_memo_t){(const char *)w, t->len[i], key, q->hash[i]};
+                used++;
+            }
+        }
+        q->cand[q->n_cand++] = (uint32_t)i;
     }
 }
 
@@ -507,7 +542,9 @@ static double bm25(const kw_rule_t *kr, const kw_qstems_t *q, bool *present, boo
     for (size_t k = 0; k < kr->n_kw; k++) {
         const kw_stemseq_t *ks = &kr->stems[k];
         size_t tf = 0;
-        for (size_t i = 0; ks->n && i + ks->n <= q->n; i++) {
+        for (size_t c = 0; ks->n && c < q->n_cand; c++) {
+            size_t i = q->cand[c];
+            if (i + ks->n > q->n) break;
             size_t j = 0;
             while (j < ks->n && q->hash[i + j] == ks->hash[j])
                 j++;
@@ -522,15 +559,17 @@ static double bm25(const kw_rule_t *kr, const kw_qstems_t *q, bool *present, boo
     return kr->n_kw ? sum / (double)kr->n_kw : 0;
 }
 
-/* Per-position n-gram hashes of the folded query, for one arity. */
+/* Per-position n-gram hashes of the folded query, for one arity, computed
+ * lazily: only up to the last window a keyword needed (a keyword found
+ * exactly stops the search early). */
 typedef struct kw_qgrams {
     int arity;
     uint32_t *h;
     uint32_t *pref; /* prefix counts of positions whose gram is in gram_bits */
-    size_t n;
+    size_t n, done; /* positions; h and pref[1..done] are filled */
 } kw_qgrams_t;
 
-static void query_grams(const kw_state_t *s, sig_ctx_t *cx, int arity, kw_qgrams_t *g)
+static void query_grams(sig_ctx_t *cx, int arity, kw_qgrams_t *g)
 {
     sig_text_t f = sig_ctx_folded(cx);
     g->arity = arity;
@@ -538,17 +577,37 @@ static void query_grams(const kw_state_t *s, sig_ctx_t *cx, int arity, kw_qgrams
     g->h = arena_alloc(cx->a, (g->n + 1) * sizeof(uint32_t));
     g->pref = arena_alloc(cx->a, (g->n + 1) * sizeof(uint32_t));
     g->pref[0] = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        uint32_t h = h32(f.s + i, (size_t)arity);
+    g->done = 0;
+}
+
+/* h32 of 3 bytes, unrolled (the default arity). */
+static inline uint32_t h32_3(const char *s)
+{
+    uint32_t h = 2166136261u;
+    h = (h ^ (unsigned char)s[0]) * 16777619u;
+    h = (h ^ (unsigned char)s[1]) * 16777619u;
+    h = (h ^ (unsigned char)s[2]) * 16777619u;
+    return h ? h : 1;
+}
+
+/* Fill g up to position e (at least 256 positions more, to batch). */
+static void grams_upto(const kw_state_t *s, const char *f, kw_qgrams_t *g, size_t e)
+{
+    if (e <= g->done) return;
+    size_t to = g->done + 256 > e ? g->done + 256 : e;
+    if (to > g->n) to = g->n;
+    for (size_t i = g->done; i < to; i++) {
+        uint32_t h = g->arity == 3 ? h32_3(f + i) : h32(f + i, (size_t)g->arity);
         g->h[i] = h;
         g->pref[i + 1] = g->pref[i] + (uint32_t)((s->gram_bits[(h >> 6) & 63] >> (h & 63)) & 1u);
     }
+    g->done = to;
 }
 
 /* Best Jaccard of keyword k against windows of its length starting at
  * each token start of the query. */
-static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_qgrams_t *g,
-                         uint32_t *tmp)
+static double ngram_best(const kw_state_t *s, const kw_rule_t *kr, size_t k, sig_ctx_t *cx,
+                         kw_qgrams_t *g, uint32_t *tmp)
 {
     sig_text_t f = sig_ctx_folded(cx);
     const sig_tokens_t *t = sig_ctx_tokens(cx);
@@ -566,6 +625,7 @@ static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_
             m = 1;
         } else {
             size_t e = st + wl - (size_t)g->arity + 1; /* gram positions [st, e) */
+            grams_upto(s, f.s, g, e);
             size_t flagged = g->pref[e] - g->pref[st];
             if ((double)flagged / (double)na <= best || flagged == 0) continue;
             m = e - st;
@@ -679,11 +739,11 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             res->has_value = true;
             continue;
         } else if (kr->method == KW_NGRAM) {
-            if (!qg.h || qg.arity != kr->arity) query_grams(s, cx, kr->arity, &qg);
+            if (!qg.h || qg.arity != kr->arity) query_grams(cx, kr->arity, &qg);
             if (!tmp) tmp = arena_alloc(cx->a, (sig_ctx_folded(cx).n + 2) * sizeof *tmp);
             double best = 0, worst = 1.0;
             for (size_t k = 0; k < kr->n_kw; k++) {
-                double j = ngram_best(kr, k, cx, &qg, tmp);
+                double j = ngram_best(s, kr, k, cx, &qg, tmp);
                 h[k] = j >= kr->ngram_thr;
                 if (j > best) best = j;
                 if (j < worst) worst = j;

@@ -5,7 +5,10 @@
  * 16 KB and 1 MB (a short user task followed by tool calls and large tool
  * results) and on a 16 KB single prompt (the worst case for the query
  * window). Request facts are rebuilt per iteration and timed separately.
- * One core; median of runs. Targets: <= 50 us (16 KB), <= 1 ms (1 MB). */
+ * One core; median of runs. Targets: <= 50 us (16 KB), <= 1 ms (1 MB).
+ * Profiling knobs: BENCH_PIPELINE_ONLY=<name part> runs only the matching
+ * case ("prompt"), BENCH_PIPELINE_ITERS=<n> sets the iterations per run
+ * (e.g. 20 under valgrind --tool=callgrind). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +131,9 @@ static int cmp_d(const void *a, const void *b)
 static void run(sigt_t *t, const char *name, const char *body, size_t len, double target)
 {
     sig_env_t env = {.user = "alice"};
-    int iters = len > 100000 ? 200 : 3000;
+    const char *only = getenv("BENCH_PIPELINE_ONLY"), *it = getenv("BENCH_PIPELINE_ITERS");
+    if (only && !strstr(name, only)) return;
+    int iters = it && atoi(it) > 0 ? atoi(it) : len > 100000 ? 200 : 3000;
     double facts[7], sig[7];
     for (int r = 0; r < 7; r++) {
         double tf = 0, ts = 0;
