@@ -460,11 +460,56 @@ static size_t lev_bounded(const char *a, size_t la, const char *b, size_t lb, si
     return prev[lb];
 }
 
+/* Tokens grouped by byte length (1..FUZZY_MAX_LEN; longer ones never
+ * match): a one-token keyword only looks at tokens of a length within its
+ * threshold. Built once per token list and request. */
+typedef struct kw_bylen {
+    uint32_t start[FUZZY_MAX_LEN + 2]; /* tokens of length L: idx[start[L] .. start[L + 1]) */
+    uint32_t *idx;
+} kw_bylen_t;
+
+static kw_bylen_t *bylen_build(arena_t *a, const sig_tokens_t *t)
+{
+    kw_bylen_t *b = arena_calloc(a, sizeof *b);
+    b->idx = arena_alloc(a, (t->n + 1) * sizeof(uint32_t));
+    uint32_t cnt[FUZZY_MAX_LEN + 2] = {0};
+    for (size_t i = 0; i < t->n; i++)
+        if (t->len[i] <= FUZZY_MAX_LEN) cnt[t->len[i]]++;
+    uint32_t acc = 0;
+    for (size_t l = 0; l <= FUZZY_MAX_LEN; l++) {
+        b->start[l] = acc;
+        acc += cnt[l];
+        cnt[l] = b->start[l];
+    }
+    b->start[FUZZY_MAX_LEN + 1] = acc;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->len[i] <= FUZZY_MAX_LEN) b->idx[cnt[t->len[i]]++] = (uint32_t)i;
+    return b;
+}
+
+static bool fuzzy_window(const kw_rule_t *kr, size_t k, const char *w, size_t wl)
+{
+    size_t thr = (size_t)kr->fuzzy_thr;
+    if ((size_t)__builtin_popcountll(char_mask(w, wl) ^ kr->kw_mask[k]) > 2 * thr) return false;
+    return lev_bounded(w, wl, kr->kw[k], kr->kw_len[k], thr) <= thr;
+}
+
 /* A token window of the keyword's token count within Levenshtein distance. */
-static bool fuzzy_hit(const kw_rule_t *kr, size_t k, sig_text_t f, const sig_tokens_t *t)
+static bool fuzzy_hit(const kw_rule_t *kr, size_t k, sig_text_t f, const sig_tokens_t *t,
+                      const kw_bylen_t *bl)
 {
     size_t nt = kr->kw_ntok[k] ? kr->kw_ntok[k] : 1;
     size_t kl = kr->kw_len[k], thr = (size_t)kr->fuzzy_thr;
+    if (nt == 1 && bl) { /* any hit will do: visit only tokens of a fitting length */
+        size_t lo = kl > thr ? kl - thr : 0, hi = kl + thr;
+        if (hi > FUZZY_MAX_LEN) hi = FUZZY_MAX_LEN;
+        for (size_t l = lo; l <= hi; l++)
+            for (uint32_t j = bl->start[l]; j < bl->start[l + 1]; j++) {
+                uint32_t i = bl->idx[j];
+                if (fuzzy_window(kr, k, f.s + t->off[i], t->len[i])) return true;
+            }
+        return false;
+    }
     for (size_t i = 0; i + nt <= t->n; i++) {
         size_t st = t->off[i], en = t->off[i + nt - 1] + t->len[i + nt - 1];
         size_t wl = en - st;
@@ -705,6 +750,7 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     if (need_stems) query_stems(s, x, cx, &qs);
     kw_qgrams_t qg = {0};
     uint32_t *tmp = NULL;
+    kw_bylen_t *fold_bylen = NULL;
 
     for (size_t i = 0; i < n; i++) {
         const kw_rule_t *kr = &s->rules[refs[i].id];
@@ -715,12 +761,17 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             sig_text_t f = kr->cs ? q : sig_ctx_folded(cx);
             const sig_tokens_t *t = kr->cs ? NULL : sig_ctx_tokens(cx);
             sig_tokens_t tcs;
+            kw_bylen_t *bl;
             if (kr->cs) {
                 sig_tokenize(cx->a, q, &tcs);
                 t = &tcs;
+                bl = bylen_build(cx->a, t);
+            } else {
+                if (!fold_bylen) fold_bylen = bylen_build(cx->a, t);
+                bl = fold_bylen;
             }
             for (size_t k = 0; k < kr->n_kw; k++)
-                if (!h[k] && kr->kw_cps[k] >= FUZZY_MIN_CPS) h[k] = fuzzy_hit(kr, k, f, t);
+                if (!h[k] && kr->kw_cps[k] >= FUZZY_MIN_CPS) h[k] = fuzzy_hit(kr, k, f, t, bl);
         } else if (kr->method == KW_REGEX) {
             for (size_t k = 0; k < kr->n_kw; k++) {
                 if (!kr->pcre[k] || h[k]) continue;
