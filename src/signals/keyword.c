@@ -460,11 +460,56 @@ static size_t lev_bounded(const char *a, size_t la, const char *b, size_t lb, si
     return prev[lb];
 }
 
+/* Tokens grouped by byte length (1..FUZZY_MAX_LEN; longer ones never
+ * match): a one-token keyword only looks at tokens of a length within its
+ * threshold. Built once per token list and request. */
+typedef struct kw_bylen {
+    uint32_t start[FUZZY_MAX_LEN + 2]; /* tokens of length L: idx[start[L] .. start[L + 1]) */
+    uint32_t *idx;
+} kw_bylen_t;
+
+static kw_bylen_t *bylen_build(arena_t *a, const sig_tokens_t *t)
+{
+    kw_bylen_t *b = arena_calloc(a, sizeof *b);
+    b->idx = arena_alloc(a, (t->n + 1) * sizeof(uint32_t));
+    uint32_t cnt[FUZZY_MAX_LEN + 2] = {0};
+    for (size_t i = 0; i < t->n; i++)
+        if (t->len[i] <= FUZZY_MAX_LEN) cnt[t->len[i]]++;
+    uint32_t acc = 0;
+    for (size_t l = 0; l <= FUZZY_MAX_LEN; l++) {
+        b->start[l] = acc;
+        acc += cnt[l];
+        cnt[l] = b->start[l];
+    }
+    b->start[FUZZY_MAX_LEN + 1] = acc;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->len[i] <= FUZZY_MAX_LEN) b->idx[cnt[t->len[i]]++] = (uint32_t)i;
+    return b;
+}
+
+static bool fuzzy_window(const kw_rule_t *kr, size_t k, const char *w, size_t wl)
+{
+    size_t thr = (size_t)kr->fuzzy_thr;
+    if ((size_t)__builtin_popcountll(char_mask(w, wl) ^ kr->kw_mask[k]) > 2 * thr) return false;
+    return lev_bounded(w, wl, kr->kw[k], kr->kw_len[k], thr) <= thr;
+}
+
 /* A token window of the keyword's token count within Levenshtein distance. */
-static bool fuzzy_hit(const kw_rule_t *kr, size_t k, sig_text_t f, const sig_tokens_t *t)
+static bool fuzzy_hit(const kw_rule_t *kr, size_t k, sig_text_t f, const sig_tokens_t *t,
+                      const kw_bylen_t *bl)
 {
     size_t nt = kr->kw_ntok[k] ? kr->kw_ntok[k] : 1;
     size_t kl = kr->kw_len[k], thr = (size_t)kr->fuzzy_thr;
+    if (nt == 1 && bl) { /* any hit will do: visit only tokens of a fitting length */
+        size_t lo = kl > thr ? kl - thr : 0, hi = kl + thr;
+        if (hi > FUZZY_MAX_LEN) hi = FUZZY_MAX_LEN;
+        for (size_t l = lo; l <= hi; l++)
+            for (uint32_t j = bl->start[l]; j < bl->start[l + 1]; j++) {
+                uint32_t i = bl->idx[j];
+                if (fuzzy_window(kr, k, f.s + t->off[i], t->len[i])) return true;
+            }
+        return false;
+    }
     for (size_t i = 0; i + nt <= t->n; i++) {
         size_t st = t->off[i], en = t->off[i + nt - 1] + t->len[i + nt - 1];
         size_t wl = en - st;
@@ -477,11 +522,21 @@ static bool fuzzy_hit(const kw_rule_t *kr, size_t k, sig_text_t f, const sig_tok
 }
 
 /* Stemmed query tokens; tokens that cannot stem to any keyword stem (their
- * 2-byte prefix is not one) keep hash 0 and are never stemmed. */
+ * 2-byte prefix is not one) keep hash 0 and are never stemmed. cand lists
+ * the tokens with a stem (the only places a keyword can start). */
 typedef struct kw_qstems {
     uint32_t *hash;
-    size_t n;
+    uint32_t *cand;
+    size_t n, n_cand;
 } kw_qstems_t;
+
+/* Per-request memo of stemmed words: the same word stems to the same stem,
+ * and prompts repeat words. A full table just stops memoising. */
+#define STEM_MEMO 512
+typedef struct kw_memo {
+    const char *w;
+    uint32_t len, key, stem;
+} kw_memo_t;
 
 static void query_stems(const kw_state_t *s, kw_scratch_t *x, sig_ctx_t *cx, kw_qstems_t *q)
 {
@@ -489,14 +544,39 @@ static void query_stems(const kw_state_t *s, kw_scratch_t *x, sig_ctx_t *cx, kw_
     const sig_tokens_t *t = sig_ctx_tokens(cx);
     q->n = t->n;
     q->hash = arena_calloc(cx->a, (t->n + 1) * sizeof(uint32_t));
+    q->cand = arena_alloc(cx->a, (t->n + 1) * sizeof(uint32_t));
+    q->n_cand = 0;
+    kw_memo_t *memo = NULL;
+    size_t used = 0;
     for (size_t i = 0; i < t->n; i++) {
         const unsigned char *w = (const unsigned char *)f.s + t->off[i];
         bool maybe = t->len[i] >= 2 ? get_bit(s->stem_prefix, (size_t)w[0] << 8 | w[1]) ||
                                           get_bit(s->stem_prefix1, w[0])
                                     : get_bit(s->stem_prefix1, w[0]);
         if (!maybe || !x->stemmer) continue;
-        const sb_symbol *r = sb_stemmer_stem(x->stemmer, w, (int)t->len[i]);
-        q->hash[i] = h32((const char *)r, (size_t)sb_stemmer_length(x->stemmer));
+        if (!memo) memo = arena_calloc(cx->a, STEM_MEMO * sizeof *memo);
+        uint32_t key = h32((const char *)w, t->len[i]), slot = key & (STEM_MEMO - 1);
+        kw_memo_t *m = NULL;
+        for (size_t probe = 0; probe < 8; probe++, slot = (slot + 1) & (STEM_MEMO - 1)) {
+            kw_memo_t *e = &memo[slot];
+            if (!e->w) {
+                if (used < STEM_MEMO / 2) m = e;
+                break;
+            }
+            if (e->key == key && e->len == t->len[i] && !memcmp(e->w, w, t->len[i])) {
+                q->hash[i] = e->stem;
+                break;
+            }
+        }
+        if (!q->hash[i]) {
+            const sb_symbol *r = sb_stemmer_stem(x->stemmer, w, (int)t->len[i]);
+            q->hash[i] = h32((const char *)r, (size_t)sb_stemmer_length(x->stemmer));
+            if (m) {
+                *m = (kw_memo_t){(const char *)w, t->len[i], key, q->hash[i]};
+                used++;
+            }
+        }
+        q->cand[q->n_cand++] = (uint32_t)i;
     }
 }
 
@@ -507,7 +587,9 @@ static double bm25(const kw_rule_t *kr, const kw_qstems_t *q, bool *present, boo
     for (size_t k = 0; k < kr->n_kw; k++) {
         const kw_stemseq_t *ks = &kr->stems[k];
         size_t tf = 0;
-        for (size_t i = 0; ks->n && i + ks->n <= q->n; i++) {
+        for (size_t c = 0; ks->n && c < q->n_cand; c++) {
+            size_t i = q->cand[c];
+            if (i + ks->n > q->n) break;
             size_t j = 0;
             while (j < ks->n && q->hash[i + j] == ks->hash[j])
                 j++;
@@ -522,15 +604,17 @@ static double bm25(const kw_rule_t *kr, const kw_qstems_t *q, bool *present, boo
     return kr->n_kw ? sum / (double)kr->n_kw : 0;
 }
 
-/* Per-position n-gram hashes of the folded query, for one arity. */
+/* Per-position n-gram hashes of the folded query, for one arity, computed
+ * lazily: only up to the last window a keyword needed (a keyword found
+ * exactly stops the search early). */
 typedef struct kw_qgrams {
     int arity;
     uint32_t *h;
     uint32_t *pref; /* prefix counts of positions whose gram is in gram_bits */
-    size_t n;
+    size_t n, done; /* positions; h and pref[1..done] are filled */
 } kw_qgrams_t;
 
-static void query_grams(const kw_state_t *s, sig_ctx_t *cx, int arity, kw_qgrams_t *g)
+static void query_grams(sig_ctx_t *cx, int arity, kw_qgrams_t *g)
 {
     sig_text_t f = sig_ctx_folded(cx);
     g->arity = arity;
@@ -538,17 +622,37 @@ static void query_grams(const kw_state_t *s, sig_ctx_t *cx, int arity, kw_qgrams
     g->h = arena_alloc(cx->a, (g->n + 1) * sizeof(uint32_t));
     g->pref = arena_alloc(cx->a, (g->n + 1) * sizeof(uint32_t));
     g->pref[0] = 0;
-    for (size_t i = 0; i < g->n; i++) {
-        uint32_t h = h32(f.s + i, (size_t)arity);
+    g->done = 0;
+}
+
+/* h32 of 3 bytes, unrolled (the default arity). */
+static inline uint32_t h32_3(const char *s)
+{
+    uint32_t h = 2166136261u;
+    h = (h ^ (unsigned char)s[0]) * 16777619u;
+    h = (h ^ (unsigned char)s[1]) * 16777619u;
+    h = (h ^ (unsigned char)s[2]) * 16777619u;
+    return h ? h : 1;
+}
+
+/* Fill g up to position e (at least 256 positions more, to batch). */
+static void grams_upto(const kw_state_t *s, const char *f, kw_qgrams_t *g, size_t e)
+{
+    if (e <= g->done) return;
+    size_t to = g->done + 256 > e ? g->done + 256 : e;
+    if (to > g->n) to = g->n;
+    for (size_t i = g->done; i < to; i++) {
+        uint32_t h = g->arity == 3 ? h32_3(f + i) : h32(f + i, (size_t)g->arity);
         g->h[i] = h;
         g->pref[i + 1] = g->pref[i] + (uint32_t)((s->gram_bits[(h >> 6) & 63] >> (h & 63)) & 1u);
     }
+    g->done = to;
 }
 
 /* Best Jaccard of keyword k against windows of its length starting at
  * each token start of the query. */
-static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_qgrams_t *g,
-                         uint32_t *tmp)
+static double ngram_best(const kw_state_t *s, const kw_rule_t *kr, size_t k, sig_ctx_t *cx,
+                         kw_qgrams_t *g, uint32_t *tmp)
 {
     sig_text_t f = sig_ctx_folded(cx);
     const sig_tokens_t *t = sig_ctx_tokens(cx);
@@ -566,6 +670,7 @@ static double ngram_best(const kw_rule_t *kr, size_t k, sig_ctx_t *cx, const kw_
             m = 1;
         } else {
             size_t e = st + wl - (size_t)g->arity + 1; /* gram positions [st, e) */
+            grams_upto(s, f.s, g, e);
             size_t flagged = g->pref[e] - g->pref[st];
             if ((double)flagged / (double)na <= best || flagged == 0) continue;
             m = e - st;
@@ -645,6 +750,7 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     if (need_stems) query_stems(s, x, cx, &qs);
     kw_qgrams_t qg = {0};
     uint32_t *tmp = NULL;
+    kw_bylen_t *fold_bylen = NULL;
 
     for (size_t i = 0; i < n; i++) {
         const kw_rule_t *kr = &s->rules[refs[i].id];
@@ -655,12 +761,17 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             sig_text_t f = kr->cs ? q : sig_ctx_folded(cx);
             const sig_tokens_t *t = kr->cs ? NULL : sig_ctx_tokens(cx);
             sig_tokens_t tcs;
+            kw_bylen_t *bl;
             if (kr->cs) {
                 sig_tokenize(cx->a, q, &tcs);
                 t = &tcs;
+                bl = bylen_build(cx->a, t);
+            } else {
+                if (!fold_bylen) fold_bylen = bylen_build(cx->a, t);
+                bl = fold_bylen;
             }
             for (size_t k = 0; k < kr->n_kw; k++)
-                if (!h[k] && kr->kw_cps[k] >= FUZZY_MIN_CPS) h[k] = fuzzy_hit(kr, k, f, t);
+                if (!h[k] && kr->kw_cps[k] >= FUZZY_MIN_CPS) h[k] = fuzzy_hit(kr, k, f, t, bl);
         } else if (kr->method == KW_REGEX) {
             for (size_t k = 0; k < kr->n_kw; k++) {
                 if (!kr->pcre[k] || h[k]) continue;
@@ -679,11 +790,11 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             res->has_value = true;
             continue;
         } else if (kr->method == KW_NGRAM) {
-            if (!qg.h || qg.arity != kr->arity) query_grams(s, cx, kr->arity, &qg);
+            if (!qg.h || qg.arity != kr->arity) query_grams(cx, kr->arity, &qg);
             if (!tmp) tmp = arena_alloc(cx->a, (sig_ctx_folded(cx).n + 2) * sizeof *tmp);
             double best = 0, worst = 1.0;
             for (size_t k = 0; k < kr->n_kw; k++) {
-                double j = ngram_best(kr, k, cx, &qg, tmp);
+                double j = ngram_best(s, kr, k, cx, &qg, tmp);
                 h[k] = j >= kr->ngram_thr;
                 if (j > best) best = j;
                 if (j < worst) worst = j;

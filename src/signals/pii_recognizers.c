@@ -31,6 +31,9 @@ enum {
 #define C_ALNUM (C_DIGIT | C_UPPER | C_LOWER)
 
 static uint8_t CC[256];
+/* the non-alnum bytes pii_scan looks at: @ + ( : - */
+static const bool TRIG[256] = {
+    ['@'] = true, ['+'] = true, ['('] = true, [':'] = true, ['-'] = true};
 static pthread_once_t cc_once = PTHREAD_ONCE_INIT;
 
 static void cc_build(void)
@@ -118,8 +121,12 @@ static bool near_word(const scan_t *s, size_t a, size_t b, const char *const *wo
 {
     size_t lo = a > 48 ? a - 48 : 0, hi = b + 24 < s->len ? b + 24 : s->len;
     const char *t = s->t;
+    uint64_t first[4] = {0}; /* first bytes of the words */
+    for (const char *const *w = words; *w; w++)
+        first[(uint8_t)(*w)[0] >> 6] |= 1ull << ((uint8_t)(*w)[0] & 63);
     for (size_t i = lo; i < hi; i++) { /* one pass; only word starts are compared */
         int c = lower((uint8_t)t[i]);
+        if (!((first[(uint8_t)c >> 6] >> ((uint8_t)c & 63)) & 1)) continue;
         if (i > 0 && (CC[(uint8_t)t[i - 1]] & C_ALPHA)) continue;
         for (const char *const *w = words; *w; w++) {
             if ((*w)[0] != c) continue;
@@ -373,9 +380,8 @@ static int classify(scan_t *s, const numrun_t *r, int n, size_t st)
         }
         return CLS_REJECT;
     }
-    bool ctx = near_word(s, st, end, PHONE_WORDS);
     if (n == 1) {
-        if (nd >= 10 && nd <= 12 && ctx && !any_paren) {
+        if (nd >= 10 && nd <= 12 && !any_paren && near_word(s, st, end, PHONE_WORDS)) {
             add(s, PII_PHONE_NUMBER, st, end, PII_SCORE_CONTEXT);
             return CLS_HIT;
         }
@@ -407,6 +413,7 @@ static int classify(scan_t *s, const numrun_t *r, int n, size_t st)
     if (!groups_ok) return CLS_NONE;
     if (r->glen[n - 1] < 4 && !(trunk && n >= 3)) return CLS_NONE;
     if (near_word(s, st, end, VERSION_WORDS)) return CLS_NONE;
+    bool ctx = near_word(s, st, end, PHONE_WORDS);
     add(s, PII_PHONE_NUMBER, st, end, ctx ? PII_SCORE_CONTEXT : PII_SCORE_PATTERN);
     return CLS_HIT;
 }
@@ -440,6 +447,11 @@ static size_t try_ip(scan_t *s, size_t p)
     if (!want(s, PII_IP_ADDRESS)) return 0;
     const char *t = s->t;
     size_t e = p;
+    /* only a ':' or '.' right after the first hex run can make an address */
+    while (e < s->len && e - p < 64 && (CC[(uint8_t)t[e]] & C_HEX))
+        e++;
+    if (e - p < 64 && (e >= s->len || (t[e] != ':' && t[e] != '.'))) return 0;
+    e = p;
     int colons = 0, dots = 0;
     bool digit = false;
     while (e < s->len && e - p < 64 &&
@@ -685,6 +697,10 @@ size_t pii_scan(const char *text, size_t len, pii_entity_t *out, size_t max, con
     size_t i = 0;
     while (i < len && s.n < max) {
         uint8_t c = (uint8_t)text[i], k = CC[c];
+        if (!(k & C_ALNUM) && !TRIG[c]) { /* nothing starts here */
+            i++;
+            continue;
+        }
         uint8_t prev = i ? CC[(uint8_t)text[i - 1]] : 0;
         size_t e = 0;
         if (!(k & C_ALNUM)) {

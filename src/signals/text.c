@@ -155,10 +155,29 @@ bool sig_has_cjk(const char *s, size_t n)
 
 /* ---- folding ---- */
 
+/* 8 ASCII bytes at once: 'A'..'Z' gain 0x20; w has no byte >= 0x80. */
+static inline uint64_t fold_ascii8(uint64_t w)
+{
+    const uint64_t hi = 0x8080808080808080ull, ones = 0x0101010101010101ull;
+    uint64_t ge_a = w + ones * (0x80 - 'A'); /* high bit: byte >= 'A' */
+    uint64_t gt_z = w + ones * (0x7f - 'Z'); /* high bit: byte > 'Z' */
+    return w | ((ge_a & ~gt_z & hi) >> 2);
+}
+
 static size_t fold_into(char *o, const char *s, size_t n)
 {
     size_t j = 0;
     for (size_t i = 0; i < n;) {
+        if (i + 8 <= n) { /* ASCII fast path, 8 bytes per step */
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ull)) {
+                w = fold_ascii8(w);
+                memcpy(o + j, &w, 8);
+                i += 8, j += 8;
+                continue;
+            }
+        }
         unsigned char c = (unsigned char)s[i];
         if (c < 0x80) {
             o[j++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
@@ -207,6 +226,12 @@ char *sig_fold_dup(const char *s, size_t n, size_t *out_len)
 
 /* ---- tokens and units ---- */
 
+/* 1 for the ASCII word characters [A-Za-z0-9_]; bytes >= 0x80 are 2 (they
+ * stop the ASCII loop, which then decodes the code point). */
+static const uint8_t WORD_ASCII[256] = {
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1, [0x80 ... 0xff] = 2,
+};
+
 void sig_tokenize(arena_t *a, sig_text_t t, sig_tokens_t *out)
 {
     size_t cap = t.n / 2 + 2;
@@ -216,6 +241,35 @@ void sig_tokenize(arena_t *a, sig_text_t t, sig_tokens_t *out)
     const char *s = t.s;
     size_t i = 0, n = t.n;
     while (i < n) {
+        unsigned char c0 = (unsigned char)s[i];
+        if (c0 < 0x80) { /* ASCII fast path: same tokens as the code point path */
+            if (!WORD_ASCII[c0]) {
+                i++;
+                continue;
+            }
+            size_t st = i++;
+            while (i < n && WORD_ASCII[(unsigned char)s[i]] == 1)
+                i++;
+            if (i < n && (unsigned char)s[i] >= 0x80) { /* a non-ASCII code point follows */
+                int32_t cp;
+                while (i < n) {
+                    if ((unsigned char)s[i] < 0x80) {
+                        if (WORD_ASCII[(unsigned char)s[i]] != 1) break;
+                        i++;
+                        continue;
+                    }
+                    size_t k2 = sig_utf8_next(s, n, i, &cp);
+                    if (!sig_is_word_cp(cp) || sig_is_cjk_cp(cp)) break;
+                    i += k2;
+                }
+            }
+            if (out->n < cap) {
+                out->off[out->n] = (uint32_t)st;
+                out->len[out->n] = (uint32_t)(i - st);
+                out->n++;
+            }
+            continue;
+        }
         int32_t cp;
         size_t k = sig_utf8_next(s, n, i, &cp);
         if (!sig_is_word_cp(cp)) {

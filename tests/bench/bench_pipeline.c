@@ -5,7 +5,10 @@
  * 16 KB and 1 MB (a short user task followed by tool calls and large tool
  * results) and on a 16 KB single prompt (the worst case for the query
  * window). Request facts are rebuilt per iteration and timed separately.
- * One core; median of runs. Targets: <= 50 us (16 KB), <= 1 ms (1 MB). */
+ * One core; median of runs. Targets: <= 50 us (16 KB), <= 1 ms (1 MB).
+ * Profiling knobs: BENCH_PIPELINE_ONLY=<name part> runs only the matching
+ * case ("prompt"), BENCH_PIPELINE_ITERS=<n> sets the iterations per run
+ * (e.g. 20 under valgrind --tool=callgrind). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +131,12 @@ static int cmp_d(const void *a, const void *b)
 static void run(sigt_t *t, const char *name, const char *body, size_t len, double target)
 {
     sig_env_t env = {.user = "alice"};
-    int iters = len > 100000 ? 200 : 3000;
-    double facts[7], sig[7];
+    const char *only = getenv("BENCH_PIPELINE_ONLY"), *it = getenv("BENCH_PIPELINE_ITERS");
+    if (only && !strstr(name, only)) return;
+    int iters = it && atoi(it) > 0 ? atoi(it) : len > 100000 ? 200 : 3000;
+    double facts[7], sig[7], fam[CFG_SIG_AUTHZ + 1][7];
     for (int r = 0; r < 7; r++) {
-        double tf = 0, ts = 0;
+        double tf = 0, ts = 0, tfam[CFG_SIG_AUTHZ + 1] = {0};
         for (int i = 0; i < iters; i++) {
             arena_reset(&t->a);
             uint64_t t0 = clock_mono_us();
@@ -147,19 +152,24 @@ static void run(sigt_t *t, const char *name, const char *body, size_t len, doubl
             uint64_t t2 = clock_mono_us();
             tf += (double)(t1 - t0);
             ts += (double)(t2 - t1);
+            for (int f = 0; f < CFG_SIG_AUTHZ + 1; f++)
+                tfam[f] += t->res.family_latency_us[f];
         }
         facts[r] = tf / iters;
         sig[r] = ts / iters;
+        for (int f = 0; f < CFG_SIG_AUTHZ + 1; f++)
+            fam[f][r] = tfam[f] / iters;
     }
     qsort(facts, 7, sizeof(double), cmp_d);
     qsort(sig, 7, sizeof(double), cmp_d);
     printf("%-14s %8zu bytes  facts %8.1f us  signals %8.1f us  (target %.0f us: %s)\n", name, len,
            facts[3], sig[3], target, sig[3] <= target ? "met" : "MISSED");
-    printf("  per family (last run, us):");
+    printf("  per family (median of runs, us):");
     for (int f = 0; f < CFG_SIG_AUTHZ + 1; f++)
-        if (t->res.family_ran[f])
-            printf(" %s=%u", cfg_signal_family_name((cfg_signal_family_t)f),
-                   t->res.family_latency_us[f]);
+        if (t->res.family_ran[f]) {
+            qsort(fam[f], 7, sizeof(double), cmp_d);
+            printf(" %s=%.1f", cfg_signal_family_name((cfg_signal_family_t)f), fam[f][3]);
+        }
     printf("\n  matched:");
     for (size_t i = 0; i < t->res.n; i++)
         if (t->res.items[i].matched) printf(" %s", t->res.items[i].rule->name);

@@ -161,6 +161,55 @@ static void test_fuzzy_skips_short_keywords(void **state)
     sigt_free(t);
 }
 
+/* Long prompts: n-gram hashes are filled lazily in steps of 256 positions,
+ * bm25 counts only over stemmed candidates (a per-request memo of stems,
+ * which stops growing when half full) and fuzzy looks only at tokens of a
+ * fitting length; results are those of a full scan. */
+static void test_long_prompt_lazy_paths(void **state)
+{
+    sigt_t *t = sigt_load(
+        "    keywords:\n"
+        "      - {name: ng, method: ngram, ngram_threshold: 0.99, keywords: [idempotent]}\n"
+        "      - {name: ng2, method: ngram, ngram_arity: 2, ngram_threshold: 0.99, keywords: "
+        "[retries]}\n"
+        "      - {name: perf, method: bm25, bm25_threshold: 0.001, keywords: [optimize, "
+        "'load balancer']}\n"
+        "      - {name: fz, fuzzy_match: true, keywords: [deadlock]}\n",
+        "[{type: keyword, name: ng}, {type: keyword, name: ng2}, {type: keyword, name: perf},"
+        " {type: keyword, name: fz}]");
+    assert_non_null(t->e);
+    buf_t b = BUF_INIT;
+    /* 600 distinct words sharing the stems' 2-byte prefixes (op.., lo..),
+     * then the keywords far past the first 256 positions */
+    for (int i = 0; i < 600; i++)
+        buf_printf(&b, "op%dx lo%dy ", i, i);
+    buf_puts(&b, "the retries are idempotent; optimized the load balancers; a deadlok. ");
+    for (int i = 0; i < 300; i++)
+        buf_printf(&b, "op%dx optimizing ", i);
+    sigt_eval_prompt(t, b.data, NULL);
+    assert_true(sigt_matched(t, K, "ng"));
+    assert_true(sigt_get(t, K, "ng")->score == 1.0);
+    assert_true(sigt_matched(t, K, "ng2"));
+    assert_true(sigt_matched(t, K, "fz"));
+    const sig_result_t *r = sigt_get(t, K, "perf");
+    assert_true(r->matched);
+    /* tf(optim) = 301, tf(load balanc) = 1 over 2 * 600 + 10 + 2 * 300 tokens */
+    double len = 2 * 600 + 10 + 2 * 300, k = 1.2 * (0.25 + 0.75 * len / 256.0);
+    double want = (301 * 2.2 / (301 + k) + 1 * 2.2 / (1 + k)) / 2.2 / 2;
+    assert_true(r->score > want - 1e-9 && r->score < want + 1e-9);
+    /* no keyword anywhere: nothing matches, whole text scanned */
+    buf_reset(&b);
+    for (int i = 0; i < 2000; i++)
+        buf_printf(&b, "idem%d retr%d dead%d ", i, i, i);
+    sigt_eval_prompt(t, b.data, NULL);
+    assert_false(sigt_matched(t, K, "ng"));
+    assert_false(sigt_matched(t, K, "ng2"));
+    assert_false(sigt_matched(t, K, "perf"));
+    assert_false(sigt_matched(t, K, "fz"));
+    buf_free(&b);
+    sigt_free(t);
+}
+
 static void test_query_window_in_tool_loop(void **state)
 {
     sigt_t *t = sigt_load("    keywords:\n      - {name: code, keywords: [segfault]}\n",
@@ -193,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_ngram_jaccard),
         cmocka_unit_test(test_fuzzy_skips_short_keywords),
         cmocka_unit_test(test_query_window_in_tool_loop),
+        cmocka_unit_test(test_long_prompt_lazy_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
