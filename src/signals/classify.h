@@ -85,6 +85,15 @@ bool sig_cls_verdict(struct sig_ctx *cx, const struct sig_ref *ref, double def_t
  * response body; return 0, or -1 when the body is not understood. */
 int sig_cls_parse_classify(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                            sig_cls_out_t *out);
+/* The /classify reply's two readers, which sig_cls_parse_classify combines:
+ * the fast one (classify_fast.c, no cJSON tree) returns true with *out set
+ * when it understands the reply fully, exactly as the cJSON one would set
+ * it, else false with *out untouched; the cJSON one decides everything
+ * else. Exposed so tests compare them. */
+bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                           sig_cls_out_t *out);
+int sig_cls_parse_classify_tree(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                                sig_cls_out_t *out);
 int sig_cls_parse_guard(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                         sig_cls_out_t *out);
 /* vLLM /pooling (http_pooling): data[i].data is a classification model's

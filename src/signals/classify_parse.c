@@ -4,7 +4,9 @@
  * logits), vLLM score replies (data[i].score per label text), guard-model
  * chat replies ("safe" / "unsafe\nS1"), and the input window of a long text
  * (head, middle and tail samples). Pure functions, fuzzed by
- * tests/fuzz/fuzz_classify.c. */
+ * tests/fuzz/fuzz_classify.c. A /classify reply is first offered to the
+ * one-pass reader (classify_fast.c); this file's cJSON parse decides what
+ * it declines. */
 #include "json/num.h"
 #include "signals/classify.h"
 
@@ -96,6 +98,13 @@ static int one_entry(const cfg_classifier_t *k, const cJSON *d, const char **lab
 
 int sig_cls_parse_classify(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                            sig_cls_out_t *out)
+{
+    if (sig_cls_classify_fast(k, body, len, a, out)) return 0;
+    return sig_cls_parse_classify_tree(k, body, len, a, out);
+}
+
+int sig_cls_parse_classify_tree(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                                sig_cls_out_t *out)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
