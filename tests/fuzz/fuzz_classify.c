@@ -6,7 +6,9 @@
  *
  * Input: byte 0 picks the parser and the labels table; the rest is the body
  * (or the text to window). Checked: parsers return 0 or -1 and, on 0, give a
- * label and scores in [0, 1]; a window never exceeds its budget plus the two
+ * label and scores in [0, 1]; whatever the fast /classify reader
+ * (classify_fast.c) accepts, the cJSON one reads the same (label, score and
+ * positive, bit for bit); a window never exceeds its budget plus the two
  * separators and never cuts inside a UTF-8 sequence that the input had
  * whole. */
 #include <stdint.h>
@@ -45,13 +47,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     arena_init(&a, 4096);
     sig_cls_out_t o = {0};
     switch ((mode >> 3) % 5) {
-    case 0:
+    case 0: {
         if (sig_cls_parse_classify(&k, body, len, &a, &o) == 0) {
             CHECK(o.label);
             CHECK(o.score >= 0 && o.score <= 1);
             CHECK(o.positive >= 0 && o.positive <= 1);
         }
+        /* the fast reader (classify_fast.c) answers as the cJSON one */
+        sig_cls_out_t f = {0}, t = {0};
+        if (sig_cls_classify_fast(&k, body, len, &a, &f)) {
+            CHECK(sig_cls_parse_classify_tree(&k, body, len, &a, &t) == 0);
+            CHECK(t.label && !strcmp(f.label, t.label));
+            CHECK(!memcmp(&f.score, &t.score, sizeof f.score));
+            CHECK(!memcmp(&f.positive, &t.positive, sizeof f.positive));
+        }
         break;
+    }
     case 1:
         if (sig_cls_parse_guard(&k, body, len, &a, &o) == 0) {
             CHECK(o.label && *o.label);
