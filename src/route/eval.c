@@ -36,7 +36,15 @@ int route_eval_session_parse(const char *json, size_t len, uint64_t now_ms, sess
     out->turn_count = cJSON_IsNumber(t) ? json_num_u32(t->valuedouble, 1) : 1;
     out->switch_count = cJSON_IsNumber(sw) ? json_num_u32(sw->valuedouble, 0) : 0;
     double idle_s = cJSON_IsNumber(idle) ? idle->valuedouble : 10;
-    out->last_seen_ms = now_ms - (uint64_t)(idle_s * 1000);
+    /* NaN fails both comparisons; a negative idle time would put the last
+     * turn in the future, and a cast of it to uint64_t is undefined */
+    if (!(idle_s >= 0) || idle_s > 1e12) {
+        snprintf(err, errlen, "session.idle_seconds must be a number of seconds >= 0");
+        cJSON_Delete(j);
+        return -1;
+    }
+    uint64_t idle_ms = (uint64_t)(idle_s * 1000);
+    out->last_seen_ms = idle_ms < now_ms ? now_ms - idle_ms : 0;
     out->last_started_at_ms = out->last_seen_ms;
     out->created_at_ms = out->last_seen_ms;
     out->version = 1;
