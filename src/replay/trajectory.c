@@ -97,6 +97,7 @@ static cJSON *request_messages(const char *body)
     cJSON *out = cJSON_CreateArray(), *req = body ? cJSON_Parse(body) : NULL;
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
     const cJSON *sys = cJSON_GetObjectItemCaseSensitive(req, "system");
+    if (!cJSON_IsArray(msgs)) msgs = NULL; /* an object's members are not messages */
     bool anthropic = sys != NULL;
     const cJSON *m;
     cJSON_ArrayForEach(m, msgs)
@@ -120,7 +121,10 @@ static cJSON *request_messages(const char *body)
         free(st);
         cJSON_ArrayForEach(m, msgs) add_anthropic(out, m);
     } else {
-        cJSON_ArrayForEach(m, msgs) cJSON_AddItemToArray(out, cJSON_Duplicate(m, true));
+        cJSON_ArrayForEach(m, msgs)
+        {
+            if (cJSON_IsObject(m)) cJSON_AddItemToArray(out, cJSON_Duplicate(m, true));
+        }
     }
     cJSON_Delete(req);
     return out;

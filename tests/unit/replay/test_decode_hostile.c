@@ -121,6 +121,50 @@ static void test_stored_text_that_is_not_json_is_left_out(void **st)
     buf_free(&out);
 }
 
+/* A captured request whose "messages" is an object, or an array holding
+ * non-objects (found by fuzz_trajectory): the trajectory's messages are
+ * objects only, with and without content. */
+static void test_trajectory_messages_are_objects(void **st)
+{
+    (void)st;
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.store = "memory";
+    replay_store_t *s = replay_store_open(&c, NULL);
+    assert_non_null(s);
+    static const char *const bodies[] = {
+        "{\"messages\":{\"role\":\"assistant\",\"content\":\"yo\",\"tool_calls\":[]}}",
+        "{\"messages\":[\"user\",1,null,{\"role\":\"user\",\"content\":\"hi\"}]}",
+    };
+    for (int i = 0; i < 2; i++) {
+        replay_record_t *r = replay_record_new(1000 + (uint64_t)i);
+        r->has_session = true;
+        replay_record_set(&r->session.id, "h");
+        r->session.turn = i + 1;
+        replay_record_set_body(r, 0, bodies[i], strlen(bodies[i]), 0);
+        assert_int_equal(replay_store_write(s, &r, 1, NULL), REPLAY_OK);
+        replay_record_free(r);
+    }
+    for (int with = 0; with < 2; with++) {
+        buf_t out = BUF_INIT;
+        assert_int_equal(replay_query_trajectory(s, "h", with, &out, NULL), REPLAY_OK);
+        cJSON *j = cJSON_Parse(out.data);
+        assert_non_null(j);
+        const cJSON *msgs = cJSON_GetObjectItem(j, "messages"), *m;
+        assert_true(cJSON_IsArray(msgs));
+        int n = 0;
+        cJSON_ArrayForEach(m, msgs)
+        {
+            assert_true(cJSON_IsObject(m));
+            n++;
+        }
+        assert_int_equal(n, 1); /* the one real message of the second body */
+        cJSON_Delete(j);
+        buf_free(&out);
+    }
+    replay_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_out_of_range_turn_reads_as_zero),
         cmocka_unit_test(test_queries_over_no_rows),
         cmocka_unit_test(test_stored_text_that_is_not_json_is_left_out),
+        cmocka_unit_test(test_trajectory_messages_are_objects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
