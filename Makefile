@@ -17,12 +17,15 @@ endif
 CC      ?= gcc
 CXX     ?= g++
 PKGS    := libevent libevent_openssl libevent_pthreads openssl libcjson libfyaml libxxhash libcurl sqlite3 libpcre2-8 hiredis libpq
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Read on first use, not when the Makefile is parsed: on a fresh machine the
+# packages are installed by the deps-quiet step that every object waits for,
+# after parsing (a `:=` here gave empty flags and a failed first build).
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -pthread \
            $(OPT) -Isrc -MMD -MP $(PKG_CFLAGS) -D_GNU_SOURCE
 CXXFLAGS += -std=gnu++17 -Wall -Wextra $(OPT) -Isrc -MMD -MP
-LDLIBS  := $(PKG_LIBS) -lhttp_parser -lcld2 -lutf8proc -lstemmer -lhs -lstdc++ -lm -lpthread
+LDLIBS  = $(PKG_LIBS) -lhttp_parser -lcld2 -lutf8proc -lstemmer -lhs -lstdc++ -lm -lpthread
 LDFLAGS += $(LDSAN) -pthread
 
 LIB_C   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
