@@ -33,21 +33,21 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # harness: one line here; optional seeds in tests/fuzz/corpus/<name>/ and a
 # tests/fuzz/<harness>.dict.
 declare -A SRCS LIBS
-SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/thread_exit.c src/core/buf.c"
+SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/thread_exit.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/sort.c"
 SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
-SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/hash.c src/core/sort.c"
+SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
-SRCS[fuzz_classify]="src/signals/classify_parse.c src/signals/classify_fast.c src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/thread_exit.c"
+SRCS[fuzz_classify]="src/signals/classify_parse.c src/signals/classify_fast.c src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c"
 LIBS[fuzz_classify]="-lcjson"
 SRCS[fuzz_trace]="src/telemetry/span.c src/telemetry/otlp_json.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/arena.c src/core/thread_exit.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_replay]="src/replay/query.c src/replay/aggregate.c src/replay/trajectory.c src/replay/store.c \
     src/replay/record.c src/replay/frag_check.c src/replay/frag_memo.c src/session/policy.c src/session/policy_start.c \
-    src/session/policy_facts.c src/config/yaml.c src/config/diag.c src/json/scan.c src/json/scan_span.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/hash.c src/core/sort.c"
+    src/session/policy_facts.c src/config/yaml.c src/config/diag.c src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_cache_stream.c src/http/sse.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 # The loader reads the member registries of signals/, select/ and plugins/
 # and the store backend registries of replay/ and session/ (config/family.h,

@@ -60,68 +60,106 @@ enum {
     K_FUNCTION,
 };
 
-typedef struct keyname {
-    const char *s;
-    uint8_t len, id;
-} keyname_t;
+/* The keys each walker reads, matched on the raw text of the key (between
+ * its quotes, after unescaping when it has escapes) by length, then with a
+ * word compare of that length (bytes_eq with a constant length: no call).
+ * These switches are the lists of keys; tests/unit/json/test_scan_keys.c
+ * checks every one, escaped and not, and near misses. */
+typedef int (*key_match_fn)(const uint8_t *q, size_t len);
+#define KEQ(q, lit) bytes_eq(q, (const uint8_t *)(lit), sizeof(lit) - 1)
 
-#define KN(str, id)                                                                                \
-    {                                                                                              \
-        str, sizeof(str) - 1, id                                                                   \
-    }
-static const keyname_t top_keys[] = {
-    KN("model", K_MODEL),
-    KN("stream", K_STREAM),
-    KN("stream_options", K_STREAM_OPTIONS),
-    KN("messages", K_MESSAGES),
-    KN("tools", K_TOOLS),
-    KN("previous_response_id", K_PREV_ID),
-    KN("input", K_INPUT),
-    KN("metadata", K_METADATA),
-    KN("prompt_cache_key", K_PROMPT_CACHE_KEY),
-    KN("system", K_SYSTEM),
-    KN("instructions", K_INSTRUCTIONS),
-    KN("max_tokens", K_MAX_TOKENS),
-    KN("max_completion_tokens", K_MAX_COMPLETION_TOKENS),
-    KN("tool_choice", K_TOOL_CHOICE),
-    KN("reasoning", K_REASONING),
-    KN("thinking", K_THINKING),
-    KN("store", K_STORE),
-    KN("user", K_USER),
-    KN("conversation", K_CONVERSATION),
-    {NULL, 0, 0},
-};
-static const keyname_t msg_keys[] = {
-    KN("role", K_ROLE),
-    KN("content", K_CONTENT),
-    KN("tool_calls", K_TOOL_CALLS),
-    KN("tool_call_id", K_TOOL_CALL_ID),
-    KN("name", K_NAME),
-    KN("reasoning_details", K_REASONING_DETAILS),
-    KN("reasoning_content", K_REASONING_CONTENT),
-    KN("type", K_TYPE),
-    {NULL, 0, 0},
-};
-static const keyname_t call_keys[] = {
-    KN("id", K_ID),
-    KN("function", K_FUNCTION),
-    {NULL, 0, 0},
-};
-static const keyname_t fn_keys[] = {
-    KN("name", K_NAME),
-    {NULL, 0, 0},
-};
-
-/* Identify the key whose string (quotes included) is p[ks..ke). */
-static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keyname_t *tab)
+static int top_key(const uint8_t *q, size_t len)
 {
-    size_t i = ks + 1, end = ke - 1, raw = end - i;
-    if (!esc) {
-        for (const keyname_t *k = tab; k->s; k++)
-            if (k->len == raw && (uint8_t)k->s[0] == p[i] && memcmp(p + i, k->s, raw) == 0)
-                return k->id;
-        return K_NONE;
+    switch (len) {
+    case 4: return KEQ(q, "user") ? K_USER : K_NONE;
+    case 5:
+        return KEQ(q, "model")   ? K_MODEL
+               : KEQ(q, "tools") ? K_TOOLS
+               : KEQ(q, "input") ? K_INPUT
+               : KEQ(q, "store") ? K_STORE
+                                 : K_NONE;
+    case 6: return KEQ(q, "stream") ? K_STREAM : KEQ(q, "system") ? K_SYSTEM : K_NONE;
+    case 8:
+        return KEQ(q, "messages")   ? K_MESSAGES
+               : KEQ(q, "metadata") ? K_METADATA
+               : KEQ(q, "thinking") ? K_THINKING
+                                    : K_NONE;
+    case 9: return KEQ(q, "reasoning") ? K_REASONING : K_NONE;
+    case 10: return KEQ(q, "max_tokens") ? K_MAX_TOKENS : K_NONE;
+    case 11: return KEQ(q, "tool_choice") ? K_TOOL_CHOICE : K_NONE;
+    case 12:
+        return KEQ(q, "instructions")   ? K_INSTRUCTIONS
+               : KEQ(q, "conversation") ? K_CONVERSATION
+                                        : K_NONE;
+    case 14: return KEQ(q, "stream_options") ? K_STREAM_OPTIONS : K_NONE;
+    case 16: return KEQ(q, "prompt_cache_key") ? K_PROMPT_CACHE_KEY : K_NONE;
+    case 20: return KEQ(q, "previous_response_id") ? K_PREV_ID : K_NONE;
+    case 21: return KEQ(q, "max_completion_tokens") ? K_MAX_COMPLETION_TOKENS : K_NONE;
+    default: return K_NONE;
     }
+}
+
+static int msg_key(const uint8_t *q, size_t len)
+{
+    switch (len) {
+    case 4:
+        return KEQ(q, "role") ? K_ROLE : KEQ(q, "name") ? K_NAME : KEQ(q, "type") ? K_TYPE : K_NONE;
+    case 7: return KEQ(q, "content") ? K_CONTENT : K_NONE;
+    case 10: return KEQ(q, "tool_calls") ? K_TOOL_CALLS : K_NONE;
+    case 12: return KEQ(q, "tool_call_id") ? K_TOOL_CALL_ID : K_NONE;
+    case 17:
+        return KEQ(q, "reasoning_details")   ? K_REASONING_DETAILS
+               : KEQ(q, "reasoning_content") ? K_REASONING_CONTENT
+                                             : K_NONE;
+    default: return K_NONE;
+    }
+}
+
+static int call_key(const uint8_t *q, size_t len)
+{
+    if (len == 2) return KEQ(q, "id") ? K_ID : K_NONE;
+    if (len == 8) return KEQ(q, "function") ? K_FUNCTION : K_NONE;
+    return K_NONE;
+}
+
+static int fn_key(const uint8_t *q, size_t len)
+{
+    return len == 4 && KEQ(q, "name") ? K_NAME : K_NONE;
+}
+
+/* The name of a top-level key (dup_key). */
+static const char *const top_key_names[] = {
+    [K_MODEL] = "model",
+    [K_STREAM] = "stream",
+    [K_STREAM_OPTIONS] = "stream_options",
+    [K_MESSAGES] = "messages",
+    [K_TOOLS] = "tools",
+    [K_PREV_ID] = "previous_response_id",
+    [K_INPUT] = "input",
+    [K_METADATA] = "metadata",
+    [K_PROMPT_CACHE_KEY] = "prompt_cache_key",
+    [K_CONVERSATION] = "conversation",
+    [K_SYSTEM] = "system",
+    [K_INSTRUCTIONS] = "instructions",
+    [K_MAX_TOKENS] = "max_tokens",
+    [K_MAX_COMPLETION_TOKENS] = "max_completion_tokens",
+    [K_TOOL_CHOICE] = "tool_choice",
+    [K_REASONING] = "reasoning",
+    [K_THINKING] = "thinking",
+    [K_STORE] = "store",
+    [K_USER] = "user",
+};
+
+static const char *key_name(int kid)
+{
+    return kid > K_NONE && kid <= K_USER && top_key_names[kid] ? top_key_names[kid] : "?";
+}
+
+/* A key with escapes: matched after unescaping (out of line: rare). */
+static __attribute__((noinline)) int key_id_esc(const uint8_t *p, size_t ks, size_t ke,
+                                                key_match_fn match)
+{
+    size_t i = ks + 1, end = ke - 1;
     uint8_t buf[32] = {0};
     size_t w = 0;
     while (i < end) {
@@ -134,16 +172,14 @@ static int key_id(const uint8_t *p, size_t ks, size_t ke, bool esc, const keynam
         if (m < 0) return K_NONE;
         w += (size_t)m;
     }
-    for (const keyname_t *k = tab; k->s; k++)
-        if (k->len == w && memcmp(buf, k->s, w) == 0) return k->id;
-    return K_NONE;
+    return match(buf, w);
 }
 
-static const char *key_name(int kid)
+/* Identify the key whose string (quotes included) is p[ks..ke). */
+static inline __attribute__((always_inline)) int key_id(const uint8_t *p, size_t ks, size_t ke,
+                                                        bool esc, key_match_fn match)
 {
-    for (const keyname_t *k = top_keys; k->s; k++)
-        if (k->id == kid) return k->s;
-    return "?";
+    return esc ? key_id_esc(p, ks, ke, match) : match(p + ks + 1, ke - ks - 2);
 }
 
 static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
@@ -155,6 +191,19 @@ static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
     } roles[] = {{"system", 6, JROLE_SYSTEM}, {"developer", 9, JROLE_DEVELOPER},
                  {"user", 4, JROLE_USER},     {"assistant", 9, JROLE_ASSISTANT},
                  {"tool", 4, JROLE_TOOL},     {"function", 8, JROLE_FUNCTION}};
+    if (!esc) { /* the common case, by length as the keys */
+        const uint8_t *q = p + ks + 1;
+        switch (ke - ks - 2) {
+        case 4: return KEQ(q, "user") ? JROLE_USER : KEQ(q, "tool") ? JROLE_TOOL : JROLE_OTHER;
+        case 6: return KEQ(q, "system") ? JROLE_SYSTEM : JROLE_OTHER;
+        case 8: return KEQ(q, "function") ? JROLE_FUNCTION : JROLE_OTHER;
+        case 9:
+            return KEQ(q, "assistant")   ? JROLE_ASSISTANT
+                   : KEQ(q, "developer") ? JROLE_DEVELOPER
+                                         : JROLE_OTHER;
+        default: return JROLE_OTHER;
+        }
+    }
     for (size_t k = 0; k < sizeof(roles) / sizeof(roles[0]); k++)
         if (str_eq_raw(p, ks + 1, ke - 1, esc, roles[k].s, roles[k].len)) return roles[k].r;
     return JROLE_OTHER;
@@ -162,7 +211,8 @@ static jrole_t role_of(const uint8_t *p, size_t ks, size_t ke, bool esc)
 
 /* Parse "key": at p[i] (an opening quote is required). On success *i is at
  * the value's first byte and *kid identifies the key in tab. */
-static int scan_member_key(scanner_t *s, size_t *i, const keyname_t *tab, int *kid)
+static inline __attribute__((always_inline)) int scan_member_key(scanner_t *s, size_t *i,
+                                                                 key_match_fn match, int *kid)
 {
     const uint8_t *p = s->p;
     const size_t n = s->n;
@@ -171,7 +221,7 @@ static int scan_member_key(scanner_t *s, size_t *i, const keyname_t *tab, int *k
     if (ks >= n) return fail(s, n, E_EOF);
     if (p[ks] != '"') return fail(s, ks, p[ks] == '}' ? E_OCOMMA : E_KEY);
     if (scan_str(s, ks, &ke, &esc)) return -1;
-    *kid = key_id(p, ks, ke, esc, tab);
+    *kid = key_id(p, ks, ke, esc, match);
     size_t j = skip_ws(p, ke, n);
     if (j >= n) return fail(s, n, E_EOF);
     if (p[j] != ':') return fail(s, j, E_COLON);
@@ -215,7 +265,7 @@ static int scan_call_fn(scanner_t *s, size_t i, int depth, jspan_t *name, size_t
     }
     for (;;) {
         int kid;
-        if (scan_member_key(s, &i, fn_keys, &kid)) return -1;
+        if (scan_member_key(s, &i, fn_key, &kid)) return -1;
         size_t vs = i;
         bool esc;
         if (p[i] == '"') {
@@ -243,7 +293,7 @@ static int scan_call(scanner_t *s, size_t i, int depth, jcall_t *c, size_t *end)
     }
     for (;;) {
         int kid;
-        if (scan_member_key(s, &i, call_keys, &kid)) return -1;
+        if (scan_member_key(s, &i, call_key, &kid)) return -1;
         size_t vs = i;
         bool esc;
         if (kid == K_FUNCTION) c->name = span(0, 0);
@@ -353,7 +403,7 @@ static int scan_message(scanner_t *s, size_t i, int depth, callbuf_t *cb, jmsg_t
     }
     for (;;) {
         int kid;
-        if (scan_member_key(s, &i, msg_keys, &kid)) return -1;
+        if (scan_member_key(s, &i, msg_key, &kid)) return -1;
         size_t vs = i;
         bool esc = false;
         if (kid == K_TOOL_CALLS && p[i] == '[') {
@@ -478,7 +528,7 @@ int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max
     }
     for (;;) {
         int kid;
-        if (scan_member_key(&s, &i, top_keys, &kid)) return -1;
+        if (scan_member_key(&s, &i, top_key, &kid)) return -1;
         size_t vs = i;
         if (kid != K_NONE && (seen & (1u << kid)) && !out->dup_key) {
             out->dup_key = key_name(kid);

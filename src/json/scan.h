@@ -136,6 +136,20 @@ int jscan_request(const char *body, size_t len, arena_t *arena, jreq_t *out, jsc
 int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max_items, jreq_t *out,
                       jscan_err_t *err);
 
+/* The string lexer under every scan: by default the fastest this CPU runs
+ * (AVX2, else SSE2, else portable), all with the same answers. Tests and
+ * fuzzing force one to compare them; not to be called while other threads
+ * scan. jscan_lexer_force returns -1 (nothing changed) when the CPU lacks
+ * it. */
+typedef enum {
+    JSCAN_LEX_AUTO = 0,
+    JSCAN_LEX_PORTABLE, /* byte at a time, no SIMD anywhere in string lexing */
+    JSCAN_LEX_SSE2,
+    JSCAN_LEX_AVX2,
+} jscan_lexer_t;
+int jscan_lexer_force(jscan_lexer_t which);
+jscan_lexer_t jscan_lexer_current(void);
+
 /* Validate any JSON value (used by tests and the mock). 0 ok, -1 error. */
 int jscan_validate(const char *body, size_t len, jscan_err_t *err);
 

@@ -1,7 +1,7 @@
 /* scan_lex.h - the byte-level lexers behind json/scan.h, private to
- * src/json/: strings (32 bytes at a time with SSE2; scan_str ends short
- * plain ones inline, and the request scan notes the "encrypted_content"
- * marker as strings end), numbers, literals, the
+ * src/json/: strings (scan_str.c's lexers, 64 bytes at a time with AVX2 or
+ * SSE2, chosen at run time; scan_str ends short plain ones inline, and the
+ * request scan notes the "encrypted_content" marker as strings end), numbers, literals, the
  * iterative value skipper with its explicit container stack, separators and
  * escape decoding. Shared by the request scanner (scan.c) and the span
  * helpers (scan_span.c); static inline so that the scanner's hot loops
@@ -83,6 +83,7 @@ static const uint8_t is_ws[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1
 
 static inline size_t skip_ws(const uint8_t *p, size_t i, size_t n)
 {
+    if (i < n && p[i] > ' ') return i; /* compact JSON: no whitespace at all */
     while (i < n && is_ws[p[i]])
         i++;
     return i;
@@ -121,110 +122,137 @@ static inline size_t utf8_seq(const uint8_t *p, size_t i, size_t n)
     return k;
 }
 
+/* The byte p[*pi] of the string opened at p[start] stopped a lexer's fast
+ * loop: a quote, a backslash, a control byte or a non-ASCII byte. Returns 1
+ * when it closes the string (*pi moves past the quote), 0 when the string
+ * goes on (*pi moves past the escape or the run of UTF-8 characters, *e is
+ * set at an escape), -1 on an error. Shared by every string lexer
+ * (scan_str.c), so they all give the same answers, offsets and messages. */
+static inline int str_special_at(scanner_t *s, size_t start, size_t *pi, bool *e)
+{
+    const uint8_t *p = s->p;
+    const size_t n = s->n;
+    size_t i = *pi;
+    uint8_t c = p[i];
+    if (c == '"') {
+        *pi = i + 1;
+        note_str_end(s, i + 1);
+        return 1;
+    }
+    if (c == '\\') {
+        *e = true;
+        if (++i >= n) return fail(s, start, E_UNTERM);
+        switch (p[i]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't': i++; break;
+        case 'u': {
+            uint32_t cp = 0;
+            for (size_t k = 1; k <= 4; k++) {
+                if (i + k >= n) return fail(s, start, E_UNTERM);
+                int h = hexval(p[i + k]);
+                if (h < 0) return fail(s, i + k, E_UESC);
+                cp = cp << 4 | (uint32_t)h;
+            }
+            if (s->strict_surrogates && cp >= 0xd800 && cp <= 0xdfff) {
+                /* a high surrogate must be followed by a low one */
+                uint32_t lo = 0;
+                bool ok = cp <= 0xdbff && i + 10 < n && p[i + 5] == '\\' && p[i + 6] == 'u';
+                for (size_t k = 7; ok && k <= 10; k++) {
+                    int h = hexval(p[i + k]);
+                    ok = h >= 0;
+                    lo = lo << 4 | (uint32_t)(h < 0 ? 0 : h);
+                }
+                if (!ok || lo < 0xdc00 || lo > 0xdfff) return fail(s, i - 1, E_SURR);
+                i += 6;
+            }
+            i += 5;
+            break;
+        }
+        default: return fail(s, i, E_ESC);
+        }
+        *pi = i;
+        return 0;
+    }
+    if (c < 0x20) return fail(s, i, E_CTRL);
+    /* a run of characters (text in most languages but English): one step */
+    do {
+        size_t k = utf8_seq(p, i, n);
+        if (!k) return fail(s, i, E_UTF8);
+        i += k;
+    } while (i < n && p[i] >= 0x80);
+    *pi = i;
+    return 0;
+}
+
+/* The byte-at-a-time loop from p[i] of the string opened at p[start] (e:
+ * an escape was met before i): the portable lexer, and the others' end
+ * when fewer bytes remain than they read at once. */
+static inline int str_scalar_from(scanner_t *s, size_t start, size_t i, bool e, size_t *end,
+                                  bool *esc)
+{
+    const uint8_t *p = s->p;
+    const size_t n = s->n;
+    for (;;) {
+        while (i < n && !str_special[p[i]])
+            i++;
+        if (i >= n) return fail(s, start, E_UNTERM);
+        int r = str_special_at(s, start, &i, &e);
+        if (r < 0) return -1;
+        if (r > 0) {
+            *end = i;
+            *esc = e;
+            return 0;
+        }
+    }
+}
+
+/* The string lexers (scan_str.c), all with the same answers: portable
+ * (byte at a time), SSE2 and AVX2 (a mask of the special bytes of 64 bytes
+ * at a time). jscan_str_long is the one in use: the best this CPU runs,
+ * chosen on the first string, or the one jscan_lexer_force chose. */
+typedef int (*jscan_str_fn)(scanner_t *s, size_t i, size_t *end, bool *esc);
+extern jscan_str_fn jscan_str_long;
+/* scan_str's inline SSE2 path is on (off when the portable lexer is forced) */
+extern bool jscan_str_inline;
+
 /* p[i] is the opening quote. On success *end is the offset after the closing
  * quote and *esc tells whether any backslash escape occurred. */
 static inline int scan_string(scanner_t *s, size_t i, size_t *end, bool *esc)
 {
-    const uint8_t *p = s->p;
-    const size_t n = s->n;
-    const size_t start = i;
-    bool e = false;
-    i++;
-    for (;;) {
-#if defined(__SSE2__)
-        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
-        while (i + 32 <= n) {
-            __m128i a = _mm_loadu_si128((const __m128i *)(p + i));
-            __m128i b = _mm_loadu_si128((const __m128i *)(p + i + 16));
-            /* signed compare: < 0x20 also catches every byte >= 0x80 */
-            __m128i ma = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
-                                      _mm_cmplt_epi8(a, sp));
-            __m128i mb = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
-                                      _mm_cmplt_epi8(b, sp));
-            uint32_t m = (uint32_t)_mm_movemask_epi8(ma) | ((uint32_t)_mm_movemask_epi8(mb) << 16);
-            if (m) {
-                i += (size_t)__builtin_ctz(m);
-                goto special;
-            }
-            i += 32;
-        }
-#endif
-        while (i < n && !str_special[p[i]])
-            i++;
-        if (i >= n) return fail(s, start, E_UNTERM);
-#if defined(__SSE2__)
-    special:;
-#endif
-        uint8_t c = p[i];
-        if (c == '"') {
-            *end = i + 1;
-            *esc = e;
-            note_str_end(s, i + 1);
-            return 0;
-        }
-        if (c == '\\') {
-            e = true;
-            if (++i >= n) return fail(s, start, E_UNTERM);
-            switch (p[i]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't': i++; break;
-            case 'u': {
-                uint32_t cp = 0;
-                for (size_t k = 1; k <= 4; k++) {
-                    if (i + k >= n) return fail(s, start, E_UNTERM);
-                    int h = hexval(p[i + k]);
-                    if (h < 0) return fail(s, i + k, E_UESC);
-                    cp = cp << 4 | (uint32_t)h;
-                }
-                if (s->strict_surrogates && cp >= 0xd800 && cp <= 0xdfff) {
-                    /* a high surrogate must be followed by a low one */
-                    uint32_t lo = 0;
-                    bool ok = cp <= 0xdbff && i + 10 < n && p[i + 5] == '\\' && p[i + 6] == 'u';
-                    for (size_t k = 7; ok && k <= 10; k++) {
-                        int h = hexval(p[i + k]);
-                        ok = h >= 0;
-                        lo = lo << 4 | (uint32_t)(h < 0 ? 0 : h);
-                    }
-                    if (!ok || lo < 0xdc00 || lo > 0xdfff) return fail(s, i - 1, E_SURR);
-                    i += 6;
-                }
-                i += 5;
-                break;
-            }
-            default: return fail(s, i, E_ESC);
-            }
-            continue;
-        }
-        if (c < 0x20) return fail(s, i, E_CTRL);
-        size_t k = utf8_seq(p, i, n);
-        if (!k) return fail(s, i, E_UTF8);
-        i += k;
-    }
+    return __atomic_load_n(&jscan_str_long, __ATOMIC_RELAXED)(s, i, end, esc);
 }
+
+#if defined(__SSE2__)
+/* The special bytes of p[0..16) (bit k for p[k]); signed compare: below
+ * 0x20 takes every byte >= 0x80 too. */
+static inline uint32_t str_mask16(const uint8_t *p)
+{
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return (uint32_t)_mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)), _mm_cmplt_epi8(a, sp)));
+}
+#endif
 
 /* scan_string with the common short case inline: a string whose closing
  * quote comes within 32 bytes with nothing special before it (keys, roles,
- * ids) ends here with one 32-byte mask, without the call. Every other
- * string goes to scan_string, so the answer is always scan_string's. */
-static inline int scan_str(scanner_t *s, size_t i, size_t *end, bool *esc)
+ * ids) ends here with one or two 16-byte masks, without the call. Every
+ * other string goes to scan_string, so the answer is always
+ * scan_string's. */
+static inline __attribute__((always_inline)) int scan_str(scanner_t *s, size_t i, size_t *end,
+                                                          bool *esc)
 {
 #if defined(__SSE2__)
-    if (i + 33 <= s->n) {
-        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), sp = _mm_set1_epi8(0x20);
+    if (i + 33 <= s->n && __atomic_load_n(&jscan_str_inline, __ATOMIC_RELAXED)) {
         const uint8_t *p = s->p + i + 1;
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 16));
-        __m128i ma = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(a, q), _mm_cmpeq_epi8(a, bs)),
-                                  _mm_cmplt_epi8(a, sp));
-        __m128i mb = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, q), _mm_cmpeq_epi8(b, bs)),
-                                  _mm_cmplt_epi8(b, sp));
-        uint32_t m = (uint32_t)_mm_movemask_epi8(ma) | ((uint32_t)_mm_movemask_epi8(mb) << 16);
+        uint32_t m = str_mask16(p);
+        if (!m) m = str_mask16(p + 16) << 16;
         if (m) {
             size_t k = (size_t)__builtin_ctz(m);
             if (p[k] == '"') {
@@ -445,11 +473,40 @@ static inline int dec_escape(const uint8_t *p, size_t *i, size_t end, uint8_t ou
     return (int)put_utf8(out, cp);
 }
 
+/* a[0..L) == b[0..L), for the short texts of keys and roles: word loads
+ * that never leave either range (the last one overlaps), no call. */
+static inline bool bytes_eq(const uint8_t *a, const uint8_t *b, size_t L)
+{
+    uint64_t x, y;
+    uint32_t u, v;
+    if (L >= 8) {
+        for (size_t o = 0; o + 8 < L; o += 8) {
+            memcpy(&x, a + o, 8);
+            memcpy(&y, b + o, 8);
+            if (x != y) return false;
+        }
+        memcpy(&x, a + L - 8, 8);
+        /* L bytes of b exist (cppcheck assumes a shorter literal) */
+        // cppcheck-suppress pointerOutOfBoundsCond
+        memcpy(&y, b + L - 8, 8);
+        return x == y;
+    }
+    if (L >= 4) {
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        if (u != v) return false;
+        memcpy(&u, a + L - 4, 4);
+        memcpy(&v, b + L - 4, 4);
+        return u == v;
+    }
+    return L == 0 || (a[0] == b[0] && a[L - 1] == b[L - 1] && a[L / 2] == b[L / 2]);
+}
+
 /* Compare the string content p[i..end) (escapes allowed) with lit[0..L). */
 static inline bool str_eq_raw(const uint8_t *p, size_t i, size_t end, bool esc, const char *lit,
                               size_t L)
 {
-    if (!esc) return end - i == L && memcmp(p + i, lit, L) == 0;
+    if (!esc) return end - i == L && bytes_eq(p + i, (const uint8_t *)lit, L);
     size_t k = 0;
     while (i < end) {
         if (p[i] != '\\') {

@@ -7,6 +7,12 @@
  *  - jscan_request agrees with jscan_validate, with the same error offset
  *    and message, and every span it records lies in the body and is itself
  *    valid JSON;
+ *  - every string lexer (json/scan_str.c: portable, SSE2, AVX2, forced in
+ *    turn) gives the same jscan_request and jscan_validate answers: return
+ *    code, error offset and message, every span, count and flag, every
+ *    message and tool call; the input is also scanned at a few lengths cut
+ *    from its end and with its strings made long (so they cross the 64-byte
+ *    blocks of the fast lexers);
  *  - rewriting every "model" and inserting stream_options by splicing gives
  *    a body that scans again with the new model;
  *  - the SSE parser yields the same events for the input in one chunk and
@@ -375,11 +381,157 @@ static void check_sse(const uint8_t *data, size_t size)
     }
 }
 
+/* ---- lexers: the fast ones against the portable one ------------------ */
+
+typedef struct scan_out {
+    int rc, vrc;
+    jscan_err_t err, verr;
+    jreq_t r;
+} scan_out_t;
+
+static void scan_with(jscan_lexer_t lx, const char *body, size_t len, arena_t *a, scan_out_t *o)
+{
+    CHECK(jscan_lexer_force(lx) == 0);
+    memset(o, 0, sizeof *o);
+    o->rc = jscan_request(body, len, a, &o->r, &o->err);
+    o->vrc = jscan_validate(body, len, &o->verr);
+}
+
+#define SAME_SPAN(x, y) CHECK((x).off == (y).off && (x).len == (y).len)
+
+static void same_msgs(const jreq_t *x, const jreq_t *y)
+{
+    CHECK(x->n_msgs == y->n_msgs && x->msgs_built == y->msgs_built);
+    if (!x->msgs_built) return;
+    for (uint32_t k = 0; k < x->n_msgs; k++) {
+        const jmsg_t *m = &x->msgs[k], *n = &y->msgs[k];
+        CHECK(m->role == n->role && m->n_tool_calls == n->n_tool_calls);
+        CHECK(m->calls_built == n->calls_built && m->enc_marker == n->enc_marker);
+        SAME_SPAN(m->value, n->value);
+        SAME_SPAN(m->content, n->content);
+        SAME_SPAN(m->tool_calls, n->tool_calls);
+        SAME_SPAN(m->tool_call_id, n->tool_call_id);
+        SAME_SPAN(m->role_span, n->role_span);
+        SAME_SPAN(m->name, n->name);
+        SAME_SPAN(m->reasoning_details, n->reasoning_details);
+        SAME_SPAN(m->reasoning_content, n->reasoning_content);
+        SAME_SPAN(m->type, n->type);
+        CHECK((m->calls == NULL) == (n->calls == NULL));
+        for (uint32_t c = 0; m->calls && c < m->n_tool_calls; c++) {
+            SAME_SPAN(m->calls[c].id, n->calls[c].id);
+            SAME_SPAN(m->calls[c].name, n->calls[c].name);
+        }
+    }
+}
+
+static void same_scan(const scan_out_t *x, const scan_out_t *y)
+{
+    CHECK(x->rc == y->rc && x->vrc == y->vrc);
+    if (x->rc == -1 || x->rc == JSCAN_ETOO_MANY)
+        CHECK(x->err.offset == y->err.offset && !strcmp(x->err.message, y->err.message));
+    if (x->vrc)
+        CHECK(x->verr.offset == y->verr.offset && !strcmp(x->verr.message, y->verr.message));
+    const jreq_t *r = &x->r, *q = &y->r;
+    same_msgs(r, q);
+    CHECK(r->n_model == q->n_model && r->model_is_string == q->model_is_string);
+    for (uint32_t k = 0; k < JREQ_MAX_MODEL_KEYS; k++)
+        SAME_SPAN(r->model_all[k], q->model_all[k]);
+    CHECK(r->stream == q->stream && r->has_messages == q->has_messages);
+    CHECK(r->n_input == q->n_input && r->dup_key == q->dup_key && r->dup_off == q->dup_off);
+    CHECK(r->obj_open == q->obj_open && r->obj_close == q->obj_close);
+    CHECK(r->n_top_keys == q->n_top_keys);
+    const jspan_t a[] = {r->model,
+                         r->stream_options,
+                         r->messages,
+                         r->tools,
+                         r->previous_response_id,
+                         r->input,
+                         r->metadata,
+                         r->prompt_cache_key,
+                         r->stream_value,
+                         r->system,
+                         r->instructions,
+                         r->max_tokens,
+                         r->max_completion_tokens,
+                         r->tool_choice,
+                         r->reasoning,
+                         r->thinking,
+                         r->store,
+                         r->user,
+                         r->conversation};
+    const jspan_t b[] = {q->model,
+                         q->stream_options,
+                         q->messages,
+                         q->tools,
+                         q->previous_response_id,
+                         q->input,
+                         q->metadata,
+                         q->prompt_cache_key,
+                         q->stream_value,
+                         q->system,
+                         q->instructions,
+                         q->max_tokens,
+                         q->max_completion_tokens,
+                         q->tool_choice,
+                         q->reasoning,
+                         q->thinking,
+                         q->store,
+                         q->user,
+                         q->conversation};
+    for (size_t k = 0; k < sizeof a / sizeof a[0]; k++)
+        SAME_SPAN(a[k], b[k]);
+}
+
+static void check_lexers_on(const char *body, size_t len, arena_t *a)
+{
+    static const jscan_lexer_t fast[] = {JSCAN_LEX_SSE2, JSCAN_LEX_AVX2};
+    scan_out_t want, got;
+    scan_with(JSCAN_LEX_PORTABLE, body, len, a, &want);
+    for (size_t k = 0; k < sizeof fast / sizeof fast[0]; k++) {
+        if (jscan_lexer_force(fast[k]) != 0) continue; /* the CPU lacks it */
+        scan_with(fast[k], body, len, a, &got);
+        same_scan(&want, &got);
+    }
+    jscan_lexer_force(JSCAN_LEX_AUTO);
+}
+
+/* The input, then cut short at a few lengths (truncated strings and
+ * escapes), then with each string's first plain byte repeated so that
+ * strings cross 64-byte blocks with their escapes and UTF-8 at every
+ * offset. */
+static void check_lexers(const uint8_t *data, size_t size, arena_t *a)
+{
+    check_lexers_on((const char *)data, size, a);
+    for (size_t cut = 1; cut <= 3 && cut <= size; cut++)
+        check_lexers_on((const char *)data, size - cut, a);
+    if (size > 4096) return;
+    size_t rep = 1 + (size ? data[0] % 80 : 0);
+    char *big = malloc(size * (rep + 1) + 1);
+    size_t w = 0;
+    bool in_str = false, after_bs = false;
+    for (size_t i = 0; i < size; i++) {
+        uint8_t c = data[i];
+        big[w++] = (char)c;
+        if (in_str && !after_bs && c >= 'a' && c <= 'z')
+            for (size_t k = 0; k < rep; k++)
+                big[w++] = (char)c;
+        if (after_bs)
+            after_bs = false;
+        else if (c == '\\')
+            after_bs = in_str;
+        else if (c == '"')
+            in_str = !in_str;
+    }
+    check_lexers_on(big, w, a);
+    free(big);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     arena_t a;
     arena_init(&a, 4096);
+    check_lexers(data, size, &a);
     check_request(data, size, &a);
     jusage_t u;
     jscan_usage((const char *)data, size, &u);

@@ -1,14 +1,16 @@
-/* test_scan_string.c - the string lexer of the scanner (json/scan_lex.h
- * scan_string, 32 bytes at a time with SSE2, and scan_str, its inline path
- * for short plain strings) against a plain byte-at-a-time reference written
- * here from the rules of docs/json-scanner.md: the same accept/reject
- * answer, end offset, escape flag, error offset and message, for every
- * special token (escapes, \u escapes and surrogate pairs, control bytes,
- * quotes, valid and invalid UTF-8, truncated input) at every position of
- * strings of every length up to 300 bytes, with the input ending right
- * after the string or later (the fast paths only run while 32 bytes
- * remain), for pairs of tokens around the 32-byte boundary, and on random
- * strings. */
+/* test_scan_string.c - the string lexers of the scanner (json/scan_str.c:
+ * portable, SSE2 and AVX2, forced in turn with jscan_lexer_force, and
+ * scan_lex.h scan_str, the inline path for short plain strings) against a
+ * plain byte-at-a-time reference written here from the rules of
+ * docs/json-scanner.md: the same accept/reject answer, end offset, escape
+ * flag, error offset and message, for every special token (escapes, \u
+ * escapes and surrogate pairs, control bytes, quotes, valid and invalid
+ * UTF-8, truncated input) at every position of strings of every length up
+ * to 300 bytes (so across the 16, 32 and 64-byte steps of the fast lexers),
+ * with the input ending right after the string or later (the fast paths
+ * only run while 32 or 64 bytes remain), for pairs of tokens around the
+ * 32 and 64-byte boundaries, and on random strings of every density of
+ * special bytes. */
 /* before cmocka.h, whose fail() macro would rename the lexers' fail() */
 #include "json/scan_lex.h"
 
@@ -125,36 +127,65 @@ static int ref_string(const uint8_t *p, size_t n, size_t start, bool strict, res
 
 static unsigned long n_checked;
 
-/* Both lexers over p[0..n) from the quote at start; they must agree. */
+/* The lexers this CPU runs (AVX2 only where the CPU has it). */
+static jscan_lexer_t lexers[3];
+static int n_lexers;
+
+static int setup(void **state)
+{
+    (void)state;
+    static const jscan_lexer_t all[] = {JSCAN_LEX_PORTABLE, JSCAN_LEX_SSE2, JSCAN_LEX_AVX2};
+    n_lexers = 0;
+    for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
+        if (jscan_lexer_force(all[k]) == 0) lexers[n_lexers++] = all[k];
+    return jscan_lexer_force(JSCAN_LEX_AUTO);
+}
+
+static const char *lexer_name(jscan_lexer_t l)
+{
+    return l == JSCAN_LEX_PORTABLE ? "portable" : l == JSCAN_LEX_SSE2 ? "sse2" : "avx2";
+}
+
+/* Every lexer over p[0..n) from the quote at start; they must agree with
+ * the reference. */
 static void check(const uint8_t *p, size_t n, size_t start, const char *what, size_t pos)
 {
-    for (int k = 0; k < 4; k++) {
-        int strict = k & 1, inl = k >> 1; /* inl: the inline short path, scan_str */
-        res_t want, got = {0};
-        ref_string(p, n, start, strict, &want);
-        jscan_err_t err = {0, NULL};
-        scanner_t s = {p, n, &err, strict != 0, false, 0};
-        size_t end = 0;
-        bool esc = false;
-        got.rc = inl ? scan_str(&s, start, &end, &esc) : scan_string(&s, start, &end, &esc);
-        if (got.rc == 0) {
-            got.end = end;
-            got.esc = esc;
-        } else {
-            got.off = err.offset;
-            got.msg = err.message;
+    res_t want[2];
+    ref_string(p, n, start, false, &want[0]);
+    ref_string(p, n, start, true, &want[1]);
+    for (int l = 0; l < n_lexers; l++) {
+        jscan_lexer_force(lexers[l]);
+        for (int k = 0; k < 4; k++) {
+            int strict = k & 1, inl = k >> 1; /* inl: the inline short path, scan_str */
+            if (inl && lexers[l] == JSCAN_LEX_PORTABLE) continue; /* it is scan_string then */
+            res_t got = {0};
+            jscan_err_t err = {0, NULL};
+            scanner_t s = {p, n, &err, strict != 0, false, 0};
+            size_t end = 0;
+            bool esc = false;
+            got.rc = inl ? scan_str(&s, start, &end, &esc) : scan_string(&s, start, &end, &esc);
+            if (got.rc == 0) {
+                got.end = end;
+                got.esc = esc;
+            } else {
+                got.off = err.offset;
+                got.msg = err.message;
+            }
+            const res_t *w = &want[strict];
+            bool same = got.rc == w->rc &&
+                        (w->rc == 0 ? got.end == w->end && got.esc == w->esc
+                                    : got.off == w->off && got.msg && !strcmp(got.msg, w->msg));
+            if (!same)
+                fail_msg("%s at %zu (n %zu, strict %d): %s/%s rc %d end %zu esc %d off %zu "
+                         "'%s'; reference rc %d end %zu esc %d off %zu '%s'",
+                         what, pos, n, strict, lexer_name(lexers[l]),
+                         inl ? "scan_str" : "scan_string", got.rc, got.end, got.esc, got.off,
+                         got.msg ? got.msg : "", w->rc, w->end, w->esc, w->off,
+                         w->msg ? w->msg : "");
+            n_checked++;
         }
-        bool same = got.rc == want.rc &&
-                    (want.rc == 0 ? got.end == want.end && got.esc == want.esc
-                                  : got.off == want.off && got.msg && !strcmp(got.msg, want.msg));
-        if (!same)
-            fail_msg("%s at %zu (n %zu, strict %d): %s rc %d end %zu esc %d off %zu "
-                     "'%s'; reference rc %d end %zu esc %d off %zu '%s'",
-                     what, pos, n, strict, inl ? "scan_str" : "scan_string", got.rc, got.end,
-                     got.esc, got.off, got.msg ? got.msg : "", want.rc, want.end, want.esc,
-                     want.off, want.msg ? want.msg : "");
-        n_checked++;
     }
+    jscan_lexer_force(JSCAN_LEX_AUTO);
 }
 
 /* Special tokens put into plain text. */
@@ -273,7 +304,8 @@ static void test_token_pairs(void **state)
     for (size_t a = 0; a < nt; a++)
         for (size_t b = 0; b < nt; b++)
             for (size_t gap = 0; gap <= 40; gap++)
-                for (size_t pre = 25; pre <= 34; pre++) {
+                for (size_t pre = 25; pre <= 66; pre++) {
+                    if (pre > 34 && (pre < 58 || gap > 12)) continue; /* near 32, or near 64 */
                     size_t w = 0;
                     buf[w++] = '"';
                     for (size_t k = 0; k < pre; k++)
@@ -319,12 +351,80 @@ static void test_random_strings(void **state)
     }
 }
 
+/* Long strings (several 64-byte blocks) with special bytes from none to
+ * every other byte, and runs of UTF-8 and escapes that cross the blocks;
+ * the input ends at random too (mid-escape, mid-character). */
+static void test_random_long_strings(void **state)
+{
+    (void)state;
+    static const char *const runs[] = {"\\n",
+                                       "\\\"",
+                                       "\\\\",
+                                       "\\u00e9",
+                                       "\\ud83d\\ude00",
+                                       "\xc3\xa9",
+                                       "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e",
+                                       "\xf0\x9f\x98\x80",
+                                       "\xe6\x97",
+                                       "\x01",
+                                       "\\q",
+                                       "\xed\xa0\x80",
+                                       "\\ud83d",
+                                       "\""};
+    static uint8_t buf[800];
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (int round = 0; round < 20000; round++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        size_t want = 65 + (size_t)(x % 700), w = 0;
+        unsigned density = 1 + (unsigned)((x >> 12) % 64); /* one run per ~density bytes */
+        /* the last round of a few leaves out the bad runs: long valid strings */
+        size_t nruns = round % 4 == 0 ? 8 : sizeof runs / sizeof runs[0];
+        buf[w++] = '"';
+        while (w < want) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if (x % density == 0) {
+                const char *r = runs[(x >> 20) % nruns];
+                size_t L = strlen(r);
+                if (w + L >= sizeof buf - 1) break;
+                memcpy(buf + w, r, L);
+                w += L;
+            } else
+                buf[w++] = (uint8_t)('a' + (x >> 24) % 26);
+        }
+        buf[w++] = '"';
+        check(buf, w, 0, "long", (size_t)round);
+        check(buf, 1 + (size_t)(x >> 40) % (w - 1), 0, "long-cut", (size_t)round);
+    }
+}
+
+/* The scanner uses the fastest lexer the CPU runs: the one the tests above
+ * compare with the reference is the one that serves requests. */
+static void test_auto_lexer_is_the_fastest(void **state)
+{
+    (void)state;
+    jscan_lexer_force(JSCAN_LEX_AUTO);
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    assert_int_equal(jscan_lexer_current(),
+                     __builtin_cpu_supports("avx2") ? JSCAN_LEX_AVX2 : JSCAN_LEX_SSE2);
+#else
+    assert_int_equal(jscan_lexer_current(), JSCAN_LEX_PORTABLE);
+#endif
+    assert_true(n_lexers >= 1 && lexers[0] == JSCAN_LEX_PORTABLE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_token_at_every_position),
         cmocka_unit_test(test_token_pairs),
         cmocka_unit_test(test_random_strings),
+        cmocka_unit_test(test_random_long_strings),
+        cmocka_unit_test(test_auto_lexer_is_the_fastest),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, NULL);
 }
