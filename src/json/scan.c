@@ -222,6 +222,10 @@ static inline __attribute__((always_inline)) int scan_member_key(scanner_t *s, s
     if (p[ks] != '"') return fail(s, ks, p[ks] == '}' ? E_OCOMMA : E_KEY);
     if (scan_str(s, ks, &ke, &esc)) return -1;
     *kid = key_id(p, ks, ke, esc, match);
+    if (n - ke > 1 && p[ke] == ':' && p[ke + 1] > ' ') { /* compact "key":value */
+        *i = ke + 1;
+        return 0;
+    }
     size_t j = skip_ws(p, ke, n);
     if (j >= n) return fail(s, n, E_EOF);
     if (p[j] != ':') return fail(s, j, E_COLON);
@@ -461,23 +465,13 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
         goto done;
     }
     for (;;) {
-        jmsg_t m;
-        memset(&m, 0, sizeof(m));
+        jmsg_t local, *m = &local;
         if (i >= s->n) return fail(s, s->n, E_EOF);
         if (nm >= max_items) {
             fail(s, i, E_MANY);
             return JSCAN_ETOO_MANY;
         }
-        const uint32_t hits = s->enc_hits;
-        if (p[i] == '{') {
-            if (scan_message(s, i, 2, arena ? &calls : NULL, &m, &i)) return -1;
-        } else {
-            size_t vs = i;
-            if (skip_value(s, i, 2, &i)) return -1;
-            m.value = span(vs, i);
-        }
-        m.enc_marker = s->enc_hits != hits;
-        if (arena) {
+        if (arena) { /* scanned in place */
             if (nm == cap) {
                 /* grown in place when the array has a chunk of its own, so
                  * a long list costs its final size, not the sum of copies */
@@ -486,8 +480,18 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
                                   (size_t)nc * sizeof(*msgs));
                 cap = nc;
             }
-            msgs[nm] = m;
+            m = &msgs[nm];
         }
+        memset(m, 0, sizeof(*m));
+        const uint32_t hits = s->enc_hits;
+        if (p[i] == '{') {
+            if (scan_message(s, i, 2, arena ? &calls : NULL, m, &i)) return -1;
+        } else {
+            size_t vs = i;
+            if (skip_value(s, i, 2, &i)) return -1;
+            m->value = span(vs, i);
+        }
+        m->enc_marker = s->enc_hits != hits;
         nm++;
         int r = scan_sep(s, &i, ']');
         if (r < 0) return -1;

@@ -258,7 +258,10 @@ static inline __attribute__((always_inline)) int scan_str(scanner_t *s, size_t i
             if (p[k] == '"') {
                 *end = i + 2 + k;
                 *esc = false;
-                note_str_end(s, i + 2 + k);
+                /* plain text of k bytes: its last 19 raw bytes with the
+                 * quotes are "encrypted_content" only when k is 17 (any
+                 * other k puts a quote where a letter is wanted) */
+                if (k == sizeof ENC_MARK - 3) note_str_end(s, i + 2 + k);
                 return 0;
             }
         }
@@ -531,10 +534,16 @@ static inline jspan_t span(size_t a, size_t b)
 
 /* After a member or element: p[*i] must be ',' (then *i moves past it and
  * its whitespace, returns 1) or close (then *i moves past it, returns 0). */
-static inline int scan_sep(scanner_t *s, size_t *i, uint8_t close)
+static inline __attribute__((always_inline)) int scan_sep(scanner_t *s, size_t *i, uint8_t close)
 {
     const uint8_t *p = s->p;
-    size_t j = skip_ws(p, *i, s->n);
+    size_t j = *i;
+    if (s->n - j > 1 && p[j] == ',' && p[j + 1] > ' ') { /* compact: the next one follows */
+        if (close == ']' && p[j + 1] == ']') return fail(s, j + 1, E_ACOMMA);
+        *i = j + 1;
+        return 1;
+    }
+    j = skip_ws(p, j, s->n);
     if (j >= s->n) return fail(s, s->n, E_EOF);
     if (p[j] == ',') {
         j = skip_ws(p, j + 1, s->n);
