@@ -38,9 +38,37 @@ static unsigned probe(const char *name, size_t len, uint64_t h, size_t *slot)
     return 0;
 }
 
+/* The ids this thread packed last (a record names a few models, a backend,
+ * a decision and a reason): the dictionary's own copy of the name, which
+ * never changes or goes, so a byte match is that name's id. */
+#define NAME_MEMO 8
+static __thread struct {
+    const char *name;
+    size_t len;
+    unsigned id;
+} name_memo[NAME_MEMO];
+static __thread unsigned name_memo_next;
+
 /* Id of name (len bytes, len > 0), added when new; 0 when the dictionary is
  * full (the caller stores the name inline). */
+static unsigned name_id_lookup(const char *name, size_t len);
 static unsigned name_id(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < NAME_MEMO; i++)
+        if (name_memo[i].len == len && name_memo[i].name &&
+            memcmp(name_memo[i].name, name, len) == 0)
+            return name_memo[i].id;
+    unsigned id = name_id_lookup(name, len);
+    if (id) {
+        unsigned at = name_memo_next++ % NAME_MEMO;
+        name_memo[at].name = atomic_load_explicit(&names[id], memory_order_acquire);
+        name_memo[at].len = len;
+        name_memo[at].id = id;
+    }
+    return id;
+}
+
+static unsigned name_id_lookup(const char *name, size_t len)
 {
     uint64_t h = hash_xxh64(name, len, 0x6e616d65);
     size_t slot;
