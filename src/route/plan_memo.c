@@ -17,6 +17,8 @@
 #define KEY_MAX  8192  /* bytes of a key, at most */
 #define OUT_MAX  16384 /* bytes of a remembered rendering, at most */
 #define CUTS_MAX 64    /* signals of a remembered signals part, at most */
+#define KEY_ROOM 1024  /* bytes each slot's key and rendering get at the start */
+#define OUT_ROOM 4096
 
 typedef struct {
     bool full;
@@ -59,6 +61,14 @@ static memo_t *memo_get(void)
         pthread_once(&memo_once, memo_key_init);
         memo = calloc(1, sizeof *memo);
         if (!memo) abort();
+        /* every slot's room at once, for the usual part (a few hundred
+         * bytes to 2 KiB): a warm worker renders into them without
+         * allocating (the requests' allocation count, issue 12) */
+        for (int part = 0; part < ROUTE_PART__N; part++)
+            for (int i = 0; i < SLOTS; i++) {
+                buf_reserve(&memo->slots[part][i].key, KEY_ROOM);
+                buf_reserve(&memo->slots[part][i].out, OUT_ROOM);
+            }
         pthread_setspecific(memo_key, memo);
     }
     return memo;
