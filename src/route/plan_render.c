@@ -34,9 +34,11 @@ static void num4_lit(buf_t *b, const char *prefix, size_t n, double v)
     buf_fixed(b, v, 4);
 }
 
-void route_signals_json(buf_t *b, const route_plan_t *p)
+/* The signals' JSON; cuts NULL: whole, else without the latency values,
+ * cuts[i] the offset where signal i's digits go (route_signals_json_fill). */
+static void signals_json(buf_t *b, const route_plan_t *p, size_t *cuts)
 {
-    const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+    const sig_results_t *s = route_plan_signals(p);
     buf_putc(b, '[');
     for (size_t i = 0; i < s->n; i++) {
         const sig_result_t *x = &s->items[i];
@@ -50,12 +52,38 @@ void route_signals_json(buf_t *b, const route_plan_t *p)
         buf_json_opt(b, "label", x->label);
         if (x->has_value) num4(b, "value", x->value);
         PUTL(b, ",\"latency_us\":");
-        put_u64(b, x->latency_us);
+        if (cuts)
+            cuts[i] = b->len;
+        else
+            put_u64(b, x->latency_us);
         buf_json_opt(b, "error", x->error);
         buf_json_opt(b, "fallback", x->fallback);
         buf_putc(b, '}');
     }
     buf_putc(b, ']');
+}
+
+void route_signals_json(buf_t *b, const route_plan_t *p)
+{
+    signals_json(b, p, NULL);
+}
+
+void route_signals_json_cut(buf_t *b, const route_plan_t *p, size_t *cuts)
+{
+    signals_json(b, p, cuts);
+}
+
+void route_signals_json_fill(buf_t *b, const char *tmpl, size_t len, const size_t *cuts,
+                             const route_plan_t *p)
+{
+    const sig_results_t *s = route_plan_signals(p);
+    size_t at = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        buf_append(b, tmpl + at, cuts[i] - at);
+        put_u64(b, s->items[i].latency_us);
+        at = cuts[i];
+    }
+    buf_append(b, tmpl + at, len - at);
 }
 
 void route_candidates_json(buf_t *b, const route_plan_t *p)
@@ -223,7 +251,7 @@ void route_plan_text(buf_t *b, const route_plan_t *p, bool with_trace)
         buf_printf(b, "error: %s: %s\n", p->error_code, p->error_message);
         return;
     }
-    const sig_results_t *s = p->ran_decision ? &p->dec.proj.sig : &p->sig;
+    const sig_results_t *s = route_plan_signals(p);
     buf_printf(b, "signals (%zu):\n", s->n);
     for (size_t i = 0; i < s->n; i++) {
         const sig_result_t *x = &s->items[i];

@@ -38,9 +38,37 @@ static unsigned probe(const char *name, size_t len, uint64_t h, size_t *slot)
     return 0;
 }
 
+/* The ids this thread packed last (a record names a few models, a backend,
+ * a decision and a reason): the dictionary's own copy of the name, which
+ * never changes or goes, so a byte match is that name's id. */
+#define NAME_MEMO 8
+static __thread struct {
+    const char *name;
+    size_t len;
+    unsigned id;
+} name_memo[NAME_MEMO];
+static __thread unsigned name_memo_next;
+
 /* Id of name (len bytes, len > 0), added when new; 0 when the dictionary is
  * full (the caller stores the name inline). */
+static unsigned name_id_lookup(const char *name, size_t len);
 static unsigned name_id(const char *name, size_t len)
+{
+    for (unsigned i = 0; i < NAME_MEMO; i++)
+        if (name_memo[i].len == len && name_memo[i].name &&
+            memcmp(name_memo[i].name, name, len) == 0)
+            return name_memo[i].id;
+    unsigned id = name_id_lookup(name, len);
+    if (id) {
+        unsigned at = name_memo_next++ % NAME_MEMO;
+        name_memo[at].name = atomic_load_explicit(&names[id], memory_order_acquire);
+        name_memo[at].len = len;
+        name_memo[at].id = id;
+    }
+    return id;
+}
+
+static unsigned name_id_lookup(const char *name, size_t len)
 {
     uint64_t h = hash_xxh64(name, len, 0x6e616d65);
     size_t slot;
@@ -323,4 +351,142 @@ bool sess_state_unpack(const unsigned char *in, size_t n, sess_state_t *s)
     s->lock_episode_period = (uint32_t)get_u(&r);
     s->lock_required_quality = get_double(&r);
     return !r.bad && r.p == r.end;
+}
+
+/* ---- the canonical form ---- */
+
+/* get_name's bytes for what put_name wrote of src: at most cap - 1 bytes,
+ * the rest of dst (cleared by the caller) left zero. */
+static void canon_name(char *dst, const char *src, size_t cap)
+{
+    memcpy(dst, src, strnlen(src, cap - 1));
+}
+
+void sess_state_canon(const sess_state_t *s, sess_state_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->version = s->version;
+    o->created_at_ms = s->created_at_ms;
+    o->last_seen_ms = s->last_seen_ms;
+    o->last_started_at_ms = s->last_started_at_ms;
+    canon_name(o->last_model, s->last_model, sizeof o->last_model);
+    canon_name(o->last_backend, s->last_backend, sizeof o->last_backend);
+    canon_name(o->last_decision, s->last_decision, sizeof o->last_decision);
+    canon_name(o->last_reasoning, s->last_reasoning, sizeof o->last_reasoning);
+    o->turn_count = s->turn_count;
+    o->switch_count = s->switch_count;
+    o->prompt_tokens = s->prompt_tokens;
+    o->cached_tokens = s->cached_tokens;
+    o->completion_tokens = s->completion_tokens;
+    o->cost = s->cost;
+    size_t n = SESS_MAX_MODELS;
+    while (n && !model_used(&s->models[n - 1]))
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        const sess_model_stats_t *m = &s->models[i];
+        sess_model_stats_t *d = &o->models[i];
+        canon_name(d->model, m->model, sizeof d->model);
+        d->turns = m->turns;
+        d->responses_with_usage = m->responses_with_usage;
+        d->responses_with_cached = m->responses_with_cached;
+        d->prompt_tokens = m->prompt_tokens;
+        d->cached_tokens = m->cached_tokens;
+        d->completion_tokens = m->completion_tokens;
+        d->last_prompt_tokens = m->last_prompt_tokens;
+        d->cost = m->cost;
+    }
+    o->lock_kind = s->lock_kind;
+    o->lock_bindings = s->lock_bindings;
+    o->lock_since_turn = s->lock_since_turn;
+    o->opener = s->opener;
+    canon_name(o->last_trace_id, s->last_trace_id, sizeof o->last_trace_id);
+    canon_name(o->last_reason, s->last_reason, sizeof o->last_reason);
+    o->lock_episodes = s->lock_episodes;
+    o->lock_episode_turn = s->lock_episode_turn;
+    o->lock_episode_period = s->lock_episode_period;
+    o->lock_required_quality = s->lock_required_quality;
+}
+
+/* ---- the per-thread memory of recent records ---- */
+
+#define KEPT_N   4   /* records remembered per thread */
+#define KEPT_MAX 256 /* packed bytes, at most, of one (a typical record: about 100) */
+
+typedef struct {
+    uint32_t len; /* 0: empty */
+    bool canon;   /* st is already in the canonical form */
+    uint64_t used;
+    unsigned char packed[KEPT_MAX];
+    sess_state_t st;
+} kept_t;
+
+static __thread kept_t kept[KEPT_N];
+static __thread uint64_t kept_tick;
+static __thread uint64_t kept_hits;
+
+/* The slot holding exactly bytes[0..n) (*hit), else the least recently
+ * used one. */
+static kept_t *kept_slot(const unsigned char *bytes, size_t n, bool *hit)
+{
+    kept_t *victim = &kept[0];
+    for (size_t i = 0; i < KEPT_N; i++) {
+        if (kept[i].len == n && memcmp(kept[i].packed, bytes, n) == 0) {
+            *hit = true;
+            return &kept[i];
+        }
+        if (kept[i].used < victim->used) victim = &kept[i];
+    }
+    *hit = false;
+    return victim;
+}
+
+static void kept_store(kept_t *k, const unsigned char *bytes, size_t n, const sess_state_t *s,
+                       bool canon)
+{
+    memcpy(k->packed, bytes, n);
+    k->len = (uint32_t)n;
+    k->st = *s;
+    k->canon = canon;
+    k->used = ++kept_tick;
+}
+
+size_t sess_state_pack_keep(const sess_state_t *s, unsigned char out[SESS_PACK_MAX])
+{
+    size_t n = sess_state_pack(s, out);
+    bool hit;
+    if (n && n <= KEPT_MAX) kept_store(kept_slot(out, n, &hit), out, n, s, false);
+    return n;
+}
+
+bool sess_state_unpack_kept(const unsigned char *in, size_t n, sess_state_t *s)
+{
+    if (!n || n > KEPT_MAX) return sess_state_unpack(in, n, s);
+    bool hit;
+    kept_t *k = kept_slot(in, n, &hit);
+    if (hit) {
+        if (!k->canon) {
+            sess_state_canon(&k->st, s);
+            k->st = *s;
+            k->canon = true;
+        } else {
+            *s = k->st;
+        }
+        k->used = ++kept_tick;
+        kept_hits++;
+        return true;
+    }
+    if (!sess_state_unpack(in, n, s)) return false;
+    kept_store(k, in, n, s, true);
+    return true;
+}
+
+uint64_t sess_state_kept_hits(void)
+{
+    return kept_hits;
+}
+
+void sess_state_kept_reset(void)
+{
+    memset(kept, 0, sizeof kept);
+    kept_tick = kept_hits = 0;
 }

@@ -12,6 +12,7 @@
 #include "session/state.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define SESS_PACK_MAX   1024 /* the largest packed record (all names inline) */
 #define SESS_PACK_NAMES 4095 /* dictionary capacity */
@@ -20,4 +21,23 @@
 size_t sess_state_pack(const sess_state_t *s, unsigned char out[SESS_PACK_MAX]);
 /* Unpack n bytes into s (fully overwritten); false on malformed input. */
 bool sess_state_unpack(const unsigned char *in, size_t n, sess_state_t *s);
+
+/* What unpacking the packed form of s gives, without packing: s with what
+ * packing does not keep (bytes after a name's NUL, unused model slots,
+ * padding) cleared. Byte for byte equal to sess_state_unpack's output. */
+void sess_state_canon(const sess_state_t *s, sess_state_t *out);
+
+/* The same as sess_state_pack and sess_state_unpack, with a per-thread
+ * memory of the last few records either saw (packed bytes -> state): an
+ * unpack of bytes this thread just packed or unpacked is a copy instead of
+ * a decoding (the memory store unpacks a session's record three times per
+ * routed request: get, commit, usage). The memory is addressed by the
+ * packed bytes themselves, and the bytes determine the state (a dictionary
+ * id never changes its name), so it cannot answer with another or an older
+ * record, whatever the store, key or thread wrote in between. */
+size_t sess_state_pack_keep(const sess_state_t *s, unsigned char out[SESS_PACK_MAX]);
+bool sess_state_unpack_kept(const unsigned char *in, size_t n, sess_state_t *s);
+/* Unpacks this thread answered from its memory; forget it all (tests). */
+uint64_t sess_state_kept_hits(void);
+void sess_state_kept_reset(void);
 #endif

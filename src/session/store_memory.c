@@ -241,7 +241,7 @@ static ment_t *ment_set_state(mshard_t *s, ment_t *e, uint64_t h, const char *ke
                               uint64_t now, const sess_state_t *st)
 {
     unsigned char packed[SESS_PACK_MAX];
-    size_t n = sess_state_pack(st, packed);
+    size_t n = sess_state_pack_keep(st, packed);
     if (e)
         e = ment_resize(s, e, (uint32_t)n);
     else
@@ -252,7 +252,7 @@ static ment_t *ment_set_state(mshard_t *s, ment_t *e, uint64_t h, const char *ke
 
 static void ment_get_state(ment_t *e, sess_state_t *st)
 {
-    if (!sess_state_unpack(ment_val(e), e->vlen, st)) abort(); /* our own bytes */
+    if (!sess_state_unpack_kept(ment_val(e), e->vlen, st)) abort(); /* our own bytes */
 }
 
 static uint64_t now_of(mem_store_t *m)

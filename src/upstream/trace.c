@@ -4,6 +4,7 @@
  * which never blocks (a full queue drops and counts). */
 #include "upstream/trace.h"
 #include "route/fetch.h"
+#include "route/plan_memo.h"
 #include "route/plan_render.h"
 #include "core/buf.h"
 #include <pthread.h>
@@ -51,20 +52,18 @@ static void scratch_set(replay_record_t *r, char **field)
     if (scratch.cap > SCRATCH_KEEP) buf_free(&scratch);
 }
 
-static void set_plan_part(replay_record_t *r, char **field, const route_plan_t *p, int which)
+static void set_plan_part(replay_record_t *r, char **field, const route_plan_t *p,
+                          route_part_t which)
 {
-    if (which == 0 && !p->ran_decision) {
+    if (which == ROUTE_PART_TRACE && !p->ran_decision) {
         replay_record_clear(r, field);
         return;
     }
-    buf_t *b = scratch_get();
-    if (which == 0)
-        dec_result_json(b, &p->dec);
-    else if (which == 1)
-        route_signals_json(b, p);
-    else
-        route_candidates_json(b, p);
-    scratch_set(r, field);
+    /* the same bytes for most requests: through the worker's memo */
+    size_t n;
+    const char *s = route_part_json(p, which, scratch_get(), &n);
+    replay_record_put(r, field, s ? s : "", n);
+    if (scratch.cap > SCRATCH_KEEP) buf_free(&scratch);
 }
 
 replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_id,
@@ -81,9 +80,9 @@ replay_record_t *up_trace_rec_begin(const route_plan_t *p, const char *request_i
     replay_record_puts(r, &r->decision, p->decision_name);
     r->decision_confidence = p->confidence;
     replay_record_puts(r, &r->strategy, p->ran_decision ? dec_strategy_name(p->dec.strategy) : "");
-    set_plan_part(r, &r->decision_trace_json, p, 0);
-    set_plan_part(r, &r->signals_json, p, 1);
-    set_plan_part(r, &r->candidates_json, p, 2);
+    set_plan_part(r, &r->decision_trace_json, p, ROUTE_PART_TRACE);
+    set_plan_part(r, &r->signals_json, p, ROUTE_PART_SIGNALS);
+    set_plan_part(r, &r->candidates_json, p, ROUTE_PART_CANDIDATES);
     if (fetch_timings_json(scratch_get(), &p->cls, &p->emb, p->mark_us[1]))
         scratch_set(r, &r->signal_fetch_json);
     replay_record_puts(r, &r->algorithm, p->algorithm ? p->algorithm : "static");

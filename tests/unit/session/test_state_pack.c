@@ -168,6 +168,139 @@ static void test_malformed_input_is_refused(void **st)
     assert_false(sess_state_unpack(junk, sizeof junk, &back));
 }
 
+/* ---- the canonical form and the per-thread memory (sess_state_canon,
+ * sess_state_pack_keep, sess_state_unpack_kept) against sess_state_unpack ---- */
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* A name field: a vocabulary word, "", a random run with or without a NUL,
+ * garbage after the NUL either way. */
+static void rnd_name(char *dst, size_t cap)
+{
+    static const char *words[] = {"gpt-4o-mini", "claude-sonnet-4-5", "coding", "backend-a",
+                                  "high",        "tool_loop_lock",    ""};
+    for (size_t i = 0; i < cap; i++)
+        dst[i] = (char)(rnd() | 1);
+    switch (rnd() % 4) {
+    case 0: /* no NUL at all: packing keeps cap - 1 bytes */ break;
+    case 1: dst[rnd() % cap] = 0; break;
+    default: {
+        const char *w = words[rnd() % (sizeof words / sizeof *words)];
+        size_t n = strlen(w) < cap - 1 ? strlen(w) : cap - 1;
+        memcpy(dst, w, n);
+        dst[n] = 0;
+    }
+    }
+}
+
+/* Every byte random, then names, trace id and model slots shaped as commits
+ * leave them (or not). */
+static void rnd_state(sess_state_t *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    for (size_t i = 0; i < sizeof *s; i++)
+        p[i] = (unsigned char)rnd();
+    rnd_name(s->last_model, sizeof s->last_model);
+    rnd_name(s->last_backend, sizeof s->last_backend);
+    rnd_name(s->last_decision, sizeof s->last_decision);
+    rnd_name(s->last_reasoning, sizeof s->last_reasoning);
+    rnd_name(s->last_reason, sizeof s->last_reason);
+    if (rnd() % 2) {
+        snprintf(s->last_trace_id, sizeof s->last_trace_id, "rr_%012llx%012llx",
+                 (unsigned long long)(rnd() & 0xffffffffffffull),
+                 (unsigned long long)(rnd() & 0xffffffffffffull));
+    } else {
+        rnd_name(s->last_trace_id, sizeof s->last_trace_id);
+    }
+    s->lock_kind = (sess_lock_kind_t)(rnd() % 3);
+    if (rnd() % 3 == 0) s->cost = 0;
+    if (rnd() % 3 == 0) s->opener = 0;
+    if (rnd() % 3 == 0) s->lock_required_quality = 0;
+    size_t used = rnd() % (SESS_MAX_MODELS + 1);
+    for (size_t i = 0; i < SESS_MAX_MODELS; i++) {
+        sess_model_stats_t *m = &s->models[i];
+        rnd_name(m->model, sizeof m->model);
+        if (i >= used) { /* unused: empty name and zero counters, garbage after the NUL */
+            char tail[SESS_NAME_MAX];
+            memcpy(tail, m->model, sizeof tail);
+            memset(m, 0, sizeof *m);
+            memcpy(m->model + 1, tail + 1, sizeof tail - 1);
+        } else if (rnd() % 5 == 0) {
+            m->model[0] = 0; /* an empty slot between used ones */
+        }
+    }
+}
+
+static void test_canon_is_what_unpacking_gives(void **st)
+{
+    for (int i = 0; i < 20000; i++) {
+        sess_state_t s, want, got;
+        rnd_state(&s);
+        unsigned char buf[SESS_PACK_MAX];
+        size_t n = sess_state_pack(&s, buf);
+        assert_true(sess_state_unpack(buf, n, &want));
+        sess_state_canon(&s, &got);
+        assert_memory_equal(&want, &got, sizeof want);
+    }
+}
+
+/* A pool of records, many differing from another in one field only,
+ * packed and unpacked in a random order through the per-thread memory:
+ * every unpack gives exactly what sess_state_unpack gives for the same
+ * bytes (a memory keyed on less than all the bytes, or keeping a record
+ * not in the canonical form, fails here). */
+static void test_kept_unpack_is_the_plain_unpack(void **st)
+{
+    enum { POOL = 24 };
+    static sess_state_t pool[POOL];
+    static unsigned char bytes[POOL][SESS_PACK_MAX];
+    static size_t len[POOL];
+    sess_state_kept_reset();
+    for (int round = 0; round < 300; round++) {
+        for (int i = 0; i < POOL; i++) {
+            if (i % 3 && i) {
+                pool[i] = pool[i - 1]; /* one field away from the previous one */
+                switch (rnd() % 4) {
+                case 0: pool[i].turn_count++; break;
+                case 1: pool[i].models[0].cost += 1; break;
+                case 2: pool[i].last_reason[0] = pool[i].last_reason[0] == 'a' ? 'b' : 'a'; break;
+                default: pool[i].lock_required_quality += 0.25;
+                }
+            } else {
+                rnd_state(&pool[i]);
+            }
+            len[i] = 0;
+        }
+        for (int op = 0; op < 60; op++) {
+            int i = (int)(rnd() % POOL);
+            if (!len[i] || rnd() % 3 == 0) {
+                len[i] = sess_state_pack_keep(&pool[i], bytes[i]);
+                unsigned char plain[SESS_PACK_MAX];
+                assert_int_equal(sess_state_pack(&pool[i], plain), len[i]);
+                assert_memory_equal(plain, bytes[i], len[i]);
+            }
+            sess_state_t want, got;
+            memset(&got, 0x5a, sizeof got);
+            assert_true(sess_state_unpack(bytes[i], len[i], &want));
+            assert_true(sess_state_unpack_kept(bytes[i], len[i], &got));
+            assert_memory_equal(&want, &got, sizeof want);
+        }
+    }
+    assert_true(sess_state_kept_hits() > 1000); /* the memory answered */
+    /* malformed bytes are still refused */
+    unsigned char junk[12];
+    memset(junk, 0xff, sizeof junk);
+    sess_state_t back;
+    assert_false(sess_state_unpack_kept(junk, sizeof junk, &back));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +308,8 @@ int main(void)
         cmocka_unit_test(test_every_field_survives_edge_values),
         cmocka_unit_test(test_names_past_the_dictionary_go_inline),
         cmocka_unit_test(test_malformed_input_is_refused),
+        cmocka_unit_test(test_canon_is_what_unpacking_gives),
+        cmocka_unit_test(test_kept_unpack_is_the_plain_unpack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
