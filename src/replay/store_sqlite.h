@@ -32,8 +32,8 @@
     " last_used INTEGER NOT NULL, frag_text TEXT NOT NULL)"
 
 typedef struct {
-    uint64_t hash, used; /* used: LRU tick */
-    size_t len;          /* 0: empty slot */
+    uint64_t used; /* LRU tick */
+    size_t len;    /* 0: empty slot */
     char *text;
     int64_t fid;     /* its replay_frag row (0: seen once, stored inline) */
     uint64_t batch;  /* the write batch that last referred to it */

@@ -8,7 +8,7 @@
  * checkpoint's copy, SQLite's page work and checksums shrink with them).
  *
  * The writer remembers the last REPLAY_SQ_FRAGS distinct fragments it saw
- * (hash, length and text); a fragment gets a row the second time it is seen,
+ * (length and text); a fragment gets a row the second time it is seen,
  * so a text that never repeats (or a short one) stays inline. Fragment ids
  * are AUTOINCREMENT (never reused): an id the writer remembers always names
  * its text. Each batch sets the used fragments' last_used to the newest
@@ -17,7 +17,6 @@
  * last_used is older than the oldest row, which no row can refer to. */
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "core/log.h"
 #include "replay/store_sqlite.h"
@@ -103,11 +102,13 @@ int64_t replay_sq_frag_ref(sq_store_t *s, const char *text, size_t n, int64_t cr
 {
     *rc = SQLITE_OK;
     if (!s->has_frags || n < REPLAY_SQ_FRAG_MIN) return 0;
-    uint64_t h = XXH3_64bits(text, n);
+    /* by length, then bytes (no hash: a memcmp of an equal fragment costs
+     * less than hashing it, and an unequal one of the same length differs
+     * early) */
     sq_frag_t *e = NULL, *victim = &s->frags[0];
     for (size_t i = 0; i < REPLAY_SQ_FRAGS; i++) {
         sq_frag_t *x = &s->frags[i];
-        if (x->len == n && x->hash == h && !memcmp(x->text, text, n)) {
+        if (x->len == n && !memcmp(x->text, text, n)) {
             e = x;
             break;
         }
@@ -119,7 +120,7 @@ int64_t replay_sq_frag_ref(sq_store_t *s, const char *text, size_t n, int64_t cr
         if (!copy) abort();
         memcpy(copy, text, n);
         free(victim->text);
-        *victim = (sq_frag_t){.hash = h, .used = s->frag_tick, .len = n, .text = copy};
+        *victim = (sq_frag_t){.used = s->frag_tick, .len = n, .text = copy};
         return 0;
     }
     e->used = s->frag_tick;
