@@ -510,8 +510,11 @@ void replay_record_render_bodies(const replay_record_t *r, buf_t *out)
     buf_putc(out, '}');
 }
 
-void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
+/* The rendering; with cut, the values of decision_trace (cut->trace) and
+ * candidates (cut->candidates) are left out and their offsets noted. */
+static void render(const replay_record_t *r, bool with_bodies, buf_t *b, replay_render_cut_t *cut)
 {
+    size_t start = b->len;
     char ts[32];
     bool f = true, g;
     replay_time_format(r->created_at_ms, ts);
@@ -531,11 +534,21 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
     KSTR(b, &f, "decision", r->decision);
     KNUM(b, &f, "decision_confidence", r->decision_confidence);
     KSTR(b, &f, "strategy", r->strategy);
-    KRAW(b, &f, "decision_trace", r->decision_trace_json, "null");
+    if (cut && cut->trace) {
+        KEY(b, &f, "decision_trace");
+        cut->trace_at = b->len - start;
+    } else {
+        KRAW(b, &f, "decision_trace", r->decision_trace_json, "null");
+    }
     KRAW(b, &f, "signals", r->signals_json, "[]");
     KRAW(b, &f, "signal_fetch", r->signal_fetch_json, "null");
     KSTR(b, &f, "algorithm", r->algorithm);
-    KRAW(b, &f, "candidates", r->candidates_json, "[]");
+    if (cut && cut->candidates) {
+        KEY(b, &f, "candidates");
+        cut->candidates_at = b->len - start;
+    } else {
+        KRAW(b, &f, "candidates", r->candidates_json, "[]");
+    }
     KSTR(b, &f, "model", r->model);
     /* session */
     KEY(b, &f, "session");
@@ -604,4 +617,17 @@ void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
         replay_record_render_bodies(r, b);
     }
     buf_putc(b, '}');
+}
+
+void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *b)
+{
+    render(r, with_bodies, b, NULL);
+}
+
+void replay_record_render_cut(const replay_record_t *r, replay_render_cut_t *cut, buf_t *b)
+{
+    cut->trace = cut->trace && r->decision_trace_json && *r->decision_trace_json;
+    cut->candidates = cut->candidates && r->candidates_json && *r->candidates_json;
+    cut->trace_at = cut->candidates_at = 0;
+    render(r, false, b, cut);
 }

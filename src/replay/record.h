@@ -158,6 +158,18 @@ int replay_record_validate(const replay_record_t *r, buf_t *err);
  * "bodies":{"request","response","truncated"} only when with_bodies and one
  * was captured. */
 void replay_record_render(const replay_record_t *r, bool with_bodies, buf_t *out);
+/* What replay_record_render_cut leaves out: the value of decision_trace
+ * and/or of candidates (only when the record has one), and where each
+ * belongs, as offsets into the text the call appended. */
+typedef struct {
+    bool trace, candidates; /* in: leave it out; out: left out */
+    size_t trace_at, candidates_at;
+} replay_render_cut_t;
+/* replay_record_render(r, false, out) without the values cut names: the
+ * whole rendering is the appended text with decision_trace_json inserted at
+ * trace_at and candidates_json at candidates_at (trace_at < candidates_at).
+ * The SQLite store keeps a repeated trace or candidates list once. */
+void replay_record_render_cut(const replay_record_t *r, replay_render_cut_t *cut, buf_t *out);
 /* Append only the "bodies" object value (or "null" when there are none). */
 void replay_record_render_bodies(const replay_record_t *r, buf_t *out);
 

@@ -30,7 +30,8 @@ static const char SCHEMA[] =
     " created_at INTEGER NOT NULL,"
     " session_id TEXT, decision TEXT, model TEXT, reason TEXT, phase TEXT,"
     " turn INTEGER NOT NULL DEFAULT 0, switched INTEGER NOT NULL DEFAULT 0,"
-    " record TEXT NOT NULL, bodies TEXT);"
+    " record TEXT NOT NULL, bodies TEXT, frag1 INTEGER, frag2 INTEGER, frag_at "
+    "INTEGER);" REPLAY_SQ_FRAG_SCHEMA ";"
     "CREATE INDEX IF NOT EXISTS replay_session ON replay(session_id, created_at);"
     "CREATE INDEX IF NOT EXISTS replay_created ON replay(created_at, id);";
 
@@ -64,9 +65,10 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         }
         return REPLAY_EINVAL;
     }
-    int rc = REPLAY_OK;
+    int rc = REPLAY_OK, frc = SQLITE_OK;
     buf_t js = BUF_INIT, bod = BUF_INIT;
     pthread_mutex_lock(&s->mu);
+    s->batch++;
     int64_t rows0 = s->rows;
     uint64_t trimmed0 = s->trimmed;
     if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
@@ -77,7 +79,20 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         const replay_record_t *r = recs[i];
         buf_reset(&js);
         buf_reset(&bod);
-        replay_record_render(r, false, &js);
+        /* a trace or candidates list the store keeps once: the row refers to it */
+        int64_t f1 = 0, f2 = 0;
+        if (r->decision_trace_json)
+            f1 = replay_sq_frag_ref(s, r->decision_trace_json, strlen(r->decision_trace_json),
+                                    (int64_t)r->created_at_ms, &frc);
+        if (frc == SQLITE_OK && r->candidates_json)
+            f2 = replay_sq_frag_ref(s, r->candidates_json, strlen(r->candidates_json),
+                                    (int64_t)r->created_at_ms, &frc);
+        if (frc != SQLITE_OK) {
+            rc = replay_sq_fail(s, err, "insert (fragment)");
+            goto rollback;
+        }
+        replay_render_cut_t cut = {.trace = f1 != 0, .candidates = f2 != 0};
+        replay_record_render_cut(r, &cut, &js);
         bool has_bodies = r->request_body || r->response_body;
         if (has_bodies) replay_record_render_bodies(r, &bod);
         sqlite3_stmt *st = s->ins;
@@ -96,6 +111,11 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         sqlite3_bind_text(st, 5, r->model, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 10, js.data, (int)js.len, SQLITE_STATIC);
         if (has_bodies) sqlite3_bind_text(st, 11, bod.data, (int)bod.len, SQLITE_STATIC);
+        if (f1) sqlite3_bind_int64(st, 12, f1);
+        if (f2) sqlite3_bind_int64(st, 13, f2);
+        if (f1 || f2)
+            sqlite3_bind_int64(
+                st, 14, (int64_t)((uint64_t)cut.trace_at | (uint64_t)cut.candidates_at << 32));
         /* an upsert leaves the last rowid alone: 0 after the step means the
          * id was already there, so the row count did not grow */
         sqlite3_set_last_insert_rowid(s->db, 0);
@@ -107,6 +127,10 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         if (sqlite3_last_insert_rowid(s->db)) s->rows++;
     }
     sqlite3_reset(s->ins);
+    if (replay_sq_frag_batch_end(s) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "insert (fragment)");
+        goto rollback;
+    }
     if (replay_sq_space_enforce(s, WRITE_VACUUM_BYTES / s->page_size) != SQLITE_OK) {
         rc = replay_sq_fail(s, err, "trim");
         goto rollback;
@@ -123,6 +147,7 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
     goto out;
 rollback:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    replay_sq_frag_rollback(s);
     s->rows = rows0;
     s->trimmed = trimmed0;
 out:
@@ -141,10 +166,19 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
                    buf_t *err)
 {
     sq_store_t *s = (sq_store_t *)bs;
-    buf_t q = BUF_INIT;
+    buf_t q = BUF_INIT, whole = BUF_INIT;
+    pthread_mutex_lock(&s->mu);
+    if (!s->has_frags) replay_sq_frag_recheck(s); /* a writer may have added them since */
+    bool frags = s->has_frags;
     buf_puts(&q,
              "SELECT id, created_at, session_id, decision, model, reason, phase, turn, switched,"
-             " record, bodies FROM replay WHERE 1");
+             " record, bodies");
+    /* a row's repeated fragments back in place (store_sqlite_frag.c) */
+    if (frags)
+        buf_puts(&q, ", frag1, frag2, frag_at,"
+                     " (SELECT frag_text FROM replay_frag WHERE fid = frag1),"
+                     " (SELECT frag_text FROM replay_frag WHERE fid = frag2)");
+    buf_puts(&q, " FROM replay WHERE 1");
     /* Parameters are numbered so each appears once whatever the filter. */
     if (f->id) buf_puts(&q, " AND id = ?1");
     if (f->session_id) buf_puts(&q, " AND session_id = ?2");
@@ -156,7 +190,6 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
     buf_puts(&q, " ORDER BY created_at DESC, id DESC");
     if (f->limit) buf_printf(&q, " LIMIT %zu", f->limit);
     int rc = REPLAY_OK;
-    pthread_mutex_lock(&s->mu);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->db, q.data, (int)q.len, &st, NULL) != SQLITE_OK) {
         rc = replay_sq_fail(s, err, "query");
@@ -187,6 +220,16 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
             .json = col_text(st, 9),
             .bodies_json = col_text(st, 10),
         };
+        bool cut1 = frags && sqlite3_column_type(st, 11) != SQLITE_NULL,
+             cut2 = frags && sqlite3_column_type(st, 12) != SQLITE_NULL;
+        if (row.json && (cut1 || cut2)) {
+            /* a fragment that is gone (never expected) reads as its default */
+            const char *t1 = cut1 ? col_text(st, 14) : NULL, *t2 = cut2 ? col_text(st, 15) : NULL;
+            if (cut1 && !t1) t1 = "null";
+            if (cut2 && !t2) t2 = "[]";
+            row.json =
+                replay_sq_frag_splice(&whole, row.json, sqlite3_column_int64(st, 13), t1, t2);
+        }
         if (!cb(ctx, &row)) break;
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE) rc = replay_sq_fail(s, err, "read");
@@ -194,6 +237,7 @@ out:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->mu);
     buf_free(&q);
+    buf_free(&whole);
     return rc;
 }
 
@@ -245,6 +289,10 @@ static int sq_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t 
     s->rows = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st); /* an unfinished read would hold the checkpoint back */
     st = NULL;
+    if (replay_sq_frag_sweep(s) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "sweep (fragments)");
+        goto out;
+    }
     if (replay_sq_space_txn(s, SWEEP_VACUUM_BYTES / s->page_size) != SQLITE_OK) {
         rc = replay_sq_fail(s, err, "sweep");
         goto out;
@@ -265,6 +313,7 @@ static void sq_close(replay_store_t *bs)
     sqlite3_finalize(s->ins);
     sqlite3_finalize(s->trim);
     sqlite3_finalize(s->pages);
+    replay_sq_frag_close(s);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     replay_store_base_deinit(bs);
@@ -324,6 +373,7 @@ replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err)
             goto bad;
         }
         sqlite3_finalize(st);
+        replay_sq_frag_open(s, NULL);
         return &s->base;
     }
     /* page size and auto_vacuum first: they only take effect on a file with
@@ -345,18 +395,22 @@ replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err)
         replay_sq_fail(s, err, "schema");
         goto bad;
     }
-    if (drop_old_indexes(s, err) != REPLAY_OK) goto bad;
+    if (drop_old_indexes(s, err) != REPLAY_OK || replay_sq_frag_open(s, err) != REPLAY_OK) goto bad;
     /* An upsert rather than INSERT OR REPLACE: the write path tells a new
      * row from a rewritten one by the last insert rowid (see sq_write). */
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO replay(id, created_at, session_id, decision,"
-                           " model, reason, phase, turn, switched, record, bodies)"
-                           " VALUES(?1,?2,?3,?4,?5,?6,?7,COALESCE(?8,0),COALESCE(?9,0),?10,?11)"
+                           " model, reason, phase, turn, switched, record, bodies,"
+                           " frag1, frag2, frag_at)"
+                           " VALUES(?1,?2,?3,?4,?5,?6,?7,COALESCE(?8,0),COALESCE(?9,0),?10,?11,"
+                           "?12,?13,?14)"
                            " ON CONFLICT(id) DO UPDATE SET created_at=excluded.created_at,"
                            " session_id=excluded.session_id, decision=excluded.decision,"
                            " model=excluded.model, reason=excluded.reason, phase=excluded.phase,"
                            " turn=excluded.turn, switched=excluded.switched,"
-                           " record=excluded.record, bodies=excluded.bodies",
+                           " record=excluded.record, bodies=excluded.bodies,"
+                           " frag1=excluded.frag1, frag2=excluded.frag2,"
+                           " frag_at=excluded.frag_at",
                            -1, &s->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "DELETE FROM replay WHERE rowid IN (SELECT rowid FROM replay"

@@ -21,6 +21,26 @@
 /* Page cache of the store's connection, KiB. */
 #define REPLAY_SQ_CACHE_KIB_STR "8192"
 
+/* Repeated fragments (store_sqlite_frag.c): a decision trace or candidates
+ * list of at least REPLAY_SQ_FRAG_MIN bytes seen twice among the last
+ * REPLAY_SQ_FRAGS distinct ones is kept once, in the replay_frag table, and
+ * rows refer to it. */
+#define REPLAY_SQ_FRAGS    16
+#define REPLAY_SQ_FRAG_MIN 256
+#define REPLAY_SQ_FRAG_SCHEMA                                                                      \
+    "CREATE TABLE IF NOT EXISTS replay_frag (fid INTEGER PRIMARY KEY AUTOINCREMENT,"               \
+    " last_used INTEGER NOT NULL, frag_text TEXT NOT NULL)"
+
+typedef struct {
+    uint64_t used; /* LRU tick */
+    size_t len;    /* 0: empty slot */
+    char *text;
+    int64_t fid;     /* its replay_frag row (0: seen once, stored inline) */
+    uint64_t batch;  /* the write batch that last referred to it */
+    int64_t last_ms; /* the newest created_at referring to it in that batch */
+    bool fid_is_new; /* fid inserted by the current batch (gone on rollback) */
+} sq_frag_t;
+
 typedef struct sq_store {
     replay_store_t base;
     sqlite3 *db;
@@ -33,6 +53,10 @@ typedef struct sq_store {
     uint64_t max_bytes;    /* effective cap (0 = none) */
     uint64_t trimmed;      /* rows the caps removed on write; the next sweep reports them */
     uint64_t next_ckpt_ms; /* monotonic time of the next TRUNCATE checkpoint */
+    bool has_frags;        /* the file has replay_frag and the rows' frag columns */
+    sqlite3_stmt *frag_new, *frag_keep;
+    sq_frag_t frags[REPLAY_SQ_FRAGS];
+    uint64_t frag_tick, batch;
 } sq_store_t;
 
 /* Open-time work on a writable store (after the schema exists): count the
@@ -55,4 +79,31 @@ int replay_sq_space_txn(sq_store_t *s, int64_t vacuum_pages);
 void replay_sq_checkpoint(sq_store_t *s);
 /* The database's logical size: page_count and freelist_count in pages. */
 int replay_sq_pages(sq_store_t *s, int64_t *total, int64_t *free_pages);
+
+/* Open: a writable store adds replay_frag and the rows' frag1, frag2 and
+ * frag_at columns to a file that lacks them (log replay_store_migrated) and
+ * prepares its statements; a read-only one notes whether the file has them.
+ * REPLAY_OK or REPLAY_EIO. */
+int replay_sq_frag_open(sq_store_t *s, buf_t *err);
+/* Read-only: look again for the columns (a writer may have added them). */
+void replay_sq_frag_recheck(sq_store_t *s);
+/* Inside the batch's transaction: the replay_frag id a row may refer to for
+ * text[0..n) written at created_ms, or 0 to store it inline (short, or not
+ * seen before). *rc: SQLITE_OK or the failing code. */
+int64_t replay_sq_frag_ref(sq_store_t *s, const char *text, size_t n, int64_t created_ms, int *rc);
+/* Before COMMIT: make sure every fragment the batch referred to has its row
+ * (another writer's sweep may have removed it) with last_used covering the
+ * batch. SQLITE_OK or the failing code. */
+int replay_sq_frag_batch_end(sq_store_t *s);
+/* After a ROLLBACK: forget the ids the batch inserted. */
+void replay_sq_frag_rollback(sq_store_t *s);
+/* Sweep: remove fragments no row refers to any more (last_used older than
+ * the oldest row). SQLITE_OK or the failing code. */
+int replay_sq_frag_sweep(sq_store_t *s);
+void replay_sq_frag_close(sq_store_t *s);
+/* The whole record of a row: cut with f1 inserted at the low 32 bits of at
+ * and f2 at the high 32 bits (offsets into cut; a NULL fragment is not
+ * inserted). Returns out->data. */
+const char *replay_sq_frag_splice(buf_t *out, const char *cut, int64_t at, const char *f1,
+                                  const char *f2);
 #endif

@@ -383,6 +383,8 @@ static void rate(const char *path, double per_s, double seconds)
     if (!s) exit(2);
     replay_queue_t *q = replay_queue_new(s, &c);
     size_t n = (size_t)(per_s * seconds);
+    double r0, w0, r1, w1; /* only the writer reads and writes files */
+    io_bytes(&r0, &w0);
     uint64_t t0 = clock_mono_us(), mine = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t due = t0 + (uint64_t)((double)i * 1e6 / per_s), now = clock_mono_us();
@@ -393,15 +395,18 @@ static void rate(const char *path, double per_s, double seconds)
     }
     replay_queue_flush(q, 600000);
     uint64_t t1 = clock_mono_us();
+    io_bytes(&r1, &w1);
     double wcpu = writer_thread_cpu_us();
     replay_stats_t x;
     replay_queue_free(q, 60000, &x);
     printf("rate %.0f routed records/s for %.1f s (sqlite, queue_size 10000): pushed at %.0f/s, "
            "writer "
-           "thread %.1f us CPU/record, build+push %.2f us, written %llu dropped %llu\n",
+           "thread %.1f us CPU/record, build+push %.2f us, written %llu dropped %llu, I/O per "
+           "record: read %.1f KB, written %.1f KB\n",
            per_s, seconds, (double)n * 1e6 / (double)(t1 - t0),
            wcpu / (double)(x.written ? x.written : 1), (double)mine / 1e3 / (double)n,
-           (unsigned long long)x.written, (unsigned long long)x.dropped);
+           (unsigned long long)x.written, (unsigned long long)x.dropped,
+           (r1 - r0) / 1e3 / (double)(n ? n : 1), (w1 - w0) / 1e3 / (double)(n ? n : 1));
     replay_store_close(s);
 }
 
