@@ -16,29 +16,38 @@
 #include <emmintrin.h>
 #endif
 
-#define PF_WORDS   4  /* slot words: 256 (pattern, group) slots */
+#define PF_WORDS   4  /* slot words: 256 (pattern, group) slots with guards */
 #define PF_MAX_LEN 31 /* longest anchor */
-#define PF_KEYS    (26 * 26 * 27)
+/* keys: 5 bits per byte, a letter as its (c & 31) (1..26 in either case),
+ * the third byte 0 when it is not a letter */
+#define PF_K2  1024
+#define PF_K3  (PF_K2 * 32)
+#define PF_K3W (PF_K3 / 64)
 
 typedef struct {
     char s[PF_MAX_LEN + 1];
     unsigned len;
+    unsigned key; /* two-letter key (len 2) or three-byte key */
+    /* its first (up to) 8 bytes for one compare: (text | fold) & mask ==
+     * pre, fold setting the case bit where the anchor has a letter */
+    uint64_t pre, mask, fold;
     uint64_t slots[PF_WORDS];
 } pf_anchor_t;
 
-typedef struct {
-    unsigned word; /* slot word of the pattern's groups */
-    uint64_t need; /* its group bits */
-} pf_need_t;
-
 struct jb_pf {
-    bool always; /* a pattern without anchors: every text may match */
-    pf_anchor_t *a;
+    bool always;    /* a pattern without anchors: every text may match */
+    pf_anchor_t *a; /* three bytes and longer, sorted by key */
     unsigned n_a;
-    unsigned first[26 * 26 + 1]; /* anchors sorted by their first two letters */
-    pf_need_t *need;
-    size_t n_need;
-    uint64_t keys[(PF_KEYS + 63) / 64];
+    pf_anchor_t *two; /* two-letter anchors */
+    unsigned n_two;
+    uint8_t two_at[PF_K2]; /* index + 1 into two, by two-letter key */
+    uint64_t keys[PF_K3W]; /* three-byte keys of a[]: a bit test before bucket[] */
+    uint8_t *bucket;       /* PF_K3: index + 1 into first[] by three-byte key */
+    uint16_t *first;       /* per key: its first anchor in a[]; one more at the end */
+    /* Each pattern owns its groups' bits and one guard bit above them in a
+     * slot word: missing + need sets a guard exactly when a group of its
+     * pattern is still missing (need fills the low bits of every range). */
+    uint64_t need[PF_WORDS], guard[PF_WORDS];
 };
 
 static inline bool is_letter(unsigned char c)
@@ -46,50 +55,54 @@ static inline bool is_letter(unsigned char c)
     return (unsigned char)((c | 0x20) - 'a') < 26;
 }
 
-static inline unsigned char lc(unsigned char c)
+/* the third byte's part of a key: 1..26 for a letter, 0 for anything else */
+static inline unsigned class3(unsigned char c)
 {
-    return is_letter(c) ? (unsigned char)(c | 0x20) : c;
-}
-
-static unsigned key_of(unsigned char c0, unsigned char c1, unsigned c2class)
-{
-    return ((unsigned)((c0 | 0x20) - 'a') * 26 + (unsigned)((c1 | 0x20) - 'a')) * 27 + c2class;
+    return is_letter(c) ? (unsigned)(c & 31) : 0;
 }
 
 void jb_pf_free(jb_pf_t *pf)
 {
     if (!pf) return;
     free(pf->a);
-    free(pf->need);
+    free(pf->two);
+    free(pf->first);
+    free(pf->bucket);
     free(pf);
 }
 
 /* Add word w (length n) with slot bit (word, bit); merges duplicates. */
-static int add_anchor(jb_pf_t *pf, unsigned *cap, const char *w, size_t n, unsigned word,
-                      uint64_t bit)
+static int add_anchor(pf_anchor_t **v, unsigned *n_v, unsigned *cap, const char *w, size_t n,
+                      unsigned word, uint64_t bit)
 {
-    if (n < 2 || n > PF_MAX_LEN || !is_letter((unsigned char)w[0]) ||
-        !is_letter((unsigned char)w[1]))
-        return -1;
-    for (size_t k = 0; k < n; k++)
-        if (!is_letter((unsigned char)w[k]) && w[k] != '_') return -1;
-    for (unsigned k = 0; k < pf->n_a; k++)
-        if (pf->a[k].len == n && !memcmp(pf->a[k].s, w, n)) {
-            pf->a[k].slots[word] |= bit;
+    for (unsigned k = 0; k < *n_v; k++)
+        if ((*v)[k].len == n && !memcmp((*v)[k].s, w, n)) {
+            (*v)[k].slots[word] |= bit;
             return 0;
         }
-    if (pf->n_a == *cap) {
+    if (*n_v == *cap) {
         unsigned nc = *cap ? *cap * 2 : 64;
-        pf_anchor_t *v = realloc(pf->a, nc * sizeof *v);
-        if (!v) return -1;
-        pf->a = v;
+        pf_anchor_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv) return -1;
+        *v = nv;
         *cap = nc;
     }
-    pf_anchor_t *an = &pf->a[pf->n_a++];
+    pf_anchor_t *an = &(*v)[(*n_v)++];
     memset(an, 0, sizeof *an);
     for (size_t k = 0; k < n; k++)
-        an->s[k] = (char)lc((unsigned char)w[k]);
+        an->s[k] = is_letter((unsigned char)w[k]) ? (char)(w[k] | 0x20) : w[k];
     an->len = (unsigned)n;
+    unsigned char pre[8] = {0}, mask[8] = {0}, fold[8] = {0};
+    for (size_t k = 0; k < n && k < 8; k++) {
+        pre[k] = (unsigned char)an->s[k];
+        mask[k] = 0xFF;
+        fold[k] = is_letter(pre[k]) ? 0x20 : 0;
+    }
+    memcpy(&an->pre, pre, 8);
+    memcpy(&an->mask, mask, 8);
+    memcpy(&an->fold, fold, 8);
+    an->key = (unsigned)(an->s[0] & 31) << 5 | (unsigned)(an->s[1] & 31);
+    if (n > 2) an->key = an->key << 5 | class3((unsigned char)an->s[2]);
     an->slots[word] = bit;
     return 0;
 }
@@ -97,18 +110,24 @@ static int add_anchor(jb_pf_t *pf, unsigned *cap, const char *w, size_t n, unsig
 static int cmp_anchor(const void *x, const void *y)
 {
     const pf_anchor_t *a = x, *b = y;
-    int d = (unsigned char)a->s[0] - (unsigned char)b->s[0];
-    return d ? d : (unsigned char)a->s[1] - (unsigned char)b->s[1];
+    return a->key < b->key ? -1 : a->key > b->key;
+}
+
+static bool word_ok(const char *w, size_t n)
+{
+    if (n < 2 || n > PF_MAX_LEN || !is_letter((unsigned char)w[0]) ||
+        !is_letter((unsigned char)w[1]))
+        return false;
+    for (size_t k = 2; k < n; k++)
+        if (!is_letter((unsigned char)w[k]) && w[k] != '_') return false;
+    return true;
 }
 
 jb_pf_t *jb_pf_new(const char *const *anchors, size_t n_patterns)
 {
     jb_pf_t *pf = calloc(1, sizeof *pf);
     if (!pf) return NULL;
-    pf->need = calloc(n_patterns + 1, sizeof *pf->need);
-    if (!pf->need) goto fail;
-    pf->n_need = n_patterns;
-    unsigned cap = 0, word = 0, used = 0; /* slot bits used in the current word */
+    unsigned cap = 0, cap2 = 0, word = 0, used = 0; /* slot bits used in the current word */
     for (size_t p = 0; p < n_patterns; p++) {
         const char *s = anchors ? anchors[p] : NULL;
         if (!s || !*s) {
@@ -118,10 +137,10 @@ jb_pf_t *jb_pf_new(const char *const *anchors, size_t n_patterns)
         unsigned groups = 1;
         for (const char *c = s; *c; c++)
             groups += *c == ',';
-        if (groups > 64) goto fail;
-        if (used + groups > 64) word++, used = 0;
+        if (groups > 63) goto fail;
+        if (used + groups + 1 > 64) word++, used = 0;
         if (word >= PF_WORDS) goto fail;
-        pf->need[p].word = word;
+        uint64_t mine = 0;
         unsigned g = used;
         const char *c = s;
         while (*c) {
@@ -134,72 +153,100 @@ jb_pf_t *jb_pf_new(const char *const *anchors, size_t n_patterns)
             const char *w = c;
             while (*c && *c != ' ' && *c != ',')
                 c++;
-            if (c > w && add_anchor(pf, &cap, w, (size_t)(c - w), word, (uint64_t)1 << g))
+            if (c == w) continue;
+            size_t n = (size_t)(c - w);
+            if (!word_ok(w, n)) goto fail;
+            uint64_t bit = (uint64_t)1 << g;
+            mine |= bit;
+            if (n == 2 ? add_anchor(&pf->two, &pf->n_two, &cap2, w, n, word, bit)
+                       : add_anchor(&pf->a, &pf->n_a, &cap, w, n, word, bit))
                 goto fail;
         }
-        for (unsigned k = used; k < used + groups; k++)
-            pf->need[p].need |= (uint64_t)1 << k;
-        used += groups;
+        uint64_t range = (((uint64_t)1 << groups) - 1) << used;
+        if (mine != range) goto fail; /* a group without a word */
+        pf->need[word] |= range;
+        pf->guard[word] |= (uint64_t)1 << (used + groups);
+        used += groups + 1;
     }
+    if (pf->n_two > 255 || pf->n_a > 65535) goto fail;
+    for (unsigned k = 0; k < pf->n_two; k++)
+        pf->two_at[pf->two[k].key] = (uint8_t)(k + 1);
     if (pf->n_a) qsort(pf->a, pf->n_a, sizeof *pf->a, cmp_anchor);
-    /* every group must own a word, or the pattern could never "match" */
-    for (size_t p = 0; p < n_patterns; p++) {
-        uint64_t have = 0;
-        for (unsigned k = 0; k < pf->n_a; k++)
-            have |= pf->a[k].slots[pf->need[p].word];
-        if (pf->need[p].need && (have & pf->need[p].need) != pf->need[p].need) goto fail;
-    }
-    unsigned k = 0;
-    for (unsigned b = 0; b < 26 * 26; b++) {
-        pf->first[b] = k;
-        while (k < pf->n_a && (unsigned)((pf->a[k].s[0] - 'a') * 26 + (pf->a[k].s[1] - 'a')) == b)
-            k++;
-    }
-    pf->first[26 * 26] = k;
-    for (unsigned i = 0; i < pf->n_a; i++) {
-        const pf_anchor_t *an = &pf->a[i];
-        unsigned lo = 0, hi = 26; /* third-byte classes the anchor accepts */
-        if (an->len > 2) {
-            if (!is_letter((unsigned char)an->s[2])) {
-                lo = 26; /* '_' and the like: the "not a letter" class */
-            } else {
-                lo = (unsigned)(an->s[2] - 'a');
-                hi = lo;
-            }
+    unsigned n_keys = 0;
+    for (unsigned k = 0; k < pf->n_a; k++)
+        if (!((pf->keys[pf->a[k].key >> 6] >> (pf->a[k].key & 63)) & 1)) {
+            pf->keys[pf->a[k].key >> 6] |= (uint64_t)1 << (pf->a[k].key & 63);
+            n_keys++;
         }
-        for (unsigned c2 = lo; c2 <= hi; c2++) {
-            unsigned key = key_of((unsigned char)an->s[0], (unsigned char)an->s[1], c2);
-            pf->keys[key >> 6] |= (uint64_t)1 << (key & 63);
+    if (n_keys > 255) goto fail;
+    pf->first = calloc(n_keys + 1, sizeof *pf->first);
+    pf->bucket = calloc(PF_K3, 1);
+    if (!pf->first || !pf->bucket) goto fail;
+    for (unsigned k = 0, at = 0; k < pf->n_a; k++)
+        if (!k || pf->a[k].key != pf->a[k - 1].key) {
+            pf->first[at++] = (uint16_t)k;
+            pf->bucket[pf->a[k].key] = (uint8_t)at;
         }
-    }
+    pf->first[n_keys] = (uint16_t)pf->n_a;
     return pf;
 fail:
     jb_pf_free(pf);
     return NULL;
 }
 
-/* Tick the slots of the anchors that the word at text[i] starts with. */
-static inline bool word_at(const jb_pf_t *pf, const unsigned char *t, size_t i, size_t n,
-                           uint64_t *st)
+static inline void tick(uint64_t *st, const pf_anchor_t *an)
 {
-    if (i + 1 >= n || !is_letter(t[i + 1])) return false;
-    unsigned c2 = i + 2 < n && is_letter(t[i + 2]) ? (unsigned)((t[i + 2] | 0x20) - 'a') : 26;
-    unsigned key = key_of(t[i], t[i + 1], c2);
-    if (!((pf->keys[key >> 6] >> (key & 63)) & 1)) return false;
-    unsigned b = key / 27;
-    bool hit = false;
-    for (unsigned k = pf->first[b]; k < pf->first[b + 1]; k++) {
+    for (unsigned w = 0; w < PF_WORDS; w++)
+        st[w] |= an->slots[w];
+}
+
+/* Tick the slots of the anchors that the word at text[i] starts with. */
+static inline __attribute__((always_inline)) void word_at(const jb_pf_t *pf, const unsigned char *t,
+                                                          size_t i, size_t n, uint64_t *st)
+{
+    if (i + 1 >= n || !is_letter(t[i + 1])) return;
+    unsigned k2 = (unsigned)(t[i] & 31) << 5 | (unsigned)(t[i + 1] & 31);
+    if (pf->two_at[k2]) tick(st, &pf->two[pf->two_at[k2] - 1]);
+    unsigned key = k2 << 5 | (i + 2 < n ? class3(t[i + 2]) : 0);
+    if (!((pf->keys[key >> 6] >> (key & 63)) & 1)) return;
+    unsigned b = pf->bucket[key];
+    uint64_t w8 = 0;
+    if (n - i >= 8) memcpy(&w8, t + i, 8);
+    for (unsigned k = pf->first[b - 1]; k < pf->first[b]; k++) {
         const pf_anchor_t *an = &pf->a[k];
         if (an->len > n - i) continue;
-        unsigned j = 2;
-        while (j < an->len && lc(t[i + j]) == (unsigned char)an->s[j])
+        unsigned j = 0;
+        if (n - i >= 8) {
+            if (((w8 | an->fold) & an->mask) != an->pre) continue;
+            j = 8;
+        }
+        while (j < an->len && (t[i + j] == (unsigned char)an->s[j] ||
+                               (t[i + j] | 0x20) == (unsigned char)an->s[j]))
             j++;
-        if (j < an->len) continue;
-        for (unsigned w = 0; w < PF_WORDS; w++)
-            st[w] |= an->slots[w];
-        hit = true;
+        if (j >= an->len) tick(st, an);
     }
-    return hit;
+}
+
+/* Word starts of the 16 bytes at t + i (the first `valid` of them count),
+ * given whether the byte before is a letter (*carry, updated). */
+static inline __attribute__((always_inline)) unsigned word_starts(const unsigned char *p,
+                                                                  unsigned valid, unsigned *carry)
+{
+    unsigned m = 0;
+#ifdef __SSE2__
+    const __m128i v = _mm_or_si128(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8(0x20));
+    /* signed compares: bytes >= 0x80 are negative, so never letters */
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('a' - 1)),
+                                         _mm_cmplt_epi8(v, _mm_set1_epi8('z' + 1)));
+    m = (unsigned)_mm_movemask_epi8(letter);
+#else
+    for (unsigned j = 0; j < 16; j++)
+        m |= (unsigned)is_letter(p[j]) << j;
+#endif
+    m &= valid >= 16 ? 0xFFFFu : (1u << valid) - 1;
+    unsigned starts = m & ~((m << 1) | *carry);
+    *carry = (m >> 15) & 1;
+    return starts;
 }
 
 bool jb_pf_may_match(const jb_pf_t *pf, const char *text, size_t len)
@@ -207,34 +254,27 @@ bool jb_pf_may_match(const jb_pf_t *pf, const char *text, size_t len)
     if (pf->always) return true;
     const unsigned char *t = (const unsigned char *)text;
     uint64_t st[PF_WORDS] = {0};
-    bool any = false, prev = false; /* prev: the byte before i is a letter */
-    size_t i = 0;
-#ifdef __SSE2__
-    const __m128i k20 = _mm_set1_epi8(0x20), ka = _mm_set1_epi8('a' - 1),
-                  kz = _mm_set1_epi8('z' + 1);
     unsigned carry = 0;
-    for (; i + 16 <= len; i += 16) {
-        __m128i v = _mm_or_si128(_mm_loadu_si128((const __m128i *)(t + i)), k20);
-        /* signed compares: bytes >= 0x80 are negative, so never letters */
-        __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(v, ka), _mm_cmplt_epi8(v, kz));
-        unsigned m = (unsigned)_mm_movemask_epi8(letter);
-        unsigned starts = m & ~((m << 1) | carry);
-        carry = m >> 15;
+    unsigned char tail[16];
+    for (size_t i = 0; i < len; i += 16) {
+        const unsigned char *p = t + i;
+        unsigned valid = 16;
+        if (len - i < 16) { /* the last bytes, copied so the load stays inside */
+            valid = (unsigned)(len - i);
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, p, valid);
+            p = tail;
+        }
+        unsigned starts = word_starts(p, valid, &carry);
         while (starts) {
             unsigned j = (unsigned)__builtin_ctz(starts);
             starts &= starts - 1;
-            any |= word_at(pf, t, i + j, len, st);
+            word_at(pf, t, i + j, len, st);
         }
     }
-    prev = carry;
-#endif
-    for (; i < len; i++) {
-        bool l = is_letter(t[i]);
-        if (l && !prev) any |= word_at(pf, t, i, len, st);
-        prev = l;
+    for (unsigned w = 0; w < PF_WORDS; w++) {
+        uint64_t missing = pf->need[w] & ~st[w];
+        if (((missing + pf->need[w]) & pf->guard[w]) != pf->guard[w]) return true;
     }
-    if (!any) return false;
-    for (size_t p = 0; p < pf->n_need; p++)
-        if ((st[pf->need[p].word] & pf->need[p].need) == pf->need[p].need) return true;
     return false;
 }
