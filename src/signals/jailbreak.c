@@ -6,7 +6,8 @@
  * the rule's external classifier (classify.h), fetched before the signals
  * ran. When that classifier timed out or failed, method classifier falls
  * back to the patterns and hybrid counts x as 0 (result.fallback says why). Texts: the query, plus
- * the history (include_history) and tool results (include_tool_results). */
+ * the history (include_history) and tool results (include_tool_results); a
+ * text equal to one already scanned for the rule is not scanned again. */
 #include "config/family.h"
 #include "signals/classify.h"
 #include "signals/family.h"
@@ -101,6 +102,27 @@ static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *fa
     return r.p;
 }
 
+/* Texts one rule scanned this request, so an equal text (an agent's tool
+ * loop re-reading the same file) is scored once: p depends on the text
+ * alone, and a failed scan has set *failed already. */
+#define JBF_SEEN 32
+typedef struct {
+    sig_text_t t[JBF_SEEN];
+    double p[JBF_SEEN];
+    unsigned n;
+} jbf_seen_t;
+
+static double lib_p_once(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *failed,
+                         jbf_seen_t *seen)
+{
+    for (unsigned k = 0; k < seen->n; k++)
+        if (seen->t[k].n == t.n && (seen->t[k].s == t.s || !memcmp(seen->t[k].s, t.s, t.n)))
+            return seen->p[k];
+    double p = lib_p(lib, x, t, failed);
+    if (seen->n < JBF_SEEN) seen->t[seen->n] = t, seen->p[seen->n++] = p;
+    return p;
+}
+
 /* Score of a hybrid hook (0 when unset or failing); a method that is the
  * hook alone (sole) reports its failure in *err instead. */
 static double hook_score(sig_jb_hook_fn hook, sig_ctx_t *cx, const cfg_signal_t *sg, bool sole,
@@ -139,11 +161,13 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             } else {
                 pp = lib_p(lib, x, sig_ctx_query(cx), &failed);
             }
+            jbf_seen_t seen;
+            seen.n = 0;
             if (sg->include_history) {
                 const size_t *idx;
                 size_t nh = sig_ctx_history(cx, &idx);
                 for (size_t k = 0; k < nh; k++) {
-                    double v = lib_p(lib, x, sig_ctx_msg(cx, idx[k]), &failed);
+                    double v = lib_p_once(lib, x, sig_ctx_msg(cx, idx[k]), &failed, &seen);
                     if (v > pp) pp = v;
                 }
             }
@@ -151,7 +175,7 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
                 for (size_t k = 0; k < cx->rq->n_msgs; k++) {
                     jrole_t ro = cx->rq->msgs[k].role;
                     if (ro != JROLE_TOOL && ro != JROLE_FUNCTION) continue;
-                    double v = lib_p(lib, x, sig_ctx_msg(cx, k), &failed);
+                    double v = lib_p_once(lib, x, sig_ctx_msg(cx, k), &failed, &seen);
                     if (v > pp) pp = v;
                 }
         }

@@ -56,9 +56,18 @@ int jb_scratch_grow(jb_scratch_t *s, const jb_lib_t *lib);
 void jb_scratch_free(jb_scratch_t *s);
 
 /* Score text. scratch may be NULL (a temporary one is allocated: slow).
- * Returns 0, or -1 on a scan error (out then holds p = 0). */
+ * Returns 0, or -1 on a scan error (out then holds p = 0). A library of the
+ * curated patterns alone first asks the prefilter (jailbreak_prefilter.h)
+ * and skips the scan of a text no pattern can match. */
 int jb_lib_score(const jb_lib_t *lib, jb_scratch_t *scratch, const char *text, size_t len,
                  jb_result_t *out);
+/* The same, always scanning (the reference the prefilter is tested against). */
+int jb_lib_score_full(const jb_lib_t *lib, jb_scratch_t *scratch, const char *text, size_t len,
+                      jb_result_t *out);
+/* Whether lib has the prefilter (curated-only libraries), and its answer:
+ * false only when no pattern of lib can match text (true without one). */
+bool jb_lib_has_prefilter(const jb_lib_t *lib);
+bool jb_lib_may_match(const jb_lib_t *lib, const char *text, size_t len);
 
 /* Introspection: ids run 0..count-1; curated first, then user jailbreak,
  * then benign patterns. */
@@ -72,6 +81,7 @@ unsigned jb_lib_pcre_count(const jb_lib_t *lib);
 /* The curated library alone, built once per process (thread-safe), with a
  * per-thread scratch managed internally. Returns 0 or -1. */
 int jb_patterns_score(const char *text, size_t len, jb_result_t *out);
-/* Number of curated patterns. */
+/* Number of curated patterns, and the regex of one (ids 0..count-1). */
 unsigned jb_curated_count(void);
+const char *jb_curated_regex(unsigned id);
 #endif
