@@ -82,14 +82,23 @@ static bool member_next(const char *p, size_t n, size_t *i, jspan_t *k, jspan_t 
  * unescaping as jscan_str_eq (then *esc is set). */
 static bool key_is(const char *p, jspan_t k, bool has_bs, const char *lit, size_t L, bool *esc)
 {
-    if (!has_bs) return k.len == L + 2 && !memcmp(p + k.off + 1, lit, L);
+    if (!has_bs) return k.len == L + 2 && p[k.off + 1] == lit[0] && !memcmp(p + k.off + 1, lit, L);
     if (!jscan_str_eq(p, k, lit)) return false;
     *esc = true;
     return true;
 }
 
-/* out[j]: the value of the last member of the valid object obj named
- * keys[j] (len 0 when none), as jscan_obj_pick. */
+/* Does key k hold a backslash? (Keys are short: no memchr call.) */
+static bool has_backslash(const char *p, jspan_t k)
+{
+    for (const char *c = p + k.off + 1, *e = p + k.off + k.len - 1; c < e; c++)
+        if (*c == '\\') return true;
+    return false;
+}
+
+/* out[j]: the value of the last member named keys[j] (len 0 when none) of
+ * the valid object opening at obj.off, as jscan_obj_pick; obj may run past
+ * the object's '}', where the walk stops. */
 static void pick(const char *p, jspan_t obj, const char *const *keys, const uint8_t *lens,
                  size_t nk, jspan_t *out, bool *esc)
 {
@@ -97,7 +106,7 @@ static void pick(const char *p, jspan_t obj, const char *const *keys, const uint
     jspan_t k, v;
     memset(out, 0, nk * sizeof *out);
     while (member_next(p, n, &i, &k, &v)) {
-        bool bs = memchr(p + k.off + 1, '\\', k.len - 2u) != NULL;
+        bool bs = has_backslash(p, k);
         for (size_t j = 0; j < nk; j++)
             if (key_is(p, k, bs, keys[j], lens[j], esc)) {
                 out[j] = v;
@@ -184,8 +193,8 @@ static jspan_t chat_text(const char *doc, jspan_t choices, bool delta, bool *esc
     if (!choices.len || doc[choices.off] != '[') return none;
     size_t i = ws(doc, choices.off + 1u, n);
     if (i >= n || doc[i] != '{') return none; /* empty, or not an object */
-    jspan_t c0 = span_of(i, val_end(doc, i, n));
-    pick(doc, c0, mk, ml, 2, m, esc);
+    /* c0's members end at its '}': no need to find its end first */
+    pick(doc, span_of(i, n), mk, ml, 2, m, esc);
     jspan_t msg = m[delta ? 1 : 0];
     if (!msg.len || doc[msg.off] != '{') return none;
     pick(doc, msg, ck, cl, 1, &ct, esc);
@@ -207,7 +216,7 @@ void jreply_scan(const char *doc, size_t len, bool delta, jreply_t *out)
     bool esc = false;
     while (jscan_obj_next(doc, top, &cur, &k, &v)) {
         last = cur;
-        bool bs = memchr(doc + k.off + 1, '\\', k.len - 2u) != NULL;
+        bool bs = has_backslash(doc, k);
         for (size_t j = 0; j < T_N; j++)
             if (key_is(doc, k, bs, top_keys[j], top_lens[j], &esc)) {
                 t[j] = v;
