@@ -155,7 +155,11 @@ static void usage_read(const char *doc, jspan_t us, jusage_t *u, bool *esc)
         u->cached_tokens = detail(doc, v[U_PTD], "cached_tokens", 13, esc);
         u->reasoning_tokens = detail(doc, v[U_CTD], "reasoning_tokens", 16, esc);
     } else if (u->is_anthropic) {
-        u->prompt_tokens = it >= 0 ? it + (cr > 0 ? cr : 0) + (cc > 0 ? cc : 0) : -1;
+        /* summed modulo 2^64 (what jscan_usage's signed sum gives on this
+         * compiler for absurd counts, without the undefined overflow) */
+        u->prompt_tokens = it >= 0 ? (int64_t)((uint64_t)it + (uint64_t)(cr > 0 ? cr : 0) +
+                                               (uint64_t)(cc > 0 ? cc : 0))
+                                   : -1;
         u->cached_tokens = cr;
         u->cache_creation_tokens = cc;
     } else {

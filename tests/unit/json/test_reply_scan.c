@@ -55,6 +55,19 @@ static void capture_both(const char *doc, size_t len, bool delta, buf_t *old, bu
     arena_deinit(&req.arena);
 }
 
+/* A run of 19 digits or more: counts that large can overflow jscan_usage's
+ * signed sum of the Anthropic prompt tokens (undefined behaviour in the old
+ * reader, not compared then; jreply_scan sums them modulo 2^64). */
+static bool has_huge_number(const char *doc, size_t len)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        run = doc[i] >= '0' && doc[i] <= '9' ? run + 1 : 0;
+        if (run >= 19) return true;
+    }
+    return false;
+}
+
 static unsigned n_valid, n_usage, n_id, n_text;
 
 /* Everything jreply_scan answers for doc equals the old readers' answer. */
@@ -64,6 +77,7 @@ static void check_doc(const char *doc, size_t len)
     jusage_t u;
     for (int delta = 0; delta < 2; delta++) {
         jreply_scan(doc, len, delta, &r);
+        if (r.usage.is_anthropic && has_huge_number(doc, len)) continue;
         jscan_usage(doc, len, &u);
         assert_usage_eq(&r.usage, &u);
         n_valid += r.valid;
