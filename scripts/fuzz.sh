@@ -34,6 +34,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # tests/fuzz/<harness>.dict.
 declare -A SRCS LIBS
 SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/json/splice.c src/http/sse.c src/core/arena.c src/core/thread_exit.c src/core/buf.c"
+SRCS[fuzz_reply]="src/json/reply_scan.c src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/sort.c"
 SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"

@@ -63,6 +63,7 @@ void api_access_log(hsrv_req_t *req, int status)
     static const api_access_t none = {
         .prompt_tokens = -1, .completion_tokens = -1, .cached_tokens = -1};
     if (!a) a = &none;
+    if (TLOG_INFO < tlog_get_level()) return; /* tlog would drop the line: no %.8g for it */
     const client_principal_t *pr = req->principal;
     char cost[48] = "null";
     if (a->currency) snprintf(cost, sizeof cost, "%.8g", a->cost);

@@ -171,8 +171,10 @@ bool ag_translate_whole(up_proxy_t *up, buf_t *out)
         srclen = chat.len;
     }
     if (rc == 0) {
-        jscan_usage(src, srclen, &up->usage);
-        up_capture_chat_text(up, src, srclen, false);
+        jreply_t r; /* one walk: usage and the text */
+        jreply_scan(src, srclen, false, &r);
+        up->usage = r.usage;
+        up_capture_chat_scanned(up, src, srclen, false, &r);
         if (up->client == RQ_PROTO_CHAT)
             buf_append(out, src, srclen);
         else if (up->client == RQ_PROTO_ANTHROPIC)
@@ -253,9 +255,17 @@ bool ag_whole(up_proxy_t *up, buf_t *out)
     ag_proxy_t *p = ag_of(up);
     bool ok = up->upstream_status >= 200 && up->upstream_status < 300;
     if (!up->acc.len || !ok) return false;
+    /* relay.c's scan of acc, when it read one valid object */
+    const jreply_t *rs = up->has_acc_scan && up->acc_scan.valid ? &up->acc_scan : NULL;
     if (p->kind == AG_UP_RESPONSES) {
-        jspan_t doc = {0, (uint32_t)up->acc.len}, id;
-        if (jscan_obj_get(up->acc.data, doc, "id", &id) && jscan_type(up->acc.data, id) == '"') {
+        jspan_t doc = {0, (uint32_t)up->acc.len}, id = {0, 0};
+        bool has_id;
+        if (rs) { /* jscan_obj_get's walk below needs the '{' at 0 */
+            id = rs->id;
+            has_id = up->acc.data[0] == '{' && id.len;
+        } else
+            has_id = jscan_obj_get(up->acc.data, doc, "id", &id);
+        if (has_id && jscan_type(up->acc.data, id) == '"') {
             char *s = jscan_unescape(&up->req->arena, up->acc.data, id, NULL);
             if (s) snprintf(p->native_id, sizeof p->native_id, "%s", s);
         }
@@ -263,7 +273,9 @@ bool ag_whole(up_proxy_t *up, buf_t *out)
     buf_t idw = BUF_ARENA(&up->req->arena);
     const char *b = up->acc.data;
     size_t bl = up->acc.len;
-    bool any = rid_resp_wrap_body(&p->rid, b, bl, &idw);
+    bool any = rs ? p->rid.on && p->rid.native && rs->id.len &&
+                        rid_wrap_span(&p->rid.w, b, bl, rs->id, &idw)
+                  : rid_resp_wrap_body(&p->rid, b, bl, &idw);
     if (any) {
         b = idw.data;
         bl = idw.len;

@@ -184,7 +184,14 @@ static void ad_log_done(up_proxy_t *up, int status)
 {
     chat_proxy_t *p = chat_of(up);
     char st[8];
-    snprintf(st, sizeof st, "%d", status);
+    if (status >= 0 && status < 1000) { /* an HTTP status, without printf */
+        char *w = st;
+        if (status >= 100) *w++ = (char)('0' + status / 100);
+        if (status >= 10) *w++ = (char)('0' + status / 10 % 10);
+        *w++ = (char)('0' + status % 10);
+        *w = 0;
+    } else
+        snprintf(st, sizeof st, "%d", status);
     met_inc(tmet.requests_total, 1, "chat", st, "openai");
     met_observe(tmet.request_duration_seconds,
                 (double)(clock_mono_us() - up->req->started_us) / 1e6, "chat");
@@ -243,17 +250,21 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
 {
     chat_proxy_t *p = chat_of(up);
     bool usage_only = false;
-    if (data_len > 8 && memmem(data, data_len, "\"usage\"", 7)) {
-        jusage_t u;
-        jscan_usage(data, data_len, &u);
-        if (u.found) {
-            up->usage = u;
-            /* the include_usage chunk has an empty choices array */
-            if (memmem(data, data_len, "\"choices\":[]", 12)) usage_only = true;
-        }
+    /* one walk of the event for what is read from it below (the same
+     * gates as when each was a walk of its own) */
+    bool want_usage = data_len > 8 && memmem(data, data_len, "\"usage\"", 7);
+    bool want_text = up->env.store && up->plan.id.found && up->reply.len < 65536 &&
+                     data_len >= 10 && memmem(data, data_len, "\"content\"", 9);
+    bool want_id = p->rid && !ad_relays_raw(up);
+    jreply_t r = {.valid = false};
+    if (want_usage || want_text || want_id) jreply_scan(data, data_len, true, &r);
+    if (want_usage && r.usage.found) {
+        up->usage = r.usage;
+        /* the include_usage chunk has an empty choices array */
+        if (memmem(data, data_len, "\"choices\":[]", 12)) usage_only = true;
     }
     /* delta text for the prefix chain of the next turn */
-    up_capture_chat_text(up, data, data_len, true);
+    if (want_text) up_capture_chat_scanned(up, data, data_len, true, &r);
     if (ad_relays_raw(up)) return; /* raw bytes are relayed by the proxy */
     /* the thread's scratch buffers: an event costs no malloc */
     buf_t *out = buf_scratch(0), *wrapped = buf_scratch(1), *tools = buf_scratch(2);
@@ -262,7 +273,8 @@ static void ad_sse_event(up_proxy_t *up, const char *event, size_t event_len, co
         up_cache_keep(up, out->data, out->len);
         return;
     }
-    if (p->rid && rid_wrap_top_id(p->rid, data, data_len, wrapped)) {
+    if (p->rid && (r.valid ? r.id.len && rid_wrap_span(p->rid, data, data_len, r.id, wrapped)
+                           : rid_wrap_top_id(p->rid, data, data_len, wrapped))) {
         data = wrapped->data;
         data_len = wrapped->len;
     }
@@ -281,7 +293,10 @@ static bool ad_whole(up_proxy_t *up, buf_t *out)
     buf_t id = BUF_ARENA(&up->req->arena);
     const char *b = up->acc.data;
     size_t bl = up->acc.len;
-    bool any = rid_wrap_top_id(p->rid, b, bl, &id);
+    /* the id relay.c's scan of the reply found, else the walk for it */
+    bool any = up->has_acc_scan && up->acc_scan.valid
+                   ? up->acc_scan.id.len && rid_wrap_span(p->rid, b, bl, up->acc_scan.id, &id)
+                   : rid_wrap_top_id(p->rid, b, bl, &id);
     if (any) {
         b = id.data;
         bl = id.len;

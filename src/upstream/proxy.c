@@ -318,3 +318,20 @@ void up_capture_chat_text(up_proxy_t *p, const char *data, size_t len, bool delt
         if (t) buf_append(&p->reply, t, n);
     }
 }
+
+void up_capture_chat_scanned(up_proxy_t *p, const char *data, size_t len, bool delta,
+                             const jreply_t *r)
+{
+    if (!r->valid) { /* a broken reply: the old walk stops where it stops */
+        up_capture_chat_text(p, data, len, delta);
+        return;
+    }
+    if (!p->env.store || !p->plan.id.found) return;
+    /* up_capture_chat_text's gates; a raw "content" key is in data when
+     * the one that gave the text had no escape */
+    if (p->reply.len >= 65536 || len < 10 || !r->text.len) return;
+    if (r->escaped_key && !memmem(data, len, "\"content\"", 9)) return;
+    size_t n = 0;
+    char *t = jscan_unescape(&p->req->arena, data, r->text, &n);
+    if (t) buf_append(&p->reply, t, n);
+}

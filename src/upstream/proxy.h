@@ -24,6 +24,7 @@
 #include "http/sse.h"
 #include "http/upstream.h"
 #include "http/wrr.h"
+#include "json/reply_scan.h"
 #include "json/scan.h"
 #include "plugins/plugins.h"
 #include "plugins/response_cache.h"
@@ -159,6 +160,10 @@ struct up_proxy {
     buf_t acc;
     buf_t reply; /* assistant text seen in the reply, for the prefix chain */
     jusage_t usage;
+    /* what jreply_scan read from acc at the end (has_acc_scan), so the
+     * adapter's whole() binds the id without walking the reply again */
+    jreply_t acc_scan;
+    bool has_acc_scan;
     /* routing and the session */
     rq_t *rq;
     route_env_t env;
@@ -230,6 +235,10 @@ void up_count_cost(const up_proxy_t *p);
 void up_count_plan(const route_plan_t *plan, const cfg_model_t *m, bool all);
 /* The chat-shaped reply text of a whole chat.completion (prefix chain). */
 void up_capture_chat_text(up_proxy_t *p, const char *body, size_t len, bool delta);
+/* up_capture_chat_text with the reply already read by jreply_scan (same
+ * delta): the same text kept, without walking the reply again. */
+void up_capture_chat_scanned(up_proxy_t *p, const char *body, size_t len, bool delta,
+                             const jreply_t *r);
 
 /* limits_gate.c: rate limits and budgets around the upstream call */
 /* Check the request's counters after routing (its model and decision).

@@ -272,9 +272,11 @@ static void done_cb(void *ud)
     const char *body = NULL, *ctype = NULL;
     size_t blen = 0;
     if (p->hold) {
-        if (p->acc.len) {
-            jscan_usage(p->acc.data, p->acc.len, &p->usage);
-            up_capture_chat_text(p, p->acc.data, p->acc.len, false);
+        if (p->acc.len) { /* one walk: usage, the text, the id for whole() */
+            jreply_scan(p->acc.data, p->acc.len, false, &p->acc_scan);
+            p->has_acc_scan = true;
+            p->usage = p->acc_scan.usage;
+            up_capture_chat_scanned(p, p->acc.data, p->acc.len, false, &p->acc_scan);
         }
         body = p->acc.data;
         blen = p->acc.len;
@@ -283,6 +285,7 @@ static void done_cb(void *ud)
             body = out.data; /* e.g. with the bound id */
             blen = out.len;
         }
+        p->has_acc_scan = false;
     } else if (!p->started) {
         /* a translated reply, answered whole */
         if (!p->ad->translate_whole(p, &out)) {
