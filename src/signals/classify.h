@@ -97,7 +97,7 @@ int sig_cls_parse_classify_tree(const cfg_classifier_t *k, const char *body, siz
                                 sig_cls_out_t *out);
 /* One request of a batched call (http_classify, http_pooling): its inputs
  * are [first, first + count) of the call's input list; parts are given in
- * input order, back to back from 0. */
+ * input order and do not overlap. */
 typedef struct sig_cls_part {
     uint32_t first, count;
     arena_t *a;         /* where its label goes */
@@ -113,11 +113,14 @@ typedef struct sig_cls_part {
  * reply has no data[] array. */
 void sig_cls_parse_batch(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
                          sig_cls_part_t *parts, size_t n);
-/* Its fast path (classify_fast.c, http_classify): true with every part set
- * when it understands the reply fully, else false with no part touched.
- * Exposed so tests compare it with the cJSON path. */
+/* Its two readers: the fast one (classify_fast.c, http_classify) returns
+ * true with every part set when it understands the reply fully, exactly as
+ * the cJSON one would set them, else false with no part's out touched; the
+ * cJSON one decides everything else. Exposed so tests compare them. */
 bool sig_cls_batch_fast(const cfg_classifier_t *k, const char *body, size_t len,
                         sig_cls_part_t *parts, size_t n);
+void sig_cls_parse_batch_tree(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
+                              sig_cls_part_t *parts, size_t n);
 int sig_cls_parse_guard(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                         sig_cls_out_t *out);
 /* vLLM /pooling (http_pooling): data[i].data is a classification model's

@@ -38,16 +38,25 @@ static bool cf_in_list(const cfg_strlist_t *l, const char *s, size_t n)
 
 /* A run of CF_NUM_MAX + 1 number characters anywhere (strings included, so
  * it may decline a reply cJSON reads: harmless). */
+static const unsigned char cf_numch[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1, ['+'] = 1, ['-'] = 1};
+
 static bool cf_long_number(const char *s, size_t n)
 {
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
-            if (++run > CF_NUM_MAX) return true;
-        } else {
-            run = 0;
-        }
+    /* a run ends at most CF_NUM_MAX bytes after it starts: look at every
+     * (CF_NUM_MAX + 1)th byte and count the run through it only when that
+     * byte is a number character (most bytes of a reply are not) */
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = CF_NUM_MAX; i < n; i += CF_NUM_MAX + 1) {
+        if (!cf_numch[u[i]]) continue;
+        size_t lo = i, hi = i;
+        while (lo > 0 && cf_numch[u[lo - 1]])
+            lo--;
+        while (hi + 1 < n && cf_numch[u[hi + 1]])
+            hi++;
+        if (hi - lo + 1 > CF_NUM_MAX) return true;
+        i = hi - CF_NUM_MAX; /* the next window starts after this run */
     }
     return false;
 }

@@ -327,6 +327,13 @@ void sig_cls_parse_batch(const cfg_classifier_t *k, bool pooling, const char *bo
                          sig_cls_part_t *parts, size_t n)
 {
     if (!n || (!pooling && sig_cls_batch_fast(k, body, len, parts, n))) return;
+    sig_cls_parse_batch_tree(k, pooling, body, len, parts, n);
+}
+
+void sig_cls_parse_batch_tree(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
+                              sig_cls_part_t *parts, size_t n)
+{
+    if (!n) return;
     for (size_t i = 0; i < n; i++)
         parts[i].rc = -1;
     cJSON *root = cJSON_ParseWithLength(body, len);
