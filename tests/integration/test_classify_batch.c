@@ -301,7 +301,12 @@ static void test_failed_shared_calls_fall_back_for_each_request(void **state)
     }
     assert_int_equal(calls(M_FAIL, "/classify") - f0, 2);
     assert_int_equal(calls(M_SLOW, "/v1/classify") - t0, 2);
-    assert_int_equal(calls(M_SLOW, "/classify") - s0, 2);
+    /* slow: the lead's call, then the late requests' shared one, which goes
+     * when the lead's ends at its deadline and is cancelled at theirs, a
+     * few ms later: a mock starved of CPU may not have read it by then (it
+     * counted 1 call once in a test-plain run at load 20) */
+    int slow_calls = calls(M_SLOW, "/classify") - s0;
+    assert_true(slow_calls == 1 || slow_calls == 2);
     /* every request counted once per classifier in the metric */
     thttp_resp_t m;
     assert_int_equal(thttp_request("127.0.0.1", bgport, "GET", "/metrics", NULL, NULL, 0, &m), 0);
