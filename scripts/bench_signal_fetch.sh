@@ -36,7 +36,10 @@
 # (valgrind callgrind, N sequential requests per config; BENCH_FETCH_CG_OUT=
 # PREFIX keeps the worker's callgrind file as PREFIX.none / PREFIX.both);
 # BENCH_FETCH_ROUNDS=0 with it: only that.
-# BENCH_FETCH_EMB_OPTS adds embedder settings (e.g. "batch_max: 1").
+# BENCH_FETCH_EMB_OPTS adds embedder settings (e.g. "batch_max: 1"),
+# BENCH_FETCH_CLS_OPTS the classifier's (e.g. "batch_max: 1": every request
+# its own /classify call; "batch_inflight: 8"). "cls batch" is the mean
+# count of requests whose inputs shared the classifier call of a request.
 # Each cell: the median of BENCH_FETCH_ROUNDS (3) interleaved rounds of
 # SECS-second runs (default 1). Loopback only; needs wrk, curl, python3.
 # Every process started here is stopped.
@@ -51,6 +54,7 @@ WORKERS=${BENCH_FETCH_WORKERS:-1}
 PACE=${BENCH_FETCH_PACE_MS:-50}
 INSTR=${BENCH_FETCH_INSTR:-0}
 EMB_OPTS=${BENCH_FETCH_EMB_OPTS:+, $BENCH_FETCH_EMB_OPTS} # e.g. "batch_max: 1"
+CLS_OPTS=${BENCH_FETCH_CLS_OPTS:+, $BENCH_FETCH_CLS_OPTS} # e.g. "batch_inflight: 8"
 T=$(mktemp -d /tmp/tether-bench-fetch.XXXXXX)
 pids=()
 cleanup() {
@@ -135,7 +139,7 @@ global:\n  router: {limits: {signal_timeout: 1s}}\n\
   model_catalog:\n    embeddings:\n      backend: openai_compatible\n\
       openai_compatible: {base_url: \"http://127.0.0.1:$SIG/v1\", model: emb, dimensions: 64$EMB_OPTS}\n\
     classifiers:\n\
-      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:$SIG/classify\", model: jb, positive_labels: [jailbreak]}\n" \
+      - {name: jbc, type: http_classify, endpoint: \"http://127.0.0.1:$SIG/classify\", model: jb, positive_labels: [jailbreak]$CLS_OPTS}\n" \
         "$3" >"$1"
 }
 
@@ -235,7 +239,7 @@ recs = [r for r in json.loads(g.getresponse().read())["records"] if r["created_a
 def p50(v):
     v = sorted(v)
     return v[len(v) // 2] if v else 0
-rt, sl, own, extra, eq, ec, cc, cs, bt = [], [], [], [], [], [], [], [], []
+rt, sl, own, extra, eq, ec, cc, cs, bt, cb = [], [], [], [], [], [], [], [], [], []
 notok = 0
 for r in recs:
     u = r["latency"]["routing_us"]
@@ -255,7 +259,9 @@ for r in recs:
     c = f["classifiers"][0] if f["classifiers"] else {}
     cc.append(c.get("call_us", 0))
     cs.append(c.get("sent_us", 0))
-print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs), p50(bt), notok)
+    cb.append(c.get("batch_requests", 1))
+mean_cb = sum(cb) / len(cb) if cb else 0
+print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs), p50(bt), notok, "%.1f" % mean_cb)
 PY
 now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
 
@@ -321,10 +327,10 @@ for c in $CONNS; do
     nr=$(median <<<"$nrt")
     # per column, the median over rounds of the records' p50s
     rec=""
-    for k in 1 2 3 4 5 6 7 8 9 10 11; do
+    for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
         rec="$rec $(for l in "${col[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
     done
-    read -r brt bsl bown bex beq bec bcc bcs bn bbt bno <<<"$rec"
+    read -r brt bsl bown bex beq bec bcc bcs bn bbt bno bcb <<<"$rec"
     cpu=""
     for k in 2 3 4 5 6; do
         cpu="$cpu $(for l in "${ncol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
@@ -336,8 +342,8 @@ for c in $CONNS; do
         add = bo - no
         printf "| %s | %d | %d | %s | %d | %d | %d | %d | %d | %d |", c, cl, em, pr, no, bo, add, cl + em, sl, add - sl }')
     IN[$c]=$(awk -v c="$lab" -v nr="$nr" -v brt="$brt" -v bsl="$bsl" -v bown="$bown" -v bex="$bex" \
-        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" -v bbt="$bbt" -v bno="$bno" 'BEGIN {
-        printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bec, beq, bbt, bn, bno }')
+        -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" -v bbt="$bbt" -v bno="$bno" -v bcb="$bcb" 'BEGIN {
+        printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bcb, bec, beq, bbt, bn, bno }')
     CPU[$c]=$(awk -v c="$lab" -v nrps="$nrps" -v brps="$brps" -v nwk="$nwk" -v bwk="$bwk" -v nall="$nall" \
         -v ball="$ball" -v nb="$nbusy" -v bb="$bbusy" -v nw="$nwait" -v bw="$bwait" 'BEGIN {
         printf "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d %% | %d %% | %.1f | %.1f |", c, nrps, brps, nwk, bwk, bwk - nwk, nall, ball, nb, bb, nw, bw }')
@@ -409,11 +415,12 @@ for c in $CONNS; do echo "${OUT[$c]}"; done
 echo
 echo "Inside (replay records, p50 per run, us): own = routing_us - slowest call; overhead = own -"
 echo "none's routing_us; beyond = fetch wall - slowest call; cls call / sent: the classifier call and"
-echo "when it started; emb call / queue / batch: the embedder's batch call, its time in the gather"
-echo "queue and the texts in that call; emb not ok: records whose embeddings did not all arrive."
+echo "when it started; cls batch: the mean count of requests sharing that call; emb call / queue /"
+echo "batch: the embedder's batch call, its time in the gather queue and the texts in that call; emb"
+echo "not ok: records whose embeddings did not all arrive."
 echo
-echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | emb call | emb queue | emb batch | records | emb not ok |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | cls batch | emb call | emb queue | emb batch | records | emb not ok |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONNS; do echo "${IN[$c]}"; done
 echo
 echo "Router CPU (user + system, /proc/PID/task/*/schedstat over each wrk run; medians): per request"
@@ -433,5 +440,5 @@ if [ "$INSTR" -gt 0 ]; then
 fi
 echo
 echo "Service time ${MS} ms per call (tether mock --latency-ms ${MS}); medians of ${ROUNDS} interleaved"
-echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers ${WORKERS}${EMB_OPTS:+ (embedder$EMB_OPTS)}; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
+echo "rounds of ${SECS} s wrk runs (p50); tether serve --workers ${WORKERS}${EMB_OPTS:+ (embedder$EMB_OPTS)}${CLS_OPTS:+ (classifier$CLS_OPTS)}; load average $load0 -> $(cut -d' ' -f1 /proc/loadavg)"
 echo "on $(nproc) cores."

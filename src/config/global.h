@@ -143,6 +143,11 @@ typedef struct cfg_classifier {
     cfg_strlist_t labels, positive_labels;
     cfg_strlist_t label_texts; /* http_score: the text scored per label (default: the label) */
     int64_t timeout_ms, max_input_chars;
+    /* http_classify, http_pooling: concurrent requests' inputs gathered into
+     * one call (route/fetch_classify_batch.c): at most batch_max inputs per
+     * call (1: every request its own call); gathered only while
+     * batch_inflight calls to it are in flight on the worker */
+    int64_t batch_max, batch_inflight;
 } cfg_classifier_t;
 
 typedef struct cfg_embeddings {

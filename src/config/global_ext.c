@@ -278,7 +278,14 @@ CFG_SCHEMA(
               "chunks (http_classify, http_pooling; the most positive chunk counts)"),
     CFG_FENUM(C, "failure_mode", failure_mode, "open", "open|closed",
               "on timeout or error: open falls back to the heuristic, closed "
-              "reports the signal's error (its on_error policy applies)"));
+              "reports the signal's error (its on_error policy applies)"),
+    CFG_FI64(C, "batch_max", batch_max, "32", 1, 1024,
+             "http_classify, http_pooling: most inputs in one call when concurrent "
+             "requests share it (1: every request its own call)"),
+    CFG_FI64(C, "batch_inflight", batch_inflight, "32", 1, 1024,
+             "http_classify, http_pooling: calls in flight per worker below which a "
+             "request's call goes at once; at the bound requests gather and go together "
+             "when a call ends"));
 #undef C
 
 CFG_SCHEMA(cfg_schema_embeddings, "global.model_catalog.embeddings", "Embedders (SPEC 5.2).",
@@ -515,6 +522,19 @@ void cfg_load_global_ext(ld_t *l, const cfg_node_t *g, cfg_t *c)
                        k->label_texts.n, k->labels.n);
             if (k->type && !strcmp(k->type, "openai_chat") && !k->base_url)
                 ld_err(l, cls->items[i], "openai_chat needs a base_url");
+            for (int b = 0; b < 2; b++) { /* batching: only the input-list protocols */
+                const char *bk = b ? "batch_inflight" : "batch_max";
+                const cfg_node_t *bn = cfg_node_get(cls->items[i], bk);
+                if (bn && k->type && strcmp(k->type, "http_classify") &&
+                    strcmp(k->type, "http_pooling")) {
+                    size_t s4 = ld_push_key(l, bk);
+                    ld_err(l, bn,
+                           "%s applies to http_classify and http_pooling only (%s sends one "
+                           "request's texts per call): remove it",
+                           bk, k->type);
+                    ld_pop(l, s4);
+                }
+            }
             if (k->api_key_env)
                 k->api_key = env_secret(l, cls->items[i], k->api_key_env, "calling without a key");
             for (size_t j = 0; j + 1 < m->n_classifiers; j++)

@@ -74,7 +74,8 @@ bool fetch_embed(sig_emb_client_t *c, const struct sig_engine *e, const cfg_reci
                  void (*done)(void *ud), void *ud);
 
 /* The fetch's timings as a JSON object (fetch_timings.c): {classifiers:
- * [{name, outcome, sent_us, call_us, latency_us}], embeddings: {outcome,
+ * [{name, outcome, sent_us, call_us, latency_us, batch_requests (only when
+ * the call was shared)}], embeddings: {outcome,
  * texts, cached, batch_texts, queue_us, call_us, latency_us} | null,
  * slowest_call_us, wall_us}, times from the fetch's start; wall_us ends at
  * signals_at_us (when the signals began). Appends nothing and returns false

@@ -3,9 +3,12 @@
  * model's chat completions), started together on the worker's loop through
  * the upstream client (http/upstream.h), one deadline timer for all of them,
  * a circuit breaker per classifier name (kv/breaker.h) and the metric
- * tether_signal_backend_total{backend,outcome}. Replies are parsed by
- * classify_parse.c; families read the outcomes through sig_cls_lookup. */
+ * tether_signal_backend_total{backend,outcome}. /classify and /pooling
+ * calls of concurrent requests may share one upstream call
+ * (fetch_classify_batch.c). Replies are parsed by classify_parse.c;
+ * families read the outcomes through sig_cls_lookup. */
 #include "route/fetch.h"
+#include "route/fetch_cls.h"
 #include "http/upstream.h"
 #include "signals/classify.h"
 #include "signals/embed_async.h"
@@ -23,50 +26,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define CLS_MAX_BREAKERS 64
-#define CLS_MAX_CHUNKS   8
-
-typedef struct cls_breaker {
-    char name[64];
-    kv_breaker_t b;
-} cls_breaker_t;
-
-struct sig_cls_client {
-    struct event_base *base;
-    hup_pools_t *pools;
-    sig_emb_client_t *emb; /* the embedder's calls on this loop (route/fetch_embed.c) */
-    cls_breaker_t brk[CLS_MAX_BREAKERS];
-    size_t n_brk;
-};
-
-typedef struct cls_fetch cls_fetch_t;
-
-typedef struct cls_call {
-    cls_fetch_t *f;
-    size_t idx; /* classifier index */
-    const cfg_classifier_t *k;
-    hup_call_t *call; /* NULL once it ended */
-    kv_breaker_t *brk;
-    bool probe;
-    buf_t head, body, resp;
-    char host[256];
-    int status;
-    uint64_t sent_at;  /* clock_mono_us when the call started, 0: not started */
-    uint64_t ended_at; /* when its reply (or failure) arrived, before parsing */
-} cls_call_t;
-
-struct cls_fetch {
-    sig_cls_client_t *c;
-    arena_t *a;
-    sig_cls_results_t *out;
-    cls_call_t *calls;
-    size_t n, pending;
-    struct event *timer;
-    bool finishing;
-    uint64_t t0;
-    void (*done)(void *ud);
-    void *ud;
-};
+#define CLS_MAX_CHUNKS 8
 
 static met_family_t *backend_total;
 static pthread_once_t met_once = PTHREAD_ONCE_INIT;
@@ -93,6 +53,7 @@ sig_cls_client_t *fetch_cls_client_new(struct event_base *base, hup_pools_t *poo
 void fetch_cls_client_free(sig_cls_client_t *c)
 {
     if (!c) return;
+    fetch_cls_batches_free(c);
     fetch_emb_client_free(c->emb);
     free(c);
 }
@@ -161,9 +122,10 @@ int fetch_url_parse(const char *url, bool *tls, char *host, size_t hl, int *port
 }
 
 /* The inputs of one classifier: the query, sampled when long, or
- * overlapping chunks (window: chunks) for http_classify. */
-static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
+ * overlapping chunks (window: chunks) for http_classify. Returns how many. */
+static uint32_t put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
 {
+    uint32_t n_in = 1;
     size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
     bool chunks = k->window && !strcmp(k->window, "chunks") && q.n > max;
     buf_putc(b, '[');
@@ -179,6 +141,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
             while (end < q.n && end > at + 1 && ((unsigned char)q.s[end] & 0xC0) == 0x80)
                 end--; /* cut on a UTF-8 boundary */
             if (c) buf_putc(b, ',');
+            n_in = (uint32_t)c + 1;
             buf_json_str(b, q.s + at, end - at);
             if (end == q.n) break;
             size_t nx = at + step;
@@ -188,6 +151,7 @@ static void put_inputs(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
         }
     }
     buf_putc(b, ']');
+    return n_in;
 }
 
 /* http_score: "text_1" the query (sampled when long), "text_2" the text of
@@ -232,6 +196,30 @@ static void guard_content(const cfg_classifier_t *k, sig_text_t q, buf_t *b)
     free(w);
 }
 
+void fetch_cls_put_body_start(buf_t *b, const cfg_classifier_t *k)
+{
+    buf_puts(b, "{");
+    if (k->model) {
+        buf_puts(b, "\"model\":");
+        buf_json_str(b, k->model, strlen(k->model));
+        buf_putc(b, ',');
+    }
+    if (k->type && !strcmp(k->type, "http_pooling") && k->task && *k->task) {
+        buf_puts(b, "\"task\":");
+        buf_json_str(b, k->task, strlen(k->task));
+        buf_putc(b, ',');
+    }
+    buf_puts(b, "\"input\":");
+}
+
+void fetch_cls_put_head(buf_t *b, const cfg_classifier_t *k, const char *path, const char *host,
+                        int port, size_t body_len)
+{
+    fetch_put_head(b, path, host, port, body_len);
+    if (k->api_key) buf_printf(b, "Authorization: Bearer %s\r\n", k->api_key);
+    buf_puts(b, "\r\n");
+}
+
 static void fetch_free_call(cls_call_t *k)
 {
     buf_free(&k->head);
@@ -239,7 +227,7 @@ static void fetch_free_call(cls_call_t *k)
     buf_free(&k->resp);
 }
 
-static void record(cls_call_t *k, const char *outcome, bool ok)
+void fetch_cls_record(cls_call_t *k, const char *outcome, bool ok)
 {
     cls_fetch_t *f = k->f;
     sig_cls_out_t *o = &f->out->items[k->idx];
@@ -270,7 +258,10 @@ static void on_deadline(evutil_socket_t fd, short what, void *ud)
         if (k->call) {
             hup_call_cancel(k->call);
             k->call = NULL;
-            record(k, "timeout", false);
+            fetch_cls_record(k, "timeout", false);
+        } else if (k->queue || k->batch) {
+            fetch_cls_withdraw(k);
+            fetch_cls_record(k, "timeout", false);
         }
         fetch_free_call(k);
     }
@@ -282,7 +273,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *ud)
  * already active (never from inside an upstream callback; not a zero timer,
  * which runs only after the next turn's I/O: at 64 connections on one
  * worker a turn is milliseconds). */
-static void call_ended(cls_call_t *k)
+void fetch_cls_ended(cls_call_t *k)
 {
     k->call = NULL;
     cls_fetch_t *f = k->f;
@@ -307,25 +298,28 @@ static void cb_body(void *ud, const char *data, size_t len)
     if (k->resp.len + len <= (1u << 20)) buf_append(&k->resp, data, len);
 }
 
+int fetch_cls_parse_own(cls_call_t *k, const char *body, size_t bl)
+{
+    sig_cls_out_t *o = &k->f->out->items[k->idx];
+    const char *t = k->k->type ? k->k->type : "";
+    arena_t *a = k->f->a;
+    return !strcmp(t, "openai_chat")    ? sig_cls_parse_guard(k->k, body, bl, a, o)
+           : !strcmp(t, "http_pooling") ? sig_cls_parse_pooling(k->k, body, bl, a, o)
+           : !strcmp(t, "http_score")   ? sig_cls_parse_score(k->k, body, bl, a, o)
+                                        : sig_cls_parse_classify(k->k, body, bl, a, o);
+}
+
 static void cb_done(void *ud)
 {
     cls_call_t *k = ud;
     k->ended_at = clock_mono_us();
-    sig_cls_out_t *o = &k->f->out->items[k->idx];
     if (k->status < 200 || k->status > 299) {
-        record(k, "http_error", false);
+        fetch_cls_record(k, "http_error", false);
     } else {
-        const char *t = k->k->type ? k->k->type : "";
-        const char *body = k->resp.data ? k->resp.data : "";
-        size_t bl = k->resp.len;
-        arena_t *a = k->f->a;
-        int rc = !strcmp(t, "openai_chat")    ? sig_cls_parse_guard(k->k, body, bl, a, o)
-                 : !strcmp(t, "http_pooling") ? sig_cls_parse_pooling(k->k, body, bl, a, o)
-                 : !strcmp(t, "http_score")   ? sig_cls_parse_score(k->k, body, bl, a, o)
-                                              : sig_cls_parse_classify(k->k, body, bl, a, o);
-        record(k, rc == 0 ? "ok" : "bad_response", rc == 0);
+        int rc = fetch_cls_parse_own(k, k->resp.data ? k->resp.data : "", k->resp.len);
+        fetch_cls_record(k, rc == 0 ? "ok" : "bad_response", rc == 0);
     }
-    call_ended(k);
+    fetch_cls_ended(k);
 }
 
 static void cb_error(void *ud, hup_error_t err, bool got_response)
@@ -335,8 +329,12 @@ static void cb_error(void *ud, hup_error_t err, bool got_response)
     k->ended_at = clock_mono_us();
     bool timeout = err == HUP_ERR_TIMEOUT_CONNECT || err == HUP_ERR_TIMEOUT_FIRST_BYTE ||
                    err == HUP_ERR_TIMEOUT_IDLE;
-    record(k, timeout ? "timeout" : err == HUP_ERR_CONNECT ? "unreachable" : "error", false);
-    call_ended(k);
+    fetch_cls_record(k,
+                     timeout                  ? "timeout"
+                     : err == HUP_ERR_CONNECT ? "unreachable"
+                                              : "error",
+                     false);
+    fetch_cls_ended(k);
 }
 
 static const hup_callbacks_t cls_callbacks = {
@@ -362,16 +360,29 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     int port;
     const char *path;
     if (fetch_url_parse(url, &tls, c->host, sizeof c->host, &port, &path) != 0) {
-        record(c, "error", false);
+        fetch_cls_record(c, "error", false);
         return false;
     }
     c->brk = breaker_of(f->c, k->name);
     kv_brk_admit_t adm = c->brk ? kv_breaker_admit(c->brk, clock_mono_ms()) : KV_BRK_ALLOW;
     if (adm == KV_BRK_DENY) {
-        record(c, "circuit_open", false);
+        fetch_cls_record(c, "circuit_open", false);
         return false;
     }
     c->probe = adm == KV_BRK_PROBE;
+    c->to_ms = k->timeout_ms > 0 && (uint64_t)k->timeout_ms < deadline_ms ? (uint64_t)k->timeout_ms
+                                                                          : deadline_ms;
+    if (!c->probe && k->batch_max > 1 && fetch_cls_batchable(k)) {
+        /* concurrent requests may share the call: queue the body of a call
+         * of its own, whose input list a shared call takes */
+        fetch_cls_put_body_start(&c->body, k);
+        c->list_off = (uint32_t)c->body.len;
+        c->n_inputs = put_inputs(k, q, &c->body);
+        c->list_len = (uint32_t)(c->body.len - c->list_off);
+        buf_putc(&c->body, '}');
+        if (fetch_cls_enqueue(f->c, c)) return true;
+        c->body.len = 0;
+    }
     if (guard) {
         buf_puts(&c->body, "{\"model\":");
         buf_json_str(&c->body, k->model ? k->model : "", k->model ? strlen(k->model) : 0);
@@ -379,32 +390,22 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
                            "\"messages\":[{\"role\":\"user\",\"content\":");
         guard_content(k, q, &c->body);
         buf_puts(&c->body, "}]}");
-    } else {
+    } else if (k->type && !strcmp(k->type, "http_score")) {
         buf_puts(&c->body, "{");
         if (k->model) {
             buf_puts(&c->body, "\"model\":");
             buf_json_str(&c->body, k->model, strlen(k->model));
             buf_putc(&c->body, ',');
         }
-        if (k->type && !strcmp(k->type, "http_score")) {
-            put_score_texts(k, q, &c->body);
-        } else {
-            if (k->type && !strcmp(k->type, "http_pooling") && k->task && *k->task) {
-                buf_puts(&c->body, "\"task\":");
-                buf_json_str(&c->body, k->task, strlen(k->task));
-                buf_putc(&c->body, ',');
-            }
-            buf_puts(&c->body, "\"input\":");
-            put_inputs(k, q, &c->body);
-        }
+        put_score_texts(k, q, &c->body);
+        buf_puts(&c->body, "}");
+    } else {
+        fetch_cls_put_body_start(&c->body, k);
+        put_inputs(k, q, &c->body);
         buf_puts(&c->body, "}");
     }
-    fetch_put_head(&c->head, path, c->host, port, c->body.len);
-    if (k->api_key) buf_printf(&c->head, "Authorization: Bearer %s\r\n", k->api_key);
-    buf_puts(&c->head, "\r\n");
-    uint64_t to = k->timeout_ms > 0 && (uint64_t)k->timeout_ms < deadline_ms
-                      ? (uint64_t)k->timeout_ms
-                      : deadline_ms;
+    fetch_cls_put_head(&c->head, k, path, c->host, port, c->body.len);
+    uint64_t to = c->to_ms;
     struct iovec *iov = arena_alloc(f->a, sizeof *iov);
     iov->iov_base = c->body.data;
     iov->iov_len = c->body.len;
@@ -452,6 +453,8 @@ bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe
     f->calls = arena_calloc(a, out->n * sizeof *f->calls);
     sig_ctx_t cx = {.e = e, .recipe = recipe, .rq = rq, .a = a};
     sig_text_t q = sig_ctx_query(&cx);
+    f->timer = evtimer_new(c->base, on_deadline, f);
+    f->pending = 1; /* held while the calls start: none may finish the fetch meanwhile */
     for (size_t i = 0; i < out->n; i++) {
         if (!out->items[i].asked) continue;
         cls_call_t *k = &f->calls[f->n++];
@@ -461,8 +464,8 @@ bool fetch_classify(sig_cls_client_t *c, const sig_engine_t *e, const cfg_recipe
         out->items[i].name = k->k->name;
         if (start_call(f, k, q, deadline_ms)) f->pending++;
     }
-    f->timer = evtimer_new(c->base, on_deadline, f);
-    if (!f->pending) { /* nothing in flight: report later in this turn */
+    fetch_cls_kick(c);       /* queued calls go now unless their classifier is busy */
+    if (--f->pending == 0) { /* nothing in flight: report later in this turn */
         f->finishing = true;
         event_active(f->timer, EV_TIMEOUT, 1);
         return true;

@@ -59,6 +59,7 @@ bool fetch_timings_json(buf_t *b, const sig_cls_results_t *cls, const sig_emb_re
         fetch_put_u(b, ",\"sent_us\":", o->sent_us);
         fetch_put_u(b, ",\"call_us\":", o->call_us);
         fetch_put_u(b, ",\"latency_us\":", o->latency_us);
+        if (o->batch_requests > 1) fetch_put_u(b, ",\"batch_requests\":", o->batch_requests);
         buf_putc(b, '}');
         if (o->call_us > slowest) slowest = o->call_us;
     }

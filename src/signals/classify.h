@@ -32,17 +32,18 @@ struct event_base;
 
 /* Outcome of one classifier for one request. */
 typedef struct sig_cls_out {
-    bool asked;          /* a rule of the recipe named it */
-    bool ok;             /* a reply was parsed */
-    const char *outcome; /* ok | timeout | unreachable | error | http_error | bad_response |
-                          * circuit_open */
-    const char *label;   /* top label (or the guard's category) */
-    double score;        /* probability of the top label */
-    double positive;     /* probability of the positive labels (max over windows) */
-    uint32_t latency_us; /* fetch start -> outcome recorded */
-    const char *name;    /* the classifier's name (config memory) */
-    uint32_t sent_us;    /* fetch start -> the call started (0: never started) */
-    uint32_t call_us;    /* the call started -> its reply (or failure) on the loop */
+    bool asked;              /* a rule of the recipe named it */
+    bool ok;                 /* a reply was parsed */
+    const char *outcome;     /* ok | timeout | unreachable | error | http_error | bad_response |
+                              * circuit_open */
+    const char *label;       /* top label (or the guard's category) */
+    double score;            /* probability of the top label */
+    double positive;         /* probability of the positive labels (max over windows) */
+    uint32_t latency_us;     /* fetch start -> outcome recorded */
+    const char *name;        /* the classifier's name (config memory) */
+    uint32_t sent_us;        /* fetch start -> the call started (0: never started) */
+    uint32_t call_us;        /* the call started -> its reply (or failure) on the loop */
+    uint32_t batch_requests; /* requests whose inputs shared the call (0: its own call) */
 } sig_cls_out_t;
 
 /* Per request: one entry per model_catalog classifier, by index. */
@@ -94,6 +95,32 @@ bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t l
                            sig_cls_out_t *out);
 int sig_cls_parse_classify_tree(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                                 sig_cls_out_t *out);
+/* One request of a batched call (http_classify, http_pooling): its inputs
+ * are [first, first + count) of the call's input list; parts are given in
+ * input order and do not overlap. */
+typedef struct sig_cls_part {
+    uint32_t first, count;
+    arena_t *a;         /* where its label goes */
+    sig_cls_out_t *out; /* label, score, positive */
+    int rc;             /* 0, or -1: its part of the reply is not understood */
+} sig_cls_part_t;
+/* A batched call's reply, split back to its requests: a data[] entry is
+ * input number "index" when that is an integer, else its position; an
+ * entry of no request's inputs is ignored. Each request's outcome is what
+ * sig_cls_parse_classify (pooling: sig_cls_parse_pooling) gives on
+ * {"data":[its entries, in the reply's order]}, i.e. on the reply to a call
+ * of its own; a request without entries is -1, as is every request when the
+ * reply has no data[] array. */
+void sig_cls_parse_batch(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
+                         sig_cls_part_t *parts, size_t n);
+/* Its two readers: the fast one (classify_fast.c, http_classify) returns
+ * true with every part set when it understands the reply fully, exactly as
+ * the cJSON one would set them, else false with no part's out touched; the
+ * cJSON one decides everything else. Exposed so tests compare them. */
+bool sig_cls_batch_fast(const cfg_classifier_t *k, const char *body, size_t len,
+                        sig_cls_part_t *parts, size_t n);
+void sig_cls_parse_batch_tree(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
+                              sig_cls_part_t *parts, size_t n);
 int sig_cls_parse_guard(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                         sig_cls_out_t *out);
 /* vLLM /pooling (http_pooling): data[i].data is a classification model's

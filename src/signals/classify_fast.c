@@ -38,16 +38,25 @@ static bool cf_in_list(const cfg_strlist_t *l, const char *s, size_t n)
 
 /* A run of CF_NUM_MAX + 1 number characters anywhere (strings included, so
  * it may decline a reply cJSON reads: harmless). */
+static const unsigned char cf_numch[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1, ['+'] = 1, ['-'] = 1};
+
 static bool cf_long_number(const char *s, size_t n)
 {
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if ((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
-            if (++run > CF_NUM_MAX) return true;
-        } else {
-            run = 0;
-        }
+    /* a run ends at most CF_NUM_MAX bytes after it starts: look at every
+     * (CF_NUM_MAX + 1)th byte and count the run through it only when that
+     * byte is a number character (most bytes of a reply are not) */
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = CF_NUM_MAX; i < n; i += CF_NUM_MAX + 1) {
+        if (!cf_numch[u[i]]) continue;
+        size_t lo = i, hi = i;
+        while (lo > 0 && cf_numch[u[lo - 1]])
+            lo--;
+        while (hi + 1 < n && cf_numch[u[hi + 1]])
+            hi++;
+        if (hi - lo + 1 > CF_NUM_MAX) return true;
+        i = hi - CF_NUM_MAX; /* the next window starts after this run */
     }
     return false;
 }
@@ -118,9 +127,10 @@ typedef struct {
     double score, positive;
 } cf_entry_t;
 
-/* One data[] entry, as classify_parse.c one_entry reads it. */
+/* One data[] entry, as classify_parse.c one_entry reads it; with idx, also
+ * its "index" value (len 0 when absent; a second one declines). */
 static bool cf_entry(const cfg_classifier_t *k, const char *body, jspan_t obj, arena_t *a,
-                     cf_entry_t *r)
+                     cf_entry_t *r, jspan_t *idx)
 {
     if (jscan_type(body, obj) != '{') return false;
     jspan_t key, val, jl = {0, 0}, jp = {0, 0};
@@ -133,6 +143,9 @@ static bool cf_entry(const cfg_classifier_t *k, const char *body, jspan_t obj, a
         } else if (cf_key(body, key, "probs", &esc)) {
             if (jp.len) return false;
             jp = val;
+        } else if (idx && cf_key(body, key, "index", &esc)) {
+            if (idx->len) return false;
+            *idx = val;
         }
         if (esc) return false;
     }
@@ -187,8 +200,9 @@ static bool cf_entry(const cfg_classifier_t *k, const char *body, jspan_t obj, a
     return true;
 }
 
-bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
-                           sig_cls_out_t *out)
+/* The reply's data[] array: strict JSON, no long number, a top-level
+ * object with one unescaped "data" member that is an array. */
+static bool cf_data(const char *body, size_t len, jspan_t *out)
 {
     if (!body || len >= UINT32_MAX || jscan_validate(body, len, NULL) != 0 ||
         cf_long_number(body, len))
@@ -214,14 +228,23 @@ bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t l
         if (esc) return false;
     }
     if (jscan_type(body, data) != '[') return false;
+    *out = data;
+    return true;
+}
+
+bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
+                           sig_cls_out_t *out)
+{
+    jspan_t data;
+    if (!cf_data(body, len, &data)) return false;
     /* several inputs (chunks): the most positive one speaks for the text */
     cf_entry_t best = {0}, e;
     double best_pos = -1;
     bool any = false;
     jspan_t d;
-    cur = 0;
+    uint32_t cur = 0;
     while (jscan_arr_next(body, data, &cur, &d)) {
-        if (!cf_entry(k, body, d, a, &e)) return false;
+        if (!cf_entry(k, body, d, a, &e, NULL)) return false;
         any = true;
         if (e.positive > best_pos) {
             best_pos = e.positive;
@@ -233,4 +256,70 @@ bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t l
     out->score = best.score;
     out->positive = best.positive;
     return true;
+}
+
+/* The part holding input i (parts back to back, in order), or -1. */
+static long cf_part_of(const sig_cls_part_t *parts, size_t n, int64_t i)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t m = lo + (hi - lo) / 2;
+        if (i < (int64_t)parts[m].first)
+            hi = m;
+        else if (i >= (int64_t)parts[m].first + (int64_t)parts[m].count)
+            lo = m + 1;
+        else
+            return (long)m;
+    }
+    return -1;
+}
+
+typedef struct {
+    cf_entry_t best;
+    double best_pos;
+    bool any;
+} cf_part_best_t;
+
+bool sig_cls_batch_fast(const cfg_classifier_t *k, const char *body, size_t len,
+                        sig_cls_part_t *parts, size_t n)
+{
+    jspan_t data;
+    if (!n || !cf_data(body, len, &data)) return false;
+    cf_part_best_t stack[64], *pb = n <= 64 ? stack : malloc(n * sizeof *pb);
+    if (!pb) return false;
+    for (size_t i = 0; i < n; i++)
+        pb[i] = (cf_part_best_t){.best_pos = -1};
+    jspan_t d;
+    uint32_t cur = 0;
+    int64_t pos = 0;
+    bool ok = true;
+    while (ok && jscan_arr_next(body, data, &cur, &d)) {
+        cf_entry_t e;
+        jspan_t idx = {0, 0};
+        int64_t at = pos++;
+        /* labels are copied into their request's arena below; the first
+         * request's holds what unescaping needs meanwhile */
+        if (!cf_entry(k, body, d, parts[0].a, &e, &idx) ||
+            (idx.len && !jscan_int(body, idx, &at))) {
+            ok = false; /* the cJSON path decides */
+            break;
+        }
+        long p = cf_part_of(parts, n, at);
+        if (p < 0) continue; /* no request's input */
+        pb[p].any = true;
+        if (e.positive > pb[p].best_pos) { /* as one request's reply: the most positive */
+            pb[p].best_pos = e.positive;
+            pb[p].best = e;
+        }
+    }
+    for (size_t i = 0; ok && i < n; i++) {
+        sig_cls_part_t *q = &parts[i];
+        q->rc = pb[i].any ? 0 : -1;
+        if (!pb[i].any) continue;
+        q->out->label = arena_strndup(q->a, pb[i].best.label, pb[i].best.label_len);
+        q->out->score = pb[i].best.score;
+        q->out->positive = pb[i].best.positive;
+    }
+    if (pb != stack) free(pb);
+    return ok;
 }

@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -315,4 +316,80 @@ int sig_cls_parse_score(const cfg_classifier_t *k, const char *body, size_t len,
 out:
     cJSON_Delete(root);
     return rc;
+}
+
+/* ---- a batched call's reply ---- */
+
+/* The cJSON path: each entry read as its request's own reply reads it
+ * (one_entry; pooled_probs and from_probs), combined per request in the
+ * reply's order as those readers combine a reply's entries. */
+void sig_cls_parse_batch(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
+                         sig_cls_part_t *parts, size_t n)
+{
+    if (!n || (!pooling && sig_cls_batch_fast(k, body, len, parts, n))) return;
+    sig_cls_parse_batch_tree(k, pooling, body, len, parts, n);
+}
+
+void sig_cls_parse_batch_tree(const cfg_classifier_t *k, bool pooling, const char *body, size_t len,
+                              sig_cls_part_t *parts, size_t n)
+{
+    if (!n) return;
+    for (size_t i = 0; i < n; i++)
+        parts[i].rc = -1;
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (!cJSON_IsArray(data)) {
+        cJSON_Delete(root);
+        return;
+    }
+    typedef struct {
+        double best_pos;
+        bool any, bad;
+    } acc_t;
+    acc_t stack[32], *acc = n <= 32 ? stack : malloc(n * sizeof *acc);
+    if (!acc) abort();
+    for (size_t i = 0; i < n; i++)
+        acc[i] = (acc_t){.best_pos = -1};
+    double total = (double)parts[n - 1].first + parts[n - 1].count, p[POOL_MAX + 1];
+    int pos = 0;
+    for (const cJSON *d = data->child; d; d = d->next, pos++) {
+        const cJSON *ji = cJSON_IsObject(d) ? cJSON_GetObjectItemCaseSensitive(d, "index") : NULL;
+        double at = pos;
+        if (cJSON_IsNumber(ji) && ji->valuedouble == floor(ji->valuedouble)) at = ji->valuedouble;
+        if (!(at >= 0 && at < total)) continue; /* no request's input */
+        size_t lo = 0, hi = n;
+        while (hi - lo > 1) { /* the last part starting at or before at */
+            size_t m = lo + (hi - lo) / 2;
+            if ((double)parts[m].first <= at)
+                lo = m;
+            else
+                hi = m;
+        }
+        sig_cls_part_t *q = &parts[lo];
+        if (at >= (double)q->first + q->count || acc[lo].bad) continue;
+        const char *label;
+        double score, positive;
+        if (pooling) {
+            int np = pooled_probs(cJSON_GetObjectItemCaseSensitive(d, "data"), p);
+            if (np < 0) {
+                acc[lo].bad = true;
+                continue;
+            }
+            from_probs(k, p, np, q->a, &label, &score, &positive);
+        } else if (!cJSON_IsObject(d) || one_entry(k, d, &label, &score, &positive) != 0) {
+            acc[lo].bad = true;
+            continue;
+        }
+        acc[lo].any = true;
+        if (positive > acc[lo].best_pos) { /* the most positive entry speaks */
+            acc[lo].best_pos = positive;
+            q->out->label = arena_strdup(q->a, label);
+            q->out->score = score;
+            q->out->positive = positive;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        parts[i].rc = acc[i].any && !acc[i].bad ? 0 : -1;
+    if (acc != stack) free(acc);
+    cJSON_Delete(root);
 }

@@ -8,9 +8,9 @@
  * (or the text to window). Checked: parsers return 0 or -1 and, on 0, give a
  * label and scores in [0, 1]; whatever the fast /classify reader
  * (classify_fast.c) accepts, the cJSON one reads the same (label, score and
- * positive, bit for bit); a window never exceeds its budget plus the two
- * separators and never cuts inside a UTF-8 sequence that the input had
- * whole. */
+ * positive, bit for bit), also as a batched reply split back to three
+ * requests (sig_cls_batch_fast against sig_cls_parse_batch_tree); a window never exceeds its budget
+ * plus the two separators and never cuts inside a UTF-8 sequence that the input had whole. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +60,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(t.label && !strcmp(f.label, t.label));
             CHECK(!memcmp(&f.score, &t.score, sizeof f.score));
             CHECK(!memcmp(&f.positive, &t.positive, sizeof f.positive));
+        }
+        /* the same body as a batched reply to three requests of 1, 2 and 1
+         * inputs: the fast split answers as the cJSON one, part by part */
+        sig_cls_out_t bf[3] = {{0}}, bt[3] = {{0}};
+        sig_cls_part_t pf[3], pt[3];
+        static const uint32_t first[3] = {0, 1, 3}, count[3] = {1, 2, 1};
+        for (int i = 0; i < 3; i++) {
+            pf[i] = (sig_cls_part_t){.first = first[i], .count = count[i], .a = &a, .out = &bf[i]};
+            pt[i] = pf[i];
+            pt[i].out = &bt[i];
+        }
+        if (sig_cls_batch_fast(&k, body, len, pf, 3)) {
+            sig_cls_parse_batch_tree(&k, false, body, len, pt, 3);
+            for (int i = 0; i < 3; i++) {
+                CHECK(pf[i].rc == pt[i].rc);
+                if (pf[i].rc) continue;
+                CHECK(bf[i].label && bt[i].label && !strcmp(bf[i].label, bt[i].label));
+                CHECK(!memcmp(&bf[i].score, &bt[i].score, sizeof bf[i].score));
+                CHECK(!memcmp(&bf[i].positive, &bt[i].positive, sizeof bf[i].positive));
+            }
         }
         break;
     }

@@ -192,6 +192,67 @@ static void test_global_router_overrides(void **st)
     cfg_diags_free(&d);
 }
 
+/* A classifier's batching: defaults 32 / 32, set per classifier on the
+ * input-list protocols; out of range, not a number, or on a protocol that
+ * sends one request's texts per call: refused with the reason. */
+static void test_classifier_batch_settings(void **st)
+{
+    (void)st;
+    static const char base[] = "version: v0.3\n"
+                               "providers:\n  defaults: {default_model: m}\n"
+                               "  models: [{name: m, backend_refs: [{endpoint: \"h:1\"}]}]\n"
+                               "routing: {modelCards: [{name: m}]}\n"
+                               "global: {model_catalog: {classifiers: [";
+    char y[1024];
+    snprintf(y, sizeof y,
+             "%s{name: a, type: http_classify, endpoint: \"http://h:1/c\"}, "
+             "{name: b, type: http_pooling, endpoint: \"http://h:1/p\", batch_max: 1}, "
+             "{name: c, type: http_classify, endpoint: \"http://h:1/c\", batch_max: 1024, "
+             "batch_inflight: 1}]}}\n",
+             base);
+    cfg_diags_t d;
+    cfg_t *c = load(y, &d);
+    assert_non_null(c);
+    assert_int_equal(d.n, 0);
+    const cfg_model_catalog_t *m = &c->global_ext->model_catalog;
+    assert_int_equal(m->classifiers[0].batch_max, 32);
+    assert_int_equal(m->classifiers[0].batch_inflight, 32);
+    assert_int_equal(m->classifiers[1].batch_max, 1);
+    assert_int_equal(m->classifiers[2].batch_max, 1024);
+    assert_int_equal(m->classifiers[2].batch_inflight, 1);
+    cfg_free(c);
+    cfg_diags_free(&d);
+    static const struct {
+        const char *cls, *want;
+    } bad[] = {
+        {"{name: g, type: http_classify, endpoint: \"http://h:1/c\", batch_max: 0}",
+         "t.yaml:6:108: global.model_catalog.classifiers[g].batch_max: 0 is out of range "
+         "[1, 1024]"},
+        {"{name: g, type: http_classify, endpoint: \"http://h:1/c\", batch_max: 2000}",
+         "t.yaml:6:108: global.model_catalog.classifiers[g].batch_max: 2000 is out of range "
+         "[1, 1024]"},
+        {"{name: g, type: http_classify, endpoint: \"http://h:1/c\", batch_inflight: 0}",
+         "t.yaml:6:113: global.model_catalog.classifiers[g].batch_inflight: 0 is out of range "
+         "[1, 1024]"},
+        {"{name: g, type: http_classify, endpoint: \"http://h:1/c\", batch_max: many}",
+         "t.yaml:6:108: global.model_catalog.classifiers[g].batch_max: expected an integer, got "
+         "\"many\""},
+        {"{name: g, type: openai_chat, base_url: \"http://h:1/v1\", batch_max: 4}",
+         "t.yaml:6:107: global.model_catalog.classifiers[g].batch_max: batch_max applies to "
+         "http_classify and http_pooling only (openai_chat sends one request's texts per call): "
+         "remove it"},
+        {"{name: g, type: http_score, endpoint: \"http://h:1/s\", labels: [a], "
+         "batch_inflight: 2}",
+         "t.yaml:6:123: global.model_catalog.classifiers[g].batch_inflight: batch_inflight "
+         "applies to http_classify and http_pooling only (http_score sends one request's texts "
+         "per call): remove it"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(y, sizeof y, "%s%s]}}\n", base, bad[i].cls);
+        expect_one(y, bad[i].want);
+    }
+}
+
 /* signal_timeout and external classifiers load without a diagnostic (they
  * work: signals/classify.h); a family that cannot use a classifier rejects
  * `classifier:`. The dashboard is built: dashboard: true loads clean. What
@@ -546,6 +607,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_example_loads_clean),
         cmocka_unit_test(test_unsupported_settings_say_so),
+        cmocka_unit_test(test_classifier_batch_settings),
         cmocka_unit_test(test_defaults_of_a_minimal_file),
         cmocka_unit_test(test_global_router_overrides),
         cmocka_unit_test(test_value_units),
