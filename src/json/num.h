@@ -26,4 +26,11 @@ static inline int json_num_int(double d, int dflt)
 {
     return d > -2147483648.0 && d < 2147483647.0 ? (int)d : dflt;
 }
+
+/* Token counts from outside added up: non-negative terms, and a sum past
+ * INT64_MAX stays at INT64_MAX instead of overflowing (undefined). */
+static inline int64_t json_count_add(int64_t a, int64_t b)
+{
+    return b > INT64_MAX - a ? INT64_MAX : a + b;
+}
 #endif

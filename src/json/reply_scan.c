@@ -7,6 +7,7 @@
  * tests/unit/json/test_reply_scan.c and tests/fuzz/fuzz_reply.c compare the
  * two on generated and mutated replies. */
 #include "json/reply_scan.h"
+#include "json/num.h"
 #include <string.h>
 
 static jspan_t span_of(size_t a, size_t b)
@@ -155,11 +156,8 @@ static void usage_read(const char *doc, jspan_t us, jusage_t *u, bool *esc)
         u->cached_tokens = detail(doc, v[U_PTD], "cached_tokens", 13, esc);
         u->reasoning_tokens = detail(doc, v[U_CTD], "reasoning_tokens", 16, esc);
     } else if (u->is_anthropic) {
-        /* summed modulo 2^64 (what jscan_usage's signed sum gives on this
-         * compiler for absurd counts, without the undefined overflow) */
-        u->prompt_tokens = it >= 0 ? (int64_t)((uint64_t)it + (uint64_t)(cr > 0 ? cr : 0) +
-                                               (uint64_t)(cc > 0 ? cc : 0))
-                                   : -1;
+        u->prompt_tokens =
+            it >= 0 ? json_count_add(json_count_add(it, cr > 0 ? cr : 0), cc > 0 ? cc : 0) : -1;
         u->cached_tokens = cr;
         u->cache_creation_tokens = cc;
     } else {

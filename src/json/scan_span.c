@@ -4,6 +4,7 @@
  * jscan_obj_pick), reading integers, finding a literal in a text
  * (jscan_contains), and the token usage of an upstream reply (jscan_usage). Built on the lexers in
  * scan_lex.h, bounded to the span they are given. */
+#include "json/num.h"
 #include "json/scan_lex.h"
 
 /* ---- strings -------------------------------------------------------- */
@@ -256,7 +257,8 @@ void jscan_usage(const char *doc, size_t len, jusage_t *u)
         u->cached_tokens = get_int2(doc, v[U_PTD], "cached_tokens");
         u->reasoning_tokens = get_int2(doc, v[U_CTD], "reasoning_tokens");
     } else if (u->is_anthropic) {
-        u->prompt_tokens = it >= 0 ? it + (cr > 0 ? cr : 0) + (cc > 0 ? cc : 0) : -1;
+        u->prompt_tokens =
+            it >= 0 ? json_count_add(json_count_add(it, cr > 0 ? cr : 0), cc > 0 ? cc : 0) : -1;
         u->cached_tokens = cr;
         u->cache_creation_tokens = cc;
     } else {
