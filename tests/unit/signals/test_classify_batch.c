@@ -16,31 +16,13 @@
 
 #include "core/buf.h"
 #include "signals/classify.h"
+#include "cls_tables.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *lab2[] = {"benign", "jailbreak"};
-static char *lab3[] = {"safe", "toxic", "caf\xc3\xa9"};
-static char *pos1[] = {"jailbreak"};
-static char *pos2[] = {"toxic", "caf\xc3\xa9", "x\"y"};
-
-static cfg_classifier_t table(int which)
-{
-    cfg_classifier_t k = {0};
-    if (which == 1 || which == 3) {
-        k.labels.v = which == 1 ? lab2 : lab3;
-        k.labels.n = which == 1 ? 2 : 3;
-    }
-    if (which >= 1) {
-        k.positive_labels.v = which == 1 ? pos1 : pos2;
-        k.positive_labels.n = which == 1 ? 1 : 3;
-    }
-    return k;
-}
 
 #define MAX_REQ 6
 #define MAX_IN  (MAX_REQ * 3)
