@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "sqlite_file.h"
 #include <sqlite3.h>
 
 #include "replay_fixture.h"
@@ -50,15 +51,7 @@ static replay_store_t *open_sq(int64_t ttl, bool ro)
 
 static int64_t db_int(const char *sql)
 {
-    sqlite3 *db;
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return v;
+    return sqlite_file_int(path, sql);
 }
 
 static void db_exec(const char *sql)
