@@ -21,31 +21,36 @@ static inline uint32_t ror(uint32_t x, int n)
     return (x >> n) | (x << (32 - n));
 }
 
-#define BSIG0(x)     (ror(x, 2) ^ ror(x, 13) ^ ror(x, 22))
-#define BSIG1(x)     (ror(x, 6) ^ ror(x, 11) ^ ror(x, 25))
-#define SSIG0(x)     (ror(x, 7) ^ ror(x, 18) ^ ((x) >> 3))
-#define SSIG1(x)     (ror(x, 17) ^ ror(x, 19) ^ ((x) >> 10))
-#define CH(e, f, g)  ((g) ^ ((e) & ((f) ^ (g))))
-#define MAJ(a, b, c) (((a) & (b)) | ((c) & ((a) | (b))))
+/* The sigmas as nested rotations, ror(ror(ror(x, a) ^ x, b) ^ x, c) =
+ * ror(x, a+b+c) ^ ror(x, b+c) ^ ror(x, c): one copy of x instead of three. */
+#define BSIG0(x)    ror(ror(ror(x, 9) ^ (x), 11) ^ (x), 2)
+#define BSIG1(x)    ror(ror(ror(x, 14) ^ (x), 5) ^ (x), 6)
+#define SSIG0(x)    (ror(ror(x, 11) ^ (x), 7) ^ ((x) >> 3))
+#define SSIG1(x)    (ror(ror(x, 2) ^ (x), 17) ^ ((x) >> 10))
+#define CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
 /* word i of the schedule (i >= 16), computed in place in the 16-word ring */
 #define SCHED(i) (w[(i)&15] += SSIG1(w[((i)-2) & 15]) + w[((i)-7) & 15] + SSIG0(w[((i)-15) & 15]))
-/* one round; the eight working variables rotate by renaming, not by moves */
-#define ROUND(a, b, c, d, e, f, g, h, i, wi)                                                       \
+/* One round; the eight working variables rotate by renaming, not by moves.
+ * MAJ(a, b, c) = b ^ ((a ^ b) & (b ^ c)), and this round's b ^ c is the
+ * last round's a ^ b: BC holds it, AB receives this round's (the two swap
+ * roles every round). */
+#define ROUND(a, b, c, d, e, f, g, h, i, wi, AB, BC)                                               \
     do {                                                                                           \
         uint32_t t1 = (h) + BSIG1(e) + CH(e, f, g) + K[i] + (wi);                                  \
         (d) += t1;                                                                                 \
-        (h) = t1 + BSIG0(a) + MAJ(a, b, c);                                                        \
+        AB = (a) ^ (b);                                                                            \
+        (h) = t1 + BSIG0(a) + ((b) ^ (AB & BC));                                                   \
     } while (0)
 #define EIGHT(i, W)                                                                                \
     do {                                                                                           \
-        ROUND(a, b, c, d, e, f, g, h, (i) + 0, W((i) + 0));                                        \
-        ROUND(h, a, b, c, d, e, f, g, (i) + 1, W((i) + 1));                                        \
-        ROUND(g, h, a, b, c, d, e, f, (i) + 2, W((i) + 2));                                        \
-        ROUND(f, g, h, a, b, c, d, e, (i) + 3, W((i) + 3));                                        \
-        ROUND(e, f, g, h, a, b, c, d, (i) + 4, W((i) + 4));                                        \
-        ROUND(d, e, f, g, h, a, b, c, (i) + 5, W((i) + 5));                                        \
-        ROUND(c, d, e, f, g, h, a, b, (i) + 6, W((i) + 6));                                        \
-        ROUND(b, c, d, e, f, g, h, a, (i) + 7, W((i) + 7));                                        \
+        ROUND(a, b, c, d, e, f, g, h, (i) + 0, W((i) + 0), x, y);                                  \
+        ROUND(h, a, b, c, d, e, f, g, (i) + 1, W((i) + 1), y, x);                                  \
+        ROUND(g, h, a, b, c, d, e, f, (i) + 2, W((i) + 2), x, y);                                  \
+        ROUND(f, g, h, a, b, c, d, e, (i) + 3, W((i) + 3), y, x);                                  \
+        ROUND(e, f, g, h, a, b, c, d, (i) + 4, W((i) + 4), x, y);                                  \
+        ROUND(d, e, f, g, h, a, b, c, (i) + 5, W((i) + 5), y, x);                                  \
+        ROUND(c, d, e, f, g, h, a, b, (i) + 6, W((i) + 6), x, y);                                  \
+        ROUND(b, c, d, e, f, g, h, a, (i) + 7, W((i) + 7), y, x);                                  \
     } while (0)
 #define WLOAD(i) w[i]
 
@@ -53,10 +58,13 @@ static inline uint32_t ror(uint32_t x, int n)
 static void compress_c(uint32_t hs[8], const unsigned char *blk)
 {
     uint32_t w[16];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
-               (uint32_t)blk[4 * i + 2] << 8 | (uint32_t)blk[4 * i + 3];
+    for (int i = 0; i < 16; i++) {
+        uint32_t v;
+        memcpy(&v, blk + 4 * i, 4);
+        w[i] = __builtin_bswap32(v); /* big-endian words; x86 and ARM are little */
+    }
     uint32_t a = hs[0], b = hs[1], c = hs[2], d = hs[3], e = hs[4], f = hs[5], g = hs[6], h = hs[7];
+    uint32_t x, y = b ^ c;
     EIGHT(0, WLOAD);
     EIGHT(8, WLOAD);
     /* unrolled: every ring index is a constant */

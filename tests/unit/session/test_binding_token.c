@@ -4,13 +4,15 @@
  * leaves the binding unverified (but still strips the suffix); ids that
  * merely look similar are not wrapped; the per-process key is used when no
  * key is configured; size limits hold; the tool form of tool call ids uses
- * only Anthropic's tool_use id alphabet. */
+ * only Anthropic's tool_use id alphabet; wrapped ids are byte for byte the
+ * ones tether issued before (ids in clients' hands must keep verifying). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/sha256.h"
 #include "session/binding_token.h"
 #include <stdio.h>
 #include <string.h>
@@ -216,6 +218,51 @@ static void test_tool_ids_use_only_the_tool_id_alphabet(void **st)
     assert_string_equal(b.model, "big");
 }
 
+/* Ids wrapped by tether at 1dafb56 (before the SHA-256 rounds were
+ * rewritten), under both compressions: one block, two blocks, an empty
+ * original, a one-byte key and a key longer than a block. */
+static void test_wrapped_ids_match_known_outputs(void **st)
+{
+    static const char LONG_KEY[] =
+        "a-key-longer-than-sixty-four-bytes-goes-through-sha256-first-0123456789";
+    static const struct {
+        sess_binding_kind_t kind;
+        const char *key, *id, *model, *backend, *want;
+    } tc[] = {
+        {SESS_BINDING_CHAT, KEY, "chatcmpl-abc123", "big", "b1",
+         "chatcmpl-abc123.tb1.Yx9iaWcfYjE.7ZfO1z57OI1xtOtXJPhREg"},
+        {SESS_BINDING_CHAT, KEY, "chatcmpl-9f8e7d6c5b4a39281706f5e4d3c2b1a0", "gpt-4o-mini",
+         "openai-primary",
+         "chatcmpl-9f8e7d6c5b4a39281706f5e4d3c2b1a0.tb1.Yx9ncHQtNG8tbWluaR9vcGVuYWktcHJpbWFyeQ."
+         "uInk_ATvCRrGceLmOajY9g"},
+        {SESS_BINDING_NATIVE, KEY, "resp_0123456789abcdef0123456789abcdef0123456789abcdef",
+         "claude-sonnet", "anthropic",
+         "resp_0123456789abcdef0123456789abcdef0123456789abcdef.tb1."
+         "bh9jbGF1ZGUtc29ubmV0H2FudGhyb3BpYw.t9hqibR1DVBhtf31swujEA"},
+        {SESS_BINDING_EMULATED, "k", "resp.x.tb1.y.z", "m", "",
+         "resp.x.tb1.y.z.tb1.ZR9tHw.g7XNTCVLI1StOWuVlgk9Mg"},
+        {SESS_BINDING_TOOL, KEY, "call_Zx81kPq0", "small", "s1",
+         "call_Zx81kPq0_tb1_dB9zbWFsbB9zMQAOxS9Ijht1NEMxIOcgzGrThw"},
+        {SESS_BINDING_CHAT, LONG_KEY, "",
+         "a-model-name-that-is-rather-long-for-two-blocks-0123456789", "backend-with-long-name",
+         ".tb1."
+         "Yx9hLW1vZGVsLW5hbWUtdGhhdC1pcy1yYXRoZXItbG9uZy1mb3ItdHdvLWJsb2Nrcy0wMTIzNDU2Nzg5H2JhY2tl"
+         "bmQtd2l0aC1sb25nLW5hbWU.BXTeNAxGTX6aqnme9QZGrg"},
+    };
+    for (int pass = 0; pass < 2; pass++) {
+        sha256_use_accel(pass == 0);
+        for (size_t i = 0; i < sizeof tc / sizeof *tc; i++) {
+            char out[SESS_BINDING_ID_MAX + 1];
+            size_t n =
+                sess_binding_wrap(tc[i].key, strlen(tc[i].key), tc[i].kind, tc[i].id,
+                                  strlen(tc[i].id), tc[i].model, tc[i].backend, out, sizeof out);
+            assert_int_equal(n, strlen(tc[i].want));
+            assert_string_equal(out, tc[i].want);
+        }
+    }
+    sha256_use_accel(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +272,7 @@ int main(void)
         cmocka_unit_test(test_process_key_when_none_is_configured),
         cmocka_unit_test(test_limits_and_in_place_wrap),
         cmocka_unit_test(test_tool_ids_use_only_the_tool_id_alphabet),
+        cmocka_unit_test(test_wrapped_ids_match_known_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
