@@ -3,7 +3,8 @@
  * their case; client credentials reach only a backend configured for them
  * and never one with its own key, nor the listener's own key; anthropic-*
  * only to Anthropic upstreams; extra_headers and plugin ops replace client
- * headers; names and values that could split the head never pass. */
+ * headers; names and values that could split the head never pass; the
+ * hop-by-hop and value predicates agree with their plain definitions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,8 @@
 #include "upstream/forward_headers.h"
 #include <stdio.h>
 #include <string.h>
+#include <ctype.h>
+#include <stdbool.h>
 #include <strings.h>
 
 #define H(n, v)                                                                                    \
@@ -329,6 +332,88 @@ static void test_predicates(void **st)
     assert_false(fwd_valid_value("a\x7f", 2));
 }
 
+/* The length switch of fwd_is_hop_by_hop and the 16-byte steps of
+ * fwd_valid_value against the plain definitions, on generated input: every
+ * listed name and prefix in random case, each with one byte changed, cut or
+ * extended; values of every length 0..80 with a control byte (or none) at
+ * every position. */
+static const char *const HOP_NAMES[] = {
+    "host",         "content-length",    "content-type", "content-encoding",
+    "connection",   "keep-alive",        "te",           "trailer",
+    "upgrade",      "transfer-encoding", "expect",       "accept-encoding",
+    "x-request-id",
+};
+
+static bool ref_hop(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof HOP_NAMES / sizeof *HOP_NAMES; i++)
+        if (strlen(HOP_NAMES[i]) == len && !strncasecmp(name, HOP_NAMES[i], len)) return true;
+    return (len >= 6 && !strncasecmp(name, "proxy-", 6)) ||
+           (len >= 9 && !strncasecmp(name, "x-tether-", 9));
+}
+
+static bool ref_value(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
+    return true;
+}
+
+static uint32_t rng = 12345;
+
+static uint32_t next_rand(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return rng >> 8;
+}
+
+static void test_fast_predicates_match_the_plain_definitions(void **st)
+{
+    static const char *const extra[] = {
+        "proxy-authorization", "x-tether-session", "proxy-", "x-tether-", "proxy", "x-tether",
+        "authorization",       "x-session-id",     "accept", "user-agent"};
+    size_t hops = 0, checked = 0;
+    for (size_t i = 0; i < sizeof HOP_NAMES / sizeof *HOP_NAMES + sizeof extra / sizeof *extra;
+         i++) {
+        const char *base = i < sizeof HOP_NAMES / sizeof *HOP_NAMES
+                               ? HOP_NAMES[i]
+                               : extra[i - sizeof HOP_NAMES / sizeof *HOP_NAMES];
+        for (int rep = 0; rep < 200; rep++) {
+            char name[64];
+            size_t n = strlen(base);
+            memcpy(name, base, n);
+            for (size_t k = 0; k < n; k++)
+                if (next_rand() & 1) name[k] = (char)toupper((unsigned char)name[k]);
+            switch (rep % 4) {
+            case 1: name[next_rand() % n] = (char)(next_rand() % 256); break;
+            case 2: n -= 1 + next_rand() % n; break;
+            case 3: name[n++] = "-ax@`["[next_rand() % 6]; break;
+            default: break;
+            }
+            bool want = ref_hop(name, n);
+            assert_int_equal(fwd_is_hop_by_hop(name, n), want);
+            hops += want;
+            checked++;
+        }
+    }
+    assert_true(hops > 1000 && hops < checked);
+    char v[96];
+    for (size_t len = 0; len <= 80; len++)
+        for (size_t pos = 0; pos <= len; pos++)
+            for (int bad = 0; bad < 4; bad++) {
+                for (size_t k = 0; k < len; k++)
+                    v[k] = (char)(0x20 + next_rand() % 0x5f); /* printable, not 0x7f */
+                if (pos < len) {
+                    static const unsigned char probe[] = {0x00, '\t', 0x7f, 0x1f};
+                    v[pos] = (char)probe[bad];
+                    if (next_rand() % 3 == 0) v[pos] = (char)(next_rand() % 256);
+                }
+                assert_int_equal(fwd_valid_value(v, len), ref_value(v, len));
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -344,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_invalid_names_and_values_never_pass),
         cmocka_unit_test(test_traceparent_replaced_when_tracing),
         cmocka_unit_test(test_predicates),
+        cmocka_unit_test(test_fast_predicates_match_the_plain_definitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
