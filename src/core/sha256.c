@@ -28,8 +28,6 @@ static inline uint32_t ror(uint32_t x, int n)
 #define SSIG0(x)    (ror(ror(x, 11) ^ (x), 7) ^ ((x) >> 3))
 #define SSIG1(x)    (ror(ror(x, 2) ^ (x), 17) ^ ((x) >> 10))
 #define CH(e, f, g) ((g) ^ ((e) & ((f) ^ (g))))
-/* word i of the schedule (i >= 16), computed in place in the 16-word ring */
-#define SCHED(i) (w[(i)&15] += SSIG1(w[((i)-2) & 15]) + w[((i)-7) & 15] + SSIG0(w[((i)-15) & 15]))
 /* One round; the eight working variables rotate by renaming, not by moves.
  * MAJ(a, b, c) = b ^ ((a ^ b) & (b ^ c)), and this round's b ^ c is the
  * last round's a ^ b: BC holds it, AB receives this round's (the two swap
@@ -52,28 +50,66 @@ static inline uint32_t ror(uint32_t x, int n)
         ROUND(c, d, e, f, g, h, a, b, (i) + 6, W((i) + 6), x, y);                                  \
         ROUND(b, c, d, e, f, g, h, a, (i) + 7, W((i) + 7), y, x);                                  \
     } while (0)
-#define WLOAD(i) w[i]
 
-/* FIPS 180-4 6.2.2 in portable C. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+#define VROR(x, n) _mm_or_si128(_mm_srli_epi32(x, n), _mm_slli_epi32(x, 32 - (n)))
+
+static inline __m128i vssig1(__m128i x)
+{
+    return _mm_xor_si128(_mm_xor_si128(VROR(x, 17), VROR(x, 19)), _mm_srli_epi32(x, 10));
+}
+
+/* Schedule words 16..63 four at a time. Word t+j takes SSIG1 of word
+ * t+j-2: for j = 0, 1 those are known, for j = 2, 3 they are the first two
+ * just computed, so SSIG1 goes in two halves (SSIG1(0) = 0 leaves the other
+ * lanes alone). */
+static void schedule(uint32_t w[64])
+{
+    for (int t = 16; t < 64; t += 4) {
+        __m128i w15 = _mm_loadu_si128((const __m128i *)(const void *)(w + t - 15));
+        __m128i s0 =
+            _mm_xor_si128(_mm_xor_si128(VROR(w15, 7), VROR(w15, 18)), _mm_srli_epi32(w15, 3));
+        __m128i x = _mm_add_epi32(_mm_loadu_si128((const __m128i *)(const void *)(w + t - 16)),
+                                  _mm_loadu_si128((const __m128i *)(const void *)(w + t - 7)));
+        x = _mm_add_epi32(x, s0);
+        x = _mm_add_epi32(x, vssig1(_mm_loadl_epi64((const __m128i *)(const void *)(w + t - 2))));
+        x = _mm_add_epi32(x, vssig1(_mm_slli_si128(x, 8)));
+        _mm_storeu_si128((__m128i *)(void *)(w + t), x);
+    }
+}
+#else
+static void schedule(uint32_t w[64])
+{
+    for (int t = 16; t < 64; t++)
+        w[t] = SSIG1(w[t - 2]) + w[t - 7] + SSIG0(w[t - 15]) + w[t - 16];
+}
+#endif
+#define WSCHED(i) w[i]
+
+/* FIPS 180-4 6.2.2 in portable C (the schedule in SSE2 where present). */
 static void compress_c(uint32_t hs[8], const unsigned char *blk)
 {
-    uint32_t w[16];
+    uint32_t w[64];
     for (int i = 0; i < 16; i++) {
         uint32_t v;
         memcpy(&v, blk + 4 * i, 4);
-        w[i] = __builtin_bswap32(v); /* big-endian words; x86 and ARM are little */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap32(v); /* the words are big-endian */
+#endif
+        w[i] = v;
     }
+    schedule(w);
     uint32_t a = hs[0], b = hs[1], c = hs[2], d = hs[3], e = hs[4], f = hs[5], g = hs[6], h = hs[7];
     uint32_t x, y = b ^ c;
-    EIGHT(0, WLOAD);
-    EIGHT(8, WLOAD);
-    /* unrolled: every ring index is a constant */
-    EIGHT(16, SCHED);
-    EIGHT(24, SCHED);
-    EIGHT(32, SCHED);
-    EIGHT(40, SCHED);
-    EIGHT(48, SCHED);
-    EIGHT(56, SCHED);
+    EIGHT(0, WSCHED);
+    EIGHT(8, WSCHED);
+    EIGHT(16, WSCHED);
+    EIGHT(24, WSCHED);
+    EIGHT(32, WSCHED);
+    EIGHT(40, WSCHED);
+    EIGHT(48, WSCHED);
+    EIGHT(56, WSCHED);
     hs[0] += a;
     hs[1] += b;
     hs[2] += c;
