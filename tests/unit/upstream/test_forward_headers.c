@@ -387,7 +387,12 @@ static void test_fast_predicates_match_the_plain_definitions(void **st)
             for (size_t k = 0; k < n; k++)
                 if (next_rand() & 1) name[k] = (char)toupper((unsigned char)name[k]);
             switch (rep % 4) {
-            case 1: name[next_rand() % n] = (char)(next_rand() % 256); break;
+            case 1: { /* the case bit flipped (a letter's case, '-' to CR), or any byte */
+                size_t at = next_rand() % n;
+                unsigned char c = (unsigned char)name[at];
+                name[at] = (char)(next_rand() & 1 ? c ^ 0x20u : next_rand() % 256);
+                break;
+            }
             case 2: n -= 1 + next_rand() % n; break;
             case 3: name[n++] = "-ax@`["[next_rand() % 6]; break;
             default: break;
