@@ -50,27 +50,7 @@ const char *hsrv_reason(int status)
 static char *put(char *at, const char *end, const void *src, size_t n)
 {
     if (!at || (size_t)(end - at) < n) return NULL;
-    /* Header names and values are mostly short: two overlapping word moves
-     * instead of a call into memcpy (each stays inside at[0..n)). */
-    const char *s = src;
-    if (n >= 8 && n <= 16) {
-        uint64_t x, y;
-        memcpy(&x, s, 8);
-        memcpy(&y, s + n - 8, 8);
-        memcpy(at, &x, 8);
-        memcpy(at + n - 8, &y, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t x, y;
-        memcpy(&x, s, 4);
-        memcpy(&y, s + n - 4, 4);
-        memcpy(at, &x, 4);
-        memcpy(at + n - 4, &y, 4);
-    } else if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            at[i] = s[i];
-    } else {
-        memcpy(at, src, n);
-    }
+    memcpy(at, src, n);
     return at + n;
 }
 
