@@ -23,6 +23,8 @@ void fetch_put_u(buf_t *b, const char *pre, uint64_t v)
 
 void fetch_put_head(buf_t *b, const char *path, const char *host, int port, size_t n)
 {
+    /* the head's size at once: growing from empty cost two reallocs */
+    buf_reserve(b, strlen(path) + strlen(host) + 128);
     buf_puts(b, "POST ");
     buf_puts(b, path);
     buf_puts(b, " HTTP/1.1\r\nHost: ");
