@@ -412,7 +412,7 @@ instr() { # cfg: instructions per request of the serving worker
         "$B" serve --config "$T/vg-$1.yaml" --workers 1 --log-level error >"$T/vg-$1.log" 2>&1 &
     pid=$!
     pids+=("$pid")
-    for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done
+    for _ in $(seq 3000); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done # valgrind starts slowly on a loaded machine
     python3 "$T/drive.py" "$p" 20 "w$1"
     callgrind_control -z "$pid" >/dev/null 2>&1
     python3 "$T/drive.py" "$p" "$INSTR" "m$1"
