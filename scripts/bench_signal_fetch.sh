@@ -418,7 +418,7 @@ instr() { # cfg: instructions per request of the serving worker
     python3 "$T/drive.py" "$p" "$INSTR" "m$1"
     callgrind_control -d "$pid" >/dev/null 2>&1
     prev=
-    for _ in $(seq 120); do # the dump is written after callgrind_control returns
+    for _ in $(seq 600); do # the dump is written after callgrind_control returns (slowly under load)
         sleep 1
         cur=$(ls -l "$T/cg-$1.$pid".1-* 2>/dev/null | awk '{print $5}' | tr '\n' ' ')
         done_all=1
