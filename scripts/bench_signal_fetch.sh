@@ -32,6 +32,12 @@
 # 0-2 x BENCH_FETCH_PACE_MS (50) between requests, so up to 64 are in
 # flight at a rate one worker keeps up with (it shows what is left of the
 # overhead when the worker is not saturated).
+# The machine: the whole machine's CPU over each cls+emb run (/proc/stat) and
+# the router's, the signal mock's and the LLM mock's share of it, in % of
+# all cores; capacity = the req/s at which every core would be busy at the
+# run's CPU per request, and the paced row's rate as a fraction of the
+# closed-loop 64 row's capacity: so a reader can tell queueing for a core
+# (busy near 100 %, long worker wait) from the router's own overhead.
 # BENCH_FETCH_INSTR=N: also instructions per request on the worker thread
 # (valgrind callgrind, N sequential requests per config; BENCH_FETCH_CG_OUT=
 # PREFIX keeps the worker's callgrind file as PREFIX.none / PREFIX.both);
@@ -80,10 +86,12 @@ LLM=$(port)
 SIG=$(port)
 $B mock --listen 127.0.0.1:$LLM --workers 2 --reply-bytes 64 >/dev/null 2>&1 &
 pids+=($!)
+LLM_PID=$!
 wait_port "$LLM" $!
 $B mock --listen 127.0.0.1:$SIG --workers 2 --latency-ms "$MS" --classify "secret sauce=jailbreak" \
     >/dev/null 2>&1 &
 pids+=($!)
+SIG_PID=$!
 wait_port "$SIG" $!
 
 # A new text every request (no embedder cache hit); the same request shape
@@ -150,6 +158,8 @@ p50() {
     out=$(BENCH_RUN_ID="$$-$RUNS-$RANDOM" wrk -t "$([ "$3" = 1 ] && echo 1 || echo 2)" -c "$3" -d "${SECS}s" --timeout 5s --latency \
         -s "$2" "$1" 2>&1) || die "wrk failed against $1"
     echo "$out" >"$T/wrk.out"
+    times >"$T/wrk.times" # this subshell's children: wrk's user and system time (not in a pipe)
+    tail -1 "$T/wrk.times" >"$T/wrk.cpu"
     v=$(awk '$1 == "50%" {print $2}' <<<"$out")
     [ -n "$v" ] || die "no latency from wrk against $1"
     awk -v v="$v" 'BEGIN {
@@ -285,24 +295,47 @@ thr_ns() {
     done
     echo "$w $r $o $wq"
 }
+# proc_ns PID: a process's CPU time so far in ns (all its threads, schedstat).
+proc_ns() {
+    local t v s=0
+    for t in /proc/"$1"/task/*; do
+        read -r v _ <"$t/schedstat" 2>/dev/null || continue
+        s=$((s + v))
+    done
+    echo "$s"
+}
+# sys_ticks: "busy total" clock ticks of the whole machine so far (/proc/stat;
+# busy = everything but idle and iowait).
+sys_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat; }
 # cpu_p50 URL LUA CONNS PID: one wrk run with the router's CPU over it:
-# "p50 req/s worker-us/req all-threads-us/req worker-busy-%" (busy: worker
-# CPU time / (wall time x workers), the workers' utilisation).
+# "p50 req/s worker-us/req all-threads-us/req worker-busy-% worker-wait-us/req
+# machine-busy-% router-% signal-mock-% llm-mock-% wrk-% bench-us/req" (busy: worker CPU time /
+# (wall time x workers), the workers' utilisation; the last four in % of all
+# the machine's cores over the run: the machine's whole load, and the part
+# the router, the two mocks and wrk took of it; bench-us/req: their CPU per
+# request together).
 cpu_p50() {
-    local s0 s1 t0 t1 v
-    s0=$(thr_ns "$4")
+    local s0 s1 t0 t1 v m0 m1 g0 g1 l0 l1 r0 r1 wk
+    s0=$(thr_ns "$4") m0=$(sys_ticks) g0=$(proc_ns "$SIG_PID") l0=$(proc_ns "$LLM_PID") r0=$(proc_ns "$4")
     t0=$(date +%s%N)
     v=$(p50 "$1" "$2" "$3")
     t1=$(date +%s%N)
-    s1=$(thr_ns "$4")
-    awk -v a="$s0" -v b="$s1" -v dt=$((t1 - t0)) -v w="$WORKERS" -v v="$v" '
+    s1=$(thr_ns "$4") m1=$(sys_ticks) g1=$(proc_ns "$SIG_PID") l1=$(proc_ns "$LLM_PID") r1=$(proc_ns "$4")
+    # wrk's CPU, from bash's `times` ("0m0.120s 0m0.340s"), in ns
+    wk=$(awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] } printf "%.0f", t * 1e9 }' "$T/wrk.cpu")
+    awk -v a="$s0" -v b="$s1" -v dt=$((t1 - t0)) -v w="$WORKERS" -v v="$v" -v m0="$m0" -v m1="$m1" \
+        -v sig=$((g1 - g0)) -v llm=$((l1 - l0)) -v rt=$((r1 - r0)) -v wrk="$wk" -v nc="$(nproc)" '
         /requests in/ { n = $1 }
         END { split(a, x, " "); split(b, y, " "); wk = y[1] - x[1]; all = wk + y[2] - x[2] + y[3] - x[3]
+              split(m0, p, " "); split(m1, q, " "); tot = q[2] - p[2]; if (tot < 1) tot = 1
               if (n < 1) n = 1
-              printf "%s %.0f %.1f %.1f %.0f %.1f", v, n * 1e9 / dt, wk / 1e3 / n, all / 1e3 / n, 100 * wk / dt / w, (y[4] - x[4]) / 1e3 / n }' "$T/wrk.out"
+              cap = dt * nc / 100
+              printf "%s %.0f %.1f %.1f %.0f %.1f %.1f %.1f %.1f %.1f %.1f %.1f", v, n * 1e9 / dt, wk / 1e3 / n, all / 1e3 / n, 100 * wk / dt / w, (y[4] - x[4]) / 1e3 / n,
+                  100 * (q[1] - p[1]) / tot, rt / cap, sig / cap, llm / cap, wrk / cap, (rt + sig + llm + wrk) / 1e3 / n }' "$T/wrk.out"
 }
 load0=$(cut -d' ' -f1 /proc/loadavg)
-declare -A OUT IN CPU
+declare -A OUT IN CPU MACH
+CAP64=
 CONNS="1 64 64p"
 [ "$ROUNDS" -gt 0 ] || CONNS="" # BENCH_FETCH_ROUNDS=0: the instruction counts only
 for c in $CONNS; do
@@ -337,6 +370,24 @@ for c in $CONNS; do
         cpu="$cpu $(for l in "${bcol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
     done
     read -r nrps brps nwk bwk nall ball nbusy bbusy nwait bwait <<<"$cpu"
+    # the machine over the cls+emb runs (medians; % of all cores)
+    mach=""
+    for k in 7 8 9 10 11 12; do
+        mach="$mach $(for l in "${bcol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')"
+    done
+    read -r mbusy mrt msig mllm mwrk mus <<<"$mach"
+    # capacity: the cls+emb rate at which the benchmark's own processes
+    # (router, both mocks, wrk) would keep every core busy at this run's CPU
+    # per request; the closed-loop 64 row's is the reference the paced row's
+    # rate is a fraction of
+    cap=$(awk -v u="$mus" -v nc="$(nproc)" 'BEGIN { printf "%.0f", (u > 0) ? nc * 1e6 / u : 0 }')
+    [ "$c" = 64 ] && CAP64=$cap
+    frac=$(awk -v r="$brps" -v c="${CAP64:-0}" 'BEGIN { if (c > 0) printf "%.0f %%", 100 * r / c; else printf "-" }')
+    MACH[$c]=$(awk -v c="$([ "$c" = 64p ] && echo "64 paced" || echo "$c")" -v r="$brps" -v b="$mbusy" -v rt="$mrt" \
+        -v sg="$msig" -v lm="$mllm" -v wr="$mwrk" -v us="$mus" -v cap="$cap" -v fr="$frac" -v bw="$bwait" -v bwk="$bwk" 'BEGIN {
+        rest = b - rt - sg - lm - wr; if (rest < 0) rest = 0
+        printf "| %s | %d | %.0f %% | %.0f %% | %.0f %% | %.0f %% | %.0f %% | %.0f %% | %.0f | %.0f | %s | %.1f | %.1f |", c, r, b, rt, sg, lm, wr, rest,
+            us, cap, fr, bwk, bw }')
     lab=$([ "$c" = 64p ] && echo "64 paced" || echo "$c")
     OUT[$c]=$(awk -v c="$lab" -v cl="$cl" -v em="$em" -v pr="$pr" -v no="$no" -v bo="$bo" -v sl="$bsl" 'BEGIN {
         add = bo - no
@@ -361,13 +412,13 @@ instr() { # cfg: instructions per request of the serving worker
         "$B" serve --config "$T/vg-$1.yaml" --workers 1 --log-level error >"$T/vg-$1.log" 2>&1 &
     pid=$!
     pids+=("$pid")
-    for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done
+    for _ in $(seq 3000); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.2; done # valgrind starts slowly on a loaded machine
     python3 "$T/drive.py" "$p" 20 "w$1"
     callgrind_control -z "$pid" >/dev/null 2>&1
     python3 "$T/drive.py" "$p" "$INSTR" "m$1"
     callgrind_control -d "$pid" >/dev/null 2>&1
     prev=
-    for _ in $(seq 120); do # the dump is written after callgrind_control returns
+    for _ in $(seq 600); do # the dump is written after callgrind_control returns (slowly under load)
         sleep 1
         cur=$(ls -l "$T/cg-$1.$pid".1-* 2>/dev/null | awk '{print $5}' | tr '\n' ' ')
         done_all=1
@@ -432,6 +483,18 @@ echo
 echo "| conns | none req/s | cls+emb req/s | none worker us/req | cls+emb worker us/req | fetch worker us/req | none all us/req | cls+emb all us/req | none busy | cls+emb busy | none worker wait us/req | cls+emb worker wait us/req |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONNS; do echo "${CPU[$c]}"; done
+echo
+echo "The machine over the cls+emb runs ($(nproc) cores; % of all of them; medians): busy = every"
+echo "process (/proc/stat); router, signal mock, LLM mock (schedstat) and wrk (its rusage) = the"
+echo "benchmark's own processes; other = the rest of the machine's load; bench us/req = the CPU of the"
+echo "benchmark's processes per request; capacity = $(nproc) cores / bench us/req, the cls+emb req/s at"
+echo "which they alone would keep every core busy; rate / 64 capacity = this row's req/s over the"
+echo "closed-loop 64 row's capacity. Queueing for a core: busy near 100 % with a long worker wait; the"
+echo "router's own cost: worker us/req (load-independent: instructions, BENCH_FETCH_INSTR)."
+echo
+echo "| conns | cls+emb req/s | machine busy | router | signal mock | LLM mock | wrk | other | bench us/req | capacity req/s | rate / 64 capacity | worker us/req | worker wait us/req |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in $CONNS; do echo "${MACH[$c]}"; done
 fi
 if [ "$INSTR" -gt 0 ]; then
     echo

@@ -52,9 +52,10 @@ static const char *label_of(const rule_t *r, size_t n, const char *text)
     return hit;
 }
 
-/* /classify (pooling false) or /pooling with task classify (pooling true). */
-static int render(const char *table, const char *model, const char *body, size_t len, bool pooling,
-                  buf_t *out, char *err, size_t errlen)
+/* /classify (pooling false) or /pooling with task classify (pooling true),
+ * of the parsed request body root. */
+static int render(const char *table, const char *model, const cJSON *root, bool pooling, buf_t *out,
+                  char *err, size_t errlen)
 {
     rule_t rules[MAX_RULES];
     size_t n = parse_table(table, rules);
@@ -68,13 +69,16 @@ static int render(const char *table, const char *model, const char *body, size_t
             if (!strcmp(labels[k], rules[i].label)) seen = true;
         if (!seen) labels[nl++] = rules[i].label;
     }
-    cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(root, "input");
     if (!cJSON_IsString(in) && !cJSON_IsArray(in)) {
         snprintf(err, errlen, "'input' must be a string or an array of strings");
-        cJSON_Delete(root);
         return -1;
     }
+    /* the two probabilities' "%.4g" once per reply, not once per number */
+    double rest = nl > 1 ? 0.1 / (double)(nl - 1) : 0;
+    char s_hit[32], s_rest[32];
+    snprintf(s_hit, sizeof s_hit, "%.4g", 0.9);
+    snprintf(s_rest, sizeof s_rest, "%.4g", rest);
     buf_puts(out, "{\"id\":\"classify-mock\",\"object\":\"list\",\"created\":0,\"model\":");
     buf_json_cstr(out, model ? model : "mock-classifier");
     buf_puts(out, ",\"data\":[");
@@ -84,7 +88,9 @@ static int render(const char *table, const char *model, const char *body, size_t
         const char *text = cJSON_IsString(item) ? item->valuestring : "";
         const char *hit = label_of(rules, n, text);
         const char *label = hit ? hit : "benign";
-        buf_printf(out, "%s{\"index\":%d,", idx ? "," : "", idx);
+        buf_puts(out, idx ? ",{\"index\":" : "{\"index\":");
+        buf_int(out, idx);
+        buf_putc(out, ',');
         if (pooling) {
             buf_puts(out, "\"object\":\"pooling\",\"data\":[");
         } else {
@@ -92,32 +98,56 @@ static int render(const char *table, const char *model, const char *body, size_t
             buf_json_cstr(out, label);
             buf_puts(out, ",\"probs\":[");
         }
-        double rest = nl > 1 ? 0.1 / (double)(nl - 1) : 0;
-        for (size_t k = 0; k < nl; k++)
-            buf_printf(out, "%s%.4g", k ? "," : "", !strcmp(labels[k], label) ? 0.9 : rest);
-        if (pooling)
+        for (size_t k = 0; k < nl; k++) {
+            if (k) buf_putc(out, ',');
+            buf_puts(out, !strcmp(labels[k], label) ? s_hit : s_rest);
+        }
+        if (pooling) {
             buf_puts(out, "]}");
-        else
-            buf_printf(out, "],\"num_classes\":%zu}", nl);
+        } else {
+            buf_puts(out, "],\"num_classes\":");
+            buf_uint(out, nl);
+            buf_putc(out, '}');
+        }
     }
     buf_printf(out,
                "],\"usage\":{\"prompt_tokens\":%d,\"total_tokens\":%d,"
                "\"completion_tokens\":0}}",
                idx, idx);
-    cJSON_Delete(root);
     return 0;
+}
+
+static int render_body(const char *table, const char *model, const char *body, size_t len,
+                       bool pooling, buf_t *out, char *err, size_t errlen)
+{
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    int rc = render(table, model, root, pooling, out, err, errlen);
+    cJSON_Delete(root);
+    return rc;
 }
 
 int mock_classify_render(const char *table, const char *model, const char *body, size_t len,
                          buf_t *out, char *err, size_t errlen)
 {
-    return render(table, model, body, len, false, out, err, errlen);
+    return render_body(table, model, body, len, false, out, err, errlen);
 }
 
 int mock_classify_pooling(const char *table, const char *model, const char *body, size_t len,
                           buf_t *out, char *err, size_t errlen)
 {
-    return render(table, model, body, len, true, out, err, errlen);
+    return render_body(table, model, body, len, true, out, err, errlen);
+}
+
+int mock_classify_render_json(const char *table, const char *model, const cJSON *root, buf_t *out,
+                              char *err, size_t errlen)
+{
+    return render(table, model, root, false, out, err, errlen);
+}
+
+int mock_classify_pooling_json(const char *table, const char *model, const cJSON *root, buf_t *out,
+                               char *err, size_t errlen)
+{
+    return render(table, model, root, true, out, err, errlen);
 }
 
 /* Does lower-cased hay contain needle (case-insensitive)? */

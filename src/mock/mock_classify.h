@@ -15,6 +15,7 @@
 #ifndef TETHER_MOCK_CLASSIFY_H
 #define TETHER_MOCK_CLASSIFY_H
 #include "core/buf.h"
+#include <cjson/cJSON.h>
 #include <stddef.h>
 
 /* Render the /classify reply for a request body into out. Returns 0, or -1
@@ -25,6 +26,12 @@ int mock_classify_render(const char *table, const char *model, const char *body,
  * data[i].data = the same probabilities as /classify, no label. */
 int mock_classify_pooling(const char *table, const char *model, const char *body, size_t len,
                           buf_t *out, char *err, size_t errlen);
+/* The same two replies from a request body the caller already parsed
+ * (root may be NULL: the error of a missing input). */
+int mock_classify_render_json(const char *table, const char *model, const cJSON *root, buf_t *out,
+                              char *err, size_t errlen);
+int mock_classify_pooling_json(const char *table, const char *model, const cJSON *root, buf_t *out,
+                               char *err, size_t errlen);
 /* vLLM's /score reply: one data[i].score per (text_1, text_2[i]) pair:
  * 0.9 when text_2 contains the label text_1 gets from the table ("benign"
  * when no keyword matches), else 0.1. */

@@ -33,12 +33,11 @@ void mock_handle_classify(mock_t *m, hsrv_req_t *req, cls_api_t api)
     } else if (!mock_faults_apply(m, req, &f)) {
         buf_t b = BUF_INIT;
         char err[160];
-        int rc = api == CLS_SCORE     ? mock_classify_score(m->cfg.classify, model, req->body,
-                                                            req->body_len, &b, err, sizeof err)
-                 : api == CLS_POOLING ? mock_classify_pooling(m->cfg.classify, model, req->body,
-                                                              req->body_len, &b, err, sizeof err)
-                                      : mock_classify_render(m->cfg.classify, model, req->body,
-                                                             req->body_len, &b, err, sizeof err);
+        int rc = api == CLS_SCORE ? mock_classify_score(m->cfg.classify, model, req->body,
+                                                        req->body_len, &b, err, sizeof err)
+                 : api == CLS_POOLING
+                     ? mock_classify_pooling_json(m->cfg.classify, model, root, &b, err, sizeof err)
+                     : mock_classify_render_json(m->cfg.classify, model, root, &b, err, sizeof err);
         if (rc != 0) {
             mock_respond_error(req, 400, "invalid_request_error", "invalid_input", err);
             buf_free(&b);
@@ -137,10 +136,17 @@ void mock_handle_embeddings(mock_t *m, hsrv_req_t *req, bool pooling)
             if (dl > extra) extra = dl;
             mock_embed(text.data ? text.data : "", text.len, m->cfg.seed, vec, dims);
             buf_free(&text);
-            buf_printf(&b, "%s{\"object\":\"%s\",\"index\":%d,\"%s\":[", idx ? "," : "",
-                       pooling ? "pooling" : "embedding", idx, pooling ? "data" : "embedding");
-            for (int i = 0; i < dims; i++)
-                buf_printf(&b, "%s%.6g", i ? "," : "", vec[i]);
+            /* printf's bytes without printf ("%d", "%.6g": buf_int, buf_g6):
+             * the mock shares the cores with the router under benchmark */
+            buf_puts(&b, idx ? ",{\"object\":\"" : "{\"object\":\"");
+            buf_puts(&b, pooling ? "pooling\",\"index\":" : "embedding\",\"index\":");
+            buf_int(&b, idx);
+            buf_puts(&b, pooling ? ",\"data\":[" : ",\"embedding\":[");
+            buf_reserve(&b, (size_t)dims * 14);
+            for (int i = 0; i < dims; i++) {
+                if (i) buf_putc(&b, ',');
+                buf_g6(&b, (double)vec[i]);
+            }
             buf_puts(&b, "]}");
         }
         buf_puts(&b, "],\"model\":");

@@ -354,7 +354,11 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
             bl--;
         snprintf(url, sizeof url, "%.*s/chat/completions", (int)bl, b);
     } else {
-        snprintf(url, sizeof url, "%s", k->endpoint ? k->endpoint : "");
+        /* snprintf's "%s" bytes (truncated alike) without printf */
+        const char *ep = k->endpoint ? k->endpoint : "";
+        size_t el = strnlen(ep, sizeof url - 1);
+        memcpy(url, ep, el);
+        url[el] = 0;
     }
     bool tls;
     int port;
@@ -372,6 +376,11 @@ static bool start_call(cls_fetch_t *f, cls_call_t *c, sig_text_t q, uint64_t dea
     c->probe = adm == KV_BRK_PROBE;
     c->to_ms = k->timeout_ms > 0 && (uint64_t)k->timeout_ms < deadline_ms ? (uint64_t)k->timeout_ms
                                                                           : deadline_ms;
+    {
+        /* the body's size at once (escapes and chunk overlaps aside) */
+        size_t max = k->max_input_chars > 0 ? (size_t)k->max_input_chars : 4000;
+        buf_reserve(&c->body, (q.n < max ? q.n : max) + (k->model ? strlen(k->model) : 0) + 64);
+    }
     if (!c->probe && k->batch_max > 1 && fetch_cls_batchable(k)) {
         /* concurrent requests may share the call: queue the body of a call
          * of its own, whose input list a shared call takes */

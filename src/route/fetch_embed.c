@@ -299,6 +299,10 @@ static void batch_start(sig_emb_client_t *c, emb_t *emb, emb_item_t *items, size
     kv_brk_admit_t adm = kv_breaker_admit(&c->brk, clock_mono_ms());
     if (adm == KV_BRK_DENY) return batch_end(b, "embedding_circuit_open", "circuit_open", NULL);
     b->probe = adm == KV_BRK_PROBE;
+    size_t want = strlen(k->model) + 64; /* the body's size at once (escapes aside) */
+    for (size_t i = 0; i < n; i++)
+        want += items[i].f->lens[items[i].slot] + 3;
+    buf_reserve(&b->body, want);
     buf_puts(&b->body, "{\"model\":");
     buf_json_str(&b->body, k->model, strlen(k->model));
     if (k->want_dims > 0) fetch_put_u(&b->body, ",\"dimensions\":", (uint64_t)k->want_dims);
