@@ -5,6 +5,13 @@
  * most of its requests, so most records repeat two of their three large
  * fragments (docs/PERFORMANCE.md "Replay writer, fourth pass").
  *
+ * A fragment that differs from a remembered one only in digits swapped for
+ * digits (the signals' timings and scores change on every request) counts
+ * as remembered unless a swap could have made a number's leading zero: in
+ * JSON a digit is a string's byte or a number's, so such a text is valid
+ * exactly when the remembered one is, and the credential pre-check treats
+ * a digit only as a token byte, so its answer is the same too.
+ *
  * Per thread (the writer's), a few fragments of at most
  * REPLAY_FRAG_MEMO_MAX bytes each, kept in thread-local storage (no
  * allocation), the least recently used replaced. A fragment is remembered
@@ -18,9 +25,14 @@
 
 #define REPLAY_FRAG_MEMO_N   8    /* fragments remembered per thread */
 #define REPLAY_FRAG_MEMO_MAX 4096 /* bytes, at most, of one */
+/* The digit rule applies from this length: a shorter fragment is cheap to
+ * check, and stays byte for byte. */
+#define REPLAY_FRAG_MEMO_DIGITS_MIN 128
 
 /* True when s[0..n) equals a fragment this thread remembers as valid JSON
- * holding nothing the credential scan could mask. */
+ * holding nothing the credential scan could mask, or (from
+ * REPLAY_FRAG_MEMO_DIGITS_MIN bytes) differs from one only in digits as
+ * above. */
 bool replay_frag_memo_clean(const char *s, size_t n);
 /* s[0..n) was just found valid JSON (by any of record.c's checks): run the
  * credential pre-check and remember it when that finds nothing. */

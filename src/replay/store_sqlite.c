@@ -1,7 +1,8 @@
 /* store_sqlite.c - the default replay store (SPEC §9.9): one SQLite file in
  * WAL mode with incremental auto-vacuum, one row per record (the rendered
- * JSON plus the columns queries filter on), indexes on (session_id,
- * created_at) for the timeline and (created_at, id) for the newest-first
+ * JSON plus the columns queries filter on), indexes on (sid, created_at)
+ * for the timeline (sid: a number per session, store_sqlite_sess.c) and
+ * (created_at, id) for the newest-first
  * list, its cursor and the caps (filters on decision, model and reason walk
  * the time index; a file with the older per-filter indexes loses them at
  * open). Writes arrive in batches, one
@@ -31,8 +32,7 @@ static const char SCHEMA[] =
     " session_id TEXT, decision TEXT, model TEXT, reason TEXT, phase TEXT,"
     " turn INTEGER NOT NULL DEFAULT 0, switched INTEGER NOT NULL DEFAULT 0,"
     " record TEXT NOT NULL, bodies TEXT, frag1 INTEGER, frag2 INTEGER, frag_at "
-    "INTEGER);" REPLAY_SQ_FRAG_SCHEMA ";"
-    "CREATE INDEX IF NOT EXISTS replay_session ON replay(session_id, created_at);"
+    "INTEGER, sid INTEGER);" REPLAY_SQ_FRAG_SCHEMA ";"
     "CREATE INDEX IF NOT EXISTS replay_created ON replay(created_at, id);";
 
 /* Indexes of files made before 2026-12-07: every write paid for them (a
@@ -71,9 +71,15 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
     s->batch++;
     int64_t rows0 = s->rows;
     uint64_t trimmed0 = s->trimmed;
-    if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    /* the write lock from the start: what the session numbers' check reads
+     * (store_sqlite_sess.c) holds for the whole batch */
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         rc = replay_sq_fail(s, err, "begin");
         goto out;
+    }
+    if (replay_sq_sess_batch_begin(s) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "begin (session numbers)");
+        goto rollback;
     }
     for (size_t i = 0; i < n; i++) {
         const replay_record_t *r = recs[i];
@@ -90,6 +96,14 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         if (frc != SQLITE_OK) {
             rc = replay_sq_fail(s, err, "insert (fragment)");
             goto rollback;
+        }
+        int64_t sid = 0;
+        if (r->has_session && r->session.id && s->has_sid) {
+            sid = replay_sq_sess_id(s, r->session.id, &frc);
+            if (frc != SQLITE_OK) {
+                rc = replay_sq_fail(s, err, "insert (session number)");
+                goto rollback;
+            }
         }
         replay_render_cut_t cut = {.trace = f1 != 0, .candidates = f2 != 0};
         replay_record_render_cut(r, &cut, &js);
@@ -116,6 +130,7 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
         if (f1 || f2)
             sqlite3_bind_int64(
                 st, 14, (int64_t)((uint64_t)cut.trace_at | (uint64_t)cut.candidates_at << 32));
+        if (sid) sqlite3_bind_int64(st, 15, sid);
         /* an upsert leaves the last rowid alone: 0 after the step means the
          * id was already there, so the row count did not grow */
         sqlite3_set_last_insert_rowid(s->db, 0);
@@ -148,6 +163,7 @@ static int sq_write(replay_store_t *bs, replay_record_t *const *recs, size_t n, 
 rollback:
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     replay_sq_frag_rollback(s);
+    replay_sq_sess_forget(s);
     s->rows = rows0;
     s->trimmed = trimmed0;
 out:
@@ -169,6 +185,7 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
     buf_t q = BUF_INIT, whole = BUF_INIT;
     pthread_mutex_lock(&s->mu);
     if (!s->has_frags) replay_sq_frag_recheck(s); /* a writer may have added them since */
+    if (!s->has_sid) replay_sq_sess_recheck(s);
     bool frags = s->has_frags;
     buf_puts(&q,
              "SELECT id, created_at, session_id, decision, model, reason, phase, turn, switched,"
@@ -181,7 +198,11 @@ static int sq_scan(replay_store_t *bs, const replay_filter_t *f, replay_row_cb c
     buf_puts(&q, " FROM replay WHERE 1");
     /* Parameters are numbered so each appears once whatever the filter. */
     if (f->id) buf_puts(&q, " AND id = ?1");
-    if (f->session_id) buf_puts(&q, " AND session_id = ?2");
+    /* a session's rows through its number (store_sqlite_sess.c) */
+    if (f->session_id)
+        buf_puts(&q, s->has_sid ? " AND sid = (SELECT sid FROM replay_sess WHERE session_id = ?2)"
+                                  " AND session_id = ?2"
+                                : " AND session_id = ?2");
     if (f->decision) buf_puts(&q, " AND decision = ?3");
     if (f->model) buf_puts(&q, " AND model = ?4");
     if (f->reason) buf_puts(&q, " AND reason = ?5");
@@ -293,6 +314,10 @@ static int sq_sweep(replay_store_t *bs, uint64_t now_ms, size_t *removed, buf_t 
         rc = replay_sq_fail(s, err, "sweep (fragments)");
         goto out;
     }
+    if (replay_sq_sess_sweep(s) != SQLITE_OK) {
+        rc = replay_sq_fail(s, err, "sweep (session numbers)");
+        goto out;
+    }
     if (replay_sq_space_txn(s, SWEEP_VACUUM_BYTES / s->page_size) != SQLITE_OK) {
         rc = replay_sq_fail(s, err, "sweep");
         goto out;
@@ -314,6 +339,7 @@ static void sq_close(replay_store_t *bs)
     sqlite3_finalize(s->trim);
     sqlite3_finalize(s->pages);
     replay_sq_frag_close(s);
+    replay_sq_sess_close(s);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     replay_store_base_deinit(bs);
@@ -374,6 +400,7 @@ replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err)
         }
         sqlite3_finalize(st);
         replay_sq_frag_open(s, NULL);
+        replay_sq_sess_open(s, NULL);
         return &s->base;
     }
     /* page size and auto_vacuum first: they only take effect on a file with
@@ -395,22 +422,24 @@ replay_store_t *replay_store_sqlite_open(const replay_config_t *c, buf_t *err)
         replay_sq_fail(s, err, "schema");
         goto bad;
     }
-    if (drop_old_indexes(s, err) != REPLAY_OK || replay_sq_frag_open(s, err) != REPLAY_OK) goto bad;
+    if (drop_old_indexes(s, err) != REPLAY_OK || replay_sq_frag_open(s, err) != REPLAY_OK ||
+        replay_sq_sess_open(s, err) != REPLAY_OK)
+        goto bad;
     /* An upsert rather than INSERT OR REPLACE: the write path tells a new
      * row from a rewritten one by the last insert rowid (see sq_write). */
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO replay(id, created_at, session_id, decision,"
                            " model, reason, phase, turn, switched, record, bodies,"
-                           " frag1, frag2, frag_at)"
+                           " frag1, frag2, frag_at, sid)"
                            " VALUES(?1,?2,?3,?4,?5,?6,?7,COALESCE(?8,0),COALESCE(?9,0),?10,?11,"
-                           "?12,?13,?14)"
+                           "?12,?13,?14,?15)"
                            " ON CONFLICT(id) DO UPDATE SET created_at=excluded.created_at,"
                            " session_id=excluded.session_id, decision=excluded.decision,"
                            " model=excluded.model, reason=excluded.reason, phase=excluded.phase,"
                            " turn=excluded.turn, switched=excluded.switched,"
                            " record=excluded.record, bodies=excluded.bodies,"
                            " frag1=excluded.frag1, frag2=excluded.frag2,"
-                           " frag_at=excluded.frag_at",
+                           " frag_at=excluded.frag_at, sid=excluded.sid",
                            -1, &s->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db,
                            "DELETE FROM replay WHERE rowid IN (SELECT rowid FROM replay"

@@ -31,6 +31,13 @@
     "CREATE TABLE IF NOT EXISTS replay_frag (fid INTEGER PRIMARY KEY AUTOINCREMENT,"               \
     " last_used INTEGER NOT NULL, frag_text TEXT NOT NULL)"
 
+/* Session numbers (store_sqlite_sess.c): the writer remembers the numbers of
+ * up to REPLAY_SQ_SESS_SLOTS session ids (direct-mapped by hash; ids of up
+ * to SQ_SESS_TEXT bytes). */
+#define REPLAY_SQ_SESS_SLOTS 2048
+#define SQ_SESS_TEXT         47
+struct sq_sess_slot;
+
 typedef struct {
     uint64_t used; /* LRU tick */
     size_t len;    /* 0: empty slot */
@@ -57,6 +64,11 @@ typedef struct sq_store {
     sqlite3_stmt *frag_new, *frag_keep;
     sq_frag_t frags[REPLAY_SQ_FRAGS];
     uint64_t frag_tick, batch;
+    bool has_sid; /* the file has replay_sess and the rows' sid column */
+    sqlite3_stmt *sess_get, *sess_put, *data_version;
+    struct sq_sess_slot *sess; /* the writer's cache (NULL: read-only) */
+    int64_t next_sid;          /* 0: read it again (max(sid) + 1) */
+    int64_t seen_version;      /* PRAGMA data_version at the last batch */
 } sq_store_t;
 
 /* Open-time work on a writable store (after the schema exists): count the
@@ -79,6 +91,31 @@ int replay_sq_space_txn(sq_store_t *s, int64_t vacuum_pages);
 void replay_sq_checkpoint(sq_store_t *s);
 /* The database's logical size: page_count and freelist_count in pages. */
 int replay_sq_pages(sq_store_t *s, int64_t *total, int64_t *free_pages);
+
+/* The replay table has the column. */
+bool replay_sq_has_column(sq_store_t *s, const char *col);
+
+/* Open: a writable store gives a file without session numbers its numbers
+ * (the sid column, replay_sess, the (sid, created_at) index in place of
+ * (session_id, created_at); one transaction, log replay_store_migrated),
+ * and prepares its statements; a read-only one notes whether the file has
+ * them. REPLAY_OK or REPLAY_EIO. */
+int replay_sq_sess_open(sq_store_t *s, buf_t *err);
+/* Read-only: look again (a writer may have added them). */
+void replay_sq_sess_recheck(sq_store_t *s);
+/* First in a write batch's transaction (under the write lock): drop what the
+ * writer remembers if another connection changed the file. SQLITE_OK or the
+ * failing code. */
+int replay_sq_sess_batch_begin(sq_store_t *s);
+/* Inside the batch's transaction: the number of session id (made and stored
+ * in replay_sess the first time). *rc: SQLITE_OK or the failing code. */
+int64_t replay_sq_sess_id(sq_store_t *s, const char *id, int *rc);
+/* After a ROLLBACK (or anything that may have removed numbers): forget. */
+void replay_sq_sess_forget(sq_store_t *s);
+/* Sweep: remove the numbers no row of their session uses. SQLITE_OK or the
+ * failing code. */
+int replay_sq_sess_sweep(sq_store_t *s);
+void replay_sq_sess_close(sq_store_t *s);
 
 /* Open: a writable store adds replay_frag and the rows' frag1, frag2 and
  * frag_at columns to a file that lacks them (log replay_store_migrated) and

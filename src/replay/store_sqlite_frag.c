@@ -27,7 +27,7 @@ static const char FRAG_SCHEMA[] = REPLAY_SQ_FRAG_SCHEMA;
  * file's table has them: store_sqlite.c). */
 static const char *const FRAG_COLUMNS[] = {"frag1", "frag2", "frag_at"};
 
-static bool has_column(sq_store_t *s, const char *col)
+bool replay_sq_has_column(sq_store_t *s, const char *col)
 {
     sqlite3_stmt *st = NULL;
     bool yes = false;
@@ -51,7 +51,7 @@ static bool has_frag_table(sq_store_t *s)
 
 void replay_sq_frag_recheck(sq_store_t *s)
 {
-    s->has_frags = has_frag_table(s) && has_column(s, "frag_at");
+    s->has_frags = has_frag_table(s) && replay_sq_has_column(s, "frag_at");
 }
 
 int replay_sq_frag_open(sq_store_t *s, buf_t *err)
@@ -64,7 +64,7 @@ int replay_sq_frag_open(sq_store_t *s, buf_t *err)
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return replay_sq_fail(s, err, "migrate (fragment table)");
     for (size_t i = 0; i < sizeof FRAG_COLUMNS / sizeof FRAG_COLUMNS[0]; i++) {
-        if (has_column(s, FRAG_COLUMNS[i])) continue;
+        if (replay_sq_has_column(s, FRAG_COLUMNS[i])) continue;
         char sql[96];
         snprintf(sql, sizeof sql, "ALTER TABLE replay ADD COLUMN %s INTEGER", FRAG_COLUMNS[i]);
         if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) goto bad;

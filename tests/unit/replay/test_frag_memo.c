@@ -4,13 +4,19 @@
  * checks: an invalid fragment is never remembered (the same broken text is
  * refused every time), a fragment the credential pre-check flags is never
  * remembered (the same secret is masked every time), and only byte-equal
- * text hits. */
+ * text hits, or text whose digits alone changed without making a number's
+ * leading zero (checked against both reference checks on generated
+ * fragments). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
+#include "json/scan.h"
+#include "replay/frag_check.h"
 #include "replay/frag_memo.h"
 #include "replay_fixture.h"
 
@@ -145,6 +151,163 @@ static void test_records_through_the_queue_store_the_same(void **st)
     replay_store_close(s);
 }
 
+/* ---- digits swapped: generated fragments against the reference checks - */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (unsigned)(rng % n);
+}
+
+/* A number as JSON writes them: 0, 7, 10, 100, -0, -42, 0.5, 3.25, 1e5,
+ * 2.50E-07, ... (leading zeros where the grammar allows them). */
+static void gen_number(buf_t *b)
+{
+    if (rnd(3) == 0) buf_putc(b, '-');
+    if (rnd(4) == 0) {
+        buf_putc(b, '0');
+    } else {
+        buf_putc(b, (char)('1' + rnd(9)));
+        for (unsigned k = rnd(6); k; k--)
+            buf_putc(b, (char)('0' + rnd(10)));
+    }
+    if (rnd(2)) {
+        buf_putc(b, '.');
+        for (unsigned k = 1 + rnd(5); k; k--)
+            buf_putc(b, (char)('0' + rnd(10)));
+    }
+    if (rnd(5) == 0) {
+        buf_putc(b, rnd(2) ? 'e' : 'E');
+        if (rnd(2)) buf_putc(b, rnd(2) ? '+' : '-');
+        for (unsigned k = 1 + rnd(3); k; k--)
+            buf_putc(b, (char)('0' + rnd(10)));
+    }
+}
+
+static void gen_string(buf_t *b)
+{
+    static const char chars[] = "abcxyz_-0123456789 :.";
+    buf_putc(b, '"');
+    for (unsigned k = rnd(12); k; k--)
+        buf_putc(b, chars[rnd(sizeof chars - 1)]);
+    buf_putc(b, '"');
+}
+
+static void gen_value(buf_t *b, int depth)
+{
+    unsigned kind = depth > 3 ? rnd(4) : rnd(6);
+    switch (kind) {
+    case 0:
+    case 1: gen_number(b); break;
+    case 2: gen_string(b); break;
+    case 3: buf_puts(b, rnd(3) == 0 ? "null" : rnd(2) ? "true" : "false"); break;
+    case 4:
+        buf_putc(b, '[');
+        for (unsigned k = rnd(5), i = 0; i < k; i++) {
+            if (i) buf_putc(b, ',');
+            gen_value(b, depth + 1);
+        }
+        buf_putc(b, ']');
+        break;
+    default:
+        buf_putc(b, '{');
+        for (unsigned k = rnd(5), i = 0; i < k; i++) {
+            if (i) buf_putc(b, ',');
+            gen_string(b);
+            buf_putc(b, ':');
+            gen_value(b, depth + 1);
+        }
+        buf_putc(b, '}');
+    }
+}
+
+/* What record.c's validation says (the strict validator defers to these). */
+static bool ref_valid(const char *s, size_t n)
+{
+    if (jscan_validate(s, n, NULL) == 0) return true;
+    cJSON *j = cJSON_ParseWithLengthOpts(s, n + 1, NULL, true);
+    cJSON_Delete(j);
+    return j != NULL;
+}
+
+static void test_digits_swapped_answer_what_the_checks_would(void **st)
+{
+    (void)st;
+    buf_t base = BUF_INIT;
+    size_t hits = 0, refused_invalid = 0, tries = 0;
+    for (int f = 0; f < 3000; f++) {
+        buf_reset(&base);
+        buf_putc(&base, '[');
+        for (unsigned k = 4 + rnd(12), i = 0; i < k; i++) {
+            if (i) buf_putc(&base, ',');
+            gen_value(&base, 1);
+        }
+        buf_putc(&base, ']');
+        if (base.len < REPLAY_FRAG_MEMO_DIGITS_MIN || base.len > REPLAY_FRAG_MEMO_MAX ||
+            !ref_valid(base.data, base.len))
+            continue;
+        replay_frag_memo_reset();
+        replay_frag_memo_learn(base.data, base.len);
+        bool remembered = replay_frag_memo_clean(base.data, base.len);
+        assert_true(remembered == !replay_frag_may_hold_secret_bytes(base.data, base.len));
+        if (!remembered) continue;
+        char *v = malloc(base.len + 1);
+        assert_non_null(v);
+        for (int m = 0; m < 30; m++) {
+            memcpy(v, base.data, base.len + 1);
+            /* swap a few digits for digits; now and then something else */
+            for (unsigned k = 1 + rnd(4); k; k--) {
+                size_t p = rnd((unsigned)base.len);
+                if (v[p] >= '0' && v[p] <= '9') v[p] = (char)('0' + rnd(10));
+                if (rnd(40) == 0) v[p] = "a.-e\"x, "[rnd(8)];
+            }
+            tries++;
+            bool ok = ref_valid(v, base.len) && !replay_frag_may_hold_secret_bytes(v, base.len);
+            if (replay_frag_memo_clean(v, base.len)) {
+                assert_true(ok); /* never a hit the checks would refuse */
+                hits++;
+            } else if (!ref_valid(v, base.len)) {
+                refused_invalid++;
+            }
+        }
+        free(v);
+    }
+    buf_free(&base);
+    /* the fast answer is taken for most swaps, and the leading zeros and
+     * other changes a swap can make are among the refused */
+    assert_true(hits > tries / 2);
+    assert_true(refused_invalid > 100);
+}
+
+static void test_a_signals_list_with_new_timings_is_remembered(void **st)
+{
+    (void)st;
+    const char *a = "[{\"family\":\"keyword\",\"score\":0.0000,\"latency_us\":392422},"
+                    "{\"family\":\"context\",\"value\":390.0000,\"latency_us\":976},"
+                    "{\"family\":\"conversation\",\"matched\":true,\"latency_us\":15487}]";
+    const char *b = "[{\"family\":\"keyword\",\"score\":1.0000,\"latency_us\":518807},"
+                    "{\"family\":\"context\",\"value\":412.0000,\"latency_us\":801},"
+                    "{\"family\":\"conversation\",\"matched\":true,\"latency_us\":20931}]";
+    /* a leading zero: not JSON to the strict validator (cJSON, the last
+     * reference, lets it through): refused, the checks run */
+    const char *c = "[{\"family\":\"keyword\",\"score\":0.0000,\"latency_us\":092422},"
+                    "{\"family\":\"context\",\"value\":390.0000,\"latency_us\":976},"
+                    "{\"family\":\"conversation\",\"matched\":true,\"latency_us\":15487}]";
+    assert_true(strlen(a) >= REPLAY_FRAG_MEMO_DIGITS_MIN);
+    replay_frag_memo_learn(a, strlen(a));
+    assert_true(replay_frag_memo_clean(b, strlen(b)));
+    assert_false(replay_frag_memo_clean(c, strlen(c)));
+    assert_false(replay_frag_json_ok(c, strlen(c)));
+    /* a digit for a letter is another text */
+    char d[256];
+    snprintf(d, sizeof d, "%s", a);
+    *strchr(d, '9') = 'x';
+    assert_false(replay_frag_memo_clean(d, strlen(d)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +316,8 @@ int main(void)
         cmocka_unit_test_setup(test_a_fragment_with_a_secret_is_masked_every_time, reset),
         cmocka_unit_test_setup(test_the_least_recently_used_is_replaced, reset),
         cmocka_unit_test_setup(test_records_through_the_queue_store_the_same, reset),
+        cmocka_unit_test_setup(test_digits_swapped_answer_what_the_checks_would, reset),
+        cmocka_unit_test_setup(test_a_signals_list_with_new_timings_is_remembered, reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

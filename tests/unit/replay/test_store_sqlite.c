@@ -143,10 +143,11 @@ static void test_wal_mode_and_indexes(void **st)
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(q, 0), REPLAY_SQ_PAGE_SIZE);
     sqlite3_finalize(q);
-    /* indexes for the timeline and the newest-first list only: the
-     * decision, model and reason filters walk the time index */
-    static const char *cols[] = {"session_id", "created_at", "decision", "model", "reason"};
-    for (size_t i = 0; i < 5; i++) {
+    /* indexes for the timeline (by session number: store_sqlite_sess.c) and
+     * the newest-first list only: the decision, model and reason filters
+     * walk the time index, and the session id text leads none */
+    static const char *cols[] = {"sid", "created_at", "decision", "model", "reason", "session_id"};
+    for (size_t i = 0; i < 6; i++) {
         char sql[256];
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM sqlite_master m, pragma_index_info(m.name) i"
