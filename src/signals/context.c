@@ -7,19 +7,23 @@
 #include "signals/family.h"
 
 #include <math.h>
+#include <stdint.h>
 
-#define CTX_PER_MESSAGE 4.0
-#define CTX_PER_IMAGE   765.0
+#define CTX_PER_MESSAGE 4
+#define CTX_PER_IMAGE   765
 
-static double bytes_tokens(size_t n)
+/* ceil(n / 4) in integers: every term is a whole number, so summing them
+ * as integers and converting once gives the same double as summing the
+ * doubles (all sums stay far below 2^53) */
+static uint64_t bytes_tokens(size_t n)
 {
-    return ceil((double)n / 4.0);
+    return (uint64_t)n / 4 + (n % 4 != 0);
 }
 
 double sig_context_estimate(const rq_t *rq)
 {
     if (!rq) return 0;
-    double t = 0;
+    uint64_t t = 0;
     for (size_t i = 0; i < rq->n_msgs; i++) {
         const rq_msg_t *m = &rq->msgs[i];
         /* images carry their (base64) data in the content bytes: count only text */
@@ -28,8 +32,8 @@ double sig_context_estimate(const rq_t *rq)
         t += bytes_tokens(b) + CTX_PER_MESSAGE;
     }
     t += bytes_tokens(rq->tools.len);
-    t += CTX_PER_IMAGE * (double)rq->n_images;
-    return t;
+    t += CTX_PER_IMAGE * (uint64_t)rq->n_images;
+    return (double)t;
 }
 
 static void ctx_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <string.h>
 
 #include "sig_fixture.h"
 
@@ -37,6 +39,37 @@ static void test_estimate_and_bounds(void **state)
     assert_int_equal((int)r->value, 3 + 4 + 765); /* image data bytes are not text */
     assert_false(r->matched);
     sigt_free(t);
+}
+
+/* The estimate (summed in integers) equals the formula summed in doubles,
+ * ceil(bytes / 4.0) + 4 per message, on many generated requests without
+ * images (rq_msg_text is only asked for messages with images). */
+static void test_estimate_equals_double_formula(void **state)
+{
+    uint64_t rng = 0x243f6a8885a308d3ull;
+    rq_msg_t msgs[64];
+    for (int k = 0; k < 20000; k++) {
+        rq_t rq;
+        memset(&rq, 0, sizeof rq);
+        memset(msgs, 0, sizeof msgs);
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        rq.n_msgs = (size_t)(rng >> 58);
+        rq.msgs = msgs;
+        double want = 0;
+        for (size_t i = 0; i < rq.n_msgs; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t b = (uint32_t)(rng >> 33) >> (rng >> 59); /* every magnitude */
+            msgs[i].text_bytes = b;
+            want += ceil((double)b / 4.0) + 4.0;
+        }
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        rq.tools.len = (size_t)(rng >> 40) >> (rng & 31);
+        rq.n_images = (size_t)(rng >> 20) & 7;
+        want += ceil((double)rq.tools.len / 4.0);
+        want += 765.0 * (double)rq.n_images;
+        assert_true(sig_context_estimate(&rq) == want);
+    }
+    assert_true(sig_context_estimate(NULL) == 0);
 }
 
 static void test_calibration(void **state)
@@ -75,6 +108,7 @@ static void test_calibration(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_estimate_and_bounds),
+                                       cmocka_unit_test(test_estimate_equals_double_formula),
                                        cmocka_unit_test(test_calibration)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
