@@ -145,7 +145,7 @@ void replay_record_clear(replay_record_t *r, char **field)
 
 void replay_record_put(replay_record_t *r, char **field, const char *s, size_t n)
 {
-    replay_record_clear(r, field);
+    if (*field) replay_record_clear(r, field); /* a new record's fields are all NULL */
     if (!s) return;
     char *p;
     if (n + 1 <= r->pool_cap - r->pool_used) {

@@ -76,19 +76,23 @@ static memo_t *memo_get(void)
 
 /* ---- keys ---- */
 
-/* The request's key, written into m->key's bytes (KEY_MAX reserved): fixed
- * fields fold to moves; over when it would not fit (not remembered then). */
+/* The request's key, written into m->key's bytes (KEY_MAX reserved): a
+ * group of fields (a node, a signal, a candidate) checks its room once and
+ * is then written without checks (fixed fields fold to moves); over when
+ * a group would not fit (not remembered then). */
 typedef struct {
     unsigned char *p, *end;
     bool over;
 } kw_t;
 
+/* Room for n more bytes; else the key is over. */
+static inline bool k_room(kw_t *k, size_t n)
+{
+    if (k->over || (size_t)(k->end - k->p) < n) k->over = true;
+    return !k->over;
+}
 static inline void k_raw(kw_t *k, const void *p, size_t n)
 {
-    if ((size_t)(k->end - k->p) < n) {
-        k->over = true;
-        return;
-    }
     memcpy(k->p, p, n);
     k->p += n;
 }
@@ -106,31 +110,44 @@ static inline void k_dbl(kw_t *k, double v)
 }
 static inline void k_flag(kw_t *k, bool v)
 {
-    unsigned char c = v ? 1 : 0;
-    k_raw(k, &c, 1);
+    *k->p++ = v ? 1 : 0;
+}
+/* A string's key bytes: its length (SIZE_MAX for NULL) then its bytes. */
+static inline size_t k_len(const char *s)
+{
+    return s ? strlen(s) : SIZE_MAX;
+}
+static inline size_t k_need(size_t len)
+{
+    return sizeof(size_t) + (len == SIZE_MAX ? 0 : len);
+}
+static inline void k_strn(kw_t *k, const char *s, size_t len)
+{
+    k_size(k, len);
+    if (len != SIZE_MAX) k_raw(k, s, len);
 }
 static inline void k_str(kw_t *k, const char *s)
 {
-    if (!s) {
-        k_size(k, SIZE_MAX);
-        return;
-    }
-    size_t n = strlen(s);
-    k_size(k, n);
-    k_raw(k, s, n);
+    size_t n = k_len(s);
+    if (k_room(k, k_need(n))) k_strn(k, s, n);
 }
 
 /* What dec_node_json reads. */
 static void key_node(kw_t *k, const dec_node_t *n)
 {
+    size_t ls = k_len(n->signal), ll = k_len(n->label), le = k_len(n->error),
+           lf = k_len(n->fallback);
+    if (!k_room(k, sizeof(int) + 2 + sizeof(double) + sizeof(size_t) + k_need(ls) + k_need(ll) +
+                       k_need(le) + k_need(lf)))
+        return;
     k_int(k, (int)n->kind);
-    k_str(k, n->signal);
-    k_str(k, n->label);
+    k_strn(k, n->signal, ls);
+    k_strn(k, n->label, ll);
     k_flag(k, n->matched);
     k_flag(k, n->skipped);
     k_dbl(k, n->confidence);
-    k_str(k, n->error);
-    k_str(k, n->fallback);
+    k_strn(k, n->error, le);
+    k_strn(k, n->fallback, lf);
     k_size(k, n->n_children);
     for (size_t i = 0; i < n->n_children && !k->over; i++)
         key_node(k, &n->children[i]);
@@ -139,13 +156,18 @@ static void key_node(kw_t *k, const dec_node_t *n)
 /* What dec_result_json reads. */
 static void key_trace(kw_t *k, const dec_result_t *r)
 {
+    size_t ln = k_len(r->name), la = k_len(r->algorithm), ld = k_len(r->default_model),
+           lf = k_len(r->failed_leaf);
+    if (!k_room(k, 2 * sizeof(int) + sizeof(double) + k_need(ln) + k_need(la) + k_need(ld) +
+                       k_need(lf) + (r->n_ranking + 2) * sizeof(size_t)))
+        return;
     k_int(k, (int)r->outcome);
-    k_str(k, r->name);
+    k_strn(k, r->name, ln);
     k_dbl(k, r->confidence);
-    k_str(k, r->algorithm);
+    k_strn(k, r->algorithm, la);
     k_int(k, (int)r->strategy);
-    k_str(k, r->default_model);
-    k_str(k, r->failed_leaf);
+    k_strn(k, r->default_model, ld);
+    k_strn(k, r->failed_leaf, lf);
     k_size(k, r->n_ranking);
     for (size_t i = 0; i < r->n_ranking; i++)
         k_size(k, r->ranking[i].index); /* the name is the trace's, keyed below */
@@ -153,6 +175,7 @@ static void key_trace(kw_t *k, const dec_result_t *r)
     for (size_t i = 0; i < r->n_traces && !k->over; i++) {
         const dec_trace_t *t = &r->traces[i];
         k_str(k, t->name);
+        if (!k_room(k, 2 + sizeof(double))) return;
         k_flag(k, t->matched);
         k_flag(k, t->is_catch_all);
         k_dbl(k, t->confidence);
@@ -163,33 +186,35 @@ static void key_trace(kw_t *k, const dec_result_t *r)
 /* What route_signals_json reads, but the latencies. */
 static void key_signals(kw_t *k, const sig_results_t *s)
 {
+    if (!k_room(k, sizeof(size_t))) return;
     k_size(k, s->n);
-    for (size_t i = 0; i < s->n; i++) {
+    for (size_t i = 0; i < s->n && !k->over; i++) {
         const sig_result_t *x = &s->items[i];
+        size_t ln = k_len(x->rule->name), ll = k_len(x->label), le = k_len(x->error),
+               lf = k_len(x->fallback);
+        if (!k_room(k, sizeof(int) + 2 + 2 * sizeof(double) + k_need(ln) + k_need(ll) + k_need(le) +
+                           k_need(lf)))
+            return;
         k_int(k, (int)x->rule->family);
-        k_str(k, x->rule->name);
+        k_strn(k, x->rule->name, ln);
         k_flag(k, x->matched);
         k_dbl(k, x->score);
-        k_str(k, x->label);
+        k_strn(k, x->label, ll);
         k_flag(k, x->has_value);
         k_dbl(k, x->value);
-        k_str(k, x->error);
-        k_str(k, x->fallback);
+        k_strn(k, x->error, le);
+        k_strn(k, x->fallback, lf);
     }
 }
 
 /* What route_candidates_json reads. */
 static void key_candidates(kw_t *k, const route_plan_t *p)
 {
+    if (!k_room(k, sizeof(size_t))) return;
     k_size(k, p->n_cands);
-    for (size_t i = 0; i < p->n_cands; i++) {
+    for (size_t i = 0; i < p->n_cands && !k->over; i++) {
         const sess_candidate_t *c = &p->cands[i];
         const sess_terms_t *t = &p->terms[i];
-        k_str(k, c->model);
-        k_flag(k, c->admissible);
-        k_flag(k, c->available);
-        k_str(k, c->excluded_reason);
-        k_dbl(k, c->learned_quality);
         const double v[] = {t->base,
                             t->quality_gap,
                             t->downgrade_credit,
@@ -203,6 +228,13 @@ static void key_candidates(kw_t *k, const route_plan_t *p)
                             t->checkout_multiplier,
                             t->final,
                             t->net_switch_advantage};
+        size_t lm = k_len(c->model), le = k_len(c->excluded_reason);
+        if (!k_room(k, k_need(lm) + 2 + k_need(le) + sizeof(double) + sizeof v)) return;
+        k_strn(k, c->model, lm);
+        k_flag(k, c->admissible);
+        k_flag(k, c->available);
+        k_strn(k, c->excluded_reason, le);
+        k_dbl(k, c->learned_quality);
         k_raw(k, v, sizeof v);
     }
 }

@@ -93,6 +93,12 @@ size_t sess_identity_component(char *out, size_t cap, const char *part, size_t l
 
 /* Fill id's chain facts from r (p0, opener, pn, n, has_assistant). */
 void sess_identity_chain(rq_t *r, sess_identity_t *id);
+/* The same facts, and the last SESS_CHAIN_LOOKBACK+1 chain hashes p_n,
+ * p_{n-1}, ... (down to p_1) into ring; returns how many. use_memo false:
+ * without this thread's chain memo (neither read nor written), the
+ * reference the memo is tested against. */
+size_t sess_identity_chain_ring(rq_t *r, sess_identity_t *id, bool use_memo,
+                                uint64_t ring[SESS_CHAIN_LOOKBACK + 1]);
 /* Hash of one normalised message: role, whitespace-collapsed text, tool-call
  * ids and names, and for tool results the id they answer. */
 uint64_t sess_identity_msg_hash(jrole_t role, const char *text, size_t len,
