@@ -250,6 +250,10 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     return r;
 }
 
+/* Contents shorter than this are decoded each time (a compare would cost
+ * about as much). */
+#define RQ_MEMO_MIN 64
+
 const char *rq_msg_text(rq_t *r, size_t i, size_t *len)
 {
     rq_msg_t *m = &r->msgs[i];
@@ -258,6 +262,20 @@ const char *rq_msg_text(rq_t *r, size_t i, size_t *len)
         return m->text;
     }
     const char *body = r->body;
+    /* the same raw content as a message decoded before: the same text */
+    uint32_t rl = m->content.len, *memo = NULL;
+    if (rl >= RQ_MEMO_MIN) {
+        memo = &r->text_memo[(rl * 2654435761u) >> 27];
+        const rq_msg_t *o = *memo ? &r->msgs[*memo - 1] : NULL;
+        if (o && o->text && o->content.len == rl &&
+            memcmp(body + o->content.off, body + m->content.off, rl) == 0) {
+            m->text = o->text;
+            m->text_len = o->text_len;
+            if (len) *len = m->text_len;
+            return m->text;
+        }
+        *memo = (uint32_t)i + 1;
+    }
     char t = jscan_type(body, m->content);
     if (t == '"') {
         size_t n = 0;
