@@ -59,7 +59,8 @@ static inline void copy_short(uint8_t *dst, const uint8_t *src, size_t n)
  * p[i..i+16) with i + 16 <= end also fits at w. Fewer than 16 bytes left:
  * the mask of the last 16 bytes before end (bytes before the string
  * belong to the body) finds the backslash, and copy_short copies the run.
- * The two-byte escapes are decoded here, the \u ones by dec_escape. Same
+ * The two-byte escapes and the \u ones outside the surrogates are decoded
+ * here, the rest (surrogates, invalid escapes) by dec_escape. Same
  * output as unescape_portable for every input. */
 static size_t unescape_sse2(const uint8_t *p, size_t i, size_t end, uint8_t *o)
 {
@@ -101,6 +102,16 @@ static size_t unescape_sse2(const uint8_t *p, size_t i, size_t end, uint8_t *o)
             *w++ = c;
             i += 2;
             continue;
+        }
+        if (end - i > 5 && p[i + 1] == 'u') { /* a \u escape outside the surrogates */
+            int h0 = hexval(p[i + 2]), h1 = hexval(p[i + 3]), h2 = hexval(p[i + 4]),
+                h3 = hexval(p[i + 5]);
+            uint32_t cp = (uint32_t)h0 << 12 | (uint32_t)h1 << 8 | (uint32_t)h2 << 4 | (uint32_t)h3;
+            if ((h0 | h1 | h2 | h3) >= 0 && (cp < 0xd800 || cp > 0xdfff)) {
+                w += put_utf8(w, cp);
+                i += 6;
+                continue;
+            }
         }
         int d = dec_escape(p, &i, end, w);
         if (d < 0) return SIZE_MAX;
