@@ -450,6 +450,19 @@ done:
     return 0;
 }
 
+/* The msgs array's first size: a power of two near one message per 192
+ * bytes of what is left of the body (16 to 512). A long agent conversation
+ * then takes its array in one block instead of being copied as it grows
+ * (the tool calls taken from the arena past CALLS_STACK stop it growing in
+ * place); a short body keeps the small first block. */
+static uint32_t msgs_first_cap(size_t left)
+{
+    uint32_t c = 16;
+    while (c < 512 && (size_t)c * 192 < left)
+        c *= 2;
+    return c;
+}
+
 /* The "messages" array at p[i] (inside the top-level object). */
 static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_items, jreq_t *out,
                          size_t *end)
@@ -475,7 +488,7 @@ static int scan_messages(scanner_t *s, size_t i, arena_t *arena, uint32_t max_it
             if (nm == cap) {
                 /* grown in place when the array has a chunk of its own, so
                  * a long list costs its final size, not the sum of copies */
-                uint32_t nc = cap ? cap * 2 : 16;
+                uint32_t nc = cap ? cap * 2 : msgs_first_cap(s->n - i);
                 msgs = arena_grow(arena, msgs, (size_t)cap * sizeof(*msgs),
                                   (size_t)nc * sizeof(*msgs));
                 cap = nc;

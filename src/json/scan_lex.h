@@ -444,6 +444,10 @@ static inline int hex4(const uint8_t *p, size_t i, size_t end, uint32_t *v)
     return 0;
 }
 
+/* The byte a two-byte escape stands for, by its letter (0: not one). */
+static const uint8_t esc_decoded[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+                                         ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
+
 /* Decode the escape whose backslash is at p[*i] (end = offset of the closing
  * quote). Writes up to 4 bytes; returns their count or -1. */
 static inline int dec_escape(const uint8_t *p, size_t *i, size_t end, uint8_t out[4])
@@ -451,10 +455,8 @@ static inline int dec_escape(const uint8_t *p, size_t *i, size_t end, uint8_t ou
     size_t j = *i + 1;
     if (j >= end) return -1;
     uint8_t c = p[j];
-    static const uint8_t simple[256] = {['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
-                                        ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t'};
-    if (simple[c]) {
-        out[0] = simple[c];
+    if (esc_decoded[c]) {
+        out[0] = esc_decoded[c];
         *i = j + 1;
         return 1;
     }

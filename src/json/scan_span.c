@@ -9,13 +9,12 @@
 
 /* ---- strings -------------------------------------------------------- */
 
-char *jscan_unescape(arena_t *a, const char *body, jspan_t s, size_t *out_len)
+/* The portable unescape: a memchr for each backslash and a copy of the run
+ * before it. The reference the SSE2 one is compared with (jscan_lexer_force
+ * JSCAN_LEX_PORTABLE selects it; test_scan_unescape, fuzz_scan). */
+static size_t unescape_portable(const uint8_t *p, size_t i, size_t end, uint8_t *o)
 {
-    const uint8_t *p = (const uint8_t *)body;
-    if (s.len < 2 || p[s.off] != '"' || p[s.off + s.len - 1] != '"') return NULL;
-    size_t i = s.off + 1, end = (size_t)s.off + s.len - 1;
-    /* unescaped text is never longer than its escaped form */
-    uint8_t *o = arena_alloc(a, end - i + 1), *w = o;
+    uint8_t *w = o;
     while (i < end) {
         const uint8_t *bsl = memchr(p + i, '\\', end - i);
         size_t run = bsl ? (size_t)(bsl - (p + i)) : end - i;
@@ -24,11 +23,121 @@ char *jscan_unescape(arena_t *a, const char *body, jspan_t s, size_t *out_len)
         i += run;
         if (i >= end) break;
         int k = dec_escape(p, &i, end, w);
-        if (k < 0) return NULL;
+        if (k < 0) return SIZE_MAX;
         w += k;
     }
-    *w = 0;
-    if (out_len) *out_len = (size_t)(w - o);
+    return (size_t)(w - o);
+}
+
+#if defined(__SSE2__)
+/* dst[0..n) = src[0..n) for n < 16, without a call: two overlapping loads
+ * and stores of the widest size that fits. */
+static inline void copy_short(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n) {
+        dst[0] = src[0];
+        dst[n / 2] = src[n / 2];
+        dst[n - 1] = src[n - 1];
+    }
+}
+
+/* 16 bytes at a time: each block is stored as it is read and the output
+ * moves up to the first backslash in it. The output never runs ahead of
+ * the input (an escape is never shorter decoded), so a block read from
+ * p[i..i+16) with i + 16 <= end also fits at w. Fewer than 16 bytes left:
+ * the mask of the last 16 bytes before end (bytes before the string
+ * belong to the body) finds the backslash, and copy_short copies the run.
+ * The two-byte escapes and the \u ones outside the surrogates are decoded
+ * here, the rest (surrogates, invalid escapes) by dec_escape. Same
+ * output as unescape_portable for every input. */
+static size_t unescape_sse2(const uint8_t *p, size_t i, size_t end, uint8_t *o)
+{
+    const __m128i bs = _mm_set1_epi8('\\');
+    uint8_t *w = o;
+    while (i < end) {
+        size_t left = end - i, k;
+        if (left >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+            _mm_storeu_si128((__m128i *)(void *)w, v);
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs));
+            if (!m) {
+                i += 16;
+                w += 16;
+                continue;
+            }
+            k = (unsigned)__builtin_ctz(m);
+        } else {
+            if (end >= 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + end - 16));
+                unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, bs)) >> (16 - left);
+                k = m ? (unsigned)__builtin_ctz(m) : left;
+            } else {
+                k = 0;
+                while (k < left && p[i + k] != '\\')
+                    k++;
+            }
+            copy_short(w, p + i, k);
+            if (k == left) {
+                w += k;
+                break;
+            }
+        }
+        i += k;
+        w += k;
+        /* p[i] is a backslash */
+        uint8_t c = i + 1 < end ? esc_decoded[p[i + 1]] : 0;
+        if (c) {
+            *w++ = c;
+            i += 2;
+            continue;
+        }
+        if (end - i > 5 && p[i + 1] == 'u') { /* a \u escape outside the surrogates */
+            int h0 = hexval(p[i + 2]), h1 = hexval(p[i + 3]), h2 = hexval(p[i + 4]),
+                h3 = hexval(p[i + 5]);
+            uint32_t cp = (uint32_t)h0 << 12 | (uint32_t)h1 << 8 | (uint32_t)h2 << 4 | (uint32_t)h3;
+            if ((h0 | h1 | h2 | h3) >= 0 && (cp < 0xd800 || cp > 0xdfff)) {
+                w += put_utf8(w, cp);
+                i += 6;
+                continue;
+            }
+        }
+        int d = dec_escape(p, &i, end, w);
+        if (d < 0) return SIZE_MAX;
+        w += d;
+    }
+    return (size_t)(w - o);
+}
+#endif
+
+char *jscan_unescape(arena_t *a, const char *body, jspan_t s, size_t *out_len)
+{
+    const uint8_t *p = (const uint8_t *)body;
+    if (s.len < 2 || p[s.off] != '"' || p[s.off + s.len - 1] != '"') return NULL;
+    size_t i = s.off + 1, end = (size_t)s.off + s.len - 1;
+    /* unescaped text is never longer than its escaped form */
+    uint8_t *o = arena_alloc(a, end - i + 1);
+    size_t n;
+#if defined(__SSE2__)
+    if (__atomic_load_n(&jscan_str_inline, __ATOMIC_RELAXED))
+        n = unescape_sse2(p, i, end, o);
+    else
+#endif
+        n = unescape_portable(p, i, end, o);
+    if (n == SIZE_MAX) return NULL;
+    o[n] = 0;
+    if (out_len) *out_len = n;
     return (char *)o;
 }
 

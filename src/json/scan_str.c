@@ -40,6 +40,41 @@ static __attribute__((noinline)) size_t str_step(scanner_t *s, size_t start, siz
     return str_special_at(s, start, &at, &e) < 0 ? SIZE_MAX : at;
 }
 
+/* The run of UTF-8 characters at p[at] (p[at] >= 0x80 or a control byte),
+ * as far as it holds only the common well-formed ones: two-byte, and
+ * three-byte with a lead other than E0 and ED (whose second byte has a
+ * narrower range). Returns the offset of the first byte that is not one of
+ * them (at itself when the first is not). The walk steps over these inline
+ * and hands anything else to str_step, which checks a run from any
+ * character on, so the run ends where str_special_at ends it, with the same
+ * error. */
+static inline size_t utf8_common(const uint8_t *p, size_t n, size_t at)
+{
+    while (at < n) {
+        uint8_t c = p[at];
+        if (c >= 0xc2 && c <= 0xdf) {
+            if (n - at < 2 || (p[at + 1] & 0xc0) != 0x80) break;
+            at += 2;
+        } else if (c >= 0xe1 && c <= 0xef && c != 0xed) {
+            if (n - at < 3 || (p[at + 1] & 0xc0) != 0x80 || (p[at + 2] & 0xc0) != 0x80) break;
+            at += 3;
+        } else
+            break;
+    }
+    return at;
+}
+
+/* A \u escape at p[at] of four hex digits outside the surrogates (what
+ * str_special_at steps over without more checks), with its last digit
+ * before n. */
+static inline bool u_plain(const uint8_t *p, size_t n, size_t at)
+{
+    if (p[at + 1] != 'u' || n - at < 6) return false;
+    int a = hexval(p[at + 2]), b = hexval(p[at + 3]), c = hexval(p[at + 4]), d = hexval(p[at + 5]);
+    if ((a | b | c | d) < 0) return false;
+    return a != 0xd || b < 8;
+}
+
 /* The 64-byte walk, with MASK64(p) the special bytes of p[0..64) (bit k
  * for p[k]). A block is read while more than 64 bytes remain, so the byte
  * after any special one in it exists. A macro so that each lexer inlines
@@ -66,10 +101,17 @@ static __attribute__((noinline)) size_t str_step(scanner_t *s, size_t start, siz
                 e = true;                                                                          \
                 if (esc_short[p[at + 1]])                                                          \
                     at += 2;                                                                       \
+                else if (u_plain(p, n, at))                                                        \
+                    at += 6;                                                                       \
                 else if ((at = str_step(s, start, at)) == SIZE_MAX)                                \
                     return -1;                                                                     \
-            } else if ((at = str_step(s, start, at)) == SIZE_MAX)                                  \
-                return -1;                                                                         \
+            } else {                                                                               \
+                size_t run = utf8_common(p, n, at);                                                \
+                if ((run == at || (run < n && p[run] >= 0x80)) &&                                  \
+                    (run = str_step(s, start, run)) == SIZE_MAX)                                   \
+                    return -1;                                                                     \
+                at = run;                                                                          \
+            }                                                                                      \
             if (at - i >= 64) { /* the step left this block */                                     \
                 next = at;                                                                         \
                 break;                                                                             \

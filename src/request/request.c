@@ -95,11 +95,13 @@ static void scan_tool_calls(rq_t *r, rq_msg_t *m, const jmsg_t *jm)
     if (!jm->tool_calls.len || jscan_type(body, jm->tool_calls) != '[') return;
     size_t n = jm->n_tool_calls; /* counted by the scanner: no second walk of the calls */
     if (!n) return;
-    m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
-    if (jm->calls_built)
+    if (jm->calls_built) { /* all n filled */
+        m->calls = arena_alloc(r->arena, n * sizeof *m->calls);
         calls_from_scan(r, m, jm, n);
-    else
+    } else {
+        m->calls = arena_calloc(r->arena, n * sizeof *m->calls);
         calls_from_walk(r, m, jm, n);
+    }
     /* one probe for both spellings first (tool calls are a small part of a
      * long agent body: no pass over the whole message list for them) */
     if (span_has(body, jm->tool_calls, "hought") &&
@@ -147,18 +149,23 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     }
 
     r->n_msgs = jr->n_msgs;
-    r->msgs = arena_calloc(a, (r->n_msgs ? r->n_msgs : 1) * sizeof *r->msgs);
+    /* every field of each message is set below: no clearing of the array
+     * first (a long agent body has hundreds) */
+    r->msgs =
+        r->n_msgs ? arena_alloc(a, r->n_msgs * sizeof *r->msgs) : arena_calloc(a, sizeof *r->msgs);
     r->query_msg = -1;
     r->last_user_msg = -1;
     for (size_t i = 0; i < r->n_msgs; i++) {
         const jmsg_t *jm = &jr->msgs[i];
         rq_msg_t *m = &r->msgs[i];
-        m->role = jm->role == JROLE_DEVELOPER ? JROLE_SYSTEM : jm->role;
-        if (m->role == JROLE_FUNCTION) m->role = JROLE_TOOL;
-        m->content = jm->content;
-        m->value = jm->value;
-        m->text_bytes = jm->content.len;
-        m->tool_call_id = "";
+        jrole_t role = jm->role == JROLE_DEVELOPER ? JROLE_SYSTEM : jm->role;
+        *m = (rq_msg_t){
+            .role = role == JROLE_FUNCTION ? JROLE_TOOL : role,
+            .content = jm->content,
+            .value = jm->value,
+            .text_bytes = jm->content.len,
+            .tool_call_id = "",
+        };
         char ct = jscan_type(body, jm->content);
         if (ct == '[') scan_parts(m, body, jm->content);
         if (m->role == JROLE_ASSISTANT) scan_tool_calls(r, m, jm);
@@ -243,6 +250,10 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
     return r;
 }
 
+/* Contents shorter than this are decoded each time (a compare would cost
+ * about as much). */
+#define RQ_MEMO_MIN 64
+
 const char *rq_msg_text(rq_t *r, size_t i, size_t *len)
 {
     rq_msg_t *m = &r->msgs[i];
@@ -251,6 +262,20 @@ const char *rq_msg_text(rq_t *r, size_t i, size_t *len)
         return m->text;
     }
     const char *body = r->body;
+    /* the same raw content as a message decoded before: the same text */
+    uint32_t rl = m->content.len, *memo = NULL;
+    if (rl >= RQ_MEMO_MIN) {
+        memo = &r->text_memo[(rl * 2654435761u) >> 27];
+        const rq_msg_t *o = *memo ? &r->msgs[*memo - 1] : NULL;
+        if (o && o->text && o->content.len == rl &&
+            memcmp(body + o->content.off, body + m->content.off, rl) == 0) {
+            m->text = o->text;
+            m->text_len = o->text_len;
+            if (len) *len = m->text_len;
+            return m->text;
+        }
+        *memo = (uint32_t)i + 1;
+    }
     char t = jscan_type(body, m->content);
     if (t == '"') {
         size_t n = 0;

@@ -98,6 +98,11 @@ typedef struct rq {
     const char *metadata_user_id;
     const char *conversation; /* Responses `conversation` (string or {id}) */
     int64_t max_tokens;       /* -1 when absent */
+    /* rq_msg_text's memo: by a hash of a content's raw length, 1 + the index
+     * of the last message whose text was decoded (0: none). Messages with
+     * the same raw content (an agent reading the same file again) share
+     * one decoded text. */
+    uint32_t text_memo[32];
 } rq_t;
 
 /* Build the facts of a chat-completions request. jr must come from

@@ -495,6 +495,36 @@ static void check_lexers_on(const char *body, size_t len, arena_t *a)
     jscan_lexer_force(JSCAN_LEX_AUTO);
 }
 
+/* jscan_unescape's SSE2 copy against the portable one (a memchr per
+ * escape) on the spans from each quote to each of the next four: the same
+ * NULL, or the same bytes, length and NUL. */
+static void check_unescape_on(const char *body, size_t len)
+{
+    arena_t u;
+    arena_init(&u, 4096);
+    size_t opened = 0;
+    for (size_t i = 0; i < len && opened < 256; i++) {
+        if (body[i] != '"') continue;
+        opened++;
+        size_t seen = 0;
+        for (size_t j = i + 1; j < len && seen < 4; j++) {
+            if (body[j] != '"') continue;
+            seen++;
+            jspan_t s = {(uint32_t)i, (uint32_t)(j - i + 1)};
+            size_t n1 = 0, n2 = 0;
+            CHECK(jscan_lexer_force(JSCAN_LEX_PORTABLE) == 0);
+            char *u1 = jscan_unescape(&u, body, s, &n1);
+            CHECK(jscan_lexer_force(JSCAN_LEX_SSE2) == 0);
+            char *u2 = jscan_unescape(&u, body, s, &n2);
+            CHECK((u1 == NULL) == (u2 == NULL));
+            if (u1) CHECK(n1 == n2 && memcmp(u1, u2, n1 + 1) == 0);
+            arena_reset(&u);
+        }
+    }
+    jscan_lexer_force(JSCAN_LEX_AUTO);
+    arena_deinit(&u);
+}
+
 /* The input, then cut short at a few lengths (truncated strings and
  * escapes), then with each string's first plain byte repeated so that
  * strings cross 64-byte blocks with their escapes and UTF-8 at every
@@ -502,6 +532,7 @@ static void check_lexers_on(const char *body, size_t len, arena_t *a)
 static void check_lexers(const uint8_t *data, size_t size, arena_t *a)
 {
     check_lexers_on((const char *)data, size, a);
+    check_unescape_on((const char *)data, size);
     for (size_t cut = 1; cut <= 3 && cut <= size; cut++)
         check_lexers_on((const char *)data, size - cut, a);
     if (size > 4096) return;
@@ -523,6 +554,7 @@ static void check_lexers(const uint8_t *data, size_t size, arena_t *a)
             in_str = !in_str;
     }
     check_lexers_on(big, w, a);
+    check_unescape_on(big, w);
     free(big);
 }
 

@@ -9,8 +9,9 @@
  * to 300 bytes (so across the 16, 32 and 64-byte steps of the fast lexers),
  * with the input ending right after the string or later (the fast paths
  * only run while 32 or 64 bytes remain), for pairs of tokens around the
- * 32 and 64-byte boundaries, and on random strings of every density of
- * special bytes. */
+ * 32 and 64-byte boundaries, on random strings of every density of
+ * special bytes, and on runs of UTF-8 characters and \u escapes across the
+ * blocks with one odd character at every place. */
 /* before cmocka.h, whose fail() macro would rename the lexers' fail() */
 #include "json/scan_lex.h"
 
@@ -401,6 +402,67 @@ static void test_random_long_strings(void **state)
     }
 }
 
+/* Runs of UTF-8 characters (the fast lexers step over two-byte and common
+ * three-byte ones inline and hand the rest of a run to the shared step) and
+ * \u escapes (plain ones inline) that cross the 64-byte blocks, with one
+ * character replaced by a broken or an uncommon one at every place of the
+ * run: the same answer, end and error offset as the reference. */
+static void test_utf8_runs_and_u_escapes(void **state)
+{
+    (void)state;
+    static const char *const chars[] = {"\xc3\xa9",     "\xe6\x97\xa5", "\xdf\xbf",
+                                        "\xe1\x80\x80", "\xef\xbf\xbf", "\xee\x80\x80",
+                                        "\xec\x9f\xbf"};
+    static const char *const odd[] = {"\xe0\xa0\x80",
+                                      "\xed\x9f\xbf",
+                                      "\xf0\x9f\x98\x80",
+                                      "\xf4\x8f\xbf\xbf",
+                                      "\xed\xa0\x80",
+                                      "\xe0\x80\x80",
+                                      "\xc3",
+                                      "\xe6\x97",
+                                      "\xe6\x41\xa5",
+                                      "\xc3\xc3",
+                                      "\x80",
+                                      "\xc1\xbf",
+                                      "\xff",
+                                      "\x01",
+                                      "\xe6\x97\xe6",
+                                      "\\u00e9",
+                                      "\\ud7ff",
+                                      "\\ud800",
+                                      "\\udbff\\udfff",
+                                      "\\ue000",
+                                      "\\uD83D\\uDE00",
+                                      "\\u00g9",
+                                      "\\u12",
+                                      "\\uFFFF"};
+    static uint8_t buf[512];
+    for (size_t pre = 0; pre <= 70; pre += 1)
+        for (size_t run = 1; run <= 40; run += (pre % 7) + 1)
+            for (size_t o = 0; o < sizeof odd / sizeof odd[0]; o++)
+                for (size_t at = 0; at <= run; at += 1 + run / 9) {
+                    size_t w = 0;
+                    buf[w++] = '"';
+                    for (size_t k = 0; k < pre; k++)
+                        buf[w++] = (uint8_t)('a' + k % 26);
+                    for (size_t k = 0; k < run; k++) {
+                        const char *c = k == at ? odd[o] : chars[(k + pre) % 7];
+                        memcpy(buf + w, c, strlen(c));
+                        w += strlen(c);
+                    }
+                    size_t tail = (pre + run) % 3 == 0 ? 0 : 5;
+                    for (size_t k = 0; k < tail; k++)
+                        buf[w++] = 'x';
+                    buf[w++] = '"';
+                    for (size_t k = 0; k < 70; k++)
+                        buf[w++] = 'z';
+                    check(buf, w, 0, odd[o], pre * 1000 + at);
+                    /* the input cut inside the run */
+                    check(buf, 1 + pre + (run * 2 + at) % (w - pre - 71), 0, "cut", pre);
+                }
+}
+
 /* The scanner uses the fastest lexer the CPU runs: the one the tests above
  * compare with the reference is the one that serves requests. */
 static void test_auto_lexer_is_the_fastest(void **state)
@@ -424,6 +486,7 @@ int main(void)
         cmocka_unit_test(test_token_pairs),
         cmocka_unit_test(test_random_strings),
         cmocka_unit_test(test_random_long_strings),
+        cmocka_unit_test(test_utf8_runs_and_u_escapes),
         cmocka_unit_test(test_auto_lexer_is_the_fastest),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

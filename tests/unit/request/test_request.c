@@ -1,6 +1,7 @@
 /* test_request.c - request facts from chat bodies: roles and counts, the
  * query window, tool-loop detection (each of the three §9.3 conditions),
- * provider-bound state, identity fields, text of array content. */
+ * provider-bound state, identity fields, text of array content, texts of
+ * repeated contents decoded once. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "request/request.h"
+#include <stdio.h>
 #include <string.h>
 
 static rq_t *facts(arena_t *a, const char *body)
@@ -182,6 +184,75 @@ static void test_encrypted_content_marks_its_message(void **state)
     arena_deinit(&a);
 }
 
+/* Messages with the same raw content share one decoded text (rq_msg_text's
+ * memo): every text, decoded in any order, is the text a request view with
+ * only that message decoded gives (no memo to use); contents of the same
+ * length that differ, string and array contents, escapes, short ones. */
+static const char *const contents[] = {
+    "\"the file src/main.c holds 120 lines of C: int main(void) { return 0; } and more text\"",
+    "\"the file src/main.c holds 120 lines of C: int main(void) { return 1; } and more text\"",
+    "\"caf\\u00e9 \\\"quoted\\\" line\\nnext line\\ttab \\ud83d\\ude00 and the rest of a long "
+    "text\"",
+    "[{\"type\":\"text\",\"text\":\"part one of the text, long enough to be kept\"},{\"type\":"
+    "\"text\",\"text\":\"part two\"}]",
+    "[{\"type\":\"text\",\"text\":\"part one of the text, long enough to be kept\"},{\"type\":"
+    "\"text\",\"text\":\"part 2!!\"}]",
+    "\"short\"",
+    "\"\"",
+    "null",
+};
+#define N_CONTENTS (sizeof contents / sizeof contents[0])
+
+static void test_same_content_same_text(void **state)
+{
+    (void)state;
+    static char body[65536];
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 300; round++) {
+        size_t w = 0, nm = 2 + (size_t)(round % 40);
+        unsigned pick[64];
+        w += (size_t)sprintf(body + w, "{\"model\":\"m\",\"messages\":[");
+        for (size_t k = 0; k < nm; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            pick[k] = (unsigned)(x % N_CONTENTS);
+            static const char *const roles[] = {"user", "tool", "assistant", "system"};
+            w += (size_t)sprintf(body + w, "%s{\"role\":\"%s\",\"content\":%s}", k ? "," : "",
+                                 roles[(x >> 20) % 4], contents[pick[k]]);
+        }
+        w += (size_t)sprintf(body + w, "]}");
+        arena_t a, b;
+        arena_init(&a, 4096);
+        arena_init(&b, 4096);
+        rq_t *r = facts(&a, body);
+        assert_non_null(r);
+        assert_int_equal(r->n_msgs, nm);
+        /* decode in a shuffled order, each twice */
+        for (size_t t = 0; t < 2 * nm; t++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t i = (size_t)(x % nm), n1 = 0, n2 = 0;
+            const char *got = rq_msg_text(r, i, &n1);
+            rq_t *q = facts(&b, body); /* fresh: only message i decoded */
+            const char *want = rq_msg_text(q, i, &n2);
+            assert_int_equal(n1, n2);
+            assert_memory_equal(got, want, n1);
+            assert_int_equal(got[n1], 0);
+            arena_reset(&b);
+        }
+        /* equal raw contents: one text; different ones: never shared */
+        for (size_t i = 0; i < nm; i++)
+            for (size_t j = 0; j < nm; j++)
+                if (r->msgs[i].text && r->msgs[j].text && r->msgs[i].text == r->msgs[j].text &&
+                    r->msgs[i].text_len)
+                    assert_int_equal(pick[i], pick[j]);
+        arena_deinit(&a);
+        arena_deinit(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_provider_state_bindings),
         cmocka_unit_test(test_encrypted_content_marks_its_message),
         cmocka_unit_test(test_identity_fields),
+        cmocka_unit_test(test_same_content_same_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
