@@ -34,6 +34,23 @@ void h1_lower_copy(char *dst, const char *src, size_t n)
         dst[i] = (char)ltok[(unsigned char)src[i]];
 }
 
+void h1_copy_fields(const h1_head_t *h, const char *d, buf_t *dst, size_t (*hoff)[4])
+{
+    buf_reserve(dst, h->field_bytes);
+    for (size_t i = 0; i < h->n_hdr; i++) {
+        const uint32_t *e = h->hdr[i];
+        hoff[i][0] = dst->len;
+        hoff[i][1] = e[1];
+        h1_lower_copy(dst->data + dst->len, d + e[0], e[1]);
+        dst->len += e[1];
+        hoff[i][2] = dst->len;
+        hoff[i][3] = e[3];
+        memcpy(dst->data + dst->len, d + e[2], e[3]);
+        dst->len += e[3];
+    }
+    dst->data[dst->len] = 0;
+}
+
 /* Is b a byte a header value may hold here: HTAB, SP..'~', or 0x80 and
  * above (what http-parser takes in a value)? */
 static inline int is_text(unsigned char b)

@@ -18,6 +18,7 @@
  * Pure functions over bytes; thread-safe. */
 #ifndef TETHER_HTTP_H1_HEAD_H
 #define TETHER_HTTP_H1_HEAD_H
+#include "core/buf.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,4 +49,8 @@ int h1_read_response(const char *d, size_t len, size_t max_hdr, h1_head_t *h);
 /* Copy n bytes of a header name, lowercased (the name was checked to be a
  * token by h1_read_*). */
 void h1_lower_copy(char *dst, const char *src, size_t n);
+/* Append h's headers (read from d) to dst as the http-parser callbacks of
+ * server_parse.c and upstream.c store them: each name lowercased, its value
+ * right after it; hoff[i] = name off,len, value off,len in dst. */
+void h1_copy_fields(const h1_head_t *h, const char *d, buf_t *dst, size_t (*hoff)[4]);
 #endif

@@ -321,19 +321,7 @@ static size_t fast_head(srv_parse_t *p, const char *data, size_t len, srv_parse_
     p->scan = SCAN_DONE;
     if (p->hooks && p->hooks->on_request_start) p->hooks->on_request_start(p->ud);
     buf_append(&p->url, data + h.target_off, h.target_len);
-    buf_reserve(&p->hdr, h.field_bytes);
-    for (size_t i = 0; i < h.n_hdr; i++) {
-        const uint32_t *e = h.hdr[i];
-        p->hoff[i][0] = p->hdr.len;
-        p->hoff[i][1] = e[1];
-        h1_lower_copy(p->hdr.data + p->hdr.len, data + e[0], e[1]);
-        p->hdr.len += e[1];
-        p->hoff[i][2] = p->hdr.len;
-        p->hoff[i][3] = e[3];
-        memcpy(p->hdr.data + p->hdr.len, data + e[2], e[3]);
-        p->hdr.len += e[3];
-    }
-    p->hdr.data[p->hdr.len] = 0;
+    h1_copy_fields(&h, data, &p->hdr, p->hoff);
     p->n_hdr = h.n_hdr;
     p->last_was_value = h.n_hdr > 0;
     p->header_bytes = h.target_len + h.field_bytes;
