@@ -126,6 +126,11 @@ static int ieq(const char *a, size_t n, const char *lit, size_t litn)
     return n == litn && strncasecmp(a, lit, n) == 0;
 }
 
+static int prefix_is_transfer_encoding(const char *name, size_t nl)
+{
+    return nl > 17 && (name[0] | 0x20) == 't' && strncasecmp(name, "transfer-encoding", 17) == 0;
+}
+
 /* Header lines from off to the empty line. Returns 1 with h->head_len set,
  * 0 for anything outside the subset. */
 static int read_fields(const char *d, size_t len, size_t off, size_t max_hdr, h1_head_t *h)
@@ -163,6 +168,9 @@ static int read_fields(const char *d, size_t len, size_t off, size_t max_hdr, h1
         off += 2;
         if (h->n_hdr >= max_hdr) return 0;
         const char *name = d + ns, *val = d + vs;
+        /* http-parser flags Transfer-Encoding on the name's prefix alone
+         * ("Transfer-Encoding1" counts, found by fuzz_http): its to judge */
+        if (prefix_is_transfer_encoding(name, nl)) return 0;
         switch (nl) {
         case 7: /* upgrade */
             if (ieq(name, nl, "upgrade", 7)) return 0;

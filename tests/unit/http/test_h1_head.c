@@ -155,6 +155,12 @@ static const char *names_ok[] = {"Host",
                                  "Upgrade-Insecure-Requests",
                                  "Te",
                                  "Trailer",
+                                 "Transfer-Encoding1",
+                                 "Transfer-Encodingx",
+                                 "Content-Length2",
+                                 "Connection-x",
+                                 "Upgradex",
+                                 "Proxy-Connectiony",
                                  "Keep-Alive"};
 static const char *names_odd[] = {"Bad Name", "Na\x01me",  "",      "Name ",
                                   " Name",    "N\xc3\xa9", "Na:me", "Na\"me",
@@ -354,7 +360,7 @@ static void test_fast_path_matches_http_parser_on_generated_streams(void **state
     fprintf(stderr, "h1 differential: %lu streams, %lu fast heads, %lu streams with one\n",
             g_streams, g_fast_heads, plain_fast);
     /* most generated streams start with a plain request */
-    assert_true(plain_fast > 12000 / 5);
+    assert_true(plain_fast > 12000 / 6);
 }
 
 /* Hand-written cases, each checked against http-parser and for its
@@ -397,6 +403,11 @@ static void test_smuggling_and_framing_cases_keep_their_outcome(void **state)
                    "connect_not_supported");
     expect_outcome("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
                    "invalid_transfer_encoding");
+    /* http-parser takes a name that starts with Transfer-Encoding as one
+     * (found by fuzz_http): so does the outcome here */
+    expect_outcome("POST / HTTP/1.1\r\nContent-Length: 6\r\nTransfer-Encoding1: chunked\r\n\r\n"
+                   "0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
+                   400, "conflicting_body_length");
     /* accepted, framed the same way */
     expect_outcome("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET / HTTP/1.1\r\n\r\n", 0,
                    NULL);

@@ -55,7 +55,10 @@ static const char *names[] = {"Content-Type",
                               "X-Weird_!#$%&'*+.^`|~",
                               "Content-Lengthy",
                               "Set-Cookie",
-                              "Vary"};
+                              "Vary",
+                              "Transfer-Encoding1",
+                              "Connectionx",
+                              "Upgradex"};
 static const char *names_odd[] = {"Bad Name", "", "Na\x01me", "N:", "Name "};
 static const char *values[] = {"application/json",
                                "text/event-stream",
@@ -146,7 +149,7 @@ static void test_fast_response_heads_match_http_parser(void **state)
     }
     fprintf(stderr, "h1 response differential: %lu responses, %lu read by the fast path\n", n,
             read_fast);
-    assert_true(read_fast > 12000 / 3);
+    assert_true(read_fast > 12000 / 4);
     buf_free(&b);
     buf_free(&fast);
     buf_free(&slow);
