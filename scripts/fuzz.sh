@@ -37,7 +37,9 @@ SRCS[fuzz_scan]="src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/js
 SRCS[fuzz_reply]="src/json/reply_scan.c src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c src/core/buf.c"
 SRCS[fuzz_dsl]="src/dsl/lexer.c src/dsl/parser.c src/dsl/fmt.c src/dsl/diag.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/sort.c"
 SRCS[fuzz_forward]="src/upstream/forward_headers.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
-SRCS[fuzz_http]="src/http/server_parse.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
+SRCS[fuzz_http]="src/http/server_parse.c src/http/h1_head.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
+# the fast head reader against http-parser (both through server_parse.c)
+SRCS[fuzz_h1]="${SRCS[fuzz_http]}"
 SRCS[fuzz_log]="src/core/log.c src/core/log_format.c src/core/log_text.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_translate]="$(echo src/api/translate*.c) src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c src/core/buf.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
@@ -60,7 +62,7 @@ SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_c
 # http/upstream.c, with libevent's OpenSSL bufferevents).
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
     src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c \
-    src/metrics/*.c src/http/sse.c src/http/upstream.c src/api/response_store*.c src/api/translate*.c)"
+    src/metrics/*.c src/http/sse.c src/http/upstream.c src/http/h1_head.c src/api/response_store*.c src/api/translate*.c)"
 # The management API harness drives the eval, outcomes and feedback handlers
 # (route/ and those admin/ files) on the same sources; sharing the list
 # shares one archive (an archive links only what a harness reaches).

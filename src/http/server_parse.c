@@ -3,9 +3,11 @@
  * tokens) and the body under the configured limits (CONNECT rejected), and a
  * small scanner over the request head that rejects what http-parser lets
  * through (obs-fold, whitespace before the first header, runs of empty lines
- * before a request line). No sockets here: server.c feeds it from a
+ * before a request line), and a fast path in front of both for heads of the
+ * common shape (h1_head.c). No sockets here: server.c feeds it from a
  * connection's input and tests/fuzz/fuzz_http.c from arbitrary bytes. */
 #include "http/server_parse.h"
+#include "http/h1_head.h"
 
 #include <limits.h>
 #include <string.h>
@@ -180,6 +182,15 @@ static int hdr_is(const srv_parse_t *p, size_t i, const char *name)
     return p->hoff[i][1] == n && memcmp(p->hdr.data + p->hoff[i][0], name, n) == 0;
 }
 
+static void find_expect(srv_parse_t *p)
+{
+    for (size_t i = 0; i < p->n_hdr; i++) {
+        if (hdr_is(p, i, "expect") && p->hoff[i][3] >= 12 &&
+            strncasecmp(p->hdr.data + p->hoff[i][2], "100-continue", 12) == 0)
+            p->expect_continue = 1;
+    }
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     srv_parse_t *p = hp->data;
@@ -192,11 +203,7 @@ static int on_headers_complete(http_parser *hp)
     if ((hp->flags & F_CONTENTLENGTH) && hp->content_length != ULLONG_MAX &&
         hp->content_length > p->max_body_bytes)
         return reject(p, 413, "body_too_large", "request body exceeds the configured limit");
-    for (size_t i = 0; i < p->n_hdr; i++) {
-        if (hdr_is(p, i, "expect") && p->hoff[i][3] >= 12 &&
-            strncasecmp(p->hdr.data + p->hoff[i][2], "100-continue", 12) == 0)
-            p->expect_continue = 1;
-    }
+    find_expect(p);
     if (p->hooks && p->hooks->on_headers) p->hooks->on_headers(p->ud);
     return 0;
 }
@@ -214,6 +221,9 @@ static int on_message_complete(http_parser *hp)
 {
     srv_parse_t *p = hp->data;
     p->message_done = 1;
+    /* http-parser takes no further request on this connection: neither may
+     * the fast path */
+    if (!http_should_keep_alive(hp)) p->fast_off = 1;
     http_parser_pause(hp, 1);
     return 0;
 }
@@ -275,12 +285,84 @@ static void reject_errno(srv_parse_t *p, enum http_errno e)
     }
 }
 
+/* ------------------------------------------------------------ fast path */
+
+/* Bytes of a fast-read head's Content-Length body. */
+static size_t fast_body(srv_parse_t *p, const char *data, size_t len, srv_parse_ev_t *ev)
+{
+    size_t take = len < p->body_left ? len : p->body_left;
+    buf_append(&p->body, data, take);
+    p->body_left -= take;
+    if (p->body_left == 0) {
+        p->fast_body = 0;
+        p->parser.content_length = 0; /* as http-parser leaves it */
+        p->message_done = 1;
+        *ev = SRV_PARSE_MESSAGE;
+    }
+    return take;
+}
+
+/* A whole head of the common shape at the start of data: read it without
+ * http-parser, with the outcome http-parser and the callbacks above give
+ * (the same buffers, offsets, flags and hooks). Returns the bytes consumed,
+ * or 0: http-parser reads this message, and decides every rejection. */
+static size_t fast_head(srv_parse_t *p, const char *data, size_t len, srv_parse_ev_t *ev)
+{
+    h1_head_t h;
+    if (!h1_read_request(data, len, HSRV_MAX_HEADERS, &h)) return 0;
+    /* over a limit: rejected by the slow path */
+    if (h.target_len + h.field_bytes > p->max_header_bytes) return 0;
+    if (h.has_clen && h.clen > p->max_body_bytes) return 0;
+    /* a message after which http-parser takes no other: left to it */
+    if (h.http_minor == 1 ? h.conn_close : !h.conn_keep_alive) return 0;
+    p->fast_heads++;
+    on_message_begin(&p->parser);
+    p->started = 1;
+    p->scan = SCAN_DONE;
+    if (p->hooks && p->hooks->on_request_start) p->hooks->on_request_start(p->ud);
+    buf_append(&p->url, data + h.target_off, h.target_len);
+    h1_copy_fields(&h, data, &p->hdr, p->hoff);
+    p->n_hdr = h.n_hdr;
+    p->last_was_value = h.n_hdr > 0;
+    p->header_bytes = h.target_len + h.field_bytes;
+    http_parser *hp = &p->parser;
+    hp->method = (unsigned)h.method;
+    hp->http_major = 1;
+    hp->http_minor = (unsigned short)h.http_minor;
+    hp->flags =
+        (h.has_clen ? F_CONTENTLENGTH : 0) | (h.conn_keep_alive ? F_CONNECTION_KEEP_ALIVE : 0);
+    hp->content_length = h.has_clen ? h.clen : ULLONG_MAX;
+    p->headers_done = 1;
+    find_expect(p);
+    if (p->hooks && p->hooks->on_headers) p->hooks->on_headers(p->ud);
+    if (h.has_clen && h.clen > 0) {
+        buf_reserve(&p->body, h.clen);
+        p->fast_body = 1;
+        p->body_left = h.clen;
+        return h.head_len + fast_body(p, data + h.head_len, len - h.head_len, ev);
+    }
+    if (h.has_clen) hp->content_length = 0;
+    p->message_done = 1;
+    *ev = SRV_PARSE_MESSAGE;
+    return h.head_len;
+}
+
 size_t srv_parse_feed(srv_parse_t *p, const char *data, size_t len, srv_parse_ev_t *ev)
 {
     *ev = SRV_PARSE_MORE;
     if (p->error_status) {
         *ev = SRV_PARSE_ERROR;
         return 0;
+    }
+    if (p->message_done) {
+        /* paused until srv_parse_next, as http-parser is */
+        *ev = SRV_PARSE_MESSAGE;
+        return 0;
+    }
+    if (p->fast_body) return fast_body(p, data, len, ev);
+    if (!p->fast_off && p->scan == SCAN_START && p->blank_bytes == 0 && len) {
+        size_t n = fast_head(p, data, len, ev);
+        if (n) return n;
     }
     const char *code = NULL, *msg = NULL;
     size_t ok = scan_head(p, data, len, &code, &msg);

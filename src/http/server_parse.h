@@ -11,6 +11,13 @@
  * together with Transfer-Encoding and a repeated Content-Length (section
  * 3.3.3); those get their own error code here.
  *
+ * Heads of the common shape (h1_head.h) are read without http-parser and a
+ * Content-Length body after one is copied in bulk; every other head, and
+ * every rejection, goes through http-parser and the checks above, so both
+ * paths accept, reject and report the same (tests/unit/http/test_h1_head.c).
+ * server.c reads the method, version and keep-alive from `parser` either
+ * way: the fast path fills those fields.
+ *
  * Not thread-safe: one parser per connection, used on its worker's thread. */
 #ifndef TETHER_HTTP_SERVER_PARSE_H
 #define TETHER_HTTP_SERVER_PARSE_H
@@ -52,6 +59,12 @@ typedef struct srv_parse {
     int error_status; /* 400, 413, 431 once rejected */
     const char *error_code;
     const char *error_msg;
+    /* the fast path (h1_head.c): a head read without http-parser, its
+     * Content-Length body copied in bulk */
+    int fast_off;             /* tests: every byte through http-parser */
+    int fast_body;            /* the body of a fast-read head is arriving */
+    size_t body_left;         /* its bytes still to come */
+    unsigned long fast_heads; /* heads read by the fast path (tests) */
 } srv_parse_t;
 
 void srv_parse_init(srv_parse_t *p, size_t max_header_bytes, size_t max_body_bytes,

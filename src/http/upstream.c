@@ -1,7 +1,9 @@
 /* upstream.c - the backend side of the proxy: pooled keep-alive HTTP/1.1
  * connections (plain or TLS; plain sockets are read here, past libevent's
  * 4 KiB reads), request write with zero-copy body references,
- * streaming response parsing with http-parser, and timeouts per phase
+ * streaming response parsing (a response head of the common shape read by
+ * h1_head.c and its Content-Length body handed through in bulk, every other
+ * one by http-parser), and timeouts per phase
  * (connect, first byte, idle between reads).
  *
  * A pooled connection that fails before any response byte is retried once,
@@ -11,6 +13,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/thread_exit.h"
+#include "http/h1_head.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -102,6 +105,9 @@ struct hup_call {
     size_t hoff[HUP_MAX_RESP_HEADERS][4];
     size_t n_hdr;
     int last_was_value;
+    int head_seen;              /* a byte of the response reached a parser */
+    int fast_body;              /* the head was read by h1_head.c: its body arriving */
+    uint64_t body_left;         /* bytes of that body still to come */
     struct hup_call *next_free; /* in the thread's call cache */
 };
 
@@ -461,6 +467,62 @@ static const http_parser_settings resp_settings = {
     .on_message_complete = r_on_message_complete,
 };
 
+/* Bytes of a fast-read head's Content-Length body. */
+static size_t fast_body(hup_call_t *k, const char *data, size_t len)
+{
+    size_t take = len < k->body_left ? len : (size_t)k->body_left;
+    if (take) r_on_body(&k->parser, data, take);
+    k->body_left -= take;
+    if (k->body_left == 0) {
+        k->fast_body = 0;
+        k->parser.content_length = 0; /* as http-parser leaves it */
+        k->message_done = 1;
+    }
+    return take;
+}
+
+/* The first bytes of a response: a whole head of the common shape with a
+ * Content-Length (h1_head.h) is read here, with the callbacks and parser
+ * fields http-parser would give, and as much of its body as data holds.
+ * Returns the bytes consumed, or 0: http-parser reads this response (every
+ * other status, framing, or anything unusual, errors included). */
+static size_t fast_head(hup_call_t *k, const char *data, size_t len)
+{
+    h1_head_t h;
+    if (!h1_read_response(data, len, HUP_MAX_RESP_HEADERS, &h)) return 0;
+    /* bodies framed by the status or by the connection's end stay with
+     * http-parser */
+    if (!h.has_clen || h.status < 200 || h.status > 599 || h.status == 204 || h.status == 304)
+        return 0;
+    h1_copy_fields(&h, data, &k->hdr, k->hoff);
+    k->n_hdr = h.n_hdr;
+    k->last_was_value = h.n_hdr > 0;
+    http_parser *p = &k->parser;
+    p->status_code = (unsigned)h.status;
+    p->http_major = 1;
+    p->http_minor = (unsigned short)h.http_minor;
+    p->flags = F_CONTENTLENGTH | (h.conn_close ? F_CONNECTION_CLOSE : 0) |
+               (h.conn_keep_alive ? F_CONNECTION_KEEP_ALIVE : 0);
+    p->content_length = h.clen;
+    r_on_headers_complete(p);
+    k->fast_body = 1;
+    k->body_left = h.clen;
+    return h.head_len + fast_body(k, data + h.head_len, len - h.head_len);
+}
+
+/* Feed one piece of the response: the fast path while it applies,
+ * http-parser otherwise. Returns the bytes consumed. */
+static size_t resp_feed(hup_call_t *k, const char *data, size_t len)
+{
+    if (k->fast_body) return fast_body(k, data, len);
+    if (!k->head_seen) {
+        k->head_seen = 1;
+        size_t n = fast_head(k, data, len);
+        if (n) return n;
+    }
+    return http_parser_execute(&k->parser, &resp_settings, data, len);
+}
+
 /* --------------------------------------------------------------- I/O */
 
 /* Read what a plain connection's socket holds into c->in, until a read
@@ -538,9 +600,9 @@ static int call_read(hup_call_t *k)
         if (nv > 8) nv = 8;
         size_t consumed = 0;
         for (int i = 0; i < nv; i++) {
-            size_t n =
-                http_parser_execute(&k->parser, &resp_settings, vec[i].iov_base, vec[i].iov_len);
+            size_t n = resp_feed(k, vec[i].iov_base, vec[i].iov_len);
             consumed += n;
+            if (k->message_done) break;
             enum http_errno e = HTTP_PARSER_ERRNO(&k->parser);
             if (e == HPE_PAUSED) break;
             if (e != HPE_OK) {
@@ -740,6 +802,9 @@ static void conn_send(hup_call_t *k)
     }
     http_parser_init(&k->parser, HTTP_RESPONSE);
     k->parser.data = k;
+    k->head_seen = 0;
+    k->fast_body = 0;
+    k->body_left = 0;
     k->n_hdr = 0;
     k->last_was_value = 0;
     buf_reset(&k->hdr);
