@@ -53,7 +53,7 @@ TEST_BIN    := $(TEST_C:%.c=$(BUILD)/%)
 BENCH_C     := $(shell find tests/bench -name 'bench_*.c' 2>/dev/null | sort)
 BENCH_BIN   := $(BENCH_C:%.c=$(BUILD)/%)
 
-.PHONY: all deps dashboard test check test-plain test-asan bench lint run clean fuzz soak
+.PHONY: all deps dashboard test check tests-built test-plain test-asan bench lint run clean fuzz soak
 all: deps-quiet $(BIN)
 
 deps:
@@ -92,8 +92,9 @@ $(BUILD)/tests/%: tests/%.c $(SUPPORT_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -Itests/support -o $@ $< $(SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka
 
 # Build everything a test run needs, then run the suite in one build dir.
-check: $(BIN) $(TEST_BIN)
+check: tests-built
 	@./scripts/run-tests.sh $(BUILD)
+tests-built: $(BIN) $(TEST_BIN)
 
 test-plain: deps
 	@$(MAKE) --no-print-directory check SAN=0

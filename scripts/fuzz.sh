@@ -1,12 +1,15 @@
 #!/bin/bash
 # Build and run the libFuzzer harnesses in tests/fuzz/ with clang
 # (-fsanitize=fuzzer,address,undefined). Each harness is built from the src/
-# files it needs (never against the gcc-built libtether.a), compiled into an
-# archive of its own so that only what the harness reaches is linked.
+# files it needs (never against the gcc-built libtether.a), put into an
+# archive of its own so that only what the harness reaches is linked (each
+# source file is compiled once a run, for every harness that lists it).
 #   scripts/fuzz.sh short   ~20 s per harness (part of make test)
 #   scripts/fuzz.sh long    10 min per harness (FUZZ_SECONDS overrides)
 # FUZZ_ONLY="fuzz_a fuzz_b" limits a run to those harnesses (e.g. to run two
-# lanes side by side with nice -n 19 on a shared machine).
+# lanes side by side with nice -n 19 on a shared machine). FUZZ_JOBS=N runs
+# N harnesses side by side (default 1; make test uses one per core), each
+# still for its full seconds.
 # Seeds live in tests/fuzz/corpus/<name>/ (checked in); new corpus entries go
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/crash-<name>-*.
 # Exit status: 0 when every harness ran clean, 1 otherwise.
@@ -82,52 +85,121 @@ LIBS[fuzz_trajectory]="${LIBS[fuzz_config]}"
 SRCS[fuzz_mgmt]="${SRCS[fuzz_config]}"
 LIBS[fuzz_mgmt]="${LIBS[fuzz_config]}"
 
-# Compile harness $1's sources into $OUT/obj/$1/lib.a.
-build_archive() {
-    local dir="$OUT/obj/$1"
-    rm -rf "$dir" && mkdir -p "$dir" || return 1
-    export CC CXX CFLAGS CXXFLAGS dir
-    # shellcheck disable=SC2016
-    printf '%s\n' ${SRCS[$1]} | xargs -P "$JOBS" -n1 bash -c '
-        o="$dir/${0//\//_}.o"
-        case "$0" in
-        *.cc) $CXX $CXXFLAGS -c "$0" -o "$o" ;;
-        *) $CC $CFLAGS -c "$0" -o "$o" ;;
-        esac' || return 1
-    ar rcs "$dir/lib.a" "$dir"/*.o
-}
-
-status=0
-# harnesses with the same source list share one archive (built once a run)
-declare -A ARCH
-for h in "${!SRCS[@]}"; do
+# Which harnesses run (FUZZ_ONLY), in a fixed order.
+harnesses=()
+for h in $(printf '%s\n' "${!SRCS[@]}" | sort); do
     if [ -n "${FUZZ_ONLY:-}" ] && [[ " $FUZZ_ONLY " != *" $h "* ]]; then continue; fi
-    bin="$OUT/$h"
+    harnesses+=("$h")
+done
+status=0
+# secs_since START: seconds since the $EPOCHREALTIME value START
+secs_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+t_build=$EPOCHREALTIME
+
+# Every source file any of these harnesses needs is compiled once, into
+# $OUT/obj/all/ (all harnesses use the same flags), JOBS at a time; then
+# each distinct source list gets an archive of its own from those objects
+# ($OUT/obj/<harness>/lib.a, shared by harnesses with the same list), so
+# that only what a harness reaches is linked.
+objdir="$OUT/obj/all"
+rm -rf "$OUT/obj" && mkdir -p "$objdir" || exit 1
+obj_of() { local s=$1; echo "$objdir/${s//\//_}.o"; }
+declare -A NEED
+for h in "${harnesses[@]}"; do for s in ${SRCS[$h]}; do NEED[$s]=1; done; done
+export CC CXX CFLAGS CXXFLAGS objdir
+# shellcheck disable=SC2016
+printf '%s\n' "${!NEED[@]}" | sort | xargs -r -P "$JOBS" -n1 bash -c '
+    o="$objdir/${0//\//_}.o"
+    case "$0" in
+    *.cc) $CXX $CXXFLAGS -c "$0" -o "$o" ;;
+    *) $CC $CFLAGS -c "$0" -o "$o" ;;
+    esac || { rm -f "$o"; exit 1; }'
+declare -A ARCH BUILT
+for h in "${harnesses[@]}"; do
     key=$(printf '%s' "${SRCS[$h]}" | md5sum | cut -c1-12)
-    if [ -z "${ARCH[$key]:-}" ] && build_archive "$h"; then ARCH[$key]=$h; fi
-    if [ -z "${ARCH[$key]:-}" ] ||
-        ! $CC $CFLAGS -o "$bin" "tests/fuzz/$h.c" "$OUT/obj/${ARCH[$key]}/lib.a" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
-            -lpthread ${LIBS[$h]:-}; then
-        echo "fuzz: $h: build failed" >&2
-        status=1
-        continue
+    if [ -z "${ARCH[$key]:-}" ]; then
+        ARCH[$key]=$h
+        objs=()
+        for s in ${SRCS[$h]}; do objs+=("$(obj_of "$s")"); done
+        mkdir -p "$OUT/obj/$h" && ar rcs "$OUT/obj/$h/lib.a" "${objs[@]}" || rm -f "$OUT/obj/$h/lib.a"
     fi
-    name=${h#fuzz_}
-    mkdir -p "$OUT/corpus/$name"
-    seeds="tests/fuzz/corpus/$name"
-    log="$OUT/$h.log"
-    dict=()
-    if [ -f "tests/fuzz/$h.dict" ]; then dict=(-dict="tests/fuzz/$h.dict"); fi
-    echo "fuzz: $h for ${SECS}s (log $log)"
-    if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        "$bin" "${dict[@]}" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$OUT/crash-$name-" \
-        "$OUT/corpus/$name" "$seeds" >"$log" 2>&1; then
-        echo "fuzz: $h: clean, $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs"
-    else
-        echo "fuzz: $h: FAILED, see $log and $OUT/crash-$name-*" >&2
-        tail -30 "$log" >&2
+done
+# link the harnesses, JOBS at a time
+link_one() {
+    local h=$1 key
+    key=$(printf '%s' "${SRCS[$h]}" | md5sum | cut -c1-12)
+    local lib="$OUT/obj/${ARCH[$key]}/lib.a"
+    [ -f "$lib" ] && $CC $CFLAGS -o "$OUT/$h" "tests/fuzz/$h.c" "$lib" -lfyaml -lcurl -lcjson -lhttp_parser -lxxhash -lcrypto \
+        -lpthread ${LIBS[$h]:-} && touch "$OUT/obj/$h.linked"
+}
+running=0
+for h in "${harnesses[@]}"; do
+    rm -f "$OUT/obj/$h.linked"
+    if [ "$running" -ge "$JOBS" ]; then wait -n; running=$((running - 1)); fi
+    link_one "$h" &
+    running=$((running + 1))
+done
+wait
+for h in "${harnesses[@]}"; do
+    if [ -f "$OUT/obj/$h.linked" ]; then BUILT[$h]=1; else
+        echo "fuzz: $h: build failed" >&2
         status=1
     fi
 done
+build_s=$(secs_since "$t_build")
+
+# Run harness $1 for $SECS s; its messages go to $OUT/$1.msg, its exit
+# status to $OUT/$1.rc.
+run_one() {
+    local h=$1 name=${1#fuzz_}
+    mkdir -p "$OUT/corpus/$name"
+    local seeds="tests/fuzz/corpus/$name" log="$OUT/$h.log" dict=()
+    if [ -f "tests/fuzz/$h.dict" ]; then dict=(-dict="tests/fuzz/$h.dict"); fi
+    {
+        echo "fuzz: $h for ${SECS}s (log $log)"
+        if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            "$OUT/$h" "${dict[@]}" -max_total_time="$SECS" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$OUT/crash-$name-" \
+            "$OUT/corpus/$name" "$seeds" >"$log" 2>&1; then
+            echo "fuzz: $h: clean, $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs"
+            echo 0 >"$OUT/$h.rc"
+        else
+            echo "fuzz: $h: FAILED, see $log and $OUT/crash-$name-*"
+            tail -30 "$log"
+            echo 1 >"$OUT/$h.rc"
+        fi
+    } >"$OUT/$h.msg" 2>&1
+}
+
+# FUZZ_JOBS harnesses run side by side (default 1; each libFuzzer run is
+# one process busy on one core for its SECS seconds, so on an idle machine
+# up to one per core keeps every harness's seconds and speed). Their
+# messages are printed in harness order.
+FJOBS=${FUZZ_JOBS:-1}
+[[ "$FJOBS" =~ ^[1-9][0-9]*$ ]] || FJOBS=1
+t_run=$EPOCHREALTIME
+running=0; next=0
+print_done() {
+    while [ "$next" -lt "${#harnesses[@]}" ]; do
+        local h=${harnesses[$next]}
+        if [ -n "${BUILT[$h]:-}" ]; then
+            [ -f "$OUT/$h.rc" ] || break
+            if [ "$(cat "$OUT/$h.rc")" = 0 ]; then cat "$OUT/$h.msg"; else
+                cat "$OUT/$h.msg" >&2
+                status=1
+            fi
+        fi
+        next=$((next + 1))
+    done
+}
+for h in "${harnesses[@]}"; do
+    [ -n "${BUILT[$h]:-}" ] || continue
+    rm -f "$OUT/$h.rc" "$OUT/$h.msg"
+    if [ "$running" -ge "$FJOBS" ]; then wait -n; running=$((running - 1)); print_done; fi
+    run_one "$h" &
+    running=$((running + 1))
+done
+wait
+print_done
+echo "fuzz: ${#harnesses[@]} harnesses: build ${build_s} s ($JOBS jobs), runs $(secs_since "$t_run") s ($FJOBS at a time; load $(cut -d' ' -f1-3 /proc/loadavg))"
 exit $status

@@ -120,10 +120,15 @@ wait_port() {
 # outgoing connection takes it as its source port before the server binds
 # it, and never one this runner handed out before (recorded in $work/ports:
 # callers run it in a subshell)
+# (from this runner's job slot's share of the range when scripts/run-tests.sh
+# runs binaries side by side: TETHER_TEST_PORT_SLOT of _SLOTS, as proc.c)
 free_port() {
-    local p i
+    local p i lo=20000 n=12768 slot=${TETHER_TEST_PORT_SLOT:-0} slots=${TETHER_TEST_PORT_SLOTS:-1}
+    if [[ "$slot$slots" =~ ^[0-9]+$ ]] && [ "$slots" -ge 2 ] && [ "$slots" -le 64 ] && [ "$slot" -lt "$slots" ]; then
+        n=$((12768 / slots)); lo=$((20000 + slot * n))
+    fi
     for ((i = 0; i < 200; i++)); do
-        p=$((20000 + RANDOM % 12768))
+        p=$((lo + RANDOM % n))
         grep -qx "$p" "$work/ports" 2>/dev/null && continue
         if node -e 'const s=require("net").createServer();s.on("error",()=>process.exit(1));s.listen(Number(process.argv[1]),"127.0.0.1",()=>s.close());' "$p"; then
             echo "$p" >>"$work/ports"

@@ -172,6 +172,23 @@ int tproc_stop(tproc_t *p, int timeout_ms)
  * got the same port from consecutive bind(0) calls). */
 enum { FREE_LO = 20000, FREE_HI = 32767, FREE_KEEP = 512 };
 
+/* scripts/run-tests.sh runs several test binaries side by side and gives
+ * each a job slot (TETHER_TEST_PORT_SLOT of TETHER_TEST_PORT_SLOTS): a
+ * binary picks its ports from its slot's share of the range only, so two
+ * binaries running at once never pick the same port. Without the variables
+ * (a binary run alone) the whole range. */
+static void free_range(int *lo, int *hi)
+{
+    const char *s = getenv("TETHER_TEST_PORT_SLOT"), *n = getenv("TETHER_TEST_PORT_SLOTS");
+    int slot = s ? atoi(s) : 0, slots = n ? atoi(n) : 1;
+    *lo = FREE_LO;
+    *hi = FREE_HI;
+    if (slots < 2 || slots > 64 || slot < 0 || slot >= slots) return;
+    int share = (FREE_HI - FREE_LO + 1) / slots;
+    *lo = FREE_LO + slot * share;
+    *hi = *lo + share - 1;
+}
+
 static bool bindable(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -191,9 +208,10 @@ int tsupport_free_port(void)
     static unsigned seed;
     pthread_mutex_lock(&mu);
     if (!seed) seed = (unsigned)getpid() * 2654435761u ^ (unsigned)now_ms();
-    int port = -1;
+    int lo, hi, port = -1;
+    free_range(&lo, &hi);
     for (int tries = 0; tries < 1000 && port < 0; tries++) {
-        int p = FREE_LO + (int)(rand_r(&seed) % (FREE_HI - FREE_LO + 1));
+        int p = lo + (int)(rand_r(&seed) % (unsigned)(hi - lo + 1));
         bool seen = false;
         for (size_t i = 0; i < n_given && i < FREE_KEEP && !seen; i++)
             seen = given[i] == p;

@@ -57,6 +57,7 @@ long tproc_rss_kb(pid_t pid);
 /* A loopback TCP port that was free a moment ago (bound and released),
  * for a child to listen on: picked at random below the ephemeral range (no
  * outgoing connection takes it meanwhile) and never the same twice in one
- * process. Thread-safe. -1 on failure. */
+ * process; from the job slot's share of that range under scripts/run-tests.sh
+ * (TETHER_TEST_PORT_SLOT of TETHER_TEST_PORT_SLOTS). Thread-safe. -1 on failure. */
 int tsupport_free_port(void);
 #endif
