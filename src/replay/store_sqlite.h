@@ -92,6 +92,10 @@ void replay_sq_checkpoint(sq_store_t *s);
 /* The database's logical size: page_count and freelist_count in pages. */
 int replay_sq_pages(sq_store_t *s, int64_t *total, int64_t *free_pages);
 
+/* The first column of sql's first row (0 when there is no row); *rc is
+ * SQLITE_OK or the error. */
+int64_t replay_sq_int(sq_store_t *s, const char *sql, int *rc);
+
 /* The replay table has the column. */
 bool replay_sq_has_column(sq_store_t *s, const char *col);
 

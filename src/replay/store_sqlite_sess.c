@@ -77,22 +77,6 @@ void replay_sq_sess_recheck(sq_store_t *s)
     s->has_sid = replay_sq_has_column(s, "sid") && has_sess_table(s);
 }
 
-static int64_t max_sid(sq_store_t *s, int *rc)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = 0;
-    *rc = sqlite3_prepare_v2(s->db, "SELECT max(sid) FROM replay", -1, &st, NULL);
-    if (*rc == SQLITE_OK) {
-        *rc = sqlite3_step(st);
-        if (*rc == SQLITE_ROW) {
-            v = sqlite3_column_int64(st, 0);
-            *rc = SQLITE_OK;
-        }
-    }
-    sqlite3_finalize(st);
-    return v;
-}
-
 void replay_sq_sess_forget(sq_store_t *s)
 {
     if (s->sess) memset(s->sess, 0, REPLAY_SQ_SESS_SLOTS * sizeof *s->sess);
@@ -189,7 +173,7 @@ int64_t replay_sq_sess_id(sq_store_t *s, const char *id, int *rc)
     }
     if (step == SQLITE_DONE) { /* a new session: the next number */
         if (!s->next_sid) {
-            s->next_sid = max_sid(s, rc) + 1;
+            s->next_sid = replay_sq_int(s, "SELECT max(sid) FROM replay", rc) + 1;
             if (*rc != SQLITE_OK) return 0;
         }
         sid = s->next_sid++;

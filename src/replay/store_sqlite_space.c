@@ -101,7 +101,7 @@ void replay_sq_checkpoint(sq_store_t *s)
     sqlite3_busy_timeout(s->db, REPLAY_SQ_BUSY_MS);
 }
 
-static int64_t int_query(sq_store_t *s, const char *sql, int *rc)
+int64_t replay_sq_int(sq_store_t *s, const char *sql, int *rc)
 {
     sqlite3_stmt *st = NULL;
     int64_t v = 0;
@@ -154,7 +154,7 @@ int replay_sq_space_open(sq_store_t *s, buf_t *err)
 {
     const char *path = s->base.cfg.path;
     int rc;
-    s->page_size = int_query(s, "PRAGMA page_size", &rc);
+    s->page_size = replay_sq_int(s, "PRAGMA page_size", &rc);
     if (rc != SQLITE_OK || s->page_size <= 0) return replay_sq_fail(s, err, "page size");
     s->max_bytes = s->base.cfg.max_bytes;
     if (s->max_bytes && s->max_bytes < REPLAY_SQ_MIN_BYTES) s->max_bytes = REPLAY_SQ_MIN_BYTES;
@@ -169,9 +169,9 @@ int replay_sq_space_open(sq_store_t *s, buf_t *err)
              (long long)wal, (long long)(wal * s->page_size));
     if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return replay_sq_fail(s, err, "wal");
-    s->rows = int_query(s, "SELECT count(*) FROM replay", &rc);
+    s->rows = replay_sq_int(s, "SELECT count(*) FROM replay", &rc);
     if (rc != SQLITE_OK) return replay_sq_fail(s, err, "count");
-    int64_t mode = int_query(s, "PRAGMA auto_vacuum", &rc);
+    int64_t mode = replay_sq_int(s, "PRAGMA auto_vacuum", &rc);
     if (rc != SQLITE_OK) return replay_sq_fail(s, err, "auto_vacuum");
     int64_t before = file_bytes(path, "") + file_bytes(path, "-wal"), rows_before = s->rows;
     /* Row cap first, in chunks, so a file far over it never makes one huge

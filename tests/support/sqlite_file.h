@@ -6,6 +6,10 @@
 #define TETHER_TEST_SQLITE_FILE_H
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "core/buf.h"
+#include "replay/store.h"
 
 /* The first column of the first row of sql. */
 static inline int64_t sqlite_file_int(const char *path, const char *sql)
@@ -19,5 +23,21 @@ static inline int64_t sqlite_file_int(const char *path, const char *sql)
     sqlite3_finalize(q);
     sqlite3_close(db);
     return v;
+}
+/* The SQLite replay store at path with the defaults, no row cap, the
+ * given ttl and read-only flag; NULL (the error printed) when it fails. */
+static inline replay_store_t *sqlite_store_open(const char *path, int64_t ttl, bool ro)
+{
+    replay_config_t c;
+    replay_config_defaults(&c);
+    c.path = path;
+    c.max_records = 0;
+    c.ttl_seconds = ttl;
+    c.read_only = ro;
+    buf_t err = BUF_INIT;
+    replay_store_t *s = replay_store_open(&c, &err);
+    if (!s) fprintf(stderr, "%s\n", err.data);
+    buf_free(&err);
+    return s;
 }
 #endif

@@ -36,17 +36,7 @@ static int teardown(void **st)
 
 static replay_store_t *open_sq(int64_t ttl, bool ro)
 {
-    replay_config_t c;
-    replay_config_defaults(&c);
-    c.path = path;
-    c.max_records = 0;
-    c.ttl_seconds = ttl;
-    c.read_only = ro;
-    buf_t err = BUF_INIT;
-    replay_store_t *s = replay_store_open(&c, &err);
-    if (!s) fprintf(stderr, "%s\n", err.data);
-    buf_free(&err);
-    return s;
+    return sqlite_store_open(path, ttl, ro);
 }
 
 static int64_t db_int(const char *sql)
