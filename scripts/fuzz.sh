@@ -65,7 +65,7 @@ SRCS[fuzz_cache_stream]="src/plugins/response_cache_sse.c src/plugins/response_c
 # http/upstream.c, with libevent's OpenSSL bufferevents).
 SRCS[fuzz_config]="$(echo src/config/*.c src/core/*.c src/json/*.c src/request/*.c src/decision/*.c \
     src/signals/*.c src/signals/*.cc src/select/*.c src/plugins/*.c src/replay/*.c src/session/*.c src/kv/*.c \
-    src/metrics/*.c src/http/sse.c src/http/upstream.c src/http/h1_head.c src/api/response_store*.c src/api/translate*.c)"
+    src/metrics/*.c src/http/sse.c src/http/upstream.c src/http/upstream_pool.c src/http/h1_head.c src/api/response_store*.c src/api/translate*.c)"
 # The management API harness drives the eval, outcomes and feedback handlers
 # (route/ and those admin/ files) on the same sources; sharing the list
 # shares one archive (an archive links only what a harness reaches).

@@ -10,6 +10,7 @@
  * transparently, on a fresh connection: the backend may have closed it while
  * it sat idle, which says nothing about the backend's health. */
 #include "http/upstream.h"
+#include "http/upstream_internal.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/thread_exit.h"
@@ -35,48 +36,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-
-#define HUP_MAX_IDLE_PER_POOL 256
-#define HUP_MAX_RESP_HEADERS  64
-
-typedef struct hup_pool hup_pool_t;
-typedef struct hup_conn hup_conn_t;
-
-struct hup_conn {
-    hup_pool_t *pool;
-    struct bufferevent *bev;
-    hup_call_t *call;
-    hup_conn_t *next; /* idle list */
-    int connected;
-    /* A plain connection's socket is read here, not by the bufferevent
-     * (which writes and reports connect and write errors): libevent 2.1 asks
-     * the kernel how much is readable (ioctl FIONREAD) before every read and
-     * reads at most 4 KiB at a time. TLS connections: NULL, the bufferevent
-     * reads. */
-    struct evbuffer *in;
-    struct event *rev;
-    int reading; /* rev is added */
-};
-
-#define HUP_READ_CHUNK  (65536 - 256) /* with libevent's chain header: evmem.c's 64 KiB class */
-#define HUP_READ_ROUNDS 4             /* reads per readiness event (backpressure between) */
-
-struct hup_pool {
-    char *host;
-    int port;
-    bool tls;
-    struct sockaddr_storage addr;
-    int addrlen;
-    hup_conn_t *idle;
-    size_t n_idle;
-    hup_pool_t *next;
-};
-
-struct hup_pools {
-    struct event_base *base;
-    SSL_CTX *ssl_ctx;
-    hup_pool_t *pools;
-};
 
 enum { PH_CONNECT = 1, PH_FIRST_BYTE, PH_BODY, PH_DONE };
 
@@ -123,158 +82,6 @@ const char *hup_error_str(hup_error_t e)
     case HUP_ERR_TLS: return "tls_failure";
     }
     return "error";
-}
-
-/* ------------------------------------------------------------------ pools */
-
-hup_pools_t *hup_pools_new(struct event_base *base, bool tls_verify)
-{
-    hup_pools_t *p = calloc(1, sizeof *p);
-    p->base = base;
-    p->ssl_ctx = SSL_CTX_new(TLS_client_method());
-    if (p->ssl_ctx) {
-        SSL_CTX_set_default_verify_paths(p->ssl_ctx);
-        SSL_CTX_set_verify(p->ssl_ctx, tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-        SSL_CTX_set_min_proto_version(p->ssl_ctx, TLS1_2_VERSION);
-    }
-    return p;
-}
-
-static void conn_destroy(hup_conn_t *c)
-{
-    if (c->rev) event_free(c->rev); /* before the bufferevent closes the socket */
-    if (c->in) evbuffer_free(c->in);
-    if (c->bev) bufferevent_free(c->bev);
-    free(c);
-}
-
-static struct evbuffer *conn_input(hup_conn_t *c)
-{
-    return c->in ? c->in : bufferevent_get_input(c->bev);
-}
-
-static void conn_reading(hup_conn_t *c, bool on)
-{
-    if (!c->rev) {
-        if (on)
-            bufferevent_enable(c->bev, EV_READ);
-        else
-            bufferevent_disable(c->bev, EV_READ);
-        return;
-    }
-    if (on == (bool)c->reading) return;
-    c->reading = on;
-    if (on)
-        event_add(c->rev, NULL);
-    else
-        event_del(c->rev);
-}
-
-void hup_pools_free(hup_pools_t *p)
-{
-    if (!p) return;
-    hup_pool_t *pl = p->pools;
-    while (pl) {
-        hup_pool_t *n = pl->next;
-        hup_conn_t *c = pl->idle;
-        while (c) {
-            hup_conn_t *cn = c->next;
-            conn_destroy(c);
-            c = cn;
-        }
-        free(pl->host);
-        free(pl);
-        pl = n;
-    }
-    if (p->ssl_ctx) SSL_CTX_free(p->ssl_ctx);
-    free(p);
-}
-
-size_t hup_pools_idle(const hup_pools_t *p)
-{
-    size_t n = 0;
-    for (hup_pool_t *pl = p->pools; pl; pl = pl->next)
-        n += pl->n_idle;
-    return n;
-}
-
-static int pool_resolve(hup_pool_t *pl)
-{
-    char hp[300];
-    snprintf(hp, sizeof hp, strchr(pl->host, ':') ? "[%s]:%d" : "%s:%d", pl->host, pl->port);
-    int len = sizeof pl->addr;
-    if (evutil_parse_sockaddr_port(hp, (struct sockaddr *)&pl->addr, &len) == 0) {
-        pl->addrlen = len;
-        return 0;
-    }
-    /* hostname: resolved once per worker, then cached (documented) */
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_socktype = SOCK_STREAM;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", pl->port);
-    if (getaddrinfo(pl->host, ps, &hints, &res) != 0 || !res) return -1;
-    memcpy(&pl->addr, res->ai_addr, res->ai_addrlen);
-    pl->addrlen = (int)res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-static hup_pool_t *pool_get(hup_pools_t *p, const char *host, int port, bool tls)
-{
-    for (hup_pool_t *pl = p->pools; pl; pl = pl->next)
-        if (pl->port == port && pl->tls == tls && strcmp(pl->host, host) == 0) return pl;
-    hup_pool_t *pl = calloc(1, sizeof *pl);
-    pl->host = strdup(host);
-    pl->port = port;
-    pl->tls = tls;
-    pl->next = p->pools;
-    p->pools = pl;
-    return pl;
-}
-
-static void idle_read_cb(struct bufferevent *bev, void *arg);
-static void idle_event_cb(struct bufferevent *bev, short what, void *arg);
-
-static void pool_remove_idle(hup_pool_t *pl, hup_conn_t *c)
-{
-    hup_conn_t **pp = &pl->idle;
-    while (*pp) {
-        if (*pp == c) {
-            *pp = c->next;
-            pl->n_idle--;
-            return;
-        }
-        pp = &(*pp)->next;
-    }
-}
-
-static void idle_read_cb(struct bufferevent *bev, void *arg)
-{
-    /* unsolicited bytes on an idle connection: it is unusable */
-    hup_conn_t *c = arg;
-    pool_remove_idle(c->pool, c);
-    conn_destroy(c);
-}
-
-static void idle_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    hup_conn_t *c = arg;
-    pool_remove_idle(c->pool, c);
-    conn_destroy(c);
-}
-
-static void pool_put(hup_pool_t *pl, hup_conn_t *c)
-{
-    if (pl->n_idle >= HUP_MAX_IDLE_PER_POOL) {
-        conn_destroy(c);
-        return;
-    }
-    c->call = NULL;
-    bufferevent_setcb(c->bev, idle_read_cb, NULL, idle_event_cb, c);
-    conn_reading(c, true);
-    c->next = pl->idle;
-    pl->idle = c;
-    pl->n_idle++;
 }
 
 /* ----------------------------------------------------------- call helpers */
@@ -359,7 +166,7 @@ static void call_fail(hup_call_t *k, hup_error_t e)
     if (k->finished) return;
     k->finished = 1;
     if (k->conn) {
-        conn_destroy(k->conn);
+        hup_conn_destroy(k->conn);
         k->conn = NULL;
     }
     if (!k->cancelled && k->cb.on_error) k->cb.on_error(k->ud, e, k->got_response);
@@ -374,11 +181,11 @@ static void call_done(hup_call_t *k)
     k->conn = NULL;
     evtimer_del(k->timer);
     if (c) {
-        struct evbuffer *in = conn_input(c);
+        struct evbuffer *in = hup_conn_input(c);
         if (http_should_keep_alive(&k->parser) && evbuffer_get_length(in) == 0)
-            pool_put(c->pool, c);
+            hup_pool_put(c->pool, c);
         else
-            conn_destroy(c);
+            hup_conn_destroy(c);
     }
     if (!k->cancelled && k->cb.on_done) k->cb.on_done(k->ud);
     if (!k->in_read) call_free(k);
@@ -570,13 +377,13 @@ static void conn_readable_cb(evutil_socket_t fd, short what, void *arg)
     hup_call_t *k = c->call;
     if (!k) {
         if (!st && evbuffer_get_length(c->in) == 0) return;
-        pool_remove_idle(c->pool, c);
-        conn_destroy(c);
+        hup_pool_remove_idle(c->pool, c);
+        hup_conn_destroy(c);
         return;
     }
     if (call_read(k)) return; /* released: c may be gone */
     if (!st) return;
-    conn_reading(c, false); /* a closed socket stays readable */
+    hup_conn_reading(c, false); /* a closed socket stays readable */
     call_event_cb(c->bev, BEV_EVENT_READING | (st > 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), k);
 }
 
@@ -587,7 +394,7 @@ static int conn_open(hup_call_t *k);
  * released (done, failed or cancelled), 0 when it is still alive. */
 static int call_read(hup_call_t *k)
 {
-    struct evbuffer *in = conn_input(k->conn);
+    struct evbuffer *in = hup_conn_input(k->conn);
     if (evbuffer_get_length(in) == 0) return 0;
     if (k->phase == PH_FIRST_BYTE || k->phase == PH_CONNECT) k->phase = PH_BODY;
     k->got_response = 1;
@@ -618,11 +425,11 @@ static int call_read(hup_call_t *k)
     if (k->paused && !k->read_off && !k->cancelled && !err && !k->message_done) {
         /* a pause asked for inside the loop and still wanted: stop reading */
         k->read_off = 1;
-        conn_reading(k->conn, false);
+        hup_conn_reading(k->conn, false);
     }
     if (k->cancelled) {
         k->finished = 1;
-        if (k->conn) conn_destroy(k->conn);
+        if (k->conn) hup_conn_destroy(k->conn);
         k->conn = NULL;
         call_free(k);
         return 1;
@@ -649,7 +456,7 @@ static void call_event_cb(struct bufferevent *bev, short what, void *arg)
     hup_call_t *k = arg;
     if (what & BEV_EVENT_CONNECTED) {
         k->conn->connected = 1;
-        if (k->conn->rev && !k->read_off) conn_reading(k->conn, true);
+        if (k->conn->rev && !k->read_off) hup_conn_reading(k->conn, true);
         k->phase = PH_FIRST_BYTE;
         arm(k, k->req.first_byte_timeout_ms);
         return;
@@ -671,7 +478,7 @@ static void call_event_cb(struct bufferevent *bev, short what, void *arg)
         /* stale pooled connection: one fresh attempt, same backend */
         k->retried_fresh = 1;
         k->reused = 0;
-        conn_destroy(k->conn);
+        hup_conn_destroy(k->conn);
         k->conn = NULL;
         if (conn_open(k) == 0) {
             conn_send(k);
@@ -701,7 +508,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 static int conn_open(hup_call_t *k)
 {
     hup_pool_t *pl = k->pool;
-    if (!pl->addrlen && pool_resolve(pl) != 0) return -1;
+    if (!pl->addrlen && hup_pool_resolve(pl) != 0) return -1;
     hup_conn_t *c = calloc(1, sizeof *c);
     c->pool = pl;
     if (pl->tls) {
@@ -738,7 +545,7 @@ static int conn_open(hup_call_t *k)
     arm(k, k->req.connect_timeout_ms);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&pl->addr, pl->addrlen) != 0) {
         k->conn = NULL;
-        conn_destroy(c);
+        hup_conn_destroy(c);
         return -1;
     }
     int fd = bufferevent_getfd(c->bev);
@@ -750,7 +557,7 @@ static int conn_open(hup_call_t *k)
         c->rev = event_new(k->pools->base, fd, EV_READ | EV_PERSIST, conn_readable_cb, c);
         if (!c->in || !c->rev) {
             k->conn = NULL;
-            conn_destroy(c);
+            hup_conn_destroy(c);
             return -1;
         }
     }
@@ -830,7 +637,7 @@ hup_call_t *hup_call_start(hup_pools_t *p, const hup_request_t *req, const hup_c
     k->cb = *cb;
     k->ud = ud;
     k->timer = evtimer_new(p->base, timer_cb, k);
-    k->pool = pool_get(p, req->host, req->port, req->tls);
+    k->pool = hup_pool_get(p, req->host, req->port, req->tls);
     hup_conn_t *c = k->pool->idle;
     if (c) {
         k->pool->idle = c->next;
@@ -845,7 +652,7 @@ hup_call_t *hup_call_start(hup_pools_t *p, const hup_request_t *req, const hup_c
          * libevent to find nothing to write and delete it */
         short want = c->rev ? EV_WRITE : EV_READ | EV_WRITE;
         if ((bufferevent_get_enabled(c->bev) & want) != want) bufferevent_enable(c->bev, want);
-        if (c->rev) conn_reading(c, true);
+        if (c->rev) hup_conn_reading(c, true);
         k->phase = PH_FIRST_BYTE;
         arm(k, k->req.first_byte_timeout_ms);
         conn_send(k);
@@ -867,7 +674,7 @@ void hup_call_cancel(hup_call_t *k)
     k->cancelled = 1;
     if (k->in_read || k->deferred) return; /* the read loop / deferred event releases it */
     k->finished = 1;
-    if (k->conn) conn_destroy(k->conn);
+    if (k->conn) hup_conn_destroy(k->conn);
     k->conn = NULL;
     call_free(k);
 }
@@ -883,13 +690,13 @@ void hup_call_pause(hup_call_t *k, bool paused)
          * that (a session commit answered inline) costs no epoll_ctl pair */
         if (!k->in_read) {
             k->read_off = 1;
-            conn_reading(k->conn, false);
+            hup_conn_reading(k->conn, false);
         }
         evtimer_del(k->timer);
     } else {
         if (k->read_off) {
             k->read_off = 0;
-            if (!k->conn->rev || k->conn->connected) conn_reading(k->conn, true);
+            if (!k->conn->rev || k->conn->connected) hup_conn_reading(k->conn, true);
         }
         arm(k, k->req.idle_timeout_ms);
         /* from inside a callback of the read loop, that loop simply goes on */
