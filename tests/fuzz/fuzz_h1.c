@@ -20,75 +20,19 @@
 
 #include "core/buf.h"
 #include "../support/h1_resp_diff.h"
-#include "http/server_parse.h"
+#include "../support/h1_req_diff.h"
 
-typedef struct run {
-    buf_t log;
-    srv_parse_t *p;
-} run_t;
-
-static void on_start(void *ud)
+/* The stream in reads of step bytes (0: one read). */
+static void run_steps(const uint8_t *data, size_t size, size_t step, int fast, size_t max_hdr,
+                      size_t max_body, size_t max_empty, buf_t *log)
 {
-    buf_puts(&((run_t *)ud)->log, "<start>");
-}
-
-static void on_headers(void *ud)
-{
-    run_t *r = ud;
-    buf_printf(&r->log, "<headers %d>", r->p->expect_continue);
-}
-
-static const srv_parse_hooks_t hooks = {on_start, on_headers};
-
-static void log_message(run_t *r)
-{
-    srv_parse_t *p = r->p;
-    http_parser *hp = &p->parser;
-    buf_printf(&r->log, "[msg %u %d.%d ka=%d flags=%x cl=%llu url=", hp->method, hp->http_major,
-               hp->http_minor, http_should_keep_alive(hp), hp->flags,
-               (unsigned long long)hp->content_length);
-    buf_append(&r->log, p->url.data ? p->url.data : "", p->url.len);
-    buf_printf(&r->log, " n=%zu hb=%zu lwv=%d exp=%d hdr=", p->n_hdr, p->header_bytes,
-               p->last_was_value, p->expect_continue);
-    buf_append(&r->log, p->hdr.data ? p->hdr.data : "", p->hdr.len);
-    for (size_t i = 0; i < p->n_hdr; i++)
-        buf_printf(&r->log, " %zu,%zu,%zu,%zu", p->hoff[i][0], p->hoff[i][1], p->hoff[i][2],
-                   p->hoff[i][3]);
-    buf_printf(&r->log, " body=%zu:", p->body.len);
-    buf_append(&r->log, p->body.data ? p->body.data : "", p->body.len);
-    buf_puts(&r->log, "]");
-}
-
-static void run_stream(const uint8_t *data, size_t size, size_t step, int fast, size_t max_hdr,
-                       size_t max_body, size_t max_empty, buf_t *log)
-{
-    srv_parse_t p;
-    run_t r = {BUF_INIT, &p};
-    srv_parse_init(&p, max_hdr, max_body, max_empty, &hooks, &r);
-    p.fast_off = !fast;
-    size_t off = 0, avail = 0;
-    while (avail < size) {
-        avail = step ? (avail + step < size ? avail + step : size) : size;
-        while (off < avail) {
-            srv_parse_ev_t ev;
-            size_t n = srv_parse_feed(&p, (const char *)data + off, avail - off, &ev);
-            buf_printf(&r.log, "(%zu %d)", n, (int)ev);
-            off += n;
-            if (ev == SRV_PARSE_ERROR) {
-                buf_printf(&r.log, "[error %d %s %s]", p.error_status, p.error_code, p.error_msg);
-                goto done;
-            }
-            if (ev == SRV_PARSE_MESSAGE) {
-                log_message(&r);
-                srv_parse_next(&p);
-                continue;
-            }
-            if (n == 0) goto done;
-        }
-    }
-done:
-    srv_parse_deinit(&p);
-    *log = r.log;
+    size_t n_cuts = step ? size / step + 1 : 0;
+    size_t *cuts = n_cuts ? malloc(n_cuts * sizeof *cuts) : NULL;
+    for (size_t i = 0; i < n_cuts; i++)
+        cuts[i] = (i + 1) * step;
+    *log = (buf_t)BUF_INIT;
+    h1q_run_stream((const char *)data, size, cuts, n_cuts, fast, max_hdr, max_body, max_empty, log);
+    free(cuts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -114,8 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         buf_free(&slow);
         return 0;
     }
-    run_stream(data, size, step, 1, max_hdr, max_body, max_empty, &fast);
-    run_stream(data, size, step, 0, max_hdr, max_body, max_empty, &slow);
+    run_steps(data, size, step, 1, max_hdr, max_body, max_empty, &fast);
+    run_steps(data, size, step, 0, max_hdr, max_body, max_empty, &slow);
     if (fast.len != slow.len || (fast.len && memcmp(fast.data, slow.data, fast.len) != 0)) {
         fprintf(stderr,
                 "fuzz_h1: the fast path and http-parser differ\n-- fast:\n%s\n-- slow:\n%s\n",

@@ -19,88 +19,10 @@
 #include "core/buf.h"
 #include "http/h1_head.h"
 #include "http/server_parse.h"
+#include "h1_req_diff.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct run {
-    buf_t log;
-    srv_parse_t *p;
-} run_t;
-
-static void on_start(void *ud)
-{
-    buf_puts(&((run_t *)ud)->log, "<start>");
-}
-
-static void on_headers(void *ud)
-{
-    run_t *r = ud;
-    buf_printf(&r->log, "<headers expect=%d>", r->p->expect_continue);
-}
-
-static const srv_parse_hooks_t hooks = {on_start, on_headers};
-
-static void log_message(run_t *r)
-{
-    srv_parse_t *p = r->p;
-    http_parser *hp = &p->parser;
-    buf_printf(&r->log, "[msg %s %d.%d ka=%d flags=%x cl=%llu url=", http_method_str(hp->method),
-               hp->http_major, hp->http_minor, http_should_keep_alive(hp), hp->flags,
-               (unsigned long long)hp->content_length);
-    buf_append(&r->log, p->url.data ? p->url.data : "", p->url.len);
-    buf_printf(&r->log, " nhdr=%zu hb=%zu lwv=%d exp=%d hdrbuf=", p->n_hdr, p->header_bytes,
-               p->last_was_value, p->expect_continue);
-    buf_append(&r->log, p->hdr.data ? p->hdr.data : "", p->hdr.len);
-    for (size_t i = 0; i < p->n_hdr; i++)
-        buf_printf(&r->log, " %zu,%zu,%zu,%zu", p->hoff[i][0], p->hoff[i][1], p->hoff[i][2],
-                   p->hoff[i][3]);
-    buf_printf(&r->log, " body=%zu:", p->body.len);
-    buf_append(&r->log, p->body.data ? p->body.data : "", p->body.len);
-    buf_puts(&r->log, "]");
-}
-
-/* Feed a stream as conn_process does: reads of random size (cut == NULL:
- * one read), the unconsumed rest offered again after each request. Returns
- * the number of heads the fast path read. */
-static unsigned long run_stream(const char *data, size_t size, const size_t *cuts, size_t n_cuts,
-                                int fast, size_t max_hdr, size_t max_body, size_t max_empty,
-                                buf_t *out)
-{
-    srv_parse_t p;
-    run_t r = {BUF_INIT, &p};
-    srv_parse_init(&p, max_hdr, max_body, max_empty, &hooks, &r);
-    p.fast_off = !fast;
-    size_t off = 0, avail = 0, ci = 0;
-    while (avail < size) {
-        avail = ci < n_cuts && cuts[ci] < size ? cuts[ci] : size;
-        ci++;
-        if (avail < off) avail = off;
-        while (off < avail) {
-            srv_parse_ev_t ev;
-            size_t n = srv_parse_feed(&p, data + off, avail - off, &ev);
-            buf_printf(&r.log, "(%zu %d)", n, (int)ev);
-            off += n;
-            if (ev == SRV_PARSE_ERROR) {
-                buf_printf(&r.log, "[error %d %s %s]", p.error_status, p.error_code, p.error_msg);
-                goto done;
-            }
-            if (ev == SRV_PARSE_MESSAGE) {
-                log_message(&r);
-                srv_parse_next(&p);
-                continue;
-            }
-            if (n == 0) goto done;
-        }
-    }
-done:;
-    unsigned long fh = p.fast_heads;
-    srv_parse_deinit(&p);
-    buf_reset(out);
-    buf_append(out, r.log.data ? r.log.data : "", r.log.len);
-    buf_free(&r.log);
-    return fh;
-}
 
 /* ------------------------------------------------------------ generator */
 
@@ -318,8 +240,8 @@ static void differ(const char *data, size_t len, size_t max_hdr, size_t max_body
     }
     for (int split = 0; split < 2; split++) {
         size_t n = split ? nc : 0;
-        g_fast_heads += run_stream(data, len, cuts, n, 1, max_hdr, max_body, max_empty, &a);
-        run_stream(data, len, cuts, n, 0, max_hdr, max_body, max_empty, &s);
+        g_fast_heads += h1q_run_stream(data, len, cuts, n, 1, max_hdr, max_body, max_empty, &a);
+        h1q_run_stream(data, len, cuts, n, 0, max_hdr, max_body, max_empty, &s);
         if (a.len != s.len || memcmp(a.data, s.data, a.len) != 0) {
             fprintf(stderr, "differ (split %d, limits %zu/%zu/%zu) on:\n", split, max_hdr, max_body,
                     max_empty);
@@ -370,7 +292,7 @@ static void expect_outcome(const char *req, int status, const char *code)
     size_t len = strlen(req);
     differ(req, len, 64 * 1024, 1 << 20, 4);
     buf_t a = BUF_INIT;
-    run_stream(req, len, NULL, 0, 1, 64 * 1024, 1 << 20, 4, &a);
+    h1q_run_stream(req, len, NULL, 0, 1, 64 * 1024, 1 << 20, 4, &a);
     if (status) {
         char want[64];
         snprintf(want, sizeof want, "[error %d %s ", status, code);
@@ -429,11 +351,11 @@ static void test_limits_keep_their_outcome(void **state)
     const char *req = "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n"
                       "01234567890123456789";
     buf_t a = BUF_INIT;
-    run_stream(req, strlen(req), NULL, 0, 1, 40, 1 << 20, 4, &a);
+    h1q_run_stream(req, strlen(req), NULL, 0, 1, 40, 1 << 20, 4, &a);
     assert_non_null(strstr(a.data, "[error 431 headers_too_large"));
-    run_stream(req, strlen(req), NULL, 0, 1, 64 * 1024, 10, 4, &a);
+    h1q_run_stream(req, strlen(req), NULL, 0, 1, 64 * 1024, 10, 4, &a);
     assert_non_null(strstr(a.data, "[error 413 body_too_large"));
-    unsigned long fh = run_stream(req, strlen(req), NULL, 0, 1, 64 * 1024, 1 << 20, 4, &a);
+    unsigned long fh = h1q_run_stream(req, strlen(req), NULL, 0, 1, 64 * 1024, 1 << 20, 4, &a);
     assert_int_equal(fh, 1);
     assert_null(strstr(a.data, "[error"));
     differ(req, strlen(req), 40, 1 << 20, 4);
