@@ -24,6 +24,9 @@
 # the fetch's wall time - slowest call; the classifier's call and start
 # offset; the embedder's batch call and its time in the gather queue. The
 # inside figures do not depend on the client's or the mock's scheduling.
+# Where beyond goes (the same records): the share of requests whose calls
+# waited to be sent (a bound of calls in flight reached) and that wait, and
+# the time from the later reply read to the signals' start (the loop's turn).
 # Router CPU: user + system time of the router's threads over each wrk run
 # of none and cls+emb (/proc/PID/task/*/schedstat, ns), per request on the
 # worker threads and on all, and the workers' utilisation (busy = worker CPU
@@ -250,6 +253,7 @@ def p50(v):
     v = sorted(v)
     return v[len(v) // 2] if v else 0
 rt, sl, own, extra, eq, ec, cc, cs, bt, cb = [], [], [], [], [], [], [], [], [], []
+slot, cont = [], [] # waiting to be sent; last reply read -> the signals began
 notok = 0
 for r in recs:
     u = r["latency"]["routing_us"]
@@ -270,8 +274,18 @@ for r in recs:
     cc.append(c.get("call_us", 0))
     cs.append(c.get("sent_us", 0))
     cb.append(c.get("batch_requests", 1))
+    slot.append(max(cs[-1], eq[-1]))
+    last = max(cs[-1] + cc[-1], eq[-1] + ec[-1]) # the later reply read, from the fetch's start
+    cont.append(max(0, f["wall_us"] - last))
 mean_cb = sum(cb) / len(cb) if cb else 0
-print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs), p50(bt), notok, "%.1f" % mean_cb)
+def mean(v):
+    return int(sum(v) / len(v)) if v else 0
+def p90(v):
+    v = sorted(v)
+    return v[len(v) * 9 // 10] if v else 0
+waited = [w for w in slot if w > 50]
+print(p50(rt), p50(sl), p50(own), p50(extra), p50(eq), p50(ec), p50(cc), p50(cs), len(recs), p50(bt), notok, "%.1f" % mean_cb,
+      int(100 * len(waited) / len(slot)) if slot else 0, mean(waited), mean(slot), p50(cont), mean(cont), mean(extra), p90(extra))
 PY
 now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
 
@@ -334,7 +348,7 @@ cpu_p50() {
                   100 * (q[1] - p[1]) / tot, rt / cap, sig / cap, llm / cap, wrk / cap, (rt + sig + llm + wrk) / 1e3 / n }' "$T/wrk.out"
 }
 load0=$(cut -d' ' -f1 /proc/loadavg)
-declare -A OUT IN CPU MACH
+declare -A OUT IN CPU MACH STAGE
 CAP64=
 CONNS="1 64 64p"
 [ "$ROUNDS" -gt 0 ] || CONNS="" # BENCH_FETCH_ROUNDS=0: the instruction counts only
@@ -364,6 +378,11 @@ for c in $CONNS; do
         rec="$rec $(for l in "${col[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
     done
     read -r brt bsl bown bex beq bec bcc bcs bn bbt bno bcb <<<"$rec"
+    st=""
+    for k in 13 14 15 16 17 18 19; do
+        st="$st $(for l in "${col[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
+    done
+    read -r swp swm sm cp5 cm bm b9 <<<"$st"
     cpu=""
     for k in 2 3 4 5 6; do
         cpu="$cpu $(for l in "${ncol[@]}"; do echo "$l" | cut -d' ' -f"$k"; done | median)"
@@ -395,6 +414,7 @@ for c in $CONNS; do
     IN[$c]=$(awk -v c="$lab" -v nr="$nr" -v brt="$brt" -v bsl="$bsl" -v bown="$bown" -v bex="$bex" \
         -v beq="$beq" -v bec="$bec" -v bcc="$bcc" -v bcs="$bcs" -v bn="$bn" -v bbt="$bbt" -v bno="$bno" -v bcb="$bcb" 'BEGIN {
         printf "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %d | %d | %d | %d | %d |", c, nr, brt, bsl, bown, bown - nr, bex, bcc, bcs, bcb, bec, beq, bbt, bn, bno }')
+    STAGE[$c]="| $lab | $bex | $bm | $b9 | $swp % | $swm | $sm | $cp5 | $cm |"
     CPU[$c]=$(awk -v c="$lab" -v nrps="$nrps" -v brps="$brps" -v nwk="$nwk" -v bwk="$bwk" -v nall="$nall" \
         -v ball="$ball" -v nb="$nbusy" -v bb="$bbusy" -v nw="$nwait" -v bw="$bwait" 'BEGIN {
         printf "| %s | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %d %% | %d %% | %.1f | %.1f |", c, nrps, brps, nwk, bwk, bwk - nwk, nall, ball, nb, bb, nw, bw }')
@@ -473,6 +493,16 @@ echo
 echo "| conns | none routing | cls+emb routing | slowest call | own | overhead | beyond | cls call | cls sent | cls batch | emb call | emb queue | emb batch | records | emb not ok |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in $CONNS; do echo "${IN[$c]}"; done
+echo
+echo "Where beyond goes (the same records; us): a request's calls wait to be sent when its classifier"
+echo "or the embedder has its bound of calls in flight on the worker (batch_inflight, 32: they go"
+echo "together when a call ends) - waited = the share that waited > 50 us and their mean wait, slot"
+echo "mean = over all; after replies = from the later reply read to the signals' start (the worker's"
+echo "loop running the other events of its turn first: other requests' replies, routing, forwarding)."
+echo
+echo "| conns | beyond p50 | beyond mean | beyond p90 | waited for a slot | their wait mean | slot wait mean | after replies p50 | after replies mean |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for c in $CONNS; do echo "${STAGE[$c]}"; done
 echo
 echo "Router CPU (user + system, /proc/PID/task/*/schedstat over each wrk run; medians): per request"
 echo "on the worker threads and on all threads; fetch = cls+emb - none on the worker (building the"
