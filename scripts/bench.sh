@@ -605,7 +605,7 @@ RES="$TMP/results.md"
     echo "- upstream: \`tether mock --workers $MOCK_WORKERS --reply-bytes $REPLY_BYTES\` (one instance, shared by every row)"
     echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), proxy_pass with an upstream keepalive pool, proxy_buffering off, access_log off"
     echo "- tether: \`tether serve --log-level $TLOG\`, three instances per worker count (proxy, routed, gated)"
-    echo "- CPU pinning of the 1-connection runs (p50/p99 @1; scripts/bench_pin.sh): $PIN_DESC; the 64-connection runs are not pinned"
+    echo "- CPU pinning of the 1-connection runs (p50/p99 @1; scripts/bench_pin.sh): $PIN_DESC; the 64-connection runs are not pinned; load average at the start $(cut -d' ' -f1-3 /proc/loadavg) (a pinned process shares its CPU with whatever else runs on the machine)"
     echo
 } > "$RES"
 
@@ -630,7 +630,7 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
     [ -n "$MOCK_PORT" ] || die "tether mock did not report its port"
     wait_listen "tether mock" "$MOCK_PID" "$MOCK_PORT" "$TMP/mock.err"
     echo "bench: mock on 127.0.0.1:$MOCK_PORT; $ROUNDS rounds of $DUR s runs per target" >&2
-    echo "bench: pinning at 1 connection: $PIN_DESC" >&2
+    echo "bench: pinning at 1 connection: $PIN_DESC (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
 
     CC_PATH=/v1/chat/completions
     MOCK_SPEC="mock http://127.0.0.1:$MOCK_PORT$CC_PATH $MOCK_PID"
