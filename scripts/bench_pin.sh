@@ -4,9 +4,10 @@
 #
 # At one connection wrk, the mock and the proxy take turns on one request,
 # so with every process free to run anywhere the scheduler moves them
-# between CPUs, and any of them may find its CPU taken by another (the
-# proxy's own second thread, e.g. tether's replay writer). Pinning gives
-# each its own CPU when there are enough:
+# between CPUs, and any of them may find its CPU taken by another (e.g. by
+# tether's replay writer). Pinning gives each its own CPU when there are
+# enough; the target's own threads (tether's worker and replay writer)
+# still share one, as on a one-core deployment (docs/PERFORMANCE.md):
 #   >= 3 CPUs: wrk on the first, the mock on the second, the target (all
 #              nginx processes / every thread of the tether process) on the
 #              third;
