@@ -33,6 +33,10 @@
 #                         its duration + slack (the machine was paused, e.g. a VM
 #                         snapshot: wrk stops on its own clock) is measured again
 #                         (scripts/bench_wrk.sh); results.md says how many were
+#   BENCH_PIN=0           do not pin the 1-connection runs to CPUs (by default
+#                         wrk, the mock and the target each get a CPU of their
+#                         own where the machine has enough: scripts/bench_pin.sh;
+#                         the 64-connection runs are never pinned)
 #   BENCH_BIN=build/tether, BENCH_OUT=build/bench
 set -u -o pipefail
 
@@ -53,6 +57,9 @@ export BENCH_SESSIONS=${BENCH_SESSIONS:-64}
 die() { echo "bench: $*" >&2; exit 1; }
 # shellcheck source=scripts/bench_wrk.sh
 . "$ROOT/scripts/bench_wrk.sh"
+# shellcheck source=scripts/bench_pin.sh
+. "$ROOT/scripts/bench_pin.sh"
+pin_layout "$(pin_allowed)"
 
 [ -x "$BIN" ] || die "$BIN not built (run: make -j2 build/tether)"
 if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
@@ -220,13 +227,15 @@ to_us() {
         else printf "NaN" }'
 }
 
-# run_wrk URL BODYFILE CONNS SECS LOGFILE: sets RPS P50 P99 ERRS.
+# run_wrk URL BODYFILE CONNS SECS LOGFILE: sets RPS P50 P99 ERRS. wrk runs
+# under the command prefix in WRK_PIN (a taskset, for a pinned run) if set.
+WRK_PIN=()
 run_wrk() {
     local url=$1 body=$2 conns=$3 secs=$4 log=$5 threads=2
     [ "$conns" -lt 2 ] && threads=1
     # a run the machine's pause stretched is repeated (scripts/bench_wrk.sh)
     BENCH_BODY="$body" BENCH_AUTH="${RUN_AUTH:-}" wrk_run_checked "$log" "$secs" \
-        wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency -s "$TMP/post.lua" "$url"
+        "${WRK_PIN[@]}" wrk -t"$threads" -c"$conns" -d"${secs}s" --timeout 5s --latency -s "$TMP/post.lua" "$url"
     RPS=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$log")
     P50=$(to_us "$(awk '$1 == "50%" {print $2}' "$log")")
     P99=$(to_us "$(awk '$1 == "99%" {print $2}' "$log")")
@@ -280,20 +289,47 @@ thread_ticks() {
     echo "$wk $wr $ot"
 }
 
-# one_run TARGET WORKERS BODY URL CONNS ROUND PIDS...: one measured wrk run;
-# appends req/s, p50, p99, errors and the CPU microseconds per request used
-# by PIDS (the process under test) to FIG; for tether targets also that CPU
-# split by thread (workers, replay writer, other).
+# pin_run TARGET PIDS...: before a 1-connection run, each process on its CPU
+# (scripts/bench_pin.sh: the target's processes with all their threads on
+# PIN_TARGET, the mock on PIN_MOCK, wrk under taskset on PIN_LOAD; in the
+# mock's own rows the mock is the target). unpin_run PIDS...: back to every
+# allowed CPU, for the 64-connection runs.
+pin_run() {
+    local t=$1
+    shift
+    if [ "$t" = mock ]; then
+        pin_set "$PIN_TARGET" "$MOCK_PID" || die "cannot pin the mock"
+    else
+        pin_set "$PIN_TARGET" "$@" || die "cannot pin $t"
+        pin_set "$PIN_MOCK" "$MOCK_PID" || die "cannot pin the mock"
+    fi
+    WRK_PIN=(taskset -c "$PIN_LOAD")
+}
+unpin_run() {
+    pin_set "$PIN_ALL" "$MOCK_PID" "$@" || die "cannot unpin"
+    WRK_PIN=()
+}
+
+# one_run TARGET WORKERS BODY URL CONNS ROUND PIDS...: one measured wrk run
+# (pinned at one connection, see pin_run); appends req/s, p50, p99, errors
+# and the CPU microseconds per request used by PIDS (the process under test)
+# to FIG; for tether targets also that CPU split by thread (workers, replay
+# writer, other).
 one_run() {
-    local t=$1 w=$2 b=$3 url=$4 c=$5 r=$6 k c0 c1 n cpu s0 s1 us
+    local t=$1 w=$2 b=$3 url=$4 c=$5 r=$6 k c0 c1 n cpu s0 s1 us pinned=""
     shift 6
     k="$t|$w|$b|c$c"
+    if [ "$c" = 1 ] && [ -n "$PIN_ON" ]; then
+        pin_run "$t" "$@"
+        pinned=1
+    fi
     c0=$(cpu_ticks "$@")
     case "$t" in proxy | routed | gated) s0=$(thread_ticks "$1") ;; esac
     RUN_AUTH=""
     [ "$t" = gated ] && RUN_AUTH=$GATED_KEY
     run_wrk "$url" "$TMP/body-$b.json" "$c" "$DUR" "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt"
     c1=$(cpu_ticks "$@")
+    [ -z "$pinned" ] || unpin_run "$@"
     n=$(awk '/requests in/ {print $1; exit}' "$TMP/wrk-$t-w$w-$b-c$c-r$r.txt")
     cpu=$(awk -v d=$((c1 - c0)) -v hz="$HZ" -v n="${n:-0}" 'BEGIN { printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0) }')
     if [ -n "${s0:-}" ]; then
@@ -569,6 +605,7 @@ RES="$TMP/results.md"
     echo "- upstream: \`tether mock --workers $MOCK_WORKERS --reply-bytes $REPLY_BYTES\` (one instance, shared by every row)"
     echo "- nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), proxy_pass with an upstream keepalive pool, proxy_buffering off, access_log off"
     echo "- tether: \`tether serve --log-level $TLOG\`, three instances per worker count (proxy, routed, gated)"
+    echo "- CPU pinning of the 1-connection runs (p50/p99 @1; scripts/bench_pin.sh): $PIN_DESC; the 64-connection runs are not pinned; load average at the start $(cut -d' ' -f1-3 /proc/loadavg) (a pinned process shares its CPU with whatever else runs on the machine)"
     echo
 } > "$RES"
 
@@ -593,6 +630,7 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
     [ -n "$MOCK_PORT" ] || die "tether mock did not report its port"
     wait_listen "tether mock" "$MOCK_PID" "$MOCK_PORT" "$TMP/mock.err"
     echo "bench: mock on 127.0.0.1:$MOCK_PORT; $ROUNDS rounds of $DUR s runs per target" >&2
+    echo "bench: pinning at 1 connection: $PIN_DESC (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
 
     CC_PATH=/v1/chat/completions
     MOCK_SPEC="mock http://127.0.0.1:$MOCK_PORT$CC_PATH $MOCK_PID"
@@ -722,7 +760,8 @@ if [ -z "${BENCH_SKIP_PROXY:-}" ]; then
         echo
         echo "Rows compare; absolutes do not: the $(nproc) cores are shared by wrk, the mock and the proxy"
         echo "(and by whatever else runs on the machine), so a proxy with more workers also takes CPU from"
-        echo "wrk and the mock, and p99 at 1 connection mostly measures scheduling noise."
+        echo "wrk and the mock. At 1 connection: pinning $PIN_DESC; p99 there still"
+        echo "measures whatever else runs on the target's CPU (for tether, its own replay writer thread)."
         echo "Raw wrk outputs: $OUT/wrk-*.txt."
         if [ "$WRK_OVERRUNS" -gt 0 ]; then
             echo

@@ -16,6 +16,11 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
+# taskset (make bench pins its one-connection runs with it) is util-linux,
+# essential on Debian but absent from some minimal images.
+if ! command -v taskset >/dev/null 2>&1; then
+    missing="$missing util-linux"
+fi
 # Node.js and npm (tests/interop, tests/browser): Debian's packages when
 # none is on PATH (a nodejs from elsewhere carries its own npm).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -18,13 +18,23 @@
 #   scripts/profile_routed.sh syscalls BIN BYTES WARM N
 #       system calls per request of the whole process (`strace -c -f`
 #       attached after WARM requests, detached after N more), by call.
+#   scripts/profile_routed.sh sched BIN BYTES SECS
+#       who makes a request wait for a CPU at one connection: `wrk -t1 -c1
+#       --latency` for SECS seconds (after 2 s of warm-up) under `perf sched
+#       record -a` (root), placed as make bench places its 1-connection runs
+#       (scripts/bench_pin.sh; PROFILE_PIN=0: not pinned). For wrk, the mock
+#       and each tether thread: wakeups, scheduling delay p99/max, and the
+#       wakeups delayed > 0.5 ms by the task that ran before them on that CPU
+#       (replay-writer, another chain member, or "other": the rest of the
+#       machine); then the replay writer's run slices (its batches).
 #
 # BYTES: the body size (2048 and 65536 in make bench). PROFILE_TARGET=proxy
 # profiles bench.sh's bare proxy config instead (no signals, sessions,
 # replay or metrics); the default is "routed". PROFILE_SID=with or without
 # sends only the requests with (or only those without) x-session-id in
-# `instr` mode (default: both, alternating, as bench.sh). Needs python3, and
-# valgrind, wrk or strace.
+# `instr` mode (default: both, alternating, as bench.sh). PROFILE_REPLAY=off
+# turns the routed config's replay off. Needs python3, and valgrind, wrk,
+# strace or perf.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=${1:?instr|cpu}
@@ -68,6 +78,10 @@ awk -v want=$CFGN '/^        cat > "\$d\/bench.yaml" <<EOF/{n++} n==want{print} 
     sed '1d;$d' | sed "s/\$TETHER_PORT/$TP/; s/\$up/$MP/g; s|\$d|$TMP|; s/\$MGMT_PORT/$MG/" > "$TMP/bench.yaml"
 if [ "$TARGET" = routed ]; then
     grep -q "language:" "$TMP/bench.yaml" || die "could not take the routed config from bench.sh"
+    if [ "${PROFILE_REPLAY:-on}" = off ]; then
+        sed -i 's|router_replay: {path: .*}|router_replay: {enabled: false}|' "$TMP/bench.yaml"
+        grep -q "router_replay: {enabled: false}" "$TMP/bench.yaml" || die "could not turn replay off"
+    fi
 else
     grep -q "session: {enabled: false}" "$TMP/bench.yaml" || die "could not take the proxy config from bench.sh"
 fi
@@ -179,5 +193,62 @@ syscalls)
             c = $4; name = $NF; printf "%-20s %8.2f per request\n", name, c / n }
         /total$/ { printf "%-20s %8.2f per request\n", "total", $4 / n }' "$TMP/strace.txt"
     ;;
-*) die "mode: instr, cpu or syscalls" ;;
+sched)
+    SECS=${4:?seconds}
+    # shellcheck source=scripts/bench_pin.sh
+    . "$ROOT/scripts/bench_pin.sh"
+    BENCH_PIN=${PROFILE_PIN:-1} pin_layout "$(pin_allowed)"
+    MOCK=${PIDS[0]}
+    "$BIN" serve --config "$TMP/bench.yaml" --workers 1 --log-level error > "$TMP/serve.log" 2>&1 &
+    SP=$!
+    PIDS+=("$SP")
+    wait_port "$TP"
+    WRK=(wrk)
+    if [ -n "$PIN_ON" ]; then
+        { pin_set "$PIN_TARGET" "$SP" && pin_set "$PIN_MOCK" "$MOCK"; } || die "taskset failed"
+        WRK=(taskset -c "$PIN_LOAD" wrk)
+    fi
+    echo "pinning: $PIN_DESC; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    url=http://127.0.0.1:$TP/v1/chat/completions
+    BENCH_BODY="$TMP/body.json" "${WRK[@]}" -t1 -c1 -d2s -s "$TMP/post.lua" "$url" > /dev/null
+    perf sched record -a -o "$TMP/sched.data" -- sleep $((SECS + 1)) > /dev/null 2>&1 &
+    PP=$!
+    sleep 0.5
+    BENCH_BODY="$TMP/body.json" "${WRK[@]}" -t1 -c1 -d"${SECS}s" --latency -s "$TMP/post.lua" "$url" > "$TMP/wrk.log"
+    wait "$PP" || die "perf sched record failed (root needed)"
+    awk '/requests in/ {n = $1} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+        END {print "wrk: " n " requests, p50 " p50 ", p99 " p99}' "$TMP/wrk.log"
+    perf sched timehist -i "$TMP/sched.data" > "$TMP/sched.txt" 2> /dev/null
+    python3 - "$TMP/sched.txt" "$SP" "$MOCK" << 'EOF'
+import re, sys
+path, tpid, mpid = sys.argv[1:4]
+def who(name, pid):
+    if pid == tpid: return 'tether:' + name
+    if pid == mpid: return 'mock'
+    return 'wrk' if name == 'wrk' else None
+prev, delays, writer = {}, {}, []
+for line in open(path).read().splitlines()[3:]:
+    f = line.split()
+    if len(f) < 6: continue
+    try: delay, run = float(f[4]), float(f[5])
+    except ValueError: continue
+    m = re.match(r'(.*)\[(\d+)(?:/(\d+))?\]$', f[2])
+    name, pid = (m.group(1), m.group(3) or m.group(2)) if m else (f[2], '')
+    k = who(name, pid)
+    if k == 'tether:replay-writer': writer.append(run)
+    elif k:
+        d = delays.setdefault(k, ([], {}))
+        d[0].append(delay)
+        if delay > 0.5 and f[1] in prev: d[1][prev[f[1]]] = d[1].get(prev[f[1]], 0) + 1
+    prev[f[1]] = k or 'other'
+def pct(a, p): a = sorted(a); return a[min(len(a) - 1, int(len(a) * p))]
+for k, (d, by) in sorted(delays.items()):
+    if len(d) < 50: continue  # timers and the like
+    print('%-20s %7d wakeups, delay p99 %.3f max %.3f ms, > 0.5 ms: %d %s' % (k, len(d), pct(d, .99), max(d),
+          sum(by.values()), ', '.join('%d after %s' % (n, w) for w, n in sorted(by.items(), key=lambda x: -x[1]))))
+if writer:
+    print('replay-writer slices %d: run p50 %.3f p99 %.3f max %.3f ms' % (len(writer), pct(writer, .5), pct(writer, .99), max(writer)))
+EOF
+    ;;
+*) die "mode: instr, cpu, syscalls or sched" ;;
 esac

@@ -23,6 +23,7 @@ void live_overhead_options_default(live_overhead_options_t *o)
 
 typedef struct ovh_shared {
     const live_overhead_options_t *o;
+    int client_cpu; /* -1: not pinned */
     int mock_port, router_port;
     const char *direct_body, *routed_body;
     size_t direct_len, routed_len;
@@ -51,6 +52,8 @@ static void *ovh_thread(void *arg)
     live_http_init(&rc, "127.0.0.1", sh->router_port, LIVE_HTTP_TIMEOUT_MS);
     live_http_resp_t r = {0};
     char e[200];
+    int perr = live_pin_thread(sh->client_cpu);
+    if (perr) ovh_error(sh, "pin", strerror(perr), 0);
     for (;;) {
         long i = atomic_fetch_add(&sh->next, 1);
         if (i >= sh->warmup + sh->total || live_stopped(sh->o->stop)) break;
@@ -90,6 +93,7 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
     res->requests = o->requests;
     res->body_bytes = o->body_bytes;
     res->concurrency = o->concurrency;
+    live_pin_plan_self(!o->no_pin, &res->pin);
     live_procs_t pr;
     memset(&pr, 0, sizeof pr);
     pr.redis.out_fd = -1;
@@ -109,7 +113,7 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
     pthread_mutex_init(&sh.mu, NULL);
     /* one backend serves every model name; the router sees one decision */
     if ((pr.mock_port[0] = live_start_mock(&pr.mock[0], o->tether_bin, "qwen3-8b", 0, o->verbose,
-                                           err, errlen)) < 0)
+                                           res->pin.mock, err, errlen)) < 0)
         goto done;
     FILE *f = fopen(cfg, "w");
     if (!f) {
@@ -134,7 +138,7 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
     }
     pr.n_routers = 1;
     if ((pr.router_port[0] = live_start_router(&pr.router[0], o->tether_bin, cfg, o->router_workers,
-                                               o->verbose, err, errlen)) < 0)
+                                               o->verbose, res->pin.router, err, errlen)) < 0)
         goto done;
     /* identical bodies but for the model field; padded to body_bytes */
     buf_puts(&text, "Summarise the build log below in one line.");
@@ -146,6 +150,7 @@ int live_overhead(const live_overhead_options_t *o, live_overhead_results_t *res
     buf_printf(&rb, "{\"model\":\"auto\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
                text.data);
     sh.o = o;
+    sh.client_cpu = res->pin.client;
     sh.mock_port = pr.mock_port[0];
     sh.router_port = pr.router_port[0];
     sh.direct_body = db.data;

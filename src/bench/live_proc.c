@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int live_proc_spawn(live_proc_t *p, const char *const argv[], int keep_stderr, char *err,
+int live_proc_spawn(live_proc_t *p, const char *const argv[], int keep_stderr, int cpu, char *err,
                     size_t errlen)
 {
     memset(p, 0, sizeof *p);
@@ -39,6 +40,12 @@ int live_proc_spawn(live_proc_t *p, const char *const argv[], int keep_stderr, c
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setpgid(0, 0); /* a terminal ^C reaches the benchmark only; it stops us */
+        if (cpu >= 0) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            if (sched_setaffinity(0, sizeof one, &one) != 0) _exit(126);
+        }
         dup2(pfd[1], 1);
         if (!keep_stderr) {
             int dn = open("/dev/null", O_WRONLY);

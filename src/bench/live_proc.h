@@ -17,8 +17,10 @@ typedef struct live_proc {
 } live_proc_t;
 
 /* Start argv[0] (a path). stderr goes to /dev/null unless keep_stderr.
- * Returns 0, or -1 with a message in err. */
-int live_proc_spawn(live_proc_t *p, const char *const argv[], int keep_stderr, char *err,
+ * cpu >= 0: the child runs on that CPU only, set before it execs so every
+ * thread it starts inherits it (a child that cannot be pinned exits 126
+ * and never listens). Returns 0, or -1 with a message in err. */
+int live_proc_spawn(live_proc_t *p, const char *const argv[], int keep_stderr, int cpu, char *err,
                     size_t errlen);
 /* Wait for a stdout line starting with "listening on " and return its port,
  * or -1 (timeout, or the child exited). */

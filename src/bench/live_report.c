@@ -201,6 +201,7 @@ void live_overhead_report_table(const live_overhead_results_t *r, buf_t *out)
                "tether bench overhead: %ld request pairs, %ld-byte bodies, concurrency %ld, "
                "%.2f s\n\n",
                r->requests, r->body_bytes, r->concurrency, r->wall_s);
+    buf_printf(out, "CPU pinning: %s\n\n", r->pin.desc);
     buf_printf(out, "%-28s%12s%12s%12s%12s%12s\n", "ms", "p50", "p95", "p99", "mean", "max");
     const live_lat_t *l[3] = {&r->direct, &r->routed, &r->diff};
     const char *name[3] = {"direct to the backend", "through the router", "overhead (same pair)"};
@@ -220,6 +221,11 @@ void live_overhead_report_json(const live_overhead_results_t *r, buf_t *out)
                "{\"requests\":%ld,\"body_bytes\":%ld,\"concurrency\":%ld,\"errors\":%ld,"
                "\"wall_s\":%.3f,",
                r->requests, r->body_bytes, r->concurrency, r->errors, r->wall_s);
+    if (r->pin.on)
+        buf_printf(out, "\"pin\":{\"client\":%d,\"mock\":%d,\"router\":%d},", r->pin.client,
+                   r->pin.mock, r->pin.router);
+    else
+        buf_puts(out, "\"pin\":null,");
     lat_json(out, "routed", &r->routed);
     buf_putc(out, ',');
     lat_json(out, "direct", &r->direct);

@@ -72,7 +72,7 @@ static int start_redis(live_procs_t *p, const char *bin, int verbose, char *err,
     snprintf(ps, sizeof ps, "%d", port);
     const char *argv[] = {bin, "--port",       ps,   "--bind",     "127.0.0.1", "--save",
                           "",  "--appendonly", "no", "--loglevel", "warning",   NULL};
-    if (live_proc_spawn(&p->redis, argv, verbose, err, errlen)) return -1;
+    if (live_proc_spawn(&p->redis, argv, verbose, -1, err, errlen)) return -1;
     if (live_http_wait_connect("127.0.0.1", port, LIVE_START_TIMEOUT_MS)) {
         snprintf(err, errlen, "redis-server on port %d did not start", port);
         return -1;
@@ -623,7 +623,7 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
                         o->replicas, o->replicas > 1 ? "s" : "");
     for (int m = 0; m < LIVE_N_BACKENDS; m++)
         if ((pr.mock_port[m] = live_start_mock(&pr.mock[m], o->tether_bin, saar_models[m].name, 1,
-                                               o->verbose, err, errlen)) < 0)
+                                               o->verbose, -1, err, errlen)) < 0)
             goto done;
     const char *redis = o->redis_addr;
     if (!redis && (o->redis_server || o->replicas == 2)) {
@@ -637,8 +637,9 @@ int live_run(const live_options_t *o, live_results_t *res, char *err, size_t err
                          errlen))
             goto done;
         pr.n_routers = i + 1;
-        if ((pr.router_port[i] = live_start_router(&pr.router[i], o->tether_bin, cfg,
-                                                   o->router_workers, o->verbose, err, errlen)) < 0)
+        if ((pr.router_port[i] =
+                 live_start_router(&pr.router[i], o->tether_bin, cfg, o->router_workers, o->verbose,
+                                   -1, err, errlen)) < 0)
             goto done;
     }
     if (o->verbose)

@@ -14,11 +14,13 @@
  *
  * live_overhead measures the added latency of the router over a direct
  * backend for identical session-less requests, router and direct requests
- * interleaved on the same connections' threads.
+ * interleaved on the same connections' threads; by default the client
+ * threads, the mock and the router run on CPUs of their own (live_pin.h).
  *
  * Both are blocking and use threads internally; call from one thread. */
 #ifndef TETHER_BENCH_LIVE_RUN_H
 #define TETHER_BENCH_LIVE_RUN_H
+#include "bench/live_pin.h"
 #include "core/buf.h"
 #include <signal.h>
 #include <stddef.h>
@@ -99,6 +101,7 @@ typedef struct live_overhead_options {
     int body_bytes;  /* request body size, default 2048 */
     int concurrency; /* client threads, default 32 */
     int router_workers;
+    int no_pin; /* --pin off: no CPU pinning (default: the live_pin.h layout) */
     int verbose;
     volatile sig_atomic_t *stop;
 } live_overhead_options_t;
@@ -107,6 +110,7 @@ void live_overhead_options_default(live_overhead_options_t *o);
 
 typedef struct live_overhead_results {
     long requests, body_bytes, concurrency, errors;
+    live_pin_t pin; /* where the client threads, the mock and the router ran */
     live_lat_t routed, direct, diff;
     double wall_s;
     char first_error[256];

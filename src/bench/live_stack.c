@@ -14,7 +14,7 @@ void live_procs_stop(live_procs_t *p)
 }
 
 int live_start_mock(live_proc_t *p, const char *bin, const char *model, int strict, int verbose,
-                    char *err, size_t errlen)
+                    int cpu, char *err, size_t errlen)
 {
     const char *argv[] = {bin,
                           "mock",
@@ -25,19 +25,19 @@ int live_start_mock(live_proc_t *p, const char *bin, const char *model, int stri
                           strict ? "--strict" : "--reply-bytes",
                           strict ? NULL : "256",
                           NULL};
-    if (live_proc_spawn(p, argv, verbose, err, errlen)) return -1;
+    if (live_proc_spawn(p, argv, verbose, cpu, err, errlen)) return -1;
     int port = live_proc_wait_listening(p, LIVE_START_TIMEOUT_MS);
     if (port < 0) snprintf(err, errlen, "tether mock for %s did not start", model);
     return port;
 }
 
 int live_start_router(live_proc_t *p, const char *bin, const char *cfg, int workers, int verbose,
-                      char *err, size_t errlen)
+                      int cpu, char *err, size_t errlen)
 {
     char w[16];
     snprintf(w, sizeof w, "%d", workers);
     const char *argv[] = {bin, "serve", "--config", cfg, workers > 0 ? "--workers" : NULL, w, NULL};
-    if (live_proc_spawn(p, argv, verbose, err, errlen)) return -1;
+    if (live_proc_spawn(p, argv, verbose, cpu, err, errlen)) return -1;
     int port = live_proc_wait_listening(p, LIVE_START_TIMEOUT_MS);
     if (port < 0)
         snprintf(err, errlen,

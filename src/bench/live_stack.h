@@ -23,13 +23,14 @@ typedef struct procs {
 /* Stop every started process (routers first). */
 void live_procs_stop(live_procs_t *p);
 /* Start `tether mock` serving model (strict: --strict, else 256-byte
- * replies); its port, or -1 with err set. */
+ * replies), on CPU cpu when cpu >= 0 (live_proc_spawn); its port, or -1
+ * with err set. */
 int live_start_mock(live_proc_t *p, const char *bin, const char *model, int strict, int verbose,
-                    char *err, size_t errlen);
-/* Start `tether serve --config cfg` (workers > 0: --workers); its port, or
- * -1 with err set. */
+                    int cpu, char *err, size_t errlen);
+/* Start `tether serve --config cfg` (workers > 0: --workers), on CPU cpu
+ * when cpu >= 0; its port, or -1 with err set. */
 int live_start_router(live_proc_t *p, const char *bin, const char *cfg, int workers, int verbose,
-                      char *err, size_t errlen);
+                      int cpu, char *err, size_t errlen);
 
 static inline int live_stopped(volatile sig_atomic_t *stop)
 {

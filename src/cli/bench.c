@@ -65,6 +65,9 @@ static void bench_usage(FILE *f)
                "  --requests N             request pairs measured (default 20000)\n"
                "  --body-bytes B           request body size (default 2048)\n"
                "  --concurrency C          client threads (default 32)\n"
+               "  --pin auto|off           CPUs of their own (default auto): with 3+ CPUs the\n"
+               "                           client threads, the mock and the router one each;\n"
+               "                           with 2 the router alone on the second; 1: none\n"
                "  --router-workers N, --format table|json, --verbose\n");
 }
 
@@ -623,11 +626,13 @@ static int bench_overhead(int argc, char **argv)
 {
     live_overhead_options_t o;
     live_overhead_options_default(&o);
-    const char *format = "table";
+    const char *format = "table", *pin = "auto";
     char exe[4096];
     o.tether_bin = self_exe(exe, sizeof exe);
+    static const char *const pin_modes[] = {"auto", "off", NULL};
     const bench_opt_t opts[] = {
         BOPT_FLAG("--verbose", &o.verbose, 1),
+        BOPT_ONEOF("--pin", &pin, pin_modes, "auto or off"),
         BOPT_NUM("--requests", BOPT_LONG, &o.requests, 1, 100000000),
         BOPT_NUM("--body-bytes", BOPT_INT, &o.body_bytes, 64, 64 * 1024 * 1024),
         BOPT_NUM("--concurrency", BOPT_INT, &o.concurrency, 1, 4096),
@@ -637,6 +642,7 @@ static int bench_overhead(int argc, char **argv)
     int prc = bench_parse("overhead", argc, argv, opts);
     if (prc >= 0) return prc;
     if (bench_one_of("overhead", "--format", format, table_json, "table or json")) return 1;
+    o.no_pin = !strcmp(pin, "off");
     install_stop();
     o.stop = &live_stop;
     live_overhead_results_t res;

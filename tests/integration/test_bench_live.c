@@ -14,6 +14,7 @@
 
 #include "proc.h"
 #include <cjson/cJSON.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,26 @@ static void test_overhead_runs(void **state)
     assert_int_equal(num(j, "errors"), 0);
     assert_int_equal(num(cJSON_GetObjectItem(j, "routed"), "n"), 300);
     assert_int_equal(num(cJSON_GetObjectItem(j, "direct"), "n"), 300);
+    /* --pin auto (the default): the router on a CPU of its own when the
+     * machine allows two or more (src/bench/live_pin.h) */
+    cpu_set_t s;
+    assert_int_equal(sched_getaffinity(0, sizeof s, &s), 0);
+    cJSON *pin = cJSON_GetObjectItem(j, "pin");
+    assert_non_null(pin);
+    if (CPU_COUNT(&s) >= 2) {
+        assert_true(cJSON_IsObject(pin));
+        assert_true(num(pin, "router") != num(pin, "client"));
+    } else {
+        assert_true(cJSON_IsNull(pin));
+    }
+    cJSON_Delete(j);
+    free(out);
+    rc = run_capture("bench overhead --requests 100 --concurrency 2 --pin off --format json", &out);
+    assert_int_equal(rc, 0);
+    j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "pin")));
+    assert_int_equal(num(j, "errors"), 0);
     cJSON_Delete(j);
     free(out);
 }

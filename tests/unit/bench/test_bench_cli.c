@@ -119,6 +119,8 @@ static void test_selection_and_exit_codes(void **st)
      * runs them); here only their usage errors */
     assert_int_equal(run("bench live --sessions 0", NULL), 1);
     assert_int_equal(run("bench overhead --requests 0", NULL), 1);
+    assert_int_equal(run("bench overhead --pin sometimes", NULL), 1);
+    assert_int_equal(run("bench overhead --pin", NULL), 1);
     assert_int_equal(run("bench saar --help", NULL), 0);
 }
 
