@@ -79,7 +79,7 @@ bool replay_id_valid(const char *s)
 #ifdef __SANITIZE_ADDRESS__
 #define SPARE_MAX 0
 #else
-#define SPARE_MAX 256 /* about 1.1 MiB at most */
+#define SPARE_MAX 1024 /* about 4.6 MiB at most: a write batch's worth (queue.c) */
 #endif
 #if SPARE_MAX
 static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
