@@ -72,13 +72,14 @@ static uint64_t write_batch(void *ud, void *items, size_t n)
     buf_t *err = &q->err;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (replay_record_validate(b[i], err) != REPLAY_OK) {
+        unsigned clean; /* fragments validation found clean: redaction skips them */
+        if (replay_record_validate_clean(b[i], err, &clean) != REPLAY_OK) {
             log_err(TLOG_WARN, "replay_invalid_record", b[i]->id, err);
             count(&q->errors, 1, "error");
             replay_record_free(b[i]);
             continue;
         }
-        replay_redact_record(b[i], q->redact);
+        replay_redact_record_clean(b[i], q->redact, clean);
         ok[k++] = b[i];
     }
     if (k) {

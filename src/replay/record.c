@@ -279,14 +279,15 @@ void replay_record_spares_free(void)
  * reference: the validating scanner without a tree, and cJSON (the
  * reference this check always used) for what the scanner refuses (it also
  * checks UTF-8). */
-static bool json_ok(const char *s)
+static bool json_ok(const char *s, bool *clean)
 {
+    *clean = false;
     if (!s || !*s) return true;
     size_t n = strlen(s);
     /* the same bytes as a fragment this thread already found valid and
      * clean (frag_memo.h): the decision trace and candidates of most
      * records; a valid one is remembered for the redaction that follows */
-    if (replay_frag_memo_clean(s, n)) return true;
+    if (replay_frag_memo_clean(s, n)) return *clean = true;
     if (!replay_frag_json_ok(s, n) && jscan_validate(s, n, NULL) != 0) {
         const char *end = NULL;
         /* length + 1: with require_null_terminated cJSON wants the NUL inside */
@@ -294,7 +295,7 @@ static bool json_ok(const char *s)
         if (!j) return false;
         cJSON_Delete(j);
     }
-    replay_frag_memo_learn(s, n);
+    *clean = replay_frag_memo_learn(s, n);
     return true;
 }
 
@@ -307,6 +308,12 @@ static void set_err(buf_t *err, const char *fmt, const char *what)
 
 int replay_record_validate(const replay_record_t *r, buf_t *err)
 {
+    return replay_record_validate_clean(r, err, NULL);
+}
+
+int replay_record_validate_clean(const replay_record_t *r, buf_t *err, unsigned *clean)
+{
+    if (clean) *clean = 0;
     if (!replay_id_valid(r->id)) {
         set_err(err, "replay record id '%s' is not rr_ followed by 24 lower-case hex digits",
                 r->id);
@@ -332,11 +339,16 @@ int replay_record_validate(const replay_record_t *r, buf_t *err)
               {"attempts", r->attempts_json},
               {"plugins", r->plugins_json},
               {"warnings", r->warnings_json}};
-    for (size_t i = 0; i < sizeof js / sizeof js[0]; i++)
-        if (!json_ok(js[i].v)) {
+    /* in REPLAY_FRAG_* order */
+    for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+        bool c;
+        if (!json_ok(js[i].v, &c)) {
             set_err(err, "replay record field '%s' is not valid JSON text", js[i].name);
+            if (clean) *clean = 0;
             return REPLAY_EINVAL;
         }
+        if (c && clean) *clean |= 1u << i;
+    }
     return REPLAY_OK;
 }
 
