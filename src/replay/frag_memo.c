@@ -86,17 +86,18 @@ bool replay_frag_memo_clean(const char *s, size_t n)
     return false;
 }
 
-void replay_frag_memo_learn(const char *s, size_t n)
+bool replay_frag_memo_learn(const char *s, size_t n)
 {
-    if (!n || n > REPLAY_FRAG_MEMO_MAX || replay_frag_may_hold_secret(s, n)) return;
+    if (!n || n > REPLAY_FRAG_MEMO_MAX || replay_frag_may_hold_secret(s, n)) return false;
     size_t victim = 0;
     for (size_t i = 0; i < REPLAY_FRAG_MEMO_N; i++) {
-        if (memo[i].len == n && !memcmp(memo[i].text, s, n)) return; /* already */
+        if (memo[i].len == n && !memcmp(memo[i].text, s, n)) return true; /* already */
         if (memo[i].used < memo[victim].used) victim = i;
     }
     memcpy(memo[victim].text, s, n);
     memo[victim].len = n;
     memo[victim].used = ++tick;
+    return true;
 }
 
 void replay_frag_memo_reset(void)

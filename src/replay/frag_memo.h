@@ -35,8 +35,11 @@
  * above. */
 bool replay_frag_memo_clean(const char *s, size_t n);
 /* s[0..n) was just found valid JSON (by any of record.c's checks): run the
- * credential pre-check and remember it when that finds nothing. */
-void replay_frag_memo_learn(const char *s, size_t n);
+ * credential pre-check and remember it when that finds nothing. True when
+ * it is remembered (the pre-check found nothing); false when the pre-check
+ * may find something or did not run (empty, longer than
+ * REPLAY_FRAG_MEMO_MAX). */
+bool replay_frag_memo_learn(const char *s, size_t n);
 /* Forget everything this thread remembers (tests). */
 void replay_frag_memo_reset(void);
 #endif

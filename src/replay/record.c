@@ -16,6 +16,9 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 const char *const *const replay_reason_names = sess_reason_names;
 const size_t replay_n_reasons = SESS_REASON__N;
@@ -79,7 +82,7 @@ bool replay_id_valid(const char *s)
 #ifdef __SANITIZE_ADDRESS__
 #define SPARE_MAX 0
 #else
-#define SPARE_MAX 256 /* about 1.1 MiB at most */
+#define SPARE_MAX 1024 /* about 4.6 MiB at most: a write batch's worth (queue.c) */
 #endif
 #if SPARE_MAX
 static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -276,14 +279,15 @@ void replay_record_spares_free(void)
  * reference: the validating scanner without a tree, and cJSON (the
  * reference this check always used) for what the scanner refuses (it also
  * checks UTF-8). */
-static bool json_ok(const char *s)
+static bool json_ok(const char *s, bool *clean)
 {
+    *clean = false;
     if (!s || !*s) return true;
     size_t n = strlen(s);
     /* the same bytes as a fragment this thread already found valid and
      * clean (frag_memo.h): the decision trace and candidates of most
      * records; a valid one is remembered for the redaction that follows */
-    if (replay_frag_memo_clean(s, n)) return true;
+    if (replay_frag_memo_clean(s, n)) return *clean = true;
     if (!replay_frag_json_ok(s, n) && jscan_validate(s, n, NULL) != 0) {
         const char *end = NULL;
         /* length + 1: with require_null_terminated cJSON wants the NUL inside */
@@ -291,7 +295,7 @@ static bool json_ok(const char *s)
         if (!j) return false;
         cJSON_Delete(j);
     }
-    replay_frag_memo_learn(s, n);
+    *clean = replay_frag_memo_learn(s, n);
     return true;
 }
 
@@ -304,6 +308,12 @@ static void set_err(buf_t *err, const char *fmt, const char *what)
 
 int replay_record_validate(const replay_record_t *r, buf_t *err)
 {
+    return replay_record_validate_clean(r, err, NULL);
+}
+
+int replay_record_validate_clean(const replay_record_t *r, buf_t *err, unsigned *clean)
+{
+    if (clean) *clean = 0;
     if (!replay_id_valid(r->id)) {
         set_err(err, "replay record id '%s' is not rr_ followed by 24 lower-case hex digits",
                 r->id);
@@ -329,11 +339,16 @@ int replay_record_validate(const replay_record_t *r, buf_t *err)
               {"attempts", r->attempts_json},
               {"plugins", r->plugins_json},
               {"warnings", r->warnings_json}};
-    for (size_t i = 0; i < sizeof js / sizeof js[0]; i++)
-        if (!json_ok(js[i].v)) {
+    /* in REPLAY_FRAG_* order */
+    for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+        bool c;
+        if (!json_ok(js[i].v, &c)) {
             set_err(err, "replay record field '%s' is not valid JSON text", js[i].name);
+            if (clean) *clean = 0;
             return REPLAY_EINVAL;
         }
+        if (c && clean) *clean |= 1u << i;
+    }
     return REPLAY_OK;
 }
 
@@ -348,9 +363,37 @@ static void put_digits(char *p, unsigned v, int n)
     }
 }
 
+/* "hh:mm:ss.mmmZ" of second-of-day sod and the ms at out + 11, after the
+ * date's "T". */
+static void put_clock(char *out, unsigned sod, unsigned msec)
+{
+    out[10] = 'T';
+    put_digits(out + 11, sod / 3600u, 2);
+    out[13] = ':';
+    put_digits(out + 14, sod / 60u % 60u, 2);
+    out[16] = ':';
+    put_digits(out + 17, sod % 60u, 2);
+    out[19] = '.';
+    put_digits(out + 20, msec, 3);
+    out[23] = 'Z';
+    out[24] = 0;
+}
+
 void replay_time_format(uint64_t ms, char out[32])
 {
     time_t t = (time_t)(ms / 1000);
+    /* the last day gmtime_r gave, per thread: the writer formats one time
+     * per record, nearly all on the same day, and gmtime_r costs more than
+     * the rest. A day is remembered only when gmtime_r says it holds
+     * 86,400 seconds from 00:00:00 to 23:59:59 (a time zone file with leap
+     * seconds may say otherwise), so the bytes are gmtime_r's */
+    static __thread time_t day_start = 1, day_end = 0; /* [start, end) */
+    static __thread char day_date[10];
+    if (t >= day_start && t < day_end) {
+        memcpy(out, day_date, 10);
+        put_clock(out, (unsigned)(t - day_start), (unsigned)(ms % 1000));
+        return;
+    }
     struct tm tm;
     gmtime_r(&t, &tm);
     int year = tm.tm_year + 1900;
@@ -362,16 +405,21 @@ void replay_time_format(uint64_t ms, char out[32])
         put_digits(out + 5, (unsigned)tm.tm_mon + 1, 2);
         out[7] = '-';
         put_digits(out + 8, (unsigned)tm.tm_mday, 2);
-        out[10] = 'T';
-        put_digits(out + 11, (unsigned)tm.tm_hour, 2);
-        out[13] = ':';
-        put_digits(out + 14, (unsigned)tm.tm_min, 2);
-        out[16] = ':';
-        put_digits(out + 17, (unsigned)tm.tm_sec, 2);
-        out[19] = '.';
-        put_digits(out + 20, (unsigned)(ms % 1000), 3);
-        out[23] = 'Z';
-        out[24] = 0;
+        put_clock(out, (unsigned)(tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec),
+                  (unsigned)(ms % 1000));
+        time_t start = t - (tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec), last = start + 86399;
+        struct tm e;
+        if (tm.tm_sec < 60 && gmtime_r(&last, &e) && e.tm_mday == tm.tm_mday &&
+            e.tm_mon == tm.tm_mon && e.tm_year == tm.tm_year && e.tm_hour == 23 && e.tm_min == 59 &&
+            e.tm_sec == 59) {
+            struct tm s0;
+            if (gmtime_r(&start, &s0) && s0.tm_mday == tm.tm_mday && s0.tm_hour == 0 &&
+                s0.tm_min == 0 && s0.tm_sec == 0) {
+                memcpy(day_date, out, 10);
+                day_start = start;
+                day_end = start + 86400;
+            }
+        }
         return;
     }
     char tmp[96]; /* wide enough for any int the compiler imagines */
@@ -381,10 +429,16 @@ void replay_time_format(uint64_t ms, char out[32])
 }
 
 /* The renderer writes ~60 members per record on the writer thread; keys are
- * literals (no escaping needed), so each member is one reserve and a copy. */
+ * literals (no escaping needed), so each member is a capacity check and a
+ * copy (buf_reserve only when the bytes do not fit). */
+static inline void room(buf_t *b, size_t n)
+{
+    if (b->len + n + 1 > b->cap) buf_reserve(b, n);
+}
+
 static inline void put_raw(buf_t *b, const char *s, size_t n)
 {
-    buf_reserve(b, n);
+    room(b, n);
     memcpy(b->data + b->len, s, n);
     b->len += n;
     b->data[b->len] = 0;
@@ -393,7 +447,7 @@ static inline void put_raw(buf_t *b, const char *s, size_t n)
 /* lit is "\"name\":" of length n. */
 static inline void key_lit(buf_t *b, bool *first, const char *lit, size_t n)
 {
-    buf_reserve(b, n + 1);
+    room(b, n + 1);
     if (!*first) b->data[b->len++] = ',';
     *first = false;
     memcpy(b->data + b->len, lit, n);
@@ -402,18 +456,65 @@ static inline void key_lit(buf_t *b, bool *first, const char *lit, size_t n)
 }
 #define KEY(b, first, k) key_lit((b), (first), "\"" k "\":", sizeof("\"" k "\":") - 1)
 
+/* A byte of the 8 in x is < 0x20, '"' or '\\': each test is the exact
+ * "some byte is zero / below k" bit trick (a borrow can only mark bytes
+ * above a byte that matched, so the answer for the word is exact). */
+static inline bool esc8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+}
+
+static inline uint64_t load8(const char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    return x;
+}
+
+/* True when s[0..n) holds a byte JSON must escape (< 0x20, '"', '\\'):
+ * 16 bytes at a time, the last block overlapping the one before, 8 at a
+ * time (two overlapping words) under 16, a byte at a time under 8. */
+static bool needs_escape(const char *s, size_t n)
+{
+    if (n < 8) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c < 0x20 || c == '"' || c == '\\') return true;
+        }
+        return false;
+    }
+#ifdef __SSE2__
+    if (n >= 16) {
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+        for (size_t i = 0;; i += 16) {
+            if (i + 16 > n) i = n - 16; /* the tail: overlaps what was checked */
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            /* unsigned c <= 0x1f: min(c, 0x1f) == c */
+            __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)),
+                                     _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));
+            if (_mm_movemask_epi8(m)) return true;
+            if (i + 16 >= n) return false;
+        }
+    }
+#endif
+    for (size_t i = 0;; i += 8) {
+        if (i + 8 > n) i = n - 8;
+        if (esc8(load8(s + i))) return true;
+        if (i + 8 >= n) return false;
+    }
+}
+
 /* A JSON string: one copy when nothing needs escaping (the usual case),
  * buf_json_str otherwise (the same bytes either way). */
 static void put_str(buf_t *b, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\') {
-            buf_json_str(b, s, n);
-            return;
-        }
+    if (needs_escape(s, n)) {
+        buf_json_str(b, s, n);
+        return;
     }
-    buf_reserve(b, n + 2);
+    room(b, n + 2);
     char *p = b->data + b->len;
     p[0] = '"';
     memcpy(p + 1, s, n);
@@ -476,10 +577,17 @@ static void put_int(buf_t *b, int64_t v)
 
 static void put_num(buf_t *b, double v)
 {
-    if (!isfinite(v))
+    if (!isfinite(v)) {
         put_raw(b, "null", 4);
-    else
+    } else if (v == 0) {
+        put_raw(b, "0", 1); /* buf_num's bytes for 0 and -0 */
+    } else if (v >= -1e9 && v <= 1e9 && v == (double)(int64_t)v) {
+        /* an integer: buf_num's fixed point (|v| * 1e6 exact below 2^53,
+         * no fraction) gives its decimal digits, as put_int */
+        put_int(b, (int64_t)v);
+    } else {
         buf_num(b, v);
+    }
 }
 
 static void put_frag(buf_t *b, const char *v, const char *dflt)

@@ -153,6 +153,27 @@ bool replay_id_valid(const char *s);
  * is a session block), and that every *_json field parses as JSON. Returns
  * REPLAY_OK or REPLAY_EINVAL with a sentence in err (may be NULL). */
 int replay_record_validate(const replay_record_t *r, buf_t *err);
+/* The pre-rendered fragments, as bits of replay_record_validate_clean's
+ * *clean and replay_redact_record_clean's clean (redact.h). */
+enum {
+    REPLAY_FRAG_CLIENT_KEY,
+    REPLAY_FRAG_DECISION_TRACE,
+    REPLAY_FRAG_SIGNALS,
+    REPLAY_FRAG_SIGNAL_FETCH,
+    REPLAY_FRAG_CANDIDATES,
+    REPLAY_FRAG_BINDINGS,
+    REPLAY_FRAG_HANDOFF,
+    REPLAY_FRAG_ATTEMPTS,
+    REPLAY_FRAG_PLUGINS,
+    REPLAY_FRAG_WARNINGS,
+};
+/* replay_record_validate, and on REPLAY_OK *clean (may be NULL) has bit
+ * 1 << REPLAY_FRAG_x set for each fragment that is valid JSON in which the
+ * credential pre-check (frag_check.h) finds nothing: the writer's memory
+ * of checked fragments (frag_memo.h) answered for it or has just learned
+ * it. Redaction may skip those (replay_redact_record_clean) as long as the
+ * fragments are not changed in between. */
+int replay_record_validate_clean(const replay_record_t *r, buf_t *err, unsigned *clean);
 
 /* Append the record as one JSON object (no newline). Bodies are included as
  * "bodies":{"request","response","truncated"} only when with_bodies and one

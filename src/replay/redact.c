@@ -276,13 +276,26 @@ static void redact_fragment(replay_record_t *r, char **frag)
     }
 }
 
-void replay_redact_record(replay_record_t *r, bool pii)
+void replay_redact_record_clean(replay_record_t *r, bool pii, unsigned clean)
 {
     redact_body(r, &r->request_body, &r->request_body_len, pii);
     redact_body(r, &r->response_body, &r->response_body_len, pii);
-    char **frags[] = {&r->decision_trace_json,   &r->signals_json,         &r->candidates_json,
-                      &r->session.bindings_json, &r->session.handoff_json, &r->attempts_json,
-                      &r->plugins_json,          &r->warnings_json};
+    const struct {
+        char **f;
+        unsigned bit;
+    } frags[] = {{&r->decision_trace_json, REPLAY_FRAG_DECISION_TRACE},
+                 {&r->signals_json, REPLAY_FRAG_SIGNALS},
+                 {&r->candidates_json, REPLAY_FRAG_CANDIDATES},
+                 {&r->session.bindings_json, REPLAY_FRAG_BINDINGS},
+                 {&r->session.handoff_json, REPLAY_FRAG_HANDOFF},
+                 {&r->attempts_json, REPLAY_FRAG_ATTEMPTS},
+                 {&r->plugins_json, REPLAY_FRAG_PLUGINS},
+                 {&r->warnings_json, REPLAY_FRAG_WARNINGS}};
     for (size_t i = 0; i < sizeof frags / sizeof frags[0]; i++)
-        redact_fragment(r, frags[i]);
+        if (!(clean >> frags[i].bit & 1)) redact_fragment(r, frags[i].f);
+}
+
+void replay_redact_record(replay_record_t *r, bool pii)
+{
+    replay_redact_record_clean(r, pii, 0);
 }

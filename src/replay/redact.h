@@ -29,4 +29,8 @@ bool replay_redact_is_secret_name(const char *name, size_t n);
  * pre-rendered *_json field gets credentials masked (a field that would no
  * longer parse becomes the string "<redacted>"). */
 void replay_redact_record(replay_record_t *r, bool pii);
+/* The same, without looking again at the fragments clean names (bits
+ * 1 << REPLAY_FRAG_x from replay_record_validate_clean on the same,
+ * unchanged record): the credential scan leaves such a fragment as it is. */
+void replay_redact_record_clean(replay_record_t *r, bool pii, unsigned clean);
 #endif

@@ -11,12 +11,15 @@
  *   caps and sweep period, as the server would, and reports the rows and the
  *   database and WAL sizes after the writes, after a sweep and after close.
  *   The directory (default a temp dir, removed after) keeps the file.
- *        bench_replay writer [records] [routed]
+ *        bench_replay writer [records] [routed|bench]
  *   writer: only the sqlite writer row (for callgrind: --toggle-collect=write_batch);
  *   routed: records of the routed shape (make_routed, 4.1 KB; the signals'
  *   timings differ per record, the trace and candidates repeat, as a
  *   router's do) instead of the synthetic one (1.6 KB). The default run
- *   prints the sqlite rows of both.
+ *   prints the sqlite rows of both. bench: the routed shape with the
+ *   sessions of `make bench` (128 ids, every one busy from the first record
+ *   to the last, turns taken in turn) instead of 200 at a time that end
+ *   after 20 turns: the session index then gets entries all over it.
  *        bench_replay rate [records_per_s] [seconds]
  *   rate: records pushed at a steady rate (default 20000/s for 5 s) through
  *   the default queue (10000) into the default store, as workers would;
@@ -39,6 +42,7 @@
 static uint64_t base_ms = 1714564800000ull;
 static size_t body_bytes; /* soak: request body per record */
 static bool routed;       /* the routed shape: make_routed */
+static bool bench_sess;   /* ... with make bench's sessions (make_routed) */
 
 /* The routing parts of a record the router wrote under `make bench`'s
  * routed config (2 KB agent body with a tool loop: six signals, three
@@ -169,15 +173,18 @@ static replay_record_t *make_routed(uint64_t i)
     char sid[48];
     snprintf(sid, sizeof sid, "%016llx-%04llu", (unsigned long long)h,
              (unsigned long long)(sess % 10000));
+    if (bench_sess) /* make bench: 128 sessions, all busy from start to end */
+        snprintf(sid, sizeof sid, "bench-session-%04llu", (unsigned long long)(i * 37 % 128));
     replay_record_puts(r, &r->session.id, sid);
     replay_record_puts(r, &r->session.identity_source, "x-session-id");
     r->session.identity_confidence = 1;
-    r->session.turn = (int64_t)(i % 4000 / 200) + 1;
+    r->session.turn = bench_sess ? (int64_t)(i / 128) + 1 : (int64_t)(i % 4000 / 200) + 1;
     replay_record_puts(r, &r->session.phase, "tool_loop");
     replay_record_puts(r, &r->session.previous_model, "");
     replay_record_puts(r, &r->session.selected_model, "medium");
     replay_record_puts(r, &r->session.reason,
-                       i % 4000 >= 200 ? "hard_lock_tool_loop" : "cold_start");
+                       (bench_sess ? i >= 128 : i % 4000 >= 200) ? "hard_lock_tool_loop"
+                                                                 : "cold_start");
     replay_record_puts(r, &r->session.hard_lock, "none");
     replay_record_puts(r, &r->backend, "mock-medium");
     replay_record_puts(r, &r->attempts_json, ROUTED_ATTEMPTS);
@@ -527,8 +534,9 @@ int main(int argc, char **argv)
     if (is_soak) {
         soak(n, p1);
     } else if (is_writer) {
-        routed = argc > 2 && !strcmp(argv[2], "routed");
-        run(routed ? "sqlite-rtd" : "sqlite", "sqlite", p1, n, 0);
+        bench_sess = argc > 2 && !strcmp(argv[2], "bench");
+        routed = bench_sess || (argc > 2 && !strcmp(argv[2], "routed"));
+        run(bench_sess ? "sqlite-bch" : routed ? "sqlite-rtd" : "sqlite", "sqlite", p1, n, 0);
     } else if (is_rate) {
         routed = true; /* what the server writes */
         rate(p1, argc > 1 ? atof(argv[1]) : 20000, argc > 2 ? atof(argv[2]) : 5);
