@@ -67,10 +67,11 @@ static bool predicate_holds(const cfg_node_t *pred, double v)
     return true;
 }
 
-/* "<type>:<name>" (printf's "%s:%s" bytes, without printf: every leaf of
- * every decision, every request) */
+/* "<type>:<name>" (printf's "%s:%s" bytes, without printf): the one the
+ * loader built (cfg_rule_t.leaf_name), else built here (hand-built rules) */
 static const char *kind_leaf_name(arena_t *a, const cfg_rule_t *r)
 {
+    if (r->leaf_name) return r->leaf_name;
     const char *t = r->type ? r->type : "?", *n = r->name ? r->name : "?";
     size_t lt = strlen(t), ln = strlen(n);
     char *s = arena_alloc(a, lt + ln + 2);
