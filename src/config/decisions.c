@@ -188,6 +188,7 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
     }
     if (!r->name) ld_err(l, n, "a leaf needs a name");
     r->leaf_name = leaf_name(l->a, r);
+    r->is_projection = r->type && !strcmp(r->type, "projection");
     const cfg_node_t *pred = cfg_node_get(n, "predicate");
     if (pred) {
         size_t s = ld_push_key(l, "predicate");

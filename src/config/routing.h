@@ -120,6 +120,7 @@ struct cfg_rule {
     const cfg_signal_t *signal; /* resolved at load (NULL for projection leaves) */
     char *leaf_name;            /* "<type>:<name>" ("?" for a missing one), built at load for
                                    the decision trace; NULL in hand-built rules */
+    bool is_projection;         /* type is "projection" (set with leaf_name) */
     /* inner */
     cfg_rule_t *children;
     size_t n_children;

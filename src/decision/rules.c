@@ -104,7 +104,8 @@ static int eval_leaf(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj
 {
     n->signal = kind_leaf_name(a, r);
     n->label = r->label;
-    if (r->type && !strcmp(r->type, "projection")) {
+    /* compiled rules know their kind of leaf; hand-built ones are asked */
+    if (r->leaf_name ? r->is_projection : r->type && !strcmp(r->type, "projection")) {
         const dec_proj_out_t *o = proj ? dec_proj_find(proj, r->name) : NULL;
         n->matched = o && o->matched && (!r->label || (o->label && !strcmp(o->label, r->label)));
         n->confidence = n->matched ? o->confidence : 0;
