@@ -40,9 +40,6 @@ struct met_family {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static met_family_t *reg_head;
-/* bumped by met_reset_all: the threads' lookup memories (below) forget the
- * series they remembered */
-static _Atomic uint64_t reg_gen;
 
 static double u2d(uint64_t u)
 {
@@ -124,52 +121,6 @@ static met_series_t *series_find(met_family_t *f, const char *const *vals)
     return NULL;
 }
 
-/* The series each thread found last, by family and the label values'
- * addresses (the callers pass config names and literals: the same
- * addresses request after request). A remembered series is taken only
- * when its values' bytes still equal the call's (an address may have been
- * freed and reused for other bytes), so the answer is series_find's; it
- * saves the walk over the family's other series. Series are never removed
- * but by met_reset_all, which bumps reg_gen. */
-#define MEMO_N 32 /* direct-mapped */
-typedef struct {
-    const met_family_t *f;
-    const char *vals[MET_MAX_LABELS];
-    met_series_t *s;
-} memo_t;
-static __thread memo_t memo[MEMO_N];
-static __thread uint64_t memo_gen;
-
-static memo_t *memo_slot(const met_family_t *f, const char *const *vals, size_t n)
-{
-    uintptr_t h = (uintptr_t)f >> 4;
-    for (size_t i = 0; i < n; i++)
-        h = h * 31 + ((uintptr_t)vals[i] >> 3);
-    h ^= h >> 11;
-    return &memo[h & (MEMO_N - 1)];
-}
-
-static met_series_t *memo_find(memo_t *m, const met_family_t *f, const char *const *vals)
-{
-    uint64_t g = atomic_load_explicit(&reg_gen, memory_order_relaxed);
-    if (memo_gen != g) {
-        memset(memo, 0, sizeof memo);
-        memo_gen = g;
-        return NULL;
-    }
-    if (m->f != f) return NULL;
-    for (size_t i = 0; i < f->n_labels; i++)
-        if (m->vals[i] != vals[i] || strcmp(m->s->values[i], vals[i])) return NULL;
-    return m->s;
-}
-
-static void memo_put(memo_t *m, const met_family_t *f, const char *const *vals, met_series_t *s)
-{
-    m->f = f;
-    memcpy(m->vals, vals, sizeof m->vals);
-    m->s = s;
-}
-
 static met_series_t *series_get(met_family_t *f, va_list ap, int create)
 {
     const char *vals[MET_MAX_LABELS] = {0};
@@ -177,11 +128,7 @@ static met_series_t *series_get(met_family_t *f, va_list ap, int create)
         vals[i] = va_arg(ap, const char *);
         if (!vals[i]) vals[i] = "";
     }
-    memo_t *m = memo_slot(f, vals, f->n_labels);
-    met_series_t *found = memo_find(m, f, vals);
-    if (found) return found;
-    found = series_find(f, vals);
-    if (found) memo_put(m, f, vals, found);
+    met_series_t *found = series_find(f, vals);
     if (found || !create) return found;
     pthread_mutex_lock(&f->lock);
     found = series_find(f, vals); /* re-check under the lock */
@@ -196,7 +143,6 @@ static met_series_t *series_get(met_family_t *f, va_list ap, int create)
     s->next = atomic_load(&f->head);
     atomic_store(&f->head, s);
     pthread_mutex_unlock(&f->lock);
-    memo_put(m, f, vals, s);
     return s;
 }
 
@@ -361,6 +307,5 @@ void met_reset_all(void)
         f = n;
     }
     reg_head = NULL;
-    atomic_fetch_add(&reg_gen, 1);
     pthread_mutex_unlock(&reg_lock);
 }

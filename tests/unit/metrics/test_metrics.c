@@ -1,9 +1,10 @@
 /* test_metrics.c - the metrics registry against a plain reference: random
  * counters and histograms (default, custom ascending and unsorted bounds)
- * give the exposition a model of the old lookup and cumulative buckets
- * prints; the per-thread lookup memory finds the series by the label
- * values' bytes, not their addresses (a reused buffer with new bytes, equal
- * bytes at another address), and forgets everything at met_reset_all. */
+ * give the exposition a model of per-bucket counting prints (histograms
+ * with ascending bounds count an observation in its first bucket and sum
+ * at exposition); a series is found by the label values' bytes, not their
+ * addresses (a reused buffer with new bytes, equal bytes at another
+ * address), and met_reset_all forgets every series. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
