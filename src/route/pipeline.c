@@ -511,7 +511,8 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
      * this decision (after this turn) */
     int64_t turns = (p->has_state ? p->state.turn_count : 0) + 1;
     uint64_t key_hash = hash_xxh64(p->id.key, strlen(p->id.key), 0); /* once for both */
-    if (*p->id.key) sess_priors_observe_hash(sess_priors_shared(), p->decision_name, key_hash, turns);
+    if (*p->id.key)
+        sess_priors_observe_hash(sess_priors_shared(), p->decision_name, key_hash, turns);
     /* shared sessions: into the window every replica reads (learned_redis.h) */
     if (p->decision_name && *p->decision_name)
         sess_learned_redis_push_prior(sess_learned_redis_shared(), p->decision_name, key_hash,
