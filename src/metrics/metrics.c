@@ -18,9 +18,8 @@ static const double default_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
 
 typedef struct met_series {
     char *values[MET_MAX_LABELS];
-    uint64_t lead[MET_MAX_LABELS]; /* each value's lead word (lead_word) */
-    _Atomic uint64_t value;        /* double bits: counter/gauge value, histogram sum */
-    _Atomic uint64_t count;        /* histogram */
+    _Atomic uint64_t value; /* double bits: counter/gauge value, histogram sum */
+    _Atomic uint64_t count; /* histogram */
     _Atomic uint64_t *buckets;
     struct met_series *next;
 } met_series_t;
@@ -111,31 +110,11 @@ met_family_t *met_histogram(const char *name, const char *help, const char *cons
     return family_new(MET_HISTOGRAM, name, help, labels, buckets, n_buckets);
 }
 
-/* A label value's first 8 bytes as a word, zero-padded after a shorter
- * value's end: two values are equal exactly when their words are and, if
- * the words are full (no zero byte: both values have 8 bytes or more), the
- * rest of the bytes are. A lookup then compares a word per label and
- * series instead of calling strcmp (label values are short: "chat",
- * "200", model names). */
-static uint64_t lead_word(const char *v)
-{
-    uint64_t w = 0;
-    for (unsigned i = 0; i < 8 && v[i]; i++)
-        w |= (uint64_t)(unsigned char)v[i] << (8 * i);
-    return w;
-}
-
-static bool lead_full(uint64_t w)
-{
-    return (w >> 56) != 0; /* the 8th byte is set, so are the 7 before it */
-}
-
-static met_series_t *series_find(met_family_t *f, const char *const *vals, const uint64_t *lead)
+static met_series_t *series_find(met_family_t *f, const char *const *vals)
 {
     for (met_series_t *s = atomic_load(&f->head); s; s = s->next) {
         size_t i = 0;
-        while (i < f->n_labels && s->lead[i] == lead[i] &&
-               (!lead_full(lead[i]) || !strcmp(s->values[i] + 8, vals[i] + 8)))
+        while (i < f->n_labels && !strcmp(s->values[i], vals[i]))
             i++;
         if (i == f->n_labels) return s;
     }
@@ -145,25 +124,21 @@ static met_series_t *series_find(met_family_t *f, const char *const *vals, const
 static met_series_t *series_get(met_family_t *f, va_list ap, int create)
 {
     const char *vals[MET_MAX_LABELS] = {0};
-    uint64_t lead[MET_MAX_LABELS];
     for (size_t i = 0; i < f->n_labels; i++) {
         vals[i] = va_arg(ap, const char *);
         if (!vals[i]) vals[i] = "";
-        lead[i] = lead_word(vals[i]);
     }
-    met_series_t *found = series_find(f, vals, lead);
+    met_series_t *found = series_find(f, vals);
     if (found || !create) return found;
     pthread_mutex_lock(&f->lock);
-    found = series_find(f, vals, lead); /* re-check under the lock */
+    found = series_find(f, vals); /* re-check under the lock */
     if (found) {
         pthread_mutex_unlock(&f->lock);
         return found;
     }
     met_series_t *s = calloc(1, sizeof *s);
-    for (size_t i = 0; i < f->n_labels; i++) {
+    for (size_t i = 0; i < f->n_labels; i++)
         s->values[i] = strdup(vals[i]);
-        s->lead[i] = lead[i];
-    }
     if (f->kind == MET_HISTOGRAM) s->buckets = calloc(f->n_bounds, sizeof *s->buckets);
     s->next = atomic_load(&f->head);
     atomic_store(&f->head, s);
