@@ -113,6 +113,19 @@ const cfg_schema_t cfg_schema_projections = {
 
 /* ---- rule trees ---- */
 
+/* A leaf's "<type>:<name>" as the decision trace names it ("?" for a
+ * missing part), built once here rather than per leaf per request. */
+static char *leaf_name(arena_t *a, const cfg_rule_t *r)
+{
+    const char *t = r->type ? r->type : "?", *nm = r->name ? r->name : "?";
+    size_t lt = strlen(t), ln = strlen(nm);
+    char *s = arena_alloc(a, lt + ln + 2);
+    memcpy(s, t, lt);
+    s[lt] = ':';
+    memcpy(s + lt + 1, nm, ln + 1);
+    return s;
+}
+
 static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bool is_root)
 {
     r->line = n ? n->line : 0;
@@ -174,6 +187,8 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
         ld_pop(l, s);
     }
     if (!r->name) ld_err(l, n, "a leaf needs a name");
+    r->leaf_name = leaf_name(l->a, r);
+    r->is_projection = r->type && !strcmp(r->type, "projection");
     const cfg_node_t *pred = cfg_node_get(n, "predicate");
     if (pred) {
         size_t s = ld_push_key(l, "predicate");

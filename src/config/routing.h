@@ -118,6 +118,9 @@ struct cfg_rule {
     const cfg_node_t *predicate; /* {gt|gte|lt|lte|eq} */
     cfg_on_error_t on_error;
     const cfg_signal_t *signal; /* resolved at load (NULL for projection leaves) */
+    char *leaf_name;            /* "<type>:<name>" ("?" for a missing one), built at load for
+                                   the decision trace; NULL in hand-built rules */
+    bool is_projection;         /* type is "projection" (set with leaf_name) */
     /* inner */
     cfg_rule_t *children;
     size_t n_children;

@@ -67,10 +67,11 @@ static bool predicate_holds(const cfg_node_t *pred, double v)
     return true;
 }
 
-/* "<type>:<name>" (printf's "%s:%s" bytes, without printf: every leaf of
- * every decision, every request) */
+/* "<type>:<name>" (printf's "%s:%s" bytes, without printf): the one the
+ * loader built (cfg_rule_t.leaf_name), else built here (hand-built rules) */
 static const char *kind_leaf_name(arena_t *a, const cfg_rule_t *r)
 {
+    if (r->leaf_name) return r->leaf_name;
     const char *t = r->type ? r->type : "?", *n = r->name ? r->name : "?";
     size_t lt = strlen(t), ln = strlen(n);
     char *s = arena_alloc(a, lt + ln + 2);
@@ -103,7 +104,8 @@ static int eval_leaf(const cfg_rule_t *r, const cfg_recipe_t *rc, const dec_proj
 {
     n->signal = kind_leaf_name(a, r);
     n->label = r->label;
-    if (r->type && !strcmp(r->type, "projection")) {
+    /* compiled rules know their kind of leaf; hand-built ones are asked */
+    if (r->leaf_name ? r->is_projection : r->type && !strcmp(r->type, "projection")) {
         const dec_proj_out_t *o = proj ? dec_proj_find(proj, r->name) : NULL;
         n->matched = o && o->matched && (!r->label || (o->label && !strcmp(o->label, r->label)));
         n->confidence = n->matched ? o->confidence : 0;

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ struct met_family {
     size_t n_labels;
     double *bounds;
     size_t n_bounds;
+    bool ascending; /* bounds strictly ascending: an observation counts in its
+                       first bucket only (made cumulative at exposition) */
     pthread_mutex_t lock;
     _Atomic(met_series_t *) head;
     met_family_t *next;
@@ -82,6 +85,9 @@ static met_family_t *family_new(met_kind_t kind, const char *name, const char *h
         f->bounds = malloc(nb * sizeof *f->bounds);
         memcpy(f->bounds, b, nb * sizeof *b);
         f->n_bounds = nb;
+        f->ascending = true;
+        for (size_t i = 1; i < nb; i++)
+            if (!(b[i - 1] < b[i])) f->ascending = false;
     }
     pthread_mutex_init(&f->lock, NULL);
     f->next = reg_head;
@@ -156,6 +162,15 @@ static void series_update(met_family_t *f, met_op_t op, double v, va_list ap)
     atomic_add_double(&s->value, v);
     if (op != MET_OP_OBSERVE) return;
     atomic_fetch_add(&s->count, 1);
+    if (f->ascending) {
+        /* the first bucket that holds v; met_expose sums them up */
+        for (size_t i = 0; i < f->n_bounds; i++)
+            if (v <= f->bounds[i]) {
+                atomic_fetch_add(&s->buckets[i], 1);
+                break;
+            }
+        return;
+    }
     for (size_t i = 0; i < f->n_bounds; i++)
         if (v <= f->bounds[i]) atomic_fetch_add(&s->buckets[i], 1);
 }
@@ -243,12 +258,15 @@ void met_expose(buf_t *out)
                 put_num(out, u2d(atomic_load(&s->value)));
                 continue;
             }
+            uint64_t below = 0; /* ascending: the buckets before i */
             for (size_t i = 0; i < f->n_bounds; i++) {
                 char le[32];
                 snprintf(le, sizeof le, "%g", f->bounds[i]);
                 buf_printf(out, "%s_bucket", f->name);
                 put_labels(out, f, s, "le", le);
-                put_num(out, (double)atomic_load(&s->buckets[i]));
+                uint64_t n = atomic_load(&s->buckets[i]);
+                if (f->ascending) n = below += n;
+                put_num(out, (double)n);
             }
             buf_printf(out, "%s_bucket", f->name);
             put_labels(out, f, s, "le", "+Inf");

@@ -509,13 +509,14 @@ void route_commit(const route_env_t *env, const route_in_t *in, const route_plan
     o.reason = p->ran_policy ? sess_reason_name(p->pol.reason) : "no_session";
     /* learned remaining-turn priors: the length this session reached in
      * this decision (after this turn) */
-    sess_priors_observe(sess_priors_shared(), p->decision_name, p->id.key,
-                        (p->has_state ? p->state.turn_count : 0) + 1);
+    int64_t turns = (p->has_state ? p->state.turn_count : 0) + 1;
+    uint64_t key_hash = hash_xxh64(p->id.key, strlen(p->id.key), 0); /* once for both */
+    if (*p->id.key)
+        sess_priors_observe_hash(sess_priors_shared(), p->decision_name, key_hash, turns);
     /* shared sessions: into the window every replica reads (learned_redis.h) */
     if (p->decision_name && *p->decision_name)
-        sess_learned_redis_push_prior(sess_learned_redis_shared(), p->decision_name,
-                                      hash_xxh64(p->id.key, strlen(p->id.key), 0),
-                                      (p->has_state ? p->state.turn_count : 0) + 1);
+        sess_learned_redis_push_prior(sess_learned_redis_shared(), p->decision_name, key_hash,
+                                      turns);
     /* the opener goes in with the commit (ordered on the same connection, so
      * it is stored when the commit is acknowledged): the next turn on another
      * replica finds the session through it even if the end-of-turn chain

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/routing.h"
@@ -211,6 +212,69 @@ static void test_trace_text_and_json(void **st)
     cfg_free(c);
 }
 
+/* Clear what the loader compiled into a rule tree (the hand-built shape). */
+static void strip_compiled(cfg_rule_t *r)
+{
+    r->leaf_name = NULL;
+    r->is_projection = false;
+    for (size_t i = 0; i < r->n_children; i++)
+        strip_compiled(&r->children[i]);
+}
+
+/* The leaf names and kinds compiled at load give the trace the bytes the
+ * rules built per leaf before (still the path of hand-built rules): the
+ * same tree evaluated both ways over random results, JSON and text alike. */
+static void test_compiled_leaves_trace_as_built_ones(void **st)
+{
+    cfg_t *c =
+        one("{operator: OR, conditions: [{operator: AND, conditions: [{type: keyword, name: kw_a},"
+            " {type: keyword, name: kw_b}]}, {operator: NOT, conditions: "
+            "[{type: keyword, name: kw_c}]}, {type: complexity, name: cx, label: hard},"
+            " {operator: AND, conditions: [{type: keyword, name: kw_c}, {operator: OR, conditions:"
+            " [{type: keyword, name: kw_a}, {type: complexity, name: cx, label: easy}]}]}]}");
+    enum { ROUNDS = 64 };
+    buf_t want[ROUNDS], got = BUF_INIT;
+    for (int pass = 0; pass < 2; pass++) {
+        srand(7);
+        for (int i = 0; i < ROUNDS; i++) {
+            arena_t a;
+            arena_init(&a, 4096);
+            sig_results_t s = results(&a, recipe(c));
+            const char *names[] = {"kw_a", "kw_b", "kw_c"};
+            for (int k = 0; k < 3; k++) {
+                int v = rand() % 4;
+                if (v == 1) hit(&s, names[k], (double)(rand() % 100) / 100);
+                if (v == 2) res(&s, names[k])->error = "timeout";
+                if (v == 3) res(&s, names[k])->label = rand() % 2 ? "x" : "y";
+            }
+            if (rand() % 2) res(&s, "cx")->label = rand() % 2 ? "hard" : "easy";
+            dec_result_t r;
+            dec_eval(c, recipe(c), &s, &a, &r);
+            buf_t *b = pass ? &got : &want[i];
+            if (pass)
+                buf_reset(b);
+            else
+                *b = (buf_t)BUF_INIT;
+            dec_result_json(b, &r);
+            dec_trace_text(b, &r.traces[0]);
+            if (pass) {
+                assert_int_equal(got.len, want[i].len);
+                assert_memory_equal(got.data, want[i].data, got.len);
+                buf_free(&want[i]);
+            }
+            arena_deinit(&a);
+        }
+        /* the second pass: the same tree as if built by hand */
+        cfg_decision_t *d = (cfg_decision_t *)&recipe(c)->decisions[0];
+        if (!pass) {
+            assert_string_equal(d->rules.children[0].children[0].leaf_name, "keyword:kw_a");
+            strip_compiled(&d->rules);
+        }
+    }
+    buf_free(&got);
+    cfg_free(c);
+}
+
 /* A complexity rule's composer must also match: the leaf naming the rule
  * matches only when the label and the composer's tree both do. */
 static void test_complexity_composer_must_also_match(void **st)
@@ -286,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_label_and_predicate),
         cmocka_unit_test(test_on_error),
         cmocka_unit_test(test_trace_text_and_json),
+        cmocka_unit_test(test_compiled_leaves_trace_as_built_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
