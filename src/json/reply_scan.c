@@ -39,7 +39,7 @@ enum {
     N_CDELTA,
     N_NODES
 };
-#define SUB_ARR 0x80
+#define SUB_ARR  0x80
 #define MAX_KEYS U_N
 
 typedef struct rnode {
@@ -57,8 +57,8 @@ static const char *const usage_keys[U_N] = {
     "prompt_tokens_details", "completion_tokens_details", "input_tokens_details",
     "output_tokens_details"};
 static const uint8_t usage_lens[U_N] = {13, 17, 12, 13, 23, 27, 21, 25, 20, 21};
-static const char *const cached_key[1] = {"cached_tokens"}, *const reasoning_key[1] = {
-                                                                  "reasoning_tokens"};
+static const char *const cached_key[1] = {"cached_tokens"};
+static const char *const reasoning_key[1] = {"reasoning_tokens"};
 static const uint8_t cached_len[1] = {13}, reasoning_len[1] = {16};
 static const char *const usage_key[1] = {"usage"}, *const content_key[1] = {"content"};
 static const uint8_t usage_len[1] = {5}, content_len[1] = {7};
@@ -69,17 +69,18 @@ static const uint8_t choice_lens[2] = {7, 5};
 enum { S_TOP = 0, S_U0 = 5, S_D0 = 35, S_HMSG = 47, S_HRESP, S_C0, S_CMSG = 51, S_CDELTA, S_N };
 
 #define USAGE(u)                                                                                   \
-    {usage_keys,                                                                                   \
-     usage_lens,                                                                                   \
-     U_N,                                                                                          \
-     S_U0 + 10 * (u),                                                                              \
-     {[U_PTD] = N_D0 + 4 * (u), [U_CTD] = N_D0 + 4 * (u) + 1, [U_ITD] = N_D0 + 4 * (u) + 2,        \
-      [U_OTD] = N_D0 + 4 * (u) + 3}}
+    {                                                                                              \
+        usage_keys, usage_lens, U_N, S_U0 + 10 * (u),                                              \
+        {                                                                                          \
+            [U_PTD] = N_D0 + 4 * (u), [U_CTD] = N_D0 + 4 * (u) + 1, [U_ITD] = N_D0 + 4 * (u) + 2,  \
+            [U_OTD] = N_D0 + 4 * (u) + 3                                                           \
+        }                                                                                          \
+    }
 #define DETAILS(u)                                                                                 \
     [N_D0 + 4 * (u)] = {cached_key, cached_len, 1, S_D0 + 4 * (u), {0}},                           \
-    [N_D0 + 4 * (u) + 1] = {reasoning_key, reasoning_len, 1, S_D0 + 4 * (u) + 1, {0}},             \
-    [N_D0 + 4 * (u) + 2] = {cached_key, cached_len, 1, S_D0 + 4 * (u) + 2, {0}},                   \
-    [N_D0 + 4 * (u) + 3] = {reasoning_key, reasoning_len, 1, S_D0 + 4 * (u) + 3, {0}}
+                [N_D0 + 4 * (u) + 1] = {reasoning_key, reasoning_len, 1, S_D0 + 4 * (u) + 1, {0}}, \
+                [N_D0 + 4 * (u) + 2] = {cached_key, cached_len, 1, S_D0 + 4 * (u) + 2, {0}},       \
+                [N_D0 + 4 * (u) + 3] = {reasoning_key, reasoning_len, 1, S_D0 + 4 * (u) + 3, {0}}
 
 static const rnode_t nodes[N_NODES] = {
     [N_TOP] = {top_keys,

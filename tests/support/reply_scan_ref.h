@@ -102,7 +102,7 @@ static bool ref_has_backslash(const char *p, jspan_t k)
  * the valid object opening at obj.off, as jscan_obj_pick; obj may run past
  * the object's '}', where the walk stops. */
 static void ref_pick(const char *p, jspan_t obj, const char *const *keys, const uint8_t *lens,
-                 size_t nk, jspan_t *out, bool *esc)
+                     size_t nk, jspan_t *out, bool *esc)
 {
     size_t n = (size_t)obj.off + obj.len, i = obj.off + 1u;
     jspan_t k, v;
@@ -235,7 +235,8 @@ static void jreply_scan_ref(const char *doc, size_t len, bool delta, jreply_t *o
     jspan_t us;
     if (t[RT_USAGE].len && doc[t[RT_USAGE].off] == '{')
         ref_usage_read(doc, t[RT_USAGE], u, &esc);
-    else if (ref_usage_in(doc, t[RT_MESSAGE], &us, &esc) || ref_usage_in(doc, t[RT_RESPONSE], &us, &esc))
+    else if (ref_usage_in(doc, t[RT_MESSAGE], &us, &esc) ||
+             ref_usage_in(doc, t[RT_RESPONSE], &us, &esc))
         ref_usage_read(doc, us, u, &esc);
     if (i == 0) out->text = ref_chat_text(doc, t[RT_CHOICES], delta, &esc);
     out->escaped_key = esc;

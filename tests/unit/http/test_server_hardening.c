@@ -384,8 +384,8 @@ static void test_idle_keep_alive_connection_is_closed(void **state)
 static void test_keep_alive_clock_outlasts_the_header_clock_and_back(void **state)
 {
     int port;
-    hsrv_server_t *s = start(&port, (hsrv_limits_t){.header_timeout_ms = 100,
-                                                    .keepalive_timeout_ms = 700});
+    hsrv_server_t *s =
+        start(&port, (hsrv_limits_t){.header_timeout_ms = 100, .keepalive_timeout_ms = 700});
     double before = closed_total("keepalive_timeout");
     thttp_conn_t c;
     open_conn(&c, port);

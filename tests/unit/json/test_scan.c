@@ -350,7 +350,7 @@ static void test_tools_counted(void **state)
     }
     /* errors inside the array: the offsets and messages of jscan_validate */
     static const char *const bad[] = {"{\"tools\":[1,]}", "{\"tools\":[1 2]}", "{\"tools\":[",
-                                      "{\"tools\":[,1]}", "{\"tools\":[1,", "{\"tools\":[[}]}"};
+                                      "{\"tools\":[,1]}", "{\"tools\":[1,",    "{\"tools\":[[}]}"};
     for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
         jreq_t r;
         jscan_err_t e = {0}, v = {0};

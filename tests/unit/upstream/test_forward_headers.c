@@ -397,8 +397,8 @@ static void test_fast_predicates_match_the_plain_definitions(void **st)
             case 3: name[n++] = "-ax@`["[next_rand() % 6]; break;
             case 4: { /* a byte next to the letters' bounds, or the letter with its top bit
                        * set (the 8-byte compare lowers 'A'..'Z' only) */
-                static const unsigned char edge[] = {'@', '[', '`', '{', 'Z', 'z', 0xc1, 0xe1, 0xda,
-                                                     0xfa, 0x80, 0xff, 0x0d, 0x2d};
+                static const unsigned char edge[] = {'@',  '[',  '`',  '{',  'Z',  'z',  0xc1,
+                                                     0xe1, 0xda, 0xfa, 0x80, 0xff, 0x0d, 0x2d};
                 size_t at = next_rand() % n;
                 unsigned char c = (unsigned char)name[at];
                 name[at] = (char)(next_rand() & 1 ? c | 0x80u : edge[next_rand() % sizeof edge]);
