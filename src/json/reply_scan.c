@@ -7,7 +7,9 @@
  * details, message.usage, response.usage, choices[0] and its message or
  * delta). Each object of the tree keeps the last value of each of its keys,
  * as jscan_obj_get would give, so the nested objects are never walked a
- * second time (they used to be, once to validate and once to pick).
+ * second time (they used to be, once to validate and once to pick). The
+ * walk recurses only along the tree (four levels at most); every other
+ * value goes to the iterative skip_value.
  * The usage mapping is jscan_usage's (scan_span.c), rule for rule;
  * tests/unit/json/test_reply_scan.c and tests/fuzz/fuzz_reply.c compare it
  * with jscan_usage and with the former validate-then-pick walk
