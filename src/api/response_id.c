@@ -107,11 +107,14 @@ void rid_unwrap_prev(const rq_t *rq, const jreq_t *jr, jsplice_t *sp, arena_t *a
 void rid_wrapper_init(rid_wrapper_t *w, const cfg_t *cfg, sess_binding_kind_t kind,
                       const char *model, const char *backend)
 {
-    memset(w, 0, sizeof *w);
+    /* the two id buffers (about 0.5 KB) are read only up to their lengths:
+     * no memset of them on every reply */
     rid_key(cfg, &w->key, &w->key_len);
     w->kind = kind;
     w->model = model;
     w->backend = backend;
+    w->orig_len = w->wrapped_len = 0;
+    w->orig[0] = w->wrapped[0] = 0;
 }
 
 const char *rid_wrap(rid_wrapper_t *w, const char *id, size_t id_len)

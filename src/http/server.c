@@ -298,7 +298,8 @@ static int conn_process(hsrv_conn_t *c)
             c->w->inflight++;
             atomic_fetch_add(&c->w->srv->inflight, 1);
             req_prepare(c);
-            if (c->timer) evtimer_del(c->timer);
+            c->deadline_us =
+                0; /* no clock while the handler has it (the timer, lazily kept, finds none) */
             c->w->srv->cfg.handler(&c->req, c->w->srv->cfg.ud);
             continue;
         }
@@ -445,9 +446,25 @@ void hsrv_abort(hsrv_req_t *req)
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 
+static void timer_set(hsrv_conn_t *c, uint64_t now, uint64_t at)
+{
+    uint64_t us = at > now ? at - now : 0;
+    struct timeval tv = {(time_t)(us / 1000000), (suseconds_t)(us % 1000000)};
+    c->armed_us = at;
+    evtimer_add(c->timer, &tv);
+}
+
 static void conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     hsrv_conn_t *c = arg;
+    c->armed_us = 0;
+    if (!c->deadline_us) return; /* no clock runs (the handler has the request) */
+    uint64_t now = clock_mono_us();
+    if (now < c->deadline_us) { /* the clock was moved later since the timer was set */
+        timer_set(c, now, c->deadline_us);
+        return;
+    }
+    c->deadline_us = 0;
     if (c->busy) return;
     if (c->closing) {
         srv_conn_free(c); /* the peer does not read our last response */
@@ -483,8 +500,11 @@ static void conn_arm_timer(hsrv_conn_t *c)
         if (li && li < ms) ms = li;
     }
     if (!ms) ms = 300000;
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    evtimer_add(c->timer, &tv);
+    uint64_t now = clock_mono_us();
+    c->deadline_us = now + ms * 1000;
+    /* a timer set to fire no later is left as it is (it sets itself again
+     * for the rest when it fires early) */
+    if (!c->armed_us || c->armed_us > c->deadline_us) timer_set(c, now, c->deadline_us);
 }
 
 /* A read's size: libevent's chain header and this fit in 64 KiB, evmem.c's

@@ -46,6 +46,13 @@ struct hsrv_conn {
     struct event *rev;    /* the socket's read readiness (server.c reads it itself) */
     int reading;          /* rev is added */
     struct event *timer;
+    /* the connection's clock (conn_arm_timer), kept lazily: deadline_us is
+     * when the running clock expires (0: none runs, a handler has the
+     * request), armed_us when the timer is set to fire (0: not added); a
+     * later deadline leaves the timer as it is, and conn_timeout_cb sets it
+     * again for the rest, so a kept-alive request costs no event_add or
+     * event_del */
+    uint64_t deadline_us, armed_us;
     hsrv_req_t req;
     hsrv_conn_t *prev, *next;
     hsrv_conn_t *idle_prev, *idle_next; /* idle list, oldest first */

@@ -20,6 +20,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/util.h>
 #include <http_parser.h>
 #include <arpa/inet.h>
@@ -47,7 +48,11 @@ struct hup_call {
     hup_callbacks_t cb;
     void *ud;
     http_parser parser;
-    struct event *timer;
+    struct event *timer; /* &timer_ev once the call started */
+    /* in the call itself (event_assign), not event_new's allocation: the
+     * call is reused from the thread's cache, so a call costs no malloc and
+     * free for its timer */
+    struct event timer_ev;
     int phase;
     int reused;
     int retried_fresh;
@@ -136,7 +141,7 @@ static hup_call_t *call_new(void)
 
 static void call_free(hup_call_t *k)
 {
-    if (k->timer) event_free(k->timer);
+    if (k->timer) event_del(k->timer); /* embedded: nothing to free */
 #if CALL_CACHE_MAX > 0
     if (call_cache_n < CALL_CACHE_MAX) {
         if (!call_cache) core_thread_exit_arm(&call_cache_exit, &call_cache);
@@ -636,7 +641,8 @@ hup_call_t *hup_call_start(hup_pools_t *p, const hup_request_t *req, const hup_c
     k->req = *req;
     k->cb = *cb;
     k->ud = ud;
-    k->timer = evtimer_new(p->base, timer_cb, k);
+    evtimer_assign(&k->timer_ev, p->base, timer_cb, k);
+    k->timer = &k->timer_ev;
     k->pool = hup_pool_get(p, req->host, req->port, req->tls);
     hup_conn_t *c = k->pool->idle;
     if (c) {

@@ -1,119 +1,210 @@
 /* reply_scan.c - one walk over an upstream reply for the relay (see
- * reply_scan.h): the top-level members through the scanner's validating
- * iterator (scan.h), which is also the reply's validation, then the nested
- * objects the relay reads (usage and its details, choices[0] and its
- * message or delta) with a small walker for JSON already known to be
- * valid. The usage mapping is jscan_usage's (scan_span.c), rule for rule;
- * tests/unit/json/test_reply_scan.c and tests/fuzz/fuzz_reply.c compare the
- * two on generated and mutated replies. */
+ * reply_scan.h). The walk validates the reply with the scanner's lexers
+ * (scan_lex.h, as the span helpers do: lone surrogates tolerated) and, as
+ * it goes, records the values of the few members the relay reads: the
+ * top-level "id", "usage", "message", "response" and "choices", and inside
+ * them the objects of a small tree of paths (rnode_t below: usage and its
+ * details, message.usage, response.usage, choices[0] and its message or
+ * delta). Each object of the tree keeps the last value of each of its keys,
+ * as jscan_obj_get would give, so the nested objects are never walked a
+ * second time (they used to be, once to validate and once to pick). The
+ * walk recurses only along the tree (four levels at most); every other
+ * value goes to the iterative skip_value.
+ * The usage mapping is jscan_usage's (scan_span.c), rule for rule;
+ * tests/unit/json/test_reply_scan.c and tests/fuzz/fuzz_reply.c compare it
+ * with jscan_usage and with the former validate-then-pick walk
+ * (tests/support/reply_scan_ref.h) on generated and mutated replies. */
 #include "json/reply_scan.h"
 #include "json/num.h"
+#include "json/scan_lex.h"
 #include <string.h>
 
-static jspan_t span_of(size_t a, size_t b)
-{
-    jspan_t s = {(uint32_t)a, (uint32_t)(b - a)};
-    return s;
-}
+/* ---- the tree of paths ------------------------------------------------ */
 
-static size_t ws(const char *p, size_t i, size_t n)
-{
-    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
-        i++;
-    return i;
-}
+enum { T_ID, T_USAGE, T_MESSAGE, T_RESPONSE, T_CHOICES, T_N };
+enum { U_PT, U_CT, U_IT, U_OT, U_CR, U_CC, U_PTD, U_CTD, U_ITD, U_OTD, U_N };
 
-/* ---- a walker for valid JSON (no checks: the scanner made them) ------- */
+/* The nodes: an object whose members named keys[0..nk) keep their last
+ * value in slots [slot, slot + nk). The value of key k is walked as node
+ * sub[k] when it is an object (sub[k] & SUB_ARR: when it is an array, its
+ * first element, when that is an object); 0 means only recorded. */
+enum {
+    N_TOP,
+    N_U0, /* usage at the top, in "message", in "response" */
+    N_U1,
+    N_U2,
+    N_D0, /* the four details objects of each usage: N_D0 + 4 * usage + k */
+    N_HMSG = N_D0 + 12,
+    N_HRESP,
+    N_C0, /* choices[0] */
+    N_CMSG,
+    N_CDELTA,
+    N_NODES
+};
+#define SUB_ARR  0x80
+#define MAX_KEYS U_N
 
-/* p[i] opens a string: the offset after its closing quote, the first quote
- * not preceded by an odd run of backslashes. */
-static size_t str_end(const char *p, size_t i, size_t n)
+typedef struct rnode {
+    const char *const *keys;
+    const uint8_t *lens;
+    uint8_t nk, slot;
+    uint8_t sub[MAX_KEYS];
+} rnode_t;
+
+static const char *const top_keys[T_N] = {"id", "usage", "message", "response", "choices"};
+static const uint8_t top_lens[T_N] = {2, 5, 7, 8, 7};
+static const char *const usage_keys[U_N] = {
+    "prompt_tokens",         "completion_tokens",         "input_tokens",
+    "output_tokens",         "cache_read_input_tokens",   "cache_creation_input_tokens",
+    "prompt_tokens_details", "completion_tokens_details", "input_tokens_details",
+    "output_tokens_details"};
+static const uint8_t usage_lens[U_N] = {13, 17, 12, 13, 23, 27, 21, 25, 20, 21};
+static const char *const cached_key[1] = {"cached_tokens"};
+static const char *const reasoning_key[1] = {"reasoning_tokens"};
+static const uint8_t cached_len[1] = {13}, reasoning_len[1] = {16};
+static const char *const usage_key[1] = {"usage"}, *const content_key[1] = {"content"};
+static const uint8_t usage_len[1] = {5}, content_len[1] = {7};
+static const char *const choice_keys[2] = {"message", "delta"};
+static const uint8_t choice_lens[2] = {7, 5};
+
+/* slots: 5 top, 3 x 10 usage, 12 details, 2 holders, 2 choices[0], 2 contents */
+enum { S_TOP = 0, S_U0 = 5, S_D0 = 35, S_HMSG = 47, S_HRESP, S_C0, S_CMSG = 51, S_CDELTA, S_N };
+
+#define USAGE(u)                                                                                   \
+    {                                                                                              \
+        usage_keys, usage_lens, U_N, S_U0 + 10 * (u),                                              \
+        {                                                                                          \
+            [U_PTD] = N_D0 + 4 * (u), [U_CTD] = N_D0 + 4 * (u) + 1, [U_ITD] = N_D0 + 4 * (u) + 2,  \
+            [U_OTD] = N_D0 + 4 * (u) + 3                                                           \
+        }                                                                                          \
+    }
+#define DETAILS(u)                                                                                 \
+    [N_D0 + 4 * (u)] = {cached_key, cached_len, 1, S_D0 + 4 * (u), {0}},                           \
+                [N_D0 + 4 * (u) + 1] = {reasoning_key, reasoning_len, 1, S_D0 + 4 * (u) + 1, {0}}, \
+                [N_D0 + 4 * (u) + 2] = {cached_key, cached_len, 1, S_D0 + 4 * (u) + 2, {0}},       \
+                [N_D0 + 4 * (u) + 3] = {reasoning_key, reasoning_len, 1, S_D0 + 4 * (u) + 3, {0}}
+
+static const rnode_t nodes[N_NODES] = {
+    [N_TOP] = {top_keys,
+               top_lens,
+               T_N,
+               S_TOP,
+               {[T_USAGE] = N_U0,
+                [T_MESSAGE] = N_HMSG,
+                [T_RESPONSE] = N_HRESP,
+                [T_CHOICES] = N_C0 | SUB_ARR}},
+    [N_U0] = USAGE(0),
+    [N_U1] = USAGE(1),
+    [N_U2] = USAGE(2),
+    DETAILS(0),
+    DETAILS(1),
+    DETAILS(2),
+    [N_HMSG] = {usage_key, usage_len, 1, S_HMSG, {N_U1}},
+    [N_HRESP] = {usage_key, usage_len, 1, S_HRESP, {N_U2}},
+    [N_C0] = {choice_keys, choice_lens, 2, S_C0, {N_CMSG, N_CDELTA}},
+    [N_CMSG] = {content_key, content_len, 1, S_CMSG, {0}},
+    [N_CDELTA] = {content_key, content_len, 1, S_CDELTA, {0}},
+};
+
+/* What the walk recorded. A node's slots and esc hold what its last walk
+ * found (walked: it was walked since its parent's member last changed). */
+typedef struct rwalk {
+    jspan_t slot[S_N];
+    bool esc[N_NODES];    /* a member matched one of the node's keys through an escape */
+    bool walked[N_NODES]; /* the value now in the parent's slot was walked as this node */
+} rwalk_t;
+
+/* ---- the walk ----------------------------------------------------------- */
+
+static int walk_obj(scanner_t *s, size_t i, int depth, uint8_t node, rwalk_t *w, size_t *end);
+
+/* The array at p[i] (depth containers around it); its first element, when
+ * an object, is walked as node. */
+static int walk_first(scanner_t *s, size_t i, int depth, uint8_t node, rwalk_t *w, size_t *end)
 {
-    size_t j = i + 1;
+    const uint8_t *p = s->p;
+    if (depth >= JSCAN_MAX_DEPTH) return fail(s, i, E_DEEP);
+    i = skip_ws(p, i + 1, s->n);
+    if (i < s->n && p[i] == ']') {
+        *end = i + 1;
+        return 0;
+    }
+    bool first = true;
     for (;;) {
-        const char *q = j < n ? memchr(p + j, '"', n - j) : NULL;
-        if (!q) return n;
-        size_t k = (size_t)(q - p), b = k;
-        while (p[b - 1] == '\\') /* p[i] is a quote: the run ends there */
-            b--;
-        if (!((k - b) & 1)) return k + 1;
-        j = k + 1;
+        if (first && i < s->n && p[i] == '{') {
+            if (walk_obj(s, i, depth + 1, node, w, &i)) return -1;
+        } else if (skip_value(s, i, depth + 1, &i))
+            return -1;
+        first = false;
+        int r = scan_sep(s, &i, ']');
+        if (r < 0) return -1;
+        if (r == 0) break;
     }
+    *end = i;
+    return 0;
 }
 
-/* The offset after the value starting at p[i]. */
-static size_t val_end(const char *p, size_t i, size_t n)
+/* Which of the node's keys the key string p[ks..ke) is (-1: none); esc: it
+ * holds an escape, then it is compared after unescaping (jscan_str_eq's). */
+static int key_of(const rnode_t *nd, const uint8_t *p, size_t ks, size_t ke, bool esc)
 {
-    if (p[i] == '"') return str_end(p, i, n);
-    if (p[i] != '{' && p[i] != '[') { /* a number or a literal */
-        while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\n' &&
-               p[i] != '\r' && p[i] != '\t')
-            i++;
-        return i;
+    size_t kl = ke - ks - 2;
+    for (int j = 0; j < nd->nk; j++) {
+        if (esc) {
+            if (str_eq_raw(p, ks + 1, ke - 1, true, nd->keys[j], nd->lens[j])) return j;
+        } else if (kl == nd->lens[j] && bytes_eq(p + ks + 1, (const uint8_t *)nd->keys[j], kl))
+            return j;
     }
-    int depth = 0;
-    for (; i < n; i++) {
-        char c = p[i];
-        if (c == '"')
-            i = str_end(p, i, n) - 1;
-        else if (c == '{' || c == '[')
-            depth++;
-        else if ((c == '}' || c == ']') && --depth == 0)
-            return i + 1;
+    return -1;
+}
+
+/* The object at p[i] (depth containers around it), walked as node: the
+ * same checks as skip_value, and the last value of each key recorded. */
+static int walk_obj(scanner_t *s, size_t i, int depth, uint8_t node, rwalk_t *w, size_t *end)
+{
+    const rnode_t *nd = &nodes[node];
+    const uint8_t *p = s->p;
+    const size_t n = s->n;
+    if (depth >= JSCAN_MAX_DEPTH) return fail(s, i, E_DEEP);
+    memset(&w->slot[nd->slot], 0, nd->nk * sizeof w->slot[0]);
+    w->esc[node] = false;
+    w->walked[node] = true;
+    i = skip_ws(p, i + 1, n);
+    if (i < n && p[i] == '}') {
+        *end = i + 1;
+        return 0;
     }
-    return n;
-}
-
-/* The next member of a valid object; *i starts just after its '{'. */
-static bool member_next(const char *p, size_t n, size_t *i, jspan_t *k, jspan_t *v)
-{
-    size_t j = ws(p, *i, n);
-    if (j < n && p[j] == ',') j = ws(p, j + 1, n);
-    if (j >= n || p[j] != '"') return false;
-    size_t ke = str_end(p, j, n);
-    *k = span_of(j, ke);
-    j = ws(p, ws(p, ke, n) + 1, n); /* past the ':' */
-    size_t ve = val_end(p, j, n);
-    *v = span_of(j, ve);
-    *i = ve;
-    return true;
-}
-
-/* Is key k (quotes included) the text lit? Compared raw, else after
- * unescaping as jscan_str_eq (then *esc is set). */
-static bool key_is(const char *p, jspan_t k, bool has_bs, const char *lit, size_t L, bool *esc)
-{
-    if (!has_bs) return k.len == L + 2 && p[k.off + 1] == lit[0] && !memcmp(p + k.off + 1, lit, L);
-    if (!jscan_str_eq(p, k, lit)) return false;
-    *esc = true;
-    return true;
-}
-
-/* Does key k hold a backslash? (Keys are short: no memchr call.) */
-static bool has_backslash(const char *p, jspan_t k)
-{
-    for (const char *c = p + k.off + 1, *e = p + k.off + k.len - 1; c < e; c++)
-        if (*c == '\\') return true;
-    return false;
-}
-
-/* out[j]: the value of the last member named keys[j] (len 0 when none) of
- * the valid object opening at obj.off, as jscan_obj_pick; obj may run past
- * the object's '}', where the walk stops. */
-static void pick(const char *p, jspan_t obj, const char *const *keys, const uint8_t *lens,
-                 size_t nk, jspan_t *out, bool *esc)
-{
-    size_t n = (size_t)obj.off + obj.len, i = obj.off + 1u;
-    jspan_t k, v;
-    memset(out, 0, nk * sizeof *out);
-    while (member_next(p, n, &i, &k, &v)) {
-        bool bs = has_backslash(p, k);
-        for (size_t j = 0; j < nk; j++)
-            if (key_is(p, k, bs, keys[j], lens[j], esc)) {
-                out[j] = v;
-                break;
-            }
+    for (;;) {
+        size_t ks = i, ke;
+        bool esc;
+        if (ks >= n) return fail(s, n, E_EOF);
+        if (p[ks] != '"') return fail(s, ks, p[ks] == '}' ? E_OCOMMA : E_KEY);
+        if (scan_str(s, ks, &ke, &esc)) return -1;
+        i = skip_ws(p, ke, n);
+        if (i >= n) return fail(s, n, E_EOF);
+        if (p[i] != ':') return fail(s, i, E_COLON);
+        i = skip_ws(p, i + 1, n);
+        if (i >= n) return fail(s, n, E_EOF);
+        int k = key_of(nd, p, ks, ke, esc);
+        size_t vs = i;
+        uint8_t sub = k >= 0 ? nd->sub[k] : 0;
+        if (sub) w->walked[sub & ~SUB_ARR] = false; /* this value replaces the last */
+        if (sub && !(sub & SUB_ARR) && p[i] == '{') {
+            if (walk_obj(s, i, depth + 1, sub, w, &i)) return -1;
+        } else if ((sub & SUB_ARR) && p[i] == '[') {
+            if (walk_first(s, i, depth + 1, sub & ~SUB_ARR, w, &i)) return -1;
+        } else if (skip_value(s, i, depth + 1, &i))
+            return -1;
+        if (k >= 0) {
+            w->slot[nd->slot + k] = span(vs, i);
+            if (esc) w->esc[node] = true;
+        }
+        int r = scan_sep(s, &i, '}');
+        if (r < 0) return -1;
+        if (r == 0) break;
     }
+    *end = i;
+    return 0;
 }
 
 /* ---- usage (jscan_usage's rules) -------------------------------------- */
@@ -124,84 +215,56 @@ static int64_t int_of(const char *doc, jspan_t v)
     return v.len && jscan_int(doc, v, &x) ? x : -1;
 }
 
-/* details.k2 when details is an object, else -1. */
-static int64_t detail(const char *doc, jspan_t details, const char *k2, uint8_t l2, bool *esc)
+/* The k-th details object of usage u, when its value is an object. */
+static int64_t detail(const char *doc, const rwalk_t *w, int u, int k, bool *esc)
 {
-    jspan_t v;
-    if (!details.len || doc[details.off] != '{') return -1;
-    pick(doc, details, &k2, &l2, 1, &v, esc);
-    return int_of(doc, v);
+    jspan_t d = w->slot[S_U0 + 10 * u + U_PTD + k];
+    if (!d.len || doc[d.off] != '{') return -1;
+    *esc |= w->esc[N_D0 + 4 * u + k];
+    return int_of(doc, w->slot[S_D0 + 4 * u + k]);
 }
 
-enum { U_PT, U_CT, U_IT, U_OT, U_CR, U_CC, U_PTD, U_CTD, U_ITD, U_OTD, U_N };
-static const char *const usage_keys[U_N] = {
-    "prompt_tokens",         "completion_tokens",         "input_tokens",
-    "output_tokens",         "cache_read_input_tokens",   "cache_creation_input_tokens",
-    "prompt_tokens_details", "completion_tokens_details", "input_tokens_details",
-    "output_tokens_details"};
-static const uint8_t usage_lens[U_N] = {13, 17, 12, 13, 23, 27, 21, 25, 20, 21};
-
-static void usage_read(const char *doc, jspan_t us, jusage_t *u, bool *esc)
+static void usage_read(const char *doc, const rwalk_t *w, int u, jusage_t *us, bool *esc)
 {
-    jspan_t v[U_N];
-    pick(doc, us, usage_keys, usage_lens, U_N, v, esc);
-    u->found = true;
+    const jspan_t *v = &w->slot[S_U0 + 10 * u];
+    *esc |= w->esc[N_U0 + u];
+    us->found = true;
     int64_t pt = int_of(doc, v[U_PT]), ct = int_of(doc, v[U_CT]);
     int64_t it = int_of(doc, v[U_IT]), ot = int_of(doc, v[U_OT]);
     int64_t cr = int_of(doc, v[U_CR]), cc = int_of(doc, v[U_CC]);
-    u->is_anthropic = v[U_CR].len || v[U_CC].len;
-    u->completion_tokens = ct >= 0 ? ct : ot;
+    us->is_anthropic = v[U_CR].len || v[U_CC].len;
+    us->completion_tokens = ct >= 0 ? ct : ot;
     if (pt >= 0) {
-        u->prompt_tokens = pt;
-        u->cached_tokens = detail(doc, v[U_PTD], "cached_tokens", 13, esc);
-        u->reasoning_tokens = detail(doc, v[U_CTD], "reasoning_tokens", 16, esc);
-    } else if (u->is_anthropic) {
-        u->prompt_tokens =
+        us->prompt_tokens = pt;
+        us->cached_tokens = detail(doc, w, u, 0, esc);
+        us->reasoning_tokens = detail(doc, w, u, 1, esc);
+    } else if (us->is_anthropic) {
+        us->prompt_tokens =
             it >= 0 ? json_count_add(json_count_add(it, cr > 0 ? cr : 0), cc > 0 ? cc : 0) : -1;
-        u->cached_tokens = cr;
-        u->cache_creation_tokens = cc;
+        us->cached_tokens = cr;
+        us->cache_creation_tokens = cc;
     } else {
-        u->prompt_tokens = it;
-        u->cached_tokens = detail(doc, v[U_ITD], "cached_tokens", 13, esc);
-        u->reasoning_tokens = detail(doc, v[U_OTD], "reasoning_tokens", 16, esc);
+        us->prompt_tokens = it;
+        us->cached_tokens = detail(doc, w, u, 2, esc);
+        us->reasoning_tokens = detail(doc, w, u, 3, esc);
     }
 }
 
-/* obj.usage when obj is an object whose last "usage" is one. */
-static bool usage_in(const char *doc, jspan_t obj, jspan_t *us, bool *esc)
+static bool is_obj(const char *doc, jspan_t v)
 {
-    static const char *const k[1] = {"usage"};
-    static const uint8_t l[1] = {5};
-    if (!obj.len || doc[obj.off] != '{') return false;
-    pick(doc, obj, k, l, 1, us, esc);
-    return us->len && doc[us->off] == '{';
+    return v.len && doc[v.off] == '{';
+}
+
+/* The holder ("message" or "response") is an object whose last "usage" is
+ * one: usage u is its usage. */
+static bool usage_in(const char *doc, const rwalk_t *w, int top, int holder, bool *esc)
+{
+    if (!is_obj(doc, w->slot[S_TOP + top])) return false;
+    *esc |= w->esc[holder];
+    return is_obj(doc, w->slot[nodes[holder].slot]);
 }
 
 /* ---- the reply -------------------------------------------------------- */
-
-enum { T_ID, T_USAGE, T_MESSAGE, T_RESPONSE, T_CHOICES, T_N };
-static const char *const top_keys[T_N] = {"id", "usage", "message", "response", "choices"};
-static const uint8_t top_lens[T_N] = {2, 5, 7, 8, 7};
-
-/* choices[0].<which>.content when a string (choices a valid value). */
-static jspan_t chat_text(const char *doc, jspan_t choices, bool delta, bool *esc)
-{
-    static const char *const mk[2] = {"message", "delta"};
-    static const uint8_t ml[2] = {7, 5};
-    static const char *const ck[1] = {"content"};
-    static const uint8_t cl[1] = {7};
-    jspan_t none = {0, 0}, m[2], ct;
-    size_t n = (size_t)choices.off + choices.len;
-    if (!choices.len || doc[choices.off] != '[') return none;
-    size_t i = ws(doc, choices.off + 1u, n);
-    if (i >= n || doc[i] != '{') return none; /* empty, or not an object */
-    /* c0's members end at its '}': no need to find its end first */
-    pick(doc, span_of(i, n), mk, ml, 2, m, esc);
-    jspan_t msg = m[delta ? 1 : 0];
-    if (!msg.len || doc[msg.off] != '{') return none;
-    pick(doc, msg, ck, cl, 1, &ct, esc);
-    return ct.len && doc[ct.off] == '"' ? ct : none;
-}
 
 void jreply_scan(const char *doc, size_t len, bool delta, jreply_t *out)
 {
@@ -210,32 +273,32 @@ void jreply_scan(const char *doc, size_t len, bool delta, jreply_t *out)
     u->prompt_tokens = u->completion_tokens = u->cached_tokens = -1;
     u->cache_creation_tokens = u->reasoning_tokens = -1;
     if (len >= UINT32_MAX) return;
-    size_t i = ws(doc, 0, len);
+    scanner_t s = {(const uint8_t *)doc, len, NULL, false, false, 0};
+    size_t i = skip_ws(s.p, 0, len), e;
     if (i >= len || doc[i] != '{') return;
-    /* the members, each value validated as the scanner skips it */
-    jspan_t top = span_of(i, len), k, v, t[T_N] = {{0, 0}};
-    uint32_t cur = 0, last = 0;
-    bool esc = false;
-    while (jscan_obj_next(doc, top, &cur, &k, &v)) {
-        last = cur;
-        bool bs = has_backslash(doc, k);
-        for (size_t j = 0; j < T_N; j++)
-            if (key_is(doc, k, bs, top_keys[j], top_lens[j], &esc)) {
-                t[j] = v;
-                break;
-            }
-    }
-    /* valid when the walk stopped at the object's '}' and nothing but
-     * whitespace follows it */
-    size_t e = ws(doc, last ? last : i + 1, len);
-    if (e >= len || doc[e] != '}' || ws(doc, e + 1, len) != len) return;
+    rwalk_t w;
+    w.walked[N_C0] = false;
+    /* valid: one object with only whitespace after it */
+    if (walk_obj(&s, i, 0, N_TOP, &w, &e) || skip_ws(s.p, e, len) != len) return;
     out->valid = true;
-    out->id = t[T_ID];
-    jspan_t us;
-    if (t[T_USAGE].len && doc[t[T_USAGE].off] == '{')
-        usage_read(doc, t[T_USAGE], u, &esc);
-    else if (usage_in(doc, t[T_MESSAGE], &us, &esc) || usage_in(doc, t[T_RESPONSE], &us, &esc))
-        usage_read(doc, us, u, &esc);
-    if (i == 0) out->text = chat_text(doc, t[T_CHOICES], delta, &esc);
+    out->id = w.slot[S_TOP + T_ID];
+    bool esc = w.esc[N_TOP];
+    if (is_obj(doc, w.slot[S_TOP + T_USAGE]))
+        usage_read(doc, &w, 0, u, &esc);
+    else if (usage_in(doc, &w, T_MESSAGE, N_HMSG, &esc))
+        usage_read(doc, &w, 1, u, &esc);
+    else if (usage_in(doc, &w, T_RESPONSE, N_HRESP, &esc))
+        usage_read(doc, &w, 2, u, &esc);
+    /* choices[0].<message|delta>.content when a string */
+    if (i == 0 && w.walked[N_C0]) {
+        esc |= w.esc[N_C0];
+        jspan_t m = w.slot[S_C0 + (delta ? 1 : 0)];
+        if (is_obj(doc, m)) {
+            uint8_t cn = delta ? N_CDELTA : N_CMSG;
+            jspan_t ct = w.slot[nodes[cn].slot];
+            esc |= w.esc[cn];
+            if (ct.len && doc[ct.off] == '"') out->text = ct;
+        }
+    }
     out->escaped_key = esc;
 }

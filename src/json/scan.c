@@ -555,6 +555,9 @@ int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max
         if (kid == K_MESSAGES && p[i] == '[') {
             int rc = scan_messages(&s, i, arena, max_items, out, &i);
             if (rc) return rc;
+        } else if (kid == K_TOOLS && p[i] == '[') {
+            /* counted here so that the request view does not walk them again */
+            if (scan_array_count(&s, i, 1, &i, &out->n_tools)) return -1;
         } else if (kid == K_INPUT && p[i] == '[') {
             uint32_t cnt;
             if (scan_array_count(&s, i, 1, &i, &cnt)) return -1;
@@ -588,7 +591,10 @@ int jscan_request_max(const char *body, size_t len, arena_t *arena, uint32_t max
                 out->msgs_built = false;
             }
             break;
-        case K_TOOLS: out->tools = v; break;
+        case K_TOOLS:
+            out->tools = v;
+            if (p[vs] != '[') out->n_tools = 0;
+            break;
         case K_PREV_ID: out->previous_response_id = v; break;
         case K_INPUT:
             out->input = v;

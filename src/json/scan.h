@@ -94,6 +94,7 @@ typedef struct jreq {
     const char *dup_key;
     uint32_t dup_off;
     jspan_t tools;
+    uint32_t n_tools; /* elements of "tools" when it is an array (else 0) */
     jspan_t previous_response_id;
     jspan_t input; /* Responses API */
     jspan_t metadata;

@@ -141,12 +141,7 @@ rq_t *rq_from_chat(arena_t *a, const char *body, size_t len, const jreq_t *jr,
         (jr->max_tokens.len && jscan_int(body, jr->max_tokens, &mt)))
         r->max_tokens = mt;
     r->tools = jr->tools;
-    if (jr->tools.len && jscan_type(body, jr->tools) == '[') {
-        uint32_t cur = 0;
-        jspan_t t;
-        while (jscan_arr_next(body, jr->tools, &cur, &t))
-            r->n_tools++;
-    }
+    r->n_tools = jr->n_tools; /* counted by the scanner: no second walk */
 
     r->n_msgs = jr->n_msgs;
     /* every field of each message is set below: no clearing of the array

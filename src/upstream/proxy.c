@@ -81,7 +81,9 @@ void up_start_admitted(up_proxy_t *p)
     if (!total && req->listener_index >= 0 && (size_t)req->listener_index < p->cfg->n_listeners)
         total = p->cfg->listeners[req->listener_index].timeout_ms;
     if (total) {
-        p->deadline = evtimer_new(hsrv_req_base(req), deadline_cb, p);
+        if (p->deadline) event_del(p->deadline); /* never assign a pending event */
+        evtimer_assign(&p->deadline_ev, hsrv_req_base(req), deadline_cb, p);
+        p->deadline = &p->deadline_ev;
         struct timeval tv = {(time_t)(total / 1000), (suseconds_t)((total % 1000) * 1000)};
         evtimer_add(p->deadline, &tv);
     }
@@ -91,7 +93,7 @@ void up_start_admitted(up_proxy_t *p)
 void up_end(up_proxy_t *p)
 {
     /* release everything the proxy holds; the request is already finished */
-    if (p->deadline) event_free(p->deadline);
+    if (p->deadline) event_del(p->deadline); /* embedded: nothing to free */
     p->deadline = NULL;
     up_limits_end(p);
     up_backend_release(p);

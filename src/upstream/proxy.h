@@ -32,6 +32,7 @@
 #include "route/pipeline.h"
 #include "upstream/forward_headers.h"
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <stdbool.h>
 #include <sys/uio.h>
 
@@ -145,7 +146,10 @@ struct up_proxy {
     bool inflight;          /* counted in the selector's in-flight table */
     struct sel_health *bh;  /* the current backend's health entry, counted in flight */
     bool skipped_unhealthy; /* a backend was skipped as ejected or failing checks */
-    struct event *deadline;
+    struct event *deadline; /* &deadline_ev while armed */
+    /* the total timeout's timer in the proxy state (event_assign): no
+     * malloc and free per request for it */
+    struct event deadline_ev;
     /* the reply */
     bool client_stream, client_usage;
     bool upstream_sse;

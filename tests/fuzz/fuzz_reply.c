@@ -10,13 +10,16 @@
  *    up_capture_chat_text finds (both written here with the span helpers),
  *    for whole replies and deltas;
  *  - valid is false whenever jscan_validate rejects the input for anything
- *    but a lone surrogate, and true when it accepts an object. */
+ *    but a lone surrogate, and true when it accepts an object;
+ *  - every field (valid, usage, id, text, escaped_key) is the one the
+ *    former validate-then-pick walk gives (tests/support/reply_scan_ref.h). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json/reply_scan.h"
+#include "../support/reply_scan_ref.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \
@@ -67,6 +70,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         jusage_t u;
         jreply_scan(doc, size, delta, &r);
         jscan_usage(doc, size, &u);
+        { /* the former validate-then-pick walk, field by field */
+            jreply_t ref;
+            jreply_scan_ref(doc, size, delta, &ref);
+            CHECK(r.valid == ref.valid && r.escaped_key == ref.escaped_key);
+            CHECK(r.usage.found == ref.usage.found);
+            CHECK(r.usage.prompt_tokens == ref.usage.prompt_tokens);
+            CHECK(r.usage.completion_tokens == ref.usage.completion_tokens);
+            CHECK(r.usage.cached_tokens == ref.usage.cached_tokens);
+            CHECK(r.usage.cache_creation_tokens == ref.usage.cache_creation_tokens);
+            CHECK(r.usage.reasoning_tokens == ref.usage.reasoning_tokens);
+            CHECK(r.usage.is_anthropic == ref.usage.is_anthropic);
+            CHECK(span_eq(r.id, ref.id) && span_eq(r.text, ref.text));
+        }
         CHECK(r.usage.found == u.found);
         CHECK(r.usage.prompt_tokens == u.prompt_tokens);
         CHECK(r.usage.completion_tokens == u.completion_tokens);

@@ -259,6 +259,13 @@ static void check_request(const uint8_t *data, size_t size, arena_t *a)
         r.prompt_cache_key, r.stream_value, r.system, r.instructions};
     for (size_t k = 0; k < sizeof(tops) / sizeof(tops[0]); k++)
         check_span(body, size, tops[k]);
+    { /* the scan's count of the tools is the walk's (rq_from_chat used to walk) */
+        uint32_t cur = 0, cnt = 0;
+        jspan_t el;
+        while (r.tools.len && data[r.tools.off] == '[' && jscan_arr_next(body, r.tools, &cur, &el))
+            cnt++;
+        CHECK(r.n_tools == cnt);
+    }
     for (uint32_t k = 0; k < r.n_msgs; k++) {
         const jmsg_t *m = &r.msgs[k];
         CHECK(m->value.off >= r.messages.off &&
@@ -438,6 +445,7 @@ static void same_scan(const scan_out_t *x, const scan_out_t *y)
         SAME_SPAN(r->model_all[k], q->model_all[k]);
     CHECK(r->stream == q->stream && r->has_messages == q->has_messages);
     CHECK(r->n_input == q->n_input && r->dup_key == q->dup_key && r->dup_off == q->dup_off);
+    CHECK(r->n_tools == q->n_tools);
     CHECK(r->obj_open == q->obj_open && r->obj_close == q->obj_close);
     CHECK(r->n_top_keys == q->n_top_keys);
     const jspan_t a[] = {r->model,

@@ -377,6 +377,46 @@ static void test_idle_keep_alive_connection_is_closed(void **state)
     stop(s);
 }
 
+/* The connection's clock is kept lazily (the timer is moved only to an
+ * earlier time): a header clock shorter than the keep-alive one, set at a
+ * request's first byte, must neither close the idle connection early nor
+ * leave a second request's slow head unbounded. */
+static void test_keep_alive_clock_outlasts_the_header_clock_and_back(void **state)
+{
+    int port;
+    hsrv_server_t *s =
+        start(&port, (hsrv_limits_t){.header_timeout_ms = 100, .keepalive_timeout_ms = 700});
+    double before = closed_total("keepalive_timeout");
+    thttp_conn_t c;
+    open_conn(&c, port);
+    for (int i = 0; i < 2; i++) {
+        send_str(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        thttp_resp_t r = {0};
+        assert_int_equal(thttp_read_response(&c, &r), 0);
+        assert_int_equal(r.status, 200);
+        thttp_resp_free(&r);
+        usleep(300 * 1000); /* past the header clock, within the keep-alive one */
+        assert_true(still_open(&c));
+    }
+    /* a slow head on the kept-alive connection: the header clock again */
+    send_str(&c, "GET / HTTP/1.1\r\nHost:");
+    thttp_resp_t r = {0};
+    thttp_read_response(&c, &r);
+    assert_int_equal(r.status, 408);
+    assert_non_null(strstr(r.body, "header_timeout"));
+    thttp_resp_free(&r);
+    thttp_close(&c);
+    /* and an idle one closes on the keep-alive clock */
+    open_conn(&c, port);
+    send_str(&c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(thttp_read_response(&c, &r), 0);
+    thttp_resp_free(&r);
+    assert_true(closed_by_server(&c));
+    thttp_close(&c);
+    assert_true(closed_total("keepalive_timeout") >= before + 1);
+    stop(s);
+}
+
 static void test_partial_head_on_kept_alive_connection_gets_408(void **state)
 {
     int port;
@@ -501,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_crlf_trickle_does_not_keep_a_socket_open),
         cmocka_unit_test(test_flood_of_empty_lines_gets_400_and_close),
         cmocka_unit_test(test_idle_keep_alive_connection_is_closed),
+        cmocka_unit_test(test_keep_alive_clock_outlasts_the_header_clock_and_back),
         cmocka_unit_test(test_partial_head_on_kept_alive_connection_gets_408),
         cmocka_unit_test(test_idle_flood_at_max_connections_evicts_oldest_idle),
         cmocka_unit_test(test_requests_in_progress_are_never_evicted),

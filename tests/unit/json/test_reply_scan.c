@@ -14,6 +14,7 @@
 
 #include "api/response_id.h"
 #include "json/reply_scan.h"
+#include "reply_scan_ref.h"
 #include "upstream/proxy.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,11 +58,24 @@ static void capture_both(const char *doc, size_t len, bool delta, buf_t *old, bu
 
 static unsigned n_valid, n_usage, n_id, n_text;
 
-/* Everything jreply_scan answers for doc equals the old readers' answer. */
+/* Everything jreply_scan answers for doc equals the old readers' answer,
+ * and every field the former validate-then-pick walk's (reply_scan_ref.h). */
 static void check_doc(const char *doc, size_t len)
 {
     jreply_t r;
     jusage_t u;
+    for (int delta = 0; delta < 2; delta++) {
+        jreply_t ref;
+        jreply_scan(doc, len, delta, &r);
+        jreply_scan_ref(doc, len, delta, &ref);
+        assert_int_equal(r.valid, ref.valid);
+        assert_usage_eq(&r.usage, &ref.usage);
+        assert_int_equal(r.id.off, ref.id.off);
+        assert_int_equal(r.id.len, ref.id.len);
+        assert_int_equal(r.text.off, ref.text.off);
+        assert_int_equal(r.text.len, ref.text.len);
+        assert_int_equal(r.escaped_key, ref.escaped_key);
+    }
     for (int delta = 0; delta < 2; delta++) {
         jreply_scan(doc, len, delta, &r);
         jscan_usage(doc, len, &u);
@@ -133,6 +147,44 @@ static void test_reply_scan_reads_a_chat_completion(void **st)
 /* Anthropic prompt tokens are input + cache read + cache creation: counts
  * whose sum passes INT64_MAX read as INT64_MAX in both readers (the old one
  * overflowed a signed sum: undefined behaviour, found by fuzz_reply). */
+/* Nesting at the depth limit inside the members the walk descends into
+ * (usage, its details, message.usage, choices[0] and its message) and
+ * elsewhere: valid and invalid exactly where the reference says. */
+static void test_reply_scan_nesting_limit(void **st)
+{
+    (void)st;
+    static const char *const heads[] = {
+        "{\"usage\":{\"prompt_tokens\":1,\"x\":",
+        "{\"usage\":{\"prompt_tokens_details\":{\"cached_tokens\":",
+        "{\"message\":{\"usage\":{\"input_tokens\":",
+        "{\"choices\":[{\"message\":{\"content\":\"a\",\"y\":",
+        "{\"choices\":[{\"delta\":{\"content\":",
+        "{\"choices\":[1,",
+        "{\"other\":",
+    };
+    buf_t b = BUF_INIT;
+    unsigned n_ok = 0, n_deep = 0;
+    for (size_t h = 0; h < sizeof heads / sizeof *heads; h++)
+        for (int depth = 505; depth <= 515; depth++) {
+            buf_reset(&b);
+            buf_puts(&b, heads[h]);
+            for (int d = 0; d < depth; d++)
+                buf_puts(&b, d & 1 ? "{\"k\":" : "[");
+            buf_puts(&b, "1");
+            for (int d = depth - 1; d >= 0; d--)
+                buf_puts(&b, d & 1 ? "}" : "]");
+            for (const char *c = heads[h] + strlen(heads[h]); c-- > heads[h];)
+                if (*c == '{' || *c == '[') buf_puts(&b, *c == '{' ? "}" : "]");
+            check_doc(b.data, b.len);
+            jreply_t r;
+            jreply_scan(b.data, b.len, false, &r);
+            n_ok += r.valid;
+            n_deep += !r.valid;
+        }
+    assert_true(n_ok > 0 && n_deep > 0); /* both sides of the limit were met */
+    buf_free(&b);
+}
+
 static void test_usage_sum_saturates(void **st)
 {
     (void)st;
@@ -464,6 +516,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reply_scan_reads_a_chat_completion),
         cmocka_unit_test(test_usage_sum_saturates),
+        cmocka_unit_test(test_reply_scan_nesting_limit),
         cmocka_unit_test(test_reply_scan_matches_the_old_readers_on_odd_shapes),
         cmocka_unit_test(test_reply_scan_matches_the_old_readers_on_generated_replies),
     };

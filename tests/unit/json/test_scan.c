@@ -319,6 +319,48 @@ static void test_item_cap(void **state)
     arena_deinit(&a);
 }
 
+/* "tools" counted by the scan as jscan_arr_next counts it, the last one
+ * winning (rq_from_chat reads the count instead of walking the array) */
+static void test_tools_counted(void **state)
+{
+    static const struct {
+        const char *body;
+        uint32_t n;
+    } cases[] = {
+        {"{\"tools\":[]}", 0},
+        {"{\"tools\":[ ]}", 0},
+        {"{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}},{},[1,[2]],\"x\"]}", 4},
+        {"{\"tools\" : [ 1 , 2 ] }", 2},
+        {"{\"tools\":[1,2,3],\"tools\":[4]}", 1},
+        {"{\"tools\":[1,2,3],\"tools\":{\"a\":[1]}}", 0},
+        {"{\"tools\":null}", 0},
+        {"{\"tool\\u0073\":[1,2]}", 2},
+        {"{\"messages\":[],\"x\":{\"tools\":[1]}}", 0},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        jreq_t r;
+        const char *b = cases[k].body;
+        assert_int_equal(jscan_request(b, strlen(b), NULL, &r, NULL), 0);
+        assert_int_equal(r.n_tools, cases[k].n);
+        uint32_t cur = 0, cnt = 0;
+        jspan_t el;
+        while (r.tools.len && b[r.tools.off] == '[' && jscan_arr_next(b, r.tools, &cur, &el))
+            cnt++;
+        assert_int_equal(cnt, cases[k].n);
+    }
+    /* errors inside the array: the offsets and messages of jscan_validate */
+    static const char *const bad[] = {"{\"tools\":[1,]}", "{\"tools\":[1 2]}", "{\"tools\":[",
+                                      "{\"tools\":[,1]}", "{\"tools\":[1,",    "{\"tools\":[[}]}"};
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        jreq_t r;
+        jscan_err_t e = {0}, v = {0};
+        assert_int_equal(jscan_request(bad[k], strlen(bad[k]), NULL, &r, &e), -1);
+        assert_int_equal(jscan_validate(bad[k], strlen(bad[k]), &v), -1);
+        assert_int_equal(e.offset, v.offset);
+        assert_string_equal(e.message, v.message);
+    }
+}
+
 typedef struct bad {
     const char *body;
     size_t len; /* 0: strlen */
@@ -863,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_lone_surrogates_replaced_by_span_helpers),
         cmocka_unit_test(test_duplicate_keys_recorded),
         cmocka_unit_test(test_item_cap),
+        cmocka_unit_test(test_tools_counted),
         cmocka_unit_test(test_malformed_exact_offsets),
         cmocka_unit_test(test_valid_documents),
         cmocka_unit_test(test_top_level_not_object),

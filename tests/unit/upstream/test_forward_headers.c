@@ -380,13 +380,13 @@ static void test_fast_predicates_match_the_plain_definitions(void **st)
         const char *base = i < sizeof HOP_NAMES / sizeof *HOP_NAMES
                                ? HOP_NAMES[i]
                                : extra[i - sizeof HOP_NAMES / sizeof *HOP_NAMES];
-        for (int rep = 0; rep < 200; rep++) {
+        for (int rep = 0; rep < 250; rep++) {
             char name[64];
             size_t n = strlen(base);
             memcpy(name, base, n);
             for (size_t k = 0; k < n; k++)
                 if (next_rand() & 1) name[k] = (char)toupper((unsigned char)name[k]);
-            switch (rep % 4) {
+            switch (rep % 5) {
             case 1: { /* the case bit flipped (a letter's case, '-' to CR), or any byte */
                 size_t at = next_rand() % n;
                 unsigned char c = (unsigned char)name[at];
@@ -395,6 +395,15 @@ static void test_fast_predicates_match_the_plain_definitions(void **st)
             }
             case 2: n -= 1 + next_rand() % n; break;
             case 3: name[n++] = "-ax@`["[next_rand() % 6]; break;
+            case 4: { /* a byte next to the letters' bounds, or the letter with its top bit
+                       * set (the 8-byte compare lowers 'A'..'Z' only) */
+                static const unsigned char edge[] = {'@',  '[',  '`',  '{',  'Z',  'z',  0xc1,
+                                                     0xe1, 0xda, 0xfa, 0x80, 0xff, 0x0d, 0x2d};
+                size_t at = next_rand() % n;
+                unsigned char c = (unsigned char)name[at];
+                name[at] = (char)(next_rand() & 1 ? c | 0x80u : edge[next_rand() % sizeof edge]);
+                break;
+            }
             default: break;
             }
             bool want = ref_hop(name, n);
