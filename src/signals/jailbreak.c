@@ -127,11 +127,11 @@ static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *fa
 #define TAG_TEXT(lib) ((uint64_t)(uintptr_t)(lib))
 #define TAG_RAW(lib)  ((uint64_t)(uintptr_t)(lib) | 1u)
 
-static bool memo_p(jbf_scratch_t *x, uint64_t tag, const char *s, size_t n, double *p)
+static bool memo_p(jbf_scratch_t *x, const sig_memo_key_t *k, double *p)
 {
     const void *v;
     size_t vl;
-    if (!sig_memo_get(x->memo, tag, s, n, &v, &vl) || vl != sizeof *p) return false;
+    if (!sig_memo_get(x->memo, k, &v, &vl) || vl != sizeof *p) return false;
     memcpy(p, v, sizeof *p);
     return true;
 }
@@ -140,13 +140,14 @@ static bool memo_p(jbf_scratch_t *x, uint64_t tag, const char *s, size_t n, doub
 static double query_p(const jb_lib_t *lib, jbf_scratch_t *x, sig_text_t t, bool *failed)
 {
     double p;
-    if (memo_p(x, TAG_TEXT(lib), t.s, t.n, &p)) return p;
+    sig_memo_key_t k = sig_memo_key(TAG_TEXT(lib), t.s, t.n);
+    if (memo_p(x, &k, &p)) return p;
     bool f = false;
     p = lib_p(lib, x->jb, t, &f);
     if (f)
         *failed = true;
     else
-        sig_memo_put(x->memo, TAG_TEXT(lib), t.s, t.n, &p, sizeof p);
+        sig_memo_put(x->memo, &k, &p, sizeof p);
     return p;
 }
 
@@ -188,13 +189,14 @@ static double msg_p(const jb_lib_t *lib, jbf_scratch_t *x, sig_ctx_t *cx, size_t
     const rq_msg_t *m = &cx->rq->msgs[k];
     const char *raw = cx->rq->body + m->content.off;
     double p;
-    if (memo_p(x, TAG_RAW(lib), raw, m->content.len, &p)) return p;
+    sig_memo_key_t key = sig_memo_key(TAG_RAW(lib), raw, m->content.len);
+    if (memo_p(x, &key, &p)) return p;
     bool f = false;
     p = lib_p_once(lib, x->jb, sig_ctx_msg(cx, k), &f, seen);
     if (f)
         *failed = true;
     else
-        sig_memo_put(x->memo, TAG_RAW(lib), raw, m->content.len, &p, sizeof p);
+        sig_memo_put(x->memo, &key, &p, sizeof p);
     return p;
 }
 

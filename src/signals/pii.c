@@ -61,12 +61,13 @@ static void scan_text(arena_t *a, sig_memo_t *memo, sig_text_t t, pii_found_t *f
     const pii_entity_t *src = tmp;
     const void *v;
     size_t n, vl;
-    if (sig_memo_get(memo, 0, t.s, t.n, &v, &vl)) {
+    sig_memo_key_t k = sig_memo_key(0, t.s, t.n);
+    if (sig_memo_get(memo, &k, &v, &vl)) {
         src = v;
         n = vl / sizeof *src;
     } else {
         n = pii_scan(t.s, t.n, tmp, PII_MAX_ENTITIES, NULL);
-        sig_memo_put(memo, 0, t.s, t.n, tmp, n * sizeof *tmp);
+        sig_memo_put(memo, &k, tmp, n * sizeof *tmp);
     }
     if (!n) return;
     pii_entity_t *o = arena_alloc(a, (f->n + n) * sizeof *o);

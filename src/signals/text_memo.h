@@ -28,14 +28,21 @@ typedef struct sig_memo sig_memo_t;
 sig_memo_t *sig_memo_new(void);
 void sig_memo_free(sig_memo_t *m);
 
-/* The value stored for (tag, s[0..n)): true with *val / *vlen pointing at
- * its bytes (valid until the next sig_memo_put on m), false when unknown. */
-bool sig_memo_get(sig_memo_t *m, uint64_t tag, const char *s, size_t n, const void **val,
-                  size_t *vlen);
-/* Remember vlen bytes of val for (tag, s[0..n)) (a no-op when the text is
- * too long, or memory runs out). The caller puts a key it just missed. */
-void sig_memo_put(sig_memo_t *m, uint64_t tag, const char *s, size_t n, const void *val,
-                  size_t vlen);
+/* A key: the caller's tag and the text s[0..n) (not copied: it must stay
+ * until the put), with its hash (the text's XXH3, the tag mixed in),
+ * computed once for a get and the put that follows a miss. */
+typedef struct {
+    uint64_t tag, h;
+    const char *s;
+    size_t n;
+} sig_memo_key_t;
+sig_memo_key_t sig_memo_key(uint64_t tag, const char *s, size_t n);
+
+/* The value stored for k: true with *val / *vlen pointing at its bytes
+ * (valid until the next sig_memo_put on m), false when unknown. */
+bool sig_memo_get(sig_memo_t *m, const sig_memo_key_t *k, const void **val, size_t *vlen);
+/* Remember vlen bytes of val for k (a no-op when the text is too long). */
+void sig_memo_put(sig_memo_t *m, const sig_memo_key_t *k, const void *val, size_t vlen);
 
 /* The results of a family's rules on one text, for a family whose results
  * depend on that text and the rules alone (keyword on the query), kept per

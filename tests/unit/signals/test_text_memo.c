@@ -19,11 +19,18 @@
 #include "core/buf.h"
 #include "signals/text_memo.h"
 
+static void put(sig_memo_t *m, uint64_t tag, const char *s, size_t n, const void *v, size_t vl)
+{
+    sig_memo_key_t k = sig_memo_key(tag, s, n);
+    sig_memo_put(m, &k, v, vl);
+}
+
 static bool get_u32(sig_memo_t *m, uint64_t tag, const char *s, size_t n, uint32_t *out)
 {
     const void *v;
     size_t vl;
-    if (!sig_memo_get(m, tag, s, n, &v, &vl)) return false;
+    sig_memo_key_t k = sig_memo_key(tag, s, n);
+    if (!sig_memo_get(m, &k, &v, &vl)) return false;
     assert_int_equal(vl, sizeof *out);
     memcpy(out, v, sizeof *out);
     return true;
@@ -34,9 +41,9 @@ static void test_memo_keys(void **state)
     sig_memo_t *m = sig_memo_new();
     uint32_t v = 0, a = 1, b = 2, c = 3;
     assert_false(get_u32(m, 0, "abc", 3, &v));
-    sig_memo_put(m, 0, "abc", 3, &a, sizeof a);
-    sig_memo_put(m, 8, "abc", 3, &b, sizeof b);
-    sig_memo_put(m, 0, "", 0, &c, sizeof c);
+    put(m, 0, "abc", 3, &a, sizeof a);
+    put(m, 8, "abc", 3, &b, sizeof b);
+    put(m, 0, "", 0, &c, sizeof c);
     assert_true(get_u32(m, 0, "abc", 3, &v) && v == 1);
     assert_true(get_u32(m, 8, "abc", 3, &v) && v == 2);
     assert_true(get_u32(m, 0, "", 0, &v) && v == 3);
@@ -44,26 +51,27 @@ static void test_memo_keys(void **state)
     assert_false(get_u32(m, 0, "ab", 2, &v));
     assert_false(get_u32(m, 16, "abc", 3, &v));
     /* a put on a known key replaces its value */
-    sig_memo_put(m, 0, "abc", 3, &c, sizeof c);
+    put(m, 0, "abc", 3, &c, sizeof c);
     assert_true(get_u32(m, 0, "abc", 3, &v) && v == 3);
     /* a value of no bytes is a hit too */
-    sig_memo_put(m, 0, "none", 4, NULL, 0);
+    put(m, 0, "none", 4, NULL, 0);
     const void *p;
     size_t vl = 99;
-    assert_true(sig_memo_get(m, 0, "none", 4, &p, &vl));
+    sig_memo_key_t kn = sig_memo_key(0, "none", 4);
+    assert_true(sig_memo_get(m, &kn, &p, &vl));
     assert_int_equal(vl, 0);
     /* too long a text is not kept */
     size_t big = SIG_MEMO_MAX_TEXT + 1;
     char *t = malloc(big);
     memset(t, 'x', big);
-    sig_memo_put(m, 0, t, big, &a, sizeof a);
+    put(m, 0, t, big, &a, sizeof a);
     assert_false(get_u32(m, 0, t, big, &v));
-    sig_memo_put(m, 0, t, big - 1, &a, sizeof a);
+    put(m, 0, t, big - 1, &a, sizeof a);
     assert_true(get_u32(m, 0, t, big - 1, &v) && v == 1);
     /* bypass: every get misses, put keeps nothing */
     sig_memo_bypass(true);
     assert_false(get_u32(m, 0, "abc", 3, &v));
-    sig_memo_put(m, 0, "bypassed", 8, &a, sizeof a);
+    put(m, 0, "bypassed", 8, &a, sizeof a);
     sig_memo_bypass(false);
     assert_false(get_u32(m, 0, "bypassed", 8, &v));
     assert_true(get_u32(m, 0, "abc", 3, &v) && v == 3);
@@ -84,7 +92,7 @@ static void test_memo_eviction(void **state)
     for (uint32_t i = 0; i < N; i++) {
         size_t n = i % 7 ? 40 : L; /* every 7th large: the byte budget binds */
         memcpy(t + 10, &i, sizeof i);
-        sig_memo_put(m, 0, t, n, &i, sizeof i);
+        put(m, 0, t, n, &i, sizeof i);
         uint32_t v;
         assert_true(get_u32(m, 0, t, n, &v) && v == i);
         /* an earlier key: absent, or with its own value */
@@ -107,7 +115,7 @@ static void test_memo_ring_wrap(void **state)
 {
     sig_memo_t *m = sig_memo_new();
     uint32_t one = 1, two = 2, v = 0;
-    sig_memo_put(m, 0, "same", 4, &one, sizeof one); /* ring [0, 32) */
+    put(m, 0, "same", 4, &one, sizeof one); /* ring [0, 32) */
     /* fill the ring up to 16 bytes before its end: entries take 16 (the
      * value, padded) + the text rounded up to 16 */
     size_t left = SIG_MEMO_BYTES - 16 - 32;
@@ -115,11 +123,11 @@ static void test_memo_ring_wrap(void **state)
     for (uint32_t i = 0; left; i++) {
         size_t n = left - 16 > SIG_MEMO_MAX_TEXT ? SIG_MEMO_MAX_TEXT : left - 16;
         memset(t, 'a' + (int)i, n);
-        sig_memo_put(m, 0, t, n, &i, sizeof i);
+        put(m, 0, t, n, &i, sizeof i);
         left -= 16 + n;
     }
     assert_true(get_u32(m, 0, "same", 4, &v) && v == 1);
-    sig_memo_put(m, 8, "same", 4, &two, sizeof two); /* wraps to [0, 32) */
+    put(m, 8, "same", 4, &two, sizeof two); /* wraps to [0, 32) */
     assert_true(get_u32(m, 8, "same", 4, &v) && v == 2);
     assert_false(get_u32(m, 0, "same", 4, &v));
     free(t);
