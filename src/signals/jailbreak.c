@@ -153,13 +153,15 @@ static double query_p(const jb_lib_t *lib, jbf_scratch_t *x, sig_text_t t, bool 
 
 /* Texts one rule scanned this request, so an equal text (an agent's tool
  * loop re-reading the same file) is scored once: p depends on the text
- * alone, and a failed scan's failure is repeated with its p. */
+ * alone, and a failed scan's failure is repeated with its p. raw: the same
+ * for the messages' raw JSON contents (equal contents, equal texts), looked
+ * at before the memo, whose key costs a hash of the content. */
 #define JBF_SEEN 32
 typedef struct {
-    sig_text_t t[JBF_SEEN];
-    double p[JBF_SEEN];
-    bool failed[JBF_SEEN];
-    unsigned n;
+    sig_text_t t[JBF_SEEN], raw[JBF_SEEN];
+    double p[JBF_SEEN], raw_p[JBF_SEEN];
+    bool failed[JBF_SEEN], raw_failed[JBF_SEEN];
+    unsigned n, n_raw;
 } jbf_seen_t;
 
 static double lib_p_once(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *failed,
@@ -187,16 +189,27 @@ static double msg_p(const jb_lib_t *lib, jbf_scratch_t *x, sig_ctx_t *cx, size_t
                     jbf_seen_t *seen)
 {
     const rq_msg_t *m = &cx->rq->msgs[k];
-    const char *raw = cx->rq->body + m->content.off;
+    sig_text_t raw = {cx->rq->body + m->content.off, m->content.len};
+    for (unsigned j = 0; j < seen->n_raw; j++)
+        if (seen->raw[j].n == raw.n && !memcmp(seen->raw[j].s, raw.s, raw.n)) {
+            if (seen->raw_failed[j]) *failed = true;
+            return seen->raw_p[j];
+        }
     double p;
-    sig_memo_key_t key = sig_memo_key(TAG_RAW(lib), raw, m->content.len);
-    if (memo_p(x, &key, &p)) return p;
     bool f = false;
-    p = lib_p_once(lib, x->jb, sig_ctx_msg(cx, k), &f, seen);
-    if (f)
-        *failed = true;
-    else
-        sig_memo_put(x->memo, &key, &p, sizeof p);
+    sig_memo_key_t key = sig_memo_key(TAG_RAW(lib), raw.s, raw.n);
+    if (!memo_p(x, &key, &p)) {
+        p = lib_p_once(lib, x->jb, sig_ctx_msg(cx, k), &f, seen);
+        if (f)
+            *failed = true;
+        else
+            sig_memo_put(x->memo, &key, &p, sizeof p);
+    }
+    if (seen->n_raw < JBF_SEEN) {
+        seen->raw[seen->n_raw] = raw;
+        seen->raw_p[seen->n_raw] = p;
+        seen->raw_failed[seen->n_raw++] = f;
+    }
     return p;
 }
 
@@ -240,7 +253,7 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
                 pp = query_p(lib, x, sig_ctx_query(cx), &failed);
             }
             jbf_seen_t seen;
-            seen.n = 0;
+            seen.n = seen.n_raw = 0;
             if (sg->include_history) {
                 const size_t *idx;
                 size_t nh = sig_ctx_history(cx, &idx);
