@@ -7,11 +7,14 @@
  * ran. When that classifier timed out or failed, method classifier falls
  * back to the patterns and hybrid counts x as 0 (result.fallback says why). Texts: the query, plus
  * the history (include_history) and tool results (include_tool_results); a
- * text equal to one already scanned for the rule is not scanned again. */
+ * text equal to one already scanned for the rule is not scanned again, and
+ * one this thread scanned in an earlier request is remembered (text_memo.h:
+ * an agent re-sends its query and tool results every turn). */
 #include "config/family.h"
 #include "signals/classify.h"
 #include "signals/family.h"
 #include "signals/jailbreak_patterns.h"
+#include "signals/text_memo.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -77,21 +80,38 @@ static void jbf_free(void *p)
     free(s);
 }
 
+/* The family's scratch: the pattern scratch and the memo of p per text
+ * (text_memo.h), so the query and tool results an agent re-sends every turn
+ * are scanned once per thread rather than once per request. */
+typedef struct {
+    jb_scratch_t *jb;
+    sig_memo_t *memo;
+} jbf_scratch_t;
+
+static void jbf_scratch_free(void *p)
+{
+    jbf_scratch_t *x = p;
+    if (!x) return;
+    jb_scratch_free(x->jb);
+    sig_memo_free(x->memo);
+    free(x);
+}
+
 static void *jbf_scratch_new(const void *p)
 {
     const jbf_state_t *s = p;
     if (!s->curated) return NULL;
-    jb_scratch_t *x = jb_scratch_new(s->curated);
-    for (size_t r = 0; x && r < s->rules.n; r++) {
+    jbf_scratch_t *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->jb = jb_scratch_new(s->curated);
+    x->memo = sig_memo_new();
+    for (size_t r = 0; x->jb && r < s->rules.n; r++) {
         const jbf_rule_t *jr = sig_rule_at(&s->rules, r);
-        if (jr->lib) jb_scratch_grow(x, jr->lib);
+        if (jr->lib) jb_scratch_grow(x->jb, jr->lib);
     }
-    return x;
-}
-
-static void jbf_scratch_free(void *x)
-{
-    jb_scratch_free(x);
+    if (x->jb) return x;
+    jbf_scratch_free(x);
+    return NULL;
 }
 
 static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *failed)
@@ -102,24 +122,94 @@ static double lib_p(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *fa
     return r.p;
 }
 
+/* Memo tags: the library, and whether the key is the decoded text or the
+ * message's raw JSON content (the text is a function of it: rq_msg_text). */
+#define TAG_TEXT(lib) ((uint64_t)(uintptr_t)(lib))
+#define TAG_RAW(lib)  ((uint64_t)(uintptr_t)(lib) | 1u)
+
+static bool memo_p(jbf_scratch_t *x, const sig_memo_key_t *k, double *p)
+{
+    const void *v;
+    size_t vl;
+    if (!sig_memo_get(x->memo, k, &v, &vl) || vl != sizeof *p) return false;
+    memcpy(p, v, sizeof *p);
+    return true;
+}
+
+/* p of the query: remembered, or scanned (and remembered unless it failed). */
+static double query_p(const jb_lib_t *lib, jbf_scratch_t *x, sig_text_t t, bool *failed)
+{
+    double p;
+    sig_memo_key_t k = sig_memo_key(TAG_TEXT(lib), t.s, t.n);
+    if (memo_p(x, &k, &p)) return p;
+    bool f = false;
+    p = lib_p(lib, x->jb, t, &f);
+    if (f)
+        *failed = true;
+    else
+        sig_memo_put(x->memo, &k, &p, sizeof p);
+    return p;
+}
+
 /* Texts one rule scanned this request, so an equal text (an agent's tool
  * loop re-reading the same file) is scored once: p depends on the text
- * alone, and a failed scan has set *failed already. */
+ * alone, and a failed scan's failure is repeated with its p. raw: the same
+ * for the messages' raw JSON contents (equal contents, equal texts), looked
+ * at before the memo, whose key costs a hash of the content. */
 #define JBF_SEEN 32
 typedef struct {
-    sig_text_t t[JBF_SEEN];
-    double p[JBF_SEEN];
-    unsigned n;
+    sig_text_t t[JBF_SEEN], raw[JBF_SEEN];
+    double p[JBF_SEEN], raw_p[JBF_SEEN];
+    bool failed[JBF_SEEN], raw_failed[JBF_SEEN];
+    unsigned n, n_raw;
 } jbf_seen_t;
 
 static double lib_p_once(const jb_lib_t *lib, jb_scratch_t *x, sig_text_t t, bool *failed,
                          jbf_seen_t *seen)
 {
     for (unsigned k = 0; k < seen->n; k++)
-        if (seen->t[k].n == t.n && (seen->t[k].s == t.s || !memcmp(seen->t[k].s, t.s, t.n)))
+        if (seen->t[k].n == t.n && (seen->t[k].s == t.s || !memcmp(seen->t[k].s, t.s, t.n))) {
+            if (seen->failed[k]) *failed = true;
             return seen->p[k];
-    double p = lib_p(lib, x, t, failed);
-    if (seen->n < JBF_SEEN) seen->t[seen->n] = t, seen->p[seen->n++] = p;
+        }
+    bool f = false;
+    double p = lib_p(lib, x, t, &f);
+    if (f) *failed = true;
+    if (seen->n < JBF_SEEN) {
+        seen->t[seen->n] = t;
+        seen->p[seen->n] = p;
+        seen->failed[seen->n++] = f;
+    }
+    return p;
+}
+
+/* p of message k: remembered by its raw content (then not even decoded),
+ * or scanned once per request (and remembered unless the scan failed). */
+static double msg_p(const jb_lib_t *lib, jbf_scratch_t *x, sig_ctx_t *cx, size_t k, bool *failed,
+                    jbf_seen_t *seen)
+{
+    const rq_msg_t *m = &cx->rq->msgs[k];
+    sig_text_t raw = {cx->rq->body + m->content.off, m->content.len};
+    for (unsigned j = 0; j < seen->n_raw; j++)
+        if (seen->raw[j].n == raw.n && !memcmp(seen->raw[j].s, raw.s, raw.n)) {
+            if (seen->raw_failed[j]) *failed = true;
+            return seen->raw_p[j];
+        }
+    double p;
+    bool f = false;
+    sig_memo_key_t key = sig_memo_key(TAG_RAW(lib), raw.s, raw.n);
+    if (!memo_p(x, &key, &p)) {
+        p = lib_p_once(lib, x->jb, sig_ctx_msg(cx, k), &f, seen);
+        if (f)
+            *failed = true;
+        else
+            sig_memo_put(x->memo, &key, &p, sizeof p);
+    }
+    if (seen->n_raw < JBF_SEEN) {
+        seen->raw[seen->n_raw] = raw;
+        seen->raw_p[seen->n_raw] = p;
+        seen->raw_failed[seen->n_raw++] = f;
+    }
     return p;
 }
 
@@ -138,8 +228,9 @@ static double hook_score(sig_jb_hook_fn hook, sig_ctx_t *cx, const cfg_signal_t 
 static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
     const jbf_state_t *s = p;
-    jb_scratch_t *x = cx->scratch[CFG_SIG_JAILBREAK];
+    jbf_scratch_t none = {0}, *x = cx->scratch[CFG_SIG_JAILBREAK];
     if (!n) return;
+    if (!x) x = &none; /* no scratch: each scan makes its own, nothing is remembered */
     const sig_jb_hooks_t *hk = sig_engine_jb_hooks_const(cx->e);
     double curated_q = -1; /* the shared library on the query, computed once */
     for (size_t i = 0; i < n; i++) {
@@ -156,18 +247,18 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
             jr->method == JBM_CLASSIFIER && sg->classifier && !cls ? JBM_PATTERNS : jr->method;
         if (method != JBM_CONTRASTIVE && method != JBM_CLASSIFIER) {
             if (!jr->lib) {
-                if (curated_q < 0) curated_q = lib_p(lib, x, sig_ctx_query(cx), &failed);
+                if (curated_q < 0) curated_q = query_p(lib, x, sig_ctx_query(cx), &failed);
                 pp = curated_q;
             } else {
-                pp = lib_p(lib, x, sig_ctx_query(cx), &failed);
+                pp = query_p(lib, x, sig_ctx_query(cx), &failed);
             }
             jbf_seen_t seen;
-            seen.n = 0;
+            seen.n = seen.n_raw = 0;
             if (sg->include_history) {
                 const size_t *idx;
                 size_t nh = sig_ctx_history(cx, &idx);
                 for (size_t k = 0; k < nh; k++) {
-                    double v = lib_p_once(lib, x, sig_ctx_msg(cx, idx[k]), &failed, &seen);
+                    double v = msg_p(lib, x, cx, idx[k], &failed, &seen);
                     if (v > pp) pp = v;
                 }
             }
@@ -175,7 +266,7 @@ static void jbf_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
                 for (size_t k = 0; k < cx->rq->n_msgs; k++) {
                     jrole_t ro = cx->rq->msgs[k].role;
                     if (ro != JROLE_TOOL && ro != JROLE_FUNCTION) continue;
-                    double v = lib_p_once(lib, x, sig_ctx_msg(cx, k), &failed, &seen);
+                    double v = msg_p(lib, x, cx, k, &failed, &seen);
                     if (v > pp) pp = v;
                 }
         }

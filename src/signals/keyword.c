@@ -8,10 +8,14 @@
  * PCRE2 with JIT. BM25 keywords are pre-stemmed (Snowball english), n-gram
  * keywords pre-hashed, fuzzy keywords pre-folded.
  * Eval: each database scans the query once for all rules, then each rule
- * combines its keywords with AND / OR / NOR. */
+ * combines its keywords with AND / OR / NOR. The results depend on the
+ * query alone, so a query this thread saw before (an agent re-sends it
+ * every turn of a tool loop) takes them from the scratch's memo
+ * (text_memo.h). */
 #include "config/family.h"
 #include "signals/family.h"
 #include "signals/regex.h"
+#include "signals/text_memo.h"
 
 #include <hs/hs.h>
 #include <libstemmer.h>
@@ -83,6 +87,7 @@ typedef struct kw_scratch {
     hs_scratch_t *hs;
     struct sb_stemmer *stemmer;
     pcre2_match_data *md;
+    sig_memo_t *memo; /* the rules' results per query (text_memo.h) */
 } kw_scratch_t;
 
 static uint32_t h32(const char *s, size_t n)
@@ -403,6 +408,7 @@ static void *kw_scratch_new(const void *p)
     if (s->raw_db) hs_alloc_scratch(s->raw_db, &x->hs);
     if (s->has_bm25) x->stemmer = sb_stemmer_new("english", NULL);
     if (s->has_pcre) x->md = pcre2_match_data_create(1, NULL);
+    x->memo = sig_memo_new();
     return x;
 }
 
@@ -412,6 +418,7 @@ static void kw_scratch_free(void *p)
     if (x->hs) hs_free_scratch(x->hs);
     if (x->stemmer) sb_stemmer_delete(x->stemmer);
     if (x->md) pcre2_match_data_free(x->md);
+    sig_memo_free(x->memo);
     free(x);
 }
 
@@ -719,6 +726,8 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
     }
     uint8_t *fold_hit = NULL, *raw_hit = NULL;
     sig_text_t q = sig_ctx_query(cx);
+    /* every result depends on the query alone: an agent's query seen before */
+    if (sig_memo_get_results(x->memo, refs, n, q.s, q.n)) return;
     if (need_fold && s->fold_db) {
         sig_text_t f = sig_ctx_folded(cx);
         fold_hit = arena_calloc(cx->a, s->n_fold / 8 + 1);
@@ -814,6 +823,7 @@ static void kw_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         res->has_value = true;
         res->score = res->matched ? score : 0.0;
     }
+    sig_memo_put_results(x->memo, refs, n, q.s, q.n);
 }
 
 static const char *keyword_check(const cfg_signal_t *r)

@@ -1,11 +1,14 @@
 /* pii.c - the pii family (SPEC §5.4 pii) over the recognizers of
  * pii_recognizers.h: the query is scanned once per request (history once
- * more when some rule sets include_history); each rule then keeps the
- * entities at or above its threshold whose type is not allowed. */
+ * more when some rule sets include_history; a text this thread scanned in
+ * an earlier request is taken from the scratch's memo, text_memo.h); each
+ * rule then keeps the entities at or above its threshold whose type is not
+ * allowed. */
 #include "config/family.h"
 #include "signals/classify.h"
 #include "signals/family.h"
 #include "signals/pii_recognizers.h"
+#include "signals/text_memo.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +52,28 @@ typedef struct pii_found {
     size_t n;
 } pii_found_t;
 
-static void scan_text(arena_t *a, sig_text_t t, pii_found_t *f)
+/* The entities of a text: remembered in the scratch's memo (text_memo.h;
+ * the query an agent re-sends every turn is scanned once per thread), or
+ * scanned and remembered. memo may be NULL. */
+static void scan_text(arena_t *a, sig_memo_t *memo, sig_text_t t, pii_found_t *f)
 {
     pii_entity_t tmp[PII_MAX_ENTITIES];
-    size_t n = pii_scan(t.s, t.n, tmp, PII_MAX_ENTITIES, NULL);
+    const pii_entity_t *src = tmp;
+    const void *v;
+    size_t n, vl;
+    sig_memo_key_t k = sig_memo_key(0, t.s, t.n);
+    if (sig_memo_get(memo, &k, &v, &vl)) {
+        src = v;
+        n = vl / sizeof *src;
+    } else {
+        n = pii_scan(t.s, t.n, tmp, PII_MAX_ENTITIES, NULL);
+        sig_memo_put(memo, &k, tmp, n * sizeof *tmp);
+    }
     if (!n) return;
-    pii_entity_t *v = arena_alloc(a, (f->n + n) * sizeof *v);
-    if (f->n) memcpy(v, f->v, f->n * sizeof *v);
-    memcpy(v + f->n, tmp, n * sizeof *v);
-    f->v = v;
+    pii_entity_t *o = arena_alloc(a, (f->n + n) * sizeof *o);
+    if (f->n) memcpy(o, f->v, f->n * sizeof *o);
+    memcpy(o + f->n, src, n * sizeof *o);
+    f->v = o;
     f->n += n;
 }
 
@@ -75,12 +91,23 @@ static void rule_apply(const pii_rule_t *pr, const pii_found_t *f, sig_result_t 
     }
 }
 
+static void *pii_scratch_new(const void *state)
+{
+    return sig_memo_new();
+}
+
+static void pii_scratch_free(void *x)
+{
+    sig_memo_free(x);
+}
+
 static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
 {
     const sig_rule_table_t *s = p;
     if (!n) return;
+    sig_memo_t *memo = cx->scratch[CFG_SIG_PII];
     pii_found_t q = {0}, h = {0};
-    scan_text(cx->a, sig_ctx_query(cx), &q);
+    scan_text(cx->a, memo, sig_ctx_query(cx), &q);
     bool need_hist = false;
     for (size_t i = 0; i < n; i++)
         need_hist |= refs[i].rule->include_history;
@@ -88,7 +115,7 @@ static void pii_eval(const void *p, sig_ctx_t *cx, sig_ref_t *refs, size_t n)
         const size_t *idx;
         size_t nh = sig_ctx_history(cx, &idx);
         for (size_t i = 0; i < nh; i++)
-            scan_text(cx->a, sig_ctx_msg(cx, idx[i]), &h);
+            scan_text(cx->a, memo, sig_ctx_msg(cx, idx[i]), &h);
     }
     for (size_t i = 0; i < n; i++) {
         sig_result_t *res = refs[i].res;
@@ -119,5 +146,8 @@ CFG_SIG_FAMILY(sig_pii_family, "pii", "pii", "PII rules", "PII detection.", .thr
                                                CFG_SIGF_CLASSIFIER,
                                                {0}},
                .flags = CFG_SIGFAM_CLASSIFIER,
-               .ops = &(const sig_family_ops_t){
-                   .compile = pii_compile, .free = sig_rule_table_free, .eval = pii_eval});
+               .ops = &(const sig_family_ops_t){.compile = pii_compile,
+                                                .free = sig_rule_table_free,
+                                                .scratch_new = pii_scratch_new,
+                                                .scratch_free = pii_scratch_free,
+                                                .eval = pii_eval});
