@@ -6,8 +6,9 @@
  * the PII entities) looks the text up here before scanning it.
  *
  * Entries are keyed by a caller's tag (what was computed: a library, a
- * text form) and the text's bytes, compared in full (the hash only picks
- * the set), so a hit is exactly the stored result. 16 sets of 4 ways; an
+ * text form) and the text's bytes, compared in full (the hash picks the
+ * set and filters the ways; equality is decided by the bytes), so a hit is
+ * exactly the stored result. 16 sets of 4 ways; an
  * entry goes when its set needs room (least recently used) or when the
  * ring of SIG_MEMO_BYTES that holds the entries, allocated with the memo so
  * that a put never allocates, wraps over it. Texts over SIG_MEMO_MAX_TEXT
