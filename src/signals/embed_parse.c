@@ -212,7 +212,7 @@ static inline bool num(ep_t *s, double *out)
         const char *x0 = p;
         int x = 0;
         while (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
-            x = x * 10 + (int)d;
+            if (p - x0 < 4) x = x * 10 + (int)d; /* longer: num_general's */
             p++;
         }
         if (p == x0 || p - x0 > 4) return num_general(s, out);
