@@ -1,7 +1,8 @@
 /* embed_parse_ref.h - the reference of test_embed_parse.c's differential
  * test: src/signals/embed_parse.c as it was before its number fast path,
  * verbatim but for this comment's first lines, emb_parse_ref's name and
- * ref_skip's (cmocka defines skip).
+ * ref_skip's (cmocka defines skip), and the index's range check before its
+ * (size_t) cast (undefined at 2^64 or more; found by fuzz_embed).
  * Was: the fast path of an /embeddings reply (issue 18): one
  * pass over {"data":[{"index":i,"embedding":[x,...]},...],...} straight
  * into the caller's float rows, without a cJSON tree (a node and a malloc
@@ -244,7 +245,8 @@ static bool entry(ep_t *s, size_t pos, size_t n, int dims, float *out, unsigned 
             if (key_is(k, kl, "index")) {
                 double d;
                 ws(s);
-                if (have_index || !num(s, &d) || d < 0 || d != (double)(size_t)d) return false;
+                if (have_index || !num(s, &d) || d < 0 || d >= 0x1p64 || d != (double)(size_t)d)
+                    return false;
                 have_index = true;
                 idx = (size_t)d;
             } else if (key_is(k, kl, "embedding")) {
