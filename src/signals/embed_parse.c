@@ -166,35 +166,6 @@ static bool num_general(ep_t *s, double *out)
     return true;
 }
 
-/* Up to eight digits at p (e - p >= 8) at once: their count, and their
- * value in *v. A byte is a digit when it minus '0' is below 10; the first
- * that is not is the lowest byte with its top bit set in t | (t + 0x76..)
- * (a borrow or carry only runs upwards, past it). The digits, moved to the
- * top bytes, are combined in pairs, fours and the eight. 0 digits: *v 0
- * (and always on a big-endian machine, where the byte loop reads them). */
-static inline int digits8(const char *p, uint64_t *v)
-{
-    *v = 0;
-#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    (void)p;
-    return 0; /* the byte loop reads them */
-#endif
-    uint64_t w;
-    memcpy(&w, p, 8);
-    uint64_t t = w - 0x3030303030303030ull;
-    uint64_t bad = (t | (t + 0x7676767676767676ull)) & 0x8080808080808080ull;
-    int c = bad ? __builtin_ctzll(bad) >> 3 : 8;
-    if (!c) return 0;
-    t <<= 8 * (8 - c);
-    t = ((t & 0x0F0F0F0F0F0F0F0Full) * 2561) >> 8;
-    t = ((t & 0x00FF00FF00FF00FFull) * 6553601) >> 16;
-    t = ((t & 0x0000FFFF0000FFFFull) * 42949672960001ull) >> 32;
-    *v = t;
-    return c;
-}
-
-static const uint64_t pow10_u64[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
-
 /* A JSON number into *out, as num_general reads it: the common form (at
  * most 19 digits in all, an exponent of at most 4 digits, the product or
  * quotient within 1e22) in one tight pass, giving num_general's m and exp10
@@ -216,11 +187,6 @@ static inline bool num(ep_t *s, double *out)
     if (*p == '0') {
         p++;
     } else {
-        for (int c = 8; c == 8 && e - p >= 8; p += c) { /* m wraps past 19 digits: declined below */
-            uint64_t v;
-            c = digits8(p, &v);
-            m = m * pow10_u64[c] + v;
-        }
         while (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
             m = m * 10 + d;
             p++;
@@ -230,11 +196,6 @@ static inline bool num(ep_t *s, double *out)
     if (!nd) return num_general(s, out);
     if (p < e && *p == '.') {
         const char *f0 = ++p;
-        for (int c = 8; c == 8 && e - p >= 8; p += c) {
-            uint64_t v;
-            c = digits8(p, &v);
-            m = m * pow10_u64[c] + v;
-        }
         while (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
             m = m * 10 + d;
             p++;
