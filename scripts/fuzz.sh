@@ -49,6 +49,7 @@ SRCS[fuzz_binding]="src/session/binding_token.c src/core/sha256.c"
 SRCS[fuzz_cred]="src/api/client_cred.c"
 SRCS[fuzz_classify]="src/signals/classify_parse.c src/signals/classify_fast.c src/json/scan.c src/json/scan_span.c src/json/scan_str.c src/core/arena.c src/core/thread_exit.c"
 LIBS[fuzz_classify]="-lcjson"
+SRCS[fuzz_embed]="src/signals/embed_parse.c"
 SRCS[fuzz_trace]="src/telemetry/span.c src/telemetry/otlp_json.c src/core/buf.c src/core/arena.c src/core/thread_exit.c"
 SRCS[fuzz_redis_record]="src/session/store_redis_record.c src/core/buf.c src/core/arena.c src/core/thread_exit.c src/core/hash.c src/core/sort.c"
 SRCS[fuzz_replay]="src/replay/query.c src/replay/aggregate.c src/replay/trajectory.c src/replay/store.c \

@@ -232,26 +232,304 @@ static bool cf_data(const char *body, size_t len, jspan_t *out)
     return true;
 }
 
+/* ---- one pass (sig_cls_classify_fast) ----
+ * The same acceptance and results as cf_data + cf_entry (which the batch
+ * reader keeps), read in a single pass over the reply with no validation
+ * pass and no span walks: strict JSON (the four whitespace bytes, strict
+ * numbers and literals, strings without control bytes and with valid
+ * escapes, nesting at most CF_DEPTH), no number of 64 or more characters,
+ * no escaped key at the top level or in an entry, no duplicate "data",
+ * "label" or "probs". A label with escapes and a byte above 0x7f is
+ * declined (the tree path decides). */
+
+#define CF_DEPTH 64
+
+typedef struct {
+    const char *p, *e;
+} cs_t;
+
+static inline void cs_ws(cs_t *s)
+{
+    while (s->p < s->e && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static inline bool cs_lit(cs_t *s, char c)
+{
+    cs_ws(s);
+    if (s->p < s->e && *s->p == c) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+static int cs_hex4(const char *p)
+{
+    int u = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (v < 0) return -1;
+        u = u * 16 + v;
+    }
+    return u;
+}
+
+/* A string at s->p (after whitespace): *v at its opening quote, *n its
+ * length with both quotes; *esc when it has escapes, *high when it has a
+ * byte above 0x7f. */
+static bool cs_str(cs_t *s, const char **v, size_t *n, bool *esc, bool *high)
+{
+    cs_ws(s);
+    if (s->p >= s->e || *s->p != '"') return false;
+    const char *a = s->p++;
+    *esc = *high = false;
+    while (s->p < s->e) {
+        unsigned char c = (unsigned char)*s->p;
+        if (c == '"') {
+            s->p++;
+            *v = a;
+            *n = (size_t)(s->p - a);
+            return true;
+        }
+        if (c < 0x20) return false;
+        if (c >= 0x80) *high = true;
+        if (c == '\\') {
+            *esc = true;
+            if (++s->p >= s->e) return false;
+            char x = *s->p;
+            if (x == 'u') { /* as cJSON: a high surrogate needs its low one */
+                if (s->e - s->p < 5) return false;
+                int u = cs_hex4(s->p + 1);
+                if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF)) return false;
+                s->p += 4;
+                if (u >= 0xD800 && u <= 0xDBFF) {
+                    if (s->e - s->p < 7 || s->p[1] != '\\' || s->p[2] != 'u') return false;
+                    int l = cs_hex4(s->p + 3);
+                    if (l < 0xDC00 || l > 0xDFFF) return false;
+                    s->p += 6;
+                }
+            } else if (!(x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
+                         x == 'r' || x == 't')) {
+                return false;
+            }
+        }
+        s->p++;
+    }
+    return false;
+}
+
+/* A strict JSON number at s->p (after whitespace) shorter than 64 bytes:
+ * its span. */
+static bool cs_num(cs_t *s, const char **v, size_t *n)
+{
+    cs_ws(s);
+    const char *a = s->p, *p = s->p, *e = s->e;
+    if (p < e && *p == '-') p++;
+    if (p >= e || *p < '0' || *p > '9') return false;
+    if (*p == '0')
+        p++;
+    else
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    if (p < e && *p == '.') {
+        if (++p >= e || *p < '0' || *p > '9') return false;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || *p < '0' || *p > '9') return false;
+        while (p < e && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p - a > CF_NUM_MAX) return false; /* cJSON's buffer */
+    s->p = p;
+    *v = a;
+    *n = (size_t)(p - a);
+    return true;
+}
+
+/* Any value, validated. */
+static bool cs_skip(cs_t *s, int depth)
+{
+    if (depth > CF_DEPTH) return false;
+    cs_ws(s);
+    if (s->p >= s->e) return false;
+    char c = *s->p;
+    const char *v;
+    size_t n;
+    bool esc, high;
+    if (c == '"') return cs_str(s, &v, &n, &esc, &high);
+    if (c == '{') {
+        s->p++;
+        if (cs_lit(s, '}')) return true;
+        do {
+            if (!cs_str(s, &v, &n, &esc, &high) || !cs_lit(s, ':') || !cs_skip(s, depth + 1))
+                return false;
+        } while (cs_lit(s, ','));
+        return cs_lit(s, '}');
+    }
+    if (c == '[') {
+        s->p++;
+        if (cs_lit(s, ']')) return true;
+        do {
+            if (!cs_skip(s, depth + 1)) return false;
+        } while (cs_lit(s, ','));
+        return cs_lit(s, ']');
+    }
+    static const char *const words[] = {"true", "false", "null"};
+    for (int i = 0; i < 3; i++) {
+        size_t wl = strlen(words[i]);
+        if ((size_t)(s->e - s->p) >= wl && !memcmp(s->p, words[i], wl)) {
+            s->p += wl;
+            return true;
+        }
+    }
+    return cs_num(s, &v, &n);
+}
+
+/* An object key, unescaped (else false: the caller declines), then ':'. */
+static bool cs_key(cs_t *s, const char **k, size_t *kl)
+{
+    bool esc, high;
+    if (!cs_str(s, k, kl, &esc, &high) || esc || !cs_lit(s, ':')) return false;
+    *k += 1;
+    *kl -= 2;
+    return true;
+}
+
+static bool cs_key_is(const char *k, size_t n, const char *want, size_t wn)
+{
+    return n == wn && !memcmp(k, want, n);
+}
+
+/* "probs": [x, ...] of numbers in [0, 1] into p (at most CF_MAX_PROBS). */
+static bool cs_probs(cs_t *s, double *p, int *np, int *besti, double *best)
+{
+    if (!cs_lit(s, '[')) return false;
+    if (cs_lit(s, ']')) return true;
+    do {
+        const char *v;
+        size_t vn;
+        if (*np == CF_MAX_PROBS || !cs_num(s, &v, &vn)) return false;
+        double d = cf_number(v, vn);
+        if (d < 0 || d > 1) return false;
+        p[*np] = d;
+        if (d > *best) {
+            *best = d;
+            *besti = *np;
+        }
+        (*np)++;
+    } while (cs_lit(s, ','));
+    return cs_lit(s, ']');
+}
+
+/* One data[] entry, as cf_entry reads it. */
+static bool cs_entry(const cfg_classifier_t *k, cs_t *s, arena_t *a, cf_entry_t *r)
+{
+    if (!cs_lit(s, '{')) return false;
+    const char *jl = NULL;
+    size_t jl_len = 0;
+    bool have_label = false, have_probs = false, label_esc = false, label_high = false;
+    double p[CF_MAX_PROBS];
+    int np = 0, besti = -1;
+    double best = -1;
+    if (!cs_lit(s, '}')) {
+        do {
+            const char *key;
+            size_t kl;
+            if (!cs_key(s, &key, &kl)) return false;
+            if (cs_key_is(key, kl, "label", 5)) {
+                if (have_label) return false;
+                have_label = true;
+                cs_ws(s);
+                if (s->p < s->e && *s->p == '"') {
+                    if (!cs_str(s, &jl, &jl_len, &label_esc, &label_high)) return false;
+                } else if (!cs_skip(s, 1)) {
+                    return false;
+                }
+            } else if (cs_key_is(key, kl, "probs", 5)) {
+                if (have_probs || !cs_probs(s, p, &np, &besti, &best)) return false;
+                have_probs = true;
+            } else if (!cs_skip(s, 1)) {
+                return false;
+            }
+        } while (cs_lit(s, ','));
+        if (!cs_lit(s, '}')) return false;
+    }
+    bool lined_up = np > 0 && (size_t)np == k->labels.n;
+    if (besti >= 0 && lined_up) {
+        r->label = k->labels.v[besti];
+        r->label_len = strlen(r->label);
+    } else if (jl) {
+        if (label_esc) {
+            if (label_high) return false;
+            jspan_t sp = {0, (uint32_t)jl_len};
+            char *u = jscan_unescape(a, jl, sp, NULL);
+            if (!u) return false;
+            r->label = u;
+            r->label_len = strlen(u); /* cJSON's C string ends at a \u0000 */
+        } else {
+            r->label = jl + 1;
+            r->label_len = jl_len - 2;
+        }
+    } else {
+        return false;
+    }
+    r->score = best >= 0 ? best : 1.0;
+    double pos = 0;
+    if (lined_up && k->positive_labels.n) {
+        for (int i = 0; i < np; i++)
+            if (cf_in_list(&k->positive_labels, k->labels.v[i], strlen(k->labels.v[i])))
+                pos += p[i];
+    } else {
+        bool is_pos = cf_in_list(&k->positive_labels, r->label, r->label_len);
+        pos = is_pos ? r->score : 1.0 - r->score;
+    }
+    r->positive = pos < 0 ? 0 : pos > 1 ? 1 : pos;
+    return true;
+}
+
 bool sig_cls_classify_fast(const cfg_classifier_t *k, const char *body, size_t len, arena_t *a,
                            sig_cls_out_t *out)
 {
-    jspan_t data;
-    if (!cf_data(body, len, &data)) return false;
+    if (!body || len >= UINT32_MAX) return false;
+    cs_t s = {body, body + len};
     /* several inputs (chunks): the most positive one speaks for the text */
     cf_entry_t best = {0}, e;
     double best_pos = -1;
-    bool any = false;
-    jspan_t d;
-    uint32_t cur = 0;
-    while (jscan_arr_next(body, data, &cur, &d)) {
-        if (!cf_entry(k, body, d, a, &e, NULL)) return false;
-        any = true;
-        if (e.positive > best_pos) {
-            best_pos = e.positive;
-            best = e;
+    bool any = false, have_data = false;
+    if (!cs_lit(&s, '{') || cs_lit(&s, '}')) return false; /* no "data" */
+    do {
+        const char *key;
+        size_t kl;
+        if (!cs_key(&s, &key, &kl)) return false;
+        if (!cs_key_is(key, kl, "data", 4)) {
+            if (!cs_skip(&s, 1)) return false;
+            continue;
         }
-    }
-    if (!any) return false;
+        if (have_data || !cs_lit(&s, '[')) return false;
+        have_data = true;
+        if (cs_lit(&s, ']')) continue;
+        do {
+            if (!cs_entry(k, &s, a, &e)) return false;
+            any = true;
+            if (e.positive > best_pos) {
+                best_pos = e.positive;
+                best = e;
+            }
+        } while (cs_lit(&s, ','));
+        if (!cs_lit(&s, ']')) return false;
+    } while (cs_lit(&s, ','));
+    if (!cs_lit(&s, '}')) return false;
+    cs_ws(&s);
+    if (s.p != s.e || !any) return false;
     out->label = arena_strndup(a, best.label, best.label_len);
     out->score = best.score;
     out->positive = best.positive;

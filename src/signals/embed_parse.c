@@ -103,8 +103,9 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* A JSON number (strict grammar) into *out. */
-static bool num(ep_t *s, double *out)
+/* A JSON number (strict grammar) into *out: the general reader (num's
+ * fallback, and skip's). */
+static bool num_general(ep_t *s, double *out)
 {
     ws(s);
     const char *a = s->p, *p = s->p, *e = s->end;
@@ -165,6 +166,70 @@ static bool num(ep_t *s, double *out)
     return true;
 }
 
+/* A JSON number into *out, as num_general reads it: the common form (at
+ * most 19 digits in all, an exponent of at most 4 digits, the product or
+ * quotient within 1e22) in one tight pass, giving num_general's m and exp10
+ * and so its very expression; anything else (more digits, a bad form, a
+ * large exponent) is read again by num_general from the start. */
+static inline bool num(ep_t *s, double *out)
+{
+    const char *p = s->p, *e = s->end;
+    if (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        ws(s);
+        p = s->p;
+    }
+    bool neg = p < e && *p == '-';
+    p += neg;
+    if (p >= e) return num_general(s, out);
+    const char *d0 = p;
+    uint64_t m = 0;
+    unsigned d;
+    if (*p == '0') {
+        p++;
+    } else {
+        while (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+            m = m * 10 + d;
+            p++;
+        }
+    }
+    long nd = p - d0, fd = 0;
+    if (!nd) return num_general(s, out);
+    if (p < e && *p == '.') {
+        const char *f0 = ++p;
+        while (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+            m = m * 10 + d;
+            p++;
+        }
+        fd = p - f0;
+        if (!fd) return num_general(s, out);
+    }
+    if (nd + fd > 19) return num_general(s, out);
+    int exp10 = -(int)fd;
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = false;
+        if (p < e && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+        const char *x0 = p;
+        int x = 0;
+        while (p < e && (d = (unsigned)(unsigned char)*p - '0') <= 9) {
+            if (p - x0 < 4) x = x * 10 + (int)d; /* longer: num_general's */
+            p++;
+        }
+        if (p == x0 || p - x0 > 4) return num_general(s, out);
+        exp10 += eneg ? -x : x;
+    }
+    double v;
+    if (m == 0)
+        v = 0;
+    else if (exp10 >= -22 && exp10 <= 22)
+        v = exp10 >= 0 ? (double)m * pow10_exact[exp10] : (double)m / pow10_exact[-exp10];
+    else
+        return num_general(s, out);
+    s->p = p;
+    *out = neg ? -v : v;
+    return true;
+}
+
 /* Skip any JSON value, validating it. */
 static bool skip(ep_t *s, int depth)
 {
@@ -216,11 +281,16 @@ static bool vector(ep_t *s, float *row, int dims)
     if (!lit(s, '[')) return false;
     int i = 0;
     if (lit(s, ']')) return dims == 0;
-    do {
+    for (;;) {
         double d;
         if (i >= dims || !num(s, &d)) return false;
         row[i++] = (float)d;
-    } while (lit(s, ','));
+        if (s->p < s->end && *s->p == ',') { /* the usual separator, no space */
+            s->p++;
+            continue;
+        }
+        if (!lit(s, ',')) break;
+    }
     return lit(s, ']') && i == dims;
 }
 
@@ -240,7 +310,8 @@ static bool entry(ep_t *s, size_t pos, size_t n, int dims, float *out, unsigned 
             if (key_is(k, kl, "index")) {
                 double d;
                 ws(s);
-                if (have_index || !num(s, &d) || d < 0 || d != (double)(size_t)d) return false;
+                if (have_index || !num(s, &d) || d < 0 || d >= 0x1p64 || d != (double)(size_t)d)
+                    return false; /* (size_t) of 2^64 or more: undefined */
                 have_index = true;
                 idx = (size_t)d;
             } else if (key_is(k, kl, "embedding")) {

@@ -3,7 +3,9 @@
  * read as (float)strtod reads them, replies in any key order and spacing
  * accepted, replies it does not fully understand refused (so the cJSON
  * parse decides), and on thousands of mutated replies: whatever the fast
- * path accepts, the reference accepts with the same rows. No I/O. */
+ * path accepts, the reference accepts with the same rows. And the reader
+ * against its version before the number fast path (embed_parse_ref.h) on
+ * generated replies of every number form: same verdict, same bits. No I/O. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 
 #include "core/buf.h"
 #include "signals/embedder.h"
+#include "embed_parse_ref.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -190,12 +193,151 @@ static void test_mutations_agree(void **st)
     assert_true(accepted > 100); /* the harmless mutations (spaces, digits) */
 }
 
+/* One number of a form chosen by r: the fast path's short decimals and
+ * everything it leaves to the general reader. */
+static void gen_num(buf_t *b, unsigned r)
+{
+    static const char *const odd[] = {"-0",
+                                      "-0.0",
+                                      "0e99999",
+                                      "-0.0e-400",
+                                      "4.9e-324",
+                                      "-4.9e-324",
+                                      "2.2250738585072011e-308",
+                                      "1e-310",
+                                      "1.5e-45",
+                                      "1.4e-45",
+                                      "3.4028235e38",
+                                      "3.5e38",
+                                      "1e400",
+                                      "-1e400",
+                                      "1e-400",
+                                      "12345678901234567890",
+                                      "1234567890.1234567890",
+                                      "0.00000000000000000000000012345",
+                                      "9007199254740993",
+                                      "9007199254740993e-5",
+                                      "1e0000005",
+                                      "1E+22",
+                                      "1e23",
+                                      "1e-22",
+                                      "1e-23",
+                                      "123456789012345678",
+                                      "1234567890123456789",
+                                      "0.1234567890123456789",
+                                      "1e99999999",
+                                      "00",
+                                      "01",
+                                      "1.",
+                                      ".5",
+                                      "+1",
+                                      "1e",
+                                      "1e+",
+                                      "-",
+                                      "--1",
+                                      "1.e5",
+                                      "0x10",
+                                      "1e5.5",
+                                      "NaN"};
+    char tmp[96];
+    double m = (double)rand() / RAND_MAX - 0.5;
+    switch (r % 8) {
+    case 0: snprintf(tmp, sizeof tmp, "%.6g", (double)(float)m); break;
+    case 1: snprintf(tmp, sizeof tmp, "%.6g", m * pow(10, rand() % 12 - 8)); break;
+    case 2: snprintf(tmp, sizeof tmp, "%.9g", m * pow(10, rand() % 50 - 25)); break;
+    case 3: snprintf(tmp, sizeof tmp, "%.17g", m * pow(10, rand() % 80 - 40)); break;
+    case 4: snprintf(tmp, sizeof tmp, "%.*e", rand() % 20, m * pow(10, rand() % 700 - 350)); break;
+    case 5: snprintf(tmp, sizeof tmp, "%.*f", rand() % 25, m * pow(10, rand() % 8)); break;
+    case 6: snprintf(tmp, sizeof tmp, "%d", rand() % 2000000 - 1000000); break;
+    default: snprintf(tmp, sizeof tmp, "%s", odd[(r / 8) % (sizeof odd / sizeof *odd)]); break;
+    }
+    buf_puts(b, tmp);
+}
+
+/* A reply of n rows of dims numbers: fields reordered, extra members with
+ * escaped strings, spacing, sometimes a bad number. */
+static void gen_reply(buf_t *b, unsigned seed, size_t n, int dims, bool only_good)
+{
+    const char *sp = seed % 5 == 0 ? " " : "";
+    buf_puts(b, seed % 3 ? "{\"object\":\"list\"," : "{\"model\":\"e\\\"m\\u00e9\\ud83d\\ude00\",");
+    buf_puts(b, "\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        size_t at = seed % 4 == 1 ? n - 1 - i : i; /* rows out of order */
+        char ix[32];
+        snprintf(ix, sizeof ix, "\"index\":%s%zu", sp, at);
+        if (i) buf_puts(b, ",");
+        buf_puts(b, "{");
+        bool idx_first = (seed >> 2) % 2 == 0;
+        if (idx_first) buf_puts(b, ix), buf_puts(b, ",");
+        if (seed % 7 == 3) buf_puts(b, "\"o\\/bj\\n\":\"emb\\\\edding\",");
+        buf_puts(b, "\"embedding\":[");
+        buf_puts(b, sp);
+        for (int k = 0; k < dims; k++) {
+            if (k) buf_puts(b, seed % 6 == 2 ? " , " : ",");
+            unsigned r = (unsigned)rand();
+            if (only_good && r % 8 == 7) r &= ~7u;
+            gen_num(b, r);
+        }
+        buf_puts(b, sp);
+        buf_puts(b, "]");
+        if (!idx_first) buf_puts(b, ","), buf_puts(b, ix);
+        buf_puts(b, ",\"x\":{\"a\":[true,false,null,-1.5e3]}}");
+    }
+    buf_puts(b, "],\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}");
+}
+
+static void check_same(const char *body, size_t len, size_t n, int dims)
+{
+    float a[4 * 64], r[4 * 64];
+    memset(a, 0x5a, sizeof a);
+    memset(r, 0x5a, sizeof r);
+    bool fa = emb_parse_fast(body, len, n, dims, a);
+    bool fr = emb_parse_ref(body, len, n, dims, r);
+    if (fa != fr) fail_msg("verdict %d, reference %d: %.*s", fa, fr, (int)len, body);
+    if (memcmp(a, r, sizeof a)) fail_msg("rows differ: %.*s", (int)len, body);
+}
+
+/* The reader against its version before the number fast path: generated
+ * replies, each also truncated and mutated. */
+static void test_same_as_before_fast_numbers(void **st)
+{
+    (void)st;
+    srand(1818);
+    buf_t b = BUF_INIT;
+    int good = 0;
+    for (unsigned seed = 0; seed < 6000; seed++) {
+        size_t n = 1 + seed % 3;
+        int dims = seed % 2 ? 64 : 1 + (int)(seed % 17);
+        buf_reset(&b);
+        gen_reply(&b, seed, n, dims, seed % 4 != 0);
+        check_same(b.data, b.len, n, dims);
+        float tmp[4 * 64];
+        good += emb_parse_fast(b.data, b.len, n, dims, tmp);
+        if (seed % 16 == 0)
+            for (size_t cut = 0; cut < b.len; cut += 1 + b.len / 64)
+                check_same(b.data, cut, n, dims);
+        if (seed % 4 == 1) {
+            char *m = malloc(b.len + 1);
+            for (int k = 0; k < 8; k++) {
+                memcpy(m, b.data, b.len);
+                size_t at = (size_t)rand() % b.len;
+                m[at] = "0123456789.eE+- ,]x\"-"[rand() % 21];
+                check_same(m, b.len, n, dims);
+            }
+            free(m);
+        }
+    }
+    assert_true(good > 2000); /* most generated replies are read whole */
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_read_as_strtod),
         cmocka_unit_test(test_reply_shapes),
         cmocka_unit_test(test_mutations_agree),
+        cmocka_unit_test(test_same_as_before_fast_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
