@@ -113,9 +113,7 @@ const cfg_schema_t cfg_schema_projections = {
 
 /* ---- rule trees ---- */
 
-/* A leaf's "<type>:<name>" as the decision trace names it ("?" for a
- * missing part), built once here rather than per leaf per request. */
-static char *leaf_name(arena_t *a, const cfg_rule_t *r)
+char *cfg_rule_leaf_name(arena_t *a, const cfg_rule_t *r)
 {
     const char *t = r->type ? r->type : "?", *nm = r->name ? r->name : "?";
     size_t lt = strlen(t), ln = strlen(nm);
@@ -187,7 +185,7 @@ static void load_rule(ld_t *l, const cfg_node_t *n, cfg_rule_t *r, int depth, bo
         ld_pop(l, s);
     }
     if (!r->name) ld_err(l, n, "a leaf needs a name");
-    r->leaf_name = leaf_name(l->a, r);
+    r->leaf_name = cfg_rule_leaf_name(l->a, r);
     r->is_projection = r->type && !strcmp(r->type, "projection");
     const cfg_node_t *pred = cfg_node_get(n, "predicate");
     if (pred) {

@@ -7,6 +7,7 @@
 #ifndef TETHER_CONFIG_ROUTING_H
 #define TETHER_CONFIG_ROUTING_H
 #include "config/config.h"
+#include "core/arena.h"
 #include "config/yaml.h"
 
 typedef struct cfg_strlist {
@@ -195,6 +196,10 @@ struct cfg_routing {
     size_t n_entrypoints;
 };
 
+/* A rule leaf's "<type>:<name>" as the decision trace names it ("?" for a
+ * missing part), in a: the loader builds it once per leaf (leaf_name), the
+ * decision evaluator for hand-built rules that have none. */
+char *cfg_rule_leaf_name(arena_t *a, const cfg_rule_t *r);
 const cfg_model_card_t *cfg_find_card(const cfg_t *c, const char *name);
 const cfg_recipe_t *cfg_find_recipe(const cfg_t *c, const char *name);
 /* The recipe a requested model name selects (entrypoints), else NULL. */

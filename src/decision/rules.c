@@ -71,14 +71,7 @@ static bool predicate_holds(const cfg_node_t *pred, double v)
  * loader built (cfg_rule_t.leaf_name), else built here (hand-built rules) */
 static const char *kind_leaf_name(arena_t *a, const cfg_rule_t *r)
 {
-    if (r->leaf_name) return r->leaf_name;
-    const char *t = r->type ? r->type : "?", *n = r->name ? r->name : "?";
-    size_t lt = strlen(t), ln = strlen(n);
-    char *s = arena_alloc(a, lt + ln + 2);
-    memcpy(s, t, lt);
-    s[lt] = ':';
-    memcpy(s + lt + 1, n, ln + 1);
-    return s;
+    return r->leaf_name ? r->leaf_name : cfg_rule_leaf_name(a, r);
 }
 
 /* Fill the shape of a subtree that was not evaluated. */

@@ -127,6 +127,25 @@ typedef struct {
     double score, positive;
 } cf_entry_t;
 
+/* An entry's score and positive share once its label is set (both readers):
+ * best is the highest of the np probabilities p (-1 when there are none),
+ * lined_up says they follow the configured labels one for one. */
+static void cf_score(const cfg_classifier_t *k, cf_entry_t *r, const double *p, int np, double best,
+                     bool lined_up)
+{
+    r->score = best >= 0 ? best : 1.0;
+    double pos = 0;
+    if (lined_up && k->positive_labels.n) {
+        for (int i = 0; i < np; i++)
+            if (cf_in_list(&k->positive_labels, k->labels.v[i], strlen(k->labels.v[i])))
+                pos += p[i];
+    } else {
+        bool is_pos = cf_in_list(&k->positive_labels, r->label, r->label_len);
+        pos = is_pos ? r->score : 1.0 - r->score;
+    }
+    r->positive = pos < 0 ? 0 : pos > 1 ? 1 : pos;
+}
+
 /* One data[] entry, as classify_parse.c one_entry reads it; with idx, also
  * its "index" value (len 0 when absent; a second one declines). */
 static bool cf_entry(const cfg_classifier_t *k, const char *body, jspan_t obj, arena_t *a,
@@ -186,17 +205,7 @@ static bool cf_entry(const cfg_classifier_t *k, const char *body, jspan_t obj, a
     } else {
         return false;
     }
-    r->score = best >= 0 ? best : 1.0;
-    double pos = 0;
-    if (lined_up && k->positive_labels.n) {
-        for (int i = 0; i < np; i++)
-            if (cf_in_list(&k->positive_labels, k->labels.v[i], strlen(k->labels.v[i])))
-                pos += p[i];
-    } else {
-        bool is_pos = cf_in_list(&k->positive_labels, r->label, r->label_len);
-        pos = is_pos ? r->score : 1.0 - r->score;
-    }
-    r->positive = pos < 0 ? 0 : pos > 1 ? 1 : pos;
+    cf_score(k, r, p, np, best, lined_up);
     return true;
 }
 
@@ -482,17 +491,7 @@ static bool cs_entry(const cfg_classifier_t *k, cs_t *s, arena_t *a, cf_entry_t 
     } else {
         return false;
     }
-    r->score = best >= 0 ? best : 1.0;
-    double pos = 0;
-    if (lined_up && k->positive_labels.n) {
-        for (int i = 0; i < np; i++)
-            if (cf_in_list(&k->positive_labels, k->labels.v[i], strlen(k->labels.v[i])))
-                pos += p[i];
-    } else {
-        bool is_pos = cf_in_list(&k->positive_labels, r->label, r->label_len);
-        pos = is_pos ? r->score : 1.0 - r->score;
-    }
-    r->positive = pos < 0 ? 0 : pos > 1 ? 1 : pos;
+    cf_score(k, r, p, np, best, lined_up);
     return true;
 }
 
