@@ -298,8 +298,8 @@ static int conn_process(hsrv_conn_t *c)
             c->w->inflight++;
             atomic_fetch_add(&c->w->srv->inflight, 1);
             req_prepare(c);
-            c->deadline_us =
-                0; /* no clock while the handler has it (the timer, lazily kept, finds none) */
+            /* no clock while the handler has it (the timer, lazily kept, finds none) */
+            c->deadline_us = 0;
             c->w->srv->cfg.handler(&c->req, c->w->srv->cfg.ud);
             continue;
         }

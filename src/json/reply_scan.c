@@ -22,7 +22,6 @@
 /* ---- the tree of paths ------------------------------------------------ */
 
 enum { T_ID, T_USAGE, T_MESSAGE, T_RESPONSE, T_CHOICES, T_N };
-enum { U_PT, U_CT, U_IT, U_OT, U_CR, U_CC, U_PTD, U_CTD, U_ITD, U_OTD, U_N };
 
 /* The nodes: an object whose members named keys[0..nk) keep their last
  * value in slots [slot, slot + nk). The value of key k is walked as node
@@ -42,7 +41,7 @@ enum {
     N_NODES
 };
 #define SUB_ARR  0x80
-#define MAX_KEYS U_N
+#define MAX_KEYS JU_N
 
 typedef struct rnode {
     const char *const *keys;
@@ -53,12 +52,8 @@ typedef struct rnode {
 
 static const char *const top_keys[T_N] = {"id", "usage", "message", "response", "choices"};
 static const uint8_t top_lens[T_N] = {2, 5, 7, 8, 7};
-static const char *const usage_keys[U_N] = {
-    "prompt_tokens",         "completion_tokens",         "input_tokens",
-    "output_tokens",         "cache_read_input_tokens",   "cache_creation_input_tokens",
-    "prompt_tokens_details", "completion_tokens_details", "input_tokens_details",
-    "output_tokens_details"};
-static const uint8_t usage_lens[U_N] = {13, 17, 12, 13, 23, 27, 21, 25, 20, 21};
+/* the lengths of jusage_keys (json/scan.h) */
+static const uint8_t usage_lens[JU_N] = {13, 17, 12, 13, 23, 27, 21, 25, 20, 21};
 static const char *const cached_key[1] = {"cached_tokens"};
 static const char *const reasoning_key[1] = {"reasoning_tokens"};
 static const uint8_t cached_len[1] = {13}, reasoning_len[1] = {16};
@@ -72,10 +67,10 @@ enum { S_TOP = 0, S_U0 = 5, S_D0 = 35, S_HMSG = 47, S_HRESP, S_C0, S_CMSG = 51, 
 
 #define USAGE(u)                                                                                   \
     {                                                                                              \
-        usage_keys, usage_lens, U_N, S_U0 + 10 * (u),                                              \
+        jusage_keys, usage_lens, JU_N, S_U0 + 10 * (u),                                            \
         {                                                                                          \
-            [U_PTD] = N_D0 + 4 * (u), [U_CTD] = N_D0 + 4 * (u) + 1, [U_ITD] = N_D0 + 4 * (u) + 2,  \
-            [U_OTD] = N_D0 + 4 * (u) + 3                                                           \
+            [JU_PTD] = N_D0 + 4 * (u), [JU_CTD] = N_D0 + 4 * (u) + 1,                              \
+            [JU_ITD] = N_D0 + 4 * (u) + 2, [JU_OTD] = N_D0 + 4 * (u) + 3                           \
         }                                                                                          \
     }
 #define DETAILS(u)                                                                                 \
@@ -218,7 +213,7 @@ static int64_t int_of(const char *doc, jspan_t v)
 /* The k-th details object of usage u, when its value is an object. */
 static int64_t detail(const char *doc, const rwalk_t *w, int u, int k, bool *esc)
 {
-    jspan_t d = w->slot[S_U0 + 10 * u + U_PTD + k];
+    jspan_t d = w->slot[S_U0 + 10 * u + JU_PTD + k];
     if (!d.len || doc[d.off] != '{') return -1;
     *esc |= w->esc[N_D0 + 4 * u + k];
     return int_of(doc, w->slot[S_D0 + 4 * u + k]);
@@ -228,25 +223,13 @@ static void usage_read(const char *doc, const rwalk_t *w, int u, jusage_t *us, b
 {
     const jspan_t *v = &w->slot[S_U0 + 10 * u];
     *esc |= w->esc[N_U0 + u];
-    us->found = true;
-    int64_t pt = int_of(doc, v[U_PT]), ct = int_of(doc, v[U_CT]);
-    int64_t it = int_of(doc, v[U_IT]), ot = int_of(doc, v[U_OT]);
-    int64_t cr = int_of(doc, v[U_CR]), cc = int_of(doc, v[U_CC]);
-    us->is_anthropic = v[U_CR].len || v[U_CC].len;
-    us->completion_tokens = ct >= 0 ? ct : ot;
-    if (pt >= 0) {
-        us->prompt_tokens = pt;
-        us->cached_tokens = detail(doc, w, u, 0, esc);
-        us->reasoning_tokens = detail(doc, w, u, 1, esc);
-    } else if (us->is_anthropic) {
-        us->prompt_tokens =
-            it >= 0 ? json_count_add(json_count_add(it, cr > 0 ? cr : 0), cc > 0 ? cc : 0) : -1;
-        us->cached_tokens = cr;
-        us->cache_creation_tokens = cc;
-    } else {
-        us->prompt_tokens = it;
-        us->cached_tokens = detail(doc, w, u, 2, esc);
-        us->reasoning_tokens = detail(doc, w, u, 3, esc);
+    int64_t n[JU_CC + 1];
+    for (int k = 0; k <= JU_CC; k++)
+        n[k] = int_of(doc, v[k]);
+    int d = jusage_from_counts(us, n, v[JU_CR].len || v[JU_CC].len);
+    if (d >= 0) {
+        us->cached_tokens = detail(doc, w, u, d, esc);
+        us->reasoning_tokens = detail(doc, w, u, d + 1, esc);
     }
 }
 

@@ -209,4 +209,17 @@ typedef struct jusage {
  * cache_read_input_tokens; a message_delta carrying only output_tokens gives
  * prompt_tokens -1. */
 void jscan_usage(const char *doc, size_t len, jusage_t *u);
+/* The members of a usage object both readers pick (jscan_usage here and
+ * jreply_scan, json/reply_scan.c), in jusage_keys's order: six counts, then
+ * the four details objects. */
+enum { JU_PT, JU_CT, JU_IT, JU_OT, JU_CR, JU_CC, JU_PTD, JU_CTD, JU_ITD, JU_OTD, JU_N };
+extern const char *const jusage_keys[JU_N];
+/* The usage mapping above, from a usage object's six counts n[JU_PT..JU_CC]
+ * (-1: absent or not an integer): sets found, is_anthropic (the object has
+ * a cache_* member), prompt, completion and Anthropic's cache counts, and
+ * returns where cached_tokens and reasoning_tokens come from: the details
+ * objects JU_PTD + d (cached) and JU_PTD + d + 1 (reasoning), d being 0
+ * (prompt/completion_tokens_details) or 2 (input/output_tokens_details),
+ * or -1 when there are none to read. */
+int jusage_from_counts(jusage_t *u, const int64_t *n, bool anthropic);
 #endif

@@ -313,8 +313,7 @@ static int64_t get_int2(const char *doc, jspan_t details, const char *k2)
     return get_int(doc, details, k2);
 }
 
-enum { U_PT, U_CT, U_IT, U_OT, U_CR, U_CC, U_PTD, U_CTD, U_ITD, U_OTD, U_N };
-static const char *const usage_keys[U_N] = {
+const char *const jusage_keys[JU_N] = {
     "prompt_tokens",         "completion_tokens",         "input_tokens",
     "output_tokens",         "cache_read_input_tokens",   "cache_creation_input_tokens",
     "prompt_tokens_details", "completion_tokens_details", "input_tokens_details",
@@ -350,29 +349,35 @@ void jscan_usage(const char *doc, size_t len, jusage_t *u)
         ;
     else
         return;
+    jspan_t v[JU_N];
+    jscan_obj_pick(doc, us, jusage_keys, JU_N, v);
+    int64_t n[JU_CC + 1];
+    for (int k = 0; k <= JU_CC; k++)
+        n[k] = int_of(doc, v[k]);
+    int d = jusage_from_counts(u, n, v[JU_CR].len || v[JU_CC].len);
+    if (d >= 0) {
+        u->cached_tokens = get_int2(doc, v[JU_PTD + d], "cached_tokens");
+        u->reasoning_tokens = get_int2(doc, v[JU_PTD + d + 1], "reasoning_tokens");
+    }
+}
+
+int jusage_from_counts(jusage_t *u, const int64_t *n, bool anthropic)
+{
+    int64_t it = n[JU_IT], cr = n[JU_CR], cc = n[JU_CC];
     u->found = true;
-    jspan_t v[U_N];
-    jscan_obj_pick(doc, us, usage_keys, U_N, v);
-    int64_t pt = int_of(doc, v[U_PT]);
-    int64_t ct = int_of(doc, v[U_CT]);
-    int64_t it = int_of(doc, v[U_IT]);
-    int64_t ot = int_of(doc, v[U_OT]);
-    int64_t cr = int_of(doc, v[U_CR]);
-    int64_t cc = int_of(doc, v[U_CC]);
-    u->is_anthropic = v[U_CR].len || v[U_CC].len;
-    u->completion_tokens = ct >= 0 ? ct : ot;
-    if (pt >= 0) {
-        u->prompt_tokens = pt;
-        u->cached_tokens = get_int2(doc, v[U_PTD], "cached_tokens");
-        u->reasoning_tokens = get_int2(doc, v[U_CTD], "reasoning_tokens");
-    } else if (u->is_anthropic) {
+    u->is_anthropic = anthropic;
+    u->completion_tokens = n[JU_CT] >= 0 ? n[JU_CT] : n[JU_OT];
+    if (n[JU_PT] >= 0) {
+        u->prompt_tokens = n[JU_PT];
+        return 0;
+    }
+    if (anthropic) {
         u->prompt_tokens =
             it >= 0 ? json_count_add(json_count_add(it, cr > 0 ? cr : 0), cc > 0 ? cc : 0) : -1;
         u->cached_tokens = cr;
         u->cache_creation_tokens = cc;
-    } else {
-        u->prompt_tokens = it;
-        u->cached_tokens = get_int2(doc, v[U_ITD], "cached_tokens");
-        u->reasoning_tokens = get_int2(doc, v[U_OTD], "reasoning_tokens");
+        return -1;
     }
+    u->prompt_tokens = it;
+    return 2;
 }
